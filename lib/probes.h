@@ -1,0 +1,46 @@
+/*
+ * probes.h: gomem's USDT probes (provider "gomem").
+ *
+ * Every probe has a semaphore.  The kernel raises it in every process that
+ * maps libgomem while a uprobe is attached (pid -1 included), so the library
+ * tests it before doing any work for the probe: an unwatched process pays one
+ * predictable branch.  The probes, their arguments and when they fire are the
+ * interface documented in gomem(3):
+ *
+ *   gomem:init        (const char *version, struct gomem_memstats *snap, u64 size)
+ *   gomem:memstats    (struct gomem_memstats *snap, u64 size)
+ *   gomem:scavenge    (u64 bytes_released, u64 ns_spent)
+ *   gomem:arena_grow  (void *base, u64 bytes)
+ */
+#ifndef GM_PROBES_H
+#define GM_PROBES_H
+
+#include "config.h"
+
+#if HAVE_SYS_SDT_H
+#define _SDT_HAS_SEMAPHORES 1
+#include <sys/sdt.h>
+
+#define GM_PROBE_SEMAPHORE(name)                                                    \
+	__extension__ unsigned short gomem_##name##_semaphore                       \
+		__attribute__((unused, section(".probes"), visibility("hidden")))
+#define GM_PROBE_DECLARE(name)                                                      \
+	__extension__ extern unsigned short gomem_##name##_semaphore                \
+		__attribute__((unused, section(".probes"), visibility("hidden")))
+#define GM_PROBE_ENABLED(name) __builtin_expect(gomem_##name##_semaphore != 0, 0)
+#define GM_PROBE2(name, a, b) STAP_PROBE2(gomem, name, a, b)
+#define GM_PROBE3(name, a, b, c) STAP_PROBE3(gomem, name, a, b, c)
+#else
+#define GM_PROBE_SEMAPHORE(name) extern int gm_no_probe_##name
+#define GM_PROBE_DECLARE(name) extern int gm_no_probe_##name
+#define GM_PROBE_ENABLED(name) 0
+#define GM_PROBE2(name, a, b) ((void)(a), (void)(b))
+#define GM_PROBE3(name, a, b, c) ((void)(a), (void)(b), (void)(c))
+#endif
+
+GM_PROBE_DECLARE(init);
+GM_PROBE_DECLARE(memstats);
+GM_PROBE_DECLARE(scavenge);
+GM_PROBE_DECLARE(arena_grow);
+
+#endif /* GM_PROBES_H */

@@ -1,0 +1,959 @@
+/*
+ * check_api.c: the exported malloc family of libgomem against glibc/POSIX
+ * semantics.
+ *
+ * This program is linked against libgomem.la, so every malloc in it, the
+ * Check runner's included, is gomem's.  The first test proves that; the
+ * expectations in the others come from the C standard, POSIX, the Linux man
+ * pages and glibc's documented behaviour, never from gomem's internals, so
+ * the same tests pass when run against glibc.
+ */
+#include <errno.h>
+#include <malloc.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/mman.h>
+#include <sys/resource.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <check.h>
+
+#include "gomem.h"
+#include "api_util.h"
+
+/* glibc exports these but declares them in no public header. */
+extern void *__libc_malloc(size_t);
+extern void __libc_free(void *);
+extern void *__libc_calloc(size_t, size_t);
+extern void *__libc_realloc(void *, size_t);
+extern void *__libc_memalign(size_t, size_t);
+extern void *__libc_valloc(size_t);
+extern void *__libc_pvalloc(size_t);
+
+#define KiB ((size_t)1024)
+#define MiB (KiB * 1024)
+
+static size_t page_size;
+
+static void
+setup(void)
+{
+	page_size = (size_t)sysconf(_SC_PAGESIZE);
+}
+
+/*
+ * Sizes worth testing: every size up to 1 KiB, then the neighbourhood of
+ * every power of two and of a few odd numbers up to 8 MiB.
+ */
+static size_t
+interesting_sizes(size_t *out, size_t max)
+{
+	size_t n = 0, s, k;
+	static const size_t odd[] = {1000, 3000, 5000, 10000, 20000, 32767, 32768, 32769, 40000,
+				     65535, 65536, 65537, 70000, 100000, 262143, 1000000, 3000000};
+
+	for (s = 0; s <= 1024 && n < max; s++)
+		out[n++] = s;
+	for (s = 2048; s <= 8 * MiB; s *= 2)
+		for (k = 0; k < 3 && n < max; k++)
+			out[n++] = s - 1 + k;
+	for (k = 0; k < sizeof(odd) / sizeof(odd[0]) && n < max; k++)
+		out[n++] = odd[k];
+	return n;
+}
+
+/* ---- Identity: this really is gomem ---- */
+
+START_TEST(test_identity)
+{
+	static const char *const api[] = {
+		"malloc", "free", "calloc", "realloc", "reallocarray", "memalign", "posix_memalign",
+		"aligned_alloc", "valloc", "pvalloc", "malloc_usable_size", "__libc_malloc",
+		"__libc_free", "__libc_calloc", "__libc_realloc", "__libc_memalign", "__libc_valloc",
+		"__libc_pvalloc",
+	};
+	const char *v = gomem_version(), *home;
+	size_t i;
+
+	ck_assert_ptr_nonnull(v);
+	ck_assert_str_eq(v, GOMEM_VERSION_STRING);
+
+	/* Every entry point must come from the object that defines gomem_version. */
+	home = symbol_owner("gomem_version");
+	ck_assert_msg(home != NULL, "gomem_version is not in the global scope");
+	for (i = 0; i < sizeof(api) / sizeof(api[0]); i++) {
+		const char *owner = symbol_owner(api[i]);
+		ck_assert_msg(owner != NULL && strcmp(owner, home) == 0,
+			      "%s resolves to %s, not to gomem (%s)", api[i], owner ? owner : "(none)",
+			      home);
+	}
+}
+END_TEST
+
+/* ---- malloc ---- */
+
+START_TEST(test_malloc_alignment)
+{
+	size_t sizes[1200], n = interesting_sizes(sizes, 1200), i, j;
+	void *p[8];
+
+	for (i = 0; i < n; i++) {
+		/* Several at once so that we do not see one slot reused. */
+		for (j = 0; j < 8; j++) {
+			p[j] = malloc(sizes[i]);
+			ck_assert_msg(p[j] != NULL, "malloc(%zu) failed", sizes[i]);
+			ck_assert_msg(is_aligned(p[j], promised_align(sizes[i])),
+				      "malloc(%zu) = %p not aligned to %zu", sizes[i], p[j],
+				      promised_align(sizes[i]));
+			memset(p[j], 0x5a, sizes[i]);
+		}
+		for (j = 0; j < 8; j++)
+			free(p[j]);
+	}
+}
+END_TEST
+
+START_TEST(test_malloc_zero_unique)
+{
+	enum { N = 1000 };
+	static void *p[N];
+	size_t i, j;
+
+	for (i = 0; i < N; i++) {
+		p[i] = malloc(0);
+		ck_assert_msg(p[i] != NULL, "malloc(0) #%zu returned NULL", i);
+		for (j = 0; j < i; j++)
+			ck_assert_msg(p[i] != p[j], "malloc(0) returned %p twice while live", p[i]);
+	}
+	for (i = 0; i < N; i++)
+		free(p[i]);
+	/* And the freed zero-size blocks do not break later allocation. */
+	for (i = 0; i < N; i++) {
+		p[i] = malloc(i);
+		ck_assert_ptr_nonnull(p[i]);
+		memset(p[i], 1, i);
+	}
+	for (i = 0; i < N; i++)
+		free(p[i]);
+}
+END_TEST
+
+START_TEST(test_free_null)
+{
+	int i;
+
+	errno = 1234;
+	for (i = 0; i < 100; i++)
+		free(NULL);
+	ck_assert_int_eq(errno, 1234); /* POSIX.1-2024: free does not touch errno */
+	__libc_free(NULL);
+}
+END_TEST
+
+START_TEST(test_malloc_enomem)
+{
+	static const size_t huge[] = {SIZE_MAX, SIZE_MAX - 1, SIZE_MAX - 15, SIZE_MAX - 4096,
+				      SIZE_MAX / 2 + 1, (size_t)PTRDIFF_MAX + 1, (size_t)1 << 62,
+				      (size_t)1 << 60, (size_t)1 << 50};
+	size_t i;
+
+	for (i = 0; i < sizeof(huge) / sizeof(huge[0]); i++) {
+		void *p;
+
+		errno = 0;
+		p = malloc(huge[i]);
+		ck_assert_msg(p == NULL, "malloc(%zu) = %p, expected NULL", huge[i], p);
+		ck_assert_msg(errno == ENOMEM, "malloc(%zu): errno %d, expected ENOMEM", huge[i],
+			      errno);
+		errno = 0;
+		p = __libc_malloc(huge[i]);
+		ck_assert_ptr_null(p);
+		ck_assert_int_eq(errno, ENOMEM);
+	}
+	/* The allocator still works afterwards. */
+	{
+		void *p = malloc(100);
+		ck_assert_ptr_nonnull(p);
+		free(p);
+	}
+}
+END_TEST
+
+/*
+ * A real out-of-memory condition, not a size that cannot fit: cap the
+ * address space in a child and ask for more than is left.  The allocator
+ * must return NULL with ENOMEM and keep working for small requests.
+ */
+START_TEST(test_malloc_enomem_rlimit)
+{
+	pid_t pid;
+	int status;
+
+	pid = fork();
+	ck_assert_int_ne(pid, -1);
+	if (pid == 0) {
+		struct rlimit rl;
+		void *small[64], *p;
+		int i;
+
+		/* Warm up, so the heap has its metadata mapped. */
+		for (i = 0; i < 64; i++)
+			small[i] = malloc(100 + i);
+		rl.rlim_cur = rl.rlim_max = (rlim_t)1 << 30; /* 1 GiB of address space */
+		if (setrlimit(RLIMIT_AS, &rl) != 0)
+			_exit(10);
+		errno = 0;
+		p = malloc((size_t)2 << 30);
+		if (p != NULL)
+			_exit(11);
+		if (errno != ENOMEM)
+			_exit(12);
+		errno = 0;
+		p = calloc(1, (size_t)2 << 30);
+		if (p != NULL || errno != ENOMEM)
+			_exit(13);
+		p = malloc(64);
+		errno = 0;
+		if (realloc(p, (size_t)2 << 30) != NULL || errno != ENOMEM)
+			_exit(14);
+		free(p);
+		for (i = 0; i < 64; i++)
+			free(small[i]);
+		for (i = 0; i < 1000; i++) {
+			p = malloc((size_t)i * 7 + 1);
+			if (p == NULL)
+				_exit(15);
+			memset(p, 3, (size_t)i * 7 + 1);
+			free(p);
+		}
+		_exit(0);
+	}
+	ck_assert_int_eq(waitpid(pid, &status, 0), pid);
+	ck_assert_msg(WIFEXITED(status), "child died with signal %d",
+		      WIFSIGNALED(status) ? WTERMSIG(status) : -1);
+	ck_assert_msg(WEXITSTATUS(status) == 0,
+		      "child step %d failed (11: 2 GiB malloc under a 1 GiB RLIMIT_AS did not "
+		      "return NULL, 12: errno not ENOMEM, 13: calloc, 14: realloc, 15: small "
+		      "malloc after OOM)",
+		      WEXITSTATUS(status));
+}
+END_TEST
+
+/* Many live objects of random sizes never overlap and keep their contents. */
+START_TEST(test_no_overlap)
+{
+	enum { N = 20000 };
+	static unsigned char *p[N];
+	static size_t sz[N];
+	uint64_t seed = 42;
+	size_t i, round;
+
+	for (i = 0; i < N; i++) {
+		sz[i] = rng_range(&seed, 0, i % 100 == 0 ? 70000 : 600);
+		p[i] = malloc(sz[i]);
+		ck_assert_ptr_nonnull(p[i]);
+		pattern_fill(p[i], sz[i], i);
+	}
+	for (round = 0; round < 3; round++) {
+		for (i = 0; i < N; i++) {
+			ck_assert_msg(pattern_check(p[i], sz[i], i + round * N) == (size_t)-1,
+				      "block %zu (%zu B at %p) corrupted", i, sz[i], (void *)p[i]);
+			if (rng_next(&seed) & 1) {
+				free(p[i]);
+				sz[i] = rng_range(&seed, 0, i % 50 == 0 ? 200000 : 1000);
+				p[i] = malloc(sz[i]);
+				ck_assert_ptr_nonnull(p[i]);
+			}
+			pattern_fill(p[i], sz[i], i + (round + 1) * N);
+		}
+	}
+	for (i = 0; i < N; i++) {
+		ck_assert(pattern_check(p[i], sz[i], i + 3 * N) == (size_t)-1);
+		free(p[i]);
+	}
+}
+END_TEST
+
+/* ---- calloc ---- */
+
+START_TEST(test_calloc_overflow)
+{
+	static const size_t pairs[][2] = {
+		{SIZE_MAX / 2, 3},
+		{3, SIZE_MAX / 2},
+		{(size_t)1 << 33, (size_t)1 << 33},
+		{SIZE_MAX, SIZE_MAX},
+		{SIZE_MAX, 2},
+		{(size_t)1 << 32, (size_t)1 << 32},
+		{((size_t)1 << 63) + 1, 2},
+		{65537, (SIZE_MAX / 65537) + 1},
+	};
+	size_t i;
+
+	for (i = 0; i < sizeof(pairs) / sizeof(pairs[0]); i++) {
+		void *p;
+
+		errno = 0;
+		p = calloc(pairs[i][0], pairs[i][1]);
+		ck_assert_msg(p == NULL, "calloc(%zu, %zu) = %p, expected NULL", pairs[i][0],
+			      pairs[i][1], p);
+		ck_assert_msg(errno == ENOMEM, "calloc(%zu, %zu): errno %d, expected ENOMEM",
+			      pairs[i][0], pairs[i][1], errno);
+		errno = 0;
+		p = __libc_calloc(pairs[i][0], pairs[i][1]);
+		ck_assert_ptr_null(p);
+		ck_assert_int_eq(errno, ENOMEM);
+	}
+}
+END_TEST
+
+START_TEST(test_calloc_zero_sizes)
+{
+	void *a = calloc(0, 10), *b = calloc(10, 0), *c = calloc(0, 0);
+
+	/* glibc returns unique non-NULL pointers, like malloc(0). */
+	ck_assert_ptr_nonnull(a);
+	ck_assert_ptr_nonnull(b);
+	ck_assert_ptr_nonnull(c);
+	ck_assert_ptr_ne(a, b);
+	ck_assert_ptr_ne(b, c);
+	ck_assert_ptr_ne(a, c);
+	free(a);
+	free(b);
+	free(c);
+}
+END_TEST
+
+/*
+ * calloc must zero memory that was used and freed before: fill blocks of each
+ * size with garbage, free them, and calloc the same sizes again.
+ */
+START_TEST(test_calloc_dirty_reuse)
+{
+	static const size_t sizes[] = {1,    2,     3,     7,     8,     15,      16,      17,
+				       24,   32,    48,    64,    100,   128,     256,     500,
+				       1024, 2000,  4096,  8192,  10000, 16384,   32768,   32769,
+				       40000, 65536, 100000, 262144, 1 << 20, 3 << 20, 9 << 20};
+	enum { K = 64 };
+	void *p[K];
+	size_t i, j;
+
+	for (i = 0; i < sizeof(sizes) / sizeof(sizes[0]); i++) {
+		size_t n = sizes[i], k = n >= MiB ? 4 : K;
+
+		for (j = 0; j < k; j++) {
+			p[j] = malloc(n);
+			ck_assert_ptr_nonnull(p[j]);
+			memset(p[j], 0xA5, malloc_usable_size(p[j]));
+		}
+		for (j = 0; j < k; j++)
+			free(p[j]);
+		for (j = 0; j < k; j++) {
+			size_t off;
+
+			p[j] = calloc(1, n);
+			ck_assert_ptr_nonnull(p[j]);
+			off = zero_check(p[j], n);
+			ck_assert_msg(off == (size_t)-1,
+				      "calloc(1, %zu) = %p has byte %zu = 0x%02x after reuse", n, p[j],
+				      off, ((unsigned char *)p[j])[off]);
+			memset(p[j], 0xA5, n);
+		}
+		for (j = 0; j < k; j++)
+			free(p[j]);
+		/* Same again through nmemb * size and __libc_calloc. */
+		for (j = 0; j < k; j++) {
+			p[j] = (j & 1) ? __libc_calloc(n, 1) : calloc(n, 1);
+			ck_assert_ptr_nonnull(p[j]);
+			ck_assert_msg(zero_check(p[j], n) == (size_t)-1, "calloc(%zu, 1) dirty", n);
+		}
+		for (j = 0; j < k; j++)
+			free(p[j]);
+	}
+}
+END_TEST
+
+START_TEST(test_calloc_large)
+{
+	size_t n = 64 * MiB;
+	unsigned char *p = calloc(n / 8, 8);
+
+	ck_assert_ptr_nonnull(p);
+	ck_assert(is_aligned(p, 16));
+	ck_assert(zero_check(p, n) == (size_t)-1);
+	memset(p, 0xff, n);
+	free(p);
+	p = calloc(1, n);
+	ck_assert_ptr_nonnull(p);
+	ck_assert_msg(zero_check(p, n) == (size_t)-1, "64 MiB calloc after dirty free not zero");
+	free(p);
+}
+END_TEST
+
+/* ---- realloc ---- */
+
+/* Grow one block through every size to 4 KiB, then in steps to 70000, and back. */
+START_TEST(test_realloc_grow_shrink)
+{
+	unsigned char *p = NULL;
+	size_t n, prev = 0, off;
+
+	for (n = 1; n <= 70000; n += (n < 4096 ? 1 : n < 33000 ? 61 : 97)) {
+		p = realloc(p, n);
+		ck_assert_msg(p != NULL, "realloc to %zu failed", n);
+		ck_assert(is_aligned(p, promised_align(n)));
+		off = pattern_check(p, prev, 7);
+		ck_assert_msg(off == (size_t)-1, "realloc %zu -> %zu lost byte %zu", prev, n, off);
+		pattern_fill(p, n, 7);
+		prev = n;
+	}
+	for (n = prev; n >= 1; n -= (n <= 4096 ? 1 : n <= 33000 ? 61 : 97)) {
+		p = realloc(p, n);
+		ck_assert_msg(p != NULL, "realloc to %zu failed", n);
+		off = pattern_check(p, n, 7);
+		ck_assert_msg(off == (size_t)-1, "realloc %zu -> %zu lost byte %zu", prev, n, off);
+		ck_assert(malloc_usable_size(p) >= n);
+		prev = n;
+		if (n == 1)
+			break;
+	}
+	free(p);
+}
+END_TEST
+
+/* Random size pairs, including the multi-MiB range, with other blocks in between. */
+START_TEST(test_realloc_random_pairs)
+{
+	uint64_t seed = 99;
+	int i;
+
+	for (i = 0; i < 4000; i++) {
+		size_t a = rng_range(&seed, 1, i % 10 == 0 ? 300000 : 70000);
+		size_t b = rng_range(&seed, 1, i % 7 == 0 ? 300000 : 70000);
+		unsigned char *p = malloc(a), *q, *other;
+		size_t off;
+
+		ck_assert_ptr_nonnull(p);
+		pattern_fill(p, a, (uint64_t)i);
+		other = malloc(a / 2 + 1); /* neighbour that must not be clobbered */
+		ck_assert_ptr_nonnull(other);
+		pattern_fill(other, a / 2 + 1, (uint64_t)i + 1000000);
+		q = realloc(p, b);
+		ck_assert_msg(q != NULL, "realloc(%zu -> %zu) failed", a, b);
+		off = pattern_check(q, a < b ? a : b, (uint64_t)i);
+		ck_assert_msg(off == (size_t)-1, "realloc(%zu -> %zu) lost byte %zu", a, b, off);
+		ck_assert(malloc_usable_size(q) >= b);
+		memset(q, 0xEE, b);
+		ck_assert(pattern_check(other, a / 2 + 1, (uint64_t)i + 1000000) == (size_t)-1);
+		free(other);
+		free(q);
+	}
+}
+END_TEST
+
+START_TEST(test_realloc_multi_mib)
+{
+	static const size_t steps[] = {1 * MiB, 4 * MiB,  16 * MiB, 3 * MiB, 100,
+				       33 * MiB, 5 * MiB + 3, 70000, 24 * MiB, 1};
+	unsigned char *p = NULL;
+	size_t i, prev = 0;
+
+	for (i = 0; i < sizeof(steps) / sizeof(steps[0]); i++) {
+		size_t n = steps[i], keep = prev < n ? prev : n, off;
+
+		p = realloc(p, n);
+		ck_assert_msg(p != NULL, "realloc to %zu failed", n);
+		ck_assert(is_aligned(p, promised_align(n)));
+		off = pattern_check(p, keep, 1234);
+		ck_assert_msg(off == (size_t)-1, "realloc %zu -> %zu lost byte %zu", prev, n, off);
+		pattern_fill(p, n, 1234);
+		prev = n;
+	}
+	free(p);
+}
+END_TEST
+
+START_TEST(test_realloc_null_is_malloc)
+{
+	size_t n;
+
+	for (n = 0; n < 100000; n = n * 3 + 1) {
+		void *p = realloc(NULL, n);
+		ck_assert_msg(p != NULL, "realloc(NULL, %zu) returned NULL", n);
+		ck_assert(is_aligned(p, promised_align(n)));
+		ck_assert(malloc_usable_size(p) >= n);
+		memset(p, 0x11, n);
+		free(p);
+		p = __libc_realloc(NULL, n);
+		ck_assert_ptr_nonnull(p);
+		memset(p, 0x11, n);
+		free(p);
+	}
+}
+END_TEST
+
+/*
+ * realloc(p, 0): C17 leaves it implementation-defined; glibc frees p and
+ * returns NULL.  Accept NULL or a unique freeable pointer, and check that p
+ * really was released by showing the allocator keeps working after
+ * many rounds (a leak would not show here, a double free would).
+ */
+START_TEST(test_realloc_zero)
+{
+	int i;
+	void *held[100];
+
+	for (i = 0; i < 100; i++) {
+		held[i] = malloc(48);
+		ck_assert_ptr_nonnull(held[i]);
+	}
+	for (i = 0; i < 10000; i++) {
+		void *p = malloc((size_t)(i % 2000) + 1), *q;
+
+		ck_assert_ptr_nonnull(p);
+		q = realloc(p, 0);
+		if (q != NULL) {
+			int j;
+			for (j = 0; j < 100; j++)
+				ck_assert_ptr_ne(q, held[j]);
+			free(q);
+		}
+	}
+	for (i = 0; i < 100; i++)
+		free(held[i]);
+}
+END_TEST
+
+/* A failed realloc returns NULL with ENOMEM and leaves the old block alone. */
+START_TEST(test_realloc_fail_keeps_block)
+{
+	static const size_t from[] = {10, 100, 5000, 40000, 2 * MiB};
+	size_t i;
+
+	for (i = 0; i < sizeof(from) / sizeof(from[0]); i++) {
+		unsigned char *p = malloc(from[i]), *q;
+
+		ck_assert_ptr_nonnull(p);
+		pattern_fill(p, from[i], 5);
+		errno = 0;
+		q = realloc(p, SIZE_MAX - 8);
+		ck_assert_ptr_null(q);
+		ck_assert_int_eq(errno, ENOMEM);
+		errno = 0;
+		q = realloc(p, (size_t)PTRDIFF_MAX + 1);
+		ck_assert_ptr_null(q);
+		ck_assert_int_eq(errno, ENOMEM);
+		ck_assert(pattern_check(p, from[i], 5) == (size_t)-1);
+		q = realloc(p, from[i] * 2);
+		ck_assert_ptr_nonnull(q);
+		ck_assert(pattern_check(q, from[i], 5) == (size_t)-1);
+		free(q);
+	}
+}
+END_TEST
+
+/* ---- reallocarray ---- */
+
+START_TEST(test_reallocarray)
+{
+	unsigned char *p, *q;
+
+	p = reallocarray(NULL, 10, 10);
+	ck_assert_ptr_nonnull(p);
+	ck_assert(malloc_usable_size(p) >= 100);
+	pattern_fill(p, 100, 3);
+
+	errno = 0;
+	q = reallocarray(p, SIZE_MAX / 2, 3);
+	ck_assert_ptr_null(q);
+	ck_assert_int_eq(errno, ENOMEM);
+	errno = 0;
+	q = reallocarray(p, (size_t)1 << 32, (size_t)1 << 32);
+	ck_assert_ptr_null(q);
+	ck_assert_int_eq(errno, ENOMEM);
+	errno = 0;
+	q = reallocarray(p, SIZE_MAX, SIZE_MAX);
+	ck_assert_ptr_null(q);
+	ck_assert_int_eq(errno, ENOMEM);
+	ck_assert(pattern_check(p, 100, 3) == (size_t)-1);
+
+	q = reallocarray(p, 1000, 70);
+	ck_assert_ptr_nonnull(q);
+	ck_assert(malloc_usable_size(q) >= 70000);
+	ck_assert(pattern_check(q, 100, 3) == (size_t)-1);
+	pattern_fill(q, 70000, 4);
+	p = reallocarray(q, 3, 5);
+	ck_assert_ptr_nonnull(p);
+	ck_assert(pattern_check(p, 15, 4) == (size_t)-1);
+	free(p);
+}
+END_TEST
+
+/* ---- aligned allocation ---- */
+
+START_TEST(test_posix_memalign_einval)
+{
+	/* Not a power of two, or not a multiple of sizeof(void *). */
+	static const size_t bad[] = {0, 1, 2, 3, 4, 5, 7, 12, 24, 48, 100, 4095, 4097,
+				     sizeof(void *) / 2, 3 * sizeof(void *), SIZE_MAX,
+				     ((size_t)1 << 63) + 8};
+	void *sentinel = (void *)0x1234, *p;
+	size_t i;
+
+	for (i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
+		int r;
+
+		p = sentinel;
+		errno = 0;
+		r = posix_memalign(&p, bad[i], 64);
+		ck_assert_msg(r == EINVAL, "posix_memalign(align %zu) returned %d, expected EINVAL",
+			      bad[i], r);
+		/* POSIX.1-2008 TC2 and glibc: memptr is not modified on failure. */
+		ck_assert_msg(p == sentinel, "posix_memalign(align %zu) modified *memptr", bad[i]);
+		/* posix_memalign reports through its return value, not errno. */
+		ck_assert_msg(errno == 0, "posix_memalign set errno to %d", errno);
+	}
+}
+END_TEST
+
+START_TEST(test_posix_memalign_valid)
+{
+	static const size_t sizes[] = {0, 1, 7, 8, 15, 16, 100, 4096, 5000, 40000, 200000,
+				       3 * MiB};
+	size_t a, i;
+
+	for (a = sizeof(void *); a <= 16 * MiB; a *= 2) {
+		for (i = 0; i < sizeof(sizes) / sizeof(sizes[0]); i++) {
+			void *p = (void *)0x1, *q;
+			int r = posix_memalign(&p, a, sizes[i]);
+
+			ck_assert_msg(r == 0, "posix_memalign(%zu, %zu) = %d", a, sizes[i], r);
+			if (sizes[i] == 0 && p == NULL)
+				continue;
+			ck_assert_ptr_nonnull(p);
+			ck_assert_msg(is_aligned(p, a), "posix_memalign(%zu, %zu) = %p misaligned", a,
+				      sizes[i], p);
+			ck_assert(malloc_usable_size(p) >= sizes[i]);
+			pattern_fill(p, sizes[i], a + i);
+			/* realloc of an aligned block keeps the contents. */
+			q = realloc(p, sizes[i] + 100);
+			ck_assert_ptr_nonnull(q);
+			ck_assert(pattern_check(q, sizes[i], a + i) == (size_t)-1);
+			free(q);
+		}
+	}
+}
+END_TEST
+
+START_TEST(test_posix_memalign_enomem)
+{
+	void *sentinel = (void *)0x1234, *p = sentinel;
+	int r;
+
+	r = posix_memalign(&p, 64, SIZE_MAX);
+	ck_assert_int_eq(r, ENOMEM);
+	ck_assert_ptr_eq(p, sentinel);
+	r = posix_memalign(&p, 4096, SIZE_MAX - 4096);
+	ck_assert_int_eq(r, ENOMEM);
+	r = posix_memalign(&p, 1 * MiB, (size_t)1 << 62);
+	ck_assert_int_eq(r, ENOMEM);
+	ck_assert_ptr_eq(p, sentinel);
+}
+END_TEST
+
+START_TEST(test_aligned_alloc)
+{
+	size_t a, k;
+
+	for (a = 1; a <= 1 * MiB; a *= 2) {
+		void *p[6];
+		/* C11 wants size a multiple of alignment; C17/glibc accept any size. */
+		size_t sizes[6] = {a, 2 * a, 3 * a, a + 1, 1, 100000};
+
+		for (k = 0; k < 6; k++) {
+			p[k] = aligned_alloc(a, sizes[k]);
+			ck_assert_msg(p[k] != NULL, "aligned_alloc(%zu, %zu) failed", a, sizes[k]);
+			ck_assert_msg(is_aligned(p[k], a), "aligned_alloc(%zu, %zu) = %p misaligned",
+				      a, sizes[k], p[k]);
+			ck_assert(malloc_usable_size(p[k]) >= sizes[k]);
+			pattern_fill(p[k], sizes[k], a * 8 + k);
+		}
+		for (k = 0; k < 6; k++) {
+			ck_assert(pattern_check(p[k], sizes[k], a * 8 + k) == (size_t)-1);
+			free(p[k]);
+		}
+	}
+	errno = 0;
+	ck_assert_ptr_null(aligned_alloc(64, SIZE_MAX));
+	ck_assert_int_eq(errno, ENOMEM);
+}
+END_TEST
+
+START_TEST(test_memalign)
+{
+	static const size_t aligns[] = {1, 2, 4, 8, 16, 32, 64, 128, 256, 512, 4096, 8192, 65536,
+					1 * MiB, 2 * MiB, 4 * MiB, 16 * MiB, 64 * MiB};
+	static const size_t sizes[] = {1, 24, 100, 4096, 40000, 3 * MiB};
+	size_t i, j;
+
+	for (i = 0; i < sizeof(aligns) / sizeof(aligns[0]); i++) {
+		for (j = 0; j < sizeof(sizes) / sizeof(sizes[0]); j++) {
+			void *p = memalign(aligns[i], sizes[j]);
+			void *q = __libc_memalign(aligns[i], sizes[j]);
+
+			ck_assert_msg(p != NULL && q != NULL, "memalign(%zu, %zu) failed", aligns[i],
+				      sizes[j]);
+			ck_assert_msg(is_aligned(p, aligns[i]), "memalign(%zu, %zu) = %p", aligns[i],
+				      sizes[j], p);
+			ck_assert_msg(is_aligned(q, aligns[i]), "__libc_memalign(%zu, %zu) = %p",
+				      aligns[i], sizes[j], q);
+			ck_assert(malloc_usable_size(p) >= sizes[j]);
+			memset(p, 0x77, sizes[j]);
+			memset(q, 0x66, sizes[j]);
+			free(p);
+			free(q);
+		}
+	}
+}
+END_TEST
+
+/* glibc rounds a non-power-of-two alignment up to the next power of two. */
+START_TEST(test_memalign_odd_alignment)
+{
+	static const size_t aligns[][2] = {{3, 4}, {24, 32}, {48, 64}, {100, 128}, {3000, 4096},
+					    {5000, 8192}};
+	size_t i;
+	void *p;
+
+	for (i = 0; i < sizeof(aligns) / sizeof(aligns[0]); i++) {
+		p = memalign(aligns[i][0], 200);
+		ck_assert_msg(p != NULL, "memalign(%zu, 200) failed", aligns[i][0]);
+		ck_assert_msg(is_aligned(p, aligns[i][1]),
+			      "memalign(%zu, 200) = %p, not aligned to %zu as glibc does",
+			      aligns[i][0], p, aligns[i][1]);
+		memset(p, 1, 200);
+		free(p);
+	}
+	/* An alignment above SIZE_MAX / 2 + 1 cannot be rounded: EINVAL. */
+	errno = 0;
+	p = memalign(SIZE_MAX / 2 + 2, 16);
+	ck_assert_ptr_null(p);
+	ck_assert_int_eq(errno, EINVAL);
+	errno = 0;
+	p = memalign(64, SIZE_MAX - 32);
+	ck_assert_ptr_null(p);
+	ck_assert_int_eq(errno, ENOMEM);
+}
+END_TEST
+
+START_TEST(test_valloc)
+{
+	static const size_t sizes[] = {0, 1, 100, 4095, 4096, 4097, 10000, 70000, 1 * MiB + 5};
+	size_t i;
+
+	for (i = 0; i < sizeof(sizes) / sizeof(sizes[0]); i++) {
+		void *p = valloc(sizes[i]), *q = __libc_valloc(sizes[i]);
+
+		ck_assert_msg(p != NULL && q != NULL, "valloc(%zu) failed", sizes[i]);
+		ck_assert_msg(is_aligned(p, page_size), "valloc(%zu) = %p", sizes[i], p);
+		ck_assert_msg(is_aligned(q, page_size), "__libc_valloc(%zu) = %p", sizes[i], q);
+		ck_assert(malloc_usable_size(p) >= sizes[i]);
+		memset(p, 0x42, sizes[i]);
+		memset(q, 0x42, sizes[i]);
+		free(p);
+		free(q);
+	}
+	errno = 0;
+	ck_assert_ptr_null(valloc(SIZE_MAX - 100));
+	ck_assert_int_eq(errno, ENOMEM);
+}
+END_TEST
+
+START_TEST(test_pvalloc)
+{
+	static const size_t sizes[] = {1, 100, 4095, 4096, 4097, 10000, 70000, 1 * MiB + 5};
+	size_t i;
+	void *p;
+
+	for (i = 0; i < sizeof(sizes) / sizeof(sizes[0]); i++) {
+		size_t rounded = (sizes[i] + page_size - 1) & ~(page_size - 1);
+		void *q;
+
+		p = pvalloc(sizes[i]);
+		q = __libc_pvalloc(sizes[i]);
+		ck_assert_msg(p != NULL && q != NULL, "pvalloc(%zu) failed", sizes[i]);
+		ck_assert_msg(is_aligned(p, page_size), "pvalloc(%zu) = %p", sizes[i], p);
+		ck_assert_msg(is_aligned(q, page_size), "__libc_pvalloc(%zu) = %p", sizes[i], q);
+		ck_assert_msg(malloc_usable_size(p) >= rounded,
+			      "pvalloc(%zu): usable %zu < page-rounded size %zu", sizes[i],
+			      malloc_usable_size(p), rounded);
+		ck_assert(malloc_usable_size(q) >= rounded);
+		/* The whole rounded size is ours to write. */
+		memset(p, 0x24, rounded);
+		memset(q, 0x24, rounded);
+		free(p);
+		free(q);
+	}
+	p = pvalloc(0);
+	ck_assert_ptr_nonnull(p);
+	ck_assert(is_aligned(p, page_size));
+	free(p);
+	errno = 0;
+	ck_assert_ptr_null(pvalloc(SIZE_MAX - 100));
+	ck_assert_int_eq(errno, ENOMEM);
+}
+END_TEST
+
+/* ---- malloc_usable_size ---- */
+
+START_TEST(test_usable_size)
+{
+	size_t sizes[1200], n = interesting_sizes(sizes, 1200), i;
+
+	ck_assert_uint_eq(malloc_usable_size(NULL), 0);
+	for (i = 0; i < n; i++) {
+		unsigned char *a = malloc(sizes[i]), *b = malloc(sizes[i]);
+		size_t ua, ub;
+
+		ck_assert_ptr_nonnull(a);
+		ck_assert_ptr_nonnull(b);
+		ua = malloc_usable_size(a);
+		ub = malloc_usable_size(b);
+		ck_assert_msg(ua >= sizes[i], "malloc_usable_size(malloc(%zu)) = %zu", sizes[i], ua);
+		ck_assert(ub >= sizes[i]);
+		/* The usable tail is writable and belongs to this block alone. */
+		pattern_fill(a, ua, 1);
+		pattern_fill(b, ub, 2);
+		ck_assert_msg(pattern_check(a, ua, 1) == (size_t)-1,
+			      "writing %zu usable bytes of malloc(%zu) overlapped a neighbour", ua,
+			      sizes[i]);
+		ck_assert(pattern_check(b, ub, 2) == (size_t)-1);
+		/* realloc within the usable size keeps everything. */
+		a = realloc(a, ua);
+		ck_assert_ptr_nonnull(a);
+		ck_assert(pattern_check(a, ua, 1) == (size_t)-1);
+		free(a);
+		free(b);
+	}
+}
+END_TEST
+
+/* ---- __libc_* entry points mix with the standard names ---- */
+
+START_TEST(test_libc_entry_points)
+{
+	unsigned char *p, *q;
+	int i;
+
+	for (i = 0; i < 1000; i++) {
+		size_t n = (size_t)i * 37 + 1;
+
+		p = __libc_malloc(n);
+		ck_assert_ptr_nonnull(p);
+		ck_assert(is_aligned(p, promised_align(n)));
+		ck_assert(malloc_usable_size(p) >= n);
+		pattern_fill(p, n, (uint64_t)i);
+		q = __libc_realloc(p, n * 2);
+		ck_assert_ptr_nonnull(q);
+		ck_assert(pattern_check(q, n, (uint64_t)i) == (size_t)-1);
+		q = realloc(q, n + 3);
+		ck_assert_ptr_nonnull(q);
+		ck_assert(pattern_check(q, n, (uint64_t)i) == (size_t)-1);
+		if (i & 1)
+			free(q);
+		else
+			__libc_free(q);
+
+		p = malloc(n);
+		ck_assert_ptr_nonnull(p);
+		__libc_free(p);
+		p = __libc_calloc(n, 1);
+		ck_assert_ptr_nonnull(p);
+		ck_assert(zero_check(p, n) == (size_t)-1);
+		free(p);
+	}
+	errno = 0;
+	ck_assert_ptr_null(__libc_realloc(NULL, SIZE_MAX));
+	ck_assert_int_eq(errno, ENOMEM);
+}
+END_TEST
+
+static Suite *
+api_suite(void)
+{
+	Suite *s = suite_create("api");
+	TCase *tc;
+
+	tc = tcase_create("identity");
+	tcase_add_test(tc, test_identity);
+	suite_add_tcase(s, tc);
+
+	tc = tcase_create("malloc");
+	tcase_add_checked_fixture(tc, setup, NULL);
+	tcase_set_timeout(tc, 60);
+	tcase_add_test(tc, test_malloc_alignment);
+	tcase_add_test(tc, test_malloc_zero_unique);
+	tcase_add_test(tc, test_free_null);
+	tcase_add_test(tc, test_malloc_enomem);
+	tcase_add_test(tc, test_malloc_enomem_rlimit);
+	tcase_add_test(tc, test_no_overlap);
+	suite_add_tcase(s, tc);
+
+	tc = tcase_create("calloc");
+	tcase_add_checked_fixture(tc, setup, NULL);
+	tcase_set_timeout(tc, 60);
+	tcase_add_test(tc, test_calloc_overflow);
+	tcase_add_test(tc, test_calloc_zero_sizes);
+	tcase_add_test(tc, test_calloc_dirty_reuse);
+	tcase_add_test(tc, test_calloc_large);
+	suite_add_tcase(s, tc);
+
+	tc = tcase_create("realloc");
+	tcase_add_checked_fixture(tc, setup, NULL);
+	tcase_set_timeout(tc, 60);
+	tcase_add_test(tc, test_realloc_grow_shrink);
+	tcase_add_test(tc, test_realloc_random_pairs);
+	tcase_add_test(tc, test_realloc_multi_mib);
+	tcase_add_test(tc, test_realloc_null_is_malloc);
+	tcase_add_test(tc, test_realloc_zero);
+	tcase_add_test(tc, test_realloc_fail_keeps_block);
+	tcase_add_test(tc, test_reallocarray);
+	suite_add_tcase(s, tc);
+
+	tc = tcase_create("aligned");
+	tcase_add_checked_fixture(tc, setup, NULL);
+	tcase_set_timeout(tc, 60);
+	tcase_add_test(tc, test_posix_memalign_einval);
+	tcase_add_test(tc, test_posix_memalign_valid);
+	tcase_add_test(tc, test_posix_memalign_enomem);
+	tcase_add_test(tc, test_aligned_alloc);
+	tcase_add_test(tc, test_memalign);
+	tcase_add_test(tc, test_memalign_odd_alignment);
+	tcase_add_test(tc, test_valloc);
+	tcase_add_test(tc, test_pvalloc);
+	suite_add_tcase(s, tc);
+
+	tc = tcase_create("usable");
+	tcase_add_checked_fixture(tc, setup, NULL);
+	tcase_set_timeout(tc, 60);
+	tcase_add_test(tc, test_usable_size);
+	tcase_add_test(tc, test_libc_entry_points);
+	suite_add_tcase(s, tc);
+
+	return s;
+}
+
+int
+main(void)
+{
+	SRunner *sr = srunner_create(api_suite());
+	int failed;
+
+	srunner_run_all(sr, CK_NORMAL);
+	failed = srunner_ntests_failed(sr);
+	srunner_free(sr);
+	return failed == 0 ? EXIT_SUCCESS : EXIT_FAILURE;
+}

@@ -1,0 +1,227 @@
+/*
+ * check_badfree.c: bad input to free() ends the process with one line
+ * "gomem: ..." on stderr that names the pointer, and SIGABRT.
+ *
+ * Each case runs in a child whose stderr is a pipe; the parent reads what
+ * the child wrote and how it died.  The bad pointers are made before the
+ * fork, so the parent knows their values (fork keeps the address space).
+ */
+#include <errno.h>
+#include <malloc.h>
+#include <signal.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/mman.h>
+#include <sys/resource.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <check.h>
+
+#include "gomem.h"
+#include "api_util.h"
+
+enum op {
+	OP_FREE,	/* free(p) */
+	OP_DOUBLE_FREE, /* free(p); free(p) */
+};
+
+struct outcome {
+	char text[4096];
+	size_t len;
+	int status;
+};
+
+/* Run op on p in a child; collect its stderr and wait status. */
+static void
+run_child(enum op op, void *p, struct outcome *o)
+{
+	int fd[2];
+	pid_t pid;
+	ssize_t r;
+
+	ck_assert_int_eq(pipe(fd), 0);
+	pid = fork();
+	ck_assert_int_ne(pid, -1);
+	if (pid == 0) {
+		struct rlimit rl = {0, 0};
+
+		setrlimit(RLIMIT_CORE, &rl); /* no core files from the abort */
+		signal(SIGABRT, SIG_DFL);
+		alarm(20);
+		close(fd[0]);
+		dup2(fd[1], 2);
+		close(fd[1]);
+		if (op == OP_DOUBLE_FREE)
+			free(p);
+		free(p);
+		/* Still alive: give the allocator a chance to notice late. */
+		for (int i = 0; i < 1000; i++)
+			free(malloc((size_t)i * 64 + 1));
+		write_str(2, "(child survived the bad free)\n");
+		_exit(0);
+	}
+	close(fd[1]);
+	o->len = 0;
+	while (o->len < sizeof(o->text) - 1 &&
+	       (r = read(fd[0], o->text + o->len, sizeof(o->text) - 1 - o->len)) != 0) {
+		if (r < 0) {
+			if (errno == EINTR)
+				continue;
+			break;
+		}
+		o->len += (size_t)r;
+	}
+	o->text[o->len] = '\0';
+	close(fd[0]);
+	ck_assert_int_eq(waitpid(pid, &o->status, 0), pid);
+}
+
+/*
+ * The contract: killed by SIGABRT, stderr is exactly one line starting with
+ * "gomem: " and naming p as printf("%p") would.
+ */
+static void
+expect_abort_naming(enum op op, void *p, const char *what)
+{
+	struct outcome o;
+	char hex[32];
+	const char *nl;
+
+	run_child(op, p, &o);
+	snprintf(hex, sizeof(hex), "%p", p);
+	ck_assert_msg(WIFSIGNALED(o.status) && WTERMSIG(o.status) == SIGABRT,
+		      "%s of %s: child %s %d, expected SIGABRT; stderr: \"%s\"", what, hex,
+		      WIFSIGNALED(o.status) ? "died of signal" : "exited with status",
+		      WIFSIGNALED(o.status) ? WTERMSIG(o.status) : WEXITSTATUS(o.status), o.text);
+	ck_assert_msg(strncmp(o.text, "gomem: ", 7) == 0,
+		      "%s of %s: stderr does not start with \"gomem: \": \"%s\"", what, hex, o.text);
+	ck_assert_msg(strstr(o.text, hex) != NULL, "%s: message does not name %s: \"%s\"", what,
+		      hex, o.text);
+	nl = strchr(o.text, '\n');
+	ck_assert_msg(nl != NULL && nl[1] == '\0',
+		      "%s of %s: expected exactly one line ending in a newline, got \"%s\"", what,
+		      hex, o.text);
+}
+
+START_TEST(test_double_free_small)
+{
+	void *p = malloc(32);
+
+	ck_assert_ptr_nonnull(p);
+	expect_abort_naming(OP_DOUBLE_FREE, p, "double free of a 32 B block");
+	free(p);
+}
+END_TEST
+
+START_TEST(test_double_free_small_busy)
+{
+	/* The same with neighbours live in the span and a warm thread cache. */
+	void *keep[64], *p;
+	int i;
+
+	for (i = 0; i < 64; i++)
+		keep[i] = malloc(32);
+	p = malloc(32);
+	ck_assert_ptr_nonnull(p);
+	expect_abort_naming(OP_DOUBLE_FREE, p, "double free of a 32 B block among neighbours");
+	free(p);
+	for (i = 0; i < 64; i++)
+		free(keep[i]);
+}
+END_TEST
+
+START_TEST(test_double_free_large)
+{
+	void *p = malloc(1 << 20);
+
+	ck_assert_ptr_nonnull(p);
+	memset(p, 1, 1 << 20);
+	expect_abort_naming(OP_DOUBLE_FREE, p, "double free of a 1 MiB block");
+	free(p);
+}
+END_TEST
+
+START_TEST(test_free_stack)
+{
+	char local[64];
+
+	memset(local, 0, sizeof(local));
+	expect_abort_naming(OP_FREE, local + 16, "free of a stack address");
+}
+END_TEST
+
+static char global_buf[4096] __attribute__((aligned(64)));
+
+START_TEST(test_free_global)
+{
+	expect_abort_naming(OP_FREE, global_buf + 64, "free of a static (.bss) address");
+}
+END_TEST
+
+START_TEST(test_free_interior_small)
+{
+	char *p = malloc(64);
+
+	ck_assert_ptr_nonnull(p);
+	expect_abort_naming(OP_FREE, p + 16, "free of an interior pointer of a 64 B block");
+	free(p);
+}
+END_TEST
+
+START_TEST(test_free_interior_large)
+{
+	char *p = malloc(1 << 20);
+
+	ck_assert_ptr_nonnull(p);
+	expect_abort_naming(OP_FREE, p + 8192, "free of an interior pointer of a 1 MiB block");
+	free(p);
+}
+END_TEST
+
+START_TEST(test_free_mmap)
+{
+	size_t len = 1 << 16;
+	char *m = mmap(NULL, len, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+
+	ck_assert_ptr_ne(m, MAP_FAILED);
+	expect_abort_naming(OP_FREE, m, "free of an mmap'd page");
+	expect_abort_naming(OP_FREE, m + 4096 + 16, "free of a pointer into an mmap'd region");
+	munmap(m, len);
+}
+END_TEST
+
+static Suite *
+badfree_suite(void)
+{
+	Suite *s = suite_create("badfree");
+	TCase *tc = tcase_create("badfree");
+
+	tcase_set_timeout(tc, 60);
+	tcase_add_test(tc, test_double_free_small);
+	tcase_add_test(tc, test_double_free_small_busy);
+	tcase_add_test(tc, test_double_free_large);
+	tcase_add_test(tc, test_free_stack);
+	tcase_add_test(tc, test_free_global);
+	tcase_add_test(tc, test_free_interior_small);
+	tcase_add_test(tc, test_free_interior_large);
+	tcase_add_test(tc, test_free_mmap);
+	suite_add_tcase(s, tc);
+	return s;
+}
+
+int
+main(void)
+{
+	SRunner *sr = srunner_create(badfree_suite());
+	int failed;
+
+	if (gomem_version() == NULL)
+		return EXIT_FAILURE;
+	srunner_run_all(sr, CK_NORMAL);
+	failed = srunner_ntests_failed(sr);
+	srunner_free(sr);
+	return failed == 0 ? EXIT_SUCCESS : EXIT_FAILURE;
+}

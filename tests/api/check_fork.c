@@ -1,0 +1,341 @@
+/*
+ * check_fork.c: fork() from a multithreaded process leaves the child with a
+ * working allocator.  Worker threads churn through every size range (so
+ * allocator locks are likely held at the moment of fork) while the main
+ * thread, or another thread, forks; the child allocates, frees blocks
+ * inherited from threads that do not exist in it, starts threads of its own
+ * and forks again.  A child that deadlocks is killed by alarm(2).
+ */
+#include <errno.h>
+#include <malloc.h>
+#include <pthread.h>
+#include <signal.h>
+#include <stdatomic.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <check.h>
+
+#include "gomem.h"
+#include "api_util.h"
+
+#define CHILD_ALARM 20 /* seconds before a stuck child is killed */
+
+struct tagged {
+	size_t size;
+	uint64_t seed;
+};
+
+static _Atomic int stop;
+
+/* Blocks allocated by the workers before the fork, for the child to free. */
+#define INHERIT 512
+static pthread_mutex_t inherit_lock = PTHREAD_MUTEX_INITIALIZER;
+static struct tagged *inherit[INHERIT];
+
+static struct tagged *
+tagged_new(size_t n, uint64_t seed)
+{
+	struct tagged *t = malloc(sizeof(*t) + n);
+
+	if (t == NULL)
+		return NULL;
+	t->size = n;
+	t->seed = seed;
+	pattern_fill(t + 1, n, seed);
+	return t;
+}
+
+static int
+tagged_ok(const struct tagged *t)
+{
+	return t == NULL || pattern_check(t + 1, t->size, t->seed) == (size_t)-1;
+}
+
+static void *
+worker(void *arg)
+{
+	uint64_t s = (uint64_t)(uintptr_t)arg * 977 + 3;
+	void *local[64] = {0};
+
+	while (!atomic_load_explicit(&stop, memory_order_relaxed)) {
+		size_t k = (size_t)rng_next(&s) % 64, n;
+		uint64_t r = rng_next(&s) % 100;
+
+		free(local[k]);
+		if (r < 80)
+			n = rng_range(&s, 0, 512);
+		else if (r < 99)
+			n = rng_range(&s, 513, 40000);
+		else
+			n = rng_range(&s, 40001, 2 << 20);
+		local[k] = (r & 1) ? malloc(n) : calloc(1, n);
+		if (local[k] == NULL)
+			abort();
+		memset(local[k], (int)r, n < 256 ? n : 256);
+		if (r < 10) { /* hand a block to the shared pool; the child frees these */
+			size_t j = (size_t)rng_next(&s) % INHERIT;
+			struct tagged *t = tagged_new(rng_range(&s, 0, 3000), s), *old;
+
+			if (t == NULL)
+				abort();
+			pthread_mutex_lock(&inherit_lock);
+			old = inherit[j];
+			inherit[j] = t;
+			pthread_mutex_unlock(&inherit_lock);
+			free(old);
+		}
+	}
+	for (size_t k = 0; k < 64; k++)
+		free(local[k]);
+	return NULL;
+}
+
+static void *
+child_thread(void *arg)
+{
+	void **slot = arg;
+	uint64_t s = 12345;
+	int i;
+
+	for (i = 0; i < 5000; i++) {
+		void *p = malloc(rng_range(&s, 1, 2000));
+		if (p == NULL)
+			return (void *)1;
+		free(p);
+	}
+	/* Leave one block for the other thread of the child to free. */
+	*slot = tagged_new(777, 99);
+	return NULL;
+}
+
+/*
+ * What a child does.  Returns an exit code: 0 on success, the step that
+ * failed otherwise.  Only _exit, no stdio, no Check.
+ */
+static int
+child_work(int depth)
+{
+	uint64_t s = (uint64_t)getpid();
+	struct tagged *mine[256];
+	void *slot[2] = {0};
+	pthread_t t[2];
+	size_t i;
+	int st;
+
+	alarm(CHILD_ALARM);
+	/* 1: blocks inherited from threads that do not exist here. */
+	pthread_mutex_lock(&inherit_lock);
+	for (i = 0; i < INHERIT; i++) {
+		if (!tagged_ok(inherit[i]))
+			return 1;
+		if (i % 2 == 0) {
+			free(inherit[i]);
+			inherit[i] = NULL;
+		}
+	}
+	pthread_mutex_unlock(&inherit_lock);
+	/* 2: all size ranges still allocate and keep their contents. */
+	for (i = 0; i < 256; i++) {
+		size_t n = i % 32 == 0 ? rng_range(&s, 40000, 600000) : rng_range(&s, 0, 4000);
+		mine[i] = tagged_new(n, i);
+		if (mine[i] == NULL)
+			return 2;
+	}
+	for (i = 0; i < 256; i++) {
+		if (!tagged_ok(mine[i]))
+			return 3;
+		free(mine[i]);
+	}
+	{
+		unsigned char *z = calloc(1, 100000);
+		void *a = NULL;
+		if (z == NULL || zero_check(z, 100000) != (size_t)-1)
+			return 4;
+		free(z);
+		if (posix_memalign(&a, 4096, 10000) != 0 || !is_aligned(a, 4096))
+			return 5;
+		a = realloc(a, 200000);
+		if (a == NULL)
+			return 5;
+		free(a);
+	}
+	/* 6: threads in the child, freeing each other's blocks. */
+	for (i = 0; i < 2; i++)
+		if (pthread_create(&t[i], NULL, child_thread, &slot[i]) != 0)
+			return 6;
+	for (i = 0; i < 2; i++) {
+		void *rv;
+		pthread_join(t[i], &rv);
+		if (rv != NULL)
+			return 7;
+	}
+	for (i = 0; i < 2; i++) {
+		if (!tagged_ok(slot[i]))
+			return 8;
+		free(slot[i]);
+	}
+	/* 9: and fork again from here. */
+	if (depth > 0) {
+		pid_t pid;
+
+		pthread_mutex_lock(&inherit_lock);
+		pid = fork();
+		pthread_mutex_unlock(&inherit_lock);
+		if (pid < 0)
+			return 9;
+		if (pid == 0)
+			_exit(child_work(depth - 1));
+		if (waitpid(pid, &st, 0) != pid)
+			return 9;
+		if (!WIFEXITED(st))
+			return 100 + (WIFSIGNALED(st) ? WTERMSIG(st) : 0);
+		if (WEXITSTATUS(st) != 0)
+			return WEXITSTATUS(st) >= 50 ? WEXITSTATUS(st) : 50 + WEXITSTATUS(st);
+	}
+	return 0;
+}
+
+static const char *
+child_status(int st, char *buf, size_t len)
+{
+	if (WIFSIGNALED(st))
+		snprintf(buf, len, "killed by signal %d%s", WTERMSIG(st),
+			 WTERMSIG(st) == SIGALRM ? " (deadlock: alarm fired)" : "");
+	else if (WEXITSTATUS(st) >= 100)
+		snprintf(buf, len, "grandchild killed by signal %d", WEXITSTATUS(st) - 100);
+	else if (WEXITSTATUS(st) >= 50)
+		snprintf(buf, len, "grandchild failed step %d", WEXITSTATUS(st) - 50);
+	else
+		snprintf(buf, len, "failed step %d", WEXITSTATUS(st));
+	return buf;
+}
+
+static void
+fork_rounds(int rounds, int depth)
+{
+	int i;
+
+	for (i = 0; i < rounds; i++) {
+		pid_t pid;
+		int st;
+		char why[128];
+
+		usleep(2000); /* let the workers get busy again */
+		/* Our own lock must not be held by a vanished worker in the child. */
+		pthread_mutex_lock(&inherit_lock);
+		pid = fork();
+		pthread_mutex_unlock(&inherit_lock);
+		ck_assert_int_ne(pid, -1);
+		if (pid == 0)
+			_exit(child_work(depth));
+		ck_assert_int_eq(waitpid(pid, &st, 0), pid);
+		ck_assert_msg(WIFEXITED(st) && WEXITSTATUS(st) == 0, "fork round %d: child %s", i,
+			      child_status(st, why, sizeof(why)));
+	}
+}
+
+static pthread_t workers[3];
+
+static void
+start_workers(void)
+{
+	size_t i;
+
+	atomic_store(&stop, 0);
+	for (i = 0; i < 3; i++)
+		ck_assert_int_eq(pthread_create(&workers[i], NULL, worker, (void *)(uintptr_t)(i + 1)),
+				 0);
+	usleep(20000);
+}
+
+static void
+stop_workers(void)
+{
+	size_t i;
+
+	atomic_store(&stop, 1);
+	for (i = 0; i < 3; i++)
+		pthread_join(workers[i], NULL);
+	for (i = 0; i < INHERIT; i++) {
+		ck_assert(tagged_ok(inherit[i]));
+		free(inherit[i]);
+		inherit[i] = NULL;
+	}
+}
+
+START_TEST(test_fork_busy_threads)
+{
+	start_workers();
+	fork_rounds(16, 1);
+	stop_workers();
+}
+END_TEST
+
+static void *
+forking_thread(void *arg __attribute__((unused)))
+{
+	fork_rounds(8, 1);
+	return NULL;
+}
+
+START_TEST(test_fork_from_other_thread)
+{
+	pthread_t t;
+
+	start_workers();
+	ck_assert_int_eq(pthread_create(&t, NULL, forking_thread, NULL), 0);
+	pthread_join(t, NULL);
+	stop_workers();
+}
+END_TEST
+
+/* The parent keeps working after all those forks, and so do its blocks. */
+START_TEST(test_parent_after_fork)
+{
+	struct tagged *keep[100];
+	size_t i;
+
+	for (i = 0; i < 100; i++)
+		keep[i] = tagged_new(i * 331, i);
+	start_workers();
+	fork_rounds(6, 0);
+	stop_workers();
+	for (i = 0; i < 100; i++) {
+		ck_assert(tagged_ok(keep[i]));
+		free(keep[i]);
+	}
+}
+END_TEST
+
+static Suite *
+fork_suite(void)
+{
+	Suite *s = suite_create("fork");
+	TCase *tc = tcase_create("fork");
+
+	tcase_set_timeout(tc, 120);
+	tcase_add_test(tc, test_fork_busy_threads);
+	tcase_add_test(tc, test_fork_from_other_thread);
+	tcase_add_test(tc, test_parent_after_fork);
+	suite_add_tcase(s, tc);
+	return s;
+}
+
+int
+main(void)
+{
+	SRunner *sr = srunner_create(fork_suite());
+	int failed;
+
+	if (gomem_version() == NULL)
+		return EXIT_FAILURE;
+	srunner_run_all(sr, CK_NORMAL);
+	failed = srunner_ntests_failed(sr);
+	srunner_free(sr);
+	return failed == 0 ? EXIT_SUCCESS : EXIT_FAILURE;
+}

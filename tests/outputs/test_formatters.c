@@ -263,7 +263,7 @@ START_TEST(test_prom)
 		{ 202, "we\"ird\\na\nme", "/x", "", "/", &b, 1.5, 0 },
 		{ 303, "nosnap", "", "", "", NULL, 0, 0 },
 	};
-	struct prom_self self = { 10, 2, -1, 1, 5 };
+	struct prom_self self = { 10, 2, 0, 0, -1, 1, 5 };
 	char *out;
 	size_t len;
 

@@ -1,0 +1,98 @@
+# common.sh: shared setup of the output tests (sourced).
+#
+# Environment (set by Makefile.am's AM_TESTS_ENVIRONMENT, or by hand):
+#   top_srcdir, top_builddir   the trees
+#   GOMEMD                     the daemon binary (default $top_builddir/daemon/gomemd)
+#   LIBGOMEM                   the library to preload and attach to
+#                              (default $top_builddir/lib/.libs/libgomem.so)
+#   OUT_DIR                    where artifacts go (default .)
+# Everything started here listens on 127.0.0.1 on a free port, has a
+# bounded lifetime, and is stopped by pid when the test ends.
+
+set -u
+: "${top_srcdir:=../..}"
+: "${top_builddir:=../..}"
+: "${GOMEMD:=$top_builddir/daemon/gomemd}"
+: "${LIBGOMEM:=$top_builddir/lib/.libs/libgomem.so}"
+: "${OUT_DIR:=.}"
+WORKLOAD="${WORKLOAD:-$top_builddir/tests/outputs/workload}"
+
+PIDS=""
+TMPD=$(mktemp -d /tmp/gomem-out-XXXXXX)
+
+cleanup() {
+	for p in $PIDS; do
+		kill "$p" 2>/dev/null
+	done
+	for p in $PIDS; do
+		wait "$p" 2>/dev/null
+	done
+	rm -rf "$TMPD"
+}
+trap cleanup EXIT
+
+skip() {
+	echo "SKIP: $*"
+	exit 77
+}
+
+fail() {
+	echo "FAIL: $*"
+	if [ -s "$TMPD/gomemd.log" ]; then
+		echo "--- gomemd log (tail) ---"
+		tail -n 30 "$TMPD/gomemd.log"
+	fi
+	exit 1
+}
+
+# Real prerequisites: root, BPF, the daemon and the library.
+need_daemon() {
+	[ "$(id -u)" = 0 ] || skip "needs root for BPF (uid $(id -u))"
+	[ -r /sys/kernel/btf/vmlinux ] || skip "kernel has no BTF (/sys/kernel/btf/vmlinux)"
+	[ -x "$GOMEMD" ] || fail "gomemd not built: $GOMEMD"
+	[ -f "$LIBGOMEM" ] || fail "libgomem not built: $LIBGOMEM"
+	[ -x "$WORKLOAD" ] || fail "workload not built: $WORKLOAD"
+	LIBGOMEM=$(readlink -f "$LIBGOMEM")
+}
+
+# A free TCP port on 127.0.0.1.
+free_port() {
+	python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1]); s.close()'
+}
+
+# Start gomemd on a free port; sets PORT and BASE.  Lifetime bounded.
+start_gomemd() {
+	PORT=$(free_port)
+	BASE="http://127.0.0.1:$PORT"
+	GOMEMD_WEB_DIR="$top_srcdir/web" timeout 600 "$GOMEMD" --foreground \
+		--listen "127.0.0.1:$PORT" --library "$LIBGOMEM" "$@" \
+		>"$TMPD/gomemd.log" 2>&1 &
+	GOMEMD_PID=$!
+	PIDS="$PIDS $GOMEMD_PID"
+	for _ in $(seq 1 100); do
+		if curl -fsS "$BASE/healthz" >/dev/null 2>&1; then
+			return 0
+		fi
+		kill -0 "$GOMEMD_PID" 2>/dev/null || fail "gomemd exited at start"
+		sleep 0.1
+	done
+	fail "gomemd did not answer /healthz"
+}
+
+# Start a workload (grow|idle) with libgomem preloaded; echoes nothing, sets WL_PID.
+start_workload() {
+	LD_PRELOAD="$LIBGOMEM" timeout 600 "$WORKLOAD" "$1" "${2:-300}" &
+	WL_PID=$!
+	PIDS="$PIDS $WL_PID"
+}
+
+# Wait until gomemd has a snapshot of pid $1.
+wait_snapshot() {
+	for _ in $(seq 1 100); do
+		if curl -fsS "$BASE/memstats?pid=$1" 2>/dev/null | grep -q '"HeapAlloc"'; then
+			return 0
+		fi
+		sleep 0.1
+	done
+	fail "no snapshot of pid $1 after 10 s"
+}

@@ -1,0 +1,48 @@
+#!/bin/sh
+# test-dashboard.sh: the dashboard in headless Chromium (Debian's package)
+# driven by playwright-core (npm), loopback only.  The screenshot is left
+# in the build directory: tests/outputs/dashboard.png.
+. "${srcdir:-.}/common.sh"
+
+need_daemon
+CHROMIUM=${CHROMIUM:-/usr/bin/chromium}
+if [ ! -x "$CHROMIUM" ]; then
+	DEBIAN_FRONTEND=noninteractive apt-get install -y chromium >"$TMPD/apt.log" 2>&1 ||
+		skip "chromium missing and apt-get install chromium failed"
+fi
+command -v node >/dev/null 2>&1 || skip "node missing"
+PW_DIR="$OUT_DIR/pw-node"
+if [ ! -d "$PW_DIR/node_modules/playwright-core" ]; then
+	mkdir -p "$PW_DIR"
+	(cd "$PW_DIR" && { [ -f package.json ] || npm init -y; } && npm install --no-audit --no-fund playwright-core) >"$TMPD/npm.log" 2>&1 ||
+		skip "playwright-core missing and npm install failed: $(tail -n 2 "$TMPD/npm.log")"
+fi
+
+start_gomemd
+start_workload grow
+GROW=$WL_PID
+start_workload idle
+wait_snapshot "$GROW"
+sleep 2
+
+rm -f "$OUT_DIR/.kill-workload" "$OUT_DIR/dashboard.png"
+# Kill the growing workload when the browser side asks for it.
+(
+	for _ in $(seq 1 900); do
+		if [ -e "$OUT_DIR/.kill-workload" ]; then
+			kill "$GROW" 2>/dev/null
+			break
+		fi
+		sleep 0.1
+	done
+) &
+WATCH=$!
+PIDS="$PIDS $WATCH"
+BASE="$BASE" PID="$GROW" OUT="$OUT_DIR" PW_DIR="$PW_DIR" \
+	CHROMIUM="$CHROMIUM" timeout 120 node "$srcdir/dashboard.mjs"
+rc=$?
+rm -f "$OUT_DIR/.kill-workload"
+[ $rc = 0 ] || fail "browser test (rc $rc)"
+[ -s "$OUT_DIR/dashboard.png" ] || fail "no screenshot"
+echo "ok: screenshot $OUT_DIR/dashboard.png"
+exit 0

@@ -1,0 +1,194 @@
+// SPDX-License-Identifier: (LGPL-2.1 OR BSD-2-Clause)
+/*
+ * gomem.bpf.c: the kernel side of gomemd.
+ *
+ * Four USDT programs (provider "gomem") copy what libgomem hands them into
+ * one ring buffer, tagged with the tgid; gomemd attaches them manually
+ * (SEC("usdt") without a target) to every libgomem it is told about, for all
+ * processes (pid -1), or to one process.  Snapshots (~6 KB) are reserved
+ * directly in the ring buffer and filled with bpf_probe_read_user, so nothing
+ * large ever sits on the 512-byte BPF stack.
+ *
+ * Process exit: a tracepoint on sched:sched_process_exit reports the exit of
+ * the last thread of any tgid in the "watched" map.  The USDT programs add
+ * the tgid there the first time they see it.  This is exact and immediate and
+ * costs one hash lookup per exiting thread; the daemon still checks /proc
+ * once a second as a safety net (a full ring buffer can lose an exit record,
+ * and a full "watched" map loses the entry), so neither mechanism alone is
+ * trusted.
+ *
+ * Losses are counted in the per-CPU array "drops" (enum gomem_drop_reason).
+ */
+#include "vmlinux.h"
+#include <bpf/bpf_helpers.h>
+#include <bpf/bpf_core_read.h>
+#include <bpf/bpf_tracing.h>
+#include <bpf/usdt.bpf.h>
+
+#include "gomem.h"
+
+struct {
+	__uint(type, BPF_MAP_TYPE_RINGBUF);
+	__uint(max_entries, GOMEM_RINGBUF_BYTES);
+} events SEC(".maps");
+
+struct {
+	__uint(type, BPF_MAP_TYPE_PERCPU_ARRAY);
+	__uint(max_entries, GOMEM_DROP_NR);
+	__type(key, __u32);
+	__type(value, __u64);
+} drops SEC(".maps");
+
+struct {
+	__uint(type, BPF_MAP_TYPE_HASH);
+	__uint(max_entries, GOMEM_MAX_WATCHED);
+	__type(key, __u32);
+	__type(value, __u32);
+} watched SEC(".maps");
+
+/* Count one lost record. */
+static __always_inline void count_drop(__u32 reason)
+{
+	__u64 *n = bpf_map_lookup_elem(&drops, &reason);
+
+	if (n)
+		*n += 1;
+}
+
+/*
+ * Note the calling process in "watched" (so its exit is reported) and say
+ * whether its events are wanted: false when the user detached it.
+ */
+static __always_inline bool watch(__u32 tgid)
+{
+	__u32 *state = bpf_map_lookup_elem(&watched, &tgid);
+	__u32 on = GOMEM_WATCH_ON;
+
+	if (state)
+		return *state != GOMEM_WATCH_MUTED;
+	if (bpf_map_update_elem(&watched, &tgid, &on, BPF_NOEXIST) == -E2BIG)
+		count_drop(GOMEM_DROP_WATCHED);
+	return true;
+}
+
+/* Fill the common header of a record. */
+static __always_inline void fill_hdr(struct gomem_event_hdr *h, __u32 type, __u32 tgid, __u64 a,
+				     __u64 b)
+{
+	h->type = type;
+	h->tgid = tgid;
+	h->ktime_ns = bpf_ktime_get_ns();
+	h->a = a;
+	h->b = b;
+	h->len = 0;
+	h->_pad = 0;
+	bpf_get_current_comm(h->comm, sizeof(h->comm));
+}
+
+/* Copy a snapshot of the writer's size (clamped to ours) into the ring buffer. */
+static __always_inline int emit_snapshot(__u32 type, const void *src, __u64 size,
+					 const char *version)
+{
+	__u32 tgid = bpf_get_current_pid_tgid() >> 32;
+	struct gomem_event_snap *e;
+	__u64 n = size;
+
+	if (!watch(tgid))
+		return 0;
+
+	/* step 1: reserve the whole record; the struct is too big for the stack */
+	e = bpf_ringbuf_reserve(&events, sizeof(*e), 0);
+	if (!e) {
+		count_drop(GOMEM_DROP_RINGBUF);
+		return 0;
+	}
+	fill_hdr(&e->hdr, type, tgid, (__u64)(unsigned long)src, size);
+
+	/* step 2: version string of gomem:init */
+	e->version[0] = 0;
+	if (version && bpf_probe_read_user_str(e->version, sizeof(e->version), version) < 0)
+		e->version[0] = 0;
+
+	/* step 3: the snapshot, bounded by both sizes */
+	if (n > sizeof(e->snap))
+		n = sizeof(e->snap);
+	if (n < 8 || bpf_probe_read_user(&e->snap, n, src) < 0) {
+		count_drop(GOMEM_DROP_READ);
+		bpf_ringbuf_discard(e, 0);
+		return 0;
+	}
+	e->hdr.len = n;
+	bpf_ringbuf_submit(e, 0);
+	return 0;
+}
+
+/* Emit a small record without a snapshot. */
+static __always_inline int emit_small(__u32 type, __u64 a, __u64 b)
+{
+	__u32 tgid = bpf_get_current_pid_tgid() >> 32;
+	struct gomem_event_hdr *h;
+
+	if (!watch(tgid))
+		return 0;
+	h = bpf_ringbuf_reserve(&events, sizeof(*h), 0);
+	if (!h) {
+		count_drop(GOMEM_DROP_RINGBUF);
+		return 0;
+	}
+	fill_hdr(h, type, tgid, a, b);
+	bpf_ringbuf_submit(h, 0);
+	return 0;
+}
+
+SEC("usdt")
+int BPF_USDT(gomem_init, const char *version, const void *snap, __u64 size)
+{
+	return emit_snapshot(GOMEM_EV_INIT, snap, size, version);
+}
+
+SEC("usdt")
+int BPF_USDT(gomem_memstats, const void *snap, __u64 size)
+{
+	return emit_snapshot(GOMEM_EV_MEMSTATS, snap, size, NULL);
+}
+
+SEC("usdt")
+int BPF_USDT(gomem_scavenge, __u64 bytes, __u64 ns)
+{
+	return emit_small(GOMEM_EV_SCAVENGE, bytes, ns);
+}
+
+SEC("usdt")
+int BPF_USDT(gomem_arena_grow, const void *base, __u64 bytes)
+{
+	return emit_small(GOMEM_EV_ARENA_GROW, (__u64)(unsigned long)base, bytes);
+}
+
+/* Report the exit of the last thread of a watched process. */
+SEC("tracepoint/sched/sched_process_exit")
+int gomem_exit(void *ctx)
+{
+	struct task_struct *task = (struct task_struct *)bpf_get_current_task();
+	__u32 tgid = bpf_get_current_pid_tgid() >> 32;
+	struct gomem_event_hdr *h;
+	__u32 *state;
+
+	state = bpf_map_lookup_elem(&watched, &tgid);
+	if (!state)
+		return 0;
+	/* signal->live drops to zero in do_exit() before this tracepoint */
+	if (BPF_CORE_READ(task, signal, live.counter) != 0)
+		return 0;
+	bpf_map_delete_elem(&watched, &tgid);
+
+	h = bpf_ringbuf_reserve(&events, sizeof(*h), 0);
+	if (!h) {
+		count_drop(GOMEM_DROP_RINGBUF);
+		return 0;
+	}
+	fill_hdr(h, GOMEM_EV_EXIT, tgid, 0, 0);
+	bpf_ringbuf_submit(h, 0);
+	return 0;
+}
+
+char LICENSE[] SEC("license") = "Dual BSD/GPL";

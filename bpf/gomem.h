@@ -1,0 +1,64 @@
+/*
+ * gomem.h: types and constants shared by gomem.bpf.c and gomemd (the
+ * libbpf-tools "types only" header).  Plain C types, so that it compiles for
+ * the BPF target beside vmlinux.h and for the daemon beside libc headers.
+ *
+ * Every record in the ring buffer starts with struct gomem_event_hdr; its
+ * type says what follows.  Snapshot records carry the whole stats struct,
+ * copied with bpf_probe_read_user; hdr.len says how many bytes of it are
+ * valid (the writer's size, clamped to ours).
+ */
+#ifndef GOMEM_BPF_H
+#define GOMEM_BPF_H
+
+#include "gomem_memstats.h"
+
+#define GOMEM_COMM_LEN 16
+#define GOMEM_VERSION_LEN 32
+
+enum gomem_event_type {
+	GOMEM_EV_INIT = 1,	 /* gomem:init: version + snapshot */
+	GOMEM_EV_MEMSTATS = 2,	 /* gomem:memstats: snapshot */
+	GOMEM_EV_SCAVENGE = 3,	 /* gomem:scavenge: a = bytes released, b = ns spent */
+	GOMEM_EV_ARENA_GROW = 4, /* gomem:arena_grow: a = base, b = bytes */
+	GOMEM_EV_EXIT = 5,	 /* the last thread of a watched process exited */
+};
+
+/* Indexes of the per-CPU drop counters (map "drops"). */
+enum gomem_drop_reason {
+	GOMEM_DROP_RINGBUF = 0, /* ring buffer full: record lost */
+	GOMEM_DROP_READ = 1,	/* bpf_probe_read_user failed: record discarded */
+	GOMEM_DROP_WATCHED = 2, /* "watched" map full: exit of this tgid will be missed */
+	GOMEM_DROP_NR = 3,
+};
+
+/* Values of the "watched" map (tgid -> state). */
+enum gomem_watch_state {
+	GOMEM_WATCH_ON = 1,    /* events are forwarded; exit is reported */
+	GOMEM_WATCH_MUTED = 2, /* detached by the user: events are dropped in BPF */
+};
+
+struct gomem_event_hdr {
+	unsigned int type;   /* enum gomem_event_type */
+	unsigned int tgid;   /* process id */
+	unsigned long long ktime_ns; /* bpf_ktime_get_ns() when the probe fired */
+	unsigned long long a; /* probe arguments, see enum gomem_event_type */
+	unsigned long long b;
+	unsigned int len;    /* valid bytes of the snapshot that follows (0 if none) */
+	unsigned int _pad;
+	char comm[GOMEM_COMM_LEN];
+};
+
+/* GOMEM_EV_INIT and GOMEM_EV_MEMSTATS records. */
+struct gomem_event_snap {
+	struct gomem_event_hdr hdr;
+	char version[GOMEM_VERSION_LEN]; /* GOMEM_EV_INIT only */
+	struct gomem_memstats snap;
+};
+
+/* Ring buffer size: room for about 340 snapshots (2 MiB). */
+#define GOMEM_RINGBUF_BYTES (2u << 20)
+/* Processes whose exit is watched at once. */
+#define GOMEM_MAX_WATCHED 65536
+
+#endif /* GOMEM_BPF_H */

@@ -1,0 +1,470 @@
+/*
+ * attach.c: loading the BPF programs and attaching them.
+ *
+ * Each library in the configuration gets the four USDT programs attached for
+ * all processes (pid -1): the uprobes live on the file's inode, so processes
+ * that map it later are covered at once and the kernel raises the probe
+ * semaphores in processes already running.  A process that loaded libgomem
+ * from another path (or linked it statically) gets its own per-pid links
+ * (attach_pid).  Detaching a pid that the global links cover cannot remove
+ * the uprobe from that one process, so the pid is muted in the BPF "watched"
+ * map instead and its records are dropped in the kernel.
+ *
+ * libbpf's USDT manager is not thread-safe, so every attach and detach, of
+ * libraries (main thread) and of pids (HTTP threads too), holds pid_lock.
+ */
+#include "config.h"
+
+#include <errno.h>
+#include <limits.h>
+#include <pthread.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <sys/syscall.h>
+#include <unistd.h>
+#include <linux/capability.h>
+
+#include <bpf/bpf.h>
+#include <bpf/libbpf.h>
+
+#include "gomem.skel.h"
+#include "gomem.h"
+#include "gomemd.h"
+
+#define NPROBES 4
+
+struct lib_links {
+	char *path;
+	dev_t dev;
+	ino_t ino;
+	struct bpf_link *links[NPROBES];
+};
+
+struct pid_links {
+	int pid;
+	char path[PATH_MAX + 64];
+	struct bpf_link *links[NPROBES];
+};
+
+static const char *const probe_names[NPROBES] = {"init", "memstats", "scavenge", "arena_grow"};
+
+static struct gomem_bpf *skel;
+static struct bpf_link *exit_link;
+static struct lib_links libs[GOMEMD_MAX_LIBS];
+static int nlibs;
+static pthread_mutex_t pid_lock = PTHREAD_MUTEX_INITIALIZER;
+static struct pid_links *pids;
+static int npids;
+
+/* The skeleton, for code that needs a map or program directly. */
+struct gomem_bpf *
+attach_skel(void)
+{
+	return skel;
+}
+
+/* Forward libbpf's messages to the log (debug only: its EPERM text misleads). */
+static int
+libbpf_print(enum libbpf_print_level level, const char *fmt, va_list ap)
+{
+	char msg[1024];
+	size_t n;
+
+	if (!log_verbose || level == LIBBPF_DEBUG)
+		return 0;
+	vsnprintf(msg, sizeof msg, fmt, ap);
+	n = strlen(msg);
+	if (n > 0 && msg[n - 1] == '\n')
+		msg[n - 1] = '\0';
+	log_debug("%s", msg);
+	return 0;
+}
+
+/* Name the capabilities gomemd lacks to load tracing programs, "" if none. */
+static void
+missing_caps(char *buf, size_t len)
+{
+	struct __user_cap_header_struct hdr = {_LINUX_CAPABILITY_VERSION_3, 0};
+	struct __user_cap_data_struct data[2];
+	unsigned long long eff;
+
+	buf[0] = '\0';
+	if (syscall(SYS_capget, &hdr, data) != 0)
+		return;
+	eff = (unsigned long long)data[1].effective << 32 | data[0].effective;
+	if (eff & (1ull << CAP_SYS_ADMIN))
+		return;
+	snprintf(buf, len, "%s%s%s", (eff & (1ull << CAP_BPF)) ? "" : "CAP_BPF",
+		 ((eff & (1ull << CAP_BPF)) || (eff & (1ull << CAP_PERFMON))) ? "" : " and ",
+		 (eff & (1ull << CAP_PERFMON)) ? "" : "CAP_PERFMON");
+}
+
+/*
+ * Open and load the BPF programs and attach the exit tracepoint.  On failure
+ * err says what is missing, in words a user can act on.
+ */
+int
+attach_open(char *err, size_t errlen)
+{
+	char missing[64];
+	int e;
+
+	libbpf_set_print(libbpf_print);
+	missing_caps(missing, sizeof missing);
+
+	skel = gomem_bpf__open();
+	if (skel == NULL) {
+		e = errno;
+		snprintf(err, errlen, "opening BPF object: %s", strerror(e));
+		return -1;
+	}
+	e = gomem_bpf__load(skel);
+	if (e != 0) {
+		e = -e;
+		if (e == EPERM || e == EACCES || missing[0] != '\0') {
+			snprintf(err, errlen,
+				 "loading BPF programs needs CAP_BPF and CAP_PERFMON (or root)%s%s: %s",
+				 missing[0] ? "; missing " : "", missing, strerror(e));
+		} else {
+			snprintf(err, errlen,
+				 "loading BPF programs: %s (needs a kernel with BPF, BTF, "
+				 "uprobes and BPF ring buffers; run with -v for details)",
+				 strerror(e));
+		}
+		gomem_bpf__destroy(skel);
+		skel = NULL;
+		return -1;
+	}
+
+	/* step: exit notification; without it proc.c's /proc sweep still works */
+	exit_link = bpf_program__attach(skel->progs.gomem_exit);
+	if (exit_link == NULL)
+		log_warn("attaching sched:sched_process_exit (exits noticed by /proc polling only)");
+	return 0;
+}
+
+/* Whether the exit tracepoint is attached. */
+int
+attach_exit_traced(void)
+{
+	return exit_link != NULL;
+}
+
+/* Attach the four programs to a binary for pid (-1: all); count the links made. */
+static int
+attach_probes(struct bpf_link **links, int pid, const char *path)
+{
+	struct bpf_program *progs[NPROBES] = {skel->progs.gomem_init, skel->progs.gomem_memstats,
+					      skel->progs.gomem_scavenge,
+					      skel->progs.gomem_arena_grow};
+	int i, n = 0;
+
+	for (i = 0; i < NPROBES; i++) {
+		links[i] = bpf_program__attach_usdt(progs[i], pid, path, "gomem", probe_names[i],
+						    NULL);
+		if (links[i] == NULL) {
+			log_debug("no gomem:%s in %s (pid %d): %s", probe_names[i], path, pid,
+				  strerror(errno));
+			continue;
+		}
+		n++;
+	}
+	if (links[1] == NULL) { /* no memstats probe: useless */
+		for (i = 0; i < NPROBES; i++) {
+			bpf_link__destroy(links[i]);
+			links[i] = NULL;
+		}
+		return 0;
+	}
+	return n;
+}
+
+/* Destroy a set of links. */
+static void
+destroy_links(struct bpf_link **links)
+{
+	int i;
+
+	for (i = 0; i < NPROBES; i++) {
+		bpf_link__destroy(links[i]);
+		links[i] = NULL;
+	}
+}
+
+/*
+ * Make the set of libraries attached for all processes equal to libs[]:
+ * detach those no longer listed, attach new ones.  Returns how many are
+ * attached afterwards.
+ */
+int
+attach_libraries(char *const *want, int nwant)
+{
+	struct lib_links keep[GOMEMD_MAX_LIBS];
+	int i, j, nkeep = 0;
+	struct stat st;
+
+	pthread_mutex_lock(&pid_lock);
+	for (i = 0; i < nlibs; i++) {
+		for (j = 0; j < nwant; j++)
+			if (strcmp(libs[i].path, want[j]) == 0)
+				break;
+		if (j < nwant) {
+			keep[nkeep++] = libs[i];
+		} else {
+			log_info("detaching from %s", libs[i].path);
+			destroy_links(libs[i].links);
+			free(libs[i].path);
+		}
+	}
+	memcpy(libs, keep, sizeof(keep[0]) * (size_t)nkeep);
+	nlibs = nkeep;
+
+	for (j = 0; j < nwant; j++) {
+		struct lib_links *l = &libs[nlibs];
+
+		for (i = 0; i < nlibs; i++)
+			if (strcmp(libs[i].path, want[j]) == 0)
+				break;
+		if (i < nlibs)
+			continue;
+		if (stat(want[j], &st) != 0) {
+			log_warn("library %s", want[j]);
+			continue;
+		}
+		memset(l, 0, sizeof *l);
+		if (attach_probes(l->links, -1, want[j]) == 0) {
+			log_warnx("library %s: no gomem USDT probes could be attached (run with -v)",
+				  want[j]);
+			continue;
+		}
+		l->path = xstrdup(want[j]);
+		l->dev = st.st_dev;
+		l->ino = st.st_ino;
+		nlibs++;
+		log_info("attached to %s for all processes", want[j]);
+	}
+	i = nlibs;
+	pthread_mutex_unlock(&pid_lock);
+	return i;
+}
+
+/* The attached library with this inode, or NULL. */
+const char *
+attach_library_for(dev_t dev, ino_t ino)
+{
+	const char *path = NULL;
+	int i;
+
+	pthread_mutex_lock(&pid_lock);
+	for (i = 0; i < nlibs; i++)
+		if (libs[i].dev == dev && libs[i].ino == ino)
+			path = libs[i].path; /* freed only by attach_libraries and attach_close */
+	pthread_mutex_unlock(&pid_lock);
+	return path;
+}
+
+/* Whether a library with this inode is attached for all processes. */
+int
+attach_is_library(dev_t dev, ino_t ino)
+{
+	return attach_library_for(dev, ino) != NULL;
+}
+
+/* Set a pid's state in the BPF "watched" map. */
+static int
+watch_set(int pid, unsigned state)
+{
+	__u32 key = (__u32)pid, val = state;
+
+	return bpf_map__update_elem(skel->maps.watched, &key, sizeof key, &val, sizeof val, 0);
+}
+
+/* Watch a pid's exit before its first record arrives. */
+int
+attach_watch(int pid)
+{
+	return watch_set(pid, GOMEM_WATCH_ON);
+}
+
+/* Let a muted pid's records through again. */
+int
+attach_unmute(int pid)
+{
+	return watch_set(pid, GOMEM_WATCH_ON);
+}
+
+/*
+ * Attach to one process.  A process mapping an attached library needs
+ * nothing more than unmuting; otherwise its libgomem (or, when none is
+ * mapped, its executable) gets per-pid links.  0 on success.
+ */
+int
+attach_pid(int pid, char *err, size_t errlen)
+{
+	char lib[PATH_MAX], path[PATH_MAX + 64];
+	struct bpf_link *links[NPROBES] = {0};
+	dev_t dev;
+	ino_t ino;
+	int i, found;
+
+	if (!proc_alive(pid)) {
+		snprintf(err, errlen, "no process %d", pid);
+		errno = ESRCH;
+		return -1;
+	}
+	found = proc_find_library(pid, lib, sizeof lib, &dev, &ino) == 0;
+	if (found && attach_is_library(dev, ino)) {
+		attach_unmute(pid);
+		proc_add(pid, lib);
+		return 0;
+	}
+	pthread_mutex_lock(&pid_lock);
+	for (i = 0; i < npids; i++)
+		if (pids[i].pid == pid)
+			break;
+	if (i < npids) { /* attached already */
+		pthread_mutex_unlock(&pid_lock);
+		attach_unmute(pid);
+		proc_add(pid, pids[i].path);
+		return 0;
+	}
+	if (found)
+		snprintf(path, sizeof path, "/proc/%d/root%s", pid, lib);
+	else
+		snprintf(path, sizeof path, "/proc/%d/exe", pid);
+	if (attach_probes(links, pid, path) == 0) {
+		pthread_mutex_unlock(&pid_lock);
+		snprintf(err, errlen, "process %d has no gomem USDT probes (%s)", pid,
+			 found ? lib : "no libgomem mapped and none in its executable");
+		errno = ENOENT;
+		return -1;
+	}
+	pids = xrealloc(pids, sizeof(*pids) * (size_t)(npids + 1));
+	pids[npids].pid = pid;
+	snprintf(pids[npids].path, sizeof pids[npids].path, "%s", found ? lib : path);
+	memcpy(pids[npids].links, links, sizeof links);
+	npids++;
+	pthread_mutex_unlock(&pid_lock);
+	attach_unmute(pid);
+	proc_add(pid, found ? lib : path);
+	proc_set_attached(pid, 1);
+	log_info("attached to process %d (%s)", pid, found ? lib : path);
+	return 0;
+}
+
+/*
+ * Stop watching a process: destroy its per-pid links if it has any and mute
+ * it in BPF (the links for all processes still fire in it).
+ */
+int
+detach_pid(int pid)
+{
+	int i, had = 0;
+
+	pthread_mutex_lock(&pid_lock);
+	for (i = 0; i < npids; i++) {
+		if (pids[i].pid != pid)
+			continue;
+		destroy_links(pids[i].links);
+		pids[i] = pids[--npids];
+		had = 1;
+		break;
+	}
+	pthread_mutex_unlock(&pid_lock);
+	watch_set(pid, GOMEM_WATCH_MUTED);
+	return had;
+}
+
+/*
+ * Forget a process that is gone: destroy its per-pid links and its entry in
+ * the "watched" map (a reused pid must not inherit a mute).
+ */
+void
+attach_forget(int pid)
+{
+	__u32 key = (__u32)pid;
+	int i;
+
+	pthread_mutex_lock(&pid_lock);
+	for (i = 0; i < npids; i++) {
+		if (pids[i].pid != pid)
+			continue;
+		destroy_links(pids[i].links);
+		pids[i] = pids[--npids];
+		break;
+	}
+	pthread_mutex_unlock(&pid_lock);
+	if (skel != NULL)
+		bpf_map__delete_elem(skel->maps.watched, &key, sizeof key, 0);
+}
+
+/* The ring buffer map's fd. */
+int
+attach_ringbuf_fd(void)
+{
+	return bpf_map__fd(skel->maps.events);
+}
+
+/* Records dropped for a reason, summed over CPUs. */
+uint64_t
+attach_drops(int reason)
+{
+	int ncpu = libbpf_num_possible_cpus();
+	__u32 key = (__u32)reason;
+	uint64_t sum = 0;
+	__u64 *vals;
+	int i;
+
+	if (skel == NULL || ncpu <= 0)
+		return 0;
+	vals = xcalloc((size_t)ncpu, sizeof(*vals));
+	if (bpf_map__lookup_elem(skel->maps.drops, &key, sizeof key, vals,
+				 sizeof(*vals) * (size_t)ncpu, 0) == 0)
+		for (i = 0; i < ncpu; i++)
+			sum += vals[i];
+	free(vals);
+	return sum;
+}
+
+/* Number of live USDT links (libraries and pids). */
+int
+attach_nlinks(void)
+{
+	int i, j, n = 0;
+
+	for (i = 0; i < nlibs; i++)
+		for (j = 0; j < NPROBES; j++)
+			n += libs[i].links[j] != NULL;
+	pthread_mutex_lock(&pid_lock);
+	for (i = 0; i < npids; i++)
+		for (j = 0; j < NPROBES; j++)
+			n += pids[i].links[j] != NULL;
+	pthread_mutex_unlock(&pid_lock);
+	return n;
+}
+
+/* Destroy every link and the BPF object. */
+void
+attach_close(void)
+{
+	int i;
+
+	for (i = 0; i < nlibs; i++) {
+		destroy_links(libs[i].links);
+		free(libs[i].path);
+	}
+	nlibs = 0;
+	pthread_mutex_lock(&pid_lock);
+	for (i = 0; i < npids; i++)
+		destroy_links(pids[i].links);
+	free(pids);
+	pids = NULL;
+	npids = 0;
+	pthread_mutex_unlock(&pid_lock);
+	bpf_link__destroy(exit_link);
+	exit_link = NULL;
+	gomem_bpf__destroy(skel);
+	skel = NULL;
+}

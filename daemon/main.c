@@ -1,0 +1,220 @@
+/*
+ * main.c: gomemd, the gomem daemon.
+ *
+ * Order of start: configuration, BPF load (or a clear message naming the
+ * missing privilege and exit 1), USDT attach for every configured library,
+ * ring buffer, scan of running processes, HTTP, readiness (sd_notify).
+ * Then one epoll loop in this thread: ring buffer records, signals (via
+ * signalfd; SIGTERM/SIGINT stop, SIGHUP reloads) and a 1 s timer for the
+ * exit sweep.  Stop: HTTP first (no handler runs any more), then links,
+ * ring buffer and BPF object, so nothing stays attached.
+ */
+#include "config.h"
+
+#include <arpa/inet.h>
+#include <errno.h>
+#include <netdb.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/epoll.h>
+#include <sys/signalfd.h>
+#include <sys/timerfd.h>
+#include <unistd.h>
+
+#if HAVE_LIBSYSTEMD
+#include <systemd/sd-daemon.h>
+#else
+#define sd_notify(unset, msg) ((void)(unset), (void)(msg), 0)
+#endif
+
+#include "gomemd.h"
+
+const struct gomemd_config *gomemd_cfg;
+uint64_t gomemd_start_mono_ns;
+
+static struct gomemd_config cfg;
+
+/* Whether a listen address is loopback only. */
+static int
+listen_is_loopback(const char *listen)
+{
+	char addr[256];
+	unsigned port;
+	struct in6_addr a6;
+	struct in_addr a4;
+
+	if (config_split_listen(listen, addr, sizeof addr, &port) != 0)
+		return 0;
+	if (strcmp(addr, "localhost") == 0)
+		return 1;
+	if (inet_pton(AF_INET, addr, &a4) == 1)
+		return (ntohl(a4.s_addr) >> 24) == 127;
+	if (inet_pton(AF_INET6, addr, &a6) == 1)
+		return IN6_IS_ADDR_LOOPBACK(&a6);
+	return 0;
+}
+
+/* Whether HTTP settings differ (a restart of the server is needed). */
+static int
+http_changed(const struct gomemd_config *a, const struct gomemd_config *b)
+{
+	return strcmp(a->listen, b->listen) != 0 || a->max_connections != b->max_connections ||
+	       a->per_ip_limit != b->per_ip_limit || a->conn_timeout_s != b->conn_timeout_s ||
+	       a->http_threads != b->http_threads;
+}
+
+/* SIGHUP: rebuild the configuration and apply what changed. */
+static void
+reload(int argc, char **argv)
+{
+	struct gomemd_config n;
+	char err[512];
+	int restart;
+
+	sd_notify(0, "RELOADING=1");
+	if (config_build(&n, argc, argv, err, sizeof err) != 0) {
+		log_warnx("reload: %s; keeping the old configuration", err);
+		config_free(&n);
+		sd_notify(0, "READY=1");
+		return;
+	}
+	log_init(n.verbose);
+	proc_set_history_interval(n.history_interval_ms);
+	if (n.history_len != cfg.history_len)
+		log_warnx("reload: history length changes need a restart");
+	attach_libraries(n.libraries, n.nlibraries);
+	restart = http_changed(&cfg, &n);
+	if (restart) {
+		http_stop();
+		if (http_start(&n, err, sizeof err) != 0) {
+			log_warnx("reload: %s; back to %s", err, cfg.listen);
+			if (http_start(&cfg, err, sizeof err) != 0)
+				fatalx("%s", err);
+			free(n.listen);
+			n.listen = xstrdup(cfg.listen);
+		}
+	}
+	config_free(&cfg);
+	cfg = n;
+	gomemd_cfg = &cfg;
+	proc_scan();
+	log_info("configuration reloaded%s", restart ? " (HTTP restarted)" : "");
+	sd_notify(0, "READY=1");
+}
+
+int
+main(int argc, char **argv)
+{
+	struct itimerspec its = {{1, 0}, {1, 0}};
+	struct epoll_event ev, evs[8];
+	int efd, sfd, tfd, rbfd, n, i, rc, running = 1;
+	struct signalfd_siginfo si;
+	char err[512];
+	sigset_t set;
+
+	gomemd_start_mono_ns = now_mono_ns();
+	rc = config_build(&cfg, argc, argv, err, sizeof err);
+	if (rc > 0)
+		return 0;
+	if (rc < 0) {
+		fprintf(stderr, "gomemd: %s\n", err);
+		config_usage(stderr);
+		return 2;
+	}
+	gomemd_cfg = &cfg;
+	log_init(cfg.verbose);
+	if (!listen_is_loopback(cfg.listen))
+		log_warnx("listening on %s: beyond loopback, anyone who can reach it sees "
+			  "process data", cfg.listen);
+
+	/* signals are handled through a signalfd: block them before any thread starts */
+	sigemptyset(&set);
+	sigaddset(&set, SIGTERM);
+	sigaddset(&set, SIGINT);
+	sigaddset(&set, SIGHUP);
+	pthread_sigmask(SIG_BLOCK, &set, NULL);
+	signal(SIGPIPE, SIG_IGN);
+
+	proc_init(cfg.history_len, cfg.history_interval_ms);
+	if (attach_open(err, sizeof err) != 0) {
+		fprintf(stderr, "gomemd: %s\n", err);
+		return 1;
+	}
+	if (attach_libraries(cfg.libraries, cfg.nlibraries) == 0)
+		log_warnx("no library attached; only POST /processes/N/attach will find processes");
+	if (collect_open() != 0) {
+		fprintf(stderr, "gomemd: ring buffer: %s\n", strerror(errno));
+		attach_close();
+		return 1;
+	}
+	n = proc_scan();
+	if (n > 0)
+		log_info("found %d running process%s with libgomem", n, n == 1 ? "" : "es");
+	if (http_start(&cfg, err, sizeof err) != 0) {
+		fprintf(stderr, "gomemd: %s\n", err);
+		collect_close();
+		attach_close();
+		return 1;
+	}
+	log_info("serving http://%s/ (%d USDT links)", cfg.listen, attach_nlinks());
+
+	efd = epoll_create1(EPOLL_CLOEXEC);
+	sfd = signalfd(-1, &set, SFD_CLOEXEC | SFD_NONBLOCK);
+	tfd = timerfd_create(CLOCK_MONOTONIC, TFD_CLOEXEC | TFD_NONBLOCK);
+	rbfd = collect_epoll_fd();
+	if (efd < 0 || sfd < 0 || tfd < 0 || timerfd_settime(tfd, 0, &its, NULL) != 0)
+		fatal("event loop setup");
+	ev.events = EPOLLIN;
+	ev.data.fd = sfd;
+	epoll_ctl(efd, EPOLL_CTL_ADD, sfd, &ev);
+	ev.data.fd = tfd;
+	epoll_ctl(efd, EPOLL_CTL_ADD, tfd, &ev);
+	ev.data.fd = rbfd;
+	epoll_ctl(efd, EPOLL_CTL_ADD, rbfd, &ev);
+	sd_notify(0, "READY=1\nSTATUS=collecting");
+
+	while (running) {
+		n = epoll_wait(efd, evs, 8, -1);
+		if (n < 0) {
+			if (errno == EINTR)
+				continue;
+			fatal("epoll_wait");
+		}
+		for (i = 0; i < n; i++) {
+			int fd = evs[i].data.fd;
+
+			if (fd == rbfd) {
+				collect_consume();
+			} else if (fd == tfd) {
+				uint64_t ticks;
+
+				if (read(tfd, &ticks, sizeof ticks) < 0 && errno != EAGAIN)
+					log_warn("timerfd");
+				collect_consume(); /* exits queued behind snapshots first */
+				proc_sweep(cfg.grace_s);
+			} else if (fd == sfd) {
+				while (read(sfd, &si, sizeof si) == (ssize_t)sizeof si) {
+					if (si.ssi_signo == SIGHUP) {
+						reload(argc, argv);
+					} else {
+						log_info("signal %u: stopping", si.ssi_signo);
+						running = 0;
+					}
+				}
+			}
+		}
+	}
+
+	sd_notify(0, "STOPPING=1");
+	http_stop();
+	collect_close();
+	attach_close();
+	proc_fini();
+	close(efd);
+	close(sfd);
+	close(tfd);
+	config_free(&cfg);
+	return 0;
+}

@@ -1,0 +1,168 @@
+/*
+ * env.c: options from the environment, read once at start without malloc.
+ *
+ *   GOMEMLIMIT=N[B|KiB|MiB|GiB|TiB] | off    soft memory limit (Go's syntax)
+ *   GOMEMDEBUG=key=value,...                  like GODEBUG:
+ *       scavenge=0      no background scavenger
+ *       scavtrace=1     one line per scavenger cycle on stderr
+ *       check=1         heap invariant walk on every snapshot
+ *       scavwindow=MS   how long freed memory stays cached (default 100)
+ *   GOMEM_STATS_INTERVAL_MS=N                 memstats probe interval
+ *                                             (default 1000, minimum 10)
+ *
+ * A malformed value is reported once on stderr and ignored.
+ */
+#include "internal.h"
+
+#include <stdlib.h>
+#include <string.h>
+
+gm_options gm_opt = {
+	.memory_limit = INT64_MAX,
+	.scavenge = true,
+	.stats_interval_ns = 1000000000u,
+	.release_delay_ns = 100000000u,
+};
+
+/* getenv without surprises: it only scans environ, never allocates. */
+const char *
+gm_getenv(const char *name)
+{
+	return getenv(name);
+}
+
+static void
+gm_env_warn(const char *name, const char *value)
+{
+	gm_write_str(2, "gomem: ignoring malformed ");
+	gm_write_str(2, name);
+	gm_write_str(2, "=");
+	gm_write_str(2, value);
+	gm_write_str(2, "\n");
+}
+
+/* Parse a decimal number of at most 19 digits; advance *s. */
+static int
+gm_parse_u64(const char **s, uint64_t *out)
+{
+	uint64_t v = 0;
+	int n = 0;
+
+	while (**s >= '0' && **s <= '9') {
+		if (n++ == 19)
+			return -1;
+		v = v * 10 + (uint64_t)(**s - '0');
+		(*s)++;
+	}
+	if (n == 0)
+		return -1;
+	*out = v;
+	return 0;
+}
+
+/* Parse Go's GOMEMLIMIT syntax into bytes; INT64_MAX for "off". */
+int
+gm_parse_bytes(const char *s, int64_t *out)
+{
+	static const struct {
+		const char *suffix;
+		unsigned shift;
+	} units[] = { { "", 0 },     { "B", 0 },    { "KiB", 10 },
+		      { "MiB", 20 }, { "GiB", 30 }, { "TiB", 40 } };
+	uint64_t v;
+	size_t i;
+
+	if (strcmp(s, "off") == 0) {
+		*out = INT64_MAX;
+		return 0;
+	}
+	if (gm_parse_u64(&s, &v) != 0)
+		return -1;
+	for (i = 0; i < sizeof(units) / sizeof(units[0]); i++) {
+		if (strcmp(s, units[i].suffix) == 0) {
+			if (units[i].shift && v > (UINT64_C(1) << (63 - units[i].shift)) - 1)
+				return -1;
+			v <<= units[i].shift;
+			if (v > INT64_MAX)
+				return -1;
+			*out = (int64_t)v;
+			return 0;
+		}
+	}
+	return -1;
+}
+
+/* Apply one GOMEMDEBUG key=value pair (not NUL-terminated: len bytes). */
+static int
+gm_env_debug_pair(const char *p, size_t len)
+{
+	const char *eq = memchr(p, '=', len);
+	const char *v;
+	uint64_t n;
+	size_t klen;
+
+	if (eq == NULL)
+		return -1;
+	klen = (size_t)(eq - p);
+	v = eq + 1;
+	if (gm_parse_u64(&v, &n) != 0 || v != p + len)
+		return -1;
+#define KEY(k) (klen == sizeof(k) - 1 && memcmp(p, k, klen) == 0)
+	if (KEY("scavenge"))
+		gm_opt.scavenge = n != 0;
+	else if (KEY("scavtrace"))
+		gm_opt.scavtrace = n != 0;
+	else if (KEY("check"))
+		gm_opt.check = n != 0;
+	else if (KEY("scavwindow"))
+		gm_opt.release_delay_ns = n * 1000000u;
+	else
+		return -1;
+#undef KEY
+	return 0;
+}
+
+/* Read the environment into gm_opt. */
+void
+gm_env_init(void)
+{
+	const char *v;
+
+	if ((v = gm_getenv("GOMEMLIMIT")) != NULL && *v != 0) {
+		int64_t lim;
+
+		if (gm_parse_bytes(v, &lim) == 0)
+			gm_opt.memory_limit = lim;
+		else
+			gm_env_warn("GOMEMLIMIT", v);
+	}
+	if ((v = gm_getenv("GOMEMDEBUG")) != NULL && *v != 0) {
+		const char *p = v;
+		bool bad = false;
+
+		while (*p != 0) {
+			const char *e = strchr(p, ',');
+			size_t len = e ? (size_t)(e - p) : strlen(p);
+
+			if (len > 0 && gm_env_debug_pair(p, len) != 0)
+				bad = true;
+			p += len;
+			if (*p == ',')
+				p++;
+		}
+		if (bad)
+			gm_env_warn("GOMEMDEBUG", v);
+	}
+	if ((v = gm_getenv("GOMEM_STATS_INTERVAL_MS")) != NULL && *v != 0) {
+		const char *p = v;
+		uint64_t ms;
+
+		if (gm_parse_u64(&p, &ms) == 0 && *p == 0 && ms > 0 && ms < 86400000u) {
+			if (ms < 10)
+				ms = 10;
+			gm_opt.stats_interval_ns = ms * 1000000u;
+		} else {
+			gm_env_warn("GOMEM_STATS_INTERVAL_MS", v);
+		}
+	}
+}

@@ -1,0 +1,109 @@
+/*
+ * init.c: process life.
+ *
+ * Initialisation runs before the first allocation (from a constructor, or
+ * from the first malloc if that comes earlier) and allocates nothing: the
+ * heap's own metadata comes from mmap, and the first thread cache is created
+ * by the allocation that needs it.
+ *
+ * fork(): gm_fork_prepare takes every lock in the documented order
+ * (internal.h), so the child inherits consistent structures; the parent
+ * releases them; the child re-initialises them, folds the other threads'
+ * caches and counts into the shared totals, and starts a new scavenger
+ * thread on its next allocation that needs memory from the heap.
+ */
+#include "internal.h"
+#include "probes.h"
+
+#include <sched.h>
+#include <sys/auxv.h>
+
+_Atomic int gm_inited; /* 0 no, 1 in progress, 2 done */
+
+static void
+gm_fork_prepare(void)
+{
+	unsigned i;
+
+	pthread_mutex_lock(&gm_snap_lock);
+	for (i = 0; i < GM_NUM_SPANCLASSES; i++)
+		pthread_mutex_lock(&gm_central[i].lock);
+	pthread_mutex_lock(&gm_heap.lock);
+	pthread_mutex_lock(&gm_registry_.lock);
+	pthread_mutex_lock(&gm_scav.lock);
+}
+
+static void
+gm_fork_parent(void)
+{
+	unsigned i;
+
+	pthread_mutex_unlock(&gm_scav.lock);
+	pthread_mutex_unlock(&gm_registry_.lock);
+	pthread_mutex_unlock(&gm_heap.lock);
+	for (i = GM_NUM_SPANCLASSES; i-- > 0;)
+		pthread_mutex_unlock(&gm_central[i].lock);
+	pthread_mutex_unlock(&gm_snap_lock);
+}
+
+static void
+gm_fork_child(void)
+{
+	unsigned i;
+
+	pthread_mutex_init(&gm_snap_lock, NULL);
+	for (i = 0; i < GM_NUM_SPANCLASSES; i++)
+		pthread_mutex_init(&gm_central[i].lock, NULL);
+	gm_mheap_fork_child();
+	pthread_mutex_init(&gm_registry_.lock, NULL);
+	gm_scav_fork_child();
+	gm_mcache_fork_child();
+}
+
+/* A random key for freed objects, from the kernel's AT_RANDOM bytes. */
+static uint64_t
+gm_random_key(void)
+{
+	const unsigned char *r = (const unsigned char *)getauxval(AT_RANDOM);
+	uint64_t k = 0x9e3779b97f4a7c15u;
+	unsigned i;
+
+	if (r != NULL)
+		for (i = 0; i < 8; i++)
+			k = (k << 8 | (k >> 56)) ^ r[8 + i];
+	/* Not a plausible user-space pointer, never zero. */
+	return k | UINT64_C(0x8000000000000001);
+}
+
+/* Initialise the allocator; safe to call from many threads at once. */
+void
+gm_init_slow(void)
+{
+	int expected = 0;
+
+	if (!atomic_compare_exchange_strong(&gm_inited, &expected, 1)) {
+		while (atomic_load_explicit(&gm_inited, memory_order_acquire) != 2)
+			sched_yield();
+		return;
+	}
+	gm_env_init();
+	gm_msize_init();
+	gm_mheap_init();
+	gm_mcentral_init();
+	gm_free_key = gm_random_key();
+	if (gm_opt.memory_limit != INT64_MAX)
+		gm_heap.limit = (uint64_t)gm_opt.memory_limit;
+	pthread_key_create(&gm_mcache_key, gm_mcache_thread_exit);
+	atomic_store_explicit(&gm_inited, 2, memory_order_release);
+	/* From here on malloc works, so a registration that allocates is fine. */
+	pthread_atfork(gm_fork_prepare, gm_fork_parent, gm_fork_child);
+}
+
+/* At load: initialise, start the scavenger, tell a tracer we are here. */
+__attribute__((constructor)) static void
+gm_constructor(void)
+{
+	gm_ensure_init();
+	gm_scav_start();
+	gm_mstats_probe_init();
+}

@@ -1,0 +1,440 @@
+/*
+ * internal.h: the libgomem allocator, an overview and every internal type.
+ *
+ * libgomem is Go's runtime allocator (malloc.go, mheap.go, mcentral.go,
+ * mcache.go, mgcscavenge.go) rebuilt in C for explicit free().  A reader of
+ * Go's sources finds each file's twin here:
+ *
+ *   msize.c      the 67 size classes, the two lookup tables, divmagic
+ *   mfixalloc.c  fixed-size allocator for metadata (mspan, mcache)
+ *   mem_linux.c  OS memory states None/Reserved/Prepared/Ready; the only
+ *                caller of mmap, munmap and madvise
+ *   mheap.c      the page heap: 64 MiB arenas of 8 KiB pages, free runs
+ *                with coalescing, the page -> span map, large objects
+ *   mcentral.c   per span class: spans with free objects; the lock-free
+ *                remote-free protocol
+ *   mcache.c     per-thread cache: one span per class, the tiny block,
+ *                thread registry and thread exit
+ *   malloc.c     the allocation and free paths, tiny allocator, realloc,
+ *                aligned allocation
+ *   mstats.c     Go's MemStats, consistent snapshots
+ *   scavenge.c   background scavenger: returns idle pages to the OS
+ *   env.c        GOMEMLIMIT, GOMEMDEBUG and friends, parsed without malloc
+ *   print.c      formatting and fatal errors without malloc
+ *   init.c       process life: init, fork, probes' background work
+ *   export.c     the malloc-family symbols (only in libgomem.so)
+ *
+ * Allocation (malloc.c):
+ *   1. n < 16: the tiny allocator packs it into the thread's current 16 B
+ *      block (Go's rule for alignment); a block has a live count so it is
+ *      reused only when all of its objects are freed.
+ *   2. n <= 32 KiB: round up to a size class; pop the thread's free list for
+ *      that class.  No lock, no atomic read-modify-write.
+ *   3. The list is empty: take the objects other threads freed into the
+ *      cached span (one atomic exchange); else hand the span back and get
+ *      one with free objects from mcentral (per-class lock); else mcentral
+ *      gets fresh pages from mheap (heap lock); else mheap maps more of an
+ *      arena or reserves a new one.
+ *   4. n > 32 KiB: a span of whole pages straight from mheap.
+ *
+ * Free (malloc.c):
+ *   page -> span through the arena map.  The span is cached by this thread:
+ *   push on the thread's list (no atomic).  Otherwise push on the span's
+ *   lock-free remote list; the push that finds a detached span full or
+ *   entirely free tells mcentral, which puts it on the partial list or gives
+ *   it back to the heap, where free neighbours coalesce.
+ *
+ * Lock order (taken in this order by gm_fork_prepare):
+ *   gm_snap_lock -> mcentral[0..GM_NUM_SPANCLASSES-1].lock -> gm_heap.lock
+ *   -> gm_registry.lock -> gm_scav.lock
+ * A function that expects a lock held ends in _locked.
+ *
+ * Glossary: "page" is our 8 KiB page; "OS page" is 4 KiB; a "span" is a run
+ * of pages; a "span class" is a size class (1..67), 0 for large spans, or
+ * GM_SPANCLASS_TINY for spans of 16 B tiny blocks.
+ */
+#ifndef GM_INTERNAL_H
+#define GM_INTERNAL_H
+
+#include "config.h"
+
+#include <pthread.h>
+#include <stdatomic.h>
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <sys/types.h>
+
+#include "gomem.h"
+
+#define GM_API __attribute__((visibility("default")))
+#define gm_likely(x) __builtin_expect(!!(x), 1)
+#define gm_unlikely(x) __builtin_expect(!!(x), 0)
+#define gm_noinline __attribute__((noinline))
+#define gm_inline static inline __attribute__((always_inline))
+
+/* ---- Constants (Go's values) ---- */
+
+#define GM_PAGE_SHIFT 13
+#define GM_PAGE_SIZE ((size_t)1 << GM_PAGE_SHIFT) /* 8 KiB */
+#define GM_NUM_CLASSES 68                          /* class 0 is the dummy */
+#define GM_MAX_SMALL 32768
+#define GM_SMALL_DIV 8
+#define GM_SMALL_MAX 1024
+#define GM_LARGE_DIV 128
+#define GM_TINY_SIZE 16
+#define GM_TINY_CLASS 2
+
+#define GM_SPANCLASS_LARGE 0
+#define GM_SPANCLASS_TINY 68
+#define GM_NUM_SPANCLASSES 69
+
+#define GM_ARENA_SHIFT 26 /* 64 MiB */
+#define GM_ARENA_SIZE ((size_t)1 << GM_ARENA_SHIFT)
+#define GM_ARENA_PAGES (GM_ARENA_SIZE / GM_PAGE_SIZE)
+#define GM_ADDR_BITS 47 /* x86-64 user space */
+#define GM_ARENA_L2_ENTRIES ((size_t)1 << (GM_ADDR_BITS - GM_ARENA_SHIFT))
+#define GM_HEAP_GROW ((size_t)4 << 20) /* mheap.grow rounds to 4 MiB */
+
+#define GM_SCAV_QUANTUM ((size_t)64 << 10) /* scavengeQuantum */
+#define GM_HUGE_PAGE ((size_t)2 << 20)
+
+/* Tiny spans: per-block metadata at the start of the span, then the blocks. */
+#define GM_TINY_NBLOCKS 409
+#define GM_TINY_META 1648 /* 409 * (2 + 2) rounded up to 16 */
+
+/* ---- Size classes (msize.c) ---- */
+
+extern const uint32_t gm_class_size[GM_NUM_CLASSES];
+extern const uint8_t gm_class_npages[GM_NUM_CLASSES];
+extern uint8_t gm_size_to_class8[GM_SMALL_MAX / GM_SMALL_DIV + 1];
+extern uint8_t gm_size_to_class128[(GM_MAX_SMALL - GM_SMALL_MAX) / GM_LARGE_DIV + 1];
+extern uint32_t gm_class_divmul[GM_NUM_CLASSES];
+extern uint16_t gm_class_nelems[GM_NUM_CLASSES];
+
+void gm_msize_init(void);
+
+/* The size class for a small request 0 < n <= GM_MAX_SMALL. */
+gm_inline unsigned
+gm_size_class(size_t n)
+{
+	if (n <= GM_SMALL_MAX - 8)
+		return gm_size_to_class8[(n + GM_SMALL_DIV - 1) / GM_SMALL_DIV];
+	return gm_size_to_class128[(n - GM_SMALL_MAX + GM_LARGE_DIV - 1) / GM_LARGE_DIV];
+}
+
+/* ---- OS memory (mem_linux.c) ---- */
+
+/* Counters of the OS layer; protected by gm_heap.lock or atomic. */
+void *gm_sys_alloc(size_t n, _Atomic uint64_t *stat);
+void gm_sys_free(void *v, size_t n, _Atomic uint64_t *stat);
+void *gm_sys_reserve(void *hint, size_t n);
+int gm_sys_map(void *v, size_t n);
+void gm_sys_unused(void *v, size_t n);
+void gm_sys_used(void *v, size_t n);
+void gm_sys_hugepage(void *v, size_t n);
+size_t gm_os_page_size(void);
+
+/* ---- Fixed-size allocator (mfixalloc.c) ---- */
+
+typedef struct gm_fixalloc {
+	size_t size;                 /* object size */
+	void *list;                  /* free objects */
+	uintptr_t chunk;             /* bump region */
+	size_t nchunk;               /* bytes left in it */
+	uint64_t inuse;              /* bytes handed out (MSpanInuse, ...) */
+	_Atomic uint64_t *stat;      /* where the OS bytes are counted (*Sys) */
+} gm_fixalloc;
+
+void gm_fixalloc_init(gm_fixalloc *f, size_t size, _Atomic uint64_t *stat);
+void *gm_fixalloc_alloc(gm_fixalloc *f);
+void gm_fixalloc_free(gm_fixalloc *f, void *p);
+
+/* ---- Spans (mheap.c) ---- */
+
+enum gm_span_state {
+	GM_SPAN_DEAD = 0,        /* struct on the fixalloc free list */
+	GM_SPAN_FREE,            /* free pages in the heap */
+	GM_SPAN_LARGE,           /* a large object */
+	GM_SPAN_CACHED,          /* small-object span owned by one mcache */
+	GM_SPAN_DETACHED_FULL,   /* no owner, no free object, on no list */
+	GM_SPAN_DETACHED_PARTIAL /* no owner, on mcentral's partial list */
+};
+
+/*
+ * The remote free list word of a span: bits 0-47 the last object pushed,
+ * bits 48-62 how many objects are on the list, bit 63 set while the span is
+ * detached (no mcache owns it).
+ */
+#define GM_REMOTE_PTR_MASK ((UINT64_C(1) << 48) - 1)
+#define GM_REMOTE_COUNT_SHIFT 48
+#define GM_REMOTE_COUNT_ONE (UINT64_C(1) << GM_REMOTE_COUNT_SHIFT)
+#define GM_REMOTE_DETACHED (UINT64_C(1) << 63)
+#define gm_remote_count(w) ((unsigned)(((w) >> GM_REMOTE_COUNT_SHIFT) & 0x7fff))
+#define gm_remote_ptr(w) ((void *)(uintptr_t)((w)&GM_REMOTE_PTR_MASK))
+
+typedef struct gm_mspan {
+	struct gm_mspan *next; /* list links: mcentral partial list or heap free list */
+	struct gm_mspan *prev;
+	uintptr_t start;       /* first byte of the first page */
+	size_t npages;
+	uintptr_t base;        /* first object (start, or after tiny metadata) */
+	uint32_t elemsize;
+	uint32_t divmul;       /* object index = ((p - base) * divmul) >> 32 */
+	uint16_t nelems;
+	uint8_t spanclass;
+	uint8_t state;         /* enum gm_span_state; see the protocol in mcentral.c */
+	uint8_t needzero;      /* large: pages may hold old data */
+	uint8_t onlist;        /* heap free lists: index + 1 of the list, 0 = none */
+	_Atomic uint64_t remote; /* lock-free remote free list */
+} gm_mspan;
+
+/* Per-arena metadata (Go's heapArena), charged to GCSys. */
+typedef struct gm_heaparena {
+	gm_mspan *spans[GM_ARENA_PAGES];             /* page -> span */
+	uint64_t scavenged[GM_ARENA_PAGES / 64];     /* 1 = page released to the OS */
+	uint64_t mapped[GM_ARENA_PAGES / 64];        /* 1 = page in Prepared/Ready */
+	uintptr_t base;
+} gm_heaparena;
+
+extern gm_heaparena **gm_arenas; /* GM_ARENA_L2_ENTRIES entries */
+
+gm_inline gm_heaparena *
+gm_arena_of(uintptr_t p)
+{
+	return gm_arenas[(p >> GM_ARENA_SHIFT) & (GM_ARENA_L2_ENTRIES - 1)];
+}
+
+/* The span that owns p, or NULL if p is not in the heap. */
+gm_inline gm_mspan *
+gm_span_of(uintptr_t p)
+{
+	gm_heaparena *ha;
+
+	if (gm_unlikely(p >> GM_ADDR_BITS))
+		return NULL;
+	ha = gm_arena_of(p);
+	if (gm_unlikely(ha == NULL))
+		return NULL;
+	return ha->spans[(p >> GM_PAGE_SHIFT) & (GM_ARENA_PAGES - 1)];
+}
+
+#define GM_FREE_LISTS 128
+
+typedef struct gm_mheap {
+	pthread_mutex_t lock;
+	/* Free runs: free[n] for n pages (1..127), free[0] for >= 128 pages. */
+	gm_mspan *free[GM_FREE_LISTS];
+	uint64_t freemask[GM_FREE_LISTS / 64];
+	/* Reserved but not yet mapped address space (Go's curArena). */
+	uintptr_t cur_base, cur_end;
+	uintptr_t arena_hint;
+	uint64_t narenas;
+	/* Gauges in bytes, protected by lock (atomic for lock-free readers). */
+	_Atomic uint64_t inuse;    /* pages of in-use spans */
+	_Atomic uint64_t idle;     /* free pages, resident or not (HeapIdle) */
+	_Atomic uint64_t released; /* free pages returned to the OS (HeapReleased) */
+	/* Peak of in-use bytes in the current and previous scavenger windows. */
+	uint64_t peak_cur, peak_prev;
+	/* Large objects, cumulative. */
+	uint64_t large_alloc, large_alloc_count, large_free, large_free_count;
+	/* Metadata. */
+	gm_fixalloc spanalloc;
+	gm_fixalloc cachealloc;
+	/* Synchronous scavenging needed (memory limit). */
+	uint64_t limit;
+} gm_mheap;
+
+extern gm_mheap gm_heap;
+
+/* OS-level byte counters (the *Sys fields). */
+extern _Atomic uint64_t gm_stat_heap_sys;
+extern _Atomic uint64_t gm_stat_mspan_sys;
+extern _Atomic uint64_t gm_stat_mcache_sys;
+extern _Atomic uint64_t gm_stat_gc_sys;
+extern _Atomic uint64_t gm_stat_other_sys;
+extern _Atomic uint64_t gm_stat_buckhash_sys;
+
+void gm_mheap_init(void);
+gm_mspan *gm_mheap_alloc(size_t npages, uint8_t spanclass, size_t align_pages);
+void gm_mheap_free(gm_mspan *s);
+void gm_mheap_free_locked(gm_mspan *s);
+bool gm_mheap_try_resize(gm_mspan *s, size_t npages);
+size_t gm_mheap_scavenge(size_t want, bool force);
+void gm_mheap_fork_child(void);
+int gm_mheap_check(char *why, size_t whylen);
+
+/* ---- mcentral (mcentral.c) ---- */
+
+typedef struct gm_mcentral {
+	pthread_mutex_t lock;
+	uint8_t spanclass;
+	gm_mspan *partial; /* detached spans with free objects on their remote list */
+	uint64_t nspans;   /* spans of this class out of the heap */
+	char pad[64 - sizeof(pthread_mutex_t) % 64];
+} gm_mcentral;
+
+extern gm_mcentral gm_central[GM_NUM_SPANCLASSES];
+
+void gm_mcentral_init(void);
+gm_mspan *gm_mcentral_cache_span(uint8_t spanclass, void **list);
+void gm_mcentral_uncache_span(gm_mspan *s, void *list, void *tail, unsigned n);
+void gm_mcentral_remote_free(gm_mspan *s, void *p);
+void gm_mcentral_remote_free_list(gm_mspan *s, void *head, void *tail, unsigned n);
+
+/* ---- mcache (mcache.c) ---- */
+
+/* Per-thread statistics, written only by the owner (relaxed stores). */
+typedef struct gm_tstats {
+	uint64_t nmalloc[GM_NUM_SPANCLASSES];
+	uint64_t nfree[GM_NUM_SPANCLASSES];
+	uint64_t tiny_allocs;
+} gm_tstats;
+
+typedef struct gm_mcache {
+	void *free[GM_NUM_SPANCLASSES];       /* local free lists */
+	gm_mspan *alloc[GM_NUM_SPANCLASSES];  /* the span each list comes from */
+	/* The tiny block (Go's tiny, tinyoffset) and its live object count. */
+	uintptr_t tiny;
+	size_t tinyoffset;
+	uint32_t tinylive;
+	uint16_t *tinymask;
+	gm_tstats stats;
+	/* Thread registry, protected by gm_registry.lock. */
+	struct gm_mcache *rnext, *rprev;
+	pid_t tid;
+	bool registered;
+} gm_mcache;
+
+typedef struct gm_registry {
+	pthread_mutex_t lock;
+	gm_mcache *head;
+	uint64_t nthreads;
+	gm_tstats dead; /* counts of exited threads */
+} gm_registry;
+
+extern gm_registry gm_registry_;
+extern gm_mcache gm_empty_mcache;
+extern __thread gm_mcache *gm_tls_mcache;
+
+gm_mcache *gm_mcache_create(void);
+void gm_mcache_release_all(gm_mcache *mc);
+void gm_mcache_thread_exit(void *arg);
+void *gm_mcache_refill(gm_mcache *mc, unsigned spanclass);
+void gm_tiny_retire(gm_mcache *mc);
+void *gm_tiny_alloc_slow(gm_mcache *mc, size_t n);
+void gm_tiny_free(gm_mspan *s, uintptr_t p);
+size_t gm_tiny_usable(gm_mspan *s, uintptr_t p);
+extern pthread_key_t gm_mcache_key;
+void gm_tiny_block_free(gm_mspan *s, uintptr_t blk);
+void gm_mcache_fork_child(void);
+
+gm_inline void
+gm_stat_inc(uint64_t *c)
+{
+	__atomic_store_n(c, __atomic_load_n(c, __ATOMIC_RELAXED) + 1, __ATOMIC_RELEASE);
+}
+
+gm_inline void
+gm_stat_add(uint64_t *c, uint64_t v)
+{
+	__atomic_store_n(c, __atomic_load_n(c, __ATOMIC_RELAXED) + v, __ATOMIC_RELEASE);
+}
+
+/* ---- malloc core (malloc.c) ---- */
+
+void *gm_malloc(size_t n);
+void gm_free(void *p);
+void *gm_calloc(size_t n, size_t m);
+void *gm_realloc(void *p, size_t n);
+void *gm_reallocarray(void *p, size_t n, size_t m);
+void *gm_memalign(size_t align, size_t n);
+int gm_posix_memalign(void **out, size_t align, size_t n);
+void *gm_aligned_alloc(size_t align, size_t n);
+void *gm_valloc(size_t n);
+void *gm_pvalloc(size_t n);
+size_t gm_usable_size(const void *p);
+
+extern uint64_t gm_free_key; /* written in word 1 of every freed small object */
+
+/* ---- stats (mstats.c) ---- */
+
+void gm_read_memstats(struct gomem_memstats *m);
+void gm_mstats_publish(void);
+void gm_mstats_probe_init(void);
+void gm_mstats_publish_user(struct gomem_memstats *m);
+extern pthread_mutex_t gm_snap_lock;
+
+/* ---- scavenger (scavenge.c) ---- */
+
+typedef struct gm_scav_state {
+	pthread_mutex_t lock;
+	pthread_cond_t cond;
+	bool started;
+	bool stop;
+	bool wake;
+	pthread_t thread;
+	uint64_t released_total; /* bytes */
+	uint64_t cycles;
+	uint64_t cpu_ns;
+	uint64_t goal;
+} gm_scav_state;
+
+extern gm_scav_state gm_scav;
+
+void gm_scav_start(void);
+void gm_scav_wake(void);
+uint64_t gm_scav_goal_locked(void);
+void gm_scav_fork_child(void);
+
+/* ---- options (env.c) ---- */
+
+typedef struct gm_options {
+	int64_t memory_limit;      /* GOMEMLIMIT; INT64_MAX = none */
+	bool scavenge;             /* GOMEMDEBUG scavenge=0 turns the thread off */
+	bool scavtrace;            /* GOMEMDEBUG scavtrace=1 */
+	bool check;                /* GOMEMDEBUG check=1: heap invariants on snapshots */
+	uint64_t stats_interval_ns; /* GOMEM_STATS_INTERVAL_MS */
+	uint64_t release_delay_ns; /* GOMEMDEBUG scavdelay=MS: window of the in-use peak */
+} gm_options;
+
+extern gm_options gm_opt;
+void gm_env_init(void);
+const char *gm_getenv(const char *name);
+int gm_parse_bytes(const char *s, int64_t *out);
+
+/* ---- output without malloc (print.c) ---- */
+
+void gm_write_str(int fd, const char *s);
+size_t gm_fmt_u64(char *buf, uint64_t v);
+size_t gm_fmt_hex(char *buf, uintptr_t v);
+__attribute__((noreturn)) void gm_throw(const char *msg);
+__attribute__((noreturn)) void gm_throw_ptr(const char *msg, const void *p);
+uint64_t gm_nanotime(void);
+uint64_t gm_walltime(void);
+uint64_t gm_thread_cpu_ns(void);
+
+/* ---- process life (init.c) ---- */
+
+extern _Atomic int gm_inited;
+void gm_init_slow(void);
+
+gm_inline void
+gm_ensure_init(void)
+{
+	if (gm_unlikely(atomic_load_explicit(&gm_inited, memory_order_acquire) != 2))
+		gm_init_slow();
+}
+
+#define gm_assert(cond, msg)                                                        \
+	do {                                                                        \
+		if (gm_unlikely(!(cond)))                                           \
+			gm_throw("gomem: internal error: " msg);                    \
+	} while (0)
+#define gm_dassert(cond, msg)                                                       \
+	do {                                                                        \
+		if (GM_DEBUG && gm_unlikely(!(cond)))                               \
+			gm_throw("gomem: internal error: " msg);                    \
+	} while (0)
+
+#endif /* GM_INTERNAL_H */

@@ -1,0 +1,103 @@
+/*
+ * mem_linux.c: OS memory, Go's four states and their transitions.
+ *
+ *   None     -> Reserved   gm_sys_reserve  mmap(PROT_NONE)
+ *   Reserved -> Prepared   gm_sys_map      mmap(MAP_FIXED, RW): counted in
+ *                                          HeapSys and, until first use, in
+ *                                          HeapReleased
+ *   Prepared -> Ready      gm_sys_used     nothing to do on Linux: the first
+ *                                          touch faults the page in
+ *   Ready    -> Prepared   gm_sys_unused   madvise(MADV_DONTNEED)
+ *   any      -> None       gm_sys_free     munmap
+ *   None     -> Ready      gm_sys_alloc    mmap(RW), for metadata
+ *
+ * This file is the only caller of mmap, munmap and madvise.  The heap keeps
+ * the accounting (mheap.c); the *Sys counters of metadata are kept here.
+ */
+#include "internal.h"
+
+#include <errno.h>
+#include <sys/auxv.h>
+#include <sys/mman.h>
+
+/* Map n bytes of zeroed read-write memory and count it in *stat. */
+void *
+gm_sys_alloc(size_t n, _Atomic uint64_t *stat)
+{
+	void *v = mmap(NULL, n, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+
+	if (v == MAP_FAILED)
+		return NULL;
+	if (stat != NULL)
+		atomic_fetch_add_explicit(stat, n, memory_order_relaxed);
+	return v;
+}
+
+/* Unmap memory obtained with gm_sys_alloc. */
+void
+gm_sys_free(void *v, size_t n, _Atomic uint64_t *stat)
+{
+	munmap(v, n);
+	if (stat != NULL)
+		atomic_fetch_sub_explicit(stat, n, memory_order_relaxed);
+}
+
+/* Reserve address space at hint if possible; NULL on failure. */
+void *
+gm_sys_reserve(void *hint, size_t n)
+{
+	void *v = mmap(hint, n, PROT_NONE, MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE, -1, 0);
+
+	if (v == MAP_FAILED)
+		return NULL;
+	return v;
+}
+
+/* Make reserved memory usable (Reserved -> Prepared); 0 or an errno. */
+int
+gm_sys_map(void *v, size_t n)
+{
+	void *p = mmap(v, n, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS | MAP_FIXED, -1,
+		       0);
+
+	if (p == MAP_FAILED)
+		return errno;
+	if (p != v)
+		gm_throw("gomem: mmap(MAP_FIXED) moved the mapping");
+	return 0;
+}
+
+/* Return the pages to the OS (Ready -> Prepared); they read as zero after. */
+void
+gm_sys_unused(void *v, size_t n)
+{
+	madvise(v, n, MADV_DONTNEED);
+}
+
+/* Prepared -> Ready: the kernel faults pages back in on first touch. */
+void
+gm_sys_used(void *v, size_t n)
+{
+	(void)v;
+	(void)n;
+}
+
+/* Ask for transparent huge pages on whole 2 MiB pages inside [v, v+n). */
+void
+gm_sys_hugepage(void *v, size_t n)
+{
+	uintptr_t beg = ((uintptr_t)v + GM_HUGE_PAGE - 1) & ~(GM_HUGE_PAGE - 1);
+	uintptr_t end = ((uintptr_t)v + n) & ~(GM_HUGE_PAGE - 1);
+
+	if (beg < end)
+		madvise((void *)beg, end - beg, MADV_HUGEPAGE);
+}
+
+/* The OS page size, from the auxiliary vector (no allocation). */
+size_t
+gm_os_page_size(void)
+{
+	unsigned long ps = getauxval(AT_PAGESZ);
+
+	return ps ? ps : 4096;
+}

@@ -1,0 +1,830 @@
+/*
+ * mheap.c: the page heap.
+ *
+ * The heap hands out runs of 8 KiB pages ("spans") from 64 MiB arenas.
+ * Arenas are reserved at Go's hint addresses and mapped 4 MiB at a time as
+ * the heap grows (Go's mheap.grow); freshly mapped pages count as released
+ * until first used.  Free pages are kept as runs, each described by a span in
+ * state GM_SPAN_FREE, on size-indexed lists: free[n] holds runs of n pages
+ * (1..127), free[0] the larger ones (best fit, then lowest address).  A
+ * freed span coalesces with free neighbours on both sides.
+ *
+ * Invariants (checked by gm_mheap_check):
+ *   - every page of an in-use span maps to its span; a free run maps to its
+ *     span at its first and last page and to NULL inside;
+ *   - no two free runs are adjacent (they would have coalesced) unless one
+ *     is being scavenged;
+ *   - HeapSys = inuse + idle; idle >= released; released = scavenged pages
+ *     of free runs; inuse = pages of in-use spans.
+ *
+ * Every page has a "scavenged" bit: set while its memory was returned to the
+ * OS (or never touched since it was mapped).  Allocation clears the bits of
+ * the pages it takes and moves them out of HeapReleased, so the counters are
+ * exact at page granularity.  The scavenger (scavenge.c) sets them.
+ *
+ * All of this is protected by gm_heap.lock.
+ */
+#include "internal.h"
+#include "probes.h"
+
+#include <errno.h>
+#include <string.h>
+
+gm_mheap gm_heap = { .lock = PTHREAD_MUTEX_INITIALIZER };
+gm_heaparena **gm_arenas;
+
+_Atomic uint64_t gm_stat_heap_sys;
+_Atomic uint64_t gm_stat_mspan_sys;
+_Atomic uint64_t gm_stat_mcache_sys;
+_Atomic uint64_t gm_stat_gc_sys;
+_Atomic uint64_t gm_stat_other_sys;
+_Atomic uint64_t gm_stat_buckhash_sys;
+
+/* Scavenger cursor: the next address to look below (0 = start at the top). */
+static uintptr_t gm_scav_cursor;
+
+#define PAGES(n) ((uint64_t)(n) << GM_PAGE_SHIFT)
+
+static inline void
+gm_gauge_add(_Atomic uint64_t *g, int64_t d)
+{
+	atomic_store_explicit(g, atomic_load_explicit(g, memory_order_relaxed) + (uint64_t)d,
+			      memory_order_relaxed);
+}
+
+/* Set up the heap: the arena map and the metadata allocators. */
+void
+gm_mheap_init(void)
+{
+	gm_arenas = gm_sys_alloc(GM_ARENA_L2_ENTRIES * sizeof(gm_heaparena *), NULL);
+	if (gm_arenas == NULL)
+		gm_throw("gomem: cannot map the arena index");
+	gm_fixalloc_init(&gm_heap.spanalloc, sizeof(gm_mspan), &gm_stat_mspan_sys);
+	gm_fixalloc_init(&gm_heap.cachealloc, sizeof(gm_mcache), &gm_stat_mcache_sys);
+	gm_heap.arena_hint = (uintptr_t)0x00c0 << 32;
+}
+
+/* ---- Page -> span map ---- */
+
+static inline gm_mspan **
+gm_spans_slot(uintptr_t p)
+{
+	gm_heaparena *ha = gm_arena_of(p);
+
+	return &ha->spans[(p >> GM_PAGE_SHIFT) & (GM_ARENA_PAGES - 1)];
+}
+
+/* Point every page of [start, start+npages) at s. */
+static void
+gm_set_spans(uintptr_t start, size_t npages, gm_mspan *s)
+{
+	size_t i;
+
+	for (i = 0; i < npages; i++)
+		*gm_spans_slot(start + PAGES(i)) = s;
+}
+
+/* A free run maps at its ends only. */
+static void
+gm_set_free_ends(gm_mspan *s)
+{
+	*gm_spans_slot(s->start) = s;
+	*gm_spans_slot(s->start + PAGES(s->npages - 1)) = s;
+}
+
+/* The span owning page p if p is in a mapped arena page, else NULL. */
+static gm_mspan *
+gm_span_at(uintptr_t p)
+{
+	gm_heaparena *ha;
+
+	if (p >> GM_ADDR_BITS)
+		return NULL;
+	ha = gm_arena_of(p);
+	if (ha == NULL)
+		return NULL;
+	return ha->spans[(p >> GM_PAGE_SHIFT) & (GM_ARENA_PAGES - 1)];
+}
+
+/* ---- Scavenged bits ---- */
+
+/* Count, and clear if clear is set, the scavenged bits of a page range. */
+static size_t
+gm_scav_bits(uintptr_t start, size_t npages, bool clear)
+{
+	size_t n = 0, i = 0;
+
+	while (i < npages) {
+		uintptr_t p = start + PAGES(i);
+		gm_heaparena *ha = gm_arena_of(p);
+		size_t idx = (p >> GM_PAGE_SHIFT) & (GM_ARENA_PAGES - 1);
+		size_t w = idx / 64, b = idx % 64;
+		size_t take = 64 - b;
+		uint64_t mask;
+
+		if (take > npages - i)
+			take = npages - i;
+		mask = (take == 64 ? ~UINT64_C(0) : ((UINT64_C(1) << take) - 1)) << b;
+		n += (size_t)__builtin_popcountll(ha->scavenged[w] & mask);
+		if (clear)
+			ha->scavenged[w] &= ~mask;
+		i += take;
+	}
+	return n;
+}
+
+/* Set the scavenged bits of a page range. */
+static void
+gm_scav_set(uintptr_t start, size_t npages)
+{
+	size_t i = 0;
+
+	while (i < npages) {
+		uintptr_t p = start + PAGES(i);
+		gm_heaparena *ha = gm_arena_of(p);
+		size_t idx = (p >> GM_PAGE_SHIFT) & (GM_ARENA_PAGES - 1);
+		size_t w = idx / 64, b = idx % 64;
+		size_t take = 64 - b;
+		uint64_t mask;
+
+		if (take > npages - i)
+			take = npages - i;
+		mask = (take == 64 ? ~UINT64_C(0) : ((UINT64_C(1) << take) - 1)) << b;
+		ha->scavenged[w] |= mask;
+		i += take;
+	}
+}
+
+/* ---- Free lists ---- */
+
+static inline size_t
+gm_free_index(size_t npages)
+{
+	return npages < GM_FREE_LISTS ? npages : 0;
+}
+
+static void
+gm_free_insert(gm_mspan *s)
+{
+	size_t i = gm_free_index(s->npages);
+
+	s->prev = NULL;
+	s->next = gm_heap.free[i];
+	if (s->next != NULL)
+		s->next->prev = s;
+	gm_heap.free[i] = s;
+	gm_heap.freemask[i / 64] |= UINT64_C(1) << (i % 64);
+	s->onlist = (uint8_t)(i + 1);
+}
+
+static void
+gm_free_remove(gm_mspan *s)
+{
+	size_t i = (size_t)s->onlist - 1;
+
+	gm_dassert(s->onlist != 0, "span not on a heap free list");
+	if (s->prev != NULL)
+		s->prev->next = s->next;
+	else
+		gm_heap.free[i] = s->next;
+	if (s->next != NULL)
+		s->next->prev = s->prev;
+	if (gm_heap.free[i] == NULL)
+		gm_heap.freemask[i / 64] &= ~(UINT64_C(1) << (i % 64));
+	s->next = s->prev = NULL;
+	s->onlist = 0;
+}
+
+/* A run that can hold npages aligned to align pages, or NULL. */
+static gm_mspan *
+gm_free_find(size_t npages, size_t align)
+{
+	size_t need = npages + align - 1;
+	size_t i;
+	gm_mspan *s, *best = NULL;
+
+	if (need < GM_FREE_LISTS) {
+		for (i = need; i < GM_FREE_LISTS;) {
+			uint64_t m = gm_heap.freemask[i / 64] >> (i % 64);
+
+			if (m == 0) {
+				i = (i / 64 + 1) * 64;
+				continue;
+			}
+			i += (size_t)__builtin_ctzll(m);
+			if (i >= GM_FREE_LISTS)
+				break;
+			return gm_heap.free[i];
+		}
+	}
+	/* Runs of 128+ pages: best fit, ties to the lowest address. */
+	for (s = gm_heap.free[0]; s != NULL; s = s->next) {
+		if (s->npages < need)
+			continue;
+		if (best == NULL || s->npages < best->npages ||
+		    (s->npages == best->npages && s->start < best->start))
+			best = s;
+	}
+	return best;
+}
+
+/* ---- Growing ---- */
+
+/* Create the metadata of the arena at base (64 MiB aligned). */
+static bool
+gm_arena_new(uintptr_t base)
+{
+	gm_heaparena *ha = gm_sys_alloc(sizeof(gm_heaparena), &gm_stat_gc_sys);
+
+	if (ha == NULL)
+		return false;
+	ha->base = base;
+	gm_arenas[(base >> GM_ARENA_SHIFT) & (GM_ARENA_L2_ENTRIES - 1)] = ha;
+	gm_heap.narenas++;
+	return true;
+}
+
+/* Reserve n bytes (a multiple of 64 MiB) of arena space, 64 MiB aligned. */
+static uintptr_t
+gm_arena_reserve(size_t n)
+{
+	void *v;
+	uintptr_t p;
+	int tries;
+
+	for (tries = 0; tries < 128 && gm_heap.arena_hint != 0; tries++) {
+		uintptr_t hint = gm_heap.arena_hint;
+
+		if (hint + n > ((uintptr_t)1 << GM_ADDR_BITS)) {
+			gm_heap.arena_hint = 0;
+			break;
+		}
+		v = gm_sys_reserve((void *)hint, n);
+		if (v == (void *)hint) {
+			gm_heap.arena_hint = hint + n;
+			return hint;
+		}
+		if (v != NULL)
+			gm_sys_free(v, n, NULL);
+		/* Somebody lives there: try the next hint, like Go. */
+		gm_heap.arena_hint = (hint & ~(((uintptr_t)1 << 40) - 1)) + ((uintptr_t)1 << 40) +
+				     ((uintptr_t)0x00c0 << 32);
+	}
+	/* No hint worked: over-reserve and align. */
+	v = gm_sys_reserve(NULL, n + GM_ARENA_SIZE);
+	if (v == NULL)
+		return 0;
+	p = ((uintptr_t)v + GM_ARENA_SIZE - 1) & ~(GM_ARENA_SIZE - 1);
+	if (p > (uintptr_t)v)
+		gm_sys_free(v, p - (uintptr_t)v, NULL);
+	if ((uintptr_t)v + n + GM_ARENA_SIZE > p + n)
+		gm_sys_free((void *)(p + n), (uintptr_t)v + n + GM_ARENA_SIZE - (p + n), NULL);
+	return p;
+}
+
+static void gm_free_coalesce_insert(gm_mspan *s);
+
+/* Add at least npages pages to the heap (Go's mheap.grow); false on ENOMEM. */
+static bool
+gm_heap_grow_locked(size_t npages)
+{
+	size_t ask = (PAGES(npages) + GM_HEAP_GROW - 1) & ~(GM_HEAP_GROW - 1);
+	uintptr_t base;
+	gm_mspan *s;
+
+	if (ask < PAGES(npages))
+		return false;
+	if (gm_heap.cur_end - gm_heap.cur_base < ask) {
+		size_t n = (ask + GM_ARENA_SIZE - 1) & ~(GM_ARENA_SIZE - 1);
+		uintptr_t a, p;
+
+		if (n < ask)
+			return false;
+		a = gm_arena_reserve(n);
+		if (a == 0)
+			return false;
+		for (p = a; p < a + n; p += GM_ARENA_SIZE) {
+			if (!gm_arena_new(p))
+				return false;
+		}
+		if (GM_PROBE_ENABLED(arena_grow))
+			GM_PROBE2(arena_grow, (void *)a, (uint64_t)n);
+		if (a == gm_heap.cur_end) {
+			gm_heap.cur_end = a + n;
+		} else {
+			/* The old remainder stays reserved and unused. */
+			gm_heap.cur_base = a;
+			gm_heap.cur_end = a + n;
+		}
+	}
+	base = gm_heap.cur_base;
+	if (gm_sys_map((void *)base, ask) != 0)
+		return false;
+	gm_heap.cur_base += ask;
+	s = gm_fixalloc_alloc(&gm_heap.spanalloc);
+	if (s == NULL)
+		return false;
+	s->start = base;
+	s->npages = ask >> GM_PAGE_SHIFT;
+	s->state = GM_SPAN_FREE;
+	gm_scav_set(base, s->npages);
+	atomic_fetch_add_explicit(&gm_stat_heap_sys, ask, memory_order_relaxed);
+	gm_gauge_add(&gm_heap.idle, (int64_t)ask);
+	gm_gauge_add(&gm_heap.released, (int64_t)ask);
+	gm_free_coalesce_insert(s);
+	return true;
+}
+
+/* ---- Allocation ---- */
+
+/* Take [a, a+npages) out of the free run f; returns the in-use span. */
+static gm_mspan *
+gm_carve_locked(gm_mspan *f, uintptr_t a, size_t npages)
+{
+	uintptr_t fend = f->start + PAGES(f->npages), end = a + PAGES(npages);
+	gm_mspan *left = NULL, *right = NULL;
+	size_t scav;
+
+	if (a > f->start) {
+		left = gm_fixalloc_alloc(&gm_heap.spanalloc);
+		if (left == NULL)
+			return NULL;
+	}
+	if (end < fend) {
+		right = gm_fixalloc_alloc(&gm_heap.spanalloc);
+		if (right == NULL) {
+			if (left != NULL)
+				gm_fixalloc_free(&gm_heap.spanalloc, left);
+			return NULL;
+		}
+	}
+	gm_free_remove(f);
+	if (left != NULL) {
+		left->start = f->start;
+		left->npages = (a - f->start) >> GM_PAGE_SHIFT;
+		left->state = GM_SPAN_FREE;
+		gm_set_free_ends(left);
+		gm_free_insert(left);
+	}
+	if (right != NULL) {
+		right->start = end;
+		right->npages = (fend - end) >> GM_PAGE_SHIFT;
+		right->state = GM_SPAN_FREE;
+		gm_set_free_ends(right);
+		gm_free_insert(right);
+	}
+	f->start = a;
+	f->npages = npages;
+	scav = gm_scav_bits(a, npages, true);
+	gm_sys_used((void *)a, PAGES(npages));
+	f->needzero = scav != npages;
+	gm_gauge_add(&gm_heap.released, -(int64_t)PAGES(scav));
+	gm_gauge_add(&gm_heap.idle, -(int64_t)PAGES(npages));
+	gm_gauge_add(&gm_heap.inuse, (int64_t)PAGES(npages));
+	if (atomic_load_explicit(&gm_heap.inuse, memory_order_relaxed) > gm_heap.peak_cur)
+		gm_heap.peak_cur = atomic_load_explicit(&gm_heap.inuse, memory_order_relaxed);
+	gm_set_spans(a, npages, f);
+	return f;
+}
+
+/* Allocate npages pages aligned to align_pages with the heap lock held. */
+static gm_mspan *
+gm_mheap_alloc_locked(size_t npages, size_t align_pages)
+{
+	gm_mspan *f;
+	uintptr_t a;
+
+	if (align_pages == 0)
+		align_pages = 1;
+	f = gm_free_find(npages, align_pages);
+	if (f == NULL) {
+		if (npages + align_pages < npages || !gm_heap_grow_locked(npages + align_pages - 1))
+			return NULL;
+		f = gm_free_find(npages, align_pages);
+		if (f == NULL)
+			return NULL;
+	}
+	a = (f->start + PAGES(align_pages) - 1) & ~(PAGES(align_pages) - 1);
+	return gm_carve_locked(f, a, npages);
+}
+
+/*
+ * Allocate a span of npages pages for spanclass (0 = large object), aligned
+ * to align_pages pages (0 or 1 = any).  NULL when out of memory.
+ */
+gm_mspan *
+gm_mheap_alloc(size_t npages, uint8_t spanclass, size_t align_pages)
+{
+	gm_mspan *s;
+	bool over_limit = false;
+
+	pthread_mutex_lock(&gm_heap.lock);
+	s = gm_mheap_alloc_locked(npages, align_pages);
+	if (s != NULL) {
+		s->spanclass = spanclass;
+		s->next = s->prev = NULL;
+		atomic_store_explicit(&s->remote, 0, memory_order_relaxed);
+		if (spanclass == GM_SPANCLASS_LARGE) {
+			s->state = GM_SPAN_LARGE;
+			s->base = s->start;
+			s->elemsize = 0;
+			s->nelems = 1;
+			s->divmul = 0;
+			gm_heap.large_alloc += PAGES(npages);
+			gm_heap.large_alloc_count++;
+		} else {
+			unsigned c = spanclass == GM_SPANCLASS_TINY ? GM_TINY_CLASS : spanclass;
+
+			s->state = GM_SPAN_CACHED;
+			s->elemsize = gm_class_size[c];
+			s->divmul = gm_class_divmul[c];
+			if (spanclass == GM_SPANCLASS_TINY) {
+				s->base = s->start + GM_TINY_META;
+				s->nelems = GM_TINY_NBLOCKS;
+			} else {
+				s->base = s->start;
+				s->nelems = gm_class_nelems[c];
+			}
+		}
+		if (gm_heap.limit != 0) {
+			uint64_t ready = atomic_load_explicit(&gm_stat_heap_sys, memory_order_relaxed) -
+					 atomic_load_explicit(&gm_heap.released, memory_order_relaxed);
+			over_limit = ready > gm_heap.limit;
+		}
+	}
+	pthread_mutex_unlock(&gm_heap.lock);
+	if (over_limit) {
+		/* Synchronous scavenging: stay under the soft memory limit. */
+		uint64_t ready = atomic_load_explicit(&gm_stat_heap_sys, memory_order_relaxed) -
+				 atomic_load_explicit(&gm_heap.released, memory_order_relaxed);
+
+		if (ready > gm_heap.limit)
+			gm_mheap_scavenge(ready - gm_heap.limit, true);
+	}
+	return s;
+}
+
+/* ---- Free ---- */
+
+/* Merge s with free neighbours, then put it on a free list. */
+static void
+gm_free_coalesce_insert(gm_mspan *s)
+{
+	gm_mspan *l, *r;
+
+	if (s->start >= GM_PAGE_SIZE) {
+		l = gm_span_at(s->start - GM_PAGE_SIZE);
+		if (l != NULL && l->state == GM_SPAN_FREE && l->onlist != 0) {
+			gm_free_remove(l);
+			*gm_spans_slot(s->start) = NULL;
+			*gm_spans_slot(l->start + PAGES(l->npages - 1)) = NULL;
+			*gm_spans_slot(l->start) = NULL;
+			s->start = l->start;
+			s->npages += l->npages;
+			l->state = GM_SPAN_DEAD;
+			gm_fixalloc_free(&gm_heap.spanalloc, l);
+		}
+	}
+	r = gm_span_at(s->start + PAGES(s->npages));
+	if (r != NULL && r->state == GM_SPAN_FREE && r->onlist != 0) {
+		gm_free_remove(r);
+		*gm_spans_slot(s->start + PAGES(s->npages - 1)) = NULL;
+		*gm_spans_slot(r->start + PAGES(r->npages - 1)) = NULL;
+		*gm_spans_slot(r->start) = NULL;
+		s->npages += r->npages;
+		r->state = GM_SPAN_DEAD;
+		gm_fixalloc_free(&gm_heap.spanalloc, r);
+	}
+	gm_set_free_ends(s);
+	gm_free_insert(s);
+}
+
+/* Give span s back to the heap with the lock held. */
+void
+gm_mheap_free_locked(gm_mspan *s)
+{
+	size_t i;
+
+	if (s->spanclass == GM_SPANCLASS_LARGE) {
+		gm_heap.large_free += PAGES(s->npages);
+		gm_heap.large_free_count++;
+	}
+	gm_gauge_add(&gm_heap.inuse, -(int64_t)PAGES(s->npages));
+	gm_gauge_add(&gm_heap.idle, (int64_t)PAGES(s->npages));
+	for (i = 1; i + 1 < s->npages; i++)
+		*gm_spans_slot(s->start + PAGES(i)) = NULL;
+	s->state = GM_SPAN_FREE;
+	s->spanclass = 0;
+	atomic_store_explicit(&s->remote, 0, memory_order_relaxed);
+	gm_free_coalesce_insert(s);
+}
+
+/* Give span s back to the heap. */
+void
+gm_mheap_free(gm_mspan *s)
+{
+	bool wake;
+
+	pthread_mutex_lock(&gm_heap.lock);
+	gm_mheap_free_locked(s);
+	wake = atomic_load_explicit(&gm_heap.idle, memory_order_relaxed) -
+		       atomic_load_explicit(&gm_heap.released, memory_order_relaxed) >
+	       gm_scav.goal + ((uint64_t)8 << 20);
+	pthread_mutex_unlock(&gm_heap.lock);
+	if (wake)
+		gm_scav_wake();
+}
+
+/*
+ * Resize the large span s in place to npages pages: shrink by freeing the
+ * tail, grow by taking the free run right after it.  False if impossible.
+ */
+bool
+gm_mheap_try_resize(gm_mspan *s, size_t npages)
+{
+	bool ok = false;
+
+	pthread_mutex_lock(&gm_heap.lock);
+	if (npages < s->npages) {
+		gm_mspan *t = gm_fixalloc_alloc(&gm_heap.spanalloc);
+
+		if (t != NULL) {
+			size_t tail = s->npages - npages;
+
+			t->start = s->start + PAGES(npages);
+			t->npages = tail;
+			t->spanclass = 0;
+			s->npages = npages;
+			gm_heap.large_alloc -= PAGES(tail);
+			gm_gauge_add(&gm_heap.inuse, -(int64_t)PAGES(tail));
+			gm_gauge_add(&gm_heap.idle, (int64_t)PAGES(tail));
+			gm_set_spans(t->start, tail, NULL);
+			t->state = GM_SPAN_FREE;
+			gm_free_coalesce_insert(t);
+			ok = true;
+		}
+	} else if (npages > s->npages) {
+		uintptr_t end = s->start + PAGES(s->npages);
+		gm_mspan *r = gm_span_at(end);
+		size_t more = npages - s->npages;
+
+		if (r != NULL && r->state == GM_SPAN_FREE && r->onlist != 0 && r->start == end &&
+		    r->npages >= more) {
+			gm_mspan *m = gm_carve_locked(r, end, more);
+
+			if (m != NULL) {
+				/* m is r's struct, now covering the pages we took. */
+				gm_set_spans(end, more, s);
+				s->npages = npages;
+				if (m->needzero)
+					s->needzero = 1;
+				gm_heap.large_alloc += PAGES(more);
+				m->state = GM_SPAN_DEAD;
+				gm_fixalloc_free(&gm_heap.spanalloc, m);
+				ok = true;
+			}
+		}
+	} else {
+		ok = true;
+	}
+	pthread_mutex_unlock(&gm_heap.lock);
+	return ok;
+}
+
+/* ---- Scavenging ---- */
+
+/* The highest page of [start, start+npages) whose scavenged bit is clear, or 0. */
+static uintptr_t
+gm_scav_highest_clear(uintptr_t start, size_t npages)
+{
+	size_t i = npages;
+
+	while (i > 0) {
+		uintptr_t p = start + PAGES(i - 1);
+		gm_heaparena *ha = gm_arena_of(p);
+		size_t idx = (p >> GM_PAGE_SHIFT) & (GM_ARENA_PAGES - 1);
+		size_t w = idx / 64, b = idx % 64;
+		size_t take = b + 1; /* bits b..0 of word w */
+		uint64_t mask, clear;
+
+		if (take > i)
+			take = i;
+		mask = (take == 64 ? ~UINT64_C(0) : ((UINT64_C(1) << take) - 1)) << (b + 1 - take);
+		clear = ~ha->scavenged[w] & mask;
+		if (clear != 0) {
+			size_t hb = 63 - (size_t)__builtin_clzll(clear);
+
+			return p - PAGES(b - hb);
+		}
+		i -= take;
+	}
+	return 0;
+}
+
+/* The scavenger's place: the run it works on, and an address to go below. */
+static gm_mspan *gm_scav_hint;
+
+/*
+ * Find the highest free run with pages not yet released, and the range of
+ * it to release: the 64 KiB unit holding its highest unreleased page,
+ * widened to the whole 2 MiB huge page when the run covers it (so a huge
+ * page is never split).  Returns false when none is left.
+ */
+static bool
+gm_scav_find_locked(gm_mspan **out, uintptr_t *lo, uintptr_t *hi)
+{
+	gm_mspan *s = gm_scav_hint;
+	uintptr_t p = gm_scav_cursor, q = 0;
+	int restarts = 0;
+
+	if (s != NULL && s->state == GM_SPAN_FREE && s->onlist != 0)
+		q = gm_scav_highest_clear(s->start, s->npages);
+	while (q == 0) {
+		gm_heaparena *ha;
+
+		if (p == 0) {
+			if (restarts++ > 0)
+				return false;
+			p = gm_heap.cur_base;
+			if (p == 0)
+				return false;
+		}
+		ha = gm_arena_of(p - 1);
+		if (ha == NULL) {
+			/* Down to the next lower arena that exists. */
+			uintptr_t a = (p - 1) & ~(GM_ARENA_SIZE - 1);
+
+			while (a >= GM_ARENA_SIZE && gm_arena_of(a - 1) == NULL)
+				a -= GM_ARENA_SIZE;
+			p = a >= GM_ARENA_SIZE ? a : 0;
+			continue;
+		}
+		s = ha->spans[((p - 1) >> GM_PAGE_SHIFT) & (GM_ARENA_PAGES - 1)];
+		if (s == NULL) {
+			/* Unmapped, or inside a run that changed: one page down. */
+			p -= GM_PAGE_SIZE;
+			continue;
+		}
+		if (s->state == GM_SPAN_FREE && s->onlist != 0)
+			q = gm_scav_highest_clear(s->start, s->npages);
+		p = s->start;
+	}
+	{
+		uintptr_t end = s->start + PAGES(s->npages);
+		uintptr_t u = q & ~(GM_SCAV_QUANTUM - 1), h = q & ~(GM_HUGE_PAGE - 1);
+
+		*lo = u > s->start ? u : s->start;
+		*hi = u + GM_SCAV_QUANTUM < end ? u + GM_SCAV_QUANTUM : end;
+		if (h >= s->start && h + GM_HUGE_PAGE <= end) {
+			*lo = h;
+			*hi = h + GM_HUGE_PAGE;
+		}
+	}
+	*out = s;
+	gm_scav_hint = s;
+	gm_scav_cursor = s->start + PAGES(s->npages);
+	return true;
+}
+
+/*
+ * Release at least want bytes of free pages to the OS, top down, and return
+ * how many were released.  Takes and drops gm_heap.lock; madvise runs
+ * without it.  *ns gets the time spent.
+ */
+size_t
+gm_mheap_scavenge(size_t want, bool force)
+{
+	size_t done = 0;
+	uint64_t t0 = gm_nanotime();
+
+	(void)force;
+	pthread_mutex_lock(&gm_heap.lock);
+	while (done < want) {
+		gm_mspan *s;
+		uintptr_t lo, hi;
+		size_t npages, nunscav;
+
+		if (!gm_scav_find_locked(&s, &lo, &hi))
+			break;
+		npages = (hi - lo) >> GM_PAGE_SHIFT;
+		nunscav = npages - gm_scav_bits(lo, npages, false);
+		/* Take the run off the free lists while madvise runs unlocked. */
+		gm_free_remove(s);
+		pthread_mutex_unlock(&gm_heap.lock);
+		gm_sys_unused((void *)lo, hi - lo);
+		pthread_mutex_lock(&gm_heap.lock);
+		gm_scav_set(lo, npages);
+		gm_gauge_add(&gm_heap.released, (int64_t)PAGES(nunscav));
+		*gm_spans_slot(s->start) = NULL;
+		*gm_spans_slot(s->start + PAGES(s->npages - 1)) = NULL;
+		gm_free_coalesce_insert(s);
+		done += PAGES(nunscav);
+	}
+	if (done == 0) {
+		gm_scav_cursor = 0;
+		gm_scav_hint = NULL;
+	}
+	gm_scav.released_total += done;
+	pthread_mutex_unlock(&gm_heap.lock);
+	if (done != 0 && GM_PROBE_ENABLED(scavenge))
+		GM_PROBE2(scavenge, (uint64_t)done, gm_nanotime() - t0);
+	return done;
+}
+
+/* ---- Checking ---- */
+
+/*
+ * Walk every arena and check the invariants listed at the top of this file.
+ * Returns 0, or -1 with a reason in why.  Takes the heap lock.
+ */
+int
+gm_mheap_check(char *why, size_t whylen)
+{
+	uint64_t inuse = 0, idle = 0, released = 0;
+	size_t ai;
+	int rc = 0;
+
+#define GM_CHECK_FAIL(msg)                                                                 \
+	do {                                                                               \
+		strncpy(why, msg, whylen - 1);                                             \
+		why[whylen - 1] = 0;                                                       \
+		rc = -1;                                                                   \
+		goto out;                                                                  \
+	} while (0)
+
+	pthread_mutex_lock(&gm_heap.lock);
+	for (ai = 0; ai < GM_ARENA_L2_ENTRIES; ai++) {
+		gm_heaparena *ha = gm_arenas[ai];
+		size_t pg = 0;
+		bool prev_free = false;
+
+		if (ha == NULL)
+			continue;
+		while (pg < GM_ARENA_PAGES) {
+			gm_mspan *s = ha->spans[pg];
+			uintptr_t p = ha->base + PAGES(pg);
+			size_t i;
+
+			if (s == NULL) {
+				pg++;
+				prev_free = false;
+				continue;
+			}
+			if (s->start < p && s->start + PAGES(s->npages) > p) {
+				/* The tail of a span that began in a lower arena. */
+				pg = (s->start + PAGES(s->npages) - ha->base) >> GM_PAGE_SHIFT;
+				prev_free = s->state == GM_SPAN_FREE;
+				continue;
+			}
+			if (s->start != p)
+				GM_CHECK_FAIL("span map entry does not start its span");
+			if (s->state == GM_SPAN_FREE) {
+				if (prev_free && s->onlist != 0)
+					GM_CHECK_FAIL("two adjacent free runs");
+				idle += PAGES(s->npages);
+				released += PAGES(gm_scav_bits(s->start, s->npages, false));
+				for (i = 1; i + 1 < s->npages; i++) {
+					if (gm_span_at(p + PAGES(i)) != NULL)
+						GM_CHECK_FAIL("free run has an interior map entry");
+				}
+				if (gm_span_at(p + PAGES(s->npages - 1)) != s)
+					GM_CHECK_FAIL("free run does not map its last page");
+				prev_free = s->onlist != 0;
+			} else if (s->state == GM_SPAN_DEAD) {
+				GM_CHECK_FAIL("span map points at a dead span");
+			} else {
+				for (i = 0; i < s->npages; i++) {
+					if (gm_span_at(p + PAGES(i)) != s)
+						GM_CHECK_FAIL("in-use span page maps elsewhere");
+				}
+				if (gm_scav_bits(s->start, s->npages, false) != 0)
+					GM_CHECK_FAIL("in-use span has scavenged pages");
+				inuse += PAGES(s->npages);
+				prev_free = false;
+			}
+			/* Spans may cross into the next arena. */
+			if (s->start + PAGES(s->npages) > ha->base + GM_ARENA_SIZE)
+				break;
+			pg += s->npages;
+		}
+	}
+	if (inuse != atomic_load(&gm_heap.inuse))
+		GM_CHECK_FAIL("inuse gauge differs from the span walk");
+	if (idle != atomic_load(&gm_heap.idle))
+		GM_CHECK_FAIL("idle gauge differs from the span walk");
+	if (released != atomic_load(&gm_heap.released))
+		GM_CHECK_FAIL("released gauge differs from the span walk");
+	if (inuse + idle != atomic_load(&gm_stat_heap_sys))
+		GM_CHECK_FAIL("HeapSys != inuse + idle");
+out:
+	pthread_mutex_unlock(&gm_heap.lock);
+	return rc;
+#undef GM_CHECK_FAIL
+}
+
+/* In a forked child: the heap lock may have been held by the parent's fork. */
+void
+gm_mheap_fork_child(void)
+{
+	pthread_mutex_init(&gm_heap.lock, NULL);
+}

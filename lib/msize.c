@@ -1,0 +1,62 @@
+/*
+ * msize.c: size classes.
+ *
+ * Go's 67 size classes from 8 B to 32 KiB, with the number of 8 KiB pages
+ * each class's span takes (runtime/sizeclasses.go; the same table since Go
+ * 1.19).  Requests are rounded up to a class: sizes up to 1024 B through an
+ * 8-byte-step table, larger ones through a 128-byte-step table.  The object
+ * index inside a span is a multiply and a shift (divmagic), which Go's
+ * generator proves exact for every offset inside a span.  Rounding waste is
+ * at most 12.5% and span tail waste at most 12.5%; tests/lib/check_msize.c
+ * re-derives the table from Go's generator rules.
+ */
+#include "internal.h"
+
+const uint32_t gm_class_size[GM_NUM_CLASSES] = {
+	0,     8,     16,    24,    32,    48,    64,    80,    96,    112,   128,   144,
+	160,   176,   192,   208,   224,   240,   256,   288,   320,   352,   384,   416,
+	448,   480,   512,   576,   640,   704,   768,   896,   1024,  1152,  1280,  1408,
+	1536,  1792,  2048,  2304,  2688,  3072,  3200,  3456,  4096,  4864,  5376,  6144,
+	6528,  6784,  6912,  8192,  9472,  9728,  10240, 10880, 12288, 13568, 14336, 16384,
+	18432, 19072, 20480, 21760, 24576, 27264, 28672, 32768,
+};
+
+const uint8_t gm_class_npages[GM_NUM_CLASSES] = {
+	0, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1,
+	1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 2, 1, 2, 1, 2, 1, 3, 2, 3, 1, 3,
+	2, 3, 4, 5, 6, 1, 7, 6, 5, 4, 3, 5, 7, 2, 9, 7, 5, 8, 3, 10, 7, 4,
+};
+
+uint8_t gm_size_to_class8[GM_SMALL_MAX / GM_SMALL_DIV + 1];
+uint8_t gm_size_to_class128[(GM_MAX_SMALL - GM_SMALL_MAX) / GM_LARGE_DIV + 1];
+uint32_t gm_class_divmul[GM_NUM_CLASSES];
+uint16_t gm_class_nelems[GM_NUM_CLASSES];
+
+/* Fill the lookup tables: entry i is the smallest class holding i steps. */
+void
+gm_msize_init(void)
+{
+	unsigned c = 1;
+	size_t i;
+
+	for (i = 0; i < sizeof(gm_size_to_class8); i++) {
+		size_t n = i * GM_SMALL_DIV;
+
+		while (c < GM_NUM_CLASSES - 1 && gm_class_size[c] < n)
+			c++;
+		gm_size_to_class8[i] = (uint8_t)c;
+	}
+	for (i = 0; i < sizeof(gm_size_to_class128); i++) {
+		size_t n = GM_SMALL_MAX + i * GM_LARGE_DIV;
+
+		while (c < GM_NUM_CLASSES - 1 && gm_class_size[c] < n)
+			c++;
+		gm_size_to_class128[i] = (uint8_t)c;
+	}
+	for (c = 1; c < GM_NUM_CLASSES; c++) {
+		gm_class_divmul[c] = UINT32_MAX / gm_class_size[c] + 1;
+		gm_class_nelems[c] =
+			(uint16_t)(gm_class_npages[c] * GM_PAGE_SIZE / gm_class_size[c]);
+	}
+	gm_size_to_class8[0] = 1;
+}

@@ -1,0 +1,192 @@
+/*
+ * mstats.c: Go's runtime.MemStats for libgomem.
+ *
+ * Definitions are Go's (mstats.go), applied to an allocator with explicit
+ * free:
+ *   TotalAlloc   sum over size classes of mallocs x class size (a tiny
+ *                block counts as one 16 B class-2 object), plus large
+ *                objects' page-rounded bytes
+ *   HeapAlloc    TotalAlloc minus the same for frees; Alloc = HeapAlloc
+ *   Mallocs      small + large objects + tiny allocations (which Go adds to
+ *                both Mallocs and Frees); Frees likewise
+ *   HeapInuse    pages of spans out of the heap; HeapIdle free pages;
+ *                HeapReleased free pages returned to the OS; HeapSys their
+ *                sum
+ *   *Sys         memory from the OS for each kind of metadata; Sys their sum
+ *   StackInuse/StackSys, NextGC, LastGC, PauseNs, NumGC, GCCPUFraction:
+ *                zero, as no garbage collector runs; EnableGC is false
+ *   BySize       Go's 61 entries: classes 0..60, the tiny blocks in [2]
+ *
+ * Consistency.  A thread writes only its own counters, with plain stores.
+ * The reader holds the heap lock, so no span enters or leaves the heap while
+ * it reads, and reads every thread's free counters before any malloc
+ * counter: a free it sees happened after its malloc, whose count is then
+ * visible too.  So HeapObjects >= 0 and HeapInuse >= HeapAlloc in every
+ * snapshot, and the identities that are sums hold by construction.
+ */
+#include "internal.h"
+#include "probes.h"
+
+#include <string.h>
+#include <unistd.h>
+
+pthread_mutex_t gm_snap_lock = PTHREAD_MUTEX_INITIALIZER;
+static struct gomem_memstats gm_snap; /* what the memstats probe points at */
+static _Atomic uint64_t gm_snap_seq;
+
+GM_PROBE_SEMAPHORE(init);
+GM_PROBE_SEMAPHORE(memstats);
+GM_PROBE_SEMAPHORE(scavenge);
+GM_PROBE_SEMAPHORE(arena_grow);
+
+static inline uint64_t
+gm_ld(const uint64_t *p)
+{
+	return __atomic_load_n(p, __ATOMIC_ACQUIRE);
+}
+
+/* Fill *m with a consistent snapshot. */
+void
+gm_read_memstats(struct gomem_memstats *m)
+{
+	uint64_t nmalloc[GM_NUM_SPANCLASSES], nfree[GM_NUM_SPANCLASSES], tiny = 0;
+	uint64_t freed = 0, total = 0, mallocs = 0, frees = 0;
+	uint64_t large_alloc, large_alloc_count, large_free, large_free_count;
+	uint64_t inuse, idle, released, heapsys, mspan_inuse, mcache_inuse, threads, arenas;
+	gm_mcache *mc;
+	unsigned c, i;
+
+	gm_ensure_init();
+	memset(m, 0, sizeof(*m));
+	memset(nmalloc, 0, sizeof(nmalloc));
+	memset(nfree, 0, sizeof(nfree));
+
+	pthread_mutex_lock(&gm_heap.lock);
+	pthread_mutex_lock(&gm_registry_.lock);
+	/* Frees first, then mallocs: see the comment at the top. */
+	for (mc = gm_registry_.head; mc != NULL; mc = mc->rnext)
+		for (c = 0; c < GM_NUM_SPANCLASSES; c++)
+			nfree[c] += gm_ld(&mc->stats.nfree[c]);
+	for (c = 0; c < GM_NUM_SPANCLASSES; c++)
+		nfree[c] += gm_registry_.dead.nfree[c];
+	__atomic_thread_fence(__ATOMIC_ACQUIRE);
+	for (mc = gm_registry_.head; mc != NULL; mc = mc->rnext) {
+		for (c = 0; c < GM_NUM_SPANCLASSES; c++)
+			nmalloc[c] += gm_ld(&mc->stats.nmalloc[c]);
+		tiny += gm_ld(&mc->stats.tiny_allocs);
+	}
+	for (c = 0; c < GM_NUM_SPANCLASSES; c++)
+		nmalloc[c] += gm_registry_.dead.nmalloc[c];
+	tiny += gm_registry_.dead.tiny_allocs;
+	threads = gm_registry_.nthreads;
+	pthread_mutex_unlock(&gm_registry_.lock);
+	large_alloc = gm_heap.large_alloc;
+	large_alloc_count = gm_heap.large_alloc_count;
+	large_free = gm_heap.large_free;
+	large_free_count = gm_heap.large_free_count;
+	inuse = atomic_load(&gm_heap.inuse);
+	idle = atomic_load(&gm_heap.idle);
+	released = atomic_load(&gm_heap.released);
+	heapsys = atomic_load(&gm_stat_heap_sys);
+	mspan_inuse = gm_heap.spanalloc.inuse;
+	mcache_inuse = gm_heap.cachealloc.inuse;
+	arenas = gm_heap.narenas;
+	m->ScavengeReleasedTotal = gm_scav.released_total;
+	pthread_mutex_unlock(&gm_heap.lock);
+
+	/* The tiny blocks are class-2 objects. */
+	nmalloc[GM_TINY_CLASS] += nmalloc[GM_SPANCLASS_TINY];
+	nfree[GM_TINY_CLASS] += nfree[GM_SPANCLASS_TINY];
+	for (c = 1; c < GM_NUM_CLASSES; c++) {
+		total += nmalloc[c] * gm_class_size[c];
+		freed += nfree[c] * gm_class_size[c];
+		mallocs += nmalloc[c];
+		frees += nfree[c];
+	}
+
+	m->size = sizeof(*m);
+	m->version = GOMEM_MEMSTATS_VERSION;
+	m->TotalAlloc = total + large_alloc;
+	m->HeapAlloc = m->TotalAlloc - (freed + large_free);
+	m->Alloc = m->HeapAlloc;
+	m->Mallocs = mallocs + large_alloc_count + tiny;
+	m->Frees = frees + large_free_count + tiny;
+	m->Lookups = 0;
+	m->HeapSys = heapsys;
+	m->HeapInuse = inuse;
+	m->HeapIdle = idle;
+	m->HeapReleased = released;
+	m->HeapObjects = m->Mallocs - m->Frees;
+	m->StackInuse = 0;
+	m->StackSys = 0;
+	m->MSpanInuse = mspan_inuse;
+	m->MSpanSys = atomic_load(&gm_stat_mspan_sys);
+	m->MCacheInuse = mcache_inuse;
+	m->MCacheSys = atomic_load(&gm_stat_mcache_sys);
+	m->BuckHashSys = atomic_load(&gm_stat_buckhash_sys);
+	m->GCSys = atomic_load(&gm_stat_gc_sys);
+	m->OtherSys = atomic_load(&gm_stat_other_sys);
+	m->Sys = m->HeapSys + m->StackSys + m->MSpanSys + m->MCacheSys + m->BuckHashSys +
+		 m->GCSys + m->OtherSys;
+	m->EnableGC = 0;
+	m->DebugGC = 0;
+	for (i = 0; i < GOMEM_NUM_BYSIZE; i++) {
+		m->BySize[i].Size = gm_class_size[i];
+		m->BySize[i].Mallocs = i ? nmalloc[i] : 0;
+		m->BySize[i].Frees = i ? nfree[i] : 0;
+	}
+
+	m->TinyAllocs = tiny;
+	m->LargeAllocs = large_alloc_count;
+	m->LargeFrees = large_free_count;
+	m->ScavengeGoal = gm_scav.goal;
+	m->ScavengeCycles = gm_scav.cycles;
+	m->ScavengeCPUNs = gm_scav.cpu_ns;
+	m->MemoryLimit = gm_opt.memory_limit == INT64_MAX ? 0 : (uint64_t)gm_opt.memory_limit;
+	m->Threads = threads;
+	m->Arenas = arenas;
+	m->Seq = atomic_fetch_add(&gm_snap_seq, 1) + 1;
+	m->TimeNs = gm_walltime();
+	m->Pid = (uint64_t)getpid();
+
+	if (gm_opt.check) {
+		char why[96];
+
+		if (gm_mheap_check(why, sizeof(why)) != 0) {
+			gm_write_str(2, "gomem: heap check failed: ");
+			gm_throw(why);
+		}
+	}
+}
+
+/* Fire gomem:memstats with a fresh snapshot if anybody listens. */
+void
+gm_mstats_publish(void)
+{
+	if (!GM_PROBE_ENABLED(memstats))
+		return;
+	pthread_mutex_lock(&gm_snap_lock);
+	gm_read_memstats(&gm_snap);
+	GM_PROBE2(memstats, &gm_snap, (uint64_t)sizeof(gm_snap));
+	pthread_mutex_unlock(&gm_snap_lock);
+}
+
+/* Fire gomem:init if anybody listens (at start, and when asked). */
+void
+gm_mstats_probe_init(void)
+{
+	if (!GM_PROBE_ENABLED(init))
+		return;
+	pthread_mutex_lock(&gm_snap_lock);
+	gm_read_memstats(&gm_snap);
+	GM_PROBE3(init, GOMEM_VERSION_STRING, &gm_snap, (uint64_t)sizeof(gm_snap));
+	pthread_mutex_unlock(&gm_snap_lock);
+}
+
+/* Fire gomem:memstats with the caller's snapshot (gomem_read_memstats). */
+void
+gm_mstats_publish_user(struct gomem_memstats *m)
+{
+	if (GM_PROBE_ENABLED(memstats))
+		GM_PROBE2(memstats, m, (uint64_t)sizeof(*m));
+}

@@ -1,0 +1,120 @@
+/*
+ * print.c: output, clocks and fatal errors, none of which allocate.
+ *
+ * Messages are built in stack buffers and written with write(2), so they
+ * are safe inside the allocator with its locks held (Go's HACKING.md: throw
+ * with constant strings in perilous situations).
+ */
+#include "internal.h"
+
+#include <signal.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+#include <unistd.h>
+
+/* Write a NUL-terminated string to fd, retrying short writes. */
+void
+gm_write_str(int fd, const char *s)
+{
+	size_t n = strlen(s);
+
+	while (n > 0) {
+		ssize_t w = write(fd, s, n);
+
+		if (w <= 0)
+			return;
+		s += w;
+		n -= (size_t)w;
+	}
+}
+
+/* Format v in decimal into buf (at least 21 bytes); returns the length. */
+size_t
+gm_fmt_u64(char *buf, uint64_t v)
+{
+	char tmp[20];
+	size_t n = 0, i;
+
+	do {
+		tmp[n++] = (char)('0' + v % 10);
+		v /= 10;
+	} while (v != 0);
+	for (i = 0; i < n; i++)
+		buf[i] = tmp[n - 1 - i];
+	buf[n] = 0;
+	return n;
+}
+
+/* Format v as 0x... into buf (at least 19 bytes); returns the length. */
+size_t
+gm_fmt_hex(char *buf, uintptr_t v)
+{
+	static const char digits[] = "0123456789abcdef";
+	char tmp[16];
+	size_t n = 0, i;
+
+	do {
+		tmp[n++] = digits[v & 15];
+		v >>= 4;
+	} while (v != 0);
+	buf[0] = '0';
+	buf[1] = 'x';
+	for (i = 0; i < n; i++)
+		buf[2 + i] = tmp[n - 1 - i];
+	buf[2 + n] = 0;
+	return 2 + n;
+}
+
+/* Print msg on stderr and abort. */
+void
+gm_throw(const char *msg)
+{
+	gm_write_str(2, msg);
+	gm_write_str(2, "\n");
+	abort();
+}
+
+/* Print "msg 0x..." on stderr and abort. */
+void
+gm_throw_ptr(const char *msg, const void *p)
+{
+	char buf[24];
+
+	gm_fmt_hex(buf, (uintptr_t)p);
+	gm_write_str(2, msg);
+	gm_write_str(2, " ");
+	gm_write_str(2, buf);
+	gm_write_str(2, "\n");
+	abort();
+}
+
+static uint64_t
+gm_clock_ns(clockid_t id)
+{
+	struct timespec ts;
+
+	clock_gettime(id, &ts);
+	return (uint64_t)ts.tv_sec * 1000000000u + (uint64_t)ts.tv_nsec;
+}
+
+/* Monotonic time in ns. */
+uint64_t
+gm_nanotime(void)
+{
+	return gm_clock_ns(CLOCK_MONOTONIC);
+}
+
+/* Wall-clock time in ns since the epoch. */
+uint64_t
+gm_walltime(void)
+{
+	return gm_clock_ns(CLOCK_REALTIME);
+}
+
+/* CPU time of the calling thread in ns. */
+uint64_t
+gm_thread_cpu_ns(void)
+{
+	return gm_clock_ns(CLOCK_THREAD_CPUTIME_ID);
+}

@@ -1,0 +1,247 @@
+/*
+ * scavenge.c: the background scavenger, which returns idle pages to the OS.
+ *
+ * Goals (after Go's mgcscavenge.go):
+ *   - Keep retained heap memory (HeapSys - HeapReleased) near a goal of 10%
+ *     over the in-use heap, or under 95% of the soft memory limit when one is
+ *     set, whichever asks for more.
+ *   - Release what stays idle, not what is about to be reused.  The in-use
+ *     figure the goal is computed from is the peak over a short window
+ *     (GOMEMDEBUG scavwindow, default 100 ms, rotated in two halves): a
+ *     program that frees and reallocates big blocks in a loop keeps its peak,
+ *     so its memory is not released and faulted back in on every turn, while
+ *     a spike that was freed falls out of the window quickly.
+ *   - Pace: Go's scavenger spends about 1% of one CPU, so a large freed spike
+ *     takes many seconds to go back.  We spend 1% while the excess is small
+ *     and up to a quarter of one CPU while it is large (over 16 MiB), which
+ *     returns a GiB-sized spike within about a second.
+ *   - Release top down in 64 KiB units, whole 2 MiB huge pages when free.
+ *   - Be quiet when there is nothing to do: the thread sleeps on a condition
+ *     variable; frees that leave much idle memory wake it.
+ *
+ * The same thread fires the gomem:memstats probe every stats interval while
+ * a tracer holds its semaphore.
+ */
+#include "internal.h"
+#include "probes.h"
+
+#include <errno.h>
+#include <signal.h>
+#include <string.h>
+#include <sys/prctl.h>
+#include <time.h>
+
+gm_scav_state gm_scav = {
+	.lock = PTHREAD_MUTEX_INITIALIZER,
+	.cond = PTHREAD_COND_INITIALIZER,
+};
+
+static _Atomic int gm_scav_starting;
+
+#define GM_SCAV_BIG ((uint64_t)16 << 20)
+#define GM_SCAV_SLICE_NS 1000000u /* work in slices of about 1 ms */
+
+/* Retained-memory goal, with gm_heap.lock held. */
+uint64_t
+gm_scav_goal_locked(void)
+{
+	uint64_t peak = gm_heap.peak_cur > gm_heap.peak_prev ? gm_heap.peak_cur : gm_heap.peak_prev;
+	uint64_t inuse = atomic_load_explicit(&gm_heap.inuse, memory_order_relaxed);
+
+	if (inuse > peak)
+		peak = inuse;
+	return ((peak + peak / 10) + GM_PAGE_SIZE - 1) & ~(uint64_t)(GM_PAGE_SIZE - 1);
+}
+
+/* Bytes the scavenger should release now. */
+static uint64_t
+gm_scav_need(void)
+{
+	uint64_t goal, sys, released, retained, need = 0;
+
+	pthread_mutex_lock(&gm_heap.lock);
+	goal = gm_scav_goal_locked();
+	gm_scav.goal = goal;
+	sys = atomic_load_explicit(&gm_stat_heap_sys, memory_order_relaxed);
+	released = atomic_load_explicit(&gm_heap.released, memory_order_relaxed);
+	retained = sys - released;
+	if (retained > goal)
+		need = retained - goal;
+	if (gm_heap.limit != 0) {
+		uint64_t lgoal = gm_heap.limit - gm_heap.limit / 20;
+
+		if (retained > lgoal && retained - lgoal > need)
+			need = retained - lgoal;
+	}
+	pthread_mutex_unlock(&gm_heap.lock);
+	return need;
+}
+
+/* Start a new window of the in-use peak. */
+static void
+gm_scav_rotate(void)
+{
+	pthread_mutex_lock(&gm_heap.lock);
+	gm_heap.peak_prev = gm_heap.peak_cur;
+	gm_heap.peak_cur = atomic_load_explicit(&gm_heap.inuse, memory_order_relaxed);
+	pthread_mutex_unlock(&gm_heap.lock);
+}
+
+/* Print one scavtrace line, in the shape of Go's. */
+static void
+gm_scav_trace(uint64_t released, uint64_t ns)
+{
+	char buf[160], num[24];
+	uint64_t inuse = atomic_load(&gm_heap.inuse);
+	uint64_t retained = atomic_load(&gm_stat_heap_sys) - atomic_load(&gm_heap.released);
+
+	buf[0] = 0;
+	strcat(buf, "scav ");
+	gm_fmt_u64(num, released >> 10);
+	strcat(buf, num);
+	strcat(buf, " KiB work (bg), ");
+	gm_fmt_u64(num, atomic_load(&gm_heap.released) >> 10);
+	strcat(buf, num);
+	strcat(buf, " KiB now, ");
+	gm_fmt_u64(num, retained ? inuse * 100 / retained : 100);
+	strcat(buf, num);
+	strcat(buf, "% util, ");
+	gm_fmt_u64(num, ns / 1000);
+	strcat(buf, num);
+	strcat(buf, " us\n");
+	gm_write_str(2, buf);
+}
+
+static void *
+gm_scav_main(void *arg)
+{
+	uint64_t now = gm_nanotime();
+	uint64_t half = gm_opt.release_delay_ns / 2 ? gm_opt.release_delay_ns / 2 : 1;
+	uint64_t next_rotate = now + half, next_pub = now;
+
+	(void)arg;
+	prctl(PR_SET_NAME, "gomem-scav", 0, 0, 0);
+	for (;;) {
+		uint64_t need, sleep_ns = 1000000000u;
+		struct timespec ts;
+
+		now = gm_nanotime();
+		if (now >= next_rotate) {
+			gm_scav_rotate();
+			next_rotate = now + half;
+		}
+		if (GM_PROBE_ENABLED(memstats)) {
+			if (now >= next_pub) {
+				gm_mstats_publish();
+				next_pub = now + gm_opt.stats_interval_ns;
+			}
+			if (next_pub - now < sleep_ns)
+				sleep_ns = next_pub - now;
+		}
+		need = gm_opt.scavenge ? gm_scav_need() : 0;
+		if (need >= GM_SCAV_QUANTUM) {
+			uint64_t t0 = gm_thread_cpu_ns(), released = 0, worked;
+
+			do {
+				uint64_t want = need - released;
+				size_t r = gm_mheap_scavenge(want < ((uint64_t)2 << 20) ? want : (2u << 20),
+							     false);
+
+				if (r == 0)
+					break;
+				released += r;
+			} while (released < need && gm_thread_cpu_ns() - t0 < GM_SCAV_SLICE_NS);
+			worked = gm_thread_cpu_ns() - t0;
+			pthread_mutex_lock(&gm_heap.lock);
+			gm_scav.cpu_ns += worked;
+			if (released != 0)
+				gm_scav.cycles++;
+			pthread_mutex_unlock(&gm_heap.lock);
+			if (released != 0 && gm_opt.scavtrace)
+				gm_scav_trace(released, worked);
+			if (released != 0) {
+				/* A quarter of a CPU for big excesses, 1% otherwise. */
+				uint64_t s = need - released > GM_SCAV_BIG ? 3 * worked : 99 * worked;
+
+				if (s < sleep_ns)
+					sleep_ns = s;
+			}
+		} else {
+			/* Idle memory that is only held by the window: look again then. */
+			uint64_t idle = atomic_load(&gm_heap.idle) - atomic_load(&gm_heap.released);
+
+			if (gm_opt.scavenge && idle >= GM_SCAV_QUANTUM && next_rotate - now < sleep_ns)
+				sleep_ns = next_rotate - now;
+		}
+		pthread_mutex_lock(&gm_scav.lock);
+		if (!gm_scav.wake && !gm_scav.stop) {
+			clock_gettime(CLOCK_MONOTONIC, &ts);
+			ts.tv_sec += (time_t)(sleep_ns / 1000000000u);
+			ts.tv_nsec += (long)(sleep_ns % 1000000000u);
+			if (ts.tv_nsec >= 1000000000L) {
+				ts.tv_sec++;
+				ts.tv_nsec -= 1000000000L;
+			}
+			pthread_cond_timedwait(&gm_scav.cond, &gm_scav.lock, &ts);
+		}
+		gm_scav.wake = false;
+		if (gm_scav.stop) {
+			pthread_mutex_unlock(&gm_scav.lock);
+			break;
+		}
+		pthread_mutex_unlock(&gm_scav.lock);
+	}
+	return NULL;
+}
+
+/* Start the scavenger thread once (again in a forked child). */
+void
+gm_scav_start(void)
+{
+	pthread_attr_t attr;
+	sigset_t all, old;
+	int expected = 0;
+
+	if (gm_scav.started || !atomic_compare_exchange_strong(&gm_scav_starting, &expected, 1))
+		return;
+	pthread_condattr_t ca;
+	pthread_condattr_init(&ca);
+	pthread_condattr_setclock(&ca, CLOCK_MONOTONIC);
+	pthread_cond_init(&gm_scav.cond, &ca);
+	pthread_condattr_destroy(&ca);
+	pthread_attr_init(&attr);
+	pthread_attr_setdetachstate(&attr, PTHREAD_CREATE_DETACHED);
+	pthread_attr_setstacksize(&attr, (size_t)256 << 10);
+	sigfillset(&all);
+	pthread_sigmask(SIG_SETMASK, &all, &old);
+	gm_scav.stop = false;
+	/* Mark started first: pthread_create allocates and may come back here. */
+	gm_scav.started = true;
+	if (pthread_create(&gm_scav.thread, &attr, gm_scav_main, NULL) != 0)
+		gm_scav.started = false;
+	pthread_sigmask(SIG_SETMASK, &old, NULL);
+	pthread_attr_destroy(&attr);
+	atomic_store(&gm_scav_starting, 0);
+}
+
+/* Wake the scavenger early (much memory was just freed). */
+void
+gm_scav_wake(void)
+{
+	if (!gm_scav.started)
+		return;
+	pthread_mutex_lock(&gm_scav.lock);
+	gm_scav.wake = true;
+	pthread_cond_signal(&gm_scav.cond);
+	pthread_mutex_unlock(&gm_scav.lock);
+}
+
+/* In a forked child the thread is gone; the next allocation starts one. */
+void
+gm_scav_fork_child(void)
+{
+	pthread_mutex_init(&gm_scav.lock, NULL);
+	gm_scav.started = false;
+	gm_scav.wake = false;
+	atomic_store(&gm_scav_starting, 0);
+}

@@ -67,8 +67,16 @@ start_gomemd() {
 	GOMEMD_WEB_DIR="$top_srcdir/web" timeout 600 "$GOMEMD" --foreground \
 		--listen "127.0.0.1:$PORT" --library "$LIBGOMEM" "$@" \
 		>"$TMPD/gomemd.log" 2>&1 &
-	GOMEMD_PID=$!
-	PIDS="$PIDS $GOMEMD_PID"
+	TIMEOUT_PID=$!
+	PIDS="$PIDS $TIMEOUT_PID"
+	# gomemd itself is timeout's child (timeout passes our TERM on).
+	GOMEMD_PID=
+	for _ in $(seq 1 50); do
+		GOMEMD_PID=$(pgrep -P "$TIMEOUT_PID" 2>/dev/null | head -n1)
+		[ -n "$GOMEMD_PID" ] && break
+		sleep 0.05
+	done
+	[ -n "$GOMEMD_PID" ] || fail "gomemd did not start"
 	for _ in $(seq 1 100); do
 		if curl -fsS "$BASE/healthz" >/dev/null 2>&1; then
 			return 0
@@ -79,9 +87,10 @@ start_gomemd() {
 	fail "gomemd did not answer /healthz"
 }
 
-# Start a workload (grow|idle) with libgomem preloaded; echoes nothing, sets WL_PID.
+# Start a workload (grow|idle) with libgomem preloaded; sets WL_PID.  It
+# ends by itself after ${2:-300} seconds.
 start_workload() {
-	LD_PRELOAD="$LIBGOMEM" timeout 600 "$WORKLOAD" "$1" "${2:-300}" &
+	LD_PRELOAD="$LIBGOMEM" "$WORKLOAD" "$1" "${2:-300}" &
 	WL_PID=$!
 	PIDS="$PIDS $WL_PID"
 }

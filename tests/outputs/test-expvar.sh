@@ -35,7 +35,7 @@ GOPORT=$(head -n1 "$TMPD/goport")
 [ -n "$GOPORT" ] || fail "expvar reference did not start"
 
 start_gomemd
-LD_PRELOAD="$LIBGOMEM" timeout 600 "$WORKLOAD" idle 300 "$A1" "$A2" "$A3" &
+LD_PRELOAD="$LIBGOMEM" "$WORKLOAD" idle 300 "$A1" "$A2" "$A3" &
 WL_PID=$!
 PIDS="$PIDS $WL_PID"
 wait_snapshot "$WL_PID"

@@ -198,8 +198,10 @@ prom_format(const struct prom_proc *procs, size_t nprocs, const struct prom_self
 		  "Events (snapshots, samples) received from the BPF programs.");
 	obuf_printf(&b, "gomemd_events_received_total %llu\n", self->events_received);
 	prom_head(&b, "gomemd_events_dropped_total", "counter",
-		  "Events lost between the BPF programs and gomemd.");
-	obuf_printf(&b, "gomemd_events_dropped_total %llu\n", self->events_dropped);
+		  "Events lost between the BPF programs and gomemd, by reason.");
+	obuf_printf(&b, "gomemd_events_dropped_total{reason=\"ringbuf\"} %llu\n", self->dropped_ringbuf);
+	obuf_printf(&b, "gomemd_events_dropped_total{reason=\"read\"} %llu\n", self->dropped_read);
+	obuf_printf(&b, "gomemd_events_dropped_total{reason=\"watched\"} %llu\n", self->dropped_watched);
 	if (self->bpf_map_bytes >= 0) {
 		prom_head(&b, "gomemd_bpf_map_bytes", "gauge",
 			  "Memory of the BPF maps and ring buffers gomemd loaded, in bytes.");

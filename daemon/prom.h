@@ -35,7 +35,9 @@ struct prom_proc {
 /* gomemd's own numbers. */
 struct prom_self {
 	unsigned long long events_received;
-	unsigned long long events_dropped;
+	unsigned long long dropped_ringbuf; /* ring buffer full */
+	unsigned long long dropped_read;    /* user memory unreadable */
+	unsigned long long dropped_watched; /* watch map full (exits missed) */
 	long long bpf_map_bytes; /* < 0: not known, not emitted */
 	unsigned int sse_clients;
 	unsigned long long sse_dropped;

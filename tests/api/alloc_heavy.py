@@ -35,12 +35,12 @@ def main():
 
     # Many small objects: tuples, dicts, strings, ints beyond the small-int cache.
     recs = [{"id": i, "name": "item-%d" % (i * 7919 % 100003), "tags": [str(i % 13), str(i % 17)],
-             "v": i * 1000003} for i in range(120000)]
+             "v": i * 1000003} for i in range(60000)]
     recs.sort(key=lambda r: (r["name"], r["id"]))
     out("records", (len(recs), recs[0]["name"], recs[-1]["id"]))
 
     # JSON round trip of a big nested document.
-    doc = {"rows": recs[:40000], "meta": OrderedDict((str(k), k * k) for k in range(5000))}
+    doc = {"rows": recs[:20000], "meta": OrderedDict((str(k), k * k) for k in range(5000))}
     text = json.dumps(doc, sort_keys=True)
     back = json.loads(text)
     out("json", (len(text), hashlib.md5(text.encode()).hexdigest(), len(back["rows"])))
@@ -48,13 +48,13 @@ def main():
 
     # Growing and shrinking containers (realloc paths).
     buf = bytearray()
-    for i in range(200000):
+    for i in range(100000):
         buf += bytes([i & 255]) * (i % 7)
         if i % 5000 == 0:
             del buf[: len(buf) // 3]
     out("bytearray", (len(buf), hashlib.sha1(buf).hexdigest()))
     lst = []
-    for i in range(300000):
+    for i in range(150000):
         lst.append(i)
         if i % 1000 == 999:
             del lst[::2]
@@ -62,7 +62,7 @@ def main():
 
     # Strings: joins, splits, regexes.
     words = ["".join(rng.choice("abcdefghij") for _ in range(rng.randint(1, 12)))
-             for _ in range(60000)]
+             for _ in range(30000)]
     big = " ".join(words)
     cnt = Counter(re.findall(r"[aeiou][a-j]*", big))
     out("strings", (len(big), cnt.most_common(3)))
@@ -73,7 +73,7 @@ def main():
 
     # Large blocks (multi-MiB bytes objects, freed and reallocated).
     tot = 0
-    for i in range(40):
+    for i in range(20):
         b = bytes(range(256)) * (4096 * (1 + i % 9))
         tot += len(b) + b[-1]
         b2 = b.replace(b"\x00", b"zz")
@@ -87,7 +87,7 @@ def main():
 
     def producer(seed):
         r = random.Random(seed)
-        for i in range(15000):
+        for i in range(8000):
             q.put([r.getrandbits(70) for _ in range(r.randint(1, 20))] + ["s" * r.randint(0, 300)])
         q.put(None)
 
@@ -113,7 +113,7 @@ def main():
 
     # A set/dict churn that frees as much as it allocates.
     s = set()
-    for i in range(300000):
+    for i in range(150000):
         s.add((i * 2654435761) % 1000003)
         if i % 3 == 0:
             s.discard((i * 40503) % 1000003)

@@ -102,15 +102,20 @@ START_TEST(test_malloc_alignment)
 
 	for (i = 0; i < n; i++) {
 		/* Several at once so that we do not see one slot reused. */
-		for (j = 0; j < 8; j++) {
+		size_t k = sizes[i] >= 65536 ? 2 : 8;
+
+		for (j = 0; j < k; j++) {
 			p[j] = malloc(sizes[i]);
 			ck_assert_msg(p[j] != NULL, "malloc(%zu) failed", sizes[i]);
 			ck_assert_msg(is_aligned(p[j], promised_align(sizes[i])),
 				      "malloc(%zu) = %p not aligned to %zu", sizes[i], p[j],
 				      promised_align(sizes[i]));
-			memset(p[j], 0x5a, sizes[i]);
+			/* Writable: the head and the last byte. */
+			memset(p[j], 0x5a, sizes[i] < 65536 ? sizes[i] : 65536);
+			if (sizes[i] > 0)
+				((volatile char *)p[j])[sizes[i] - 1] = 1;
 		}
-		for (j = 0; j < 8; j++)
+		for (j = 0; j < k; j++)
 			free(p[j]);
 	}
 }

@@ -146,7 +146,7 @@ consumer(void *arg)
 
 START_TEST(test_cross_thread_rings)
 {
-	enum { PAIRS = 3, COUNT = 40000 };
+	enum { PAIRS = 3, COUNT = 25000 };
 	static struct ring rings[PAIRS];
 	pthread_t pt[PAIRS], ct[PAIRS];
 	uint64_t expect_sum[PAIRS];
@@ -235,7 +235,7 @@ short_lived(void *arg)
 
 START_TEST(test_short_lived_threads)
 {
-	enum { THREADS = 1200, BATCH = 8 };
+	enum { THREADS = 1008, BATCH = 8 };
 	pthread_t t[BATCH];
 	size_t i, j;
 
@@ -291,7 +291,7 @@ churn(void *arg)
 	struct block *local[256] = {0};
 	size_t i;
 
-	for (i = 0; i < 40000; i++) {
+	for (i = 0; i < 25000; i++) {
 		size_t k = (size_t)rng_next(&s) % 256, n;
 		uint64_t op = rng_next(&s) % 10;
 		struct block *b = local[k];

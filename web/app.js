@@ -17,6 +17,7 @@
   var series = null;             /* columns for the charts of the selected pid */
   var memChart = null, rateChart = null;
   var lastBySizeRender = 0;
+  var listPending = false;
 
   var MEM_FIELDS = ["HeapAlloc", "HeapInuse", "HeapIdle", "HeapReleased", "Sys", "RSS"];
   var MEM_COLORS = ["#1a6fb5", "#2f9e44", "#e8890c", "#9c36b5", "#c92a2a", "#495057"];
@@ -89,15 +90,15 @@
       if (!r.ok) throw new Error("HTTP " + r.status);
       return r.json();
     }).then(function (j) {
-      var list = Array.isArray(j) ? j : (j.processes || []);
+      var list = Array.isArray(j) ? j : (j.Processes || j.processes || []);
       var seen = new Set();
       list.forEach(function (e) {
-        var pid = Number(e.pid);
+        var pid = Number(e.Pid || e.pid);
         if (!pid) return;
         seen.add(pid);
         var p = procs.get(pid) || { pid: pid, last: null, lastAt: 0 };
-        p.comm = e.comm || p.comm;
-        p.exited = !!e.exited;
+        p.comm = e.Comm || e.comm || p.comm;
+        p.exited = !!(e.Exited || e.exited);
         procs.set(pid, p);
       });
       /* Gone from the daemon too (grace period over): mark exited, keep the selected one. */
@@ -282,6 +283,10 @@
     p.last = ev;
     p.lastAt = Date.now();
     procs.set(ev.pid, p);
+    if (!listPending) {
+      listPending = true;
+      requestAnimationFrame(function () { listPending = false; renderList(); });
+    }
     if (ev.pid === selected && series) {
       var ms = ev.memstats;
       pushPoint(series, ev.time_ns / 1e9,

@@ -47,6 +47,8 @@ try {
     bysize: document.querySelectorAll("#bysize tbody tr").length,
     canvases: document.querySelectorAll("#chart-mem canvas, #chart-rate canvas").length,
     sel: window.gomemDashboard.selected(),
+    rows: document.querySelectorAll("#procs tbody tr").length,
+    exitedShown: !document.getElementById("exited").hidden,
   }));
   const a = await read();
   await page.waitForTimeout(4500);
@@ -60,6 +62,8 @@ try {
   if (b.canvases < 2) fail("charts not drawn");
   if (b.bysize < 2) fail("BySize table empty");
   if (!/\d/.test(b.rss)) fail("RSS not shown: " + b.rss);
+  if (b.rows < 2) fail("process list has " + b.rows + " rows, want the two workloads");
+  if (b.exitedShown) fail("live process shown as exited");
   await page.screenshot({ path: OUT + "/dashboard.png", fullPage: true });
 
   // The workload exits (the shell kills it when told): the page says so.

@@ -147,6 +147,8 @@ struct proc_info {
 	uint64_t scavenge_events, scavenge_bytes, scavenge_ns;
 	uint64_t arena_grows, arena_bytes;
 	int attached_pid;	/* has its own per-pid attachment */
+	char cgroup[256];	/* cgroup path (cgroup.c), "" if unknown */
+	char unit[128];		/* systemd unit from the cgroup, "" if none */
 };
 
 struct proc;

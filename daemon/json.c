@@ -128,6 +128,8 @@ json_proc_info(const struct proc_info *info)
 	json_add_u64(o, "StartTimeNs", info->start_time_ns);
 	cJSON_AddStringToObject(o, "Library", info->library);
 	cJSON_AddStringToObject(o, "Version", info->version);
+	cJSON_AddStringToObject(o, "Cgroup", info->cgroup);
+	cJSON_AddStringToObject(o, "Unit", info->unit);
 	cJSON_AddBoolToObject(o, "HasSnapshot", info->have_snap);
 	json_add_u64(o, "SnapshotAgeMs", info->snap_age_ns / 1000000);
 	json_add_u64(o, "Snapshots", info->snaps);

@@ -247,7 +247,11 @@ out_metrics(struct http_req *req)
 		snprintf(link, sizeof link, "/proc/%d/exe", c.v[i].info.pid);
 		n = readlink(link, exe[i], sizeof exe[i] - 1);
 		exe[i][n > 0 ? n : 0] = '\0';
-		cgroup_read(c.v[i].info.pid, cg[i], sizeof cg[i], unit[i], sizeof unit[i]);
+		/* Read at attach (proc.c); a process may have moved since. */
+		if (cgroup_read(c.v[i].info.pid, cg[i], sizeof cg[i], unit[i], sizeof unit[i]) != 0) {
+			snprintf(cg[i], sizeof cg[i], "%s", c.v[i].info.cgroup);
+			snprintf(unit[i], sizeof unit[i], "%s", c.v[i].info.unit);
+		}
 		pp[i].pid = c.v[i].info.pid;
 		pp[i].comm = c.v[i].info.comm;
 		pp[i].exe = exe[i];

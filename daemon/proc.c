@@ -34,6 +34,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "cgroup.h"
 #include "gomemd.h"
 
 #define NBUCKETS 1024
@@ -183,6 +184,7 @@ read_identity(int pid, struct proc_info *info, uint64_t *start_ticks)
 	/* a trailing NUL ends the last argument; keep lengths without it */
 	if (info->cmdline_len > 0 && info->cmdline[info->cmdline_len - 1] == '\0')
 		info->cmdline_len--;
+	cgroup_read(pid, info->cgroup, sizeof info->cgroup, info->unit, sizeof info->unit);
 	return 0;
 }
 

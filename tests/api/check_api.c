@@ -409,7 +409,8 @@ START_TEST(test_realloc_grow_shrink)
 	for (n = 1; n <= 70000; n += (n < 4096 ? 1 : n < 33000 ? 61 : 97)) {
 		p = realloc(p, n);
 		ck_assert_msg(p != NULL, "realloc to %zu failed", n);
-		ck_assert(is_aligned(p, promised_align(n)));
+		ck_assert_msg(is_aligned(p, promised_align(n)), "realloc(%zu -> %zu) = %p not aligned to %zu",
+			      prev, n, (void *)p, promised_align(n));
 		off = pattern_check(p, prev, 7);
 		ck_assert_msg(off == (size_t)-1, "realloc %zu -> %zu lost byte %zu", prev, n, off);
 		pattern_fill(p, n, 7);
@@ -471,7 +472,8 @@ START_TEST(test_realloc_multi_mib)
 
 		p = realloc(p, n);
 		ck_assert_msg(p != NULL, "realloc to %zu failed", n);
-		ck_assert(is_aligned(p, promised_align(n)));
+		ck_assert_msg(is_aligned(p, promised_align(n)), "realloc(%zu -> %zu) = %p not aligned to %zu",
+			      prev, n, (void *)p, promised_align(n));
 		off = pattern_check(p, keep, 1234);
 		ck_assert_msg(off == (size_t)-1, "realloc %zu -> %zu lost byte %zu", prev, n, off);
 		pattern_fill(p, n, 1234);
@@ -886,6 +888,63 @@ START_TEST(test_libc_entry_points)
 }
 END_TEST
 
+/* ---- Freed memory is reused ---- */
+
+static size_t
+rss_bytes(void)
+{
+	FILE *f = fopen("/proc/self/statm", "r");
+	unsigned long size = 0, rss = 0;
+
+	if (f == NULL)
+		return 0;
+	if (fscanf(f, "%lu %lu", &size, &rss) != 2)
+		rss = 0;
+	fclose(f);
+	return (size_t)rss * (size_t)sysconf(_SC_PAGESIZE);
+}
+
+/*
+ * Repeated malloc/free with few blocks live must not grow the resident set:
+ * each block is touched, so an allocator that never reused freed memory
+ * would fault in every one of them.
+ */
+START_TEST(test_churn_no_growth)
+{
+	const size_t bound = 128 * MiB;
+	uint64_t seed = 31;
+	size_t before, after, i, off;
+	void *live[16] = {0};
+
+	before = rss_bytes();
+	for (i = 0; i < 600000; i++) { /* about 300 MiB of small blocks */
+		size_t k = i % 16, n = rng_range(&seed, 1, 1024);
+
+		free(live[k]);
+		live[k] = malloc(n);
+		ck_assert_ptr_nonnull(live[k]);
+		memset(live[k], 1, n < 16 ? n : 16);
+	}
+	for (i = 0; i < 150; i++) { /* about 375 MiB of large blocks */
+		size_t k = i % 2, n = rng_range(&seed, 1 * MiB, 4 * MiB);
+		char *p;
+
+		free(live[k]);
+		live[k] = p = malloc(n);
+		ck_assert_ptr_nonnull(p);
+		for (off = 0; off < n; off += page_size)
+			p[off] = 1;
+	}
+	for (i = 0; i < 16; i++)
+		free(live[i]);
+	after = rss_bytes();
+	ck_assert_msg(after < before + bound,
+		      "RSS grew from %zu MiB to %zu MiB over malloc/free churn with <= 16 blocks "
+		      "live: freed memory is not reused",
+		      before >> 20, after >> 20);
+}
+END_TEST
+
 static Suite *
 api_suite(void)
 {
@@ -905,6 +964,7 @@ api_suite(void)
 	tcase_add_test(tc, test_malloc_enomem);
 	tcase_add_test(tc, test_malloc_enomem_rlimit);
 	tcase_add_test(tc, test_no_overlap);
+	tcase_add_test(tc, test_churn_no_growth);
 	suite_add_tcase(s, tc);
 
 	tc = tcase_create("calloc");

@@ -288,6 +288,17 @@ attach_watch(int pid)
 	return watch_set(pid, GOMEM_WATCH_ON);
 }
 
+/* Whether the user detached this pid (DELETE /processes/N). */
+int
+attach_is_muted(int pid)
+{
+	__u32 key = (__u32)pid, val = 0;
+
+	if (bpf_map__lookup_elem(skel->maps.watched, &key, sizeof key, &val, sizeof val, 0) != 0)
+		return 0;
+	return val == GOMEM_WATCH_MUTED;
+}
+
 /* Let a muted pid's records through again. */
 int
 attach_unmute(int pid)

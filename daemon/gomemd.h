@@ -102,6 +102,7 @@ int attach_pid(int pid, char *err, size_t errlen);
 int detach_pid(int pid);
 void attach_forget(int pid);
 int attach_unmute(int pid);
+int attach_is_muted(int pid);
 int attach_watch(int pid);
 int attach_is_library(dev_t dev, ino_t ino);
 const char *attach_library_for(dev_t dev, ino_t ino);

@@ -269,7 +269,6 @@ http_start(const struct gomemd_config *c, char *err, size_t errlen)
 		flags |= MHD_USE_IPv6;
 	{
 		struct MHD_OptionItem opts[] = {
-			{MHD_OPTION_EXTERNAL_LOGGER, (intptr_t)http_log, NULL},
 			{MHD_OPTION_SOCK_ADDR, 0, ai->ai_addr},
 			{MHD_OPTION_CONNECTION_LIMIT, (intptr_t)c->max_connections, NULL},
 			{MHD_OPTION_PER_IP_CONNECTION_LIMIT, (intptr_t)c->per_ip_limit, NULL},

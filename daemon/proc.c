@@ -715,8 +715,9 @@ proc_scan(void)
 		char *end;
 		long pid = strtol(d->d_name, &end, 10);
 
-		if (!isdigit((unsigned char)d->d_name[0]) || *end || pid == self)
-			continue;
+		if (!isdigit((unsigned char)d->d_name[0]) || *end || pid == self ||
+		    attach_is_muted((int)pid))
+			continue; /* a pid the user detached stays detached */
 		if (proc_find_library((int)pid, path, sizeof path, &dev, &ino) != 0)
 			continue;
 		if (attach_is_library(dev, ino)) {

@@ -1,0 +1,14 @@
+#!/bin/sh
+# Integration test of gomemd (make check): real BPF, real libgomem.
+# Skips (77) with a reason when not root or when BPF is unavailable.
+: "${top_builddir:=../..}"
+: "${srcdir:=.}"
+abs() { (cd "$(dirname "$1")" && printf '%s/%s\n' "$(pwd)" "$(basename "$1")"); }
+GOMEMD=$(abs "$top_builddir/daemon/gomemd")
+GOMEM_CLI=$(abs "$top_builddir/daemon/gomem")
+LIBGOMEM=$(abs "$top_builddir/lib/.libs/libgomem.so.0")
+FIXTURE=$(abs .libs/libgomem-fixture.so)
+WORKLOAD=$(abs ./workload)
+export GOMEMD GOMEM_CLI LIBGOMEM FIXTURE WORKLOAD
+command -v python3 >/dev/null 2>&1 || { echo "SKIP: python3 not found"; exit 77; }
+exec python3 "$srcdir/test_gomemd.py"

@@ -1,0 +1,378 @@
+#!/usr/bin/env python3
+"""Integration test of gomemd with real BPF and the real libgomem.
+
+Starts one workload before gomemd and two after, each with libgomem
+preloaded; checks that /memstats?pid=N equals, field for field, what the
+workload read itself with gomem_read_memstats() at a quiescent point; then
+the HTTP errors (400/404/405), exact uint64 JSON (fixture library), per-pid
+attach and detach, removal of a killed process after the grace period, the
+gomem client, SIGHUP reload, a clean SIGTERM (no BPF program left), and the
+message without privileges.
+
+Environment (set by gomemd-test.sh): GOMEMD, GOMEM_CLI, LIBGOMEM, FIXTURE,
+WORKLOAD.  Exit 0 pass, 1 fail, 77 skip.
+"""
+import json
+import os
+import shutil
+import signal
+import socket
+import subprocess
+import sys
+import tempfile
+import time
+import urllib.error
+import urllib.request
+
+GOMEMD = os.environ["GOMEMD"]
+GOMEM_CLI = os.environ["GOMEM_CLI"]
+LIBGOMEM = os.path.realpath(os.environ["LIBGOMEM"])
+FIXTURE = os.path.realpath(os.environ["FIXTURE"])
+WORKLOAD = os.environ["WORKLOAD"]
+GRACE = 2
+INTERVAL_MS = 50
+
+children = []
+failures = []
+
+
+def skip(reason):
+    print("SKIP: " + reason)
+    sys.exit(77)
+
+
+def check(cond, what):
+    print(("ok   " if cond else "FAIL ") + what)
+    if not cond:
+        failures.append(what)
+    return cond
+
+
+def spawn(argv, env_extra=None, **kw):
+    env = dict(os.environ)
+    env.update(env_extra or {})
+    p = subprocess.Popen(argv, env=env, **kw)
+    children.append(p)
+    return p
+
+
+def free_port():
+    s = socket.socket()
+    s.bind(("127.0.0.1", 0))
+    port = s.getsockname()[1]
+    s.close()
+    return port
+
+
+class Client:
+    def __init__(self, port):
+        self.base = "http://127.0.0.1:%d" % port
+
+    def req(self, method, path):
+        """(status, headers, parsed JSON body or None)."""
+        r = urllib.request.Request(self.base + path, method=method)
+        try:
+            with urllib.request.urlopen(r, timeout=10) as resp:
+                body = resp.read()
+                return resp.status, resp.headers, json.loads(body) if body else None
+        except urllib.error.HTTPError as e:
+            body = e.read()
+            try:
+                doc = json.loads(body)
+            except ValueError:
+                doc = None
+            return e.code, e.headers, doc
+
+    def get(self, path):
+        return self.req("GET", path)
+
+
+def wait_for(pred, timeout, step=0.05):
+    end = time.time() + timeout
+    while time.time() < end:
+        v = pred()
+        if v:
+            return v
+        time.sleep(step)
+    return pred()
+
+
+def read_flat(path):
+    d = {}
+    with open(path) as f:
+        for line in f:
+            k, v = line.rstrip("\n").split(" ", 1)
+            d[k] = v
+    return d
+
+
+def compare(pid, flat, doc):
+    """Compare the workload's own snapshot with gomemd's JSON for it."""
+    bad = []
+    n = 0
+    for k, v in flat.items():
+        if k.startswith("Extra."):
+            name = k[6:]
+            # Seq and TimeNs move with every snapshot by design; the
+            # scavenger's pacing state (goal, CPU time) is recomputed by its
+            # periodic pass after the workload's read.  Every Go field and
+            # every other extra must match exactly.
+            if name in ("Seq", "TimeNs", "ScavengeCPUNs", "ScavengeGoal"):
+                continue
+            got = doc["Extra"].get(name)
+            want = int(v)
+        elif k.startswith("BySize."):
+            i = int(k.split(".")[1])
+            size, mallocs, frees = (int(x) for x in v.split())
+            e = doc["BySize"][i]
+            got = (e["Size"], e["Mallocs"], e["Frees"])
+            want = (size, mallocs, frees)
+        elif "." in k:  # PauseNs.i, PauseEnd.i
+            name, i = k.split(".")
+            got = doc[name][int(i)]
+            want = int(v)
+        elif v in ("true", "false"):
+            got = doc[k]
+            want = v == "true"
+        elif k == "GCCPUFraction":
+            got = doc[k]
+            want = float(v)
+        else:
+            got = doc[k]
+            want = int(v)
+        n += 1
+        if got != want:
+            bad.append("%s: daemon %r, workload %r" % (k, got, want))
+    keys = [k for k in doc if k != "Extra"]
+    check(keys[:6] == ["Alloc", "TotalAlloc", "Sys", "Lookups", "Mallocs", "Frees"]
+          and keys[-1] == "BySize", "pid %d: Go field order" % pid)
+    check(not bad, "pid %d: %d fields equal the workload's own snapshot%s"
+          % (pid, n, "" if not bad else ": " + "; ".join(bad[:5])))
+
+
+def bpf_prog_ids(pid):
+    """IDs of BPF programs whose fds the process holds (from fdinfo)."""
+    ids = set()
+    d = "/proc/%d/fdinfo" % pid
+    for fd in os.listdir(d):
+        try:
+            with open(os.path.join(d, fd)) as f:
+                for line in f:
+                    if line.startswith("prog_id:"):
+                        ids.add(int(line.split()[1]))
+        except OSError:
+            pass
+    return sorted(ids)
+
+
+def main():
+    if os.geteuid() != 0:
+        skip("needs root (BPF programs and uprobes)")
+    if not os.path.exists(LIBGOMEM):
+        skip("libgomem not built: " + LIBGOMEM)
+    for f in ("/sys/kernel/btf/vmlinux", "/sys/bus/event_source/devices/uprobe/type"):
+        if not os.path.exists(f):
+            skip("kernel lacks " + f)
+    bpftool = shutil.which("bpftool") or ("/usr/sbin/bpftool" if os.path.exists("/usr/sbin/bpftool") else None)
+    if bpftool:
+        os.environ["PATH"] += ":" + os.path.dirname(bpftool)
+
+    tmp = tempfile.mkdtemp(prefix="gomemd-test.")
+    port = free_port()
+    c = Client(port)
+    wenv = {"LD_PRELOAD": LIBGOMEM, "GOMEM_STATS_INTERVAL_MS": str(INTERVAL_MS)}
+    specs = ["16x1000,48x500,1024x200,40000x5",
+             "8x3000,200x700,5000x40,100000x2",
+             "32x2000,512x300,30000x10,1048576x1"]
+
+    # workload A starts before the daemon
+    out = [os.path.join(tmp, "w%d.txt" % i) for i in range(3)]
+    wl = [spawn([WORKLOAD, out[0], specs[0]], wenv)]
+
+    cfg = os.path.join(tmp, "gomemd.conf")
+    with open(cfg, "w") as f:
+        f.write("# test config\nlisten = 127.0.0.1:%d\ngrace = %d\nhistory = 60\n" % (port, GRACE))
+    log = open(os.path.join(tmp, "gomemd.log"), "w+")
+    d = spawn([GOMEMD, "--config", cfg, "--library", LIBGOMEM, "--library", FIXTURE,
+               "--history-interval", "100"], stdout=log, stderr=subprocess.STDOUT)
+
+    def healthy():
+        if d.poll() is not None:
+            return "dead"
+        try:
+            return c.get("/healthz")[0] == 200
+        except OSError:
+            return False
+
+    h = wait_for(healthy, 10)
+    if h != True:
+        log.seek(0)
+        text = log.read()
+        print(text)
+        if "needs CAP_BPF" in text or "loading BPF programs" in text:
+            skip("BPF unavailable: " + text.strip().splitlines()[-1])
+        check(False, "gomemd starts and answers /healthz")
+        return
+    check(True, "gomemd starts and answers /healthz")
+
+    # workloads B and C start after the daemon
+    wl.append(spawn([WORKLOAD, out[1], specs[1]], wenv))
+    wl.append(spawn([WORKLOAD, out[2], specs[2]], wenv))
+
+    for i, w in enumerate(wl):
+        if not check(wait_for(lambda: os.path.exists(out[i]), 20), "workload %d wrote its snapshot" % i):
+            continue
+        flat = read_flat(out[i])
+        seq = int(flat["Extra.Seq"])
+
+        def fresh():
+            st, _, doc = c.get("/memstats?pid=%d" % w.pid)
+            return doc if st == 200 and doc["Extra"]["Seq"] >= seq else None
+
+        doc = wait_for(fresh, 10)
+        if check(doc is not None, "pid %d: gomemd has a snapshot at or after the quiescent point" % w.pid):
+            check(doc["Extra"]["Pid"] == w.pid and doc["Extra"]["RSS"] > 0,
+                  "pid %d: Extra has Pid and RSS" % w.pid)
+            compare(w.pid, flat, doc)
+            check(int(flat["HeapObjects"]) > 0 and int(flat["Frees"]) > 0,
+                  "pid %d: the workload allocated and freed" % w.pid)
+
+    # all processes and totals
+    st, _, doc = c.get("/memstats")
+    pids = {p["Pid"] for p in doc["Processes"]}
+    check(st == 200 and all(w.pid in pids for w in wl), "/memstats lists the three workloads")
+    check(doc["Totals"]["HeapAlloc"] == sum((p["MemStats"] or {}).get("HeapAlloc", 0)
+                                           for p in doc["Processes"] if not p["Exited"]),
+          "/memstats Totals.HeapAlloc is the sum over live processes")
+    st, _, doc = c.get("/processes")
+    check(st == 200 and all(w.pid in {p["Pid"] for p in doc["Processes"]} for w in wl),
+          "/processes lists the three workloads")
+
+    # errors
+    for bad in ("abc", "-1", "99999999999", "0", "", "12x"):
+        st, _, e = c.get("/memstats?pid=" + bad)
+        check(st == 400 and e == {"error": e["error"], "status": 400},
+              "malformed pid %r -> 400 JSON" % bad)
+    st, _, e = c.get("/memstats?pid=%d" % os.getpid())
+    check(st == 404 and e["status"] == 404 and "error" in e, "unknown pid -> 404 JSON")
+    st, hd, e = c.req("POST", "/memstats")
+    check(st == 405 and e["status"] == 405 and "GET" in (hd.get("Allow") or ""),
+          "POST /memstats -> 405 JSON with Allow")
+    st, hd, e = c.req("DELETE", "/processes/%d/attach" % wl[0].pid)
+    check(st == 405 and "POST" in (hd.get("Allow") or ""), "DELETE .../attach -> 405 with Allow")
+    st, _, e = c.get("/no/such/route")
+    check(st == 404 and e["status"] == 404, "unknown route -> 404 JSON")
+    st, _, e = c.req("POST", "/processes/abc/attach")
+    check(st == 400, "POST /processes/abc/attach -> 400")
+
+    # exact uint64 above 2^53 (fixture library with values near 2^64)
+    fx = spawn(["sleep", "60"], {"LD_PRELOAD": FIXTURE, "FIXTURE_BASE": "big",
+                                 "GOMEM_STATS_INTERVAL_MS": str(INTERVAL_MS)})
+    doc = wait_for(lambda: (lambda r: r[2] if r[0] == 200 else None)(c.get("/memstats?pid=%d" % fx.pid)), 10)
+    base = 2**64 - 1 - 1000
+    if check(doc is not None, "fixture process seen"):
+        check(doc["Alloc"] == base + 1 and doc["Mallocs"] == base + 5
+              and doc["BySize"][3]["Mallocs"] == base + 3,
+              "uint64 above 2^53 are exact in JSON (Mallocs=%r)" % doc["Mallocs"])
+        check(doc["Extra"]["Version"] == "0.0.0-fixture", "version from gomem:init")
+
+    # a library at another path: seen only after POST /processes/N/attach
+    other = os.path.join(tmp, "libgomem-other.so")
+    shutil.copy(FIXTURE, other)
+    op = spawn(["sleep", "60"], {"LD_PRELOAD": other, "GOMEM_STATS_INTERVAL_MS": str(INTERVAL_MS)})
+    time.sleep(0.5)
+    check(c.get("/memstats?pid=%d" % op.pid)[0] == 404, "library at another path: not seen before attach")
+    st, _, e = c.req("POST", "/processes/%d/attach" % op.pid)
+    check(st == 200 and e["Pid"] == op.pid, "POST /processes/N/attach -> 200")
+    check(wait_for(lambda: c.get("/memstats?pid=%d" % op.pid)[0] == 200, 5),
+          "attached process reports snapshots")
+    rc = subprocess.run([GOMEM_CLI, "stats", str(op.pid), "--server", "127.0.0.1:%d" % port],
+                        capture_output=True, text=True, timeout=10)
+    check(rc.returncode == 0 and "HeapAlloc" in rc.stdout and "BySize" in rc.stdout,
+          "gomem stats PID prints a table")
+    st, _, e = c.req("DELETE", "/processes/%d" % op.pid)
+    check(st == 200, "DELETE /processes/N -> 200")
+    time.sleep(0.3)
+    check(c.get("/memstats?pid=%d" % op.pid)[0] == 404, "detached process stays gone")
+    st, _, e = c.req("POST", "/processes/%d/attach" % 4194000)
+    check(st == 404, "attach to a missing process -> 404")
+
+    # gomem run prepends libgomem to LD_PRELOAD
+    rc = subprocess.run([GOMEM_CLI, "run", "--library", LIBGOMEM, "--", "sh", "-c", 'echo "$LD_PRELOAD"'],
+                        capture_output=True, text=True, timeout=10,
+                        env=dict(os.environ, LD_PRELOAD="/x.so"))
+    check(rc.stdout.strip() == LIBGOMEM + ":/x.so", "gomem run prepends to LD_PRELOAD")
+
+    # history
+    st, _, doc = c.get("/memstats?pid=%d" % wl[0].pid)
+
+    # kill workload B: marked exited at once, gone after the grace period
+    victim = wl[1]
+    victim.kill()
+    victim.wait()
+
+    def exited():
+        st, _, doc = c.get("/processes/%d" % victim.pid)
+        return st == 200 and doc["Exited"]
+
+    check(wait_for(exited, 2), "killed workload is marked exited")
+    check(wait_for(lambda: c.get("/processes/%d" % victim.pid)[0] == 404, GRACE + 3),
+          "killed workload removed after the grace period")
+    check(c.get("/memstats?pid=%d" % wl[2].pid)[0] == 200, "other workloads stay")
+
+    # SIGHUP rereads the config file
+    with open(cfg, "a") as f:
+        f.write("grace = 1\n")
+    d.send_signal(signal.SIGHUP)
+    time.sleep(0.5)
+    log.flush()
+    log.seek(0)
+    check("configuration reloaded" in log.read() and c.get("/healthz")[0] == 200,
+          "SIGHUP reloads the configuration and keeps serving")
+
+    # SIGTERM: clean exit, no BPF program left
+    ids = bpf_prog_ids(d.pid)
+    d.send_signal(signal.SIGTERM)
+    try:
+        rc = d.wait(10)
+    except subprocess.TimeoutExpired:
+        rc = None
+    check(rc == 0, "SIGTERM stops gomemd with status 0")
+    if ids is not None:
+        check(len(ids) >= 5, "gomemd held its BPF programs (%d)" % len(ids))
+        left = [i for i in ids if subprocess.run(["bpftool", "prog", "show", "id", str(i)],
+                                                  capture_output=True).returncode == 0]
+        check(not left, "no BPF program left after exit")
+
+    # without privileges: a clear message and a non-zero status
+    if shutil.which("setpriv"):
+        rc = subprocess.run(["setpriv", "--reuid=65534", "--regid=65534", "--clear-groups",
+                             "--inh-caps=-all", GOMEMD, "--listen", "127.0.0.1:%d" % free_port(),
+                             "--library", LIBGOMEM], capture_output=True, text=True, timeout=20)
+        check(rc.returncode != 0 and "needs CAP_BPF and CAP_PERFMON" in rc.stderr,
+              "unprivileged gomemd names the missing capabilities: " + rc.stderr.strip())
+
+    log.seek(0)
+    text = log.read()
+    if failures:
+        print("--- gomemd log ---\n" + text)
+    shutil.rmtree(tmp, ignore_errors=True)
+
+
+if __name__ == "__main__":
+    signal.alarm(170)
+    try:
+        main()
+    finally:
+        for p in children:
+            if p.poll() is None:
+                p.kill()
+                try:
+                    p.wait(5)
+                except subprocess.TimeoutExpired:
+                    pass
+    if failures:
+        print("%d check(s) failed" % len(failures))
+        sys.exit(1)
+    print("all checks passed")
+    sys.exit(0)

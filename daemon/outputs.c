@@ -18,11 +18,13 @@
 #include <string.h>
 #include <unistd.h>
 
+#include <bpf/libbpf.h>
 #include <microhttpd.h>
 
 #include "cgroup.h"
 #include "expvar.h"
 #include "../bpf/gomem.h"
+#include "gomem.skel.h"
 #include "gomemd.h"
 #include "obuf.h"
 #include "outputs.h"
@@ -188,6 +190,38 @@ out_events(struct http_req *req)
 
 /* ---- /metrics ---- */
 
+/*
+ * Kernel memory of gomemd's BPF maps: the sum of the "memlock:" lines the
+ * kernel reports in /proc/self/fdinfo for each map; -1 if not loaded.
+ */
+static long long
+out_bpf_map_bytes(void)
+{
+	struct gomem_bpf *sk = attach_skel();
+	struct bpf_map *map;
+	long long sum = 0;
+	char path[64], line[128];
+	FILE *f;
+	int fd;
+
+	if (sk == NULL || sk->obj == NULL)
+		return -1;
+	bpf_object__for_each_map(map, sk->obj) {
+		fd = bpf_map__fd(map);
+		if (fd < 0)
+			continue;
+		snprintf(path, sizeof path, "/proc/self/fdinfo/%d", fd);
+		f = fopen(path, "re");
+		if (f == NULL)
+			continue;
+		while (fgets(line, sizeof line, f) != NULL)
+			if (strncmp(line, "memlock:", 8) == 0)
+				sum += strtoll(line + 8, NULL, 10);
+		fclose(f);
+	}
+	return sum;
+}
+
 struct out_proc {
 	struct proc_info info;
 	struct gomem_memstats *ms;	/* NULL: none yet */
@@ -266,7 +300,7 @@ out_metrics(struct http_req *req)
 	self.dropped_ringbuf = attach_drops(GOMEM_DROP_RINGBUF);
 	self.dropped_read = attach_drops(GOMEM_DROP_READ);
 	self.dropped_watched = attach_drops(GOMEM_DROP_WATCHED);
-	self.bpf_map_bytes = -1;
+	self.bpf_map_bytes = out_bpf_map_bytes();
 	sse_stats(&self.sse_clients, &self.sse_dropped);
 	body = prom_format(pp, c.n, &self, &len);
 	for (i = 0; i < c.n; i++)

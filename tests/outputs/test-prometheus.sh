@@ -32,7 +32,7 @@ grep -q "^gomemd_process_info{pid=\"$GROW\",comm=\"workload\",exe=\"[^\"]*worklo
 	"$OUT_DIR/metrics.prom" || fail "no gomemd_process_info for pid $GROW"
 for fam in go_memstats_alloc_bytes_total go_memstats_last_gc_time_seconds gomem_arenas \
 	gomemd_watched_processes gomemd_events_received_total gomemd_snapshot_age_seconds \
-	gomemd_http_requests_total; do
+	gomemd_http_requests_total gomemd_bpf_map_bytes gomemd_process_resident_memory_bytes; do
 	n=$(grep -c "^# TYPE $fam " "$OUT_DIR/metrics.prom")
 	[ "$n" = 1 ] || fail "family $fam has $n TYPE lines"
 done

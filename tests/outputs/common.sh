@@ -45,6 +45,14 @@ fail() {
 	exit 1
 }
 
+# Install Debian packages the test needs; refresh the lists once if the
+# first try fails (a fresh machine may never have run apt-get update).
+apt_install() {
+	DEBIAN_FRONTEND=noninteractive apt-get install -y "$@" >"$TMPD/apt.log" 2>&1 && return 0
+	apt-get update >>"$TMPD/apt.log" 2>&1 &&
+		DEBIAN_FRONTEND=noninteractive apt-get install -y "$@" >>"$TMPD/apt.log" 2>&1
+}
+
 # Real prerequisites: root, BPF, the daemon and the library.
 need_daemon() {
 	[ "$(id -u)" = 0 ] || skip "needs root for BPF (uid $(id -u))"

@@ -7,7 +7,7 @@
 need_daemon
 CHROMIUM=${CHROMIUM:-/usr/bin/chromium}
 if [ ! -x "$CHROMIUM" ]; then
-	DEBIAN_FRONTEND=noninteractive apt-get install -y chromium >"$TMPD/apt.log" 2>&1 ||
+	apt_install chromium ||
 		skip "chromium missing and apt-get install chromium failed"
 fi
 command -v node >/dev/null 2>&1 || skip "node missing"

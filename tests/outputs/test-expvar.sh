@@ -7,7 +7,7 @@
 
 need_daemon
 if ! command -v go >/dev/null 2>&1; then
-	DEBIAN_FRONTEND=noninteractive apt-get install -y golang-go >"$TMPD/apt.log" 2>&1 ||
+	apt_install golang-go ||
 		skip "go missing and apt-get install golang-go failed"
 fi
 

@@ -7,7 +7,7 @@
 
 need_daemon
 if ! command -v promtool >/dev/null 2>&1 || ! command -v prometheus >/dev/null 2>&1; then
-	DEBIAN_FRONTEND=noninteractive apt-get install -y prometheus >"$TMPD/apt.log" 2>&1 ||
+	apt_install prometheus ||
 		skip "prometheus/promtool missing and apt-get install prometheus failed"
 fi
 

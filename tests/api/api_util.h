@@ -14,8 +14,7 @@
 #include <unistd.h>
 
 /* xorshift64*: deterministic, cheap, good enough to pick sizes. */
-static inline uint64_t
-rng_next(uint64_t *s)
+static inline uint64_t rng_next(uint64_t *s)
 {
 	uint64_t x = *s;
 
@@ -27,15 +26,13 @@ rng_next(uint64_t *s)
 }
 
 /* A size in [lo, hi]. */
-static inline size_t
-rng_range(uint64_t *s, size_t lo, size_t hi)
+static inline size_t rng_range(uint64_t *s, size_t lo, size_t hi)
 {
 	return lo + (size_t)(rng_next(s) % (uint64_t)(hi - lo + 1));
 }
 
 /* The byte that belongs at offset i of a block tagged with seed. */
-static inline unsigned char
-pattern_byte(uint64_t seed, size_t i)
+static inline unsigned char pattern_byte(uint64_t seed, size_t i)
 {
 	uint64_t x = seed * 0x9E3779B97F4A7C15ULL + (uint64_t)i * 0xBF58476D1CE4E5B9ULL;
 
@@ -43,8 +40,7 @@ pattern_byte(uint64_t seed, size_t i)
 	return (unsigned char)(x ^ (x >> 8));
 }
 
-static inline void
-pattern_fill(void *p, size_t n, uint64_t seed)
+static inline void pattern_fill(void *p, size_t n, uint64_t seed)
 {
 	unsigned char *b = p;
 	size_t i;
@@ -54,8 +50,7 @@ pattern_fill(void *p, size_t n, uint64_t seed)
 }
 
 /* Offset of the first byte that differs from the pattern, or (size_t)-1. */
-static inline size_t
-pattern_check(const void *p, size_t n, uint64_t seed)
+static inline size_t pattern_check(const void *p, size_t n, uint64_t seed)
 {
 	const unsigned char *b = p;
 	size_t i;
@@ -67,8 +62,7 @@ pattern_check(const void *p, size_t n, uint64_t seed)
 }
 
 /* Offset of the first nonzero byte, or (size_t)-1. */
-static inline size_t
-zero_check(const void *p, size_t n)
+static inline size_t zero_check(const void *p, size_t n)
 {
 	const unsigned char *b = p;
 	size_t i;
@@ -79,15 +73,13 @@ zero_check(const void *p, size_t n)
 	return (size_t)-1;
 }
 
-static inline int
-is_aligned(const void *p, size_t a)
+static inline int is_aligned(const void *p, size_t a)
 {
 	return ((uintptr_t)p & (a - 1)) == 0;
 }
 
 /* Largest power of two dividing n (n > 0). */
-static inline size_t
-pow2_divisor(size_t n)
+static inline size_t pow2_divisor(size_t n)
 {
 	return n & (~n + 1);
 }
@@ -97,8 +89,7 @@ pow2_divisor(size_t n)
  * largest power of two dividing n (Go's tiny rule).  malloc(0) promises none
  * beyond being a valid pointer.
  */
-static inline size_t
-promised_align(size_t n)
+static inline size_t promised_align(size_t n)
 {
 	if (n >= 16)
 		return 16;
@@ -111,8 +102,7 @@ promised_align(size_t n)
  * Name of the object that defines symbol sym in the global scope, or NULL.
  * Used to prove that malloc and friends really resolve to libgomem.
  */
-static inline const char *
-symbol_owner(const char *sym)
+static inline const char *symbol_owner(const char *sym)
 {
 	Dl_info info;
 	void *addr = dlsym(RTLD_DEFAULT, sym);
@@ -123,8 +113,7 @@ symbol_owner(const char *sym)
 }
 
 /* Write a string to fd with write(2) only. */
-static inline void
-write_str(int fd, const char *s)
+static inline void write_str(int fd, const char *s)
 {
 	size_t n = strlen(s);
 

@@ -38,8 +38,7 @@ extern void *__libc_pvalloc(size_t);
 
 static size_t page_size;
 
-static void
-setup(void)
+static void setup(void)
 {
 	page_size = (size_t)sysconf(_SC_PAGESIZE);
 }
@@ -48,12 +47,12 @@ setup(void)
  * Sizes worth testing: every size up to 1 KiB, then the neighbourhood of
  * every power of two and of a few odd numbers up to 8 MiB.
  */
-static size_t
-interesting_sizes(size_t *out, size_t max)
+static size_t interesting_sizes(size_t *out, size_t max)
 {
 	size_t n = 0, s, k;
-	static const size_t odd[] = {1000, 3000, 5000, 10000, 20000, 32767, 32768, 32769, 40000,
-				     65535, 65536, 65537, 70000, 100000, 262143, 1000000, 3000000};
+	static const size_t odd[] = {1000,  3000,   5000,   10000,   20000,  32767,
+				     32768, 32769,  40000,  65535,   65536,  65537,
+				     70000, 100000, 262143, 1000000, 3000000};
 
 	for (s = 0; s <= 1024 && n < max; s++)
 		out[n++] = s;
@@ -70,10 +69,24 @@ interesting_sizes(size_t *out, size_t max)
 START_TEST(test_identity)
 {
 	static const char *const api[] = {
-		"malloc", "free", "calloc", "realloc", "reallocarray", "memalign", "posix_memalign",
-		"aligned_alloc", "valloc", "pvalloc", "malloc_usable_size", "__libc_malloc",
-		"__libc_free", "__libc_calloc", "__libc_realloc", "__libc_memalign", "__libc_valloc",
-		"__libc_pvalloc",
+	    "malloc",
+	    "free",
+	    "calloc",
+	    "realloc",
+	    "reallocarray",
+	    "memalign",
+	    "posix_memalign",
+	    "aligned_alloc",
+	    "valloc",
+	    "pvalloc",
+	    "malloc_usable_size",
+	    "__libc_malloc",
+	    "__libc_free",
+	    "__libc_calloc",
+	    "__libc_realloc",
+	    "__libc_memalign",
+	    "__libc_valloc",
+	    "__libc_pvalloc",
 	};
 	const char *v = gomem_version(), *home;
 	size_t i;
@@ -87,8 +100,8 @@ START_TEST(test_identity)
 	for (i = 0; i < sizeof(api) / sizeof(api[0]); i++) {
 		const char *owner = symbol_owner(api[i]);
 		ck_assert_msg(owner != NULL && strcmp(owner, home) == 0,
-			      "%s resolves to %s, not to gomem (%s)", api[i], owner ? owner : "(none)",
-			      home);
+			      "%s resolves to %s, not to gomem (%s)", api[i],
+			      owner ? owner : "(none)", home);
 	}
 }
 END_TEST
@@ -160,9 +173,9 @@ END_TEST
 
 START_TEST(test_malloc_enomem)
 {
-	static const size_t huge[] = {SIZE_MAX, SIZE_MAX - 1, SIZE_MAX - 15, SIZE_MAX - 4096,
-				      SIZE_MAX / 2 + 1, (size_t)PTRDIFF_MAX + 1, (size_t)1 << 62,
-				      (size_t)1 << 60, (size_t)1 << 50};
+	static const size_t huge[] = {SIZE_MAX,	       SIZE_MAX - 1,	 SIZE_MAX - 15,
+				      SIZE_MAX - 4096, SIZE_MAX / 2 + 1, (size_t)PTRDIFF_MAX + 1,
+				      (size_t)1 << 62, (size_t)1 << 60,	 (size_t)1 << 50};
 	size_t i;
 
 	for (i = 0; i < sizeof(huge) / sizeof(huge[0]); i++) {
@@ -287,14 +300,14 @@ END_TEST
 START_TEST(test_calloc_overflow)
 {
 	static const size_t pairs[][2] = {
-		{SIZE_MAX / 2, 3},
-		{3, SIZE_MAX / 2},
-		{(size_t)1 << 33, (size_t)1 << 33},
-		{SIZE_MAX, SIZE_MAX},
-		{SIZE_MAX, 2},
-		{(size_t)1 << 32, (size_t)1 << 32},
-		{((size_t)1 << 63) + 1, 2},
-		{65537, (SIZE_MAX / 65537) + 1},
+	    {SIZE_MAX / 2, 3},
+	    {3, SIZE_MAX / 2},
+	    {(size_t)1 << 33, (size_t)1 << 33},
+	    {SIZE_MAX, SIZE_MAX},
+	    {SIZE_MAX, 2},
+	    {(size_t)1 << 32, (size_t)1 << 32},
+	    {((size_t)1 << 63) + 1, 2},
+	    {65537, (SIZE_MAX / 65537) + 1},
 	};
 	size_t i;
 
@@ -338,10 +351,10 @@ END_TEST
  */
 START_TEST(test_calloc_dirty_reuse)
 {
-	static const size_t sizes[] = {1,    2,     3,     7,     8,     15,      16,      17,
-				       24,   32,    48,    64,    100,   128,     256,     500,
-				       1024, 2000,  4096,  8192,  10000, 16384,   32768,   32769,
-				       40000, 65536, 100000, 262144, 1 << 20, 3 << 20, 9 << 20};
+	static const size_t sizes[] = {
+	    1,	   2,	  3,	 7,	8,	15,	16,	 17,	  24,	  32,	 48,
+	    64,	   100,	  128,	 256,	500,	1024,	2000,	 4096,	  8192,	  10000, 16384,
+	    32768, 32769, 40000, 65536, 100000, 262144, 1 << 20, 3 << 20, 9 << 20};
 	enum { K = 64 };
 	void *p[K];
 	size_t i, j;
@@ -363,8 +376,8 @@ START_TEST(test_calloc_dirty_reuse)
 			ck_assert_ptr_nonnull(p[j]);
 			off = zero_check(p[j], n);
 			ck_assert_msg(off == (size_t)-1,
-				      "calloc(1, %zu) = %p has byte %zu = 0x%02x after reuse", n, p[j],
-				      off, ((unsigned char *)p[j])[off]);
+				      "calloc(1, %zu) = %p has byte %zu = 0x%02x after reuse", n,
+				      p[j], off, ((unsigned char *)p[j])[off]);
 			memset(p[j], 0xA5, n);
 		}
 		for (j = 0; j < k; j++)
@@ -409,8 +422,9 @@ START_TEST(test_realloc_grow_shrink)
 	for (n = 1; n <= 70000; n += (n < 4096 ? 1 : n < 33000 ? 61 : 97)) {
 		p = realloc(p, n);
 		ck_assert_msg(p != NULL, "realloc to %zu failed", n);
-		ck_assert_msg(is_aligned(p, promised_align(n)), "realloc(%zu -> %zu) = %p not aligned to %zu",
-			      prev, n, (void *)p, promised_align(n));
+		ck_assert_msg(is_aligned(p, promised_align(n)),
+			      "realloc(%zu -> %zu) = %p not aligned to %zu", prev, n, (void *)p,
+			      promised_align(n));
 		off = pattern_check(p, prev, 7);
 		ck_assert_msg(off == (size_t)-1, "realloc %zu -> %zu lost byte %zu", prev, n, off);
 		pattern_fill(p, n, 7);
@@ -462,8 +476,8 @@ END_TEST
 
 START_TEST(test_realloc_multi_mib)
 {
-	static const size_t steps[] = {1 * MiB, 4 * MiB,  16 * MiB, 3 * MiB, 100,
-				       33 * MiB, 5 * MiB + 3, 70000, 24 * MiB, 1};
+	static const size_t steps[] = {1 * MiB,	 4 * MiB,     16 * MiB, 3 * MiB,  100,
+				       33 * MiB, 5 * MiB + 3, 70000,	24 * MiB, 1};
 	unsigned char *p = NULL;
 	size_t i, prev = 0;
 
@@ -472,8 +486,9 @@ START_TEST(test_realloc_multi_mib)
 
 		p = realloc(p, n);
 		ck_assert_msg(p != NULL, "realloc to %zu failed", n);
-		ck_assert_msg(is_aligned(p, promised_align(n)), "realloc(%zu -> %zu) = %p not aligned to %zu",
-			      prev, n, (void *)p, promised_align(n));
+		ck_assert_msg(is_aligned(p, promised_align(n)),
+			      "realloc(%zu -> %zu) = %p not aligned to %zu", prev, n, (void *)p,
+			      promised_align(n));
 		off = pattern_check(p, keep, 1234);
 		ck_assert_msg(off == (size_t)-1, "realloc %zu -> %zu lost byte %zu", prev, n, off);
 		pattern_fill(p, n, 1234);
@@ -604,8 +619,22 @@ END_TEST
 START_TEST(test_posix_memalign_einval)
 {
 	/* Not a power of two, or not a multiple of sizeof(void *). */
-	static const size_t bad[] = {0, 1, 2, 3, 4, 5, 7, 12, 24, 48, 100, 4095, 4097,
-				     sizeof(void *) / 2, 3 * sizeof(void *), SIZE_MAX,
+	static const size_t bad[] = {0,
+				     1,
+				     2,
+				     3,
+				     4,
+				     5,
+				     7,
+				     12,
+				     24,
+				     48,
+				     100,
+				     4095,
+				     4097,
+				     sizeof(void *) / 2,
+				     3 * sizeof(void *),
+				     SIZE_MAX,
 				     ((size_t)1 << 63) + 8};
 	void *sentinel = (void *)0x1234, *p;
 	size_t i;
@@ -628,8 +657,7 @@ END_TEST
 
 START_TEST(test_posix_memalign_valid)
 {
-	static const size_t sizes[] = {0, 1, 7, 8, 15, 16, 100, 4096, 5000, 40000, 200000,
-				       3 * MiB};
+	static const size_t sizes[] = {0, 1, 7, 8, 15, 16, 100, 4096, 5000, 40000, 200000, 3 * MiB};
 	size_t a, i;
 
 	for (a = sizeof(void *); a <= 16 * MiB; a *= 2) {
@@ -641,8 +669,8 @@ START_TEST(test_posix_memalign_valid)
 			if (sizes[i] == 0 && p == NULL)
 				continue;
 			ck_assert_ptr_nonnull(p);
-			ck_assert_msg(is_aligned(p, a), "posix_memalign(%zu, %zu) = %p misaligned", a,
-				      sizes[i], p);
+			ck_assert_msg(is_aligned(p, a), "posix_memalign(%zu, %zu) = %p misaligned",
+				      a, sizes[i], p);
 			ck_assert(malloc_usable_size(p) >= sizes[i]);
 			pattern_fill(p, sizes[i], a + i);
 			/* realloc of an aligned block keeps the contents. */
@@ -683,8 +711,8 @@ START_TEST(test_aligned_alloc)
 		for (k = 0; k < 6; k++) {
 			p[k] = aligned_alloc(a, sizes[k]);
 			ck_assert_msg(p[k] != NULL, "aligned_alloc(%zu, %zu) failed", a, sizes[k]);
-			ck_assert_msg(is_aligned(p[k], a), "aligned_alloc(%zu, %zu) = %p misaligned",
-				      a, sizes[k], p[k]);
+			ck_assert_msg(is_aligned(p[k], a),
+				      "aligned_alloc(%zu, %zu) = %p misaligned", a, sizes[k], p[k]);
 			ck_assert(malloc_usable_size(p[k]) >= sizes[k]);
 			pattern_fill(p[k], sizes[k], a * 8 + k);
 		}
@@ -701,8 +729,9 @@ END_TEST
 
 START_TEST(test_memalign)
 {
-	static const size_t aligns[] = {1, 2, 4, 8, 16, 32, 64, 128, 256, 512, 4096, 8192, 65536,
-					1 * MiB, 2 * MiB, 4 * MiB, 16 * MiB, 64 * MiB};
+	static const size_t aligns[] = {1,     2,	4,	 8,	  16,	    32,
+					64,    128,	256,	 512,	  4096,	    8192,
+					65536, 1 * MiB, 2 * MiB, 4 * MiB, 16 * MiB, 64 * MiB};
 	static const size_t sizes[] = {1, 24, 100, 4096, 40000, 3 * MiB};
 	size_t i, j;
 
@@ -711,10 +740,10 @@ START_TEST(test_memalign)
 			void *p = memalign(aligns[i], sizes[j]);
 			void *q = __libc_memalign(aligns[i], sizes[j]);
 
-			ck_assert_msg(p != NULL && q != NULL, "memalign(%zu, %zu) failed", aligns[i],
-				      sizes[j]);
-			ck_assert_msg(is_aligned(p, aligns[i]), "memalign(%zu, %zu) = %p", aligns[i],
-				      sizes[j], p);
+			ck_assert_msg(p != NULL && q != NULL, "memalign(%zu, %zu) failed",
+				      aligns[i], sizes[j]);
+			ck_assert_msg(is_aligned(p, aligns[i]), "memalign(%zu, %zu) = %p",
+				      aligns[i], sizes[j], p);
 			ck_assert_msg(is_aligned(q, aligns[i]), "__libc_memalign(%zu, %zu) = %p",
 				      aligns[i], sizes[j], q);
 			ck_assert(malloc_usable_size(p) >= sizes[j]);
@@ -730,8 +759,8 @@ END_TEST
 /* glibc rounds a non-power-of-two alignment up to the next power of two. */
 START_TEST(test_memalign_odd_alignment)
 {
-	static const size_t aligns[][2] = {{3, 4}, {24, 32}, {48, 64}, {100, 128}, {3000, 4096},
-					    {5000, 8192}};
+	static const size_t aligns[][2] = {{3, 4},     {24, 32},     {48, 64},
+					   {100, 128}, {3000, 4096}, {5000, 8192}};
 	size_t i;
 	void *p;
 
@@ -829,7 +858,8 @@ START_TEST(test_usable_size)
 		ck_assert_ptr_nonnull(b);
 		ua = malloc_usable_size(a);
 		ub = malloc_usable_size(b);
-		ck_assert_msg(ua >= sizes[i], "malloc_usable_size(malloc(%zu)) = %zu", sizes[i], ua);
+		ck_assert_msg(ua >= sizes[i], "malloc_usable_size(malloc(%zu)) = %zu", sizes[i],
+			      ua);
 		ck_assert(ub >= sizes[i]);
 		/* The usable tail is writable and belongs to this block alone. */
 		pattern_fill(a, ua, 1);
@@ -890,8 +920,7 @@ END_TEST
 
 /* ---- Freed memory is reused ---- */
 
-static size_t
-rss_bytes(void)
+static size_t rss_bytes(void)
 {
 	FILE *f = fopen("/proc/self/statm", "r");
 	unsigned long size = 0, rss = 0;
@@ -945,8 +974,7 @@ START_TEST(test_churn_no_growth)
 }
 END_TEST
 
-static Suite *
-api_suite(void)
+static Suite *api_suite(void)
 {
 	Suite *s = suite_create("api");
 	TCase *tc;
@@ -1011,8 +1039,7 @@ api_suite(void)
 	return s;
 }
 
-int
-main(void)
+int main(void)
 {
 	SRunner *sr = srunner_create(api_suite());
 	int failed;

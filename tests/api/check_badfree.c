@@ -8,6 +8,7 @@
  */
 #include <errno.h>
 #include <malloc.h>
+#include <pthread.h>
 #include <signal.h>
 #include <stdint.h>
 #include <stdio.h>
@@ -24,8 +25,9 @@
 #include "api_util.h"
 
 enum op {
-	OP_FREE,	/* free(p) */
-	OP_DOUBLE_FREE, /* free(p); free(p) */
+	OP_FREE,	   /* free(p) */
+	OP_DOUBLE_FREE,	   /* free(p); free(p) */
+	OP_FREE_NEIGHBOUR, /* free(p); free(p + 32); free(p): another free in between */
 };
 
 struct outcome {
@@ -35,8 +37,7 @@ struct outcome {
 };
 
 /* Run op on p in a child; collect its stderr and wait status. */
-static void
-run_child(enum op op, void *p, struct outcome *o)
+static void run_child(enum op op, void *p, struct outcome *o)
 {
 	int fd[2];
 	pid_t pid;
@@ -56,6 +57,10 @@ run_child(enum op op, void *p, struct outcome *o)
 		close(fd[1]);
 		if (op == OP_DOUBLE_FREE)
 			free(p);
+		if (op == OP_FREE_NEIGHBOUR) {
+			free(p);
+			free((char *)p + 32);
+		}
 		free(p);
 		/* Still alive: give the allocator a chance to notice late. */
 		for (int i = 0; i < 1000; i++)
@@ -83,8 +88,7 @@ run_child(enum op op, void *p, struct outcome *o)
  * The contract: killed by SIGABRT, stderr is exactly one line starting with
  * "gomem: " and naming p as printf("%p") would.
  */
-static void
-expect_abort_naming(enum op op, void *p, const char *what)
+static void expect_abort_naming(enum op op, void *p, const char *what)
 {
 	struct outcome o;
 	char hex[32];
@@ -97,7 +101,8 @@ expect_abort_naming(enum op op, void *p, const char *what)
 		      WIFSIGNALED(o.status) ? "died of signal" : "exited with status",
 		      WIFSIGNALED(o.status) ? WTERMSIG(o.status) : WEXITSTATUS(o.status), o.text);
 	ck_assert_msg(strncmp(o.text, "gomem: ", 7) == 0,
-		      "%s of %s: stderr does not start with \"gomem: \": \"%s\"", what, hex, o.text);
+		      "%s of %s: stderr does not start with \"gomem: \": \"%s\"", what, hex,
+		      o.text);
 	ck_assert_msg(strstr(o.text, hex) != NULL, "%s: message does not name %s: \"%s\"", what,
 		      hex, o.text);
 	nl = strchr(o.text, '\n');
@@ -193,8 +198,90 @@ START_TEST(test_free_mmap)
 }
 END_TEST
 
-static Suite *
-badfree_suite(void)
+START_TEST(test_double_free_after_neighbour)
+{
+	/* p and the block after it are both 32 B blocks; the neighbour is freed in between. */
+	char *p = NULL, *q = NULL, *hold[64];
+	int i;
+
+	for (i = 0; i < 64; i++)
+		hold[i] = malloc(32);
+	for (i = 0; i < 63 && p == NULL; i++)
+		if (hold[i + 1] == hold[i] + 32)
+			p = hold[i], q = hold[i + 1];
+	if (p == NULL) {
+		/* Not adjacent in this allocator: nothing to test here. */
+		for (i = 0; i < 64; i++)
+			free(hold[i]);
+		return;
+	}
+	expect_abort_naming(OP_FREE_NEIGHBOUR, p,
+			    "double free of a 32 B block after freeing its neighbour");
+	(void)q;
+	for (i = 0; i < 64; i++)
+		free(hold[i]);
+}
+END_TEST
+
+static void *other_thread_block;
+
+static void *alloc_in_thread(void *arg)
+{
+	other_thread_block = malloc(32);
+	return NULL;
+}
+
+START_TEST(test_double_free_other_thread)
+{
+	pthread_t t;
+
+	ck_assert_int_eq(pthread_create(&t, NULL, alloc_in_thread, NULL), 0);
+	pthread_join(t, NULL);
+	ck_assert_ptr_nonnull(other_thread_block);
+	expect_abort_naming(OP_DOUBLE_FREE, other_thread_block,
+			    "double free of a 32 B block allocated by an exited thread");
+	free(other_thread_block);
+}
+END_TEST
+
+START_TEST(test_double_free_medium)
+{
+	void *p = malloc(100000);
+
+	ck_assert_ptr_nonnull(p);
+	expect_abort_naming(OP_DOUBLE_FREE, p, "double free of a 100000 B block");
+	free(p);
+}
+END_TEST
+
+/*
+ * Blocks under 16 B may share a 16 B block (Go's tiny allocator).  A double
+ * free there, with a live neighbour in the same 16 B block, must still be
+ * caught: otherwise the shared block is reused while the neighbour is live.
+ */
+START_TEST(test_double_free_tiny)
+{
+	char *a = malloc(8), *b = malloc(8);
+
+	ck_assert_ptr_nonnull(a);
+	ck_assert_ptr_nonnull(b);
+	expect_abort_naming(OP_DOUBLE_FREE, a, "double free of an 8 B block with a live neighbour");
+	free(a);
+	free(b);
+}
+END_TEST
+
+START_TEST(test_double_free_tiny_alone)
+{
+	char *a = malloc(4);
+
+	ck_assert_ptr_nonnull(a);
+	expect_abort_naming(OP_DOUBLE_FREE, a, "double free of a 4 B block");
+	free(a);
+}
+END_TEST
+
+static Suite *badfree_suite(void)
 {
 	Suite *s = suite_create("badfree");
 	TCase *tc = tcase_create("badfree");
@@ -208,12 +295,16 @@ badfree_suite(void)
 	tcase_add_test(tc, test_free_interior_small);
 	tcase_add_test(tc, test_free_interior_large);
 	tcase_add_test(tc, test_free_mmap);
+	tcase_add_test(tc, test_double_free_after_neighbour);
+	tcase_add_test(tc, test_double_free_other_thread);
+	tcase_add_test(tc, test_double_free_medium);
+	tcase_add_test(tc, test_double_free_tiny);
+	tcase_add_test(tc, test_double_free_tiny_alone);
 	suite_add_tcase(s, tc);
 	return s;
 }
 
-int
-main(void)
+int main(void)
 {
 	SRunner *sr = srunner_create(badfree_suite());
 	int failed;

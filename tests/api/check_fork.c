@@ -37,8 +37,7 @@ static _Atomic int stop;
 static pthread_mutex_t inherit_lock = PTHREAD_MUTEX_INITIALIZER;
 static struct tagged *inherit[INHERIT];
 
-static struct tagged *
-tagged_new(size_t n, uint64_t seed)
+static struct tagged *tagged_new(size_t n, uint64_t seed)
 {
 	struct tagged *t = malloc(sizeof(*t) + n);
 
@@ -50,14 +49,12 @@ tagged_new(size_t n, uint64_t seed)
 	return t;
 }
 
-static int
-tagged_ok(const struct tagged *t)
+static int tagged_ok(const struct tagged *t)
 {
 	return t == NULL || pattern_check(t + 1, t->size, t->seed) == (size_t)-1;
 }
 
-static void *
-worker(void *arg)
+static void *worker(void *arg)
 {
 	uint64_t s = (uint64_t)(uintptr_t)arg * 977 + 3;
 	void *local[64] = {0};
@@ -95,8 +92,7 @@ worker(void *arg)
 	return NULL;
 }
 
-static void *
-child_thread(void *arg)
+static void *child_thread(void *arg)
 {
 	void **slot = arg;
 	uint64_t s = 12345;
@@ -117,8 +113,7 @@ child_thread(void *arg)
  * What a child does.  Returns an exit code: 0 on success, the step that
  * failed otherwise.  Only _exit, no stdio, no Check.
  */
-static int
-child_work(int depth)
+static int child_work(int depth)
 {
 	uint64_t s = (uint64_t)getpid();
 	struct tagged *mine[256];
@@ -200,8 +195,7 @@ child_work(int depth)
 	return 0;
 }
 
-static const char *
-child_status(int st, char *buf, size_t len)
+static const char *child_status(int st, char *buf, size_t len)
 {
 	if (WIFSIGNALED(st))
 		snprintf(buf, len, "killed by signal %d%s", WTERMSIG(st),
@@ -215,8 +209,7 @@ child_status(int st, char *buf, size_t len)
 	return buf;
 }
 
-static void
-fork_rounds(int rounds, int depth)
+static void fork_rounds(int rounds, int depth)
 {
 	int i;
 
@@ -241,20 +234,18 @@ fork_rounds(int rounds, int depth)
 
 static pthread_t workers[3];
 
-static void
-start_workers(void)
+static void start_workers(void)
 {
 	size_t i;
 
 	atomic_store(&stop, 0);
 	for (i = 0; i < 3; i++)
-		ck_assert_int_eq(pthread_create(&workers[i], NULL, worker, (void *)(uintptr_t)(i + 1)),
-				 0);
+		ck_assert_int_eq(
+		    pthread_create(&workers[i], NULL, worker, (void *)(uintptr_t)(i + 1)), 0);
 	usleep(20000);
 }
 
-static void
-stop_workers(void)
+static void stop_workers(void)
 {
 	size_t i;
 
@@ -276,8 +267,7 @@ START_TEST(test_fork_busy_threads)
 }
 END_TEST
 
-static void *
-forking_thread(void *arg __attribute__((unused)))
+static void *forking_thread(void *arg __attribute__((unused)))
 {
 	fork_rounds(8, 1);
 	return NULL;
@@ -312,8 +302,7 @@ START_TEST(test_parent_after_fork)
 }
 END_TEST
 
-static Suite *
-fork_suite(void)
+static Suite *fork_suite(void)
 {
 	Suite *s = suite_create("fork");
 	TCase *tc = tcase_create("fork");
@@ -326,8 +315,7 @@ fork_suite(void)
 	return s;
 }
 
-int
-main(void)
+int main(void)
 {
 	SRunner *sr = srunner_create(fork_suite());
 	int failed;

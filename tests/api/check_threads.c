@@ -42,8 +42,7 @@ struct ring {
 	size_t first_bad_size;
 };
 
-static void
-ring_push(struct ring *r, struct block *b)
+static void ring_push(struct ring *r, struct block *b)
 {
 	size_t h = atomic_load_explicit(&r->head, memory_order_relaxed);
 
@@ -53,8 +52,7 @@ ring_push(struct ring *r, struct block *b)
 	atomic_store_explicit(&r->head, h + 1, memory_order_release);
 }
 
-static struct block *
-ring_pop(struct ring *r)
+static struct block *ring_pop(struct ring *r)
 {
 	size_t t = atomic_load_explicit(&r->tail, memory_order_relaxed);
 	struct block *b;
@@ -67,8 +65,7 @@ ring_pop(struct ring *r)
 }
 
 /* Sizes for the rings: mostly small, some medium, a few large. */
-static size_t
-pick_size(uint64_t *s)
+static size_t pick_size(uint64_t *s)
 {
 	uint64_t r = rng_next(s) % 1000;
 
@@ -79,8 +76,7 @@ pick_size(uint64_t *s)
 	return rng_range(s, 32769, 400000);
 }
 
-static void *
-producer(void *arg)
+static void *producer(void *arg)
 {
 	struct ring *r = arg;
 	uint64_t s = r->seed;
@@ -115,8 +111,7 @@ producer(void *arg)
 	return NULL;
 }
 
-static void *
-consumer(void *arg)
+static void *consumer(void *arg)
 {
 	struct ring *r = arg;
 	struct block *b;
@@ -191,8 +186,7 @@ static struct block *orphan[ORPHANS];
 static _Atomic size_t orphan_bad;
 static _Atomic size_t orphan_freed;
 
-static void *
-short_lived(void *arg)
+static void *short_lived(void *arg)
 {
 	uint64_t id = (uint64_t)(uintptr_t)arg, s = id * 7 + 1;
 	struct block *mine[64];
@@ -241,9 +235,9 @@ START_TEST(test_short_lived_threads)
 
 	for (i = 0; i < THREADS; i += BATCH) {
 		for (j = 0; j < BATCH; j++)
-			ck_assert_int_eq(
-			    pthread_create(&t[j], NULL, short_lived, (void *)(uintptr_t)(i + j + 1)),
-			    0);
+			ck_assert_int_eq(pthread_create(&t[j], NULL, short_lived,
+							(void *)(uintptr_t)(i + j + 1)),
+					 0);
 		for (j = 0; j < BATCH; j++)
 			pthread_join(t[j], NULL);
 	}
@@ -254,7 +248,8 @@ START_TEST(test_short_lived_threads)
 
 		pthread_attr_init(&a);
 		pthread_attr_setdetachstate(&a, PTHREAD_CREATE_DETACHED);
-		ck_assert_int_eq(pthread_create(&d, &a, short_lived, (void *)(uintptr_t)(5000 + i)), 0);
+		ck_assert_int_eq(pthread_create(&d, &a, short_lived, (void *)(uintptr_t)(5000 + i)),
+				 0);
 		pthread_attr_destroy(&a);
 	}
 	usleep(200000);
@@ -284,8 +279,7 @@ static pthread_mutex_t shared_lock[16];
 static struct block *shared[SHARED];
 static _Atomic size_t churn_bad;
 
-static void *
-churn(void *arg)
+static void *churn(void *arg)
 {
 	uint64_t s = (uint64_t)(uintptr_t)arg * 31337 + 5;
 	struct block *local[256] = {0};
@@ -368,8 +362,7 @@ END_TEST
 
 static _Atomic size_t aligned_bad;
 
-static void *
-aligned_worker(void *arg)
+static void *aligned_worker(void *arg)
 {
 	uint64_t s = (uint64_t)(uintptr_t)arg + 77;
 	int i;
@@ -411,13 +404,12 @@ END_TEST
 /* ---- Many threads alive at once, each freeing its neighbour's blocks ---- */
 
 #define LIVE_THREADS 200
-#define LIVE_BLOCKS 100
+#define LIVE_BLOCKS  100
 static pthread_barrier_t live_barrier;
 static struct block *live_blocks[LIVE_THREADS][LIVE_BLOCKS];
 static _Atomic size_t live_bad;
 
-static void *
-live_worker(void *arg)
+static void *live_worker(void *arg)
 {
 	size_t me = (size_t)(uintptr_t)arg, other = (me + 1) % LIVE_THREADS, i;
 	uint64_t s = me * 101 + 7;
@@ -466,8 +458,7 @@ END_TEST
 
 /* ---- Memory freed by other threads is reused, not leaked ---- */
 
-static size_t
-rss_bytes(void)
+static size_t rss_bytes(void)
 {
 	FILE *f = fopen("/proc/self/statm", "r");
 	unsigned long size = 0, rss = 0;
@@ -482,8 +473,7 @@ rss_bytes(void)
 
 static struct ring leak_ring;
 
-static void *
-leak_producer(void *arg)
+static void *leak_producer(void *arg)
 {
 	struct ring *r = arg;
 	uint64_t s = r->seed;
@@ -531,8 +521,7 @@ START_TEST(test_cross_thread_no_leak)
 }
 END_TEST
 
-static Suite *
-threads_suite(void)
+static Suite *threads_suite(void)
 {
 	Suite *s = suite_create("threads");
 	TCase *tc = tcase_create("threads");
@@ -548,8 +537,7 @@ threads_suite(void)
 	return s;
 }
 
-int
-main(void)
+int main(void)
 {
 	SRunner *sr = srunner_create(threads_suite());
 	int failed;

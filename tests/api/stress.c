@@ -24,10 +24,10 @@
 
 #include "api_util.h"
 
-#define PAIRS 3
+#define PAIRS	 3
 #define PER_PAIR 15000
-#define RING 512
-#define FORKS 8
+#define RING	 512
+#define FORKS	 8
 
 struct msg {
 	size_t size;
@@ -45,8 +45,7 @@ struct ring {
 static struct ring rings[PAIRS];
 static _Atomic size_t failures;
 
-static void
-fail(const char *what)
+static void fail(const char *what)
 {
 	atomic_fetch_add(&failures, 1);
 	write_str(2, "stress: ");
@@ -54,8 +53,7 @@ fail(const char *what)
 	write_str(2, "\n");
 }
 
-static size_t
-pick(uint64_t *s)
+static size_t pick(uint64_t *s)
 {
 	uint64_t r = rng_next(s) % 1000;
 
@@ -66,8 +64,7 @@ pick(uint64_t *s)
 	return rng_range(s, 30001, 1 << 20);
 }
 
-static void *
-producer(void *arg)
+static void *producer(void *arg)
 {
 	struct ring *r = arg;
 	uint64_t s = r->seed;
@@ -93,8 +90,7 @@ producer(void *arg)
 	return NULL;
 }
 
-static void *
-consumer(void *arg)
+static void *consumer(void *arg)
 {
 	struct ring *r = arg;
 	size_t i;
@@ -132,8 +128,7 @@ static pthread_mutex_t pool_lock = PTHREAD_MUTEX_INITIALIZER;
 static struct msg *pool[POOL];
 static _Atomic int stop;
 
-static void *
-churner(void *arg)
+static void *churner(void *arg)
 {
 	uint64_t s = (uint64_t)(uintptr_t)arg;
 
@@ -162,8 +157,7 @@ churner(void *arg)
 	return NULL;
 }
 
-static int
-child(int k)
+static int child(int k)
 {
 	uint64_t s = (uint64_t)k + 1;
 	size_t i;
@@ -174,7 +168,8 @@ child(int k)
 	for (i = 0; i < POOL; i += 2) {
 		struct msg *m = pool[i];
 		if (m != NULL) {
-			if (pattern_check(m + 1, m->size < 64 ? m->size : 64, m->seed) != (size_t)-1)
+			if (pattern_check(m + 1, m->size < 64 ? m->size : 64, m->seed) !=
+			    (size_t)-1)
 				return 1;
 			free(m);
 			pool[i] = NULL;
@@ -196,8 +191,7 @@ child(int k)
 
 static _Atomic unsigned thread_no;
 
-static void *
-short_thread(void *arg)
+static void *short_thread(void *arg)
 {
 	struct msg **slot = arg, *old = *slot;
 	uint64_t s = (uint64_t)atomic_fetch_add(&thread_no, 1) + 1; /* threads run one by one */
@@ -217,8 +211,7 @@ short_thread(void *arg)
 	return NULL;
 }
 
-static int
-whoami(void)
+static int whoami(void)
 {
 	const char *owner = symbol_owner("malloc");
 
@@ -226,8 +219,7 @@ whoami(void)
 	return 0;
 }
 
-int
-main(int argc, char **argv)
+int main(int argc, char **argv)
 {
 	pthread_t pt[PAIRS], ct[PAIRS], ch[3];
 	struct msg *slots[16] = {0};

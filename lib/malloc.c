@@ -200,29 +200,29 @@ void
 gm_free(void *p)
 {
 	uintptr_t a = (uintptr_t)p;
-	gm_mspan *s;
-	gm_mcache *mc;
+	gm_mspan *s = gm_span_of(a); /* NULL for NULL: arena 0 never exists */
+	gm_mcache *mc = gm_tls_mcache;
 	unsigned c;
 
-	if (gm_unlikely(a == 0))
-		return;
-	s = gm_span_of(a);
-	mc = gm_tls_mcache;
 	if (gm_likely(s != NULL)) {
 		c = s->spanclass;
 		if (gm_likely(s == mc->alloc[c] && c != GM_SPANCLASS_TINY)) {
-			uintptr_t *w = p;
+			uintptr_t *w = p, key = gm_free_key;
+			uint64_t idx = ((uint64_t)(a - s->base) * s->divmul) >> 32;
 
-			if (gm_unlikely(!gm_is_object_start(s, a) || w[1] == gm_free_key))
+			/* Owned span: base == start <= a.  Refuse interior pointers. */
+			if (gm_unlikely(idx >= s->nelems || s->base + idx * s->elemsize != a ||
+					w[1] == key))
 				gm_bad_free(s, p, "gomem: free of invalid pointer");
 			w[0] = (uintptr_t)mc->free[c];
-			w[1] = gm_free_key;
+			w[1] = key;
 			mc->free[c] = p;
 			gm_stat_inc(&mc->stats.nfree[c]);
 			return;
 		}
 	}
-	gm_free_slow(s, p);
+	if (a != 0)
+		gm_free_slow(s, p);
 }
 
 /* ---- The rest of the API ---- */

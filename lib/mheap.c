@@ -31,7 +31,7 @@
 #include <string.h>
 
 gm_mheap gm_heap = { .lock = PTHREAD_MUTEX_INITIALIZER };
-gm_heaparena **gm_arenas;
+gm_heaparena *gm_arenas[GM_ARENA_L2_ENTRIES];
 
 _Atomic uint64_t gm_stat_heap_sys;
 _Atomic uint64_t gm_stat_mspan_sys;
@@ -56,9 +56,6 @@ gm_gauge_add(_Atomic uint64_t *g, int64_t d)
 void
 gm_mheap_init(void)
 {
-	gm_arenas = gm_sys_alloc(GM_ARENA_L2_ENTRIES * sizeof(gm_heaparena *), NULL);
-	if (gm_arenas == NULL)
-		gm_throw("gomem: cannot map the arena index");
 	gm_fixalloc_init(&gm_heap.spanalloc, sizeof(gm_mspan), &gm_stat_mspan_sys);
 	gm_fixalloc_init(&gm_heap.cachealloc, sizeof(gm_mcache), &gm_stat_mcache_sys);
 	gm_heap.arena_hint = (uintptr_t)0x00c0 << 32;
@@ -773,14 +770,24 @@ gm_mheap_check(char *why, size_t whylen)
 			if (s->start < p && s->start + PAGES(s->npages) > p) {
 				/* The tail of a span that began in a lower arena. */
 				pg = (s->start + PAGES(s->npages) - ha->base) >> GM_PAGE_SHIFT;
-				prev_free = s->state == GM_SPAN_FREE;
+				prev_free = s->state == GM_SPAN_FREE && s->onlist != 0;
 				continue;
 			}
 			if (s->start != p)
 				GM_CHECK_FAIL("span map entry does not start its span");
 			if (s->state == GM_SPAN_FREE) {
-				if (prev_free && s->onlist != 0)
+				if (prev_free && s->onlist != 0) {
+					char *w = why;
+					size_t k = whylen;
+
+					if (k > 60) {
+						memcpy(w, "two adjacent free runs at ", 26);
+						gm_fmt_hex(w + 26, s->start);
+						rc = -1;
+						goto out;
+					}
 					GM_CHECK_FAIL("two adjacent free runs");
+				}
 				idle += PAGES(s->npages);
 				released += PAGES(gm_scav_bits(s->start, s->npages, false));
 				for (i = 1; i + 1 < s->npages; i++) {

@@ -1,0 +1,289 @@
+/*
+ * check_malloc.c: the allocation paths of malloc.c: tiny allocator under
+ * explicit free, alignment rules, realloc in place, large objects, bad
+ * frees.
+ */
+#include "testutil.h"
+
+#include <errno.h>
+#include <signal.h>
+#include <sys/wait.h>
+
+START_TEST(tiny_packs_and_aligns)
+{
+	/* Go's rule: size%8==0 -> 8, %4 -> 4, even -> 2, else 1. */
+	char *a = gm_malloc(5), *b = gm_malloc(3), *c = gm_malloc(4), *d = gm_malloc(2);
+
+	ck_assert_ptr_nonnull(a);
+	ck_assert_uint_eq((uintptr_t)c % 4, 0);
+	ck_assert_uint_eq((uintptr_t)d % 2, 0);
+	/* Small objects share 16-byte blocks. */
+	ck_assert_uint_eq((uintptr_t)a & ~(uintptr_t)15, (uintptr_t)b & ~(uintptr_t)15);
+	ck_assert_uint_ge(gm_usable_size(a), 5);
+	ck_assert_uint_ge(gm_usable_size(b), 3);
+	ck_assert(b >= a + 5);
+	memset(a, 'a', 5);
+	memset(b, 'b', 3);
+	memset(c, 'c', 4);
+	ck_assert_int_eq(a[4], 'a');
+	gm_free(a);
+	gm_free(b);
+	gm_free(c);
+	gm_free(d);
+	for (size_t n = 1; n < 16; n++) {
+		void *p = gm_malloc(n);
+		size_t al = (n % 8 == 0) ? 8 : (n % 4 == 0) ? 4 : (n % 2 == 0) ? 2 : 1;
+
+		ck_assert_uint_eq((uintptr_t)p % al, 0);
+		gm_free(p);
+	}
+}
+END_TEST
+
+START_TEST(tiny_block_reused_only_when_all_freed)
+{
+	struct gomem_memstats m0, m1, m2;
+	char *x[3];
+	uintptr_t blk;
+
+	/* Fill a fresh block with three 4-byte objects. */
+	gm_read_memstats(&m0);
+	x[0] = gm_malloc(12); /* 12 bytes: starts a fresh block (no room left) */
+	x[1] = gm_malloc(4);
+	blk = (uintptr_t)x[0] & ~(uintptr_t)15;
+	ck_assert_uint_eq((uintptr_t)x[1] & ~(uintptr_t)15, blk);
+	memset(x[0], 1, 12);
+	memset(x[1], 2, 4);
+	/* Another thread's block takes over; free one of ours: block stays. */
+	for (int i = 0; i < 3; i++)
+		x[2] = gm_malloc(15); /* each a block of its own */
+	gm_free(x[0]);
+	ck_assert_int_eq(x[1][3], 2);
+	for (int i = 0; i < 64; i++) {
+		char *p = gm_malloc(8);
+		ck_assert_uint_ne((uintptr_t)p & ~(uintptr_t)15, blk);
+	}
+	gm_read_memstats(&m1);
+	/* Frees of block objects are not object frees until the block dies. */
+	ck_assert_uint_eq(m1.BySize[2].Frees, m0.BySize[2].Frees);
+	gm_free(x[1]);
+	gm_read_memstats(&m2);
+	/* Both gone: the 16 B block is one class-2 free. */
+	ck_assert_uint_eq(m2.BySize[2].Frees, m1.BySize[2].Frees + 1);
+	ck_identities(&m2);
+}
+END_TEST
+
+static void *
+free_tiny(void *arg)
+{
+	gm_free(arg);
+	return NULL;
+}
+
+START_TEST(tiny_cross_thread)
+{
+	struct gomem_memstats a, b;
+	void *v[4000];
+	pthread_t t;
+
+	gm_read_memstats(&a);
+	for (int i = 0; i < 4000; i++)
+		v[i] = gm_malloc(1 + i % 7);
+	for (int i = 0; i < 4000; i += 2) {
+		pthread_create(&t, NULL, free_tiny, v[i]);
+		pthread_join(t, NULL);
+		if (i % 400 == 0)
+			gm_free(gm_malloc(20000)); /* unrelated traffic */
+	}
+	for (int i = 1; i < 4000; i += 2)
+		gm_free(v[i]);
+	/* Retire the current block: nothing of ours is live now. */
+	gm_tiny_retire(gm_tls_mcache);
+	gm_read_memstats(&b);
+	ck_assert_uint_eq(b.HeapObjects, a.HeapObjects);
+	ck_assert_uint_eq(b.HeapAlloc, a.HeapAlloc);
+	ck_identities(&b);
+}
+END_TEST
+
+START_TEST(alignment_rules)
+{
+	for (size_t n = 16; n <= 70000; n += (n < 2048 ? 1 : 97)) {
+		void *p = gm_malloc(n);
+
+		ck_assert_uint_eq((uintptr_t)p % 16, 0);
+		ck_assert_uint_ge(gm_usable_size(p), n);
+		gm_free(p);
+	}
+	for (size_t al = 16; al <= ((size_t)1 << 22); al <<= 1) {
+		size_t sizes[] = { 1, 17, al - 1, al, al + 1, 3 * al + 5, 40000 };
+
+		for (size_t i = 0; i < sizeof(sizes) / sizeof(sizes[0]); i++) {
+			void *p = NULL;
+
+			ck_assert_int_eq(gm_posix_memalign(&p, al, sizes[i]), 0);
+			ck_assert_msg((uintptr_t)p % al == 0, "align %zu size %zu", al, sizes[i]);
+			ck_assert_uint_ge(gm_usable_size(p), sizes[i]);
+			memset(p, 0x5a, sizes[i]);
+			gm_free(p);
+		}
+	}
+	{
+		void *p = (void *)1;
+
+		ck_assert_int_eq(gm_posix_memalign(&p, 24, 10), EINVAL);
+		ck_assert_int_eq(gm_posix_memalign(&p, 0, 10), EINVAL);
+		ck_assert_ptr_eq(p, (void *)1);
+		errno = 0;
+		ck_assert_ptr_null(gm_aligned_alloc(48, 100));
+		ck_assert_int_eq(errno, EINVAL);
+		p = gm_memalign(48, 100); /* glibc: rounds up to 64 */
+		ck_assert_uint_eq((uintptr_t)p % 64, 0);
+		gm_free(p);
+	}
+}
+END_TEST
+
+START_TEST(realloc_in_place_and_moves)
+{
+	char *p = gm_malloc(100), *q;
+
+	memset(p, 7, 100);
+	q = gm_realloc(p, 110); /* same class (112) */
+	ck_assert_ptr_eq(q, p);
+	q = gm_realloc(p, 5000);
+	ck_assert_ptr_ne(q, p);
+	for (int i = 0; i < 100; i++)
+		ck_assert_int_eq(q[i], 7);
+	/* Large: grow in place while the pages after it are free. */
+	p = gm_malloc(100000);
+	memset(p, 3, 100000);
+	q = gm_realloc(p, 200000);
+	for (int i = 0; i < 100000; i += 999)
+		ck_assert_int_eq(q[i], 3);
+	p = gm_realloc(q, 50000); /* shrink in place */
+	ck_assert_ptr_eq(p, q);
+	ck_assert_uint_ge(gm_usable_size(p), 50000);
+	ck_assert_uint_lt(gm_usable_size(p), 100000);
+	gm_free(p);
+	ck_assert_ptr_null(gm_realloc(gm_malloc(10), 0));
+	errno = 0;
+	ck_assert_ptr_null(gm_reallocarray(NULL, SIZE_MAX / 2, 3));
+	ck_assert_int_eq(errno, ENOMEM);
+	ck_heap_ok();
+}
+END_TEST
+
+START_TEST(calloc_zeroes_reused_memory)
+{
+	for (size_t n = 1; n < 100000; n = n * 3 + 1) {
+		unsigned char *p = gm_malloc(n);
+
+		memset(p, 0xff, n);
+		gm_free(p);
+		p = gm_calloc(1, n);
+		for (size_t i = 0; i < n; i++)
+			ck_assert_int_eq(p[i], 0);
+		gm_free(p);
+	}
+	errno = 0;
+	ck_assert_ptr_null(gm_calloc(SIZE_MAX / 2, 3));
+	ck_assert_int_eq(errno, ENOMEM);
+	errno = 0;
+	ck_assert_ptr_null(gm_malloc(SIZE_MAX));
+	ck_assert_int_eq(errno, ENOMEM);
+}
+END_TEST
+
+START_TEST(malloc_zero_unique)
+{
+	void *a = gm_malloc(0), *b = gm_malloc(0);
+
+	ck_assert_ptr_nonnull(a);
+	ck_assert_ptr_nonnull(b);
+	ck_assert_ptr_ne(a, b);
+	gm_free(a);
+	gm_free(b);
+	gm_free(NULL);
+}
+END_TEST
+
+/* Run fn in a child; return its stderr and how it died. */
+static void
+expect_death(void (*fn)(void *), void *arg, const char *expect)
+{
+	int fds[2], status;
+	char buf[512] = { 0 };
+	ssize_t n, got = 0;
+	pid_t pid;
+
+	ck_assert_int_eq(pipe(fds), 0);
+	pid = fork();
+	if (pid == 0) {
+		dup2(fds[1], 2);
+		fn(arg);
+		_exit(0);
+	}
+	close(fds[1]);
+	while ((n = read(fds[0], buf + got, sizeof(buf) - 1 - (size_t)got)) > 0)
+		got += n;
+	close(fds[0]);
+	waitpid(pid, &status, 0);
+	ck_assert_msg(WIFSIGNALED(status) && WTERMSIG(status) == SIGABRT, "child did not abort");
+	ck_assert_msg(strncmp(buf, "gomem: ", 7) == 0, "message: %s", buf);
+	ck_assert_msg(strstr(buf, expect) != NULL, "message %s lacks %s", buf, expect);
+	ck_assert_msg(strchr(buf, '\n') == buf + strlen(buf) - 1, "not one line: %s", buf);
+}
+
+static void
+double_free(void *p)
+{
+	gm_free(p);
+	gm_free(p);
+}
+
+static void
+just_free(void *p)
+{
+	gm_free(p);
+}
+
+START_TEST(bad_frees_name_the_pointer)
+{
+	char hex[32];
+	void *p = gm_malloc(32), *big = gm_malloc(1 << 20);
+	int stackvar;
+
+	snprintf(hex, sizeof(hex), "%p", p);
+	expect_death(double_free, p, hex);
+	snprintf(hex, sizeof(hex), "%p", big);
+	expect_death(double_free, big, hex);
+	snprintf(hex, sizeof(hex), "%p", (void *)&stackvar);
+	expect_death(just_free, &stackvar, hex);
+	snprintf(hex, sizeof(hex), "%p", (char *)p + 8);
+	expect_death(just_free, (char *)p + 8, hex);
+	gm_free(p);
+	gm_free(big);
+}
+END_TEST
+
+int
+main(void)
+{
+	Suite *s = suite_create("malloc");
+	TCase *tc = tcase_create("paths");
+
+	gm_ensure_init();
+	tcase_set_timeout(tc, 60);
+	tcase_add_test(tc, tiny_packs_and_aligns);
+	tcase_add_test(tc, tiny_block_reused_only_when_all_freed);
+	tcase_add_test(tc, tiny_cross_thread);
+	tcase_add_test(tc, alignment_rules);
+	tcase_add_test(tc, realloc_in_place_and_moves);
+	tcase_add_test(tc, calloc_zeroes_reused_memory);
+	tcase_add_test(tc, malloc_zero_unique);
+	tcase_add_test(tc, bad_frees_name_the_pointer);
+	suite_add_tcase(s, tc);
+	return run_suite(s);
+}

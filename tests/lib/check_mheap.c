@@ -1,0 +1,199 @@
+/*
+ * check_mheap.c: the page heap and the OS memory states.
+ *
+ * Spans are taken from and given back to gm_heap directly; after each step
+ * the heap invariants (gm_mheap_check: map entries, no adjacent free runs,
+ * gauges equal a full walk) hold, coalescing restores single free runs, and
+ * each transition moves HeapSys/HeapIdle/HeapInuse/HeapReleased as Go's
+ * definitions say.
+ */
+#include "testutil.h"
+
+struct g {
+	uint64_t sys, inuse, idle, released;
+};
+
+static struct g
+gauges(void)
+{
+	struct g g;
+
+	pthread_mutex_lock(&gm_heap.lock);
+	g.sys = atomic_load(&gm_stat_heap_sys);
+	g.inuse = atomic_load(&gm_heap.inuse);
+	g.idle = atomic_load(&gm_heap.idle);
+	g.released = atomic_load(&gm_heap.released);
+	pthread_mutex_unlock(&gm_heap.lock);
+	return g;
+}
+
+START_TEST(alloc_free_accounting)
+{
+	struct g a, b, c;
+	gm_mspan *s;
+
+	gm_opt.scavenge = false;
+	a = gauges();
+	s = gm_mheap_alloc(10, GM_SPANCLASS_LARGE, 0);
+	ck_assert_ptr_nonnull(s);
+	b = gauges();
+	ck_assert_uint_eq(b.sys, b.inuse + b.idle);
+	ck_assert_uint_eq(b.inuse - a.inuse, 10 * GM_PAGE_SIZE);
+	/* Heap growth maps 4 MiB multiples; the span's pages leave idle. */
+	ck_assert_uint_eq((b.sys - a.sys) % ((size_t)4 << 20), 0);
+	ck_assert_uint_eq(a.idle + (b.sys - a.sys) - 10 * GM_PAGE_SIZE, b.idle);
+	ck_assert_uint_eq(s->start % GM_PAGE_SIZE, 0);
+	ck_assert_ptr_eq(gm_span_of(s->start), s);
+	ck_assert_ptr_eq(gm_span_of(s->start + 10 * GM_PAGE_SIZE - 1), s);
+	ck_heap_ok();
+	memset((void *)s->start, 0xab, 10 * GM_PAGE_SIZE);
+	gm_mheap_free(s);
+	c = gauges();
+	ck_assert_uint_eq(c.inuse, a.inuse);
+	ck_assert_uint_eq(c.idle, b.idle + 10 * GM_PAGE_SIZE);
+	ck_assert_uint_eq(c.sys, b.sys);
+	ck_heap_ok();
+}
+END_TEST
+
+START_TEST(fresh_pages_count_as_released)
+{
+	struct g a, b;
+	gm_mspan *s;
+
+	gm_opt.scavenge = false;
+	gm_mheap_scavenge(SIZE_MAX, true);
+	a = gauges();
+	ck_assert_uint_eq(a.idle, a.released);
+	/* A fresh span's pages were released: taking them lowers HeapReleased. */
+	s = gm_mheap_alloc(3, GM_SPANCLASS_LARGE, 0);
+	ck_assert_ptr_nonnull(s);
+	b = gauges();
+	ck_assert_uint_eq(a.released + (b.sys - a.sys) - b.released, 3 * GM_PAGE_SIZE);
+	ck_assert_int_eq(s->needzero, 0);
+	ck_heap_ok();
+	gm_mheap_free(s);
+	ck_heap_ok();
+}
+END_TEST
+
+START_TEST(coalesce_neighbours)
+{
+	gm_mspan *s[8];
+	uintptr_t base;
+	int i;
+
+	gm_opt.scavenge = false;
+	/* Eight adjacent 2-page spans out of one run. */
+	for (i = 0; i < 8; i++) {
+		s[i] = gm_mheap_alloc(2, GM_SPANCLASS_LARGE, 0);
+		ck_assert_ptr_nonnull(s[i]);
+	}
+	for (i = 1; i < 8; i++)
+		if (s[i]->start != s[i - 1]->start + 2 * GM_PAGE_SIZE)
+			break;
+	ck_assert_msg(i == 8, "spans not carved contiguously");
+	base = s[0]->start;
+	/* Free every other one, then the rest: each free merges both sides. */
+	for (i = 0; i < 8; i += 2)
+		gm_mheap_free(s[i]);
+	ck_heap_ok();
+	for (i = 1; i < 8; i += 2)
+		gm_mheap_free(s[i]);
+	ck_heap_ok();
+	/* The whole range is one free run again: a 16-page span fits at base. */
+	{
+		gm_mspan *f = gm_span_of(base);
+
+		ck_assert_ptr_nonnull(f);
+		ck_assert_int_eq(f->state, GM_SPAN_FREE);
+		ck_assert_uint_ge(f->npages, 16);
+		ck_assert_ptr_null(gm_span_of(base + GM_PAGE_SIZE)); /* interior */
+	}
+}
+END_TEST
+
+START_TEST(aligned_and_resize)
+{
+	gm_mspan *s = gm_mheap_alloc(3, GM_SPANCLASS_LARGE, 64); /* 512 KiB aligned */
+
+	ck_assert_ptr_nonnull(s);
+	ck_assert_uint_eq(s->start % (64 * GM_PAGE_SIZE), 0);
+	ck_heap_ok();
+	ck_assert(gm_mheap_try_resize(s, 1));
+	ck_assert_uint_eq(s->npages, 1);
+	ck_heap_ok();
+	/* The pages just given back are free: growing into them works. */
+	ck_assert(gm_mheap_try_resize(s, 5));
+	ck_assert_uint_eq(s->npages, 5);
+	ck_assert_ptr_eq(gm_span_of(s->start + 4 * GM_PAGE_SIZE), s);
+	ck_heap_ok();
+	gm_mheap_free(s);
+	ck_heap_ok();
+}
+END_TEST
+
+START_TEST(multi_arena_object)
+{
+	/* 100 MiB needs two contiguous arenas. */
+	size_t np = ((size_t)100 << 20) / GM_PAGE_SIZE;
+	gm_mspan *s = gm_mheap_alloc(np, GM_SPANCLASS_LARGE, 0);
+
+	ck_assert_ptr_nonnull(s);
+	ck_assert_ptr_eq(gm_span_of(s->start + ((size_t)99 << 20)), s);
+	ck_heap_ok();
+	gm_mheap_free(s);
+	ck_heap_ok();
+}
+END_TEST
+
+START_TEST(scavenge_transitions)
+{
+	struct g a, b, c;
+	gm_mspan *s;
+	size_t n = 64; /* 512 KiB */
+
+	gm_opt.scavenge = false;
+	s = gm_mheap_alloc(n, GM_SPANCLASS_LARGE, 0);
+	ck_assert_ptr_nonnull(s);
+	memset((void *)s->start, 1, n * GM_PAGE_SIZE); /* Ready and resident */
+	gm_mheap_free(s);
+	a = gauges();
+	ck_assert_uint_gt(a.idle, a.released);
+	/* Ready -> Prepared: released grows by what was idle and resident. */
+	gm_mheap_scavenge(SIZE_MAX, true);
+	b = gauges();
+	ck_assert_uint_eq(b.released, b.idle);
+	ck_assert_uint_eq(b.sys, a.sys);
+	ck_assert_uint_eq(b.inuse, a.inuse);
+	ck_heap_ok();
+	/* Prepared -> Ready on reuse: released shrinks by the pages taken. */
+	s = gm_mheap_alloc(n, GM_SPANCLASS_LARGE, 0);
+	ck_assert_ptr_nonnull(s);
+	c = gauges();
+	ck_assert_uint_eq(b.released - c.released, n * GM_PAGE_SIZE);
+	ck_assert_int_eq(s->needzero, 0); /* released pages read as zero */
+	for (size_t i = 0; i < n * GM_PAGE_SIZE; i += 4096)
+		ck_assert_int_eq(((unsigned char *)s->start)[i], 0);
+	gm_mheap_free(s);
+	ck_heap_ok();
+}
+END_TEST
+
+int
+main(void)
+{
+	Suite *s = suite_create("mheap");
+	TCase *tc = tcase_create("heap");
+
+	gm_ensure_init();
+	tcase_set_timeout(tc, 60);
+	tcase_add_test(tc, alloc_free_accounting);
+	tcase_add_test(tc, fresh_pages_count_as_released);
+	tcase_add_test(tc, coalesce_neighbours);
+	tcase_add_test(tc, aligned_and_resize);
+	tcase_add_test(tc, multi_arena_object);
+	tcase_add_test(tc, scavenge_transitions);
+	suite_add_tcase(s, tc);
+	return run_suite(s);
+}

@@ -1,0 +1,173 @@
+/*
+ * check_mstats.c: MemStats equal Go's definitions after a known sequence,
+ * and the identities hold in every snapshot while other threads allocate.
+ */
+#include "testutil.h"
+
+#include <pthread.h>
+
+/* Expected deltas computed from Go's definitions, not from lib/. */
+struct expect {
+	uint64_t mallocs, frees, total, freed, bysize_m[61], bysize_f[61];
+};
+
+/* Go's class for n (smallest class >= n), by scanning the fact-sheet sizes. */
+static const unsigned go_sizes[68] = {
+	0,     8,     16,    24,    32,    48,    64,    80,    96,    112,   128,   144,
+	160,   176,   192,   208,   224,   240,   256,   288,   320,   352,   384,   416,
+	448,   480,   512,   576,   640,   704,   768,   896,   1024,  1152,  1280,  1408,
+	1536,  1792,  2048,  2304,  2688,  3072,  3200,  3456,  4096,  4864,  5376,  6144,
+	6528,  6784,  6912,  8192,  9472,  9728,  10240, 10880, 12288, 13568, 14336, 16384,
+	18432, 19072, 20480, 21760, 24576, 27264, 28672, 32768,
+};
+
+static unsigned
+go_class(size_t n)
+{
+	unsigned c = 1;
+
+	while (go_sizes[c] < n)
+		c++;
+	return c;
+}
+
+START_TEST(exact_after_known_sequence)
+{
+	struct gomem_memstats a, b;
+	struct expect e;
+	static void *v[3000];
+	size_t sizes[3000];
+	int i;
+
+	memset(&e, 0, sizeof(e));
+	gm_read_memstats(&a);
+	for (i = 0; i < 3000; i++) {
+		/* 16 B .. 30 KiB and a few large objects; no tiny sizes here. */
+		size_t n = i % 100 == 99 ? 40000 + (size_t)i * 13 : 16 + ((size_t)i * 7919) % 30000;
+		unsigned c;
+
+		sizes[i] = n;
+		v[i] = gm_malloc(n);
+		ck_assert_ptr_nonnull(v[i]);
+		e.mallocs++;
+		if (n > 32768) {
+			e.total += (n + 8191) / 8192 * 8192; /* page-rounded */
+		} else {
+			c = go_class(n);
+			e.total += go_sizes[c];
+			if (c < 61)
+				e.bysize_m[c]++;
+		}
+	}
+	for (i = 0; i < 3000; i += 3) {
+		size_t n = sizes[i];
+		unsigned c;
+
+		gm_free(v[i]);
+		e.frees++;
+		if (n > 32768) {
+			e.freed += (n + 8191) / 8192 * 8192;
+		} else {
+			c = go_class(n);
+			e.freed += go_sizes[c];
+			if (c < 61)
+				e.bysize_f[c]++;
+		}
+	}
+	gm_read_memstats(&b);
+	ck_assert_uint_eq(b.Mallocs - a.Mallocs, e.mallocs);
+	ck_assert_uint_eq(b.Frees - a.Frees, e.frees);
+	ck_assert_uint_eq(b.HeapObjects - a.HeapObjects, e.mallocs - e.frees);
+	ck_assert_uint_eq(b.TotalAlloc - a.TotalAlloc, e.total);
+	ck_assert_uint_eq(b.HeapAlloc - a.HeapAlloc, e.total - e.freed);
+	for (i = 0; i < 61; i++) {
+		ck_assert_msg(b.BySize[i].Mallocs - a.BySize[i].Mallocs == e.bysize_m[i],
+			      "BySize[%d].Mallocs", i);
+		ck_assert_msg(b.BySize[i].Frees - a.BySize[i].Frees == e.bysize_f[i],
+			      "BySize[%d].Frees", i);
+		ck_assert_uint_eq(b.BySize[i].Size, go_sizes[i]);
+	}
+	ck_identities(&b);
+	ck_assert_uint_eq(b.size, sizeof(b));
+	ck_assert_uint_eq(b.version, GOMEM_MEMSTATS_VERSION);
+	ck_assert_uint_eq(b.NumGC, 0);
+	ck_assert_uint_eq(b.Lookups, 0);
+}
+END_TEST
+
+START_TEST(tiny_counts_like_go)
+{
+	struct gomem_memstats a, b;
+	void *p[4];
+
+	gm_tiny_retire(gm_tls_mcache);
+	gm_read_memstats(&a);
+	/* Four 4-byte objects: one 16 B block (a class-2 malloc) + three tiny allocs. */
+	for (int i = 0; i < 4; i++)
+		p[i] = gm_malloc(4);
+	gm_read_memstats(&b);
+	ck_assert_uint_eq(b.BySize[2].Mallocs - a.BySize[2].Mallocs, 1);
+	ck_assert_uint_eq(b.TinyAllocs - a.TinyAllocs, 3);
+	ck_assert_uint_eq(b.Mallocs - a.Mallocs, 4);
+	ck_assert_uint_eq(b.Frees - a.Frees, 3); /* Go adds tiny allocs to Frees too */
+	ck_assert_uint_eq(b.HeapObjects - a.HeapObjects, 1);
+	ck_assert_uint_eq(b.HeapAlloc - a.HeapAlloc, 16);
+	for (int i = 0; i < 4; i++)
+		gm_free(p[i]);
+}
+END_TEST
+
+static _Atomic int stop;
+
+static void *
+churn(void *arg)
+{
+	void *v[512] = { 0 };
+	unsigned x = (unsigned)(uintptr_t)arg;
+
+	while (!atomic_load(&stop)) {
+		unsigned i = (x = x * 1103515245 + 12345) % 512;
+
+		gm_free(v[i]);
+		v[i] = gm_malloc(1 + (x >> 8) % (i < 8 ? 200000 : 4000));
+	}
+	for (int i = 0; i < 512; i++)
+		gm_free(v[i]);
+	return NULL;
+}
+
+START_TEST(identities_under_concurrency)
+{
+	pthread_t t[3];
+	struct gomem_memstats m;
+
+	atomic_store(&stop, 0);
+	for (int i = 0; i < 3; i++)
+		pthread_create(&t[i], NULL, churn, (void *)(uintptr_t)(i + 1));
+	for (int k = 0; k < 2000; k++) {
+		gm_read_memstats(&m);
+		ck_identities(&m);
+	}
+	atomic_store(&stop, 1);
+	for (int i = 0; i < 3; i++)
+		pthread_join(t[i], NULL);
+	gm_read_memstats(&m);
+	ck_identities(&m);
+	ck_heap_ok();
+}
+END_TEST
+
+int
+main(void)
+{
+	Suite *s = suite_create("mstats");
+	TCase *tc = tcase_create("memstats");
+
+	gm_ensure_init();
+	tcase_set_timeout(tc, 120);
+	tcase_add_test(tc, exact_after_known_sequence);
+	tcase_add_test(tc, tiny_counts_like_go);
+	tcase_add_test(tc, identities_under_concurrency);
+	suite_add_tcase(s, tc);
+	return run_suite(s);
+}

@@ -1,0 +1,157 @@
+/*
+ * check_scavenge.c: the scavenger keeps retained memory near its goal,
+ * gm_mheap_scavenge(all) leaves HeapIdle == HeapReleased, a memory limit
+ * makes allocation release synchronously, identities hold while the
+ * scavenger runs, and a fork while it runs leaves a working child.
+ */
+#include "testutil.h"
+
+#include <pthread.h>
+#include <sys/wait.h>
+
+START_TEST(free_os_memory_releases_all_idle)
+{
+	struct gomem_memstats m;
+	void *v[200];
+
+	for (int i = 0; i < 200; i++) {
+		v[i] = gm_malloc(100000);
+		memset(v[i], 1, 100000);
+	}
+	for (int i = 0; i < 200; i++)
+		gm_free(v[i]);
+	gm_mheap_scavenge(SIZE_MAX, true);
+	gm_read_memstats(&m);
+	ck_assert_uint_eq(m.HeapIdle, m.HeapReleased);
+	ck_identities(&m);
+}
+END_TEST
+
+START_TEST(limit_scavenges_synchronously)
+{
+	struct gomem_memstats m;
+	void *v[64];
+
+	gm_opt.scavenge = false; /* only the synchronous path may release */
+	for (int i = 0; i < 64; i++) {
+		v[i] = gm_malloc(1 << 20);
+		memset(v[i], 1, 1 << 20);
+	}
+	for (int i = 0; i < 64; i++)
+		gm_free(v[i]);
+	gm_read_memstats(&m);
+	ck_assert_uint_ge(m.HeapIdle - m.HeapReleased, (uint64_t)60 << 20);
+	/* Limit: 32 MiB over what is Ready minus the idle part. */
+	pthread_mutex_lock(&gm_heap.lock);
+	gm_heap.limit = m.Sys - m.HeapReleased - (m.HeapIdle - m.HeapReleased) + ((uint64_t)8 << 20);
+	pthread_mutex_unlock(&gm_heap.lock);
+	gm_free(gm_malloc(1 << 20));
+	gm_read_memstats(&m);
+	ck_assert_msg(m.HeapSys - m.HeapReleased <= gm_heap.limit,
+		      "retained %llu over limit %llu",
+		      (unsigned long long)(m.HeapSys - m.HeapReleased),
+		      (unsigned long long)gm_heap.limit);
+	ck_identities(&m);
+}
+END_TEST
+
+static _Atomic int stop;
+
+static void *
+churn(void *arg)
+{
+	unsigned x = (unsigned)(uintptr_t)arg;
+	void *v[64] = { 0 };
+
+	while (!atomic_load(&stop)) {
+		unsigned i = (x = x * 1103515245 + 12345) % 64;
+
+		gm_free(v[i]);
+		size_t n = 1 + (x >> 4) % 300000;
+
+		v[i] = gm_malloc(n);
+		if (v[i])
+			memset(v[i], 2, n < 64 ? n : 64);
+	}
+	for (int i = 0; i < 64; i++)
+		gm_free(v[i]);
+	return NULL;
+}
+
+START_TEST(identities_while_scavenging)
+{
+	pthread_t t[2];
+	struct gomem_memstats m;
+
+	gm_opt.scavenge = true;
+	atomic_store(&stop, 0);
+	for (int i = 0; i < 2; i++)
+		pthread_create(&t[i], NULL, churn, (void *)(uintptr_t)(i + 7));
+	for (int k = 0; k < 300; k++) {
+		gm_read_memstats(&m);
+		ck_identities(&m);
+		if (k % 50 == 0)
+			gm_mheap_scavenge(SIZE_MAX, true); /* race the allocators */
+		usleep(1000);
+	}
+	atomic_store(&stop, 1);
+	for (int i = 0; i < 2; i++)
+		pthread_join(t[i], NULL);
+	ck_heap_ok();
+	ck_assert_uint_gt(gm_scav.released_total, 0);
+}
+END_TEST
+
+START_TEST(fork_while_scavenging)
+{
+	pthread_t t[2];
+	int status;
+	pid_t pid;
+
+	atomic_store(&stop, 0);
+	for (int i = 0; i < 2; i++)
+		pthread_create(&t[i], NULL, churn, (void *)(uintptr_t)(i + 3));
+	for (int k = 0; k < 20; k++) {
+		usleep(2000);
+		pid = fork();
+		if (pid == 0) {
+			struct gomem_memstats m;
+			void *v[1000];
+
+			/* The child allocates, frees, and gets a new scavenger. */
+			for (int i = 0; i < 1000; i++)
+				v[i] = gm_malloc(1000 + i * 100);
+			for (int i = 0; i < 1000; i++)
+				gm_free(v[i]);
+			gm_read_memstats(&m);
+			if (m.HeapObjects > 100000 || m.HeapInuse < m.HeapAlloc || !gm_scav.started)
+				_exit(2);
+			if (gm_mheap_check((char[64]){ 0 }, 64) != 0)
+				_exit(3);
+			_exit(0);
+		}
+		ck_assert_int_eq(waitpid(pid, &status, 0), pid);
+		ck_assert_msg(WIFEXITED(status) && WEXITSTATUS(status) == 0, "child status %d",
+			      status);
+	}
+	atomic_store(&stop, 1);
+	for (int i = 0; i < 2; i++)
+		pthread_join(t[i], NULL);
+}
+END_TEST
+
+int
+main(void)
+{
+	Suite *s = suite_create("scavenge");
+	TCase *tc = tcase_create("scavenger");
+
+	gm_ensure_init();
+	tcase_set_timeout(tc, 120);
+	tcase_add_test(tc, free_os_memory_releases_all_idle);
+	tcase_add_test(tc, limit_scavenges_synchronously);
+	tcase_add_test(tc, identities_while_scavenging);
+	tcase_add_test(tc, fork_while_scavenging);
+	suite_add_tcase(s, tc);
+	return run_suite(s);
+}

@@ -974,6 +974,60 @@ START_TEST(test_churn_no_growth)
 }
 END_TEST
 
+/* ---- gomem_free_os_memory and the memory limit never touch live data ---- */
+
+START_TEST(test_release_keeps_live_data)
+{
+	enum { N = 400 };
+	static unsigned char *p[N];
+	static size_t sz[N];
+	uint64_t seed = 5;
+	int64_t old;
+	size_t i, off;
+
+	for (i = 0; i < N; i++) {
+		sz[i] = i % 10 == 0 ? rng_range(&seed, 40000, 3 * MiB) : rng_range(&seed, 1, 20000);
+		p[i] = malloc(sz[i]);
+		ck_assert_ptr_nonnull(p[i]);
+		pattern_fill(p[i], sz[i], i);
+	}
+	for (i = 0; i < N; i += 2)
+		free(p[i]);
+	gomem_free_os_memory();
+	for (i = 1; i < N; i += 2) {
+		off = pattern_check(p[i], sz[i], i);
+		ck_assert_msg(off == (size_t)-1,
+			      "block %zu (%zu B) lost byte %zu after gomem_free_os_memory", i,
+			      sz[i], off);
+	}
+	/* Released memory comes back zeroed for calloc and usable for malloc. */
+	for (i = 0; i < N; i += 2) {
+		p[i] = calloc(1, sz[i]);
+		ck_assert_ptr_nonnull(p[i]);
+		off = zero_check(p[i], sz[i]);
+		ck_assert_msg(off == (size_t)-1, "calloc(1, %zu) after release: byte %zu nonzero",
+			      sz[i], off);
+		pattern_fill(p[i], sz[i], i);
+	}
+	/* A tiny soft limit makes the allocator release eagerly; data must survive. */
+	old = gomem_set_memory_limit(1 * MiB);
+	for (i = 0; i < N; i++) {
+		unsigned char *q;
+
+		off = pattern_check(p[i], sz[i], i);
+		ck_assert_msg(off == (size_t)-1, "block %zu lost byte %zu under a 1 MiB limit", i,
+			      off);
+		q = realloc(p[i], sz[i] * 2);
+		ck_assert_ptr_nonnull(q);
+		ck_assert(pattern_check(q, sz[i], i) == (size_t)-1);
+		free(q);
+	}
+	gomem_free_os_memory();
+	gomem_set_memory_limit(old);
+	ck_assert_int_eq(gomem_memory_limit(), old);
+}
+END_TEST
+
 static Suite *api_suite(void)
 {
 	Suite *s = suite_create("api");
@@ -993,6 +1047,7 @@ static Suite *api_suite(void)
 	tcase_add_test(tc, test_malloc_enomem_rlimit);
 	tcase_add_test(tc, test_no_overlap);
 	tcase_add_test(tc, test_churn_no_growth);
+	tcase_add_test(tc, test_release_keeps_live_data);
 	suite_add_tcase(s, tc);
 
 	tc = tcase_create("calloc");

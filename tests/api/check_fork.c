@@ -159,6 +159,14 @@ static int child_work(int depth)
 			return 5;
 		free(a);
 	}
+	/* 10: returning memory to the OS works in the child, and memory comes back. */
+	gomem_free_os_memory();
+	{
+		struct tagged *t = tagged_new(1 << 20, 10);
+		if (t == NULL || !tagged_ok(t))
+			return 10;
+		free(t);
+	}
 	/* 6: threads in the child, freeing each other's blocks. */
 	for (i = 0; i < 2; i++)
 		if (pthread_create(&t[i], NULL, child_thread, &slot[i]) != 0)
@@ -205,7 +213,7 @@ static const char *child_status(int st, char *buf, size_t len)
 	else if (WEXITSTATUS(st) >= 50)
 		snprintf(buf, len, "grandchild failed step %d", WEXITSTATUS(st) - 50);
 	else
-		snprintf(buf, len, "failed step %d", WEXITSTATUS(st));
+		snprintf(buf, len, "failed step %d (see child_work)", WEXITSTATUS(st));
 	return buf;
 }
 

@@ -497,7 +497,7 @@ static void *leak_producer(void *arg)
 
 START_TEST(test_cross_thread_no_leak)
 {
-	enum { COUNT = 150000 };
+	enum { COUNT = 100000 };
 	const size_t bound = 256u << 20;
 	pthread_t p, c;
 	size_t before, after;
@@ -513,11 +513,85 @@ START_TEST(test_cross_thread_no_leak)
 	after = rss_bytes();
 	ck_assert_uint_eq(leak_ring.received, COUNT);
 	ck_assert_uint_eq(leak_ring.bad, 0);
-	/* About 1.2 GiB went through the ring with at most RING_SIZE blocks live. */
+	/* About 800 MiB went through the ring with at most RING_SIZE blocks live. */
 	ck_assert_msg(after < before + bound,
 		      "RSS grew from %zu MiB to %zu MiB after %d cross-thread malloc/free pairs "
 		      "with < %d blocks live: freed memory is not being reused",
 		      before >> 20, after >> 20, COUNT, RING_SIZE + 2);
+}
+END_TEST
+
+/* ---- Integrity while memory is being returned to the OS ---- */
+
+static _Atomic int scav_stop;
+static _Atomic size_t scav_bad;
+static _Atomic size_t scav_calls;
+
+static void *scav_releaser(void *arg)
+{
+	while (!atomic_load(&scav_stop)) {
+		gomem_free_os_memory();
+		atomic_fetch_add(&scav_calls, 1);
+		usleep(500);
+	}
+	return NULL;
+}
+
+static void *scav_worker(void *arg)
+{
+	uint64_t s = (uint64_t)(uintptr_t)arg * 7777 + 1;
+	struct block *slot[32] = {0};
+	size_t i, k;
+
+	for (i = 0; i < 6000; i++) {
+		size_t n;
+		struct block *b;
+
+		k = (size_t)rng_next(&s) % 32;
+		b = slot[k];
+		if (b != NULL) {
+			if (pattern_check(b + 1, b->size, b->seed) != (size_t)-1)
+				atomic_fetch_add(&scav_bad, 1);
+			free(b);
+		}
+		n = rng_next(&s) % 8 == 0 ? rng_range(&s, 32769, 600000) : rng_range(&s, 0, 32768);
+		b = (i & 1) ? malloc(sizeof(*b) + n) : calloc(1, sizeof(*b) + n);
+		if (b == NULL)
+			abort();
+		if (!(i & 1) && zero_check(b, sizeof(*b) + n) != (size_t)-1)
+			atomic_fetch_add(&scav_bad, 1);
+		b->size = n;
+		b->seed = s;
+		pattern_fill(b + 1, n, s);
+		slot[k] = b;
+	}
+	for (k = 0; k < 32; k++) {
+		if (slot[k] != NULL &&
+		    pattern_check(slot[k] + 1, slot[k]->size, slot[k]->seed) != (size_t)-1)
+			atomic_fetch_add(&scav_bad, 1);
+		free(slot[k]);
+	}
+	return NULL;
+}
+
+START_TEST(test_integrity_while_releasing)
+{
+	enum { THREADS = 3 };
+	pthread_t t[THREADS], r;
+	size_t i;
+
+	atomic_store(&scav_stop, 0);
+	ck_assert_int_eq(pthread_create(&r, NULL, scav_releaser, NULL), 0);
+	for (i = 0; i < THREADS; i++)
+		ck_assert_int_eq(pthread_create(&t[i], NULL, scav_worker, (void *)(uintptr_t)i), 0);
+	for (i = 0; i < THREADS; i++)
+		pthread_join(t[i], NULL);
+	atomic_store(&scav_stop, 1);
+	pthread_join(r, NULL);
+	ck_assert_msg(atomic_load(&scav_bad) == 0,
+		      "%zu blocks corrupted or calloc not zero while gomem_free_os_memory ran "
+		      "(%zu calls)",
+		      atomic_load(&scav_bad), atomic_load(&scav_calls));
 }
 END_TEST
 
@@ -533,6 +607,7 @@ static Suite *threads_suite(void)
 	tcase_add_test(tc, test_aligned_threads);
 	tcase_add_test(tc, test_many_live_threads);
 	tcase_add_test(tc, test_cross_thread_no_leak);
+	tcase_add_test(tc, test_integrity_while_releasing);
 	suite_add_tcase(s, tc);
 	return s;
 }

@@ -6,7 +6,6 @@
 command -v sqlite3 >/dev/null 2>&1 || skip "sqlite3 not installed"
 sql="$srcdir/sqlite_workload.sql"
 
-# An in-memory database and a file database (page cache and journal paths).
 run_plain plain sqlite3 -batch :memory: ".read $sql"
 assert_ok plain
 run_gomem gomem sqlite3 -batch :memory: ".read $sql"
@@ -14,14 +13,6 @@ assert_ok gomem
 assert_same plain gomem
 assert_gomem_bound gomem 'sqlite3'
 
-rm -f "$work"/db1 "$work"/db2
-run_plain plainfile sqlite3 -batch "$work/db1" ".read $sql"
-assert_ok plainfile
-run_gomem gomemfile sqlite3 -batch "$work/db2" ".read $sql"
-assert_ok gomemfile
-assert_same plainfile gomemfile
-assert_same plain plainfile
-assert_gomem_bound gomemfile 'sqlite3'
 [ "$(wc -l <"$work/gomem.out")" -gt 20 ] || fail "workload produced too little output"
 tail -3 "$work/gomem.out"
 echo "PASS: $me"

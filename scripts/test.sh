@@ -1,0 +1,25 @@
+#!/bin/sh
+# test.sh: install what is missing, build, run every test (unit, preload,
+# daemon with real BPF, Prometheus, Go expvar, headless Chromium), and end
+# with one summary line: "N passed, N failed, N skipped".
+set -u
+top=$(cd "$(dirname "$0")/.." && pwd)
+build=${GOMEM_BUILD:-$top/_build}
+"$top/scripts/deps.sh" test || exit 1
+GOMEM_BUILD=$build "$top/scripts/build.sh" || { echo "0 passed, 1 failed, 0 skipped"; exit 1; }
+cd "$build"
+# Tests run one after another: several time memory release or load servers.
+make -k check
+rc=$?
+pass=0 fail=0 skip=0
+for t in $(find . -name '*.trs'); do
+	r=$(sed -n 's/^:test-result: //p' "$t" | head -n 1)
+	case "$r" in
+	PASS | XFAIL) pass=$((pass + 1)) ;;
+	SKIP) skip=$((skip + 1)); echo "skipped: ${t%.trs}" ;;
+	*) fail=$((fail + 1)); echo "failed: ${t%.trs} (see ${t%.trs}.log)" ;;
+	esac
+done
+[ "$rc" -eq 0 ] || [ "$fail" -gt 0 ] || fail=1
+echo "$pass passed, $fail failed, $skip skipped"
+[ "$fail" -eq 0 ]

@@ -456,26 +456,84 @@ attach_nlinks(void)
 	return n;
 }
 
+struct destroy_job {
+	struct bpf_link **links;
+	size_t n;
+};
+
+/* Destroy a slice of links (thread body). */
+static void *
+destroy_slice(void *arg)
+{
+	struct destroy_job *j = arg;
+	size_t i;
+
+	for (i = 0; i < j->n; i++)
+		bpf_link__destroy(j->links[i]);
+	return NULL;
+}
+
+/*
+ * Destroy links in parallel: removing a uprobe waits for an RCU grace
+ * period (~0.1-0.25 s each here), and the waits overlap across threads.
+ */
+static void
+destroy_all(struct bpf_link **links, size_t n)
+{
+	enum { NTHREADS = 8 };
+	struct destroy_job jobs[NTHREADS];
+	pthread_t tids[NTHREADS];
+	size_t i, per, nt = n < NTHREADS ? n : NTHREADS, started = 0;
+
+	if (n <= 4) {
+		for (i = 0; i < n; i++)
+			bpf_link__destroy(links[i]);
+		return;
+	}
+	per = (n + nt - 1) / nt;
+	for (i = 0; i < nt; i++) {
+		jobs[i].links = links + i * per;
+		jobs[i].n = i * per >= n ? 0 : (n - i * per < per ? n - i * per : per);
+		if (pthread_create(&tids[i], NULL, destroy_slice, &jobs[i]) != 0)
+			destroy_slice(&jobs[i]);
+		else
+			started |= (size_t)1 << i;
+	}
+	for (i = 0; i < nt; i++)
+		if (started & ((size_t)1 << i))
+			pthread_join(tids[i], NULL);
+}
+
 /* Destroy every link and the BPF object. */
 void
 attach_close(void)
 {
-	int i;
+	struct bpf_link **all;
+	size_t n = 0;
+	int i, j;
 
+	pthread_mutex_lock(&pid_lock);
+	all = xcalloc((size_t)(nlibs + npids) * NPROBES + 1, sizeof(*all));
 	for (i = 0; i < nlibs; i++) {
-		destroy_links(libs[i].links);
+		for (j = 0; j < NPROBES; j++)
+			if (libs[i].links[j] != NULL)
+				all[n++] = libs[i].links[j];
 		free(libs[i].path);
 	}
 	nlibs = 0;
-	pthread_mutex_lock(&pid_lock);
 	for (i = 0; i < npids; i++)
-		destroy_links(pids[i].links);
+		for (j = 0; j < NPROBES; j++)
+			if (pids[i].links[j] != NULL)
+				all[n++] = pids[i].links[j];
 	free(pids);
 	pids = NULL;
 	npids = 0;
-	pthread_mutex_unlock(&pid_lock);
-	bpf_link__destroy(exit_link);
+	if (exit_link != NULL)
+		all[n++] = exit_link;
 	exit_link = NULL;
+	pthread_mutex_unlock(&pid_lock);
+	destroy_all(all, n);
+	free(all);
 	gomem_bpf__destroy(skel);
 	skel = NULL;
 }

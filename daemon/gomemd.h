@@ -165,7 +165,9 @@ const struct proc *proc_find_locked(int pid);
 void proc_info_locked(const struct proc *p, struct proc_info *out);
 const struct gomem_memstats *proc_snap_locked(const struct proc *p);
 cJSON *proc_snap_json_locked(const struct proc *p);
+cJSON *proc_snap_json_compact_locked(const struct proc *p);
 int proc_copy(int pid, struct proc_info *info, struct gomem_memstats *snap);
+char *proc_snap_text(int pid, struct proc_info *info, int *rc);
 size_t proc_copy_history(int pid, struct gomem_hist_point *out, size_t max);
 size_t proc_count(void);
 uint64_t proc_generation(void);
@@ -192,7 +194,9 @@ cJSON *json_u64(uint64_t v);
 cJSON *json_i64(int64_t v);
 void json_add_u64(cJSON *o, const char *name, uint64_t v);
 cJSON *json_memstats(const struct gomem_memstats *m, const struct proc_info *info);
+cJSON *json_memstats_opt(const struct gomem_memstats *m, const struct proc_info *info, int arrays);
 cJSON *json_proc_info(const struct proc_info *info);
+void json_daemon_extra(cJSON *x, const struct proc_info *info);
 cJSON *json_cmdline(const struct proc_info *info);
 char *json_print(const cJSON *root);
 
@@ -227,6 +231,7 @@ int api_memstats(struct http_req *req);
 int api_processes(struct http_req *req);
 int api_process_item(struct http_req *req);
 int api_healthz(struct http_req *req);
+void api_fini(void);
 
 /* main.c */
 extern const struct gomemd_config *gomemd_cfg;

@@ -144,6 +144,20 @@ json_proc_info(const struct proc_info *info)
 	return o;
 }
 
+/* Add what gomemd knows about a snapshot's process to an "Extra" object. */
+void
+json_daemon_extra(cJSON *x, const struct proc_info *info)
+{
+	cJSON_AddStringToObject(x, "Comm", info->comm);
+	json_add_u64(x, "RSS", info->rss_bytes);
+	json_add_u64(x, "SnapshotAgeMs", info->snap_age_ns / 1000000);
+	json_add_u64(x, "SnapshotAgeNs", info->snap_age_ns);
+	json_add_u64(x, "Snapshots", info->snaps);
+	cJSON_AddStringToObject(x, "Version", info->version);
+	cJSON_AddStringToObject(x, "Library", info->library);
+	cJSON_AddBoolToObject(x, "Exited", info->exited);
+}
+
 /*
  * A snapshot as Go's runtime.MemStats JSON: Go's names in Go's order, then
  * "Extra" with our struct's additional fields and, when info is given, what
@@ -152,14 +166,28 @@ json_proc_info(const struct proc_info *info)
 cJSON *
 json_memstats(const struct gomem_memstats *m, const struct proc_info *info)
 {
+	return json_memstats_opt(m, info, 1);
+}
+
+/*
+ * As json_memstats; without arrays (PauseNs, PauseEnd, BySize) when
+ * arrays == 0, for the compact listing of many processes.
+ */
+cJSON *
+json_memstats_opt(const struct gomem_memstats *m, const struct proc_info *info, int arrays)
+{
 	cJSON *o = cJSON_CreateObject(), *x;
 
 #define J_U64(n, ...) json_add_u64(o, #n, m->n);
-#define J_U64A(n) cJSON_AddItemToObject(o, #n, json_u64_array(m->n, GOMEM_NUM_PAUSE));
+#define J_U64A(n)                                                                          \
+	if (arrays)                                                                        \
+		cJSON_AddItemToObject(o, #n, json_u64_array(m->n, GOMEM_NUM_PAUSE));
 #define J_U32(n) json_add_u64(o, #n, m->n);
 #define J_F64(n, ...) cJSON_AddNumberToObject(o, #n, m->n);
 #define J_BOOL(n) cJSON_AddBoolToObject(o, #n, m->n != 0);
-#define J_BYSZ(n) cJSON_AddItemToObject(o, #n, json_bysize(m->n, GOMEM_NUM_BYSIZE));
+#define J_BYSZ(n)                                                                          \
+	if (arrays)                                                                        \
+		cJSON_AddItemToObject(o, #n, json_bysize(m->n, GOMEM_NUM_BYSIZE));
 	GOMEM_MEMSTATS_GO_FIELDS(J_U64, J_U64A, J_U32, J_F64, J_BOOL, J_BYSZ)
 
 	x = cJSON_CreateObject();
@@ -174,16 +202,8 @@ json_memstats(const struct gomem_memstats *m, const struct proc_info *info)
 #undef J_BYSZ
 	json_add_u64(x, "StructSize", m->size);
 	json_add_u64(x, "StructVersion", m->version);
-	if (info != NULL) {
-		cJSON_AddStringToObject(x, "Comm", info->comm);
-		json_add_u64(x, "RSS", info->rss_bytes);
-		json_add_u64(x, "SnapshotAgeMs", info->snap_age_ns / 1000000);
-		json_add_u64(x, "SnapshotAgeNs", info->snap_age_ns);
-		json_add_u64(x, "Snapshots", info->snaps);
-		cJSON_AddStringToObject(x, "Version", info->version);
-		cJSON_AddStringToObject(x, "Library", info->library);
-		cJSON_AddBoolToObject(x, "Exited", info->exited);
-	}
+	if (info != NULL)
+		json_daemon_extra(x, info);
 	cJSON_AddItemToObject(o, "Extra", x);
 	return o;
 }

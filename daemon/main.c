@@ -209,6 +209,7 @@ main(int argc, char **argv)
 
 	sd_notify(0, "STOPPING=1");
 	http_stop();
+	api_fini();
 	collect_close();
 	attach_close();
 	proc_fini();

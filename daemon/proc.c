@@ -54,6 +54,8 @@ struct proc {
 	pthread_mutex_t cache_lock;
 	char *json;			/* rendered MemStats, or NULL */
 	uint64_t json_snaps;		/* info.snaps when rendered */
+	char *cjson;			/* the same without arrays */
+	uint64_t cjson_snaps;
 };
 
 static struct {
@@ -291,6 +293,7 @@ proc_free(struct proc *p)
 {
 	pthread_mutex_destroy(&p->cache_lock);
 	free(p->json);
+	free(p->cjson);
 	free(p->hist);
 	free(p);
 }
@@ -696,12 +699,13 @@ proc_sweep(unsigned grace_s)
 /*
  * Find processes that already map libgomem: those mapping an attached
  * library are added (the kernel has raised their semaphores); those mapping
- * one from another path get per-pid links.  Returns how many were added.
+ * one from another path are only logged (attach them with POST
+ * /processes/N/attach or gomem attach).  Returns how many were added.
  */
 int
 proc_scan(void)
 {
-	char path[PATH_MAX], err[256];
+	char path[PATH_MAX];
 	struct dirent *d;
 	int n = 0, self = getpid();
 	dev_t dev;
@@ -723,10 +727,13 @@ proc_scan(void)
 		if (attach_is_library(dev, ino)) {
 			if (proc_add((int)pid, path) == 0)
 				n++;
-		} else if (attach_pid((int)pid, err, sizeof err) == 0) {
-			n++;
 		} else {
-			log_warnx("process %ld maps %s: %s", pid, path, err);
+			/*
+			 * Another copy of libgomem: per-pid links cost a uprobe
+			 * each (and ~0.25 s each to remove), so only on request.
+			 */
+			log_debug("process %ld maps %s (not a configured library): "
+				  "POST /processes/%ld/attach to watch it", pid, path, pid);
 		}
 	}
 	closedir(dir);
@@ -753,6 +760,30 @@ proc_snap_locked(const struct proc *p)
 	return p->info.have_snap ? &p->snap : NULL;
 }
 
+/* Render (if stale) and wrap one of an entry's cached JSON texts. */
+static cJSON *
+snap_json(struct proc *p, char **cache, uint64_t *cache_snaps, int arrays)
+{
+	cJSON *raw;
+
+	if (!p->info.have_snap)
+		return NULL;
+	pthread_mutex_lock(&p->cache_lock);
+	if (*cache == NULL || *cache_snaps != p->info.snaps) {
+		cJSON *o = json_memstats_opt(&p->snap, NULL, arrays);
+
+		free(*cache);
+		*cache = json_print(o);
+		*cache_snaps = p->info.snaps;
+		cJSON_Delete(o);
+	}
+	raw = cJSON_CreateRaw(*cache);
+	pthread_mutex_unlock(&p->cache_lock);
+	if (raw == NULL)
+		fatal("out of memory");
+	return raw;
+}
+
 /*
  * The entry's snapshot as a raw cJSON node holding its rendered JSON (Go
  * fields plus the struct's extra fields), cached per snapshot; NULL if no
@@ -762,24 +793,17 @@ cJSON *
 proc_snap_json_locked(const struct proc *cp)
 {
 	struct proc *p = (struct proc *)cp; /* only the cache changes */
-	cJSON *raw;
 
-	if (!p->info.have_snap)
-		return NULL;
-	pthread_mutex_lock(&p->cache_lock);
-	if (p->json == NULL || p->json_snaps != p->info.snaps) {
-		cJSON *o = json_memstats(&p->snap, NULL);
+	return snap_json(p, &p->json, &p->json_snaps, 1);
+}
 
-		free(p->json);
-		p->json = json_print(o);
-		p->json_snaps = p->info.snaps;
-		cJSON_Delete(o);
-	}
-	raw = cJSON_CreateRaw(p->json);
-	pthread_mutex_unlock(&p->cache_lock);
-	if (raw == NULL)
-		fatal("out of memory");
-	return raw;
+/* The same without the arrays (PauseNs, PauseEnd, BySize). */
+cJSON *
+proc_snap_json_compact_locked(const struct proc *cp)
+{
+	struct proc *p = (struct proc *)cp;
+
+	return snap_json(p, &p->cjson, &p->cjson_snaps, 0);
 }
 
 /* Call fn for every entry (read-locked) until it returns nonzero. */
@@ -817,6 +841,34 @@ proc_copy(int pid, struct proc_info *info, struct gomem_memstats *snap)
 	}
 	pthread_rwlock_unlock(&tab.lock);
 	return rc;
+}
+
+/*
+ * A copy of a process's rendered snapshot JSON (json_memstats without the
+ * daemon's fields), cached per snapshot, and its info.  *rc as proc_copy();
+ * NULL unless *rc == 0.
+ */
+char *
+proc_snap_text(int pid, struct proc_info *info, int *rc)
+{
+	struct proc *p;
+	char *text = NULL;
+	cJSON *raw;
+
+	*rc = -1;
+	pthread_rwlock_rdlock(&tab.lock);
+	if ((p = find_locked(pid)) != NULL) {
+		proc_info_locked(p, info);
+		*rc = 1;
+		if ((raw = snap_json(p, &p->json, &p->json_snaps, 1)) != NULL) {
+			text = raw->valuestring; /* take the copy cJSON made */
+			raw->valuestring = NULL;
+			cJSON_Delete(raw);
+			*rc = 0;
+		}
+	}
+	pthread_rwlock_unlock(&tab.lock);
+	return text;
 }
 
 /* Copy up to max of a process's newest history points, oldest first. */

@@ -205,6 +205,19 @@ END_TEST
  * address space in a child and ask for more than is left.  The allocator
  * must return NULL with ENOMEM and keep working for small requests.
  */
+static size_t vm_bytes(void)
+{
+	FILE *f = fopen("/proc/self/statm", "r");
+	unsigned long size = 0;
+
+	if (f == NULL)
+		return 0;
+	if (fscanf(f, "%lu", &size) != 1)
+		size = 0;
+	fclose(f);
+	return (size_t)size * (size_t)sysconf(_SC_PAGESIZE);
+}
+
 START_TEST(test_malloc_enomem_rlimit)
 {
 	pid_t pid;
@@ -215,27 +228,30 @@ START_TEST(test_malloc_enomem_rlimit)
 	if (pid == 0) {
 		struct rlimit rl;
 		void *small[64], *p;
+		size_t big;
 		int i;
 
 		/* Warm up, so the heap has its metadata mapped. */
 		for (i = 0; i < 64; i++)
 			small[i] = malloc(100 + i);
-		rl.rlim_cur = rl.rlim_max = (rlim_t)1 << 30; /* 1 GiB of address space */
+		/* Leave 512 MiB of address space on top of what is mapped now; ask for 2 GiB. */
+		rl.rlim_cur = rl.rlim_max = (rlim_t)(vm_bytes() + 512 * MiB);
+		big = (size_t)2 << 30;
 		if (setrlimit(RLIMIT_AS, &rl) != 0)
 			_exit(10);
 		errno = 0;
-		p = malloc((size_t)2 << 30);
+		p = malloc(big);
 		if (p != NULL)
 			_exit(11);
 		if (errno != ENOMEM)
 			_exit(12);
 		errno = 0;
-		p = calloc(1, (size_t)2 << 30);
+		p = calloc(1, big);
 		if (p != NULL || errno != ENOMEM)
 			_exit(13);
 		p = malloc(64);
 		errno = 0;
-		if (realloc(p, (size_t)2 << 30) != NULL || errno != ENOMEM)
+		if (realloc(p, big) != NULL || errno != ENOMEM)
 			_exit(14);
 		free(p);
 		for (i = 0; i < 64; i++)
@@ -252,11 +268,12 @@ START_TEST(test_malloc_enomem_rlimit)
 	ck_assert_int_eq(waitpid(pid, &status, 0), pid);
 	ck_assert_msg(WIFEXITED(status), "child died with signal %d",
 		      WIFSIGNALED(status) ? WTERMSIG(status) : -1);
-	ck_assert_msg(WEXITSTATUS(status) == 0,
-		      "child step %d failed (11: 2 GiB malloc under a 1 GiB RLIMIT_AS did not "
-		      "return NULL, 12: errno not ENOMEM, 13: calloc, 14: realloc, 15: small "
-		      "malloc after OOM)",
-		      WEXITSTATUS(status));
+	ck_assert_msg(
+	    WEXITSTATUS(status) == 0,
+	    "child step %d failed (11: 2 GiB malloc with 512 MiB of RLIMIT_AS left did not "
+	    "return NULL, 12: errno not ENOMEM, 13: calloc, 14: realloc, 15: small "
+	    "malloc after OOM)",
+	    WEXITSTATUS(status));
 }
 END_TEST
 

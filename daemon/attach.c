@@ -250,6 +250,41 @@ attach_libraries(char *const *want, int nwant)
 	return i;
 }
 
+/*
+ * Once a second: a library replaced on disk (package upgrade, make
+ * install) has a new inode, and uprobes live on inodes, so processes
+ * started from now on would go unseen.  Attach to the new inode too; the
+ * old links stay for the processes still mapping the old file.
+ */
+void
+attach_refresh(void)
+{
+	struct stat st;
+	int i, j, n;
+
+	pthread_mutex_lock(&pid_lock);
+	n = nlibs;
+	for (i = 0; i < n && nlibs < GOMEMD_MAX_LIBS; i++) {
+		if (stat(libs[i].path, &st) != 0 ||
+		    (st.st_dev == libs[i].dev && st.st_ino == libs[i].ino))
+			continue;
+		for (j = 0; j < nlibs; j++)
+			if (libs[j].dev == st.st_dev && libs[j].ino == st.st_ino)
+				break;
+		if (j < nlibs)
+			continue; /* attached already */
+		memset(&libs[nlibs], 0, sizeof libs[nlibs]);
+		if (attach_probes(libs[nlibs].links, -1, libs[i].path) == 0)
+			continue;
+		libs[nlibs].path = xstrdup(libs[i].path);
+		libs[nlibs].dev = st.st_dev;
+		libs[nlibs].ino = st.st_ino;
+		nlibs++;
+		log_info("%s was replaced on disk: attached to the new file too", libs[i].path);
+	}
+	pthread_mutex_unlock(&pid_lock);
+}
+
 /* The attached library with this inode, or NULL. */
 const char *
 attach_library_for(dev_t dev, ino_t ino)

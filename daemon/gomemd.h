@@ -98,6 +98,7 @@ void config_usage(FILE *f);
 /* attach.c */
 int attach_open(char *err, size_t errlen);
 int attach_libraries(char *const *libs, int nlibs);
+void attach_refresh(void);
 int attach_pid(int pid, char *err, size_t errlen);
 int detach_pid(int pid);
 void attach_forget(int pid);

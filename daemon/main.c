@@ -119,8 +119,7 @@ main(int argc, char **argv)
 	if (rc > 0)
 		return 0;
 	if (rc < 0) {
-		fprintf(stderr, "gomemd: %s\n", err);
-		config_usage(stderr);
+		fprintf(stderr, "gomemd: %s (see gomemd --help)\n", err);
 		return 2;
 	}
 	gomemd_cfg = &cfg;
@@ -194,6 +193,7 @@ main(int argc, char **argv)
 					log_warn("timerfd");
 				collect_consume(); /* exits queued behind snapshots first */
 				proc_sweep(cfg.grace_s);
+				attach_refresh();
 			} else if (fd == sfd) {
 				while (read(sfd, &si, sizeof si) == (ssize_t)sizeof si) {
 					if (si.ssi_signo == SIGHUP) {

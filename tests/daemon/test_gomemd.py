@@ -192,9 +192,12 @@ def main():
     cfg = os.path.join(tmp, "gomemd.conf")
     with open(cfg, "w") as f:
         f.write("# test config\nlisten = 127.0.0.1:%d\ngrace = %d\nhistory = 60\n" % (port, GRACE))
+    upg = os.path.join(tmp, "libgomem-upg.so")  # replaced on disk later
+    shutil.copy(FIXTURE, upg)
     log = open(os.path.join(tmp, "gomemd.log"), "w+")
     d = spawn([GOMEMD, "--config", cfg, "--library", LIBGOMEM, "--library", FIXTURE,
-               "--history-interval", "100"], stdout=log, stderr=subprocess.STDOUT)
+               "--library", upg, "--history-interval", "100"],
+              stdout=log, stderr=subprocess.STDOUT)
 
     def healthy():
         if d.poll() is not None:
@@ -296,6 +299,14 @@ def main():
     check(c.get("/memstats?pid=%d" % op.pid)[0] == 404, "detached process stays gone")
     st, _, e = c.req("POST", "/processes/%d/attach" % 4194000)
     check(st == 404, "attach to a missing process -> 404")
+
+    # a library replaced on disk (new inode) is attached again
+    shutil.copy(FIXTURE, upg + ".new")
+    os.rename(upg + ".new", upg)
+    time.sleep(1.5)
+    up = spawn(["sleep", "60"], {"LD_PRELOAD": upg, "GOMEM_STATS_INTERVAL_MS": str(INTERVAL_MS)})
+    check(wait_for(lambda: c.get("/memstats?pid=%d" % up.pid)[0] == 200, 5),
+          "a process started after its library was replaced on disk is seen")
 
     # gomem run prepends libgomem to LD_PRELOAD
     rc = subprocess.run([GOMEM_CLI, "run", "--library", LIBGOMEM, "--", "sh", "-c", 'echo "$LD_PRELOAD"'],

@@ -298,6 +298,7 @@ typedef struct gm_mcache {
 	uintptr_t tiny;
 	size_t tinyoffset;
 	uint32_t tinylive;
+	uint16_t tinylivemask; /* bit k: the object at offset k is live (local view) */
 	uint16_t *tinymask;
 	gm_tstats stats;
 	/* Thread registry, protected by gm_registry.lock. */

@@ -81,6 +81,7 @@ gm_tiny_alloc(gm_mcache *mc, size_t n)
 		__atomic_store_n(mc->tinymask, (uint16_t)(*mc->tinymask | bits), __ATOMIC_RELAXED);
 		mc->tinyoffset = off + n;
 		mc->tinylive++;
+		mc->tinylivemask = (uint16_t)(mc->tinylivemask | 1u << off);
 		gm_stat_inc(&mc->stats.tiny_allocs);
 		return (void *)(mc->tiny + off);
 	}

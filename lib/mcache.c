@@ -104,6 +104,7 @@ gm_tiny_retire(gm_mcache *mc)
 	mc->tiny = 0;
 	mc->tinyoffset = 0;
 	mc->tinylive = 0;
+	mc->tinylivemask = 0;
 	mc->tinymask = NULL;
 	s = gm_span_of(blk);
 	v = (int16_t)(atomic_fetch_sub_explicit(gm_tiny_count(s, blk), n, memory_order_acq_rel) - n);
@@ -140,6 +141,7 @@ gm_tiny_alloc_slow(gm_mcache *mc, size_t n)
 		mc->tiny = blk;
 		mc->tinyoffset = n;
 		mc->tinylive = 1;
+		mc->tinylivemask = 1;
 		mc->tinymask = gm_tiny_mask(s, blk);
 	} else {
 		/* The old block has more room: this block holds one object. */
@@ -160,8 +162,9 @@ gm_tiny_free(gm_mspan *s, uintptr_t p)
 	if (gm_unlikely(p < s->base || (off != 0 && !(m & (1u << (off - 1)))) || m == 0))
 		gm_throw_ptr("gomem: free of invalid pointer", (void *)p);
 	if (blk == mc->tiny) {
-		if (gm_unlikely(mc->tinylive == 0))
-			gm_throw_ptr("gomem: double free of tiny object", (void *)p);
+		if (gm_unlikely(mc->tinylive == 0 || !(mc->tinylivemask & (1u << off))))
+			gm_throw_ptr("gomem: double free of", (void *)p);
+		mc->tinylivemask = (uint16_t)(mc->tinylivemask & ~(1u << off));
 		if (--mc->tinylive == 0 &&
 		    atomic_load_explicit(gm_tiny_count(s, blk), memory_order_relaxed) == 0) {
 			/* Every object of the block is free: reuse it from the start. */

@@ -7,7 +7,9 @@
  * 8-byte-step table, larger ones through a 128-byte-step table.  The object
  * index inside a span is a multiply and a shift (divmagic), which Go's
  * generator proves exact for every offset inside a span.  Rounding waste is
- * at most 12.5% and span tail waste at most 12.5%; tests/lib/check_msize.c
+ * at most 12.5% and span tail waste at most 12.5%.  One difference from Go:
+ * requests of 17..24 B skip the 24 B class, which cannot keep 16-byte
+ * alignment (see gm_msize_init); tests/lib/check_msize.c
  * re-derives the table from Go's generator rules.
  */
 #include "internal.h"
@@ -59,4 +61,10 @@ gm_msize_init(void)
 			(uint16_t)(gm_class_npages[c] * GM_PAGE_SIZE / gm_class_size[c]);
 	}
 	gm_size_to_class8[0] = 1;
+	/*
+	 * Blocks of 16 B or more are 16-byte aligned, as glibc's are: Go's 24 B
+	 * class only gives 8, so requests of 17..24 B use the 32 B class.
+	 * (Sizes under 16 B go to the tiny allocator.)
+	 */
+	gm_size_to_class8[3] = 4;
 }

@@ -81,7 +81,11 @@ START_TEST(every_size_maps_to_smallest_fitting_class)
 
 		ck_assert_msg(c >= 1 && c < GM_NUM_CLASSES, "size %zu class %u", n, c);
 		ck_assert_msg(gm_class_size[c] >= n, "size %zu class %u too small", n, c);
-		ck_assert_msg(c == 1 || gm_class_size[c - 1] < n, "size %zu: class %u not smallest",
+		/* The smallest class that fits and keeps 16-byte alignment for n >= 16. */
+		ck_assert_msg(c == 1 || gm_class_size[c - 1] < n ||
+				      (n >= 16 && gm_class_size[c - 1] % 16 != 0),
+			      "size %zu: class %u not smallest", n, c);
+		ck_assert_msg(n < 16 || gm_class_size[c] % 16 == 0, "size %zu: class %u unaligned",
 			      n, c);
 	}
 }

@@ -26,7 +26,8 @@ go_class(size_t n)
 {
 	unsigned c = 1;
 
-	while (go_sizes[c] < n)
+	/* gomem keeps 16-byte alignment for n >= 16, so 17..24 skip the 24 B class. */
+	while (go_sizes[c] < n || (n >= 16 && go_sizes[c] % 16 != 0))
 		c++;
 	return c;
 }

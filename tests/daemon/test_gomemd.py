@@ -195,8 +195,12 @@ def main():
     upg = os.path.join(tmp, "libgomem-upg.so")  # replaced on disk later
     shutil.copy(FIXTURE, upg)
     log = open(os.path.join(tmp, "gomemd.log"), "w+")
+    notify = socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM)  # sd_notify target
+    notify.bind(os.path.join(tmp, "notify"))
+    notify.settimeout(10)
     d = spawn([GOMEMD, "--config", cfg, "--library", LIBGOMEM, "--library", FIXTURE,
                "--library", upg, "--history-interval", "100"],
+              {"NOTIFY_SOCKET": os.path.join(tmp, "notify")},
               stdout=log, stderr=subprocess.STDOUT)
 
     def healthy():
@@ -217,6 +221,12 @@ def main():
         check(False, "gomemd starts and answers /healthz")
         return
     check(True, "gomemd starts and answers /healthz")
+    if os.environ.get("HAVE_LIBSYSTEMD") != "0":
+        try:
+            msg = notify.recv(4096).decode()
+        except OSError:
+            msg = ""
+        check("READY=1" in msg, "sd_notify READY=1 (%r)" % msg)
 
     # workloads B and C start after the daemon
     wl.append(spawn([WORKLOAD, out[1], specs[1]], wenv))

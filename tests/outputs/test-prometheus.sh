@@ -16,8 +16,16 @@ start_workload grow
 GROW=$WL_PID
 start_workload idle
 IDLE=$WL_PID
+# A process whose comm needs label escaping: a quote, a backslash and a
+# byte that is not UTF-8 (exported as U+FFFD).
+ODD="$TMPD/$(printf 'w"l\\\377')"
+cp "$WORKLOAD" "$ODD"
+LD_PRELOAD="$LIBGOMEM" "$ODD" idle 300 &
+ODD_PID=$!
+PIDS="$PIDS $ODD_PID"
 wait_snapshot "$GROW"
 wait_snapshot "$IDLE"
+wait_snapshot "$ODD_PID"
 
 # 1. The exposition: content type, promtool, our series.
 curl -fsS -D "$TMPD/h" "$BASE/metrics" -o "$OUT_DIR/metrics.prom" || fail "GET /metrics"
@@ -28,6 +36,9 @@ promtool check metrics <"$OUT_DIR/metrics.prom" >"$TMPD/lint" 2>&1 || {
 }
 grep -q "^go_memstats_heap_alloc_bytes{pid=\"$GROW\",comm=\"workload\"} [0-9]" "$OUT_DIR/metrics.prom" ||
 	fail "no go_memstats_heap_alloc_bytes for pid $GROW"
+EXP=$(printf 'go_memstats_heap_alloc_bytes{pid="%s",comm="w\\"l\\\\\357\277\275"} ' "$ODD_PID")
+grep -qF "$EXP" "$OUT_DIR/metrics.prom" ||
+	fail "comm of pid $ODD_PID not escaped as $EXP: $(grep "pid=\"$ODD_PID\"" "$OUT_DIR/metrics.prom" | head -n1)"
 grep -q "^gomemd_process_info{pid=\"$GROW\",comm=\"workload\",exe=\"[^\"]*workload\",unit=\"[^\"]*\",cgroup=\"/[^\"]*\"} 1$" \
 	"$OUT_DIR/metrics.prom" || fail "no gomemd_process_info for pid $GROW"
 for fam in go_memstats_alloc_bytes_total go_memstats_last_gc_time_seconds gomem_arenas \

@@ -233,8 +233,8 @@ def main():
     if speed_w:
         P("### Speed (median elapsed seconds; ratio >1 is slower)")
         P("")
-        P("| workload | allocator | median s | spread | x fastest peer | x glibc | peak RSS MiB | ok |")
-        P("|---|---|---:|---:|---:|---:|---:|---:|")
+        P("| workload | allocator | median s | min s | spread | x fastest peer | x glibc | peak RSS MiB | ok |")
+        P("|---|---|---:|---:|---:|---:|---:|---:|---:|")
         for w in speed_w:
             peer_t = [times[(w, a)] for a in peers if times[(w, a)] is not None]
             best = min(peer_t) if peer_t else None
@@ -243,13 +243,13 @@ def main():
                 ok, errs = stats(w, a)
                 t = times[(w, a)]
                 if t is None:
-                    P("| %s | %s | %s | | | | | 0/%d |" % (
+                    P("| %s | %s | %s | | | | | | 0/%d |" % (
                         w, a, "FAILED: " + ", ".join(sorted(set(errs))), len(results[(w, a)])))
                     continue
                 el = [float(r["elapsed_s"]) for r in ok]
                 spread = (max(el) - min(el)) / t * 100 if t > 0 else 0
-                P("| %s | %s | %.3f | %.0f%% | %s | %s | %s | %d/%d%s |" % (
-                    w, a, t, spread,
+                P("| %s | %s | %.3f | %.3f | %.0f%% | %s | %s | %s | %d/%d%s |" % (
+                    w, a, t, min(el), spread,
                     fnum(t / best if best else None, "%.2f"),
                     fnum(t / g if g else None, "%.2f"),
                     fnum(mib(mfield(ok, "peak_rss_kib")), "%.1f"),

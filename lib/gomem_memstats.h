@@ -114,7 +114,8 @@ struct gomem_bysize {
 	    "Soft memory limit; 0 when none is set.")                                                 \
 	U64(Threads, gauge, "gomem_threads", "Threads that currently own an mcache.")                  \
 	U64(Arenas, gauge, "gomem_arenas", "64 MiB heap arenas reserved.")                             \
-	U64(Seq, counter, "gomem_snapshot_seq", "Sequence number of this snapshot.")                   \
+	U64(Seq, counter, "gomem_snapshots_total",                                                   \
+	    "Snapshots taken so far (the sequence number of this one).")                   \
 	U64(TimeNs, gauge, "gomem_snapshot_time_seconds",                                             \
 	    "Wall-clock time the snapshot was taken (ns since the epoch in the struct).")             \
 	U64(Pid, gauge, 0, 0)

@@ -92,6 +92,7 @@ gm_read_memstats(struct gomem_memstats *m)
 	mcache_inuse = gm_heap.cachealloc.inuse;
 	arenas = gm_heap.narenas;
 	m->ScavengeReleasedTotal = gm_scav.released_total;
+	m->ScavengeGoal = gm_scav_goal_locked();
 	pthread_mutex_unlock(&gm_heap.lock);
 
 	/* The tiny blocks are class-2 objects. */
@@ -139,7 +140,6 @@ gm_read_memstats(struct gomem_memstats *m)
 	m->TinyAllocs = tiny;
 	m->LargeAllocs = large_alloc_count;
 	m->LargeFrees = large_free_count;
-	m->ScavengeGoal = gm_scav.goal;
 	m->ScavengeCycles = gm_scav.cycles;
 	m->ScavengeCPUNs = gm_scav.cpu_ns;
 	m->MemoryLimit = gm_opt.memory_limit == INT64_MAX ? 0 : (uint64_t)gm_opt.memory_limit;

@@ -285,7 +285,7 @@ START_TEST(test_prom)
 	ck_assert_ptr_nonnull(strstr(out, "go_memstats_gc_cpu_fraction{pid=\"101\",comm=\"app\"} 5e-7\n"));
 	ck_assert_ptr_nonnull(
 		strstr(out, "gomem_scavenge_cpu_seconds_total{pid=\"101\",comm=\"app\"} 0.0015\n"));
-	ck_assert_ptr_nonnull(strstr(out, "# TYPE gomem_snapshot_seq gauge\n"));
+	ck_assert_ptr_nonnull(strstr(out, "# TYPE gomem_snapshots_total counter\n"));
 	ck_assert_ptr_nonnull(strstr(out, "gomemd_process_info{pid=\"101\",comm=\"app\",exe=\"/usr/bin/app\","
 					  "unit=\"app.service\",cgroup=\"/system.slice/app.service\"} 1\n"));
 	ck_assert_ptr_nonnull(strstr(out, "gomemd_process_info{pid=\"303\","));

@@ -11,8 +11,7 @@
  *                caller of mmap, munmap and madvise
  *   mheap.c      the page heap: 64 MiB arenas of 8 KiB pages, free runs
  *                with coalescing, the page -> span map, large objects
- *   mcentral.c   per span class: spans with free objects; the lock-free
- *                remote-free protocol
+ *   mcentral.c   per span class: spans with free objects, batch transfer
  *   mcache.c     per-thread cache: one span per class, the tiny block,
  *                thread registry and thread exit
  *   malloc.c     the allocation and free paths, tiny allocator, realloc,
@@ -30,19 +29,18 @@
  *      reused only when all of its objects are freed.
  *   2. n <= 32 KiB: round up to a size class; pop the thread's free list for
  *      that class.  No lock, no atomic read-modify-write.
- *   3. The list is empty: take the objects other threads freed into the
- *      cached span (one atomic exchange); else hand the span back and get
- *      one with free objects from mcentral (per-class lock); else mcentral
- *      gets fresh pages from mheap (heap lock); else mheap maps more of an
- *      arena or reserves a new one.
+ *   3. The list is empty: take a batch of objects from mcentral (per-class
+ *      lock, one batch per lock); mcentral takes them from spans with free
+ *      objects, else gets a fresh span from mheap (heap lock); else mheap
+ *      maps more of an arena or reserves a new one.
  *   4. n > 32 KiB: a span of whole pages straight from mheap.
  *
  * Free (malloc.c):
- *   page -> span through the arena map.  The span is cached by this thread:
- *   push on the thread's list (no atomic).  Otherwise push on the span's
- *   lock-free remote list; the push that finds a detached span full or
- *   entirely free tells mcentral, which puts it on the partial list or gives
- *   it back to the heap, where free neighbours coalesce.
+ *   page -> span through the arena map gives the class; the object goes on
+ *   the freeing thread's list for that class, whichever thread allocated it
+ *   (no lock, no atomic).  A list longer than its limit gives a batch back
+ *   to mcentral, which returns a span whose objects are all back to the
+ *   heap, where free neighbours coalesce.
  *
  * Lock order (taken in this order by gm_fork_prepare):
  *   gm_snap_lock -> mcentral[0..GM_NUM_SPANCLASSES-1].lock -> gm_heap.lock
@@ -153,25 +151,12 @@ void gm_fixalloc_free(gm_fixalloc *f, void *p);
 /* ---- Spans (mheap.c) ---- */
 
 enum gm_span_state {
-	GM_SPAN_DEAD = 0,        /* struct on the fixalloc free list */
-	GM_SPAN_FREE,            /* free pages in the heap */
-	GM_SPAN_LARGE,           /* a large object */
-	GM_SPAN_CACHED,          /* small-object span owned by one mcache */
-	GM_SPAN_DETACHED_FULL,   /* no owner, no free object, on no list */
-	GM_SPAN_DETACHED_PARTIAL /* no owner, on mcentral's partial list */
+	GM_SPAN_DEAD = 0, /* struct on the fixalloc free list */
+	GM_SPAN_FREE,     /* free pages in the heap */
+	GM_SPAN_LARGE,    /* a large object */
+	GM_SPAN_PARTIAL,  /* small objects; some free on the span (mcentral.partial) */
+	GM_SPAN_EMPTY     /* small objects; none free on the span (all out in caches or use) */
 };
-
-/*
- * The remote free list word of a span: bits 0-47 the last object pushed,
- * bits 48-62 how many objects are on the list, bit 63 set while the span is
- * detached (no mcache owns it).
- */
-#define GM_REMOTE_PTR_MASK ((UINT64_C(1) << 48) - 1)
-#define GM_REMOTE_COUNT_SHIFT 48
-#define GM_REMOTE_COUNT_ONE (UINT64_C(1) << GM_REMOTE_COUNT_SHIFT)
-#define GM_REMOTE_DETACHED (UINT64_C(1) << 63)
-#define gm_remote_count(w) ((unsigned)(((w) >> GM_REMOTE_COUNT_SHIFT) & 0x7fff))
-#define gm_remote_ptr(w) ((void *)(uintptr_t)((w)&GM_REMOTE_PTR_MASK))
 
 typedef struct gm_mspan {
 	struct gm_mspan *next; /* list links: mcentral partial list or heap free list */
@@ -179,14 +164,15 @@ typedef struct gm_mspan {
 	uintptr_t start;       /* first byte of the first page */
 	size_t npages;
 	uintptr_t base;        /* first object (start, or after tiny metadata) */
+	void *freelist;        /* free objects on the span (mcentral.lock) */
 	uint32_t elemsize;
 	uint32_t divmul;       /* object index = ((p - base) * divmul) >> 32 */
 	uint16_t nelems;
+	uint16_t nfree;        /* objects on freelist (mcentral.lock) */
 	uint8_t spanclass;
-	uint8_t state;         /* enum gm_span_state; see the protocol in mcentral.c */
+	uint8_t state;         /* enum gm_span_state */
 	uint8_t needzero;      /* large: pages may hold old data */
 	uint8_t onlist;        /* heap free lists: index + 1 of the list, 0 = none */
-	_Atomic uint64_t remote; /* lock-free remote free list */
 } gm_mspan;
 
 /* Per-arena metadata (Go's heapArena), charged to GCSys. */
@@ -269,18 +255,18 @@ int gm_mheap_check(char *why, size_t whylen);
 typedef struct gm_mcentral {
 	pthread_mutex_t lock;
 	uint8_t spanclass;
-	gm_mspan *partial; /* detached spans with free objects on their remote list */
+	gm_mspan *partial; /* spans with free objects on their freelist */
 	uint64_t nspans;   /* spans of this class out of the heap */
 	char pad[64 - sizeof(pthread_mutex_t) % 64];
 } gm_mcentral;
 
 extern gm_mcentral gm_central[GM_NUM_SPANCLASSES];
 
+extern uint16_t gm_class_batch[GM_NUM_SPANCLASSES];
+
 void gm_mcentral_init(void);
-gm_mspan *gm_mcentral_cache_span(uint8_t spanclass, void **list);
-void gm_mcentral_uncache_span(gm_mspan *s, void *list, void *tail, unsigned n);
-void gm_mcentral_remote_free(gm_mspan *s, void *p);
-void gm_mcentral_remote_free_list(gm_mspan *s, void *head, void *tail, unsigned n);
+unsigned gm_mcentral_alloc_batch(uint8_t spanclass, unsigned want, void **head);
+void gm_mcentral_free_batch(uint8_t spanclass, void *head, unsigned n);
 
 /* ---- mcache (mcache.c) ---- */
 
@@ -292,8 +278,9 @@ typedef struct gm_tstats {
 } gm_tstats;
 
 typedef struct gm_mcache {
-	void *free[GM_NUM_SPANCLASSES];       /* local free lists */
-	gm_mspan *alloc[GM_NUM_SPANCLASSES];  /* the span each list comes from */
+	void *free[GM_NUM_SPANCLASSES];     /* local free lists, objects of any span */
+	uint32_t count[GM_NUM_SPANCLASSES]; /* length of each list */
+	uint32_t max[GM_NUM_SPANCLASSES];   /* past this, a batch goes back to mcentral */
 	/* The tiny block (Go's tiny, tinyoffset) and its live object count. */
 	uintptr_t tiny;
 	size_t tinyoffset;
@@ -322,6 +309,7 @@ gm_mcache *gm_mcache_create(void);
 void gm_mcache_release_all(gm_mcache *mc);
 void gm_mcache_thread_exit(void *arg);
 void *gm_mcache_refill(gm_mcache *mc, unsigned spanclass);
+void gm_mcache_release(gm_mcache *mc, unsigned spanclass, unsigned n);
 void gm_tiny_retire(gm_mcache *mc);
 void *gm_tiny_alloc_slow(gm_mcache *mc, size_t n);
 void gm_tiny_free(gm_mspan *s, uintptr_t p);

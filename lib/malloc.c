@@ -25,6 +25,7 @@ gm_small_alloc(gm_mcache *mc, unsigned c)
 
 	if (gm_likely(p != NULL)) {
 		mc->free[c] = *(void **)p;
+		mc->count[c]--;
 	} else {
 		p = gm_mcache_refill(mc, c);
 		if (gm_unlikely(p == NULL)) {
@@ -112,6 +113,7 @@ gm_malloc(size_t n)
 
 		if (gm_likely(p != NULL)) {
 			mc->free[c] = *(void **)p;
+			mc->count[c]--;
 			((uintptr_t *)p)[1] = 0;
 			gm_stat_inc(&mc->stats.nmalloc[c]);
 			return p;
@@ -153,7 +155,21 @@ gm_bad_free(const gm_mspan *s, const void *p, const char *what)
 	gm_throw_ptr(what, p);
 }
 
-/* Free of anything but an object of a span this thread owns. */
+/* Push the small object p of class c on this thread's list. */
+static inline void
+gm_free_local(gm_mcache *mc, unsigned c, void *p)
+{
+	uintptr_t *w = p;
+
+	w[0] = (uintptr_t)mc->free[c];
+	w[1] = gm_free_key;
+	mc->free[c] = p;
+	gm_stat_inc(&mc->stats.nfree[c]);
+	if (gm_unlikely(++mc->count[c] > mc->max[c]))
+		gm_mcache_release(mc, c, gm_class_batch[c]);
+}
+
+/* Free of anything but a small object by a thread with a cache. */
 static gm_noinline void
 gm_free_slow(gm_mspan *s, void *p)
 {
@@ -170,7 +186,7 @@ gm_free_slow(gm_mspan *s, void *p)
 		gm_mheap_free(s);
 		return;
 	}
-	if (gm_unlikely(st == GM_SPAN_FREE || st == GM_SPAN_DEAD))
+	if (gm_unlikely(st != GM_SPAN_PARTIAL && st != GM_SPAN_EMPTY))
 		gm_bad_free(s, p, "gomem: free of pointer not allocated by gomem:");
 	mc = gm_tls_mcache;
 	if (gm_unlikely(mc == &gm_empty_mcache)) {
@@ -184,16 +200,7 @@ gm_free_slow(gm_mspan *s, void *p)
 	}
 	if (gm_unlikely(!gm_is_object_start(s, a) || ((uintptr_t *)p)[1] == gm_free_key))
 		gm_bad_free(s, p, "gomem: free of invalid pointer");
-	gm_stat_inc(&mc->stats.nfree[s->spanclass]);
-	if (s == mc->alloc[s->spanclass]) {
-		/* Owned after all (the cache was just created). */
-		((uintptr_t *)p)[0] = (uintptr_t)mc->free[s->spanclass];
-		((uintptr_t *)p)[1] = gm_free_key;
-		mc->free[s->spanclass] = p;
-		return;
-	}
-	((uintptr_t *)p)[1] = gm_free_key;
-	gm_mcentral_remote_free(s, p);
+	gm_free_local(mc, s->spanclass, p);
 }
 
 /* free: see the overview in internal.h. */
@@ -207,23 +214,34 @@ gm_free(void *p)
 
 	if (gm_likely(s != NULL)) {
 		c = s->spanclass;
-		if (gm_likely(s == mc->alloc[c] && c != GM_SPANCLASS_TINY)) {
+		/* Small, not tiny, and room on the list (the empty cache has none). */
+		if (gm_likely(mc->count[c] < mc->max[c] && c != GM_SPANCLASS_TINY)) {
 			uintptr_t *w = p, key = gm_free_key;
 			uint64_t idx = ((uint64_t)(a - s->base) * s->divmul) >> 32;
 
-			/* Owned span: base == start <= a.  Refuse interior pointers. */
+			/* Refuse interior pointers and objects freed already. */
 			if (gm_unlikely(idx >= s->nelems || s->base + idx * s->elemsize != a ||
 					w[1] == key))
 				gm_bad_free(s, p, "gomem: free of invalid pointer");
 			w[0] = (uintptr_t)mc->free[c];
 			w[1] = key;
 			mc->free[c] = p;
+			mc->count[c]++;
 			gm_stat_inc(&mc->stats.nfree[c]);
 			return;
 		}
 	}
-	if (a != 0)
-		gm_free_slow(s, p);
+	if (a == 0)
+		return;
+	if (s != NULL && s->spanclass != GM_SPANCLASS_LARGE &&
+	    s->spanclass != GM_SPANCLASS_TINY && mc != &gm_empty_mcache) {
+		/* The list is full: free onto it and give a batch back. */
+		if (gm_unlikely(!gm_is_object_start(s, a) || ((uintptr_t *)p)[1] == gm_free_key))
+			gm_bad_free(s, p, "gomem: free of invalid pointer");
+		gm_free_local(mc, s->spanclass, p);
+		return;
+	}
+	gm_free_slow(s, p);
 }
 
 /* ---- The rest of the API ---- */

@@ -7,9 +7,9 @@
  * no "is there a cache" test: the first allocation falls to the refill path,
  * which creates the real cache.
  *
- * An mcache holds, per span class, the span it owns and that span's local
- * free list (Go's mcache.alloc[]), the tiny block, and the thread's
- * statistics.  Statistics are written only by the owner with plain stores
+ * An mcache holds, per span class, a list of free objects from any span of
+ * that class (Go 1.2's MCacheList), the tiny block, and the thread's
+ * statistics.  Lists are filled and drained in batches through mcentral.  Statistics are written only by the owner with plain stores
  * and read by gm_read_memstats through the registry of all mcaches.  At
  * thread exit (a pthread key destructor) the spans go back to mcentral, the
  * counts into the registry's dead-thread totals, and the mcache to its
@@ -41,6 +41,8 @@ gm_mcache_create(void)
 	if (mc == NULL)
 		return NULL;
 	mc->tid = (pid_t)syscall(SYS_gettid);
+	for (unsigned c = 1; c < GM_NUM_SPANCLASSES; c++)
+		mc->max[c] = 2u * gm_class_batch[c];
 	pthread_mutex_lock(&gm_registry_.lock);
 	mc->rprev = NULL;
 	mc->rnext = gm_registry_.head;
@@ -74,16 +76,15 @@ void
 gm_tiny_block_free(gm_mspan *s, uintptr_t blk)
 {
 	gm_mcache *mc = gm_tls_mcache;
+	unsigned c = GM_SPANCLASS_TINY;
 
 	__atomic_store_n(gm_tiny_mask(s, blk), 0, __ATOMIC_RELAXED);
-	gm_stat_inc(&mc->stats.nfree[GM_SPANCLASS_TINY]);
+	gm_stat_inc(&mc->stats.nfree[c]);
 	((uintptr_t *)blk)[1] = gm_free_key;
-	if (s == mc->alloc[GM_SPANCLASS_TINY]) {
-		*(void **)blk = mc->free[GM_SPANCLASS_TINY];
-		mc->free[GM_SPANCLASS_TINY] = (void *)blk;
-	} else {
-		gm_mcentral_remote_free(s, (void *)blk);
-	}
+	*(void **)blk = mc->free[c];
+	mc->free[c] = (void *)blk;
+	if (++mc->count[c] > mc->max[c])
+		gm_mcache_release(mc, c, gm_class_batch[c]);
 }
 
 /*
@@ -126,14 +127,16 @@ gm_tiny_alloc_slow(gm_mcache *mc, size_t n)
 			return NULL;
 	}
 	p = mc->free[GM_SPANCLASS_TINY];
-	if (p != NULL)
+	if (p != NULL) {
 		mc->free[GM_SPANCLASS_TINY] = *(void **)p;
-	else if ((p = gm_mcache_refill(mc, GM_SPANCLASS_TINY)) == NULL)
+		mc->count[GM_SPANCLASS_TINY]--;
+	} else if ((p = gm_mcache_refill(mc, GM_SPANCLASS_TINY)) == NULL) {
 		return NULL;
+	}
 	gm_stat_inc(&mc->stats.nmalloc[GM_SPANCLASS_TINY]);
 	blk = (uintptr_t)p;
 	((uintptr_t *)blk)[1] = 0;
-	s = mc->alloc[GM_SPANCLASS_TINY];
+	s = gm_span_of(blk);
 	__atomic_store_n(gm_tiny_mask(s, blk), (uint16_t)(1u << (n - 1)), __ATOMIC_RELAXED);
 	atomic_store_explicit(gm_tiny_count(s, blk), 0, memory_order_relaxed);
 	if (mc->tiny == 0 || n < mc->tinyoffset) {
@@ -192,80 +195,59 @@ gm_tiny_usable(gm_mspan *s, uintptr_t p)
 }
 
 /*
- * The list for spanclass is empty: take what other threads freed into the
- * owned span, or trade the span for one with free objects.  Returns one
- * object (the rest is left on the list), or NULL when out of memory.
+ * The list for spanclass is empty: take a batch from mcentral.  Returns one
+ * object (the rest goes on the list), or NULL when out of memory.
  */
 void *
 gm_mcache_refill(gm_mcache *mc, unsigned spanclass)
 {
-	gm_mspan *s;
 	void *p;
+	unsigned n;
 
 	if (gm_unlikely(mc == &gm_empty_mcache)) {
 		mc = gm_mcache_create();
 		if (mc == NULL)
 			return NULL;
-		if (mc->free[spanclass] != NULL) {
-			p = mc->free[spanclass];
-			mc->free[spanclass] = *(void **)p;
-			return p;
-		}
-	}
-	s = mc->alloc[spanclass];
-	if (s != NULL) {
-		uint64_t w = atomic_load_explicit(&s->remote, memory_order_relaxed), zero = 0;
-
-		if (w != 0) {
-			w = atomic_exchange_explicit(&s->remote, 0, memory_order_acquire);
-			p = gm_remote_ptr(w);
-			goto have;
-		}
-		/* Detach the full span, unless a remote free just arrived. */
-		__atomic_store_n(&s->state, GM_SPAN_DETACHED_FULL, __ATOMIC_RELEASE);
-		if (!atomic_compare_exchange_strong_explicit(&s->remote, &zero, GM_REMOTE_DETACHED,
-							     memory_order_acq_rel,
-							     memory_order_relaxed)) {
-			__atomic_store_n(&s->state, GM_SPAN_CACHED, __ATOMIC_RELEASE);
-			w = atomic_exchange_explicit(&s->remote, 0, memory_order_acquire);
-			p = gm_remote_ptr(w);
-			goto have;
-		}
-		mc->alloc[spanclass] = NULL;
 	}
 	if (gm_unlikely(!gm_scav.started))
 		gm_scav_start();
-	s = gm_mcentral_cache_span((uint8_t)spanclass, &p);
-	if (s == NULL)
+	n = gm_mcentral_alloc_batch((uint8_t)spanclass, gm_class_batch[spanclass], &p);
+	if (n == 0)
 		return NULL;
-	mc->alloc[spanclass] = s;
-have:
 	mc->free[spanclass] = *(void **)p;
+	mc->count[spanclass] = n - 1;
 	return p;
 }
 
-/* Give every owned span back to mcentral (thread exit, fork bookkeeping). */
+/* Give the first n objects of the list for spanclass back to mcentral. */
+void
+gm_mcache_release(gm_mcache *mc, unsigned spanclass, unsigned n)
+{
+	void *head = mc->free[spanclass], *p = head, *last = NULL;
+	unsigned i;
+
+	for (i = 0; i < n && p != NULL; i++) {
+		last = p;
+		p = *(void **)p;
+	}
+	if (last == NULL)
+		return;
+	*(void **)last = NULL;
+	mc->free[spanclass] = p;
+	mc->count[spanclass] -= i;
+	gm_mcentral_free_batch((uint8_t)spanclass, head, i);
+}
+
+/* Give every cached object back to mcentral (thread exit, fork). */
 void
 gm_mcache_release_all(gm_mcache *mc)
 {
 	unsigned c;
 
 	gm_tiny_retire(mc);
-	for (c = 1; c < GM_NUM_SPANCLASSES; c++) {
-		gm_mspan *s = mc->alloc[c];
-		void *head = mc->free[c], *tail = NULL, *q;
-		unsigned n = 0;
-
-		if (s == NULL)
-			continue;
-		for (q = head; q != NULL; q = *(void **)q) {
-			tail = q;
-			n++;
-		}
-		mc->alloc[c] = NULL;
-		mc->free[c] = NULL;
-		gm_mcentral_uncache_span(s, head, tail, n);
-	}
+	for (c = 1; c < GM_NUM_SPANCLASSES; c++)
+		while (mc->free[c] != NULL)
+			gm_mcache_release(mc, c, UINT32_MAX);
 }
 
 /* Add the counts of st into the totals of dead threads (registry lock held). */

@@ -420,7 +420,8 @@ gm_mheap_alloc(size_t npages, uint8_t spanclass, size_t align_pages)
 	if (s != NULL) {
 		s->spanclass = spanclass;
 		s->next = s->prev = NULL;
-		atomic_store_explicit(&s->remote, 0, memory_order_relaxed);
+		s->freelist = NULL;
+		s->nfree = 0;
 		if (spanclass == GM_SPANCLASS_LARGE) {
 			s->state = GM_SPAN_LARGE;
 			s->base = s->start;
@@ -432,7 +433,7 @@ gm_mheap_alloc(size_t npages, uint8_t spanclass, size_t align_pages)
 		} else {
 			unsigned c = spanclass == GM_SPANCLASS_TINY ? GM_TINY_CLASS : spanclass;
 
-			s->state = GM_SPAN_CACHED;
+			s->state = GM_SPAN_EMPTY;
 			s->elemsize = gm_class_size[c];
 			s->divmul = gm_class_divmul[c];
 			if (spanclass == GM_SPANCLASS_TINY) {
@@ -512,7 +513,6 @@ gm_mheap_free_locked(gm_mspan *s)
 		*gm_spans_slot(s->start + PAGES(i)) = NULL;
 	s->state = GM_SPAN_FREE;
 	s->spanclass = 0;
-	atomic_store_explicit(&s->remote, 0, memory_order_relaxed);
 	gm_free_coalesce_insert(s);
 }
 

@@ -1,23 +1,24 @@
 /*
- * check_mcentral.c: mcache refill and release, mcentral's span life and the
- * lock-free remote free path.
+ * check_mcentral.c: mcache refill and release in batches, mcentral's span
+ * life (partial, empty, back to the heap) and frees from other threads.
  */
 #include "testutil.h"
 
 #include <pthread.h>
 
-/* Allocate a whole span's worth of class c from this thread. */
+/* Allocate several spans' worth of class c from this thread. */
 static void **
 fill_span(unsigned c, unsigned *n)
 {
-	unsigned nel = gm_class_nelems[c];
-	void **v = calloc(nel * 3, sizeof(void *)); /* glibc: not the code under test */
+	/* Well past what a thread cache holds (twice a batch). */
+	unsigned cnt = gm_class_nelems[c] * 3 + gm_class_batch[c] * 8;
+	void **v = calloc(cnt, sizeof(void *)); /* glibc: not the code under test */
 
-	for (unsigned i = 0; i < nel * 3; i++) {
+	for (unsigned i = 0; i < cnt; i++) {
 		v[i] = gm_malloc(gm_class_size[c]);
 		ck_assert_ptr_nonnull(v[i]);
 	}
-	*n = nel * 3;
+	*n = cnt;
 	return v;
 }
 
@@ -25,7 +26,7 @@ START_TEST(refill_and_release_to_heap)
 {
 	unsigned c = gm_size_class(1000), n;
 	void **v;
-	uint64_t inuse0, inuse1, inuse2;
+	uint64_t inuse0, inuse1;
 
 	gm_opt.scavenge = false;
 	inuse0 = atomic_load(&gm_heap.inuse);
@@ -35,12 +36,17 @@ START_TEST(refill_and_release_to_heap)
 	ck_assert_uint_ge(inuse1 - inuse0, 3 * gm_class_npages[c] * GM_PAGE_SIZE);
 	for (unsigned i = 0; i < n; i++)
 		ck_assert_uint_eq(gm_span_of((uintptr_t)v[i])->spanclass, c);
-	for (unsigned i = 0; i < n; i++)
+	/* Refills come in batches; the cache never holds more than its limit. */
+	ck_assert_uint_le(gm_tls_mcache->count[c], gm_tls_mcache->max[c]);
+	for (unsigned i = 0; i < n; i++) {
 		gm_free(v[i]);
-	inuse2 = atomic_load(&gm_heap.inuse);
-	/* Detached spans whose objects all came back went back to the heap;
-	 * at most the span this thread still owns stays. */
-	ck_assert_uint_le(inuse2 - inuse0, gm_class_npages[c] * GM_PAGE_SIZE);
+		ck_assert_uint_le(gm_tls_mcache->count[c], gm_tls_mcache->max[c]);
+	}
+	/* Batches went back as the list grew: most spans are back in the heap. */
+	ck_assert_uint_lt(atomic_load(&gm_heap.inuse) - inuse0, inuse1 - inuse0);
+	/* Handing the cache back returns every span whose objects all came back. */
+	gm_mcache_release_all(gm_tls_mcache);
+	ck_assert_uint_le(atomic_load(&gm_heap.inuse), inuse0);
 	ck_heap_ok();
 	free(v);
 }
@@ -68,36 +74,23 @@ START_TEST(remote_free_returns_spans)
 	uint64_t inuse0;
 	pthread_t t;
 	struct xfer x;
-	gm_mspan *owned;
+	struct gomem_memstats a, b;
 
 	gm_opt.scavenge = false;
+	gm_read_memstats(&a);
 	inuse0 = atomic_load(&gm_heap.inuse);
 	v = fill_span(c, &n);
-	owned = gm_tls_mcache->alloc[c];
 	x.v = v;
 	x.n = n;
+	/* Another thread frees everything, then exits (its cache goes back). */
 	pthread_create(&t, NULL, free_all, &x);
 	pthread_join(t, NULL);
-	/* Another thread freed everything: full detached spans moved to partial
-	 * and then back to the heap; the owned span got a remote list. */
-	ck_assert_uint_le(atomic_load(&gm_heap.inuse) - inuse0,
-			  gm_class_npages[c] * GM_PAGE_SIZE);
-	ck_assert_ptr_eq(gm_tls_mcache->alloc[c], owned);
-	ck_assert_uint_ne(atomic_load(&owned->remote), 0);
-	/* The owner picks the remote frees up without a new span. */
-	{
-		void *p;
-		unsigned k = 0;
-
-		while (gm_tls_mcache->free[c] != NULL) {
-			p = gm_malloc(gm_class_size[c]);
-			(void)p;
-			k++;
-		}
-		p = gm_malloc(gm_class_size[c]);
-		ck_assert_ptr_eq(gm_span_of((uintptr_t)p), owned);
-		gm_free(p);
-	}
+	gm_read_memstats(&b);
+	ck_assert_uint_eq(b.Mallocs - a.Mallocs, n);
+	ck_assert_uint_eq(b.Frees - a.Frees, n);
+	gm_mcache_release_all(gm_tls_mcache);
+	ck_assert_uint_le(atomic_load(&gm_heap.inuse), inuse0);
+	ck_identities(&b);
 	ck_heap_ok();
 	free(v);
 }

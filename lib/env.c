@@ -7,6 +7,8 @@
  *       scavtrace=1     one line per scavenger cycle on stderr
  *       check=1         heap invariant walk on every snapshot
  *       scavwindow=MS   how long freed memory stays cached (default 100)
+ *   GOMEM_PROFILE_RATE=N                      bytes per allocation sample
+ *                                             (default 524288, 0 = off)
  *   GOMEM_STATS_INTERVAL_MS=N                 memstats probe interval
  *                                             (default 1000, minimum 10)
  *
@@ -22,6 +24,7 @@ gm_options gm_opt = {
 	.scavenge = true,
 	.stats_interval_ns = 1000000000u,
 	.release_delay_ns = 100000000u,
+	.profile_rate = 512 * 1024,
 };
 
 /* getenv without surprises: it only scans environ, never allocates. */
@@ -152,6 +155,15 @@ gm_env_init(void)
 		}
 		if (bad)
 			gm_env_warn("GOMEMDEBUG", v);
+	}
+	if ((v = gm_getenv("GOMEM_PROFILE_RATE")) != NULL && *v != 0) {
+		const char *p = v;
+		uint64_t r;
+
+		if (gm_parse_u64(&p, &r) == 0 && *p == 0)
+			gm_opt.profile_rate = r;
+		else
+			gm_env_warn("GOMEM_PROFILE_RATE", v);
 	}
 	if ((v = gm_getenv("GOMEM_STATS_INTERVAL_MS")) != NULL && *v != 0) {
 		const char *p = v;

@@ -31,6 +31,7 @@ gm_fork_prepare(void)
 	pthread_mutex_lock(&gm_heap.lock);
 	pthread_mutex_lock(&gm_registry_.lock);
 	pthread_mutex_lock(&gm_scav.lock);
+	pthread_mutex_lock(&gm_prof.lock);
 }
 
 static void
@@ -38,6 +39,7 @@ gm_fork_parent(void)
 {
 	unsigned i;
 
+	pthread_mutex_unlock(&gm_prof.lock);
 	pthread_mutex_unlock(&gm_scav.lock);
 	pthread_mutex_unlock(&gm_registry_.lock);
 	pthread_mutex_unlock(&gm_heap.lock);
@@ -57,6 +59,7 @@ gm_fork_child(void)
 	gm_mheap_fork_child();
 	pthread_mutex_init(&gm_registry_.lock, NULL);
 	gm_scav_fork_child();
+	gm_prof_fork_child();
 	gm_mcache_fork_child();
 }
 

@@ -18,6 +18,7 @@
  *                aligned allocation
  *   mstats.c     Go's MemStats, consistent snapshots
  *   scavenge.c   background scavenger: returns idle pages to the OS
+ *   mprof.c      sampled allocation profiling (Go's MemProfileRate)
  *   env.c        GOMEMLIMIT, GOMEMDEBUG and friends, parsed without malloc
  *   print.c      formatting and fatal errors without malloc
  *   init.c       process life: init, fork, probes' background work
@@ -44,7 +45,7 @@
  *
  * Lock order (taken in this order by gm_fork_prepare):
  *   gm_snap_lock -> mcentral[0..GM_NUM_SPANCLASSES-1].lock -> gm_heap.lock
- *   -> gm_registry.lock -> gm_scav.lock
+ *   -> gm_registry.lock -> gm_scav.lock -> gm_prof.lock
  * A function that expects a lock held ends in _locked.
  *
  * Glossary: "page" is our 8 KiB page; "OS page" is 4 KiB; a "span" is a run
@@ -173,6 +174,7 @@ typedef struct gm_mspan {
 	uint8_t state;         /* enum gm_span_state */
 	uint8_t needzero;      /* large: pages may hold old data */
 	uint8_t onlist;        /* heap free lists: index + 1 of the list, 0 = none */
+	uint16_t nsampled;     /* sampled blocks in the span (gm_prof.lock) */
 } gm_mspan;
 
 /* Per-arena metadata (Go's heapArena), charged to GCSys. */
@@ -287,6 +289,8 @@ typedef struct gm_mcache {
 	uint32_t tinylive;
 	uint16_t tinylivemask; /* bit k: the object at offset k is live (local view) */
 	uint16_t *tinymask;
+	int64_t next_sample; /* bytes until the next profiling sample */
+	uint64_t rng;
 	gm_tstats stats;
 	/* Thread registry, protected by gm_registry.lock. */
 	struct gm_mcache *rnext, *rprev;
@@ -376,6 +380,30 @@ void gm_scav_wake(void);
 uint64_t gm_scav_goal_locked(void);
 void gm_scav_fork_child(void);
 
+/* ---- profiling (mprof.c) ---- */
+
+typedef struct gm_prof_state {
+	pthread_mutex_t lock;
+	void *table;    /* open-addressing set of sampled blocks */
+	size_t cap, used, count;
+	uint64_t samples;
+} gm_prof_state;
+
+extern gm_prof_state gm_prof;
+int64_t gm_prof_next(gm_mcache *mc);
+void gm_prof_malloc(gm_mcache *mc, void *p, size_t size);
+void gm_prof_free(gm_mspan *s, void *p);
+void gm_prof_fork_child(void);
+
+/* Count n bytes against the thread's sampling budget. */
+gm_inline void *
+gm_prof_account(gm_mcache *mc, void *p, size_t n)
+{
+	if (gm_unlikely((mc->next_sample -= (int64_t)n) < 0) && mc != &gm_empty_mcache)
+		gm_prof_malloc(mc, p, n);
+	return p;
+}
+
 /* ---- options (env.c) ---- */
 
 typedef struct gm_options {
@@ -384,7 +412,8 @@ typedef struct gm_options {
 	bool scavtrace;            /* GOMEMDEBUG scavtrace=1 */
 	bool check;                /* GOMEMDEBUG check=1: heap invariants on snapshots */
 	uint64_t stats_interval_ns; /* GOMEM_STATS_INTERVAL_MS */
-	uint64_t release_delay_ns; /* GOMEMDEBUG scavdelay=MS: window of the in-use peak */
+	uint64_t release_delay_ns; /* GOMEMDEBUG scavwindow=MS: window of the in-use peak */
+	uint64_t profile_rate;     /* GOMEM_PROFILE_RATE: bytes per sample, 0 = off */
 } gm_options;
 
 extern gm_options gm_opt;

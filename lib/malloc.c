@@ -17,9 +17,9 @@
 
 uint64_t gm_free_key;
 
-/* Pop an object of span class c from mc, refilling if needed. */
+/* Pop an object of span class c from mc, refilling if needed (n bytes asked). */
 static inline void *
-gm_small_alloc(gm_mcache *mc, unsigned c)
+gm_small_alloc(gm_mcache *mc, unsigned c, size_t n)
 {
 	void *p = mc->free[c];
 
@@ -36,7 +36,7 @@ gm_small_alloc(gm_mcache *mc, unsigned c)
 	}
 	((uintptr_t *)p)[1] = 0;
 	gm_stat_inc(&mc->stats.nmalloc[c]);
-	return p;
+	return gm_prof_account(mc, p, n);
 }
 
 /* Pages for a large object; align_pages 0 = any alignment. */
@@ -61,6 +61,8 @@ gm_large_alloc(size_t n, size_t align_pages, bool zero)
 	}
 	if (zero && s->needzero)
 		memset((void *)s->start, 0, n);
+	if (gm_tls_mcache != &gm_empty_mcache || gm_mcache_create() != NULL)
+		gm_prof_account(gm_tls_mcache, (void *)s->start, n);
 	return (void *)s->start;
 }
 
@@ -93,11 +95,15 @@ gm_tiny_alloc(gm_mcache *mc, size_t n)
 static gm_noinline void *
 gm_malloc_slow(gm_mcache *mc, size_t n)
 {
+	void *p;
+
 	gm_ensure_init();
-	if (n < GM_TINY_SIZE)
-		return gm_tiny_alloc(mc, n ? n : 1);
+	if (n < GM_TINY_SIZE) {
+		p = gm_tiny_alloc(mc, n ? n : 1);
+		return p ? gm_prof_account(gm_tls_mcache, p, n) : p;
+	}
 	if (n <= GM_MAX_SMALL)
-		return gm_small_alloc(mc, gm_size_class(n));
+		return gm_small_alloc(mc, gm_size_class(n), n);
 	return gm_large_alloc(n, 0, false);
 }
 
@@ -116,7 +122,7 @@ gm_malloc(size_t n)
 			mc->count[c]--;
 			((uintptr_t *)p)[1] = 0;
 			gm_stat_inc(&mc->stats.nmalloc[c]);
-			return p;
+			return gm_prof_account(mc, p, n);
 		}
 	}
 	return gm_malloc_slow(mc, n);
@@ -179,6 +185,8 @@ gm_free_slow(gm_mspan *s, void *p)
 
 	if (gm_unlikely(s == NULL))
 		gm_bad_free(NULL, p, "gomem: free of pointer not allocated by gomem:");
+	if (gm_unlikely(s->nsampled != 0))
+		gm_prof_free(s, p);
 	st = __atomic_load_n(&s->state, __ATOMIC_ACQUIRE);
 	if (s->spanclass == GM_SPANCLASS_LARGE) {
 		if (gm_unlikely(a != s->start || st != GM_SPAN_LARGE))
@@ -215,7 +223,8 @@ gm_free(void *p)
 	if (gm_likely(s != NULL)) {
 		c = s->spanclass;
 		/* Small, not tiny, and room on the list (the empty cache has none). */
-		if (gm_likely(mc->count[c] < mc->max[c] && c != GM_SPANCLASS_TINY)) {
+		if (gm_likely(mc->count[c] < mc->max[c] && c != GM_SPANCLASS_TINY &&
+			      s->nsampled == 0)) {
 			uintptr_t *w = p, key = gm_free_key;
 			uint64_t idx = ((uint64_t)(a - s->base) * s->divmul) >> 32;
 
@@ -234,7 +243,7 @@ gm_free(void *p)
 	if (a == 0)
 		return;
 	if (s != NULL && s->spanclass != GM_SPANCLASS_LARGE &&
-	    s->spanclass != GM_SPANCLASS_TINY && mc != &gm_empty_mcache) {
+	    s->spanclass != GM_SPANCLASS_TINY && mc != &gm_empty_mcache && s->nsampled == 0) {
 		/* The list is full: free onto it and give a batch back. */
 		if (gm_unlikely(!gm_is_object_start(s, a) || ((uintptr_t *)p)[1] == gm_free_key))
 			gm_bad_free(s, p, "gomem: free of invalid pointer");
@@ -394,7 +403,7 @@ gm_aligned(size_t align, size_t n)
 			c++;
 		if (c < GM_NUM_CLASSES) {
 			mc = gm_tls_mcache;
-			return gm_small_alloc(mc, c);
+			return gm_small_alloc(mc, c, n);
 		}
 	}
 	return gm_large_alloc(n ? n : 1, align >> GM_PAGE_SHIFT ? align >> GM_PAGE_SHIFT : 1,

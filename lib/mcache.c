@@ -43,6 +43,7 @@ gm_mcache_create(void)
 	mc->tid = (pid_t)syscall(SYS_gettid);
 	for (unsigned c = 1; c < GM_NUM_SPANCLASSES; c++)
 		mc->max[c] = 2u * gm_class_batch[c];
+	mc->next_sample = gm_prof_next(mc);
 	pthread_mutex_lock(&gm_registry_.lock);
 	mc->rprev = NULL;
 	mc->rnext = gm_registry_.head;

@@ -38,6 +38,8 @@ GM_PROBE_SEMAPHORE(init);
 GM_PROBE_SEMAPHORE(memstats);
 GM_PROBE_SEMAPHORE(scavenge);
 GM_PROBE_SEMAPHORE(arena_grow);
+GM_PROBE_SEMAPHORE(sample_alloc);
+GM_PROBE_SEMAPHORE(sample_free);
 
 static inline uint64_t
 gm_ld(const uint64_t *p)

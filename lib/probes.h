@@ -11,6 +11,8 @@
  *   gomem:memstats    (struct gomem_memstats *snap, u64 size)
  *   gomem:scavenge    (u64 bytes_released, u64 ns_spent)
  *   gomem:arena_grow  (void *base, u64 bytes)
+ *   gomem:sample_alloc(void *ptr, u64 size, u64 *pcs, u64 depth, u64 rate)
+ *   gomem:sample_free (void *ptr, u64 size)
  */
 #ifndef GM_PROBES_H
 #define GM_PROBES_H
@@ -30,17 +32,21 @@
 #define GM_PROBE_ENABLED(name) __builtin_expect(gomem_##name##_semaphore != 0, 0)
 #define GM_PROBE2(name, a, b) STAP_PROBE2(gomem, name, a, b)
 #define GM_PROBE3(name, a, b, c) STAP_PROBE3(gomem, name, a, b, c)
+#define GM_PROBE5(name, a, b, c, d, e) STAP_PROBE5(gomem, name, a, b, c, d, e)
 #else
 #define GM_PROBE_SEMAPHORE(name) extern int gm_no_probe_##name
 #define GM_PROBE_DECLARE(name) extern int gm_no_probe_##name
 #define GM_PROBE_ENABLED(name) 0
 #define GM_PROBE2(name, a, b) ((void)(a), (void)(b))
 #define GM_PROBE3(name, a, b, c) ((void)(a), (void)(b), (void)(c))
+#define GM_PROBE5(name, a, b, c, d, e) ((void)(a), (void)(b), (void)(c), (void)(d), (void)(e))
 #endif
 
 GM_PROBE_DECLARE(init);
 GM_PROBE_DECLARE(memstats);
 GM_PROBE_DECLARE(scavenge);
 GM_PROBE_DECLARE(arena_grow);
+GM_PROBE_DECLARE(sample_alloc);
+GM_PROBE_DECLARE(sample_free);
 
 #endif /* GM_PROBES_H */

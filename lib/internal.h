@@ -70,6 +70,8 @@
 #define gm_likely(x) __builtin_expect(!!(x), 1)
 #define gm_unlikely(x) __builtin_expect(!!(x), 0)
 #define gm_noinline __attribute__((noinline))
+/* The two hot entry points keep no frame: they make tail calls only. */
+#define gm_hot __attribute__((hot, optimize("omit-frame-pointer")))
 #define gm_inline static inline __attribute__((always_inline))
 
 /* ---- Constants (Go's values) ---- */
@@ -322,10 +324,19 @@ extern pthread_key_t gm_mcache_key;
 void gm_tiny_block_free(gm_mspan *s, uintptr_t blk);
 void gm_mcache_fork_child(void);
 
+/*
+ * Counters written by one thread and read by others: one plain add.  On
+ * x86-64 a single aligned add is never torn and stores are seen in order
+ * (the snapshot relies on that, see mstats.c); elsewhere a release store.
+ */
 gm_inline void
 gm_stat_inc(uint64_t *c)
 {
+#if defined(__x86_64__)
+	__asm__ volatile("addq $1, %0" : "+m"(*c) : : "memory");
+#else
 	__atomic_store_n(c, __atomic_load_n(c, __ATOMIC_RELAXED) + 1, __ATOMIC_RELEASE);
+#endif
 }
 
 gm_inline void
@@ -395,12 +406,14 @@ void gm_prof_malloc(gm_mcache *mc, void *p, size_t size);
 void gm_prof_free(gm_mspan *s, void *p);
 void gm_prof_fork_child(void);
 
-/* Count n bytes against the thread's sampling budget. */
+void *gm_prof_sample(gm_mcache *mc, void *p, size_t n);
+
+/* Count n bytes of p against mc's sampling budget (mc is a real cache). */
 gm_inline void *
 gm_prof_account(gm_mcache *mc, void *p, size_t n)
 {
-	if (gm_unlikely((mc->next_sample -= (int64_t)n) < 0) && mc != &gm_empty_mcache)
-		gm_prof_malloc(mc, p, n);
+	if (gm_unlikely((mc->next_sample -= (int64_t)n) < 0))
+		return gm_prof_sample(mc, p, n);
 	return p;
 }
 

@@ -108,7 +108,7 @@ gm_malloc_slow(gm_mcache *mc, size_t n)
 }
 
 /* malloc: see the overview in internal.h. */
-void *
+gm_hot void *
 gm_malloc(size_t n)
 {
 	gm_mcache *mc = gm_tls_mcache;
@@ -175,7 +175,7 @@ gm_free_local(gm_mcache *mc, unsigned c, void *p)
 		gm_mcache_release(mc, c, gm_class_batch[c]);
 }
 
-/* Free of anything but a small object by a thread with a cache. */
+/* Everything gm_free's fast path does not handle, and every bad pointer. */
 static gm_noinline void
 gm_free_slow(gm_mspan *s, void *p)
 {
@@ -183,6 +183,8 @@ gm_free_slow(gm_mspan *s, void *p)
 	gm_mcache *mc;
 	uint8_t st;
 
+	if (a == 0)
+		return;
 	if (gm_unlikely(s == NULL))
 		gm_bad_free(NULL, p, "gomem: free of pointer not allocated by gomem:");
 	if (gm_unlikely(s->nsampled != 0))
@@ -208,47 +210,39 @@ gm_free_slow(gm_mspan *s, void *p)
 	}
 	if (gm_unlikely(!gm_is_object_start(s, a) || ((uintptr_t *)p)[1] == gm_free_key))
 		gm_bad_free(s, p, "gomem: free of invalid pointer");
+	/* Onto the list; past its limit a batch goes back to mcentral. */
 	gm_free_local(mc, s->spanclass, p);
 }
 
 /* free: see the overview in internal.h. */
-void
+gm_hot void
 gm_free(void *p)
 {
 	uintptr_t a = (uintptr_t)p;
 	gm_mspan *s = gm_span_of(a); /* NULL for NULL: arena 0 never exists */
 	gm_mcache *mc = gm_tls_mcache;
-	unsigned c;
 
 	if (gm_likely(s != NULL)) {
-		c = s->spanclass;
-		/* Small, not tiny, and room on the list (the empty cache has none). */
+		unsigned c = s->spanclass;
+
+		/* Small, not tiny, not sampled, and room on the list (the empty
+		 * cache has none).  Interior pointers and blocks freed already go
+		 * to the slow path, which names them. */
 		if (gm_likely(mc->count[c] < mc->max[c] && c != GM_SPANCLASS_TINY &&
 			      s->nsampled == 0)) {
 			uintptr_t *w = p, key = gm_free_key;
 			uint64_t idx = ((uint64_t)(a - s->base) * s->divmul) >> 32;
 
-			/* Refuse interior pointers and objects freed already. */
-			if (gm_unlikely(idx >= s->nelems || s->base + idx * s->elemsize != a ||
-					w[1] == key))
-				gm_bad_free(s, p, "gomem: free of invalid pointer");
-			w[0] = (uintptr_t)mc->free[c];
-			w[1] = key;
-			mc->free[c] = p;
-			mc->count[c]++;
-			gm_stat_inc(&mc->stats.nfree[c]);
-			return;
+			if (gm_likely(idx < s->nelems && s->base + idx * s->elemsize == a &&
+				      w[1] != key)) {
+				w[0] = (uintptr_t)mc->free[c];
+				w[1] = key;
+				mc->free[c] = p;
+				mc->count[c]++;
+				gm_stat_inc(&mc->stats.nfree[c]);
+				return;
+			}
 		}
-	}
-	if (a == 0)
-		return;
-	if (s != NULL && s->spanclass != GM_SPANCLASS_LARGE &&
-	    s->spanclass != GM_SPANCLASS_TINY && mc != &gm_empty_mcache && s->nsampled == 0) {
-		/* The list is full: free onto it and give a batch back. */
-		if (gm_unlikely(!gm_is_object_start(s, a) || ((uintptr_t *)p)[1] == gm_free_key))
-			gm_bad_free(s, p, "gomem: free of invalid pointer");
-		gm_free_local(mc, s->spanclass, p);
-		return;
 	}
 	gm_free_slow(s, p);
 }

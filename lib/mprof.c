@@ -185,6 +185,15 @@ gm_prof_free(gm_mspan *s, void *p)
 		GM_PROBE2(sample_free, p, size);
 }
 
+/* The budget ran out at p (tail-called from the malloc paths); returns p. */
+void *
+gm_prof_sample(gm_mcache *mc, void *p, size_t n)
+{
+	if (mc != &gm_empty_mcache)
+		gm_prof_malloc(mc, p, n);
+	return p;
+}
+
 /* In a forked child. */
 void
 gm_prof_fork_child(void)

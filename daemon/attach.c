@@ -229,6 +229,11 @@ attach_libraries(char *const *want, int nwant)
 				break;
 		if (i < nlibs)
 			continue;
+		if (nlibs == GOMEMD_MAX_LIBS) { /* attach_refresh() may have filled libs[] */
+			log_warnx("library %s: too many attached files (at most %d)", want[j],
+				  GOMEMD_MAX_LIBS);
+			break;
+		}
 		if (stat(want[j], &st) != 0) {
 			log_warn("library %s", want[j]);
 			continue;
@@ -371,9 +376,11 @@ attach_pid(int pid, char *err, size_t errlen)
 		if (pids[i].pid == pid)
 			break;
 	if (i < npids) { /* attached already */
+		/* copy: once unlocked, pids[] may be realloc'ed or the entry removed */
+		snprintf(path, sizeof path, "%s", pids[i].path);
 		pthread_mutex_unlock(&pid_lock);
 		attach_unmute(pid);
-		proc_add(pid, pids[i].path);
+		proc_add(pid, path);
 		return 0;
 	}
 	if (found)
@@ -480,10 +487,10 @@ attach_nlinks(void)
 {
 	int i, j, n = 0;
 
+	pthread_mutex_lock(&pid_lock); /* libs[] changes on SIGHUP, pids[] on any attach */
 	for (i = 0; i < nlibs; i++)
 		for (j = 0; j < NPROBES; j++)
 			n += libs[i].links[j] != NULL;
-	pthread_mutex_lock(&pid_lock);
 	for (i = 0; i < npids; i++)
 		for (j = 0; j < NPROBES; j++)
 			n += pids[i].links[j] != NULL;

@@ -2,7 +2,7 @@
 /*
  * gomem.bpf.c: the kernel side of gomemd.
  *
- * Four USDT programs (provider "gomem") copy what libgomem hands them into
+ * Six USDT programs (provider "gomem") copy what libgomem hands them into
  * one ring buffer, tagged with the tgid; gomemd attaches them manually
  * (SEC("usdt") without a target) to every libgomem it is told about, for all
  * processes (pid -1), or to one process.  Snapshots (~6 KB) are reserved
@@ -45,6 +45,14 @@ struct {
 	__type(key, __u32);
 	__type(value, __u32);
 } watched SEC(".maps");
+
+/* Scratch space for a sample record (too big for the stack); per CPU. */
+struct {
+	__uint(type, BPF_MAP_TYPE_PERCPU_ARRAY);
+	__uint(max_entries, 1);
+	__type(key, __u32);
+	__type(value, struct gomem_event_sample);
+} sample_buf SEC(".maps");
 
 /* Count one lost record. */
 static __always_inline void count_drop(__u32 reason)
@@ -162,6 +170,45 @@ SEC("usdt")
 int BPF_USDT(gomem_arena_grow, const void *base, __u64 bytes)
 {
 	return emit_small(GOMEM_EV_ARENA_GROW, (__u64)(unsigned long)base, bytes);
+}
+
+/*
+ * A sampled allocation: header, rate and the PCs, copied into a per-CPU
+ * scratch record and output with only the frames present, so a typical
+ * 10-frame stack takes ~160 bytes of the ring buffer instead of ~600.
+ */
+SEC("usdt")
+int BPF_USDT(gomem_sample_alloc, const void *ptr, __u64 size, const __u64 *pcs, __u64 depth,
+	     __u64 rate)
+{
+	__u32 tgid = bpf_get_current_pid_tgid() >> 32, zero = 0;
+	struct gomem_event_sample *e;
+	__u64 n = depth;
+
+	if (!watch(tgid))
+		return 0;
+	e = bpf_map_lookup_elem(&sample_buf, &zero);
+	if (!e)
+		return 0;
+	if (n > GOMEM_MAX_STACK)
+		n = GOMEM_MAX_STACK;
+	fill_hdr(&e->hdr, GOMEM_EV_SAMPLE_ALLOC, tgid, (__u64)(unsigned long)ptr, size);
+	e->rate = rate;
+	if (n > 0 && bpf_probe_read_user(e->pcs, n * sizeof(__u64), pcs) < 0) {
+		count_drop(GOMEM_DROP_READ);
+		return 0;
+	}
+	e->hdr.len = n;
+	if (bpf_ringbuf_output(&events, e, GOMEM_SAMPLE_BASE_SIZE + n * sizeof(__u64), 0) < 0)
+		count_drop(GOMEM_DROP_RINGBUF);
+	return 0;
+}
+
+/* The free of a sampled block. */
+SEC("usdt")
+int BPF_USDT(gomem_sample_free, const void *ptr, __u64 size)
+{
+	return emit_small(GOMEM_EV_SAMPLE_FREE, (__u64)(unsigned long)ptr, size);
 }
 
 /* Report the exit of the last thread of a watched process. */

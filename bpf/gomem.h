@@ -22,6 +22,8 @@ enum gomem_event_type {
 	GOMEM_EV_SCAVENGE = 3,	 /* gomem:scavenge: a = bytes released, b = ns spent */
 	GOMEM_EV_ARENA_GROW = 4, /* gomem:arena_grow: a = base, b = bytes */
 	GOMEM_EV_EXIT = 5,	 /* the last thread of a watched process exited */
+	GOMEM_EV_SAMPLE_ALLOC = 6, /* gomem:sample_alloc: struct gomem_event_sample */
+	GOMEM_EV_SAMPLE_FREE = 7,  /* gomem:sample_free: a = ptr, b = size */
 };
 
 /* Indexes of the per-CPU drop counters (map "drops"). */
@@ -55,6 +57,22 @@ struct gomem_event_snap {
 	char version[GOMEM_VERSION_LEN]; /* GOMEM_EV_INIT only */
 	struct gomem_memstats snap;
 };
+
+/* Frames kept of a sampled allocation's stack (the library captures <= 64). */
+#define GOMEM_MAX_STACK 64
+
+/*
+ * GOMEM_EV_SAMPLE_ALLOC records: hdr.a = ptr, hdr.b = size (bytes of the
+ * block), hdr.len = depth (frames in pcs, innermost first: return addresses).
+ * Only the header, rate and the first depth PCs are written to the ring
+ * buffer (the record is variable-length).
+ */
+struct gomem_event_sample {
+	struct gomem_event_hdr hdr;
+	unsigned long long rate;	/* sampling rate in bytes in force */
+	unsigned long long pcs[GOMEM_MAX_STACK];
+};
+#define GOMEM_SAMPLE_BASE_SIZE (sizeof(struct gomem_event_hdr) + sizeof(unsigned long long))
 
 /* Ring buffer size: room for about 340 snapshots (2 MiB). */
 #define GOMEM_RINGBUF_BYTES (2u << 20)

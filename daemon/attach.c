@@ -1,7 +1,7 @@
 /*
  * attach.c: loading the BPF programs and attaching them.
  *
- * Each library in the configuration gets the four USDT programs attached for
+ * Each library in the configuration gets the six USDT programs attached for
  * all processes (pid -1): the uprobes live on the file's inode, so processes
  * that map it later are covered at once and the kernel raises the probe
  * semaphores in processes already running.  A process that loaded libgomem
@@ -33,7 +33,7 @@
 #include "gomem.h"
 #include "gomemd.h"
 
-#define NPROBES 4
+#define NPROBES 6
 
 struct lib_links {
 	char *path;
@@ -48,7 +48,8 @@ struct pid_links {
 	struct bpf_link *links[NPROBES];
 };
 
-static const char *const probe_names[NPROBES] = {"init", "memstats", "scavenge", "arena_grow"};
+static const char *const probe_names[NPROBES] = {"init",       "memstats",     "scavenge",
+						  "arena_grow", "sample_alloc", "sample_free"};
 
 static struct gomem_bpf *skel;
 static struct bpf_link *exit_link;
@@ -152,13 +153,15 @@ attach_exit_traced(void)
 	return exit_link != NULL;
 }
 
-/* Attach the four programs to a binary for pid (-1: all); count the links made. */
+/* Attach the six programs to a binary for pid (-1: all); count the links made. */
 static int
 attach_probes(struct bpf_link **links, int pid, const char *path)
 {
 	struct bpf_program *progs[NPROBES] = {skel->progs.gomem_init, skel->progs.gomem_memstats,
 					      skel->progs.gomem_scavenge,
-					      skel->progs.gomem_arena_grow};
+					      skel->progs.gomem_arena_grow,
+					      skel->progs.gomem_sample_alloc,
+					      skel->progs.gomem_sample_free};
 	int i, n = 0;
 
 	for (i = 0; i < NPROBES; i++) {

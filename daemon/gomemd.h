@@ -17,6 +17,8 @@
  *   http.c     libmicrohttpd server, route table, reply helpers.
  *   api.c      the route handlers: /memstats, /processes, /healthz.
  *   log.c      logging, fatal(), x-allocators.
+ *   profile.c  heap profiles from allocation samples (profile.h), served as
+ *              pprof by pprof.c, symbolized by symbolize.c.
  *
  * Interfaces for new features (Prometheus, expvar, SSE, dashboard)
  * ----------------------------------------------------------------
@@ -219,6 +221,8 @@ struct http_route {
 int http_start(const struct gomemd_config *c, char *err, size_t errlen);
 void http_stop(void);
 int http_reply(struct http_req *req, unsigned status, const char *ctype, char *body, size_t len);
+int http_reply_hdr(struct http_req *req, unsigned status, const char *ctype, char *body, size_t len,
+		   const char *hname, const char *hvalue);
 int http_reply_json(struct http_req *req, unsigned status, cJSON *root);
 int http_reply_error(struct http_req *req, unsigned status, const char *fmt, ...)
 	__attribute__((format(printf, 3, 4)));

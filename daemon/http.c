@@ -27,6 +27,7 @@
 
 #include "gomemd.h"
 #include "outputs.h"
+#include "profile.h"
 #include "prom.h"
 
 /* The routes.  Keep the most specific prefix first. */
@@ -39,6 +40,8 @@ static const struct http_route http_routes[] = {
 	{"/debug/vars", 0, "GET", out_debug_vars},
 	{"/events", 0, "GET", out_events},
 	{"/memstats/history", 0, "GET", out_history},
+	{"/debug/pprof/heap", 0, "GET", profile_http_heap},
+	{"/profile/top", 0, "GET", profile_http_top},
 	{"/", 1, NULL, out_static}, /* the dashboard; keep last */
 };
 
@@ -64,6 +67,14 @@ method_allowed(const char *allow, const char *method)
 int
 http_reply(struct http_req *req, unsigned status, const char *ctype, char *body, size_t len)
 {
+	return http_reply_hdr(req, status, ctype, body, len, NULL, NULL);
+}
+
+/* http_reply() with one more header (hname NULL: none). */
+int
+http_reply_hdr(struct http_req *req, unsigned status, const char *ctype, char *body, size_t len,
+	       const char *hname, const char *hvalue)
+{
 	struct MHD_Response *r;
 	enum MHD_Result ret;
 
@@ -73,6 +84,8 @@ http_reply(struct http_req *req, unsigned status, const char *ctype, char *body,
 		return MHD_NO;
 	}
 	MHD_add_response_header(r, MHD_HTTP_HEADER_CONTENT_TYPE, ctype);
+	if (hname != NULL)
+		MHD_add_response_header(r, hname, hvalue);
 	MHD_add_response_header(r, MHD_HTTP_HEADER_CACHE_CONTROL, "no-store");
 	prom_count_request(status);
 	ret = MHD_queue_response(req->conn, status, r);

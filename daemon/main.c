@@ -30,6 +30,7 @@
 #endif
 
 #include "gomemd.h"
+#include "profile.h"
 
 const struct gomemd_config *gomemd_cfg;
 uint64_t gomemd_start_mono_ns;
@@ -193,6 +194,7 @@ main(int argc, char **argv)
 					log_warn("timerfd");
 				collect_consume(); /* exits queued behind snapshots first */
 				proc_sweep(cfg.grace_s);
+				profile_sweep();
 				attach_refresh();
 			} else if (fd == sfd) {
 				while (read(sfd, &si, sizeof si) == (ssize_t)sizeof si) {
@@ -213,6 +215,7 @@ main(int argc, char **argv)
 	collect_close();
 	attach_close();
 	proc_fini();
+	profile_fini();
 	close(efd);
 	close(sfd);
 	close(tfd);

@@ -28,6 +28,7 @@
 #include "gomemd.h"
 #include "obuf.h"
 #include "outputs.h"
+#include "profile.h"
 #include "prom.h"
 #include "sse.h"
 #include "static.h"
@@ -303,6 +304,21 @@ out_metrics(struct http_req *req)
 	self.bpf_map_bytes = out_bpf_map_bytes();
 	sse_stats(&self.sse_clients, &self.sse_dropped);
 	body = prom_format(pp, c.n, &self, &len);
+	if (body != NULL) { /* the heap profiler's self metrics after prom.c's */
+		struct obuf b;
+		char *more;
+		size_t mlen;
+
+		obuf_init(&b, 1024);
+		profile_prom(&b);
+		more = obuf_take(&b, &mlen);
+		if (more != NULL) {
+			body = xrealloc(body, len + mlen + 1);
+			memcpy(body + len, more, mlen + 1);
+			len += mlen;
+			free(more);
+		}
+	}
 	for (i = 0; i < c.n; i++)
 		free(c.v[i].ms);
 	free(c.v);

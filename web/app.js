@@ -234,6 +234,35 @@
     tbody.innerHTML = html || '<tr><td colspan="4" class="hint">no small allocations yet</td></tr>';
   }
 
+  /* Top allocation sites from the heap profile (GET profile/top?pid=N). */
+  function renderTopSites() {
+    var pid = selected;
+    if (!pid) return;
+    $("pprof-link").href = "debug/pprof/heap?pid=" + pid;
+    fetch("profile/top?pid=" + pid, { cache: "no-store" }).then(function (r) {
+      return r.ok ? r.json() : null;
+    }).then(function (t) {
+      if (!t || pid !== selected) return;
+      var tbody = document.querySelector("#topsites tbody");
+      tbody.textContent = "";
+      (t.sites || []).forEach(function (s) {
+        var tr = document.createElement("tr");
+        [s["function"], fmtBytes(s.inuse_space), fmtCount(s.inuse_objects), fmtBytes(s.alloc_space)]
+          .forEach(function (v, i) {
+            var td = document.createElement("td");
+            if (i > 0) td.className = "num";
+            td.textContent = v;
+            if (i === 0 && s.stack) td.title = s.stack.join(" < ");
+            tr.appendChild(td);
+          });
+        tbody.appendChild(tr);
+      });
+      if (!tbody.children.length) {
+        tbody.innerHTML = '<tr><td colspan="4" class="hint">no allocation samples yet</td></tr>';
+      }
+    }).catch(function () {});
+  }
+
   function renderDetailState() {
     var p = procs.get(selected);
     $("detail-empty").hidden = !!p;
@@ -273,6 +302,7 @@
     var p = procs.get(pid);
     if (p && p.last) { onSnapshot(p.last); }
     renderBySize(true);
+    renderTopSites();
   }
 
   /* ---- live events ---- */
@@ -325,4 +355,5 @@
   pollProcesses();
   setInterval(pollProcesses, POLL_MS);
   setInterval(function () { renderList(); renderNumbers(); }, 1000);
+  setInterval(renderTopSites, 5000);
 })();

@@ -45,6 +45,8 @@ try {
     rss: document.getElementById("num-RSS").textContent,
     age: document.getElementById("num-snapshotage").textContent,
     bysize: document.querySelectorAll("#bysize tbody tr").length,
+    sites: Array.from(document.querySelectorAll("#topsites tbody td:first-child"))
+      .filter((td) => !td.classList.contains("hint")).map((td) => td.textContent),
     canvases: document.querySelectorAll("#chart-mem canvas, #chart-rate canvas").length,
     sel: window.gomemDashboard.selected(),
     rows: document.querySelectorAll("#procs tbody tr").length,
@@ -61,6 +63,8 @@ try {
   if (a.shown === b.shown) fail("shown HeapAlloc did not change: " + b.shown);
   if (b.canvases < 2) fail("charts not drawn");
   if (b.bysize < 2) fail("BySize table empty");
+  if (b.sites.length < 1) fail("Top allocation sites table empty");
+  console.log("top allocation sites:", JSON.stringify(b.sites.slice(0, 3)));
   if (!/\d/.test(b.rss)) fail("RSS not shown: " + b.rss);
   if (b.rows < 2) fail("process list has " + b.rows + " rows, want the two workloads");
   if (b.exitedShown) fail("live process shown as exited");

@@ -83,6 +83,8 @@ main(void)
 	unsigned x = 1;
 
 	free(malloc(100)); /* make sure the library is up */
+	for (int i = 0; i < 100 && scav_cpu() < 0; i++)
+		usleep(10000); /* the thread names itself once it runs */
 	if (scav_cpu() < 0) {
 		printf("scavcpu: no gomem-scav thread (run with libgomem preloaded)\n");
 		return 77;

@@ -6,7 +6,8 @@
  *       scavenge=0      no background scavenger
  *       scavtrace=1     one line per scavenger cycle on stderr
  *       check=1         heap invariant walk on every snapshot
- *       scavwindow=MS   how long freed memory stays cached (default 100)
+ *       scavwindow=MS   window of the in-use peak the goal follows (default 100)
+ *       scavage=MS      how long a free run stays idle before release (150)
  *   GOMEM_PROFILE_RATE=N                      bytes per allocation sample
  *                                             (default 524288, 0 = off)
  *   GOMEM_STATS_INTERVAL_MS=N                 memstats probe interval
@@ -25,6 +26,7 @@ gm_options gm_opt = {
 	.stats_interval_ns = 1000000000u,
 	.release_delay_ns = 100000000u,
 	.profile_rate = 512 * 1024,
+	.scav_age_ns = 150000000u,
 };
 
 /* getenv without surprises: it only scans environ, never allocates. */
@@ -119,6 +121,8 @@ gm_env_debug_pair(const char *p, size_t len)
 		gm_opt.check = n != 0;
 	else if (KEY("scavwindow"))
 		gm_opt.release_delay_ns = n * 1000000u;
+	else if (KEY("scavage"))
+		gm_opt.scav_age_ns = n * 1000000u;
 	else
 		return -1;
 #undef KEY

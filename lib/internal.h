@@ -177,6 +177,7 @@ typedef struct gm_mspan {
 	uint8_t needzero;      /* large: pages may hold old data */
 	uint8_t onlist;        /* heap free lists: index + 1 of the list, 0 = none */
 	uint16_t nsampled;     /* sampled blocks in the span (gm_prof.lock) */
+	uint64_t idle_since;   /* free runs: when its pages (most of them) became idle */
 } gm_mspan;
 
 /* Per-arena metadata (Go's heapArena), charged to GCSys. */
@@ -427,6 +428,7 @@ typedef struct gm_options {
 	uint64_t stats_interval_ns; /* GOMEM_STATS_INTERVAL_MS */
 	uint64_t release_delay_ns; /* GOMEMDEBUG scavwindow=MS: window of the in-use peak */
 	uint64_t profile_rate;     /* GOMEM_PROFILE_RATE: bytes per sample, 0 = off */
+	uint64_t scav_age_ns;      /* GOMEMDEBUG scavage=MS: idle this long before release */
 } gm_options;
 
 extern gm_options gm_opt;

@@ -324,6 +324,7 @@ gm_heap_grow_locked(size_t npages)
 	s->start = base;
 	s->npages = ask >> GM_PAGE_SHIFT;
 	s->state = GM_SPAN_FREE;
+	s->idle_since = 0;
 	gm_scav_set(base, s->npages);
 	atomic_fetch_add_explicit(&gm_stat_heap_sys, ask, memory_order_relaxed);
 	gm_gauge_add(&gm_heap.idle, (int64_t)ask);
@@ -360,6 +361,7 @@ gm_carve_locked(gm_mspan *f, uintptr_t a, size_t npages)
 		left->start = f->start;
 		left->npages = (a - f->start) >> GM_PAGE_SHIFT;
 		left->state = GM_SPAN_FREE;
+		left->idle_since = f->idle_since;
 		gm_set_free_ends(left);
 		gm_free_insert(left);
 	}
@@ -367,6 +369,7 @@ gm_carve_locked(gm_mspan *f, uintptr_t a, size_t npages)
 		right->start = end;
 		right->npages = (fend - end) >> GM_PAGE_SHIFT;
 		right->state = GM_SPAN_FREE;
+		right->idle_since = f->idle_since;
 		gm_set_free_ends(right);
 		gm_free_insert(right);
 	}
@@ -477,6 +480,8 @@ gm_free_coalesce_insert(gm_mspan *s)
 			*gm_spans_slot(s->start) = NULL;
 			*gm_spans_slot(l->start + PAGES(l->npages - 1)) = NULL;
 			*gm_spans_slot(l->start) = NULL;
+			if (l->npages > s->npages)
+				s->idle_since = l->idle_since;
 			s->start = l->start;
 			s->npages += l->npages;
 			l->state = GM_SPAN_DEAD;
@@ -489,6 +494,8 @@ gm_free_coalesce_insert(gm_mspan *s)
 		*gm_spans_slot(s->start + PAGES(s->npages - 1)) = NULL;
 		*gm_spans_slot(r->start + PAGES(r->npages - 1)) = NULL;
 		*gm_spans_slot(r->start) = NULL;
+		if (r->npages > s->npages)
+			s->idle_since = r->idle_since;
 		s->npages += r->npages;
 		r->state = GM_SPAN_DEAD;
 		gm_fixalloc_free(&gm_heap.spanalloc, r);
@@ -513,6 +520,7 @@ gm_mheap_free_locked(gm_mspan *s)
 		*gm_spans_slot(s->start + PAGES(i)) = NULL;
 	s->state = GM_SPAN_FREE;
 	s->spanclass = 0;
+	s->idle_since = gm_nanotime();
 	gm_free_coalesce_insert(s);
 }
 
@@ -557,6 +565,7 @@ gm_mheap_try_resize(gm_mspan *s, size_t npages)
 			gm_gauge_add(&gm_heap.idle, (int64_t)PAGES(tail));
 			gm_set_spans(t->start, tail, NULL);
 			t->state = GM_SPAN_FREE;
+			t->idle_since = gm_nanotime();
 			gm_free_coalesce_insert(t);
 			ok = true;
 		}
@@ -628,13 +637,13 @@ static gm_mspan *gm_scav_hint;
  * page is never split).  Returns false when none is left.
  */
 static bool
-gm_scav_find_locked(gm_mspan **out, uintptr_t *lo, uintptr_t *hi)
+gm_scav_find_locked(gm_mspan **out, uintptr_t *lo, uintptr_t *hi, uint64_t young)
 {
 	gm_mspan *s = gm_scav_hint;
 	uintptr_t p = gm_scav_cursor, q = 0;
 	int restarts = 0;
 
-	if (s != NULL && s->state == GM_SPAN_FREE && s->onlist != 0)
+	if (s != NULL && s->state == GM_SPAN_FREE && s->onlist != 0 && s->idle_since <= young)
 		q = gm_scav_highest_clear(s->start, s->npages);
 	while (q == 0) {
 		gm_heaparena *ha;
@@ -662,7 +671,7 @@ gm_scav_find_locked(gm_mspan **out, uintptr_t *lo, uintptr_t *hi)
 			p -= GM_PAGE_SIZE;
 			continue;
 		}
-		if (s->state == GM_SPAN_FREE && s->onlist != 0)
+		if (s->state == GM_SPAN_FREE && s->onlist != 0 && s->idle_since <= young)
 			q = gm_scav_highest_clear(s->start, s->npages);
 		p = s->start;
 	}
@@ -685,7 +694,9 @@ gm_scav_find_locked(gm_mspan **out, uintptr_t *lo, uintptr_t *hi)
 
 /*
  * Release at least want bytes of free pages to the OS, top down, and return
- * how many were released.  Takes and drops gm_heap.lock; madvise runs
+ * how many were released.  Unless force is set, runs that became idle less
+ * than GOMEMDEBUG scavage (150 ms) ago are skipped: they are likely to be
+ * reused, and faulting them back in costs more than keeping them.  Takes and drops gm_heap.lock; madvise runs
  * without it.  *ns gets the time spent.
  */
 size_t
@@ -693,15 +704,16 @@ gm_mheap_scavenge(size_t want, bool force)
 {
 	size_t done = 0;
 	uint64_t t0 = gm_nanotime();
+	/* Runs idle since after this are left alone, unless forced. */
+	uint64_t young = force || t0 < gm_opt.scav_age_ns ? UINT64_MAX : t0 - gm_opt.scav_age_ns;
 
-	(void)force;
 	pthread_mutex_lock(&gm_heap.lock);
 	while (done < want) {
 		gm_mspan *s;
 		uintptr_t lo, hi;
 		size_t npages, nunscav;
 
-		if (!gm_scav_find_locked(&s, &lo, &hi))
+		if (!gm_scav_find_locked(&s, &lo, &hi, young))
 			break;
 		npages = (hi - lo) >> GM_PAGE_SHIFT;
 		nunscav = npages - gm_scav_bits(lo, npages, false);

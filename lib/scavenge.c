@@ -15,6 +15,8 @@
  *     takes many seconds to go back.  We spend 1% while the excess is small
  *     and up to a quarter of one CPU while it is large (over 16 MiB), which
  *     returns a GiB-sized spike within about a second.
+ *   - Only runs idle for a while (GOMEMDEBUG scavage, 150 ms) are released:
+ *     fragments a busy program reuses within milliseconds stay resident.
  *   - Release top down in 64 KiB units, whole 2 MiB huge pages when free.
  *   - Be quiet when there is nothing to do: the thread sleeps on a condition
  *     variable; frees that leave much idle memory wake it.
@@ -165,6 +167,9 @@ gm_scav_main(void *arg)
 
 				if (s < sleep_ns)
 					sleep_ns = s;
+			} else if (gm_opt.scav_age_ns / 3 < sleep_ns) {
+				/* What is over the goal is still young: look again soon. */
+				sleep_ns = gm_opt.scav_age_ns / 3;
 			}
 		} else {
 			/* Idle memory that is only held by the window: look again then. */

@@ -413,7 +413,7 @@ static int64_t loc_get(struct prof *pr, uint64_t pc)
 	uint32_t idx;
 	int has_syms = 0;
 
-	if (u64map_get(&pr->loc_index, pc, &idx))
+	if (u64map_get(&pr->loc_index, pc ? pc : 1, &idx))
 		return idx;
 	if (pr->nlocs >= PROFILE_MAX_LOCS)
 		return -1;
@@ -643,7 +643,7 @@ void profile_fini(void)
 
 /* ---- output ---- */
 
-/* Encode pr as gzipped pprof (lock held). */
+/* Encode pr as pprof, not yet gzipped (lock held). */
 static int encode_locked(const struct prof *pr, char **out, size_t *outlen)
 {
 	struct pprof_mapping *maps = xcalloc(pr->nmaps + 1, sizeof *maps);
@@ -694,8 +694,10 @@ static int encode_locked(const struct prof *pr, char **out, size_t *outlen)
 	free(maps);
 	free(locs);
 	free(samples);
-	if (rc == 0)
-		rc = pprof_gzip(b.data, b.len, out, outlen);
+	if (rc == 0) {
+		*out = obuf_take(&b, outlen);
+		rc = *out != NULL ? 0 : -1;
+	}
 	obuf_free(&b);
 	return rc;
 }
@@ -765,8 +767,8 @@ int profile_http_heap(struct http_req *req)
 {
 	const char *dbg = http_arg(req, "debug");
 	struct prof empty, *pr;
-	char *body = NULL, disp[96];
-	size_t len = 0;
+	char *body = NULL, *raw = NULL, disp[96];
+	size_t len = 0, rawlen = 0;
 	int pid, ret, rc;
 
 	if (req_pid(req, &pid, &ret) != 0)
@@ -790,8 +792,12 @@ int profile_http_heap(struct http_req *req)
 	}
 	pthread_mutex_lock(&lock);
 	pr = find_locked(pid);
-	rc = encode_locked(pr ? pr : &empty, &body, &len);
+	rc = encode_locked(pr ? pr : &empty, &raw, &rawlen);
 	pthread_mutex_unlock(&lock);
+	if (rc == 0) { /* compress outside the lock: the collector waits on it */
+		rc = pprof_gzip(raw, rawlen, &body, &len);
+		free(raw);
+	}
 	if (rc != 0)
 		return http_reply_error(req, MHD_HTTP_INTERNAL_SERVER_ERROR,
 					"encoding the profile failed");

@@ -41,6 +41,7 @@ gm_scav_state gm_scav = {
 static _Atomic int gm_scav_starting;
 
 #define GM_SCAV_BIG ((uint64_t)16 << 20)
+#define GM_SCAV_SPIKE ((uint64_t)64 << 20)
 #define GM_SCAV_SLICE_NS 1000000u /* work in slices of about 1 ms */
 
 /* Retained-memory goal, with gm_heap.lock held. */
@@ -144,10 +145,14 @@ gm_scav_main(void *arg)
 		if (need >= GM_SCAV_QUANTUM) {
 			uint64_t t0 = gm_thread_cpu_ns(), released = 0, worked;
 
+			/* A huge excess is a freed spike, not fragments about to be
+			 * reused (the peak window already keeps those): no age rule. */
+			bool spike = need >= GM_SCAV_SPIKE;
+
 			do {
 				uint64_t want = need - released;
 				size_t r = gm_mheap_scavenge(want < ((uint64_t)2 << 20) ? want : (2u << 20),
-							     false);
+							     spike);
 
 				if (r == 0)
 					break;

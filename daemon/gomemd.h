@@ -195,6 +195,8 @@ int proc_alive(int pid);
 /* json.c */
 cJSON *json_u64(uint64_t v);
 cJSON *json_i64(int64_t v);
+cJSON *json_string(const char *s, size_t n);
+void json_add_string(cJSON *o, const char *name, const char *s);
 void json_add_u64(cJSON *o, const char *name, uint64_t v);
 cJSON *json_memstats(const struct gomem_memstats *m, const struct proc_info *info);
 cJSON *json_memstats_opt(const struct gomem_memstats *m, const struct proc_info *info, int arrays);

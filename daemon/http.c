@@ -119,7 +119,7 @@ http_reply_error(struct http_req *req, unsigned status, const char *fmt, ...)
 	vsnprintf(msg, sizeof msg, fmt, ap);
 	va_end(ap);
 	o = cJSON_CreateObject();
-	cJSON_AddStringToObject(o, "error", msg);
+	json_add_string(o, "error", msg); /* msg may quote a client's bytes */
 	json_add_u64(o, "status", status);
 	return http_reply_json(req, status, o);
 }
@@ -135,7 +135,7 @@ http_reply_405(struct http_req *req, const char *allow)
 
 	o = cJSON_CreateObject();
 	xasprintf(&s, "method %s not allowed for %s", req->method, req->url);
-	cJSON_AddStringToObject(o, "error", s);
+	json_add_string(o, "error", s);
 	free(s);
 	json_add_u64(o, "status", MHD_HTTP_METHOD_NOT_ALLOWED);
 	s = json_print(o);

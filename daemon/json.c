@@ -14,6 +14,7 @@
 #include <string.h>
 #include <time.h>
 
+#include "expvar.h"
 #include "gomemd.h"
 
 /* An exact unsigned integer. */
@@ -42,6 +43,46 @@ json_i64(int64_t v)
 	if (n == NULL)
 		fatal("out of memory");
 	return n;
+}
+
+/*
+ * A string of n bytes.  JSON text must be UTF-8 and cJSON copies bytes as
+ * they are, so invalid sequences become U+FFFD as Go's encoding/json does:
+ * one process named with a stray byte (comm, argv, cgroup) or a client's
+ * malformed URL echoed in an error must not make the whole reply unparsable.
+ */
+cJSON *
+json_string(const char *s, size_t n)
+{
+	const unsigned char *u = (const unsigned char *)s;
+	size_t i, k, o = 0;
+	char *buf;
+	cJSON *j;
+
+	buf = xcalloc(n + 1, 3); /* each bad byte becomes 3; stops at a NUL */
+	for (i = 0; i < n && s[i] != '\0'; i += k) {
+		k = utf8_seq_len(u + i, n - i);
+		if (k == 0) {
+			memcpy(buf + o, "\xef\xbf\xbd", 3);
+			o += 3;
+			k = 1;
+		} else {
+			memcpy(buf + o, s + i, k);
+			o += k;
+		}
+	}
+	j = cJSON_CreateString(buf);
+	free(buf);
+	if (j == NULL)
+		fatal("out of memory");
+	return j;
+}
+
+/* Add a C string member (see json_string). */
+void
+json_add_string(cJSON *o, const char *name, const char *s)
+{
+	cJSON_AddItemToObject(o, name, json_string(s, strlen(s)));
 }
 
 /* Add an exact unsigned integer member. */
@@ -104,12 +145,8 @@ json_cmdline(const struct proc_info *info)
 	while (i < info->cmdline_len) {
 		const char *arg = info->cmdline + i;
 		size_t n = strnlen(arg, info->cmdline_len - i);
-		char *s = strndup(arg, n);
 
-		if (s == NULL)
-			fatal("out of memory");
-		cJSON_AddItemToArray(a, cJSON_CreateString(s));
-		free(s);
+		cJSON_AddItemToArray(a, json_string(arg, n));
 		i += n + 1;
 	}
 	return a;
@@ -122,14 +159,14 @@ json_proc_info(const struct proc_info *info)
 	cJSON *o = cJSON_CreateObject();
 
 	json_add_u64(o, "Pid", (uint64_t)info->pid);
-	cJSON_AddStringToObject(o, "Comm", info->comm);
+	json_add_string(o, "Comm", info->comm);
 	cJSON_AddItemToObject(o, "Cmdline", json_cmdline(info));
 	cJSON_AddItemToObject(o, "StartTime", json_time(info->start_time_ns));
 	json_add_u64(o, "StartTimeNs", info->start_time_ns);
-	cJSON_AddStringToObject(o, "Library", info->library);
-	cJSON_AddStringToObject(o, "Version", info->version);
-	cJSON_AddStringToObject(o, "Cgroup", info->cgroup);
-	cJSON_AddStringToObject(o, "Unit", info->unit);
+	json_add_string(o, "Library", info->library);
+	json_add_string(o, "Version", info->version);
+	json_add_string(o, "Cgroup", info->cgroup);
+	json_add_string(o, "Unit", info->unit);
 	cJSON_AddBoolToObject(o, "HasSnapshot", info->have_snap);
 	json_add_u64(o, "SnapshotAgeMs", info->snap_age_ns / 1000000);
 	json_add_u64(o, "Snapshots", info->snaps);
@@ -148,13 +185,13 @@ json_proc_info(const struct proc_info *info)
 void
 json_daemon_extra(cJSON *x, const struct proc_info *info)
 {
-	cJSON_AddStringToObject(x, "Comm", info->comm);
+	json_add_string(x, "Comm", info->comm);
 	json_add_u64(x, "RSS", info->rss_bytes);
 	json_add_u64(x, "SnapshotAgeMs", info->snap_age_ns / 1000000);
 	json_add_u64(x, "SnapshotAgeNs", info->snap_age_ns);
 	json_add_u64(x, "Snapshots", info->snaps);
-	cJSON_AddStringToObject(x, "Version", info->version);
-	cJSON_AddStringToObject(x, "Library", info->library);
+	json_add_string(x, "Version", info->version);
+	json_add_string(x, "Library", info->library);
 	cJSON_AddBoolToObject(x, "Exited", info->exited);
 }
 

@@ -890,7 +890,7 @@ int profile_http_top(struct http_req *req)
 			char buf[32];
 
 			if (sites[i].func >= 0) {
-				cJSON_AddStringToObject(e, "function", pr->funcs[sites[i].func]);
+				json_add_string(e, "function", pr->funcs[sites[i].func]); /* ELF names: any bytes */
 			} else {
 				snprintf(buf, sizeof buf, "%#" PRIx64, sites[i].pc);
 				cJSON_AddStringToObject(e, "function", buf);
@@ -903,8 +903,8 @@ int profile_http_top(struct http_req *req)
 				const struct ploc *l = &pr->locs[s->locs[j]];
 
 				if (l->func >= 0) {
-					cJSON_AddItemToArray(
-					    stk, cJSON_CreateString(pr->funcs[l->func]));
+					cJSON_AddItemToArray(stk, json_string(pr->funcs[l->func],
+									     strlen(pr->funcs[l->func])));
 				} else {
 					snprintf(buf, sizeof buf, "%#" PRIx64, l->pc);
 					cJSON_AddItemToArray(stk, cJSON_CreateString(buf));

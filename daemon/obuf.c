@@ -2,6 +2,7 @@
 #include "obuf.h"
 
 #include <stdarg.h>
+#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -15,12 +16,16 @@ obuf_grow(struct obuf *b, size_t n)
 
 	if (b->bad)
 		return -1;
+	if (n >= SIZE_MAX - b->len) { /* len + n + 1 would wrap */
+		b->bad = 1;
+		return -1;
+	}
 	need = b->len + n + 1;
 	if (need <= b->cap)
 		return 0;
 	cap = b->cap ? b->cap : 256;
 	while (cap < need)
-		cap *= 2;
+		cap = cap > SIZE_MAX / 2 ? need : cap * 2; /* doubling would wrap to 0: loop forever */
 	p = realloc(b->data, cap);
 	if (p == NULL) {
 		b->bad = 1;

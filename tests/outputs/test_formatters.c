@@ -42,6 +42,21 @@ fmt_string(const char *s, size_t n)
 	return obuf_take(&b, NULL);
 }
 
+/* A length that would wrap len + n + 1 marks the buffer bad, no overflow or hang. */
+START_TEST(test_obuf_overflow)
+{
+	struct obuf b;
+
+	obuf_init(&b, 0);
+	obuf_adds(&b, "ab");
+	obuf_add(&b, "x", (size_t)-1);
+	ck_assert_int_eq(b.bad, 1);
+	ck_assert_uint_eq(b.len, 2);
+	obuf_add(&b, "x", (size_t)-3);
+	ck_assert_ptr_null(obuf_take(&b, NULL));
+}
+END_TEST
+
 START_TEST(test_go_float)
 {
 	static const struct {
@@ -404,6 +419,7 @@ main(void)
 	SRunner *sr;
 	int failed;
 
+	tcase_add_test(tc, test_obuf_overflow);
 	tcase_add_test(tc, test_go_float);
 	tcase_add_test(tc, test_go_string);
 	tcase_add_test(tc, test_cmdline);

@@ -419,6 +419,7 @@ detach_pid(int pid)
 {
 	int i, had = 0;
 
+	watch_set(pid, GOMEM_WATCH_MUTED); /* first: destroying links takes a while */
 	pthread_mutex_lock(&pid_lock);
 	for (i = 0; i < npids; i++) {
 		if (pids[i].pid != pid)
@@ -429,7 +430,6 @@ detach_pid(int pid)
 		break;
 	}
 	pthread_mutex_unlock(&pid_lock);
-	watch_set(pid, GOMEM_WATCH_MUTED);
 	return had;
 }
 

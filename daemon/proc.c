@@ -465,7 +465,10 @@ unlink_locked(int pid)
 
 /*
  * Find pid's entry write-locked, creating it if needed: /proc is read
- * without the lock held.  Returns with the write lock held.
+ * without the lock held.  Returns with the write lock held, or NULL
+ * (unlocked) when a record (comm != NULL) would create the entry of a pid
+ * the user detached: records queued before DELETE muted it must not bring
+ * the process back.
  */
 static struct proc *
 get_wrlocked(int pid, const char *comm, int *created)
@@ -478,6 +481,8 @@ get_wrlocked(int pid, const char *comm, int *created)
 		return p;
 	pthread_rwlock_unlock(&tab.lock);
 
+	if (comm != NULL && attach_is_muted(pid))
+		return NULL;
 	n = proc_new(pid, comm);
 	pthread_rwlock_wrlock(&tab.lock);
 	if ((p = find_locked(pid)) != NULL) {
@@ -571,6 +576,8 @@ proc_on_snapshot(int pid, const char *comm, const struct gomem_memstats *snap, s
 	int created, i;
 
 	p = get_wrlocked(pid, comm, &created);
+	if (p == NULL)
+		return; /* detached */
 	if (p->info.exited) {
 		/* a record after the exit: a new process reusing the pid */
 		struct proc *n;

@@ -20,7 +20,7 @@
 
 #include "gomem.h"
 
-#define SLOTS 65536
+#define SLOTS 16384
 
 struct mailbox {
 	pthread_mutex_t mu;
@@ -56,9 +56,9 @@ pick_size(unsigned *x)
 		return 1 + rnd(x) % 15;       /* tiny */
 	if (r < 85)
 		return 16 + rnd(x) % 1000;    /* small */
-	if (r < 98)
+	if (r < 99)
 		return 1024 + rnd(x) % 31000; /* medium */
-	return 32768 + rnd(x) % (1 << 20);    /* large */
+	return 32768 + rnd(x) % (256 << 10);  /* large */
 }
 
 static void *
@@ -73,7 +73,7 @@ worker(void *arg)
 		double phase = (now_s() - t0) / 60.0 * 2 * M_PI;
 		unsigned target = (unsigned)(SLOTS * (0.35 + 0.3 * sin(phase)));
 
-		for (int k = 0; k < 2000; k++) {
+		for (int k = 0; k < 500; k++) {
 			unsigned i = rnd(&x) % SLOTS;
 
 			if (live[i] != NULL && (i >= target || rnd(&x) % 4 == 0)) {

@@ -144,6 +144,11 @@ gm_prof_malloc(gm_mcache *mc, void *p, size_t size)
 	gm_prof_busy = 1;
 	_Unwind_Backtrace(gm_unwind_cb, &c);
 	s = gm_span_of((uintptr_t)p);
+	/* Like Go, record the block's size: the size class, or whole pages. */
+	if (s != NULL && s->spanclass == GM_SPANCLASS_LARGE)
+		size = s->npages << GM_PAGE_SHIFT;
+	else if (s != NULL && s->spanclass != GM_SPANCLASS_TINY)
+		size = s->elemsize;
 	pthread_mutex_lock(&gm_prof.lock);
 	if (s != NULL && gm_prof_grow_locked()) {
 		e = gm_prof_slot_locked((uintptr_t)p, true);

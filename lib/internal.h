@@ -378,6 +378,7 @@ typedef struct gm_scav_state {
 	bool started;
 	bool stop;
 	bool wake;
+	_Atomic bool dozing; /* in a sleep of 100 ms or more: frees may wake it */
 	pthread_t thread;
 	uint64_t released_total; /* bytes */
 	uint64_t cycles;

@@ -105,9 +105,14 @@ gm_span_at(uintptr_t p)
 
 /* ---- Scavenged bits ---- */
 
-/* Count, and clear if clear is set, the scavenged bits of a page range. */
+enum gm_scav_op { GM_SCAV_COUNT, GM_SCAV_CLEAR, GM_SCAV_SET };
+
+/*
+ * Walk the scavenged bits of a page range a word at a time: count the set
+ * bits, and clear or set them as op says.  Returns the count before the op.
+ */
 static size_t
-gm_scav_bits(uintptr_t start, size_t npages, bool clear)
+gm_scav_range(uintptr_t start, size_t npages, enum gm_scav_op op)
 {
 	size_t n = 0, i = 0;
 
@@ -123,33 +128,27 @@ gm_scav_bits(uintptr_t start, size_t npages, bool clear)
 			take = npages - i;
 		mask = (take == 64 ? ~UINT64_C(0) : ((UINT64_C(1) << take) - 1)) << b;
 		n += (size_t)__builtin_popcountll(ha->scavenged[w] & mask);
-		if (clear)
+		if (op == GM_SCAV_CLEAR)
 			ha->scavenged[w] &= ~mask;
+		else if (op == GM_SCAV_SET)
+			ha->scavenged[w] |= mask;
 		i += take;
 	}
 	return n;
 }
 
+/* Count, and clear if clear is set, the scavenged bits of a page range. */
+static inline size_t
+gm_scav_bits(uintptr_t start, size_t npages, bool clear)
+{
+	return gm_scav_range(start, npages, clear ? GM_SCAV_CLEAR : GM_SCAV_COUNT);
+}
+
 /* Set the scavenged bits of a page range. */
-static void
+static inline void
 gm_scav_set(uintptr_t start, size_t npages)
 {
-	size_t i = 0;
-
-	while (i < npages) {
-		uintptr_t p = start + PAGES(i);
-		gm_heaparena *ha = gm_arena_of(p);
-		size_t idx = (p >> GM_PAGE_SHIFT) & (GM_ARENA_PAGES - 1);
-		size_t w = idx / 64, b = idx % 64;
-		size_t take = 64 - b;
-		uint64_t mask;
-
-		if (take > npages - i)
-			take = npages - i;
-		mask = (take == 64 ? ~UINT64_C(0) : ((UINT64_C(1) << take) - 1)) << b;
-		ha->scavenged[w] |= mask;
-		i += take;
-	}
+	gm_scav_range(start, npages, GM_SCAV_SET);
 }
 
 /* ---- Free lists ---- */
@@ -528,13 +527,18 @@ gm_mheap_free_locked(gm_mspan *s)
 void
 gm_mheap_free(gm_mspan *s)
 {
-	bool wake;
+	bool wake = false;
 
 	pthread_mutex_lock(&gm_heap.lock);
 	gm_mheap_free_locked(s);
-	wake = atomic_load_explicit(&gm_heap.idle, memory_order_relaxed) -
-		       atomic_load_explicit(&gm_heap.released, memory_order_relaxed) >
-	       gm_scav.goal + ((uint64_t)8 << 20);
+	/* Much idle resident memory and the scavenger in a long sleep: wake it. */
+	if (atomic_load_explicit(&gm_scav.dozing, memory_order_relaxed)) {
+		uint64_t idle = atomic_load_explicit(&gm_heap.idle, memory_order_relaxed) -
+				atomic_load_explicit(&gm_heap.released, memory_order_relaxed);
+		uint64_t inuse = atomic_load_explicit(&gm_heap.inuse, memory_order_relaxed);
+
+		wake = idle > inuse / 10 + ((uint64_t)8 << 20);
+	}
 	pthread_mutex_unlock(&gm_heap.lock);
 	if (wake)
 		gm_scav_wake();

@@ -184,6 +184,8 @@ gm_scav_main(void *arg)
 				sleep_ns = next_rotate - now;
 		}
 		pthread_mutex_lock(&gm_scav.lock);
+		if (sleep_ns >= 100000000u)
+			atomic_store(&gm_scav.dozing, true);
 		if (!gm_scav.wake && !gm_scav.stop) {
 			clock_gettime(CLOCK_MONOTONIC, &ts);
 			ts.tv_sec += (time_t)(sleep_ns / 1000000000u);
@@ -195,6 +197,7 @@ gm_scav_main(void *arg)
 			pthread_cond_timedwait(&gm_scav.cond, &gm_scav.lock, &ts);
 		}
 		gm_scav.wake = false;
+		atomic_store(&gm_scav.dozing, false);
 		if (gm_scav.stop) {
 			pthread_mutex_unlock(&gm_scav.lock);
 			break;
@@ -242,6 +245,7 @@ gm_scav_wake(void)
 		return;
 	pthread_mutex_lock(&gm_scav.lock);
 	gm_scav.wake = true;
+	atomic_store(&gm_scav.dozing, false);
 	pthread_cond_signal(&gm_scav.cond);
 	pthread_mutex_unlock(&gm_scav.lock);
 }

@@ -52,6 +52,7 @@ static const char *const probe_names[NPROBES] = {"init",       "memstats",     "
 						  "arena_grow", "sample_alloc", "sample_free"};
 
 static struct gomem_bpf *skel;
+int attach_profile;
 static struct bpf_link *exit_link;
 static struct lib_links libs[GOMEMD_MAX_LIBS];
 static int nlibs;
@@ -165,6 +166,11 @@ attach_probes(struct bpf_link **links, int pid, const char *path)
 	int i, n = 0;
 
 	for (i = 0; i < NPROBES; i++) {
+		/* The sampling probes (the last two) only with --profile. */
+		if (i >= 4 && !attach_profile) {
+			links[i] = NULL;
+			continue;
+		}
 		links[i] = bpf_program__attach_usdt(progs[i], pid, path, "gomem", probe_names[i],
 						    NULL);
 		if (links[i] == NULL) {

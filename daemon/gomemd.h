@@ -90,6 +90,7 @@ struct gomemd_config {
 	unsigned per_ip_limit;
 	unsigned conn_timeout_s;
 	unsigned http_threads;
+	int profile;			/* attach the sampling probes (heap profiles) */
 	char *config_file;
 };
 int config_build(struct gomemd_config *c, int argc, char **argv, char *err, size_t errlen);
@@ -100,6 +101,7 @@ void config_usage(FILE *f);
 /* attach.c */
 int attach_open(char *err, size_t errlen);
 int attach_libraries(char *const *libs, int nlibs);
+extern int attach_profile; /* attach sample_alloc/sample_free too */
 void attach_refresh(void);
 int attach_pid(int pid, char *err, size_t errlen);
 int detach_pid(int pid);

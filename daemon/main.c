@@ -85,6 +85,7 @@ reload(int argc, char **argv)
 	proc_set_history_interval(n.history_interval_ms);
 	if (n.history_len != cfg.history_len)
 		log_warnx("reload: history length changes need a restart");
+	attach_profile = n.profile; /* applies to attachments made from now on */
 	attach_libraries(n.libraries, n.nlibraries);
 	restart = http_changed(&cfg, &n);
 	if (restart) {
@@ -142,6 +143,7 @@ main(int argc, char **argv)
 		fprintf(stderr, "gomemd: %s\n", err);
 		return 1;
 	}
+	attach_profile = cfg.profile;
 	if (attach_libraries(cfg.libraries, cfg.nlibraries) == 0)
 		log_warnx("no library attached; only POST /processes/N/attach will find processes");
 	if (collect_open() != 0) {

@@ -9,7 +9,7 @@ listen=${GOMEMD_LISTEN:-127.0.0.1:6060}
 "$top/scripts/deps.sh" build
 GOMEM_BUILD=$build "$top/scripts/build.sh"
 lib=$build/lib/.libs/libgomem.so.0
-GOMEMD_WEB_DIR=$top/web "$build/daemon/gomemd" --foreground --listen "$listen" --library "$lib" &
+GOMEMD_WEB_DIR=$top/web "$build/daemon/gomemd" --foreground --profile --listen "$listen" --library "$lib" &
 daemon=$!
 trap 'kill $demo $daemon 2>/dev/null; wait 2>/dev/null' EXIT INT TERM
 sleep 1

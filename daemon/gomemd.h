@@ -161,6 +161,7 @@ struct proc;
 typedef void (*proc_hook_fn)(const struct proc *p, void *arg);
 
 void proc_init(unsigned history_len, unsigned history_interval_ms);
+uint64_t proc_start_ticks(int pid);
 void proc_set_history_interval(unsigned ms);
 void proc_fini(void);
 void proc_rdlock(void);

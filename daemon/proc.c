@@ -114,8 +114,8 @@ proc_alive(int pid)
 }
 
 /* A process's start time in clock ticks since boot, 0 if gone or a zombie. */
-static uint64_t
-read_start_ticks(int pid)
+uint64_t
+proc_start_ticks(int pid)
 {
 	char path[64], buf[1024], *p;
 	unsigned long long v = 0;
@@ -175,7 +175,7 @@ read_identity(int pid, struct proc_info *info, uint64_t *start_ticks)
 	ssize_t n;
 
 	info->pid = pid;
-	*start_ticks = read_start_ticks(pid);
+	*start_ticks = proc_start_ticks(pid);
 	if (*start_ticks == 0)
 		return -1;
 	info->start_time_ns = tab.btime_ns + *start_ticks * (1000000000ull / (uint64_t)tab.clk_tck);
@@ -674,7 +674,7 @@ proc_sweep(unsigned grace_s)
 	for (b = 0; b < NBUCKETS; b++) {
 		for (pp = &tab.buckets[b]; (p = *pp) != NULL;) {
 			if (!p->info.exited) {
-				uint64_t st = read_start_ticks(p->info.pid);
+				uint64_t st = proc_start_ticks(p->info.pid);
 
 				if (st == 0 || (p->start_ticks != 0 && st != p->start_ticks)) {
 					p->info.exited = 1;

@@ -197,32 +197,6 @@ static struct {
 	uint64_t samples, frees, frees_unknown, dropped_stacks, dropped_live, dropped_locs;
 } st;
 
-/* A process's start time in clock ticks (/proc/PID/stat field 22), 0 if gone. */
-static uint64_t start_ticks(int pid)
-{
-	char path[64], buf[1024], *p;
-	unsigned long long v = 0;
-	ssize_t n;
-	int fd, field;
-
-	snprintf(path, sizeof path, "/proc/%d/stat", pid);
-	if ((fd = open(path, O_RDONLY | O_CLOEXEC)) < 0)
-		return 0;
-	n = read(fd, buf, sizeof buf - 1);
-	close(fd);
-	if (n <= 0)
-		return 0;
-	buf[n] = '\0';
-	if ((p = strrchr(buf, ')')) == NULL || p[1] != ' ' || p[2] == 'Z' || p[2] == 'X')
-		return 0;
-	for (field = 3, p += 2; field < 22 && *p; p++)
-		if (*p == ' ')
-			field++;
-	if (sscanf(p, "%llu", &v) != 1)
-		return 0;
-	return v;
-}
-
 static void prof_free(struct prof *pr)
 {
 	size_t i;
@@ -284,7 +258,7 @@ static struct prof *get_locked(int pid)
 	if (pr == NULL) {
 		pr = xcalloc(1, sizeof *pr);
 		pr->pid = pid;
-		pr->start_ticks = start_ticks(pid);
+		pr->start_ticks = proc_start_ticks(pid);
 		pr->live_free = UINT32_MAX;
 		pr->next = buckets[(unsigned)pid % NBUCKETS];
 		buckets[(unsigned)pid % NBUCKETS] = pr;
@@ -606,7 +580,7 @@ void profile_sweep(void)
 
 		if ((pr = find_locked(pids[i])) == NULL)
 			continue;
-		t = pr->exited ? 0 : start_ticks(pr->pid);
+		t = pr->exited ? 0 : proc_start_ticks(pr->pid);
 		if (!pr->exited && (t == 0 || (pr->start_ticks != 0 && t != pr->start_ticks))) {
 			pr->exited = 1;
 			sym_maps_free(&pr->sym);

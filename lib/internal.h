@@ -133,7 +133,6 @@ void *gm_sys_reserve(void *hint, size_t n);
 int gm_sys_map(void *v, size_t n);
 void gm_sys_unused(void *v, size_t n);
 void gm_sys_used(void *v, size_t n);
-void gm_sys_hugepage(void *v, size_t n);
 size_t gm_os_page_size(void);
 
 /* ---- Fixed-size allocator (mfixalloc.c) ---- */
@@ -261,7 +260,6 @@ typedef struct gm_mcentral {
 	pthread_mutex_t lock;
 	uint8_t spanclass;
 	gm_mspan *partial; /* spans with free objects on their freelist */
-	uint64_t nspans;   /* spans of this class out of the heap */
 	char pad[64 - sizeof(pthread_mutex_t) % 64];
 } gm_mcentral;
 
@@ -383,7 +381,6 @@ typedef struct gm_scav_state {
 	uint64_t released_total; /* bytes */
 	uint64_t cycles;
 	uint64_t cpu_ns;
-	uint64_t goal;
 } gm_scav_state;
 
 extern gm_scav_state gm_scav;

@@ -109,7 +109,6 @@ gm_mcentral_alloc_batch(uint8_t spanclass, unsigned want, void **head)
 			pthread_mutex_lock(&c->lock);
 			if (s == NULL)
 				break;
-			c->nspans++;
 			gm_partial_insert_locked(c, s);
 		}
 		/* Take objects off the span, up to what is wanted. */
@@ -155,7 +154,6 @@ gm_mcentral_free_batch(uint8_t spanclass, void *head, unsigned n)
 			gm_partial_remove_locked(c, s);
 			s->freelist = NULL;
 			s->nfree = 0;
-			c->nspans--;
 			gm_mheap_free(s);
 		}
 	}

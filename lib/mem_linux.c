@@ -82,17 +82,6 @@ gm_sys_used(void *v, size_t n)
 	(void)n;
 }
 
-/* Ask for transparent huge pages on whole 2 MiB pages inside [v, v+n). */
-void
-gm_sys_hugepage(void *v, size_t n)
-{
-	uintptr_t beg = ((uintptr_t)v + GM_HUGE_PAGE - 1) & ~(GM_HUGE_PAGE - 1);
-	uintptr_t end = ((uintptr_t)v + n) & ~(GM_HUGE_PAGE - 1);
-
-	if (beg < end)
-		madvise((void *)beg, end - beg, MADV_HUGEPAGE);
-}
-
 /* The OS page size, from the auxiliary vector (no allocation). */
 size_t
 gm_os_page_size(void)

@@ -64,7 +64,6 @@ gm_scav_need(void)
 
 	pthread_mutex_lock(&gm_heap.lock);
 	goal = gm_scav_goal_locked();
-	gm_scav.goal = goal;
 	sys = atomic_load_explicit(&gm_stat_heap_sys, memory_order_relaxed);
 	released = atomic_load_explicit(&gm_heap.released, memory_order_relaxed);
 	retained = sys - released;

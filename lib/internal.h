@@ -12,10 +12,10 @@
  *   mheap.c      the page heap: 64 MiB arenas of 8 KiB pages, free runs
  *                with coalescing, the page -> span map, large objects
  *   mcentral.c   per span class: spans with free objects, batch transfer
- *   mcache.c     per-thread cache: one span per class, the tiny block,
- *                thread registry and thread exit
- *   malloc.c     the allocation and free paths, tiny allocator, realloc,
- *                aligned allocation
+ *   mcache.c     per-thread cache: a free list per class, thread
+ *                registry and thread exit
+ *   malloc.c     the allocation and free paths, realloc, aligned
+ *                allocation
  *   mstats.c     Go's MemStats, consistent snapshots
  *   scavenge.c   background scavenger: returns idle pages to the OS
  *   mprof.c      sampled allocation profiling (Go's MemProfileRate)
@@ -25,16 +25,17 @@
  *   export.c     the malloc-family symbols (only in libgomem.so)
  *
  * Allocation (malloc.c):
- *   1. n < 16: the tiny allocator packs it into the thread's current 16 B
- *      block (Go's rule for alignment); a block has a live count so it is
- *      reused only when all of its objects are freed.
- *   2. n <= 32 KiB: round up to a size class; pop the thread's free list for
- *      that class.  No lock, no atomic read-modify-write.
- *   3. The list is empty: take a batch of objects from mcentral (per-class
+ *   1. n <= 32 KiB: round up to a size class; pop the thread's free list for
+ *      that class.  No lock, no atomic read-modify-write.  Every block is
+ *      8-byte aligned, 16-byte aligned from 16 B up (what GCC assumes of
+ *      malloc): 1..8 B take the 8 B class, two to a 16 B granule, which is
+ *      all the packing Go's tiny allocator could still do under that rule;
+ *      17..24 B take the 32 B class.
+ *   2. The list is empty: take a batch of objects from mcentral (per-class
  *      lock, one batch per lock); mcentral takes them from spans with free
  *      objects, else gets a fresh span from mheap (heap lock); else mheap
  *      maps more of an arena or reserves a new one.
- *   4. n > 32 KiB: a span of whole pages straight from mheap.
+ *   3. n > 32 KiB: a span of whole pages straight from mheap.
  *
  * Free (malloc.c):
  *   page -> span through the arena map gives the class; the object goes on
@@ -49,8 +50,7 @@
  * A function that expects a lock held ends in _locked.
  *
  * Glossary: "page" is our 8 KiB page; "OS page" is 4 KiB; a "span" is a run
- * of pages; a "span class" is a size class (1..67), 0 for large spans, or
- * GM_SPANCLASS_TINY for spans of 16 B tiny blocks.
+ * of pages; a "span class" is a size class (1..67), 0 for large spans.
  */
 #ifndef GM_INTERNAL_H
 #define GM_INTERNAL_H
@@ -83,12 +83,10 @@
 #define GM_SMALL_DIV 8
 #define GM_SMALL_MAX 1024
 #define GM_LARGE_DIV 128
-#define GM_TINY_SIZE 16
-#define GM_TINY_CLASS 2
+#define GM_CLASS_8 1 /* the 8 B class: 1..8 B requests; no room for the free key */
 
 #define GM_SPANCLASS_LARGE 0
-#define GM_SPANCLASS_TINY 68
-#define GM_NUM_SPANCLASSES 69
+#define GM_NUM_SPANCLASSES 68
 
 #define GM_ARENA_SHIFT 26 /* 64 MiB */
 #define GM_ARENA_SIZE ((size_t)1 << GM_ARENA_SHIFT)
@@ -99,10 +97,6 @@
 
 #define GM_SCAV_QUANTUM ((size_t)64 << 10) /* scavengeQuantum */
 #define GM_HUGE_PAGE ((size_t)2 << 20)
-
-/* Tiny spans: per-block metadata at the start of the span, then the blocks. */
-#define GM_TINY_NBLOCKS 409
-#define GM_TINY_META 1648 /* 409 * (2 + 2) rounded up to 16 */
 
 /* ---- Size classes (msize.c) ---- */
 
@@ -165,7 +159,6 @@ typedef struct gm_mspan {
 	struct gm_mspan *prev;
 	uintptr_t start;       /* first byte of the first page */
 	size_t npages;
-	uintptr_t base;        /* first object (start, or after tiny metadata) */
 	void *freelist;        /* free objects on the span (mcentral.lock) */
 	uint32_t elemsize;
 	uint32_t divmul;       /* object index = ((p - base) * divmul) >> 32 */
@@ -277,19 +270,12 @@ void gm_mcentral_free_batch(uint8_t spanclass, void *head, unsigned n);
 typedef struct gm_tstats {
 	uint64_t nmalloc[GM_NUM_SPANCLASSES];
 	uint64_t nfree[GM_NUM_SPANCLASSES];
-	uint64_t tiny_allocs;
 } gm_tstats;
 
 typedef struct gm_mcache {
 	void *free[GM_NUM_SPANCLASSES];     /* local free lists, objects of any span */
 	uint32_t count[GM_NUM_SPANCLASSES]; /* length of each list */
 	uint32_t max[GM_NUM_SPANCLASSES];   /* past this, a batch goes back to mcentral */
-	/* The tiny block (Go's tiny, tinyoffset) and its live object count. */
-	uintptr_t tiny;
-	size_t tinyoffset;
-	uint32_t tinylive;
-	uint16_t tinylivemask; /* bit k: the object at offset k is live (local view) */
-	uint16_t *tinymask;
 	int64_t next_sample; /* bytes until the next profiling sample */
 	uint64_t rng;
 	gm_tstats stats;
@@ -315,12 +301,7 @@ void gm_mcache_release_all(gm_mcache *mc);
 void gm_mcache_thread_exit(void *arg);
 void *gm_mcache_refill(gm_mcache *mc, unsigned spanclass);
 void gm_mcache_release(gm_mcache *mc, unsigned spanclass, unsigned n);
-void gm_tiny_retire(gm_mcache *mc);
-void *gm_tiny_alloc_slow(gm_mcache *mc, size_t n);
-void gm_tiny_free(gm_mspan *s, uintptr_t p);
-size_t gm_tiny_usable(gm_mspan *s, uintptr_t p);
 extern pthread_key_t gm_mcache_key;
-void gm_tiny_block_free(gm_mspan *s, uintptr_t blk);
 void gm_mcache_fork_child(void);
 
 /*

@@ -147,7 +147,7 @@ gm_prof_malloc(gm_mcache *mc, void *p, size_t size)
 	/* Like Go, record the block's size: the size class, or whole pages. */
 	if (s != NULL && s->spanclass == GM_SPANCLASS_LARGE)
 		size = s->npages << GM_PAGE_SHIFT;
-	else if (s != NULL && s->spanclass != GM_SPANCLASS_TINY)
+	else if (s != NULL)
 		size = s->elemsize;
 	pthread_mutex_lock(&gm_prof.lock);
 	if (s != NULL && gm_prof_grow_locked()) {

@@ -64,7 +64,8 @@ gm_msize_init(void)
 	/*
 	 * Blocks of 16 B or more are 16-byte aligned, as glibc's are: Go's 24 B
 	 * class only gives 8, so requests of 17..24 B use the 32 B class.
-	 * (Sizes under 16 B go to the tiny allocator.)
+	 * Requests of 1..8 B take the 8 B class (8-byte aligned), 9..16 B the
+	 * 16 B class.
 	 */
 	gm_size_to_class8[3] = 4;
 }

@@ -41,7 +41,7 @@ gm_mcache_create(void)
 		return NULL;
 	mc->tid = (pid_t)syscall(SYS_gettid);
 	for (unsigned c = 1; c < GM_NUM_SPANCLASSES; c++)
-		mc->max[c] = 2u * gm_class_batch[c];
+		mc->room[c] = mc->max[c] = 2u * gm_class_batch[c];
 	mc->next_sample = gm_prof_next(mc);
 	pthread_mutex_lock(&gm_registry_.lock);
 	mc->rprev = NULL;
@@ -79,7 +79,7 @@ gm_mcache_refill(gm_mcache *mc, unsigned spanclass)
 	if (n == 0)
 		return NULL;
 	mc->free[spanclass] = *(void **)p;
-	mc->count[spanclass] = n - 1;
+	mc->room[spanclass] = mc->max[spanclass] - (n - 1);
 	return p;
 }
 
@@ -98,7 +98,7 @@ gm_mcache_release(gm_mcache *mc, unsigned spanclass, unsigned n)
 		return;
 	*(void **)last = NULL;
 	mc->free[spanclass] = p;
-	mc->count[spanclass] -= i;
+	mc->room[spanclass] += i;
 	gm_mcentral_free_batch((uint8_t)spanclass, head, i);
 }
 

@@ -162,10 +162,11 @@ gomem_set_memory_limit(int64_t limit)
 
 	gm_ensure_init();
 	pthread_mutex_lock(&gm_heap.lock);
-	old = gm_opt.memory_limit;
+	old = atomic_load(&gm_heap.limit) != 0 ? (int64_t)atomic_load(&gm_heap.limit) : INT64_MAX;
 	if (limit >= 0) {
-		gm_opt.memory_limit = limit == 0 ? INT64_MAX : limit;
-		gm_heap.limit = gm_opt.memory_limit == INT64_MAX ? 0 : (uint64_t)limit;
+		/* An explicit limit, also "none", ends following the cgroup. */
+		atomic_store(&gm_heap.limit, limit == INT64_MAX ? 0 : (uint64_t)limit); /* 0: none */
+		gm_heap.limit_source = GOMEM_LIMIT_API;
 	}
 	pthread_mutex_unlock(&gm_heap.lock);
 	if (limit >= 0)
@@ -176,5 +177,9 @@ gomem_set_memory_limit(int64_t limit)
 GM_API int64_t
 gomem_memory_limit(void)
 {
-	return gm_opt.memory_limit;
+	uint64_t l;
+
+	gm_ensure_init();
+	l = atomic_load(&gm_heap.limit);
+	return l != 0 ? (int64_t)l : INT64_MAX;
 }

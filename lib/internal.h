@@ -20,6 +20,7 @@
  *   scavenge.c   background scavenger: returns idle pages to the OS
  *   mprof.c      sampled allocation profiling (Go's MemProfileRate)
  *   env.c        GOMEMLIMIT, GOMEMDEBUG and friends, parsed without malloc
+ *   cgroup.c     the soft memory limit follows the memory cgroup
  *   print.c      formatting and fatal errors without malloc
  *   init.c       process life: init, fork, probes' background work
  *   export.c     the malloc-family symbols (only in libgomem.so)
@@ -231,8 +232,12 @@ typedef struct gm_mheap {
 	/* Metadata. */
 	gm_fixalloc spanalloc;
 	gm_fixalloc cachealloc;
-	/* Synchronous scavenging needed (memory limit). */
-	uint64_t limit;
+	/* The soft memory limit in bytes (0 = none), written under lock, read
+	 * without it by the allocation path; where it came from
+	 * (GOMEM_LIMIT_*) and the cgroup's own limit (0 = none), under lock. */
+	_Atomic uint64_t limit;
+	unsigned limit_source;
+	uint64_t cgroup_limit;
 } gm_mheap;
 
 extern gm_mheap gm_heap;
@@ -420,6 +425,8 @@ gm_prof_account(gm_mcache *mc, void *p, size_t n)
 
 typedef struct gm_options {
 	int64_t memory_limit;      /* GOMEMLIMIT; INT64_MAX = none */
+	bool memory_limit_set;     /* GOMEMLIMIT was given (also "off") */
+	bool cgroup;               /* GOMEMDEBUG cgroup=0: do not follow the cgroup */
 	bool scavenge;             /* GOMEMDEBUG scavenge=0 turns the thread off */
 	bool scavtrace;            /* GOMEMDEBUG scavtrace=1 */
 	bool check;                /* GOMEMDEBUG check=1: heap invariants on snapshots */
@@ -433,6 +440,19 @@ extern gm_options gm_opt;
 void gm_env_init(void);
 const char *gm_getenv(const char *name);
 int gm_parse_bytes(const char *s, int64_t *out);
+
+/* ---- memory cgroup (cgroup.c) ---- */
+
+#define GM_CG_PATH 4096
+#define GM_CGROUP_POLL_NS 500000000u /* the limit files are re-read this often */
+
+int gm_cgroup_find(const char *proc_cgroup, const char *mountinfo, char *dir, size_t dirlen,
+		   size_t *mntlen);
+uint64_t gm_cgroup_read_limit(const char *dir, size_t mntlen, int version, unsigned *source);
+uint64_t gm_cgroup_soft_limit(uint64_t cg);
+void gm_cgroup_init(void);
+bool gm_cgroup_following(void);
+void gm_cgroup_poll(void);
 
 /* ---- output without malloc (print.c) ---- */
 

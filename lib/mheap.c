@@ -416,6 +416,7 @@ gm_mheap_alloc(size_t npages, uint8_t spanclass, size_t align_pages)
 {
 	gm_mspan *s;
 	bool over_limit = false;
+	uint64_t limit = atomic_load_explicit(&gm_heap.limit, memory_order_relaxed);
 
 	pthread_mutex_lock(&gm_heap.lock);
 	s = gm_mheap_alloc_locked(npages, align_pages);
@@ -446,10 +447,10 @@ gm_mheap_alloc(size_t npages, uint8_t spanclass, size_t align_pages)
 				s->nelems = gm_class_nelems[c];
 			}
 		}
-		if (gm_heap.limit != 0) {
+		if (limit != 0) {
 			uint64_t ready = atomic_load_explicit(&gm_stat_heap_sys, memory_order_relaxed) -
 					 atomic_load_explicit(&gm_heap.released, memory_order_relaxed);
-			over_limit = ready > gm_heap.limit;
+			over_limit = ready > limit;
 		}
 	}
 	pthread_mutex_unlock(&gm_heap.lock);
@@ -458,8 +459,8 @@ gm_mheap_alloc(size_t npages, uint8_t spanclass, size_t align_pages)
 		uint64_t ready = atomic_load_explicit(&gm_stat_heap_sys, memory_order_relaxed) -
 				 atomic_load_explicit(&gm_heap.released, memory_order_relaxed);
 
-		if (ready > gm_heap.limit)
-			gm_mheap_scavenge(ready - gm_heap.limit, true);
+		if (ready > limit)
+			gm_mheap_scavenge(ready - limit, true);
 	}
 	return s;
 }

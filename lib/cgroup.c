@@ -396,6 +396,30 @@ gm_cgroup_apply(uint64_t cg, unsigned source)
 	pthread_mutex_unlock(&gm_heap.lock);
 }
 
+/*
+ * Set the soft limit from the program (gomem_set_memory_limit): bytes, 0 or
+ * INT64_MAX for none, negative to only ask.  Returns the previous limit,
+ * INT64_MAX for none.  An explicit limit ends following the cgroup.
+ */
+int64_t
+gm_set_memory_limit(int64_t limit)
+{
+	uint64_t old;
+
+	gm_ensure_init();
+	pthread_mutex_lock(&gm_heap.lock);
+	old = atomic_load_explicit(&gm_heap.limit, memory_order_relaxed);
+	if (limit >= 0) {
+		atomic_store_explicit(&gm_heap.limit, limit == INT64_MAX ? 0 : (uint64_t)limit,
+				      memory_order_relaxed);
+		gm_heap.limit_source = GOMEM_LIMIT_API;
+	}
+	pthread_mutex_unlock(&gm_heap.lock);
+	if (limit >= 0)
+		gm_scav_wake();
+	return old != 0 ? (int64_t)old : INT64_MAX;
+}
+
 /* At init: find the cgroup and apply its limit (GOMEMLIMIT wins). */
 void
 gm_cgroup_init(void)

@@ -158,28 +158,11 @@ gomem_free_os_memory(void)
 GM_API int64_t
 gomem_set_memory_limit(int64_t limit)
 {
-	int64_t old;
-
-	gm_ensure_init();
-	pthread_mutex_lock(&gm_heap.lock);
-	old = atomic_load(&gm_heap.limit) != 0 ? (int64_t)atomic_load(&gm_heap.limit) : INT64_MAX;
-	if (limit >= 0) {
-		/* An explicit limit, also "none", ends following the cgroup. */
-		atomic_store(&gm_heap.limit, limit == INT64_MAX ? 0 : (uint64_t)limit); /* 0: none */
-		gm_heap.limit_source = GOMEM_LIMIT_API;
-	}
-	pthread_mutex_unlock(&gm_heap.lock);
-	if (limit >= 0)
-		gm_scav_wake();
-	return old;
+	return gm_set_memory_limit(limit);
 }
 
 GM_API int64_t
 gomem_memory_limit(void)
 {
-	uint64_t l;
-
-	gm_ensure_init();
-	l = atomic_load(&gm_heap.limit);
-	return l != 0 ? (int64_t)l : INT64_MAX;
+	return gm_set_memory_limit(-1);
 }

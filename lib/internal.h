@@ -180,6 +180,22 @@ typedef struct gm_mspan {
 	uint64_t idle_since;   /* free runs: when its pages (most of them) became idle */
 } gm_mspan;
 
+/*
+ * A span's state is written under mcentral's lock (PARTIAL <-> EMPTY) or the
+ * heap lock (the rest) and read without the first: relaxed atomic accesses.
+ */
+gm_inline unsigned
+gm_span_state(const gm_mspan *s)
+{
+	return __atomic_load_n(&s->state, __ATOMIC_RELAXED);
+}
+
+gm_inline void
+gm_span_set_state(gm_mspan *s, unsigned st)
+{
+	__atomic_store_n(&s->state, (uint8_t)st, __ATOMIC_RELEASE);
+}
+
 /* Per-arena metadata (Go's heapArena), charged to GCSys. */
 typedef struct gm_heaparena {
 	gm_mspan *spans[GM_ARENA_PAGES];             /* page -> span */
@@ -383,6 +399,7 @@ typedef struct gm_scav_state {
 	bool wake;
 	_Atomic bool dozing; /* in a sleep of 100 ms or more: frees may wake it */
 	pthread_t thread;
+	/* Under gm_heap.lock: */
 	uint64_t released_total; /* bytes */
 	uint64_t cycles;
 	uint64_t cpu_ns;
@@ -453,6 +470,7 @@ uint64_t gm_cgroup_soft_limit(uint64_t cg);
 void gm_cgroup_init(void);
 bool gm_cgroup_following(void);
 void gm_cgroup_poll(void);
+int64_t gm_set_memory_limit(int64_t limit);
 
 /* ---- output without malloc (print.c) ---- */
 

@@ -98,6 +98,8 @@ gm_read_memstats(struct gomem_memstats *m)
 	m->MemoryLimit = atomic_load(&gm_heap.limit);
 	m->MemoryLimitSource = gm_heap.limit_source;
 	m->CgroupMemoryLimit = gm_heap.cgroup_limit;
+	m->ScavengeCycles = gm_scav.cycles;
+	m->ScavengeCPUNs = gm_scav.cpu_ns;
 	pthread_mutex_unlock(&gm_heap.lock);
 
 	/* The tiny blocks are class-2 objects. */
@@ -145,8 +147,6 @@ gm_read_memstats(struct gomem_memstats *m)
 	m->TinyAllocs = tiny;
 	m->LargeAllocs = large_alloc_count;
 	m->LargeFrees = large_free_count;
-	m->ScavengeCycles = gm_scav.cycles;
-	m->ScavengeCPUNs = gm_scav.cpu_ns;
 	m->Threads = threads;
 	m->Arenas = arenas;
 	m->Seq = atomic_fetch_add(&gm_snap_seq, 1) + 1;

@@ -16,9 +16,11 @@
  *     so its memory is not released and faulted back in on every turn, while
  *     a spike that was freed falls out of the window quickly.
  *   - Pace: Go's scavenger spends about 1% of one CPU, so a large freed spike
- *     takes many seconds to go back.  We spend 1% while the excess is small
- *     and up to a quarter of one CPU while it is large (over 16 MiB), which
- *     returns a GiB-sized spike within about a second.
+ *     takes many seconds to go back.  We spend 1% while the excess is small,
+ *     a quarter of one CPU while it is large (over 16 MiB), and run without
+ *     pause while it is over 64 MiB (a freed spike): the work is the same,
+ *     done sooner, so a GiB-sized spike goes back within a second also when
+ *     other threads keep every core busy.
  *   - Only runs idle for a while (GOMEMDEBUG scavage, 150 ms) are released:
  *     fragments a busy program reuses within milliseconds stay resident.
  *   - Release top down in 64 KiB units, whole 2 MiB huge pages when free.
@@ -189,10 +191,18 @@ gm_scav_main(void *arg)
 			if (released != 0 && gm_opt.scavtrace)
 				gm_scav_trace(released, worked);
 			if (released != 0) {
-				/* A quarter of a CPU for big excesses, 1% otherwise. */
-				uint64_t s = need - released > GM_SCAV_BIG || pressed ? 3 * worked
-										       : 99 * worked;
+				/* A freed spike goes back at full speed (the same work,
+				 * done sooner: a busy machine must not stretch it past a
+				 * second), a big excess or memory pressure at a quarter
+				 * of a CPU, the rest at 1%. */
+				uint64_t left = need - released, s;
 
+				if (left >= GM_SCAV_SPIKE)
+					s = 0;
+				else if (left > GM_SCAV_BIG || pressed)
+					s = 3 * worked;
+				else
+					s = 99 * worked;
 				if (s < sleep_ns)
 					sleep_ns = s;
 			} else if (pressed) {

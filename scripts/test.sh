@@ -1,6 +1,7 @@
 #!/bin/sh
 # test.sh: install what is missing, build, run every test (unit, preload,
-# daemon with real BPF, Prometheus, Go expvar, headless Chromium), and end
+# daemon with real BPF, Prometheus, Go expvar, headless Chromium), the core
+# under sanitizers (scripts/sanitize.sh; GOMEM_SANITIZE=0 skips it), and end
 # with one summary line: "N passed, N failed, N skipped".
 set -u
 top=$(cd "$(dirname "$0")/.." && pwd)
@@ -21,5 +22,14 @@ for t in $(find . -name '*.trs'); do
 	esac
 done
 [ "$rc" -eq 0 ] || [ "$fail" -gt 0 ] || fail=1
+# The allocator core under ThreadSanitizer and ASan+UBSan (own build dirs).
+if [ "${GOMEM_SANITIZE:-1}" != 0 ]; then
+	if GOMEM_BUILD=$build "$top/scripts/sanitize.sh" > "$build/sanitize.log" 2>&1; then
+		pass=$((pass + 1))
+	else
+		fail=$((fail + 1))
+		echo "failed: sanitizer builds (see $build/sanitize.log)"
+	fi
+fi
 echo "$pass passed, $fail failed, $skip skipped"
 [ "$fail" -eq 0 ]

@@ -72,7 +72,9 @@ gm_read_memstats(struct gomem_memstats *m)
 			nfree[c] += gm_ld(&mc->stats.nfree[c]);
 	for (c = 0; c < GM_NUM_SPANCLASSES; c++)
 		nfree[c] += gm_registry_.dead.nfree[c];
+#ifndef __SANITIZE_THREAD__ /* TSan has no fences; gm_ld's acquire orders them there */
 	__atomic_thread_fence(__ATOMIC_ACQUIRE);
+#endif
 	for (mc = gm_registry_.head; mc != NULL; mc = mc->rnext)
 		for (c = 0; c < GM_NUM_SPANCLASSES; c++)
 			nmalloc[c] += gm_ld(&mc->stats.nmalloc[c]);

@@ -192,7 +192,7 @@ get_json(const char *method, const char *path)
 	if (root == NULL)
 		die("%s %s: response is not JSON (HTTP %d)", method, path, status);
 	if (status != 200) {
-		e = cJSON_GetObjectItemCaseSensitive(root, "error");
+		e = cJSON_GetObjectItemCaseSensitive(root, "Error");
 		die("%s", cJSON_IsString(e) ? e->valuestring : "request failed");
 	}
 	return root;

@@ -6,13 +6,12 @@
  * that time, counters of the small probes, and a history ring of compact
  * points (struct gomem_hist_point) taken at most once per history interval.
  *
- * Locking: `lock` (rwlock) protects the table and every entry, except each
- * entry's rendered-JSON cache, which has its own mutex so that readers
- * holding the read lock can fill it.  The generation counter is atomic.
- * Writers: the collector (main thread), the sweep (main thread), and
- * POST/DELETE handlers (proc_add/proc_remove).  Lock order: lock ->
- * cache_lock.  Nothing here calls out of core/ with the lock held except the
- * snapshot hooks (proc_subscribe).
+ * Locking: `lock` (rwlock) protects the table and every entry; the
+ * generation counter is atomic.  Writers: the collector (main thread), the
+ * sweep (main thread), and POST/DELETE handlers (proc_add/proc_remove).
+ * Nothing here calls out of core/ with the lock held except the snapshot
+ * hooks (proc_subscribe), which must not take locks of their own that are
+ * held around proc_* calls.
  *
  * An entry is born from its first record, from the startup scan, or from
  * an explicit attach (watch/ decides which).  It dies `grace` seconds after
@@ -42,7 +41,6 @@
 #include "base/procfs.h"
 #include "base/xmalloc.h"
 #include "core/proc.h"
-#include "encode/json.h"
 
 #define NBUCKETS 1024
 #define MAX_HOOKS 8
@@ -58,11 +56,6 @@ struct proc {
 	unsigned hist_head;		/* next slot to write */
 	unsigned hist_len;
 	uint64_t hist_last_ns;		/* monotonic time of the last point */
-	pthread_mutex_t cache_lock;
-	char *json;			/* rendered MemStats, or NULL */
-	uint64_t json_snaps;		/* info.snaps when rendered */
-	char *cjson;			/* the same without arrays */
-	uint64_t cjson_snaps;
 };
 
 static struct {
@@ -133,9 +126,6 @@ proc_set_history_interval(unsigned ms)
 static void
 proc_free(struct proc *p)
 {
-	pthread_mutex_destroy(&p->cache_lock);
-	free(p->json);
-	free(p->cjson);
 	free(p->hist);
 	free(p);
 }
@@ -240,7 +230,6 @@ proc_new(int pid, const char *comm, const char *library)
 	if (library != NULL)
 		snprintf(p->info.library, sizeof p->info.library, "%.250s", library);
 	p->hist = xcalloc(tab.hist_cap, sizeof(*p->hist));
-	pthread_mutex_init(&p->cache_lock, NULL);
 	return p;
 }
 
@@ -525,52 +514,6 @@ proc_snap_locked(const struct proc *p)
 	return p->info.have_snap ? &p->snap : NULL;
 }
 
-/* Render (if stale) and wrap one of an entry's cached JSON texts. */
-static cJSON *
-snap_json(struct proc *p, char **cache, uint64_t *cache_snaps, int arrays)
-{
-	cJSON *raw;
-
-	if (!p->info.have_snap)
-		return NULL;
-	pthread_mutex_lock(&p->cache_lock);
-	if (*cache == NULL || *cache_snaps != p->info.snaps) {
-		cJSON *o = json_memstats(&p->snap, arrays);
-
-		free(*cache);
-		*cache = json_print(o);
-		*cache_snaps = p->info.snaps;
-		cJSON_Delete(o);
-	}
-	raw = cJSON_CreateRaw(*cache);
-	pthread_mutex_unlock(&p->cache_lock);
-	if (raw == NULL)
-		fatal("out of memory");
-	return raw;
-}
-
-/*
- * The entry's snapshot as a raw cJSON node holding its rendered JSON (Go
- * fields plus the struct's extra fields), cached per snapshot; NULL if no
- * snapshot yet.  Read lock held.
- */
-cJSON *
-proc_snap_json_locked(const struct proc *cp)
-{
-	struct proc *p = (struct proc *)cp; /* only the cache changes */
-
-	return snap_json(p, &p->json, &p->json_snaps, 1);
-}
-
-/* The same without the arrays (PauseNs, PauseEnd, BySize). */
-cJSON *
-proc_snap_json_compact_locked(const struct proc *cp)
-{
-	struct proc *p = (struct proc *)cp;
-
-	return snap_json(p, &p->cjson, &p->cjson_snaps, 0);
-}
-
 /* Call fn for every entry (read-locked) until it returns nonzero. */
 int
 proc_foreach(int (*fn)(const struct proc *p, void *arg), void *arg)
@@ -606,34 +549,6 @@ proc_copy(int pid, struct proc_info *info, struct gomem_memstats *snap)
 	}
 	pthread_rwlock_unlock(&tab.lock);
 	return rc;
-}
-
-/*
- * A copy of a process's rendered snapshot JSON (json_memstats without the
- * daemon's fields), cached per snapshot, and its info.  *rc as proc_copy();
- * NULL unless *rc == 0.
- */
-char *
-proc_snap_text(int pid, struct proc_info *info, int *rc)
-{
-	struct proc *p;
-	char *text = NULL;
-	cJSON *raw;
-
-	*rc = -1;
-	pthread_rwlock_rdlock(&tab.lock);
-	if ((p = find_locked(pid)) != NULL) {
-		proc_info_locked(p, info);
-		*rc = 1;
-		if ((raw = snap_json(p, &p->json, &p->json_snaps, 1)) != NULL) {
-			text = raw->valuestring; /* take the copy cJSON made */
-			raw->valuestring = NULL;
-			cJSON_Delete(raw);
-			*rc = 0;
-		}
-	}
-	pthread_rwlock_unlock(&tab.lock);
-	return text;
 }
 
 /* Copy up to max of a process's newest history points, oldest first. */

@@ -16,8 +16,6 @@
 #include <stddef.h>
 #include <stdint.h>
 
-#include <cjson/cJSON.h>
-
 #include "gomem_memstats.h"
 
 struct gomem_hist_point {
@@ -70,10 +68,7 @@ int proc_foreach(int (*fn)(const struct proc *p, void *arg), void *arg);
 const struct proc *proc_find_locked(int pid);
 void proc_info_locked(const struct proc *p, struct proc_info *out);
 const struct gomem_memstats *proc_snap_locked(const struct proc *p);
-cJSON *proc_snap_json_locked(const struct proc *p);
-cJSON *proc_snap_json_compact_locked(const struct proc *p);
 int proc_copy(int pid, struct proc_info *info, struct gomem_memstats *snap);
-char *proc_snap_text(int pid, struct proc_info *info, int *rc);
 size_t proc_copy_history(int pid, struct gomem_hist_point *out, size_t max);
 size_t proc_history_cap(void);
 size_t proc_count(void);

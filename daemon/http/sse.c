@@ -8,6 +8,7 @@
  */
 #include "config.h"
 
+#include "http/reply.h"
 #include "http/sse.h"
 
 #include <errno.h>
@@ -37,11 +38,10 @@ struct sse_client {
 };
 
 static pthread_mutex_t sse_lock = PTHREAD_MUTEX_INITIALIZER;
-static pthread_cond_t sse_cond;	/* data for blocked readers, or shutdown */
+static pthread_cond_t sse_cond;	/* shutdown, for the heartbeat thread */
 static struct sse_client *sse_clients;
 static unsigned int sse_nclients, sse_max = SSE_MAX_CLIENTS_DEFAULT;
 static unsigned long long sse_dropped;
-static int sse_blocking;	/* thread per connection: block in the reader */
 static int sse_running;
 static pthread_t sse_hb_thread;
 
@@ -131,7 +131,6 @@ sse_broadcast(int pid, struct sse_msg *m)
 		}
 	}
 	sse_msg_unref(m);
-	pthread_cond_broadcast(&sse_cond);
 	pthread_mutex_unlock(&sse_lock);
 	sse_resume_all(wake, nwake);
 }
@@ -179,7 +178,7 @@ sse_heartbeat_main(void *arg)
 }
 
 int
-sse_init(int thread_per_connection, unsigned int max_clients)
+sse_init(unsigned int max_clients)
 {
 	pthread_condattr_t ca;
 	int err;
@@ -188,7 +187,6 @@ sse_init(int thread_per_connection, unsigned int max_clients)
 	pthread_condattr_setclock(&ca, CLOCK_MONOTONIC);
 	pthread_cond_init(&sse_cond, &ca);
 	pthread_condattr_destroy(&ca);
-	sse_blocking = thread_per_connection;
 	if (max_clients > 0 && max_clients <= SSE_MAX_CLIENTS_DEFAULT * 4)
 		sse_max = max_clients;
 	sse_running = 1;
@@ -263,37 +261,26 @@ sse_drain(struct sse_client *cl, char *buf, size_t max)
 	return n;
 }
 
-/* MHD content reader: queued bytes, or suspend / block until there are some. */
+/* MHD content reader: queued bytes, or suspend until a publish resumes us. */
 static ssize_t
 sse_reader(void *cls, uint64_t pos, char *buf, size_t max)
 {
 	struct sse_client *cl = cls;
-	struct timespec ts;
 	size_t n;
 
 	(void)pos;
 	pthread_mutex_lock(&sse_lock);
-	for (;;) {
-		if (cl->closing) {
-			pthread_mutex_unlock(&sse_lock);
-			return MHD_CONTENT_READER_END_OF_STREAM;
-		}
-		n = sse_drain(cl, buf, max);
-		if (n > 0) {
-			pthread_mutex_unlock(&sse_lock);
-			return (ssize_t)n;
-		}
-		if (!sse_blocking) {
-			cl->suspended = 1;
-			MHD_suspend_connection(cl->conn);
-			pthread_mutex_unlock(&sse_lock);
-			return 0;
-		}
-		/* Thread per connection: wait here; heartbeats bound the wait. */
-		clock_gettime(CLOCK_MONOTONIC, &ts);
-		ts.tv_sec += 1;
-		pthread_cond_timedwait(&sse_cond, &sse_lock, &ts);
+	if (cl->closing) {
+		pthread_mutex_unlock(&sse_lock);
+		return MHD_CONTENT_READER_END_OF_STREAM;
 	}
+	n = sse_drain(cl, buf, max);
+	if (n == 0) {
+		cl->suspended = 1;
+		MHD_suspend_connection(cl->conn);
+	}
+	pthread_mutex_unlock(&sse_lock);
+	return (ssize_t)n;
 }
 
 /* MHD is done with the response: forget the client. */
@@ -319,26 +306,6 @@ sse_free(void *cls)
 	free(cl);
 }
 
-/* A JSON error reply. */
-static enum MHD_Result
-sse_error(struct MHD_Connection *conn, unsigned int status, const char *msg)
-{
-	char body[256];
-	int n = snprintf(body, sizeof body, "{\"error\": \"%s\", \"status\": %u}\n", msg, status);
-	struct MHD_Response *r =
-		MHD_create_response_from_buffer((size_t)n, body, MHD_RESPMEM_MUST_COPY);
-	enum MHD_Result ret;
-
-	if (r == NULL)
-		return MHD_NO;
-	MHD_add_response_header(r, MHD_HTTP_HEADER_CONTENT_TYPE, "application/json");
-	if (status == MHD_HTTP_SERVICE_UNAVAILABLE)
-		MHD_add_response_header(r, MHD_HTTP_HEADER_RETRY_AFTER, "5");
-	ret = MHD_queue_response(conn, status, r);
-	MHD_destroy_response(r);
-	return ret;
-}
-
 enum MHD_Result
 sse_handle(struct MHD_Connection *conn, int pid_filter, const char *initial, size_t initial_len,
 	   unsigned int *status)
@@ -353,13 +320,14 @@ sse_handle(struct MHD_Connection *conn, int pid_filter, const char *initial, siz
 	if (!sse_running || sse_nclients >= sse_max) {
 		pthread_mutex_unlock(&sse_lock);
 		*status = MHD_HTTP_SERVICE_UNAVAILABLE;
-		return sse_error(conn, *status, "too many /events clients");
+		return http_queue_error(conn, *status, "too many /events clients",
+					MHD_HTTP_HEADER_RETRY_AFTER, "5");
 	}
 	cl = calloc(1, sizeof *cl);
 	if (cl == NULL) {
 		pthread_mutex_unlock(&sse_lock);
 		*status = MHD_HTTP_INTERNAL_SERVER_ERROR;
-		return sse_error(conn, *status, "out of memory");
+		return http_queue_error(conn, *status, "out of memory", NULL, NULL);
 	}
 	cl->conn = conn;
 	cl->pid_filter = pid_filter;
@@ -377,7 +345,7 @@ sse_handle(struct MHD_Connection *conn, int pid_filter, const char *initial, siz
 	if (r == NULL) {
 		sse_free(cl);
 		*status = MHD_HTTP_INTERNAL_SERVER_ERROR;
-		return sse_error(conn, *status, "out of memory");
+		return http_queue_error(conn, *status, "out of memory", NULL, NULL);
 	}
 	MHD_add_response_header(r, MHD_HTTP_HEADER_CONTENT_TYPE, "text/event-stream; charset=utf-8");
 	MHD_add_response_header(r, MHD_HTTP_HEADER_CACHE_CONTROL, "no-cache");

@@ -1,6 +1,7 @@
 /* static.c: the dashboard's files.  See static.h. */
 #include "config.h"
 
+#include "http/reply.h"
 #include "http/static.h"
 
 #include <errno.h>
@@ -105,24 +106,6 @@ static_content_type(const char *path)
 	return "application/octet-stream";
 }
 
-/* A JSON error reply. */
-static enum MHD_Result
-static_error(struct MHD_Connection *conn, unsigned int status, const char *msg)
-{
-	char body[256];
-	int n = snprintf(body, sizeof body, "{\"error\": \"%s\", \"status\": %u}\n", msg, status);
-	struct MHD_Response *r =
-		MHD_create_response_from_buffer((size_t)n, body, MHD_RESPMEM_MUST_COPY);
-	enum MHD_Result ret;
-
-	if (r == NULL)
-		return MHD_NO;
-	MHD_add_response_header(r, MHD_HTTP_HEADER_CONTENT_TYPE, "application/json");
-	ret = MHD_queue_response(conn, status, r);
-	MHD_destroy_response(r);
-	return ret;
-}
-
 enum MHD_Result
 static_serve(struct MHD_Connection *conn, const char *root, const char *url, unsigned int *status)
 {
@@ -135,24 +118,24 @@ static_serve(struct MHD_Connection *conn, const char *root, const char *url, uns
 	err = static_resolve(root, url, path, sizeof path);
 	if (err == -EACCES) {
 		*status = MHD_HTTP_FORBIDDEN;
-		return static_error(conn, *status, "path outside the web root");
+		return http_queue_error(conn, *status, "path outside the web root", NULL, NULL);
 	}
 	if (err != 0) {
 		*status = MHD_HTTP_NOT_FOUND;
-		return static_error(conn, *status, "not found");
+		return http_queue_error(conn, *status, "not found", NULL, NULL);
 	}
 	fd = open(path, O_RDONLY | O_CLOEXEC);
 	if (fd < 0 || fstat(fd, &st) != 0) {
 		if (fd >= 0)
 			close(fd);
 		*status = MHD_HTTP_NOT_FOUND;
-		return static_error(conn, *status, "not found");
+		return http_queue_error(conn, *status, "not found", NULL, NULL);
 	}
 	r = MHD_create_response_from_fd((size_t)st.st_size, fd);
 	if (r == NULL) {
 		close(fd);
 		*status = MHD_HTTP_INTERNAL_SERVER_ERROR;
-		return static_error(conn, *status, "out of memory");
+		return http_queue_error(conn, *status, "out of memory", NULL, NULL);
 	}
 	MHD_add_response_header(r, MHD_HTTP_HEADER_CONTENT_TYPE, static_content_type(path));
 	MHD_add_response_header(r, "X-Content-Type-Options", "nosniff");

@@ -6,7 +6,7 @@
 
 #include <microhttpd.h>
 
-#include "http/server.h"
+#include "http/reply.h"
 #include "http/static.h"
 #include "routes/routes.h"
 

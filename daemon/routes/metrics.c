@@ -23,7 +23,7 @@
 #include "core/proc.h"
 #include "core/profile.h"
 #include "encode/prom.h"
-#include "http/server.h"
+#include "http/reply.h"
 #include "http/sse.h"
 #include "routes/routes.h"
 #include "watch/collect.h"

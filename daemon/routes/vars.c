@@ -12,7 +12,7 @@
 #include "base/xmalloc.h"
 #include "core/proc.h"
 #include "encode/expvar.h"
-#include "http/server.h"
+#include "http/reply.h"
 #include "routes/routes.h"
 
 #define EXPVAR_MAX_CMDLINE (1 << 20) /* os.Args longer than this are cut */

@@ -108,18 +108,18 @@ assert "content-type: text/event-stream" in head, head
 assert "cache-control: no-cache" in head, head
 
 mem = [e for e in good.events if e[0] == "memstats"]
-pids = {d["pid"] for _, d in mem}
+pids = {d["Pid"] for _, d in mem}
 assert pid_a in pids and pid_b in pids, ("pids seen", pids)
 # Continuous: events in (nearly) every second of the run, despite the stuck clients.
 gaps = sum(1 for i in range(0, len(per_second) - 1, 2) if per_second[i] + per_second[i + 1] == 0)
 assert len(mem) >= 16 and gaps <= 1, ("events", len(mem), "per half-second", per_second)
-seqs = [d["gomem"]["Seq"] for _, d in mem if d["pid"] == pid_a]
+seqs = [d["MemStats"]["Extra"]["Seq"] for _, d in mem if d["Pid"] == pid_a]
 assert seqs == sorted(seqs) and len(set(seqs)) >= 8, seqs
 d = mem[-1][1]
-assert len(d["memstats"]["BySize"]) == 61 and "HeapAlloc" in d["memstats"], d.keys()
+assert len(d["MemStats"]["BySize"]) == 61 and "HeapAlloc" in d["MemStats"], d.keys()
 assert good.comments >= 1, "no heartbeat in 13 s"
 
-fpids = {d["pid"] for _, d in filt.events}
+fpids = {d["Pid"] for _, d in filt.events}
 assert fpids == {pid_a}, ("filtered stream carried", fpids)
 
 threads1, rss1 = max(s[0] for s in samples), max(s[1] for s in samples)

@@ -11,8 +11,10 @@
 #include <errno.h>
 #include <getopt.h>
 #include <limits.h>
+#include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
+#include <stdint.h>
 #include <string.h>
 
 #include "base/xmalloc.h"
@@ -367,4 +369,106 @@ conf_build(struct gomemd_config *c, int argc, char **argv, char *err, size_t err
 	if (c->nlibraries == 0)
 		add_library(c, GOMEM_DEFAULT_LIBRARY, err, errlen);
 	return 0;
+}
+
+/* ---- the published configuration ---- */
+
+/*
+ * A published configuration and the number of references to it: one for
+ * being the current one, one per conf_get() not yet put.  conf_lock guards
+ * `current` and every refs; the configuration itself never changes once
+ * published, so readers use it without any lock.
+ */
+struct conf_ref {
+	struct gomemd_config c; /* first: a config pointer is a conf_ref pointer */
+	unsigned refs;
+};
+
+static pthread_mutex_t conf_lock = PTHREAD_MUTEX_INITIALIZER;
+static struct conf_ref *current;
+
+/* Drop one reference (conf_lock held); the configuration to free, or NULL. */
+static struct conf_ref *
+conf_unref_locked(struct conf_ref *r)
+{
+	return --r->refs == 0 ? r : NULL;
+}
+
+/* Free a configuration nobody references any more. */
+static void
+conf_destroy(struct conf_ref *r)
+{
+	if (r == NULL)
+		return;
+	conf_free(&r->c);
+	free(r);
+}
+
+/* Make r (NULL: none) the current configuration and drop the old one's reference. */
+static void
+conf_swap(struct conf_ref *r)
+{
+	struct conf_ref *old;
+
+	pthread_mutex_lock(&conf_lock);
+	old = current;
+	current = r;
+	old = old != NULL ? conf_unref_locked(old) : NULL;
+	pthread_mutex_unlock(&conf_lock);
+	conf_destroy(old);
+}
+
+/*
+ * Publish c (a configuration built by conf_build) as the current one; its
+ * contents move into the published copy and c is left empty.  The previous
+ * one is freed when its last reader puts it.
+ */
+void
+conf_publish(struct gomemd_config *c)
+{
+	struct conf_ref *r = xcalloc(1, sizeof *r);
+
+	r->c = *c;
+	memset(c, 0, sizeof *c);
+	r->refs = 1;
+	conf_swap(r);
+}
+
+/* Withdraw the current configuration (at exit); freed when its last reader puts it. */
+void
+conf_unpublish(void)
+{
+	conf_swap(NULL);
+}
+
+/*
+ * A reference to the current configuration, read-only and valid until
+ * conf_put(), whatever reloads happen meanwhile; NULL before the first
+ * conf_publish().
+ */
+const struct gomemd_config *
+conf_get(void)
+{
+	struct conf_ref *r;
+
+	pthread_mutex_lock(&conf_lock);
+	r = current;
+	if (r != NULL)
+		r->refs++;
+	pthread_mutex_unlock(&conf_lock);
+	return r != NULL ? &r->c : NULL;
+}
+
+/* Drop a reference from conf_get(). */
+void
+conf_put(const struct gomemd_config *c)
+{
+	struct conf_ref *r = (struct conf_ref *)(uintptr_t)c, *dead;
+
+	if (c == NULL)
+		return;
+	pthread_mutex_lock(&conf_lock);
+	dead = conf_unref_locked(r);
+	pthread_mutex_unlock(&conf_lock);
+	conf_destroy(dead);
 }

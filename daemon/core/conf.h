@@ -33,4 +33,15 @@ void conf_free(struct gomemd_config *c);
 int conf_split_listen(const char *s, char *addr, size_t addrlen, unsigned *port);
 void conf_usage(FILE *f);
 
+/*
+ * The published configuration (RCU-like: immutable copies, one pointer
+ * swapped on reload, the old copy freed when its last reader is done).
+ * The main thread publishes; any thread reads between conf_get() and
+ * conf_put() without further locking.
+ */
+void conf_publish(struct gomemd_config *c);
+void conf_unpublish(void);
+const struct gomemd_config *conf_get(void);
+void conf_put(const struct gomemd_config *c);
+
 #endif /* GOMEMD_CONF_H */

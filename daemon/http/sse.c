@@ -177,22 +177,36 @@ sse_heartbeat_main(void *arg)
 	return NULL;
 }
 
-int
-sse_init(unsigned int max_clients)
+/* The heartbeat's condition variable waits on the monotonic clock. */
+static void
+sse_cond_init(void)
 {
 	pthread_condattr_t ca;
-	int err;
 
 	pthread_condattr_init(&ca);
 	pthread_condattr_setclock(&ca, CLOCK_MONOTONIC);
 	pthread_cond_init(&sse_cond, &ca);
 	pthread_condattr_destroy(&ca);
+}
+
+int
+sse_init(unsigned int max_clients)
+{
+	static pthread_once_t once = PTHREAD_ONCE_INIT;
+	int err;
+
+	pthread_once(&once, sse_cond_init);
+	/* MHD's threads may already serve /events: publish under the lock */
+	pthread_mutex_lock(&sse_lock);
 	if (max_clients > 0 && max_clients <= SSE_MAX_CLIENTS_DEFAULT * 4)
 		sse_max = max_clients;
 	sse_running = 1;
+	pthread_mutex_unlock(&sse_lock);
 	err = pthread_create(&sse_hb_thread, NULL, sse_heartbeat_main, NULL);
 	if (err != 0) {
+		pthread_mutex_lock(&sse_lock);
 		sse_running = 0;
+		pthread_mutex_unlock(&sse_lock);
 		return -err;
 	}
 	return 0;

@@ -38,15 +38,15 @@
 #include "base/cgroup.h"
 #include "base/clock.h"
 #include "base/log.h"
+#include "base/pidmap.h"
 #include "base/procfs.h"
 #include "base/xmalloc.h"
 #include "core/proc.h"
 
-#define NBUCKETS 1024
 #define MAX_HOOKS 8
 
 struct proc {
-	struct proc *next;		/* hash chain */
+	struct pidmap_node node;	/* first: the table's link, keyed by pid */
 	struct proc_info info;		/* ages in info are computed on copy */
 	uint64_t start_ticks;		/* /proc/PID/stat starttime, identity */
 	struct gomem_memstats snap;
@@ -60,8 +60,7 @@ struct proc {
 
 static struct {
 	pthread_rwlock_t lock;
-	struct proc *buckets[NBUCKETS];
-	size_t count;
+	struct pidmap map;
 	unsigned hist_cap;
 	unsigned hist_interval_ms;
 	uint64_t btime_ns;		/* boot time, wall clock */
@@ -130,22 +129,21 @@ proc_free(struct proc *p)
 	free(p);
 }
 
+/* pidmap_walk callback: free and unlink an entry. */
+static int
+free_one(struct pidmap_node *n, void *arg)
+{
+	(void)arg;
+	proc_free((struct proc *)n);
+	return 1;
+}
+
 /* Free every entry. */
 void
 proc_fini(void)
 {
-	struct proc *p, *next;
-	int i;
-
 	pthread_rwlock_wrlock(&tab.lock);
-	for (i = 0; i < NBUCKETS; i++) {
-		for (p = tab.buckets[i]; p != NULL; p = next) {
-			next = p->next;
-			proc_free(p);
-		}
-		tab.buckets[i] = NULL;
-	}
-	tab.count = 0;
+	pidmap_walk(&tab.map, free_one, NULL);
 	pthread_rwlock_unlock(&tab.lock);
 }
 
@@ -167,12 +165,7 @@ proc_unlock(void)
 static struct proc *
 find_locked(int pid)
 {
-	struct proc *p;
-
-	for (p = tab.buckets[(unsigned)pid % NBUCKETS]; p != NULL; p = p->next)
-		if (p->info.pid == pid)
-			return p;
-	return NULL;
+	return (struct proc *)pidmap_find(&tab.map, pid);
 }
 
 /* Look a pid up; the table must be locked. */
@@ -237,27 +230,15 @@ proc_new(int pid, const char *comm, const char *library)
 static void
 insert_locked(struct proc *p)
 {
-	unsigned b = (unsigned)p->info.pid % NBUCKETS;
-
-	p->next = tab.buckets[b];
-	tab.buckets[b] = p;
-	tab.count++;
+	p->node.pid = p->info.pid;
+	pidmap_insert(&tab.map, &p->node);
 }
 
 /* Unlink an entry (write lock held). */
 static struct proc *
 unlink_locked(int pid)
 {
-	struct proc **pp, *p;
-
-	for (pp = &tab.buckets[(unsigned)pid % NBUCKETS]; (p = *pp) != NULL; pp = &p->next) {
-		if (p->info.pid == pid) {
-			*pp = p->next;
-			tab.count--;
-			return p;
-		}
-	}
-	return NULL;
+	return (struct proc *)pidmap_remove(&tab.map, pid);
 }
 
 /*
@@ -449,6 +430,35 @@ proc_on_exit(int pid)
 	bump_generation();
 }
 
+struct sweep {
+	uint64_t now, grace;
+	int *dead, ndead, changed;
+};
+
+/* pidmap_walk callback of proc_sweep: mark one entry exited, or drop it. */
+static int
+sweep_one(struct pidmap_node *n, void *arg)
+{
+	struct proc *p = (struct proc *)n;
+	struct sweep *sw = arg;
+
+	if (!p->info.exited) {
+		uint64_t st = procfs_start_ticks(p->info.pid);
+
+		if (st == 0 || (p->start_ticks != 0 && st != p->start_ticks)) {
+			p->info.exited = 1;
+			p->exit_mono_ns = sw->now;
+			sw->changed = 1;
+		}
+	}
+	if (!p->info.exited || sw->now - p->exit_mono_ns < sw->grace)
+		return 0;
+	sw->dead = xrealloc(sw->dead, sizeof(*sw->dead) * (size_t)(sw->ndead + 1));
+	sw->dead[sw->ndead++] = p->info.pid;
+	proc_free(p);
+	return 1;
+}
+
 /*
  * Once a second: mark processes gone from /proc (or replaced by a new
  * process with the same pid) as exited, and drop those exited longer than
@@ -458,40 +468,18 @@ proc_on_exit(int pid)
 size_t
 proc_sweep(unsigned grace_s, int **dropped)
 {
-	uint64_t now = now_mono_ns(), grace = (uint64_t)grace_s * 1000000000ull;
-	int *dead = NULL, ndead = 0, changed = 0, i, b;
-	struct proc **pp, *p;
+	struct sweep sw = {.now = now_mono_ns(), .grace = (uint64_t)grace_s * 1000000000ull};
+	int i;
 
 	pthread_rwlock_wrlock(&tab.lock);
-	for (b = 0; b < NBUCKETS; b++) {
-		for (pp = &tab.buckets[b]; (p = *pp) != NULL;) {
-			if (!p->info.exited) {
-				uint64_t st = procfs_start_ticks(p->info.pid);
-
-				if (st == 0 || (p->start_ticks != 0 && st != p->start_ticks)) {
-					p->info.exited = 1;
-					p->exit_mono_ns = now;
-					changed = 1;
-				}
-			}
-			if (p->info.exited && now - p->exit_mono_ns >= grace) {
-				*pp = p->next;
-				tab.count--;
-				dead = xrealloc(dead, sizeof(*dead) * (size_t)(ndead + 1));
-				dead[ndead++] = p->info.pid;
-				proc_free(p);
-				continue;
-			}
-			pp = &p->next;
-		}
-	}
+	pidmap_walk(&tab.map, sweep_one, &sw);
 	pthread_rwlock_unlock(&tab.lock);
-	for (i = 0; i < ndead; i++)
-		log_debug("dropping process %d", dead[i]);
-	if (changed || ndead)
+	for (i = 0; i < sw.ndead; i++)
+		log_debug("dropping process %d", sw.dead[i]);
+	if (sw.changed || sw.ndead)
 		bump_generation();
-	*dropped = dead;
-	return (size_t)ndead;
+	*dropped = sw.dead;
+	return (size_t)sw.ndead;
 }
 
 /* ---- readers ---- */
@@ -514,17 +502,30 @@ proc_snap_locked(const struct proc *p)
 	return p->info.have_snap ? &p->snap : NULL;
 }
 
-/* Call fn for every entry (read-locked) until it returns nonzero. */
+struct foreach {
+	int (*fn)(const struct proc *p, void *arg);
+	void *arg;
+};
+
+/* pidmap_walk callback of proc_foreach: stop when fn returns nonzero. */
+static int
+foreach_one(struct pidmap_node *n, void *arg)
+{
+	struct foreach *f = arg;
+	int rc = f->fn((const struct proc *)n, f->arg);
+
+	return rc != 0 ? -1 : 0;
+}
+
+/* Call fn for every entry (read-locked) until it returns nonzero; then -1, else 0. */
 int
 proc_foreach(int (*fn)(const struct proc *p, void *arg), void *arg)
 {
-	struct proc *p;
-	int b, rc = 0;
+	struct foreach f = {fn, arg};
+	int rc;
 
 	pthread_rwlock_rdlock(&tab.lock);
-	for (b = 0; b < NBUCKETS && rc == 0; b++)
-		for (p = tab.buckets[b]; p != NULL && rc == 0; p = p->next)
-			rc = fn(p, arg);
+	rc = pidmap_walk(&tab.map, foreach_one, &f);
 	pthread_rwlock_unlock(&tab.lock);
 	return rc;
 }
@@ -583,7 +584,7 @@ proc_count(void)
 	size_t n;
 
 	pthread_rwlock_rdlock(&tab.lock);
-	n = tab.count;
+	n = tab.map.count;
 	pthread_rwlock_unlock(&tab.lock);
 	return n;
 }

@@ -34,6 +34,7 @@
 
 #include "base/clock.h"
 #include "base/log.h"
+#include "base/pidmap.h"
 #include "base/procfs.h"
 #include "base/u64map.h"
 #include "base/xmalloc.h"
@@ -42,7 +43,6 @@
 #include "core/symbolize.h"
 #include "encode/pprof.h"
 
-#define NBUCKETS    256
 #define MAX_MAPS    4096
 
 /* ---- the profiles ---- */
@@ -75,7 +75,7 @@ struct plive {
 };
 
 struct prof {
-	struct prof *next;
+	struct pidmap_node node; /* first: the store's link, keyed by pid */
 	int pid;
 	uint64_t start_ticks;
 	int exited;
@@ -101,8 +101,7 @@ struct prof {
 };
 
 static pthread_mutex_t lock = PTHREAD_MUTEX_INITIALIZER;
-static struct prof *buckets[NBUCKETS];
-static size_t nprofs;
+static struct pidmap profs; /* lock */
 
 static struct {
 	uint64_t samples, frees, frees_unknown, dropped_stacks, dropped_live, dropped_locs;
@@ -133,27 +132,11 @@ static void prof_free(struct prof *pr)
 	free(pr);
 }
 
-static struct prof *find_locked(int pid)
+/* pid's profile, or NULL (lock held). */
+static struct prof *
+find_locked(int pid)
 {
-	struct prof *pr;
-
-	for (pr = buckets[(unsigned)pid % NBUCKETS]; pr != NULL; pr = pr->next)
-		if (pr->pid == pid)
-			return pr;
-	return NULL;
-}
-
-static void unlink_locked(struct prof *pr)
-{
-	struct prof **pp;
-
-	for (pp = &buckets[(unsigned)pr->pid % NBUCKETS]; *pp != NULL; pp = &(*pp)->next) {
-		if (*pp == pr) {
-			*pp = pr->next;
-			nprofs--;
-			return;
-		}
-	}
+	return (struct prof *)pidmap_find(&profs, pid);
 }
 
 /* The profile of pid for a new sample; a fresh one if the pid was reused. */
@@ -162,7 +145,7 @@ static struct prof *get_locked(int pid)
 	struct prof *pr = find_locked(pid);
 
 	if (pr != NULL && pr->exited) {
-		unlink_locked(pr);
+		pidmap_remove(&profs, pid);
 		prof_free(pr);
 		pr = NULL;
 	}
@@ -171,9 +154,8 @@ static struct prof *get_locked(int pid)
 		pr->pid = pid;
 		pr->start_ticks = procfs_start_ticks(pid);
 		pr->live_free = UINT32_MAX;
-		pr->next = buckets[(unsigned)pid % NBUCKETS];
-		buckets[(unsigned)pid % NBUCKETS] = pr;
-		nprofs++;
+		pr->node.pid = pid;
+		pidmap_insert(&profs, &pr->node);
 	}
 	return pr;
 }
@@ -463,16 +445,31 @@ void profile_on_exit(int pid)
 	pthread_mutex_unlock(&lock);
 }
 
+struct pids {
+	int *v;
+	int n;
+};
+
+/* pidmap_walk callback: append a profile's pid to the struct pids in arg. */
+static int
+collect_pid(struct pidmap_node *n, void *arg)
+{
+	struct pids *p = arg;
+
+	p->v[p->n++] = n->pid;
+	return 0;
+}
+
 void profile_sweep(void)
 {
-	int *pids = NULL, *gone, n = 0, i, b;
+	struct pids all = {NULL, 0};
+	int *pids = NULL, *gone, n = 0, i;
 	struct prof *pr;
 
 	pthread_mutex_lock(&lock);
-	pids = xcalloc(nprofs + 1, sizeof *pids);
-	for (b = 0; b < NBUCKETS; b++)
-		for (pr = buckets[b]; pr != NULL; pr = pr->next)
-			pids[n++] = pr->pid;
+	all.v = pids = xcalloc(profs.count + 1, sizeof *pids);
+	pidmap_walk(&profs, collect_pid, &all);
+	n = all.n;
 	pthread_mutex_unlock(&lock);
 
 	/* outside our lock: the process table and /proc */
@@ -499,7 +496,7 @@ void profile_sweep(void)
 		}
 		if (pr->exited && gone[i]) {
 			log_debug("dropping the heap profile of process %d", pr->pid);
-			unlink_locked(pr);
+			pidmap_remove(&profs, pr->pid);
 			prof_free(pr);
 		}
 	}
@@ -508,20 +505,19 @@ void profile_sweep(void)
 	free(gone);
 }
 
+/* pidmap_walk callback: free and unlink a profile. */
+static int
+free_prof(struct pidmap_node *n, void *arg)
+{
+	(void)arg;
+	prof_free((struct prof *)n);
+	return 1;
+}
+
 void profile_fini(void)
 {
-	struct prof *pr, *next;
-	int b;
-
 	pthread_mutex_lock(&lock);
-	for (b = 0; b < NBUCKETS; b++) {
-		for (pr = buckets[b]; pr != NULL; pr = next) {
-			next = pr->next;
-			prof_free(pr);
-		}
-		buckets[b] = NULL;
-	}
-	nprofs = 0;
+	pidmap_walk(&profs, free_prof, NULL);
 	pthread_mutex_unlock(&lock);
 	sym_cache_fini();
 }
@@ -797,22 +793,26 @@ profile_top_free(struct profile_top *t)
 	memset(t, 0, sizeof *t);
 }
 
+/* pidmap_walk callback: add a profile's table sizes to the stats in arg. */
+static int
+add_sizes(struct pidmap_node *n, void *arg)
+{
+	const struct prof *pr = (const struct prof *)n;
+	struct profile_stats *out = arg;
+
+	out->buckets += pr->nstacks;
+	out->live_samples += pr->nlive;
+	return 0;
+}
+
 /* The profiler's own counters, all processes. */
 void
 profile_stats(struct profile_stats *out)
 {
-	struct prof *pr;
-	int i;
-
 	memset(out, 0, sizeof *out);
 	pthread_mutex_lock(&lock);
-	for (i = 0; i < NBUCKETS; i++) {
-		for (pr = buckets[i]; pr != NULL; pr = pr->next) {
-			out->buckets += pr->nstacks;
-			out->live_samples += pr->nlive;
-		}
-	}
-	out->processes = nprofs;
+	pidmap_walk(&profs, add_sizes, out);
+	out->processes = profs.count;
 	out->samples = counts.samples;
 	out->frees = counts.frees;
 	out->frees_unknown = counts.frees_unknown;

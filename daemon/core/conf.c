@@ -187,7 +187,6 @@ conf_set(struct gomemd_config *c, const char *key, const char *val, const char *
 			goto bad;
 		free(c->listen);
 		c->listen = xstrdup(val);
-		c->listen_explicit = 1;
 	} else if (strcmp(key, "library") == 0) {
 		return add_library(c, val, err, errlen);
 	} else if (strcmp(key, "grace") == 0) {
@@ -201,7 +200,7 @@ conf_set(struct gomemd_config *c, const char *key, const char *val, const char *
 		}
 		c->verbose = (int)u;
 	} else if (strcmp(key, "foreground") == 0) {
-		c->foreground = 1;
+		/* accepted for compatibility: gomemd never forks */
 	} else if (strcmp(key, "history") == 0) {
 		if (parse_uint(val, 2, 1000000, &c->history_len) != 0)
 			goto bad;
@@ -353,7 +352,7 @@ conf_build(struct gomemd_config *c, int argc, char **argv, char *err, size_t err
 		case 'L': key = "library"; break;
 		case 'g': key = "grace"; break;
 		case 'v': c->verbose++; continue;
-		case 'f': c->foreground = 1; continue;
+		case 'f': continue; /* accepted for compatibility */
 		case OPT_PROFILE: c->profile = 1; continue;
 		case OPT_HISTORY: key = "history"; break;
 		case OPT_HISTORY_INTERVAL: key = "history-interval"; break;

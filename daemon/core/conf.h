@@ -12,12 +12,10 @@
 
 struct gomemd_config {
 	char *listen;			/* "ADDR:PORT" as given */
-	int listen_explicit;		/* given by the user (file or --listen) */
 	char *libraries[GOMEMD_MAX_LIBS]; /* absolute paths, resolved */
 	int nlibraries;
 	unsigned grace_s;		/* keep dead processes this long */
 	int verbose;
-	int foreground;
 	unsigned history_len;		/* points in each history ring */
 	unsigned history_interval_ms;	/* at most one point per interval */
 	unsigned max_connections;

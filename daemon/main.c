@@ -46,8 +46,7 @@
 static const struct gomemd_config *cfg;
 
 /* Whether a listen address is loopback only. */
-static int
-listen_is_loopback(const char *listen)
+static int listen_is_loopback(const char *listen)
 {
 	char addr[256];
 	unsigned port;
@@ -66,8 +65,7 @@ listen_is_loopback(const char *listen)
 }
 
 /* Whether HTTP settings differ (a restart of the server is needed). */
-static int
-http_changed(const struct gomemd_config *a, const struct gomemd_config *b)
+static int http_changed(const struct gomemd_config *a, const struct gomemd_config *b)
 {
 	return strcmp(a->listen, b->listen) != 0 || a->max_connections != b->max_connections ||
 	       a->per_ip_limit != b->per_ip_limit || a->conn_timeout_s != b->conn_timeout_s ||
@@ -75,8 +73,7 @@ http_changed(const struct gomemd_config *a, const struct gomemd_config *b)
 }
 
 /* SIGHUP: rebuild the configuration and apply what changed. */
-static void
-reload(int argc, char **argv)
+static void reload(int argc, char **argv)
 {
 	struct gomemd_config n;
 	char err[512];
@@ -114,8 +111,7 @@ reload(int argc, char **argv)
 	sd_notify(0, "READY=1");
 }
 
-int
-main(int argc, char **argv)
+int main(int argc, char **argv)
 {
 	struct itimerspec its = {{1, 0}, {1, 0}};
 	struct epoll_event ev, evs[8];
@@ -140,7 +136,8 @@ main(int argc, char **argv)
 	log_init(cfg->verbose);
 	if (!listen_is_loopback(cfg->listen))
 		log_warnx("listening on %s: beyond loopback, anyone who can reach it sees "
-			  "process data", cfg->listen);
+			  "process data",
+			  cfg->listen);
 
 	/* signals are handled through a signalfd: block them before any thread starts */
 	sigemptyset(&set);

@@ -4,15 +4,13 @@
 #include "base/pidmap.h"
 
 /* The chain of pid. */
-static struct pidmap_node **
-pidmap_chain(const struct pidmap *m, int pid)
+static struct pidmap_node **pidmap_chain(const struct pidmap *m, int pid)
 {
 	return (struct pidmap_node **)&m->buckets[(unsigned)pid % PIDMAP_BUCKETS];
 }
 
 /* pid's node, or NULL. */
-struct pidmap_node *
-pidmap_find(const struct pidmap *m, int pid)
+struct pidmap_node *pidmap_find(const struct pidmap *m, int pid)
 {
 	struct pidmap_node *n;
 
@@ -23,8 +21,7 @@ pidmap_find(const struct pidmap *m, int pid)
 }
 
 /* Insert a node. */
-void
-pidmap_insert(struct pidmap *m, struct pidmap_node *n)
+void pidmap_insert(struct pidmap *m, struct pidmap_node *n)
 {
 	struct pidmap_node **head = pidmap_chain(m, n->pid);
 
@@ -34,8 +31,7 @@ pidmap_insert(struct pidmap *m, struct pidmap_node *n)
 }
 
 /* Unlink pid's node. */
-struct pidmap_node *
-pidmap_remove(struct pidmap *m, int pid)
+struct pidmap_node *pidmap_remove(struct pidmap *m, int pid)
 {
 	struct pidmap_node **pp, *n;
 
@@ -50,8 +46,7 @@ pidmap_remove(struct pidmap *m, int pid)
 }
 
 /* Walk every node, unlinking those fn asks to. */
-int
-pidmap_walk(struct pidmap *m, int (*fn)(struct pidmap_node *n, void *arg), void *arg)
+int pidmap_walk(struct pidmap *m, int (*fn)(struct pidmap_node *n, void *arg), void *arg)
 {
 	struct pidmap_node **pp, *n, *next;
 	size_t b;

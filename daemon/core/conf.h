@@ -11,18 +11,18 @@
 #define GOMEMD_MAX_LIBS 16
 
 struct gomemd_config {
-	char *listen;			/* "ADDR:PORT" as given */
+	char *listen;			  /* "ADDR:PORT" as given */
 	char *libraries[GOMEMD_MAX_LIBS]; /* absolute paths, resolved */
 	int nlibraries;
-	unsigned grace_s;		/* keep dead processes this long */
+	unsigned grace_s; /* keep dead processes this long */
 	int verbose;
-	unsigned history_len;		/* points in each history ring */
-	unsigned history_interval_ms;	/* at most one point per interval */
+	unsigned history_len;	      /* points in each history ring */
+	unsigned history_interval_ms; /* at most one point per interval */
 	unsigned max_connections;
 	unsigned per_ip_limit;
 	unsigned conn_timeout_s;
 	unsigned http_threads;
-	int profile;			/* attach the sampling probes (heap profiles) */
+	int profile; /* attach the sampling probes (heap profiles) */
 	char *config_file;
 };
 

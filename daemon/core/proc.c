@@ -46,16 +46,16 @@
 #define MAX_HOOKS 8
 
 struct proc {
-	struct pidmap_node node;	/* first: the table's link, keyed by pid */
-	struct proc_info info;		/* ages in info are computed on copy */
-	uint64_t start_ticks;		/* /proc/PID/stat starttime, identity */
+	struct pidmap_node node; /* first: the table's link, keyed by pid */
+	struct proc_info info;	 /* ages in info are computed on copy */
+	uint64_t start_ticks;	 /* /proc/PID/stat starttime, identity */
 	struct gomem_memstats snap;
 	uint64_t snap_mono_ns;
 	uint64_t exit_mono_ns;
-	struct gomem_hist_point *hist;	/* ring of hist_cap points */
-	unsigned hist_head;		/* next slot to write */
+	struct gomem_hist_point *hist; /* ring of hist_cap points */
+	unsigned hist_head;	       /* next slot to write */
 	unsigned hist_len;
-	uint64_t hist_last_ns;		/* monotonic time of the last point */
+	uint64_t hist_last_ns; /* monotonic time of the last point */
 };
 
 static struct {
@@ -63,7 +63,7 @@ static struct {
 	struct pidmap map;
 	unsigned hist_cap;
 	unsigned hist_interval_ms;
-	uint64_t btime_ns;		/* boot time, wall clock */
+	uint64_t btime_ns; /* boot time, wall clock */
 	long clk_tck;
 	struct {
 		proc_hook_fn fn;
@@ -75,8 +75,7 @@ static struct {
 static uint64_t generation; /* atomic */
 
 /* Fill identity fields of info from /proc; 0 if the process exists. */
-static int
-read_identity(int pid, struct proc_info *info, uint64_t *start_ticks)
+static int read_identity(int pid, struct proc_info *info, uint64_t *start_ticks)
 {
 	ssize_t n;
 
@@ -98,8 +97,7 @@ read_identity(int pid, struct proc_info *info, uint64_t *start_ticks)
 /* ---- the table ---- */
 
 /* Set up the table. */
-void
-proc_init(unsigned history_len, unsigned history_interval_ms)
+void proc_init(unsigned history_len, unsigned history_interval_ms)
 {
 	char buf[4096], *p;
 
@@ -108,13 +106,13 @@ proc_init(unsigned history_len, unsigned history_interval_ms)
 	tab.clk_tck = sysconf(_SC_CLK_TCK);
 	if (tab.clk_tck <= 0)
 		tab.clk_tck = 100;
-	if (procfs_read_path("/proc/stat", buf, sizeof buf) > 0 && (p = strstr(buf, "\nbtime ")) != NULL)
+	if (procfs_read_path("/proc/stat", buf, sizeof buf) > 0 &&
+	    (p = strstr(buf, "\nbtime ")) != NULL)
 		tab.btime_ns = strtoull(p + 7, NULL, 10) * 1000000000ull;
 }
 
 /* Change the history interval (SIGHUP). */
-void
-proc_set_history_interval(unsigned ms)
+void proc_set_history_interval(unsigned ms)
 {
 	pthread_rwlock_wrlock(&tab.lock);
 	tab.hist_interval_ms = ms;
@@ -122,16 +120,14 @@ proc_set_history_interval(unsigned ms)
 }
 
 /* Free an entry. */
-static void
-proc_free(struct proc *p)
+static void proc_free(struct proc *p)
 {
 	free(p->hist);
 	free(p);
 }
 
 /* pidmap_walk callback: free and unlink an entry. */
-static int
-free_one(struct pidmap_node *n, void *arg)
+static int free_one(struct pidmap_node *n, void *arg)
 {
 	(void)arg;
 	proc_free((struct proc *)n);
@@ -139,8 +135,7 @@ free_one(struct pidmap_node *n, void *arg)
 }
 
 /* Free every entry. */
-void
-proc_fini(void)
+void proc_fini(void)
 {
 	pthread_rwlock_wrlock(&tab.lock);
 	pidmap_walk(&tab.map, free_one, NULL);
@@ -148,50 +143,43 @@ proc_fini(void)
 }
 
 /* Take the table's read lock. */
-void
-proc_rdlock(void)
+void proc_rdlock(void)
 {
 	pthread_rwlock_rdlock(&tab.lock);
 }
 
 /* Release the table's lock. */
-void
-proc_unlock(void)
+void proc_unlock(void)
 {
 	pthread_rwlock_unlock(&tab.lock);
 }
 
 /* Look a pid up (any lock held). */
-static struct proc *
-find_locked(int pid)
+static struct proc *find_locked(int pid)
 {
 	return (struct proc *)pidmap_find(&tab.map, pid);
 }
 
 /* Look a pid up; the table must be locked. */
-const struct proc *
-proc_find_locked(int pid)
+const struct proc *proc_find_locked(int pid)
 {
 	return find_locked(pid);
 }
 
 /* Bump the generation. */
-static void
-bump_generation(void)
+static void bump_generation(void)
 {
 	__atomic_add_fetch(&generation, 1, __ATOMIC_RELEASE);
 }
 
 /* The current generation: it moves with every snapshot or process change. */
-uint64_t
-proc_generation(void)
+uint64_t proc_generation(void)
 {
 	return __atomic_load_n(&generation, __ATOMIC_ACQUIRE);
 }
 
 /* Register a callback run after each snapshot; 0 on success. */
-int
-proc_subscribe(proc_hook_fn fn, void *arg)
+int proc_subscribe(proc_hook_fn fn, void *arg)
 {
 	int rc = -1;
 
@@ -210,8 +198,7 @@ proc_subscribe(proc_hook_fn fn, void *arg)
  * Make a new entry (not inserted) from /proc; comm is the fallback name,
  * library the libgomem it maps (NULL: unknown).
  */
-static struct proc *
-proc_new(int pid, const char *comm, const char *library)
+static struct proc *proc_new(int pid, const char *comm, const char *library)
 {
 	struct proc *p = xcalloc(1, sizeof *p);
 
@@ -227,16 +214,14 @@ proc_new(int pid, const char *comm, const char *library)
 }
 
 /* Insert an entry (write lock held). */
-static void
-insert_locked(struct proc *p)
+static void insert_locked(struct proc *p)
 {
 	p->node.pid = p->info.pid;
 	pidmap_insert(&tab.map, &p->node);
 }
 
 /* Unlink an entry (write lock held). */
-static struct proc *
-unlink_locked(int pid)
+static struct proc *unlink_locked(int pid)
 {
 	return (struct proc *)pidmap_remove(&tab.map, pid);
 }
@@ -245,8 +230,7 @@ unlink_locked(int pid)
  * Find pid's entry write-locked, creating it if needed: /proc is read
  * without the lock held.  Returns with the write lock held.
  */
-static struct proc *
-get_wrlocked(int pid, const char *comm, const char *library, int *created)
+static struct proc *get_wrlocked(int pid, const char *comm, const char *library, int *created)
 {
 	struct proc *p, *n;
 
@@ -268,8 +252,7 @@ get_wrlocked(int pid, const char *comm, const char *library, int *created)
 }
 
 /* Add a process found by the scan or an attach; 0 if added, 1 if known. */
-int
-proc_add(int pid, const char *library)
+int proc_add(int pid, const char *library)
 {
 	struct proc *p;
 	int created;
@@ -286,8 +269,7 @@ proc_add(int pid, const char *library)
 }
 
 /* Mark a process as having its own per-pid links. */
-void
-proc_set_attached(int pid, int on)
+void proc_set_attached(int pid, int on)
 {
 	struct proc *p;
 
@@ -298,8 +280,7 @@ proc_set_attached(int pid, int on)
 }
 
 /* Drop a process now (DELETE); 0 if it was there. */
-int
-proc_remove(int pid)
+int proc_remove(int pid)
 {
 	struct proc *p;
 
@@ -314,8 +295,7 @@ proc_remove(int pid)
 }
 
 /* Append a history point (write lock held). */
-static void
-hist_push_locked(struct proc *p, uint64_t mono)
+static void hist_push_locked(struct proc *p, uint64_t mono)
 {
 	struct gomem_hist_point *h;
 	const struct gomem_memstats *m = &p->snap;
@@ -344,9 +324,8 @@ hist_push_locked(struct proc *p, uint64_t mono)
  * left alone and PROC_UNKNOWN returned; with create, such an entry is made
  * (replacing the exited one) with library as its libgomem.
  */
-int
-proc_on_snapshot(int pid, const char *comm, const struct gomem_memstats *snap, size_t len,
-		 const char *version, int create, const char *library)
+int proc_on_snapshot(int pid, const char *comm, const struct gomem_memstats *snap, size_t len,
+		     const char *version, int create, const char *library)
 {
 	uint64_t rss = procfs_rss(pid), mono = now_mono_ns();
 	struct proc *p, *old = NULL;
@@ -387,8 +366,7 @@ proc_on_snapshot(int pid, const char *comm, const struct gomem_memstats *snap, s
 }
 
 /* A gomem:scavenge record. */
-void
-proc_on_scavenge(int pid, uint64_t bytes, uint64_t ns)
+void proc_on_scavenge(int pid, uint64_t bytes, uint64_t ns)
 {
 	struct proc *p;
 
@@ -402,8 +380,7 @@ proc_on_scavenge(int pid, uint64_t bytes, uint64_t ns)
 }
 
 /* A gomem:arena_grow record. */
-void
-proc_on_arena_grow(int pid, uint64_t bytes)
+void proc_on_arena_grow(int pid, uint64_t bytes)
 {
 	struct proc *p;
 
@@ -416,8 +393,7 @@ proc_on_arena_grow(int pid, uint64_t bytes)
 }
 
 /* A process exited: keep it for the grace period. */
-void
-proc_on_exit(int pid)
+void proc_on_exit(int pid)
 {
 	struct proc *p;
 
@@ -436,8 +412,7 @@ struct sweep {
 };
 
 /* pidmap_walk callback of proc_sweep: mark one entry exited, or drop it. */
-static int
-sweep_one(struct pidmap_node *n, void *arg)
+static int sweep_one(struct pidmap_node *n, void *arg)
 {
 	struct proc *p = (struct proc *)n;
 	struct sweep *sw = arg;
@@ -465,8 +440,7 @@ sweep_one(struct pidmap_node *n, void *arg)
  * grace_s ago.  Returns how many were dropped, their pids in *dropped
  * (malloc'd, free with free(); NULL when none).
  */
-size_t
-proc_sweep(unsigned grace_s, int **dropped)
+size_t proc_sweep(unsigned grace_s, int **dropped)
 {
 	struct sweep sw = {.now = now_mono_ns(), .grace = (uint64_t)grace_s * 1000000000ull};
 	int i;
@@ -485,8 +459,7 @@ proc_sweep(unsigned grace_s, int **dropped)
 /* ---- readers ---- */
 
 /* Copy an entry's info, with ages computed now. */
-void
-proc_info_locked(const struct proc *p, struct proc_info *out)
+void proc_info_locked(const struct proc *p, struct proc_info *out)
 {
 	uint64_t now = now_mono_ns();
 
@@ -496,8 +469,7 @@ proc_info_locked(const struct proc *p, struct proc_info *out)
 }
 
 /* An entry's latest snapshot, or NULL when none arrived yet. */
-const struct gomem_memstats *
-proc_snap_locked(const struct proc *p)
+const struct gomem_memstats *proc_snap_locked(const struct proc *p)
 {
 	return p->info.have_snap ? &p->snap : NULL;
 }
@@ -508,8 +480,7 @@ struct foreach {
 };
 
 /* pidmap_walk callback of proc_foreach: stop when fn returns nonzero. */
-static int
-foreach_one(struct pidmap_node *n, void *arg)
+static int foreach_one(struct pidmap_node *n, void *arg)
 {
 	struct foreach *f = arg;
 	int rc = f->fn((const struct proc *)n, f->arg);
@@ -518,8 +489,7 @@ foreach_one(struct pidmap_node *n, void *arg)
 }
 
 /* Call fn for every entry (read-locked) until it returns nonzero; then -1, else 0. */
-int
-proc_foreach(int (*fn)(const struct proc *p, void *arg), void *arg)
+int proc_foreach(int (*fn)(const struct proc *p, void *arg), void *arg)
 {
 	struct foreach f = {fn, arg};
 	int rc;
@@ -534,8 +504,7 @@ proc_foreach(int (*fn)(const struct proc *p, void *arg), void *arg)
  * Copy a process's info and (if snap != NULL) latest snapshot.  Returns 0,
  * -1 if unknown, 1 if known without a snapshot yet.
  */
-int
-proc_copy(int pid, struct proc_info *info, struct gomem_memstats *snap)
+int proc_copy(int pid, struct proc_info *info, struct gomem_memstats *snap)
 {
 	struct proc *p;
 	int rc = -1;
@@ -553,8 +522,7 @@ proc_copy(int pid, struct proc_info *info, struct gomem_memstats *snap)
 }
 
 /* Copy up to max of a process's newest history points, oldest first. */
-size_t
-proc_copy_history(int pid, struct gomem_hist_point *out, size_t max)
+size_t proc_copy_history(int pid, struct gomem_hist_point *out, size_t max)
 {
 	struct proc *p;
 	size_t n = 0, i, start;
@@ -571,15 +539,13 @@ proc_copy_history(int pid, struct gomem_hist_point *out, size_t max)
 }
 
 /* Points in each history ring. */
-size_t
-proc_history_cap(void)
+size_t proc_history_cap(void)
 {
 	return tab.hist_cap; /* set before any thread starts, never changed */
 }
 
 /* Number of entries. */
-size_t
-proc_count(void)
+size_t proc_count(void)
 {
 	size_t n;
 

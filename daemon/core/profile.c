@@ -43,7 +43,7 @@
 #include "core/symbolize.h"
 #include "encode/pprof.h"
 
-#define MAX_MAPS    4096
+#define MAX_MAPS 4096
 
 /* ---- the profiles ---- */
 
@@ -133,8 +133,7 @@ static void prof_free(struct prof *pr)
 }
 
 /* pid's profile, or NULL (lock held). */
-static struct prof *
-find_locked(int pid)
+static struct prof *find_locked(int pid)
 {
 	return (struct prof *)pidmap_find(&profs, pid);
 }
@@ -451,8 +450,7 @@ struct pids {
 };
 
 /* pidmap_walk callback: append a profile's pid to the struct pids in arg. */
-static int
-collect_pid(struct pidmap_node *n, void *arg)
+static int collect_pid(struct pidmap_node *n, void *arg)
 {
 	struct pids *p = arg;
 
@@ -506,8 +504,7 @@ void profile_sweep(void)
 }
 
 /* pidmap_walk callback: free and unlink a profile. */
-static int
-free_prof(struct pidmap_node *n, void *arg)
+static int free_prof(struct pidmap_node *n, void *arg)
 {
 	(void)arg;
 	prof_free((struct prof *)n);
@@ -618,8 +615,7 @@ static void text_locked(const struct prof *pr, struct obuf *b)
 }
 
 /* Whether there is a profile for pid. */
-int
-profile_known(int pid)
+int profile_known(int pid)
 {
 	int known;
 
@@ -630,8 +626,7 @@ profile_known(int pid)
 }
 
 /* An empty profile at Go's default rate, for a pid without samples. */
-static void
-empty_profile(struct prof *empty, int pid)
+static void empty_profile(struct prof *empty, int pid)
 {
 	memset(empty, 0, sizeof *empty);
 	empty->pid = pid;
@@ -639,8 +634,7 @@ empty_profile(struct prof *empty, int pid)
 }
 
 /* pid's profile in Go's legacy text form (empty when none); 0 or -1. */
-int
-profile_text(int pid, struct obuf *b)
+int profile_text(int pid, struct obuf *b)
 {
 	struct prof empty, *pr;
 
@@ -653,8 +647,7 @@ profile_text(int pid, struct obuf *b)
 }
 
 /* pid's profile as gzipped profile.proto (empty when none); 0 or -1. */
-int
-profile_pprof(int pid, char **out, size_t *outlen)
+int profile_pprof(int pid, char **out, size_t *outlen)
 {
 	struct prof empty, *pr;
 	char *raw = NULL;
@@ -693,8 +686,7 @@ static int site_cmp(const void *a, const void *b)
 }
 
 /* A PC's function name, or its address in hex when unsymbolized (malloc'd). */
-static char *
-loc_name(const struct prof *pr, const struct ploc *l)
+static char *loc_name(const struct prof *pr, const struct ploc *l)
 {
 	char *s;
 
@@ -709,8 +701,7 @@ loc_name(const struct prof *pr, const struct ploc *l)
  * most want of them; each with the stack of its biggest bucket.  A pid
  * without a profile gets zeros.  Free with profile_top_free().
  */
-void
-profile_top(int pid, size_t want, struct profile_top *out)
+void profile_top(int pid, size_t want, struct profile_top *out)
 {
 	struct site *sites = NULL;
 	size_t nsites = 0, i, j;
@@ -732,10 +723,9 @@ profile_top(int pid, size_t want, struct profile_top *out)
 		pprof_scale(s->alloc_n, s->alloc_n * s->size, pr->rate, &v[0], &v[1]);
 		pprof_scale(s->inuse_n, s->inuse_n * s->size, pr->rate, &v[2], &v[3]);
 		for (j = 0; j < nsites; j++) {
-			if (leaf == NULL ? sites[j].func == -1 && sites[j].pc == 0
-			    : leaf->func >= 0
-				? sites[j].func == leaf->func
-				: sites[j].func == -1 && sites[j].pc == leaf->pc)
+			if (leaf == NULL      ? sites[j].func == -1 && sites[j].pc == 0
+			    : leaf->func >= 0 ? sites[j].func == leaf->func
+					      : sites[j].func == -1 && sites[j].pc == leaf->pc)
 				break;
 		}
 		if (j == nsites) {
@@ -778,8 +768,7 @@ profile_top(int pid, size_t want, struct profile_top *out)
 }
 
 /* Free what profile_top() made. */
-void
-profile_top_free(struct profile_top *t)
+void profile_top_free(struct profile_top *t)
 {
 	size_t i, j;
 
@@ -794,8 +783,7 @@ profile_top_free(struct profile_top *t)
 }
 
 /* pidmap_walk callback: add a profile's table sizes to the stats in arg. */
-static int
-add_sizes(struct pidmap_node *n, void *arg)
+static int add_sizes(struct pidmap_node *n, void *arg)
 {
 	const struct prof *pr = (const struct prof *)n;
 	struct profile_stats *out = arg;
@@ -806,8 +794,7 @@ add_sizes(struct pidmap_node *n, void *arg)
 }
 
 /* The profiler's own counters, all processes. */
-void
-profile_stats(struct profile_stats *out)
+void profile_stats(struct profile_stats *out)
 {
 	memset(out, 0, sizeof *out);
 	pthread_mutex_lock(&lock);

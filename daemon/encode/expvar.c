@@ -9,8 +9,8 @@
 #include "encode/json.h"
 
 /* The whole /debug/vars body. */
-char *
-expvar_format(const char *cmdline, size_t cmdlen, const struct gomem_memstats *ms, size_t *len)
+char *expvar_format(const char *cmdline, size_t cmdlen, const struct gomem_memstats *ms,
+		    size_t *len)
 {
 	struct obuf b;
 	struct json j;

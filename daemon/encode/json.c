@@ -17,8 +17,7 @@
 static const char hexdig[] = "0123456789abcdef";
 
 /* Append json.Marshal(string) of n bytes (Go's escaping; see json.h). */
-void
-gojson_string(struct obuf *b, const char *str, size_t n)
+void gojson_string(struct obuf *b, const char *str, size_t n)
 {
 	const unsigned char *s = (const unsigned char *)str;
 	size_t i = 0, start = 0, sz;
@@ -29,7 +28,8 @@ gojson_string(struct obuf *b, const char *str, size_t n)
 		unsigned char c = s[i];
 
 		if (c < 0x80) {
-			if (c >= 0x20 && c != '"' && c != '\\' && c != '<' && c != '>' && c != '&') {
+			if (c >= 0x20 && c != '"' && c != '\\' && c != '<' && c != '>' &&
+			    c != '&') {
 				i++;
 				continue;
 			}
@@ -68,7 +68,8 @@ gojson_string(struct obuf *b, const char *str, size_t n)
 			continue;
 		}
 		/* U+2028 and U+2029 are E2 80 A8 and E2 80 A9. */
-		if (sz == 3 && c == 0xe2 && s[i + 1] == 0x80 && (s[i + 2] == 0xa8 || s[i + 2] == 0xa9)) {
+		if (sz == 3 && c == 0xe2 && s[i + 1] == 0x80 &&
+		    (s[i + 2] == 0xa8 || s[i + 2] == 0xa9)) {
 			obuf_add(b, s + start, i - start);
 			obuf_add(b, s[i + 2] == 0xa8 ? "\\u2028" : "\\u2029", 6);
 			i += 3;
@@ -82,8 +83,7 @@ gojson_string(struct obuf *b, const char *str, size_t n)
 }
 
 /* Append json.Marshal(float64); NaN and infinities (which Go refuses) as 0. */
-void
-gojson_float(struct obuf *b, double f)
+void gojson_float(struct obuf *b, double f)
 {
 	char tmp[40], digits[24], out[400];
 	int prec, exp10, nd = 0, k;
@@ -150,8 +150,7 @@ gojson_float(struct obuf *b, double f)
 }
 
 /* Append json.Marshal([]string) of a NUL-separated argv (/proc/PID/cmdline). */
-void
-gojson_cmdline(struct obuf *b, const char *cmdline, size_t len)
+void gojson_cmdline(struct obuf *b, const char *cmdline, size_t len)
 {
 	size_t start = 0, i;
 	int first = 1;
@@ -175,16 +174,14 @@ gojson_cmdline(struct obuf *b, const char *cmdline, size_t len)
 /* ---- the writer ---- */
 
 /* Start writing into b. */
-void
-json_init(struct json *j, struct obuf *b)
+void json_init(struct json *j, struct obuf *b)
 {
 	memset(j, 0, sizeof *j);
 	j->b = b;
 }
 
 /* Put the comma a new element needs, unless it is the value of a key. */
-static void
-json_sep(struct json *j)
+static void json_sep(struct json *j)
 {
 	if (j->after_key) {
 		j->after_key = 0;
@@ -198,8 +195,7 @@ json_sep(struct json *j)
 }
 
 /* Open an object or array: c is '{' or '['. */
-static void
-json_open(struct json *j, char c)
+static void json_open(struct json *j, char c)
 {
 	json_sep(j);
 	if (j->depth == JSON_MAX_DEPTH)
@@ -211,22 +207,19 @@ json_open(struct json *j, char c)
 }
 
 /* Open an object. */
-void
-json_object(struct json *j)
+void json_object(struct json *j)
 {
 	json_open(j, '{');
 }
 
 /* Open an array. */
-void
-json_array(struct json *j)
+void json_array(struct json *j)
 {
 	json_open(j, '[');
 }
 
 /* Close the innermost object or array. */
-void
-json_end(struct json *j)
+void json_end(struct json *j)
 {
 	if (j->depth == 0)
 		fatalx("json: end without open"); /* a bug of ours */
@@ -235,8 +228,7 @@ json_end(struct json *j)
 }
 
 /* A member's key; its value comes next. */
-void
-json_key(struct json *j, const char *key)
+void json_key(struct json *j, const char *key)
 {
 	json_sep(j);
 	gojson_string(j->b, key, strlen(key));
@@ -245,79 +237,69 @@ json_key(struct json *j, const char *key)
 }
 
 /* An exact unsigned integer. */
-void
-json_u64(struct json *j, uint64_t v)
+void json_u64(struct json *j, uint64_t v)
 {
 	json_sep(j);
 	obuf_u64(j->b, v);
 }
 
 /* A float as Go writes it. */
-void
-json_f64(struct json *j, double v)
+void json_f64(struct json *j, double v)
 {
 	json_sep(j);
 	gojson_float(j->b, v);
 }
 
 /* true or false. */
-void
-json_bool(struct json *j, int v)
+void json_bool(struct json *j, int v)
 {
 	json_sep(j);
 	obuf_adds(j->b, v ? "true" : "false");
 }
 
 /* null. */
-void
-json_null(struct json *j)
+void json_null(struct json *j)
 {
 	json_sep(j);
 	obuf_adds(j->b, "null");
 }
 
 /* A string of n bytes (stops at a NUL); invalid UTF-8 becomes U+FFFD. */
-void
-json_str(struct json *j, const char *s, size_t n)
+void json_str(struct json *j, const char *s, size_t n)
 {
 	json_sep(j);
 	gojson_string(j->b, s, strnlen(s, n));
 }
 
 /* A C string. */
-void
-json_cstr(struct json *j, const char *s)
+void json_cstr(struct json *j, const char *s)
 {
 	json_str(j, s, strlen(s));
 }
 
 /* A value already encoded as JSON by this writer. */
-void
-json_raw(struct json *j, const char *text, size_t n)
+void json_raw(struct json *j, const char *text, size_t n)
 {
 	json_sep(j);
 	obuf_add(j->b, text, n);
 }
 
 /* "key": unsigned integer. */
-void
-json_kv_u64(struct json *j, const char *key, uint64_t v)
+void json_kv_u64(struct json *j, const char *key, uint64_t v)
 {
 	json_key(j, key);
 	json_u64(j, v);
 }
 
 /* "key": C string. */
-void
-json_kv_str(struct json *j, const char *key, const char *s)
+void json_kv_str(struct json *j, const char *key, const char *s)
 {
 	json_key(j, key);
 	json_cstr(j, s);
 }
 
 /* "key": boolean. */
-void
-json_kv_bool(struct json *j, const char *key, int v)
+void json_kv_bool(struct json *j, const char *key, int v)
 {
 	json_key(j, key);
 	json_bool(j, v);
@@ -359,8 +341,7 @@ json_kv_bool(struct json *j, const char *key, int v)
  * bytes (json.Marshal(runtime.MemStats) when arrays is set; without
  * PauseNs, PauseEnd and BySize otherwise).  The object stays open.
  */
-void
-json_memstats_go(struct json *j, const struct gomem_memstats *m, int arrays)
+void json_memstats_go(struct json *j, const struct gomem_memstats *m, int arrays)
 {
 	int i;
 
@@ -373,8 +354,7 @@ json_memstats_go(struct json *j, const struct gomem_memstats *m, int arrays)
  * Write our own fields of the struct (the "Extra" members) into the open
  * object: the X-macro's additions, then the struct's size and version.
  */
-void
-json_memstats_extra(struct json *j, const struct gomem_memstats *m)
+void json_memstats_extra(struct json *j, const struct gomem_memstats *m)
 {
 	GOMEM_MEMSTATS_EXTRA_FIELDS(JS_U64_)
 	json_kv_u64(j, "StructSize", m->size);

@@ -36,8 +36,8 @@
 struct json {
 	struct obuf *b;
 	int depth;
-	int after_key;			 /* a key was written, its value is next */
-	char close[JSON_MAX_DEPTH];	 /* '}' or ']' per open level */
+	int after_key;			     /* a key was written, its value is next */
+	char close[JSON_MAX_DEPTH];	     /* '}' or ']' per open level */
 	unsigned char first[JSON_MAX_DEPTH]; /* no element at this level yet */
 };
 

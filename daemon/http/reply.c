@@ -15,27 +15,24 @@
 #include "encode/json.h"
 #include "http/reply.h"
 
-static uint64_t nrequests;			   /* atomic */
+static uint64_t nrequests;			      /* atomic */
 static unsigned long long status_counts[HTTP_NCODES]; /* atomic each */
 
 /* Count one request. */
-void
-http_count_request(void)
+void http_count_request(void)
 {
 	__atomic_add_fetch(&nrequests, 1, __ATOMIC_RELAXED);
 }
 
 /* Count one response with this status. */
-void
-http_count_status(unsigned status)
+void http_count_status(unsigned status)
 {
 	if (status >= 100 && status < 100 + HTTP_NCODES)
 		__atomic_fetch_add(&status_counts[status - 100], 1, __ATOMIC_RELAXED);
 }
 
 /* Responses by status since start: out[i] for status 100 + i. */
-void
-http_status_counts(unsigned long long out[HTTP_NCODES])
+void http_status_counts(unsigned long long out[HTTP_NCODES])
 {
 	size_t i;
 
@@ -44,8 +41,7 @@ http_status_counts(unsigned long long out[HTTP_NCODES])
 }
 
 /* Whether `method` is in the comma-separated list (HEAD counts as GET). */
-int
-http_method_allowed(const char *allow, const char *method)
+int http_method_allowed(const char *allow, const char *method)
 {
 	size_t n = strlen(method);
 	const char *p;
@@ -59,16 +55,14 @@ http_method_allowed(const char *allow, const char *method)
 }
 
 /* Queue a response with a malloc'ed body (freed by MHD). */
-int
-http_reply(struct http_req *req, unsigned status, const char *ctype, char *body, size_t len)
+int http_reply(struct http_req *req, unsigned status, const char *ctype, char *body, size_t len)
 {
 	return http_reply_hdr(req, status, ctype, body, len, NULL, NULL);
 }
 
 /* http_reply() with one more header (hname NULL: none). */
-int
-http_reply_hdr(struct http_req *req, unsigned status, const char *ctype, char *body, size_t len,
-	       const char *hname, const char *hvalue)
+int http_reply_hdr(struct http_req *req, unsigned status, const char *ctype, char *body, size_t len,
+		   const char *hname, const char *hvalue)
 {
 	struct MHD_Response *r;
 	enum MHD_Result ret;
@@ -89,8 +83,7 @@ http_reply_hdr(struct http_req *req, unsigned status, const char *ctype, char *b
 }
 
 /* Queue a JSON response: the text in b (consumed) and a newline. */
-int
-http_reply_json(struct http_req *req, unsigned status, struct obuf *b)
+int http_reply_json(struct http_req *req, unsigned status, struct obuf *b)
 {
 	size_t len;
 	char *s;
@@ -107,8 +100,7 @@ http_reply_json(struct http_req *req, unsigned status, struct obuf *b)
  * cached.  msg may quote a client's bytes: it is escaped like any string.
  * NULL when out of memory.
  */
-static struct MHD_Response *
-http_error_response(unsigned status, const char *msg)
+static struct MHD_Response *http_error_response(unsigned status, const char *msg)
 {
 	struct MHD_Response *r;
 	struct obuf b;
@@ -139,9 +131,8 @@ http_error_response(unsigned status, const char *msg)
  * Queue the error reply on a connection, with one more header (hname NULL:
  * none); not counted (for sse.c and static.c, whose callers count).
  */
-int
-http_queue_error(struct MHD_Connection *conn, unsigned status, const char *msg, const char *hname,
-		 const char *hvalue)
+int http_queue_error(struct MHD_Connection *conn, unsigned status, const char *msg,
+		     const char *hname, const char *hvalue)
 {
 	struct MHD_Response *r = http_error_response(status, msg);
 	enum MHD_Result ret;
@@ -156,17 +147,15 @@ http_queue_error(struct MHD_Connection *conn, unsigned status, const char *msg, 
 }
 
 /* Queue and count an error reply with one more header. */
-static int
-reply_error_hdr(struct http_req *req, unsigned status, const char *msg, const char *hname,
-		const char *hvalue)
+static int reply_error_hdr(struct http_req *req, unsigned status, const char *msg,
+			   const char *hname, const char *hvalue)
 {
 	http_count_status(status);
 	return http_queue_error(req->conn, status, msg, hname, hvalue);
 }
 
 /* Queue an error reply with a printf-formatted message. */
-int
-http_reply_error(struct http_req *req, unsigned status, const char *fmt, ...)
+int http_reply_error(struct http_req *req, unsigned status, const char *fmt, ...)
 {
 	char msg[512];
 	va_list ap;
@@ -178,8 +167,7 @@ http_reply_error(struct http_req *req, unsigned status, const char *fmt, ...)
 }
 
 /* Queue 405 with an Allow header. */
-int
-http_reply_405(struct http_req *req, const char *allow)
+int http_reply_405(struct http_req *req, const char *allow)
 {
 	char msg[512], allowh[128];
 
@@ -192,8 +180,7 @@ http_reply_405(struct http_req *req, const char *allow)
 }
 
 /* A query argument, or NULL. */
-const char *
-http_arg(struct http_req *req, const char *key)
+const char *http_arg(struct http_req *req, const char *key)
 {
 	return MHD_lookup_connection_value(req->conn, MHD_GET_ARGUMENT_KIND, key);
 }
@@ -202,8 +189,7 @@ http_arg(struct http_req *req, const char *key)
  * Parse a pid: decimal digits only, 1 .. 4194304 (PID_MAX_LIMIT).  0 on
  * success, -1 if malformed.
  */
-int
-http_parse_pid(const char *s, int *pid)
+int http_parse_pid(const char *s, int *pid)
 {
 	unsigned long v = 0;
 	size_t i;
@@ -226,8 +212,7 @@ http_parse_pid(const char *s, int *pid)
  * required (*pid = 0); -1 when it replied 400 itself, with the handler's
  * return value in *ret.
  */
-int
-http_pid_arg(struct http_req *req, int required, int *pid, int *ret)
+int http_pid_arg(struct http_req *req, int required, int *pid, int *ret)
 {
 	const char *s = http_arg(req, "pid");
 
@@ -246,8 +231,7 @@ http_pid_arg(struct http_req *req, int required, int *pid, int *ret)
 }
 
 /* Requests answered since start. */
-uint64_t
-http_requests(void)
+uint64_t http_requests(void)
 {
 	return __atomic_load_n(&nrequests, __ATOMIC_RELAXED);
 }

@@ -19,8 +19,8 @@ struct MHD_Connection;
 struct http_req {
 	struct MHD_Connection *conn;
 	const char *method;
-	const char *url;	/* path, without the query */
-	const char *rest;	/* url after the route's prefix */
+	const char *url;  /* path, without the query */
+	const char *rest; /* url after the route's prefix */
 };
 
 int http_reply(struct http_req *req, unsigned status, const char *ctype, char *body, size_t len);
@@ -28,10 +28,10 @@ int http_reply_hdr(struct http_req *req, unsigned status, const char *ctype, cha
 		   const char *hname, const char *hvalue);
 int http_reply_json(struct http_req *req, unsigned status, struct obuf *b);
 int http_reply_error(struct http_req *req, unsigned status, const char *fmt, ...)
-	__attribute__((format(printf, 3, 4)));
+    __attribute__((format(printf, 3, 4)));
 int http_reply_405(struct http_req *req, const char *allow);
-int http_queue_error(struct MHD_Connection *conn, unsigned status, const char *msg, const char *hname,
-		     const char *hvalue);
+int http_queue_error(struct MHD_Connection *conn, unsigned status, const char *msg,
+		     const char *hname, const char *hvalue);
 int http_method_allowed(const char *allow, const char *method);
 
 const char *http_arg(struct http_req *req, const char *key);

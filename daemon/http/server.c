@@ -41,8 +41,7 @@ static const struct http_route *routes;
 static size_t nroutes;
 
 /* Find the route and call it. */
-static int
-http_dispatch(struct http_req *req)
+static int http_dispatch(struct http_req *req)
 {
 	const struct http_route *rt;
 	size_t i, n;
@@ -51,7 +50,8 @@ http_dispatch(struct http_req *req)
 	for (i = 0; i < nroutes; i++) {
 		rt = &routes[i];
 		n = strlen(rt->path);
-		if (rt->prefix ? strncmp(req->url, rt->path, n) != 0 : strcmp(req->url, rt->path) != 0)
+		if (rt->prefix ? strncmp(req->url, rt->path, n) != 0
+			       : strcmp(req->url, rt->path) != 0)
 			continue;
 		req->rest = req->url + n;
 		if (rt->allow != NULL && !http_method_allowed(rt->allow, req->method))
@@ -62,10 +62,9 @@ http_dispatch(struct http_req *req)
 }
 
 /* MHD's access handler. */
-static enum MHD_Result
-http_access(void *cls, struct MHD_Connection *conn, const char *url, const char *method,
-	    const char *version, const char *upload_data, size_t *upload_data_size,
-	    void **con_cls)
+static enum MHD_Result http_access(void *cls, struct MHD_Connection *conn, const char *url,
+				   const char *method, const char *version, const char *upload_data,
+				   size_t *upload_data_size, void **con_cls)
 {
 	static int started;
 	struct http_req req;
@@ -90,8 +89,7 @@ http_access(void *cls, struct MHD_Connection *conn, const char *url, const char 
 }
 
 /* Route MHD's messages to our log. */
-static void
-http_log(void *cls, const char *fmt, va_list ap)
+static void http_log(void *cls, const char *fmt, va_list ap)
 {
 	char msg[512];
 	size_t n;
@@ -105,9 +103,8 @@ http_log(void *cls, const char *fmt, va_list ap)
 }
 
 /* Start serving table (the first matching route wins) on c->listen. */
-int
-http_start(const struct gomemd_config *c, const struct http_route *table, size_t n, char *err,
-	   size_t errlen)
+int http_start(const struct gomemd_config *c, const struct http_route *table, size_t n, char *err,
+	       size_t errlen)
 {
 	struct addrinfo hints = {0}, *ai = NULL;
 	unsigned port, flags;
@@ -133,15 +130,15 @@ http_start(const struct gomemd_config *c, const struct http_route *table, size_t
 		flags |= MHD_USE_IPv6;
 	{
 		struct MHD_OptionItem opts[] = {
-			{MHD_OPTION_SOCK_ADDR, 0, ai->ai_addr},
-			{MHD_OPTION_CONNECTION_LIMIT, (intptr_t)c->max_connections, NULL},
-			{MHD_OPTION_PER_IP_CONNECTION_LIMIT, (intptr_t)c->per_ip_limit, NULL},
-			{MHD_OPTION_CONNECTION_TIMEOUT, (intptr_t)c->conn_timeout_s, NULL},
-			{MHD_OPTION_CONNECTION_MEMORY_LIMIT, 64 * 1024, NULL},
-			{MHD_OPTION_LISTENING_ADDRESS_REUSE, 1, NULL},
-			{c->http_threads > 1 ? MHD_OPTION_THREAD_POOL_SIZE : MHD_OPTION_END,
-			 (intptr_t)c->http_threads, NULL},
-			{MHD_OPTION_END, 0, NULL},
+		    {MHD_OPTION_SOCK_ADDR, 0, ai->ai_addr},
+		    {MHD_OPTION_CONNECTION_LIMIT, (intptr_t)c->max_connections, NULL},
+		    {MHD_OPTION_PER_IP_CONNECTION_LIMIT, (intptr_t)c->per_ip_limit, NULL},
+		    {MHD_OPTION_CONNECTION_TIMEOUT, (intptr_t)c->conn_timeout_s, NULL},
+		    {MHD_OPTION_CONNECTION_MEMORY_LIMIT, 64 * 1024, NULL},
+		    {MHD_OPTION_LISTENING_ADDRESS_REUSE, 1, NULL},
+		    {c->http_threads > 1 ? MHD_OPTION_THREAD_POOL_SIZE : MHD_OPTION_END,
+		     (intptr_t)c->http_threads, NULL},
+		    {MHD_OPTION_END, 0, NULL},
 		};
 
 		mhd = MHD_start_daemon(flags, (uint16_t)port, NULL, NULL, http_access, NULL,
@@ -161,8 +158,7 @@ http_start(const struct gomemd_config *c, const struct http_route *table, size_t
 }
 
 /* Stop the server; waits for handlers to finish. */
-void
-http_stop(void)
+void http_stop(void)
 {
 	sse_shutdown(); /* no connection may stay suspended */
 	if (mhd != NULL)

@@ -13,9 +13,9 @@ struct gomemd_config;
 
 typedef int (*http_handler_fn)(struct http_req *req);
 struct http_route {
-	const char *path;	/* exact path, or prefix when prefix != 0 */
+	const char *path; /* exact path, or prefix when prefix != 0 */
 	int prefix;
-	const char *allow;	/* methods for 405's Allow header; NULL: the handler checks */
+	const char *allow; /* methods for 405's Allow header; NULL: the handler checks */
 	http_handler_fn fn;
 };
 

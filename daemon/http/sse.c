@@ -30,15 +30,15 @@ struct sse_client {
 	struct MHD_Connection *conn;
 	int pid_filter;
 	struct sse_msg *q[SSE_QUEUE_MAX];
-	size_t head;	/* index of the oldest message */
-	size_t count;	/* messages queued */
-	size_t off;	/* bytes of q[head] already handed to MHD */
-	int suspended;	/* we suspended conn and nobody resumed it yet */
-	int closing;	/* end the stream at the next read */
+	size_t head;   /* index of the oldest message */
+	size_t count;  /* messages queued */
+	size_t off;    /* bytes of q[head] already handed to MHD */
+	int suspended; /* we suspended conn and nobody resumed it yet */
+	int closing;   /* end the stream at the next read */
 };
 
 static pthread_mutex_t sse_lock = PTHREAD_MUTEX_INITIALIZER;
-static pthread_cond_t sse_cond;	/* shutdown, for the heartbeat thread */
+static pthread_cond_t sse_cond; /* shutdown, for the heartbeat thread */
 static struct sse_client *sse_clients;
 static unsigned int sse_nclients, sse_max = SSE_MAX_CLIENTS_DEFAULT;
 static unsigned long long sse_dropped;
@@ -46,8 +46,8 @@ static int sse_running;
 static pthread_t sse_hb_thread;
 
 /* Make a message holding the given bytes; one reference. */
-static struct sse_msg *
-sse_msg_new(const char *a, size_t alen, const char *b, size_t blen, const char *c, size_t clen)
+static struct sse_msg *sse_msg_new(const char *a, size_t alen, const char *b, size_t blen,
+				   const char *c, size_t clen)
 {
 	struct sse_msg *m = malloc(sizeof *m + alen + blen + clen);
 
@@ -64,8 +64,7 @@ sse_msg_new(const char *a, size_t alen, const char *b, size_t blen, const char *
 }
 
 /* Drop a reference (sse_lock held). */
-static void
-sse_msg_unref(struct sse_msg *m)
+static void sse_msg_unref(struct sse_msg *m)
 {
 	if (--m->refs == 0)
 		free(m);
@@ -75,8 +74,7 @@ sse_msg_unref(struct sse_msg *m)
  * Queue m on cl (sse_lock held).  A full queue drops its oldest message
  * that MHD has not started to send.  Returns whether cl needs a resume.
  */
-static int
-sse_enqueue(struct sse_client *cl, struct sse_msg *m)
+static int sse_enqueue(struct sse_client *cl, struct sse_msg *m)
 {
 	if (cl->closing)
 		return 0;
@@ -87,7 +85,8 @@ sse_enqueue(struct sse_client *cl, struct sse_msg *m)
 
 		sse_msg_unref(cl->q[at]);
 		for (i = victim; i + 1 < cl->count; i++)
-			cl->q[(cl->head + i) % SSE_QUEUE_MAX] = cl->q[(cl->head + i + 1) % SSE_QUEUE_MAX];
+			cl->q[(cl->head + i) % SSE_QUEUE_MAX] =
+			    cl->q[(cl->head + i + 1) % SSE_QUEUE_MAX];
 		cl->count--;
 		sse_dropped++;
 	}
@@ -102,8 +101,7 @@ sse_enqueue(struct sse_client *cl, struct sse_msg *m)
 }
 
 /* Resume the connections collected while sse_lock was held. */
-static void
-sse_resume_all(struct MHD_Connection **conns, size_t n)
+static void sse_resume_all(struct MHD_Connection **conns, size_t n)
 {
 	size_t i;
 
@@ -112,8 +110,7 @@ sse_resume_all(struct MHD_Connection **conns, size_t n)
 }
 
 /* Queue one message on all clients that take pid (0: all). */
-static void
-sse_broadcast(int pid, struct sse_msg *m)
+static void sse_broadcast(int pid, struct sse_msg *m)
 {
 	struct MHD_Connection *wake[SSE_MAX_CLIENTS_DEFAULT * 4];
 	struct sse_client *cl;
@@ -135,8 +132,7 @@ sse_broadcast(int pid, struct sse_msg *m)
 	sse_resume_all(wake, nwake);
 }
 
-void
-sse_publish(int pid, const char *event, const char *data, size_t len)
+void sse_publish(int pid, const char *event, const char *data, size_t len)
 {
 	char head[96];
 	int n = snprintf(head, sizeof head, "event: %s\ndata: ", event);
@@ -150,8 +146,7 @@ sse_publish(int pid, const char *event, const char *data, size_t len)
 }
 
 /* Heartbeat thread: a comment to every client every SSE_HEARTBEAT_SECONDS. */
-static void *
-sse_heartbeat_main(void *arg)
+static void *sse_heartbeat_main(void *arg)
 {
 	struct timespec ts;
 
@@ -160,7 +155,8 @@ sse_heartbeat_main(void *arg)
 	while (sse_running) {
 		clock_gettime(CLOCK_MONOTONIC, &ts);
 		ts.tv_sec += SSE_HEARTBEAT_SECONDS;
-		while (sse_running && pthread_cond_timedwait(&sse_cond, &sse_lock, &ts) != ETIMEDOUT)
+		while (sse_running &&
+		       pthread_cond_timedwait(&sse_cond, &sse_lock, &ts) != ETIMEDOUT)
 			;
 		if (!sse_running)
 			break;
@@ -178,8 +174,7 @@ sse_heartbeat_main(void *arg)
 }
 
 /* The heartbeat's condition variable waits on the monotonic clock. */
-static void
-sse_cond_init(void)
+static void sse_cond_init(void)
 {
 	pthread_condattr_t ca;
 
@@ -189,8 +184,7 @@ sse_cond_init(void)
 	pthread_condattr_destroy(&ca);
 }
 
-int
-sse_init(unsigned int max_clients)
+int sse_init(unsigned int max_clients)
 {
 	static pthread_once_t once = PTHREAD_ONCE_INIT;
 	int err;
@@ -212,8 +206,7 @@ sse_init(unsigned int max_clients)
 	return 0;
 }
 
-void
-sse_shutdown(void)
+void sse_shutdown(void)
 {
 	struct MHD_Connection *wake[SSE_MAX_CLIENTS_DEFAULT * 4];
 	struct sse_client *cl;
@@ -246,13 +239,12 @@ sse_shutdown(void)
 		pthread_mutex_unlock(&sse_lock);
 		if (n == 0)
 			break;
-		nanosleep(&(struct timespec){ 0, 10 * 1000 * 1000 }, NULL);
+		nanosleep(&(struct timespec){0, 10 * 1000 * 1000}, NULL);
 	}
 }
 
 /* Copy queued bytes into buf (sse_lock held); returns bytes copied. */
-static size_t
-sse_drain(struct sse_client *cl, char *buf, size_t max)
+static size_t sse_drain(struct sse_client *cl, char *buf, size_t max)
 {
 	size_t n = 0, k;
 
@@ -276,8 +268,7 @@ sse_drain(struct sse_client *cl, char *buf, size_t max)
 }
 
 /* MHD content reader: queued bytes, or suspend until a publish resumes us. */
-static ssize_t
-sse_reader(void *cls, uint64_t pos, char *buf, size_t max)
+static ssize_t sse_reader(void *cls, uint64_t pos, char *buf, size_t max)
 {
 	struct sse_client *cl = cls;
 	size_t n;
@@ -298,8 +289,7 @@ sse_reader(void *cls, uint64_t pos, char *buf, size_t max)
 }
 
 /* MHD is done with the response: forget the client. */
-static void
-sse_free(void *cls)
+static void sse_free(void *cls)
 {
 	struct sse_client *cl = cls, **pp;
 
@@ -320,9 +310,8 @@ sse_free(void *cls)
 	free(cl);
 }
 
-enum MHD_Result
-sse_handle(struct MHD_Connection *conn, int pid_filter, const char *initial, size_t initial_len,
-	   unsigned int *status)
+enum MHD_Result sse_handle(struct MHD_Connection *conn, int pid_filter, const char *initial,
+			   size_t initial_len, unsigned int *status)
 {
 	static const char hello[] = "retry: 2000\n\n";
 	struct MHD_Response *r;
@@ -345,7 +334,8 @@ sse_handle(struct MHD_Connection *conn, int pid_filter, const char *initial, siz
 	}
 	cl->conn = conn;
 	cl->pid_filter = pid_filter;
-	m = sse_msg_new(hello, sizeof hello - 1, initial, initial != NULL ? initial_len : 0, NULL, 0);
+	m = sse_msg_new(hello, sizeof hello - 1, initial, initial != NULL ? initial_len : 0, NULL,
+			0);
 	if (m != NULL) {
 		sse_enqueue(cl, m);
 		sse_msg_unref(m);
@@ -355,13 +345,15 @@ sse_handle(struct MHD_Connection *conn, int pid_filter, const char *initial, siz
 	sse_nclients++;
 	pthread_mutex_unlock(&sse_lock);
 
-	r = MHD_create_response_from_callback(MHD_SIZE_UNKNOWN, 16 * 1024, sse_reader, cl, sse_free);
+	r = MHD_create_response_from_callback(MHD_SIZE_UNKNOWN, 16 * 1024, sse_reader, cl,
+					      sse_free);
 	if (r == NULL) {
 		sse_free(cl);
 		*status = MHD_HTTP_INTERNAL_SERVER_ERROR;
 		return http_queue_error(conn, *status, "out of memory", NULL, NULL);
 	}
-	MHD_add_response_header(r, MHD_HTTP_HEADER_CONTENT_TYPE, "text/event-stream; charset=utf-8");
+	MHD_add_response_header(r, MHD_HTTP_HEADER_CONTENT_TYPE,
+				"text/event-stream; charset=utf-8");
 	MHD_add_response_header(r, MHD_HTTP_HEADER_CACHE_CONTROL, "no-cache");
 	MHD_add_response_header(r, "X-Accel-Buffering", "no");
 	/*
@@ -377,8 +369,7 @@ sse_handle(struct MHD_Connection *conn, int pid_filter, const char *initial, siz
 	return ret;
 }
 
-void
-sse_stats(unsigned int *clients, unsigned long long *dropped)
+void sse_stats(unsigned int *clients, unsigned long long *dropped)
 {
 	pthread_mutex_lock(&sse_lock);
 	*clients = sse_nclients;

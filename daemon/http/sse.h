@@ -6,8 +6,8 @@
  * counts the drop.  libmicrohttpd pulls from the queue through a content
  * reader callback; when the queue is empty the reader suspends the
  * connection (MHD_ALLOW_SUSPEND_RESUME) and a publish resumes it.  It never
- * returns 0 without suspending, so nothing busy-waits.  A heartbeat comment ":\n\n" goes to every client
- * every SSE_HEARTBEAT_SECONDS, which also finds clients that went away.
+ * returns 0 without suspending, so nothing busy-waits.  A heartbeat comment ":\n\n" goes to every
+ * client every SSE_HEARTBEAT_SECONDS, which also finds clients that went away.
  */
 #ifndef GOMEMD_SSE_H
 #define GOMEMD_SSE_H
@@ -17,8 +17,8 @@
 #include <microhttpd.h>
 
 #define SSE_MAX_CLIENTS_DEFAULT 64
-#define SSE_QUEUE_MAX 128	/* messages queued per client */
-#define SSE_HEARTBEAT_SECONDS 10
+#define SSE_QUEUE_MAX		128 /* messages queued per client */
+#define SSE_HEARTBEAT_SECONDS	10
 
 /*
  * Start the stream machinery (the MHD daemon must allow suspend/resume);

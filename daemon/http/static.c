@@ -14,8 +14,7 @@
 #include <unistd.h>
 
 /* Is every component of the relative URL path acceptable? */
-static int
-static_safe(const char *rel)
+static int static_safe(const char *rel)
 {
 	const char *p = rel, *q;
 	size_t n;
@@ -35,8 +34,7 @@ static_safe(const char *rel)
 	return 1;
 }
 
-int
-static_resolve(const char *root, const char *url, char *path, size_t pathsz)
+int static_resolve(const char *root, const char *url, char *path, size_t pathsz)
 {
 	char realroot[PATH_MAX], joined[PATH_MAX * 2], *real;
 	const char *rel = url;
@@ -74,23 +72,22 @@ static_resolve(const char *root, const char *url, char *path, size_t pathsz)
 	return n < 0 || (size_t)n >= pathsz ? -ENOENT : 0;
 }
 
-const char *
-static_content_type(const char *path)
+const char *static_content_type(const char *path)
 {
 	static const struct {
 		const char *ext, *type;
 	} types[] = {
-		{ ".html", "text/html; charset=utf-8" },
-		{ ".js", "text/javascript; charset=utf-8" },
-		{ ".mjs", "text/javascript; charset=utf-8" },
-		{ ".css", "text/css; charset=utf-8" },
-		{ ".json", "application/json" },
-		{ ".map", "application/json" },
-		{ ".svg", "image/svg+xml" },
-		{ ".png", "image/png" },
-		{ ".ico", "image/x-icon" },
-		{ ".txt", "text/plain; charset=utf-8" },
-		{ ".md", "text/plain; charset=utf-8" },
+	    {".html", "text/html; charset=utf-8"},
+	    {".js", "text/javascript; charset=utf-8"},
+	    {".mjs", "text/javascript; charset=utf-8"},
+	    {".css", "text/css; charset=utf-8"},
+	    {".json", "application/json"},
+	    {".map", "application/json"},
+	    {".svg", "image/svg+xml"},
+	    {".png", "image/png"},
+	    {".ico", "image/x-icon"},
+	    {".txt", "text/plain; charset=utf-8"},
+	    {".md", "text/plain; charset=utf-8"},
 	};
 	const char *base = strrchr(path, '/'), *dot;
 	size_t i;
@@ -106,8 +103,8 @@ static_content_type(const char *path)
 	return "application/octet-stream";
 }
 
-enum MHD_Result
-static_serve(struct MHD_Connection *conn, const char *root, const char *url, unsigned int *status)
+enum MHD_Result static_serve(struct MHD_Connection *conn, const char *root, const char *url,
+			     unsigned int *status)
 {
 	char path[PATH_MAX];
 	struct MHD_Response *r;

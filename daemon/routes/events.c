@@ -23,8 +23,8 @@
 #include "routes/routes.h"
 
 /* Append one process's event: identity, RSS, age, then its MemStats with "Extra". */
-static void
-out_event_json(struct obuf *b, const struct proc_info *info, const struct gomem_memstats *ms)
+static void out_event_json(struct obuf *b, const struct proc_info *info,
+			   const struct gomem_memstats *ms)
 {
 	struct json j;
 
@@ -43,8 +43,7 @@ out_event_json(struct obuf *b, const struct proc_info *info, const struct gomem_
 }
 
 /* Collector hook: a new snapshot goes to the event stream. */
-static void
-out_on_snapshot(const struct proc *p, void *arg)
+static void out_on_snapshot(const struct proc *p, void *arg)
 {
 	const struct gomem_memstats *ms = proc_snap_locked(p);
 	unsigned long long dropped;
@@ -65,8 +64,7 @@ out_on_snapshot(const struct proc *p, void *arg)
 }
 
 /* Send every new snapshot to the event stream (once, before the collector runs). */
-int
-events_init(void)
+int events_init(void)
 {
 	return proc_subscribe(out_on_snapshot, NULL) != 0 ? -ENOSPC : 0;
 }
@@ -77,8 +75,7 @@ struct out_initial {
 };
 
 /* proc_foreach callback: the latest snapshot of each process, framed as SSE. */
-static int
-out_initial_one(const struct proc *p, void *arg)
+static int out_initial_one(const struct proc *p, void *arg)
 {
 	struct out_initial *in = arg;
 	const struct gomem_memstats *ms = proc_snap_locked(p);
@@ -95,8 +92,7 @@ out_initial_one(const struct proc *p, void *arg)
 	return 0;
 }
 
-int
-events_http(struct http_req *req)
+int events_http(struct http_req *req)
 {
 	struct out_initial in;
 	unsigned int status;

@@ -17,15 +17,13 @@
 static uint64_t health_start_ns; /* written before the server starts */
 
 /* Remember when gomemd started. */
-void
-health_init(uint64_t start_mono_ns)
+void health_init(uint64_t start_mono_ns)
 {
 	health_start_ns = start_mono_ns;
 }
 
 /* GET /healthz: liveness and self counters. */
-int
-health_http(struct http_req *req)
+int health_http(struct http_req *req)
 {
 	struct obuf b;
 	struct json j;

@@ -24,8 +24,7 @@
 #define TOP_DEFAULT 20
 
 /* ?pid= of a process gomemd watches or has a profile of; -1 when it replied. */
-static int
-heapprof_pid(struct http_req *req, int *pid, int *ret)
+static int heapprof_pid(struct http_req *req, int *pid, int *ret)
 {
 	if (http_pid_arg(req, 1, pid, ret) < 0)
 		return -1;
@@ -37,8 +36,7 @@ heapprof_pid(struct http_req *req, int *pid, int *ret)
 }
 
 /* GET /debug/pprof/heap. */
-int
-heapprof_heap(struct http_req *req)
+int heapprof_heap(struct http_req *req)
 {
 	const char *dbg = http_arg(req, "debug");
 	char *body = NULL, disp[96];
@@ -67,8 +65,7 @@ heapprof_heap(struct http_req *req)
 }
 
 /* GET /profile/top. */
-int
-heapprof_top(struct http_req *req)
+int heapprof_top(struct http_req *req)
 {
 	const char *ns = http_arg(req, "n");
 	struct profile_top top;

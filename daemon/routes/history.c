@@ -12,8 +12,7 @@
 #include "http/reply.h"
 #include "routes/routes.h"
 
-int
-history_http(struct http_req *req)
+int history_http(struct http_req *req)
 {
 	struct gomem_hist_point *pts;
 	unsigned max;

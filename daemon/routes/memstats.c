@@ -22,8 +22,7 @@
 #include "routes/routes.h"
 
 /* GET /memstats?pid=N: one process, its MemStats with the daemon's "Extra". */
-static int
-memstats_one(struct http_req *req, int pid)
+static int memstats_one(struct http_req *req, int pid)
 {
 	struct gomem_memstats *m = xcalloc(1, sizeof *m);
 	struct proc_info info;
@@ -58,7 +57,7 @@ memstats_one(struct http_req *req, int pid)
  * list_lock held (one rebuild at a time): lock order list_lock -> the
  * process table's lock.
  */
-#define LIST_MAX_STALE_NS (250 * 1000000ull)
+#define LIST_MAX_STALE_NS   (250 * 1000000ull)
 #define LIST_MIN_REBUILD_NS (20 * 1000000ull)
 
 static pthread_mutex_t list_lock = PTHREAD_MUTEX_INITIALIZER;
@@ -68,8 +67,7 @@ static uint64_t list_gen, list_mono;
 static char *memstats_list_body(int full, size_t *len);
 
 /* Answer GET /memstats (compact) from the shared body, rebuilding it if stale. */
-static int
-memstats_list_cached(struct http_req *req)
+static int memstats_list_cached(struct http_req *req)
 {
 	uint64_t now = now_mono_ns(), gen = proc_generation(), age;
 	enum MHD_Result ret;
@@ -84,7 +82,8 @@ memstats_list_cached(struct http_req *req)
 
 		if (body == NULL) {
 			pthread_mutex_unlock(&list_lock);
-			return http_reply_error(req, MHD_HTTP_INTERNAL_SERVER_ERROR, "out of memory");
+			return http_reply_error(req, MHD_HTTP_INTERNAL_SERVER_ERROR,
+						"out of memory");
 		}
 		r = MHD_create_response_from_buffer_with_free_callback(len, body, free);
 		if (r == NULL) {
@@ -106,8 +105,7 @@ memstats_list_cached(struct http_req *req)
 }
 
 /* Drop the shared listing (at shutdown). */
-void
-memstats_fini(void)
+void memstats_fini(void)
 {
 	pthread_mutex_lock(&list_lock);
 	if (list_resp != NULL)
@@ -117,8 +115,7 @@ memstats_fini(void)
 }
 
 /* GET /memstats: all processes and totals. */
-int
-memstats_http(struct http_req *req)
+int memstats_http(struct http_req *req)
 {
 	const char *full = http_arg(req, "full");
 	size_t len;
@@ -138,8 +135,7 @@ memstats_http(struct http_req *req)
 }
 
 /* Render the listing of every process, with arrays when full; NULL on no memory. */
-static char *
-memstats_list_body(int full, size_t *len)
+static char *memstats_list_body(int full, size_t *len)
 {
 	struct walk w = {.with_snap = 1, .full = full};
 	struct obuf b;

@@ -23,8 +23,7 @@
 #include "watch/watch.h"
 
 /* GET /processes. */
-int
-processes_list(struct http_req *req)
+int processes_list(struct http_req *req)
 {
 	struct walk w = {.with_snap = 0};
 	struct obuf b;
@@ -40,8 +39,7 @@ processes_list(struct http_req *req)
 }
 
 /* Reply with one process object. */
-static int
-reply_proc(struct http_req *req, const struct proc_info *info)
+static int reply_proc(struct http_req *req, const struct proc_info *info)
 {
 	struct obuf b;
 	struct json j;
@@ -55,8 +53,7 @@ reply_proc(struct http_req *req, const struct proc_info *info)
 }
 
 /* /processes/N and /processes/N/attach. */
-int
-processes_item(struct http_req *req)
+int processes_item(struct http_req *req)
 {
 	char pidstr[32], err[512];
 	const char *slash = strchr(req->rest, '/');
@@ -77,7 +74,8 @@ processes_item(struct http_req *req)
 	    strcmp(req->method, "DELETE") != 0)
 		return http_reply_405(req, "GET, DELETE");
 	if (http_parse_pid(pidstr, &pid) != 0)
-		return http_reply_error(req, MHD_HTTP_BAD_REQUEST, "malformed pid \"%.32s\"", pidstr);
+		return http_reply_error(req, MHD_HTTP_BAD_REQUEST, "malformed pid \"%.32s\"",
+					pidstr);
 
 	if (slash != NULL) { /* POST /processes/N/attach */
 		if (watch_attach(pid, err, sizeof err) != 0)
@@ -86,7 +84,8 @@ processes_item(struct http_req *req)
 							       : MHD_HTTP_UNPROCESSABLE_CONTENT,
 						"%s", err);
 		if (proc_copy(pid, &info, NULL) < 0)
-			return http_reply_error(req, MHD_HTTP_NOT_FOUND, "process %d vanished", pid);
+			return http_reply_error(req, MHD_HTTP_NOT_FOUND, "process %d vanished",
+						pid);
 		return reply_proc(req, &info);
 	}
 	if (proc_copy(pid, &info, NULL) < 0)

@@ -15,8 +15,7 @@
 #include "routes/render.h"
 
 /* Nanoseconds since the epoch as RFC 3339 UTC with milliseconds. */
-static void
-render_time(struct json *j, uint64_t ns)
+static void render_time(struct json *j, uint64_t ns)
 {
 	time_t s = (time_t)(ns / 1000000000ull);
 	char buf[64], out[80];
@@ -29,8 +28,7 @@ render_time(struct json *j, uint64_t ns)
 }
 
 /* The argument vector of a process as an array of strings. */
-static void
-render_cmdline(struct json *j, const struct proc_info *info)
+static void render_cmdline(struct json *j, const struct proc_info *info)
 {
 	size_t i = 0;
 
@@ -46,8 +44,7 @@ render_cmdline(struct json *j, const struct proc_info *info)
 }
 
 /* What gomemd knows about a process besides its snapshot. */
-void
-render_proc_info(struct json *j, const struct proc_info *info)
+void render_proc_info(struct json *j, const struct proc_info *info)
 {
 	json_kv_u64(j, "Pid", (uint64_t)info->pid);
 	json_key(j, "Comm");
@@ -75,8 +72,7 @@ render_proc_info(struct json *j, const struct proc_info *info)
 }
 
 /* What gomemd knows about a snapshot's process, inside "Extra". */
-void
-render_daemon_extra(struct json *j, const struct proc_info *info)
+void render_daemon_extra(struct json *j, const struct proc_info *info)
 {
 	json_key(j, "Comm");
 	json_str(j, info->comm, sizeof info->comm);
@@ -90,9 +86,8 @@ render_daemon_extra(struct json *j, const struct proc_info *info)
 }
 
 /* A snapshot, Go's fields then "Extra". */
-void
-render_memstats(struct json *j, const struct gomem_memstats *m, int full,
-		const struct proc_info *info)
+void render_memstats(struct json *j, const struct gomem_memstats *m, int full,
+		     const struct proc_info *info)
 {
 	json_memstats_go(j, m, full);
 	json_key(j, "Extra");
@@ -108,8 +103,7 @@ render_memstats(struct json *j, const struct gomem_memstats *m, int full,
  * Which Go fields add up across processes: those Prometheus exports as
  * bytes, objects or totals (not times, not fractions).
  */
-static int
-summable(const char *prom_name)
+static int summable(const char *prom_name)
 {
 	size_t n;
 
@@ -142,8 +136,7 @@ struct collect {
 };
 
 /* Render one process for a listing (table read-locked). */
-static int
-walk_one(const struct proc *p, void *arg)
+static int walk_one(const struct proc *p, void *arg)
 {
 	struct collect *c = arg;
 	struct walk *w = c->w;
@@ -163,8 +156,8 @@ walk_one(const struct proc *p, void *arg)
 			render_memstats(&j, m, w->full, NULL);
 			if (!info.exited) {
 				w->nsnap++;
-				GOMEM_MEMSTATS_GO_FIELDS(RT_SUM_, RT_NONE_, RT_NONE_, RT_NONE_, RT_NONE_,
-							 RT_NONE_)
+				GOMEM_MEMSTATS_GO_FIELDS(RT_SUM_, RT_NONE_, RT_NONE_, RT_NONE_,
+							 RT_NONE_, RT_NONE_)
 				w->rss += info.rss_bytes;
 			}
 		} else {
@@ -184,8 +177,7 @@ walk_one(const struct proc *p, void *arg)
 }
 
 /* Order items by pid. */
-static int
-item_cmp(const void *a, const void *b)
+static int item_cmp(const void *a, const void *b)
 {
 	const struct item *x = a, *y = b;
 
@@ -193,8 +185,7 @@ item_cmp(const void *a, const void *b)
 }
 
 /* Walk the table into a pid-ordered array of process objects. */
-void
-render_list(struct json *j, struct walk *w)
+void render_list(struct json *j, struct walk *w)
 {
 	struct collect c = {.w = w};
 	size_t i;
@@ -212,8 +203,7 @@ render_list(struct json *j, struct walk *w)
 }
 
 /* The totals of a walk. */
-void
-render_totals(struct json *j, const struct walk *w)
+void render_totals(struct json *j, const struct walk *w)
 {
 	json_object(j);
 	json_kv_u64(j, "Processes", w->n);

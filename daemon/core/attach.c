@@ -58,14 +58,15 @@ struct pid_links {
 static const char *const probe_names[NPROBES] = {"init",       "memstats",     "scavenge",
 						 "arena_grow", "sample_alloc", "sample_free"};
 
+/* skel and exit_link: written before the HTTP server starts and after it stops. */
 static struct gomem_bpf *skel;
 static int attach_profile; /* pid_lock */
 static struct bpf_link *exit_link;
-static struct lib_links libs[GOMEMD_MAX_LIBS];
-static int nlibs;
+static struct lib_links libs[GOMEMD_MAX_LIBS]; /* pid_lock */
+static int nlibs;			       /* pid_lock */
 static pthread_mutex_t pid_lock = PTHREAD_MUTEX_INITIALIZER;
-static struct pid_links *pids;
-static int npids;
+static struct pid_links *pids; /* pid_lock */
+static int npids;	       /* pid_lock */
 
 /* Attach the sampling probes too from now on (heap profiles). */
 void attach_set_profile(int on)

@@ -58,6 +58,10 @@ struct proc {
 	uint64_t hist_last_ns; /* monotonic time of the last point */
 };
 
+/*
+ * The table: tab.lock guards the map and every entry; the sizes and clock
+ * constants are set by proc_init() before any thread starts.
+ */
 static struct {
 	pthread_rwlock_t lock;
 	struct pidmap map;

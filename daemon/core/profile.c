@@ -103,6 +103,7 @@ struct prof {
 static pthread_mutex_t lock = PTHREAD_MUTEX_INITIALIZER;
 static struct pidmap profs; /* lock */
 
+/* The profiler's counters. */
 static struct {
 	uint64_t samples, frees, frees_unknown, dropped_stacks, dropped_live, dropped_locs;
 } counts; /* lock */

@@ -43,7 +43,7 @@ static struct sse_client *sse_clients;
 static unsigned int sse_nclients, sse_max = SSE_MAX_CLIENTS_DEFAULT;
 static unsigned long long sse_dropped;
 static int sse_running;
-static pthread_t sse_hb_thread;
+static pthread_t sse_hb_thread; /* main thread only (init, shutdown) */
 
 /* Make a message holding the given bytes; one reference. */
 static struct sse_msg *sse_msg_new(const char *a, size_t alen, const char *b, size_t blen,

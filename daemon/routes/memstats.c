@@ -62,7 +62,7 @@ static int memstats_one(struct http_req *req, int pid)
 
 static pthread_mutex_t list_lock = PTHREAD_MUTEX_INITIALIZER;
 static struct MHD_Response *list_resp; /* protected by list_lock */
-static uint64_t list_gen, list_mono;
+static uint64_t list_gen, list_mono;   /* protected by list_lock */
 
 static char *memstats_list_body(int full, size_t *len);
 

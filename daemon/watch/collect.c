@@ -19,8 +19,8 @@
 #include "watch/collect.h"
 #include "watch/watch.h"
 
-static struct ring_buffer *rb;
-static uint64_t nevents; /* atomic: /healthz and /metrics read it */
+static struct ring_buffer *rb; /* main thread only */
+static uint64_t nevents;       /* atomic: /healthz and /metrics read it */
 
 /* Handle one ring buffer record. */
 static int collect_record(void *ctx, void *data, size_t size)

@@ -130,7 +130,28 @@ assert rss1 - rss0 < (288 if asan else 32) << 20, ("RSS grew", rss0, rss1)
 
 # The client cap: fill the remaining slots, then one more gets 503.
 extra = [connect("/events", rcvbuf=4096) for _ in range(MAX_CLIENTS - len(stuck) - 2)]
-time.sleep(0.5)
+
+
+def sse_clients():
+    m = socket.create_connection(("127.0.0.1", port), timeout=15)
+    m.sendall(b"GET /metrics HTTP/1.1\r\nHost: 127.0.0.1\r\nConnection: close\r\n\r\n")
+    text = b""
+    while True:
+        chunk = m.recv(65536)
+        if not chunk:
+            break
+        text += chunk
+    m.close()
+    for line in text.decode(errors="replace").splitlines():
+        if line.startswith("gomemd_sse_clients "):
+            return int(line.split()[1])
+    return -1
+
+
+# every slot taken (a slow build, e.g. under ThreadSanitizer, needs longer than a moment)
+deadline = time.time() + 20
+while sse_clients() < MAX_CLIENTS and time.time() < deadline:
+    time.sleep(0.1)
 over = connect("/events")
 resp = b""
 over.settimeout(5)

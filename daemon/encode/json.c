@@ -284,6 +284,25 @@ void json_raw(struct json *j, const char *text, size_t n)
 	obuf_add(j->b, text, n);
 }
 
+/*
+ * The start of a value this writer produced earlier (a cached prefix): the
+ * text opens strlen(closers) objects or arrays, outermost first, each
+ * closed later by json_end() with the matching char of closers, and each
+ * already holding at least one element.
+ */
+void json_raw_open(struct json *j, const char *text, size_t n, const char *closers)
+{
+	json_sep(j);
+	obuf_add(j->b, text, n);
+	for (; *closers != '\0'; closers++) {
+		if (j->depth == JSON_MAX_DEPTH)
+			fatalx("json: nesting deeper than %d", JSON_MAX_DEPTH); /* a bug of ours */
+		j->close[j->depth] = *closers;
+		j->first[j->depth] = 0;
+		j->depth++;
+	}
+}
+
 /* "key": unsigned integer. */
 void json_kv_u64(struct json *j, const char *key, uint64_t v)
 {

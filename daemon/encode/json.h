@@ -58,6 +58,7 @@ void json_null(struct json *j);
 void json_str(struct json *j, const char *s, size_t n);
 void json_cstr(struct json *j, const char *s);
 void json_raw(struct json *j, const char *text, size_t n);
+void json_raw_open(struct json *j, const char *text, size_t n, const char *closers);
 void json_kv_u64(struct json *j, const char *key, uint64_t v);
 void json_kv_str(struct json *j, const char *key, const char *s);
 void json_kv_bool(struct json *j, const char *key, int v);

@@ -38,7 +38,7 @@ static void out_event_json(struct obuf *b, const struct proc_info *info,
 	json_kv_u64(&j, "RSS", info->rss_bytes);
 	json_kv_bool(&j, "Exited", info->exited);
 	json_key(&j, "MemStats");
-	render_memstats(&j, ms, 1, NULL);
+	render_memstats(&j, ms, 1, info, 0);
 	json_end(&j);
 }
 

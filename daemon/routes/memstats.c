@@ -41,7 +41,7 @@ static int memstats_one(struct http_req *req, int pid)
 	}
 	obuf_init(&b, 16384);
 	json_init(&j, &b);
-	render_memstats(&j, m, 1, &info);
+	render_memstats(&j, m, 1, &info, 1);
 	free(m);
 	return http_reply_json(req, MHD_HTTP_OK, &b);
 }

@@ -5,12 +5,14 @@
  */
 #include "config.h"
 
+#include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
 
 #include "base/obuf.h"
+#include "base/u64map.h"
 #include "base/xmalloc.h"
 #include "routes/render.h"
 
@@ -85,18 +87,138 @@ void render_daemon_extra(struct json *j, const struct proc_info *info)
 	json_kv_bool(j, "Exited", info->exited);
 }
 
-/* A snapshot, Go's fields then "Extra". */
-void render_memstats(struct json *j, const struct gomem_memstats *m, int full,
-		     const struct proc_info *info)
+/*
+ * The rendered-snapshot cache.  The /memstats routes and /events render the
+ * same snapshot many times (every request, every rebuild of the listing),
+ * so the text of each process's latest snapshot, Go's fields and "Extra"
+ * with our struct's own fields (both objects left open), is kept per (pid,
+ * arrays or not) until that process's next snapshot: an entry is valid
+ * while the process's start time and snapshot count match.  Bounded: past
+ * RENDER_CACHE_MAX entries or RENDER_CACHE_BYTES it is emptied and refilled
+ * on demand, which also drops the entries of processes that are gone.
+ * cache_lock guards it; callers may hold the process table's lock (order:
+ * core/proc.c tab.lock -> cache_lock), and nothing is rendered under it.
+ */
+#define RENDER_CACHE_MAX   4096
+#define RENDER_CACHE_BYTES (16u << 20)
+
+struct snap_text {
+	uint64_t start_ns, snaps;
+	char *text;
+	size_t len;
+};
+
+static pthread_mutex_t cache_lock = PTHREAD_MUTEX_INITIALIZER;
+static struct u64map cache_index;	     /* (pid << 1 | arrays) -> slot; cache_lock */
+static struct snap_text *cache;		     /* cache_lock */
+static size_t ncache, capcache, cache_bytes; /* cache_lock */
+
+/* Empty the cache (cache_lock held). */
+static void cache_clear_locked(void)
+{
+	size_t i;
+
+	for (i = 0; i < ncache; i++)
+		free(cache[i].text);
+	ncache = 0;
+	cache_bytes = 0;
+	u64map_free(&cache_index);
+}
+
+/* Keep text as the rendering of (key, start_ns, snaps); takes text. */
+static void cache_put(uint64_t key, uint64_t start_ns, uint64_t snaps, char *text, size_t len)
+{
+	struct snap_text *t;
+	uint32_t idx;
+
+	pthread_mutex_lock(&cache_lock);
+	if (!u64map_get(&cache_index, key, &idx)) {
+		if (ncache == RENDER_CACHE_MAX || cache_bytes + len > RENDER_CACHE_BYTES)
+			cache_clear_locked();
+		if (ncache == capcache) {
+			capcache = capcache ? 2 * capcache : 256;
+			cache = xrealloc(cache, capcache * sizeof *cache);
+		}
+		idx = (uint32_t)ncache++;
+		cache[idx].text = NULL;
+		cache[idx].len = 0;
+		u64map_put(&cache_index, key, idx);
+	}
+	t = &cache[idx];
+	cache_bytes = cache_bytes - t->len + len;
+	free(t->text);
+	t->start_ns = start_ns;
+	t->snaps = snaps;
+	t->text = text;
+	t->len = len;
+	pthread_mutex_unlock(&cache_lock);
+}
+
+/* Append the cached rendering of key if it is current; 1 if it was. */
+static int cache_get(struct json *j, uint64_t key, uint64_t start_ns, uint64_t snaps)
+{
+	uint32_t idx;
+	int hit;
+
+	pthread_mutex_lock(&cache_lock);
+	hit = u64map_get(&cache_index, key, &idx) && cache[idx].start_ns == start_ns &&
+	      cache[idx].snaps == snaps;
+	if (hit)
+		json_raw_open(j, cache[idx].text, cache[idx].len, "}}");
+	pthread_mutex_unlock(&cache_lock);
+	return hit;
+}
+
+/* Go's fields, then "Extra" with our struct's fields; both objects stay open. */
+static void render_memstats_open(struct json *j, const struct gomem_memstats *m, int full)
 {
 	json_memstats_go(j, m, full);
 	json_key(j, "Extra");
 	json_object(j);
 	json_memstats_extra(j, m);
-	if (info != NULL)
+}
+
+/*
+ * A snapshot of the process info describes (its snapshot count and start
+ * time key the cache): Go's fields ("full" adds the arrays), then "Extra"
+ * with our struct's own fields and, with daemon_extra, what gomemd adds.
+ */
+void render_memstats(struct json *j, const struct gomem_memstats *m, int full,
+		     const struct proc_info *info, int daemon_extra)
+{
+	uint64_t key = (uint64_t)info->pid << 1 | (full != 0);
+	struct obuf b;
+	struct json pj;
+	size_t len;
+	char *text;
+
+	if (!cache_get(j, key, info->start_time_ns, info->snaps)) {
+		obuf_init(&b, full ? 16384 : 2048);
+		json_init(&pj, &b);
+		render_memstats_open(&pj, m, full);
+		text = obuf_take(&b, &len);
+		if (text != NULL) {
+			json_raw_open(j, text, len, "}}");
+			cache_put(key, info->start_time_ns, info->snaps, text, len);
+		} else {
+			render_memstats_open(j, m, full); /* no memory: mark the output bad */
+		}
+	}
+	if (daemon_extra)
 		render_daemon_extra(j, info);
 	json_end(j);
 	json_end(j);
+}
+
+/* Free the cache (at shutdown). */
+void render_fini(void)
+{
+	pthread_mutex_lock(&cache_lock);
+	cache_clear_locked();
+	free(cache);
+	cache = NULL;
+	capcache = 0;
+	pthread_mutex_unlock(&cache_lock);
 }
 
 /*
@@ -153,7 +275,7 @@ static int walk_one(const struct proc *p, void *arg)
 	if (w->with_snap) {
 		json_key(&j, "MemStats");
 		if ((m = proc_snap_locked(p)) != NULL) {
-			render_memstats(&j, m, w->full, NULL);
+			render_memstats(&j, m, w->full, &info, 0);
 			if (!info.exited) {
 				w->nsnap++;
 				GOMEM_MEMSTATS_GO_FIELDS(RT_SUM_, RT_NONE_, RT_NONE_, RT_NONE_,

@@ -16,10 +16,13 @@ void render_proc_info(struct json *j, const struct proc_info *info);
 void render_daemon_extra(struct json *j, const struct proc_info *info);
 /*
  * A snapshot: Go's fields ("full" adds the arrays), then "Extra" with our
- * struct's own fields and, when info is given, render_daemon_extra().
+ * struct's own fields and, with daemon_extra, render_daemon_extra().  info
+ * must describe m (same table lock or proc_copy): its pid, start time and
+ * snapshot count key a cache of the rendered text.
  */
 void render_memstats(struct json *j, const struct gomem_memstats *m, int full,
-		     const struct proc_info *info);
+		     const struct proc_info *info, int daemon_extra);
+void render_fini(void);
 
 /* A walk over the table into a pid-ordered JSON array (render_list). */
 struct walk {

@@ -7,6 +7,7 @@
 #include <stddef.h>
 
 #include "http/server.h"
+#include "routes/render.h"
 #include "routes/routes.h"
 
 const struct http_route routes_table[] = {
@@ -35,4 +36,5 @@ int routes_init(uint64_t start_mono_ns)
 void routes_fini(void)
 {
 	memstats_fini();
+	render_fini();
 }

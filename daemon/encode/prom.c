@@ -80,9 +80,12 @@ static const char *prom_type(const char *kind, const char *name)
 	return kind;
 }
 
-/* One family of uint64 fields: nanoseconds become seconds where named so. */
-static void prom_u64_family(struct obuf *b, const struct prom_proc *procs, size_t n,
-			    const char *name, const char *kind, const char *help, size_t off)
+/*
+ * One family of a field at offset off: a float64 when is_f64, else a
+ * uint64 (nanoseconds become seconds where the name says seconds).
+ */
+static void prom_family(struct obuf *b, const struct prom_proc *procs, size_t n, const char *name,
+			const char *kind, const char *help, size_t off, int is_f64)
 {
 	int secs = has_suffix(name, "_seconds") || has_suffix(name, "_seconds_total");
 	size_t i;
@@ -90,39 +93,24 @@ static void prom_u64_family(struct obuf *b, const struct prom_proc *procs, size_
 	prom_head(b, name, prom_type(kind, name), help);
 	for (i = 0; i < n; i++) {
 		unsigned long long v;
+		double f;
 
 		if (procs[i].ms == NULL)
 			continue;
-		memcpy(&v, (const char *)procs[i].ms + off, sizeof v);
 		obuf_adds(b, name);
 		prom_labels(b, &procs[i]);
 		obuf_addc(b, ' ');
-		if (secs)
-			gojson_float(b, (double)(v / 1000000000ULL) +
-					    (double)(v % 1000000000ULL) / 1e9);
-		else
-			obuf_u64(b, v);
-		obuf_addc(b, '\n');
-	}
-}
-
-/* One family of float64 fields. */
-static void prom_f64_family(struct obuf *b, const struct prom_proc *procs, size_t n,
-			    const char *name, const char *kind, const char *help, size_t off)
-{
-	size_t i;
-
-	prom_head(b, name, prom_type(kind, name), help);
-	for (i = 0; i < n; i++) {
-		double v;
-
-		if (procs[i].ms == NULL)
-			continue;
-		memcpy(&v, (const char *)procs[i].ms + off, sizeof v);
-		obuf_adds(b, name);
-		prom_labels(b, &procs[i]);
-		obuf_addc(b, ' ');
-		gojson_float(b, v);
+		if (is_f64) {
+			memcpy(&f, (const char *)procs[i].ms + off, sizeof f);
+			gojson_float(b, f);
+		} else {
+			memcpy(&v, (const char *)procs[i].ms + off, sizeof v);
+			if (secs)
+				gojson_float(b, (double)(v / 1000000000ULL) +
+						    (double)(v % 1000000000ULL) / 1e9);
+			else
+				obuf_u64(b, v);
+		}
 		obuf_addc(b, '\n');
 	}
 }
@@ -130,12 +118,12 @@ static void prom_f64_family(struct obuf *b, const struct prom_proc *procs, size_
 #define PROM_OFF_(f) offsetof(struct gomem_memstats, f)
 #define PROM_U64_(f, kind, name, help)                                                             \
 	if ((name) != 0)                                                                           \
-		prom_u64_family(&b, procs, nprocs, (const char *)(name) + 0, #kind,                \
-				(const char *)(help) + 0, PROM_OFF_(f));
+		prom_family(&b, procs, nprocs, (const char *)(name) + 0, #kind,                    \
+			    (const char *)(help) + 0, PROM_OFF_(f), 0);
 #define PROM_F64_(f, kind, name, help)                                                             \
 	if ((name) != 0)                                                                           \
-		prom_f64_family(&b, procs, nprocs, (const char *)(name) + 0, #kind,                \
-				(const char *)(help) + 0, PROM_OFF_(f));
+		prom_family(&b, procs, nprocs, (const char *)(name) + 0, #kind,                    \
+			    (const char *)(help) + 0, PROM_OFF_(f), 1);
 #define PROM_NONE1_(f)
 
 char *prom_format(const struct prom_proc *procs, size_t nprocs, const struct prom_self *self,

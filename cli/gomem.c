@@ -1,5 +1,5 @@
 /*
- * gomem-cli.c: the `gomem` command.
+ * gomem.c: the `gomem` command, the client of gomemd.
  *
  *   gomem run [--library PATH] [--] CMD [ARGS...]   exec CMD with libgomem preloaded
  *   gomem stats PID [--server ADDR:PORT]           a process's MemStats from gomemd

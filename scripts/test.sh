@@ -3,6 +3,8 @@
 # daemon with real BPF, Prometheus, Go expvar, headless Chromium), the core
 # under sanitizers (scripts/sanitize.sh; GOMEM_SANITIZE=0 skips it), and end
 # with one summary line: "N passed, N failed, N skipped".
+# GOMEM_TSAN=1 (set by CI) also builds $GOMEM_BUILD-tsan with --enable-tsan
+# and runs the daemon's tests there under ThreadSanitizer.
 set -u
 top=$(cd "$(dirname "$0")/.." && pwd)
 build=${GOMEM_BUILD:-$top/_build}
@@ -12,8 +14,16 @@ cd "$build"
 # Tests run one after another: several time memory release or load servers.
 make -k check
 rc=$?
+dirs=.
+if [ "${GOMEM_TSAN:-0}" = 1 ]; then
+	tsan=$build-tsan
+	mkdir -p "$tsan"
+	(cd "$tsan" && { [ -f Makefile ] || "$top/configure" --enable-debug --enable-tsan; } &&
+		make -j"$(nproc)" && make -C tests/daemon -k check) || rc=1
+	dirs="$dirs $tsan/tests/daemon"
+fi
 pass=0 fail=0 skip=0
-for t in $(find . -name '*.trs'); do
+for t in $(find $dirs -name '*.trs'); do
 	r=$(sed -n 's/^:test-result: //p' "$t" | head -n 1)
 	case "$r" in
 	PASS | XFAIL) pass=$((pass + 1)) ;;

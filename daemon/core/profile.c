@@ -34,6 +34,7 @@
 
 #include "base/clock.h"
 #include "base/log.h"
+#include "base/pidmap.h"
 #include "base/procfs.h"
 #include "base/u64map.h"
 #include "base/xmalloc.h"
@@ -42,8 +43,7 @@
 #include "core/symbolize.h"
 #include "encode/pprof.h"
 
-#define NBUCKETS    256
-#define MAX_MAPS    4096
+#define MAX_MAPS 4096
 
 /* ---- the profiles ---- */
 
@@ -75,7 +75,7 @@ struct plive {
 };
 
 struct prof {
-	struct prof *next;
+	struct pidmap_node node; /* first: the store's link, keyed by pid */
 	int pid;
 	uint64_t start_ticks;
 	int exited;
@@ -101,9 +101,9 @@ struct prof {
 };
 
 static pthread_mutex_t lock = PTHREAD_MUTEX_INITIALIZER;
-static struct prof *buckets[NBUCKETS];
-static size_t nprofs;
+static struct pidmap profs; /* lock */
 
+/* The profiler's counters. */
 static struct {
 	uint64_t samples, frees, frees_unknown, dropped_stacks, dropped_live, dropped_locs;
 } counts; /* lock */
@@ -133,27 +133,10 @@ static void prof_free(struct prof *pr)
 	free(pr);
 }
 
+/* pid's profile, or NULL (lock held). */
 static struct prof *find_locked(int pid)
 {
-	struct prof *pr;
-
-	for (pr = buckets[(unsigned)pid % NBUCKETS]; pr != NULL; pr = pr->next)
-		if (pr->pid == pid)
-			return pr;
-	return NULL;
-}
-
-static void unlink_locked(struct prof *pr)
-{
-	struct prof **pp;
-
-	for (pp = &buckets[(unsigned)pr->pid % NBUCKETS]; *pp != NULL; pp = &(*pp)->next) {
-		if (*pp == pr) {
-			*pp = pr->next;
-			nprofs--;
-			return;
-		}
-	}
+	return (struct prof *)pidmap_find(&profs, pid);
 }
 
 /* The profile of pid for a new sample; a fresh one if the pid was reused. */
@@ -162,7 +145,7 @@ static struct prof *get_locked(int pid)
 	struct prof *pr = find_locked(pid);
 
 	if (pr != NULL && pr->exited) {
-		unlink_locked(pr);
+		pidmap_remove(&profs, pid);
 		prof_free(pr);
 		pr = NULL;
 	}
@@ -171,9 +154,8 @@ static struct prof *get_locked(int pid)
 		pr->pid = pid;
 		pr->start_ticks = procfs_start_ticks(pid);
 		pr->live_free = UINT32_MAX;
-		pr->next = buckets[(unsigned)pid % NBUCKETS];
-		buckets[(unsigned)pid % NBUCKETS] = pr;
-		nprofs++;
+		pr->node.pid = pid;
+		pidmap_insert(&profs, &pr->node);
 	}
 	return pr;
 }
@@ -463,16 +445,30 @@ void profile_on_exit(int pid)
 	pthread_mutex_unlock(&lock);
 }
 
+struct pids {
+	int *v;
+	int n;
+};
+
+/* pidmap_walk callback: append a profile's pid to the struct pids in arg. */
+static int collect_pid(struct pidmap_node *n, void *arg)
+{
+	struct pids *p = arg;
+
+	p->v[p->n++] = n->pid;
+	return 0;
+}
+
 void profile_sweep(void)
 {
-	int *pids = NULL, *gone, n = 0, i, b;
+	struct pids all = {NULL, 0};
+	int *pids = NULL, *gone, n = 0, i;
 	struct prof *pr;
 
 	pthread_mutex_lock(&lock);
-	pids = xcalloc(nprofs + 1, sizeof *pids);
-	for (b = 0; b < NBUCKETS; b++)
-		for (pr = buckets[b]; pr != NULL; pr = pr->next)
-			pids[n++] = pr->pid;
+	all.v = pids = xcalloc(profs.count + 1, sizeof *pids);
+	pidmap_walk(&profs, collect_pid, &all);
+	n = all.n;
 	pthread_mutex_unlock(&lock);
 
 	/* outside our lock: the process table and /proc */
@@ -499,7 +495,7 @@ void profile_sweep(void)
 		}
 		if (pr->exited && gone[i]) {
 			log_debug("dropping the heap profile of process %d", pr->pid);
-			unlink_locked(pr);
+			pidmap_remove(&profs, pr->pid);
 			prof_free(pr);
 		}
 	}
@@ -508,20 +504,18 @@ void profile_sweep(void)
 	free(gone);
 }
 
+/* pidmap_walk callback: free and unlink a profile. */
+static int free_prof(struct pidmap_node *n, void *arg)
+{
+	(void)arg;
+	prof_free((struct prof *)n);
+	return 1;
+}
+
 void profile_fini(void)
 {
-	struct prof *pr, *next;
-	int b;
-
 	pthread_mutex_lock(&lock);
-	for (b = 0; b < NBUCKETS; b++) {
-		for (pr = buckets[b]; pr != NULL; pr = next) {
-			next = pr->next;
-			prof_free(pr);
-		}
-		buckets[b] = NULL;
-	}
-	nprofs = 0;
+	pidmap_walk(&profs, free_prof, NULL);
 	pthread_mutex_unlock(&lock);
 	sym_cache_fini();
 }
@@ -622,8 +616,7 @@ static void text_locked(const struct prof *pr, struct obuf *b)
 }
 
 /* Whether there is a profile for pid. */
-int
-profile_known(int pid)
+int profile_known(int pid)
 {
 	int known;
 
@@ -634,8 +627,7 @@ profile_known(int pid)
 }
 
 /* An empty profile at Go's default rate, for a pid without samples. */
-static void
-empty_profile(struct prof *empty, int pid)
+static void empty_profile(struct prof *empty, int pid)
 {
 	memset(empty, 0, sizeof *empty);
 	empty->pid = pid;
@@ -643,8 +635,7 @@ empty_profile(struct prof *empty, int pid)
 }
 
 /* pid's profile in Go's legacy text form (empty when none); 0 or -1. */
-int
-profile_text(int pid, struct obuf *b)
+int profile_text(int pid, struct obuf *b)
 {
 	struct prof empty, *pr;
 
@@ -657,8 +648,7 @@ profile_text(int pid, struct obuf *b)
 }
 
 /* pid's profile as gzipped profile.proto (empty when none); 0 or -1. */
-int
-profile_pprof(int pid, char **out, size_t *outlen)
+int profile_pprof(int pid, char **out, size_t *outlen)
 {
 	struct prof empty, *pr;
 	char *raw = NULL;
@@ -697,8 +687,7 @@ static int site_cmp(const void *a, const void *b)
 }
 
 /* A PC's function name, or its address in hex when unsymbolized (malloc'd). */
-static char *
-loc_name(const struct prof *pr, const struct ploc *l)
+static char *loc_name(const struct prof *pr, const struct ploc *l)
 {
 	char *s;
 
@@ -713,8 +702,7 @@ loc_name(const struct prof *pr, const struct ploc *l)
  * most want of them; each with the stack of its biggest bucket.  A pid
  * without a profile gets zeros.  Free with profile_top_free().
  */
-void
-profile_top(int pid, size_t want, struct profile_top *out)
+void profile_top(int pid, size_t want, struct profile_top *out)
 {
 	struct site *sites = NULL;
 	size_t nsites = 0, i, j;
@@ -736,10 +724,9 @@ profile_top(int pid, size_t want, struct profile_top *out)
 		pprof_scale(s->alloc_n, s->alloc_n * s->size, pr->rate, &v[0], &v[1]);
 		pprof_scale(s->inuse_n, s->inuse_n * s->size, pr->rate, &v[2], &v[3]);
 		for (j = 0; j < nsites; j++) {
-			if (leaf == NULL ? sites[j].func == -1 && sites[j].pc == 0
-			    : leaf->func >= 0
-				? sites[j].func == leaf->func
-				: sites[j].func == -1 && sites[j].pc == leaf->pc)
+			if (leaf == NULL      ? sites[j].func == -1 && sites[j].pc == 0
+			    : leaf->func >= 0 ? sites[j].func == leaf->func
+					      : sites[j].func == -1 && sites[j].pc == leaf->pc)
 				break;
 		}
 		if (j == nsites) {
@@ -782,8 +769,7 @@ profile_top(int pid, size_t want, struct profile_top *out)
 }
 
 /* Free what profile_top() made. */
-void
-profile_top_free(struct profile_top *t)
+void profile_top_free(struct profile_top *t)
 {
 	size_t i, j;
 
@@ -797,22 +783,24 @@ profile_top_free(struct profile_top *t)
 	memset(t, 0, sizeof *t);
 }
 
-/* The profiler's own counters, all processes. */
-void
-profile_stats(struct profile_stats *out)
+/* pidmap_walk callback: add a profile's table sizes to the stats in arg. */
+static int add_sizes(struct pidmap_node *n, void *arg)
 {
-	struct prof *pr;
-	int i;
+	const struct prof *pr = (const struct prof *)n;
+	struct profile_stats *out = arg;
 
+	out->buckets += pr->nstacks;
+	out->live_samples += pr->nlive;
+	return 0;
+}
+
+/* The profiler's own counters, all processes. */
+void profile_stats(struct profile_stats *out)
+{
 	memset(out, 0, sizeof *out);
 	pthread_mutex_lock(&lock);
-	for (i = 0; i < NBUCKETS; i++) {
-		for (pr = buckets[i]; pr != NULL; pr = pr->next) {
-			out->buckets += pr->nstacks;
-			out->live_samples += pr->nlive;
-		}
-	}
-	out->processes = nprofs;
+	pidmap_walk(&profs, add_sizes, out);
+	out->processes = profs.count;
 	out->samples = counts.samples;
 	out->frees = counts.frees;
 	out->frees_unknown = counts.frees_unknown;

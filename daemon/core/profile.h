@@ -24,13 +24,13 @@
 #define PROFILE_MAX_STACKS 16384  /* (stack, size) buckets per process */
 #define PROFILE_MAX_LIVE   262144 /* live sampled blocks per process */
 #define PROFILE_MAX_LOCS   65536  /* distinct PCs per process */
-#define PROFILE_TOP_DEPTH  16     /* frames of a site's stack in profile_top() */
+#define PROFILE_TOP_DEPTH  16	  /* frames of a site's stack in profile_top() */
 
 /* One allocation site of profile_top(): values unsampled, as pprof shows them. */
 struct profile_site {
-	char *function;	 /* leaf function, or its PC in hex */
-	int64_t v[4];	 /* alloc_objects, alloc_space, inuse_objects, inuse_space */
-	char **stack;	 /* the biggest bucket's frames, leaf first */
+	char *function; /* leaf function, or its PC in hex */
+	int64_t v[4];	/* alloc_objects, alloc_space, inuse_objects, inuse_space */
+	char **stack;	/* the biggest bucket's frames, leaf first */
 	size_t nstack;
 };
 

@@ -54,8 +54,8 @@ struct sym_elf {
 };
 
 static pthread_mutex_t cache_lock = PTHREAD_MUTEX_INITIALIZER;
-static struct sym_elf *cache;
-static size_t ncache;
+static struct sym_elf *cache; /* cache_lock */
+static size_t ncache;	      /* cache_lock */
 
 static int sym_cmp(const void *a, const void *b)
 {

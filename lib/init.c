@@ -93,6 +93,7 @@ gm_init_slow(void)
 	gm_msize_init();
 	gm_mheap_init();
 	gm_mcentral_init();
+	gm_prof_init();
 	gm_free_key = gm_random_key();
 	if (gm_opt.memory_limit != INT64_MAX)
 		gm_heap.limit = (uint64_t)gm_opt.memory_limit;

@@ -408,6 +408,20 @@ typedef struct gm_prof_state {
 
 extern gm_prof_state gm_prof;
 extern struct gomem_profile gomem_profile;
+
+/*
+ * &gomem_profile in a register, for a probe argument: libbpf's USDT argument
+ * parser does not take the GOT-relative memory operand the compiler would
+ * use for an exported symbol's address.
+ */
+gm_inline struct gomem_profile *
+gm_prof_table(void)
+{
+	struct gomem_profile *t = &gomem_profile;
+
+	__asm__("" : "+r"(t));
+	return t;
+}
 void gm_prof_init(void);
 int64_t gm_prof_next(gm_mcache *mc);
 double gm_prof_weight(uint64_t n, uint64_t rate);

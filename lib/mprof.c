@@ -549,7 +549,7 @@ gm_prof_exit(void)
 		return;
 	gm_mstats_publish();
 	__atomic_store_n(&gomem_profile.exit_ack, 0, __ATOMIC_RELAXED);
-	GM_PROBE2(exit, &gomem_profile, (uint64_t)sizeof(gomem_profile));
+	GM_PROBE2(exit, gm_prof_table(), (uint64_t)sizeof(gomem_profile));
 	for (i = 0; i < GM_PROF_EXIT_WAIT; i++) {
 		if (__atomic_load_n(&gomem_profile.exit_ack, __ATOMIC_ACQUIRE) != 0)
 			break;

@@ -9,4 +9,10 @@ for p in alloc free; do
 	readelf -n "$LIB" | grep -A1 'Provider: otel_memory' | grep -q "Name: $p$" ||
 		{ echo "FAIL: readelf -n shows no otel_memory:$p in $LIB"; exit 1; }
 done
+# Every probe argument is one libbpf can read (a register, a constant or a
+# stack slot), not a symbol's GOT slot.
+if readelf -n "$LIB" | grep 'Arguments:' | grep -q '@[A-Za-z_]'; then
+	readelf -n "$LIB" | grep 'Arguments:' | grep '@[A-Za-z_]'
+	echo "FAIL: a probe argument names a symbol; libbpf cannot attach to it"; exit 1
+fi
 exec ./otel_sum "$LIB"

@@ -391,6 +391,22 @@ procprof_free(struct procprof *p)
 	p->rawlen = 0;
 }
 
+const struct procprof_bucket *
+procprof_then(const struct procprof *now, const struct procprof *then, size_t i)
+{
+	const struct procprof_bucket *a, *b;
+
+	if (then == NULL || i >= then->nbuckets || i >= now->nbuckets || then->pid != now->pid ||
+	    then->start_ns != now->start_ns || then->addr != now->addr)
+		return NULL;
+	a = &now->buckets[i];
+	b = &then->buckets[i];
+	if (a->size != b->size || a->depth != b->depth ||
+	    memcmp(a->pcs, b->pcs, a->depth * sizeof(uint64_t)) != 0)
+		return NULL;
+	return b;
+}
+
 int
 procprof_ack_exit(pid_t pid, uint64_t addr)
 {

@@ -74,6 +74,14 @@ int procprof_read(pid_t pid, uint64_t addr, const struct procprof_limits *lim,
 
 void procprof_free(struct procprof *p);
 
+/*
+ * The bucket of an older copy `then` of the same table that is bucket i of
+ * `now`, or NULL (new since then, or `then` is of another table: the pid
+ * was reused or exec'd).  Records never move, so it is then's bucket i.
+ */
+const struct procprof_bucket *procprof_then(const struct procprof *now,
+					    const struct procprof *then, size_t i);
+
 /* Tell a process waiting in its gomem:exit probe that its table was read. */
 int procprof_ack_exit(pid_t pid, uint64_t addr);
 

@@ -260,63 +260,6 @@ loc_id(struct pprof_builder *b, uint64_t pc, struct dwsym_proc *sym, uint64_t ma
 
 /* ---- samples ---- */
 
-static uint64_t
-bucket_hash(const struct procprof_bucket *bk)
-{
-	uint64_t h = mix(mix(3, bk->size), bk->depth);
-	unsigned i;
-
-	for (i = 0; i < bk->depth; i++)
-		h = mix(h, bk->pcs[i]);
-	return h;
-}
-
-static bool
-same_bucket(const struct procprof_bucket *a, const struct procprof_bucket *b)
-{
-	return a->size == b->size && a->depth == b->depth &&
-	       memcmp(a->pcs, b->pcs, a->depth * sizeof(uint64_t)) == 0;
-}
-
-/* base's buckets by hash, for deltas. */
-static struct map
-index_base(const struct procprof *base)
-{
-	struct map m = { NULL, 0, 0 };
-	size_t i;
-
-	for (i = 0; base != NULL && i < base->nbuckets; i++) {
-		uint64_t h = bucket_hash(&base->buckets[i]), k[3] = { 0, 0, 0 };
-		struct map_ent *e;
-
-		/* Equal hashes are kept apart by probing on with a changed hash. */
-		for (;; h = mix(h, 5)) {
-			e = map_slot(&m, h, k);
-			if (e->id == 0)
-				break;
-		}
-		map_set(&m, e, h, k, i + 1);
-	}
-	return m;
-}
-
-static const struct procprof_bucket *
-find_base(struct map *m, const struct procprof *base, const struct procprof_bucket *bk)
-{
-	uint64_t h = bucket_hash(bk), k[3] = { 0, 0, 0 };
-	struct map_ent *e;
-
-	if (base == NULL)
-		return NULL;
-	for (;; h = mix(h, 5)) {
-		e = map_slot(m, h, k);
-		if (e->id == 0)
-			return NULL;
-		if (same_bucket(&base->buckets[e->id - 1], bk))
-			return &base->buckets[e->id - 1];
-	}
-}
-
 /* Go's scaleHeapSample of (count, bytes) samples of size-byte blocks. */
 static void
 scale(int64_t count, int64_t bytes, uint64_t size, uint64_t rate, int64_t *oc, int64_t *ob)
@@ -359,7 +302,6 @@ pprof_builder_add(struct pprof_builder *b, const struct procprof *p, const struc
 		  struct dwsym_proc *sym, const struct pprof_label *labels, size_t nlabels)
 {
 	const struct dwsym_module *mods = NULL;
-	struct map bmap = index_base(base);
 	size_t nmods, i, j;
 	uint64_t map0;
 
@@ -375,7 +317,7 @@ pprof_builder_add(struct pprof_builder *b, const struct procprof *p, const struc
 	    (int64_t)(p->read_ns - base->read_ns) > b->duration_ns)
 		b->duration_ns = (int64_t)(p->read_ns - base->read_ns);
 	for (i = 0; i < p->nbuckets; i++) {
-		const struct procprof_bucket *bk = &p->buckets[i], *old = find_base(&bmap, base, bk);
+		const struct procprof_bucket *bk = &p->buckets[i], *old = procprof_then(p, base, i);
 		int64_t ao = (int64_t)bk->alloc_objects, ab = (int64_t)bk->alloc_bytes;
 		int64_t io = (int64_t)(bk->alloc_objects - bk->free_objects);
 		int64_t ib = (int64_t)(bk->alloc_bytes - bk->free_bytes);
@@ -410,7 +352,6 @@ pprof_builder_add(struct pprof_builder *b, const struct procprof *p, const struc
 			s->label[j + 1] = new_label(b, labels[j].key, labels[j].str, labels[j].num, NULL);
 		vec_push(&b->samples, s);
 	}
-	free(bmap.e);
 	return b->full ? -1 : 0;
 }
 

@@ -18,6 +18,7 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include "leaks.h"
 #include "procprof.h"
 
 #define MB 200
@@ -326,6 +327,72 @@ START_TEST(scale_is_go_scale)
 }
 END_TEST
 
+/* ---- the leak view over two copies ---- */
+
+static uint64_t pcs_a[2] = { 0x1000, 0x2000 }, pcs_b[1] = { 0x3000 };
+
+static void
+set_bucket(struct procprof_bucket *b, uint64_t size, uint64_t allocs, uint64_t frees,
+	   uint64_t oldest, const uint64_t *pcs, unsigned depth)
+{
+	memset(b, 0, sizeof(*b));
+	b->size = size;
+	b->alloc_objects = allocs;
+	b->alloc_bytes = allocs * size;
+	b->free_objects = frees;
+	b->free_bytes = frees * size;
+	b->oldest_ns = allocs > frees ? oldest : 0;
+	b->pcs = pcs;
+	b->depth = depth;
+}
+
+START_TEST(leaks_ranked_by_growth_then_age)
+{
+	struct procprof_bucket nb[4], tb[2];
+	struct procprof now = { .pid = 7, .addr = 0x100, .start_ns = 1, .rate = 1, .nbuckets = 4,
+				.buckets = nb };
+	struct procprof then = now;
+	struct leak_site *v;
+	size_t n;
+
+	then.nbuckets = 2;
+	then.buckets = tb;
+	set_bucket(&tb[0], 64, 10, 0, 100, pcs_a, 2);  /* steady */
+	set_bucket(&tb[1], 1024, 40, 20, 300, pcs_b, 1);
+	set_bucket(&nb[0], 64, 30, 20, 100, pcs_a, 2);  /* churned, 10 live then and now */
+	set_bucket(&nb[1], 1024, 90, 40, 300, pcs_b, 1); /* 20 -> 50 live: +30 KiB */
+	set_bucket(&nb[2], 16, 1000, 0, 500, pcs_a, 1); /* new: +16000 B */
+	set_bucket(&nb[3], 1024, 30, 0, 200, pcs_b, 0); /* new: +30 KiB, older */
+
+	n = leaks_rank(&now, &then, 10, &v);
+	ck_assert_uint_eq(n, 3);
+	ck_assert_uint_eq(v[0].bucket, 3); /* same growth as 1, older sample */
+	ck_assert_uint_eq(v[1].bucket, 1);
+	ck_assert_double_eq(v[1].growth_bytes, 30 * 1024);
+	ck_assert_double_eq(v[1].inuse_bytes, 50 * 1024);
+	ck_assert_uint_eq(v[1].oldest_ns, 300);
+	ck_assert_uint_eq(v[2].bucket, 2);
+	ck_assert_double_eq(v[2].growth_objects, 1000);
+	free(v);
+	n = leaks_rank(&now, &then, 1, &v);
+	ck_assert_uint_eq(n, 1);
+	free(v);
+
+	/* Another table (the pid exec'd): nothing matches, all live counts as growth. */
+	then.start_ns = 2;
+	n = leaks_rank(&now, &then, 10, &v);
+	ck_assert_uint_eq(n, 4);
+	ck_assert_double_eq(v[0].growth_bytes, 50 * 1024);
+	free(v);
+	/* A bucket of then whose stack differs is not the same bucket. */
+	then.start_ns = 1;
+	tb[1].pcs = pcs_a;
+	ck_assert_ptr_null(procprof_then(&now, &then, 1));
+	ck_assert_ptr_eq(procprof_then(&now, &then, 0), &tb[0]);
+	ck_assert_ptr_null(procprof_then(&now, &then, 2));
+}
+END_TEST
+
 int
 main(void)
 {
@@ -348,6 +415,7 @@ main(void)
 	tcase_add_test(th, rejects_hostile_records);
 	tcase_add_test(th, busy_writer_is_retried_then_refused);
 	tcase_add_test(th, scale_is_go_scale);
+	tcase_add_test(th, leaks_ranked_by_growth_then_age);
 	suite_add_tcase(s, th);
 	sr = srunner_create(s);
 	srunner_run_all(sr, CK_NORMAL);

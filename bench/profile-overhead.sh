@@ -22,7 +22,7 @@ DPID=""
 trap '[ -n "$DPID" ] && kill "$DPID" 2>/dev/null; wait 2>/dev/null || true' EXIT INT TERM
 if [ "$(id -u)" = 0 ] && [ -x "$GOMEMD" ]; then
 	PORT=$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])')
-	"$GOMEMD" --listen 127.0.0.1:"$PORT" --library "$LIB" >/dev/null 2>&1 &
+	"$GOMEMD" --listen 127.0.0.1:"$PORT" --library "$LIB" --state-dir "" >/dev/null 2>&1 &
 	DPID=$!
 	until curl -sf "http://127.0.0.1:$PORT/healthz" >/dev/null; do
 		kill -0 "$DPID" 2>/dev/null || { echo "gomemd did not start"; exit 1; }

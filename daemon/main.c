@@ -14,6 +14,7 @@
 #include <arpa/inet.h>
 #include <errno.h>
 #include <netdb.h>
+#include <pthread.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -29,11 +30,17 @@
 #define sd_notify(unset, msg) ((void)(unset), (void)(msg), 0)
 #endif
 
-#include "gomemd.h"
-#include "profile.h"
-
-const struct gomemd_config *gomemd_cfg;
-uint64_t gomemd_start_mono_ns;
+#include "base/clock.h"
+#include "base/log.h"
+#include "base/xmalloc.h"
+#include "core/attach.h"
+#include "core/conf.h"
+#include "core/proc.h"
+#include "core/profile.h"
+#include "http/server.h"
+#include "routes/routes.h"
+#include "watch/collect.h"
+#include "watch/watch.h"
 
 static struct gomemd_config cfg;
 
@@ -46,7 +53,7 @@ listen_is_loopback(const char *listen)
 	struct in6_addr a6;
 	struct in_addr a4;
 
-	if (config_split_listen(listen, addr, sizeof addr, &port) != 0)
+	if (conf_split_listen(listen, addr, sizeof addr, &port) != 0)
 		return 0;
 	if (strcmp(addr, "localhost") == 0)
 		return 1;
@@ -75,9 +82,9 @@ reload(int argc, char **argv)
 	int restart;
 
 	sd_notify(0, "RELOADING=1");
-	if (config_build(&n, argc, argv, err, sizeof err) != 0) {
+	if (conf_build(&n, argc, argv, err, sizeof err) != 0) {
 		log_warnx("reload: %s; keeping the old configuration", err);
-		config_free(&n);
+		conf_free(&n);
 		sd_notify(0, "READY=1");
 		return;
 	}
@@ -85,23 +92,23 @@ reload(int argc, char **argv)
 	proc_set_history_interval(n.history_interval_ms);
 	if (n.history_len != cfg.history_len)
 		log_warnx("reload: history length changes need a restart");
-	attach_profile = n.profile; /* applies to attachments made from now on */
+	if (n.profile != cfg.profile || strcmp(n.state_dir, cfg.state_dir) != 0)
+		log_warnx("reload: heap profile settings change at the next restart");
 	attach_libraries(n.libraries, n.nlibraries);
 	restart = http_changed(&cfg, &n);
 	if (restart) {
 		http_stop();
-		if (http_start(&n, err, sizeof err) != 0) {
+		if (http_start(&n, routes_table, routes_count, err, sizeof err) != 0) {
 			log_warnx("reload: %s; back to %s", err, cfg.listen);
-			if (http_start(&cfg, err, sizeof err) != 0)
+			if (http_start(&cfg, routes_table, routes_count, err, sizeof err) != 0)
 				fatalx("%s", err);
 			free(n.listen);
 			n.listen = xstrdup(cfg.listen);
 		}
 	}
-	config_free(&cfg);
+	conf_free(&cfg);
 	cfg = n;
-	gomemd_cfg = &cfg;
-	proc_scan();
+	watch_scan();
 	log_info("configuration reloaded%s", restart ? " (HTTP restarted)" : "");
 	sd_notify(0, "READY=1");
 }
@@ -112,19 +119,19 @@ main(int argc, char **argv)
 	struct itimerspec its = {{1, 0}, {1, 0}};
 	struct epoll_event ev, evs[8];
 	int efd, sfd, tfd, rbfd, n, i, rc, running = 1;
+	uint64_t start_ns;
 	struct signalfd_siginfo si;
 	char err[512];
 	sigset_t set;
 
-	gomemd_start_mono_ns = now_mono_ns();
-	rc = config_build(&cfg, argc, argv, err, sizeof err);
+	start_ns = now_mono_ns();
+	rc = conf_build(&cfg, argc, argv, err, sizeof err);
 	if (rc > 0)
 		return 0;
 	if (rc < 0) {
 		fprintf(stderr, "gomemd: %s (see gomemd --help)\n", err);
 		return 2;
 	}
-	gomemd_cfg = &cfg;
 	log_init(cfg.verbose);
 	if (!listen_is_loopback(cfg.listen))
 		log_warnx("listening on %s: beyond loopback, anyone who can reach it sees "
@@ -143,7 +150,18 @@ main(int argc, char **argv)
 		fprintf(stderr, "gomemd: %s\n", err);
 		return 1;
 	}
-	attach_profile = cfg.profile;
+	/* Heap profiles come from the processes' own tables, not per-sample probes. */
+	attach_set_profile(0);
+	{
+		struct profile_config pc = {
+			.enabled = cfg.profile,
+			.interval_ms = cfg.history_interval_ms,
+			.state_dir = cfg.state_dir[0] != 0 ? cfg.state_dir : NULL,
+			.limits = { cfg.state_max_count, cfg.state_max_bytes, cfg.state_max_age_s },
+		};
+
+		profile_start(&pc);
+	}
 	if (attach_libraries(cfg.libraries, cfg.nlibraries) == 0)
 		log_warnx("no library attached; only POST /processes/N/attach will find processes");
 	if (collect_open() != 0) {
@@ -151,10 +169,12 @@ main(int argc, char **argv)
 		attach_close();
 		return 1;
 	}
-	n = proc_scan();
+	if (routes_init(start_ns) != 0)
+		log_warnx("event stream: cannot subscribe to snapshots");
+	n = watch_scan();
 	if (n > 0)
 		log_info("found %d running process%s with libgomem", n, n == 1 ? "" : "es");
-	if (http_start(&cfg, err, sizeof err) != 0) {
+	if (http_start(&cfg, routes_table, routes_count, err, sizeof err) != 0) {
 		fprintf(stderr, "gomemd: %s\n", err);
 		collect_close();
 		attach_close();
@@ -195,9 +215,7 @@ main(int argc, char **argv)
 				if (read(tfd, &ticks, sizeof ticks) < 0 && errno != EAGAIN)
 					log_warn("timerfd");
 				collect_consume(); /* exits queued behind snapshots first */
-				proc_sweep(cfg.grace_s);
-				profile_sweep();
-				attach_refresh();
+				watch_sweep(cfg.grace_s);
 			} else if (fd == sfd) {
 				while (read(sfd, &si, sizeof si) == (ssize_t)sizeof si) {
 					if (si.ssi_signo == SIGHUP) {
@@ -213,7 +231,7 @@ main(int argc, char **argv)
 
 	sd_notify(0, "STOPPING=1");
 	http_stop();
-	api_fini();
+	routes_fini();
 	collect_close();
 	attach_close();
 	proc_fini();
@@ -221,6 +239,6 @@ main(int argc, char **argv)
 	close(efd);
 	close(sfd);
 	close(tfd);
-	config_free(&cfg);
+	conf_free(&cfg);
 	return 0;
 }

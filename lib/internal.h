@@ -12,10 +12,10 @@
  *   mheap.c      the page heap: 64 MiB arenas of 8 KiB pages, free runs
  *                with coalescing, the page -> span map, large objects
  *   mcentral.c   per span class: spans with free objects, batch transfer
- *   mcache.c     per-thread cache: one span per class, the tiny block,
- *                thread registry and thread exit
- *   malloc.c     the allocation and free paths, tiny allocator, realloc,
- *                aligned allocation
+ *   mcache.c     per-thread cache: a free list per class, thread
+ *                registry and thread exit
+ *   malloc.c     the allocation and free paths, realloc, aligned
+ *                allocation
  *   mstats.c     Go's MemStats, consistent snapshots
  *   scavenge.c   background scavenger: returns idle pages to the OS
  *   mprof.c      the heap profile: sampling (Go's MemProfileRate) and
@@ -27,16 +27,17 @@
  *   export.c     the malloc-family symbols (only in libgomem.so)
  *
  * Allocation (malloc.c):
- *   1. n < 16: the tiny allocator packs it into the thread's current 16 B
- *      block (Go's rule for alignment); a block has a live count so it is
- *      reused only when all of its objects are freed.
- *   2. n <= 32 KiB: round up to a size class; pop the thread's free list for
- *      that class.  No lock, no atomic read-modify-write.
- *   3. The list is empty: take a batch of objects from mcentral (per-class
+ *   1. n <= 32 KiB: round up to a size class; pop the thread's free list for
+ *      that class.  No lock, no atomic read-modify-write.  Every block is
+ *      8-byte aligned, 16-byte aligned from 16 B up (what GCC assumes of
+ *      malloc): 1..8 B take the 8 B class, two to a 16 B granule, which is
+ *      all the packing Go's tiny allocator could still do under that rule;
+ *      17..24 B take the 32 B class.
+ *   2. The list is empty: take a batch of objects from mcentral (per-class
  *      lock, one batch per lock); mcentral takes them from spans with free
  *      objects, else gets a fresh span from mheap (heap lock); else mheap
  *      maps more of an arena or reserves a new one.
- *   4. n > 32 KiB: a span of whole pages straight from mheap.
+ *   3. n > 32 KiB: a span of whole pages straight from mheap.
  *
  * Free (malloc.c):
  *   page -> span through the arena map gives the class; the object goes on
@@ -51,8 +52,7 @@
  * A function that expects a lock held ends in _locked.
  *
  * Glossary: "page" is our 8 KiB page; "OS page" is 4 KiB; a "span" is a run
- * of pages; a "span class" is a size class (1..67), 0 for large spans, or
- * GM_SPANCLASS_TINY for spans of 16 B tiny blocks.
+ * of pages; a "span class" is a size class (1..67), 0 for large spans.
  */
 #ifndef GM_INTERNAL_H
 #define GM_INTERNAL_H
@@ -68,6 +68,10 @@
 
 #include "gomem.h"
 #include "gomem_profile.h"
+
+/* Every declaration below is internal to the library (-fvisibility=hidden
+ * covers definitions; this lets references skip the GOT too). */
+#pragma GCC visibility push(hidden)
 
 #define GM_API __attribute__((visibility("default")))
 #define gm_likely(x) __builtin_expect(!!(x), 1)
@@ -86,12 +90,10 @@
 #define GM_SMALL_DIV 8
 #define GM_SMALL_MAX 1024
 #define GM_LARGE_DIV 128
-#define GM_TINY_SIZE 16
-#define GM_TINY_CLASS 2
+#define GM_CLASS_8 1 /* the 8 B class: 1..8 B requests; no room for the free key */
 
 #define GM_SPANCLASS_LARGE 0
-#define GM_SPANCLASS_TINY 68
-#define GM_NUM_SPANCLASSES 69
+#define GM_NUM_SPANCLASSES 68
 
 #define GM_ARENA_SHIFT 26 /* 64 MiB */
 #define GM_ARENA_SIZE ((size_t)1 << GM_ARENA_SHIFT)
@@ -103,17 +105,14 @@
 #define GM_SCAV_QUANTUM ((size_t)64 << 10) /* scavengeQuantum */
 #define GM_HUGE_PAGE ((size_t)2 << 20)
 
-/* Tiny spans: per-block metadata at the start of the span, then the blocks. */
-#define GM_TINY_NBLOCKS 409
-#define GM_TINY_META 1648 /* 409 * (2 + 2) rounded up to 16 */
-
 /* ---- Size classes (msize.c) ---- */
 
 extern const uint32_t gm_class_size[GM_NUM_CLASSES];
 extern const uint8_t gm_class_npages[GM_NUM_CLASSES];
 extern uint8_t gm_size_to_class8[GM_SMALL_MAX / GM_SMALL_DIV + 1];
 extern uint8_t gm_size_to_class128[(GM_MAX_SMALL - GM_SMALL_MAX) / GM_LARGE_DIV + 1];
-extern uint32_t gm_class_divmul[GM_NUM_CLASSES];
+extern uint64_t gm_class_inv[GM_NUM_CLASSES];
+extern uint8_t gm_class_shift[GM_NUM_CLASSES];
 extern uint16_t gm_class_nelems[GM_NUM_CLASSES];
 
 void gm_msize_init(void);
@@ -163,24 +162,68 @@ enum gm_span_state {
 	GM_SPAN_EMPTY     /* small objects; none free on the span (all out in caches or use) */
 };
 
+/*
+ * A span.  The first cache line holds what free's fast path reads; it is
+ * written only while the span changes hands under gm_heap.lock (and
+ * nsampled under gm_prof.lock), never by mcentral, so frees from other
+ * threads do not miss on it while mcentral works on the span.  The second
+ * line is mcentral's and the heap's.
+ */
 typedef struct gm_mspan {
-	struct gm_mspan *next; /* list links: mcentral partial list or heap free list */
-	struct gm_mspan *prev;
-	uintptr_t start;       /* first byte of the first page */
-	size_t npages;
-	uintptr_t base;        /* first object (start, or after tiny metadata) */
-	void *freelist;        /* free objects on the span (mcentral.lock) */
+	/* Read by every free. */
+	uintptr_t start;       /* first byte of the first page, the first object */
+	uint64_t inv;          /* inverse of elemsize's odd part, mod 2^64 */
+	uint64_t nelems;       /* 64 bits: one compare with the object index */
+	/* spanclass while free's fast path may take the span's objects: an
+	 * in-use span of a class of 16 B or more with no sampled blocks; else
+	 * 0, whose list has no room in any cache. */
+	uint8_t fastclass;
+	uint16_t nsampled;     /* sampled blocks in the span (gm_prof.lock) */
+	uint8_t shift;         /* trailing zero bits of elemsize */
+	uint8_t spanclass;     /* 0 for large spans and free runs */
 	uint32_t elemsize;
-	uint32_t divmul;       /* object index = ((p - base) * divmul) >> 32 */
-	uint16_t nelems;
+	size_t npages;
+	/* mcentral's and the heap's. */
+	struct gm_mspan *next __attribute__((aligned(64))); /* mcentral partial or heap free list */
+	struct gm_mspan *prev;
+	void *freelist;        /* free objects on the span (mcentral.lock) */
 	uint16_t nfree;        /* objects on freelist (mcentral.lock) */
-	uint8_t spanclass;
 	uint8_t state;         /* enum gm_span_state */
 	uint8_t needzero;      /* large: pages may hold old data */
 	uint8_t onlist;        /* heap free lists: index + 1 of the list, 0 = none */
-	uint16_t nsampled;     /* sampled blocks in the span (gm_prof.lock) */
 	uint64_t idle_since;   /* free runs: when its pages (most of them) became idle */
 } gm_mspan;
+
+/* What fastclass should be for the in-use span s. */
+gm_inline uint8_t
+gm_span_fastclass(const gm_mspan *s)
+{
+	/* 8 B objects have no room for the double-free key. */
+	return s->spanclass > GM_CLASS_8 && s->nsampled == 0 ? s->spanclass : 0;
+}
+
+/* One more or one fewer sampled block in the in-use span s (gm_prof.lock). */
+gm_inline void
+gm_span_sampled(gm_mspan *s, int d)
+{
+	__atomic_store_n(&s->nsampled, (uint16_t)(s->nsampled + d), __ATOMIC_RELAXED);
+	__atomic_store_n(&s->fastclass, gm_span_fastclass(s), __ATOMIC_RELAXED);
+}
+
+/*
+ * The index of the object at byte offset off of a span whose class has
+ * inverse inv and shift k, or a number >= nelems if off does not start an
+ * object (or is past the span): with elemsize = 2^k * m, m odd, off * inv
+ * rotated right by k is off / elemsize when elemsize divides off, and above
+ * 2^64 / elemsize otherwise.  A multiply and a rotate, no division.
+ */
+gm_inline uint64_t
+gm_obj_index(uint64_t off, uint64_t inv, unsigned k)
+{
+	uint64_t x = off * inv;
+
+	return (x >> k) | (x << ((64 - k) & 63));
+}
 
 /* Per-arena metadata (Go's heapArena), charged to GCSys. */
 typedef struct gm_heaparena {
@@ -280,19 +323,14 @@ void gm_mcentral_free_batch(uint8_t spanclass, void *head, unsigned n);
 typedef struct gm_tstats {
 	uint64_t nmalloc[GM_NUM_SPANCLASSES];
 	uint64_t nfree[GM_NUM_SPANCLASSES];
-	uint64_t tiny_allocs;
 } gm_tstats;
 
 typedef struct gm_mcache {
 	void *free[GM_NUM_SPANCLASSES];     /* local free lists, objects of any span */
-	uint32_t count[GM_NUM_SPANCLASSES]; /* length of each list */
-	uint32_t max[GM_NUM_SPANCLASSES];   /* past this, a batch goes back to mcentral */
-	/* The tiny block (Go's tiny, tinyoffset) and its live object count. */
-	uintptr_t tiny;
-	size_t tinyoffset;
-	uint32_t tinylive;
-	uint16_t tinylivemask; /* bit k: the object at offset k is live (local view) */
-	uint16_t *tinymask;
+	/* Room left on each list: max minus its length.  At 0 a free gives
+	 * a batch back to mcentral first (the empty cache has none). */
+	uint64_t room[GM_NUM_SPANCLASSES]; /* 64 bits: indexed like free[] */
+	uint32_t max[GM_NUM_SPANCLASSES];
 	int64_t next_sample; /* bytes until the next profiling sample */
 	uint64_t rng;
 	gm_tstats stats;
@@ -318,12 +356,7 @@ void gm_mcache_release_all(gm_mcache *mc);
 void gm_mcache_thread_exit(void *arg);
 void *gm_mcache_refill(gm_mcache *mc, unsigned spanclass);
 void gm_mcache_release(gm_mcache *mc, unsigned spanclass, unsigned n);
-void gm_tiny_retire(gm_mcache *mc);
-void *gm_tiny_alloc_slow(gm_mcache *mc, size_t n);
-void gm_tiny_free(gm_mspan *s, uintptr_t p);
-size_t gm_tiny_usable(gm_mspan *s, uintptr_t p);
 extern pthread_key_t gm_mcache_key;
-void gm_tiny_block_free(gm_mspan *s, uintptr_t blk);
 void gm_mcache_fork_child(void);
 
 /*
@@ -341,6 +374,7 @@ gm_stat_inc(uint64_t *c)
 #endif
 }
 
+/* One less room on a cache list: a subtract from memory (owner only). */
 gm_inline void
 gm_stat_add(uint64_t *c, uint64_t v)
 {
@@ -361,7 +395,7 @@ void *gm_valloc(size_t n);
 void *gm_pvalloc(size_t n);
 size_t gm_usable_size(const void *p);
 
-extern uint64_t gm_free_key; /* written in word 1 of every freed small object */
+extern uint64_t gm_seed; /* random, picked at start */
 
 /* ---- stats (mstats.c) ---- */
 
@@ -407,7 +441,7 @@ typedef struct gm_prof_state {
 } gm_prof_state;
 
 extern gm_prof_state gm_prof;
-extern struct gomem_profile gomem_profile;
+extern GM_API struct gomem_profile gomem_profile;
 
 /*
  * &gomem_profile in a register, for a probe argument: libbpf's USDT argument
@@ -502,5 +536,7 @@ gm_ensure_init(void)
 		if (GM_DEBUG && gm_unlikely(!(cond)))                               \
 			gm_throw("gomem: internal error: " msg);                    \
 	} while (0)
+
+#pragma GCC visibility pop
 
 #endif /* GM_INTERNAL_H */

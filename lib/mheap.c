@@ -426,25 +426,20 @@ gm_mheap_alloc(size_t npages, uint8_t spanclass, size_t align_pages)
 		s->nfree = 0;
 		if (spanclass == GM_SPANCLASS_LARGE) {
 			s->state = GM_SPAN_LARGE;
-			s->base = s->start;
 			s->elemsize = 0;
 			s->nelems = 1;
-			s->divmul = 0;
+			s->inv = 0;
+			s->shift = 0;
+			s->fastclass = 0;
 			gm_heap.large_alloc += PAGES(npages);
 			gm_heap.large_alloc_count++;
 		} else {
-			unsigned c = spanclass == GM_SPANCLASS_TINY ? GM_TINY_CLASS : spanclass;
-
 			s->state = GM_SPAN_EMPTY;
-			s->elemsize = gm_class_size[c];
-			s->divmul = gm_class_divmul[c];
-			if (spanclass == GM_SPANCLASS_TINY) {
-				s->base = s->start + GM_TINY_META;
-				s->nelems = GM_TINY_NBLOCKS;
-			} else {
-				s->base = s->start;
-				s->nelems = gm_class_nelems[c];
-			}
+			s->elemsize = gm_class_size[spanclass];
+			s->inv = gm_class_inv[spanclass];
+			s->shift = gm_class_shift[spanclass];
+			s->nelems = gm_class_nelems[spanclass];
+			s->fastclass = gm_span_fastclass(s);
 		}
 		if (gm_heap.limit != 0) {
 			uint64_t ready = atomic_load_explicit(&gm_stat_heap_sys, memory_order_relaxed) -
@@ -519,6 +514,7 @@ gm_mheap_free_locked(gm_mspan *s)
 		*gm_spans_slot(s->start + PAGES(i)) = NULL;
 	s->state = GM_SPAN_FREE;
 	s->spanclass = 0;
+	s->fastclass = 0;
 	s->idle_since = gm_nanotime();
 	gm_free_coalesce_insert(s);
 }

@@ -95,7 +95,7 @@ gm_prof_uniform(gm_mcache *mc)
 	uint64_t x = mc->rng;
 
 	if (x == 0)
-		x = gm_free_key ^ ((uint64_t)mc->tid << 32) ^ (uintptr_t)mc;
+		x = gm_seed ^ ((uint64_t)mc->tid << 32) ^ (uintptr_t)mc;
 	x ^= x << 13;
 	x ^= x >> 7;
 	x ^= x << 17;
@@ -350,7 +350,7 @@ gm_prof_forget_locked(gm_prof_entry *e, gm_mspan *s)
 	e->rec = NULL;
 	gm_prof.count--;
 	if (s != NULL && s->nsampled != 0)
-		__atomic_store_n(&s->nsampled, (uint16_t)(s->nsampled - 1), __ATOMIC_RELAXED);
+		gm_span_sampled(s, -1);
 }
 
 /* Record the sample p (block of size bytes, span s); false if lost. Lock held. */
@@ -387,7 +387,7 @@ gm_prof_record_locked(uintptr_t p, gm_mspan *s, uint64_t size, const uint64_t *p
 	e->rec = r;
 	gm_prof_filter_locked(p, 1);
 	gm_prof.count++;
-	__atomic_store_n(&s->nsampled, (uint16_t)(s->nsampled + 1), __ATOMIC_RELAXED);
+	gm_span_sampled(s, 1);
 
 	gm_prof_write_begin();
 	gm_prof_add(&b->pub->alloc_objects, 1);
@@ -458,7 +458,7 @@ gm_prof_malloc(gm_mcache *mc, void *p, size_t n)
 	/* Like Go, record the block's size: the size class, or whole pages. */
 	if (s->spanclass == GM_SPANCLASS_LARGE)
 		size = s->npages << GM_PAGE_SHIFT;
-	else if (s->spanclass != GM_SPANCLASS_TINY)
+	else
 		size = s->elemsize;
 	now = gm_walltime();
 	pthread_mutex_lock(&gm_prof.lock);

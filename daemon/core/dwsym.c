@@ -10,7 +10,7 @@
  */
 #include "config.h"
 
-#include "dwsym.h"
+#include "core/dwsym.h"
 
 #include <dwarf.h>
 #include <elfutils/libdw.h>

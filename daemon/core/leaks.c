@@ -3,11 +3,11 @@
  */
 #include "config.h"
 
-#include "leaks.h"
+#include "core/leaks.h"
 
 #include <stdlib.h>
 
-#include "procprof.h"
+#include "core/procprof.h"
 
 static int
 cmp_site(const void *a, const void *b)

@@ -7,7 +7,7 @@
  */
 #include "config.h"
 
-#include "procprof.h"
+#include "core/procprof.h"
 
 #include <errno.h>
 #include <fcntl.h>
@@ -15,6 +15,7 @@
 #include <limits.h>
 #include <libelf.h>
 #include <math.h>
+#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -27,11 +28,16 @@
 #define PROCPROF_MAX_ELF ((off_t)1 << 31)
 #define PROCPROF_SYMBOL "gomem_profile"
 
-static void
-set_err(char *err, size_t errlen, const char *fmt, const char *arg)
+static void __attribute__((format(printf, 3, 4)))
+set_err(char *err, size_t errlen, const char *fmt, ...)
 {
-	if (err != NULL && errlen > 0)
-		snprintf(err, errlen, fmt, arg);
+	va_list ap;
+
+	if (err == NULL || errlen == 0)
+		return;
+	va_start(ap, fmt);
+	vsnprintf(err, errlen, fmt, ap);
+	va_end(ap);
 }
 
 /* ---- finding the table ---- */

@@ -4,7 +4,7 @@
  */
 #include "config.h"
 
-#include "statedir.h"
+#include "core/statedir.h"
 
 #include <dirent.h>
 #include <stdbool.h>

@@ -191,7 +191,8 @@ def main():
 
     cfg = os.path.join(tmp, "gomemd.conf")
     with open(cfg, "w") as f:
-        f.write("# test config\nlisten = 127.0.0.1:%d\ngrace = %d\nhistory = 60\n" % (port, GRACE))
+        f.write("# test config\nlisten = 127.0.0.1:%d\ngrace = %d\nhistory = 60\nstate_dir = %s\n"
+                % (port, GRACE, os.path.join(tmp, "state")))
     upg = os.path.join(tmp, "libgomem-upg.so")  # replaced on disk later
     shutil.copy(FIXTURE, upg)
     log = open(os.path.join(tmp, "gomemd.log"), "w+")
@@ -369,7 +370,7 @@ def main():
     if shutil.which("setpriv"):
         rc = subprocess.run(["setpriv", "--reuid=65534", "--regid=65534", "--clear-groups",
                              "--inh-caps=-all", GOMEMD, "--listen", "127.0.0.1:%d" % free_port(),
-                             "--library", LIBGOMEM], capture_output=True, text=True, timeout=20)
+                             "--library", LIBGOMEM, "--state-dir", ""], capture_output=True, text=True, timeout=20)
         check(rc.returncode != 0 and "needs CAP_BPF and CAP_PERFMON" in rc.stderr,
               "unprivileged gomemd names the missing capabilities: " + rc.stderr.strip())
 

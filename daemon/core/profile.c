@@ -1,0 +1,851 @@
+/*
+ * profile.c: the heap profile store (see profile.h).
+ *
+ * Per watched process: where its table is, the newest copy, up to
+ * PROFILE_HIST older copies at least PROFILE_SPACING_NS apart (about three
+ * minutes of deltas), and its symboliser.  The pull thread copies each
+ * table without the lock, then swaps the copy in under it.  Encoding
+ * (HTTP threads) and symbolising happen under the lock: a dwsym_proc is
+ * not thread-safe.
+ */
+#include "config.h"
+
+#include <errno.h>
+#include <pthread.h>
+#include <stdbool.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include <cjson/cJSON.h>
+
+#include "base/clock.h"
+#include "base/log.h"
+#include "base/xmalloc.h"
+#include "core/dwsym.h"
+#include "core/leaks.h"
+#include "core/pprofpb.h"
+#include "core/proc.h"
+#include "core/procprof.h"
+#include "core/profile.h"
+#include "encode/json.h"
+
+#define PROFILE_HIST 16
+#define PROFILE_SPACING_NS (10ull * 1000000000u)
+#define PROFILE_MAX_PROCS 4096
+#define PROFILE_PRUNE_NS (60ull * 1000000000u)
+
+struct pstate {
+	int pid;
+	uint64_t start_ns; /* the process's start: a reused pid is another life */
+	char comm[16], unit[128];
+	uint64_t addr;     /* of its table; 0 until found */
+	bool have_cur, exited, saved, seen;
+	struct procprof cur;
+	struct procprof hist[PROFILE_HIST]; /* oldest first */
+	size_t nhist;
+	struct dwsym_proc *sym;
+	uint64_t find_fail_ns; /* last failed search for the table (retry later) */
+	struct pstate *next;
+};
+
+static pthread_mutex_t profile_lock = PTHREAD_MUTEX_INITIALIZER;
+static pthread_cond_t profile_cond = PTHREAD_COND_INITIALIZER;
+static struct pstate *plist;
+static struct profile_config pcfg;
+static char *state_dir;
+static bool running, stopping;
+static pthread_t pthr;
+static struct profile_stats pstats;
+
+/* ---- the store ---- */
+
+static struct pstate *
+pfind_locked(int pid)
+{
+	struct pstate *p;
+
+	for (p = plist; p != NULL; p = p->next)
+		if (p->pid == pid)
+			return p;
+	return NULL;
+}
+
+static void
+pclear(struct pstate *p)
+{
+	size_t i;
+
+	if (p->have_cur)
+		procprof_free(&p->cur);
+	for (i = 0; i < p->nhist; i++)
+		procprof_free(&p->hist[i]);
+	p->nhist = 0;
+	p->have_cur = false;
+	dwsym_proc_close(p->sym);
+	p->sym = NULL;
+	p->addr = 0;
+}
+
+static void
+pfree(struct pstate *p)
+{
+	pclear(p);
+	free(p);
+}
+
+/* The copy to take a delta from: the newest at least `seconds` old. */
+static const struct procprof *
+pbase_locked(const struct pstate *p, unsigned seconds)
+{
+	uint64_t want;
+	size_t i;
+
+	if (seconds == 0 || !p->have_cur)
+		return NULL;
+	want = p->cur.read_ns - (uint64_t)seconds * 1000000000u;
+	for (i = p->nhist; i-- > 0;)
+		if (p->hist[i].read_ns <= want)
+			return &p->hist[i];
+	return p->nhist > 0 ? &p->hist[0] : NULL;
+}
+
+/* Resolve every address of the newest copy now, while the files are mapped. */
+static void
+presolve_locked(struct pstate *p)
+{
+	size_t i;
+	unsigned j;
+
+	if (p->sym == NULL || !p->have_cur)
+		return;
+	for (i = 0; i < p->cur.nbuckets; i++)
+		for (j = 0; j < p->cur.buckets[i].depth; j++)
+			(void)dwsym_proc_lookup(p->sym, p->cur.buckets[i].pcs[j], true);
+}
+
+/* Copy pid's table and swap it in. */
+static void
+pull(int pid)
+{
+	struct procprof copy;
+	struct dwsym_proc *sym = NULL;
+	struct pstate *p;
+	uint64_t addr, now = now_mono_ns();
+	char err[256];
+	bool need_sym;
+
+	pthread_mutex_lock(&profile_lock);
+	p = pfind_locked(pid);
+	if (p == NULL || p->exited ||
+	    (p->addr == 0 && p->find_fail_ns != 0 && now - p->find_fail_ns < 10 * PROFILE_SPACING_NS)) {
+		pthread_mutex_unlock(&profile_lock);
+		return;
+	}
+	addr = p->addr;
+	need_sym = p->sym == NULL;
+	pthread_mutex_unlock(&profile_lock);
+
+	if (addr == 0 && procprof_find(pid, &addr, err, sizeof err) != 0) {
+		log_debug("process %d: no heap profile: %s", pid, err);
+		pthread_mutex_lock(&profile_lock);
+		if ((p = pfind_locked(pid)) != NULL)
+			p->find_fail_ns = now;
+		pstats.pull_errors++;
+		pthread_mutex_unlock(&profile_lock);
+		return;
+	}
+	if (procprof_read(pid, addr, NULL, &copy, err, sizeof err) != 0) {
+		log_debug("process %d: reading its heap profile: %s", pid, err);
+		pthread_mutex_lock(&profile_lock);
+		if ((p = pfind_locked(pid)) != NULL)
+			p->addr = 0; /* look again: it may have exec'd */
+		pstats.pull_errors++;
+		pthread_mutex_unlock(&profile_lock);
+		return;
+	}
+	if (need_sym && (sym = dwsym_proc_open(pid, err, sizeof err)) == NULL)
+		log_debug("process %d: no symbols: %s", pid, err);
+
+	pthread_mutex_lock(&profile_lock);
+	pstats.pulls++;
+	p = pfind_locked(pid);
+	if (p == NULL || p->exited) {
+		procprof_free(&copy);
+		dwsym_proc_close(sym);
+		pthread_mutex_unlock(&profile_lock);
+		return;
+	}
+	if (p->sym == NULL)
+		p->sym = sym;
+	else
+		dwsym_proc_close(sym);
+	p->addr = addr;
+	if (p->have_cur) {
+		if (p->nhist == 0 ||
+		    p->cur.read_ns - p->hist[p->nhist - 1].read_ns >= PROFILE_SPACING_NS) {
+			if (p->nhist == PROFILE_HIST) {
+				procprof_free(&p->hist[0]);
+				memmove(&p->hist[0], &p->hist[1], (PROFILE_HIST - 1) * sizeof(p->hist[0]));
+				p->nhist--;
+			}
+			p->hist[p->nhist++] = p->cur;
+		} else {
+			procprof_free(&p->cur);
+		}
+	}
+	p->cur = copy;
+	p->have_cur = true;
+	presolve_locked(p);
+	pthread_mutex_unlock(&profile_lock);
+}
+
+/* Encode p's newest copy (delta against base) into a builder; lock held. */
+static void
+padd_locked(struct pprof_builder *b, struct pstate *p, const struct procprof *base, bool labels)
+{
+	char pidstr[16];
+	struct pprof_label l[3] = { { "pid", pidstr, 0 }, { "comm", p->comm, 0 },
+				    { "unit", p->unit, 0 } };
+	size_t nl = labels ? (p->unit[0] ? 3 : 2) : 0;
+
+	snprintf(pidstr, sizeof pidstr, "%d", p->pid);
+	pprof_builder_add(b, &p->cur, base, p->sym, l, nl);
+}
+
+/* The MemStats JSON of pid from the process table, or NULL. */
+static char *
+memstats_json(int pid, size_t *len)
+{
+	const struct proc *pr;
+	cJSON *o = NULL;
+	char *s = NULL;
+
+	proc_rdlock();
+	pr = proc_find_locked(pid);
+	if (pr != NULL && proc_snap_locked(pr) != NULL)
+		o = proc_snap_json_locked(pr);
+	proc_unlock();
+	if (o != NULL) {
+		s = json_print(o);
+		cJSON_Delete(o);
+	}
+	*len = s != NULL ? strlen(s) : 0;
+	return s;
+}
+
+/* Write p's last profile and MemStats to the state directory. */
+static void
+psave(int pid)
+{
+	struct statedir_entry e;
+	unsigned char *pb = NULL;
+	size_t pblen = 0, mslen = 0;
+	struct pprof_builder *b;
+	struct pstate *p;
+	char *ms, err[256];
+	int rc;
+
+	if (state_dir == NULL)
+		return;
+	ms = memstats_json(pid, &mslen);
+	pthread_mutex_lock(&profile_lock);
+	p = pfind_locked(pid);
+	if (p == NULL || p->saved || !p->have_cur) {
+		pthread_mutex_unlock(&profile_lock);
+		free(ms);
+		return;
+	}
+	p->saved = true;
+	b = pprof_builder_new();
+	padd_locked(b, p, NULL, false);
+	rc = pprof_builder_finish(b, &pb, &pblen);
+	pprof_builder_free(b);
+	memset(&e, 0, sizeof e);
+	e.pid = pid;
+	e.start_ns = p->start_ns;
+	e.ended_ns = now_real_ns();
+	snprintf(e.comm, sizeof e.comm, "%s", p->comm);
+	/* Without the exit tracepoint's status, gomemd only knows it is gone. */
+	snprintf(e.how, sizeof e.how, "unknown");
+	pthread_mutex_unlock(&profile_lock);
+	if (rc == 0 && statedir_save(state_dir, &e, pb, pblen, ms, mslen, err, sizeof err) == 0) {
+		log_info("process %d (%s) ended: its heap profile is kept in %s", pid, e.comm,
+			 state_dir);
+		pthread_mutex_lock(&profile_lock);
+		pstats.saved++;
+		pthread_mutex_unlock(&profile_lock);
+	} else {
+		log_warnx("process %d: cannot keep its heap profile: %s", pid,
+			  rc == 0 ? err : "encoding failed");
+		pthread_mutex_lock(&profile_lock);
+		pstats.save_errors++;
+		pthread_mutex_unlock(&profile_lock);
+	}
+	free(pb);
+	free(ms);
+}
+
+/* ---- the pull thread ---- */
+
+struct live {
+	int pid, exited;
+	uint64_t start_ns;
+	char comm[16], unit[128];
+};
+
+struct live_list {
+	struct live *v;
+	size_t n, cap;
+};
+
+static int
+collect_live(const struct proc *pr, void *arg)
+{
+	struct live_list *l = arg;
+	struct proc_info info;
+
+	if (l->n == PROFILE_MAX_PROCS)
+		return 1;
+	if (l->n == l->cap) {
+		l->cap = l->cap ? l->cap * 2 : 64;
+		l->v = xrealloc(l->v, l->cap * sizeof(*l->v));
+	}
+	proc_info_locked(pr, &info);
+	l->v[l->n].pid = info.pid;
+	l->v[l->n].exited = info.exited;
+	l->v[l->n].start_ns = info.start_time_ns;
+	memcpy(l->v[l->n].comm, info.comm, sizeof info.comm);
+	snprintf(l->v[l->n].unit, sizeof l->v[l->n].unit, "%s", info.unit);
+	l->n++;
+	return 0;
+}
+
+/* One round: note the table's processes, pull the live, save the ended. */
+static void
+pround(void)
+{
+	struct live_list l = { NULL, 0, 0 };
+	size_t i;
+
+	proc_rdlock();
+	proc_foreach(collect_live, &l);
+	proc_unlock();
+	for (i = 0; i < l.n; i++) {
+		struct pstate *p;
+		bool save = false;
+
+		pthread_mutex_lock(&profile_lock);
+		p = pfind_locked(l.v[i].pid);
+		if (p != NULL && p->start_ns != l.v[i].start_ns && l.v[i].start_ns != 0) {
+			pclear(p); /* the pid was reused */
+			p->saved = p->exited = false;
+			p->start_ns = l.v[i].start_ns;
+		}
+		if (p == NULL) {
+			p = xcalloc(1, sizeof(*p));
+			p->pid = l.v[i].pid;
+			p->start_ns = l.v[i].start_ns;
+			p->next = plist;
+			plist = p;
+		}
+		memcpy(p->comm, l.v[i].comm, sizeof p->comm);
+		memcpy(p->unit, l.v[i].unit, sizeof p->unit);
+		if (l.v[i].exited && !p->exited) {
+			p->exited = true;
+			save = !p->saved;
+		}
+		pthread_mutex_unlock(&profile_lock);
+		if (save)
+			psave(l.v[i].pid);
+		else if (!l.v[i].exited)
+			pull(l.v[i].pid);
+	}
+	free(l.v);
+}
+
+static void *
+pthread_main(void *arg)
+{
+	uint64_t last_prune = 0;
+
+	(void)arg;
+	pthread_mutex_lock(&profile_lock);
+	while (!stopping) {
+		struct timespec ts;
+		uint64_t now;
+
+		pthread_mutex_unlock(&profile_lock);
+		pround();
+		now = now_mono_ns();
+		if (state_dir != NULL && now - last_prune >= PROFILE_PRUNE_NS) {
+			statedir_prune(state_dir, &pcfg.limits, now_real_ns());
+			last_prune = now;
+		}
+		pthread_mutex_lock(&profile_lock);
+		if (stopping)
+			break;
+		clock_gettime(CLOCK_REALTIME, &ts);
+		ts.tv_sec += pcfg.interval_ms / 1000;
+		ts.tv_nsec += (long)(pcfg.interval_ms % 1000) * 1000000;
+		if (ts.tv_nsec >= 1000000000) {
+			ts.tv_sec++;
+			ts.tv_nsec -= 1000000000;
+		}
+		pthread_cond_timedwait(&profile_cond, &profile_lock, &ts);
+	}
+	pthread_mutex_unlock(&profile_lock);
+	return NULL;
+}
+
+void
+profile_start(const struct profile_config *cfg)
+{
+	char err[256];
+
+	pcfg = *cfg;
+	if (pcfg.interval_ms < 10)
+		pcfg.interval_ms = 1000;
+	if (cfg->state_dir != NULL && cfg->state_dir[0] != 0) {
+		if (statedir_init(cfg->state_dir, err, sizeof err) == 0)
+			state_dir = xstrdup(cfg->state_dir);
+		else
+			log_warnx("%s: profiles of ended processes will not be kept", err);
+	}
+	if (!cfg->enabled) {
+		log_info("heap profiles off (--no-profile)");
+		return;
+	}
+	if (pthread_create(&pthr, NULL, pthread_main, NULL) != 0) {
+		log_warn("heap profile thread");
+		return;
+	}
+	running = true;
+}
+
+void
+profile_fini(void)
+{
+	struct pstate *p;
+
+	if (running) {
+		pthread_mutex_lock(&profile_lock);
+		stopping = true;
+		pthread_cond_signal(&profile_cond);
+		pthread_mutex_unlock(&profile_lock);
+		pthread_join(pthr, NULL);
+		running = false;
+	}
+	pthread_mutex_lock(&profile_lock);
+	while ((p = plist) != NULL) {
+		plist = p->next;
+		pfree(p);
+	}
+	pthread_mutex_unlock(&profile_lock);
+	free(state_dir);
+	state_dir = NULL;
+}
+
+void
+profile_on_exit(int pid)
+{
+	(void)pid;
+	/* The pull thread saves it on its next round; wake it. */
+	pthread_mutex_lock(&profile_lock);
+	pthread_cond_signal(&profile_cond);
+	pthread_mutex_unlock(&profile_lock);
+}
+
+void
+profile_sweep(void)
+{
+	struct live_list s = { NULL, 0, 0 };
+	struct pstate **pp, *p;
+
+	proc_rdlock();
+	proc_foreach(collect_live, &s);
+	proc_unlock();
+	pthread_mutex_lock(&profile_lock);
+	for (pp = &plist; (p = *pp) != NULL;) {
+		size_t i;
+
+		for (i = 0; i < s.n && s.v[i].pid != p->pid; i++)
+			;
+		if (i < s.n) {
+			pp = &p->next;
+			continue;
+		}
+		*pp = p->next;
+		pfree(p);
+	}
+	pthread_mutex_unlock(&profile_lock);
+	free(s.v);
+}
+
+/* ---- readers ---- */
+
+/*
+ * A request for pid's profile: copy its table now if the process table
+ * has it alive (the pull thread may not have met it yet), so the answer
+ * is as fresh as Go's heap endpoint's.
+ */
+static void
+prefresh(int pid)
+{
+	struct proc_info info;
+	struct pstate *p;
+
+	if (!running || proc_copy(pid, &info, NULL) < 0 || info.exited)
+		return;
+	pthread_mutex_lock(&profile_lock);
+	p = pfind_locked(pid);
+	if (p == NULL) {
+		p = xcalloc(1, sizeof(*p));
+		p->pid = pid;
+		p->start_ns = info.start_time_ns;
+		memcpy(p->comm, info.comm, sizeof p->comm);
+		snprintf(p->unit, sizeof p->unit, "%s", info.unit);
+		p->next = plist;
+		plist = p;
+	}
+	pthread_mutex_unlock(&profile_lock);
+	pull(pid);
+}
+
+int
+profile_known(int pid)
+{
+	struct statedir_entry *v;
+	size_t n, i;
+	int known;
+
+	pthread_mutex_lock(&profile_lock);
+	known = pfind_locked(pid) != NULL && pfind_locked(pid)->have_cur;
+	pthread_mutex_unlock(&profile_lock);
+	if (known || state_dir == NULL)
+		return known;
+	n = statedir_list(state_dir, &v);
+	for (i = 0; i < n && !known; i++)
+		known = v[i].pid == pid;
+	free(v);
+	return known;
+}
+
+static int
+pfinish(struct pprof_builder *b, char **out, size_t *outlen)
+{
+	unsigned char *buf;
+	int rc = pprof_builder_finish(b, &buf, outlen);
+
+	pprof_builder_free(b);
+	*out = (char *)buf;
+	return rc;
+}
+
+int
+profile_pprof(int pid, unsigned seconds, char **out, size_t *outlen)
+{
+	struct pprof_builder *b;
+	struct pstate *p;
+	void *buf;
+
+	prefresh(pid);
+	pthread_mutex_lock(&profile_lock);
+	p = pfind_locked(pid);
+	if (p != NULL && p->have_cur) {
+		b = pprof_builder_new();
+		padd_locked(b, p, pbase_locked(p, seconds), false);
+		pthread_mutex_unlock(&profile_lock);
+		return pfinish(b, out, outlen);
+	}
+	pthread_mutex_unlock(&profile_lock);
+	if (state_dir != NULL &&
+	    statedir_load(state_dir, pid, "heap.pb.gz", STATEDIR_MAX_FILE, &buf, outlen, NULL) == 0) {
+		*out = buf;
+		return 0;
+	}
+	return -1;
+}
+
+int
+profile_pprof_all(unsigned seconds, char **out, size_t *outlen)
+{
+	struct pprof_builder *b = pprof_builder_new();
+	struct pstate *p;
+
+	pthread_mutex_lock(&profile_lock);
+	for (p = plist; p != NULL; p = p->next)
+		if (p->have_cur && !p->exited)
+			padd_locked(b, p, pbase_locked(p, seconds), true);
+	pthread_mutex_unlock(&profile_lock);
+	return pfinish(b, out, outlen);
+}
+
+/* Name of a frame: the outermost function inlined at pc, or its address. */
+static char *
+frame_name_locked(struct pstate *p, uint64_t pc, bool skip_wrappers)
+{
+	const struct dwsym_loc *l = p->sym != NULL ? dwsym_proc_lookup(p->sym, pc, true) : NULL;
+	char *s;
+
+	if (l != NULL && l->nframes > 0) {
+		const char *fn = l->frames[l->nframes - 1].function;
+
+		if (skip_wrappers && pprof_is_wrapper(fn))
+			return NULL;
+		return xstrdup(fn);
+	}
+	xasprintf(&s, "0x%llx", (unsigned long long)pc);
+	return s;
+}
+
+/* Value array of bucket i (alloc_objects, alloc_space, inuse_objects, inuse_space). */
+static void
+bucket_values(const struct procprof *c, const struct procprof_bucket *bk, int64_t v[4])
+{
+	double o, b;
+
+	procprof_scale(bk->alloc_objects, bk->alloc_bytes, c->rate, &o, &b);
+	v[0] = (int64_t)o;
+	v[1] = (int64_t)b;
+	procprof_scale(bk->alloc_objects - bk->free_objects, bk->alloc_bytes - bk->free_bytes,
+		       c->rate, &o, &b);
+	v[2] = (int64_t)o;
+	v[3] = (int64_t)b;
+}
+
+static int
+cmp_site(const void *a, const void *b)
+{
+	const struct profile_site *x = a, *y = b;
+
+	if (x->v[3] != y->v[3])
+		return x->v[3] < y->v[3] ? 1 : -1;
+	return x->v[1] < y->v[1] ? 1 : x->v[1] > y->v[1] ? -1 : 0;
+}
+
+void
+profile_top(int pid, size_t want, struct profile_top *out)
+{
+	struct profile_site *sites = NULL;
+	int64_t *best = NULL;
+	size_t nsites = 0, i, k;
+	struct pstate *p;
+
+	prefresh(pid);
+	memset(out, 0, sizeof *out);
+	pthread_mutex_lock(&profile_lock);
+	p = pfind_locked(pid);
+	if (p == NULL || !p->have_cur) {
+		pthread_mutex_unlock(&profile_lock);
+		return;
+	}
+	out->rate = p->cur.rate;
+	out->samples = p->cur.samples;
+	out->buckets = p->cur.nbuckets;
+	sites = xcalloc(p->cur.nbuckets + 1, sizeof(*sites));
+	best = xcalloc(p->cur.nbuckets + 1, sizeof(*best));
+	for (i = 0; i < p->cur.nbuckets; i++) {
+		const struct procprof_bucket *bk = &p->cur.buckets[i];
+		char *fn = NULL;
+		int64_t v[4];
+		unsigned j;
+
+		out->live_samples += bk->alloc_objects - bk->free_objects;
+		bucket_values(&p->cur, bk, v);
+		for (k = 0; k < 4; k++)
+			out->total[k] += v[k];
+		/* Group by the first frame outside the allocator and its wrappers. */
+		for (j = 0; j < bk->depth && fn == NULL; j++)
+			fn = frame_name_locked(p, bk->pcs[j], true);
+		if (fn == NULL)
+			fn = xstrdup("?");
+		for (k = 0; k < nsites && strcmp(sites[k].function, fn) != 0; k++)
+			;
+		if (k == nsites)
+			sites[nsites++].function = fn;
+		else
+			free(fn);
+		for (j = 0; j < 4; j++)
+			sites[k].v[j] += v[j];
+		if (v[3] + v[1] > best[k] || sites[k].stack == NULL) {
+			size_t d = bk->depth < PROFILE_TOP_DEPTH ? bk->depth : PROFILE_TOP_DEPTH;
+
+			for (j = 0; j < sites[k].nstack; j++)
+				free(sites[k].stack[j]);
+			free(sites[k].stack);
+			sites[k].stack = xcalloc(d + 1, sizeof(char *));
+			sites[k].nstack = d;
+			for (j = 0; j < d; j++)
+				sites[k].stack[j] = frame_name_locked(p, bk->pcs[j], false);
+			best[k] = v[3] + v[1];
+		}
+	}
+	pthread_mutex_unlock(&profile_lock);
+	free(best);
+	qsort(sites, nsites, sizeof(*sites), cmp_site);
+	for (k = want; k < nsites; k++) {
+		free(sites[k].function);
+		for (i = 0; i < sites[k].nstack; i++)
+			free(sites[k].stack[i]);
+		free(sites[k].stack);
+	}
+	out->sites = sites;
+	out->nsites = nsites < want ? nsites : want;
+}
+
+void
+profile_top_free(struct profile_top *t)
+{
+	size_t i, j;
+
+	for (i = 0; i < t->nsites; i++) {
+		free(t->sites[i].function);
+		for (j = 0; j < t->sites[i].nstack; j++)
+			free(t->sites[i].stack[j]);
+		free(t->sites[i].stack);
+	}
+	free(t->sites);
+	memset(t, 0, sizeof *t);
+}
+
+int
+profile_text(int pid, struct obuf *b)
+{
+	struct pstate *p;
+	int64_t tot[4] = { 0, 0, 0, 0 };
+	size_t i;
+
+	prefresh(pid);
+	pthread_mutex_lock(&profile_lock);
+	p = pfind_locked(pid);
+	if (p == NULL || !p->have_cur) {
+		pthread_mutex_unlock(&profile_lock);
+		obuf_adds(b, "heap profile: 0: 0 [0: 0] @ heap/0\n");
+		return -1;
+	}
+	for (i = 0; i < p->cur.nbuckets; i++) {
+		int64_t v[4];
+
+		bucket_values(&p->cur, &p->cur.buckets[i], v);
+		for (int k = 0; k < 4; k++)
+			tot[k] += v[k];
+	}
+	/* Go's legacy form: in use, then [allocated], @ heap/2*rate. */
+	obuf_printf(b, "heap profile: %lld: %lld [%lld: %lld] @ heap/%llu\n", (long long)tot[2],
+		    (long long)tot[3], (long long)tot[0], (long long)tot[1],
+		    (unsigned long long)p->cur.rate * 2);
+	for (i = 0; i < p->cur.nbuckets; i++) {
+		const struct procprof_bucket *bk = &p->cur.buckets[i];
+		int64_t v[4];
+		unsigned j;
+
+		bucket_values(&p->cur, bk, v);
+		obuf_printf(b, "%lld: %lld [%lld: %lld] @", (long long)v[2], (long long)v[3],
+			    (long long)v[0], (long long)v[1]);
+		for (j = 0; j < bk->depth; j++)
+			obuf_printf(b, " %#llx", (unsigned long long)bk->pcs[j]);
+		obuf_addc(b, '\n');
+		for (j = 0; j < bk->depth; j++) {
+			const struct dwsym_loc *l =
+				p->sym != NULL ? dwsym_proc_lookup(p->sym, bk->pcs[j], true) : NULL;
+
+			if (l == NULL || l->nframes == 0)
+				continue;
+			obuf_printf(b, "#\t%#llx\t%s\t%s:%d\n", (unsigned long long)bk->pcs[j],
+				    l->frames[l->nframes - 1].function, l->frames[0].file,
+				    l->frames[0].line);
+		}
+		obuf_addc(b, '\n');
+	}
+	pthread_mutex_unlock(&profile_lock);
+	return 0;
+}
+
+struct cJSON *
+profile_leaks(int pid, unsigned seconds, size_t want)
+{
+	struct leak_site *v;
+	struct pstate *p;
+	cJSON *o, *arr;
+	uint64_t now = now_real_ns();
+	const struct procprof *base;
+	size_t n, i;
+
+	prefresh(pid);
+	pthread_mutex_lock(&profile_lock);
+	p = pfind_locked(pid);
+	if (p == NULL || !p->have_cur) {
+		pthread_mutex_unlock(&profile_lock);
+		return NULL;
+	}
+	base = pbase_locked(p, seconds);
+	n = leaks_rank(&p->cur, base, want, &v);
+	o = cJSON_CreateObject();
+	json_add_u64(o, "Pid", (uint64_t)pid);
+	json_add_u64(o, "Rate", p->cur.rate);
+	json_add_u64(o, "WindowSeconds",
+		     base != NULL ? (p->cur.read_ns - base->read_ns) / 1000000000u
+				  : (p->cur.read_ns - p->cur.start_ns) / 1000000000u);
+	arr = cJSON_CreateArray();
+	for (i = 0; i < n; i++) {
+		const struct procprof_bucket *bk = &p->cur.buckets[v[i].bucket];
+		cJSON *e = cJSON_CreateObject(), *stk = cJSON_CreateArray();
+		char *fn = NULL;
+		unsigned j;
+
+		for (j = 0; j < bk->depth && fn == NULL; j++)
+			fn = frame_name_locked(p, bk->pcs[j], true);
+		json_add_string(e, "Function", fn != NULL ? fn : "?");
+		free(fn);
+		json_add_u64(e, "GrowthBytes", (uint64_t)v[i].growth_bytes);
+		json_add_u64(e, "GrowthObjects", (uint64_t)v[i].growth_objects);
+		json_add_u64(e, "InuseBytes", (uint64_t)v[i].inuse_bytes);
+		json_add_u64(e, "InuseObjects", (uint64_t)v[i].inuse_objects);
+		json_add_u64(e, "BlockSize", bk->size);
+		json_add_u64(e, "OldestAgeSeconds",
+			     v[i].oldest_ns != 0 && now > v[i].oldest_ns
+				     ? (now - v[i].oldest_ns) / 1000000000u
+				     : 0);
+		for (j = 0; j < bk->depth && j < PROFILE_TOP_DEPTH; j++) {
+			char *f = frame_name_locked(p, bk->pcs[j], false);
+
+			cJSON_AddItemToArray(stk, json_string(f, strlen(f)));
+			free(f);
+		}
+		cJSON_AddItemToObject(e, "Stack", stk);
+		cJSON_AddItemToArray(arr, e);
+	}
+	cJSON_AddItemToObject(o, "Leaks", arr);
+	pthread_mutex_unlock(&profile_lock);
+	free(v);
+	return o;
+}
+
+void
+profile_stats(struct profile_stats *out)
+{
+	struct pstate *p;
+
+	pthread_mutex_lock(&profile_lock);
+	*out = pstats;
+	out->samples = out->lost = out->truncated = out->buckets = out->processes = 0;
+	for (p = plist; p != NULL; p = p->next) {
+		if (!p->have_cur)
+			continue;
+		out->processes++;
+		out->samples += p->cur.samples;
+		out->lost += p->cur.lost + p->cur.lost_frees;
+		out->truncated += p->cur.truncated;
+		out->buckets += p->cur.nbuckets;
+	}
+	pthread_mutex_unlock(&profile_lock);
+}
+
+size_t
+profile_exited(struct statedir_entry **out)
+{
+	*out = NULL;
+	return state_dir != NULL ? statedir_list(state_dir, out) : 0;
+}

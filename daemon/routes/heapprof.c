@@ -1,0 +1,188 @@
+/*
+ * heapprof.c: the heap profile routes.
+ *
+ *   GET /debug/pprof/heap?pid=N[&seconds=S][&debug=1]
+ *                          gzipped profile.proto, as Go's net/http/pprof
+ *                          serves it: the whole live heap from the
+ *                          process's own table; seconds=S the growth over
+ *                          about S seconds; debug=1 Go's legacy text form;
+ *                          an ended process's last profile from the state
+ *                          directory
+ *   GET /debug/pprof/heap[?seconds=S]
+ *                          every watched process in one profile, samples
+ *                          labelled pid, comm and unit (a scrape target for
+ *                          Parca or Pyroscope)
+ *   GET /profile/top?pid=N[&n=20]  the top allocation sites, JSON
+ *   GET /leaks?pid=N[&seconds=S][&n=20]
+ *                          stacks ranked by in-use growth, with the age of
+ *                          their oldest live samples, JSON
+ */
+#include "config.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <microhttpd.h>
+
+#include "base/obuf.h"
+#include "core/proc.h"
+#include "core/profile.h"
+#include "encode/json.h"
+#include "http/server.h"
+#include "routes/routes.h"
+
+#define TOP_DEFAULT 20
+
+/* ?pid= of a process gomemd watches or has a profile of; -1 when it replied. */
+static int
+heapprof_pid(struct http_req *req, int *pid, int *ret)
+{
+	if (http_pid_arg(req, 1, pid, ret) < 0)
+		return -1;
+	if (proc_copy(*pid, NULL, NULL) < 0 && !profile_known(*pid)) {
+		*ret = http_reply_error(req, MHD_HTTP_NOT_FOUND, "no watched process %d", *pid);
+		return -1;
+	}
+	return 0;
+}
+
+/* ?seconds= (0 when absent); -1 when it replied. */
+static int
+heapprof_seconds(struct http_req *req, unsigned *secs, int *ret)
+{
+	const char *s = http_arg(req, "seconds");
+	char *end;
+	unsigned long v;
+
+	*secs = 0;
+	if (s == NULL)
+		return 0;
+	v = strtoul(s, &end, 10);
+	if (s[0] < '0' || s[0] > '9' || *end != 0 || v > 86400) {
+		*ret = http_reply_error(req, MHD_HTTP_BAD_REQUEST, "malformed seconds \"%.32s\"", s);
+		return -1;
+	}
+	*secs = (unsigned)v;
+	return 0;
+}
+
+/* GET /debug/pprof/heap. */
+int
+heapprof_heap(struct http_req *req)
+{
+	const char *dbg = http_arg(req, "debug");
+	char *body = NULL, disp[96];
+	unsigned secs;
+	size_t len = 0;
+	int pid, ret;
+
+	if (heapprof_seconds(req, &secs, &ret) != 0)
+		return ret;
+	if (http_arg(req, "pid") == NULL && (dbg == NULL || strcmp(dbg, "0") == 0)) {
+		if (profile_pprof_all(secs, &body, &len) != 0)
+			return http_reply_error(req, MHD_HTTP_INTERNAL_SERVER_ERROR,
+						"encoding the profile failed");
+		return http_reply_hdr(req, MHD_HTTP_OK, "application/octet-stream", body, len,
+				      "Content-Disposition", "attachment; filename=\"heap.pb.gz\"");
+	}
+	if (heapprof_pid(req, &pid, &ret) != 0)
+		return ret;
+	if (dbg != NULL && strcmp(dbg, "0") != 0) {
+		struct obuf b;
+
+		obuf_init(&b, 4096);
+		profile_text(pid, &b);
+		body = obuf_take(&b, &len);
+		if (body == NULL)
+			return http_reply_error(req, MHD_HTTP_INTERNAL_SERVER_ERROR,
+						"out of memory");
+		return http_reply(req, MHD_HTTP_OK, "text/plain; charset=utf-8", body, len);
+	}
+	if (profile_pprof(pid, secs, &body, &len) != 0)
+		return http_reply_error(req, MHD_HTTP_NOT_FOUND,
+					"no heap profile of process %d yet", pid);
+	snprintf(disp, sizeof disp, "attachment; filename=\"heap-%d.pb.gz\"", pid);
+	return http_reply_hdr(req, MHD_HTTP_OK, "application/octet-stream", body, len,
+			      "Content-Disposition", disp);
+}
+
+/* GET /profile/top. */
+int
+heapprof_top(struct http_req *req)
+{
+	const char *ns = http_arg(req, "n");
+	struct profile_top top;
+	size_t i, j, want = TOP_DEFAULT;
+	cJSON *o, *arr;
+	int pid, ret;
+
+	if (heapprof_pid(req, &pid, &ret) != 0)
+		return ret;
+	if (ns != NULL) {
+		char *end;
+		unsigned long v = strtoul(ns, &end, 10);
+
+		if (*ns == '\0' || *end != '\0' || v == 0 || v > 1000)
+			return http_reply_error(req, MHD_HTTP_BAD_REQUEST, "bad n (1..1000)");
+		want = v;
+	}
+	profile_top(pid, want, &top);
+	o = cJSON_CreateObject();
+	json_add_u64(o, "pid", (uint64_t)pid);
+	arr = cJSON_CreateArray();
+	for (i = 0; i < top.nsites; i++) {
+		const struct profile_site *s = &top.sites[i];
+		cJSON *e = cJSON_CreateObject(), *stk = cJSON_CreateArray();
+
+		json_add_string(e, "function", s->function); /* ELF names: any bytes */
+		json_add_u64(e, "inuse_space", (uint64_t)s->v[3]);
+		json_add_u64(e, "inuse_objects", (uint64_t)s->v[2]);
+		json_add_u64(e, "alloc_space", (uint64_t)s->v[1]);
+		json_add_u64(e, "alloc_objects", (uint64_t)s->v[0]);
+		for (j = 0; j < s->nstack; j++)
+			cJSON_AddItemToArray(stk, json_string(s->stack[j], strlen(s->stack[j])));
+		cJSON_AddItemToObject(e, "stack", stk);
+		cJSON_AddItemToArray(arr, e);
+	}
+	json_add_u64(o, "rate", top.rate);
+	json_add_u64(o, "samples", top.samples);
+	json_add_u64(o, "live_samples", top.live_samples);
+	json_add_u64(o, "buckets", top.buckets);
+	json_add_u64(o, "inuse_space", (uint64_t)top.total[3]);
+	json_add_u64(o, "inuse_objects", (uint64_t)top.total[2]);
+	json_add_u64(o, "alloc_space", (uint64_t)top.total[1]);
+	json_add_u64(o, "alloc_objects", (uint64_t)top.total[0]);
+	cJSON_AddItemToObject(o, "sites", arr);
+	profile_top_free(&top);
+	return http_reply_json(req, MHD_HTTP_OK, o);
+}
+
+/* GET /leaks. */
+int
+heapprof_leaks(struct http_req *req)
+{
+	const char *ns = http_arg(req, "n");
+	size_t want = TOP_DEFAULT;
+	unsigned secs;
+	cJSON *o;
+	int pid, ret;
+
+	if (heapprof_seconds(req, &secs, &ret) != 0)
+		return ret;
+	if (heapprof_pid(req, &pid, &ret) != 0)
+		return ret;
+	if (ns != NULL) {
+		char *end;
+		unsigned long v = strtoul(ns, &end, 10);
+
+		if (ns[0] < '0' || ns[0] > '9' || *end != 0 || v == 0 || v > 1000)
+			return http_reply_error(req, MHD_HTTP_BAD_REQUEST, "malformed n \"%.32s\"", ns);
+		want = v;
+	}
+	o = profile_leaks(pid, secs, want);
+	if (o == NULL)
+		return http_reply_error(req, MHD_HTTP_NOT_FOUND, "no heap profile of process %d yet",
+					pid);
+	return http_reply_json(req, MHD_HTTP_OK, o);
+}

@@ -42,6 +42,8 @@ usage(int status)
 		"       gomem ps [--server ADDR:PORT]\n"
 		"       gomem attach PID [--server ADDR:PORT]\n"
 		"       gomem detach PID [--server ADDR:PORT]\n"
+		"       gomem pprof PID [-o FILE] [--seconds N] [--server ADDR:PORT]\n"
+		"       gomem leaks PID [--seconds N] [--server ADDR:PORT]\n"
 		"The server defaults to $GOMEMD_SERVER, else 127.0.0.1:6060.\n");
 	exit(status);
 }
@@ -103,7 +105,7 @@ cmd_run(int argc, char **argv)
  * *status.  Dies if the server cannot be reached.
  */
 static char *
-http_request(const char *method, const char *path, int *status)
+http_request(const char *method, const char *path, int *status, size_t *bodylen)
 {
 	struct addrinfo hints = {0}, *ai, *a;
 	char host[256], *colon, *buf = NULL, *body, req[512];
@@ -173,11 +175,10 @@ http_request(const char *method, const char *path, int *status)
 	body = strstr(buf, "\r\n\r\n");
 	if (body == NULL)
 		die("bad response from %s", server);
-	body = strdup(body + 4);
-	free(buf);
-	if (body == NULL)
-		die("out of memory");
-	return body;
+	body += 4;
+	*bodylen = len - (size_t)(body - buf);
+	memmove(buf, body, *bodylen + 1); /* binary-safe: profiles are gzip */
+	return buf;
 }
 
 /* Request, parse JSON, die on an HTTP error with the server's message. */
@@ -185,7 +186,8 @@ static cJSON *
 get_json(const char *method, const char *path)
 {
 	int status = 0;
-	char *body = http_request(method, path, &status);
+	size_t len;
+	char *body = http_request(method, path, &status, &len);
 	cJSON *root = cJSON_Parse(body), *e;
 
 	free(body);
@@ -361,10 +363,70 @@ cmd_attach(const char *pid, int detach)
 	return 0;
 }
 
+/* gomem pprof PID: the heap profile (gzipped pprof) into a file. */
+static int
+cmd_pprof(const char *pid, const char *out, unsigned seconds)
+{
+	char path[128], def[64];
+	int status = 0;
+	size_t len;
+	char *body;
+	FILE *f;
+
+	snprintf(path, sizeof path, "/debug/pprof/heap?pid=%s&seconds=%u", pid, seconds);
+	body = http_request("GET", path, &status, &len);
+	if (status != 200) {
+		cJSON *root = cJSON_Parse(body), *e = cJSON_GetObjectItemCaseSensitive(root, "error");
+
+		die("%s", cJSON_IsString(e) ? e->valuestring : "request failed");
+	}
+	if (out == NULL) {
+		snprintf(def, sizeof def, "heap-%s.pb.gz", pid);
+		out = def;
+	}
+	f = strcmp(out, "-") == 0 ? stdout : fopen(out, "w");
+	if (f == NULL || fwrite(body, 1, len, f) != len || (f != stdout && fclose(f) != 0))
+		die("writing %s: %s", out, strerror(errno));
+	if (f != stdout)
+		fprintf(stderr, "gomem: wrote %s (%zu bytes); view it with: go tool pprof %s\n", out,
+			len, out);
+	free(body);
+	return 0;
+}
+
+/* gomem leaks PID: stacks ranked by in-use growth. */
+static int
+cmd_leaks(const char *pid, unsigned seconds)
+{
+	char path[128], a[32], b[32];
+	cJSON *root, *l, *it;
+
+	snprintf(path, sizeof path, "/leaks?pid=%s&seconds=%u", pid, seconds);
+	root = get_json("GET", path);
+	l = cJSON_GetObjectItemCaseSensitive(root, "Leaks");
+	printf("growth over %llu s, sampled every %llu bytes (GOMEM_PROFILE_RATE=1 for exact counts)\n",
+	       num(cJSON_GetObjectItemCaseSensitive(root, "WindowSeconds")),
+	       num(cJSON_GetObjectItemCaseSensitive(root, "Rate")));
+	printf("%10s %10s %10s  %s\n", "GROWTH", "IN USE", "OLDEST", "FUNCTION");
+	cJSON_ArrayForEach(it, l)
+	{
+		const cJSON *fn = cJSON_GetObjectItemCaseSensitive(it, "Function");
+
+		printf("%10s %10s %9llus  %s\n",
+		       human(num(cJSON_GetObjectItemCaseSensitive(it, "GrowthBytes")), a, sizeof a),
+		       human(num(cJSON_GetObjectItemCaseSensitive(it, "InuseBytes")), b, sizeof b),
+		       num(cJSON_GetObjectItemCaseSensitive(it, "OldestAgeSeconds")),
+		       cJSON_IsString(fn) ? fn->valuestring : "?");
+	}
+	cJSON_Delete(root);
+	return 0;
+}
+
 int
 main(int argc, char **argv)
 {
-	const char *cmd, *pid = NULL;
+	const char *cmd, *pid = NULL, *out = NULL;
+	unsigned seconds = 0;
 	int i;
 
 	server = getenv("GOMEMD_SERVER");
@@ -387,6 +449,11 @@ main(int argc, char **argv)
 			server = argv[++i];
 		else if (strncmp(argv[i], "--server=", 9) == 0)
 			server = argv[i] + 9;
+		else if (strcmp(argv[i], "-o") == 0 && i + 1 < argc)
+			out = argv[++i];
+		else if (strcmp(argv[i], "--seconds") == 0 && i + 1 < argc &&
+			 strspn(argv[i + 1], "0123456789") == strlen(argv[i + 1]) && argv[i + 1][0])
+			seconds = (unsigned)strtoul(argv[++i], NULL, 10);
 		else if (pid == NULL && argv[i][0] != '-')
 			pid = argv[i];
 		else
@@ -402,5 +469,9 @@ main(int argc, char **argv)
 		return cmd_attach(pid, 0);
 	if (strcmp(cmd, "detach") == 0)
 		return cmd_attach(pid, 1);
+	if (strcmp(cmd, "pprof") == 0)
+		return cmd_pprof(pid, out, seconds);
+	if (strcmp(cmd, "leaks") == 0)
+		return cmd_leaks(pid, seconds);
 	usage(2);
 }

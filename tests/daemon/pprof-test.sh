@@ -43,24 +43,7 @@ pp() { go tool pprof -symbolize=none "$@" 2>/dev/null; }
 # 1. ranking and accuracy, as go tool pprof -top reads them.
 for idx in alloc_space inuse_space; do
 	pp -unit=MB -sample_index=$idx -top "$T/one.pb.gz" >"$T/top.$idx"
-	python3 - "$T/top.$idx" $idx <<'PY' || fail "$idx: see above"
-import re, sys
-path, idx = sys.argv[1], sys.argv[2]
-mib = 1.0  # pprof -unit=MB counts in MiB
-truth = {"site_a": 0.6 * 200 * mib, "site_b": 0.3 * 200 * mib, "site_c": 0.1 * 200 * mib}
-if idx == "inuse_space":
-    truth = {k: v / 2 for k, v in truth.items()}
-got = {}
-for line in open(path):
-    m = re.match(r"\s*([\d.]+)MB\s.*\s(site_[abc])\s*$", line)
-    if m:
-        got[m.group(2)] = float(m.group(1))
-print(idx, {k: round(v, 1) for k, v in got.items()}, "truth", {k: round(v, 1) for k, v in truth.items()})
-ok = set(got) == set(truth)
-ok = ok and got["site_a"] > got["site_b"] > got["site_c"]
-ok = ok and all(abs(got[k] / truth[k] - 1) < 0.10 for k in truth)
-sys.exit(0 if ok else 1)
-PY
+	python3 "${srcdir:-.}/pprof_sites.py" "$T/top.$idx" $idx 200 || fail "$idx: see above"
 done
 
 # 2. lines without binaries; libc with its separate debug info.

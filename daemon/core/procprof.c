@@ -103,18 +103,27 @@ out:
 	return rc;
 }
 
-/* Look for the symbol in the object mapped at [start, end) of pid. */
+/*
+ * Look for the symbol in the object mapped at [start, end) of pid, named
+ * name in the process's mount namespace.
+ */
 static int
-try_mapping(pid_t pid, uint64_t start, uint64_t end, uint64_t *addr)
+try_mapping(pid_t pid, uint64_t start, uint64_t end, const char *name, uint64_t *addr)
 {
-	char path[96];
+	char path[PATH_MAX + 64];
 	struct stat st;
 	uint64_t value, load0;
 	int fd, rc = -1;
 
+	/* The mapping itself (needs CAP_SYS_ADMIN or CAP_CHECKPOINT_RESTORE), else
+	   its name under the process's root (CAP_SYS_PTRACE, as gomemd's unit has). */
 	snprintf(path, sizeof(path), "/proc/%d/map_files/%llx-%llx", (int)pid,
 		 (unsigned long long)start, (unsigned long long)end);
 	fd = open(path, O_RDONLY | O_CLOEXEC | O_NONBLOCK | O_NOCTTY);
+	if (fd < 0) {
+		snprintf(path, sizeof(path), "/proc/%d/root%s", (int)pid, name);
+		fd = open(path, O_RDONLY | O_CLOEXEC | O_NONBLOCK | O_NOCTTY);
+	}
 	if (fd < 0)
 		return -1;
 	if (fstat(fd, &st) == 0 && S_ISREG(st.st_mode) && st.st_size <= PROCPROF_MAX_ELF &&
@@ -131,7 +140,7 @@ procprof_find(pid_t pid, uint64_t *addr, char *err, size_t errlen)
 {
 	char path[64], line[4096 + 128];
 	uint64_t exe_start = 0, exe_end = 0;
-	char exe[PATH_MAX + 1];
+	char exe[PATH_MAX + 1], exe_name[PATH_MAX + 1] = "";
 	unsigned lines = 0;
 	ssize_t n;
 	FILE *f;
@@ -161,16 +170,18 @@ procprof_find(pid_t pid, uint64_t *addr, char *err, size_t errlen)
 		if (exe[0] != 0 && strcmp(name, exe) == 0 && exe_start == 0) {
 			exe_start = start;
 			exe_end = end;
+			snprintf(exe_name, sizeof(exe_name), "%s", name);
 			continue;
 		}
-		if (strstr(strrchr(name, '/'), "gomem") != NULL && try_mapping(pid, start, end, addr) == 0) {
+		if (strstr(strrchr(name, '/'), "gomem") != NULL &&
+		    try_mapping(pid, start, end, name, addr) == 0) {
 			fclose(f);
 			return 0;
 		}
 	}
 	fclose(f);
 	/* Linked in statically: the executable itself. */
-	if (exe_start != 0 && try_mapping(pid, exe_start, exe_end, addr) == 0)
+	if (exe_start != 0 && try_mapping(pid, exe_start, exe_end, exe_name, addr) == 0)
 		return 0;
 	set_err(err, errlen, "no %s symbol in the objects of the process", PROCPROF_SYMBOL);
 	return -1;

@@ -41,7 +41,7 @@ struct pstate {
 	uint64_t start_ns; /* the process's start: a reused pid is another life */
 	char comm[16], unit[128];
 	uint64_t addr;     /* of its table; 0 until found */
-	bool have_cur, exited, saved, seen;
+	bool have_cur, exited, saved, lib_exit;
 	struct procprof cur;
 	struct procprof hist[PROFILE_HIST]; /* oldest first */
 	size_t nhist;
@@ -125,9 +125,9 @@ presolve_locked(struct pstate *p)
 			(void)dwsym_proc_lookup(p->sym, p->cur.buckets[i].pcs[j], true);
 }
 
-/* Copy pid's table and swap it in. */
+/* Copy pid's table (at addr_hint when not 0) and swap it in. */
 static void
-pull(int pid)
+pull(int pid, uint64_t addr_hint)
 {
 	struct procprof copy;
 	struct dwsym_proc *sym = NULL;
@@ -139,11 +139,12 @@ pull(int pid)
 	pthread_mutex_lock(&profile_lock);
 	p = pfind_locked(pid);
 	if (p == NULL || p->exited ||
-	    (p->addr == 0 && p->find_fail_ns != 0 && now - p->find_fail_ns < 10 * PROFILE_SPACING_NS)) {
+	    (addr_hint == 0 && p->addr == 0 && p->find_fail_ns != 0 &&
+	     now - p->find_fail_ns < 10 * PROFILE_SPACING_NS)) {
 		pthread_mutex_unlock(&profile_lock);
 		return;
 	}
-	addr = p->addr;
+	addr = addr_hint != 0 ? addr_hint : p->addr;
 	need_sym = p->sym == NULL;
 	pthread_mutex_unlock(&profile_lock);
 
@@ -267,8 +268,9 @@ psave(int pid)
 	e.start_ns = p->start_ns;
 	e.ended_ns = now_real_ns();
 	snprintf(e.comm, sizeof e.comm, "%s", p->comm);
-	/* Without the exit tracepoint's status, gomemd only knows it is gone. */
-	snprintf(e.how, sizeof e.how, "unknown");
+	/* It ran its exit handlers (the library's gomem:exit), or it vanished:
+	   killed by a signal (SIGKILL, the OOM killer) or _exit(). */
+	snprintf(e.how, sizeof e.how, "%s", p->lib_exit ? "exit" : "vanished");
 	pthread_mutex_unlock(&profile_lock);
 	if (rc == 0 && statedir_save(state_dir, &e, pb, pblen, ms, mslen, err, sizeof err) == 0) {
 		log_info("process %d (%s) ended: its heap profile is kept in %s", pid, e.comm,
@@ -360,7 +362,7 @@ pround(void)
 		if (save)
 			psave(l.v[i].pid);
 		else if (!l.v[i].exited)
-			pull(l.v[i].pid);
+			pull(l.v[i].pid, 0);
 	}
 	free(l.v);
 }
@@ -488,10 +490,11 @@ profile_sweep(void)
 /*
  * A request for pid's profile: copy its table now if the process table
  * has it alive (the pull thread may not have met it yet), so the answer
- * is as fresh as Go's heap endpoint's.
+ * is as fresh as Go's heap endpoint's.  addr: where the table is, when the
+ * process said so (gomem:exit), else 0.
  */
 static void
-prefresh(int pid)
+prefresh_at(int pid, uint64_t addr)
 {
 	struct proc_info info;
 	struct pstate *p;
@@ -510,7 +513,30 @@ prefresh(int pid)
 		plist = p;
 	}
 	pthread_mutex_unlock(&profile_lock);
-	pull(pid);
+	pull(pid, addr);
+}
+
+static void
+prefresh(int pid)
+{
+	prefresh_at(pid, 0);
+}
+
+void
+profile_on_lib_exit(int pid, uint64_t addr)
+{
+	struct pstate *p;
+
+	if (running) {
+		prefresh_at(pid, addr);
+		pthread_mutex_lock(&profile_lock);
+		if ((p = pfind_locked(pid)) != NULL)
+			p->lib_exit = true;
+		pthread_mutex_unlock(&profile_lock);
+	}
+	/* The process waits (up to 250 ms) until we say we have its table. */
+	if (procprof_ack_exit(pid, addr) != 0)
+		log_debug("process %d: cannot acknowledge its exit: %s", pid, strerror(errno));
 }
 
 int

@@ -59,6 +59,8 @@ void profile_start(const struct profile_config *cfg);
 void profile_fini(void);
 /* A watched process ended: save it now rather than at the next pull. */
 void profile_on_exit(int pid);
+/* gomem:exit: the process is exiting and waits for its table (at addr) to be read. */
+void profile_on_lib_exit(int pid, uint64_t addr);
 /* Once a second (watch_sweep): forget processes gone from the table. */
 void profile_sweep(void);
 

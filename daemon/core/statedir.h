@@ -8,7 +8,7 @@
  * directory per process life:
  *
  *   DIR/PID-STARTNS/info          "key value" lines: pid, start, ended, comm,
- *                                 how (exit, signal, oom), code
+ *                                 how (exit, vanished), code
  *   DIR/PID-STARTNS/heap.pb.gz    the profile
  *   DIR/PID-STARTNS/memstats.json the snapshot
  *
@@ -39,8 +39,9 @@ struct statedir_entry {
 	uint64_t start_ns; /* when the process started (identifies its life) */
 	uint64_t ended_ns; /* CLOCK_REALTIME when gomemd saw it end */
 	char comm[64];
-	char how[16]; /* "exit", "signal", "oom" (killed by the OOM killer) or "unknown" */
-	int code;     /* exit status, or the signal number */
+	char how[16]; /* "exit" (ran its exit handlers), "vanished" (killed: SIGKILL, the OOM
+			 killer; or _exit), or what a caller knows better */
+	int code;     /* exit status or signal number when known, else 0 */
 	uint64_t bytes; /* size of its files (statedir_list) */
 };
 

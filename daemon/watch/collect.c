@@ -62,6 +62,9 @@ collect_record(void *ctx, void *data, size_t size)
 	case GOMEM_EV_SAMPLE_FREE:
 		/* Per-sample probes are never attached now: profiles are pulled. */
 		break;
+	case GOMEM_EV_LIB_EXIT:
+		profile_on_lib_exit((int)h->tgid, h->a);
+		break;
 	case GOMEM_EV_EXIT:
 		log_debug("process %u exited", h->tgid);
 		proc_on_exit((int)h->tgid);

@@ -9,7 +9,9 @@
 #   4. a SIGKILLed process is still profiled after the grace period, and
 #      after gomemd restarts on the same state directory, and /processes
 #      lists it as ended;
-#   5. gomem pprof writes the same profile to a file.
+#   5. gomem pprof writes the same profile to a file;
+#   6. a process that exits normally hands gomemd its final table through
+#      gomem:exit and is listed as ended by "exit", a killed one "vanished".
 # gomemd runs with its defaults but for the port, the state directory, a 1 s
 # grace and a 200 ms interval; the workloads sample at GOMEM_PROFILE_RATE=4096
 # so that 200 MiB keep the sampling error near 1%.
@@ -22,9 +24,9 @@ CLI=$B/cli/gomem
 [ "$(id -u)" = 0 ] || { echo "SKIP: needs root (BPF, process_vm_readv)"; exit 77; }
 command -v go >/dev/null || { echo "SKIP: no go tool pprof"; exit 77; }
 T=$(mktemp -d)
-DPID="" W1="" W2=""
+DPID="" W1="" W2="" W3=""
 cleanup() {
-	for p in $DPID $W1 $W2; do kill -9 "$p" 2>/dev/null || true; done
+	for p in $DPID $W1 $W2 $W3; do kill -9 "$p" 2>/dev/null || true; done
 	rm -rf "$T"
 }
 trap cleanup EXIT INT TERM
@@ -103,6 +105,21 @@ if [ -x "$CLI" ]; then
 	python3 "$S/pprof_sites.py" "$T/top.cli" inuse_space 200 || fail "gomem pprof's profile"
 fi
 
+# 6. A third workload, started under gomemd, that exits by itself.
+mkfifo "$T/w3.in"
+(GOMEM_PROFILE_RATE=4096 LD_PRELOAD="$LIB" exec ./sites 20 <"$T/w3.in" >"$T/w3.out") &
+W3=$!
+exec 6>"$T/w3.in"
+i=0
+until [ -s "$T/w3.out" ]; do
+	i=$((i + 1)); [ $i -lt 200 ] || fail "third workload did not start"; sleep 0.05
+done
+sleep 1.2 # its first snapshot, so gomemd watches it
+exec 6>&-
+wait "$W3" || fail "third workload failed"
+W3_DONE=$W3
+W3=""
+
 # 4.
 sleep 0.5 # one more pull
 kill -9 "$W1"
@@ -115,8 +132,16 @@ get "$URL/debug/pprof/heap?pid=$W1_DEAD" "$T/dead.pb.gz"
 pp -unit=MB -sample_index=inuse_space -top "$T/dead.pb.gz" >"$T/top.dead"
 python3 "$S/pprof_sites.py" "$T/top.dead" inuse_space 200 || fail "killed process's profile"
 get "$URL/processes" "$T/procs.json"
-python3 -c 'import json,sys; e=json.load(open(sys.argv[1]))["Ended"]; sys.exit(0 if any(x["Pid"]==int(sys.argv[2]) and x["Comm"]=="sites" for x in e) else 1)' \
-	"$T/procs.json" "$W1_DEAD" || fail "/processes does not list the killed process as ended"
+python3 - "$T/procs.json" "$W1_DEAD" "$W3_DONE" <<'PY' || fail "/processes Ended: $(head -c 600 "$T/procs.json")"
+import json, sys
+e = {x["Pid"]: x for x in json.load(open(sys.argv[1]))["Ended"]}
+killed, done = int(sys.argv[2]), int(sys.argv[3])
+assert e[killed]["Comm"] == "sites" and e[killed]["How"] == "vanished", e.get(killed)
+assert e[done]["How"] == "exit", e.get(done)
+PY
+get "$URL/debug/pprof/heap?pid=$W3_DONE" "$T/done.pb.gz"
+pp -unit=MB -sample_index=inuse_space -top "$T/done.pb.gz" >"$T/top.done"
+grep -q site_a "$T/top.done" || fail "the exited process's final profile has no site_a"
 kill "$DPID"
 wait "$DPID" 2>/dev/null || true
 start_gomemd

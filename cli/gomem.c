@@ -96,6 +96,21 @@ cmd_run(int argc, char **argv)
 	}
 	if (preload == NULL || setenv("LD_PRELOAD", preload, 1) != 0)
 		die("setting LD_PRELOAD: %s", strerror(errno));
+	/*
+	 * CPython serves small objects from its own arenas (pymalloc), so
+	 * libgomem would see only 256 KiB arena blocks: ask it to use malloc,
+	 * unless the user chose an allocator already.
+	 */
+	{
+		const char *base = strrchr(argv[i], '/');
+
+		base = base != NULL ? base + 1 : argv[i];
+		if (strncmp(base, "python", 6) == 0 && getenv("PYTHONMALLOC") == NULL) {
+			setenv("PYTHONMALLOC", "malloc", 1);
+			fprintf(stderr, "gomem: PYTHONMALLOC=malloc so that Python's small objects "
+					"come from libgomem (set PYTHONMALLOC to choose otherwise)\n");
+		}
+	}
 	execvp(argv[i], argv + i);
 	die("%s: %s", argv[i], strerror(errno));
 }

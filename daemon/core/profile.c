@@ -32,6 +32,7 @@
 #include "encode/json.h"
 
 #define PROFILE_HIST 16
+#define PROFILE_HIST_BYTES ((size_t)16 << 20) /* of older copies per process */
 #define PROFILE_SPACING_NS (10ull * 1000000000u)
 #define PROFILE_MAX_PROCS 4096
 #define PROFILE_PRUNE_NS (60ull * 1000000000u)
@@ -93,6 +94,22 @@ pfree(struct pstate *p)
 {
 	pclear(p);
 	free(p);
+}
+
+/* Drop the oldest copies while they take more than PROFILE_HIST_BYTES. */
+static void
+phist_trim_locked(struct pstate *p)
+{
+	size_t total = 0, i;
+
+	for (i = 0; i < p->nhist; i++)
+		total += p->hist[i].rawlen + p->hist[i].nbuckets * sizeof(struct procprof_bucket);
+	while (p->nhist > 1 && total > PROFILE_HIST_BYTES) {
+		total -= p->hist[0].rawlen + p->hist[0].nbuckets * sizeof(struct procprof_bucket);
+		procprof_free(&p->hist[0]);
+		memmove(&p->hist[0], &p->hist[1], (p->nhist - 1) * sizeof(p->hist[0]));
+		p->nhist--;
+	}
 }
 
 /* The copy to take a delta from: the newest at least `seconds` old. */
@@ -192,6 +209,7 @@ pull(int pid, uint64_t addr_hint)
 				p->nhist--;
 			}
 			p->hist[p->nhist++] = p->cur;
+			phist_trim_locked(p);
 		} else {
 			procprof_free(&p->cur);
 		}

@@ -9,7 +9,8 @@
 #   4. a SIGKILLed process is still profiled after the grace period, and
 #      after gomemd restarts on the same state directory, and /processes
 #      lists it as ended;
-#   5. gomem pprof writes the same profile to a file;
+#   5. gomem pprof writes the same profile to a file, gomem leaks ranks it,
+#      gomem run python3 sets PYTHONMALLOC=malloc;
 #   6. a process that exits normally hands gomemd its final table through
 #      gomem:exit and is listed as ended by "exit", a killed one "vanished".
 # gomemd runs with its defaults but for the port, the state directory, a 1 s
@@ -101,6 +102,10 @@ PY
 if [ -x "$CLI" ]; then
 	GOMEMD_SERVER=127.0.0.1:$PORT "$CLI" pprof "$W1" -o "$T/cli.pb.gz" || fail "gomem pprof"
 	GOMEMD_SERVER=127.0.0.1:$PORT "$CLI" leaks "$W1" | grep -q "site_a" || fail "gomem leaks"
+	if command -v python3 >/dev/null; then
+		m=$(GOMEM_LIBRARY="$LIB" "$CLI" run python3 -c 'import os; print(os.environ["PYTHONMALLOC"])' 2>/dev/null)
+		[ "$m" = malloc ] || fail "gomem run python3 did not set PYTHONMALLOC=malloc ($m)"
+	fi
 	pp -unit=MB -sample_index=inuse_space -top "$T/cli.pb.gz" >"$T/top.cli"
 	python3 "$S/pprof_sites.py" "$T/top.cli" inuse_space 200 || fail "gomem pprof's profile"
 fi

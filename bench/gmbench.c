@@ -40,6 +40,8 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "../tests/common/rss.h"
+
 #define KiB (1024UL)
 #define MiB (1024UL * 1024UL)
 
@@ -190,26 +192,13 @@ unmap_array(void *p, size_t bytes)
 	munmap(p, bytes);
 }
 
-/* Current RSS in KiB, from /proc/self/statm (no allocation). */
+/* Current RSS in KiB (rss.h reads /proc/self/statm without allocating); -1 if unknown. */
 static long
 rss_kib(void)
 {
-	char	buf[128];
-	long	size, resident;
-	ssize_t	n;
-	int	fd;
+	size_t b = rss_bytes();
 
-	fd = open("/proc/self/statm", O_RDONLY);
-	if (fd == -1)
-		return -1;
-	n = read(fd, buf, sizeof buf - 1);
-	close(fd);
-	if (n <= 0)
-		return -1;
-	buf[n] = '\0';
-	if (sscanf(buf, "%ld %ld", &size, &resident) != 2)
-		return -1;
-	return resident * (sysconf(_SC_PAGESIZE) / 1024);
+	return b == 0 ? -1 : (long)(b / 1024);
 }
 
 /* Peak RSS in KiB: VmHWM, else getrusage. */

@@ -1,5 +1,5 @@
 /*
- * gomem-cli.c: the `gomem` command.
+ * gomem.c: the `gomem` command, the client of gomemd.
  *
  *   gomem run [--library PATH] [--] CMD [ARGS...]   exec CMD with libgomem preloaded
  *   gomem stats PID [--server ADDR:PORT]           a process's MemStats from gomemd
@@ -33,8 +33,7 @@
 static const char *server;
 
 /* Print usage and exit with status. */
-static void __attribute__((noreturn))
-usage(int status)
+static void __attribute__((noreturn)) usage(int status)
 {
 	fprintf(status ? stderr : stdout,
 		"usage: gomem run [--library PATH] [--] CMD [ARGS...]\n"
@@ -49,8 +48,7 @@ usage(int status)
 }
 
 /* Print an error and exit 1. */
-static void __attribute__((noreturn, format(printf, 1, 2)))
-die(const char *fmt, ...)
+static void __attribute__((noreturn, format(printf, 1, 2))) die(const char *fmt, ...)
 {
 	va_list ap;
 
@@ -63,8 +61,7 @@ die(const char *fmt, ...)
 }
 
 /* gomem run: exec argv with libgomem prepended to LD_PRELOAD. */
-static int
-cmd_run(int argc, char **argv)
+static int cmd_run(int argc, char **argv)
 {
 	const char *lib = getenv("GOMEM_LIBRARY"), *old;
 	char *preload;
@@ -119,8 +116,7 @@ cmd_run(int argc, char **argv)
  * One HTTP request to the server; returns the body (malloc'ed) and sets
  * *status.  Dies if the server cannot be reached.
  */
-static char *
-http_request(const char *method, const char *path, int *status, size_t *bodylen)
+static char *http_request(const char *method, const char *path, int *status, size_t *bodylen)
 {
 	struct addrinfo hints = {0}, *ai, *a;
 	char host[256], *colon, *buf = NULL, *body, req[512];
@@ -197,8 +193,7 @@ http_request(const char *method, const char *path, int *status, size_t *bodylen)
 }
 
 /* Request, parse JSON, die on an HTTP error with the server's message. */
-static cJSON *
-get_json(const char *method, const char *path)
+static cJSON *get_json(const char *method, const char *path)
 {
 	int status = 0;
 	size_t len;
@@ -209,25 +204,23 @@ get_json(const char *method, const char *path)
 	if (root == NULL)
 		die("%s %s: response is not JSON (HTTP %d)", method, path, status);
 	if (status != 200) {
-		e = cJSON_GetObjectItemCaseSensitive(root, "error");
+		e = cJSON_GetObjectItemCaseSensitive(root, "Error");
 		die("%s", cJSON_IsString(e) ? e->valuestring : "request failed");
 	}
 	return root;
 }
 
 /* A number item as unsigned long long (raw text kept exact by cJSON's parse). */
-static unsigned long long
-num(const cJSON *n)
+static unsigned long long num(const cJSON *n)
 {
 	if (n == NULL || !cJSON_IsNumber(n))
 		return 0;
 	return n->valuedouble >= 18446744073709551615.0 ? ~0ull
-						       : (unsigned long long)n->valuedouble;
+							: (unsigned long long)n->valuedouble;
 }
 
 /* Bytes in a human unit. */
-static const char *
-human(unsigned long long v, char *buf, size_t len)
+static const char *human(unsigned long long v, char *buf, size_t len)
 {
 	const char *units[] = {"B", "KiB", "MiB", "GiB", "TiB", "PiB"};
 	double d = (double)v;
@@ -245,15 +238,16 @@ human(unsigned long long v, char *buf, size_t len)
 }
 
 /* Whether a MemStats field counts bytes. */
-static int
-is_bytes(const char *name)
+static int is_bytes(const char *name)
 {
-	static const char *const b[] = {"Alloc",     "TotalAlloc", "Sys",	"HeapAlloc",
-					 "HeapSys",   "HeapIdle",   "HeapInuse", "HeapReleased",
-					 "StackInuse", "StackSys",  "MSpanInuse", "MSpanSys",
-					 "MCacheInuse", "MCacheSys", "BuckHashSys", "GCSys",
-					 "OtherSys",  "NextGC",     "RSS",	"ScavengeGoal",
-					 "ScavengeReleasedTotal", "MemoryLimit"};
+	static const char *const b[] = {"Alloc",       "TotalAlloc",   "Sys",
+					"HeapAlloc",   "HeapSys",      "HeapIdle",
+					"HeapInuse",   "HeapReleased", "StackInuse",
+					"StackSys",    "MSpanInuse",   "MSpanSys",
+					"MCacheInuse", "MCacheSys",    "BuckHashSys",
+					"GCSys",       "OtherSys",     "NextGC",
+					"RSS",	       "ScavengeGoal", "ScavengeReleasedTotal",
+					"MemoryLimit"};
 	size_t i;
 
 	for (i = 0; i < sizeof b / sizeof b[0]; i++)
@@ -263,8 +257,7 @@ is_bytes(const char *name)
 }
 
 /* Print one "name  value  (human)" row; raw keeps the exact digits. */
-static void
-print_row(const cJSON *it)
+static void print_row(const cJSON *it)
 {
 	char h[32];
 
@@ -286,8 +279,7 @@ print_row(const cJSON *it)
 }
 
 /* gomem stats PID. */
-static int
-cmd_stats(const char *pid)
+static int cmd_stats(const char *pid)
 {
 	char path[64];
 	cJSON *root, *it, *extra, *bysize;
@@ -330,8 +322,7 @@ cmd_stats(const char *pid)
 }
 
 /* gomem ps. */
-static int
-cmd_ps(void)
+static int cmd_ps(void)
 {
 	cJSON *root = get_json("GET", "/processes"), *procs, *p;
 	char h[32];
@@ -351,7 +342,9 @@ cmd_ps(void)
 		       cJSON_IsString(comm) ? comm->valuestring : "?",
 		       human(num(cJSON_GetObjectItemCaseSensitive(p, "RSS")), h, sizeof h),
 		       num(cJSON_GetObjectItemCaseSensitive(p, "SnapshotAgeMs")),
-		       cJSON_IsTrue(exited) ? "exited" : cJSON_IsTrue(has) ? "live" : "waiting",
+		       cJSON_IsTrue(exited) ? "exited"
+		       : cJSON_IsTrue(has)  ? "live"
+					    : "waiting",
 		       cJSON_IsString(lib) ? lib->valuestring : "");
 	}
 	cJSON_Delete(root);
@@ -359,8 +352,7 @@ cmd_ps(void)
 }
 
 /* gomem attach PID / gomem detach PID. */
-static int
-cmd_attach(const char *pid, int detach)
+static int cmd_attach(const char *pid, int detach)
 {
 	char path[64];
 	cJSON *root;
@@ -379,8 +371,7 @@ cmd_attach(const char *pid, int detach)
 }
 
 /* gomem pprof PID: the heap profile (gzipped pprof) into a file. */
-static int
-cmd_pprof(const char *pid, const char *out, unsigned seconds)
+static int cmd_pprof(const char *pid, const char *out, unsigned seconds)
 {
 	char path[128], def[64];
 	int status = 0;
@@ -391,7 +382,7 @@ cmd_pprof(const char *pid, const char *out, unsigned seconds)
 	snprintf(path, sizeof path, "/debug/pprof/heap?pid=%s&seconds=%u", pid, seconds);
 	body = http_request("GET", path, &status, &len);
 	if (status != 200) {
-		cJSON *root = cJSON_Parse(body), *e = cJSON_GetObjectItemCaseSensitive(root, "error");
+		cJSON *root = cJSON_Parse(body), *e = cJSON_GetObjectItemCaseSensitive(root, "Error");
 
 		die("%s", cJSON_IsString(e) ? e->valuestring : "request failed");
 	}
@@ -410,8 +401,7 @@ cmd_pprof(const char *pid, const char *out, unsigned seconds)
 }
 
 /* gomem leaks PID: stacks ranked by in-use growth. */
-static int
-cmd_leaks(const char *pid, unsigned seconds)
+static int cmd_leaks(const char *pid, unsigned seconds)
 {
 	char path[128], a[32], b[32];
 	cJSON *root, *l, *it;
@@ -437,8 +427,7 @@ cmd_leaks(const char *pid, unsigned seconds)
 	return 0;
 }
 
-int
-main(int argc, char **argv)
+int main(int argc, char **argv)
 {
 	const char *cmd, *pid = NULL, *out = NULL;
 	unsigned seconds = 0;

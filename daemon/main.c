@@ -42,11 +42,11 @@
 #include "watch/collect.h"
 #include "watch/watch.h"
 
-static struct gomemd_config cfg;
+/* main's reference to the published configuration (conf_get). */
+static const struct gomemd_config *cfg;
 
 /* Whether a listen address is loopback only. */
-static int
-listen_is_loopback(const char *listen)
+static int listen_is_loopback(const char *listen)
 {
 	char addr[256];
 	unsigned port;
@@ -65,8 +65,7 @@ listen_is_loopback(const char *listen)
 }
 
 /* Whether HTTP settings differ (a restart of the server is needed). */
-static int
-http_changed(const struct gomemd_config *a, const struct gomemd_config *b)
+static int http_changed(const struct gomemd_config *a, const struct gomemd_config *b)
 {
 	return strcmp(a->listen, b->listen) != 0 || a->max_connections != b->max_connections ||
 	       a->per_ip_limit != b->per_ip_limit || a->conn_timeout_s != b->conn_timeout_s ||
@@ -74,8 +73,7 @@ http_changed(const struct gomemd_config *a, const struct gomemd_config *b)
 }
 
 /* SIGHUP: rebuild the configuration and apply what changed. */
-static void
-reload(int argc, char **argv)
+static void reload(int argc, char **argv)
 {
 	struct gomemd_config n;
 	char err[512];
@@ -90,52 +88,57 @@ reload(int argc, char **argv)
 	}
 	log_init(n.verbose);
 	proc_set_history_interval(n.history_interval_ms);
-	if (n.history_len != cfg.history_len)
+	if (n.history_len != cfg->history_len)
 		log_warnx("reload: history length changes need a restart");
-	if (n.profile != cfg.profile || strcmp(n.state_dir, cfg.state_dir) != 0)
+	if (n.profile != cfg->profile || strcmp(n.state_dir, cfg->state_dir) != 0)
 		log_warnx("reload: heap profile settings change at the next restart");
 	attach_libraries(n.libraries, n.nlibraries);
-	restart = http_changed(&cfg, &n);
+	restart = http_changed(cfg, &n);
 	if (restart) {
 		http_stop();
 		if (http_start(&n, routes_table, routes_count, err, sizeof err) != 0) {
-			log_warnx("reload: %s; back to %s", err, cfg.listen);
-			if (http_start(&cfg, routes_table, routes_count, err, sizeof err) != 0)
+			log_warnx("reload: %s; back to %s", err, cfg->listen);
+			if (http_start(cfg, routes_table, routes_count, err, sizeof err) != 0)
 				fatalx("%s", err);
 			free(n.listen);
-			n.listen = xstrdup(cfg.listen);
+			n.listen = xstrdup(cfg->listen);
 		}
 	}
-	conf_free(&cfg);
-	cfg = n;
+	conf_publish(&n); /* readers of the old copy keep it until they put it */
+	conf_put(cfg);
+	cfg = conf_get();
 	watch_scan();
 	log_info("configuration reloaded%s", restart ? " (HTTP restarted)" : "");
 	sd_notify(0, "READY=1");
 }
 
-int
-main(int argc, char **argv)
+int main(int argc, char **argv)
 {
 	struct itimerspec its = {{1, 0}, {1, 0}};
 	struct epoll_event ev, evs[8];
 	int efd, sfd, tfd, rbfd, n, i, rc, running = 1;
 	uint64_t start_ns;
 	struct signalfd_siginfo si;
+	struct gomemd_config first;
 	char err[512];
 	sigset_t set;
 
 	start_ns = now_mono_ns();
-	rc = conf_build(&cfg, argc, argv, err, sizeof err);
-	if (rc > 0)
-		return 0;
-	if (rc < 0) {
+	rc = conf_build(&first, argc, argv, err, sizeof err);
+	if (rc != 0) {
+		conf_free(&first);
+		if (rc > 0)
+			return 0;
 		fprintf(stderr, "gomemd: %s (see gomemd --help)\n", err);
 		return 2;
 	}
-	log_init(cfg.verbose);
-	if (!listen_is_loopback(cfg.listen))
+	conf_publish(&first);
+	cfg = conf_get();
+	log_init(cfg->verbose);
+	if (!listen_is_loopback(cfg->listen))
 		log_warnx("listening on %s: beyond loopback, anyone who can reach it sees "
-			  "process data", cfg.listen);
+			  "process data",
+			  cfg->listen);
 
 	/* signals are handled through a signalfd: block them before any thread starts */
 	sigemptyset(&set);
@@ -145,7 +148,7 @@ main(int argc, char **argv)
 	pthread_sigmask(SIG_BLOCK, &set, NULL);
 	signal(SIGPIPE, SIG_IGN);
 
-	proc_init(cfg.history_len, cfg.history_interval_ms);
+	proc_init(cfg->history_len, cfg->history_interval_ms);
 	if (attach_open(err, sizeof err) != 0) {
 		fprintf(stderr, "gomemd: %s\n", err);
 		return 1;
@@ -154,15 +157,15 @@ main(int argc, char **argv)
 	attach_set_profile(0);
 	{
 		struct profile_config pc = {
-			.enabled = cfg.profile,
-			.interval_ms = cfg.history_interval_ms,
-			.state_dir = cfg.state_dir[0] != 0 ? cfg.state_dir : NULL,
-			.limits = { cfg.state_max_count, cfg.state_max_bytes, cfg.state_max_age_s },
+		    .enabled = cfg->profile,
+		    .interval_ms = cfg->history_interval_ms,
+		    .state_dir = cfg->state_dir[0] != 0 ? cfg->state_dir : NULL,
+		    .limits = {cfg->state_max_count, cfg->state_max_bytes, cfg->state_max_age_s},
 		};
 
 		profile_start(&pc);
 	}
-	if (attach_libraries(cfg.libraries, cfg.nlibraries) == 0)
+	if (attach_libraries(cfg->libraries, cfg->nlibraries) == 0)
 		log_warnx("no library attached; only POST /processes/N/attach will find processes");
 	if (collect_open() != 0) {
 		fprintf(stderr, "gomemd: ring buffer: %s\n", strerror(errno));
@@ -174,13 +177,13 @@ main(int argc, char **argv)
 	n = watch_scan();
 	if (n > 0)
 		log_info("found %d running process%s with libgomem", n, n == 1 ? "" : "es");
-	if (http_start(&cfg, routes_table, routes_count, err, sizeof err) != 0) {
+	if (http_start(cfg, routes_table, routes_count, err, sizeof err) != 0) {
 		fprintf(stderr, "gomemd: %s\n", err);
 		collect_close();
 		attach_close();
 		return 1;
 	}
-	log_info("serving http://%s/ (%d USDT links)", cfg.listen, attach_nlinks());
+	log_info("serving http://%s/ (%d USDT links)", cfg->listen, attach_nlinks());
 
 	efd = epoll_create1(EPOLL_CLOEXEC);
 	sfd = signalfd(-1, &set, SFD_CLOEXEC | SFD_NONBLOCK);
@@ -215,7 +218,7 @@ main(int argc, char **argv)
 				if (read(tfd, &ticks, sizeof ticks) < 0 && errno != EAGAIN)
 					log_warn("timerfd");
 				collect_consume(); /* exits queued behind snapshots first */
-				watch_sweep(cfg.grace_s);
+				watch_sweep(cfg->grace_s);
 			} else if (fd == sfd) {
 				while (read(sfd, &si, sizeof si) == (ssize_t)sizeof si) {
 					if (si.ssi_signo == SIGHUP) {
@@ -239,6 +242,7 @@ main(int argc, char **argv)
 	close(efd);
 	close(sfd);
 	close(tfd);
-	conf_free(&cfg);
+	conf_put(cfg);
+	conf_unpublish();
 	return 0;
 }

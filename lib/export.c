@@ -159,23 +159,11 @@ gomem_free_os_memory(void)
 GM_API int64_t
 gomem_set_memory_limit(int64_t limit)
 {
-	int64_t old;
-
-	gm_ensure_init();
-	pthread_mutex_lock(&gm_heap.lock);
-	old = gm_opt.memory_limit;
-	if (limit >= 0) {
-		gm_opt.memory_limit = limit == 0 ? INT64_MAX : limit;
-		gm_heap.limit = gm_opt.memory_limit == INT64_MAX ? 0 : (uint64_t)limit;
-	}
-	pthread_mutex_unlock(&gm_heap.lock);
-	if (limit >= 0)
-		gm_scav_wake();
-	return old;
+	return gm_set_memory_limit(limit);
 }
 
 GM_API int64_t
 gomem_memory_limit(void)
 {
-	return gm_opt.memory_limit;
+	return gm_set_memory_limit(-1);
 }

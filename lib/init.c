@@ -97,8 +97,13 @@ gm_init_slow(void)
 	gm_mcentral_init();
 	gm_prof_init();
 	gm_seed = gm_random_key();
-	if (gm_opt.memory_limit != INT64_MAX)
-		gm_heap.limit = (uint64_t)gm_opt.memory_limit;
+	if (gm_opt.memory_limit_set) {
+		/* GOMEMLIMIT wins over the cgroup, even "off". */
+		if (gm_opt.memory_limit != INT64_MAX)
+			atomic_store(&gm_heap.limit, (uint64_t)gm_opt.memory_limit);
+		gm_heap.limit_source = GOMEM_LIMIT_ENV;
+	}
+	gm_cgroup_init();
 	pthread_key_create(&gm_mcache_key, gm_mcache_thread_exit);
 	atomic_store_explicit(&gm_inited, 2, memory_order_release);
 	/* From here on malloc works, so a registration that allocates is fine. */

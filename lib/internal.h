@@ -22,6 +22,7 @@
  *                buckets kept in the process (gomem_profile.h)
  *   unwind.c     the profiler's stack walker: cached rows from .eh_frame
  *   env.c        GOMEMLIMIT, GOMEMDEBUG and friends, parsed without malloc
+ *   cgroup.c     the soft memory limit follows the memory cgroup
  *   print.c      formatting and fatal errors without malloc
  *   init.c       process life: init, fork, probes' background work
  *   export.c     the malloc-family symbols (only in libgomem.so)
@@ -225,6 +226,22 @@ gm_obj_index(uint64_t off, uint64_t inv, unsigned k)
 	return (x >> k) | (x << ((64 - k) & 63));
 }
 
+/*
+ * A span's state is written under mcentral's lock (PARTIAL <-> EMPTY) or the
+ * heap lock (the rest) and read without the first: relaxed atomic accesses.
+ */
+gm_inline unsigned
+gm_span_state(const gm_mspan *s)
+{
+	return __atomic_load_n(&s->state, __ATOMIC_RELAXED);
+}
+
+gm_inline void
+gm_span_set_state(gm_mspan *s, unsigned st)
+{
+	__atomic_store_n(&s->state, (uint8_t)st, __ATOMIC_RELEASE);
+}
+
 /* Per-arena metadata (Go's heapArena), charged to GCSys. */
 typedef struct gm_heaparena {
 	gm_mspan *spans[GM_ARENA_PAGES];             /* page -> span */
@@ -277,8 +294,12 @@ typedef struct gm_mheap {
 	/* Metadata. */
 	gm_fixalloc spanalloc;
 	gm_fixalloc cachealloc;
-	/* Synchronous scavenging needed (memory limit). */
-	uint64_t limit;
+	/* The soft memory limit in bytes (0 = none), written under lock, read
+	 * without it by the allocation path; where it came from
+	 * (GOMEM_LIMIT_*) and the cgroup's own limit (0 = none), under lock. */
+	_Atomic uint64_t limit;
+	unsigned limit_source;
+	uint64_t cgroup_limit;
 } gm_mheap;
 
 extern gm_mheap gm_heap;
@@ -415,6 +436,7 @@ typedef struct gm_scav_state {
 	bool wake;
 	_Atomic bool dozing; /* in a sleep of 100 ms or more: frees may wake it */
 	pthread_t thread;
+	/* Under gm_heap.lock: */
 	uint64_t released_total; /* bytes */
 	uint64_t cycles;
 	uint64_t cpu_ns;
@@ -489,6 +511,8 @@ gm_prof_account(gm_mcache *mc, void *p, size_t n)
 
 typedef struct gm_options {
 	int64_t memory_limit;      /* GOMEMLIMIT; INT64_MAX = none */
+	bool memory_limit_set;     /* GOMEMLIMIT was given (also "off") */
+	bool cgroup;               /* GOMEMDEBUG cgroup=0: do not follow the cgroup */
 	bool scavenge;             /* GOMEMDEBUG scavenge=0 turns the thread off */
 	bool scavtrace;            /* GOMEMDEBUG scavtrace=1 */
 	bool check;                /* GOMEMDEBUG check=1: heap invariants on snapshots */
@@ -502,6 +526,20 @@ extern gm_options gm_opt;
 void gm_env_init(void);
 const char *gm_getenv(const char *name);
 int gm_parse_bytes(const char *s, int64_t *out);
+
+/* ---- memory cgroup (cgroup.c) ---- */
+
+#define GM_CG_PATH 4096
+#define GM_CGROUP_POLL_NS 500000000u /* the limit files are re-read this often */
+
+int gm_cgroup_find(const char *proc_cgroup, const char *mountinfo, char *dir, size_t dirlen,
+		   size_t *mntlen);
+uint64_t gm_cgroup_read_limit(const char *dir, size_t mntlen, int version, unsigned *source);
+uint64_t gm_cgroup_soft_limit(uint64_t cg);
+void gm_cgroup_init(void);
+bool gm_cgroup_following(void);
+void gm_cgroup_poll(void);
+int64_t gm_set_memory_limit(int64_t limit);
 
 /* ---- output without malloc (print.c) ---- */
 

@@ -270,11 +270,11 @@ gm_usable_size(const void *p)
 		return 0;
 	switch (s->spanclass) {
 	case GM_SPANCLASS_LARGE:
-		if (s->state != GM_SPAN_LARGE || a < s->start)
+		if (gm_span_state(s) != GM_SPAN_LARGE || a < s->start)
 			return 0;
 		return (s->npages << GM_PAGE_SHIFT) - (a - s->start);
 	default:
-		if (s->state == GM_SPAN_FREE || s->state == GM_SPAN_DEAD || a < s->start)
+		if (gm_span_state(s) == GM_SPAN_FREE || gm_span_state(s) == GM_SPAN_DEAD || a < s->start)
 			return 0;
 		return s->elemsize - (a - s->start) % s->elemsize;
 	}
@@ -299,7 +299,7 @@ gm_realloc(void *p, size_t n)
 	if (gm_unlikely(s == NULL))
 		gm_bad_free(NULL, p, "gomem: realloc of pointer not allocated by gomem:");
 	if (s->spanclass == GM_SPANCLASS_LARGE) {
-		if (gm_unlikely(a != s->start || s->state != GM_SPAN_LARGE))
+		if (gm_unlikely(a != s->start || gm_span_state(s) != GM_SPAN_LARGE))
 			gm_bad_free(s, p, "gomem: realloc of invalid pointer");
 		old = s->npages << GM_PAGE_SHIFT;
 		if (n > GM_MAX_SMALL) {
@@ -309,8 +309,8 @@ gm_realloc(void *p, size_t n)
 				return p;
 		}
 	} else {
-		if (gm_unlikely(s->state == GM_SPAN_FREE || s->state == GM_SPAN_DEAD ||
-				!gm_is_object_start(s, a) ||
+		if (gm_unlikely(gm_span_state(s) == GM_SPAN_FREE ||
+				gm_span_state(s) == GM_SPAN_DEAD || !gm_is_object_start(s, a) ||
 				(s->spanclass != GM_CLASS_8 && ((uintptr_t *)p)[1] == (uintptr_t)s)))
 			gm_bad_free(s, p, "gomem: realloc of invalid pointer");
 		old = s->elemsize;

@@ -46,7 +46,7 @@ gm_partial_insert_locked(gm_mcentral *c, gm_mspan *s)
 	if (s->next != NULL)
 		s->next->prev = s;
 	c->partial = s;
-	s->state = GM_SPAN_PARTIAL;
+	gm_span_set_state(s, GM_SPAN_PARTIAL);
 }
 
 static void
@@ -59,7 +59,7 @@ gm_partial_remove_locked(gm_mcentral *c, gm_mspan *s)
 	if (s->next != NULL)
 		s->next->prev = s->prev;
 	s->next = s->prev = NULL;
-	s->state = GM_SPAN_EMPTY;
+	gm_span_set_state(s, GM_SPAN_EMPTY);
 }
 
 /* Link the objects of a fresh span onto its free list. */

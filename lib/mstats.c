@@ -72,7 +72,9 @@ gm_read_memstats(struct gomem_memstats *m)
 			nfree[c] += gm_ld(&mc->stats.nfree[c]);
 	for (c = 0; c < GM_NUM_SPANCLASSES; c++)
 		nfree[c] += gm_registry_.dead.nfree[c];
+#ifndef __SANITIZE_THREAD__ /* TSan has no fences; gm_ld's acquire orders them there */
 	__atomic_thread_fence(__ATOMIC_ACQUIRE);
+#endif
 	for (mc = gm_registry_.head; mc != NULL; mc = mc->rnext)
 		for (c = 0; c < GM_NUM_SPANCLASSES; c++)
 			nmalloc[c] += gm_ld(&mc->stats.nmalloc[c]);
@@ -93,6 +95,11 @@ gm_read_memstats(struct gomem_memstats *m)
 	arenas = gm_heap.narenas;
 	m->ScavengeReleasedTotal = gm_scav.released_total;
 	m->ScavengeGoal = gm_scav_goal_locked();
+	m->MemoryLimit = atomic_load(&gm_heap.limit);
+	m->MemoryLimitSource = gm_heap.limit_source;
+	m->CgroupMemoryLimit = gm_heap.cgroup_limit;
+	m->ScavengeCycles = gm_scav.cycles;
+	m->ScavengeCPUNs = gm_scav.cpu_ns;
 	pthread_mutex_unlock(&gm_heap.lock);
 
 	for (c = 1; c < GM_NUM_CLASSES; c++) {
@@ -137,9 +144,6 @@ gm_read_memstats(struct gomem_memstats *m)
 	m->TinyAllocs = 0;
 	m->LargeAllocs = large_alloc_count;
 	m->LargeFrees = large_free_count;
-	m->ScavengeCycles = gm_scav.cycles;
-	m->ScavengeCPUNs = gm_scav.cpu_ns;
-	m->MemoryLimit = gm_opt.memory_limit == INT64_MAX ? 0 : (uint64_t)gm_opt.memory_limit;
 	m->Threads = threads;
 	m->Arenas = arenas;
 	m->Seq = atomic_fetch_add(&gm_snap_seq, 1) + 1;

@@ -9,8 +9,7 @@
 #include "base/procfs.h"
 
 /* Copy n bytes of s into a sized buffer, truncating. */
-static void
-copy_n(char *dst, size_t dstsz, const char *s, size_t n)
+static void copy_n(char *dst, size_t dstsz, const char *s, size_t n)
 {
 	if (dstsz == 0)
 		return;
@@ -21,16 +20,14 @@ copy_n(char *dst, size_t dstsz, const char *s, size_t n)
 }
 
 /* Does [s, s+n) end with suffix? */
-static int
-ends_with(const char *s, size_t n, const char *suffix)
+static int ends_with(const char *s, size_t n, const char *suffix)
 {
 	size_t k = strlen(suffix);
 
 	return n > k && memcmp(s + n - k, suffix, k) == 0;
 }
 
-int
-cgroup_parse(const char *text, char *path, size_t pathsz)
+int cgroup_parse(const char *text, char *path, size_t pathsz)
 {
 	const char *line, *end, *best = NULL, *bestend = NULL, *c1, *c2;
 	int rank = 0, r;
@@ -65,8 +62,7 @@ cgroup_parse(const char *text, char *path, size_t pathsz)
 	return 0;
 }
 
-void
-cgroup_unit(const char *path, char *unit, size_t unitsz)
+void cgroup_unit(const char *path, char *unit, size_t unitsz)
 {
 	const char *p = path, *q;
 	size_t n;
@@ -83,8 +79,7 @@ cgroup_unit(const char *path, char *unit, size_t unitsz)
 	}
 }
 
-int
-cgroup_read(int pid, char *path, size_t pathsz, char *unit, size_t unitsz)
+int cgroup_read(int pid, char *path, size_t pathsz, char *unit, size_t unitsz)
 {
 	char text[4096];
 

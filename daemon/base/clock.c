@@ -6,8 +6,7 @@
 #include "base/clock.h"
 
 /* Monotonic clock in ns. */
-uint64_t
-now_mono_ns(void)
+uint64_t now_mono_ns(void)
 {
 	struct timespec ts;
 
@@ -16,8 +15,7 @@ now_mono_ns(void)
 }
 
 /* Wall clock in ns since the epoch. */
-uint64_t
-now_real_ns(void)
+uint64_t now_real_ns(void)
 {
 	struct timespec ts;
 

@@ -18,22 +18,19 @@ static int log_verbose;
 static pthread_mutex_t log_lock = PTHREAD_MUTEX_INITIALIZER;
 
 /* Set the verbosity: 0 warnings and info, 1 adds debug. */
-void
-log_init(int verbose)
+void log_init(int verbose)
 {
 	__atomic_store_n(&log_verbose, verbose, __ATOMIC_RELAXED);
 }
 
 /* Whether debug messages are written. */
-int
-log_is_verbose(void)
+int log_is_verbose(void)
 {
 	return __atomic_load_n(&log_verbose, __ATOMIC_RELAXED) != 0;
 }
 
 /* Write one line with an optional errno text. */
-static void
-log_vwrite(const char *level, int err, const char *fmt, va_list ap)
+static void log_vwrite(const char *level, int err, const char *fmt, va_list ap)
 {
 	char msg[1024];
 
@@ -47,8 +44,7 @@ log_vwrite(const char *level, int err, const char *fmt, va_list ap)
 }
 
 /* Log a warning with errno. */
-void
-log_warn(const char *fmt, ...)
+void log_warn(const char *fmt, ...)
 {
 	int err = errno;
 	va_list ap;
@@ -60,8 +56,7 @@ log_warn(const char *fmt, ...)
 }
 
 /* Log a warning. */
-void
-log_warnx(const char *fmt, ...)
+void log_warnx(const char *fmt, ...)
 {
 	va_list ap;
 
@@ -71,8 +66,7 @@ log_warnx(const char *fmt, ...)
 }
 
 /* Log an informational message. */
-void
-log_info(const char *fmt, ...)
+void log_info(const char *fmt, ...)
 {
 	va_list ap;
 
@@ -82,8 +76,7 @@ log_info(const char *fmt, ...)
 }
 
 /* Log a debug message when verbose. */
-void
-log_debug(const char *fmt, ...)
+void log_debug(const char *fmt, ...)
 {
 	va_list ap;
 
@@ -95,8 +88,7 @@ log_debug(const char *fmt, ...)
 }
 
 /* Log an error with errno and exit. */
-void
-fatal(const char *fmt, ...)
+void fatal(const char *fmt, ...)
 {
 	int err = errno;
 	va_list ap;
@@ -108,8 +100,7 @@ fatal(const char *fmt, ...)
 }
 
 /* Log an error and exit. */
-void
-fatalx(const char *fmt, ...)
+void fatalx(const char *fmt, ...)
 {
 	va_list ap;
 

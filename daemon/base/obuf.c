@@ -10,8 +10,7 @@
 #include <string.h>
 
 /* Make room for n more bytes plus a NUL. */
-static int
-obuf_grow(struct obuf *b, size_t n)
+static int obuf_grow(struct obuf *b, size_t n)
 {
 	size_t need, cap;
 	char *p;
@@ -27,7 +26,8 @@ obuf_grow(struct obuf *b, size_t n)
 		return 0;
 	cap = b->cap ? b->cap : 256;
 	while (cap < need)
-		cap = cap > SIZE_MAX / 2 ? need : cap * 2; /* doubling would wrap to 0: loop forever */
+		cap = cap > SIZE_MAX / 2 ? need
+					 : cap * 2; /* doubling would wrap to 0: loop forever */
 	p = realloc(b->data, cap);
 	if (p == NULL) {
 		b->bad = 1;
@@ -39,8 +39,7 @@ obuf_grow(struct obuf *b, size_t n)
 }
 
 /* Start an empty buffer with room for about hint bytes. */
-void
-obuf_init(struct obuf *b, size_t hint)
+void obuf_init(struct obuf *b, size_t hint)
 {
 	memset(b, 0, sizeof *b);
 	if (hint > 0)
@@ -48,16 +47,14 @@ obuf_init(struct obuf *b, size_t hint)
 }
 
 /* Release the buffer's memory. */
-void
-obuf_free(struct obuf *b)
+void obuf_free(struct obuf *b)
 {
 	free(b->data);
 	memset(b, 0, sizeof *b);
 }
 
 /* Append n bytes. */
-void
-obuf_add(struct obuf *b, const void *p, size_t n)
+void obuf_add(struct obuf *b, const void *p, size_t n)
 {
 	if (obuf_grow(b, n) != 0)
 		return;
@@ -67,22 +64,19 @@ obuf_add(struct obuf *b, const void *p, size_t n)
 }
 
 /* Append a C string. */
-void
-obuf_adds(struct obuf *b, const char *s)
+void obuf_adds(struct obuf *b, const char *s)
 {
 	obuf_add(b, s, strlen(s));
 }
 
 /* Append one byte. */
-void
-obuf_addc(struct obuf *b, char c)
+void obuf_addc(struct obuf *b, char c)
 {
 	obuf_add(b, &c, 1);
 }
 
 /* Append printf-formatted text. */
-void
-obuf_printf(struct obuf *b, const char *fmt, ...)
+void obuf_printf(struct obuf *b, const char *fmt, ...)
 {
 	va_list ap;
 	int n;
@@ -99,8 +93,7 @@ obuf_printf(struct obuf *b, const char *fmt, ...)
 }
 
 /* Append an unsigned decimal number (the hot path of every formatter). */
-void
-obuf_u64(struct obuf *b, unsigned long long v)
+void obuf_u64(struct obuf *b, unsigned long long v)
 {
 	char tmp[24];
 	size_t i = sizeof tmp;
@@ -113,8 +106,7 @@ obuf_u64(struct obuf *b, unsigned long long v)
 }
 
 /* Hand the data over; the buffer is left empty. */
-char *
-obuf_take(struct obuf *b, size_t *len)
+char *obuf_take(struct obuf *b, size_t *len)
 {
 	char *p;
 

@@ -14,8 +14,7 @@
 #include "base/procfs.h"
 
 /* Read a small file into buf (NUL-terminated); returns the length or -1. */
-ssize_t
-procfs_read_path(const char *path, char *buf, size_t len)
+ssize_t procfs_read_path(const char *path, char *buf, size_t len)
 {
 	ssize_t n, total = 0;
 	int fd;
@@ -39,8 +38,7 @@ procfs_read_path(const char *path, char *buf, size_t len)
 }
 
 /* Read /proc/PID/name into buf. */
-ssize_t
-procfs_read(int pid, const char *name, char *buf, size_t len)
+ssize_t procfs_read(int pid, const char *name, char *buf, size_t len)
 {
 	char path[64];
 
@@ -49,8 +47,7 @@ procfs_read(int pid, const char *name, char *buf, size_t len)
 }
 
 /* Read all of /proc/PID/name, at most max bytes. */
-int
-procfs_read_alloc(int pid, const char *name, size_t max, char **buf, size_t *len)
+int procfs_read_alloc(int pid, const char *name, size_t max, char **buf, size_t *len)
 {
 	char path[64], chunk[4096];
 	struct obuf b;
@@ -83,8 +80,7 @@ procfs_read_alloc(int pid, const char *name, size_t max, char **buf, size_t *len
 }
 
 /* Whether a process exists. */
-int
-procfs_alive(int pid)
+int procfs_alive(int pid)
 {
 	char path[64];
 
@@ -93,8 +89,7 @@ procfs_alive(int pid)
 }
 
 /* A process's start time in clock ticks since boot, 0 if gone or a zombie. */
-uint64_t
-procfs_start_ticks(int pid)
+uint64_t procfs_start_ticks(int pid)
 {
 	char buf[1024], *p;
 	unsigned long long v = 0;
@@ -115,8 +110,7 @@ procfs_start_ticks(int pid)
 }
 
 /* A process's comm (thread-group leader's name). */
-int
-procfs_comm(int pid, char *buf, size_t len)
+int procfs_comm(int pid, char *buf, size_t len)
 {
 	ssize_t n = procfs_read(pid, "comm", buf, len);
 
@@ -128,8 +122,7 @@ procfs_comm(int pid, char *buf, size_t len)
 }
 
 /* Resident set size in bytes, 0 if unknown. */
-uint64_t
-procfs_rss(int pid)
+uint64_t procfs_rss(int pid)
 {
 	static long page_size;
 	unsigned long long size, resident;

@@ -11,8 +11,7 @@
 #include "base/xmalloc.h"
 
 /* Scramble a key (the finalizer of MurmurHash3). */
-static size_t
-mix(uint64_t k)
+static size_t mix(uint64_t k)
 {
 	k ^= k >> 33;
 	k *= 0xff51afd7ed558ccdull;
@@ -21,8 +20,7 @@ mix(uint64_t k)
 }
 
 /* Look k up; 1 and *v if present. */
-int
-u64map_get(const struct u64map *m, uint64_t k, uint32_t *v)
+int u64map_get(const struct u64map *m, uint64_t k, uint32_t *v)
 {
 	size_t i;
 
@@ -38,8 +36,7 @@ u64map_get(const struct u64map *m, uint64_t k, uint32_t *v)
 }
 
 /* Insert or replace k. */
-void
-u64map_put(struct u64map *m, uint64_t k, uint32_t v)
+void u64map_put(struct u64map *m, uint64_t k, uint32_t v)
 {
 	size_t i;
 
@@ -69,8 +66,7 @@ u64map_put(struct u64map *m, uint64_t k, uint32_t v)
 }
 
 /* Remove k (backward-shift deletion: no tombstones); 1 if it was there. */
-int
-u64map_del(struct u64map *m, uint64_t k)
+int u64map_del(struct u64map *m, uint64_t k)
 {
 	size_t i, j, h, mask = m->cap - 1;
 
@@ -94,8 +90,7 @@ u64map_del(struct u64map *m, uint64_t k)
 }
 
 /* Free the map's memory; it is empty and usable again. */
-void
-u64map_free(struct u64map *m)
+void u64map_free(struct u64map *m)
 {
 	free(m->keys);
 	free(m->vals);

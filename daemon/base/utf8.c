@@ -7,8 +7,7 @@
  * Length of the valid UTF-8 sequence at s (n bytes left), or 0 if Go's
  * utf8.DecodeRune would return RuneError with size 1 there.
  */
-size_t
-utf8_seq_len(const unsigned char *s, size_t n)
+size_t utf8_seq_len(const unsigned char *s, size_t n)
 {
 	unsigned char c = s[0], lo = 0x80, hi = 0xbf;
 	size_t need, i;

@@ -13,8 +13,7 @@
 #include "base/xmalloc.h"
 
 /* calloc that dies on failure. */
-void *
-xcalloc(size_t n, size_t size)
+void *xcalloc(size_t n, size_t size)
 {
 	void *p = calloc(n ? n : 1, size ? size : 1);
 
@@ -24,8 +23,7 @@ xcalloc(size_t n, size_t size)
 }
 
 /* realloc that dies on failure. */
-void *
-xrealloc(void *p, size_t size)
+void *xrealloc(void *p, size_t size)
 {
 	p = realloc(p, size ? size : 1);
 	if (p == NULL)
@@ -34,8 +32,7 @@ xrealloc(void *p, size_t size)
 }
 
 /* strdup that dies on failure. */
-char *
-xstrdup(const char *s)
+char *xstrdup(const char *s)
 {
 	char *p = strdup(s);
 
@@ -45,8 +42,7 @@ xstrdup(const char *s)
 }
 
 /* asprintf that dies on failure. */
-int
-xasprintf(char **out, const char *fmt, ...)
+int xasprintf(char **out, const char *fmt, ...)
 {
 	va_list ap;
 	int n;

@@ -56,21 +56,21 @@ struct pid_links {
 };
 
 static const char *const probe_names[NPROBES] = {"init",	  "memstats",	 "scavenge",
-						  "arena_grow", "sample_alloc", "sample_free",
-						  "exit"};
+						 "arena_grow", "sample_alloc", "sample_free",
+						 "exit"};
 
+/* skel and exit_link: written before the HTTP server starts and after it stops. */
 static struct gomem_bpf *skel;
 static int attach_profile; /* pid_lock */
 static struct bpf_link *exit_link;
-static struct lib_links libs[GOMEMD_MAX_LIBS];
-static int nlibs;
+static struct lib_links libs[GOMEMD_MAX_LIBS]; /* pid_lock */
+static int nlibs;			       /* pid_lock */
 static pthread_mutex_t pid_lock = PTHREAD_MUTEX_INITIALIZER;
-static struct pid_links *pids;
-static int npids;
+static struct pid_links *pids; /* pid_lock */
+static int npids;	       /* pid_lock */
 
 /* Attach the sampling probes too from now on (heap profiles). */
-void
-attach_set_profile(int on)
+void attach_set_profile(int on)
 {
 	pthread_mutex_lock(&pid_lock);
 	attach_profile = on;
@@ -78,8 +78,7 @@ attach_set_profile(int on)
 }
 
 /* Forward libbpf's messages to the log (debug only: its EPERM text misleads). */
-static int
-libbpf_print(enum libbpf_print_level level, const char *fmt, va_list ap)
+static int libbpf_print(enum libbpf_print_level level, const char *fmt, va_list ap)
 {
 	char msg[1024];
 	size_t n;
@@ -95,8 +94,7 @@ libbpf_print(enum libbpf_print_level level, const char *fmt, va_list ap)
 }
 
 /* Name the capabilities gomemd lacks to load tracing programs, "" if none. */
-static void
-missing_caps(char *buf, size_t len)
+static void missing_caps(char *buf, size_t len)
 {
 	struct __user_cap_header_struct hdr = {_LINUX_CAPABILITY_VERSION_3, 0};
 	struct __user_cap_data_struct data[2];
@@ -117,8 +115,7 @@ missing_caps(char *buf, size_t len)
  * Open and load the BPF programs and attach the exit tracepoint.  On failure
  * err says what is missing, in words a user can act on.
  */
-int
-attach_open(char *err, size_t errlen)
+int attach_open(char *err, size_t errlen)
 {
 	char missing[64];
 	int e;
@@ -136,9 +133,10 @@ attach_open(char *err, size_t errlen)
 	if (e != 0) {
 		e = -e;
 		if (e == EPERM || e == EACCES || missing[0] != '\0') {
-			snprintf(err, errlen,
-				 "loading BPF programs needs CAP_BPF and CAP_PERFMON (or root)%s%s: %s",
-				 missing[0] ? "; missing " : "", missing, strerror(e));
+			snprintf(
+			    err, errlen,
+			    "loading BPF programs needs CAP_BPF and CAP_PERFMON (or root)%s%s: %s",
+			    missing[0] ? "; missing " : "", missing, strerror(e));
 		} else {
 			snprintf(err, errlen,
 				 "loading BPF programs: %s (needs a kernel with BPF, BTF, "
@@ -153,27 +151,25 @@ attach_open(char *err, size_t errlen)
 	/* step: exit notification; without it proc.c's /proc sweep still works */
 	exit_link = bpf_program__attach(skel->progs.gomem_exit);
 	if (exit_link == NULL)
-		log_warn("attaching sched:sched_process_exit (exits noticed by /proc polling only)");
+		log_warn(
+		    "attaching sched:sched_process_exit (exits noticed by /proc polling only)");
 	return 0;
 }
 
 /* Whether the exit tracepoint is attached. */
-int
-attach_exit_traced(void)
+int attach_exit_traced(void)
 {
 	return exit_link != NULL;
 }
 
 /* Attach the seven programs to a binary for pid (-1: all); count the links made (pid_lock held). */
-static int
-attach_probes(struct bpf_link **links, int pid, const char *path)
+static int attach_probes(struct bpf_link **links, int pid, const char *path)
 {
-	struct bpf_program *progs[NPROBES] = {skel->progs.gomem_init, skel->progs.gomem_memstats,
-					      skel->progs.gomem_scavenge,
-					      skel->progs.gomem_arena_grow,
-					      skel->progs.gomem_sample_alloc,
-					      skel->progs.gomem_sample_free,
-					      skel->progs.gomem_lib_exit};
+	struct bpf_program *progs[NPROBES] = {
+	    skel->progs.gomem_init,	    skel->progs.gomem_memstats,
+	    skel->progs.gomem_scavenge,	    skel->progs.gomem_arena_grow,
+	    skel->progs.gomem_sample_alloc, skel->progs.gomem_sample_free,
+	    skel->progs.gomem_lib_exit};
 	int i, n = 0;
 
 	for (i = 0; i < NPROBES; i++) {
@@ -182,8 +178,8 @@ attach_probes(struct bpf_link **links, int pid, const char *path)
 			links[i] = NULL;
 			continue;
 		}
-		links[i] = bpf_program__attach_usdt(progs[i], pid, path, "gomem", probe_names[i],
-						    NULL);
+		links[i] =
+		    bpf_program__attach_usdt(progs[i], pid, path, "gomem", probe_names[i], NULL);
 		if (links[i] == NULL) {
 			log_debug("no gomem:%s in %s (pid %d): %s", probe_names[i], path, pid,
 				  strerror(errno));
@@ -202,8 +198,7 @@ attach_probes(struct bpf_link **links, int pid, const char *path)
 }
 
 /* Destroy a set of links. */
-static void
-destroy_links(struct bpf_link **links)
+static void destroy_links(struct bpf_link **links)
 {
 	int i;
 
@@ -218,8 +213,7 @@ destroy_links(struct bpf_link **links)
  * detach those no longer listed, attach new ones.  Returns how many are
  * attached afterwards.
  */
-int
-attach_libraries(char *const *want, int nwant)
+int attach_libraries(char *const *want, int nwant)
 {
 	struct lib_links keep[GOMEMD_MAX_LIBS];
 	int i, j, nkeep = 0;
@@ -260,8 +254,9 @@ attach_libraries(char *const *want, int nwant)
 		}
 		memset(l, 0, sizeof *l);
 		if (attach_probes(l->links, -1, want[j]) == 0) {
-			log_warnx("library %s: no gomem USDT probes could be attached (run with -v)",
-				  want[j]);
+			log_warnx(
+			    "library %s: no gomem USDT probes could be attached (run with -v)",
+			    want[j]);
 			continue;
 		}
 		l->path = xstrdup(want[j]);
@@ -281,8 +276,7 @@ attach_libraries(char *const *want, int nwant)
  * started from now on would go unseen.  Attach to the new inode too; the
  * old links stay for the processes still mapping the old file.
  */
-void
-attach_refresh(void)
+void attach_refresh(void)
 {
 	struct stat st;
 	int i, j, n;
@@ -311,8 +305,7 @@ attach_refresh(void)
 }
 
 /* Whether a library with this inode is attached for all processes. */
-int
-attach_is_library(dev_t dev, ino_t ino)
+int attach_is_library(dev_t dev, ino_t ino)
 {
 	int i, found = 0;
 
@@ -324,8 +317,7 @@ attach_is_library(dev_t dev, ino_t ino)
 }
 
 /* Set a pid's state in the BPF "watched" map. */
-static int
-watch_set(int pid, unsigned state)
+static int watch_set(int pid, unsigned state)
 {
 	__u32 key = (__u32)pid, val = state;
 
@@ -333,15 +325,13 @@ watch_set(int pid, unsigned state)
 }
 
 /* Watch a pid's exit before its first record arrives. */
-int
-attach_watch(int pid)
+int attach_watch(int pid)
 {
 	return watch_set(pid, GOMEM_WATCH_ON);
 }
 
 /* Whether the user detached this pid (DELETE /processes/N). */
-int
-attach_is_muted(int pid)
+int attach_is_muted(int pid)
 {
 	__u32 key = (__u32)pid, val = 0;
 
@@ -351,8 +341,7 @@ attach_is_muted(int pid)
 }
 
 /* Let a muted pid's records through again. */
-int
-attach_unmute(int pid)
+int attach_unmute(int pid)
 {
 	return watch_set(pid, GOMEM_WATCH_ON);
 }
@@ -362,8 +351,7 @@ attach_unmute(int pid)
  * what the user sees).  0 when attached now; 1 when it had links already,
  * with their name in had; -1 when path has no gomem probes.
  */
-int
-attach_pid(int pid, const char *path, const char *name, char *had, size_t hadlen)
+int attach_pid(int pid, const char *path, const char *name, char *had, size_t hadlen)
 {
 	struct bpf_link *links[NPROBES] = {0};
 	int i;
@@ -390,8 +378,7 @@ attach_pid(int pid, const char *path, const char *name, char *had, size_t hadlen
 }
 
 /* Destroy pid's own links, if it has any; 1 if it had. */
-static int
-drop_pid_links(int pid)
+static int drop_pid_links(int pid)
 {
 	int i, had = 0;
 
@@ -412,8 +399,7 @@ drop_pid_links(int pid)
  * Stop watching a process: destroy its per-pid links if it has any and mute
  * it in BPF (the links for all processes still fire in it).
  */
-int
-attach_detach_pid(int pid)
+int attach_detach_pid(int pid)
 {
 	watch_set(pid, GOMEM_WATCH_MUTED); /* first: destroying links takes a while */
 	return drop_pid_links(pid);
@@ -423,8 +409,7 @@ attach_detach_pid(int pid)
  * Forget a process that is gone: destroy its per-pid links and its entry in
  * the "watched" map (a reused pid must not inherit a mute).
  */
-void
-attach_forget(int pid)
+void attach_forget(int pid)
 {
 	__u32 key = (__u32)pid;
 
@@ -434,15 +419,13 @@ attach_forget(int pid)
 }
 
 /* The ring buffer map's fd. */
-int
-attach_ringbuf_fd(void)
+int attach_ringbuf_fd(void)
 {
 	return bpf_map__fd(skel->maps.events);
 }
 
 /* Records dropped for a reason, summed over CPUs. */
-uint64_t
-attach_drops(int reason)
+uint64_t attach_drops(int reason)
 {
 	int ncpu = libbpf_num_possible_cpus();
 	__u32 key = (__u32)reason;
@@ -465,8 +448,7 @@ attach_drops(int reason)
  * Kernel memory of the BPF maps: the sum of the "memlock:" lines the kernel
  * reports in /proc/self/fdinfo for each map; -1 if not loaded.
  */
-long long
-attach_map_bytes(void)
+long long attach_map_bytes(void)
 {
 	struct bpf_map *map;
 	long long sum = 0;
@@ -476,7 +458,8 @@ attach_map_bytes(void)
 
 	if (skel == NULL || skel->obj == NULL)
 		return -1;
-	bpf_object__for_each_map(map, skel->obj) {
+	bpf_object__for_each_map(map, skel->obj)
+	{
 		fd = bpf_map__fd(map);
 		if (fd < 0)
 			continue;
@@ -493,8 +476,7 @@ attach_map_bytes(void)
 }
 
 /* Number of live USDT links (libraries and pids). */
-int
-attach_nlinks(void)
+int attach_nlinks(void)
 {
 	int i, j, n = 0;
 
@@ -517,8 +499,7 @@ attach_nlinks(void)
  * detected in tcache 2").  The kernel serializes most of the uprobe
  * removal anyway (measured: 53 links take ~7 s either way).
  */
-void
-attach_close(void)
+void attach_close(void)
 {
 	struct bpf_link **all;
 	size_t n = 0;

@@ -11,8 +11,10 @@
 #include <errno.h>
 #include <getopt.h>
 #include <limits.h>
+#include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
+#include <stdint.h>
 #include <string.h>
 
 #include "base/xmalloc.h"
@@ -36,55 +38,54 @@ enum {
 };
 
 static const struct option long_opts[] = {
-	{"listen", required_argument, NULL, 'l'},
-	{"library", required_argument, NULL, 'L'},
-	{"config", required_argument, NULL, 'c'},
-	{"grace", required_argument, NULL, 'g'},
-	{"verbose", no_argument, NULL, 'v'},
-	{"foreground", no_argument, NULL, 'f'},
-	{"history", required_argument, NULL, OPT_HISTORY},
-	{"history-interval", required_argument, NULL, OPT_HISTORY_INTERVAL},
-	{"max-connections", required_argument, NULL, OPT_MAX_CONN},
-	{"per-ip-limit", required_argument, NULL, OPT_PER_IP},
-	{"timeout", required_argument, NULL, OPT_TIMEOUT},
-	{"threads", required_argument, NULL, OPT_THREADS},
-	{"help", no_argument, NULL, 'h'},
-	{"version", no_argument, NULL, OPT_VERSION},
-	{"profile", no_argument, NULL, OPT_PROFILE},
-	{"no-profile", no_argument, NULL, OPT_NO_PROFILE},
-	{"state-dir", required_argument, NULL, OPT_STATE_DIR},
-	{NULL, 0, NULL, 0},
+    {"listen", required_argument, NULL, 'l'},
+    {"library", required_argument, NULL, 'L'},
+    {"config", required_argument, NULL, 'c'},
+    {"grace", required_argument, NULL, 'g'},
+    {"verbose", no_argument, NULL, 'v'},
+    {"foreground", no_argument, NULL, 'f'},
+    {"history", required_argument, NULL, OPT_HISTORY},
+    {"history-interval", required_argument, NULL, OPT_HISTORY_INTERVAL},
+    {"max-connections", required_argument, NULL, OPT_MAX_CONN},
+    {"per-ip-limit", required_argument, NULL, OPT_PER_IP},
+    {"timeout", required_argument, NULL, OPT_TIMEOUT},
+    {"threads", required_argument, NULL, OPT_THREADS},
+    {"help", no_argument, NULL, 'h'},
+    {"version", no_argument, NULL, OPT_VERSION},
+    {"profile", no_argument, NULL, OPT_PROFILE},
+    {"no-profile", no_argument, NULL, OPT_NO_PROFILE},
+    {"state-dir", required_argument, NULL, OPT_STATE_DIR},
+    {NULL, 0, NULL, 0},
 };
 
 /* Print the usage text. */
-void
-conf_usage(FILE *f)
+void conf_usage(FILE *f)
 {
-	fprintf(f,
-		"usage: gomemd [options]\n"
-		"  -l, --listen ADDR:PORT     HTTP address (default 127.0.0.1:6060)\n"
-		"  -L, --library PATH         libgomem to attach to for all processes (repeatable;\n"
-		"                             default " GOMEM_DEFAULT_LIBRARY ")\n"
-		"  -c, --config FILE          read `key = value` settings (same keys as the options)\n"
-		"  -g, --grace SECONDS        keep exited processes this long (default 30)\n"
-		"  -v, --verbose              debug logging\n"
-		"  -f, --foreground           accepted for compatibility; gomemd never forks\n"
-		"      --history N            history points per process (default 900)\n"
-		"      --history-interval MS  at most one history point per MS (default 1000)\n"
-		"      --max-connections N    HTTP connection limit (default 256)\n"
-		"      --per-ip-limit N       HTTP connections per client address (default 64)\n"
-		"      --timeout SECONDS      idle HTTP connection timeout (default 10)\n"
-		"      --threads N            HTTP threads (default 2)\n"
-		"      --no-profile           do not read the processes' heap profiles (default: read\n"
-		"                             each one every history interval; --profile: on)\n"
-		"      --state-dir DIR        keep ended processes' last profile and MemStats here\n"
-		"                             (default /var/lib/gomemd; \"\" for none; config keys\n"
-		"                             state_max_count, state_max_bytes, state_max_age)\n");
+	fprintf(
+	    f,
+	    "usage: gomemd [options]\n"
+	    "  -l, --listen ADDR:PORT     HTTP address (default 127.0.0.1:6060)\n"
+	    "  -L, --library PATH         libgomem to attach to for all processes (repeatable;\n"
+	    "                             default " GOMEM_DEFAULT_LIBRARY ")\n"
+	    "  -c, --config FILE          read `key = value` settings (same keys as the options)\n"
+	    "  -g, --grace SECONDS        keep exited processes this long (default 30)\n"
+	    "  -v, --verbose              debug logging\n"
+	    "  -f, --foreground           accepted for compatibility; gomemd never forks\n"
+	    "      --history N            history points per process (default 900)\n"
+	    "      --history-interval MS  at most one history point per MS (default 1000)\n"
+	    "      --max-connections N    HTTP connection limit (default 256)\n"
+	    "      --per-ip-limit N       HTTP connections per client address (default 64)\n"
+	    "      --timeout SECONDS      idle HTTP connection timeout (default 10)\n"
+	    "      --threads N            HTTP threads (default 2)\n"
+	    "      --no-profile           do not read the processes' heap profiles (default: read\n"
+	    "                             each one every history interval; --profile: on)\n"
+	    "      --state-dir DIR        keep ended processes' last profile and MemStats here\n"
+	    "                             (default /var/lib/gomemd; \"\" for none; config keys\n"
+	    "                             state_max_count, state_max_bytes, state_max_age)\n");
 }
 
 /* Set the defaults. */
-static void
-conf_defaults(struct gomemd_config *c)
+static void conf_defaults(struct gomemd_config *c)
 {
 	memset(c, 0, sizeof *c);
 	c->listen = xstrdup("127.0.0.1:6060");
@@ -103,8 +104,7 @@ conf_defaults(struct gomemd_config *c)
 }
 
 /* Free what a configuration owns. */
-void
-conf_free(struct gomemd_config *c)
+void conf_free(struct gomemd_config *c)
 {
 	int i;
 
@@ -117,8 +117,7 @@ conf_free(struct gomemd_config *c)
 }
 
 /* Split "ADDR:PORT" (or "[V6]:PORT"); 0 on success. */
-int
-conf_split_listen(const char *s, char *addr, size_t addrlen, unsigned *port)
+int conf_split_listen(const char *s, char *addr, size_t addrlen, unsigned *port)
 {
 	const char *colon, *a = s;
 	size_t alen;
@@ -148,8 +147,7 @@ conf_split_listen(const char *s, char *addr, size_t addrlen, unsigned *port)
 }
 
 /* Parse an unsigned number within [lo, hi]. */
-static int
-parse_uint(const char *s, unsigned lo, unsigned hi, unsigned *out)
+static int parse_uint(const char *s, unsigned lo, unsigned hi, unsigned *out)
 {
 	unsigned long v;
 	char *end;
@@ -165,8 +163,7 @@ parse_uint(const char *s, unsigned lo, unsigned hi, unsigned *out)
 }
 
 /* Add a library path, made absolute. */
-static int
-add_library(struct gomemd_config *c, const char *path, char *err, size_t errlen)
+static int add_library(struct gomemd_config *c, const char *path, char *err, size_t errlen)
 {
 	char buf[PATH_MAX];
 
@@ -186,9 +183,8 @@ add_library(struct gomemd_config *c, const char *path, char *err, size_t errlen)
 }
 
 /* Apply one setting; `from` names its origin for messages. */
-static int
-conf_set(struct gomemd_config *c, const char *key, const char *val, const char *from,
-	   char *err, size_t errlen)
+static int conf_set(struct gomemd_config *c, const char *key, const char *val, const char *from,
+		    char *err, size_t errlen)
 {
 	char addr[256];
 	unsigned u;
@@ -198,7 +194,6 @@ conf_set(struct gomemd_config *c, const char *key, const char *val, const char *
 			goto bad;
 		free(c->listen);
 		c->listen = xstrdup(val);
-		c->listen_explicit = 1;
 	} else if (strcmp(key, "library") == 0) {
 		return add_library(c, val, err, errlen);
 	} else if (strcmp(key, "grace") == 0) {
@@ -212,7 +207,7 @@ conf_set(struct gomemd_config *c, const char *key, const char *val, const char *
 		}
 		c->verbose = (int)u;
 	} else if (strcmp(key, "foreground") == 0) {
-		c->foreground = 1;
+		/* accepted for compatibility: gomemd never forks */
 	} else if (strcmp(key, "history") == 0) {
 		if (parse_uint(val, 2, 1000000, &c->history_len) != 0)
 			goto bad;
@@ -269,8 +264,7 @@ bad:
 }
 
 /* Read a config file. */
-static int
-conf_load_file(struct gomemd_config *c, const char *path, char *err, size_t errlen)
+static int conf_load_file(struct gomemd_config *c, const char *path, char *err, size_t errlen)
 {
 	char line[1024], from[PATH_MAX + 32], *k, *v, *e;
 	unsigned lineno = 0;
@@ -318,8 +312,7 @@ conf_load_file(struct gomemd_config *c, const char *path, char *err, size_t errl
  * command line.  Returns 0, -1 with err set, or 1 when --help/--version
  * asked to exit.
  */
-int
-conf_build(struct gomemd_config *c, int argc, char **argv, char *err, size_t errlen)
+int conf_build(struct gomemd_config *c, int argc, char **argv, char *err, size_t errlen)
 {
 	char *cfgfile = NULL;
 	int ch, nlibs_file, cmdline_libs = 0;
@@ -346,8 +339,7 @@ conf_build(struct gomemd_config *c, int argc, char **argv, char *err, size_t err
 			printf("gomemd %s\n", PACKAGE_VERSION);
 			return 1;
 		} else if (ch == '?') {
-			snprintf(err, errlen, "unknown or incomplete option: %s",
-				 argv[optind - 1]);
+			snprintf(err, errlen, "unknown or incomplete option: %s", argv[optind - 1]);
 			free(cfgfile);
 			return -1;
 		}
@@ -378,21 +370,49 @@ conf_build(struct gomemd_config *c, int argc, char **argv, char *err, size_t err
 	optind = 0;
 	while ((ch = getopt_long(argc, argv, "l:L:c:g:vfh", long_opts, NULL)) != -1) {
 		switch (ch) {
-		case 'l': key = "listen"; break;
-		case 'L': key = "library"; break;
-		case 'g': key = "grace"; break;
-		case 'v': c->verbose++; continue;
-		case 'f': c->foreground = 1; continue;
-		case OPT_PROFILE: c->profile = 1; continue;
-		case OPT_NO_PROFILE: c->profile = 0; continue;
-		case OPT_STATE_DIR: key = "state-dir"; break;
-		case OPT_HISTORY: key = "history"; break;
-		case OPT_HISTORY_INTERVAL: key = "history-interval"; break;
-		case OPT_MAX_CONN: key = "max-connections"; break;
-		case OPT_PER_IP: key = "per-ip-limit"; break;
-		case OPT_TIMEOUT: key = "timeout"; break;
-		case OPT_THREADS: key = "threads"; break;
-		default: continue;
+		case 'l':
+			key = "listen";
+			break;
+		case 'L':
+			key = "library";
+			break;
+		case 'g':
+			key = "grace";
+			break;
+		case 'v':
+			c->verbose++;
+			continue;
+		case 'f':
+			continue; /* accepted for compatibility */
+		case OPT_PROFILE:
+			c->profile = 1;
+			continue;
+		case OPT_NO_PROFILE:
+			c->profile = 0;
+			continue;
+		case OPT_STATE_DIR:
+			key = "state-dir";
+			break;
+		case OPT_HISTORY:
+			key = "history";
+			break;
+		case OPT_HISTORY_INTERVAL:
+			key = "history-interval";
+			break;
+		case OPT_MAX_CONN:
+			key = "max-connections";
+			break;
+		case OPT_PER_IP:
+			key = "per-ip-limit";
+			break;
+		case OPT_TIMEOUT:
+			key = "timeout";
+			break;
+		case OPT_THREADS:
+			key = "threads";
+			break;
+		default:
+			continue;
 		}
 		if (conf_set(c, key, optarg, "command line", err, errlen) != 0)
 			return -1;
@@ -400,4 +420,99 @@ conf_build(struct gomemd_config *c, int argc, char **argv, char *err, size_t err
 	if (c->nlibraries == 0)
 		add_library(c, GOMEM_DEFAULT_LIBRARY, err, errlen);
 	return 0;
+}
+
+/* ---- the published configuration ---- */
+
+/*
+ * A published configuration and the number of references to it: one for
+ * being the current one, one per conf_get() not yet put.  conf_lock guards
+ * `current` and every refs; the configuration itself never changes once
+ * published, so readers use it without any lock.
+ */
+struct conf_ref {
+	struct gomemd_config c; /* first: a config pointer is a conf_ref pointer */
+	unsigned refs;
+};
+
+static pthread_mutex_t conf_lock = PTHREAD_MUTEX_INITIALIZER;
+static struct conf_ref *current;
+
+/* Drop one reference (conf_lock held); the configuration to free, or NULL. */
+static struct conf_ref *conf_unref_locked(struct conf_ref *r)
+{
+	return --r->refs == 0 ? r : NULL;
+}
+
+/* Free a configuration nobody references any more. */
+static void conf_destroy(struct conf_ref *r)
+{
+	if (r == NULL)
+		return;
+	conf_free(&r->c);
+	free(r);
+}
+
+/* Make r (NULL: none) the current configuration and drop the old one's reference. */
+static void conf_swap(struct conf_ref *r)
+{
+	struct conf_ref *old;
+
+	pthread_mutex_lock(&conf_lock);
+	old = current;
+	current = r;
+	old = old != NULL ? conf_unref_locked(old) : NULL;
+	pthread_mutex_unlock(&conf_lock);
+	conf_destroy(old);
+}
+
+/*
+ * Publish c (a configuration built by conf_build) as the current one; its
+ * contents move into the published copy and c is left empty.  The previous
+ * one is freed when its last reader puts it.
+ */
+void conf_publish(struct gomemd_config *c)
+{
+	struct conf_ref *r = xcalloc(1, sizeof *r);
+
+	r->c = *c;
+	memset(c, 0, sizeof *c);
+	r->refs = 1;
+	conf_swap(r);
+}
+
+/* Withdraw the current configuration (at exit); freed when its last reader puts it. */
+void conf_unpublish(void)
+{
+	conf_swap(NULL);
+}
+
+/*
+ * A reference to the current configuration, read-only and valid until
+ * conf_put(), whatever reloads happen meanwhile; NULL before the first
+ * conf_publish().
+ */
+const struct gomemd_config *conf_get(void)
+{
+	struct conf_ref *r;
+
+	pthread_mutex_lock(&conf_lock);
+	r = current;
+	if (r != NULL)
+		r->refs++;
+	pthread_mutex_unlock(&conf_lock);
+	return r != NULL ? &r->c : NULL;
+}
+
+/* Drop a reference from conf_get(). */
+void conf_put(const struct gomemd_config *c)
+{
+	struct conf_ref *r = (struct conf_ref *)(uintptr_t)c, *dead;
+
+	if (c == NULL)
+		return;
+	pthread_mutex_lock(&conf_lock);
+	dead = conf_unref_locked(r);
+	pthread_mutex_unlock(&conf_lock);
+	conf_destroy(dead);
 }

@@ -11,15 +11,13 @@
 #define GOMEMD_MAX_LIBS 16
 
 struct gomemd_config {
-	char *listen;			/* "ADDR:PORT" as given */
-	int listen_explicit;		/* given by the user (file or --listen) */
+	char *listen;			  /* "ADDR:PORT" as given */
 	char *libraries[GOMEMD_MAX_LIBS]; /* absolute paths, resolved */
 	int nlibraries;
-	unsigned grace_s;		/* keep dead processes this long */
+	unsigned grace_s; /* keep dead processes this long */
 	int verbose;
-	int foreground;
-	unsigned history_len;		/* points in each history ring */
-	unsigned history_interval_ms;	/* at most one point per interval */
+	unsigned history_len;	      /* points in each history ring */
+	unsigned history_interval_ms; /* at most one point per interval */
 	unsigned max_connections;
 	unsigned per_ip_limit;
 	unsigned conn_timeout_s;
@@ -36,5 +34,16 @@ int conf_build(struct gomemd_config *c, int argc, char **argv, char *err, size_t
 void conf_free(struct gomemd_config *c);
 int conf_split_listen(const char *s, char *addr, size_t addrlen, unsigned *port);
 void conf_usage(FILE *f);
+
+/*
+ * The published configuration (RCU-like: immutable copies, one pointer
+ * swapped on reload, the old copy freed when its last reader is done).
+ * The main thread publishes; any thread reads between conf_get() and
+ * conf_put() without further locking.
+ */
+void conf_publish(struct gomemd_config *c);
+void conf_unpublish(void);
+const struct gomemd_config *conf_get(void);
+void conf_put(const struct gomemd_config *c);
 
 #endif /* GOMEMD_CONF_H */

@@ -6,13 +6,12 @@
  * that time, counters of the small probes, and a history ring of compact
  * points (struct gomem_hist_point) taken at most once per history interval.
  *
- * Locking: `lock` (rwlock) protects the table and every entry, except each
- * entry's rendered-JSON cache, which has its own mutex so that readers
- * holding the read lock can fill it.  The generation counter is atomic.
- * Writers: the collector (main thread), the sweep (main thread), and
- * POST/DELETE handlers (proc_add/proc_remove).  Lock order: lock ->
- * cache_lock.  Nothing here calls out of core/ with the lock held except the
- * snapshot hooks (proc_subscribe).
+ * Locking: `lock` (rwlock) protects the table and every entry; the
+ * generation counter is atomic.  Writers: the collector (main thread), the
+ * sweep (main thread), and POST/DELETE handlers (proc_add/proc_remove).
+ * Nothing here calls out of core/ with the lock held except the snapshot
+ * hooks (proc_subscribe), which must not take locks of their own that are
+ * held around proc_* calls.
  *
  * An entry is born from its first record, from the startup scan, or from
  * an explicit attach (watch/ decides which).  It dies `grace` seconds after
@@ -39,39 +38,36 @@
 #include "base/cgroup.h"
 #include "base/clock.h"
 #include "base/log.h"
+#include "base/pidmap.h"
 #include "base/procfs.h"
 #include "base/xmalloc.h"
 #include "core/proc.h"
-#include "encode/json.h"
 
-#define NBUCKETS 1024
 #define MAX_HOOKS 8
 
 struct proc {
-	struct proc *next;		/* hash chain */
-	struct proc_info info;		/* ages in info are computed on copy */
-	uint64_t start_ticks;		/* /proc/PID/stat starttime, identity */
+	struct pidmap_node node; /* first: the table's link, keyed by pid */
+	struct proc_info info;	 /* ages in info are computed on copy */
+	uint64_t start_ticks;	 /* /proc/PID/stat starttime, identity */
 	struct gomem_memstats snap;
 	uint64_t snap_mono_ns;
 	uint64_t exit_mono_ns;
-	struct gomem_hist_point *hist;	/* ring of hist_cap points */
-	unsigned hist_head;		/* next slot to write */
+	struct gomem_hist_point *hist; /* ring of hist_cap points */
+	unsigned hist_head;	       /* next slot to write */
 	unsigned hist_len;
-	uint64_t hist_last_ns;		/* monotonic time of the last point */
-	pthread_mutex_t cache_lock;
-	char *json;			/* rendered MemStats, or NULL */
-	uint64_t json_snaps;		/* info.snaps when rendered */
-	char *cjson;			/* the same without arrays */
-	uint64_t cjson_snaps;
+	uint64_t hist_last_ns; /* monotonic time of the last point */
 };
 
+/*
+ * The table: tab.lock guards the map and every entry; the sizes and clock
+ * constants are set by proc_init() before any thread starts.
+ */
 static struct {
 	pthread_rwlock_t lock;
-	struct proc *buckets[NBUCKETS];
-	size_t count;
+	struct pidmap map;
 	unsigned hist_cap;
 	unsigned hist_interval_ms;
-	uint64_t btime_ns;		/* boot time, wall clock */
+	uint64_t btime_ns; /* boot time, wall clock */
 	long clk_tck;
 	struct {
 		proc_hook_fn fn;
@@ -83,8 +79,7 @@ static struct {
 static uint64_t generation; /* atomic */
 
 /* Fill identity fields of info from /proc; 0 if the process exists. */
-static int
-read_identity(int pid, struct proc_info *info, uint64_t *start_ticks)
+static int read_identity(int pid, struct proc_info *info, uint64_t *start_ticks)
 {
 	ssize_t n;
 
@@ -106,8 +101,7 @@ read_identity(int pid, struct proc_info *info, uint64_t *start_ticks)
 /* ---- the table ---- */
 
 /* Set up the table. */
-void
-proc_init(unsigned history_len, unsigned history_interval_ms)
+void proc_init(unsigned history_len, unsigned history_interval_ms)
 {
 	char buf[4096], *p;
 
@@ -116,13 +110,13 @@ proc_init(unsigned history_len, unsigned history_interval_ms)
 	tab.clk_tck = sysconf(_SC_CLK_TCK);
 	if (tab.clk_tck <= 0)
 		tab.clk_tck = 100;
-	if (procfs_read_path("/proc/stat", buf, sizeof buf) > 0 && (p = strstr(buf, "\nbtime ")) != NULL)
+	if (procfs_read_path("/proc/stat", buf, sizeof buf) > 0 &&
+	    (p = strstr(buf, "\nbtime ")) != NULL)
 		tab.btime_ns = strtoull(p + 7, NULL, 10) * 1000000000ull;
 }
 
 /* Change the history interval (SIGHUP). */
-void
-proc_set_history_interval(unsigned ms)
+void proc_set_history_interval(unsigned ms)
 {
 	pthread_rwlock_wrlock(&tab.lock);
 	tab.hist_interval_ms = ms;
@@ -130,85 +124,66 @@ proc_set_history_interval(unsigned ms)
 }
 
 /* Free an entry. */
-static void
-proc_free(struct proc *p)
+static void proc_free(struct proc *p)
 {
-	pthread_mutex_destroy(&p->cache_lock);
-	free(p->json);
-	free(p->cjson);
 	free(p->hist);
 	free(p);
 }
 
-/* Free every entry. */
-void
-proc_fini(void)
+/* pidmap_walk callback: free and unlink an entry. */
+static int free_one(struct pidmap_node *n, void *arg)
 {
-	struct proc *p, *next;
-	int i;
+	(void)arg;
+	proc_free((struct proc *)n);
+	return 1;
+}
 
+/* Free every entry. */
+void proc_fini(void)
+{
 	pthread_rwlock_wrlock(&tab.lock);
-	for (i = 0; i < NBUCKETS; i++) {
-		for (p = tab.buckets[i]; p != NULL; p = next) {
-			next = p->next;
-			proc_free(p);
-		}
-		tab.buckets[i] = NULL;
-	}
-	tab.count = 0;
+	pidmap_walk(&tab.map, free_one, NULL);
 	pthread_rwlock_unlock(&tab.lock);
 }
 
 /* Take the table's read lock. */
-void
-proc_rdlock(void)
+void proc_rdlock(void)
 {
 	pthread_rwlock_rdlock(&tab.lock);
 }
 
 /* Release the table's lock. */
-void
-proc_unlock(void)
+void proc_unlock(void)
 {
 	pthread_rwlock_unlock(&tab.lock);
 }
 
 /* Look a pid up (any lock held). */
-static struct proc *
-find_locked(int pid)
+static struct proc *find_locked(int pid)
 {
-	struct proc *p;
-
-	for (p = tab.buckets[(unsigned)pid % NBUCKETS]; p != NULL; p = p->next)
-		if (p->info.pid == pid)
-			return p;
-	return NULL;
+	return (struct proc *)pidmap_find(&tab.map, pid);
 }
 
 /* Look a pid up; the table must be locked. */
-const struct proc *
-proc_find_locked(int pid)
+const struct proc *proc_find_locked(int pid)
 {
 	return find_locked(pid);
 }
 
 /* Bump the generation. */
-static void
-bump_generation(void)
+static void bump_generation(void)
 {
 	__atomic_add_fetch(&generation, 1, __ATOMIC_RELEASE);
 }
 
 /* The current generation: it moves with every snapshot or process change. */
-uint64_t
-proc_generation(void)
+uint64_t proc_generation(void)
 {
 	return __atomic_load_n(&generation, __ATOMIC_ACQUIRE);
 }
 
 /* Register a callback run after each snapshot; 0 on success. */
-int
-proc_subscribe(proc_hook_fn fn, void *arg)
+int proc_subscribe(proc_hook_fn fn, void *arg)
 {
 	int rc = -1;
 
@@ -227,8 +202,7 @@ proc_subscribe(proc_hook_fn fn, void *arg)
  * Make a new entry (not inserted) from /proc; comm is the fallback name,
  * library the libgomem it maps (NULL: unknown).
  */
-static struct proc *
-proc_new(int pid, const char *comm, const char *library)
+static struct proc *proc_new(int pid, const char *comm, const char *library)
 {
 	struct proc *p = xcalloc(1, sizeof *p);
 
@@ -240,43 +214,27 @@ proc_new(int pid, const char *comm, const char *library)
 	if (library != NULL)
 		snprintf(p->info.library, sizeof p->info.library, "%.250s", library);
 	p->hist = xcalloc(tab.hist_cap, sizeof(*p->hist));
-	pthread_mutex_init(&p->cache_lock, NULL);
 	return p;
 }
 
 /* Insert an entry (write lock held). */
-static void
-insert_locked(struct proc *p)
+static void insert_locked(struct proc *p)
 {
-	unsigned b = (unsigned)p->info.pid % NBUCKETS;
-
-	p->next = tab.buckets[b];
-	tab.buckets[b] = p;
-	tab.count++;
+	p->node.pid = p->info.pid;
+	pidmap_insert(&tab.map, &p->node);
 }
 
 /* Unlink an entry (write lock held). */
-static struct proc *
-unlink_locked(int pid)
+static struct proc *unlink_locked(int pid)
 {
-	struct proc **pp, *p;
-
-	for (pp = &tab.buckets[(unsigned)pid % NBUCKETS]; (p = *pp) != NULL; pp = &p->next) {
-		if (p->info.pid == pid) {
-			*pp = p->next;
-			tab.count--;
-			return p;
-		}
-	}
-	return NULL;
+	return (struct proc *)pidmap_remove(&tab.map, pid);
 }
 
 /*
  * Find pid's entry write-locked, creating it if needed: /proc is read
  * without the lock held.  Returns with the write lock held.
  */
-static struct proc *
-get_wrlocked(int pid, const char *comm, const char *library, int *created)
+static struct proc *get_wrlocked(int pid, const char *comm, const char *library, int *created)
 {
 	struct proc *p, *n;
 
@@ -298,8 +256,7 @@ get_wrlocked(int pid, const char *comm, const char *library, int *created)
 }
 
 /* Add a process found by the scan or an attach; 0 if added, 1 if known. */
-int
-proc_add(int pid, const char *library)
+int proc_add(int pid, const char *library)
 {
 	struct proc *p;
 	int created;
@@ -316,8 +273,7 @@ proc_add(int pid, const char *library)
 }
 
 /* Mark a process as having its own per-pid links. */
-void
-proc_set_attached(int pid, int on)
+void proc_set_attached(int pid, int on)
 {
 	struct proc *p;
 
@@ -328,8 +284,7 @@ proc_set_attached(int pid, int on)
 }
 
 /* Drop a process now (DELETE); 0 if it was there. */
-int
-proc_remove(int pid)
+int proc_remove(int pid)
 {
 	struct proc *p;
 
@@ -344,8 +299,7 @@ proc_remove(int pid)
 }
 
 /* Append a history point (write lock held). */
-static void
-hist_push_locked(struct proc *p, uint64_t mono)
+static void hist_push_locked(struct proc *p, uint64_t mono)
 {
 	struct gomem_hist_point *h;
 	const struct gomem_memstats *m = &p->snap;
@@ -374,9 +328,8 @@ hist_push_locked(struct proc *p, uint64_t mono)
  * left alone and PROC_UNKNOWN returned; with create, such an entry is made
  * (replacing the exited one) with library as its libgomem.
  */
-int
-proc_on_snapshot(int pid, const char *comm, const struct gomem_memstats *snap, size_t len,
-		 const char *version, int create, const char *library)
+int proc_on_snapshot(int pid, const char *comm, const struct gomem_memstats *snap, size_t len,
+		     const char *version, int create, const char *library)
 {
 	uint64_t rss = procfs_rss(pid), mono = now_mono_ns();
 	struct proc *p, *old = NULL;
@@ -417,8 +370,7 @@ proc_on_snapshot(int pid, const char *comm, const struct gomem_memstats *snap, s
 }
 
 /* A gomem:scavenge record. */
-void
-proc_on_scavenge(int pid, uint64_t bytes, uint64_t ns)
+void proc_on_scavenge(int pid, uint64_t bytes, uint64_t ns)
 {
 	struct proc *p;
 
@@ -432,8 +384,7 @@ proc_on_scavenge(int pid, uint64_t bytes, uint64_t ns)
 }
 
 /* A gomem:arena_grow record. */
-void
-proc_on_arena_grow(int pid, uint64_t bytes)
+void proc_on_arena_grow(int pid, uint64_t bytes)
 {
 	struct proc *p;
 
@@ -446,8 +397,7 @@ proc_on_arena_grow(int pid, uint64_t bytes)
 }
 
 /* A process exited: keep it for the grace period. */
-void
-proc_on_exit(int pid)
+void proc_on_exit(int pid)
 {
 	struct proc *p;
 
@@ -460,56 +410,60 @@ proc_on_exit(int pid)
 	bump_generation();
 }
 
+struct sweep {
+	uint64_t now, grace;
+	int *dead, ndead, changed;
+};
+
+/* pidmap_walk callback of proc_sweep: mark one entry exited, or drop it. */
+static int sweep_one(struct pidmap_node *n, void *arg)
+{
+	struct proc *p = (struct proc *)n;
+	struct sweep *sw = arg;
+
+	if (!p->info.exited) {
+		uint64_t st = procfs_start_ticks(p->info.pid);
+
+		if (st == 0 || (p->start_ticks != 0 && st != p->start_ticks)) {
+			p->info.exited = 1;
+			p->exit_mono_ns = sw->now;
+			sw->changed = 1;
+		}
+	}
+	if (!p->info.exited || sw->now - p->exit_mono_ns < sw->grace)
+		return 0;
+	sw->dead = xrealloc(sw->dead, sizeof(*sw->dead) * (size_t)(sw->ndead + 1));
+	sw->dead[sw->ndead++] = p->info.pid;
+	proc_free(p);
+	return 1;
+}
+
 /*
  * Once a second: mark processes gone from /proc (or replaced by a new
  * process with the same pid) as exited, and drop those exited longer than
  * grace_s ago.  Returns how many were dropped, their pids in *dropped
  * (malloc'd, free with free(); NULL when none).
  */
-size_t
-proc_sweep(unsigned grace_s, int **dropped)
+size_t proc_sweep(unsigned grace_s, int **dropped)
 {
-	uint64_t now = now_mono_ns(), grace = (uint64_t)grace_s * 1000000000ull;
-	int *dead = NULL, ndead = 0, changed = 0, i, b;
-	struct proc **pp, *p;
+	struct sweep sw = {.now = now_mono_ns(), .grace = (uint64_t)grace_s * 1000000000ull};
+	int i;
 
 	pthread_rwlock_wrlock(&tab.lock);
-	for (b = 0; b < NBUCKETS; b++) {
-		for (pp = &tab.buckets[b]; (p = *pp) != NULL;) {
-			if (!p->info.exited) {
-				uint64_t st = procfs_start_ticks(p->info.pid);
-
-				if (st == 0 || (p->start_ticks != 0 && st != p->start_ticks)) {
-					p->info.exited = 1;
-					p->exit_mono_ns = now;
-					changed = 1;
-				}
-			}
-			if (p->info.exited && now - p->exit_mono_ns >= grace) {
-				*pp = p->next;
-				tab.count--;
-				dead = xrealloc(dead, sizeof(*dead) * (size_t)(ndead + 1));
-				dead[ndead++] = p->info.pid;
-				proc_free(p);
-				continue;
-			}
-			pp = &p->next;
-		}
-	}
+	pidmap_walk(&tab.map, sweep_one, &sw);
 	pthread_rwlock_unlock(&tab.lock);
-	for (i = 0; i < ndead; i++)
-		log_debug("dropping process %d", dead[i]);
-	if (changed || ndead)
+	for (i = 0; i < sw.ndead; i++)
+		log_debug("dropping process %d", sw.dead[i]);
+	if (sw.changed || sw.ndead)
 		bump_generation();
-	*dropped = dead;
-	return (size_t)ndead;
+	*dropped = sw.dead;
+	return (size_t)sw.ndead;
 }
 
 /* ---- readers ---- */
 
 /* Copy an entry's info, with ages computed now. */
-void
-proc_info_locked(const struct proc *p, struct proc_info *out)
+void proc_info_locked(const struct proc *p, struct proc_info *out)
 {
 	uint64_t now = now_mono_ns();
 
@@ -519,69 +473,33 @@ proc_info_locked(const struct proc *p, struct proc_info *out)
 }
 
 /* An entry's latest snapshot, or NULL when none arrived yet. */
-const struct gomem_memstats *
-proc_snap_locked(const struct proc *p)
+const struct gomem_memstats *proc_snap_locked(const struct proc *p)
 {
 	return p->info.have_snap ? &p->snap : NULL;
 }
 
-/* Render (if stale) and wrap one of an entry's cached JSON texts. */
-static cJSON *
-snap_json(struct proc *p, char **cache, uint64_t *cache_snaps, int arrays)
+struct foreach {
+	int (*fn)(const struct proc *p, void *arg);
+	void *arg;
+};
+
+/* pidmap_walk callback of proc_foreach: stop when fn returns nonzero. */
+static int foreach_one(struct pidmap_node *n, void *arg)
 {
-	cJSON *raw;
+	struct foreach *f = arg;
+	int rc = f->fn((const struct proc *)n, f->arg);
 
-	if (!p->info.have_snap)
-		return NULL;
-	pthread_mutex_lock(&p->cache_lock);
-	if (*cache == NULL || *cache_snaps != p->info.snaps) {
-		cJSON *o = json_memstats(&p->snap, arrays);
-
-		free(*cache);
-		*cache = json_print(o);
-		*cache_snaps = p->info.snaps;
-		cJSON_Delete(o);
-	}
-	raw = cJSON_CreateRaw(*cache);
-	pthread_mutex_unlock(&p->cache_lock);
-	if (raw == NULL)
-		fatal("out of memory");
-	return raw;
+	return rc != 0 ? -1 : 0;
 }
 
-/*
- * The entry's snapshot as a raw cJSON node holding its rendered JSON (Go
- * fields plus the struct's extra fields), cached per snapshot; NULL if no
- * snapshot yet.  Read lock held.
- */
-cJSON *
-proc_snap_json_locked(const struct proc *cp)
+/* Call fn for every entry (read-locked) until it returns nonzero; then -1, else 0. */
+int proc_foreach(int (*fn)(const struct proc *p, void *arg), void *arg)
 {
-	struct proc *p = (struct proc *)cp; /* only the cache changes */
-
-	return snap_json(p, &p->json, &p->json_snaps, 1);
-}
-
-/* The same without the arrays (PauseNs, PauseEnd, BySize). */
-cJSON *
-proc_snap_json_compact_locked(const struct proc *cp)
-{
-	struct proc *p = (struct proc *)cp;
-
-	return snap_json(p, &p->cjson, &p->cjson_snaps, 0);
-}
-
-/* Call fn for every entry (read-locked) until it returns nonzero. */
-int
-proc_foreach(int (*fn)(const struct proc *p, void *arg), void *arg)
-{
-	struct proc *p;
-	int b, rc = 0;
+	struct foreach f = {fn, arg};
+	int rc;
 
 	pthread_rwlock_rdlock(&tab.lock);
-	for (b = 0; b < NBUCKETS && rc == 0; b++)
-		for (p = tab.buckets[b]; p != NULL && rc == 0; p = p->next)
-			rc = fn(p, arg);
+	rc = pidmap_walk(&tab.map, foreach_one, &f);
 	pthread_rwlock_unlock(&tab.lock);
 	return rc;
 }
@@ -590,8 +508,7 @@ proc_foreach(int (*fn)(const struct proc *p, void *arg), void *arg)
  * Copy a process's info and (if snap != NULL) latest snapshot.  Returns 0,
  * -1 if unknown, 1 if known without a snapshot yet.
  */
-int
-proc_copy(int pid, struct proc_info *info, struct gomem_memstats *snap)
+int proc_copy(int pid, struct proc_info *info, struct gomem_memstats *snap)
 {
 	struct proc *p;
 	int rc = -1;
@@ -608,37 +525,8 @@ proc_copy(int pid, struct proc_info *info, struct gomem_memstats *snap)
 	return rc;
 }
 
-/*
- * A copy of a process's rendered snapshot JSON (json_memstats without the
- * daemon's fields), cached per snapshot, and its info.  *rc as proc_copy();
- * NULL unless *rc == 0.
- */
-char *
-proc_snap_text(int pid, struct proc_info *info, int *rc)
-{
-	struct proc *p;
-	char *text = NULL;
-	cJSON *raw;
-
-	*rc = -1;
-	pthread_rwlock_rdlock(&tab.lock);
-	if ((p = find_locked(pid)) != NULL) {
-		proc_info_locked(p, info);
-		*rc = 1;
-		if ((raw = snap_json(p, &p->json, &p->json_snaps, 1)) != NULL) {
-			text = raw->valuestring; /* take the copy cJSON made */
-			raw->valuestring = NULL;
-			cJSON_Delete(raw);
-			*rc = 0;
-		}
-	}
-	pthread_rwlock_unlock(&tab.lock);
-	return text;
-}
-
 /* Copy up to max of a process's newest history points, oldest first. */
-size_t
-proc_copy_history(int pid, struct gomem_hist_point *out, size_t max)
+size_t proc_copy_history(int pid, struct gomem_hist_point *out, size_t max)
 {
 	struct proc *p;
 	size_t n = 0, i, start;
@@ -655,20 +543,18 @@ proc_copy_history(int pid, struct gomem_hist_point *out, size_t max)
 }
 
 /* Points in each history ring. */
-size_t
-proc_history_cap(void)
+size_t proc_history_cap(void)
 {
 	return tab.hist_cap; /* set before any thread starts, never changed */
 }
 
 /* Number of entries. */
-size_t
-proc_count(void)
+size_t proc_count(void)
 {
 	size_t n;
 
 	pthread_rwlock_rdlock(&tab.lock);
-	n = tab.count;
+	n = tab.map.count;
 	pthread_rwlock_unlock(&tab.lock);
 	return n;
 }

@@ -16,14 +16,12 @@
 #include <stddef.h>
 #include <stdint.h>
 
-#include <cjson/cJSON.h>
-
 #include "gomem_memstats.h"
 
 struct gomem_hist_point {
 #define GOMEM_HIST_FIELDS(X)                                                                       \
-	X(TimeNs) X(HeapAlloc) X(HeapInuse) X(HeapIdle) X(HeapReleased) X(Sys) X(RSS) X(Mallocs)   \
-	X(Frees)
+	X(TimeNs)                                                                                  \
+	X(HeapAlloc) X(HeapInuse) X(HeapIdle) X(HeapReleased) X(Sys) X(RSS) X(Mallocs) X(Frees)
 #define GOMEM_HIST_DECL_(n) uint64_t n;
 	GOMEM_HIST_FIELDS(GOMEM_HIST_DECL_)
 #undef GOMEM_HIST_DECL_
@@ -33,22 +31,22 @@ struct gomem_hist_point {
 struct proc_info {
 	int pid;
 	char comm[16];
-	char cmdline[1024];	/* arguments separated by NUL */
+	char cmdline[1024]; /* arguments separated by NUL */
 	size_t cmdline_len;
-	uint64_t start_time_ns;	/* wall clock, ns since the epoch */
+	uint64_t start_time_ns; /* wall clock, ns since the epoch */
 	char library[256];	/* libgomem path it maps, "" if unknown */
 	char version[32];	/* from gomem:init, "" if not seen */
 	int have_snap;
-	uint64_t snap_age_ns;	/* now - time the snapshot arrived */
-	uint64_t snaps;		/* snapshots received */
-	uint64_t rss_bytes;	/* /proc/PID/statm at the last snapshot */
+	uint64_t snap_age_ns; /* now - time the snapshot arrived */
+	uint64_t snaps;	      /* snapshots received */
+	uint64_t rss_bytes;   /* /proc/PID/statm at the last snapshot */
 	int exited;
 	uint64_t exited_age_ns;
 	uint64_t scavenge_events, scavenge_bytes, scavenge_ns;
 	uint64_t arena_grows, arena_bytes;
-	int attached_pid;	/* has its own per-pid attachment */
-	char cgroup[256];	/* cgroup path (cgroup.c), "" if unknown */
-	char unit[128];		/* systemd unit from the cgroup, "" if none */
+	int attached_pid; /* has its own per-pid attachment */
+	char cgroup[256]; /* cgroup path (cgroup.c), "" if unknown */
+	char unit[128];	  /* systemd unit from the cgroup, "" if none */
 };
 
 struct proc;
@@ -56,7 +54,7 @@ typedef void (*proc_hook_fn)(const struct proc *p, void *arg);
 
 /* proc_on_snapshot() results. */
 #define PROC_UNKNOWN 0 /* no live entry and create was 0: nothing done */
-#define PROC_NEW 1     /* an entry was made */
+#define PROC_NEW     1 /* an entry was made */
 #define PROC_UPDATED 2
 
 void proc_init(unsigned history_len, unsigned history_interval_ms);
@@ -70,10 +68,7 @@ int proc_foreach(int (*fn)(const struct proc *p, void *arg), void *arg);
 const struct proc *proc_find_locked(int pid);
 void proc_info_locked(const struct proc *p, struct proc_info *out);
 const struct gomem_memstats *proc_snap_locked(const struct proc *p);
-cJSON *proc_snap_json_locked(const struct proc *p);
-cJSON *proc_snap_json_compact_locked(const struct proc *p);
 int proc_copy(int pid, struct proc_info *info, struct gomem_memstats *snap);
-char *proc_snap_text(int pid, struct proc_info *info, int *rc);
 size_t proc_copy_history(int pid, struct gomem_hist_point *out, size_t max);
 size_t proc_history_cap(void);
 size_t proc_count(void);

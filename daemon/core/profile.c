@@ -18,8 +18,6 @@
 #include <string.h>
 #include <time.h>
 
-#include <cjson/cJSON.h>
-
 #include "base/clock.h"
 #include "base/log.h"
 #include "base/xmalloc.h"
@@ -237,21 +235,21 @@ padd_locked(struct pprof_builder *b, struct pstate *p, const struct procprof *ba
 static char *
 memstats_json(int pid, size_t *len)
 {
-	const struct proc *pr;
-	cJSON *o = NULL;
-	char *s = NULL;
+	struct gomem_memstats snap;
+	struct proc_info info;
+	struct obuf b;
+	struct json j;
 
-	proc_rdlock();
-	pr = proc_find_locked(pid);
-	if (pr != NULL && proc_snap_locked(pr) != NULL)
-		o = proc_snap_json_locked(pr);
-	proc_unlock();
-	if (o != NULL) {
-		s = json_print(o);
-		cJSON_Delete(o);
-	}
-	*len = s != NULL ? strlen(s) : 0;
-	return s;
+	*len = 0;
+	if (proc_copy(pid, &info, &snap) < 0 || !info.have_snap)
+		return NULL;
+	obuf_init(&b, 8192);
+	json_init(&j, &b);
+	json_object(&j);
+	json_memstats_go(&j, &snap, 1);
+	json_memstats_extra(&j, &snap);
+	json_end(&j);
+	return obuf_take(&b, len);
 }
 
 /* Write p's last profile and MemStats to the state directory. */
@@ -807,12 +805,11 @@ profile_text(int pid, struct obuf *b)
 	return 0;
 }
 
-struct cJSON *
-profile_leaks(int pid, unsigned seconds, size_t want)
+int
+profile_leaks(int pid, unsigned seconds, size_t want, struct json *j)
 {
 	struct leak_site *v;
 	struct pstate *p;
-	cJSON *o, *arr;
 	uint64_t now = now_real_ns();
 	const struct procprof *base;
 	size_t n, i;
@@ -822,49 +819,53 @@ profile_leaks(int pid, unsigned seconds, size_t want)
 	p = pfind_locked(pid);
 	if (p == NULL || !p->have_cur) {
 		pthread_mutex_unlock(&profile_lock);
-		return NULL;
+		return -1;
 	}
 	base = pbase_locked(p, seconds);
 	n = leaks_rank(&p->cur, base, want, &v);
-	o = cJSON_CreateObject();
-	json_add_u64(o, "Pid", (uint64_t)pid);
-	json_add_u64(o, "Rate", p->cur.rate);
-	json_add_u64(o, "WindowSeconds",
-		     base != NULL ? (p->cur.read_ns - base->read_ns) / 1000000000u
-				  : (p->cur.read_ns - p->cur.start_ns) / 1000000000u);
-	arr = cJSON_CreateArray();
+	json_object(j);
+	json_kv_u64(j, "Pid", (uint64_t)pid);
+	json_kv_u64(j, "Rate", p->cur.rate);
+	json_kv_u64(j, "WindowSeconds",
+		    base != NULL ? (p->cur.read_ns - base->read_ns) / 1000000000u
+				 : (p->cur.read_ns - p->cur.start_ns) / 1000000000u);
+	json_key(j, "Leaks");
+	json_array(j);
 	for (i = 0; i < n; i++) {
 		const struct procprof_bucket *bk = &p->cur.buckets[v[i].bucket];
-		cJSON *e = cJSON_CreateObject(), *stk = cJSON_CreateArray();
 		char *fn = NULL;
-		unsigned j;
+		unsigned k;
 
-		for (j = 0; j < bk->depth && fn == NULL; j++)
-			fn = frame_name_locked(p, bk->pcs[j], true);
-		json_add_string(e, "Function", fn != NULL ? fn : "?");
+		for (k = 0; k < bk->depth && fn == NULL; k++)
+			fn = frame_name_locked(p, bk->pcs[k], true);
+		json_object(j);
+		json_kv_str(j, "Function", fn != NULL ? fn : "?");
 		free(fn);
-		json_add_u64(e, "GrowthBytes", (uint64_t)v[i].growth_bytes);
-		json_add_u64(e, "GrowthObjects", (uint64_t)v[i].growth_objects);
-		json_add_u64(e, "InuseBytes", (uint64_t)v[i].inuse_bytes);
-		json_add_u64(e, "InuseObjects", (uint64_t)v[i].inuse_objects);
-		json_add_u64(e, "BlockSize", bk->size);
-		json_add_u64(e, "OldestAgeSeconds",
-			     v[i].oldest_ns != 0 && now > v[i].oldest_ns
-				     ? (now - v[i].oldest_ns) / 1000000000u
-				     : 0);
-		for (j = 0; j < bk->depth && j < PROFILE_TOP_DEPTH; j++) {
-			char *f = frame_name_locked(p, bk->pcs[j], false);
+		json_kv_u64(j, "GrowthBytes", (uint64_t)v[i].growth_bytes);
+		json_kv_u64(j, "GrowthObjects", (uint64_t)v[i].growth_objects);
+		json_kv_u64(j, "InuseBytes", (uint64_t)v[i].inuse_bytes);
+		json_kv_u64(j, "InuseObjects", (uint64_t)v[i].inuse_objects);
+		json_kv_u64(j, "BlockSize", bk->size);
+		json_kv_u64(j, "OldestAgeSeconds",
+			    v[i].oldest_ns != 0 && now > v[i].oldest_ns
+				    ? (now - v[i].oldest_ns) / 1000000000u
+				    : 0);
+		json_key(j, "Stack");
+		json_array(j);
+		for (k = 0; k < bk->depth && k < PROFILE_TOP_DEPTH; k++) {
+			char *f = frame_name_locked(p, bk->pcs[k], false);
 
-			cJSON_AddItemToArray(stk, json_string(f, strlen(f)));
+			json_cstr(j, f);
 			free(f);
 		}
-		cJSON_AddItemToObject(e, "Stack", stk);
-		cJSON_AddItemToArray(arr, e);
+		json_end(j);
+		json_end(j);
 	}
-	cJSON_AddItemToObject(o, "Leaks", arr);
+	json_end(j);
+	json_end(j);
 	pthread_mutex_unlock(&profile_lock);
 	free(v);
-	return o;
+	return 0;
 }
 
 void

@@ -25,7 +25,7 @@
 
 #define PROFILE_TOP_DEPTH 16 /* frames of a site's stack in profile_top() */
 
-struct cJSON;
+struct json;
 
 /* One allocation site of profile_top(): values unsampled, as pprof shows them. */
 struct profile_site {
@@ -74,8 +74,8 @@ int profile_pprof_all(unsigned seconds, char **out, size_t *outlen);
 int profile_text(int pid, struct obuf *b);
 void profile_top(int pid, size_t want, struct profile_top *out);
 void profile_top_free(struct profile_top *t);
-/* Stacks by in-use growth over about `seconds` (0: since start); NULL if unknown. */
-struct cJSON *profile_leaks(int pid, unsigned seconds, size_t want);
+/* Stacks by in-use growth over about `seconds` (0: since start) into j; -1 if unknown. */
+int profile_leaks(int pid, unsigned seconds, size_t want, struct json *j);
 void profile_stats(struct profile_stats *out);
 /* The state directory's entries (for /processes); statedir_list's result. */
 size_t profile_exited(struct statedir_entry **out);

@@ -5,15 +5,14 @@
 
 #include "base/obuf.h"
 #include "base/utf8.h"
-#include "encode/expvar.h"
+#include "encode/json.h"
 #include "encode/prom.h"
 
 /*
  * Append a label value escaped per the exposition format (\\, \", \n), with
  * invalid UTF-8 replaced by U+FFFD, which the parsers require.
  */
-static void
-prom_label_value(struct obuf *b, const char *v)
+static void prom_label_value(struct obuf *b, const char *v)
 {
 	const unsigned char *s = (const unsigned char *)(v != NULL ? v : "");
 	size_t n = strlen((const char *)s), i = 0, sz;
@@ -36,8 +35,7 @@ prom_label_value(struct obuf *b, const char *v)
 }
 
 /* Append {pid="N",comm="..."} for one process. */
-static void
-prom_labels(struct obuf *b, const struct prom_proc *p)
+static void prom_labels(struct obuf *b, const struct prom_proc *p)
 {
 	obuf_adds(b, "{pid=\"");
 	obuf_u64(b, (unsigned long long)p->pid);
@@ -47,15 +45,13 @@ prom_labels(struct obuf *b, const struct prom_proc *p)
 }
 
 /* HELP and TYPE lines of a family. */
-void
-prom_head(struct obuf *b, const char *name, const char *type, const char *help)
+void prom_head(struct obuf *b, const char *name, const char *type, const char *help)
 {
 	obuf_printf(b, "# HELP %s %s\n# TYPE %s %s\n", name, help, name, type);
 }
 
 /* One sample without per-process labels: name{labels} v (labels NULL: none). */
-void
-prom_u64(struct obuf *b, const char *name, const char *labels, unsigned long long v)
+void prom_u64(struct obuf *b, const char *name, const char *labels, unsigned long long v)
 {
 	obuf_adds(b, name);
 	if (labels != NULL) {
@@ -69,8 +65,7 @@ prom_u64(struct obuf *b, const char *name, const char *labels, unsigned long lon
 }
 
 /* Does name end with s? */
-static int
-has_suffix(const char *name, const char *s)
+static int has_suffix(const char *name, const char *s)
 {
 	size_t n = strlen(name), k = strlen(s);
 
@@ -78,18 +73,19 @@ has_suffix(const char *name, const char *s)
 }
 
 /* The TYPE of a field: a counter without _total goes out as a gauge. */
-static const char *
-prom_type(const char *kind, const char *name)
+static const char *prom_type(const char *kind, const char *name)
 {
 	if (strcmp(kind, "counter") == 0 && !has_suffix(name, "_total"))
 		return "gauge";
 	return kind;
 }
 
-/* One family of uint64 fields: nanoseconds become seconds where named so. */
-static void
-prom_u64_family(struct obuf *b, const struct prom_proc *procs, size_t n, const char *name,
-		const char *kind, const char *help, size_t off)
+/*
+ * One family of a field at offset off: a float64 when is_f64, else a
+ * uint64 (nanoseconds become seconds where the name says seconds).
+ */
+static void prom_family(struct obuf *b, const struct prom_proc *procs, size_t n, const char *name,
+			const char *kind, const char *help, size_t off, int is_f64)
 {
 	int secs = has_suffix(name, "_seconds") || has_suffix(name, "_seconds_total");
 	size_t i;
@@ -97,39 +93,24 @@ prom_u64_family(struct obuf *b, const struct prom_proc *procs, size_t n, const c
 	prom_head(b, name, prom_type(kind, name), help);
 	for (i = 0; i < n; i++) {
 		unsigned long long v;
+		double f;
 
 		if (procs[i].ms == NULL)
 			continue;
-		memcpy(&v, (const char *)procs[i].ms + off, sizeof v);
 		obuf_adds(b, name);
 		prom_labels(b, &procs[i]);
 		obuf_addc(b, ' ');
-		if (secs)
-			gojson_float(b, (double)(v / 1000000000ULL) + (double)(v % 1000000000ULL) / 1e9);
-		else
-			obuf_u64(b, v);
-		obuf_addc(b, '\n');
-	}
-}
-
-/* One family of float64 fields. */
-static void
-prom_f64_family(struct obuf *b, const struct prom_proc *procs, size_t n, const char *name,
-		const char *kind, const char *help, size_t off)
-{
-	size_t i;
-
-	prom_head(b, name, prom_type(kind, name), help);
-	for (i = 0; i < n; i++) {
-		double v;
-
-		if (procs[i].ms == NULL)
-			continue;
-		memcpy(&v, (const char *)procs[i].ms + off, sizeof v);
-		obuf_adds(b, name);
-		prom_labels(b, &procs[i]);
-		obuf_addc(b, ' ');
-		gojson_float(b, v);
+		if (is_f64) {
+			memcpy(&f, (const char *)procs[i].ms + off, sizeof f);
+			gojson_float(b, f);
+		} else {
+			memcpy(&v, (const char *)procs[i].ms + off, sizeof v);
+			if (secs)
+				gojson_float(b, (double)(v / 1000000000ULL) +
+						    (double)(v % 1000000000ULL) / 1e9);
+			else
+				obuf_u64(b, v);
+		}
 		obuf_addc(b, '\n');
 	}
 }
@@ -137,17 +118,16 @@ prom_f64_family(struct obuf *b, const struct prom_proc *procs, size_t n, const c
 #define PROM_OFF_(f) offsetof(struct gomem_memstats, f)
 #define PROM_U64_(f, kind, name, help)                                                             \
 	if ((name) != 0)                                                                           \
-		prom_u64_family(&b, procs, nprocs, (const char *)(name) + 0, #kind,                \
-				(const char *)(help) + 0, PROM_OFF_(f));
+		prom_family(&b, procs, nprocs, (const char *)(name) + 0, #kind,                    \
+			    (const char *)(help) + 0, PROM_OFF_(f), 0);
 #define PROM_F64_(f, kind, name, help)                                                             \
 	if ((name) != 0)                                                                           \
-		prom_f64_family(&b, procs, nprocs, (const char *)(name) + 0, #kind,                \
-				(const char *)(help) + 0, PROM_OFF_(f));
+		prom_family(&b, procs, nprocs, (const char *)(name) + 0, #kind,                    \
+			    (const char *)(help) + 0, PROM_OFF_(f), 1);
 #define PROM_NONE1_(f)
 
-char *
-prom_format(const struct prom_proc *procs, size_t nprocs, const struct prom_self *self,
-	    size_t *len)
+char *prom_format(const struct prom_proc *procs, size_t nprocs, const struct prom_self *self,
+		  size_t *len)
 {
 	struct obuf b;
 	size_t i;
@@ -206,15 +186,18 @@ prom_format(const struct prom_proc *procs, size_t nprocs, const struct prom_self
 	obuf_printf(&b, "gomemd_events_received_total %llu\n", self->events_received);
 	prom_head(&b, "gomemd_events_dropped_total", "counter",
 		  "Events lost between the BPF programs and gomemd, by reason.");
-	obuf_printf(&b, "gomemd_events_dropped_total{reason=\"ringbuf\"} %llu\n", self->dropped_ringbuf);
+	obuf_printf(&b, "gomemd_events_dropped_total{reason=\"ringbuf\"} %llu\n",
+		    self->dropped_ringbuf);
 	obuf_printf(&b, "gomemd_events_dropped_total{reason=\"read\"} %llu\n", self->dropped_read);
-	obuf_printf(&b, "gomemd_events_dropped_total{reason=\"watched\"} %llu\n", self->dropped_watched);
+	obuf_printf(&b, "gomemd_events_dropped_total{reason=\"watched\"} %llu\n",
+		    self->dropped_watched);
 	if (self->bpf_map_bytes >= 0) {
 		prom_head(&b, "gomemd_bpf_map_bytes", "gauge",
 			  "Memory of the BPF maps and ring buffers gomemd loaded, in bytes.");
 		obuf_printf(&b, "gomemd_bpf_map_bytes %lld\n", self->bpf_map_bytes);
 	}
-	prom_head(&b, "gomemd_sse_clients", "gauge", "Connected /events (Server-Sent Events) clients.");
+	prom_head(&b, "gomemd_sse_clients", "gauge",
+		  "Connected /events (Server-Sent Events) clients.");
 	obuf_printf(&b, "gomemd_sse_clients %u\n", self->sse_clients);
 	prom_head(&b, "gomemd_sse_dropped_events_total", "counter",
 		  "Events dropped from the queues of slow /events clients.");
@@ -226,7 +209,8 @@ prom_format(const struct prom_proc *procs, size_t nprocs, const struct prom_self
 		unsigned long long v = self->http_counts[c];
 
 		if (v != 0)
-			obuf_printf(&b, "gomemd_http_requests_total{code=\"%u\"} %llu\n", c + 100, v);
+			obuf_printf(&b, "gomemd_http_requests_total{code=\"%u\"} %llu\n", c + 100,
+				    v);
 	}
 	return obuf_take(&b, len);
 }

@@ -20,18 +20,18 @@
 #include "base/obuf.h"
 
 #define PROM_CONTENT_TYPE "text/plain; version=0.0.4; charset=utf-8"
-#define PROM_HTTP_CODES 500 /* HTTP statuses 100..599 */
+#define PROM_HTTP_CODES	  500 /* HTTP statuses 100..599 */
 
 /* One watched process as /metrics sees it. */
 struct prom_proc {
 	int pid;
 	const char *comm;
-	const char *exe;	       /* "" if unknown */
-	const char *unit;	       /* systemd unit or "" */
-	const char *cgroup;	       /* cgroup path or "" */
+	const char *exe;		 /* "" if unknown */
+	const char *unit;		 /* systemd unit or "" */
+	const char *cgroup;		 /* cgroup path or "" */
 	const struct gomem_memstats *ms; /* NULL: no snapshot yet */
-	double age_seconds;	       /* age of ms */
-	unsigned long long rss_bytes;  /* 0: unknown */
+	double age_seconds;		 /* age of ms */
+	unsigned long long rss_bytes;	 /* 0: unknown */
 };
 
 /* gomemd's own numbers. */
@@ -40,7 +40,7 @@ struct prom_self {
 	unsigned long long dropped_ringbuf; /* ring buffer full */
 	unsigned long long dropped_read;    /* user memory unreadable */
 	unsigned long long dropped_watched; /* watch map full (exits missed) */
-	long long bpf_map_bytes; /* < 0: not known, not emitted */
+	long long bpf_map_bytes;	    /* < 0: not known, not emitted */
 	unsigned int sse_clients;
 	unsigned long long sse_dropped;
 	unsigned long long http_counts[PROM_HTTP_CODES]; /* responses with status 100 + i */

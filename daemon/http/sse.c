@@ -8,6 +8,7 @@
  */
 #include "config.h"
 
+#include "http/reply.h"
 #include "http/sse.h"
 
 #include <errno.h>
@@ -29,25 +30,24 @@ struct sse_client {
 	struct MHD_Connection *conn;
 	int pid_filter;
 	struct sse_msg *q[SSE_QUEUE_MAX];
-	size_t head;	/* index of the oldest message */
-	size_t count;	/* messages queued */
-	size_t off;	/* bytes of q[head] already handed to MHD */
-	int suspended;	/* we suspended conn and nobody resumed it yet */
-	int closing;	/* end the stream at the next read */
+	size_t head;   /* index of the oldest message */
+	size_t count;  /* messages queued */
+	size_t off;    /* bytes of q[head] already handed to MHD */
+	int suspended; /* we suspended conn and nobody resumed it yet */
+	int closing;   /* end the stream at the next read */
 };
 
 static pthread_mutex_t sse_lock = PTHREAD_MUTEX_INITIALIZER;
-static pthread_cond_t sse_cond;	/* data for blocked readers, or shutdown */
+static pthread_cond_t sse_cond; /* shutdown, for the heartbeat thread */
 static struct sse_client *sse_clients;
 static unsigned int sse_nclients, sse_max = SSE_MAX_CLIENTS_DEFAULT;
 static unsigned long long sse_dropped;
-static int sse_blocking;	/* thread per connection: block in the reader */
 static int sse_running;
-static pthread_t sse_hb_thread;
+static pthread_t sse_hb_thread; /* main thread only (init, shutdown) */
 
 /* Make a message holding the given bytes; one reference. */
-static struct sse_msg *
-sse_msg_new(const char *a, size_t alen, const char *b, size_t blen, const char *c, size_t clen)
+static struct sse_msg *sse_msg_new(const char *a, size_t alen, const char *b, size_t blen,
+				   const char *c, size_t clen)
 {
 	struct sse_msg *m = malloc(sizeof *m + alen + blen + clen);
 
@@ -64,8 +64,7 @@ sse_msg_new(const char *a, size_t alen, const char *b, size_t blen, const char *
 }
 
 /* Drop a reference (sse_lock held). */
-static void
-sse_msg_unref(struct sse_msg *m)
+static void sse_msg_unref(struct sse_msg *m)
 {
 	if (--m->refs == 0)
 		free(m);
@@ -75,8 +74,7 @@ sse_msg_unref(struct sse_msg *m)
  * Queue m on cl (sse_lock held).  A full queue drops its oldest message
  * that MHD has not started to send.  Returns whether cl needs a resume.
  */
-static int
-sse_enqueue(struct sse_client *cl, struct sse_msg *m)
+static int sse_enqueue(struct sse_client *cl, struct sse_msg *m)
 {
 	if (cl->closing)
 		return 0;
@@ -87,7 +85,8 @@ sse_enqueue(struct sse_client *cl, struct sse_msg *m)
 
 		sse_msg_unref(cl->q[at]);
 		for (i = victim; i + 1 < cl->count; i++)
-			cl->q[(cl->head + i) % SSE_QUEUE_MAX] = cl->q[(cl->head + i + 1) % SSE_QUEUE_MAX];
+			cl->q[(cl->head + i) % SSE_QUEUE_MAX] =
+			    cl->q[(cl->head + i + 1) % SSE_QUEUE_MAX];
 		cl->count--;
 		sse_dropped++;
 	}
@@ -102,8 +101,7 @@ sse_enqueue(struct sse_client *cl, struct sse_msg *m)
 }
 
 /* Resume the connections collected while sse_lock was held. */
-static void
-sse_resume_all(struct MHD_Connection **conns, size_t n)
+static void sse_resume_all(struct MHD_Connection **conns, size_t n)
 {
 	size_t i;
 
@@ -112,8 +110,7 @@ sse_resume_all(struct MHD_Connection **conns, size_t n)
 }
 
 /* Queue one message on all clients that take pid (0: all). */
-static void
-sse_broadcast(int pid, struct sse_msg *m)
+static void sse_broadcast(int pid, struct sse_msg *m)
 {
 	struct MHD_Connection *wake[SSE_MAX_CLIENTS_DEFAULT * 4];
 	struct sse_client *cl;
@@ -131,13 +128,11 @@ sse_broadcast(int pid, struct sse_msg *m)
 		}
 	}
 	sse_msg_unref(m);
-	pthread_cond_broadcast(&sse_cond);
 	pthread_mutex_unlock(&sse_lock);
 	sse_resume_all(wake, nwake);
 }
 
-void
-sse_publish(int pid, const char *event, const char *data, size_t len)
+void sse_publish(int pid, const char *event, const char *data, size_t len)
 {
 	char head[96];
 	int n = snprintf(head, sizeof head, "event: %s\ndata: ", event);
@@ -151,8 +146,7 @@ sse_publish(int pid, const char *event, const char *data, size_t len)
 }
 
 /* Heartbeat thread: a comment to every client every SSE_HEARTBEAT_SECONDS. */
-static void *
-sse_heartbeat_main(void *arg)
+static void *sse_heartbeat_main(void *arg)
 {
 	struct timespec ts;
 
@@ -161,7 +155,8 @@ sse_heartbeat_main(void *arg)
 	while (sse_running) {
 		clock_gettime(CLOCK_MONOTONIC, &ts);
 		ts.tv_sec += SSE_HEARTBEAT_SECONDS;
-		while (sse_running && pthread_cond_timedwait(&sse_cond, &sse_lock, &ts) != ETIMEDOUT)
+		while (sse_running &&
+		       pthread_cond_timedwait(&sse_cond, &sse_lock, &ts) != ETIMEDOUT)
 			;
 		if (!sse_running)
 			break;
@@ -178,30 +173,40 @@ sse_heartbeat_main(void *arg)
 	return NULL;
 }
 
-int
-sse_init(int thread_per_connection, unsigned int max_clients)
+/* The heartbeat's condition variable waits on the monotonic clock. */
+static void sse_cond_init(void)
 {
 	pthread_condattr_t ca;
-	int err;
 
 	pthread_condattr_init(&ca);
 	pthread_condattr_setclock(&ca, CLOCK_MONOTONIC);
 	pthread_cond_init(&sse_cond, &ca);
 	pthread_condattr_destroy(&ca);
-	sse_blocking = thread_per_connection;
+}
+
+int sse_init(unsigned int max_clients)
+{
+	static pthread_once_t once = PTHREAD_ONCE_INIT;
+	int err;
+
+	pthread_once(&once, sse_cond_init);
+	/* MHD's threads may already serve /events: publish under the lock */
+	pthread_mutex_lock(&sse_lock);
 	if (max_clients > 0 && max_clients <= SSE_MAX_CLIENTS_DEFAULT * 4)
 		sse_max = max_clients;
 	sse_running = 1;
+	pthread_mutex_unlock(&sse_lock);
 	err = pthread_create(&sse_hb_thread, NULL, sse_heartbeat_main, NULL);
 	if (err != 0) {
+		pthread_mutex_lock(&sse_lock);
 		sse_running = 0;
+		pthread_mutex_unlock(&sse_lock);
 		return -err;
 	}
 	return 0;
 }
 
-void
-sse_shutdown(void)
+void sse_shutdown(void)
 {
 	struct MHD_Connection *wake[SSE_MAX_CLIENTS_DEFAULT * 4];
 	struct sse_client *cl;
@@ -234,13 +239,12 @@ sse_shutdown(void)
 		pthread_mutex_unlock(&sse_lock);
 		if (n == 0)
 			break;
-		nanosleep(&(struct timespec){ 0, 10 * 1000 * 1000 }, NULL);
+		nanosleep(&(struct timespec){0, 10 * 1000 * 1000}, NULL);
 	}
 }
 
 /* Copy queued bytes into buf (sse_lock held); returns bytes copied. */
-static size_t
-sse_drain(struct sse_client *cl, char *buf, size_t max)
+static size_t sse_drain(struct sse_client *cl, char *buf, size_t max)
 {
 	size_t n = 0, k;
 
@@ -263,42 +267,29 @@ sse_drain(struct sse_client *cl, char *buf, size_t max)
 	return n;
 }
 
-/* MHD content reader: queued bytes, or suspend / block until there are some. */
-static ssize_t
-sse_reader(void *cls, uint64_t pos, char *buf, size_t max)
+/* MHD content reader: queued bytes, or suspend until a publish resumes us. */
+static ssize_t sse_reader(void *cls, uint64_t pos, char *buf, size_t max)
 {
 	struct sse_client *cl = cls;
-	struct timespec ts;
 	size_t n;
 
 	(void)pos;
 	pthread_mutex_lock(&sse_lock);
-	for (;;) {
-		if (cl->closing) {
-			pthread_mutex_unlock(&sse_lock);
-			return MHD_CONTENT_READER_END_OF_STREAM;
-		}
-		n = sse_drain(cl, buf, max);
-		if (n > 0) {
-			pthread_mutex_unlock(&sse_lock);
-			return (ssize_t)n;
-		}
-		if (!sse_blocking) {
-			cl->suspended = 1;
-			MHD_suspend_connection(cl->conn);
-			pthread_mutex_unlock(&sse_lock);
-			return 0;
-		}
-		/* Thread per connection: wait here; heartbeats bound the wait. */
-		clock_gettime(CLOCK_MONOTONIC, &ts);
-		ts.tv_sec += 1;
-		pthread_cond_timedwait(&sse_cond, &sse_lock, &ts);
+	if (cl->closing) {
+		pthread_mutex_unlock(&sse_lock);
+		return MHD_CONTENT_READER_END_OF_STREAM;
 	}
+	n = sse_drain(cl, buf, max);
+	if (n == 0) {
+		cl->suspended = 1;
+		MHD_suspend_connection(cl->conn);
+	}
+	pthread_mutex_unlock(&sse_lock);
+	return (ssize_t)n;
 }
 
 /* MHD is done with the response: forget the client. */
-static void
-sse_free(void *cls)
+static void sse_free(void *cls)
 {
 	struct sse_client *cl = cls, **pp;
 
@@ -319,29 +310,8 @@ sse_free(void *cls)
 	free(cl);
 }
 
-/* A JSON error reply. */
-static enum MHD_Result
-sse_error(struct MHD_Connection *conn, unsigned int status, const char *msg)
-{
-	char body[256];
-	int n = snprintf(body, sizeof body, "{\"error\": \"%s\", \"status\": %u}\n", msg, status);
-	struct MHD_Response *r =
-		MHD_create_response_from_buffer((size_t)n, body, MHD_RESPMEM_MUST_COPY);
-	enum MHD_Result ret;
-
-	if (r == NULL)
-		return MHD_NO;
-	MHD_add_response_header(r, MHD_HTTP_HEADER_CONTENT_TYPE, "application/json");
-	if (status == MHD_HTTP_SERVICE_UNAVAILABLE)
-		MHD_add_response_header(r, MHD_HTTP_HEADER_RETRY_AFTER, "5");
-	ret = MHD_queue_response(conn, status, r);
-	MHD_destroy_response(r);
-	return ret;
-}
-
-enum MHD_Result
-sse_handle(struct MHD_Connection *conn, int pid_filter, const char *initial, size_t initial_len,
-	   unsigned int *status)
+enum MHD_Result sse_handle(struct MHD_Connection *conn, int pid_filter, const char *initial,
+			   size_t initial_len, unsigned int *status)
 {
 	static const char hello[] = "retry: 2000\n\n";
 	struct MHD_Response *r;
@@ -353,17 +323,19 @@ sse_handle(struct MHD_Connection *conn, int pid_filter, const char *initial, siz
 	if (!sse_running || sse_nclients >= sse_max) {
 		pthread_mutex_unlock(&sse_lock);
 		*status = MHD_HTTP_SERVICE_UNAVAILABLE;
-		return sse_error(conn, *status, "too many /events clients");
+		return http_queue_error(conn, *status, "too many /events clients",
+					MHD_HTTP_HEADER_RETRY_AFTER, "5");
 	}
 	cl = calloc(1, sizeof *cl);
 	if (cl == NULL) {
 		pthread_mutex_unlock(&sse_lock);
 		*status = MHD_HTTP_INTERNAL_SERVER_ERROR;
-		return sse_error(conn, *status, "out of memory");
+		return http_queue_error(conn, *status, "out of memory", NULL, NULL);
 	}
 	cl->conn = conn;
 	cl->pid_filter = pid_filter;
-	m = sse_msg_new(hello, sizeof hello - 1, initial, initial != NULL ? initial_len : 0, NULL, 0);
+	m = sse_msg_new(hello, sizeof hello - 1, initial, initial != NULL ? initial_len : 0, NULL,
+			0);
 	if (m != NULL) {
 		sse_enqueue(cl, m);
 		sse_msg_unref(m);
@@ -373,13 +345,15 @@ sse_handle(struct MHD_Connection *conn, int pid_filter, const char *initial, siz
 	sse_nclients++;
 	pthread_mutex_unlock(&sse_lock);
 
-	r = MHD_create_response_from_callback(MHD_SIZE_UNKNOWN, 16 * 1024, sse_reader, cl, sse_free);
+	r = MHD_create_response_from_callback(MHD_SIZE_UNKNOWN, 16 * 1024, sse_reader, cl,
+					      sse_free);
 	if (r == NULL) {
 		sse_free(cl);
 		*status = MHD_HTTP_INTERNAL_SERVER_ERROR;
-		return sse_error(conn, *status, "out of memory");
+		return http_queue_error(conn, *status, "out of memory", NULL, NULL);
 	}
-	MHD_add_response_header(r, MHD_HTTP_HEADER_CONTENT_TYPE, "text/event-stream; charset=utf-8");
+	MHD_add_response_header(r, MHD_HTTP_HEADER_CONTENT_TYPE,
+				"text/event-stream; charset=utf-8");
 	MHD_add_response_header(r, MHD_HTTP_HEADER_CACHE_CONTROL, "no-cache");
 	MHD_add_response_header(r, "X-Accel-Buffering", "no");
 	/*
@@ -395,8 +369,7 @@ sse_handle(struct MHD_Connection *conn, int pid_filter, const char *initial, siz
 	return ret;
 }
 
-void
-sse_stats(unsigned int *clients, unsigned long long *dropped)
+void sse_stats(unsigned int *clients, unsigned long long *dropped)
 {
 	pthread_mutex_lock(&sse_lock);
 	*clients = sse_nclients;

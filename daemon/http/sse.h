@@ -4,12 +4,10 @@
  * Each client has a bounded queue of shared, reference-counted messages.
  * Publishing never blocks: a full queue drops its oldest whole message and
  * counts the drop.  libmicrohttpd pulls from the queue through a content
- * reader callback; when the queue is empty the reader either suspends the
- * connection (internal polling modes, MHD_ALLOW_SUSPEND_RESUME needed) and a
- * publish resumes it, or, with MHD_USE_THREAD_PER_CONNECTION, blocks on a
- * condition variable with a timeout.  It never returns 0 without suspending,
- * so nothing busy-waits.  A heartbeat comment ":\n\n" goes to every client
- * every SSE_HEARTBEAT_SECONDS, which also finds clients that went away.
+ * reader callback; when the queue is empty the reader suspends the
+ * connection (MHD_ALLOW_SUSPEND_RESUME) and a publish resumes it.  It never
+ * returns 0 without suspending, so nothing busy-waits.  A heartbeat comment ":\n\n" goes to every
+ * client every SSE_HEARTBEAT_SECONDS, which also finds clients that went away.
  */
 #ifndef GOMEMD_SSE_H
 #define GOMEMD_SSE_H
@@ -19,15 +17,15 @@
 #include <microhttpd.h>
 
 #define SSE_MAX_CLIENTS_DEFAULT 64
-#define SSE_QUEUE_MAX 128	/* messages queued per client */
-#define SSE_HEARTBEAT_SECONDS 10
+#define SSE_QUEUE_MAX		128 /* messages queued per client */
+#define SSE_HEARTBEAT_SECONDS	10
 
 /*
- * Start the stream machinery.  thread_per_connection says which way the
- * MHD daemon runs; max_clients bounds concurrent /events clients (503 past
- * it).  Starts the heartbeat thread.  0 or -errno.
+ * Start the stream machinery (the MHD daemon must allow suspend/resume);
+ * max_clients bounds concurrent /events clients (503 past it).  Starts the
+ * heartbeat thread.  0 or -errno.
  */
-int sse_init(int thread_per_connection, unsigned int max_clients);
+int sse_init(unsigned int max_clients);
 /*
  * End every stream and stop the heartbeat thread.  Call before
  * MHD_stop_daemon: it resumes suspended connections so none is left

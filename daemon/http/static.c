@@ -1,6 +1,7 @@
 /* static.c: the dashboard's files.  See static.h. */
 #include "config.h"
 
+#include "http/reply.h"
 #include "http/static.h"
 
 #include <errno.h>
@@ -13,8 +14,7 @@
 #include <unistd.h>
 
 /* Is every component of the relative URL path acceptable? */
-static int
-static_safe(const char *rel)
+static int static_safe(const char *rel)
 {
 	const char *p = rel, *q;
 	size_t n;
@@ -34,8 +34,7 @@ static_safe(const char *rel)
 	return 1;
 }
 
-int
-static_resolve(const char *root, const char *url, char *path, size_t pathsz)
+int static_resolve(const char *root, const char *url, char *path, size_t pathsz)
 {
 	char realroot[PATH_MAX], joined[PATH_MAX * 2], *real;
 	const char *rel = url;
@@ -73,23 +72,22 @@ static_resolve(const char *root, const char *url, char *path, size_t pathsz)
 	return n < 0 || (size_t)n >= pathsz ? -ENOENT : 0;
 }
 
-const char *
-static_content_type(const char *path)
+const char *static_content_type(const char *path)
 {
 	static const struct {
 		const char *ext, *type;
 	} types[] = {
-		{ ".html", "text/html; charset=utf-8" },
-		{ ".js", "text/javascript; charset=utf-8" },
-		{ ".mjs", "text/javascript; charset=utf-8" },
-		{ ".css", "text/css; charset=utf-8" },
-		{ ".json", "application/json" },
-		{ ".map", "application/json" },
-		{ ".svg", "image/svg+xml" },
-		{ ".png", "image/png" },
-		{ ".ico", "image/x-icon" },
-		{ ".txt", "text/plain; charset=utf-8" },
-		{ ".md", "text/plain; charset=utf-8" },
+	    {".html", "text/html; charset=utf-8"},
+	    {".js", "text/javascript; charset=utf-8"},
+	    {".mjs", "text/javascript; charset=utf-8"},
+	    {".css", "text/css; charset=utf-8"},
+	    {".json", "application/json"},
+	    {".map", "application/json"},
+	    {".svg", "image/svg+xml"},
+	    {".png", "image/png"},
+	    {".ico", "image/x-icon"},
+	    {".txt", "text/plain; charset=utf-8"},
+	    {".md", "text/plain; charset=utf-8"},
 	};
 	const char *base = strrchr(path, '/'), *dot;
 	size_t i;
@@ -105,26 +103,8 @@ static_content_type(const char *path)
 	return "application/octet-stream";
 }
 
-/* A JSON error reply. */
-static enum MHD_Result
-static_error(struct MHD_Connection *conn, unsigned int status, const char *msg)
-{
-	char body[256];
-	int n = snprintf(body, sizeof body, "{\"error\": \"%s\", \"status\": %u}\n", msg, status);
-	struct MHD_Response *r =
-		MHD_create_response_from_buffer((size_t)n, body, MHD_RESPMEM_MUST_COPY);
-	enum MHD_Result ret;
-
-	if (r == NULL)
-		return MHD_NO;
-	MHD_add_response_header(r, MHD_HTTP_HEADER_CONTENT_TYPE, "application/json");
-	ret = MHD_queue_response(conn, status, r);
-	MHD_destroy_response(r);
-	return ret;
-}
-
-enum MHD_Result
-static_serve(struct MHD_Connection *conn, const char *root, const char *url, unsigned int *status)
+enum MHD_Result static_serve(struct MHD_Connection *conn, const char *root, const char *url,
+			     unsigned int *status)
 {
 	char path[PATH_MAX];
 	struct MHD_Response *r;
@@ -135,24 +115,24 @@ static_serve(struct MHD_Connection *conn, const char *root, const char *url, uns
 	err = static_resolve(root, url, path, sizeof path);
 	if (err == -EACCES) {
 		*status = MHD_HTTP_FORBIDDEN;
-		return static_error(conn, *status, "path outside the web root");
+		return http_queue_error(conn, *status, "path outside the web root", NULL, NULL);
 	}
 	if (err != 0) {
 		*status = MHD_HTTP_NOT_FOUND;
-		return static_error(conn, *status, "not found");
+		return http_queue_error(conn, *status, "not found", NULL, NULL);
 	}
 	fd = open(path, O_RDONLY | O_CLOEXEC);
 	if (fd < 0 || fstat(fd, &st) != 0) {
 		if (fd >= 0)
 			close(fd);
 		*status = MHD_HTTP_NOT_FOUND;
-		return static_error(conn, *status, "not found");
+		return http_queue_error(conn, *status, "not found", NULL, NULL);
 	}
 	r = MHD_create_response_from_fd((size_t)st.st_size, fd);
 	if (r == NULL) {
 		close(fd);
 		*status = MHD_HTTP_INTERNAL_SERVER_ERROR;
-		return static_error(conn, *status, "out of memory");
+		return http_queue_error(conn, *status, "out of memory", NULL, NULL);
 	}
 	MHD_add_response_header(r, MHD_HTTP_HEADER_CONTENT_TYPE, static_content_type(path));
 	MHD_add_response_header(r, "X-Content-Type-Options", "nosniff");

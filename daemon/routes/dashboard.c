@@ -6,7 +6,7 @@
 
 #include <microhttpd.h>
 
-#include "http/server.h"
+#include "http/reply.h"
 #include "http/static.h"
 #include "routes/routes.h"
 
@@ -15,16 +15,14 @@
 #endif
 
 /* Where the dashboard files are: $GOMEMD_WEB_DIR, else the installed copy. */
-static const char *
-dashboard_dir(void)
+static const char *dashboard_dir(void)
 {
 	const char *d = getenv("GOMEMD_WEB_DIR");
 
 	return d != NULL && *d != '\0' ? d : GOMEMD_WEBDIR;
 }
 
-int
-dashboard_http(struct http_req *req)
+int dashboard_http(struct http_req *req)
 {
 	unsigned int status;
 	int ret;

@@ -16,42 +16,34 @@
 #include "base/clock.h"
 #include "base/obuf.h"
 #include "core/proc.h"
-#include "encode/expvar.h"
-#include "http/server.h"
+#include "encode/json.h"
+#include "http/reply.h"
 #include "http/sse.h"
+#include "routes/render.h"
 #include "routes/routes.h"
 
-/* Append one process's event JSON: identity, RSS, age, Go MemStats, extras. */
-static void
-out_event_json(struct obuf *b, const struct proc_info *info, const struct gomem_memstats *ms)
+/* Append one process's event: identity, RSS, age, then its MemStats with "Extra". */
+static void out_event_json(struct obuf *b, const struct proc_info *info,
+			   const struct gomem_memstats *ms)
 {
-	obuf_adds(b, "{\"pid\":");
-	obuf_u64(b, (unsigned long long)info->pid);
-	obuf_adds(b, ",\"comm\":");
-	gojson_string(b, info->comm, strnlen(info->comm, sizeof info->comm));
-	obuf_adds(b, ",\"time_ns\":");
-	obuf_u64(b, ms->TimeNs != 0 ? ms->TimeNs : now_real_ns());
-	obuf_adds(b, ",\"age_ms\":");
-	obuf_u64(b, info->snap_age_ns / 1000000);
-	obuf_adds(b, ",\"rss\":");
-	obuf_u64(b, info->rss_bytes);
-	obuf_adds(b, info->exited ? ",\"exited\":true" : ",\"exited\":false");
-	obuf_adds(b, ",\"memstats\":");
-	gojson_memstats(b, ms);
-	obuf_adds(b, ",\"gomem\":{");
-#define OUT_X_(n, ...) obuf_adds(b, first ? "\"" #n "\":" : ",\"" #n "\":"), first = 0, obuf_u64(b, ms->n);
-	{
-		int first = 1;
+	struct json j;
 
-		GOMEM_MEMSTATS_EXTRA_FIELDS(OUT_X_)
-	}
-#undef OUT_X_
-	obuf_adds(b, "}}");
+	json_init(&j, b);
+	json_object(&j);
+	json_kv_u64(&j, "Pid", (uint64_t)info->pid);
+	json_key(&j, "Comm");
+	json_str(&j, info->comm, sizeof info->comm);
+	json_kv_u64(&j, "TimeNs", ms->TimeNs != 0 ? ms->TimeNs : now_real_ns());
+	json_kv_u64(&j, "AgeMs", info->snap_age_ns / 1000000);
+	json_kv_u64(&j, "RSS", info->rss_bytes);
+	json_kv_bool(&j, "Exited", info->exited);
+	json_key(&j, "MemStats");
+	render_memstats(&j, ms, 1, info, 0);
+	json_end(&j);
 }
 
 /* Collector hook: a new snapshot goes to the event stream. */
-static void
-out_on_snapshot(const struct proc *p, void *arg)
+static void out_on_snapshot(const struct proc *p, void *arg)
 {
 	const struct gomem_memstats *ms = proc_snap_locked(p);
 	unsigned long long dropped;
@@ -72,8 +64,7 @@ out_on_snapshot(const struct proc *p, void *arg)
 }
 
 /* Send every new snapshot to the event stream (once, before the collector runs). */
-int
-events_init(void)
+int events_init(void)
 {
 	return proc_subscribe(out_on_snapshot, NULL) != 0 ? -ENOSPC : 0;
 }
@@ -84,8 +75,7 @@ struct out_initial {
 };
 
 /* proc_foreach callback: the latest snapshot of each process, framed as SSE. */
-static int
-out_initial_one(const struct proc *p, void *arg)
+static int out_initial_one(const struct proc *p, void *arg)
 {
 	struct out_initial *in = arg;
 	const struct gomem_memstats *ms = proc_snap_locked(p);
@@ -102,8 +92,7 @@ out_initial_one(const struct proc *p, void *arg)
 	return 0;
 }
 
-int
-events_http(struct http_req *req)
+int events_http(struct http_req *req)
 {
 	struct out_initial in;
 	unsigned int status;

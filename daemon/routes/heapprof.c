@@ -29,14 +29,13 @@
 #include "core/proc.h"
 #include "core/profile.h"
 #include "encode/json.h"
-#include "http/server.h"
+#include "http/reply.h"
 #include "routes/routes.h"
 
 #define TOP_DEFAULT 20
 
 /* ?pid= of a process gomemd watches or has a profile of; -1 when it replied. */
-static int
-heapprof_pid(struct http_req *req, int *pid, int *ret)
+static int heapprof_pid(struct http_req *req, int *pid, int *ret)
 {
 	if (http_pid_arg(req, 1, pid, ret) < 0)
 		return -1;
@@ -48,8 +47,7 @@ heapprof_pid(struct http_req *req, int *pid, int *ret)
 }
 
 /* ?seconds= (0 when absent); -1 when it replied. */
-static int
-heapprof_seconds(struct http_req *req, unsigned *secs, int *ret)
+static int heapprof_seconds(struct http_req *req, unsigned *secs, int *ret)
 {
 	const char *s = http_arg(req, "seconds");
 	char *end;
@@ -68,8 +66,7 @@ heapprof_seconds(struct http_req *req, unsigned *secs, int *ret)
 }
 
 /* GET /debug/pprof/heap. */
-int
-heapprof_heap(struct http_req *req)
+int heapprof_heap(struct http_req *req)
 {
 	const char *dbg = http_arg(req, "debug");
 	char *body = NULL, disp[96];
@@ -108,13 +105,13 @@ heapprof_heap(struct http_req *req)
 }
 
 /* GET /profile/top. */
-int
-heapprof_top(struct http_req *req)
+int heapprof_top(struct http_req *req)
 {
 	const char *ns = http_arg(req, "n");
 	struct profile_top top;
-	size_t i, j, want = TOP_DEFAULT;
-	cJSON *o, *arr;
+	size_t i, k, want = TOP_DEFAULT;
+	struct obuf b;
+	struct json j;
 	int pid, ret;
 
 	if (heapprof_pid(req, &pid, &ret) != 0)
@@ -128,44 +125,50 @@ heapprof_top(struct http_req *req)
 		want = v;
 	}
 	profile_top(pid, want, &top);
-	o = cJSON_CreateObject();
-	json_add_u64(o, "pid", (uint64_t)pid);
-	arr = cJSON_CreateArray();
+	obuf_init(&b, 4096);
+	json_init(&j, &b);
+	json_object(&j);
+	json_kv_u64(&j, "Pid", (uint64_t)pid);
+	json_kv_u64(&j, "Rate", top.rate);
+	json_kv_u64(&j, "Samples", top.samples);
+	json_kv_u64(&j, "LiveSamples", top.live_samples);
+	json_kv_u64(&j, "Buckets", top.buckets);
+	json_kv_u64(&j, "InuseSpace", (uint64_t)top.total[3]);
+	json_kv_u64(&j, "InuseObjects", (uint64_t)top.total[2]);
+	json_kv_u64(&j, "AllocSpace", (uint64_t)top.total[1]);
+	json_kv_u64(&j, "AllocObjects", (uint64_t)top.total[0]);
+	json_key(&j, "Sites");
+	json_array(&j);
 	for (i = 0; i < top.nsites; i++) {
 		const struct profile_site *s = &top.sites[i];
-		cJSON *e = cJSON_CreateObject(), *stk = cJSON_CreateArray();
 
-		json_add_string(e, "function", s->function); /* ELF names: any bytes */
-		json_add_u64(e, "inuse_space", (uint64_t)s->v[3]);
-		json_add_u64(e, "inuse_objects", (uint64_t)s->v[2]);
-		json_add_u64(e, "alloc_space", (uint64_t)s->v[1]);
-		json_add_u64(e, "alloc_objects", (uint64_t)s->v[0]);
-		for (j = 0; j < s->nstack; j++)
-			cJSON_AddItemToArray(stk, json_string(s->stack[j], strlen(s->stack[j])));
-		cJSON_AddItemToObject(e, "stack", stk);
-		cJSON_AddItemToArray(arr, e);
+		json_object(&j);
+		json_kv_str(&j, "Function", s->function); /* ELF names: any bytes */
+		json_kv_u64(&j, "InuseSpace", (uint64_t)s->v[3]);
+		json_kv_u64(&j, "InuseObjects", (uint64_t)s->v[2]);
+		json_kv_u64(&j, "AllocSpace", (uint64_t)s->v[1]);
+		json_kv_u64(&j, "AllocObjects", (uint64_t)s->v[0]);
+		json_key(&j, "Stack");
+		json_array(&j);
+		for (k = 0; k < s->nstack; k++)
+			json_cstr(&j, s->stack[k]);
+		json_end(&j);
+		json_end(&j);
 	}
-	json_add_u64(o, "rate", top.rate);
-	json_add_u64(o, "samples", top.samples);
-	json_add_u64(o, "live_samples", top.live_samples);
-	json_add_u64(o, "buckets", top.buckets);
-	json_add_u64(o, "inuse_space", (uint64_t)top.total[3]);
-	json_add_u64(o, "inuse_objects", (uint64_t)top.total[2]);
-	json_add_u64(o, "alloc_space", (uint64_t)top.total[1]);
-	json_add_u64(o, "alloc_objects", (uint64_t)top.total[0]);
-	cJSON_AddItemToObject(o, "sites", arr);
+	json_end(&j);
+	json_end(&j);
 	profile_top_free(&top);
-	return http_reply_json(req, MHD_HTTP_OK, o);
+	return http_reply_json(req, MHD_HTTP_OK, &b);
 }
 
 /* GET /leaks. */
-int
-heapprof_leaks(struct http_req *req)
+int heapprof_leaks(struct http_req *req)
 {
 	const char *ns = http_arg(req, "n");
 	size_t want = TOP_DEFAULT;
 	unsigned secs;
-	cJSON *o;
+	struct obuf b;
+	struct json j;
 	int pid, ret;
 
 	if (heapprof_seconds(req, &secs, &ret) != 0)
@@ -180,9 +183,12 @@ heapprof_leaks(struct http_req *req)
 			return http_reply_error(req, MHD_HTTP_BAD_REQUEST, "malformed n \"%.32s\"", ns);
 		want = v;
 	}
-	o = profile_leaks(pid, secs, want);
-	if (o == NULL)
+	obuf_init(&b, 4096);
+	json_init(&j, &b);
+	if (profile_leaks(pid, secs, want, &j) != 0) {
+		obuf_free(&b);
 		return http_reply_error(req, MHD_HTTP_NOT_FOUND, "no heap profile of process %d yet",
 					pid);
-	return http_reply_json(req, MHD_HTTP_OK, o);
+	}
+	return http_reply_json(req, MHD_HTTP_OK, &b);
 }

@@ -8,17 +8,17 @@
 #include "base/obuf.h"
 #include "base/xmalloc.h"
 #include "core/proc.h"
-#include "http/server.h"
+#include "encode/json.h"
+#include "http/reply.h"
 #include "routes/routes.h"
 
-int
-history_http(struct http_req *req)
+int history_http(struct http_req *req)
 {
 	struct gomem_hist_point *pts;
 	unsigned max;
 	struct obuf b;
-	char *body;
-	size_t n, i, len;
+	struct json j;
+	size_t n, i;
 	int pid, ret;
 
 	if (http_pid_arg(req, 1, &pid, &ret) < 0)
@@ -29,25 +29,20 @@ history_http(struct http_req *req)
 	pts = xcalloc(max, sizeof *pts);
 	n = proc_copy_history(pid, pts, max);
 	obuf_init(&b, 64 + n * 9 * 12);
-	obuf_adds(&b, "{\"pid\":");
-	obuf_u64(&b, (unsigned long long)pid);
-	obuf_adds(&b, ",\"points\":");
-	obuf_u64(&b, n);
+	json_init(&j, &b);
+	json_object(&j);
+	json_kv_u64(&j, "Pid", (uint64_t)pid);
+	json_kv_u64(&j, "Points", n);
 	/* Columns, as the charts want them. */
 #define OUT_H_(f)                                                                                  \
-	obuf_adds(&b, ",\"" #f "\":[");                                                            \
-	for (i = 0; i < n; i++) {                                                                  \
-		if (i > 0)                                                                         \
-			obuf_addc(&b, ',');                                                        \
-		obuf_u64(&b, pts[i].f);                                                            \
-	}                                                                                          \
-	obuf_addc(&b, ']');
+	json_key(&j, #f);                                                                          \
+	json_array(&j);                                                                            \
+	for (i = 0; i < n; i++)                                                                    \
+		json_u64(&j, pts[i].f);                                                            \
+	json_end(&j);
 	GOMEM_HIST_FIELDS(OUT_H_)
 #undef OUT_H_
-	obuf_adds(&b, "}\n");
+	json_end(&j);
 	free(pts);
-	body = obuf_take(&b, &len);
-	if (body == NULL)
-		return http_reply_error(req, MHD_HTTP_INTERNAL_SERVER_ERROR, "out of memory");
-	return http_reply(req, MHD_HTTP_OK, "application/json", body, len);
+	return http_reply_json(req, MHD_HTTP_OK, &b);
 }

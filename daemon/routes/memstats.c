@@ -6,7 +6,6 @@
  */
 #include "config.h"
 
-#include <errno.h>
 #include <pthread.h>
 #include <stdlib.h>
 #include <string.h>
@@ -16,54 +15,35 @@
 #include "base/clock.h"
 #include "base/xmalloc.h"
 #include "core/proc.h"
+#include "base/obuf.h"
 #include "encode/json.h"
-#include "http/server.h"
+#include "http/reply.h"
 #include "routes/render.h"
 #include "routes/routes.h"
 
-/*
- * GET /memstats?pid=N: one process.  The cached rendering of its snapshot
- * ends with the "Extra" object and the root: "...}}"; the daemon's own
- * fields (ages, RSS) are spliced in before those two braces.
- */
-static int
-memstats_one(struct http_req *req, int pid)
+/* GET /memstats?pid=N: one process, its MemStats with the daemon's "Extra". */
+static int memstats_one(struct http_req *req, int pid)
 {
+	struct gomem_memstats *m = xcalloc(1, sizeof *m);
 	struct proc_info info;
-	char *text, *extra, *body;
-	size_t tlen, elen;
-	cJSON *x;
+	struct obuf b;
+	struct json j;
 	int rc;
 
-	text = proc_snap_text(pid, &info, &rc);
-	if (rc < 0)
-		return http_reply_error(req, MHD_HTTP_NOT_FOUND, "process %d is not watched", pid);
-	if (rc > 0)
+	rc = proc_copy(pid, &info, m);
+	if (rc != 0) {
+		free(m);
+		if (rc < 0)
+			return http_reply_error(req, MHD_HTTP_NOT_FOUND,
+						"process %d is not watched", pid);
 		return http_reply_error(req, MHD_HTTP_SERVICE_UNAVAILABLE,
 					"no snapshot from process %d yet", pid);
-	x = cJSON_CreateObject();
-	json_daemon_extra(x, &info);
-	extra = json_print(x);
-	cJSON_Delete(x);
-	tlen = strlen(text);
-	elen = strlen(extra);
-	if (tlen < 2 || elen < 2 || strcmp(text + tlen - 2, "}}") != 0) {
-		free(text);
-		free(extra);
-		return http_reply_error(req, MHD_HTTP_INTERNAL_SERVER_ERROR, "bad rendering");
 	}
-	/* text minus "}}" + "," + extra minus its braces + "}}\n" */
-	body = xcalloc(1, tlen + elen + 4);
-	memcpy(body, text, tlen - 2);
-	tlen -= 2;
-	body[tlen++] = ',';
-	memcpy(body + tlen, extra + 1, elen - 2);
-	tlen += elen - 2;
-	memcpy(body + tlen, "}}\n", 4);
-	tlen += 3;
-	free(text);
-	free(extra);
-	return http_reply(req, MHD_HTTP_OK, "application/json", body, tlen);
+	obuf_init(&b, 16384);
+	json_init(&j, &b);
+	render_memstats(&j, m, 1, &info, 1);
+	free(m);
+	return http_reply_json(req, MHD_HTTP_OK, &b);
 }
 
 /*
@@ -73,20 +53,21 @@ memstats_one(struct http_req *req, int pid)
  * the table changed (with 100 processes reporting every second the table
  * changes ~100 times a second).  The body is a coherent view as of its
  * TimeNs.  libmicrohttpd reference-counts responses, so one MHD_Response
- * is queued on every connection without copying.
+ * is queued on every connection without copying.  The body is built with
+ * list_lock held (one rebuild at a time): lock order list_lock -> the
+ * process table's lock.
  */
-#define LIST_MAX_STALE_NS (250 * 1000000ull)
+#define LIST_MAX_STALE_NS   (250 * 1000000ull)
 #define LIST_MIN_REBUILD_NS (20 * 1000000ull)
 
 static pthread_mutex_t list_lock = PTHREAD_MUTEX_INITIALIZER;
 static struct MHD_Response *list_resp; /* protected by list_lock */
-static uint64_t list_gen, list_mono;
+static uint64_t list_gen, list_mono;   /* protected by list_lock */
 
 static char *memstats_list_body(int full, size_t *len);
 
 /* Answer GET /memstats (compact) from the shared body, rebuilding it if stale. */
-static int
-memstats_list_cached(struct http_req *req)
+static int memstats_list_cached(struct http_req *req)
 {
 	uint64_t now = now_mono_ns(), gen = proc_generation(), age;
 	enum MHD_Result ret;
@@ -99,6 +80,11 @@ memstats_list_cached(struct http_req *req)
 		size_t len;
 		char *body = memstats_list_body(0, &len);
 
+		if (body == NULL) {
+			pthread_mutex_unlock(&list_lock);
+			return http_reply_error(req, MHD_HTTP_INTERNAL_SERVER_ERROR,
+						"out of memory");
+		}
 		r = MHD_create_response_from_buffer_with_free_callback(len, body, free);
 		if (r == NULL) {
 			free(body);
@@ -119,8 +105,7 @@ memstats_list_cached(struct http_req *req)
 }
 
 /* Drop the shared listing (at shutdown). */
-void
-memstats_fini(void)
+void memstats_fini(void)
 {
 	pthread_mutex_lock(&list_lock);
 	if (list_resp != NULL)
@@ -130,8 +115,7 @@ memstats_fini(void)
 }
 
 /* GET /memstats: all processes and totals. */
-int
-memstats_http(struct http_req *req)
+int memstats_http(struct http_req *req)
 {
 	const char *full = http_arg(req, "full");
 	size_t len;
@@ -145,36 +129,27 @@ memstats_http(struct http_req *req)
 	if (full == NULL || strcmp(full, "0") == 0)
 		return memstats_list_cached(req);
 	body = memstats_list_body(1, &len);
+	if (body == NULL)
+		return http_reply_error(req, MHD_HTTP_INTERNAL_SERVER_ERROR, "out of memory");
 	return http_reply(req, MHD_HTTP_OK, "application/json", body, len);
 }
 
-/* Render the listing of every process, with arrays when full. */
-static char *
-memstats_list_body(int full, size_t *len)
+/* Render the listing of every process, with arrays when full; NULL on no memory. */
+static char *memstats_list_body(int full, size_t *len)
 {
 	struct walk w = {.with_snap = 1, .full = full};
-	cJSON *root, *t;
-	char *s;
-	size_t n;
+	struct obuf b;
+	struct json j;
 
-	root = cJSON_CreateObject();
-	json_add_u64(root, "TimeNs", now_real_ns());
-	cJSON_AddItemToObject(root, "Processes", walk_array(&w));
-	t = cJSON_CreateObject();
-	json_add_u64(t, "Processes", w.n);
-	json_add_u64(t, "WithSnapshot", w.nsnap);
-#define TOT(f) json_add_u64(t, #f, w.tot.f);
-	TOT(Alloc) TOT(TotalAlloc) TOT(Sys) TOT(Mallocs) TOT(Frees) TOT(HeapAlloc) TOT(HeapSys)
-	TOT(HeapIdle) TOT(HeapInuse) TOT(HeapReleased) TOT(HeapObjects)
-#undef TOT
-	json_add_u64(t, "RSS", w.rss);
-	cJSON_AddItemToObject(root, "Totals", t);
-	s = json_print(root);
-	cJSON_Delete(root);
-	n = strlen(s);
-	s = xrealloc(s, n + 2);
-	s[n++] = '\n';
-	s[n] = '\0';
-	*len = n;
-	return s;
+	obuf_init(&b, 65536);
+	json_init(&j, &b);
+	json_object(&j);
+	json_kv_u64(&j, "TimeNs", now_real_ns());
+	json_key(&j, "Processes");
+	render_list(&j, &w);
+	json_key(&j, "Totals");
+	render_totals(&j, &w);
+	json_end(&j);
+	obuf_addc(&b, '\n');
+	return obuf_take(&b, len);
 }

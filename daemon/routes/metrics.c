@@ -23,14 +23,14 @@
 #include "core/proc.h"
 #include "core/profile.h"
 #include "encode/prom.h"
-#include "http/server.h"
+#include "http/reply.h"
 #include "http/sse.h"
 #include "routes/routes.h"
 #include "watch/collect.h"
 
 struct out_proc {
 	struct proc_info info;
-	struct gomem_memstats *ms;	/* NULL: none yet */
+	struct gomem_memstats *ms; /* NULL: none yet */
 };
 
 struct out_collect {
@@ -39,8 +39,7 @@ struct out_collect {
 };
 
 /* proc_foreach callback: copy every live process out. */
-static int
-out_collect_one(const struct proc *p, void *arg)
+static int out_collect_one(const struct proc *p, void *arg)
 {
 	struct out_collect *c = arg;
 	const struct gomem_memstats *ms = proc_snap_locked(p);
@@ -53,7 +52,7 @@ out_collect_one(const struct proc *p, void *arg)
 	op = &c->v[c->n];
 	proc_info_locked(p, &op->info);
 	if (op->info.exited)
-		return 0;	/* dead processes' series go away at once */
+		return 0; /* dead processes' series go away at once */
 	op->ms = NULL;
 	if (ms != NULL) {
 		op->ms = malloc(sizeof *op->ms);
@@ -65,8 +64,7 @@ out_collect_one(const struct proc *p, void *arg)
 }
 
 /* The heap profiler's own counters. */
-static void
-metrics_profile(struct obuf *b)
+static void metrics_profile(struct obuf *b)
 {
 	struct profile_stats s;
 
@@ -94,13 +92,12 @@ metrics_profile(struct obuf *b)
 #undef G_
 }
 
-int
-metrics_http(struct http_req *req)
+int metrics_http(struct http_req *req)
 {
-	struct out_collect c = { NULL, 0, 0 };
+	struct out_collect c = {NULL, 0, 0};
 	struct prom_proc *pp;
 	struct prom_self *self = xcalloc(1, sizeof *self); /* 4 KB of counters */
-	char (*exe)[PATH_MAX], (*cg)[512], (*unit)[256];
+	char(*exe)[PATH_MAX], (*cg)[512], (*unit)[256];
 	char *body;
 	size_t i, len;
 	ssize_t n;
@@ -118,7 +115,8 @@ metrics_http(struct http_req *req)
 		n = readlink(link, exe[i], sizeof exe[i] - 1);
 		exe[i][n > 0 ? n : 0] = '\0';
 		/* Read at attach (proc.c); a process may have moved since. */
-		if (cgroup_read(c.v[i].info.pid, cg[i], sizeof cg[i], unit[i], sizeof unit[i]) != 0) {
+		if (cgroup_read(c.v[i].info.pid, cg[i], sizeof cg[i], unit[i], sizeof unit[i]) !=
+		    0) {
 			snprintf(cg[i], sizeof cg[i], "%s", c.v[i].info.cgroup);
 			snprintf(unit[i], sizeof unit[i], "%s", c.v[i].info.unit);
 		}

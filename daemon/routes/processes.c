@@ -9,51 +9,71 @@
 #include "config.h"
 
 #include <errno.h>
-#include <pthread.h>
 #include <stdlib.h>
 #include <string.h>
 
 #include <microhttpd.h>
 
 #include "base/log.h"
+#include "base/obuf.h"
 #include "core/proc.h"
 #include "core/profile.h"
 #include "encode/json.h"
-#include "http/server.h"
+#include "http/reply.h"
 #include "routes/render.h"
 #include "routes/routes.h"
 #include "watch/watch.h"
 
 /* GET /processes. */
-int
-processes_list(struct http_req *req)
+int processes_list(struct http_req *req)
 {
 	struct walk w = {.with_snap = 0};
-	cJSON *root = cJSON_CreateObject(), *ended = cJSON_CreateArray();
 	struct statedir_entry *v;
-	size_t n = profile_exited(&v), i;
+	struct obuf b;
+	struct json j;
+	size_t n, i;
 
-	cJSON_AddItemToObject(root, "Processes", walk_array(&w));
+	obuf_init(&b, 16384);
+	json_init(&j, &b);
+	json_object(&j);
+	json_key(&j, "Processes");
+	render_list(&j, &w);
 	/* Ended processes whose last profile the state directory keeps. */
+	n = profile_exited(&v);
+	json_key(&j, "Ended");
+	json_array(&j);
 	for (i = 0; i < n; i++) {
-		cJSON *e = cJSON_CreateObject();
-
-		json_add_u64(e, "Pid", (uint64_t)v[i].pid);
-		json_add_string(e, "Comm", v[i].comm);
-		json_add_u64(e, "StartTimeNs", v[i].start_ns);
-		json_add_u64(e, "EndedTimeNs", v[i].ended_ns);
-		json_add_string(e, "How", v[i].how);
-		cJSON_AddItemToObject(e, "Code", json_i64(v[i].code));
-		cJSON_AddItemToArray(ended, e);
+		json_object(&j);
+		json_kv_u64(&j, "Pid", (uint64_t)v[i].pid);
+		json_kv_str(&j, "Comm", v[i].comm);
+		json_kv_u64(&j, "StartTimeNs", v[i].start_ns);
+		json_kv_u64(&j, "EndedTimeNs", v[i].ended_ns);
+		json_kv_str(&j, "How", v[i].how);
+		json_kv_u64(&j, "Code", (uint64_t)(v[i].code < 0 ? 0 : v[i].code));
+		json_end(&j);
 	}
+	json_end(&j);
 	free(v);
-	cJSON_AddItemToObject(root, "Ended", ended);
-	return http_reply_json(req, MHD_HTTP_OK, root);
+	json_end(&j);
+	return http_reply_json(req, MHD_HTTP_OK, &b);
+}
+
+/* Reply with one process object. */
+static int reply_proc(struct http_req *req, const struct proc_info *info)
+{
+	struct obuf b;
+	struct json j;
+
+	obuf_init(&b, 2048);
+	json_init(&j, &b);
+	json_object(&j);
+	render_proc_info(&j, info);
+	json_end(&j);
+	return http_reply_json(req, MHD_HTTP_OK, &b);
 }
 
 /* /processes/N and /processes/N/attach. */
-int
-processes_item(struct http_req *req)
+int processes_item(struct http_req *req)
 {
 	char pidstr[32], err[512];
 	const char *slash = strchr(req->rest, '/');
@@ -74,7 +94,8 @@ processes_item(struct http_req *req)
 	    strcmp(req->method, "DELETE") != 0)
 		return http_reply_405(req, "GET, DELETE");
 	if (http_parse_pid(pidstr, &pid) != 0)
-		return http_reply_error(req, MHD_HTTP_BAD_REQUEST, "malformed pid \"%s\"", pidstr);
+		return http_reply_error(req, MHD_HTTP_BAD_REQUEST, "malformed pid \"%.32s\"",
+					pidstr);
 
 	if (slash != NULL) { /* POST /processes/N/attach */
 		if (watch_attach(pid, err, sizeof err) != 0)
@@ -83,19 +104,25 @@ processes_item(struct http_req *req)
 							       : MHD_HTTP_UNPROCESSABLE_CONTENT,
 						"%s", err);
 		if (proc_copy(pid, &info, NULL) < 0)
-			return http_reply_error(req, MHD_HTTP_NOT_FOUND, "process %d vanished", pid);
-		return http_reply_json(req, MHD_HTTP_OK, json_proc_info(&info));
+			return http_reply_error(req, MHD_HTTP_NOT_FOUND, "process %d vanished",
+						pid);
+		return reply_proc(req, &info);
 	}
 	if (proc_copy(pid, &info, NULL) < 0)
 		return http_reply_error(req, MHD_HTTP_NOT_FOUND, "process %d is not watched", pid);
 	if (strcmp(req->method, "DELETE") == 0) {
-		cJSON *o = cJSON_CreateObject();
+		struct obuf b;
+		struct json j;
 
 		watch_detach(pid);
 		log_info("process %d detached on request", pid);
-		json_add_u64(o, "Pid", (uint64_t)pid);
-		cJSON_AddBoolToObject(o, "Detached", 1);
-		return http_reply_json(req, MHD_HTTP_OK, o);
+		obuf_init(&b, 64);
+		json_init(&j, &b);
+		json_object(&j);
+		json_kv_u64(&j, "Pid", (uint64_t)pid);
+		json_kv_bool(&j, "Detached", 1);
+		json_end(&j);
+		return http_reply_json(req, MHD_HTTP_OK, &b);
 	}
-	return http_reply_json(req, MHD_HTTP_OK, json_proc_info(&info));
+	return reply_proc(req, &info);
 }

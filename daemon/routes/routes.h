@@ -8,8 +8,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
-struct http_req;
-struct http_route;
+#include "http/server.h"
 
 /* table.c */
 extern const struct http_route routes_table[];

@@ -12,14 +12,13 @@
 #include "base/xmalloc.h"
 #include "core/proc.h"
 #include "encode/expvar.h"
-#include "http/server.h"
+#include "http/reply.h"
 #include "routes/routes.h"
 
 #define EXPVAR_MAX_CMDLINE (1 << 20) /* os.Args longer than this are cut */
 
 /* proc_foreach callback: count live processes, remember the last pid. */
-static int
-out_count_live(const struct proc *p, void *arg)
+static int out_count_live(const struct proc *p, void *arg)
 {
 	int *v = arg;
 	struct proc_info info;
@@ -32,14 +31,13 @@ out_count_live(const struct proc *p, void *arg)
 	return 0;
 }
 
-int
-vars_http(struct http_req *req)
+int vars_http(struct http_req *req)
 {
 	struct gomem_memstats *ms;
 	struct proc_info info;
 	char *cmd = NULL, *body;
 	size_t cmdlen = 0, len;
-	int pid, rc, ret, live[2] = { 0, 0 };
+	int pid, rc, ret, live[2] = {0, 0};
 
 	if (http_pid_arg(req, 0, &pid, &ret) < 0)
 		return ret;
@@ -56,11 +54,15 @@ vars_http(struct http_req *req)
 	if (rc != 0) {
 		free(ms);
 		if (rc < 0)
-			return http_reply_error(req, MHD_HTTP_NOT_FOUND, "no such process: %d", pid);
-		return http_reply_error(req, MHD_HTTP_NOT_FOUND, "no snapshot yet for process %d", pid);
+			return http_reply_error(req, MHD_HTTP_NOT_FOUND, "no such process: %d",
+						pid);
+		return http_reply_error(req, MHD_HTTP_NOT_FOUND, "no snapshot yet for process %d",
+					pid);
 	}
 	/* os.Args: the live command line; the one recorded at attach if it is gone. */
-	if (info.exited || procfs_read_alloc(pid, "cmdline", EXPVAR_MAX_CMDLINE, &cmd, &cmdlen) != 0 || cmdlen == 0) {
+	if (info.exited ||
+	    procfs_read_alloc(pid, "cmdline", EXPVAR_MAX_CMDLINE, &cmd, &cmdlen) != 0 ||
+	    cmdlen == 0) {
 		free(cmd);
 		cmd = NULL;
 	}

@@ -19,12 +19,11 @@
 #include "watch/collect.h"
 #include "watch/watch.h"
 
-static struct ring_buffer *rb;
-static uint64_t nevents; /* atomic: /healthz and /metrics read it */
+static struct ring_buffer *rb; /* main thread only */
+static uint64_t nevents;       /* atomic: /healthz and /metrics read it */
 
 /* Handle one ring buffer record. */
-static int
-collect_record(void *ctx, void *data, size_t size)
+static int collect_record(void *ctx, void *data, size_t size)
 {
 	const struct gomem_event_hdr *h = data;
 	const struct gomem_event_snap *e = data;
@@ -77,8 +76,7 @@ collect_record(void *ctx, void *data, size_t size)
 }
 
 /* Set up the ring buffer consumer. */
-int
-collect_open(void)
+int collect_open(void)
 {
 	rb = ring_buffer__new(attach_ringbuf_fd(), collect_record, NULL, NULL);
 	if (rb == NULL)
@@ -87,15 +85,13 @@ collect_open(void)
 }
 
 /* An fd that becomes readable when records are waiting. */
-int
-collect_epoll_fd(void)
+int collect_epoll_fd(void)
 {
 	return ring_buffer__epoll_fd(rb);
 }
 
 /* Consume every waiting record; returns how many. */
-int
-collect_consume(void)
+int collect_consume(void)
 {
 	int n = ring_buffer__consume(rb);
 
@@ -105,15 +101,13 @@ collect_consume(void)
 }
 
 /* Records consumed since start. */
-uint64_t
-collect_events(void)
+uint64_t collect_events(void)
 {
 	return __atomic_load_n(&nevents, __ATOMIC_RELAXED);
 }
 
 /* Free the consumer. */
-void
-collect_close(void)
+void collect_close(void)
 {
 	ring_buffer__free(rb);
 	rb = NULL;

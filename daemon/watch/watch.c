@@ -32,8 +32,7 @@
  * attached library, else one named libgomem*.so*.  Fills its path (as the
  * process sees it) and the inode as stat() reports it from here.
  */
-int
-watch_find_library(int pid, char *path, size_t len, dev_t *dev, ino_t *ino)
+int watch_find_library(int pid, char *path, size_t len, dev_t *dev, ino_t *ino)
 {
 	char mpath[64], line[PATH_MAX + 128], other[PATH_MAX] = "";
 	dev_t odev = 0;
@@ -92,8 +91,7 @@ watch_find_library(int pid, char *path, size_t len, dev_t *dev, ino_t *ino)
 }
 
 /* Add a process to the table and watch its exit in BPF; 0 if added, 1 if known. */
-static int
-watch_add(int pid, const char *library)
+static int watch_add(int pid, const char *library)
 {
 	int rc = proc_add(pid, library);
 
@@ -106,9 +104,8 @@ watch_add(int pid, const char *library)
  * detached it: records queued before DELETE muted it must not bring the
  * process back.
  */
-void
-watch_on_snapshot(int pid, const char *comm, const struct gomem_memstats *snap, size_t len,
-		  const char *version)
+void watch_on_snapshot(int pid, const char *comm, const struct gomem_memstats *snap, size_t len,
+		       const char *version)
 {
 	char lib[PATH_MAX];
 	dev_t dev;
@@ -130,8 +127,7 @@ watch_on_snapshot(int pid, const char *comm, const struct gomem_memstats *snap, 
  * nothing more than unmuting; otherwise its libgomem (or, when none is
  * mapped, its executable) gets per-pid links.  0 on success.
  */
-int
-watch_attach(int pid, char *err, size_t errlen)
+int watch_attach(int pid, char *err, size_t errlen)
 {
 	char lib[PATH_MAX], path[PATH_MAX + 64], had[PATH_MAX + 64];
 	const char *name;
@@ -174,8 +170,7 @@ watch_attach(int pid, char *err, size_t errlen)
 }
 
 /* Stop watching pid: mute it in BPF, drop its links and its entry. */
-int
-watch_detach(int pid)
+int watch_detach(int pid)
 {
 	attach_detach_pid(pid);
 	return proc_remove(pid);
@@ -186,8 +181,7 @@ watch_detach(int pid)
  * the "watched" map, their profiles go, and libraries replaced on disk get
  * attached again.
  */
-void
-watch_sweep(unsigned grace_s)
+void watch_sweep(unsigned grace_s)
 {
 	int *dropped;
 	size_t n, i;
@@ -206,8 +200,7 @@ watch_sweep(unsigned grace_s)
  * one from another path are only logged (attach them with POST
  * /processes/N/attach or gomem attach).  Returns how many were added.
  */
-int
-watch_scan(void)
+int watch_scan(void)
 {
 	char path[PATH_MAX];
 	struct dirent *d;
@@ -237,7 +230,8 @@ watch_scan(void)
 			 * each (and ~0.25 s each to remove), so only on request.
 			 */
 			log_debug("process %ld maps %s (not a configured library): "
-				  "POST /processes/%ld/attach to watch it", pid, path, pid);
+				  "POST /processes/%ld/attach to watch it",
+				  pid, path, pid);
 		}
 	}
 	closedir(dir);

@@ -23,6 +23,7 @@
 
 #include "gomem.h"
 #include "api_util.h"
+#include "../common/rss.h"
 
 /* glibc exports these but declares them in no public header. */
 extern void *__libc_malloc(size_t);
@@ -985,19 +986,6 @@ START_TEST(test_libc_entry_points)
 END_TEST
 
 /* ---- Freed memory is reused ---- */
-
-static size_t rss_bytes(void)
-{
-	FILE *f = fopen("/proc/self/statm", "r");
-	unsigned long size = 0, rss = 0;
-
-	if (f == NULL)
-		return 0;
-	if (fscanf(f, "%lu %lu", &size, &rss) != 2)
-		rss = 0;
-	fclose(f);
-	return (size_t)rss * (size_t)sysconf(_SC_PAGESIZE);
-}
 
 /*
  * Repeated malloc/free with few blocks live must not grow the resident set:

@@ -132,7 +132,7 @@ wait "$W1" 2>/dev/null || true
 W1_DEAD=$W1
 W1=""
 sleep 3 # past the 1 s grace: gone from the process table
-curl -s "$URL/memstats?pid=$W1_DEAD" | grep -q '"status":404' || fail "killed pid still in the table"
+curl -s "$URL/memstats?pid=$W1_DEAD" | grep -q '"Status":404' || fail "killed pid still in the table"
 get "$URL/debug/pprof/heap?pid=$W1_DEAD" "$T/dead.pb.gz"
 pp -unit=MB -sample_index=inuse_space -top "$T/dead.pb.gz" >"$T/top.dead"
 python3 "$S/pprof_sites.py" "$T/top.dead" inuse_space 200 || fail "killed process's profile"

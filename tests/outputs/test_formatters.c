@@ -20,6 +20,7 @@
 #include "base/obuf.h"
 #include "base/utf8.h"
 #include "encode/expvar.h"
+#include "encode/json.h"
 #include "encode/prom.h"
 #include "http/static.h"
 

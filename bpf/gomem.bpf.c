@@ -211,6 +211,13 @@ int BPF_USDT(gomem_sample_free, const void *ptr, __u64 size)
 	return emit_small(GOMEM_EV_SAMPLE_FREE, (__u64)(unsigned long)ptr, size);
 }
 
+/* The process is exiting normally and waits for gomemd to copy its profile. */
+SEC("usdt")
+int BPF_USDT(gomem_lib_exit, const void *profile, __u64 size)
+{
+	return emit_small(GOMEM_EV_LIB_EXIT, (__u64)(unsigned long)profile, size);
+}
+
 /* Report the exit of the last thread of a watched process. */
 SEC("tracepoint/sched/sched_process_exit")
 int gomem_exit(void *ctx)

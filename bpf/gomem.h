@@ -24,6 +24,7 @@ enum gomem_event_type {
 	GOMEM_EV_EXIT = 5,	 /* the last thread of a watched process exited */
 	GOMEM_EV_SAMPLE_ALLOC = 6, /* gomem:sample_alloc: struct gomem_event_sample */
 	GOMEM_EV_SAMPLE_FREE = 7,  /* gomem:sample_free: a = ptr, b = size */
+	GOMEM_EV_LIB_EXIT = 8,	   /* gomem:exit: a = struct gomem_profile *, b = its size */
 };
 
 /* Indexes of the per-CPU drop counters (map "drops"). */

@@ -41,6 +41,8 @@ static void __attribute__((noreturn)) usage(int status)
 		"       gomem ps [--server ADDR:PORT]\n"
 		"       gomem attach PID [--server ADDR:PORT]\n"
 		"       gomem detach PID [--server ADDR:PORT]\n"
+		"       gomem pprof PID [-o FILE] [--seconds N] [--server ADDR:PORT]\n"
+		"       gomem leaks PID [--seconds N] [--server ADDR:PORT]\n"
 		"The server defaults to $GOMEMD_SERVER, else 127.0.0.1:6060.\n");
 	exit(status);
 }
@@ -91,6 +93,21 @@ static int cmd_run(int argc, char **argv)
 	}
 	if (preload == NULL || setenv("LD_PRELOAD", preload, 1) != 0)
 		die("setting LD_PRELOAD: %s", strerror(errno));
+	/*
+	 * CPython serves small objects from its own arenas (pymalloc), so
+	 * libgomem would see only 256 KiB arena blocks: ask it to use malloc,
+	 * unless the user chose an allocator already.
+	 */
+	{
+		const char *base = strrchr(argv[i], '/');
+
+		base = base != NULL ? base + 1 : argv[i];
+		if (strncmp(base, "python", 6) == 0 && getenv("PYTHONMALLOC") == NULL) {
+			setenv("PYTHONMALLOC", "malloc", 1);
+			fprintf(stderr, "gomem: PYTHONMALLOC=malloc so that Python's small objects "
+					"come from libgomem (set PYTHONMALLOC to choose otherwise)\n");
+		}
+	}
 	execvp(argv[i], argv + i);
 	die("%s: %s", argv[i], strerror(errno));
 }
@@ -99,7 +116,7 @@ static int cmd_run(int argc, char **argv)
  * One HTTP request to the server; returns the body (malloc'ed) and sets
  * *status.  Dies if the server cannot be reached.
  */
-static char *http_request(const char *method, const char *path, int *status)
+static char *http_request(const char *method, const char *path, int *status, size_t *bodylen)
 {
 	struct addrinfo hints = {0}, *ai, *a;
 	char host[256], *colon, *buf = NULL, *body, req[512];
@@ -169,18 +186,18 @@ static char *http_request(const char *method, const char *path, int *status)
 	body = strstr(buf, "\r\n\r\n");
 	if (body == NULL)
 		die("bad response from %s", server);
-	body = strdup(body + 4);
-	free(buf);
-	if (body == NULL)
-		die("out of memory");
-	return body;
+	body += 4;
+	*bodylen = len - (size_t)(body - buf);
+	memmove(buf, body, *bodylen + 1); /* binary-safe: profiles are gzip */
+	return buf;
 }
 
 /* Request, parse JSON, die on an HTTP error with the server's message. */
 static cJSON *get_json(const char *method, const char *path)
 {
 	int status = 0;
-	char *body = http_request(method, path, &status);
+	size_t len;
+	char *body = http_request(method, path, &status, &len);
 	cJSON *root = cJSON_Parse(body), *e;
 
 	free(body);
@@ -353,9 +370,67 @@ static int cmd_attach(const char *pid, int detach)
 	return 0;
 }
 
+/* gomem pprof PID: the heap profile (gzipped pprof) into a file. */
+static int cmd_pprof(const char *pid, const char *out, unsigned seconds)
+{
+	char path[128], def[64];
+	int status = 0;
+	size_t len;
+	char *body;
+	FILE *f;
+
+	snprintf(path, sizeof path, "/debug/pprof/heap?pid=%s&seconds=%u", pid, seconds);
+	body = http_request("GET", path, &status, &len);
+	if (status != 200) {
+		cJSON *root = cJSON_Parse(body), *e = cJSON_GetObjectItemCaseSensitive(root, "Error");
+
+		die("%s", cJSON_IsString(e) ? e->valuestring : "request failed");
+	}
+	if (out == NULL) {
+		snprintf(def, sizeof def, "heap-%s.pb.gz", pid);
+		out = def;
+	}
+	f = strcmp(out, "-") == 0 ? stdout : fopen(out, "w");
+	if (f == NULL || fwrite(body, 1, len, f) != len || (f != stdout && fclose(f) != 0))
+		die("writing %s: %s", out, strerror(errno));
+	if (f != stdout)
+		fprintf(stderr, "gomem: wrote %s (%zu bytes); view it with: go tool pprof %s\n", out,
+			len, out);
+	free(body);
+	return 0;
+}
+
+/* gomem leaks PID: stacks ranked by in-use growth. */
+static int cmd_leaks(const char *pid, unsigned seconds)
+{
+	char path[128], a[32], b[32];
+	cJSON *root, *l, *it;
+
+	snprintf(path, sizeof path, "/leaks?pid=%s&seconds=%u", pid, seconds);
+	root = get_json("GET", path);
+	l = cJSON_GetObjectItemCaseSensitive(root, "Leaks");
+	printf("growth over %llu s, sampled every %llu bytes (GOMEM_PROFILE_RATE=1 for exact counts)\n",
+	       num(cJSON_GetObjectItemCaseSensitive(root, "WindowSeconds")),
+	       num(cJSON_GetObjectItemCaseSensitive(root, "Rate")));
+	printf("%10s %10s %10s  %s\n", "GROWTH", "IN USE", "OLDEST", "FUNCTION");
+	cJSON_ArrayForEach(it, l)
+	{
+		const cJSON *fn = cJSON_GetObjectItemCaseSensitive(it, "Function");
+
+		printf("%10s %10s %9llus  %s\n",
+		       human(num(cJSON_GetObjectItemCaseSensitive(it, "GrowthBytes")), a, sizeof a),
+		       human(num(cJSON_GetObjectItemCaseSensitive(it, "InuseBytes")), b, sizeof b),
+		       num(cJSON_GetObjectItemCaseSensitive(it, "OldestAgeSeconds")),
+		       cJSON_IsString(fn) ? fn->valuestring : "?");
+	}
+	cJSON_Delete(root);
+	return 0;
+}
+
 int main(int argc, char **argv)
 {
-	const char *cmd, *pid = NULL;
+	const char *cmd, *pid = NULL, *out = NULL;
+	unsigned seconds = 0;
 	int i;
 
 	server = getenv("GOMEMD_SERVER");
@@ -378,6 +453,11 @@ int main(int argc, char **argv)
 			server = argv[++i];
 		else if (strncmp(argv[i], "--server=", 9) == 0)
 			server = argv[i] + 9;
+		else if (strcmp(argv[i], "-o") == 0 && i + 1 < argc)
+			out = argv[++i];
+		else if (strcmp(argv[i], "--seconds") == 0 && i + 1 < argc &&
+			 strspn(argv[i + 1], "0123456789") == strlen(argv[i + 1]) && argv[i + 1][0])
+			seconds = (unsigned)strtoul(argv[++i], NULL, 10);
 		else if (pid == NULL && argv[i][0] != '-')
 			pid = argv[i];
 		else
@@ -393,5 +473,9 @@ int main(int argc, char **argv)
 		return cmd_attach(pid, 0);
 	if (strcmp(cmd, "detach") == 0)
 		return cmd_attach(pid, 1);
+	if (strcmp(cmd, "pprof") == 0)
+		return cmd_pprof(pid, out, seconds);
+	if (strcmp(cmd, "leaks") == 0)
+		return cmd_leaks(pid, seconds);
 	usage(2);
 }

@@ -90,7 +90,8 @@ static void reload(int argc, char **argv)
 	proc_set_history_interval(n.history_interval_ms);
 	if (n.history_len != cfg->history_len)
 		log_warnx("reload: history length changes need a restart");
-	attach_set_profile(n.profile); /* applies to attachments made from now on */
+	if (n.profile != cfg->profile || strcmp(n.state_dir, cfg->state_dir) != 0)
+		log_warnx("reload: heap profile settings change at the next restart");
 	attach_libraries(n.libraries, n.nlibraries);
 	restart = http_changed(cfg, &n);
 	if (restart) {
@@ -152,7 +153,18 @@ int main(int argc, char **argv)
 		fprintf(stderr, "gomemd: %s\n", err);
 		return 1;
 	}
-	attach_set_profile(cfg->profile);
+	/* Heap profiles come from the processes' own tables, not per-sample probes. */
+	attach_set_profile(0);
+	{
+		struct profile_config pc = {
+		    .enabled = cfg->profile,
+		    .interval_ms = cfg->history_interval_ms,
+		    .state_dir = cfg->state_dir[0] != 0 ? cfg->state_dir : NULL,
+		    .limits = {cfg->state_max_count, cfg->state_max_bytes, cfg->state_max_age_s},
+		};
+
+		profile_start(&pc);
+	}
 	if (attach_libraries(cfg->libraries, cfg->nlibraries) == 0)
 		log_warnx("no library attached; only POST /processes/N/attach will find processes");
 	if (collect_open() != 0) {

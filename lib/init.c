@@ -95,6 +95,7 @@ gm_init_slow(void)
 	gm_msize_init();
 	gm_mheap_init();
 	gm_mcentral_init();
+	gm_prof_init();
 	gm_seed = gm_random_key();
 	if (gm_opt.memory_limit_set) {
 		/* GOMEMLIMIT wins over the cgroup, even "off". */

@@ -18,7 +18,9 @@
  *                allocation
  *   mstats.c     Go's MemStats, consistent snapshots
  *   scavenge.c   background scavenger: returns idle pages to the OS
- *   mprof.c      sampled allocation profiling (Go's MemProfileRate)
+ *   mprof.c      the heap profile: sampling (Go's MemProfileRate) and
+ *                buckets kept in the process (gomem_profile.h)
+ *   unwind.c     the profiler's stack walker: cached rows from .eh_frame
  *   env.c        GOMEMLIMIT, GOMEMDEBUG and friends, parsed without malloc
  *   cgroup.c     the soft memory limit follows the memory cgroup
  *   print.c      formatting and fatal errors without malloc
@@ -66,6 +68,7 @@
 #include <sys/types.h>
 
 #include "gomem.h"
+#include "gomem_profile.h"
 
 /* Every declaration below is internal to the library (-fvisibility=hidden
  * covers definitions; this lets references skip the GOT too). */
@@ -446,20 +449,52 @@ void gm_scav_wake(void);
 uint64_t gm_scav_goal_locked(void);
 void gm_scav_fork_child(void);
 
-/* ---- profiling (mprof.c) ---- */
+/* ---- profiling (mprof.c, unwind.c) ---- */
 
 typedef struct gm_prof_state {
 	pthread_mutex_t lock;
-	void *table;    /* open-addressing set of sampled blocks */
+	void *table;    /* open-addressing set of live sampled blocks */
 	size_t cap, used, count;
-	uint64_t samples;
+	void *btable;   /* (stack, size) -> bucket */
+	size_t bcap, bused;
+	gm_fixalloc recalloc; /* live samples */
+	gm_fixalloc bktalloc; /* buckets' writer side */
+	uint16_t *filter;     /* live samples per hash of address; read without lock */
 } gm_prof_state;
 
 extern gm_prof_state gm_prof;
+extern GM_API struct gomem_profile gomem_profile;
+
+/*
+ * &gomem_profile in a register, for a probe argument: libbpf's USDT argument
+ * parser does not take the GOT-relative memory operand the compiler would
+ * use for an exported symbol's address.
+ */
+gm_inline struct gomem_profile *
+gm_prof_table(void)
+{
+	struct gomem_profile *t = &gomem_profile;
+
+	__asm__("" : "+r"(t));
+	return t;
+}
+void gm_prof_init(void);
 int64_t gm_prof_next(gm_mcache *mc);
-void gm_prof_malloc(gm_mcache *mc, void *p, size_t size);
+double gm_prof_weight(uint64_t n, uint64_t rate);
+void gm_prof_malloc(gm_mcache *mc, void *p, size_t n);
 void gm_prof_free(gm_mspan *s, void *p);
 void gm_prof_fork_child(void);
+
+/* The stack walker's counters (gm_prof.lock). */
+typedef struct gm_uw_stats {
+	uint64_t hits;     /* frames found in the cache */
+	uint64_t computed; /* rows computed from .eh_frame */
+	uint64_t fp;       /* frames walked by frame pointer */
+	uint64_t slow;     /* walks done by libgcc's unwinder */
+} gm_uw_stats;
+
+extern gm_uw_stats gm_uw_stat;
+unsigned gm_unwind(uint64_t *pcs, unsigned max, bool *truncated);
 
 void *gm_prof_sample(gm_mcache *mc, void *p, size_t n);
 

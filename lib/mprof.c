@@ -1,40 +1,92 @@
 /*
- * mprof.c: sampled allocation profiling, like Go's MemProfileRate.
+ * mprof.c: the heap profile, kept in the process like Go's (mprof.go).
  *
  * Each thread counts down the bytes it allocates; when the count goes
  * negative, that allocation is sampled and a new count is drawn from an
  * exponential distribution with mean GOMEM_PROFILE_RATE (default 512 KiB, as
- * Go's runtime.MemProfileRate; 0 turns sampling off), so on average one
- * sample is taken per rate bytes and big allocations are more likely to be
- * picked, exactly as in Go's heap profiler.
+ * Go's runtime.MemProfileRate; 0 turns sampling off; 1 samples every
+ * allocation), so on average one sample is taken per rate bytes and big
+ * allocations are more likely to be picked, exactly as in Go.
  *
- * Nothing is recorded while nobody listens: a sample costs a stack walk and
- * a probe only while the gomem:sample_alloc semaphore is set.  Then the
- * stack is captured in-process with the DWARF unwinder (_Unwind_Backtrace,
- * so no frame pointers are needed; a thread flag stops re-entry), the block
- * is remembered in a hash set, and gomem:sample_alloc fires; freeing a
- * remembered block fires gomem:sample_free.  Spans count their sampled
- * blocks, so a free only looks in the set when its span has any.
+ * Sampling is always on, watched or not.  A sample walks the stack
+ * (unwind.c), finds or makes the bucket of its (stack, block size) and
+ * counts the allocation in it; the block is remembered in a hash set with
+ * its sample time, so its free is counted in the same bucket.  Spans count
+ * their sampled blocks, so a free only looks in the set when its span has
+ * any.  Each bucket keeps its live samples in a list in sample order, whose
+ * head gives the age of the oldest live sample of that stack (leak ages).
  *
- * gm_prof.lock protects the set and every span's nsampled; it is a leaf
- * lock, the last in the order of internal.h.
+ * The buckets are the table of gomem_profile.h, in memory of our own (never
+ * malloc): records appended to 1 MiB chunks that never move, counters that
+ * only grow, a seqlock generation around every change.  gomemd copies it
+ * with process_vm_readv whenever it likes; no probe fires per sample for it.
+ * The gomem:sample_alloc / sample_free probes (the old streaming interface)
+ * and the OpenTelemetry otel_memory:alloc / free probes still fire on each
+ * sample while somebody listens.
+ *
+ * gm_prof.lock protects everything here, the unwinder's cache and every
+ * span's nsampled; it is a leaf lock, the last in the order of internal.h.
+ * A free in a span with samples first looks in a counting filter (live
+ * samples per hash of the address, written under the lock, read without
+ * it): an object that was not sampled almost always finds a zero there and
+ * takes no lock.  Its own count cannot change while it is live, so the
+ * read is safe.
+ * A thread in the profiler (gm_prof_busy) that re-enters it from a signal
+ * handler does not take the lock again: a sample is counted as lost, a free
+ * is queued and done when the outer call leaves.
  */
 #include "internal.h"
 #include "probes.h"
 
 #include <math.h>
-#include <unwind.h>
+#include <time.h>
+#include <unistd.h>
 
-#define GM_PROF_DEPTH 64
+#define GM_PROF_PENDING 8     /* frees queued by a signal handler */
+#define GM_PROF_FILTER_BITS 16 /* 64 Ki counters */
+#define GM_PROF_EXIT_WAIT 250 /* ms the exit probe waits for a reader */
+
+/* A sampled block that is still live. */
+typedef struct gm_prof_rec {
+	struct gm_prof_bkt *b;
+	struct gm_prof_rec *prev, *next; /* the bucket's live samples, oldest first */
+	uint64_t time;                   /* CLOCK_REALTIME of the sample */
+} gm_prof_rec;
+
+/* The writer's side of a bucket: its published record and live samples. */
+typedef struct gm_prof_bkt {
+	struct gomem_profile_bucket *pub;
+	gm_prof_rec *head, *tail;
+} gm_prof_bkt;
 
 typedef struct gm_prof_entry {
 	uintptr_t ptr; /* 0 empty, 1 deleted */
-	uint64_t size;
+	gm_prof_rec *rec;
 } gm_prof_entry;
+
+typedef struct gm_prof_bslot {
+	uint64_t hash;
+	gm_prof_bkt *b; /* NULL: empty */
+} gm_prof_bslot;
+
+GM_API struct gomem_profile gomem_profile = {
+	.size = sizeof(struct gomem_profile),
+	.version = GOMEM_PROFILE_VERSION,
+	.magic = GOMEM_PROFILE_MAGIC,
+	.chunk_size = GOMEM_PROFILE_CHUNK_SIZE,
+};
 
 gm_prof_state gm_prof = { .lock = PTHREAD_MUTEX_INITIALIZER };
 
+GM_PROBE_SEMAPHORE(exit);
+GM_OTEL_SEMAPHORE(alloc);
+GM_OTEL_SEMAPHORE(free);
+
 static __thread int gm_prof_busy;
+static __thread uintptr_t gm_prof_pending[GM_PROF_PENDING];
+static __thread unsigned gm_prof_npending;
+
+/* ---- sampling distribution ---- */
 
 /* A uniform double in (0, 1] from the thread's xorshift state. */
 static double
@@ -65,25 +117,164 @@ gm_prof_next(gm_mcache *mc)
 	return (int64_t)n;
 }
 
-struct gm_unwind_ctx {
-	uint64_t *pcs;
-	unsigned n, skip;
-};
-
-static _Unwind_Reason_Code
-gm_unwind_cb(struct _Unwind_Context *uc, void *arg)
+/*
+ * Bytes a sample of n bytes stands for: Go's scaleHeapSample for one object,
+ * n / (1 - exp(-n / rate)).
+ */
+double
+gm_prof_weight(uint64_t n, uint64_t rate)
 {
-	struct gm_unwind_ctx *c = arg;
-	uintptr_t ip = _Unwind_GetIP(uc);
+	double p;
 
-	if (ip == 0)
-		return _URC_END_OF_STACK;
-	if (c->skip > 0) {
-		c->skip--;
-		return _URC_NO_REASON;
+	if (rate <= 1 || n == 0)
+		return (double)n;
+	p = 1 - exp(-(double)n / (double)rate);
+	return p > 0 ? (double)n / p : (double)n;
+}
+
+/* ---- the published table ---- */
+
+static inline void
+gm_prof_write_begin(void)
+{
+	__atomic_store_n(&gomem_profile.gen, gomem_profile.gen + 1, __ATOMIC_RELAXED);
+	__atomic_thread_fence(__ATOMIC_RELEASE);
+}
+
+static inline void
+gm_prof_write_end(void)
+{
+	__atomic_store_n(&gomem_profile.gen, gomem_profile.gen + 1, __ATOMIC_RELEASE);
+}
+
+static inline void
+gm_prof_add(unsigned long long *c, uint64_t v)
+{
+	__atomic_store_n(c, *c + v, __ATOMIC_RELAXED);
+}
+
+static uint64_t
+gm_prof_hash(const uint64_t *pcs, unsigned n, uint64_t size)
+{
+	uint64_t h = size * 0x9e3779b97f4a7c15u ^ n;
+	unsigned i;
+
+	for (i = 0; i < n; i++) {
+		h ^= pcs[i];
+		h *= 0xff51afd7ed558ccdu;
+		h ^= h >> 32;
 	}
-	c->pcs[c->n++] = ip;
-	return c->n == GM_PROF_DEPTH ? _URC_END_OF_STACK : _URC_NO_REASON;
+	return h | 1;
+}
+
+/* Append a bucket record for the stack; NULL when the table is full. Lock held. */
+static struct gomem_profile_bucket *
+gm_prof_append_locked(const uint64_t *pcs, unsigned n, uint64_t size, bool truncated)
+{
+	size_t need = sizeof(struct gomem_profile_bucket) + (size_t)n * sizeof(uint64_t);
+	struct gomem_profile *t = &gomem_profile;
+	struct gomem_profile_bucket *b;
+	unsigned i = t->nchunks;
+
+	if (i == 0 || t->chunk_used[i - 1] + need > GOMEM_PROFILE_CHUNK_SIZE) {
+		void *c;
+
+		if (i == GOMEM_PROFILE_MAX_CHUNKS)
+			return NULL;
+		c = gm_sys_alloc(GOMEM_PROFILE_CHUNK_SIZE, &gm_stat_buckhash_sys);
+		if (c == NULL)
+			return NULL;
+		t->chunk[i] = (uintptr_t)c;
+		t->chunk_used[i] = 0;
+		__atomic_store_n(&t->nchunks, i + 1, __ATOMIC_RELEASE);
+		i++;
+	}
+	b = (struct gomem_profile_bucket *)(uintptr_t)(t->chunk[i - 1] + t->chunk_used[i - 1]);
+	b->size = size;
+	b->depth = n;
+	b->flags = truncated ? GOMEM_PROFILE_TRUNCATED : 0;
+	__builtin_memcpy(b->pcs, pcs, (size_t)n * sizeof(uint64_t));
+	__atomic_store_n(&t->chunk_used[i - 1], t->chunk_used[i - 1] + need, __ATOMIC_RELEASE);
+	__atomic_store_n(&t->nbuckets, t->nbuckets + 1, __ATOMIC_RELEASE);
+	return b;
+}
+
+/* Make room for one more bucket in the stack -> bucket map. Lock held. */
+static bool
+gm_prof_bgrow_locked(void)
+{
+	gm_prof_bslot *old = gm_prof.btable, *t;
+	size_t oldcap = gm_prof.bcap, cap = oldcap ? oldcap * 2 : 1024, i, j;
+
+	if ((gm_prof.bused + 1) * 2 <= oldcap)
+		return true;
+	t = gm_sys_alloc(cap * sizeof(gm_prof_bslot), &gm_stat_buckhash_sys);
+	if (t == NULL)
+		return false;
+	for (i = 0; i < oldcap; i++) {
+		if (old[i].b == NULL)
+			continue;
+		for (j = old[i].hash & (cap - 1); t[j].b != NULL; j = (j + 1) & (cap - 1))
+			;
+		t[j] = old[i];
+	}
+	gm_prof.btable = t;
+	gm_prof.bcap = cap;
+	if (old != NULL)
+		gm_sys_free(old, oldcap * sizeof(gm_prof_bslot), &gm_stat_buckhash_sys);
+	return true;
+}
+
+/* The bucket of (stack, size), made if new; NULL when out of room. Lock held. */
+static gm_prof_bkt *
+gm_prof_bucket_locked(const uint64_t *pcs, unsigned n, uint64_t size, bool truncated)
+{
+	uint64_t h = gm_prof_hash(pcs, n, size);
+	gm_prof_bslot *t;
+	gm_prof_bkt *b;
+	size_t mask, i;
+
+	if (!gm_prof_bgrow_locked())
+		return NULL;
+	t = gm_prof.btable;
+	mask = gm_prof.bcap - 1;
+	for (i = h & mask; t[i].b != NULL; i = (i + 1) & mask) {
+		struct gomem_profile_bucket *p = t[i].b->pub;
+
+		if (t[i].hash == h && p->size == size && p->depth == n &&
+		    __builtin_memcmp(p->pcs, pcs, (size_t)n * sizeof(uint64_t)) == 0)
+			return t[i].b;
+	}
+	b = gm_fixalloc_alloc(&gm_prof.bktalloc);
+	if (b == NULL)
+		return NULL;
+	b->pub = gm_prof_append_locked(pcs, n, size, truncated);
+	if (b->pub == NULL) {
+		gm_fixalloc_free(&gm_prof.bktalloc, b);
+		return NULL;
+	}
+	t[i].hash = h;
+	t[i].b = b;
+	gm_prof.bused++;
+	return b;
+}
+
+/* ---- the set of live sampled blocks ---- */
+
+static inline size_t
+gm_prof_fslot(uintptr_t p)
+{
+	return (size_t)(((p >> 3) * 0x9e3779b97f4a7c15u) >> (64 - GM_PROF_FILTER_BITS));
+}
+
+/* Count p in or out of the filter; lock held.  A full counter sticks. */
+static void
+gm_prof_filter_locked(uintptr_t p, int d)
+{
+	uint16_t *c = &gm_prof.filter[gm_prof_fslot(p)];
+
+	if (*c != UINT16_MAX)
+		__atomic_store_n(c, (uint16_t)(*c + d), __ATOMIC_RELAXED);
 }
 
 /* Find p's slot (or the empty slot where it would go); lock held. */
@@ -114,6 +305,9 @@ gm_prof_grow_locked(void)
 
 	if ((gm_prof.used + 1) * 2 <= oldcap)
 		return true;
+	/* Many tombstones: rehash at the same size. */
+	if (oldcap != 0 && (gm_prof.count + 1) * 4 <= oldcap)
+		cap = oldcap;
 	gm_prof.table = gm_sys_alloc(cap * sizeof(gm_prof_entry), &gm_stat_buckhash_sys);
 	if (gm_prof.table == NULL) {
 		gm_prof.table = old;
@@ -129,42 +323,162 @@ gm_prof_grow_locked(void)
 	return true;
 }
 
-/* The thread's countdown ran out at the allocation p of size bytes. */
-void
-gm_prof_malloc(gm_mcache *mc, void *p, size_t size)
+/* Count the free of the sample in slot e; lock held. */
+static void
+gm_prof_forget_locked(gm_prof_entry *e, gm_mspan *s)
 {
-	uint64_t pcs[GM_PROF_DEPTH];
-	struct gm_unwind_ctx c = { pcs, 0, 1 };
-	gm_mspan *s;
+	gm_prof_rec *r = e->rec;
+	gm_prof_bkt *b = r->b;
+	struct gomem_profile_bucket *pub = b->pub;
+
+	gm_prof_write_begin();
+	gm_prof_add(&pub->free_objects, 1);
+	gm_prof_add(&pub->free_bytes, pub->size);
+	if (r->prev != NULL)
+		r->prev->next = r->next;
+	else
+		b->head = r->next;
+	if (r->next != NULL)
+		r->next->prev = r->prev;
+	else
+		b->tail = r->prev;
+	__atomic_store_n(&pub->oldest_ns, b->head != NULL ? b->head->time : 0, __ATOMIC_RELAXED);
+	gm_prof_write_end();
+	gm_fixalloc_free(&gm_prof.recalloc, r);
+	gm_prof_filter_locked(e->ptr, -1);
+	e->ptr = 1;
+	e->rec = NULL;
+	gm_prof.count--;
+	if (s != NULL && s->nsampled != 0)
+		gm_span_sampled(s, -1);
+}
+
+/* Record the sample p (block of size bytes, span s); false if lost. Lock held. */
+static bool
+gm_prof_record_locked(uintptr_t p, gm_mspan *s, uint64_t size, const uint64_t *pcs,
+		      unsigned n, bool truncated, uint64_t now)
+{
+	gm_prof_bkt *b;
 	gm_prof_entry *e;
+	gm_prof_rec *r;
+
+	if (gm_prof.filter == NULL) {
+		uint16_t *f = gm_sys_alloc(sizeof(uint16_t) << GM_PROF_FILTER_BITS,
+					   &gm_stat_buckhash_sys);
+
+		if (f == NULL)
+			return false;
+		__atomic_store_n(&gm_prof.filter, f, __ATOMIC_RELEASE);
+	}
+	if (!gm_prof_grow_locked() || (b = gm_prof_bucket_locked(pcs, n, size, truncated)) == NULL)
+		return false;
+	e = gm_prof_slot_locked(p, true);
+	if (e->ptr == p) /* its free went unseen (say, by a signal handler): count it now */
+		gm_prof_forget_locked(e, s);
+	if ((r = gm_fixalloc_alloc(&gm_prof.recalloc)) == NULL)
+		return false;
+	r->b = b;
+	r->time = now;
+	r->next = NULL;
+	r->prev = b->tail;
+	if (e->ptr == 0)
+		gm_prof.used++;
+	e->ptr = p;
+	e->rec = r;
+	gm_prof_filter_locked(p, 1);
+	gm_prof.count++;
+	gm_span_sampled(s, 1);
+
+	gm_prof_write_begin();
+	gm_prof_add(&b->pub->alloc_objects, 1);
+	gm_prof_add(&b->pub->alloc_bytes, size);
+	if (b->tail != NULL)
+		b->tail->next = r;
+	else
+		b->head = r;
+	b->tail = r;
+	if (b->head == r)
+		__atomic_store_n(&b->pub->oldest_ns, now, __ATOMIC_RELAXED);
+	gm_prof_add(&gomem_profile.samples, 1);
+	if (truncated)
+		gm_prof_add(&gomem_profile.truncated, 1);
+	gm_prof_write_end();
+	return true;
+}
+
+static void
+gm_prof_lost(unsigned long long *c)
+{
+	__atomic_fetch_add(c, 1, __ATOMIC_RELAXED);
+}
+
+/* Free p now (lock not held by this thread). */
+static void
+gm_prof_free_now(gm_mspan *s, uintptr_t p)
+{
+	gm_prof_entry *e;
+	uint64_t size = 0;
+	bool found = false;
+
+	pthread_mutex_lock(&gm_prof.lock);
+	if (gm_prof.cap != 0 && (e = gm_prof_slot_locked(p, false)) != NULL) {
+		size = e->rec->b->pub->size;
+		gm_prof_forget_locked(e, s);
+		found = true;
+	}
+	pthread_mutex_unlock(&gm_prof.lock);
+	if (found && GM_PROBE_ENABLED(sample_free))
+		GM_PROBE2(sample_free, p, size);
+	if (found && GM_OTEL_ENABLED(free))
+		GM_OTEL1(free, p);
+}
+
+/* ---- entry points from malloc.c ---- */
+
+/* The thread's countdown ran out at the allocation p of n bytes. */
+void
+gm_prof_malloc(gm_mcache *mc, void *p, size_t n)
+{
+	uint64_t pcs[GOMEM_PROFILE_MAX_DEPTH], size = n, now;
+	unsigned depth;
+	bool truncated, ok;
+	gm_mspan *s;
 
 	mc->next_sample = gm_prof_next(mc);
-	if (!GM_PROBE_ENABLED(sample_alloc) || gm_prof_busy || p == NULL)
+	if (p == NULL || gm_opt.profile_rate == 0)
+		return;
+	if (gm_prof_busy) {
+		gm_prof_lost(&gomem_profile.lost);
+		return;
+	}
+	s = gm_span_of((uintptr_t)p);
+	if (s == NULL)
 		return;
 	gm_prof_busy = 1;
-	_Unwind_Backtrace(gm_unwind_cb, &c);
-	s = gm_span_of((uintptr_t)p);
 	/* Like Go, record the block's size: the size class, or whole pages. */
-	if (s != NULL && s->spanclass == GM_SPANCLASS_LARGE)
+	if (s->spanclass == GM_SPANCLASS_LARGE)
 		size = s->npages << GM_PAGE_SHIFT;
-	else if (s != NULL)
+	else
 		size = s->elemsize;
+	now = gm_walltime();
 	pthread_mutex_lock(&gm_prof.lock);
-	if (s != NULL && gm_prof_grow_locked()) {
-		e = gm_prof_slot_locked((uintptr_t)p, true);
-		if (e->ptr != (uintptr_t)p) {
-			if (e->ptr == 0)
-				gm_prof.used++;
-			gm_prof.count++;
-			gm_span_sampled(s, 1);
-		}
-		e->ptr = (uintptr_t)p;
-		e->size = size;
-	}
-	gm_prof.samples++;
+	depth = gm_unwind(pcs, GOMEM_PROFILE_MAX_DEPTH, &truncated);
+	ok = gm_prof_record_locked((uintptr_t)p, s, size, pcs, depth, truncated, now);
 	pthread_mutex_unlock(&gm_prof.lock);
-	GM_PROBE5(sample_alloc, p, (uint64_t)size, pcs, (uint64_t)c.n,
-		  (uint64_t)gm_opt.profile_rate);
+	if (!ok)
+		gm_prof_lost(&gomem_profile.lost);
+	if (GM_PROBE_ENABLED(sample_alloc))
+		GM_PROBE5(sample_alloc, p, size, pcs, (uint64_t)depth,
+			  (uint64_t)gm_opt.profile_rate);
+	if (GM_OTEL_ENABLED(alloc))
+		GM_OTEL3(alloc, p, (uint64_t)n,
+			 (uint64_t)gm_prof_weight(n, gm_opt.profile_rate));
+	/* Frees a signal handler made while we were busy. */
+	while (gm_prof_npending > 0) {
+		uintptr_t q = gm_prof_pending[--gm_prof_npending];
+
+		gm_prof_free_now(gm_span_of(q), q);
+	}
 	gm_prof_busy = 0;
 }
 
@@ -172,22 +486,19 @@ gm_prof_malloc(gm_mcache *mc, void *p, size_t size)
 void
 gm_prof_free(gm_mspan *s, void *p)
 {
-	gm_prof_entry *e;
-	uint64_t size = 0;
-	bool found = false;
+	uint16_t *f = __atomic_load_n(&gm_prof.filter, __ATOMIC_ACQUIRE);
 
-	pthread_mutex_lock(&gm_prof.lock);
-	if (gm_prof.cap != 0 && (e = gm_prof_slot_locked((uintptr_t)p, false)) != NULL) {
-		size = e->size;
-		e->ptr = 1;
-		e->size = 0;
-		gm_prof.count--;
-		gm_span_sampled(s, -1);
-		found = true;
+	if (f == NULL || __atomic_load_n(&f[gm_prof_fslot((uintptr_t)p)], __ATOMIC_RELAXED) == 0)
+		return; /* not sampled */
+	if (gm_unlikely(gm_prof_busy)) {
+		/* A signal handler interrupted this thread in the profiler. */
+		if (gm_prof_npending < GM_PROF_PENDING)
+			gm_prof_pending[gm_prof_npending++] = (uintptr_t)p;
+		else
+			gm_prof_lost(&gomem_profile.lost_frees);
+		return;
 	}
-	pthread_mutex_unlock(&gm_prof.lock);
-	if (found && GM_PROBE_ENABLED(sample_free))
-		GM_PROBE2(sample_free, p, size);
+	gm_prof_free_now(s, (uintptr_t)p);
 }
 
 /* The budget ran out at p (tail-called from the malloc paths); returns p. */
@@ -199,10 +510,49 @@ gm_prof_sample(gm_mcache *mc, void *p, size_t n)
 	return p;
 }
 
+/* ---- process life ---- */
+
+/* At init: the table's header. */
+void
+gm_prof_init(void)
+{
+	gm_fixalloc_init(&gm_prof.recalloc, sizeof(gm_prof_rec), &gm_stat_other_sys);
+	gm_fixalloc_init(&gm_prof.bktalloc, sizeof(gm_prof_bkt), &gm_stat_buckhash_sys);
+	gomem_profile.rate = gm_opt.profile_rate;
+	gomem_profile.pid = (uint64_t)getpid();
+	gomem_profile.start_ns = gm_walltime();
+}
+
 /* In a forked child. */
 void
 gm_prof_fork_child(void)
 {
 	pthread_mutex_init(&gm_prof.lock, NULL);
 	gm_prof_busy = 0;
+	gm_prof_npending = 0;
+	gomem_profile.pid = (uint64_t)getpid();
+	gomem_profile.exit_ack = 0;
+}
+
+/*
+ * At exit, while watched: send the last MemStats and point a reader at the
+ * table, then give it up to GM_PROF_EXIT_WAIT ms to copy it (it writes
+ * exit_ack when done).  Nobody watching costs one branch.
+ */
+__attribute__((destructor)) static void
+gm_prof_exit(void)
+{
+	struct timespec ms = { 0, 1000000 };
+	unsigned i;
+
+	if (!GM_PROBE_ENABLED(exit))
+		return;
+	gm_mstats_publish();
+	__atomic_store_n(&gomem_profile.exit_ack, 0, __ATOMIC_RELAXED);
+	GM_PROBE2(exit, gm_prof_table(), (uint64_t)sizeof(gomem_profile));
+	for (i = 0; i < GM_PROF_EXIT_WAIT; i++) {
+		if (__atomic_load_n(&gomem_profile.exit_ack, __ATOMIC_ACQUIRE) != 0)
+			break;
+		nanosleep(&ms, NULL);
+	}
 }

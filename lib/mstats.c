@@ -168,7 +168,7 @@ gm_mstats_publish(void)
 		return;
 	pthread_mutex_lock(&gm_snap_lock);
 	gm_read_memstats(&gm_snap);
-	GM_PROBE2(memstats, &gm_snap, (uint64_t)sizeof(gm_snap));
+	GM_PROBE3(memstats, &gm_snap, (uint64_t)sizeof(gm_snap), gm_prof_table());
 	pthread_mutex_unlock(&gm_snap_lock);
 }
 
@@ -180,7 +180,7 @@ gm_mstats_probe_init(void)
 		return;
 	pthread_mutex_lock(&gm_snap_lock);
 	gm_read_memstats(&gm_snap);
-	GM_PROBE3(init, GOMEM_VERSION_STRING, &gm_snap, (uint64_t)sizeof(gm_snap));
+	GM_PROBE4(init, GOMEM_VERSION_STRING, &gm_snap, (uint64_t)sizeof(gm_snap), gm_prof_table());
 	pthread_mutex_unlock(&gm_snap_lock);
 }
 
@@ -189,5 +189,5 @@ void
 gm_mstats_publish_user(struct gomem_memstats *m)
 {
 	if (GM_PROBE_ENABLED(memstats))
-		GM_PROBE2(memstats, m, (uint64_t)sizeof(*m));
+		GM_PROBE3(memstats, m, (uint64_t)sizeof(*m), gm_prof_table());
 }

@@ -40,7 +40,7 @@
 #include "core/attach.h"
 #include "core/conf.h"
 
-#define NPROBES 6
+#define NPROBES 7
 
 struct lib_links {
 	char *path;
@@ -55,8 +55,9 @@ struct pid_links {
 	struct bpf_link *links[NPROBES];
 };
 
-static const char *const probe_names[NPROBES] = {"init",       "memstats",     "scavenge",
-						 "arena_grow", "sample_alloc", "sample_free"};
+static const char *const probe_names[NPROBES] = {"init",	  "memstats",	 "scavenge",
+						 "arena_grow", "sample_alloc", "sample_free",
+						 "exit"};
 
 /* skel and exit_link: written before the HTTP server starts and after it stops. */
 static struct gomem_bpf *skel;
@@ -161,18 +162,19 @@ int attach_exit_traced(void)
 	return exit_link != NULL;
 }
 
-/* Attach the six programs to a binary for pid (-1: all); count the links made (pid_lock held). */
+/* Attach the seven programs to a binary for pid (-1: all); count the links made (pid_lock held). */
 static int attach_probes(struct bpf_link **links, int pid, const char *path)
 {
 	struct bpf_program *progs[NPROBES] = {
 	    skel->progs.gomem_init,	    skel->progs.gomem_memstats,
 	    skel->progs.gomem_scavenge,	    skel->progs.gomem_arena_grow,
-	    skel->progs.gomem_sample_alloc, skel->progs.gomem_sample_free};
+	    skel->progs.gomem_sample_alloc, skel->progs.gomem_sample_free,
+	    skel->progs.gomem_lib_exit};
 	int i, n = 0;
 
 	for (i = 0; i < NPROBES; i++) {
-		/* The sampling probes (the last two) only with --profile. */
-		if (i >= 4 && !attach_profile) {
+		/* The per-sample probes only when asked for (gomemd pulls profiles). */
+		if ((i == 4 || i == 5) && !attach_profile) {
 			links[i] = NULL;
 			continue;
 		}

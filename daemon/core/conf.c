@@ -33,6 +33,8 @@ enum {
 	OPT_THREADS,
 	OPT_VERSION,
 	OPT_PROFILE,
+	OPT_NO_PROFILE,
+	OPT_STATE_DIR,
 };
 
 static const struct option long_opts[] = {
@@ -51,6 +53,8 @@ static const struct option long_opts[] = {
     {"help", no_argument, NULL, 'h'},
     {"version", no_argument, NULL, OPT_VERSION},
     {"profile", no_argument, NULL, OPT_PROFILE},
+    {"no-profile", no_argument, NULL, OPT_NO_PROFILE},
+    {"state-dir", required_argument, NULL, OPT_STATE_DIR},
     {NULL, 0, NULL, 0},
 };
 
@@ -73,8 +77,11 @@ void conf_usage(FILE *f)
 	    "      --per-ip-limit N       HTTP connections per client address (default 64)\n"
 	    "      --timeout SECONDS      idle HTTP connection timeout (default 10)\n"
 	    "      --threads N            HTTP threads (default 2)\n"
-	    "      --profile              collect heap profiles (attach gomem:sample_alloc/free;\n"
-	    "                             costs the watched process ~10 us per sample)\n");
+	    "      --no-profile           do not read the processes' heap profiles (default: read\n"
+	    "                             each one every history interval; --profile: on)\n"
+	    "      --state-dir DIR        keep ended processes' last profile and MemStats here\n"
+	    "                             (default /var/lib/gomemd; \"\" for none; config keys\n"
+	    "                             state_max_count, state_max_bytes, state_max_age)\n");
 }
 
 /* Set the defaults. */
@@ -89,6 +96,11 @@ static void conf_defaults(struct gomemd_config *c)
 	c->per_ip_limit = 64;
 	c->conn_timeout_s = 10;
 	c->http_threads = 2;
+	c->profile = 1;
+	c->state_dir = xstrdup("/var/lib/gomemd");
+	c->state_max_count = 100;
+	c->state_max_bytes = 256ull << 20;
+	c->state_max_age_s = 7 * 86400;
 }
 
 /* Free what a configuration owns. */
@@ -98,6 +110,7 @@ void conf_free(struct gomemd_config *c)
 
 	free(c->listen);
 	free(c->config_file);
+	free(c->state_dir);
 	for (i = 0; i < c->nlibraries; i++)
 		free(c->libraries[i]);
 	memset(c, 0, sizeof *c);
@@ -218,6 +231,24 @@ static int conf_set(struct gomemd_config *c, const char *key, const char *val, c
 			 strcmp(val, "no") == 0 || strcmp(val, "false") == 0)
 			c->profile = 0;
 		else
+			goto bad;
+	} else if (strcmp(key, "state_dir") == 0 || strcmp(key, "state-dir") == 0) {
+		if (val[0] != 0 && val[0] != '/')
+			goto bad;
+		free(c->state_dir);
+		c->state_dir = xstrdup(val);
+	} else if (strcmp(key, "state_max_count") == 0) {
+		if (parse_uint(val, 0, 1000000, &c->state_max_count) != 0)
+			goto bad;
+	} else if (strcmp(key, "state_max_bytes") == 0) {
+		char *end;
+
+		errno = 0;
+		c->state_max_bytes = strtoull(val, &end, 10);
+		if (errno != 0 || end == val || *end != 0)
+			goto bad;
+	} else if (strcmp(key, "state_max_age") == 0) {
+		if (parse_uint(val, 0, 100u * 365 * 86400, &c->state_max_age_s) != 0)
 			goto bad;
 	} else if (strcmp(key, "threads") == 0) {
 		if (parse_uint(val, 1, 64, &c->http_threads) != 0)
@@ -356,6 +387,12 @@ int conf_build(struct gomemd_config *c, int argc, char **argv, char *err, size_t
 		case OPT_PROFILE:
 			c->profile = 1;
 			continue;
+		case OPT_NO_PROFILE:
+			c->profile = 0;
+			continue;
+		case OPT_STATE_DIR:
+			key = "state-dir";
+			break;
 		case OPT_HISTORY:
 			key = "history";
 			break;

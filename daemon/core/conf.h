@@ -22,7 +22,11 @@ struct gomemd_config {
 	unsigned per_ip_limit;
 	unsigned conn_timeout_s;
 	unsigned http_threads;
-	int profile; /* attach the sampling probes (heap profiles) */
+	int profile;			/* pull heap profiles from the processes (default on) */
+	char *state_dir;		/* ended processes' profiles (default /var/lib/gomemd) */
+	unsigned state_max_count;	/* entries kept there */
+	unsigned long long state_max_bytes;
+	unsigned state_max_age_s;
 	char *config_file;
 };
 

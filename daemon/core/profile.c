@@ -1,775 +1,744 @@
 /*
- * profile.c: per-process heap profiles from allocation samples (see
- * profile.h).  routes/heapprof.c serves them.
+ * profile.c: the heap profile store (see profile.h).
  *
- * Data per process (struct prof):
- *   locs     one per distinct PC: mapping, function (symbolized once)
- *   maps     the pprof mappings the locations use (copied out of
- *            /proc/PID/maps, so they outlive the process)
- *   funcs    function names, interned
- *   stacks   buckets keyed by (location list, block size), as Go's
- *            memprofile; raw counts: alloc_n/alloc_b, inuse_n/inuse_b
- *   live     sampled blocks not yet freed: ptr -> (bucket, size)
- * Leading frames inside the allocator (libgomem's mapping, or malloc-family
- * and gm_* functions) are trimmed, so a bucket's leaf is the caller of
- * malloc, as the leaf of a Go heap profile is the caller of new.
- *
- * Lifetime: a profile is created by its first sample, marked exited by the
- * exit record or the sweep, and dropped by profile_sweep() once the process
- * is gone and the process table no longer has it (after the grace period).
- * A sample for an exited profile means the pid was reused: start afresh.
+ * Per watched process: where its table is, the newest copy, up to
+ * PROFILE_HIST older copies at least PROFILE_SPACING_NS apart (about three
+ * minutes of deltas), and its symboliser.  The pull thread copies each
+ * table without the lock, then swaps the copy in under it.  Encoding
+ * (HTTP threads) and symbolising happen under the lock: a dwsym_proc is
+ * not thread-safe.
  */
 #include "config.h"
 
 #include <errno.h>
-#include <fcntl.h>
-#include <inttypes.h>
-#include <limits.h>
-#include <math.h>
 #include <pthread.h>
+#include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <unistd.h>
+#include <time.h>
 
 #include "base/clock.h"
 #include "base/log.h"
-#include "base/pidmap.h"
-#include "base/procfs.h"
-#include "base/u64map.h"
 #include "base/xmalloc.h"
+#include "core/dwsym.h"
+#include "core/leaks.h"
+#include "core/pprofpb.h"
 #include "core/proc.h"
+#include "core/procprof.h"
 #include "core/profile.h"
-#include "core/symbolize.h"
-#include "encode/pprof.h"
+#include "encode/json.h"
 
-#define MAX_MAPS 4096
+#define PROFILE_HIST 16
+#define PROFILE_HIST_BYTES ((size_t)16 << 20) /* of older copies per process */
+#define PROFILE_SPACING_NS (10ull * 1000000000u)
+#define PROFILE_MAX_PROCS 4096
+#define PROFILE_PRUNE_NS (60ull * 1000000000u)
 
-/* ---- the profiles ---- */
-
-struct pmap {
-	uint64_t start, limit, offset;
-	char *path;
-	char *build_id;
-	int has_functions;
-	int allocator; /* libgomem itself: its frames are trimmed */
-};
-
-struct ploc {
-	uint64_t pc;
-	uint32_t map;
-	int32_t func;  /* -1: no symbol */
-	int allocator; /* in the allocator (trimmed when leading) */
-};
-
-struct pstack {
-	uint32_t *locs;
-	uint32_t nlocs;
-	uint64_t size;		   /* block size of this bucket */
-	uint64_t alloc_n, inuse_n; /* samples; bytes are n * size */
-};
-
-struct plive {
-	uint64_t ptr; /* 0: free slot (next free in stack) */
-	uint32_t stack;
-};
-
-struct prof {
-	struct pidmap_node node; /* first: the store's link, keyed by pid */
+struct pstate {
 	int pid;
-	uint64_t start_ticks;
-	int exited;
-	uint64_t rate;
-	uint64_t samples, frees;
-	struct sym_maps sym;
-	int sym_loaded;
-	struct pmap *maps;
-	size_t nmaps;
-	struct ploc *locs;
-	size_t nlocs, caplocs;
-	struct u64map loc_index; /* pc -> loc */
-	char **funcs;
-	size_t nfuncs, capfuncs;
-	struct u64map func_index; /* name hash (chained by +1) -> func */
-	struct pstack *stacks;
-	size_t nstacks, capstacks;
-	struct u64map stack_index; /* hash (chained by +1) -> stack */
-	struct plive *live;
-	size_t nlive, caplive;
-	uint32_t live_free;	  /* free list of live slots, UINT32_MAX: none */
-	struct u64map live_index; /* ptr -> live slot */
+	uint64_t start_ns; /* the process's start: a reused pid is another life */
+	char comm[16], unit[128];
+	uint64_t addr;     /* of its table; 0 until found */
+	bool have_cur, exited, saved, lib_exit;
+	struct procprof cur;
+	struct procprof hist[PROFILE_HIST]; /* oldest first */
+	size_t nhist;
+	struct dwsym_proc *sym;
+	uint64_t find_fail_ns; /* last failed search for the table (retry later) */
+	struct pstate *next;
 };
 
-static pthread_mutex_t lock = PTHREAD_MUTEX_INITIALIZER;
-static struct pidmap profs; /* lock */
+static pthread_mutex_t profile_lock = PTHREAD_MUTEX_INITIALIZER;
+static pthread_cond_t profile_cond = PTHREAD_COND_INITIALIZER;
+static struct pstate *plist;
+static struct profile_config pcfg;
+static char *state_dir;
+static bool running, stopping;
+static pthread_t pthr;
+static struct profile_stats pstats;
 
-/* The profiler's counters. */
-static struct {
-	uint64_t samples, frees, frees_unknown, dropped_stacks, dropped_live, dropped_locs;
-} counts; /* lock */
+/* ---- the store ---- */
 
-static void prof_free(struct prof *pr)
+static struct pstate *
+pfind_locked(int pid)
+{
+	struct pstate *p;
+
+	for (p = plist; p != NULL; p = p->next)
+		if (p->pid == pid)
+			return p;
+	return NULL;
+}
+
+static void
+pclear(struct pstate *p)
 {
 	size_t i;
 
-	sym_maps_free(&pr->sym);
-	for (i = 0; i < pr->nmaps; i++) {
-		free(pr->maps[i].path);
-		free(pr->maps[i].build_id);
-	}
-	free(pr->maps);
-	free(pr->locs);
-	u64map_free(&pr->loc_index);
-	for (i = 0; i < pr->nfuncs; i++)
-		free(pr->funcs[i]);
-	free(pr->funcs);
-	u64map_free(&pr->func_index);
-	for (i = 0; i < pr->nstacks; i++)
-		free(pr->stacks[i].locs);
-	free(pr->stacks);
-	u64map_free(&pr->stack_index);
-	free(pr->live);
-	u64map_free(&pr->live_index);
-	free(pr);
+	if (p->have_cur)
+		procprof_free(&p->cur);
+	for (i = 0; i < p->nhist; i++)
+		procprof_free(&p->hist[i]);
+	p->nhist = 0;
+	p->have_cur = false;
+	dwsym_proc_close(p->sym);
+	p->sym = NULL;
+	p->addr = 0;
 }
 
-/* pid's profile, or NULL (lock held). */
-static struct prof *find_locked(int pid)
+static void
+pfree(struct pstate *p)
 {
-	return (struct prof *)pidmap_find(&profs, pid);
+	pclear(p);
+	free(p);
 }
 
-/* The profile of pid for a new sample; a fresh one if the pid was reused. */
-static struct prof *get_locked(int pid)
+/* Drop the oldest copies while they take more than PROFILE_HIST_BYTES. */
+static void
+phist_trim_locked(struct pstate *p)
 {
-	struct prof *pr = find_locked(pid);
+	size_t total = 0, i;
 
-	if (pr != NULL && pr->exited) {
-		pidmap_remove(&profs, pid);
-		prof_free(pr);
-		pr = NULL;
+	for (i = 0; i < p->nhist; i++)
+		total += p->hist[i].rawlen + p->hist[i].nbuckets * sizeof(struct procprof_bucket);
+	while (p->nhist > 1 && total > PROFILE_HIST_BYTES) {
+		total -= p->hist[0].rawlen + p->hist[0].nbuckets * sizeof(struct procprof_bucket);
+		procprof_free(&p->hist[0]);
+		memmove(&p->hist[0], &p->hist[1], (p->nhist - 1) * sizeof(p->hist[0]));
+		p->nhist--;
 	}
-	if (pr == NULL) {
-		pr = xcalloc(1, sizeof *pr);
-		pr->pid = pid;
-		pr->start_ticks = procfs_start_ticks(pid);
-		pr->live_free = UINT32_MAX;
-		pr->node.pid = pid;
-		pidmap_insert(&profs, &pr->node);
-	}
-	return pr;
 }
 
-static uint64_t hash_bytes(const void *p, size_t n, uint64_t h)
+/* The copy to take a delta from: the newest at least `seconds` old. */
+static const struct procprof *
+pbase_locked(const struct pstate *p, unsigned seconds)
 {
-	const unsigned char *s = p;
+	uint64_t want;
 	size_t i;
 
-	for (i = 0; i < n; i++)
-		h = (h ^ s[i]) * 1099511628211ull;
-	return h | 1; /* never 0 (the empty key) */
+	if (seconds == 0 || !p->have_cur)
+		return NULL;
+	want = p->cur.read_ns - (uint64_t)seconds * 1000000000u;
+	for (i = p->nhist; i-- > 0;)
+		if (p->hist[i].read_ns <= want)
+			return &p->hist[i];
+	return p->nhist > 0 ? &p->hist[0] : NULL;
 }
 
-/* Intern a function name. */
-static int32_t func_get(struct prof *pr, const char *name)
-{
-	uint64_t h = hash_bytes(name, strlen(name), 1469598103934665603ull);
-	uint32_t idx;
-
-	for (; u64map_get(&pr->func_index, h, &idx); h += 2)
-		if (strcmp(pr->funcs[idx], name) == 0)
-			return (int32_t)idx;
-	if (pr->nfuncs == pr->capfuncs) {
-		pr->capfuncs = pr->capfuncs ? 2 * pr->capfuncs : 64;
-		pr->funcs = xrealloc(pr->funcs, pr->capfuncs * sizeof *pr->funcs);
-	}
-	pr->funcs[pr->nfuncs] = xstrdup(name);
-	u64map_put(&pr->func_index, h, (uint32_t)pr->nfuncs);
-	return (int32_t)pr->nfuncs++;
-}
-
-/* Whether a mapping's file is libgomem. */
-static int is_allocator_path(const char *path)
-{
-	const char *base = strrchr(path, '/');
-
-	base = base ? base + 1 : path;
-	return strncmp(base, "libgomem", 8) == 0;
-}
-
-/* Whether a function is the malloc family or libgomem's own (static link). */
-static int is_allocator_func(const char *name)
-{
-	static const char *const names[] = {
-	    "malloc",	      "calloc",		 "realloc",	   "reallocarray",
-	    "free",	      "memalign",	 "posix_memalign", "aligned_alloc",
-	    "valloc",	      "pvalloc",	 "__libc_malloc",  "__libc_calloc",
-	    "__libc_realloc", "__libc_memalign", "__libc_valloc",  "__libc_pvalloc",
-	};
-	size_t i;
-
-	if (strncmp(name, "gm_", 3) == 0 || strncmp(name, "gomem_", 6) == 0)
-		return 1;
-	for (i = 0; i < sizeof names / sizeof names[0]; i++)
-		if (strcmp(name, names[i]) == 0)
-			return 1;
-	return 0;
-}
-
-/* The pprof mapping for a /proc/PID/maps entry (or an unknown page). */
-static uint32_t map_get(struct prof *pr, uint64_t start, uint64_t limit, uint64_t offset,
-			const char *path, const char *build_id, int has_functions)
+/* Resolve every address of the newest copy now, while the files are mapped. */
+static void
+presolve_locked(struct pstate *p)
 {
 	size_t i;
+	unsigned j;
 
-	for (i = 0; i < pr->nmaps; i++) {
-		struct pmap *m = &pr->maps[i];
-
-		if (m->start == start && strcmp(m->path, path) == 0) {
-			m->has_functions |= has_functions;
-			return (uint32_t)i;
-		}
-	}
-	if (pr->nmaps >= MAX_MAPS)
-		return (uint32_t)(pr->nmaps - 1); /* at least some mapping */
-	if ((pr->nmaps & (pr->nmaps - 1)) == 0 || pr->nmaps == 0)
-		pr->maps = xrealloc(pr->maps, (pr->nmaps ? 2 * pr->nmaps : 8) * sizeof *pr->maps);
-	pr->maps[pr->nmaps].start = start;
-	pr->maps[pr->nmaps].limit = limit;
-	pr->maps[pr->nmaps].offset = offset;
-	pr->maps[pr->nmaps].path = xstrdup(path);
-	pr->maps[pr->nmaps].build_id = xstrdup(build_id);
-	pr->maps[pr->nmaps].has_functions = has_functions;
-	pr->maps[pr->nmaps].allocator = is_allocator_path(path);
-	return (uint32_t)pr->nmaps++;
-}
-
-/*
- * pprof takes the first mapping for the main binary (its "File:" line):
- * register the executable's text mapping before any other.
- */
-static void map_exe_first(struct prof *pr)
-{
-	char link[64], exe[PATH_MAX];
-	const char *build_id;
-	ssize_t n;
-	size_t i;
-	int has;
-
-	snprintf(link, sizeof link, "/proc/%d/exe", pr->pid);
-	if ((n = readlink(link, exe, sizeof exe - 1)) <= 0)
+	if (p->sym == NULL || !p->have_cur)
 		return;
-	exe[n] = '\0';
-	for (i = 0; i < pr->sym.n; i++) {
-		struct sym_mapping *mp = &pr->sym.v[i];
+	for (i = 0; i < p->cur.nbuckets; i++)
+		for (j = 0; j < p->cur.buckets[i].depth; j++)
+			(void)dwsym_proc_lookup(p->sym, p->cur.buckets[i].pcs[j], true);
+}
 
-		if (strcmp(mp->path, exe) != 0)
-			continue;
-		sym_lookup(pr->pid, mp, mp->start + 1, &build_id, &has);
-		map_get(pr, mp->start, mp->limit, mp->offset, mp->path, build_id, has);
+/* Copy pid's table (at addr_hint when not 0) and swap it in. */
+static void
+pull(int pid, uint64_t addr_hint)
+{
+	struct procprof copy;
+	struct dwsym_proc *sym = NULL;
+	struct pstate *p;
+	uint64_t addr, now = now_mono_ns();
+	char err[256];
+	bool need_sym;
+
+	pthread_mutex_lock(&profile_lock);
+	p = pfind_locked(pid);
+	if (p == NULL || p->exited ||
+	    (addr_hint == 0 && p->addr == 0 && p->find_fail_ns != 0 &&
+	     now - p->find_fail_ns < 10 * PROFILE_SPACING_NS)) {
+		pthread_mutex_unlock(&profile_lock);
 		return;
 	}
-}
+	addr = addr_hint != 0 ? addr_hint : p->addr;
+	need_sym = p->sym == NULL;
+	pthread_mutex_unlock(&profile_lock);
 
-/* The location of pc, symbolized when first seen; -1 when the table is full. */
-static int64_t loc_get(struct prof *pr, uint64_t pc)
-{
-	const char *name = NULL, *build_id = "";
-	struct sym_mapping *mp;
-	struct ploc *l;
-	uint32_t idx;
-	int has_syms = 0;
-
-	if (u64map_get(&pr->loc_index, pc ? pc : 1, &idx))
-		return idx;
-	if (pr->nlocs >= PROFILE_MAX_LOCS)
-		return -1;
-	mp = pr->sym_loaded ? sym_maps_find(&pr->sym, pc) : NULL;
-	if (mp == NULL) { /* first PC, or a library loaded since: read the maps again */
-		pr->sym_loaded = sym_maps_load(&pr->sym, pr->pid) == 0;
-		mp = pr->sym_loaded ? sym_maps_find(&pr->sym, pc) : NULL;
-		if (pr->nmaps == 0 && pr->sym_loaded)
-			map_exe_first(pr);
+	if (addr == 0 && procprof_find(pid, &addr, err, sizeof err) != 0) {
+		log_debug("process %d: no heap profile: %s", pid, err);
+		pthread_mutex_lock(&profile_lock);
+		if ((p = pfind_locked(pid)) != NULL)
+			p->find_fail_ns = now;
+		pstats.pull_errors++;
+		pthread_mutex_unlock(&profile_lock);
+		return;
 	}
-	if (pr->nlocs == pr->caplocs) {
-		pr->caplocs = pr->caplocs ? 2 * pr->caplocs : 256;
-		pr->locs = xrealloc(pr->locs, pr->caplocs * sizeof *pr->locs);
+	if (procprof_read(pid, addr, NULL, &copy, err, sizeof err) != 0) {
+		log_debug("process %d: reading its heap profile: %s", pid, err);
+		pthread_mutex_lock(&profile_lock);
+		if ((p = pfind_locked(pid)) != NULL)
+			p->addr = 0; /* look again: it may have exec'd */
+		pstats.pull_errors++;
+		pthread_mutex_unlock(&profile_lock);
+		return;
 	}
-	l = &pr->locs[pr->nlocs];
-	l->pc = pc;
-	if (mp != NULL) {
-		name = sym_lookup(pr->pid, mp, pc, &build_id, &has_syms);
-		l->map =
-		    map_get(pr, mp->start, mp->limit, mp->offset, mp->path, build_id, has_syms);
-	} else {
-		uint64_t page = pc & ~(uint64_t)0xfff;
+	if (need_sym && (sym = dwsym_proc_open(pid, err, sizeof err)) == NULL)
+		log_debug("process %d: no symbols: %s", pid, err);
 
-		l->map = map_get(pr, page, page + 0x1000, 0, "[unknown]", "", 0);
+	pthread_mutex_lock(&profile_lock);
+	pstats.pulls++;
+	p = pfind_locked(pid);
+	if (p == NULL || p->exited) {
+		procprof_free(&copy);
+		dwsym_proc_close(sym);
+		pthread_mutex_unlock(&profile_lock);
+		return;
 	}
-	l->func = name != NULL ? func_get(pr, name) : -1;
-	l->allocator = pr->maps[l->map].allocator || (name != NULL && is_allocator_func(name));
-	u64map_put(&pr->loc_index, pc ? pc : 1, (uint32_t)pr->nlocs);
-	return (int64_t)pr->nlocs++;
-}
-
-/* The bucket of (locs, size), created if new; -1 when the table is full. */
-static int64_t stack_get(struct prof *pr, const uint32_t *locs, uint32_t n, uint64_t size)
-{
-	uint64_t h = hash_bytes(locs, n * sizeof *locs,
-				hash_bytes(&size, sizeof size, 1469598103934665603ull));
-	struct pstack *s;
-	uint32_t idx;
-
-	for (; u64map_get(&pr->stack_index, h, &idx); h += 2) {
-		s = &pr->stacks[idx];
-		if (s->size == size && s->nlocs == n &&
-		    memcmp(s->locs, locs, n * sizeof *locs) == 0)
-			return idx;
-	}
-	if (pr->nstacks >= PROFILE_MAX_STACKS)
-		return -1;
-	if (pr->nstacks == pr->capstacks) {
-		pr->capstacks = pr->capstacks ? 2 * pr->capstacks : 64;
-		pr->stacks = xrealloc(pr->stacks, pr->capstacks * sizeof *pr->stacks);
-	}
-	s = &pr->stacks[pr->nstacks];
-	memset(s, 0, sizeof *s);
-	s->locs = xcalloc(n ? n : 1, sizeof *locs);
-	memcpy(s->locs, locs, n * sizeof *locs);
-	s->nlocs = n;
-	s->size = size;
-	u64map_put(&pr->stack_index, h, (uint32_t)pr->nstacks);
-	return (int64_t)pr->nstacks++;
-}
-
-/* Forget a live block; 1 if it was known. */
-static int live_del(struct prof *pr, uint64_t ptr)
-{
-	struct plive *lv;
-	struct pstack *s;
-	uint32_t idx;
-
-	if (!u64map_get(&pr->live_index, ptr, &idx))
-		return 0;
-	u64map_del(&pr->live_index, ptr);
-	lv = &pr->live[idx];
-	s = &pr->stacks[lv->stack];
-	if (s->inuse_n > 0)
-		s->inuse_n--;
-	lv->ptr = 0;
-	lv->stack = pr->live_free;
-	pr->live_free = idx;
-	pr->nlive--;
-	return 1;
-}
-
-void profile_on_alloc(int pid, uint64_t ptr, uint64_t size, uint64_t rate, const uint64_t *pcs,
-		      unsigned depth)
-{
-	uint32_t locs[64], n = 0, first = 0, idx;
-	struct prof *pr;
-	int64_t l, s;
-	unsigned i;
-
-	if (depth > 64)
-		depth = 64;
-	pthread_mutex_lock(&lock);
-	counts.samples++;
-	pr = get_locked(pid);
-	pr->rate = rate;
-	pr->samples++;
-	for (i = 0; i < depth; i++) {
-		if ((l = loc_get(pr, pcs[i])) < 0) {
-			counts.dropped_locs++;
-			goto out;
-		}
-		locs[n++] = (uint32_t)l;
-	}
-	/* trim the allocator's own frames at the top, keeping at least one */
-	while (first + 1 < n && pr->locs[locs[first]].allocator)
-		first++;
-	if ((s = stack_get(pr, locs + first, n - first, size)) < 0) {
-		counts.dropped_stacks++;
-		goto out;
-	}
-	pr->stacks[s].alloc_n++;
-	live_del(pr, ptr); /* a free we missed */
-	if (pr->nlive >= PROFILE_MAX_LIVE) {
-		counts.dropped_live++;
-		goto out;
-	}
-	if (pr->live_free != UINT32_MAX) {
-		idx = pr->live_free;
-		pr->live_free = pr->live[idx].stack;
-	} else {
-		if (pr->caplive == 0 || pr->nlive == pr->caplive) {
-			/* no free slot: every slot is in use */
-			pr->caplive = pr->caplive ? 2 * pr->caplive : 1024;
-			pr->live = xrealloc(pr->live, pr->caplive * sizeof *pr->live);
-		}
-		idx = (uint32_t)pr->nlive;
-	}
-	pr->live[idx].ptr = ptr;
-	pr->live[idx].stack = (uint32_t)s;
-	u64map_put(&pr->live_index, ptr, idx);
-	pr->nlive++;
-	pr->stacks[s].inuse_n++;
-out:
-	pthread_mutex_unlock(&lock);
-}
-
-void profile_on_free(int pid, uint64_t ptr, uint64_t size)
-{
-	struct prof *pr;
-
-	(void)size;
-	pthread_mutex_lock(&lock);
-	counts.frees++;
-	if ((pr = find_locked(pid)) != NULL && !pr->exited && live_del(pr, ptr))
-		pr->frees++;
+	if (p->sym == NULL)
+		p->sym = sym;
 	else
-		counts.frees_unknown++;
-	pthread_mutex_unlock(&lock);
-}
-
-void profile_on_exit(int pid)
-{
-	struct prof *pr;
-
-	pthread_mutex_lock(&lock);
-	if ((pr = find_locked(pid)) != NULL) {
-		pr->exited = 1;
-		sym_maps_free(&pr->sym); /* keep what was symbolized, drop the ELF refs */
-		pr->sym_loaded = 0;
-	}
-	pthread_mutex_unlock(&lock);
-}
-
-struct pids {
-	int *v;
-	int n;
-};
-
-/* pidmap_walk callback: append a profile's pid to the struct pids in arg. */
-static int collect_pid(struct pidmap_node *n, void *arg)
-{
-	struct pids *p = arg;
-
-	p->v[p->n++] = n->pid;
-	return 0;
-}
-
-void profile_sweep(void)
-{
-	struct pids all = {NULL, 0};
-	int *pids = NULL, *gone, n = 0, i;
-	struct prof *pr;
-
-	pthread_mutex_lock(&lock);
-	all.v = pids = xcalloc(profs.count + 1, sizeof *pids);
-	pidmap_walk(&profs, collect_pid, &all);
-	n = all.n;
-	pthread_mutex_unlock(&lock);
-
-	/* outside our lock: the process table and /proc */
-	gone = xcalloc((size_t)n + 1, sizeof *gone);
-	for (i = 0; i < n; i++) {
-		int in_table;
-
-		proc_rdlock();
-		in_table = proc_find_locked(pids[i]) != NULL;
-		proc_unlock();
-		gone[i] = !in_table;
-	}
-	pthread_mutex_lock(&lock);
-	for (i = 0; i < n; i++) {
-		uint64_t t;
-
-		if ((pr = find_locked(pids[i])) == NULL)
-			continue;
-		t = pr->exited ? 0 : procfs_start_ticks(pr->pid);
-		if (!pr->exited && (t == 0 || (pr->start_ticks != 0 && t != pr->start_ticks))) {
-			pr->exited = 1;
-			sym_maps_free(&pr->sym);
-			pr->sym_loaded = 0;
-		}
-		if (pr->exited && gone[i]) {
-			log_debug("dropping the heap profile of process %d", pr->pid);
-			pidmap_remove(&profs, pr->pid);
-			prof_free(pr);
+		dwsym_proc_close(sym);
+	p->addr = addr;
+	if (p->have_cur) {
+		if (p->nhist == 0 ||
+		    p->cur.read_ns - p->hist[p->nhist - 1].read_ns >= PROFILE_SPACING_NS) {
+			if (p->nhist == PROFILE_HIST) {
+				procprof_free(&p->hist[0]);
+				memmove(&p->hist[0], &p->hist[1], (PROFILE_HIST - 1) * sizeof(p->hist[0]));
+				p->nhist--;
+			}
+			p->hist[p->nhist++] = p->cur;
+			phist_trim_locked(p);
+		} else {
+			procprof_free(&p->cur);
 		}
 	}
-	pthread_mutex_unlock(&lock);
-	free(pids);
-	free(gone);
+	p->cur = copy;
+	p->have_cur = true;
+	presolve_locked(p);
+	pthread_mutex_unlock(&profile_lock);
 }
 
-/* pidmap_walk callback: free and unlink a profile. */
-static int free_prof(struct pidmap_node *n, void *arg)
+/* Encode p's newest copy (delta against base) into a builder; lock held. */
+static void
+padd_locked(struct pprof_builder *b, struct pstate *p, const struct procprof *base, bool labels)
 {
-	(void)arg;
-	prof_free((struct prof *)n);
-	return 1;
+	char pidstr[16];
+	struct pprof_label l[3] = { { "pid", pidstr, 0 }, { "comm", p->comm, 0 },
+				    { "unit", p->unit, 0 } };
+	size_t nl = labels ? (p->unit[0] ? 3 : 2) : 0;
+
+	snprintf(pidstr, sizeof pidstr, "%d", p->pid);
+	pprof_builder_add(b, &p->cur, base, p->sym, l, nl);
 }
 
-void profile_fini(void)
+/* The MemStats JSON of pid from the process table, or NULL. */
+static char *
+memstats_json(int pid, size_t *len)
 {
-	pthread_mutex_lock(&lock);
-	pidmap_walk(&profs, free_prof, NULL);
-	pthread_mutex_unlock(&lock);
-	sym_cache_fini();
-}
-
-/* ---- output ---- */
-
-/* Encode pr as pprof, not yet gzipped (lock held). */
-static int encode_locked(const struct prof *pr, char **out, size_t *outlen)
-{
-	struct pprof_mapping *maps = xcalloc(pr->nmaps + 1, sizeof *maps);
-	struct pprof_location *locs = xcalloc(pr->nlocs + 1, sizeof *locs);
-	struct pprof_sample *samples = xcalloc(pr->nstacks + 1, sizeof *samples);
-	struct pprof_heap h;
+	struct gomem_memstats snap;
+	struct proc_info info;
 	struct obuf b;
-	size_t i;
+	struct json j;
+
+	*len = 0;
+	if (proc_copy(pid, &info, &snap) < 0 || !info.have_snap)
+		return NULL;
+	obuf_init(&b, 8192);
+	json_init(&j, &b);
+	json_object(&j);
+	json_memstats_go(&j, &snap, 1);
+	json_memstats_extra(&j, &snap);
+	json_end(&j);
+	return obuf_take(&b, len);
+}
+
+/* Write p's last profile and MemStats to the state directory. */
+static void
+psave(int pid)
+{
+	struct statedir_entry e;
+	unsigned char *pb = NULL;
+	size_t pblen = 0, mslen = 0;
+	struct pprof_builder *b;
+	struct pstate *p;
+	char *ms, err[256];
 	int rc;
 
-	memset(&h, 0, sizeof h);
-	for (i = 0; i < pr->nmaps; i++) {
-		maps[i].start = pr->maps[i].start;
-		maps[i].limit = pr->maps[i].limit;
-		maps[i].offset = pr->maps[i].offset;
-		maps[i].file = pr->maps[i].path;
-		maps[i].build_id = pr->maps[i].build_id;
-		maps[i].has_functions = pr->maps[i].has_functions;
+	if (state_dir == NULL)
+		return;
+	ms = memstats_json(pid, &mslen);
+	pthread_mutex_lock(&profile_lock);
+	p = pfind_locked(pid);
+	if (p == NULL || p->saved || !p->have_cur) {
+		pthread_mutex_unlock(&profile_lock);
+		free(ms);
+		return;
 	}
-	for (i = 0; i < pr->nlocs; i++) {
-		locs[i].address = pr->locs[i].pc;
-		locs[i].mapping = pr->locs[i].map;
-		locs[i].function = pr->locs[i].func;
+	p->saved = true;
+	b = pprof_builder_new();
+	padd_locked(b, p, NULL, false);
+	rc = pprof_builder_finish(b, &pb, &pblen);
+	pprof_builder_free(b);
+	memset(&e, 0, sizeof e);
+	e.pid = pid;
+	e.start_ns = p->start_ns;
+	e.ended_ns = now_real_ns();
+	snprintf(e.comm, sizeof e.comm, "%s", p->comm);
+	/* It ran its exit handlers (the library's gomem:exit), or it vanished:
+	   killed by a signal (SIGKILL, the OOM killer) or _exit(). */
+	snprintf(e.how, sizeof e.how, "%s", p->lib_exit ? "exit" : "vanished");
+	pthread_mutex_unlock(&profile_lock);
+	if (rc == 0 && statedir_save(state_dir, &e, pb, pblen, ms, mslen, err, sizeof err) == 0) {
+		log_info("process %d (%s) ended: its heap profile is kept in %s", pid, e.comm,
+			 state_dir);
+		pthread_mutex_lock(&profile_lock);
+		pstats.saved++;
+		pthread_mutex_unlock(&profile_lock);
+	} else {
+		log_warnx("process %d: cannot keep its heap profile: %s", pid,
+			  rc == 0 ? err : "encoding failed");
+		pthread_mutex_lock(&profile_lock);
+		pstats.save_errors++;
+		pthread_mutex_unlock(&profile_lock);
 	}
-	for (i = 0; i < pr->nstacks; i++) {
-		const struct pstack *s = &pr->stacks[i];
-
-		samples[i].locs = s->locs;
-		samples[i].nlocs = s->nlocs;
-		pprof_scale(s->alloc_n, s->alloc_n * s->size, pr->rate, &samples[i].values[0],
-			    &samples[i].values[1]);
-		pprof_scale(s->inuse_n, s->inuse_n * s->size, pr->rate, &samples[i].values[2],
-			    &samples[i].values[3]);
-		samples[i].bytes = (int64_t)s->size;
-	}
-	h.period = pr->rate;
-	h.time_nanos = (int64_t)now_real_ns();
-	h.mappings = maps;
-	h.nmappings = pr->nmaps;
-	h.locations = locs;
-	h.nlocations = pr->nlocs;
-	h.functions = (const char *const *)pr->funcs;
-	h.nfunctions = pr->nfuncs;
-	h.samples = samples;
-	h.nsamples = pr->nstacks;
-	obuf_init(&b, 4096 + pr->nstacks * 32);
-	rc = pprof_encode_heap(&h, &b);
-	free(maps);
-	free(locs);
-	free(samples);
-	if (rc == 0) {
-		*out = obuf_take(&b, outlen);
-		rc = *out != NULL ? 0 : -1;
-	}
-	obuf_free(&b);
-	return rc;
+	free(pb);
+	free(ms);
 }
 
-/* Go's legacy text form (debug=1): raw sample counts, "@ heap/2*rate". */
-static void text_locked(const struct prof *pr, struct obuf *b)
+/* ---- the pull thread ---- */
+
+struct live {
+	int pid, exited;
+	uint64_t start_ns;
+	char comm[16], unit[128];
+};
+
+struct live_list {
+	struct live *v;
+	size_t n, cap;
+};
+
+static int
+collect_live(const struct proc *pr, void *arg)
 {
-	uint64_t in_n = 0, in_b = 0, al_n = 0, al_b = 0;
-	size_t i, j;
+	struct live_list *l = arg;
+	struct proc_info info;
 
-	for (i = 0; i < pr->nstacks; i++) {
-		in_n += pr->stacks[i].inuse_n;
-		in_b += pr->stacks[i].inuse_n * pr->stacks[i].size;
-		al_n += pr->stacks[i].alloc_n;
-		al_b += pr->stacks[i].alloc_n * pr->stacks[i].size;
+	if (l->n == PROFILE_MAX_PROCS)
+		return 1;
+	if (l->n == l->cap) {
+		l->cap = l->cap ? l->cap * 2 : 64;
+		l->v = xrealloc(l->v, l->cap * sizeof(*l->v));
 	}
-	obuf_printf(b,
-		    "heap profile: %" PRIu64 ": %" PRIu64 " [%" PRIu64 ": %" PRIu64
-		    "] @ heap/%" PRIu64 "\n",
-		    in_n, in_b, al_n, al_b, 2 * pr->rate);
-	for (i = 0; i < pr->nstacks; i++) {
-		const struct pstack *s = &pr->stacks[i];
+	proc_info_locked(pr, &info);
+	l->v[l->n].pid = info.pid;
+	l->v[l->n].exited = info.exited;
+	l->v[l->n].start_ns = info.start_time_ns;
+	memcpy(l->v[l->n].comm, info.comm, sizeof info.comm);
+	snprintf(l->v[l->n].unit, sizeof l->v[l->n].unit, "%s", info.unit);
+	l->n++;
+	return 0;
+}
 
-		obuf_printf(b, "%" PRIu64 ": %" PRIu64 " [%" PRIu64 ": %" PRIu64 "] @", s->inuse_n,
-			    s->inuse_n * s->size, s->alloc_n, s->alloc_n * s->size);
-		for (j = 0; j < s->nlocs; j++)
-			obuf_printf(b, " %#" PRIx64, pr->locs[s->locs[j]].pc);
-		obuf_addc(b, '\n');
-		for (j = 0; j < s->nlocs; j++) {
-			const struct ploc *l = &pr->locs[s->locs[j]];
+/* One round: note the table's processes, pull the live, save the ended. */
+static void
+pround(void)
+{
+	struct live_list l = { NULL, 0, 0 };
+	size_t i;
 
-			obuf_printf(b, "#\t%#" PRIx64 "\t%s\t%s\n", l->pc,
-				    l->func >= 0 ? pr->funcs[l->func] : "?", pr->maps[l->map].path);
+	proc_rdlock();
+	proc_foreach(collect_live, &l);
+	proc_unlock();
+	for (i = 0; i < l.n; i++) {
+		struct pstate *p;
+		bool save = false;
+
+		pthread_mutex_lock(&profile_lock);
+		p = pfind_locked(l.v[i].pid);
+		if (p != NULL && p->start_ns != l.v[i].start_ns && l.v[i].start_ns != 0) {
+			pclear(p); /* the pid was reused */
+			p->saved = p->exited = false;
+			p->start_ns = l.v[i].start_ns;
 		}
-		obuf_addc(b, '\n');
+		if (p == NULL) {
+			p = xcalloc(1, sizeof(*p));
+			p->pid = l.v[i].pid;
+			p->start_ns = l.v[i].start_ns;
+			p->next = plist;
+			plist = p;
+		}
+		memcpy(p->comm, l.v[i].comm, sizeof p->comm);
+		memcpy(p->unit, l.v[i].unit, sizeof p->unit);
+		if (l.v[i].exited && !p->exited) {
+			p->exited = true;
+			save = !p->saved;
+		}
+		pthread_mutex_unlock(&profile_lock);
+		if (save)
+			psave(l.v[i].pid);
+		else if (!l.v[i].exited)
+			pull(l.v[i].pid, 0);
 	}
+	free(l.v);
 }
 
-/* Whether there is a profile for pid. */
-int profile_known(int pid)
+static void *
+pthread_main(void *arg)
 {
+	uint64_t last_prune = 0;
+
+	(void)arg;
+	pthread_mutex_lock(&profile_lock);
+	while (!stopping) {
+		struct timespec ts;
+		uint64_t now;
+
+		pthread_mutex_unlock(&profile_lock);
+		pround();
+		now = now_mono_ns();
+		if (state_dir != NULL && now - last_prune >= PROFILE_PRUNE_NS) {
+			statedir_prune(state_dir, &pcfg.limits, now_real_ns());
+			last_prune = now;
+		}
+		pthread_mutex_lock(&profile_lock);
+		if (stopping)
+			break;
+		clock_gettime(CLOCK_REALTIME, &ts);
+		ts.tv_sec += pcfg.interval_ms / 1000;
+		ts.tv_nsec += (long)(pcfg.interval_ms % 1000) * 1000000;
+		if (ts.tv_nsec >= 1000000000) {
+			ts.tv_sec++;
+			ts.tv_nsec -= 1000000000;
+		}
+		pthread_cond_timedwait(&profile_cond, &profile_lock, &ts);
+	}
+	pthread_mutex_unlock(&profile_lock);
+	return NULL;
+}
+
+void
+profile_start(const struct profile_config *cfg)
+{
+	char err[256];
+
+	pcfg = *cfg;
+	if (pcfg.interval_ms < 10)
+		pcfg.interval_ms = 1000;
+	if (cfg->state_dir != NULL && cfg->state_dir[0] != 0) {
+		if (statedir_init(cfg->state_dir, err, sizeof err) == 0)
+			state_dir = xstrdup(cfg->state_dir);
+		else
+			log_warnx("%s: profiles of ended processes will not be kept", err);
+	}
+	if (!cfg->enabled) {
+		log_info("heap profiles off (--no-profile)");
+		return;
+	}
+	if (pthread_create(&pthr, NULL, pthread_main, NULL) != 0) {
+		log_warn("heap profile thread");
+		return;
+	}
+	running = true;
+}
+
+void
+profile_fini(void)
+{
+	struct pstate *p;
+
+	if (running) {
+		pthread_mutex_lock(&profile_lock);
+		stopping = true;
+		pthread_cond_signal(&profile_cond);
+		pthread_mutex_unlock(&profile_lock);
+		pthread_join(pthr, NULL);
+		running = false;
+	}
+	pthread_mutex_lock(&profile_lock);
+	while ((p = plist) != NULL) {
+		plist = p->next;
+		pfree(p);
+	}
+	pthread_mutex_unlock(&profile_lock);
+	free(state_dir);
+	state_dir = NULL;
+}
+
+void
+profile_on_exit(int pid)
+{
+	(void)pid;
+	/* The pull thread saves it on its next round; wake it. */
+	pthread_mutex_lock(&profile_lock);
+	pthread_cond_signal(&profile_cond);
+	pthread_mutex_unlock(&profile_lock);
+}
+
+void
+profile_sweep(void)
+{
+	struct live_list s = { NULL, 0, 0 };
+	struct pstate **pp, *p;
+
+	proc_rdlock();
+	proc_foreach(collect_live, &s);
+	proc_unlock();
+	pthread_mutex_lock(&profile_lock);
+	for (pp = &plist; (p = *pp) != NULL;) {
+		size_t i;
+
+		for (i = 0; i < s.n && s.v[i].pid != p->pid; i++)
+			;
+		if (i < s.n) {
+			pp = &p->next;
+			continue;
+		}
+		*pp = p->next;
+		pfree(p);
+	}
+	pthread_mutex_unlock(&profile_lock);
+	free(s.v);
+}
+
+/* ---- readers ---- */
+
+/*
+ * A request for pid's profile: copy its table now if the process table
+ * has it alive (the pull thread may not have met it yet), so the answer
+ * is as fresh as Go's heap endpoint's.  addr: where the table is, when the
+ * process said so (gomem:exit), else 0.
+ */
+static void
+prefresh_at(int pid, uint64_t addr)
+{
+	struct proc_info info;
+	struct pstate *p;
+
+	if (!running || proc_copy(pid, &info, NULL) < 0 || info.exited)
+		return;
+	pthread_mutex_lock(&profile_lock);
+	p = pfind_locked(pid);
+	if (p == NULL) {
+		p = xcalloc(1, sizeof(*p));
+		p->pid = pid;
+		p->start_ns = info.start_time_ns;
+		memcpy(p->comm, info.comm, sizeof p->comm);
+		snprintf(p->unit, sizeof p->unit, "%s", info.unit);
+		p->next = plist;
+		plist = p;
+	}
+	pthread_mutex_unlock(&profile_lock);
+	pull(pid, addr);
+}
+
+static void
+prefresh(int pid)
+{
+	prefresh_at(pid, 0);
+}
+
+void
+profile_on_lib_exit(int pid, uint64_t addr)
+{
+	struct pstate *p;
+
+	if (running) {
+		prefresh_at(pid, addr);
+		pthread_mutex_lock(&profile_lock);
+		if ((p = pfind_locked(pid)) != NULL)
+			p->lib_exit = true;
+		pthread_mutex_unlock(&profile_lock);
+	}
+	/* The process waits (up to 250 ms) until we say we have its table. */
+	if (procprof_ack_exit(pid, addr) != 0)
+		log_debug("process %d: cannot acknowledge its exit: %s", pid, strerror(errno));
+}
+
+int
+profile_known(int pid)
+{
+	struct statedir_entry *v;
+	size_t n, i;
 	int known;
 
-	pthread_mutex_lock(&lock);
-	known = find_locked(pid) != NULL;
-	pthread_mutex_unlock(&lock);
+	pthread_mutex_lock(&profile_lock);
+	known = pfind_locked(pid) != NULL && pfind_locked(pid)->have_cur;
+	pthread_mutex_unlock(&profile_lock);
+	if (known || state_dir == NULL)
+		return known;
+	n = statedir_list(state_dir, &v);
+	for (i = 0; i < n && !known; i++)
+		known = v[i].pid == pid;
+	free(v);
 	return known;
 }
 
-/* An empty profile at Go's default rate, for a pid without samples. */
-static void empty_profile(struct prof *empty, int pid)
+static int
+pfinish(struct pprof_builder *b, char **out, size_t *outlen)
 {
-	memset(empty, 0, sizeof *empty);
-	empty->pid = pid;
-	empty->rate = 512 * 1024;
-}
+	unsigned char *buf;
+	int rc = pprof_builder_finish(b, &buf, outlen);
 
-/* pid's profile in Go's legacy text form (empty when none); 0 or -1. */
-int profile_text(int pid, struct obuf *b)
-{
-	struct prof empty, *pr;
-
-	empty_profile(&empty, pid);
-	pthread_mutex_lock(&lock);
-	pr = find_locked(pid);
-	text_locked(pr ? pr : &empty, b);
-	pthread_mutex_unlock(&lock);
-	return b->bad ? -1 : 0;
-}
-
-/* pid's profile as gzipped profile.proto (empty when none); 0 or -1. */
-int profile_pprof(int pid, char **out, size_t *outlen)
-{
-	struct prof empty, *pr;
-	char *raw = NULL;
-	size_t rawlen = 0;
-	int rc;
-
-	empty_profile(&empty, pid);
-	pthread_mutex_lock(&lock);
-	pr = find_locked(pid);
-	rc = encode_locked(pr ? pr : &empty, &raw, &rawlen);
-	pthread_mutex_unlock(&lock);
-	if (rc == 0) { /* compress outside the lock: the collector waits on it */
-		rc = pprof_gzip(raw, rawlen, out, outlen);
-		free(raw);
-	}
+	pprof_builder_free(b);
+	*out = (char *)buf;
 	return rc;
 }
 
-struct site {
-	int32_t func; /* leaf function, or -1 */
-	uint64_t pc;  /* leaf pc when unsymbolized */
-	int64_t v[4];
-	size_t best; /* the bucket contributing most inuse space */
-	int64_t best_inuse;
-};
-
-static int site_cmp(const void *a, const void *b)
+int
+profile_pprof(int pid, unsigned seconds, char **out, size_t *outlen)
 {
-	const struct site *x = a, *y = b;
+	struct pprof_builder *b;
+	struct pstate *p;
+	void *buf;
 
-	if (x->v[3] != y->v[3])
-		return x->v[3] > y->v[3] ? -1 : 1;
-	if (x->v[1] != y->v[1])
-		return x->v[1] > y->v[1] ? -1 : 1;
-	return 0;
+	prefresh(pid);
+	pthread_mutex_lock(&profile_lock);
+	p = pfind_locked(pid);
+	if (p != NULL && p->have_cur) {
+		b = pprof_builder_new();
+		padd_locked(b, p, pbase_locked(p, seconds), false);
+		pthread_mutex_unlock(&profile_lock);
+		return pfinish(b, out, outlen);
+	}
+	pthread_mutex_unlock(&profile_lock);
+	if (state_dir != NULL &&
+	    statedir_load(state_dir, pid, "heap.pb.gz", STATEDIR_MAX_FILE, &buf, outlen, NULL) == 0) {
+		*out = buf;
+		return 0;
+	}
+	return -1;
 }
 
-/* A PC's function name, or its address in hex when unsymbolized (malloc'd). */
-static char *loc_name(const struct prof *pr, const struct ploc *l)
+int
+profile_pprof_all(unsigned seconds, char **out, size_t *outlen)
 {
+	struct pprof_builder *b = pprof_builder_new();
+	struct pstate *p;
+
+	pthread_mutex_lock(&profile_lock);
+	for (p = plist; p != NULL; p = p->next)
+		if (p->have_cur && !p->exited)
+			padd_locked(b, p, pbase_locked(p, seconds), true);
+	pthread_mutex_unlock(&profile_lock);
+	return pfinish(b, out, outlen);
+}
+
+/* Name of a frame: the outermost function inlined at pc, or its address. */
+static char *
+frame_name_locked(struct pstate *p, uint64_t pc, bool skip_wrappers)
+{
+	const struct dwsym_loc *l = p->sym != NULL ? dwsym_proc_lookup(p->sym, pc, true) : NULL;
 	char *s;
 
-	if (l->func >= 0)
-		return xstrdup(pr->funcs[l->func]);
-	xasprintf(&s, "%#" PRIx64, l->pc);
+	if (l != NULL && l->nframes > 0) {
+		const char *fn = l->frames[l->nframes - 1].function;
+
+		if (skip_wrappers && pprof_is_wrapper(fn))
+			return NULL;
+		return xstrdup(fn);
+	}
+	xasprintf(&s, "0x%llx", (unsigned long long)pc);
 	return s;
 }
 
-/*
- * The top allocation sites of pid's profile by unsampled in-use space, at
- * most want of them; each with the stack of its biggest bucket.  A pid
- * without a profile gets zeros.  Free with profile_top_free().
- */
-void profile_top(int pid, size_t want, struct profile_top *out)
+/* Value array of bucket i (alloc_objects, alloc_space, inuse_objects, inuse_space). */
+static void
+bucket_values(const struct procprof *c, const struct procprof_bucket *bk, int64_t v[4])
 {
-	struct site *sites = NULL;
-	size_t nsites = 0, i, j;
-	struct prof *pr;
+	double o, b;
 
-	memset(out, 0, sizeof *out);
-	pthread_mutex_lock(&lock);
-	pr = find_locked(pid);
-	if (pr == NULL) {
-		pthread_mutex_unlock(&lock);
-		return;
-	}
-	sites = xcalloc(pr->nstacks + 1, sizeof *sites);
-	for (i = 0; i < pr->nstacks; i++) {
-		const struct pstack *s = &pr->stacks[i];
-		const struct ploc *leaf = s->nlocs ? &pr->locs[s->locs[0]] : NULL;
-		int64_t v[4];
-
-		pprof_scale(s->alloc_n, s->alloc_n * s->size, pr->rate, &v[0], &v[1]);
-		pprof_scale(s->inuse_n, s->inuse_n * s->size, pr->rate, &v[2], &v[3]);
-		for (j = 0; j < nsites; j++) {
-			if (leaf == NULL      ? sites[j].func == -1 && sites[j].pc == 0
-			    : leaf->func >= 0 ? sites[j].func == leaf->func
-					      : sites[j].func == -1 && sites[j].pc == leaf->pc)
-				break;
-		}
-		if (j == nsites) {
-			sites[j].func = leaf ? leaf->func : -1;
-			sites[j].pc = leaf && leaf->func < 0 ? leaf->pc : 0;
-			sites[j].best = i;
-			sites[j].best_inuse = -1;
-			nsites++;
-		}
-		for (int k = 0; k < 4; k++) {
-			sites[j].v[k] += v[k];
-			out->total[k] += v[k];
-		}
-		if (v[3] > sites[j].best_inuse || (v[3] == sites[j].best_inuse && v[1] > 0)) {
-			sites[j].best = i;
-			sites[j].best_inuse = v[3];
-		}
-	}
-	qsort(sites, nsites, sizeof *sites, site_cmp);
-	out->nsites = nsites < want ? nsites : want;
-	out->sites = xcalloc(out->nsites + 1, sizeof *out->sites);
-	for (i = 0; i < out->nsites; i++) {
-		const struct pstack *s = &pr->stacks[sites[i].best];
-		struct profile_site *o = &out->sites[i];
-		struct ploc leaf = {.pc = sites[i].pc, .func = sites[i].func};
-
-		o->function = loc_name(pr, &leaf);
-		memcpy(o->v, sites[i].v, sizeof o->v);
-		o->nstack = s->nlocs < PROFILE_TOP_DEPTH ? s->nlocs : PROFILE_TOP_DEPTH;
-		o->stack = xcalloc(o->nstack + 1, sizeof *o->stack);
-		for (j = 0; j < o->nstack; j++)
-			o->stack[j] = loc_name(pr, &pr->locs[s->locs[j]]);
-	}
-	out->rate = pr->rate;
-	out->samples = pr->samples;
-	out->live_samples = pr->nlive;
-	out->buckets = pr->nstacks;
-	pthread_mutex_unlock(&lock);
-	free(sites);
+	procprof_scale(bk->alloc_objects, bk->alloc_bytes, c->rate, &o, &b);
+	v[0] = (int64_t)o;
+	v[1] = (int64_t)b;
+	procprof_scale(bk->alloc_objects - bk->free_objects, bk->alloc_bytes - bk->free_bytes,
+		       c->rate, &o, &b);
+	v[2] = (int64_t)o;
+	v[3] = (int64_t)b;
 }
 
-/* Free what profile_top() made. */
-void profile_top_free(struct profile_top *t)
+static int
+cmp_site(const void *a, const void *b)
+{
+	const struct profile_site *x = a, *y = b;
+
+	if (x->v[3] != y->v[3])
+		return x->v[3] < y->v[3] ? 1 : -1;
+	return x->v[1] < y->v[1] ? 1 : x->v[1] > y->v[1] ? -1 : 0;
+}
+
+void
+profile_top(int pid, size_t want, struct profile_top *out)
+{
+	struct profile_site *sites = NULL;
+	int64_t *best = NULL;
+	size_t nsites = 0, i, k;
+	struct pstate *p;
+
+	prefresh(pid);
+	memset(out, 0, sizeof *out);
+	pthread_mutex_lock(&profile_lock);
+	p = pfind_locked(pid);
+	if (p == NULL || !p->have_cur) {
+		pthread_mutex_unlock(&profile_lock);
+		return;
+	}
+	out->rate = p->cur.rate;
+	out->samples = p->cur.samples;
+	out->buckets = p->cur.nbuckets;
+	sites = xcalloc(p->cur.nbuckets + 1, sizeof(*sites));
+	best = xcalloc(p->cur.nbuckets + 1, sizeof(*best));
+	for (i = 0; i < p->cur.nbuckets; i++) {
+		const struct procprof_bucket *bk = &p->cur.buckets[i];
+		char *fn = NULL;
+		int64_t v[4];
+		unsigned j;
+
+		out->live_samples += bk->alloc_objects - bk->free_objects;
+		bucket_values(&p->cur, bk, v);
+		for (k = 0; k < 4; k++)
+			out->total[k] += v[k];
+		/* Group by the first frame outside the allocator and its wrappers. */
+		for (j = 0; j < bk->depth && fn == NULL; j++)
+			fn = frame_name_locked(p, bk->pcs[j], true);
+		if (fn == NULL)
+			fn = xstrdup("?");
+		for (k = 0; k < nsites && strcmp(sites[k].function, fn) != 0; k++)
+			;
+		if (k == nsites)
+			sites[nsites++].function = fn;
+		else
+			free(fn);
+		for (j = 0; j < 4; j++)
+			sites[k].v[j] += v[j];
+		if (v[3] + v[1] > best[k] || sites[k].stack == NULL) {
+			size_t d = bk->depth < PROFILE_TOP_DEPTH ? bk->depth : PROFILE_TOP_DEPTH;
+
+			for (j = 0; j < sites[k].nstack; j++)
+				free(sites[k].stack[j]);
+			free(sites[k].stack);
+			sites[k].stack = xcalloc(d + 1, sizeof(char *));
+			sites[k].nstack = d;
+			for (j = 0; j < d; j++)
+				sites[k].stack[j] = frame_name_locked(p, bk->pcs[j], false);
+			best[k] = v[3] + v[1];
+		}
+	}
+	pthread_mutex_unlock(&profile_lock);
+	free(best);
+	qsort(sites, nsites, sizeof(*sites), cmp_site);
+	for (k = want; k < nsites; k++) {
+		free(sites[k].function);
+		for (i = 0; i < sites[k].nstack; i++)
+			free(sites[k].stack[i]);
+		free(sites[k].stack);
+	}
+	out->sites = sites;
+	out->nsites = nsites < want ? nsites : want;
+}
+
+void
+profile_top_free(struct profile_top *t)
 {
 	size_t i, j;
 
@@ -783,30 +752,145 @@ void profile_top_free(struct profile_top *t)
 	memset(t, 0, sizeof *t);
 }
 
-/* pidmap_walk callback: add a profile's table sizes to the stats in arg. */
-static int add_sizes(struct pidmap_node *n, void *arg)
+int
+profile_text(int pid, struct obuf *b)
 {
-	const struct prof *pr = (const struct prof *)n;
-	struct profile_stats *out = arg;
+	struct pstate *p;
+	int64_t tot[4] = { 0, 0, 0, 0 };
+	size_t i;
 
-	out->buckets += pr->nstacks;
-	out->live_samples += pr->nlive;
+	prefresh(pid);
+	pthread_mutex_lock(&profile_lock);
+	p = pfind_locked(pid);
+	if (p == NULL || !p->have_cur) {
+		pthread_mutex_unlock(&profile_lock);
+		obuf_adds(b, "heap profile: 0: 0 [0: 0] @ heap/0\n");
+		return -1;
+	}
+	for (i = 0; i < p->cur.nbuckets; i++) {
+		int64_t v[4];
+
+		bucket_values(&p->cur, &p->cur.buckets[i], v);
+		for (int k = 0; k < 4; k++)
+			tot[k] += v[k];
+	}
+	/* Go's legacy form: in use, then [allocated], @ heap/2*rate. */
+	obuf_printf(b, "heap profile: %lld: %lld [%lld: %lld] @ heap/%llu\n", (long long)tot[2],
+		    (long long)tot[3], (long long)tot[0], (long long)tot[1],
+		    (unsigned long long)p->cur.rate * 2);
+	for (i = 0; i < p->cur.nbuckets; i++) {
+		const struct procprof_bucket *bk = &p->cur.buckets[i];
+		int64_t v[4];
+		unsigned j;
+
+		bucket_values(&p->cur, bk, v);
+		obuf_printf(b, "%lld: %lld [%lld: %lld] @", (long long)v[2], (long long)v[3],
+			    (long long)v[0], (long long)v[1]);
+		for (j = 0; j < bk->depth; j++)
+			obuf_printf(b, " %#llx", (unsigned long long)bk->pcs[j]);
+		obuf_addc(b, '\n');
+		for (j = 0; j < bk->depth; j++) {
+			const struct dwsym_loc *l =
+				p->sym != NULL ? dwsym_proc_lookup(p->sym, bk->pcs[j], true) : NULL;
+
+			if (l == NULL || l->nframes == 0)
+				continue;
+			obuf_printf(b, "#\t%#llx\t%s\t%s:%d\n", (unsigned long long)bk->pcs[j],
+				    l->frames[l->nframes - 1].function, l->frames[0].file,
+				    l->frames[0].line);
+		}
+		obuf_addc(b, '\n');
+	}
+	pthread_mutex_unlock(&profile_lock);
 	return 0;
 }
 
-/* The profiler's own counters, all processes. */
-void profile_stats(struct profile_stats *out)
+int
+profile_leaks(int pid, unsigned seconds, size_t want, struct json *j)
 {
-	memset(out, 0, sizeof *out);
-	pthread_mutex_lock(&lock);
-	pidmap_walk(&profs, add_sizes, out);
-	out->processes = profs.count;
-	out->samples = counts.samples;
-	out->frees = counts.frees;
-	out->frees_unknown = counts.frees_unknown;
-	out->dropped_stacks = counts.dropped_stacks;
-	out->dropped_live = counts.dropped_live;
-	out->dropped_locs = counts.dropped_locs;
-	pthread_mutex_unlock(&lock);
-	out->symbol_files = sym_cache_count();
+	struct leak_site *v;
+	struct pstate *p;
+	uint64_t now = now_real_ns();
+	const struct procprof *base;
+	size_t n, i;
+
+	prefresh(pid);
+	pthread_mutex_lock(&profile_lock);
+	p = pfind_locked(pid);
+	if (p == NULL || !p->have_cur) {
+		pthread_mutex_unlock(&profile_lock);
+		return -1;
+	}
+	base = pbase_locked(p, seconds);
+	n = leaks_rank(&p->cur, base, want, &v);
+	json_object(j);
+	json_kv_u64(j, "Pid", (uint64_t)pid);
+	json_kv_u64(j, "Rate", p->cur.rate);
+	json_kv_u64(j, "WindowSeconds",
+		    base != NULL ? (p->cur.read_ns - base->read_ns) / 1000000000u
+				 : (p->cur.read_ns - p->cur.start_ns) / 1000000000u);
+	json_key(j, "Leaks");
+	json_array(j);
+	for (i = 0; i < n; i++) {
+		const struct procprof_bucket *bk = &p->cur.buckets[v[i].bucket];
+		char *fn = NULL;
+		unsigned k;
+
+		for (k = 0; k < bk->depth && fn == NULL; k++)
+			fn = frame_name_locked(p, bk->pcs[k], true);
+		json_object(j);
+		json_kv_str(j, "Function", fn != NULL ? fn : "?");
+		free(fn);
+		json_kv_u64(j, "GrowthBytes", (uint64_t)v[i].growth_bytes);
+		json_kv_u64(j, "GrowthObjects", (uint64_t)v[i].growth_objects);
+		json_kv_u64(j, "InuseBytes", (uint64_t)v[i].inuse_bytes);
+		json_kv_u64(j, "InuseObjects", (uint64_t)v[i].inuse_objects);
+		json_kv_u64(j, "BlockSize", bk->size);
+		json_kv_u64(j, "OldestAgeSeconds",
+			    v[i].oldest_ns != 0 && now > v[i].oldest_ns
+				    ? (now - v[i].oldest_ns) / 1000000000u
+				    : 0);
+		json_key(j, "Stack");
+		json_array(j);
+		for (k = 0; k < bk->depth && k < PROFILE_TOP_DEPTH; k++) {
+			char *f = frame_name_locked(p, bk->pcs[k], false);
+
+			json_cstr(j, f);
+			free(f);
+		}
+		json_end(j);
+		json_end(j);
+	}
+	json_end(j);
+	json_end(j);
+	pthread_mutex_unlock(&profile_lock);
+	free(v);
+	return 0;
+}
+
+void
+profile_stats(struct profile_stats *out)
+{
+	struct pstate *p;
+
+	pthread_mutex_lock(&profile_lock);
+	*out = pstats;
+	out->samples = out->lost = out->truncated = out->buckets = out->processes = 0;
+	for (p = plist; p != NULL; p = p->next) {
+		if (!p->have_cur)
+			continue;
+		out->processes++;
+		out->samples += p->cur.samples;
+		out->lost += p->cur.lost + p->cur.lost_frees;
+		out->truncated += p->cur.truncated;
+		out->buckets += p->cur.nbuckets;
+	}
+	pthread_mutex_unlock(&profile_lock);
+}
+
+size_t
+profile_exited(struct statedir_entry **out)
+{
+	*out = NULL;
+	return state_dir != NULL ? statedir_list(state_dir, out) : 0;
 }

@@ -1,36 +1,37 @@
 /*
- * profile.h: heap profiles built from libgomem's allocation samples
- * (gomem:sample_alloc / gomem:sample_free), served as pprof.
+ * profile.h: heap profiles of watched processes, pulled from the tables
+ * libgomem keeps in each process (core/procprof.h), served as pprof.
  *
- * Per process: the live sampled blocks (ptr -> stack, size) and, per
- * (stack, block size) like Go's memprofile buckets, raw sample counts of
- * allocations and of blocks still in use.  Stacks are symbolized when first
- * seen (the process is alive then), so the profile of a process that just
- * exited still has names.  Values are unsampled when emitted (Go's
- * scaleHeapSample).  Memory is bounded per process (PROFILE_MAX_*); what
- * does not fit is counted and shown in /metrics.
+ * A thread of its own copies every watched process's table once per stats
+ * interval (so the last copy before a SIGKILL is at most one interval old),
+ * symbolises new addresses while the process still maps its files
+ * (core/dwsym.h), and keeps a few older copies, spaced out, for deltas
+ * (?seconds=N) and the leak view.  When a process ends, its last profile
+ * and MemStats go to the state directory (core/statedir.h), which serves
+ * them for the dead pid, after gomemd restarts too.
  *
- * The collector thread writes (profile_on_*); HTTP threads read through
- * copies (profile_top, profile_pprof, ...).  One mutex; never held while
- * taking the process table's lock.
+ * One mutex (profile_lock in profile.c) guards the store; it is never held
+ * while taking the process table's lock.  Reading a process
+ * (process_vm_readv) happens outside it.
  */
 #ifndef GOMEMD_PROFILE_H
 #define GOMEMD_PROFILE_H
 
+#include <stddef.h>
 #include <stdint.h>
 
 #include "base/obuf.h"
+#include "core/statedir.h"
 
-#define PROFILE_MAX_STACKS 16384  /* (stack, size) buckets per process */
-#define PROFILE_MAX_LIVE   262144 /* live sampled blocks per process */
-#define PROFILE_MAX_LOCS   65536  /* distinct PCs per process */
-#define PROFILE_TOP_DEPTH  16	  /* frames of a site's stack in profile_top() */
+#define PROFILE_TOP_DEPTH 16 /* frames of a site's stack in profile_top() */
+
+struct json;
 
 /* One allocation site of profile_top(): values unsampled, as pprof shows them. */
 struct profile_site {
-	char *function; /* leaf function, or its PC in hex */
-	int64_t v[4];	/* alloc_objects, alloc_space, inuse_objects, inuse_space */
-	char **stack;	/* the biggest bucket's frames, leaf first */
+	char *function; /* first frame outside the allocator and its wrappers */
+	int64_t v[4];   /* alloc_objects, alloc_space, inuse_objects, inuse_space */
+	char **stack;   /* the biggest bucket's frames, leaf first */
 	size_t nstack;
 };
 
@@ -42,24 +43,41 @@ struct profile_top {
 };
 
 struct profile_stats {
-	uint64_t samples, frees, frees_unknown;
-	uint64_t dropped_stacks, dropped_live, dropped_locs;
-	uint64_t processes, buckets, live_samples, symbol_files;
+	uint64_t pulls, pull_errors;      /* table copies taken / failed */
+	uint64_t samples, lost, truncated; /* over the processes' latest copies */
+	uint64_t processes, buckets, saved, save_errors;
 };
 
-void profile_on_alloc(int pid, uint64_t ptr, uint64_t size, uint64_t rate, const uint64_t *pcs,
-		      unsigned depth);
-void profile_on_free(int pid, uint64_t ptr, uint64_t size);
-void profile_on_exit(int pid);
-/* Once a second: drop profiles whose process is gone and out of the table. */
-void profile_sweep(void);
-void profile_fini(void);
+struct profile_config {
+	int enabled;      /* pull profiles at all (--no-profile: 0) */
+	unsigned interval_ms;
+	const char *state_dir; /* NULL: nothing kept after exit */
+	struct statedir_limits limits;
+};
 
+void profile_start(const struct profile_config *cfg);
+void profile_fini(void);
+/* A watched process ended: save it now rather than at the next pull. */
+void profile_on_exit(int pid);
+/* gomem:exit: the process is exiting and waits for its table (at addr) to be read. */
+void profile_on_lib_exit(int pid, uint64_t addr);
+/* Once a second (watch_sweep): forget processes gone from the table. */
+void profile_sweep(void);
+
+/* pid is live with a profile, or has one in the state directory. */
 int profile_known(int pid);
-int profile_pprof(int pid, char **out, size_t *outlen);
+/* The gzipped pprof of pid (seconds > 0: the growth over about that long). */
+int profile_pprof(int pid, unsigned seconds, char **out, size_t *outlen);
+/* Every live process in one profile, samples labelled pid, comm, unit. */
+int profile_pprof_all(unsigned seconds, char **out, size_t *outlen);
+/* Go's debug=1 text form. */
 int profile_text(int pid, struct obuf *b);
 void profile_top(int pid, size_t want, struct profile_top *out);
 void profile_top_free(struct profile_top *t);
+/* Stacks by in-use growth over about `seconds` (0: since start) into j; -1 if unknown. */
+int profile_leaks(int pid, unsigned seconds, size_t want, struct json *j);
 void profile_stats(struct profile_stats *out);
+/* The state directory's entries (for /processes); statedir_list's result. */
+size_t profile_exited(struct statedir_entry **out);
 
 #endif /* GOMEMD_PROFILE_H */

@@ -1,10 +1,21 @@
 /*
  * heapprof.c: the heap profile routes.
  *
- *   GET /debug/pprof/heap?pid=N[&debug=1]  gzipped profile.proto, as Go's
- *                                         net/http/pprof serves it (debug=1:
- *                                         Go's legacy text form)
- *   GET /profile/top?pid=N[&n=20]         the top allocation sites, JSON
+ *   GET /debug/pprof/heap?pid=N[&seconds=S][&debug=1]
+ *                          gzipped profile.proto, as Go's net/http/pprof
+ *                          serves it: the whole live heap from the
+ *                          process's own table; seconds=S the growth over
+ *                          about S seconds; debug=1 Go's legacy text form;
+ *                          an ended process's last profile from the state
+ *                          directory
+ *   GET /debug/pprof/heap[?seconds=S]
+ *                          every watched process in one profile, samples
+ *                          labelled pid, comm and unit (a scrape target for
+ *                          Parca or Pyroscope)
+ *   GET /profile/top?pid=N[&n=20]  the top allocation sites, JSON
+ *   GET /leaks?pid=N[&seconds=S][&n=20]
+ *                          stacks ranked by in-use growth, with the age of
+ *                          their oldest live samples, JSON
  */
 #include "config.h"
 
@@ -35,14 +46,43 @@ static int heapprof_pid(struct http_req *req, int *pid, int *ret)
 	return 0;
 }
 
+/* ?seconds= (0 when absent); -1 when it replied. */
+static int heapprof_seconds(struct http_req *req, unsigned *secs, int *ret)
+{
+	const char *s = http_arg(req, "seconds");
+	char *end;
+	unsigned long v;
+
+	*secs = 0;
+	if (s == NULL)
+		return 0;
+	v = strtoul(s, &end, 10);
+	if (s[0] < '0' || s[0] > '9' || *end != 0 || v > 86400) {
+		*ret = http_reply_error(req, MHD_HTTP_BAD_REQUEST, "malformed seconds \"%.32s\"", s);
+		return -1;
+	}
+	*secs = (unsigned)v;
+	return 0;
+}
+
 /* GET /debug/pprof/heap. */
 int heapprof_heap(struct http_req *req)
 {
 	const char *dbg = http_arg(req, "debug");
 	char *body = NULL, disp[96];
+	unsigned secs;
 	size_t len = 0;
 	int pid, ret;
 
+	if (heapprof_seconds(req, &secs, &ret) != 0)
+		return ret;
+	if (http_arg(req, "pid") == NULL && (dbg == NULL || strcmp(dbg, "0") == 0)) {
+		if (profile_pprof_all(secs, &body, &len) != 0)
+			return http_reply_error(req, MHD_HTTP_INTERNAL_SERVER_ERROR,
+						"encoding the profile failed");
+		return http_reply_hdr(req, MHD_HTTP_OK, "application/octet-stream", body, len,
+				      "Content-Disposition", "attachment; filename=\"heap.pb.gz\"");
+	}
 	if (heapprof_pid(req, &pid, &ret) != 0)
 		return ret;
 	if (dbg != NULL && strcmp(dbg, "0") != 0) {
@@ -56,9 +96,9 @@ int heapprof_heap(struct http_req *req)
 						"out of memory");
 		return http_reply(req, MHD_HTTP_OK, "text/plain; charset=utf-8", body, len);
 	}
-	if (profile_pprof(pid, &body, &len) != 0)
-		return http_reply_error(req, MHD_HTTP_INTERNAL_SERVER_ERROR,
-					"encoding the profile failed");
+	if (profile_pprof(pid, secs, &body, &len) != 0)
+		return http_reply_error(req, MHD_HTTP_NOT_FOUND,
+					"no heap profile of process %d yet", pid);
 	snprintf(disp, sizeof disp, "attachment; filename=\"heap-%d.pb.gz\"", pid);
 	return http_reply_hdr(req, MHD_HTTP_OK, "application/octet-stream", body, len,
 			      "Content-Disposition", disp);
@@ -118,5 +158,37 @@ int heapprof_top(struct http_req *req)
 	json_end(&j);
 	json_end(&j);
 	profile_top_free(&top);
+	return http_reply_json(req, MHD_HTTP_OK, &b);
+}
+
+/* GET /leaks. */
+int heapprof_leaks(struct http_req *req)
+{
+	const char *ns = http_arg(req, "n");
+	size_t want = TOP_DEFAULT;
+	unsigned secs;
+	struct obuf b;
+	struct json j;
+	int pid, ret;
+
+	if (heapprof_seconds(req, &secs, &ret) != 0)
+		return ret;
+	if (heapprof_pid(req, &pid, &ret) != 0)
+		return ret;
+	if (ns != NULL) {
+		char *end;
+		unsigned long v = strtoul(ns, &end, 10);
+
+		if (ns[0] < '0' || ns[0] > '9' || *end != 0 || v == 0 || v > 1000)
+			return http_reply_error(req, MHD_HTTP_BAD_REQUEST, "malformed n \"%.32s\"", ns);
+		want = v;
+	}
+	obuf_init(&b, 4096);
+	json_init(&j, &b);
+	if (profile_leaks(pid, secs, want, &j) != 0) {
+		obuf_free(&b);
+		return http_reply_error(req, MHD_HTTP_NOT_FOUND, "no heap profile of process %d yet",
+					pid);
+	}
 	return http_reply_json(req, MHD_HTTP_OK, &b);
 }

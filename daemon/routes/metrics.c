@@ -75,20 +75,19 @@ static void metrics_profile(struct obuf *b)
 #define G_(name, help, v)                                                                          \
 	prom_head(b, "gomemd_profile_" name, "gauge", help);                                       \
 	prom_u64(b, "gomemd_profile_" name, NULL, v);
-	C_("samples_total", "Allocation samples received (gomem:sample_alloc).", s.samples)
-	C_("frees_total", "Frees of sampled blocks received (gomem:sample_free).", s.frees)
-	C_("frees_unknown_total",
-	   "Frees of sampled blocks not in any profile (sampled before attach, or lost).",
-	   s.frees_unknown)
-	prom_head(b, "gomemd_profile_dropped_samples_total", "counter",
-		  "Samples not recorded: a per-process table was full.");
-	prom_u64(b, "gomemd_profile_dropped_samples_total", "table=\"stacks\"", s.dropped_stacks);
-	prom_u64(b, "gomemd_profile_dropped_samples_total", "table=\"live\"", s.dropped_live);
-	prom_u64(b, "gomemd_profile_dropped_samples_total", "table=\"locations\"", s.dropped_locs);
+	C_("samples_total", "Allocation samples in the processes' own profiles (latest copies).",
+	   s.samples)
+	C_("lost_samples_total", "Samples the processes could not record (out of memory, table "
+	   "full, inside the profiler).", s.lost)
+	C_("truncated_stacks_total", "Samples whose stack was cut at 64 frames.", s.truncated)
+	C_("pulls_total", "Copies of a process's profile table taken.", s.pulls)
+	C_("pull_errors_total", "Copies that failed (no table found, unreadable, malformed).",
+	   s.pull_errors)
+	C_("saved_total", "Ended processes' profiles written to the state directory.", s.saved)
+	C_("save_errors_total", "Ended processes' profiles that could not be written.",
+	   s.save_errors)
 	G_("processes", "Processes with a heap profile.", s.processes)
-	G_("buckets", "Heap profile buckets (stack, size) held, all processes.", s.buckets)
-	G_("live_samples", "Sampled blocks not yet freed, all processes.", s.live_samples)
-	G_("symbol_files", "ELF files whose symbols are cached.", s.symbol_files)
+	G_("buckets", "Heap profile buckets (stack, size) in the latest copies.", s.buckets)
 #undef C_
 #undef G_
 }

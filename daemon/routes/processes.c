@@ -9,13 +9,15 @@
 #include "config.h"
 
 #include <errno.h>
+#include <stdlib.h>
 #include <string.h>
 
 #include <microhttpd.h>
 
 #include "base/log.h"
-#include "core/proc.h"
 #include "base/obuf.h"
+#include "core/proc.h"
+#include "core/profile.h"
 #include "encode/json.h"
 #include "http/reply.h"
 #include "routes/render.h"
@@ -26,14 +28,32 @@
 int processes_list(struct http_req *req)
 {
 	struct walk w = {.with_snap = 0};
+	struct statedir_entry *v;
 	struct obuf b;
 	struct json j;
+	size_t n, i;
 
 	obuf_init(&b, 16384);
 	json_init(&j, &b);
 	json_object(&j);
 	json_key(&j, "Processes");
 	render_list(&j, &w);
+	/* Ended processes whose last profile the state directory keeps. */
+	n = profile_exited(&v);
+	json_key(&j, "Ended");
+	json_array(&j);
+	for (i = 0; i < n; i++) {
+		json_object(&j);
+		json_kv_u64(&j, "Pid", (uint64_t)v[i].pid);
+		json_kv_str(&j, "Comm", v[i].comm);
+		json_kv_u64(&j, "StartTimeNs", v[i].start_ns);
+		json_kv_u64(&j, "EndedTimeNs", v[i].ended_ns);
+		json_kv_str(&j, "How", v[i].how);
+		json_kv_u64(&j, "Code", (uint64_t)(v[i].code < 0 ? 0 : v[i].code));
+		json_end(&j);
+	}
+	json_end(&j);
+	free(v);
 	json_end(&j);
 	return http_reply_json(req, MHD_HTTP_OK, &b);
 }

@@ -57,18 +57,12 @@ static int collect_record(void *ctx, void *data, size_t size)
 	case GOMEM_EV_ARENA_GROW:
 		proc_on_arena_grow((int)h->tgid, h->b);
 		break;
-	case GOMEM_EV_SAMPLE_ALLOC: {
-		const struct gomem_event_sample *s = data;
-
-		if (size < GOMEM_SAMPLE_BASE_SIZE || h->len > GOMEM_MAX_STACK ||
-		    size < GOMEM_SAMPLE_BASE_SIZE + h->len * sizeof(s->pcs[0]))
-			return 0;
-		profile_on_alloc((int)h->tgid, h->a, h->b, s->rate, (const uint64_t *)s->pcs,
-				 h->len);
-		break;
-	}
+	case GOMEM_EV_SAMPLE_ALLOC:
 	case GOMEM_EV_SAMPLE_FREE:
-		profile_on_free((int)h->tgid, h->a, h->b);
+		/* Per-sample probes are never attached now: profiles are pulled. */
+		break;
+	case GOMEM_EV_LIB_EXIT:
+		profile_on_lib_exit((int)h->tgid, h->a);
 		break;
 	case GOMEM_EV_EXIT:
 		log_debug("process %u exited", h->tgid);

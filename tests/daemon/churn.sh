@@ -64,6 +64,7 @@ write_conf() { # $1: round number
 		echo "threads = $((2 + $1 % 2))" # a change restarts the HTTP server
 		echo "history-interval = $((10 + $1 % 3 * 10))"
 		echo "grace = 1"
+		echo "state_dir = $TMPD/state"
 	} >"$TMPD/conf"
 }
 

@@ -34,7 +34,7 @@ while [ $i -lt "$N" ]; do
 	PIDS="$PIDS $!"
 	i=$((i + 1))
 done
-"$GOMEMD" --listen 127.0.0.1:"$PORT" --library "$LIB" >/tmp/gomemd-load.$$.log 2>&1 &
+"$GOMEMD" --listen 127.0.0.1:"$PORT" --library "$LIB" --state-dir "" >/tmp/gomemd-load.$$.log 2>&1 &
 DPID=$!
 rss() { awk '/^VmRSS/ {print $2 " kB"}' /proc/"$DPID"/status; }
 

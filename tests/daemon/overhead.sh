@@ -30,7 +30,7 @@ trap '[ -n "$DPID" ] && kill "$DPID" 2>/dev/null; wait 2>/dev/null || true' EXIT
 
 run() { LD_PRELOAD=$LIB GOMEM_STATS_INTERVAL_MS=1000 "$BENCH" "$OPS"; }
 watched() {
-	"$GOMEMD" --listen 127.0.0.1:"$PORT" --library "$LIB" >/dev/null 2>&1 &
+	"$GOMEMD" --listen 127.0.0.1:"$PORT" --library "$LIB" --state-dir "" >/dev/null 2>&1 &
 	DPID=$!
 	until curl -sf "http://127.0.0.1:$PORT/healthz" >/dev/null; do
 		kill -0 "$DPID" 2>/dev/null || { echo "gomemd did not start"; exit 1; }
@@ -66,7 +66,7 @@ PY
 # part 2: the direct cost of one snapshot
 cpu_of_idle() { # $1 = watched?; prints "cpu_ns records"
 	if [ "$1" = 1 ]; then
-		"$GOMEMD" --listen 127.0.0.1:"$PORT" --library "$LIB" >/dev/null 2>&1 &
+		"$GOMEMD" --listen 127.0.0.1:"$PORT" --library "$LIB" --state-dir "" >/dev/null 2>&1 &
 		DPID=$!
 		until curl -sf "http://127.0.0.1:$PORT/healthz" >/dev/null; do sleep 0.05; done
 	fi

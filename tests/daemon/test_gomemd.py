@@ -209,7 +209,8 @@ def main():
 
     cfg = os.path.join(tmp, "gomemd.conf")
     with open(cfg, "w") as f:
-        f.write("# test config\nlisten = 127.0.0.1:%d\ngrace = %d\nhistory = 60\n" % (port, GRACE))
+        f.write("# test config\nlisten = 127.0.0.1:%d\ngrace = %d\nhistory = 60\nstate_dir = %s\n"
+                % (port, GRACE, os.path.join(tmp, "state")))
     upg = os.path.join(tmp, "libgomem-upg.so")  # replaced on disk later
     shutil.copy(FIXTURE, upg)
     log = open(os.path.join(tmp, "gomemd.log"), "w+")
@@ -302,7 +303,8 @@ def main():
     for path in ("/memstats", "/memstats?full=1", "/memstats?pid=%d" % wl[0].pid, "/processes",
                  "/processes/%d" % wl[0].pid, "/healthz", "/memstats/history?pid=%d" % wl[0].pid,
                  "/memstats?pid=abc", "/memstats?pid=%d" % os.getpid(), "/no/such/route",
-                 "/debug/pprof/heap", "/profile/top?pid=%d" % wl[0].pid):
+                 "/debug/pprof/heap?pid=abc", "/profile/top?pid=%d" % wl[0].pid,
+                 "/leaks?pid=%d" % wl[0].pid):
         docs[path] = c.get(path)[2]
     docs["POST /memstats"] = c.req("POST", "/memstats")[2]
     odd = {p: odd_keys(d) for p, d in docs.items() if d is None or odd_keys(d)}
@@ -405,7 +407,7 @@ def main():
     if shutil.which("setpriv"):
         rc = subprocess.run(["setpriv", "--reuid=65534", "--regid=65534", "--clear-groups",
                              "--inh-caps=-all", GOMEMD, "--listen", "127.0.0.1:%d" % free_port(),
-                             "--library", LIBGOMEM], capture_output=True, text=True, timeout=20)
+                             "--library", LIBGOMEM, "--state-dir", ""], capture_output=True, text=True, timeout=20)
         check(rc.returncode != 0 and "needs CAP_BPF and CAP_PERFMON" in rc.stderr,
               "unprivileged gomemd names the missing capabilities: " + rc.stderr.strip())
 

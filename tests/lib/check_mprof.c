@@ -1,24 +1,146 @@
 /*
- * check_mprof.c: allocation sampling follows Go's MemProfileRate rule (an
- * allocation of n bytes is sampled with probability 1 - exp(-n/rate)),
- * records nothing while untraced, and forgets every sampled block when it
- * is freed.  The probe's semaphore is raised by hand here, as the kernel
- * does when a tracer attaches.
+ * check_mprof.c: the in-process heap profile.
+ *
+ * Sampling follows Go's MemProfileRate rule (an allocation of n bytes is
+ * sampled with probability 1 - exp(-n/rate)) and is on with nobody
+ * watching; samples land in buckets per (stack, block size) whose counts
+ * match what the program did; frees are counted in the allocating bucket;
+ * the oldest live sample's time follows frees; the published table
+ * (gomem_profile.h) parses back to the same numbers; and the fast stack
+ * walker returns the same frames as libgcc's unwinder, through libc too.
  */
 #include "testutil.h"
 #include "probes.h"
 
 #include <math.h>
+#include <pthread.h>
+#include <sys/wait.h>
+#include <unwind.h>
 
-START_TEST(untraced_records_nothing)
+/* ---- walking the published table the way a reader does ---- */
+
+typedef void (*bucket_fn)(const struct gomem_profile_bucket *b, void *arg);
+
+/* Visit every bucket record; returns how many. */
+static unsigned
+each_bucket(bucket_fn fn, void *arg)
+{
+	const struct gomem_profile *t = &gomem_profile;
+	unsigned n = 0;
+
+	ck_assert_uint_eq(t->magic, GOMEM_PROFILE_MAGIC);
+	ck_assert_uint_eq(t->size, sizeof(*t));
+	ck_assert_uint_eq(t->gen % 2, 0);
+	for (unsigned i = 0; i < t->nchunks; i++) {
+		const char *p = (const char *)(uintptr_t)t->chunk[i];
+		const char *end = p + t->chunk_used[i];
+
+		ck_assert_uint_le(t->chunk_used[i], t->chunk_size);
+		while (p < end) {
+			const struct gomem_profile_bucket *b = (const void *)p;
+
+			ck_assert_uint_le(b->depth, GOMEM_PROFILE_MAX_DEPTH);
+			fn(b, arg);
+			n++;
+			p += sizeof(*b) + b->depth * sizeof(uint64_t);
+		}
+		ck_assert_ptr_eq(p, end);
+	}
+	ck_assert_uint_eq(n, t->nbuckets);
+	return n;
+}
+
+struct totals {
+	uint64_t alloc_objects, free_objects, alloc_bytes, free_bytes;
+};
+
+static void
+sum_bucket(const struct gomem_profile_bucket *b, void *arg)
+{
+	struct totals *t = arg;
+
+	ck_assert_uint_le(b->free_objects, b->alloc_objects);
+	ck_assert_uint_eq(b->alloc_bytes, b->alloc_objects * b->size);
+	ck_assert_uint_eq(b->free_bytes, b->free_objects * b->size);
+	ck_assert(b->alloc_objects == b->free_objects ? b->oldest_ns == 0 : b->oldest_ns != 0);
+	t->alloc_objects += b->alloc_objects;
+	t->free_objects += b->free_objects;
+	t->alloc_bytes += b->alloc_bytes;
+	t->free_bytes += b->free_bytes;
+}
+
+static struct totals
+table_totals(void)
+{
+	struct totals t = { 0 };
+
+	each_bucket(sum_bucket, &t);
+	return t;
+}
+
+/* ---- three allocation sites ---- */
+
+struct site_query {
+	uintptr_t lo, hi; /* code range of the site function */
+	uint64_t alloc_bytes, inuse_bytes, oldest_ns;
+	unsigned buckets;
+};
+
+static void
+match_site(const struct gomem_profile_bucket *b, void *arg)
+{
+	struct site_query *q = arg;
+
+	for (unsigned i = 0; i < b->depth; i++) {
+		if (b->pcs[i] > q->lo && b->pcs[i] <= q->hi) {
+			q->alloc_bytes += b->alloc_bytes;
+			q->inuse_bytes += b->alloc_bytes - b->free_bytes;
+			if (b->oldest_ns != 0 && (q->oldest_ns == 0 || b->oldest_ns < q->oldest_ns))
+				q->oldest_ns = b->oldest_ns;
+			q->buckets++;
+			return;
+		}
+	}
+}
+
+/*
+ * Each site allocates n blocks of 1 KiB; its code sits in a section of its
+ * own, so the linker's __start_/__stop_ symbols give its range.
+ */
+#define SITE(name)                                                                   \
+	extern const char __start_gm_##name[], __stop_gm_##name[];                   \
+	static __attribute__((noinline, used, section("gm_" #name))) void name(void **v, int n) \
+	{                                                                            \
+		for (int i = 0; i < n; i++)                                          \
+			v[i] = gm_malloc(1024);                                      \
+		__asm__ volatile("" ::: "memory");                                   \
+	}
+SITE(site_a)
+SITE(site_b)
+SITE(site_c)
+
+static struct site_query
+query_site(const char *start, const char *stop)
+{
+	struct site_query q = { (uintptr_t)start, (uintptr_t)stop, 0, 0, 0, 0 };
+
+	ck_assert_uint_lt(q.lo, q.hi);
+	each_bucket(match_site, &q);
+	return q;
+}
+
+START_TEST(untraced_still_samples)
 {
 	void *v[2000];
+	uint64_t before = gomem_profile.samples;
 
 	gm_opt.profile_rate = 4096;
 	gomem_sample_alloc_semaphore = 0;
 	for (int i = 0; i < 2000; i++)
 		v[i] = gm_malloc(1000);
-	ck_assert_uint_eq(gm_prof.samples, 0);
+	/* 2 MB at one sample per 4 KiB: about 490 samples. */
+	ck_assert_uint_gt(gomem_profile.samples - before, 300);
+	ck_assert_uint_lt(gomem_profile.samples - before, 700);
 	for (int i = 0; i < 2000; i++)
 		gm_free(v[i]);
 }
@@ -29,22 +151,83 @@ START_TEST(sampling_rate_matches_go)
 	enum { N = 4000 };
 	static void *v[N];
 	double expect = N * (1 - exp(-65536.0 / (512 * 1024)));
-	uint64_t got;
+	uint64_t got, before = gomem_profile.samples;
+	size_t live0 = gm_prof.count;
 
 	gm_opt.profile_rate = 512 * 1024;
 	gm_tls_mcache->next_sample = 0;
-	gomem_sample_alloc_semaphore = 1;
 	for (int i = 0; i < N; i++)
 		v[i] = gm_malloc(65536);
-	got = gm_prof.samples;
+	got = gomem_profile.samples - before;
 	/* Poisson-ish: allow 5 standard deviations. */
 	ck_assert_msg(fabs((double)got - expect) < 5 * sqrt(expect), "samples %llu, expected %.0f",
 		      (unsigned long long)got, expect);
-	ck_assert_uint_eq(gm_prof.count, got);
+	ck_assert_uint_eq(gm_prof.count - live0, got);
 	for (int i = 0; i < N; i++)
 		gm_free(v[i]);
-	ck_assert_uint_eq(gm_prof.count, 0);
-	gomem_sample_alloc_semaphore = 0;
+	ck_assert_uint_eq(gm_prof.count, live0);
+}
+END_TEST
+
+/* Exact mode: every allocation sampled, so the buckets hold the truth. */
+START_TEST(buckets_count_each_site)
+{
+	static void *a[600], *b[300], *c[100];
+	struct site_query qa, qb, qc;
+	struct totals t0, t1;
+	uint64_t t_start, t_mid;
+
+	gm_opt.profile_rate = 1;
+	gm_tls_mcache->next_sample = 0;
+	t0 = table_totals();
+	t_start = gm_walltime();
+	site_a(a, 600);
+	usleep(2000);
+	t_mid = gm_walltime();
+	site_b(b, 300);
+	site_c(c, 100);
+	/* Keep half of each. */
+	for (int i = 0; i < 600; i += 2)
+		gm_free(a[i]);
+	for (int i = 0; i < 300; i += 2)
+		gm_free(b[i]);
+	for (int i = 0; i < 100; i += 2)
+		gm_free(c[i]);
+
+	qa = query_site(__start_gm_site_a, __stop_gm_site_a);
+	qb = query_site(__start_gm_site_b, __stop_gm_site_b);
+	qc = query_site(__start_gm_site_c, __stop_gm_site_c);
+	ck_assert_uint_eq(qa.alloc_bytes, 600 * 1024);
+	ck_assert_uint_eq(qb.alloc_bytes, 300 * 1024);
+	ck_assert_uint_eq(qc.alloc_bytes, 100 * 1024);
+	ck_assert_uint_eq(qa.inuse_bytes, 300 * 1024);
+	ck_assert_uint_eq(qb.inuse_bytes, 150 * 1024);
+	ck_assert_uint_eq(qc.inuse_bytes, 50 * 1024);
+	/* One loop, one call site: one bucket each. */
+	ck_assert_uint_eq(qa.buckets, 1);
+	ck_assert_uint_eq(qb.buckets, 1);
+	/* a[1] is the oldest live sample of site a; site b's are all newer. */
+	ck_assert_uint_ge(qa.oldest_ns, t_start);
+	ck_assert_uint_lt(qa.oldest_ns, t_mid);
+	ck_assert_uint_ge(qb.oldest_ns, t_mid);
+
+	t1 = table_totals();
+	ck_assert_uint_eq(t1.alloc_objects - t0.alloc_objects, 1000);
+	ck_assert_uint_eq(t1.free_objects - t0.free_objects, 500);
+
+	/* Free the rest: nothing in use, no age. */
+	for (int i = 1; i < 600; i += 2)
+		gm_free(a[i]);
+	for (int i = 1; i < 300; i += 2)
+		gm_free(b[i]);
+	for (int i = 1; i < 100; i += 2)
+		gm_free(c[i]);
+	qa = query_site(__start_gm_site_a, __stop_gm_site_a);
+	ck_assert_uint_eq(qa.inuse_bytes, 0);
+	ck_assert_uint_eq(qa.oldest_ns, 0);
+	ck_assert_uint_eq(qa.alloc_bytes, 600 * 1024);
+	gm_opt.profile_rate = 512 * 1024;
+	gm_tls_mcache->next_sample = gm_prof_next(gm_tls_mcache);
 }
 END_TEST
 
@@ -53,13 +236,14 @@ START_TEST(small_objects_and_spans_forget_samples)
 	enum { N = 100000 };
 	static void *v[N];
 	uint64_t inuse0 = atomic_load(&gm_heap.inuse);
+	size_t live0 = gm_prof.count;
+	struct totals t;
 
 	gm_opt.profile_rate = 1024;
 	gm_tls_mcache->next_sample = 0;
-	gomem_sample_alloc_semaphore = 1;
 	for (int i = 0; i < N; i++)
 		v[i] = gm_malloc(1 + (size_t)(i * 37) % 3000);
-	ck_assert_uint_gt(gm_prof.count, 1000);
+	ck_assert_uint_gt(gm_prof.count - live0, 1000);
 	for (int i = 0; i < N; i++) {
 		gm_mspan *s = gm_span_of((uintptr_t)v[i]);
 
@@ -69,11 +253,175 @@ START_TEST(small_objects_and_spans_forget_samples)
 		gm_free(v[i]);
 	for (int i = 1; i < N; i += 2)
 		gm_free(v[i]);
-	ck_assert_uint_eq(gm_prof.count, 0);
+	ck_assert_uint_eq(gm_prof.count, live0);
+	t = table_totals();
+	ck_assert_uint_eq(t.alloc_objects - t.free_objects, live0);
+	ck_assert_uint_eq(t.alloc_objects, gomem_profile.samples);
 	gm_mcache_release_all(gm_tls_mcache);
 	ck_assert_uint_le(atomic_load(&gm_heap.inuse), inuse0);
-	gomem_sample_alloc_semaphore = 0;
+	gm_opt.profile_rate = 512 * 1024;
 	ck_heap_ok();
+}
+END_TEST
+
+/* ---- the stack walker against libgcc's ---- */
+
+struct gcc_walk {
+	uint64_t pcs[GOMEM_PROFILE_MAX_DEPTH];
+	unsigned n;
+};
+
+static _Unwind_Reason_Code
+gcc_cb(struct _Unwind_Context *uc, void *arg)
+{
+	struct gcc_walk *w = arg;
+
+	if (_Unwind_GetIP(uc) == 0 || w->n == GOMEM_PROFILE_MAX_DEPTH)
+		return _URC_END_OF_STACK;
+	w->pcs[w->n++] = _Unwind_GetIP(uc);
+	return _URC_NO_REASON;
+}
+
+/* Both walkers, from the same frame; the first entries differ (two call sites). */
+static __attribute__((noinline)) void
+walk_both(struct gcc_walk *g, uint64_t *pcs, unsigned *n, bool *trunc)
+{
+	_Unwind_Backtrace(gcc_cb, g);
+	pthread_mutex_lock(&gm_prof.lock);
+	*n = gm_unwind(pcs, GOMEM_PROFILE_MAX_DEPTH, trunc);
+	pthread_mutex_unlock(&gm_prof.lock);
+	__asm__ volatile("" ::: "memory");
+}
+
+struct walk_res {
+	struct gcc_walk g;
+	uint64_t pcs[GOMEM_PROFILE_MAX_DEPTH];
+	unsigned n;
+	bool trunc;
+};
+
+static __attribute__((noinline)) int
+recurse(int depth, struct walk_res *r)
+{
+	volatile char pad[64 + depth * 8]; /* frames of different sizes */
+
+	pad[0] = (char)depth;
+	if (depth == 0)
+		walk_both(&r->g, r->pcs, &r->n, &r->trunc);
+	else
+		recurse(depth - 1, r);
+	return pad[0];
+}
+
+static void
+check_same(const struct walk_res *r, unsigned want_min)
+{
+	ck_assert_uint_ge(r->g.n, want_min);
+	/* libgcc stops at a frame with an undefined return address, we do too. */
+	ck_assert_uint_eq(r->n, r->g.n);
+	for (unsigned i = 1; i < r->n; i++)
+		ck_assert_msg(r->pcs[i] == r->g.pcs[i], "frame %u: %#llx != %#llx", i,
+			      (unsigned long long)r->pcs[i], (unsigned long long)r->g.pcs[i]);
+}
+
+START_TEST(unwind_matches_libgcc)
+{
+	struct walk_res r;
+	gm_uw_stats before = gm_uw_stat;
+
+	/* The second walk, from the same call site, finds every frame cached. */
+	for (int k = 0; k < 2; k++) {
+		before = gm_uw_stat;
+		memset(&r, 0, sizeof(r));
+		recurse(20, &r);
+		check_same(&r, 22);
+		ck_assert(!r.trunc);
+	}
+	ck_assert_uint_eq(gm_uw_stat.computed, before.computed);
+	ck_assert_uint_ge(gm_uw_stat.hits - before.hits, 22);
+	ck_assert_uint_eq(gm_uw_stat.slow, before.slow);
+}
+END_TEST
+
+START_TEST(unwind_truncates_deep_stacks)
+{
+	struct walk_res r = { 0 };
+
+	recurse(100, &r);
+	ck_assert_uint_eq(r.n, GOMEM_PROFILE_MAX_DEPTH);
+	ck_assert(r.trunc);
+	for (unsigned i = 1; i < r.n; i++)
+		ck_assert_uint_eq(r.pcs[i], r.g.pcs[i]);
+}
+END_TEST
+
+/* Through libc: qsort calls back into us. */
+static struct walk_res qsort_res;
+
+static int
+cmp_walk(const void *a, const void *b)
+{
+	if (qsort_res.n == 0)
+		recurse(3, &qsort_res);
+	return *(const int *)a - *(const int *)b;
+}
+
+START_TEST(unwind_through_libc)
+{
+	int v[] = { 5, 3, 9, 1, 7, 2 };
+
+	memset(&qsort_res, 0, sizeof(qsort_res));
+	qsort(v, 6, sizeof(int), cmp_walk);
+	check_same(&qsort_res, 8);
+}
+END_TEST
+
+static void *
+thread_walk(void *arg)
+{
+	recurse(10, arg);
+	return NULL;
+}
+
+START_TEST(unwind_in_threads)
+{
+	struct walk_res r = { 0 };
+	pthread_t t;
+
+	ck_assert_int_eq(pthread_create(&t, NULL, thread_walk, &r), 0);
+	pthread_join(t, NULL);
+	check_same(&r, 12);
+	ck_assert(!r.trunc);
+}
+END_TEST
+
+START_TEST(fork_child_publishes_its_pid)
+{
+	pid_t pid = fork();
+	int st;
+
+	ck_assert_int_ge(pid, 0);
+	if (pid == 0) {
+		void *p;
+
+		gm_opt.profile_rate = 1;
+		gm_tls_mcache->next_sample = 0;
+		p = gm_malloc(100);
+		_exit(gomem_profile.pid == (uint64_t)getpid() && p != NULL && gm_prof.count > 0 ? 0 : 1);
+	}
+	ck_assert_int_eq(waitpid(pid, &st, 0), pid);
+	ck_assert(WIFEXITED(st) && WEXITSTATUS(st) == 0);
+	ck_assert_uint_eq(gomem_profile.pid, (uint64_t)getpid());
+}
+END_TEST
+
+START_TEST(weight_is_go_scale)
+{
+	/* One 512 KiB sample at the default rate stands for 512K / (1 - 1/e). */
+	ck_assert_double_eq_tol(gm_prof_weight(524288, 524288), 524288 / (1 - exp(-1)), 1e-6);
+	ck_assert_double_eq_tol(gm_prof_weight(100, 1), 100, 1e-9);
+	/* Small objects: about rate bytes each. */
+	ck_assert_double_eq_tol(gm_prof_weight(16, 524288), 524296, 1);
 }
 END_TEST
 
@@ -82,12 +430,21 @@ main(void)
 {
 	Suite *s = suite_create("mprof");
 	TCase *tc = tcase_create("sampling");
+	TCase *tu = tcase_create("unwind");
 
 	gm_ensure_init();
 	tcase_set_timeout(tc, 60);
-	tcase_add_test(tc, untraced_records_nothing);
+	tcase_add_test(tc, untraced_still_samples);
 	tcase_add_test(tc, sampling_rate_matches_go);
+	tcase_add_test(tc, buckets_count_each_site);
 	tcase_add_test(tc, small_objects_and_spans_forget_samples);
+	tcase_add_test(tc, fork_child_publishes_its_pid);
+	tcase_add_test(tc, weight_is_go_scale);
 	suite_add_tcase(s, tc);
+	tcase_add_test(tu, unwind_matches_libgcc);
+	tcase_add_test(tu, unwind_truncates_deep_stacks);
+	tcase_add_test(tu, unwind_through_libc);
+	tcase_add_test(tu, unwind_in_threads);
+	suite_add_tcase(s, tu);
 	return run_suite(s);
 }

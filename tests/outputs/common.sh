@@ -73,7 +73,7 @@ start_gomemd() {
 	PORT=$(free_port)
 	BASE="http://127.0.0.1:$PORT"
 	GOMEMD_WEB_DIR="${WEB_DIR:-$top_srcdir/web}" timeout 600 "$GOMEMD" --foreground \
-		--listen "127.0.0.1:$PORT" --library "$LIBGOMEM" --profile "$@" \
+		--listen "127.0.0.1:$PORT" --library "$LIBGOMEM" --state-dir "$TMPD/state" "$@" \
 		>"$TMPD/gomemd.log" 2>&1 &
 	TIMEOUT_PID=$!
 	PIDS="$PIDS $TIMEOUT_PID"

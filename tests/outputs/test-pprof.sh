@@ -84,10 +84,13 @@ curl -fsS "$BASE/debug/pprof/heap?pid=$PW&debug=1" >"$TMPD/heap.txt" || fail "GE
 grep -q '^heap profile: [0-9]*: [0-9]* \[[0-9]*: [0-9]*\] @ heap/8192$' "$TMPD/heap.txt" ||
 	fail "debug=1 header: $(head -n1 "$TMPD/heap.txt")"
 grep -q 'leak_big_blocks' "$TMPD/heap.txt" || fail "debug=1 has no leak_big_blocks"
-for q in "pid=abc" "pid=0" "" "pid=12%2034"; do
+for q in "pid=abc" "pid=0" "pid=" "pid=12%2034" "pid=$PW&seconds=x"; do
 	code=$(curl -sS -o "$TMPD/e" -w '%{http_code}' "$BASE/debug/pprof/heap?$q")
 	[ "$code" = 400 ] && grep -q '"Status":400' "$TMPD/e" || fail "?$q: $code $(cat "$TMPD/e")"
 done
+# Without pid: every watched process in one profile, each sample labelled.
+curl -fsS -o "$TMPD/all.pb.gz" "$BASE/debug/pprof/heap" || fail "GET /debug/pprof/heap (all)"
+go tool pprof -tags "$TMPD/all.pb.gz" 2>/dev/null | grep -q ": $PW\$" || fail "merged profile has no pid $PW label"
 code=$(curl -sS -o "$TMPD/e" -w '%{http_code}' "$BASE/debug/pprof/heap?pid=4194303")
 [ "$code" = 404 ] && grep -q '"Error"' "$TMPD/e" || fail "unknown pid: $code $(cat "$TMPD/e")"
 code=$(curl -sS -o "$TMPD/e" -w '%{http_code}' "$BASE/profile/top?pid=4194303")

@@ -1,0 +1,357 @@
+/*
+ * dwsym.c: addresses to functions, files, lines and inlined frames (libdw).
+ *
+ * See dwarf.h.  For an address in a module with DWARF, the scopes that
+ * contain it (dwarf_getscopes) run from the innermost inlined body out to
+ * the function that holds them; each inlined body is one frame, placed at
+ * the line being executed for the innermost and at its caller's
+ * DW_AT_call_file:DW_AT_call_line for the others.  Without DWARF the ELF
+ * symbol (symtab or dynsym) names the frame.
+ */
+#include "config.h"
+
+#include "core/dwsym.h"
+
+#include <dwarf.h>
+#include <elfutils/libdw.h>
+#include <elfutils/libdwfl.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#define DWSYM_MAX_CACHE ((size_t)1 << 20) /* addresses remembered per process */
+#define DWSYM_MAX_MODULES 4096
+
+/* libstdc++'s demangler (C linkage). */
+extern char *__cxa_demangle(const char *mangled, char *buf, size_t *len, int *status);
+
+struct dwsym_entry {
+	uint64_t key; /* pc * 2 + return_addr; 0 empty */
+	struct dwsym_loc *loc;
+};
+
+struct dwsym_proc {
+	Dwfl *dwfl;
+	struct dwsym_module *mods;
+	size_t nmods;
+	struct dwsym_entry *cache;
+	size_t cap, used;
+};
+
+static char *debuginfo_path; /* NULL: libdw's default, /usr/lib/debug and beside */
+
+static const Dwfl_Callbacks proc_callbacks = {
+	.find_elf = dwfl_linux_proc_find_elf,
+	.find_debuginfo = dwfl_standard_find_debuginfo,
+	.debuginfo_path = &debuginfo_path,
+};
+
+static const struct dwsym_loc unknown_loc;
+
+static char *
+xstrdup0(const char *s)
+{
+	char *d = strdup(s != NULL ? s : "");
+
+	if (d == NULL)
+		abort();
+	return d;
+}
+
+char *
+dwsym_demangle(const char *name)
+{
+	int status = -1;
+	char *d;
+
+	if (name == NULL)
+		return xstrdup0("");
+	if (name[0] == '_' && name[1] == 'Z') {
+		d = __cxa_demangle(name, NULL, NULL, &status);
+		if (d != NULL && status == 0)
+			return d;
+		free(d);
+	}
+	return xstrdup0(name);
+}
+
+/* ---- modules ---- */
+
+static int
+collect_module(Dwfl_Module *mod, void **userdata, const char *name, Dwarf_Addr start, void *arg)
+{
+	struct dwsym_proc *dp = arg;
+	struct dwsym_module *m;
+	const unsigned char *bits;
+	GElf_Addr vaddr;
+	Dwarf_Addr lo, hi;
+	int n;
+
+	(void)start;
+	if (dp->nmods == DWSYM_MAX_MODULES)
+		return DWARF_CB_ABORT;
+	m = &dp->mods[dp->nmods];
+	dwfl_module_info(mod, NULL, &lo, &hi, NULL, NULL, NULL, NULL);
+	m->path = xstrdup0(name);
+	m->start = lo;
+	m->end = hi;
+	m->offset = 0;
+	{
+		GElf_Addr bias;
+
+		(void)dwfl_module_getelf(mod, &bias); /* the build ID is read with the ELF */
+	}
+	n = dwfl_module_build_id(mod, &bits, &vaddr);
+	if (n > 0 && n <= 64) {
+		char *hex = malloc((size_t)n * 2 + 1);
+
+		if (hex == NULL)
+			abort();
+		for (int i = 0; i < n; i++)
+			snprintf(hex + 2 * i, 3, "%02x", bits[i]);
+		m->build_id = hex;
+	} else {
+		m->build_id = xstrdup0("");
+	}
+	*userdata = (void *)(uintptr_t)(dp->nmods + 1);
+	dp->nmods++;
+	return DWARF_CB_OK;
+}
+
+struct dwsym_proc *
+dwsym_proc_open(pid_t pid, char *err, size_t errlen)
+{
+	struct dwsym_proc *dp = calloc(1, sizeof(*dp));
+	int rc;
+
+	if (dp == NULL)
+		abort();
+	dp->dwfl = dwfl_begin(&proc_callbacks);
+	if (dp->dwfl == NULL) {
+		snprintf(err, errlen, "libdw: %s", dwfl_errmsg(-1));
+		free(dp);
+		return NULL;
+	}
+	rc = dwfl_linux_proc_report(dp->dwfl, pid);
+	if (rc != 0 || dwfl_report_end(dp->dwfl, NULL, NULL) != 0) {
+		snprintf(err, errlen, "cannot read the mappings of pid %d: %s", (int)pid,
+			 rc > 0 ? strerror(rc) : dwfl_errmsg(-1));
+		dwfl_end(dp->dwfl);
+		free(dp);
+		return NULL;
+	}
+	dp->mods = calloc(DWSYM_MAX_MODULES, sizeof(*dp->mods));
+	if (dp->mods == NULL)
+		abort();
+	dwfl_getmodules(dp->dwfl, collect_module, dp, 0);
+	return dp;
+}
+
+size_t
+dwsym_proc_modules(struct dwsym_proc *dp, const struct dwsym_module **mods)
+{
+	*mods = dp->mods;
+	return dp->nmods;
+}
+
+/* ---- frames ---- */
+
+/* The linkage (mangled) name of a subprogram or inlined body, else its name. */
+static const char *
+die_name(Dwarf_Die *die)
+{
+	Dwarf_Attribute a;
+	const char *s = NULL;
+
+	if (dwarf_attr_integrate(die, DW_AT_linkage_name, &a) != NULL ||
+	    dwarf_attr_integrate(die, DW_AT_MIPS_linkage_name, &a) != NULL)
+		s = dwarf_formstring(&a);
+	if (s == NULL && dwarf_attr_integrate(die, DW_AT_name, &a) != NULL)
+		s = dwarf_formstring(&a);
+	return s;
+}
+
+/* Where an inlined body was called from, in its caller. */
+static void
+call_site(Dwarf_Die *cu, Dwarf_Die *inl, const char **file, int *line)
+{
+	Dwarf_Attribute a;
+	Dwarf_Word v;
+	Dwarf_Files *files;
+	size_t nfiles;
+
+	*file = NULL;
+	*line = 0;
+	if (dwarf_attr(inl, DW_AT_call_line, &a) != NULL && dwarf_formudata(&a, &v) == 0)
+		*line = (int)v;
+	if (dwarf_attr(inl, DW_AT_call_file, &a) != NULL && dwarf_formudata(&a, &v) == 0 &&
+	    dwarf_getsrcfiles(cu, &files, &nfiles) == 0 && v < nfiles)
+		*file = dwarf_filesrc(files, v, NULL, NULL);
+}
+
+static void
+set_frame(struct dwsym_frame *f, const char *name, const char *file, int line)
+{
+	f->system_name = xstrdup0(name);
+	f->function = dwsym_demangle(name);
+	f->file = xstrdup0(file);
+	f->line = line;
+}
+
+/* Fill fr with the frames at addr in mod; returns how many. */
+static unsigned
+module_frames(Dwfl_Module *mod, Dwarf_Addr addr, struct dwsym_frame *fr, bool *lines)
+{
+	const char *symname, *file = NULL;
+	Dwarf_Die *cu, *scopes = NULL;
+	Dwfl_Line *ln;
+	Dwarf_Addr bias;
+	GElf_Sym sym;
+	GElf_Off off;
+	unsigned n = 0;
+	int line = 0, ns, i;
+
+	symname = dwfl_module_addrinfo(mod, addr, &off, &sym, NULL, NULL, NULL);
+	ln = dwfl_module_getsrc(mod, addr);
+	if (ln != NULL)
+		file = dwfl_lineinfo(ln, NULL, &line, NULL, NULL, NULL);
+	*lines = file != NULL && line > 0;
+	cu = dwfl_module_addrdie(mod, addr, &bias);
+	if (cu != NULL && (ns = dwarf_getscopes(cu, addr - bias, &scopes)) > 0) {
+		/* dwarf_getscopes follows an inlined body to its abstract origin;
+		   the chain of the concrete DIEs that contain it gives the callers. */
+		Dwarf_Die inner = scopes[0], *chain = NULL;
+
+		free(scopes);
+		scopes = NULL;
+		ns = dwarf_getscopes_die(&inner, &chain);
+		scopes = chain;
+		for (i = 0; i < ns && n < DWSYM_MAX_INLINE; i++) {
+			int tag = dwarf_tag(&scopes[i]);
+			const char *name;
+
+			if (tag != DW_TAG_subprogram && tag != DW_TAG_inlined_subroutine)
+				continue;
+			name = die_name(&scopes[i]);
+			set_frame(&fr[n++], name != NULL ? name : symname, file, line);
+			if (tag == DW_TAG_subprogram)
+				break;
+			call_site(cu, &scopes[i], &file, &line);
+		}
+	}
+	free(scopes);
+	if (n == 0 && symname != NULL)
+		set_frame(&fr[n++], symname, file, line);
+	return n;
+}
+
+static struct dwsym_loc *
+resolve(struct dwsym_proc *dp, uint64_t pc, bool return_addr)
+{
+	struct dwsym_frame fr[DWSYM_MAX_INLINE];
+	struct dwsym_loc *loc = calloc(1, sizeof(*loc));
+	Dwarf_Addr addr = return_addr && pc > 0 ? pc - 1 : pc;
+	Dwfl_Module *mod;
+	void **ud = NULL;
+	bool lines = false;
+
+	if (loc == NULL)
+		abort();
+	loc->pc = pc;
+	mod = dwfl_addrmodule(dp->dwfl, addr);
+	if (mod == NULL)
+		return loc;
+	dwfl_module_info(mod, &ud, NULL, NULL, NULL, NULL, NULL, NULL);
+	if (ud != NULL && *ud != NULL && (uintptr_t)*ud <= dp->nmods)
+		loc->module = &dp->mods[(uintptr_t)*ud - 1];
+	loc->nframes = module_frames(mod, addr, fr, &lines);
+	if (loc->nframes > 0) {
+		struct dwsym_frame *copy = malloc(loc->nframes * sizeof(*copy));
+
+		if (copy == NULL)
+			abort();
+		memcpy(copy, fr, loc->nframes * sizeof(*copy));
+		loc->frames = copy;
+		if (loc->module != NULL) {
+			struct dwsym_module *m = (struct dwsym_module *)loc->module;
+
+			m->has_functions = true;
+			m->has_lines |= lines;
+		}
+	}
+	return loc;
+}
+
+static void
+free_loc(struct dwsym_loc *loc)
+{
+	for (unsigned i = 0; i < loc->nframes; i++) {
+		free((char *)loc->frames[i].function);
+		free((char *)loc->frames[i].system_name);
+		free((char *)loc->frames[i].file);
+	}
+	free((void *)loc->frames);
+	free(loc);
+}
+
+static struct dwsym_entry *
+slot(struct dwsym_proc *dp, uint64_t key)
+{
+	size_t mask = dp->cap - 1, i = (size_t)((key * 0x9e3779b97f4a7c15u) >> 20) & mask;
+
+	while (dp->cache[i].key != 0 && dp->cache[i].key != key)
+		i = (i + 1) & mask;
+	return &dp->cache[i];
+}
+
+const struct dwsym_loc *
+dwsym_proc_lookup(struct dwsym_proc *dp, uint64_t pc, bool return_addr)
+{
+	uint64_t key = pc * 2 + (return_addr ? 1 : 0);
+	struct dwsym_entry *e;
+
+	if (key == 0 || pc > (UINT64_MAX >> 1))
+		return &unknown_loc;
+	if ((dp->used + 1) * 2 > dp->cap) {
+		struct dwsym_entry *old = dp->cache;
+		size_t oldcap = dp->cap, i;
+
+		if (dp->used >= DWSYM_MAX_CACHE)
+			return &unknown_loc;
+		dp->cap = oldcap ? oldcap * 2 : 1024;
+		dp->cache = calloc(dp->cap, sizeof(*dp->cache));
+		if (dp->cache == NULL)
+			abort();
+		for (i = 0; i < oldcap; i++)
+			if (old[i].key != 0)
+				*slot(dp, old[i].key) = old[i];
+		free(old);
+	}
+	e = slot(dp, key);
+	if (e->key == 0) {
+		e->key = key;
+		e->loc = resolve(dp, pc, return_addr);
+		dp->used++;
+	}
+	return e->loc;
+}
+
+void
+dwsym_proc_close(struct dwsym_proc *dp)
+{
+	size_t i;
+
+	if (dp == NULL)
+		return;
+	for (i = 0; i < dp->cap; i++)
+		if (dp->cache[i].key != 0)
+			free_loc(dp->cache[i].loc);
+	free(dp->cache);
+	for (i = 0; i < dp->nmods; i++) {
+		free((char *)dp->mods[i].path);
+		free((char *)dp->mods[i].build_id);
+	}
+	free(dp->mods);
+	dwfl_end(dp->dwfl);
+	free(dp);
+}

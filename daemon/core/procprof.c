@@ -1,0 +1,450 @@
+/*
+ * procprof.c: read a process's heap profile table from outside.
+ *
+ * See procprof.h.  The reader follows the protocol of gomem_profile.h:
+ * header (even gen), the chunks' records, gen again; retry when it moved.
+ * All sizes come from the process and are checked before use.
+ */
+#include "config.h"
+
+#include "core/procprof.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <gelf.h>
+#include <limits.h>
+#include <libelf.h>
+#include <math.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <sys/uio.h>
+#include <time.h>
+#include <unistd.h>
+
+#define PROCPROF_MAX_MAPS 4096     /* lines of /proc/PID/maps looked at */
+#define PROCPROF_MAX_ELF ((off_t)1 << 31)
+#define PROCPROF_SYMBOL "gomem_profile"
+
+static void __attribute__((format(printf, 3, 4)))
+set_err(char *err, size_t errlen, const char *fmt, ...)
+{
+	va_list ap;
+
+	if (err == NULL || errlen == 0)
+		return;
+	va_start(ap, fmt);
+	vsnprintf(err, errlen, fmt, ap);
+	va_end(ap);
+}
+
+/* ---- finding the table ---- */
+
+/*
+ * st_value of `gomem_profile` in the ELF file fd and the vaddr of its first
+ * PT_LOAD (the one at file offset 0); 0 when found.
+ */
+static int
+elf_find_symbol(int fd, uint64_t *value, uint64_t *load0)
+{
+	Elf *e;
+	Elf_Scn *scn = NULL;
+	size_t nph, i;
+	int rc = -1, found_load = 0;
+
+	e = elf_begin(fd, ELF_C_READ_MMAP, NULL);
+	if (e == NULL)
+		return -1;
+	if (elf_kind(e) != ELF_K_ELF || gelf_getclass(e) != ELFCLASS64 ||
+	    elf_getphdrnum(e, &nph) != 0)
+		goto out;
+	for (i = 0; i < nph && i < 256; i++) {
+		GElf_Phdr ph;
+
+		if (gelf_getphdr(e, (int)i, &ph) != NULL && ph.p_type == PT_LOAD &&
+		    ph.p_offset == 0) {
+			*load0 = ph.p_vaddr & ~(uint64_t)0xfff;
+			found_load = 1;
+			break;
+		}
+	}
+	if (!found_load)
+		goto out;
+	while (rc != 0 && (scn = elf_nextscn(e, scn)) != NULL) {
+		GElf_Shdr sh;
+		Elf_Data *d;
+		size_t n;
+
+		if (gelf_getshdr(scn, &sh) == NULL ||
+		    (sh.sh_type != SHT_DYNSYM && sh.sh_type != SHT_SYMTAB) || sh.sh_entsize == 0 ||
+		    (d = elf_getdata(scn, NULL)) == NULL)
+			continue;
+		n = sh.sh_size / sh.sh_entsize;
+		for (i = 0; i < n; i++) {
+			GElf_Sym s;
+			const char *name;
+
+			if (gelf_getsym(d, (int)i, &s) == NULL || s.st_shndx == SHN_UNDEF ||
+			    GELF_ST_TYPE(s.st_info) != STT_OBJECT ||
+			    s.st_size < offsetof(struct gomem_profile, chunk))
+				continue;
+			name = elf_strptr(e, sh.sh_link, s.st_name);
+			if (name != NULL && strcmp(name, PROCPROF_SYMBOL) == 0) {
+				*value = s.st_value;
+				rc = 0;
+				break;
+			}
+		}
+	}
+out:
+	elf_end(e);
+	return rc;
+}
+
+/*
+ * Look for the symbol in the object mapped at [start, end) of pid, named
+ * name in the process's mount namespace.
+ */
+static int
+try_mapping(pid_t pid, uint64_t start, uint64_t end, const char *name, uint64_t *addr)
+{
+	char path[PATH_MAX + 64];
+	struct stat st;
+	uint64_t value, load0;
+	int fd, rc = -1;
+
+	/* The mapping itself (needs CAP_SYS_ADMIN or CAP_CHECKPOINT_RESTORE), else
+	   its name under the process's root (CAP_SYS_PTRACE, as gomemd's unit has). */
+	snprintf(path, sizeof(path), "/proc/%d/map_files/%llx-%llx", (int)pid,
+		 (unsigned long long)start, (unsigned long long)end);
+	fd = open(path, O_RDONLY | O_CLOEXEC | O_NONBLOCK | O_NOCTTY);
+	if (fd < 0) {
+		snprintf(path, sizeof(path), "/proc/%d/root%s", (int)pid, name);
+		fd = open(path, O_RDONLY | O_CLOEXEC | O_NONBLOCK | O_NOCTTY);
+	}
+	if (fd < 0)
+		return -1;
+	if (fstat(fd, &st) == 0 && S_ISREG(st.st_mode) && st.st_size <= PROCPROF_MAX_ELF &&
+	    elf_find_symbol(fd, &value, &load0) == 0 && start >= load0) {
+		*addr = start - load0 + value;
+		rc = 0;
+	}
+	close(fd);
+	return rc;
+}
+
+int
+procprof_find(pid_t pid, uint64_t *addr, char *err, size_t errlen)
+{
+	char path[64], line[4096 + 128];
+	uint64_t exe_start = 0, exe_end = 0;
+	char exe[PATH_MAX + 1], exe_name[PATH_MAX + 1] = "";
+	unsigned lines = 0;
+	ssize_t n;
+	FILE *f;
+
+	elf_version(EV_CURRENT);
+	snprintf(path, sizeof(path), "/proc/%d/exe", (int)pid);
+	n = readlink(path, exe, sizeof(exe) - 1);
+	exe[n > 0 ? n : 0] = 0;
+	snprintf(path, sizeof(path), "/proc/%d/maps", (int)pid);
+	f = fopen(path, "re");
+	if (f == NULL) {
+		set_err(err, errlen, "cannot read %s", path);
+		return -1;
+	}
+	while (fgets(line, sizeof(line), f) != NULL && lines++ < PROCPROF_MAX_MAPS) {
+		unsigned long long start, end, off;
+		char *name;
+		int pos = 0;
+
+		if (sscanf(line, "%llx-%llx %*4s %llx %*s %*u %n", &start, &end, &off, &pos) != 3 ||
+		    pos == 0 || off != 0)
+			continue;
+		name = line + pos;
+		name[strcspn(name, "\n")] = 0;
+		if (name[0] != '/')
+			continue;
+		if (exe[0] != 0 && strcmp(name, exe) == 0 && exe_start == 0) {
+			exe_start = start;
+			exe_end = end;
+			snprintf(exe_name, sizeof(exe_name), "%s", name);
+			continue;
+		}
+		if (strstr(strrchr(name, '/'), "gomem") != NULL &&
+		    try_mapping(pid, start, end, name, addr) == 0) {
+			fclose(f);
+			return 0;
+		}
+	}
+	fclose(f);
+	/* Linked in statically: the executable itself. */
+	if (exe_start != 0 && try_mapping(pid, exe_start, exe_end, exe_name, addr) == 0)
+		return 0;
+	set_err(err, errlen, "no %s symbol in the objects of the process", PROCPROF_SYMBOL);
+	return -1;
+}
+
+/* ---- reading it ---- */
+
+/* Read exactly len bytes at remote address addr of pid; 0 or -1. */
+static int
+peek(pid_t pid, uint64_t addr, void *buf, size_t len)
+{
+	struct iovec l = { buf, len }, r = { (void *)(uintptr_t)addr, len };
+	ssize_t n;
+
+	if (len == 0)
+		return 0;
+	if (addr + len < addr)
+		return -1;
+	n = process_vm_readv(pid, &l, 1, &r, 1, 0);
+	return n == (ssize_t)len ? 0 : -1;
+}
+
+static uint64_t
+now_ns(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_REALTIME, &ts);
+	return (uint64_t)ts.tv_sec * 1000000000u + (uint64_t)ts.tv_nsec;
+}
+
+/* Check the header; the total bytes of records in *total. */
+static int
+check_header(const struct gomem_profile *h, const struct procprof_limits *lim, size_t *total,
+	     char *err, size_t errlen)
+{
+	size_t sum = 0;
+	unsigned i;
+
+	if (h->magic != GOMEM_PROFILE_MAGIC) {
+		set_err(err, errlen, "%s", "not a gomem profile table (bad magic)");
+		return -1;
+	}
+	if (h->version < 1 || h->size < sizeof(*h)) {
+		set_err(err, errlen, "%s", "unsupported profile table version or size");
+		return -1;
+	}
+	if (h->chunk_size == 0 || h->chunk_size > (64u << 20) || h->nchunks > GOMEM_PROFILE_MAX_CHUNKS) {
+		set_err(err, errlen, "%s", "profile table header out of range");
+		return -1;
+	}
+	for (i = 0; i < h->nchunks; i++) {
+		if (h->chunk_used[i] > h->chunk_size || h->chunk[i] == 0 || (h->chunk_used[i] & 7)) {
+			set_err(err, errlen, "%s", "profile table chunk out of range");
+			return -1;
+		}
+		sum += (size_t)h->chunk_used[i];
+	}
+	if (sum > lim->max_bytes) {
+		set_err(err, errlen, "%s", "profile table larger than the read limit");
+		return -1;
+	}
+	*total = sum;
+	return 0;
+}
+
+/* Parse the records in p->raw into p->buckets; checks every record. */
+static int
+parse_records(struct procprof *p, const struct procprof_limits *lim, char *err, size_t errlen)
+{
+	const unsigned char *at = p->raw, *end = at + p->rawlen;
+	size_t n = 0, cap = 0;
+
+	while (at < end) {
+		const struct gomem_profile_bucket *r = (const void *)at;
+		struct procprof_bucket *b;
+		size_t len;
+
+		if ((size_t)(end - at) < sizeof(*r) || r->depth > GOMEM_PROFILE_MAX_DEPTH) {
+			set_err(err, errlen, "%s", "corrupt bucket record");
+			return -1;
+		}
+		len = sizeof(*r) + (size_t)r->depth * sizeof(uint64_t);
+		if ((size_t)(end - at) < len) {
+			set_err(err, errlen, "%s", "bucket record runs past its chunk");
+			return -1;
+		}
+		if (n == lim->max_buckets) {
+			set_err(err, errlen, "%s", "more buckets than the read limit");
+			return -1;
+		}
+		if (n == cap) {
+			size_t ncap = cap ? cap * 2 : 256;
+			struct procprof_bucket *nb = realloc(p->buckets, ncap * sizeof(*nb));
+
+			if (nb == NULL) {
+				set_err(err, errlen, "%s", "out of memory");
+				return -1;
+			}
+			p->buckets = nb;
+			cap = ncap;
+		}
+		b = &p->buckets[n++];
+		b->alloc_objects = r->alloc_objects;
+		b->alloc_bytes = r->alloc_bytes;
+		/* A torn or hostile copy: never more freed than allocated. */
+		b->free_objects = r->free_objects < r->alloc_objects ? r->free_objects : r->alloc_objects;
+		b->free_bytes = r->free_bytes < r->alloc_bytes ? r->free_bytes : r->alloc_bytes;
+		b->oldest_ns = b->free_objects < b->alloc_objects ? r->oldest_ns : 0;
+		b->size = r->size;
+		b->depth = r->depth;
+		b->truncated = (r->flags & GOMEM_PROFILE_TRUNCATED) != 0;
+		b->pcs = (const uint64_t *)r->pcs;
+		at += len;
+	}
+	p->nbuckets = n;
+	return 0;
+}
+
+int
+procprof_read(pid_t pid, uint64_t addr, const struct procprof_limits *limits,
+	      struct procprof *out, char *err, size_t errlen)
+{
+	struct procprof_limits lim = { PROCPROF_MAX_BYTES, PROCPROF_MAX_BUCKETS, PROCPROF_MAX_TRIES,
+				       PROCPROF_RETRY_US };
+	struct gomem_profile h;
+	struct timespec pause;
+	unsigned char *buf = NULL;
+	size_t total = 0, bufcap = 0;
+	uint64_t gen2;
+	unsigned tries, i;
+	bool got = false;
+
+	if (limits != NULL) {
+		if (limits->max_bytes)
+			lim.max_bytes = limits->max_bytes;
+		if (limits->max_buckets)
+			lim.max_buckets = limits->max_buckets;
+		if (limits->max_tries)
+			lim.max_tries = limits->max_tries;
+		if (limits->retry_us)
+			lim.retry_us = limits->retry_us;
+	}
+	pause.tv_sec = 0;
+	pause.tv_nsec = (long)lim.retry_us * 1000;
+	memset(out, 0, sizeof(*out));
+	out->pid = pid;
+	out->addr = addr;
+	for (tries = 1; tries <= lim.max_tries; tries++) {
+		size_t off = 0;
+
+		if (tries > 1)
+			nanosleep(&pause, NULL);
+		if (peek(pid, addr, &h, sizeof(h)) != 0) {
+			set_err(err, errlen, "cannot read the profile table: %s", strerror(errno));
+			goto fail;
+		}
+		if (check_header(&h, &lim, &total, err, errlen) != 0)
+			goto fail;
+		if (h.gen & 1)
+			continue; /* a writer is busy */
+		if (total > bufcap) {
+			unsigned char *nb = realloc(buf, total);
+
+			if (nb == NULL) {
+				set_err(err, errlen, "%s", "out of memory");
+				goto fail;
+			}
+			buf = nb;
+			bufcap = total;
+		}
+		for (i = 0; i < h.nchunks; i++) {
+			if (peek(pid, h.chunk[i], buf + off, (size_t)h.chunk_used[i]) != 0) {
+				set_err(err, errlen, "cannot read a profile chunk: %s", strerror(errno));
+				goto fail;
+			}
+			off += (size_t)h.chunk_used[i];
+		}
+		got = true;
+		if (peek(pid, addr + offsetof(struct gomem_profile, gen), &gen2, sizeof(gen2)) != 0) {
+			set_err(err, errlen, "cannot read the profile table: %s", strerror(errno));
+			goto fail;
+		}
+		if (gen2 == h.gen) {
+			out->consistent = true;
+			break;
+		}
+	}
+	if (!got) {
+		set_err(err, errlen, "%s", "the profile table stayed busy");
+		goto fail;
+	}
+	out->tries = tries > lim.max_tries ? lim.max_tries : tries;
+	out->version = h.version;
+	out->gen = h.gen;
+	out->rate = h.rate;
+	out->start_ns = h.start_ns;
+	out->samples = h.samples;
+	out->lost = h.lost;
+	out->lost_frees = h.lost_frees;
+	out->truncated = h.truncated;
+	out->read_ns = now_ns();
+	out->raw = buf;
+	out->rawlen = total;
+	if (parse_records(out, &lim, err, errlen) != 0) {
+		procprof_free(out);
+		return -1;
+	}
+	return 0;
+fail:
+	free(buf);
+	out->raw = NULL;
+	return -1;
+}
+
+void
+procprof_free(struct procprof *p)
+{
+	free(p->buckets);
+	free(p->raw);
+	p->buckets = NULL;
+	p->raw = NULL;
+	p->nbuckets = 0;
+	p->rawlen = 0;
+}
+
+const struct procprof_bucket *
+procprof_then(const struct procprof *now, const struct procprof *then, size_t i)
+{
+	const struct procprof_bucket *a, *b;
+
+	if (then == NULL || i >= then->nbuckets || i >= now->nbuckets || then->pid != now->pid ||
+	    then->start_ns != now->start_ns || then->addr != now->addr)
+		return NULL;
+	a = &now->buckets[i];
+	b = &then->buckets[i];
+	if (a->size != b->size || a->depth != b->depth ||
+	    memcmp(a->pcs, b->pcs, a->depth * sizeof(uint64_t)) != 0)
+		return NULL;
+	return b;
+}
+
+int
+procprof_ack_exit(pid_t pid, uint64_t addr)
+{
+	uint64_t one = 1;
+	struct iovec l = { &one, sizeof(one) };
+	struct iovec r = { (void *)(uintptr_t)(addr + offsetof(struct gomem_profile, exit_ack)),
+			   sizeof(one) };
+
+	return process_vm_writev(pid, &l, 1, &r, 1, 0) == (ssize_t)sizeof(one) ? 0 : -1;
+}
+
+void
+procprof_scale(uint64_t count, uint64_t bytes, uint64_t rate, double *objects,
+	       double *scaled_bytes)
+{
+	double avg, scale = 1;
+
+	if (count > 0 && rate > 1) {
+		avg = (double)bytes / (double)count;
+		scale = 1 / (1 - exp(-avg / (double)rate));
+	}
+	*objects = (double)count * scale;
+	*scaled_bytes = (double)bytes * scale;
+}

@@ -1,0 +1,656 @@
+/*
+ * unwind.c: the profiler's stack walker, cheap enough for every sample.
+ *
+ * A sample needs the return addresses of the allocating thread.  The DWARF
+ * unwinder of libgcc interprets a function's call-frame program again for
+ * every frame of every sample; here each return address is looked up once:
+ *
+ *   1. the module that holds the address comes from _dl_find_object (glibc
+ *      2.35, lock-free and async-signal-safe), which also gives the module's
+ *      .eh_frame_hdr: a sorted table of functions;
+ *   2. the function's FDE (and its CIE) is interpreted up to the address, and
+ *      what an unwinder needs on x86-64 is kept as one compact row, like a
+ *      row of Linux's ORC table: the CFA is rsp or rbp plus an offset, the
+ *      return address is at CFA - 8, the caller's rbp is saved at CFA + k or
+ *      left alone;
+ *   3. the row goes into a direct-mapped cache keyed by the address, so in
+ *      the steady state a frame costs one cache probe and two loads.
+ *
+ * A module without unwind information for an address is walked by its frame
+ * pointers if rbp looks like one (rbp-based frames are exactly what a module
+ * built with frame pointers has).  Every load from the stack is checked
+ * against the thread's stack bounds (the TCB of a glibc thread sits at the
+ * top of its stack; the main thread's stack ends at __libc_stack_end), so a
+ * wrong row (say, for a module dlclose()d and replaced since) gives a wrong
+ * stack, never a fault.  When the bounds are unknown, or on other
+ * architectures, libgcc's _Unwind_Backtrace is used instead.
+ *
+ * The cache is written under gm_prof.lock (the caller holds it); the walker
+ * calls nothing that allocates or locks.
+ */
+#include "internal.h"
+
+#include <dlfcn.h>
+#include <link.h>
+#include <unwind.h>
+
+#define GM_UW_CACHE 8192 /* rows, a power of two */
+
+enum {
+	GM_UW_UNKNOWN = 0, /* no row: try frame pointers */
+	GM_UW_CFA_RSP,     /* CFA = rsp + off */
+	GM_UW_CFA_RBP,     /* CFA = rbp + off */
+	GM_UW_END          /* outermost frame: the return address is undefined */
+};
+
+typedef struct gm_uw_row {
+	uintptr_t addr; /* lookup address; 0 = empty slot */
+	int32_t cfa_off;
+	int16_t rbp_off; /* caller's rbp at CFA + rbp_off; 0 = rbp unchanged */
+	uint8_t kind;
+	uint8_t pad;
+} gm_uw_row;
+
+static uintptr_t gm_uw_self_lo, gm_uw_self_hi; /* libgomem.so's own code */
+gm_uw_stats gm_uw_stat;
+
+extern void *__libc_stack_end;
+
+struct gm_uw_slow {
+	uint64_t *pcs;
+	unsigned n, max;
+	bool more;
+};
+
+static _Unwind_Reason_Code
+gm_uw_slow_cb(struct _Unwind_Context *uc, void *arg)
+{
+	struct gm_uw_slow *c = arg;
+	uintptr_t ip = _Unwind_GetIP(uc);
+
+	if (ip == 0)
+		return _URC_END_OF_STACK;
+	if (ip >= gm_uw_self_lo && ip < gm_uw_self_hi)
+		return _URC_NO_REASON;
+	if (c->n == c->max) {
+		c->more = true;
+		return _URC_END_OF_STACK;
+	}
+	c->pcs[c->n++] = ip;
+	return _URC_NO_REASON;
+}
+
+/* The slow, general walker: libgcc's. */
+static gm_noinline unsigned
+gm_unwind_slow(uint64_t *pcs, unsigned max, bool *truncated)
+{
+	struct gm_uw_slow c = { pcs, 0, max, false };
+
+	gm_uw_stat.slow++;
+	_Unwind_Backtrace(gm_uw_slow_cb, &c);
+	*truncated = c.more;
+	return c.n;
+}
+
+#if defined(__x86_64__) && HAVE__DL_FIND_OBJECT
+
+static gm_uw_row *gm_uw_cache;
+static bool gm_uw_ready;
+
+/* ---- DWARF decoding ---- */
+
+typedef struct gm_rd {
+	const uint8_t *p, *end;
+	bool bad;
+} gm_rd;
+
+static uint64_t
+gm_uleb(gm_rd *r)
+{
+	uint64_t v = 0;
+	unsigned shift = 0;
+
+	while (r->p < r->end) {
+		uint8_t b = *r->p++;
+
+		if (shift < 64)
+			v |= (uint64_t)(b & 0x7f) << shift;
+		shift += 7;
+		if ((b & 0x80) == 0)
+			return v;
+	}
+	r->bad = true;
+	return 0;
+}
+
+static int64_t
+gm_sleb(gm_rd *r)
+{
+	int64_t v = 0;
+	unsigned shift = 0;
+	uint8_t b = 0;
+
+	while (r->p < r->end) {
+		b = *r->p++;
+		if (shift < 64)
+			v |= (int64_t)((uint64_t)(b & 0x7f) << shift);
+		shift += 7;
+		if ((b & 0x80) == 0) {
+			if (shift < 64 && (b & 0x40))
+				v |= -((int64_t)1 << shift);
+			return v;
+		}
+	}
+	r->bad = true;
+	return 0;
+}
+
+static uint64_t
+gm_rdn(gm_rd *r, unsigned n)
+{
+	uint64_t v = 0;
+
+	if ((size_t)(r->end - r->p) < n) {
+		r->bad = true;
+		return 0;
+	}
+	__builtin_memcpy(&v, r->p, n);
+	r->p += n;
+	return v;
+}
+
+/* A pointer in DW_EH_PE encoding enc; datarel is relative to data. */
+static uintptr_t
+gm_rdptr(gm_rd *r, uint8_t enc, uintptr_t data)
+{
+	uintptr_t at = (uintptr_t)r->p, v;
+
+	if (enc == 0xff) /* DW_EH_PE_omit */
+		return 0;
+	switch (enc & 0x0f) {
+	case 0x00: v = (uintptr_t)gm_rdn(r, 8); break;
+	case 0x01: v = (uintptr_t)gm_uleb(r); break;
+	case 0x02: v = (uintptr_t)gm_rdn(r, 2); break;
+	case 0x03: v = (uintptr_t)gm_rdn(r, 4); break;
+	case 0x04: v = (uintptr_t)gm_rdn(r, 8); break;
+	case 0x09: v = (uintptr_t)gm_sleb(r); break;
+	case 0x0a: v = (uintptr_t)(int64_t)(int16_t)gm_rdn(r, 2); break;
+	case 0x0b: v = (uintptr_t)(int64_t)(int32_t)gm_rdn(r, 4); break;
+	case 0x0c: v = (uintptr_t)gm_rdn(r, 8); break;
+	default: r->bad = true; return 0;
+	}
+	switch (enc & 0x70) {
+	case 0x00: break;
+	case 0x10: v += at; break;   /* pcrel */
+	case 0x30: v += data; break; /* datarel */
+	default: r->bad = true; return 0;
+	}
+	if (enc & 0x80) /* indirect: not used for code addresses */
+		r->bad = true;
+	return v;
+}
+
+/* The CFI state the interpreter tracks (x86-64 registers 6 rbp, 7 rsp, 16 rip). */
+typedef struct gm_cfi {
+	uint8_t cfa_reg;
+	int64_t cfa_off;
+	uint8_t rbp_how; /* 0 same, 1 at CFA + rbp_off, 2 other (unsupported) */
+	int64_t rbp_off;
+	uint8_t ra_how; /* 1 at CFA + ra_off, 3 undefined, 2 other */
+	int64_t ra_off;
+} gm_cfi;
+
+typedef struct gm_cie {
+	const uint8_t *insn, *end;
+	uint64_t code_align;
+	int64_t data_align;
+	uint64_t ra_reg;
+	uint8_t fde_enc;
+	bool aug_z;
+} gm_cie;
+
+static bool
+gm_parse_cie(const uint8_t *p, const uint8_t *limit, gm_cie *c)
+{
+	gm_rd r = { p, limit, false };
+	uint64_t len = gm_rdn(&r, 4);
+	const char *aug;
+	uint8_t version;
+
+	if (len == 0 || len == 0xffffffffu || len > (uint64_t)(limit - r.p))
+		return false;
+	r.end = r.p + len;
+	if (gm_rdn(&r, 4) != 0) /* CIE id */
+		return false;
+	version = (uint8_t)gm_rdn(&r, 1);
+	if (version != 1 && version != 3)
+		return false;
+	aug = (const char *)r.p;
+	while (r.p < r.end && *r.p != 0)
+		r.p++;
+	if (r.p >= r.end)
+		return false;
+	r.p++;
+	c->code_align = gm_uleb(&r);
+	c->data_align = gm_sleb(&r);
+	c->ra_reg = version == 1 ? gm_rdn(&r, 1) : gm_uleb(&r);
+	c->fde_enc = 0;
+	c->aug_z = aug[0] == 'z';
+	if (c->aug_z) {
+		uint64_t alen = gm_uleb(&r);
+		const uint8_t *aend = r.p + alen;
+		const char *a;
+
+		if (alen > (uint64_t)(r.end - r.p))
+			return false;
+		for (a = aug + 1; *a != 0 && !r.bad; a++) {
+			if (*a == 'R') {
+				c->fde_enc = (uint8_t)gm_rdn(&r, 1);
+			} else if (*a == 'P') {
+				uint8_t e = (uint8_t)gm_rdn(&r, 1);
+
+				(void)gm_rdptr(&r, e & 0x7f, 0); /* the personality routine */
+			} else if (*a == 'L') {
+				(void)gm_rdn(&r, 1);
+			} else if (*a != 'S' && *a != 'B') {
+				break;
+			}
+		}
+		r.p = aend;
+	} else if (aug[0] != 0) {
+		return false;
+	}
+	c->insn = r.p;
+	c->end = r.end;
+	return !r.bad;
+}
+
+/*
+ * Run call-frame instructions [p, end) while the location is <= target;
+ * init is the state after the CIE's instructions (for DW_CFA_restore).
+ */
+static bool
+gm_run_cfi(const uint8_t *p, const uint8_t *end, const gm_cie *c, uintptr_t loc,
+	   uintptr_t target, gm_cfi *s, const gm_cfi *init)
+{
+	gm_rd r = { p, end, false };
+	gm_cfi stack[8];
+	unsigned depth = 0;
+
+	while (r.p < r.end && !r.bad) {
+		uint8_t op = *r.p++, low = op & 0x3f;
+		uint64_t reg, off;
+
+		switch (op >> 6) {
+		case 1: /* advance_loc */
+			loc += low * c->code_align;
+			if (loc > target)
+				return true;
+			continue;
+		case 2: /* offset */
+			off = gm_uleb(&r);
+			reg = low;
+			goto set_offset;
+		case 3: /* restore */
+			reg = low;
+			goto restore;
+		}
+		switch (op) {
+		case 0x00: break; /* nop */
+		case 0x01: loc = gm_rdptr(&r, c->fde_enc, 0); goto advanced;
+		case 0x02: loc += gm_rdn(&r, 1) * c->code_align; goto advanced;
+		case 0x03: loc += gm_rdn(&r, 2) * c->code_align; goto advanced;
+		case 0x04: loc += gm_rdn(&r, 4) * c->code_align; goto advanced;
+		case 0x05: /* offset_extended */
+			reg = gm_uleb(&r);
+			off = gm_uleb(&r);
+			goto set_offset;
+		case 0x06: /* restore_extended */
+			reg = gm_uleb(&r);
+			goto restore;
+		case 0x07: /* undefined */
+			reg = gm_uleb(&r);
+			if (reg == 6)
+				s->rbp_how = 2;
+			else if (reg == c->ra_reg)
+				s->ra_how = 3;
+			break;
+		case 0x08: /* same_value */
+			reg = gm_uleb(&r);
+			if (reg == 6)
+				s->rbp_how = 0;
+			break;
+		case 0x09: /* register */
+			reg = gm_uleb(&r);
+			(void)gm_uleb(&r);
+			if (reg == 6)
+				s->rbp_how = 2;
+			else if (reg == c->ra_reg)
+				s->ra_how = 2;
+			break;
+		case 0x0a: /* remember_state */
+			if (depth == 8)
+				return false;
+			stack[depth++] = *s;
+			break;
+		case 0x0b: /* restore_state */
+			if (depth == 0)
+				return false;
+			*s = stack[--depth]; /* the whole row, CFA rule included */
+			break;
+		case 0x0c: /* def_cfa */
+			s->cfa_reg = (uint8_t)gm_uleb(&r);
+			s->cfa_off = (int64_t)gm_uleb(&r);
+			break;
+		case 0x0d: /* def_cfa_register */
+			s->cfa_reg = (uint8_t)gm_uleb(&r);
+			break;
+		case 0x0e: /* def_cfa_offset */
+			s->cfa_off = (int64_t)gm_uleb(&r);
+			break;
+		case 0x0f: /* def_cfa_expression */
+			s->cfa_reg = 0xff;
+			off = gm_uleb(&r);
+			if (off > (uint64_t)(r.end - r.p))
+				return false;
+			r.p += off;
+			break;
+		case 0x10: /* expression */
+		case 0x16: /* val_expression */
+			reg = gm_uleb(&r);
+			off = gm_uleb(&r);
+			if (off > (uint64_t)(r.end - r.p))
+				return false;
+			r.p += off;
+			if (reg == 6)
+				s->rbp_how = 2;
+			else if (reg == c->ra_reg)
+				s->ra_how = 2;
+			break;
+		case 0x11: /* offset_extended_sf */
+			reg = gm_uleb(&r);
+			off = (uint64_t)(gm_sleb(&r) * c->data_align);
+			goto set_scaled;
+		case 0x12: /* def_cfa_sf */
+			s->cfa_reg = (uint8_t)gm_uleb(&r);
+			s->cfa_off = gm_sleb(&r) * c->data_align;
+			break;
+		case 0x13: /* def_cfa_offset_sf */
+			s->cfa_off = gm_sleb(&r) * c->data_align;
+			break;
+		case 0x14: /* val_offset */
+		case 0x15: /* val_offset_sf */
+			reg = gm_uleb(&r);
+			if (op == 0x14)
+				(void)gm_uleb(&r);
+			else
+				(void)gm_sleb(&r);
+			if (reg == 6)
+				s->rbp_how = 2;
+			else if (reg == c->ra_reg)
+				s->ra_how = 2;
+			break;
+		case 0x2e: /* GNU_args_size */
+			(void)gm_uleb(&r);
+			break;
+		case 0x2f: /* GNU_negative_offset_extended */
+			reg = gm_uleb(&r);
+			off = (uint64_t)(-(int64_t)gm_uleb(&r) * c->data_align);
+			goto set_scaled;
+		default:
+			return false;
+		}
+		continue;
+	advanced:
+		if (loc > target)
+			return true;
+		continue;
+	set_offset:
+		off = (uint64_t)((int64_t)off * c->data_align);
+	set_scaled:
+		if (reg == 6) {
+			s->rbp_how = 1;
+			s->rbp_off = (int64_t)off;
+		} else if (reg == c->ra_reg) {
+			s->ra_how = 1;
+			s->ra_off = (int64_t)off;
+		}
+		continue;
+	restore:
+		if (init == NULL)
+			return false;
+		if (reg == 6) {
+			s->rbp_how = init->rbp_how;
+			s->rbp_off = init->rbp_off;
+		} else if (reg == c->ra_reg) {
+			s->ra_how = init->ra_how;
+			s->ra_off = init->ra_off;
+		}
+		continue;
+	}
+	return !r.bad;
+}
+
+/* Compute the row for addr from its module's .eh_frame_hdr. */
+static void
+gm_uw_compute(uintptr_t addr, gm_uw_row *row)
+{
+	struct dl_find_object fo;
+	const uint8_t *hdr, *fde = NULL, *cie_at;
+	gm_rd r;
+	uint8_t fp_enc, cnt_enc, tab_enc;
+	uintptr_t count, lo, hi, pc_begin, pc_range;
+	gm_cie c;
+	gm_cfi init, s;
+	const int32_t *tab;
+
+	row->kind = GM_UW_UNKNOWN;
+	gm_uw_stat.computed++;
+	if (_dl_find_object((void *)addr, &fo) != 0 || fo.dlfo_eh_frame == NULL)
+		return;
+	hdr = fo.dlfo_eh_frame;
+	/* Nobody tells us the header's length: the table's entries are bounded by
+	   fde_count, which we trust as much as the code we run. */
+	r = (gm_rd){ hdr + 4, hdr + 4 + 16, false };
+	if (hdr[0] != 1)
+		return;
+	fp_enc = hdr[1];
+	cnt_enc = hdr[2];
+	tab_enc = hdr[3];
+	(void)gm_rdptr(&r, fp_enc, (uintptr_t)hdr);
+	count = gm_rdptr(&r, cnt_enc, (uintptr_t)hdr);
+	if (r.bad || tab_enc != 0x3b || count == 0 || count > (1u << 24))
+		return;
+	tab = (const int32_t *)r.p;
+	lo = 0;
+	hi = count;
+	while (hi - lo > 1) { /* last entry with initial_loc <= addr */
+		uintptr_t mid = (lo + hi) / 2;
+
+		if ((uintptr_t)hdr + (intptr_t)tab[2 * mid] <= addr)
+			lo = mid;
+		else
+			hi = mid;
+	}
+	if ((uintptr_t)hdr + (intptr_t)tab[2 * lo] > addr)
+		return;
+	fde = hdr + (intptr_t)tab[2 * lo + 1];
+
+	/* The FDE: length, CIE pointer, pc_begin, pc_range, augmentation, insns. */
+	r = (gm_rd){ fde, fde + 8, false };
+	{
+		uint32_t len = (uint32_t)gm_rdn(&r, 4);
+		uint32_t cie_off;
+
+		if (len == 0 || len == 0xffffffffu || len > (1u << 24))
+			return;
+		r.end = fde + 4 + len;
+		cie_at = r.p;
+		cie_off = (uint32_t)gm_rdn(&r, 4);
+		if (cie_off == 0)
+			return;
+		cie_at -= cie_off;
+	}
+	if (!gm_parse_cie(cie_at, cie_at + (1u << 20), &c))
+		return;
+	pc_begin = gm_rdptr(&r, c.fde_enc, 0);
+	pc_range = gm_rdptr(&r, c.fde_enc & 0x0f, 0);
+	if (r.bad || addr < pc_begin || addr - pc_begin >= pc_range)
+		return;
+	if (c.aug_z) {
+		uint64_t alen = gm_uleb(&r);
+
+		if (alen > (uint64_t)(r.end - r.p))
+			return;
+		r.p += alen;
+	}
+	init = (gm_cfi){ .cfa_reg = 7, .cfa_off = 8, .ra_how = 1, .ra_off = -8 };
+	if (!gm_run_cfi(c.insn, c.end, &c, pc_begin, UINTPTR_MAX, &init, NULL))
+		return;
+	s = init;
+	if (!gm_run_cfi(r.p, r.end, &c, pc_begin, addr, &s, &init))
+		return;
+	if (s.ra_how == 3) {
+		row->kind = GM_UW_END;
+		return;
+	}
+	if (s.ra_how != 1 || s.ra_off != -8 || s.rbp_how == 2 || s.cfa_off < 0 ||
+	    s.cfa_off > INT32_MAX || s.rbp_off < INT16_MIN || s.rbp_off > INT16_MAX)
+		return;
+	if (s.cfa_reg == 7)
+		row->kind = GM_UW_CFA_RSP;
+	else if (s.cfa_reg == 6)
+		row->kind = GM_UW_CFA_RBP;
+	else
+		return;
+	row->cfa_off = (int32_t)s.cfa_off;
+	row->rbp_off = s.rbp_how == 1 ? (int16_t)s.rbp_off : 0;
+}
+
+/* The cached row for addr (computed on a miss). */
+static inline const gm_uw_row *
+gm_uw_lookup(uintptr_t addr)
+{
+	gm_uw_row *row = &gm_uw_cache[((addr >> 1) * 0x9e3779b97f4a7c15u) >> (64 - 13)];
+
+	if (gm_likely(row->addr == addr)) {
+		gm_uw_stat.hits++;
+		return row;
+	}
+	gm_uw_compute(addr, row);
+	row->addr = addr;
+	return row;
+}
+
+/* Set up the cache and the range of libgomem's own code; lock held. */
+static bool
+gm_uw_init_locked(void)
+{
+	struct dl_find_object fo;
+
+	if (gm_uw_ready)
+		return gm_uw_cache != NULL;
+	gm_uw_ready = true;
+	gm_uw_cache = gm_sys_alloc(GM_UW_CACHE * sizeof(gm_uw_row), &gm_stat_buckhash_sys);
+	/* Frames in libgomem.so are not the program's: drop them.  When the
+	   allocator is linked into the program itself, keep everything. */
+	if (_dl_find_object((void *)&gm_uw_init_locked, &fo) == 0 && fo.dlfo_link_map != NULL &&
+	    fo.dlfo_link_map->l_name != NULL && fo.dlfo_link_map->l_name[0] != 0) {
+		gm_uw_self_lo = (uintptr_t)fo.dlfo_map_start;
+		gm_uw_self_hi = (uintptr_t)fo.dlfo_map_end;
+	}
+	return gm_uw_cache != NULL;
+}
+
+/* The top of the calling thread's stack, or 0 if unknown. */
+static uintptr_t
+gm_uw_stack_top(uintptr_t sp)
+{
+	uintptr_t self = (uintptr_t)pthread_self(), end = (uintptr_t)__libc_stack_end;
+
+	if (self > sp && self - sp < ((uintptr_t)1 << 30))
+		return self; /* a glibc thread: its TCB tops its stack */
+	if (end > sp && end - sp < ((uintptr_t)1 << 30))
+		return end; /* the main thread */
+	return 0;
+}
+
+/*
+ * Walk the calling thread's stack into pcs (at most max return addresses,
+ * innermost first, frames of libgomem.so left out); *truncated is set when
+ * frames were left over.  gm_prof.lock is held.
+ */
+gm_noinline unsigned
+gm_unwind(uint64_t *pcs, unsigned max, bool *truncated)
+{
+	uintptr_t pc, sp, bp, top, cfa;
+	unsigned n = 0, frames = 0;
+	bool first = true;
+
+	*truncated = false;
+	if (gm_unlikely(!gm_uw_ready || gm_uw_cache == NULL) && !gm_uw_init_locked())
+		return gm_unwind_slow(pcs, max, truncated);
+	__asm__ volatile("lea 0(%%rip), %0\n\tmov %%rsp, %1\n\tmov %%rbp, %2"
+			 : "=r"(pc), "=r"(sp), "=r"(bp));
+	top = gm_uw_stack_top(sp);
+	if (top == 0)
+		return gm_unwind_slow(pcs, max, truncated);
+	for (;;) {
+		const gm_uw_row *row = gm_uw_lookup(first ? pc : pc - 1);
+		uintptr_t ra;
+
+		if (++frames > 1024)
+			break;
+		switch (row->kind) {
+		case GM_UW_CFA_RSP:
+			cfa = sp + (uintptr_t)row->cfa_off;
+			break;
+		case GM_UW_CFA_RBP:
+			cfa = bp + (uintptr_t)row->cfa_off;
+			break;
+		case GM_UW_UNKNOWN:
+			/* Frame pointers: [rbp] is the caller's rbp, [rbp + 8] the return. */
+			if (bp <= sp || bp > top - 16 || (bp & 7) != 0)
+				goto out;
+			gm_uw_stat.fp++;
+			cfa = bp + 16;
+			ra = *(const uintptr_t *)(bp + 8);
+			bp = *(const uintptr_t *)bp;
+			goto next;
+		default:
+			goto out;
+		}
+		if (cfa <= sp || cfa > top || (cfa & 7) != 0)
+			break;
+		ra = *(const uintptr_t *)(cfa - 8);
+		if (row->rbp_off != 0) {
+			uintptr_t at = cfa + (uintptr_t)(intptr_t)row->rbp_off;
+
+			if (at < sp || at > top - 8)
+				break;
+			bp = *(const uintptr_t *)at;
+		}
+	next:
+		if (ra < 4096)
+			break;
+		sp = cfa;
+		pc = ra;
+		first = false;
+		if (pc >= gm_uw_self_lo && pc < gm_uw_self_hi)
+			continue;
+		if (n == max) {
+			*truncated = true;
+			break;
+		}
+		pcs[n++] = pc;
+	}
+out:
+	return n;
+}
+#else
+gm_noinline unsigned
+gm_unwind(uint64_t *pcs, unsigned max, bool *truncated)
+{
+	return gm_unwind_slow(pcs, max, truncated);
+}
+#endif

@@ -1,0 +1,425 @@
+/*
+ * check_procprof.c: gomemd's reader of the in-process heap profile.
+ *
+ * A live process (sites.c, libgomem preloaded) is found and read from
+ * outside; its three sites, told apart by the code ranges the workload
+ * prints itself, come out in the right order and, scaled as Go scales heap
+ * samples, within 10% of the bytes it allocated and kept.  Hostile tables
+ * (built in this process's own memory and read through the same syscall)
+ * give errors, never a crash or an unbounded allocation.
+ */
+#include <check.h>
+#include <errno.h>
+#include <math.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include "leaks.h"
+#include "procprof.h"
+
+#define MB 200
+
+struct child {
+	pid_t pid;
+	FILE *out;
+	int in;
+	unsigned long long start_ns;
+	uintptr_t lo[3], hi[3];
+};
+
+/* Start sites.c with libgomem preloaded at the given rate. */
+static void
+start_sites(struct child *c, const char *rate)
+{
+	const char *top = getenv("top_builddir") ? getenv("top_builddir") : "../..";
+	char lib[4096], pre[4200], rt[64], line[512];
+	int in[2], out[2];
+
+	snprintf(lib, sizeof(lib), "%s/lib/.libs/libgomem.so.0", top);
+	ck_assert_msg(realpath(lib, pre + 11) != NULL, "no %s", lib);
+	memcpy(pre, "LD_PRELOAD=", 11);
+	snprintf(rt, sizeof(rt), "GOMEM_PROFILE_RATE=%s", rate);
+	ck_assert_int_eq(pipe(in), 0);
+	ck_assert_int_eq(pipe(out), 0);
+	c->pid = fork();
+	ck_assert_int_ge(c->pid, 0);
+	if (c->pid == 0) {
+		char *argv[] = { "./sites", "200", NULL }, *envp[] = { pre, rt, NULL };
+
+		dup2(in[0], 0);
+		dup2(out[1], 1);
+		close(in[1]);
+		close(out[0]);
+		execve("./sites", argv, envp);
+		_exit(127);
+	}
+	close(in[0]);
+	close(out[1]);
+	c->in = in[1];
+	c->out = fdopen(out[0], "r");
+	ck_assert_ptr_nonnull(fgets(line, sizeof(line), c->out));
+	ck_assert_int_eq(sscanf(line, "ready %*d %llu %lx %lx %lx %lx %lx %lx", &c->start_ns, &c->lo[0],
+				&c->hi[0], &c->lo[1], &c->hi[1], &c->lo[2], &c->hi[2]),
+			 7);
+}
+
+static void
+stop_child(struct child *c)
+{
+	int st;
+
+	close(c->in);
+	ck_assert_int_eq(waitpid(c->pid, &st, 0), c->pid);
+	fclose(c->out);
+	ck_assert(WIFEXITED(st) && WEXITSTATUS(st) == 0);
+}
+
+/* Which site a bucket's stack passes through; -1 none. */
+static int
+site_of(const struct child *c, const struct procprof_bucket *b)
+{
+	for (unsigned i = 0; i < b->depth; i++)
+		for (int s = 0; s < 3; s++)
+			if (b->pcs[i] > c->lo[s] && b->pcs[i] <= c->hi[s])
+				return s;
+	return -1;
+}
+
+START_TEST(reads_a_live_process)
+{
+	/* Truth: 6:3:1 of MB MiB, half kept (sites.c). */
+	const double alloc_truth[3] = { 0.6 * (MB << 20), 0.3 * (MB << 20), 0.1 * (MB << 20) };
+	double alloc[3] = { 0 }, inuse[3] = { 0 };
+	uint64_t oldest[3] = { 0 }, addr = 0, sampled = 0;
+	struct procprof p, q;
+	struct child c;
+	char err[256] = "";
+
+	start_sites(&c, "4096");
+	ck_assert_msg(procprof_find(c.pid, &addr, err, sizeof(err)) == 0, "find: %s", err);
+	ck_assert_msg(procprof_read(c.pid, addr, NULL, &p, err, sizeof(err)) == 0, "read: %s", err);
+	ck_assert(p.consistent);
+	ck_assert_uint_eq(p.rate, 4096);
+	ck_assert_uint_eq(p.lost, 0);
+	ck_assert_uint_gt(p.nbuckets, 3);
+	for (size_t i = 0; i < p.nbuckets; i++) {
+		const struct procprof_bucket *b = &p.buckets[i];
+		int s = site_of(&c, b);
+		double o, ab, ib;
+
+		sampled += b->alloc_objects;
+		ck_assert_uint_le(b->depth, GOMEM_PROFILE_MAX_DEPTH);
+		if (s < 0)
+			continue;
+		ck_assert_uint_eq(b->size, 4096u >> s);
+		procprof_scale(b->alloc_objects, b->alloc_bytes, p.rate, &o, &ab);
+		procprof_scale(b->alloc_objects - b->free_objects, b->alloc_bytes - b->free_bytes,
+			       p.rate, &o, &ib);
+		alloc[s] += ab;
+		inuse[s] += ib;
+		if (b->oldest_ns != 0 && (oldest[s] == 0 || b->oldest_ns < oldest[s]))
+			oldest[s] = b->oldest_ns;
+	}
+	ck_assert_uint_le(sampled, p.samples);
+	for (int s = 0; s < 3; s++)
+		printf("site %c: alloc %.1f MB (truth %.1f), in use %.1f MB (truth %.1f)\n", 'a' + s,
+		       alloc[s] / 1e6, alloc_truth[s] / 1e6, inuse[s] / 1e6, alloc_truth[s] / 2e6);
+	for (int s = 0; s < 3; s++) {
+		ck_assert_msg(fabs(alloc[s] / alloc_truth[s] - 1) < 0.10, "site %d alloc %.0f truth %.0f",
+			      s, alloc[s], alloc_truth[s]);
+		ck_assert_msg(fabs(inuse[s] / (alloc_truth[s] / 2) - 1) < 0.10,
+			      "site %d inuse %.0f truth %.0f", s, inuse[s], alloc_truth[s] / 2);
+		ck_assert_uint_ge(oldest[s], c.start_ns);
+		ck_assert_uint_le(oldest[s], p.read_ns);
+	}
+	ck_assert(alloc[0] > alloc[1] && alloc[1] > alloc[2]);
+	ck_assert(inuse[0] > inuse[1] && inuse[1] > inuse[2]);
+
+	/* The process is idle: a second reader (a restarted gomemd) sees the same. */
+	ck_assert_int_eq(procprof_read(c.pid, addr, NULL, &q, err, sizeof(err)), 0);
+	ck_assert_uint_eq(q.gen, p.gen);
+	ck_assert_uint_eq(q.nbuckets, p.nbuckets);
+	ck_assert_int_eq(memcmp(q.raw, p.raw, p.rawlen), 0);
+	procprof_free(&p);
+	procprof_free(&q);
+	stop_child(&c);
+}
+END_TEST
+
+START_TEST(no_table_is_an_error)
+{
+	char err[256] = "";
+	uint64_t addr = 1;
+	struct procprof p;
+	pid_t pid = fork();
+	int st;
+
+	ck_assert_int_ge(pid, 0);
+	if (pid == 0) {
+		execl("/bin/sleep", "sleep", "5", (char *)NULL);
+		_exit(127);
+	}
+	usleep(100000);
+	ck_assert_int_eq(procprof_find(pid, &addr, err, sizeof(err)), -1);
+	ck_assert_ptr_nonnull(strstr(err, "gomem_profile"));
+	ck_assert_int_eq(procprof_read(pid, 0x1000, NULL, &p, err, sizeof(err)), -1);
+	ck_assert_ptr_nonnull(strstr(err, "cannot read"));
+	kill(pid, SIGKILL);
+	waitpid(pid, &st, 0);
+}
+END_TEST
+
+/* ---- hostile tables, in this process's memory ---- */
+
+static struct gomem_profile fake;
+static uint64_t chunk[4096];
+
+/* A valid table: two buckets in one chunk. */
+static void
+make_fake(void)
+{
+	struct gomem_profile_bucket *b = (void *)chunk;
+
+	memset(&fake, 0, sizeof(fake));
+	memset(chunk, 0, sizeof(chunk));
+	fake.size = sizeof(fake);
+	fake.version = GOMEM_PROFILE_VERSION;
+	fake.magic = GOMEM_PROFILE_MAGIC;
+	fake.rate = 1;
+	fake.chunk_size = sizeof(chunk);
+	fake.nchunks = 1;
+	fake.chunk[0] = (uintptr_t)chunk;
+	b->alloc_objects = 3;
+	b->alloc_bytes = 48;
+	b->size = 16;
+	b->depth = 2;
+	b->pcs[0] = 0x1111;
+	b->pcs[1] = 0x2222;
+	b = (void *)((char *)chunk + sizeof(*b) + 16);
+	b->alloc_objects = 1;
+	b->alloc_bytes = 32;
+	b->free_objects = 5; /* more freed than allocated: a torn or lying copy */
+	b->free_bytes = 160;
+	b->oldest_ns = 7;
+	b->size = 32;
+	b->depth = 0;
+	fake.chunk_used[0] = 2 * sizeof(*b) + 16;
+	fake.nbuckets = 2;
+}
+
+static int
+read_fake(struct procprof *p, char *err, size_t errlen)
+{
+	struct procprof_limits lim = { 0, 0, 3, 1 };
+
+	return procprof_read(getpid(), (uintptr_t)&fake, &lim, p, err, errlen);
+}
+
+START_TEST(parses_and_clamps)
+{
+	struct procprof p;
+	char err[256] = "";
+
+	make_fake();
+	ck_assert_msg(read_fake(&p, err, sizeof(err)) == 0, "%s", err);
+	ck_assert(p.consistent);
+	ck_assert_uint_eq(p.nbuckets, 2);
+	ck_assert_uint_eq(p.buckets[0].depth, 2);
+	ck_assert_uint_eq(p.buckets[0].pcs[1], 0x2222);
+	ck_assert_uint_eq(p.buckets[1].free_objects, 1);
+	ck_assert_uint_eq(p.buckets[1].free_bytes, 32);
+	ck_assert_uint_eq(p.buckets[1].oldest_ns, 0);
+	procprof_free(&p);
+	/* The exit handshake writes the ack word. */
+	ck_assert_int_eq(procprof_ack_exit(getpid(), (uintptr_t)&fake), 0);
+	ck_assert_uint_eq(fake.exit_ack, 1);
+}
+END_TEST
+
+START_TEST(rejects_hostile_headers)
+{
+	struct procprof p;
+	char err[256];
+
+	make_fake();
+	fake.magic ^= 1;
+	ck_assert_int_eq(read_fake(&p, err, sizeof(err)), -1);
+	ck_assert_ptr_nonnull(strstr(err, "magic"));
+	make_fake();
+	fake.nchunks = 100000;
+	ck_assert_int_eq(read_fake(&p, err, sizeof(err)), -1);
+	make_fake();
+	fake.chunk_used[0] = fake.chunk_size + 8;
+	ck_assert_int_eq(read_fake(&p, err, sizeof(err)), -1);
+	make_fake();
+	fake.chunk_size = 1u << 30;
+	ck_assert_int_eq(read_fake(&p, err, sizeof(err)), -1);
+	make_fake();
+	fake.size = 8;
+	ck_assert_int_eq(read_fake(&p, err, sizeof(err)), -1);
+	/* Over the caller's byte limit. */
+	make_fake();
+	{
+		struct procprof_limits lim = { 64, 0, 1, 1 };
+
+		ck_assert_int_eq(procprof_read(getpid(), (uintptr_t)&fake, &lim, &p, err, sizeof(err)), -1);
+		ck_assert_ptr_nonnull(strstr(err, "limit"));
+	}
+	/* A chunk pointing at unmapped memory. */
+	make_fake();
+	fake.chunk[0] = 0x10;
+	ck_assert_int_eq(read_fake(&p, err, sizeof(err)), -1);
+}
+END_TEST
+
+START_TEST(rejects_hostile_records)
+{
+	struct gomem_profile_bucket *b = (void *)chunk;
+	struct procprof p;
+	char err[256];
+
+	make_fake();
+	b->depth = 1000;
+	ck_assert_int_eq(read_fake(&p, err, sizeof(err)), -1);
+	ck_assert_ptr_nonnull(strstr(err, "corrupt"));
+	make_fake();
+	b->depth = 60; /* runs past chunk_used */
+	ck_assert_int_eq(read_fake(&p, err, sizeof(err)), -1);
+	ck_assert_ptr_nonnull(strstr(err, "past"));
+	make_fake();
+	{
+		struct procprof_limits lim = { 0, 1, 1, 1 };
+
+		ck_assert_int_eq(procprof_read(getpid(), (uintptr_t)&fake, &lim, &p, err, sizeof(err)), -1);
+		ck_assert_ptr_nonnull(strstr(err, "buckets"));
+	}
+}
+END_TEST
+
+START_TEST(busy_writer_is_retried_then_refused)
+{
+	struct procprof p;
+	char err[256];
+
+	make_fake();
+	fake.gen = 5; /* odd: a writer died in the middle, or lies */
+	ck_assert_int_eq(read_fake(&p, err, sizeof(err)), -1);
+	ck_assert_ptr_nonnull(strstr(err, "busy"));
+}
+END_TEST
+
+START_TEST(scale_is_go_scale)
+{
+	double o, b;
+
+	/* Go's scaleHeapSample: 10 samples of 512 KiB at 512 KiB stand for 10/(1-1/e). */
+	procprof_scale(10, 10 * 524288, 524288, &o, &b);
+	ck_assert_double_eq_tol(o, 10 / (1 - exp(-1)), 1e-9);
+	ck_assert_double_eq_tol(b, 10 * 524288 / (1 - exp(-1)), 1e-3);
+	procprof_scale(10, 160, 1, &o, &b);
+	ck_assert_double_eq(o, 10);
+	procprof_scale(0, 0, 524288, &o, &b);
+	ck_assert_double_eq(b, 0);
+}
+END_TEST
+
+/* ---- the leak view over two copies ---- */
+
+static uint64_t pcs_a[2] = { 0x1000, 0x2000 }, pcs_b[1] = { 0x3000 };
+
+static void
+set_bucket(struct procprof_bucket *b, uint64_t size, uint64_t allocs, uint64_t frees,
+	   uint64_t oldest, const uint64_t *pcs, unsigned depth)
+{
+	memset(b, 0, sizeof(*b));
+	b->size = size;
+	b->alloc_objects = allocs;
+	b->alloc_bytes = allocs * size;
+	b->free_objects = frees;
+	b->free_bytes = frees * size;
+	b->oldest_ns = allocs > frees ? oldest : 0;
+	b->pcs = pcs;
+	b->depth = depth;
+}
+
+START_TEST(leaks_ranked_by_growth_then_age)
+{
+	struct procprof_bucket nb[4], tb[2];
+	struct procprof now = { .pid = 7, .addr = 0x100, .start_ns = 1, .rate = 1, .nbuckets = 4,
+				.buckets = nb };
+	struct procprof then = now;
+	struct leak_site *v;
+	size_t n;
+
+	then.nbuckets = 2;
+	then.buckets = tb;
+	set_bucket(&tb[0], 64, 10, 0, 100, pcs_a, 2);  /* steady */
+	set_bucket(&tb[1], 1024, 40, 20, 300, pcs_b, 1);
+	set_bucket(&nb[0], 64, 30, 20, 100, pcs_a, 2);  /* churned, 10 live then and now */
+	set_bucket(&nb[1], 1024, 90, 40, 300, pcs_b, 1); /* 20 -> 50 live: +30 KiB */
+	set_bucket(&nb[2], 16, 1000, 0, 500, pcs_a, 1); /* new: +16000 B */
+	set_bucket(&nb[3], 1024, 30, 0, 200, pcs_b, 0); /* new: +30 KiB, older */
+
+	n = leaks_rank(&now, &then, 10, &v);
+	ck_assert_uint_eq(n, 3);
+	ck_assert_uint_eq(v[0].bucket, 3); /* same growth as 1, older sample */
+	ck_assert_uint_eq(v[1].bucket, 1);
+	ck_assert_double_eq(v[1].growth_bytes, 30 * 1024);
+	ck_assert_double_eq(v[1].inuse_bytes, 50 * 1024);
+	ck_assert_uint_eq(v[1].oldest_ns, 300);
+	ck_assert_uint_eq(v[2].bucket, 2);
+	ck_assert_double_eq(v[2].growth_objects, 1000);
+	free(v);
+	n = leaks_rank(&now, &then, 1, &v);
+	ck_assert_uint_eq(n, 1);
+	free(v);
+
+	/* Another table (the pid exec'd): nothing matches, all live counts as growth. */
+	then.start_ns = 2;
+	n = leaks_rank(&now, &then, 10, &v);
+	ck_assert_uint_eq(n, 4);
+	ck_assert_double_eq(v[0].growth_bytes, 50 * 1024);
+	free(v);
+	/* A bucket of then whose stack differs is not the same bucket. */
+	then.start_ns = 1;
+	tb[1].pcs = pcs_a;
+	ck_assert_ptr_null(procprof_then(&now, &then, 1));
+	ck_assert_ptr_eq(procprof_then(&now, &then, 0), &tb[0]);
+	ck_assert_ptr_null(procprof_then(&now, &then, 2));
+}
+END_TEST
+
+int
+main(void)
+{
+	Suite *s = suite_create("procprof");
+	TCase *tl = tcase_create("live");
+	TCase *th = tcase_create("hostile");
+	SRunner *sr;
+	int failed;
+
+	if (geteuid() != 0) {
+		printf("SKIP: process_vm_readv of another process needs root here\n");
+		return 77;
+	}
+	tcase_set_timeout(tl, 120);
+	tcase_add_test(tl, reads_a_live_process);
+	tcase_add_test(tl, no_table_is_an_error);
+	suite_add_tcase(s, tl);
+	tcase_add_test(th, parses_and_clamps);
+	tcase_add_test(th, rejects_hostile_headers);
+	tcase_add_test(th, rejects_hostile_records);
+	tcase_add_test(th, busy_writer_is_retried_then_refused);
+	tcase_add_test(th, scale_is_go_scale);
+	tcase_add_test(th, leaks_ranked_by_growth_then_age);
+	suite_add_tcase(s, th);
+	sr = srunner_create(s);
+	srunner_run_all(sr, CK_NORMAL);
+	failed = srunner_ntests_failed(sr);
+	srunner_free(sr);
+	return failed ? 1 : 0;
+}

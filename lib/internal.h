@@ -132,6 +132,8 @@ void *gm_sys_reserve(void *hint, size_t n);
 int gm_sys_map(void *v, size_t n);
 void gm_sys_unused(void *v, size_t n);
 void gm_sys_used(void *v, size_t n);
+bool gm_sys_zero(void *v, size_t n);
+size_t gm_sys_resident(void *v, size_t n, size_t *looked);
 size_t gm_os_page_size(void);
 
 /* ---- Fixed-size allocator (mfixalloc.c) ---- */
@@ -160,11 +162,11 @@ enum gm_span_state {
 };
 
 /*
- * A span.  The first cache line holds what free's fast path reads; it is
- * written only while the span changes hands under gm_heap.lock (and
- * nsampled under gm_prof.lock), never by mcentral, so frees from other
- * threads do not miss on it while mcentral works on the span.  The second
- * line is mcentral's and the heap's.
+ * A span.  What free's fast path reads comes first (the first 32 bytes);
+ * those fields are written only while the span changes hands under
+ * gm_heap.lock (and nsampled, fastclass under gm_prof.lock).  Putting
+ * mcentral's fields on a line of their own would cost 48 bytes a span
+ * (7 MiB more RSS after tests/lib/spike.sh's 1 GiB spike).
  */
 typedef struct gm_mspan {
 	/* Read by every free. */
@@ -175,19 +177,20 @@ typedef struct gm_mspan {
 	 * in-use span of a class of 16 B or more with no sampled blocks; else
 	 * 0, whose list has no room in any cache. */
 	uint8_t fastclass;
-	uint16_t nsampled;     /* sampled blocks in the span (gm_prof.lock) */
 	uint8_t shift;         /* trailing zero bits of elemsize */
-	uint8_t spanclass;     /* 0 for large spans and free runs */
+	uint16_t nsampled;     /* sampled blocks in the span (gm_prof.lock) */
 	uint32_t elemsize;
-	size_t npages;
-	/* mcentral's and the heap's. */
-	struct gm_mspan *next __attribute__((aligned(64))); /* mcentral partial or heap free list */
-	struct gm_mspan *prev;
-	void *freelist;        /* free objects on the span (mcentral.lock) */
-	uint16_t nfree;        /* objects on freelist (mcentral.lock) */
+	uint8_t spanclass;     /* 0 for large spans and free runs */
+	/* The rest is mcentral's and the heap's. */
 	uint8_t state;         /* enum gm_span_state */
 	uint8_t needzero;      /* large: pages may hold old data */
 	uint8_t onlist;        /* heap free lists: index + 1 of the list, 0 = none */
+	uint8_t lazyzero;      /* large: OS pages at the start (<= 64) calloc zeroed by madvise */
+	uint16_t nfree;        /* objects on freelist (mcentral.lock) */
+	size_t npages;
+	struct gm_mspan *next; /* mcentral partial or heap free list */
+	struct gm_mspan *prev;
+	void *freelist;        /* free objects on the span (mcentral.lock) */
 	uint64_t idle_since;   /* free runs: when its pages (most of them) became idle */
 } gm_mspan;
 

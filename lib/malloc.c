@@ -45,6 +45,69 @@ gm_small_alloc(gm_mcache *mc, unsigned c, size_t n)
 	return gm_prof_account(mc, p, n);
 }
 
+/*
+ * Zeroing a reused large block for calloc.  A memset writes every byte; the
+ * lazy way gives the pages back to the OS, which maps a zero page on each
+ * one's next touch: a system call, then a page fault per page the program
+ * touches, far more per page than the memset, nothing for pages it never
+ * touches.  Which wins depends on how much of its calloc'd memory the
+ * program touches, which is measured (mincore) when a block zeroed the lazy
+ * way is freed and kept as a running average.  Below 1/32 touched, blocks
+ * are zeroed lazily; above, by memset, with the first 64 KiB of one block
+ * in 256 zeroed lazily to keep measuring.  Pages released already (fresh,
+ * or scavenged) are never zeroed at all (needzero).
+ */
+#define GM_LAZY_ZERO_MIN ((size_t)256 << 10) /* smaller blocks: memset */
+#define GM_LAZY_PROBE ((size_t)64 << 10)
+#define GM_TOUCH_ONE 65536 /* gm_touch_avg's unit: 1 = all pages touched */
+
+static _Atomic uint32_t gm_touch_avg; /* fraction touched, running average */
+static _Atomic uint32_t gm_lazy_tick;
+
+/* Zero the first n bytes of the freshly allocated large span s. */
+static void
+gm_large_zero(gm_mspan *s, size_t n)
+{
+	size_t ps = gm_os_page_size(), lazy = 0;
+	uint32_t tick = 0;
+	bool measure = false;
+
+	if (n >= GM_LAZY_ZERO_MIN) {
+		tick = atomic_load_explicit(&gm_lazy_tick, memory_order_relaxed) + 1;
+		atomic_store_explicit(&gm_lazy_tick, tick, memory_order_relaxed);
+		if (atomic_load_explicit(&gm_touch_avg, memory_order_relaxed) < GM_TOUCH_ONE / 32) {
+			/* Measuring one block in 8 is enough to follow a change. */
+			lazy = (n + ps - 1) & ~(ps - 1); /* the span covers whole pages */
+			measure = tick % 8 == 0;
+		} else if (tick % 256 == 0) {
+			lazy = GM_LAZY_PROBE;
+			measure = true;
+		}
+	}
+	if (lazy != 0 && gm_sys_zero((void *)s->start, lazy)) {
+		if (measure)
+			s->lazyzero = (uint8_t)(lazy / ps < 64 ? lazy / ps : 64);
+		memset((void *)(s->start + lazy), 0, n > lazy ? n - lazy : 0);
+		return;
+	}
+	memset((void *)s->start, 0, n);
+}
+
+/* The large span s, zeroed the lazy way, is being freed: how much was touched? */
+static void
+gm_large_zero_measure(gm_mspan *s)
+{
+	size_t looked, res = gm_sys_resident((void *)s->start,
+					     (size_t)s->lazyzero * gm_os_page_size(), &looked);
+	uint32_t avg = atomic_load_explicit(&gm_touch_avg, memory_order_relaxed);
+
+	s->lazyzero = 0;
+	if (looked == 0)
+		return;
+	avg = (uint32_t)((avg * 7 + res * GM_TOUCH_ONE / looked) / 8);
+	atomic_store_explicit(&gm_touch_avg, avg, memory_order_relaxed);
+}
+
 /* Pages for a large object; align_pages 0 = any alignment. */
 static void *
 gm_large_alloc(size_t n, size_t align_pages, bool zero)
@@ -66,7 +129,7 @@ gm_large_alloc(size_t n, size_t align_pages, bool zero)
 		return NULL;
 	}
 	if (zero && s->needzero)
-		memset((void *)s->start, 0, n);
+		gm_large_zero(s, n);
 	if (gm_tls_mcache != &gm_empty_mcache || gm_mcache_create() != NULL)
 		gm_prof_account(gm_tls_mcache, (void *)s->start, n);
 	return (void *)s->start;
@@ -183,6 +246,8 @@ gm_free_slower(void *p, gm_mspan *s)
 	if (s->spanclass == GM_SPANCLASS_LARGE) {
 		if (gm_unlikely(a != s->start || st != GM_SPAN_LARGE))
 			gm_bad_free(s, p, "gomem: free of pointer not at the start of an object:");
+		if (s->lazyzero != 0)
+			gm_large_zero_measure(s);
 		gm_mheap_free(s);
 		return;
 	}

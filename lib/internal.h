@@ -27,10 +27,12 @@
  * Allocation (malloc.c):
  *   1. n <= 32 KiB: round up to a size class; pop the thread's free list for
  *      that class.  No lock, no atomic read-modify-write.  Every block is
- *      8-byte aligned, 16-byte aligned from 16 B up (what GCC assumes of
- *      malloc): 1..8 B take the 8 B class, two to a 16 B granule, which is
- *      all the packing Go's tiny allocator could still do under that rule;
- *      17..24 B take the 32 B class.
+ *      16-byte aligned (GCC assumes 8 of malloc whatever the size, glibc
+ *      gives 16): 0..16 B take the 16 B class, 17..24 B the 32 B class.
+ *      Go's tiny allocator is gone: under an 8-byte rule the only packing
+ *      left was two objects of up to 8 B per 16 B (Go's 8 B class), and an
+ *      8 B object has no second word for the double-free key, so it needed
+ *      a path of its own that made malloc(8)+free 1.4x the best peer's.
  *   2. The list is empty: take a batch of objects from mcentral (per-class
  *      lock, one batch per lock); mcentral takes them from spans with free
  *      objects, else gets a fresh span from mheap (heap lock); else mheap
@@ -87,7 +89,6 @@
 #define GM_SMALL_DIV 8
 #define GM_SMALL_MAX 1024
 #define GM_LARGE_DIV 128
-#define GM_CLASS_8 1 /* the 8 B class: 1..8 B requests; no room for the free key */
 
 #define GM_SPANCLASS_LARGE 0
 #define GM_NUM_SPANCLASSES 68
@@ -174,8 +175,8 @@ typedef struct gm_mspan {
 	uint64_t inv;          /* inverse of elemsize's odd part, mod 2^64 */
 	uint64_t nelems;       /* 64 bits: one compare with the object index */
 	/* spanclass while free's fast path may take the span's objects: an
-	 * in-use span of a class of 16 B or more with no sampled blocks; else
-	 * 0, whose list has no room in any cache. */
+	 * in-use small-object span with no sampled blocks; else 0, whose list
+	 * has no room in any cache. */
 	uint8_t fastclass;
 	uint8_t shift;         /* trailing zero bits of elemsize */
 	uint16_t nsampled;     /* sampled blocks in the span (gm_prof.lock) */
@@ -198,8 +199,7 @@ typedef struct gm_mspan {
 gm_inline uint8_t
 gm_span_fastclass(const gm_mspan *s)
 {
-	/* 8 B objects have no room for the double-free key. */
-	return s->spanclass > GM_CLASS_8 && s->nsampled == 0 ? s->spanclass : 0;
+	return s->nsampled == 0 ? s->spanclass : 0;
 }
 
 /* One more or one fewer sampled block in the in-use span s (gm_prof.lock). */

@@ -10,10 +10,7 @@
  * second word (the double-free key: a pointer no program is given, in a
  * register already when free needs it, as glibc 2.29..2.33 used its tcache's
  * address); malloc clears it.  Finding the key at free time means a double
- * free.  An
- * 8 B object has no second word: a double free of one is caught when it is
- * the head of the freeing thread's list (the common case, glibc's fasttop
- * check).  Pointers that are not the start of an object of an in-use span
+ * free.  Pointers that are not the start of an object of an in-use span
  * are refused.  Both end the process with a message naming the pointer.
  */
 #include "malloc_fast.h"
@@ -38,9 +35,7 @@ gm_small_alloc(gm_mcache *mc, unsigned c, size_t n)
 		}
 		mc = gm_tls_mcache;
 	}
-	/* The double-free key; an 8 B object's second word is its neighbour. */
-	if (c != GM_CLASS_8)
-		((uintptr_t *)p)[1] = 0;
+	((uintptr_t *)p)[1] = 0; /* the double-free key */
 	gm_stat_inc(&mc->stats.nmalloc[c]);
 	return gm_prof_account(mc, p, n);
 }
@@ -136,31 +131,13 @@ gm_large_alloc(size_t n, size_t align_pages, bool zero)
 }
 
 /* Everything but the common small sizes. */
-static gm_noinline void *
-gm_malloc_slower(size_t n, gm_mcache *mc)
+gm_noinline void *
+gm_malloc_slow(size_t n, gm_mcache *mc)
 {
-	/* The 8 B class first: its class needs no table. */
-	if (n <= 8)
-		return gm_small_alloc(mc, GM_CLASS_8, n);
 	gm_ensure_init();
 	if (n <= GM_MAX_SMALL)
 		return gm_small_alloc(mc, gm_size_class(n), n);
 	return gm_large_alloc(n, 0, false);
-}
-
-/* Past malloc's fast path: the 8 B class's pop (no key word), or the rest. */
-gm_noinline gm_hot void *
-gm_malloc_slow(size_t n, gm_mcache *mc)
-{
-	void *p = mc->free[GM_CLASS_8];
-
-	if (gm_likely(n <= 8 && p != NULL)) {
-		mc->free[GM_CLASS_8] = *(void **)p;
-		mc->room[GM_CLASS_8]++;
-		gm_stat_inc(&mc->stats.nmalloc[GM_CLASS_8]);
-		return gm_prof_account(mc, p, n);
-	}
-	return gm_malloc_slower(n, mc);
 }
 
 /* malloc: see the overview in internal.h. */
@@ -196,16 +173,14 @@ gm_bad_free(const gm_mspan *s, const void *p, const char *what)
 		gm_throw_ptr("gomem: free of pointer not allocated by gomem (or double free):", p);
 	if (!gm_is_object_start(s, a))
 		gm_throw_ptr("gomem: free of pointer not at the start of an object:", p);
-	if (s->spanclass == GM_CLASS_8 ? p == gm_tls_mcache->free[GM_CLASS_8]
-				       : ((const uintptr_t *)p)[1] == (uintptr_t)s)
+	if (((const uintptr_t *)p)[1] == (uintptr_t)s)
 		gm_throw_ptr("gomem: double free of", p);
 	gm_throw_ptr(what, p);
 }
 
 /*
- * Push the small object p of class c on this thread's list; a full list
- * first gives a batch back to mcentral.  Objects of 16 B or more get the
- * double-free key.
+ * Push the small object p of span s on this thread's list, with the
+ * double-free key; a full list first gives a batch back to mcentral.
  */
 static inline void
 gm_free_local(gm_mcache *mc, gm_mspan *s, void *p)
@@ -216,8 +191,7 @@ gm_free_local(gm_mcache *mc, gm_mspan *s, void *p)
 	if (gm_unlikely(mc->room[c] == 0))
 		gm_mcache_release(mc, c, gm_class_batch[c]);
 	w[0] = (uintptr_t)mc->free[c];
-	if (c != GM_CLASS_8)
-		w[1] = (uintptr_t)s;
+	w[1] = (uintptr_t)s;
 	mc->free[c] = p;
 	mc->room[c]--;
 	gm_stat_inc(&mc->stats.nfree[c]);
@@ -227,8 +201,8 @@ gm_free_local(gm_mcache *mc, gm_mspan *s, void *p)
  * Everything free's fast path does not handle, and every bad pointer; s is
  * what gm_span_of_fast found for p.
  */
-static gm_noinline void
-gm_free_slower(void *p, gm_mspan *s)
+gm_noinline void
+gm_free_slow(void *p, gm_mspan *s)
 {
 	uintptr_t a = (uintptr_t)p;
 	gm_mcache *mc;
@@ -259,38 +233,10 @@ gm_free_slower(void *p, gm_mspan *s)
 		if (mc == NULL)
 			gm_throw("gomem: out of memory for a thread cache");
 	}
-	if (gm_unlikely(!gm_is_object_start(s, a) ||
-			(s->spanclass == GM_CLASS_8 ? p == mc->free[GM_CLASS_8]
-						    : ((uintptr_t *)p)[1] == (uintptr_t)s)))
+	if (gm_unlikely(!gm_is_object_start(s, a) || ((uintptr_t *)p)[1] == (uintptr_t)s))
 		gm_bad_free(s, p, "gomem: free of invalid pointer");
 	/* Onto the list; past its limit a batch goes back to mcentral. */
 	gm_free_local(mc, s, p);
-}
-
-/*
- * Past free's fast path: the 8 B class's push, or the rest.  An 8 B object
- * has no key word: the head of our list is the double free caught here.
- * spanclass is nonzero only while a span is in use.
- */
-gm_noinline gm_hot void
-gm_free_slow(void *p, gm_mspan *s)
-{
-	uintptr_t a = (uintptr_t)p;
-
-	if (gm_likely(s != NULL && s->spanclass == GM_CLASS_8 && s->nsampled == 0 &&
-		      !(a >> GM_ADDR_BITS))) {
-		gm_mcache *mc = gm_tls_mcache;
-
-		if (gm_likely(mc->room[GM_CLASS_8] != 0 && gm_is_object_start(s, a) &&
-			      p != mc->free[GM_CLASS_8])) {
-			*(void **)p = mc->free[GM_CLASS_8];
-			mc->free[GM_CLASS_8] = p;
-			mc->room[GM_CLASS_8]--;
-			gm_stat_inc(&mc->stats.nfree[GM_CLASS_8]);
-			return;
-		}
-	}
-	gm_free_slower(p, s);
 }
 
 /* free: see the overview in internal.h. */
@@ -375,8 +321,7 @@ gm_realloc(void *p, size_t n)
 		}
 	} else {
 		if (gm_unlikely(s->state == GM_SPAN_FREE || s->state == GM_SPAN_DEAD ||
-				!gm_is_object_start(s, a) ||
-				(s->spanclass != GM_CLASS_8 && ((uintptr_t *)p)[1] == (uintptr_t)s)))
+				!gm_is_object_start(s, a) || ((uintptr_t *)p)[1] == (uintptr_t)s))
 			gm_bad_free(s, p, "gomem: realloc of invalid pointer");
 		old = s->elemsize;
 		/* Stay put unless the block would be mostly empty. */

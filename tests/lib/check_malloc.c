@@ -1,5 +1,5 @@
 /*
- * check_malloc.c: the allocation paths of malloc.c: the 8 B class,
+ * check_malloc.c: the allocation paths of malloc.c: small sizes,
  * alignment rules, realloc in place, large objects, bad
  * frees.
  */
@@ -52,24 +52,25 @@ START_TEST(every_small_size_aligned)
 }
 END_TEST
 
-START_TEST(eight_byte_class_packs_two_per_granule)
+START_TEST(small_sizes_take_the_16_byte_class)
 {
 	struct gomem_memstats a, b;
 	char *v[64];
 
 	gm_read_memstats(&a);
 	for (int i = 0; i < 64; i++) {
-		v[i] = gm_malloc(1 + i % 8);
-		memset(v[i], i, 1 + i % 8);
+		v[i] = gm_malloc(1 + i % 16);
+		memset(v[i], i, 1 + i % 16);
 	}
 	gm_read_memstats(&b);
-	/* Each is one object of the 8 B class: 64 objects, 512 bytes. */
-	ck_assert_uint_eq(b.BySize[1].Mallocs - a.BySize[1].Mallocs, 64);
-	ck_assert_uint_eq(b.HeapAlloc - a.HeapAlloc, 64 * 8);
+	/* Each is one object of the 16 B class: 64 objects, 1 KiB. */
+	ck_assert_uint_eq(b.BySize[2].Mallocs - a.BySize[2].Mallocs, 64);
+	ck_assert_uint_eq(b.BySize[1].Mallocs, 0);
+	ck_assert_uint_eq(b.HeapAlloc - a.HeapAlloc, 64 * 16);
 	ck_assert_uint_eq(b.TinyAllocs, 0);
 	for (int i = 0; i < 64; i++) {
-		ck_assert_uint_eq(gm_usable_size(v[i]), 8);
-		for (int j = 0; j < 1 + i % 8; j++)
+		ck_assert_uint_eq(gm_usable_size(v[i]), 16);
+		for (int j = 0; j < 1 + i % 16; j++)
 			ck_assert_int_eq(v[i][j], i);
 	}
 	for (int i = 0; i < 64; i++)
@@ -329,7 +330,7 @@ main(void)
 	gm_ensure_init();
 	tcase_set_timeout(tc, 60);
 	tcase_add_test(tc, every_small_size_aligned);
-	tcase_add_test(tc, eight_byte_class_packs_two_per_granule);
+	tcase_add_test(tc, small_sizes_take_the_16_byte_class);
 	tcase_add_test(tc, small_cross_thread);
 	tcase_add_test(tc, alignment_rules);
 	tcase_add_test(tc, realloc_in_place_and_moves);

@@ -314,6 +314,7 @@ extern gm_mcentral gm_central[GM_NUM_SPANCLASSES];
 extern uint16_t gm_class_batch[GM_NUM_SPANCLASSES];
 
 void gm_mcentral_init(void);
+void gm_mcentral_lock_init(gm_mcentral *c);
 unsigned gm_mcentral_alloc_batch(uint8_t spanclass, unsigned want, void **head);
 void gm_mcentral_free_batch(uint8_t spanclass, void *head, unsigned n);
 

@@ -21,6 +21,9 @@
 
 #if HAVE_SYS_SDT_H
 #define _SDT_HAS_SEMAPHORES 1
+/* Probe arguments in registers or immediates only: a memory operand can
+ * name a symbol (8@32+gm_opt(%rip)), which libbpf's USDT parser refuses. */
+#define STAP_SDT_ARG_CONSTRAINT nr
 #include <sys/sdt.h>
 
 #define GM_PROBE_SEMAPHORE(name)                                                    \

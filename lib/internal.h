@@ -39,12 +39,16 @@
  *      maps more of an arena or reserves a new one.
  *   3. n > 32 KiB: a span of whole pages straight from mheap.
  *
- * Free (malloc.c):
- *   page -> span through the arena map gives the class; the object goes on
- *   the freeing thread's list for that class, whichever thread allocated it
- *   (no lock, no atomic).  A list longer than its limit gives a batch back
- *   to mcentral, which returns a span whose objects are all back to the
- *   heap, where free neighbours coalesce.
+ * Free (malloc.c, fast path in malloc_fast.h):
+ *   page -> span through the arena map (Go's single-level map on amd64,
+ *   then the arena's page table) gives the span's fastclass; the object
+ *   start check is a multiply and a rotate; word 1 holding the span's
+ *   address means a double free.  The object goes on the freeing thread's
+ *   list for that class, whichever thread allocated it (no lock, no
+ *   atomic).  A full list gives a batch back to mcentral, which returns a
+ *   span whose objects are all back to the heap, where free neighbours
+ *   coalesce.  Large calloc zeroes reused pages by memset or madvise, as
+ *   the measured touch rate of such blocks says.
  *
  * Lock order (taken in this order by gm_fork_prepare):
  *   gm_snap_lock -> mcentral[0..GM_NUM_SPANCLASSES-1].lock -> gm_heap.lock

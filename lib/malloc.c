@@ -165,11 +165,11 @@ gm_bad_free(const gm_mspan *s, const void *p, const char *what)
 	if (s == NULL)
 		gm_throw_ptr(what, p);
 	if (s->spanclass == GM_SPANCLASS_LARGE) {
-		if (a == s->start && s->state == GM_SPAN_FREE)
+		if (a == s->start && gm_span_state(s) == GM_SPAN_FREE)
 			gm_throw_ptr("gomem: double free of", p);
 		gm_throw_ptr(what, p);
 	}
-	if (s->state == GM_SPAN_FREE || s->state == GM_SPAN_DEAD)
+	if (gm_span_state(s) == GM_SPAN_FREE || gm_span_state(s) == GM_SPAN_DEAD)
 		gm_throw_ptr("gomem: free of pointer not allocated by gomem (or double free):", p);
 	if (!gm_is_object_start(s, a))
 		gm_throw_ptr("gomem: free of pointer not at the start of an object:", p);

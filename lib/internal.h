@@ -207,14 +207,15 @@ typedef struct gm_mspan {
 gm_inline uint8_t
 gm_span_fastclass(const gm_mspan *s)
 {
-	return s->nsampled == 0 ? s->spanclass : 0;
+	return __atomic_load_n(&s->nsampled, __ATOMIC_RELAXED) == 0 ? s->spanclass : 0;
 }
 
 /* One more or one fewer sampled block in the in-use span s (gm_prof.lock). */
 gm_inline void
 gm_span_sampled(gm_mspan *s, int d)
 {
-	__atomic_store_n(&s->nsampled, (uint16_t)(s->nsampled + d), __ATOMIC_RELAXED);
+	__atomic_store_n(&s->nsampled, (uint16_t)(__atomic_load_n(&s->nsampled, __ATOMIC_RELAXED) + d),
+			 __ATOMIC_RELAXED);
 	__atomic_store_n(&s->fastclass, gm_span_fastclass(s), __ATOMIC_RELAXED);
 }
 

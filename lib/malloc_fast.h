@@ -71,7 +71,7 @@ gm_free_fast(void *p)
 
 	if (gm_likely(s != NULL)) {
 		gm_mcache *mc = gm_tls_mcache;
-		size_t c = s->fastclass;
+		size_t c = __atomic_load_n(&s->fastclass, __ATOMIC_RELAXED); /* a plain load on x86 */
 		uintptr_t *w = p, key = (uintptr_t)s;
 
 		/* A span free may take objects of (fastclass 0 has no room),

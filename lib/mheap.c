@@ -431,7 +431,7 @@ gm_mheap_alloc(size_t npages, uint8_t spanclass, size_t align_pages)
 			s->nelems = 1;
 			s->inv = 0;
 			s->shift = 0;
-			s->fastclass = 0;
+			__atomic_store_n(&s->fastclass, 0, __ATOMIC_RELAXED);
 			gm_heap.large_alloc += PAGES(npages);
 			gm_heap.large_alloc_count++;
 		} else {
@@ -440,7 +440,7 @@ gm_mheap_alloc(size_t npages, uint8_t spanclass, size_t align_pages)
 			s->inv = gm_class_inv[spanclass];
 			s->shift = gm_class_shift[spanclass];
 			s->nelems = gm_class_nelems[spanclass];
-			s->fastclass = gm_span_fastclass(s);
+			__atomic_store_n(&s->fastclass, gm_span_fastclass(s), __ATOMIC_RELAXED);
 		}
 		if (limit != 0) {
 			uint64_t ready = atomic_load_explicit(&gm_stat_heap_sys, memory_order_relaxed) -
@@ -515,7 +515,7 @@ gm_mheap_free_locked(gm_mspan *s)
 		*gm_spans_slot(s->start + PAGES(i)) = NULL;
 	s->state = GM_SPAN_FREE;
 	s->spanclass = 0;
-	s->fastclass = 0;
+	__atomic_store_n(&s->fastclass, 0, __ATOMIC_RELAXED);
 	s->idle_since = gm_nanotime();
 	gm_free_coalesce_insert(s);
 }

@@ -137,8 +137,14 @@ gm_prof_weight(uint64_t n, uint64_t rate)
 static inline void
 gm_prof_write_begin(void)
 {
+#ifdef __SANITIZE_THREAD__
+	/* TSan has no fences: an acquire-release exchange keeps the table's
+	 * writes after the odd generation the same way. */
+	__atomic_exchange_n(&gomem_profile.gen, gomem_profile.gen + 1, __ATOMIC_ACQ_REL);
+#else
 	__atomic_store_n(&gomem_profile.gen, gomem_profile.gen + 1, __ATOMIC_RELAXED);
 	__atomic_thread_fence(__ATOMIC_RELEASE);
+#endif
 }
 
 static inline void
@@ -349,7 +355,7 @@ gm_prof_forget_locked(gm_prof_entry *e, gm_mspan *s)
 	e->ptr = 1;
 	e->rec = NULL;
 	gm_prof.count--;
-	if (s != NULL && s->nsampled != 0)
+	if (s != NULL && __atomic_load_n(&s->nsampled, __ATOMIC_RELAXED) != 0)
 		gm_span_sampled(s, -1);
 }
 

@@ -11,7 +11,8 @@
  *                caller of mmap, munmap and madvise
  *   mheap.c      the page heap: 64 MiB arenas of 8 KiB pages, free runs
  *                with coalescing, the page -> span map, large objects
- *   mcentral.c   per span class: spans with free objects, batch transfer
+ *   mcentral.c   per span class: spans with free objects, batch transfer,
+ *                free OS pages inside spans released (parked)
  *   mcache.c     per-thread cache: one span per class, the tiny block,
  *                thread registry and thread exit
  *   malloc.c     the allocation and free paths, tiny allocator, realloc,
@@ -177,7 +178,9 @@ typedef struct gm_mspan {
 	uint8_t needzero;      /* large: pages may hold old data */
 	uint8_t onlist;        /* heap free lists: index + 1 of the list, 0 = none */
 	uint16_t nsampled;     /* sampled blocks in the span (gm_prof.lock) */
+	uint16_t nparked;      /* small: free objects on released OS pages (mcentral.lock) */
 	uint64_t idle_since;   /* free runs: when its pages (most of them) became idle */
+	uint64_t parked;       /* small: bit i = OS page i of the span released (mcentral.lock) */
 } gm_mspan;
 
 /*
@@ -241,6 +244,9 @@ typedef struct gm_mheap {
 	_Atomic uint64_t inuse;    /* pages of in-use spans */
 	_Atomic uint64_t idle;     /* free pages, resident or not (HeapIdle) */
 	_Atomic uint64_t released; /* free pages returned to the OS (HeapReleased) */
+	/* OS pages inside in-use spans returned to the OS (mcentral.c parks
+	 * them); part of inuse, not of released. */
+	_Atomic uint64_t inuse_released;
 	/* Peak of in-use bytes in the current and previous scavenger windows. */
 	uint64_t peak_cur, peak_prev;
 	/* Large objects, cumulative. */
@@ -265,6 +271,15 @@ extern _Atomic uint64_t gm_stat_mcache_sys;
 extern _Atomic uint64_t gm_stat_gc_sys;
 extern _Atomic uint64_t gm_stat_other_sys;
 extern _Atomic uint64_t gm_stat_buckhash_sys;
+
+/* Heap memory that is resident or may be: HeapSys - HeapReleased - HeapInuseReleased. */
+gm_inline uint64_t
+gm_heap_retained(void)
+{
+	return atomic_load_explicit(&gm_stat_heap_sys, memory_order_relaxed) -
+	       atomic_load_explicit(&gm_heap.released, memory_order_relaxed) -
+	       atomic_load_explicit(&gm_heap.inuse_released, memory_order_relaxed);
+}
 
 void gm_mheap_init(void);
 gm_mspan *gm_mheap_alloc(size_t npages, uint8_t spanclass, size_t align_pages);
@@ -291,6 +306,8 @@ extern uint16_t gm_class_batch[GM_NUM_SPANCLASSES];
 void gm_mcentral_init(void);
 unsigned gm_mcentral_alloc_batch(uint8_t spanclass, unsigned want, void **head);
 void gm_mcentral_free_batch(uint8_t spanclass, void *head, unsigned n);
+void gm_mcentral_scavenge_class(unsigned spanclass, size_t *released);
+size_t gm_mcentral_scavenge_all(void);
 
 /* ---- mcache (mcache.c) ---- */
 

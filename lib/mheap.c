@@ -425,6 +425,8 @@ gm_mheap_alloc(size_t npages, uint8_t spanclass, size_t align_pages)
 		s->next = s->prev = NULL;
 		s->freelist = NULL;
 		s->nfree = 0;
+		s->nparked = 0;
+		s->parked = 0;
 		if (spanclass == GM_SPANCLASS_LARGE) {
 			s->state = GM_SPAN_LARGE;
 			s->base = s->start;
@@ -448,16 +450,13 @@ gm_mheap_alloc(size_t npages, uint8_t spanclass, size_t align_pages)
 			}
 		}
 		if (limit != 0) {
-			uint64_t ready = atomic_load_explicit(&gm_stat_heap_sys, memory_order_relaxed) -
-					 atomic_load_explicit(&gm_heap.released, memory_order_relaxed);
-			over_limit = ready > limit;
+			over_limit = gm_heap_retained() > limit;
 		}
 	}
 	pthread_mutex_unlock(&gm_heap.lock);
 	if (over_limit) {
 		/* Synchronous scavenging: stay under the soft memory limit. */
-		uint64_t ready = atomic_load_explicit(&gm_stat_heap_sys, memory_order_relaxed) -
-				 atomic_load_explicit(&gm_heap.released, memory_order_relaxed);
+		uint64_t ready = gm_heap_retained();
 
 		if (ready > limit)
 			gm_mheap_scavenge(ready - limit, true);
@@ -516,6 +515,21 @@ gm_mheap_free_locked(gm_mspan *s)
 	}
 	gm_gauge_add(&gm_heap.inuse, -(int64_t)PAGES(s->npages));
 	gm_gauge_add(&gm_heap.idle, (int64_t)PAGES(s->npages));
+	if (s->parked != 0) {
+		/* Pages released inside the span (mcentral.c made them whole
+		 * 8 KiB pages): from inuse_released to released. */
+		for (i = 0; i < s->npages; i++) {
+			if (((s->parked >> (2 * i)) & 3) == 3) {
+				gm_scav_set(s->start + PAGES(i), 1);
+				gm_gauge_add(&gm_heap.released, (int64_t)GM_PAGE_SIZE);
+			}
+		}
+		atomic_fetch_sub_explicit(&gm_heap.inuse_released,
+					  (uint64_t)__builtin_popcountll(s->parked) * 4096,
+					  memory_order_relaxed);
+		s->parked = 0;
+		s->nparked = 0;
+	}
 	for (i = 1; i + 1 < s->npages; i++)
 		*gm_spans_slot(s->start + PAGES(i)) = NULL;
 	s->state = GM_SPAN_FREE;

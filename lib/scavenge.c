@@ -50,6 +50,8 @@ static _Atomic int gm_scav_starting;
 #define GM_SCAV_SPIKE ((uint64_t)64 << 20)
 #define GM_SCAV_SLICE_NS 1000000u /* work in slices of about 1 ms */
 #define GM_SCAV_PRESSED_NS 200000000u
+/* Under memory pressure, a pass over every span's free pages at most this often. */
+#define GM_SCAV_PARK_PRESSED_NS 1000000000u
 
 /*
  * Retained-memory goal, with gm_heap.lock held: 10% over the in-use peak,
@@ -155,6 +157,7 @@ gm_scav_main(void *arg)
 	uint64_t half = gm_opt.release_delay_ns / 2 ? gm_opt.release_delay_ns / 2 : 1;
 	uint64_t next_rotate = now + half, next_pub = now, next_cgroup = now + GM_CGROUP_POLL_NS;
 	unsigned park_next = 0; /* next class whose spans get their free OS pages released */
+	uint64_t last_park = 0; /* when the last pass over the classes began */
 
 	(void)arg;
 	prctl(PR_SET_NAME, "gomem-scav", 0, 0, 0);
@@ -209,8 +212,12 @@ gm_scav_main(void *arg)
 			worked = gm_scav_account(t0, released, false);
 			/* After a spike, or short of memory: the pages inside
 			 * spans come next, once the free runs are done. */
-			if ((spike && released != 0) || (pressed && runs_done && park_next == 0))
+			if (park_next == 0 &&
+			    ((spike && released != 0) ||
+			     (pressed && runs_done && now - last_park >= GM_SCAV_PARK_PRESSED_NS))) {
 				park_next = 1;
+				last_park = now;
+			}
 			if (released != 0) {
 				/* A freed spike goes back at full speed (the same work,
 				 * done sooner: a busy machine must not stretch it past a

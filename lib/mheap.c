@@ -40,6 +40,10 @@ _Atomic uint64_t gm_stat_gc_sys;
 _Atomic uint64_t gm_stat_other_sys;
 _Atomic uint64_t gm_stat_buckhash_sys;
 
+/* Most a forced scavenge releases in one madvise (the run is off the free
+ * lists meanwhile). */
+#define GM_SCAV_WHOLE ((uintptr_t)4 << 20)
+
 /* Scavenger cursor: the next address to look below (0 = start at the top). */
 static uintptr_t gm_scav_cursor;
 
@@ -653,7 +657,9 @@ static gm_mspan *gm_scav_hint;
  * Find the highest free run with pages not yet released, and the range of
  * it to release: the 64 KiB unit holding its highest unreleased page,
  * widened to the whole 2 MiB huge page when the run covers it (so a huge
- * page is never split).  Returns false when none is left.
+ * page is never split); when forced (young == UINT64_MAX), up to 4 MiB of
+ * the run below that, in one call: a freed spike costs fewer calls and lock
+ * round trips.  Returns false when none is left.
  */
 static bool
 gm_scav_find_locked(gm_mspan **out, uintptr_t *lo, uintptr_t *hi, uint64_t young)
@@ -704,6 +710,16 @@ gm_scav_find_locked(gm_mspan **out, uintptr_t *lo, uintptr_t *hi, uint64_t young
 		if (h >= s->start && h + GM_HUGE_PAGE <= end) {
 			*lo = h;
 			*hi = h + GM_HUGE_PAGE;
+		}
+		if (young == UINT64_MAX) {
+			/* Forced (a spike, the memory limit): the run below the
+			 * highest unreleased page in one call, up to a bound, in
+			 * whole huge pages where it starts inside one. */
+			uintptr_t top = *hi, low = top - s->start > GM_SCAV_WHOLE
+							  ? (top - GM_SCAV_WHOLE) & ~(GM_HUGE_PAGE - 1)
+							  : s->start;
+
+			*lo = low > s->start ? low : s->start;
 		}
 	}
 	*out = s;

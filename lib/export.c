@@ -152,8 +152,14 @@ gomem_read_memstats(struct gomem_memstats *m)
 GM_API void
 gomem_free_os_memory(void)
 {
+	size_t parked;
+
 	gm_ensure_init();
 	gm_mheap_scavenge(SIZE_MAX, true);
+	parked = gm_mcentral_scavenge_all();
+	pthread_mutex_lock(&gm_heap.lock);
+	gm_scav.released_total += parked;
+	pthread_mutex_unlock(&gm_heap.lock);
 }
 
 GM_API int64_t

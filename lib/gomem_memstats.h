@@ -131,7 +131,10 @@ struct gomem_bysize {
 	    "Where the soft memory limit came from: 0 none, 1 GOMEMLIMIT, 2 the API, 3 cgroup v1 "  \
 	    "memory.limit_in_bytes, 4 cgroup v2 memory.max, 5 cgroup v2 memory.high.")               \
 	U64(CgroupMemoryLimit, gauge, "gomem_cgroup_memory_limit_bytes",                              \
-	    "The memory cgroup's limit (smallest over its ancestors); 0 when none.")
+	    "The memory cgroup's limit (smallest over its ancestors); 0 when none.")                 \
+	U64(HeapInuseReleased, gauge, "gomem_heap_inuse_released_bytes",                              \
+	    "OS pages inside in-use spans (all their objects free) returned to the OS; part of "    \
+	    "HeapInuse, not of HeapReleased.")
 
 struct gomem_memstats {
 	unsigned int size;    /* sizeof(struct gomem_memstats) of the writer */

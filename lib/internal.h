@@ -11,7 +11,8 @@
  *                caller of mmap, munmap and madvise
  *   mheap.c      the page heap: 64 MiB arenas of 8 KiB pages, free runs
  *                with coalescing, the page -> span map, large objects
- *   mcentral.c   per span class: spans with free objects, batch transfer
+ *   mcentral.c   per span class: spans with free objects, batch transfer,
+ *                free OS pages inside spans released (parked)
  *   mcache.c     per-thread cache: a free list per class, thread
  *                registry and thread exit
  *   malloc.c     the allocation and free paths, realloc, aligned
@@ -196,11 +197,13 @@ typedef struct gm_mspan {
 	uint8_t onlist;        /* heap free lists: index + 1 of the list, 0 = none */
 	uint8_t lazyzero;      /* large: OS pages at the start (<= 64) calloc zeroed by madvise */
 	uint16_t nfree;        /* objects on freelist (mcentral.lock) */
+	uint16_t nparked;      /* small: free objects on released OS pages (mcentral.lock) */
 	size_t npages;
 	struct gm_mspan *next; /* mcentral partial or heap free list */
 	struct gm_mspan *prev;
 	void *freelist;        /* free objects on the span (mcentral.lock) */
 	uint64_t idle_since;   /* free runs: when its pages (most of them) became idle */
+	uint64_t parked;       /* small: bit i = OS page i of the span released (mcentral.lock) */
 } gm_mspan;
 
 /* What fastclass should be for the in-use span s. */
@@ -295,6 +298,9 @@ typedef struct gm_mheap {
 	_Atomic uint64_t inuse;    /* pages of in-use spans */
 	_Atomic uint64_t idle;     /* free pages, resident or not (HeapIdle) */
 	_Atomic uint64_t released; /* free pages returned to the OS (HeapReleased) */
+	/* OS pages inside in-use spans returned to the OS (mcentral.c parks
+	 * them); part of inuse, not of released. */
+	_Atomic uint64_t inuse_released;
 	/* Peak of in-use bytes in the current and previous scavenger windows. */
 	uint64_t peak_cur, peak_prev;
 	/* Large objects, cumulative. */
@@ -319,6 +325,15 @@ extern _Atomic uint64_t gm_stat_mcache_sys;
 extern _Atomic uint64_t gm_stat_gc_sys;
 extern _Atomic uint64_t gm_stat_other_sys;
 extern _Atomic uint64_t gm_stat_buckhash_sys;
+
+/* Heap memory that is resident or may be: HeapSys - HeapReleased - HeapInuseReleased. */
+gm_inline uint64_t
+gm_heap_retained(void)
+{
+	return atomic_load_explicit(&gm_stat_heap_sys, memory_order_relaxed) -
+	       atomic_load_explicit(&gm_heap.released, memory_order_relaxed) -
+	       atomic_load_explicit(&gm_heap.inuse_released, memory_order_relaxed);
+}
 
 void gm_mheap_init(void);
 gm_mspan *gm_mheap_alloc(size_t npages, uint8_t spanclass, size_t align_pages);
@@ -346,6 +361,8 @@ void gm_mcentral_init(void);
 void gm_mcentral_lock_init(gm_mcentral *c);
 unsigned gm_mcentral_alloc_batch(uint8_t spanclass, unsigned want, void **head);
 void gm_mcentral_free_batch(uint8_t spanclass, void *head, unsigned n);
+void gm_mcentral_scavenge_class(unsigned spanclass, size_t *released);
+size_t gm_mcentral_scavenge_all(void);
 
 /* ---- mcache (mcache.c) ---- */
 

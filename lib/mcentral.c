@@ -11,10 +11,35 @@
  * A span whose objects have all come back is returned to the heap, where it
  * coalesces with free neighbours.
  *
- * Protected by mcentral.lock: partial, every span's freelist and nfree.
- * Lock order: mcentral.lock before gm_heap.lock.
+ * Protected by mcentral.lock: partial, every span's freelist, nfree,
+ * nparked and parked.  Lock order: mcentral.lock before gm_heap.lock.
+ *
+ * Beyond Go: free OS pages inside spans.  After a spike most small-object
+ * spans keep a survivor or two, so the heap cannot release them, yet most of
+ * their OS pages (4 KiB) hold only free objects.  The scavenger "parks" such
+ * pages (gm_mcentral_scavenge_class): which objects are free is learnt from
+ * the span's free list under the class lock into a bitmap on the stack;
+ * every object overlapping a page whose objects are all free comes off the
+ * free list, so no free-list link lives in released memory; the span keeps
+ * only a mask of parked pages and a count of parked objects (nothing inside
+ * the freed objects), and the pages go to the OS, counted in
+ * gm_heap.inuse_released (HeapInuseReleased: they stay in HeapInuse, so
+ * HeapReleased keeps Go's meaning and stays exact).  A span with parked
+ * objects stays on the partial list (which so holds the spans with free or
+ * parked objects); allocation unparks it when its free list runs dry (the
+ * pages fault back in, zeroed) before asking the heap for a new span.  A span whose objects are all free or parked goes back to
+ * the heap, its parked 8 KiB pages marked released (a half-parked page's
+ * other half is released first, so the count stays exact).
+ *
+ * What parking assumes of the free lists: a span's free objects are exactly
+ * those on s->freelist, linked through their first word, under the class
+ * lock; objects on thread caches count as in use; nfree counts the list.
+ * Only with 4 KiB OS pages (a span has at most 20 of them).  A double free
+ * of a parked object is not detected (its free key was released with it).
  */
 #include "internal.h"
+
+#include <string.h>
 
 gm_mcentral gm_central[GM_NUM_SPANCLASSES];
 uint16_t gm_class_batch[GM_NUM_SPANCLASSES];
@@ -79,6 +104,197 @@ gm_partial_remove_locked(gm_mcentral *c, gm_mspan *s)
 	gm_span_set_state(s, GM_SPAN_EMPTY);
 }
 
+/* ---- Parked OS pages (see the top of the file) ---- */
+
+#define GM_OS_PAGE ((uintptr_t)4096)
+#define GM_PARK_MAXOBJ (GM_PAGE_SIZE / 8) /* most objects a one-page span has */
+
+/* The mask of the span's OS pages that object p overlaps. */
+static inline uint64_t
+gm_obj_ospages(const gm_mspan *s, uintptr_t p)
+{
+	unsigned a = (unsigned)((p - s->start) / GM_OS_PAGE);
+	unsigned b = (unsigned)((p + s->elemsize - 1 - s->start) / GM_OS_PAGE);
+
+	return (b - a >= 63 ? ~UINT64_C(0) : (UINT64_C(1) << (b - a + 1)) - 1) << a;
+}
+
+/* Objects overlapping OS page j of the span: indices [*lo, *hi). */
+static void
+gm_ospage_objs(const gm_mspan *s, unsigned j, unsigned *lo, unsigned *hi)
+{
+	uintptr_t a = s->start + j * GM_OS_PAGE, b = a + GM_OS_PAGE;
+	uintptr_t end = s->start + (uintptr_t)s->nelems * s->elemsize;
+
+	*lo = *hi = 0;
+	if (b <= s->start || a >= end)
+		return; /* only bytes no object uses */
+	*lo = a <= s->start ? 0 : (unsigned)((a - s->start) / s->elemsize);
+	*hi = b >= end ? s->nelems : (unsigned)((b - 1 - s->start) / s->elemsize) + 1;
+}
+
+/* Release the OS pages in mask (consecutive runs in one call each). */
+static void
+gm_ospages_release(const gm_mspan *s, uint64_t mask)
+{
+	unsigned j = 0, k;
+
+	while (j < 64 && mask >> j != 0) {
+		if (!((mask >> j) & 1)) {
+			j++;
+			continue;
+		}
+		for (k = j; k < 64 && ((mask >> k) & 1); k++)
+			;
+		gm_sys_unused((void *)(s->start + j * GM_OS_PAGE), (k - j) * GM_OS_PAGE);
+		j = k;
+	}
+}
+
+/* Can the span's pages be parked at all? */
+static inline bool
+gm_span_parkable(const gm_mspan *s)
+{
+	return s->spanclass != GM_SPANCLASS_LARGE &&
+	       s->nelems <= GM_PARK_MAXOBJ && s->npages * (GM_PAGE_SIZE / GM_OS_PAGE) <= 64 &&
+	       gm_os_page_size() == GM_OS_PAGE;
+}
+
+/* Park the OS pages of s that hold only free objects; bytes released. */
+static size_t
+gm_span_park_locked(gm_mspan *s)
+{
+	uint64_t freebm[GM_PARK_MAXOBJ / 64], newly = 0, all;
+	unsigned nos = (unsigned)(s->npages * (GM_PAGE_SIZE / GM_OS_PAGE)), i, j, lo, hi;
+	void **link, *p;
+
+	/* Too few free objects to cover a page they do not share. */
+	if ((size_t)s->nfree * s->elemsize < GM_OS_PAGE || !gm_span_parkable(s))
+		return 0;
+	memset(freebm, 0, sizeof(freebm));
+	for (p = s->freelist; p != NULL; p = *(void **)p) {
+		i = (unsigned)gm_obj_index((uint64_t)((uintptr_t)p - s->start), s->inv, s->shift);
+		gm_assert(i < s->nelems, "free list object not at an object start");
+		freebm[i / 64] |= UINT64_C(1) << (i % 64);
+	}
+	for (j = 0; j < nos; j++) {
+		if ((s->parked >> j) & 1) {
+			/* Parked objects are free too. */
+			gm_ospage_objs(s, j, &lo, &hi);
+			for (i = lo; i < hi; i++)
+				freebm[i / 64] |= UINT64_C(1) << (i % 64);
+		}
+	}
+	for (j = 0; j < nos; j++) {
+		if ((s->parked >> j) & 1)
+			continue;
+		gm_ospage_objs(s, j, &lo, &hi);
+		for (i = lo; i < hi && ((freebm[i / 64] >> (i % 64)) & 1); i++)
+			;
+		if (i == hi)
+			newly |= UINT64_C(1) << j;
+	}
+	if (newly == 0)
+		return 0;
+	/* Off the free list: every object overlapping a parked page. */
+	all = s->parked | newly;
+	link = &s->freelist;
+	while ((p = *link) != NULL) {
+		if (gm_obj_ospages(s, (uintptr_t)p) & all) {
+			*link = *(void **)p;
+			s->nfree--;
+			s->nparked++;
+		} else {
+			link = (void **)p;
+		}
+	}
+	s->parked = all;
+	gm_ospages_release(s, newly);
+	atomic_fetch_add_explicit(&gm_heap.inuse_released,
+				  (uint64_t)__builtin_popcountll(newly) * GM_OS_PAGE,
+				  memory_order_relaxed);
+	return (size_t)__builtin_popcountll(newly) * GM_OS_PAGE;
+}
+
+/* Put the span's parked objects back on its free list (pages fault in). */
+static void
+gm_span_unpark_locked(gm_mspan *s)
+{
+	uintptr_t p = s->start;
+	unsigned i, n = 0;
+
+	for (i = 0; i < s->nelems; i++, p += s->elemsize) {
+		if (gm_obj_ospages(s, p) & s->parked) {
+			*(void **)p = s->freelist;
+			s->freelist = (void *)p;
+			n++;
+		}
+	}
+	gm_assert(n == s->nparked, "parked object count");
+	s->nfree = (uint16_t)(s->nfree + n);
+	atomic_fetch_sub_explicit(&gm_heap.inuse_released,
+				  (uint64_t)__builtin_popcountll(s->parked) * GM_OS_PAGE,
+				  memory_order_relaxed);
+	s->parked = 0;
+	s->nparked = 0;
+}
+
+/*
+ * A span going back to the heap: release the other half of every 8 KiB page
+ * that is half parked, so that the heap can count whole pages released.
+ */
+static void
+gm_span_park_whole_pages(gm_mspan *s)
+{
+	uint64_t half = 0;
+	size_t i;
+
+	for (i = 0; i < s->npages; i++) {
+		uint64_t m = (s->parked >> (2 * i)) & 3;
+
+		if (m == 1 || m == 2)
+			half |= (m ^ 3) << (2 * i);
+	}
+	if (half != 0) {
+		gm_ospages_release(s, half);
+		s->parked |= half;
+		atomic_fetch_add_explicit(&gm_heap.inuse_released,
+					  (uint64_t)__builtin_popcountll(half) * GM_OS_PAGE,
+					  memory_order_relaxed);
+	}
+}
+
+/*
+ * Park the free OS pages of the spans of one class; adds the bytes released
+ * to *released.  Takes the class's lock (madvise runs under it: the pages
+ * must not change hands meanwhile).
+ */
+void
+gm_mcentral_scavenge_class(unsigned spanclass, size_t *released)
+{
+	gm_mcentral *c = &gm_central[spanclass];
+	gm_mspan *s;
+
+	if (spanclass == GM_SPANCLASS_LARGE)
+		return;
+	pthread_mutex_lock(&c->lock);
+	for (s = c->partial; s != NULL; s = s->next)
+		*released += gm_span_park_locked(s);
+	pthread_mutex_unlock(&c->lock);
+}
+
+/* Park every free OS page of every class (gomem_free_os_memory). */
+size_t
+gm_mcentral_scavenge_all(void)
+{
+	size_t released = 0;
+	unsigned c;
+
+	for (c = 1; c < GM_NUM_CLASSES; c++)
+		gm_mcentral_scavenge_class(c, &released);
+	return released;
+}
+
 /* Link the objects of a fresh span onto its free list. */
 static void
 gm_span_build_list(gm_mspan *s)
@@ -124,6 +340,10 @@ gm_mcentral_alloc_batch(uint8_t spanclass, unsigned want, void **head)
 		}
 		/* Take objects off the span, up to what is wanted. */
 		p = s->freelist;
+		if (p == NULL && s->nparked != 0) {
+			gm_span_unpark_locked(s);
+			p = s->freelist;
+		}
 		while (p != NULL && n < want) {
 			*link = p;
 			link = (void **)p;
@@ -132,7 +352,8 @@ gm_mcentral_alloc_batch(uint8_t spanclass, unsigned want, void **head)
 			n++;
 		}
 		s->freelist = p;
-		if (p == NULL)
+		/* Off the partial list once empty; parked objects keep it on. */
+		if (p == NULL && s->nparked == 0)
 			gm_partial_remove_locked(c, s);
 	}
 	pthread_mutex_unlock(&c->lock);
@@ -159,12 +380,15 @@ gm_mcentral_free_batch(uint8_t spanclass, void *head, unsigned n)
 		next = *(void **)p;
 		*(void **)p = s->freelist;
 		s->freelist = p;
-		if (++s->nfree == 1)
+		/* (A span with parked objects is on the partial list already.) */
+		if (++s->nfree == 1 && gm_span_state(s) != GM_SPAN_PARTIAL)
 			gm_partial_insert_locked(c, s);
-		if (s->nfree == s->nelems) {
+		if (s->nfree + s->nparked == s->nelems) {
 			gm_partial_remove_locked(c, s);
 			s->freelist = NULL;
 			s->nfree = 0;
+			if (s->parked != 0)
+				gm_span_park_whole_pages(s);
 			gm_mheap_free(s);
 		}
 	}

@@ -11,7 +11,9 @@
  *                under 16 B are 16 B class objects
  *   HeapInuse    pages of spans out of the heap; HeapIdle free pages;
  *                HeapReleased free pages returned to the OS; HeapSys their
- *                sum
+ *                sum.  Our extra HeapInuseReleased counts the OS pages inside
+ *                in-use spans the scavenger returned (mcentral.c), so
+ *                HeapSys - HeapReleased - HeapInuseReleased is what is resident
  *   *Sys         memory from the OS for each kind of metadata; Sys their sum
  *   StackInuse/StackSys, NextGC, LastGC, PauseNs, NumGC, GCCPUFraction:
  *                zero, as no garbage collector runs; EnableGC is false
@@ -97,6 +99,7 @@ gm_read_memstats(struct gomem_memstats *m)
 	m->MemoryLimit = atomic_load(&gm_heap.limit);
 	m->MemoryLimitSource = gm_heap.limit_source;
 	m->CgroupMemoryLimit = gm_heap.cgroup_limit;
+	m->HeapInuseReleased = atomic_load(&gm_heap.inuse_released);
 	m->ScavengeCycles = gm_scav.cycles;
 	m->ScavengeCPUNs = gm_scav.cpu_ns;
 	pthread_mutex_unlock(&gm_heap.lock);

@@ -50,6 +50,8 @@ static _Atomic int gm_scav_starting;
 #define GM_SCAV_SPIKE ((uint64_t)64 << 20)
 #define GM_SCAV_SLICE_NS 1000000u /* work in slices of about 1 ms */
 #define GM_SCAV_PRESSED_NS 200000000u
+/* Under memory pressure, a pass over every span's free pages at most this often. */
+#define GM_SCAV_PARK_PRESSED_NS 1000000000u
 
 /*
  * Retained-memory goal, with gm_heap.lock held: 10% over the in-use peak,
@@ -78,14 +80,12 @@ gm_scav_goal_locked(void)
 static uint64_t
 gm_scav_need(bool *pressed)
 {
-	uint64_t goal, limit, sys, released, retained, need = 0;
+	uint64_t goal, limit, retained, need = 0;
 
 	pthread_mutex_lock(&gm_heap.lock);
 	goal = gm_scav_goal_locked();
 	limit = atomic_load_explicit(&gm_heap.limit, memory_order_relaxed);
-	sys = atomic_load_explicit(&gm_stat_heap_sys, memory_order_relaxed);
-	released = atomic_load_explicit(&gm_heap.released, memory_order_relaxed);
-	retained = sys - released;
+	retained = gm_heap_retained();
 	if (retained > goal)
 		need = retained - goal;
 	*pressed = limit != 0 && retained > limit - limit / 20;
@@ -109,7 +109,7 @@ gm_scav_trace(uint64_t released, uint64_t ns)
 {
 	char buf[160], num[24];
 	uint64_t inuse = atomic_load(&gm_heap.inuse);
-	uint64_t retained = atomic_load(&gm_stat_heap_sys) - atomic_load(&gm_heap.released);
+	uint64_t retained = gm_heap_retained();
 
 	buf[0] = 0;
 	strcat(buf, "scav ");
@@ -128,18 +128,42 @@ gm_scav_trace(uint64_t released, uint64_t ns)
 	gm_write_str(2, buf);
 }
 
+/*
+ * Count a slice of work that began at thread CPU time t0 and released
+ * bytes; parked bytes (inside spans) are not yet in released_total.
+ * Returns the CPU time spent.
+ */
+static uint64_t
+gm_scav_account(uint64_t t0, uint64_t bytes, bool parked)
+{
+	uint64_t worked = gm_thread_cpu_ns() - t0;
+
+	pthread_mutex_lock(&gm_heap.lock);
+	gm_scav.cpu_ns += worked;
+	if (parked)
+		gm_scav.released_total += bytes;
+	if (bytes != 0)
+		gm_scav.cycles++;
+	pthread_mutex_unlock(&gm_heap.lock);
+	if (bytes != 0 && gm_opt.scavtrace)
+		gm_scav_trace(bytes, worked);
+	return worked;
+}
+
 static void *
 gm_scav_main(void *arg)
 {
 	uint64_t now = gm_nanotime();
 	uint64_t half = gm_opt.release_delay_ns / 2 ? gm_opt.release_delay_ns / 2 : 1;
 	uint64_t next_rotate = now + half, next_pub = now, next_cgroup = now + GM_CGROUP_POLL_NS;
+	unsigned park_next = 0; /* next class whose spans get their free OS pages released */
+	uint64_t last_park = 0; /* when the last pass over the classes began */
 
 	(void)arg;
 	prctl(PR_SET_NAME, "gomem-scav", 0, 0, 0);
 	for (;;) {
 		uint64_t need, sleep_ns = 1000000000u;
-		bool pressed = false;
+		bool pressed = false, runs_done;
 		struct timespec ts;
 
 		now = gm_nanotime();
@@ -165,6 +189,7 @@ gm_scav_main(void *arg)
 				sleep_ns = next_cgroup - now;
 		}
 		need = gm_opt.scavenge ? gm_scav_need(&pressed) : 0;
+		runs_done = need < GM_SCAV_QUANTUM;
 		if (need >= GM_SCAV_QUANTUM) {
 			uint64_t t0 = gm_thread_cpu_ns(), released = 0, worked;
 
@@ -178,18 +203,21 @@ gm_scav_main(void *arg)
 				size_t r = gm_mheap_scavenge(want < ((uint64_t)2 << 20) ? want : (2u << 20),
 							     spike);
 
-				if (r == 0)
+				if (r == 0) {
+					runs_done = true;
 					break;
+				}
 				released += r;
 			} while (released < need && gm_thread_cpu_ns() - t0 < GM_SCAV_SLICE_NS);
-			worked = gm_thread_cpu_ns() - t0;
-			pthread_mutex_lock(&gm_heap.lock);
-			gm_scav.cpu_ns += worked;
-			if (released != 0)
-				gm_scav.cycles++;
-			pthread_mutex_unlock(&gm_heap.lock);
-			if (released != 0 && gm_opt.scavtrace)
-				gm_scav_trace(released, worked);
+			worked = gm_scav_account(t0, released, false);
+			/* After a spike, or short of memory: the pages inside
+			 * spans come next, once the free runs are done. */
+			if (park_next == 0 &&
+			    ((spike && released != 0) ||
+			     (pressed && runs_done && now - last_park >= GM_SCAV_PARK_PRESSED_NS))) {
+				park_next = 1;
+				last_park = now;
+			}
 			if (released != 0) {
 				/* A freed spike goes back at full speed (the same work,
 				 * done sooner: a busy machine must not stretch it past a
@@ -220,6 +248,22 @@ gm_scav_main(void *arg)
 
 			if (gm_opt.scavenge && idle >= GM_SCAV_QUANTUM && next_rotate - now < sleep_ns)
 				sleep_ns = next_rotate - now;
+		}
+		if (park_next != 0 && runs_done && gm_opt.scavenge) {
+			/* Park the free OS pages inside spans, a class at a time,
+			 * at full pace (this follows a spike or memory pressure). */
+			uint64_t t0 = gm_thread_cpu_ns();
+			size_t parked = 0;
+
+			do
+				gm_mcentral_scavenge_class(park_next++, &parked);
+			while (park_next < GM_NUM_CLASSES &&
+			       gm_thread_cpu_ns() - t0 < GM_SCAV_SLICE_NS);
+			if (park_next >= GM_NUM_CLASSES)
+				park_next = 0;
+			else
+				sleep_ns = 0;
+			gm_scav_account(t0, parked, true);
 		}
 		pthread_mutex_lock(&gm_scav.lock);
 		if (sleep_ns >= 100000000u)

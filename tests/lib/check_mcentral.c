@@ -5,6 +5,7 @@
 #include "testutil.h"
 
 #include <pthread.h>
+#include <sys/mman.h>
 
 /* Allocate several spans' worth of class c from this thread. */
 static void **
@@ -198,6 +199,153 @@ START_TEST(producer_consumer)
 }
 END_TEST
 
+/* Is the OS page holding p resident? */
+static bool
+resident(uintptr_t p)
+{
+	unsigned char v = 0;
+
+	ck_assert_int_eq(mincore((void *)(p & ~(uintptr_t)4095), 4096, &v), 0);
+	return (v & 1) != 0;
+}
+
+/*
+ * Spans of class c keep one object each (the first); every other object is
+ * freed.  The OS pages of those spans that the survivor does not touch go
+ * back to the OS (mincore says so, HeapInuseReleased counts them exactly,
+ * HeapReleased and HeapInuse do not move); allocating the class again reuses
+ * the parked objects before taking a new span; and a span that goes back to
+ * the heap with parked pages counts them as whole released pages.
+ */
+/* Bytes of class c's spans parked now. */
+static uint64_t
+class_parked(unsigned c)
+{
+	uint64_t b = 0;
+
+	pthread_mutex_lock(&gm_central[c].lock);
+	for (gm_mspan *s = gm_central[c].partial; s != NULL; s = s->next)
+		b += (uint64_t)__builtin_popcountll(s->parked) * 4096;
+	pthread_mutex_unlock(&gm_central[c].lock);
+	return b;
+}
+
+static void
+check_parking(unsigned c)
+{
+	unsigned n, i, nspans = 0, kept = 0;
+	void **v = fill_span(c, &n), **w;
+	gm_mspan **spans = calloc(n, sizeof(*spans));
+	unsigned *count = calloc(n, sizeof(*count));
+	uint32_t e = gm_class_size[c];
+	unsigned ospages = gm_class_npages[c] * 2, survivor_pages = (e - 1) / 4096 + 1;
+	struct gomem_memstats a, b;
+	size_t released, want;
+	uint64_t pa;
+
+	gm_opt.scavenge = false;
+	gm_mcentral_scavenge_all(); /* only our spans have pages to park below */
+	for (i = 0; i < n; i++) {
+		gm_mspan *s = gm_span_of((uintptr_t)v[i]);
+		unsigned k;
+
+		memset(v[i], 0x5a, e);
+		for (k = 0; k < nspans && spans[k] != s; k++)
+			;
+		if (k == nspans)
+			spans[nspans++] = s;
+		count[k]++;
+	}
+	/* Keep the first object of every span we filled completely. */
+	for (i = 0; i < n; i++) {
+		gm_mspan *s = gm_span_of((uintptr_t)v[i]);
+		unsigned k;
+
+		for (k = 0; spans[k] != s; k++)
+			;
+		if (count[k] == s->nelems && (uintptr_t)v[i] == s->start) {
+			kept++;
+			continue;
+		}
+		gm_free(v[i]);
+		v[i] = NULL;
+	}
+	ck_assert_uint_ge(kept, 2);
+	gm_mcache_release_all(gm_tls_mcache);
+	gm_read_memstats(&a);
+	released = gm_mcentral_scavenge_all();
+	gm_read_memstats(&b);
+	/* At least the pages the survivors leave alone in our full spans. */
+	want = (size_t)kept * (ospages - survivor_pages) * 4096;
+	ck_assert_uint_ge(released, want);
+	ck_assert_uint_eq(b.HeapInuseReleased - a.HeapInuseReleased, released);
+	ck_assert_uint_eq(b.HeapReleased, a.HeapReleased);
+	ck_assert_uint_eq(b.HeapInuse, a.HeapInuse);
+	for (i = 0; i < n; i++) {
+		uintptr_t p = (uintptr_t)v[i];
+		gm_mspan *s;
+
+		if (p == 0)
+			continue;
+		s = gm_span_of(p);
+		ck_assert_msg(((unsigned char *)p)[0] == 0x5a && ((unsigned char *)p)[e - 1] == 0x5a,
+			      "survivor damaged");
+		ck_assert(resident(p));
+		for (unsigned j = survivor_pages; j < ospages; j++)
+			ck_assert_msg(!resident(s->start + j * 4096), "page %u of a span resident", j);
+	}
+	ck_heap_ok();
+	ck_identities(&b);
+
+	/* The first half of the survivors go: their spans return to the heap. */
+	for (i = 0, kept = 0; i < n; i++) {
+		if (v[i] != NULL && kept++ % 2 == 0) {
+			gm_free(v[i]);
+			v[i] = NULL;
+		}
+	}
+	gm_mcache_release_all(gm_tls_mcache);
+	gm_read_memstats(&a);
+	ck_assert_uint_lt(a.HeapInuseReleased, b.HeapInuseReleased);
+	ck_assert_uint_gt(a.HeapReleased, b.HeapReleased);
+	ck_assert_uint_eq((a.HeapReleased - b.HeapReleased) % GM_PAGE_SIZE, 0);
+	ck_heap_ok();
+	ck_identities(&a);
+
+	/* Allocating again takes the parked objects before any new span. */
+	pa = class_parked(c);
+	ck_assert_uint_gt(pa, 0);
+	w = calloc(4 * n, sizeof(*w));
+	for (i = 0; i < 4 * n && class_parked(c) != 0; i++) {
+		w[i] = gm_malloc(e);
+		ck_assert_ptr_nonnull(w[i]);
+		memset(w[i], 0x33, e);
+	}
+	gm_read_memstats(&b);
+	ck_assert_uint_eq(class_parked(c), 0);
+	ck_assert_uint_eq(a.HeapInuseReleased - b.HeapInuseReleased, pa);
+	/* (The refill that took the last parked objects may have wanted more.) */
+	ck_assert_uint_le(b.HeapInuse, a.HeapInuse + gm_class_npages[c] * GM_PAGE_SIZE);
+	for (i = 0; i < 4 * n; i++)
+		gm_free(w[i]);
+	for (i = 0; i < n; i++)
+		gm_free(v[i]);
+	free(w);
+	gm_mcache_release_all(gm_tls_mcache);
+	ck_heap_ok();
+	free(v);
+	free(spans);
+	free(count);
+}
+
+START_TEST(free_os_pages_inside_spans)
+{
+	check_parking(gm_size_class(256));  /* one-page spans */
+	check_parking(gm_size_class(3000)); /* objects across OS pages */
+	check_parking(gm_size_class(10000));
+}
+END_TEST
+
 int
 main(void)
 {
@@ -210,6 +358,7 @@ main(void)
 	tcase_add_test(tc, remote_free_returns_spans);
 	tcase_add_test(tc, thread_exit_hands_cache_back);
 	tcase_add_test(tc, producer_consumer);
+	tcase_add_test(tc, free_os_pages_inside_spans);
 	suite_add_tcase(s, tc);
 	return run_suite(s);
 }

@@ -18,6 +18,8 @@
  *     start a thread, check the heap and exit;
  *   - every size class is swept: two spans' worth of objects of each class
  *     size, checked and freed;
+ *   - the free OS pages inside spans are released (parked) again and again
+ *     while the workers allocate and free in those spans;
  *   - memory-limit pressure: with a soft limit just above what is live, the
  *     workers churn large blocks and retained memory must stay under the
  *     limit (or the in-use heap, when that is larger).
@@ -352,7 +354,7 @@ retained(uint64_t *ret, uint64_t *inuse)
 	struct gomem_memstats m;
 
 	gm_read_memstats(&m);
-	*ret = m.HeapSys - m.HeapReleased;
+	*ret = m.HeapSys - m.HeapReleased - m.HeapInuseReleased;
 	*inuse = m.HeapInuse;
 }
 
@@ -364,7 +366,7 @@ main(int argc, char **argv)
 	struct gomem_memstats m0, m1;
 	size_t rss0, rss1, i;
 	unsigned k, forks = 0;
-	uint64_t limit, ret, inuse, worst = 0, sample_ret = 0, sample_inuse = 0;
+	uint64_t limit, ret, inuse, worst = 0, sample_ret = 0, sample_inuse = 0, parked = 0;
 	int64_t oldlimit;
 	double t0, tend, tp;
 	char why[128];
@@ -409,6 +411,11 @@ main(int argc, char **argv)
 				pthread_join(t[j], NULL);
 			atomic_fetch_add(&threads_made, 4);
 			k += 3;
+		}
+		if (k % 64 == 0) {
+			/* Release the free OS pages inside spans while they are
+			 * in use (what the scavenger does after a spike). */
+			parked += gm_mcentral_scavenge_all();
 		}
 		if (forks < cfg.forks && k % 16 == 0) {
 			pid_t pid = fork();
@@ -468,6 +475,8 @@ main(int argc, char **argv)
 	       "%.1f s; RSS start %zu KiB, end %zu KiB (with the table full), peak %zu KiB\n",
 	       atomic_load(&ops), atomic_load(&reallocs), atomic_load(&threads_made), forks,
 	       now() - t0, rss0, rss1, rss_kib("VmHWM:"));
+	printf("gmstress: %" PRIu64 " MiB of free OS pages inside spans released and reused\n",
+	       parked >> 20);
 	printf("gmstress: memory limit %" PRIu64 " MiB: retained over max(limit, in-use) by at most "
 	       "%" PRIu64 " KiB (highest retained %" PRIu64 " MiB, in-use %" PRIu64 " MiB then)\n",
 	       limit >> 20, worst >> 10, sample_ret >> 20, sample_inuse >> 20);

@@ -177,7 +177,7 @@ gm_free_slower(void *p, gm_mspan *s)
 		s = NULL;
 	if (gm_unlikely(s == NULL))
 		gm_bad_free(NULL, p, "gomem: free of pointer not allocated by gomem:");
-	if (gm_unlikely(s->nsampled != 0))
+	if (gm_unlikely(__atomic_load_n(&s->nsampled, __ATOMIC_RELAXED) != 0))
 		gm_prof_free(s, p);
 	st = __atomic_load_n(&s->state, __ATOMIC_ACQUIRE);
 	if (s->spanclass == GM_SPANCLASS_LARGE) {
@@ -212,7 +212,8 @@ gm_free_slow(void *p, gm_mspan *s)
 {
 	uintptr_t a = (uintptr_t)p;
 
-	if (gm_likely(s != NULL && s->spanclass == GM_CLASS_8 && s->nsampled == 0 &&
+	if (gm_likely(s != NULL && s->spanclass == GM_CLASS_8 &&
+		      __atomic_load_n(&s->nsampled, __ATOMIC_RELAXED) == 0 &&
 		      !(a >> GM_ADDR_BITS))) {
 		gm_mcache *mc = gm_tls_mcache;
 

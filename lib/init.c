@@ -55,7 +55,7 @@ gm_fork_child(void)
 
 	pthread_mutex_init(&gm_snap_lock, NULL);
 	for (i = 0; i < GM_NUM_SPANCLASSES; i++)
-		pthread_mutex_init(&gm_central[i].lock, NULL);
+		gm_mcentral_lock_init(&gm_central[i]);
 	gm_mheap_fork_child();
 	pthread_mutex_init(&gm_registry_.lock, NULL);
 	gm_scav_fork_child();

@@ -30,22 +30,28 @@
  * Allocation (malloc.c):
  *   1. n <= 32 KiB: round up to a size class; pop the thread's free list for
  *      that class.  No lock, no atomic read-modify-write.  Every block is
- *      8-byte aligned, 16-byte aligned from 16 B up (what GCC assumes of
- *      malloc): 1..8 B take the 8 B class, two to a 16 B granule, which is
- *      all the packing Go's tiny allocator could still do under that rule;
- *      17..24 B take the 32 B class.
+ *      16-byte aligned (GCC assumes 8 of malloc whatever the size, glibc
+ *      gives 16): 0..16 B take the 16 B class, 17..24 B the 32 B class.
+ *      Go's tiny allocator is gone: under an 8-byte rule the only packing
+ *      left was two objects of up to 8 B per 16 B (Go's 8 B class), and an
+ *      8 B object has no second word for the double-free key, so it needed
+ *      a path of its own that made malloc(8)+free 1.4x the best peer's.
  *   2. The list is empty: take a batch of objects from mcentral (per-class
  *      lock, one batch per lock); mcentral takes them from spans with free
  *      objects, else gets a fresh span from mheap (heap lock); else mheap
  *      maps more of an arena or reserves a new one.
  *   3. n > 32 KiB: a span of whole pages straight from mheap.
  *
- * Free (malloc.c):
- *   page -> span through the arena map gives the class; the object goes on
- *   the freeing thread's list for that class, whichever thread allocated it
- *   (no lock, no atomic).  A list longer than its limit gives a batch back
- *   to mcentral, which returns a span whose objects are all back to the
- *   heap, where free neighbours coalesce.
+ * Free (malloc.c, fast path in malloc_fast.h):
+ *   page -> span through the arena map (Go's single-level map on amd64,
+ *   then the arena's page table) gives the span's fastclass; the object
+ *   start check is a multiply and a rotate; word 1 holding the span's
+ *   address means a double free.  The object goes on the freeing thread's
+ *   list for that class, whichever thread allocated it (no lock, no
+ *   atomic).  A full list gives a batch back to mcentral, which returns a
+ *   span whose objects are all back to the heap, where free neighbours
+ *   coalesce.  Large calloc zeroes reused pages by memset or madvise, as
+ *   the measured touch rate of such blocks says.
  *
  * Lock order (taken in this order by gm_fork_prepare):
  *   gm_snap_lock -> mcentral[0..GM_NUM_SPANCLASSES-1].lock -> gm_heap.lock
@@ -91,7 +97,6 @@
 #define GM_SMALL_DIV 8
 #define GM_SMALL_MAX 1024
 #define GM_LARGE_DIV 128
-#define GM_CLASS_8 1 /* the 8 B class: 1..8 B requests; no room for the free key */
 
 #define GM_SPANCLASS_LARGE 0
 #define GM_NUM_SPANCLASSES 68
@@ -136,6 +141,8 @@ void *gm_sys_reserve(void *hint, size_t n);
 int gm_sys_map(void *v, size_t n);
 void gm_sys_unused(void *v, size_t n);
 void gm_sys_used(void *v, size_t n);
+bool gm_sys_zero(void *v, size_t n);
+size_t gm_sys_resident(void *v, size_t n, size_t *looked);
 size_t gm_os_page_size(void);
 
 /* ---- Fixed-size allocator (mfixalloc.c) ---- */
@@ -164,11 +171,11 @@ enum gm_span_state {
 };
 
 /*
- * A span.  The first cache line holds what free's fast path reads; it is
- * written only while the span changes hands under gm_heap.lock (and
- * nsampled under gm_prof.lock), never by mcentral, so frees from other
- * threads do not miss on it while mcentral works on the span.  The second
- * line is mcentral's and the heap's.
+ * A span.  What free's fast path reads comes first (the first 32 bytes);
+ * those fields are written only while the span changes hands under
+ * gm_heap.lock (and nsampled, fastclass under gm_prof.lock).  Putting
+ * mcentral's fields on a line of their own would cost 48 bytes a span
+ * (7 MiB more RSS after tests/lib/spike.sh's 1 GiB spike).
  */
 typedef struct gm_mspan {
 	/* Read by every free. */
@@ -176,22 +183,23 @@ typedef struct gm_mspan {
 	uint64_t inv;          /* inverse of elemsize's odd part, mod 2^64 */
 	uint64_t nelems;       /* 64 bits: one compare with the object index */
 	/* spanclass while free's fast path may take the span's objects: an
-	 * in-use span of a class of 16 B or more with no sampled blocks; else
-	 * 0, whose list has no room in any cache. */
+	 * in-use small-object span with no sampled blocks; else 0, whose list
+	 * has no room in any cache. */
 	uint8_t fastclass;
-	uint16_t nsampled;     /* sampled blocks in the span (gm_prof.lock) */
 	uint8_t shift;         /* trailing zero bits of elemsize */
-	uint8_t spanclass;     /* 0 for large spans and free runs */
+	uint16_t nsampled;     /* sampled blocks in the span (gm_prof.lock) */
 	uint32_t elemsize;
-	size_t npages;
-	/* mcentral's and the heap's. */
-	struct gm_mspan *next __attribute__((aligned(64))); /* mcentral partial or heap free list */
-	struct gm_mspan *prev;
-	void *freelist;        /* free objects on the span (mcentral.lock) */
-	uint16_t nfree;        /* objects on freelist (mcentral.lock) */
+	uint8_t spanclass;     /* 0 for large spans and free runs */
+	/* The rest is mcentral's and the heap's. */
 	uint8_t state;         /* enum gm_span_state */
 	uint8_t needzero;      /* large: pages may hold old data */
 	uint8_t onlist;        /* heap free lists: index + 1 of the list, 0 = none */
+	uint8_t lazyzero;      /* large: OS pages at the start (<= 64) calloc zeroed by madvise */
+	uint16_t nfree;        /* objects on freelist (mcentral.lock) */
+	size_t npages;
+	struct gm_mspan *next; /* mcentral partial or heap free list */
+	struct gm_mspan *prev;
+	void *freelist;        /* free objects on the span (mcentral.lock) */
 	uint64_t idle_since;   /* free runs: when its pages (most of them) became idle */
 } gm_mspan;
 
@@ -199,8 +207,7 @@ typedef struct gm_mspan {
 gm_inline uint8_t
 gm_span_fastclass(const gm_mspan *s)
 {
-	/* 8 B objects have no room for the double-free key. */
-	return s->spanclass > GM_CLASS_8 && s->nsampled == 0 ? s->spanclass : 0;
+	return s->nsampled == 0 ? s->spanclass : 0;
 }
 
 /* One more or one fewer sampled block in the in-use span s (gm_prof.lock). */
@@ -335,6 +342,7 @@ extern gm_mcentral gm_central[GM_NUM_SPANCLASSES];
 extern uint16_t gm_class_batch[GM_NUM_SPANCLASSES];
 
 void gm_mcentral_init(void);
+void gm_mcentral_lock_init(gm_mcentral *c);
 unsigned gm_mcentral_alloc_batch(uint8_t spanclass, unsigned want, void **head);
 void gm_mcentral_free_batch(uint8_t spanclass, void *head, unsigned n);
 

@@ -10,10 +10,7 @@
  * second word (the double-free key: a pointer no program is given, in a
  * register already when free needs it, as glibc 2.29..2.33 used its tcache's
  * address); malloc clears it.  Finding the key at free time means a double
- * free.  An
- * 8 B object has no second word: a double free of one is caught when it is
- * the head of the freeing thread's list (the common case, glibc's fasttop
- * check).  Pointers that are not the start of an object of an in-use span
+ * free.  Pointers that are not the start of an object of an in-use span
  * are refused.  Both end the process with a message naming the pointer.
  */
 #include "malloc_fast.h"
@@ -38,11 +35,72 @@ gm_small_alloc(gm_mcache *mc, unsigned c, size_t n)
 		}
 		mc = gm_tls_mcache;
 	}
-	/* The double-free key; an 8 B object's second word is its neighbour. */
-	if (c != GM_CLASS_8)
-		((uintptr_t *)p)[1] = 0;
+	((uintptr_t *)p)[1] = 0; /* the double-free key */
 	gm_stat_inc(&mc->stats.nmalloc[c]);
 	return gm_prof_account(mc, p, n);
+}
+
+/*
+ * Zeroing a reused large block for calloc.  A memset writes every byte; the
+ * lazy way gives the pages back to the OS, which maps a zero page on each
+ * one's next touch: a system call, then a page fault per page the program
+ * touches, far more per page than the memset, nothing for pages it never
+ * touches.  Which wins depends on how much of its calloc'd memory the
+ * program touches, which is measured (mincore) when a block zeroed the lazy
+ * way is freed and kept as a running average.  Below 1/32 touched, blocks
+ * are zeroed lazily; above, by memset, with the first 64 KiB of one block
+ * in 256 zeroed lazily to keep measuring.  Pages released already (fresh,
+ * or scavenged) are never zeroed at all (needzero).
+ */
+#define GM_LAZY_ZERO_MIN ((size_t)256 << 10) /* smaller blocks: memset */
+#define GM_LAZY_PROBE ((size_t)64 << 10)
+#define GM_TOUCH_ONE 65536 /* gm_touch_avg's unit: 1 = all pages touched */
+
+static _Atomic uint32_t gm_touch_avg; /* fraction touched, running average */
+static _Atomic uint32_t gm_lazy_tick;
+
+/* Zero the first n bytes of the freshly allocated large span s. */
+static void
+gm_large_zero(gm_mspan *s, size_t n)
+{
+	size_t ps = gm_os_page_size(), lazy = 0;
+	uint32_t tick = 0;
+	bool measure = false;
+
+	if (n >= GM_LAZY_ZERO_MIN) {
+		tick = atomic_load_explicit(&gm_lazy_tick, memory_order_relaxed) + 1;
+		atomic_store_explicit(&gm_lazy_tick, tick, memory_order_relaxed);
+		if (atomic_load_explicit(&gm_touch_avg, memory_order_relaxed) < GM_TOUCH_ONE / 32) {
+			/* Measuring one block in 8 is enough to follow a change. */
+			lazy = (n + ps - 1) & ~(ps - 1); /* the span covers whole pages */
+			measure = tick % 8 == 0;
+		} else if (tick % 256 == 0) {
+			lazy = GM_LAZY_PROBE;
+			measure = true;
+		}
+	}
+	if (lazy != 0 && gm_sys_zero((void *)s->start, lazy)) {
+		if (measure)
+			s->lazyzero = (uint8_t)(lazy / ps < 64 ? lazy / ps : 64);
+		memset((void *)(s->start + lazy), 0, n > lazy ? n - lazy : 0);
+		return;
+	}
+	memset((void *)s->start, 0, n);
+}
+
+/* The large span s, zeroed the lazy way, is being freed: how much was touched? */
+static void
+gm_large_zero_measure(gm_mspan *s)
+{
+	size_t looked, res = gm_sys_resident((void *)s->start,
+					     (size_t)s->lazyzero * gm_os_page_size(), &looked);
+	uint32_t avg = atomic_load_explicit(&gm_touch_avg, memory_order_relaxed);
+
+	s->lazyzero = 0;
+	if (looked == 0)
+		return;
+	avg = (uint32_t)((avg * 7 + res * GM_TOUCH_ONE / looked) / 8);
+	atomic_store_explicit(&gm_touch_avg, avg, memory_order_relaxed);
 }
 
 /* Pages for a large object; align_pages 0 = any alignment. */
@@ -66,38 +124,20 @@ gm_large_alloc(size_t n, size_t align_pages, bool zero)
 		return NULL;
 	}
 	if (zero && s->needzero)
-		memset((void *)s->start, 0, n);
+		gm_large_zero(s, n);
 	if (gm_tls_mcache != &gm_empty_mcache || gm_mcache_create() != NULL)
 		gm_prof_account(gm_tls_mcache, (void *)s->start, n);
 	return (void *)s->start;
 }
 
 /* Everything but the common small sizes. */
-static gm_noinline void *
-gm_malloc_slower(size_t n, gm_mcache *mc)
+gm_noinline void *
+gm_malloc_slow(size_t n, gm_mcache *mc)
 {
-	/* The 8 B class first: its class needs no table. */
-	if (n <= 8)
-		return gm_small_alloc(mc, GM_CLASS_8, n);
 	gm_ensure_init();
 	if (n <= GM_MAX_SMALL)
 		return gm_small_alloc(mc, gm_size_class(n), n);
 	return gm_large_alloc(n, 0, false);
-}
-
-/* Past malloc's fast path: the 8 B class's pop (no key word), or the rest. */
-gm_noinline gm_hot void *
-gm_malloc_slow(size_t n, gm_mcache *mc)
-{
-	void *p = mc->free[GM_CLASS_8];
-
-	if (gm_likely(n <= 8 && p != NULL)) {
-		mc->free[GM_CLASS_8] = *(void **)p;
-		mc->room[GM_CLASS_8]++;
-		gm_stat_inc(&mc->stats.nmalloc[GM_CLASS_8]);
-		return gm_prof_account(mc, p, n);
-	}
-	return gm_malloc_slower(n, mc);
 }
 
 /* malloc: see the overview in internal.h. */
@@ -125,24 +165,22 @@ gm_bad_free(const gm_mspan *s, const void *p, const char *what)
 	if (s == NULL)
 		gm_throw_ptr(what, p);
 	if (s->spanclass == GM_SPANCLASS_LARGE) {
-		if (a == s->start && s->state == GM_SPAN_FREE)
+		if (a == s->start && gm_span_state(s) == GM_SPAN_FREE)
 			gm_throw_ptr("gomem: double free of", p);
 		gm_throw_ptr(what, p);
 	}
-	if (s->state == GM_SPAN_FREE || s->state == GM_SPAN_DEAD)
+	if (gm_span_state(s) == GM_SPAN_FREE || gm_span_state(s) == GM_SPAN_DEAD)
 		gm_throw_ptr("gomem: free of pointer not allocated by gomem (or double free):", p);
 	if (!gm_is_object_start(s, a))
 		gm_throw_ptr("gomem: free of pointer not at the start of an object:", p);
-	if (s->spanclass == GM_CLASS_8 ? p == gm_tls_mcache->free[GM_CLASS_8]
-				       : ((const uintptr_t *)p)[1] == (uintptr_t)s)
+	if (((const uintptr_t *)p)[1] == (uintptr_t)s)
 		gm_throw_ptr("gomem: double free of", p);
 	gm_throw_ptr(what, p);
 }
 
 /*
- * Push the small object p of class c on this thread's list; a full list
- * first gives a batch back to mcentral.  Objects of 16 B or more get the
- * double-free key.
+ * Push the small object p of span s on this thread's list, with the
+ * double-free key; a full list first gives a batch back to mcentral.
  */
 static inline void
 gm_free_local(gm_mcache *mc, gm_mspan *s, void *p)
@@ -153,8 +191,7 @@ gm_free_local(gm_mcache *mc, gm_mspan *s, void *p)
 	if (gm_unlikely(mc->room[c] == 0))
 		gm_mcache_release(mc, c, gm_class_batch[c]);
 	w[0] = (uintptr_t)mc->free[c];
-	if (c != GM_CLASS_8)
-		w[1] = (uintptr_t)s;
+	w[1] = (uintptr_t)s;
 	mc->free[c] = p;
 	mc->room[c]--;
 	gm_stat_inc(&mc->stats.nfree[c]);
@@ -164,8 +201,8 @@ gm_free_local(gm_mcache *mc, gm_mspan *s, void *p)
  * Everything free's fast path does not handle, and every bad pointer; s is
  * what gm_span_of_fast found for p.
  */
-static gm_noinline void
-gm_free_slower(void *p, gm_mspan *s)
+gm_noinline void
+gm_free_slow(void *p, gm_mspan *s)
 {
 	uintptr_t a = (uintptr_t)p;
 	gm_mcache *mc;
@@ -183,6 +220,8 @@ gm_free_slower(void *p, gm_mspan *s)
 	if (s->spanclass == GM_SPANCLASS_LARGE) {
 		if (gm_unlikely(a != s->start || st != GM_SPAN_LARGE))
 			gm_bad_free(s, p, "gomem: free of pointer not at the start of an object:");
+		if (s->lazyzero != 0)
+			gm_large_zero_measure(s);
 		gm_mheap_free(s);
 		return;
 	}
@@ -194,39 +233,10 @@ gm_free_slower(void *p, gm_mspan *s)
 		if (mc == NULL)
 			gm_throw("gomem: out of memory for a thread cache");
 	}
-	if (gm_unlikely(!gm_is_object_start(s, a) ||
-			(s->spanclass == GM_CLASS_8 ? p == mc->free[GM_CLASS_8]
-						    : ((uintptr_t *)p)[1] == (uintptr_t)s)))
+	if (gm_unlikely(!gm_is_object_start(s, a) || ((uintptr_t *)p)[1] == (uintptr_t)s))
 		gm_bad_free(s, p, "gomem: free of invalid pointer");
 	/* Onto the list; past its limit a batch goes back to mcentral. */
 	gm_free_local(mc, s, p);
-}
-
-/*
- * Past free's fast path: the 8 B class's push, or the rest.  An 8 B object
- * has no key word: the head of our list is the double free caught here.
- * spanclass is nonzero only while a span is in use.
- */
-gm_noinline gm_hot void
-gm_free_slow(void *p, gm_mspan *s)
-{
-	uintptr_t a = (uintptr_t)p;
-
-	if (gm_likely(s != NULL && s->spanclass == GM_CLASS_8 &&
-		      __atomic_load_n(&s->nsampled, __ATOMIC_RELAXED) == 0 &&
-		      !(a >> GM_ADDR_BITS))) {
-		gm_mcache *mc = gm_tls_mcache;
-
-		if (gm_likely(mc->room[GM_CLASS_8] != 0 && gm_is_object_start(s, a) &&
-			      p != mc->free[GM_CLASS_8])) {
-			*(void **)p = mc->free[GM_CLASS_8];
-			mc->free[GM_CLASS_8] = p;
-			mc->room[GM_CLASS_8]--;
-			gm_stat_inc(&mc->stats.nfree[GM_CLASS_8]);
-			return;
-		}
-	}
-	gm_free_slower(p, s);
 }
 
 /* free: see the overview in internal.h. */
@@ -312,7 +322,7 @@ gm_realloc(void *p, size_t n)
 	} else {
 		if (gm_unlikely(gm_span_state(s) == GM_SPAN_FREE ||
 				gm_span_state(s) == GM_SPAN_DEAD || !gm_is_object_start(s, a) ||
-				(s->spanclass != GM_CLASS_8 && ((uintptr_t *)p)[1] == (uintptr_t)s)))
+				((uintptr_t *)p)[1] == (uintptr_t)s))
 			gm_bad_free(s, p, "gomem: realloc of invalid pointer");
 		old = s->elemsize;
 		/* Stay put unless the block would be mostly empty. */

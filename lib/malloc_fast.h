@@ -23,7 +23,7 @@
 void *gm_malloc_slow(size_t n, gm_mcache *mc);
 void gm_free_slow(void *p, gm_mspan *s);
 
-/* Byte n of a request of 9..1016 bytes: its size class; 0 for 0..8 (msize.c). */
+/* Byte n: the size class of a request of n = 0..1016 bytes (msize.c). */
 extern uint8_t gm_small_class[GM_SMALL_MAX - 8 + 1];
 
 gm_inline void *
@@ -31,8 +31,7 @@ gm_malloc_fast(size_t n)
 {
 	gm_mcache *mc = gm_tls_mcache;
 
-	/* Up to 1016 bytes; 0..8 map to list 0 (large), always empty: the
-	 * 8 B class has no key word to clear, the slow path serves it. */
+	/* Up to 1016 bytes (0 too: a unique 16 B block). */
 	if (gm_likely(n <= GM_SMALL_MAX - 8)) {
 		size_t c = gm_small_class[n];
 		void *p = mc->free[c];

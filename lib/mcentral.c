@@ -19,6 +19,23 @@
 gm_mcentral gm_central[GM_NUM_SPANCLASSES];
 uint16_t gm_class_batch[GM_NUM_SPANCLASSES];
 
+/*
+ * A class's lock is held for one batch, a few hundred instructions: a
+ * thread that finds it taken spins a little before it sleeps (glibc's
+ * adaptive mutex), so frees from other threads do not put threads to
+ * sleep in the common case.  Also used in a forked child.
+ */
+void
+gm_mcentral_lock_init(gm_mcentral *c)
+{
+	pthread_mutexattr_t a;
+
+	pthread_mutexattr_init(&a);
+	pthread_mutexattr_settype(&a, PTHREAD_MUTEX_ADAPTIVE_NP);
+	pthread_mutex_init(&c->lock, &a);
+	pthread_mutexattr_destroy(&a);
+}
+
 /* Set up the central lists and the batch sizes. */
 void
 gm_mcentral_init(void)
@@ -29,7 +46,7 @@ gm_mcentral_init(void)
 		unsigned size = gm_class_size[i];
 		unsigned b = size ? (unsigned)(32768 / size) : 0;
 
-		pthread_mutex_init(&gm_central[i].lock, NULL);
+		gm_mcentral_lock_init(&gm_central[i]);
 		gm_central[i].spanclass = (uint8_t)i;
 		gm_central[i].partial = NULL;
 		/* tcmalloc's num_objects_to_move: 32 KiB worth, 2 to 32 objects. */

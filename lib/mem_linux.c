@@ -74,6 +74,39 @@ gm_sys_unused(void *v, size_t n)
 	madvise(v, n, MADV_DONTNEED);
 }
 
+/*
+ * Zero the in-use pages [v, v+n) the lazy way: give them back to the OS,
+ * which maps a zero page on the next touch of each.  False if madvise
+ * failed, and then the memory is as it was.
+ */
+bool
+gm_sys_zero(void *v, size_t n)
+{
+	return madvise(v, n, MADV_DONTNEED) == 0;
+}
+
+/*
+ * Of the first OS pages of [v, v+n), at most 64: how many are resident,
+ * and in *looked how many were looked at (0 if mincore failed).
+ */
+size_t
+gm_sys_resident(void *v, size_t n, size_t *looked)
+{
+	unsigned char vec[64];
+	size_t ps = gm_os_page_size(), np = n / ps, i, k = 0;
+
+	if (np > sizeof(vec))
+		np = sizeof(vec);
+	if (np == 0 || mincore(v, np * ps, vec) != 0) {
+		*looked = 0;
+		return 0;
+	}
+	for (i = 0; i < np; i++)
+		k += vec[i] & 1;
+	*looked = np;
+	return k;
+}
+
 /* Prepared -> Ready: the kernel faults pages back in on first touch. */
 void
 gm_sys_used(void *v, size_t n)

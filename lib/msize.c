@@ -8,9 +8,9 @@
  * index inside a span is a multiply by the inverse of the size's odd part
  * and a rotate (gm_obj_index), which also says whether an offset starts an
  * object.  Rounding waste is
- * at most 12.5% and span tail waste at most 12.5%.  One difference from Go:
+ * at most 12.5% and span tail waste at most 12.5%.  Differences from Go:
  * requests of 17..24 B skip the 24 B class, which cannot keep 16-byte
- * alignment (see gm_msize_init); tests/lib/check_msize.c
+ * alignment, and those of 0..8 B the 8 B class (see gm_msize_init); tests/lib/check_msize.c
  * re-derives the table from Go's generator rules.
  */
 #include "internal.h"
@@ -70,14 +70,14 @@ gm_msize_init(void)
 		gm_class_nelems[c] =
 			(uint16_t)(gm_class_npages[c] * GM_PAGE_SIZE / gm_class_size[c]);
 	}
-	gm_size_to_class8[0] = 1;
 	/*
 	 * Blocks of 16 B or more are 16-byte aligned, as glibc's are: Go's 24 B
-	 * class only gives 8, so requests of 17..24 B use the 32 B class.
-	 * Requests of 1..8 B take the 8 B class (8-byte aligned), 9..16 B the
-	 * 16 B class.
+	 * class only gives 8, so requests of 17..24 B use the 32 B class, and
+	 * 0..8 B use the 16 B class (see internal.h: the 8 B class would need
+	 * a path of its own for want of room for the double-free key).
 	 */
+	gm_size_to_class8[0] = gm_size_to_class8[1] = 2;
 	gm_size_to_class8[3] = 4;
-	for (i = 9; i < sizeof(gm_small_class); i++)
+	for (i = 0; i < sizeof(gm_small_class); i++)
 		gm_small_class[i] = gm_size_to_class8[(i + GM_SMALL_DIV - 1) / GM_SMALL_DIV];
 }

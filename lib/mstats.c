@@ -7,9 +7,8 @@
  *                large objects' page-rounded bytes
  *   HeapAlloc    TotalAlloc minus the same for frees; Alloc = HeapAlloc
  *   Mallocs      small + large objects; Frees likewise
- *   TinyAllocs   zero: blocks under 16 B must be 8-byte aligned, and the
- *                only packing left under that rule (two objects of up to
- *                8 B in a 16 B granule) is what the 8 B class does
+ *   TinyAllocs   zero: there is no tiny allocator (internal.h); blocks
+ *                under 16 B are 16 B class objects
  *   HeapInuse    pages of spans out of the heap; HeapIdle free pages;
  *                HeapReleased free pages returned to the OS; HeapSys their
  *                sum

@@ -255,9 +255,8 @@ START_TEST(test_double_free_medium)
 END_TEST
 
 /*
- * Blocks of up to 8 B share a 16 B granule and have no second word for the
- * double-free key.  A double free there, with a live neighbour in the same
- * granule, must still be caught.
+ * Blocks of a few bytes (once packed in 16 B blocks by Go's tiny allocator,
+ * now 16 B objects): a double free, with a live neighbour, is caught.
  */
 START_TEST(test_double_free_tiny)
 {

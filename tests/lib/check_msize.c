@@ -7,6 +7,7 @@
  * smallest class that fits, and divmagic to give exact object indexes.
  */
 #include "testutil.h"
+#include "malloc_fast.h"
 
 struct cls {
 	unsigned size, npages;
@@ -81,13 +82,17 @@ START_TEST(every_size_maps_to_smallest_fitting_class)
 
 		ck_assert_msg(c >= 1 && c < GM_NUM_CLASSES, "size %zu class %u", n, c);
 		ck_assert_msg(gm_class_size[c] >= n, "size %zu class %u too small", n, c);
-		/* The smallest class that fits and keeps 16-byte alignment for n >= 16. */
-		ck_assert_msg(c == 1 || gm_class_size[c - 1] < n ||
-				      (n >= 16 && gm_class_size[c - 1] % 16 != 0),
+		/* The smallest class of 16 B or more that fits and keeps 16-byte
+		 * alignment (every block is 16-byte aligned). */
+		ck_assert_msg(gm_class_size[c] >= 16 && gm_class_size[c] % 16 == 0,
+			      "size %zu: class %u unaligned", n, c);
+		ck_assert_msg(gm_class_size[c - 1] < n || gm_class_size[c - 1] < 16 ||
+				      gm_class_size[c - 1] % 16 != 0,
 			      "size %zu: class %u not smallest", n, c);
-		ck_assert_msg(n < 16 || gm_class_size[c] % 16 == 0, "size %zu: class %u unaligned",
-			      n, c);
 	}
+	/* malloc's fast table agrees, 0 included. */
+	for (size_t n = 0; n <= GM_SMALL_MAX - 8; n++)
+		ck_assert_uint_eq(gm_small_class[n], gm_size_class(n ? n : 1));
 }
 END_TEST
 
@@ -127,9 +132,9 @@ START_TEST(object_index_exact)
 			uint64_t idx = gm_obj_index(off, gm_class_inv[c], gm_class_shift[c]);
 			bool start = off < nelems * size && off % size == 0;
 
-			ck_assert_msg(start ? idx == off / size : idx >= nelems,
-				      "class %u offset %lld index %llu", c, (long long)off,
-				      (unsigned long long)idx);
+			if (start ? idx != off / size : idx < nelems)
+				ck_abort_msg("class %u offset %lld index %llu", c, (long long)off,
+					     (unsigned long long)idx);
 		}
 	}
 }

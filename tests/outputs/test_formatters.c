@@ -254,6 +254,80 @@ START_TEST(test_expvar_shape)
 }
 END_TEST
 
+/* The writer: nesting, commas, escaping, exact integers, a cached prefix. */
+START_TEST(test_json_writer)
+{
+	struct gomem_memstats ms;
+	struct obuf b, pre;
+	struct json j, pj;
+	cJSON *root, *x;
+	char *text, *ptext;
+	size_t len, plen;
+
+	obuf_init(&b, 64);
+	json_init(&j, &b);
+	json_object(&j);
+	json_kv_u64(&j, "Big", 18446744073709551615ull);
+	json_key(&j, "List");
+	json_array(&j);
+	json_u64(&j, 1);
+	json_object(&j);
+	json_end(&j);
+	json_array(&j);
+	json_end(&j);
+	json_null(&j);
+	json_str(&j, "a\"<b>\xff", 6);
+	json_end(&j);
+	json_kv_bool(&j, "T", 1);
+	json_key(&j, "F");
+	json_f64(&j, 0.25);
+	json_end(&j);
+	text = obuf_take(&b, &len);
+	ck_assert_str_eq(text, "{\"Big\":18446744073709551615,\"List\":[1,{},[],null,"
+			       "\"a\\\"\\u003cb\\u003e\\ufffd\"],\"T\":true,\"F\":0.25}");
+	root = cJSON_Parse(text); /* an independent parser agrees */
+	ck_assert_ptr_nonnull(root);
+	ck_assert_int_eq(cJSON_GetArraySize(cJSON_GetObjectItemCaseSensitive(root, "List")), 5);
+	cJSON_Delete(root);
+	free(text);
+
+	/* A prefix rendered once, continued by another writer: the same bytes. */
+	synth(&ms, 1ull << 60);
+	obuf_init(&pre, 256);
+	json_init(&pj, &pre);
+	json_memstats_go(&pj, &ms, 0);
+	json_key(&pj, "Extra");
+	json_object(&pj);
+	json_memstats_extra(&pj, &ms);
+	ptext = obuf_take(&pre, &plen);
+	obuf_init(&b, 256);
+	json_init(&j, &b);
+	json_array(&j);
+	json_u64(&j, 7);
+	json_raw_open(&j, ptext, plen, "}}");
+	json_kv_u64(&j, "Added", 9);
+	json_end(&j);
+	json_end(&j);
+	json_end(&j);
+	text = obuf_take(&b, &len);
+	root = cJSON_Parse(text);
+	ck_assert_ptr_nonnull(root);
+	x = cJSON_GetArrayItem(root, 1);
+	ck_assert_ptr_null(cJSON_GetObjectItemCaseSensitive(x, "PauseNs")); /* compact */
+	ck_assert_ptr_null(cJSON_GetObjectItemCaseSensitive(x, "BySize"));
+	ck_assert_ptr_nonnull(strstr(text, "\"HeapAlloc\":1152921504606847976,")); /* exact */
+	x = cJSON_GetObjectItemCaseSensitive(x, "Extra");
+	ck_assert_int_eq((int)cJSON_GetObjectItemCaseSensitive(x, "Seq")->valuedouble, 7);
+	ck_assert_int_eq((int)cJSON_GetObjectItemCaseSensitive(x, "Added")->valuedouble, 9);
+	ck_assert_int_eq((int)cJSON_GetObjectItemCaseSensitive(x, "StructVersion")->valuedouble,
+			 GOMEM_MEMSTATS_VERSION);
+	ck_assert_str_eq(text + len - 13, ",\"Added\":9}}]");
+	cJSON_Delete(root);
+	free(text);
+	free(ptext);
+}
+END_TEST
+
 /* Number of lines in text that start with prefix. */
 static int
 count_lines(const char *text, const char *prefix)
@@ -428,6 +502,7 @@ main(void)
 	tcase_add_test(tc, test_go_string);
 	tcase_add_test(tc, test_cmdline);
 	tcase_add_test(tc, test_expvar_shape);
+	tcase_add_test(tc, test_json_writer);
 	tcase_add_test(tc, test_prom);
 	tcase_add_test(tc, test_cgroup);
 	tcase_add_test(tc, test_static);

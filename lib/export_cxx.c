@@ -1,0 +1,143 @@
+/*
+ * export_cxx.c: C++'s replaceable operator new and delete, exported by
+ * libgomem.so under their Itanium C++ ABI names, as every peer allocator
+ * does, so that `new` in a program costs one call into the allocator rather
+ * than libstdc++'s operator new calling malloc.
+ *
+ * The library is C and links no C++ runtime.  Failure follows the standard
+ * ([new.delete.single]): while the allocation fails, call the new-handler
+ * if there is one and try again; without one, the throwing forms throw
+ * std::bad_alloc and the nothrow forms return NULL.  The handler and the
+ * throw are libstdc++'s own, std::get_new_handler and std::__throw_bad_alloc,
+ * looked up with dlsym the first time an allocation fails: any program that
+ * calls operator new links a C++ runtime that has them.  If none is found
+ * the process aborts with a message rather than return NULL from a
+ * throwing new.  A new-handler that throws from a nothrow new propagates
+ * its exception (this file cannot catch it); the standard's handlers do not
+ * throw from there.
+ */
+#include "malloc_fast.h"
+
+#include <dlfcn.h>
+#include <errno.h>
+
+typedef void (*gm_new_handler)(void);
+
+/* libstdc++'s entry points, found on first failure (NULL: not yet). */
+static gm_new_handler (*_Atomic gm_get_new_handler)(void);
+static void (*_Atomic gm_throw_bad_alloc)(void);
+
+static void *
+gm_cxx_sym(const char *name)
+{
+	void *f = dlsym(RTLD_DEFAULT, name);
+
+	if (f == NULL)
+		gm_throw("gomem: operator new failed and no C++ runtime to report it");
+	return f;
+}
+
+/* An allocation failed: call the new-handler and say whether to retry;
+ * without a handler, throw std::bad_alloc or (nothrow) say not to. */
+static gm_noinline bool
+gm_new_failed(bool nothrow)
+{
+	gm_new_handler (*get)(void) = atomic_load_explicit(&gm_get_new_handler, memory_order_acquire);
+	gm_new_handler h;
+
+	if (get == NULL) {
+		get = (gm_new_handler(*)(void))gm_cxx_sym("_ZSt15get_new_handlerv");
+		atomic_store_explicit(&gm_get_new_handler, get, memory_order_release);
+	}
+	h = get();
+	if (h != NULL) {
+		h(); /* frees memory, throws, or ends the process */
+		return true;
+	}
+	if (nothrow)
+		return false;
+	if (atomic_load_explicit(&gm_throw_bad_alloc, memory_order_acquire) == NULL)
+		atomic_store_explicit(&gm_throw_bad_alloc,
+				      (void (*)(void))gm_cxx_sym("_ZSt17__throw_bad_allocv"),
+				      memory_order_release);
+	atomic_load_explicit(&gm_throw_bad_alloc, memory_order_acquire)();
+	gm_throw("gomem: std::__throw_bad_alloc returned");
+}
+
+/* operator new of every form: align 0 = the default (16 from 16 B up). */
+static inline void *
+gm_new(size_t n, size_t align, bool nothrow)
+{
+	void *p;
+
+	do {
+		p = align == 0 ? gm_malloc_fast(n) : gm_aligned_alloc(align, n);
+		if (gm_likely(p != NULL))
+			return p;
+	} while (gm_new_failed(nothrow));
+	return NULL;
+}
+
+#define GM_NEW(name, ...) GM_API void *name(__VA_ARGS__)
+#define GM_DELETE(name, ...) GM_API void name(__VA_ARGS__)
+
+/* The declarations keep -Wmissing-prototypes quiet: C++ declares them. */
+void *_Znwm(size_t n);
+void *_Znam(size_t n);
+void *_ZnwmRKSt9nothrow_t(size_t n, const void *nt);
+void *_ZnamRKSt9nothrow_t(size_t n, const void *nt);
+void *_ZnwmSt11align_val_t(size_t n, size_t al);
+void *_ZnamSt11align_val_t(size_t n, size_t al);
+void *_ZnwmSt11align_val_tRKSt9nothrow_t(size_t n, size_t al, const void *nt);
+void *_ZnamSt11align_val_tRKSt9nothrow_t(size_t n, size_t al, const void *nt);
+void _ZdlPv(void *p);
+void _ZdaPv(void *p);
+void _ZdlPvm(void *p, size_t n);
+void _ZdaPvm(void *p, size_t n);
+void _ZdlPvRKSt9nothrow_t(void *p, const void *nt);
+void _ZdaPvRKSt9nothrow_t(void *p, const void *nt);
+void _ZdlPvSt11align_val_t(void *p, size_t al);
+void _ZdaPvSt11align_val_t(void *p, size_t al);
+void _ZdlPvmSt11align_val_t(void *p, size_t n, size_t al);
+void _ZdaPvmSt11align_val_t(void *p, size_t n, size_t al);
+void _ZdlPvSt11align_val_tRKSt9nothrow_t(void *p, size_t al, const void *nt);
+void _ZdaPvSt11align_val_tRKSt9nothrow_t(void *p, size_t al, const void *nt);
+
+/* new(size_t), new[](size_t) */
+GM_NEW(_Znwm, size_t n) { return gm_new(n, 0, false); }
+GM_NEW(_Znam, size_t n) { return gm_new(n, 0, false); }
+/* new(size_t, nothrow_t const &), new[] */
+GM_NEW(_ZnwmRKSt9nothrow_t, size_t n, const void *nt) { return gm_new(n, 0, true); }
+GM_NEW(_ZnamRKSt9nothrow_t, size_t n, const void *nt) { return gm_new(n, 0, true); }
+/* new(size_t, align_val_t), new[] */
+GM_NEW(_ZnwmSt11align_val_t, size_t n, size_t al) { return gm_new(n, al, false); }
+GM_NEW(_ZnamSt11align_val_t, size_t n, size_t al) { return gm_new(n, al, false); }
+/* new(size_t, align_val_t, nothrow_t const &), new[] */
+GM_NEW(_ZnwmSt11align_val_tRKSt9nothrow_t, size_t n, size_t al, const void *nt)
+{
+	return gm_new(n, al, true);
+}
+GM_NEW(_ZnamSt11align_val_tRKSt9nothrow_t, size_t n, size_t al, const void *nt)
+{
+	return gm_new(n, al, true);
+}
+
+/* Every delete is free: the size and alignment are the block's own. */
+GM_DELETE(_ZdlPv, void *p) { gm_free_fast(p); }
+GM_DELETE(_ZdaPv, void *p) { gm_free_fast(p); }
+GM_DELETE(_ZdlPvm, void *p, size_t n) { gm_free_fast(p); }
+GM_DELETE(_ZdaPvm, void *p, size_t n) { gm_free_fast(p); }
+GM_DELETE(_ZdlPvRKSt9nothrow_t, void *p, const void *nt) { gm_free_fast(p); }
+GM_DELETE(_ZdaPvRKSt9nothrow_t, void *p, const void *nt) { gm_free_fast(p); }
+GM_DELETE(_ZdlPvSt11align_val_t, void *p, size_t al) { gm_free_fast(p); }
+GM_DELETE(_ZdaPvSt11align_val_t, void *p, size_t al) { gm_free_fast(p); }
+GM_DELETE(_ZdlPvmSt11align_val_t, void *p, size_t n, size_t al) { gm_free_fast(p); }
+GM_DELETE(_ZdaPvmSt11align_val_t, void *p, size_t n, size_t al) { gm_free_fast(p); }
+GM_DELETE(_ZdlPvSt11align_val_tRKSt9nothrow_t, void *p, size_t al, const void *nt)
+{
+	gm_free_fast(p);
+}
+GM_DELETE(_ZdaPvSt11align_val_tRKSt9nothrow_t, void *p, size_t al, const void *nt)
+{
+	gm_free_fast(p);
+}

@@ -71,7 +71,9 @@ gm_free_fast(void *p)
 
 	if (gm_likely(s != NULL)) {
 		gm_mcache *mc = gm_tls_mcache;
-		size_t c = __atomic_load_n(&s->fastclass, __ATOMIC_RELAXED); /* a plain load on x86 */
+		/* Relaxed: the profiler changes it when it samples another object of
+		 * the span (a sampled object reaches its freer after that store). */
+		size_t c = __atomic_load_n(&s->fastclass, __ATOMIC_RELAXED);
 		uintptr_t *w = p, key = (uintptr_t)s;
 
 		/* A span free may take objects of (fastclass 0 has no room),

@@ -16,8 +16,10 @@
 #include "config.h"
 
 #include <errno.h>
+#include <fcntl.h>
 #include <limits.h>
 #include <pthread.h>
+#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -25,6 +27,7 @@
 #include <sys/syscall.h>
 #include <unistd.h>
 #include <linux/capability.h>
+#include <linux/perf_event.h>
 
 #include <bpf/bpf.h>
 #include <bpf/libbpf.h>
@@ -104,6 +107,54 @@ missing_caps(char *buf, size_t len)
 }
 
 /*
+ * Whether this process may create uprobes: open a uprobe perf event on the
+ * first byte of our own executable for ourselves and close it at once (the
+ * ELF header is not executed, so nothing fires).  The permission check sits
+ * in the uprobe PMU's event_init, before any probe exists: since Linux 6.15
+ * it wants CAP_SYS_ADMIN, CAP_PERFMON no longer suffices.  0 if allowed,
+ * else -1 with err naming what is missing.
+ */
+static int
+uprobe_allowed(char *err, size_t errlen)
+{
+	struct perf_event_attr attr;
+	char buf[32];
+	ssize_t n;
+	int fd, e, type;
+
+	fd = open("/sys/bus/event_source/devices/uprobe/type", O_RDONLY | O_CLOEXEC);
+	if (fd < 0) {
+		snprintf(err, errlen, "the kernel has no uprobe PMU "
+			 "(/sys/bus/event_source/devices/uprobe/type: %s)", strerror(errno));
+		return -1;
+	}
+	n = read(fd, buf, sizeof buf - 1);
+	close(fd);
+	if (n <= 0)
+		return 0; /* cannot tell: let the attach itself decide */
+	buf[n] = '\0';
+	type = atoi(buf);
+	memset(&attr, 0, sizeof attr);
+	attr.size = sizeof attr;
+	attr.type = (__u32)type;
+	attr.config1 = (__u64)(uintptr_t)"/proc/self/exe"; /* uprobe_path */
+	attr.config2 = 0;				     /* probe_offset */
+	fd = (int)syscall(SYS_perf_event_open, &attr, 0, -1, -1, PERF_FLAG_FD_CLOEXEC);
+	if (fd >= 0) {
+		close(fd);
+		return 0;
+	}
+	e = errno;
+	if (e != EACCES && e != EPERM)
+		return 0; /* not a privilege problem: the attach reports it */
+	snprintf(err, errlen,
+		 "creating uprobes needs CAP_SYS_ADMIN (CAP_BPF and CAP_PERFMON are not enough "
+		 "since Linux 6.15): %s; see gomemd(8), PRIVILEGES",
+		 strerror(e));
+	return -1;
+}
+
+/*
  * Open and load the BPF programs and attach the exit tracepoint.  On failure
  * err says what is missing, in words a user can act on.
  */
@@ -135,6 +186,13 @@ attach_open(char *err, size_t errlen)
 				 "uprobes and BPF ring buffers; run with -v for details)",
 				 strerror(e));
 		}
+		gomem_bpf__destroy(skel);
+		skel = NULL;
+		return -1;
+	}
+
+	/* step: can we make uprobes at all?  Without, gomemd would watch nothing. */
+	if (uprobe_allowed(err, errlen) != 0) {
 		gomem_bpf__destroy(skel);
 		skel = NULL;
 		return -1;

@@ -108,9 +108,12 @@ int
 proc_alive(int pid)
 {
 	char path[64];
+	struct stat st;
 
+	/* not access(2): it drops the capabilities of a non-root uid, and
+	 * under hidepid=invisible only CAP_SYS_PTRACE shows other users' pids */
 	snprintf(path, sizeof path, "/proc/%d", pid);
-	return access(path, F_OK) == 0;
+	return stat(path, &st) == 0;
 }
 
 /* A process's start time in clock ticks since boot, 0 if gone or a zombie. */
@@ -256,6 +259,23 @@ proc_find_library(int pid, char *path, size_t len, dev_t *dev, ino_t *ino)
 
 /* ---- the table ---- */
 
+/*
+ * Boot time on the wall clock without /proc/stat: realtime minus boottime,
+ * rounded down to a whole second as /proc/stat's btime is.
+ */
+static uint64_t
+proc_boot_time_ns(void)
+{
+	struct timespec rt, bt;
+	uint64_t ns;
+
+	clock_gettime(CLOCK_REALTIME, &rt);
+	clock_gettime(CLOCK_BOOTTIME, &bt);
+	ns = ((uint64_t)rt.tv_sec * 1000000000ull + (uint64_t)rt.tv_nsec) -
+	     ((uint64_t)bt.tv_sec * 1000000000ull + (uint64_t)bt.tv_nsec);
+	return ns / 1000000000ull * 1000000000ull;
+}
+
 /* Set up the table. */
 void
 proc_init(unsigned history_len, unsigned history_interval_ms)
@@ -276,6 +296,8 @@ proc_init(unsigned history_len, unsigned history_interval_ms)
 	tab.page_size = sysconf(_SC_PAGESIZE);
 	if (read_file("/proc/stat", buf, sizeof buf) > 0 && (p = strstr(buf, "\nbtime ")) != NULL)
 		tab.btime_ns = strtoull(p + 7, NULL, 10) * 1000000000ull;
+	else /* ProcSubset=pid hides /proc/stat: boot time from the clocks */
+		tab.btime_ns = proc_boot_time_ns();
 }
 
 /* Change the history interval (SIGHUP). */

@@ -32,20 +32,8 @@ WORKLOAD = os.environ["WORKLOAD"]
 GRACE = 2
 INTERVAL_MS = 50
 
-children = []
-failures = []
-
-
-def skip(reason):
-    print("SKIP: " + reason)
-    sys.exit(77)
-
-
-def check(cond, what):
-    print(("ok   " if cond else "FAIL ") + what)
-    if not cond:
-        failures.append(what)
-    return cond
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+from gmtest import check, children, failures, free_port, run, skip, wait_for  # noqa: E402
 
 
 def spawn(argv, env_extra=None, **kw):
@@ -54,14 +42,6 @@ def spawn(argv, env_extra=None, **kw):
     p = subprocess.Popen(argv, env=env, **kw)
     children.append(p)
     return p
-
-
-def free_port():
-    s = socket.socket()
-    s.bind(("127.0.0.1", 0))
-    port = s.getsockname()[1]
-    s.close()
-    return port
 
 
 class Client:
@@ -85,16 +65,6 @@ class Client:
 
     def get(self, path):
         return self.req("GET", path)
-
-
-def wait_for(pred, timeout, step=0.05):
-    end = time.time() + timeout
-    while time.time() < end:
-        v = pred()
-        if v:
-            return v
-        time.sleep(step)
-    return pred()
 
 
 def read_flat(path):
@@ -382,18 +352,4 @@ def main():
 
 if __name__ == "__main__":
     signal.alarm(170)
-    try:
-        main()
-    finally:
-        for p in children:
-            if p.poll() is None:
-                p.kill()
-                try:
-                    p.wait(5)
-                except subprocess.TimeoutExpired:
-                    pass
-    if failures:
-        print("%d check(s) failed" % len(failures))
-        sys.exit(1)
-    print("all checks passed")
-    sys.exit(0)
+    run(main)

@@ -6,10 +6,11 @@
 set -eu
 want="build-essential autoconf automake libtool pkg-config check
 clang llvm libbpf-dev bpftool libelf-dev zlib1g-dev systemtap-sdt-dev
-libmicrohttpd-dev libcjson-dev libsystemd-dev curl"
+libmicrohttpd-dev libcjson-dev libsystemd-dev libyaml-dev libcrypt-dev curl"
 if [ "${1:-build}" = test ]; then
 	want="$want python3 sqlite3 prometheus golang-go chromium nodejs npm wrk
-libjemalloc2 libtcmalloc-minimal4 libmimalloc2.0 valgrind procps iproute2 libcap2-bin"
+libjemalloc2 libtcmalloc-minimal4 libmimalloc2.0 valgrind procps iproute2 libcap2-bin
+mandoc util-linux systemd"
 fi
 missing=""
 for p in $want; do

@@ -1,0 +1,59 @@
+/*
+ * heartbeat.c: liveness of the daemon's loops.  See heartbeat.h.
+ */
+#include "config.h"
+
+#include <stdio.h>
+
+#include "heartbeat.h"
+
+/* Start a heartbeat as if it had just beaten. */
+void heartbeat_init(struct heartbeat *hb, const char *name, uint64_t limit_ns, uint64_t now_ns)
+{
+	hb->name = name;
+	hb->limit_ns = limit_ns;
+	__atomic_store_n(&hb->busy, 0, __ATOMIC_RELAXED);
+	__atomic_store_n(&hb->last_ns, now_ns, __ATOMIC_RELEASE);
+}
+
+/* The loop turned: one store, callable from any thread, no lock. */
+void heartbeat_beat(struct heartbeat *hb, uint64_t now_ns)
+{
+	__atomic_store_n(&hb->last_ns, now_ns, __ATOMIC_RELEASE);
+}
+
+/*
+ * Say what the loop is about to do (a string with static storage, or NULL
+ * for nothing), so that a stall can be reported with its cause.
+ */
+void heartbeat_busy(struct heartbeat *hb, const char *what)
+{
+	__atomic_store_n(&hb->busy, (uint64_t)(uintptr_t)what, __ATOMIC_RELEASE);
+}
+
+/*
+ * Whether every heartbeat beat within its limit: 0 if so, else -1 with
+ * reason naming the first stalled loop, how long and what it was doing.
+ */
+int heartbeat_check(struct heartbeat *const *hbs, size_t n, uint64_t now_ns, char *reason,
+		    size_t len)
+{
+	size_t i;
+
+	for (i = 0; i < n; i++) {
+		uint64_t last = __atomic_load_n(&hbs[i]->last_ns, __ATOMIC_ACQUIRE);
+		const char *what =
+		    (const char *)(uintptr_t)__atomic_load_n(&hbs[i]->busy, __ATOMIC_ACQUIRE);
+
+		if (now_ns <= last || now_ns - last <= hbs[i]->limit_ns)
+			continue;
+		snprintf(reason, len, "%s stalled: no progress for %.1f s (limit %.1f s)%s%s",
+			 hbs[i]->name, (double)(now_ns - last) / 1e9,
+			 (double)hbs[i]->limit_ns / 1e9, what != NULL ? " while " : "",
+			 what != NULL ? what : "");
+		return -1;
+	}
+	if (len > 0)
+		reason[0] = '\0';
+	return 0;
+}

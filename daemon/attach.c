@@ -24,6 +24,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <sys/sysmacros.h>
 #include <sys/syscall.h>
 #include <unistd.h>
 #include <linux/capability.h>
@@ -34,12 +35,14 @@
 
 #include "gomem.skel.h"
 #include "gomem.h"
+#include "base/safefile.h"
 #include "gomemd.h"
 
 #define NPROBES 6
 
 struct lib_links {
-	char *path;
+	char *path; /* configured path; for a mapped inode "PATH (deleted)" or PATH */
+	int mapped; /* attached through a process's mapping (attach_mapped), not configured */
 	dev_t dev;
 	ino_t ino;
 	struct bpf_link *links[NPROBES];
@@ -277,7 +280,7 @@ attach_libraries(char *const *want, int nwant)
 		for (j = 0; j < nwant; j++)
 			if (strcmp(libs[i].path, want[j]) == 0)
 				break;
-		if (j < nwant) {
+		if (j < nwant || libs[i].mapped) {
 			keep[nkeep++] = libs[i];
 		} else {
 			log_info("detaching from %s", libs[i].path);
@@ -292,7 +295,7 @@ attach_libraries(char *const *want, int nwant)
 		struct lib_links *l = &libs[nlibs];
 
 		for (i = 0; i < nlibs; i++)
-			if (strcmp(libs[i].path, want[j]) == 0)
+			if (!libs[i].mapped && strcmp(libs[i].path, want[j]) == 0)
 				break;
 		if (i < nlibs)
 			continue;
@@ -337,7 +340,7 @@ attach_refresh(void)
 	pthread_mutex_lock(&pid_lock);
 	n = nlibs;
 	for (i = 0; i < n && nlibs < GOMEMD_MAX_LIBS; i++) {
-		if (stat(libs[i].path, &st) != 0 ||
+		if (libs[i].mapped || stat(libs[i].path, &st) != 0 ||
 		    (st.st_dev == libs[i].dev && st.st_ino == libs[i].ino))
 			continue;
 		for (j = 0; j < nlibs; j++)
@@ -413,29 +416,103 @@ attach_unmute(int pid)
 	return watch_set(pid, GOMEM_WATCH_ON);
 }
 
+/* Whether path is a configured library (not one attached through a mapping). */
+int
+attach_is_configured(const char *path)
+{
+	int i, yes = 0;
+
+	pthread_mutex_lock(&pid_lock);
+	for (i = 0; i < nlibs; i++)
+		if (!libs[i].mapped && strcmp(libs[i].path, path) == 0)
+			yes = 1;
+	pthread_mutex_unlock(&pid_lock);
+	return yes;
+}
+
+/*
+ * Attach the probes for all processes to the file that maps line m of
+ * process pid names: a libgomem copy at another path, or a configured
+ * library deleted (replaced) since the process mapped it.  The file is
+ * opened by base/safefile.c, which never blocks or follows a link and
+ * checks device and inode, before pid_lock is taken; libbpf then reads it
+ * through /proc/self/fd.  Uprobes live on the inode, so every process
+ * mapping this very file is covered.  0 (also when attached already) or -1
+ * with err.
+ */
+int
+attach_mapped(int pid, const struct safefile_map *m, char *err, size_t errlen)
+{
+	dev_t dev = makedev(m->dev_major, m->dev_minor);
+	char fdpath[64];
+	int fd, i, rc = 0;
+
+	fd = safefile_open(pid, m, SAFEFILE_ANY, err, errlen);
+	if (fd < 0)
+		return -1;
+	snprintf(fdpath, sizeof fdpath, "/proc/self/fd/%d", fd);
+	pthread_mutex_lock(&pid_lock);
+	for (i = 0; i < nlibs; i++)
+		if (libs[i].dev == dev && libs[i].ino == (ino_t)m->inode)
+			break;
+	if (i < nlibs) {
+		/* attached already */
+	} else if (nlibs == GOMEMD_MAX_LIBS) {
+		snprintf(err, errlen, "%s: too many attached files (at most %d)", m->path,
+			 GOMEMD_MAX_LIBS);
+		rc = -1;
+	} else {
+		memset(&libs[nlibs], 0, sizeof libs[nlibs]);
+		if (attach_probes(libs[nlibs].links, -1, fdpath) == 0) {
+			snprintf(err, errlen, "%s: no gomem USDT probes in it", m->path);
+			rc = -1;
+		} else {
+			xasprintf(&libs[nlibs].path, "%s%s", m->path, m->deleted ? " (deleted)" : "");
+			libs[nlibs].mapped = 1;
+			libs[nlibs].dev = dev;
+			libs[nlibs].ino = (ino_t)m->inode;
+			nlibs++;
+			log_info("attached to %s%s (inode %llu, mapped by process %d) for all "
+				 "processes",
+				 m->path, m->deleted ? " (deleted)" : "", (unsigned long long)m->inode,
+				 pid);
+		}
+	}
+	pthread_mutex_unlock(&pid_lock);
+	close(fd);
+	return rc;
+}
+
 /*
  * Attach to one process.  A process mapping an attached library needs
- * nothing more than unmuting; otherwise its libgomem (or, when none is
- * mapped, its executable) gets per-pid links.  0 on success.
+ * nothing more than unmuting; one mapping another libgomem gets that file
+ * attached (attach_mapped); one without (libgomem linked statically) gets
+ * per-pid links on its executable.  0 on success.
  */
 int
 attach_pid(int pid, char *err, size_t errlen)
 {
-	char lib[PATH_MAX], path[PATH_MAX + 64];
 	struct bpf_link *links[NPROBES] = {0};
-	dev_t dev;
-	ino_t ino;
-	int i, found;
+	char path[PATH_MAX + 64];
+	struct safefile_map m;
+	int i;
 
 	if (!proc_alive(pid)) {
 		snprintf(err, errlen, "no process %d", pid);
 		errno = ESRCH;
 		return -1;
 	}
-	found = proc_find_library(pid, lib, sizeof lib, &dev, &ino) == 0;
-	if (found && attach_is_library(dev, ino)) {
+	if (proc_find_library(pid, &m) == 0) {
+		int was = attach_is_library(makedev(m.dev_major, m.dev_minor), (ino_t)m.inode);
+
+		if (!was && attach_mapped(pid, &m, err, errlen) != 0) {
+			errno = ENOENT;
+			return -1;
+		}
 		attach_unmute(pid);
-		proc_add(pid, lib);
+		proc_add(pid, m.path);
+		if (!was)
+			proc_set_attached(pid, 1);
 		return 0;
 	}
 	pthread_mutex_lock(&pid_lock);
@@ -450,27 +527,27 @@ attach_pid(int pid, char *err, size_t errlen)
 		proc_add(pid, path);
 		return 0;
 	}
-	if (found)
-		snprintf(path, sizeof path, "/proc/%d/root%s", pid, lib);
-	else
-		snprintf(path, sizeof path, "/proc/%d/exe", pid);
+	/* the kernel's link to the executable: not a path the process chose */
+	snprintf(path, sizeof path, "/proc/%d/exe", pid);
 	if (attach_probes(links, pid, path) == 0) {
 		pthread_mutex_unlock(&pid_lock);
-		snprintf(err, errlen, "process %d has no gomem USDT probes (%s)", pid,
-			 found ? lib : "no libgomem mapped and none in its executable");
+		snprintf(err, errlen,
+			 "process %d has no gomem USDT probes (no libgomem mapped and none in its "
+			 "executable)",
+			 pid);
 		errno = ENOENT;
 		return -1;
 	}
 	pids = xrealloc(pids, sizeof(*pids) * (size_t)(npids + 1));
 	pids[npids].pid = pid;
-	snprintf(pids[npids].path, sizeof pids[npids].path, "%s", found ? lib : path);
+	snprintf(pids[npids].path, sizeof pids[npids].path, "%s", path);
 	memcpy(pids[npids].links, links, sizeof links);
 	npids++;
 	pthread_mutex_unlock(&pid_lock);
 	attach_unmute(pid);
-	proc_add(pid, found ? lib : path);
+	proc_add(pid, path);
 	proc_set_attached(pid, 1);
-	log_info("attached to process %d (%s)", pid, found ? lib : path);
+	log_info("attached to process %d (%s)", pid, path);
 	return 0;
 }
 

@@ -30,6 +30,12 @@ enum {
 	OPT_THREADS,
 	OPT_VERSION,
 	OPT_PROFILE,
+	OPT_SOCKET,
+	OPT_SOCKET_MODE,
+	OPT_SOCKET_CONN,
+	OPT_WEB_CONFIG,
+	OPT_ALLOW_HOST,
+	OPT_HEADER_TIMEOUT,
 };
 
 static const struct option long_opts[] = {
@@ -48,6 +54,12 @@ static const struct option long_opts[] = {
 	{"help", no_argument, NULL, 'h'},
 	{"version", no_argument, NULL, OPT_VERSION},
 	{"profile", no_argument, NULL, OPT_PROFILE},
+	{"socket", required_argument, NULL, OPT_SOCKET},
+	{"socket-mode", required_argument, NULL, OPT_SOCKET_MODE},
+	{"socket-connections", required_argument, NULL, OPT_SOCKET_CONN},
+	{"web-config", required_argument, NULL, OPT_WEB_CONFIG},
+	{"allow-host", required_argument, NULL, OPT_ALLOW_HOST},
+	{"header-timeout", required_argument, NULL, OPT_HEADER_TIMEOUT},
 	{NULL, 0, NULL, 0},
 };
 
@@ -71,7 +83,13 @@ config_usage(FILE *f)
 		"      --timeout SECONDS      idle HTTP connection timeout (default 10)\n"
 		"      --threads N            HTTP threads (default 2)\n"
 		"      --profile              collect heap profiles (attach gomem:sample_alloc/free;\n"
-		"                             costs the watched process ~10 us per sample)\n");
+		"                             costs the watched process ~10 us per sample)\n"
+		"      --socket PATH          unix socket (default " GOMEMD_DEFAULT_SOCKET "; \"\" none)\n"
+		"      --socket-mode MODE     its permissions (default 0660, group gomem)\n"
+		"      --socket-connections N its own connection budget (default 32)\n"
+		"      --web-config FILE      TLS and basic-auth users (Prometheus exporter-toolkit)\n"
+		"      --allow-host NAME      a Host name beyond loopback to answer (repeatable)\n"
+		"      --header-timeout SECS  deadline for a whole request header (default 5)\n");
 }
 
 /* Set the defaults. */
@@ -87,6 +105,10 @@ config_defaults(struct gomemd_config *c)
 	c->per_ip_limit = 64;
 	c->conn_timeout_s = 10;
 	c->http_threads = 2;
+	c->socket = xstrdup(GOMEMD_DEFAULT_SOCKET);
+	c->socket_mode = 0660;
+	c->socket_connections = 32;
+	c->header_timeout_s = 5;
 }
 
 /* Free what a configuration owns. */
@@ -97,8 +119,12 @@ config_free(struct gomemd_config *c)
 
 	free(c->listen);
 	free(c->config_file);
+	free(c->socket);
+	free(c->web_config);
 	for (i = 0; i < c->nlibraries; i++)
 		free(c->libraries[i]);
+	for (i = 0; i < c->nallow_hosts; i++)
+		free(c->allow_hosts[i]);
 	memset(c, 0, sizeof *c);
 }
 
@@ -171,6 +197,16 @@ add_library(struct gomemd_config *c, const char *path, char *err, size_t errlen)
 	return 0;
 }
 
+/* Whether key is name, a '_' standing for a '-'. */
+static int
+key_is(const char *key, const char *name)
+{
+	for (; *key != '\0' && *name != '\0'; key++, name++)
+		if (*key != *name && !(*key == '_' && *name == '-'))
+			return 0;
+	return *key == *name;
+}
+
 /* Apply one setting; `from` names its origin for messages. */
 static int
 config_set(struct gomemd_config *c, const char *key, const char *val, const char *from,
@@ -222,6 +258,39 @@ config_set(struct gomemd_config *c, const char *key, const char *val, const char
 			 strcmp(val, "no") == 0 || strcmp(val, "false") == 0)
 			c->profile = 0;
 		else
+			goto bad;
+	} else if (key_is(key, "socket")) {
+		if (val[0] != '\0' && val[0] != '/')
+			goto bad;
+		free(c->socket);
+		c->socket = xstrdup(val);
+		c->socket_explicit = 1;
+	} else if (key_is(key, "socket-mode")) {
+		char *end;
+		unsigned long m = strtoul(val, &end, 8);
+
+		if (val[0] == '\0' || *end != '\0' || m > 0777)
+			goto bad;
+		c->socket_mode = (unsigned)m;
+	} else if (key_is(key, "socket-connections")) {
+		if (parse_uint(val, 1, 1024, &c->socket_connections) != 0)
+			goto bad;
+	} else if (key_is(key, "web-config")) {
+		if (val[0] == '\0')
+			goto bad;
+		free(c->web_config);
+		c->web_config = xstrdup(val);
+	} else if (key_is(key, "allow-host")) {
+		if (val[0] == '\0' || strpbrk(val, " /:@") != NULL)
+			goto bad;
+		if (c->nallow_hosts == GOMEMD_MAX_HOSTS) {
+			snprintf(err, errlen, "%s: more than %d allow-host names", from,
+				 GOMEMD_MAX_HOSTS);
+			return -1;
+		}
+		c->allow_hosts[c->nallow_hosts++] = xstrdup(val);
+	} else if (key_is(key, "header-timeout")) {
+		if (parse_uint(val, 1, 600, &c->header_timeout_s) != 0)
 			goto bad;
 	} else if (strcmp(key, "threads") == 0) {
 		if (parse_uint(val, 1, 64, &c->http_threads) != 0)
@@ -358,6 +427,12 @@ config_build(struct gomemd_config *c, int argc, char **argv, char *err, size_t e
 		case OPT_PER_IP: key = "per-ip-limit"; break;
 		case OPT_TIMEOUT: key = "timeout"; break;
 		case OPT_THREADS: key = "threads"; break;
+		case OPT_SOCKET: key = "socket"; break;
+		case OPT_SOCKET_MODE: key = "socket-mode"; break;
+		case OPT_SOCKET_CONN: key = "socket-connections"; break;
+		case OPT_WEB_CONFIG: key = "web-config"; break;
+		case OPT_ALLOW_HOST: key = "allow-host"; break;
+		case OPT_HEADER_TIMEOUT: key = "header-timeout"; break;
 		default: continue;
 		}
 		if (config_set(c, key, optarg, "command line", err, errlen) != 0)

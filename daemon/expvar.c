@@ -271,8 +271,9 @@ expvar_read_cmdline(int pid, char **buf, size_t *len)
 	char path[64];
 	struct obuf b;
 	char chunk[4096];
+	size_t got = 0;
 	ssize_t n;
-	int fd, err;
+	int fd, err, truncated = 0;
 
 	snprintf(path, sizeof path, "/proc/%d/cmdline", pid);
 	fd = open(path, O_RDONLY | O_CLOEXEC);
@@ -285,7 +286,15 @@ expvar_read_cmdline(int pid, char **buf, size_t *len)
 			continue;
 		if (n <= 0)
 			break;
+		if (got + (size_t)n > EXPVAR_MAX_CMDLINE) {
+			n = (ssize_t)(EXPVAR_MAX_CMDLINE - got);
+			obuf_add(&b, chunk, (size_t)n);
+			got += (size_t)n;
+			truncated = 1;
+			break;
+		}
 		obuf_add(&b, chunk, (size_t)n);
+		got += (size_t)n;
 	}
 	err = n < 0 ? -errno : 0;
 	close(fd);
@@ -294,5 +303,11 @@ expvar_read_cmdline(int pid, char **buf, size_t *len)
 		return err;
 	}
 	*buf = obuf_take(&b, len);
-	return *buf == NULL ? -ENOMEM : 0;
+	if (*buf == NULL)
+		return -ENOMEM;
+	if (truncated) { /* whole arguments only: up to the last NUL */
+		while (*len > 0 && (*buf)[*len - 1] != '\0')
+			(*len)--;
+	}
+	return 0;
 }

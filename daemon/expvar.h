@@ -37,7 +37,13 @@ void gojson_cmdline(struct obuf *b, const char *cmdline, size_t len);
 char *expvar_format(const char *cmdline, size_t cmdlen, const struct gomem_memstats *ms,
 		    size_t *len);
 
-/* Read /proc/PID/cmdline into a malloc'd buffer; 0 or -errno. */
+/*
+ * At most this much of a process's command line is echoed by /debug/vars
+ * (whole arguments): the process chose it, and every request renders it.
+ */
+#define EXPVAR_MAX_CMDLINE (16u << 10)
+
+/* Read /proc/PID/cmdline (at most EXPVAR_MAX_CMDLINE) into a malloc'd buffer; 0 or -errno. */
 int expvar_read_cmdline(int pid, char **buf, size_t *len);
 
 #endif /* GOMEMD_EXPVAR_H */

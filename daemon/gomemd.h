@@ -57,7 +57,12 @@
 
 #include "gomem_memstats.h"
 
-#define GOMEMD_MAX_LIBS 16
+#define GOMEMD_MAX_LIBS 64
+#define GOMEMD_MAX_HOSTS 16
+
+struct safefile_map;
+struct MHD_Connection;
+#define GOMEMD_DEFAULT_SOCKET "/run/gomemd/gomemd.sock"
 
 /* log.c */
 extern int log_verbose;
@@ -92,6 +97,14 @@ struct gomemd_config {
 	unsigned http_threads;
 	int profile;			/* attach the sampling probes (heap profiles) */
 	char *config_file;
+	char *socket;			/* unix socket path, "" for none */
+	int socket_explicit;		/* given by the user: failing to make it is fatal */
+	unsigned socket_mode;		/* its permission bits */
+	unsigned socket_connections;	/* its own connection budget */
+	char *web_config;		/* exporter-toolkit web config file, or NULL */
+	char *allow_hosts[GOMEMD_MAX_HOSTS]; /* Host names beyond loopback */
+	int nallow_hosts;
+	unsigned header_timeout_s;	/* whole request header deadline */
 };
 int config_build(struct gomemd_config *c, int argc, char **argv, char *err, size_t errlen);
 void config_free(struct gomemd_config *c);
@@ -104,6 +117,8 @@ int attach_libraries(char *const *libs, int nlibs);
 extern int attach_profile; /* attach sample_alloc/sample_free too */
 void attach_refresh(void);
 int attach_pid(int pid, char *err, size_t errlen);
+int attach_mapped(int pid, const struct safefile_map *m, char *err, size_t errlen);
+int attach_is_configured(const char *path);
 int detach_pid(int pid);
 void attach_forget(int pid);
 int attach_unmute(int pid);
@@ -192,7 +207,7 @@ void proc_set_attached(int pid, int on);
 void proc_sweep(unsigned grace_s);
 int proc_scan(void);
 int proc_read_comm(int pid, char *buf, size_t len);
-int proc_find_library(int pid, char *path, size_t len, dev_t *dev, ino_t *ino);
+int proc_find_library(int pid, struct safefile_map *m);
 int proc_alive(int pid);
 
 /* json.c */
@@ -223,6 +238,9 @@ struct http_route {
 	const char *allow;	/* methods for 405's Allow header; NULL: the handler checks */
 	http_handler_fn fn;
 };
+int http_listen_is_loopback(const char *listen);
+int http_queue_error(struct MHD_Connection *conn, unsigned status, const char *msg,
+		     const char *hname, const char *hvalue);
 int http_start(const struct gomemd_config *c, char *err, size_t errlen);
 void http_stop(void);
 int http_reply(struct http_req *req, unsigned status, const char *ctype, char *body, size_t len);

@@ -15,6 +15,9 @@
 #include "config.h"
 
 #include <errno.h>
+#include <arpa/inet.h>
+#include <fcntl.h>
+#include <unistd.h>
 #include <netdb.h>
 #include <stdarg.h>
 #include <stdio.h>
@@ -25,7 +28,10 @@
 
 #include <microhttpd.h>
 
+#include "base/unixsock.h"
+#include "core/webconfig.h"
 #include "gomemd.h"
+#include "http/guard.h"
 #include "outputs.h"
 #include "profile.h"
 #include "prom.h"
@@ -45,7 +51,12 @@ static const struct http_route http_routes[] = {
 	{"/", 1, NULL, out_static}, /* the dashboard; keep last */
 };
 
-static struct MHD_Daemon *mhd;
+static struct MHD_Daemon *mhd;	/* TCP (TLS with a web config) */
+static struct MHD_Daemon *mhd_unix; /* the unix socket, its own connection budget */
+static struct webconfig web;	/* loaded by http_start, read by guard.c's checks */
+static int have_web;
+static char *tls_key, *tls_cert;    /* PEM, for MHD while it runs */
+static int listener_tcp, listener_unix; /* the access handler's cls: which listener */
 static uint64_t nrequests;
 
 /* Whether `method` is in the comma-separated list (HEAD counts as GET). */
@@ -93,9 +104,10 @@ http_reply_hdr(struct http_req *req, unsigned status, const char *ctype, char *b
 	return ret;
 }
 
-/* Queue a JSON response; consumes root. */
-int
-http_reply_json(struct http_req *req, unsigned status, cJSON *root)
+/* Queue a JSON response with one more header (hname NULL: none); consumes root. */
+static int
+reply_json_hdr(struct http_req *req, unsigned status, cJSON *root, const char *hname,
+	       const char *hvalue)
 {
 	char *s = json_print(root);
 	size_t n = strlen(s);
@@ -104,7 +116,14 @@ http_reply_json(struct http_req *req, unsigned status, cJSON *root)
 	s = xrealloc(s, n + 2);
 	s[n++] = '\n';
 	s[n] = '\0';
-	return http_reply(req, status, "application/json", s, n);
+	return http_reply_hdr(req, status, "application/json", s, n, hname, hvalue);
+}
+
+/* Queue a JSON response; consumes root. */
+int
+http_reply_json(struct http_req *req, unsigned status, cJSON *root)
+{
+	return reply_json_hdr(req, status, root, NULL, NULL);
 }
 
 /* Queue {"error": msg, "status": N}. */
@@ -222,11 +241,15 @@ http_access(void *cls, struct MHD_Connection *conn, const char *url, const char 
 	static int started;
 	struct http_req req;
 
-	(void)cls;
 	(void)version;
 	(void)upload_data;
 	if (*con_cls == NULL) {
+		struct guard_refusal r;
+
 		*con_cls = &started;
+		guard_header_done(conn);
+		if (guard_request(conn, cls == &listener_unix, method, url, &r) != 0)
+			return http_queue_error(conn, r.status, r.msg, r.hname, r.hvalue);
 		if (strcmp(method, "GET") != 0 && strcmp(method, "HEAD") != 0)
 			return MHD_YES; /* wait for the body (thrown away) */
 	}
@@ -239,6 +262,171 @@ http_access(void *cls, struct MHD_Connection *conn, const char *url, const char 
 	req.url = url;
 	req.rest = url;
 	return http_dispatch(&req) ? MHD_YES : MHD_NO;
+}
+
+static void http_log(void *cls, const char *fmt, va_list ap);
+
+/* Connections open and close: the header deadline. */
+static void
+http_notify(void *cls, struct MHD_Connection *conn, void **socket_context,
+	    enum MHD_ConnectionNotificationCode toe)
+{
+	(void)cls;
+	(void)socket_context;
+	if (toe == MHD_CONNECTION_NOTIFY_STARTED)
+		guard_connection_open(conn, now_mono_ns());
+	else
+		guard_connection_close(conn);
+}
+
+/* Queue {"error": msg, "status": N} with one more header (hname NULL: none). */
+int
+http_queue_error(struct MHD_Connection *conn, unsigned status, const char *msg, const char *hname,
+		 const char *hvalue)
+{
+	struct http_req req = {conn, "", "", ""};
+	cJSON *o = cJSON_CreateObject();
+
+	json_add_string(o, "error", msg);
+	json_add_u64(o, "status", status);
+	return reply_json_hdr(&req, status, o, hname, hvalue);
+}
+
+/* Read a whole small file (a PEM) into a malloc'ed string; NULL with err. */
+static char *
+read_pem(const char *path, char *err, size_t errlen)
+{
+	char *buf = xcalloc(1, 1 << 20);
+	ssize_t n, got = 0;
+	int fd = open(path, O_RDONLY | O_NONBLOCK | O_NOCTTY | O_CLOEXEC);
+
+	if (fd < 0) {
+		snprintf(err, errlen, "%s: %s", path, strerror(errno));
+		free(buf);
+		return NULL;
+	}
+	while (got < (1 << 20) - 1 && (n = read(fd, buf + got, (size_t)((1 << 20) - 1 - got))) > 0)
+		got += n;
+	close(fd);
+	if (got == 0 || got >= (1 << 20) - 1) {
+		snprintf(err, errlen, "%s: %s", path, got ? "larger than 1 MiB" : "empty");
+		free(buf);
+		return NULL;
+	}
+	return buf;
+}
+
+/* Whether a listen address is loopback only. */
+int
+http_listen_is_loopback(const char *listen)
+{
+	char addr[256];
+	unsigned port;
+	struct in6_addr a6;
+	struct in_addr a4;
+
+	if (config_split_listen(listen, addr, sizeof addr, &port) != 0)
+		return 0;
+	if (strcmp(addr, "localhost") == 0)
+		return 1;
+	if (inet_pton(AF_INET, addr, &a4) == 1)
+		return (ntohl(a4.s_addr) >> 24) == 127;
+	if (inet_pton(AF_INET6, addr, &a6) == 1)
+		return IN6_IS_ADDR_LOOPBACK(&a6);
+	return 0;
+}
+
+/*
+ * Load the web config and check that the listener may be used with it:
+ * beyond loopback only with TLS and users.  0 or -1 with err.
+ */
+static int
+http_load_web(const struct gomemd_config *c, char *err, size_t errlen)
+{
+	have_web = 0;
+	if (c->web_config != NULL) {
+		if (webconfig_load(c->web_config, &web, err, errlen) != 0)
+			return -1;
+		have_web = 1;
+		if (web.client_auth != WEBCONFIG_NO_CLIENT_CERT) {
+			snprintf(err, errlen,
+				 "%s: client_auth_type %s: client certificates are not supported "
+				 "by gomemd yet; use basic_auth_users",
+				 c->web_config, webconfig_client_auth_name(web.client_auth));
+			return -1;
+		}
+		if (webconfig_has_tls(&web)) {
+			if ((tls_cert = read_pem(web.cert_file, err, errlen)) == NULL ||
+			    (tls_key = read_pem(web.key_file, err, errlen)) == NULL)
+				return -1;
+			if (!MHD_is_feature_supported(MHD_FEATURE_TLS)) {
+				snprintf(err, errlen, "%s asks for TLS, but this libmicrohttpd was "
+					 "built without it", c->web_config);
+				return -1;
+			}
+		}
+	}
+	if (!http_listen_is_loopback(c->listen) &&
+	    !(have_web && webconfig_has_tls(&web) && webconfig_has_auth(&web))) {
+		snprintf(err, errlen,
+			 "listening on %s, beyond loopback, needs TLS and basic auth: give "
+			 "--web-config FILE with tls_server_config and basic_auth_users (see "
+			 "gomemd(8)), or listen on 127.0.0.1 and use the unix socket",
+			 c->listen);
+		return -1;
+	}
+	return 0;
+}
+
+/* Free what http_load_web() loaded. */
+static void
+http_free_web(void)
+{
+	if (have_web)
+		webconfig_free(&web);
+	have_web = 0;
+	if (tls_key != NULL)
+		explicit_bzero(tls_key, strlen(tls_key));
+	free(tls_key);
+	free(tls_cert);
+	tls_key = tls_cert = NULL;
+}
+
+/* The unix socket's server: its own connection budget.  0 or -1 with err. */
+static int
+http_start_unix(const struct gomemd_config *c, char *err, size_t errlen)
+{
+	char msg[512];
+	int fd;
+
+	if (c->socket == NULL || c->socket[0] == '\0')
+		return 0;
+	fd = unixsock_listen(c->socket, c->socket_mode, "gomem", 64, msg, sizeof msg);
+	if (fd < 0) {
+		if (c->socket_explicit) {
+			snprintf(err, errlen, "%s", msg);
+			return -1;
+		}
+		log_info("%s; serving TCP only", msg); /* the default path outside systemd */
+		return 0;
+	}
+	if (msg[0] != '\0')
+		log_warnx("%s", msg);
+	mhd_unix = MHD_start_daemon(
+	    MHD_USE_EPOLL_INTERNAL_THREAD | MHD_USE_ERROR_LOG | MHD_ALLOW_SUSPEND_RESUME, 0, NULL,
+	    NULL, http_access, &listener_unix, MHD_OPTION_LISTEN_SOCKET, fd,
+	    MHD_OPTION_CONNECTION_LIMIT, (unsigned)c->socket_connections,
+	    MHD_OPTION_CONNECTION_TIMEOUT, (unsigned)c->conn_timeout_s,
+	    MHD_OPTION_CONNECTION_MEMORY_LIMIT, (size_t)(64 * 1024), MHD_OPTION_NOTIFY_CONNECTION,
+	    http_notify, NULL, MHD_OPTION_EXTERNAL_LOGGER, http_log, NULL, MHD_OPTION_END);
+	if (mhd_unix == NULL) {
+		snprintf(err, errlen, "cannot serve on %s: libmicrohttpd failed to start", c->socket);
+		close(fd);
+		unlink(c->socket);
+		return -1;
+	}
+	log_info("serving unix:%s", c->socket);
+	return 0;
 }
 
 /* Route MHD's messages to our log. */
@@ -277,11 +465,42 @@ http_start(const struct gomemd_config *c, char *err, size_t errlen)
 		snprintf(err, errlen, "listen address %s: %s", addr, gai_strerror(rc));
 		return -1;
 	}
+	if (http_load_web(c, err, errlen) != 0) {
+		http_free_web();
+		freeaddrinfo(ai);
+		return -1;
+	}
+	{
+		struct guard_conf gc = {
+		    have_web ? &web : NULL,	  (const char *const *)c->allow_hosts,
+		    (size_t)c->nallow_hosts, "gomem",
+		    c->header_timeout_s,	  c->max_connections + c->socket_connections,
+		};
+
+		if (guard_init(&gc, err, errlen) != 0) {
+			http_free_web();
+			freeaddrinfo(ai);
+			return -1;
+		}
+	}
 	flags = MHD_USE_EPOLL_INTERNAL_THREAD | MHD_USE_ERROR_LOG | MHD_ALLOW_SUSPEND_RESUME;
 	if (ai->ai_family == AF_INET6)
 		flags |= MHD_USE_IPv6;
+	if (tls_cert != NULL)
+		flags |= MHD_USE_TLS;
 	{
+		const char *prio = !have_web || web.min_tls <= 10 ? "NORMAL"
+				   : web.min_tls == 11		 ? "NORMAL:-VERS-TLS1.0"
+				   : web.min_tls == 12 ? "NORMAL:-VERS-TLS1.0:-VERS-TLS1.1"
+						       : "NORMAL:-VERS-TLS1.0:-VERS-TLS1.1:-VERS-TLS1.2";
 		struct MHD_OptionItem opts[] = {
+			{tls_cert != NULL ? MHD_OPTION_HTTPS_MEM_CERT : MHD_OPTION_END, 0, tls_cert},
+			{MHD_OPTION_HTTPS_MEM_KEY, 0, tls_key},
+			{MHD_OPTION_HTTPS_PRIORITIES, 0, (void *)prio},
+			{MHD_OPTION_END, 0, NULL},
+		};
+		struct MHD_OptionItem base[] = {
+			{MHD_OPTION_NOTIFY_CONNECTION, (intptr_t)http_notify, NULL},
 			{MHD_OPTION_SOCK_ADDR, 0, ai->ai_addr},
 			{MHD_OPTION_CONNECTION_LIMIT, (intptr_t)c->max_connections, NULL},
 			{MHD_OPTION_PER_IP_CONNECTION_LIMIT, (intptr_t)c->per_ip_limit, NULL},
@@ -293,15 +512,25 @@ http_start(const struct gomemd_config *c, char *err, size_t errlen)
 			{MHD_OPTION_END, 0, NULL},
 		};
 
-		mhd = MHD_start_daemon(flags, (uint16_t)port, NULL, NULL, http_access, NULL,
-				       MHD_OPTION_EXTERNAL_LOGGER, http_log, NULL, MHD_OPTION_ARRAY,
-				       opts, MHD_OPTION_END);
+		mhd = MHD_start_daemon(flags, (uint16_t)port, NULL, NULL, http_access,
+				       &listener_tcp, MHD_OPTION_EXTERNAL_LOGGER, http_log, NULL,
+				       MHD_OPTION_ARRAY, base, MHD_OPTION_ARRAY, opts,
+				       MHD_OPTION_END);
 	}
 	rc = errno;
 	freeaddrinfo(ai);
 	if (mhd == NULL) {
 		snprintf(err, errlen, "cannot listen on %s: %s", c->listen,
 			 rc ? strerror(rc) : "libmicrohttpd failed to start");
+		guard_fini();
+		http_free_web();
+		return -1;
+	}
+	if (http_start_unix(c, err, errlen) != 0) {
+		MHD_stop_daemon(mhd);
+		mhd = NULL;
+		guard_fini();
+		http_free_web();
 		return -1;
 	}
 	if ((rc = outputs_init()) != 0)
@@ -316,5 +545,12 @@ http_stop(void)
 	outputs_shutdown(); /* no connection may stay suspended */
 	if (mhd != NULL)
 		MHD_stop_daemon(mhd);
-	mhd = NULL;
+	if (mhd_unix != NULL) {
+		MHD_stop_daemon(mhd_unix);
+		if (gomemd_cfg != NULL && gomemd_cfg->socket != NULL)
+			unlink(gomemd_cfg->socket);
+	}
+	mhd = mhd_unix = NULL;
+	guard_fini();
+	http_free_web();
 }

@@ -30,6 +30,7 @@
 #endif
 
 #include "gomemd.h"
+#include "http/guard.h"
 #include "profile.h"
 
 const struct gomemd_config *gomemd_cfg;
@@ -37,33 +38,21 @@ uint64_t gomemd_start_mono_ns;
 
 static struct gomemd_config cfg;
 
-/* Whether a listen address is loopback only. */
-static int
-listen_is_loopback(const char *listen)
-{
-	char addr[256];
-	unsigned port;
-	struct in6_addr a6;
-	struct in_addr a4;
-
-	if (config_split_listen(listen, addr, sizeof addr, &port) != 0)
-		return 0;
-	if (strcmp(addr, "localhost") == 0)
-		return 1;
-	if (inet_pton(AF_INET, addr, &a4) == 1)
-		return (ntohl(a4.s_addr) >> 24) == 127;
-	if (inet_pton(AF_INET6, addr, &a6) == 1)
-		return IN6_IS_ADDR_LOOPBACK(&a6);
-	return 0;
-}
-
 /* Whether HTTP settings differ (a restart of the server is needed). */
 static int
 http_changed(const struct gomemd_config *a, const struct gomemd_config *b)
 {
+	int i, hosts = a->nallow_hosts != b->nallow_hosts;
+
+	for (i = 0; !hosts && i < a->nallow_hosts; i++)
+		hosts = strcmp(a->allow_hosts[i], b->allow_hosts[i]) != 0;
+	/* the web config is reread on every reload: its files may have changed */
 	return strcmp(a->listen, b->listen) != 0 || a->max_connections != b->max_connections ||
 	       a->per_ip_limit != b->per_ip_limit || a->conn_timeout_s != b->conn_timeout_s ||
-	       a->http_threads != b->http_threads;
+	       a->http_threads != b->http_threads || strcmp(a->socket, b->socket) != 0 ||
+	       a->socket_mode != b->socket_mode || a->socket_connections != b->socket_connections ||
+	       a->header_timeout_s != b->header_timeout_s || hosts || a->web_config != NULL ||
+	       b->web_config != NULL;
 }
 
 /* SIGHUP: rebuild the configuration and apply what changed. */
@@ -126,9 +115,6 @@ main(int argc, char **argv)
 	}
 	gomemd_cfg = &cfg;
 	log_init(cfg.verbose);
-	if (!listen_is_loopback(cfg.listen))
-		log_warnx("listening on %s: beyond loopback, anyone who can reach it sees "
-			  "process data", cfg.listen);
 
 	/* signals are handled through a signalfd: block them before any thread starts */
 	sigemptyset(&set);
@@ -195,6 +181,7 @@ main(int argc, char **argv)
 				if (read(tfd, &ticks, sizeof ticks) < 0 && errno != EAGAIN)
 					log_warn("timerfd");
 				collect_consume(); /* exits queued behind snapshots first */
+				guard_sweep(now_mono_ns());
 				proc_sweep(cfg.grace_s);
 				profile_sweep();
 				attach_refresh();

@@ -28,6 +28,7 @@
 #include "gomemd.h"
 #include "obuf.h"
 #include "outputs.h"
+#include "http/guard.h"
 #include "profile.h"
 #include "prom.h"
 #include "sse.h"
@@ -311,6 +312,13 @@ out_metrics(struct http_req *req)
 
 		obuf_init(&b, 1024);
 		profile_prom(&b);
+		guard_prom(&b);
+		obuf_printf(&b,
+			    "# HELP gomemd_events_refused_total /events clients turned away by "
+			    "a cap (total, per address, unix socket).\n"
+			    "# TYPE gomemd_events_refused_total counter\n"
+			    "gomemd_events_refused_total %llu\n",
+			    sse_refused_total());
 		more = obuf_take(&b, &mlen);
 		if (more != NULL) {
 			body = xrealloc(body, len + mlen + 1);

@@ -35,6 +35,7 @@
 #include <unistd.h>
 
 #include "cgroup.h"
+#include "base/safefile.h"
 #include "gomemd.h"
 
 #define NBUCKETS 1024
@@ -194,16 +195,18 @@ read_identity(int pid, struct proc_info *info, uint64_t *start_ticks)
 }
 
 /*
- * Find the libgomem a process maps: a mapped file with the inode of an
- * attached library, else one named libgomem*.so*.  Fills its path (as the
- * process sees it) and the inode as stat() reports it from here.
+ * Find the libgomem a process maps, from /proc/PID/maps alone: nothing the
+ * process names is opened, stat()ed or followed.  A mapping whose device
+ * and inode are an attached library wins (whatever its name); else the
+ * first file named libgomem*.so*.  0 with *m filled (its path without any
+ * " (deleted)", m->deleted set), or -1.
  */
 int
-proc_find_library(int pid, char *path, size_t len, dev_t *dev, ino_t *ino)
+proc_find_library(int pid, struct safefile_map *m)
 {
-	char mpath[64], line[PATH_MAX + 128], other[PATH_MAX] = "";
-	dev_t odev = 0;
-	ino_t oino = 0;
+	char mpath[64], line[PATH_MAX + 128];
+	struct safefile_map cur;
+	int have_other = 0;
 	FILE *f;
 
 	snprintf(mpath, sizeof mpath, "/proc/%d/maps", pid);
@@ -211,50 +214,23 @@ proc_find_library(int pid, char *path, size_t len, dev_t *dev, ino_t *ino)
 	if (f == NULL)
 		return -1;
 	while (fgets(line, sizeof line, f) != NULL) {
-		char full[PATH_MAX + 64], *file, *base;
-		unsigned long long inode;
-		struct stat st;
-		size_t n;
+		const char *base;
 
-		file = strchr(line, '/');
-		if (file == NULL || sscanf(line, "%*s %*s %*s %*s %llu", &inode) != 1 || inode == 0)
+		if (safefile_parse_map(line, &cur) != 0 || cur.inode == 0 || cur.path[0] != '/')
 			continue;
-		n = strlen(file);
-		if (n > 0 && file[n - 1] == '\n')
-			file[--n] = '\0';
-		base = strrchr(file, '/') + 1;
-		if (strncmp(base, "libgomem", 8) != 0 || strstr(base, ".so") == NULL) {
-			/* any name: the inode of an attached library? */
-			snprintf(full, sizeof full, "/proc/%d/root%s", pid, file);
-			if (stat(full, &st) != 0 || st.st_ino != (ino_t)inode ||
-			    !attach_is_library(st.st_dev, st.st_ino))
-				continue;
-		} else {
-			snprintf(full, sizeof full, "/proc/%d/root%s", pid, file);
-			if (stat(full, &st) != 0)
-				continue;
-			if (!attach_is_library(st.st_dev, st.st_ino)) {
-				if (other[0] == '\0') {
-					snprintf(other, sizeof other, "%s", file);
-					odev = st.st_dev;
-					oino = st.st_ino;
-				}
-				continue;
-			}
+		if (attach_is_library(makedev(cur.dev_major, cur.dev_minor), (ino_t)cur.inode)) {
+			*m = cur;
+			fclose(f);
+			return 0;
 		}
-		snprintf(path, len, "%s", file);
-		*dev = st.st_dev;
-		*ino = st.st_ino;
-		fclose(f);
-		return 0;
+		base = strrchr(cur.path, '/') + 1;
+		if (!have_other && strncmp(base, "libgomem", 8) == 0 && strstr(base, ".so") != NULL) {
+			*m = cur;
+			have_other = 1;
+		}
 	}
 	fclose(f);
-	if (other[0] == '\0')
-		return -1;
-	snprintf(path, len, "%s", other);
-	*dev = odev;
-	*ino = oino;
-	return 0;
+	return have_other ? 0 : -1;
 }
 
 /* ---- the table ---- */
@@ -446,12 +422,11 @@ proc_new(int pid, const char *comm)
 			snprintf(p->info.comm, sizeof p->info.comm, "%s", comm);
 	}
 	if (comm != NULL) { /* born from a record: which library fired it? */
-		char lib[PATH_MAX];
-		dev_t dev;
-		ino_t ino;
+		struct safefile_map m;
 
-		if (proc_find_library(pid, lib, sizeof lib, &dev, &ino) == 0)
-			snprintf(p->info.library, sizeof p->info.library, "%.250s", lib);
+		if (proc_find_library(pid, &m) == 0)
+			snprintf(p->info.library, sizeof p->info.library, "%.240s%s", m.path,
+				 m.deleted ? " (deleted)" : "");
 	}
 	p->hist = xcalloc(tab.hist_cap, sizeof(*p->hist));
 	pthread_mutex_init(&p->cache_lock, NULL);
@@ -734,11 +709,10 @@ proc_sweep(unsigned grace_s)
 int
 proc_scan(void)
 {
-	char path[PATH_MAX];
+	struct safefile_map m;
 	struct dirent *d;
 	int n = 0, self = getpid();
-	dev_t dev;
-	ino_t ino;
+	char err[256];
 	DIR *dir;
 
 	dir = opendir("/proc");
@@ -751,10 +725,19 @@ proc_scan(void)
 		if (!isdigit((unsigned char)d->d_name[0]) || *end || pid == self ||
 		    attach_is_muted((int)pid))
 			continue; /* a pid the user detached stays detached */
-		if (proc_find_library((int)pid, path, sizeof path, &dev, &ino) != 0)
+		if (proc_find_library((int)pid, &m) != 0)
 			continue;
-		if (attach_is_library(dev, ino)) {
-			if (proc_add((int)pid, path) == 0)
+		/*
+		 * A configured library replaced on disk while this process
+		 * kept the old one (a package upgrade before a restart of
+		 * gomemd): attach the old inode, reached through map_files.
+		 */
+		if (!attach_is_library(makedev(m.dev_major, m.dev_minor), (ino_t)m.inode) &&
+		    m.deleted && attach_is_configured(m.path) &&
+		    attach_mapped((int)pid, &m, err, sizeof err) != 0)
+			log_warnx("process %ld maps %s (deleted): %s", pid, m.path, err);
+		if (attach_is_library(makedev(m.dev_major, m.dev_minor), (ino_t)m.inode)) {
+			if (proc_add((int)pid, m.path) == 0)
 				n++;
 		} else {
 			/*
@@ -762,7 +745,7 @@ proc_scan(void)
 			 * each (and ~0.25 s each to remove), so only on request.
 			 */
 			log_debug("process %ld maps %s (not a configured library): "
-				  "POST /processes/%ld/attach to watch it", pid, path, pid);
+				  "POST /processes/%ld/attach to watch it", pid, m.path, pid);
 		}
 	}
 	closedir(dir);

@@ -22,6 +22,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include "base/safefile.h"
 #include "gomemd.h"
 #include "symbolize.h"
 
@@ -217,31 +218,41 @@ static void cache_trim_locked(void)
 	}
 }
 
-/* The cached file for mapping mp of pid, loading it if needed; a reference. */
+/*
+ * The cached file for mapping mp of pid, loading it if needed; a reference.
+ * The watched process chose the file: it is opened by base/safefile.c (never
+ * blocks, never follows a link, must be the mapped inode) and skipped when
+ * larger than SAFEFILE_MAX_READ, which bounds the time spent reading it.
+ */
 static struct sym_elf *cache_get(int pid, const struct sym_mapping *mp)
 {
-	char path[PATH_MAX + 64];
+	struct safefile_map sm;
 	struct sym_elf *se;
 	struct stat st;
+	char err[256];
 	int fd;
 
-	if (mp->path[0] != '/')
+	if (mp->path[0] != '/' || strlen(mp->path) >= sizeof sm.path)
 		return NULL;
-	snprintf(path, sizeof path, "/proc/%d/root%s", pid, mp->path);
-	fd = open(path, O_RDONLY | O_CLOEXEC);
-	if (fd >= 0 && (fstat(fd, &st) != 0 || (unsigned long long)st.st_ino != mp->inode)) {
-		close(fd); /* replaced on disk: the mapped file is elsewhere */
-		fd = -1;
-	}
+	memset(&sm, 0, sizeof sm);
+	sm.start = mp->start;
+	sm.end = mp->limit;
+	sm.offset = mp->offset;
+	sm.dev_major = mp->dev_major;
+	sm.dev_minor = mp->dev_minor;
+	sm.inode = mp->inode;
+	sm.deleted = mp->deleted;
+	memcpy(sm.path, mp->path, strlen(mp->path) + 1);
+	fd = safefile_open(pid, &sm, SAFEFILE_ANY, err, sizeof err);
 	if (fd < 0) {
-		snprintf(path, sizeof path, "/proc/%d/map_files/%llx-%llx", pid,
-			 (unsigned long long)mp->start, (unsigned long long)mp->limit);
-		fd = open(path, O_RDONLY | O_CLOEXEC);
-		if (fd < 0 || fstat(fd, &st) != 0) {
-			if (fd >= 0)
-				close(fd);
-			return NULL;
-		}
+		log_debug("symbols: process %d: %s", pid, err);
+		return NULL;
+	}
+	if (fstat(fd, &st) != 0 || (uint64_t)st.st_size > SAFEFILE_MAX_READ) {
+		log_debug("symbols: %s: larger than %u MiB, not read", mp->path,
+			  SAFEFILE_MAX_READ >> 20);
+		close(fd);
+		return NULL;
 	}
 	pthread_mutex_lock(&cache_lock);
 	for (se = cache; se != NULL; se = se->next) {
@@ -297,29 +308,23 @@ int sym_maps_load(struct sym_maps *m, int pid)
 	if (f == NULL)
 		return -1;
 	while (fgets(line, sizeof line, f) != NULL && m->n < SYM_MAX_MAPPINGS) {
-		unsigned long long start, end, off, inode;
-		char perms[8], *file;
-		size_t n;
-		int pos = 0;
+		struct safefile_map sm;
 
-		if (sscanf(line, "%llx-%llx %7s %llx %*s %llu %n", &start, &end, perms, &off,
-			   &inode, &pos) < 5 ||
-		    strchr(perms, 'x') == NULL)
+		if (safefile_parse_map(line, &sm) != 0 || strchr(sm.perms, 'x') == NULL)
 			continue;
-		file = line + pos;
-		n = strlen(file);
-		while (n > 0 && (file[n - 1] == '\n' || file[n - 1] == ' '))
-			file[--n] = '\0';
 		if (m->n == cap) {
 			cap = cap ? 2 * cap : 32;
 			m->v = xrealloc(m->v, cap * sizeof *m->v);
 		}
 		memset(&m->v[m->n], 0, sizeof m->v[m->n]);
-		m->v[m->n].start = start;
-		m->v[m->n].limit = end;
-		m->v[m->n].offset = off;
-		m->v[m->n].inode = inode;
-		m->v[m->n].path = xstrdup(n > 0 ? file : "[anon]");
+		m->v[m->n].start = sm.start;
+		m->v[m->n].limit = sm.end;
+		m->v[m->n].offset = sm.offset;
+		m->v[m->n].inode = sm.inode;
+		m->v[m->n].dev_major = sm.dev_major;
+		m->v[m->n].dev_minor = sm.dev_minor;
+		m->v[m->n].deleted = sm.deleted;
+		m->v[m->n].path = xstrdup(sm.path[0] ? sm.path : "[anon]");
 		m->n++;
 	}
 	fclose(f);

@@ -20,6 +20,8 @@ struct sym_mapping {
 	uint64_t start, limit, offset;
 	char *path; /* as /proc/PID/maps names it ("[vdso]" etc. too) */
 	unsigned long long inode;
+	unsigned dev_major, dev_minor; /* as the maps line states them */
+	int deleted;		       /* the maps line said " (deleted)" */
 	struct sym_elf *elf; /* NULL until loaded, or when it cannot be */
 	int elf_tried;
 };

@@ -136,47 +136,35 @@ int access_cross_origin_refused(const char *method, const char *host, const char
 /* ---- routes ---- */
 
 /*
- * Public routes: read-only, and nothing /proc does not show every user
- * (counters, command lines, the process list).  Every other route, and
- * every method but GET and HEAD, is private, so a route added later is
- * private until it is listed here.
+ * Private routes: heap profiles, stacks and addresses, and anything under
+ * a process beyond its summary (/processes/N/...: mappings, attach).
+ * Every method but GET and HEAD is private too.  The other GET routes are
+ * counters, the process list and the dashboard's files, what /proc shows
+ * every user; the static handler serves every unknown path, so a new
+ * route that reveals more must be added here.
  */
-static const struct {
-	const char *path;
-	int prefix; /* matches path and anything under path */
-} public_routes[] = {
-    {"/", 0},		{"/index.html", 0},	  {"/vendor/", 1},
-    {"/memstats", 0},	{"/memstats/history", 0}, {"/processes", 0},
-    {"/processes/", 1}, {"/healthz", 0},	  {"/metrics", 0},
-    {"/debug/vars", 0}, {"/events", 0},
+static const char *const private_prefixes[] = {
+    "/debug/pprof", "/profile", "/leaks", "/stacks", "/maps", "/mappings", "/symbols",
 };
 
 /* The access class of a request. */
 enum access_class access_route_class(const char *method, const char *path)
 {
-	size_t i, n;
+	size_t i;
 
 	if (strcmp(method, "GET") != 0 && strcmp(method, "HEAD") != 0)
 		return ACCESS_PRIVATE;
-	if (strstr(path, "..") != NULL)
-		return ACCESS_PRIVATE;
-	for (i = 0; i < sizeof public_routes / sizeof public_routes[0]; i++) {
-		n = strlen(public_routes[i].path);
-		if (public_routes[i].prefix ? strncmp(path, public_routes[i].path, n) == 0
-					    : strcmp(path, public_routes[i].path) == 0) {
-			/* /processes/N is public, /processes/N/maps and the like are not */
-			if (strcmp(public_routes[i].path, "/processes/") == 0)
-				return strchr(path + n, '/') == NULL ? ACCESS_PUBLIC
-								     : ACCESS_PRIVATE;
-			return ACCESS_PUBLIC;
-		}
+	for (i = 0; i < sizeof private_prefixes / sizeof private_prefixes[0]; i++) {
+		size_t n = strlen(private_prefixes[i]);
+
+		if (strncmp(path, private_prefixes[i], n) == 0 &&
+		    (path[n] == '\0' || path[n] == '/' || path[n] == '?'))
+			return ACCESS_PRIVATE;
 	}
-	/* the dashboard's own files: one level of plain names under / */
-	if (path[0] == '/' && strchr(path + 1, '/') == NULL &&
-	    (strstr(path, ".js") || strstr(path, ".css") || strstr(path, ".svg") ||
-	     strstr(path, ".png") || strstr(path, ".ico")))
-		return ACCESS_PUBLIC;
-	return ACCESS_PRIVATE;
+	/* /processes/N is public, /processes/N/anything is not */
+	if (strncmp(path, "/processes/", 11) == 0 && strchr(path + 11, '/') != NULL)
+		return ACCESS_PRIVATE;
+	return ACCESS_PUBLIC;
 }
 
 /* ---- unix-socket peers ---- */

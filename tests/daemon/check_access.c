@@ -80,27 +80,27 @@ END_TEST
 
 START_TEST(test_routes)
 {
-	/* public: counters and the process list */
+	/* public: counters, the process list, the dashboard's files, 404s */
 	static const char *const pub[] = {
-	    "/memstats",
-	    "/memstats/history",
-	    "/processes",
-	    "/processes/42",
-	    "/healthz",
-	    "/metrics",
-	    "/debug/vars",
-	    "/events",
-	    "/",
-	    "/index.html",
-	    "/app.js",
-	    "/style.css",
-	    "/vendor/uplot/uPlot.min.js",
+	    "/memstats",      "/memstats/history", "/processes",
+	    "/processes/42",  "/healthz",	   "/metrics",
+	    "/debug/vars",    "/events",	   "/",
+	    "/index.html",    "/app.js",	   "/vendor/uplot/uPlot.min.js",
+	    "/no/such/route", "/../secret.txt",	   "/profiles.css",
+	    "/debug/pprofx",
 	};
-	/* private: profiles, stacks, addresses, mappings, anything unknown */
+	/* private: profiles, stacks, addresses, mappings */
 	static const char *const priv[] = {
-	    "/debug/pprof/heap",  "/debug/pprof/",	  "/profile/top",  "/leaks",
-	    "/processes/42/maps", "/processes/42/attach", "/debug/vars/x", "/no/such/route",
-	    "/vendor/../x.js",
+	    "/debug/pprof/heap",
+	    "/debug/pprof/",
+	    "/debug/pprof",
+	    "/profile/top",
+	    "/leaks",
+	    "/processes/42/maps",
+	    "/processes/42/attach",
+	    "/stacks",
+	    "/maps/1",
+	    "/symbols",
 	};
 	size_t i;
 

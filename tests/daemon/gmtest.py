@@ -1,10 +1,15 @@
 """Helpers shared by the gomemd integration tests (test_*.py)."""
+import base64
+import os
 import socket
 import subprocess
 import sys
 import time
 
 children = []  # processes to kill at the end
+# A web config user for the tests: bcrypt's published test vector ("U*U").
+TEST_USER_HASH = "$2a$05$CCCCCCCCCCCCCCCCCCCCC.E5YPO9kmyuRGyh0XouQYb4YMJKvyOeW"
+TEST_AUTH = "Basic " + base64.b64encode(b"alice:U*U").decode()
 failures = []  # what failed, in order
 
 
@@ -59,3 +64,12 @@ def run(main):
         sys.exit(1)
     print("all checks passed")
     sys.exit(0)
+
+
+def write_web_config(directory):
+    """A web config with the test user; its path."""
+    path = os.path.join(directory, "web.yml")
+    with open(path, "w") as f:
+        f.write("basic_auth_users:\n  alice: %s\n" % TEST_USER_HASH)
+    os.chmod(path, 0o644)
+    return path

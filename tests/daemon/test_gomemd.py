@@ -33,7 +33,8 @@ GRACE = 2
 INTERVAL_MS = 50
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from gmtest import check, children, failures, free_port, run, skip, wait_for  # noqa: E402
+from gmtest import (TEST_AUTH, check, children, failures, free_port, run, skip,  # noqa: E402
+                    wait_for, write_web_config)
 
 
 def spawn(argv, env_extra=None, **kw):
@@ -50,7 +51,8 @@ class Client:
 
     def req(self, method, path):
         """(status, headers, parsed JSON body or None)."""
-        r = urllib.request.Request(self.base + path, method=method)
+        r = urllib.request.Request(self.base + path, method=method,
+                                   headers={"Authorization": TEST_AUTH})
         try:
             with urllib.request.urlopen(r, timeout=10) as resp:
                 body = resp.read()
@@ -169,7 +171,8 @@ def main():
     notify.bind(os.path.join(tmp, "notify"))
     notify.settimeout(10)
     d = spawn([GOMEMD, "--config", cfg, "--library", LIBGOMEM, "--library", FIXTURE,
-               "--library", upg, "--history-interval", "100"],
+               "--library", upg, "--history-interval", "100", "--socket", "",
+               "--web-config", write_web_config(tmp)],
               {"NOTIFY_SOCKET": os.path.join(tmp, "notify")},
               stdout=log, stderr=subprocess.STDOUT)
 

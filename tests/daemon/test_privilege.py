@@ -39,11 +39,13 @@ CAPNUM = {"CAP_DAC_OVERRIDE": 1, "CAP_DAC_READ_SEARCH": 2, "CAP_SYS_PTRACE": 19,
           "CAP_CHECKPOINT_RESTORE": 40}
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from gmtest import check, children, failures, free_port, run, skip, wait_for  # noqa: E402
+from gmtest import (TEST_AUTH, check, children, failures, free_port, run, skip,  # noqa: E402
+                    wait_for, write_web_config)
 
 
 def req(port, method, path):
-    r = urllib.request.Request("http://127.0.0.1:%d%s" % (port, path), method=method)
+    r = urllib.request.Request("http://127.0.0.1:%d%s" % (port, path), method=method,
+                               headers={"Authorization": TEST_AUTH})
     try:
         with urllib.request.urlopen(r, timeout=10) as resp:
             return resp.status, resp.read()
@@ -83,7 +85,8 @@ def gomemd_argv(caps, port, tmp, hide_proc):
                "--bounding-set=-all" + ("," + lst if lst else "")]
     inner = ["setpriv", "--reuid=%d" % NOBODY, "--regid=%d" % NOBODY, "--clear-groups"] + capargs + [
         GOMEMD, "--foreground", "--profile", "--listen", "127.0.0.1:%d" % port,
-        "--library", LIBGOMEM, "--grace", "2"]
+        "--library", LIBGOMEM, "--grace", "2", "--socket", "", "--web-config",
+        write_web_config(tmp)]
     if not hide_proc:
         return inner
     script = "mount -t proc -o %s proc /proc && exec \"$@\"" % hide_proc

@@ -318,8 +318,12 @@ int
 api_healthz(struct http_req *req)
 {
 	cJSON *o = cJSON_CreateObject(), *d;
+	char why[256];
+	int stalled = gomemd_stalled(why, sizeof why);
 
-	cJSON_AddStringToObject(o, "status", "ok");
+	cJSON_AddStringToObject(o, "status", stalled ? "stalled" : "ok");
+	if (stalled)
+		json_add_string(o, "Reason", why);
 	cJSON_AddStringToObject(o, "version", PACKAGE_VERSION);
 	json_add_u64(o, "UptimeNs", now_mono_ns() - gomemd_start_mono_ns);
 	json_add_u64(o, "Processes", proc_count());
@@ -332,5 +336,5 @@ api_healthz(struct http_req *req)
 	json_add_u64(d, "Read", attach_drops(GOMEM_DROP_READ));
 	json_add_u64(d, "Watched", attach_drops(GOMEM_DROP_WATCHED));
 	cJSON_AddItemToObject(o, "Drops", d);
-	return http_reply_json(req, MHD_HTTP_OK, o);
+	return http_reply_json(req, stalled ? MHD_HTTP_SERVICE_UNAVAILABLE : MHD_HTTP_OK, o);
 }

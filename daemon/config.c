@@ -36,6 +36,7 @@ enum {
 	OPT_WEB_CONFIG,
 	OPT_ALLOW_HOST,
 	OPT_HEADER_TIMEOUT,
+	OPT_HASH_PASSWORD, /* handled by main() before the configuration */
 };
 
 static const struct option long_opts[] = {
@@ -60,6 +61,7 @@ static const struct option long_opts[] = {
 	{"web-config", required_argument, NULL, OPT_WEB_CONFIG},
 	{"allow-host", required_argument, NULL, OPT_ALLOW_HOST},
 	{"header-timeout", required_argument, NULL, OPT_HEADER_TIMEOUT},
+	{"hash-password", no_argument, NULL, OPT_HASH_PASSWORD},
 	{NULL, 0, NULL, 0},
 };
 
@@ -89,7 +91,8 @@ config_usage(FILE *f)
 		"      --socket-connections N its own connection budget (default 32)\n"
 		"      --web-config FILE      TLS and basic-auth users (Prometheus exporter-toolkit)\n"
 		"      --allow-host NAME      a Host name beyond loopback to answer (repeatable)\n"
-		"      --header-timeout SECS  deadline for a whole request header (default 5)\n");
+		"      --header-timeout SECS  deadline for a whole request header (default 5)\n"
+		"      --hash-password        print the bcrypt hash of a password read from stdin\n");
 }
 
 /* Set the defaults. */

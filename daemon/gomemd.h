@@ -263,6 +263,7 @@ void api_fini(void);
 
 /* main.c */
 extern const struct gomemd_config *gomemd_cfg;
+int gomemd_stalled(char *why, size_t len);
 extern uint64_t gomemd_start_mono_ns;
 
 #endif /* GOMEMD_H */

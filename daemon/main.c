@@ -12,6 +12,7 @@
 #include "config.h"
 
 #include <arpa/inet.h>
+#include <crypt.h>
 #include <errno.h>
 #include <netdb.h>
 #include <signal.h>
@@ -30,6 +31,7 @@
 #endif
 
 #include "gomemd.h"
+#include "base/heartbeat.h"
 #include "http/guard.h"
 #include "profile.h"
 
@@ -37,6 +39,27 @@ const struct gomemd_config *gomemd_cfg;
 uint64_t gomemd_start_mono_ns;
 
 static struct gomemd_config cfg;
+
+/*
+ * The main loop's heartbeat: it collects the ring buffer, sweeps and
+ * answers signals, so a loop that stops turning is a daemon that stops
+ * working.  Beaten every turn (at least once a second, the timer);
+ * /healthz reports it, and systemd's watchdog gets WATCHDOG=1 only from
+ * a turning loop.
+ */
+#define MAIN_LOOP_LIMIT_NS (10 * 1000000000ull)
+static struct heartbeat main_beat;
+
+/* Whether the main loop stalled; 1 with the reason. */
+int
+gomemd_stalled(char *why, size_t len)
+{
+	struct heartbeat *const all[] = {&main_beat};
+
+	if (main_beat.name == NULL) /* not started yet */
+		return 0;
+	return heartbeat_check(all, 1, now_mono_ns(), why, len) != 0;
+}
 
 /* Whether HTTP settings differ (a restart of the server is needed). */
 static int
@@ -95,6 +118,40 @@ reload(int argc, char **argv)
 	sd_notify(0, "READY=1");
 }
 
+/*
+ * --hash-password: read a password from standard input (one line) and
+ * print its bcrypt hash for the web config's basic_auth_users, as
+ * `htpasswd -nBC 10` would.  0, or 1 on error.
+ */
+static int
+hash_password(void)
+{
+	char line[1024], setting[CRYPT_GENSALT_OUTPUT_SIZE];
+	struct crypt_data *cd;
+	const char *out;
+	size_t n;
+
+	if (fgets(line, sizeof line, stdin) == NULL) {
+		fprintf(stderr, "gomemd: --hash-password reads the password from standard input\n");
+		return 1;
+	}
+	n = strcspn(line, "\r\n");
+	line[n] = '\0';
+	cd = xcalloc(1, sizeof *cd);
+	if (crypt_gensalt_rn("$2b$", 10, NULL, 0, setting, sizeof setting) == NULL ||
+	    (out = crypt_r(line, setting, cd)) == NULL || out[0] == '*') {
+		fprintf(stderr, "gomemd: bcrypt failed: %s\n", strerror(errno));
+		explicit_bzero(line, sizeof line);
+		free(cd);
+		return 1;
+	}
+	printf("%s\n", out);
+	explicit_bzero(line, sizeof line);
+	explicit_bzero(cd, sizeof *cd);
+	free(cd);
+	return 0;
+}
+
 int
 main(int argc, char **argv)
 {
@@ -105,6 +162,8 @@ main(int argc, char **argv)
 	char err[512];
 	sigset_t set;
 
+	if (argc == 2 && strcmp(argv[1], "--hash-password") == 0)
+		return hash_password();
 	gomemd_start_mono_ns = now_mono_ns();
 	rc = config_build(&cfg, argc, argv, err, sizeof err);
 	if (rc > 0)
@@ -163,7 +222,10 @@ main(int argc, char **argv)
 	epoll_ctl(efd, EPOLL_CTL_ADD, rbfd, &ev);
 	sd_notify(0, "READY=1\nSTATUS=collecting");
 
+	heartbeat_init(&main_beat, "main loop", MAIN_LOOP_LIMIT_NS, now_mono_ns());
 	while (running) {
+		heartbeat_beat(&main_beat, now_mono_ns());
+		heartbeat_busy(&main_beat, NULL);
 		n = epoll_wait(efd, evs, 8, -1);
 		if (n < 0) {
 			if (errno == EINTR)
@@ -174,17 +236,21 @@ main(int argc, char **argv)
 			int fd = evs[i].data.fd;
 
 			if (fd == rbfd) {
+				heartbeat_busy(&main_beat, "collecting records");
 				collect_consume();
 			} else if (fd == tfd) {
 				uint64_t ticks;
 
 				if (read(tfd, &ticks, sizeof ticks) < 0 && errno != EAGAIN)
 					log_warn("timerfd");
+				heartbeat_busy(&main_beat, "collecting records");
 				collect_consume(); /* exits queued behind snapshots first */
+				heartbeat_busy(&main_beat, "sweeping");
 				guard_sweep(now_mono_ns());
 				proc_sweep(cfg.grace_s);
 				profile_sweep();
 				attach_refresh();
+				sd_notify(0, "WATCHDOG=1"); /* this loop turns */
 			} else if (fd == sfd) {
 				while (read(sfd, &si, sizeof si) == (ssize_t)sizeof si) {
 					if (si.ssi_signo == SIGHUP) {

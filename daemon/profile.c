@@ -195,12 +195,25 @@ static size_t nprofs;
 
 static struct {
 	uint64_t samples, frees, frees_unknown, dropped_stacks, dropped_live, dropped_locs;
+	uint64_t dropped_total; /* refused by a cap across all processes */
 } st;
+
+/*
+ * Entries held across every process (under lock), against the global caps
+ * PROFILE_TOTAL_*: many processes each within their own caps must not add
+ * up to unbounded daemon memory.
+ */
+static struct {
+	size_t locs, stacks, live;
+} held;
 
 static void prof_free(struct prof *pr)
 {
 	size_t i;
 
+	held.locs -= pr->nlocs;
+	held.stacks -= pr->nstacks;
+	held.live -= pr->nlive;
 	sym_maps_free(&pr->sym);
 	for (i = 0; i < pr->nmaps; i++) {
 		free(pr->maps[i].path);
@@ -391,6 +404,10 @@ static int64_t loc_get(struct prof *pr, uint64_t pc)
 		return idx;
 	if (pr->nlocs >= PROFILE_MAX_LOCS)
 		return -1;
+	if (held.locs >= PROFILE_TOTAL_LOCS) {
+		st.dropped_total++;
+		return -1;
+	}
 	mp = pr->sym_loaded ? sym_maps_find(&pr->sym, pc) : NULL;
 	if (mp == NULL) { /* first PC, or a library loaded since: read the maps again */
 		pr->sym_loaded = sym_maps_load(&pr->sym, pr->pid) == 0;
@@ -416,6 +433,7 @@ static int64_t loc_get(struct prof *pr, uint64_t pc)
 	l->func = name != NULL ? func_get(pr, name) : -1;
 	l->allocator = pr->maps[l->map].allocator || (name != NULL && is_allocator_func(name));
 	u64map_put(&pr->loc_index, pc ? pc : 1, (uint32_t)pr->nlocs);
+	held.locs++;
 	return (int64_t)pr->nlocs++;
 }
 
@@ -435,6 +453,10 @@ static int64_t stack_get(struct prof *pr, const uint32_t *locs, uint32_t n, uint
 	}
 	if (pr->nstacks >= PROFILE_MAX_STACKS)
 		return -1;
+	if (held.stacks >= PROFILE_TOTAL_STACKS) {
+		st.dropped_total++;
+		return -1;
+	}
 	if (pr->nstacks == pr->capstacks) {
 		pr->capstacks = pr->capstacks ? 2 * pr->capstacks : 64;
 		pr->stacks = xrealloc(pr->stacks, pr->capstacks * sizeof *pr->stacks);
@@ -446,6 +468,7 @@ static int64_t stack_get(struct prof *pr, const uint32_t *locs, uint32_t n, uint
 	s->nlocs = n;
 	s->size = size;
 	u64map_put(&pr->stack_index, h, (uint32_t)pr->nstacks);
+	held.stacks++;
 	return (int64_t)pr->nstacks++;
 }
 
@@ -467,6 +490,7 @@ static int live_del(struct prof *pr, uint64_t ptr)
 	lv->stack = pr->live_free;
 	pr->live_free = idx;
 	pr->nlive--;
+	held.live--;
 	return 1;
 }
 
@@ -505,6 +529,10 @@ void profile_on_alloc(int pid, uint64_t ptr, uint64_t size, uint64_t rate, const
 		st.dropped_live++;
 		goto out;
 	}
+	if (held.live >= PROFILE_TOTAL_LIVE) {
+		st.dropped_total++;
+		goto out;
+	}
 	if (pr->live_free != UINT32_MAX) {
 		idx = pr->live_free;
 		pr->live_free = pr->live[idx].stack;
@@ -520,6 +548,7 @@ void profile_on_alloc(int pid, uint64_t ptr, uint64_t size, uint64_t rate, const
 	pr->live[idx].stack = (uint32_t)s;
 	u64map_put(&pr->live_index, ptr, idx);
 	pr->nlive++;
+	held.live++;
 	pr->stacks[s].inuse_n++;
 out:
 	pthread_mutex_unlock(&lock);
@@ -937,7 +966,7 @@ void profile_prom(struct obuf *b)
 	  "Frees of sampled blocks not in any profile (sampled before attach, or lost).",
 	  st.frees_unknown);
 	obuf_printf(b, "# HELP gomemd_profile_dropped_samples_total Samples not recorded: a "
-		       "per-process table was full.\n# TYPE gomemd_profile_dropped_samples_total "
+		       "per-process table, or the cap over all processes, was full.\n# TYPE gomemd_profile_dropped_samples_total "
 		       "counter\n");
 	obuf_printf(b, "gomemd_profile_dropped_samples_total{table=\"stacks\"} %" PRIu64 "\n",
 		    st.dropped_stacks);
@@ -945,6 +974,12 @@ void profile_prom(struct obuf *b)
 		    st.dropped_live);
 	obuf_printf(b, "gomemd_profile_dropped_samples_total{table=\"locations\"} %" PRIu64 "\n",
 		    st.dropped_locs);
+	obuf_printf(b, "gomemd_profile_dropped_samples_total{table=\"all_processes\"} %" PRIu64 "\n",
+		    st.dropped_total);
+	G("bytes_estimate", "Memory the heap profiles hold, estimated from their entries.",
+	  held.live * (sizeof(struct plive) + 2 * sizeof(uint64_t)) +
+	      held.stacks * (sizeof(struct pstack) + 2 * sizeof(uint64_t) + 16 * sizeof(uint32_t)) +
+	      held.locs * (sizeof(struct ploc) + 2 * sizeof(uint64_t)));
 	G("processes", "Processes with a heap profile.", np);
 	G("buckets", "Heap profile buckets (stack, size) held, all processes.", nstacks);
 	G("live_samples", "Sampled blocks not yet freed, all processes.", nlive);

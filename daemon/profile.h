@@ -23,6 +23,10 @@
 #define PROFILE_MAX_STACKS 16384  /* (stack, size) buckets per process */
 #define PROFILE_MAX_LIVE   262144 /* live sampled blocks per process */
 #define PROFILE_MAX_LOCS   65536  /* distinct PCs per process */
+/* The same across all processes: 4 processes' worth (about 100 MiB at most). */
+#define PROFILE_TOTAL_STACKS (4 * PROFILE_MAX_STACKS)
+#define PROFILE_TOTAL_LIVE   (4 * PROFILE_MAX_LIVE)
+#define PROFILE_TOTAL_LOCS   (4 * PROFILE_MAX_LOCS)
 
 struct http_req;
 

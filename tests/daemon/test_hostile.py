@@ -22,11 +22,13 @@ before the fixes:
   argv        a 2 MB argv echoed by /debug/vars: bounded
   listen      0.0.0.0 without a web config: refuses to start
   restart     a process mapping a deleted library is found after a restart
+  watchdog    the main loop stopped: /healthz says 503 and why
 
 Environment (set by hostile-test.sh): GOMEMD, LIBGOMEM, WORKLOAD.
 Exit 0 pass, 1 fail, 77 skip.
 """
 import base64
+import ctypes
 import http.client
 import json
 import os
@@ -170,8 +172,13 @@ def main():
     tmp = tempfile.mkdtemp(prefix="gomemd-hostile.")
     os.chmod(tmp, 0o755)
     web = os.path.join(tmp, "web.yml")
+    bob_pw = base64.b64encode(os.urandom(9)).decode()
+    r = subprocess.run([GOMEMD, "--hash-password"], input=bob_pw + "\n", capture_output=True,
+                       text=True, timeout=30)
+    check(r.returncode == 0 and r.stdout.startswith("$2b$10$") and len(r.stdout.strip()) == 60,
+          "gomemd --hash-password prints a bcrypt hash (%s)" % r.stdout.strip()[:7])
     with open(web, "w") as f:
-        f.write("basic_auth_users:\n  alice: %s\n" % HASH)
+        f.write("basic_auth_users:\n  alice: %s\n  bob: %s\n" % (HASH, r.stdout.strip()))
 
     # listen: 0.0.0.0 without a web config refuses to start, naming the fix
     r = subprocess.run([GOMEMD, "--listen", "0.0.0.0:%d" % free_port(), "--library", LIBGOMEM],
@@ -216,6 +223,9 @@ def main():
               "%s %s without auth -> 401 with WWW-Authenticate (%s)" % (method, path, st))
     st, _, body = request(d.port, path="/debug/pprof/heap?pid=%d" % vp, headers={"Authorization": GOOD})
     check(st == 200 and body[:2] == b"\x1f\x8b", "profile: authenticated client gets it (%s)" % st)
+    bob = "Basic " + base64.b64encode(("bob:" + bob_pw).encode()).decode()
+    st, _, _ = request(d.port, path="/debug/pprof/heap?pid=%d" % vp, headers={"Authorization": bob})
+    check(st == 200, "profile: a user hashed by --hash-password gets it (%s)" % st)
 
     # auth failures: counted, then rate-limited
     codes = [request(d.port, path="/debug/pprof/heap?pid=%d" % vp, headers={"Authorization": BAD})[0]
@@ -373,6 +383,24 @@ def main():
         s.close()
     check(metric(d.port, "gomemd_http_header_timeouts_total") > 0,
           "slowloris: dropped slow headers counted in /metrics")
+
+    # watchdog: stop only gomemd's main thread (ptrace-interrupt that one
+    # thread); the HTTP threads go on and /healthz must say why with 503
+    libc = ctypes.CDLL(None, use_errno=True)
+    libc.ptrace.argtypes = [ctypes.c_long, ctypes.c_long, ctypes.c_void_p, ctypes.c_void_p]
+    if libc.ptrace(0x4206, d.p.pid, None, None) == 0:  # PTRACE_SEIZE the main thread
+        libc.ptrace(0x4207, d.p.pid, None, None)  # PTRACE_INTERRUPT
+        t0 = time.time()
+        got = wait_for(lambda: request(d.port, path="/healthz", timeout=2)[0] == 503, 20, 0.5)
+        st, _, body = request(d.port, path="/healthz", timeout=2)
+        check(got and b"main loop stalled" in body,
+              "watchdog: /healthz 503 with the reason %.0f s after the main loop stopped (%s)"
+              % (time.time() - t0, body[:120]))
+        libc.ptrace(17, d.p.pid, None, None)  # PTRACE_DETACH: go on
+        check(wait_for(lambda: request(d.port, path="/healthz", timeout=2)[0] == 200, 10),
+              "watchdog: /healthz back to 200 once the loop turns")
+    else:
+        print("note: cannot ptrace gomemd (errno %d); watchdog not tested" % ctypes.get_errno())
 
     check(d.stop() == 0, "SIGTERM stops gomemd after all that")
 

@@ -239,6 +239,7 @@ struct http_route {
 	http_handler_fn fn;
 };
 int http_listen_is_loopback(const char *listen);
+const char *http_where(void);
 int http_queue_error(struct MHD_Connection *conn, unsigned status, const char *msg,
 		     const char *hname, const char *hvalue);
 int http_start(const struct gomemd_config *c, char *err, size_t errlen);

@@ -27,6 +27,9 @@
 #include <netinet/in.h>
 
 #include <microhttpd.h>
+#if HAVE_LIBSYSTEMD
+#include <systemd/sd-daemon.h>
+#endif
 
 #include "base/unixsock.h"
 #include "core/webconfig.h"
@@ -337,6 +340,62 @@ http_listen_is_loopback(const char *listen)
 }
 
 /*
+ * Sockets passed by systemd (gomemd.socket): a listening TCP socket and a
+ * listening unix socket, found once; they outlive restarts of the servers
+ * (SIGHUP), which hand them back with MHD_quiesce_daemon().  -1: none.
+ */
+static int act_tcp = -1, act_unix = -1;
+static char where_tcp[320]; /* what the TCP server listens on, for messages */
+
+/* Look for sockets passed by systemd (LISTEN_FDS); once. */
+static void
+activation_fds(void)
+{
+#if HAVE_LIBSYSTEMD
+	static int checked;
+	int n, fd;
+
+	if (checked)
+		return;
+	checked = 1;
+	n = sd_listen_fds(1);
+	for (fd = SD_LISTEN_FDS_START; n > 0 && fd < SD_LISTEN_FDS_START + n; fd++) {
+		if (act_unix < 0 && sd_is_socket_unix(fd, SOCK_STREAM, 1, NULL, 0) > 0)
+			act_unix = fd;
+		else if (act_tcp < 0 && sd_is_socket_inet(fd, AF_UNSPEC, SOCK_STREAM, 1, 0) > 0)
+			act_tcp = fd;
+		else
+			log_warnx("socket activation: fd %d is not a listening TCP or unix stream "
+				  "socket; ignored",
+				  fd);
+	}
+#endif
+}
+
+/* The address a listening socket is bound to, as ADDR:PORT. */
+static void
+sock_name(int fd, char *buf, size_t len)
+{
+	struct sockaddr_storage ss;
+	socklen_t sl = sizeof ss;
+	char a[INET6_ADDRSTRLEN] = "?";
+	unsigned port = 0;
+
+	if (getsockname(fd, (struct sockaddr *)&ss, &sl) == 0) {
+		if (ss.ss_family == AF_INET) {
+			inet_ntop(AF_INET, &((struct sockaddr_in *)&ss)->sin_addr, a, sizeof a);
+			port = ntohs(((struct sockaddr_in *)&ss)->sin_port);
+		} else if (ss.ss_family == AF_INET6) {
+			inet_ntop(AF_INET6, &((struct sockaddr_in6 *)&ss)->sin6_addr, a, sizeof a);
+			port = ntohs(((struct sockaddr_in6 *)&ss)->sin6_port);
+			snprintf(buf, len, "[%s]:%u", a, port);
+			return;
+		}
+	}
+	snprintf(buf, len, "%s:%u", a, port);
+}
+
+/*
  * Load the web config and check that the listener may be used with it:
  * beyond loopback only with TLS and users.  0 or -1 with err.
  */
@@ -366,13 +425,19 @@ http_load_web(const struct gomemd_config *c, char *err, size_t errlen)
 			}
 		}
 	}
-	if (!http_listen_is_loopback(c->listen) &&
+	char where[128];
+
+	if (act_tcp >= 0)
+		sock_name(act_tcp, where, sizeof where);
+	else
+		snprintf(where, sizeof where, "%s", c->listen);
+	if (!http_listen_is_loopback(where) &&
 	    !(have_web && webconfig_has_tls(&web) && webconfig_has_auth(&web))) {
 		snprintf(err, errlen,
 			 "listening on %s, beyond loopback, needs TLS and basic auth: give "
 			 "--web-config FILE with tls_server_config and basic_auth_users (see "
 			 "gomemd(8)), or listen on 127.0.0.1 and use the unix socket",
-			 c->listen);
+			 where);
 		return -1;
 	}
 	return 0;
@@ -399,9 +464,13 @@ http_start_unix(const struct gomemd_config *c, char *err, size_t errlen)
 	char msg[512];
 	int fd;
 
-	if (c->socket == NULL || c->socket[0] == '\0')
+	msg[0] = '\0';
+	if (act_unix >= 0)
+		fd = act_unix; /* made by systemd: path, mode and group are the unit's */
+	else if (c->socket == NULL || c->socket[0] == '\0')
 		return 0;
-	fd = unixsock_listen(c->socket, c->socket_mode, "gomem", 64, msg, sizeof msg);
+	else
+		fd = unixsock_listen(c->socket, c->socket_mode, "gomem", 64, msg, sizeof msg);
 	if (fd < 0) {
 		if (c->socket_explicit) {
 			snprintf(err, errlen, "%s", msg);
@@ -413,19 +482,27 @@ http_start_unix(const struct gomemd_config *c, char *err, size_t errlen)
 	if (msg[0] != '\0')
 		log_warnx("%s", msg);
 	mhd_unix = MHD_start_daemon(
-	    MHD_USE_EPOLL_INTERNAL_THREAD | MHD_USE_ERROR_LOG | MHD_ALLOW_SUSPEND_RESUME, 0, NULL,
+	    MHD_USE_EPOLL_INTERNAL_THREAD | MHD_USE_ERROR_LOG | MHD_ALLOW_SUSPEND_RESUME |
+		MHD_USE_ITC,
+	    0, NULL,
 	    NULL, http_access, &listener_unix, MHD_OPTION_LISTEN_SOCKET, fd,
 	    MHD_OPTION_CONNECTION_LIMIT, (unsigned)c->socket_connections,
 	    MHD_OPTION_CONNECTION_TIMEOUT, (unsigned)c->conn_timeout_s,
 	    MHD_OPTION_CONNECTION_MEMORY_LIMIT, (size_t)(64 * 1024), MHD_OPTION_NOTIFY_CONNECTION,
 	    http_notify, NULL, MHD_OPTION_EXTERNAL_LOGGER, http_log, NULL, MHD_OPTION_END);
 	if (mhd_unix == NULL) {
-		snprintf(err, errlen, "cannot serve on %s: libmicrohttpd failed to start", c->socket);
-		close(fd);
-		unlink(c->socket);
+		snprintf(err, errlen, "cannot serve on %s: libmicrohttpd failed to start",
+			 act_unix >= 0 ? "the unix socket systemd passed" : c->socket);
+		if (act_unix < 0) {
+			close(fd);
+			unlink(c->socket);
+		}
 		return -1;
 	}
-	log_info("serving unix:%s", c->socket);
+	if (act_unix >= 0)
+		log_info("serving the unix socket systemd passed");
+	else
+		log_info("serving unix:%s", c->socket);
 	return 0;
 }
 
@@ -453,9 +530,17 @@ http_start(const struct gomemd_config *c, char *err, size_t errlen)
 	char addr[256], portstr[16];
 	int rc;
 
-	if (config_split_listen(c->listen, addr, sizeof addr, &port) != 0) {
+	activation_fds();
+	if (act_tcp >= 0) { /* systemd's socket: --listen is only a default then */
+		sock_name(act_tcp, addr, sizeof addr);
+		snprintf(where_tcp, sizeof where_tcp, "%s (from systemd)", addr);
+		snprintf(addr, sizeof addr, "127.0.0.1");
+		port = 0;
+	} else if (config_split_listen(c->listen, addr, sizeof addr, &port) != 0) {
 		snprintf(err, errlen, "bad listen address \"%s\" (want ADDR:PORT)", c->listen);
 		return -1;
+	} else {
+		snprintf(where_tcp, sizeof where_tcp, "%s", c->listen);
 	}
 	snprintf(portstr, sizeof portstr, "%u", port);
 	hints.ai_socktype = SOCK_STREAM;
@@ -483,9 +568,18 @@ http_start(const struct gomemd_config *c, char *err, size_t errlen)
 			return -1;
 		}
 	}
-	flags = MHD_USE_EPOLL_INTERNAL_THREAD | MHD_USE_ERROR_LOG | MHD_ALLOW_SUSPEND_RESUME;
-	if (ai->ai_family == AF_INET6)
+	flags = MHD_USE_EPOLL_INTERNAL_THREAD | MHD_USE_ERROR_LOG | MHD_ALLOW_SUSPEND_RESUME |
+		MHD_USE_ITC;
+	if (act_tcp >= 0) {
+		struct sockaddr_storage ss;
+		socklen_t sl = sizeof ss;
+
+		if (getsockname(act_tcp, (struct sockaddr *)&ss, &sl) == 0 &&
+		    ss.ss_family == AF_INET6)
+			flags |= MHD_USE_IPv6;
+	} else if (ai->ai_family == AF_INET6) {
 		flags |= MHD_USE_IPv6;
+	}
 	if (tls_cert != NULL)
 		flags |= MHD_USE_TLS;
 	{
@@ -501,7 +595,8 @@ http_start(const struct gomemd_config *c, char *err, size_t errlen)
 		};
 		struct MHD_OptionItem base[] = {
 			{MHD_OPTION_NOTIFY_CONNECTION, (intptr_t)http_notify, NULL},
-			{MHD_OPTION_SOCK_ADDR, 0, ai->ai_addr},
+			{act_tcp >= 0 ? MHD_OPTION_LISTEN_SOCKET : MHD_OPTION_SOCK_ADDR, act_tcp,
+			 act_tcp >= 0 ? NULL : ai->ai_addr},
 			{MHD_OPTION_CONNECTION_LIMIT, (intptr_t)c->max_connections, NULL},
 			{MHD_OPTION_PER_IP_CONNECTION_LIMIT, (intptr_t)c->per_ip_limit, NULL},
 			{MHD_OPTION_CONNECTION_TIMEOUT, (intptr_t)c->conn_timeout_s, NULL},
@@ -543,14 +638,26 @@ void
 http_stop(void)
 {
 	outputs_shutdown(); /* no connection may stay suspended */
-	if (mhd != NULL)
+	if (mhd != NULL) {
+		if (act_tcp >= 0)
+			MHD_quiesce_daemon(mhd); /* systemd's socket stays open for a restart */
 		MHD_stop_daemon(mhd);
+	}
 	if (mhd_unix != NULL) {
+		if (act_unix >= 0)
+			MHD_quiesce_daemon(mhd_unix);
 		MHD_stop_daemon(mhd_unix);
-		if (gomemd_cfg != NULL && gomemd_cfg->socket != NULL)
+		if (act_unix < 0 && gomemd_cfg != NULL && gomemd_cfg->socket != NULL)
 			unlink(gomemd_cfg->socket);
 	}
 	mhd = mhd_unix = NULL;
 	guard_fini();
 	http_free_web();
+}
+
+/* What the TCP server listens on ("ADDR:PORT", "(from systemd)" when passed). */
+const char *
+http_where(void)
+{
+	return where_tcp;
 }

@@ -205,7 +205,7 @@ main(int argc, char **argv)
 		attach_close();
 		return 1;
 	}
-	log_info("serving http://%s/ (%d USDT links)", cfg.listen, attach_nlinks());
+	log_info("serving http://%s/ (%d USDT links)", http_where(), attach_nlinks());
 
 	efd = epoll_create1(EPOLL_CLOEXEC);
 	sfd = signalfd(-1, &set, SFD_CLOEXEC | SFD_NONBLOCK);

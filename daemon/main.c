@@ -34,6 +34,7 @@
 #include "base/heartbeat.h"
 #include "http/guard.h"
 #include "profile.h"
+#include "symbolize.h"
 
 const struct gomemd_config *gomemd_cfg;
 uint64_t gomemd_start_mono_ns;
@@ -54,11 +55,12 @@ static struct heartbeat main_beat;
 int
 gomemd_stalled(char *why, size_t len)
 {
-	struct heartbeat *const all[] = {&main_beat};
+	struct heartbeat *all[2] = {&main_beat, sym_heartbeat()};
 
 	if (main_beat.name == NULL) /* not started yet */
 		return 0;
-	return heartbeat_check(all, 1, now_mono_ns(), why, len) != 0;
+	return heartbeat_check((struct heartbeat *const *)all, all[1] != NULL ? 2 : 1,
+			       now_mono_ns(), why, len) != 0;
 }
 
 /* Whether HTTP settings differ (a restart of the server is needed). */

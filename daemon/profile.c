@@ -149,6 +149,7 @@ struct ploc {
 	uint32_t map;
 	int32_t func;  /* -1: no symbol */
 	int allocator; /* in the allocator (trimmed when leading) */
+	int pending;   /* its file's symbols were still being loaded */
 };
 
 struct pstack {
@@ -186,6 +187,7 @@ struct prof {
 	struct plive *live;
 	size_t nlive, caplive;
 	uint32_t live_free;	  /* free list of live slots, UINT32_MAX: none */
+	size_t npending;	  /* locs whose symbols are still being loaded */
 	struct u64map live_index; /* ptr -> live slot */
 };
 
@@ -386,7 +388,7 @@ static void map_exe_first(struct prof *pr)
 		if (strcmp(mp->path, exe) != 0)
 			continue;
 		sym_lookup(pr->pid, mp, mp->start + 1, &build_id, &has);
-		map_get(pr, mp->start, mp->limit, mp->offset, mp->path, build_id, has);
+		map_get(pr, mp->start, mp->limit, mp->offset, mp->path, build_id, has > 0);
 		return;
 	}
 }
@@ -421,10 +423,16 @@ static int64_t loc_get(struct prof *pr, uint64_t pc)
 	}
 	l = &pr->locs[pr->nlocs];
 	l->pc = pc;
+	l->pending = 0;
 	if (mp != NULL) {
+		/* never reads a file here: pending until the loader has it */
 		name = sym_lookup(pr->pid, mp, pc, &build_id, &has_syms);
 		l->map =
-		    map_get(pr, mp->start, mp->limit, mp->offset, mp->path, build_id, has_syms);
+		    map_get(pr, mp->start, mp->limit, mp->offset, mp->path, build_id, has_syms > 0);
+		if (has_syms < 0) {
+			l->pending = 1;
+			pr->npending++;
+		}
 	} else {
 		uint64_t page = pc & ~(uint64_t)0xfff;
 
@@ -647,6 +655,42 @@ void profile_fini(void)
 /* ---- output ---- */
 
 /* Encode pr as pprof, not yet gzipped (lock held). */
+/*
+ * Symbolize the locations recorded while their files were still being
+ * loaded, now that the loader may have them (cache lookups only: nothing
+ * is read).  Locked.
+ */
+static void resolve_pending_locked(struct prof *pr)
+{
+	const char *name, *build_id;
+	struct sym_mapping *mp;
+	struct ploc *l;
+	struct pmap *pm;
+	size_t i;
+	int has;
+
+	for (i = 0; i < pr->nlocs && pr->npending > 0; i++) {
+		l = &pr->locs[i];
+		if (!l->pending || (mp = sym_maps_find(&pr->sym, l->pc)) == NULL)
+			continue;
+		name = sym_lookup(pr->pid, mp, l->pc, &build_id, &has);
+		if (has < 0)
+			continue; /* still loading */
+		l->pending = 0;
+		pr->npending--;
+		pm = &pr->maps[l->map];
+		pm->has_functions |= has > 0;
+		if (pm->build_id[0] == '\0' && build_id[0] != '\0') {
+			free(pm->build_id);
+			pm->build_id = xstrdup(build_id);
+		}
+		if (name != NULL) {
+			l->func = func_get(pr, name);
+			l->allocator |= is_allocator_func(name);
+		}
+	}
+}
+
 static int encode_locked(const struct prof *pr, char **out, size_t *outlen)
 {
 	struct pprof_mapping *maps = xcalloc(pr->nmaps + 1, sizeof *maps);
@@ -785,6 +829,8 @@ int profile_http_heap(struct http_req *req)
 		obuf_init(&b, 4096);
 		pthread_mutex_lock(&lock);
 		pr = find_locked(pid);
+		if (pr != NULL)
+			resolve_pending_locked(pr);
 		text_locked(pr ? pr : &empty, &b);
 		pthread_mutex_unlock(&lock);
 		body = obuf_take(&b, &len);
@@ -795,6 +841,8 @@ int profile_http_heap(struct http_req *req)
 	}
 	pthread_mutex_lock(&lock);
 	pr = find_locked(pid);
+	if (pr != NULL)
+		resolve_pending_locked(pr);
 	rc = encode_locked(pr ? pr : &empty, &raw, &rawlen);
 	pthread_mutex_unlock(&lock);
 	if (rc == 0) { /* compress outside the lock: the collector waits on it */
@@ -854,6 +902,7 @@ int profile_http_top(struct http_req *req)
 	pthread_mutex_lock(&lock);
 	pr = find_locked(pid);
 	if (pr != NULL) {
+		resolve_pending_locked(pr);
 		sites = xcalloc(pr->nstacks + 1, sizeof *sites);
 		for (i = 0; i < pr->nstacks; i++) {
 			const struct pstack *s = &pr->stacks[i];

@@ -4,9 +4,16 @@
  * is loaded once), reference counted by the struct sym_maps that use it and
  * bounded: past SYM_CACHE_MAX files, unreferenced ones are evicted.
  *
- * Threads: called from the collector thread; a mutex guards the cache
- * anyway.  Names returned stay valid while a sym_maps referencing the file
- * lives (the profile copies them).
+ * Threads: sym_lookup() runs on the collector thread and never reads a
+ * file: a mapping whose ELF file is not cached yet is queued for the
+ * loader thread, and the lookup answers "pending" (the profile resolves
+ * such PCs again when it is served).  The loader opens the file the way
+ * base/safefile.c does (never blocking, never following a link, only the
+ * mapped inode), skips files over SAFEFILE_MAX_READ, and beats its own
+ * heartbeat, so a slow file is reported by /healthz instead of freezing
+ * collection.  cache_lock guards the cache, req_lock the queue; neither is
+ * held while a file is read.  Names returned stay valid while a sym_maps
+ * referencing the file lives (the profile copies them).
  */
 #include "config.h"
 
@@ -20,14 +27,18 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <sys/sysmacros.h>
 #include <unistd.h>
 
+#include "base/heartbeat.h"
 #include "base/safefile.h"
 #include "gomemd.h"
 #include "symbolize.h"
 
-#define SYM_CACHE_MAX	 256
-#define SYM_MAX_MAPPINGS 4096
+#define SYM_CACHE_MAX	  256
+#define SYM_MAX_MAPPINGS  4096
+#define SYM_MAX_QUEUE	  64		       /* files waiting for the loader */
+#define SYM_LOAD_LIMIT_NS (30 * 1000000000ull) /* one file: stalled beyond this */
 
 struct sym {
 	uint64_t addr, size;
@@ -218,68 +229,188 @@ static void cache_trim_locked(void)
 	}
 }
 
-/*
- * The cached file for mapping mp of pid, loading it if needed; a reference.
- * The watched process chose the file: it is opened by base/safefile.c (never
- * blocks, never follows a link, must be the mapped inode) and skipped when
- * larger than SAFEFILE_MAX_READ, which bounds the time spent reading it.
- */
-static struct sym_elf *cache_get(int pid, const struct sym_mapping *mp)
+/* The cached file with the mapping's device and inode, or NULL; a reference. */
+static struct sym_elf *cache_find(const struct sym_mapping *mp)
 {
-	struct safefile_map sm;
+	dev_t dev = makedev(mp->dev_major, mp->dev_minor);
+	struct sym_elf *se;
+
+	pthread_mutex_lock(&cache_lock);
+	for (se = cache; se != NULL; se = se->next)
+		if (se->dev == dev && (unsigned long long)se->ino == mp->inode)
+			break;
+	if (se != NULL)
+		se->refs++;
+	pthread_mutex_unlock(&cache_lock);
+	return se;
+}
+
+/* ---- the loader thread ---- */
+
+struct sym_req {
+	struct sym_req *next;
+	int pid;
+	struct safefile_map m;
+};
+
+static pthread_mutex_t req_lock = PTHREAD_MUTEX_INITIALIZER;
+static pthread_cond_t req_cond = PTHREAD_COND_INITIALIZER;
+static struct sym_req *req_head, *req_tail; /* under req_lock */
+static size_t nreq;			    /* under req_lock */
+static int loader_state;		    /* under req_lock: 0 none, 1 running, 2 stopping */
+static pthread_t loader;
+static struct heartbeat loader_beat;
+
+/*
+ * Load one file: open it safely, read its symbols, put it in the cache.
+ * Runs on the loader thread with no lock held while reading.
+ */
+static void load_one(const struct sym_req *r)
+{
 	struct sym_elf *se;
 	struct stat st;
 	char err[256];
 	int fd;
 
-	if (mp->path[0] != '/' || strlen(mp->path) >= sizeof sm.path)
-		return NULL;
-	memset(&sm, 0, sizeof sm);
-	sm.start = mp->start;
-	sm.end = mp->limit;
-	sm.offset = mp->offset;
-	sm.dev_major = mp->dev_major;
-	sm.dev_minor = mp->dev_minor;
-	sm.inode = mp->inode;
-	sm.deleted = mp->deleted;
-	memcpy(sm.path, mp->path, strlen(mp->path) + 1);
-	fd = safefile_open(pid, &sm, SAFEFILE_ANY, err, sizeof err);
+	fd = safefile_open(r->pid, &r->m, SAFEFILE_ANY, err, sizeof err);
 	if (fd < 0) {
-		log_debug("symbols: process %d: %s", pid, err);
-		return NULL;
+		log_debug("symbols: process %d: %s", r->pid, err);
+		return;
 	}
 	if (fstat(fd, &st) != 0 || (uint64_t)st.st_size > SAFEFILE_MAX_READ) {
-		log_debug("symbols: %s: larger than %u MiB, not read", mp->path,
+		log_debug("symbols: %s: larger than %u MiB, not read", r->m.path,
 			  SAFEFILE_MAX_READ >> 20);
 		close(fd);
-		return NULL;
+		return;
 	}
-	pthread_mutex_lock(&cache_lock);
-	for (se = cache; se != NULL; se = se->next) {
-		if (se->dev == st.st_dev && se->ino == st.st_ino && se->fsize == st.st_size &&
-		    se->mtime_ns == (int64_t)st.st_mtim.tv_sec * 1000000000 + st.st_mtim.tv_nsec) {
-			se->refs++;
-			pthread_mutex_unlock(&cache_lock);
-			close(fd);
-			return se;
-		}
-	}
-	pthread_mutex_unlock(&cache_lock);
-
 	se = elf_load(fd, &st);
 	close(fd);
 	if (se == NULL)
-		return NULL;
-	log_debug("symbols: %s: %zu functions, build-id %s", mp->path, se->nsyms,
+		return;
+	log_debug("symbols: %s: %zu functions, build-id %s", r->m.path, se->nsyms,
 		  se->build_id[0] ? se->build_id : "none");
 	pthread_mutex_lock(&cache_lock);
-	se->refs = 1;
+	se->refs = 0; /* users take their references through cache_find */
 	se->next = cache;
 	cache = se;
 	ncache++;
 	cache_trim_locked();
 	pthread_mutex_unlock(&cache_lock);
-	return se;
+}
+
+/* The loader: serve the queue until told to stop, beating each turn. */
+static void *loader_main(void *arg)
+{
+	struct sym_req *r;
+	struct timespec ts;
+
+	(void)arg;
+	pthread_mutex_lock(&req_lock);
+	while (loader_state == 1) {
+		heartbeat_beat(&loader_beat, now_mono_ns());
+		if (req_head == NULL) {
+			clock_gettime(CLOCK_MONOTONIC, &ts);
+			ts.tv_sec += 1;
+			pthread_cond_timedwait(&req_cond, &req_lock, &ts);
+			continue;
+		}
+		r = req_head;
+		req_head = r->next;
+		if (req_head == NULL)
+			req_tail = NULL;
+		nreq--;
+		pthread_mutex_unlock(&req_lock);
+		heartbeat_busy(&loader_beat, "reading a file's symbols");
+		load_one(r);
+		heartbeat_busy(&loader_beat, NULL);
+		free(r);
+		pthread_mutex_lock(&req_lock);
+	}
+	pthread_mutex_unlock(&req_lock);
+	return NULL;
+}
+
+/* Queue mapping mp of pid for the loader (dropped when the queue is full). */
+static void request_load(int pid, const struct sym_mapping *mp)
+{
+	struct sym_req *r;
+	pthread_condattr_t ca;
+
+	if (mp->path[0] != '/' || strlen(mp->path) >= sizeof r->m.path)
+		return;
+	r = xcalloc(1, sizeof *r);
+	r->pid = pid;
+	r->m.start = mp->start;
+	r->m.end = mp->limit;
+	r->m.offset = mp->offset;
+	r->m.dev_major = mp->dev_major;
+	r->m.dev_minor = mp->dev_minor;
+	r->m.inode = mp->inode;
+	r->m.deleted = mp->deleted;
+	memcpy(r->m.path, mp->path, strlen(mp->path) + 1);
+	pthread_mutex_lock(&req_lock);
+	if (loader_state == 0) {
+		pthread_condattr_init(&ca);
+		pthread_condattr_setclock(&ca, CLOCK_MONOTONIC);
+		pthread_cond_init(&req_cond, &ca);
+		pthread_condattr_destroy(&ca);
+		heartbeat_init(&loader_beat, "symbol loader", SYM_LOAD_LIMIT_NS, now_mono_ns());
+		loader_state = 1;
+		if (pthread_create(&loader, NULL, loader_main, NULL) != 0) {
+			loader_state = 0;
+			log_warn("symbol loader thread");
+		}
+	}
+	if (loader_state != 1 || nreq >= SYM_MAX_QUEUE) {
+		pthread_mutex_unlock(&req_lock);
+		free(r);
+		return;
+	}
+	if (req_tail != NULL)
+		req_tail->next = r;
+	else
+		req_head = r;
+	req_tail = r;
+	nreq++;
+	pthread_cond_signal(&req_cond);
+	pthread_mutex_unlock(&req_lock);
+}
+
+/* The loader's heartbeat (NULL before it started), for /healthz. */
+struct heartbeat *sym_heartbeat(void)
+{
+	struct heartbeat *hb;
+
+	pthread_mutex_lock(&req_lock);
+	hb = loader_state == 1 ? &loader_beat : NULL;
+	pthread_mutex_unlock(&req_lock);
+	return hb;
+}
+
+/* Stop the loader thread and drop what it had queued. */
+static void loader_stop(void)
+{
+	struct sym_req *r;
+	int joined = 0;
+
+	pthread_mutex_lock(&req_lock);
+	if (loader_state == 1) {
+		loader_state = 2;
+		pthread_cond_signal(&req_cond);
+		joined = 1;
+	}
+	pthread_mutex_unlock(&req_lock);
+	if (joined)
+		pthread_join(loader, NULL);
+	pthread_mutex_lock(&req_lock);
+	while ((r = req_head) != NULL) {
+		req_head = r->next;
+		free(r);
+	}
+	req_tail = NULL;
+	nreq = 0;
+	loader_state = 0;
+	pthread_mutex_unlock(&req_lock);
 }
 
 static void cache_put(struct sym_elf *se)
@@ -371,12 +502,17 @@ const char *sym_lookup(int pid, struct sym_mapping *mp, uint64_t pc, const char 
 
 	*build_id = "";
 	*has_syms = 0;
-	if (!mp->elf_tried) {
-		mp->elf_tried = 1;
-		mp->elf = cache_get(pid, mp);
-	}
-	if ((se = mp->elf) == NULL)
+	if (mp->elf == NULL)
+		mp->elf = cache_find(mp);
+	if (mp->elf == NULL) {
+		if (!mp->elf_tried) { /* the loader reads it; until then: pending */
+			mp->elf_tried = 1;
+			request_load(pid, mp);
+		}
+		*has_syms = -1;
 		return NULL;
+	}
+	se = mp->elf;
 	*build_id = se->build_id;
 	*has_syms = se->nsyms > 0;
 	off = pc - 1 - mp->start + mp->offset; /* return address: the call is before it */
@@ -421,6 +557,7 @@ void sym_cache_fini(void)
 {
 	struct sym_elf *se, *next;
 
+	loader_stop();
 	pthread_mutex_lock(&cache_lock);
 	for (se = cache; se != NULL; se = next) {
 		next = se->next;

@@ -43,10 +43,15 @@ struct sym_mapping *sym_maps_find(struct sym_maps *m, uint64_t pc);
  * Symbolize pc (a return address: pc - 1 is looked up) in mapping mp of
  * process pid.  Returns the function name (owned by the cache, valid until
  * sym_cache_fini) or NULL.  *build_id gets the mapping's build-id in hex
- * ("" if none) and *has_syms whether the file had symbols.
+ * ("" if none) and *has_syms whether the file had symbols: 1 or 0, or -1
+ * when the file is still being loaded (queued for the loader thread; never
+ * read here): ask again later.
  */
 const char *sym_lookup(int pid, struct sym_mapping *mp, uint64_t pc, const char **build_id,
 		       int *has_syms);
+/* The symbol loader's heartbeat, NULL before it started (for /healthz). */
+struct heartbeat;
+struct heartbeat *sym_heartbeat(void);
 
 /* Files currently cached. */
 size_t sym_cache_count(void);

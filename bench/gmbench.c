@@ -40,6 +40,8 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "../tests/common/rss.h"
+
 #define KiB (1024UL)
 #define MiB (1024UL * 1024UL)
 
@@ -190,26 +192,13 @@ unmap_array(void *p, size_t bytes)
 	munmap(p, bytes);
 }
 
-/* Current RSS in KiB, from /proc/self/statm (no allocation). */
+/* Current RSS in KiB (rss.h reads /proc/self/statm without allocating); -1 if unknown. */
 static long
 rss_kib(void)
 {
-	char	buf[128];
-	long	size, resident;
-	ssize_t	n;
-	int	fd;
+	size_t b = rss_bytes();
 
-	fd = open("/proc/self/statm", O_RDONLY);
-	if (fd == -1)
-		return -1;
-	n = read(fd, buf, sizeof buf - 1);
-	close(fd);
-	if (n <= 0)
-		return -1;
-	buf[n] = '\0';
-	if (sscanf(buf, "%ld %ld", &size, &resident) != 2)
-		return -1;
-	return resident * (sysconf(_SC_PAGESIZE) / 1024);
+	return b == 0 ? -1 : (long)(b / 1024);
 }
 
 /* Peak RSS in KiB: VmHWM, else getrusage. */
@@ -805,6 +794,248 @@ w_falseshare(void)
 		pthread_join(t[i], NULL);
 }
 
+/* Run fn(arg[i]) in two threads and wait for both. */
+static void
+run_two(void *(*fn)(void *), void *arg0, void *arg1)
+{
+	pthread_t	 t[2];
+	void		*arg[2] = { arg0, arg1 };
+	int		 i;
+
+	for (i = 0; i < 2; i++) {
+		if (pthread_create(&t[i], NULL, fn, arg[i]))
+			fatal("pthread_create");
+	}
+	for (i = 0; i < 2; i++)
+		pthread_join(t[i], NULL);
+}
+
+/* ------------------------------------------------------------------ */
+/*
+ * tiny: one thread, 16384 live blocks of 1..15 B (three in four of 4..15,
+ * as in programs of short strings and small nodes), 6 M random
+ * replacements; each block is written whole and read back before its free.
+ */
+
+#define TINY_SLOTS	16384
+#define TINY_ITERS	6000000
+
+static void
+w_tiny(void)
+{
+	struct rng	  r;
+	unsigned char	**slot, *len;
+	size_t		  i, k, sz, n = iters(TINY_ITERS);
+	uint64_t	  acc = 0;
+
+	rng_init(&r, seed);
+	slot = map_array(TINY_SLOTS * sizeof *slot);
+	len = map_array(TINY_SLOTS);
+	for (i = 0; i < TINY_SLOTS; i++) {
+		len[i] = (unsigned char)rng_range(&r, 1, 15);
+		slot[i] = xmalloc(len[i]);
+		memset(slot[i], (int)i, len[i]);
+	}
+	for (i = 0; i < n; i++) {
+		k = rng_next(&r) & (TINY_SLOTS - 1);
+		acc += slot[k][len[k] - 1];
+		free(slot[k]);
+		sz = (rng_next(&r) & 3) ? rng_range(&r, 4, 15) : rng_range(&r, 1, 3);
+		slot[k] = xmalloc(sz);
+		memset(slot[k], (int)i, sz);
+		len[k] = (unsigned char)sz;
+	}
+	for (i = 0; i < TINY_SLOTS; i++)
+		free(slot[i]);
+	unmap_array(slot, TINY_SLOTS * sizeof *slot);
+	unmap_array(len, TINY_SLOTS);
+	sink += acc;
+}
+
+/* ------------------------------------------------------------------ */
+/*
+ * xfree: every free is cross-thread.  Two threads each allocate 16..128 B
+ * blocks and pass every one through an SPSC ring to the other, which
+ * frees it; each thread is producer and consumer at once.
+ */
+
+#define XF_ITERS	2000000
+
+static struct ring	xf_ring[2];
+
+static void *
+xfree_thread(void *arg)
+{
+	int		 me = (int)(uintptr_t)arg;
+	struct ring	*out = &xf_ring[me], *in = &xf_ring[!me];
+	struct rng	 r;
+	size_t		 sent = 0, got = 0, n = iters(XF_ITERS), h, t;
+	unsigned	 spins = 0;
+	uint64_t	 acc = 0;
+	char		*p;
+
+	rng_init(&r, seed + (uint64_t)me);
+	while (sent < n || got < n) {
+		int	progress = 0;
+
+		h = atomic_load_explicit(&out->head, memory_order_relaxed);
+		if (sent < n && h - atomic_load_explicit(&out->tail,
+		    memory_order_acquire) < RING_SIZE) {
+			size_t	sz = rng_range(&r, 16, 128);
+
+			p = xmalloc(sz);
+			memset(p, (int)sent, 16);
+			out->slot[h & (RING_SIZE - 1)] = p;
+			atomic_store_explicit(&out->head, h + 1,
+			    memory_order_release);
+			sent++;
+			progress = 1;
+		}
+		t = atomic_load_explicit(&in->tail, memory_order_relaxed);
+		if (got < n && atomic_load_explicit(&in->head,
+		    memory_order_acquire) != t) {
+			p = in->slot[t & (RING_SIZE - 1)];
+			atomic_store_explicit(&in->tail, t + 1,
+			    memory_order_release);
+			acc += (unsigned char)p[15];
+			free(p);
+			got++;
+			progress = 1;
+		}
+		if (!progress)
+			backoff(&spins);
+	}
+	sink += acc;
+	return NULL;
+}
+
+static void
+w_xfree(void)
+{
+	run_two(xfree_thread, (void *)0, (void *)1);
+}
+
+/* ------------------------------------------------------------------ */
+/*
+ * cachescratch: passive false sharing, harsher than falseshare.  The main
+ * thread allocates 2 x 64 blocks of 8..64 B back to back and deals them
+ * out alternately to two threads.  Each thread frees its 64, then 40000
+ * times allocates 64 blocks of the same sizes, writes every byte of each
+ * 16 times and frees them.  An allocator that hands a thread the blocks
+ * it just freed gives it lines the other thread writes too.
+ */
+
+#define CS_BLOCKS	64
+#define CS_ROUNDS	40000
+#define CS_WRITES	16
+
+struct cs_arg {
+	void	*blk[CS_BLOCKS];
+	size_t	 size[CS_BLOCKS];
+};
+
+static void *
+cachescratch_thread(void *arg)
+{
+	struct cs_arg	 *a = arg;
+	volatile char	 *p[CS_BLOCKS];
+	size_t		  i, j, k, w, n = iters(CS_ROUNDS);
+
+	for (i = 0; i < CS_BLOCKS; i++)
+		free(a->blk[i]);
+	for (i = 0; i < n; i++) {
+		for (k = 0; k < CS_BLOCKS; k++)
+			p[k] = xmalloc(a->size[k]);
+		for (w = 0; w < CS_WRITES; w++)
+			for (k = 0; k < CS_BLOCKS; k++)
+				for (j = 0; j < a->size[k]; j++)
+					p[k][j] = (char)(p[k][j] + 1);
+		for (k = 0; k < CS_BLOCKS; k++)
+			free((void *)p[k]);
+	}
+	return NULL;
+}
+
+static void
+w_cachescratch(void)
+{
+	static struct cs_arg	 arg[2];
+	struct rng		 r;
+	size_t			 i;
+	int			 k;
+
+	rng_init(&r, seed);
+	for (i = 0; i < CS_BLOCKS; i++) {
+		for (k = 0; k < 2; k++) {
+			arg[k].size[i] = rng_range(&r, 8, 64);
+			arg[k].blk[i] = xmalloc(arg[k].size[i]);
+		}
+	}
+	run_two(cachescratch_thread, &arg[0], &arg[1]);
+}
+
+/* ------------------------------------------------------------------ */
+/*
+ * The microbenchmarks of the allocator's own issue: one call pair in a
+ * loop.  pair8: malloc(8)+free.  calloc8k: calloc(8 KiB)+free.  calloc1m:
+ * calloc(1 MiB)+free, the memory left untouched; calloc1m-touch: the same,
+ * writing one byte per 4 KiB page (a program that uses what it asked for).
+ */
+
+#define PAIR_ITERS	50000000
+#define C8K_ITERS	2000000
+#define C1M_ITERS	20000
+
+static void
+w_pair8(void)
+{
+	size_t	i, n = iters(PAIR_ITERS);
+
+	for (i = 0; i < n; i++) {
+		void	*p = xmalloc(8);
+
+		*(volatile char *)p = 1;
+		free(p);
+	}
+}
+
+static void
+calloc_loop(size_t size, size_t n, int touch)
+{
+	uint64_t	acc = 0;
+	size_t		i;
+
+	for (i = 0; i < n; i++) {
+		char	*p = calloc(1, size);
+
+		if (p == NULL)
+			fatal("calloc");
+		acc += (unsigned char)p[size / 2];
+		if (touch)
+			touch_pages(p, size);
+		free(p);
+	}
+	sink += acc;
+}
+
+static void
+w_calloc8k(void)
+{
+	calloc_loop(8 * KiB, iters(C8K_ITERS), 0);
+}
+
+static void
+w_calloc1m(void)
+{
+	calloc_loop(MiB, iters(C1M_ITERS), 0);
+}
+
+static void
+w_calloc1m_touch(void)
+{
+	calloc_loop(MiB, iters(C1M_ITERS), 1);
+}
+
 /* ------------------------------------------------------------------ */
 /* Memory workloads: RSS after a release, sampled over time. */
 
@@ -1007,6 +1238,13 @@ static const struct workload workloads[] = {
 	{ "spike", w_spike, &spike_elapsed, "1 GiB spike, keep 1%, RSS 0/1/5 s" },
 	{ "frag", w_frag, &frag_elapsed, "mixed sizes, free half, new mix" },
 	{ "reuse", w_reuse, NULL, "free/realloc 5..25 MiB blocks" },
+	{ "tiny", w_tiny, NULL, "16384 live 1..15 B blocks churned" },
+	{ "xfree", w_xfree, NULL, "two threads free only each other's blocks" },
+	{ "cachescratch", w_cachescratch, NULL, "passive false sharing, 64 blocks a thread" },
+	{ "pair8", w_pair8, NULL, "malloc(8)+free" },
+	{ "calloc8k", w_calloc8k, NULL, "calloc(8 KiB)+free" },
+	{ "calloc1m", w_calloc1m, NULL, "calloc(1 MiB)+free, untouched" },
+	{ "calloc1m-touch", w_calloc1m_touch, NULL, "calloc(1 MiB)+free, pages written" },
 };
 
 #define NWORKLOADS (sizeof workloads / sizeof workloads[0])

@@ -37,7 +37,8 @@ PEER_PACKAGES = {
 }
 SUBJECT = "gomem"
 SPEED = ["churn", "churn-mt", "prodcons", "larson", "large", "realloc",
-         "aligned", "falseshare", "reuse"]
+         "aligned", "falseshare", "reuse", "tiny", "xfree", "cachescratch",
+         "pair8", "calloc8k", "calloc1m", "calloc1m-touch"]
 MEMORY = ["spike", "frag"]
 
 

@@ -16,6 +16,8 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "../tests/common/rss.h"
+
 static double
 now(void)
 {
@@ -60,20 +62,6 @@ scav_cpu(void)
 	return cpu;
 }
 
-static size_t
-rss(void)
-{
-	unsigned long a = 0, b = 0;
-	FILE *f = fopen("/proc/self/statm", "r");
-
-	if (f != NULL) {
-		if (fscanf(f, "%lu %lu", &a, &b) != 2)
-			b = 0;
-		fclose(f);
-	}
-	return b * (size_t)sysconf(_SC_PAGESIZE);
-}
-
 int
 main(void)
 {
@@ -114,7 +102,7 @@ main(void)
 	t0 = now();
 	while (now() - t0 < 3) {
 		usleep(10000);
-		if (done < 0 && rss() < ((size_t)64 << 20))
+		if (done < 0 && rss_bytes() < ((size_t)64 << 20))
 			done = now() - t0;
 	}
 	c1 = scav_cpu();

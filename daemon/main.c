@@ -15,6 +15,7 @@
 #include <crypt.h>
 #include <errno.h>
 #include <netdb.h>
+#include <pthread.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -30,42 +31,35 @@
 #define sd_notify(unset, msg) ((void)(unset), (void)(msg), 0)
 #endif
 
-#include "gomemd.h"
+#include "base/clock.h"
 #include "base/heartbeat.h"
+#include "base/log.h"
+#include "base/xmalloc.h"
+#include "core/attach.h"
+#include "core/conf.h"
+#include "core/proc.h"
+#include "core/profile.h"
 #include "http/guard.h"
-#include "profile.h"
-#include "symbolize.h"
+#include "http/server.h"
+#include "routes/routes.h"
+#include "watch/collect.h"
+#include "watch/watch.h"
 
-const struct gomemd_config *gomemd_cfg;
-uint64_t gomemd_start_mono_ns;
-
-static struct gomemd_config cfg;
+/* main's reference to the published configuration (conf_get). */
+static const struct gomemd_config *cfg;
 
 /*
  * The main loop's heartbeat: it collects the ring buffer, sweeps and
  * answers signals, so a loop that stops turning is a daemon that stops
  * working.  Beaten every turn (at least once a second, the timer);
- * /healthz reports it, and systemd's watchdog gets WATCHDOG=1 only from
- * a turning loop.
+ * /healthz reports it (base/heartbeat.c's registry), and systemd's
+ * watchdog gets WATCHDOG=1 only from a turning loop.
  */
 #define MAIN_LOOP_LIMIT_NS (10 * 1000000000ull)
 static struct heartbeat main_beat;
 
-/* Whether the main loop stalled; 1 with the reason. */
-int
-gomemd_stalled(char *why, size_t len)
-{
-	struct heartbeat *all[2] = {&main_beat, sym_heartbeat()};
-
-	if (main_beat.name == NULL) /* not started yet */
-		return 0;
-	return heartbeat_check((struct heartbeat *const *)all, all[1] != NULL ? 2 : 1,
-			       now_mono_ns(), why, len) != 0;
-}
-
 /* Whether HTTP settings differ (a restart of the server is needed). */
-static int
-http_changed(const struct gomemd_config *a, const struct gomemd_config *b)
+static int http_changed(const struct gomemd_config *a, const struct gomemd_config *b)
 {
 	int i, hosts = a->nallow_hosts != b->nallow_hosts;
 
@@ -81,41 +75,40 @@ http_changed(const struct gomemd_config *a, const struct gomemd_config *b)
 }
 
 /* SIGHUP: rebuild the configuration and apply what changed. */
-static void
-reload(int argc, char **argv)
+static void reload(int argc, char **argv)
 {
 	struct gomemd_config n;
 	char err[512];
 	int restart;
 
 	sd_notify(0, "RELOADING=1");
-	if (config_build(&n, argc, argv, err, sizeof err) != 0) {
+	if (conf_build(&n, argc, argv, err, sizeof err) != 0) {
 		log_warnx("reload: %s; keeping the old configuration", err);
-		config_free(&n);
+		conf_free(&n);
 		sd_notify(0, "READY=1");
 		return;
 	}
 	log_init(n.verbose);
 	proc_set_history_interval(n.history_interval_ms);
-	if (n.history_len != cfg.history_len)
+	if (n.history_len != cfg->history_len)
 		log_warnx("reload: history length changes need a restart");
-	attach_profile = n.profile; /* applies to attachments made from now on */
+	attach_set_profile(n.profile); /* applies to attachments made from now on */
 	attach_libraries(n.libraries, n.nlibraries);
-	restart = http_changed(&cfg, &n);
+	restart = http_changed(cfg, &n);
 	if (restart) {
 		http_stop();
-		if (http_start(&n, err, sizeof err) != 0) {
-			log_warnx("reload: %s; back to %s", err, cfg.listen);
-			if (http_start(&cfg, err, sizeof err) != 0)
+		if (http_start(&n, routes_table, routes_count, err, sizeof err) != 0) {
+			log_warnx("reload: %s; back to %s", err, cfg->listen);
+			if (http_start(cfg, routes_table, routes_count, err, sizeof err) != 0)
 				fatalx("%s", err);
 			free(n.listen);
-			n.listen = xstrdup(cfg.listen);
+			n.listen = xstrdup(cfg->listen);
 		}
 	}
-	config_free(&cfg);
-	cfg = n;
-	gomemd_cfg = &cfg;
-	proc_scan();
+	conf_publish(&n); /* readers of the old copy keep it until they put it */
+	conf_put(cfg);
+	cfg = conf_get();
+	watch_scan();
 	log_info("configuration reloaded%s", restart ? " (HTTP restarted)" : "");
 	sd_notify(0, "READY=1");
 }
@@ -125,8 +118,7 @@ reload(int argc, char **argv)
  * print its bcrypt hash for the web config's basic_auth_users, as
  * `htpasswd -nBC 10` would.  0, or 1 on error.
  */
-static int
-hash_password(void)
+static int hash_password(void)
 {
 	char line[1024], setting[CRYPT_GENSALT_OUTPUT_SIZE];
 	struct crypt_data *cd;
@@ -154,28 +146,31 @@ hash_password(void)
 	return 0;
 }
 
-int
-main(int argc, char **argv)
+int main(int argc, char **argv)
 {
 	struct itimerspec its = {{1, 0}, {1, 0}};
 	struct epoll_event ev, evs[8];
 	int efd, sfd, tfd, rbfd, n, i, rc, running = 1;
+	uint64_t start_ns;
 	struct signalfd_siginfo si;
+	struct gomemd_config first;
 	char err[512];
 	sigset_t set;
 
 	if (argc == 2 && strcmp(argv[1], "--hash-password") == 0)
 		return hash_password();
-	gomemd_start_mono_ns = now_mono_ns();
-	rc = config_build(&cfg, argc, argv, err, sizeof err);
-	if (rc > 0)
-		return 0;
-	if (rc < 0) {
+	start_ns = now_mono_ns();
+	rc = conf_build(&first, argc, argv, err, sizeof err);
+	if (rc != 0) {
+		conf_free(&first);
+		if (rc > 0)
+			return 0;
 		fprintf(stderr, "gomemd: %s (see gomemd --help)\n", err);
 		return 2;
 	}
-	gomemd_cfg = &cfg;
-	log_init(cfg.verbose);
+	conf_publish(&first);
+	cfg = conf_get();
+	log_init(cfg->verbose);
 
 	/* signals are handled through a signalfd: block them before any thread starts */
 	sigemptyset(&set);
@@ -185,23 +180,25 @@ main(int argc, char **argv)
 	pthread_sigmask(SIG_BLOCK, &set, NULL);
 	signal(SIGPIPE, SIG_IGN);
 
-	proc_init(cfg.history_len, cfg.history_interval_ms);
+	proc_init(cfg->history_len, cfg->history_interval_ms);
 	if (attach_open(err, sizeof err) != 0) {
 		fprintf(stderr, "gomemd: %s\n", err);
 		return 1;
 	}
-	attach_profile = cfg.profile;
-	if (attach_libraries(cfg.libraries, cfg.nlibraries) == 0)
+	attach_set_profile(cfg->profile);
+	if (attach_libraries(cfg->libraries, cfg->nlibraries) == 0)
 		log_warnx("no library attached; only POST /processes/N/attach will find processes");
 	if (collect_open() != 0) {
 		fprintf(stderr, "gomemd: ring buffer: %s\n", strerror(errno));
 		attach_close();
 		return 1;
 	}
-	n = proc_scan();
+	if (routes_init(start_ns) != 0)
+		log_warnx("event stream: cannot subscribe to snapshots");
+	n = watch_scan();
 	if (n > 0)
 		log_info("found %d running process%s with libgomem", n, n == 1 ? "" : "es");
-	if (http_start(&cfg, err, sizeof err) != 0) {
+	if (http_start(cfg, routes_table, routes_count, err, sizeof err) != 0) {
 		fprintf(stderr, "gomemd: %s\n", err);
 		collect_close();
 		attach_close();
@@ -225,6 +222,7 @@ main(int argc, char **argv)
 	sd_notify(0, "READY=1\nSTATUS=collecting");
 
 	heartbeat_init(&main_beat, "main loop", MAIN_LOOP_LIMIT_NS, now_mono_ns());
+	heartbeat_register(&main_beat);
 	while (running) {
 		heartbeat_beat(&main_beat, now_mono_ns());
 		heartbeat_busy(&main_beat, NULL);
@@ -249,9 +247,7 @@ main(int argc, char **argv)
 				collect_consume(); /* exits queued behind snapshots first */
 				heartbeat_busy(&main_beat, "sweeping");
 				guard_sweep(now_mono_ns());
-				proc_sweep(cfg.grace_s);
-				profile_sweep();
-				attach_refresh();
+				watch_sweep(cfg->grace_s);
 				sd_notify(0, "WATCHDOG=1"); /* this loop turns */
 			} else if (fd == sfd) {
 				while (read(sfd, &si, sizeof si) == (ssize_t)sizeof si) {
@@ -268,7 +264,7 @@ main(int argc, char **argv)
 
 	sd_notify(0, "STOPPING=1");
 	http_stop();
-	api_fini();
+	routes_fini();
 	collect_close();
 	attach_close();
 	proc_fini();
@@ -276,6 +272,7 @@ main(int argc, char **argv)
 	close(efd);
 	close(sfd);
 	close(tfd);
-	config_free(&cfg);
+	conf_put(cfg);
+	conf_unpublish();
 	return 0;
 }

@@ -8,6 +8,7 @@
  *       check=1         heap invariant walk on every snapshot
  *       scavwindow=MS   window of the in-use peak the goal follows (default 100)
  *       scavage=MS      how long a free run stays idle before release (150)
+ *       cgroup=0        do not derive the soft limit from the memory cgroup
  *   GOMEM_PROFILE_RATE=N                      bytes per allocation sample
  *                                             (default 524288, 0 = off)
  *   GOMEM_STATS_INTERVAL_MS=N                 memstats probe interval
@@ -22,6 +23,7 @@
 
 gm_options gm_opt = {
 	.memory_limit = INT64_MAX,
+	.cgroup = true,
 	.scavenge = true,
 	.stats_interval_ns = 1000000000u,
 	.release_delay_ns = 100000000u,
@@ -123,6 +125,8 @@ gm_env_debug_pair(const char *p, size_t len)
 		gm_opt.release_delay_ns = n * 1000000u;
 	else if (KEY("scavage"))
 		gm_opt.scav_age_ns = n * 1000000u;
+	else if (KEY("cgroup"))
+		gm_opt.cgroup = n != 0;
 	else
 		return -1;
 #undef KEY
@@ -138,9 +142,10 @@ gm_env_init(void)
 	if ((v = gm_getenv("GOMEMLIMIT")) != NULL && *v != 0) {
 		int64_t lim;
 
-		if (gm_parse_bytes(v, &lim) == 0)
+		if (gm_parse_bytes(v, &lim) == 0) {
 			gm_opt.memory_limit = lim;
-		else
+			gm_opt.memory_limit_set = true;
+		} else
 			gm_env_warn("GOMEMLIMIT", v);
 	}
 	if ((v = gm_getenv("GOMEMDEBUG")) != NULL && *v != 0) {

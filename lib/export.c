@@ -3,10 +3,11 @@
  *
  * Only the shared library links this file, so the unit tests of the core can
  * call gm_* without sending the test runner's own allocations through the
- * code under test.  Each entry point is a tail call into the core.  glibc's
+ * code under test.  Each entry point is a tail call into the core; malloc
+ * and free inline the core's fast paths (malloc_fast.h).  glibc's
  * __libc_* names are aliases, as in glibc itself.
  */
-#include "internal.h"
+#include "malloc_fast.h"
 
 #include <errno.h>
 #include <malloc.h>
@@ -17,16 +18,16 @@
 #pragma GCC diagnostic ignored "-Wmissing-attributes"
 #define GM_ALIAS(name) __attribute__((alias(#name), used, visibility("default")))
 
-GM_API void *
+GM_API gm_hot void *
 malloc(size_t n)
 {
-	return gm_malloc(n);
+	return gm_malloc_fast(n);
 }
 
-GM_API void
+GM_API gm_hot void
 free(void *p)
 {
-	gm_free(p);
+	gm_free_fast(p);
 }
 
 GM_API void *
@@ -158,23 +159,11 @@ gomem_free_os_memory(void)
 GM_API int64_t
 gomem_set_memory_limit(int64_t limit)
 {
-	int64_t old;
-
-	gm_ensure_init();
-	pthread_mutex_lock(&gm_heap.lock);
-	old = gm_opt.memory_limit;
-	if (limit >= 0) {
-		gm_opt.memory_limit = limit == 0 ? INT64_MAX : limit;
-		gm_heap.limit = gm_opt.memory_limit == INT64_MAX ? 0 : (uint64_t)limit;
-	}
-	pthread_mutex_unlock(&gm_heap.lock);
-	if (limit >= 0)
-		gm_scav_wake();
-	return old;
+	return gm_set_memory_limit(limit);
 }
 
 GM_API int64_t
 gomem_memory_limit(void)
 {
-	return gm_opt.memory_limit;
+	return gm_set_memory_limit(-1);
 }

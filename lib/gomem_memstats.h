@@ -17,9 +17,17 @@
 #ifndef GOMEM_MEMSTATS_H
 #define GOMEM_MEMSTATS_H
 
-#define GOMEM_MEMSTATS_VERSION 1
+#define GOMEM_MEMSTATS_VERSION 2
 #define GOMEM_NUM_PAUSE 256  /* len(MemStats.PauseNs) */
 #define GOMEM_NUM_BYSIZE 61  /* len(MemStats.BySize) */
+
+/* Where MemoryLimit came from (the MemoryLimitSource field). */
+#define GOMEM_LIMIT_NONE 0        /* no limit */
+#define GOMEM_LIMIT_ENV 1         /* GOMEMLIMIT (also "off") */
+#define GOMEM_LIMIT_API 2         /* gomem_set_memory_limit */
+#define GOMEM_LIMIT_CGROUP_V1 3   /* cgroup v1 memory.limit_in_bytes, less headroom */
+#define GOMEM_LIMIT_CGROUP_MAX 4  /* cgroup v2 memory.max, less headroom */
+#define GOMEM_LIMIT_CGROUP_HIGH 5 /* cgroup v2 memory.high, less headroom */
 
 /* One BySize entry: {Size uint32, Mallocs, Frees uint64}. */
 struct gomem_bysize {
@@ -118,7 +126,12 @@ struct gomem_bysize {
 	    "Snapshots taken so far (the sequence number of this one).")                   \
 	U64(TimeNs, gauge, "gomem_snapshot_time_seconds",                                             \
 	    "Wall-clock time the snapshot was taken (ns since the epoch in the struct).")             \
-	U64(Pid, gauge, 0, 0)
+	U64(Pid, gauge, 0, 0)                                                                          \
+	U64(MemoryLimitSource, gauge, "gomem_memory_limit_source",                                    \
+	    "Where the soft memory limit came from: 0 none, 1 GOMEMLIMIT, 2 the API, 3 cgroup v1 "  \
+	    "memory.limit_in_bytes, 4 cgroup v2 memory.max, 5 cgroup v2 memory.high.")               \
+	U64(CgroupMemoryLimit, gauge, "gomem_cgroup_memory_limit_bytes",                              \
+	    "The memory cgroup's limit (smallest over its ancestors); 0 when none.")
 
 struct gomem_memstats {
 	unsigned int size;    /* sizeof(struct gomem_memstats) of the writer */

@@ -63,7 +63,9 @@ gm_fork_child(void)
 	gm_mcache_fork_child();
 }
 
-/* A random key for freed objects, from the kernel's AT_RANDOM bytes. */
+uint64_t gm_seed;
+
+/* A random number from the kernel's AT_RANDOM bytes (the samplers' seed). */
 static uint64_t
 gm_random_key(void)
 {
@@ -74,8 +76,8 @@ gm_random_key(void)
 	if (r != NULL)
 		for (i = 0; i < 8; i++)
 			k = (k << 8 | (k >> 56)) ^ r[8 + i];
-	/* Not a plausible user-space pointer, never zero. */
-	return k | UINT64_C(0x8000000000000001);
+	/* Never zero: xorshift needs a nonzero state. */
+	return k | 1;
 }
 
 /* Initialise the allocator; safe to call from many threads at once. */
@@ -93,9 +95,14 @@ gm_init_slow(void)
 	gm_msize_init();
 	gm_mheap_init();
 	gm_mcentral_init();
-	gm_free_key = gm_random_key();
-	if (gm_opt.memory_limit != INT64_MAX)
-		gm_heap.limit = (uint64_t)gm_opt.memory_limit;
+	gm_seed = gm_random_key();
+	if (gm_opt.memory_limit_set) {
+		/* GOMEMLIMIT wins over the cgroup, even "off". */
+		if (gm_opt.memory_limit != INT64_MAX)
+			atomic_store(&gm_heap.limit, (uint64_t)gm_opt.memory_limit);
+		gm_heap.limit_source = GOMEM_LIMIT_ENV;
+	}
+	gm_cgroup_init();
 	pthread_key_create(&gm_mcache_key, gm_mcache_thread_exit);
 	atomic_store_explicit(&gm_inited, 2, memory_order_release);
 	/* From here on malloc works, so a registration that allocates is fine. */

@@ -12,29 +12,31 @@
  *   mheap.c      the page heap: 64 MiB arenas of 8 KiB pages, free runs
  *                with coalescing, the page -> span map, large objects
  *   mcentral.c   per span class: spans with free objects, batch transfer
- *   mcache.c     per-thread cache: one span per class, the tiny block,
- *                thread registry and thread exit
- *   malloc.c     the allocation and free paths, tiny allocator, realloc,
- *                aligned allocation
+ *   mcache.c     per-thread cache: a free list per class, thread
+ *                registry and thread exit
+ *   malloc.c     the allocation and free paths, realloc, aligned
+ *                allocation
  *   mstats.c     Go's MemStats, consistent snapshots
  *   scavenge.c   background scavenger: returns idle pages to the OS
  *   mprof.c      sampled allocation profiling (Go's MemProfileRate)
  *   env.c        GOMEMLIMIT, GOMEMDEBUG and friends, parsed without malloc
+ *   cgroup.c     the soft memory limit follows the memory cgroup
  *   print.c      formatting and fatal errors without malloc
  *   init.c       process life: init, fork, probes' background work
  *   export.c     the malloc-family symbols (only in libgomem.so)
  *
  * Allocation (malloc.c):
- *   1. n < 16: the tiny allocator packs it into the thread's current 16 B
- *      block (Go's rule for alignment); a block has a live count so it is
- *      reused only when all of its objects are freed.
- *   2. n <= 32 KiB: round up to a size class; pop the thread's free list for
- *      that class.  No lock, no atomic read-modify-write.
- *   3. The list is empty: take a batch of objects from mcentral (per-class
+ *   1. n <= 32 KiB: round up to a size class; pop the thread's free list for
+ *      that class.  No lock, no atomic read-modify-write.  Every block is
+ *      8-byte aligned, 16-byte aligned from 16 B up (what GCC assumes of
+ *      malloc): 1..8 B take the 8 B class, two to a 16 B granule, which is
+ *      all the packing Go's tiny allocator could still do under that rule;
+ *      17..24 B take the 32 B class.
+ *   2. The list is empty: take a batch of objects from mcentral (per-class
  *      lock, one batch per lock); mcentral takes them from spans with free
  *      objects, else gets a fresh span from mheap (heap lock); else mheap
  *      maps more of an arena or reserves a new one.
- *   4. n > 32 KiB: a span of whole pages straight from mheap.
+ *   3. n > 32 KiB: a span of whole pages straight from mheap.
  *
  * Free (malloc.c):
  *   page -> span through the arena map gives the class; the object goes on
@@ -49,8 +51,7 @@
  * A function that expects a lock held ends in _locked.
  *
  * Glossary: "page" is our 8 KiB page; "OS page" is 4 KiB; a "span" is a run
- * of pages; a "span class" is a size class (1..67), 0 for large spans, or
- * GM_SPANCLASS_TINY for spans of 16 B tiny blocks.
+ * of pages; a "span class" is a size class (1..67), 0 for large spans.
  */
 #ifndef GM_INTERNAL_H
 #define GM_INTERNAL_H
@@ -65,6 +66,10 @@
 #include <sys/types.h>
 
 #include "gomem.h"
+
+/* Every declaration below is internal to the library (-fvisibility=hidden
+ * covers definitions; this lets references skip the GOT too). */
+#pragma GCC visibility push(hidden)
 
 #define GM_API __attribute__((visibility("default")))
 #define gm_likely(x) __builtin_expect(!!(x), 1)
@@ -83,12 +88,10 @@
 #define GM_SMALL_DIV 8
 #define GM_SMALL_MAX 1024
 #define GM_LARGE_DIV 128
-#define GM_TINY_SIZE 16
-#define GM_TINY_CLASS 2
+#define GM_CLASS_8 1 /* the 8 B class: 1..8 B requests; no room for the free key */
 
 #define GM_SPANCLASS_LARGE 0
-#define GM_SPANCLASS_TINY 68
-#define GM_NUM_SPANCLASSES 69
+#define GM_NUM_SPANCLASSES 68
 
 #define GM_ARENA_SHIFT 26 /* 64 MiB */
 #define GM_ARENA_SIZE ((size_t)1 << GM_ARENA_SHIFT)
@@ -100,17 +103,14 @@
 #define GM_SCAV_QUANTUM ((size_t)64 << 10) /* scavengeQuantum */
 #define GM_HUGE_PAGE ((size_t)2 << 20)
 
-/* Tiny spans: per-block metadata at the start of the span, then the blocks. */
-#define GM_TINY_NBLOCKS 409
-#define GM_TINY_META 1648 /* 409 * (2 + 2) rounded up to 16 */
-
 /* ---- Size classes (msize.c) ---- */
 
 extern const uint32_t gm_class_size[GM_NUM_CLASSES];
 extern const uint8_t gm_class_npages[GM_NUM_CLASSES];
 extern uint8_t gm_size_to_class8[GM_SMALL_MAX / GM_SMALL_DIV + 1];
 extern uint8_t gm_size_to_class128[(GM_MAX_SMALL - GM_SMALL_MAX) / GM_LARGE_DIV + 1];
-extern uint32_t gm_class_divmul[GM_NUM_CLASSES];
+extern uint64_t gm_class_inv[GM_NUM_CLASSES];
+extern uint8_t gm_class_shift[GM_NUM_CLASSES];
 extern uint16_t gm_class_nelems[GM_NUM_CLASSES];
 
 void gm_msize_init(void);
@@ -160,24 +160,84 @@ enum gm_span_state {
 	GM_SPAN_EMPTY     /* small objects; none free on the span (all out in caches or use) */
 };
 
+/*
+ * A span.  The first cache line holds what free's fast path reads; it is
+ * written only while the span changes hands under gm_heap.lock (and
+ * nsampled under gm_prof.lock), never by mcentral, so frees from other
+ * threads do not miss on it while mcentral works on the span.  The second
+ * line is mcentral's and the heap's.
+ */
 typedef struct gm_mspan {
-	struct gm_mspan *next; /* list links: mcentral partial list or heap free list */
-	struct gm_mspan *prev;
-	uintptr_t start;       /* first byte of the first page */
-	size_t npages;
-	uintptr_t base;        /* first object (start, or after tiny metadata) */
-	void *freelist;        /* free objects on the span (mcentral.lock) */
+	/* Read by every free. */
+	uintptr_t start;       /* first byte of the first page, the first object */
+	uint64_t inv;          /* inverse of elemsize's odd part, mod 2^64 */
+	uint64_t nelems;       /* 64 bits: one compare with the object index */
+	/* spanclass while free's fast path may take the span's objects: an
+	 * in-use span of a class of 16 B or more with no sampled blocks; else
+	 * 0, whose list has no room in any cache. */
+	uint8_t fastclass;
+	uint16_t nsampled;     /* sampled blocks in the span (gm_prof.lock) */
+	uint8_t shift;         /* trailing zero bits of elemsize */
+	uint8_t spanclass;     /* 0 for large spans and free runs */
 	uint32_t elemsize;
-	uint32_t divmul;       /* object index = ((p - base) * divmul) >> 32 */
-	uint16_t nelems;
+	size_t npages;
+	/* mcentral's and the heap's. */
+	struct gm_mspan *next __attribute__((aligned(64))); /* mcentral partial or heap free list */
+	struct gm_mspan *prev;
+	void *freelist;        /* free objects on the span (mcentral.lock) */
 	uint16_t nfree;        /* objects on freelist (mcentral.lock) */
-	uint8_t spanclass;
 	uint8_t state;         /* enum gm_span_state */
 	uint8_t needzero;      /* large: pages may hold old data */
 	uint8_t onlist;        /* heap free lists: index + 1 of the list, 0 = none */
-	uint16_t nsampled;     /* sampled blocks in the span (gm_prof.lock) */
 	uint64_t idle_since;   /* free runs: when its pages (most of them) became idle */
 } gm_mspan;
+
+/* What fastclass should be for the in-use span s. */
+gm_inline uint8_t
+gm_span_fastclass(const gm_mspan *s)
+{
+	/* 8 B objects have no room for the double-free key. */
+	return s->spanclass > GM_CLASS_8 && s->nsampled == 0 ? s->spanclass : 0;
+}
+
+/* One more or one fewer sampled block in the in-use span s (gm_prof.lock). */
+gm_inline void
+gm_span_sampled(gm_mspan *s, int d)
+{
+	__atomic_store_n(&s->nsampled, (uint16_t)(s->nsampled + d), __ATOMIC_RELAXED);
+	__atomic_store_n(&s->fastclass, gm_span_fastclass(s), __ATOMIC_RELAXED);
+}
+
+/*
+ * The index of the object at byte offset off of a span whose class has
+ * inverse inv and shift k, or a number >= nelems if off does not start an
+ * object (or is past the span): with elemsize = 2^k * m, m odd, off * inv
+ * rotated right by k is off / elemsize when elemsize divides off, and above
+ * 2^64 / elemsize otherwise.  A multiply and a rotate, no division.
+ */
+gm_inline uint64_t
+gm_obj_index(uint64_t off, uint64_t inv, unsigned k)
+{
+	uint64_t x = off * inv;
+
+	return (x >> k) | (x << ((64 - k) & 63));
+}
+
+/*
+ * A span's state is written under mcentral's lock (PARTIAL <-> EMPTY) or the
+ * heap lock (the rest) and read without the first: relaxed atomic accesses.
+ */
+gm_inline unsigned
+gm_span_state(const gm_mspan *s)
+{
+	return __atomic_load_n(&s->state, __ATOMIC_RELAXED);
+}
+
+gm_inline void
+gm_span_set_state(gm_mspan *s, unsigned st)
+{
+	__atomic_store_n(&s->state, (uint8_t)st, __ATOMIC_RELEASE);
+}
 
 /* Per-arena metadata (Go's heapArena), charged to GCSys. */
 typedef struct gm_heaparena {
@@ -231,8 +291,12 @@ typedef struct gm_mheap {
 	/* Metadata. */
 	gm_fixalloc spanalloc;
 	gm_fixalloc cachealloc;
-	/* Synchronous scavenging needed (memory limit). */
-	uint64_t limit;
+	/* The soft memory limit in bytes (0 = none), written under lock, read
+	 * without it by the allocation path; where it came from
+	 * (GOMEM_LIMIT_*) and the cgroup's own limit (0 = none), under lock. */
+	_Atomic uint64_t limit;
+	unsigned limit_source;
+	uint64_t cgroup_limit;
 } gm_mheap;
 
 extern gm_mheap gm_heap;
@@ -277,19 +341,14 @@ void gm_mcentral_free_batch(uint8_t spanclass, void *head, unsigned n);
 typedef struct gm_tstats {
 	uint64_t nmalloc[GM_NUM_SPANCLASSES];
 	uint64_t nfree[GM_NUM_SPANCLASSES];
-	uint64_t tiny_allocs;
 } gm_tstats;
 
 typedef struct gm_mcache {
 	void *free[GM_NUM_SPANCLASSES];     /* local free lists, objects of any span */
-	uint32_t count[GM_NUM_SPANCLASSES]; /* length of each list */
-	uint32_t max[GM_NUM_SPANCLASSES];   /* past this, a batch goes back to mcentral */
-	/* The tiny block (Go's tiny, tinyoffset) and its live object count. */
-	uintptr_t tiny;
-	size_t tinyoffset;
-	uint32_t tinylive;
-	uint16_t tinylivemask; /* bit k: the object at offset k is live (local view) */
-	uint16_t *tinymask;
+	/* Room left on each list: max minus its length.  At 0 a free gives
+	 * a batch back to mcentral first (the empty cache has none). */
+	uint64_t room[GM_NUM_SPANCLASSES]; /* 64 bits: indexed like free[] */
+	uint32_t max[GM_NUM_SPANCLASSES];
 	int64_t next_sample; /* bytes until the next profiling sample */
 	uint64_t rng;
 	gm_tstats stats;
@@ -315,12 +374,7 @@ void gm_mcache_release_all(gm_mcache *mc);
 void gm_mcache_thread_exit(void *arg);
 void *gm_mcache_refill(gm_mcache *mc, unsigned spanclass);
 void gm_mcache_release(gm_mcache *mc, unsigned spanclass, unsigned n);
-void gm_tiny_retire(gm_mcache *mc);
-void *gm_tiny_alloc_slow(gm_mcache *mc, size_t n);
-void gm_tiny_free(gm_mspan *s, uintptr_t p);
-size_t gm_tiny_usable(gm_mspan *s, uintptr_t p);
 extern pthread_key_t gm_mcache_key;
-void gm_tiny_block_free(gm_mspan *s, uintptr_t blk);
 void gm_mcache_fork_child(void);
 
 /*
@@ -338,6 +392,7 @@ gm_stat_inc(uint64_t *c)
 #endif
 }
 
+/* One less room on a cache list: a subtract from memory (owner only). */
 gm_inline void
 gm_stat_add(uint64_t *c, uint64_t v)
 {
@@ -358,7 +413,7 @@ void *gm_valloc(size_t n);
 void *gm_pvalloc(size_t n);
 size_t gm_usable_size(const void *p);
 
-extern uint64_t gm_free_key; /* written in word 1 of every freed small object */
+extern uint64_t gm_seed; /* random, picked at start */
 
 /* ---- stats (mstats.c) ---- */
 
@@ -378,6 +433,7 @@ typedef struct gm_scav_state {
 	bool wake;
 	_Atomic bool dozing; /* in a sleep of 100 ms or more: frees may wake it */
 	pthread_t thread;
+	/* Under gm_heap.lock: */
 	uint64_t released_total; /* bytes */
 	uint64_t cycles;
 	uint64_t cpu_ns;
@@ -420,6 +476,8 @@ gm_prof_account(gm_mcache *mc, void *p, size_t n)
 
 typedef struct gm_options {
 	int64_t memory_limit;      /* GOMEMLIMIT; INT64_MAX = none */
+	bool memory_limit_set;     /* GOMEMLIMIT was given (also "off") */
+	bool cgroup;               /* GOMEMDEBUG cgroup=0: do not follow the cgroup */
 	bool scavenge;             /* GOMEMDEBUG scavenge=0 turns the thread off */
 	bool scavtrace;            /* GOMEMDEBUG scavtrace=1 */
 	bool check;                /* GOMEMDEBUG check=1: heap invariants on snapshots */
@@ -433,6 +491,20 @@ extern gm_options gm_opt;
 void gm_env_init(void);
 const char *gm_getenv(const char *name);
 int gm_parse_bytes(const char *s, int64_t *out);
+
+/* ---- memory cgroup (cgroup.c) ---- */
+
+#define GM_CG_PATH 4096
+#define GM_CGROUP_POLL_NS 500000000u /* the limit files are re-read this often */
+
+int gm_cgroup_find(const char *proc_cgroup, const char *mountinfo, char *dir, size_t dirlen,
+		   size_t *mntlen);
+uint64_t gm_cgroup_read_limit(const char *dir, size_t mntlen, int version, unsigned *source);
+uint64_t gm_cgroup_soft_limit(uint64_t cg);
+void gm_cgroup_init(void);
+bool gm_cgroup_following(void);
+void gm_cgroup_poll(void);
+int64_t gm_set_memory_limit(int64_t limit);
 
 /* ---- output without malloc (print.c) ---- */
 
@@ -467,5 +539,7 @@ gm_ensure_init(void)
 		if (GM_DEBUG && gm_unlikely(!(cond)))                               \
 			gm_throw("gomem: internal error: " msg);                    \
 	} while (0)
+
+#pragma GCC visibility pop
 
 #endif /* GM_INTERNAL_H */

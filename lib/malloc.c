@@ -1,21 +1,25 @@
 /*
  * malloc.c: the allocation and free paths.
  *
- * See internal.h for the overview.  The fast paths (gm_malloc for 16..1016
- * bytes, gm_free of an object of a span this thread owns) touch only the
- * thread's mcache and the object: no lock, no atomic read-modify-write.
+ * See internal.h for the overview.  The fast paths (gm_malloc for 9..1016
+ * bytes, gm_free of an object of 16 B or more) touch only the thread's
+ * mcache, the span's read-only fields and the object: no lock, no atomic
+ * read-modify-write.
  *
- * Every freed small object carries gm_free_key in its second word; malloc
- * clears it.  Finding the key at free time means a double free.  Pointers
- * that are not the start of an object of an in-use span are refused.  Both
- * end the process with a message naming the pointer.
+ * Every freed object of 16 B or more carries its span's address in its
+ * second word (the double-free key: a pointer no program is given, in a
+ * register already when free needs it, as glibc 2.29..2.33 used its tcache's
+ * address); malloc clears it.  Finding the key at free time means a double
+ * free.  An
+ * 8 B object has no second word: a double free of one is caught when it is
+ * the head of the freeing thread's list (the common case, glibc's fasttop
+ * check).  Pointers that are not the start of an object of an in-use span
+ * are refused.  Both end the process with a message naming the pointer.
  */
-#include "internal.h"
+#include "malloc_fast.h"
 
 #include <errno.h>
 #include <string.h>
-
-uint64_t gm_free_key;
 
 /* Pop an object of span class c from mc, refilling if needed (n bytes asked). */
 static inline void *
@@ -25,7 +29,7 @@ gm_small_alloc(gm_mcache *mc, unsigned c, size_t n)
 
 	if (gm_likely(p != NULL)) {
 		mc->free[c] = *(void **)p;
-		mc->count[c]--;
+		mc->room[c]++;
 	} else {
 		p = gm_mcache_refill(mc, c);
 		if (gm_unlikely(p == NULL)) {
@@ -34,7 +38,9 @@ gm_small_alloc(gm_mcache *mc, unsigned c, size_t n)
 		}
 		mc = gm_tls_mcache;
 	}
-	((uintptr_t *)p)[1] = 0;
+	/* The double-free key; an 8 B object's second word is its neighbour. */
+	if (c != GM_CLASS_8)
+		((uintptr_t *)p)[1] = 0;
 	gm_stat_inc(&mc->stats.nmalloc[c]);
 	return gm_prof_account(mc, p, n);
 }
@@ -66,66 +72,39 @@ gm_large_alloc(size_t n, size_t align_pages, bool zero)
 	return (void *)s->start;
 }
 
-/* Go's tiny allocator: n in 1..15 bytes, packed into the thread's block. */
-static inline void *
-gm_tiny_alloc(gm_mcache *mc, size_t n)
-{
-	size_t off = mc->tinyoffset;
-
-	if ((n & 7) == 0)
-		off = (off + 7) & ~(size_t)7;
-	else if ((n & 3) == 0)
-		off = (off + 3) & ~(size_t)3;
-	else if ((n & 1) == 0)
-		off = (off + 1) & ~(size_t)1;
-	if (gm_likely(off + n <= GM_TINY_SIZE && mc->tiny != 0)) {
-		uint16_t bits = (uint16_t)((off ? 1u << (off - 1) : 0) | 1u << (off + n - 1));
-
-		__atomic_store_n(mc->tinymask, (uint16_t)(*mc->tinymask | bits), __ATOMIC_RELAXED);
-		mc->tinyoffset = off + n;
-		mc->tinylive++;
-		mc->tinylivemask = (uint16_t)(mc->tinylivemask | 1u << off);
-		gm_stat_inc(&mc->stats.tiny_allocs);
-		return (void *)(mc->tiny + off);
-	}
-	return gm_tiny_alloc_slow(mc, n);
-}
-
 /* Everything but the common small sizes. */
 static gm_noinline void *
-gm_malloc_slow(gm_mcache *mc, size_t n)
+gm_malloc_slower(size_t n, gm_mcache *mc)
 {
-	void *p;
-
+	/* The 8 B class first: its class needs no table. */
+	if (n <= 8)
+		return gm_small_alloc(mc, GM_CLASS_8, n);
 	gm_ensure_init();
-	if (n < GM_TINY_SIZE) {
-		p = gm_tiny_alloc(mc, n ? n : 1);
-		return p ? gm_prof_account(gm_tls_mcache, p, n) : p;
-	}
 	if (n <= GM_MAX_SMALL)
 		return gm_small_alloc(mc, gm_size_class(n), n);
 	return gm_large_alloc(n, 0, false);
 }
 
+/* Past malloc's fast path: the 8 B class's pop (no key word), or the rest. */
+gm_noinline gm_hot void *
+gm_malloc_slow(size_t n, gm_mcache *mc)
+{
+	void *p = mc->free[GM_CLASS_8];
+
+	if (gm_likely(n <= 8 && p != NULL)) {
+		mc->free[GM_CLASS_8] = *(void **)p;
+		mc->room[GM_CLASS_8]++;
+		gm_stat_inc(&mc->stats.nmalloc[GM_CLASS_8]);
+		return gm_prof_account(mc, p, n);
+	}
+	return gm_malloc_slower(n, mc);
+}
+
 /* malloc: see the overview in internal.h. */
-gm_hot void *
+void *
 gm_malloc(size_t n)
 {
-	gm_mcache *mc = gm_tls_mcache;
-
-	if (gm_likely(n - GM_TINY_SIZE <= GM_SMALL_MAX - 8 - GM_TINY_SIZE)) {
-		unsigned c = gm_size_to_class8[(n + 7) >> 3];
-		void *p = mc->free[c];
-
-		if (gm_likely(p != NULL)) {
-			mc->free[c] = *(void **)p;
-			mc->count[c]--;
-			((uintptr_t *)p)[1] = 0;
-			gm_stat_inc(&mc->stats.nmalloc[c]);
-			return gm_prof_account(mc, p, n);
-		}
-	}
-	return gm_malloc_slow(mc, n);
+	return gm_malloc_fast(n);
 }
 
 /* ---- Free ---- */
@@ -134,9 +113,7 @@ gm_malloc(size_t n)
 static inline bool
 gm_is_object_start(const gm_mspan *s, uintptr_t p)
 {
-	uint64_t idx = ((uint64_t)(p - s->base) * s->divmul) >> 32;
-
-	return p >= s->base && idx < s->nelems && s->base + idx * s->elemsize == p;
+	return gm_obj_index(p - s->start, s->inv, s->shift) < s->nelems;
 }
 
 /* Report a bad free of p in span s (or no span) and stop. */
@@ -156,28 +133,39 @@ gm_bad_free(const gm_mspan *s, const void *p, const char *what)
 		gm_throw_ptr("gomem: free of pointer not allocated by gomem (or double free):", p);
 	if (!gm_is_object_start(s, a))
 		gm_throw_ptr("gomem: free of pointer not at the start of an object:", p);
-	if (((const uintptr_t *)p)[1] == gm_free_key)
+	if (s->spanclass == GM_CLASS_8 ? p == gm_tls_mcache->free[GM_CLASS_8]
+				       : ((const uintptr_t *)p)[1] == (uintptr_t)s)
 		gm_throw_ptr("gomem: double free of", p);
 	gm_throw_ptr(what, p);
 }
 
-/* Push the small object p of class c on this thread's list. */
+/*
+ * Push the small object p of class c on this thread's list; a full list
+ * first gives a batch back to mcentral.  Objects of 16 B or more get the
+ * double-free key.
+ */
 static inline void
-gm_free_local(gm_mcache *mc, unsigned c, void *p)
+gm_free_local(gm_mcache *mc, gm_mspan *s, void *p)
 {
+	unsigned c = s->spanclass;
 	uintptr_t *w = p;
 
-	w[0] = (uintptr_t)mc->free[c];
-	w[1] = gm_free_key;
-	mc->free[c] = p;
-	gm_stat_inc(&mc->stats.nfree[c]);
-	if (gm_unlikely(++mc->count[c] > mc->max[c]))
+	if (gm_unlikely(mc->room[c] == 0))
 		gm_mcache_release(mc, c, gm_class_batch[c]);
+	w[0] = (uintptr_t)mc->free[c];
+	if (c != GM_CLASS_8)
+		w[1] = (uintptr_t)s;
+	mc->free[c] = p;
+	mc->room[c]--;
+	gm_stat_inc(&mc->stats.nfree[c]);
 }
 
-/* Everything gm_free's fast path does not handle, and every bad pointer. */
+/*
+ * Everything free's fast path does not handle, and every bad pointer; s is
+ * what gm_span_of_fast found for p.
+ */
 static gm_noinline void
-gm_free_slow(gm_mspan *s, void *p)
+gm_free_slower(void *p, gm_mspan *s)
 {
 	uintptr_t a = (uintptr_t)p;
 	gm_mcache *mc;
@@ -185,6 +173,8 @@ gm_free_slow(gm_mspan *s, void *p)
 
 	if (a == 0)
 		return;
+	if (gm_unlikely(a >> GM_ADDR_BITS))
+		s = NULL;
 	if (gm_unlikely(s == NULL))
 		gm_bad_free(NULL, p, "gomem: free of pointer not allocated by gomem:");
 	if (gm_unlikely(s->nsampled != 0))
@@ -204,47 +194,45 @@ gm_free_slow(gm_mspan *s, void *p)
 		if (mc == NULL)
 			gm_throw("gomem: out of memory for a thread cache");
 	}
-	if (s->spanclass == GM_SPANCLASS_TINY) {
-		gm_tiny_free(s, a);
-		return;
-	}
-	if (gm_unlikely(!gm_is_object_start(s, a) || ((uintptr_t *)p)[1] == gm_free_key))
+	if (gm_unlikely(!gm_is_object_start(s, a) ||
+			(s->spanclass == GM_CLASS_8 ? p == mc->free[GM_CLASS_8]
+						    : ((uintptr_t *)p)[1] == (uintptr_t)s)))
 		gm_bad_free(s, p, "gomem: free of invalid pointer");
 	/* Onto the list; past its limit a batch goes back to mcentral. */
-	gm_free_local(mc, s->spanclass, p);
+	gm_free_local(mc, s, p);
+}
+
+/*
+ * Past free's fast path: the 8 B class's push, or the rest.  An 8 B object
+ * has no key word: the head of our list is the double free caught here.
+ * spanclass is nonzero only while a span is in use.
+ */
+gm_noinline gm_hot void
+gm_free_slow(void *p, gm_mspan *s)
+{
+	uintptr_t a = (uintptr_t)p;
+
+	if (gm_likely(s != NULL && s->spanclass == GM_CLASS_8 && s->nsampled == 0 &&
+		      !(a >> GM_ADDR_BITS))) {
+		gm_mcache *mc = gm_tls_mcache;
+
+		if (gm_likely(mc->room[GM_CLASS_8] != 0 && gm_is_object_start(s, a) &&
+			      p != mc->free[GM_CLASS_8])) {
+			*(void **)p = mc->free[GM_CLASS_8];
+			mc->free[GM_CLASS_8] = p;
+			mc->room[GM_CLASS_8]--;
+			gm_stat_inc(&mc->stats.nfree[GM_CLASS_8]);
+			return;
+		}
+	}
+	gm_free_slower(p, s);
 }
 
 /* free: see the overview in internal.h. */
-gm_hot void
+void
 gm_free(void *p)
 {
-	uintptr_t a = (uintptr_t)p;
-	gm_mspan *s = gm_span_of(a); /* NULL for NULL: arena 0 never exists */
-	gm_mcache *mc = gm_tls_mcache;
-
-	if (gm_likely(s != NULL)) {
-		unsigned c = s->spanclass;
-
-		/* Small, not tiny, not sampled, and room on the list (the empty
-		 * cache has none).  Interior pointers and blocks freed already go
-		 * to the slow path, which names them. */
-		if (gm_likely(mc->count[c] < mc->max[c] && c != GM_SPANCLASS_TINY &&
-			      s->nsampled == 0)) {
-			uintptr_t *w = p, key = gm_free_key;
-			uint64_t idx = ((uint64_t)(a - s->base) * s->divmul) >> 32;
-
-			if (gm_likely(idx < s->nelems && s->base + idx * s->elemsize == a &&
-				      w[1] != key)) {
-				w[0] = (uintptr_t)mc->free[c];
-				w[1] = key;
-				mc->free[c] = p;
-				mc->count[c]++;
-				gm_stat_inc(&mc->stats.nfree[c]);
-				return;
-			}
-		}
-	}
-	gm_free_slow(s, p);
+	gm_free_fast(p);
 }
 
 /* ---- The rest of the API ---- */
@@ -282,15 +270,13 @@ gm_usable_size(const void *p)
 		return 0;
 	switch (s->spanclass) {
 	case GM_SPANCLASS_LARGE:
-		if (s->state != GM_SPAN_LARGE || a < s->start)
+		if (gm_span_state(s) != GM_SPAN_LARGE || a < s->start)
 			return 0;
 		return (s->npages << GM_PAGE_SHIFT) - (a - s->start);
-	case GM_SPANCLASS_TINY:
-		return gm_tiny_usable(s, a);
 	default:
-		if (s->state == GM_SPAN_FREE || s->state == GM_SPAN_DEAD || a < s->base)
+		if (gm_span_state(s) == GM_SPAN_FREE || gm_span_state(s) == GM_SPAN_DEAD || a < s->start)
 			return 0;
-		return s->elemsize - (a - s->base) % s->elemsize;
+		return s->elemsize - (a - s->start) % s->elemsize;
 	}
 }
 
@@ -313,7 +299,7 @@ gm_realloc(void *p, size_t n)
 	if (gm_unlikely(s == NULL))
 		gm_bad_free(NULL, p, "gomem: realloc of pointer not allocated by gomem:");
 	if (s->spanclass == GM_SPANCLASS_LARGE) {
-		if (gm_unlikely(a != s->start || s->state != GM_SPAN_LARGE))
+		if (gm_unlikely(a != s->start || gm_span_state(s) != GM_SPAN_LARGE))
 			gm_bad_free(s, p, "gomem: realloc of invalid pointer");
 		old = s->npages << GM_PAGE_SHIFT;
 		if (n > GM_MAX_SMALL) {
@@ -322,19 +308,14 @@ gm_realloc(void *p, size_t n)
 			if (n <= ((size_t)1 << GM_ADDR_BITS) && gm_mheap_try_resize(s, np))
 				return p;
 		}
-	} else if (s->spanclass == GM_SPANCLASS_TINY) {
-		old = gm_tiny_usable(s, a);
-		if (gm_unlikely(old == 0))
-			gm_bad_free(s, p, "gomem: realloc of invalid pointer");
-		if (n <= old)
-			return p;
 	} else {
-		if (gm_unlikely(s->state == GM_SPAN_FREE || s->state == GM_SPAN_DEAD ||
-				!gm_is_object_start(s, a) || ((uintptr_t *)p)[1] == gm_free_key))
+		if (gm_unlikely(gm_span_state(s) == GM_SPAN_FREE ||
+				gm_span_state(s) == GM_SPAN_DEAD || !gm_is_object_start(s, a) ||
+				(s->spanclass != GM_CLASS_8 && ((uintptr_t *)p)[1] == (uintptr_t)s)))
 			gm_bad_free(s, p, "gomem: realloc of invalid pointer");
 		old = s->elemsize;
 		/* Stay put unless the block would be mostly empty. */
-		if (n <= old && (n >= old / 2 || n < GM_TINY_SIZE))
+		if (n <= old && (n >= old / 2 || old <= 16))
 			return p;
 	}
 	q = gm_malloc(n);
@@ -358,19 +339,6 @@ gm_reallocarray(void *p, size_t n, size_t m)
 	return gm_realloc(p, t);
 }
 
-/* The alignment the tiny allocator gives an object of n bytes. */
-static inline size_t
-gm_tiny_align(size_t n)
-{
-	if ((n & 7) == 0)
-		return 8;
-	if ((n & 3) == 0)
-		return 4;
-	if ((n & 1) == 0)
-		return 2;
-	return 1;
-}
-
 /* n bytes aligned to align, a power of two. */
 static void *
 gm_aligned(size_t align, size_t n)
@@ -380,10 +348,9 @@ gm_aligned(size_t align, size_t n)
 
 	gm_ensure_init();
 	if (align <= 16) {
-		if (n == 0)
-			n = 1;
-		if (n < GM_TINY_SIZE && align > gm_tiny_align(n))
-			n = GM_TINY_SIZE;
+		/* Every block is 8-aligned, and 16-aligned from 16 B up. */
+		if (align == 16 && n < 16)
+			n = 16;
 		return gm_malloc(n);
 	}
 	if (gm_unlikely(align > ((size_t)1 << (GM_ADDR_BITS - 1)))) {

@@ -8,8 +8,7 @@
  * which creates the real cache.
  *
  * An mcache holds, per span class, a list of free objects from any span of
- * that class (Go 1.2's MCacheList), the tiny block, and the thread's
- * statistics.  Lists are filled and drained in batches through mcentral.  Statistics are written only by the owner with plain stores
+ * that class (Go 1.2's MCacheList) and the thread's statistics.  Lists are filled and drained in batches through mcentral.  Statistics are written only by the owner with plain stores
  * and read by gm_read_memstats through the registry of all mcaches.  At
  * thread exit (a pthread key destructor) the spans go back to mcentral, the
  * counts into the registry's dead-thread totals, and the mcache to its
@@ -42,7 +41,7 @@ gm_mcache_create(void)
 		return NULL;
 	mc->tid = (pid_t)syscall(SYS_gettid);
 	for (unsigned c = 1; c < GM_NUM_SPANCLASSES; c++)
-		mc->max[c] = 2u * gm_class_batch[c];
+		mc->room[c] = mc->max[c] = 2u * gm_class_batch[c];
 	mc->next_sample = gm_prof_next(mc);
 	pthread_mutex_lock(&gm_registry_.lock);
 	mc->rprev = NULL;
@@ -57,142 +56,6 @@ gm_mcache_create(void)
 	/* Keys below 32 live in the thread descriptor: this does not allocate. */
 	pthread_setspecific(gm_mcache_key, mc);
 	return mc;
-}
-
-/* Tiny block metadata: the boundary mask and the free counter of block blk. */
-static inline uint16_t *
-gm_tiny_mask(gm_mspan *s, uintptr_t blk)
-{
-	return (uint16_t *)s->start + ((blk - s->base) >> 4);
-}
-
-static inline _Atomic int16_t *
-gm_tiny_count(gm_mspan *s, uintptr_t blk)
-{
-	return (_Atomic int16_t *)(s->start + GM_TINY_NBLOCKS * 2) + ((blk - s->base) >> 4);
-}
-
-/* Free the 16 B tiny block blk of span s: every object in it is dead. */
-void
-gm_tiny_block_free(gm_mspan *s, uintptr_t blk)
-{
-	gm_mcache *mc = gm_tls_mcache;
-	unsigned c = GM_SPANCLASS_TINY;
-
-	__atomic_store_n(gm_tiny_mask(s, blk), 0, __ATOMIC_RELAXED);
-	gm_stat_inc(&mc->stats.nfree[c]);
-	((uintptr_t *)blk)[1] = gm_free_key;
-	*(void **)blk = mc->free[c];
-	mc->free[c] = (void *)blk;
-	if (++mc->count[c] > mc->max[c])
-		gm_mcache_release(mc, c, gm_class_batch[c]);
-}
-
-/*
- * Stop allocating from the current tiny block.  The block's counter has
- * collected frees from other threads; subtracting the objects still live by
- * our count leaves -(live objects), so it reaches zero with the last free.
- */
-void
-gm_tiny_retire(gm_mcache *mc)
-{
-	uintptr_t blk = mc->tiny;
-	gm_mspan *s;
-	int16_t v, n;
-
-	if (blk == 0)
-		return;
-	n = (int16_t)mc->tinylive;
-	mc->tiny = 0;
-	mc->tinyoffset = 0;
-	mc->tinylive = 0;
-	mc->tinylivemask = 0;
-	mc->tinymask = NULL;
-	s = gm_span_of(blk);
-	v = (int16_t)(atomic_fetch_sub_explicit(gm_tiny_count(s, blk), n, memory_order_acq_rel) - n);
-	if (v == 0)
-		gm_tiny_block_free(s, blk);
-}
-
-/* Start a new tiny block for an object of n bytes (Go's no-fit path). */
-void *
-gm_tiny_alloc_slow(gm_mcache *mc, size_t n)
-{
-	void *p;
-	uintptr_t blk;
-	gm_mspan *s;
-
-	if (mc == &gm_empty_mcache) {
-		mc = gm_mcache_create();
-		if (mc == NULL)
-			return NULL;
-	}
-	p = mc->free[GM_SPANCLASS_TINY];
-	if (p != NULL) {
-		mc->free[GM_SPANCLASS_TINY] = *(void **)p;
-		mc->count[GM_SPANCLASS_TINY]--;
-	} else if ((p = gm_mcache_refill(mc, GM_SPANCLASS_TINY)) == NULL) {
-		return NULL;
-	}
-	gm_stat_inc(&mc->stats.nmalloc[GM_SPANCLASS_TINY]);
-	blk = (uintptr_t)p;
-	((uintptr_t *)blk)[1] = 0;
-	s = gm_span_of(blk);
-	__atomic_store_n(gm_tiny_mask(s, blk), (uint16_t)(1u << (n - 1)), __ATOMIC_RELAXED);
-	atomic_store_explicit(gm_tiny_count(s, blk), 0, memory_order_relaxed);
-	if (mc->tiny == 0 || n < mc->tinyoffset) {
-		gm_tiny_retire(mc);
-		mc->tiny = blk;
-		mc->tinyoffset = n;
-		mc->tinylive = 1;
-		mc->tinylivemask = 1;
-		mc->tinymask = gm_tiny_mask(s, blk);
-	} else {
-		/* The old block has more room: this block holds one object. */
-		atomic_fetch_sub_explicit(gm_tiny_count(s, blk), 1, memory_order_acq_rel);
-	}
-	return p;
-}
-
-/* Free the tiny object p of span s. */
-void
-gm_tiny_free(gm_mspan *s, uintptr_t p)
-{
-	gm_mcache *mc = gm_tls_mcache;
-	uintptr_t blk = s->base + (((p - s->base) >> 4) << 4);
-	size_t off = p - blk;
-	uint16_t m = __atomic_load_n(gm_tiny_mask(s, blk), __ATOMIC_RELAXED);
-
-	if (gm_unlikely(p < s->base || (off != 0 && !(m & (1u << (off - 1)))) || m == 0))
-		gm_throw_ptr("gomem: free of invalid pointer", (void *)p);
-	if (blk == mc->tiny) {
-		if (gm_unlikely(mc->tinylive == 0 || !(mc->tinylivemask & (1u << off))))
-			gm_throw_ptr("gomem: double free of", (void *)p);
-		mc->tinylivemask = (uint16_t)(mc->tinylivemask & ~(1u << off));
-		if (--mc->tinylive == 0 &&
-		    atomic_load_explicit(gm_tiny_count(s, blk), memory_order_relaxed) == 0) {
-			/* Every object of the block is free: reuse it from the start. */
-			mc->tinyoffset = 0;
-			__atomic_store_n(mc->tinymask, 0, __ATOMIC_RELAXED);
-		}
-		return;
-	}
-	if (atomic_fetch_add_explicit(gm_tiny_count(s, blk), 1, memory_order_acq_rel) + 1 == 0)
-		gm_tiny_block_free(s, blk);
-}
-
-/* Usable bytes of the tiny object p: up to the next object boundary. */
-size_t
-gm_tiny_usable(gm_mspan *s, uintptr_t p)
-{
-	uintptr_t blk = s->base + (((p - s->base) >> 4) << 4);
-	size_t off = p - blk;
-	uint16_t m = __atomic_load_n(gm_tiny_mask(s, blk), __ATOMIC_RELAXED);
-	unsigned above = (unsigned)(m >> off);
-
-	if (above == 0)
-		return 0;
-	return (size_t)__builtin_ctz(above) + 1;
 }
 
 /*
@@ -216,7 +79,7 @@ gm_mcache_refill(gm_mcache *mc, unsigned spanclass)
 	if (n == 0)
 		return NULL;
 	mc->free[spanclass] = *(void **)p;
-	mc->count[spanclass] = n - 1;
+	mc->room[spanclass] = mc->max[spanclass] - (n - 1);
 	return p;
 }
 
@@ -235,7 +98,7 @@ gm_mcache_release(gm_mcache *mc, unsigned spanclass, unsigned n)
 		return;
 	*(void **)last = NULL;
 	mc->free[spanclass] = p;
-	mc->count[spanclass] -= i;
+	mc->room[spanclass] += i;
 	gm_mcentral_free_batch((uint8_t)spanclass, head, i);
 }
 
@@ -245,7 +108,6 @@ gm_mcache_release_all(gm_mcache *mc)
 {
 	unsigned c;
 
-	gm_tiny_retire(mc);
 	for (c = 1; c < GM_NUM_SPANCLASSES; c++)
 		while (mc->free[c] != NULL)
 			gm_mcache_release(mc, c, UINT32_MAX);
@@ -261,7 +123,6 @@ gm_stats_merge_dead_locked(const gm_tstats *st)
 		gm_registry_.dead.nmalloc[c] += st->nmalloc[c];
 		gm_registry_.dead.nfree[c] += st->nfree[c];
 	}
-	gm_registry_.dead.tiny_allocs += st->tiny_allocs;
 }
 
 /* Unlink mc from the registry (lock held). */

@@ -26,7 +26,7 @@ gm_mcentral_init(void)
 	unsigned i;
 
 	for (i = 0; i < GM_NUM_SPANCLASSES; i++) {
-		unsigned size = i == GM_SPANCLASS_TINY ? GM_TINY_SIZE : gm_class_size[i];
+		unsigned size = gm_class_size[i];
 		unsigned b = size ? (unsigned)(32768 / size) : 0;
 
 		pthread_mutex_init(&gm_central[i].lock, NULL);
@@ -46,7 +46,7 @@ gm_partial_insert_locked(gm_mcentral *c, gm_mspan *s)
 	if (s->next != NULL)
 		s->next->prev = s;
 	c->partial = s;
-	s->state = GM_SPAN_PARTIAL;
+	gm_span_set_state(s, GM_SPAN_PARTIAL);
 }
 
 static void
@@ -59,20 +59,20 @@ gm_partial_remove_locked(gm_mcentral *c, gm_mspan *s)
 	if (s->next != NULL)
 		s->next->prev = s->prev;
 	s->next = s->prev = NULL;
-	s->state = GM_SPAN_EMPTY;
+	gm_span_set_state(s, GM_SPAN_EMPTY);
 }
 
 /* Link the objects of a fresh span onto its free list. */
 static void
 gm_span_build_list(gm_mspan *s)
 {
-	uintptr_t p = s->base, sz = s->elemsize;
+	uintptr_t p = s->start, sz = s->elemsize;
 	unsigned i;
 
 	for (i = 0; i + 1 < s->nelems; i++, p += sz)
 		*(void **)p = (void *)(p + sz);
 	*(void **)p = NULL;
-	s->freelist = (void *)s->base;
+	s->freelist = (void *)s->start;
 	s->nfree = s->nelems;
 }
 
@@ -97,15 +97,9 @@ gm_mcentral_alloc_batch(uint8_t spanclass, unsigned want, void **head)
 		if (s == NULL) {
 			/* Grow: a fresh span from the heap, outside our lock. */
 			pthread_mutex_unlock(&c->lock);
-			s = gm_mheap_alloc(spanclass == GM_SPANCLASS_TINY
-						   ? 1
-						   : gm_class_npages[spanclass],
-					   spanclass, 0);
-			if (s != NULL) {
-				if (spanclass == GM_SPANCLASS_TINY)
-					__builtin_memset((void *)s->start, 0, GM_TINY_META);
+			s = gm_mheap_alloc(gm_class_npages[spanclass], spanclass, 0);
+			if (s != NULL)
 				gm_span_build_list(s);
-			}
 			pthread_mutex_lock(&c->lock);
 			if (s == NULL)
 				break;

@@ -416,6 +416,7 @@ gm_mheap_alloc(size_t npages, uint8_t spanclass, size_t align_pages)
 {
 	gm_mspan *s;
 	bool over_limit = false;
+	uint64_t limit = atomic_load_explicit(&gm_heap.limit, memory_order_relaxed);
 
 	pthread_mutex_lock(&gm_heap.lock);
 	s = gm_mheap_alloc_locked(npages, align_pages);
@@ -426,30 +427,25 @@ gm_mheap_alloc(size_t npages, uint8_t spanclass, size_t align_pages)
 		s->nfree = 0;
 		if (spanclass == GM_SPANCLASS_LARGE) {
 			s->state = GM_SPAN_LARGE;
-			s->base = s->start;
 			s->elemsize = 0;
 			s->nelems = 1;
-			s->divmul = 0;
+			s->inv = 0;
+			s->shift = 0;
+			s->fastclass = 0;
 			gm_heap.large_alloc += PAGES(npages);
 			gm_heap.large_alloc_count++;
 		} else {
-			unsigned c = spanclass == GM_SPANCLASS_TINY ? GM_TINY_CLASS : spanclass;
-
 			s->state = GM_SPAN_EMPTY;
-			s->elemsize = gm_class_size[c];
-			s->divmul = gm_class_divmul[c];
-			if (spanclass == GM_SPANCLASS_TINY) {
-				s->base = s->start + GM_TINY_META;
-				s->nelems = GM_TINY_NBLOCKS;
-			} else {
-				s->base = s->start;
-				s->nelems = gm_class_nelems[c];
-			}
+			s->elemsize = gm_class_size[spanclass];
+			s->inv = gm_class_inv[spanclass];
+			s->shift = gm_class_shift[spanclass];
+			s->nelems = gm_class_nelems[spanclass];
+			s->fastclass = gm_span_fastclass(s);
 		}
-		if (gm_heap.limit != 0) {
+		if (limit != 0) {
 			uint64_t ready = atomic_load_explicit(&gm_stat_heap_sys, memory_order_relaxed) -
 					 atomic_load_explicit(&gm_heap.released, memory_order_relaxed);
-			over_limit = ready > gm_heap.limit;
+			over_limit = ready > limit;
 		}
 	}
 	pthread_mutex_unlock(&gm_heap.lock);
@@ -458,8 +454,8 @@ gm_mheap_alloc(size_t npages, uint8_t spanclass, size_t align_pages)
 		uint64_t ready = atomic_load_explicit(&gm_stat_heap_sys, memory_order_relaxed) -
 				 atomic_load_explicit(&gm_heap.released, memory_order_relaxed);
 
-		if (ready > gm_heap.limit)
-			gm_mheap_scavenge(ready - gm_heap.limit, true);
+		if (ready > limit)
+			gm_mheap_scavenge(ready - limit, true);
 	}
 	return s;
 }
@@ -474,7 +470,7 @@ gm_free_coalesce_insert(gm_mspan *s)
 
 	if (s->start >= GM_PAGE_SIZE) {
 		l = gm_span_at(s->start - GM_PAGE_SIZE);
-		if (l != NULL && l->state == GM_SPAN_FREE && l->onlist != 0) {
+		if (l != NULL && gm_span_state(l) == GM_SPAN_FREE && l->onlist != 0) {
 			gm_free_remove(l);
 			*gm_spans_slot(s->start) = NULL;
 			*gm_spans_slot(l->start + PAGES(l->npages - 1)) = NULL;
@@ -488,7 +484,7 @@ gm_free_coalesce_insert(gm_mspan *s)
 		}
 	}
 	r = gm_span_at(s->start + PAGES(s->npages));
-	if (r != NULL && r->state == GM_SPAN_FREE && r->onlist != 0) {
+	if (r != NULL && gm_span_state(r) == GM_SPAN_FREE && r->onlist != 0) {
 		gm_free_remove(r);
 		*gm_spans_slot(s->start + PAGES(s->npages - 1)) = NULL;
 		*gm_spans_slot(r->start + PAGES(r->npages - 1)) = NULL;
@@ -519,6 +515,7 @@ gm_mheap_free_locked(gm_mspan *s)
 		*gm_spans_slot(s->start + PAGES(i)) = NULL;
 	s->state = GM_SPAN_FREE;
 	s->spanclass = 0;
+	s->fastclass = 0;
 	s->idle_since = gm_nanotime();
 	gm_free_coalesce_insert(s);
 }
@@ -578,7 +575,7 @@ gm_mheap_try_resize(gm_mspan *s, size_t npages)
 		gm_mspan *r = gm_span_at(end);
 		size_t more = npages - s->npages;
 
-		if (r != NULL && r->state == GM_SPAN_FREE && r->onlist != 0 && r->start == end &&
+		if (r != NULL && gm_span_state(r) == GM_SPAN_FREE && r->onlist != 0 && r->start == end &&
 		    r->npages >= more) {
 			gm_mspan *m = gm_carve_locked(r, end, more);
 
@@ -647,7 +644,8 @@ gm_scav_find_locked(gm_mspan **out, uintptr_t *lo, uintptr_t *hi, uint64_t young
 	uintptr_t p = gm_scav_cursor, q = 0;
 	int restarts = 0;
 
-	if (s != NULL && s->state == GM_SPAN_FREE && s->onlist != 0 && s->idle_since <= young)
+	if (s != NULL && gm_span_state(s) == GM_SPAN_FREE && s->onlist != 0 &&
+	    s->idle_since <= young)
 		q = gm_scav_highest_clear(s->start, s->npages);
 	while (q == 0) {
 		gm_heaparena *ha;
@@ -675,7 +673,7 @@ gm_scav_find_locked(gm_mspan **out, uintptr_t *lo, uintptr_t *hi, uint64_t young
 			p -= GM_PAGE_SIZE;
 			continue;
 		}
-		if (s->state == GM_SPAN_FREE && s->onlist != 0 && s->idle_since <= young)
+		if (gm_span_state(s) == GM_SPAN_FREE && s->onlist != 0 && s->idle_since <= young)
 			q = gm_scav_highest_clear(s->start, s->npages);
 		p = s->start;
 	}
@@ -786,12 +784,12 @@ gm_mheap_check(char *why, size_t whylen)
 			if (s->start < p && s->start + PAGES(s->npages) > p) {
 				/* The tail of a span that began in a lower arena. */
 				pg = (s->start + PAGES(s->npages) - ha->base) >> GM_PAGE_SHIFT;
-				prev_free = s->state == GM_SPAN_FREE && s->onlist != 0;
+				prev_free = gm_span_state(s) == GM_SPAN_FREE && s->onlist != 0;
 				continue;
 			}
 			if (s->start != p)
 				GM_CHECK_FAIL("span map entry does not start its span");
-			if (s->state == GM_SPAN_FREE) {
+			if (gm_span_state(s) == GM_SPAN_FREE) {
 				if (prev_free && s->onlist != 0) {
 					char *w = why;
 					size_t k = whylen;
@@ -813,7 +811,7 @@ gm_mheap_check(char *why, size_t whylen)
 				if (gm_span_at(p + PAGES(s->npages - 1)) != s)
 					GM_CHECK_FAIL("free run does not map its last page");
 				prev_free = s->onlist != 0;
-			} else if (s->state == GM_SPAN_DEAD) {
+			} else if (gm_span_state(s) == GM_SPAN_DEAD) {
 				GM_CHECK_FAIL("span map points at a dead span");
 			} else {
 				for (i = 0; i < s->npages; i++) {

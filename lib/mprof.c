@@ -43,7 +43,7 @@ gm_prof_uniform(gm_mcache *mc)
 	uint64_t x = mc->rng;
 
 	if (x == 0)
-		x = gm_free_key ^ ((uint64_t)mc->tid << 32) ^ (uintptr_t)mc;
+		x = gm_seed ^ ((uint64_t)mc->tid << 32) ^ (uintptr_t)mc;
 	x ^= x << 13;
 	x ^= x >> 7;
 	x ^= x << 17;
@@ -147,7 +147,7 @@ gm_prof_malloc(gm_mcache *mc, void *p, size_t size)
 	/* Like Go, record the block's size: the size class, or whole pages. */
 	if (s != NULL && s->spanclass == GM_SPANCLASS_LARGE)
 		size = s->npages << GM_PAGE_SHIFT;
-	else if (s != NULL && s->spanclass != GM_SPANCLASS_TINY)
+	else if (s != NULL)
 		size = s->elemsize;
 	pthread_mutex_lock(&gm_prof.lock);
 	if (s != NULL && gm_prof_grow_locked()) {
@@ -156,7 +156,7 @@ gm_prof_malloc(gm_mcache *mc, void *p, size_t size)
 			if (e->ptr == 0)
 				gm_prof.used++;
 			gm_prof.count++;
-			__atomic_store_n(&s->nsampled, (uint16_t)(s->nsampled + 1), __ATOMIC_RELAXED);
+			gm_span_sampled(s, 1);
 		}
 		e->ptr = (uintptr_t)p;
 		e->size = size;
@@ -182,7 +182,7 @@ gm_prof_free(gm_mspan *s, void *p)
 		e->ptr = 1;
 		e->size = 0;
 		gm_prof.count--;
-		__atomic_store_n(&s->nsampled, (uint16_t)(s->nsampled - 1), __ATOMIC_RELAXED);
+		gm_span_sampled(s, -1);
 		found = true;
 	}
 	pthread_mutex_unlock(&gm_prof.lock);

@@ -5,8 +5,9 @@
  * each class's span takes (runtime/sizeclasses.go; the same table since Go
  * 1.19).  Requests are rounded up to a class: sizes up to 1024 B through an
  * 8-byte-step table, larger ones through a 128-byte-step table.  The object
- * index inside a span is a multiply and a shift (divmagic), which Go's
- * generator proves exact for every offset inside a span.  Rounding waste is
+ * index inside a span is a multiply by the inverse of the size's odd part
+ * and a rotate (gm_obj_index), which also says whether an offset starts an
+ * object.  Rounding waste is
  * at most 12.5% and span tail waste at most 12.5%.  One difference from Go:
  * requests of 17..24 B skip the 24 B class, which cannot keep 16-byte
  * alignment (see gm_msize_init); tests/lib/check_msize.c
@@ -30,8 +31,10 @@ const uint8_t gm_class_npages[GM_NUM_CLASSES] = {
 };
 
 uint8_t gm_size_to_class8[GM_SMALL_MAX / GM_SMALL_DIV + 1];
+uint8_t gm_small_class[GM_SMALL_MAX - 8 + 1];
 uint8_t gm_size_to_class128[(GM_MAX_SMALL - GM_SMALL_MAX) / GM_LARGE_DIV + 1];
-uint32_t gm_class_divmul[GM_NUM_CLASSES];
+uint64_t gm_class_inv[GM_NUM_CLASSES];
+uint8_t gm_class_shift[GM_NUM_CLASSES];
 uint16_t gm_class_nelems[GM_NUM_CLASSES];
 
 /* Fill the lookup tables: entry i is the smallest class holding i steps. */
@@ -56,7 +59,14 @@ gm_msize_init(void)
 		gm_size_to_class128[i] = (uint8_t)c;
 	}
 	for (c = 1; c < GM_NUM_CLASSES; c++) {
-		gm_class_divmul[c] = UINT32_MAX / gm_class_size[c] + 1;
+		unsigned k = (unsigned)__builtin_ctz(gm_class_size[c]);
+		uint64_t m = gm_class_size[c] >> k, x = m;
+
+		/* Newton's iteration doubles the correct low bits: 3 -> 96. */
+		for (i = 0; i < 5; i++)
+			x *= 2 - m * x;
+		gm_class_inv[c] = x;
+		gm_class_shift[c] = (uint8_t)k;
 		gm_class_nelems[c] =
 			(uint16_t)(gm_class_npages[c] * GM_PAGE_SIZE / gm_class_size[c]);
 	}
@@ -64,7 +74,10 @@ gm_msize_init(void)
 	/*
 	 * Blocks of 16 B or more are 16-byte aligned, as glibc's are: Go's 24 B
 	 * class only gives 8, so requests of 17..24 B use the 32 B class.
-	 * (Sizes under 16 B go to the tiny allocator.)
+	 * Requests of 1..8 B take the 8 B class (8-byte aligned), 9..16 B the
+	 * 16 B class.
 	 */
 	gm_size_to_class8[3] = 4;
+	for (i = 9; i < sizeof(gm_small_class); i++)
+		gm_small_class[i] = gm_size_to_class8[(i + GM_SMALL_DIV - 1) / GM_SMALL_DIV];
 }

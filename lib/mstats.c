@@ -3,19 +3,20 @@
  *
  * Definitions are Go's (mstats.go), applied to an allocator with explicit
  * free:
- *   TotalAlloc   sum over size classes of mallocs x class size (a tiny
- *                block counts as one 16 B class-2 object), plus large
- *                objects' page-rounded bytes
+ *   TotalAlloc   sum over size classes of mallocs x class size, plus
+ *                large objects' page-rounded bytes
  *   HeapAlloc    TotalAlloc minus the same for frees; Alloc = HeapAlloc
- *   Mallocs      small + large objects + tiny allocations (which Go adds to
- *                both Mallocs and Frees); Frees likewise
+ *   Mallocs      small + large objects; Frees likewise
+ *   TinyAllocs   zero: blocks under 16 B must be 8-byte aligned, and the
+ *                only packing left under that rule (two objects of up to
+ *                8 B in a 16 B granule) is what the 8 B class does
  *   HeapInuse    pages of spans out of the heap; HeapIdle free pages;
  *                HeapReleased free pages returned to the OS; HeapSys their
  *                sum
  *   *Sys         memory from the OS for each kind of metadata; Sys their sum
  *   StackInuse/StackSys, NextGC, LastGC, PauseNs, NumGC, GCCPUFraction:
  *                zero, as no garbage collector runs; EnableGC is false
- *   BySize       Go's 61 entries: classes 0..60, the tiny blocks in [2]
+ *   BySize       Go's 61 entries: classes 0..60
  *
  * Consistency.  A thread writes only its own counters, with plain stores.
  * The reader holds the heap lock, so no span enters or leaves the heap while
@@ -51,7 +52,7 @@ gm_ld(const uint64_t *p)
 void
 gm_read_memstats(struct gomem_memstats *m)
 {
-	uint64_t nmalloc[GM_NUM_SPANCLASSES], nfree[GM_NUM_SPANCLASSES], tiny = 0;
+	uint64_t nmalloc[GM_NUM_SPANCLASSES], nfree[GM_NUM_SPANCLASSES];
 	uint64_t freed = 0, total = 0, mallocs = 0, frees = 0;
 	uint64_t large_alloc, large_alloc_count, large_free, large_free_count;
 	uint64_t inuse, idle, released, heapsys, mspan_inuse, mcache_inuse, threads, arenas;
@@ -71,15 +72,14 @@ gm_read_memstats(struct gomem_memstats *m)
 			nfree[c] += gm_ld(&mc->stats.nfree[c]);
 	for (c = 0; c < GM_NUM_SPANCLASSES; c++)
 		nfree[c] += gm_registry_.dead.nfree[c];
+#ifndef __SANITIZE_THREAD__ /* TSan has no fences; gm_ld's acquire orders them there */
 	__atomic_thread_fence(__ATOMIC_ACQUIRE);
-	for (mc = gm_registry_.head; mc != NULL; mc = mc->rnext) {
+#endif
+	for (mc = gm_registry_.head; mc != NULL; mc = mc->rnext)
 		for (c = 0; c < GM_NUM_SPANCLASSES; c++)
 			nmalloc[c] += gm_ld(&mc->stats.nmalloc[c]);
-		tiny += gm_ld(&mc->stats.tiny_allocs);
-	}
 	for (c = 0; c < GM_NUM_SPANCLASSES; c++)
 		nmalloc[c] += gm_registry_.dead.nmalloc[c];
-	tiny += gm_registry_.dead.tiny_allocs;
 	threads = gm_registry_.nthreads;
 	pthread_mutex_unlock(&gm_registry_.lock);
 	large_alloc = gm_heap.large_alloc;
@@ -95,11 +95,13 @@ gm_read_memstats(struct gomem_memstats *m)
 	arenas = gm_heap.narenas;
 	m->ScavengeReleasedTotal = gm_scav.released_total;
 	m->ScavengeGoal = gm_scav_goal_locked();
+	m->MemoryLimit = atomic_load(&gm_heap.limit);
+	m->MemoryLimitSource = gm_heap.limit_source;
+	m->CgroupMemoryLimit = gm_heap.cgroup_limit;
+	m->ScavengeCycles = gm_scav.cycles;
+	m->ScavengeCPUNs = gm_scav.cpu_ns;
 	pthread_mutex_unlock(&gm_heap.lock);
 
-	/* The tiny blocks are class-2 objects. */
-	nmalloc[GM_TINY_CLASS] += nmalloc[GM_SPANCLASS_TINY];
-	nfree[GM_TINY_CLASS] += nfree[GM_SPANCLASS_TINY];
 	for (c = 1; c < GM_NUM_CLASSES; c++) {
 		total += nmalloc[c] * gm_class_size[c];
 		freed += nfree[c] * gm_class_size[c];
@@ -112,8 +114,8 @@ gm_read_memstats(struct gomem_memstats *m)
 	m->TotalAlloc = total + large_alloc;
 	m->HeapAlloc = m->TotalAlloc - (freed + large_free);
 	m->Alloc = m->HeapAlloc;
-	m->Mallocs = mallocs + large_alloc_count + tiny;
-	m->Frees = frees + large_free_count + tiny;
+	m->Mallocs = mallocs + large_alloc_count;
+	m->Frees = frees + large_free_count;
 	m->Lookups = 0;
 	m->HeapSys = heapsys;
 	m->HeapInuse = inuse;
@@ -139,12 +141,9 @@ gm_read_memstats(struct gomem_memstats *m)
 		m->BySize[i].Frees = i ? nfree[i] : 0;
 	}
 
-	m->TinyAllocs = tiny;
+	m->TinyAllocs = 0;
 	m->LargeAllocs = large_alloc_count;
 	m->LargeFrees = large_free_count;
-	m->ScavengeCycles = gm_scav.cycles;
-	m->ScavengeCPUNs = gm_scav.cpu_ns;
-	m->MemoryLimit = gm_opt.memory_limit == INT64_MAX ? 0 : (uint64_t)gm_opt.memory_limit;
 	m->Threads = threads;
 	m->Arenas = arenas;
 	m->Seq = atomic_fetch_add(&gm_snap_seq, 1) + 1;

@@ -21,6 +21,13 @@
 
 #if HAVE_SYS_SDT_H
 #define _SDT_HAS_SEMAPHORES 1
+/*
+ * Arguments in registers or immediates only: with sdt.h's default ("nor") the
+ * compiler may pass a global as "8@32+gm_opt(%rip)", a RIP-relative operand
+ * that libbpf's USDT argument parser (1.1) rejects, and the probe then cannot
+ * be attached at all.
+ */
+#define STAP_SDT_ARG_CONSTRAINT nr
 #include <sys/sdt.h>
 
 #define GM_PROBE_SEMAPHORE(name)                                                    \

@@ -4,7 +4,11 @@
  * Goals (after Go's mgcscavenge.go):
  *   - Keep retained heap memory (HeapSys - HeapReleased) near a goal of 10%
  *     over the in-use heap, or under 95% of the soft memory limit when one is
- *     set, whichever asks for more.
+ *     set, whichever asks for more.  Above the limit's goal the scavenger
+ *     works at its full pace and releases runs whatever their age (Go's
+ *     memory-limit-based goal).  The limit comes from GOMEMLIMIT, the API,
+ *     or the memory cgroup, which this thread re-reads every 500 ms
+ *     (cgroup.c).
  *   - Release what stays idle, not what is about to be reused.  The in-use
  *     figure the goal is computed from is the peak over a short window
  *     (GOMEMDEBUG scavwindow, default 100 ms, rotated in two halves): a
@@ -12,9 +16,11 @@
  *     so its memory is not released and faulted back in on every turn, while
  *     a spike that was freed falls out of the window quickly.
  *   - Pace: Go's scavenger spends about 1% of one CPU, so a large freed spike
- *     takes many seconds to go back.  We spend 1% while the excess is small
- *     and up to a quarter of one CPU while it is large (over 16 MiB), which
- *     returns a GiB-sized spike within about a second.
+ *     takes many seconds to go back.  We spend 1% while the excess is small,
+ *     a quarter of one CPU while it is large (over 16 MiB), and run without
+ *     pause while it is over 64 MiB (a freed spike): the work is the same,
+ *     done sooner, so a GiB-sized spike goes back within a second also when
+ *     other threads keep every core busy.
  *   - Only runs idle for a while (GOMEMDEBUG scavage, 150 ms) are released:
  *     fragments a busy program reuses within milliseconds stay resident.
  *   - Release top down in 64 KiB units, whole 2 MiB huge pages when free.
@@ -43,38 +49,46 @@ static _Atomic int gm_scav_starting;
 #define GM_SCAV_BIG ((uint64_t)16 << 20)
 #define GM_SCAV_SPIKE ((uint64_t)64 << 20)
 #define GM_SCAV_SLICE_NS 1000000u /* work in slices of about 1 ms */
+#define GM_SCAV_PRESSED_NS 200000000u
 
-/* Retained-memory goal, with gm_heap.lock held. */
+/*
+ * Retained-memory goal, with gm_heap.lock held: 10% over the in-use peak,
+ * or 95% of the soft memory limit if that is lower.
+ */
 uint64_t
 gm_scav_goal_locked(void)
 {
 	uint64_t peak = gm_heap.peak_cur > gm_heap.peak_prev ? gm_heap.peak_cur : gm_heap.peak_prev;
 	uint64_t inuse = atomic_load_explicit(&gm_heap.inuse, memory_order_relaxed);
+	uint64_t limit = atomic_load_explicit(&gm_heap.limit, memory_order_relaxed);
+	uint64_t goal;
 
 	if (inuse > peak)
 		peak = inuse;
-	return ((peak + peak / 10) + GM_PAGE_SIZE - 1) & ~(uint64_t)(GM_PAGE_SIZE - 1);
+	goal = ((peak + peak / 10) + GM_PAGE_SIZE - 1) & ~(uint64_t)(GM_PAGE_SIZE - 1);
+	if (limit != 0 && limit - limit / 20 < goal)
+		goal = limit - limit / 20;
+	return goal;
 }
 
-/* Bytes the scavenger should release now. */
+/*
+ * Bytes the scavenger should release now; *pressed is set when retained
+ * memory is over the memory limit's goal (work at full pace, no age rule).
+ */
 static uint64_t
-gm_scav_need(void)
+gm_scav_need(bool *pressed)
 {
-	uint64_t goal, sys, released, retained, need = 0;
+	uint64_t goal, limit, sys, released, retained, need = 0;
 
 	pthread_mutex_lock(&gm_heap.lock);
 	goal = gm_scav_goal_locked();
+	limit = atomic_load_explicit(&gm_heap.limit, memory_order_relaxed);
 	sys = atomic_load_explicit(&gm_stat_heap_sys, memory_order_relaxed);
 	released = atomic_load_explicit(&gm_heap.released, memory_order_relaxed);
 	retained = sys - released;
 	if (retained > goal)
 		need = retained - goal;
-	if (gm_heap.limit != 0) {
-		uint64_t lgoal = gm_heap.limit - gm_heap.limit / 20;
-
-		if (retained > lgoal && retained - lgoal > need)
-			need = retained - lgoal;
-	}
+	*pressed = limit != 0 && retained > limit - limit / 20;
 	pthread_mutex_unlock(&gm_heap.lock);
 	return need;
 }
@@ -119,12 +133,13 @@ gm_scav_main(void *arg)
 {
 	uint64_t now = gm_nanotime();
 	uint64_t half = gm_opt.release_delay_ns / 2 ? gm_opt.release_delay_ns / 2 : 1;
-	uint64_t next_rotate = now + half, next_pub = now;
+	uint64_t next_rotate = now + half, next_pub = now, next_cgroup = now + GM_CGROUP_POLL_NS;
 
 	(void)arg;
 	prctl(PR_SET_NAME, "gomem-scav", 0, 0, 0);
 	for (;;) {
 		uint64_t need, sleep_ns = 1000000000u;
+		bool pressed = false;
 		struct timespec ts;
 
 		now = gm_nanotime();
@@ -140,13 +155,23 @@ gm_scav_main(void *arg)
 			if (next_pub - now < sleep_ns)
 				sleep_ns = next_pub - now;
 		}
-		need = gm_opt.scavenge ? gm_scav_need() : 0;
+		if (gm_cgroup_following()) {
+			/* Follow the cgroup's limit: one small file read per level. */
+			if (now >= next_cgroup) {
+				gm_cgroup_poll();
+				next_cgroup = now + GM_CGROUP_POLL_NS;
+			}
+			if (next_cgroup - now < sleep_ns)
+				sleep_ns = next_cgroup - now;
+		}
+		need = gm_opt.scavenge ? gm_scav_need(&pressed) : 0;
 		if (need >= GM_SCAV_QUANTUM) {
 			uint64_t t0 = gm_thread_cpu_ns(), released = 0, worked;
 
 			/* A huge excess is a freed spike, not fragments about to be
-			 * reused (the peak window already keeps those): no age rule. */
-			bool spike = need >= GM_SCAV_SPIKE;
+			 * reused (the peak window already keeps those); near the
+			 * memory limit the memory is needed: no age rule. */
+			bool spike = need >= GM_SCAV_SPIKE || pressed;
 
 			do {
 				uint64_t want = need - released;
@@ -166,11 +191,25 @@ gm_scav_main(void *arg)
 			if (released != 0 && gm_opt.scavtrace)
 				gm_scav_trace(released, worked);
 			if (released != 0) {
-				/* A quarter of a CPU for big excesses, 1% otherwise. */
-				uint64_t s = need - released > GM_SCAV_BIG ? 3 * worked : 99 * worked;
+				/* A freed spike goes back at full speed (the same work,
+				 * done sooner: a busy machine must not stretch it past a
+				 * second), a big excess or memory pressure at a quarter
+				 * of a CPU, the rest at 1%. */
+				uint64_t left = need - released, s;
 
+				if (left >= GM_SCAV_SPIKE)
+					s = 0;
+				else if (left > GM_SCAV_BIG || pressed)
+					s = 3 * worked;
+				else
+					s = 99 * worked;
 				if (s < sleep_ns)
 					sleep_ns = s;
+			} else if (pressed) {
+				/* Over the limit's goal with nothing idle: allocations
+				 * scavenge synchronously; look again a little later. */
+				if (GM_SCAV_PRESSED_NS < sleep_ns)
+					sleep_ns = GM_SCAV_PRESSED_NS;
 			} else if (gm_opt.scav_age_ns / 3 < sleep_ns) {
 				/* What is over the goal is still young: look again soon. */
 				sleep_ns = gm_opt.scav_age_ns / 3;

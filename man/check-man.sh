@@ -1,7 +1,7 @@
 #!/bin/sh
 # check-man.sh (make check): every page passes `mandoc -Tlint` at warning
 # level, and gomemd(8) documents every long option and every configuration
-# key that daemon/config.c accepts.
+# key that daemon/core/conf.c accepts.
 : "${srcdir:=.}"
 : "${top_srcdir:=..}"
 fail=0
@@ -19,7 +19,7 @@ if command -v mandoc >/dev/null 2>&1; then
 else
 	echo "note: mandoc not found; lint not run"
 fi
-cfg=$top_srcdir/daemon/config.c
+cfg=$top_srcdir/daemon/core/conf.c
 page=$srcdir/gomemd.8
 # long options: {"name", ..., NULL, ...} in long_opts[]
 opts=$(sed -n '/long_opts\[\] = {/,/^};/s/^[[:space:]]*{"\([a-z-]*\)".*/\1/p' "$cfg")

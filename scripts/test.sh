@@ -1,7 +1,10 @@
 #!/bin/sh
 # test.sh: install what is missing, build, run every test (unit, preload,
-# daemon with real BPF, Prometheus, Go expvar, headless Chromium), and end
+# daemon with real BPF, Prometheus, Go expvar, headless Chromium), the core
+# under sanitizers (scripts/sanitize.sh; GOMEM_SANITIZE=0 skips it), and end
 # with one summary line: "N passed, N failed, N skipped".
+# GOMEM_TSAN=1 (set by CI) also builds $GOMEM_BUILD-tsan with --enable-tsan
+# and runs the daemon's tests there under ThreadSanitizer.
 set -u
 top=$(cd "$(dirname "$0")/.." && pwd)
 build=${GOMEM_BUILD:-$top/_build}
@@ -11,8 +14,16 @@ cd "$build"
 # Tests run one after another: several time memory release or load servers.
 make -k check
 rc=$?
+dirs=.
+if [ "${GOMEM_TSAN:-0}" = 1 ]; then
+	tsan=$build-tsan
+	mkdir -p "$tsan"
+	(cd "$tsan" && { [ -f Makefile ] || "$top/configure" --enable-debug --enable-tsan; } &&
+		make -j"$(nproc)" && make -C tests/daemon -k check) || rc=1
+	dirs="$dirs $tsan/tests/daemon"
+fi
 pass=0 fail=0 skip=0
-for t in $(find . -name '*.trs'); do
+for t in $(find $dirs -name '*.trs'); do
 	r=$(sed -n 's/^:test-result: //p' "$t" | head -n 1)
 	case "$r" in
 	PASS | XFAIL) pass=$((pass + 1)) ;;
@@ -21,5 +32,14 @@ for t in $(find . -name '*.trs'); do
 	esac
 done
 [ "$rc" -eq 0 ] || [ "$fail" -gt 0 ] || fail=1
+# The allocator core under ThreadSanitizer and ASan+UBSan (own build dirs).
+if [ "${GOMEM_SANITIZE:-1}" != 0 ]; then
+	if GOMEM_BUILD=$build "$top/scripts/sanitize.sh" > "$build/sanitize.log" 2>&1; then
+		pass=$((pass + 1))
+	else
+		fail=$((fail + 1))
+		echo "failed: sanitizer builds (see $build/sanitize.log)"
+	fi
+fi
 echo "$pass passed, $fail failed, $skip skipped"
 [ "$fail" -eq 0 ]

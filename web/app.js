@@ -50,7 +50,7 @@
   /* Age of a process's latest snapshot now: its age when it arrived plus time since. */
   function ageOf(p) {
     if (!p.last) return null;
-    return (p.last.age_ms || 0) + (Date.now() - p.lastAt);
+    return (p.last.AgeMs || 0) + (Date.now() - p.lastAt);
   }
 
   /* ---- process list ---- */
@@ -61,7 +61,7 @@
     $("procs-empty").hidden = pids.length > 0;
     var rows = [];
     pids.forEach(function (pid) {
-      var p = procs.get(pid), ms = p.last && p.last.memstats;
+      var p = procs.get(pid), ms = p.last && p.last.MemStats;
       var tr = tbody.querySelector('tr[data-pid="' + pid + '"]');
       if (!tr) {
         tr = document.createElement("tr");
@@ -73,7 +73,7 @@
       text(td[0], String(pid));
       text(td[1], p.comm || "?");
       text(td[2], ms ? fmtBytes(ms.HeapAlloc) : "–");
-      text(td[3], p.last ? fmtBytes(p.last.rss) : "–");
+      text(td[3], p.last ? fmtBytes(p.last.RSS) : "–");
       text(td[4], p.exited ? "exited" : fmtAge(ageOf(p)));
       tr.classList.toggle("selected", pid === selected);
       tr.classList.toggle("exited", !!p.exited);
@@ -90,15 +90,15 @@
       if (!r.ok) throw new Error("HTTP " + r.status);
       return r.json();
     }).then(function (j) {
-      var list = Array.isArray(j) ? j : (j.Processes || j.processes || []);
+      var list = j.Processes || [];
       var seen = new Set();
       list.forEach(function (e) {
-        var pid = Number(e.Pid || e.pid);
+        var pid = Number(e.Pid);
         if (!pid) return;
         seen.add(pid);
         var p = procs.get(pid) || { pid: pid, last: null, lastAt: 0 };
-        p.comm = e.Comm || e.comm || p.comm;
-        p.exited = !!(e.Exited || e.exited);
+        p.comm = e.Comm || p.comm;
+        p.exited = !!e.Exited;
         procs.set(pid, p);
       });
       /* Gone from the daemon too (grace period over): mark exited, keep the selected one. */
@@ -204,10 +204,10 @@
   function renderNumbers() {
     var p = procs.get(selected);
     if (!p || !p.last) return;
-    var ms = p.last.memstats, last = series && series.t.length - 1;
+    var ms = p.last.MemStats, last = series && series.t.length - 1;
     var vals = {
       HeapAlloc: ms.HeapAlloc, HeapInuse: ms.HeapInuse, HeapIdle: ms.HeapIdle,
-      HeapReleased: ms.HeapReleased, HeapSys: ms.HeapSys, Sys: ms.Sys, RSS: p.last.rss,
+      HeapReleased: ms.HeapReleased, HeapSys: ms.HeapSys, Sys: ms.Sys, RSS: p.last.RSS,
       HeapObjects: ms.HeapObjects, TotalAlloc: ms.TotalAlloc,
       "mallocs/s": last >= 0 ? series.mal[last] : null,
       "frees/s": last >= 0 ? series.fre[last] : null,
@@ -225,7 +225,7 @@
     lastBySizeRender = Date.now();
     var tbody = document.querySelector("#bysize tbody");
     var html = "";
-    (p.last.memstats.BySize || []).forEach(function (b) {
+    (p.last.MemStats.BySize || []).forEach(function (b) {
       if (!b.Mallocs && !b.Frees) return;
       html += "<tr><td class=\"num\">" + b.Size + "</td><td class=\"num\">" + b.Mallocs +
         "</td><td class=\"num\">" + b.Frees + "</td><td class=\"num\">" + (b.Mallocs - b.Frees) +
@@ -245,14 +245,14 @@
       if (!t || pid !== selected) return;
       var tbody = document.querySelector("#topsites tbody");
       tbody.textContent = "";
-      (t.sites || []).forEach(function (s) {
+      (t.Sites || []).forEach(function (s) {
         var tr = document.createElement("tr");
-        [s["function"], fmtBytes(s.inuse_space), fmtCount(s.inuse_objects), fmtBytes(s.alloc_space)]
+        [s.Function, fmtBytes(s.InuseSpace), fmtCount(s.InuseObjects), fmtBytes(s.AllocSpace)]
           .forEach(function (v, i) {
             var td = document.createElement("td");
             if (i > 0) td.className = "num";
             td.textContent = v;
-            if (i === 0 && s.stack) td.title = s.stack.join(" < ");
+            if (i === 0 && s.Stack) td.title = s.Stack.join(" < ");
             tr.appendChild(td);
           });
         tbody.appendChild(tr);
@@ -308,19 +308,19 @@
   /* ---- live events ---- */
 
   function onSnapshot(ev) {
-    var p = procs.get(ev.pid) || { pid: ev.pid, exited: false };
-    p.comm = ev.comm || p.comm;
+    var p = procs.get(ev.Pid) || { pid: ev.Pid, exited: false };
+    p.comm = ev.Comm || p.comm;
     p.last = ev;
     p.lastAt = Date.now();
-    procs.set(ev.pid, p);
+    procs.set(ev.Pid, p);
     if (!listPending) {
       listPending = true;
       requestAnimationFrame(function () { listPending = false; renderList(); });
     }
-    if (ev.pid === selected && series) {
-      var ms = ev.memstats;
-      pushPoint(series, ev.time_ns / 1e9,
-                [ms.HeapAlloc, ms.HeapInuse, ms.HeapIdle, ms.HeapReleased, ms.Sys, ev.rss],
+    if (ev.Pid === selected && series) {
+      var ms = ev.MemStats;
+      pushPoint(series, ev.TimeNs / 1e9,
+                [ms.HeapAlloc, ms.HeapInuse, ms.HeapIdle, ms.HeapReleased, ms.Sys, ev.RSS],
                 ms.Mallocs, ms.Frees);
       redraw();
       renderNumbers();

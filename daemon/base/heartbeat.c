@@ -3,6 +3,7 @@
  */
 #include "config.h"
 
+#include <pthread.h>
 #include <stdio.h>
 
 #include "heartbeat.h"
@@ -56,4 +57,36 @@ int heartbeat_check(struct heartbeat *const *hbs, size_t n, uint64_t now_ns, cha
 	if (len > 0)
 		reason[0] = '\0';
 	return 0;
+}
+
+/*
+ * The registry /healthz checks: each loop registers its heartbeat once
+ * (it must live for the rest of the process).  Slots are filled under
+ * reg_lock and published by the count, which readers load with acquire.
+ */
+#define HEARTBEAT_MAX 8
+static struct heartbeat *registry[HEARTBEAT_MAX];
+static size_t nregistered; /* atomic */
+static pthread_mutex_t reg_lock = PTHREAD_MUTEX_INITIALIZER;
+
+/* Add a heartbeat to the registry (ignored past HEARTBEAT_MAX). */
+void heartbeat_register(struct heartbeat *hb)
+{
+	size_t n;
+
+	pthread_mutex_lock(&reg_lock);
+	n = __atomic_load_n(&nregistered, __ATOMIC_RELAXED);
+	if (n < HEARTBEAT_MAX) {
+		registry[n] = hb;
+		__atomic_store_n(&nregistered, n + 1, __ATOMIC_RELEASE);
+	}
+	pthread_mutex_unlock(&reg_lock);
+}
+
+/* heartbeat_check() over every registered heartbeat. */
+int heartbeat_check_all(uint64_t now_ns, char *reason, size_t len)
+{
+	size_t n = __atomic_load_n(&nregistered, __ATOMIC_ACQUIRE);
+
+	return heartbeat_check(registry, n, now_ns, reason, len);
 }

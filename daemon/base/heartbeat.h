@@ -25,5 +25,7 @@ void heartbeat_beat(struct heartbeat *hb, uint64_t now_ns);
 void heartbeat_busy(struct heartbeat *hb, const char *what);
 int heartbeat_check(struct heartbeat *const *hbs, size_t n, uint64_t now_ns, char *reason,
 		    size_t len);
+void heartbeat_register(struct heartbeat *hb);
+int heartbeat_check_all(uint64_t now_ns, char *reason, size_t len);
 
 #endif /* GOMEMD_HEARTBEAT_H */

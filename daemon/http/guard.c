@@ -26,13 +26,16 @@
 #include <microhttpd.h>
 
 #include "base/unixsock.h"
-#include "obuf.h"
+#include "base/obuf.h"
 #include "core/access.h"
 #include "core/webconfig.h"
 #include "http/deadline.h"
 #include "http/guard.h"
 
-static struct guard_conf conf; /* set by guard_init only */
+#define GUARD_MAX_HOSTS 16
+static struct guard_conf conf; /* set by guard_init only, before the servers start */
+static char hosts[GUARD_MAX_HOSTS][256]; /* conf.hosts points here */
+static const char *host_ptrs[GUARD_MAX_HOSTS];
 static gid_t admin_gid;
 static int have_admin_gid;
 static struct deadline_table deadlines;
@@ -53,10 +56,19 @@ static uint64_t now_ns(void)
 	return (uint64_t)ts.tv_sec * 1000000000ull + (uint64_t)ts.tv_nsec;
 }
 
-/* Set up; 0 or -1 with err. */
+/* Set up; 0 or -1 with err.  Copies what it keeps of c (not the web config). */
 int guard_init(const struct guard_conf *c, char *err, size_t errlen)
 {
+	size_t i;
+
 	conf = *c;
+	/* the configuration is replaced on reload: keep our own copy of the names */
+	conf.nhosts = c->nhosts < GUARD_MAX_HOSTS ? c->nhosts : GUARD_MAX_HOSTS;
+	for (i = 0; i < conf.nhosts; i++) {
+		snprintf(hosts[i], sizeof hosts[i], "%s", c->hosts[i]);
+		host_ptrs[i] = hosts[i];
+	}
+	conf.hosts = (const char *const *)host_ptrs;
 	have_admin_gid = c->admin_group != NULL && unixsock_group(c->admin_group, &admin_gid) == 0;
 	if (deadline_init(&deadlines, c->max_connections + 64) != 0) {
 		snprintf(err, errlen, "out of memory");

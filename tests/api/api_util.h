@@ -78,24 +78,13 @@ static inline int is_aligned(const void *p, size_t a)
 	return ((uintptr_t)p & (a - 1)) == 0;
 }
 
-/* Largest power of two dividing n (n > 0). */
-static inline size_t pow2_divisor(size_t n)
-{
-	return n & (~n + 1);
-}
-
 /*
- * The alignment the issue promises for malloc(n): 16 for n >= 16, else the
- * largest power of two dividing n (Go's tiny rule).  malloc(0) promises none
- * beyond being a valid pointer.
+ * The alignment promised for malloc(n): 16 for n >= 16, else 8 (GCC's
+ * MALLOC_ABI_ALIGNMENT assumes a word whatever the size, malloc(0) too).
  */
 static inline size_t promised_align(size_t n)
 {
-	if (n >= 16)
-		return 16;
-	if (n == 0)
-		return 1;
-	return pow2_divisor(n);
+	return n >= 16 ? 16 : 8;
 }
 
 /*

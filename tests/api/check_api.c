@@ -23,6 +23,7 @@
 
 #include "gomem.h"
 #include "api_util.h"
+#include "../common/rss.h"
 
 /* glibc exports these but declares them in no public header. */
 extern void *__libc_malloc(size_t);
@@ -131,6 +132,55 @@ START_TEST(test_malloc_alignment)
 		for (j = 0; j < k; j++)
 			free(p[j]);
 	}
+}
+END_TEST
+
+/*
+ * Every size 0..64 through every allocation function: 8-byte aligned, 16
+ * from 16 B up (GCC folds `malloc(n) & 7` to 0 on that assumption), and each
+ * function's own alignment when it asks for more.  Many blocks of each size
+ * are live at once, so packing neighbours are seen.
+ */
+START_TEST(test_every_function_aligned_0_64)
+{
+	enum { PER = 6, NFN = 13 };
+	static void *v[65][NFN][PER];
+	size_t ps = (size_t)sysconf(_SC_PAGESIZE);
+
+	for (size_t n = 0; n <= 64; n++) {
+		for (int f = 0; f < NFN; f++) {
+			for (int k = 0; k < PER; k++) {
+				size_t want = n >= 16 ? 16 : 8;
+				void *p = NULL;
+
+				switch (f) {
+				case 0: p = malloc(n); break;
+				case 1: p = calloc(n, 1); break;
+				case 2: p = calloc(1, n); break;
+				case 3: p = realloc(NULL, n); break;
+				case 4: p = realloc(malloc(64), n ? n : 1); break;
+				case 5: p = reallocarray(NULL, n, 1); break;
+				case 6: p = memalign(1, n); break;
+				case 7: p = memalign(4, n); break;
+				case 8: ck_assert_int_eq(posix_memalign(&p, 8, n), 0); break;
+				case 9: ck_assert_int_eq(posix_memalign(&p, 32, n), 0); want = 32; break;
+				case 10: p = aligned_alloc(2, n); break;
+				case 11: p = aligned_alloc(16, n); want = 16; break;
+				case 12: p = valloc(n); want = ps; break;
+				}
+				ck_assert_msg(p != NULL, "function %d size %zu failed", f, n);
+				ck_assert_msg(is_aligned(p, want), "function %d size %zu: %p not %zu-aligned",
+					      f, n, p, want);
+				ck_assert_uint_ge(malloc_usable_size(p), n);
+				memset(p, 0xa5, n);
+				v[n][f][k] = p;
+			}
+		}
+	}
+	for (size_t n = 0; n <= 64; n++)
+		for (int f = 0; f < NFN; f++)
+			for (int k = 0; k < PER; k++)
+				free(v[n][f][k]);
 }
 END_TEST
 
@@ -937,19 +987,6 @@ END_TEST
 
 /* ---- Freed memory is reused ---- */
 
-static size_t rss_bytes(void)
-{
-	FILE *f = fopen("/proc/self/statm", "r");
-	unsigned long size = 0, rss = 0;
-
-	if (f == NULL)
-		return 0;
-	if (fscanf(f, "%lu %lu", &size, &rss) != 2)
-		rss = 0;
-	fclose(f);
-	return (size_t)rss * (size_t)sysconf(_SC_PAGESIZE);
-}
-
 /*
  * Repeated malloc/free with few blocks live must not grow the resident set:
  * each block is touched, so an allocator that never reused freed memory
@@ -1058,6 +1095,7 @@ static Suite *api_suite(void)
 	tcase_add_checked_fixture(tc, setup, NULL);
 	tcase_set_timeout(tc, 60);
 	tcase_add_test(tc, test_malloc_alignment);
+	tcase_add_test(tc, test_every_function_aligned_0_64);
 	tcase_add_test(tc, test_malloc_zero_unique);
 	tcase_add_test(tc, test_free_null);
 	tcase_add_test(tc, test_malloc_enomem);

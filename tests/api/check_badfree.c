@@ -255,9 +255,9 @@ START_TEST(test_double_free_medium)
 END_TEST
 
 /*
- * Blocks under 16 B may share a 16 B block (Go's tiny allocator).  A double
- * free there, with a live neighbour in the same 16 B block, must still be
- * caught: otherwise the shared block is reused while the neighbour is live.
+ * Blocks of up to 8 B share a 16 B granule and have no second word for the
+ * double-free key.  A double free there, with a live neighbour in the same
+ * granule, must still be caught.
  */
 START_TEST(test_double_free_tiny)
 {

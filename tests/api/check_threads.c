@@ -18,6 +18,7 @@
 
 #include "gomem.h"
 #include "api_util.h"
+#include "../common/rss.h"
 
 /* ---- A single-producer, single-consumer ring of blocks ---- */
 
@@ -457,19 +458,6 @@ START_TEST(test_many_live_threads)
 END_TEST
 
 /* ---- Memory freed by other threads is reused, not leaked ---- */
-
-static size_t rss_bytes(void)
-{
-	FILE *f = fopen("/proc/self/statm", "r");
-	unsigned long size = 0, rss = 0;
-
-	if (f == NULL)
-		return 0;
-	if (fscanf(f, "%lu %lu", &size, &rss) != 2)
-		rss = 0;
-	fclose(f);
-	return (size_t)rss * (size_t)sysconf(_SC_PAGESIZE);
-}
 
 static struct ring leak_ring;
 

@@ -189,7 +189,7 @@ for _ in $(seq 50); do
 	H=$(curl -s --max-time 2 "$BASE/healthz") && break
 	sleep 0.1
 done
-echo "$H" | grep -q '"status":"ok"' || fail "/healthz after the churn: $H"
+echo "$H" | grep -q '"Status":"ok"' || fail "/healthz after the churn: $H"
 echo "after ${DUR}s of churn: $H"
 # Some per-pid links at shutdown too.
 LP=""

@@ -5,7 +5,7 @@
 : "${srcdir:=.}"
 abs() { (cd "$(dirname "$1")" && printf '%s/%s\n' "$(pwd)" "$(basename "$1")"); }
 GOMEMD=$(abs "$top_builddir/daemon/gomemd")
-GOMEM_CLI=$(abs "$top_builddir/daemon/gomem")
+GOMEM_CLI=$(abs "$top_builddir/cli/gomem")
 LIBGOMEM=$(abs "$top_builddir/lib/.libs/libgomem.so.0")
 FIXTURE=$(abs .libs/libgomem-fixture.so)
 WORKLOAD=$(abs ./workload)

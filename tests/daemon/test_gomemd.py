@@ -13,6 +13,7 @@ Environment (set by gomemd-test.sh): GOMEMD, GOMEM_CLI, LIBGOMEM, FIXTURE,
 WORKLOAD.  Exit 0 pass, 1 fail, 77 skip.
 """
 import json
+import re
 import os
 import shutil
 import signal
@@ -120,6 +121,23 @@ def compare(pid, flat, doc):
           and keys[-1] == "BySize", "pid %d: Go field order" % pid)
     check(not bad, "pid %d: %d fields equal the workload's own snapshot%s"
           % (pid, n, "" if not bad else ": " + "; ".join(bad[:5])))
+
+
+PASCAL = re.compile(r"^[A-Z][A-Za-z0-9]*$")
+
+
+def odd_keys(doc, where=""):
+    """Keys of every JSON object in doc that are not Go-style PascalCase."""
+    bad = []
+    if isinstance(doc, dict):
+        for k, v in doc.items():
+            if not PASCAL.match(k):
+                bad.append(where + "." + k)
+            bad += odd_keys(v, where + "." + k)
+    elif isinstance(doc, list):
+        for v in doc:
+            bad += odd_keys(v, where + "[]")
+    return bad
 
 
 def bpf_prog_ids(pid):
@@ -237,19 +255,34 @@ def main():
     # errors
     for bad in ("abc", "-1", "99999999999", "0", "", "12x"):
         st, _, e = c.get("/memstats?pid=" + bad)
-        check(st == 400 and e == {"error": e["error"], "status": 400},
+        check(st == 400 and e == {"Error": e["Error"], "Status": 400},
               "malformed pid %r -> 400 JSON" % bad)
     st, _, e = c.get("/memstats?pid=%d" % os.getpid())
-    check(st == 404 and e["status"] == 404 and "error" in e, "unknown pid -> 404 JSON")
+    check(st == 404 and e["Status"] == 404 and "Error" in e, "unknown pid -> 404 JSON")
     st, hd, e = c.req("POST", "/memstats")
-    check(st == 405 and e["status"] == 405 and "GET" in (hd.get("Allow") or ""),
+    check(st == 405 and e["Status"] == 405 and "GET" in (hd.get("Allow") or ""),
           "POST /memstats -> 405 JSON with Allow")
     st, hd, e = c.req("DELETE", "/processes/%d/attach" % wl[0].pid)
     check(st == 405 and "POST" in (hd.get("Allow") or ""), "DELETE .../attach -> 405 with Allow")
     st, _, e = c.get("/no/such/route")
-    check(st == 404 and e["status"] == 404, "unknown route -> 404 JSON")
+    check(st == 404 and e["Status"] == 404, "unknown route -> 404 JSON")
     st, _, e = c.req("POST", "/processes/abc/attach")
     check(st == 400, "POST /processes/abc/attach -> 400")
+
+    # every object gomemd defines uses PascalCase keys, errors included;
+    # /debug/vars keeps Go expvar's own two keys
+    docs = {}
+    for path in ("/memstats", "/memstats?full=1", "/memstats?pid=%d" % wl[0].pid, "/processes",
+                 "/processes/%d" % wl[0].pid, "/healthz", "/memstats/history?pid=%d" % wl[0].pid,
+                 "/memstats?pid=abc", "/memstats?pid=%d" % os.getpid(), "/no/such/route",
+                 "/debug/pprof/heap", "/profile/top?pid=%d" % wl[0].pid):
+        docs[path] = c.get(path)[2]
+    docs["POST /memstats"] = c.req("POST", "/memstats")[2]
+    odd = {p: odd_keys(d) for p, d in docs.items() if d is None or odd_keys(d)}
+    check(not odd, "PascalCase keys in every JSON reply: %r" % odd)
+    st, hd, v = c.get("/debug/vars?pid=%d" % wl[0].pid)
+    check(st == 200 and list(v) == ["cmdline", "memstats"] and "HeapAlloc" in v["memstats"],
+          "/debug/vars keeps expvar's keys")
 
     # exact uint64 above 2^53 (fixture library with values near 2^64)
     fx = spawn(["sleep", "60"], {"LD_PRELOAD": FIXTURE, "FIXTURE_BASE": "big",
@@ -277,7 +310,7 @@ def main():
     check(rc.returncode == 0 and "HeapAlloc" in rc.stdout and "BySize" in rc.stdout,
           "gomem stats PID prints a table")
     st, _, e = c.req("DELETE", "/processes/%d" % op.pid)
-    check(st == 200, "DELETE /processes/N -> 200")
+    check(st == 200 and e == {"Pid": op.pid, "Detached": True}, "DELETE /processes/N -> 200")
     time.sleep(0.3)
     check(c.get("/memstats?pid=%d" % op.pid)[0] == 404, "detached process stays gone")
     st, _, e = c.req("POST", "/processes/%d/attach" % 4194000)
@@ -348,6 +381,8 @@ def main():
 
     log.seek(0)
     text = log.read()
+    check("WARNING: ThreadSanitizer" not in text and "ERROR: AddressSanitizer" not in text,
+          "no sanitizer report in the gomemd log")
     if failures:
         print("--- gomemd log ---\n" + text)
     shutil.rmtree(tmp, ignore_errors=True)

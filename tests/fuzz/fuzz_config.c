@@ -1,11 +1,11 @@
 /*
  * fuzz_config.c: libFuzzer harness for gomemd's configuration file reader
- * (daemon/config.c: `key = value` lines, listen addresses, numbers, paths).
+ * (daemon/core/conf.c: `key = value` lines, listen addresses, numbers, paths).
  * The input is the file; it is read through a memfd so the real
- * config_load_file() runs, then freed.  Included, not linked, to reach the
+ * conf_load_file() runs, then freed.  Included, not linked, to reach the
  * static reader.
  */
-#include "../../daemon/config.c"
+#include "../../daemon/core/conf.c"
 
 #include <sys/mman.h>
 
@@ -24,10 +24,10 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 		return 0;
 	}
 	snprintf(path, sizeof path, "/proc/self/fd/%d", fd);
-	config_defaults(&c);
-	if (config_load_file(&c, path, err, sizeof err) != 0 && err[0] == '\0')
+	conf_defaults(&c);
+	if (conf_load_file(&c, path, err, sizeof err) != 0 && err[0] == '\0')
 		abort(); /* a refusal must say why */
-	config_free(&c);
+	conf_free(&c);
 	close(fd);
 	return 0;
 }

@@ -1,11 +1,11 @@
 /*
  * fuzz_elf.c: libFuzzer harness for the symboliser's ELF reader
- * (daemon/symbolize.c over libelf): a watched process chooses the files
+ * (daemon/core/symbolize.c over libelf): a watched process chooses the files
  * root parses, so every byte is hostile.  The input is the file, handed
  * over as a memfd; the symbol table and PT_LOADs are read and a few
  * addresses looked up.  Included, not linked, to reach the static reader.
  */
-#include "../../daemon/symbolize.c"
+#include "../../daemon/core/symbolize.c"
 
 #include <sys/mman.h>
 

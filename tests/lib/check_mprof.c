@@ -70,7 +70,6 @@ START_TEST(small_objects_and_spans_forget_samples)
 	for (int i = 1; i < N; i += 2)
 		gm_free(v[i]);
 	ck_assert_uint_eq(gm_prof.count, 0);
-	gm_tiny_retire(gm_tls_mcache);
 	gm_mcache_release_all(gm_tls_mcache);
 	ck_assert_uint_le(atomic_load(&gm_heap.inuse), inuse0);
 	gomem_sample_alloc_semaphore = 0;

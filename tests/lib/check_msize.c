@@ -113,16 +113,23 @@ START_TEST(waste_bounds)
 }
 END_TEST
 
-START_TEST(divmagic_exact)
+START_TEST(object_index_exact)
 {
 	for (unsigned c = 1; c < GM_NUM_CLASSES; c++) {
-		uint64_t span = gm_class_npages[c] * GM_PAGE_SIZE;
+		uint64_t size = gm_class_size[c], span = gm_class_npages[c] * GM_PAGE_SIZE;
+		uint64_t nelems = gm_class_nelems[c];
 
-		for (uint64_t off = 0; off < span; off++) {
-			uint64_t idx = (off * gm_class_divmul[c]) >> 32;
+		ck_assert_uint_eq(size >> gm_class_shift[c] << gm_class_shift[c], size);
+		ck_assert_uint_eq((size >> gm_class_shift[c]) % 2, 1);
+		/* Every offset of the span, and some before it and past it. */
+		for (uint64_t o = 0; o < span + 3 * size; o++) {
+			uint64_t off = o - 2 * size; /* wraps below 0 */
+			uint64_t idx = gm_obj_index(off, gm_class_inv[c], gm_class_shift[c]);
+			bool start = off < nelems * size && off % size == 0;
 
-			ck_assert_msg(idx == off / gm_class_size[c], "class %u offset %llu", c,
-				      (unsigned long long)off);
+			ck_assert_msg(start ? idx == off / size : idx >= nelems,
+				      "class %u offset %lld index %llu", c, (long long)off,
+				      (unsigned long long)idx);
 		}
 	}
 }
@@ -138,7 +145,7 @@ main(void)
 	tcase_add_test(tc, table_matches_go_generator);
 	tcase_add_test(tc, every_size_maps_to_smallest_fitting_class);
 	tcase_add_test(tc, waste_bounds);
-	tcase_add_test(tc, divmagic_exact);
+	tcase_add_test(tc, object_index_exact);
 	suite_add_tcase(s, tc);
 	return run_suite(s);
 }

@@ -43,7 +43,7 @@ START_TEST(exact_after_known_sequence)
 	memset(&e, 0, sizeof(e));
 	gm_read_memstats(&a);
 	for (i = 0; i < 3000; i++) {
-		/* 16 B .. 30 KiB and a few large objects; no tiny sizes here. */
+		/* 16 B .. 30 KiB and a few large objects. */
 		size_t n = i % 100 == 99 ? 40000 + (size_t)i * 13 : 16 + ((size_t)i * 7919) % 30000;
 		unsigned c;
 
@@ -96,23 +96,22 @@ START_TEST(exact_after_known_sequence)
 }
 END_TEST
 
-START_TEST(tiny_counts_like_go)
+START_TEST(small_sizes_count_in_their_class)
 {
 	struct gomem_memstats a, b;
 	void *p[4];
 
-	gm_tiny_retire(gm_tls_mcache);
 	gm_read_memstats(&a);
-	/* Four 4-byte objects: one 16 B block (a class-2 malloc) + three tiny allocs. */
+	/* Four 4-byte objects: four 8 B objects (Go's TinyAllocs stays 0). */
 	for (int i = 0; i < 4; i++)
 		p[i] = gm_malloc(4);
 	gm_read_memstats(&b);
-	ck_assert_uint_eq(b.BySize[2].Mallocs - a.BySize[2].Mallocs, 1);
-	ck_assert_uint_eq(b.TinyAllocs - a.TinyAllocs, 3);
+	ck_assert_uint_eq(b.BySize[1].Mallocs - a.BySize[1].Mallocs, 4);
+	ck_assert_uint_eq(b.TinyAllocs, 0);
 	ck_assert_uint_eq(b.Mallocs - a.Mallocs, 4);
-	ck_assert_uint_eq(b.Frees - a.Frees, 3); /* Go adds tiny allocs to Frees too */
-	ck_assert_uint_eq(b.HeapObjects - a.HeapObjects, 1);
-	ck_assert_uint_eq(b.HeapAlloc - a.HeapAlloc, 16);
+	ck_assert_uint_eq(b.Frees - a.Frees, 0);
+	ck_assert_uint_eq(b.HeapObjects - a.HeapObjects, 4);
+	ck_assert_uint_eq(b.HeapAlloc - a.HeapAlloc, 32);
 	for (int i = 0; i < 4; i++)
 		gm_free(p[i]);
 }
@@ -167,7 +166,7 @@ main(void)
 	gm_ensure_init();
 	tcase_set_timeout(tc, 120);
 	tcase_add_test(tc, exact_after_known_sequence);
-	tcase_add_test(tc, tiny_counts_like_go);
+	tcase_add_test(tc, small_sizes_count_in_their_class);
 	tcase_add_test(tc, identities_under_concurrency);
 	suite_add_tcase(s, tc);
 	return run_suite(s);

@@ -16,19 +16,7 @@
 
 #include "gomem.h"
 
-static size_t
-rss(void)
-{
-	unsigned long size = 0, res = 0;
-	FILE *f = fopen("/proc/self/statm", "r");
-
-	if (f != NULL) {
-		if (fscanf(f, "%lu %lu", &size, &res) != 2)
-			res = 0;
-		fclose(f);
-	}
-	return res * (size_t)sysconf(_SC_PAGESIZE);
-}
+#include "../common/rss.h"
 
 static double
 now(void)
@@ -70,11 +58,11 @@ main(int argc, char **argv)
 	live = m.HeapAlloc;
 	bound = live + live / 10 + ((size_t)16 << 20);
 	printf("spike: %zu objects, %zu MiB allocated, live %zu KiB, RSS right after free %zu MiB\n",
-	       n, total >> 20, live >> 10, rss() >> 20);
+	       n, total >> 20, live >> 10, rss_bytes() >> 20);
 	t0 = now();
 	do {
 		usleep(20000);
-		r = rss();
+		r = rss_bytes();
 		t = now() - t0;
 		if (r <= bound) {
 			ok = 1;
@@ -84,7 +72,7 @@ main(int argc, char **argv)
 	if (!release) {
 		/* Let a scavenger that should not be running show itself. */
 		usleep(500000);
-		r = rss();
+		r = rss_bytes();
 		ok = r <= bound;
 	}
 	gomem_read_memstats(&m);

@@ -10,6 +10,9 @@
 
 #include "internal.h"
 
+#include "../common/rss.h"
+#include "../common/suite.h"
+
 /* The heap invariants of mheap.c hold. */
 #define ck_heap_ok()                                                                  \
 	do {                                                                          \
@@ -42,33 +45,6 @@ ck_identities(const struct gomem_memstats *m)
 			s += m->BySize[i].Mallocs;
 		ck_assert_uint_le(s, m->Mallocs);
 	}
-}
-
-/* Resident set size of this process in bytes, from /proc/self/statm. */
-static inline size_t
-rss_bytes(void)
-{
-	unsigned long size = 0, res = 0;
-	FILE *f = fopen("/proc/self/statm", "r");
-
-	if (f != NULL) {
-		if (fscanf(f, "%lu %lu", &size, &res) != 2)
-			res = 0;
-		fclose(f);
-	}
-	return res * (size_t)sysconf(_SC_PAGESIZE);
-}
-
-static inline int
-run_suite(Suite *s)
-{
-	SRunner *sr = srunner_create(s);
-	int failed;
-
-	srunner_run_all(sr, CK_NORMAL);
-	failed = srunner_ntests_failed(sr);
-	srunner_free(sr);
-	return failed == 0 ? 0 : 1;
 }
 
 #endif

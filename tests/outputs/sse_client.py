@@ -116,18 +116,18 @@ assert "content-type: text/event-stream" in head, head
 assert "cache-control: no-cache" in head, head
 
 mem = [e for e in good.events if e[0] == "memstats"]
-pids = {d["pid"] for _, d in mem}
+pids = {d["Pid"] for _, d in mem}
 assert pid_a in pids and pid_b in pids, ("pids seen", pids)
 # Continuous: events in (nearly) every second of the run, despite the stuck clients.
 gaps = sum(1 for i in range(0, len(per_second) - 1, 2) if per_second[i] + per_second[i + 1] == 0)
 assert len(mem) >= 16 and gaps <= 1, ("events", len(mem), "per half-second", per_second)
-seqs = [d["gomem"]["Seq"] for _, d in mem if d["pid"] == pid_a]
+seqs = [d["MemStats"]["Extra"]["Seq"] for _, d in mem if d["Pid"] == pid_a]
 assert seqs == sorted(seqs) and len(set(seqs)) >= 8, seqs
 d = mem[-1][1]
-assert len(d["memstats"]["BySize"]) == 61 and "HeapAlloc" in d["memstats"], d.keys()
+assert len(d["MemStats"]["BySize"]) == 61 and "HeapAlloc" in d["MemStats"], d.keys()
 assert good.comments >= 1, "no heartbeat in 13 s"
 
-fpids = {d["pid"] for _, d in filt.events}
+fpids = {d["Pid"] for _, d in filt.events}
 assert fpids == {pid_a}, ("filtered stream carried", fpids)
 
 threads1, rss1 = max(s[0] for s in samples), max(s[1] for s in samples)
@@ -138,7 +138,28 @@ assert rss1 - rss0 < (288 if asan else 32) << 20, ("RSS grew", rss0, rss1)
 
 # The client cap: fill the remaining slots, then one more gets 503.
 extra = [connect("/events", rcvbuf=4096) for _ in range(MAX_CLIENTS - len(stuck) - 2)]
-time.sleep(0.5)
+
+
+def sse_clients():
+    m = socket.create_connection(("127.0.0.1", port), timeout=15)
+    m.sendall(b"GET /metrics HTTP/1.1\r\nHost: 127.0.0.1\r\nConnection: close\r\n\r\n")
+    text = b""
+    while True:
+        chunk = m.recv(65536)
+        if not chunk:
+            break
+        text += chunk
+    m.close()
+    for line in text.decode(errors="replace").splitlines():
+        if line.startswith("gomemd_sse_clients "):
+            return int(line.split()[1])
+    return -1
+
+
+# every slot taken (a slow build, e.g. under ThreadSanitizer, needs longer than a moment)
+deadline = time.time() + 20
+while sse_clients() < MAX_CLIENTS and time.time() < deadline:
+    time.sleep(0.1)
 over = connect("/events")
 resp = b""
 over.settimeout(5)

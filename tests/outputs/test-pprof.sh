@@ -69,14 +69,14 @@ curl -fsS -u "$AUTH" "$BASE/profile/top?pid=$PW" >"$TMPD/top.json" || fail "GET 
 python3 - "$TMPD/top.json" <<'EOP' || fail "/profile/top: $(head -c 600 "$TMPD/top.json")"
 import json, sys
 t = json.load(open(sys.argv[1]))
-s = t["sites"]
-assert t["rate"] == 4096, t["rate"]
-assert s[0]["function"] == "leak_big_blocks", s[0]
-assert (4 << 20) <= s[0]["inuse_space"] <= (16 << 20), s[0]
-assert "main" in s[0]["stack"], s[0]["stack"]
-c = [x for x in s if x["function"] == "churn_small"]
-assert c and c[0]["alloc_space"] > 0 and c[0]["inuse_space"] < (8 << 20) / 64, c
-print("ok: /profile/top: %s %d B in use" % (s[0]["function"], s[0]["inuse_space"]))
+s = t["Sites"]
+assert t["Rate"] == 4096, t["Rate"]
+assert s[0]["Function"] == "leak_big_blocks", s[0]
+assert (4 << 20) <= s[0]["InuseSpace"] <= (16 << 20), s[0]
+assert "main" in s[0]["Stack"], s[0]["Stack"]
+c = [x for x in s if x["Function"] == "churn_small"]
+assert c and c[0]["AllocSpace"] > 0 and c[0]["InuseSpace"] < (8 << 20) / 64, c
+print("ok: /profile/top: %s %d B in use" % (s[0]["Function"], s[0]["InuseSpace"]))
 EOP
 
 # 3. The text form, errors, self metrics.
@@ -86,10 +86,10 @@ grep -q '^heap profile: [0-9]*: [0-9]* \[[0-9]*: [0-9]*\] @ heap/8192$' "$TMPD/h
 grep -q 'leak_big_blocks' "$TMPD/heap.txt" || fail "debug=1 has no leak_big_blocks"
 for q in "pid=abc" "pid=0" "" "pid=12%2034"; do
 	code=$(curl -sS -u "$AUTH" -o "$TMPD/e" -w '%{http_code}' "$BASE/debug/pprof/heap?$q")
-	[ "$code" = 400 ] && grep -q '"status":400' "$TMPD/e" || fail "?$q: $code $(cat "$TMPD/e")"
+	[ "$code" = 400 ] && grep -q '"Status":400' "$TMPD/e" || fail "?$q: $code $(cat "$TMPD/e")"
 done
 code=$(curl -sS -u "$AUTH" -o "$TMPD/e" -w '%{http_code}' "$BASE/debug/pprof/heap?pid=4194303")
-[ "$code" = 404 ] && grep -q '"error"' "$TMPD/e" || fail "unknown pid: $code $(cat "$TMPD/e")"
+[ "$code" = 404 ] && grep -q '"Error"' "$TMPD/e" || fail "unknown pid: $code $(cat "$TMPD/e")"
 code=$(curl -sS -u "$AUTH" -o "$TMPD/e" -w '%{http_code}' "$BASE/profile/top?pid=4194303")
 [ "$code" = 404 ] || fail "/profile/top unknown pid: $code"
 curl -fsS "$BASE/metrics" >"$TMPD/m" || fail "GET /metrics"

@@ -21,7 +21,7 @@ check() { # path want_code want_type_prefix
 	*) fail "GET $1: got '$got', want '$2 $3...'" ;;
 	esac
 	if [ "$2" != 200 ]; then
-		grep -q "\"status\": *$2" "$TMPD/body" || fail "GET $1: error body not JSON: $(cat "$TMPD/body")"
+		grep -q "\"Status\": *$2" "$TMPD/body" || fail "GET $1: error body not JSON: $(cat "$TMPD/body")"
 	fi
 	if grep -q secret "$TMPD/body"; then
 		fail "GET $1 leaked a file outside the web root"

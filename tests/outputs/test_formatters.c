@@ -16,11 +16,13 @@
 
 #include <cjson/cJSON.h>
 
-#include "cgroup.h"
-#include "expvar.h"
-#include "obuf.h"
-#include "prom.h"
-#include "static.h"
+#include "base/cgroup.h"
+#include "base/obuf.h"
+#include "base/utf8.h"
+#include "encode/expvar.h"
+#include "encode/json.h"
+#include "encode/prom.h"
+#include "http/static.h"
 
 static char *
 fmt_float(double f)
@@ -278,14 +280,14 @@ START_TEST(test_prom)
 		{ 202, "we\"ird\\na\nme", "/x", "", "/", &b, 1.5, 0 },
 		{ 303, "nosnap", "", "", "", NULL, 0, 0 },
 	};
-	struct prom_self self = { 10, 2, 0, 0, -1, 1, 5 };
+	static struct prom_self self = { 10, 2, 0, 0, -1, 1, 5, { 0 } };
 	char *out;
 	size_t len;
 
 	synth(&a, 0);
 	synth(&b, 1000000);
-	prom_count_request(200);
-	prom_count_request(404);
+	self.http_counts[200 - 100] = 7;
+	self.http_counts[404 - 100] = 1;
 	out = prom_format(procs, 3, &self, &len);
 	ck_assert_ptr_nonnull(out);
 	ck_assert_int_eq(count_lines(out, "# HELP go_memstats_heap_alloc_bytes "), 1);
@@ -306,7 +308,9 @@ START_TEST(test_prom)
 	ck_assert_ptr_nonnull(strstr(out, "gomemd_process_info{pid=\"303\","));
 	ck_assert_ptr_null(strstr(out, "go_memstats_heap_alloc_bytes{pid=\"303\""));
 	ck_assert_ptr_nonnull(strstr(out, "gomemd_watched_processes 3\n"));
-	ck_assert_ptr_nonnull(strstr(out, "gomemd_http_requests_total{code=\"404\"} "));
+	ck_assert_ptr_nonnull(strstr(out, "gomemd_http_requests_total{code=\"200\"} 7\n"));
+	ck_assert_ptr_nonnull(strstr(out, "gomemd_http_requests_total{code=\"404\"} 1\n"));
+	ck_assert_ptr_null(strstr(out, "gomemd_http_requests_total{code=\"500\"}"));
 	ck_assert_ptr_null(strstr(out, "gomemd_bpf_map_bytes"));
 	ck_assert_ptr_null(strstr(out, "PauseTotalNs"));
 	ck_assert_int_eq(count_lines(out, "# HELP gomemd_process_resident_memory_bytes"), 1);

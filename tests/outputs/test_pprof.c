@@ -1,5 +1,5 @@
 /*
- * test_pprof.c: unit tests of gomemd's profile.proto encoder (daemon/pprof.c)
+ * test_pprof.c: unit tests of gomemd's profile.proto encoder (daemon/encode/pprof.c)
  * against a profile decoded by hand, byte for byte: field numbers and wire
  * types of google/pprof proto/profile.proto, packed repeated fields,
  * string_table[0] = "", Go's heap sample types; plus the gzip framing and
@@ -12,8 +12,8 @@
 #include <string.h>
 #include <zlib.h>
 
-#include "obuf.h"
-#include "pprof.h"
+#include "base/obuf.h"
+#include "encode/pprof.h"
 
 START_TEST(test_varint)
 {

@@ -1,0 +1,419 @@
+/*
+ * gomem.c: the `gomem` command, the client of gomemd.
+ *
+ *   gomem run [--library PATH] [--] CMD [ARGS...]   exec CMD with libgomem preloaded
+ *   gomem stats PID [--server ADDR:PORT]           a process's MemStats from gomemd
+ *   gomem ps [--server ADDR:PORT]                  processes gomemd watches
+ *   gomem attach PID [--server ADDR:PORT]          ask gomemd to watch PID
+ *   gomem detach PID [--server ADDR:PORT]          ask gomemd to stop watching PID
+ *
+ * The server defaults to $GOMEMD_SERVER, else gomemd's unix socket
+ * /run/gomemd/gomemd.sock when it exists (root and the gomem group may do
+ * everything there, other users act on their own processes), else
+ * 127.0.0.1:6060.  --server takes ADDR:PORT or a socket path.  HTTP is a
+ * plain HTTP/1.1 request with Connection: close over a socket.
+ */
+#include "config.h"
+
+#include <errno.h>
+#include <stdarg.h>
+#include <netdb.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <sys/un.h>
+#include <sys/time.h>
+#include <unistd.h>
+
+#include <cjson/cJSON.h>
+
+#ifndef GOMEM_DEFAULT_LIBRARY
+#define GOMEM_DEFAULT_LIBRARY "/usr/local/lib/libgomem.so.0"
+#endif
+
+#define MAX_RESPONSE (64u << 20)
+
+#define DEFAULT_SOCKET "/run/gomemd/gomemd.sock"
+
+static const char *server;
+
+/* Print usage and exit with status. */
+static void __attribute__((noreturn)) usage(int status)
+{
+	fprintf(status ? stderr : stdout,
+		"usage: gomem run [--library PATH] [--] CMD [ARGS...]\n"
+		"       gomem stats PID [--server ADDR:PORT]\n"
+		"       gomem ps [--server ADDR:PORT]\n"
+		"       gomem attach PID [--server ADDR:PORT]\n"
+		"       gomem detach PID [--server ADDR:PORT]\n"
+		"The server (ADDR:PORT or a socket path) defaults to $GOMEMD_SERVER, else\n"
+		"the unix socket " DEFAULT_SOCKET " if it exists, else 127.0.0.1:6060.\n");
+	exit(status);
+}
+
+/* Print an error and exit 1. */
+static void __attribute__((noreturn, format(printf, 1, 2))) die(const char *fmt, ...)
+{
+	va_list ap;
+
+	fputs("gomem: ", stderr);
+	va_start(ap, fmt);
+	vfprintf(stderr, fmt, ap);
+	va_end(ap);
+	fputc('\n', stderr);
+	exit(1);
+}
+
+/* gomem run: exec argv with libgomem prepended to LD_PRELOAD. */
+static int cmd_run(int argc, char **argv)
+{
+	const char *lib = getenv("GOMEM_LIBRARY"), *old;
+	char *preload;
+	int i = 1;
+
+	if (lib == NULL)
+		lib = GOMEM_DEFAULT_LIBRARY;
+	for (; i < argc; i++) {
+		if (strcmp(argv[i], "--library") == 0 && i + 1 < argc)
+			lib = argv[++i];
+		else if (strncmp(argv[i], "--library=", 10) == 0)
+			lib = argv[i] + 10;
+		else if (strcmp(argv[i], "--") == 0) {
+			i++;
+			break;
+		} else
+			break;
+	}
+	if (i >= argc)
+		usage(2);
+	if (access(lib, R_OK) != 0)
+		die("%s: %s (use --library PATH)", lib, strerror(errno));
+	old = getenv("LD_PRELOAD");
+	if (old != NULL && old[0] != '\0') {
+		if (asprintf(&preload, "%s:%s", lib, old) < 0)
+			die("out of memory");
+	} else {
+		preload = strdup(lib);
+	}
+	if (preload == NULL || setenv("LD_PRELOAD", preload, 1) != 0)
+		die("setting LD_PRELOAD: %s", strerror(errno));
+	execvp(argv[i], argv + i);
+	die("%s: %s", argv[i], strerror(errno));
+}
+
+/*
+ * One HTTP request to the server; returns the body (malloc'ed) and sets
+ * *status.  Dies if the server cannot be reached.
+ */
+static char *http_request(const char *method, const char *path, int *status)
+{
+	struct addrinfo hints = {0}, *ai, *a;
+	char host[256], *colon, *buf = NULL, *body, req[512];
+	size_t len = 0, cap = 0;
+	struct timeval tv = {10, 0};
+	int fd = -1, rc;
+	ssize_t n;
+
+	if (server[0] == '/') { /* gomemd's unix socket */
+		struct sockaddr_un sa = {.sun_family = AF_UNIX};
+
+		if (strlen(server) >= sizeof sa.sun_path)
+			die("socket path too long: %s", server);
+		memcpy(sa.sun_path, server, strlen(server) + 1);
+		fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
+		if (fd < 0 || connect(fd, (struct sockaddr *)&sa, sizeof sa) != 0)
+			die("cannot reach gomemd at %s: %s (is it running? see gomemd(8))", server,
+			    strerror(errno));
+		setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof tv);
+		setsockopt(fd, SOL_SOCKET, SO_SNDTIMEO, &tv, sizeof tv);
+		goto connected;
+	}
+	snprintf(host, sizeof host, "%s", server);
+	colon = strrchr(host, ':');
+	if (colon == NULL)
+		die("bad server address %s (want ADDR:PORT or a socket path)", server);
+	*colon = '\0';
+	if (host[0] == '[' && colon[-1] == ']') {
+		colon[-1] = '\0';
+		memmove(host, host + 1, strlen(host));
+	}
+	hints.ai_socktype = SOCK_STREAM;
+	rc = getaddrinfo(host, colon + 1, &hints, &ai);
+	if (rc != 0)
+		die("%s: %s", server, gai_strerror(rc));
+	for (a = ai; a != NULL; a = a->ai_next) {
+		fd = socket(a->ai_family, a->ai_socktype | SOCK_CLOEXEC, a->ai_protocol);
+		if (fd < 0)
+			continue;
+		setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof tv);
+		setsockopt(fd, SOL_SOCKET, SO_SNDTIMEO, &tv, sizeof tv);
+		if (connect(fd, a->ai_addr, a->ai_addrlen) == 0)
+			break;
+		close(fd);
+		fd = -1;
+	}
+	freeaddrinfo(ai);
+	if (fd < 0)
+		die("cannot reach gomemd at %s: %s (is it running? see gomemd(8))", server,
+		    strerror(errno));
+connected:
+	n = snprintf(req, sizeof req,
+		     "%s %s HTTP/1.1\r\nHost: %s\r\nUser-Agent: gomem/%s\r\n"
+		     "Content-Length: 0\r\nConnection: close\r\n\r\n",
+		     method, path, server[0] == '/' ? "localhost" : server, PACKAGE_VERSION);
+	if (write(fd, req, (size_t)n) != n)
+		die("sending to %s: %s", server, strerror(errno));
+	for (;;) {
+		if (cap - len < 65536) {
+			cap = cap ? cap * 2 : 131072;
+			if (cap > MAX_RESPONSE)
+				die("response from %s too large", server);
+			buf = realloc(buf, cap + 1);
+			if (buf == NULL)
+				die("out of memory");
+		}
+		n = read(fd, buf + len, cap - len);
+		if (n < 0 && errno == EINTR)
+			continue;
+		if (n < 0)
+			die("reading from %s: %s", server, strerror(errno));
+		if (n == 0)
+			break;
+		len += (size_t)n;
+	}
+	close(fd);
+	if (buf == NULL)
+		die("empty response from %s", server);
+	buf[len] = '\0';
+	if (sscanf(buf, "HTTP/1.%*d %d", status) != 1)
+		die("bad response from %s", server);
+	body = strstr(buf, "\r\n\r\n");
+	if (body == NULL)
+		die("bad response from %s", server);
+	body = strdup(body + 4);
+	free(buf);
+	if (body == NULL)
+		die("out of memory");
+	return body;
+}
+
+/* Request, parse JSON, die on an HTTP error with the server's message. */
+static cJSON *get_json(const char *method, const char *path)
+{
+	int status = 0;
+	char *body = http_request(method, path, &status);
+	cJSON *root = cJSON_Parse(body), *e;
+
+	free(body);
+	if (root == NULL)
+		die("%s %s: response is not JSON (HTTP %d)", method, path, status);
+	if (status != 200) {
+		e = cJSON_GetObjectItemCaseSensitive(root, "Error");
+		die("%s", cJSON_IsString(e) ? e->valuestring : "request failed");
+	}
+	return root;
+}
+
+/* A number item as unsigned long long (raw text kept exact by cJSON's parse). */
+static unsigned long long num(const cJSON *n)
+{
+	if (n == NULL || !cJSON_IsNumber(n))
+		return 0;
+	return n->valuedouble >= 18446744073709551615.0 ? ~0ull
+							: (unsigned long long)n->valuedouble;
+}
+
+/* Bytes in a human unit. */
+static const char *human(unsigned long long v, char *buf, size_t len)
+{
+	const char *units[] = {"B", "KiB", "MiB", "GiB", "TiB", "PiB"};
+	double d = (double)v;
+	int u = 0;
+
+	while (d >= 1024 && u < 5) {
+		d /= 1024;
+		u++;
+	}
+	if (u == 0)
+		snprintf(buf, len, "%llu B", v);
+	else
+		snprintf(buf, len, "%.1f %s", d, units[u]);
+	return buf;
+}
+
+/* Whether a MemStats field counts bytes. */
+static int is_bytes(const char *name)
+{
+	static const char *const b[] = {"Alloc",       "TotalAlloc",   "Sys",
+					"HeapAlloc",   "HeapSys",      "HeapIdle",
+					"HeapInuse",   "HeapReleased", "StackInuse",
+					"StackSys",    "MSpanInuse",   "MSpanSys",
+					"MCacheInuse", "MCacheSys",    "BuckHashSys",
+					"GCSys",       "OtherSys",     "NextGC",
+					"RSS",	       "ScavengeGoal", "ScavengeReleasedTotal",
+					"MemoryLimit"};
+	size_t i;
+
+	for (i = 0; i < sizeof b / sizeof b[0]; i++)
+		if (strcmp(name, b[i]) == 0)
+			return 1;
+	return 0;
+}
+
+/* Print one "name  value  (human)" row; raw keeps the exact digits. */
+static void print_row(const cJSON *it)
+{
+	char h[32];
+
+	if (cJSON_IsBool(it)) {
+		printf("  %-22s %20s\n", it->string, cJSON_IsTrue(it) ? "true" : "false");
+	} else if (cJSON_IsString(it)) {
+		printf("  %-22s %20s\n", it->string, it->valuestring);
+	} else if (cJSON_IsNumber(it)) {
+		double d = it->valuedouble;
+
+		if (d != (double)(unsigned long long)d || d < 0)
+			printf("  %-22s %20g\n", it->string, d);
+		else if (is_bytes(it->string))
+			printf("  %-22s %20llu  %s\n", it->string, num(it),
+			       human(num(it), h, sizeof h));
+		else
+			printf("  %-22s %20llu\n", it->string, num(it));
+	}
+}
+
+/* gomem stats PID. */
+static int cmd_stats(const char *pid)
+{
+	char path[64];
+	cJSON *root, *it, *extra, *bysize;
+	int any = 0;
+
+	snprintf(path, sizeof path, "/memstats?pid=%s", pid);
+	root = get_json("GET", path);
+	extra = cJSON_GetObjectItemCaseSensitive(root, "Extra");
+	it = cJSON_GetObjectItemCaseSensitive(extra, "Comm");
+	printf("process %s (%s)\n\nMemStats\n", pid, cJSON_IsString(it) ? it->valuestring : "?");
+	cJSON_ArrayForEach(it, root)
+	{
+		if (cJSON_IsArray(it) || cJSON_IsObject(it))
+			continue;
+		print_row(it);
+	}
+	bysize = cJSON_GetObjectItemCaseSensitive(root, "BySize");
+	printf("\nBySize (classes in use)\n  %10s %20s %20s %20s\n", "Size", "Mallocs", "Frees",
+	       "Live");
+	cJSON_ArrayForEach(it, bysize)
+	{
+		unsigned long long s = num(cJSON_GetObjectItemCaseSensitive(it, "Size"));
+		unsigned long long m = num(cJSON_GetObjectItemCaseSensitive(it, "Mallocs"));
+		unsigned long long f = num(cJSON_GetObjectItemCaseSensitive(it, "Frees"));
+
+		if (m == 0)
+			continue;
+		printf("  %10llu %20llu %20llu %20llu\n", s, m, f, m - f);
+		any = 1;
+	}
+	if (!any)
+		printf("  (none)\n");
+	printf("\nExtra\n");
+	cJSON_ArrayForEach(it, extra)
+	{
+		print_row(it);
+	}
+	cJSON_Delete(root);
+	return 0;
+}
+
+/* gomem ps. */
+static int cmd_ps(void)
+{
+	cJSON *root = get_json("GET", "/processes"), *procs, *p;
+	char h[32];
+
+	procs = cJSON_GetObjectItemCaseSensitive(root, "Processes");
+	printf("%8s %-16s %12s %10s %8s  %s\n", "PID", "COMM", "RSS", "AGE(ms)", "STATE",
+	       "LIBRARY");
+	cJSON_ArrayForEach(p, procs)
+	{
+		const cJSON *exited = cJSON_GetObjectItemCaseSensitive(p, "Exited");
+		const cJSON *has = cJSON_GetObjectItemCaseSensitive(p, "HasSnapshot");
+		const cJSON *comm = cJSON_GetObjectItemCaseSensitive(p, "Comm");
+		const cJSON *lib = cJSON_GetObjectItemCaseSensitive(p, "Library");
+
+		printf("%8llu %-16s %12s %10llu %8s  %s\n",
+		       num(cJSON_GetObjectItemCaseSensitive(p, "Pid")),
+		       cJSON_IsString(comm) ? comm->valuestring : "?",
+		       human(num(cJSON_GetObjectItemCaseSensitive(p, "RSS")), h, sizeof h),
+		       num(cJSON_GetObjectItemCaseSensitive(p, "SnapshotAgeMs")),
+		       cJSON_IsTrue(exited) ? "exited"
+		       : cJSON_IsTrue(has)  ? "live"
+					    : "waiting",
+		       cJSON_IsString(lib) ? lib->valuestring : "");
+	}
+	cJSON_Delete(root);
+	return 0;
+}
+
+/* gomem attach PID / gomem detach PID. */
+static int cmd_attach(const char *pid, int detach)
+{
+	char path[64];
+	cJSON *root;
+
+	if (detach) {
+		snprintf(path, sizeof path, "/processes/%s", pid);
+		root = get_json("DELETE", path);
+		printf("gomemd stopped watching process %s\n", pid);
+	} else {
+		snprintf(path, sizeof path, "/processes/%s/attach", pid);
+		root = get_json("POST", path);
+		printf("gomemd watches process %s\n", pid);
+	}
+	cJSON_Delete(root);
+	return 0;
+}
+
+int main(int argc, char **argv)
+{
+	const char *cmd, *pid = NULL;
+	int i;
+
+	server = getenv("GOMEMD_SERVER");
+	if (server == NULL || server[0] == '\0')
+		server = access(DEFAULT_SOCKET, F_OK) == 0 ? DEFAULT_SOCKET : "127.0.0.1:6060";
+	if (argc < 2)
+		usage(2);
+	cmd = argv[1];
+	if (strcmp(cmd, "-h") == 0 || strcmp(cmd, "--help") == 0 || strcmp(cmd, "help") == 0)
+		usage(0);
+	if (strcmp(cmd, "--version") == 0) {
+		printf("gomem %s\n", PACKAGE_VERSION);
+		return 0;
+	}
+	if (strcmp(cmd, "run") == 0)
+		return cmd_run(argc - 1, argv + 1);
+
+	for (i = 2; i < argc; i++) {
+		if (strcmp(argv[i], "--server") == 0 && i + 1 < argc)
+			server = argv[++i];
+		else if (strncmp(argv[i], "--server=", 9) == 0)
+			server = argv[i] + 9;
+		else if (pid == NULL && argv[i][0] != '-')
+			pid = argv[i];
+		else
+			usage(2);
+	}
+	if (strcmp(cmd, "ps") == 0)
+		return cmd_ps();
+	if (pid == NULL || strspn(pid, "0123456789") != strlen(pid))
+		usage(2);
+	if (strcmp(cmd, "stats") == 0)
+		return cmd_stats(pid);
+	if (strcmp(cmd, "attach") == 0)
+		return cmd_attach(pid, 0);
+	if (strcmp(cmd, "detach") == 0)
+		return cmd_attach(pid, 1);
+	usage(2);
+}

@@ -1,0 +1,122 @@
+/*
+ * heapprof.c: the heap profile routes.
+ *
+ *   GET /debug/pprof/heap?pid=N[&debug=1]  gzipped profile.proto, as Go's
+ *                                         net/http/pprof serves it (debug=1:
+ *                                         Go's legacy text form)
+ *   GET /profile/top?pid=N[&n=20]         the top allocation sites, JSON
+ */
+#include "config.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <microhttpd.h>
+
+#include "base/obuf.h"
+#include "core/proc.h"
+#include "core/profile.h"
+#include "encode/json.h"
+#include "http/reply.h"
+#include "routes/routes.h"
+
+#define TOP_DEFAULT 20
+
+/* ?pid= of a process gomemd watches or has a profile of; -1 when it replied. */
+static int heapprof_pid(struct http_req *req, int *pid, int *ret)
+{
+	if (http_pid_arg(req, 1, pid, ret) < 0)
+		return -1;
+	if (proc_copy(*pid, NULL, NULL) < 0 && !profile_known(*pid)) {
+		*ret = http_reply_error(req, MHD_HTTP_NOT_FOUND, "no watched process %d", *pid);
+		return -1;
+	}
+	return 0;
+}
+
+/* GET /debug/pprof/heap. */
+int heapprof_heap(struct http_req *req)
+{
+	const char *dbg = http_arg(req, "debug");
+	char *body = NULL, disp[96];
+	size_t len = 0;
+	int pid, ret;
+
+	if (heapprof_pid(req, &pid, &ret) != 0)
+		return ret;
+	if (dbg != NULL && strcmp(dbg, "0") != 0) {
+		struct obuf b;
+
+		obuf_init(&b, 4096);
+		profile_text(pid, &b);
+		body = obuf_take(&b, &len);
+		if (body == NULL)
+			return http_reply_error(req, MHD_HTTP_INTERNAL_SERVER_ERROR,
+						"out of memory");
+		return http_reply(req, MHD_HTTP_OK, "text/plain; charset=utf-8", body, len);
+	}
+	if (profile_pprof(pid, &body, &len) != 0)
+		return http_reply_error(req, MHD_HTTP_INTERNAL_SERVER_ERROR,
+					"encoding the profile failed");
+	snprintf(disp, sizeof disp, "attachment; filename=\"heap-%d.pb.gz\"", pid);
+	return http_reply_hdr(req, MHD_HTTP_OK, "application/octet-stream", body, len,
+			      "Content-Disposition", disp);
+}
+
+/* GET /profile/top. */
+int heapprof_top(struct http_req *req)
+{
+	const char *ns = http_arg(req, "n");
+	struct profile_top top;
+	size_t i, k, want = TOP_DEFAULT;
+	struct obuf b;
+	struct json j;
+	int pid, ret;
+
+	if (heapprof_pid(req, &pid, &ret) != 0)
+		return ret;
+	if (ns != NULL) {
+		char *end;
+		unsigned long v = strtoul(ns, &end, 10);
+
+		if (*ns == '\0' || *end != '\0' || v == 0 || v > 1000)
+			return http_reply_error(req, MHD_HTTP_BAD_REQUEST, "bad n (1..1000)");
+		want = v;
+	}
+	profile_top(pid, want, &top);
+	obuf_init(&b, 4096);
+	json_init(&j, &b);
+	json_object(&j);
+	json_kv_u64(&j, "Pid", (uint64_t)pid);
+	json_kv_u64(&j, "Rate", top.rate);
+	json_kv_u64(&j, "Samples", top.samples);
+	json_kv_u64(&j, "LiveSamples", top.live_samples);
+	json_kv_u64(&j, "Buckets", top.buckets);
+	json_kv_u64(&j, "InuseSpace", (uint64_t)top.total[3]);
+	json_kv_u64(&j, "InuseObjects", (uint64_t)top.total[2]);
+	json_kv_u64(&j, "AllocSpace", (uint64_t)top.total[1]);
+	json_kv_u64(&j, "AllocObjects", (uint64_t)top.total[0]);
+	json_key(&j, "Sites");
+	json_array(&j);
+	for (i = 0; i < top.nsites; i++) {
+		const struct profile_site *s = &top.sites[i];
+
+		json_object(&j);
+		json_kv_str(&j, "Function", s->function); /* ELF names: any bytes */
+		json_kv_u64(&j, "InuseSpace", (uint64_t)s->v[3]);
+		json_kv_u64(&j, "InuseObjects", (uint64_t)s->v[2]);
+		json_kv_u64(&j, "AllocSpace", (uint64_t)s->v[1]);
+		json_kv_u64(&j, "AllocObjects", (uint64_t)s->v[0]);
+		json_key(&j, "Stack");
+		json_array(&j);
+		for (k = 0; k < s->nstack; k++)
+			json_cstr(&j, s->stack[k]);
+		json_end(&j);
+		json_end(&j);
+	}
+	json_end(&j);
+	json_end(&j);
+	profile_top_free(&top);
+	return http_reply_json(req, MHD_HTTP_OK, &b);
+}

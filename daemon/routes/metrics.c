@@ -1,0 +1,180 @@
+/*
+ * metrics.c: GET /metrics, Prometheus text of every live process and of
+ * gomemd itself.  Process data is copied out of the table under its read
+ * lock and formatted afterwards, so a slow formatter or /proc read never
+ * holds the table.
+ */
+#include "config.h"
+
+#include <limits.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include <microhttpd.h>
+
+#include "gomem.h"
+
+#include "base/cgroup.h"
+#include "base/obuf.h"
+#include "base/xmalloc.h"
+#include "core/attach.h"
+#include "core/proc.h"
+#include "core/profile.h"
+#include "encode/prom.h"
+#include "http/reply.h"
+#include "http/guard.h"
+#include "http/sse.h"
+#include "routes/routes.h"
+#include "watch/collect.h"
+
+struct out_proc {
+	struct proc_info info;
+	struct gomem_memstats *ms; /* NULL: none yet */
+};
+
+struct out_collect {
+	struct out_proc *v;
+	size_t n, cap;
+};
+
+/* proc_foreach callback: copy every live process out. */
+static int out_collect_one(const struct proc *p, void *arg)
+{
+	struct out_collect *c = arg;
+	const struct gomem_memstats *ms = proc_snap_locked(p);
+	struct out_proc *op;
+
+	if (c->n == c->cap) {
+		c->cap = c->cap ? c->cap * 2 : 16;
+		c->v = xrealloc(c->v, c->cap * sizeof *c->v);
+	}
+	op = &c->v[c->n];
+	proc_info_locked(p, &op->info);
+	if (op->info.exited)
+		return 0; /* dead processes' series go away at once */
+	op->ms = NULL;
+	if (ms != NULL) {
+		op->ms = malloc(sizeof *op->ms);
+		if (op->ms != NULL)
+			memcpy(op->ms, ms, sizeof *op->ms);
+	}
+	c->n++;
+	return 0;
+}
+
+/* The heap profiler's own counters. */
+static void metrics_profile(struct obuf *b)
+{
+	struct profile_stats s;
+
+	profile_stats(&s);
+#define C_(name, help, v)                                                                          \
+	prom_head(b, "gomemd_profile_" name, "counter", help);                                     \
+	prom_u64(b, "gomemd_profile_" name, NULL, v);
+#define G_(name, help, v)                                                                          \
+	prom_head(b, "gomemd_profile_" name, "gauge", help);                                       \
+	prom_u64(b, "gomemd_profile_" name, NULL, v);
+	C_("samples_total", "Allocation samples received (gomem:sample_alloc).", s.samples)
+	C_("frees_total", "Frees of sampled blocks received (gomem:sample_free).", s.frees)
+	C_("frees_unknown_total",
+	   "Frees of sampled blocks not in any profile (sampled before attach, or lost).",
+	   s.frees_unknown)
+	prom_head(b, "gomemd_profile_dropped_samples_total", "counter",
+		  "Samples not recorded: a per-process table, or the cap over all processes, was "
+		  "full.");
+	prom_u64(b, "gomemd_profile_dropped_samples_total", "table=\"stacks\"", s.dropped_stacks);
+	prom_u64(b, "gomemd_profile_dropped_samples_total", "table=\"live\"", s.dropped_live);
+	prom_u64(b, "gomemd_profile_dropped_samples_total", "table=\"locations\"", s.dropped_locs);
+	prom_u64(b, "gomemd_profile_dropped_samples_total", "table=\"all_processes\"",
+		 s.dropped_total);
+	G_("bytes_estimate", "Memory the heap profiles hold, estimated from their entries.",
+	   s.bytes_estimate)
+	G_("processes", "Processes with a heap profile.", s.processes)
+	G_("buckets", "Heap profile buckets (stack, size) held, all processes.", s.buckets)
+	G_("live_samples", "Sampled blocks not yet freed, all processes.", s.live_samples)
+	G_("symbol_files", "ELF files whose symbols are cached.", s.symbol_files)
+#undef C_
+#undef G_
+}
+
+int metrics_http(struct http_req *req)
+{
+	struct out_collect c = {NULL, 0, 0};
+	struct prom_proc *pp;
+	struct prom_self *self = xcalloc(1, sizeof *self); /* 4 KB of counters */
+	char(*exe)[PATH_MAX], (*cg)[512], (*unit)[256];
+	char *body;
+	size_t i, len;
+	ssize_t n;
+	int ret;
+
+	proc_foreach(out_collect_one, &c);
+	pp = xcalloc(c.n + 1, sizeof *pp);
+	exe = xcalloc(c.n + 1, sizeof *exe);
+	cg = xcalloc(c.n + 1, sizeof *cg);
+	unit = xcalloc(c.n + 1, sizeof *unit);
+	for (i = 0; i < c.n; i++) {
+		char link[64];
+
+		snprintf(link, sizeof link, "/proc/%d/exe", c.v[i].info.pid);
+		n = readlink(link, exe[i], sizeof exe[i] - 1);
+		exe[i][n > 0 ? n : 0] = '\0';
+		/* Read at attach (proc.c); a process may have moved since. */
+		if (cgroup_read(c.v[i].info.pid, cg[i], sizeof cg[i], unit[i], sizeof unit[i]) !=
+		    0) {
+			snprintf(cg[i], sizeof cg[i], "%s", c.v[i].info.cgroup);
+			snprintf(unit[i], sizeof unit[i], "%s", c.v[i].info.unit);
+		}
+		pp[i].pid = c.v[i].info.pid;
+		pp[i].comm = c.v[i].info.comm;
+		pp[i].exe = exe[i];
+		pp[i].unit = unit[i];
+		pp[i].cgroup = cg[i];
+		pp[i].ms = c.v[i].ms;
+		pp[i].age_seconds = (double)c.v[i].info.snap_age_ns / 1e9;
+		pp[i].rss_bytes = c.v[i].info.rss_bytes;
+	}
+	memset(self, 0, sizeof *self);
+	self->events_received = collect_events();
+	self->dropped_ringbuf = attach_drops(GOMEM_DROP_RINGBUF);
+	self->dropped_read = attach_drops(GOMEM_DROP_READ);
+	self->dropped_watched = attach_drops(GOMEM_DROP_WATCHED);
+	self->bpf_map_bytes = attach_map_bytes();
+	sse_stats(&self->sse_clients, &self->sse_dropped);
+	http_status_counts(self->http_counts);
+	body = prom_format(pp, c.n, self, &len);
+	if (body != NULL) { /* the heap profiler's self metrics after prom.c's */
+		struct obuf b;
+		char *more;
+		size_t mlen;
+
+		obuf_init(&b, 1024);
+		metrics_profile(&b);
+		guard_prom(&b);
+		prom_head(
+		    &b, "gomemd_events_refused_total", "counter",
+		    "/events clients turned away by a cap (total, per address, unix socket).");
+		prom_u64(&b, "gomemd_events_refused_total", NULL, sse_refused_total());
+		more = obuf_take(&b, &mlen);
+		if (more != NULL) {
+			body = xrealloc(body, len + mlen + 1);
+			memcpy(body + len, more, mlen + 1);
+			len += mlen;
+			free(more);
+		}
+	}
+	for (i = 0; i < c.n; i++)
+		free(c.v[i].ms);
+	free(c.v);
+	free(pp);
+	free(exe);
+	free(cg);
+	free(unit);
+	free(self);
+	if (body == NULL)
+		return http_reply_error(req, MHD_HTTP_INTERNAL_SERVER_ERROR, "out of memory");
+	ret = http_reply(req, MHD_HTTP_OK, PROM_CONTENT_TYPE, body, len);
+	return ret;
+}

@@ -1,0 +1,465 @@
+/*
+ * cgroup.c: the soft memory limit follows the process's memory cgroup.
+ *
+ * A process in a memory cgroup is OOM-killed when the cgroup's memory passes
+ * its hard limit, whatever the allocator holds idle.  So unless GOMEMLIMIT
+ * (or gomem_set_memory_limit) says otherwise, the soft limit is derived from
+ * the cgroup:
+ *
+ *   cgroup v1  memory.limit_in_bytes
+ *   cgroup v2  memory.max, and memory.high (past which the kernel throttles)
+ *
+ * the smallest over the process's cgroup and its ancestors up to the root of
+ * the mount (a limit on a parent binds its children).  Values of 2^62 and
+ * more ("max", or v1's LONG_MAX rounded to a page) mean no limit.
+ *
+ * Headroom rule: the cgroup charges everything the process uses (code,
+ * stacks, page cache, kernel memory, metadata outside the heap), while the
+ * soft limit bounds retained heap pages (HeapSys - HeapReleased).  So the
+ * soft limit is the cgroup limit minus 10% of it or 8 MiB, whichever is
+ * more, but never less than half the cgroup limit: 256 MiB gives 230.4 MiB,
+ * 64 MiB gives 56 MiB.  The scavenger then keeps retained memory under 95%
+ * of that, and works at full pace with no age rule while above it.
+ *
+ * Where: the memory hierarchy's line of /proc/self/cgroup (v1: the line
+ * naming "memory"; v2: the "0::" line, used only when no v1 hierarchy has
+ * the memory controller) gives the path; the matching mount in
+ * /proc/self/mountinfo (its root and mount point) turns it into a
+ * directory.  This is read once at start; the scavenger thread re-reads the
+ * limit files every GM_CGROUP_POLL_NS, so a changed limit is followed within
+ * about half a second.
+ *
+ * Nothing here allocates: files are read with open/read/close into stack
+ * buffers, and the directory is kept in static storage written at init
+ * (before other threads can use the allocator) and read only afterwards.
+ * The applied limit and its source live in gm_heap under gm_heap.lock.
+ */
+#include "internal.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <string.h>
+#include <unistd.h>
+
+#define GM_CG_LINE 4096
+#define GM_CG_UNLIMITED (UINT64_C(1) << 62)
+#define GM_CG_HEADROOM_MIN ((uint64_t)8 << 20)
+
+/* The process's memory cgroup, written by gm_cgroup_init only. */
+static struct {
+	char dir[GM_CG_PATH]; /* its directory */
+	size_t mntlen;        /* length of the mount point at the start of dir */
+	int version;          /* 1, 2, or 0 when there is none */
+} gm_cg;
+
+/* ---- Reading files without malloc ---- */
+
+/* Read up to len - 1 bytes of path into buf, NUL-terminated; -1 on error. */
+static ssize_t
+gm_cg_read(const char *path, char *buf, size_t len)
+{
+	size_t n = 0;
+	int fd;
+
+	do
+		fd = open(path, O_RDONLY | O_CLOEXEC);
+	while (fd < 0 && errno == EINTR);
+	if (fd < 0)
+		return -1;
+	while (n + 1 < len) {
+		ssize_t r = read(fd, buf + n, len - 1 - n);
+
+		if (r < 0 && errno == EINTR)
+			continue;
+		if (r <= 0)
+			break;
+		n += (size_t)r;
+	}
+	close(fd);
+	buf[n] = 0;
+	return (ssize_t)n;
+}
+
+/*
+ * A line reader over an open file: calls fn for every complete line (without
+ * its newline) until fn returns nonzero.  Lines longer than the buffer are
+ * skipped.  Returns fn's nonzero value, 0 at the end, -1 if the file failed.
+ */
+static int
+gm_cg_lines(const char *path, int (*fn)(char *line, void *arg), void *arg)
+{
+	char buf[GM_CG_LINE];
+	size_t have = 0;
+	bool skipping = false;
+	int fd, rc = 0;
+
+	do
+		fd = open(path, O_RDONLY | O_CLOEXEC);
+	while (fd < 0 && errno == EINTR);
+	if (fd < 0)
+		return -1;
+	for (;;) {
+		ssize_t r = read(fd, buf + have, sizeof(buf) - 1 - have);
+		char *p, *nl;
+
+		if (r < 0 && errno == EINTR)
+			continue;
+		if (r <= 0)
+			break;
+		have += (size_t)r;
+		buf[have] = 0;
+		p = buf;
+		while ((nl = memchr(p, '\n', have - (size_t)(p - buf))) != NULL) {
+			*nl = 0;
+			if (!skipping && (rc = fn(p, arg)) != 0)
+				goto out;
+			skipping = false;
+			p = nl + 1;
+		}
+		have -= (size_t)(p - buf);
+		memmove(buf, p, have);
+		if (have == sizeof(buf) - 1) {
+			/* A line longer than the buffer: drop it to its end. */
+			skipping = true;
+			have = 0;
+		}
+	}
+	if (have > 0 && !skipping) {
+		buf[have] = 0;
+		rc = fn(buf, arg);
+	}
+out:
+	close(fd);
+	return rc;
+}
+
+/* ---- Finding the cgroup ---- */
+
+struct gm_cg_find {
+	char path[GM_CG_PATH];  /* the cgroup's path in its hierarchy */
+	int version;            /* 1 or 2 once found */
+	char *dir;              /* out: the cgroup's directory */
+	size_t dirlen;
+	size_t *mntlen;         /* out: length of the mount point in dir */
+};
+
+/* Does the comma-separated list have the word w? */
+static bool
+gm_cg_has_word(const char *list, size_t len, const char *w)
+{
+	size_t wl = strlen(w), i = 0;
+
+	while (i < len) {
+		size_t j = i;
+
+		while (j < len && list[j] != ',')
+			j++;
+		if (j - i == wl && memcmp(list + i, w, wl) == 0)
+			return true;
+		i = j + 1;
+	}
+	return false;
+}
+
+/* One line of /proc/self/cgroup: "id:controllers:path". */
+static int
+gm_cg_proc_line(char *line, void *arg)
+{
+	struct gm_cg_find *f = arg;
+	char *c1 = strchr(line, ':'), *c2;
+	size_t plen;
+
+	if (c1 == NULL || (c2 = strchr(c1 + 1, ':')) == NULL)
+		return 0;
+	plen = strlen(c2 + 1);
+	if (plen >= sizeof(f->path) || c2[1] != '/')
+		return 0;
+	if (gm_cg_has_word(c1 + 1, (size_t)(c2 - c1 - 1), "memory")) {
+		memcpy(f->path, c2 + 1, plen + 1);
+		f->version = 1;
+		return 1; /* v1 memory hierarchy: it is the one */
+	}
+	if (c1 - line == 1 && line[0] == '0' && c2 == c1 + 1 && f->version == 0) {
+		memcpy(f->path, c2 + 1, plen + 1);
+		f->version = 2; /* unless a v1 line names memory later */
+	}
+	return 0;
+}
+
+/* Undo mountinfo's octal escapes (\040 for a space) in place. */
+static void
+gm_cg_unescape(char *s)
+{
+	char *d = s;
+
+	while (*s != 0) {
+		if (s[0] == '\\' && s[1] >= '0' && s[1] <= '3' && s[2] >= '0' && s[2] <= '7' &&
+		    s[3] >= '0' && s[3] <= '7') {
+			*d++ = (char)((s[1] - '0') << 6 | (s[2] - '0') << 3 | (s[3] - '0'));
+			s += 4;
+		} else {
+			*d++ = *s++;
+		}
+	}
+	*d = 0;
+}
+
+/*
+ * One line of /proc/self/mountinfo:
+ *   id parent major:minor root mountpoint options [optional...] - fstype source superopts
+ */
+static int
+gm_cg_mount_line(char *line, void *arg)
+{
+	struct gm_cg_find *f = arg;
+	char *field[6], *p = line, *fstype, *superopts, *sep;
+	size_t i, rlen, mlen, rest;
+
+	for (i = 0; i < 6; i++) {
+		while (*p == ' ')
+			p++;
+		if (*p == 0)
+			return 0;
+		field[i] = p;
+		while (*p != ' ' && *p != 0)
+			p++;
+		if (*p == ' ')
+			*p++ = 0;
+	}
+	sep = strstr(p, " - ");
+	if (sep == NULL) {
+		if (strncmp(p, "- ", 2) != 0)
+			return 0;
+		sep = p - 1;
+	}
+	fstype = sep + 3;
+	p = strchr(fstype, ' ');
+	if (p == NULL)
+		return 0;
+	*p++ = 0;
+	p = strchr(p, ' '); /* past the source */
+	superopts = p != NULL ? p + 1 : (char *)"";
+	if (f->version == 1) {
+		if (strcmp(fstype, "cgroup") != 0 ||
+		    !gm_cg_has_word(superopts, strlen(superopts), "memory"))
+			return 0;
+	} else if (strcmp(fstype, "cgroup2") != 0) {
+		return 0;
+	}
+	gm_cg_unescape(field[3]);
+	gm_cg_unescape(field[4]);
+	/* The cgroup must lie under the mount's root: strip the root. */
+	rlen = strlen(field[3]);
+	if (rlen == 1 && field[3][0] == '/')
+		rlen = 0;
+	if (strncmp(f->path, field[3], rlen) != 0 || (f->path[rlen] != '/' && f->path[rlen] != 0))
+		return 0;
+	mlen = strlen(field[4]);
+	rest = strlen(f->path + rlen);
+	if (mlen + rest + 1 > f->dirlen)
+		return 0;
+	memcpy(f->dir, field[4], mlen);
+	memcpy(f->dir + mlen, f->path + rlen, rest + 1);
+	/* Drop a trailing slash (the path "/" of the root cgroup). */
+	if (mlen + rest > 1 && f->dir[mlen + rest - 1] == '/')
+		f->dir[mlen + rest - 1] = 0;
+	*f->mntlen = mlen;
+	return 1;
+}
+
+/*
+ * Find the memory cgroup's directory from a cgroup file and a mountinfo
+ * file (normally /proc/self/...).  Returns 1 or 2 (the version) with dir and
+ * *mntlen (the mount point's length in dir) set, or 0 when there is none.
+ */
+int
+gm_cgroup_find(const char *proc_cgroup, const char *mountinfo, char *dir, size_t dirlen,
+	       size_t *mntlen)
+{
+	struct gm_cg_find f;
+
+	memset(&f, 0, sizeof(f));
+	f.dir = dir;
+	f.dirlen = dirlen;
+	f.mntlen = mntlen;
+	if (gm_cg_lines(proc_cgroup, gm_cg_proc_line, &f) < 0 || f.version == 0)
+		return 0;
+	if (gm_cg_lines(mountinfo, gm_cg_mount_line, &f) != 1)
+		return 0;
+	return f.version;
+}
+
+/* ---- Reading the limit ---- */
+
+/* A limit file's value in bytes; UINT64_MAX for none, missing or malformed. */
+static uint64_t
+gm_cg_value(char *path, size_t plen, const char *file)
+{
+	char buf[64];
+	size_t flen = strlen(file);
+	uint64_t v = 0;
+	ssize_t n;
+	char *p;
+
+	if (plen + flen + 2 > GM_CG_PATH)
+		return UINT64_MAX;
+	path[plen] = '/';
+	memcpy(path + plen + 1, file, flen + 1);
+	n = gm_cg_read(path, buf, sizeof(buf));
+	path[plen] = 0;
+	if (n <= 0)
+		return UINT64_MAX;
+	if (strncmp(buf, "max", 3) == 0 && (buf[3] == '\n' || buf[3] == 0))
+		return UINT64_MAX;
+	for (p = buf; *p >= '0' && *p <= '9'; p++) {
+		if (v > (UINT64_MAX - 9) / 10)
+			return UINT64_MAX;
+		v = v * 10 + (uint64_t)(*p - '0');
+	}
+	if (p == buf || (*p != '\n' && *p != 0) || v >= GM_CG_UNLIMITED)
+		return UINT64_MAX;
+	return v;
+}
+
+/*
+ * The smallest limit over the cgroup directory dir (version 1 or 2) and its
+ * ancestors down to mntlen bytes (the mount point): bytes, 0 for none, with
+ * *source set to the file that gave it (GOMEM_LIMIT_CGROUP_*).
+ */
+uint64_t
+gm_cgroup_read_limit(const char *dir, size_t mntlen, int version, unsigned *source)
+{
+	char path[GM_CG_PATH];
+	size_t len = strlen(dir);
+	uint64_t best = UINT64_MAX, v;
+
+	*source = GOMEM_LIMIT_NONE;
+	if (len >= sizeof(path) || mntlen > len)
+		return 0;
+	memcpy(path, dir, len + 1);
+	for (;;) {
+		if (version == 1) {
+			v = gm_cg_value(path, len, "memory.limit_in_bytes");
+			if (v < best) {
+				best = v;
+				*source = GOMEM_LIMIT_CGROUP_V1;
+			}
+		} else {
+			v = gm_cg_value(path, len, "memory.max");
+			if (v < best) {
+				best = v;
+				*source = GOMEM_LIMIT_CGROUP_MAX;
+			}
+			v = gm_cg_value(path, len, "memory.high");
+			if (v < best) {
+				best = v;
+				*source = GOMEM_LIMIT_CGROUP_HIGH;
+			}
+		}
+		if (len <= mntlen)
+			break; /* read the mount point's own files last */
+		/* Up one level: drop the last component and its slash. */
+		while (len > mntlen && path[len - 1] != '/')
+			len--;
+		if (len > mntlen)
+			len--;
+		path[len] = 0;
+	}
+	return best == UINT64_MAX ? 0 : best;
+}
+
+/* The soft limit for a cgroup limit: the headroom rule at the top. */
+uint64_t
+gm_cgroup_soft_limit(uint64_t cg)
+{
+	uint64_t room = cg / 10 > GM_CG_HEADROOM_MIN ? cg / 10 : GM_CG_HEADROOM_MIN;
+
+	if (room > cg / 2)
+		room = cg / 2;
+	return cg - room;
+}
+
+/* ---- The process's cgroup ---- */
+
+/* Apply a cgroup limit read just now, unless the limit was set otherwise. */
+static void
+gm_cgroup_apply(uint64_t cg, unsigned source)
+{
+	pthread_mutex_lock(&gm_heap.lock);
+	gm_heap.cgroup_limit = cg;
+	if (gm_heap.limit_source != GOMEM_LIMIT_ENV && gm_heap.limit_source != GOMEM_LIMIT_API) {
+		uint64_t soft = cg != 0 ? gm_cgroup_soft_limit(cg) : 0;
+
+		atomic_store_explicit(&gm_heap.limit, soft, memory_order_relaxed);
+		gm_heap.limit_source = cg != 0 ? source : GOMEM_LIMIT_NONE;
+	}
+	pthread_mutex_unlock(&gm_heap.lock);
+}
+
+/*
+ * Set the soft limit from the program (gomem_set_memory_limit): bytes, 0 or
+ * INT64_MAX for none, negative to only ask.  Returns the previous limit,
+ * INT64_MAX for none.  An explicit limit ends following the cgroup.
+ */
+int64_t
+gm_set_memory_limit(int64_t limit)
+{
+	uint64_t old;
+
+	gm_ensure_init();
+	pthread_mutex_lock(&gm_heap.lock);
+	old = atomic_load_explicit(&gm_heap.limit, memory_order_relaxed);
+	if (limit >= 0) {
+		atomic_store_explicit(&gm_heap.limit, limit == INT64_MAX ? 0 : (uint64_t)limit,
+				      memory_order_relaxed);
+		gm_heap.limit_source = GOMEM_LIMIT_API;
+	}
+	pthread_mutex_unlock(&gm_heap.lock);
+	if (limit >= 0)
+		gm_scav_wake();
+	return old != 0 ? (int64_t)old : INT64_MAX;
+}
+
+/* At init: find the cgroup and apply its limit (GOMEMLIMIT wins). */
+void
+gm_cgroup_init(void)
+{
+	unsigned source;
+	uint64_t cg;
+
+	if (!gm_opt.cgroup)
+		return;
+	gm_cg.version = gm_cgroup_find("/proc/self/cgroup", "/proc/self/mountinfo", gm_cg.dir,
+				       sizeof(gm_cg.dir), &gm_cg.mntlen);
+	if (gm_cg.version == 0)
+		return;
+	cg = gm_cgroup_read_limit(gm_cg.dir, gm_cg.mntlen, gm_cg.version, &source);
+	gm_cgroup_apply(cg, source);
+}
+
+/* Does the scavenger thread need to poll the cgroup? */
+bool
+gm_cgroup_following(void)
+{
+	unsigned src;
+
+	if (gm_cg.version == 0)
+		return false;
+	pthread_mutex_lock(&gm_heap.lock);
+	src = gm_heap.limit_source;
+	pthread_mutex_unlock(&gm_heap.lock);
+	return src != GOMEM_LIMIT_ENV && src != GOMEM_LIMIT_API;
+}
+
+/* From the scavenger thread: re-read the limit and follow it. */
+void
+gm_cgroup_poll(void)
+{
+	unsigned source;
+	uint64_t cg;
+
+	if (gm_cg.version == 0)
+		return;
+	cg = gm_cgroup_read_limit(gm_cg.dir, gm_cg.mntlen, gm_cg.version, &source);
+	gm_cgroup_apply(cg, source);
+}

@@ -115,7 +115,7 @@ static char *http_request(const char *method, const char *path, int *status)
 	int fd = -1, rc;
 	ssize_t n;
 
-	if (server[0] == '/') { /* gomemd's unix socket */
+	if (strchr(server, '/') != NULL) { /* gomemd's unix socket */
 		struct sockaddr_un sa = {.sun_family = AF_UNIX};
 
 		if (strlen(server) >= sizeof sa.sun_path)
@@ -161,7 +161,8 @@ connected:
 	n = snprintf(req, sizeof req,
 		     "%s %s HTTP/1.1\r\nHost: %s\r\nUser-Agent: gomem/%s\r\n"
 		     "Content-Length: 0\r\nConnection: close\r\n\r\n",
-		     method, path, server[0] == '/' ? "localhost" : server, PACKAGE_VERSION);
+		     method, path, strchr(server, '/') != NULL ? "localhost" : server,
+		     PACKAGE_VERSION);
 	if (write(fd, req, (size_t)n) != n)
 		die("sending to %s: %s", server, strerror(errno));
 	for (;;) {

@@ -31,9 +31,10 @@
 #include "core/webconfig.h"
 #include "http/deadline.h"
 #include "http/guard.h"
+#include "http/reply.h"
 
 #define GUARD_MAX_HOSTS 16
-static struct guard_conf conf; /* set by guard_init only, before the servers start */
+static struct guard_conf conf;		 /* set by guard_init only, before the servers start */
 static char hosts[GUARD_MAX_HOSTS][256]; /* conf.hosts points here */
 static const char *host_ptrs[GUARD_MAX_HOSTS];
 static gid_t admin_gid;
@@ -267,8 +268,7 @@ static int request_pid(struct MHD_Connection *conn, const char *url)
 	const char *s = MHD_lookup_connection_value(conn, MHD_GET_ARGUMENT_KIND, "pid");
 	char buf[16];
 	size_t n;
-	long v;
-	char *end;
+	int pid;
 
 	if (s == NULL && strncmp(url, "/processes/", 11) == 0) {
 		n = strcspn(url + 11, "/");
@@ -278,10 +278,7 @@ static int request_pid(struct MHD_Connection *conn, const char *url)
 		buf[n] = '\0';
 		s = buf;
 	}
-	if (s == NULL || s[0] < '0' || s[0] > '9')
-		return 0;
-	v = strtol(s, &end, 10);
-	return *end == '\0' && v > 0 && v <= 4194304 ? (int)v : 0;
+	return http_parse_pid(s, &pid) == 0 ? pid : 0; /* reply.c's, the one parser */
 }
 
 /* The owner of a live process; 0 if known. */

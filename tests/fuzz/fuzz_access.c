@@ -1,7 +1,8 @@
 /*
  * fuzz_access.c: libFuzzer harness for the request facts gomemd parses
  * before routing: the Host header, Origin and Sec-Fetch-Site against a
- * method, the route classification of a path, and /proc/PID/maps lines
+ * method, the route classification of a path, the ?pid= / /processes/N
+ * parser (http/reply.c's http_parse_pid), and /proc/PID/maps lines
  * (daemon/core/access.c, daemon/base/safefile.c).  The input is split at
  * NUL bytes into the strings.  Also checks properties: a Host accepted
  * without configured names is a loopback one, reads are never refused as
@@ -13,6 +14,7 @@
 
 #include "base/safefile.h"
 #include "core/access.h"
+#include "http/reply.h"
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 
@@ -52,6 +54,20 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 		abort();
 	if (safefile_parse_map(s[0], &m) == 0 && m.end <= m.start)
 		abort();
+	{
+		int pid = -7;
+		const char *p;
+
+		if (http_parse_pid(s[3], &pid) == 0) {
+			if (pid < 1 || pid > 4194304 || s[3][0] == '\0')
+				abort();
+			for (p = s[3]; *p; p++)
+				if (*p < '0' || *p > '9')
+					abort(); /* digits only */
+		} else if (pid != -7) {
+			abort(); /* a refusal leaves *pid alone */
+		}
+	}
 	free(buf);
 	return 0;
 }

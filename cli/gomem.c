@@ -7,7 +7,10 @@
  *   gomem attach PID [--server ADDR:PORT]          ask gomemd to watch PID
  *   gomem detach PID [--server ADDR:PORT]          ask gomemd to stop watching PID
  *
- * The server defaults to $GOMEMD_SERVER, else 127.0.0.1:6060.  HTTP is a
+ * The server defaults to $GOMEMD_SERVER, else gomemd's unix socket
+ * /run/gomemd/gomemd.sock when it exists (root and the gomem group may do
+ * everything there, other users act on their own processes), else
+ * 127.0.0.1:6060.  --server takes ADDR:PORT or a socket path.  HTTP is a
  * plain HTTP/1.1 request with Connection: close over a socket.
  */
 #include "config.h"
@@ -19,6 +22,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/socket.h>
+#include <sys/un.h>
 #include <sys/time.h>
 #include <unistd.h>
 
@@ -29,6 +33,8 @@
 #endif
 
 #define MAX_RESPONSE (64u << 20)
+
+#define DEFAULT_SOCKET "/run/gomemd/gomemd.sock"
 
 static const char *server;
 
@@ -43,7 +49,8 @@ static void __attribute__((noreturn)) usage(int status)
 		"       gomem detach PID [--server ADDR:PORT]\n"
 		"       gomem pprof PID [-o FILE] [--seconds N] [--server ADDR:PORT]\n"
 		"       gomem leaks PID [--seconds N] [--server ADDR:PORT]\n"
-		"The server defaults to $GOMEMD_SERVER, else 127.0.0.1:6060.\n");
+		"The server (ADDR:PORT or a socket path) defaults to $GOMEMD_SERVER, else\n"
+		"the unix socket " DEFAULT_SOCKET " if it exists, else 127.0.0.1:6060.\n");
 	exit(status);
 }
 
@@ -125,10 +132,24 @@ static char *http_request(const char *method, const char *path, int *status, siz
 	int fd = -1, rc;
 	ssize_t n;
 
+	if (strchr(server, '/') != NULL) { /* gomemd's unix socket */
+		struct sockaddr_un sa = {.sun_family = AF_UNIX};
+
+		if (strlen(server) >= sizeof sa.sun_path)
+			die("socket path too long: %s", server);
+		memcpy(sa.sun_path, server, strlen(server) + 1);
+		fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
+		if (fd < 0 || connect(fd, (struct sockaddr *)&sa, sizeof sa) != 0)
+			die("cannot reach gomemd at %s: %s (is it running? see gomemd(8))", server,
+			    strerror(errno));
+		setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof tv);
+		setsockopt(fd, SOL_SOCKET, SO_SNDTIMEO, &tv, sizeof tv);
+		goto connected;
+	}
 	snprintf(host, sizeof host, "%s", server);
 	colon = strrchr(host, ':');
 	if (colon == NULL)
-		die("bad server address %s (want ADDR:PORT)", server);
+		die("bad server address %s (want ADDR:PORT or a socket path)", server);
 	*colon = '\0';
 	if (host[0] == '[' && colon[-1] == ']') {
 		colon[-1] = '\0';
@@ -153,10 +174,12 @@ static char *http_request(const char *method, const char *path, int *status, siz
 	if (fd < 0)
 		die("cannot reach gomemd at %s: %s (is it running? see gomemd(8))", server,
 		    strerror(errno));
+connected:
 	n = snprintf(req, sizeof req,
 		     "%s %s HTTP/1.1\r\nHost: %s\r\nUser-Agent: gomem/%s\r\n"
 		     "Content-Length: 0\r\nConnection: close\r\n\r\n",
-		     method, path, server, PACKAGE_VERSION);
+		     method, path, strchr(server, '/') != NULL ? "localhost" : server,
+		     PACKAGE_VERSION);
 	if (write(fd, req, (size_t)n) != n)
 		die("sending to %s: %s", server, strerror(errno));
 	for (;;) {
@@ -435,7 +458,7 @@ int main(int argc, char **argv)
 
 	server = getenv("GOMEMD_SERVER");
 	if (server == NULL || server[0] == '\0')
-		server = "127.0.0.1:6060";
+		server = access(DEFAULT_SOCKET, F_OK) == 0 ? DEFAULT_SOCKET : "127.0.0.1:6060";
 	if (argc < 2)
 		usage(2);
 	cmd = argv[1];

@@ -12,6 +12,7 @@
 #include "config.h"
 
 #include <arpa/inet.h>
+#include <crypt.h>
 #include <errno.h>
 #include <netdb.h>
 #include <pthread.h>
@@ -31,12 +32,14 @@
 #endif
 
 #include "base/clock.h"
+#include "base/heartbeat.h"
 #include "base/log.h"
 #include "base/xmalloc.h"
 #include "core/attach.h"
 #include "core/conf.h"
 #include "core/proc.h"
 #include "core/profile.h"
+#include "http/guard.h"
 #include "http/server.h"
 #include "routes/routes.h"
 #include "watch/collect.h"
@@ -45,31 +48,30 @@
 /* main's reference to the published configuration (conf_get). */
 static const struct gomemd_config *cfg;
 
-/* Whether a listen address is loopback only. */
-static int listen_is_loopback(const char *listen)
-{
-	char addr[256];
-	unsigned port;
-	struct in6_addr a6;
-	struct in_addr a4;
-
-	if (conf_split_listen(listen, addr, sizeof addr, &port) != 0)
-		return 0;
-	if (strcmp(addr, "localhost") == 0)
-		return 1;
-	if (inet_pton(AF_INET, addr, &a4) == 1)
-		return (ntohl(a4.s_addr) >> 24) == 127;
-	if (inet_pton(AF_INET6, addr, &a6) == 1)
-		return IN6_IS_ADDR_LOOPBACK(&a6);
-	return 0;
-}
+/*
+ * The main loop's heartbeat: it collects the ring buffer, sweeps and
+ * answers signals, so a loop that stops turning is a daemon that stops
+ * working.  Beaten every turn (at least once a second, the timer);
+ * /healthz reports it (base/heartbeat.c's registry), and systemd's
+ * watchdog gets WATCHDOG=1 only from a turning loop.
+ */
+#define MAIN_LOOP_LIMIT_NS (10 * 1000000000ull)
+static struct heartbeat main_beat;
 
 /* Whether HTTP settings differ (a restart of the server is needed). */
 static int http_changed(const struct gomemd_config *a, const struct gomemd_config *b)
 {
+	int i, hosts = a->nallow_hosts != b->nallow_hosts;
+
+	for (i = 0; !hosts && i < a->nallow_hosts; i++)
+		hosts = strcmp(a->allow_hosts[i], b->allow_hosts[i]) != 0;
+	/* the web config is reread on every reload: its files may have changed */
 	return strcmp(a->listen, b->listen) != 0 || a->max_connections != b->max_connections ||
 	       a->per_ip_limit != b->per_ip_limit || a->conn_timeout_s != b->conn_timeout_s ||
-	       a->http_threads != b->http_threads;
+	       a->http_threads != b->http_threads || strcmp(a->socket, b->socket) != 0 ||
+	       a->socket_mode != b->socket_mode || a->socket_connections != b->socket_connections ||
+	       a->header_timeout_s != b->header_timeout_s || hosts || a->web_config != NULL ||
+	       b->web_config != NULL;
 }
 
 /* SIGHUP: rebuild the configuration and apply what changed. */
@@ -112,6 +114,39 @@ static void reload(int argc, char **argv)
 	sd_notify(0, "READY=1");
 }
 
+/*
+ * --hash-password: read a password from standard input (one line) and
+ * print its bcrypt hash for the web config's basic_auth_users, as
+ * `htpasswd -nBC 10` would.  0, or 1 on error.
+ */
+static int hash_password(void)
+{
+	char line[1024], setting[CRYPT_GENSALT_OUTPUT_SIZE];
+	struct crypt_data *cd;
+	const char *out;
+	size_t n;
+
+	if (fgets(line, sizeof line, stdin) == NULL) {
+		fprintf(stderr, "gomemd: --hash-password reads the password from standard input\n");
+		return 1;
+	}
+	n = strcspn(line, "\r\n");
+	line[n] = '\0';
+	cd = xcalloc(1, sizeof *cd);
+	if (crypt_gensalt_rn("$2b$", 10, NULL, 0, setting, sizeof setting) == NULL ||
+	    (out = crypt_r(line, setting, cd)) == NULL || out[0] == '*') {
+		fprintf(stderr, "gomemd: bcrypt failed: %s\n", strerror(errno));
+		explicit_bzero(line, sizeof line);
+		free(cd);
+		return 1;
+	}
+	printf("%s\n", out);
+	explicit_bzero(line, sizeof line);
+	explicit_bzero(cd, sizeof *cd);
+	free(cd);
+	return 0;
+}
+
 int main(int argc, char **argv)
 {
 	struct itimerspec its = {{1, 0}, {1, 0}};
@@ -123,6 +158,8 @@ int main(int argc, char **argv)
 	char err[512];
 	sigset_t set;
 
+	if (argc == 2 && strcmp(argv[1], "--hash-password") == 0)
+		return hash_password();
 	start_ns = now_mono_ns();
 	rc = conf_build(&first, argc, argv, err, sizeof err);
 	if (rc != 0) {
@@ -135,10 +172,6 @@ int main(int argc, char **argv)
 	conf_publish(&first);
 	cfg = conf_get();
 	log_init(cfg->verbose);
-	if (!listen_is_loopback(cfg->listen))
-		log_warnx("listening on %s: beyond loopback, anyone who can reach it sees "
-			  "process data",
-			  cfg->listen);
 
 	/* signals are handled through a signalfd: block them before any thread starts */
 	sigemptyset(&set);
@@ -183,7 +216,7 @@ int main(int argc, char **argv)
 		attach_close();
 		return 1;
 	}
-	log_info("serving http://%s/ (%d USDT links)", cfg->listen, attach_nlinks());
+	log_info("serving http://%s/ (%d USDT links)", http_where(), attach_nlinks());
 
 	efd = epoll_create1(EPOLL_CLOEXEC);
 	sfd = signalfd(-1, &set, SFD_CLOEXEC | SFD_NONBLOCK);
@@ -200,7 +233,11 @@ int main(int argc, char **argv)
 	epoll_ctl(efd, EPOLL_CTL_ADD, rbfd, &ev);
 	sd_notify(0, "READY=1\nSTATUS=collecting");
 
+	heartbeat_init(&main_beat, "main loop", MAIN_LOOP_LIMIT_NS, now_mono_ns());
+	heartbeat_register(&main_beat);
 	while (running) {
+		heartbeat_beat(&main_beat, now_mono_ns());
+		heartbeat_busy(&main_beat, NULL);
 		n = epoll_wait(efd, evs, 8, -1);
 		if (n < 0) {
 			if (errno == EINTR)
@@ -211,14 +248,19 @@ int main(int argc, char **argv)
 			int fd = evs[i].data.fd;
 
 			if (fd == rbfd) {
+				heartbeat_busy(&main_beat, "collecting records");
 				collect_consume();
 			} else if (fd == tfd) {
 				uint64_t ticks;
 
 				if (read(tfd, &ticks, sizeof ticks) < 0 && errno != EAGAIN)
 					log_warn("timerfd");
+				heartbeat_busy(&main_beat, "collecting records");
 				collect_consume(); /* exits queued behind snapshots first */
+				heartbeat_busy(&main_beat, "sweeping");
+				guard_sweep(now_mono_ns());
 				watch_sweep(cfg->grace_s);
+				sd_notify(0, "WATCHDOG=1"); /* this loop turns */
 			} else if (fd == sfd) {
 				while (read(sfd, &si, sizeof si) == (ssize_t)sizeof si) {
 					if (si.ssi_signo == SIGHUP) {

@@ -6,12 +6,12 @@
 set -eu
 want="build-essential autoconf automake libtool pkg-config check
 clang llvm libbpf-dev bpftool libelf-dev zlib1g-dev systemtap-sdt-dev
-libmicrohttpd-dev libcjson-dev libsystemd-dev curl g++ libdw-dev
+libmicrohttpd-dev libcjson-dev libsystemd-dev libyaml-dev libcrypt-dev curl g++ libdw-dev
 protobuf-c-compiler libprotobuf-c-dev"
 if [ "${1:-build}" = test ]; then
 	want="$want python3 sqlite3 prometheus golang-go chromium nodejs npm wrk
 libjemalloc2 libtcmalloc-minimal4 libmimalloc2.0 valgrind procps iproute2 libcap2-bin
-libc6-dbg"
+libc6-dbg mandoc util-linux systemd"
 fi
 missing=""
 for p in $want; do

@@ -8,6 +8,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include "base/obuf.h"
@@ -83,9 +84,12 @@ int procfs_read_alloc(int pid, const char *name, size_t max, char **buf, size_t 
 int procfs_alive(int pid)
 {
 	char path[64];
+	struct stat st;
 
+	/* not access(2): it drops the capabilities of a non-root uid, and
+	 * under hidepid=invisible only CAP_SYS_PTRACE shows other users' pids */
 	snprintf(path, sizeof path, "/proc/%d", pid);
-	return access(path, F_OK) == 0;
+	return stat(path, &st) == 0;
 }
 
 /* A process's start time in clock ticks since boot, 0 if gone or a zombie. */

@@ -19,15 +19,19 @@
 #include "config.h"
 
 #include <errno.h>
+#include <fcntl.h>
 #include <limits.h>
 #include <pthread.h>
+#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <sys/sysmacros.h>
 #include <sys/syscall.h>
 #include <unistd.h>
 #include <linux/capability.h>
+#include <linux/perf_event.h>
 
 #include <bpf/bpf.h>
 #include <bpf/libbpf.h>
@@ -39,11 +43,13 @@
 #include "base/xmalloc.h"
 #include "core/attach.h"
 #include "core/conf.h"
+#include "base/safefile.h"
 
 #define NPROBES 7
 
 struct lib_links {
-	char *path;
+	char *path; /* configured path; for a mapped inode "PATH (deleted)" or PATH */
+	int mapped; /* attached through a process's mapping (attach_mapped), not configured */
 	dev_t dev;
 	ino_t ino;
 	struct bpf_link *links[NPROBES];
@@ -112,6 +118,55 @@ static void missing_caps(char *buf, size_t len)
 }
 
 /*
+ * Whether this process may create uprobes: open a uprobe perf event on the
+ * first byte of our own executable for ourselves and close it at once (the
+ * ELF header is not executed, so nothing fires).  The permission check sits
+ * in the uprobe PMU's event_init, before any probe exists: since Linux 6.15
+ * it wants CAP_SYS_ADMIN, CAP_PERFMON no longer suffices.  0 if allowed,
+ * else -1 with err naming what is missing.
+ */
+static int uprobe_allowed(char *err, size_t errlen)
+{
+	struct perf_event_attr attr;
+	char buf[32];
+	ssize_t n;
+	int fd, e, type;
+
+	fd = open("/sys/bus/event_source/devices/uprobe/type", O_RDONLY | O_CLOEXEC);
+	if (fd < 0) {
+		snprintf(err, errlen,
+			 "the kernel has no uprobe PMU "
+			 "(/sys/bus/event_source/devices/uprobe/type: %s)",
+			 strerror(errno));
+		return -1;
+	}
+	n = read(fd, buf, sizeof buf - 1);
+	close(fd);
+	if (n <= 0)
+		return 0; /* cannot tell: let the attach itself decide */
+	buf[n] = '\0';
+	type = atoi(buf);
+	memset(&attr, 0, sizeof attr);
+	attr.size = sizeof attr;
+	attr.type = (__u32)type;
+	attr.config1 = (__u64)(uintptr_t) "/proc/self/exe"; /* uprobe_path */
+	attr.config2 = 0;				    /* probe_offset */
+	fd = (int)syscall(SYS_perf_event_open, &attr, 0, -1, -1, PERF_FLAG_FD_CLOEXEC);
+	if (fd >= 0) {
+		close(fd);
+		return 0;
+	}
+	e = errno;
+	if (e != EACCES && e != EPERM)
+		return 0; /* not a privilege problem: the attach reports it */
+	snprintf(err, errlen,
+		 "creating uprobes needs CAP_SYS_ADMIN (CAP_BPF and CAP_PERFMON are not enough "
+		 "since Linux 6.15): %s; see gomemd(8), PRIVILEGES",
+		 strerror(e));
+	return -1;
+}
+
+/*
  * Open and load the BPF programs and attach the exit tracepoint.  On failure
  * err says what is missing, in words a user can act on.
  */
@@ -143,6 +198,13 @@ int attach_open(char *err, size_t errlen)
 				 "uprobes and BPF ring buffers; run with -v for details)",
 				 strerror(e));
 		}
+		gomem_bpf__destroy(skel);
+		skel = NULL;
+		return -1;
+	}
+
+	/* step: can we make uprobes at all?  Without, gomemd would watch nothing. */
+	if (uprobe_allowed(err, errlen) != 0) {
 		gomem_bpf__destroy(skel);
 		skel = NULL;
 		return -1;
@@ -224,7 +286,7 @@ int attach_libraries(char *const *want, int nwant)
 		for (j = 0; j < nwant; j++)
 			if (strcmp(libs[i].path, want[j]) == 0)
 				break;
-		if (j < nwant) {
+		if (j < nwant || libs[i].mapped) {
 			keep[nkeep++] = libs[i];
 		} else {
 			log_info("detaching from %s", libs[i].path);
@@ -239,7 +301,7 @@ int attach_libraries(char *const *want, int nwant)
 		struct lib_links *l = &libs[nlibs];
 
 		for (i = 0; i < nlibs; i++)
-			if (strcmp(libs[i].path, want[j]) == 0)
+			if (!libs[i].mapped && strcmp(libs[i].path, want[j]) == 0)
 				break;
 		if (i < nlibs)
 			continue;
@@ -284,7 +346,7 @@ void attach_refresh(void)
 	pthread_mutex_lock(&pid_lock);
 	n = nlibs;
 	for (i = 0; i < n && nlibs < GOMEMD_MAX_LIBS; i++) {
-		if (stat(libs[i].path, &st) != 0 ||
+		if (libs[i].mapped || stat(libs[i].path, &st) != 0 ||
 		    (st.st_dev == libs[i].dev && st.st_ino == libs[i].ino))
 			continue;
 		for (j = 0; j < nlibs; j++)
@@ -344,6 +406,72 @@ int attach_is_muted(int pid)
 int attach_unmute(int pid)
 {
 	return watch_set(pid, GOMEM_WATCH_ON);
+}
+
+/* Whether path is a configured library (not one attached through a mapping). */
+int attach_is_configured(const char *path)
+{
+	int i, yes = 0;
+
+	pthread_mutex_lock(&pid_lock);
+	for (i = 0; i < nlibs; i++)
+		if (!libs[i].mapped && strcmp(libs[i].path, path) == 0)
+			yes = 1;
+	pthread_mutex_unlock(&pid_lock);
+	return yes;
+}
+
+/*
+ * Attach the probes for all processes to the file that maps line m of
+ * process pid names: a libgomem copy at another path, or a configured
+ * library deleted (replaced) since the process mapped it.  The file is
+ * opened by base/safefile.c, which never blocks or follows a link and
+ * checks device and inode, before pid_lock is taken; libbpf then reads it
+ * through /proc/self/fd.  Uprobes live on the inode, so every process
+ * mapping this very file is covered.  0 (also when attached already) or -1
+ * with err.
+ */
+int attach_mapped(int pid, const struct safefile_map *m, char *err, size_t errlen)
+{
+	dev_t dev = makedev(m->dev_major, m->dev_minor);
+	char fdpath[64];
+	int fd, i, rc = 0;
+
+	fd = safefile_open(pid, m, SAFEFILE_ANY, err, errlen);
+	if (fd < 0)
+		return -1;
+	snprintf(fdpath, sizeof fdpath, "/proc/self/fd/%d", fd);
+	pthread_mutex_lock(&pid_lock);
+	for (i = 0; i < nlibs; i++)
+		if (libs[i].dev == dev && libs[i].ino == (ino_t)m->inode)
+			break;
+	if (i < nlibs) {
+		/* attached already */
+	} else if (nlibs == GOMEMD_MAX_LIBS) {
+		snprintf(err, errlen, "%s: too many attached files (at most %d)", m->path,
+			 GOMEMD_MAX_LIBS);
+		rc = -1;
+	} else {
+		memset(&libs[nlibs], 0, sizeof libs[nlibs]);
+		if (attach_probes(libs[nlibs].links, -1, fdpath) == 0) {
+			snprintf(err, errlen, "%s: no gomem USDT probes in it", m->path);
+			rc = -1;
+		} else {
+			xasprintf(&libs[nlibs].path, "%s%s", m->path,
+				  m->deleted ? " (deleted)" : "");
+			libs[nlibs].mapped = 1;
+			libs[nlibs].dev = dev;
+			libs[nlibs].ino = (ino_t)m->inode;
+			nlibs++;
+			log_info("attached to %s%s (inode %llu, mapped by process %d) for all "
+				 "processes",
+				 m->path, m->deleted ? " (deleted)" : "",
+				 (unsigned long long)m->inode, pid);
+		}
+	}
+	pthread_mutex_unlock(&pid_lock);
+	close(fd);
+	return rc;
 }
 
 /*

@@ -35,6 +35,13 @@ enum {
 	OPT_PROFILE,
 	OPT_NO_PROFILE,
 	OPT_STATE_DIR,
+	OPT_SOCKET,
+	OPT_SOCKET_MODE,
+	OPT_SOCKET_CONN,
+	OPT_WEB_CONFIG,
+	OPT_ALLOW_HOST,
+	OPT_HEADER_TIMEOUT,
+	OPT_HASH_PASSWORD, /* handled by main() before the configuration */
 };
 
 static const struct option long_opts[] = {
@@ -55,6 +62,13 @@ static const struct option long_opts[] = {
     {"profile", no_argument, NULL, OPT_PROFILE},
     {"no-profile", no_argument, NULL, OPT_NO_PROFILE},
     {"state-dir", required_argument, NULL, OPT_STATE_DIR},
+    {"socket", required_argument, NULL, OPT_SOCKET},
+    {"socket-mode", required_argument, NULL, OPT_SOCKET_MODE},
+    {"socket-connections", required_argument, NULL, OPT_SOCKET_CONN},
+    {"web-config", required_argument, NULL, OPT_WEB_CONFIG},
+    {"allow-host", required_argument, NULL, OPT_ALLOW_HOST},
+    {"header-timeout", required_argument, NULL, OPT_HEADER_TIMEOUT},
+    {"hash-password", no_argument, NULL, OPT_HASH_PASSWORD},
     {NULL, 0, NULL, 0},
 };
 
@@ -81,7 +95,15 @@ void conf_usage(FILE *f)
 	    "                             each one every history interval; --profile: on)\n"
 	    "      --state-dir DIR        keep ended processes' last profile and MemStats here\n"
 	    "                             (default /var/lib/gomemd; \"\" for none; config keys\n"
-	    "                             state_max_count, state_max_bytes, state_max_age)\n");
+	    "                             state_max_count, state_max_bytes, state_max_age)\n"
+	    "      --socket PATH          unix socket (default " GOMEMD_DEFAULT_SOCKET
+	    "; \"\" none)\n"
+	    "      --socket-mode MODE     its permissions (default 0660, group gomem)\n"
+	    "      --socket-connections N its own connection budget (default 32)\n"
+	    "      --web-config FILE      TLS and basic-auth users (Prometheus exporter-toolkit)\n"
+	    "      --allow-host NAME      a Host name beyond loopback to answer (repeatable)\n"
+	    "      --header-timeout SECS  deadline for a whole request header (default 5)\n"
+	    "      --hash-password        print the bcrypt hash of a password read from stdin\n");
 }
 
 /* Set the defaults. */
@@ -101,6 +123,10 @@ static void conf_defaults(struct gomemd_config *c)
 	c->state_max_count = 100;
 	c->state_max_bytes = 256ull << 20;
 	c->state_max_age_s = 7 * 86400;
+	c->socket = xstrdup(GOMEMD_DEFAULT_SOCKET);
+	c->socket_mode = 0660;
+	c->socket_connections = 32;
+	c->header_timeout_s = 5;
 }
 
 /* Free what a configuration owns. */
@@ -111,8 +137,12 @@ void conf_free(struct gomemd_config *c)
 	free(c->listen);
 	free(c->config_file);
 	free(c->state_dir);
+	free(c->socket);
+	free(c->web_config);
 	for (i = 0; i < c->nlibraries; i++)
 		free(c->libraries[i]);
+	for (i = 0; i < c->nallow_hosts; i++)
+		free(c->allow_hosts[i]);
 	memset(c, 0, sizeof *c);
 }
 
@@ -182,6 +212,15 @@ static int add_library(struct gomemd_config *c, const char *path, char *err, siz
 	return 0;
 }
 
+/* Whether key is name, a '_' standing for a '-'. */
+static int key_is(const char *key, const char *name)
+{
+	for (; *key != '\0' && *name != '\0'; key++, name++)
+		if (*key != *name && !(*key == '_' && *name == '-'))
+			return 0;
+	return *key == *name;
+}
+
 /* Apply one setting; `from` names its origin for messages. */
 static int conf_set(struct gomemd_config *c, const char *key, const char *val, const char *from,
 		    char *err, size_t errlen)
@@ -249,6 +288,39 @@ static int conf_set(struct gomemd_config *c, const char *key, const char *val, c
 			goto bad;
 	} else if (strcmp(key, "state_max_age") == 0) {
 		if (parse_uint(val, 0, 100u * 365 * 86400, &c->state_max_age_s) != 0)
+			goto bad;
+	} else if (key_is(key, "socket")) {
+		if (val[0] != '\0' && val[0] != '/')
+			goto bad;
+		free(c->socket);
+		c->socket = xstrdup(val);
+		c->socket_explicit = 1;
+	} else if (key_is(key, "socket-mode")) {
+		char *end;
+		unsigned long m = strtoul(val, &end, 8);
+
+		if (val[0] == '\0' || *end != '\0' || m > 0777)
+			goto bad;
+		c->socket_mode = (unsigned)m;
+	} else if (key_is(key, "socket-connections")) {
+		if (parse_uint(val, 1, 1024, &c->socket_connections) != 0)
+			goto bad;
+	} else if (key_is(key, "web-config")) {
+		if (val[0] == '\0')
+			goto bad;
+		free(c->web_config);
+		c->web_config = xstrdup(val);
+	} else if (key_is(key, "allow-host")) {
+		if (val[0] == '\0' || strpbrk(val, " /:@") != NULL)
+			goto bad;
+		if (c->nallow_hosts == GOMEMD_MAX_HOSTS) {
+			snprintf(err, errlen, "%s: more than %d allow-host names", from,
+				 GOMEMD_MAX_HOSTS);
+			return -1;
+		}
+		c->allow_hosts[c->nallow_hosts++] = xstrdup(val);
+	} else if (key_is(key, "header-timeout")) {
+		if (parse_uint(val, 1, 600, &c->header_timeout_s) != 0)
 			goto bad;
 	} else if (strcmp(key, "threads") == 0) {
 		if (parse_uint(val, 1, 64, &c->http_threads) != 0)
@@ -410,6 +482,24 @@ int conf_build(struct gomemd_config *c, int argc, char **argv, char *err, size_t
 			break;
 		case OPT_THREADS:
 			key = "threads";
+			break;
+		case OPT_SOCKET:
+			key = "socket";
+			break;
+		case OPT_SOCKET_MODE:
+			key = "socket-mode";
+			break;
+		case OPT_SOCKET_CONN:
+			key = "socket-connections";
+			break;
+		case OPT_WEB_CONFIG:
+			key = "web-config";
+			break;
+		case OPT_ALLOW_HOST:
+			key = "allow-host";
+			break;
+		case OPT_HEADER_TIMEOUT:
+			key = "header-timeout";
 			break;
 		default:
 			continue;

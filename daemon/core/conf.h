@@ -8,7 +8,9 @@
 #include <stddef.h>
 #include <stdio.h>
 
-#define GOMEMD_MAX_LIBS 16
+#define GOMEMD_MAX_LIBS	      64 /* configured, and attached through a mapping */
+#define GOMEMD_MAX_HOSTS      16
+#define GOMEMD_DEFAULT_SOCKET "/run/gomemd/gomemd.sock"
 
 struct gomemd_config {
 	char *listen;			  /* "ADDR:PORT" as given */
@@ -28,6 +30,14 @@ struct gomemd_config {
 	unsigned long long state_max_bytes;
 	unsigned state_max_age_s;
 	char *config_file;
+	char *socket;			     /* unix socket path, "" for none */
+	int socket_explicit;		     /* given by the user: failing to make it is fatal */
+	unsigned socket_mode;		     /* its permission bits */
+	unsigned socket_connections;	     /* its own connection budget */
+	char *web_config;		     /* exporter-toolkit web config file, or NULL */
+	char *allow_hosts[GOMEMD_MAX_HOSTS]; /* Host names beyond loopback */
+	int nallow_hosts;
+	unsigned header_timeout_s; /* whole request header deadline */
 };
 
 int conf_build(struct gomemd_config *c, int argc, char **argv, char *err, size_t errlen);

@@ -11,6 +11,8 @@
 #include "config.h"
 
 #include "core/dwsym.h"
+#include "base/log.h"
+#include "base/safefile.h"
 
 #include <dwarf.h>
 #include <elfutils/libdw.h>
@@ -31,6 +33,7 @@ struct dwsym_entry {
 };
 
 struct dwsym_proc {
+	pid_t pid;
 	Dwfl *dwfl;
 	struct dwsym_module *mods;
 	size_t nmods;
@@ -40,9 +43,72 @@ struct dwsym_proc {
 
 static char *debuginfo_path; /* NULL: libdw's default, /usr/lib/debug and beside */
 
+/*
+ * The process whose modules libdw is opening on this thread: libdw opens a
+ * module's file lazily (when it is first symbolised), from the callbacks below.
+ */
+static __thread pid_t dwsym_pid;
+
+/*
+ * A module's file, opened so a watched process cannot make gomemd block or
+ * follow a link: the path in /proc/PID/maps is the process owner's choice (it
+ * may now be a FIFO, a symlink or another file), so the file is reached
+ * through /proc/PID/map_files/START-END, or beneath /proc/PID/root without
+ * following links, non-blocking, and only if it is the regular file with the
+ * device and inode the maps line states (base/safefile.c).  libdw's own
+ * dwfl_linux_proc_find_elf opens the path as it is; it still serves the
+ * pseudo-modules ("[vdso]"), which it reads from the process's memory.
+ */
+static int
+find_elf_safe(Dwfl_Module *mod, void **userdata, const char *modname, Dwarf_Addr base,
+	      char **file_name, Elf **elfp)
+{
+	struct safefile_map m;
+	Dwarf_Addr lo = 0;
+	char line[4352], path[64], err[256];
+	FILE *f;
+	int fd = -1;
+
+	if (modname == NULL || modname[0] != '/')
+		return dwfl_linux_proc_find_elf(mod, userdata, modname, base, file_name, elfp);
+	dwfl_module_info(mod, NULL, &lo, NULL, NULL, NULL, NULL, NULL);
+	snprintf(path, sizeof path, "/proc/%d/maps", (int)dwsym_pid);
+	if (dwsym_pid <= 0 || (f = fopen(path, "re")) == NULL)
+		return -1;
+	while (fd < 0 && fgets(line, sizeof line, f) != NULL) {
+		if (safefile_parse_map(line, &m) != 0 || m.inode == 0 || lo < m.start ||
+		    lo >= m.end || strcmp(m.path, modname) != 0)
+			continue;
+		fd = safefile_open((int)dwsym_pid, &m, SAFEFILE_ANY, err, sizeof err);
+		if (fd < 0)
+			log_debug("process %d: not opening %s: %s", (int)dwsym_pid, modname, err);
+	}
+	fclose(f);
+	if (fd >= 0) {
+		*file_name = strdup(modname);
+		*elfp = NULL;
+	}
+	return fd;
+}
+
+/*
+ * Separate debug information by build ID only, under the debug directory
+ * (root's tree: /usr/lib/debug/.build-id/xx/rest.debug).  libdw's standard
+ * search also tries the .gnu_debuglink name beside the module, in a
+ * directory the watched process's owner may control.
+ */
+static int
+find_debuginfo_safe(Dwfl_Module *mod, void **userdata, const char *modname, Dwarf_Addr base,
+		    const char *file_name, const char *debuglink_file, GElf_Word debuglink_crc,
+		    char **debuginfo_file_name)
+{
+	return dwfl_build_id_find_debuginfo(mod, userdata, modname, base, file_name, debuglink_file,
+					    debuglink_crc, debuginfo_file_name);
+}
+
 static const Dwfl_Callbacks proc_callbacks = {
-	.find_elf = dwfl_linux_proc_find_elf,
-	.find_debuginfo = dwfl_standard_find_debuginfo,
+	.find_elf = find_elf_safe,
+	.find_debuginfo = find_debuginfo_safe,
 	.debuginfo_path = &debuginfo_path,
 };
 
@@ -126,6 +192,8 @@ dwsym_proc_open(pid_t pid, char *err, size_t errlen)
 
 	if (dp == NULL)
 		abort();
+	dp->pid = pid;
+	dwsym_pid = pid;
 	dp->dwfl = dwfl_begin(&proc_callbacks);
 	if (dp->dwfl == NULL) {
 		snprintf(err, errlen, "libdw: %s", dwfl_errmsg(-1));
@@ -310,6 +378,7 @@ dwsym_proc_lookup(struct dwsym_proc *dp, uint64_t pc, bool return_addr)
 	uint64_t key = pc * 2 + (return_addr ? 1 : 0);
 	struct dwsym_entry *e;
 
+	dwsym_pid = dp->pid; /* libdw may open the module's file now */
 	if (key == 0 || pc > (UINT64_MAX >> 1))
 		return &unknown_loc;
 	if ((dp->used + 1) * 2 > dp->cap) {

@@ -100,6 +100,22 @@ static int read_identity(int pid, struct proc_info *info, uint64_t *start_ticks)
 
 /* ---- the table ---- */
 
+/*
+ * Boot time on the wall clock without /proc/stat: realtime minus boottime,
+ * rounded down to a whole second as /proc/stat's btime is.
+ */
+static uint64_t boot_time_ns(void)
+{
+	struct timespec rt, bt;
+	uint64_t ns;
+
+	clock_gettime(CLOCK_REALTIME, &rt);
+	clock_gettime(CLOCK_BOOTTIME, &bt);
+	ns = ((uint64_t)rt.tv_sec * 1000000000ull + (uint64_t)rt.tv_nsec) -
+	     ((uint64_t)bt.tv_sec * 1000000000ull + (uint64_t)bt.tv_nsec);
+	return ns / 1000000000ull * 1000000000ull;
+}
+
 /* Set up the table. */
 void proc_init(unsigned history_len, unsigned history_interval_ms)
 {
@@ -113,6 +129,8 @@ void proc_init(unsigned history_len, unsigned history_interval_ms)
 	if (procfs_read_path("/proc/stat", buf, sizeof buf) > 0 &&
 	    (p = strstr(buf, "\nbtime ")) != NULL)
 		tab.btime_ns = strtoull(p + 7, NULL, 10) * 1000000000ull;
+	else /* ProcSubset=pid hides /proc/stat: boot time from the clocks */
+		tab.btime_ns = boot_time_ns();
 }
 
 /* Change the history interval (SIGHUP). */

@@ -31,6 +31,9 @@
 
 #define PROFILE_HIST 16
 #define PROFILE_HIST_BYTES ((size_t)16 << 20) /* of older copies per process */
+/* Of every copy over all processes: a host of many large heaps cannot make
+ * gomemd grow past this (the oldest copies go first, then new ones wait). */
+#define PROFILE_TOTAL_BYTES ((size_t)256 << 20)
 #define PROFILE_SPACING_NS (10ull * 1000000000u)
 #define PROFILE_MAX_PROCS 4096
 #define PROFILE_PRUNE_NS (60ull * 1000000000u)
@@ -108,6 +111,46 @@ phist_trim_locked(struct pstate *p)
 		memmove(&p->hist[0], &p->hist[1], (p->nhist - 1) * sizeof(p->hist[0]));
 		p->nhist--;
 	}
+}
+
+/* Bytes a copy holds. */
+static size_t
+pcopy_bytes(const struct procprof *c)
+{
+	return c->rawlen + c->nbuckets * sizeof(struct procprof_bucket);
+}
+
+/* Bytes every copy of every process holds (lock held). */
+static size_t
+ptotal_locked(void)
+{
+	const struct pstate *p;
+	size_t total = 0, i;
+
+	for (p = plist; p != NULL; p = p->next) {
+		if (p->have_cur)
+			total += pcopy_bytes(&p->cur);
+		for (i = 0; i < p->nhist; i++)
+			total += pcopy_bytes(&p->hist[i]);
+	}
+	return total;
+}
+
+/* Free the oldest history copy of any process; false if there is none. */
+static bool
+pdrop_oldest_locked(void)
+{
+	struct pstate *p, *old = NULL;
+
+	for (p = plist; p != NULL; p = p->next)
+		if (p->nhist > 0 && (old == NULL || p->hist[0].read_ns < old->hist[0].read_ns))
+			old = p;
+	if (old == NULL)
+		return false;
+	procprof_free(&old->hist[0]);
+	memmove(&old->hist[0], &old->hist[1], (old->nhist - 1) * sizeof(old->hist[0]));
+	old->nhist--;
+	return true;
 }
 
 /* The copy to take a delta from: the newest at least `seconds` old. */
@@ -198,6 +241,15 @@ pull(int pid, uint64_t addr_hint)
 	else
 		dwsym_proc_close(sym);
 	p->addr = addr;
+	/* The cap over all processes: drop the oldest history first. */
+	while (ptotal_locked() + pcopy_bytes(&copy) > PROFILE_TOTAL_BYTES && pdrop_oldest_locked())
+		;
+	if (ptotal_locked() + pcopy_bytes(&copy) > PROFILE_TOTAL_BYTES) {
+		pstats.dropped_cap++;
+		procprof_free(&copy);
+		pthread_mutex_unlock(&profile_lock);
+		return;
+	}
 	if (p->have_cur) {
 		if (p->nhist == 0 ||
 		    p->cur.read_ns - p->hist[p->nhist - 1].read_ns >= PROFILE_SPACING_NS) {
@@ -885,6 +937,7 @@ profile_stats(struct profile_stats *out)
 		out->truncated += p->cur.truncated;
 		out->buckets += p->cur.nbuckets;
 	}
+	out->bytes = ptotal_locked();
 	pthread_mutex_unlock(&profile_lock);
 }
 

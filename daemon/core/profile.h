@@ -46,6 +46,8 @@ struct profile_stats {
 	uint64_t pulls, pull_errors;      /* table copies taken / failed */
 	uint64_t samples, lost, truncated; /* over the processes' latest copies */
 	uint64_t processes, buckets, saved, save_errors;
+	uint64_t bytes;       /* every copy held, all processes */
+	uint64_t dropped_cap; /* copies not kept: the cap over all processes was reached */
 };
 
 struct profile_config {

@@ -15,6 +15,9 @@
 #include "config.h"
 
 #include <errno.h>
+#include <arpa/inet.h>
+#include <fcntl.h>
+#include <unistd.h>
 #include <netdb.h>
 #include <stdarg.h>
 #include <stdio.h>
@@ -24,10 +27,17 @@
 #include <netinet/in.h>
 
 #include <microhttpd.h>
+#if HAVE_LIBSYSTEMD
+#include <systemd/sd-daemon.h>
+#endif
 
+#include "base/clock.h"
 #include "base/log.h"
+#include "base/unixsock.h"
 #include "base/xmalloc.h"
 #include "core/conf.h"
+#include "core/webconfig.h"
+#include "http/guard.h"
 #include "http/reply.h"
 #include "http/server.h"
 #include "http/sse.h"
@@ -36,9 +46,15 @@
  * The daemon and its routes: written by the main thread only while no
  * server runs (http_start, http_stop), read by MHD's threads.
  */
-static struct MHD_Daemon *mhd;
+static struct MHD_Daemon *mhd;	    /* TCP (TLS with a web config) */
+static struct MHD_Daemon *mhd_unix; /* the unix socket, its own connection budget */
 static const struct http_route *routes;
 static size_t nroutes;
+static struct webconfig web; /* loaded by http_start, read by guard.c's checks */
+static int have_web;
+static char *tls_key, *tls_cert;	/* PEM, for MHD while it runs */
+static int listener_tcp, listener_unix; /* the access handler's cls: which listener */
+static char *socket_path;		/* the unix socket we made, removed at stop; NULL: none */
 
 /* Find the route and call it. */
 static int http_dispatch(struct http_req *req)
@@ -69,11 +85,16 @@ static enum MHD_Result http_access(void *cls, struct MHD_Connection *conn, const
 	static int started;
 	struct http_req req;
 
-	(void)cls;
 	(void)version;
 	(void)upload_data;
 	if (*con_cls == NULL) {
+		struct guard_refusal r;
+
 		*con_cls = &started;
+		guard_header_done(conn);
+		if (guard_request(conn, cls == &listener_unix, method, url, &r) != 0)
+			return http_queue_error(conn, r.status, r.msg, r.hname, r.hvalue) ? MHD_YES
+											  : MHD_NO;
 		if (strcmp(method, "GET") != 0 && strcmp(method, "HEAD") != 0)
 			return MHD_YES; /* wait for the body (thrown away) */
 	}
@@ -86,6 +107,225 @@ static enum MHD_Result http_access(void *cls, struct MHD_Connection *conn, const
 	req.url = url;
 	req.rest = url;
 	return http_dispatch(&req) ? MHD_YES : MHD_NO;
+}
+
+static void http_log(void *cls, const char *fmt, va_list ap);
+
+/* Connections open and close: the header deadline. */
+static void http_notify(void *cls, struct MHD_Connection *conn, void **socket_context,
+			enum MHD_ConnectionNotificationCode toe)
+{
+	(void)cls;
+	(void)socket_context;
+	if (toe == MHD_CONNECTION_NOTIFY_STARTED)
+		guard_connection_open(conn, now_mono_ns());
+	else
+		guard_connection_close(conn);
+}
+
+/* Read a whole small file (a PEM) into a malloc'ed string; NULL with err. */
+static char *read_pem(const char *path, char *err, size_t errlen)
+{
+	char *buf = xcalloc(1, 1 << 20);
+	ssize_t n, got = 0;
+	int fd = open(path, O_RDONLY | O_NONBLOCK | O_NOCTTY | O_CLOEXEC);
+
+	if (fd < 0) {
+		snprintf(err, errlen, "%s: %s", path, strerror(errno));
+		free(buf);
+		return NULL;
+	}
+	while (got < (1 << 20) - 1 && (n = read(fd, buf + got, (size_t)((1 << 20) - 1 - got))) > 0)
+		got += n;
+	close(fd);
+	if (got == 0 || got >= (1 << 20) - 1) {
+		snprintf(err, errlen, "%s: %s", path, got ? "larger than 1 MiB" : "empty");
+		free(buf);
+		return NULL;
+	}
+	return buf;
+}
+
+/* Whether a listen address is loopback only. */
+int http_listen_is_loopback(const char *listen)
+{
+	char addr[256];
+	unsigned port;
+	struct in6_addr a6;
+	struct in_addr a4;
+
+	if (conf_split_listen(listen, addr, sizeof addr, &port) != 0)
+		return 0;
+	if (strcmp(addr, "localhost") == 0)
+		return 1;
+	if (inet_pton(AF_INET, addr, &a4) == 1)
+		return (ntohl(a4.s_addr) >> 24) == 127;
+	if (inet_pton(AF_INET6, addr, &a6) == 1)
+		return IN6_IS_ADDR_LOOPBACK(&a6);
+	return 0;
+}
+
+/*
+ * Sockets passed by systemd (gomemd.socket): a listening TCP socket and a
+ * listening unix socket, found once; they outlive restarts of the servers
+ * (SIGHUP), which hand them back with MHD_quiesce_daemon().  -1: none.
+ */
+static int act_tcp = -1, act_unix = -1;
+static char where_tcp[320]; /* what the TCP server listens on, for messages */
+
+/* Look for sockets passed by systemd (LISTEN_FDS); once. */
+static void activation_fds(void)
+{
+#if HAVE_LIBSYSTEMD
+	static int checked;
+	int n, fd;
+
+	if (checked)
+		return;
+	checked = 1;
+	n = sd_listen_fds(1);
+	for (fd = SD_LISTEN_FDS_START; n > 0 && fd < SD_LISTEN_FDS_START + n; fd++) {
+		if (act_unix < 0 && sd_is_socket_unix(fd, SOCK_STREAM, 1, NULL, 0) > 0)
+			act_unix = fd;
+		else if (act_tcp < 0 && sd_is_socket_inet(fd, AF_UNSPEC, SOCK_STREAM, 1, 0) > 0)
+			act_tcp = fd;
+		else
+			log_warnx("socket activation: fd %d is not a listening TCP or unix stream "
+				  "socket; ignored",
+				  fd);
+	}
+#endif
+}
+
+/* The address a listening socket is bound to, as ADDR:PORT. */
+static void sock_name(int fd, char *buf, size_t len)
+{
+	struct sockaddr_storage ss;
+	socklen_t sl = sizeof ss;
+	char a[INET6_ADDRSTRLEN] = "?";
+	unsigned port = 0;
+
+	if (getsockname(fd, (struct sockaddr *)&ss, &sl) == 0) {
+		if (ss.ss_family == AF_INET) {
+			inet_ntop(AF_INET, &((struct sockaddr_in *)&ss)->sin_addr, a, sizeof a);
+			port = ntohs(((struct sockaddr_in *)&ss)->sin_port);
+		} else if (ss.ss_family == AF_INET6) {
+			inet_ntop(AF_INET6, &((struct sockaddr_in6 *)&ss)->sin6_addr, a, sizeof a);
+			port = ntohs(((struct sockaddr_in6 *)&ss)->sin6_port);
+			snprintf(buf, len, "[%s]:%u", a, port);
+			return;
+		}
+	}
+	snprintf(buf, len, "%s:%u", a, port);
+}
+
+/*
+ * Load the web config and check that the listener may be used with it:
+ * beyond loopback only with TLS and users.  0 or -1 with err.
+ */
+static int http_load_web(const struct gomemd_config *c, char *err, size_t errlen)
+{
+	have_web = 0;
+	if (c->web_config != NULL) {
+		if (webconfig_load(c->web_config, &web, err, errlen) != 0)
+			return -1;
+		have_web = 1;
+		if (web.client_auth != WEBCONFIG_NO_CLIENT_CERT) {
+			snprintf(err, errlen,
+				 "%s: client_auth_type %s: client certificates are not supported "
+				 "by gomemd yet; use basic_auth_users",
+				 c->web_config, webconfig_client_auth_name(web.client_auth));
+			return -1;
+		}
+		if (webconfig_has_tls(&web)) {
+			if ((tls_cert = read_pem(web.cert_file, err, errlen)) == NULL ||
+			    (tls_key = read_pem(web.key_file, err, errlen)) == NULL)
+				return -1;
+			if (!MHD_is_feature_supported(MHD_FEATURE_TLS)) {
+				snprintf(err, errlen,
+					 "%s asks for TLS, but this libmicrohttpd was "
+					 "built without it",
+					 c->web_config);
+				return -1;
+			}
+		}
+	}
+	char where[128];
+
+	if (act_tcp >= 0)
+		sock_name(act_tcp, where, sizeof where);
+	else
+		snprintf(where, sizeof where, "%s", c->listen);
+	if (!http_listen_is_loopback(where) &&
+	    !(have_web && webconfig_has_tls(&web) && webconfig_has_auth(&web))) {
+		snprintf(err, errlen,
+			 "listening on %s, beyond loopback, needs TLS and basic auth: give "
+			 "--web-config FILE with tls_server_config and basic_auth_users (see "
+			 "gomemd(8)), or listen on 127.0.0.1 and use the unix socket",
+			 where);
+		return -1;
+	}
+	return 0;
+}
+
+/* Free what http_load_web() loaded. */
+static void http_free_web(void)
+{
+	if (have_web)
+		webconfig_free(&web);
+	have_web = 0;
+	if (tls_key != NULL)
+		explicit_bzero(tls_key, strlen(tls_key));
+	free(tls_key);
+	free(tls_cert);
+	tls_key = tls_cert = NULL;
+}
+
+/* The unix socket's server: its own connection budget.  0 or -1 with err. */
+static int http_start_unix(const struct gomemd_config *c, char *err, size_t errlen)
+{
+	char msg[512];
+	int fd;
+
+	msg[0] = '\0';
+	if (act_unix >= 0)
+		fd = act_unix; /* made by systemd: path, mode and group are the unit's */
+	else if (c->socket == NULL || c->socket[0] == '\0')
+		return 0;
+	else
+		fd = unixsock_listen(c->socket, c->socket_mode, "gomem", 64, msg, sizeof msg);
+	if (fd < 0) {
+		if (c->socket_explicit) {
+			snprintf(err, errlen, "%s", msg);
+			return -1;
+		}
+		log_info("%s; serving TCP only", msg); /* the default path outside systemd */
+		return 0;
+	}
+	if (msg[0] != '\0')
+		log_warnx("%s", msg);
+	mhd_unix = MHD_start_daemon(
+	    MHD_USE_EPOLL_INTERNAL_THREAD | MHD_USE_ERROR_LOG | MHD_ALLOW_SUSPEND_RESUME |
+		MHD_USE_ITC,
+	    0, NULL, NULL, http_access, &listener_unix, MHD_OPTION_LISTEN_SOCKET, fd,
+	    MHD_OPTION_CONNECTION_LIMIT, (unsigned)c->socket_connections,
+	    MHD_OPTION_CONNECTION_TIMEOUT, (unsigned)c->conn_timeout_s,
+	    MHD_OPTION_CONNECTION_MEMORY_LIMIT, (size_t)(64 * 1024), MHD_OPTION_NOTIFY_CONNECTION,
+	    http_notify, NULL, MHD_OPTION_EXTERNAL_LOGGER, http_log, NULL, MHD_OPTION_END);
+	if (mhd_unix == NULL) {
+		snprintf(err, errlen, "cannot serve on %s: libmicrohttpd failed to start",
+			 act_unix >= 0 ? "the unix socket systemd passed" : c->socket);
+		if (act_unix < 0) {
+			close(fd);
+			unlink(c->socket);
+		}
+		return -1;
+	}
+	if (act_unix >= 0)
+		log_info("serving the unix socket systemd passed");
+	else
+		log_info("serving unix:%s", c->socket);
+	return 0;
 }
 
 /* Route MHD's messages to our log. */
@@ -111,9 +351,17 @@ int http_start(const struct gomemd_config *c, const struct http_route *table, si
 	char addr[256], portstr[16];
 	int rc;
 
-	if (conf_split_listen(c->listen, addr, sizeof addr, &port) != 0) {
+	activation_fds();
+	if (act_tcp >= 0) { /* systemd's socket: --listen is only a default then */
+		sock_name(act_tcp, addr, sizeof addr);
+		snprintf(where_tcp, sizeof where_tcp, "%s (from systemd)", addr);
+		snprintf(addr, sizeof addr, "127.0.0.1");
+		port = 0;
+	} else if (conf_split_listen(c->listen, addr, sizeof addr, &port) != 0) {
 		snprintf(err, errlen, "bad listen address \"%s\" (want ADDR:PORT)", c->listen);
 		return -1;
+	} else {
+		snprintf(where_tcp, sizeof where_tcp, "%s", c->listen);
 	}
 	snprintf(portstr, sizeof portstr, "%u", port);
 	hints.ai_socktype = SOCK_STREAM;
@@ -123,14 +371,56 @@ int http_start(const struct gomemd_config *c, const struct http_route *table, si
 		snprintf(err, errlen, "listen address %s: %s", addr, gai_strerror(rc));
 		return -1;
 	}
+	if (http_load_web(c, err, errlen) != 0) {
+		http_free_web();
+		freeaddrinfo(ai);
+		return -1;
+	}
+	{
+		struct guard_conf gc = {
+		    have_web ? &web : NULL,  (const char *const *)c->allow_hosts,
+		    (size_t)c->nallow_hosts, "gomem",
+		    c->header_timeout_s,     c->max_connections + c->socket_connections,
+		};
+
+		if (guard_init(&gc, err, errlen) != 0) {
+			http_free_web();
+			freeaddrinfo(ai);
+			return -1;
+		}
+	}
 	routes = table;
 	nroutes = n;
-	flags = MHD_USE_EPOLL_INTERNAL_THREAD | MHD_USE_ERROR_LOG | MHD_ALLOW_SUSPEND_RESUME;
-	if (ai->ai_family == AF_INET6)
+	flags = MHD_USE_EPOLL_INTERNAL_THREAD | MHD_USE_ERROR_LOG | MHD_ALLOW_SUSPEND_RESUME |
+		MHD_USE_ITC;
+	if (act_tcp >= 0) {
+		struct sockaddr_storage ss;
+		socklen_t sl = sizeof ss;
+
+		if (getsockname(act_tcp, (struct sockaddr *)&ss, &sl) == 0 &&
+		    ss.ss_family == AF_INET6)
+			flags |= MHD_USE_IPv6;
+	} else if (ai->ai_family == AF_INET6) {
 		flags |= MHD_USE_IPv6;
+	}
+	if (tls_cert != NULL)
+		flags |= MHD_USE_TLS;
 	{
+		const char *prio = !have_web || web.min_tls <= 10 ? "NORMAL"
+				   : web.min_tls == 11		  ? "NORMAL:-VERS-TLS1.0"
+				   : web.min_tls == 12
+				       ? "NORMAL:-VERS-TLS1.0:-VERS-TLS1.1"
+				       : "NORMAL:-VERS-TLS1.0:-VERS-TLS1.1:-VERS-TLS1.2";
+		struct MHD_OptionItem tls[] = {
+		    {tls_cert != NULL ? MHD_OPTION_HTTPS_MEM_CERT : MHD_OPTION_END, 0, tls_cert},
+		    {MHD_OPTION_HTTPS_MEM_KEY, 0, tls_key},
+		    {MHD_OPTION_HTTPS_PRIORITIES, 0, (void *)prio},
+		    {MHD_OPTION_END, 0, NULL},
+		};
 		struct MHD_OptionItem opts[] = {
-		    {MHD_OPTION_SOCK_ADDR, 0, ai->ai_addr},
+		    {MHD_OPTION_NOTIFY_CONNECTION, (intptr_t)http_notify, NULL},
+		    {act_tcp >= 0 ? MHD_OPTION_LISTEN_SOCKET : MHD_OPTION_SOCK_ADDR, act_tcp,
+		     act_tcp >= 0 ? NULL : ai->ai_addr},
 		    {MHD_OPTION_CONNECTION_LIMIT, (intptr_t)c->max_connections, NULL},
 		    {MHD_OPTION_PER_IP_CONNECTION_LIMIT, (intptr_t)c->per_ip_limit, NULL},
 		    {MHD_OPTION_CONNECTION_TIMEOUT, (intptr_t)c->conn_timeout_s, NULL},
@@ -141,19 +431,30 @@ int http_start(const struct gomemd_config *c, const struct http_route *table, si
 		    {MHD_OPTION_END, 0, NULL},
 		};
 
-		mhd = MHD_start_daemon(flags, (uint16_t)port, NULL, NULL, http_access, NULL,
-				       MHD_OPTION_EXTERNAL_LOGGER, http_log, NULL, MHD_OPTION_ARRAY,
-				       opts, MHD_OPTION_END);
+		mhd =
+		    MHD_start_daemon(flags, (uint16_t)port, NULL, NULL, http_access, &listener_tcp,
+				     MHD_OPTION_EXTERNAL_LOGGER, http_log, NULL, MHD_OPTION_ARRAY,
+				     opts, MHD_OPTION_ARRAY, tls, MHD_OPTION_END);
 	}
 	rc = errno;
 	freeaddrinfo(ai);
 	if (mhd == NULL) {
-		snprintf(err, errlen, "cannot listen on %s: %s", c->listen,
+		snprintf(err, errlen, "cannot listen on %s: %s", where_tcp,
 			 rc ? strerror(rc) : "libmicrohttpd failed to start");
+		guard_fini();
+		http_free_web();
+		return -1;
+	}
+	if (http_start_unix(c, err, errlen) != 0) {
+		MHD_stop_daemon(mhd);
+		mhd = NULL;
+		guard_fini();
+		http_free_web();
 		return -1;
 	}
 	if ((rc = sse_init(SSE_MAX_CLIENTS_DEFAULT)) != 0)
 		log_warnx("event stream: %s", strerror(-rc));
+	socket_path = c->socket != NULL ? xstrdup(c->socket) : NULL;
 	return 0;
 }
 
@@ -161,7 +462,27 @@ int http_start(const struct gomemd_config *c, const struct http_route *table, si
 void http_stop(void)
 {
 	sse_shutdown(); /* no connection may stay suspended */
-	if (mhd != NULL)
+	if (mhd != NULL) {
+		if (act_tcp >= 0)
+			MHD_quiesce_daemon(mhd); /* systemd's socket stays open for a restart */
 		MHD_stop_daemon(mhd);
-	mhd = NULL;
+	}
+	if (mhd_unix != NULL) {
+		if (act_unix >= 0)
+			MHD_quiesce_daemon(mhd_unix);
+		MHD_stop_daemon(mhd_unix);
+		if (act_unix < 0 && socket_path != NULL)
+			unlink(socket_path);
+	}
+	mhd = mhd_unix = NULL;
+	free(socket_path);
+	socket_path = NULL;
+	guard_fini();
+	http_free_web();
+}
+
+/* What the TCP server listens on ("ADDR:PORT", "(from systemd)" when passed). */
+const char *http_where(void)
+{
+	return where_tcp;
 }

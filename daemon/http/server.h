@@ -22,5 +22,7 @@ struct http_route {
 int http_start(const struct gomemd_config *c, const struct http_route *table, size_t n, char *err,
 	       size_t errlen);
 void http_stop(void);
+const char *http_where(void);
+int http_listen_is_loopback(const char *listen);
 
 #endif /* GOMEMD_SERVER_H */

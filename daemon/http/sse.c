@@ -17,6 +17,8 @@
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
+#include <netinet/in.h>
+#include <sys/socket.h>
 
 /* One framed message, shared by every queue that holds it. */
 struct sse_msg {
@@ -30,11 +32,13 @@ struct sse_client {
 	struct MHD_Connection *conn;
 	int pid_filter;
 	struct sse_msg *q[SSE_QUEUE_MAX];
-	size_t head;   /* index of the oldest message */
-	size_t count;  /* messages queued */
-	size_t off;    /* bytes of q[head] already handed to MHD */
-	int suspended; /* we suspended conn and nobody resumed it yet */
-	int closing;   /* end the stream at the next read */
+	size_t head;		/* index of the oldest message */
+	size_t count;		/* messages queued */
+	size_t off;		/* bytes of q[head] already handed to MHD */
+	int suspended;		/* we suspended conn and nobody resumed it yet */
+	int closing;		/* end the stream at the next read */
+	int local;		/* came in on the unix socket: its own budget */
+	unsigned char addr[16]; /* TCP client's address (IPv4 in the first 4 bytes) */
 };
 
 static pthread_mutex_t sse_lock = PTHREAD_MUTEX_INITIALIZER;
@@ -42,6 +46,7 @@ static pthread_cond_t sse_cond; /* shutdown, for the heartbeat thread */
 static struct sse_client *sse_clients;
 static unsigned int sse_nclients, sse_max = SSE_MAX_CLIENTS_DEFAULT;
 static unsigned long long sse_dropped;
+static unsigned long long sse_refused; /* clients turned away by a cap */
 static int sse_running;
 static pthread_t sse_hb_thread; /* main thread only (init, shutdown) */
 
@@ -319,12 +324,36 @@ enum MHD_Result sse_handle(struct MHD_Connection *conn, int pid_filter, const ch
 	struct sse_msg *m;
 	enum MHD_Result ret;
 
+	const union MHD_ConnectionInfo *ci =
+	    MHD_get_connection_info(conn, MHD_CONNECTION_INFO_CLIENT_ADDRESS);
+	const struct sockaddr *sa = ci != NULL ? ci->client_addr : NULL;
+	unsigned char addr[16] = {0};
+	unsigned int same = 0, local_n = 0;
+	int local = sa == NULL || sa->sa_family == AF_UNIX;
+	const char *why = NULL;
+
+	if (sa != NULL && sa->sa_family == AF_INET)
+		memcpy(addr, &((const struct sockaddr_in *)sa)->sin_addr, 4);
+	else if (sa != NULL && sa->sa_family == AF_INET6)
+		memcpy(addr, &((const struct sockaddr_in6 *)sa)->sin6_addr, 16);
 	pthread_mutex_lock(&sse_lock);
-	if (!sse_running || sse_nclients >= sse_max) {
+	for (cl = sse_clients; cl != NULL; cl = cl->next) {
+		local_n += cl->local;
+		same += !cl->local && !local && memcmp(cl->addr, addr, sizeof addr) == 0;
+	}
+	if (!sse_running)
+		why = "the event stream is stopping";
+	else if (local && local_n >= SSE_MAX_LOCAL)
+		why = "too many /events clients on the unix socket";
+	else if (!local && sse_nclients - local_n >= sse_max)
+		why = "too many /events clients";
+	else if (!local && same >= SSE_MAX_PER_CLIENT)
+		why = "too many /events streams from this address";
+	if (why != NULL) {
+		sse_refused++;
 		pthread_mutex_unlock(&sse_lock);
 		*status = MHD_HTTP_SERVICE_UNAVAILABLE;
-		return http_queue_error(conn, *status, "too many /events clients",
-					MHD_HTTP_HEADER_RETRY_AFTER, "5");
+		return http_queue_error(conn, *status, why, MHD_HTTP_HEADER_RETRY_AFTER, "5");
 	}
 	cl = calloc(1, sizeof *cl);
 	if (cl == NULL) {
@@ -334,6 +363,8 @@ enum MHD_Result sse_handle(struct MHD_Connection *conn, int pid_filter, const ch
 	}
 	cl->conn = conn;
 	cl->pid_filter = pid_filter;
+	cl->local = local;
+	memcpy(cl->addr, addr, sizeof addr);
 	m = sse_msg_new(hello, sizeof hello - 1, initial, initial != NULL ? initial_len : 0, NULL,
 			0);
 	if (m != NULL) {
@@ -375,4 +406,15 @@ void sse_stats(unsigned int *clients, unsigned long long *dropped)
 	*clients = sse_nclients;
 	*dropped = sse_dropped;
 	pthread_mutex_unlock(&sse_lock);
+}
+
+/* Clients turned away by a cap so far. */
+unsigned long long sse_refused_total(void)
+{
+	unsigned long long n;
+
+	pthread_mutex_lock(&sse_lock);
+	n = sse_refused;
+	pthread_mutex_unlock(&sse_lock);
+	return n;
 }

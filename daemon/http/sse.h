@@ -19,6 +19,8 @@
 #define SSE_MAX_CLIENTS_DEFAULT 64
 #define SSE_QUEUE_MAX		128 /* messages queued per client */
 #define SSE_HEARTBEAT_SECONDS	10
+#define SSE_MAX_PER_CLIENT	4  /* streams per TCP client address */
+#define SSE_MAX_LOCAL		16 /* streams over the unix socket, beside the TCP ones */
 
 /*
  * Start the stream machinery (the MHD daemon must allow suspend/resume);
@@ -50,5 +52,6 @@ enum MHD_Result sse_handle(struct MHD_Connection *conn, int pid_filter, const ch
 
 /* Clients connected and messages dropped from slow clients' queues. */
 void sse_stats(unsigned int *clients, unsigned long long *dropped);
+unsigned long long sse_refused_total(void);
 
 #endif /* GOMEMD_SSE_H */

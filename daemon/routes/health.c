@@ -6,6 +6,7 @@
 #include "gomem.h"
 
 #include "base/clock.h"
+#include "base/heartbeat.h"
 #include "core/attach.h"
 #include "core/proc.h"
 #include "base/obuf.h"
@@ -25,13 +26,17 @@ void health_init(uint64_t start_mono_ns)
 /* GET /healthz: liveness and self counters. */
 int health_http(struct http_req *req)
 {
+	char why[256];
+	int stalled = heartbeat_check_all(now_mono_ns(), why, sizeof why) != 0;
 	struct obuf b;
 	struct json j;
 
 	obuf_init(&b, 512);
 	json_init(&j, &b);
 	json_object(&j);
-	json_kv_str(&j, "Status", "ok");
+	json_kv_str(&j, "Status", stalled ? "stalled" : "ok");
+	if (stalled)
+		json_kv_str(&j, "Reason", why);
 	json_kv_str(&j, "Version", PACKAGE_VERSION);
 	json_kv_u64(&j, "UptimeNs", now_mono_ns() - health_start_ns);
 	json_kv_u64(&j, "Processes", proc_count());
@@ -46,5 +51,5 @@ int health_http(struct http_req *req)
 	json_kv_u64(&j, "Watched", attach_drops(GOMEM_DROP_WATCHED));
 	json_end(&j);
 	json_end(&j);
-	return http_reply_json(req, MHD_HTTP_OK, &b);
+	return http_reply_json(req, stalled ? MHD_HTTP_SERVICE_UNAVAILABLE : MHD_HTTP_OK, &b);
 }

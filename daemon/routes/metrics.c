@@ -24,6 +24,7 @@
 #include "core/profile.h"
 #include "encode/prom.h"
 #include "http/reply.h"
+#include "http/guard.h"
 #include "http/sse.h"
 #include "routes/routes.h"
 #include "watch/collect.h"
@@ -86,6 +87,10 @@ static void metrics_profile(struct obuf *b)
 	C_("saved_total", "Ended processes' profiles written to the state directory.", s.saved)
 	C_("save_errors_total", "Ended processes' profiles that could not be written.",
 	   s.save_errors)
+	C_("dropped_copies_total",
+	   "Profile copies not kept: the cap on their memory over all processes was reached.",
+	   s.dropped_cap)
+	G_("bytes", "Memory the heap profile copies hold, all processes.", s.bytes)
 	G_("processes", "Processes with a heap profile.", s.processes)
 	G_("buckets", "Heap profile buckets (stack, size) in the latest copies.", s.buckets)
 #undef C_
@@ -145,6 +150,11 @@ int metrics_http(struct http_req *req)
 
 		obuf_init(&b, 1024);
 		metrics_profile(&b);
+		guard_prom(&b);
+		prom_head(
+		    &b, "gomemd_events_refused_total", "counter",
+		    "/events clients turned away by a cap (total, per address, unix socket).");
+		prom_u64(&b, "gomemd_events_refused_total", NULL, sse_refused_total());
 		more = obuf_take(&b, &mlen);
 		if (more != NULL) {
 			body = xrealloc(body, len + mlen + 1);

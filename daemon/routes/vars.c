@@ -15,7 +15,11 @@
 #include "http/reply.h"
 #include "routes/routes.h"
 
-#define EXPVAR_MAX_CMDLINE (1 << 20) /* os.Args longer than this are cut */
+/*
+ * At most this much of a process's command line is echoed (whole
+ * arguments): the process chose it, and every request renders it.
+ */
+#define EXPVAR_MAX_CMDLINE (16u << 10)
 
 /* proc_foreach callback: count live processes, remember the last pid. */
 static int out_count_live(const struct proc *p, void *arg)
@@ -65,6 +69,9 @@ int vars_http(struct http_req *req)
 	    cmdlen == 0) {
 		free(cmd);
 		cmd = NULL;
+	} else if (cmdlen == EXPVAR_MAX_CMDLINE) { /* cut: whole arguments only */
+		while (cmdlen > 0 && cmd[cmdlen - 1] != '\0')
+			cmdlen--;
 	}
 	if (cmd != NULL)
 		body = expvar_format(cmd, cmdlen, ms, &len);

@@ -18,25 +18,29 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <sys/sysmacros.h>
 #include <unistd.h>
 
 #include "base/log.h"
 #include "base/procfs.h"
+#include "base/safefile.h"
 #include "core/attach.h"
 #include "core/proc.h"
 #include "core/profile.h"
 #include "watch/watch.h"
 
 /*
- * Find the libgomem a process maps: a mapped file with the inode of an
- * attached library, else one named libgomem*.so*.  Fills its path (as the
- * process sees it) and the inode as stat() reports it from here.
+ * Find the libgomem a process maps, from /proc/PID/maps alone: nothing the
+ * process names is opened, stat()ed or followed.  A mapping whose device
+ * and inode are an attached library wins (whatever its name); else the
+ * first file named libgomem*.so*.  0 with *m filled (its path without any
+ * " (deleted)", m->deleted set), or -1.
  */
-int watch_find_library(int pid, char *path, size_t len, dev_t *dev, ino_t *ino)
+int watch_find_library(int pid, struct safefile_map *m)
 {
-	char mpath[64], line[PATH_MAX + 128], other[PATH_MAX] = "";
-	dev_t odev = 0;
-	ino_t oino = 0;
+	char mpath[64], line[PATH_MAX + 128];
+	struct safefile_map cur;
+	int have_other = 0;
 	FILE *f;
 
 	snprintf(mpath, sizeof mpath, "/proc/%d/maps", pid);
@@ -44,50 +48,30 @@ int watch_find_library(int pid, char *path, size_t len, dev_t *dev, ino_t *ino)
 	if (f == NULL)
 		return -1;
 	while (fgets(line, sizeof line, f) != NULL) {
-		char full[PATH_MAX + 64], *file, *base;
-		unsigned long long inode;
-		struct stat st;
-		size_t n;
+		const char *base;
 
-		file = strchr(line, '/');
-		if (file == NULL || sscanf(line, "%*s %*s %*s %*s %llu", &inode) != 1 || inode == 0)
+		if (safefile_parse_map(line, &cur) != 0 || cur.inode == 0 || cur.path[0] != '/')
 			continue;
-		n = strlen(file);
-		if (n > 0 && file[n - 1] == '\n')
-			file[--n] = '\0';
-		base = strrchr(file, '/') + 1;
-		if (strncmp(base, "libgomem", 8) != 0 || strstr(base, ".so") == NULL) {
-			/* any name: the inode of an attached library? */
-			snprintf(full, sizeof full, "/proc/%d/root%s", pid, file);
-			if (stat(full, &st) != 0 || st.st_ino != (ino_t)inode ||
-			    !attach_is_library(st.st_dev, st.st_ino))
-				continue;
-		} else {
-			snprintf(full, sizeof full, "/proc/%d/root%s", pid, file);
-			if (stat(full, &st) != 0)
-				continue;
-			if (!attach_is_library(st.st_dev, st.st_ino)) {
-				if (other[0] == '\0') {
-					snprintf(other, sizeof other, "%s", file);
-					odev = st.st_dev;
-					oino = st.st_ino;
-				}
-				continue;
-			}
+		if (attach_is_library(makedev(cur.dev_major, cur.dev_minor), (ino_t)cur.inode)) {
+			*m = cur;
+			fclose(f);
+			return 0;
 		}
-		snprintf(path, len, "%s", file);
-		*dev = st.st_dev;
-		*ino = st.st_ino;
-		fclose(f);
-		return 0;
+		base = strrchr(cur.path, '/') + 1;
+		if (!have_other && strncmp(base, "libgomem", 8) == 0 &&
+		    strstr(base, ".so") != NULL) {
+			*m = cur;
+			have_other = 1;
+		}
 	}
 	fclose(f);
-	if (other[0] == '\0')
-		return -1;
-	snprintf(path, len, "%s", other);
-	*dev = odev;
-	*ino = oino;
-	return 0;
+	return have_other ? 0 : -1;
+}
+
+/* Whether a maps line names an attached library. */
+static int mapped_attached(const struct safefile_map *m)
+{
+	return attach_is_library(makedev(m->dev_major, m->dev_minor), (ino_t)m->inode);
 }
 
 /* Add a process to the table and watch its exit in BPF; 0 if added, 1 if known. */
@@ -108,53 +92,61 @@ void watch_on_snapshot(int pid, const char *comm, const struct gomem_memstats *s
 		       const char *version)
 {
 	char lib[PATH_MAX];
-	dev_t dev;
-	ino_t ino;
+	struct safefile_map m;
 
 	if (proc_on_snapshot(pid, comm, snap, len, version, 0, NULL) != PROC_UNKNOWN)
 		return;
 	if (attach_is_muted(pid))
 		return;
 	/* born from a record: which library fired it? */
-	if (watch_find_library(pid, lib, sizeof lib, &dev, &ino) != 0)
+	if (watch_find_library(pid, &m) != 0)
 		lib[0] = '\0';
+	else
+		snprintf(lib, sizeof lib, "%.4000s%s", m.path, m.deleted ? " (deleted)" : "");
 	if (proc_on_snapshot(pid, comm, snap, len, version, 1, lib[0] ? lib : NULL) == PROC_NEW)
 		attach_watch(pid); /* a reused pid must not inherit a mute */
 }
 
 /*
  * Attach to one process.  A process mapping an attached library needs
- * nothing more than unmuting; otherwise its libgomem (or, when none is
- * mapped, its executable) gets per-pid links.  0 on success.
+ * nothing more than unmuting; one mapping another libgomem (or a
+ * configured one deleted since) gets that very file attached for all its
+ * processes (attach_mapped: opened through base/safefile.c, so a FIFO or a
+ * symlink at its path is never opened); one without (libgomem linked
+ * statically) gets per-pid links on its executable, through the kernel's
+ * /proc/PID/exe link.  0 on success.
  */
 int watch_attach(int pid, char *err, size_t errlen)
 {
-	char lib[PATH_MAX], path[PATH_MAX + 64], had[PATH_MAX + 64];
-	const char *name;
-	dev_t dev;
-	ino_t ino;
-	int found, rc;
+	char path[PATH_MAX + 64], had[PATH_MAX + 64];
+	struct safefile_map m;
+	int rc;
 
 	if (!procfs_alive(pid)) {
 		snprintf(err, errlen, "no process %d", pid);
 		errno = ESRCH;
 		return -1;
 	}
-	found = watch_find_library(pid, lib, sizeof lib, &dev, &ino) == 0;
-	if (found && attach_is_library(dev, ino)) {
+	if (watch_find_library(pid, &m) == 0) {
+		int was = mapped_attached(&m);
+
+		if (!was && attach_mapped(pid, &m, err, errlen) != 0) {
+			errno = ENOENT;
+			return -1;
+		}
 		attach_unmute(pid);
-		watch_add(pid, lib);
+		watch_add(pid, m.path);
+		if (!was)
+			proc_set_attached(pid, 1);
 		return 0;
 	}
-	if (found)
-		snprintf(path, sizeof path, "/proc/%d/root%s", pid, lib);
-	else
-		snprintf(path, sizeof path, "/proc/%d/exe", pid);
-	name = found ? lib : path;
-	rc = attach_pid(pid, path, name, had, sizeof had);
+	snprintf(path, sizeof path, "/proc/%d/exe", pid);
+	rc = attach_pid(pid, path, path, had, sizeof had);
 	if (rc < 0) {
-		snprintf(err, errlen, "process %d has no gomem USDT probes (%s)", pid,
-			 found ? lib : "no libgomem mapped and none in its executable");
+		snprintf(err, errlen,
+			 "process %d has no gomem USDT probes (no libgomem mapped and none in its "
+			 "executable)",
+			 pid);
 		errno = ENOENT;
 		return -1;
 	}
@@ -163,9 +155,9 @@ int watch_attach(int pid, char *err, size_t errlen)
 		watch_add(pid, had);
 		return 0;
 	}
-	watch_add(pid, name);
+	watch_add(pid, path);
 	proc_set_attached(pid, 1);
-	log_info("attached to process %d (%s)", pid, name);
+	log_info("attached to process %d (%s)", pid, path);
 	return 0;
 }
 
@@ -202,11 +194,10 @@ void watch_sweep(unsigned grace_s)
  */
 int watch_scan(void)
 {
-	char path[PATH_MAX];
+	struct safefile_map m;
 	struct dirent *d;
 	int n = 0, self = getpid();
-	dev_t dev;
-	ino_t ino;
+	char err[256];
 	DIR *dir;
 
 	dir = opendir("/proc");
@@ -219,10 +210,18 @@ int watch_scan(void)
 		if (!isdigit((unsigned char)d->d_name[0]) || *end || pid == self ||
 		    attach_is_muted((int)pid))
 			continue; /* a pid the user detached stays detached */
-		if (watch_find_library((int)pid, path, sizeof path, &dev, &ino) != 0)
+		if (watch_find_library((int)pid, &m) != 0)
 			continue;
-		if (attach_is_library(dev, ino)) {
-			if (watch_add((int)pid, path) == 0)
+		/*
+		 * A configured library replaced on disk while this process
+		 * kept the old one (a package upgrade before gomemd restarted):
+		 * attach the old inode, reached through map_files.
+		 */
+		if (!mapped_attached(&m) && m.deleted && attach_is_configured(m.path) &&
+		    attach_mapped((int)pid, &m, err, sizeof err) != 0)
+			log_warnx("process %ld maps %s (deleted): %s", pid, m.path, err);
+		if (mapped_attached(&m)) {
+			if (watch_add((int)pid, m.path) == 0)
 				n++;
 		} else {
 			/*
@@ -231,7 +230,7 @@ int watch_scan(void)
 			 */
 			log_debug("process %ld maps %s (not a configured library): "
 				  "POST /processes/%ld/attach to watch it",
-				  pid, path, pid);
+				  pid, m.path, pid);
 		}
 	}
 	closedir(dir);

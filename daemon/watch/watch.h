@@ -27,6 +27,7 @@ void watch_sweep(unsigned grace_s);
  * library, else one named libgomem*.so*.  Its path as the process sees it
  * and its inode as stat() reports it from here.  0 or -1.
  */
-int watch_find_library(int pid, char *path, size_t len, dev_t *dev, ino_t *ino);
+struct safefile_map;
+int watch_find_library(int pid, struct safefile_map *m);
 
 #endif /* GOMEMD_WATCH_H */

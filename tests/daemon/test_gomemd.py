@@ -33,20 +33,9 @@ WORKLOAD = os.environ["WORKLOAD"]
 GRACE = 2
 INTERVAL_MS = 50
 
-children = []
-failures = []
-
-
-def skip(reason):
-    print("SKIP: " + reason)
-    sys.exit(77)
-
-
-def check(cond, what):
-    print(("ok   " if cond else "FAIL ") + what)
-    if not cond:
-        failures.append(what)
-    return cond
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+from gmtest import (TEST_AUTH, check, children, failures, free_port, run, skip,  # noqa: E402
+                    wait_for, write_web_config)
 
 
 def spawn(argv, env_extra=None, **kw):
@@ -57,21 +46,14 @@ def spawn(argv, env_extra=None, **kw):
     return p
 
 
-def free_port():
-    s = socket.socket()
-    s.bind(("127.0.0.1", 0))
-    port = s.getsockname()[1]
-    s.close()
-    return port
-
-
 class Client:
     def __init__(self, port):
         self.base = "http://127.0.0.1:%d" % port
 
     def req(self, method, path):
         """(status, headers, parsed JSON body or None)."""
-        r = urllib.request.Request(self.base + path, method=method)
+        r = urllib.request.Request(self.base + path, method=method,
+                                   headers={"Authorization": TEST_AUTH})
         try:
             with urllib.request.urlopen(r, timeout=10) as resp:
                 body = resp.read()
@@ -86,16 +68,6 @@ class Client:
 
     def get(self, path):
         return self.req("GET", path)
-
-
-def wait_for(pred, timeout, step=0.05):
-    end = time.time() + timeout
-    while time.time() < end:
-        v = pred()
-        if v:
-            return v
-        time.sleep(step)
-    return pred()
 
 
 def read_flat(path):
@@ -218,7 +190,8 @@ def main():
     notify.bind(os.path.join(tmp, "notify"))
     notify.settimeout(10)
     d = spawn([GOMEMD, "--config", cfg, "--library", LIBGOMEM, "--library", FIXTURE,
-               "--library", upg, "--history-interval", "100"],
+               "--library", upg, "--history-interval", "100", "--socket", "",
+               "--web-config", write_web_config(tmp)],
               {"NOTIFY_SOCKET": os.path.join(tmp, "notify")},
               stdout=log, stderr=subprocess.STDOUT)
 
@@ -422,18 +395,4 @@ def main():
 
 if __name__ == "__main__":
     signal.alarm(170)
-    try:
-        main()
-    finally:
-        for p in children:
-            if p.poll() is None:
-                p.kill()
-                try:
-                    p.wait(5)
-                except subprocess.TimeoutExpired:
-                    pass
-    if failures:
-        print("%d check(s) failed" % len(failures))
-        sys.exit(1)
-    print("all checks passed")
-    sys.exit(0)
+    run(main)

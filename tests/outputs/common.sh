@@ -72,8 +72,14 @@ free_port() {
 start_gomemd() {
 	PORT=$(free_port)
 	BASE="http://127.0.0.1:$PORT"
+	# A web config with the test user (bcrypt's test vector, "U*U"): heap
+	# profiles need it over TCP.  Private routes: curl -u "$AUTH".
+	printf 'basic_auth_users:\n  alice: %s\n' \
+		'$2a$05$CCCCCCCCCCCCCCCCCCCCC.E5YPO9kmyuRGyh0XouQYb4YMJKvyOeW' >"$TMPD/web.yml"
+	AUTH='alice:U*U'
 	GOMEMD_WEB_DIR="${WEB_DIR:-$top_srcdir/web}" timeout 600 "$GOMEMD" --foreground \
-		--listen "127.0.0.1:$PORT" --library "$LIBGOMEM" --state-dir "$TMPD/state" "$@" \
+		--listen "127.0.0.1:$PORT" --library "$LIBGOMEM" --state-dir "$TMPD/state" --socket "" \
+		--web-config "$TMPD/web.yml" "$@" \
 		>"$TMPD/gomemd.log" 2>&1 &
 	TIMEOUT_PID=$!
 	PIDS="$PIDS $TIMEOUT_PID"

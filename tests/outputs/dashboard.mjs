@@ -17,6 +17,8 @@ const ctx = await chromium.launchPersistentContext(userDir, {
   executablePath: process.env.CHROMIUM || "/usr/bin/chromium",
   headless: true,
   viewport: { width: 1280, height: 1000 },
+  // the test user of common.sh's web config: the top sites need it
+  httpCredentials: { username: "alice", password: "U*U" },
   args: ["--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
          "--disable-background-networking", "--disable-component-update", "--disable-sync"],
   timeout: 60000,

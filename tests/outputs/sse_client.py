@@ -24,11 +24,19 @@ def status(pid):
     return int(f["Threads"][0]), int(f["VmRSS"][0]) * 1024
 
 
+nconnect = 0
+
+
 def connect(path, rcvbuf=None):
+    # gomemd takes at most 4 streams per client address: spread the clients
+    # over 127.0.0.2-21 (64 of them, 4 at most from each).
+    global nconnect
     s = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
     if rcvbuf:
         s.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, rcvbuf)
     s.settimeout(15)
+    s.bind(("127.0.0.%d" % (2 + nconnect % 20), 0))
+    nconnect += 1
     s.connect(("127.0.0.1", port))
     s.sendall(("GET %s HTTP/1.1\r\nHost: 127.0.0.1\r\nAccept: text/event-stream\r\n\r\n" % path).encode())
     return s

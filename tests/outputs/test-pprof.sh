@@ -32,7 +32,7 @@ grep -q ready "$TMPD/pw.out" || fail "profwork not ready after 10 s"
 sleep 1 # the last records through the ring buffer
 
 # 1. The pprof profile, read by go tool pprof.
-curl -sS -D "$TMPD/h" -o "$TMPD/heap.pb.gz" "$BASE/debug/pprof/heap?pid=$PW" || fail "GET /debug/pprof/heap"
+curl -sS -u "$AUTH" -D "$TMPD/h" -o "$TMPD/heap.pb.gz" "$BASE/debug/pprof/heap?pid=$PW" || fail "GET /debug/pprof/heap"
 grep -q '^HTTP/1.1 200' "$TMPD/h" || fail "status: $(head -n1 "$TMPD/h")"
 grep -qi '^content-type: application/octet-stream' "$TMPD/h" || fail "content type: $(grep -i content-type "$TMPD/h")"
 grep -qi '^content-disposition: attachment' "$TMPD/h" || fail "no Content-Disposition: attachment"
@@ -65,7 +65,7 @@ print("ok: pprof: leak_big_blocks inuse %d B; churn_small inuse %d B, alloc %d B
 EOP
 
 # 2. /profile/top (the dashboard's table) agrees.
-curl -fsS "$BASE/profile/top?pid=$PW" >"$TMPD/top.json" || fail "GET /profile/top"
+curl -fsS -u "$AUTH" "$BASE/profile/top?pid=$PW" >"$TMPD/top.json" || fail "GET /profile/top"
 python3 - "$TMPD/top.json" <<'EOP' || fail "/profile/top: $(head -c 600 "$TMPD/top.json")"
 import json, sys
 t = json.load(open(sys.argv[1]))
@@ -80,20 +80,20 @@ print("ok: /profile/top: %s %d B in use" % (s[0]["Function"], s[0]["InuseSpace"]
 EOP
 
 # 3. The text form, errors, self metrics.
-curl -fsS "$BASE/debug/pprof/heap?pid=$PW&debug=1" >"$TMPD/heap.txt" || fail "GET ?debug=1"
+curl -fsS -u "$AUTH" "$BASE/debug/pprof/heap?pid=$PW&debug=1" >"$TMPD/heap.txt" || fail "GET ?debug=1"
 grep -q '^heap profile: [0-9]*: [0-9]* \[[0-9]*: [0-9]*\] @ heap/8192$' "$TMPD/heap.txt" ||
 	fail "debug=1 header: $(head -n1 "$TMPD/heap.txt")"
 grep -q 'leak_big_blocks' "$TMPD/heap.txt" || fail "debug=1 has no leak_big_blocks"
 for q in "pid=abc" "pid=0" "pid=" "pid=12%2034" "pid=$PW&seconds=x"; do
-	code=$(curl -sS -o "$TMPD/e" -w '%{http_code}' "$BASE/debug/pprof/heap?$q")
+	code=$(curl -sS -u "$AUTH" -o "$TMPD/e" -w '%{http_code}' "$BASE/debug/pprof/heap?$q")
 	[ "$code" = 400 ] && grep -q '"Status":400' "$TMPD/e" || fail "?$q: $code $(cat "$TMPD/e")"
 done
 # Without pid: every watched process in one profile, each sample labelled.
-curl -fsS -o "$TMPD/all.pb.gz" "$BASE/debug/pprof/heap" || fail "GET /debug/pprof/heap (all)"
+curl -fsS -u "$AUTH" -o "$TMPD/all.pb.gz" "$BASE/debug/pprof/heap" || fail "GET /debug/pprof/heap (all)"
 go tool pprof -tags "$TMPD/all.pb.gz" 2>/dev/null | grep -q ": $PW\$" || fail "merged profile has no pid $PW label"
-code=$(curl -sS -o "$TMPD/e" -w '%{http_code}' "$BASE/debug/pprof/heap?pid=4194303")
+code=$(curl -sS -u "$AUTH" -o "$TMPD/e" -w '%{http_code}' "$BASE/debug/pprof/heap?pid=4194303")
 [ "$code" = 404 ] && grep -q '"Error"' "$TMPD/e" || fail "unknown pid: $code $(cat "$TMPD/e")"
-code=$(curl -sS -o "$TMPD/e" -w '%{http_code}' "$BASE/profile/top?pid=4194303")
+code=$(curl -sS -u "$AUTH" -o "$TMPD/e" -w '%{http_code}' "$BASE/profile/top?pid=4194303")
 [ "$code" = 404 ] || fail "/profile/top unknown pid: $code"
 curl -fsS "$BASE/metrics" >"$TMPD/m" || fail "GET /metrics"
 grep -q '^gomemd_profile_samples_total [1-9]' "$TMPD/m" || fail "no gomemd_profile_samples_total"
@@ -106,7 +106,7 @@ echo "ok: debug=1 text, 400/404 errors, gomemd_profile_* metrics"
 kill "$PW"
 wait "$PW" 2>/dev/null
 sleep 1.5
-curl -fsS -o "$TMPD/after.pb.gz" "$BASE/debug/pprof/heap?pid=$PW" || fail "profile after exit"
+curl -fsS -u "$AUTH" -o "$TMPD/after.pb.gz" "$BASE/debug/pprof/heap?pid=$PW" || fail "profile after exit"
 go tool pprof -top -sample_index=inuse_space "$TMPD/after.pb.gz" 2>&1 | grep -q 'leak_big_blocks' ||
 	fail "profile after exit has no leak_big_blocks"
 echo "ok: the profile of an exited process is served, symbolized"

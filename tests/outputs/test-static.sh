@@ -45,7 +45,7 @@ check /escape.txt 403 "application/json"
 check //etc/passwd 404 "application/json"
 check /missing.js 404 "application/json"
 check /vendor 404 "application/json"
-code=$(curl -sS -o /dev/null -w '%{http_code}' -X POST "$BASE/index.html")
+code=$(curl -sS -u "$AUTH" -o /dev/null -w '%{http_code}' -X POST "$BASE/index.html")
 [ "$code" = 405 ] || fail "POST /index.html gave $code, want 405"
 curl -fsS "$BASE/app.js" | cmp -s - "$WEB_DIR/app.js" || fail "app.js bytes differ"
 echo "ok: static files: types right, 7 escapes refused, missing files 404 JSON"

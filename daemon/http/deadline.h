@@ -1,0 +1,42 @@
+/*
+ * deadline.h: a deadline for a whole request header.
+ *
+ * libmicrohttpd's connection timeout restarts on every byte, so a client
+ * that trickles a header one byte at a time holds its slot for ever.  The
+ * server registers each connection when it opens, marks it when the header
+ * is complete (the first call of the request handler) and unregisters it
+ * when it closes; a sweep once a second shuts down the socket of every
+ * connection whose header is older than the deadline, and libmicrohttpd
+ * then closes it as it would any connection the peer dropped.
+ */
+#ifndef GOMEMD_DEADLINE_H
+#define GOMEMD_DEADLINE_H
+
+#include <pthread.h>
+#include <stddef.h>
+#include <stdint.h>
+
+struct deadline_conn {
+	const void *conn; /* the server's connection handle; NULL: free */
+	int fd;
+	int done; /* header complete, or already shut down */
+	uint64_t start_ns;
+};
+
+/* lock protects every field; the sweep holds it across shutdown(). */
+struct deadline_table {
+	pthread_mutex_t lock;
+	struct deadline_conn *v;
+	size_t cap;
+	uint64_t dropped; /* connections shut down by the sweep */
+};
+
+int deadline_init(struct deadline_table *t, size_t cap);
+void deadline_fini(struct deadline_table *t);
+int deadline_open(struct deadline_table *t, const void *conn, int fd, uint64_t now_ns);
+void deadline_done(struct deadline_table *t, const void *conn);
+void deadline_close(struct deadline_table *t, const void *conn);
+size_t deadline_sweep(struct deadline_table *t, uint64_t now_ns, uint64_t limit_ns);
+uint64_t deadline_dropped(struct deadline_table *t);
+
+#endif /* GOMEMD_DEADLINE_H */

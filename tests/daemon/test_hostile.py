@@ -1,0 +1,427 @@
+#!/usr/bin/env python3
+"""gomemd against a hostile local user (issue 9's attacks, one check each).
+
+gomemd runs as root; the attacker is uid 65534 (nobody), running its own
+processes and HTTP clients.  Each attack below hung, leaked or was obeyed
+before the fixes:
+
+  fifo        a nobody process maps a libgomem copy, unlinks it and puts a
+              FIFO at the path: POST attach must answer, /healthz too
+  symlink     ... or a symlink to a root-only FIFO: never followed
+  symbolise   the same FIFO under a sampled stack: collection keeps going
+  detach      DELETE /processes/ROOTPID by nobody (TCP: 401, socket: 403)
+  attach      POST /processes/ROOTPID/attach by nobody
+  profile     root's heap profile to nobody (401/403); to its owner and to
+              an authenticated client it is served
+  host        a foreign Host header (DNS rebinding): 421
+  origin      a cross-origin POST: 403
+  auth        wrong passwords: 401, counted, then 429
+  slowloris   300 slow-header connections from 127.0.0.2-6: the unix
+              socket answers within 2 s, TCP within 15 s
+  events      many non-reading /events clients: others still get a stream
+  argv        a 2 MB argv echoed by /debug/vars: bounded
+  listen      0.0.0.0 without a web config: refuses to start
+  restart     a process mapping a deleted library is found after a restart
+  watchdog    the main loop stopped: /healthz says 503 and why
+
+Environment (set by hostile-test.sh): GOMEMD, LIBGOMEM, WORKLOAD.
+Exit 0 pass, 1 fail, 77 skip.
+"""
+import base64
+import ctypes
+import http.client
+import json
+import os
+import shutil
+import signal
+import socket
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+from gmtest import check, children, free_port, run, skip, wait_for  # noqa: E402
+
+GOMEMD = os.environ["GOMEMD"]
+LIBGOMEM = os.path.realpath(os.environ["LIBGOMEM"])
+WORKLOAD = os.environ["WORKLOAD"]
+NOBODY = 65534
+# bcrypt's published test vector: "U*U"
+HASH = "$2a$05$CCCCCCCCCCCCCCCCCCCCC.E5YPO9kmyuRGyh0XouQYb4YMJKvyOeW"
+GOOD = "Basic " + base64.b64encode(b"alice:U*U").decode()
+BAD = "Basic " + base64.b64encode(b"alice:wrong").decode()
+
+
+class UnixHTTP(http.client.HTTPConnection):
+    def __init__(self, path, timeout):
+        super().__init__("localhost", timeout=timeout)
+        self.path = path
+
+    def connect(self):
+        self.sock = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+        self.sock.settimeout(self.timeout)
+        self.sock.connect(self.path)
+
+
+def request(port=None, sock=None, method="GET", path="/", headers=None, timeout=10):
+    """(status, headers dict, body bytes), or (None, {}, error text)."""
+    try:
+        c = UnixHTTP(sock, timeout) if sock else http.client.HTTPConnection("127.0.0.1", port, timeout=timeout)
+        c.request(method, path, headers=headers or {})
+        r = c.getresponse()
+        body = r.read()
+        c.close()
+        return r.status, {k.lower(): v for k, v in r.getheaders()}, body
+    except (OSError, http.client.HTTPException) as e:
+        return None, {}, str(e).encode()
+
+
+def as_nobody(argv, **kw):
+    """Run argv as uid/gid 65534 with no capabilities."""
+    return ["setpriv", "--reuid=%d" % NOBODY, "--regid=%d" % NOBODY, "--clear-groups",
+            "--inh-caps=-all", "--bounding-set=-all"] + argv
+
+
+NOBODY_CLIENT = r'''
+import http.client, socket, sys
+class U(http.client.HTTPConnection):
+    def connect(self):
+        self.sock = socket.socket(socket.AF_UNIX); self.sock.settimeout(10); self.sock.connect(sys.argv[1])
+c = U("localhost", timeout=10)
+c.request(sys.argv[2], sys.argv[3])
+r = c.getresponse(); r.read(); print(r.status)
+'''
+
+
+def nobody_over_socket(sockpath, method, path):
+    r = subprocess.run(as_nobody([sys.executable, "-c", NOBODY_CLIENT, sockpath, method, path]),
+                       capture_output=True, text=True, timeout=30)
+    try:
+        return int(r.stdout.strip())
+    except ValueError:
+        return "error: " + (r.stderr.strip().splitlines() or ["?"])[-1]
+
+
+def metric(port, name):
+    st, _, body = request(port, path="/metrics")
+    total = 0.0
+    for line in body.decode(errors="replace").splitlines():
+        if line.startswith(name + " ") or line.startswith(name + "{"):
+            total += float(line.rsplit(" ", 1)[1])
+    return total
+
+
+class Daemon:
+    def __init__(self, tmp, args, name="gomemd"):
+        self.port = free_port()
+        self.sock = os.path.join(tmp, name + ".sock")
+        self.logpath = os.path.join(tmp, name + ".log")
+        self.log = open(self.logpath, "w+")
+        self.argv = [GOMEMD, "--listen", "127.0.0.1:%d" % self.port, "--socket", self.sock,
+                     "--library", LIBGOMEM, "--profile", "--grace", "2"] + args
+        self.p = subprocess.Popen(self.argv, stdout=self.log, stderr=subprocess.STDOUT)
+        children.append(self.p)
+
+    def up(self):
+        return wait_for(lambda: self.p.poll() is None and
+                        request(self.port, path="/healthz", timeout=2)[0] == 200, 15)
+
+    def text(self):
+        self.log.flush()
+        with open(self.logpath) as f:
+            return f.read()
+
+    def stop(self):
+        self.p.send_signal(signal.SIGTERM)
+        try:
+            return self.p.wait(10)
+        except subprocess.TimeoutExpired:
+            self.p.kill()
+            return None
+
+
+def nobody_workload(tmp, name, env_extra=None, argv=None):
+    """A nobody-owned process with a private copy of libgomem preloaded."""
+    d = os.path.join(tmp, name)
+    os.mkdir(d)
+    os.chown(d, NOBODY, NOBODY)
+    lib = os.path.join(d, "libgomem.so.0")
+    shutil.copy(LIBGOMEM, lib)
+    os.chown(lib, NOBODY, NOBODY)
+    env = dict(os.environ, GOMEM_STATS_INTERVAL_MS="50", GOMEM_PROFILE_RATE="4096")
+    env.update(env_extra or {})
+    # preloaded after the uid change: setpriv itself must not run with the copy
+    p = subprocess.Popen(as_nobody(["env", "LD_PRELOAD=" + lib] +
+                                   (argv or [WORKLOAD, os.path.join(d, "out.txt"),
+                                             "64x20000,4096x2000,100000x20"])), env=env)
+    children.append(p)
+    return p, d, lib
+
+
+def main():
+    if os.geteuid() != 0:
+        skip("needs root (gomemd with BPF; attackers as uid 65534)")
+    for tool in ("setpriv",):
+        if not shutil.which(tool):
+            skip(tool + " not found")
+    for f in ("/sys/kernel/btf/vmlinux", "/sys/bus/event_source/devices/uprobe/type"):
+        if not os.path.exists(f):
+            skip("kernel lacks " + f)
+    tmp = tempfile.mkdtemp(prefix="gomemd-hostile.")
+    os.chmod(tmp, 0o755)
+    web = os.path.join(tmp, "web.yml")
+    bob_pw = base64.b64encode(os.urandom(9)).decode()
+    r = subprocess.run([GOMEMD, "--hash-password"], input=bob_pw + "\n", capture_output=True,
+                       text=True, timeout=30)
+    check(r.returncode == 0 and r.stdout.startswith("$2b$10$") and len(r.stdout.strip()) == 60,
+          "gomemd --hash-password prints a bcrypt hash (%s)" % r.stdout.strip()[:7])
+    with open(web, "w") as f:
+        f.write("basic_auth_users:\n  alice: %s\n  bob: %s\n" % (HASH, r.stdout.strip()))
+
+    # listen: 0.0.0.0 without a web config refuses to start, naming the fix
+    r = subprocess.run([GOMEMD, "--listen", "0.0.0.0:%d" % free_port(), "--library", LIBGOMEM],
+                       capture_output=True, text=True, timeout=30)
+    check(r.returncode != 0 and "--web-config" in r.stderr,
+          "listen: 0.0.0.0 without TLS and auth refuses to start (rc %s: %s)"
+          % (r.returncode, r.stderr.strip().splitlines()[-1:] or ""))
+
+    # the victim: a root process with libgomem
+    root_out = os.path.join(tmp, "root.txt")
+    victim = subprocess.Popen([WORKLOAD, root_out, "64x20000,4096x2000"],
+                              env=dict(os.environ, LD_PRELOAD=LIBGOMEM, GOMEM_STATS_INTERVAL_MS="50",
+                                       GOMEM_PROFILE_RATE="4096"))
+    children.append(victim)
+    d = Daemon(tmp, ["--web-config", web, "--socket-mode", "0666"])
+    if not check(d.up(), "gomemd starts with --socket and --web-config"):
+        print(d.text())
+        return
+    wait_for(lambda: request(d.port, path="/memstats?pid=%d" % victim.pid)[0] == 200, 10)
+    vp = victim.pid
+
+    # host and origin
+    st, _, _ = request(d.port, path="/metrics", headers={"Host": "evil.example.com:%d" % d.port})
+    check(st == 421, "host: a foreign Host header gets 421 (got %s)" % st)
+    st, _, _ = request(d.port, path="/metrics", headers={"Host": "localhost:%d" % d.port})
+    check(st == 200, "host: localhost is served (%s)" % st)
+    st, _, _ = request(d.port, method="POST", path="/processes/%d/attach" % vp,
+                       headers={"Authorization": GOOD, "Origin": "http://evil.example.com"})
+    check(st == 403, "origin: a cross-origin POST gets 403 (got %s)" % st)
+    st, _, _ = request(d.port, method="POST", path="/processes/%d/attach" % vp,
+                       headers={"Authorization": GOOD, "Sec-Fetch-Site": "cross-site"})
+    check(st == 403, "origin: Sec-Fetch-Site cross-site POST gets 403 (got %s)" % st)
+
+    # unauthenticated TCP: public yes, private 401 with WWW-Authenticate
+    for path in ("/metrics", "/processes", "/memstats?pid=%d" % vp, "/healthz"):
+        st, _, _ = request(d.port, path=path)
+        check(st == 200, "public %s without auth -> 200 (%s)" % (path, st))
+    for method, path in (("GET", "/debug/pprof/heap?pid=%d" % vp), ("GET", "/profile/top?pid=%d" % vp),
+                         ("DELETE", "/processes/%d" % vp), ("POST", "/processes/%d/attach" % vp)):
+        st, hd, _ = request(d.port, method=method, path=path)
+        check(st == 401 and hd.get("www-authenticate", "").startswith("Basic realm="),
+              "%s %s without auth -> 401 with WWW-Authenticate (%s)" % (method, path, st))
+    st, _, body = request(d.port, path="/debug/pprof/heap?pid=%d" % vp, headers={"Authorization": GOOD})
+    check(st == 200 and body[:2] == b"\x1f\x8b", "profile: authenticated client gets it (%s)" % st)
+    bob = "Basic " + base64.b64encode(("bob:" + bob_pw).encode()).decode()
+    st, _, _ = request(d.port, path="/debug/pprof/heap?pid=%d" % vp, headers={"Authorization": bob})
+    check(st == 200, "profile: a user hashed by --hash-password gets it (%s)" % st)
+
+    # auth failures: counted, then rate-limited
+    codes = [request(d.port, path="/debug/pprof/heap?pid=%d" % vp, headers={"Authorization": BAD})[0]
+             for _ in range(12)]
+    check(codes[0] == 401 and 429 in codes, "auth: wrong passwords get 401, then 429 (%s)" % codes)
+    check(metric(d.port, "gomemd_http_auth_failures_total") >= codes.count(401),
+          "auth: failures counted in /metrics")
+    check(metric(d.port, "gomemd_http_auth_limited_total") >= codes.count(429) > 0,
+          "auth: rate-limited requests counted in /metrics")
+
+    # the unix socket: nobody vs root's process, and its own
+    check(nobody_over_socket(d.sock, "GET", "/debug/pprof/heap?pid=%d" % vp) == 403,
+          "profile: nobody over the socket gets 403 for a root process")
+    check(nobody_over_socket(d.sock, "DELETE", "/processes/%d" % vp) == 403,
+          "detach: nobody over the socket gets 403 for a root process")
+    check(nobody_over_socket(d.sock, "POST", "/processes/%d/attach" % vp) == 403,
+          "attach: nobody over the socket gets 403 for a root process")
+    check(request(d.port, path="/memstats?pid=%d" % vp)[0] == 200, "detach: root's process still watched")
+    st, _, _ = request(sock=d.sock, path="/debug/pprof/heap?pid=%d" % vp)
+    check(st == 200, "profile: root over the socket gets it (%s)" % st)
+    own, own_dir, own_lib = nobody_workload(tmp, "own")
+    time.sleep(0.5)
+    st = nobody_over_socket(d.sock, "POST", "/processes/%d/attach" % own.pid)
+    check(st == 200, "attach: nobody over the socket attaches its own process (%s)" % st)
+    seen = wait_for(lambda: request(d.port, path="/memstats?pid=%d" % own.pid)[0] == 200, 10)
+    wait_for(lambda: os.path.exists(os.path.join(own_dir, "out.txt")), 10)
+    st = nobody_over_socket(d.sock, "GET", "/debug/pprof/heap?pid=%d" % own.pid)
+    check(seen and st == 200, "profile: nobody over the socket gets its own process's (%s)" % st)
+
+    # fifo: the mapped copy replaced by a FIFO, then attach by pid
+    fp, fdir, flib = nobody_workload(tmp, "fifo", argv=["sleep", "60"])
+    time.sleep(0.5)
+    subprocess.run(as_nobody(["sh", "-c", "rm -f '%s' && mkfifo '%s'" % (flib, flib)]), check=True)
+    res = {}
+    t = threading.Thread(target=lambda: res.update(
+        a=request(sock=d.sock, method="POST", path="/processes/%d/attach" % fp.pid, timeout=20)))
+    t0 = time.time()
+    t.start()
+    time.sleep(0.3)
+    hz = request(d.port, path="/healthz", timeout=2)[0]
+    t.join(25)
+    took = time.time() - t0
+    check(hz == 200, "fifo: /healthz answers while attaching (%s)" % hz)
+    check(not t.is_alive() and took < 10 and res.get("a", (None,))[0] is not None,
+          "fifo: attach to a process whose library path is now a FIFO answers in %.1f s (%s)"
+          % (took, res.get("a", (None,))[0]))
+    ok = wait_for(lambda: request(d.port, path="/memstats?pid=%d" % fp.pid)[0] == 200, 10)
+    check(ok, "fifo: the process is watched through /proc/PID/map_files")
+
+    # symlink: the path now a symlink to a FIFO in a root-only directory
+    sp, sdir, slib = nobody_workload(tmp, "symlink", argv=["sleep", "60"])
+    private = os.path.join(tmp, "private")
+    os.mkdir(private, 0o700)
+    os.mkfifo(os.path.join(private, "trap"))
+    time.sleep(0.5)
+    subprocess.run(as_nobody(["sh", "-c", "mv '%s' '%s.old' && ln -s '%s' '%s'"
+                              % (slib, slib, os.path.join(private, "trap"), slib)]), check=True)
+    t0 = time.time()
+    st = request(sock=d.sock, method="POST", path="/processes/%d/attach" % sp.pid, timeout=20)[0]
+    check(st is not None and time.time() - t0 < 10,
+          "symlink: attach does not follow the link (%s in %.1f s)" % (st, time.time() - t0))
+
+    # symbolise: the sampled process's library replaced by a FIFO
+    before = metric(d.port, "gomemd_events_received_total")
+    subprocess.run(as_nobody(["sh", "-c", "mv '%s' '%s.old' && mkfifo '%s'" % (own_lib, own_lib, own_lib)]),
+                   check=True)
+    st, _, _ = request(sock=d.sock, path="/debug/pprof/heap?pid=%d" % own.pid, timeout=20)
+    check(st == 200, "symbolise: a profile through a FIFO'd library is served (%s)" % st)
+    time.sleep(1.5)
+    check(metric(d.port, "gomemd_events_received_total") > before and
+          request(d.port, path="/healthz", timeout=2)[0] == 200,
+          "symbolise: collection goes on and /healthz is ok")
+
+    # argv: 2 MB of arguments
+    big = ["x" * 4000] * 500
+    ap = subprocess.Popen(["sh", "-c", "sleep 60", "sh"] + big,
+                          env=dict(os.environ, LD_PRELOAD=LIBGOMEM, GOMEM_STATS_INTERVAL_MS="50"))
+    children.append(ap)
+    wait_for(lambda: request(d.port, path="/memstats?pid=%d" % ap.pid)[0] == 200, 10)
+    st, _, body = request(d.port, path="/debug/vars?pid=%d" % ap.pid)
+    check(st == 200 and len(body) < 256 * 1024,
+          "argv: /debug/vars of a 2 MB argv is %d bytes (at most 256 KiB)" % len(body))
+    if st == 200:
+        doc = json.loads(body)
+        check(doc["cmdline"][:3] == ["sh", "-c", "sleep 60"], "argv: cmdline still starts with argv[0..2]")
+    st, _, body = request(d.port, path="/processes/%d" % ap.pid)
+    check(st == 200 and len(body) < 256 * 1024, "argv: /processes/N is bounded (%d bytes)" % len(body))
+
+    # events: non-reading clients cannot lock others out
+    hogs = []
+    for i in range(80):
+        s = socket.socket()
+        try:
+            s.bind(("127.0.0.%d" % (2 + i % 4), 0))
+            s.settimeout(2)
+            s.connect(("127.0.0.1", d.port))
+            s.sendall(b"GET /events HTTP/1.1\r\nHost: 127.0.0.1\r\n\r\n")
+            hogs.append(s)
+        except OSError:
+            s.close()
+    time.sleep(1)
+    got = b""
+    try:
+        c = UnixHTTP(d.sock, 5)
+        c.request("GET", "/events")
+        r = c.getresponse()
+        got = r.read1(4096) if r.status == 200 else b""
+    except (OSError, http.client.HTTPException):
+        pass
+    check(b"data:" in got or b"event:" in got, "events: a stream over the socket with 80 hogs")
+    limited = metric(d.port, "gomemd_events_refused_total")
+    check(limited > 0, "events: per-client caps refused hogs (%d), counted in /metrics" % limited)
+    for s in hogs:
+        s.close()
+
+    # slowloris: 300 slow-header connections from 127.0.0.2-6
+    stop = threading.Event()
+    conns = []
+
+    def flood():
+        for i in range(300):
+            s = socket.socket()
+            try:
+                s.bind(("127.0.0.%d" % (2 + i % 5), 0))
+                s.settimeout(1)
+                s.connect(("127.0.0.1", d.port))
+                s.sendall(b"GET /metrics HTTP/1.1\r\nHost: 127.0.0.1\r\nX-a: ")
+                conns.append(s)
+            except OSError:
+                s.close()
+        while not stop.is_set():
+            for s in list(conns):
+                try:
+                    s.send(b"a")
+                except OSError:
+                    conns.remove(s)
+            stop.wait(1)
+
+    ft = threading.Thread(target=flood)
+    ft.start()
+    time.sleep(3)
+    t0 = time.time()
+    st = request(sock=d.sock, path="/healthz", timeout=5)[0]
+    sock_took = time.time() - t0
+    check(st == 200 and sock_took < 2, "slowloris: the socket answers in %.2f s (%s)" % (sock_took, st))
+    t0 = time.time()
+    st = None
+    while st != 200 and time.time() - t0 < 20:
+        st = request(d.port, path="/healthz", timeout=3)[0]
+    tcp_took = time.time() - t0
+    check(st == 200 and tcp_took < 15, "slowloris: TCP answers in %.1f s (%s)" % (tcp_took, st))
+    stop.set()
+    ft.join()
+    for s in conns:
+        s.close()
+    check(metric(d.port, "gomemd_http_header_timeouts_total") > 0,
+          "slowloris: dropped slow headers counted in /metrics")
+
+    # watchdog: stop only gomemd's main thread (ptrace-interrupt that one
+    # thread); the HTTP threads go on and /healthz must say why with 503
+    libc = ctypes.CDLL(None, use_errno=True)
+    libc.ptrace.argtypes = [ctypes.c_long, ctypes.c_long, ctypes.c_void_p, ctypes.c_void_p]
+    if libc.ptrace(0x4206, d.p.pid, None, None) == 0:  # PTRACE_SEIZE the main thread
+        libc.ptrace(0x4207, d.p.pid, None, None)  # PTRACE_INTERRUPT
+        t0 = time.time()
+        got = wait_for(lambda: request(d.port, path="/healthz", timeout=2)[0] == 503, 20, 0.5)
+        st, _, body = request(d.port, path="/healthz", timeout=2)
+        check(got and b"main loop stalled" in body,
+              "watchdog: /healthz 503 with the reason %.0f s after the main loop stopped (%s)"
+              % (time.time() - t0, body[:120]))
+        libc.ptrace(17, d.p.pid, None, None)  # PTRACE_DETACH: go on
+        check(wait_for(lambda: request(d.port, path="/healthz", timeout=2)[0] == 200, 10),
+              "watchdog: /healthz back to 200 once the loop turns")
+    else:
+        print("note: cannot ptrace gomemd (errno %d); watchdog not tested" % ctypes.get_errno())
+
+    check(d.stop() == 0, "SIGTERM stops gomemd after all that")
+
+    # restart: a process mapping a deleted (replaced) configured library
+    cfglib = os.path.join(tmp, "cfg", "libgomem.so.0")
+    os.mkdir(os.path.dirname(cfglib))
+    shutil.copy(LIBGOMEM, cfglib)
+    rp = subprocess.Popen(["sleep", "60"], env=dict(os.environ, LD_PRELOAD=cfglib,
+                                                    GOMEM_STATS_INTERVAL_MS="50"))
+    children.append(rp)
+    time.sleep(0.5)
+    shutil.copy(LIBGOMEM, cfglib + ".new")
+    os.rename(cfglib + ".new", cfglib)  # package upgrade: the old inode is deleted
+    d2 = Daemon(tmp, ["--library", cfglib], name="restart")
+    if check(d2.up(), "restart: gomemd starts"):
+        ok = wait_for(lambda: request(d2.port, path="/memstats?pid=%d" % rp.pid)[0] == 200, 10)
+        check(ok, "restart: the process mapping the deleted library is found and watched")
+        d2.stop()
+    shutil.rmtree(tmp, ignore_errors=True)
+
+
+if __name__ == "__main__":
+    signal.alarm(280)
+    run(main)

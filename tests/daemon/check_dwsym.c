@@ -16,7 +16,7 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
-#include "dwsym.h"
+#include "core/dwsym.h"
 
 static int line_a, line_b;
 

@@ -18,8 +18,8 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
-#include "leaks.h"
-#include "procprof.h"
+#include "core/leaks.h"
+#include "core/procprof.h"
 
 #define MB 200
 

@@ -12,7 +12,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
-#include "statedir.h"
+#include "core/statedir.h"
 
 static char dir[64];
 

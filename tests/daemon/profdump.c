@@ -15,9 +15,9 @@
 #include <string.h>
 #include <unistd.h>
 
-#include "dwsym.h"
-#include "pprofpb.h"
-#include "procprof.h"
+#include "core/dwsym.h"
+#include "core/pprofpb.h"
+#include "core/procprof.h"
 
 #define MAXP 64
 

@@ -3,8 +3,9 @@
 # daemon with real BPF, Prometheus, Go expvar, headless Chromium), the core
 # under sanitizers (scripts/sanitize.sh; GOMEM_SANITIZE=0 skips it), and end
 # with one summary line: "N passed, N failed, N skipped".
-# GOMEM_TSAN=1 (set by CI) also builds $GOMEM_BUILD-tsan with --enable-tsan
-# and runs the daemon's tests there under ThreadSanitizer.
+# GOMEM_TSAN=1 (set by CI) also builds $GOMEM_BUILD-tsand with --enable-tsan=daemon
+# (gomemd instrumented, the preloaded libgomem.so not) and runs the daemon's
+# tests there under ThreadSanitizer.
 set -u
 top=$(cd "$(dirname "$0")/.." && pwd)
 build=${GOMEM_BUILD:-$top/_build}
@@ -16,9 +17,9 @@ make -k check
 rc=$?
 dirs=.
 if [ "${GOMEM_TSAN:-0}" = 1 ]; then
-	tsan=$build-tsan
+	tsan=$build-tsand
 	mkdir -p "$tsan"
-	(cd "$tsan" && { [ -f Makefile ] || "$top/configure" --enable-debug --enable-tsan; } &&
+	(cd "$tsan" && { [ -f Makefile ] || "$top/configure" --enable-debug --enable-tsan=daemon; } &&
 		make -j"$(nproc)" && make -C tests/daemon -k check) || rc=1
 	dirs="$dirs $tsan/tests/daemon"
 fi

@@ -36,9 +36,13 @@ fail() { echo "FAIL: $*"; [ -f "$T/gomemd.log" ] && tail -20 "$T/gomemd.log"; ex
 pp() { go tool pprof -symbolize=none "$@" 2>/dev/null; }
 PORT=$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])')
 URL=http://127.0.0.1:$PORT
+# Heap profiles over TCP need an authenticated client: bcrypt's test vector.
+printf 'basic_auth_users:\n  alice: %s\n' \
+	'$2a$05$CCCCCCCCCCCCCCCCCCCCC.E5YPO9kmyuRGyh0XouQYb4YMJKvyOeW' >"$T/web.yml"
+AUTH='alice:U*U'
 start_gomemd() {
 	"$GOMEMD" --listen 127.0.0.1:"$PORT" --library "$LIB" --state-dir "$T/state" --grace 1 \
-		--history-interval 200 >>"$T/gomemd.log" 2>&1 &
+		--history-interval 200 --socket "$T/gomemd.sock" --web-config "$T/web.yml" >>"$T/gomemd.log" 2>&1 &
 	DPID=$!
 	i=0
 	until curl -sf "$URL/healthz" >/dev/null; do
@@ -46,7 +50,7 @@ start_gomemd() {
 	done
 }
 get() { # URL OUT: 200 or fail
-	code=$(curl -sS -o "$2" -w '%{http_code}' "$1")
+	code=$(curl -sS -u "$AUTH" -o "$2" -w '%{http_code}' "$1")
 	[ "$code" = 200 ] || fail "GET $1: $code $(head -c 300 "$2")"
 }
 
@@ -63,8 +67,8 @@ W1=$(awk '{print $2}' "$T/w1.out")
 W2=$(pgrep -n -x cxxsite)
 start_gomemd
 i=0
-until curl -sf -o /dev/null "$URL/debug/pprof/heap?pid=$W1" &&
-	curl -sf -o /dev/null "$URL/debug/pprof/heap?pid=$W2"; do
+until curl -sf -u "$AUTH" -o /dev/null "$URL/debug/pprof/heap?pid=$W1" &&
+	curl -sf -u "$AUTH" -o /dev/null "$URL/debug/pprof/heap?pid=$W2"; do
 	i=$((i + 1)); [ $i -lt 100 ] || fail "no profiles after 10 s"; sleep 0.1
 done
 
@@ -100,8 +104,8 @@ PY
 
 # 5. (before the kill, while the process lives)
 if [ -x "$CLI" ]; then
-	GOMEMD_SERVER=127.0.0.1:$PORT "$CLI" pprof "$W1" -o "$T/cli.pb.gz" || fail "gomem pprof"
-	GOMEMD_SERVER=127.0.0.1:$PORT "$CLI" leaks "$W1" | grep -q "site_a" || fail "gomem leaks"
+	GOMEMD_SERVER="$T/gomemd.sock" "$CLI" pprof "$W1" -o "$T/cli.pb.gz" || fail "gomem pprof"
+	GOMEMD_SERVER="$T/gomemd.sock" "$CLI" leaks "$W1" | grep -q "site_a" || fail "gomem leaks"
 	if command -v python3 >/dev/null; then
 		m=$(GOMEM_LIBRARY="$LIB" "$CLI" run python3 -c 'import os; print(os.environ["PYTHONMALLOC"])' 2>/dev/null)
 		[ "$m" = malloc ] || fail "gomem run python3 did not set PYTHONMALLOC=malloc ($m)"
@@ -132,7 +136,7 @@ wait "$W1" 2>/dev/null || true
 W1_DEAD=$W1
 W1=""
 sleep 3 # past the 1 s grace: gone from the process table
-curl -s "$URL/memstats?pid=$W1_DEAD" | grep -q '"Status":404' || fail "killed pid still in the table"
+curl -s -u "$AUTH" "$URL/memstats?pid=$W1_DEAD" | grep -q '"Status":404' || fail "killed pid still in the table"
 get "$URL/debug/pprof/heap?pid=$W1_DEAD" "$T/dead.pb.gz"
 pp -unit=MB -sample_index=inuse_space -top "$T/dead.pb.gz" >"$T/top.dead"
 python3 "$S/pprof_sites.py" "$T/top.dead" inuse_space 200 || fail "killed process's profile"

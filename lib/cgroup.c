@@ -41,22 +41,21 @@
 #include <string.h>
 #include <unistd.h>
 
-#define GM_CG_LINE 4096
-#define GM_CG_UNLIMITED (UINT64_C(1) << 62)
+#define GM_CG_LINE	   4096
+#define GM_CG_UNLIMITED	   (UINT64_C(1) << 62)
 #define GM_CG_HEADROOM_MIN ((uint64_t)8 << 20)
 
 /* The process's memory cgroup, written by gm_cgroup_init only. */
 static struct {
 	char dir[GM_CG_PATH]; /* its directory */
-	size_t mntlen;        /* length of the mount point at the start of dir */
-	int version;          /* 1, 2, or 0 when there is none */
+	size_t mntlen;	      /* length of the mount point at the start of dir */
+	int version;	      /* 1, 2, or 0 when there is none */
 } gm_cg;
 
 /* ---- Reading files without malloc ---- */
 
 /* Read up to len - 1 bytes of path into buf, NUL-terminated; -1 on error. */
-static ssize_t
-gm_cg_read(const char *path, char *buf, size_t len)
+static ssize_t gm_cg_read(const char *path, char *buf, size_t len)
 {
 	size_t n = 0;
 	int fd;
@@ -85,8 +84,7 @@ gm_cg_read(const char *path, char *buf, size_t len)
  * its newline) until fn returns nonzero.  Lines longer than the buffer are
  * skipped.  Returns fn's nonzero value, 0 at the end, -1 if the file failed.
  */
-static int
-gm_cg_lines(const char *path, int (*fn)(char *line, void *arg), void *arg)
+static int gm_cg_lines(const char *path, int (*fn)(char *line, void *arg), void *arg)
 {
 	char buf[GM_CG_LINE];
 	size_t have = 0;
@@ -136,16 +134,15 @@ out:
 /* ---- Finding the cgroup ---- */
 
 struct gm_cg_find {
-	char path[GM_CG_PATH];  /* the cgroup's path in its hierarchy */
-	int version;            /* 1 or 2 once found */
-	char *dir;              /* out: the cgroup's directory */
+	char path[GM_CG_PATH]; /* the cgroup's path in its hierarchy */
+	int version;	       /* 1 or 2 once found */
+	char *dir;	       /* out: the cgroup's directory */
 	size_t dirlen;
-	size_t *mntlen;         /* out: length of the mount point in dir */
+	size_t *mntlen; /* out: length of the mount point in dir */
 };
 
 /* Does the comma-separated list have the word w? */
-static bool
-gm_cg_has_word(const char *list, size_t len, const char *w)
+static bool gm_cg_has_word(const char *list, size_t len, const char *w)
 {
 	size_t wl = strlen(w), i = 0;
 
@@ -162,8 +159,7 @@ gm_cg_has_word(const char *list, size_t len, const char *w)
 }
 
 /* One line of /proc/self/cgroup: "id:controllers:path". */
-static int
-gm_cg_proc_line(char *line, void *arg)
+static int gm_cg_proc_line(char *line, void *arg)
 {
 	struct gm_cg_find *f = arg;
 	char *c1 = strchr(line, ':'), *c2;
@@ -187,8 +183,7 @@ gm_cg_proc_line(char *line, void *arg)
 }
 
 /* Undo mountinfo's octal escapes (\040 for a space) in place. */
-static void
-gm_cg_unescape(char *s)
+static void gm_cg_unescape(char *s)
 {
 	char *d = s;
 
@@ -208,8 +203,7 @@ gm_cg_unescape(char *s)
  * One line of /proc/self/mountinfo:
  *   id parent major:minor root mountpoint options [optional...] - fstype source superopts
  */
-static int
-gm_cg_mount_line(char *line, void *arg)
+static int gm_cg_mount_line(char *line, void *arg)
 {
 	struct gm_cg_find *f = arg;
 	char *field[6], *p = line, *fstype, *superopts, *sep;
@@ -272,9 +266,8 @@ gm_cg_mount_line(char *line, void *arg)
  * file (normally /proc/self/...).  Returns 1 or 2 (the version) with dir and
  * *mntlen (the mount point's length in dir) set, or 0 when there is none.
  */
-int
-gm_cgroup_find(const char *proc_cgroup, const char *mountinfo, char *dir, size_t dirlen,
-	       size_t *mntlen)
+int gm_cgroup_find(const char *proc_cgroup, const char *mountinfo, char *dir, size_t dirlen,
+		   size_t *mntlen)
 {
 	struct gm_cg_find f;
 
@@ -292,8 +285,7 @@ gm_cgroup_find(const char *proc_cgroup, const char *mountinfo, char *dir, size_t
 /* ---- Reading the limit ---- */
 
 /* A limit file's value in bytes; UINT64_MAX for none, missing or malformed. */
-static uint64_t
-gm_cg_value(char *path, size_t plen, const char *file)
+static uint64_t gm_cg_value(char *path, size_t plen, const char *file)
 {
 	char buf[64];
 	size_t flen = strlen(file);
@@ -326,8 +318,7 @@ gm_cg_value(char *path, size_t plen, const char *file)
  * ancestors down to mntlen bytes (the mount point): bytes, 0 for none, with
  * *source set to the file that gave it (GOMEM_LIMIT_CGROUP_*).
  */
-uint64_t
-gm_cgroup_read_limit(const char *dir, size_t mntlen, int version, unsigned *source)
+uint64_t gm_cgroup_read_limit(const char *dir, size_t mntlen, int version, unsigned *source)
 {
 	char path[GM_CG_PATH];
 	size_t len = strlen(dir);
@@ -369,8 +360,7 @@ gm_cgroup_read_limit(const char *dir, size_t mntlen, int version, unsigned *sour
 }
 
 /* The soft limit for a cgroup limit: the headroom rule at the top. */
-uint64_t
-gm_cgroup_soft_limit(uint64_t cg)
+uint64_t gm_cgroup_soft_limit(uint64_t cg)
 {
 	uint64_t room = cg / 10 > GM_CG_HEADROOM_MIN ? cg / 10 : GM_CG_HEADROOM_MIN;
 
@@ -382,8 +372,7 @@ gm_cgroup_soft_limit(uint64_t cg)
 /* ---- The process's cgroup ---- */
 
 /* Apply a cgroup limit read just now, unless the limit was set otherwise. */
-static void
-gm_cgroup_apply(uint64_t cg, unsigned source)
+static void gm_cgroup_apply(uint64_t cg, unsigned source)
 {
 	pthread_mutex_lock(&gm_heap.lock);
 	gm_heap.cgroup_limit = cg;
@@ -401,8 +390,7 @@ gm_cgroup_apply(uint64_t cg, unsigned source)
  * INT64_MAX for none, negative to only ask.  Returns the previous limit,
  * INT64_MAX for none.  An explicit limit ends following the cgroup.
  */
-int64_t
-gm_set_memory_limit(int64_t limit)
+int64_t gm_set_memory_limit(int64_t limit)
 {
 	uint64_t old;
 
@@ -421,8 +409,7 @@ gm_set_memory_limit(int64_t limit)
 }
 
 /* At init: find the cgroup and apply its limit (GOMEMLIMIT wins). */
-void
-gm_cgroup_init(void)
+void gm_cgroup_init(void)
 {
 	unsigned source;
 	uint64_t cg;
@@ -438,8 +425,7 @@ gm_cgroup_init(void)
 }
 
 /* Does the scavenger thread need to poll the cgroup? */
-bool
-gm_cgroup_following(void)
+bool gm_cgroup_following(void)
 {
 	unsigned src;
 
@@ -452,8 +438,7 @@ gm_cgroup_following(void)
 }
 
 /* From the scavenger thread: re-read the limit and follow it. */
-void
-gm_cgroup_poll(void)
+void gm_cgroup_poll(void)
 {
 	unsigned source;
 	uint64_t cg;

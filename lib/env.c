@@ -22,24 +22,22 @@
 #include <string.h>
 
 gm_options gm_opt = {
-	.memory_limit = INT64_MAX,
-	.cgroup = true,
-	.scavenge = true,
-	.stats_interval_ns = 1000000000u,
-	.release_delay_ns = 100000000u,
-	.profile_rate = 512 * 1024,
-	.scav_age_ns = 150000000u,
+    .memory_limit = INT64_MAX,
+    .cgroup = true,
+    .scavenge = true,
+    .stats_interval_ns = 1000000000u,
+    .release_delay_ns = 100000000u,
+    .profile_rate = 512 * 1024,
+    .scav_age_ns = 150000000u,
 };
 
 /* getenv without surprises: it only scans environ, never allocates. */
-const char *
-gm_getenv(const char *name)
+const char *gm_getenv(const char *name)
 {
 	return getenv(name);
 }
 
-static void
-gm_env_warn(const char *name, const char *value)
+static void gm_env_warn(const char *name, const char *value)
 {
 	gm_write_str(2, "gomem: ignoring malformed ");
 	gm_write_str(2, name);
@@ -49,8 +47,7 @@ gm_env_warn(const char *name, const char *value)
 }
 
 /* Parse a decimal number of at most 19 digits; advance *s. */
-static int
-gm_parse_u64(const char **s, uint64_t *out)
+static int gm_parse_u64(const char **s, uint64_t *out)
 {
 	uint64_t v = 0;
 	int n = 0;
@@ -68,14 +65,12 @@ gm_parse_u64(const char **s, uint64_t *out)
 }
 
 /* Parse Go's GOMEMLIMIT syntax into bytes; INT64_MAX for "off". */
-int
-gm_parse_bytes(const char *s, int64_t *out)
+int gm_parse_bytes(const char *s, int64_t *out)
 {
 	static const struct {
 		const char *suffix;
 		unsigned shift;
-	} units[] = { { "", 0 },     { "B", 0 },    { "KiB", 10 },
-		      { "MiB", 20 }, { "GiB", 30 }, { "TiB", 40 } };
+	} units[] = {{"", 0}, {"B", 0}, {"KiB", 10}, {"MiB", 20}, {"GiB", 30}, {"TiB", 40}};
 	uint64_t v;
 	size_t i;
 
@@ -100,8 +95,7 @@ gm_parse_bytes(const char *s, int64_t *out)
 }
 
 /* Apply one GOMEMDEBUG key=value pair (not NUL-terminated: len bytes). */
-static int
-gm_env_debug_pair(const char *p, size_t len)
+static int gm_env_debug_pair(const char *p, size_t len)
 {
 	const char *eq = memchr(p, '=', len);
 	const char *v;
@@ -134,8 +128,7 @@ gm_env_debug_pair(const char *p, size_t len)
 }
 
 /* Read the environment into gm_opt. */
-void
-gm_env_init(void)
+void gm_env_init(void)
 {
 	const char *v;
 

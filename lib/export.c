@@ -18,75 +18,63 @@
 #pragma GCC diagnostic ignored "-Wmissing-attributes"
 #define GM_ALIAS(name) __attribute__((alias(#name), used, visibility("default")))
 
-GM_API gm_hot void *
-malloc(size_t n)
+GM_API gm_hot void *malloc(size_t n)
 {
 	return gm_malloc_fast(n);
 }
 
-GM_API gm_hot void
-free(void *p)
+GM_API gm_hot void free(void *p)
 {
 	gm_free_fast(p);
 }
 
-GM_API void *
-calloc(size_t n, size_t m)
+GM_API void *calloc(size_t n, size_t m)
 {
 	return gm_calloc(n, m);
 }
 
-GM_API void *
-realloc(void *p, size_t n)
+GM_API void *realloc(void *p, size_t n)
 {
 	return gm_realloc(p, n);
 }
 
-GM_API void *
-reallocarray(void *p, size_t n, size_t m)
+GM_API void *reallocarray(void *p, size_t n, size_t m)
 {
 	return gm_reallocarray(p, n, m);
 }
 
-GM_API void *
-memalign(size_t align, size_t n)
+GM_API void *memalign(size_t align, size_t n)
 {
 	return gm_memalign(align, n);
 }
 
-GM_API int
-posix_memalign(void **out, size_t align, size_t n)
+GM_API int posix_memalign(void **out, size_t align, size_t n)
 {
 	return gm_posix_memalign(out, align, n);
 }
 
-GM_API void *
-aligned_alloc(size_t align, size_t n)
+GM_API void *aligned_alloc(size_t align, size_t n)
 {
 	return gm_aligned_alloc(align, n);
 }
 
-GM_API void *
-valloc(size_t n)
+GM_API void *valloc(size_t n)
 {
 	return gm_valloc(n);
 }
 
-GM_API void *
-pvalloc(size_t n)
+GM_API void *pvalloc(size_t n)
 {
 	return gm_pvalloc(n);
 }
 
-GM_API size_t
-malloc_usable_size(void *p)
+GM_API size_t malloc_usable_size(void *p)
 {
 	return gm_usable_size(p);
 }
 
 /* glibc's malloc_trim: give idle memory back; 1 if any was released. */
-GM_API int
-malloc_trim(size_t pad)
+GM_API int malloc_trim(size_t pad)
 {
 	(void)pad;
 	gm_ensure_init();
@@ -94,8 +82,7 @@ malloc_trim(size_t pad)
 }
 
 /* mallinfo2 from the MemStats counters, for programs that report it. */
-GM_API struct mallinfo2
-mallinfo2(void)
+GM_API struct mallinfo2 mallinfo2(void)
 {
 	struct gomem_memstats m;
 	struct mallinfo2 mi;
@@ -110,8 +97,7 @@ mallinfo2(void)
 	return mi;
 }
 
-GM_API struct mallinfo
-mallinfo(void)
+GM_API struct mallinfo mallinfo(void)
 {
 	struct mallinfo2 m2 = mallinfo2();
 	struct mallinfo mi;
@@ -136,21 +122,18 @@ int __posix_memalign(void **out, size_t align, size_t n) GM_ALIAS(posix_memalign
 
 /* ---- gomem.h ---- */
 
-GM_API const char *
-gomem_version(void)
+GM_API const char *gomem_version(void)
 {
 	return GOMEM_VERSION_STRING;
 }
 
-GM_API void
-gomem_read_memstats(struct gomem_memstats *m)
+GM_API void gomem_read_memstats(struct gomem_memstats *m)
 {
 	gm_read_memstats(m);
 	gm_mstats_publish_user(m);
 }
 
-GM_API void
-gomem_free_os_memory(void)
+GM_API void gomem_free_os_memory(void)
 {
 	size_t parked;
 
@@ -162,14 +145,12 @@ gomem_free_os_memory(void)
 	pthread_mutex_unlock(&gm_heap.lock);
 }
 
-GM_API int64_t
-gomem_set_memory_limit(int64_t limit)
+GM_API int64_t gomem_set_memory_limit(int64_t limit)
 {
 	return gm_set_memory_limit(limit);
 }
 
-GM_API int64_t
-gomem_memory_limit(void)
+GM_API int64_t gomem_memory_limit(void)
 {
 	return gm_set_memory_limit(-1);
 }

@@ -27,8 +27,7 @@ typedef void (*gm_new_handler)(void);
 static gm_new_handler (*_Atomic gm_get_new_handler)(void);
 static void (*_Atomic gm_throw_bad_alloc)(void);
 
-static void *
-gm_cxx_sym(const char *name)
+static void *gm_cxx_sym(const char *name)
 {
 	void *f = dlsym(RTLD_DEFAULT, name);
 
@@ -39,10 +38,10 @@ gm_cxx_sym(const char *name)
 
 /* An allocation failed: call the new-handler and say whether to retry;
  * without a handler, throw std::bad_alloc or (nothrow) say not to. */
-static gm_noinline bool
-gm_new_failed(bool nothrow)
+static gm_noinline bool gm_new_failed(bool nothrow)
 {
-	gm_new_handler (*get)(void) = atomic_load_explicit(&gm_get_new_handler, memory_order_acquire);
+	gm_new_handler (*get)(void) =
+	    atomic_load_explicit(&gm_get_new_handler, memory_order_acquire);
 	gm_new_handler h;
 
 	if (get == NULL) {
@@ -65,8 +64,7 @@ gm_new_failed(bool nothrow)
 }
 
 /* operator new of every form: align 0 = the default (16 from 16 B up). */
-static inline void *
-gm_new(size_t n, size_t align, bool nothrow)
+static inline void *gm_new(size_t n, size_t align, bool nothrow)
 {
 	void *p;
 
@@ -78,7 +76,7 @@ gm_new(size_t n, size_t align, bool nothrow)
 	return NULL;
 }
 
-#define GM_NEW(name, ...) GM_API void *name(__VA_ARGS__)
+#define GM_NEW(name, ...)    GM_API void *name(__VA_ARGS__)
 #define GM_DELETE(name, ...) GM_API void name(__VA_ARGS__)
 
 /* The declarations keep -Wmissing-prototypes quiet: C++ declares them. */
@@ -104,14 +102,32 @@ void _ZdlPvSt11align_val_tRKSt9nothrow_t(void *p, size_t al, const void *nt);
 void _ZdaPvSt11align_val_tRKSt9nothrow_t(void *p, size_t al, const void *nt);
 
 /* new(size_t), new[](size_t) */
-GM_NEW(_Znwm, size_t n) { return gm_new(n, 0, false); }
-GM_NEW(_Znam, size_t n) { return gm_new(n, 0, false); }
+GM_NEW(_Znwm, size_t n)
+{
+	return gm_new(n, 0, false);
+}
+GM_NEW(_Znam, size_t n)
+{
+	return gm_new(n, 0, false);
+}
 /* new(size_t, nothrow_t const &), new[] */
-GM_NEW(_ZnwmRKSt9nothrow_t, size_t n, const void *nt) { return gm_new(n, 0, true); }
-GM_NEW(_ZnamRKSt9nothrow_t, size_t n, const void *nt) { return gm_new(n, 0, true); }
+GM_NEW(_ZnwmRKSt9nothrow_t, size_t n, const void *nt)
+{
+	return gm_new(n, 0, true);
+}
+GM_NEW(_ZnamRKSt9nothrow_t, size_t n, const void *nt)
+{
+	return gm_new(n, 0, true);
+}
 /* new(size_t, align_val_t), new[] */
-GM_NEW(_ZnwmSt11align_val_t, size_t n, size_t al) { return gm_new(n, al, false); }
-GM_NEW(_ZnamSt11align_val_t, size_t n, size_t al) { return gm_new(n, al, false); }
+GM_NEW(_ZnwmSt11align_val_t, size_t n, size_t al)
+{
+	return gm_new(n, al, false);
+}
+GM_NEW(_ZnamSt11align_val_t, size_t n, size_t al)
+{
+	return gm_new(n, al, false);
+}
 /* new(size_t, align_val_t, nothrow_t const &), new[] */
 GM_NEW(_ZnwmSt11align_val_tRKSt9nothrow_t, size_t n, size_t al, const void *nt)
 {
@@ -123,16 +139,46 @@ GM_NEW(_ZnamSt11align_val_tRKSt9nothrow_t, size_t n, size_t al, const void *nt)
 }
 
 /* Every delete is free: the size and alignment are the block's own. */
-GM_DELETE(_ZdlPv, void *p) { gm_free_fast(p); }
-GM_DELETE(_ZdaPv, void *p) { gm_free_fast(p); }
-GM_DELETE(_ZdlPvm, void *p, size_t n) { gm_free_fast(p); }
-GM_DELETE(_ZdaPvm, void *p, size_t n) { gm_free_fast(p); }
-GM_DELETE(_ZdlPvRKSt9nothrow_t, void *p, const void *nt) { gm_free_fast(p); }
-GM_DELETE(_ZdaPvRKSt9nothrow_t, void *p, const void *nt) { gm_free_fast(p); }
-GM_DELETE(_ZdlPvSt11align_val_t, void *p, size_t al) { gm_free_fast(p); }
-GM_DELETE(_ZdaPvSt11align_val_t, void *p, size_t al) { gm_free_fast(p); }
-GM_DELETE(_ZdlPvmSt11align_val_t, void *p, size_t n, size_t al) { gm_free_fast(p); }
-GM_DELETE(_ZdaPvmSt11align_val_t, void *p, size_t n, size_t al) { gm_free_fast(p); }
+GM_DELETE(_ZdlPv, void *p)
+{
+	gm_free_fast(p);
+}
+GM_DELETE(_ZdaPv, void *p)
+{
+	gm_free_fast(p);
+}
+GM_DELETE(_ZdlPvm, void *p, size_t n)
+{
+	gm_free_fast(p);
+}
+GM_DELETE(_ZdaPvm, void *p, size_t n)
+{
+	gm_free_fast(p);
+}
+GM_DELETE(_ZdlPvRKSt9nothrow_t, void *p, const void *nt)
+{
+	gm_free_fast(p);
+}
+GM_DELETE(_ZdaPvRKSt9nothrow_t, void *p, const void *nt)
+{
+	gm_free_fast(p);
+}
+GM_DELETE(_ZdlPvSt11align_val_t, void *p, size_t al)
+{
+	gm_free_fast(p);
+}
+GM_DELETE(_ZdaPvSt11align_val_t, void *p, size_t al)
+{
+	gm_free_fast(p);
+}
+GM_DELETE(_ZdlPvmSt11align_val_t, void *p, size_t n, size_t al)
+{
+	gm_free_fast(p);
+}
+GM_DELETE(_ZdaPvmSt11align_val_t, void *p, size_t n, size_t al)
+{
+	gm_free_fast(p);
+}
 GM_DELETE(_ZdlPvSt11align_val_tRKSt9nothrow_t, void *p, size_t al, const void *nt)
 {
 	gm_free_fast(p);

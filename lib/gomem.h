@@ -17,9 +17,9 @@
 extern "C" {
 #endif
 
-#define GOMEM_VERSION_MAJOR 0
-#define GOMEM_VERSION_MINOR 1
-#define GOMEM_VERSION_PATCH 0
+#define GOMEM_VERSION_MAJOR  0
+#define GOMEM_VERSION_MINOR  1
+#define GOMEM_VERSION_PATCH  0
 #define GOMEM_VERSION_STRING "0.1.0"
 
 /* Version of the loaded library, "MAJOR.MINOR.PATCH". */

@@ -34,11 +34,11 @@
 #ifndef GOMEM_PROFILE_H
 #define GOMEM_PROFILE_H
 
-#define GOMEM_PROFILE_VERSION 1
-#define GOMEM_PROFILE_MAGIC 0x666f72706d656d67ULL /* "gmemprof" little-endian */
-#define GOMEM_PROFILE_MAX_CHUNKS 256              /* at most 256 MiB of records */
-#define GOMEM_PROFILE_CHUNK_SIZE (1u << 20)       /* bytes per chunk of records */
-#define GOMEM_PROFILE_MAX_DEPTH 64                /* frames kept per stack */
+#define GOMEM_PROFILE_VERSION	 1
+#define GOMEM_PROFILE_MAGIC	 0x666f72706d656d67ULL /* "gmemprof" little-endian */
+#define GOMEM_PROFILE_MAX_CHUNKS 256		       /* at most 256 MiB of records */
+#define GOMEM_PROFILE_CHUNK_SIZE (1u << 20)	       /* bytes per chunk of records */
+#define GOMEM_PROFILE_MAX_DEPTH	 64		       /* frames kept per stack */
 
 /* bucket flags */
 #define GOMEM_PROFILE_TRUNCATED 1u /* the stack was deeper than MAX_DEPTH */
@@ -46,25 +46,25 @@
 /* One bucket: a stack and a block size, with its sample counts. */
 struct gomem_profile_bucket {
 	unsigned long long free_objects;  /* sampled objects freed */
-	unsigned long long free_bytes;    /* their bytes (block sizes) */
+	unsigned long long free_bytes;	  /* their bytes (block sizes) */
 	unsigned long long alloc_objects; /* sampled objects allocated */
-	unsigned long long alloc_bytes;   /* their bytes */
-	unsigned long long oldest_ns;     /* CLOCK_REALTIME of the oldest live sample; 0: none */
-	unsigned long long size;          /* block size (size class or whole pages) */
-	unsigned int depth;               /* entries of pcs */
-	unsigned int flags;               /* GOMEM_PROFILE_* flags */
-	unsigned long long pcs[];         /* return addresses, innermost first; [0] is the
+	unsigned long long alloc_bytes;	  /* their bytes */
+	unsigned long long oldest_ns;	  /* CLOCK_REALTIME of the oldest live sample; 0: none */
+	unsigned long long size;	  /* block size (size class or whole pages) */
+	unsigned int depth;		  /* entries of pcs */
+	unsigned int flags;		  /* GOMEM_PROFILE_* flags */
+	unsigned long long pcs[];	  /* return addresses, innermost first; [0] is the
 					     allocation site's caller of malloc */
 };
 
 /* The table's header, at the address of the symbol gomem_profile. */
 struct gomem_profile {
-	unsigned int size;          /* sizeof(struct gomem_profile) of the writer */
-	unsigned int version;       /* GOMEM_PROFILE_VERSION of the writer */
-	unsigned long long magic;   /* GOMEM_PROFILE_MAGIC */
-	unsigned long long gen;     /* seqlock: odd while the table changes */
-	unsigned long long rate;    /* GOMEM_PROFILE_RATE: mean bytes per sample; 0 = off */
-	unsigned long long pid;     /* getpid() of the writer (changes in a forked child) */
+	unsigned int size;	       /* sizeof(struct gomem_profile) of the writer */
+	unsigned int version;	       /* GOMEM_PROFILE_VERSION of the writer */
+	unsigned long long magic;      /* GOMEM_PROFILE_MAGIC */
+	unsigned long long gen;	       /* seqlock: odd while the table changes */
+	unsigned long long rate;       /* GOMEM_PROFILE_RATE: mean bytes per sample; 0 = off */
+	unsigned long long pid;	       /* getpid() of the writer (changes in a forked child) */
 	unsigned long long start_ns;   /* CLOCK_REALTIME when profiling started */
 	unsigned long long samples;    /* sampled allocations recorded in buckets */
 	unsigned long long lost;       /* sampled allocations not recorded (out of memory,
@@ -75,8 +75,8 @@ struct gomem_profile {
 	unsigned long long exit_ack;   /* a reader writes gen here after reading the final
 					  table (see the gomem:exit probe) */
 	unsigned int chunk_size;       /* GOMEM_PROFILE_CHUNK_SIZE */
-	unsigned int nchunks;          /* chunks in use */
-	unsigned long long chunk[GOMEM_PROFILE_MAX_CHUNKS];      /* address of chunk i */
+	unsigned int nchunks;	       /* chunks in use */
+	unsigned long long chunk[GOMEM_PROFILE_MAX_CHUNKS];	 /* address of chunk i */
 	unsigned long long chunk_used[GOMEM_PROFILE_MAX_CHUNKS]; /* bytes of records in it */
 	unsigned long long reserved[8];
 };

@@ -20,8 +20,7 @@
 
 _Atomic int gm_inited; /* 0 no, 1 in progress, 2 done */
 
-static void
-gm_fork_prepare(void)
+static void gm_fork_prepare(void)
 {
 	unsigned i;
 
@@ -34,8 +33,7 @@ gm_fork_prepare(void)
 	pthread_mutex_lock(&gm_prof.lock);
 }
 
-static void
-gm_fork_parent(void)
+static void gm_fork_parent(void)
 {
 	unsigned i;
 
@@ -48,8 +46,7 @@ gm_fork_parent(void)
 	pthread_mutex_unlock(&gm_snap_lock);
 }
 
-static void
-gm_fork_child(void)
+static void gm_fork_child(void)
 {
 	unsigned i;
 
@@ -66,8 +63,7 @@ gm_fork_child(void)
 uint64_t gm_seed;
 
 /* A random number from the kernel's AT_RANDOM bytes (the samplers' seed). */
-static uint64_t
-gm_random_key(void)
+static uint64_t gm_random_key(void)
 {
 	const unsigned char *r = (const unsigned char *)getauxval(AT_RANDOM);
 	uint64_t k = 0x9e3779b97f4a7c15u;
@@ -81,8 +77,7 @@ gm_random_key(void)
 }
 
 /* Initialise the allocator; safe to call from many threads at once. */
-void
-gm_init_slow(void)
+void gm_init_slow(void)
 {
 	int expected = 0;
 
@@ -111,8 +106,7 @@ gm_init_slow(void)
 }
 
 /* At load: initialise, start the scavenger, tell a tracer we are here. */
-__attribute__((constructor)) static void
-gm_constructor(void)
+__attribute__((constructor)) static void gm_constructor(void)
 {
 	gm_ensure_init();
 	gm_scav_start();

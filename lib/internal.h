@@ -81,36 +81,36 @@
  * covers definitions; this lets references skip the GOT too). */
 #pragma GCC visibility push(hidden)
 
-#define GM_API __attribute__((visibility("default")))
-#define gm_likely(x) __builtin_expect(!!(x), 1)
+#define GM_API	       __attribute__((visibility("default")))
+#define gm_likely(x)   __builtin_expect(!!(x), 1)
 #define gm_unlikely(x) __builtin_expect(!!(x), 0)
-#define gm_noinline __attribute__((noinline))
+#define gm_noinline    __attribute__((noinline))
 /* The two hot entry points keep no frame: they make tail calls only. */
-#define gm_hot __attribute__((hot, optimize("omit-frame-pointer")))
-#define gm_inline static inline __attribute__((always_inline))
+#define gm_hot	       __attribute__((hot, optimize("omit-frame-pointer")))
+#define gm_inline      static inline __attribute__((always_inline))
 
 /* ---- Constants (Go's values) ---- */
 
-#define GM_PAGE_SHIFT 13
-#define GM_PAGE_SIZE ((size_t)1 << GM_PAGE_SHIFT) /* 8 KiB */
-#define GM_NUM_CLASSES 68                          /* class 0 is the dummy */
-#define GM_MAX_SMALL 32768
-#define GM_SMALL_DIV 8
-#define GM_SMALL_MAX 1024
-#define GM_LARGE_DIV 128
+#define GM_PAGE_SHIFT  13
+#define GM_PAGE_SIZE   ((size_t)1 << GM_PAGE_SHIFT) /* 8 KiB */
+#define GM_NUM_CLASSES 68			    /* class 0 is the dummy */
+#define GM_MAX_SMALL   32768
+#define GM_SMALL_DIV   8
+#define GM_SMALL_MAX   1024
+#define GM_LARGE_DIV   128
 
 #define GM_SPANCLASS_LARGE 0
 #define GM_NUM_SPANCLASSES 68
 
-#define GM_ARENA_SHIFT 26 /* 64 MiB */
-#define GM_ARENA_SIZE ((size_t)1 << GM_ARENA_SHIFT)
-#define GM_ARENA_PAGES (GM_ARENA_SIZE / GM_PAGE_SIZE)
-#define GM_ADDR_BITS 47 /* x86-64 user space */
+#define GM_ARENA_SHIFT	    26 /* 64 MiB */
+#define GM_ARENA_SIZE	    ((size_t)1 << GM_ARENA_SHIFT)
+#define GM_ARENA_PAGES	    (GM_ARENA_SIZE / GM_PAGE_SIZE)
+#define GM_ADDR_BITS	    47 /* x86-64 user space */
 #define GM_ARENA_L2_ENTRIES ((size_t)1 << (GM_ADDR_BITS - GM_ARENA_SHIFT))
-#define GM_HEAP_GROW ((size_t)4 << 20) /* mheap.grow rounds to 4 MiB */
+#define GM_HEAP_GROW	    ((size_t)4 << 20) /* mheap.grow rounds to 4 MiB */
 
 #define GM_SCAV_QUANTUM ((size_t)64 << 10) /* scavengeQuantum */
-#define GM_HUGE_PAGE ((size_t)2 << 20)
+#define GM_HUGE_PAGE	((size_t)2 << 20)
 
 /* ---- Size classes (msize.c) ---- */
 
@@ -125,8 +125,7 @@ extern uint16_t gm_class_nelems[GM_NUM_CLASSES];
 void gm_msize_init(void);
 
 /* The size class for a small request 0 < n <= GM_MAX_SMALL. */
-gm_inline unsigned
-gm_size_class(size_t n)
+gm_inline unsigned gm_size_class(size_t n)
 {
 	if (n <= GM_SMALL_MAX - 8)
 		return gm_size_to_class8[(n + GM_SMALL_DIV - 1) / GM_SMALL_DIV];
@@ -149,12 +148,12 @@ size_t gm_os_page_size(void);
 /* ---- Fixed-size allocator (mfixalloc.c) ---- */
 
 typedef struct gm_fixalloc {
-	size_t size;                 /* object size */
-	void *list;                  /* free objects */
-	uintptr_t chunk;             /* bump region */
-	size_t nchunk;               /* bytes left in it */
-	uint64_t inuse;              /* bytes handed out (MSpanInuse, ...) */
-	_Atomic uint64_t *stat;      /* where the OS bytes are counted (*Sys) */
+	size_t size;		/* object size */
+	void *list;		/* free objects */
+	uintptr_t chunk;	/* bump region */
+	size_t nchunk;		/* bytes left in it */
+	uint64_t inuse;		/* bytes handed out (MSpanInuse, ...) */
+	_Atomic uint64_t *stat; /* where the OS bytes are counted (*Sys) */
 } gm_fixalloc;
 
 void gm_fixalloc_init(gm_fixalloc *f, size_t size, _Atomic uint64_t *stat);
@@ -165,10 +164,10 @@ void gm_fixalloc_free(gm_fixalloc *f, void *p);
 
 enum gm_span_state {
 	GM_SPAN_DEAD = 0, /* struct on the fixalloc free list */
-	GM_SPAN_FREE,     /* free pages in the heap */
-	GM_SPAN_LARGE,    /* a large object */
+	GM_SPAN_FREE,	  /* free pages in the heap */
+	GM_SPAN_LARGE,	  /* a large object */
 	GM_SPAN_PARTIAL,  /* small objects; some free on the span (mcentral.partial) */
-	GM_SPAN_EMPTY     /* small objects; none free on the span (all out in caches or use) */
+	GM_SPAN_EMPTY	  /* small objects; none free on the span (all out in caches or use) */
 };
 
 /*
@@ -180,44 +179,43 @@ enum gm_span_state {
  */
 typedef struct gm_mspan {
 	/* Read by every free. */
-	uintptr_t start;       /* first byte of the first page, the first object */
-	uint64_t inv;          /* inverse of elemsize's odd part, mod 2^64 */
-	uint64_t nelems;       /* 64 bits: one compare with the object index */
+	uintptr_t start; /* first byte of the first page, the first object */
+	uint64_t inv;	 /* inverse of elemsize's odd part, mod 2^64 */
+	uint64_t nelems; /* 64 bits: one compare with the object index */
 	/* spanclass while free's fast path may take the span's objects: an
 	 * in-use small-object span with no sampled blocks; else 0, whose list
 	 * has no room in any cache. */
 	uint8_t fastclass;
-	uint8_t shift;         /* trailing zero bits of elemsize */
-	uint16_t nsampled;     /* sampled blocks in the span (gm_prof.lock) */
+	uint8_t shift;	   /* trailing zero bits of elemsize */
+	uint16_t nsampled; /* sampled blocks in the span (gm_prof.lock) */
 	uint32_t elemsize;
-	uint8_t spanclass;     /* 0 for large spans and free runs */
+	uint8_t spanclass; /* 0 for large spans and free runs */
 	/* The rest is mcentral's and the heap's. */
-	uint8_t state;         /* enum gm_span_state */
-	uint8_t needzero;      /* large: pages may hold old data */
-	uint8_t onlist;        /* heap free lists: index + 1 of the list, 0 = none */
-	uint8_t lazyzero;      /* large: OS pages at the start (<= 64) calloc zeroed by madvise */
-	uint16_t nfree;        /* objects on freelist (mcentral.lock) */
-	uint16_t nparked;      /* small: free objects on released OS pages (mcentral.lock) */
+	uint8_t state;	  /* enum gm_span_state */
+	uint8_t needzero; /* large: pages may hold old data */
+	uint8_t onlist;	  /* heap free lists: index + 1 of the list, 0 = none */
+	uint8_t lazyzero; /* large: OS pages at the start (<= 64) calloc zeroed by madvise */
+	uint16_t nfree;	  /* objects on freelist (mcentral.lock) */
+	uint16_t nparked; /* small: free objects on released OS pages (mcentral.lock) */
 	size_t npages;
 	struct gm_mspan *next; /* mcentral partial or heap free list */
 	struct gm_mspan *prev;
-	void *freelist;        /* free objects on the span (mcentral.lock) */
-	uint64_t idle_since;   /* free runs: when its pages (most of them) became idle */
-	uint64_t parked;       /* small: bit i = OS page i of the span released (mcentral.lock) */
+	void *freelist;	     /* free objects on the span (mcentral.lock) */
+	uint64_t idle_since; /* free runs: when its pages (most of them) became idle */
+	uint64_t parked;     /* small: bit i = OS page i of the span released (mcentral.lock) */
 } gm_mspan;
 
 /* What fastclass should be for the in-use span s. */
-gm_inline uint8_t
-gm_span_fastclass(const gm_mspan *s)
+gm_inline uint8_t gm_span_fastclass(const gm_mspan *s)
 {
 	return __atomic_load_n(&s->nsampled, __ATOMIC_RELAXED) == 0 ? s->spanclass : 0;
 }
 
 /* One more or one fewer sampled block in the in-use span s (gm_prof.lock). */
-gm_inline void
-gm_span_sampled(gm_mspan *s, int d)
+gm_inline void gm_span_sampled(gm_mspan *s, int d)
 {
-	__atomic_store_n(&s->nsampled, (uint16_t)(__atomic_load_n(&s->nsampled, __ATOMIC_RELAXED) + d),
+	__atomic_store_n(&s->nsampled,
+			 (uint16_t)(__atomic_load_n(&s->nsampled, __ATOMIC_RELAXED) + d),
 			 __ATOMIC_RELAXED);
 	__atomic_store_n(&s->fastclass, gm_span_fastclass(s), __ATOMIC_RELAXED);
 }
@@ -229,8 +227,7 @@ gm_span_sampled(gm_mspan *s, int d)
  * rotated right by k is off / elemsize when elemsize divides off, and above
  * 2^64 / elemsize otherwise.  A multiply and a rotate, no division.
  */
-gm_inline uint64_t
-gm_obj_index(uint64_t off, uint64_t inv, unsigned k)
+gm_inline uint64_t gm_obj_index(uint64_t off, uint64_t inv, unsigned k)
 {
 	uint64_t x = off * inv;
 
@@ -241,37 +238,33 @@ gm_obj_index(uint64_t off, uint64_t inv, unsigned k)
  * A span's state is written under mcentral's lock (PARTIAL <-> EMPTY) or the
  * heap lock (the rest) and read without the first: relaxed atomic accesses.
  */
-gm_inline unsigned
-gm_span_state(const gm_mspan *s)
+gm_inline unsigned gm_span_state(const gm_mspan *s)
 {
 	return __atomic_load_n(&s->state, __ATOMIC_RELAXED);
 }
 
-gm_inline void
-gm_span_set_state(gm_mspan *s, unsigned st)
+gm_inline void gm_span_set_state(gm_mspan *s, unsigned st)
 {
 	__atomic_store_n(&s->state, (uint8_t)st, __ATOMIC_RELEASE);
 }
 
 /* Per-arena metadata (Go's heapArena), charged to GCSys. */
 typedef struct gm_heaparena {
-	gm_mspan *spans[GM_ARENA_PAGES];             /* page -> span */
-	uint64_t scavenged[GM_ARENA_PAGES / 64];     /* 1 = page released to the OS */
-	uint64_t mapped[GM_ARENA_PAGES / 64];        /* 1 = page in Prepared/Ready */
+	gm_mspan *spans[GM_ARENA_PAGES];	 /* page -> span */
+	uint64_t scavenged[GM_ARENA_PAGES / 64]; /* 1 = page released to the OS */
+	uint64_t mapped[GM_ARENA_PAGES / 64];	 /* 1 = page in Prepared/Ready */
 	uintptr_t base;
 } gm_heaparena;
 
 extern gm_heaparena *gm_arenas[GM_ARENA_L2_ENTRIES]; /* 16 MiB of .bss, touched sparsely */
 
-gm_inline gm_heaparena *
-gm_arena_of(uintptr_t p)
+gm_inline gm_heaparena *gm_arena_of(uintptr_t p)
 {
 	return gm_arenas[(p >> GM_ARENA_SHIFT) & (GM_ARENA_L2_ENTRIES - 1)];
 }
 
 /* The span that owns p, or NULL if p is not in the heap. */
-gm_inline gm_mspan *
-gm_span_of(uintptr_t p)
+gm_inline gm_mspan *gm_span_of(uintptr_t p)
 {
 	gm_heaparena *ha;
 
@@ -295,8 +288,8 @@ typedef struct gm_mheap {
 	uintptr_t arena_hint;
 	uint64_t narenas;
 	/* Gauges in bytes, protected by lock (atomic for lock-free readers). */
-	_Atomic uint64_t inuse;    /* pages of in-use spans */
-	_Atomic uint64_t idle;     /* free pages, resident or not (HeapIdle) */
+	_Atomic uint64_t inuse;	   /* pages of in-use spans */
+	_Atomic uint64_t idle;	   /* free pages, resident or not (HeapIdle) */
 	_Atomic uint64_t released; /* free pages returned to the OS (HeapReleased) */
 	/* OS pages inside in-use spans returned to the OS (mcentral.c parks
 	 * them); part of inuse, not of released. */
@@ -327,8 +320,7 @@ extern _Atomic uint64_t gm_stat_other_sys;
 extern _Atomic uint64_t gm_stat_buckhash_sys;
 
 /* Heap memory that is resident or may be: HeapSys - HeapReleased - HeapInuseReleased. */
-gm_inline uint64_t
-gm_heap_retained(void)
+gm_inline uint64_t gm_heap_retained(void)
 {
 	return atomic_load_explicit(&gm_stat_heap_sys, memory_order_relaxed) -
 	       atomic_load_explicit(&gm_heap.released, memory_order_relaxed) -
@@ -373,7 +365,7 @@ typedef struct gm_tstats {
 } gm_tstats;
 
 typedef struct gm_mcache {
-	void *free[GM_NUM_SPANCLASSES];     /* local free lists, objects of any span */
+	void *free[GM_NUM_SPANCLASSES]; /* local free lists, objects of any span */
 	/* Room left on each list: max minus its length.  At 0 a free gives
 	 * a batch back to mcentral first (the empty cache has none). */
 	uint64_t room[GM_NUM_SPANCLASSES]; /* 64 bits: indexed like free[] */
@@ -411,8 +403,7 @@ void gm_mcache_fork_child(void);
  * x86-64 a single aligned add is never torn and stores are seen in order
  * (the snapshot relies on that, see mstats.c); elsewhere a release store.
  */
-gm_inline void
-gm_stat_inc(uint64_t *c)
+gm_inline void gm_stat_inc(uint64_t *c)
 {
 #if defined(__x86_64__)
 	__asm__ volatile("addq $1, %0" : "+m"(*c) : : "memory");
@@ -422,8 +413,7 @@ gm_stat_inc(uint64_t *c)
 }
 
 /* One less room on a cache list: a subtract from memory (owner only). */
-gm_inline void
-gm_stat_add(uint64_t *c, uint64_t v)
+gm_inline void gm_stat_add(uint64_t *c, uint64_t v)
 {
 	__atomic_store_n(c, __atomic_load_n(c, __ATOMIC_RELAXED) + v, __ATOMIC_RELEASE);
 }
@@ -479,9 +469,9 @@ void gm_scav_fork_child(void);
 
 typedef struct gm_prof_state {
 	pthread_mutex_t lock;
-	void *table;    /* open-addressing set of live sampled blocks */
+	void *table; /* open-addressing set of live sampled blocks */
 	size_t cap, used, count;
-	void *btable;   /* (stack, size) -> bucket */
+	void *btable; /* (stack, size) -> bucket */
 	size_t bcap, bused;
 	gm_fixalloc recalloc; /* live samples */
 	gm_fixalloc bktalloc; /* buckets' writer side */
@@ -496,8 +486,7 @@ extern GM_API struct gomem_profile gomem_profile;
  * parser does not take the GOT-relative memory operand the compiler would
  * use for an exported symbol's address.
  */
-gm_inline struct gomem_profile *
-gm_prof_table(void)
+gm_inline struct gomem_profile *gm_prof_table(void)
 {
 	struct gomem_profile *t = &gomem_profile;
 
@@ -513,10 +502,10 @@ void gm_prof_fork_child(void);
 
 /* The stack walker's counters (gm_prof.lock). */
 typedef struct gm_uw_stats {
-	uint64_t hits;     /* frames found in the cache */
+	uint64_t hits;	   /* frames found in the cache */
 	uint64_t computed; /* rows computed from .eh_frame */
-	uint64_t fp;       /* frames walked by frame pointer */
-	uint64_t slow;     /* walks done by libgcc's unwinder */
+	uint64_t fp;	   /* frames walked by frame pointer */
+	uint64_t slow;	   /* walks done by libgcc's unwinder */
 } gm_uw_stats;
 
 extern gm_uw_stats gm_uw_stat;
@@ -525,8 +514,7 @@ unsigned gm_unwind(uint64_t *pcs, unsigned max, bool *truncated);
 void *gm_prof_sample(gm_mcache *mc, void *p, size_t n);
 
 /* Count n bytes of p against mc's sampling budget (mc is a real cache). */
-gm_inline void *
-gm_prof_account(gm_mcache *mc, void *p, size_t n)
+gm_inline void *gm_prof_account(gm_mcache *mc, void *p, size_t n)
 {
 	if (gm_unlikely((mc->next_sample -= (int64_t)n) < 0))
 		return gm_prof_sample(mc, p, n);
@@ -536,16 +524,16 @@ gm_prof_account(gm_mcache *mc, void *p, size_t n)
 /* ---- options (env.c) ---- */
 
 typedef struct gm_options {
-	int64_t memory_limit;      /* GOMEMLIMIT; INT64_MAX = none */
-	bool memory_limit_set;     /* GOMEMLIMIT was given (also "off") */
-	bool cgroup;               /* GOMEMDEBUG cgroup=0: do not follow the cgroup */
-	bool scavenge;             /* GOMEMDEBUG scavenge=0 turns the thread off */
-	bool scavtrace;            /* GOMEMDEBUG scavtrace=1 */
-	bool check;                /* GOMEMDEBUG check=1: heap invariants on snapshots */
+	int64_t memory_limit;	    /* GOMEMLIMIT; INT64_MAX = none */
+	bool memory_limit_set;	    /* GOMEMLIMIT was given (also "off") */
+	bool cgroup;		    /* GOMEMDEBUG cgroup=0: do not follow the cgroup */
+	bool scavenge;		    /* GOMEMDEBUG scavenge=0 turns the thread off */
+	bool scavtrace;		    /* GOMEMDEBUG scavtrace=1 */
+	bool check;		    /* GOMEMDEBUG check=1: heap invariants on snapshots */
 	uint64_t stats_interval_ns; /* GOMEM_STATS_INTERVAL_MS */
-	uint64_t release_delay_ns; /* GOMEMDEBUG scavwindow=MS: window of the in-use peak */
-	uint64_t profile_rate;     /* GOMEM_PROFILE_RATE: bytes per sample, 0 = off */
-	uint64_t scav_age_ns;      /* GOMEMDEBUG scavage=MS: idle this long before release */
+	uint64_t release_delay_ns;  /* GOMEMDEBUG scavwindow=MS: window of the in-use peak */
+	uint64_t profile_rate;	    /* GOMEM_PROFILE_RATE: bytes per sample, 0 = off */
+	uint64_t scav_age_ns;	    /* GOMEMDEBUG scavage=MS: idle this long before release */
 } gm_options;
 
 extern gm_options gm_opt;
@@ -555,7 +543,7 @@ int gm_parse_bytes(const char *s, int64_t *out);
 
 /* ---- memory cgroup (cgroup.c) ---- */
 
-#define GM_CG_PATH 4096
+#define GM_CG_PATH	  4096
 #define GM_CGROUP_POLL_NS 500000000u /* the limit files are re-read this often */
 
 int gm_cgroup_find(const char *proc_cgroup, const char *mountinfo, char *dir, size_t dirlen,
@@ -583,22 +571,21 @@ uint64_t gm_thread_cpu_ns(void);
 extern _Atomic int gm_inited;
 void gm_init_slow(void);
 
-gm_inline void
-gm_ensure_init(void)
+gm_inline void gm_ensure_init(void)
 {
 	if (gm_unlikely(atomic_load_explicit(&gm_inited, memory_order_acquire) != 2))
 		gm_init_slow();
 }
 
-#define gm_assert(cond, msg)                                                        \
-	do {                                                                        \
-		if (gm_unlikely(!(cond)))                                           \
-			gm_throw("gomem: internal error: " msg);                    \
+#define gm_assert(cond, msg)                                                                       \
+	do {                                                                                       \
+		if (gm_unlikely(!(cond)))                                                          \
+			gm_throw("gomem: internal error: " msg);                                   \
 	} while (0)
-#define gm_dassert(cond, msg)                                                       \
-	do {                                                                        \
-		if (GM_DEBUG && gm_unlikely(!(cond)))                               \
-			gm_throw("gomem: internal error: " msg);                    \
+#define gm_dassert(cond, msg)                                                                      \
+	do {                                                                                       \
+		if (GM_DEBUG && gm_unlikely(!(cond)))                                              \
+			gm_throw("gomem: internal error: " msg);                                   \
 	} while (0)
 
 #pragma GCC visibility pop

@@ -19,8 +19,7 @@
 #include <string.h>
 
 /* Pop an object of span class c from mc, refilling if needed (n bytes asked). */
-static inline void *
-gm_small_alloc(gm_mcache *mc, unsigned c, size_t n)
+static inline void *gm_small_alloc(gm_mcache *mc, unsigned c, size_t n)
 {
 	void *p = mc->free[c];
 
@@ -53,15 +52,14 @@ gm_small_alloc(gm_mcache *mc, unsigned c, size_t n)
  * or scavenged) are never zeroed at all (needzero).
  */
 #define GM_LAZY_ZERO_MIN ((size_t)256 << 10) /* smaller blocks: memset */
-#define GM_LAZY_PROBE ((size_t)64 << 10)
-#define GM_TOUCH_ONE 65536 /* gm_touch_avg's unit: 1 = all pages touched */
+#define GM_LAZY_PROBE	 ((size_t)64 << 10)
+#define GM_TOUCH_ONE	 65536 /* gm_touch_avg's unit: 1 = all pages touched */
 
 static _Atomic uint32_t gm_touch_avg; /* fraction touched, running average */
 static _Atomic uint32_t gm_lazy_tick;
 
 /* Zero the first n bytes of the freshly allocated large span s. */
-static void
-gm_large_zero(gm_mspan *s, size_t n)
+static void gm_large_zero(gm_mspan *s, size_t n)
 {
 	size_t ps = gm_os_page_size(), lazy = 0;
 	uint32_t tick = 0;
@@ -89,8 +87,7 @@ gm_large_zero(gm_mspan *s, size_t n)
 }
 
 /* The large span s, zeroed the lazy way, is being freed: how much was touched? */
-static void
-gm_large_zero_measure(gm_mspan *s)
+static void gm_large_zero_measure(gm_mspan *s)
 {
 	size_t looked, res = gm_sys_resident((void *)s->start,
 					     (size_t)s->lazyzero * gm_os_page_size(), &looked);
@@ -104,8 +101,7 @@ gm_large_zero_measure(gm_mspan *s)
 }
 
 /* Pages for a large object; align_pages 0 = any alignment. */
-static void *
-gm_large_alloc(size_t n, size_t align_pages, bool zero)
+static void *gm_large_alloc(size_t n, size_t align_pages, bool zero)
 {
 	gm_mspan *s;
 	size_t npages;
@@ -131,8 +127,7 @@ gm_large_alloc(size_t n, size_t align_pages, bool zero)
 }
 
 /* Everything but the common small sizes. */
-gm_noinline void *
-gm_malloc_slow(size_t n, gm_mcache *mc)
+gm_noinline void *gm_malloc_slow(size_t n, gm_mcache *mc)
 {
 	gm_ensure_init();
 	if (n <= GM_MAX_SMALL)
@@ -141,8 +136,7 @@ gm_malloc_slow(size_t n, gm_mcache *mc)
 }
 
 /* malloc: see the overview in internal.h. */
-void *
-gm_malloc(size_t n)
+void *gm_malloc(size_t n)
 {
 	return gm_malloc_fast(n);
 }
@@ -150,15 +144,14 @@ gm_malloc(size_t n)
 /* ---- Free ---- */
 
 /* Is p the start of an object of the small-object span s? */
-static inline bool
-gm_is_object_start(const gm_mspan *s, uintptr_t p)
+static inline bool gm_is_object_start(const gm_mspan *s, uintptr_t p)
 {
 	return gm_obj_index(p - s->start, s->inv, s->shift) < s->nelems;
 }
 
 /* Report a bad free of p in span s (or no span) and stop. */
-static gm_noinline __attribute__((noreturn)) void
-gm_bad_free(const gm_mspan *s, const void *p, const char *what)
+static gm_noinline __attribute__((noreturn)) void gm_bad_free(const gm_mspan *s, const void *p,
+							      const char *what)
 {
 	uintptr_t a = (uintptr_t)p;
 
@@ -182,8 +175,7 @@ gm_bad_free(const gm_mspan *s, const void *p, const char *what)
  * Push the small object p of span s on this thread's list, with the
  * double-free key; a full list first gives a batch back to mcentral.
  */
-static inline void
-gm_free_local(gm_mcache *mc, gm_mspan *s, void *p)
+static inline void gm_free_local(gm_mcache *mc, gm_mspan *s, void *p)
 {
 	unsigned c = s->spanclass;
 	uintptr_t *w = p;
@@ -201,8 +193,7 @@ gm_free_local(gm_mcache *mc, gm_mspan *s, void *p)
  * Everything free's fast path does not handle, and every bad pointer; s is
  * what gm_span_of_fast found for p.
  */
-gm_noinline void
-gm_free_slow(void *p, gm_mspan *s)
+gm_noinline void gm_free_slow(void *p, gm_mspan *s)
 {
 	uintptr_t a = (uintptr_t)p;
 	gm_mcache *mc;
@@ -240,8 +231,7 @@ gm_free_slow(void *p, gm_mspan *s)
 }
 
 /* free: see the overview in internal.h. */
-void
-gm_free(void *p)
+void gm_free(void *p)
 {
 	gm_free_fast(p);
 }
@@ -249,8 +239,7 @@ gm_free(void *p)
 /* ---- The rest of the API ---- */
 
 /* calloc: overflow-checked; fresh or released pages are not cleared again. */
-void *
-gm_calloc(size_t n, size_t m)
+void *gm_calloc(size_t n, size_t m)
 {
 	size_t t;
 	void *p;
@@ -268,8 +257,7 @@ gm_calloc(size_t n, size_t m)
 }
 
 /* Usable size of p; 0 for NULL and for pointers gomem does not own. */
-size_t
-gm_usable_size(const void *p)
+size_t gm_usable_size(const void *p)
 {
 	uintptr_t a = (uintptr_t)p;
 	gm_mspan *s;
@@ -285,15 +273,15 @@ gm_usable_size(const void *p)
 			return 0;
 		return (s->npages << GM_PAGE_SHIFT) - (a - s->start);
 	default:
-		if (gm_span_state(s) == GM_SPAN_FREE || gm_span_state(s) == GM_SPAN_DEAD || a < s->start)
+		if (gm_span_state(s) == GM_SPAN_FREE || gm_span_state(s) == GM_SPAN_DEAD ||
+		    a < s->start)
 			return 0;
 		return s->elemsize - (a - s->start) % s->elemsize;
 	}
 }
 
 /* realloc with glibc's semantics; in place when the size class allows. */
-void *
-gm_realloc(void *p, size_t n)
+void *gm_realloc(void *p, size_t n)
 {
 	uintptr_t a = (uintptr_t)p;
 	gm_mspan *s;
@@ -338,8 +326,7 @@ gm_realloc(void *p, size_t n)
 }
 
 /* reallocarray: realloc(p, n * m) with overflow checking. */
-void *
-gm_reallocarray(void *p, size_t n, size_t m)
+void *gm_reallocarray(void *p, size_t n, size_t m)
 {
 	size_t t;
 
@@ -351,8 +338,7 @@ gm_reallocarray(void *p, size_t n, size_t m)
 }
 
 /* n bytes aligned to align, a power of two. */
-static void *
-gm_aligned(size_t align, size_t n)
+static void *gm_aligned(size_t align, size_t n)
 {
 	gm_mcache *mc;
 	unsigned c;
@@ -383,8 +369,7 @@ gm_aligned(size_t align, size_t n)
 }
 
 /* memalign: glibc rounds a non-power-of-two alignment up. */
-void *
-gm_memalign(size_t align, size_t n)
+void *gm_memalign(size_t align, size_t n)
 {
 	if (align & (align - 1)) {
 		if (align > ((size_t)1 << 62)) {
@@ -397,8 +382,7 @@ gm_memalign(size_t align, size_t n)
 }
 
 /* posix_memalign: EINVAL unless align is a power of two times sizeof(void *). */
-int
-gm_posix_memalign(void **out, size_t align, size_t n)
+int gm_posix_memalign(void **out, size_t align, size_t n)
 {
 	void *p;
 
@@ -412,8 +396,7 @@ gm_posix_memalign(void **out, size_t align, size_t n)
 }
 
 /* aligned_alloc: C17 (DR 460): EINVAL for an alignment that is not a power of two. */
-void *
-gm_aligned_alloc(size_t align, size_t n)
+void *gm_aligned_alloc(size_t align, size_t n)
 {
 	if (align == 0 || (align & (align - 1))) {
 		errno = EINVAL;
@@ -423,15 +406,13 @@ gm_aligned_alloc(size_t align, size_t n)
 }
 
 /* valloc: page aligned. */
-void *
-gm_valloc(size_t n)
+void *gm_valloc(size_t n)
 {
 	return gm_aligned(gm_os_page_size(), n);
 }
 
 /* pvalloc: page aligned, size rounded up to whole pages. */
-void *
-gm_pvalloc(size_t n)
+void *gm_pvalloc(size_t n)
 {
 	size_t ps = gm_os_page_size();
 	size_t r;

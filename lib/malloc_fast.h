@@ -26,8 +26,7 @@ void gm_free_slow(void *p, gm_mspan *s);
 /* Byte n: the size class of a request of n = 0..1016 bytes (msize.c). */
 extern uint8_t gm_small_class[GM_SMALL_MAX - 8 + 1];
 
-gm_inline void *
-gm_malloc_fast(size_t n)
+gm_inline void *gm_malloc_fast(size_t n)
 {
 	gm_mcache *mc = gm_tls_mcache;
 
@@ -53,8 +52,7 @@ gm_malloc_fast(size_t n)
  * object start check rejects such an address (its offset from the span is
  * at least 2^47, past every span), and the slow path looks again.
  */
-gm_inline gm_mspan *
-gm_span_of_fast(uintptr_t a)
+gm_inline gm_mspan *gm_span_of_fast(uintptr_t a)
 {
 	gm_heaparena *ha = gm_arenas[(a >> GM_ARENA_SHIFT) & (GM_ARENA_L2_ENTRIES - 1)];
 
@@ -63,8 +61,7 @@ gm_span_of_fast(uintptr_t a)
 	return ha->spans[(a >> GM_PAGE_SHIFT) & (GM_ARENA_PAGES - 1)];
 }
 
-gm_inline void
-gm_free_fast(void *p)
+gm_inline void gm_free_fast(void *p)
 {
 	uintptr_t a = (uintptr_t)p;
 	gm_mspan *s = gm_span_of_fast(a); /* NULL for NULL: arena 0 never exists */

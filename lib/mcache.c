@@ -8,11 +8,11 @@
  * which creates the real cache.
  *
  * An mcache holds, per span class, a list of free objects from any span of
- * that class (Go 1.2's MCacheList) and the thread's statistics.  Lists are filled and drained in batches through mcentral.  Statistics are written only by the owner with plain stores
- * and read by gm_read_memstats through the registry of all mcaches.  At
- * thread exit (a pthread key destructor) the spans go back to mcentral, the
- * counts into the registry's dead-thread totals, and the mcache to its
- * fixalloc.
+ * that class (Go 1.2's MCacheList) and the thread's statistics.  Lists are filled and drained in
+ * batches through mcentral.  Statistics are written only by the owner with plain stores and read by
+ * gm_read_memstats through the registry of all mcaches.  At thread exit (a pthread key destructor)
+ * the spans go back to mcentral, the counts into the registry's dead-thread totals, and the mcache
+ * to its fixalloc.
  */
 #include "internal.h"
 
@@ -22,12 +22,11 @@
 
 __thread gm_mcache *gm_tls_mcache = &gm_empty_mcache;
 gm_mcache gm_empty_mcache;
-gm_registry gm_registry_ = { .lock = PTHREAD_MUTEX_INITIALIZER };
+gm_registry gm_registry_ = {.lock = PTHREAD_MUTEX_INITIALIZER};
 pthread_key_t gm_mcache_key;
 
 /* Create and register the calling thread's mcache; NULL if out of memory. */
-gm_mcache *
-gm_mcache_create(void)
+gm_mcache *gm_mcache_create(void)
 {
 	gm_mcache *mc;
 
@@ -62,8 +61,7 @@ gm_mcache_create(void)
  * The list for spanclass is empty: take a batch from mcentral.  Returns one
  * object (the rest goes on the list), or NULL when out of memory.
  */
-void *
-gm_mcache_refill(gm_mcache *mc, unsigned spanclass)
+void *gm_mcache_refill(gm_mcache *mc, unsigned spanclass)
 {
 	void *p;
 	unsigned n;
@@ -84,8 +82,7 @@ gm_mcache_refill(gm_mcache *mc, unsigned spanclass)
 }
 
 /* Give the first n objects of the list for spanclass back to mcentral. */
-void
-gm_mcache_release(gm_mcache *mc, unsigned spanclass, unsigned n)
+void gm_mcache_release(gm_mcache *mc, unsigned spanclass, unsigned n)
 {
 	void *head = mc->free[spanclass], *p = head, *last = NULL;
 	unsigned i;
@@ -103,8 +100,7 @@ gm_mcache_release(gm_mcache *mc, unsigned spanclass, unsigned n)
 }
 
 /* Give every cached object back to mcentral (thread exit, fork). */
-void
-gm_mcache_release_all(gm_mcache *mc)
+void gm_mcache_release_all(gm_mcache *mc)
 {
 	unsigned c;
 
@@ -114,8 +110,7 @@ gm_mcache_release_all(gm_mcache *mc)
 }
 
 /* Add the counts of st into the totals of dead threads (registry lock held). */
-static void
-gm_stats_merge_dead_locked(const gm_tstats *st)
+static void gm_stats_merge_dead_locked(const gm_tstats *st)
 {
 	unsigned c;
 
@@ -126,8 +121,7 @@ gm_stats_merge_dead_locked(const gm_tstats *st)
 }
 
 /* Unlink mc from the registry (lock held). */
-static void
-gm_registry_unlink_locked(gm_mcache *mc)
+static void gm_registry_unlink_locked(gm_mcache *mc)
 {
 	if (mc->rprev != NULL)
 		mc->rprev->rnext = mc->rnext;
@@ -140,8 +134,7 @@ gm_registry_unlink_locked(gm_mcache *mc)
 }
 
 /* pthread key destructor: the thread is exiting. */
-void
-gm_mcache_thread_exit(void *arg)
+void gm_mcache_thread_exit(void *arg)
 {
 	gm_mcache *mc = arg;
 
@@ -163,8 +156,7 @@ gm_mcache_thread_exit(void *arg)
  * caches keep their spans (their objects may still be referenced), but their
  * counts move to the dead-thread totals so the stats stay exact.
  */
-void
-gm_mcache_fork_child(void)
+void gm_mcache_fork_child(void)
 {
 	gm_mcache *mc, *next, *self = gm_tls_mcache;
 

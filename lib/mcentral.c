@@ -27,9 +27,9 @@
  * HeapReleased keeps Go's meaning and stays exact).  A span with parked
  * objects stays on the partial list (which so holds the spans with free or
  * parked objects); allocation unparks it when its free list runs dry (the
- * pages fault back in, zeroed) before asking the heap for a new span.  A span whose objects are all free or parked goes back to
- * the heap, its parked 8 KiB pages marked released (a half-parked page's
- * other half is released first, so the count stays exact).
+ * pages fault back in, zeroed) before asking the heap for a new span.  A span whose objects are all
+ * free or parked goes back to the heap, its parked 8 KiB pages marked released (a half-parked
+ * page's other half is released first, so the count stays exact).
  *
  * What parking assumes of the free lists: a span's free objects are exactly
  * those on s->freelist, linked through their first word, under the class
@@ -50,8 +50,7 @@ uint16_t gm_class_batch[GM_NUM_SPANCLASSES];
  * adaptive mutex), so frees from other threads do not put threads to
  * sleep in the common case.  Also used in a forked child.
  */
-void
-gm_mcentral_lock_init(gm_mcentral *c)
+void gm_mcentral_lock_init(gm_mcentral *c)
 {
 	pthread_mutexattr_t a;
 
@@ -62,8 +61,7 @@ gm_mcentral_lock_init(gm_mcentral *c)
 }
 
 /* Set up the central lists and the batch sizes. */
-void
-gm_mcentral_init(void)
+void gm_mcentral_init(void)
 {
 	unsigned i;
 
@@ -80,8 +78,7 @@ gm_mcentral_init(void)
 	gm_class_batch[GM_SPANCLASS_LARGE] = 0;
 }
 
-static void
-gm_partial_insert_locked(gm_mcentral *c, gm_mspan *s)
+static void gm_partial_insert_locked(gm_mcentral *c, gm_mspan *s)
 {
 	s->prev = NULL;
 	s->next = c->partial;
@@ -91,8 +88,7 @@ gm_partial_insert_locked(gm_mcentral *c, gm_mspan *s)
 	gm_span_set_state(s, GM_SPAN_PARTIAL);
 }
 
-static void
-gm_partial_remove_locked(gm_mcentral *c, gm_mspan *s)
+static void gm_partial_remove_locked(gm_mcentral *c, gm_mspan *s)
 {
 	if (s->prev != NULL)
 		s->prev->next = s->next;
@@ -106,12 +102,11 @@ gm_partial_remove_locked(gm_mcentral *c, gm_mspan *s)
 
 /* ---- Parked OS pages (see the top of the file) ---- */
 
-#define GM_OS_PAGE ((uintptr_t)4096)
+#define GM_OS_PAGE     ((uintptr_t)4096)
 #define GM_PARK_MAXOBJ (GM_PAGE_SIZE / 8) /* most objects a one-page span has */
 
 /* The mask of the span's OS pages that object p overlaps. */
-static inline uint64_t
-gm_obj_ospages(const gm_mspan *s, uintptr_t p)
+static inline uint64_t gm_obj_ospages(const gm_mspan *s, uintptr_t p)
 {
 	unsigned a = (unsigned)((p - s->start) / GM_OS_PAGE);
 	unsigned b = (unsigned)((p + s->elemsize - 1 - s->start) / GM_OS_PAGE);
@@ -120,8 +115,7 @@ gm_obj_ospages(const gm_mspan *s, uintptr_t p)
 }
 
 /* Objects overlapping OS page j of the span: indices [*lo, *hi). */
-static void
-gm_ospage_objs(const gm_mspan *s, unsigned j, unsigned *lo, unsigned *hi)
+static void gm_ospage_objs(const gm_mspan *s, unsigned j, unsigned *lo, unsigned *hi)
 {
 	uintptr_t a = s->start + j * GM_OS_PAGE, b = a + GM_OS_PAGE;
 	uintptr_t end = s->start + (uintptr_t)s->nelems * s->elemsize;
@@ -134,8 +128,7 @@ gm_ospage_objs(const gm_mspan *s, unsigned j, unsigned *lo, unsigned *hi)
 }
 
 /* Release the OS pages in mask (consecutive runs in one call each). */
-static void
-gm_ospages_release(const gm_mspan *s, uint64_t mask)
+static void gm_ospages_release(const gm_mspan *s, uint64_t mask)
 {
 	unsigned j = 0, k;
 
@@ -152,17 +145,14 @@ gm_ospages_release(const gm_mspan *s, uint64_t mask)
 }
 
 /* Can the span's pages be parked at all? */
-static inline bool
-gm_span_parkable(const gm_mspan *s)
+static inline bool gm_span_parkable(const gm_mspan *s)
 {
-	return s->spanclass != GM_SPANCLASS_LARGE &&
-	       s->nelems <= GM_PARK_MAXOBJ && s->npages * (GM_PAGE_SIZE / GM_OS_PAGE) <= 64 &&
-	       gm_os_page_size() == GM_OS_PAGE;
+	return s->spanclass != GM_SPANCLASS_LARGE && s->nelems <= GM_PARK_MAXOBJ &&
+	       s->npages * (GM_PAGE_SIZE / GM_OS_PAGE) <= 64 && gm_os_page_size() == GM_OS_PAGE;
 }
 
 /* Park the OS pages of s that hold only free objects; bytes released. */
-static size_t
-gm_span_park_locked(gm_mspan *s)
+static size_t gm_span_park_locked(gm_mspan *s)
 {
 	uint64_t freebm[GM_PARK_MAXOBJ / 64], newly = 0, all;
 	unsigned nos = (unsigned)(s->npages * (GM_PAGE_SIZE / GM_OS_PAGE)), i, j, lo, hi;
@@ -217,8 +207,7 @@ gm_span_park_locked(gm_mspan *s)
 }
 
 /* Put the span's parked objects back on its free list (pages fault in). */
-static void
-gm_span_unpark_locked(gm_mspan *s)
+static void gm_span_unpark_locked(gm_mspan *s)
 {
 	uintptr_t p = s->start;
 	unsigned i, n = 0;
@@ -243,8 +232,7 @@ gm_span_unpark_locked(gm_mspan *s)
  * A span going back to the heap: release the other half of every 8 KiB page
  * that is half parked, so that the heap can count whole pages released.
  */
-static void
-gm_span_park_whole_pages(gm_mspan *s)
+static void gm_span_park_whole_pages(gm_mspan *s)
 {
 	uint64_t half = 0;
 	size_t i;
@@ -269,8 +257,7 @@ gm_span_park_whole_pages(gm_mspan *s)
  * to *released.  Takes the class's lock (madvise runs under it: the pages
  * must not change hands meanwhile).
  */
-void
-gm_mcentral_scavenge_class(unsigned spanclass, size_t *released)
+void gm_mcentral_scavenge_class(unsigned spanclass, size_t *released)
 {
 	gm_mcentral *c = &gm_central[spanclass];
 	gm_mspan *s;
@@ -284,8 +271,7 @@ gm_mcentral_scavenge_class(unsigned spanclass, size_t *released)
 }
 
 /* Park every free OS page of every class (gomem_free_os_memory). */
-size_t
-gm_mcentral_scavenge_all(void)
+size_t gm_mcentral_scavenge_all(void)
 {
 	size_t released = 0;
 	unsigned c;
@@ -296,8 +282,7 @@ gm_mcentral_scavenge_all(void)
 }
 
 /* Link the objects of a fresh span onto its free list. */
-static void
-gm_span_build_list(gm_mspan *s)
+static void gm_span_build_list(gm_mspan *s)
 {
 	uintptr_t p = s->start, sz = s->elemsize;
 	unsigned i;
@@ -314,8 +299,7 @@ gm_span_build_list(gm_mspan *s)
  * *head through their first words (the last links to NULL).  0 when out of
  * memory.
  */
-unsigned
-gm_mcentral_alloc_batch(uint8_t spanclass, unsigned want, void **head)
+unsigned gm_mcentral_alloc_batch(uint8_t spanclass, unsigned want, void **head)
 {
 	gm_mcentral *c = &gm_central[spanclass];
 	void *first = NULL, **link = &first;
@@ -366,8 +350,7 @@ gm_mcentral_alloc_batch(uint8_t spanclass, unsigned want, void **head)
  * Give back n objects of spanclass linked from head.  Spans that become
  * entirely free go back to the heap.
  */
-void
-gm_mcentral_free_batch(uint8_t spanclass, void *head, unsigned n)
+void gm_mcentral_free_batch(uint8_t spanclass, void *head, unsigned n)
 {
 	gm_mcentral *c = &gm_central[spanclass];
 	void *p = head, *next;

@@ -21,8 +21,7 @@
 #include <sys/mman.h>
 
 /* Map n bytes of zeroed read-write memory and count it in *stat. */
-void *
-gm_sys_alloc(size_t n, _Atomic uint64_t *stat)
+void *gm_sys_alloc(size_t n, _Atomic uint64_t *stat)
 {
 	void *v = mmap(NULL, n, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
 
@@ -34,8 +33,7 @@ gm_sys_alloc(size_t n, _Atomic uint64_t *stat)
 }
 
 /* Unmap memory obtained with gm_sys_alloc. */
-void
-gm_sys_free(void *v, size_t n, _Atomic uint64_t *stat)
+void gm_sys_free(void *v, size_t n, _Atomic uint64_t *stat)
 {
 	munmap(v, n);
 	if (stat != NULL)
@@ -43,8 +41,7 @@ gm_sys_free(void *v, size_t n, _Atomic uint64_t *stat)
 }
 
 /* Reserve address space at hint if possible; NULL on failure. */
-void *
-gm_sys_reserve(void *hint, size_t n)
+void *gm_sys_reserve(void *hint, size_t n)
 {
 	void *v = mmap(hint, n, PROT_NONE, MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE, -1, 0);
 
@@ -54,11 +51,10 @@ gm_sys_reserve(void *hint, size_t n)
 }
 
 /* Make reserved memory usable (Reserved -> Prepared); 0 or an errno. */
-int
-gm_sys_map(void *v, size_t n)
+int gm_sys_map(void *v, size_t n)
 {
-	void *p = mmap(v, n, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS | MAP_FIXED, -1,
-		       0);
+	void *p =
+	    mmap(v, n, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS | MAP_FIXED, -1, 0);
 
 	if (p == MAP_FAILED)
 		return errno;
@@ -68,8 +64,7 @@ gm_sys_map(void *v, size_t n)
 }
 
 /* Return the pages to the OS (Ready -> Prepared); they read as zero after. */
-void
-gm_sys_unused(void *v, size_t n)
+void gm_sys_unused(void *v, size_t n)
 {
 	madvise(v, n, MADV_DONTNEED);
 }
@@ -79,8 +74,7 @@ gm_sys_unused(void *v, size_t n)
  * which maps a zero page on the next touch of each.  False if madvise
  * failed, and then the memory is as it was.
  */
-bool
-gm_sys_zero(void *v, size_t n)
+bool gm_sys_zero(void *v, size_t n)
 {
 	return madvise(v, n, MADV_DONTNEED) == 0;
 }
@@ -89,8 +83,7 @@ gm_sys_zero(void *v, size_t n)
  * Of the first OS pages of [v, v+n), at most 64: how many are resident,
  * and in *looked how many were looked at (0 if mincore failed).
  */
-size_t
-gm_sys_resident(void *v, size_t n, size_t *looked)
+size_t gm_sys_resident(void *v, size_t n, size_t *looked)
 {
 	unsigned char vec[64];
 	size_t ps = gm_os_page_size(), np = n / ps, i, k = 0;
@@ -108,16 +101,14 @@ gm_sys_resident(void *v, size_t n, size_t *looked)
 }
 
 /* Prepared -> Ready: the kernel faults pages back in on first touch. */
-void
-gm_sys_used(void *v, size_t n)
+void gm_sys_used(void *v, size_t n)
 {
 	(void)v;
 	(void)n;
 }
 
 /* The OS page size, from the auxiliary vector (no allocation). */
-size_t
-gm_os_page_size(void)
+size_t gm_os_page_size(void)
 {
 	unsigned long ps = getauxval(AT_PAGESZ);
 

@@ -11,8 +11,7 @@
 #define GM_FIXALLOC_CHUNK ((size_t)64 << 10)
 
 /* Set up f for objects of size bytes, counting OS memory in *stat. */
-void
-gm_fixalloc_init(gm_fixalloc *f, size_t size, _Atomic uint64_t *stat)
+void gm_fixalloc_init(gm_fixalloc *f, size_t size, _Atomic uint64_t *stat)
 {
 	f->size = (size + 15) & ~(size_t)15;
 	f->list = NULL;
@@ -23,8 +22,7 @@ gm_fixalloc_init(gm_fixalloc *f, size_t size, _Atomic uint64_t *stat)
 }
 
 /* A zeroed object, or NULL when the OS is out of memory. */
-void *
-gm_fixalloc_alloc(gm_fixalloc *f)
+void *gm_fixalloc_alloc(gm_fixalloc *f)
 {
 	void *p;
 
@@ -51,8 +49,7 @@ gm_fixalloc_alloc(gm_fixalloc *f)
 }
 
 /* Put p back on the free list. */
-void
-gm_fixalloc_free(gm_fixalloc *f, void *p)
+void gm_fixalloc_free(gm_fixalloc *f, void *p)
 {
 	f->inuse -= f->size;
 	*(void **)p = f->list;

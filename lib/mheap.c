@@ -30,7 +30,7 @@
 #include <errno.h>
 #include <string.h>
 
-gm_mheap gm_heap = { .lock = PTHREAD_MUTEX_INITIALIZER };
+gm_mheap gm_heap = {.lock = PTHREAD_MUTEX_INITIALIZER};
 gm_heaparena *gm_arenas[GM_ARENA_L2_ENTRIES];
 
 _Atomic uint64_t gm_stat_heap_sys;
@@ -49,16 +49,14 @@ static uintptr_t gm_scav_cursor;
 
 #define PAGES(n) ((uint64_t)(n) << GM_PAGE_SHIFT)
 
-static inline void
-gm_gauge_add(_Atomic uint64_t *g, int64_t d)
+static inline void gm_gauge_add(_Atomic uint64_t *g, int64_t d)
 {
 	atomic_store_explicit(g, atomic_load_explicit(g, memory_order_relaxed) + (uint64_t)d,
 			      memory_order_relaxed);
 }
 
 /* Set up the heap: the arena map and the metadata allocators. */
-void
-gm_mheap_init(void)
+void gm_mheap_init(void)
 {
 	gm_fixalloc_init(&gm_heap.spanalloc, sizeof(gm_mspan), &gm_stat_mspan_sys);
 	gm_fixalloc_init(&gm_heap.cachealloc, sizeof(gm_mcache), &gm_stat_mcache_sys);
@@ -67,8 +65,7 @@ gm_mheap_init(void)
 
 /* ---- Page -> span map ---- */
 
-static inline gm_mspan **
-gm_spans_slot(uintptr_t p)
+static inline gm_mspan **gm_spans_slot(uintptr_t p)
 {
 	gm_heaparena *ha = gm_arena_of(p);
 
@@ -76,8 +73,7 @@ gm_spans_slot(uintptr_t p)
 }
 
 /* Point every page of [start, start+npages) at s. */
-static void
-gm_set_spans(uintptr_t start, size_t npages, gm_mspan *s)
+static void gm_set_spans(uintptr_t start, size_t npages, gm_mspan *s)
 {
 	size_t i;
 
@@ -86,16 +82,14 @@ gm_set_spans(uintptr_t start, size_t npages, gm_mspan *s)
 }
 
 /* A free run maps at its ends only. */
-static void
-gm_set_free_ends(gm_mspan *s)
+static void gm_set_free_ends(gm_mspan *s)
 {
 	*gm_spans_slot(s->start) = s;
 	*gm_spans_slot(s->start + PAGES(s->npages - 1)) = s;
 }
 
 /* The span owning page p if p is in a mapped arena page, else NULL. */
-static gm_mspan *
-gm_span_at(uintptr_t p)
+static gm_mspan *gm_span_at(uintptr_t p)
 {
 	gm_heaparena *ha;
 
@@ -115,8 +109,7 @@ enum gm_scav_op { GM_SCAV_COUNT, GM_SCAV_CLEAR, GM_SCAV_SET };
  * Walk the scavenged bits of a page range a word at a time: count the set
  * bits, and clear or set them as op says.  Returns the count before the op.
  */
-static size_t
-gm_scav_range(uintptr_t start, size_t npages, enum gm_scav_op op)
+static size_t gm_scav_range(uintptr_t start, size_t npages, enum gm_scav_op op)
 {
 	size_t n = 0, i = 0;
 
@@ -142,29 +135,25 @@ gm_scav_range(uintptr_t start, size_t npages, enum gm_scav_op op)
 }
 
 /* Count, and clear if clear is set, the scavenged bits of a page range. */
-static inline size_t
-gm_scav_bits(uintptr_t start, size_t npages, bool clear)
+static inline size_t gm_scav_bits(uintptr_t start, size_t npages, bool clear)
 {
 	return gm_scav_range(start, npages, clear ? GM_SCAV_CLEAR : GM_SCAV_COUNT);
 }
 
 /* Set the scavenged bits of a page range. */
-static inline void
-gm_scav_set(uintptr_t start, size_t npages)
+static inline void gm_scav_set(uintptr_t start, size_t npages)
 {
 	gm_scav_range(start, npages, GM_SCAV_SET);
 }
 
 /* ---- Free lists ---- */
 
-static inline size_t
-gm_free_index(size_t npages)
+static inline size_t gm_free_index(size_t npages)
 {
 	return npages < GM_FREE_LISTS ? npages : 0;
 }
 
-static void
-gm_free_insert(gm_mspan *s)
+static void gm_free_insert(gm_mspan *s)
 {
 	size_t i = gm_free_index(s->npages);
 
@@ -177,8 +166,7 @@ gm_free_insert(gm_mspan *s)
 	s->onlist = (uint8_t)(i + 1);
 }
 
-static void
-gm_free_remove(gm_mspan *s)
+static void gm_free_remove(gm_mspan *s)
 {
 	size_t i = (size_t)s->onlist - 1;
 
@@ -196,8 +184,7 @@ gm_free_remove(gm_mspan *s)
 }
 
 /* A run that can hold npages aligned to align pages, or NULL. */
-static gm_mspan *
-gm_free_find(size_t npages, size_t align)
+static gm_mspan *gm_free_find(size_t npages, size_t align)
 {
 	size_t need = npages + align - 1;
 	size_t i;
@@ -231,8 +218,7 @@ gm_free_find(size_t npages, size_t align)
 /* ---- Growing ---- */
 
 /* Create the metadata of the arena at base (64 MiB aligned). */
-static bool
-gm_arena_new(uintptr_t base)
+static bool gm_arena_new(uintptr_t base)
 {
 	gm_heaparena *ha = gm_sys_alloc(sizeof(gm_heaparena), &gm_stat_gc_sys);
 
@@ -245,8 +231,7 @@ gm_arena_new(uintptr_t base)
 }
 
 /* Reserve n bytes (a multiple of 64 MiB) of arena space, 64 MiB aligned. */
-static uintptr_t
-gm_arena_reserve(size_t n)
+static uintptr_t gm_arena_reserve(size_t n)
 {
 	void *v;
 	uintptr_t p;
@@ -285,8 +270,7 @@ gm_arena_reserve(size_t n)
 static void gm_free_coalesce_insert(gm_mspan *s);
 
 /* Add at least npages pages to the heap (Go's mheap.grow); false on ENOMEM. */
-static bool
-gm_heap_grow_locked(size_t npages)
+static bool gm_heap_grow_locked(size_t npages)
 {
 	size_t ask = (PAGES(npages) + GM_HEAP_GROW - 1) & ~(GM_HEAP_GROW - 1);
 	uintptr_t base;
@@ -339,8 +323,7 @@ gm_heap_grow_locked(size_t npages)
 /* ---- Allocation ---- */
 
 /* Take [a, a+npages) out of the free run f; returns the in-use span. */
-static gm_mspan *
-gm_carve_locked(gm_mspan *f, uintptr_t a, size_t npages)
+static gm_mspan *gm_carve_locked(gm_mspan *f, uintptr_t a, size_t npages)
 {
 	uintptr_t fend = f->start + PAGES(f->npages), end = a + PAGES(npages);
 	gm_mspan *left = NULL, *right = NULL;
@@ -391,8 +374,7 @@ gm_carve_locked(gm_mspan *f, uintptr_t a, size_t npages)
 }
 
 /* Allocate npages pages aligned to align_pages with the heap lock held. */
-static gm_mspan *
-gm_mheap_alloc_locked(size_t npages, size_t align_pages)
+static gm_mspan *gm_mheap_alloc_locked(size_t npages, size_t align_pages)
 {
 	gm_mspan *f;
 	uintptr_t a;
@@ -415,8 +397,7 @@ gm_mheap_alloc_locked(size_t npages, size_t align_pages)
  * Allocate a span of npages pages for spanclass (0 = large object), aligned
  * to align_pages pages (0 or 1 = any).  NULL when out of memory.
  */
-gm_mspan *
-gm_mheap_alloc(size_t npages, uint8_t spanclass, size_t align_pages)
+gm_mspan *gm_mheap_alloc(size_t npages, uint8_t spanclass, size_t align_pages)
 {
 	gm_mspan *s;
 	bool over_limit = false;
@@ -466,8 +447,7 @@ gm_mheap_alloc(size_t npages, uint8_t spanclass, size_t align_pages)
 /* ---- Free ---- */
 
 /* Merge s with free neighbours, then put it on a free list. */
-static void
-gm_free_coalesce_insert(gm_mspan *s)
+static void gm_free_coalesce_insert(gm_mspan *s)
 {
 	gm_mspan *l, *r;
 
@@ -503,8 +483,7 @@ gm_free_coalesce_insert(gm_mspan *s)
 }
 
 /* Give span s back to the heap with the lock held. */
-void
-gm_mheap_free_locked(gm_mspan *s)
+void gm_mheap_free_locked(gm_mspan *s)
 {
 	size_t i;
 
@@ -539,8 +518,7 @@ gm_mheap_free_locked(gm_mspan *s)
 }
 
 /* Give span s back to the heap. */
-void
-gm_mheap_free(gm_mspan *s)
+void gm_mheap_free(gm_mspan *s)
 {
 	bool wake = false;
 
@@ -563,8 +541,7 @@ gm_mheap_free(gm_mspan *s)
  * Resize the large span s in place to npages pages: shrink by freeing the
  * tail, grow by taking the free run right after it.  False if impossible.
  */
-bool
-gm_mheap_try_resize(gm_mspan *s, size_t npages)
+bool gm_mheap_try_resize(gm_mspan *s, size_t npages)
 {
 	bool ok = false;
 
@@ -593,8 +570,8 @@ gm_mheap_try_resize(gm_mspan *s, size_t npages)
 		gm_mspan *r = gm_span_at(end);
 		size_t more = npages - s->npages;
 
-		if (r != NULL && gm_span_state(r) == GM_SPAN_FREE && r->onlist != 0 && r->start == end &&
-		    r->npages >= more) {
+		if (r != NULL && gm_span_state(r) == GM_SPAN_FREE && r->onlist != 0 &&
+		    r->start == end && r->npages >= more) {
 			gm_mspan *m = gm_carve_locked(r, end, more);
 
 			if (m != NULL) {
@@ -619,8 +596,7 @@ gm_mheap_try_resize(gm_mspan *s, size_t npages)
 /* ---- Scavenging ---- */
 
 /* The highest page of [start, start+npages) whose scavenged bit is clear, or 0. */
-static uintptr_t
-gm_scav_highest_clear(uintptr_t start, size_t npages)
+static uintptr_t gm_scav_highest_clear(uintptr_t start, size_t npages)
 {
 	size_t i = npages;
 
@@ -657,8 +633,7 @@ static gm_mspan *gm_scav_hint;
  * the run below that, in one call: a freed spike costs fewer calls and lock
  * round trips.  Returns false when none is left.
  */
-static bool
-gm_scav_find_locked(gm_mspan **out, uintptr_t *lo, uintptr_t *hi, uint64_t young)
+static bool gm_scav_find_locked(gm_mspan **out, uintptr_t *lo, uintptr_t *hi, uint64_t young)
 {
 	gm_mspan *s = gm_scav_hint;
 	uintptr_t p = gm_scav_cursor, q = 0;
@@ -712,8 +687,8 @@ gm_scav_find_locked(gm_mspan **out, uintptr_t *lo, uintptr_t *hi, uint64_t young
 			 * highest unreleased page in one call, up to a bound, in
 			 * whole huge pages where it starts inside one. */
 			uintptr_t top = *hi, low = top - s->start > GM_SCAV_WHOLE
-							  ? (top - GM_SCAV_WHOLE) & ~(GM_HUGE_PAGE - 1)
-							  : s->start;
+						       ? (top - GM_SCAV_WHOLE) & ~(GM_HUGE_PAGE - 1)
+						       : s->start;
 
 			*lo = low > s->start ? low : s->start;
 		}
@@ -728,11 +703,10 @@ gm_scav_find_locked(gm_mspan **out, uintptr_t *lo, uintptr_t *hi, uint64_t young
  * Release at least want bytes of free pages to the OS, top down, and return
  * how many were released.  Unless force is set, runs that became idle less
  * than GOMEMDEBUG scavage (150 ms) ago are skipped: they are likely to be
- * reused, and faulting them back in costs more than keeping them.  Takes and drops gm_heap.lock; madvise runs
- * without it.  *ns gets the time spent.
+ * reused, and faulting them back in costs more than keeping them.  Takes and drops gm_heap.lock;
+ * madvise runs without it.  *ns gets the time spent.
  */
-size_t
-gm_mheap_scavenge(size_t want, bool force)
+size_t gm_mheap_scavenge(size_t want, bool force)
 {
 	size_t done = 0;
 	uint64_t t0 = gm_nanotime();
@@ -778,19 +752,18 @@ gm_mheap_scavenge(size_t want, bool force)
  * Walk every arena and check the invariants listed at the top of this file.
  * Returns 0, or -1 with a reason in why.  Takes the heap lock.
  */
-int
-gm_mheap_check(char *why, size_t whylen)
+int gm_mheap_check(char *why, size_t whylen)
 {
 	uint64_t inuse = 0, idle = 0, released = 0;
 	size_t ai;
 	int rc = 0;
 
-#define GM_CHECK_FAIL(msg)                                                                 \
-	do {                                                                               \
-		strncpy(why, msg, whylen - 1);                                             \
-		why[whylen - 1] = 0;                                                       \
-		rc = -1;                                                                   \
-		goto out;                                                                  \
+#define GM_CHECK_FAIL(msg)                                                                         \
+	do {                                                                                       \
+		strncpy(why, msg, whylen - 1);                                                     \
+		why[whylen - 1] = 0;                                                               \
+		rc = -1;                                                                           \
+		goto out;                                                                          \
 	} while (0)
 
 	pthread_mutex_lock(&gm_heap.lock);
@@ -874,8 +847,7 @@ out:
 }
 
 /* In a forked child: the heap lock may have been held by the parent's fork. */
-void
-gm_mheap_fork_child(void)
+void gm_mheap_fork_child(void)
 {
 	pthread_mutex_init(&gm_heap.lock, NULL);
 }

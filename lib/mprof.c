@@ -42,15 +42,15 @@
 #include <time.h>
 #include <unistd.h>
 
-#define GM_PROF_PENDING 8     /* frees queued by a signal handler */
-#define GM_PROF_FILTER_BITS 16 /* 64 Ki counters */
-#define GM_PROF_EXIT_WAIT 250 /* ms the exit probe waits for a reader */
+#define GM_PROF_PENDING	    8	/* frees queued by a signal handler */
+#define GM_PROF_FILTER_BITS 16	/* 64 Ki counters */
+#define GM_PROF_EXIT_WAIT   250 /* ms the exit probe waits for a reader */
 
 /* A sampled block that is still live. */
 typedef struct gm_prof_rec {
 	struct gm_prof_bkt *b;
 	struct gm_prof_rec *prev, *next; /* the bucket's live samples, oldest first */
-	uint64_t time;                   /* CLOCK_REALTIME of the sample */
+	uint64_t time;			 /* CLOCK_REALTIME of the sample */
 } gm_prof_rec;
 
 /* The writer's side of a bucket: its published record and live samples. */
@@ -70,13 +70,13 @@ typedef struct gm_prof_bslot {
 } gm_prof_bslot;
 
 GM_API struct gomem_profile gomem_profile = {
-	.size = sizeof(struct gomem_profile),
-	.version = GOMEM_PROFILE_VERSION,
-	.magic = GOMEM_PROFILE_MAGIC,
-	.chunk_size = GOMEM_PROFILE_CHUNK_SIZE,
+    .size = sizeof(struct gomem_profile),
+    .version = GOMEM_PROFILE_VERSION,
+    .magic = GOMEM_PROFILE_MAGIC,
+    .chunk_size = GOMEM_PROFILE_CHUNK_SIZE,
 };
 
-gm_prof_state gm_prof = { .lock = PTHREAD_MUTEX_INITIALIZER };
+gm_prof_state gm_prof = {.lock = PTHREAD_MUTEX_INITIALIZER};
 
 GM_PROBE_SEMAPHORE(exit);
 GM_OTEL_SEMAPHORE(alloc);
@@ -89,8 +89,7 @@ static __thread unsigned gm_prof_npending;
 /* ---- sampling distribution ---- */
 
 /* A uniform double in (0, 1] from the thread's xorshift state. */
-static double
-gm_prof_uniform(gm_mcache *mc)
+static double gm_prof_uniform(gm_mcache *mc)
 {
 	uint64_t x = mc->rng;
 
@@ -104,8 +103,7 @@ gm_prof_uniform(gm_mcache *mc)
 }
 
 /* Bytes until the thread's next sample. */
-int64_t
-gm_prof_next(gm_mcache *mc)
+int64_t gm_prof_next(gm_mcache *mc)
 {
 	double r = (double)gm_opt.profile_rate, n;
 
@@ -121,8 +119,7 @@ gm_prof_next(gm_mcache *mc)
  * Bytes a sample of n bytes stands for: Go's scaleHeapSample for one object,
  * n / (1 - exp(-n / rate)).
  */
-double
-gm_prof_weight(uint64_t n, uint64_t rate)
+double gm_prof_weight(uint64_t n, uint64_t rate)
 {
 	double p;
 
@@ -134,8 +131,7 @@ gm_prof_weight(uint64_t n, uint64_t rate)
 
 /* ---- the published table ---- */
 
-static inline void
-gm_prof_write_begin(void)
+static inline void gm_prof_write_begin(void)
 {
 #ifdef __SANITIZE_THREAD__
 	/* TSan has no fences: an acquire-release exchange keeps the table's
@@ -147,20 +143,17 @@ gm_prof_write_begin(void)
 #endif
 }
 
-static inline void
-gm_prof_write_end(void)
+static inline void gm_prof_write_end(void)
 {
 	__atomic_store_n(&gomem_profile.gen, gomem_profile.gen + 1, __ATOMIC_RELEASE);
 }
 
-static inline void
-gm_prof_add(unsigned long long *c, uint64_t v)
+static inline void gm_prof_add(unsigned long long *c, uint64_t v)
 {
 	__atomic_store_n(c, *c + v, __ATOMIC_RELAXED);
 }
 
-static uint64_t
-gm_prof_hash(const uint64_t *pcs, unsigned n, uint64_t size)
+static uint64_t gm_prof_hash(const uint64_t *pcs, unsigned n, uint64_t size)
 {
 	uint64_t h = size * 0x9e3779b97f4a7c15u ^ n;
 	unsigned i;
@@ -174,8 +167,8 @@ gm_prof_hash(const uint64_t *pcs, unsigned n, uint64_t size)
 }
 
 /* Append a bucket record for the stack; NULL when the table is full. Lock held. */
-static struct gomem_profile_bucket *
-gm_prof_append_locked(const uint64_t *pcs, unsigned n, uint64_t size, bool truncated)
+static struct gomem_profile_bucket *gm_prof_append_locked(const uint64_t *pcs, unsigned n,
+							  uint64_t size, bool truncated)
 {
 	size_t need = sizeof(struct gomem_profile_bucket) + (size_t)n * sizeof(uint64_t);
 	struct gomem_profile *t = &gomem_profile;
@@ -206,8 +199,7 @@ gm_prof_append_locked(const uint64_t *pcs, unsigned n, uint64_t size, bool trunc
 }
 
 /* Make room for one more bucket in the stack -> bucket map. Lock held. */
-static bool
-gm_prof_bgrow_locked(void)
+static bool gm_prof_bgrow_locked(void)
 {
 	gm_prof_bslot *old = gm_prof.btable, *t;
 	size_t oldcap = gm_prof.bcap, cap = oldcap ? oldcap * 2 : 1024, i, j;
@@ -232,8 +224,8 @@ gm_prof_bgrow_locked(void)
 }
 
 /* The bucket of (stack, size), made if new; NULL when out of room. Lock held. */
-static gm_prof_bkt *
-gm_prof_bucket_locked(const uint64_t *pcs, unsigned n, uint64_t size, bool truncated)
+static gm_prof_bkt *gm_prof_bucket_locked(const uint64_t *pcs, unsigned n, uint64_t size,
+					  bool truncated)
 {
 	uint64_t h = gm_prof_hash(pcs, n, size);
 	gm_prof_bslot *t;
@@ -267,15 +259,13 @@ gm_prof_bucket_locked(const uint64_t *pcs, unsigned n, uint64_t size, bool trunc
 
 /* ---- the set of live sampled blocks ---- */
 
-static inline size_t
-gm_prof_fslot(uintptr_t p)
+static inline size_t gm_prof_fslot(uintptr_t p)
 {
 	return (size_t)(((p >> 3) * 0x9e3779b97f4a7c15u) >> (64 - GM_PROF_FILTER_BITS));
 }
 
 /* Count p in or out of the filter; lock held.  A full counter sticks. */
-static void
-gm_prof_filter_locked(uintptr_t p, int d)
+static void gm_prof_filter_locked(uintptr_t p, int d)
 {
 	uint16_t *c = &gm_prof.filter[gm_prof_fslot(p)];
 
@@ -284,8 +274,7 @@ gm_prof_filter_locked(uintptr_t p, int d)
 }
 
 /* Find p's slot (or the empty slot where it would go); lock held. */
-static gm_prof_entry *
-gm_prof_slot_locked(uintptr_t p, bool insert)
+static gm_prof_entry *gm_prof_slot_locked(uintptr_t p, bool insert)
 {
 	gm_prof_entry *t = gm_prof.table, *tomb = NULL;
 	size_t mask = gm_prof.cap - 1, i = (size_t)((p >> 4) * 0x9e3779b97f4a7c15u) & mask;
@@ -302,8 +291,7 @@ gm_prof_slot_locked(uintptr_t p, bool insert)
 }
 
 /* Make room for one more entry; false when out of memory. Lock held. */
-static bool
-gm_prof_grow_locked(void)
+static bool gm_prof_grow_locked(void)
 {
 	gm_prof_entry *old = gm_prof.table;
 	size_t oldcap = gm_prof.cap, i;
@@ -330,8 +318,7 @@ gm_prof_grow_locked(void)
 }
 
 /* Count the free of the sample in slot e; lock held. */
-static void
-gm_prof_forget_locked(gm_prof_entry *e, gm_mspan *s)
+static void gm_prof_forget_locked(gm_prof_entry *e, gm_mspan *s)
 {
 	gm_prof_rec *r = e->rec;
 	gm_prof_bkt *b = r->b;
@@ -360,17 +347,16 @@ gm_prof_forget_locked(gm_prof_entry *e, gm_mspan *s)
 }
 
 /* Record the sample p (block of size bytes, span s); false if lost. Lock held. */
-static bool
-gm_prof_record_locked(uintptr_t p, gm_mspan *s, uint64_t size, const uint64_t *pcs,
-		      unsigned n, bool truncated, uint64_t now)
+static bool gm_prof_record_locked(uintptr_t p, gm_mspan *s, uint64_t size, const uint64_t *pcs,
+				  unsigned n, bool truncated, uint64_t now)
 {
 	gm_prof_bkt *b;
 	gm_prof_entry *e;
 	gm_prof_rec *r;
 
 	if (gm_prof.filter == NULL) {
-		uint16_t *f = gm_sys_alloc(sizeof(uint16_t) << GM_PROF_FILTER_BITS,
-					   &gm_stat_buckhash_sys);
+		uint16_t *f =
+		    gm_sys_alloc(sizeof(uint16_t) << GM_PROF_FILTER_BITS, &gm_stat_buckhash_sys);
 
 		if (f == NULL)
 			return false;
@@ -412,15 +398,13 @@ gm_prof_record_locked(uintptr_t p, gm_mspan *s, uint64_t size, const uint64_t *p
 	return true;
 }
 
-static void
-gm_prof_lost(unsigned long long *c)
+static void gm_prof_lost(unsigned long long *c)
 {
 	__atomic_fetch_add(c, 1, __ATOMIC_RELAXED);
 }
 
 /* Free p now (lock not held by this thread). */
-static void
-gm_prof_free_now(gm_mspan *s, uintptr_t p)
+static void gm_prof_free_now(gm_mspan *s, uintptr_t p)
 {
 	gm_prof_entry *e;
 	uint64_t size = 0;
@@ -442,8 +426,7 @@ gm_prof_free_now(gm_mspan *s, uintptr_t p)
 /* ---- entry points from malloc.c ---- */
 
 /* The thread's countdown ran out at the allocation p of n bytes. */
-void
-gm_prof_malloc(gm_mcache *mc, void *p, size_t n)
+void gm_prof_malloc(gm_mcache *mc, void *p, size_t n)
 {
 	uint64_t pcs[GOMEM_PROFILE_MAX_DEPTH], size = n, now;
 	unsigned depth;
@@ -477,8 +460,7 @@ gm_prof_malloc(gm_mcache *mc, void *p, size_t n)
 		GM_PROBE5(sample_alloc, p, size, pcs, (uint64_t)depth,
 			  (uint64_t)gm_opt.profile_rate);
 	if (GM_OTEL_ENABLED(alloc))
-		GM_OTEL3(alloc, p, (uint64_t)n,
-			 (uint64_t)gm_prof_weight(n, gm_opt.profile_rate));
+		GM_OTEL3(alloc, p, (uint64_t)n, (uint64_t)gm_prof_weight(n, gm_opt.profile_rate));
 	/* Frees a signal handler made while we were busy. */
 	while (gm_prof_npending > 0) {
 		uintptr_t q = gm_prof_pending[--gm_prof_npending];
@@ -489,8 +471,7 @@ gm_prof_malloc(gm_mcache *mc, void *p, size_t n)
 }
 
 /* p, in a span with sampled blocks, is being freed. */
-void
-gm_prof_free(gm_mspan *s, void *p)
+void gm_prof_free(gm_mspan *s, void *p)
 {
 	uint16_t *f = __atomic_load_n(&gm_prof.filter, __ATOMIC_ACQUIRE);
 
@@ -508,8 +489,7 @@ gm_prof_free(gm_mspan *s, void *p)
 }
 
 /* The budget ran out at p (tail-called from the malloc paths); returns p. */
-void *
-gm_prof_sample(gm_mcache *mc, void *p, size_t n)
+void *gm_prof_sample(gm_mcache *mc, void *p, size_t n)
 {
 	if (mc != &gm_empty_mcache)
 		gm_prof_malloc(mc, p, n);
@@ -519,8 +499,7 @@ gm_prof_sample(gm_mcache *mc, void *p, size_t n)
 /* ---- process life ---- */
 
 /* At init: the table's header. */
-void
-gm_prof_init(void)
+void gm_prof_init(void)
 {
 	gm_fixalloc_init(&gm_prof.recalloc, sizeof(gm_prof_rec), &gm_stat_other_sys);
 	gm_fixalloc_init(&gm_prof.bktalloc, sizeof(gm_prof_bkt), &gm_stat_buckhash_sys);
@@ -530,8 +509,7 @@ gm_prof_init(void)
 }
 
 /* In a forked child. */
-void
-gm_prof_fork_child(void)
+void gm_prof_fork_child(void)
 {
 	pthread_mutex_init(&gm_prof.lock, NULL);
 	gm_prof_busy = 0;
@@ -545,10 +523,9 @@ gm_prof_fork_child(void)
  * table, then give it up to GM_PROF_EXIT_WAIT ms to copy it (it writes
  * exit_ack when done).  Nobody watching costs one branch.
  */
-__attribute__((destructor)) static void
-gm_prof_exit(void)
+__attribute__((destructor)) static void gm_prof_exit(void)
 {
-	struct timespec ms = { 0, 1000000 };
+	struct timespec ms = {0, 1000000};
 	unsigned i;
 
 	if (!GM_PROBE_ENABLED(exit))

@@ -43,15 +43,13 @@ GM_PROBE_SEMAPHORE(arena_grow);
 GM_PROBE_SEMAPHORE(sample_alloc);
 GM_PROBE_SEMAPHORE(sample_free);
 
-static inline uint64_t
-gm_ld(const uint64_t *p)
+static inline uint64_t gm_ld(const uint64_t *p)
 {
 	return __atomic_load_n(p, __ATOMIC_ACQUIRE);
 }
 
 /* Fill *m with a consistent snapshot. */
-void
-gm_read_memstats(struct gomem_memstats *m)
+void gm_read_memstats(struct gomem_memstats *m)
 {
 	uint64_t nmalloc[GM_NUM_SPANCLASSES], nfree[GM_NUM_SPANCLASSES];
 	uint64_t freed = 0, total = 0, mallocs = 0, frees = 0;
@@ -133,8 +131,8 @@ gm_read_memstats(struct gomem_memstats *m)
 	m->BuckHashSys = atomic_load(&gm_stat_buckhash_sys);
 	m->GCSys = atomic_load(&gm_stat_gc_sys);
 	m->OtherSys = atomic_load(&gm_stat_other_sys);
-	m->Sys = m->HeapSys + m->StackSys + m->MSpanSys + m->MCacheSys + m->BuckHashSys +
-		 m->GCSys + m->OtherSys;
+	m->Sys = m->HeapSys + m->StackSys + m->MSpanSys + m->MCacheSys + m->BuckHashSys + m->GCSys +
+		 m->OtherSys;
 	m->EnableGC = 0;
 	m->DebugGC = 0;
 	for (i = 0; i < GOMEM_NUM_BYSIZE; i++) {
@@ -163,8 +161,7 @@ gm_read_memstats(struct gomem_memstats *m)
 }
 
 /* Fire gomem:memstats with a fresh snapshot if anybody listens. */
-void
-gm_mstats_publish(void)
+void gm_mstats_publish(void)
 {
 	if (!GM_PROBE_ENABLED(memstats))
 		return;
@@ -175,8 +172,7 @@ gm_mstats_publish(void)
 }
 
 /* Fire gomem:init if anybody listens (at start, and when asked). */
-void
-gm_mstats_probe_init(void)
+void gm_mstats_probe_init(void)
 {
 	if (!GM_PROBE_ENABLED(init))
 		return;
@@ -187,8 +183,7 @@ gm_mstats_probe_init(void)
 }
 
 /* Fire gomem:memstats with the caller's snapshot (gomem_read_memstats). */
-void
-gm_mstats_publish_user(struct gomem_memstats *m)
+void gm_mstats_publish_user(struct gomem_memstats *m)
 {
 	if (GM_PROBE_ENABLED(memstats))
 		GM_PROBE3(memstats, m, (uint64_t)sizeof(*m), gm_prof_table());

@@ -14,8 +14,7 @@
 #include <unistd.h>
 
 /* Write a NUL-terminated string to fd, retrying short writes. */
-void
-gm_write_str(int fd, const char *s)
+void gm_write_str(int fd, const char *s)
 {
 	size_t n = strlen(s);
 
@@ -30,8 +29,7 @@ gm_write_str(int fd, const char *s)
 }
 
 /* Format v in decimal into buf (at least 21 bytes); returns the length. */
-size_t
-gm_fmt_u64(char *buf, uint64_t v)
+size_t gm_fmt_u64(char *buf, uint64_t v)
 {
 	char tmp[20];
 	size_t n = 0, i;
@@ -47,8 +45,7 @@ gm_fmt_u64(char *buf, uint64_t v)
 }
 
 /* Format v as 0x... into buf (at least 19 bytes); returns the length. */
-size_t
-gm_fmt_hex(char *buf, uintptr_t v)
+size_t gm_fmt_hex(char *buf, uintptr_t v)
 {
 	static const char digits[] = "0123456789abcdef";
 	char tmp[16];
@@ -67,8 +64,7 @@ gm_fmt_hex(char *buf, uintptr_t v)
 }
 
 /* Print msg on stderr and abort. */
-void
-gm_throw(const char *msg)
+void gm_throw(const char *msg)
 {
 	gm_write_str(2, msg);
 	gm_write_str(2, "\n");
@@ -76,8 +72,7 @@ gm_throw(const char *msg)
 }
 
 /* Print "msg 0x..." on stderr and abort. */
-void
-gm_throw_ptr(const char *msg, const void *p)
+void gm_throw_ptr(const char *msg, const void *p)
 {
 	char buf[24];
 
@@ -89,8 +84,7 @@ gm_throw_ptr(const char *msg, const void *p)
 	abort();
 }
 
-static uint64_t
-gm_clock_ns(clockid_t id)
+static uint64_t gm_clock_ns(clockid_t id)
 {
 	struct timespec ts;
 
@@ -99,22 +93,19 @@ gm_clock_ns(clockid_t id)
 }
 
 /* Monotonic time in ns. */
-uint64_t
-gm_nanotime(void)
+uint64_t gm_nanotime(void)
 {
 	return gm_clock_ns(CLOCK_MONOTONIC);
 }
 
 /* Wall-clock time in ns since the epoch. */
-uint64_t
-gm_walltime(void)
+uint64_t gm_walltime(void)
 {
 	return gm_clock_ns(CLOCK_REALTIME);
 }
 
 /* CPU time of the calling thread in ns. */
-uint64_t
-gm_thread_cpu_ns(void)
+uint64_t gm_thread_cpu_ns(void)
 {
 	return gm_clock_ns(CLOCK_THREAD_CPUTIME_ID);
 }

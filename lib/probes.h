@@ -32,7 +32,7 @@
 #include "config.h"
 
 #if HAVE_SYS_SDT_H
-#define _SDT_HAS_SEMAPHORES 1
+#define _SDT_HAS_SEMAPHORES	1
 /*
  * Arguments in registers or immediates only: with sdt.h's default ("nor") the
  * compiler may pass a global as "8@32+gm_opt(%rip)", a RIP-relative operand
@@ -42,35 +42,35 @@
 #define STAP_SDT_ARG_CONSTRAINT nr
 #include <sys/sdt.h>
 
-#define GM_PROBE_SEMAPHORE(name)                                                    \
-	__extension__ unsigned short gomem_##name##_semaphore                       \
-		__attribute__((unused, section(".probes"), visibility("hidden")))
-#define GM_PROBE_DECLARE(name)                                                      \
-	__extension__ extern unsigned short gomem_##name##_semaphore                \
-		__attribute__((unused, section(".probes"), visibility("hidden")))
-#define GM_PROBE_ENABLED(name) __builtin_expect(gomem_##name##_semaphore != 0, 0)
-#define GM_PROBE2(name, a, b) STAP_PROBE2(gomem, name, a, b)
-#define GM_PROBE3(name, a, b, c) STAP_PROBE3(gomem, name, a, b, c)
-#define GM_PROBE4(name, a, b, c, d) STAP_PROBE4(gomem, name, a, b, c, d)
+#define GM_PROBE_SEMAPHORE(name)                                                                   \
+	__extension__ unsigned short gomem_##name##_semaphore                                      \
+	    __attribute__((unused, section(".probes"), visibility("hidden")))
+#define GM_PROBE_DECLARE(name)                                                                     \
+	__extension__ extern unsigned short gomem_##name##_semaphore                               \
+	    __attribute__((unused, section(".probes"), visibility("hidden")))
+#define GM_PROBE_ENABLED(name)	       __builtin_expect(gomem_##name##_semaphore != 0, 0)
+#define GM_PROBE2(name, a, b)	       STAP_PROBE2(gomem, name, a, b)
+#define GM_PROBE3(name, a, b, c)       STAP_PROBE3(gomem, name, a, b, c)
+#define GM_PROBE4(name, a, b, c, d)    STAP_PROBE4(gomem, name, a, b, c, d)
 #define GM_PROBE5(name, a, b, c, d, e) STAP_PROBE5(gomem, name, a, b, c, d, e)
-#define GM_OTEL_SEMAPHORE(name)                                                     \
-	__extension__ unsigned short otel_memory_##name##_semaphore                 \
-		__attribute__((unused, section(".probes"), visibility("hidden")))
-#define GM_OTEL_ENABLED(name) __builtin_expect(otel_memory_##name##_semaphore != 0, 0)
-#define GM_OTEL1(name, a) STAP_PROBE1(otel_memory, name, a)
+#define GM_OTEL_SEMAPHORE(name)                                                                    \
+	__extension__ unsigned short otel_memory_##name##_semaphore                                \
+	    __attribute__((unused, section(".probes"), visibility("hidden")))
+#define GM_OTEL_ENABLED(name)	__builtin_expect(otel_memory_##name##_semaphore != 0, 0)
+#define GM_OTEL1(name, a)	STAP_PROBE1(otel_memory, name, a)
 #define GM_OTEL3(name, a, b, c) STAP_PROBE3(otel_memory, name, a, b, c)
 #else
-#define GM_PROBE_SEMAPHORE(name) extern int gm_no_probe_##name
-#define GM_PROBE_DECLARE(name) extern int gm_no_probe_##name
-#define GM_PROBE_ENABLED(name) 0
-#define GM_PROBE2(name, a, b) ((void)(a), (void)(b))
-#define GM_PROBE3(name, a, b, c) ((void)(a), (void)(b), (void)(c))
-#define GM_PROBE4(name, a, b, c, d) ((void)(a), (void)(b), (void)(c), (void)(d))
+#define GM_PROBE_SEMAPHORE(name)       extern int gm_no_probe_##name
+#define GM_PROBE_DECLARE(name)	       extern int gm_no_probe_##name
+#define GM_PROBE_ENABLED(name)	       0
+#define GM_PROBE2(name, a, b)	       ((void)(a), (void)(b))
+#define GM_PROBE3(name, a, b, c)       ((void)(a), (void)(b), (void)(c))
+#define GM_PROBE4(name, a, b, c, d)    ((void)(a), (void)(b), (void)(c), (void)(d))
 #define GM_PROBE5(name, a, b, c, d, e) ((void)(a), (void)(b), (void)(c), (void)(d), (void)(e))
-#define GM_OTEL_SEMAPHORE(name) extern int gm_no_otel_##name
-#define GM_OTEL_ENABLED(name) 0
-#define GM_OTEL1(name, a) ((void)(a))
-#define GM_OTEL3(name, a, b, c) ((void)(a), (void)(b), (void)(c))
+#define GM_OTEL_SEMAPHORE(name)	       extern int gm_no_otel_##name
+#define GM_OTEL_ENABLED(name)	       0
+#define GM_OTEL1(name, a)	       ((void)(a))
+#define GM_OTEL3(name, a, b, c)	       ((void)(a), (void)(b), (void)(c))
 #endif
 
 GM_PROBE_DECLARE(init);

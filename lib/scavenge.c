@@ -40,16 +40,16 @@
 #include <time.h>
 
 gm_scav_state gm_scav = {
-	.lock = PTHREAD_MUTEX_INITIALIZER,
-	.cond = PTHREAD_COND_INITIALIZER,
+    .lock = PTHREAD_MUTEX_INITIALIZER,
+    .cond = PTHREAD_COND_INITIALIZER,
 };
 
 static _Atomic int gm_scav_starting;
 
-#define GM_SCAV_BIG ((uint64_t)16 << 20)
-#define GM_SCAV_SPIKE ((uint64_t)64 << 20)
-#define GM_SCAV_SLICE_NS 1000000u /* work in slices of about 1 ms */
-#define GM_SCAV_PRESSED_NS 200000000u
+#define GM_SCAV_BIG		((uint64_t)16 << 20)
+#define GM_SCAV_SPIKE		((uint64_t)64 << 20)
+#define GM_SCAV_SLICE_NS	1000000u /* work in slices of about 1 ms */
+#define GM_SCAV_PRESSED_NS	200000000u
 /* Under memory pressure, a pass over every span's free pages at most this often. */
 #define GM_SCAV_PARK_PRESSED_NS 1000000000u
 
@@ -57,8 +57,7 @@ static _Atomic int gm_scav_starting;
  * Retained-memory goal, with gm_heap.lock held: 10% over the in-use peak,
  * or 95% of the soft memory limit if that is lower.
  */
-uint64_t
-gm_scav_goal_locked(void)
+uint64_t gm_scav_goal_locked(void)
 {
 	uint64_t peak = gm_heap.peak_cur > gm_heap.peak_prev ? gm_heap.peak_cur : gm_heap.peak_prev;
 	uint64_t inuse = atomic_load_explicit(&gm_heap.inuse, memory_order_relaxed);
@@ -77,8 +76,7 @@ gm_scav_goal_locked(void)
  * Bytes the scavenger should release now; *pressed is set when retained
  * memory is over the memory limit's goal (work at full pace, no age rule).
  */
-static uint64_t
-gm_scav_need(bool *pressed)
+static uint64_t gm_scav_need(bool *pressed)
 {
 	uint64_t goal, limit, retained, need = 0;
 
@@ -94,8 +92,7 @@ gm_scav_need(bool *pressed)
 }
 
 /* Start a new window of the in-use peak. */
-static void
-gm_scav_rotate(void)
+static void gm_scav_rotate(void)
 {
 	pthread_mutex_lock(&gm_heap.lock);
 	gm_heap.peak_prev = gm_heap.peak_cur;
@@ -104,8 +101,7 @@ gm_scav_rotate(void)
 }
 
 /* Print one scavtrace line, in the shape of Go's. */
-static void
-gm_scav_trace(uint64_t released, uint64_t ns)
+static void gm_scav_trace(uint64_t released, uint64_t ns)
 {
 	char buf[160], num[24];
 	uint64_t inuse = atomic_load(&gm_heap.inuse);
@@ -133,8 +129,7 @@ gm_scav_trace(uint64_t released, uint64_t ns)
  * bytes; parked bytes (inside spans) are not yet in released_total.
  * Returns the CPU time spent.
  */
-static uint64_t
-gm_scav_account(uint64_t t0, uint64_t bytes, bool parked)
+static uint64_t gm_scav_account(uint64_t t0, uint64_t bytes, bool parked)
 {
 	uint64_t worked = gm_thread_cpu_ns() - t0;
 
@@ -150,8 +145,7 @@ gm_scav_account(uint64_t t0, uint64_t bytes, bool parked)
 	return worked;
 }
 
-static void *
-gm_scav_main(void *arg)
+static void *gm_scav_main(void *arg)
 {
 	uint64_t now = gm_nanotime();
 	uint64_t half = gm_opt.release_delay_ns / 2 ? gm_opt.release_delay_ns / 2 : 1;
@@ -200,8 +194,8 @@ gm_scav_main(void *arg)
 
 			do {
 				uint64_t want = need - released;
-				size_t r = gm_mheap_scavenge(want < ((uint64_t)2 << 20) ? want : (2u << 20),
-							     spike);
+				size_t r = gm_mheap_scavenge(
+				    want < ((uint64_t)2 << 20) ? want : (2u << 20), spike);
 
 				if (r == 0) {
 					runs_done = true;
@@ -212,9 +206,9 @@ gm_scav_main(void *arg)
 			worked = gm_scav_account(t0, released, false);
 			/* After a spike, or short of memory: the pages inside
 			 * spans come next, once the free runs are done. */
-			if (park_next == 0 &&
-			    ((spike && released != 0) ||
-			     (pressed && runs_done && now - last_park >= GM_SCAV_PARK_PRESSED_NS))) {
+			if (park_next == 0 && ((spike && released != 0) ||
+					       (pressed && runs_done &&
+						now - last_park >= GM_SCAV_PARK_PRESSED_NS))) {
 				park_next = 1;
 				last_park = now;
 			}
@@ -246,7 +240,8 @@ gm_scav_main(void *arg)
 			/* Idle memory that is only held by the window: look again then. */
 			uint64_t idle = atomic_load(&gm_heap.idle) - atomic_load(&gm_heap.released);
 
-			if (gm_opt.scavenge && idle >= GM_SCAV_QUANTUM && next_rotate - now < sleep_ns)
+			if (gm_opt.scavenge && idle >= GM_SCAV_QUANTUM &&
+			    next_rotate - now < sleep_ns)
 				sleep_ns = next_rotate - now;
 		}
 		if (park_next != 0 && runs_done && gm_opt.scavenge) {
@@ -290,8 +285,7 @@ gm_scav_main(void *arg)
 }
 
 /* Start the scavenger thread once (again in a forked child). */
-void
-gm_scav_start(void)
+void gm_scav_start(void)
 {
 	pthread_attr_t attr;
 	sigset_t all, old;
@@ -320,8 +314,7 @@ gm_scav_start(void)
 }
 
 /* Wake the scavenger early (much memory was just freed). */
-void
-gm_scav_wake(void)
+void gm_scav_wake(void)
 {
 	if (!gm_scav.started)
 		return;
@@ -333,8 +326,7 @@ gm_scav_wake(void)
 }
 
 /* In a forked child the thread is gone; the next allocation starts one. */
-void
-gm_scav_fork_child(void)
+void gm_scav_fork_child(void)
 {
 	pthread_mutex_init(&gm_scav.lock, NULL);
 	gm_scav.started = false;

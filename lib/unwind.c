@@ -38,9 +38,9 @@
 
 enum {
 	GM_UW_UNKNOWN = 0, /* no row: try frame pointers */
-	GM_UW_CFA_RSP,     /* CFA = rsp + off */
-	GM_UW_CFA_RBP,     /* CFA = rbp + off */
-	GM_UW_END          /* outermost frame: the return address is undefined */
+	GM_UW_CFA_RSP,	   /* CFA = rsp + off */
+	GM_UW_CFA_RBP,	   /* CFA = rbp + off */
+	GM_UW_END	   /* outermost frame: the return address is undefined */
 };
 
 typedef struct gm_uw_row {
@@ -62,8 +62,7 @@ struct gm_uw_slow {
 	bool more;
 };
 
-static _Unwind_Reason_Code
-gm_uw_slow_cb(struct _Unwind_Context *uc, void *arg)
+static _Unwind_Reason_Code gm_uw_slow_cb(struct _Unwind_Context *uc, void *arg)
 {
 	struct gm_uw_slow *c = arg;
 	uintptr_t ip = _Unwind_GetIP(uc);
@@ -81,10 +80,9 @@ gm_uw_slow_cb(struct _Unwind_Context *uc, void *arg)
 }
 
 /* The slow, general walker: libgcc's. */
-static gm_noinline unsigned
-gm_unwind_slow(uint64_t *pcs, unsigned max, bool *truncated)
+static gm_noinline unsigned gm_unwind_slow(uint64_t *pcs, unsigned max, bool *truncated)
 {
-	struct gm_uw_slow c = { pcs, 0, max, false };
+	struct gm_uw_slow c = {pcs, 0, max, false};
 
 	gm_uw_stat.slow++;
 	_Unwind_Backtrace(gm_uw_slow_cb, &c);
@@ -104,8 +102,7 @@ typedef struct gm_rd {
 	bool bad;
 } gm_rd;
 
-static uint64_t
-gm_uleb(gm_rd *r)
+static uint64_t gm_uleb(gm_rd *r)
 {
 	uint64_t v = 0;
 	unsigned shift = 0;
@@ -123,8 +120,7 @@ gm_uleb(gm_rd *r)
 	return 0;
 }
 
-static int64_t
-gm_sleb(gm_rd *r)
+static int64_t gm_sleb(gm_rd *r)
 {
 	int64_t v = 0;
 	unsigned shift = 0;
@@ -145,8 +141,7 @@ gm_sleb(gm_rd *r)
 	return 0;
 }
 
-static uint64_t
-gm_rdn(gm_rd *r, unsigned n)
+static uint64_t gm_rdn(gm_rd *r, unsigned n)
 {
 	uint64_t v = 0;
 
@@ -160,30 +155,56 @@ gm_rdn(gm_rd *r, unsigned n)
 }
 
 /* A pointer in DW_EH_PE encoding enc; datarel is relative to data. */
-static uintptr_t
-gm_rdptr(gm_rd *r, uint8_t enc, uintptr_t data)
+static uintptr_t gm_rdptr(gm_rd *r, uint8_t enc, uintptr_t data)
 {
 	uintptr_t at = (uintptr_t)r->p, v;
 
 	if (enc == 0xff) /* DW_EH_PE_omit */
 		return 0;
 	switch (enc & 0x0f) {
-	case 0x00: v = (uintptr_t)gm_rdn(r, 8); break;
-	case 0x01: v = (uintptr_t)gm_uleb(r); break;
-	case 0x02: v = (uintptr_t)gm_rdn(r, 2); break;
-	case 0x03: v = (uintptr_t)gm_rdn(r, 4); break;
-	case 0x04: v = (uintptr_t)gm_rdn(r, 8); break;
-	case 0x09: v = (uintptr_t)gm_sleb(r); break;
-	case 0x0a: v = (uintptr_t)(int64_t)(int16_t)gm_rdn(r, 2); break;
-	case 0x0b: v = (uintptr_t)(int64_t)(int32_t)gm_rdn(r, 4); break;
-	case 0x0c: v = (uintptr_t)gm_rdn(r, 8); break;
-	default: r->bad = true; return 0;
+	case 0x00:
+		v = (uintptr_t)gm_rdn(r, 8);
+		break;
+	case 0x01:
+		v = (uintptr_t)gm_uleb(r);
+		break;
+	case 0x02:
+		v = (uintptr_t)gm_rdn(r, 2);
+		break;
+	case 0x03:
+		v = (uintptr_t)gm_rdn(r, 4);
+		break;
+	case 0x04:
+		v = (uintptr_t)gm_rdn(r, 8);
+		break;
+	case 0x09:
+		v = (uintptr_t)gm_sleb(r);
+		break;
+	case 0x0a:
+		v = (uintptr_t)(int64_t)(int16_t)gm_rdn(r, 2);
+		break;
+	case 0x0b:
+		v = (uintptr_t)(int64_t)(int32_t)gm_rdn(r, 4);
+		break;
+	case 0x0c:
+		v = (uintptr_t)gm_rdn(r, 8);
+		break;
+	default:
+		r->bad = true;
+		return 0;
 	}
 	switch (enc & 0x70) {
-	case 0x00: break;
-	case 0x10: v += at; break;   /* pcrel */
-	case 0x30: v += data; break; /* datarel */
-	default: r->bad = true; return 0;
+	case 0x00:
+		break;
+	case 0x10:
+		v += at;
+		break; /* pcrel */
+	case 0x30:
+		v += data;
+		break; /* datarel */
+	default:
+		r->bad = true;
+		return 0;
 	}
 	if (enc & 0x80) /* indirect: not used for code addresses */
 		r->bad = true;
@@ -209,10 +230,9 @@ typedef struct gm_cie {
 	bool aug_z;
 } gm_cie;
 
-static bool
-gm_parse_cie(const uint8_t *p, const uint8_t *limit, gm_cie *c)
+static bool gm_parse_cie(const uint8_t *p, const uint8_t *limit, gm_cie *c)
 {
-	gm_rd r = { p, limit, false };
+	gm_rd r = {p, limit, false};
 	uint64_t len = gm_rdn(&r, 4);
 	const char *aug;
 	uint8_t version;
@@ -269,11 +289,10 @@ gm_parse_cie(const uint8_t *p, const uint8_t *limit, gm_cie *c)
  * Run call-frame instructions [p, end) while the location is <= target;
  * init is the state after the CIE's instructions (for DW_CFA_restore).
  */
-static bool
-gm_run_cfi(const uint8_t *p, const uint8_t *end, const gm_cie *c, uintptr_t loc,
-	   uintptr_t target, gm_cfi *s, const gm_cfi *init)
+static bool gm_run_cfi(const uint8_t *p, const uint8_t *end, const gm_cie *c, uintptr_t loc,
+		       uintptr_t target, gm_cfi *s, const gm_cfi *init)
 {
-	gm_rd r = { p, end, false };
+	gm_rd r = {p, end, false};
 	gm_cfi stack[8];
 	unsigned depth = 0;
 
@@ -296,11 +315,20 @@ gm_run_cfi(const uint8_t *p, const uint8_t *end, const gm_cie *c, uintptr_t loc,
 			goto restore;
 		}
 		switch (op) {
-		case 0x00: break; /* nop */
-		case 0x01: loc = gm_rdptr(&r, c->fde_enc, 0); goto advanced;
-		case 0x02: loc += gm_rdn(&r, 1) * c->code_align; goto advanced;
-		case 0x03: loc += gm_rdn(&r, 2) * c->code_align; goto advanced;
-		case 0x04: loc += gm_rdn(&r, 4) * c->code_align; goto advanced;
+		case 0x00:
+			break; /* nop */
+		case 0x01:
+			loc = gm_rdptr(&r, c->fde_enc, 0);
+			goto advanced;
+		case 0x02:
+			loc += gm_rdn(&r, 1) * c->code_align;
+			goto advanced;
+		case 0x03:
+			loc += gm_rdn(&r, 2) * c->code_align;
+			goto advanced;
+		case 0x04:
+			loc += gm_rdn(&r, 4) * c->code_align;
+			goto advanced;
 		case 0x05: /* offset_extended */
 			reg = gm_uleb(&r);
 			off = gm_uleb(&r);
@@ -432,8 +460,7 @@ gm_run_cfi(const uint8_t *p, const uint8_t *end, const gm_cie *c, uintptr_t loc,
 }
 
 /* Compute the row for addr from its module's .eh_frame_hdr. */
-static void
-gm_uw_compute(uintptr_t addr, gm_uw_row *row)
+static void gm_uw_compute(uintptr_t addr, gm_uw_row *row)
 {
 	struct dl_find_object fo;
 	const uint8_t *hdr, *fde = NULL, *cie_at;
@@ -451,7 +478,7 @@ gm_uw_compute(uintptr_t addr, gm_uw_row *row)
 	hdr = fo.dlfo_eh_frame;
 	/* Nobody tells us the header's length: the table's entries are bounded by
 	   fde_count, which we trust as much as the code we run. */
-	r = (gm_rd){ hdr + 4, hdr + 4 + 16, false };
+	r = (gm_rd){hdr + 4, hdr + 4 + 16, false};
 	if (hdr[0] != 1)
 		return;
 	fp_enc = hdr[1];
@@ -477,7 +504,7 @@ gm_uw_compute(uintptr_t addr, gm_uw_row *row)
 	fde = hdr + (intptr_t)tab[2 * lo + 1];
 
 	/* The FDE: length, CIE pointer, pc_begin, pc_range, augmentation, insns. */
-	r = (gm_rd){ fde, fde + 8, false };
+	r = (gm_rd){fde, fde + 8, false};
 	{
 		uint32_t len = (uint32_t)gm_rdn(&r, 4);
 		uint32_t cie_off;
@@ -504,7 +531,7 @@ gm_uw_compute(uintptr_t addr, gm_uw_row *row)
 			return;
 		r.p += alen;
 	}
-	init = (gm_cfi){ .cfa_reg = 7, .cfa_off = 8, .ra_how = 1, .ra_off = -8 };
+	init = (gm_cfi){.cfa_reg = 7, .cfa_off = 8, .ra_how = 1, .ra_off = -8};
 	if (!gm_run_cfi(c.insn, c.end, &c, pc_begin, UINTPTR_MAX, &init, NULL))
 		return;
 	s = init;
@@ -528,8 +555,7 @@ gm_uw_compute(uintptr_t addr, gm_uw_row *row)
 }
 
 /* The cached row for addr (computed on a miss). */
-static inline const gm_uw_row *
-gm_uw_lookup(uintptr_t addr)
+static inline const gm_uw_row *gm_uw_lookup(uintptr_t addr)
 {
 	gm_uw_row *row = &gm_uw_cache[((addr >> 1) * 0x9e3779b97f4a7c15u) >> (64 - 13)];
 
@@ -543,8 +569,7 @@ gm_uw_lookup(uintptr_t addr)
 }
 
 /* Set up the cache and the range of libgomem's own code; lock held. */
-static bool
-gm_uw_init_locked(void)
+static bool gm_uw_init_locked(void)
 {
 	struct dl_find_object fo;
 
@@ -563,8 +588,7 @@ gm_uw_init_locked(void)
 }
 
 /* The top of the calling thread's stack, or 0 if unknown. */
-static uintptr_t
-gm_uw_stack_top(uintptr_t sp)
+static uintptr_t gm_uw_stack_top(uintptr_t sp)
 {
 	uintptr_t self = (uintptr_t)pthread_self(), end = (uintptr_t)__libc_stack_end;
 
@@ -580,8 +604,7 @@ gm_uw_stack_top(uintptr_t sp)
  * innermost first, frames of libgomem.so left out); *truncated is set when
  * frames were left over.  gm_prof.lock is held.
  */
-gm_noinline unsigned
-gm_unwind(uint64_t *pcs, unsigned max, bool *truncated)
+gm_noinline unsigned gm_unwind(uint64_t *pcs, unsigned max, bool *truncated)
 {
 	uintptr_t pc, sp, bp, top, cfa;
 	unsigned n = 0, frames = 0;
@@ -648,8 +671,7 @@ out:
 	return n;
 }
 #else
-gm_noinline unsigned
-gm_unwind(uint64_t *pcs, unsigned max, bool *truncated)
+gm_noinline unsigned gm_unwind(uint64_t *pcs, unsigned max, bool *truncated)
 {
 	return gm_unwind_slow(pcs, max, truncated);
 }

@@ -154,10 +154,17 @@ collect_module(Dwfl_Module *mod, void **userdata, const char *name, Dwarf_Addr s
 	int n;
 
 	(void)start;
+	dwfl_module_info(mod, NULL, &lo, &hi, NULL, NULL, NULL, NULL);
+	/* Reopened after dwsym_proc_release: the module list is kept. */
+	for (size_t i = 0; i < dp->nmods; i++) {
+		if (dp->mods[i].start == lo && strcmp(dp->mods[i].path, name) == 0) {
+			*userdata = (void *)(uintptr_t)(i + 1);
+			return DWARF_CB_OK;
+		}
+	}
 	if (dp->nmods == DWSYM_MAX_MODULES)
 		return DWARF_CB_ABORT;
 	m = &dp->mods[dp->nmods];
-	dwfl_module_info(mod, NULL, &lo, &hi, NULL, NULL, NULL, NULL);
 	m->path = xstrdup0(name);
 	m->start = lo;
 	m->end = hi;
@@ -184,35 +191,62 @@ collect_module(Dwfl_Module *mod, void **userdata, const char *name, Dwarf_Addr s
 	return DWARF_CB_OK;
 }
 
+/* Report dp->pid's mappings to a new Dwfl; -1 with a reason in err. */
+static int
+dwsym_report(struct dwsym_proc *dp, char *err, size_t errlen)
+{
+	int rc;
+
+	dwsym_pid = dp->pid;
+	dp->dwfl = dwfl_begin(&proc_callbacks);
+	if (dp->dwfl == NULL) {
+		snprintf(err, errlen, "libdw: %s", dwfl_errmsg(-1));
+		return -1;
+	}
+	rc = dwfl_linux_proc_report(dp->dwfl, dp->pid);
+	if (rc != 0 || dwfl_report_end(dp->dwfl, NULL, NULL) != 0) {
+		snprintf(err, errlen, "cannot read the mappings of pid %d: %s", (int)dp->pid,
+			 rc > 0 ? strerror(rc) : dwfl_errmsg(-1));
+		dwfl_end(dp->dwfl);
+		dp->dwfl = NULL;
+		return -1;
+	}
+	dwfl_getmodules(dp->dwfl, collect_module, dp, 0);
+	return 0;
+}
+
 struct dwsym_proc *
 dwsym_proc_open(pid_t pid, char *err, size_t errlen)
 {
 	struct dwsym_proc *dp = calloc(1, sizeof(*dp));
-	int rc;
 
 	if (dp == NULL)
 		abort();
 	dp->pid = pid;
-	dwsym_pid = pid;
-	dp->dwfl = dwfl_begin(&proc_callbacks);
-	if (dp->dwfl == NULL) {
-		snprintf(err, errlen, "libdw: %s", dwfl_errmsg(-1));
-		free(dp);
-		return NULL;
-	}
-	rc = dwfl_linux_proc_report(dp->dwfl, pid);
-	if (rc != 0 || dwfl_report_end(dp->dwfl, NULL, NULL) != 0) {
-		snprintf(err, errlen, "cannot read the mappings of pid %d: %s", (int)pid,
-			 rc > 0 ? strerror(rc) : dwfl_errmsg(-1));
-		dwfl_end(dp->dwfl);
-		free(dp);
-		return NULL;
-	}
 	dp->mods = calloc(DWSYM_MAX_MODULES, sizeof(*dp->mods));
 	if (dp->mods == NULL)
 		abort();
-	dwfl_getmodules(dp->dwfl, collect_module, dp, 0);
+	if (dwsym_report(dp, err, errlen) != 0) {
+		free(dp->mods);
+		free(dp);
+		return NULL;
+	}
 	return dp;
+}
+
+bool
+dwsym_proc_is_open(const struct dwsym_proc *dp)
+{
+	return dp != NULL && dp->dwfl != NULL;
+}
+
+void
+dwsym_proc_release(struct dwsym_proc *dp)
+{
+	if (dp == NULL || dp->dwfl == NULL)
+		return;
+	dwfl_end(dp->dwfl);
+	dp->dwfl = NULL;
 }
 
 size_t
@@ -326,6 +360,12 @@ resolve(struct dwsym_proc *dp, uint64_t pc, bool return_addr)
 	if (loc == NULL)
 		abort();
 	loc->pc = pc;
+	if (dp->dwfl == NULL) { /* released: report the process again (it may be gone) */
+		char err[256];
+
+		if (dwsym_report(dp, err, sizeof err) != 0)
+			return loc;
+	}
 	mod = dwfl_addrmodule(dp->dwfl, addr);
 	if (mod == NULL)
 		return loc;
@@ -421,6 +461,7 @@ dwsym_proc_close(struct dwsym_proc *dp)
 		free((char *)dp->mods[i].build_id);
 	}
 	free(dp->mods);
-	dwfl_end(dp->dwfl);
+	if (dp->dwfl != NULL)
+		dwfl_end(dp->dwfl);
 	free(dp);
 }

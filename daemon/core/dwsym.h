@@ -63,6 +63,14 @@ const struct dwsym_loc *dwsym_proc_lookup(struct dwsym_proc *dp, uint64_t pc, bo
 /* The modules reported, for pprof's Mapping table. */
 size_t dwsym_proc_modules(struct dwsym_proc *dp, const struct dwsym_module **mods);
 
+/*
+ * Free libdw's state for the process (its debug information: megabytes for a
+ * libc with separate debug info) but keep every address resolved so far; a
+ * lookup of a new address reports the process again, if it still runs.
+ */
+void dwsym_proc_release(struct dwsym_proc *dp);
+bool dwsym_proc_is_open(const struct dwsym_proc *dp);
+
 void dwsym_proc_close(struct dwsym_proc *dp);
 
 /* C++ (Itanium ABI) demangling; a copy of name when it is not mangled. */

@@ -34,6 +34,9 @@
 /* Of every copy over all processes: a host of many large heaps cannot make
  * gomemd grow past this (the oldest copies go first, then new ones wait). */
 #define PROFILE_TOTAL_BYTES ((size_t)256 << 20)
+/* Processes whose debug information libdw keeps loaded at once (megabytes
+ * each); the others keep what they resolved and report again when needed. */
+#define PROFILE_OPEN_SYMS 8
 #define PROFILE_SPACING_NS (10ull * 1000000000u)
 #define PROFILE_MAX_PROCS 4096
 #define PROFILE_PRUNE_NS (60ull * 1000000000u)
@@ -48,6 +51,7 @@ struct pstate {
 	struct procprof hist[PROFILE_HIST]; /* oldest first */
 	size_t nhist;
 	struct dwsym_proc *sym;
+	uint64_t sym_used_ns;  /* last resolution (the LRU of PROFILE_OPEN_SYMS) */
 	uint64_t find_fail_ns; /* last failed search for the table (retry later) */
 	struct pstate *next;
 };
@@ -169,6 +173,29 @@ pbase_locked(const struct pstate *p, unsigned seconds)
 	return p->nhist > 0 ? &p->hist[0] : NULL;
 }
 
+/* Keep libdw's state for at most PROFILE_OPEN_SYMS processes: release the least recent. */
+static void
+psym_trim_locked(void)
+{
+	struct pstate *p, *lru;
+	size_t open;
+
+	for (;;) {
+		open = 0;
+		lru = NULL;
+		for (p = plist; p != NULL; p = p->next) {
+			if (!dwsym_proc_is_open(p->sym))
+				continue;
+			open++;
+			if (lru == NULL || p->sym_used_ns < lru->sym_used_ns)
+				lru = p;
+		}
+		if (open <= PROFILE_OPEN_SYMS || lru == NULL)
+			return;
+		dwsym_proc_release(lru->sym);
+	}
+}
+
 /* Resolve every address of the newest copy now, while the files are mapped. */
 static void
 presolve_locked(struct pstate *p)
@@ -181,6 +208,8 @@ presolve_locked(struct pstate *p)
 	for (i = 0; i < p->cur.nbuckets; i++)
 		for (j = 0; j < p->cur.buckets[i].depth; j++)
 			(void)dwsym_proc_lookup(p->sym, p->cur.buckets[i].pcs[j], true);
+	p->sym_used_ns = now_mono_ns();
+	psym_trim_locked();
 }
 
 /* Copy pid's table (at addr_hint when not 0) and swap it in. */

@@ -87,6 +87,33 @@ START_TEST(lines_and_inlined_frames)
 }
 END_TEST
 
+
+/* Released: what was resolved stays, a new address reports the process again. */
+START_TEST(release_keeps_resolved_and_reopens)
+{
+	char err[256];
+	struct dwsym_proc *dp;
+	const struct dwsym_loc *l, *l2;
+	uintptr_t pc = outer(), pc2 = (uintptr_t)&ends_with + 1;
+
+	dp = dwsym_proc_open(getpid(), err, sizeof(err));
+	ck_assert_msg(dp != NULL, "%s", err);
+	l = dwsym_proc_lookup(dp, pc, true);
+	ck_assert_str_eq(l->frames[0].function, "inner");
+	dwsym_proc_release(dp);
+	ck_assert(!dwsym_proc_is_open(dp));
+	ck_assert_ptr_eq(dwsym_proc_lookup(dp, pc, true), l);
+	ck_assert(!dwsym_proc_is_open(dp)); /* a cached answer needs no libdw */
+	l2 = dwsym_proc_lookup(dp, pc2, false);
+	ck_assert(dwsym_proc_is_open(dp));
+	ck_assert_uint_ge(l2->nframes, 1);
+	ck_assert_str_eq(l2->frames[0].function, "ends_with");
+	/* The module is the same entry as before the release. */
+	ck_assert_ptr_eq(l2->module, l->module);
+	dwsym_proc_close(dp);
+}
+END_TEST
+
 static uintptr_t libc_pc;
 
 static int
@@ -198,6 +225,7 @@ main(void)
 	}
 	tcase_set_timeout(tc, 60);
 	tcase_add_test(tc, lines_and_inlined_frames);
+	tcase_add_test(tc, release_keeps_resolved_and_reopens);
 	tcase_add_test(tc, libc_frame_with_separate_debug_info);
 	tcase_add_test(tc, cxx_names_demangled);
 	tcase_add_test(tc, demangle);

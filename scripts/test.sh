@@ -3,6 +3,7 @@
 # daemon with real BPF, Prometheus, Go expvar, headless Chromium), the core
 # under sanitizers (scripts/sanitize.sh; GOMEM_SANITIZE=0 skips it), and end
 # with one summary line: "N passed, N failed, N skipped".
+# GOMEM_DISTCHECK=1 (set by CI) also runs make distcheck.
 # GOMEM_TSAN=1 (set by CI) also builds $GOMEM_BUILD-tsand with --enable-tsan=daemon
 # (gomemd instrumented, the preloaded libgomem.so not) and runs the daemon's
 # tests there under ThreadSanitizer.
@@ -40,6 +41,16 @@ if [ "${GOMEM_SANITIZE:-1}" != 0 ]; then
 	else
 		fail=$((fail + 1))
 		echo "failed: sanitizer builds (see $build/sanitize.log)"
+	fi
+fi
+# make distcheck (GOMEM_DISTCHECK=1, set by CI): the tarball configures, builds,
+# passes make check and installs under its own prefix.
+if [ "${GOMEM_DISTCHECK:-0}" = 1 ]; then
+	if make distcheck > "$build/distcheck.log" 2>&1; then
+		pass=$((pass + 1))
+	else
+		fail=$((fail + 1))
+		echo "failed: make distcheck (see $build/distcheck.log)"
 	fi
 fi
 echo "$pass passed, $fail failed, $skip skipped"

@@ -133,6 +133,12 @@ START_TEST(libc_frame_with_separate_debug_info)
 	struct stat st;
 
 	qsort(v, 4, sizeof(int), cmp);
+#if defined(__SANITIZE_THREAD__) || defined(__SANITIZE_ADDRESS__)
+	/* The sanitizer's qsort interceptor calls cmp, not libc's: the plain
+	 * build checks the libc frame. */
+	(void)err, (void)path, (void)st, (void)dp, (void)l;
+	return;
+#endif
 	dp = dwsym_proc_open(getpid(), err, sizeof(err));
 	ck_assert_msg(dp != NULL, "%s", err);
 	l = dwsym_proc_lookup(dp, libc_pc, true);

@@ -7,6 +7,8 @@
  * resolves to a source line when libc6-dbg's separate debug file is there.
  */
 #include <check.h>
+
+#include "../common/suite.h"
 #include <signal.h>
 #include <stdint.h>
 #include <stdio.h>
@@ -222,8 +224,6 @@ main(void)
 {
 	Suite *s = suite_create("dwarf");
 	TCase *tc = tcase_create("symbols");
-	SRunner *sr;
-	int failed;
 
 	if (geteuid() != 0) {
 		printf("SKIP: reading another process's mappings needs root here\n");
@@ -236,9 +236,5 @@ main(void)
 	tcase_add_test(tc, cxx_names_demangled);
 	tcase_add_test(tc, demangle);
 	suite_add_tcase(s, tc);
-	sr = srunner_create(s);
-	srunner_run_all(sr, CK_NORMAL);
-	failed = srunner_ntests_failed(sr);
-	srunner_free(sr);
-	return failed ? 1 : 0;
+	return run_suite(s);
 }

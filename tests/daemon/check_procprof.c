@@ -9,6 +9,8 @@
  * give errors, never a crash or an unbounded allocation.
  */
 #include <check.h>
+
+#include "../common/suite.h"
 #include <errno.h>
 #include <math.h>
 #include <signal.h>
@@ -399,8 +401,6 @@ main(void)
 	Suite *s = suite_create("procprof");
 	TCase *tl = tcase_create("live");
 	TCase *th = tcase_create("hostile");
-	SRunner *sr;
-	int failed;
 
 	if (geteuid() != 0) {
 		printf("SKIP: process_vm_readv of another process needs root here\n");
@@ -417,9 +417,5 @@ main(void)
 	tcase_add_test(th, scale_is_go_scale);
 	tcase_add_test(th, leaks_ranked_by_growth_then_age);
 	suite_add_tcase(s, th);
-	sr = srunner_create(s);
-	srunner_run_all(sr, CK_NORMAL);
-	failed = srunner_ntests_failed(sr);
-	srunner_free(sr);
-	return failed ? 1 : 0;
+	return run_suite(s);
 }

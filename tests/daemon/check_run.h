@@ -8,26 +8,22 @@
 #include <check.h>
 #include <stddef.h>
 
+#include "../common/suite.h"
+
 /* Run tests[0..n) as suite name; the process's exit status. */
 static inline int check_run(const char *name, SFun setup, SFun teardown, const TTest *const *tests,
 			    size_t n)
 {
 	Suite *s = suite_create(name);
 	TCase *tc = tcase_create(name);
-	SRunner *sr;
 	size_t i;
-	int failed;
 
 	if (setup != NULL || teardown != NULL)
 		tcase_add_checked_fixture(tc, setup, teardown);
 	for (i = 0; i < n; i++)
 		tcase_add_test(tc, tests[i]);
 	suite_add_tcase(s, tc);
-	sr = srunner_create(s);
-	srunner_run_all(sr, CK_NORMAL);
-	failed = srunner_ntests_failed(sr);
-	srunner_free(sr);
-	return failed == 0 ? 0 : 1;
+	return run_suite(s);
 }
 
 #define CHECK_RUN(name, setup, teardown, ...)                                                      \

@@ -5,6 +5,8 @@
  * followed or read without bound.
  */
 #include <check.h>
+
+#include "../common/suite.h"
 #include <fcntl.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -163,17 +165,11 @@ main(void)
 {
 	Suite *s = suite_create("statedir");
 	TCase *tc = tcase_create("statedir");
-	SRunner *sr;
-	int failed;
 
 	tcase_add_checked_fixture(tc, setup, teardown);
 	tcase_add_test(tc, save_list_load);
 	tcase_add_test(tc, prune_by_count_size_age);
 	tcase_add_test(tc, planted_files_are_not_followed);
 	suite_add_tcase(s, tc);
-	sr = srunner_create(s);
-	srunner_run_all(sr, CK_NORMAL);
-	failed = srunner_ntests_failed(sr);
-	srunner_free(sr);
-	return failed ? 1 : 0;
+	return run_suite(s);
 }

@@ -140,21 +140,23 @@ ptotal_locked(void)
 	return total;
 }
 
-/* Free the oldest history copy of any process; false if there is none. */
-static bool
+/* Free the oldest history copy of any process; the bytes freed, 0 if there is none. */
+static size_t
 pdrop_oldest_locked(void)
 {
 	struct pstate *p, *old = NULL;
+	size_t n;
 
 	for (p = plist; p != NULL; p = p->next)
 		if (p->nhist > 0 && (old == NULL || p->hist[0].read_ns < old->hist[0].read_ns))
 			old = p;
 	if (old == NULL)
-		return false;
+		return 0;
+	n = pcopy_bytes(&old->hist[0]);
 	procprof_free(&old->hist[0]);
 	memmove(&old->hist[0], &old->hist[1], (old->nhist - 1) * sizeof(old->hist[0]));
 	old->nhist--;
-	return true;
+	return n;
 }
 
 /* The copy to take a delta from: the newest at least `seconds` old. */
@@ -220,6 +222,7 @@ pull(int pid, uint64_t addr_hint)
 	struct dwsym_proc *sym = NULL;
 	struct pstate *p;
 	uint64_t addr, now = now_mono_ns();
+	size_t total, freed;
 	char err[256];
 	bool need_sym;
 
@@ -271,9 +274,10 @@ pull(int pid, uint64_t addr_hint)
 		dwsym_proc_close(sym);
 	p->addr = addr;
 	/* The cap over all processes: drop the oldest history first. */
-	while (ptotal_locked() + pcopy_bytes(&copy) > PROFILE_TOTAL_BYTES && pdrop_oldest_locked())
-		;
-	if (ptotal_locked() + pcopy_bytes(&copy) > PROFILE_TOTAL_BYTES) {
+	total = ptotal_locked() + pcopy_bytes(&copy);
+	while (total > PROFILE_TOTAL_BYTES && (freed = pdrop_oldest_locked()) != 0)
+		total -= freed;
+	if (total > PROFILE_TOTAL_BYTES) {
 		pstats.dropped_cap++;
 		procprof_free(&copy);
 		pthread_mutex_unlock(&profile_lock);

@@ -9,8 +9,10 @@
  * directly in the ring buffer and filled with bpf_probe_read_user, so nothing
  * large ever sits on the 512-byte BPF stack.
  *
- * Process exit: a tracepoint on sched:sched_process_exit reports the exit of
- * the last thread of any tgid in the "watched" map.  The USDT programs add
+ * Process exit: the sched_process_exit tracepoint (BTF, else classic) reports
+ * the exit of the last thread of any tgid in the "watched" map, with its
+ * wait(2) status and whether the OOM killer chose it; sched_process_exec
+ * reports an execve of one.  The USDT programs add
  * the tgid there the first time they see it.  This is exact and immediate and
  * costs one hash lookup per exiting thread; the daemon still checks /proc
  * once a second as a safety net (a full ring buffer can lose an exit record,
@@ -218,13 +220,37 @@ int BPF_USDT(gomem_lib_exit, const void *profile, __u64 size)
 	return emit_small(GOMEM_EV_LIB_EXIT, (__u64)(unsigned long)profile, size);
 }
 
-/* Report the exit of the last thread of a watched process. */
-SEC("tracepoint/sched/sched_process_exit")
-int gomem_exit(void *ctx)
+/* signal_struct.flags: the whole group is exiting (include/linux/sched/signal.h) */
+#define GOMEM_SIGNAL_GROUP_EXIT 0x00000004
+
+/*
+ * The wait(2) status the parent will see: with SIGNAL_GROUP_EXIT (exit_group(),
+ * a fatal signal, a core dump) it is signal->group_exit_code, else the last
+ * thread's exit_code, as wait_task_zombie() chooses.  Exit codes are
+ * (code & 0xff) << 8, a fatal signal is its number, 0x80 added when a core
+ * was dumped.
+ */
+static __always_inline __u32 exit_status(struct task_struct *task)
 {
-	struct task_struct *task = (struct task_struct *)bpf_get_current_task();
+	struct signal_struct *sig = BPF_CORE_READ(task, signal);
+
+	if (BPF_CORE_READ(sig, flags) & GOMEM_SIGNAL_GROUP_EXIT)
+		return (__u32)BPF_CORE_READ(sig, group_exit_code);
+	return (__u32)BPF_CORE_READ(task, exit_code);
+}
+
+/*
+ * Report the exit of the last thread of a watched process, with its status
+ * and whether the OOM killer chose it: mark_oom_victim() sets
+ * signal->oom_mm, for a global and a memory cgroup OOM alike, before the
+ * SIGKILL is delivered, and nothing clears it before the signal_struct is
+ * freed.  The field exists since Linux 4.10.
+ */
+static __always_inline int report_exit(struct task_struct *task)
+{
 	__u32 tgid = bpf_get_current_pid_tgid() >> 32;
 	struct gomem_event_hdr *h;
+	__u64 flags = GOMEM_EXIT_STATUS;
 	__u32 *state;
 
 	state = bpf_map_lookup_elem(&watched, &tgid);
@@ -234,15 +260,76 @@ int gomem_exit(void *ctx)
 	if (BPF_CORE_READ(task, signal, live.counter) != 0)
 		return 0;
 	bpf_map_delete_elem(&watched, &tgid);
+	if (bpf_core_field_exists(struct signal_struct, oom_mm)) {
+		flags |= GOMEM_EXIT_OOM_KNOWN;
+		if (BPF_CORE_READ(task, signal, oom_mm) != NULL)
+			flags |= GOMEM_EXIT_OOM;
+	}
 
 	h = bpf_ringbuf_reserve(&events, sizeof(*h), 0);
 	if (!h) {
 		count_drop(GOMEM_DROP_RINGBUF);
 		return 0;
 	}
-	fill_hdr(h, GOMEM_EV_EXIT, tgid, 0, 0);
+	fill_hdr(h, GOMEM_EV_EXIT, tgid, exit_status(task), flags);
 	bpf_ringbuf_submit(h, 0);
 	return 0;
+}
+
+/*
+ * Process exit.  A BTF tracepoint needs no tracefs (the raw tracepoint is
+ * found by name in the kernel's BTF); the classic tracepoint is the
+ * fallback gomemd attaches when the BTF one cannot be (it needs tracefs
+ * mounted).  Only the first argument is declared: Linux 6.16 added a
+ * second (group_dead), which older kernels lack.
+ */
+SEC("tp_btf/sched_process_exit")
+int BPF_PROG(gomem_exit, struct task_struct *task)
+{
+	return report_exit((struct task_struct *)bpf_get_current_task());
+}
+
+SEC("tracepoint/sched/sched_process_exit")
+int gomem_exit_tp(void *ctx)
+{
+	return report_exit((struct task_struct *)bpf_get_current_task());
+}
+
+/*
+ * A watched process replaced its image (execve): its new name, so gomemd
+ * renames the entry and reads the command line again.  comm is set by
+ * begin_new_exec() before the tracepoint fires.  A muted process is not
+ * reported.
+ */
+static __always_inline int report_exec(void)
+{
+	__u32 tgid = bpf_get_current_pid_tgid() >> 32;
+	struct gomem_event_hdr *h;
+	__u32 *state;
+
+	state = bpf_map_lookup_elem(&watched, &tgid);
+	if (!state || *state != GOMEM_WATCH_ON)
+		return 0;
+	h = bpf_ringbuf_reserve(&events, sizeof(*h), 0);
+	if (!h) {
+		count_drop(GOMEM_DROP_RINGBUF);
+		return 0;
+	}
+	fill_hdr(h, GOMEM_EV_EXEC, tgid, 0, 0);
+	bpf_ringbuf_submit(h, 0);
+	return 0;
+}
+
+SEC("tp_btf/sched_process_exec")
+int BPF_PROG(gomem_exec, struct task_struct *task)
+{
+	return report_exec();
+}
+
+SEC("tracepoint/sched/sched_process_exec")
+int gomem_exec_tp(void *ctx)
+{
+	return report_exec();
 }
 
 char LICENSE[] SEC("license") = "Dual BSD/GPL";

@@ -17,14 +17,25 @@
 #define GOMEM_VERSION_LEN 32
 
 enum gomem_event_type {
-	GOMEM_EV_INIT = 1,	 /* gomem:init: version + snapshot */
-	GOMEM_EV_MEMSTATS = 2,	 /* gomem:memstats: snapshot */
-	GOMEM_EV_SCAVENGE = 3,	 /* gomem:scavenge: a = bytes released, b = ns spent */
-	GOMEM_EV_ARENA_GROW = 4, /* gomem:arena_grow: a = base, b = bytes */
-	GOMEM_EV_EXIT = 5,	 /* the last thread of a watched process exited */
+	GOMEM_EV_INIT = 1,	   /* gomem:init: version + snapshot */
+	GOMEM_EV_MEMSTATS = 2,	   /* gomem:memstats: snapshot */
+	GOMEM_EV_SCAVENGE = 3,	   /* gomem:scavenge: a = bytes released, b = ns spent */
+	GOMEM_EV_ARENA_GROW = 4,   /* gomem:arena_grow: a = base, b = bytes */
+	GOMEM_EV_EXIT = 5,	   /* the last thread of a watched process exited: a = its wait(2)
+				      status, b = enum gomem_exit_flags */
 	GOMEM_EV_SAMPLE_ALLOC = 6, /* gomem:sample_alloc: struct gomem_event_sample */
 	GOMEM_EV_SAMPLE_FREE = 7,  /* gomem:sample_free: a = ptr, b = size */
 	GOMEM_EV_LIB_EXIT = 8,	   /* gomem:exit: a = struct gomem_profile *, b = its size */
+	GOMEM_EV_EXEC = 9,	   /* a watched process called execve: hdr.comm is the new
+				      image's name */
+};
+
+/* GOMEM_EV_EXIT's hdr.b. */
+enum gomem_exit_flags {
+	GOMEM_EXIT_STATUS = 1,	  /* hdr.a is the wait(2) status (exit code or signal) */
+	GOMEM_EXIT_OOM = 2,	  /* the kernel's OOM killer chose it (signal->oom_mm set) */
+	GOMEM_EXIT_OOM_KNOWN = 4, /* this kernel has signal->oom_mm (the OOM flag means
+				     something) */
 };
 
 /* Indexes of the per-CPU drop counters (map "drops"). */

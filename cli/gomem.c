@@ -21,6 +21,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 #include <sys/socket.h>
 #include <sys/un.h>
 #include <sys/time.h>
@@ -344,14 +345,40 @@ static int cmd_stats(const char *pid)
 	return 0;
 }
 
-/* gomem ps. */
+/*
+ * How a process ended, in a few words: "exit 3", "SIGKILL (OOM killer)",
+ * "SIGSEGV (core dumped)", "exec sh".  from: a process object of /processes
+ * (its Processes or Ended list).
+ */
+static void end_words(const cJSON *from, char *buf, size_t len)
+{
+	const cJSON *how = cJSON_GetObjectItemCaseSensitive(from, "How");
+	const cJSON *code = cJSON_GetObjectItemCaseSensitive(from, "ExitCode");
+	const cJSON *sig = cJSON_GetObjectItemCaseSensitive(from, "Signal");
+	const cJSON *exec = cJSON_GetObjectItemCaseSensitive(from, "ExecComm");
+	int core = cJSON_IsTrue(cJSON_GetObjectItemCaseSensitive(from, "CoreDumped"));
+	int oom = cJSON_IsTrue(cJSON_GetObjectItemCaseSensitive(from, "OOMKilled"));
+
+	if (cJSON_IsString(sig) && sig->valuestring[0] != '\0')
+		snprintf(buf, len, "%s%s%s", sig->valuestring, core ? " (core dumped)" : "",
+			 oom ? " (OOM killer)" : "");
+	else if (cJSON_IsNumber(code) && code->valuedouble >= 0)
+		snprintf(buf, len, "exit %d%s", code->valueint, oom ? " (OOM killer)" : "");
+	else if (cJSON_IsString(how) && strcmp(how->valuestring, "exec") == 0)
+		snprintf(buf, len, "exec %s", cJSON_IsString(exec) ? exec->valuestring : "?");
+	else
+		snprintf(buf, len, "%s", cJSON_IsString(how) ? how->valuestring : "ended");
+}
+
+/* gomem ps: the watched processes, then those the state directory keeps. */
 static int cmd_ps(void)
 {
 	cJSON *root = get_json("GET", "/processes"), *procs, *p;
-	char h[32];
+	char h[32], state[64];
+	int header = 0;
 
 	procs = cJSON_GetObjectItemCaseSensitive(root, "Processes");
-	printf("%8s %-16s %12s %10s %8s  %s\n", "PID", "COMM", "RSS", "AGE(ms)", "STATE",
+	printf("%8s %-16s %12s %10s %-8s  %s\n", "PID", "COMM", "RSS", "AGE(ms)", "STATE",
 	       "LIBRARY");
 	cJSON_ArrayForEach(p, procs)
 	{
@@ -360,15 +387,35 @@ static int cmd_ps(void)
 		const cJSON *comm = cJSON_GetObjectItemCaseSensitive(p, "Comm");
 		const cJSON *lib = cJSON_GetObjectItemCaseSensitive(p, "Library");
 
-		printf("%8llu %-16s %12s %10llu %8s  %s\n",
+		if (cJSON_IsTrue(exited))
+			end_words(p, state, sizeof state);
+		else
+			snprintf(state, sizeof state, "%s", cJSON_IsTrue(has) ? "live" : "waiting");
+		printf("%8llu %-16s %12s %10llu %-8s  %s\n",
 		       num(cJSON_GetObjectItemCaseSensitive(p, "Pid")),
 		       cJSON_IsString(comm) ? comm->valuestring : "?",
 		       human(num(cJSON_GetObjectItemCaseSensitive(p, "RSS")), h, sizeof h),
-		       num(cJSON_GetObjectItemCaseSensitive(p, "SnapshotAgeMs")),
-		       cJSON_IsTrue(exited) ? "exited"
-		       : cJSON_IsTrue(has)  ? "live"
-					    : "waiting",
+		       num(cJSON_GetObjectItemCaseSensitive(p, "SnapshotAgeMs")), state,
 		       cJSON_IsString(lib) ? lib->valuestring : "");
+	}
+	cJSON_ArrayForEach(p, cJSON_GetObjectItemCaseSensitive(root, "Ended"))
+	{
+		const cJSON *comm = cJSON_GetObjectItemCaseSensitive(p, "Comm");
+		time_t t = (time_t)(num(cJSON_GetObjectItemCaseSensitive(p, "EndedTimeNs")) /
+				    1000000000ull);
+		char when[32];
+		struct tm tm;
+
+		if (!header) {
+			printf("\nEnded (kept in the state directory)\n%8s %-16s %-20s  %s\n",
+			       "PID", "COMM", "ENDED (UTC)", "HOW");
+			header = 1;
+		}
+		gmtime_r(&t, &tm);
+		strftime(when, sizeof when, "%Y-%m-%d %H:%M:%S", &tm);
+		end_words(p, state, sizeof state);
+		printf("%8llu %-16s %-20s  %s\n", num(cJSON_GetObjectItemCaseSensitive(p, "Pid")),
+		       cJSON_IsString(comm) ? comm->valuestring : "?", when, state);
 	}
 	cJSON_Delete(root);
 	return 0;

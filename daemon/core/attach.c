@@ -65,10 +65,12 @@ static const char *const probe_names[NPROBES] = {"init",	  "memstats",	 "scaveng
 						 "arena_grow", "sample_alloc", "sample_free",
 						 "exit"};
 
-/* skel and exit_link: written before the HTTP server starts and after it stops. */
+/* skel, exit_link, exec_link, exit_how: written before the HTTP server starts and after it
+ * stops. */
 static struct gomem_bpf *skel;
 static int attach_profile; /* pid_lock */
-static struct bpf_link *exit_link;
+static struct bpf_link *exit_link, *exec_link;
+static const char *exit_how = "none";
 static struct lib_links libs[GOMEMD_MAX_LIBS]; /* pid_lock */
 static int nlibs;			       /* pid_lock */
 static pthread_mutex_t pid_lock = PTHREAD_MUTEX_INITIALIZER;
@@ -167,11 +169,42 @@ static int uprobe_allowed(char *err, size_t errlen)
 }
 
 /*
- * Open and load the BPF programs and attach the exit tracepoint.  On failure
- * err says what is missing, in words a user can act on.
+ * Attach one of a tracepoint's two programs: the BTF one (raw tracepoint,
+ * no tracefs needed) when it was loaded, else or when it fails the classic
+ * one (needs tracefs mounted).  *how says which; NULL when neither.
+ */
+static struct bpf_link *attach_tracepoint(struct bpf_program *btf, struct bpf_program *classic,
+					  const char *name, const char **how)
+{
+	struct bpf_link *l = NULL;
+
+	*how = "none";
+	if (bpf_program__autoload(btf)) {
+		l = bpf_program__attach(btf);
+		if (l != NULL) {
+			*how = "tp_btf";
+			return l;
+		}
+		log_debug("tp_btf/%s: %s", name, strerror(errno));
+	}
+	if (bpf_program__autoload(classic)) {
+		l = bpf_program__attach(classic);
+		if (l != NULL) {
+			*how = "tracepoint";
+			return l;
+		}
+		log_debug("tracepoint sched/%s: %s", name, strerror(errno));
+	}
+	return NULL;
+}
+
+/*
+ * Open and load the BPF programs and attach the exit and exec tracepoints.
+ * On failure err says what is missing, in words a user can act on.
  */
 int attach_open(char *err, size_t errlen)
 {
+	const char *exec_how;
 	char missing[64];
 	int e;
 
@@ -184,6 +217,14 @@ int attach_open(char *err, size_t errlen)
 		snprintf(err, errlen, "opening BPF object: %s", strerror(e));
 		return -1;
 	}
+	/*
+	 * A BTF tracepoint does not load on a kernel whose BTF lacks it; the
+	 * classic programs load anywhere (only their attach needs tracefs).
+	 */
+	if (libbpf_find_vmlinux_btf_id("sched_process_exit", BPF_TRACE_RAW_TP) < 0)
+		bpf_program__set_autoload(skel->progs.gomem_exit, false);
+	if (libbpf_find_vmlinux_btf_id("sched_process_exec", BPF_TRACE_RAW_TP) < 0)
+		bpf_program__set_autoload(skel->progs.gomem_exec, false);
 	e = gomem_bpf__load(skel);
 	if (e != 0) {
 		e = -e;
@@ -210,11 +251,19 @@ int attach_open(char *err, size_t errlen)
 		return -1;
 	}
 
-	/* step: exit notification; without it proc.c's /proc sweep still works */
-	exit_link = bpf_program__attach(skel->progs.gomem_exit);
+	/* step: exit and exec notification; without them proc.c's /proc sweep still works */
+	exit_link = attach_tracepoint(skel->progs.gomem_exit, skel->progs.gomem_exit_tp,
+				      "sched_process_exit", &exit_how);
 	if (exit_link == NULL)
-		log_warn(
-		    "attaching sched:sched_process_exit (exits noticed by /proc polling only)");
+		log_warnx("cannot attach sched_process_exit, neither as a BTF tracepoint nor "
+			  "through tracefs: exits are noticed by /proc polling only, without "
+			  "their exit status (run with -v for details)");
+	exec_link = attach_tracepoint(skel->progs.gomem_exec, skel->progs.gomem_exec_tp,
+				      "sched_process_exec", &exec_how);
+	if (exec_link == NULL)
+		log_warnx("cannot attach sched_process_exec: an exec in a watched process "
+			  "goes unnoticed (run with -v for details)");
+	log_debug("exit tracepoint: %s; exec tracepoint: %s", exit_how, exec_how);
 	return 0;
 }
 
@@ -222,6 +271,12 @@ int attach_open(char *err, size_t errlen)
 int attach_exit_traced(void)
 {
 	return exit_link != NULL;
+}
+
+/* How exits are traced: "tp_btf", "tracepoint" (tracefs) or "none". */
+const char *attach_exit_how(void)
+{
+	return exit_how;
 }
 
 /* Attach the seven programs to a binary for pid (-1: all); count the links made (pid_lock held). */
@@ -634,7 +689,7 @@ void attach_close(void)
 	int i, j;
 
 	pthread_mutex_lock(&pid_lock);
-	all = xcalloc((size_t)(nlibs + npids) * NPROBES + 1, sizeof(*all));
+	all = xcalloc((size_t)(nlibs + npids) * NPROBES + 2, sizeof(*all));
 	for (i = 0; i < nlibs; i++) {
 		for (j = 0; j < NPROBES; j++)
 			if (libs[i].links[j] != NULL)
@@ -651,7 +706,10 @@ void attach_close(void)
 	npids = 0;
 	if (exit_link != NULL)
 		all[n++] = exit_link;
-	exit_link = NULL;
+	if (exec_link != NULL)
+		all[n++] = exec_link;
+	exit_link = exec_link = NULL;
+	exit_how = "none";
 	for (i = 0; i < (int)n; i++)
 		bpf_link__destroy(all[i]);
 	pthread_mutex_unlock(&pid_lock);

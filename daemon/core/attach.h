@@ -27,6 +27,8 @@ int attach_unmute(int pid);
 int attach_is_muted(int pid);
 int attach_ringbuf_fd(void);
 int attach_exit_traced(void);
+/* How exits are traced: "tp_btf", "tracepoint" (through tracefs) or "none". */
+const char *attach_exit_how(void);
 uint64_t attach_drops(int reason);
 int attach_nlinks(void);
 long long attach_map_bytes(void);

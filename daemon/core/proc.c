@@ -15,9 +15,10 @@
  *
  * An entry is born from its first record, from the startup scan, or from
  * an explicit attach (watch/ decides which).  It dies `grace` seconds after
- * its process exited (sched_process_exit record, or the /proc check in
- * proc_sweep, which also catches a pid reused by a new process through its
- * start time).
+ * its process exited (sched_process_exit record with the exit status, or
+ * the /proc check in proc_sweep, which also catches a pid reused by a new
+ * process through its start time), or after an exec into an image that
+ * does not run libgomem (proc_on_exec, settled by proc_exec_settle).
  */
 #include "config.h"
 
@@ -52,6 +53,10 @@ struct proc {
 	struct gomem_memstats snap;
 	uint64_t snap_mono_ns;
 	uint64_t exit_mono_ns;
+	uint64_t exec_mono_ns; /* an exec not yet settled (proc_exec_settle), else 0 */
+	char pre_comm[16];     /* name and command line before that exec */
+	char pre_cmdline[1024];
+	size_t pre_cmdline_len;
 	struct gomem_hist_point *hist; /* ring of hist_cap points */
 	unsigned hist_head;	       /* next slot to write */
 	unsigned hist_len;
@@ -78,22 +83,27 @@ static struct {
 
 static uint64_t generation; /* atomic */
 
+/* Read a process's command line (bounded by info->cmdline) into info. */
+static void read_cmdline(int pid, struct proc_info *info)
+{
+	ssize_t n = procfs_read(pid, "cmdline", info->cmdline, sizeof info->cmdline);
+
+	info->cmdline_len = n > 0 ? (size_t)n : 0;
+	/* a trailing NUL ends the last argument; keep lengths without it */
+	if (info->cmdline_len > 0 && info->cmdline[info->cmdline_len - 1] == '\0')
+		info->cmdline_len--;
+}
+
 /* Fill identity fields of info from /proc; 0 if the process exists. */
 static int read_identity(int pid, struct proc_info *info, uint64_t *start_ticks)
 {
-	ssize_t n;
-
 	info->pid = pid;
 	*start_ticks = procfs_start_ticks(pid);
 	if (*start_ticks == 0)
 		return -1;
 	info->start_time_ns = tab.btime_ns + *start_ticks * (1000000000ull / (uint64_t)tab.clk_tck);
 	procfs_comm(pid, info->comm, sizeof info->comm);
-	n = procfs_read(pid, "cmdline", info->cmdline, sizeof info->cmdline);
-	info->cmdline_len = n > 0 ? (size_t)n : 0;
-	/* a trailing NUL ends the last argument; keep lengths without it */
-	if (info->cmdline_len > 0 && info->cmdline[info->cmdline_len - 1] == '\0')
-		info->cmdline_len--;
+	read_cmdline(pid, info);
 	cgroup_read(pid, info->cgroup, sizeof info->cgroup, info->unit, sizeof info->unit);
 	return 0;
 }
@@ -373,6 +383,7 @@ int proc_on_snapshot(int pid, const char *comm, const struct gomem_memstats *sna
 	memset((char *)&p->snap + len, 0, sizeof p->snap - len);
 	p->info.have_snap = 1;
 	p->info.snaps++;
+	p->exec_mono_ns = 0; /* a snapshot after an exec: the new image runs libgomem */
 	p->snap_mono_ns = mono;
 	p->info.rss_bytes = rss;
 	if (version != NULL && version[0] != '\0')
@@ -414,17 +425,115 @@ void proc_on_arena_grow(int pid, uint64_t bytes)
 	pthread_rwlock_unlock(&tab.lock);
 }
 
+/* Mark an entry ended (write lock held); end NULL: vanished, status unknown. */
+static void end_locked(struct proc *p, const struct proc_end *end, uint64_t mono)
+{
+	p->info.exited = 1;
+	p->exit_mono_ns = mono;
+	p->exec_mono_ns = 0;
+	if (end != NULL)
+		p->info.end = *end;
+	else
+		snprintf(p->info.end.how, sizeof p->info.end.how, "vanished");
+}
+
 /* A process exited: keep it for the grace period. */
-void proc_on_exit(int pid)
+void proc_on_exit(int pid, const struct proc_end *end)
 {
 	struct proc *p;
 
 	pthread_rwlock_wrlock(&tab.lock);
+	if ((p = find_locked(pid)) != NULL && !p->info.exited)
+		end_locked(p, end, now_mono_ns());
+	pthread_rwlock_unlock(&tab.lock);
+	bump_generation();
+}
+
+/*
+ * A watched process called execve.  Its new name comes with the record;
+ * its command line is read again (bounded, as at the start).  Whether the
+ * new image runs libgomem is known only once its loader has run: a
+ * snapshot settles it, else watch_sweep() looks at its mappings.
+ */
+void proc_on_exec(int pid, const char *comm)
+{
+	struct proc_info fresh;
+	struct proc *p;
+
+	memset(&fresh, 0, sizeof fresh);
+	read_cmdline(pid, &fresh); /* without the lock: /proc may be slow */
+	pthread_rwlock_wrlock(&tab.lock);
 	if ((p = find_locked(pid)) != NULL && !p->info.exited) {
-		p->info.exited = 1;
-		p->exit_mono_ns = now_mono_ns();
+		if (p->exec_mono_ns == 0) { /* keep the name of the image that ran libgomem */
+			memcpy(p->pre_comm, p->info.comm, sizeof p->pre_comm);
+			memcpy(p->pre_cmdline, p->info.cmdline, p->info.cmdline_len);
+			p->pre_cmdline_len = p->info.cmdline_len;
+		}
+		snprintf(p->info.comm, sizeof p->info.comm, "%s", comm);
+		memcpy(p->info.cmdline, fresh.cmdline, fresh.cmdline_len);
+		p->info.cmdline_len = fresh.cmdline_len;
+		p->info.execs++;
+		p->exec_mono_ns = now_mono_ns();
+		if (p->exec_mono_ns == 0)
+			p->exec_mono_ns = 1;
 	}
 	pthread_rwlock_unlock(&tab.lock);
+	bump_generation();
+}
+
+struct pending {
+	uint64_t now, min_age;
+	int *pids;
+	size_t n;
+};
+
+/* pidmap_walk callback of proc_exec_pending. */
+static int pending_one(struct pidmap_node *n, void *arg)
+{
+	struct proc *p = (struct proc *)n;
+	struct pending *pe = arg;
+
+	if (p->exec_mono_ns == 0 || p->info.exited || pe->now - p->exec_mono_ns < pe->min_age)
+		return 0;
+	pe->pids = xrealloc(pe->pids, sizeof(*pe->pids) * (pe->n + 1));
+	pe->pids[pe->n++] = p->info.pid;
+	return 0;
+}
+
+size_t proc_exec_pending(uint64_t min_age_ns, int **out)
+{
+	struct pending pe = {.now = now_mono_ns(), .min_age = min_age_ns};
+
+	pthread_rwlock_rdlock(&tab.lock);
+	pidmap_walk(&tab.map, pending_one, &pe);
+	pthread_rwlock_unlock(&tab.lock);
+	*out = pe.pids;
+	return pe.n;
+}
+
+void proc_exec_settle(int pid, int has_lib)
+{
+	struct proc_end end;
+	struct proc *p;
+
+	memset(&end, 0, sizeof end);
+	snprintf(end.how, sizeof end.how, "exec");
+	pthread_rwlock_wrlock(&tab.lock);
+	if ((p = find_locked(pid)) != NULL && !p->info.exited && p->exec_mono_ns != 0) {
+		if (has_lib) {
+			p->exec_mono_ns = 0;
+		} else {
+			memcpy(end.exec_comm, p->info.comm, sizeof end.exec_comm);
+			memcpy(p->info.comm, p->pre_comm, sizeof p->info.comm);
+			memcpy(p->info.cmdline, p->pre_cmdline, p->pre_cmdline_len);
+			p->info.cmdline_len = p->pre_cmdline_len;
+			end_locked(p, &end, now_mono_ns());
+		}
+	}
+	pthread_rwlock_unlock(&tab.lock);
+	if (!has_lib)
+		log_debug("process %d exec'd %s, which does not run libgomem: ended", pid,
+			  end.exec_comm);
 	bump_generation();
 }
 
@@ -443,8 +552,7 @@ static int sweep_one(struct pidmap_node *n, void *arg)
 		uint64_t st = procfs_start_ticks(p->info.pid);
 
 		if (st == 0 || (p->start_ticks != 0 && st != p->start_ticks)) {
-			p->info.exited = 1;
-			p->exit_mono_ns = sw->now;
+			end_locked(p, NULL, sw->now);
 			sw->changed = 1;
 		}
 	}

@@ -16,6 +16,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "core/statedir.h"
 #include "gomem_memstats.h"
 
 struct gomem_hist_point {
@@ -42,6 +43,8 @@ struct proc_info {
 	uint64_t rss_bytes;   /* /proc/PID/statm at the last snapshot */
 	int exited;
 	uint64_t exited_age_ns;
+	struct proc_end end; /* how it ended, when exited */
+	uint64_t execs;	     /* execve calls seen while watched */
 	uint64_t scavenge_events, scavenge_bytes, scavenge_ns;
 	uint64_t arena_grows, arena_bytes;
 	int attached_pid; /* has its own per-pid attachment */
@@ -80,7 +83,18 @@ int proc_on_snapshot(int pid, const char *comm, const struct gomem_memstats *sna
 		     const char *version, int create, const char *library);
 void proc_on_scavenge(int pid, uint64_t bytes, uint64_t ns);
 void proc_on_arena_grow(int pid, uint64_t bytes);
-void proc_on_exit(int pid);
+/* The process ended; end NULL: it vanished from /proc, status unknown. */
+void proc_on_exit(int pid, const struct proc_end *end);
+/* The process called execve: its new name, the command line read again. */
+void proc_on_exec(int pid, const char *comm);
+/* Processes whose exec is older than min_age_ns and not yet settled; pids in *out. */
+size_t proc_exec_pending(uint64_t min_age_ns, int **out);
+/*
+ * Settle an exec: the new image maps libgomem (has_lib: keep watching), or
+ * not: the entry ends with How "exec", under the name and command line it
+ * had before (the new name in end.exec_comm).
+ */
+void proc_exec_settle(int pid, int has_lib);
 int proc_add(int pid, const char *library);
 int proc_remove(int pid);
 void proc_set_attached(int pid, int on);

@@ -317,8 +317,9 @@ padd_locked(struct pprof_builder *b, struct pstate *p, const struct procprof *ba
 }
 
 /* The MemStats JSON of pid from the process table, or NULL. */
+/* ... as /memstats?pid=N has it (Go's fields, ours in "Extra"); *end: how it ended. */
 static char *
-memstats_json(int pid, size_t *len)
+memstats_json(int pid, size_t *len, struct proc_end *end)
 {
 	struct gomem_memstats snap;
 	struct proc_info info;
@@ -326,13 +327,19 @@ memstats_json(int pid, size_t *len)
 	struct json j;
 
 	*len = 0;
-	if (proc_copy(pid, &info, &snap) < 0 || !info.have_snap)
+	memset(end, 0, sizeof(*end));
+	if (proc_copy(pid, &info, &snap) < 0)
+		return NULL;
+	*end = info.end;
+	if (!info.have_snap)
 		return NULL;
 	obuf_init(&b, 8192);
 	json_init(&j, &b);
+	json_memstats_go(&j, &snap, 1); /* opens the object */
+	json_key(&j, "Extra");
 	json_object(&j);
-	json_memstats_go(&j, &snap, 1);
 	json_memstats_extra(&j, &snap);
+	json_end(&j);
 	json_end(&j);
 	return obuf_take(&b, len);
 }
@@ -342,6 +349,7 @@ static void
 psave(int pid)
 {
 	struct statedir_entry e;
+	struct proc_end end;
 	unsigned char *pb = NULL;
 	size_t pblen = 0, mslen = 0;
 	struct pprof_builder *b;
@@ -351,7 +359,7 @@ psave(int pid)
 
 	if (state_dir == NULL)
 		return;
-	ms = memstats_json(pid, &mslen);
+	ms = memstats_json(pid, &mslen, &end);
 	pthread_mutex_lock(&profile_lock);
 	p = pfind_locked(pid);
 	if (p == NULL || p->saved || !p->have_cur) {
@@ -369,9 +377,11 @@ psave(int pid)
 	e.start_ns = p->start_ns;
 	e.ended_ns = now_real_ns();
 	snprintf(e.comm, sizeof e.comm, "%s", p->comm);
-	/* It ran its exit handlers (the library's gomem:exit), or it vanished:
-	   killed by a signal (SIGKILL, the OOM killer) or _exit(). */
-	snprintf(e.how, sizeof e.how, "%s", p->lib_exit ? "exit" : "vanished");
+	/* How it ended, from the kernel (proc.c); without that, whether it ran
+	   its exit handlers (the library's gomem:exit) or vanished. */
+	e.end = end;
+	if (e.end.how[0] == 0 || (strcmp(e.end.how, "vanished") == 0 && p->lib_exit))
+		snprintf(e.end.how, sizeof e.end.how, "%s", p->lib_exit ? "exited" : "vanished");
 	pthread_mutex_unlock(&profile_lock);
 	if (rc == 0 && statedir_save(state_dir, &e, pb, pblen, ms, mslen, err, sizeof err) == 0) {
 		log_info("process %d (%s) ended: its heap profile is kept in %s", pid, e.comm,
@@ -979,4 +989,13 @@ profile_exited(struct statedir_entry **out)
 {
 	*out = NULL;
 	return state_dir != NULL ? statedir_list(state_dir, out) : 0;
+}
+
+int
+profile_ended_file(int pid, const char *name, size_t maxlen, void **buf, size_t *len,
+		   struct statedir_entry *e)
+{
+	if (state_dir == NULL)
+		return -1;
+	return statedir_load(state_dir, pid, name, maxlen, buf, len, e);
 }

@@ -81,5 +81,8 @@ int profile_leaks(int pid, unsigned seconds, size_t want, struct json *j);
 void profile_stats(struct profile_stats *out);
 /* The state directory's entries (for /processes); statedir_list's result. */
 size_t profile_exited(struct statedir_entry **out);
+/* A file of pid's most recent state-directory entry (statedir_load); -1 if none. */
+int profile_ended_file(int pid, const char *name, size_t maxlen, void **buf, size_t *len,
+		       struct statedir_entry *e);
 
 #endif /* GOMEMD_PROFILE_H */

@@ -14,6 +14,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <sys/wait.h>
 #include <unistd.h>
 
 #define STATEDIR_MAX_ENTRIES 100000
@@ -26,6 +27,44 @@ static int
 open_dir(const char *dir)
 {
 	return open(dir, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+}
+
+void
+proc_end_set_status(struct proc_end *e, int status, int oom_known, int oom_killed)
+{
+	e->have_status = 1;
+	e->status = status;
+	e->oom_known = oom_known;
+	e->oom_killed = oom_known && oom_killed;
+	if (WIFSIGNALED(status)) {
+		snprintf(e->how, sizeof(e->how), "killed");
+		e->code = WTERMSIG(status);
+	} else {
+		snprintf(e->how, sizeof(e->how), "exited");
+		e->code = WEXITSTATUS(status);
+	}
+}
+
+int
+proc_end_exit_code(const struct proc_end *e)
+{
+	if (e->have_status)
+		return WIFEXITED(e->status) ? WEXITSTATUS(e->status) : -1;
+	return strcmp(e->how, "exited") == 0 ? e->code : -1;
+}
+
+int
+proc_end_signal(const struct proc_end *e)
+{
+	if (e->have_status)
+		return WIFSIGNALED(e->status) ? WTERMSIG(e->status) : 0;
+	return strcmp(e->how, "killed") == 0 ? e->code : 0;
+}
+
+int
+proc_end_core_dumped(const struct proc_end *e)
+{
+	return e->have_status && WIFSIGNALED(e->status) && WCOREDUMP(e->status);
 }
 
 int
@@ -103,7 +142,7 @@ int
 statedir_save(const char *dir, const struct statedir_entry *e, const void *heap, size_t heaplen,
 	      const void *memstats, size_t memstatslen, char *err, size_t errlen)
 {
-	char name[64], tmp[80], info[512], comm[64], how[16];
+	char name[64], tmp[80], info[512], comm[64], how[16], ecomm[16];
 	int dirfd, fd, n, rc = -1;
 
 	dirfd = open_dir(dir);
@@ -122,10 +161,17 @@ statedir_save(const char *dir, const struct statedir_entry *e, const void *heap,
 	if (fd < 0)
 		goto fail;
 	clean(comm, sizeof(comm), e->comm);
-	clean(how, sizeof(how), e->how);
+	clean(how, sizeof(how), e->end.how);
+	clean(ecomm, sizeof(ecomm), e->end.exec_comm);
 	n = snprintf(info, sizeof(info), "pid %d\nstart %llu\nended %llu\ncomm %s\nhow %s\ncode %d\n",
 		     (int)e->pid, (unsigned long long)e->start_ns, (unsigned long long)e->ended_ns,
-		     comm, how[0] ? how : "unknown", e->code);
+		     comm, how[0] ? how : "unknown", e->end.code);
+	if (e->end.have_status)
+		n += snprintf(info + n, sizeof(info) - (size_t)n, "status %d\n", e->end.status);
+	if (e->end.oom_known)
+		n += snprintf(info + n, sizeof(info) - (size_t)n, "oom %d\n", e->end.oom_killed);
+	if (ecomm[0] != 0)
+		n += snprintf(info + n, sizeof(info) - (size_t)n, "exec_comm %s\n", ecomm);
 	if (write_file(fd, "info", info, (size_t)n) != 0 ||
 	    (heap != NULL && write_file(fd, "heap.pb.gz", heap, heaplen) != 0) ||
 	    (memstats != NULL && write_file(fd, "memstats.json", memstats, memstatslen) != 0)) {
@@ -215,9 +261,15 @@ read_entry(int dirfd, const char *name, struct statedir_entry *e)
 		else if (strcmp(line, "comm") == 0)
 			clean(e->comm, sizeof(e->comm), v);
 		else if (strcmp(line, "how") == 0)
-			clean(e->how, sizeof(e->how), v);
+			clean(e->end.how, sizeof(e->end.how), v);
 		else if (strcmp(line, "code") == 0)
-			e->code = (int)strtol(v, NULL, 10);
+			e->end.code = (int)strtol(v, NULL, 10);
+		else if (strcmp(line, "status") == 0)
+			e->end.status = (int)(strtol(v, NULL, 10) & 0xffff), e->end.have_status = 1;
+		else if (strcmp(line, "oom") == 0)
+			e->end.oom_killed = strtol(v, NULL, 10) != 0, e->end.oom_known = 1;
+		else if (strcmp(line, "exec_comm") == 0)
+			clean(e->end.exec_comm, sizeof(e->end.exec_comm), v);
 	}
 	free(buf);
 	for (i = 0; i < NFILES; i++) {

@@ -8,7 +8,8 @@
  * directory per process life:
  *
  *   DIR/PID-STARTNS/info          "key value" lines: pid, start, ended, comm,
- *                                 how (exit, vanished), code
+ *                                 how, code, and when known status (wait(2)),
+ *                                 oom (0 or 1), exec_comm
  *   DIR/PID-STARTNS/heap.pb.gz    the profile
  *   DIR/PID-STARTNS/memstats.json the snapshot
  *
@@ -34,14 +35,37 @@ struct statedir_limits {
 	uint64_t max_age_s; /* since the process ended (0: no limit) */
 };
 
+/*
+ * How a process ended, as far as gomemd knows.  how is "exited" (exit code
+ * in code), "killed" (by the signal in code), "exec" (replaced its image by
+ * one without libgomem; exec_comm names it) or "vanished" (gone from /proc,
+ * status unknown); records of older versions say "exit" or "vanished".
+ */
+struct proc_end {
+	char how[16];
+	int code;	    /* exit code ("exited") or signal number ("killed"), else 0 */
+	int have_status;    /* status is the kernel's */
+	int status;	    /* wait(2) status: WIFEXITED, WTERMSIG, WCOREDUMP apply */
+	int oom_known;	    /* the kernel told whether its OOM killer chose it */
+	int oom_killed;	    /* it did (global or memory cgroup OOM) */
+	char exec_comm[16]; /* "exec": the new image's name */
+};
+
+/* Fill e from a wait(2) status and the OOM flag (oom_known: the kernel could tell). */
+void proc_end_set_status(struct proc_end *e, int status, int oom_known, int oom_killed);
+/* Exit code when it exited (0-255), else -1 (as Go's ProcessState.ExitCode). */
+int proc_end_exit_code(const struct proc_end *e);
+/* The signal that killed it, else 0. */
+int proc_end_signal(const struct proc_end *e);
+/* Whether it dumped core. */
+int proc_end_core_dumped(const struct proc_end *e);
+
 struct statedir_entry {
 	pid_t pid;
 	uint64_t start_ns; /* when the process started (identifies its life) */
 	uint64_t ended_ns; /* CLOCK_REALTIME when gomemd saw it end */
 	char comm[64];
-	char how[16]; /* "exit" (ran its exit handlers), "vanished" (killed: SIGKILL, the OOM
-			 killer; or _exit), or what a caller knows better */
-	int code;     /* exit status or signal number when known, else 0 */
+	struct proc_end end;
 	uint64_t bytes; /* size of its files (statedir_list) */
 };
 

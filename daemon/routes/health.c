@@ -42,6 +42,7 @@ int health_http(struct http_req *req)
 	json_kv_u64(&j, "Processes", proc_count());
 	json_kv_u64(&j, "Links", (uint64_t)attach_nlinks());
 	json_kv_bool(&j, "ExitTraced", attach_exit_traced());
+	json_kv_str(&j, "ExitTracepoint", attach_exit_how());
 	json_kv_u64(&j, "Events", collect_events());
 	json_kv_u64(&j, "Requests", http_requests());
 	json_key(&j, "Drops");

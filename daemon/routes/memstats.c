@@ -2,7 +2,8 @@
  * memstats.c: GET /memstats (every process, its MemStats and totals; the
  * arrays PauseNs, PauseEnd and BySize only with ?full=1, which keeps the
  * listing of 100 processes near 150 KB) and GET /memstats?pid=N (one
- * process: Go's MemStats + "Extra").
+ * process: Go's MemStats + "Extra"; for a process that ended, "Ended" too,
+ * and after it left the table its last MemStats from the state directory).
  */
 #include "config.h"
 
@@ -15,11 +16,49 @@
 #include "base/clock.h"
 #include "base/xmalloc.h"
 #include "core/proc.h"
+#include "core/profile.h"
 #include "base/obuf.h"
 #include "encode/json.h"
 #include "http/reply.h"
 #include "routes/render.h"
 #include "routes/routes.h"
+
+/* A saved MemStats JSON is about 10 KB; anything much bigger is not ours. */
+#define MEMSTATS_SAVED_MAX ((size_t)1 << 20)
+
+/*
+ * GET /memstats?pid=N of a process that ended and left the table: its last
+ * MemStats from the state directory, as they were when it ended (Go's
+ * fields and "Extra"), with "Ended" saying when and how.  -1 when the state
+ * directory has nothing usable for pid.
+ */
+static int memstats_ended(struct http_req *req, int pid)
+{
+	struct statedir_entry e;
+	struct obuf b;
+	struct json j;
+	size_t len;
+	void *buf;
+	char *t;
+
+	if (profile_ended_file(pid, "memstats.json", MEMSTATS_SAVED_MAX, &buf, &len, &e) != 0)
+		return -1;
+	t = buf;
+	/* Our own writer made it: one object.  Anything else is not served. */
+	while (len > 0 && (t[len - 1] == '\n' || t[len - 1] == ' '))
+		len--;
+	if (len < 3 || t[0] != '{' || t[1] != '"' || t[len - 1] != '}' || memchr(t, 0, len)) {
+		free(buf);
+		return -1;
+	}
+	obuf_init(&b, len + 512);
+	json_init(&j, &b);
+	json_raw_open(&j, t, len - 1, "}");
+	render_ended(&j, e.pid, e.comm, e.start_ns, e.ended_ns, &e.end);
+	json_end(&j);
+	free(buf);
+	return http_reply_json(req, MHD_HTTP_OK, &b);
+}
 
 /* GET /memstats?pid=N: one process, its MemStats with the daemon's "Extra". */
 static int memstats_one(struct http_req *req, int pid)
@@ -33,6 +72,8 @@ static int memstats_one(struct http_req *req, int pid)
 	rc = proc_copy(pid, &info, m);
 	if (rc != 0) {
 		free(m);
+		if (rc < 0 && (rc = memstats_ended(req, pid)) >= 0)
+			return rc;
 		if (rc < 0)
 			return http_reply_error(req, MHD_HTTP_NOT_FOUND,
 						"process %d is not watched", pid);

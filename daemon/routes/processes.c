@@ -48,8 +48,8 @@ int processes_list(struct http_req *req)
 		json_kv_str(&j, "Comm", v[i].comm);
 		json_kv_u64(&j, "StartTimeNs", v[i].start_ns);
 		json_kv_u64(&j, "EndedTimeNs", v[i].ended_ns);
-		json_kv_str(&j, "How", v[i].how);
-		json_kv_u64(&j, "Code", (uint64_t)(v[i].code < 0 ? 0 : v[i].code));
+		json_kv_u64(&j, "Code", (uint64_t)(v[i].end.code < 0 ? 0 : v[i].end.code));
+		render_end(&j, &v[i].end);
 		json_end(&j);
 	}
 	json_end(&j);

@@ -6,11 +6,13 @@
 #include "config.h"
 
 #include <pthread.h>
+#include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
 
+#include "base/clock.h"
 #include "base/obuf.h"
 #include "base/u64map.h"
 #include "base/xmalloc.h"
@@ -45,6 +47,57 @@ static void render_cmdline(struct json *j, const struct proc_info *info)
 	json_end(j);
 }
 
+/* A signal's name as kill -l has it with SIG ("SIGKILL", "SIGRTMIN+3"). */
+static void signal_name(int sig, char *buf, size_t len)
+{
+	const char *abbrev = sig > 0 ? sigabbrev_np(sig) : NULL;
+
+	if (sig <= 0)
+		buf[0] = '\0';
+	else if (abbrev != NULL)
+		snprintf(buf, len, "SIG%s", abbrev);
+	else if (sig >= SIGRTMIN && sig <= SIGRTMAX)
+		snprintf(buf, len, "SIGRTMIN+%d", sig - SIGRTMIN);
+	else
+		snprintf(buf, len, "%d", sig);
+}
+
+void render_end(struct json *j, const struct proc_end *e)
+{
+	int code = proc_end_exit_code(e);
+	char sig[32];
+
+	signal_name(proc_end_signal(e), sig, sizeof sig);
+	json_kv_str(j, "How", e->how[0] ? e->how : "unknown");
+	json_key(j, "ExitCode");
+	if (code < 0)
+		json_raw(j, "-1", 2);
+	else
+		json_u64(j, (uint64_t)code);
+	json_kv_str(j, "Signal", sig);
+	json_kv_bool(j, "CoreDumped", proc_end_core_dumped(e));
+	json_kv_bool(j, "OOMKilled", e->oom_killed);
+	if (e->have_status)
+		json_kv_u64(j, "WaitStatus", (uint64_t)(unsigned)e->status);
+	if (e->exec_comm[0] != '\0') {
+		json_key(j, "ExecComm");
+		json_str(j, e->exec_comm, strnlen(e->exec_comm, sizeof e->exec_comm));
+	}
+}
+
+void render_ended(struct json *j, int pid, const char *comm, uint64_t start_ns, uint64_t ended_ns,
+		  const struct proc_end *e)
+{
+	json_key(j, "Ended");
+	json_object(j);
+	json_kv_u64(j, "Pid", (uint64_t)pid);
+	json_kv_str(j, "Comm", comm);
+	json_kv_u64(j, "StartTimeNs", start_ns);
+	json_kv_u64(j, "EndedTimeNs", ended_ns);
+	render_end(j, e);
+	json_end(j);
+}
+
 /* What gomemd knows about a process besides its snapshot. */
 void render_proc_info(struct json *j, const struct proc_info *info)
 {
@@ -66,6 +119,9 @@ void render_proc_info(struct json *j, const struct proc_info *info)
 	json_kv_u64(j, "RSS", info->rss_bytes);
 	json_kv_bool(j, "Exited", info->exited);
 	json_kv_u64(j, "ExitedAgeMs", info->exited_age_ns / 1000000);
+	if (info->exited)
+		render_end(j, &info->end);
+	json_kv_u64(j, "Execs", info->execs);
 	json_kv_bool(j, "AttachedByPid", info->attached_pid);
 	json_kv_u64(j, "ScavengeEvents", info->scavenge_events);
 	json_kv_u64(j, "ScavengeEventBytes", info->scavenge_bytes);
@@ -207,6 +263,14 @@ void render_memstats(struct json *j, const struct gomem_memstats *m, int full,
 	if (daemon_extra)
 		render_daemon_extra(j, info);
 	json_end(j);
+	if (daemon_extra && info->exited) {
+		char comm[sizeof info->comm + 1];
+
+		memcpy(comm, info->comm, sizeof info->comm);
+		comm[sizeof info->comm] = '\0';
+		render_ended(j, info->pid, comm, info->start_time_ns,
+			     now_real_ns() - info->exited_age_ns, &info->end);
+	}
 	json_end(j);
 }
 

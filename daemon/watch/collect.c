@@ -6,6 +6,7 @@
 #include "config.h"
 
 #include <errno.h>
+#include <stdio.h>
 #include <string.h>
 
 #include <bpf/libbpf.h>
@@ -64,10 +65,25 @@ static int collect_record(void *ctx, void *data, size_t size)
 	case GOMEM_EV_LIB_EXIT:
 		profile_on_lib_exit((int)h->tgid, h->a);
 		break;
-	case GOMEM_EV_EXIT:
-		log_debug("process %u exited", h->tgid);
-		proc_on_exit((int)h->tgid);
+	case GOMEM_EV_EXIT: {
+		struct proc_end end;
+
+		memset(&end, 0, sizeof end);
+		if (h->b & GOMEM_EXIT_STATUS)
+			proc_end_set_status(&end, (int)(h->a & 0xffff),
+					    (h->b & GOMEM_EXIT_OOM_KNOWN) != 0,
+					    (h->b & GOMEM_EXIT_OOM) != 0);
+		else
+			snprintf(end.how, sizeof end.how, "vanished");
+		log_debug("process %u %s (status 0x%x%s)", h->tgid, end.how, end.status,
+			  end.oom_killed ? ", OOM killer" : "");
+		proc_on_exit((int)h->tgid, &end);
 		profile_on_exit((int)h->tgid);
+		break;
+	}
+	case GOMEM_EV_EXEC:
+		log_debug("process %u exec'd %s", h->tgid, comm);
+		proc_on_exec((int)h->tgid, comm);
 		break;
 	default:
 		log_debug("unknown record type %u", h->type);

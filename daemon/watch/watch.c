@@ -168,10 +168,39 @@ int watch_detach(int pid)
 	return proc_remove(pid);
 }
 
+/* An exec unsettled this long is decided from the process's mappings. */
+#define EXEC_SETTLE_NS (500 * 1000000ull)
+
+/*
+ * Settle the execs of watched processes: a new image that maps libgomem
+ * keeps its entry (its first snapshot usually settles it before this);
+ * one that does not (a shell, a program started without LD_PRELOAD) ends
+ * the entry with How "exec", so its last profile and MemStats are kept
+ * as those of a process that ended.
+ */
+static void settle_execs(void)
+{
+	struct safefile_map m;
+	int *pids;
+	size_t n, i;
+
+	n = proc_exec_pending(EXEC_SETTLE_NS, &pids);
+	for (i = 0; i < n; i++) {
+		int has = watch_find_library(pids[i], &m) == 0;
+
+		if (!has && !procfs_alive(pids[i]))
+			continue; /* it exited meanwhile: the exit record or the sweep says so */
+		proc_exec_settle(pids[i], has);
+		if (!has)
+			profile_on_exit(pids[i]);
+	}
+	free(pids);
+}
+
 /*
  * Once a second: processes gone for the grace period leave the table and
- * the "watched" map, their profiles go, and libraries replaced on disk get
- * attached again.
+ * the "watched" map, their profiles go, execs are settled, and libraries
+ * replaced on disk get attached again.
  */
 void watch_sweep(unsigned grace_s)
 {
@@ -182,6 +211,7 @@ void watch_sweep(unsigned grace_s)
 	for (i = 0; i < n; i++)
 		attach_forget(dropped[i]);
 	free(dropped);
+	settle_execs();
 	profile_sweep();
 	attach_refresh();
 }

@@ -42,12 +42,12 @@ static void
 save(pid_t pid, uint64_t start, uint64_t ended, const char *comm, const char *how, int code,
      size_t heapbytes)
 {
-	struct statedir_entry e = { .pid = pid, .start_ns = start, .ended_ns = ended, .code = code };
+	struct statedir_entry e = { .pid = pid, .start_ns = start, .ended_ns = ended, .end.code = code };
 	char *heap = malloc(heapbytes + 1), err[256];
 
 	memset(heap, 'h', heapbytes);
 	snprintf(e.comm, sizeof(e.comm), "%s", comm);
-	snprintf(e.how, sizeof(e.how), "%s", how);
+	snprintf(e.end.how, sizeof(e.end.how), "%s", how);
 	ck_assert_msg(statedir_save(dir, &e, heap, heapbytes, "{\"HeapAlloc\":1}", 15, err,
 				    sizeof(err)) == 0,
 		      "%s", err);
@@ -68,12 +68,12 @@ START_TEST(save_list_load)
 	n = statedir_list(dir, &v);
 	ck_assert_uint_eq(n, 3);
 	ck_assert_int_eq(v[0].pid, 200); /* most recently ended first */
-	ck_assert_str_eq(v[0].how, "oom");
-	ck_assert_int_eq(v[0].code, 9);
+	ck_assert_str_eq(v[0].end.how, "oom");
+	ck_assert_int_eq(v[0].end.code, 9);
 	ck_assert_int_eq(v[1].pid, 300);
 	ck_assert_str_eq(v[1].comm, "bad?comm?"); /* no line breaks from the process */
 	ck_assert_int_eq(v[2].pid, 100);
-	ck_assert_int_eq(v[2].code, 3);
+	ck_assert_int_eq(v[2].end.code, 3);
 	ck_assert_uint_eq(v[2].bytes, 11 + 15 + strlen("pid 100\nstart 5\nended 1500\ncomm first\nhow exit\ncode 3\n"));
 	free(v);
 	ck_assert_int_eq(statedir_load(dir, 200, "heap.pb.gz", 1 << 20, &buf, &len, &e), 0);
@@ -87,6 +87,79 @@ START_TEST(save_list_load)
 	/* Bounded: a file bigger than asked for is refused. */
 	ck_assert_int_eq(statedir_load(dir, 200, "heap.pb.gz", 19, &buf, &len, NULL), -1);
 	ck_assert_int_eq(statedir_load(dir, 999, "heap.pb.gz", 1 << 20, &buf, &len, NULL), -1);
+}
+END_TEST
+
+/* wait(2) statuses built as the kernel builds them, independently of <sys/wait.h>. */
+#define EXITED(code) (((code) & 0xff) << 8)
+#define KILLED(sig, core) ((sig) | ((core) ? 0x80 : 0))
+
+START_TEST(how_it_ended)
+{
+	static const struct {
+		int status, oom;
+		const char *how;
+		int code, exit_code, sig, core;
+	} cases[] = {
+		{ EXITED(3), 0, "exited", 3, 3, 0, 0 },
+		{ EXITED(0), 0, "exited", 0, 0, 0, 0 },
+		{ EXITED(255), 0, "exited", 255, 255, 0, 0 },
+		{ KILLED(9, 0), 1, "killed", 9, -1, 9, 0 },
+		{ KILLED(11, 1), 0, "killed", 11, -1, 11, 1 },
+		{ KILLED(6, 1), 0, "killed", 6, -1, 6, 1 },
+	};
+	struct statedir_entry *v;
+	size_t i, n;
+	char err[256];
+
+	for (i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+		struct statedir_entry e = { .pid = (pid_t)(300 + i), .start_ns = 7, .ended_ns = 100 + i };
+
+		proc_end_set_status(&e.end, cases[i].status, 1, cases[i].oom);
+		ck_assert_str_eq(e.end.how, cases[i].how);
+		ck_assert_int_eq(e.end.code, cases[i].code);
+		ck_assert_int_eq(proc_end_exit_code(&e.end), cases[i].exit_code);
+		ck_assert_int_eq(proc_end_signal(&e.end), cases[i].sig);
+		ck_assert_int_eq(proc_end_core_dumped(&e.end), cases[i].core);
+		snprintf(e.comm, sizeof(e.comm), "c%zu", i);
+		ck_assert_msg(statedir_save(dir, &e, NULL, 0, NULL, 0, err, sizeof(err)) == 0, "%s", err);
+	}
+	/* An exec into an image without libgomem, and a vanished process: no status. */
+	{
+		struct statedir_entry e = { .pid = 400, .start_ns = 7, .ended_ns = 50 };
+
+		snprintf(e.end.how, sizeof(e.end.how), "exec");
+		snprintf(e.end.exec_comm, sizeof(e.end.exec_comm), "sh\nhow x");
+		ck_assert_int_eq(statedir_save(dir, &e, NULL, 0, NULL, 0, err, sizeof(err)), 0);
+		e.pid = 401;
+		snprintf(e.end.how, sizeof(e.end.how), "vanished");
+		e.end.exec_comm[0] = 0;
+		ck_assert_int_eq(statedir_save(dir, &e, NULL, 0, NULL, 0, err, sizeof(err)), 0);
+	}
+	/* A fresh reader (a restarted gomemd) finds the same. */
+	n = statedir_list(dir, &v);
+	ck_assert_uint_eq(n, 8);
+	for (i = 0; i < n; i++) {
+		const struct statedir_entry *e = &v[i];
+
+		if (e->pid >= 400) {
+			ck_assert_int_eq(e->end.have_status, 0);
+			ck_assert_int_eq(e->end.oom_known, 0);
+			ck_assert_int_eq(proc_end_exit_code(&e->end), -1);
+			ck_assert_int_eq(proc_end_signal(&e->end), 0);
+			ck_assert_str_eq(e->end.how, e->pid == 400 ? "exec" : "vanished");
+			/* the new image's name cannot add a line to info */
+			ck_assert_str_eq(e->end.exec_comm, e->pid == 400 ? "sh?how x" : "");
+			continue;
+		}
+		ck_assert_int_eq(e->end.have_status, 1);
+		ck_assert_int_eq(e->end.oom_known, 1);
+		ck_assert_int_eq(e->end.status, cases[e->pid - 300].status);
+		ck_assert_int_eq(e->end.oom_killed, cases[e->pid - 300].oom);
+		ck_assert_str_eq(e->end.how, cases[e->pid - 300].how);
+		ck_assert_int_eq(proc_end_core_dumped(&e->end), cases[e->pid - 300].core);
+	}
+	free(v);
 }
 END_TEST
 
@@ -168,6 +241,7 @@ main(void)
 
 	tcase_add_checked_fixture(tc, setup, teardown);
 	tcase_add_test(tc, save_list_load);
+	tcase_add_test(tc, how_it_ended);
 	tcase_add_test(tc, prune_by_count_size_age);
 	tcase_add_test(tc, planted_files_are_not_followed);
 	suite_add_tcase(s, tc);

@@ -12,7 +12,8 @@
 #   5. gomem pprof writes the same profile to a file, gomem leaks ranks it,
 #      gomem run python3 sets PYTHONMALLOC=malloc;
 #   6. a process that exits normally hands gomemd its final table through
-#      gomem:exit and is listed as ended by "exit", a killed one "vanished".
+#      gomem:exit and is listed as "exited" with code 0, a killed one as
+#      "killed" by SIGKILL.
 # gomemd runs with its defaults but for the port, the state directory, a 1 s
 # grace and a 200 ms interval; the workloads sample at GOMEM_PROFILE_RATE=4096
 # so that 200 MiB keep the sampling error near 1%.
@@ -136,7 +137,14 @@ wait "$W1" 2>/dev/null || true
 W1_DEAD=$W1
 W1=""
 sleep 3 # past the 1 s grace: gone from the process table
-curl -s -u "$AUTH" "$URL/memstats?pid=$W1_DEAD" | grep -q '"Status":404' || fail "killed pid still in the table"
+curl -s -u "$AUTH" "$URL/processes/$W1_DEAD" | grep -q '"Status":404' || fail "killed pid still in the table"
+# its last MemStats now come from the state directory, marked as ended
+get "$URL/memstats?pid=$W1_DEAD" "$T/dead.json"
+python3 - "$T/dead.json" <<'PY' || fail "/memstats of the killed pid: $(head -c 300 "$T/dead.json")"
+import json, sys
+d = json.load(open(sys.argv[1]))
+assert d["HeapAlloc"] > 95 * 2**20 and d["Ended"]["How"] == "killed", d.get("Ended")
+PY
 get "$URL/debug/pprof/heap?pid=$W1_DEAD" "$T/dead.pb.gz"
 pp -unit=MB -sample_index=inuse_space -top "$T/dead.pb.gz" >"$T/top.dead"
 python3 "$S/pprof_sites.py" "$T/top.dead" inuse_space 200 || fail "killed process's profile"
@@ -145,8 +153,9 @@ python3 - "$T/procs.json" "$W1_DEAD" "$W3_DONE" <<'PY' || fail "/processes Ended
 import json, sys
 e = {x["Pid"]: x for x in json.load(open(sys.argv[1]))["Ended"]}
 killed, done = int(sys.argv[2]), int(sys.argv[3])
-assert e[killed]["Comm"] == "sites" and e[killed]["How"] == "vanished", e.get(killed)
-assert e[done]["How"] == "exit", e.get(done)
+assert e[killed]["Comm"] == "sites" and e[killed]["How"] == "killed", e.get(killed)
+assert e[killed]["Signal"] == "SIGKILL" and not e[killed]["OOMKilled"], e.get(killed)
+assert e[done]["How"] == "exited" and e[done]["ExitCode"] == 0, e.get(done)
 PY
 get "$URL/debug/pprof/heap?pid=$W3_DONE" "$T/done.pb.gz"
 pp -unit=MB -sample_index=inuse_space -top "$T/done.pb.gz" >"$T/top.done"

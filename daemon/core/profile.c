@@ -317,21 +317,17 @@ padd_locked(struct pprof_builder *b, struct pstate *p, const struct procprof *ba
 }
 
 /* The MemStats JSON of pid from the process table, or NULL. */
-/* ... as /memstats?pid=N has it (Go's fields, ours in "Extra"); *end: how it ended. */
+/* ... as /memstats?pid=N has it (Go's fields, ours in "Extra"); *info: the rest. */
 static char *
-memstats_json(int pid, size_t *len, struct proc_end *end)
+memstats_json(int pid, size_t *len, struct proc_info *info)
 {
 	struct gomem_memstats snap;
-	struct proc_info info;
 	struct obuf b;
 	struct json j;
 
 	*len = 0;
-	memset(end, 0, sizeof(*end));
-	if (proc_copy(pid, &info, &snap) < 0)
-		return NULL;
-	*end = info.end;
-	if (!info.have_snap)
+	memset(info, 0, sizeof(*info));
+	if (proc_copy(pid, info, &snap) < 0 || !info->have_snap)
 		return NULL;
 	obuf_init(&b, 8192);
 	json_init(&j, &b);
@@ -349,7 +345,7 @@ static void
 psave(int pid)
 {
 	struct statedir_entry e;
-	struct proc_end end;
+	struct proc_info *info;
 	unsigned char *pb = NULL;
 	size_t pblen = 0, mslen = 0;
 	struct pprof_builder *b;
@@ -359,12 +355,14 @@ psave(int pid)
 
 	if (state_dir == NULL)
 		return;
-	ms = memstats_json(pid, &mslen, &end);
+	info = xcalloc(1, sizeof(*info));
+	ms = memstats_json(pid, &mslen, info);
 	pthread_mutex_lock(&profile_lock);
 	p = pfind_locked(pid);
 	if (p == NULL || p->saved || !p->have_cur) {
 		pthread_mutex_unlock(&profile_lock);
 		free(ms);
+		free(info);
 		return;
 	}
 	p->saved = true;
@@ -379,7 +377,9 @@ psave(int pid)
 	snprintf(e.comm, sizeof e.comm, "%s", p->comm);
 	/* How it ended, from the kernel (proc.c); without that, whether it ran
 	   its exit handlers (the library's gomem:exit) or vanished. */
-	e.end = end;
+	e.end = info->end;
+	e.cmdline = info->cmdline;
+	e.cmdline_len = info->cmdline_len;
 	if (e.end.how[0] == 0 || (strcmp(e.end.how, "vanished") == 0 && p->lib_exit))
 		snprintf(e.end.how, sizeof e.end.how, "%s", p->lib_exit ? "exited" : "vanished");
 	pthread_mutex_unlock(&profile_lock);
@@ -398,6 +398,7 @@ psave(int pid)
 	}
 	free(pb);
 	free(ms);
+	free(info);
 }
 
 /* ---- the pull thread ---- */

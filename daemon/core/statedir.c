@@ -19,8 +19,9 @@
 
 #define STATEDIR_MAX_ENTRIES 100000
 #define STATEDIR_INFO_MAX 4096
+#define STATEDIR_CMDLINE_MAX 1024
 
-static const char *const entry_files[] = { "info", "heap.pb.gz", "memstats.json" };
+static const char *const entry_files[] = { "info", "heap.pb.gz", "memstats.json", "cmdline" };
 #define NFILES (sizeof(entry_files) / sizeof(entry_files[0]))
 
 static int
@@ -174,7 +175,11 @@ statedir_save(const char *dir, const struct statedir_entry *e, const void *heap,
 		n += snprintf(info + n, sizeof(info) - (size_t)n, "exec_comm %s\n", ecomm);
 	if (write_file(fd, "info", info, (size_t)n) != 0 ||
 	    (heap != NULL && write_file(fd, "heap.pb.gz", heap, heaplen) != 0) ||
-	    (memstats != NULL && write_file(fd, "memstats.json", memstats, memstatslen) != 0)) {
+	    (memstats != NULL && write_file(fd, "memstats.json", memstats, memstatslen) != 0) ||
+	    (e->cmdline_len > 0 &&
+	     write_file(fd, "cmdline", e->cmdline,
+			e->cmdline_len < STATEDIR_CMDLINE_MAX ? e->cmdline_len : STATEDIR_CMDLINE_MAX) !=
+		 0)) {
 		close(fd);
 		goto fail;
 	}

@@ -12,6 +12,7 @@
  *                                 oom (0 or 1), exec_comm
  *   DIR/PID-STARTNS/heap.pb.gz    the profile
  *   DIR/PID-STARTNS/memstats.json the snapshot
+ *   DIR/PID-STARTNS/cmdline       its arguments, NUL-separated (at most 1 KiB)
  *
  * so they are served for the dead pid, also after gomemd restarts, until
  * the count, size or age limits prune them.  Entries appear whole (written
@@ -28,6 +29,8 @@
 
 #define STATEDIR_DEFAULT "/var/lib/gomemd"
 #define STATEDIR_MAX_FILE ((size_t)64 << 20) /* any one file read back */
+/* memstats.json is about 10 KB: anything much bigger is not ours */
+#define STATEDIR_MEMSTATS_MAX ((size_t)1 << 20)
 
 struct statedir_limits {
 	size_t max_count;   /* entries kept (0: no limit) */
@@ -66,6 +69,8 @@ struct statedir_entry {
 	uint64_t ended_ns; /* CLOCK_REALTIME when gomemd saw it end */
 	char comm[64];
 	struct proc_end end;
+	const char *cmdline; /* statedir_save only: its arguments, NUL-separated */
+	size_t cmdline_len;
 	uint64_t bytes; /* size of its files (statedir_list) */
 };
 
@@ -81,7 +86,7 @@ int statedir_save(const char *dir, const struct statedir_entry *e, const void *h
 size_t statedir_list(const char *dir, struct statedir_entry **out);
 
 /*
- * The file `name` ("heap.pb.gz" or "memstats.json") of pid's most recent
+ * The file `name` ("heap.pb.gz", "memstats.json", "cmdline") of pid's most recent
  * entry, at most maxlen bytes, in *buf (malloc'd).  0, or -1 (no entry, no
  * file, too big).  *e, when not NULL, gets the entry.
  */

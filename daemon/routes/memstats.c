@@ -23,9 +23,6 @@
 #include "routes/render.h"
 #include "routes/routes.h"
 
-/* A saved MemStats JSON is about 10 KB; anything much bigger is not ours. */
-#define MEMSTATS_SAVED_MAX ((size_t)1 << 20)
-
 /*
  * GET /memstats?pid=N of a process that ended and left the table: its last
  * MemStats from the state directory, as they were when it ended (Go's
@@ -41,7 +38,7 @@ static int memstats_ended(struct http_req *req, int pid)
 	void *buf;
 	char *t;
 
-	if (profile_ended_file(pid, "memstats.json", MEMSTATS_SAVED_MAX, &buf, &len, &e) != 0)
+	if (profile_ended_file(pid, "memstats.json", STATEDIR_MEMSTATS_MAX, &buf, &len, &e) != 0)
 		return -1;
 	t = buf;
 	/* Our own writer made it: one object.  Anything else is not served. */

@@ -89,6 +89,12 @@ void render_ended(struct json *j, int pid, const char *comm, uint64_t start_ns, 
 		  const struct proc_end *e)
 {
 	json_key(j, "Ended");
+	render_ended_object(j, pid, comm, start_ns, ended_ns, e);
+}
+
+void render_ended_object(struct json *j, int pid, const char *comm, uint64_t start_ns,
+			 uint64_t ended_ns, const struct proc_end *e)
+{
 	json_object(j);
 	json_kv_u64(j, "Pid", (uint64_t)pid);
 	json_kv_str(j, "Comm", comm);

@@ -34,6 +34,9 @@ void render_end(struct json *j, const struct proc_end *e);
 /* "Ended": {Pid, Comm, StartTimeNs, EndedTimeNs, render_end()} */
 void render_ended(struct json *j, int pid, const char *comm, uint64_t start_ns, uint64_t ended_ns,
 		  const struct proc_end *e);
+/* The same object without its key. */
+void render_ended_object(struct json *j, int pid, const char *comm, uint64_t start_ns,
+			 uint64_t ended_ns, const struct proc_end *e);
 
 /* A walk over the table into a pid-ordered JSON array (render_list). */
 struct walk {

@@ -42,15 +42,15 @@ from gmtest import (TEST_AUTH, check, children, free_port, run, skip,  # noqa: E
                     wait_for, write_web_config)
 
 
-def get(port, path):
-    """(status, parsed JSON or None)."""
+def get(port, path, raw=False):
+    """(status, parsed JSON or None; the bytes with raw)."""
     r = urllib.request.Request("http://127.0.0.1:%d%s" % (port, path),
                                headers={"Authorization": TEST_AUTH})
     try:
         with urllib.request.urlopen(r, timeout=10) as resp:
             body = resp.read()
             ctype = resp.headers.get("Content-Type", "")
-            return resp.status, json.loads(body) if "json" in ctype else body
+            return resp.status, json.loads(body) if "json" in ctype and not raw else body
     except urllib.error.HTTPError as e:
         body = e.read()
         try:
@@ -157,6 +157,26 @@ def ended_entry(d, pid):
     return wait_for(f, 5)
 
 
+def vars_of(d, pid, want, args, tag):
+    """/debug/vars?pid=N of an ended process: Go's expvar framing with one
+    more variable, "ended"; its memstats are /memstats?pid=N's Go fields."""
+    st, raw = get(d.port, "/debug/vars?pid=%d" % pid, raw=True)
+    st2, ms = get(d.port, "/memstats?pid=%d" % pid)
+    try:
+        doc = json.loads(raw)
+    except (ValueError, TypeError):
+        doc = None
+    go = {k: v for k, v in (ms or {}).items() if k not in ("Extra", "Ended")}
+    check(st == 200 and doc is not None and
+          raw.startswith(b'{\n"cmdline": ') and b',\n"ended": {' in raw and
+          b',\n"memstats": {"Alloc":' in raw and raw.endswith(b"}\n}\n") and
+          list(doc) == ["cmdline", "ended", "memstats"] and doc["cmdline"] == args and
+          matches(doc["ended"], dict(want, Pid=pid)) and doc["memstats"] == go and
+          len(go) > 20,
+          "%s: /debug/vars?pid=%d: cmdline %s, ended, memstats as /memstats has them (got %d %s)"
+          % (tag, pid, args, st, raw[:160]))
+
+
 def check_entry(d, pid, want):
     """While pid is in the table (grace period), /processes/N says how it ended."""
     doc = ended_entry(d, pid)
@@ -226,6 +246,7 @@ def main():
               "exit tracepoint attached through BTF without tracefs: %s"
               % h.get("ExitTracepoint"))
         ended = {}  # pid -> expected fields
+        argv = {}  # pid -> the command line its last libgomem image ran
 
         # 1. exit(3)
         p = spawn(["exit", "3"])
@@ -304,6 +325,7 @@ def main():
               "and stays live: %s" % (doc and {k: doc[k] for k in ("Comm", "Exited")}))
         p.kill()
         ended[p.pid] = dict(expect(reap(p)), Comm="sleep")
+        argv[p.pid] = ["sleep", "300"]
         check_entry(d, p.pid, ended[p.pid])
 
         p = spawn(["exec", "-c", "sleep", "300"])
@@ -320,6 +342,8 @@ def main():
         check(p.poll() is None, "exec without the preload: the process itself still runs")
         exec_pid = p.pid
         ended[exec_pid] = {"How": "exec", "ExecComm": "sleep", "Comm": "endings"}
+        argv[exec_pid] = [ENDINGS, "exec", "-c", "sleep", "300"]
+        vars_of(d, exec_pid, ended[exec_pid], argv[exec_pid], "in the grace period")
 
         # 6. after the grace period: served from the state directory
         time.sleep(GRACE + 2.5)
@@ -340,6 +364,8 @@ def main():
             for pid, want in ended.items():
                 check(matches(got.get(pid), want), "%s: /processes Ended lists %d as %s"
                       % (tag, pid, want))
+            for pid in argv:
+                vars_of(d, pid, ended[pid], argv[pid], tag)
             st, doc = get(d.port, "/memstats?pid=4194000")
             check(st == 404 and doc == {"Error": "process 4194000 is not watched",
                                         "Status": 404},

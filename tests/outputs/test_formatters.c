@@ -207,7 +207,7 @@ START_TEST(test_expvar_shape)
 	int i;
 
 	synth(&ms, 0);
-	body = expvar_format(cmd, 24, &ms, &len);
+	body = expvar_format(cmd, 24, NULL, 0, &ms, &len);
 	ck_assert_ptr_nonnull(body);
 	ck_assert_uint_eq(strlen(body), len);
 	{

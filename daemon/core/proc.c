@@ -668,6 +668,50 @@ size_t proc_copy_history(int pid, struct gomem_hist_point *out, size_t max)
 	return n;
 }
 
+/* The packed history's header: the layout is named by its fields' count. */
+struct hist_header {
+	char magic[8];	     /* "gmhist1" */
+	uint64_t point_size; /* sizeof(struct gomem_hist_point) */
+};
+static const char hist_magic[8] = "gmhist1";
+
+void *proc_history_pack(int pid, size_t *len)
+{
+	struct hist_header h;
+	size_t n;
+	char *buf;
+
+	buf = xcalloc(1, sizeof h + tab.hist_cap * sizeof(struct gomem_hist_point));
+	n = proc_copy_history(pid, (struct gomem_hist_point *)(buf + sizeof h), tab.hist_cap);
+	if (n == 0) {
+		free(buf);
+		*len = 0;
+		return NULL;
+	}
+	memcpy(h.magic, hist_magic, sizeof h.magic);
+	h.point_size = sizeof(struct gomem_hist_point);
+	memcpy(buf, &h, sizeof h);
+	*len = sizeof h + n * sizeof(struct gomem_hist_point);
+	return buf;
+}
+
+int proc_history_unpack(const void *buf, size_t len, struct gomem_hist_point **pts, size_t *n)
+{
+	struct hist_header h;
+
+	if (len < sizeof h)
+		return -1;
+	memcpy(&h, buf, sizeof h);
+	if (memcmp(h.magic, hist_magic, sizeof h.magic) != 0 ||
+	    h.point_size != sizeof(struct gomem_hist_point) ||
+	    (len - sizeof h) % sizeof(struct gomem_hist_point) != 0)
+		return -1;
+	*n = (len - sizeof h) / sizeof(struct gomem_hist_point);
+	*pts = xcalloc(*n ? *n : 1, sizeof(**pts));
+	memcpy(*pts, (const char *)buf + sizeof h, *n * sizeof(**pts));
+	return 0;
+}
+
 /* Points in each history ring. */
 size_t proc_history_cap(void)
 {

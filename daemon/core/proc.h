@@ -74,6 +74,14 @@ const struct gomem_memstats *proc_snap_locked(const struct proc *p);
 int proc_copy(int pid, struct proc_info *info, struct gomem_memstats *snap);
 size_t proc_copy_history(int pid, struct gomem_hist_point *out, size_t max);
 size_t proc_history_cap(void);
+/*
+ * A process's history ring as bytes for the state directory (malloc'd,
+ * NULL when it has none): a header naming the point's layout, then the
+ * points, oldest first.  proc_history_unpack() reads it back: 0 with the
+ * points in *pts (malloc'd), or -1 when it is not in this layout.
+ */
+void *proc_history_pack(int pid, size_t *len);
+int proc_history_unpack(const void *buf, size_t len, struct gomem_hist_point **pts, size_t *n);
 size_t proc_count(void);
 uint64_t proc_generation(void);
 int proc_subscribe(proc_hook_fn fn, void *arg);

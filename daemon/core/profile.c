@@ -347,7 +347,8 @@ psave(int pid)
 	struct statedir_entry e;
 	struct proc_info *info;
 	unsigned char *pb = NULL;
-	size_t pblen = 0, mslen = 0;
+	size_t pblen = 0, mslen = 0, histlen = 0;
+	void *hist;
 	struct pprof_builder *b;
 	struct pstate *p;
 	char *ms, err[256];
@@ -357,12 +358,14 @@ psave(int pid)
 		return;
 	info = xcalloc(1, sizeof(*info));
 	ms = memstats_json(pid, &mslen, info);
+	hist = proc_history_pack(pid, &histlen);
 	pthread_mutex_lock(&profile_lock);
 	p = pfind_locked(pid);
 	if (p == NULL || p->saved || !p->have_cur) {
 		pthread_mutex_unlock(&profile_lock);
 		free(ms);
 		free(info);
+		free(hist);
 		return;
 	}
 	p->saved = true;
@@ -380,6 +383,8 @@ psave(int pid)
 	e.end = info->end;
 	e.cmdline = info->cmdline;
 	e.cmdline_len = info->cmdline_len;
+	e.history = hist;
+	e.history_len = histlen;
 	if (e.end.how[0] == 0 || (strcmp(e.end.how, "vanished") == 0 && p->lib_exit))
 		snprintf(e.end.how, sizeof e.end.how, "%s", p->lib_exit ? "exited" : "vanished");
 	pthread_mutex_unlock(&profile_lock);
@@ -399,6 +404,7 @@ psave(int pid)
 	free(pb);
 	free(ms);
 	free(info);
+	free(hist);
 }
 
 /* ---- the pull thread ---- */

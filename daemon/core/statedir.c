@@ -21,7 +21,8 @@
 #define STATEDIR_INFO_MAX 4096
 #define STATEDIR_CMDLINE_MAX 1024
 
-static const char *const entry_files[] = { "info", "heap.pb.gz", "memstats.json", "cmdline" };
+static const char *const entry_files[] = { "info", "heap.pb.gz", "memstats.json", "cmdline",
+					   "history.bin" };
 #define NFILES (sizeof(entry_files) / sizeof(entry_files[0]))
 
 static int
@@ -179,7 +180,8 @@ statedir_save(const char *dir, const struct statedir_entry *e, const void *heap,
 	    (e->cmdline_len > 0 &&
 	     write_file(fd, "cmdline", e->cmdline,
 			e->cmdline_len < STATEDIR_CMDLINE_MAX ? e->cmdline_len : STATEDIR_CMDLINE_MAX) !=
-		 0)) {
+		 0) ||
+	    (e->history_len > 0 && write_file(fd, "history.bin", e->history, e->history_len) != 0)) {
 		close(fd);
 		goto fail;
 	}

@@ -13,6 +13,7 @@
  *   DIR/PID-STARTNS/heap.pb.gz    the profile
  *   DIR/PID-STARTNS/memstats.json the snapshot
  *   DIR/PID-STARTNS/cmdline       its arguments, NUL-separated (at most 1 KiB)
+ *   DIR/PID-STARTNS/history.bin   its history ring (core/proc.h's packed form)
  *
  * so they are served for the dead pid, also after gomemd restarts, until
  * the count, size or age limits prune them.  Entries appear whole (written
@@ -71,6 +72,8 @@ struct statedir_entry {
 	struct proc_end end;
 	const char *cmdline; /* statedir_save only: its arguments, NUL-separated */
 	size_t cmdline_len;
+	const void *history; /* statedir_save only: proc_history_pack() */
+	size_t history_len;
 	uint64_t bytes; /* size of its files (statedir_list) */
 };
 
@@ -86,7 +89,7 @@ int statedir_save(const char *dir, const struct statedir_entry *e, const void *h
 size_t statedir_list(const char *dir, struct statedir_entry **out);
 
 /*
- * The file `name` ("heap.pb.gz", "memstats.json", "cmdline") of pid's most recent
+ * The file `name` ("heap.pb.gz", "memstats.json", "cmdline", "history.bin") of pid's most recent
  * entry, at most maxlen bytes, in *buf (malloc'd).  0, or -1 (no entry, no
  * file, too big).  *e, when not NULL, gets the entry.
  */

@@ -177,6 +177,21 @@ def vars_of(d, pid, want, args, tag):
           % (tag, pid, args, st, raw[:160]))
 
 
+def history_of(d, pid, want, tag):
+    """/memstats/history?pid=N of an ended process: its ring, with Ended."""
+    st, h = get(d.port, "/memstats/history?pid=%d" % pid)
+    st2, ms = get(d.port, "/memstats?pid=%d" % pid)
+    cols = ("TimeNs", "HeapAlloc", "HeapInuse", "HeapIdle", "HeapReleased", "Sys", "RSS",
+            "Mallocs", "Frees")
+    ok = st == 200 and h["Points"] >= 1 and all(len(h[c]) == h["Points"] for c in cols)
+    check(ok and h["TimeNs"] == sorted(h["TimeNs"]) and
+          h["Mallocs"][-1] <= ms["Mallocs"] and
+          h["TimeNs"][-1] <= h["Ended"]["EndedTimeNs"] and
+          matches(h["Ended"], dict(want, Pid=pid)),
+          "%s: /memstats/history?pid=%d: %s points, Ended %s" % (
+              tag, pid, h.get("Points") if st == 200 else st, (h or {}).get("Ended")))
+
+
 def check_entry(d, pid, want):
     """While pid is in the table (grace period), /processes/N says how it ended."""
     doc = ended_entry(d, pid)
@@ -366,6 +381,8 @@ def main():
                       % (tag, pid, want))
             for pid in argv:
                 vars_of(d, pid, ended[pid], argv[pid], tag)
+            for pid, want in ended.items():
+                history_of(d, pid, want, tag)
             st, doc = get(d.port, "/memstats?pid=4194000")
             check(st == 404 and doc == {"Error": "process 4194000 is not watched",
                                         "Status": 404},

@@ -383,7 +383,6 @@ int proc_on_snapshot(int pid, const char *comm, const struct gomem_memstats *sna
 	memset((char *)&p->snap + len, 0, sizeof p->snap - len);
 	p->info.have_snap = 1;
 	p->info.snaps++;
-	p->exec_mono_ns = 0; /* a snapshot after an exec: the new image runs libgomem */
 	p->snap_mono_ns = mono;
 	p->info.rss_bytes = rss;
 	if (version != NULL && version[0] != '\0')
@@ -452,8 +451,8 @@ void proc_on_exit(int pid, const struct proc_end *end)
 /*
  * A watched process called execve.  Its new name comes with the record;
  * its command line is read again (bounded, as at the start).  Whether the
- * new image runs libgomem is known only once its loader has run: a
- * snapshot settles it, else watch_sweep() looks at its mappings.
+ * new image runs libgomem is known only once its loader has run:
+ * watch_sweep() looks at its mappings half a second later.
  */
 void proc_on_exec(int pid, const char *comm)
 {

@@ -578,6 +578,23 @@ profile_on_exit(int pid)
 }
 
 void
+profile_on_exec(int pid, int has_lib)
+{
+	struct pstate *p;
+
+	if (!has_lib)
+		return; /* it ends: its last copy is saved as it is */
+	/* A new image: the old table, copies and symbols describe another program. */
+	pthread_mutex_lock(&profile_lock);
+	if ((p = pfind_locked(pid)) != NULL) {
+		pclear(p);
+		p->lib_exit = false;
+		p->find_fail_ns = 0;
+	}
+	pthread_mutex_unlock(&profile_lock);
+}
+
+void
 profile_sweep(void)
 {
 	struct live_list s = { NULL, 0, 0 };

@@ -63,6 +63,12 @@ void profile_fini(void);
 void profile_on_exit(int pid);
 /* gomem:exit: the process is exiting and waits for its table (at addr) to be read. */
 void profile_on_lib_exit(int pid, uint64_t addr);
+/*
+ * A process's exec was settled (watch_sweep): a new image with libgomem
+ * (has_lib) starts a profile afresh; one without keeps the last copy,
+ * which is saved when the entry ends.
+ */
+void profile_on_exec(int pid, int has_lib);
 /* Once a second (watch_sweep): forget processes gone from the table. */
 void profile_sweep(void);
 

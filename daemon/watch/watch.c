@@ -173,10 +173,9 @@ int watch_detach(int pid)
 
 /*
  * Settle the execs of watched processes: a new image that maps libgomem
- * keeps its entry (its first snapshot usually settles it before this);
- * one that does not (a shell, a program started without LD_PRELOAD) ends
- * the entry with How "exec", so its last profile and MemStats are kept
- * as those of a process that ended.
+ * keeps its entry and starts its profile afresh; one that does not (a shell, a program started
+ * without LD_PRELOAD) ends the entry with How "exec", so its last profile and MemStats are kept as
+ * those of a process that ended.
  */
 static void settle_execs(void)
 {
@@ -191,6 +190,7 @@ static void settle_execs(void)
 		if (!has && !procfs_alive(pids[i]))
 			continue; /* it exited meanwhile: the exit record or the sweep says so */
 		proc_exec_settle(pids[i], has);
+		profile_on_exec(pids[i], has);
 		if (!has)
 			profile_on_exit(pids[i]);
 	}

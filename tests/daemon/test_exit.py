@@ -19,6 +19,7 @@ with what the parent itself got from waitpid(2):
 Environment (set by exit-test.sh): GOMEMD, GOMEM_CLI, LIBGOMEM, ENDINGS.
 Exit 0 pass, 1 fail, 77 skip.
 """
+import gzip
 import json
 import os
 import resource
@@ -326,6 +327,10 @@ def main():
         # 5. exec: into a preloaded program, then into one without the preload
         p = spawn(["exec", "sleep", "300"])
         check(watched(d, p.pid) is not None, "exec: watched")
+        st, top = get(d.port, "/profile/top?pid=%d" % p.pid)
+        check(st == 200 and top["InuseSpace"] >= 900 << 10,
+              "before the exec: the profile holds endings' 1 MiB (%s)" % (top or {}).get(
+                  "InuseSpace"))
         p.stdin.write(b"go\n")
         p.stdin.flush()
 
@@ -338,6 +343,11 @@ def main():
         check(doc is not None and not doc["Exited"],
               "exec of a preloaded program: the entry follows (Comm sleep, Cmdline) "
               "and stays live: %s" % (doc and {k: doc[k] for k in ("Comm", "Exited")}))
+        # sleep allocates a few KiB: endings' MiB must not be shown as its heap
+        st, top = get(d.port, "/profile/top?pid=%d" % p.pid)
+        check(st == 200 and top["InuseSpace"] < 512 << 10,
+              "after the exec: the profile is the new program's (%s bytes in use)"
+              % (top or {}).get("InuseSpace"))
         p.kill()
         ended[p.pid] = dict(expect(reap(p)), Comm="sleep")
         argv[p.pid] = ["sleep", "300"]
@@ -383,6 +393,15 @@ def main():
                 vars_of(d, pid, ended[pid], argv[pid], tag)
             for pid, want in ended.items():
                 history_of(d, pid, want, tag)
+            # the exec'd-away process keeps its last profile: endings' main
+            st, pb = get(d.port, "/debug/pprof/heap?pid=%d" % exec_pid, raw=True)
+            try:
+                strings = gzip.decompress(pb) if st == 200 else b""
+            except OSError:
+                strings = b""
+            check(b"\x04main" in strings and b"endings" in strings,
+                  "%s: the exec'd-away process's last profile is endings' (%d, %d bytes)"
+                  % (tag, st, len(strings)))
             st, doc = get(d.port, "/memstats?pid=4194000")
             check(st == 404 and doc == {"Error": "process 4194000 is not watched",
                                         "Status": 404},

@@ -12,7 +12,8 @@
  *
  * One mutex (profile_lock in profile.c) guards the store; it is never held
  * while taking the process table's lock.  Reading a process
- * (process_vm_readv) happens outside it.
+ * (process_vm_readv), symbolising and encoding happen outside it (readers
+ * work on a copy; core/dwsym.c has its own locks).
  */
 #ifndef GOMEMD_PROFILE_H
 #define GOMEMD_PROFILE_H

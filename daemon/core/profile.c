@@ -1013,6 +1013,7 @@ profile_leaks(int pid, unsigned seconds, size_t want, struct json *j)
 void
 profile_stats(struct profile_stats *out)
 {
+	struct dwsym_stats ds;
 	struct pstate *p;
 
 	pthread_mutex_lock(&profile_lock);
@@ -1029,6 +1030,12 @@ profile_stats(struct profile_stats *out)
 	}
 	out->bytes = ptotal_locked();
 	pthread_mutex_unlock(&profile_lock);
+	dwsym_stats(&ds);
+	out->sym_objects = ds.modules;
+	out->sym_loaded = ds.open;
+	out->sym_loaded_bytes = ds.open_bytes;
+	out->sym_loads = ds.loads;
+	out->sym_evictions = ds.evictions;
 }
 
 size_t

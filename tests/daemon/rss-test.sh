@@ -15,9 +15,10 @@
 # libc6-dbg's debug information: about 17 MB of libdw state; libgomem; the
 # binary) is loaded once, so a process costs gomemd only its mappings, its
 # address cache, its table copies and its process-table entry.  The test
-# asserts that the processes after the first cost under PER_PROC_KB each
-# (so 10 processes are not 10 loads of libc's DWARF) and that RSS at the
-# last count is under 3 times RSS at the second.  Sanitizer builds print
+# asserts that no object was loaded twice (gomemd_profile_symbol_loads_total
+# at most gomemd_profile_symbol_objects), that the processes after the first
+# cost under PER_PROC_KB each (so 10 processes are not 10 loads of libc's
+# DWARF) and that RSS at the last count is under 3 times RSS at the second.  Sanitizer builds print
 # the figures but assert nothing about them (shadow memory).
 set -eu
 B=${top_builddir:-../..}
@@ -93,8 +94,15 @@ for want in $COUNTS; do
 	[ -n "$first" ] || first=$n
 	prev=$n
 done
-curl -sS -u "$AUTH" "$URL/metrics" | grep -E '^gomemd_(profile|symbol)' || true
+curl -sS -u "$AUTH" "$URL/metrics" >"$T/metrics" || fail "/metrics"
+grep -E '^gomemd_profile_(pulls|processes|bytes|symbol)' "$T/metrics"
 exec 4>&-
+# Each object (libc, libgomem, the binary) was loaded into libdw once for
+# all the processes that map it, and never had to be unloaded.
+objs=$(awk '$1 == "gomemd_profile_symbol_objects" {print $2}' "$T/metrics")
+loads=$(awk '$1 == "gomemd_profile_symbol_loads_total" {print $2}' "$T/metrics")
+[ -n "$objs" ] && [ -n "$loads" ] && [ "$loads" -ge 1 ] && [ "$loads" -le "$objs" ] ||
+	fail "$loads loads of debug information for $objs objects"
 if [ "$SANITIZED" = 1 ]; then
 	echo "sanitizer build: RSS figures not checked"
 	exit 0

@@ -9,7 +9,8 @@
  * symbol (symtab or dynsym) names the frame.
  *
  * Objects are shared between processes.  A struct shmod is one object file
- * (keyed by its GNU build ID, else by device, inode, size and mtime) with a
+ * (keyed by its GNU build ID when root owns it and only root may write it,
+ * else by build ID, device, inode, size and mtime) with a
  * Dwfl of its own in which the object sits at its link-time addresses
  * (dwfl_report_elf, base 0), so an address of any process that maps it is
  * looked up at pc - bias, that process's load bias.  libc with libc6-dbg
@@ -74,7 +75,7 @@ struct elf_load {
 
 /* One object file, shared by the processes that map it. */
 struct shmod {
-	char key[160];		/* "b:" build ID, or "f:" dev:ino:size:mtime */
+	char key[224];		/* "b:" build ID, or "f:" build ID:dev:ino:size:mtime */
 	char build_id[129];	/* hex, "" when none */
 	struct elf_load loads[DWSYM_MAX_LOADS];
 	unsigned nloads;
@@ -398,13 +399,18 @@ shmod_get(int fd)
 		free(fresh);
 		return NULL;
 	}
-	if (fresh->build_id[0] != 0)
+	/*
+	 * By build ID alone only a file root owns and nobody else may write (a
+	 * system library, in any container): another file could copy libc's
+	 * ID, and its symbols would then name every process's libc frames.
+	 */
+	if (fresh->build_id[0] != 0 && st.st_uid == 0 && (st.st_mode & 022) == 0)
 		snprintf(fresh->key, sizeof fresh->key, "b:%s", fresh->build_id);
 	else
-		snprintf(fresh->key, sizeof fresh->key, "f:%llu:%llu:%lld:%lld.%09ld",
-			 (unsigned long long)st.st_dev, (unsigned long long)st.st_ino,
-			 (long long)st.st_size, (long long)st.st_mtim.tv_sec,
-			 st.st_mtim.tv_nsec);
+		snprintf(fresh->key, sizeof fresh->key, "f:%s:%llu:%llu:%lld:%lld.%09ld",
+			 fresh->build_id, (unsigned long long)st.st_dev,
+			 (unsigned long long)st.st_ino, (long long)st.st_size,
+			 (long long)st.st_mtim.tv_sec, st.st_mtim.tv_nsec);
 	pthread_mutex_lock(&tab_lock);
 	for (sh = shlist; sh != NULL; sh = sh->next)
 		if (strcmp(sh->key, fresh->key) == 0)

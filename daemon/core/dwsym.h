@@ -15,7 +15,7 @@
  *
  * An object mapped by many processes (libc, libgomem, one binary run a
  * hundred times) is read once: its DWARF and what its offsets resolved to
- * are shared by build ID (file identity when it has none); a process holds
+ * are shared by build ID (a file root owns) or by file; a process holds
  * only its mappings and a cache of its addresses.  A bounded number of
  * objects keep libdw's state loaded (least recently used ended first).
  *

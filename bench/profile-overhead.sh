@@ -6,12 +6,21 @@
 # the median ratio and the overhead in percent.
 #
 #   bench/profile-overhead.sh BUILDDIR [PAIRS] [SECONDS]     (root for gomemd)
+#   bench/profile-overhead.sh BUILDDIR slices [PAIRS] [SLICE_MS] [RUNS]
 #
 # Without root (or without gomemd) it measures unattached and says so.  On a
-# shared machine single runs are noisy: read the median, and the cost per
-# sample from bench/profbench for the steady figure.
+# shared machine single runs are noisy (about 20% here): read the median.
+# `slices` measures inside one process instead (allocrate -s: sampling
+# switched on and off in adjacent slices of SLICE_MS, default 2000 pairs of
+# 20 ms, RUNS runs, default 3), which a machine's drift does not bias; see
+# bench/README.md.
 set -eu
 B=$(cd "${1:-.}" && pwd)
+MODE=pairs
+if [ "${2:-}" = slices ]; then
+	MODE=slices
+	shift
+fi
 PAIRS=${2:-7}
 SECS=${3:-3}
 LIB=$(readlink -f "$B/lib/.libs/libgomem.so.0")
@@ -31,6 +40,15 @@ if [ "$(id -u)" = 0 ] && [ -x "$GOMEMD" ]; then
 	echo "gomemd attached (pid $DPID)"
 else
 	echo "gomemd not attached (needs root and a built daemon)"
+fi
+if [ "$MODE" = slices ]; then
+	# gomemd pulls the table every stats interval (1 s) as it does by default.
+	r=0
+	while [ $r -lt "${4:-3}" ]; do
+		env LD_PRELOAD="$LIB" "$RATE" -s "${2:-2000}" "${3:-20}"
+		r=$((r + 1))
+	done
+	exit 0
 fi
 run() { env LD_PRELOAD="$LIB" GOMEM_PROFILE_RATE="$1" "$RATE" "$SECS"; }
 # cpu ns per byte of one run: "ALLOCRATE cpu_ns=.. bytes=.. allocs=.. GBps=.."

@@ -45,6 +45,16 @@ int64_t gomem_set_memory_limit(int64_t limit);
 /* The current soft memory limit in bytes, INT64_MAX when none is set. */
 int64_t gomem_memory_limit(void);
 
+/*
+ * Sample one allocation per rate bytes for the heap profile from now on and
+ * return the previous rate, like setting Go's runtime.MemProfileRate: 0
+ * stops sampling, a negative value only queries.  GOMEM_PROFILE_RATE sets
+ * it at start (default 524288).  The profile scales every sample by the
+ * current non-zero rate, so set it once, early, or switch only between 0
+ * and one rate (how bench/allocrate measures the profile's cost).
+ */
+int64_t gomem_set_profile_rate(int64_t rate);
+
 #ifdef __cplusplus
 }
 #endif

@@ -495,6 +495,7 @@ gm_inline struct gomem_profile *gm_prof_table(void)
 }
 void gm_prof_init(void);
 int64_t gm_prof_next(gm_mcache *mc);
+uint64_t gm_prof_set_rate(uint64_t rate);
 double gm_prof_weight(uint64_t n, uint64_t rate);
 void gm_prof_malloc(gm_mcache *mc, void *p, size_t n);
 void gm_prof_free(gm_mspan *s, void *p);

@@ -102,13 +102,26 @@ static double gm_prof_uniform(gm_mcache *mc)
 	return (double)((x >> 11) + 1) / 9007199254740992.0;
 }
 
-/* Bytes until the thread's next sample. */
+/* The sampling rate: gomem_set_profile_rate may change it from any thread. */
+static inline uint64_t gm_prof_rate(void)
+{
+	return __atomic_load_n(&gm_opt.profile_rate, __ATOMIC_RELAXED);
+}
+
+/*
+ * Bytes until the thread's next sample.  With sampling off, the countdown
+ * still runs out every GM_PROF_RECHECK bytes, so a thread notices a rate set
+ * later (gomem_set_profile_rate) at a cost of one call per 64 MiB.
+ */
+#define GM_PROF_RECHECK ((int64_t)64 << 20)
+
 int64_t gm_prof_next(gm_mcache *mc)
 {
-	double r = (double)gm_opt.profile_rate, n;
+	uint64_t rate = gm_prof_rate();
+	double r = (double)rate, n;
 
-	if (gm_opt.profile_rate == 0)
-		return INT64_MAX;
+	if (rate == 0)
+		return GM_PROF_RECHECK;
 	n = -log(gm_prof_uniform(mc)) * r;
 	if (n > 1e15)
 		n = 1e15;
@@ -434,7 +447,7 @@ void gm_prof_malloc(gm_mcache *mc, void *p, size_t n)
 	gm_mspan *s;
 
 	mc->next_sample = gm_prof_next(mc);
-	if (p == NULL || gm_opt.profile_rate == 0)
+	if (p == NULL || gm_prof_rate() == 0)
 		return;
 	if (gm_prof_busy) {
 		gm_prof_lost(&gomem_profile.lost);
@@ -457,10 +470,9 @@ void gm_prof_malloc(gm_mcache *mc, void *p, size_t n)
 	if (!ok)
 		gm_prof_lost(&gomem_profile.lost);
 	if (GM_PROBE_ENABLED(sample_alloc))
-		GM_PROBE5(sample_alloc, p, size, pcs, (uint64_t)depth,
-			  (uint64_t)gm_opt.profile_rate);
+		GM_PROBE5(sample_alloc, p, size, pcs, (uint64_t)depth, gm_prof_rate());
 	if (GM_OTEL_ENABLED(alloc))
-		GM_OTEL3(alloc, p, (uint64_t)n, (uint64_t)gm_prof_weight(n, gm_opt.profile_rate));
+		GM_OTEL3(alloc, p, (uint64_t)n, (uint64_t)gm_prof_weight(n, gm_prof_rate()));
 	/* Frees a signal handler made while we were busy. */
 	while (gm_prof_npending > 0) {
 		uintptr_t q = gm_prof_pending[--gm_prof_npending];
@@ -494,6 +506,39 @@ void *gm_prof_sample(gm_mcache *mc, void *p, size_t n)
 	if (mc != &gm_empty_mcache)
 		gm_prof_malloc(mc, p, n);
 	return p;
+}
+
+/*
+ * gomem_set_profile_rate: sample one allocation per rate bytes from now on
+ * (0: none); the previous rate.  The calling thread starts its new countdown
+ * at once, the others at their next sample or recheck.  The table's rate
+ * (what gomemd scales every sample by) follows a non-zero rate, so, as with
+ * Go's runtime.MemProfileRate, a program should choose it once, early, or
+ * switch only between 0 and one rate (as bench/allocrate does).
+ */
+uint64_t gm_prof_set_rate(uint64_t rate)
+{
+	uint64_t old;
+
+	pthread_mutex_lock(&gm_prof.lock);
+	old = __atomic_exchange_n(&gm_opt.profile_rate, rate, __ATOMIC_RELAXED);
+	if (rate != 0 && rate != gomem_profile.rate) {
+		gm_prof_write_begin();
+		gomem_profile.rate = rate;
+		gm_prof_write_end();
+	}
+	pthread_mutex_unlock(&gm_prof.lock);
+	if (gm_tls_mcache != NULL && gm_tls_mcache != &gm_empty_mcache)
+		gm_tls_mcache->next_sample = gm_prof_next(gm_tls_mcache);
+	return old;
+}
+
+GM_API int64_t gomem_set_profile_rate(int64_t rate)
+{
+	gm_ensure_init();
+	if (rate < 0)
+		return (int64_t)gm_prof_rate();
+	return (int64_t)gm_prof_set_rate((uint64_t)rate);
 }
 
 /* ---- process life ---- */

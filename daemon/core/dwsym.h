@@ -13,8 +13,17 @@
  * DEBUGINFOD_URLS is set in gomemd's environment.  Objects without debug
  * information still give their ELF symbol names.
  *
- * Results are cached per address.  A dwsym_proc is used by one thread at a
- * time (the caller locks); it holds no global state.
+ * An object mapped by many processes (libc, libgomem, one binary run a
+ * hundred times) is read once: its DWARF and what its offsets resolved to
+ * are shared by build ID (a file root owns) or by file; a process holds
+ * only its mappings and a cache of its addresses.  A bounded number of
+ * objects keep libdw's state loaded (least recently used ended first).
+ *
+ * Thread-safe: every function may be called from any thread; a lookup
+ * that reads an object's DWARF blocks lookups in that object and that
+ * process only.  Files are opened through base/safefile.c (the inode the
+ * maps line names, no link followed, never blocking); separate debug
+ * information is looked for by build ID only.
  */
 #ifndef GOMEMD_DWSYM_H
 #define GOMEMD_DWSYM_H
@@ -38,7 +47,6 @@ struct dwsym_module {
 	const char *build_id; /* hex, "" when none */
 	uint64_t start, end;  /* mapped range */
 	uint64_t offset;      /* file offset of start */
-	bool has_functions, has_lines;
 };
 
 struct dwsym_loc {
@@ -46,6 +54,18 @@ struct dwsym_loc {
 	const struct dwsym_module *module; /* NULL: not in a mapped object */
 	unsigned nframes;                  /* 0: no symbol at all */
 	const struct dwsym_frame *frames;  /* innermost (inlined) first */
+	bool lines;                        /* frames[0] has a file and line */
+};
+
+/* The shared objects, over all processes. */
+struct dwsym_stats {
+	uint64_t modules;     /* objects known (each once, however many map it) */
+	uint64_t open;        /* of them with libdw's state loaded now */
+	uint64_t open_bytes;  /* their files' sizes (object and debug file) */
+	uint64_t loads;       /* times an object's libdw state was loaded */
+	uint64_t evictions;   /* times one was ended to stay in the limits */
+	uint64_t shared_hits; /* a process's object found already known */
+	uint64_t resolved;    /* object offsets resolved and kept */
 };
 
 struct dwsym_proc;
@@ -56,22 +76,25 @@ struct dwsym_proc *dwsym_proc_open(pid_t pid, char *err, size_t errlen);
 /*
  * The frames at pc.  A return address (every frame of a stack but the
  * first) is looked up at pc - 1, inside the call.  The result lives as long
- * as the dwsym_proc.
+ * as the dwsym_proc.  The objects are the ones mapped when it was opened.
  */
 const struct dwsym_loc *dwsym_proc_lookup(struct dwsym_proc *dp, uint64_t pc, bool return_addr);
 
 /* The modules reported, for pprof's Mapping table. */
 size_t dwsym_proc_modules(struct dwsym_proc *dp, const struct dwsym_module **mods);
 
-/*
- * Free libdw's state for the process (its debug information: megabytes for a
- * libc with separate debug info) but keep every address resolved so far; a
- * lookup of a new address reports the process again, if it still runs.
- */
-void dwsym_proc_release(struct dwsym_proc *dp);
-bool dwsym_proc_is_open(const struct dwsym_proc *dp);
-
+/* Another reference to dp (dwsym_proc_close drops one; the last frees it). */
+struct dwsym_proc *dwsym_proc_hold(struct dwsym_proc *dp);
 void dwsym_proc_close(struct dwsym_proc *dp);
+
+void dwsym_stats(struct dwsym_stats *out);
+
+/*
+ * Objects with libdw's state loaded at once, and the bytes of their files
+ * (0: the defaults, 32 and 512 MiB).  Resolved offsets outlive an object's
+ * unloading; a new offset loads it again through a process that maps it.
+ */
+void dwsym_set_limits(size_t open_modules, uint64_t open_bytes);
 
 /* C++ (Itanium ABI) demangling; a copy of name when it is not mangled. */
 char *dwsym_demangle(const char *name);

@@ -235,9 +235,9 @@ loc_id(struct pprof_builder *b, uint64_t pc, struct dwsym_proc *sym, uint64_t ma
 
 			loc->mapping_id = map0 + (uint64_t)(l->module - mods);
 			m = b->maps.v[loc->mapping_id - 1];
-			m->has_functions |= l->module->has_functions;
-			m->has_filenames |= l->module->has_lines;
-			m->has_line_numbers |= l->module->has_lines;
+			m->has_functions |= l->nframes > 0;
+			m->has_filenames |= l->lines;
+			m->has_line_numbers |= l->lines;
 			m->has_inline_frames |= l->nframes > 1;
 		}
 		if (l->nframes > 0) {

@@ -408,6 +408,30 @@ procprof_free(struct procprof *p)
 	p->rawlen = 0;
 }
 
+void
+procprof_dup(const struct procprof *src, struct procprof *dst)
+{
+	*dst = *src;
+	dst->raw = NULL;
+	dst->buckets = NULL;
+	if (src->rawlen > 0) {
+		dst->raw = malloc(src->rawlen);
+		if (dst->raw == NULL)
+			abort();
+		memcpy(dst->raw, src->raw, src->rawlen);
+	}
+	if (src->nbuckets > 0) {
+		dst->buckets = malloc(src->nbuckets * sizeof(*dst->buckets));
+		if (dst->buckets == NULL)
+			abort();
+		memcpy(dst->buckets, src->buckets, src->nbuckets * sizeof(*dst->buckets));
+	}
+	/* The stacks point into the records: into the copy's now. */
+	for (size_t i = 0; i < src->nbuckets; i++)
+		dst->buckets[i].pcs = (const uint64_t *)((unsigned char *)dst->raw +
+			((const unsigned char *)src->buckets[i].pcs - (const unsigned char *)src->raw));
+}
+
 const struct procprof_bucket *
 procprof_then(const struct procprof *now, const struct procprof *then, size_t i)
 {

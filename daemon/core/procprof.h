@@ -74,6 +74,9 @@ int procprof_read(pid_t pid, uint64_t addr, const struct procprof_limits *lim,
 
 void procprof_free(struct procprof *p);
 
+/* A copy of src of its own (procprof_free it). */
+void procprof_dup(const struct procprof *src, struct procprof *dst);
+
 /*
  * The bucket of an older copy `then` of the same table that is bucket i of
  * `now`, or NULL (new since then, or `then` is of another table: the pid

@@ -4,9 +4,13 @@
  * Per watched process: where its table is, the newest copy, up to
  * PROFILE_HIST older copies at least PROFILE_SPACING_NS apart (about three
  * minutes of deltas), and its symboliser.  The pull thread copies each
- * table without the lock, then swaps the copy in under it.  Encoding
- * (HTTP threads) and symbolising happen under the lock: a dwsym_proc is
- * not thread-safe.
+ * table and symbolises its new addresses without the lock, then swaps
+ * the copy in under it.  A reader (an HTTP thread, a save) copies what it
+ * needs under the lock (struct psnap: the newest copy, the base of a
+ * delta, a reference to the symboliser) and symbolises and encodes
+ * outside it, so a first read of a process's debug information stalls no
+ * request for another process nor the pull thread (core/dwsym.c has its
+ * own locks).
  */
 #include "config.h"
 
@@ -34,9 +38,6 @@
 /* Of every copy over all processes: a host of many large heaps cannot make
  * gomemd grow past this (the oldest copies go first, then new ones wait). */
 #define PROFILE_TOTAL_BYTES ((size_t)256 << 20)
-/* Processes whose debug information libdw keeps loaded at once (megabytes
- * each); the others keep what they resolved and report again when needed. */
-#define PROFILE_OPEN_SYMS 8
 #define PROFILE_SPACING_NS (10ull * 1000000000u)
 #define PROFILE_MAX_PROCS 4096
 #define PROFILE_PRUNE_NS (60ull * 1000000000u)
@@ -50,8 +51,7 @@ struct pstate {
 	struct procprof cur;
 	struct procprof hist[PROFILE_HIST]; /* oldest first */
 	size_t nhist;
-	struct dwsym_proc *sym;
-	uint64_t sym_used_ns;  /* last resolution (the LRU of PROFILE_OPEN_SYMS) */
+	struct dwsym_proc *sym; /* the store's reference */
 	uint64_t find_fail_ns; /* last failed search for the table (retry later) */
 	struct pstate *next;
 };
@@ -175,43 +175,58 @@ pbase_locked(const struct pstate *p, unsigned seconds)
 	return p->nhist > 0 ? &p->hist[0] : NULL;
 }
 
-/* Keep libdw's state for at most PROFILE_OPEN_SYMS processes: release the least recent. */
+/* Resolve every address of a copy now, while the process maps its files. */
 static void
-psym_trim_locked(void)
-{
-	struct pstate *p, *lru;
-	size_t open;
-
-	for (;;) {
-		open = 0;
-		lru = NULL;
-		for (p = plist; p != NULL; p = p->next) {
-			if (!dwsym_proc_is_open(p->sym))
-				continue;
-			open++;
-			if (lru == NULL || p->sym_used_ns < lru->sym_used_ns)
-				lru = p;
-		}
-		if (open <= PROFILE_OPEN_SYMS || lru == NULL)
-			return;
-		dwsym_proc_release(lru->sym);
-	}
-}
-
-/* Resolve every address of the newest copy now, while the files are mapped. */
-static void
-presolve_locked(struct pstate *p)
+presolve(struct dwsym_proc *sym, const struct procprof *c)
 {
 	size_t i;
 	unsigned j;
 
-	if (p->sym == NULL || !p->have_cur)
+	if (sym == NULL)
 		return;
-	for (i = 0; i < p->cur.nbuckets; i++)
-		for (j = 0; j < p->cur.buckets[i].depth; j++)
-			(void)dwsym_proc_lookup(p->sym, p->cur.buckets[i].pcs[j], true);
-	p->sym_used_ns = now_mono_ns();
-	psym_trim_locked();
+	for (i = 0; i < c->nbuckets; i++)
+		for (j = 0; j < c->buckets[i].depth; j++)
+			(void)dwsym_proc_lookup(sym, c->buckets[i].pcs[j], true);
+}
+
+/*
+ * What a reader needs of a process, copied under the lock so it can
+ * symbolise and encode without it.
+ */
+struct psnap {
+	int pid;
+	char comm[16], unit[128];
+	struct procprof cur, base;
+	bool have_base;
+	struct dwsym_proc *sym; /* a reference, or NULL */
+};
+
+/* Copy p's newest copy (and the base `seconds` back when not 0); lock held. */
+static void
+psnap_take_locked(const struct pstate *p, unsigned seconds, struct psnap *s)
+{
+	const struct procprof *base = pbase_locked(p, seconds);
+
+	memset(s, 0, sizeof *s);
+	s->pid = p->pid;
+	memcpy(s->comm, p->comm, sizeof s->comm);
+	memcpy(s->unit, p->unit, sizeof s->unit);
+	procprof_dup(&p->cur, &s->cur);
+	if (base != NULL) {
+		procprof_dup(base, &s->base);
+		s->have_base = true;
+	}
+	s->sym = dwsym_proc_hold(p->sym);
+}
+
+static void
+psnap_free(struct psnap *s)
+{
+	procprof_free(&s->cur);
+	if (s->have_base)
+		procprof_free(&s->base);
+	dwsym_proc_close(s->sym);
+	s->sym = NULL;
 }
 
 /* Copy pid's table (at addr_hint when not 0) and swap it in. */
@@ -224,7 +239,6 @@ pull(int pid, uint64_t addr_hint)
 	uint64_t addr, now = now_mono_ns();
 	size_t total, freed;
 	char err[256];
-	bool need_sym;
 
 	pthread_mutex_lock(&profile_lock);
 	p = pfind_locked(pid);
@@ -235,7 +249,7 @@ pull(int pid, uint64_t addr_hint)
 		return;
 	}
 	addr = addr_hint != 0 ? addr_hint : p->addr;
-	need_sym = p->sym == NULL;
+	sym = dwsym_proc_hold(p->sym);
 	pthread_mutex_unlock(&profile_lock);
 
 	if (addr == 0 && procprof_find(pid, &addr, err, sizeof err) != 0) {
@@ -245,6 +259,7 @@ pull(int pid, uint64_t addr_hint)
 			p->find_fail_ns = now;
 		pstats.pull_errors++;
 		pthread_mutex_unlock(&profile_lock);
+		dwsym_proc_close(sym);
 		return;
 	}
 	if (procprof_read(pid, addr, NULL, &copy, err, sizeof err) != 0) {
@@ -254,10 +269,12 @@ pull(int pid, uint64_t addr_hint)
 			p->addr = 0; /* look again: it may have exec'd */
 		pstats.pull_errors++;
 		pthread_mutex_unlock(&profile_lock);
+		dwsym_proc_close(sym);
 		return;
 	}
-	if (need_sym && (sym = dwsym_proc_open(pid, err, sizeof err)) == NULL)
+	if (sym == NULL && (sym = dwsym_proc_open(pid, err, sizeof err)) == NULL)
 		log_debug("process %d: no symbols: %s", pid, err);
+	presolve(sym, &copy);
 
 	pthread_mutex_lock(&profile_lock);
 	pstats.pulls++;
@@ -269,9 +286,7 @@ pull(int pid, uint64_t addr_hint)
 		return;
 	}
 	if (p->sym == NULL)
-		p->sym = sym;
-	else
-		dwsym_proc_close(sym);
+		p->sym = dwsym_proc_hold(sym);
 	p->addr = addr;
 	/* The cap over all processes: drop the oldest history first. */
 	total = ptotal_locked() + pcopy_bytes(&copy);
@@ -281,6 +296,7 @@ pull(int pid, uint64_t addr_hint)
 		pstats.dropped_cap++;
 		procprof_free(&copy);
 		pthread_mutex_unlock(&profile_lock);
+		dwsym_proc_close(sym);
 		return;
 	}
 	if (p->have_cur) {
@@ -299,21 +315,21 @@ pull(int pid, uint64_t addr_hint)
 	}
 	p->cur = copy;
 	p->have_cur = true;
-	presolve_locked(p);
 	pthread_mutex_unlock(&profile_lock);
+	dwsym_proc_close(sym);
 }
 
-/* Encode p's newest copy (delta against base) into a builder; lock held. */
+/* Encode a snapshot (a delta when it has a base) into a builder. */
 static void
-padd_locked(struct pprof_builder *b, struct pstate *p, const struct procprof *base, bool labels)
+padd(struct pprof_builder *b, const struct psnap *s, bool labels)
 {
 	char pidstr[16];
-	struct pprof_label l[3] = { { "pid", pidstr, 0 }, { "comm", p->comm, 0 },
-				    { "unit", p->unit, 0 } };
-	size_t nl = labels ? (p->unit[0] ? 3 : 2) : 0;
+	struct pprof_label l[3] = { { "pid", pidstr, 0 }, { "comm", s->comm, 0 },
+				    { "unit", s->unit, 0 } };
+	size_t nl = labels ? (s->unit[0] ? 3 : 2) : 0;
 
-	snprintf(pidstr, sizeof pidstr, "%d", p->pid);
-	pprof_builder_add(b, &p->cur, base, p->sym, l, nl);
+	snprintf(pidstr, sizeof pidstr, "%d", s->pid);
+	pprof_builder_add(b, &s->cur, s->have_base ? &s->base : NULL, s->sym, l, nl);
 }
 
 /* The MemStats JSON of pid from the process table, or NULL. */
@@ -351,6 +367,7 @@ psave(int pid)
 	void *hist;
 	struct pprof_builder *b;
 	struct pstate *p;
+	struct psnap snap;
 	char *ms, err[256];
 	int rc;
 
@@ -369,10 +386,7 @@ psave(int pid)
 		return;
 	}
 	p->saved = true;
-	b = pprof_builder_new();
-	padd_locked(b, p, NULL, false);
-	rc = pprof_builder_finish(b, &pb, &pblen);
-	pprof_builder_free(b);
+	psnap_take_locked(p, 0, &snap);
 	memset(&e, 0, sizeof e);
 	e.pid = pid;
 	e.start_ns = p->start_ns;
@@ -388,6 +402,11 @@ psave(int pid)
 	if (e.end.how[0] == 0 || (strcmp(e.end.how, "vanished") == 0 && p->lib_exit))
 		snprintf(e.end.how, sizeof e.end.how, "%s", p->lib_exit ? "exited" : "vanished");
 	pthread_mutex_unlock(&profile_lock);
+	b = pprof_builder_new();
+	padd(b, &snap, false);
+	rc = pprof_builder_finish(b, &pb, &pblen);
+	pprof_builder_free(b);
+	psnap_free(&snap);
 	if (rc == 0 && statedir_save(state_dir, &e, pb, pblen, ms, mslen, err, sizeof err) == 0) {
 		log_info("process %d (%s) ended: its heap profile is kept in %s", pid, e.comm,
 			 state_dir);
@@ -709,15 +728,18 @@ profile_pprof(int pid, unsigned seconds, char **out, size_t *outlen)
 {
 	struct pprof_builder *b;
 	struct pstate *p;
+	struct psnap snap;
 	void *buf;
 
 	prefresh(pid);
 	pthread_mutex_lock(&profile_lock);
 	p = pfind_locked(pid);
 	if (p != NULL && p->have_cur) {
-		b = pprof_builder_new();
-		padd_locked(b, p, pbase_locked(p, seconds), false);
+		psnap_take_locked(p, seconds, &snap);
 		pthread_mutex_unlock(&profile_lock);
+		b = pprof_builder_new();
+		padd(b, &snap, false);
+		psnap_free(&snap);
 		return pfinish(b, out, outlen);
 	}
 	pthread_mutex_unlock(&profile_lock);
@@ -734,20 +756,45 @@ profile_pprof_all(unsigned seconds, char **out, size_t *outlen)
 {
 	struct pprof_builder *b = pprof_builder_new();
 	struct pstate *p;
+	int *pids = NULL;
+	size_t n = 0, cap = 0, i;
 
+	/* One process at a time: a copy of one table at most is held here. */
 	pthread_mutex_lock(&profile_lock);
-	for (p = plist; p != NULL; p = p->next)
-		if (p->have_cur && !p->exited)
-			padd_locked(b, p, pbase_locked(p, seconds), true);
+	for (p = plist; p != NULL; p = p->next) {
+		if (!p->have_cur || p->exited)
+			continue;
+		if (n == cap) {
+			cap = cap ? cap * 2 : 64;
+			pids = xrealloc(pids, cap * sizeof(*pids));
+		}
+		pids[n++] = p->pid;
+	}
 	pthread_mutex_unlock(&profile_lock);
+	for (i = 0; i < n; i++) {
+		struct psnap snap;
+		bool have;
+
+		pthread_mutex_lock(&profile_lock);
+		p = pfind_locked(pids[i]);
+		have = p != NULL && p->have_cur && !p->exited;
+		if (have)
+			psnap_take_locked(p, seconds, &snap);
+		pthread_mutex_unlock(&profile_lock);
+		if (!have)
+			continue;
+		padd(b, &snap, true);
+		psnap_free(&snap);
+	}
+	free(pids);
 	return pfinish(b, out, outlen);
 }
 
 /* Name of a frame: the outermost function inlined at pc, or its address. */
 static char *
-frame_name_locked(struct pstate *p, uint64_t pc, bool skip_wrappers)
+frame_name(struct dwsym_proc *sym, uint64_t pc, bool skip_wrappers)
 {
-	const struct dwsym_loc *l = p->sym != NULL ? dwsym_proc_lookup(p->sym, pc, true) : NULL;
+	const struct dwsym_loc *l = sym != NULL ? dwsym_proc_lookup(sym, pc, true) : NULL;
 	char *s;
 
 	if (l != NULL && l->nframes > 0) {
@@ -793,6 +840,7 @@ profile_top(int pid, size_t want, struct profile_top *out)
 	int64_t *best = NULL;
 	size_t nsites = 0, i, k;
 	struct pstate *p;
+	struct psnap snap;
 
 	prefresh(pid);
 	memset(out, 0, sizeof *out);
@@ -802,24 +850,26 @@ profile_top(int pid, size_t want, struct profile_top *out)
 		pthread_mutex_unlock(&profile_lock);
 		return;
 	}
-	out->rate = p->cur.rate;
-	out->samples = p->cur.samples;
-	out->buckets = p->cur.nbuckets;
-	sites = xcalloc(p->cur.nbuckets + 1, sizeof(*sites));
-	best = xcalloc(p->cur.nbuckets + 1, sizeof(*best));
-	for (i = 0; i < p->cur.nbuckets; i++) {
-		const struct procprof_bucket *bk = &p->cur.buckets[i];
+	psnap_take_locked(p, 0, &snap);
+	pthread_mutex_unlock(&profile_lock);
+	out->rate = snap.cur.rate;
+	out->samples = snap.cur.samples;
+	out->buckets = snap.cur.nbuckets;
+	sites = xcalloc(snap.cur.nbuckets + 1, sizeof(*sites));
+	best = xcalloc(snap.cur.nbuckets + 1, sizeof(*best));
+	for (i = 0; i < snap.cur.nbuckets; i++) {
+		const struct procprof_bucket *bk = &snap.cur.buckets[i];
 		char *fn = NULL;
 		int64_t v[4];
 		unsigned j;
 
 		out->live_samples += bk->alloc_objects - bk->free_objects;
-		bucket_values(&p->cur, bk, v);
+		bucket_values(&snap.cur, bk, v);
 		for (k = 0; k < 4; k++)
 			out->total[k] += v[k];
 		/* Group by the first frame outside the allocator and its wrappers. */
 		for (j = 0; j < bk->depth && fn == NULL; j++)
-			fn = frame_name_locked(p, bk->pcs[j], true);
+			fn = frame_name(snap.sym, bk->pcs[j], true);
 		if (fn == NULL)
 			fn = xstrdup("?");
 		for (k = 0; k < nsites && strcmp(sites[k].function, fn) != 0; k++)
@@ -839,11 +889,11 @@ profile_top(int pid, size_t want, struct profile_top *out)
 			sites[k].stack = xcalloc(d + 1, sizeof(char *));
 			sites[k].nstack = d;
 			for (j = 0; j < d; j++)
-				sites[k].stack[j] = frame_name_locked(p, bk->pcs[j], false);
+				sites[k].stack[j] = frame_name(snap.sym, bk->pcs[j], false);
 			best[k] = v[3] + v[1];
 		}
 	}
-	pthread_mutex_unlock(&profile_lock);
+	psnap_free(&snap);
 	free(best);
 	qsort(sites, nsites, sizeof(*sites), cmp_site);
 	for (k = want; k < nsites; k++) {
@@ -875,6 +925,8 @@ int
 profile_text(int pid, struct obuf *b)
 {
 	struct pstate *p;
+	struct psnap snap;
+	const struct procprof *c = &snap.cur;
 	int64_t tot[4] = { 0, 0, 0, 0 };
 	size_t i;
 
@@ -886,23 +938,25 @@ profile_text(int pid, struct obuf *b)
 		obuf_adds(b, "heap profile: 0: 0 [0: 0] @ heap/0\n");
 		return -1;
 	}
-	for (i = 0; i < p->cur.nbuckets; i++) {
+	psnap_take_locked(p, 0, &snap);
+	pthread_mutex_unlock(&profile_lock);
+	for (i = 0; i < c->nbuckets; i++) {
 		int64_t v[4];
 
-		bucket_values(&p->cur, &p->cur.buckets[i], v);
+		bucket_values(c, &c->buckets[i], v);
 		for (int k = 0; k < 4; k++)
 			tot[k] += v[k];
 	}
 	/* Go's legacy form: in use, then [allocated], @ heap/2*rate. */
 	obuf_printf(b, "heap profile: %lld: %lld [%lld: %lld] @ heap/%llu\n", (long long)tot[2],
 		    (long long)tot[3], (long long)tot[0], (long long)tot[1],
-		    (unsigned long long)p->cur.rate * 2);
-	for (i = 0; i < p->cur.nbuckets; i++) {
-		const struct procprof_bucket *bk = &p->cur.buckets[i];
+		    (unsigned long long)c->rate * 2);
+	for (i = 0; i < c->nbuckets; i++) {
+		const struct procprof_bucket *bk = &c->buckets[i];
 		int64_t v[4];
 		unsigned j;
 
-		bucket_values(&p->cur, bk, v);
+		bucket_values(c, bk, v);
 		obuf_printf(b, "%lld: %lld [%lld: %lld] @", (long long)v[2], (long long)v[3],
 			    (long long)v[0], (long long)v[1]);
 		for (j = 0; j < bk->depth; j++)
@@ -910,7 +964,7 @@ profile_text(int pid, struct obuf *b)
 		obuf_addc(b, '\n');
 		for (j = 0; j < bk->depth; j++) {
 			const struct dwsym_loc *l =
-				p->sym != NULL ? dwsym_proc_lookup(p->sym, bk->pcs[j], true) : NULL;
+				snap.sym != NULL ? dwsym_proc_lookup(snap.sym, bk->pcs[j], true) : NULL;
 
 			if (l == NULL || l->nframes == 0)
 				continue;
@@ -920,7 +974,7 @@ profile_text(int pid, struct obuf *b)
 		}
 		obuf_addc(b, '\n');
 	}
-	pthread_mutex_unlock(&profile_lock);
+	psnap_free(&snap);
 	return 0;
 }
 
@@ -929,8 +983,9 @@ profile_leaks(int pid, unsigned seconds, size_t want, struct json *j)
 {
 	struct leak_site *v;
 	struct pstate *p;
+	struct psnap snap;
 	uint64_t now = now_real_ns();
-	const struct procprof *base;
+	const struct procprof *base, *c = &snap.cur;
 	size_t n, i;
 
 	prefresh(pid);
@@ -940,23 +995,25 @@ profile_leaks(int pid, unsigned seconds, size_t want, struct json *j)
 		pthread_mutex_unlock(&profile_lock);
 		return -1;
 	}
-	base = pbase_locked(p, seconds);
-	n = leaks_rank(&p->cur, base, want, &v);
+	psnap_take_locked(p, seconds, &snap);
+	pthread_mutex_unlock(&profile_lock);
+	base = snap.have_base ? &snap.base : NULL;
+	n = leaks_rank(c, base, want, &v);
 	json_object(j);
 	json_kv_u64(j, "Pid", (uint64_t)pid);
-	json_kv_u64(j, "Rate", p->cur.rate);
+	json_kv_u64(j, "Rate", c->rate);
 	json_kv_u64(j, "WindowSeconds",
-		    base != NULL ? (p->cur.read_ns - base->read_ns) / 1000000000u
-				 : (p->cur.read_ns - p->cur.start_ns) / 1000000000u);
+		    base != NULL ? (c->read_ns - base->read_ns) / 1000000000u
+				 : (c->read_ns - c->start_ns) / 1000000000u);
 	json_key(j, "Leaks");
 	json_array(j);
 	for (i = 0; i < n; i++) {
-		const struct procprof_bucket *bk = &p->cur.buckets[v[i].bucket];
+		const struct procprof_bucket *bk = &c->buckets[v[i].bucket];
 		char *fn = NULL;
 		unsigned k;
 
 		for (k = 0; k < bk->depth && fn == NULL; k++)
-			fn = frame_name_locked(p, bk->pcs[k], true);
+			fn = frame_name(snap.sym, bk->pcs[k], true);
 		json_object(j);
 		json_kv_str(j, "Function", fn != NULL ? fn : "?");
 		free(fn);
@@ -972,7 +1029,7 @@ profile_leaks(int pid, unsigned seconds, size_t want, struct json *j)
 		json_key(j, "Stack");
 		json_array(j);
 		for (k = 0; k < bk->depth && k < PROFILE_TOP_DEPTH; k++) {
-			char *f = frame_name_locked(p, bk->pcs[k], false);
+			char *f = frame_name(snap.sym, bk->pcs[k], false);
 
 			json_cstr(j, f);
 			free(f);
@@ -982,7 +1039,7 @@ profile_leaks(int pid, unsigned seconds, size_t want, struct json *j)
 	}
 	json_end(j);
 	json_end(j);
-	pthread_mutex_unlock(&profile_lock);
+	psnap_free(&snap);
 	free(v);
 	return 0;
 }
@@ -990,6 +1047,7 @@ profile_leaks(int pid, unsigned seconds, size_t want, struct json *j)
 void
 profile_stats(struct profile_stats *out)
 {
+	struct dwsym_stats ds;
 	struct pstate *p;
 
 	pthread_mutex_lock(&profile_lock);
@@ -1006,6 +1064,12 @@ profile_stats(struct profile_stats *out)
 	}
 	out->bytes = ptotal_locked();
 	pthread_mutex_unlock(&profile_lock);
+	dwsym_stats(&ds);
+	out->sym_objects = ds.modules;
+	out->sym_loaded = ds.open;
+	out->sym_loaded_bytes = ds.open_bytes;
+	out->sym_loads = ds.loads;
+	out->sym_evictions = ds.evictions;
 }
 
 size_t

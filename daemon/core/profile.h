@@ -12,7 +12,8 @@
  *
  * One mutex (profile_lock in profile.c) guards the store; it is never held
  * while taking the process table's lock.  Reading a process
- * (process_vm_readv) happens outside it.
+ * (process_vm_readv), symbolising and encoding happen outside it (readers
+ * work on a copy; core/dwsym.c has its own locks).
  */
 #ifndef GOMEMD_PROFILE_H
 #define GOMEMD_PROFILE_H
@@ -48,6 +49,9 @@ struct profile_stats {
 	uint64_t processes, buckets, saved, save_errors;
 	uint64_t bytes;       /* every copy held, all processes */
 	uint64_t dropped_cap; /* copies not kept: the cap over all processes was reached */
+	/* Symbols (core/dwsym.h): objects known, loaded in libdw now, their bytes,
+	 * loads and unloads (LRU). */
+	uint64_t sym_objects, sym_loaded, sym_loaded_bytes, sym_loads, sym_evictions;
 };
 
 struct profile_config {

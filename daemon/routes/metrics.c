@@ -93,6 +93,16 @@ static void metrics_profile(struct obuf *b)
 	G_("bytes", "Memory the heap profile copies hold, all processes.", s.bytes)
 	G_("processes", "Processes with a heap profile.", s.processes)
 	G_("buckets", "Heap profile buckets (stack, size) in the latest copies.", s.buckets)
+	G_("symbol_objects", "Object files symbolised, each once however many processes map it.",
+	   s.sym_objects)
+	G_("symbol_loaded_objects", "Of them, with their debug information loaded now.",
+	   s.sym_loaded)
+	G_("symbol_loaded_bytes", "Sizes of the loaded objects' files and debug files.",
+	   s.sym_loaded_bytes)
+	C_("symbol_loads_total", "Times an object's debug information was loaded.", s.sym_loads)
+	C_("symbol_evictions_total",
+	   "Times the least recently used object was unloaded to stay within the limits.",
+	   s.sym_evictions)
 #undef C_
 #undef G_
 }

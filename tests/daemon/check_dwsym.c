@@ -9,6 +9,8 @@
 #include <check.h>
 
 #include "../common/suite.h"
+#include <fcntl.h>
+#include <gnu/libc-version.h>
 #include <signal.h>
 #include <stdint.h>
 #include <stdio.h>
@@ -77,7 +79,7 @@ START_TEST(lines_and_inlined_frames)
 	ck_assert_str_eq(l->frames[1].function, "outer");
 	ck_assert_int_eq(l->frames[1].line, line_b);
 	ck_assert(ends_with(l->frames[1].file, "check_dwsym.c"));
-	ck_assert(l->module->has_lines && l->module->has_functions);
+	ck_assert(l->lines);
 	ck_assert_uint_eq(strlen(l->module->build_id), 40);
 	/* Cached: the same answer, the same memory. */
 	ck_assert_ptr_eq(dwsym_proc_lookup(dp, pc, true), l);
@@ -90,29 +92,128 @@ START_TEST(lines_and_inlined_frames)
 END_TEST
 
 
-/* Released: what was resolved stays, a new address reports the process again. */
-START_TEST(release_keeps_resolved_and_reopens)
+/*
+ * A child of this test maps the same objects: it stops in a pipe read right
+ * after the fork, so its addresses are this process's.
+ */
+static pid_t
+fork_twin(int *wfd)
+{
+	int p[2];
+	pid_t pid;
+	char c;
+
+	ck_assert_int_eq(pipe(p), 0);
+	pid = fork();
+	ck_assert_int_ge(pid, 0);
+	if (pid == 0) {
+		close(p[1]);
+		(void)!read(p[0], &c, 1);
+		_exit(0);
+	}
+	close(p[0]);
+	*wfd = p[1];
+	return pid;
+}
+
+static void
+end_twin(pid_t pid, int wfd)
+{
+	int st;
+
+	close(wfd);
+	ck_assert_int_eq(waitpid(pid, &st, 0), pid);
+}
+
+/* Two processes with the same libc and binary resolve through one object entry. */
+START_TEST(objects_shared_between_processes)
+{
+	char err[256];
+	struct dwsym_proc *a, *b;
+	const struct dwsym_loc *la, *lb, *lc;
+	struct dwsym_stats s0, s1, s2;
+	uintptr_t pc = outer(), lpc = (uintptr_t)&gnu_get_libc_version;
+	int wfd;
+	pid_t twin = fork_twin(&wfd);
+
+	dwsym_stats(&s0);
+	a = dwsym_proc_open(getpid(), err, sizeof(err));
+	ck_assert_msg(a != NULL, "%s", err);
+	dwsym_stats(&s1);
+	ck_assert_uint_gt(s1.modules, s0.modules); /* this binary, libc, ... */
+	b = dwsym_proc_open(twin, err, sizeof(err));
+	ck_assert_msg(b != NULL, "%s", err);
+	dwsym_stats(&s2);
+	/* The twin maps nothing new: every object of it was found known. */
+	ck_assert_uint_eq(s2.modules, s1.modules);
+	ck_assert_uint_ge(s2.shared_hits - s1.shared_hits, s1.modules - s0.modules);
+
+	la = dwsym_proc_lookup(a, pc, true);
+	lb = dwsym_proc_lookup(b, pc, true);
+	ck_assert_str_eq(la->frames[0].function, "inner");
+	ck_assert_str_eq(lb->frames[0].function, "inner");
+	ck_assert_int_eq(lb->frames[0].line, line_a);
+	/* One resolution, kept with the object, serves both processes... */
+	ck_assert_ptr_eq(la->frames, lb->frames);
+	/* ...but each location names its own process's mapping. */
+	ck_assert_ptr_ne(la->module, lb->module);
+	ck_assert_str_eq(la->module->build_id, lb->module->build_id);
+	la = dwsym_proc_lookup(a, lpc, false);
+	lb = dwsym_proc_lookup(b, lpc, false);
+	ck_assert_msg(la->module != NULL && strstr(la->module->path, "libc.so") != NULL, "%s",
+		      la->module != NULL ? la->module->path : "-");
+	ck_assert_uint_ge(lb->nframes, 1);
+	ck_assert_ptr_eq(la->frames, lb->frames);
+	dwsym_stats(&s1);
+	/* libc and this binary were each loaded into libdw once, for both. */
+	ck_assert_uint_le(s1.loads - s2.loads, 2);
+	/* Closing one keeps the other's answers. */
+	dwsym_proc_close(a);
+	lc = dwsym_proc_lookup(b, pc, true);
+	ck_assert_str_eq(lc->frames[0].function, "inner");
+	dwsym_proc_close(b);
+	dwsym_stats(&s2);
+	ck_assert_uint_eq(s2.modules, s0.modules); /* the last user freed them */
+	end_twin(twin, wfd);
+}
+END_TEST
+
+/* Over the limit, the least recent object is unloaded; what it resolved stays. */
+START_TEST(lru_unloads_and_reloads)
 {
 	char err[256];
 	struct dwsym_proc *dp;
-	const struct dwsym_loc *l, *l2;
+	const struct dwsym_loc *l, *l2, *l3;
+	struct dwsym_stats s0, s1, s2;
 	uintptr_t pc = outer(), pc2 = (uintptr_t)&ends_with + 1;
 
+	dwsym_set_limits(1, 0);
 	dp = dwsym_proc_open(getpid(), err, sizeof(err));
 	ck_assert_msg(dp != NULL, "%s", err);
 	l = dwsym_proc_lookup(dp, pc, true);
 	ck_assert_str_eq(l->frames[0].function, "inner");
-	dwsym_proc_release(dp);
-	ck_assert(!dwsym_proc_is_open(dp));
-	ck_assert_ptr_eq(dwsym_proc_lookup(dp, pc, true), l);
-	ck_assert(!dwsym_proc_is_open(dp)); /* a cached answer needs no libdw */
-	l2 = dwsym_proc_lookup(dp, pc2, false);
-	ck_assert(dwsym_proc_is_open(dp));
+	dwsym_stats(&s0);
+	ck_assert_uint_eq(s0.open, 1);
+	/* libc: this binary's object is unloaded to stay at one. */
+	l2 = dwsym_proc_lookup(dp, (uintptr_t)&gnu_get_libc_version, false);
 	ck_assert_uint_ge(l2->nframes, 1);
-	ck_assert_str_eq(l2->frames[0].function, "ends_with");
-	/* The module is the same entry as before the release. */
-	ck_assert_ptr_eq(l2->module, l->module);
+	dwsym_stats(&s1);
+	ck_assert_uint_eq(s1.open, 1);
+	ck_assert_uint_eq(s1.evictions, s0.evictions + 1);
+	/* A cached answer needs no libdw. */
+	ck_assert_ptr_eq(dwsym_proc_lookup(dp, pc, true), l);
+	dwsym_stats(&s2);
+	ck_assert_uint_eq(s2.loads, s1.loads);
+	/* A new offset of the unloaded object loads it again. */
+	l3 = dwsym_proc_lookup(dp, pc2, false);
+	ck_assert_uint_ge(l3->nframes, 1);
+	ck_assert_str_eq(l3->frames[0].function, "ends_with");
+	ck_assert_ptr_eq(l3->module, l->module);
+	dwsym_stats(&s2);
+	ck_assert_uint_eq(s2.loads, s1.loads + 1);
+	ck_assert_uint_eq(s2.open, 1);
 	dwsym_proc_close(dp);
+	dwsym_set_limits(0, 0);
 }
 END_TEST
 
@@ -162,45 +263,133 @@ START_TEST(libc_frame_with_separate_debug_info)
 }
 END_TEST
 
-START_TEST(cxx_names_demangled)
-{
-	char err[256], line[256];
-	struct dwsym_proc *dp;
-	const struct dwsym_loc *l;
-	unsigned long pc;
-	int in[2], out[2], st;
+/* cxxsite (at path) running: it prints an address and waits for EOF on stdin. */
+struct site_proc {
 	pid_t pid;
-	FILE *f;
+	unsigned long pc;
+	int in;
+	FILE *out;
+};
 
-	ck_assert_int_eq(pipe(in), 0);
-	ck_assert_int_eq(pipe(out), 0);
-	pid = fork();
-	ck_assert_int_ge(pid, 0);
-	if (pid == 0) {
+static void
+site_start(const char *path, struct site_proc *sp)
+{
+	char line[256];
+	int in[2], out[2];
+
+	/* Close-on-exec: a later child must not hold this one's stdin open. */
+	ck_assert_int_eq(pipe2(in, O_CLOEXEC), 0);
+	ck_assert_int_eq(pipe2(out, O_CLOEXEC), 0);
+	sp->pid = fork();
+	ck_assert_int_ge(sp->pid, 0);
+	if (sp->pid == 0) {
 		dup2(in[0], 0);
 		dup2(out[1], 1);
 		close(in[1]);
 		close(out[0]);
-		execl("./cxxsite", "cxxsite", (char *)NULL);
+		execl(path, "cxxsite", (char *)NULL);
 		_exit(127);
 	}
 	close(in[0]);
 	close(out[1]);
-	f = fdopen(out[0], "r");
-	ck_assert_ptr_nonnull(fgets(line, sizeof(line), f));
-	ck_assert_int_eq(sscanf(line, "%lx", &pc), 1);
-	dp = dwsym_proc_open(pid, err, sizeof(err));
+	sp->in = in[1];
+	sp->out = fdopen(out[0], "r");
+	ck_assert_ptr_nonnull(fgets(line, sizeof(line), sp->out));
+	ck_assert_int_eq(sscanf(line, "%lx", &sp->pc), 1);
+}
+
+static void
+site_stop(struct site_proc *sp)
+{
+	int st;
+
+	close(sp->in);
+	ck_assert_int_eq(waitpid(sp->pid, &st, 0), sp->pid);
+	fclose(sp->out);
+}
+
+/* A copy of cxxsite at path, owned by uid with mode. */
+static void
+copy_site(const char *path, uid_t uid, mode_t mode)
+{
+	char cmd[512];
+
+	snprintf(cmd, sizeof cmd, "cp ./cxxsite %s", path);
+	ck_assert_int_eq(system(cmd), 0);
+	ck_assert_int_eq(chown(path, uid, 0), 0);
+	ck_assert_int_eq(chmod(path, mode), 0);
+}
+
+/*
+ * The same build ID is one object only for files root owns and only root
+ * may write: another user's copy (which could be a fake with a copied ID)
+ * is an object of its own, symbolised from its own file.
+ */
+START_TEST(build_id_shared_only_for_root_files)
+{
+	char err[256], dir[] = "/tmp/check_dwsym.XXXXXX", a[64], b[64];
+	struct site_proc p0, pa, pb;
+	struct dwsym_proc *d0, *da, *db;
+	const struct dwsym_loc *l0, *la, *lb;
+	struct dwsym_stats s0, s1, s2;
+
+	ck_assert_ptr_nonnull(mkdtemp(dir));
+	ck_assert_int_eq(chmod(dir, 0755), 0);
+	snprintf(a, sizeof a, "%s/root-copy", dir);
+	snprintf(b, sizeof b, "%s/user-copy", dir);
+	copy_site(a, 0, 0755);
+	copy_site(b, 65534, 0755);
+	site_start("./cxxsite", &p0);
+	site_start(a, &pa);
+	site_start(b, &pb);
+	d0 = dwsym_proc_open(p0.pid, err, sizeof(err));
+	ck_assert_msg(d0 != NULL, "%s", err);
+	dwsym_stats(&s0);
+	da = dwsym_proc_open(pa.pid, err, sizeof(err));
+	ck_assert_msg(da != NULL, "%s", err);
+	dwsym_stats(&s1);
+	ck_assert_uint_eq(s1.modules, s0.modules); /* the root-owned copy: cxxsite's entry */
+	db = dwsym_proc_open(pb.pid, err, sizeof(err));
+	ck_assert_msg(db != NULL, "%s", err);
+	dwsym_stats(&s2);
+	ck_assert_uint_eq(s2.modules, s1.modules + 1); /* nobody's copy: an entry of its own */
+	l0 = dwsym_proc_lookup(d0, p0.pc, true);
+	la = dwsym_proc_lookup(da, pa.pc, true);
+	lb = dwsym_proc_lookup(db, pb.pc, true);
+	ck_assert_str_eq(l0->frames[l0->nframes - 1].function, "store::Cache::grow(int)");
+	ck_assert_ptr_eq(la->frames, l0->frames);
+	ck_assert_ptr_ne(lb->frames, l0->frames);
+	ck_assert_str_eq(lb->frames[lb->nframes - 1].function, "store::Cache::grow(int)");
+	dwsym_proc_close(d0);
+	dwsym_proc_close(da);
+	dwsym_proc_close(db);
+	site_stop(&p0);
+	site_stop(&pa);
+	site_stop(&pb);
+	unlink(a);
+	unlink(b);
+	rmdir(dir);
+}
+END_TEST
+
+START_TEST(cxx_names_demangled)
+{
+	char err[256];
+	struct dwsym_proc *dp;
+	const struct dwsym_loc *l;
+	struct site_proc sp;
+
+	site_start("./cxxsite", &sp);
+	dp = dwsym_proc_open(sp.pid, err, sizeof(err));
 	ck_assert_msg(dp != NULL, "%s", err);
-	l = dwsym_proc_lookup(dp, pc, true);
+	l = dwsym_proc_lookup(dp, sp.pc, true);
 	ck_assert_uint_ge(l->nframes, 1);
 	ck_assert_str_eq(l->frames[l->nframes - 1].function, "store::Cache::grow(int)");
 	ck_assert_str_eq(l->frames[l->nframes - 1].system_name, "_ZN5store5Cache4growEi");
 	ck_assert(ends_with(l->frames[0].file, "cxxsite.cc"));
 	ck_assert_int_gt(l->frames[0].line, 0);
 	dwsym_proc_close(dp);
-	close(in[1]);
-	ck_assert_int_eq(waitpid(pid, &st, 0), pid);
-	fclose(f);
+	site_stop(&sp);
 }
 END_TEST
 
@@ -231,9 +420,11 @@ main(void)
 	}
 	tcase_set_timeout(tc, 60);
 	tcase_add_test(tc, lines_and_inlined_frames);
-	tcase_add_test(tc, release_keeps_resolved_and_reopens);
+	tcase_add_test(tc, objects_shared_between_processes);
+	tcase_add_test(tc, lru_unloads_and_reloads);
 	tcase_add_test(tc, libc_frame_with_separate_debug_info);
 	tcase_add_test(tc, cxx_names_demangled);
+	tcase_add_test(tc, build_id_shared_only_for_root_files);
 	tcase_add_test(tc, demangle);
 	suite_add_tcase(s, tc);
 	return run_suite(s);

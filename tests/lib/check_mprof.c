@@ -10,6 +10,7 @@
  * walker returns the same frames as libgcc's unwinder, through libc too.
  */
 #include "testutil.h"
+#include "gomem.h"
 #include "probes.h"
 
 #include <math.h>
@@ -129,20 +130,31 @@ query_site(const char *start, const char *stop)
 	return q;
 }
 
+/* Samples taken while 2,000 blocks of 1000 B are allocated (then freed). */
+static uint64_t
+samples_of_2mb(void)
+{
+	static void *v[2000];
+	uint64_t before = gomem_profile.samples, n;
+
+	for (int i = 0; i < 2000; i++)
+		v[i] = gm_malloc(1000);
+	n = gomem_profile.samples - before;
+	for (int i = 0; i < 2000; i++)
+		gm_free(v[i]);
+	return n;
+}
+
 START_TEST(untraced_still_samples)
 {
-	void *v[2000];
-	uint64_t before = gomem_profile.samples;
+	uint64_t n;
 
 	gm_opt.profile_rate = 4096;
 	gomem_sample_alloc_semaphore = 0;
-	for (int i = 0; i < 2000; i++)
-		v[i] = gm_malloc(1000);
+	n = samples_of_2mb();
 	/* 2 MB at one sample per 4 KiB: about 490 samples. */
-	ck_assert_uint_gt(gomem_profile.samples - before, 300);
-	ck_assert_uint_lt(gomem_profile.samples - before, 700);
-	for (int i = 0; i < 2000; i++)
-		gm_free(v[i]);
+	ck_assert_uint_gt(n, 300);
+	ck_assert_uint_lt(n, 700);
 }
 END_TEST
 
@@ -166,6 +178,54 @@ START_TEST(sampling_rate_matches_go)
 	for (int i = 0; i < N; i++)
 		gm_free(v[i]);
 	ck_assert_uint_eq(gm_prof.count, live0);
+}
+END_TEST
+
+static void *
+alloc_80mib(void *arg)
+{
+	(void)arg;
+	for (int i = 0; i < 1280; i++) {
+		void *p = gm_malloc(65536);
+
+		((volatile char *)p)[0] = 1;
+		gm_free(p);
+	}
+	return NULL;
+}
+
+/*
+ * gomem_set_profile_rate, like setting Go's runtime.MemProfileRate: 0 stops
+ * sampling at once, a rate starts it at once in the calling thread and
+ * within 64 MiB of allocation in a thread that counted down with sampling
+ * off; the table's rate follows; a negative rate only queries.
+ */
+START_TEST(set_rate_switches_sampling)
+{
+	uint64_t before, n;
+	pthread_t t;
+	int64_t start = gomem_set_profile_rate(-1);
+
+	ck_assert_int_eq(gomem_set_profile_rate(0), start);
+	ck_assert_uint_eq(samples_of_2mb(), 0);
+	ck_assert_int_eq(gomem_set_profile_rate(4096), 0);
+	ck_assert_int_eq(gomem_set_profile_rate(-1), 4096);
+	ck_assert_uint_eq(gomem_profile.rate, 4096);
+	n = samples_of_2mb(); /* about 490, as above */
+	ck_assert_uint_gt(n, 300);
+	ck_assert_uint_lt(n, 700);
+	/* A thread whose countdown began with sampling off... */
+	gomem_set_profile_rate(0);
+	ck_assert_int_eq(pthread_create(&t, NULL, alloc_80mib, NULL), 0);
+	ck_assert_int_eq(pthread_join(t, NULL), 0);
+	before = gomem_profile.samples;
+	ck_assert_uint_eq(gomem_profile.rate, 4096); /* 0 keeps the scale */
+	/* ...and one that allocates 80 MiB after the rate is set: it notices. */
+	gomem_set_profile_rate(1 << 20);
+	ck_assert_int_eq(pthread_create(&t, NULL, alloc_80mib, NULL), 0);
+	ck_assert_int_eq(pthread_join(t, NULL), 0);
+	ck_assert_uint_gt(gomem_profile.samples - before, 0);
+	gomem_set_profile_rate(start);
 }
 END_TEST
 
@@ -440,6 +500,7 @@ main(void)
 	tcase_add_test(tc, small_objects_and_spans_forget_samples);
 	tcase_add_test(tc, fork_child_publishes_its_pid);
 	tcase_add_test(tc, weight_is_go_scale);
+	tcase_add_test(tc, set_rate_switches_sampling);
 	suite_add_tcase(s, tc);
 	tcase_add_test(tu, unwind_matches_libgcc);
 	tcase_add_test(tu, unwind_truncates_deep_stacks);

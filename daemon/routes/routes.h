@@ -38,6 +38,8 @@ int history_http(struct http_req *req);
 int heapprof_heap(struct http_req *req);
 int heapprof_top(struct http_req *req);
 int heapprof_leaks(struct http_req *req);
+/* flame.c */
+int flame_http(struct http_req *req);
 /* dashboard.c */
 int dashboard_http(struct http_req *req);
 

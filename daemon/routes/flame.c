@@ -81,8 +81,7 @@ struct flame {
 };
 
 /* Inflate a gzip stream of at most max bytes into a malloc'd buffer. */
-static int gunzip(const unsigned char *in, size_t len, size_t max, unsigned char **out,
-		  size_t *outlen)
+static int gunzip(const void *in, size_t len, size_t max, unsigned char **out, size_t *outlen)
 {
 	z_stream z;
 	size_t cap = len * 4 + 4096;
@@ -95,7 +94,7 @@ static int gunzip(const unsigned char *in, size_t len, size_t max, unsigned char
 	if (cap > max)
 		cap = max;
 	buf = xcalloc(1, cap);
-	z.next_in = (unsigned char *)in;
+	z.next_in = (unsigned char *)(uintptr_t)in;
 	z.avail_in = (uInt)len;
 	for (;;) {
 		z.next_out = buf + z.total_out;
@@ -411,18 +410,54 @@ static int num_arg(struct http_req *req, const char *name, unsigned long def, un
 	return 0;
 }
 
+/*
+ * The flame tree of a gzipped profile.proto: "Rate", "Nodes", "TotalNodes",
+ * "Types" and "Frames" into j's open object.  0, or -1 with nothing written
+ * when gz does not inflate (within FLAME_MAX_RAW) or decode.
+ */
+int flame_encode(const void *gz, size_t len, size_t max_nodes, struct json *j)
+{
+	unsigned char *raw = NULL;
+	size_t rawlen = 0, kept;
+	PbProfile *prof;
+	struct flame f;
+	bool *keep;
+
+	if (gunzip(gz, len, FLAME_MAX_RAW, &raw, &rawlen) != 0)
+		return -1;
+	prof = perftools__profiles__profile__unpack(NULL, rawlen, raw);
+	free(raw);
+	if (prof == NULL)
+		return -1;
+	memset(&f, 0, sizeof f);
+	f.prof = prof;
+	flame_build(&f);
+	keep = xcalloc(f.n, sizeof(*keep));
+	kept = flame_keep(&f, max_nodes, keep);
+	json_kv_u64(j, "Rate", (uint64_t)(prof->period > 0 ? prof->period : 0));
+	json_kv_u64(j, "Nodes", kept);
+	json_kv_u64(j, "TotalNodes", f.n);
+	json_key(j, "Types");
+	json_array(j);
+	for (int k = 0; k < 4; k++)
+		json_cstr(j, flame_types[k]);
+	json_end(j);
+	json_key(j, "Frames");
+	flame_json(&f, keep, j);
+	free(keep);
+	flame_free(&f);
+	perftools__profiles__profile__free_unpacked(prof, NULL);
+	return 0;
+}
+
 /* GET /profile/flame. */
 int flame_http(struct http_req *req)
 {
 	unsigned long nodes, secs = 0;
-	unsigned char *raw = NULL;
 	char *gz = NULL;
-	size_t gzlen = 0, rawlen = 0, kept;
-	PbProfile *prof;
-	struct flame f;
+	size_t gzlen = 0;
 	struct obuf b;
 	struct json j;
-	bool *keep;
 	int pid, ret;
 
 	if (http_pid_arg(req, 1, &pid, &ret) < 0)
@@ -434,39 +469,18 @@ int flame_http(struct http_req *req)
 	if (profile_pprof(pid, (unsigned)secs, &gz, &gzlen) != 0)
 		return http_reply_error(req, MHD_HTTP_NOT_FOUND, "no heap profile of process %d",
 					pid);
-	ret = gunzip((unsigned char *)gz, gzlen, FLAME_MAX_RAW, &raw, &rawlen);
-	free(gz);
-	if (ret != 0)
-		return http_reply_error(req, MHD_HTTP_INTERNAL_SERVER_ERROR,
-					"the profile of process %d does not inflate", pid);
-	prof = perftools__profiles__profile__unpack(NULL, rawlen, raw);
-	free(raw);
-	if (prof == NULL)
-		return http_reply_error(req, MHD_HTTP_INTERNAL_SERVER_ERROR,
-					"the profile of process %d does not decode", pid);
-	memset(&f, 0, sizeof f);
-	f.prof = prof;
-	flame_build(&f);
-	keep = xcalloc(f.n, sizeof(*keep));
-	kept = flame_keep(&f, nodes, keep);
-	obuf_init(&b, 4096 + kept * 64);
+	obuf_init(&b, 4096 + nodes * 64);
 	json_init(&j, &b);
 	json_object(&j);
 	json_kv_u64(&j, "Pid", (uint64_t)pid);
-	json_kv_u64(&j, "Rate", (uint64_t)(prof->period > 0 ? prof->period : 0));
 	json_kv_u64(&j, "Seconds", secs);
-	json_kv_u64(&j, "Nodes", kept);
-	json_kv_u64(&j, "TotalNodes", f.n);
-	json_key(&j, "Types");
-	json_array(&j);
-	for (int k = 0; k < 4; k++)
-		json_cstr(&j, flame_types[k]);
+	ret = flame_encode(gz, gzlen, nodes, &j);
+	free(gz);
+	if (ret != 0) {
+		obuf_free(&b);
+		return http_reply_error(req, MHD_HTTP_INTERNAL_SERVER_ERROR,
+					"the profile of process %d does not decode", pid);
+	}
 	json_end(&j);
-	json_key(&j, "Frames");
-	flame_json(&f, keep, &j);
-	json_end(&j);
-	free(keep);
-	flame_free(&f);
-	perftools__profiles__profile__free_unpacked(prof, NULL);
 	return http_reply_json(req, MHD_HTTP_OK, &b);
 }

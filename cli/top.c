@@ -14,8 +14,8 @@
  * Interactive (a terminal, no -b): plain ANSI with termios, the alternate
  * screen, keys to sort (see KEYS), q to quit; the terminal is restored on
  * exit, on SIGINT, SIGTERM and SIGHUP, and when gomemd goes away (die()
- * runs the atexit handler).  A resize redraws at once.  Batch (-b, or
- * stdout is not a terminal): plain lines, exact integers, two more columns
+ * runs the atexit handler); ^Z gives it back until the job continues.  A resize redraws at once.
+ * Batch (-b, or stdout is not a terminal): plain lines, exact integers, two more columns
  * (TOTALALLOC and the snapshot's time SNAPTIME in seconds) so a script can
  * check the rates, no terminal control.
  */
@@ -83,7 +83,7 @@ static size_t nrows, nprev;
 static enum col sort_col = C_HEAPALLOC;
 static int sort_reverse;
 
-static volatile sig_atomic_t got_stop, got_winch;
+static volatile sig_atomic_t got_stop, got_winch, got_tstp;
 static int tty_on;
 static struct termios tty_saved;
 
@@ -113,9 +113,16 @@ static void on_winch(int sig)
 	got_winch = 1;
 }
 
+static void on_tstp(int sig)
+{
+	(void)sig;
+	got_tstp = 1;
+}
+
 /* Raw keys, no echo, the alternate screen, no cursor.  0, or -1 if stdin is no terminal. */
 static int tty_setup(void)
 {
+	static int registered;
 	struct termios t;
 
 	if (tcgetattr(STDIN_FILENO, &tty_saved) != 0)
@@ -127,7 +134,9 @@ static int tty_setup(void)
 	if (tcsetattr(STDIN_FILENO, TCSAFLUSH, &t) != 0)
 		return -1;
 	tty_on = 1;
-	atexit(tty_restore);
+	if (!registered)
+		atexit(tty_restore);
+	registered = 1;
 	fputs("\033[?1049h\033[?25l\033[H\033[2J", stdout);
 	return 0;
 }
@@ -145,7 +154,27 @@ static void signals(int interactive)
 	if (interactive) {
 		sa.sa_handler = on_winch;
 		sigaction(SIGWINCH, &sa, NULL);
+		sa.sa_handler = on_tstp;
+		sigaction(SIGTSTP, &sa, NULL);
 	}
+}
+
+/* ^Z: give the terminal back, stop, and take it again when continued. */
+static void suspend(void)
+{
+	struct sigaction sa;
+
+	tty_restore();
+	fflush(stdout);
+	memset(&sa, 0, sizeof sa);
+	sigemptyset(&sa.sa_mask);
+	sa.sa_handler = SIG_DFL;
+	sigaction(SIGTSTP, &sa, NULL);
+	raise(SIGTSTP); /* stopped here until SIGCONT */
+	sa.sa_handler = on_tstp;
+	sigaction(SIGTSTP, &sa, NULL);
+	if (tty_setup() != 0)
+		got_stop = 1; /* the terminal is gone */
 }
 
 static const cJSON *item(const cJSON *o, const char *k)
@@ -502,6 +531,11 @@ int cmd_top(int argc, char **argv)
 
 			if (got_stop)
 				goto out;
+			if (got_tstp) {
+				got_tstp = 0;
+				suspend();
+				got_winch = 1; /* the screen is the shell's now: draw it all */
+			}
 			if (got_winch) {
 				got_winch = 0;
 				draw(batch, (unsigned)it);

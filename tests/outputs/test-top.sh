@@ -87,6 +87,6 @@ awk 'NR > 2 && NF { print $6 }' "$TMPD/rss.out" | sort -c -n -r || fail "-s rss 
 GOMEMD_SERVER="$TMPD/none.sock" "$CLI" top -b -n 1 >/dev/null 2>"$TMPD/err" && fail "no server accepted"
 grep -q "cannot reach gomemd" "$TMPD/err" || fail "error without a server: $(cat "$TMPD/err")"
 # Interactive, on a pseudo-terminal: keys, resize, SIGTERM and q restore the terminal.
-python3 "$srcdir/top_tty.py" "$CLI" || fail "interactive gomem top"
+timeout 90 python3 "$srcdir/top_tty.py" "$CLI" || fail "interactive gomem top"
 echo "ok: gomem top"
 exit 0

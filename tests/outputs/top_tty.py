@@ -2,7 +2,9 @@
 
 Starts it interactive (GOMEMD_SERVER from the environment), checks the
 alternate screen and the raw line discipline, that a key changes the sort,
-that a resize (TIOCSWINSZ + SIGWINCH) cuts lines to the new width, and that
+that a resize (TIOCSWINSZ + SIGWINCH) cuts lines to the new width, that
+^Z stops it with the terminal given back and SIGCONT takes it again, and
+that
 SIGTERM, then "q" in a second run, end it with status 0 and the terminal
 restored (ICANON and ECHO back, main screen, cursor shown).
 """
@@ -17,6 +19,7 @@ import termios
 import time
 
 CLI = sys.argv[1]
+signal.alarm(60)  # a hang fails the test
 
 
 def read_until(fd, want, timeout=10.0):
@@ -39,10 +42,49 @@ def read_until(fd, want, timeout=10.0):
     return buf
 
 
-def run(stop):
-    pid, fd = pty.fork()
-    if pid == 0:
+def child_shell():
+    """In the pty's session: run gomem top in a process group of its own, in
+    the foreground, as a job-control shell does (a session leader's own group
+    is orphaned, and the kernel drops stop signals sent to an orphaned group);
+    wait for it through stops; exit as it did."""
+    gc = os.fork()
+    if gc == 0:
+        os.setpgid(0, 0)
         os.execv(CLI, [CLI, "top", "-d", "0.3"])
+    os.setpgid(gc, gc)
+    signal.signal(signal.SIGTTOU, signal.SIG_IGN)
+    os.tcsetpgrp(0, gc)
+    while True:
+        _, st = os.waitpid(gc, os.WUNTRACED)
+        if os.WIFEXITED(st):
+            os._exit(os.WEXITSTATUS(st))
+        if os.WIFSIGNALED(st):
+            os._exit(128 + os.WTERMSIG(st))
+
+
+def state(pid):
+    with open("/proc/%d/stat" % pid) as f:
+        return f.read().rsplit(")", 1)[1].split()[0]
+
+
+def run(stop):
+    sh, fd = pty.fork()
+    if sh == 0:
+        try:
+            child_shell()
+        finally:
+            os._exit(99)
+    pid = None
+    for _ in range(100):
+        try:
+            kids = open("/proc/%d/task/%d/children" % (sh, sh)).read().split()
+        except OSError:
+            kids = []
+        if kids:
+            pid = int(kids[0])
+            break
+        time.sleep(0.05)
+    assert pid, "gomem top did not start"
     fcntl.ioctl(fd, termios.TIOCSWINSZ, struct.pack("HHHH", 30, 160, 0, 0))
     out = read_until(fd, b"sorted by HEAPALLOC")
     assert b"\033[?1049h" in out, "no alternate screen"
@@ -62,12 +104,27 @@ def run(stop):
         for seq in (b"\033[K", b"\033[7m", b"\033[0m", b"\033[2m", b"\033[J", b"\r"):
             text = text.replace(seq, b"")
         assert len(text) <= 50, "line of %d columns after a resize to 50: %r" % (len(text), text)
+    # ^Z: stopped with the terminal given back, raw again when continued
+    os.write(fd, b"\x1a")
+    for _ in range(100):
+        if state(pid) == "T":
+            break
+        time.sleep(0.05)
+    assert state(pid) == "T", "not stopped by ^Z: state %s" % state(pid)
+    lflag = termios.tcgetattr(fd)[3]
+    assert lflag & termios.ICANON and lflag & termios.ECHO, "terminal still raw while stopped"
+    read_until(fd, b"\033[?1049l")
+    os.kill(pid, signal.SIGCONT)
+    read_until(fd, b"\033[?1049h")
+    read_until(fd, b"PID")
+    lflag = termios.tcgetattr(fd)[3]
+    assert not lflag & termios.ICANON, "terminal not raw again after SIGCONT"
     if stop == "q":
         os.write(fd, b"q")
     else:
         os.kill(pid, signal.SIGTERM)
     rest = read_until(fd, None, 3)
-    _, status = os.waitpid(pid, 0)
+    _, status = os.waitpid(sh, 0)
     assert os.WIFEXITED(status) and os.WEXITSTATUS(status) == 0, "status %r after %s" % (status, stop)
     assert rest.endswith(b"\033[?25h\033[?1049l"), "terminal not restored after %s: %r" % (stop, rest[-40:])
     lflag = termios.tcgetattr(fd)[3]

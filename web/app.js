@@ -480,10 +480,17 @@
         .selfValue(false)
         .setDetailsElement($("flame-details"));
     }
-    flame.chart.setLabelHandler(function (d) {
+    var label = function (d) {
       var pct = total > 0 ? (100 * d.value / total).toFixed(1) : "0";
       return d.data.name + ": " + fmt(d.value) + " (" + pct + "%)";
-    });
+    };
+    flame.chart.setLabelHandler(label);
+    /* A hover tip in text mode (names come from the watched process: never HTML). */
+    if (!flame.tip) {
+      flame.tip = window.flamegraph.tooltip.defaultFlamegraphTooltip();
+      flame.chart.tooltip(flame.tip);
+    }
+    flame.tip.text(function (d) { return label(d); });
     if (!flame.drawn) {
       flame.drawn = true;
       d3.select("#flame").datum(tree).call(flame.chart);

@@ -88,9 +88,21 @@ try {
   await page.screenshot({ path: OUT + "/dashboard.png", fullPage: true });
 
   // The flame graph of the profiled workload: in use, then allocated space.
-  await page.click(`#procs tr[data-pid="${PROF}"]`);
+  // (the list re-sorts its rows every second: a click that lands on a moving row is retried)
+  for (let i = 0; i < 3; i++) {
+    await page.click(`#procs tr[data-pid="${PROF}"]`);
+    const ok = await page.waitForFunction((p) => window.gomemDashboard.selected() === p, PROF,
+      { timeout: 3000 }).then(() => true, () => false);
+    if (ok) break;
+  }
   await page.waitForFunction((p) => window.gomemDashboard.flameLoaded() === p &&
-    window.gomemDashboard.flameKind() === 3, PROF, { timeout: 20000 });
+    window.gomemDashboard.flameKind() === 3, PROF, { timeout: 20000 }).catch(async (e) => {
+    console.log("flame state: " + JSON.stringify(await page.evaluate(() => ({
+      loaded: window.gomemDashboard.flameLoaded(), kind: window.gomemDashboard.flameKind(),
+      info: document.getElementById("flame-info").textContent,
+      msg: document.getElementById("flame-msg").textContent }))) + " errors: " + errors.join(" | "));
+    throw e;
+  });
   await page.waitForTimeout(600); // the library's transition
   const inuse = await flameFrames(page);
   const leakIn = widthOf(inuse, "leak_big_blocks"), churnIn = widthOf(inuse, "churn_small");
@@ -99,6 +111,15 @@ try {
   if (!(leakIn > 100)) fail("in-use flame graph has no wide leak_big_blocks frame: " + JSON.stringify(inuse.map((f) => f.name)));
   if (churnIn > leakIn / 20) fail("churn_small frees everything but is " + churnIn + " px wide in use");
   if (!(mainIn >= leakIn)) fail("main (" + mainIn + " px) narrower than its callee leak_big_blocks");
+  // The hover tip names the frame with its in-use bytes: 8 MiB kept, sampled.
+  await page.hover("#flame svg g:has-text('leak_big_blocks') rect");
+  const tip = await page.evaluate(() => {
+    const t = document.querySelector(".d3-flame-graph-tip");
+    return t ? t.textContent : "";
+  });
+  console.log("tip: " + tip);
+  const mib = /^leak_big_blocks: ([\d.]+) MiB/.exec(tip);
+  if (!mib || !(Number(mib[1]) > 4 && Number(mib[1]) < 16)) fail("hover tip: " + tip);
   await page.check('input[name="flame-kind"][value="1"]');
   await page.waitForFunction(() => window.gomemDashboard.flameKind() === 1, null, { timeout: 5000 });
   await page.waitForTimeout(600);

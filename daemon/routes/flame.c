@@ -69,6 +69,7 @@ struct fnode {
 struct flame {
 	const PbProfile *prof;
 	const char **names; /* the string table, then address names */
+	signed char *wrap;  /* per name: pprof_is_wrapper(), -1 not asked yet */
 	size_t nnames, capnames;
 	char **owned; /* address names made here */
 	size_t nowned;
@@ -133,8 +134,10 @@ static uint32_t add_name(struct flame *f, const char *s)
 	if (f->nnames == f->capnames) {
 		f->capnames = f->capnames ? f->capnames * 2 : 64;
 		f->names = xrealloc(f->names, f->capnames * sizeof(*f->names));
+		f->wrap = xrealloc(f->wrap, f->capnames * sizeof(*f->wrap));
 	}
 	f->names[f->nnames] = s;
+	f->wrap[f->nnames] = -1;
 	return (uint32_t)f->nnames++;
 }
 
@@ -147,7 +150,8 @@ static uint32_t addr_name(struct flame *f, uint64_t addr)
 	if (u64map_get(&f->addrs, addr + 1, &i))
 		return i;
 	xasprintf(&s, "0x%llx", (unsigned long long)addr);
-	f->owned = xrealloc(f->owned, (f->nowned + 1) * sizeof(*f->owned));
+	if ((f->nowned & (f->nowned - 1)) == 0) /* grow at powers of two */
+		f->owned = xrealloc(f->owned, (f->nowned ? 2 * f->nowned : 1) * sizeof(*f->owned));
 	f->owned[f->nowned++] = s;
 	i = add_name(f, s);
 	u64map_put(&f->addrs, addr + 1, i);
@@ -177,6 +181,14 @@ static uint32_t child_of(struct flame *f, uint32_t parent, uint32_t name)
 	f->nodes[parent].child = i;
 	u64map_put(&f->kids, key, i);
 	return i;
+}
+
+/* Name i is one of the allocator's frames (asked once per name: stacks repeat). */
+static bool is_wrapper(struct flame *f, uint32_t i)
+{
+	if (f->wrap[i] < 0)
+		f->wrap[i] = (signed char)(pprof_is_wrapper(f->names[i]) != 0);
+	return f->wrap[i] != 0;
 }
 
 /*
@@ -217,7 +229,7 @@ static size_t sample_frames(struct flame *f, const Perftools__Profiles__Sample *
 		}
 	}
 	for (i = 0; i < n; i++) {
-		if (!pprof_is_wrapper(f->names[fr[i]])) {
+		if (!is_wrapper(f, fr[i])) {
 			user = true;
 		} else if (user) {
 			n = i;
@@ -292,6 +304,7 @@ static void flame_free(struct flame *f)
 		free(f->owned[i]);
 	free(f->owned);
 	free(f->names);
+	free(f->wrap);
 	free(f->nodes);
 	u64map_free(&f->kids);
 	u64map_free(&f->locs);

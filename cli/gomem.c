@@ -6,6 +6,9 @@
  *   gomem ps [--server ADDR:PORT]                  processes gomemd watches
  *   gomem attach PID [--server ADDR:PORT]          ask gomemd to watch PID
  *   gomem detach PID [--server ADDR:PORT]          ask gomemd to stop watching PID
+ *   gomem pprof PID [-o FILE] [--seconds N]        the heap profile, for go tool pprof
+ *   gomem leaks PID [--seconds N]                  stacks by in-use growth
+ *   gomem top [-b] [-d SECS] [-n N] [-s COLUMN]    watched processes live, like top(1) (top.c)
  *
  * The server defaults to $GOMEMD_SERVER, else gomemd's unix socket
  * /run/gomemd/gomemd.sock when it exists (root and the gomem group may do
@@ -29,6 +32,8 @@
 
 #include <cjson/cJSON.h>
 
+#include "cli.h"
+
 #ifndef GOMEM_DEFAULT_LIBRARY
 #define GOMEM_DEFAULT_LIBRARY "/usr/local/lib/libgomem.so.0"
 #endif
@@ -37,26 +42,28 @@
 
 #define DEFAULT_SOCKET "/run/gomemd/gomemd.sock"
 
-static const char *server;
+const char *server;
 
 /* Print usage and exit with status. */
 static void __attribute__((noreturn)) usage(int status)
 {
-	fprintf(status ? stderr : stdout,
-		"usage: gomem run [--library PATH] [--] CMD [ARGS...]\n"
-		"       gomem stats PID [--server ADDR:PORT]\n"
-		"       gomem ps [--server ADDR:PORT]\n"
-		"       gomem attach PID [--server ADDR:PORT]\n"
-		"       gomem detach PID [--server ADDR:PORT]\n"
-		"       gomem pprof PID [-o FILE] [--seconds N] [--server ADDR:PORT]\n"
-		"       gomem leaks PID [--seconds N] [--server ADDR:PORT]\n"
-		"The server (ADDR:PORT or a socket path) defaults to $GOMEMD_SERVER, else\n"
-		"the unix socket " DEFAULT_SOCKET " if it exists, else 127.0.0.1:6060.\n");
+	fprintf(
+	    status ? stderr : stdout,
+	    "usage: gomem run [--library PATH] [--] CMD [ARGS...]\n"
+	    "       gomem stats PID [--server ADDR:PORT]\n"
+	    "       gomem ps [--server ADDR:PORT]\n"
+	    "       gomem attach PID [--server ADDR:PORT]\n"
+	    "       gomem detach PID [--server ADDR:PORT]\n"
+	    "       gomem pprof PID [-o FILE] [--seconds N] [--server ADDR:PORT]\n"
+	    "       gomem leaks PID [--seconds N] [--server ADDR:PORT]\n"
+	    "       gomem top [-b] [-d SECONDS] [-n ITERATIONS] [-s COLUMN] [--server ADDR:PORT]\n"
+	    "The server (ADDR:PORT or a socket path) defaults to $GOMEMD_SERVER, else\n"
+	    "the unix socket " DEFAULT_SOCKET " if it exists, else 127.0.0.1:6060.\n");
 	exit(status);
 }
 
 /* Print an error and exit 1. */
-static void __attribute__((noreturn, format(printf, 1, 2))) die(const char *fmt, ...)
+void die(const char *fmt, ...)
 {
 	va_list ap;
 
@@ -112,8 +119,9 @@ static int cmd_run(int argc, char **argv)
 		base = base != NULL ? base + 1 : argv[i];
 		if (strncmp(base, "python", 6) == 0 && getenv("PYTHONMALLOC") == NULL) {
 			setenv("PYTHONMALLOC", "malloc", 1);
-			fprintf(stderr, "gomem: PYTHONMALLOC=malloc so that Python's small objects "
-					"come from libgomem (set PYTHONMALLOC to choose otherwise)\n");
+			fprintf(stderr,
+				"gomem: PYTHONMALLOC=malloc so that Python's small objects "
+				"come from libgomem (set PYTHONMALLOC to choose otherwise)\n");
 		}
 	}
 	execvp(argv[i], argv + i);
@@ -217,7 +225,7 @@ connected:
 }
 
 /* Request, parse JSON, die on an HTTP error with the server's message. */
-static cJSON *get_json(const char *method, const char *path)
+cJSON *get_json(const char *method, const char *path)
 {
 	int status = 0;
 	size_t len;
@@ -235,7 +243,7 @@ static cJSON *get_json(const char *method, const char *path)
 }
 
 /* A number item as unsigned long long (raw text kept exact by cJSON's parse). */
-static unsigned long long num(const cJSON *n)
+unsigned long long num(const cJSON *n)
 {
 	if (n == NULL || !cJSON_IsNumber(n))
 		return 0;
@@ -244,7 +252,7 @@ static unsigned long long num(const cJSON *n)
 }
 
 /* Bytes in a human unit. */
-static const char *human(unsigned long long v, char *buf, size_t len)
+const char *human(unsigned long long v, char *buf, size_t len)
 {
 	const char *units[] = {"B", "KiB", "MiB", "GiB", "TiB", "PiB"};
 	double d = (double)v;
@@ -452,7 +460,8 @@ static int cmd_pprof(const char *pid, const char *out, unsigned seconds)
 	snprintf(path, sizeof path, "/debug/pprof/heap?pid=%s&seconds=%u", pid, seconds);
 	body = http_request("GET", path, &status, &len);
 	if (status != 200) {
-		cJSON *root = cJSON_Parse(body), *e = cJSON_GetObjectItemCaseSensitive(root, "Error");
+		cJSON *root = cJSON_Parse(body),
+		      *e = cJSON_GetObjectItemCaseSensitive(root, "Error");
 
 		die("%s", cJSON_IsString(e) ? e->valuestring : "request failed");
 	}
@@ -464,8 +473,8 @@ static int cmd_pprof(const char *pid, const char *out, unsigned seconds)
 	if (f == NULL || fwrite(body, 1, len, f) != len || (f != stdout && fclose(f) != 0))
 		die("writing %s: %s", out, strerror(errno));
 	if (f != stdout)
-		fprintf(stderr, "gomem: wrote %s (%zu bytes); view it with: go tool pprof %s\n", out,
-			len, out);
+		fprintf(stderr, "gomem: wrote %s (%zu bytes); view it with: go tool pprof %s\n",
+			out, len, out);
 	free(body);
 	return 0;
 }
@@ -479,7 +488,8 @@ static int cmd_leaks(const char *pid, unsigned seconds)
 	snprintf(path, sizeof path, "/leaks?pid=%s&seconds=%u", pid, seconds);
 	root = get_json("GET", path);
 	l = cJSON_GetObjectItemCaseSensitive(root, "Leaks");
-	printf("growth over %llu s, sampled every %llu bytes (GOMEM_PROFILE_RATE=1 for exact counts)\n",
+	printf("growth over %llu s, sampled every %llu bytes (GOMEM_PROFILE_RATE=1 for exact "
+	       "counts)\n",
 	       num(cJSON_GetObjectItemCaseSensitive(root, "WindowSeconds")),
 	       num(cJSON_GetObjectItemCaseSensitive(root, "Rate")));
 	printf("%10s %10s %10s  %s\n", "GROWTH", "IN USE", "OLDEST", "FUNCTION");
@@ -517,6 +527,8 @@ int main(int argc, char **argv)
 	}
 	if (strcmp(cmd, "run") == 0)
 		return cmd_run(argc - 1, argv + 1);
+	if (strcmp(cmd, "top") == 0)
+		return cmd_top(argc - 1, argv + 1);
 
 	for (i = 2; i < argc; i++) {
 		if (strcmp(argv[i], "--server") == 0 && i + 1 < argc)

@@ -3,7 +3,11 @@
  *
  * Data: GET processes (the watched processes, polled), GET events (Server-
  * Sent Events, one "memstats" event per process per snapshot) and
- * GET memstats/history?pid=N (seeds the charts when a process is picked).
+ * GET memstats/history?pid=N (seeds the charts when a process is picked),
+ * GET profile/flame?pid=N (the flame graph's call tree; a private route, so
+ * over TCP it needs the login of gomemd's --web-config: a 401 is shown, not
+ * thrown).  Ended processes come from the "Ended" list of GET processes
+ * (the state directory); picking one shows its last profile.
  * All URLs are relative, so the page works under any prefix, offline.
  */
 (function () {
@@ -14,6 +18,9 @@
 
   var procs = new Map();         /* pid -> {pid, comm, exited, last, lastAt} */
   var selected = 0;
+  var selectedEnded = false;    /* the selection is an entry of the Ended list */
+  var ended = new Map();         /* pid -> the Ended entry of GET processes */
+  var flame = { chart: null, data: null, kind: 3, pid: 0, seq: 0, drawnKind: -1 };
   var series = null;             /* columns for the charts of the selected pid */
   var memChart = null, rateChart = null;
   var lastBySizeRender = 0;
@@ -75,7 +82,7 @@
       text(td[2], ms ? fmtBytes(ms.HeapAlloc) : "–");
       text(td[3], p.last ? fmtBytes(p.last.RSS) : "–");
       text(td[4], p.exited ? "exited" : fmtAge(ageOf(p)));
-      tr.classList.toggle("selected", pid === selected);
+      tr.classList.toggle("selected", pid === selected && !selectedEnded);
       tr.classList.toggle("exited", !!p.exited);
       rows.push(tr);
     });
@@ -91,6 +98,12 @@
       return r.json();
     }).then(function (j) {
       var list = j.Processes || [];
+      ended = new Map();
+      (j.Ended || []).forEach(function (e) {
+        var pid = Number(e.Pid);
+        if (pid) ended.set(pid, e);
+      });
+      renderEnded();
       var seen = new Set();
       list.forEach(function (e) {
         var pid = Number(e.Pid);
@@ -104,7 +117,7 @@
       /* Gone from the daemon too (grace period over): mark exited, keep the selected one. */
       procs.forEach(function (p, pid) {
         if (!seen.has(pid)) {
-          if (pid === selected) p.exited = true; else procs.delete(pid);
+          if (pid === selected && !selectedEnded) p.exited = true; else procs.delete(pid);
         }
       });
       renderList();
@@ -113,10 +126,50 @@
     }).catch(function () { /* the daemon may be restarting; try again */ });
   }
 
-  /* Select the process named in the URL (#pid=N), if any. */
+  /* Select the process named in the URL (#pid=N or #ended=N), if any. */
   function autoSelect() {
-    var m = /pid=(\d+)/.exec(location.hash);
+    var m = /pid=(\d+)/.exec(location.hash), e = /ended=(\d+)/.exec(location.hash);
     if (m && procs.has(Number(m[1]))) select(Number(m[1]));
+    else if (e && ended.has(Number(e[1]))) selectEnded(Number(e[1]));
+  }
+
+  /* How an ended process ended, in words, from its Ended entry. */
+  function howEnded(e) {
+    var parts = [];
+    if (e.OOMKilled) parts.push("killed by the OOM killer");
+    if (e.Signal) parts.push("signal " + e.Signal);
+    if (e.ExitCode != null && !e.Signal && !e.OOMKilled) parts.push("exit code " + e.ExitCode);
+    if (!parts.length && e.How) parts.push(e.How + (e.Code ? " " + e.Code : ""));
+    return parts.join(", ") || "ended";
+  }
+
+  function fmtWhen(ns) {
+    if (!ns) return "–";
+    var d = new Date(Number(ns) / 1e6);
+    var ago = Date.now() - d.getTime();
+    return ago >= 0 && ago < 86400000 ? fmtAge(ago) + " ago" : d.toISOString().slice(0, 16).replace("T", " ");
+  }
+
+  function renderEnded() {
+    var tbody = document.querySelector("#ended tbody");
+    var pids = Array.from(ended.keys()).sort(function (a, b) {
+      return Number(ended.get(b).EndedTimeNs || 0) - Number(ended.get(a).EndedTimeNs || 0);
+    });
+    $("ended-empty").hidden = pids.length > 0;
+    tbody.textContent = "";
+    pids.forEach(function (pid) {
+      var e = ended.get(pid), tr = document.createElement("tr");
+      tr.dataset.pid = pid;
+      [String(pid), e.Comm || "?", howEnded(e), fmtWhen(e.EndedTimeNs)].forEach(function (v, i) {
+        var td = document.createElement("td");
+        if (i === 0 || i === 3) td.className = "num";
+        td.textContent = v;
+        tr.appendChild(td);
+      });
+      tr.classList.toggle("selected", selectedEnded && pid === selected);
+      tr.addEventListener("click", function () { selectEnded(pid); });
+      tbody.appendChild(tr);
+    });
   }
 
   /* ---- charts ---- */
@@ -203,7 +256,7 @@
 
   function renderNumbers() {
     var p = procs.get(selected);
-    if (!p || !p.last) return;
+    if (!p || !p.last || !series || selectedEnded) return;
     var ms = p.last.MemStats, last = series && series.t.length - 1;
     var vals = {
       HeapAlloc: ms.HeapAlloc, HeapInuse: ms.HeapInuse, HeapIdle: ms.HeapIdle,
@@ -220,7 +273,7 @@
 
   function renderBySize(force) {
     var p = procs.get(selected);
-    if (!p || !p.last) return;
+    if (!p || !p.last || selectedEnded) return;
     if (!force && Date.now() - lastBySizeRender < 2000) return;
     lastBySizeRender = Date.now();
     var tbody = document.querySelector("#bysize tbody");
@@ -264,17 +317,47 @@
   }
 
   function renderDetailState() {
+    if (selectedEnded) {
+      var e = ended.get(selected);
+      $("detail-empty").hidden = true;
+      $("detail-body").hidden = false;
+      $("detail-body").classList.add("ended-only");
+      $("exited").hidden = true;
+      if (!e) return; /* gone from the state directory: keep what is shown */
+      text($("detail-title"), (e.Comm || "?") + " (pid " + selected + ", ended)");
+      $("ended-info").hidden = false;
+      text($("ended-info"), "Ended " + fmtWhen(e.EndedTimeNs) + ": " + howEnded(e) +
+           ". Its last heap profile, kept in gomemd's state directory:");
+      return;
+    }
     var p = procs.get(selected);
     $("detail-empty").hidden = !!p;
     $("detail-body").hidden = !p;
     if (!p) return;
+    $("detail-body").classList.remove("ended-only");
+    $("ended-info").hidden = true;
     text($("detail-title"), (p.comm || "?") + " (pid " + p.pid + ")");
     $("exited").hidden = !p.exited;
   }
 
-  function select(pid) {
-    if (pid === selected) return;
+  /* Show an ended process: its last profile from the state directory. */
+  function selectEnded(pid) {
+    if (pid === selected && selectedEnded) return;
     selected = pid;
+    selectedEnded = true;
+    series = null;
+    history.replaceState(null, "", "#ended=" + pid);
+    $("pprof-link").href = "debug/pprof/heap?pid=" + pid;
+    renderDetailState();
+    renderList();
+    renderEnded();
+    loadFlame();
+  }
+
+  function select(pid) {
+    if (pid === selected && !selectedEnded) return;
+    selected = pid;
+    selectedEnded = false;
     history.replaceState(null, "", "#pid=" + pid);
     series = emptySeries();
     renderDetailState();
@@ -303,7 +386,143 @@
     if (p && p.last) { onSnapshot(p.last); }
     renderBySize(true);
     renderTopSites();
+    renderEnded();
+    loadFlame();
   }
+
+  /* ---- flame graph ---- */
+
+  var FLAME_KINDS = ["allocated objects", "allocated space", "in-use objects", "in-use space"];
+
+  function flameMsg(html) {
+    var m = $("flame-msg");
+    m.hidden = !html;
+    m.textContent = "";
+    if (html) m.appendChild(html);
+  }
+
+  /* The call tree of GET profile/flame for the selected process. */
+  function loadFlame() {
+    var pid = selected, seq = ++flame.seq;
+    if (!pid) return;
+    text($("flame-info"), "loading…");
+    fetch("profile/flame?pid=" + pid, { cache: "no-store" }).then(function (r) {
+      if (r.ok) return r.json();
+      return r.json().catch(function () { return {}; }).then(function (e) {
+        throw { status: r.status, error: e && e.error };
+      });
+    }).then(function (j) {
+      if (seq !== flame.seq) return;
+      flame.data = j;
+      flame.pid = pid;
+      flameMsg(null);
+      drawFlame(true);
+    }).catch(function (e) {
+      if (seq !== flame.seq) return;
+      flame.data = null;
+      text($("flame-info"), "");
+      var p = document.createElement("span");
+      if (e && (e.status === 401 || e.status === 403)) {
+        p.appendChild(document.createTextNode("Heap profiles need a login (HTTP " + e.status +
+          "): gomemd serves them over TCP only to the users of its --web-config. "));
+        var a = document.createElement("a");
+        a.href = "debug/pprof/heap?pid=" + pid + "&debug=1";
+        a.textContent = "Sign in";
+        a.target = "_blank";
+        p.appendChild(a);
+        p.appendChild(document.createTextNode(" (the browser asks for the user), then reload."));
+      } else {
+        p.textContent = "No flame graph: " + ((e && e.error) || (e && e.status ? "HTTP " + e.status : String(e)));
+      }
+      flameMsg(p);
+      if (flame.chart) { flame.chart.update({ name: "root", value: 0, children: [] }); }
+    });
+  }
+
+  /*
+   * The tree for d3-flame-graph with value = column k of the server's flat
+   * Frames ([name, parent index, four values], parents first); frames
+   * worth zero are left out.
+   */
+  function flameTree(frames, k) {
+    var nodes = new Array(frames.length), root = null;
+    for (var i = 0; i < frames.length; i++) {
+      var f = frames[i], v = Number(f[2 + k]) || 0, par = f[1] >= 0 && f[1] < i ? nodes[f[1]] : null;
+      if (i === 0) {
+        nodes[0] = root = { name: String(f[0]), value: v, children: [] };
+      } else if (par && v > 0) {
+        nodes[i] = { name: String(f[0]), value: v, children: [] };
+        par.children.push(nodes[i]);
+      }
+    }
+    return root;
+  }
+
+  function drawFlame(fresh) {
+    if (!flame.data || !flame.data.Frames || !flame.data.Frames.length) return;
+    if (!window.flamegraph || !window.d3) {
+      var s = document.createElement("span");
+      s.textContent = "The flame graph library did not load (vendor/d3-flame-graph).";
+      flameMsg(s);
+      return;
+    }
+    var k = flame.kind, bytes = (k === 1 || k === 3);
+    var tree = flameTree(flame.data.Frames, k);
+    var fmt = bytes ? fmtBytes : fmtCount, total = tree.value;
+    tree.name = FLAME_KINDS[k] + ": " + fmt(total);
+    if (!flame.chart) {
+      flame.chart = window.flamegraph.default()
+        .width(chartWidth())
+        .cellHeight(18)
+        .inverted(true)
+        .minFrameSize(1)
+        .transitionDuration(200)
+        .selfValue(false)
+        .setDetailsElement($("flame-details"));
+    }
+    var label = function (d) {
+      var pct = total > 0 ? (100 * d.value / total).toFixed(1) : "0";
+      return d.data.name + ": " + fmt(d.value) + " (" + pct + "%)";
+    };
+    flame.chart.setLabelHandler(label);
+    /* A hover tip in text mode (names come from the watched process: never HTML). */
+    if (!flame.tip) {
+      flame.tip = window.flamegraph.tooltip.defaultFlamegraphTooltip();
+      flame.chart.tooltip(flame.tip);
+    }
+    flame.tip.text(function (d) { return label(d); });
+    if (!flame.drawn) {
+      flame.drawn = true;
+      d3.select("#flame").datum(tree).call(flame.chart);
+    } else {
+      if (fresh) flame.chart.resetZoom();
+      flame.chart.update(tree);
+    }
+    flame.drawnKind = k;
+    var info = (flame.data.Rate ? "sampled every " + fmtBytes(flame.data.Rate) : "");
+    if (flame.data.Nodes < flame.data.TotalNodes) {
+      info += (info ? "; " : "") + "the " + flame.data.Nodes + " biggest of " +
+        flame.data.TotalNodes + " frames";
+    }
+    text($("flame-info"), info);
+    if (total <= 0) {
+      var m = document.createElement("span");
+      m.textContent = "No " + FLAME_KINDS[k] + " sampled yet.";
+      flameMsg(m);
+    } else {
+      flameMsg(null);
+    }
+  }
+
+  Array.prototype.forEach.call(document.querySelectorAll('input[name="flame-kind"]'), function (r) {
+    r.addEventListener("change", function () {
+      if (!r.checked) return;
+      flame.kind = Number(r.value);
+      drawFlame(false);
+    });
+  });
+  $("flame-reset").addEventListener("click", function () { if (flame.chart) flame.chart.resetZoom(); });
+  $("flame-reload").addEventListener("click", loadFlame);
 
   /* ---- live events ---- */
 
@@ -341,6 +560,7 @@
     var w = chartWidth();
     if (memChart) memChart.setSize({ width: w, height: 260 });
     if (rateChart) rateChart.setSize({ width: w, height: 200 });
+    if (flame.chart && flame.data) { flame.chart.width(w); drawFlame(false); }
   });
 
   /* For tests and curious users: the dashboard's state. */
@@ -348,7 +568,10 @@
     selected: function () { return selected; },
     select: select,
     heapAlloc: function () { return series ? series.mem[0].slice() : []; },
-    points: function () { return series ? series.t.length : 0; }
+    points: function () { return series ? series.t.length : 0; },
+    selectEnded: selectEnded,
+    flameKind: function () { return flame.drawnKind; },
+    flameLoaded: function () { return flame.data ? flame.pid : 0; }
   };
 
   connect();

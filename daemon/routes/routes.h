@@ -38,6 +38,10 @@ int history_http(struct http_req *req);
 int heapprof_heap(struct http_req *req);
 int heapprof_top(struct http_req *req);
 int heapprof_leaks(struct http_req *req);
+/* flame.c */
+struct json;
+int flame_http(struct http_req *req);
+int flame_encode(const void *gz, size_t len, size_t max_nodes, struct json *j);
 /* dashboard.c */
 int dashboard_http(struct http_req *req);
 

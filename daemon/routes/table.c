@@ -21,6 +21,7 @@ const struct http_route routes_table[] = {
     {"/memstats/history", 0, "GET", history_http},
     {"/debug/pprof/heap", 0, "GET", heapprof_heap},
     {"/profile/top", 0, "GET", heapprof_top},
+    {"/profile/flame", 0, "GET", flame_http},
     {"/leaks", 0, "GET", heapprof_leaks},
     {"/", 1, NULL, dashboard_http},
 };

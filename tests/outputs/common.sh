@@ -119,3 +119,18 @@ wait_snapshot() {
 	done
 	fail "no snapshot of pid $1 after 10 s"
 }
+
+# Start profwork (profwork.c: leak_big_blocks keeps 8 MiB, churn_small
+# allocates about 4.8 MB and frees it) with GOMEM_PROFILE_RATE=4096 and wait
+# until it has allocated everything; sets PW.
+start_profwork() {
+	GOMEM_PROFILE_RATE=4096 LD_PRELOAD="$LIBGOMEM" "$PROFWORK" 120 >"$TMPD/pw.out" 2>&1 &
+	PW=$!
+	PIDS="$PIDS $PW"
+	for _ in $(seq 1 100); do
+		grep -q ready "$TMPD/pw.out" && return 0
+		kill -0 "$PW" 2>/dev/null || fail "profwork exited: $(cat "$TMPD/pw.out")"
+		sleep 0.1
+	done
+	fail "profwork not ready after 10 s"
+}

@@ -1,6 +1,8 @@
 #!/bin/sh
 # test-dashboard.sh: the dashboard in headless Chromium (Debian's package)
-# driven by playwright-core (npm), loopback only.  The screenshot is left
+# driven by playwright-core (npm), loopback only: the live charts, the flame
+# graph of a profiled workload (in use and allocated), the flame graph of
+# that workload after a SIGKILL (the Ended list), and a 401 for a wrong login.  The screenshot is left
 # in the build directory: tests/outputs/dashboard.png.
 . "${srcdir:-.}/common.sh"
 
@@ -18,10 +20,17 @@ if [ ! -d "$PW_DIR/node_modules/playwright-core" ]; then
 		skip "playwright-core missing and npm install failed: $(tail -n 2 "$TMPD/npm.log")"
 fi
 
+PROFWORK="$top_builddir/tests/outputs/profwork"
+[ -x "$PROFWORK" ] || fail "profwork not built: $PROFWORK"
+
 start_gomemd
 start_workload grow
 GROW=$WL_PID
 start_workload idle
+# The flame graph's workload: leak_big_blocks() keeps 8 MiB, churn_small()
+# allocates about 4.8 MB and frees it all (profwork.c).
+start_profwork
+PROF=$PW
 wait_snapshot "$GROW"
 sleep 2
 
@@ -38,7 +47,7 @@ rm -f "$OUT_DIR/.kill-workload" "$OUT_DIR/dashboard.png"
 ) &
 WATCH=$!
 PIDS="$PIDS $WATCH"
-BASE="$BASE" PID="$GROW" OUT="$OUT_DIR" PW_DIR="$PW_DIR" \
+BASE="$BASE" PID="$GROW" PROF="$PROF" OUT="$OUT_DIR" PW_DIR="$PW_DIR" \
 	CHROMIUM="$CHROMIUM" timeout 120 node "$srcdir/dashboard.mjs"
 rc=$?
 rm -f "$OUT_DIR/.kill-workload"

@@ -20,15 +20,7 @@ fi
 export GOCACHE="$TMPD/gocache" GOPATH="$TMPD/gopath" HOME="${HOME:-$TMPD}"
 
 start_gomemd
-GOMEM_PROFILE_RATE=4096 LD_PRELOAD="$LIBGOMEM" "$PROFWORK" 120 >"$TMPD/pw.out" 2>&1 &
-PW=$!
-PIDS="$PIDS $PW"
-for _ in $(seq 1 100); do
-	grep -q ready "$TMPD/pw.out" && break
-	kill -0 "$PW" 2>/dev/null || fail "profwork exited: $(cat "$TMPD/pw.out")"
-	sleep 0.1
-done
-grep -q ready "$TMPD/pw.out" || fail "profwork not ready after 10 s"
+start_profwork
 sleep 1 # the last records through the ring buffer
 
 # 1. The pprof profile, read by go tool pprof.

@@ -138,6 +138,8 @@ try {
   await page.waitForSelector(`#ended tr[data-pid="${PROF}"]`, { timeout: 20000 });
   const how = await page.textContent(`#ended tr[data-pid="${PROF}"]`);
   console.log("ended row: " + how);
+  // gomemd saw the SIGKILL (exit tracepoint): the row says so, not just "vanished"
+  if (!/signal SIGKILL/.test(how)) fail("the ended row does not say how it ended: " + how);
   await page.click(`#ended tr[data-pid="${PROF}"]`);
   await page.waitForFunction((p) => window.gomemDashboard.selected() === p &&
     window.gomemDashboard.flameLoaded() === p, PROF, { timeout: 20000 });

@@ -142,6 +142,7 @@ int gm_sys_map(void *v, size_t n);
 void gm_sys_unused(void *v, size_t n);
 void gm_sys_used(void *v, size_t n);
 bool gm_sys_zero(void *v, size_t n);
+bool gm_sys_move(void *src, void *dst, size_t n);
 size_t gm_sys_resident(void *v, size_t n, size_t *looked);
 size_t gm_os_page_size(void);
 
@@ -330,6 +331,7 @@ gm_inline uint64_t gm_heap_retained(void)
 void gm_mheap_init(void);
 gm_mspan *gm_mheap_alloc(size_t npages, uint8_t spanclass, size_t align_pages);
 void gm_mheap_free(gm_mspan *s);
+void gm_mheap_free_moved(gm_mspan *s);
 void gm_mheap_free_locked(gm_mspan *s);
 bool gm_mheap_try_resize(gm_mspan *s, size_t npages);
 size_t gm_mheap_scavenge(size_t want, bool force);

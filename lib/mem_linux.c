@@ -9,6 +9,8 @@
  *                                          touch faults the page in
  *   Ready    -> Prepared   gm_sys_unused   madvise(MADV_DONTNEED)
  *   any      -> None       gm_sys_free     munmap
+ *   Ready    -> Prepared   gm_sys_move     mremap the pages elsewhere in the
+ *                                          heap, then mmap fresh pages back
  *   None     -> Ready      gm_sys_alloc    mmap(RW), for metadata
  *
  * This file is the only caller of mmap, munmap and madvise.  The heap keeps
@@ -67,6 +69,28 @@ int gm_sys_map(void *v, size_t n)
 void gm_sys_unused(void *v, size_t n)
 {
 	madvise(v, n, MADV_DONTNEED);
+}
+
+/*
+ * Move the pages of [src, src+n) to [dst, dst+n) (both in the heap, page
+ * aligned, not overlapping) without copying: mremap moves the page table
+ * entries, and whatever dst held is dropped.  src is then mapped again with
+ * fresh zero pages (Prepared).  False, and nothing changed, when mremap
+ * refuses (src spans more than one kernel mapping, say); the caller copies.
+ */
+bool gm_sys_move(void *src, void *dst, size_t n)
+{
+	void *p = mremap(src, n, n, MREMAP_MAYMOVE | MREMAP_FIXED, dst);
+
+	if (p == MAP_FAILED)
+		return false;
+	if (p != dst)
+		gm_throw("gomem: mremap(MREMAP_FIXED) moved the mapping elsewhere");
+	/* The heap must not keep a hole: without the mapping back, die here
+	 * rather than fault later in another thread's allocation. */
+	if (gm_sys_map(src, n) != 0)
+		gm_throw("gomem: out of kernel mappings after mremap (vm.max_map_count)");
+	return true;
 }
 
 /*

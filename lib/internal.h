@@ -27,6 +27,7 @@
  *   print.c      formatting and fatal errors without malloc
  *   init.c       process life: init, fork, probes' background work
  *   export.c     the malloc-family symbols (only in libgomem.so)
+ *   export_setxid.c  setuid & co.: the scavenger steps aside (libgomem.so)
  *
  * Allocation (malloc.c):
  *   1. n <= 32 KiB: round up to a size class; pop the thread's free list for
@@ -449,7 +450,7 @@ extern pthread_mutex_t gm_snap_lock;
 typedef struct gm_scav_state {
 	pthread_mutex_t lock;
 	pthread_cond_t cond;
-	bool started;
+	_Atomic bool started; /* the thread runs (or is being created) */
 	bool stop;
 	bool wake;
 	_Atomic bool dozing; /* in a sleep of 100 ms or more: frees may wake it */
@@ -463,6 +464,8 @@ typedef struct gm_scav_state {
 extern gm_scav_state gm_scav;
 
 void gm_scav_start(void);
+bool gm_scav_pause(void);
+void gm_scav_resume(bool ran);
 void gm_scav_wake(void);
 uint64_t gm_scav_goal_locked(void);
 void gm_scav_fork_child(void);

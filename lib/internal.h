@@ -145,6 +145,7 @@ void gm_sys_used(void *v, size_t n);
 bool gm_sys_zero(void *v, size_t n);
 bool gm_sys_move(void *src, void *dst, size_t n);
 size_t gm_sys_resident(void *v, size_t n, size_t *looked);
+size_t gm_sys_resident_all(void *v, size_t n);
 size_t gm_os_page_size(void);
 
 /* ---- Fixed-size allocator (mfixalloc.c) ---- */

@@ -306,10 +306,10 @@ size_t gm_usable_size(const void *p)
  * Whether moving the n bytes of pages of p to the new block q beats a copy.
  * A copy faults in every page of q that is not resident and reads every
  * page of p, so a move pays when q's pages are not resident (fresh or
- * released), when p's pages mostly are not (a reserved, untouched buffer:
- * mremap carries no data; its first 64 OS pages are looked at with
- * mincore), or when the block is so big that the copy costs more than
- * faulting the old place back in later.  Otherwise moving onto resident
+ * released), when at most half of p's pages are (a reserved, untouched
+ * buffer: mremap carries no data; mincore counts them, which costs about a
+ * thousandth of the copy), or when the block is so big that the copy
+ * costs more than faulting the old place back in later.  Otherwise moving onto resident
  * pages drops them, and the old place comes back as fresh pages that fault
  * again when reused: for blocks of a few MiB grown step by step the copy
  * is cheaper (bench/gmbench.c realloc: 1.2 s moving always against 0.8 s
@@ -317,12 +317,9 @@ size_t gm_usable_size(const void *p)
  */
 static bool gm_remap_pays(void *p, void *q, size_t n)
 {
-	size_t looked, resident;
-
 	if (n >= GM_REMAP_ALWAYS || !gm_span_of((uintptr_t)q)->needzero)
 		return true;
-	resident = gm_sys_resident(p, n, &looked);
-	return looked != 0 && resident * 2 < looked;
+	return gm_sys_resident_all(p, n) * 2 * gm_os_page_size() <= n;
 }
 
 /*

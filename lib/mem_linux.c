@@ -124,6 +124,26 @@ size_t gm_sys_resident(void *v, size_t n, size_t *looked)
 	return k;
 }
 
+/*
+ * How many OS pages of [v, v+n) are resident, all of them looked at (in
+ * mincore calls of 4 MiB); n, as if all were, if mincore fails.
+ */
+size_t gm_sys_resident_all(void *v, size_t n)
+{
+	unsigned char vec[1024];
+	size_t ps = gm_os_page_size(), np = n / ps, i = 0, k = 0, j, m;
+
+	while (i < np) {
+		m = np - i < sizeof(vec) ? np - i : sizeof(vec);
+		if (mincore((char *)v + i * ps, m * ps, vec) != 0)
+			return np;
+		for (j = 0; j < m; j++)
+			k += vec[j] & 1;
+		i += m;
+	}
+	return k;
+}
+
 /* Prepared -> Ready: the kernel faults pages back in on first touch. */
 void gm_sys_used(void *v, size_t n)
 {

@@ -54,6 +54,7 @@
 #include <string.h>
 #include <sys/prctl.h>
 #include <time.h>
+#include <unistd.h>
 
 gm_scav_state gm_scav = {
     .lock = PTHREAD_MUTEX_INITIALIZER,
@@ -334,6 +335,7 @@ void gm_scav_start(void)
 	pthread_sigmask(SIG_SETMASK, &all, &old);
 	gm_scav.stop = false;
 	/* Mark started first: pthread_create allocates and may come back here. */
+	gm_scav.pid = getpid();
 	gm_scav.started = true;
 	if (pthread_create(&gm_scav.thread, &attr, gm_scav_main, NULL) != 0)
 		gm_scav.started = false;
@@ -367,7 +369,11 @@ bool gm_scav_pause(void)
 	/* A start that began before the count was raised finishes first. */
 	while (atomic_load(&gm_scav_starting) != 0)
 		sched_yield();
-	ran = gm_scav.started;
+	/* Only a thread of this process: a vfork child shares the parent's
+	 * memory, and stopping or starting the parent's thread from it would
+	 * leave the parent without one (glibc's broadcast in the child does
+	 * not reach the parent's threads anyway). */
+	ran = gm_scav.started && gm_scav.pid == getpid();
 	if (ran) {
 		pthread_mutex_lock(&gm_scav.lock);
 		gm_scav.stop = true;

@@ -680,6 +680,93 @@ w_realloc(void)
 }
 
 /* ------------------------------------------------------------------ */
+/*
+ * vecgrow, vecgrow-touch: a vector that doubles from 4 KiB to 256 MiB, as
+ * std::vector or a string builder grows; beside it a small block is made
+ * after each step, so the heap cannot always grow the vector in place.
+ * "-touch" writes every page of the new half (as push_back would); the
+ * other writes one byte per step (a reserve that is filled later).
+ * grow4k: two buffers that grow by 4 KiB in turn to 16 MiB each (a log or
+ * a read buffer appended to), writing the new 4 KiB each step.
+ */
+
+#define VEC_MAX		(256 * MiB)
+#define VEC_ROUNDS	2
+#define GROW4K_MAX	(16 * MiB)
+#define GROW4K_ROUNDS	2
+
+static void
+vecgrow_run(int touch)
+{
+	size_t	 round, n = iters(VEC_ROUNDS), len, bad = 0, k;
+	char	*v, *p, *small[32];
+
+	for (round = 0; round < n; round++) {
+		v = NULL;
+		k = 0;
+		for (len = 4 * KiB; len <= VEC_MAX; len *= 2) {
+			p = realloc(v, len);
+			if (p == NULL) {
+				fprintf(stderr, "gmbench: realloc failed\n");
+				exit(3);
+			}
+			if (v != NULL && (p[0] != 'v' || p[len / 2 - 1] != (char)round))
+				bad++;
+			if (touch && len > 4 * KiB)
+				memset(p + len / 2, (int)round, len / 2);
+			p[0] = 'v';
+			p[len - 1] = (char)round;
+			v = p;
+			small[k++] = xmalloc(64 * KiB);
+		}
+		free(v);
+		while (k > 0)
+			free(small[--k]);
+	}
+	add_extra("content_errors=%zu", bad);
+}
+
+static void
+w_vecgrow(void)
+{
+	vecgrow_run(0);
+}
+
+static void
+w_vecgrow_touch(void)
+{
+	vecgrow_run(1);
+}
+
+static void
+w_grow4k(void)
+{
+	size_t	 round, n = iters(GROW4K_ROUNDS), len, bad = 0;
+	char	*b[2], *p;
+	int	 i;
+
+	for (round = 0; round < n; round++) {
+		b[0] = b[1] = NULL;
+		for (len = 4 * KiB; len <= GROW4K_MAX; len += 4 * KiB) {
+			for (i = 0; i < 2; i++) {
+				p = realloc(b[i], len);
+				if (p == NULL) {
+					fprintf(stderr, "gmbench: realloc failed\n");
+					exit(3);
+				}
+				if (len > 4 * KiB && p[len - 4 * KiB - 1] != (char)(i + 1))
+					bad++;
+				memset(p + len - 4 * KiB, i + 1, 4 * KiB);
+				b[i] = p;
+			}
+		}
+		free(b[0]);
+		free(b[1]);
+	}
+	add_extra("content_errors=%zu", bad);
+}
+
+/* ------------------------------------------------------------------ */
 /* aligned: posix_memalign and aligned_alloc, alignments 16..4096. */
 
 #define ALIGNED_SLOTS	4096
@@ -1233,6 +1320,9 @@ static const struct workload workloads[] = {
 	{ "larson", w_larson, NULL, "threads hand live batches to others" },
 	{ "large", w_large, NULL, "32 KiB..4 MiB alloc/touch/free" },
 	{ "realloc", w_realloc, NULL, "realloc growth to MiBs" },
+	{ "vecgrow", w_vecgrow, NULL, "vector doubling to 256 MiB, pages untouched" },
+	{ "vecgrow-touch", w_vecgrow_touch, NULL, "vector doubling to 256 MiB, pages written" },
+	{ "grow4k", w_grow4k, NULL, "two buffers grown by 4 KiB in turn to 16 MiB" },
 	{ "aligned", w_aligned, NULL, "posix_memalign/aligned_alloc 16..4096" },
 	{ "falseshare", w_falseshare, NULL, "two threads write small blocks" },
 	{ "spike", w_spike, &spike_elapsed, "1 GiB spike, keep 1%, RSS 0/1/5 s" },

@@ -38,7 +38,8 @@ PEER_PACKAGES = {
 SUBJECT = "gomem"
 SPEED = ["churn", "churn-mt", "prodcons", "larson", "large", "realloc",
          "aligned", "falseshare", "reuse", "tiny", "xfree", "cachescratch",
-         "pair8", "calloc8k", "calloc1m", "calloc1m-touch"]
+         "pair8", "calloc8k", "calloc1m", "calloc1m-touch", "vecgrow",
+         "vecgrow-touch", "grow4k"]
 MEMORY = ["spike", "frag"]
 
 

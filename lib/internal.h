@@ -27,6 +27,7 @@
  *   print.c      formatting and fatal errors without malloc
  *   init.c       process life: init, fork, probes' background work
  *   export.c     the malloc-family symbols (only in libgomem.so)
+ *   export_setxid.c  setuid & co.: the scavenger steps aside (libgomem.so)
  *
  * Allocation (malloc.c):
  *   1. n <= 32 KiB: round up to a size class; pop the thread's free list for
@@ -142,7 +143,9 @@ int gm_sys_map(void *v, size_t n);
 void gm_sys_unused(void *v, size_t n);
 void gm_sys_used(void *v, size_t n);
 bool gm_sys_zero(void *v, size_t n);
+bool gm_sys_move(void *src, void *dst, size_t n);
 size_t gm_sys_resident(void *v, size_t n, size_t *looked);
+size_t gm_sys_resident_all(void *v, size_t n);
 size_t gm_os_page_size(void);
 
 /* ---- Fixed-size allocator (mfixalloc.c) ---- */
@@ -330,6 +333,7 @@ gm_inline uint64_t gm_heap_retained(void)
 void gm_mheap_init(void);
 gm_mspan *gm_mheap_alloc(size_t npages, uint8_t spanclass, size_t align_pages);
 void gm_mheap_free(gm_mspan *s);
+void gm_mheap_free_moved(gm_mspan *s);
 void gm_mheap_free_locked(gm_mspan *s);
 bool gm_mheap_try_resize(gm_mspan *s, size_t npages);
 size_t gm_mheap_scavenge(size_t want, bool force);
@@ -447,11 +451,12 @@ extern pthread_mutex_t gm_snap_lock;
 typedef struct gm_scav_state {
 	pthread_mutex_t lock;
 	pthread_cond_t cond;
-	bool started;
+	_Atomic bool started; /* the thread runs (or is being created) */
 	bool stop;
 	bool wake;
 	_Atomic bool dozing; /* in a sleep of 100 ms or more: frees may wake it */
 	pthread_t thread;
+	pid_t pid; /* the process that started the thread */
 	/* Under gm_heap.lock: */
 	uint64_t released_total; /* bytes */
 	uint64_t cycles;
@@ -461,6 +466,8 @@ typedef struct gm_scav_state {
 extern gm_scav_state gm_scav;
 
 void gm_scav_start(void);
+bool gm_scav_pause(void);
+void gm_scav_resume(bool ran);
 void gm_scav_wake(void);
 uint64_t gm_scav_goal_locked(void);
 void gm_scav_fork_child(void);

@@ -9,6 +9,8 @@
  *                                          touch faults the page in
  *   Ready    -> Prepared   gm_sys_unused   madvise(MADV_DONTNEED)
  *   any      -> None       gm_sys_free     munmap
+ *   Ready    -> Prepared   gm_sys_move     mremap the pages elsewhere in the
+ *                                          heap, then mmap fresh pages back
  *   None     -> Ready      gm_sys_alloc    mmap(RW), for metadata
  *
  * This file is the only caller of mmap, munmap and madvise.  The heap keeps
@@ -70,6 +72,28 @@ void gm_sys_unused(void *v, size_t n)
 }
 
 /*
+ * Move the pages of [src, src+n) to [dst, dst+n) (both in the heap, page
+ * aligned, not overlapping) without copying: mremap moves the page table
+ * entries, and whatever dst held is dropped.  src is then mapped again with
+ * fresh zero pages (Prepared).  False, and nothing changed, when mremap
+ * refuses (src spans more than one kernel mapping, say); the caller copies.
+ */
+bool gm_sys_move(void *src, void *dst, size_t n)
+{
+	void *p = mremap(src, n, n, MREMAP_MAYMOVE | MREMAP_FIXED, dst);
+
+	if (p == MAP_FAILED)
+		return false;
+	if (p != dst)
+		gm_throw("gomem: mremap(MREMAP_FIXED) moved the mapping elsewhere");
+	/* The heap must not keep a hole: without the mapping back, die here
+	 * rather than fault later in another thread's allocation. */
+	if (gm_sys_map(src, n) != 0)
+		gm_throw("gomem: out of kernel mappings after mremap (vm.max_map_count)");
+	return true;
+}
+
+/*
  * Zero the in-use pages [v, v+n) the lazy way: give them back to the OS,
  * which maps a zero page on the next touch of each.  False if madvise
  * failed, and then the memory is as it was.
@@ -97,6 +121,26 @@ size_t gm_sys_resident(void *v, size_t n, size_t *looked)
 	for (i = 0; i < np; i++)
 		k += vec[i] & 1;
 	*looked = np;
+	return k;
+}
+
+/*
+ * How many OS pages of [v, v+n) are resident, all of them looked at (in
+ * mincore calls of 4 MiB); n, as if all were, if mincore fails.
+ */
+size_t gm_sys_resident_all(void *v, size_t n)
+{
+	unsigned char vec[1024];
+	size_t ps = gm_os_page_size(), np = n / ps, i = 0, k = 0, j, m;
+
+	while (i < np) {
+		m = np - i < sizeof(vec) ? np - i : sizeof(vec);
+		if (mincore((char *)v + i * ps, m * ps, vec) != 0)
+			return np;
+		for (j = 0; j < m; j++)
+			k += vec[j] & 1;
+		i += m;
+	}
 	return k;
 }
 

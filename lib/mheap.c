@@ -517,13 +517,25 @@ void gm_mheap_free_locked(gm_mspan *s)
 	gm_free_coalesce_insert(s);
 }
 
-/* Give span s back to the heap. */
-void gm_mheap_free(gm_mspan *s)
+/*
+ * Give span s back to the heap; released says its pages were already given
+ * back to the OS (gm_sys_move left fresh ones), so they count in
+ * HeapReleased at once.
+ */
+static void gm_mheap_free_common(gm_mspan *s, bool released)
 {
+	uintptr_t start = s->start;
+	size_t npages = s->npages;
 	bool wake = false;
 
 	pthread_mutex_lock(&gm_heap.lock);
 	gm_mheap_free_locked(s);
+	if (released) {
+		/* s may have merged with its neighbours: mark its own range. */
+		size_t was = gm_scav_range(start, npages, GM_SCAV_SET);
+
+		gm_gauge_add(&gm_heap.released, (int64_t)PAGES(npages - was));
+	}
 	/* Much idle resident memory and the scavenger in a long sleep: wake it. */
 	if (atomic_load_explicit(&gm_scav.dozing, memory_order_relaxed)) {
 		uint64_t idle = atomic_load_explicit(&gm_heap.idle, memory_order_relaxed) -
@@ -535,6 +547,18 @@ void gm_mheap_free(gm_mspan *s)
 	pthread_mutex_unlock(&gm_heap.lock);
 	if (wake)
 		gm_scav_wake();
+}
+
+/* Give span s back to the heap. */
+void gm_mheap_free(gm_mspan *s)
+{
+	gm_mheap_free_common(s, false);
+}
+
+/* Give back a large span whose pages gm_sys_move replaced with fresh ones. */
+void gm_mheap_free_moved(gm_mspan *s)
+{
+	gm_mheap_free_common(s, true);
 }
 
 /*

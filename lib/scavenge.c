@@ -29,15 +29,32 @@
  *
  * The same thread fires the gomem:memstats probe every stats interval while
  * a tracer holds its semaphore.
+ *
+ * The thread steps aside while the program changes its ids (setxid.c).
+ * glibc changes ids in every thread of the process (each thread runs the
+ * system call from a signal handler) and aborts the process when the call
+ * fails in one of them.  A program that raises a capability on its own
+ * thread only (capset acts on the calling thread: setpriv --reuid does it
+ * after setuid with PR_SET_KEEPCAPS cleared every thread's effective set) and
+ * then changes its gid would fail in this thread, which lacks the
+ * capability.  This thread cannot be made immune: it cannot see another
+ * thread's capset, and raising its own effective set on its own would give
+ * back privileges the program dropped.  Starting the thread only when it has
+ * work does not help either: a process started before gomemd and idle since
+ * would never publish its MemStats.  So the id-changing functions stop and
+ * join the thread, change the ids, and start a new one, which inherits the
+ * caller's new ids and capabilities.
  */
 #include "internal.h"
 #include "probes.h"
 
 #include <errno.h>
+#include <sched.h>
 #include <signal.h>
 #include <string.h>
 #include <sys/prctl.h>
 #include <time.h>
+#include <unistd.h>
 
 gm_scav_state gm_scav = {
     .lock = PTHREAD_MUTEX_INITIALIZER,
@@ -45,6 +62,10 @@ gm_scav_state gm_scav = {
 };
 
 static _Atomic int gm_scav_starting;
+/* Nonzero while an id change has the thread stopped: no start then. */
+static _Atomic int gm_scav_paused;
+/* Serialises gm_scav_pause/gm_scav_resume (before gm_scav.lock). */
+static pthread_mutex_t gm_scav_pause_lock = PTHREAD_MUTEX_INITIALIZER;
 
 #define GM_SCAV_BIG		((uint64_t)16 << 20)
 #define GM_SCAV_SPIKE		((uint64_t)64 << 20)
@@ -291,20 +312,30 @@ void gm_scav_start(void)
 	sigset_t all, old;
 	int expected = 0;
 
-	if (gm_scav.started || !atomic_compare_exchange_strong(&gm_scav_starting, &expected, 1))
+	if (gm_scav.started || atomic_load(&gm_scav_paused) != 0 ||
+	    !atomic_compare_exchange_strong(&gm_scav_starting, &expected, 1))
 		return;
+	if (atomic_load(&gm_scav_paused) != 0) {
+		atomic_store(&gm_scav_starting, 0);
+		return;
+	}
 	pthread_condattr_t ca;
 	pthread_condattr_init(&ca);
 	pthread_condattr_setclock(&ca, CLOCK_MONOTONIC);
+	/* No thread waits on it now; gm_scav_wake signals it under the lock. */
+	pthread_mutex_lock(&gm_scav.lock);
 	pthread_cond_init(&gm_scav.cond, &ca);
+	pthread_mutex_unlock(&gm_scav.lock);
 	pthread_condattr_destroy(&ca);
 	pthread_attr_init(&attr);
-	pthread_attr_setdetachstate(&attr, PTHREAD_CREATE_DETACHED);
+	/* Joinable: gm_scav_pause must know the thread is gone from glibc's list. */
+	pthread_attr_setdetachstate(&attr, PTHREAD_CREATE_JOINABLE);
 	pthread_attr_setstacksize(&attr, (size_t)256 << 10);
 	sigfillset(&all);
 	pthread_sigmask(SIG_SETMASK, &all, &old);
 	gm_scav.stop = false;
 	/* Mark started first: pthread_create allocates and may come back here. */
+	gm_scav.pid = getpid();
 	gm_scav.started = true;
 	if (pthread_create(&gm_scav.thread, &attr, gm_scav_main, NULL) != 0)
 		gm_scav.started = false;
@@ -325,10 +356,50 @@ void gm_scav_wake(void)
 	pthread_mutex_unlock(&gm_scav.lock);
 }
 
+/*
+ * Before an id change: stop the thread and wait until it has exited, so
+ * glibc's id broadcast does not reach it.  Returns whether it ran.
+ */
+bool gm_scav_pause(void)
+{
+	bool ran;
+
+	pthread_mutex_lock(&gm_scav_pause_lock);
+	atomic_fetch_add(&gm_scav_paused, 1);
+	/* A start that began before the count was raised finishes first. */
+	while (atomic_load(&gm_scav_starting) != 0)
+		sched_yield();
+	/* Only a thread of this process: a vfork child shares the parent's
+	 * memory, and stopping or starting the parent's thread from it would
+	 * leave the parent without one (glibc's broadcast in the child does
+	 * not reach the parent's threads anyway). */
+	ran = gm_scav.started && gm_scav.pid == getpid();
+	if (ran) {
+		pthread_mutex_lock(&gm_scav.lock);
+		gm_scav.stop = true;
+		pthread_cond_signal(&gm_scav.cond);
+		pthread_mutex_unlock(&gm_scav.lock);
+		pthread_join(gm_scav.thread, NULL);
+		gm_scav.started = false;
+	}
+	return ran;
+}
+
+/* After the id change: a new thread, with the caller's ids, if one ran. */
+void gm_scav_resume(bool ran)
+{
+	atomic_fetch_sub(&gm_scav_paused, 1);
+	if (ran)
+		gm_scav_start();
+	pthread_mutex_unlock(&gm_scav_pause_lock);
+}
+
 /* In a forked child the thread is gone; the next allocation starts one. */
 void gm_scav_fork_child(void)
 {
 	pthread_mutex_init(&gm_scav.lock, NULL);
+	pthread_mutex_init(&gm_scav_pause_lock, NULL);
+	atomic_store(&gm_scav_paused, 0);
 	gm_scav.started = false;
 	gm_scav.wake = false;
 	atomic_store(&gm_scav_starting, 0);

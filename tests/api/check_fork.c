@@ -6,6 +6,7 @@
  * inherited from threads that do not exist in it, starts threads of its own
  * and forks again.  A child that deadlocks is killed by alarm(2).
  */
+#include <dirent.h>
 #include <errno.h>
 #include <malloc.h>
 #include <pthread.h>
@@ -310,6 +311,65 @@ START_TEST(test_parent_after_fork)
 }
 END_TEST
 
+/* Threads of this process named gomem-scav, waiting up to 2 s for one. */
+static int scav_threads(void)
+{
+	for (int tries = 0; tries < 200; tries++) {
+		DIR *d = opendir("/proc/self/task");
+		struct dirent *e;
+		int n = 0;
+
+		ck_assert_ptr_nonnull(d);
+		while ((e = readdir(d)) != NULL) {
+			char path[64], comm[32] = "";
+			FILE *f;
+
+			if (e->d_name[0] == '.')
+				continue;
+			snprintf(path, sizeof(path), "/proc/self/task/%s/comm", e->d_name);
+			f = fopen(path, "r");
+			if (f == NULL)
+				continue;
+			if (fgets(comm, sizeof(comm), f) != NULL && strcmp(comm, "gomem-scav\n") == 0)
+				n++;
+			fclose(f);
+		}
+		closedir(d);
+		if (n != 0)
+			return n;
+		usleep(10000);
+	}
+	return 0;
+}
+
+/*
+ * A vfork child that changes its ids (through libgomem's setgid wrapper,
+ * which stops and restarts the scavenger in a normal process) leaves the
+ * parent's scavenger alone: the child shares the parent's memory, and a
+ * thread it started would die with it.
+ */
+START_TEST(test_vfork_child_sets_ids)
+{
+	int status;
+	pid_t pid;
+
+	free(malloc(1 << 20)); /* a forked test process starts its scavenger */
+	ck_assert_int_eq(scav_threads(), 1);
+	pid = vfork();
+	if (pid == 0) {
+		if (setgid(getgid()) != 0)
+			_exit(2);
+		_exit(0);
+	}
+	ck_assert_int_eq(waitpid(pid, &status, 0), pid);
+	ck_assert(WIFEXITED(status) && WEXITSTATUS(status) == 0);
+	ck_assert_int_eq(scav_threads(), 1);
+	/* And in this process the wrapper stops and restarts it. */
+	ck_assert_int_eq(setgid(getgid()), 0);
+	ck_assert_int_eq(scav_threads(), 1);
+}
+END_TEST
+
 static Suite *fork_suite(void)
 {
 	Suite *s = suite_create("fork");
@@ -319,6 +379,7 @@ static Suite *fork_suite(void)
 	tcase_add_test(tc, test_fork_busy_threads);
 	tcase_add_test(tc, test_fork_from_other_thread);
 	tcase_add_test(tc, test_parent_after_fork);
+	tcase_add_test(tc, test_vfork_child_sets_ids);
 	suite_add_tcase(s, tc);
 	return s;
 }

@@ -3,6 +3,8 @@
  * alignment rules, realloc in place, large objects, bad
  * frees.
  */
+#include <sys/mman.h>
+
 #include "testutil.h"
 
 #include <errno.h>
@@ -181,6 +183,50 @@ START_TEST(realloc_in_place_and_moves)
 }
 END_TEST
 
+START_TEST(realloc_moves_big_blocks)
+{
+	const size_t mib = (size_t)1 << 20, big = 4 * mib;
+	char *v[3], *p = NULL, *q;
+	unsigned char vec[1024];
+	struct gomem_memstats m;
+	size_t ps = (size_t)sysconf(_SC_PAGESIZE);
+
+	/* Three big blocks: one of them is followed by another, so it cannot
+	 * grow in place and realloc must move it. */
+	for (int i = 0; i < 3; i++)
+		v[i] = gm_malloc(big);
+	for (int i = 0; i < 3 && p == NULL; i++)
+		for (int j = 0; j < 3; j++)
+			if (v[j] == v[i] + big)
+				p = v[i];
+	ck_assert_msg(p != NULL, "no two of three 4 MiB blocks are adjacent");
+	for (size_t i = 0; i < big; i += ps)
+		memset(p + i, (int)(i / ps * 31 + 7), ps);
+	q = gm_realloc(p, 3 * big);
+	ck_assert_ptr_ne(q, p);
+	for (size_t i = 0; i < big; i += ps) {
+		ck_assert_int_eq((unsigned char)q[i], (unsigned char)(i / ps * 31 + 7));
+		ck_assert_int_eq((unsigned char)q[i + ps - 1], (unsigned char)(i / ps * 31 + 7));
+	}
+	memset(q + big, 1, 2 * big); /* the new part is usable */
+	/* The pages moved: none is left behind at the old address (a copy
+	 * would leave all of them resident until the scavenger runs). */
+	ck_assert_int_eq(mincore(p, big, vec), 0);
+	for (size_t i = 0; i < big / ps; i++)
+		ck_assert_msg((vec[i] & 1) == 0, "old page %zu still resident", i);
+	/* And the heap counts them released. */
+	ck_heap_ok();
+	gm_read_memstats(&m);
+	ck_identities(&m);
+	ck_assert_uint_ge(m.HeapReleased, big);
+	for (int i = 0; i < 3; i++)
+		if (v[i] != p)
+			gm_free(v[i]);
+	gm_free(q);
+	ck_heap_ok();
+}
+END_TEST
+
 START_TEST(calloc_zeroes_reused_memory)
 {
 	for (size_t n = 1; n < 100000; n = n * 3 + 1) {
@@ -334,6 +380,7 @@ main(void)
 	tcase_add_test(tc, small_cross_thread);
 	tcase_add_test(tc, alignment_rules);
 	tcase_add_test(tc, realloc_in_place_and_moves);
+	tcase_add_test(tc, realloc_moves_big_blocks);
 	tcase_add_test(tc, calloc_zeroes_reused_memory);
 	tcase_add_test(tc, large_calloc_zeroes_both_ways);
 	tcase_add_test(tc, malloc_zero_unique);

@@ -1,0 +1,71 @@
+/*
+ * export_setxid.c: the functions that change a process's ids, wrapped so
+ * that the scavenger thread is not there while they run.
+ *
+ * glibc applies setuid, setgid, setgroups and the rest to every thread: it
+ * signals each thread to make the same system call and aborts the process
+ * if one of them fails.  Capabilities are per thread, so a program that
+ * raises one on its own thread only and then changes an id (setpriv
+ * --reuid --regid does exactly this) would fail in the scavenger thread and
+ * abort.  Each wrapper stops and joins the thread (scavenge.c), calls
+ * libc's function, and starts a new thread, which inherits the caller's
+ * ids and capabilities: no thread of ours keeps privileges the program
+ * dropped, and none lacks those it kept.
+ *
+ * initgroups is wrapped too (glibc calls its own setgroups from it).
+ * Direct system calls (syscall(SYS_setuid, ...)) act on one thread only and
+ * need nothing.  The wrappers are not on any allocation path.
+ */
+#include "internal.h"
+
+#include <dlfcn.h>
+#include <errno.h>
+#include <grp.h>
+#include <unistd.h>
+
+/* libc's function name, found once (dlsym may allocate: before the pause). */
+static void *gm_next_sym(void *_Atomic *slot, const char *name)
+{
+	void *f = atomic_load_explicit(slot, memory_order_acquire);
+
+	if (f == NULL) {
+		f = dlsym(RTLD_NEXT, name);
+		atomic_store_explicit(slot, f, memory_order_release);
+	}
+	return f;
+}
+
+/*
+ * Define wrapper NAME(PARAMS) that calls libc's NAME(ARGS) with the
+ * scavenger stopped; -1 with ENOSYS if libc has none.
+ */
+#define GM_SETXID(name, params, args)                                                              \
+	GM_API int name params                                                                     \
+	{                                                                                          \
+		static void *_Atomic next;                                                         \
+		int(*f) params = (int(*) params)gm_next_sym(&next, #name);                         \
+		bool ran;                                                                          \
+		int rc, err_;                                                                      \
+                                                                                                   \
+		if (f == NULL) {                                                                   \
+			errno = ENOSYS;                                                            \
+			return -1;                                                                 \
+		}                                                                                  \
+		ran = gm_scav_pause();                                                             \
+		rc = f args;                                                                       \
+		err_ = errno;                                                                      \
+		gm_scav_resume(ran);                                                               \
+		errno = err_;                                                                      \
+		return rc;                                                                         \
+	}
+
+GM_SETXID(setuid, (uid_t u), (u))
+GM_SETXID(setgid, (gid_t g), (g))
+GM_SETXID(seteuid, (uid_t u), (u))
+GM_SETXID(setegid, (gid_t g), (g))
+GM_SETXID(setreuid, (uid_t r, uid_t e), (r, e))
+GM_SETXID(setregid, (gid_t r, gid_t e), (r, e))
+GM_SETXID(setresuid, (uid_t r, uid_t e, uid_t s), (r, e, s))
+GM_SETXID(setresgid, (gid_t r, gid_t e, gid_t s), (r, e, s))
+GM_SETXID(setgroups, (size_t n, const gid_t *list), (n, list))
+GM_SETXID(initgroups, (const char *user, gid_t g), (user, g))

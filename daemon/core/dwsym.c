@@ -18,6 +18,8 @@
  * resolved to is kept with the object, for every process.  A process keeps
  * only its mappings (struct pmod: where each object is, its bias) and its
  * own pc -> location cache (the location names its mapping for pprof).
+ * An address in no object the process had reads its maps again (at most
+ * once a second), so a library dlopen'ed after the first lookup resolves.
  *
  * At most DWSYM_OPEN_MODULES objects, of at most DWSYM_OPEN_BYTES of files,
  * have libdw state at once; the least recently used is ended (its resolved
@@ -46,7 +48,9 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/mman.h>
 #include <sys/stat.h>
+#include <time.h>
 #include <unistd.h>
 
 #define DWSYM_MAX_CACHE ((size_t)1 << 20)   /* addresses remembered per process */
@@ -56,6 +60,7 @@
 #define DWSYM_MAX_LOADS 16                   /* PT_LOAD headers kept per object */
 #define DWSYM_MAX_ELF ((off_t)1 << 32)
 #define DWSYM_OPEN_MODULES 32
+#define DWSYM_RESCAN_NS 1000000000ull        /* a process's maps reread at most this often */
 #define DWSYM_OPEN_BYTES ((uint64_t)512 << 20)
 
 /* libstdc++'s demangler (C linkage). */
@@ -104,15 +109,25 @@ struct dwsym_entry {
 	struct dwsym_loc *loc;
 };
 
+/*
+ * mods is reserved for DWSYM_MAX_MODULES entries up front (pages are touched
+ * only as entries are written), so it never moves: locations point into it
+ * and pprof numbers mappings by index.  An entry never changes once counted
+ * in nmods, which only grows (a rescan appends objects mapped since) and is
+ * read without the lock by dwsym_proc_modules.
+ */
 struct dwsym_proc {
 	pid_t pid;
 	unsigned refs; /* tab_lock */
-	pthread_mutex_t lock;
-	struct dwsym_module *mods; /* for pprof's Mapping table, fixed once open */
+	pthread_mutex_t lock; /* guards everything below but the entries before nmods */
+	struct dwsym_module *mods;
 	struct pmod *pm;
-	size_t nmods;
+	size_t nmods, pmcap; /* nmods: atomic stores, under lock */
+	uint64_t rescan_ns;  /* CLOCK_MONOTONIC of the last read of the maps */
 	struct dwsym_entry *cache;
 	size_t cap, used;
+	struct dwsym_loc **stale; /* replaced locations, freed with dp (readers may hold them) */
+	size_t nstale, stalecap;
 };
 
 static pthread_mutex_t tab_lock = PTHREAD_MUTEX_INITIALIZER;
@@ -473,13 +488,26 @@ shmod_trim(const struct shmod *keep)
 
 /* ---- processes ---- */
 
-/* Report pid's mapped objects into dp; -1 with a reason in err. */
+static uint64_t
+mono_ns(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (uint64_t)ts.tv_sec * 1000000000u + (uint64_t)ts.tv_nsec;
+}
+
+/*
+ * Report pid's mapped objects into dp, after those it has: the objects
+ * mapped since the last read (dlopen) are appended; -1 with a reason in err.
+ * dp->lock held (or dp not yet shared).
+ */
 static int
 proc_report(struct dwsym_proc *dp, char *err, size_t errlen)
 {
 	struct safefile_map *m;
 	char path[64], *line;
-	size_t cap = 0, linecap = 8192;
+	size_t linecap = 8192, known = dp->nmods, n = dp->nmods;
 	unsigned nlines = 0;
 	FILE *f;
 
@@ -504,21 +532,21 @@ proc_report(struct dwsym_proc *dp, char *err, size_t errlen)
 
 		if (safefile_parse_map(line, m) != 0 || m->inode == 0 || m->path[0] != '/')
 			continue;
-		for (i = 0; i < dp->nmods; i++) {
+		for (i = 0; i < n; i++) {
 			const struct safefile_map *o = &dp->pm[i].first;
 
 			if (o->inode == m->inode && o->dev_major == m->dev_major &&
 			    o->dev_minor == m->dev_minor && strcmp(o->path, m->path) == 0)
 				break;
 		}
-		if (i < dp->nmods) { /* another segment of a known object */
-			if (m->start < dp->mods[i].start)
+		if (i < n) { /* another segment of an object: extend a new one only */
+			if (i >= known && m->start < dp->mods[i].start)
 				dp->mods[i].start = m->start;
-			if (m->end > dp->mods[i].end)
+			if (i >= known && m->end > dp->mods[i].end)
 				dp->mods[i].end = m->end;
 			continue;
 		}
-		if (dp->nmods == DWSYM_MAX_MODULES)
+		if (n == DWSYM_MAX_MODULES)
 			break;
 		fd = safefile_open((int)dp->pid, m, SAFEFILE_ANY, why, sizeof why);
 		if (fd < 0) {
@@ -532,28 +560,29 @@ proc_report(struct dwsym_proc *dp, char *err, size_t errlen)
 			shmod_put(sh);
 			continue;
 		}
-		if (dp->nmods == cap) {
-			cap = cap ? cap * 2 : 32;
-			dp->mods = realloc(dp->mods, cap * sizeof(*dp->mods));
-			dp->pm = realloc(dp->pm, cap * sizeof(*dp->pm));
-			if (dp->mods == NULL || dp->pm == NULL)
+		if (n == dp->pmcap) {
+			dp->pmcap = dp->pmcap ? dp->pmcap * 2 : 32;
+			dp->pm = realloc(dp->pm, dp->pmcap * sizeof(*dp->pm));
+			if (dp->pm == NULL)
 				abort();
 		}
-		pm = &dp->pm[dp->nmods];
+		pm = &dp->pm[n];
 		pm->sh = sh;
 		pm->bias = m->start - vaddr;
 		pm->first = *m;
-		memset(&dp->mods[dp->nmods], 0, sizeof(dp->mods[0]));
-		dp->mods[dp->nmods].path = xstrdup0(m->path);
-		dp->mods[dp->nmods].build_id = xstrdup0(sh->build_id);
-		dp->mods[dp->nmods].start = m->start;
-		dp->mods[dp->nmods].end = m->end;
-		dp->mods[dp->nmods].offset = m->offset;
-		dp->nmods++;
+		memset(&dp->mods[n], 0, sizeof(dp->mods[0]));
+		dp->mods[n].path = xstrdup0(m->path);
+		dp->mods[n].build_id = xstrdup0(sh->build_id);
+		dp->mods[n].start = m->start;
+		dp->mods[n].end = m->end;
+		dp->mods[n].offset = m->offset;
+		n++;
 	}
 	fclose(f);
 	free(line);
 	free(m);
+	dp->rescan_ns = mono_ns();
+	__atomic_store_n(&dp->nmods, n, __ATOMIC_RELEASE); /* the new entries are complete */
 	return 0;
 }
 
@@ -567,9 +596,15 @@ dwsym_proc_open(pid_t pid, char *err, size_t errlen)
 	pthread_once(&elf_once, elf_init);
 	dp->pid = pid;
 	dp->refs = 1;
+	dp->mods = mmap(NULL, DWSYM_MAX_MODULES * sizeof(*dp->mods), PROT_READ | PROT_WRITE,
+			MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE, -1, 0);
+	if (dp->mods == MAP_FAILED)
+		abort();
 	pthread_mutex_init(&dp->lock, NULL);
 	if (proc_report(dp, err, errlen) != 0) {
 		pthread_mutex_destroy(&dp->lock);
+		munmap(dp->mods, DWSYM_MAX_MODULES * sizeof(*dp->mods));
+		free(dp->pm);
 		free(dp);
 		return NULL;
 	}
@@ -591,7 +626,7 @@ size_t
 dwsym_proc_modules(struct dwsym_proc *dp, const struct dwsym_module **mods)
 {
 	*mods = dp->mods;
-	return dp->nmods;
+	return __atomic_load_n(&dp->nmods, __ATOMIC_ACQUIRE);
 }
 
 /* ---- frames ---- */
@@ -763,6 +798,39 @@ shmod_resolve(struct shmod *sh, const struct pmod *pm, pid_t pid, uint64_t addr,
 	return e;
 }
 
+/* The module of addr in dp, dp->nmods if none; dp->lock held. */
+static size_t
+find_module(const struct dwsym_proc *dp, uint64_t addr)
+{
+	size_t i;
+
+	for (i = 0; i < dp->nmods; i++)
+		if (addr >= dp->mods[i].start && addr < dp->mods[i].end)
+			break;
+	return i;
+}
+
+/*
+ * addr is in no object dp knows: read the maps again, at most once per
+ * DWSYM_RESCAN_NS (an address in no file, such as JIT code, would otherwise
+ * reread them on every lookup); whether an object was added.  dp->lock held.
+ */
+static bool
+rescan(struct dwsym_proc *dp)
+{
+	size_t before = dp->nmods;
+	char err[256];
+
+	if (mono_ns() - dp->rescan_ns < DWSYM_RESCAN_NS)
+		return false;
+	if (proc_report(dp, err, sizeof err) != 0) {
+		dp->rescan_ns = mono_ns();
+		log_debug("%s", err);
+		return false;
+	}
+	return dp->nmods > before;
+}
+
 /* dp->lock held. */
 static struct dwsym_loc *
 resolve(struct dwsym_proc *dp, uint64_t pc, bool return_addr, bool *loaded)
@@ -776,9 +844,9 @@ resolve(struct dwsym_proc *dp, uint64_t pc, bool return_addr, bool *loaded)
 	if (loc == NULL)
 		abort();
 	loc->pc = pc;
-	for (i = 0; i < dp->nmods; i++)
-		if (addr >= dp->mods[i].start && addr < dp->mods[i].end)
-			break;
+	i = find_module(dp, addr);
+	if (i == dp->nmods && rescan(dp))
+		i = find_module(dp, addr);
 	if (i == dp->nmods)
 		return loc;
 	loc->module = &dp->mods[i];
@@ -814,6 +882,7 @@ dwsym_proc_lookup(struct dwsym_proc *dp, uint64_t pc, bool return_addr)
 {
 	uint64_t key = pc * 2 + (return_addr ? 1 : 0);
 	const struct dwsym_loc *loc = &unknown_loc;
+	struct shmod *keep = NULL;
 	struct dwsym_entry *e;
 	bool loaded = false;
 
@@ -840,12 +909,30 @@ dwsym_proc_lookup(struct dwsym_proc *dp, uint64_t pc, bool return_addr)
 		e->key = key;
 		e->loc = resolve(dp, pc, return_addr, &loaded);
 		dp->used++;
+	} else if (e->loc->module == NULL && mono_ns() - dp->rescan_ns >= DWSYM_RESCAN_NS) {
+		/* in no object when first seen: perhaps one was dlopen'ed there since */
+		struct dwsym_loc *again = resolve(dp, pc, return_addr, &loaded);
+
+		if (again->module != NULL && dp->nstale < DWSYM_MAX_CACHE) {
+			if (dp->nstale == dp->stalecap) {
+				dp->stalecap = dp->stalecap ? dp->stalecap * 2 : 16;
+				dp->stale = realloc(dp->stale, dp->stalecap * sizeof(*dp->stale));
+				if (dp->stale == NULL)
+					abort();
+			}
+			dp->stale[dp->nstale++] = e->loc; /* a reader may still hold it */
+			e->loc = again;
+		} else {
+			free(again);
+		}
 	}
 	loc = e->loc;
+	if (loaded && loc->module != NULL)
+		keep = dp->pm[loc->module - dp->mods].sh;
 out:
 	pthread_mutex_unlock(&dp->lock);
 	if (loaded)
-		shmod_trim(loc->module != NULL ? dp->pm[loc->module - dp->mods].sh : NULL);
+		shmod_trim(keep);
 	return loc;
 }
 
@@ -866,12 +953,15 @@ dwsym_proc_close(struct dwsym_proc *dp)
 		if (dp->cache[i].key != 0)
 			free(dp->cache[i].loc);
 	free(dp->cache);
+	for (i = 0; i < dp->nstale; i++)
+		free(dp->stale[i]);
+	free(dp->stale);
 	for (i = 0; i < dp->nmods; i++) {
 		free((char *)dp->mods[i].path);
 		free((char *)dp->mods[i].build_id);
 		shmod_put(dp->pm[i].sh);
 	}
-	free(dp->mods);
+	munmap(dp->mods, DWSYM_MAX_MODULES * sizeof(*dp->mods));
 	free(dp->pm);
 	pthread_mutex_destroy(&dp->lock);
 	free(dp);

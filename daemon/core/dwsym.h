@@ -76,7 +76,8 @@ struct dwsym_proc *dwsym_proc_open(pid_t pid, char *err, size_t errlen);
 /*
  * The frames at pc.  A return address (every frame of a stack but the
  * first) is looked up at pc - 1, inside the call.  The result lives as long
- * as the dwsym_proc.  The objects are the ones mapped when it was opened.
+ * as the dwsym_proc.  An address in no object known reads the process's
+ * maps again (at most once a second): objects mapped since are added.
  */
 const struct dwsym_loc *dwsym_proc_lookup(struct dwsym_proc *dp, uint64_t pc, bool return_addr);
 

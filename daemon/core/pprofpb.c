@@ -214,7 +214,7 @@ add_mappings(struct pprof_builder *b, struct dwsym_proc *sym, size_t *nmods,
 
 static uint64_t
 loc_id(struct pprof_builder *b, uint64_t pc, struct dwsym_proc *sym, uint64_t map0,
-       const struct dwsym_module *mods)
+       const struct dwsym_module *mods, size_t nmods)
 {
 	uint64_t k[3] = { b->nproc, pc, 0 }, h = mix(mix(11, b->nproc), pc);
 	const struct dwsym_loc *l;
@@ -230,7 +230,8 @@ loc_id(struct pprof_builder *b, uint64_t pc, struct dwsym_proc *sym, uint64_t ma
 	loc->address = pc;
 	if (sym != NULL) {
 		l = dwsym_proc_lookup(sym, pc, true);
-		if (l->module != NULL) {
+		/* a module the table lacks (mapped after add_mappings) gets no mapping */
+		if (l->module != NULL && (size_t)(l->module - mods) < nmods) {
 			PbMapping *m;
 
 			loc->mapping_id = map0 + (uint64_t)(l->module - mods);
@@ -306,6 +307,11 @@ pprof_builder_add(struct pprof_builder *b, const struct procprof *p, const struc
 	uint64_t map0;
 
 	b->nproc++;
+	/* Resolve first: an address in a library dlopen'ed since the process's
+	 * symbols were opened adds that library, before the Mapping table. */
+	for (i = 0; sym != NULL && i < p->nbuckets; i++)
+		for (j = 0; j < p->buckets[i].depth; j++)
+			(void)dwsym_proc_lookup(sym, p->buckets[i].pcs[j], true);
 	map0 = add_mappings(b, sym, &nmods, &mods);
 	if (b->rate == 0)
 		b->rate = p->rate;
@@ -344,7 +350,7 @@ pprof_builder_add(struct pprof_builder *b, const struct procprof *p, const struc
 		s->n_location_id = bk->depth;
 		s->location_id = xcalloc(bk->depth, sizeof(uint64_t));
 		for (j = 0; j < bk->depth; j++)
-			s->location_id[j] = loc_id(b, bk->pcs[j], sym, map0, mods);
+			s->location_id[j] = loc_id(b, bk->pcs[j], sym, map0, mods, nmods);
 		s->n_label = nlabels + 1;
 		s->label = xcalloc(nlabels + 1, sizeof(PbLabel *));
 		s->label[0] = new_label(b, "bytes", NULL, (int64_t)bk->size, "bytes");

@@ -9,6 +9,7 @@
 #include <check.h>
 
 #include "../common/suite.h"
+#include <dlfcn.h>
 #include <fcntl.h>
 #include <gnu/libc-version.h>
 #include <signal.h>
@@ -217,6 +218,51 @@ START_TEST(lru_unloads_and_reloads)
 }
 END_TEST
 
+/*
+ * A library dlopen'ed after the process's symbols were opened (a Python
+ * extension module, a plugin) still resolves: an address in no known object
+ * rereads the maps, at most once a second, and the pprof mapping table grows.
+ */
+START_TEST(library_loaded_later_resolves)
+{
+	char err[256];
+	struct dwsym_proc *dp;
+	const struct dwsym_module *mods;
+	const struct dwsym_loc *l;
+	size_t n0, n1;
+	void *h, *fn;
+
+	/* libgmp is in every Debian system (coreutils needs it); this test does not link it */
+	ck_assert_ptr_null(dlopen("libgmp.so.10", RTLD_NOW | RTLD_NOLOAD));
+	dp = dwsym_proc_open(getpid(), err, sizeof(err));
+	ck_assert_msg(dp != NULL, "%s", err);
+	n0 = dwsym_proc_modules(dp, &mods);
+	h = dlopen("libgmp.so.10", RTLD_NOW | RTLD_LOCAL);
+	ck_assert_msg(h != NULL, "%s", dlerror());
+	fn = dlsym(h, "__gmpz_init");
+	ck_assert_ptr_nonnull(fn);
+	/* within a second of the first read: not reread yet, so unknown */
+	l = dwsym_proc_lookup(dp, (uintptr_t)fn, false);
+	if (l->module == NULL) {
+		usleep(1100 * 1000);
+		l = dwsym_proc_lookup(dp, (uintptr_t)fn, false);
+	}
+	ck_assert_ptr_nonnull(l->module);
+	ck_assert_msg(strstr(l->module->path, "libgmp.so") != NULL, "module %s", l->module->path);
+	ck_assert_uint_ge(l->nframes, 1);
+	ck_assert_str_eq(l->frames[0].function, "__gmpz_init");
+	n1 = dwsym_proc_modules(dp, &mods);
+	ck_assert_uint_gt(n1, n0);
+	ck_assert_ptr_eq(l->module, &mods[l->module - mods]);
+	ck_assert_uint_lt((size_t)(l->module - mods), n1);
+	/* an address in no file at all: still unknown, and not reread on every lookup */
+	l = dwsym_proc_lookup(dp, 0x1000, false);
+	ck_assert_ptr_null(l->module);
+	dwsym_proc_close(dp);
+	dlclose(h);
+}
+END_TEST
+
 static uintptr_t libc_pc;
 
 static int
@@ -422,6 +468,7 @@ main(void)
 	tcase_add_test(tc, lines_and_inlined_frames);
 	tcase_add_test(tc, objects_shared_between_processes);
 	tcase_add_test(tc, lru_unloads_and_reloads);
+	tcase_add_test(tc, library_loaded_later_resolves);
 	tcase_add_test(tc, libc_frame_with_separate_debug_info);
 	tcase_add_test(tc, cxx_names_demangled);
 	tcase_add_test(tc, build_id_shared_only_for_root_files);

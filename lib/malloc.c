@@ -1,8 +1,8 @@
 /*
  * malloc.c: the allocation and free paths.
  *
- * See internal.h for the overview.  The fast paths (gm_malloc for 9..1016
- * bytes, gm_free of an object of 16 B or more) touch only the thread's
+ * See internal.h for the overview.  The fast paths (gm_malloc for 0..1016
+ * bytes, gm_free of a small object) touch only the thread's
  * mcache, the span's read-only fields and the object: no lock, no atomic
  * read-modify-write.
  *
@@ -10,7 +10,10 @@
  * second word (the double-free key: a pointer no program is given, in a
  * register already when free needs it, as glibc 2.29..2.33 used its tcache's
  * address); malloc clears it.  Finding the key at free time means a double
- * free.  Pointers that are not the start of an object of an in-use span
+ * free.  An 8 B object has no second word: its key is overwritten by the
+ * link, and a free of the object at the head of the thread's list for its
+ * class (the block freed last, free(p); free(p)) is the double free found
+ * there.  Pointers that are not the start of an object of an in-use span
  * are refused.  Both end the process with a message naming the pointer.
  */
 #include "malloc_fast.h"
@@ -34,7 +37,7 @@ static inline void *gm_small_alloc(gm_mcache *mc, unsigned c, size_t n)
 		}
 		mc = gm_tls_mcache;
 	}
-	((uintptr_t *)p)[1] = 0; /* the double-free key */
+	((uintptr_t *)p)[gm_class_keyw[c]] = 0; /* the double-free key */
 	gm_stat_inc(&mc->stats.nmalloc[c]);
 	return gm_prof_account(mc, p, n);
 }
@@ -149,6 +152,17 @@ static inline bool gm_is_object_start(const gm_mspan *s, uintptr_t p)
 	return gm_obj_index(p - s->start, s->inv, s->shift) < s->nelems;
 }
 
+/*
+ * Was the object p of the in-use small-object span s freed already?  Its key
+ * (see above), or for the 8 B class, it is the head of this thread's list.
+ */
+static inline bool gm_freed_already(const gm_mspan *s, const void *p)
+{
+	if (s->keyw != 0)
+		return ((const uintptr_t *)p)[s->keyw] == (uintptr_t)s;
+	return gm_tls_mcache->free[s->spanclass] == p;
+}
+
 /* Report a bad free of p in span s (or no span) and stop. */
 static gm_noinline __attribute__((noreturn)) void gm_bad_free(const gm_mspan *s, const void *p,
 							      const char *what)
@@ -166,7 +180,7 @@ static gm_noinline __attribute__((noreturn)) void gm_bad_free(const gm_mspan *s,
 		gm_throw_ptr("gomem: free of pointer not allocated by gomem (or double free):", p);
 	if (!gm_is_object_start(s, a))
 		gm_throw_ptr("gomem: free of pointer not at the start of an object:", p);
-	if (((const uintptr_t *)p)[1] == (uintptr_t)s)
+	if (gm_freed_already(s, p))
 		gm_throw_ptr("gomem: double free of", p);
 	gm_throw_ptr(what, p);
 }
@@ -182,8 +196,9 @@ static inline void gm_free_local(gm_mcache *mc, gm_mspan *s, void *p)
 
 	if (gm_unlikely(mc->room[c] == 0))
 		gm_mcache_release(mc, c, gm_class_batch[c]);
+	w[s->keyw] = (uintptr_t)s;
+	__asm__("" ::: "memory"); /* the key first: in the 8 B class the link overwrites it */
 	w[0] = (uintptr_t)mc->free[c];
-	w[1] = (uintptr_t)s;
 	mc->free[c] = p;
 	mc->room[c]--;
 	gm_stat_inc(&mc->stats.nfree[c]);
@@ -201,7 +216,7 @@ gm_noinline void gm_free_slow(void *p, gm_mspan *s)
 
 	if (a == 0)
 		return;
-	if (gm_unlikely(a >> GM_ADDR_BITS))
+	if (gm_unlikely(a >> GM_ADDR_BITS || s == &gm_span_none))
 		s = NULL;
 	if (gm_unlikely(s == NULL))
 		gm_bad_free(NULL, p, "gomem: free of pointer not allocated by gomem:");
@@ -224,7 +239,7 @@ gm_noinline void gm_free_slow(void *p, gm_mspan *s)
 		if (mc == NULL)
 			gm_throw("gomem: out of memory for a thread cache");
 	}
-	if (gm_unlikely(!gm_is_object_start(s, a) || ((uintptr_t *)p)[1] == (uintptr_t)s))
+	if (gm_unlikely(!gm_is_object_start(s, a) || gm_freed_already(s, p)))
 		gm_bad_free(s, p, "gomem: free of invalid pointer");
 	/* Onto the list; past its limit a batch goes back to mcentral. */
 	gm_free_local(mc, s, p);
@@ -310,7 +325,7 @@ void *gm_realloc(void *p, size_t n)
 	} else {
 		if (gm_unlikely(gm_span_state(s) == GM_SPAN_FREE ||
 				gm_span_state(s) == GM_SPAN_DEAD || !gm_is_object_start(s, a) ||
-				((uintptr_t *)p)[1] == (uintptr_t)s))
+				gm_freed_already(s, p)))
 			gm_bad_free(s, p, "gomem: realloc of invalid pointer");
 		old = s->elemsize;
 		/* Stay put unless the block would be mostly empty. */

@@ -446,6 +446,10 @@ typedef struct gm_mcache {
 	int64_t next_sample; /* bytes until the next profiling sample */
 	uint64_t rng;
 	gm_tstats stats;
+	/* GOMEMDEBUG=safelink=1: the lists, with masked links (malloc.c); then
+	 * free[] stays empty and room[] 0, so both fast paths defer. */
+	void *sfree[GM_NUM_SPANCLASSES];
+	uint64_t sroom[GM_NUM_SPANCLASSES];
 	/* Thread registry, protected by gm_registry.lock. */
 	struct gm_mcache *rnext, *rprev;
 	pid_t tid;
@@ -506,6 +510,21 @@ void *gm_pvalloc(size_t n);
 size_t gm_usable_size(const void *p);
 
 extern uint64_t gm_seed; /* random, picked at start */
+
+/*
+ * GOMEMDEBUG=safelink=1: free-list links stored masked, as glibc >= 2.32
+ * does (safe-linking), with a per-process secret too; gm_link_next checks
+ * each one it decodes and ends the process naming the block whose link is
+ * bad.  The mask of the link in the block at slot:
+ */
+extern uint64_t gm_link_secret;
+
+gm_inline uintptr_t gm_link_mask(const void *slot)
+{
+	return ((uintptr_t)slot >> 12) ^ gm_link_secret;
+}
+
+void *gm_link_next(const void *slot, unsigned spanclass);
 
 /* ---- stats (mstats.c) ---- */
 
@@ -603,6 +622,7 @@ typedef struct gm_options {
 	bool scavenge;		    /* GOMEMDEBUG scavenge=0 turns the thread off */
 	bool scavtrace;		    /* GOMEMDEBUG scavtrace=1 */
 	bool check;		    /* GOMEMDEBUG check=1: heap invariants on snapshots */
+	bool safelink;		    /* GOMEMDEBUG safelink=1: masked free-list links */
 	uint64_t stats_interval_ns; /* GOMEM_STATS_INTERVAL_MS */
 	uint64_t release_delay_ns;  /* GOMEMDEBUG scavwindow=MS: window of the in-use peak */
 	uint64_t profile_rate;	    /* GOMEM_PROFILE_RATE: bytes per sample, 0 = off */

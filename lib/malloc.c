@@ -21,14 +21,48 @@
 #include <errno.h>
 #include <string.h>
 
+static bool gm_is_object_start(const gm_mspan *s, uintptr_t p);
+
+uint64_t gm_link_secret;
+
+/*
+ * The next block after slot on a safelink list of span class c: its masked
+ * link decoded, which must be NULL or the start of an object of an in-use
+ * span of the class; else the list is corrupt (a write into the free block
+ * at slot, an overflow from its neighbour or a use after free) and the
+ * process ends with a message naming slot.
+ */
+void *gm_link_next(const void *slot, unsigned c)
+{
+	uintptr_t n = *(const uintptr_t *)slot ^ gm_link_mask(slot);
+	gm_mspan *s;
+	unsigned st;
+
+	if (n == 0)
+		return NULL;
+	s = gm_span_of(n);
+	if (s == NULL || s->spanclass != c || n % 8 != 0)
+		gm_throw_ptr("gomem: corrupted free list: bad link in the free block at", slot);
+	st = gm_span_state(s);
+	if ((st != GM_SPAN_PARTIAL && st != GM_SPAN_EMPTY) || !gm_is_object_start(s, n))
+		gm_throw_ptr("gomem: corrupted free list: bad link in the free block at", slot);
+	return (void *)n;
+}
+
 /* Pop an object of span class c from mc, refilling if needed (n bytes asked). */
 static inline void *gm_small_alloc(gm_mcache *mc, unsigned c, size_t n)
 {
-	void *p = mc->free[c];
+	bool safe = gm_opt.safelink;
+	void *p = safe ? mc->sfree[c] : mc->free[c];
 
 	if (gm_likely(p != NULL)) {
-		mc->free[c] = *(void **)p;
-		mc->room[c]++;
+		if (gm_unlikely(safe)) {
+			mc->sfree[c] = gm_link_next(p, c);
+			mc->sroom[c]++;
+		} else {
+			mc->free[c] = *(void **)p;
+			mc->room[c]++;
+		}
 	} else {
 		p = gm_mcache_refill(mc, c);
 		if (gm_unlikely(p == NULL)) {
@@ -147,7 +181,7 @@ void *gm_malloc(size_t n)
 /* ---- Free ---- */
 
 /* Is p the start of an object of the small-object span s? */
-static inline bool gm_is_object_start(const gm_mspan *s, uintptr_t p)
+static bool gm_is_object_start(const gm_mspan *s, uintptr_t p)
 {
 	return gm_obj_index(p - s->start, s->inv, s->shift) < s->nelems;
 }
@@ -160,7 +194,9 @@ static inline bool gm_freed_already(const gm_mspan *s, const void *p)
 {
 	if (s->keyw != 0)
 		return ((const uintptr_t *)p)[s->keyw] == (uintptr_t)s;
-	return gm_tls_mcache->free[s->spanclass] == p;
+	const gm_mcache *mc = gm_tls_mcache;
+
+	return (gm_opt.safelink ? mc->sfree : mc->free)[s->spanclass] == p;
 }
 
 /* Report a bad free of p in span s (or no span) and stop. */
@@ -194,13 +230,17 @@ static inline void gm_free_local(gm_mcache *mc, gm_mspan *s, void *p)
 	unsigned c = s->spanclass;
 	uintptr_t *w = p;
 
-	if (gm_unlikely(mc->room[c] == 0))
+	bool safe = gm_opt.safelink;
+	void **list = safe ? &mc->sfree[c] : &mc->free[c];
+	uint64_t *room = safe ? &mc->sroom[c] : &mc->room[c];
+
+	if (gm_unlikely(*room == 0))
 		gm_mcache_release(mc, c, gm_class_batch[c]);
 	w[s->keyw] = (uintptr_t)s;
 	__asm__("" ::: "memory"); /* the key first: in the 8 B class the link overwrites it */
-	w[0] = (uintptr_t)mc->free[c];
-	mc->free[c] = p;
-	mc->room[c]--;
+	w[0] = (uintptr_t)*list ^ (safe ? gm_link_mask(p) : 0);
+	*list = p;
+	(*room)--;
 	gm_stat_inc(&mc->stats.nfree[c]);
 }
 

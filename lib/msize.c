@@ -69,6 +69,11 @@ void gm_msize_init(void)
 		gm_class_shift[c] = (uint8_t)k;
 		gm_class_nelems[c] =
 		    (uint16_t)(gm_class_npages[c] * GM_PAGE_SIZE / gm_class_size[c]);
+		/* The 8 B class leaves its span's last word unused, a guard
+		 * word: free's fast path reads the word after every object
+		 * (malloc_fast.h), which must be inside the span. */
+		if (gm_class_size[c] < 16)
+			gm_class_nelems[c]--;
 	}
 	/*
 	 * Blocks of 16 B or more are 16-byte aligned, as glibc's are: Go's 24 B

@@ -9,6 +9,7 @@
  *       scavwindow=MS   window of the in-use peak the goal follows (default 100)
  *       scavage=MS      how long a free run stays idle before release (150)
  *       cgroup=0        do not derive the soft limit from the memory cgroup
+ *       safelink=1      masked, checked free-list links (slow paths only)
  *   GOMEM_PROFILE_RATE=N                      bytes per allocation sample
  *                                             (default 524288, 0 = off)
  *   GOMEM_STATS_INTERVAL_MS=N                 memstats probe interval
@@ -121,6 +122,8 @@ static int gm_env_debug_pair(const char *p, size_t len)
 		gm_opt.scav_age_ns = n * 1000000u;
 	else if (KEY("cgroup"))
 		gm_opt.cgroup = n != 0;
+	else if (KEY("safelink"))
+		gm_opt.safelink = n != 0;
 	else
 		return -1;
 #undef KEY

@@ -109,8 +109,8 @@ struct gomem_bysize {
  */
 #define GOMEM_MEMSTATS_EXTRA_FIELDS(U64)                                                           \
 	U64(TinyAllocs, counter, "gomem_tiny_allocs_total",                                        \
-	    "Tiny allocations packed into shared 16-byte blocks (counted in both Mallocs and "     \
-	    "Frees).")                                                                             \
+	    "Go's count of allocations served inside an existing 16-byte tiny block; always 0, "   \
+	    "as blocks of up to 8 bytes are objects of the 8-byte class.")                         \
 	U64(LargeAllocs, counter, "gomem_large_allocs_total",                                      \
 	    "Allocations larger than 32 KiB served straight from the page heap.")                  \
 	U64(LargeFrees, counter, "gomem_large_frees_total",                                        \

@@ -92,6 +92,7 @@ void gm_init_slow(void)
 	gm_mcentral_init();
 	gm_prof_init();
 	gm_seed = gm_random_key();
+	gm_link_secret = gm_random_key();
 	if (gm_opt.memory_limit_set) {
 		/* GOMEMLIMIT wins over the cgroup, even "off". */
 		if (gm_opt.memory_limit != INT64_MAX)

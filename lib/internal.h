@@ -32,12 +32,14 @@
  * Allocation (malloc.c):
  *   1. n <= 32 KiB: round up to a size class; pop the thread's free list for
  *      that class.  No lock, no atomic read-modify-write.  Every block is
- *      16-byte aligned (GCC assumes 8 of malloc whatever the size, glibc
- *      gives 16): 0..16 B take the 16 B class, 17..24 B the 32 B class.
- *      Go's tiny allocator is gone: under an 8-byte rule the only packing
- *      left was two objects of up to 8 B per 16 B (Go's 8 B class), and an
- *      8 B object has no second word for the double-free key, so it needed
- *      a path of its own that made malloc(8)+free 1.4x the best peer's.
+ *      8-byte aligned, 16 from 16 B up (GCC assumes 8 of malloc whatever
+ *      the size, glibc gives 16): 0..8 B take the 8 B class at 8-byte
+ *      spacing (as jemalloc, tcmalloc and mimalloc do), 9..16 B the 16 B
+ *      class, 17..24 B the 32 B class.  There is no tiny allocator: Go's
+ *      packs objects of any size under 16 B into 16 B blocks, which the
+ *      8-byte rule leaves only as two 8 B halves, i.e. the 8 B class
+ *      without a class of its own (a first version of that cost 88
+ *      instructions per malloc(8)+free pair; the class costs 64).
  *   2. The list is empty: take a batch of objects from mcentral (per-class
  *      lock, one batch per lock); mcentral takes them from spans with free
  *      objects, else gets a fresh span from mheap (heap lock); else mheap
@@ -48,7 +50,8 @@
  *   page -> span through the arena map (Go's single-level map on amd64,
  *   then the arena's page table) gives the span's fastclass; the object
  *   start check is a multiply and a rotate; word 1 holding the span's
- *   address means a double free.  The object goes on the freeing thread's
+ *   address means a double free (in the 8 B class: being the head of the
+ *   thread's list, see malloc.c).  The object goes on the freeing thread's
  *   list for that class, whichever thread allocated it (no lock, no
  *   atomic).  A full list gives a batch back to mcentral, which returns a
  *   span whose objects are all back to the heap, where free neighbours
@@ -87,7 +90,7 @@
 #define gm_unlikely(x) __builtin_expect(!!(x), 0)
 #define gm_noinline    __attribute__((noinline))
 /* The two hot entry points keep no frame: they make tail calls only. */
-#define gm_hot	       __attribute__((hot, optimize("omit-frame-pointer")))
+#define gm_hot	       __attribute__((hot, optimize("omit-frame-pointer", "no-tree-slsr")))
 #define gm_inline      static inline __attribute__((always_inline))
 
 /* ---- Constants (Go's values) ---- */
@@ -122,6 +125,22 @@ extern uint8_t gm_size_to_class128[(GM_MAX_SMALL - GM_SMALL_MAX) / GM_LARGE_DIV 
 extern uint64_t gm_class_inv[GM_NUM_CLASSES];
 extern uint8_t gm_class_shift[GM_NUM_CLASSES];
 extern uint16_t gm_class_nelems[GM_NUM_CLASSES];
+
+/*
+ * What malloc's fast path looks up, in one object so one base register
+ * serves both: cls[n] is the size class of a request of n = 0..1016 bytes;
+ * keyw[c] is the word of a free object of class c that holds the
+ * double-free key (malloc clears it): 1, and 0 for the 8 B class, whose
+ * objects have no second word (the link then overwrites the key, and the
+ * class's double-free check is the list head, see malloc_fast.h).
+ */
+typedef struct gm_small_tables {
+	uint8_t cls[GM_SMALL_MAX - 8 + 1];
+	uint8_t keyw[GM_NUM_CLASSES];
+} gm_small_tables;
+
+extern gm_small_tables gm_small;
+#define gm_class_keyw gm_small.keyw
 
 void gm_msize_init(void);
 
@@ -176,7 +195,7 @@ enum gm_span_state {
 /*
  * A span.  What free's fast path reads comes first (the first 32 bytes);
  * those fields are written only while the span changes hands under
- * gm_heap.lock (and nsampled, fastclass under gm_prof.lock).  Putting
+ * gm_heap.lock (and fastclass under gm_prof.lock).  Putting
  * mcentral's fields on a line of their own would cost 48 bytes a span
  * (7 MiB more RSS after tests/lib/spike.sh's 1 GiB spike).
  */
@@ -189,17 +208,19 @@ typedef struct gm_mspan {
 	 * in-use small-object span with no sampled blocks; else 0, whose list
 	 * has no room in any cache. */
 	uint8_t fastclass;
-	uint8_t shift;	   /* trailing zero bits of elemsize */
-	uint16_t nsampled; /* sampled blocks in the span (gm_prof.lock) */
+	uint8_t shift; /* trailing zero bits of elemsize */
+	uint8_t keyw;  /* the word of a free object that holds the key (gm_class_keyw) */
+	uint8_t pad0;
 	uint32_t elemsize;
 	uint8_t spanclass; /* 0 for large spans and free runs */
 	/* The rest is mcentral's and the heap's. */
-	uint8_t state;	  /* enum gm_span_state */
-	uint8_t needzero; /* large: pages may hold old data */
-	uint8_t onlist;	  /* heap free lists: index + 1 of the list, 0 = none */
-	uint8_t lazyzero; /* large: OS pages at the start (<= 64) calloc zeroed by madvise */
-	uint16_t nfree;	  /* objects on freelist (mcentral.lock) */
-	uint16_t nparked; /* small: free objects on released OS pages (mcentral.lock) */
+	uint8_t state;	   /* enum gm_span_state */
+	uint8_t needzero;  /* large: pages may hold old data */
+	uint8_t onlist;	   /* heap free lists: index + 1 of the list, 0 = none */
+	uint8_t lazyzero;  /* large: OS pages at the start (<= 64) calloc zeroed by madvise */
+	uint16_t nsampled; /* sampled blocks in the span (gm_prof.lock) */
+	uint16_t nfree;	   /* objects on freelist (mcentral.lock) */
+	uint16_t nparked;  /* small: free objects on released OS pages (mcentral.lock) */
 	size_t npages;
 	struct gm_mspan *next; /* mcentral partial or heap free list */
 	struct gm_mspan *prev;
@@ -251,19 +272,71 @@ gm_inline void gm_span_set_state(gm_mspan *s, unsigned st)
 	__atomic_store_n(&s->state, (uint8_t)st, __ATOMIC_RELEASE);
 }
 
+/*
+ * A page's span in the arena map: the distance of the span from
+ * gm_span_none (a span of no class: free's fast path finds no room for it
+ * and leaves it to the slow path), 0 for none.  Free's fast path turns it
+ * into a span with one add and no test (gm_span_of_fast).
+ */
+typedef struct gm_spanref {
+	uintptr_t d;
+} gm_spanref;
+
 /* Per-arena metadata (Go's heapArena), charged to GCSys. */
 typedef struct gm_heaparena {
-	gm_mspan *spans[GM_ARENA_PAGES];	 /* page -> span */
+	gm_spanref spans[GM_ARENA_PAGES];	 /* page -> span */
 	uint64_t scavenged[GM_ARENA_PAGES / 64]; /* 1 = page released to the OS */
 	uint64_t mapped[GM_ARENA_PAGES / 64];	 /* 1 = page in Prepared/Ready */
 	uintptr_t base;
 } gm_heaparena;
 
-extern gm_heaparena *gm_arenas[GM_ARENA_L2_ENTRIES]; /* 16 MiB of .bss, touched sparsely */
+/*
+ * Arena index -> its metadata (16 MiB of .bss, touched sparsely), stored as
+ * the distance from gm_arena_none, whose span table is all NULL and never
+ * written: 0 is no arena, and free's fast path looks up a page with an add
+ * and no test (gm_span_of_fast).
+ */
+typedef struct gm_arena_map {
+	gm_heaparena none; /* one base register serves the three */
+	gm_mspan span_none;
+	uintptr_t idx[GM_ARENA_L2_ENTRIES]; /* distance from none, 0 = no arena */
+} gm_arena_map;
+
+extern gm_arena_map gm_amap;
+#define gm_arenas     gm_amap.idx
+#define gm_arena_none gm_amap.none
+#define gm_span_none  gm_amap.span_none
+
+/* The span r refers to, gm_span_none for none. */
+gm_inline gm_mspan *gm_spanref_any(gm_spanref r)
+{
+	return (gm_mspan *)((uintptr_t)&gm_span_none + r.d);
+}
+
+/* The span r refers to, or NULL. */
+gm_inline gm_mspan *gm_spanref_get(gm_spanref r)
+{
+	return r.d != 0 ? gm_spanref_any(r) : NULL;
+}
+
+gm_inline gm_spanref gm_spanref_of(const gm_mspan *s)
+{
+	gm_spanref r = {s != NULL ? (uintptr_t)s - (uintptr_t)&gm_span_none : 0};
+
+	return r;
+}
+
+/* The metadata of index i's arena, gm_arena_none if there is none. */
+gm_inline gm_heaparena *gm_arena_at(size_t i)
+{
+	return (gm_heaparena *)((uintptr_t)&gm_arena_none + gm_arenas[i]);
+}
 
 gm_inline gm_heaparena *gm_arena_of(uintptr_t p)
 {
-	return gm_arenas[(p >> GM_ARENA_SHIFT) & (GM_ARENA_L2_ENTRIES - 1)];
+	size_t i = (p >> GM_ARENA_SHIFT) & (GM_ARENA_L2_ENTRIES - 1);
+
+	return gm_arenas[i] != 0 ? gm_arena_at(i) : NULL;
 }
 
 /* The span that owns p, or NULL if p is not in the heap. */
@@ -276,7 +349,7 @@ gm_inline gm_mspan *gm_span_of(uintptr_t p)
 	ha = gm_arena_of(p);
 	if (gm_unlikely(ha == NULL))
 		return NULL;
-	return ha->spans[(p >> GM_PAGE_SHIFT) & (GM_ARENA_PAGES - 1)];
+	return gm_spanref_get(ha->spans[(p >> GM_PAGE_SHIFT) & (GM_ARENA_PAGES - 1)]);
 }
 
 #define GM_FREE_LISTS 128
@@ -377,6 +450,10 @@ typedef struct gm_mcache {
 	int64_t next_sample; /* bytes until the next profiling sample */
 	uint64_t rng;
 	gm_tstats stats;
+	/* GOMEMDEBUG=safelink=1: the lists, with masked links (malloc.c); then
+	 * free[] stays empty and room[] 0, so both fast paths defer. */
+	void *sfree[GM_NUM_SPANCLASSES];
+	uint64_t sroom[GM_NUM_SPANCLASSES];
 	/* Thread registry, protected by gm_registry.lock. */
 	struct gm_mcache *rnext, *rprev;
 	pid_t tid;
@@ -437,6 +514,21 @@ void *gm_pvalloc(size_t n);
 size_t gm_usable_size(const void *p);
 
 extern uint64_t gm_seed; /* random, picked at start */
+
+/*
+ * GOMEMDEBUG=safelink=1: free-list links stored masked, as glibc >= 2.32
+ * does (safe-linking), with a per-process secret too; gm_link_next checks
+ * each one it decodes and ends the process naming the block whose link is
+ * bad.  The mask of the link in the block at slot:
+ */
+extern uint64_t gm_link_secret;
+
+gm_inline uintptr_t gm_link_mask(const void *slot)
+{
+	return ((uintptr_t)slot >> 12) ^ gm_link_secret;
+}
+
+void *gm_link_next(const void *slot, unsigned spanclass);
 
 /* ---- stats (mstats.c) ---- */
 
@@ -538,6 +630,7 @@ typedef struct gm_options {
 	bool scavenge;		    /* GOMEMDEBUG scavenge=0 turns the thread off */
 	bool scavtrace;		    /* GOMEMDEBUG scavtrace=1 */
 	bool check;		    /* GOMEMDEBUG check=1: heap invariants on snapshots */
+	bool safelink;		    /* GOMEMDEBUG safelink=1: masked free-list links */
 	uint64_t stats_interval_ns; /* GOMEM_STATS_INTERVAL_MS */
 	uint64_t release_delay_ns;  /* GOMEMDEBUG scavwindow=MS: window of the in-use peak */
 	uint64_t profile_rate;	    /* GOMEM_PROFILE_RATE: bytes per sample, 0 = off */

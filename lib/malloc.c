@@ -1,8 +1,8 @@
 /*
  * malloc.c: the allocation and free paths.
  *
- * See internal.h for the overview.  The fast paths (gm_malloc for 9..1016
- * bytes, gm_free of an object of 16 B or more) touch only the thread's
+ * See internal.h for the overview.  The fast paths (gm_malloc for 0..1016
+ * bytes, gm_free of a small object) touch only the thread's
  * mcache, the span's read-only fields and the object: no lock, no atomic
  * read-modify-write.
  *
@@ -10,7 +10,10 @@
  * second word (the double-free key: a pointer no program is given, in a
  * register already when free needs it, as glibc 2.29..2.33 used its tcache's
  * address); malloc clears it.  Finding the key at free time means a double
- * free.  Pointers that are not the start of an object of an in-use span
+ * free.  An 8 B object has no second word: its key is overwritten by the
+ * link, and a free of the object at the head of the thread's list for its
+ * class (the block freed last, free(p); free(p)) is the double free found
+ * there.  Pointers that are not the start of an object of an in-use span
  * are refused.  Both end the process with a message naming the pointer.
  */
 #include "malloc_fast.h"
@@ -18,14 +21,48 @@
 #include <errno.h>
 #include <string.h>
 
+static bool gm_is_object_start(const gm_mspan *s, uintptr_t p);
+
+uint64_t gm_link_secret;
+
+/*
+ * The next block after slot on a safelink list of span class c: its masked
+ * link decoded, which must be NULL or the start of an object of an in-use
+ * span of the class; else the list is corrupt (a write into the free block
+ * at slot, an overflow from its neighbour or a use after free) and the
+ * process ends with a message naming slot.
+ */
+void *gm_link_next(const void *slot, unsigned c)
+{
+	uintptr_t n = *(const uintptr_t *)slot ^ gm_link_mask(slot);
+	gm_mspan *s;
+	unsigned st;
+
+	if (n == 0)
+		return NULL;
+	s = gm_span_of(n);
+	if (s == NULL || s->spanclass != c || n % 8 != 0)
+		gm_throw_ptr("gomem: corrupted free list: bad link in the free block at", slot);
+	st = gm_span_state(s);
+	if ((st != GM_SPAN_PARTIAL && st != GM_SPAN_EMPTY) || !gm_is_object_start(s, n))
+		gm_throw_ptr("gomem: corrupted free list: bad link in the free block at", slot);
+	return (void *)n;
+}
+
 /* Pop an object of span class c from mc, refilling if needed (n bytes asked). */
 static inline void *gm_small_alloc(gm_mcache *mc, unsigned c, size_t n)
 {
-	void *p = mc->free[c];
+	bool safe = gm_opt.safelink;
+	void *p = safe ? mc->sfree[c] : mc->free[c];
 
 	if (gm_likely(p != NULL)) {
-		mc->free[c] = *(void **)p;
-		mc->room[c]++;
+		if (gm_unlikely(safe)) {
+			mc->sfree[c] = gm_link_next(p, c);
+			mc->sroom[c]++;
+		} else {
+			mc->free[c] = *(void **)p;
+			mc->room[c]++;
+		}
 	} else {
 		p = gm_mcache_refill(mc, c);
 		if (gm_unlikely(p == NULL)) {
@@ -34,7 +71,7 @@ static inline void *gm_small_alloc(gm_mcache *mc, unsigned c, size_t n)
 		}
 		mc = gm_tls_mcache;
 	}
-	((uintptr_t *)p)[1] = 0; /* the double-free key */
+	((uintptr_t *)p)[gm_class_keyw[c]] = 0; /* the double-free key */
 	gm_stat_inc(&mc->stats.nmalloc[c]);
 	return gm_prof_account(mc, p, n);
 }
@@ -144,9 +181,22 @@ void *gm_malloc(size_t n)
 /* ---- Free ---- */
 
 /* Is p the start of an object of the small-object span s? */
-static inline bool gm_is_object_start(const gm_mspan *s, uintptr_t p)
+static bool gm_is_object_start(const gm_mspan *s, uintptr_t p)
 {
 	return gm_obj_index(p - s->start, s->inv, s->shift) < s->nelems;
+}
+
+/*
+ * Was the object p of the in-use small-object span s freed already?  Its key
+ * (see above), or for the 8 B class, it is the head of this thread's list.
+ */
+static inline bool gm_freed_already(const gm_mspan *s, const void *p)
+{
+	if (s->keyw != 0)
+		return ((const uintptr_t *)p)[s->keyw] == (uintptr_t)s;
+	const gm_mcache *mc = gm_tls_mcache;
+
+	return (gm_opt.safelink ? mc->sfree : mc->free)[s->spanclass] == p;
 }
 
 /* Report a bad free of p in span s (or no span) and stop. */
@@ -166,7 +216,7 @@ static gm_noinline __attribute__((noreturn)) void gm_bad_free(const gm_mspan *s,
 		gm_throw_ptr("gomem: free of pointer not allocated by gomem (or double free):", p);
 	if (!gm_is_object_start(s, a))
 		gm_throw_ptr("gomem: free of pointer not at the start of an object:", p);
-	if (((const uintptr_t *)p)[1] == (uintptr_t)s)
+	if (gm_freed_already(s, p))
 		gm_throw_ptr("gomem: double free of", p);
 	gm_throw_ptr(what, p);
 }
@@ -180,12 +230,17 @@ static inline void gm_free_local(gm_mcache *mc, gm_mspan *s, void *p)
 	unsigned c = s->spanclass;
 	uintptr_t *w = p;
 
-	if (gm_unlikely(mc->room[c] == 0))
+	bool safe = gm_opt.safelink;
+	void **list = safe ? &mc->sfree[c] : &mc->free[c];
+	uint64_t *room = safe ? &mc->sroom[c] : &mc->room[c];
+
+	if (gm_unlikely(*room == 0))
 		gm_mcache_release(mc, c, gm_class_batch[c]);
-	w[0] = (uintptr_t)mc->free[c];
-	w[1] = (uintptr_t)s;
-	mc->free[c] = p;
-	mc->room[c]--;
+	w[s->keyw] = (uintptr_t)s;
+	__asm__("" ::: "memory"); /* the key first: in the 8 B class the link overwrites it */
+	w[0] = (uintptr_t)*list ^ (safe ? gm_link_mask(p) : 0);
+	*list = p;
+	(*room)--;
 	gm_stat_inc(&mc->stats.nfree[c]);
 }
 
@@ -217,7 +272,7 @@ gm_noinline void gm_free_slow(void *p, gm_mspan *s)
 
 	if (a == 0)
 		return;
-	if (gm_unlikely(a >> GM_ADDR_BITS))
+	if (gm_unlikely(a >> GM_ADDR_BITS || s == &gm_span_none))
 		s = NULL;
 	if (gm_unlikely(s == NULL))
 		gm_bad_free(NULL, p, "gomem: free of pointer not allocated by gomem:");
@@ -238,7 +293,7 @@ gm_noinline void gm_free_slow(void *p, gm_mspan *s)
 		if (mc == NULL)
 			gm_throw("gomem: out of memory for a thread cache");
 	}
-	if (gm_unlikely(!gm_is_object_start(s, a) || ((uintptr_t *)p)[1] == (uintptr_t)s))
+	if (gm_unlikely(!gm_is_object_start(s, a) || gm_freed_already(s, p)))
 		gm_bad_free(s, p, "gomem: free of invalid pointer");
 	/* Onto the list; past its limit a batch goes back to mcentral. */
 	gm_free_local(mc, s, p);
@@ -359,7 +414,7 @@ void *gm_realloc(void *p, size_t n)
 	} else {
 		if (gm_unlikely(gm_span_state(s) == GM_SPAN_FREE ||
 				gm_span_state(s) == GM_SPAN_DEAD || !gm_is_object_start(s, a) ||
-				((uintptr_t *)p)[1] == (uintptr_t)s))
+				gm_freed_already(s, p)))
 			gm_bad_free(s, p, "gomem: realloc of invalid pointer");
 		old = s->elemsize;
 		/* Stay put unless the block would be mostly empty. */

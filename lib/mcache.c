@@ -39,8 +39,13 @@ gm_mcache *gm_mcache_create(void)
 	if (mc == NULL)
 		return NULL;
 	mc->tid = (pid_t)syscall(SYS_gettid);
-	for (unsigned c = 1; c < GM_NUM_SPANCLASSES; c++)
-		mc->room[c] = mc->max[c] = 2u * gm_class_batch[c];
+	for (unsigned c = 1; c < GM_NUM_SPANCLASSES; c++) {
+		mc->max[c] = 2u * gm_class_batch[c];
+		if (gm_opt.safelink)
+			mc->sroom[c] = mc->max[c];
+		else
+			mc->room[c] = mc->max[c];
+	}
 	mc->next_sample = gm_prof_next(mc);
 	pthread_mutex_lock(&gm_registry_.lock);
 	mc->rprev = NULL;
@@ -76,26 +81,49 @@ void *gm_mcache_refill(gm_mcache *mc, unsigned spanclass)
 	n = gm_mcentral_alloc_batch((uint8_t)spanclass, gm_class_batch[spanclass], &p);
 	if (n == 0)
 		return NULL;
+	if (gm_unlikely(gm_opt.safelink)) {
+		/* Mask the batch's links on the way in. */
+		for (void *q = *(void **)p, *next; q != NULL; q = next) {
+			next = *(void **)q;
+			*(uintptr_t *)q = (uintptr_t)next ^ gm_link_mask(q);
+		}
+		mc->sfree[spanclass] = *(void **)p;
+		mc->sroom[spanclass] = mc->max[spanclass] - (n - 1);
+		return p;
+	}
 	mc->free[spanclass] = *(void **)p;
 	mc->room[spanclass] = mc->max[spanclass] - (n - 1);
 	return p;
 }
 
-/* Give the first n objects of the list for spanclass back to mcentral. */
+/*
+ * Give the first n objects of the list for spanclass back to mcentral (with
+ * safelink, each link is checked and stored plain on the way out).
+ */
 void gm_mcache_release(gm_mcache *mc, unsigned spanclass, unsigned n)
 {
-	void *head = mc->free[spanclass], *p = head, *last = NULL;
+	bool safe = gm_opt.safelink;
+	void **list = safe ? &mc->sfree[spanclass] : &mc->free[spanclass];
+	void *head = *list, *p = head, *last = NULL;
 	unsigned i;
 
 	for (i = 0; i < n && p != NULL; i++) {
 		last = p;
-		p = *(void **)p;
+		if (safe) {
+			p = gm_link_next(p, spanclass);
+			*(void **)last = p; /* plain for mcentral */
+		} else {
+			p = *(void **)p;
+		}
 	}
 	if (last == NULL)
 		return;
 	*(void **)last = NULL;
-	mc->free[spanclass] = p;
-	mc->room[spanclass] += i;
+	*list = p;
+	if (safe)
+		mc->sroom[spanclass] += i;
+	else
+		mc->room[spanclass] += i;
 	gm_mcentral_free_batch((uint8_t)spanclass, head, i);
 }
 
@@ -105,7 +133,7 @@ void gm_mcache_release_all(gm_mcache *mc)
 	unsigned c;
 
 	for (c = 1; c < GM_NUM_SPANCLASSES; c++)
-		while (mc->free[c] != NULL)
+		while (mc->free[c] != NULL || mc->sfree[c] != NULL)
 			gm_mcache_release(mc, c, UINT32_MAX);
 }
 

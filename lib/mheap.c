@@ -31,7 +31,7 @@
 #include <string.h>
 
 gm_mheap gm_heap = {.lock = PTHREAD_MUTEX_INITIALIZER};
-gm_heaparena *gm_arenas[GM_ARENA_L2_ENTRIES];
+gm_arena_map gm_amap;
 
 _Atomic uint64_t gm_stat_heap_sys;
 _Atomic uint64_t gm_stat_mspan_sys;
@@ -65,11 +65,12 @@ void gm_mheap_init(void)
 
 /* ---- Page -> span map ---- */
 
-static inline gm_mspan **gm_spans_slot(uintptr_t p)
+/* Point page p at s (NULL: at no span). */
+static inline void gm_span_set(uintptr_t p, gm_mspan *s)
 {
 	gm_heaparena *ha = gm_arena_of(p);
 
-	return &ha->spans[(p >> GM_PAGE_SHIFT) & (GM_ARENA_PAGES - 1)];
+	ha->spans[(p >> GM_PAGE_SHIFT) & (GM_ARENA_PAGES - 1)] = gm_spanref_of(s);
 }
 
 /* Point every page of [start, start+npages) at s. */
@@ -78,14 +79,14 @@ static void gm_set_spans(uintptr_t start, size_t npages, gm_mspan *s)
 	size_t i;
 
 	for (i = 0; i < npages; i++)
-		*gm_spans_slot(start + PAGES(i)) = s;
+		gm_span_set(start + PAGES(i), s);
 }
 
 /* A free run maps at its ends only. */
 static void gm_set_free_ends(gm_mspan *s)
 {
-	*gm_spans_slot(s->start) = s;
-	*gm_spans_slot(s->start + PAGES(s->npages - 1)) = s;
+	gm_span_set(s->start, s);
+	gm_span_set(s->start + PAGES(s->npages - 1), s);
 }
 
 /* The span owning page p if p is in a mapped arena page, else NULL. */
@@ -98,7 +99,7 @@ static gm_mspan *gm_span_at(uintptr_t p)
 	ha = gm_arena_of(p);
 	if (ha == NULL)
 		return NULL;
-	return ha->spans[(p >> GM_PAGE_SHIFT) & (GM_ARENA_PAGES - 1)];
+	return gm_spanref_get(ha->spans[(p >> GM_PAGE_SHIFT) & (GM_ARENA_PAGES - 1)]);
 }
 
 /* ---- Scavenged bits ---- */
@@ -225,7 +226,8 @@ static bool gm_arena_new(uintptr_t base)
 	if (ha == NULL)
 		return false;
 	ha->base = base;
-	gm_arenas[(base >> GM_ARENA_SHIFT) & (GM_ARENA_L2_ENTRIES - 1)] = ha;
+	gm_arenas[(base >> GM_ARENA_SHIFT) & (GM_ARENA_L2_ENTRIES - 1)] =
+	    (uintptr_t)ha - (uintptr_t)&gm_arena_none;
 	gm_heap.narenas++;
 	return true;
 }
@@ -418,6 +420,7 @@ gm_mspan *gm_mheap_alloc(size_t npages, uint8_t spanclass, size_t align_pages)
 			s->nelems = 1;
 			s->inv = 0;
 			s->shift = 0;
+			s->keyw = 1;
 			__atomic_store_n(&s->fastclass, 0, __ATOMIC_RELAXED);
 			gm_heap.large_alloc += PAGES(npages);
 			gm_heap.large_alloc_count++;
@@ -426,6 +429,7 @@ gm_mspan *gm_mheap_alloc(size_t npages, uint8_t spanclass, size_t align_pages)
 			s->elemsize = gm_class_size[spanclass];
 			s->inv = gm_class_inv[spanclass];
 			s->shift = gm_class_shift[spanclass];
+			s->keyw = gm_class_keyw[spanclass];
 			s->nelems = gm_class_nelems[spanclass];
 			__atomic_store_n(&s->fastclass, gm_span_fastclass(s), __ATOMIC_RELAXED);
 		}
@@ -455,9 +459,9 @@ static void gm_free_coalesce_insert(gm_mspan *s)
 		l = gm_span_at(s->start - GM_PAGE_SIZE);
 		if (l != NULL && gm_span_state(l) == GM_SPAN_FREE && l->onlist != 0) {
 			gm_free_remove(l);
-			*gm_spans_slot(s->start) = NULL;
-			*gm_spans_slot(l->start + PAGES(l->npages - 1)) = NULL;
-			*gm_spans_slot(l->start) = NULL;
+			gm_span_set(s->start, NULL);
+			gm_span_set(l->start + PAGES(l->npages - 1), NULL);
+			gm_span_set(l->start, NULL);
 			if (l->npages > s->npages)
 				s->idle_since = l->idle_since;
 			s->start = l->start;
@@ -469,9 +473,9 @@ static void gm_free_coalesce_insert(gm_mspan *s)
 	r = gm_span_at(s->start + PAGES(s->npages));
 	if (r != NULL && gm_span_state(r) == GM_SPAN_FREE && r->onlist != 0) {
 		gm_free_remove(r);
-		*gm_spans_slot(s->start + PAGES(s->npages - 1)) = NULL;
-		*gm_spans_slot(r->start + PAGES(r->npages - 1)) = NULL;
-		*gm_spans_slot(r->start) = NULL;
+		gm_span_set(s->start + PAGES(s->npages - 1), NULL);
+		gm_span_set(r->start + PAGES(r->npages - 1), NULL);
+		gm_span_set(r->start, NULL);
 		if (r->npages > s->npages)
 			s->idle_since = r->idle_since;
 		s->npages += r->npages;
@@ -509,7 +513,7 @@ void gm_mheap_free_locked(gm_mspan *s)
 		s->nparked = 0;
 	}
 	for (i = 1; i + 1 < s->npages; i++)
-		*gm_spans_slot(s->start + PAGES(i)) = NULL;
+		gm_span_set(s->start + PAGES(i), NULL);
 	s->state = GM_SPAN_FREE;
 	s->spanclass = 0;
 	__atomic_store_n(&s->fastclass, 0, __ATOMIC_RELAXED);
@@ -686,7 +690,7 @@ static bool gm_scav_find_locked(gm_mspan **out, uintptr_t *lo, uintptr_t *hi, ui
 			p = a >= GM_ARENA_SIZE ? a : 0;
 			continue;
 		}
-		s = ha->spans[((p - 1) >> GM_PAGE_SHIFT) & (GM_ARENA_PAGES - 1)];
+		s = gm_spanref_get(ha->spans[((p - 1) >> GM_PAGE_SHIFT) & (GM_ARENA_PAGES - 1)]);
 		if (s == NULL) {
 			/* Unmapped, or inside a run that changed: one page down. */
 			p -= GM_PAGE_SIZE;
@@ -754,8 +758,8 @@ size_t gm_mheap_scavenge(size_t want, bool force)
 		pthread_mutex_lock(&gm_heap.lock);
 		gm_scav_set(lo, npages);
 		gm_gauge_add(&gm_heap.released, (int64_t)PAGES(nunscav));
-		*gm_spans_slot(s->start) = NULL;
-		*gm_spans_slot(s->start + PAGES(s->npages - 1)) = NULL;
+		gm_span_set(s->start, NULL);
+		gm_span_set(s->start + PAGES(s->npages - 1), NULL);
 		gm_free_coalesce_insert(s);
 		done += PAGES(nunscav);
 	}
@@ -792,14 +796,14 @@ int gm_mheap_check(char *why, size_t whylen)
 
 	pthread_mutex_lock(&gm_heap.lock);
 	for (ai = 0; ai < GM_ARENA_L2_ENTRIES; ai++) {
-		gm_heaparena *ha = gm_arenas[ai];
+		gm_heaparena *ha = gm_arena_at(ai);
 		size_t pg = 0;
 		bool prev_free = false;
 
-		if (ha == NULL)
+		if (gm_arenas[ai] == 0)
 			continue;
 		while (pg < GM_ARENA_PAGES) {
-			gm_mspan *s = ha->spans[pg];
+			gm_mspan *s = gm_spanref_get(ha->spans[pg]);
 			uintptr_t p = ha->base + PAGES(pg);
 			size_t i;
 

@@ -10,7 +10,8 @@
  * object.  Rounding waste is
  * at most 12.5% and span tail waste at most 12.5%.  Differences from Go:
  * requests of 17..24 B skip the 24 B class, which cannot keep 16-byte
- * alignment, and those of 0..8 B the 8 B class (see gm_msize_init); tests/lib/check_msize.c
+ * alignment (see gm_msize_init), and there is no tiny allocator: requests of
+ * 0..8 B take the 8 B class (internal.h); tests/lib/check_msize.c
  * re-derives the table from Go's generator rules.
  */
 #include "internal.h"
@@ -31,7 +32,7 @@ const uint8_t gm_class_npages[GM_NUM_CLASSES] = {
 };
 
 uint8_t gm_size_to_class8[GM_SMALL_MAX / GM_SMALL_DIV + 1];
-uint8_t gm_small_class[GM_SMALL_MAX - 8 + 1];
+gm_small_tables gm_small;
 uint8_t gm_size_to_class128[(GM_MAX_SMALL - GM_SMALL_MAX) / GM_LARGE_DIV + 1];
 uint64_t gm_class_inv[GM_NUM_CLASSES];
 uint8_t gm_class_shift[GM_NUM_CLASSES];
@@ -68,15 +69,21 @@ void gm_msize_init(void)
 		gm_class_shift[c] = (uint8_t)k;
 		gm_class_nelems[c] =
 		    (uint16_t)(gm_class_npages[c] * GM_PAGE_SIZE / gm_class_size[c]);
+		/* The 8 B class leaves its span's last word unused, a guard
+		 * word: free's fast path reads the word after every object
+		 * (malloc_fast.h), which must be inside the span. */
+		if (gm_class_size[c] < 16)
+			gm_class_nelems[c]--;
 	}
 	/*
 	 * Blocks of 16 B or more are 16-byte aligned, as glibc's are: Go's 24 B
-	 * class only gives 8, so requests of 17..24 B use the 32 B class, and
-	 * 0..8 B use the 16 B class (see internal.h: the 8 B class would need
-	 * a path of its own for want of room for the double-free key).
+	 * class only gives 8, so requests of 17..24 B use the 32 B class.  The
+	 * 8 B class takes 0..8 B at 8-byte spacing (8-aligned, as every peer's
+	 * 8 B class and GCC's MALLOC_ABI_ALIGNMENT want).
 	 */
-	gm_size_to_class8[0] = gm_size_to_class8[1] = 2;
 	gm_size_to_class8[3] = 4;
-	for (i = 0; i < sizeof(gm_small_class); i++)
-		gm_small_class[i] = gm_size_to_class8[(i + GM_SMALL_DIV - 1) / GM_SMALL_DIV];
+	for (i = 0; i < sizeof(gm_small.cls); i++)
+		gm_small.cls[i] = gm_size_to_class8[(i + GM_SMALL_DIV - 1) / GM_SMALL_DIV];
+	for (c = 0; c < GM_NUM_CLASSES; c++)
+		gm_small.keyw[c] = gm_class_size[c] >= 16 || c == 0 ? 1 : 0;
 }

@@ -7,8 +7,9 @@
  *                large objects' page-rounded bytes
  *   HeapAlloc    TotalAlloc minus the same for frees; Alloc = HeapAlloc
  *   Mallocs      small + large objects; Frees likewise
- *   TinyAllocs   zero: there is no tiny allocator (internal.h); blocks
- *                under 16 B are 16 B class objects
+ *   TinyAllocs   Go's count of allocations served inside an existing
+ *                16 B tiny block: zero, as there is no tiny allocator
+ *                (internal.h); blocks of up to 8 B are 8 B class objects
  *   HeapInuse    pages of spans out of the heap; HeapIdle free pages;
  *                HeapReleased free pages returned to the OS; HeapSys their
  *                sum.  Our extra HeapInuseReleased counts the OS pages inside

@@ -255,8 +255,10 @@ START_TEST(test_double_free_medium)
 END_TEST
 
 /*
- * Blocks of a few bytes (once packed in 16 B blocks by Go's tiny allocator,
- * now 16 B objects): a double free, with a live neighbour, is caught.
+ * Blocks of a few bytes (objects of the 8 B class, 8-byte spaced, so the
+ * neighbour's first word follows the block): an immediate double free,
+ * with a live neighbour, is caught.  (A double free of an 8 B block freed
+ * before the last one of its class is not: see lib/malloc.c.)
  */
 START_TEST(test_double_free_tiny)
 {

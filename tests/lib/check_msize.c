@@ -82,8 +82,13 @@ START_TEST(every_size_maps_to_smallest_fitting_class)
 
 		ck_assert_msg(c >= 1 && c < GM_NUM_CLASSES, "size %zu class %u", n, c);
 		ck_assert_msg(gm_class_size[c] >= n, "size %zu class %u too small", n, c);
-		/* The smallest class of 16 B or more that fits and keeps 16-byte
-		 * alignment (every block is 16-byte aligned). */
+		/* Up to 8 B the 8 B class (8-aligned at 8-byte spacing); from
+		 * 9 B the smallest class that fits and keeps 16-byte alignment
+		 * (every block of 16 B or more is 16-byte aligned). */
+		if (n <= 8) {
+			ck_assert_msg(gm_class_size[c] == 8, "size %zu: class %u", n, c);
+			continue;
+		}
 		ck_assert_msg(gm_class_size[c] >= 16 && gm_class_size[c] % 16 == 0,
 			      "size %zu: class %u unaligned", n, c);
 		ck_assert_msg(gm_class_size[c - 1] < n || gm_class_size[c - 1] < 16 ||
@@ -92,7 +97,13 @@ START_TEST(every_size_maps_to_smallest_fitting_class)
 	}
 	/* malloc's fast table agrees, 0 included. */
 	for (size_t n = 0; n <= GM_SMALL_MAX - 8; n++)
-		ck_assert_uint_eq(gm_small_class[n], gm_size_class(n ? n : 1));
+		ck_assert_uint_eq(gm_small.cls[n], gm_size_class(n ? n : 1));
+	/* The free object's key word lies inside the object and, but for the
+	 * 8 B class's (which has one word), after the link in word 0. */
+	for (unsigned c = 1; c < GM_NUM_CLASSES; c++) {
+		ck_assert_uint_lt(gm_class_keyw[c] * 8u, gm_class_size[c]);
+		ck_assert_uint_eq(gm_class_keyw[c], gm_class_size[c] >= 16 ? 1 : 0);
+	}
 }
 END_TEST
 
@@ -100,7 +111,9 @@ START_TEST(waste_bounds)
 {
 	for (unsigned c = 1; c < GM_NUM_CLASSES; c++) {
 		size_t span = gm_class_npages[c] * GM_PAGE_SIZE;
-		size_t objs = span / gm_class_size[c];
+		/* The 8 B class keeps its span's last word as a guard word
+		 * (free's fast path reads the word after each object). */
+		size_t objs = span / gm_class_size[c] - (gm_class_size[c] < 16);
 		size_t tail = span - objs * gm_class_size[c];
 
 		ck_assert_uint_eq(gm_class_nelems[c], objs);

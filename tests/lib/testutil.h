@@ -6,6 +6,8 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <signal.h>
+#include <sys/wait.h>
 #include <unistd.h>
 
 #include "internal.h"
@@ -45,6 +47,36 @@ ck_identities(const struct gomem_memstats *m)
 			s += m->BySize[i].Mallocs;
 		ck_assert_uint_le(s, m->Mallocs);
 	}
+}
+
+/*
+ * Run fn(arg) in a child, which must abort with one line on stderr that
+ * starts "gomem: " and contains expect.
+ */
+static inline void
+expect_death(void (*fn)(void *), void *arg, const char *expect)
+{
+	int fds[2], status;
+	char buf[512] = { 0 };
+	ssize_t n, got = 0;
+	pid_t pid;
+
+	ck_assert_int_eq(pipe(fds), 0);
+	pid = fork();
+	if (pid == 0) {
+		dup2(fds[1], 2);
+		fn(arg);
+		_exit(0);
+	}
+	close(fds[1]);
+	while ((n = read(fds[0], buf + got, sizeof(buf) - 1 - (size_t)got)) > 0)
+		got += n;
+	close(fds[0]);
+	waitpid(pid, &status, 0);
+	ck_assert_msg(WIFSIGNALED(status) && WTERMSIG(status) == SIGABRT, "child did not abort");
+	ck_assert_msg(strncmp(buf, "gomem: ", 7) == 0, "message: %s", buf);
+	ck_assert_msg(strstr(buf, expect) != NULL, "message %s lacks %s", buf, expect);
+	ck_assert_msg(strchr(buf, '\n') == buf + strlen(buf) - 1, "not one line: %s", buf);
 }
 
 #endif

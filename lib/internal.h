@@ -364,12 +364,27 @@ typedef struct gm_tstats {
 	uint64_t nfree[GM_NUM_SPANCLASSES];
 } gm_tstats;
 
+/* Bounds of a list's adaptive cap (see mcache.c): per list, per thread
+ * (bytes above the base caps of 2 batches), over all threads. */
+#define GM_CACHE_LIST_OBJS    4096u
+#define GM_CACHE_LIST_BYTES   ((uint64_t)256 << 10)
+#define GM_CACHE_THREAD_BYTES ((uint64_t)2 << 20)
+#define GM_CACHE_TOTAL_BYTES  ((uint64_t)32 << 20)
+
 typedef struct gm_mcache {
 	void *free[GM_NUM_SPANCLASSES]; /* local free lists, objects of any span */
 	/* Room left on each list: max minus its length.  At 0 a free gives
 	 * a batch back to mcentral first (the empty cache has none). */
 	uint64_t room[GM_NUM_SPANCLASSES]; /* 64 bits: indexed like free[] */
 	uint32_t max[GM_NUM_SPANCLASSES];
+	/* The adaptive cap (mcache.c, gm_mcache_overflow): refilled[c] is set
+	 * when list c ran empty; overages[c] counts overflows with no malloc
+	 * of the class between them (mark[c]: nmalloc[c] at the last one);
+	 * grown is the bytes of cap above the base caps.  Slow paths only. */
+	uint8_t refilled[GM_NUM_SPANCLASSES];
+	uint8_t overages[GM_NUM_SPANCLASSES];
+	uint32_t mark[GM_NUM_SPANCLASSES];
+	uint64_t grown;
 	int64_t next_sample; /* bytes until the next profiling sample */
 	uint64_t rng;
 	gm_tstats stats;
@@ -395,6 +410,7 @@ void gm_mcache_release_all(gm_mcache *mc);
 void gm_mcache_thread_exit(void *arg);
 void *gm_mcache_refill(gm_mcache *mc, unsigned spanclass);
 void gm_mcache_release(gm_mcache *mc, unsigned spanclass, unsigned n);
+void gm_mcache_overflow(gm_mcache *mc, unsigned spanclass);
 extern pthread_key_t gm_mcache_key;
 void gm_mcache_fork_child(void);
 

@@ -173,7 +173,7 @@ static gm_noinline __attribute__((noreturn)) void gm_bad_free(const gm_mspan *s,
 
 /*
  * Push the small object p of span s on this thread's list, with the
- * double-free key; a full list first gives a batch back to mcentral.
+ * double-free key; a full list first grows or gives a batch back to mcentral.
  */
 static inline void gm_free_local(gm_mcache *mc, gm_mspan *s, void *p)
 {
@@ -181,7 +181,7 @@ static inline void gm_free_local(gm_mcache *mc, gm_mspan *s, void *p)
 	uintptr_t *w = p;
 
 	if (gm_unlikely(mc->room[c] == 0))
-		gm_mcache_release(mc, c, gm_class_batch[c]);
+		gm_mcache_overflow(mc, c);
 	w[0] = (uintptr_t)mc->free[c];
 	w[1] = (uintptr_t)s;
 	mc->free[c] = p;

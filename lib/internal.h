@@ -566,7 +566,7 @@ int gm_cgroup_find(const char *proc_cgroup, const char *mountinfo, char *dir, si
 		   size_t *mntlen);
 uint64_t gm_cgroup_read_limit(const char *dir, size_t mntlen, int version, unsigned *source);
 uint64_t gm_cgroup_soft_limit(uint64_t cg);
-void gm_cgroup_init(void);
+void gm_cgroup_ensure(void);
 bool gm_cgroup_following(void);
 void gm_cgroup_poll(void);
 int64_t gm_set_memory_limit(int64_t limit);

@@ -512,6 +512,8 @@ gm_inline struct gomem_profile *gm_prof_table(void)
 void gm_prof_init(void);
 int64_t gm_prof_next(gm_mcache *mc);
 double gm_prof_weight(uint64_t n, uint64_t rate);
+double gm_math_log(double u); /* 0 < u <= 1 */
+double gm_math_exp(double x); /* x <= 0 */
 void gm_prof_malloc(gm_mcache *mc, void *p, size_t n);
 void gm_prof_free(gm_mspan *s, void *p);
 void gm_prof_fork_child(void);

@@ -49,8 +49,9 @@
  *   start check is a multiply and a rotate; word 1 holding the span's
  *   address means a double free.  The object goes on the freeing thread's
  *   list for that class, whichever thread allocated it (no lock, no
- *   atomic).  A full list gives a batch back to mcentral, which returns a
- *   span whose objects are all back to the heap, where free neighbours
+ *   atomic).  A full list grows its cap if the thread also allocates from
+ *   it in long bursts (mcache.c), else gives a batch back to mcentral,
+ *   which returns a span whose objects are all back to the heap, where free neighbours
  *   coalesce.  Large calloc zeroes reused pages by memset or madvise, as
  *   the measured touch rate of such blocks says.
  *

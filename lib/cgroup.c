@@ -25,13 +25,21 @@
  * naming "memory"; v2: the "0::" line, used only when no v1 hierarchy has
  * the memory controller) gives the path; the matching mount in
  * /proc/self/mountinfo (its root and mount point) turns it into a
- * directory.  This is read once at start; the scavenger thread re-reads the
- * limit files every GM_CGROUP_POLL_NS, so a changed limit is followed within
- * about half a second.
+ * directory.  This is found once, not at start (reading those /proc files
+ * and a limit file per level took about 0.2 ms of the main thread's CPU at
+ * every process start), but by the
+ * first of: the scavenger thread as it starts (the only user of the limit
+ * while the program runs), a reader of the statistics (MemoryLimit and its
+ * source must be right when first read), or gomem_set_memory_limit (which
+ * returns the previous limit).  gm_cgroup_ensure runs the
+ * discovery; it is called without any gomem lock held (it takes
+ * gm_heap.lock to publish what it found).  The scavenger thread then
+ * re-reads the limit files every GM_CGROUP_POLL_NS, so a changed limit is
+ * followed within about half a second.
  *
  * Nothing here allocates: files are read with open/read/close into stack
- * buffers, and the directory is kept in static storage written at init
- * (before other threads can use the allocator) and read only afterwards.
+ * buffers, and the directory is kept in static storage written once by the
+ * discovery under gm_heap.lock and read only after gm_cg_found says so.
  * The applied limit and its source live in gm_heap under gm_heap.lock.
  */
 #include "internal.h"
@@ -45,7 +53,7 @@
 #define GM_CG_UNLIMITED	   (UINT64_C(1) << 62)
 #define GM_CG_HEADROOM_MIN ((uint64_t)8 << 20)
 
-/* The process's memory cgroup, written by gm_cgroup_init only. */
+/* The process's memory cgroup, written once by gm_cgroup_ensure. */
 static struct {
 	char dir[GM_CG_PATH]; /* its directory */
 	size_t mntlen;	      /* length of the mount point at the start of dir */
@@ -371,10 +379,9 @@ uint64_t gm_cgroup_soft_limit(uint64_t cg)
 
 /* ---- The process's cgroup ---- */
 
-/* Apply a cgroup limit read just now, unless the limit was set otherwise. */
-static void gm_cgroup_apply(uint64_t cg, unsigned source)
+/* Apply a cgroup limit read just now, unless the limit was set otherwise (lock held). */
+static void gm_cgroup_apply_locked(uint64_t cg, unsigned source)
 {
-	pthread_mutex_lock(&gm_heap.lock);
 	gm_heap.cgroup_limit = cg;
 	if (gm_heap.limit_source != GOMEM_LIMIT_ENV && gm_heap.limit_source != GOMEM_LIMIT_API) {
 		uint64_t soft = cg != 0 ? gm_cgroup_soft_limit(cg) : 0;
@@ -382,7 +389,6 @@ static void gm_cgroup_apply(uint64_t cg, unsigned source)
 		atomic_store_explicit(&gm_heap.limit, soft, memory_order_relaxed);
 		gm_heap.limit_source = cg != 0 ? source : GOMEM_LIMIT_NONE;
 	}
-	pthread_mutex_unlock(&gm_heap.lock);
 }
 
 /*
@@ -395,6 +401,7 @@ int64_t gm_set_memory_limit(int64_t limit)
 	uint64_t old;
 
 	gm_ensure_init();
+	gm_cgroup_ensure(); /* the previous limit may be the cgroup's */
 	pthread_mutex_lock(&gm_heap.lock);
 	old = atomic_load_explicit(&gm_heap.limit, memory_order_relaxed);
 	if (limit >= 0) {
@@ -408,27 +415,49 @@ int64_t gm_set_memory_limit(int64_t limit)
 	return old != 0 ? (int64_t)old : INT64_MAX;
 }
 
-/* At init: find the cgroup and apply its limit (GOMEMLIMIT wins). */
-void gm_cgroup_init(void)
-{
-	unsigned source;
-	uint64_t cg;
+/* 1 once gm_cg is written (release; read with acquire). */
+static _Atomic int gm_cg_found;
 
-	if (!gm_opt.cgroup)
+/*
+ * Find the cgroup once, unless GOMEMDEBUG cgroup=0; no gomem lock held.
+ * Callers that race both read the files (the same answer) and the first to
+ * take gm_heap.lock publishes it.  Nobody waits for another thread, so a
+ * fork while a discovery runs elsewhere leaves the child to do its own
+ * (a pthread_once would stay "in progress" there for ever).
+ */
+void gm_cgroup_ensure(void)
+{
+	char dir[GM_CG_PATH];
+	size_t mntlen = 0;
+	unsigned source = 0;
+	uint64_t cg = 0;
+	int version;
+
+	if (!gm_opt.cgroup || atomic_load_explicit(&gm_cg_found, memory_order_acquire))
 		return;
-	gm_cg.version = gm_cgroup_find("/proc/self/cgroup", "/proc/self/mountinfo", gm_cg.dir,
-				       sizeof(gm_cg.dir), &gm_cg.mntlen);
-	if (gm_cg.version == 0)
-		return;
-	cg = gm_cgroup_read_limit(gm_cg.dir, gm_cg.mntlen, gm_cg.version, &source);
-	gm_cgroup_apply(cg, source);
+	version =
+	    gm_cgroup_find("/proc/self/cgroup", "/proc/self/mountinfo", dir, sizeof(dir), &mntlen);
+	if (version != 0)
+		cg = gm_cgroup_read_limit(dir, mntlen, version, &source);
+	pthread_mutex_lock(&gm_heap.lock);
+	if (!atomic_load_explicit(&gm_cg_found, memory_order_relaxed)) {
+		if (version != 0) {
+			memcpy(gm_cg.dir, dir, sizeof(dir));
+			gm_cg.mntlen = mntlen;
+			gm_cg.version = version;
+			gm_cgroup_apply_locked(cg, source);
+		}
+		atomic_store_explicit(&gm_cg_found, 1, memory_order_release);
+	}
+	pthread_mutex_unlock(&gm_heap.lock);
 }
 
-/* Does the scavenger thread need to poll the cgroup? */
+/* Does the scavenger thread need to poll the cgroup?  Finds it first. */
 bool gm_cgroup_following(void)
 {
 	unsigned src;
 
+	gm_cgroup_ensure();
 	if (gm_cg.version == 0)
 		return false;
 	pthread_mutex_lock(&gm_heap.lock);
@@ -446,5 +475,7 @@ void gm_cgroup_poll(void)
 	if (gm_cg.version == 0)
 		return;
 	cg = gm_cgroup_read_limit(gm_cg.dir, gm_cg.mntlen, gm_cg.version, &source);
-	gm_cgroup_apply(cg, source);
+	pthread_mutex_lock(&gm_heap.lock);
+	gm_cgroup_apply_locked(cg, source);
+	pthread_mutex_unlock(&gm_heap.lock);
 }

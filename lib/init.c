@@ -99,7 +99,6 @@ void gm_init_slow(void)
 			atomic_store(&gm_heap.limit, (uint64_t)gm_opt.memory_limit);
 		gm_heap.limit_source = GOMEM_LIMIT_ENV;
 	}
-	gm_cgroup_init();
 	pthread_key_create(&gm_mcache_key, gm_mcache_thread_exit);
 	atomic_store_explicit(&gm_inited, 2, memory_order_release);
 	/* From here on malloc works, so a registration that allocates is fine. */

@@ -53,8 +53,9 @@
  *   address means a double free (in the 8 B class: being the head of the
  *   thread's list, see malloc.c).  The object goes on the freeing thread's
  *   list for that class, whichever thread allocated it (no lock, no
- *   atomic).  A full list gives a batch back to mcentral, which returns a
- *   span whose objects are all back to the heap, where free neighbours
+ *   atomic).  A full list grows its cap if the thread also allocates from
+ *   it in long bursts (mcache.c), else gives a batch back to mcentral,
+ *   which returns a span whose objects are all back to the heap, where free neighbours
  *   coalesce.  Large calloc zeroes reused pages by memset or madvise, as
  *   the measured touch rate of such blocks says.
  *
@@ -441,12 +442,27 @@ typedef struct gm_tstats {
 	uint64_t nfree[GM_NUM_SPANCLASSES];
 } gm_tstats;
 
+/* Bounds of a list's adaptive cap (see mcache.c): per list, per thread
+ * (bytes above the base caps of 2 batches), over all threads. */
+#define GM_CACHE_LIST_OBJS    4096u
+#define GM_CACHE_LIST_BYTES   ((uint64_t)256 << 10)
+#define GM_CACHE_THREAD_BYTES ((uint64_t)2 << 20)
+#define GM_CACHE_TOTAL_BYTES  ((uint64_t)32 << 20)
+
 typedef struct gm_mcache {
 	void *free[GM_NUM_SPANCLASSES]; /* local free lists, objects of any span */
 	/* Room left on each list: max minus its length.  At 0 a free gives
 	 * a batch back to mcentral first (the empty cache has none). */
 	uint64_t room[GM_NUM_SPANCLASSES]; /* 64 bits: indexed like free[] */
 	uint32_t max[GM_NUM_SPANCLASSES];
+	/* The adaptive cap (mcache.c, gm_mcache_overflow): refilled[c] is set
+	 * when list c ran empty; overages[c] counts overflows with no malloc
+	 * of the class between them (mark[c]: nmalloc[c] at the last one);
+	 * grown is the bytes of cap above the base caps.  Slow paths only. */
+	uint8_t refilled[GM_NUM_SPANCLASSES];
+	uint8_t overages[GM_NUM_SPANCLASSES];
+	uint32_t mark[GM_NUM_SPANCLASSES];
+	uint64_t grown;
 	int64_t next_sample; /* bytes until the next profiling sample */
 	uint64_t rng;
 	gm_tstats stats;
@@ -476,6 +492,7 @@ void gm_mcache_release_all(gm_mcache *mc);
 void gm_mcache_thread_exit(void *arg);
 void *gm_mcache_refill(gm_mcache *mc, unsigned spanclass);
 void gm_mcache_release(gm_mcache *mc, unsigned spanclass, unsigned n);
+void gm_mcache_overflow(gm_mcache *mc, unsigned spanclass);
 extern pthread_key_t gm_mcache_key;
 void gm_mcache_fork_child(void);
 
@@ -596,6 +613,8 @@ void gm_prof_init(void);
 int64_t gm_prof_next(gm_mcache *mc);
 uint64_t gm_prof_set_rate(uint64_t rate);
 double gm_prof_weight(uint64_t n, uint64_t rate);
+double gm_math_log(double u); /* 0 < u <= 1 */
+double gm_math_exp(double x); /* x <= 0 */
 void gm_prof_malloc(gm_mcache *mc, void *p, size_t n);
 void gm_prof_free(gm_mspan *s, void *p);
 void gm_prof_fork_child(void);
@@ -651,7 +670,7 @@ int gm_cgroup_find(const char *proc_cgroup, const char *mountinfo, char *dir, si
 		   size_t *mntlen);
 uint64_t gm_cgroup_read_limit(const char *dir, size_t mntlen, int version, unsigned *source);
 uint64_t gm_cgroup_soft_limit(uint64_t cg);
-void gm_cgroup_init(void);
+void gm_cgroup_ensure(void);
 bool gm_cgroup_following(void);
 void gm_cgroup_poll(void);
 int64_t gm_set_memory_limit(int64_t limit);

@@ -223,7 +223,7 @@ static gm_noinline __attribute__((noreturn)) void gm_bad_free(const gm_mspan *s,
 
 /*
  * Push the small object p of span s on this thread's list, with the
- * double-free key; a full list first gives a batch back to mcentral.
+ * double-free key; a full list first grows or gives a batch back to mcentral.
  */
 static inline void gm_free_local(gm_mcache *mc, gm_mspan *s, void *p)
 {
@@ -234,8 +234,12 @@ static inline void gm_free_local(gm_mcache *mc, gm_mspan *s, void *p)
 	void **list = safe ? &mc->sfree[c] : &mc->free[c];
 	uint64_t *room = safe ? &mc->sroom[c] : &mc->room[c];
 
-	if (gm_unlikely(*room == 0))
-		gm_mcache_release(mc, c, gm_class_batch[c]);
+	if (gm_unlikely(*room == 0)) {
+		if (safe) /* the masked lists keep their base caps */
+			gm_mcache_release(mc, c, gm_class_batch[c]);
+		else
+			gm_mcache_overflow(mc, c);
+	}
 	w[s->keyw] = (uintptr_t)s;
 	__asm__("" ::: "memory"); /* the key first: in the 8 B class the link overwrites it */
 	w[0] = (uintptr_t)*list ^ (safe ? gm_link_mask(p) : 0);

@@ -13,12 +13,36 @@
  * gm_read_memstats through the registry of all mcaches.  At thread exit (a pthread key destructor)
  * the spans go back to mcentral, the counts into the registry's dead-thread totals, and the mcache
  * to its fixalloc.
+ *
+ * The cap of each list adapts, like tcmalloc's slow start.  A list starts at 2 batches.  When a
+ * free finds it full (room 0, the slow path) and the list ran empty since its last overflow (the
+ * thread allocates from it in bursts longer than the list: batches would travel to mcentral and
+ * back), its cap doubles, up to GM_CACHE_LIST_OBJS objects and GM_CACHE_LIST_BYTES bytes of the
+ * class.  The bytes of cap above the base caps ("grown") are bounded per thread
+ * (GM_CACHE_THREAD_BYTES) and over all threads (GM_CACHE_TOTAL_BYTES, one atomic counter touched
+ * only when a cap changes).  A cap shrinks back:
+ *  - by half (not below the base) when the thread has freed four times the list's bound past its
+ *    cap (4 * limit / batch overflows, at most 255) with no malloc of the class between them: it
+ *    frees into the list but no longer allocates from it (or its bursts are far longer than any
+ *    cap), so the extra objects only keep memory from other threads (tcmalloc's length overages,
+ *    counted so that a burst up to 4 bounds long never shrinks the cap it needs);
+ *  - every grown list of the thread by half when a list wants to grow past the thread's budget
+ *    (the thread's needs moved to other classes: tcmalloc steals from other lists the same way);
+ *  - to the base at thread exit and fork (gm_mcache_release_all).
+ * Objects above a shrunk cap go back to mcentral at once.  A thread that goes idle keeps its
+ * lists, at most its budget above the base caps; the scavenger cannot reach another thread's
+ * lists without a lock on the fast path.  The fast paths never look at any of this: they test
+ * room only.
  */
 #include "internal.h"
 
 #include <errno.h>
+#include <stdatomic.h>
 #include <unistd.h>
 #include <sys/syscall.h>
+
+/* Bytes of cap above the base caps, over all threads. */
+static _Atomic uint64_t gm_cache_grown_total;
 
 __thread gm_mcache *gm_tls_mcache = &gm_empty_mcache;
 gm_mcache gm_empty_mcache;
@@ -45,7 +69,10 @@ gm_mcache *gm_mcache_create(void)
 			mc->sroom[c] = mc->max[c];
 		else
 			mc->room[c] = mc->max[c];
+		mc->refilled[c] = mc->overages[c] = 0;
+		mc->mark[c] = 0;
 	}
+	mc->grown = 0;
 	mc->next_sample = gm_prof_next(mc);
 	pthread_mutex_lock(&gm_registry_.lock);
 	mc->rprev = NULL;
@@ -93,6 +120,7 @@ void *gm_mcache_refill(gm_mcache *mc, unsigned spanclass)
 	}
 	mc->free[spanclass] = *(void **)p;
 	mc->room[spanclass] = mc->max[spanclass] - (n - 1);
+	mc->refilled[spanclass] = 1;
 	return p;
 }
 
@@ -127,14 +155,94 @@ void gm_mcache_release(gm_mcache *mc, unsigned spanclass, unsigned n)
 	gm_mcentral_free_batch((uint8_t)spanclass, head, i);
 }
 
-/* Give every cached object back to mcentral (thread exit, fork). */
+/*
+ * Set the cap of list c to max (not below its base), giving the objects
+ * above it back to mcentral, and account the change in grown capacity.
+ */
+static void gm_mcache_setmax(gm_mcache *mc, unsigned c, uint32_t max)
+{
+	uint32_t base = 2u * gm_class_batch[c], old = mc->max[c];
+	uint64_t len = old - mc->room[c];
+
+	if (max < base)
+		max = base;
+	if (max >= old)
+		return;
+	if (len > max)
+		gm_mcache_release(mc, c, (unsigned)(len - max));
+	/* Now the list holds at most max objects: room stays >= 0. */
+	mc->room[c] -= old - max;
+	mc->max[c] = max;
+	mc->grown -= (uint64_t)(old - max) * gm_class_size[c];
+	atomic_fetch_sub_explicit(&gm_cache_grown_total, (uint64_t)(old - max) * gm_class_size[c],
+				  memory_order_relaxed);
+}
+
+/* Try to add n objects to list c's cap within the thread's and the global budgets. */
+static bool gm_mcache_grow(gm_mcache *mc, unsigned c, uint32_t n)
+{
+	uint64_t bytes = (uint64_t)n * gm_class_size[c];
+
+	if (mc->grown + bytes > GM_CACHE_THREAD_BYTES) {
+		/* Over the thread's budget: halve every other grown list. */
+		for (unsigned k = 1; k < GM_NUM_SPANCLASSES; k++)
+			if (k != c)
+				gm_mcache_setmax(mc, k, mc->max[k] / 2);
+		if (mc->grown + bytes > GM_CACHE_THREAD_BYTES)
+			return false;
+	}
+	if (atomic_fetch_add_explicit(&gm_cache_grown_total, bytes, memory_order_relaxed) + bytes >
+	    GM_CACHE_TOTAL_BYTES) {
+		atomic_fetch_sub_explicit(&gm_cache_grown_total, bytes, memory_order_relaxed);
+		return false;
+	}
+	mc->max[c] += n;
+	mc->room[c] += n;
+	mc->grown += bytes;
+	return true;
+}
+
+/*
+ * A free found list c full (room 0): grow its cap, or shrink it, or give a
+ * batch back to mcentral (see the rules at the top).  Leaves room > 0.
+ */
+void gm_mcache_overflow(gm_mcache *mc, unsigned c)
+{
+	uint32_t batch = gm_class_batch[c], max = mc->max[c];
+	uint32_t limit = (uint32_t)(GM_CACHE_LIST_BYTES / gm_class_size[c]);
+	uint32_t nmalloc = (uint32_t)mc->stats.nmalloc[c];
+
+	if (limit > GM_CACHE_LIST_OBJS)
+		limit = GM_CACHE_LIST_OBJS;
+	if (nmalloc != mc->mark[c]) {
+		mc->mark[c] = nmalloc;
+		mc->overages[c] = 0;
+	} else if (max > 2u * batch &&
+		   ++mc->overages[c] >= (4 * limit / batch < 255 ? 4 * limit / batch : 255)) {
+		mc->overages[c] = 0;
+		mc->refilled[c] = 0;
+		gm_mcache_setmax(mc, c, max / 2);
+	}
+	if (mc->refilled[c]) {
+		mc->refilled[c] = 0;
+		if (max < limit && gm_mcache_grow(mc, c, max < limit - max ? max : limit - max))
+			return;
+	}
+	if (mc->room[c] == 0)
+		gm_mcache_release(mc, c, batch);
+}
+
+/* Give every cached object back to mcentral and the caps to their base (thread exit, fork). */
 void gm_mcache_release_all(gm_mcache *mc)
 {
 	unsigned c;
 
-	for (c = 1; c < GM_NUM_SPANCLASSES; c++)
+	for (c = 1; c < GM_NUM_SPANCLASSES; c++) {
 		while (mc->free[c] != NULL || mc->sfree[c] != NULL)
 			gm_mcache_release(mc, c, UINT32_MAX);
+		gm_mcache_setmax(mc, c, 0);
+		mc->refilled[c] = mc->overages[c] = 0;
+	}
 }
 
 /* Add the counts of st into the totals of dead threads (registry lock held). */

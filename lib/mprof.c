@@ -38,7 +38,6 @@
 #include "internal.h"
 #include "probes.h"
 
-#include <math.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -109,6 +108,58 @@ static inline uint64_t gm_prof_rate(void)
 }
 
 /*
+ * ln(u) for 0 < u <= 1 and e^x for x <= 0, the two functions sampling needs,
+ * without libm: linking libm cost every process about 0.15 ms of start-up.
+ * Both are within a few ulps of libm's (tests/lib/check_mprof.c).
+ */
+#define GM_LN2_HI 6.93147180369123816490e-01 /* ln 2 in two parts (fdlibm's) */
+#define GM_LN2_LO 1.90821492927058770002e-10
+
+double gm_math_log(double u)
+{
+	union {
+		double d;
+		uint64_t b;
+	} v = {u};
+	int e = (int)((v.b >> 52) & 0x7ff) - 1023;
+	double m, s, s2, sum = 0;
+
+	/* u = 2^e * m with m in [sqrt(1/2), sqrt(2)), then ln m = 2 atanh(s),
+	 * s = (m - 1) / (m + 1), |s| < 0.172: 10 odd terms reach 2^-53. */
+	v.b = (v.b & ~(UINT64_C(0x7ff) << 52)) | (UINT64_C(1023) << 52);
+	m = v.d;
+	if (m > 1.4142135623730951) {
+		m /= 2;
+		e++;
+	}
+	s = (m - 1) / (m + 1);
+	s2 = s * s;
+	for (int k = 19; k >= 1; k -= 2)
+		sum = sum * s2 + 1.0 / k;
+	return e * GM_LN2_LO + 2 * s * sum + e * GM_LN2_HI;
+}
+
+double gm_math_exp(double x)
+{
+	union {
+		double d;
+		uint64_t b;
+	} p;
+	double r, sum = 1;
+	int k;
+
+	if (!(x > -708)) /* below, 2^k would need a subnormal: 0 is close enough */
+		return 0;
+	/* x = k ln2 + r, |r| <= ln2/2; e^r by its Taylor series to r^13. */
+	k = -(int)(-x * 1.4426950408889634 + 0.5);
+	r = (x - k * GM_LN2_HI) - k * GM_LN2_LO;
+	for (int i = 13; i >= 1; i--)
+		sum = 1 + sum * r / i;
+	p.b = (uint64_t)(k + 1023) << 52;
+	return sum * p.d;
+}
+
+/*
  * Bytes until the thread's next sample.  With sampling off, the countdown
  * still runs out every GM_PROF_RECHECK bytes, so a thread notices a rate set
  * later (gomem_set_profile_rate) at a cost of one call per 64 MiB.
@@ -122,7 +173,7 @@ int64_t gm_prof_next(gm_mcache *mc)
 
 	if (rate == 0)
 		return GM_PROF_RECHECK;
-	n = -log(gm_prof_uniform(mc)) * r;
+	n = -gm_math_log(gm_prof_uniform(mc)) * r;
 	if (n > 1e15)
 		n = 1e15;
 	return (int64_t)n;
@@ -138,7 +189,7 @@ double gm_prof_weight(uint64_t n, uint64_t rate)
 
 	if (rate <= 1 || n == 0)
 		return (double)n;
-	p = 1 - exp(-(double)n / (double)rate);
+	p = 1 - gm_math_exp(-(double)n / (double)rate);
 	return p > 0 ? (double)n / p : (double)n;
 }
 

@@ -1,6 +1,7 @@
 /*
  * check_mcentral.c: mcache refill and release in batches, mcentral's span
- * life (partial, empty, back to the heap) and frees from other threads.
+ * life (partial, empty, back to the heap), frees from other threads, and
+ * the lists' adaptive caps.
  */
 #include "testutil.h"
 
@@ -11,7 +12,7 @@
 static void **
 fill_span(unsigned c, unsigned *n)
 {
-	/* Well past what a thread cache holds (twice a batch). */
+	/* Well past what a thread cache holds at its base cap (twice a batch). */
 	unsigned cnt = gm_class_nelems[c] * 3 + gm_class_batch[c] * 8;
 	void **v = calloc(cnt, sizeof(void *)); /* glibc: not the code under test */
 
@@ -338,6 +339,194 @@ check_parking(unsigned c)
 	free(count);
 }
 
+/* Allocate all of x (64 B) in this thread. */
+static void *
+alloc_all(void *arg)
+{
+	struct xfer *x = arg;
+
+	for (unsigned i = 0; i < x->n; i++)
+		x->v[i] = gm_malloc(64);
+	return NULL;
+}
+
+/* Free all of x in this thread, whose caps must stay at their base. */
+static void *
+free_grown_check(void *arg)
+{
+	struct xfer *x = arg;
+	unsigned c = gm_size_class(64);
+
+	for (unsigned i = 0; i < x->n; i++)
+		gm_free(x->v[i]);
+	ck_assert_uint_eq(gm_tls_mcache->max[c], 2u * gm_class_batch[c]);
+	ck_assert_uint_eq(gm_tls_mcache->grown, 0);
+	return NULL;
+}
+/* Base cap of a list (2 batches) and its adaptive bound. */
+static unsigned
+cap_base(unsigned c)
+{
+	return 2u * gm_class_batch[c];
+}
+
+static unsigned
+cap_limit(unsigned c)
+{
+	uint64_t l = GM_CACHE_LIST_BYTES / gm_class_size[c];
+
+	return l < GM_CACHE_LIST_OBJS ? (unsigned)l : GM_CACHE_LIST_OBJS;
+}
+
+/* The thread's grown bytes must be the sum of every cap above its base. */
+static void
+check_grown(void)
+{
+	gm_mcache *mc = gm_tls_mcache;
+	uint64_t sum = 0;
+
+	for (unsigned c = 1; c < GM_NUM_SPANCLASSES; c++) {
+		ck_assert_uint_ge(mc->max[c], cap_base(c));
+		ck_assert_uint_le(mc->max[c], cap_limit(c) > cap_base(c) ? cap_limit(c) : cap_base(c));
+		sum += (uint64_t)(mc->max[c] - cap_base(c)) * gm_class_size[c];
+		list_len(c);
+	}
+	ck_assert_uint_eq(sum, mc->grown);
+	ck_assert_uint_le(mc->grown, GM_CACHE_THREAD_BYTES);
+}
+
+/* n mallocs of size then n frees, last first (glibc's bench-malloc-simple). */
+static void
+burst(void **v, unsigned n, size_t size)
+{
+	for (unsigned i = 0; i < n; i++) {
+		v[i] = gm_malloc(size);
+		ck_assert_ptr_nonnull(v[i]);
+		memset(v[i], 0x5a, size);
+	}
+	for (unsigned i = n; i-- > 0;)
+		gm_free(v[i]);
+}
+
+START_TEST(cap_grows_for_bursts)
+{
+	unsigned c = gm_size_class(64), n = 1600;
+	void **v = calloc(n, sizeof(void *));
+	struct gomem_memstats a, b;
+	uint64_t inuse;
+
+	gm_opt.scavenge = false;
+	gm_read_memstats(&a);
+	burst(v, 1, 64);
+	ck_assert_uint_eq(gm_tls_mcache->max[c], cap_base(c));
+	/* Bursts longer than the list make it grow, doubling, to hold a burst. */
+	for (int r = 0; r < 13; r++)
+		burst(v, n, 64);
+	ck_assert_uint_ge(gm_tls_mcache->max[c], n);
+	ck_assert_uint_le(gm_tls_mcache->max[c], cap_limit(c));
+	check_grown();
+	/* Now a burst is served by the list alone: no span is taken or given back. */
+	inuse = atomic_load(&gm_heap.inuse);
+	ck_assert_uint_ge(list_len(c), n);
+	for (unsigned i = 0; i < n; i++)
+		v[i] = gm_malloc(64);
+	ck_assert_uint_eq(atomic_load(&gm_heap.inuse), inuse);
+	for (unsigned i = n; i-- > 0;)
+		gm_free(v[i]);
+	ck_assert_uint_ge(list_len(c), n);
+	gm_read_memstats(&b);
+	ck_assert_uint_eq(b.Mallocs - a.Mallocs, 14 * n + 1);
+	ck_assert_uint_eq(b.Frees - a.Frees, 14 * n + 1);
+	ck_assert_uint_eq(b.HeapObjects, a.HeapObjects);
+	ck_identities(&b);
+	/* Thread exit and fork hand the lists back: caps return to their base. */
+	gm_mcache_release_all(gm_tls_mcache);
+	ck_assert_uint_eq(gm_tls_mcache->max[c], cap_base(c));
+	ck_assert_uint_eq(gm_tls_mcache->grown, 0);
+	check_grown();
+	ck_heap_ok();
+	free(v);
+}
+END_TEST
+
+START_TEST(cap_bounds)
+{
+	/* Large objects: the bound in bytes stops the list before GM_CACHE_LIST_OBJS. */
+	unsigned c = gm_size_class(1024), n = 2000;
+	void **v = calloc(n, sizeof(void *));
+
+	gm_opt.scavenge = false;
+	for (int r = 0; r < 12; r++)
+		burst(v, cap_limit(c) + 100, 1024);
+	ck_assert_uint_eq(gm_tls_mcache->max[c], cap_limit(c));
+	ck_assert_uint_lt(cap_limit(c), GM_CACHE_LIST_OBJS);
+	check_grown();
+	/* Bursts in every class: the thread's budget holds, halving older lists. */
+	for (unsigned k = 1; k < GM_NUM_CLASSES; k++) {
+		unsigned m = cap_limit(k) + 64 < n ? cap_limit(k) + 64 : n;
+
+		for (int r = 0; r < 8; r++)
+			burst(v, m, gm_class_size[k]);
+		check_grown();
+	}
+	ck_assert_uint_gt(gm_tls_mcache->grown, GM_CACHE_THREAD_BYTES / 2);
+	gm_mcache_release_all(gm_tls_mcache);
+	ck_heap_ok();
+	free(v);
+}
+END_TEST
+
+START_TEST(cap_shrinks_when_only_freeing)
+{
+	unsigned c = gm_size_class(64), n = 1600, big = 20000, base, grown;
+	void **v = calloc(big, sizeof(void *));
+	struct xfer x = {v, big};
+	pthread_t t;
+
+	gm_opt.scavenge = false;
+	for (int r = 0; r < 12; r++)
+		burst(v, n, 64);
+	grown = gm_tls_mcache->max[c];
+	base = cap_base(c);
+	ck_assert_uint_gt(grown, base);
+	/* Another thread allocates, this one frees: many more frees than four
+	 * times the list's bound with no malloc between them (the thread only
+	 * frees), the cap halves at each 255 overflows and the extra objects
+	 * go back to mcentral. */
+	pthread_create(&t, NULL, alloc_all, &x);
+	pthread_join(t, NULL);
+	for (unsigned i = 0; i < big; i++)
+		gm_free(v[i]);
+	ck_assert_uint_le(gm_tls_mcache->max[c], grown / 4);
+	ck_assert_uint_le(list_len(c), gm_tls_mcache->max[c]);
+	check_grown();
+	gm_mcache_release_all(gm_tls_mcache);
+	ck_heap_ok();
+	free(v);
+}
+END_TEST
+
+START_TEST(cap_freeing_thread_never_grows)
+{
+	/* A thread that only frees (a consumer) never grows its lists. */
+	unsigned n = 5000;
+	void **v = calloc(n, sizeof(void *));
+	struct xfer x = {v, n};
+	pthread_t t;
+
+	gm_opt.scavenge = false;
+	for (int r = 0; r < 4; r++) {
+		for (unsigned i = 0; i < n; i++)
+			v[i] = gm_malloc(64);
+		pthread_create(&t, NULL, free_grown_check, &x);
+		pthread_join(t, NULL);
+	}
+	gm_mcache_release_all(gm_tls_mcache);
+	ck_heap_ok();
+	free(v);
+}
+END_TEST
+
 START_TEST(free_os_pages_inside_spans)
 {
 	check_parking(gm_size_class(256));  /* one-page spans */
@@ -359,6 +548,10 @@ main(void)
 	tcase_add_test(tc, thread_exit_hands_cache_back);
 	tcase_add_test(tc, producer_consumer);
 	tcase_add_test(tc, free_os_pages_inside_spans);
+	tcase_add_test(tc, cap_grows_for_bursts);
+	tcase_add_test(tc, cap_bounds);
+	tcase_add_test(tc, cap_shrinks_when_only_freeing);
+	tcase_add_test(tc, cap_freeing_thread_never_grows);
 	suite_add_tcase(s, tc);
 	return run_suite(s);
 }

@@ -113,6 +113,31 @@ START_TEST(coalesce_neighbours)
 }
 END_TEST
 
+START_TEST(page_map_across_arenas)
+{
+	/* A span longer than an arena crosses at least one arena boundary:
+	 * every page maps to it while in use, and once freed only the ends of
+	 * the free run map (interior pointers find nothing). */
+	size_t np = GM_ARENA_PAGES + GM_ARENA_PAGES / 4, i;
+	gm_mspan *s = gm_mheap_alloc(np, GM_SPANCLASS_LARGE, 0), *f;
+	uintptr_t base;
+
+	ck_assert_ptr_nonnull(s);
+	base = s->start;
+	ck_assert_uint_ne(base >> GM_ARENA_SHIFT, (base + (np - 1) * GM_PAGE_SIZE) >> GM_ARENA_SHIFT);
+	for (i = 0; i < np; i++)
+		ck_assert_ptr_eq(gm_span_of(base + i * GM_PAGE_SIZE), s);
+	gm_mheap_free(s);
+	ck_heap_ok();
+	f = gm_span_of(base);
+	ck_assert_ptr_nonnull(f);
+	ck_assert_int_eq(f->state, GM_SPAN_FREE);
+	for (i = 1; i + 1 < f->npages; i++)
+		ck_assert_ptr_null(gm_span_of(f->start + i * GM_PAGE_SIZE));
+	ck_assert_ptr_eq(gm_span_of(f->start + (f->npages - 1) * GM_PAGE_SIZE), f);
+}
+END_TEST
+
 START_TEST(aligned_and_resize)
 {
 	gm_mspan *s = gm_mheap_alloc(3, GM_SPANCLASS_LARGE, 64); /* 512 KiB aligned */
@@ -191,6 +216,7 @@ main(void)
 	tcase_add_test(tc, alloc_free_accounting);
 	tcase_add_test(tc, fresh_pages_count_as_released);
 	tcase_add_test(tc, coalesce_neighbours);
+	tcase_add_test(tc, page_map_across_arenas);
 	tcase_add_test(tc, aligned_and_resize);
 	tcase_add_test(tc, multi_arena_object);
 	tcase_add_test(tc, scavenge_transitions);

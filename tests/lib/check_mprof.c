@@ -475,6 +475,37 @@ START_TEST(fork_child_publishes_its_pid)
 }
 END_TEST
 
+START_TEST(math_matches_libm)
+{
+	/* Sampling's own ln and exp (no libm in libgomem) against libm. */
+	double worst_log = 0, worst_exp = 0;
+
+	for (int i = 0; i < 200000; i++) {
+		double u = (i + 0.5) / 200000.0, x = -745.0 * u;
+		double l = log(u), e = exp(x);
+		double dl = fabs(gm_math_log(u) - l) / (fabs(l) > 1e-300 ? fabs(l) : 1);
+		double de = e > 0 ? fabs(gm_math_exp(x) - e) / e : gm_math_exp(x);
+
+		worst_log = dl > worst_log ? dl : worst_log;
+		if (x > -708)
+			worst_exp = de > worst_exp ? de : worst_exp;
+		else
+			ck_assert(gm_math_exp(x) < 1e-307);
+	}
+	/* The uniform variates sampling feeds to ln: 2^-53 .. 1, and small x. */
+	for (int k = 0; k <= 53; k++) {
+		double u = ldexp(1.0, -k) * 0.9999999, x = -ldexp(1.0, -k);
+
+		worst_log = fmax(worst_log, fabs(gm_math_log(u) - log(u)) / fabs(log(u)));
+		worst_exp = fmax(worst_exp, fabs(gm_math_exp(x) - exp(x)) / exp(x));
+	}
+	ck_assert(gm_math_log(1.0) == 0);
+	ck_assert(gm_math_exp(0.0) == 1);
+	ck_assert_msg(worst_log < 1e-15, "ln: relative error %g", worst_log);
+	ck_assert_msg(worst_exp < 1e-14, "exp: relative error %g", worst_exp);
+}
+END_TEST
+
 START_TEST(weight_is_go_scale)
 {
 	/* One 512 KiB sample at the default rate stands for 512K / (1 - 1/e). */
@@ -501,6 +532,7 @@ main(void)
 	tcase_add_test(tc, fork_child_publishes_its_pid);
 	tcase_add_test(tc, weight_is_go_scale);
 	tcase_add_test(tc, set_rate_switches_sampling);
+	tcase_add_test(tc, math_matches_libm);
 	suite_add_tcase(s, tc);
 	tcase_add_test(tu, unwind_matches_libgcc);
 	tcase_add_test(tu, unwind_truncates_deep_stacks);

@@ -197,6 +197,7 @@ typedef struct gm_mspan {
 	uint8_t lazyzero; /* large: OS pages at the start (<= 64) calloc zeroed by madvise */
 	uint16_t nfree;	  /* objects on freelist (mcentral.lock) */
 	uint16_t nparked; /* small: free objects on released OS pages (mcentral.lock) */
+	uint16_t sampkey; /* gm_span_sampkey of the one sampled block, 0 = unknown (gm_prof.lock) */
 	size_t npages;
 	struct gm_mspan *next; /* mcentral partial or heap free list */
 	struct gm_mspan *prev;
@@ -211,12 +212,29 @@ gm_inline uint8_t gm_span_fastclass(const gm_mspan *s)
 	return __atomic_load_n(&s->nsampled, __ATOMIC_RELAXED) == 0 ? s->spanclass : 0;
 }
 
-/* One more or one fewer sampled block in the in-use span s (gm_prof.lock). */
-gm_inline void gm_span_sampled(gm_mspan *s, int d)
+/*
+ * The key of the block at p in span s (its offset in 8-byte words, plus 1,
+ * cut to 16 bits): two blocks of a span may share one, never one block two.
+ */
+gm_inline uint16_t gm_span_sampkey(const gm_mspan *s, uintptr_t p)
 {
-	__atomic_store_n(&s->nsampled,
-			 (uint16_t)(__atomic_load_n(&s->nsampled, __ATOMIC_RELAXED) + d),
+	return (uint16_t)(((p - s->start) >> 3) + 1);
+}
+
+/*
+ * One more (d = 1) or one fewer (d = -1) sampled block, the one at p, in the
+ * in-use span s (gm_prof.lock).  sampkey names the span's sampled block
+ * while it has exactly one and is 0 from its second on until it has none
+ * again, so, read without the lock, it takes no value but 0 and the key of
+ * a live sampled block: a free whose key differs was not sampled.
+ */
+gm_inline void gm_span_sampled(gm_mspan *s, int d, uintptr_t p)
+{
+	uint16_t n = (uint16_t)(__atomic_load_n(&s->nsampled, __ATOMIC_RELAXED) + d);
+
+	__atomic_store_n(&s->sampkey, n == 1 && d > 0 ? gm_span_sampkey(s, p) : 0,
 			 __ATOMIC_RELAXED);
+	__atomic_store_n(&s->nsampled, n, __ATOMIC_RELAXED);
 	__atomic_store_n(&s->fastclass, gm_span_fastclass(s), __ATOMIC_RELAXED);
 }
 

@@ -25,8 +25,11 @@
  * sample while somebody listens.
  *
  * gm_prof.lock protects everything here, the unwinder's cache and every
- * span's nsampled; it is a leaf lock, the last in the order of internal.h.
- * A free in a span with samples first looks in a counting filter (live
+ * span's nsampled and sampkey; it is a leaf lock, the last in the order of
+ * internal.h.  A free in a span with samples first compares its key with
+ * the span's sampkey (gm_span_sampled), next to the state the free reads
+ * anyway: most sampled spans hold one sample, and a free of any other block
+ * of theirs returns there.  Otherwise it looks in a counting filter (live
  * samples per hash of the address, written under the lock, read without
  * it): an object that was not sampled almost always finds a zero there and
  * takes no lock.  Its own count cannot change while it is live, so the
@@ -356,7 +359,7 @@ static void gm_prof_forget_locked(gm_prof_entry *e, gm_mspan *s)
 	e->rec = NULL;
 	gm_prof.count--;
 	if (s != NULL && __atomic_load_n(&s->nsampled, __ATOMIC_RELAXED) != 0)
-		gm_span_sampled(s, -1);
+		gm_span_sampled(s, -1, 0);
 }
 
 /* Record the sample p (block of size bytes, span s); false if lost. Lock held. */
@@ -392,7 +395,7 @@ static bool gm_prof_record_locked(uintptr_t p, gm_mspan *s, uint64_t size, const
 	e->rec = r;
 	gm_prof_filter_locked(p, 1);
 	gm_prof.count++;
-	gm_span_sampled(s, 1);
+	gm_span_sampled(s, 1, p);
 
 	gm_prof_write_begin();
 	gm_prof_add(&b->pub->alloc_objects, 1);
@@ -485,8 +488,11 @@ void gm_prof_malloc(gm_mcache *mc, void *p, size_t n)
 /* p, in a span with sampled blocks, is being freed. */
 void gm_prof_free(gm_mspan *s, void *p)
 {
-	uint16_t *f = __atomic_load_n(&gm_prof.filter, __ATOMIC_ACQUIRE);
+	uint16_t k = __atomic_load_n(&s->sampkey, __ATOMIC_RELAXED), *f;
 
+	if (k != 0 && k != gm_span_sampkey(s, (uintptr_t)p))
+		return; /* not the span's one sampled block: no filter line to miss */
+	f = __atomic_load_n(&gm_prof.filter, __ATOMIC_ACQUIRE);
 	if (f == NULL || __atomic_load_n(&f[gm_prof_fslot((uintptr_t)p)], __ATOMIC_RELAXED) == 0)
 		return; /* not sampled */
 	if (gm_unlikely(gm_prof_busy)) {

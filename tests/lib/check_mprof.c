@@ -324,6 +324,80 @@ START_TEST(small_objects_and_spans_forget_samples)
 }
 END_TEST
 
+/* An allocation of n bytes, sampled or not (the countdown set by hand). */
+static void *
+alloc_sampled(size_t n, bool sampled)
+{
+	gm_tls_mcache->next_sample = sampled ? 0 : (int64_t)1 << 40;
+	return gm_malloc(n);
+}
+
+/*
+ * A span names its one sampled block in sampkey, so the frees of its other
+ * blocks return without the filter; from a second sample on it names none
+ * and every free goes by the filter.  Each way, the counts stay exact.
+ */
+START_TEST(span_names_its_one_sample)
+{
+	uint64_t free0, samples0;
+	void *u, *a, *c, *b = NULL;
+	gm_mspan *s;
+	int tries = 0;
+
+	gm_opt.profile_rate = 1 << 20;
+	/* Three blocks of one span, the middle one sampled. */
+	for (;;) {
+		u = alloc_sampled(48, false);
+		a = alloc_sampled(48, true);
+		c = alloc_sampled(48, false);
+		s = gm_span_of((uintptr_t)a);
+		if (gm_span_of((uintptr_t)u) == s && gm_span_of((uintptr_t)c) == s)
+			break;
+		ck_assert_int_lt(++tries, 10);
+	}
+	samples0 = gomem_profile.samples;
+	free0 = table_totals().free_objects;
+	ck_assert_uint_eq(s->nsampled, 1);
+	ck_assert_uint_eq(s->sampkey, gm_span_sampkey(s, (uintptr_t)a));
+	ck_assert_uint_ne(s->sampkey, gm_span_sampkey(s, (uintptr_t)u));
+	ck_assert_uint_eq(s->fastclass, 0);
+	gm_free(u); /* not sampled: nothing counted, the sample stays */
+	ck_assert_uint_eq(table_totals().free_objects, free0);
+	ck_assert_uint_eq(s->nsampled, 1);
+
+	/* A second sample in the span: no one block is named. */
+	for (tries = 0; b == NULL || gm_span_of((uintptr_t)b) != s; tries++) {
+		ck_assert_int_lt(tries, 200);
+		b = alloc_sampled(48, true);
+	}
+	ck_assert_uint_eq(s->nsampled, 2);
+	ck_assert_uint_eq(s->sampkey, 0);
+	gm_free(a);
+	ck_assert_uint_eq(table_totals().free_objects, free0 + 1);
+	ck_assert_uint_eq(s->nsampled, 1);
+	ck_assert_uint_eq(s->sampkey, 0); /* which one is left is not known */
+	gm_free(c);
+	ck_assert_uint_eq(table_totals().free_objects, free0 + 1);
+	gm_free(b);
+	ck_assert_uint_eq(table_totals().free_objects, free0 + 2);
+	ck_assert_uint_eq(s->nsampled, 0);
+	ck_assert_uint_eq(s->sampkey, 0);
+	ck_assert_uint_eq(s->fastclass, s->spanclass);
+	ck_assert_uint_ge(gomem_profile.samples, samples0 + 1);
+
+	/* A large block: its span's one block, sampled or not. */
+	a = alloc_sampled(1 << 20, true);
+	s = gm_span_of((uintptr_t)a);
+	ck_assert_uint_eq(s->nsampled, 1);
+	ck_assert_uint_eq(s->sampkey, 1);
+	gm_free(a);
+	ck_assert_uint_eq(table_totals().free_objects, free0 + 3);
+	gm_opt.profile_rate = 512 * 1024;
+	gm_tls_mcache->next_sample = gm_prof_next(gm_tls_mcache);
+	ck_heap_ok();
+}
+END_TEST
+
 /* ---- the stack walker against libgcc's ---- */
 
 struct gcc_walk {
@@ -498,6 +572,7 @@ main(void)
 	tcase_add_test(tc, sampling_rate_matches_go);
 	tcase_add_test(tc, buckets_count_each_site);
 	tcase_add_test(tc, small_objects_and_spans_forget_samples);
+	tcase_add_test(tc, span_names_its_one_sample);
 	tcase_add_test(tc, fork_child_publishes_its_pid);
 	tcase_add_test(tc, weight_is_go_scale);
 	tcase_add_test(tc, set_rate_switches_sampling);

@@ -181,6 +181,39 @@ START_TEST(sampling_rate_matches_go)
 }
 END_TEST
 
+/*
+ * The distances between samples are exponential with mean rate, as Go's
+ * fastexprand draws them: the mean, and the tail P(d > x) = exp(-x / rate)
+ * at several x, within 5 standard deviations of N draws.
+ */
+START_TEST(sample_distance_is_exponential)
+{
+	enum { N = 200000 };
+	const double rate = 512 * 1024, xs[] = {0.1, 0.5, 1, 2, 4, 8};
+	unsigned above[6] = {0};
+	double sum = 0;
+
+	gm_opt.profile_rate = (uint64_t)rate;
+	for (int i = 0; i < N; i++) {
+		int64_t d = gm_prof_next(gm_tls_mcache);
+
+		ck_assert_int_ge(d, 0);
+		sum += (double)d;
+		for (int j = 0; j < 6; j++)
+			above[j] += (double)d > xs[j] * rate;
+	}
+	/* The exponential's standard deviation is its mean. */
+	ck_assert_msg(fabs(sum / N / rate - 1) < 5 / sqrt(N), "mean %.4f x rate", sum / N / rate);
+	for (int j = 0; j < 6; j++) {
+		double p = exp(-xs[j]), got = (double)above[j] / N;
+
+		ck_assert_msg(fabs(got - p) < 5 * sqrt(p * (1 - p) / N),
+			      "P(d > %.1f rate) = %.5f, expected %.5f", xs[j], got, p);
+	}
+	gm_tls_mcache->next_sample = gm_prof_next(gm_tls_mcache);
+}
+END_TEST
+
 static void *
 alloc_80mib(void *arg)
 {
@@ -570,6 +603,7 @@ main(void)
 	tcase_set_timeout(tc, 60);
 	tcase_add_test(tc, untraced_still_samples);
 	tcase_add_test(tc, sampling_rate_matches_go);
+	tcase_add_test(tc, sample_distance_is_exponential);
 	tcase_add_test(tc, buckets_count_each_site);
 	tcase_add_test(tc, small_objects_and_spans_forget_samples);
 	tcase_add_test(tc, span_names_its_one_sample);

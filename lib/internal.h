@@ -197,7 +197,8 @@ typedef struct gm_mspan {
 	uint8_t lazyzero; /* large: OS pages at the start (<= 64) calloc zeroed by madvise */
 	uint16_t nfree;	  /* objects on freelist (mcentral.lock) */
 	uint16_t nparked; /* small: free objects on released OS pages (mcentral.lock) */
-	uint16_t sampkey; /* gm_span_sampkey of the one sampled block, 0 = unknown (gm_prof.lock) */
+	/* keys of sampled blocks, 0 = none, GM_SAMPKEY_ANY (gm_prof.lock) */
+	uint16_t sampkey[3];
 	size_t npages;
 	struct gm_mspan *next; /* mcentral partial or heap free list */
 	struct gm_mspan *prev;
@@ -213,9 +214,12 @@ gm_inline uint8_t gm_span_fastclass(const gm_mspan *s)
 }
 
 /*
- * The key of the block at p in span s (its offset in 8-byte words, plus 1,
- * cut to 16 bits): two blocks of a span may share one, never one block two.
+ * The key of the block at p in span s: its offset in 8-byte words, plus 1.
+ * Small-object spans are far smaller than 512 KiB and a large span holds
+ * one block, so it names one block of its span and is never 0 or
+ * GM_SAMPKEY_ANY.
  */
+#define GM_SAMPKEY_ANY 0xffff
 gm_inline uint16_t gm_span_sampkey(const gm_mspan *s, uintptr_t p)
 {
 	return (uint16_t)(((p - s->start) >> 3) + 1);
@@ -223,17 +227,30 @@ gm_inline uint16_t gm_span_sampkey(const gm_mspan *s, uintptr_t p)
 
 /*
  * One more (d = 1) or one fewer (d = -1) sampled block, the one at p, in the
- * in-use span s (gm_prof.lock).  sampkey names the span's sampled block
- * while it has exactly one and is 0 from its second on until it has none
- * again, so, read without the lock, it takes no value but 0 and the key of
- * a live sampled block: a free whose key differs was not sampled.
+ * in-use span s (gm_prof.lock).  sampkey holds the keys of the span's
+ * sampled blocks, as long as they fit: a fourth sets sampkey[0] to
+ * GM_SAMPKEY_ANY, which stays until the span has no samples.  A slot changes
+ * only when its block is freed (or becomes ANY), so a reader without the
+ * lock that finds neither a live sampled block's key nor ANY there knows
+ * its block was not sampled (gm_prof_free).
  */
 gm_inline void gm_span_sampled(gm_mspan *s, int d, uintptr_t p)
 {
 	uint16_t n = (uint16_t)(__atomic_load_n(&s->nsampled, __ATOMIC_RELAXED) + d);
+	uint16_t k = gm_span_sampkey(s, p), from = d > 0 ? 0 : k, to = d > 0 ? k : 0;
+	unsigned i;
 
-	__atomic_store_n(&s->sampkey, n == 1 && d > 0 ? gm_span_sampkey(s, p) : 0,
-			 __ATOMIC_RELAXED);
+	if (n == 0) {
+		for (i = 0; i < 3; i++)
+			__atomic_store_n(&s->sampkey[i], 0, __ATOMIC_RELAXED);
+	} else if (s->sampkey[0] != GM_SAMPKEY_ANY) {
+		for (i = 0; i < 3 && s->sampkey[i] != from; i++)
+			;
+		if (i < 3)
+			__atomic_store_n(&s->sampkey[i], to, __ATOMIC_RELAXED);
+		else if (d > 0)
+			__atomic_store_n(&s->sampkey[0], GM_SAMPKEY_ANY, __ATOMIC_RELAXED);
+	}
 	__atomic_store_n(&s->nsampled, n, __ATOMIC_RELAXED);
 	__atomic_store_n(&s->fastclass, gm_span_fastclass(s), __ATOMIC_RELAXED);
 }

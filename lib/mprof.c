@@ -26,14 +26,15 @@
  *
  * gm_prof.lock protects everything here, the unwinder's cache and every
  * span's nsampled and sampkey; it is a leaf lock, the last in the order of
- * internal.h.  A free in a span with samples first compares its key with
- * the span's sampkey (gm_span_sampled), next to the state the free reads
- * anyway: most sampled spans hold one sample, and a free of any other block
- * of theirs returns there.  Otherwise it looks in a counting filter (live
- * samples per hash of the address, written under the lock, read without
- * it): an object that was not sampled almost always finds a zero there and
- * takes no lock.  Its own count cannot change while it is live, so the
- * read is safe.
+ * internal.h.  A free in a span with samples compares its key with the
+ * span's sampkey slots (gm_span_sampled), next to the state the free reads
+ * anyway: most sampled spans hold one to three samples, whose keys are
+ * there, and a free of any other block of theirs returns at once.  A span
+ * with more samples than slots has a counting filter looked at instead
+ * (live samples per hash of the address, written under the lock, read
+ * without it): an object that was not sampled almost always finds a zero
+ * there and takes no lock.  Its own key or count cannot change while it is
+ * live, so these reads are safe.
  * A thread in the profiler (gm_prof_busy) that re-enters it from a signal
  * handler does not take the lock again: a sample is counted as lost, a free
  * is queued and done when the outer call leaves.
@@ -396,6 +397,7 @@ static void gm_prof_forget_locked(gm_prof_entry *e, gm_mspan *s)
 	gm_prof_rec *r = e->rec;
 	gm_prof_bkt *b = r->b;
 	struct gomem_profile_bucket *pub = b->pub;
+	uintptr_t p = e->ptr;
 
 	gm_prof_write_begin();
 	gm_prof_add(&pub->free_objects, 1);
@@ -411,12 +413,12 @@ static void gm_prof_forget_locked(gm_prof_entry *e, gm_mspan *s)
 	__atomic_store_n(&pub->oldest_ns, b->head != NULL ? b->head->time : 0, __ATOMIC_RELAXED);
 	gm_prof_write_end();
 	gm_fixalloc_free(&gm_prof.recalloc, r);
-	gm_prof_filter_locked(e->ptr, -1);
+	gm_prof_filter_locked(p, -1);
 	e->ptr = 1;
 	e->rec = NULL;
 	gm_prof.count--;
 	if (s != NULL && __atomic_load_n(&s->nsampled, __ATOMIC_RELAXED) != 0)
-		gm_span_sampled(s, -1, 0);
+		gm_span_sampled(s, -1, p);
 }
 
 /* Record the sample p (block of size bytes, span s); false if lost. Lock held. */
@@ -545,13 +547,21 @@ void gm_prof_malloc(gm_mcache *mc, void *p, size_t n)
 /* p, in a span with sampled blocks, is being freed. */
 void gm_prof_free(gm_mspan *s, void *p)
 {
-	uint16_t k = __atomic_load_n(&s->sampkey, __ATOMIC_RELAXED), *f;
+	uint16_t k = gm_span_sampkey(s, (uintptr_t)p), *f;
+	uint16_t k0 = __atomic_load_n(&s->sampkey[0], __ATOMIC_RELAXED);
 
-	if (k != 0 && k != gm_span_sampkey(s, (uintptr_t)p))
-		return; /* not the span's one sampled block: no filter line to miss */
-	f = __atomic_load_n(&gm_prof.filter, __ATOMIC_ACQUIRE);
-	if (f == NULL || __atomic_load_n(&f[gm_prof_fslot((uintptr_t)p)], __ATOMIC_RELAXED) == 0)
-		return; /* not sampled */
+	if (k0 == GM_SAMPKEY_ANY) {
+		/* More samples than slots: ask the filter. */
+		f = __atomic_load_n(&gm_prof.filter, __ATOMIC_ACQUIRE);
+		if (f == NULL ||
+		    __atomic_load_n(&f[gm_prof_fslot((uintptr_t)p)], __ATOMIC_RELAXED) == 0)
+			return; /* not sampled */
+	} else if (k0 != k && __atomic_load_n(&s->sampkey[1], __ATOMIC_RELAXED) != k &&
+		   __atomic_load_n(&s->sampkey[2], __ATOMIC_RELAXED) != k) {
+		return; /* not one of the span's sampled blocks */
+	}
+	/* A slot with p's key: p is a live sample (only a free the profile
+	 * missed, which the lookup finds gone, leaves a stale one). */
 	if (gm_unlikely(gm_prof_busy)) {
 		/* A signal handler interrupted this thread in the profiler. */
 		if (gm_prof_npending < GM_PROF_PENDING)

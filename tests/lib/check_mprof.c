@@ -365,66 +365,107 @@ alloc_sampled(size_t n, bool sampled)
 	return gm_malloc(n);
 }
 
-/*
- * A span names its one sampled block in sampkey, so the frees of its other
- * blocks return without the filter; from a second sample on it names none
- * and every free goes by the filter.  Each way, the counts stay exact.
- */
-START_TEST(span_names_its_one_sample)
+/* Whether one of s's sampkey slots holds the key of p. */
+static bool
+span_names(const gm_mspan *s, const void *p)
 {
-	uint64_t free0, samples0;
-	void *u, *a, *c, *b = NULL;
+	uint16_t k = gm_span_sampkey(s, (uintptr_t)p);
+
+	return s->sampkey[0] == k || s->sampkey[1] == k || s->sampkey[2] == k;
+}
+
+/* A block of 48 bytes in span s, sampled or not. */
+static void *
+alloc_in(gm_mspan *s, bool sampled)
+{
+	void *p = NULL;
+
+	for (int tries = 0; p == NULL || gm_span_of((uintptr_t)p) != s; tries++) {
+		ck_assert_int_lt(tries, 200);
+		p = alloc_sampled(48, sampled);
+	}
+	return p;
+}
+
+/*
+ * A span names up to three sampled blocks in sampkey, so the frees of its
+ * other blocks return without the filter; a fourth makes it name any block
+ * (every free goes by the filter) until it has no samples again.  Each way,
+ * the counts stay exact.
+ */
+START_TEST(span_names_its_samples)
+{
+	uint64_t free0;
+	void *u, *a[4], *c;
 	gm_mspan *s;
 	int tries = 0;
 
+	/* Keys name one block each: every small-object span is under 512 KiB. */
+	for (int i = 1; i < GM_NUM_CLASSES; i++)
+		ck_assert_uint_lt((size_t)gm_class_npages[i] << GM_PAGE_SHIFT, 512 * 1024);
 	gm_opt.profile_rate = 1 << 20;
 	/* Three blocks of one span, the middle one sampled. */
 	for (;;) {
 		u = alloc_sampled(48, false);
-		a = alloc_sampled(48, true);
+		a[0] = alloc_sampled(48, true);
 		c = alloc_sampled(48, false);
-		s = gm_span_of((uintptr_t)a);
+		s = gm_span_of((uintptr_t)a[0]);
 		if (gm_span_of((uintptr_t)u) == s && gm_span_of((uintptr_t)c) == s)
 			break;
 		ck_assert_int_lt(++tries, 10);
 	}
-	samples0 = gomem_profile.samples;
 	free0 = table_totals().free_objects;
 	ck_assert_uint_eq(s->nsampled, 1);
-	ck_assert_uint_eq(s->sampkey, gm_span_sampkey(s, (uintptr_t)a));
-	ck_assert_uint_ne(s->sampkey, gm_span_sampkey(s, (uintptr_t)u));
+	ck_assert(span_names(s, a[0]));
+	ck_assert(!span_names(s, u));
+	ck_assert(!span_names(s, c));
 	ck_assert_uint_eq(s->fastclass, 0);
 	gm_free(u); /* not sampled: nothing counted, the sample stays */
 	ck_assert_uint_eq(table_totals().free_objects, free0);
 	ck_assert_uint_eq(s->nsampled, 1);
 
-	/* A second sample in the span: no one block is named. */
-	for (tries = 0; b == NULL || gm_span_of((uintptr_t)b) != s; tries++) {
-		ck_assert_int_lt(tries, 200);
-		b = alloc_sampled(48, true);
-	}
-	ck_assert_uint_eq(s->nsampled, 2);
-	ck_assert_uint_eq(s->sampkey, 0);
-	gm_free(a);
+	/* Up to three are named; a fourth names any block. */
+	a[1] = alloc_in(s, true);
+	a[2] = alloc_in(s, true);
+	ck_assert_uint_eq(s->nsampled, 3);
+	for (int i = 0; i < 3; i++)
+		ck_assert(span_names(s, a[i]));
+	a[3] = alloc_in(s, true);
+	ck_assert_uint_eq(s->nsampled, 4);
+	ck_assert_uint_eq(s->sampkey[0], GM_SAMPKEY_ANY);
+	gm_free(a[1]);
 	ck_assert_uint_eq(table_totals().free_objects, free0 + 1);
-	ck_assert_uint_eq(s->nsampled, 1);
-	ck_assert_uint_eq(s->sampkey, 0); /* which one is left is not known */
+	ck_assert_uint_eq(s->sampkey[0], GM_SAMPKEY_ANY); /* which are left is not known */
 	gm_free(c);
 	ck_assert_uint_eq(table_totals().free_objects, free0 + 1);
-	gm_free(b);
-	ck_assert_uint_eq(table_totals().free_objects, free0 + 2);
+	gm_free(a[0]);
+	gm_free(a[3]);
+	gm_free(a[2]);
+	ck_assert_uint_eq(table_totals().free_objects, free0 + 4);
 	ck_assert_uint_eq(s->nsampled, 0);
-	ck_assert_uint_eq(s->sampkey, 0);
+	for (int i = 0; i < 3; i++)
+		ck_assert_uint_eq(s->sampkey[i], 0);
 	ck_assert_uint_eq(s->fastclass, s->spanclass);
-	ck_assert_uint_ge(gomem_profile.samples, samples0 + 1);
 
-	/* A large block: its span's one block, sampled or not. */
-	a = alloc_sampled(1 << 20, true);
-	s = gm_span_of((uintptr_t)a);
+	/* Named again from the first sample; a freed slot is taken again. */
+	a[0] = alloc_in(s, true);
+	a[1] = alloc_in(s, true);
+	u = alloc_in(s, false);
+	gm_free(a[0]);
+	ck_assert(!span_names(s, a[0]));
+	ck_assert(span_names(s, a[1]));
+	gm_free(u);
+	ck_assert_uint_eq(table_totals().free_objects, free0 + 5);
+	gm_free(a[1]);
+	ck_assert_uint_eq(table_totals().free_objects, free0 + 6);
+
+	/* A large block: its span's one block. */
+	a[0] = alloc_sampled(1 << 20, true);
+	s = gm_span_of((uintptr_t)a[0]);
 	ck_assert_uint_eq(s->nsampled, 1);
-	ck_assert_uint_eq(s->sampkey, 1);
-	gm_free(a);
-	ck_assert_uint_eq(table_totals().free_objects, free0 + 3);
+	ck_assert_uint_eq(s->sampkey[0], 1);
+	gm_free(a[0]);
+	ck_assert_uint_eq(table_totals().free_objects, free0 + 7);
 	gm_opt.profile_rate = 512 * 1024;
 	gm_tls_mcache->next_sample = gm_prof_next(gm_tls_mcache);
 	ck_heap_ok();
@@ -606,7 +647,7 @@ main(void)
 	tcase_add_test(tc, sample_distance_is_exponential);
 	tcase_add_test(tc, buckets_count_each_site);
 	tcase_add_test(tc, small_objects_and_spans_forget_samples);
-	tcase_add_test(tc, span_names_its_one_sample);
+	tcase_add_test(tc, span_names_its_samples);
 	tcase_add_test(tc, fork_child_publishes_its_pid);
 	tcase_add_test(tc, weight_is_go_scale);
 	tcase_add_test(tc, set_rate_switches_sampling);

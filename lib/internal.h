@@ -249,7 +249,7 @@ gm_inline void gm_span_sampled(gm_mspan *s, int d, uintptr_t p)
 		if (i < 3)
 			__atomic_store_n(&s->sampkey[i], to, __ATOMIC_RELAXED);
 		else if (d > 0)
-			__atomic_store_n(&s->sampkey[0], GM_SAMPKEY_ANY, __ATOMIC_RELAXED);
+			__atomic_store_n(&s->sampkey[0], GM_SAMPKEY_ANY, __ATOMIC_RELEASE);
 	}
 	__atomic_store_n(&s->nsampled, n, __ATOMIC_RELAXED);
 	__atomic_store_n(&s->fastclass, gm_span_fastclass(s), __ATOMIC_RELAXED);

@@ -31,8 +31,9 @@
  * anyway: most sampled spans hold one to three samples, whose keys are
  * there, and a free of any other block of theirs returns at once.  A span
  * with more samples than slots has a counting filter looked at instead
- * (live samples per hash of the address, written under the lock, read
- * without it): an object that was not sampled almost always finds a zero
+ * (live samples of such spans per hash of the address, written under the
+ * lock, read without it; the slotted samples are counted in it before the
+ * span says so): an object that was not sampled almost always finds a zero
  * there and takes no lock.  Its own key or count cannot change while it is
  * live, so these reads are safe.
  * A thread in the profiler (gm_prof_busy) that re-enters it from a signal
@@ -55,6 +56,7 @@ typedef struct gm_prof_rec {
 	struct gm_prof_bkt *b;
 	struct gm_prof_rec *prev, *next; /* the bucket's live samples, oldest first */
 	uint64_t time;			 /* CLOCK_REALTIME of the sample */
+	bool filtered;			 /* counted in gm_prof.filter */
 } gm_prof_rec;
 
 /* The writer's side of a bucket: its published record and live samples. */
@@ -413,12 +415,41 @@ static void gm_prof_forget_locked(gm_prof_entry *e, gm_mspan *s)
 	__atomic_store_n(&pub->oldest_ns, b->head != NULL ? b->head->time : 0, __ATOMIC_RELAXED);
 	gm_prof_write_end();
 	gm_fixalloc_free(&gm_prof.recalloc, r);
-	gm_prof_filter_locked(p, -1);
+	if (r->filtered)
+		gm_prof_filter_locked(p, -1);
 	e->ptr = 1;
 	e->rec = NULL;
 	gm_prof.count--;
 	if (s != NULL && __atomic_load_n(&s->nsampled, __ATOMIC_RELAXED) != 0)
 		gm_span_sampled(s, -1, p);
+}
+
+/*
+ * Count the new sample p (record r) of span s in the filter if the span
+ * names more samples than its slots hold, before gm_span_sampled publishes
+ * that: the slotted samples first, when p is the one that overflows them.
+ * Lock held.
+ */
+static void gm_prof_filter_span_locked(gm_mspan *s, gm_prof_rec *r, uintptr_t p)
+{
+	gm_prof_entry *e;
+	unsigned i;
+
+	if (s->sampkey[0] != GM_SAMPKEY_ANY) {
+		for (i = 0; i < 3; i++)
+			if (s->sampkey[i] == 0)
+				return; /* p takes a slot */
+		for (i = 0; i < 3; i++) {
+			e = gm_prof_slot_locked(s->start + ((uintptr_t)s->sampkey[i] - 1) * 8,
+						false);
+			if (e != NULL && !e->rec->filtered) {
+				gm_prof_filter_locked(e->ptr, 1);
+				e->rec->filtered = true;
+			}
+		}
+	}
+	gm_prof_filter_locked(p, 1);
+	r->filtered = true;
 }
 
 /* Record the sample p (block of size bytes, span s); false if lost. Lock held. */
@@ -452,8 +483,9 @@ static bool gm_prof_record_locked(uintptr_t p, gm_mspan *s, uint64_t size, const
 		gm_prof.used++;
 	e->ptr = p;
 	e->rec = r;
-	gm_prof_filter_locked(p, 1);
+	r->filtered = false;
 	gm_prof.count++;
+	gm_prof_filter_span_locked(s, r, p);
 	gm_span_sampled(s, 1, p);
 
 	gm_prof_write_begin();
@@ -548,7 +580,7 @@ void gm_prof_malloc(gm_mcache *mc, void *p, size_t n)
 void gm_prof_free(gm_mspan *s, void *p)
 {
 	uint16_t k = gm_span_sampkey(s, (uintptr_t)p), *f;
-	uint16_t k0 = __atomic_load_n(&s->sampkey[0], __ATOMIC_RELAXED);
+	uint16_t k0 = __atomic_load_n(&s->sampkey[0], __ATOMIC_ACQUIRE);
 
 	if (k0 == GM_SAMPKEY_ANY) {
 		/* More samples than slots: ask the filter. */

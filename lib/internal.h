@@ -211,17 +211,18 @@ typedef struct gm_mspan {
 	uint8_t fastclass;
 	uint8_t shift; /* trailing zero bits of elemsize */
 	uint8_t keyw;  /* the word of a free object that holds the key (gm_class_keyw) */
-	uint8_t pad0;
+	uint8_t lazyzero; /* large: OS pages at the start (<= 64) calloc zeroed by madvise */
 	uint32_t elemsize;
 	uint8_t spanclass; /* 0 for large spans and free runs */
 	/* The rest is mcentral's and the heap's. */
 	uint8_t state;	   /* enum gm_span_state */
 	uint8_t needzero;  /* large: pages may hold old data */
 	uint8_t onlist;	   /* heap free lists: index + 1 of the list, 0 = none */
-	uint8_t lazyzero;  /* large: OS pages at the start (<= 64) calloc zeroed by madvise */
 	uint16_t nsampled; /* sampled blocks in the span (gm_prof.lock) */
 	uint16_t nfree;	   /* objects on freelist (mcentral.lock) */
 	uint16_t nparked;  /* small: free objects on released OS pages (mcentral.lock) */
+	/* keys of sampled blocks, 0 = none, GM_SAMPKEY_ANY (gm_prof.lock) */
+	uint16_t sampkey[3];
 	size_t npages;
 	struct gm_mspan *next; /* mcentral partial or heap free list */
 	struct gm_mspan *prev;
@@ -236,12 +237,45 @@ gm_inline uint8_t gm_span_fastclass(const gm_mspan *s)
 	return __atomic_load_n(&s->nsampled, __ATOMIC_RELAXED) == 0 ? s->spanclass : 0;
 }
 
-/* One more or one fewer sampled block in the in-use span s (gm_prof.lock). */
-gm_inline void gm_span_sampled(gm_mspan *s, int d)
+/*
+ * The key of the block at p in span s: its offset in 8-byte words, plus 1.
+ * Small-object spans are far smaller than 512 KiB and a large span holds
+ * one block, so it names one block of its span and is never 0 or
+ * GM_SAMPKEY_ANY.
+ */
+#define GM_SAMPKEY_ANY 0xffff
+gm_inline uint16_t gm_span_sampkey(const gm_mspan *s, uintptr_t p)
 {
-	__atomic_store_n(&s->nsampled,
-			 (uint16_t)(__atomic_load_n(&s->nsampled, __ATOMIC_RELAXED) + d),
-			 __ATOMIC_RELAXED);
+	return (uint16_t)(((p - s->start) >> 3) + 1);
+}
+
+/*
+ * One more (d = 1) or one fewer (d = -1) sampled block, the one at p, in the
+ * in-use span s (gm_prof.lock).  sampkey holds the keys of the span's
+ * sampled blocks, as long as they fit: a fourth sets sampkey[0] to
+ * GM_SAMPKEY_ANY, which stays until the span has no samples.  A slot changes
+ * only when its block is freed (or becomes ANY), so a reader without the
+ * lock that finds neither a live sampled block's key nor ANY there knows
+ * its block was not sampled (gm_prof_free).
+ */
+gm_inline void gm_span_sampled(gm_mspan *s, int d, uintptr_t p)
+{
+	uint16_t n = (uint16_t)(__atomic_load_n(&s->nsampled, __ATOMIC_RELAXED) + d);
+	uint16_t k = gm_span_sampkey(s, p), from = d > 0 ? 0 : k, to = d > 0 ? k : 0;
+	unsigned i;
+
+	if (n == 0) {
+		for (i = 0; i < 3; i++)
+			__atomic_store_n(&s->sampkey[i], 0, __ATOMIC_RELAXED);
+	} else if (s->sampkey[0] != GM_SAMPKEY_ANY) {
+		for (i = 0; i < 3 && s->sampkey[i] != from; i++)
+			;
+		if (i < 3)
+			__atomic_store_n(&s->sampkey[i], to, __ATOMIC_RELAXED);
+		else if (d > 0)
+			__atomic_store_n(&s->sampkey[0], GM_SAMPKEY_ANY, __ATOMIC_RELEASE);
+	}
+	__atomic_store_n(&s->nsampled, n, __ATOMIC_RELAXED);
 	__atomic_store_n(&s->fastclass, gm_span_fastclass(s), __ATOMIC_RELAXED);
 }
 
@@ -613,7 +647,6 @@ void gm_prof_init(void);
 int64_t gm_prof_next(gm_mcache *mc);
 uint64_t gm_prof_set_rate(uint64_t rate);
 double gm_prof_weight(uint64_t n, uint64_t rate);
-double gm_math_log(double u); /* 0 < u <= 1 */
 double gm_math_exp(double x); /* x <= 0 */
 void gm_prof_malloc(gm_mcache *mc, void *p, size_t n);
 void gm_prof_free(gm_mspan *s, void *p);

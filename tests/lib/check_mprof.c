@@ -181,6 +181,39 @@ START_TEST(sampling_rate_matches_go)
 }
 END_TEST
 
+/*
+ * The distances between samples are exponential with mean rate, as Go's
+ * fastexprand draws them: the mean, and the tail P(d > x) = exp(-x / rate)
+ * at several x, within 5 standard deviations of N draws.
+ */
+START_TEST(sample_distance_is_exponential)
+{
+	enum { N = 200000 };
+	const double rate = 512 * 1024, xs[] = {0.1, 0.5, 1, 2, 4, 8};
+	unsigned above[6] = {0};
+	double sum = 0;
+
+	gm_opt.profile_rate = (uint64_t)rate;
+	for (int i = 0; i < N; i++) {
+		int64_t d = gm_prof_next(gm_tls_mcache);
+
+		ck_assert_int_ge(d, 0);
+		sum += (double)d;
+		for (int j = 0; j < 6; j++)
+			above[j] += (double)d > xs[j] * rate;
+	}
+	/* The exponential's standard deviation is its mean. */
+	ck_assert_msg(fabs(sum / N / rate - 1) < 5 / sqrt(N), "mean %.4f x rate", sum / N / rate);
+	for (int j = 0; j < 6; j++) {
+		double p = exp(-xs[j]), got = (double)above[j] / N;
+
+		ck_assert_msg(fabs(got - p) < 5 * sqrt(p * (1 - p) / N),
+			      "P(d > %.1f rate) = %.5f, expected %.5f", xs[j], got, p);
+	}
+	gm_tls_mcache->next_sample = gm_prof_next(gm_tls_mcache);
+}
+END_TEST
+
 static void *
 alloc_80mib(void *arg)
 {
@@ -320,6 +353,121 @@ START_TEST(small_objects_and_spans_forget_samples)
 	gm_mcache_release_all(gm_tls_mcache);
 	ck_assert_uint_le(atomic_load(&gm_heap.inuse), inuse0);
 	gm_opt.profile_rate = 512 * 1024;
+	ck_heap_ok();
+}
+END_TEST
+
+/* An allocation of n bytes, sampled or not (the countdown set by hand). */
+static void *
+alloc_sampled(size_t n, bool sampled)
+{
+	gm_tls_mcache->next_sample = sampled ? 0 : (int64_t)1 << 40;
+	return gm_malloc(n);
+}
+
+/* Whether one of s's sampkey slots holds the key of p. */
+static bool
+span_names(const gm_mspan *s, const void *p)
+{
+	uint16_t k = gm_span_sampkey(s, (uintptr_t)p);
+
+	return s->sampkey[0] == k || s->sampkey[1] == k || s->sampkey[2] == k;
+}
+
+/* A block of 48 bytes in span s, sampled or not. */
+static void *
+alloc_in(gm_mspan *s, bool sampled)
+{
+	void *p = NULL;
+
+	for (int tries = 0; p == NULL || gm_span_of((uintptr_t)p) != s; tries++) {
+		ck_assert_int_lt(tries, 200);
+		p = alloc_sampled(48, sampled);
+	}
+	return p;
+}
+
+/*
+ * A span names up to three sampled blocks in sampkey, so the frees of its
+ * other blocks return without the filter; a fourth makes it name any block
+ * (every free goes by the filter) until it has no samples again.  Each way,
+ * the counts stay exact.
+ */
+START_TEST(span_names_its_samples)
+{
+	uint64_t free0;
+	void *u, *a[4], *c;
+	gm_mspan *s;
+	int tries = 0;
+
+	/* Keys name one block each: every small-object span is under 512 KiB. */
+	for (int i = 1; i < GM_NUM_CLASSES; i++)
+		ck_assert_uint_lt((size_t)gm_class_npages[i] << GM_PAGE_SHIFT, 512 * 1024);
+	gm_opt.profile_rate = 1 << 20;
+	/* Three blocks of one span, the middle one sampled. */
+	for (;;) {
+		u = alloc_sampled(48, false);
+		a[0] = alloc_sampled(48, true);
+		c = alloc_sampled(48, false);
+		s = gm_span_of((uintptr_t)a[0]);
+		if (gm_span_of((uintptr_t)u) == s && gm_span_of((uintptr_t)c) == s)
+			break;
+		ck_assert_int_lt(++tries, 10);
+	}
+	free0 = table_totals().free_objects;
+	ck_assert_uint_eq(s->nsampled, 1);
+	ck_assert(span_names(s, a[0]));
+	ck_assert(!span_names(s, u));
+	ck_assert(!span_names(s, c));
+	ck_assert_uint_eq(s->fastclass, 0);
+	gm_free(u); /* not sampled: nothing counted, the sample stays */
+	ck_assert_uint_eq(table_totals().free_objects, free0);
+	ck_assert_uint_eq(s->nsampled, 1);
+
+	/* Up to three are named; a fourth names any block. */
+	a[1] = alloc_in(s, true);
+	a[2] = alloc_in(s, true);
+	ck_assert_uint_eq(s->nsampled, 3);
+	for (int i = 0; i < 3; i++)
+		ck_assert(span_names(s, a[i]));
+	a[3] = alloc_in(s, true);
+	ck_assert_uint_eq(s->nsampled, 4);
+	ck_assert_uint_eq(s->sampkey[0], GM_SAMPKEY_ANY);
+	gm_free(a[1]);
+	ck_assert_uint_eq(table_totals().free_objects, free0 + 1);
+	ck_assert_uint_eq(s->sampkey[0], GM_SAMPKEY_ANY); /* which are left is not known */
+	gm_free(c);
+	ck_assert_uint_eq(table_totals().free_objects, free0 + 1);
+	gm_free(a[0]);
+	gm_free(a[3]);
+	gm_free(a[2]);
+	ck_assert_uint_eq(table_totals().free_objects, free0 + 4);
+	ck_assert_uint_eq(s->nsampled, 0);
+	for (int i = 0; i < 3; i++)
+		ck_assert_uint_eq(s->sampkey[i], 0);
+	ck_assert_uint_eq(s->fastclass, s->spanclass);
+
+	/* Named again from the first sample; a freed slot is taken again. */
+	a[0] = alloc_in(s, true);
+	a[1] = alloc_in(s, true);
+	u = alloc_in(s, false);
+	gm_free(a[0]);
+	ck_assert(!span_names(s, a[0]));
+	ck_assert(span_names(s, a[1]));
+	gm_free(u);
+	ck_assert_uint_eq(table_totals().free_objects, free0 + 5);
+	gm_free(a[1]);
+	ck_assert_uint_eq(table_totals().free_objects, free0 + 6);
+
+	/* A large block: its span's one block. */
+	a[0] = alloc_sampled(1 << 20, true);
+	s = gm_span_of((uintptr_t)a[0]);
+	ck_assert_uint_eq(s->nsampled, 1);
+	ck_assert_uint_eq(s->sampkey[0], 1);
+	gm_free(a[0]);
+	ck_assert_uint_eq(table_totals().free_objects, free0 + 7);
+	gm_opt.profile_rate = 512 * 1024;
+	gm_tls_mcache->next_sample = gm_prof_next(gm_tls_mcache);
 	ck_heap_ok();
 }
 END_TEST
@@ -477,32 +625,25 @@ END_TEST
 
 START_TEST(math_matches_libm)
 {
-	/* Sampling's own ln and exp (no libm in libgomem) against libm. */
-	double worst_log = 0, worst_exp = 0;
+	/* The weights' own exp (no libm in libgomem) against libm. */
+	double worst = 0;
 
 	for (int i = 0; i < 200000; i++) {
-		double u = (i + 0.5) / 200000.0, x = -745.0 * u;
-		double l = log(u), e = exp(x);
-		double dl = fabs(gm_math_log(u) - l) / (fabs(l) > 1e-300 ? fabs(l) : 1);
-		double de = e > 0 ? fabs(gm_math_exp(x) - e) / e : gm_math_exp(x);
+		double x = -745.0 * (i + 0.5) / 200000.0, e = exp(x);
 
-		worst_log = dl > worst_log ? dl : worst_log;
 		if (x > -708)
-			worst_exp = de > worst_exp ? de : worst_exp;
+			worst = fmax(worst, fabs(gm_math_exp(x) - e) / e);
 		else
 			ck_assert(gm_math_exp(x) < 1e-307);
 	}
-	/* The uniform variates sampling feeds to ln: 2^-53 .. 1, and small x. */
+	/* Small x: the weights of blocks far below the rate. */
 	for (int k = 0; k <= 53; k++) {
-		double u = ldexp(1.0, -k) * 0.9999999, x = -ldexp(1.0, -k);
+		double x = -ldexp(1.0, -k);
 
-		worst_log = fmax(worst_log, fabs(gm_math_log(u) - log(u)) / fabs(log(u)));
-		worst_exp = fmax(worst_exp, fabs(gm_math_exp(x) - exp(x)) / exp(x));
+		worst = fmax(worst, fabs(gm_math_exp(x) - exp(x)) / exp(x));
 	}
-	ck_assert(gm_math_log(1.0) == 0);
 	ck_assert(gm_math_exp(0.0) == 1);
-	ck_assert_msg(worst_log < 1e-15, "ln: relative error %g", worst_log);
-	ck_assert_msg(worst_exp < 1e-14, "exp: relative error %g", worst_exp);
+	ck_assert_msg(worst < 1e-14, "exp: relative error %g", worst);
 }
 END_TEST
 
@@ -527,8 +668,10 @@ main(void)
 	tcase_set_timeout(tc, 60);
 	tcase_add_test(tc, untraced_still_samples);
 	tcase_add_test(tc, sampling_rate_matches_go);
+	tcase_add_test(tc, sample_distance_is_exponential);
 	tcase_add_test(tc, buckets_count_each_site);
 	tcase_add_test(tc, small_objects_and_spans_forget_samples);
+	tcase_add_test(tc, span_names_its_samples);
 	tcase_add_test(tc, fork_child_publishes_its_pid);
 	tcase_add_test(tc, weight_is_go_scale);
 	tcase_add_test(tc, set_rate_switches_sampling);

@@ -225,21 +225,38 @@ END_TEST
  */
 START_TEST(library_loaded_later_resolves)
 {
+	/* Libraries every Debian system has (apt and coreutils need them) and
+	 * one of their functions; the first one not mapped yet is used (a
+	 * sanitizer's runtime may have loaded some). */
+	static const char *const cand[][2] = {
+		{"libgmp.so.10", "__gmpz_init"},
+		{"libuuid.so.1", "uuid_generate"},
+		{"liblz4.so.1", "LZ4_compress_default"},
+		{"libxxhash.so.0", "XXH64"},
+	};
 	char err[256];
 	struct dwsym_proc *dp;
 	const struct dwsym_module *mods;
 	const struct dwsym_loc *l;
-	size_t n0, n1;
-	void *h, *fn;
+	const char *lib = NULL, *func = NULL;
+	size_t n0, n1, i;
+	void *h = NULL, *fn;
 
-	/* libgmp is in every Debian system (coreutils needs it); this test does not link it */
-	ck_assert_ptr_null(dlopen("libgmp.so.10", RTLD_NOW | RTLD_NOLOAD));
+	for (i = 0; i < sizeof(cand) / sizeof(cand[0]) && lib == NULL; i++) {
+		if ((h = dlopen(cand[i][0], RTLD_NOW | RTLD_NOLOAD)) != NULL) {
+			dlclose(h);
+			continue;
+		}
+		lib = cand[i][0];
+		func = cand[i][1];
+	}
+	ck_assert_msg(lib != NULL, "every candidate library is loaded already");
 	dp = dwsym_proc_open(getpid(), err, sizeof(err));
 	ck_assert_msg(dp != NULL, "%s", err);
 	n0 = dwsym_proc_modules(dp, &mods);
-	h = dlopen("libgmp.so.10", RTLD_NOW | RTLD_LOCAL);
+	h = dlopen(lib, RTLD_NOW | RTLD_LOCAL);
 	ck_assert_msg(h != NULL, "%s", dlerror());
-	fn = dlsym(h, "__gmpz_init");
+	fn = dlsym(h, func);
 	ck_assert_ptr_nonnull(fn);
 	/* within a second of the first read: not reread yet, so unknown */
 	l = dwsym_proc_lookup(dp, (uintptr_t)fn, false);
@@ -248,14 +265,13 @@ START_TEST(library_loaded_later_resolves)
 		l = dwsym_proc_lookup(dp, (uintptr_t)fn, false);
 	}
 	ck_assert_ptr_nonnull(l->module);
-	ck_assert_msg(strstr(l->module->path, "libgmp.so") != NULL, "module %s", l->module->path);
+	ck_assert_msg(strstr(l->module->path, lib) != NULL, "module %s", l->module->path);
 	ck_assert_uint_ge(l->nframes, 1);
-	ck_assert_str_eq(l->frames[0].function, "__gmpz_init");
+	ck_assert_str_eq(l->frames[0].function, func);
 	n1 = dwsym_proc_modules(dp, &mods);
 	ck_assert_uint_gt(n1, n0);
-	ck_assert_ptr_eq(l->module, &mods[l->module - mods]);
 	ck_assert_uint_lt((size_t)(l->module - mods), n1);
-	/* an address in no file at all: still unknown, and not reread on every lookup */
+	/* an address in no file at all: still unknown */
 	l = dwsym_proc_lookup(dp, 0x1000, false);
 	ck_assert_ptr_null(l->module);
 	dwsym_proc_close(dp);

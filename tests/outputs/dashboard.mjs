@@ -152,7 +152,15 @@ try {
   if (await page.isHidden("#ended-info")) fail("the ended process is not shown as ended");
   if (await page.isVisible("#chart-mem")) fail("live charts shown for an ended process");
   await page.screenshot({ path: OUT + "/dashboard-ended.png", fullPage: true });
-  await page.click(`#procs tr[data-pid="${PID}"]`);
+  // Back to the live workload; the list re-renders every second, so a click
+  // can land on a row that just moved: click until it is the selection.
+  for (let i = 0; ; i++) {
+    await page.click(`#procs tr[data-pid="${PID}"]`);
+    const ok = await page.waitForFunction((p) => window.gomemDashboard.selected() === p, PID,
+      { timeout: 2000 }).then(() => true, () => false);
+    if (ok) break;
+    if (i === 9) { fail("the live workload's row cannot be selected"); break; }
+  }
 
   // The workload exits (the shell kills it when told): the page says so.
   fs.writeFileSync(OUT + "/.kill-workload", "");

@@ -1,5 +1,5 @@
 /*
- * cli.h: what the commands of `gomem` share (gomem.c): the server
+ * cli.h: what the commands of `gomem` share (client.c): the server
  * address, requests to gomemd, and formatting.
  */
 #ifndef GOMEM_CLI_H
@@ -13,6 +13,11 @@ extern const char *server;
 
 /* Print "gomem: ..." to stderr and exit 1 (atexit handlers run). */
 void die(const char *fmt, ...) __attribute__((noreturn, format(printf, 1, 2)));
+/*
+ * One request to the server: the body (malloc'ed, binary-safe, NUL after
+ * it) and *status; dies if the server cannot be reached.
+ */
+char *http_request(const char *method, const char *path, int *status, size_t *bodylen);
 /* GET/POST/DELETE path; the parsed JSON body; dies on an HTTP error with the server's message. */
 cJSON *get_json(const char *method, const char *path);
 /* A number item as unsigned long long; 0 when absent or not a number. */

@@ -75,7 +75,7 @@ def run(stop):
         finally:
             os._exit(99)
     pid = None
-    for _ in range(100):
+    for _ in range(400):  # 20 s: a loaded machine is slow to fork and exec
         try:
             kids = open("/proc/%d/task/%d/children" % (sh, sh)).read().split()
         except OSError:

@@ -103,6 +103,28 @@ const char *static_content_type(const char *path)
 	return "application/octet-stream";
 }
 
+/*
+ * The dashboard runs with the privileges of whoever opened it on gomemd's
+ * routes, so it loads nothing but its own files: scripts and styles from
+ * the web root only (no inline script, no eval), requests to gomemd only,
+ * and no page of another site may frame it.  Style attributes set from
+ * script (uPlot, d3) go through the CSSOM, which style-src allows; the one
+ * inline stylesheet is the one d3-flame-graph 5.0.0 inserts, allowed by its
+ * hash (a different vendored version fails the dashboard test until this
+ * hash follows it).
+ */
+#define FLAMEGRAPH_CSS "'sha256-PjPkXjWPssRCMzB6p5SnF25xrwIH7ThbVHWlE+SG1DE='"
+static void static_security_headers(struct MHD_Response *r)
+{
+	MHD_add_response_header(r, "Content-Security-Policy",
+				"default-src 'none'; script-src 'self'; style-src 'self' " FLAMEGRAPH_CSS "; "
+				"img-src 'self' data:; connect-src 'self'; font-src 'self'; "
+				"base-uri 'none'; form-action 'none'; frame-ancestors 'none'");
+	MHD_add_response_header(r, "X-Content-Type-Options", "nosniff");
+	MHD_add_response_header(r, "X-Frame-Options", "DENY");
+	MHD_add_response_header(r, "Referrer-Policy", "no-referrer");
+}
+
 enum MHD_Result static_serve(struct MHD_Connection *conn, const char *root, const char *url,
 			     unsigned int *status)
 {
@@ -135,7 +157,7 @@ enum MHD_Result static_serve(struct MHD_Connection *conn, const char *root, cons
 		return http_queue_error(conn, *status, "out of memory", NULL, NULL);
 	}
 	MHD_add_response_header(r, MHD_HTTP_HEADER_CONTENT_TYPE, static_content_type(path));
-	MHD_add_response_header(r, "X-Content-Type-Options", "nosniff");
+	static_security_headers(r);
 	MHD_add_response_header(r, MHD_HTTP_HEADER_CACHE_CONTROL, "no-cache");
 	*status = MHD_HTTP_OK;
 	ret = MHD_queue_response(conn, MHD_HTTP_OK, r);

@@ -52,6 +52,12 @@ try {
 
   const resp = await page.goto(BASE + "/", { waitUntil: "load" });
   if (resp.status() !== 200) fail("GET / gave " + resp.status());
+  // The page runs under a policy that loads only gomemd's own files and
+  // cannot be framed; the page errors checked below include every
+  // violation of it.
+  const csp = resp.headers()["content-security-policy"] || "";
+  for (const d of ["default-src 'none'", "script-src 'self'", "frame-ancestors 'none'"])
+    if (!csp.includes(d)) fail("Content-Security-Policy lacks " + d + ": " + JSON.stringify(csp));
   await page.waitForSelector(`#procs tr[data-pid="${PID}"]`, { timeout: 15000 });
   await page.click(`#procs tr[data-pid="${PID}"]`);
   await page.waitForFunction(() => window.gomemDashboard.points() >= 2, null, { timeout: 15000 });

@@ -2,7 +2,8 @@
 # test-dashboard.sh: the dashboard in headless Chromium (Debian's package)
 # driven by playwright-core (npm), loopback only: the live charts, the flame
 # graph of a profiled workload (in use and allocated), the flame graph of
-# that workload after a SIGKILL (the Ended list), and a 401 for a wrong login.  The screenshot is left
+# that workload after a SIGKILL (the Ended list), a 401 for a wrong login, and
+# a Content-Security-Policy the page runs under without a violation.  The screenshot is left
 # in the build directory: tests/outputs/dashboard.png.
 . "${srcdir:-.}/common.sh"
 

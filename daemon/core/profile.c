@@ -369,6 +369,7 @@ psave(int pid)
 	struct pstate *p;
 	struct psnap snap;
 	char *ms, err[256];
+	bool have_heap;
 	int rc;
 
 	if (state_dir == NULL)
@@ -378,7 +379,9 @@ psave(int pid)
 	hist = proc_history_pack(pid, &histlen);
 	pthread_mutex_lock(&profile_lock);
 	p = pfind_locked(pid);
-	if (p == NULL || p->saved || !p->have_cur) {
+	/* Without a profile (profiles off, or it ended before the first pull)
+	   the record keeps its MemStats, history and how it ended. */
+	if (p == NULL || p->saved || (!p->have_cur && ms == NULL)) {
 		pthread_mutex_unlock(&profile_lock);
 		free(ms);
 		free(info);
@@ -386,7 +389,9 @@ psave(int pid)
 		return;
 	}
 	p->saved = true;
-	psnap_take_locked(p, 0, &snap);
+	have_heap = p->have_cur;
+	if (have_heap)
+		psnap_take_locked(p, 0, &snap);
 	memset(&e, 0, sizeof e);
 	e.pid = pid;
 	e.start_ns = p->start_ns;
@@ -402,13 +407,17 @@ psave(int pid)
 	if (e.end.how[0] == 0 || (strcmp(e.end.how, "vanished") == 0 && p->lib_exit))
 		snprintf(e.end.how, sizeof e.end.how, "%s", p->lib_exit ? "exited" : "vanished");
 	pthread_mutex_unlock(&profile_lock);
-	b = pprof_builder_new();
-	padd(b, &snap, false);
-	rc = pprof_builder_finish(b, &pb, &pblen);
-	pprof_builder_free(b);
-	psnap_free(&snap);
+	rc = 0;
+	if (have_heap) {
+		b = pprof_builder_new();
+		padd(b, &snap, false);
+		rc = pprof_builder_finish(b, &pb, &pblen);
+		pprof_builder_free(b);
+		psnap_free(&snap);
+	}
 	if (rc == 0 && statedir_save(state_dir, &e, pb, pblen, ms, mslen, err, sizeof err) == 0) {
-		log_info("process %d (%s) ended: its heap profile is kept in %s", pid, e.comm,
+		log_info("process %d (%s) ended: its %s kept in %s", pid, e.comm,
+			 have_heap ? "heap profile and MemStats are" : "MemStats are (no heap profile)",
 			 state_dir);
 		pthread_mutex_lock(&profile_lock);
 		pstats.saved++;
@@ -498,7 +507,7 @@ pround(void)
 		pthread_mutex_unlock(&profile_lock);
 		if (save)
 			psave(l.v[i].pid);
-		else if (!l.v[i].exited)
+		else if (!l.v[i].exited && pcfg.enabled)
 			pull(l.v[i].pid, 0);
 	}
 	free(l.v);
@@ -552,10 +561,12 @@ profile_start(const struct profile_config *cfg)
 		else
 			log_warnx("%s: profiles of ended processes will not be kept", err);
 	}
-	if (!cfg->enabled) {
-		log_info("heap profiles off (--no-profile)");
+	if (!cfg->enabled)
+		log_info("heap profiles off (--no-profile)%s",
+			 state_dir != NULL ? "; ended processes' MemStats are still kept" : "");
+	/* With profiles off the thread only keeps ended processes' records. */
+	if (!cfg->enabled && state_dir == NULL)
 		return;
-	}
 	if (pthread_create(&pthr, NULL, pthread_main, NULL) != 0) {
 		log_warn("heap profile thread");
 		return;
@@ -653,7 +664,7 @@ prefresh_at(int pid, uint64_t addr)
 	struct proc_info info;
 	struct pstate *p;
 
-	if (!running || proc_copy(pid, &info, NULL) < 0 || info.exited)
+	if (!running || !pcfg.enabled || proc_copy(pid, &info, NULL) < 0 || info.exited)
 		return;
 	pthread_mutex_lock(&profile_lock);
 	p = pfind_locked(pid);

@@ -14,7 +14,9 @@ with what the parent itself got from waitpid(2):
 - after the grace period and after gomemd restarts on the same state
   directory: /memstats?pid=N of each ended process answers its last
   MemStats with "Ended", /processes lists them, gomem ps words them;
-  an unknown pid stays a JSON 404.
+  an unknown pid stays a JSON 404;
+- with --no-profile: an ended process's MemStats and how it ended are
+  still kept, and its heap profile is a JSON 404.
 
 Environment (set by exit-test.sh): GOMEMD, GOMEM_CLI, LIBGOMEM, ENDINGS.
 Exit 0 pass, 1 fail, 77 skip.
@@ -65,13 +67,13 @@ def get(port, path, raw=False):
 class Daemon:
     """gomemd in a mount namespace of its own with tracefs unmounted."""
 
-    def __init__(self, tmp, state):
+    def __init__(self, tmp, state, extra=()):
         self.port = free_port()
         self.log = open(os.path.join(tmp, "gomemd.log"), "ab")
         cmd = [GOMEMD, "-v", "--listen", "127.0.0.1:%d" % self.port, "--library", LIBGOMEM,
                "--state-dir", state, "--grace", str(GRACE), "--history-interval", "200",
                "--socket", os.path.join(tmp, "gomemd.sock"),
-               "--web-config", write_web_config(tmp)]
+               "--web-config", write_web_config(tmp)] + list(extra)
         self.no_tracefs = shutil.which("unshare") is not None
         if self.no_tracefs:
             # Private mounts: the host keeps its tracefs, gomemd sees none.
@@ -431,6 +433,29 @@ def main():
                     (" (OOM killer)" if want["OOMKilled"] else "")
             check(words.get(pid, "").endswith("  " + w),
                   "gomem ps: %d ended %r (line %r)" % (pid, w, words.get(pid)))
+        d.stop()
+
+        # 8. profiles off: an ended process still leaves its MemStats and
+        # how it ended, with no heap profile (a JSON 404 for it)
+        d = Daemon(tmp, os.path.join(tmp, "state-noprof"), ["--no-profile"])
+        p = spawn(["wait"])
+
+        def snapshot():
+            st, doc = get(d.port, "/processes/%d" % p.pid)
+            return st == 200 and doc.get("HasSnapshot")
+        check(wait_for(snapshot, 10), "--no-profile: watched")
+        p.kill()
+        want = expect(reap(p))
+        time.sleep(GRACE + 2.5)
+        st, doc = get(d.port, "/memstats?pid=%d" % p.pid)
+        check(st == 200 and "HeapAlloc" in doc and
+              matches(doc.get("Ended"), dict(want, Pid=p.pid)),
+              "--no-profile: /memstats?pid=%d after the grace period answers the last "
+              "MemStats with Ended %s (got %d %s)" % (p.pid, want, st, (doc or {}).get("Ended")))
+        st, doc = get(d.port, "/debug/pprof/heap?pid=%d" % p.pid)
+        check(st == 404 and isinstance(doc, dict) and "Error" in doc,
+              "--no-profile: no heap profile of the ended process, a JSON 404 (%d %s)"
+              % (st, doc))
         d.stop()
     finally:
         for c in children:

@@ -14,7 +14,7 @@
  * Each run prints exactly one result line to stdout, starting with
  * "GMBENCH", of space-separated key=value pairs:
  *
- *	GMBENCH workload=churn elapsed_s=0.512345 peak_rss_kib=2048 ...
+ *	GMBENCH workload=churn elapsed_s=0.512345 cpu_s=0.511000 peak_rss_kib=2048 ...
  *
  * Memory workloads add live_kib and rss_t<sec>_kib samples.  The aligned
  * workload adds misaligned=N (blocks whose address did not honour the
@@ -147,6 +147,22 @@ now(void)
 
 	clock_gettime(CLOCK_MONOTONIC, &ts);
 	return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
+}
+
+/*
+ * CPU seconds (user + system) of every thread of the process, ended ones
+ * included: on a loaded machine a run's wall time holds the time it waited
+ * for a CPU, its CPU time much less of it.
+ */
+static double
+cpu_now(void)
+{
+	struct rusage	ru;
+
+	if (getrusage(RUSAGE_SELF, &ru) != 0)
+		return 0;
+	return (double)(ru.ru_utime.tv_sec + ru.ru_stime.tv_sec) +
+	    (double)(ru.ru_utime.tv_usec + ru.ru_stime.tv_usec) / 1e6;
 }
 
 static void
@@ -1357,7 +1373,7 @@ main(int argc, char **argv)
 {
 	const struct workload	*w = NULL;
 	const char		*name = NULL;
-	double			 t0, t1, elapsed;
+	double			 t0, t1, c0, c1, elapsed;
 	size_t			 i;
 	int			 a;
 
@@ -1388,14 +1404,16 @@ main(int argc, char **argv)
 	if (w == NULL)
 		usage();
 
+	c0 = cpu_now();
 	t0 = now();
 	w->fn();
 	t1 = now();
+	c1 = cpu_now();
 	elapsed = w->own_elapsed != NULL ? *w->own_elapsed : t1 - t0;
 
-	printf("GMBENCH workload=%s elapsed_s=%.6f peak_rss_kib=%ld "
-	    "rss_end_kib=%ld quick=%d%s\n", w->name, elapsed, peak_rss_kib(),
-	    rss_kib(), quick, extra);
+	printf("GMBENCH workload=%s elapsed_s=%.6f cpu_s=%.6f peak_rss_kib=%ld "
+	    "rss_end_kib=%ld quick=%d%s\n", w->name, elapsed, c1 - c0,
+	    peak_rss_kib(), rss_kib(), quick, extra);
 	fflush(stdout);
 	return 0;
 }

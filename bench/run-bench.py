@@ -226,34 +226,39 @@ def main():
         return med(vals)
 
     # Speed table.
-    times = {}
+    times, cpus = {}, {}
     for w in workloads:
         for a in allocs:
             ok, _ = stats(w, a)
             times[(w, a)] = mfield(ok, "elapsed_s")
+            cpus[(w, a)] = mfield(ok, "cpu_s")
     speed_w = [w for w in workloads if w not in MEMORY]
     if speed_w:
         P("### Speed (median elapsed seconds; ratio >1 is slower)")
         P("")
-        P("| workload | allocator | median s | min s | spread | x fastest peer | x glibc | peak RSS MiB | ok |")
-        P("|---|---|---:|---:|---:|---:|---:|---:|---:|")
+        P("| workload | allocator | median s | min s | spread | x fastest peer | x glibc | CPU s | CPU x best peer | peak RSS MiB | ok |")
+        P("|---|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|")
         for w in speed_w:
             peer_t = [times[(w, a)] for a in peers if times[(w, a)] is not None]
             best = min(peer_t) if peer_t else None
+            peer_c = [cpus[(w, a)] for a in peers if cpus[(w, a)]]
+            best_c = min(peer_c) if peer_c else None
             g = times.get((w, "glibc"))
             for a in allocs:
                 ok, errs = stats(w, a)
                 t = times[(w, a)]
                 if t is None:
-                    P("| %s | %s | %s | | | | | | 0/%d |" % (
+                    P("| %s | %s | %s | | | | | | | | 0/%d |" % (
                         w, a, "FAILED: " + ", ".join(sorted(set(errs))), len(results[(w, a)])))
                     continue
                 el = [float(r["elapsed_s"]) for r in ok]
                 spread = (max(el) - min(el)) / t * 100 if t > 0 else 0
-                P("| %s | %s | %.3f | %.3f | %.0f%% | %s | %s | %s | %d/%d%s |" % (
+                c = cpus[(w, a)]
+                P("| %s | %s | %.3f | %.3f | %.0f%% | %s | %s | %s | %s | %s | %d/%d%s |" % (
                     w, a, t, min(el), spread,
                     fnum(t / best if best else None, "%.2f"),
                     fnum(t / g if g else None, "%.2f"),
+                    fnum(c), fnum(c / best_c if c and best_c else None, "%.2f"),
                     fnum(mib(mfield(ok, "peak_rss_kib")), "%.1f"),
                     len(ok), len(results[(w, a)]),
                     (" " + ",".join(sorted(set(errs)))) if errs else ""))
@@ -274,9 +279,9 @@ def main():
                 else:
                     cells.append("%.3fs" % t)
             P("| %s | %s |" % (w, " | ".join(cells)))
-        gm_g, gm_b = [], []
+        gm_g, gm_b, gm_c = [], [], []
         for a in allocs:
-            rg, rb = [], []
+            rg, rb, rc = [], [], []
             for w in speed_w:
                 t, g = times[(w, a)], times.get((w, "glibc"))
                 peer_t = [times[(w, p)] for p in peers if times[(w, p)] is not None]
@@ -284,13 +289,19 @@ def main():
                     rg.append(t / g)
                 if t is not None and peer_t:
                     rb.append(t / min(peer_t))
+                c = cpus[(w, a)]
+                peer_c = [cpus[(w, p)] for p in peers if cpus[(w, p)]]
+                if c and peer_c:
+                    rc.append(c / min(peer_c))
             n_ok = len(rb)
             suffix = "" if n_ok == len(speed_w) else " (%d/%d)" % (n_ok, len(speed_w))
             v = geomean(rg)
             gm_g.append((fnum(v, "%.2f") if "glibc" in allocs else "-") + suffix)
             gm_b.append(fnum(geomean(rb), "%.2f") + suffix)
+            gm_c.append(fnum(geomean(rc), "%.2f"))
         P("| **geomean x glibc** | " + " | ".join(gm_g) + " |")
         P("| **geomean x fastest peer** | " + " | ".join(gm_b) + " |")
+        P("| **CPU time: geomean x best peer** | " + " | ".join(gm_c) + " |")
         P("")
 
     # Memory table.

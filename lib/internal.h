@@ -126,6 +126,9 @@ extern uint8_t gm_size_to_class128[(GM_MAX_SMALL - GM_SMALL_MAX) / GM_LARGE_DIV 
 extern uint64_t gm_class_inv[GM_NUM_CLASSES];
 extern uint8_t gm_class_shift[GM_NUM_CLASSES];
 extern uint16_t gm_class_nelems[GM_NUM_CLASSES];
+/* Alignments 32 << k for k < GM_ALIGN_ROWS (32 B .. one 8 KiB page). */
+#define GM_ALIGN_ROWS (GM_PAGE_SHIFT - 5 + 1)
+extern uint8_t gm_class_aligned[GM_ALIGN_ROWS][GM_NUM_CLASSES];
 
 /*
  * What malloc's fast path looks up, in one object so one base register

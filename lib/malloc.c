@@ -469,8 +469,7 @@ static void *gm_aligned(size_t align, size_t n)
 	if (n <= GM_MAX_SMALL && align <= GM_PAGE_SIZE) {
 		/* A class whose objects all fall on multiples of align. */
 		c = gm_size_class(n < align ? align : n);
-		while (c < GM_NUM_CLASSES && gm_class_size[c] % align != 0)
-			c++;
+		c = gm_class_aligned[__builtin_ctzl(align) - 5][c];
 		if (c < GM_NUM_CLASSES) {
 			mc = gm_tls_mcache;
 			return gm_small_alloc(mc, c, n);

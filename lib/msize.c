@@ -37,6 +37,26 @@ uint8_t gm_size_to_class128[(GM_MAX_SMALL - GM_SMALL_MAX) / GM_LARGE_DIV + 1];
 uint64_t gm_class_inv[GM_NUM_CLASSES];
 uint8_t gm_class_shift[GM_NUM_CLASSES];
 uint16_t gm_class_nelems[GM_NUM_CLASSES];
+uint8_t gm_class_aligned[GM_ALIGN_ROWS][GM_NUM_CLASSES];
+
+/*
+ * gm_class_aligned[k][c]: the first class from c up whose size is a
+ * multiple of 32 << k, so all its objects fall on such multiples (a span
+ * starts on a page); GM_NUM_CLASSES when none does.
+ */
+static void gm_msize_align_init(void)
+{
+	unsigned k, c, d;
+
+	for (k = 0; k < GM_ALIGN_ROWS; k++) {
+		d = GM_NUM_CLASSES;
+		for (c = GM_NUM_CLASSES; c-- > 0;) {
+			if (c > 0 && gm_class_size[c] % (32u << k) == 0)
+				d = c;
+			gm_class_aligned[k][c] = (uint8_t)d;
+		}
+	}
+}
 
 /* Fill the lookup tables: entry i is the smallest class holding i steps. */
 void gm_msize_init(void)
@@ -86,4 +106,5 @@ void gm_msize_init(void)
 		gm_small.cls[i] = gm_size_to_class8[(i + GM_SMALL_DIV - 1) / GM_SMALL_DIV];
 	for (c = 0; c < GM_NUM_CLASSES; c++)
 		gm_small.keyw[c] = gm_class_size[c] >= 16 || c == 0 ? 1 : 0;
+	gm_msize_align_init();
 }

@@ -159,6 +159,39 @@ START_TEST(alignment_rules)
 }
 END_TEST
 
+/*
+ * An aligned small request takes the smallest class that holds it and whose
+ * size is a multiple of the alignment (a span starts on a page, so all its
+ * objects are then aligned), found here by scanning Go's table; none: a
+ * page-aligned large block.
+ */
+START_TEST(aligned_takes_the_smallest_fitting_class)
+{
+	for (size_t al = 32; al <= GM_PAGE_SIZE; al <<= 1) {
+		for (size_t n = 1; n <= GM_MAX_SMALL; n += (n < 2048 ? 7 : 61)) {
+			size_t want = 0;
+			void *p = NULL;
+
+			for (unsigned c = 1; c < GM_NUM_CLASSES && want == 0; c++)
+				if (gm_class_size[c] >= n && gm_class_size[c] >= al &&
+				    gm_class_size[c] % al == 0)
+					want = gm_class_size[c];
+			ck_assert_int_eq(gm_posix_memalign(&p, al, n), 0);
+			ck_assert_msg((uintptr_t)p % al == 0, "align %zu size %zu: %p", al, n, p);
+			if (want != 0)
+				ck_assert_msg(gm_usable_size(p) == want,
+					      "align %zu size %zu: usable %zu, class size %zu", al, n,
+					      gm_usable_size(p), want);
+			else
+				ck_assert_uint_ge(gm_usable_size(p), n);
+			memset(p, 0x5a, n);
+			gm_free(p);
+		}
+	}
+	ck_heap_ok();
+}
+END_TEST
+
 START_TEST(realloc_in_place_and_moves)
 {
 	char *p = gm_malloc(100), *q;
@@ -388,6 +421,7 @@ main(void)
 	tcase_add_test(tc, small_sizes_take_their_class);
 	tcase_add_test(tc, small_cross_thread);
 	tcase_add_test(tc, alignment_rules);
+	tcase_add_test(tc, aligned_takes_the_smallest_fitting_class);
 	tcase_add_test(tc, realloc_in_place_and_moves);
 	tcase_add_test(tc, realloc_moves_big_blocks);
 	tcase_add_test(tc, calloc_zeroes_reused_memory);

@@ -440,6 +440,22 @@ gm_inline uint64_t gm_heap_retained(void)
 
 void gm_mheap_init(void);
 gm_mspan *gm_mheap_alloc(size_t npages, uint8_t spanclass, size_t align_pages);
+
+/*
+ * The pages of a new large span that may hold old data (the others were
+ * fresh or released to the OS, so they read as zero): up to GM_DIRTY_MAX
+ * runs of page indexes, the last one widened to cover any more.
+ */
+#define GM_DIRTY_MAX 8
+typedef struct gm_dirty {
+	unsigned n;
+	struct {
+		size_t first, npages;
+	} run[GM_DIRTY_MAX];
+} gm_dirty;
+
+/* A large span, as gm_mheap_alloc, with the runs calloc must zero in *d. */
+gm_mspan *gm_mheap_alloc_dirty(size_t npages, size_t align_pages, gm_dirty *d);
 void gm_mheap_free(gm_mspan *s);
 void gm_mheap_free_moved(gm_mspan *s);
 void gm_mheap_free_locked(gm_mspan *s);

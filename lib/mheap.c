@@ -193,6 +193,44 @@ static size_t gm_scav_range(uintptr_t start, size_t npages, enum gm_scav_op op)
 	return n;
 }
 
+/* The first page index >= i below npages whose scavenged bit is set (or clear), else npages. */
+static size_t gm_scav_next(uintptr_t start, size_t npages, size_t i, bool set)
+{
+	while (i < npages) {
+		uintptr_t p = start + PAGES(i);
+		size_t idx = (p >> GM_PAGE_SHIFT) & (GM_ARENA_PAGES - 1);
+		uint64_t w = gm_arena_of(p)->scavenged[idx / 64];
+
+		w = (set ? w : ~w) >> (idx % 64);
+		if (w != 0) {
+			i += (size_t)__builtin_ctzll(w);
+			return i < npages ? i : npages;
+		}
+		i += 64 - idx % 64;
+	}
+	return npages;
+}
+
+/* The runs of pages of [start, start+npages) whose scavenged bit is clear. */
+static void gm_dirty_runs(uintptr_t start, size_t npages, gm_dirty *d)
+{
+	size_t i = 0, j;
+
+	d->n = 0;
+	while ((i = gm_scav_next(start, npages, i, false)) < npages) {
+		j = gm_scav_next(start, npages, i, true);
+		if (d->n == GM_DIRTY_MAX) {
+			/* Out of room: the last run reaches over the gap. */
+			d->run[d->n - 1].npages = j - d->run[d->n - 1].first;
+		} else {
+			d->run[d->n].first = i;
+			d->run[d->n].npages = j - i;
+			d->n++;
+		}
+		i = j;
+	}
+}
+
 /* Count, and clear if clear is set, the scavenged bits of a page range. */
 static inline size_t gm_scav_bits(uintptr_t start, size_t npages, bool clear)
 {
@@ -385,9 +423,10 @@ static bool gm_heap_grow_locked(size_t npages)
 /*
  * Take [a, a+npages) out of the free run f; returns the in-use span, which
  * maps every page when all is set (small objects), else its ends only.  The
- * range's interior maps to NULL already: it was inside the free run.
+ * range's interior maps to NULL already: it was inside the free run.  If
+ * d is not NULL, it gets the runs of pages that may hold old data.
  */
-static gm_mspan *gm_carve_locked(gm_mspan *f, uintptr_t a, size_t npages, bool all)
+static gm_mspan *gm_carve_locked(gm_mspan *f, uintptr_t a, size_t npages, bool all, gm_dirty *d)
 {
 	uintptr_t fend = f->start + PAGES(f->npages), end = a + PAGES(npages);
 	gm_mspan *left = NULL, *right = NULL;
@@ -425,6 +464,8 @@ static gm_mspan *gm_carve_locked(gm_mspan *f, uintptr_t a, size_t npages, bool a
 	}
 	f->start = a;
 	f->npages = npages;
+	if (d != NULL)
+		gm_dirty_runs(a, npages, d);
 	scav = gm_scav_bits(a, npages, true);
 	gm_sys_used((void *)a, PAGES(npages));
 	f->needzero = scav != npages;
@@ -444,7 +485,7 @@ static gm_mspan *gm_carve_locked(gm_mspan *f, uintptr_t a, size_t npages, bool a
  * Allocate npages pages aligned to align_pages with the heap lock held;
  * all: map every page (small objects), else the ends only (large).
  */
-static gm_mspan *gm_mheap_alloc_locked(size_t npages, size_t align_pages, bool all)
+static gm_mspan *gm_mheap_alloc_locked(size_t npages, size_t align_pages, bool all, gm_dirty *d)
 {
 	gm_mspan *f;
 	uintptr_t a;
@@ -460,21 +501,23 @@ static gm_mspan *gm_mheap_alloc_locked(size_t npages, size_t align_pages, bool a
 			return NULL;
 	}
 	a = (f->start + PAGES(align_pages) - 1) & ~(PAGES(align_pages) - 1);
-	return gm_carve_locked(f, a, npages, all);
+	return gm_carve_locked(f, a, npages, all, d);
 }
 
 /*
  * Allocate a span of npages pages for spanclass (0 = large object), aligned
- * to align_pages pages (0 or 1 = any).  NULL when out of memory.
+ * to align_pages pages (0 or 1 = any); d as in gm_carve_locked.  NULL when
+ * out of memory.
  */
-gm_mspan *gm_mheap_alloc(size_t npages, uint8_t spanclass, size_t align_pages)
+static gm_mspan *gm_mheap_alloc_common(size_t npages, uint8_t spanclass, size_t align_pages,
+				       gm_dirty *d)
 {
 	gm_mspan *s;
 	bool over_limit = false;
 	uint64_t limit = atomic_load_explicit(&gm_heap.limit, memory_order_relaxed);
 
 	pthread_mutex_lock(&gm_heap.lock);
-	s = gm_mheap_alloc_locked(npages, align_pages, spanclass != GM_SPANCLASS_LARGE);
+	s = gm_mheap_alloc_locked(npages, align_pages, spanclass != GM_SPANCLASS_LARGE, d);
 	if (s != NULL) {
 		s->spanclass = spanclass;
 		s->next = s->prev = NULL;
@@ -514,6 +557,21 @@ gm_mspan *gm_mheap_alloc(size_t npages, uint8_t spanclass, size_t align_pages)
 			gm_mheap_scavenge(ready - limit, true);
 	}
 	return s;
+}
+
+/*
+ * Allocate a span of npages pages for spanclass (0 = large object), aligned
+ * to align_pages pages (0 or 1 = any).  NULL when out of memory.
+ */
+gm_mspan *gm_mheap_alloc(size_t npages, uint8_t spanclass, size_t align_pages)
+{
+	return gm_mheap_alloc_common(npages, spanclass, align_pages, NULL);
+}
+
+/* A large span, with the runs of pages calloc must zero in *d. */
+gm_mspan *gm_mheap_alloc_dirty(size_t npages, size_t align_pages, gm_dirty *d)
+{
+	return gm_mheap_alloc_common(npages, GM_SPANCLASS_LARGE, align_pages, d);
 }
 
 /* ---- Free ---- */
@@ -672,7 +730,7 @@ bool gm_mheap_try_resize(gm_mspan *s, size_t npages)
 
 		if (r != NULL && gm_span_state(r) == GM_SPAN_FREE && r->onlist != 0 &&
 		    r->start == end && r->npages >= more) {
-			gm_mspan *m = gm_carve_locked(r, end, more, false);
+			gm_mspan *m = gm_carve_locked(r, end, more, false, NULL);
 
 			if (m != NULL) {
 				/* m is r's struct, now covering the pages we took,

@@ -701,20 +701,24 @@ w_realloc(void)
  * std::vector or a string builder grows; beside it a small block is made
  * after each step, so the heap cannot always grow the vector in place.
  * "-touch" writes every page of the new half (as push_back would); the
- * other writes one byte per step (a reserve that is filled later).
+ * other writes one byte per step (a reserve that is filled later); it
+ * runs 8 rounds, as 2 rounds took 2-3 ms under the faster allocators,
+ * too little against timer and start-up noise (medians over 5 runs on a
+ * loaded machine moved by 10x), while -touch runs for seconds.
  * grow4k: two buffers that grow by 4 KiB in turn to 16 MiB each (a log or
  * a read buffer appended to), writing the new 4 KiB each step.
  */
 
 #define VEC_MAX		(256 * MiB)
-#define VEC_ROUNDS	2
+#define VEC_ROUNDS	8	/* vecgrow */
+#define VEC_TOUCH_ROUNDS 2	/* vecgrow-touch */
 #define GROW4K_MAX	(16 * MiB)
 #define GROW4K_ROUNDS	2
 
 static void
 vecgrow_run(int touch)
 {
-	size_t	 round, n = iters(VEC_ROUNDS), len, bad = 0, k;
+	size_t	 round, n = iters(touch ? VEC_TOUCH_ROUNDS : VEC_ROUNDS), len, bad = 0, k;
 	char	*v, *p, *small[32];
 
 	for (round = 0; round < n; round++) {

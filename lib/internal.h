@@ -44,7 +44,9 @@
  *      lock, one batch per lock); mcentral takes them from spans with free
  *      objects, else gets a fresh span from mheap (heap lock); else mheap
  *      maps more of an arena or reserves a new one.
- *   3. n > 32 KiB: a span of whole pages straight from mheap.
+ *   3. n > 32 KiB: a span of whole pages straight from mheap, which maps
+ *      only its first and last page in the page -> span map (a free
+ *      looks up its start; coalescing looks at neighbours' ends).
  *
  * Free (malloc.c, fast path in malloc_fast.h):
  *   page -> span through the arena map (Go's single-level map on amd64,
@@ -56,8 +58,9 @@
  *   atomic).  A full list grows its cap if the thread also allocates from
  *   it in long bursts (mcache.c), else gives a batch back to mcentral,
  *   which returns a span whose objects are all back to the heap, where free neighbours
- *   coalesce.  Large calloc zeroes reused pages by memset or madvise, as
- *   the measured touch rate of such blocks says.
+ *   coalesce.  Large calloc zeroes the reused pages of a block (not those
+ *   fresh or released to the OS, which read as zero) by memset or madvise,
+ *   as the measured touch rate of such blocks says.
  *
  * Lock order (taken in this order by gm_fork_prepare):
  *   gm_snap_lock -> mcentral[0..GM_NUM_SPANCLASSES-1].lock -> gm_heap.lock
@@ -443,6 +446,22 @@ gm_inline uint64_t gm_heap_retained(void)
 
 void gm_mheap_init(void);
 gm_mspan *gm_mheap_alloc(size_t npages, uint8_t spanclass, size_t align_pages);
+
+/*
+ * The pages of a new large span that may hold old data (the others were
+ * fresh or released to the OS, so they read as zero): up to GM_DIRTY_MAX
+ * runs of page indexes, the last one widened to cover any more.
+ */
+#define GM_DIRTY_MAX 8
+typedef struct gm_dirty {
+	unsigned n;
+	struct {
+		size_t first, npages;
+	} run[GM_DIRTY_MAX];
+} gm_dirty;
+
+/* A large span, as gm_mheap_alloc, with the runs calloc must zero in *d. */
+gm_mspan *gm_mheap_alloc_dirty(size_t npages, size_t align_pages, gm_dirty *d);
 void gm_mheap_free(gm_mspan *s);
 void gm_mheap_free_moved(gm_mspan *s);
 void gm_mheap_free_locked(gm_mspan *s);

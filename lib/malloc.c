@@ -95,13 +95,35 @@ static inline void *gm_small_alloc(gm_mcache *mc, unsigned c, size_t n)
 static _Atomic uint32_t gm_touch_avg; /* fraction touched, running average */
 static _Atomic uint32_t gm_lazy_tick;
 
-/* Zero the first n bytes of the freshly allocated large span s. */
-static void gm_large_zero(gm_mspan *s, size_t n)
+/*
+ * Zero the first n bytes of the freshly allocated large span s, whose
+ * pages outside the runs in d read as zero already (fresh, or released to
+ * the OS): a block carved from a partly scavenged run zeroes, and faults
+ * in, only the part that held data.
+ */
+static void gm_large_zero(gm_mspan *s, size_t n, const gm_dirty *d)
 {
-	size_t ps = gm_os_page_size(), lazy = 0;
+	size_t ps = gm_os_page_size(), lazy = 0, i;
 	uint32_t tick = 0;
 	bool measure = false;
 
+	if (d->n != 1 || d->run[0].first != 0 || (d->run[0].npages << GM_PAGE_SHIFT) < n) {
+		bool lazily =
+		    atomic_load_explicit(&gm_touch_avg, memory_order_relaxed) < GM_TOUCH_ONE / 32;
+
+		for (i = 0; i < d->n; i++) {
+			size_t a = d->run[i].first << GM_PAGE_SHIFT;
+			size_t e = a + (d->run[i].npages << GM_PAGE_SHIFT);
+
+			if (a >= n)
+				break;
+			if (lazily && e - a >= GM_LAZY_ZERO_MIN &&
+			    gm_sys_zero((void *)(s->start + a), e - a))
+				continue;
+			memset((void *)(s->start + a), 0, (e < n ? e : n) - a);
+		}
+		return;
+	}
 	if (n >= GM_LAZY_ZERO_MIN) {
 		tick = atomic_load_explicit(&gm_lazy_tick, memory_order_relaxed) + 1;
 		atomic_store_explicit(&gm_lazy_tick, tick, memory_order_relaxed);
@@ -142,6 +164,7 @@ static void *gm_large_alloc(size_t n, size_t align_pages, bool zero)
 {
 	gm_mspan *s;
 	size_t npages;
+	gm_dirty dirty;
 
 	gm_ensure_init();
 	if (gm_unlikely(n > ((size_t)1 << GM_ADDR_BITS))) {
@@ -151,13 +174,14 @@ static void *gm_large_alloc(size_t n, size_t align_pages, bool zero)
 	if (gm_unlikely(!gm_scav.started))
 		gm_scav_start();
 	npages = (n + GM_PAGE_SIZE - 1) >> GM_PAGE_SHIFT;
-	s = gm_mheap_alloc(npages, GM_SPANCLASS_LARGE, align_pages);
+	s = zero ? gm_mheap_alloc_dirty(npages, align_pages, &dirty)
+		 : gm_mheap_alloc(npages, GM_SPANCLASS_LARGE, align_pages);
 	if (gm_unlikely(s == NULL)) {
 		errno = ENOMEM;
 		return NULL;
 	}
 	if (zero && s->needzero)
-		gm_large_zero(s, n);
+		gm_large_zero(s, n, &dirty);
 	if (gm_tls_mcache != &gm_empty_mcache || gm_mcache_create() != NULL)
 		gm_prof_account(gm_tls_mcache, (void *)s->start, n);
 	return (void *)s->start;

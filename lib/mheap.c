@@ -10,8 +10,11 @@
  * freed span coalesces with free neighbours on both sides.
  *
  * Invariants (checked by gm_mheap_check):
- *   - every page of an in-use span maps to its span; a free run maps to its
- *     span at its first and last page and to NULL inside;
+ *   - every page of a small-object span maps to its span; a large object's
+ *     span and a free run map at their first and last page and to NULL
+ *     inside (as tcmalloc records large spans: only a block's start is
+ *     looked up, and the neighbours' ends for coalescing, so a 2 MiB block
+ *     costs 2 map stores instead of 256, and its free none);
  *   - no two free runs are adjacent (they would have coalesced) unless one
  *     is being scavenged;
  *   - HeapSys = inuse + idle; idle >= released; released = scavenged pages
@@ -29,6 +32,7 @@
 
 #include <errno.h>
 #include <string.h>
+#include <time.h>
 
 gm_mheap gm_heap = {.lock = PTHREAD_MUTEX_INITIALIZER};
 gm_arena_map gm_amap;
@@ -48,6 +52,21 @@ _Atomic uint64_t gm_stat_buckhash_sys;
 static uintptr_t gm_scav_cursor;
 
 #define PAGES(n) ((uint64_t)(n) << GM_PAGE_SHIFT)
+
+/*
+ * The clock of free runs' idle_since and of the scavenger's age test: the
+ * coarse monotonic clock, read from the vDSO without the TSC.  Its tick
+ * (1-10 ms) is far below the age (150 ms), and both sides use it.  The
+ * precise clock was 13% of a 2 MiB new/delete pair (perf).
+ */
+static uint64_t gm_idle_clock(void)
+{
+	struct timespec ts;
+
+	if (clock_gettime(CLOCK_MONOTONIC_COARSE, &ts) != 0)
+		return gm_nanotime();
+	return (uint64_t)ts.tv_sec * 1000000000u + (uint64_t)ts.tv_nsec;
+}
 
 static inline void gm_gauge_add(_Atomic uint64_t *g, int64_t d)
 {
@@ -98,7 +117,7 @@ static void gm_set_spans(uintptr_t start, size_t npages, gm_mspan *s)
 	}
 }
 
-/* A free run maps at its ends only. */
+/* A free run or a large object's span maps at its ends only. */
 static void gm_set_free_ends(gm_mspan *s)
 {
 	gm_span_set(s->start, s);
@@ -123,32 +142,93 @@ static gm_mspan *gm_span_at(uintptr_t p)
 enum gm_scav_op { GM_SCAV_COUNT, GM_SCAV_CLEAR, GM_SCAV_SET };
 
 /*
- * Walk the scavenged bits of a page range a word at a time: count the set
- * bits, and clear or set them as op says.  Returns the count before the op.
+ * Set bits in x.  There is no -mpopcnt, and __builtin_popcountll is then a
+ * call into libgcc (about 20 instructions a word); bitmap words are mostly
+ * all clear or all set, so those cost a compare, the rest the SWAR sum.
+ */
+static inline size_t gm_popcount(uint64_t x)
+{
+	if (x == 0)
+		return 0;
+	if (x == ~UINT64_C(0))
+		return 64;
+	x -= (x >> 1) & UINT64_C(0x5555555555555555);
+	x = (x & UINT64_C(0x3333333333333333)) + ((x >> 2) & UINT64_C(0x3333333333333333));
+	x = (x + (x >> 4)) & UINT64_C(0x0f0f0f0f0f0f0f0f);
+	return (size_t)((x * UINT64_C(0x0101010101010101)) >> 56);
+}
+
+/*
+ * Walk the scavenged bits of a page range a word at a time, one arena
+ * lookup per arena: count the set bits, and clear or set them as op says.
+ * Returns the count before the op.
  */
 static size_t gm_scav_range(uintptr_t start, size_t npages, enum gm_scav_op op)
 {
-	size_t n = 0, i = 0;
+	size_t n = 0;
 
-	while (i < npages) {
-		uintptr_t p = start + PAGES(i);
-		gm_heaparena *ha = gm_arena_of(p);
-		size_t idx = (p >> GM_PAGE_SHIFT) & (GM_ARENA_PAGES - 1);
-		size_t w = idx / 64, b = idx % 64;
-		size_t take = 64 - b;
-		uint64_t mask;
+	while (npages != 0) {
+		gm_heaparena *ha = gm_arena_of(start);
+		size_t idx = (start >> GM_PAGE_SHIFT) & (GM_ARENA_PAGES - 1);
+		size_t k = GM_ARENA_PAGES - idx < npages ? GM_ARENA_PAGES - idx : npages;
+		uint64_t *w = &ha->scavenged[idx / 64];
+		size_t b = idx % 64, left = k;
 
-		if (take > npages - i)
-			take = npages - i;
-		mask = (take == 64 ? ~UINT64_C(0) : ((UINT64_C(1) << take) - 1)) << b;
-		n += (size_t)__builtin_popcountll(ha->scavenged[w] & mask);
-		if (op == GM_SCAV_CLEAR)
-			ha->scavenged[w] &= ~mask;
-		else if (op == GM_SCAV_SET)
-			ha->scavenged[w] |= mask;
-		i += take;
+		start += PAGES(k);
+		npages -= k;
+		while (left != 0) {
+			size_t take = 64 - b < left ? 64 - b : left;
+			uint64_t mask = (~UINT64_C(0) >> (64 - take)) << b; /* take is 1..64 */
+
+			n += gm_popcount(*w & mask);
+			if (op == GM_SCAV_CLEAR)
+				*w &= ~mask;
+			else if (op == GM_SCAV_SET)
+				*w |= mask;
+			w++;
+			b = 0;
+			left -= take;
+		}
 	}
 	return n;
+}
+
+/* The first page index >= i below npages whose scavenged bit is set (or clear), else npages. */
+static size_t gm_scav_next(uintptr_t start, size_t npages, size_t i, bool set)
+{
+	while (i < npages) {
+		uintptr_t p = start + PAGES(i);
+		size_t idx = (p >> GM_PAGE_SHIFT) & (GM_ARENA_PAGES - 1);
+		uint64_t w = gm_arena_of(p)->scavenged[idx / 64];
+
+		w = (set ? w : ~w) >> (idx % 64);
+		if (w != 0) {
+			i += (size_t)__builtin_ctzll(w);
+			return i < npages ? i : npages;
+		}
+		i += 64 - idx % 64;
+	}
+	return npages;
+}
+
+/* The runs of pages of [start, start+npages) whose scavenged bit is clear. */
+static void gm_dirty_runs(uintptr_t start, size_t npages, gm_dirty *d)
+{
+	size_t i = 0, j;
+
+	d->n = 0;
+	while ((i = gm_scav_next(start, npages, i, false)) < npages) {
+		j = gm_scav_next(start, npages, i, true);
+		if (d->n == GM_DIRTY_MAX) {
+			/* Out of room: the last run reaches over the gap. */
+			d->run[d->n - 1].npages = j - d->run[d->n - 1].first;
+		} else {
+			d->run[d->n].first = i;
+			d->run[d->n].npages = j - i;
+			d->n++;
+		}
+		i = j;
+	}
 }
 
 /* Count, and clear if clear is set, the scavenged bits of a page range. */
@@ -340,8 +420,13 @@ static bool gm_heap_grow_locked(size_t npages)
 
 /* ---- Allocation ---- */
 
-/* Take [a, a+npages) out of the free run f; returns the in-use span. */
-static gm_mspan *gm_carve_locked(gm_mspan *f, uintptr_t a, size_t npages)
+/*
+ * Take [a, a+npages) out of the free run f; returns the in-use span, which
+ * maps every page when all is set (small objects), else its ends only.  The
+ * range's interior maps to NULL already: it was inside the free run.  If
+ * d is not NULL, it gets the runs of pages that may hold old data.
+ */
+static gm_mspan *gm_carve_locked(gm_mspan *f, uintptr_t a, size_t npages, bool all, gm_dirty *d)
 {
 	uintptr_t fend = f->start + PAGES(f->npages), end = a + PAGES(npages);
 	gm_mspan *left = NULL, *right = NULL;
@@ -379,6 +464,8 @@ static gm_mspan *gm_carve_locked(gm_mspan *f, uintptr_t a, size_t npages)
 	}
 	f->start = a;
 	f->npages = npages;
+	if (d != NULL)
+		gm_dirty_runs(a, npages, d);
 	scav = gm_scav_bits(a, npages, true);
 	gm_sys_used((void *)a, PAGES(npages));
 	f->needzero = scav != npages;
@@ -387,12 +474,18 @@ static gm_mspan *gm_carve_locked(gm_mspan *f, uintptr_t a, size_t npages)
 	gm_gauge_add(&gm_heap.inuse, (int64_t)PAGES(npages));
 	if (atomic_load_explicit(&gm_heap.inuse, memory_order_relaxed) > gm_heap.peak_cur)
 		gm_heap.peak_cur = atomic_load_explicit(&gm_heap.inuse, memory_order_relaxed);
-	gm_set_spans(a, npages, f);
+	if (all)
+		gm_set_spans(a, npages, f);
+	else
+		gm_set_free_ends(f);
 	return f;
 }
 
-/* Allocate npages pages aligned to align_pages with the heap lock held. */
-static gm_mspan *gm_mheap_alloc_locked(size_t npages, size_t align_pages)
+/*
+ * Allocate npages pages aligned to align_pages with the heap lock held;
+ * all: map every page (small objects), else the ends only (large).
+ */
+static gm_mspan *gm_mheap_alloc_locked(size_t npages, size_t align_pages, bool all, gm_dirty *d)
 {
 	gm_mspan *f;
 	uintptr_t a;
@@ -408,21 +501,23 @@ static gm_mspan *gm_mheap_alloc_locked(size_t npages, size_t align_pages)
 			return NULL;
 	}
 	a = (f->start + PAGES(align_pages) - 1) & ~(PAGES(align_pages) - 1);
-	return gm_carve_locked(f, a, npages);
+	return gm_carve_locked(f, a, npages, all, d);
 }
 
 /*
  * Allocate a span of npages pages for spanclass (0 = large object), aligned
- * to align_pages pages (0 or 1 = any).  NULL when out of memory.
+ * to align_pages pages (0 or 1 = any); d as in gm_carve_locked.  NULL when
+ * out of memory.
  */
-gm_mspan *gm_mheap_alloc(size_t npages, uint8_t spanclass, size_t align_pages)
+static gm_mspan *gm_mheap_alloc_common(size_t npages, uint8_t spanclass, size_t align_pages,
+				       gm_dirty *d)
 {
 	gm_mspan *s;
 	bool over_limit = false;
 	uint64_t limit = atomic_load_explicit(&gm_heap.limit, memory_order_relaxed);
 
 	pthread_mutex_lock(&gm_heap.lock);
-	s = gm_mheap_alloc_locked(npages, align_pages);
+	s = gm_mheap_alloc_locked(npages, align_pages, spanclass != GM_SPANCLASS_LARGE, d);
 	if (s != NULL) {
 		s->spanclass = spanclass;
 		s->next = s->prev = NULL;
@@ -462,6 +557,21 @@ gm_mspan *gm_mheap_alloc(size_t npages, uint8_t spanclass, size_t align_pages)
 			gm_mheap_scavenge(ready - limit, true);
 	}
 	return s;
+}
+
+/*
+ * Allocate a span of npages pages for spanclass (0 = large object), aligned
+ * to align_pages pages (0 or 1 = any).  NULL when out of memory.
+ */
+gm_mspan *gm_mheap_alloc(size_t npages, uint8_t spanclass, size_t align_pages)
+{
+	return gm_mheap_alloc_common(npages, spanclass, align_pages, NULL);
+}
+
+/* A large span, with the runs of pages calloc must zero in *d. */
+gm_mspan *gm_mheap_alloc_dirty(size_t npages, size_t align_pages, gm_dirty *d)
+{
+	return gm_mheap_alloc_common(npages, GM_SPANCLASS_LARGE, align_pages, d);
 }
 
 /* ---- Free ---- */
@@ -523,18 +633,19 @@ void gm_mheap_free_locked(gm_mspan *s)
 			}
 		}
 		atomic_fetch_sub_explicit(&gm_heap.inuse_released,
-					  (uint64_t)__builtin_popcountll(s->parked) * 4096,
+					  (uint64_t)gm_popcount(s->parked) * 4096,
 					  memory_order_relaxed);
 		s->parked = 0;
 		s->nparked = 0;
 	}
-	/* A free run maps at its ends only: interior pointers find nothing. */
-	if (s->npages > 2)
+	/* A free run maps at its ends only: interior pointers find nothing
+	 * (a large object's span already does). */
+	if (s->npages > 2 && s->spanclass != GM_SPANCLASS_LARGE)
 		gm_set_spans(s->start + GM_PAGE_SIZE, s->npages - 2, NULL);
 	s->state = GM_SPAN_FREE;
 	s->spanclass = 0;
 	__atomic_store_n(&s->fastclass, 0, __ATOMIC_RELAXED);
-	s->idle_since = gm_nanotime();
+	s->idle_since = gm_idle_clock();
 	gm_free_coalesce_insert(s);
 }
 
@@ -600,13 +711,15 @@ bool gm_mheap_try_resize(gm_mspan *s, size_t npages)
 			t->start = s->start + PAGES(npages);
 			t->npages = tail;
 			t->spanclass = 0;
+			/* s's ends move: its old last page is t's last one. */
+			gm_span_set(t->start + PAGES(tail - 1), NULL);
 			s->npages = npages;
+			gm_span_set(s->start + PAGES(npages - 1), s);
 			gm_heap.large_alloc -= PAGES(tail);
 			gm_gauge_add(&gm_heap.inuse, -(int64_t)PAGES(tail));
 			gm_gauge_add(&gm_heap.idle, (int64_t)PAGES(tail));
-			gm_set_spans(t->start, tail, NULL);
 			t->state = GM_SPAN_FREE;
-			t->idle_since = gm_nanotime();
+			t->idle_since = gm_idle_clock();
 			gm_free_coalesce_insert(t);
 			ok = true;
 		}
@@ -617,11 +730,15 @@ bool gm_mheap_try_resize(gm_mspan *s, size_t npages)
 
 		if (r != NULL && gm_span_state(r) == GM_SPAN_FREE && r->onlist != 0 &&
 		    r->start == end && r->npages >= more) {
-			gm_mspan *m = gm_carve_locked(r, end, more);
+			gm_mspan *m = gm_carve_locked(r, end, more, false, NULL);
 
 			if (m != NULL) {
-				/* m is r's struct, now covering the pages we took. */
-				gm_set_spans(end, more, s);
+				/* m is r's struct, now covering the pages we took,
+				 * which join s's interior but for its new last one. */
+				if (s->npages > 1)
+					gm_span_set(end - GM_PAGE_SIZE, NULL);
+				gm_span_set(end, NULL);
+				gm_span_set(end + PAGES(more - 1), s);
 				s->npages = npages;
 				if (m->needzero)
 					s->needzero = 1;
@@ -754,9 +871,9 @@ static bool gm_scav_find_locked(gm_mspan **out, uintptr_t *lo, uintptr_t *hi, ui
 size_t gm_mheap_scavenge(size_t want, bool force)
 {
 	size_t done = 0;
-	uint64_t t0 = gm_nanotime();
+	uint64_t t0 = gm_nanotime(), now = gm_idle_clock();
 	/* Runs idle since after this are left alone, unless forced. */
-	uint64_t young = force || t0 < gm_opt.scav_age_ns ? UINT64_MAX : t0 - gm_opt.scav_age_ns;
+	uint64_t young = force || now < gm_opt.scav_age_ns ? UINT64_MAX : now - gm_opt.scav_age_ns;
 
 	pthread_mutex_lock(&gm_heap.lock);
 	while (done < want) {
@@ -862,10 +979,16 @@ int gm_mheap_check(char *why, size_t whylen)
 			} else if (gm_span_state(s) == GM_SPAN_DEAD) {
 				GM_CHECK_FAIL("span map points at a dead span");
 			} else {
-				for (i = 0; i < s->npages; i++) {
-					if (gm_span_at(p + PAGES(i)) != s)
-						GM_CHECK_FAIL("in-use span page maps elsewhere");
+				/* A large object's span maps at its ends only. */
+				gm_mspan *inside = s->spanclass == GM_SPANCLASS_LARGE ? NULL : s;
+
+				for (i = 1; i + 1 < s->npages; i++) {
+					if (gm_span_at(p + PAGES(i)) != inside)
+						GM_CHECK_FAIL(
+						    "in-use span interior page maps elsewhere");
 				}
+				if (gm_span_at(p + PAGES(s->npages - 1)) != s)
+					GM_CHECK_FAIL("in-use span does not map its last page");
 				if (gm_scav_bits(s->start, s->npages, false) != 0)
 					GM_CHECK_FAIL("in-use span has scavenged pages");
 				inuse += PAGES(s->npages);

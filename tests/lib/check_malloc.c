@@ -325,6 +325,59 @@ START_TEST(large_calloc_zeroes_both_ways)
 END_TEST
 
 /*
+ * A large calloc zeroes only the pages that may hold old data: pages
+ * released to the OS read as zero already, and writing them would fault
+ * them back in.  A dirty 8 MiB block is freed, the top of its run is
+ * released, and calloc takes the same pages back: the released ones must
+ * still be out of memory (mincore), and every byte must read zero.
+ */
+START_TEST(large_calloc_skips_released_pages)
+{
+	const size_t big = (size_t)8 << 20, ps = (size_t)sysconf(_SC_PAGESIZE);
+	static unsigned char vec[((size_t)8 << 20) / 4096];
+	unsigned char *p, *q;
+	size_t released, resident = 0, i;
+
+	gm_opt.scavenge = false;
+	/* Programs that write all they calloc: zeroing goes to memset (the
+	 * lazy way releases whole blocks, and would hide the difference). */
+	for (i = 0; i < 64; i++) {
+		p = gm_calloc(1, (size_t)1 << 20);
+		memset(p, 1, (size_t)1 << 20);
+		gm_free(p);
+	}
+	gm_mheap_scavenge(SIZE_MAX, true); /* every free run is released */
+	p = gm_malloc(big);
+	ck_assert_ptr_nonnull(p);
+	memset(p, 0xab, big);
+	gm_free(p);
+	/* Its run is now the only one with resident pages: release its top. */
+	released = gm_mheap_scavenge(1, true);
+	ck_assert_uint_gt(released, 0);
+	ck_assert_uint_lt(released, big);
+	q = gm_calloc(1, big);
+	ck_assert_ptr_eq(q, p); /* the same best fit as before */
+	ck_assert_int_eq(mincore(q, big, vec), 0);
+	for (i = 0; i < big / ps; i++)
+		resident += vec[i] & 1;
+	ck_assert_msg(resident * ps <= big - released,
+		      "%zu of %zu pages resident after calloc, %zu bytes were released", resident,
+		      big / ps, released);
+	for (i = 0; i < big; i += sizeof(uint64_t)) {
+		uint64_t w;
+
+		memcpy(&w, q + i, sizeof(w));
+		if (w != 0)
+			break;
+	}
+	ck_assert_msg(i >= big, "byte %zu not zero", i);
+	ck_heap_ok();
+	gm_free(q);
+	ck_heap_ok();
+}
+END_TEST
+
+/*
  * 8 B objects sit 8 bytes apart: freeing one (its link, its key) writes
  * nothing of its neighbours, and they come back whole through reuse.
  */
@@ -426,6 +479,7 @@ main(void)
 	tcase_add_test(tc, realloc_moves_big_blocks);
 	tcase_add_test(tc, calloc_zeroes_reused_memory);
 	tcase_add_test(tc, large_calloc_zeroes_both_ways);
+	tcase_add_test(tc, large_calloc_skips_released_pages);
 	tcase_add_test(tc, eight_byte_frees_leave_neighbours);
 	tcase_add_test(tc, malloc_zero_unique);
 	tcase_add_test(tc, bad_frees_name_the_pointer);

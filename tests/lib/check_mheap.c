@@ -116,8 +116,9 @@ END_TEST
 START_TEST(page_map_across_arenas)
 {
 	/* A span longer than an arena crosses at least one arena boundary:
-	 * every page maps to it while in use, and once freed only the ends of
-	 * the free run map (interior pointers find nothing). */
+	 * a large object's span maps at its ends only (its start is all free
+	 * and realloc look up, its ends all coalescing does), and so does the
+	 * free run once freed (interior pointers find nothing). */
 	size_t np = GM_ARENA_PAGES + GM_ARENA_PAGES / 4, i;
 	gm_mspan *s = gm_mheap_alloc(np, GM_SPANCLASS_LARGE, 0), *f;
 	uintptr_t base;
@@ -125,8 +126,11 @@ START_TEST(page_map_across_arenas)
 	ck_assert_ptr_nonnull(s);
 	base = s->start;
 	ck_assert_uint_ne(base >> GM_ARENA_SHIFT, (base + (np - 1) * GM_PAGE_SIZE) >> GM_ARENA_SHIFT);
-	for (i = 0; i < np; i++)
-		ck_assert_ptr_eq(gm_span_of(base + i * GM_PAGE_SIZE), s);
+	ck_assert_ptr_eq(gm_span_of(base), s);
+	for (i = 1; i + 1 < np; i++)
+		ck_assert_ptr_null(gm_span_of(base + i * GM_PAGE_SIZE));
+	ck_assert_ptr_eq(gm_span_of(base + (np - 1) * GM_PAGE_SIZE + 5), s);
+	ck_heap_ok();
 	gm_mheap_free(s);
 	ck_heap_ok();
 	f = gm_span_of(base);
@@ -135,6 +139,32 @@ START_TEST(page_map_across_arenas)
 	for (i = 1; i + 1 < f->npages; i++)
 		ck_assert_ptr_null(gm_span_of(f->start + i * GM_PAGE_SIZE));
 	ck_assert_ptr_eq(gm_span_of(f->start + (f->npages - 1) * GM_PAGE_SIZE), f);
+}
+END_TEST
+
+START_TEST(small_span_maps_every_page)
+{
+	/* Objects live on every page of a small-object span: each page maps to
+	 * it (free looks up the object's page), and none once it is freed. */
+	unsigned c = 1;
+	size_t i, np;
+	gm_mspan *s;
+	uintptr_t base;
+
+	while (c < GM_NUM_CLASSES && gm_class_npages[c] < 3)
+		c++;
+	ck_assert_uint_lt(c, GM_NUM_CLASSES);
+	np = gm_class_npages[c];
+	s = gm_mheap_alloc(np, (uint8_t)c, 0);
+	ck_assert_ptr_nonnull(s);
+	base = s->start;
+	for (i = 0; i < np; i++)
+		ck_assert_ptr_eq(gm_span_of(base + i * GM_PAGE_SIZE + 100), s);
+	ck_heap_ok();
+	gm_mheap_free(s);
+	ck_heap_ok();
+	for (i = 1; i + 1 < np; i++)
+		ck_assert_ptr_ne(gm_span_of(base + i * GM_PAGE_SIZE), s);
 }
 END_TEST
 
@@ -152,6 +182,12 @@ START_TEST(aligned_and_resize)
 	ck_assert(gm_mheap_try_resize(s, 5));
 	ck_assert_uint_eq(s->npages, 5);
 	ck_assert_ptr_eq(gm_span_of(s->start + 4 * GM_PAGE_SIZE), s);
+	ck_assert_ptr_null(gm_span_of(s->start + 1 * GM_PAGE_SIZE)); /* the old last page */
+	ck_heap_ok();
+	/* Shrinking moves the last page's entry back. */
+	ck_assert(gm_mheap_try_resize(s, 2));
+	ck_assert_ptr_eq(gm_span_of(s->start + 1 * GM_PAGE_SIZE), s);
+	ck_assert_ptr_ne(gm_span_of(s->start + 4 * GM_PAGE_SIZE), s);
 	ck_heap_ok();
 	gm_mheap_free(s);
 	ck_heap_ok();
@@ -165,7 +201,8 @@ START_TEST(multi_arena_object)
 	gm_mspan *s = gm_mheap_alloc(np, GM_SPANCLASS_LARGE, 0);
 
 	ck_assert_ptr_nonnull(s);
-	ck_assert_ptr_eq(gm_span_of(s->start + ((size_t)99 << 20)), s);
+	ck_assert_ptr_eq(gm_span_of(s->start + (np - 1) * GM_PAGE_SIZE), s);
+	ck_assert_ptr_null(gm_span_of(s->start + ((size_t)99 << 20) - 1));
 	ck_heap_ok();
 	gm_mheap_free(s);
 	ck_heap_ok();
@@ -217,6 +254,7 @@ main(void)
 	tcase_add_test(tc, fresh_pages_count_as_released);
 	tcase_add_test(tc, coalesce_neighbours);
 	tcase_add_test(tc, page_map_across_arenas);
+	tcase_add_test(tc, small_span_maps_every_page);
 	tcase_add_test(tc, aligned_and_resize);
 	tcase_add_test(tc, multi_arena_object);
 	tcase_add_test(tc, scavenge_transitions);

@@ -621,8 +621,8 @@ typedef struct gm_prof_state {
 	pthread_mutex_t lock;
 	void *table; /* open-addressing set of live sampled blocks */
 	size_t cap, used, count;
-	void *btable; /* (stack, size) -> bucket */
-	size_t bcap, bused;
+	void *btable; /* (stack, size) -> bucket; read without lock (mprof.c) */
+	size_t bused;
 	gm_fixalloc recalloc; /* live samples */
 	gm_fixalloc bktalloc; /* buckets' writer side */
 	uint16_t *filter;     /* live samples per hash of address; read without lock */
@@ -660,8 +660,8 @@ typedef struct gm_uw_stats {
 	uint64_t slow;	   /* walks done by libgcc's unwinder */
 } gm_uw_stats;
 
-extern gm_uw_stats gm_uw_stat;
-unsigned gm_unwind(uint64_t *pcs, unsigned max, bool *truncated);
+extern gm_uw_stats gm_uw_stat; /* every sample's walk (gm_prof.lock) */
+unsigned gm_unwind(uint64_t *pcs, unsigned max, bool *truncated, gm_uw_stats *st);
 
 void *gm_prof_sample(gm_mcache *mc, void *p, size_t n);
 

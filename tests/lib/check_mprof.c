@@ -495,9 +495,7 @@ static __attribute__((noinline)) void
 walk_both(struct gcc_walk *g, uint64_t *pcs, unsigned *n, bool *trunc)
 {
 	_Unwind_Backtrace(gcc_cb, g);
-	pthread_mutex_lock(&gm_prof.lock);
-	*n = gm_unwind(pcs, GOMEM_PROFILE_MAX_DEPTH, trunc);
-	pthread_mutex_unlock(&gm_prof.lock);
+	*n = gm_unwind(pcs, GOMEM_PROFILE_MAX_DEPTH, trunc, &gm_uw_stat); /* takes no lock */
 	__asm__ volatile("" ::: "memory");
 }
 

@@ -280,6 +280,21 @@ gm_inline void gm_span_sampled(gm_mspan *s, int d, uintptr_t p)
 }
 
 /*
+ * May p, a block of the in-use span s that has sampled blocks, be one of
+ * them?  No when no sampkey slot names it and the span has no more samples
+ * than slots (the common case: a free of another block of the span, which
+ * then needs no call into the profiler); gm_prof_free decides the rest.
+ */
+gm_inline bool gm_span_maybe_sampled(const gm_mspan *s, uintptr_t p)
+{
+	uint16_t k = gm_span_sampkey(s, p), k0 = __atomic_load_n(&s->sampkey[0], __ATOMIC_ACQUIRE);
+
+	return k0 == GM_SAMPKEY_ANY || k0 == k ||
+	       __atomic_load_n(&s->sampkey[1], __ATOMIC_RELAXED) == k ||
+	       __atomic_load_n(&s->sampkey[2], __ATOMIC_RELAXED) == k;
+}
+
+/*
  * The index of the object at byte offset off of a span whose class has
  * inverse inv and shift k, or a number >= nelems if off does not start an
  * object (or is past the span): with elemsize = 2^k * m, m odd, off * inv

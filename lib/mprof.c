@@ -422,7 +422,10 @@ static void gm_prof_filter_locked(uintptr_t p, int d)
 static gm_prof_entry *gm_prof_slot_locked(uintptr_t p, bool insert)
 {
 	gm_prof_entry *t = gm_prof.table, *tomb = NULL;
-	size_t mask = gm_prof.cap - 1, i = (size_t)((p >> 4) * 0x9e3779b97f4a7c15u) & mask;
+	size_t mask = gm_prof.cap - 1;
+	/* The product's top bits: its low bits are the address's low bits,
+	 * zero for every block of a size class aligned to a power of two. */
+	size_t i = (size_t)((p * 0x9e3779b97f4a7c15u) >> (64 - __builtin_ctzll(gm_prof.cap)));
 
 	for (;;) {
 		if (t[i].ptr == p)
@@ -662,18 +665,16 @@ void gm_prof_malloc(gm_mcache *mc, void *p, size_t n)
 /* p, in a span with sampled blocks, is being freed. */
 void gm_prof_free(gm_mspan *s, void *p)
 {
-	uint16_t k = gm_span_sampkey(s, (uintptr_t)p), *f;
-	uint16_t k0 = __atomic_load_n(&s->sampkey[0], __ATOMIC_ACQUIRE);
+	uint16_t *f;
 
-	if (k0 == GM_SAMPKEY_ANY) {
+	if (!gm_span_maybe_sampled(s, (uintptr_t)p))
+		return; /* not one of the span's sampled blocks */
+	if (__atomic_load_n(&s->sampkey[0], __ATOMIC_ACQUIRE) == GM_SAMPKEY_ANY) {
 		/* More samples than slots: ask the filter. */
 		f = __atomic_load_n(&gm_prof.filter, __ATOMIC_ACQUIRE);
 		if (f == NULL ||
 		    __atomic_load_n(&f[gm_prof_fslot((uintptr_t)p)], __ATOMIC_RELAXED) == 0)
 			return; /* not sampled */
-	} else if (k0 != k && __atomic_load_n(&s->sampkey[1], __ATOMIC_RELAXED) != k &&
-		   __atomic_load_n(&s->sampkey[2], __ATOMIC_RELAXED) != k) {
-		return; /* not one of the span's sampled blocks */
 	}
 	/* A slot with p's key: p is a live sample (only a free the profile
 	 * missed, which the lookup finds gone, leaves a stale one). */

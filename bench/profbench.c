@@ -282,16 +282,17 @@ churn(long steps, int reps, size_t maxsize)
 	{
 		double toff = median(off, reps), ron = median(ratio, reps);
 
-		double hits = (double)(gm_uw_stat.hits - uw.hits);
-		double frames = hits + (double)(gm_uw_stat.computed - uw.computed) +
-				(double)(gm_uw_stat.fp - uw.fp);
+		double memo = (double)(gm_uw_stat.memo - uw.memo);
+		double hits = memo + (double)(gm_uw_stat.hits - uw.hits);
+		double frames = hits + (double)(gm_uw_stat.computed - uw.computed);
 
 		printf("PROFBENCH churn maxsize=%zu alloc_GBps=%.2f samples_per_s=%.0f "
 		       "cpu_ratio=%.4f overhead_pct=%.2f ns_per_sample=%.0f "
-		       "unwind_hit_pct=%.2f lost=%llu\n",
+		       "unwind_hit_pct=%.2f unwind_memo_pct=%.2f lost=%llu\n",
 		       maxsize, (double)bytes / toff, samples / reps / (toff * 1e-9), ron,
 		       (ron - 1) * 100, (ron - 1) * toff * reps / samples,
-		       frames > 0 ? 100 * hits / frames : 0, (unsigned long long)gomem_profile.lost);
+		       frames > 0 ? 100 * hits / frames : 0, frames > 0 ? 100 * memo / frames : 0,
+		       (unsigned long long)gomem_profile.lost);
 	}
 }
 

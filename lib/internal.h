@@ -669,6 +669,7 @@ void gm_prof_fork_child(void);
 
 /* The stack walker's counters (gm_prof.lock). */
 typedef struct gm_uw_stats {
+	uint64_t memo;	   /* frames found in the thread's last walk */
 	uint64_t hits;	   /* frames found in the cache */
 	uint64_t computed; /* rows computed from .eh_frame */
 	uint64_t fp;	   /* frames walked by frame pointer */

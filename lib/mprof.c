@@ -29,12 +29,11 @@
  * gm_prof_bucket_find) before it takes gm_prof.lock, which it holds only to
  * record the block, count it and make a bucket for a new stack.
  * gm_prof.lock protects everything else here and every span's nsampled and
- * sampkey; it is a leaf lock, the last in the order of internal.h.  A free in a span with samples compares its key with the
- * span's sampkey slots (gm_span_sampled), next to the state the free reads
- * anyway: most sampled spans hold one to three samples, whose keys are
- * there, and a free of any other block of theirs returns at once.  A span
- * with more samples than slots has a counting filter looked at instead
- * (live samples of such spans per hash of the address, written under the
+ * sampkey; it is a leaf lock, the last in the order of internal.h.  A free in a span with samples
+ * compares its key with the span's sampkey slots (gm_span_sampled), next to the state the free
+ * reads anyway: most sampled spans hold one to three samples, whose keys are there, and a free of
+ * any other block of theirs returns at once.  A span with more samples than slots has a counting
+ * filter looked at instead (live samples of such spans per hash of the address, written under the
  * lock, read without it; the slotted samples are counted in it before the
  * span says so): an object that was not sampled almost always finds a zero
  * there and takes no lock.  Its own key or count cannot change while it is
@@ -642,6 +641,7 @@ void gm_prof_malloc(gm_mcache *mc, void *p, size_t n)
 	b = gm_prof_bucket_find(h, pcs, depth, size);
 	pthread_mutex_lock(&gm_prof.lock);
 	ok = gm_prof_record_locked((uintptr_t)p, s, b, h, size, pcs, depth, truncated, now);
+	gm_uw_stat.memo += uw.memo;
 	gm_uw_stat.hits += uw.hits;
 	gm_uw_stat.computed += uw.computed;
 	gm_uw_stat.fp += uw.fp;

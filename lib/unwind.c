@@ -14,7 +14,12 @@
  *      return address is at CFA - 8, the caller's rbp is saved at CFA + k or
  *      left alone;
  *   3. the row goes into a direct-mapped cache keyed by the address, so in
- *      the steady state a frame costs one cache probe and two loads.
+ *      the steady state a frame costs one cache probe and two loads;
+ *   4. each thread also keeps the rows of its last walk by depth (16
+ *      frames, 256 bytes of TLS): a program that allocates from the same
+ *      paths finds most frames there, in four cache lines, instead of one
+ *      line of the shared cache per frame (samples are far apart, so the
+ *      shared cache's lines are mostly cold when the next one comes).
  *
  * A module without unwind information for an address is walked by its frame
  * pointers if rbp looks like one (rbp-based frames are exactly what a module
@@ -108,7 +113,9 @@ static gm_noinline unsigned gm_unwind_slow(uint64_t *pcs, unsigned max, bool *tr
 #if defined(__x86_64__) && HAVE__DL_FIND_OBJECT
 
 static gm_uw_slot *gm_uw_cache; /* set once (release), with gm_uw_self_lo/hi */
-static bool gm_uw_ready;	/* set-up tried (gm_prof.lock) */
+#define GM_UW_MEMO 16
+static __thread gm_uw_slot gm_uw_memo[GM_UW_MEMO]; /* this thread's last walk, by depth */
+static bool gm_uw_ready;			   /* set-up tried (gm_prof.lock) */
 
 /* ---- DWARF decoding ---- */
 
@@ -647,9 +654,22 @@ gm_noinline unsigned gm_unwind(uint64_t *pcs, unsigned max, bool *truncated, gm_
 	if (top == 0)
 		return gm_unwind_slow(pcs, max, truncated, st);
 	for (;;) {
-		gm_uw_row row = gm_uw_lookup(cache, first ? pc : pc - 1, st);
-		uintptr_t ra;
+		uintptr_t a = first ? pc : pc - 1, ra;
+		gm_uw_row row;
 
+		if (gm_likely(frames < GM_UW_MEMO) &&
+		    (gm_uw_memo[frames].key ^ gm_uw_memo[frames].row) == a) {
+			st->memo++;
+			__builtin_memcpy(&row, &gm_uw_memo[frames].row, sizeof(row));
+		} else {
+			row = gm_uw_lookup(cache, a, st);
+			if (frames < GM_UW_MEMO) {
+				uint64_t bits;
+
+				__builtin_memcpy(&bits, &row, sizeof(bits));
+				gm_uw_memo[frames] = (gm_uw_slot){a ^ bits, bits};
+			}
+		}
 		if (++frames > 1024)
 			break;
 		switch (row.kind) {

@@ -13,6 +13,9 @@
  *     sample  a malloc that is sampled (rate 1) minus one that is not (rate 0)
  *     record  sample - walk: bucket lookup, live-set insert, clock, seqlock
  *     free    a free of a sampled block minus a plain free
+ *     spanfree  a free of a block that was not sampled but shares its span
+ *             with one that was, minus a plain free (the span's other frees
+ *             leave free's fast path while it holds a sample)
  *   Each figure is the median over REPS runs of SAMPLES operations.
  * churn: an allocation-heavy loop (a ring of 4096 live blocks of 16 B ..
  *   MAXSIZE, default 4096, replaced one per step), timed in CPU time with the
@@ -59,7 +62,10 @@ median(double *v, int n)
 
 /* ---- parts ---- */
 
-enum { OP_WALK, OP_ALLOC, OP_FREE };
+enum { OP_WALK, OP_ALLOC, OP_FREE, OP_ALLOC_SPAN, OP_FREE_SPAN };
+
+/* OP_ALLOC_SPAN samples every SPAN_EVERY-th block: one per span of the 64 B class. */
+#define SPAN_EVERY 128
 
 struct job {
 	int op;
@@ -80,17 +86,24 @@ run_job(struct job *j)
 	t0 = cpu_ns();
 	switch (j->op) {
 	case OP_WALK:
-		for (i = 0; i < j->n; i++) {
-			pthread_mutex_lock(&gm_prof.lock);
-			j->frames = gm_unwind(pcs, GOMEM_PROFILE_MAX_DEPTH, &trunc);
-			pthread_mutex_unlock(&gm_prof.lock);
-		}
+		for (i = 0; i < j->n; i++)
+			j->frames = gm_unwind(pcs, GOMEM_PROFILE_MAX_DEPTH, &trunc, &gm_uw_stat);
 		break;
 	case OP_ALLOC:
 		for (i = 0; i < j->n; i++)
 			j->v[i] = gm_malloc(j->size);
 		break;
 	case OP_FREE:
+		for (i = 0; i < j->n; i++)
+			gm_free(j->v[i]);
+		break;
+	case OP_ALLOC_SPAN: /* rate 1 for one block in SPAN_EVERY */
+		for (i = 0; i < j->n; i++) {
+			gm_tls_mcache->next_sample = i % SPAN_EVERY == 0 ? 0 : INT64_MAX;
+			j->v[i] = gm_malloc(j->size);
+		}
+		break;
+	case OP_FREE_SPAN: /* v[0, n): blocks not sampled in spans with samples */
 		for (i = 0; i < j->n; i++)
 			gm_free(j->v[i]);
 		break;
@@ -134,10 +147,39 @@ alloc_free(int depth, long n, void **v, uint64_t rate, double *malloc_ns, double
 	*free_ns = j.ns;
 }
 
+/* ns per free of a block not sampled in a span with a sampled block. */
+static double
+span_free(int depth, long n, void **v)
+{
+	struct job j = { OP_ALLOC_SPAN, n, v, 64, 0, 0 };
+	void **rest = calloc((size_t)n, sizeof(void *));
+	long i, in = 0, out = 0;
+
+	set_rate(1);
+	nest(depth, &j);
+	set_rate(0);
+	/* Those in spans with a sample first, the others (and the samples) after. */
+	for (i = 0; i < n; i++) {
+		gm_mspan *s = gm_span_of((uintptr_t)v[i]);
+
+		if (i % SPAN_EVERY != 0 && s->nsampled != 0)
+			v[in++] = v[i];
+		else
+			rest[out++] = v[i];
+	}
+	j = (struct job){ OP_FREE_SPAN, in, v, 64, 0, 0 };
+	if (in > 0)
+		nest(depth, &j);
+	for (i = 0; i < out; i++)
+		gm_free(rest[i]);
+	free(rest);
+	return j.ns;
+}
+
 static void
 parts(int depth, long n, int reps)
 {
-	double walk[reps], sampled[reps], plain[reps], fsampled[reps], fplain[reps];
+	double walk[reps], sampled[reps], plain[reps], fsampled[reps], fplain[reps], fspan[reps];
 	void **v = calloc((size_t)n, sizeof(void *));
 	unsigned frames = 0;
 	struct job j;
@@ -152,6 +194,7 @@ parts(int depth, long n, int reps)
 		frames = j.frames;
 		alloc_free(depth, n, v, 1, &sampled[k], &fsampled[k]);
 		alloc_free(depth, n, v, 0, &plain[k], &fplain[k]);
+		fspan[k] = span_free(depth, n, v);
 	}
 	{
 		double w = median(walk, reps), s = median(sampled, reps) - median(plain, reps);
@@ -159,9 +202,10 @@ parts(int depth, long n, int reps)
 
 		printf("PROFBENCH parts depth=%u walk_ns=%.1f walk_ns_per_frame=%.1f sample_ns=%.1f "
 		       "record_ns=%.1f free_ns=%.1f total_ns=%.1f plain_malloc_ns=%.1f "
-		       "plain_free_ns=%.1f slow_walks=%llu\n",
+		       "plain_free_ns=%.1f spanfree_ns=%.1f slow_walks=%llu\n",
 		       frames, w, w / frames, s, s - w, f, s + f,
 		       median(plain, reps), median(fplain, reps),
+		       median(fspan, reps) - median(fplain, reps),
 		       (unsigned long long)gm_uw_stat.slow);
 		/* At one sample per 512 KiB, 1% of one CPU buys this rate. */
 		printf("PROFBENCH parts rate_at_1pct_GBps=%.1f\n",
@@ -216,7 +260,10 @@ churn(long steps, int reps, size_t maxsize)
 	double samples = 0;
 	int r;
 
+	gm_uw_stats uw;
+
 	churn_once(steps / 4, maxsize, &bytes); /* warm up */
+	uw = gm_uw_stat;
 	for (r = 0; r < reps; r++) {
 		/* Alternate which side goes first. */
 		for (int side = 0; side < 2; side++) {
@@ -235,10 +282,17 @@ churn(long steps, int reps, size_t maxsize)
 	{
 		double toff = median(off, reps), ron = median(ratio, reps);
 
+		double memo = (double)(gm_uw_stat.memo - uw.memo);
+		double hits = memo + (double)(gm_uw_stat.hits - uw.hits);
+		double frames = hits + (double)(gm_uw_stat.computed - uw.computed);
+
 		printf("PROFBENCH churn maxsize=%zu alloc_GBps=%.2f samples_per_s=%.0f "
-		       "cpu_ratio=%.4f overhead_pct=%.2f lost=%llu\n",
+		       "cpu_ratio=%.4f overhead_pct=%.2f ns_per_sample=%.0f "
+		       "unwind_hit_pct=%.2f unwind_memo_pct=%.2f lost=%llu\n",
 		       maxsize, (double)bytes / toff, samples / reps / (toff * 1e-9), ron,
-		       (ron - 1) * 100, (unsigned long long)gomem_profile.lost);
+		       (ron - 1) * 100, (ron - 1) * toff * reps / samples,
+		       frames > 0 ? 100 * hits / frames : 0, frames > 0 ? 100 * memo / frames : 0,
+		       (unsigned long long)gomem_profile.lost);
 	}
 }
 

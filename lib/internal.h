@@ -286,6 +286,21 @@ gm_inline void gm_span_sampled(gm_mspan *s, int d, uintptr_t p)
 }
 
 /*
+ * May p, a block of the in-use span s that has sampled blocks, be one of
+ * them?  No when no sampkey slot names it and the span has no more samples
+ * than slots (the common case: a free of another block of the span, which
+ * then needs no call into the profiler); gm_prof_free decides the rest.
+ */
+gm_inline bool gm_span_maybe_sampled(const gm_mspan *s, uintptr_t p)
+{
+	uint16_t k = gm_span_sampkey(s, p), k0 = __atomic_load_n(&s->sampkey[0], __ATOMIC_ACQUIRE);
+
+	return k0 == GM_SAMPKEY_ANY || k0 == k ||
+	       __atomic_load_n(&s->sampkey[1], __ATOMIC_RELAXED) == k ||
+	       __atomic_load_n(&s->sampkey[2], __ATOMIC_RELAXED) == k;
+}
+
+/*
  * The index of the object at byte offset off of a span whose class has
  * inverse inv and shift k, or a number >= nelems if off does not start an
  * object (or is past the span): with elemsize = 2^k * m, m odd, off * inv
@@ -643,8 +658,8 @@ typedef struct gm_prof_state {
 	pthread_mutex_t lock;
 	void *table; /* open-addressing set of live sampled blocks */
 	size_t cap, used, count;
-	void *btable; /* (stack, size) -> bucket */
-	size_t bcap, bused;
+	void *btable; /* (stack, size) -> bucket; read without lock (mprof.c) */
+	size_t bused;
 	gm_fixalloc recalloc; /* live samples */
 	gm_fixalloc bktalloc; /* buckets' writer side */
 	uint16_t *filter;     /* live samples per hash of address; read without lock */
@@ -676,14 +691,15 @@ void gm_prof_fork_child(void);
 
 /* The stack walker's counters (gm_prof.lock). */
 typedef struct gm_uw_stats {
+	uint64_t memo;	   /* frames found in the thread's last walk */
 	uint64_t hits;	   /* frames found in the cache */
 	uint64_t computed; /* rows computed from .eh_frame */
 	uint64_t fp;	   /* frames walked by frame pointer */
 	uint64_t slow;	   /* walks done by libgcc's unwinder */
 } gm_uw_stats;
 
-extern gm_uw_stats gm_uw_stat;
-unsigned gm_unwind(uint64_t *pcs, unsigned max, bool *truncated);
+extern gm_uw_stats gm_uw_stat; /* every sample's walk (gm_prof.lock) */
+unsigned gm_unwind(uint64_t *pcs, unsigned max, bool *truncated, gm_uw_stats *st);
 
 void *gm_prof_sample(gm_mcache *mc, void *p, size_t n);
 

@@ -311,7 +311,8 @@ gm_noinline void gm_free_slow(void *p, gm_mspan *s)
 		gm_large_free(s, p, false);
 		return;
 	}
-	if (gm_unlikely(__atomic_load_n(&s->nsampled, __ATOMIC_RELAXED) != 0))
+	if (gm_unlikely(__atomic_load_n(&s->nsampled, __ATOMIC_RELAXED) != 0) &&
+	    gm_span_maybe_sampled(s, a))
 		gm_prof_free(s, p);
 	if (gm_unlikely(st != GM_SPAN_PARTIAL && st != GM_SPAN_EMPTY))
 		gm_bad_free(s, p, "gomem: free of pointer not allocated by gomem:");

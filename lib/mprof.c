@@ -24,14 +24,16 @@
  * and the OpenTelemetry otel_memory:alloc / free probes still fire on each
  * sample while somebody listens.
  *
- * gm_prof.lock protects everything here, the unwinder's cache and every
- * span's nsampled and sampkey; it is a leaf lock, the last in the order of
- * internal.h.  A free in a span with samples compares its key with the
- * span's sampkey slots (gm_span_sampled), next to the state the free reads
- * anyway: most sampled spans hold one to three samples, whose keys are
- * there, and a free of any other block of theirs returns at once.  A span
- * with more samples than slots has a counting filter looked at instead
- * (live samples of such spans per hash of the address, written under the
+ * A sample walks its stack (unwind.c, whose cache takes no lock) and finds
+ * the bucket of a stack seen before (a map read without the lock, see
+ * gm_prof_bucket_find) before it takes gm_prof.lock, which it holds only to
+ * record the block, count it and make a bucket for a new stack.
+ * gm_prof.lock protects everything else here and every span's nsampled and
+ * sampkey; it is a leaf lock, the last in the order of internal.h.  A free in a span with samples
+ * compares its key with the span's sampkey slots (gm_span_sampled), next to the state the free
+ * reads anyway: most sampled spans hold one to three samples, whose keys are there, and a free of
+ * any other block of theirs returns at once.  A span with more samples than slots has a counting
+ * filter looked at instead (live samples of such spans per hash of the address, written under the
  * lock, read without it; the slotted samples are counted in it before the
  * span says so): an object that was not sampled almost always finds a zero
  * there and takes no lock.  Its own key or count cannot change while it is
@@ -71,8 +73,14 @@ typedef struct gm_prof_entry {
 
 typedef struct gm_prof_bslot {
 	uint64_t hash;
-	gm_prof_bkt *b; /* NULL: empty */
+	gm_prof_bkt *b; /* NULL: empty; set once (release), after hash */
 } gm_prof_bslot;
+
+/* The (stack, size) -> bucket map: read without the lock (gm_prof_bucket_find). */
+typedef struct gm_prof_btab {
+	size_t cap; /* a power of two */
+	gm_prof_bslot slot[];
+} gm_prof_btab;
 
 GM_API struct gomem_profile gomem_profile = {
     .size = sizeof(struct gomem_profile),
@@ -302,61 +310,93 @@ static struct gomem_profile_bucket *gm_prof_append_locked(const uint64_t *pcs, u
 	return b;
 }
 
-/* Make room for one more bucket in the stack -> bucket map. Lock held. */
-static bool gm_prof_bgrow_locked(void)
+/*
+ * The map from (stack, size) to bucket is read without the lock: a sample
+ * finds its bucket before it takes gm_prof.lock, and only a new stack looks
+ * again under the lock and inserts.  Slots are only ever filled (hash, then
+ * the bucket pointer with release), buckets never move and their stack and
+ * size never change, so a reader that acquires a slot's bucket pointer sees
+ * a whole record.  A bigger map is filled first and published with release;
+ * the old one stays readable for samples that still look at it, so it is
+ * never unmapped (all of them together are smaller than the newest).
+ */
+static bool gm_prof_bmatch(const gm_prof_bkt *b, const uint64_t *pcs, unsigned n, uint64_t size)
 {
-	gm_prof_bslot *old = gm_prof.btable, *t;
-	size_t oldcap = gm_prof.bcap, cap = oldcap ? oldcap * 2 : 1024, i, j;
+	const struct gomem_profile_bucket *p = b->pub;
 
-	if ((gm_prof.bused + 1) * 2 <= oldcap)
-		return true;
-	t = gm_sys_alloc(cap * sizeof(gm_prof_bslot), &gm_stat_buckhash_sys);
-	if (t == NULL)
-		return false;
-	for (i = 0; i < oldcap; i++) {
-		if (old[i].b == NULL)
-			continue;
-		for (j = old[i].hash & (cap - 1); t[j].b != NULL; j = (j + 1) & (cap - 1))
-			;
-		t[j] = old[i];
-	}
-	gm_prof.btable = t;
-	gm_prof.bcap = cap;
-	if (old != NULL)
-		gm_sys_free(old, oldcap * sizeof(gm_prof_bslot), &gm_stat_buckhash_sys);
-	return true;
+	return p->size == size && p->depth == n &&
+	       __builtin_memcmp(p->pcs, pcs, (size_t)n * sizeof(uint64_t)) == 0;
 }
 
-/* The bucket of (stack, size), made if new; NULL when out of room. Lock held. */
-static gm_prof_bkt *gm_prof_bucket_locked(const uint64_t *pcs, unsigned n, uint64_t size,
-					  bool truncated)
+/* The bucket of (stack, size) with hash h, or NULL if it has none yet.  No lock. */
+static gm_prof_bkt *gm_prof_bucket_find(uint64_t h, const uint64_t *pcs, unsigned n, uint64_t size)
 {
-	uint64_t h = gm_prof_hash(pcs, n, size);
-	gm_prof_bslot *t;
+	gm_prof_btab *t = __atomic_load_n((gm_prof_btab **)&gm_prof.btable, __ATOMIC_ACQUIRE);
 	gm_prof_bkt *b;
 	size_t mask, i;
 
-	if (!gm_prof_bgrow_locked())
+	if (t == NULL)
 		return NULL;
-	t = gm_prof.btable;
-	mask = gm_prof.bcap - 1;
-	for (i = h & mask; t[i].b != NULL; i = (i + 1) & mask) {
-		struct gomem_profile_bucket *p = t[i].b->pub;
+	mask = t->cap - 1;
+	for (i = h & mask; (b = __atomic_load_n(&t->slot[i].b, __ATOMIC_ACQUIRE)) != NULL;
+	     i = (i + 1) & mask)
+		if (__atomic_load_n(&t->slot[i].hash, __ATOMIC_RELAXED) == h &&
+		    gm_prof_bmatch(b, pcs, n, size))
+			return b;
+	return NULL;
+}
 
-		if (t[i].hash == h && p->size == size && p->depth == n &&
-		    __builtin_memcmp(p->pcs, pcs, (size_t)n * sizeof(uint64_t)) == 0)
-			return t[i].b;
-	}
+/* Put (h, b) into the map t, which has room and lacks it. Lock held. */
+static void gm_prof_bput_locked(gm_prof_btab *t, uint64_t h, gm_prof_bkt *b)
+{
+	size_t mask = t->cap - 1, i;
+
+	for (i = h & mask; t->slot[i].b != NULL; i = (i + 1) & mask)
+		;
+	__atomic_store_n(&t->slot[i].hash, h, __ATOMIC_RELAXED);
+	__atomic_store_n(&t->slot[i].b, b, __ATOMIC_RELEASE);
+}
+
+/* The map, with room for one more bucket; NULL when out of memory. Lock held. */
+static gm_prof_btab *gm_prof_bgrow_locked(void)
+{
+	gm_prof_btab *old = gm_prof.btable, *t;
+	size_t oldcap = old != NULL ? old->cap : 0, cap = oldcap ? oldcap * 2 : 1024, i;
+
+	if ((gm_prof.bused + 1) * 2 <= oldcap)
+		return old;
+	t = gm_sys_alloc(sizeof(*t) + cap * sizeof(gm_prof_bslot), &gm_stat_buckhash_sys);
+	if (t == NULL)
+		return NULL;
+	t->cap = cap;
+	for (i = 0; i < oldcap; i++)
+		if (old->slot[i].b != NULL)
+			gm_prof_bput_locked(t, old->slot[i].hash, old->slot[i].b);
+	__atomic_store_n((gm_prof_btab **)&gm_prof.btable, t, __ATOMIC_RELEASE);
+	return t;
+}
+
+/* The bucket of (stack, size) with hash h, made if new; NULL when out of room. Lock held. */
+static gm_prof_bkt *gm_prof_bucket_locked(uint64_t h, const uint64_t *pcs, unsigned n,
+					  uint64_t size, bool truncated)
+{
+	gm_prof_btab *t;
+	gm_prof_bkt *b = gm_prof_bucket_find(h, pcs, n, size);
+
+	if (b != NULL) /* made by another thread since we looked */
+		return b;
+	if ((t = gm_prof_bgrow_locked()) == NULL)
+		return NULL;
 	b = gm_fixalloc_alloc(&gm_prof.bktalloc);
 	if (b == NULL)
 		return NULL;
+	b->head = b->tail = NULL;
 	b->pub = gm_prof_append_locked(pcs, n, size, truncated);
 	if (b->pub == NULL) {
 		gm_fixalloc_free(&gm_prof.bktalloc, b);
 		return NULL;
 	}
-	t[i].hash = h;
-	t[i].b = b;
+	gm_prof_bput_locked(t, h, b);
 	gm_prof.bused++;
 	return b;
 }
@@ -381,7 +421,10 @@ static void gm_prof_filter_locked(uintptr_t p, int d)
 static gm_prof_entry *gm_prof_slot_locked(uintptr_t p, bool insert)
 {
 	gm_prof_entry *t = gm_prof.table, *tomb = NULL;
-	size_t mask = gm_prof.cap - 1, i = (size_t)((p >> 4) * 0x9e3779b97f4a7c15u) & mask;
+	size_t mask = gm_prof.cap - 1;
+	/* The product's top bits: its low bits are the address's low bits,
+	 * zero for every block of a size class aligned to a power of two. */
+	size_t i = (size_t)((p * 0x9e3779b97f4a7c15u) >> (64 - __builtin_ctzll(gm_prof.cap)));
 
 	for (;;) {
 		if (t[i].ptr == p)
@@ -480,11 +523,14 @@ static void gm_prof_filter_span_locked(gm_mspan *s, gm_prof_rec *r, uintptr_t p)
 	r->filtered = true;
 }
 
-/* Record the sample p (block of size bytes, span s); false if lost. Lock held. */
-static bool gm_prof_record_locked(uintptr_t p, gm_mspan *s, uint64_t size, const uint64_t *pcs,
-				  unsigned n, bool truncated, uint64_t now)
+/*
+ * Record the sample p (block of size bytes, span s) in bucket b, or in the
+ * bucket of the stack pcs (hash h) if b is NULL; false if lost. Lock held.
+ */
+static bool gm_prof_record_locked(uintptr_t p, gm_mspan *s, gm_prof_bkt *b, uint64_t h,
+				  uint64_t size, const uint64_t *pcs, unsigned n, bool truncated,
+				  uint64_t now)
 {
-	gm_prof_bkt *b;
 	gm_prof_entry *e;
 	gm_prof_rec *r;
 
@@ -496,7 +542,9 @@ static bool gm_prof_record_locked(uintptr_t p, gm_mspan *s, uint64_t size, const
 			return false;
 		__atomic_store_n(&gm_prof.filter, f, __ATOMIC_RELEASE);
 	}
-	if (!gm_prof_grow_locked() || (b = gm_prof_bucket_locked(pcs, n, size, truncated)) == NULL)
+	if (!gm_prof_grow_locked())
+		return false;
+	if (b == NULL && (b = gm_prof_bucket_locked(h, pcs, n, size, truncated)) == NULL)
 		return false;
 	e = gm_prof_slot_locked(p, true);
 	if (e->ptr == p) /* its free went unseen (say, by a signal handler): count it now */
@@ -563,10 +611,12 @@ static void gm_prof_free_now(gm_mspan *s, uintptr_t p)
 /* The thread's countdown ran out at the allocation p of n bytes. */
 void gm_prof_malloc(gm_mcache *mc, void *p, size_t n)
 {
-	uint64_t pcs[GOMEM_PROFILE_MAX_DEPTH], size = n, now;
+	uint64_t pcs[GOMEM_PROFILE_MAX_DEPTH], size = n, now, h;
 	unsigned depth;
 	bool truncated, ok;
 	gm_mspan *s;
+	gm_prof_bkt *b;
+	gm_uw_stats uw = {0};
 
 	mc->next_sample = gm_prof_next(mc);
 	if (p == NULL || gm_prof_rate() == 0)
@@ -585,9 +635,17 @@ void gm_prof_malloc(gm_mcache *mc, void *p, size_t n)
 	else
 		size = s->elemsize;
 	now = gm_walltime();
+	/* The walk and, for a stack seen before, its bucket need no lock. */
+	depth = gm_unwind(pcs, GOMEM_PROFILE_MAX_DEPTH, &truncated, &uw);
+	h = gm_prof_hash(pcs, depth, size);
+	b = gm_prof_bucket_find(h, pcs, depth, size);
 	pthread_mutex_lock(&gm_prof.lock);
-	depth = gm_unwind(pcs, GOMEM_PROFILE_MAX_DEPTH, &truncated);
-	ok = gm_prof_record_locked((uintptr_t)p, s, size, pcs, depth, truncated, now);
+	ok = gm_prof_record_locked((uintptr_t)p, s, b, h, size, pcs, depth, truncated, now);
+	gm_uw_stat.memo += uw.memo;
+	gm_uw_stat.hits += uw.hits;
+	gm_uw_stat.computed += uw.computed;
+	gm_uw_stat.fp += uw.fp;
+	gm_uw_stat.slow += uw.slow;
 	pthread_mutex_unlock(&gm_prof.lock);
 	if (!ok)
 		gm_prof_lost(&gomem_profile.lost);
@@ -607,18 +665,16 @@ void gm_prof_malloc(gm_mcache *mc, void *p, size_t n)
 /* p, in a span with sampled blocks, is being freed. */
 void gm_prof_free(gm_mspan *s, void *p)
 {
-	uint16_t k = gm_span_sampkey(s, (uintptr_t)p), *f;
-	uint16_t k0 = __atomic_load_n(&s->sampkey[0], __ATOMIC_ACQUIRE);
+	uint16_t *f;
 
-	if (k0 == GM_SAMPKEY_ANY) {
+	if (!gm_span_maybe_sampled(s, (uintptr_t)p))
+		return; /* not one of the span's sampled blocks */
+	if (__atomic_load_n(&s->sampkey[0], __ATOMIC_ACQUIRE) == GM_SAMPKEY_ANY) {
 		/* More samples than slots: ask the filter. */
 		f = __atomic_load_n(&gm_prof.filter, __ATOMIC_ACQUIRE);
 		if (f == NULL ||
 		    __atomic_load_n(&f[gm_prof_fslot((uintptr_t)p)], __ATOMIC_RELAXED) == 0)
 			return; /* not sampled */
-	} else if (k0 != k && __atomic_load_n(&s->sampkey[1], __ATOMIC_RELAXED) != k &&
-		   __atomic_load_n(&s->sampkey[2], __ATOMIC_RELAXED) != k) {
-		return; /* not one of the span's sampled blocks */
 	}
 	/* A slot with p's key: p is a live sample (only a free the profile
 	 * missed, which the lookup finds gone, leaves a stale one). */

@@ -119,6 +119,7 @@ match_site(const struct gomem_profile_bucket *b, void *arg)
 SITE(site_a)
 SITE(site_b)
 SITE(site_c)
+SITE(site_t)
 
 static struct site_query
 query_site(const char *start, const char *stop)
@@ -324,6 +325,57 @@ START_TEST(buckets_count_each_site)
 }
 END_TEST
 
+/*
+ * Threads that sample the same stacks at once: they walk without a lock and
+ * find (or make) buckets without it, so each stack still has one bucket and
+ * every sample and free is counted once.  (Under ThreadSanitizer in
+ * scripts/sanitize.sh this is also the race test of those paths.)
+ */
+enum { T_THREADS = 4, T_ROUNDS = 5, T_BLOCKS = 400 };
+
+static void *
+sample_site_t(void *arg)
+{
+	void *v[T_BLOCKS];
+
+	(void)arg;
+	gm_free(gm_malloc(16)); /* the thread's cache */
+	for (int r = 0; r < T_ROUNDS; r++) {
+		gm_tls_mcache->next_sample = 0;
+		site_t(v, T_BLOCKS);
+		for (int i = 0; i < T_BLOCKS; i++)
+			gm_free(v[i]);
+	}
+	return NULL;
+}
+
+START_TEST(threads_share_buckets)
+{
+	pthread_t t[T_THREADS];
+	struct site_query q;
+	struct totals t0, t1;
+	uint64_t samples = gomem_profile.samples, lost = gomem_profile.lost;
+
+	gm_opt.profile_rate = 1;
+	t0 = table_totals();
+	for (int i = 0; i < T_THREADS; i++)
+		ck_assert_int_eq(pthread_create(&t[i], NULL, sample_site_t, NULL), 0);
+	for (int i = 0; i < T_THREADS; i++)
+		pthread_join(t[i], NULL);
+	t1 = table_totals();
+	q = query_site(__start_gm_site_t, __stop_gm_site_t);
+	/* Every thread: the same start routine and call site, one stack. */
+	ck_assert_uint_eq(q.buckets, 1);
+	ck_assert_uint_eq(q.alloc_bytes, (uint64_t)T_THREADS * T_ROUNDS * T_BLOCKS * 1024);
+	ck_assert_uint_eq(q.inuse_bytes, 0);
+	ck_assert_uint_eq(gomem_profile.lost, lost);
+	ck_assert_uint_eq(t1.alloc_objects - t0.alloc_objects, gomem_profile.samples - samples);
+	ck_assert_uint_eq(t1.free_objects - t0.free_objects, t1.alloc_objects - t0.alloc_objects);
+	ck_assert_uint_ge(t1.alloc_objects - t0.alloc_objects, T_THREADS * T_ROUNDS * T_BLOCKS);
+	gm_opt.profile_rate = 512 * 1024;
+}
+END_TEST
+
 START_TEST(small_objects_and_spans_forget_samples)
 {
 	enum { N = 100000 };
@@ -495,9 +547,7 @@ static __attribute__((noinline)) void
 walk_both(struct gcc_walk *g, uint64_t *pcs, unsigned *n, bool *trunc)
 {
 	_Unwind_Backtrace(gcc_cb, g);
-	pthread_mutex_lock(&gm_prof.lock);
-	*n = gm_unwind(pcs, GOMEM_PROFILE_MAX_DEPTH, trunc);
-	pthread_mutex_unlock(&gm_prof.lock);
+	*n = gm_unwind(pcs, GOMEM_PROFILE_MAX_DEPTH, trunc, &gm_uw_stat); /* takes no lock */
 	__asm__ volatile("" ::: "memory");
 }
 
@@ -546,7 +596,9 @@ START_TEST(unwind_matches_libgcc)
 		ck_assert(!r.trunc);
 	}
 	ck_assert_uint_eq(gm_uw_stat.computed, before.computed);
-	ck_assert_uint_ge(gm_uw_stat.hits - before.hits, 22);
+	ck_assert_uint_ge(gm_uw_stat.memo - before.memo + gm_uw_stat.hits - before.hits, 22);
+	/* The thread's last walk holds the first 16 frames of a repeated one. */
+	ck_assert_uint_eq(gm_uw_stat.memo - before.memo, 16);
 	ck_assert_uint_eq(gm_uw_stat.slow, before.slow);
 }
 END_TEST
@@ -670,6 +722,7 @@ main(void)
 	tcase_add_test(tc, sampling_rate_matches_go);
 	tcase_add_test(tc, sample_distance_is_exponential);
 	tcase_add_test(tc, buckets_count_each_site);
+	tcase_add_test(tc, threads_share_buckets);
 	tcase_add_test(tc, small_objects_and_spans_forget_samples);
 	tcase_add_test(tc, span_names_its_samples);
 	tcase_add_test(tc, fork_child_publishes_its_pid);

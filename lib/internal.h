@@ -49,9 +49,11 @@
  * Free (malloc.c, fast path in malloc_fast.h):
  *   page -> span through the arena map (Go's single-level map on amd64,
  *   then the arena's page table) gives the span's fastclass; the object
- *   start check is a multiply and a rotate; word 1 holding the span's
- *   address means a double free (in the 8 B class: being the head of the
- *   thread's list, see malloc.c).  The object goes on the freeing thread's
+ *   start check is a multiply and a rotate; being the head of the
+ *   thread's list for the class means a double free (free(p); free(p));
+ *   free reads nothing of the object.  Any other double free is found by
+ *   the malloc that would hand the object out a second time, or when the
+ *   list goes back to mcentral (the key, see malloc.c).  The object goes on the freeing thread's
  *   list for that class, whichever thread allocated it (no lock, no
  *   atomic).  A full list grows its cap if the thread also allocates from
  *   it in long bursts (mcache.c), else gives a batch back to mcentral,
@@ -131,17 +133,29 @@ extern uint16_t gm_class_nelems[GM_NUM_CLASSES];
  * What malloc's fast path looks up, in one object so one base register
  * serves both: cls[n] is the size class of a request of n = 0..1016 bytes;
  * keyw[c] is the word of a free object of class c that holds the
- * double-free key (malloc clears it): 1, and 0 for the 8 B class, whose
- * objects have no second word (the link then overwrites the key, and the
- * class's double-free check is the list head, see malloc_fast.h).
+ * double-free key GM_KEY_FREE: 1, and 0 for the 8 B class, whose objects
+ * have no second word (the link overwrites the key there, and the class's
+ * double-free check is the list head, see malloc.c).  keymin[c] is what
+ * malloc finds at least in that word of the object it pops, sign-extended:
+ * GM_KEY_FREE (-1, all ones), and 0 for the 8 B class (anything).
  */
 typedef struct gm_small_tables {
 	uint8_t cls[GM_SMALL_MAX - 8 + 1];
 	uint8_t keyw[GM_NUM_CLASSES];
+	int8_t keymin[GM_NUM_CLASSES];
 } gm_small_tables;
 
 extern gm_small_tables gm_small;
 #define gm_class_keyw gm_small.keyw
+
+/*
+ * The double-free key: what free stores in the key word of an object it
+ * pushes (all ones: a store of a sign-extended immediate, and the largest
+ * word, so "at least keymin" is "is the key" for every class but the 8 B
+ * one); and what malloc leaves there in the object it returns.
+ */
+#define GM_KEY_FREE  (~(uintptr_t)0)
+#define GM_KEY_TAKEN ((uintptr_t)1)
 
 void gm_msize_init(void);
 
@@ -580,6 +594,7 @@ gm_inline uintptr_t gm_link_mask(const void *slot)
 }
 
 void *gm_link_next(const void *slot, unsigned spanclass);
+void gm_check_key(const void *p, unsigned spanclass);
 
 /* ---- stats (mstats.c) ---- */
 

@@ -103,6 +103,7 @@ START_TEST(every_size_maps_to_smallest_fitting_class)
 	for (unsigned c = 1; c < GM_NUM_CLASSES; c++) {
 		ck_assert_uint_lt(gm_class_keyw[c] * 8u, gm_class_size[c]);
 		ck_assert_uint_eq(gm_class_keyw[c], gm_class_size[c] >= 16 ? 1 : 0);
+		ck_assert_int_eq(gm_small.keymin[c], gm_class_keyw[c] != 0 ? -1 : 0);
 	}
 }
 END_TEST

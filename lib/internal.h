@@ -128,6 +128,10 @@ extern uint8_t gm_size_to_class128[(GM_MAX_SMALL - GM_SMALL_MAX) / GM_LARGE_DIV 
 extern uint64_t gm_class_inv[GM_NUM_CLASSES];
 extern uint8_t gm_class_shift[GM_NUM_CLASSES];
 extern uint16_t gm_class_nelems[GM_NUM_CLASSES];
+/* Pages of a span of each class: Go's npages, times a whole number for
+ * small classes, so their spans reach GM_SMALL_SPAN_PAGES (msize.c). */
+#define GM_SMALL_SPAN_PAGES 8
+extern uint8_t gm_class_spanpages[GM_NUM_CLASSES];
 
 /*
  * What malloc's fast path looks up, in one object so one base register

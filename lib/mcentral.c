@@ -103,7 +103,7 @@ static void gm_partial_remove_locked(gm_mcentral *c, gm_mspan *s)
 /* ---- Parked OS pages (see the top of the file) ---- */
 
 #define GM_OS_PAGE     ((uintptr_t)4096)
-#define GM_PARK_MAXOBJ (GM_PAGE_SIZE / 8) /* most objects a one-page span has */
+#define GM_PARK_MAXOBJ (GM_SMALL_SPAN_PAGES * GM_PAGE_SIZE / 8) /* most objects a span has */
 
 /* The mask of the span's OS pages that object p overlaps. */
 static inline uint64_t gm_obj_ospages(const gm_mspan *s, uintptr_t p)
@@ -314,7 +314,7 @@ unsigned gm_mcentral_alloc_batch(uint8_t spanclass, unsigned want, void **head)
 		if (s == NULL) {
 			/* Grow: a fresh span from the heap, outside our lock. */
 			pthread_mutex_unlock(&c->lock);
-			s = gm_mheap_alloc(gm_class_npages[spanclass], spanclass, 0);
+			s = gm_mheap_alloc(gm_class_spanpages[spanclass], spanclass, 0);
 			if (s != NULL)
 				gm_span_build_list(s);
 			pthread_mutex_lock(&c->lock);

@@ -48,7 +48,7 @@ START_TEST(refill_and_release_to_heap)
 	v = fill_span(c, &n);
 	inuse1 = atomic_load(&gm_heap.inuse);
 	/* Three spans' worth of objects came from at least three spans. */
-	ck_assert_uint_ge(inuse1 - inuse0, 3 * gm_class_npages[c] * GM_PAGE_SIZE);
+	ck_assert_uint_ge(inuse1 - inuse0, 3 * gm_class_spanpages[c] * GM_PAGE_SIZE);
 	for (unsigned i = 0; i < n; i++)
 		ck_assert_uint_eq(gm_span_of((uintptr_t)v[i])->spanclass, c);
 	/* Refills come in batches; the cache never holds more than its limit. */
@@ -239,7 +239,7 @@ check_parking(unsigned c)
 	gm_mspan **spans = calloc(n, sizeof(*spans));
 	unsigned *count = calloc(n, sizeof(*count));
 	uint32_t e = gm_class_size[c];
-	unsigned ospages = gm_class_npages[c] * 2, survivor_pages = (e - 1) / 4096 + 1;
+	unsigned ospages = gm_class_spanpages[c] * 2, survivor_pages = (e - 1) / 4096 + 1;
 	struct gomem_memstats a, b;
 	size_t released, want;
 	uint64_t pa;
@@ -326,7 +326,7 @@ check_parking(unsigned c)
 	ck_assert_uint_eq(class_parked(c), 0);
 	ck_assert_uint_eq(a.HeapInuseReleased - b.HeapInuseReleased, pa);
 	/* (The refill that took the last parked objects may have wanted more.) */
-	ck_assert_uint_le(b.HeapInuse, a.HeapInuse + gm_class_npages[c] * GM_PAGE_SIZE);
+	ck_assert_uint_le(b.HeapInuse, a.HeapInuse + gm_class_spanpages[c] * GM_PAGE_SIZE);
 	for (i = 0; i < 4 * n; i++)
 		gm_free(w[i]);
 	for (i = 0; i < n; i++)

@@ -402,7 +402,7 @@ START_TEST(span_names_its_samples)
 
 	/* Keys name one block each: every small-object span is under 512 KiB. */
 	for (int i = 1; i < GM_NUM_CLASSES; i++)
-		ck_assert_uint_lt((size_t)gm_class_npages[i] << GM_PAGE_SHIFT, 512 * 1024);
+		ck_assert_uint_lt((size_t)gm_class_spanpages[i] << GM_PAGE_SHIFT, 512 * 1024);
 	gm_opt.profile_rate = 1 << 20;
 	/* Three blocks of one span, the middle one sampled. */
 	for (;;) {

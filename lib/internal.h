@@ -350,8 +350,14 @@ typedef struct gm_heaparena {
  * and no test (gm_span_of_fast).
  */
 typedef struct gm_arena_map {
-	gm_heaparena none; /* one base register serves the three */
-	gm_mspan span_none;
+	/* One base register serves the three.  The two placeholders share
+	 * their place: both are all zero and never written, and the span a
+	 * page-map entry refers to is at that entry's value from there, so a
+	 * lookup loads the entry and adds the base. */
+	union {
+		gm_heaparena none;
+		gm_mspan span_none;
+	};
 	uintptr_t idx[GM_ARENA_L2_ENTRIES]; /* distance from none, 0 = no arena */
 } gm_arena_map;
 
@@ -526,6 +532,10 @@ typedef struct gm_mcache {
 	struct gm_mcache *rnext, *rprev;
 	pid_t tid;
 	bool registered;
+	/* A copy of gm_small, for malloc's fast path: addressed from the
+	 * cache's register, not through a lea of its own.  All zero in
+	 * gm_empty_mcache: every size is class 0 there, whose list is empty. */
+	gm_small_tables small;
 } gm_mcache;
 
 typedef struct gm_registry {

@@ -7,18 +7,23 @@
  * malloc.c's slow paths.
  *
  * Instructions on x86-64 (GCC 12 -O2), a pair of malloc(32) and free:
- *   malloc: 22.  TLS 2, size test 2, class lookup 2, pop 4, room 1, key
- *           word 1 + its least value 1 + check 2 + store 1, Mallocs
- *           counter 1 (one add to memory), sampling countdown 2, return 2.
- *   free:   33.  page -> span 11 (no test: gm_arena_none, gm_span_none),
- *           TLS 2, class, key word and room on the list 5, list head 1,
- *           object start check 7, not the list head 2, key store 1,
- *           push 2, Frees counter 1, return 1.  Nothing of the object is
- *           read (the double-free key is checked by malloc).
- *   With the call, the PLT jump and the loop, callgrind counts 65 per pair
- *   of malloc(32) or malloc(8) and free (bench/callgrind-pair.sh).  The
- *   hot entry points are built without GCC's straight-line strength
- *   reduction (gm_hot), which spends an instruction on a shared address.
+ *   malloc: 20.  TLS 2, size test 2, class lookup 1 (the cache's own copy
+ *           of the size table: no lea), pop 3, double-free key: key word
+ *           1 + its least value 1 + check 2, unlink 2, room 1, key store
+ *           1, Mallocs counter 1 (one add to memory), sampling countdown
+ *           2, return 1 (the object is kept in the return register).
+ *   free:   32.  page -> span 10 (no test: gm_arena_none, gm_span_none;
+ *           the span is the entry plus the map's base), TLS 2, class, key
+ *           word and room on the list 5, object start check 7, not the
+ *           list head 2, key store 1, push 3, room 1, Frees counter 1,
+ *           return 1.  Nothing of the object is read (malloc checks the
+ *           double-free key).
+ *   With the call, the PLT jump and the loop, callgrind counts 62.1 per
+ *   pair of malloc(32) and free, 62.2 of malloc(8) and free
+ *   (bench/callgrind-pair.sh; 64.1 and 64.0 before the key moved to
+ *   malloc).  The hot entry points are built without GCC's straight-line
+ *   strength reduction (gm_hot), which spends an instruction on a shared
+ *   address.
  */
 #ifndef GM_MALLOC_FAST_H
 #define GM_MALLOC_FAST_H
@@ -54,21 +59,28 @@ gm_inline void *gm_malloc_fast(size_t n)
 
 	/* Up to 1016 bytes (0 too: a unique 8 B block). */
 	if (gm_likely(n <= GM_SMALL_MAX - 8)) {
-		size_t c = gm_small.cls[n];
+		size_t c = mc->small.cls[n];
 		void *p = mc->free[c];
 
 		/* The popped object's key word must hold the double-free key
 		 * (on the line the pop reads anyway); the 8 B class's keymin 0
 		 * takes anything.  Else the slow path stops the process. */
 		if (gm_likely(p != NULL)) {
-			uintptr_t *w = p, next = w[0], kw = gm_small.keyw[c];
+			/* In the return register from here (GCC would keep it in
+			 * another and spend a move on the return). */
+#if defined(__x86_64__)
+			register uintptr_t *w __asm__("rax") = p;
+#else
+			uintptr_t *w = p;
+#endif
+			uintptr_t kw = mc->small.keyw[c];
 
-			gm_if_word_below(w, kw, (uintptr_t)(intptr_t)gm_small.keymin[c], slow);
-			mc->free[c] = (void *)next;
+			gm_if_word_below(w, kw, (uintptr_t)(intptr_t)mc->small.keymin[c], slow);
+			mc->free[c] = (void *)w[0];
 			mc->room[c]++;
 			w[kw] = GM_KEY_TAKEN;
 			gm_stat_inc(&mc->stats.nmalloc[c]);
-			return gm_prof_account(mc, p, n);
+			return gm_prof_account(mc, w, n);
 		}
 	}
 slow:

@@ -63,6 +63,7 @@ gm_mcache *gm_mcache_create(void)
 	if (mc == NULL)
 		return NULL;
 	mc->tid = (pid_t)syscall(SYS_gettid);
+	mc->small = gm_small;
 	for (unsigned c = 1; c < GM_NUM_SPANCLASSES; c++) {
 		mc->max[c] = 2u * gm_class_batch[c];
 		if (gm_opt.safelink)

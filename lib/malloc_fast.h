@@ -36,13 +36,14 @@ void gm_free_slow(void *p, gm_mspan *s);
 /*
  * Go to label below if w[i] < v (unsigned): on x86-64 one compare with
  * memory and a jump (GCC would spend a lea on the address, which the store
- * to the same word then shares).
+ * to the same word then shares).  w in the return register: malloc returns
+ * it, and GCC would keep it in another and move it on the return.
  */
 #if defined(__x86_64__)
 #define gm_if_word_below(w, i, v, below)                                                           \
 	__asm__ goto("cmpq %2, (%0,%1,8)\n\tjb %l4"                                                \
 		     :                                                                             \
-		     : "r"(w), "r"(i), "r"(v), "m"(*(const uintptr_t(*)[2])(w))                    \
+		     : "a"(w), "r"(i), "r"(v), "m"(*(const uintptr_t(*)[2])(w))                    \
 		     : "cc"                                                                        \
 		     : below)
 #else
@@ -66,13 +67,7 @@ gm_inline void *gm_malloc_fast(size_t n)
 		 * (on the line the pop reads anyway); the 8 B class's keymin 0
 		 * takes anything.  Else the slow path stops the process. */
 		if (gm_likely(p != NULL)) {
-			/* In the return register from here (GCC would keep it in
-			 * another and spend a move on the return). */
-#if defined(__x86_64__)
-			register uintptr_t *w __asm__("rax") = p;
-#else
 			uintptr_t *w = p;
-#endif
 			uintptr_t kw = mc->small.keyw[c];
 
 			gm_if_word_below(w, kw, (uintptr_t)(intptr_t)mc->small.keymin[c], slow);

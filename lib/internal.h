@@ -245,7 +245,10 @@ typedef struct gm_mspan {
 	struct gm_mspan *next; /* mcentral partial or heap free list */
 	struct gm_mspan *prev;
 	void *freelist;	     /* free objects on the span (mcentral.lock) */
-	uint64_t idle_since; /* free runs: when its pages (most of them) became idle */
+	union {
+		uint64_t idle_since; /* free runs: when its pages (most of them) became idle */
+		uint64_t carved;     /* small: objects handed out at least once (mcentral.lock) */
+	};
 	uint64_t parked;     /* small: bit i = OS page i of the span released (mcentral.lock) */
 } gm_mspan;
 

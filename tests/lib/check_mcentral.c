@@ -82,6 +82,50 @@ free_all(void *arg)
 	return NULL;
 }
 
+/*
+ * A fresh span hands its objects out in address order as batches want
+ * them: its first object starts it, and after one refill only that batch
+ * is carved (written), not all 4096 objects of a 64 KiB span of 16 B.
+ * Once every carved object is back, the span goes back to the heap.
+ */
+START_TEST(fresh_span_carved_lazily)
+{
+	unsigned c = gm_size_class(16), n, carved, nelems;
+	void **v = calloc(8192 + 64, sizeof(void *)); /* glibc: not the code under test */
+	gm_mspan *s = NULL;
+	uint64_t inuse;
+
+	gm_opt.scavenge = false;
+	for (n = 0; n < 8192; n++) {
+		v[n] = gm_malloc(16);
+		s = gm_span_of((uintptr_t)v[n]);
+		if ((uintptr_t)v[n] == s->start)
+			break;
+	}
+	ck_assert_uint_lt(n, 8192);
+	pthread_mutex_lock(&gm_central[c].lock);
+	carved = (unsigned)s->carved;
+	nelems = (unsigned)s->nelems;
+	pthread_mutex_unlock(&gm_central[c].lock);
+	ck_assert_uint_eq(nelems, GM_SMALL_SPAN_PAGES * GM_PAGE_SIZE / 16);
+	ck_assert_uint_ge(carved, 1);
+	ck_assert_uint_le(carved, gm_class_batch[c]);
+	/* The rest of the batch follows in address order. */
+	for (unsigned i = 1; i < carved; i++) {
+		v[n + i] = gm_malloc(16);
+		ck_assert_ptr_eq(v[n + i], (char *)s->start + 16 * i);
+	}
+	inuse = atomic_load(&gm_heap.inuse);
+	for (unsigned i = 0; i < n + carved; i++)
+		gm_free(v[i]);
+	gm_mcache_release_all(gm_tls_mcache);
+	ck_assert_uint_le(atomic_load(&gm_heap.inuse),
+			  inuse - (uint64_t)GM_SMALL_SPAN_PAGES * GM_PAGE_SIZE);
+	free(v);
+	ck_heap_ok();
+}
+END_TEST
+
 START_TEST(remote_free_returns_spans)
 {
 	unsigned c = gm_size_class(256), n;
@@ -544,6 +588,7 @@ main(void)
 	gm_ensure_init();
 	tcase_set_timeout(tc, 60);
 	tcase_add_test(tc, refill_and_release_to_heap);
+	tcase_add_test(tc, fresh_span_carved_lazily);
 	tcase_add_test(tc, remote_free_returns_spans);
 	tcase_add_test(tc, thread_exit_hands_cache_back);
 	tcase_add_test(tc, producer_consumer);

@@ -537,7 +537,11 @@ START_TEST(unwind_matches_libgcc)
 	struct walk_res r;
 	gm_uw_stats before = gm_uw_stat;
 
-	/* The second walk, from the same call site, finds every frame cached. */
+	/* The second walk, from the same call site, finds its frames cached.
+	 * The cache is direct-mapped on a hash of the address, so two of the
+	 * walk's addresses may share a slot and evict each other, as the
+	 * code's layout and the load addresses fall (seen: 2 of 8 runs of an
+	 * ASan build): allow one such pair, no more. */
 	for (int k = 0; k < 2; k++) {
 		before = gm_uw_stat;
 		memset(&r, 0, sizeof(r));
@@ -545,8 +549,8 @@ START_TEST(unwind_matches_libgcc)
 		check_same(&r, 22);
 		ck_assert(!r.trunc);
 	}
-	ck_assert_uint_eq(gm_uw_stat.computed, before.computed);
-	ck_assert_uint_ge(gm_uw_stat.hits - before.hits, 22);
+	ck_assert_uint_le(gm_uw_stat.computed - before.computed, 2);
+	ck_assert_uint_ge(gm_uw_stat.hits - before.hits, 20);
 	ck_assert_uint_eq(gm_uw_stat.slow, before.slow);
 }
 END_TEST

@@ -51,9 +51,11 @@
  * Free (malloc.c, fast path in malloc_fast.h):
  *   page -> span through the arena map (Go's single-level map on amd64,
  *   then the arena's page table) gives the span's fastclass; the object
- *   start check is a multiply and a rotate; word 1 holding the span's
- *   address means a double free (in the 8 B class: being the head of the
- *   thread's list, see malloc.c).  The object goes on the freeing thread's
+ *   start check is a multiply and a rotate; being the head of the
+ *   thread's list for the class means a double free (free(p); free(p));
+ *   free reads nothing of the object.  Any other double free is found by
+ *   the malloc that would hand the object out a second time, or when the
+ *   list goes back to mcentral (the key, see malloc.c).  The object goes on the freeing thread's
  *   list for that class, whichever thread allocated it (no lock, no
  *   atomic).  A full list grows its cap if the thread also allocates from
  *   it in long bursts (mcache.c), else gives a batch back to mcentral,
@@ -132,22 +134,38 @@ extern uint16_t gm_class_nelems[GM_NUM_CLASSES];
 /* Alignments 32 << k for k < GM_ALIGN_ROWS (32 B .. one 8 KiB page). */
 #define GM_ALIGN_ROWS (GM_PAGE_SHIFT - 5 + 1)
 extern uint8_t gm_class_aligned[GM_ALIGN_ROWS][GM_NUM_CLASSES];
+/* Pages of a span of each class: Go's npages, times a whole number for
+ * small classes, so their spans reach GM_SMALL_SPAN_PAGES (msize.c). */
+#define GM_SMALL_SPAN_PAGES 8
+extern uint8_t gm_class_spanpages[GM_NUM_CLASSES];
 
 /*
  * What malloc's fast path looks up, in one object so one base register
  * serves both: cls[n] is the size class of a request of n = 0..1016 bytes;
  * keyw[c] is the word of a free object of class c that holds the
- * double-free key (malloc clears it): 1, and 0 for the 8 B class, whose
- * objects have no second word (the link then overwrites the key, and the
- * class's double-free check is the list head, see malloc_fast.h).
+ * double-free key GM_KEY_FREE: 1, and 0 for the 8 B class, whose objects
+ * have no second word (the link overwrites the key there, and the class's
+ * double-free check is the list head, see malloc.c).  keymin[c] is what
+ * malloc finds at least in that word of the object it pops, sign-extended:
+ * GM_KEY_FREE (-1, all ones), and 0 for the 8 B class (anything).
  */
 typedef struct gm_small_tables {
 	uint8_t cls[GM_SMALL_MAX - 8 + 1];
 	uint8_t keyw[GM_NUM_CLASSES];
+	int8_t keymin[GM_NUM_CLASSES];
 } gm_small_tables;
 
 extern gm_small_tables gm_small;
 #define gm_class_keyw gm_small.keyw
+
+/*
+ * The double-free key: what free stores in the key word of an object it
+ * pushes (all ones: a store of a sign-extended immediate, and the largest
+ * word, so "at least keymin" is "is the key" for every class but the 8 B
+ * one); and what malloc leaves there in the object it returns.
+ */
+#define GM_KEY_FREE  (~(uintptr_t)0)
+#define GM_KEY_TAKEN ((uintptr_t)1)
 
 void gm_msize_init(void);
 
@@ -233,7 +251,10 @@ typedef struct gm_mspan {
 	struct gm_mspan *next; /* mcentral partial or heap free list */
 	struct gm_mspan *prev;
 	void *freelist;	     /* free objects on the span (mcentral.lock) */
-	uint64_t idle_since; /* free runs: when its pages (most of them) became idle */
+	union {
+		uint64_t idle_since; /* free runs: when its pages (most of them) became idle */
+		uint64_t carved;     /* small: objects handed out at least once (mcentral.lock) */
+	};
 	uint64_t parked;     /* small: bit i = OS page i of the span released (mcentral.lock) */
 } gm_mspan;
 
@@ -353,8 +374,14 @@ typedef struct gm_heaparena {
  * and no test (gm_span_of_fast).
  */
 typedef struct gm_arena_map {
-	gm_heaparena none; /* one base register serves the three */
-	gm_mspan span_none;
+	/* One base register serves the three.  The two placeholders share
+	 * their place: both are all zero and never written, and the span a
+	 * page-map entry refers to is at that entry's value from there, so a
+	 * lookup loads the entry and adds the base. */
+	union {
+		gm_heaparena none;
+		gm_mspan span_none;
+	};
 	uintptr_t idx[GM_ARENA_L2_ENTRIES]; /* distance from none, 0 = no arena */
 } gm_arena_map;
 
@@ -545,6 +572,10 @@ typedef struct gm_mcache {
 	struct gm_mcache *rnext, *rprev;
 	pid_t tid;
 	bool registered;
+	/* A copy of gm_small, for malloc's fast path: addressed from the
+	 * cache's register, not through a lea of its own.  All zero in
+	 * gm_empty_mcache: every size is class 0 there, whose list is empty. */
+	gm_small_tables small;
 } gm_mcache;
 
 typedef struct gm_registry {
@@ -617,6 +648,7 @@ gm_inline uintptr_t gm_link_mask(const void *slot)
 }
 
 void *gm_link_next(const void *slot, unsigned spanclass);
+void gm_check_key(const void *p, unsigned spanclass);
 
 /* ---- stats (mstats.c) ---- */
 

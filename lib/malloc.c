@@ -6,15 +6,19 @@
  * mcache, the span's read-only fields and the object: no lock, no atomic
  * read-modify-write.
  *
- * Every freed object of 16 B or more carries its span's address in its
- * second word (the double-free key: a pointer no program is given, in a
- * register already when free needs it, as glibc 2.29..2.33 used its tcache's
- * address); malloc clears it.  Finding the key at free time means a double
- * free.  An 8 B object has no second word: its key is overwritten by the
- * link, and a free of the object at the head of the thread's list for its
- * class (the block freed last, free(p); free(p)) is the double free found
- * there.  Pointers that are not the start of an object of an in-use span
- * are refused.  Both end the process with a message naming the pointer.
+ * Double frees.  Free reads nothing of the object (its line is often cold
+ * there, in a thread that did not allocate it): it stores the double-free
+ * key GM_KEY_FREE in the object's key word, word 1, then the link in word 0
+ * (an 8 B object has one word: the link overwrites the key).  Malloc reads
+ * the link of the object it pops anyway; it checks the key on the same line
+ * and leaves GM_KEY_TAKEN there.  So an object pushed twice is found when
+ * it is popped the second time, at the malloc of its class that would hand
+ * it out again (or when its list goes back to mcentral, gm_mcache_release,
+ * at the latest at thread exit), unless the program stored the key itself
+ * (all ones) in its word 1 meanwhile.  Free itself finds free(p); free(p),
+ * p being the head of the thread's list: the one check of the 8 B class.
+ * Pointers that are not the start of an object of an in-use span are
+ * refused at free.  All end the process with a message naming the pointer.
  */
 #include "malloc_fast.h"
 
@@ -49,6 +53,20 @@ void *gm_link_next(const void *slot, unsigned c)
 	return (void *)n;
 }
 
+/*
+ * The free object p of span class c leaves a thread's list (a pop, or a
+ * batch going back to mcentral): its key word must hold the key, else it
+ * left a list already: a double free (or a write into the free object), and
+ * the process ends naming p.
+ */
+void gm_check_key(const void *p, unsigned c)
+{
+	unsigned kw = gm_class_keyw[c];
+
+	if (gm_unlikely(kw != 0 && ((const uintptr_t *)p)[kw] != GM_KEY_FREE))
+		gm_throw_ptr("gomem: double free (or write after free) of", p);
+}
+
 /* Pop an object of span class c from mc, refilling if needed (n bytes asked). */
 static inline void *gm_small_alloc(gm_mcache *mc, unsigned c, size_t n)
 {
@@ -56,6 +74,7 @@ static inline void *gm_small_alloc(gm_mcache *mc, unsigned c, size_t n)
 	void *p = safe ? mc->sfree[c] : mc->free[c];
 
 	if (gm_likely(p != NULL)) {
+		gm_check_key(p, c);
 		if (gm_unlikely(safe)) {
 			mc->sfree[c] = gm_link_next(p, c);
 			mc->sroom[c]++;
@@ -71,7 +90,7 @@ static inline void *gm_small_alloc(gm_mcache *mc, unsigned c, size_t n)
 		}
 		mc = gm_tls_mcache;
 	}
-	((uintptr_t *)p)[gm_class_keyw[c]] = 0; /* the double-free key */
+	((uintptr_t *)p)[gm_class_keyw[c]] = GM_KEY_TAKEN;
 	gm_stat_inc(&mc->stats.nmalloc[c]);
 	return gm_prof_account(mc, p, n);
 }
@@ -211,13 +230,12 @@ static bool gm_is_object_start(const gm_mspan *s, uintptr_t p)
 }
 
 /*
- * Was the object p of the in-use small-object span s freed already?  Its key
- * (see above), or for the 8 B class, it is the head of this thread's list.
+ * Was the object p of the in-use small-object span s freed already, as far
+ * as a free can tell without reading the object: it is the head of this
+ * thread's list (see the top of the file).
  */
 static inline bool gm_freed_already(const gm_mspan *s, const void *p)
 {
-	if (s->keyw != 0)
-		return ((const uintptr_t *)p)[s->keyw] == (uintptr_t)s;
 	const gm_mcache *mc = gm_tls_mcache;
 
 	return (gm_opt.safelink ? mc->sfree : mc->free)[s->spanclass] == p;
@@ -247,7 +265,8 @@ static gm_noinline __attribute__((noreturn)) void gm_bad_free(const gm_mspan *s,
 
 /*
  * Push the small object p of span s on this thread's list, with the
- * double-free key; a full list first grows or gives a batch back to mcentral.
+ * double-free key; a full list first grows or gives a batch back to
+ * mcentral.
  */
 static inline void gm_free_local(gm_mcache *mc, gm_mspan *s, void *p)
 {
@@ -264,7 +283,7 @@ static inline void gm_free_local(gm_mcache *mc, gm_mspan *s, void *p)
 		else
 			gm_mcache_overflow(mc, c);
 	}
-	w[s->keyw] = (uintptr_t)s;
+	w[s->keyw] = GM_KEY_FREE;
 	__asm__("" ::: "memory"); /* the key first: in the 8 B class the link overwrites it */
 	w[0] = (uintptr_t)*list ^ (safe ? gm_link_mask(p) : 0);
 	*list = p;

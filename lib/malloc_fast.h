@@ -7,17 +7,23 @@
  * malloc.c's slow paths.
  *
  * Instructions on x86-64 (GCC 12 -O2), a pair of malloc(32) and free:
- *   malloc: 19.  TLS 2, size test 2, class lookup 2, pop 4, room 1, key
- *           word 1 + clear 1, Mallocs counter 1 (one add to memory),
- *           sampling countdown 2, return 2.
- *   free:   35.  page -> span 11 (no test: gm_arena_none, gm_span_none),
- *           TLS 2, class, key word and room on the list 5, list head 1,
- *           object start check 7, not the list head 2, double-free key
- *           in word 1 2 + 1 store, push 2, Frees counter 1, return 1.
- *   With the call, the PLT jump and the loop, callgrind counts 64 per pair
- *   of malloc(32) or malloc(8) and free (bench/callgrind-pair.sh).  The
- *   hot entry points are built without GCC's straight-line strength
- *   reduction (gm_hot), which spends an instruction on a shared address.
+ *   malloc: 20.  TLS 2, size test 2, class lookup 1 (the cache's own copy
+ *           of the size table: no lea), pop 3, double-free key: key word
+ *           1 + its least value 1 + check 2, unlink 2, room 1, key store
+ *           1, Mallocs counter 1 (one add to memory), sampling countdown
+ *           2, return 1 (the object is kept in the return register).
+ *   free:   32.  page -> span 10 (no test: gm_arena_none, gm_span_none;
+ *           the span is the entry plus the map's base), TLS 2, class, key
+ *           word and room on the list 5, object start check 7, not the
+ *           list head 2, key store 1, push 3, room 1, Frees counter 1,
+ *           return 1.  Nothing of the object is read (malloc checks the
+ *           double-free key).
+ *   With the call, the PLT jump and the loop, callgrind counts 62.1 per
+ *   pair of malloc(32) and free, 62.2 of malloc(8) and free
+ *   (bench/callgrind-pair.sh; 64.1 and 64.0 before the key moved to
+ *   malloc).  The hot entry points are built without GCC's straight-line
+ *   strength reduction (gm_hot), which spends an instruction on a shared
+ *   address.
  */
 #ifndef GM_MALLOC_FAST_H
 #define GM_MALLOC_FAST_H
@@ -27,23 +33,52 @@
 void *gm_malloc_slow(size_t n, gm_mcache *mc);
 void gm_free_slow(void *p, gm_mspan *s);
 
+/*
+ * Go to label below if w[i] < v (unsigned): on x86-64 one compare with
+ * memory and a jump (GCC would spend a lea on the address, which the store
+ * to the same word then shares).  w in the return register: malloc returns
+ * it, and GCC would keep it in another and move it on the return.
+ */
+#if defined(__x86_64__)
+#define gm_if_word_below(w, i, v, below)                                                           \
+	__asm__ goto("cmpq %2, (%0,%1,8)\n\tjb %l4"                                                \
+		     :                                                                             \
+		     : "a"(w), "r"(i), "r"(v), "m"(*(const uintptr_t(*)[2])(w))                    \
+		     : "cc"                                                                        \
+		     : below)
+#else
+#define gm_if_word_below(w, i, v, below)                                                           \
+	do {                                                                                       \
+		if ((w)[i] < (v))                                                                  \
+			goto below;                                                                \
+	} while (0)
+#endif
+
 gm_inline void *gm_malloc_fast(size_t n)
 {
 	gm_mcache *mc = gm_tls_mcache;
 
 	/* Up to 1016 bytes (0 too: a unique 8 B block). */
 	if (gm_likely(n <= GM_SMALL_MAX - 8)) {
-		size_t c = gm_small.cls[n];
+		size_t c = mc->small.cls[n];
 		void *p = mc->free[c];
 
+		/* The popped object's key word must hold the double-free key
+		 * (on the line the pop reads anyway); the 8 B class's keymin 0
+		 * takes anything.  Else the slow path stops the process. */
 		if (gm_likely(p != NULL)) {
-			mc->free[c] = *(void **)p;
+			uintptr_t *w = p;
+			uintptr_t kw = mc->small.keyw[c];
+
+			gm_if_word_below(w, kw, (uintptr_t)(intptr_t)mc->small.keymin[c], slow);
+			mc->free[c] = (void *)w[0];
 			mc->room[c]++;
-			((uintptr_t *)p)[gm_small.keyw[c]] = 0;
+			w[kw] = GM_KEY_TAKEN;
 			gm_stat_inc(&mc->stats.nmalloc[c]);
-			return gm_prof_account(mc, p, n);
+			return gm_prof_account(mc, w, n);
 		}
 	}
+slow:
 	return gm_malloc_slow(n, mc);
 }
 
@@ -58,21 +93,6 @@ gm_inline gm_mspan *gm_span_of_fast(uintptr_t a)
 	gm_heaparena *ha = gm_arena_at((a >> GM_ARENA_SHIFT) & (GM_ARENA_L2_ENTRIES - 1));
 
 	return gm_spanref_any(ha->spans[(a >> GM_PAGE_SHIFT) & (GM_ARENA_PAGES - 1)]);
-}
-
-/*
- * w[kw] = key, before the link goes in (in the 8 B class both are word 0).
- * On x86-64 one store with the index in the address: GCC would compute the
- * address once with a lea for the load and the store.
- */
-gm_inline void gm_store_key(uintptr_t *w, uintptr_t kw, uintptr_t key)
-{
-#if defined(__x86_64__)
-	__asm__ volatile("movq %1, (%0,%2,8)" : : "r"(w), "r"(key), "r"(kw) : "memory");
-#else
-	w[kw] = key;
-	__asm__("" ::: "memory");
-#endif
 }
 
 /*
@@ -91,23 +111,6 @@ gm_inline void gm_room_take(gm_mcache *mc, size_t c)
 #endif
 }
 
-/*
- * Go to label found if w[1] == key: one compare with memory and a jump.  In
- * asm on x86-64: for an 8 B object w[1] is a neighbour another thread may
- * own and write, a read that decides nothing by itself (ThreadSanitizer
- * would call it a race).
- */
-#if defined(__x86_64__)
-#define gm_if_word1_is(w, key, found)                                                              \
-	__asm__ goto("cmpq %1, %0\n\tje %l2" : : "m"((w)[1]), "r"(key) : "cc" : found)
-#else
-#define gm_if_word1_is(w, key, found)                                                              \
-	do {                                                                                       \
-		if (__atomic_load_n(&(w)[1], __ATOMIC_RELAXED) == (key))                           \
-			goto found;                                                                \
-	} while (0)
-#endif
-
 gm_inline void gm_free_fast(void *p)
 {
 	uintptr_t a = (uintptr_t)p;
@@ -116,28 +119,25 @@ gm_inline void gm_free_fast(void *p)
 	/* Relaxed: the profiler changes it when it samples another object of
 	 * the span (a sampled object reaches its freer after that store). */
 	size_t c = __atomic_load_n(&s->fastclass, __ATOMIC_RELAXED);
-	uintptr_t *w = p, key = (uintptr_t)s, kw = s->keyw;
+	uintptr_t *w = p, kw = s->keyw;
 	void *head = mc->free[c];
 
 	/* A span free may take objects of (fastclass 0 has no room: no span,
 	 * large, sampled), room on the list (the empty cache has none), the
-	 * start of an object, not freed already: no key in word 1 and not the
-	 * list's head (the 8 B class's check, see malloc.c); else the slow
-	 * path, which names bad pointers.  No test of the class (sizes mixed
-	 * at random would mispredict it): an 8 B object's word 1 is its
-	 * neighbour's word 0 or the span's guard word (msize.c), read and
-	 * never written, and the slow path ignores a key found there. */
+	 * start of an object, not the list's head (free(p); free(p)); else the
+	 * slow path, which names bad pointers.  Nothing of the object is read:
+	 * its line is often cold here, and malloc reads it anyway.  The key
+	 * goes in first: in the 8 B class the link overwrites it. */
 	if (gm_likely(mc->room[c] != 0 &&
 		      gm_obj_index(a - s->start, s->inv, s->shift) < s->nelems && p != head)) {
-		gm_if_word1_is(w, key, slow);
-		gm_store_key(w, kw, key);
+		w[kw] = GM_KEY_FREE;
+		__asm__("" ::: "memory");
 		w[0] = (uintptr_t)head;
 		mc->free[c] = p;
 		gm_room_take(mc, c);
 		gm_stat_inc(&mc->stats.nfree[c]);
 		return;
 	}
-slow:
 	gm_free_slow(p, s);
 }
 

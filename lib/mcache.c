@@ -63,6 +63,7 @@ gm_mcache *gm_mcache_create(void)
 	if (mc == NULL)
 		return NULL;
 	mc->tid = (pid_t)syscall(SYS_gettid);
+	mc->small = gm_small;
 	for (unsigned c = 1; c < GM_NUM_SPANCLASSES; c++) {
 		mc->max[c] = 2u * gm_class_batch[c];
 		if (gm_opt.safelink)
@@ -96,7 +97,7 @@ gm_mcache *gm_mcache_create(void)
 void *gm_mcache_refill(gm_mcache *mc, unsigned spanclass)
 {
 	void *p;
-	unsigned n;
+	unsigned n, kw;
 
 	if (gm_unlikely(mc == &gm_empty_mcache)) {
 		mc = gm_mcache_create();
@@ -108,12 +109,17 @@ void *gm_mcache_refill(gm_mcache *mc, unsigned spanclass)
 	n = gm_mcentral_alloc_batch((uint8_t)spanclass, gm_class_batch[spanclass], &p);
 	if (n == 0)
 		return NULL;
+	/* The batch's objects get the double-free key (malloc.c), and with
+	 * safelink their links masked. */
+	kw = gm_class_keyw[spanclass];
+	for (uintptr_t *q = *(void **)p, *next; q != NULL; q = next) {
+		next = (uintptr_t *)q[0];
+		if (kw != 0)
+			q[kw] = GM_KEY_FREE;
+		if (gm_unlikely(gm_opt.safelink))
+			q[0] = (uintptr_t)next ^ gm_link_mask(q);
+	}
 	if (gm_unlikely(gm_opt.safelink)) {
-		/* Mask the batch's links on the way in. */
-		for (void *q = *(void **)p, *next; q != NULL; q = next) {
-			next = *(void **)q;
-			*(uintptr_t *)q = (uintptr_t)next ^ gm_link_mask(q);
-		}
 		mc->sfree[spanclass] = *(void **)p;
 		mc->sroom[spanclass] = mc->max[spanclass] - (n - 1);
 		return p;
@@ -126,17 +132,22 @@ void *gm_mcache_refill(gm_mcache *mc, unsigned spanclass)
 
 /*
  * Give the first n objects of the list for spanclass back to mcentral (with
- * safelink, each link is checked and stored plain on the way out).
+ * safelink, each link is checked and stored plain on the way out).  Each
+ * object's double-free key is checked and taken: one on the list twice
+ * (a cycle) would be counted twice by mcentral.
  */
 void gm_mcache_release(gm_mcache *mc, unsigned spanclass, unsigned n)
 {
 	bool safe = gm_opt.safelink;
 	void **list = safe ? &mc->sfree[spanclass] : &mc->free[spanclass];
 	void *head = *list, *p = head, *last = NULL;
-	unsigned i;
+	unsigned i, kw = gm_class_keyw[spanclass];
 
 	for (i = 0; i < n && p != NULL; i++) {
 		last = p;
+		gm_check_key(p, spanclass);
+		if (kw != 0)
+			((uintptr_t *)p)[kw] = GM_KEY_TAKEN;
 		if (safe) {
 			p = gm_link_next(p, spanclass);
 			*(void **)last = p; /* plain for mcentral */

@@ -33,7 +33,9 @@
  *
  * What parking assumes of the free lists: a span's free objects are exactly
  * those on s->freelist, linked through their first word, under the class
- * lock; objects on thread caches count as in use; nfree counts the list.
+ * lock, and those never handed out (index carved and up), which parking
+ * counts as in use (their pages were seldom touched); objects on thread
+ * caches count as in use; nfree counts the list.
  * Only with 4 KiB OS pages (a span has at most 20 of them).  A double free
  * of a parked object is not detected (its free key was released with it).
  */
@@ -103,7 +105,7 @@ static void gm_partial_remove_locked(gm_mcentral *c, gm_mspan *s)
 /* ---- Parked OS pages (see the top of the file) ---- */
 
 #define GM_OS_PAGE     ((uintptr_t)4096)
-#define GM_PARK_MAXOBJ (GM_PAGE_SIZE / 8) /* most objects a one-page span has */
+#define GM_PARK_MAXOBJ (GM_SMALL_SPAN_PAGES * GM_PAGE_SIZE / 8) /* most objects a span has */
 
 /* The mask of the span's OS pages that object p overlaps. */
 static inline uint64_t gm_obj_ospages(const gm_mspan *s, uintptr_t p)
@@ -281,17 +283,17 @@ size_t gm_mcentral_scavenge_all(void)
 	return released;
 }
 
-/* Link the objects of a fresh span onto its free list. */
-static void gm_span_build_list(gm_mspan *s)
+/*
+ * A fresh span: no object carved yet.  Its objects are handed out in
+ * address order as batches want them (gm_mcentral_alloc_batch), so a
+ * program that uses a few objects of a class touches a few of the span's
+ * 64 KiB, not all of them.
+ */
+static void gm_span_fresh(gm_mspan *s)
 {
-	uintptr_t p = s->start, sz = s->elemsize;
-	unsigned i;
-
-	for (i = 0; i + 1 < s->nelems; i++, p += sz)
-		*(void **)p = (void *)(p + sz);
-	*(void **)p = NULL;
-	s->freelist = (void *)s->start;
-	s->nfree = s->nelems;
+	s->freelist = NULL;
+	s->nfree = 0;
+	s->carved = 0;
 }
 
 /*
@@ -314,17 +316,18 @@ unsigned gm_mcentral_alloc_batch(uint8_t spanclass, unsigned want, void **head)
 		if (s == NULL) {
 			/* Grow: a fresh span from the heap, outside our lock. */
 			pthread_mutex_unlock(&c->lock);
-			s = gm_mheap_alloc(gm_class_npages[spanclass], spanclass, 0);
+			s = gm_mheap_alloc(gm_class_spanpages[spanclass], spanclass, 0);
 			if (s != NULL)
-				gm_span_build_list(s);
+				gm_span_fresh(s);
 			pthread_mutex_lock(&c->lock);
 			if (s == NULL)
 				break;
 			gm_partial_insert_locked(c, s);
 		}
-		/* Take objects off the span, up to what is wanted. */
+		/* Take objects off the span, up to what is wanted: its free
+		 * list, then objects never handed out, then parked ones. */
 		p = s->freelist;
-		if (p == NULL && s->nparked != 0) {
+		if (p == NULL && s->carved == s->nelems && s->nparked != 0) {
 			gm_span_unpark_locked(s);
 			p = s->freelist;
 		}
@@ -336,8 +339,13 @@ unsigned gm_mcentral_alloc_batch(uint8_t spanclass, unsigned want, void **head)
 			n++;
 		}
 		s->freelist = p;
+		for (; n < want && s->carved < s->nelems; n++, s->carved++) {
+			p = (void *)(s->start + s->carved * s->elemsize);
+			*link = p;
+			link = (void **)p;
+		}
 		/* Off the partial list once empty; parked objects keep it on. */
-		if (p == NULL && s->nparked == 0)
+		if (s->freelist == NULL && s->carved == s->nelems && s->nparked == 0)
 			gm_partial_remove_locked(c, s);
 	}
 	pthread_mutex_unlock(&c->lock);
@@ -366,7 +374,7 @@ void gm_mcentral_free_batch(uint8_t spanclass, void *head, unsigned n)
 		/* (A span with parked objects is on the partial list already.) */
 		if (++s->nfree == 1 && gm_span_state(s) != GM_SPAN_PARTIAL)
 			gm_partial_insert_locked(c, s);
-		if (s->nfree + s->nparked == s->nelems) {
+		if (s->nfree + s->nparked == s->carved) {
 			gm_partial_remove_locked(c, s);
 			s->freelist = NULL;
 			s->nfree = 0;

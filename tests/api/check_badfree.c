@@ -25,16 +25,37 @@
 #include "api_util.h"
 
 enum op {
-	OP_FREE,	   /* free(p) */
-	OP_DOUBLE_FREE,	   /* free(p); free(p) */
-	OP_FREE_NEIGHBOUR, /* free(p); free(p + 32); free(p): another free in between */
+	OP_FREE,		/* free(p) */
+	OP_DOUBLE_FREE,		/* free(p); free(p) */
+	OP_FREE_NEIGHBOUR,	/* free(p); free(p + 32); free(p): another free in between */
+	OP_FREE_NEIGHBOUR_EXIT, /* the same in a thread that then exits */
 };
+
+/* The bad frees of op, on p. */
+static void do_op(enum op op, void *p)
+{
+	if (op == OP_DOUBLE_FREE)
+		free(p);
+	if (op == OP_FREE_NEIGHBOUR || op == OP_FREE_NEIGHBOUR_EXIT) {
+		free(p);
+		free((char *)p + 32);
+	}
+	free(p);
+}
+
+static void *do_op_thread(void *p)
+{
+	do_op(OP_FREE_NEIGHBOUR_EXIT, p);
+	return NULL;
+}
 
 struct outcome {
 	char text[4096];
 	size_t len;
 	int status;
 };
+
+static void *volatile held[64];
 
 /* Run op on p in a child; collect its stderr and wait status. */
 static void run_child(enum op op, void *p, struct outcome *o)
@@ -55,14 +76,25 @@ static void run_child(enum op op, void *p, struct outcome *o)
 		close(fd[0]);
 		dup2(fd[1], 2);
 		close(fd[1]);
-		if (op == OP_DOUBLE_FREE)
-			free(p);
-		if (op == OP_FREE_NEIGHBOUR) {
-			free(p);
-			free((char *)p + 32);
+		size_t size = malloc_usable_size(p);
+
+		if (op == OP_FREE_NEIGHBOUR_EXIT) {
+			/* Found when the exiting thread's lists go back. */
+			pthread_t t;
+
+			pthread_create(&t, NULL, do_op_thread, p);
+			pthread_join(t, NULL);
+		} else {
+			do_op(op, p);
 		}
-		free(p);
-		/* Still alive: give the allocator a chance to notice late. */
+		/* Still alive: give the allocator a chance to notice late, at
+		 * the mallocs that would hand a block out a second time. */
+		for (int i = 0; i < 64; i++) {
+			char *b = malloc(size);
+
+			memset(b, 0x5a, size); /* a program writes what it gets */
+			held[i] = b;
+		}
 		for (int i = 0; i < 1000; i++)
 			free(malloc((size_t)i * 64 + 1));
 		write_str(2, "(child survived the bad free)\n");
@@ -217,6 +249,9 @@ START_TEST(test_double_free_after_neighbour)
 	}
 	expect_abort_naming(OP_FREE_NEIGHBOUR, p,
 			    "double free of a 32 B block after freeing its neighbour");
+	expect_abort_naming(OP_FREE_NEIGHBOUR_EXIT, p,
+			    "double free of a 32 B block after freeing its neighbour, "
+			    "in a thread that exits");
 	(void)q;
 	for (i = 0; i < 64; i++)
 		free(hold[i]);

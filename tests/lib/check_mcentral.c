@@ -48,7 +48,7 @@ START_TEST(refill_and_release_to_heap)
 	v = fill_span(c, &n);
 	inuse1 = atomic_load(&gm_heap.inuse);
 	/* Three spans' worth of objects came from at least three spans. */
-	ck_assert_uint_ge(inuse1 - inuse0, 3 * gm_class_npages[c] * GM_PAGE_SIZE);
+	ck_assert_uint_ge(inuse1 - inuse0, 3 * gm_class_spanpages[c] * GM_PAGE_SIZE);
 	for (unsigned i = 0; i < n; i++)
 		ck_assert_uint_eq(gm_span_of((uintptr_t)v[i])->spanclass, c);
 	/* Refills come in batches; the cache never holds more than its limit. */
@@ -81,6 +81,50 @@ free_all(void *arg)
 		gm_free(x->v[i]);
 	return NULL;
 }
+
+/*
+ * A fresh span hands its objects out in address order as batches want
+ * them: its first object starts it, and after one refill only that batch
+ * is carved (written), not all 4096 objects of a 64 KiB span of 16 B.
+ * Once every carved object is back, the span goes back to the heap.
+ */
+START_TEST(fresh_span_carved_lazily)
+{
+	unsigned c = gm_size_class(16), n, carved, nelems;
+	void **v = calloc(8192 + 64, sizeof(void *)); /* glibc: not the code under test */
+	gm_mspan *s = NULL;
+	uint64_t inuse;
+
+	gm_opt.scavenge = false;
+	for (n = 0; n < 8192; n++) {
+		v[n] = gm_malloc(16);
+		s = gm_span_of((uintptr_t)v[n]);
+		if ((uintptr_t)v[n] == s->start)
+			break;
+	}
+	ck_assert_uint_lt(n, 8192);
+	pthread_mutex_lock(&gm_central[c].lock);
+	carved = (unsigned)s->carved;
+	nelems = (unsigned)s->nelems;
+	pthread_mutex_unlock(&gm_central[c].lock);
+	ck_assert_uint_eq(nelems, GM_SMALL_SPAN_PAGES * GM_PAGE_SIZE / 16);
+	ck_assert_uint_ge(carved, 1);
+	ck_assert_uint_le(carved, gm_class_batch[c]);
+	/* The rest of the batch follows in address order. */
+	for (unsigned i = 1; i < carved; i++) {
+		v[n + i] = gm_malloc(16);
+		ck_assert_ptr_eq(v[n + i], (char *)s->start + 16 * i);
+	}
+	inuse = atomic_load(&gm_heap.inuse);
+	for (unsigned i = 0; i < n + carved; i++)
+		gm_free(v[i]);
+	gm_mcache_release_all(gm_tls_mcache);
+	ck_assert_uint_le(atomic_load(&gm_heap.inuse),
+			  inuse - (uint64_t)GM_SMALL_SPAN_PAGES * GM_PAGE_SIZE);
+	free(v);
+	ck_heap_ok();
+}
+END_TEST
 
 START_TEST(remote_free_returns_spans)
 {
@@ -239,7 +283,7 @@ check_parking(unsigned c)
 	gm_mspan **spans = calloc(n, sizeof(*spans));
 	unsigned *count = calloc(n, sizeof(*count));
 	uint32_t e = gm_class_size[c];
-	unsigned ospages = gm_class_npages[c] * 2, survivor_pages = (e - 1) / 4096 + 1;
+	unsigned ospages = gm_class_spanpages[c] * 2, survivor_pages = (e - 1) / 4096 + 1;
 	struct gomem_memstats a, b;
 	size_t released, want;
 	uint64_t pa;
@@ -326,7 +370,7 @@ check_parking(unsigned c)
 	ck_assert_uint_eq(class_parked(c), 0);
 	ck_assert_uint_eq(a.HeapInuseReleased - b.HeapInuseReleased, pa);
 	/* (The refill that took the last parked objects may have wanted more.) */
-	ck_assert_uint_le(b.HeapInuse, a.HeapInuse + gm_class_npages[c] * GM_PAGE_SIZE);
+	ck_assert_uint_le(b.HeapInuse, a.HeapInuse + gm_class_spanpages[c] * GM_PAGE_SIZE);
 	for (i = 0; i < 4 * n; i++)
 		gm_free(w[i]);
 	for (i = 0; i < n; i++)
@@ -544,6 +588,7 @@ main(void)
 	gm_ensure_init();
 	tcase_set_timeout(tc, 60);
 	tcase_add_test(tc, refill_and_release_to_heap);
+	tcase_add_test(tc, fresh_span_carved_lazily);
 	tcase_add_test(tc, remote_free_returns_spans);
 	tcase_add_test(tc, thread_exit_hands_cache_back);
 	tcase_add_test(tc, producer_consumer);

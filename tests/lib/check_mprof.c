@@ -454,7 +454,7 @@ START_TEST(span_names_its_samples)
 
 	/* Keys name one block each: every small-object span is under 512 KiB. */
 	for (int i = 1; i < GM_NUM_CLASSES; i++)
-		ck_assert_uint_lt((size_t)gm_class_npages[i] << GM_PAGE_SHIFT, 512 * 1024);
+		ck_assert_uint_lt((size_t)gm_class_spanpages[i] << GM_PAGE_SHIFT, 512 * 1024);
 	gm_opt.profile_rate = 1 << 20;
 	/* Three blocks of one span, the middle one sampled. */
 	for (;;) {
@@ -587,7 +587,11 @@ START_TEST(unwind_matches_libgcc)
 	struct walk_res r;
 	gm_uw_stats before = gm_uw_stat;
 
-	/* The second walk, from the same call site, finds every frame cached. */
+	/* The second walk, from the same call site, finds its frames cached.
+	 * The cache is direct-mapped on a hash of the address, so two of the
+	 * walk's addresses may share a slot and evict each other, as the
+	 * code's layout and the load addresses fall (seen: 2 of 8 runs of an
+	 * ASan build): allow one such pair, no more. */
 	for (int k = 0; k < 2; k++) {
 		before = gm_uw_stat;
 		memset(&r, 0, sizeof(r));
@@ -595,8 +599,8 @@ START_TEST(unwind_matches_libgcc)
 		check_same(&r, 22);
 		ck_assert(!r.trunc);
 	}
-	ck_assert_uint_eq(gm_uw_stat.computed, before.computed);
-	ck_assert_uint_ge(gm_uw_stat.memo - before.memo + gm_uw_stat.hits - before.hits, 22);
+	ck_assert_uint_le(gm_uw_stat.computed - before.computed, 2);
+	ck_assert_uint_ge(gm_uw_stat.memo - before.memo + gm_uw_stat.hits - before.hits, 20);
 	/* The thread's last walk holds the first 16 frames of a repeated one. */
 	ck_assert_uint_eq(gm_uw_stat.memo - before.memo, 16);
 	ck_assert_uint_eq(gm_uw_stat.slow, before.slow);

@@ -103,6 +103,7 @@ START_TEST(every_size_maps_to_smallest_fitting_class)
 	for (unsigned c = 1; c < GM_NUM_CLASSES; c++) {
 		ck_assert_uint_lt(gm_class_keyw[c] * 8u, gm_class_size[c]);
 		ck_assert_uint_eq(gm_class_keyw[c], gm_class_size[c] >= 16 ? 1 : 0);
+		ck_assert_int_eq(gm_small.keymin[c], gm_class_keyw[c] != 0 ? -1 : 0);
 	}
 }
 END_TEST
@@ -110,11 +111,17 @@ END_TEST
 START_TEST(waste_bounds)
 {
 	for (unsigned c = 1; c < GM_NUM_CLASSES; c++) {
-		size_t span = gm_class_npages[c] * GM_PAGE_SIZE;
-		/* The 8 B class keeps its span's last word as a guard word
-		 * (free's fast path reads the word after each object). */
-		size_t objs = span / gm_class_size[c] - (gm_class_size[c] < 16);
+		/* A span is a whole number of Go's spans: 64 KiB (or Go's,
+		 * if bigger) up to 1 KiB objects, Go's above. */
+		size_t span = gm_class_spanpages[c] * GM_PAGE_SIZE;
+		size_t objs = span / gm_class_size[c];
 		size_t tail = span - objs * gm_class_size[c];
+
+		ck_assert_uint_eq(gm_class_spanpages[c] % gm_class_npages[c], 0);
+		if (gm_class_size[c] <= 1024)
+			ck_assert_uint_eq(span, (size_t)GM_SMALL_SPAN_PAGES * GM_PAGE_SIZE);
+		else
+			ck_assert_uint_eq(gm_class_spanpages[c], gm_class_npages[c]);
 
 		ck_assert_uint_eq(gm_class_nelems[c], objs);
 		ck_assert_msg(tail * 8 <= span, "class %u tail waste %zu of %zu", c, tail, span);
@@ -126,7 +133,7 @@ START_TEST(waste_bounds)
 
 			ck_assert_msg(waste * 1000 <= span * 167, "class %u max waste", c);
 		}
-		ck_assert_uint_le(objs, 1024);
+		ck_assert_uint_le(objs, GM_SMALL_SPAN_PAGES * GM_PAGE_SIZE / 8);
 	}
 }
 END_TEST
@@ -134,7 +141,7 @@ END_TEST
 START_TEST(object_index_exact)
 {
 	for (unsigned c = 1; c < GM_NUM_CLASSES; c++) {
-		uint64_t size = gm_class_size[c], span = gm_class_npages[c] * GM_PAGE_SIZE;
+		uint64_t size = gm_class_size[c], span = gm_class_spanpages[c] * GM_PAGE_SIZE;
 		uint64_t nelems = gm_class_nelems[c];
 
 		ck_assert_uint_eq(size >> gm_class_shift[c] << gm_class_shift[c], size);

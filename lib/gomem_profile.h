@@ -49,7 +49,7 @@ struct gomem_profile_bucket {
 	unsigned long long free_bytes;	  /* their bytes (block sizes) */
 	unsigned long long alloc_objects; /* sampled objects allocated */
 	unsigned long long alloc_bytes;	  /* their bytes */
-	unsigned long long oldest_ns;	  /* CLOCK_REALTIME of the oldest live sample; 0: none */
+	unsigned long long oldest_ns;	  /* CLOCK_REALTIME_COARSE of the oldest live sample; 0: none */
 	unsigned long long size;	  /* block size (size class or whole pages) */
 	unsigned int depth;		  /* entries of pcs */
 	unsigned int flags;		  /* GOMEM_PROFILE_* flags */

@@ -787,6 +787,7 @@ __attribute__((noreturn)) void gm_throw(const char *msg);
 __attribute__((noreturn)) void gm_throw_ptr(const char *msg, const void *p);
 uint64_t gm_nanotime(void);
 uint64_t gm_walltime(void);
+uint64_t gm_walltime_coarse(void);
 uint64_t gm_thread_cpu_ns(void);
 
 /* ---- process life (init.c) ---- */

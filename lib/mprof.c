@@ -634,7 +634,7 @@ void gm_prof_malloc(gm_mcache *mc, void *p, size_t n)
 		size = s->npages << GM_PAGE_SHIFT;
 	else
 		size = s->elemsize;
-	now = gm_walltime();
+	now = gm_walltime_coarse();
 	/* The walk and, for a stack seen before, its bucket need no lock. */
 	depth = gm_unwind(pcs, GOMEM_PROFILE_MAX_DEPTH, &truncated, &uw);
 	h = gm_prof_hash(pcs, depth, size);

@@ -104,6 +104,16 @@ uint64_t gm_walltime(void)
 	return gm_clock_ns(CLOCK_REALTIME);
 }
 
+/*
+ * Wall-clock time in ns at the kernel's last tick (1-4 ms behind, never
+ * ahead): for a sample's time, which leak ages read in seconds.  A third
+ * of the precise clock's cost here (no TSC read: 27 against 80-108 ns).
+ */
+uint64_t gm_walltime_coarse(void)
+{
+	return gm_clock_ns(CLOCK_REALTIME_COARSE);
+}
+
 /* CPU time of the calling thread in ns. */
 uint64_t gm_thread_cpu_ns(void)
 {

@@ -274,10 +274,12 @@ START_TEST(buckets_count_each_site)
 	gm_opt.profile_rate = 1;
 	gm_tls_mcache->next_sample = 0;
 	t0 = table_totals();
-	t_start = gm_walltime();
+	/* Sample times are the coarse clock's (a tick, 1-4 ms): read the
+	 * same clock here, and wait several ticks between the sites. */
+	t_start = gm_walltime_coarse();
 	site_a(a, 600);
-	usleep(2000);
-	t_mid = gm_walltime();
+	usleep(20000);
+	t_mid = gm_walltime_coarse();
 	site_b(b, 300);
 	site_c(c, 100);
 	/* Keep half of each. */

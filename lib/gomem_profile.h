@@ -65,7 +65,7 @@ struct gomem_profile {
 	unsigned long long gen;	       /* seqlock: odd while the table changes */
 	unsigned long long rate;       /* GOMEM_PROFILE_RATE: mean bytes per sample; 0 = off */
 	unsigned long long pid;	       /* getpid() of the writer (changes in a forked child) */
-	unsigned long long start_ns;   /* CLOCK_REALTIME when profiling started */
+	unsigned long long start_ns;   /* CLOCK_REALTIME_COARSE when profiling started */
 	unsigned long long samples;    /* sampled allocations recorded in buckets */
 	unsigned long long lost;       /* sampled allocations not recorded (out of memory,
 					  table full, allocation inside the profiler) */

@@ -136,7 +136,7 @@ extern uint16_t gm_class_nelems[GM_NUM_CLASSES];
 extern uint8_t gm_class_aligned[GM_ALIGN_ROWS][GM_NUM_CLASSES];
 /* Pages of a span of each class: Go's npages, times a whole number for
  * small classes, so their spans reach GM_SMALL_SPAN_PAGES (msize.c). */
-#define GM_SMALL_SPAN_PAGES 8
+#define GM_SMALL_SPAN_PAGES 1
 extern uint8_t gm_class_spanpages[GM_NUM_CLASSES];
 
 /*

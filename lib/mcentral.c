@@ -287,7 +287,7 @@ size_t gm_mcentral_scavenge_all(void)
  * A fresh span: no object carved yet.  Its objects are handed out in
  * address order as batches want them (gm_mcentral_alloc_batch), so a
  * program that uses a few objects of a class touches a few of the span's
- * 64 KiB, not all of them.
+ * pages, not all of them.
  */
 static void gm_span_fresh(gm_mspan *s)
 {

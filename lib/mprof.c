@@ -739,7 +739,7 @@ void gm_prof_init(void)
 	gm_fixalloc_init(&gm_prof.bktalloc, sizeof(gm_prof_bkt), &gm_stat_buckhash_sys);
 	gomem_profile.rate = gm_opt.profile_rate;
 	gomem_profile.pid = (uint64_t)getpid();
-	gomem_profile.start_ns = gm_walltime();
+	gomem_profile.start_ns = gm_walltime_coarse(); /* the clock of the samples (oldest_ns) */
 }
 
 /* In a forked child. */

@@ -20,7 +20,14 @@
  *   2. read chunk_used[i] bytes at chunk[i] for each i < nchunks: bucket
  *      records, packed, each 8-aligned, sizeof(struct
  *      gomem_profile_bucket) + 8 * depth bytes long;
- *   3. read gen again: if it changed, the copy may be torn: retry.
+ *   3. read gen again: if it changed, the copy may be torn: retry;
+ *   4. (version 2) for leak ages, read live_cap entries at live: the live
+ *      sampled blocks, each with its bucket record's address and its sample
+ *      time.  The oldest time among a bucket's entries is the age of its
+ *      oldest live sample.  This table changes without the seqlock and moves
+ *      when it grows (the old one is unmapped): a reader takes it as it
+ *      finds it, drops entries that name no record, and tries again later
+ *      if the read fails.
  *
  * Records are only ever appended and never move; their counters only grow
  * (each a naturally aligned 8-byte word, so never torn by itself), and the
@@ -34,7 +41,7 @@
 #ifndef GOMEM_PROFILE_H
 #define GOMEM_PROFILE_H
 
-#define GOMEM_PROFILE_VERSION	 1
+#define GOMEM_PROFILE_VERSION	 2
 #define GOMEM_PROFILE_MAGIC	 0x666f72706d656d67ULL /* "gmemprof" little-endian */
 #define GOMEM_PROFILE_MAX_CHUNKS 256		       /* at most 256 MiB of records */
 #define GOMEM_PROFILE_CHUNK_SIZE (1u << 20)	       /* bytes per chunk of records */
@@ -49,12 +56,20 @@ struct gomem_profile_bucket {
 	unsigned long long free_bytes;	  /* their bytes (block sizes) */
 	unsigned long long alloc_objects; /* sampled objects allocated */
 	unsigned long long alloc_bytes;	  /* their bytes */
-	unsigned long long oldest_ns;	  /* CLOCK_REALTIME_COARSE of the oldest live sample; 0: none */
+	unsigned long long oldest_ns;	  /* version 1: CLOCK_REALTIME_COARSE of the oldest live
+					     sample, 0: none; version 2: 0 (see live) */
 	unsigned long long size;	  /* block size (size class or whole pages) */
 	unsigned int depth;		  /* entries of pcs */
 	unsigned int flags;		  /* GOMEM_PROFILE_* flags */
 	unsigned long long pcs[];	  /* return addresses, innermost first; [0] is the
 					     allocation site's caller of malloc */
+};
+
+/* A live sampled block, in the table at gomem_profile.live (version 2). */
+struct gomem_profile_live {
+	unsigned long long ptr;	    /* the block's address; 0: empty slot, 1: deleted */
+	unsigned long long bucket;  /* its bucket record's address, bit 0 the writer's */
+	unsigned long long time_ns; /* CLOCK_REALTIME_COARSE when it was sampled */
 };
 
 /* The table's header, at the address of the symbol gomem_profile. */
@@ -78,7 +93,9 @@ struct gomem_profile {
 	unsigned int nchunks;	       /* chunks in use */
 	unsigned long long chunk[GOMEM_PROFILE_MAX_CHUNKS];	 /* address of chunk i */
 	unsigned long long chunk_used[GOMEM_PROFILE_MAX_CHUNKS]; /* bytes of records in it */
-	unsigned long long reserved[8];
+	unsigned long long live;     /* address of the live samples' table (version 2); 0: none */
+	unsigned long long live_cap; /* its entries (a power of two) */
+	unsigned long long reserved[6];
 };
 
 #endif /* GOMEM_PROFILE_H */

@@ -30,14 +30,14 @@ static void gm_fork_prepare(void)
 	pthread_mutex_lock(&gm_heap.lock);
 	pthread_mutex_lock(&gm_registry_.lock);
 	pthread_mutex_lock(&gm_scav.lock);
-	pthread_mutex_lock(&gm_prof.lock);
+	gm_lock_acquire(&gm_prof.lock);
 }
 
 static void gm_fork_parent(void)
 {
 	unsigned i;
 
-	pthread_mutex_unlock(&gm_prof.lock);
+	gm_lock_release(&gm_prof.lock);
 	pthread_mutex_unlock(&gm_scav.lock);
 	pthread_mutex_unlock(&gm_registry_.lock);
 	pthread_mutex_unlock(&gm_heap.lock);

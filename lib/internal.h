@@ -95,6 +95,7 @@
 #define gm_likely(x)   __builtin_expect(!!(x), 1)
 #define gm_unlikely(x) __builtin_expect(!!(x), 0)
 #define gm_noinline    __attribute__((noinline))
+#define gm_cold        __attribute__((cold, noinline))
 /* The two hot entry points keep no frame: they make tail calls only. */
 #define gm_hot	       __attribute__((hot, optimize("omit-frame-pointer", "no-tree-slsr")))
 #define gm_inline      static inline __attribute__((always_inline))
@@ -686,15 +687,49 @@ void gm_scav_fork_child(void);
 
 /* ---- profiling (mprof.c, unwind.c) ---- */
 
-typedef struct gm_prof_state {
-	pthread_mutex_t lock;
-	void *table; /* open-addressing set of live sampled blocks */
+/*
+ * A lock for short critical sections on a cold path (the profile's): one
+ * word, taken by a compare-and-swap and given back by an exchange, so its
+ * owner touches only the line the word sits on, and no call into libc; a
+ * thread that finds it held spins briefly, then sleeps on a futex (0 free,
+ * 1 held, 2 held with sleepers).  The fork handlers take and reset it.
+ */
+typedef struct gm_lock {
+	uint32_t v;
+} gm_lock;
+
+void gm_lock_wait(gm_lock *l);
+void gm_lock_wake(gm_lock *l);
+
+gm_inline void gm_lock_acquire(gm_lock *l)
+{
+	uint32_t z = 0;
+
+	if (gm_unlikely(!__atomic_compare_exchange_n(&l->v, &z, 1, false, __ATOMIC_ACQUIRE,
+						     __ATOMIC_RELAXED)))
+		gm_lock_wait(l);
+}
+
+gm_inline void gm_lock_release(gm_lock *l)
+{
+	if (gm_unlikely(__atomic_exchange_n(&l->v, 0, __ATOMIC_RELEASE) == 2))
+		gm_lock_wake(l);
+}
+
+/* What a sample reads under the lock sits on the lock's line. */
+typedef struct __attribute__((aligned(64))) gm_prof_state {
+	gm_lock lock;
+	void *table; /* open-addressing set of live sampled blocks (gomem_profile.live) */
 	size_t cap, used, count;
-	void *btable; /* (stack, size) -> bucket; read without lock (mprof.c) */
+	void *btable;	  /* (stack, size) -> bucket; read without lock (mprof.c) */
+	uint16_t *filter; /* live samples per hash of address; read without lock */
+	/* The samples' clock (gm_prof_now_locked): the last reading of
+	 * CLOCK_REALTIME_COARSE and the TSC then, the TSC's rate, measured
+	 * from the first reading on. */
+	uint64_t clk_tsc, clk_ns, clk_span;
+	double clk_scale; /* ns per TSC tick; 0 until known */
+	uint64_t clk_tsc0, clk_ns0;
 	size_t bused;
-	gm_fixalloc recalloc; /* live samples */
-	gm_fixalloc bktalloc; /* buckets' writer side */
-	uint16_t *filter;     /* live samples per hash of address; read without lock */
 } gm_prof_state;
 
 extern gm_prof_state gm_prof;
@@ -728,6 +763,7 @@ typedef struct gm_uw_stats {
 	uint64_t computed; /* rows computed from .eh_frame */
 	uint64_t fp;	   /* frames walked by frame pointer */
 	uint64_t slow;	   /* walks done by libgcc's unwinder */
+	uint64_t same;	   /* walks that found the thread's last stack again */
 } gm_uw_stats;
 
 extern gm_uw_stats gm_uw_stat; /* every sample's walk (gm_prof.lock) */

@@ -19,8 +19,11 @@
 #include "internal.h"
 
 #include <errno.h>
+#include <linux/futex.h>
 #include <sys/auxv.h>
 #include <sys/mman.h>
+#include <sys/syscall.h>
+#include <unistd.h>
 
 /* Map n bytes of zeroed read-write memory and count it in *stat. */
 void *gm_sys_alloc(size_t n, _Atomic uint64_t *stat)
@@ -157,4 +160,32 @@ size_t gm_os_page_size(void)
 	unsigned long ps = getauxval(AT_PAGESZ);
 
 	return ps ? ps : 4096;
+}
+
+/* ---- gm_lock's slow side (internal.h) ---- */
+
+/* The lock was held: spin a little, then sleep until it is given back. */
+void gm_lock_wait(gm_lock *l)
+{
+	uint32_t z;
+
+	for (int i = 0; i < 64; i++) {
+		z = 0;
+		if (__atomic_load_n(&l->v, __ATOMIC_RELAXED) == 0 &&
+		    __atomic_compare_exchange_n(&l->v, &z, 1, false, __ATOMIC_ACQUIRE,
+						__ATOMIC_RELAXED))
+			return;
+#if defined(__x86_64__) || defined(__i386__)
+		__builtin_ia32_pause();
+#endif
+	}
+	/* 2: the owner must wake somebody when it lets go. */
+	while (__atomic_exchange_n(&l->v, 2, __ATOMIC_ACQUIRE) != 0)
+		syscall(SYS_futex, &l->v, FUTEX_WAIT_PRIVATE, 2, NULL, NULL, 0);
+}
+
+/* Wake one sleeper of a lock just given back. */
+void gm_lock_wake(gm_lock *l)
+{
+	syscall(SYS_futex, &l->v, FUTEX_WAKE_PRIVATE, 1, NULL, NULL, 0);
 }

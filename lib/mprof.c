@@ -11,10 +11,11 @@
  * Sampling is always on, watched or not.  A sample walks the stack
  * (unwind.c), finds or makes the bucket of its (stack, block size) and
  * counts the allocation in it; the block is remembered in a hash set with
- * its sample time, so its free is counted in the same bucket.  Spans count
- * their sampled blocks, so a free only looks in the set when its span has
- * any.  Each bucket keeps its live samples in a list in sample order, whose
- * head gives the age of the oldest live sample of that stack (leak ages).
+ * its bucket and sample time, so its free is counted in the same bucket.
+ * Spans count their sampled blocks, so a free only looks in the set when
+ * its span has any.  The set is published too (gomem_profile.live): the
+ * reader finds the age of each stack's oldest live sample there (leak
+ * ages), so a sample and its free keep no per-bucket order of their own.
  *
  * The buckets are the table of gomem_profile.h, in memory of our own (never
  * malloc): records appended to 1 MiB chunks that never move, counters that
@@ -52,24 +53,19 @@
 #define GM_PROF_FILTER_BITS 16	/* 64 Ki counters */
 #define GM_PROF_EXIT_WAIT   250 /* ms the exit probe waits for a reader */
 
-/* A sampled block that is still live. */
-typedef struct gm_prof_rec {
-	struct gm_prof_bkt *b;
-	struct gm_prof_rec *prev, *next; /* the bucket's live samples, oldest first */
-	uint64_t time;			 /* CLOCK_REALTIME of the sample */
-	bool filtered;			 /* counted in gm_prof.filter */
-} gm_prof_rec;
+/*
+ * A live sampled block: the published entry (ptr 0 empty, 1 deleted), its
+ * bucket record with GM_PROF_FILTERED in bit 0 when the block is counted in
+ * gm_prof.filter, and its sample time.
+ */
+typedef struct gomem_profile_live gm_prof_entry;
+typedef struct gomem_profile_bucket gm_prof_bkt;
+#define GM_PROF_FILTERED 1u
 
-/* The writer's side of a bucket: its published record and live samples. */
-typedef struct gm_prof_bkt {
-	struct gomem_profile_bucket *pub;
-	gm_prof_rec *head, *tail;
-} gm_prof_bkt;
-
-typedef struct gm_prof_entry {
-	uintptr_t ptr; /* 0 empty, 1 deleted */
-	gm_prof_rec *rec;
-} gm_prof_entry;
+gm_inline gm_prof_bkt *gm_prof_entry_bucket(const gm_prof_entry *e)
+{
+	return (gm_prof_bkt *)(uintptr_t)(e->bucket & ~(unsigned long long)GM_PROF_FILTERED);
+}
 
 typedef struct gm_prof_bslot {
 	uint64_t hash;
@@ -89,13 +85,26 @@ GM_API struct gomem_profile gomem_profile = {
     .chunk_size = GOMEM_PROFILE_CHUNK_SIZE,
 };
 
-gm_prof_state gm_prof = {.lock = PTHREAD_MUTEX_INITIALIZER};
+gm_prof_state gm_prof;
 
 GM_PROBE_SEMAPHORE(exit);
 GM_OTEL_SEMAPHORE(alloc);
 GM_OTEL_SEMAPHORE(free);
 
 static __thread int gm_prof_busy;
+/*
+ * The buckets of the thread's last stack, by block size: while its walks
+ * find the same stack (gm_uw_stats.same), a sample of a size seen since
+ * needs no lookup (a hot site allocates many sizes).  An entry's key is
+ * the size with the stack's generation in the top 16 bits; a new stack
+ * takes the next generation, and all entries are cleared when it wraps.
+ */
+#define GM_PROF_LAST 32
+static __thread struct {
+	uint64_t key;
+	gm_prof_bkt *b;
+} gm_prof_last[GM_PROF_LAST];
+static __thread uint64_t gm_prof_lastgen;
 static __thread uintptr_t gm_prof_pending[GM_PROF_PENDING];
 static __thread unsigned gm_prof_npending;
 
@@ -115,56 +124,23 @@ static uint64_t gm_prof_random(gm_mcache *mc)
 	return x;
 }
 
-/* log2(1 + i/32) for i = 0..32: gm_prof_log2's knots. */
-static const double gm_prof_log2_knots[33] = {
-    0,
-    0.044394119358453436,
-    0.087462841250339401,
-    0.12928301694496647,
-    0.16992500144231237,
-    0.20945336562894978,
-    0.24792751344358549,
-    0.28540221886224837,
-    0.32192809488736235,
-    0.35755200461808367,
-    0.39231742277876031,
-    0.42626475470209796,
-    0.45943161863729726,
-    0.49185309632967472,
-    0.52356195605701283,
-    0.55458885167763738,
-    0.58496250072115619,
-    0.61470984411520824,
-    0.6438561897747247,
-    0.67242534197149562,
-    0.70043971814109218,
-    0.7279204545631992,
-    0.75488750216346856,
-    0.7813597135246596,
-    0.80735492205760406,
-    0.83289001416474162,
-    0.85798099512757209,
-    0.88264304936184124,
-    0.90689059560851848,
-    0.93073733756288624,
-    0.95419631038687525,
-    0.97727992349991644,
-    1,
-};
-
 /*
- * log2(q) for 1 <= q < 2^52, as Go's fastlog2: the exponent, plus the
- * mantissa's log2 interpolated between the knots around its first 5 bits
- * (error below 2e-4; no libm call, no division).
+ * log2(q) for 1 <= q < 2^52: the exponent, plus log2(1 + m) for the
+ * mantissa m in [0, 1) by a polynomial of degree 5 fitted at Chebyshev
+ * nodes (error below 1.7e-5, against 2e-4 for Go's fastlog2 table, and no
+ * table to bring into the cache; no libm call, no division).
  */
 static double gm_prof_log2(uint64_t q)
 {
 	unsigned e = 63 - (unsigned)__builtin_clzll(q);
-	uint64_t m = (q << (63 - e)) << 1; /* the bits after the leading 1 */
-	unsigned i = (unsigned)(m >> 59);
-	double lo = gm_prof_log2_knots[i], hi = gm_prof_log2_knots[i + 1];
+	double m = (double)((q << (63 - e)) << 1 >> 12) * 0x1p-52; /* the bits after the leading 1 */
 
-	return (double)e + lo + (hi - lo) * (double)((m >> 27) & 0xffffffff) * 0x1p-32;
+	return (double)e +
+	       m * (1.4414924117615557 +
+		    m * (-0.7064864491338244 +
+			 m * (0.4094702986979938 +
+			      m * (-0.18748860458976932 + m * 0.04300495779189944)))) +
+	       1.6514670883354917e-05;
 }
 
 /* The sampling rate: gomem_set_profile_rate may change it from any thread. */
@@ -278,6 +254,44 @@ static uint64_t gm_prof_hash(const uint64_t *pcs, unsigned n, uint64_t size)
 	return h | 1;
 }
 
+/*
+ * A sample's time, for leak ages: CLOCK_REALTIME_COARSE (what gomemd and
+ * the tests compare it with), read afresh when the last reading is
+ * GM_PROF_CLK_NS old or more, and in between that reading plus the TSC's
+ * ticks since, at a rate measured against the clock over the process's life
+ * so far (from 100 ms on, so a 4 ms tick makes at most 4% of an error of
+ * a few ms).  Reading the TSC touches no memory; the clock's vDSO call took
+ * three cache misses and two library calls per sample.  Lock held.
+ */
+#define GM_PROF_CLK_NS	  16000000u  /* 16 ms between readings at most */
+#define GM_PROF_CLK_CALIB 100000000u /* the rate from 100 ms on */
+
+static uint64_t gm_prof_now_locked(void)
+{
+#if defined(__x86_64__) || defined(__i386__)
+	uint64_t t = __builtin_ia32_rdtsc(), ns;
+	gm_prof_state *c = &gm_prof;
+
+	if (t - c->clk_tsc < c->clk_span)
+		return c->clk_ns + (uint64_t)((double)(t - c->clk_tsc) * c->clk_scale);
+	ns = gm_walltime_coarse();
+	if (c->clk_ns0 == 0 || t < c->clk_tsc0 || ns < c->clk_ns0) {
+		c->clk_tsc0 = t; /* the first reading, or the clock was set back */
+		c->clk_ns0 = ns;
+		c->clk_scale = 0;
+		c->clk_span = 0;
+	} else if (ns - c->clk_ns0 >= GM_PROF_CLK_CALIB) {
+		c->clk_scale = (double)(ns - c->clk_ns0) / (double)(t - c->clk_tsc0);
+		c->clk_span = (uint64_t)(GM_PROF_CLK_NS / c->clk_scale);
+	}
+	c->clk_tsc = t;
+	c->clk_ns = ns;
+	return ns;
+#else
+	return gm_walltime_coarse();
+#endif
+}
+
 /* Append a bucket record for the stack; NULL when the table is full. Lock held. */
 static struct gomem_profile_bucket *gm_prof_append_locked(const uint64_t *pcs, unsigned n,
 							  uint64_t size, bool truncated)
@@ -320,12 +334,15 @@ static struct gomem_profile_bucket *gm_prof_append_locked(const uint64_t *pcs, u
  * the old one stays readable for samples that still look at it, so it is
  * never unmapped (all of them together are smaller than the newest).
  */
-static bool gm_prof_bmatch(const gm_prof_bkt *b, const uint64_t *pcs, unsigned n, uint64_t size)
+static bool gm_prof_bmatch(const gm_prof_bkt *p, const uint64_t *pcs, unsigned n, uint64_t size)
 {
-	const struct gomem_profile_bucket *p = b->pub;
+	unsigned i;
 
-	return p->size == size && p->depth == n &&
-	       __builtin_memcmp(p->pcs, pcs, (size_t)n * sizeof(uint64_t)) == 0;
+	if (p->size != size || p->depth != n)
+		return false;
+	for (i = 0; i < n && p->pcs[i] == pcs[i]; i++) /* no call into libc */
+		;
+	return i == n;
 }
 
 /* The bucket of (stack, size) with hash h, or NULL if it has none yet.  No lock. */
@@ -377,7 +394,7 @@ static gm_prof_btab *gm_prof_bgrow_locked(void)
 }
 
 /* The bucket of (stack, size) with hash h, made if new; NULL when out of room. Lock held. */
-static gm_prof_bkt *gm_prof_bucket_locked(uint64_t h, const uint64_t *pcs, unsigned n,
+gm_cold static gm_prof_bkt *gm_prof_bucket_locked(uint64_t h, const uint64_t *pcs, unsigned n,
 					  uint64_t size, bool truncated)
 {
 	gm_prof_btab *t;
@@ -387,15 +404,8 @@ static gm_prof_bkt *gm_prof_bucket_locked(uint64_t h, const uint64_t *pcs, unsig
 		return b;
 	if ((t = gm_prof_bgrow_locked()) == NULL)
 		return NULL;
-	b = gm_fixalloc_alloc(&gm_prof.bktalloc);
-	if (b == NULL)
+	if ((b = gm_prof_append_locked(pcs, n, size, truncated)) == NULL)
 		return NULL;
-	b->head = b->tail = NULL;
-	b->pub = gm_prof_append_locked(pcs, n, size, truncated);
-	if (b->pub == NULL) {
-		gm_fixalloc_free(&gm_prof.bktalloc, b);
-		return NULL;
-	}
 	gm_prof_bput_locked(t, h, b);
 	gm_prof.bused++;
 	return b;
@@ -437,15 +447,13 @@ static gm_prof_entry *gm_prof_slot_locked(uintptr_t p, bool insert)
 	}
 }
 
-/* Make room for one more entry; false when out of memory. Lock held. */
-static bool gm_prof_grow_locked(void)
+/* A bigger live table, or the same size without its tombstones; false when out of memory. */
+gm_cold static bool gm_prof_rehash_locked(void)
 {
 	gm_prof_entry *old = gm_prof.table;
 	size_t oldcap = gm_prof.cap, i;
 	size_t cap = oldcap ? oldcap * 2 : 1024;
 
-	if ((gm_prof.used + 1) * 2 <= oldcap)
-		return true;
 	/* Many tombstones: rehash at the same size. */
 	if (oldcap != 0 && (gm_prof.count + 1) * 4 <= oldcap)
 		cap = oldcap;
@@ -458,50 +466,48 @@ static bool gm_prof_grow_locked(void)
 	gm_prof.used = gm_prof.count;
 	for (i = 0; i < oldcap; i++)
 		if (old[i].ptr > 1)
-			*gm_prof_slot_locked(old[i].ptr, true) = old[i];
+			*gm_prof_slot_locked((uintptr_t)old[i].ptr, true) = old[i];
+	gm_prof_write_begin();
+	__atomic_store_n(&gomem_profile.live, (uintptr_t)gm_prof.table, __ATOMIC_RELAXED);
+	__atomic_store_n(&gomem_profile.live_cap, cap, __ATOMIC_RELAXED);
+	gm_prof_write_end();
 	if (old != NULL)
 		gm_sys_free(old, oldcap * sizeof(gm_prof_entry), &gm_stat_buckhash_sys);
 	return true;
 }
 
+/* Make room for one more entry; false when out of memory. Lock held. */
+static inline bool gm_prof_grow_locked(void)
+{
+	return gm_likely((gm_prof.used + 1) * 2 <= gm_prof.cap) || gm_prof_rehash_locked();
+}
+
 /* Count the free of the sample in slot e; lock held. */
 static void gm_prof_forget_locked(gm_prof_entry *e, gm_mspan *s)
 {
-	gm_prof_rec *r = e->rec;
-	gm_prof_bkt *b = r->b;
-	struct gomem_profile_bucket *pub = b->pub;
-	uintptr_t p = e->ptr;
+	gm_prof_bkt *b = gm_prof_entry_bucket(e);
+	uintptr_t p = (uintptr_t)e->ptr;
 
 	gm_prof_write_begin();
-	gm_prof_add(&pub->free_objects, 1);
-	gm_prof_add(&pub->free_bytes, pub->size);
-	if (r->prev != NULL)
-		r->prev->next = r->next;
-	else
-		b->head = r->next;
-	if (r->next != NULL)
-		r->next->prev = r->prev;
-	else
-		b->tail = r->prev;
-	__atomic_store_n(&pub->oldest_ns, b->head != NULL ? b->head->time : 0, __ATOMIC_RELAXED);
+	gm_prof_add(&b->free_objects, 1);
+	gm_prof_add(&b->free_bytes, b->size);
 	gm_prof_write_end();
-	gm_fixalloc_free(&gm_prof.recalloc, r);
-	if (r->filtered)
+	if (e->bucket & GM_PROF_FILTERED)
 		gm_prof_filter_locked(p, -1);
 	e->ptr = 1;
-	e->rec = NULL;
+	e->bucket = 0;
 	gm_prof.count--;
 	if (s != NULL && __atomic_load_n(&s->nsampled, __ATOMIC_RELAXED) != 0)
 		gm_span_sampled(s, -1, p);
 }
 
 /*
- * Count the new sample p (record r) of span s in the filter if the span
+ * Count the new sample p (entry ep) of span s in the filter if the span
  * names more samples than its slots hold, before gm_span_sampled publishes
  * that: the slotted samples first, when p is the one that overflows them.
  * Lock held.
  */
-static void gm_prof_filter_span_locked(gm_mspan *s, gm_prof_rec *r, uintptr_t p)
+static void gm_prof_filter_span_locked(gm_mspan *s, gm_prof_entry *ep, uintptr_t p)
 {
 	gm_prof_entry *e;
 	unsigned i;
@@ -513,72 +519,58 @@ static void gm_prof_filter_span_locked(gm_mspan *s, gm_prof_rec *r, uintptr_t p)
 		for (i = 0; i < 3; i++) {
 			e = gm_prof_slot_locked(s->start + ((uintptr_t)s->sampkey[i] - 1) * 8,
 						false);
-			if (e != NULL && !e->rec->filtered) {
-				gm_prof_filter_locked(e->ptr, 1);
-				e->rec->filtered = true;
+			if (e != NULL && !(e->bucket & GM_PROF_FILTERED)) {
+				gm_prof_filter_locked((uintptr_t)e->ptr, 1);
+				e->bucket |= GM_PROF_FILTERED;
 			}
 		}
 	}
 	gm_prof_filter_locked(p, 1);
-	r->filtered = true;
+	ep->bucket |= GM_PROF_FILTERED;
 }
 
 /*
  * Record the sample p (block of size bytes, span s) in bucket b, or in the
- * bucket of the stack pcs (hash h) if b is NULL; false if lost. Lock held.
+ * bucket of the stack pcs (hash h) if b is NULL; its bucket, NULL if lost.
+ * Lock held.
  */
-static bool gm_prof_record_locked(uintptr_t p, gm_mspan *s, gm_prof_bkt *b, uint64_t h,
-				  uint64_t size, const uint64_t *pcs, unsigned n, bool truncated,
-				  uint64_t now)
+static gm_prof_bkt *gm_prof_record_locked(uintptr_t p, gm_mspan *s, gm_prof_bkt *b, uint64_t h,
+				  uint64_t size, const uint64_t *pcs, unsigned n, bool truncated)
 {
 	gm_prof_entry *e;
-	gm_prof_rec *r;
 
-	if (gm_prof.filter == NULL) {
+	if (gm_unlikely(gm_prof.filter == NULL)) {
 		uint16_t *f =
 		    gm_sys_alloc(sizeof(uint16_t) << GM_PROF_FILTER_BITS, &gm_stat_buckhash_sys);
 
 		if (f == NULL)
-			return false;
+			return NULL;
 		__atomic_store_n(&gm_prof.filter, f, __ATOMIC_RELEASE);
 	}
 	if (!gm_prof_grow_locked())
-		return false;
+		return NULL;
 	if (b == NULL && (b = gm_prof_bucket_locked(h, pcs, n, size, truncated)) == NULL)
-		return false;
+		return NULL;
 	e = gm_prof_slot_locked(p, true);
 	if (e->ptr == p) /* its free went unseen (say, by a signal handler): count it now */
 		gm_prof_forget_locked(e, s);
-	if ((r = gm_fixalloc_alloc(&gm_prof.recalloc)) == NULL)
-		return false;
-	r->b = b;
-	r->time = now;
-	r->next = NULL;
-	r->prev = b->tail;
 	if (e->ptr == 0)
 		gm_prof.used++;
+	e->bucket = (uintptr_t)b;
+	e->time_ns = gm_prof_now_locked();
 	e->ptr = p;
-	e->rec = r;
-	r->filtered = false;
 	gm_prof.count++;
-	gm_prof_filter_span_locked(s, r, p);
+	gm_prof_filter_span_locked(s, e, p);
 	gm_span_sampled(s, 1, p);
 
 	gm_prof_write_begin();
-	gm_prof_add(&b->pub->alloc_objects, 1);
-	gm_prof_add(&b->pub->alloc_bytes, size);
-	if (b->tail != NULL)
-		b->tail->next = r;
-	else
-		b->head = r;
-	b->tail = r;
-	if (b->head == r)
-		__atomic_store_n(&b->pub->oldest_ns, now, __ATOMIC_RELAXED);
+	gm_prof_add(&b->alloc_objects, 1);
+	gm_prof_add(&b->alloc_bytes, size);
 	gm_prof_add(&gomem_profile.samples, 1);
 	if (truncated)
 		gm_prof_add(&gomem_profile.truncated, 1);
 	gm_prof_write_end();
-	return true;
+	return b;
 }
 
 static void gm_prof_lost(unsigned long long *c)
@@ -593,13 +585,13 @@ static void gm_prof_free_now(gm_mspan *s, uintptr_t p)
 	uint64_t size = 0;
 	bool found = false;
 
-	pthread_mutex_lock(&gm_prof.lock);
+	gm_lock_acquire(&gm_prof.lock);
 	if (gm_prof.cap != 0 && (e = gm_prof_slot_locked(p, false)) != NULL) {
-		size = e->rec->b->pub->size;
+		size = gm_prof_entry_bucket(e)->size;
 		gm_prof_forget_locked(e, s);
 		found = true;
 	}
-	pthread_mutex_unlock(&gm_prof.lock);
+	gm_lock_release(&gm_prof.lock);
 	if (found && GM_PROBE_ENABLED(sample_free))
 		GM_PROBE2(sample_free, p, size);
 	if (found && GM_OTEL_ENABLED(free))
@@ -611,9 +603,9 @@ static void gm_prof_free_now(gm_mspan *s, uintptr_t p)
 /* The thread's countdown ran out at the allocation p of n bytes. */
 void gm_prof_malloc(gm_mcache *mc, void *p, size_t n)
 {
-	uint64_t pcs[GOMEM_PROFILE_MAX_DEPTH], size = n, now, h;
-	unsigned depth;
-	bool truncated, ok;
+	uint64_t pcs[GOMEM_PROFILE_MAX_DEPTH], size = n, h, key;
+	unsigned depth, last;
+	bool truncated;
 	gm_mspan *s;
 	gm_prof_bkt *b;
 	gm_uw_stats uw = {0};
@@ -634,21 +626,36 @@ void gm_prof_malloc(gm_mcache *mc, void *p, size_t n)
 		size = s->npages << GM_PAGE_SHIFT;
 	else
 		size = s->elemsize;
-	now = gm_walltime_coarse();
 	/* The walk and, for a stack seen before, its bucket need no lock. */
 	depth = gm_unwind(pcs, GOMEM_PROFILE_MAX_DEPTH, &truncated, &uw);
-	h = gm_prof_hash(pcs, depth, size);
-	b = gm_prof_bucket_find(h, pcs, depth, size);
-	pthread_mutex_lock(&gm_prof.lock);
-	ok = gm_prof_record_locked((uintptr_t)p, s, b, h, size, pcs, depth, truncated, now);
+	if (uw.same == 0 && (++gm_prof_lastgen & 0xffff) == 0) {
+		__builtin_memset(gm_prof_last, 0, sizeof(gm_prof_last));
+		gm_prof_lastgen = 1;
+	}
+	key = size >> 48 ? 0 : (gm_prof_lastgen << 48) | size;
+	last = (unsigned)((size * 0x9e3779b97f4a7c15u) >> 59); /* GM_PROF_LAST entries */
+	if (key != 0 && gm_prof_last[last].key == key) {
+		b = gm_prof_last[last].b;
+		h = 0;
+	} else {
+		h = gm_prof_hash(pcs, depth, size);
+		b = gm_prof_bucket_find(h, pcs, depth, size);
+	}
+	gm_lock_acquire(&gm_prof.lock);
+	b = gm_prof_record_locked((uintptr_t)p, s, b, h, size, pcs, depth, truncated);
+	gm_uw_stat.same += uw.same;
 	gm_uw_stat.memo += uw.memo;
 	gm_uw_stat.hits += uw.hits;
 	gm_uw_stat.computed += uw.computed;
 	gm_uw_stat.fp += uw.fp;
 	gm_uw_stat.slow += uw.slow;
-	pthread_mutex_unlock(&gm_prof.lock);
-	if (!ok)
+	gm_lock_release(&gm_prof.lock);
+	if (b == NULL)
 		gm_prof_lost(&gomem_profile.lost);
+	else if (key != 0) {
+		gm_prof_last[last].key = key;
+		gm_prof_last[last].b = b;
+	}
 	if (GM_PROBE_ENABLED(sample_alloc))
 		GM_PROBE5(sample_alloc, p, size, pcs, (uint64_t)depth, gm_prof_rate());
 	if (GM_OTEL_ENABLED(alloc))
@@ -709,14 +716,14 @@ uint64_t gm_prof_set_rate(uint64_t rate)
 {
 	uint64_t old;
 
-	pthread_mutex_lock(&gm_prof.lock);
+	gm_lock_acquire(&gm_prof.lock);
 	old = __atomic_exchange_n(&gm_opt.profile_rate, rate, __ATOMIC_RELAXED);
 	if (rate != 0 && rate != gomem_profile.rate) {
 		gm_prof_write_begin();
 		gomem_profile.rate = rate;
 		gm_prof_write_end();
 	}
-	pthread_mutex_unlock(&gm_prof.lock);
+	gm_lock_release(&gm_prof.lock);
 	if (gm_tls_mcache != NULL && gm_tls_mcache != &gm_empty_mcache)
 		gm_tls_mcache->next_sample = gm_prof_next(gm_tls_mcache);
 	return old;
@@ -735,8 +742,6 @@ GM_API int64_t gomem_set_profile_rate(int64_t rate)
 /* At init: the table's header. */
 void gm_prof_init(void)
 {
-	gm_fixalloc_init(&gm_prof.recalloc, sizeof(gm_prof_rec), &gm_stat_other_sys);
-	gm_fixalloc_init(&gm_prof.bktalloc, sizeof(gm_prof_bkt), &gm_stat_buckhash_sys);
 	gomem_profile.rate = gm_opt.profile_rate;
 	gomem_profile.pid = (uint64_t)getpid();
 	gomem_profile.start_ns = gm_walltime_coarse(); /* the clock of the samples (oldest_ns) */
@@ -745,7 +750,7 @@ void gm_prof_init(void)
 /* In a forked child. */
 void gm_prof_fork_child(void)
 {
-	pthread_mutex_init(&gm_prof.lock, NULL);
+	gm_prof.lock.v = 0;
 	gm_prof_busy = 0;
 	gm_prof_npending = 0;
 	gomem_profile.pid = (uint64_t)getpid();

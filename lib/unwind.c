@@ -115,6 +115,8 @@ static gm_noinline unsigned gm_unwind_slow(uint64_t *pcs, unsigned max, bool *tr
 static gm_uw_slot *gm_uw_cache; /* set once (release), with gm_uw_self_lo/hi */
 #define GM_UW_MEMO 16
 static __thread gm_uw_slot gm_uw_memo[GM_UW_MEMO]; /* this thread's last walk, by depth */
+static __thread unsigned gm_uw_nframes;		   /* frames of the thread's last walk */
+static __thread uintptr_t gm_uw_top;		   /* the top of its stack (gm_uw_stack_top) */
 static bool gm_uw_ready;			   /* set-up tried (gm_prof.lock) */
 
 /* ---- DWARF decoding ---- */
@@ -604,7 +606,7 @@ static gm_noinline gm_uw_slot *gm_uw_init(void)
 	struct dl_find_object fo;
 	gm_uw_slot *c;
 
-	pthread_mutex_lock(&gm_prof.lock);
+	gm_lock_acquire(&gm_prof.lock);
 	if (!gm_uw_ready) {
 		gm_uw_ready = true;
 		c = gm_sys_alloc(GM_UW_CACHE * sizeof(gm_uw_slot), &gm_stat_buckhash_sys);
@@ -617,7 +619,7 @@ static gm_noinline gm_uw_slot *gm_uw_init(void)
 		}
 		__atomic_store_n(&gm_uw_cache, c, __ATOMIC_RELEASE);
 	}
-	pthread_mutex_unlock(&gm_prof.lock);
+	gm_lock_release(&gm_prof.lock);
 	return __atomic_load_n(&gm_uw_cache, __ATOMIC_ACQUIRE);
 }
 
@@ -636,30 +638,39 @@ static uintptr_t gm_uw_stack_top(uintptr_t sp)
 /*
  * Walk the calling thread's stack into pcs (at most max return addresses,
  * innermost first, frames of libgomem.so left out); *truncated is set when
- * frames were left over.  Counts go to *st.  Takes no lock (but once).
+ * frames were left over.  Counts go to *st; st->same counts a walk whose
+ * every frame was the thread's last walk's (so pcs are the same as then).
+ * Takes no lock (but once).
  */
 gm_noinline unsigned gm_unwind(uint64_t *pcs, unsigned max, bool *truncated, gm_uw_stats *st)
 {
 	uintptr_t pc, sp, bp, top, cfa;
-	unsigned n = 0, frames = 0;
+	unsigned n = 0, frames = 0, memo = 0;
 	bool first = true;
 	gm_uw_slot *cache = __atomic_load_n(&gm_uw_cache, __ATOMIC_ACQUIRE);
 
 	*truncated = false;
-	if (gm_unlikely(cache == NULL) && (cache = gm_uw_init()) == NULL)
+	if (gm_unlikely(cache == NULL) && (cache = gm_uw_init()) == NULL) {
+		gm_uw_nframes = 0; /* the next walk is not the same as this one */
 		return gm_unwind_slow(pcs, max, truncated, st);
+	}
 	__asm__ volatile("lea 0(%%rip), %0\n\tmov %%rsp, %1\n\tmov %%rbp, %2"
 			 : "=r"(pc), "=r"(sp), "=r"(bp));
-	top = gm_uw_stack_top(sp);
-	if (top == 0)
-		return gm_unwind_slow(pcs, max, truncated, st);
+	top = gm_uw_top; /* the thread's, unless sp is on another stack */
+	if (gm_unlikely(!(top > sp && top - sp < ((uintptr_t)1 << 30)))) {
+		gm_uw_top = top = gm_uw_stack_top(sp);
+		if (top == 0) {
+			gm_uw_nframes = 0;
+			return gm_unwind_slow(pcs, max, truncated, st);
+		}
+	}
 	for (;;) {
 		uintptr_t a = first ? pc : pc - 1, ra;
 		gm_uw_row row;
 
 		if (gm_likely(frames < GM_UW_MEMO) &&
 		    (gm_uw_memo[frames].key ^ gm_uw_memo[frames].row) == a) {
-			st->memo++;
+			memo++;
 			__builtin_memcpy(&row, &gm_uw_memo[frames].row, sizeof(row));
 		} else {
 			row = gm_uw_lookup(cache, a, st);
@@ -716,6 +727,11 @@ gm_noinline unsigned gm_unwind(uint64_t *pcs, unsigned max, bool *truncated, gm_
 		pcs[n++] = pc;
 	}
 out:
+	/* Every pc put in pcs was looked up at its depth in a later round. */
+	st->memo += memo;
+	if (memo == frames && frames == gm_uw_nframes)
+		st->same++;
+	gm_uw_nframes = frames;
 	return n;
 }
 #else

@@ -2,8 +2,9 @@
  * procprof.c: read a process's heap profile table from outside.
  *
  * See procprof.h.  The reader follows the protocol of gomem_profile.h:
- * header (even gen), the chunks' records, gen again; retry when it moved.
- * All sizes come from the process and are checked before use.
+ * header (even gen), the chunks' records, gen again; retry when it moved;
+ * then (version 2) the live samples' table for the buckets' oldest sample
+ * times.  All sizes come from the process and are checked before use.
  */
 #include "config.h"
 
@@ -290,7 +291,8 @@ parse_records(struct procprof *p, const struct procprof_limits *lim, char *err, 
 		/* A torn or hostile copy: never more freed than allocated. */
 		b->free_objects = r->free_objects < r->alloc_objects ? r->free_objects : r->alloc_objects;
 		b->free_bytes = r->free_bytes < r->alloc_bytes ? r->free_bytes : r->alloc_bytes;
-		b->oldest_ns = b->free_objects < b->alloc_objects ? r->oldest_ns : 0;
+		/* Version 2 writers leave it 0: read_live finds it. */
+		b->oldest_ns = p->version < 2 && b->free_objects < b->alloc_objects ? r->oldest_ns : 0;
 		b->size = r->size;
 		b->depth = r->depth;
 		b->truncated = (r->flags & GOMEM_PROFILE_TRUNCATED) != 0;
@@ -299,6 +301,108 @@ parse_records(struct procprof *p, const struct procprof_limits *lim, char *err, 
 	}
 	p->nbuckets = n;
 	return 0;
+}
+
+/* ---- leak ages from the live table (version 2) ---- */
+
+struct rec_addr {
+	uint64_t addr; /* of the record in the process */
+	size_t i;      /* its bucket */
+};
+
+static int
+cmp_rec_addr(const void *a, const void *b)
+{
+	const struct rec_addr *x = a, *y = b;
+
+	return x->addr < y->addr ? -1 : x->addr > y->addr;
+}
+
+static const struct rec_addr *
+find_rec(const struct rec_addr *v, size_t n, uint64_t addr)
+{
+	size_t lo = 0, hi = n;
+
+	while (lo < hi) {
+		size_t mid = lo + (hi - lo) / 2;
+
+		if (v[mid].addr == addr)
+			return &v[mid];
+		if (v[mid].addr < addr)
+			lo = mid + 1;
+		else
+			hi = mid;
+	}
+	return NULL;
+}
+
+/*
+ * Each bucket's oldest live sample, from the table at h->live: entries
+ * that name a record of the copy (its address in the process, from the
+ * chunk it was read from), of a bucket with live samples, at a time between
+ * the table's start and the copy.  The table changes and moves under the
+ * reader, so an entry may be stale or torn: such an entry names no record,
+ * or a record the sample did not belong to, which can only make an age
+ * too young or too old by the life of one sample.  If the read fails, the
+ * ages stay 0.  Reads at most PROCPROF_MAX_LIVE entries, in pieces.
+ */
+static void
+read_live(pid_t pid, const struct gomem_profile *h, struct procprof *p)
+{
+	enum { PIECE = 4096 };
+	struct gomem_profile_live *buf = NULL;
+	struct rec_addr *v = NULL;
+	size_t off = 0, chunk = 0, cap = h->live_cap, i;
+
+	if (h->live == 0 || cap == 0 || p->nbuckets == 0)
+		return;
+	if (cap > PROCPROF_MAX_LIVE)
+		cap = PROCPROF_MAX_LIVE;
+	v = malloc(p->nbuckets * sizeof(*v));
+	buf = malloc(PIECE * sizeof(*buf));
+	if (v == NULL || buf == NULL)
+		goto out;
+	/* Each record's address in the process: its chunk's, plus its offset there. */
+	for (i = 0; i < p->nbuckets; i++) {
+		size_t at = (size_t)((const unsigned char *)p->buckets[i].pcs -
+				     (const unsigned char *)p->raw) -
+			    sizeof(struct gomem_profile_bucket);
+
+		while (chunk < h->nchunks && at >= off + h->chunk_used[chunk])
+			off += h->chunk_used[chunk++];
+		if (chunk == h->nchunks)
+			goto out;
+		v[i].addr = h->chunk[chunk] + (at - off);
+		v[i].i = i;
+	}
+	qsort(v, p->nbuckets, sizeof(*v), cmp_rec_addr);
+	for (size_t base = 0; base < cap; base += PIECE) {
+		size_t n = cap - base < PIECE ? cap - base : PIECE;
+
+		if (peek(pid, h->live + base * sizeof(*buf), buf, n * sizeof(*buf)) != 0) {
+			for (i = 0; i < p->nbuckets; i++) /* moved or unmapped: no ages this time */
+				p->buckets[i].oldest_ns = 0;
+			goto out;
+		}
+		for (i = 0; i < n; i++) {
+			const struct rec_addr *r;
+			struct procprof_bucket *b;
+
+			if (buf[i].ptr <= 1 || buf[i].time_ns < h->start_ns ||
+			    buf[i].time_ns > p->read_ns + 60000000000ull)
+				continue;
+			r = find_rec(v, p->nbuckets, buf[i].bucket & ~1ull);
+			if (r == NULL)
+				continue;
+			b = &p->buckets[r->i];
+			if (b->free_objects < b->alloc_objects &&
+			    (b->oldest_ns == 0 || buf[i].time_ns < b->oldest_ns))
+				b->oldest_ns = buf[i].time_ns;
+		}
+	}
+out:
+	free(v);
+	free(buf);
 }
 
 int
@@ -390,6 +494,8 @@ procprof_read(pid_t pid, uint64_t addr, const struct procprof_limits *limits,
 		procprof_free(out);
 		return -1;
 	}
+	if (h.version >= 2)
+		read_live(pid, &h, out);
 	return 0;
 fail:
 	free(buf);

@@ -31,6 +31,7 @@ struct procprof_limits {
 
 #define PROCPROF_MAX_BYTES ((size_t)64 << 20)
 #define PROCPROF_MAX_BUCKETS ((size_t)1 << 20)
+#define PROCPROF_MAX_LIVE ((size_t)1 << 22) /* live-table entries read (96 MiB) */
 #define PROCPROF_MAX_TRIES 8
 #define PROCPROF_RETRY_US 200
 
@@ -38,7 +39,8 @@ struct procprof_limits {
 struct procprof_bucket {
 	uint64_t alloc_objects, alloc_bytes;
 	uint64_t free_objects, free_bytes;
-	uint64_t oldest_ns; /* CLOCK_REALTIME of the oldest live sample; 0 none */
+	uint64_t oldest_ns; /* CLOCK_REALTIME_COARSE of the oldest live sample; 0 none
+			       (version 2: from the live table, when it could be read) */
 	uint64_t size;      /* block size */
 	unsigned depth;
 	bool truncated;

@@ -242,6 +242,44 @@ START_TEST(parses_and_clamps)
 }
 END_TEST
 
+/* Version 2: the oldest live sample per bucket comes from the live table. */
+START_TEST(ages_from_live_table)
+{
+	static struct gomem_profile_live live[8];
+	uint64_t b0 = (uintptr_t)chunk, b1 = b0 + sizeof(struct gomem_profile_bucket) + 16;
+	struct procprof p;
+	char err[256] = "";
+
+	make_fake();
+	fake.start_ns = 1000;
+	((struct gomem_profile_bucket *)chunk)->oldest_ns = 5; /* ignored in version 2 */
+	memset(live, 0, sizeof(live));
+	live[0] = (struct gomem_profile_live){ 0x5000, b0, 3000 };
+	live[1] = (struct gomem_profile_live){ 1, b0, 1500 };	  /* deleted */
+	live[2] = (struct gomem_profile_live){ 0x6000, b0 | 1, 2000 }; /* the writer's bit */
+	live[3] = (struct gomem_profile_live){ 0x7000, b0 + 8, 1200 };  /* not a record */
+	live[4] = (struct gomem_profile_live){ 0x8000, b0, 999 };	  /* before the start */
+	live[5] = (struct gomem_profile_live){ 0x9000, b1, 1100 };	  /* no live samples */
+	fake.live = (uintptr_t)live;
+	fake.live_cap = 8;
+	ck_assert_msg(read_fake(&p, err, sizeof(err)) == 0, "%s", err);
+	ck_assert_uint_eq(p.buckets[0].oldest_ns, 2000);
+	ck_assert_uint_eq(p.buckets[1].oldest_ns, 0);
+	procprof_free(&p);
+	/* A table that cannot be read leaves no ages, and the copy stands. */
+	fake.live = 8;
+	ck_assert_msg(read_fake(&p, err, sizeof(err)) == 0, "%s", err);
+	ck_assert_uint_eq(p.nbuckets, 2);
+	ck_assert_uint_eq(p.buckets[0].oldest_ns, 0);
+	procprof_free(&p);
+	/* Version 1: the record's own field. */
+	fake.version = 1;
+	ck_assert_msg(read_fake(&p, err, sizeof(err)) == 0, "%s", err);
+	ck_assert_uint_eq(p.buckets[0].oldest_ns, 5);
+	procprof_free(&p);
+}
+END_TEST
+
 START_TEST(rejects_hostile_headers)
 {
 	struct procprof p;
@@ -411,6 +449,7 @@ main(void)
 	tcase_add_test(tl, no_table_is_an_error);
 	suite_add_tcase(s, tl);
 	tcase_add_test(th, parses_and_clamps);
+	tcase_add_test(th, ages_from_live_table);
 	tcase_add_test(th, rejects_hostile_headers);
 	tcase_add_test(th, rejects_hostile_records);
 	tcase_add_test(th, busy_writer_is_retried_then_refused);

@@ -5,7 +5,8 @@
  * sampled with probability 1 - exp(-n/rate)) and is on with nobody
  * watching; samples land in buckets per (stack, block size) whose counts
  * match what the program did; frees are counted in the allocating bucket;
- * the oldest live sample's time follows frees; the published table
+ * the oldest live sample's time (from the published live table) follows
+ * frees; the published table
  * (gomem_profile.h) parses back to the same numbers; and the fast stack
  * walker returns the same frames as libgcc's unwinder, through libc too.
  */
@@ -55,6 +56,28 @@ struct totals {
 	uint64_t alloc_objects, free_objects, alloc_bytes, free_bytes;
 };
 
+/*
+ * What a reader finds for bucket b in the published live table
+ * (gomem_profile.live): its live samples and the oldest one's time.
+ */
+static uint64_t
+bucket_live(const struct gomem_profile_bucket *b, uint64_t *oldest)
+{
+	const struct gomem_profile_live *e = (const void *)(uintptr_t)gomem_profile.live;
+	uint64_t n = 0;
+
+	*oldest = 0;
+	for (uint64_t i = 0; e != NULL && i < gomem_profile.live_cap; i++) {
+		if (e[i].ptr <= 1 || (e[i].bucket & ~1ull) != (uintptr_t)b)
+			continue;
+		n++;
+		ck_assert_uint_ge(e[i].time_ns, gomem_profile.start_ns);
+		if (*oldest == 0 || e[i].time_ns < *oldest)
+			*oldest = e[i].time_ns;
+	}
+	return n;
+}
+
 static void
 sum_bucket(const struct gomem_profile_bucket *b, void *arg)
 {
@@ -63,7 +86,12 @@ sum_bucket(const struct gomem_profile_bucket *b, void *arg)
 	ck_assert_uint_le(b->free_objects, b->alloc_objects);
 	ck_assert_uint_eq(b->alloc_bytes, b->alloc_objects * b->size);
 	ck_assert_uint_eq(b->free_bytes, b->free_objects * b->size);
-	ck_assert(b->alloc_objects == b->free_objects ? b->oldest_ns == 0 : b->oldest_ns != 0);
+	uint64_t oldest;
+
+	/* Each live sample of the bucket, and nothing else, is in the live table. */
+	ck_assert_uint_eq(bucket_live(b, &oldest), b->alloc_objects - b->free_objects);
+	ck_assert(b->alloc_objects == b->free_objects ? oldest == 0 : oldest != 0);
+	ck_assert_uint_eq(b->oldest_ns, 0); /* version 2: the reader's to find */
 	t->alloc_objects += b->alloc_objects;
 	t->free_objects += b->free_objects;
 	t->alloc_bytes += b->alloc_bytes;
@@ -91,13 +119,15 @@ static void
 match_site(const struct gomem_profile_bucket *b, void *arg)
 {
 	struct site_query *q = arg;
+	uint64_t oldest;
 
 	for (unsigned i = 0; i < b->depth; i++) {
 		if (b->pcs[i] > q->lo && b->pcs[i] <= q->hi) {
 			q->alloc_bytes += b->alloc_bytes;
 			q->inuse_bytes += b->alloc_bytes - b->free_bytes;
-			if (b->oldest_ns != 0 && (q->oldest_ns == 0 || b->oldest_ns < q->oldest_ns))
-				q->oldest_ns = b->oldest_ns;
+			bucket_live(b, &oldest);
+			if (oldest != 0 && (q->oldest_ns == 0 || oldest < q->oldest_ns))
+				q->oldest_ns = oldest;
 			q->buckets++;
 			return;
 		}

@@ -308,10 +308,10 @@ static void gm_large_free(gm_mspan *s, void *p, bool moved)
 }
 
 /*
- * Everything free's fast path does not handle, and every bad pointer; s is
+ * Everything else free does, and every bad pointer (from gm_free_slow); s is
  * what gm_span_of_fast found for p.
  */
-gm_noinline void gm_free_slow(void *p, gm_mspan *s)
+static gm_noinline void gm_free_checked(void *p, gm_mspan *s)
 {
 	uintptr_t a = (uintptr_t)p;
 	gm_mcache *mc;
@@ -345,6 +345,38 @@ gm_noinline void gm_free_slow(void *p, gm_mspan *s)
 		gm_bad_free(s, p, "gomem: free of invalid pointer");
 	/* Onto the list; past its limit a batch goes back to mcentral. */
 	gm_free_local(mc, s, p);
+}
+
+/*
+ * Free's way out of its fast path.  The usual reason is another block of a
+ * span with sampled blocks, whose fastclass is 0: the fast path's checks
+ * again, on spanclass (a span with samples is in use), in a function small
+ * enough to need no registers saved; everything else, and every bad
+ * pointer, in gm_free_checked.
+ */
+gm_noinline void gm_free_slow(void *p, gm_mspan *s)
+{
+	uintptr_t a = (uintptr_t)p;
+	gm_mcache *mc = gm_tls_mcache;
+
+	if (__atomic_load_n(&s->nsampled, __ATOMIC_RELAXED) != 0 && !gm_opt.safelink) {
+		unsigned c = s->spanclass;
+		void *head = mc->free[c];
+
+		if (c != GM_SPANCLASS_LARGE && mc->room[c] != 0 && p != head &&
+		    gm_is_object_start(s, a) && !gm_span_maybe_sampled(s, a)) {
+			uintptr_t *w = p;
+
+			w[s->keyw] = GM_KEY_FREE;
+			__asm__("" ::: "memory"); /* the key first: in the 8 B class the link overwrites it */
+			w[0] = (uintptr_t)head;
+			mc->free[c] = p;
+			mc->room[c]--;
+			gm_stat_inc(&mc->stats.nfree[c]);
+			return;
+		}
+	}
+	gm_free_checked(p, s);
 }
 
 /* free: see the overview in internal.h. */

@@ -477,8 +477,15 @@ alloc_in(gm_mspan *s, bool sampled)
  * (every free goes by the filter) until it has no samples again.  Each way,
  * the counts stay exact.
  */
+static void
+free_it(void *p)
+{
+	gm_free(p);
+}
+
 START_TEST(span_names_its_samples)
 {
+	char hex[32];
 	uint64_t free0;
 	void *u, *a[4], *c;
 	gm_mspan *s;
@@ -507,6 +514,14 @@ START_TEST(span_names_its_samples)
 	gm_free(u); /* not sampled: nothing counted, the sample stays */
 	ck_assert_uint_eq(table_totals().free_objects, free0);
 	ck_assert_uint_eq(s->nsampled, 1);
+	/* It went on this thread's list, as a fast free would; a second free
+	 * of it, or a pointer inside a block of the span, is still named. */
+	ck_assert_ptr_eq((gm_opt.safelink ? gm_tls_mcache->sfree : gm_tls_mcache->free)[s->spanclass],
+			 u);
+	snprintf(hex, sizeof(hex), "%p", u);
+	expect_death(free_it, u, hex);
+	snprintf(hex, sizeof(hex), "%p", (void *)((char *)c + 8));
+	expect_death(free_it, (char *)c + 8, hex);
 
 	/* Up to three are named; a fourth names any block. */
 	a[1] = alloc_in(s, true);

@@ -67,7 +67,7 @@ struct gomem_profile_bucket {
 
 /* A live sampled block, in the table at gomem_profile.live (version 2). */
 struct gomem_profile_live {
-	unsigned long long ptr;	    /* the block's address; 0: empty slot, 1: deleted */
+	unsigned long long ptr;	    /* the block's address; 0 (or 1): no block */
 	unsigned long long bucket;  /* its bucket record's address, bit 0 the writer's */
 	unsigned long long time_ns; /* CLOCK_REALTIME_COARSE when it was sampled */
 };

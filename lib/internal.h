@@ -720,7 +720,7 @@ gm_inline void gm_lock_release(gm_lock *l)
 typedef struct __attribute__((aligned(64))) gm_prof_state {
 	gm_lock lock;
 	void *table; /* open-addressing set of live sampled blocks (gomem_profile.live) */
-	size_t cap, used, count;
+	size_t cap, count;
 	void *btable;	  /* (stack, size) -> bucket; read without lock (mprof.c) */
 	uint16_t *filter; /* live samples per hash of address; read without lock */
 	/* The samples' clock (gm_prof_now_locked): the last reading of

@@ -427,45 +427,71 @@ static void gm_prof_filter_locked(uintptr_t p, int d)
 		__atomic_store_n(c, (uint16_t)(*c + d), __ATOMIC_RELAXED);
 }
 
+/*
+ * The live set is open addressing with linear probing, and a removal moves
+ * back the entries after it that would no longer be found (no tombstones:
+ * with them, a program that keeps a few samples live while it churns
+ * filled the table with deleted slots, made every probe of an absent block
+ * walk them, and rehashed every few hundred samples).
+ */
+
+/* p's first slot: the product's top bits (its low bits are the address's,
+ * zero for every block of a size class aligned to a power of two). */
+static inline size_t gm_prof_home(uintptr_t p)
+{
+	return (size_t)((p * 0x9e3779b97f4a7c15u) >> (64 - __builtin_ctzll(gm_prof.cap)));
+}
+
 /* Find p's slot (or the empty slot where it would go); lock held. */
 static gm_prof_entry *gm_prof_slot_locked(uintptr_t p, bool insert)
 {
-	gm_prof_entry *t = gm_prof.table, *tomb = NULL;
-	size_t mask = gm_prof.cap - 1;
-	/* The product's top bits: its low bits are the address's low bits,
-	 * zero for every block of a size class aligned to a power of two. */
-	size_t i = (size_t)((p * 0x9e3779b97f4a7c15u) >> (64 - __builtin_ctzll(gm_prof.cap)));
+	gm_prof_entry *t = gm_prof.table;
+	size_t mask = gm_prof.cap - 1, i = gm_prof_home(p);
 
 	for (;;) {
 		if (t[i].ptr == p)
 			return &t[i];
 		if (t[i].ptr == 0)
-			return insert ? (tomb ? tomb : &t[i]) : NULL;
-		if (t[i].ptr == 1 && tomb == NULL)
-			tomb = &t[i];
+			return insert ? &t[i] : NULL;
 		i = (i + 1) & mask;
 	}
 }
 
-/* A bigger live table, or the same size without its tombstones; false when out of memory. */
+/* Empty the slot e; lock held. */
+static void gm_prof_unslot_locked(gm_prof_entry *e)
+{
+	gm_prof_entry *t = gm_prof.table;
+	size_t mask = gm_prof.cap - 1, i = (size_t)(e - t), j = i, k;
+
+	for (;;) {
+		j = (j + 1) & mask;
+		if (t[j].ptr == 0)
+			break;
+		k = gm_prof_home((uintptr_t)t[j].ptr);
+		/* It stays if its first slot is in (i, j], cyclically. */
+		if (i <= j ? (i < k && k <= j) : (i < k || k <= j))
+			continue;
+		t[i] = t[j];
+		i = j;
+	}
+	t[i] = (gm_prof_entry){0, 0, 0};
+}
+
+/* A live table twice the size; false when out of memory. */
 gm_cold static bool gm_prof_rehash_locked(void)
 {
 	gm_prof_entry *old = gm_prof.table;
 	size_t oldcap = gm_prof.cap, i;
 	size_t cap = oldcap ? oldcap * 2 : 1024;
 
-	/* Many tombstones: rehash at the same size. */
-	if (oldcap != 0 && (gm_prof.count + 1) * 4 <= oldcap)
-		cap = oldcap;
 	gm_prof.table = gm_sys_alloc(cap * sizeof(gm_prof_entry), &gm_stat_buckhash_sys);
 	if (gm_prof.table == NULL) {
 		gm_prof.table = old;
 		return false;
 	}
 	gm_prof.cap = cap;
-	gm_prof.used = gm_prof.count;
 	for (i = 0; i < oldcap; i++)
-		if (old[i].ptr > 1)
+		if (old[i].ptr != 0)
 			*gm_prof_slot_locked((uintptr_t)old[i].ptr, true) = old[i];
 	gm_prof_write_begin();
 	__atomic_store_n(&gomem_profile.live, (uintptr_t)gm_prof.table, __ATOMIC_RELAXED);
@@ -479,7 +505,7 @@ gm_cold static bool gm_prof_rehash_locked(void)
 /* Make room for one more entry; false when out of memory. Lock held. */
 static inline bool gm_prof_grow_locked(void)
 {
-	return gm_likely((gm_prof.used + 1) * 2 <= gm_prof.cap) || gm_prof_rehash_locked();
+	return gm_likely((gm_prof.count + 1) * 2 <= gm_prof.cap) || gm_prof_rehash_locked();
 }
 
 /* Count the free of the sample in slot e; lock held. */
@@ -494,8 +520,7 @@ static void gm_prof_forget_locked(gm_prof_entry *e, gm_mspan *s)
 	gm_prof_write_end();
 	if (e->bucket & GM_PROF_FILTERED)
 		gm_prof_filter_locked(p, -1);
-	e->ptr = 1;
-	e->bucket = 0;
+	gm_prof_unslot_locked(e);
 	gm_prof.count--;
 	if (s != NULL && __atomic_load_n(&s->nsampled, __ATOMIC_RELAXED) != 0)
 		gm_span_sampled(s, -1, p);
@@ -552,10 +577,10 @@ static gm_prof_bkt *gm_prof_record_locked(uintptr_t p, gm_mspan *s, gm_prof_bkt 
 	if (b == NULL && (b = gm_prof_bucket_locked(h, pcs, n, size, truncated)) == NULL)
 		return NULL;
 	e = gm_prof_slot_locked(p, true);
-	if (e->ptr == p) /* its free went unseen (say, by a signal handler): count it now */
+	if (e->ptr == p) { /* its free went unseen (say, by a signal handler): count it now */
 		gm_prof_forget_locked(e, s);
-	if (e->ptr == 0)
-		gm_prof.used++;
+		e = gm_prof_slot_locked(p, true);
+	}
 	e->bucket = (uintptr_t)b;
 	e->time_ns = gm_prof_now_locked();
 	e->ptr = p;

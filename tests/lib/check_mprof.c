@@ -408,6 +408,66 @@ START_TEST(threads_share_buckets)
 }
 END_TEST
 
+/* How many times p is in the published live table. */
+static unsigned
+live_entries(const void *p)
+{
+	const struct gomem_profile_live *e = (const void *)(uintptr_t)gomem_profile.live;
+	unsigned n = 0;
+
+	for (uint64_t i = 0; i < gomem_profile.live_cap; i++)
+		n += e[i].ptr == (uintptr_t)p;
+	return n;
+}
+
+/*
+ * The live set removes without tombstones, moving entries back: after
+ * frees in random order (many probe chains, growth from 1024 slots), every
+ * live sample is still found exactly once and every freed one is gone.
+ */
+START_TEST(live_set_survives_churn)
+{
+	enum { N = 3000 };
+	static void *v[N];
+	static int order[N];
+	uint64_t x = 88172645463325252u;
+	size_t live0 = gm_prof.count;
+
+	gm_opt.profile_rate = 1;
+	gm_tls_mcache->next_sample = 0;
+	for (int i = 0; i < N; i++) {
+		v[i] = gm_malloc(16 + (size_t)(i % 7) * 48);
+		order[i] = i;
+	}
+	ck_assert_uint_eq(gm_prof.count - live0, N);
+	for (int i = N - 1; i > 0; i--) { /* Fisher-Yates */
+		int j, t;
+
+		x ^= x << 13;
+		x ^= x >> 7;
+		x ^= x << 17;
+		j = (int)(x % (uint64_t)(i + 1));
+		t = order[i];
+		order[i] = order[j];
+		order[j] = t;
+	}
+	for (int i = 0; i < N * 3 / 4; i++) {
+		gm_free(v[order[i]]);
+		if (i % 97 == 0) /* this block is gone; a random other one is there */
+			ck_assert_uint_eq(live_entries(v[order[i]]), 0);
+	}
+	ck_assert_uint_eq(gm_prof.count - live0, N - N * 3 / 4);
+	for (int i = N * 3 / 4; i < N; i++)
+		ck_assert_uint_eq(live_entries(v[order[i]]), 1);
+	table_totals(); /* each bucket's live entries = allocated - freed */
+	for (int i = N * 3 / 4; i < N; i++)
+		gm_free(v[order[i]]);
+	ck_assert_uint_eq(gm_prof.count, live0);
+	gm_opt.profile_rate = 512 * 1024;
+	gm_tls_mcache->next_sample = gm_prof_next(gm_tls_mcache);
+}
+END_TEST
+
 START_TEST(small_objects_and_spans_forget_samples)
 {
 	enum { N = 100000 };
@@ -774,6 +834,7 @@ main(void)
 	tcase_add_test(tc, sample_distance_is_exponential);
 	tcase_add_test(tc, buckets_count_each_site);
 	tcase_add_test(tc, threads_share_buckets);
+	tcase_add_test(tc, live_set_survives_churn);
 	tcase_add_test(tc, small_objects_and_spans_forget_samples);
 	tcase_add_test(tc, span_names_its_samples);
 	tcase_add_test(tc, fork_child_publishes_its_pid);

@@ -437,16 +437,16 @@ static void gm_prof_filter_locked(uintptr_t p, int d)
 
 /* p's first slot: the product's top bits (its low bits are the address's,
  * zero for every block of a size class aligned to a power of two). */
-static inline size_t gm_prof_home(uintptr_t p)
+static inline size_t gm_prof_home(uintptr_t p, size_t cap)
 {
-	return (size_t)((p * 0x9e3779b97f4a7c15u) >> (64 - __builtin_ctzll(gm_prof.cap)));
+	return (size_t)((p * 0x9e3779b97f4a7c15u) >> (64 - __builtin_ctzll(cap)));
 }
 
 /* Find p's slot (or the empty slot where it would go); lock held. */
 static gm_prof_entry *gm_prof_slot_locked(uintptr_t p, bool insert)
 {
 	gm_prof_entry *t = gm_prof.table;
-	size_t mask = gm_prof.cap - 1, i = gm_prof_home(p);
+	size_t mask = gm_prof.cap - 1, i = gm_prof_home(p, gm_prof.cap);
 
 	for (;;) {
 		if (t[i].ptr == p)
@@ -467,7 +467,7 @@ static void gm_prof_unslot_locked(gm_prof_entry *e)
 		j = (j + 1) & mask;
 		if (t[j].ptr == 0)
 			break;
-		k = gm_prof_home((uintptr_t)t[j].ptr);
+		k = gm_prof_home((uintptr_t)t[j].ptr, gm_prof.cap);
 		/* It stays if its first slot is in (i, j], cyclically. */
 		if (i <= j ? (i < k && k <= j) : (i < k || k <= j))
 			continue;
@@ -484,12 +484,13 @@ gm_cold static bool gm_prof_rehash_locked(void)
 	size_t oldcap = gm_prof.cap, i;
 	size_t cap = oldcap ? oldcap * 2 : 1024;
 
-	gm_prof.table = gm_sys_alloc(cap * sizeof(gm_prof_entry), &gm_stat_buckhash_sys);
-	if (gm_prof.table == NULL) {
-		gm_prof.table = old;
+	gm_prof_entry *t = gm_sys_alloc(cap * sizeof(gm_prof_entry), &gm_stat_buckhash_sys);
+
+	if (t == NULL)
 		return false;
-	}
-	gm_prof.cap = cap;
+	/* Atomic: gm_prof_prefetch reads them without the lock. */
+	__atomic_store_n(&gm_prof.table, (void *)t, __ATOMIC_RELAXED);
+	__atomic_store_n(&gm_prof.cap, cap, __ATOMIC_RELAXED);
 	for (i = 0; i < oldcap; i++)
 		if (old[i].ptr != 0)
 			*gm_prof_slot_locked((uintptr_t)old[i].ptr, true) = old[i];
@@ -506,6 +507,31 @@ gm_cold static bool gm_prof_rehash_locked(void)
 static inline bool gm_prof_grow_locked(void)
 {
 	return gm_likely((gm_prof.count + 1) * 2 <= gm_prof.cap) || gm_prof_rehash_locked();
+}
+
+/*
+ * Ask for the lines a sample or a sampled free of p (span s) will touch,
+ * all of them cold (the program's allocations evict them between samples):
+ * the span, p's live-set slot and the table's header.  Asked for together,
+ * they come in at once and, for a sample, while the stack is walked; one by
+ * one under the lock, each was a miss of its own (perf: the slot's load was
+ * over half of gm_prof_malloc's time).  The table and its size are read
+ * without the lock: a stale pair only asks for a useless line.
+ */
+static inline void gm_prof_prefetch(const gm_mspan *s, uintptr_t p)
+{
+	const gm_prof_entry *t = __atomic_load_n((gm_prof_entry **)&gm_prof.table, __ATOMIC_RELAXED);
+	size_t cap = __atomic_load_n(&gm_prof.cap, __ATOMIC_RELAXED);
+
+	__builtin_prefetch(s, 1);
+	__builtin_prefetch((const char *)s + 40, 1);
+	__builtin_prefetch(&gomem_profile.gen, 1);
+	if (t != NULL && cap != 0) {
+		const gm_prof_entry *e = &t[gm_prof_home(p, cap)];
+
+		__builtin_prefetch(e, 1);
+		__builtin_prefetch((const char *)(e + 1) - 1, 1);
+	}
 }
 
 /* Count the free of the sample in slot e; lock held. */
@@ -645,14 +671,16 @@ void gm_prof_malloc(gm_mcache *mc, void *p, size_t n)
 	s = gm_span_of((uintptr_t)p);
 	if (s == NULL)
 		return;
+	gm_prof_prefetch(s, (uintptr_t)p);
 	gm_prof_busy = 1;
-	/* Like Go, record the block's size: the size class, or whole pages. */
+	/* The walk and, for a stack seen before, its bucket need no lock. */
+	depth = gm_unwind(pcs, GOMEM_PROFILE_MAX_DEPTH, &truncated, &uw);
+	/* Like Go, record the block's size: the size class, or whole pages
+	 * (read after the walk, which gave the span's lines time to come). */
 	if (s->spanclass == GM_SPANCLASS_LARGE)
 		size = s->npages << GM_PAGE_SHIFT;
 	else
 		size = s->elemsize;
-	/* The walk and, for a stack seen before, its bucket need no lock. */
-	depth = gm_unwind(pcs, GOMEM_PROFILE_MAX_DEPTH, &truncated, &uw);
 	if (uw.same == 0 && (++gm_prof_lastgen & 0xffff) == 0) {
 		__builtin_memset(gm_prof_last, 0, sizeof(gm_prof_last));
 		gm_prof_lastgen = 1;
@@ -666,6 +694,8 @@ void gm_prof_malloc(gm_mcache *mc, void *p, size_t n)
 		h = gm_prof_hash(pcs, depth, size);
 		b = gm_prof_bucket_find(h, pcs, depth, size);
 	}
+	if (b != NULL)
+		__builtin_prefetch(b, 1); /* its counters, while the lock comes */
 	gm_lock_acquire(&gm_prof.lock);
 	b = gm_prof_record_locked((uintptr_t)p, s, b, h, size, pcs, depth, truncated);
 	gm_uw_stat.same += uw.same;
@@ -710,6 +740,7 @@ void gm_prof_free(gm_mspan *s, void *p)
 	}
 	/* A slot with p's key: p is a live sample (only a free the profile
 	 * missed, which the lookup finds gone, leaves a stale one). */
+	gm_prof_prefetch(s, (uintptr_t)p);
 	if (gm_unlikely(gm_prof_busy)) {
 		/* A signal handler interrupted this thread in the profiler. */
 		if (gm_prof_npending < GM_PROF_PENDING)

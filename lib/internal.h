@@ -548,6 +548,8 @@ typedef struct gm_tstats {
 #define GM_CACHE_THREAD_BYTES ((uint64_t)2 << 20)
 #define GM_CACHE_TOTAL_BYTES  ((uint64_t)32 << 20)
 
+#define GM_PROF_LAST 32 /* gm_mcache.prof_last */
+
 typedef struct gm_mcache {
 	void *free[GM_NUM_SPANCLASSES]; /* local free lists, objects of any span */
 	/* Room left on each list: max minus its length.  At 0 a free gives
@@ -564,6 +566,7 @@ typedef struct gm_mcache {
 	uint64_t grown;
 	int64_t next_sample; /* bytes until the next profiling sample */
 	uint64_t rng;
+	uint64_t prof_lastgen; /* mprof.c, see prof_last */
 	gm_tstats stats;
 	/* GOMEMDEBUG=safelink=1: the lists, with masked links (malloc.c); then
 	 * free[] stays empty and room[] 0, so both fast paths defer. */
@@ -577,6 +580,12 @@ typedef struct gm_mcache {
 	 * cache's register, not through a lea of its own.  All zero in
 	 * gm_empty_mcache: every size is class 0 there, whose list is empty. */
 	gm_small_tables small;
+	/* The heap profile's buckets of the thread's last stack, by block size
+	 * (mprof.c), here rather than in TLS, which libgomem keeps small. */
+	struct {
+		uint64_t key;
+		struct gomem_profile_bucket *b;
+	} prof_last[GM_PROF_LAST];
 } gm_mcache;
 
 typedef struct gm_registry {

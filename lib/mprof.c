@@ -92,19 +92,6 @@ GM_OTEL_SEMAPHORE(alloc);
 GM_OTEL_SEMAPHORE(free);
 
 static __thread int gm_prof_busy;
-/*
- * The buckets of the thread's last stack, by block size: while its walks
- * find the same stack (gm_uw_stats.same), a sample of a size seen since
- * needs no lookup (a hot site allocates many sizes).  An entry's key is
- * the size with the stack's generation in the top 16 bits; a new stack
- * takes the next generation, and all entries are cleared when it wraps.
- */
-#define GM_PROF_LAST 32
-static __thread struct {
-	uint64_t key;
-	gm_prof_bkt *b;
-} gm_prof_last[GM_PROF_LAST];
-static __thread uint64_t gm_prof_lastgen;
 static __thread uintptr_t gm_prof_pending[GM_PROF_PENDING];
 static __thread unsigned gm_prof_npending;
 
@@ -681,14 +668,22 @@ void gm_prof_malloc(gm_mcache *mc, void *p, size_t n)
 		size = s->npages << GM_PAGE_SHIFT;
 	else
 		size = s->elemsize;
-	if (uw.same == 0 && (++gm_prof_lastgen & 0xffff) == 0) {
-		__builtin_memset(gm_prof_last, 0, sizeof(gm_prof_last));
-		gm_prof_lastgen = 1;
+	/*
+	 * The buckets of the thread's last stack, by block size: while its
+	 * walks find the same stack (uw.same), a sample of a size seen since
+	 * needs no lookup (a hot site allocates many sizes).  An entry's key
+	 * is the size with the stack's generation in the top 16 bits; a new
+	 * stack takes the next generation, and all entries are cleared when
+	 * it wraps.
+	 */
+	if (uw.same == 0 && (++mc->prof_lastgen & 0xffff) == 0) {
+		__builtin_memset(mc->prof_last, 0, sizeof(mc->prof_last));
+		mc->prof_lastgen = 1;
 	}
-	key = size >> 48 ? 0 : (gm_prof_lastgen << 48) | size;
-	last = (unsigned)((size * 0x9e3779b97f4a7c15u) >> 59); /* GM_PROF_LAST entries */
-	if (key != 0 && gm_prof_last[last].key == key) {
-		b = gm_prof_last[last].b;
+	key = size >> 48 ? 0 : (mc->prof_lastgen << 48) | size;
+	last = (unsigned)((size * 0x9e3779b97f4a7c15u) >> (64 - __builtin_ctz(GM_PROF_LAST)));
+	if (key != 0 && mc->prof_last[last].key == key) {
+		b = mc->prof_last[last].b;
 		h = 0;
 	} else {
 		h = gm_prof_hash(pcs, depth, size);
@@ -708,8 +703,8 @@ void gm_prof_malloc(gm_mcache *mc, void *p, size_t n)
 	if (b == NULL)
 		gm_prof_lost(&gomem_profile.lost);
 	else if (key != 0) {
-		gm_prof_last[last].key = key;
-		gm_prof_last[last].b = b;
+		mc->prof_last[last].key = key;
+		mc->prof_last[last].b = b;
 	}
 	if (GM_PROBE_ENABLED(sample_alloc))
 		GM_PROBE5(sample_alloc, p, size, pcs, (uint64_t)depth, gm_prof_rate());

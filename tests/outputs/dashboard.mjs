@@ -60,7 +60,21 @@ try {
     if (!csp.includes(d)) fail("Content-Security-Policy lacks " + d + ": " + JSON.stringify(csp));
   await page.waitForSelector(`#procs tr[data-pid="${PID}"]`, { timeout: 15000 });
   await page.click(`#procs tr[data-pid="${PID}"]`);
-  await page.waitForFunction(() => window.gomemDashboard.points() >= 2, null, { timeout: 15000 });
+  // Two points: the history and the live stream.  On a loaded machine
+  // (a CI run beside other builds) this has taken over 15 s; say what
+  // the page had if it does not come.
+  await page.waitForFunction(() => window.gomemDashboard.points() >= 2, null, { timeout: 40000 })
+    .catch(async (e) => {
+      const st = await page.evaluate(async (pid) => ({
+        selected: window.gomemDashboard.selected(), points: window.gomemDashboard.points(),
+        conn: document.getElementById("conn").textContent,
+        history: await fetch("memstats/history?pid=" + pid)
+          .then(async (r) => r.status + " " + (r.ok ? (await r.json()).TimeNs.length + " points" : ""))
+          .catch((x) => String(x)),
+      }), PID);
+      console.log("page state: " + JSON.stringify(st) + "; errors: " + JSON.stringify(errors));
+      throw e;
+    });
 
   const read = () => page.evaluate(() => ({
     heap: window.gomemDashboard.heapAlloc(),

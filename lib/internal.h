@@ -514,12 +514,26 @@ int gm_mheap_check(char *why, size_t whylen);
 
 /* ---- mcentral (mcentral.c) ---- */
 
+/*
+ * The transfer cache (tcmalloc's): whole batches a thread cache gave back,
+ * each a NULL-terminated list of exactly gm_class_batch objects, kept as
+ * they came, up to tcmax of them, so the next refill of the class takes one
+ * in O(1) instead of object by object from spans.  Bounded per class by
+ * GM_TC_OBJS objects and GM_TC_BYTES bytes (its objects keep their spans in
+ * use); the scavenger's parking pass empties it (gm_mcentral_drain).
+ */
+#define GM_TC_SLOTS 128
+#define GM_TC_OBJS  4096u
+#define GM_TC_BYTES ((uint64_t)256 << 10)
+
 typedef struct gm_mcentral {
 	pthread_mutex_t lock;
 	uint8_t spanclass;
-	gm_mspan *partial; /* spans with free objects on their freelist */
-	char pad[64 - sizeof(pthread_mutex_t) % 64];
-} gm_mcentral;
+	uint16_t ntc;	     /* batches in tc (lock) */
+	uint16_t tcmax;	     /* at most this many (set at init) */
+	gm_mspan *partial;   /* spans with free objects on their freelist */
+	void *tc[GM_TC_SLOTS]; /* the transfer cache's batches (lock) */
+} __attribute__((aligned(64))) gm_mcentral;
 
 extern gm_mcentral gm_central[GM_NUM_SPANCLASSES];
 
@@ -529,6 +543,7 @@ void gm_mcentral_init(void);
 void gm_mcentral_lock_init(gm_mcentral *c);
 unsigned gm_mcentral_alloc_batch(uint8_t spanclass, unsigned want, void **head);
 void gm_mcentral_free_batch(uint8_t spanclass, void *head, unsigned n);
+void gm_mcentral_drain(unsigned spanclass);
 void gm_mcentral_scavenge_class(unsigned spanclass, size_t *released);
 size_t gm_mcentral_scavenge_all(void);
 

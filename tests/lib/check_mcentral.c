@@ -57,7 +57,15 @@ START_TEST(refill_and_release_to_heap)
 		gm_free(v[i]);
 		ck_assert_uint_ge(list_len(c), 1);
 	}
-	/* Batches went back as the list grew: most spans are back in the heap. */
+	/* Batches went back as the list grew: the first ones whole into the
+	 * transfer cache (up to its bound), the rest onto their spans; once it
+	 * is emptied too, most spans are back in the heap. */
+	pthread_mutex_lock(&gm_central[c].lock);
+	ck_assert_uint_ge(gm_central[c].ntc, 1);
+	ck_assert_uint_le(gm_central[c].ntc, gm_central[c].tcmax);
+	pthread_mutex_unlock(&gm_central[c].lock);
+	gm_mcentral_drain(c);
+	ck_assert_uint_eq(gm_central[c].ntc, 0);
 	ck_assert_uint_lt(atomic_load(&gm_heap.inuse) - inuse0, inuse1 - inuse0);
 	/* Handing the cache back returns every span whose objects all came back. */
 	gm_mcache_release_all(gm_tls_mcache);
@@ -579,6 +587,143 @@ START_TEST(free_os_pages_inside_spans)
 }
 END_TEST
 
+/* The objects of a batch (a NULL-terminated list) into v; how many. */
+static unsigned
+batch_objs(void *head, void **v, unsigned max)
+{
+	unsigned n = 0;
+
+	for (void *p = head; p != NULL && n < max; p = *(void **)p)
+		v[n++] = p;
+	return n;
+}
+
+/* Free objects on the span of p (its class's lock). */
+static unsigned
+span_nfree(unsigned c, void *p)
+{
+	unsigned n;
+
+	pthread_mutex_lock(&gm_central[c].lock);
+	n = gm_span_of((uintptr_t)p)->nfree;
+	pthread_mutex_unlock(&gm_central[c].lock);
+	return n;
+}
+
+/*
+ * The transfer cache: a whole batch given back is the next refill's, the
+ * same objects in the same order, without going through its spans; at
+ * most tcmax batches are kept (the rest go to the spans), a batch of
+ * another length goes to the spans, and draining it gives the spans back
+ * to the heap.
+ */
+START_TEST(transfer_cache_hands_batches_whole)
+{
+	unsigned c = gm_size_class(64), b = gm_class_batch[c], max = gm_central[c].tcmax;
+	void **heads = calloc(max + 2, sizeof(void *));
+	void *v[64], *w[64], *h;
+	uint64_t inuse0;
+
+	gm_opt.scavenge = false;
+	ck_assert_uint_le(b, 64);
+	gm_mcentral_drain(c);
+	inuse0 = atomic_load(&gm_heap.inuse);
+	ck_assert_uint_eq(gm_mcentral_alloc_batch(c, b, &h), b);
+	ck_assert_uint_eq(batch_objs(h, v, 64), b);
+	unsigned nf = span_nfree(c, v[0]);
+	gm_mcentral_free_batch(c, h, b);
+	ck_assert_uint_eq(gm_central[c].ntc, 1);
+	ck_assert_uint_eq(span_nfree(c, v[0]), nf); /* the span was not touched */
+	ck_assert_uint_eq(gm_mcentral_alloc_batch(c, b, &h), b);
+	ck_assert_uint_eq(gm_central[c].ntc, 0);
+	ck_assert_uint_eq(batch_objs(h, w, 64), b);
+	for (unsigned i = 0; i < b; i++)
+		ck_assert_ptr_eq(w[i], v[i]);
+	gm_mcentral_free_batch(c, h, b);
+
+	/* Fill it past its bound: one batch more goes to its spans. */
+	for (unsigned i = 1; i < max + 1; i++)
+		ck_assert_uint_eq(gm_mcentral_alloc_batch(c, b, &heads[i]), b);
+	for (unsigned i = 1; i < max + 1; i++)
+		gm_mcentral_free_batch(c, heads[i], b);
+	ck_assert_uint_eq(gm_central[c].ntc, max);
+
+	/* A part batch never enters it. */
+	ck_assert_uint_eq(gm_mcentral_alloc_batch(c, b - 1, &h), b - 1);
+	ck_assert_uint_eq(gm_central[c].ntc, max);
+	ck_assert_uint_eq(batch_objs(h, v, 64), b - 1);
+	nf = span_nfree(c, v[0]);
+	gm_mcentral_free_batch(c, h, b - 1);
+	ck_assert_uint_eq(gm_central[c].ntc, max);
+	ck_assert_uint_gt(span_nfree(c, v[0]) + (gm_span_of((uintptr_t)v[0])->state ==
+						     GM_SPAN_FREE),
+			  nf);
+
+	/* Emptied, every span goes back to the heap. */
+	ck_assert_uint_gt(atomic_load(&gm_heap.inuse), inuse0);
+	gm_mcentral_drain(c);
+	ck_assert_uint_eq(gm_central[c].ntc, 0);
+	ck_assert_uint_le(atomic_load(&gm_heap.inuse), inuse0);
+	ck_heap_ok();
+	free(heads);
+}
+END_TEST
+
+/* Its bounds, class by class: slots, objects and bytes. */
+START_TEST(transfer_cache_bounds)
+{
+	for (unsigned c = 1; c < GM_NUM_CLASSES; c++) {
+		uint64_t objs = (uint64_t)gm_central[c].tcmax * gm_class_batch[c];
+
+		ck_assert_uint_ge(gm_central[c].tcmax, 1);
+		ck_assert_uint_le(gm_central[c].tcmax, GM_TC_SLOTS);
+		ck_assert_uint_le(objs, GM_TC_OBJS);
+		ck_assert_uint_le(objs * gm_class_size[c], GM_TC_BYTES);
+	}
+	ck_assert_uint_eq(gm_central[GM_SPANCLASS_LARGE].tcmax, 0);
+}
+END_TEST
+
+/* A consumer thread's whole batches reach the producer through it. */
+static void *
+free_batches(void *arg)
+{
+	struct xfer *x = arg;
+	unsigned c = gm_size_class(64);
+
+	for (unsigned i = 0; i < x->n; i++)
+		gm_free(x->v[i]);
+	/* Before this thread's exit empties it: whole batches are there. */
+	pthread_mutex_lock(&gm_central[c].lock);
+	x->n = gm_central[c].ntc;
+	pthread_mutex_unlock(&gm_central[c].lock);
+	return NULL;
+}
+
+START_TEST(transfer_cache_hand_off)
+{
+	unsigned c = gm_size_class(64), n = 4 * gm_class_batch[c];
+	void **v = calloc(n, sizeof(void *));
+	struct xfer x = {v, n};
+	pthread_t t;
+
+	gm_opt.scavenge = false;
+	gm_mcentral_drain(c);
+	for (unsigned i = 0; i < n; i++)
+		v[i] = gm_malloc(64);
+	pthread_create(&t, NULL, free_batches, &x);
+	pthread_join(t, NULL);
+	/* The freeing thread's list (2 batches at its base cap) overflowed
+	 * twice, a whole batch each time. */
+	ck_assert_uint_eq(x.n, 2);
+	/* Its exit emptied the transfer cache onto the spans. */
+	ck_assert_uint_eq(gm_central[c].ntc, 0);
+	gm_mcache_release_all(gm_tls_mcache);
+	ck_heap_ok();
+	free(v);
+}
+END_TEST
+
 int
 main(void)
 {
@@ -597,6 +742,9 @@ main(void)
 	tcase_add_test(tc, cap_bounds);
 	tcase_add_test(tc, cap_shrinks_when_only_freeing);
 	tcase_add_test(tc, cap_freeing_thread_never_grows);
+	tcase_add_test(tc, transfer_cache_hands_batches_whole);
+	tcase_add_test(tc, transfer_cache_bounds);
+	tcase_add_test(tc, transfer_cache_hand_off);
 	suite_add_tcase(s, tc);
 	return run_suite(s);
 }

@@ -529,9 +529,9 @@ int gm_mheap_check(char *why, size_t whylen);
 typedef struct gm_mcentral {
 	pthread_mutex_t lock;
 	uint8_t spanclass;
-	uint16_t ntc;	     /* batches in tc (lock) */
-	uint16_t tcmax;	     /* at most this many (set at init) */
-	gm_mspan *partial;   /* spans with free objects on their freelist */
+	uint16_t ntc;	       /* batches in tc (lock) */
+	uint16_t tcmax;	       /* at most this many (set at init) */
+	gm_mspan *partial;     /* spans with free objects on their freelist */
 	void *tc[GM_TC_SLOTS]; /* the transfer cache's batches (lock) */
 } __attribute__((aligned(64))) gm_mcentral;
 

@@ -41,9 +41,10 @@
  *      without a class of its own (a first version of that cost 88
  *      instructions per malloc(8)+free pair; the class costs 64).
  *   2. The list is empty: take a batch of objects from mcentral (per-class
- *      lock, one batch per lock); mcentral takes them from spans with free
- *      objects, else gets a fresh span from mheap (heap lock); else mheap
- *      maps more of an arena or reserves a new one.
+ *      lock, one batch per lock); mcentral hands over a whole batch another
+ *      list gave back (its transfer cache), else takes them from spans with
+ *      free objects, else gets a fresh span from mheap (heap lock); else
+ *      mheap maps more of an arena or reserves a new one.
  *   3. n > 32 KiB: a span of whole pages straight from mheap, which maps
  *      only its first and last page in the page -> span map (a free
  *      looks up its start; coalescing looks at neighbours' ends).
@@ -59,7 +60,9 @@
  *   list for that class, whichever thread allocated it (no lock, no
  *   atomic).  A full list grows its cap if the thread also allocates from
  *   it in long bursts (mcache.c), else gives a batch back to mcentral,
- *   which returns a span whose objects are all back to the heap, where free neighbours
+ *   which keeps it whole for the next refill while its transfer cache has
+ *   room, else puts its objects back on their spans and returns a span
+ *   whose objects are all back to the heap, where free neighbours
  *   coalesce.  Large calloc zeroes the reused pages of a block (not those
  *   fresh or released to the OS, which read as zero) by memset or madvise,
  *   as the measured touch rate of such blocks says.

@@ -37,6 +37,18 @@ list_len(unsigned c)
 	return n;
 }
 
+/* Batches in the transfer cache of class c (its lock). */
+static unsigned
+tc_len(unsigned c)
+{
+	unsigned n;
+
+	pthread_mutex_lock(&gm_central[c].lock);
+	n = gm_central[c].ntc;
+	pthread_mutex_unlock(&gm_central[c].lock);
+	return n;
+}
+
 START_TEST(refill_and_release_to_heap)
 {
 	unsigned c = gm_size_class(1000), n;
@@ -65,7 +77,7 @@ START_TEST(refill_and_release_to_heap)
 	ck_assert_uint_le(gm_central[c].ntc, gm_central[c].tcmax);
 	pthread_mutex_unlock(&gm_central[c].lock);
 	gm_mcentral_drain(c);
-	ck_assert_uint_eq(gm_central[c].ntc, 0);
+	ck_assert_uint_eq(tc_len(c), 0);
 	ck_assert_uint_lt(atomic_load(&gm_heap.inuse) - inuse0, inuse1 - inuse0);
 	/* Handing the cache back returns every span whose objects all came back. */
 	gm_mcache_release_all(gm_tls_mcache);
@@ -632,10 +644,10 @@ START_TEST(transfer_cache_hands_batches_whole)
 	ck_assert_uint_eq(batch_objs(h, v, 64), b);
 	unsigned nf = span_nfree(c, v[0]);
 	gm_mcentral_free_batch(c, h, b);
-	ck_assert_uint_eq(gm_central[c].ntc, 1);
+	ck_assert_uint_eq(tc_len(c), 1);
 	ck_assert_uint_eq(span_nfree(c, v[0]), nf); /* the span was not touched */
 	ck_assert_uint_eq(gm_mcentral_alloc_batch(c, b, &h), b);
-	ck_assert_uint_eq(gm_central[c].ntc, 0);
+	ck_assert_uint_eq(tc_len(c), 0);
 	ck_assert_uint_eq(batch_objs(h, w, 64), b);
 	for (unsigned i = 0; i < b; i++)
 		ck_assert_ptr_eq(w[i], v[i]);
@@ -646,15 +658,15 @@ START_TEST(transfer_cache_hands_batches_whole)
 		ck_assert_uint_eq(gm_mcentral_alloc_batch(c, b, &heads[i]), b);
 	for (unsigned i = 1; i < max + 1; i++)
 		gm_mcentral_free_batch(c, heads[i], b);
-	ck_assert_uint_eq(gm_central[c].ntc, max);
+	ck_assert_uint_eq(tc_len(c), max);
 
 	/* A part batch never enters it. */
 	ck_assert_uint_eq(gm_mcentral_alloc_batch(c, b - 1, &h), b - 1);
-	ck_assert_uint_eq(gm_central[c].ntc, max);
+	ck_assert_uint_eq(tc_len(c), max);
 	ck_assert_uint_eq(batch_objs(h, v, 64), b - 1);
 	nf = span_nfree(c, v[0]);
 	gm_mcentral_free_batch(c, h, b - 1);
-	ck_assert_uint_eq(gm_central[c].ntc, max);
+	ck_assert_uint_eq(tc_len(c), max);
 	ck_assert_uint_gt(span_nfree(c, v[0]) + (gm_span_of((uintptr_t)v[0])->state ==
 						     GM_SPAN_FREE),
 			  nf);
@@ -662,7 +674,7 @@ START_TEST(transfer_cache_hands_batches_whole)
 	/* Emptied, every span goes back to the heap. */
 	ck_assert_uint_gt(atomic_load(&gm_heap.inuse), inuse0);
 	gm_mcentral_drain(c);
-	ck_assert_uint_eq(gm_central[c].ntc, 0);
+	ck_assert_uint_eq(tc_len(c), 0);
 	ck_assert_uint_le(atomic_load(&gm_heap.inuse), inuse0);
 	ck_heap_ok();
 	free(heads);
@@ -717,7 +729,7 @@ START_TEST(transfer_cache_hand_off)
 	 * twice, a whole batch each time. */
 	ck_assert_uint_eq(x.n, 2);
 	/* Its exit emptied the transfer cache onto the spans. */
-	ck_assert_uint_eq(gm_central[c].ntc, 0);
+	ck_assert_uint_eq(tc_len(c), 0);
 	gm_mcache_release_all(gm_tls_mcache);
 	ck_heap_ok();
 	free(v);

@@ -527,7 +527,7 @@ int gm_mheap_check(char *why, size_t whylen);
  */
 #define GM_TC_SLOTS 128
 #define GM_TC_OBJS  4096u
-#define GM_TC_BYTES ((uint64_t)256 << 10)
+#define GM_TC_BYTES ((uint64_t)128 << 10)
 
 typedef struct gm_mcentral {
 	pthread_mutex_t lock;

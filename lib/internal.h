@@ -544,7 +544,7 @@ extern uint16_t gm_class_batch[GM_NUM_SPANCLASSES];
 
 void gm_mcentral_init(void);
 void gm_mcentral_lock_init(gm_mcentral *c);
-unsigned gm_mcentral_alloc_batch(uint8_t spanclass, unsigned want, void **head);
+unsigned gm_mcentral_alloc_batch(uint8_t spanclass, unsigned want, void **head, bool *whole);
 void gm_mcentral_free_batch(uint8_t spanclass, void *head, unsigned n);
 void gm_mcentral_drain(unsigned spanclass);
 void gm_mcentral_scavenge_class(unsigned spanclass, size_t *released);

@@ -98,6 +98,7 @@ void *gm_mcache_refill(gm_mcache *mc, unsigned spanclass)
 {
 	void *p;
 	unsigned n, kw;
+	bool whole;
 
 	if (gm_unlikely(mc == &gm_empty_mcache)) {
 		mc = gm_mcache_create();
@@ -106,22 +107,33 @@ void *gm_mcache_refill(gm_mcache *mc, unsigned spanclass)
 	}
 	if (gm_unlikely(!gm_scav.started))
 		gm_scav_start();
-	n = gm_mcentral_alloc_batch((uint8_t)spanclass, gm_class_batch[spanclass], &p);
+	n = gm_mcentral_alloc_batch((uint8_t)spanclass, gm_class_batch[spanclass], &p, &whole);
 	if (n == 0)
 		return NULL;
 	/* The batch's objects get the double-free key (malloc.c), and with
-	 * safelink their links masked. */
+	 * safelink their links masked.  A whole batch from the transfer cache
+	 * went in with every key taken (gm_mcache_release): one found free was
+	 * freed again (or written) while it sat there, and its link, which
+	 * that free overwrote, is not followed. */
 	kw = gm_class_keyw[spanclass];
+	whole = whole && kw != 0;
+	if (gm_unlikely(whole && ((uintptr_t *)p)[kw] != GM_KEY_TAKEN))
+		gm_throw_ptr("gomem: double free (or write after free) of", p);
 	if (gm_unlikely(gm_opt.safelink)) {
 		for (uintptr_t *q = *(void **)p, *next; q != NULL; q = next) {
+			if (gm_unlikely(whole && q[kw] != GM_KEY_TAKEN))
+				gm_throw_ptr("gomem: double free (or write after free) of", q);
 			next = (uintptr_t *)q[0];
 			if (kw != 0)
 				q[kw] = GM_KEY_FREE;
 			q[0] = (uintptr_t)next ^ gm_link_mask(q);
 		}
 	} else if (kw != 0) {
-		for (uintptr_t *q = *(void **)p; q != NULL; q = (uintptr_t *)q[0])
+		for (uintptr_t *q = *(void **)p; q != NULL; q = (uintptr_t *)q[0]) {
+			if (gm_unlikely(whole && q[kw] != GM_KEY_TAKEN))
+				gm_throw_ptr("gomem: double free (or write after free) of", q);
 			q[kw] = GM_KEY_FREE;
+		}
 	}
 	if (gm_unlikely(gm_opt.safelink)) {
 		mc->sfree[spanclass] = *(void **)p;

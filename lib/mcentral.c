@@ -320,9 +320,10 @@ static void gm_span_fresh(gm_mspan *s)
 /*
  * Take up to want objects of spanclass; returns how many, linked from
  * *head through their first words (the last links to NULL).  0 when out of
- * memory.
+ * memory.  *whole tells a batch from the transfer cache: a list as a thread
+ * cache gave it back (gm_mcache_release took every key).
  */
-unsigned gm_mcentral_alloc_batch(uint8_t spanclass, unsigned want, void **head)
+unsigned gm_mcentral_alloc_batch(uint8_t spanclass, unsigned want, void **head, bool *whole)
 {
 	gm_mcentral *c = &gm_central[spanclass];
 	void *first = NULL, **link = &first;
@@ -330,7 +331,8 @@ unsigned gm_mcentral_alloc_batch(uint8_t spanclass, unsigned want, void **head)
 	gm_mspan *s;
 
 	pthread_mutex_lock(&c->lock);
-	if (want == gm_class_batch[spanclass] && c->ntc != 0) {
+	*whole = want == gm_class_batch[spanclass] && c->ntc != 0;
+	if (*whole) {
 		/* A whole batch a thread gave back: no span is touched. */
 		*head = c->tc[--c->ntc];
 		pthread_mutex_unlock(&c->lock);

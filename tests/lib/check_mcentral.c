@@ -629,24 +629,38 @@ span_nfree(unsigned c, void *p)
  * another length goes to the spans, and draining it gives the spans back
  * to the heap.
  */
+/* Take a batch of class c as a thread cache would give it back (every key taken). */
+static unsigned
+take_batch(unsigned c, unsigned want, void **head, bool *whole)
+{
+	unsigned n = gm_mcentral_alloc_batch(c, want, head, whole);
+
+	for (void *p = *head; p != NULL; p = *(void **)p)
+		((uintptr_t *)p)[gm_class_keyw[c]] = GM_KEY_TAKEN;
+	return n;
+}
+
 START_TEST(transfer_cache_hands_batches_whole)
 {
 	unsigned c = gm_size_class(64), b = gm_class_batch[c], max = gm_central[c].tcmax;
 	void **heads = calloc(max + 2, sizeof(void *));
 	void *v[64], *w[64], *h;
 	uint64_t inuse0;
+	bool whole;
 
 	gm_opt.scavenge = false;
 	ck_assert_uint_le(b, 64);
 	gm_mcentral_drain(c);
 	inuse0 = atomic_load(&gm_heap.inuse);
-	ck_assert_uint_eq(gm_mcentral_alloc_batch(c, b, &h), b);
+	ck_assert_uint_eq(take_batch(c, b, &h, &whole), b);
+	ck_assert(!whole);
 	ck_assert_uint_eq(batch_objs(h, v, 64), b);
 	unsigned nf = span_nfree(c, v[0]);
 	gm_mcentral_free_batch(c, h, b);
 	ck_assert_uint_eq(tc_len(c), 1);
 	ck_assert_uint_eq(span_nfree(c, v[0]), nf); /* the span was not touched */
-	ck_assert_uint_eq(gm_mcentral_alloc_batch(c, b, &h), b);
+	ck_assert_uint_eq(take_batch(c, b, &h, &whole), b);
+	ck_assert(whole);
 	ck_assert_uint_eq(tc_len(c), 0);
 	ck_assert_uint_eq(batch_objs(h, w, 64), b);
 	for (unsigned i = 0; i < b; i++)
@@ -655,13 +669,14 @@ START_TEST(transfer_cache_hands_batches_whole)
 
 	/* Fill it past its bound: one batch more goes to its spans. */
 	for (unsigned i = 1; i < max + 1; i++)
-		ck_assert_uint_eq(gm_mcentral_alloc_batch(c, b, &heads[i]), b);
+		ck_assert_uint_eq(take_batch(c, b, &heads[i], &whole), b);
 	for (unsigned i = 1; i < max + 1; i++)
 		gm_mcentral_free_batch(c, heads[i], b);
 	ck_assert_uint_eq(tc_len(c), max);
 
 	/* A part batch never enters it. */
-	ck_assert_uint_eq(gm_mcentral_alloc_batch(c, b - 1, &h), b - 1);
+	ck_assert_uint_eq(take_batch(c, b - 1, &h, &whole), b - 1);
+	ck_assert(!whole);
 	ck_assert_uint_eq(tc_len(c), max);
 	ck_assert_uint_eq(batch_objs(h, v, 64), b - 1);
 	nf = span_nfree(c, v[0]);
@@ -736,6 +751,53 @@ START_TEST(transfer_cache_hand_off)
 }
 END_TEST
 
+/*
+ * A block freed again while its batch sits in the transfer cache: the
+ * refill that takes the batch finds its key free, and stops the process
+ * naming the block, before it follows the link that free overwrote.
+ */
+START_TEST(transfer_cache_double_free)
+{
+	unsigned c = gm_size_class(64), b = gm_class_batch[c];
+	void *v[64], *h, *p = NULL;
+	bool whole;
+	int fd[2], st;
+	char msg[256] = "", want[64];
+	ssize_t got = 0, r;
+	pid_t pid;
+
+	gm_opt.scavenge = false;
+	ck_assert_int_eq(pipe(fd), 0);
+	pid = fork();
+	ck_assert_int_ge(pid, 0);
+	if (pid == 0) {
+		gm_free(gm_malloc(64)); /* this thread has a cache */
+		gm_mcache_release(gm_tls_mcache, c, UINT32_MAX);
+		gm_mcentral_drain(c); /* the batch below is the only one there */
+		take_batch(c, b, &h, &whole);
+		batch_objs(h, v, 64);
+		gm_mcentral_free_batch(c, h, b);
+		p = v[b / 2];
+		if (write(fd[1], &p, sizeof(p)) != sizeof(p))
+			_exit(2);
+		dup2(fd[1], 2);
+		gm_free(p); /* p was freed already: it is in the transfer cache */
+		gm_mcache_refill(gm_tls_mcache, c);
+		_exit(0);
+	}
+	close(fd[1]);
+	ck_assert_int_eq(read(fd[0], &p, sizeof(p)), sizeof(p));
+	while (got < (ssize_t)sizeof(msg) - 1 &&
+	       (r = read(fd[0], msg + got, sizeof(msg) - 1 - (size_t)got)) > 0)
+		got += r;
+	close(fd[0]);
+	waitpid(pid, &st, 0);
+	ck_assert_msg(WIFSIGNALED(st) && WTERMSIG(st) == SIGABRT, "child status %d: %s", st, msg);
+	snprintf(want, sizeof(want), "double free (or write after free) of %p\n", p);
+	ck_assert_msg(strstr(msg, want) != NULL, "message: %s, wanted %s", msg, want);
+}
+END_TEST
+
 int
 main(void)
 {
@@ -757,6 +819,7 @@ main(void)
 	tcase_add_test(tc, transfer_cache_hands_batches_whole);
 	tcase_add_test(tc, transfer_cache_bounds);
 	tcase_add_test(tc, transfer_cache_hand_off);
+	tcase_add_test(tc, transfer_cache_double_free);
 	suite_add_tcase(s, tc);
 	return run_suite(s);
 }

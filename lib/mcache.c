@@ -128,12 +128,15 @@ void *gm_mcache_refill(gm_mcache *mc, unsigned spanclass)
 				q[kw] = GM_KEY_FREE;
 			q[0] = (uintptr_t)next ^ gm_link_mask(q);
 		}
-	} else if (kw != 0) {
+	} else if (whole) {
 		for (uintptr_t *q = *(void **)p; q != NULL; q = (uintptr_t *)q[0]) {
-			if (gm_unlikely(whole && q[kw] != GM_KEY_TAKEN))
+			if (gm_unlikely(q[kw] != GM_KEY_TAKEN))
 				gm_throw_ptr("gomem: double free (or write after free) of", q);
 			q[kw] = GM_KEY_FREE;
 		}
+	} else if (kw != 0) {
+		for (uintptr_t *q = *(void **)p; q != NULL; q = (uintptr_t *)q[0])
+			q[kw] = GM_KEY_FREE;
 	}
 	if (gm_unlikely(gm_opt.safelink)) {
 		mc->sfree[spanclass] = *(void **)p;

@@ -523,7 +523,8 @@ int gm_mheap_check(char *why, size_t whylen);
  * they came, up to tcmax of them, so the next refill of the class takes one
  * in O(1) instead of object by object from spans.  Bounded per class by
  * GM_TC_OBJS objects and GM_TC_BYTES bytes (its objects keep their spans in
- * use); the scavenger's parking pass empties it (gm_mcentral_drain).
+ * use); the scavenger empties it after a spike or under memory pressure,
+ * before it releases free pages (gm_mcentral_drain_all), and at thread exit.
  */
 #define GM_TC_SLOTS 128
 #define GM_TC_OBJS  4096u
@@ -547,6 +548,7 @@ void gm_mcentral_lock_init(gm_mcentral *c);
 unsigned gm_mcentral_alloc_batch(uint8_t spanclass, unsigned want, void **head, bool *whole);
 void gm_mcentral_free_batch(uint8_t spanclass, void *head, unsigned n);
 void gm_mcentral_drain(unsigned spanclass);
+void gm_mcentral_drain_all(void);
 void gm_mcentral_scavenge_class(unsigned spanclass, size_t *released);
 size_t gm_mcentral_scavenge_all(void);
 

@@ -451,3 +451,10 @@ void gm_mcentral_drain(unsigned spanclass)
 	gm_mcentral_drain_locked(c);
 	pthread_mutex_unlock(&c->lock);
 }
+
+/* Empty every class's transfer cache (a freed spike, memory pressure). */
+void gm_mcentral_drain_all(void)
+{
+	for (unsigned c = 1; c < GM_NUM_SPANCLASSES; c++)
+		gm_mcentral_drain(c);
+}

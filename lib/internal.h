@@ -41,9 +41,10 @@
  *      without a class of its own (a first version of that cost 88
  *      instructions per malloc(8)+free pair; the class costs 64).
  *   2. The list is empty: take a batch of objects from mcentral (per-class
- *      lock, one batch per lock); mcentral takes them from spans with free
- *      objects, else gets a fresh span from mheap (heap lock); else mheap
- *      maps more of an arena or reserves a new one.
+ *      lock, one batch per lock); mcentral hands over a whole batch another
+ *      list gave back (its transfer cache), else takes them from spans with
+ *      free objects, else gets a fresh span from mheap (heap lock); else
+ *      mheap maps more of an arena or reserves a new one.
  *   3. n > 32 KiB: a span of whole pages straight from mheap, which maps
  *      only its first and last page in the page -> span map (a free
  *      looks up its start; coalescing looks at neighbours' ends).
@@ -59,7 +60,9 @@
  *   list for that class, whichever thread allocated it (no lock, no
  *   atomic).  A full list grows its cap if the thread also allocates from
  *   it in long bursts (mcache.c), else gives a batch back to mcentral,
- *   which returns a span whose objects are all back to the heap, where free neighbours
+ *   which keeps it whole for the next refill while its transfer cache has
+ *   room, else puts its objects back on their spans and returns a span
+ *   whose objects are all back to the heap, where free neighbours
  *   coalesce.  Large calloc zeroes the reused pages of a block (not those
  *   fresh or released to the OS, which read as zero) by memset or madvise,
  *   as the measured touch rate of such blocks says.
@@ -515,12 +518,27 @@ int gm_mheap_check(char *why, size_t whylen);
 
 /* ---- mcentral (mcentral.c) ---- */
 
+/*
+ * The transfer cache (tcmalloc's): whole batches a thread cache gave back,
+ * each a NULL-terminated list of exactly gm_class_batch objects, kept as
+ * they came, up to tcmax of them, so the next refill of the class takes one
+ * in O(1) instead of object by object from spans.  Bounded per class by
+ * GM_TC_OBJS objects and GM_TC_BYTES bytes (its objects keep their spans in
+ * use); the scavenger empties it after a spike or under memory pressure,
+ * before it releases free pages (gm_mcentral_drain_all), and at thread exit.
+ */
+#define GM_TC_SLOTS 128
+#define GM_TC_OBJS  4096u
+#define GM_TC_BYTES ((uint64_t)128 << 10)
+
 typedef struct gm_mcentral {
 	pthread_mutex_t lock;
 	uint8_t spanclass;
-	gm_mspan *partial; /* spans with free objects on their freelist */
-	char pad[64 - sizeof(pthread_mutex_t) % 64];
-} gm_mcentral;
+	uint16_t ntc;	       /* batches in tc (lock) */
+	uint16_t tcmax;	       /* at most this many (set at init) */
+	gm_mspan *partial;     /* spans with free objects on their freelist */
+	void *tc[GM_TC_SLOTS]; /* the transfer cache's batches (lock) */
+} __attribute__((aligned(64))) gm_mcentral;
 
 extern gm_mcentral gm_central[GM_NUM_SPANCLASSES];
 
@@ -528,8 +546,10 @@ extern uint16_t gm_class_batch[GM_NUM_SPANCLASSES];
 
 void gm_mcentral_init(void);
 void gm_mcentral_lock_init(gm_mcentral *c);
-unsigned gm_mcentral_alloc_batch(uint8_t spanclass, unsigned want, void **head);
+unsigned gm_mcentral_alloc_batch(uint8_t spanclass, unsigned want, void **head, bool *whole);
 void gm_mcentral_free_batch(uint8_t spanclass, void *head, unsigned n);
+void gm_mcentral_drain(unsigned spanclass);
+void gm_mcentral_drain_all(void);
 void gm_mcentral_scavenge_class(unsigned spanclass, size_t *released);
 size_t gm_mcentral_scavenge_all(void);
 

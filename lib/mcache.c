@@ -98,6 +98,7 @@ void *gm_mcache_refill(gm_mcache *mc, unsigned spanclass)
 {
 	void *p;
 	unsigned n, kw;
+	bool whole;
 
 	if (gm_unlikely(mc == &gm_empty_mcache)) {
 		mc = gm_mcache_create();
@@ -106,18 +107,36 @@ void *gm_mcache_refill(gm_mcache *mc, unsigned spanclass)
 	}
 	if (gm_unlikely(!gm_scav.started))
 		gm_scav_start();
-	n = gm_mcentral_alloc_batch((uint8_t)spanclass, gm_class_batch[spanclass], &p);
+	n = gm_mcentral_alloc_batch((uint8_t)spanclass, gm_class_batch[spanclass], &p, &whole);
 	if (n == 0)
 		return NULL;
 	/* The batch's objects get the double-free key (malloc.c), and with
-	 * safelink their links masked. */
+	 * safelink their links masked.  A whole batch from the transfer cache
+	 * went in with every key taken (gm_mcache_release): one found free was
+	 * freed again (or written) while it sat there, and its link, which
+	 * that free overwrote, is not followed. */
 	kw = gm_class_keyw[spanclass];
-	for (uintptr_t *q = *(void **)p, *next; q != NULL; q = next) {
-		next = (uintptr_t *)q[0];
-		if (kw != 0)
-			q[kw] = GM_KEY_FREE;
-		if (gm_unlikely(gm_opt.safelink))
+	whole = whole && kw != 0;
+	if (gm_unlikely(whole && ((uintptr_t *)p)[kw] != GM_KEY_TAKEN))
+		gm_throw_ptr("gomem: double free (or write after free) of", p);
+	if (gm_unlikely(gm_opt.safelink)) {
+		for (uintptr_t *q = *(void **)p, *next; q != NULL; q = next) {
+			if (gm_unlikely(whole && q[kw] != GM_KEY_TAKEN))
+				gm_throw_ptr("gomem: double free (or write after free) of", q);
+			next = (uintptr_t *)q[0];
+			if (kw != 0)
+				q[kw] = GM_KEY_FREE;
 			q[0] = (uintptr_t)next ^ gm_link_mask(q);
+		}
+	} else if (whole) {
+		for (uintptr_t *q = *(void **)p; q != NULL; q = (uintptr_t *)q[0]) {
+			if (gm_unlikely(q[kw] != GM_KEY_TAKEN))
+				gm_throw_ptr("gomem: double free (or write after free) of", q);
+			q[kw] = GM_KEY_FREE;
+		}
+	} else if (kw != 0) {
+		for (uintptr_t *q = *(void **)p; q != NULL; q = (uintptr_t *)q[0])
+			q[kw] = GM_KEY_FREE;
 	}
 	if (gm_unlikely(gm_opt.safelink)) {
 		mc->sfree[spanclass] = *(void **)p;
@@ -143,16 +162,30 @@ void gm_mcache_release(gm_mcache *mc, unsigned spanclass, unsigned n)
 	void *head = *list, *p = head, *last = NULL;
 	unsigned i, kw = gm_class_keyw[spanclass];
 
-	for (i = 0; i < n && p != NULL; i++) {
-		last = p;
-		gm_check_key(p, spanclass);
-		if (kw != 0)
-			((uintptr_t *)p)[kw] = GM_KEY_TAKEN;
-		if (safe) {
-			p = gm_link_next(p, spanclass);
-			*(void **)last = p; /* plain for mcentral */
-		} else {
-			p = *(void **)p;
+	if (!safe && kw != 0) {
+		/* The common case, in a loop of its own: a batch goes back on
+		 * every overflow of a list that is freed into, not allocated from. */
+		for (i = 0; i < n && p != NULL; i++) {
+			uintptr_t *q = p;
+
+			if (gm_unlikely(q[kw] != GM_KEY_FREE))
+				gm_check_key(q, spanclass); /* stops the process */
+			q[kw] = GM_KEY_TAKEN;
+			last = p;
+			p = (void *)q[0];
+		}
+	} else {
+		for (i = 0; i < n && p != NULL; i++) {
+			last = p;
+			gm_check_key(p, spanclass);
+			if (kw != 0)
+				((uintptr_t *)p)[kw] = GM_KEY_TAKEN;
+			if (safe) {
+				p = gm_link_next(p, spanclass);
+				*(void **)last = p; /* plain for mcentral */
+			} else {
+				p = *(void **)p;
+			}
 		}
 	}
 	if (last == NULL)
@@ -243,7 +276,11 @@ void gm_mcache_overflow(gm_mcache *mc, unsigned c)
 		gm_mcache_release(mc, c, batch);
 }
 
-/* Give every cached object back to mcentral and the caps to their base (thread exit, fork). */
+/*
+ * Give every cached object back to mcentral and the caps to their base
+ * (thread exit, fork), and empty the transfer caches onto the spans: an
+ * exiting thread leaves no memory held for it anywhere.
+ */
 void gm_mcache_release_all(gm_mcache *mc)
 {
 	unsigned c;
@@ -253,6 +290,7 @@ void gm_mcache_release_all(gm_mcache *mc)
 			gm_mcache_release(mc, c, UINT32_MAX);
 		gm_mcache_setmax(mc, c, 0);
 		mc->refilled[c] = mc->overages[c] = 0;
+		gm_mcentral_drain(c);
 	}
 }
 

@@ -11,8 +11,15 @@
  * A span whose objects have all come back is returned to the heap, where it
  * coalesces with free neighbours.
  *
- * Protected by mcentral.lock: partial, every span's freelist, nfree,
- * nparked and parked.  Lock order: mcentral.lock before gm_heap.lock.
+ * As in tcmalloc, a whole batch given back first goes to the class's
+ * transfer cache (internal.h), from which the next refill takes it whole:
+ * when one thread frees what another allocates (a producer and a
+ * consumer), batches pass between them in O(1) under the lock, without
+ * the per-object work on the spans (about 60 instructions an object, and a
+ * span header to load) or spans going back to the heap and out again.
+ *
+ * Protected by mcentral.lock: partial, the transfer cache, every span's
+ * freelist, nfree, nparked and parked.  Lock order: mcentral.lock before gm_heap.lock.
  *
  * Beyond Go: free OS pages inside spans.  After a spike most small-object
  * spans keep a survivor or two, so the heap cannot release them, yet most of
@@ -35,7 +42,8 @@
  * those on s->freelist, linked through their first word, under the class
  * lock, and those never handed out (index carved and up), which parking
  * counts as in use (their pages were seldom touched); objects on thread
- * caches count as in use; nfree counts the list.
+ * caches count as in use, and the transfer cache is emptied onto the spans
+ * first; nfree counts the list.
  * Only with 4 KiB OS pages (a span has at most 20 of them).  A double free
  * of a parked object is not detected (its free key was released with it).
  */
@@ -45,6 +53,8 @@
 
 gm_mcentral gm_central[GM_NUM_SPANCLASSES];
 uint16_t gm_class_batch[GM_NUM_SPANCLASSES];
+
+static void gm_mcentral_drain_locked(gm_mcentral *c);
 
 /*
  * A class's lock is held for one batch, a few hundred instructions: a
@@ -76,6 +86,15 @@ void gm_mcentral_init(void)
 		gm_central[i].partial = NULL;
 		/* tcmalloc's num_objects_to_move: 32 KiB worth, 2 to 32 objects. */
 		gm_class_batch[i] = (uint16_t)(b < 2 ? 2 : b > 32 ? 32 : b);
+		gm_central[i].ntc = 0;
+		gm_central[i].tcmax = 0;
+		if (size != 0) {
+			uint64_t t = GM_TC_OBJS / gm_class_batch[i];
+			uint64_t tb = GM_TC_BYTES / ((uint64_t)gm_class_batch[i] * size);
+
+			t = tb < t ? tb : t;
+			gm_central[i].tcmax = (uint16_t)(t > GM_TC_SLOTS ? GM_TC_SLOTS : t);
+		}
 	}
 	gm_class_batch[GM_SPANCLASS_LARGE] = 0;
 }
@@ -267,6 +286,8 @@ void gm_mcentral_scavenge_class(unsigned spanclass, size_t *released)
 	if (spanclass == GM_SPANCLASS_LARGE)
 		return;
 	pthread_mutex_lock(&c->lock);
+	/* Objects held in the transfer cache would keep their pages. */
+	gm_mcentral_drain_locked(c);
 	for (s = c->partial; s != NULL; s = s->next)
 		*released += gm_span_park_locked(s);
 	pthread_mutex_unlock(&c->lock);
@@ -299,9 +320,10 @@ static void gm_span_fresh(gm_mspan *s)
 /*
  * Take up to want objects of spanclass; returns how many, linked from
  * *head through their first words (the last links to NULL).  0 when out of
- * memory.
+ * memory.  *whole tells a batch from the transfer cache: a list as a thread
+ * cache gave it back (gm_mcache_release took every key).
  */
-unsigned gm_mcentral_alloc_batch(uint8_t spanclass, unsigned want, void **head)
+unsigned gm_mcentral_alloc_batch(uint8_t spanclass, unsigned want, void **head, bool *whole)
 {
 	gm_mcentral *c = &gm_central[spanclass];
 	void *first = NULL, **link = &first;
@@ -309,6 +331,13 @@ unsigned gm_mcentral_alloc_batch(uint8_t spanclass, unsigned want, void **head)
 	gm_mspan *s;
 
 	pthread_mutex_lock(&c->lock);
+	*whole = want == gm_class_batch[spanclass] && c->ntc != 0;
+	if (*whole) {
+		/* A whole batch a thread gave back: no span is touched. */
+		*head = c->tc[--c->ntc];
+		pthread_mutex_unlock(&c->lock);
+		return want;
+	}
 	while (n < want) {
 		void *p;
 
@@ -355,19 +384,22 @@ unsigned gm_mcentral_alloc_batch(uint8_t spanclass, unsigned want, void **head)
 }
 
 /*
- * Give back n objects of spanclass linked from head.  Spans that become
- * entirely free go back to the heap.
+ * Put n objects of c's class linked from head back on their spans (lock
+ * held).  Spans that become entirely free go back to the heap.
  */
-void gm_mcentral_free_batch(uint8_t spanclass, void *head, unsigned n)
+static void gm_mcentral_free_objs_locked(gm_mcentral *c, void *head, unsigned n)
 {
-	gm_mcentral *c = &gm_central[spanclass];
 	void *p = head, *next;
+	gm_mspan *s = NULL;
+	uintptr_t lo = 0, len = 0; /* s's bytes: a batch's objects often share a span */
 	unsigned i;
 
-	pthread_mutex_lock(&c->lock);
 	for (i = 0; i < n && p != NULL; i++, p = next) {
-		gm_mspan *s = gm_span_of((uintptr_t)p);
-
+		if ((uintptr_t)p - lo >= len) {
+			s = gm_span_of((uintptr_t)p);
+			lo = s->start;
+			len = s->npages << GM_PAGE_SHIFT;
+		}
 		next = *(void **)p;
 		*(void **)p = s->freelist;
 		s->freelist = p;
@@ -381,7 +413,48 @@ void gm_mcentral_free_batch(uint8_t spanclass, void *head, unsigned n)
 			if (s->parked != 0)
 				gm_span_park_whole_pages(s);
 			gm_mheap_free(s);
+			lo = len = 0; /* s is gone */
 		}
 	}
+}
+
+/*
+ * Give back n objects of spanclass linked from head (NULL-terminated after
+ * the n-th).  A whole batch goes to the transfer cache while it has room,
+ * anything else back on the spans.
+ */
+void gm_mcentral_free_batch(uint8_t spanclass, void *head, unsigned n)
+{
+	gm_mcentral *c = &gm_central[spanclass];
+
+	pthread_mutex_lock(&c->lock);
+	if (n == gm_class_batch[spanclass] && c->ntc < c->tcmax)
+		c->tc[c->ntc++] = head;
+	else
+		gm_mcentral_free_objs_locked(c, head, n);
 	pthread_mutex_unlock(&c->lock);
+}
+
+/* Empty the transfer cache onto the spans (lock held). */
+static void gm_mcentral_drain_locked(gm_mcentral *c)
+{
+	while (c->ntc != 0)
+		gm_mcentral_free_objs_locked(c, c->tc[--c->ntc], UINT32_MAX);
+}
+
+/* Empty the transfer cache of spanclass: its spans may go back to the heap. */
+void gm_mcentral_drain(unsigned spanclass)
+{
+	gm_mcentral *c = &gm_central[spanclass];
+
+	pthread_mutex_lock(&c->lock);
+	gm_mcentral_drain_locked(c);
+	pthread_mutex_unlock(&c->lock);
+}
+
+/* Empty every class's transfer cache (a freed spike, memory pressure). */
+void gm_mcentral_drain_all(void)
+{
+	for (unsigned c = 1; c < GM_NUM_SPANCLASSES; c++)
+		gm_mcentral_drain(c);
 }

@@ -213,6 +213,11 @@ static void *gm_scav_main(void *arg)
 			 * memory limit the memory is needed: no age rule. */
 			bool spike = need >= GM_SCAV_SPIKE || pressed;
 
+			/* The objects held whole in the transfer caches keep
+			 * their spans from the heap: they go back first. */
+			if (spike)
+				gm_mcentral_drain_all();
+
 			do {
 				uint64_t want = need - released;
 				size_t r = gm_mheap_scavenge(

@@ -37,6 +37,18 @@ list_len(unsigned c)
 	return n;
 }
 
+/* Batches in the transfer cache of class c (its lock). */
+static unsigned
+tc_len(unsigned c)
+{
+	unsigned n;
+
+	pthread_mutex_lock(&gm_central[c].lock);
+	n = gm_central[c].ntc;
+	pthread_mutex_unlock(&gm_central[c].lock);
+	return n;
+}
+
 START_TEST(refill_and_release_to_heap)
 {
 	unsigned c = gm_size_class(1000), n;
@@ -57,7 +69,15 @@ START_TEST(refill_and_release_to_heap)
 		gm_free(v[i]);
 		ck_assert_uint_ge(list_len(c), 1);
 	}
-	/* Batches went back as the list grew: most spans are back in the heap. */
+	/* Batches went back as the list grew: the first ones whole into the
+	 * transfer cache (up to its bound), the rest onto their spans; once it
+	 * is emptied too, most spans are back in the heap. */
+	pthread_mutex_lock(&gm_central[c].lock);
+	ck_assert_uint_ge(gm_central[c].ntc, 1);
+	ck_assert_uint_le(gm_central[c].ntc, gm_central[c].tcmax);
+	pthread_mutex_unlock(&gm_central[c].lock);
+	gm_mcentral_drain(c);
+	ck_assert_uint_eq(tc_len(c), 0);
 	ck_assert_uint_lt(atomic_load(&gm_heap.inuse) - inuse0, inuse1 - inuse0);
 	/* Handing the cache back returns every span whose objects all came back. */
 	gm_mcache_release_all(gm_tls_mcache);
@@ -579,6 +599,205 @@ START_TEST(free_os_pages_inside_spans)
 }
 END_TEST
 
+/* The objects of a batch (a NULL-terminated list) into v; how many. */
+static unsigned
+batch_objs(void *head, void **v, unsigned max)
+{
+	unsigned n = 0;
+
+	for (void *p = head; p != NULL && n < max; p = *(void **)p)
+		v[n++] = p;
+	return n;
+}
+
+/* Free objects on the span of p (its class's lock). */
+static unsigned
+span_nfree(unsigned c, void *p)
+{
+	unsigned n;
+
+	pthread_mutex_lock(&gm_central[c].lock);
+	n = gm_span_of((uintptr_t)p)->nfree;
+	pthread_mutex_unlock(&gm_central[c].lock);
+	return n;
+}
+
+/*
+ * The transfer cache: a whole batch given back is the next refill's, the
+ * same objects in the same order, without going through its spans; at
+ * most tcmax batches are kept (the rest go to the spans), a batch of
+ * another length goes to the spans, and draining it gives the spans back
+ * to the heap.
+ */
+/* Take a batch of class c as a thread cache would give it back (every key taken). */
+static unsigned
+take_batch(unsigned c, unsigned want, void **head, bool *whole)
+{
+	unsigned n = gm_mcentral_alloc_batch(c, want, head, whole);
+
+	for (void *p = *head; p != NULL; p = *(void **)p)
+		((uintptr_t *)p)[gm_class_keyw[c]] = GM_KEY_TAKEN;
+	return n;
+}
+
+START_TEST(transfer_cache_hands_batches_whole)
+{
+	unsigned c = gm_size_class(64), b = gm_class_batch[c], max = gm_central[c].tcmax;
+	void **heads = calloc(max + 2, sizeof(void *));
+	void *v[64], *w[64], *h;
+	uint64_t inuse0;
+	bool whole;
+
+	gm_opt.scavenge = false;
+	ck_assert_uint_le(b, 64);
+	gm_mcentral_drain(c);
+	inuse0 = atomic_load(&gm_heap.inuse);
+	ck_assert_uint_eq(take_batch(c, b, &h, &whole), b);
+	ck_assert(!whole);
+	ck_assert_uint_eq(batch_objs(h, v, 64), b);
+	unsigned nf = span_nfree(c, v[0]);
+	gm_mcentral_free_batch(c, h, b);
+	ck_assert_uint_eq(tc_len(c), 1);
+	ck_assert_uint_eq(span_nfree(c, v[0]), nf); /* the span was not touched */
+	ck_assert_uint_eq(take_batch(c, b, &h, &whole), b);
+	ck_assert(whole);
+	ck_assert_uint_eq(tc_len(c), 0);
+	ck_assert_uint_eq(batch_objs(h, w, 64), b);
+	for (unsigned i = 0; i < b; i++)
+		ck_assert_ptr_eq(w[i], v[i]);
+	gm_mcentral_free_batch(c, h, b);
+
+	/* Fill it past its bound: one batch more goes to its spans. */
+	for (unsigned i = 1; i < max + 1; i++)
+		ck_assert_uint_eq(take_batch(c, b, &heads[i], &whole), b);
+	for (unsigned i = 1; i < max + 1; i++)
+		gm_mcentral_free_batch(c, heads[i], b);
+	ck_assert_uint_eq(tc_len(c), max);
+
+	/* A part batch never enters it. */
+	ck_assert_uint_eq(take_batch(c, b - 1, &h, &whole), b - 1);
+	ck_assert(!whole);
+	ck_assert_uint_eq(tc_len(c), max);
+	ck_assert_uint_eq(batch_objs(h, v, 64), b - 1);
+	nf = span_nfree(c, v[0]);
+	gm_mcentral_free_batch(c, h, b - 1);
+	ck_assert_uint_eq(tc_len(c), max);
+	ck_assert_uint_gt(span_nfree(c, v[0]) + (gm_span_of((uintptr_t)v[0])->state ==
+						     GM_SPAN_FREE),
+			  nf);
+
+	/* Emptied, every span goes back to the heap. */
+	ck_assert_uint_gt(atomic_load(&gm_heap.inuse), inuse0);
+	gm_mcentral_drain(c);
+	ck_assert_uint_eq(tc_len(c), 0);
+	ck_assert_uint_le(atomic_load(&gm_heap.inuse), inuse0);
+	ck_heap_ok();
+	free(heads);
+}
+END_TEST
+
+/* Its bounds, class by class: slots, objects and bytes. */
+START_TEST(transfer_cache_bounds)
+{
+	for (unsigned c = 1; c < GM_NUM_CLASSES; c++) {
+		uint64_t objs = (uint64_t)gm_central[c].tcmax * gm_class_batch[c];
+
+		ck_assert_uint_ge(gm_central[c].tcmax, 1);
+		ck_assert_uint_le(gm_central[c].tcmax, GM_TC_SLOTS);
+		ck_assert_uint_le(objs, GM_TC_OBJS);
+		ck_assert_uint_le(objs * gm_class_size[c], GM_TC_BYTES);
+	}
+	ck_assert_uint_eq(gm_central[GM_SPANCLASS_LARGE].tcmax, 0);
+}
+END_TEST
+
+/* A consumer thread's whole batches reach the producer through it. */
+static void *
+free_batches(void *arg)
+{
+	struct xfer *x = arg;
+	unsigned c = gm_size_class(64);
+
+	for (unsigned i = 0; i < x->n; i++)
+		gm_free(x->v[i]);
+	/* Before this thread's exit empties it: whole batches are there. */
+	pthread_mutex_lock(&gm_central[c].lock);
+	x->n = gm_central[c].ntc;
+	pthread_mutex_unlock(&gm_central[c].lock);
+	return NULL;
+}
+
+START_TEST(transfer_cache_hand_off)
+{
+	unsigned c = gm_size_class(64), n = 4 * gm_class_batch[c];
+	void **v = calloc(n, sizeof(void *));
+	struct xfer x = {v, n};
+	pthread_t t;
+
+	gm_opt.scavenge = false;
+	gm_mcentral_drain(c);
+	for (unsigned i = 0; i < n; i++)
+		v[i] = gm_malloc(64);
+	pthread_create(&t, NULL, free_batches, &x);
+	pthread_join(t, NULL);
+	/* The freeing thread's list (2 batches at its base cap) overflowed
+	 * twice, a whole batch each time. */
+	ck_assert_uint_eq(x.n, 2);
+	/* Its exit emptied the transfer cache onto the spans. */
+	ck_assert_uint_eq(tc_len(c), 0);
+	gm_mcache_release_all(gm_tls_mcache);
+	ck_heap_ok();
+	free(v);
+}
+END_TEST
+
+/*
+ * A block freed again while its batch sits in the transfer cache: the
+ * refill that takes the batch finds its key free, and stops the process
+ * naming the block, before it follows the link that free overwrote.
+ */
+START_TEST(transfer_cache_double_free)
+{
+	unsigned c = gm_size_class(64), b = gm_class_batch[c];
+	void *v[64], *h, *p = NULL;
+	bool whole;
+	int fd[2], st;
+	char msg[256] = "", want[64];
+	ssize_t got = 0, r;
+	pid_t pid;
+
+	gm_opt.scavenge = false;
+	ck_assert_int_eq(pipe(fd), 0);
+	pid = fork();
+	ck_assert_int_ge(pid, 0);
+	if (pid == 0) {
+		gm_free(gm_malloc(64)); /* this thread has a cache */
+		gm_mcache_release(gm_tls_mcache, c, UINT32_MAX);
+		gm_mcentral_drain(c); /* the batch below is the only one there */
+		take_batch(c, b, &h, &whole);
+		batch_objs(h, v, 64);
+		gm_mcentral_free_batch(c, h, b);
+		p = v[b / 2];
+		if (write(fd[1], &p, sizeof(p)) != sizeof(p))
+			_exit(2);
+		dup2(fd[1], 2);
+		gm_free(p); /* p was freed already: it is in the transfer cache */
+		gm_mcache_refill(gm_tls_mcache, c);
+		_exit(0);
+	}
+	close(fd[1]);
+	ck_assert_int_eq(read(fd[0], &p, sizeof(p)), sizeof(p));
+	while (got < (ssize_t)sizeof(msg) - 1 &&
+	       (r = read(fd[0], msg + got, sizeof(msg) - 1 - (size_t)got)) > 0)
+		got += r;
+	close(fd[0]);
+	waitpid(pid, &st, 0);
+	ck_assert_msg(WIFSIGNALED(st) && WTERMSIG(st) == SIGABRT, "child status %d: %s", st, msg);
+	snprintf(want, sizeof(want), "double free (or write after free) of %p\n", p);
+	ck_assert_msg(strstr(msg, want) != NULL, "message: %s, wanted %s", msg, want);
+}
+END_TEST
+
 int
 main(void)
 {
@@ -597,6 +816,10 @@ main(void)
 	tcase_add_test(tc, cap_bounds);
 	tcase_add_test(tc, cap_shrinks_when_only_freeing);
 	tcase_add_test(tc, cap_freeing_thread_never_grows);
+	tcase_add_test(tc, transfer_cache_hands_batches_whole);
+	tcase_add_test(tc, transfer_cache_bounds);
+	tcase_add_test(tc, transfer_cache_hand_off);
+	tcase_add_test(tc, transfer_cache_double_free);
 	suite_add_tcase(s, tc);
 	return run_suite(s);
 }

@@ -402,14 +402,14 @@ int64_t gm_set_memory_limit(int64_t limit)
 
 	gm_ensure_init();
 	gm_cgroup_ensure(); /* the previous limit may be the cgroup's */
-	pthread_mutex_lock(&gm_heap.lock);
+	gm_lock_acquire(&gm_heap.lock);
 	old = atomic_load_explicit(&gm_heap.limit, memory_order_relaxed);
 	if (limit >= 0) {
 		atomic_store_explicit(&gm_heap.limit, limit == INT64_MAX ? 0 : (uint64_t)limit,
 				      memory_order_relaxed);
 		gm_heap.limit_source = GOMEM_LIMIT_API;
 	}
-	pthread_mutex_unlock(&gm_heap.lock);
+	gm_lock_release(&gm_heap.lock);
 	if (limit >= 0)
 		gm_scav_wake();
 	return old != 0 ? (int64_t)old : INT64_MAX;
@@ -439,7 +439,7 @@ void gm_cgroup_ensure(void)
 	    gm_cgroup_find("/proc/self/cgroup", "/proc/self/mountinfo", dir, sizeof(dir), &mntlen);
 	if (version != 0)
 		cg = gm_cgroup_read_limit(dir, mntlen, version, &source);
-	pthread_mutex_lock(&gm_heap.lock);
+	gm_lock_acquire(&gm_heap.lock);
 	if (!atomic_load_explicit(&gm_cg_found, memory_order_relaxed)) {
 		if (version != 0) {
 			memcpy(gm_cg.dir, dir, sizeof(dir));
@@ -449,7 +449,7 @@ void gm_cgroup_ensure(void)
 		}
 		atomic_store_explicit(&gm_cg_found, 1, memory_order_release);
 	}
-	pthread_mutex_unlock(&gm_heap.lock);
+	gm_lock_release(&gm_heap.lock);
 }
 
 /* Does the scavenger thread need to poll the cgroup?  Finds it first. */
@@ -460,9 +460,9 @@ bool gm_cgroup_following(void)
 	gm_cgroup_ensure();
 	if (gm_cg.version == 0)
 		return false;
-	pthread_mutex_lock(&gm_heap.lock);
+	gm_lock_acquire(&gm_heap.lock);
 	src = gm_heap.limit_source;
-	pthread_mutex_unlock(&gm_heap.lock);
+	gm_lock_release(&gm_heap.lock);
 	return src != GOMEM_LIMIT_ENV && src != GOMEM_LIMIT_API;
 }
 
@@ -475,7 +475,7 @@ void gm_cgroup_poll(void)
 	if (gm_cg.version == 0)
 		return;
 	cg = gm_cgroup_read_limit(gm_cg.dir, gm_cg.mntlen, gm_cg.version, &source);
-	pthread_mutex_lock(&gm_heap.lock);
+	gm_lock_acquire(&gm_heap.lock);
 	gm_cgroup_apply_locked(cg, source);
-	pthread_mutex_unlock(&gm_heap.lock);
+	gm_lock_release(&gm_heap.lock);
 }

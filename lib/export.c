@@ -140,9 +140,9 @@ GM_API void gomem_free_os_memory(void)
 	gm_ensure_init();
 	gm_mheap_scavenge(SIZE_MAX, true);
 	parked = gm_mcentral_scavenge_all();
-	pthread_mutex_lock(&gm_heap.lock);
+	gm_lock_acquire(&gm_heap.lock);
 	gm_scav.released_total += parked;
-	pthread_mutex_unlock(&gm_heap.lock);
+	gm_lock_release(&gm_heap.lock);
 }
 
 GM_API int64_t gomem_set_memory_limit(int64_t limit)

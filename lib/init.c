@@ -27,7 +27,7 @@ static void gm_fork_prepare(void)
 	pthread_mutex_lock(&gm_snap_lock);
 	for (i = 0; i < GM_NUM_SPANCLASSES; i++)
 		pthread_mutex_lock(&gm_central[i].lock);
-	pthread_mutex_lock(&gm_heap.lock);
+	gm_lock_acquire(&gm_heap.lock);
 	pthread_mutex_lock(&gm_registry_.lock);
 	pthread_mutex_lock(&gm_scav.lock);
 	gm_lock_acquire(&gm_prof.lock);
@@ -40,7 +40,7 @@ static void gm_fork_parent(void)
 	gm_lock_release(&gm_prof.lock);
 	pthread_mutex_unlock(&gm_scav.lock);
 	pthread_mutex_unlock(&gm_registry_.lock);
-	pthread_mutex_unlock(&gm_heap.lock);
+	gm_lock_release(&gm_heap.lock);
 	for (i = GM_NUM_SPANCLASSES; i-- > 0;)
 		pthread_mutex_unlock(&gm_central[i].lock);
 	pthread_mutex_unlock(&gm_snap_lock);

@@ -441,8 +441,39 @@ gm_inline gm_mspan *gm_span_of(uintptr_t p)
 
 #define GM_FREE_LISTS 128
 
+/*
+ * A lock for short critical sections (the page heap's, the profile's): one
+ * word, taken by a compare-and-swap and given back by an exchange, so its
+ * owner touches only the line the word sits on, and no call into libc (a
+ * pthread mutex's lock and unlock were 110 instructions and a GOT line per
+ * call); a thread that finds it held spins briefly, then sleeps on a futex
+ * (0 free, 1 held, 2 held with sleepers).  The fork handlers take and
+ * reset it.
+ */
+typedef struct gm_lock {
+	uint32_t v;
+} gm_lock;
+
+void gm_lock_wait(gm_lock *l);
+void gm_lock_wake(gm_lock *l);
+
+gm_inline void gm_lock_acquire(gm_lock *l)
+{
+	uint32_t z = 0;
+
+	if (gm_unlikely(!__atomic_compare_exchange_n(&l->v, &z, 1, false, __ATOMIC_ACQUIRE,
+						     __ATOMIC_RELAXED)))
+		gm_lock_wait(l);
+}
+
+gm_inline void gm_lock_release(gm_lock *l)
+{
+	if (gm_unlikely(__atomic_exchange_n(&l->v, 0, __ATOMIC_RELEASE) == 2))
+		gm_lock_wake(l);
+}
+
 typedef struct gm_mheap {
-	pthread_mutex_t lock;
+	gm_lock lock;
 	/* Free runs: free[n] for n pages (1..127), free[0] for >= 128 pages. */
 	gm_mspan *free[GM_FREE_LISTS];
 	uint64_t freemask[GM_FREE_LISTS / 64];
@@ -715,35 +746,6 @@ uint64_t gm_scav_goal_locked(void);
 void gm_scav_fork_child(void);
 
 /* ---- profiling (mprof.c, unwind.c) ---- */
-
-/*
- * A lock for short critical sections on a cold path (the profile's): one
- * word, taken by a compare-and-swap and given back by an exchange, so its
- * owner touches only the line the word sits on, and no call into libc; a
- * thread that finds it held spins briefly, then sleeps on a futex (0 free,
- * 1 held, 2 held with sleepers).  The fork handlers take and reset it.
- */
-typedef struct gm_lock {
-	uint32_t v;
-} gm_lock;
-
-void gm_lock_wait(gm_lock *l);
-void gm_lock_wake(gm_lock *l);
-
-gm_inline void gm_lock_acquire(gm_lock *l)
-{
-	uint32_t z = 0;
-
-	if (gm_unlikely(!__atomic_compare_exchange_n(&l->v, &z, 1, false, __ATOMIC_ACQUIRE,
-						     __ATOMIC_RELAXED)))
-		gm_lock_wait(l);
-}
-
-gm_inline void gm_lock_release(gm_lock *l)
-{
-	if (gm_unlikely(__atomic_exchange_n(&l->v, 0, __ATOMIC_RELEASE) == 2))
-		gm_lock_wake(l);
-}
 
 /* What a sample reads under the lock sits on the lock's line. */
 typedef struct __attribute__((aligned(64))) gm_prof_state {

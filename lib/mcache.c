@@ -57,9 +57,9 @@ gm_mcache *gm_mcache_create(void)
 	gm_ensure_init();
 	if (gm_tls_mcache != &gm_empty_mcache)
 		return gm_tls_mcache;
-	pthread_mutex_lock(&gm_heap.lock);
+	gm_lock_acquire(&gm_heap.lock);
 	mc = gm_fixalloc_alloc(&gm_heap.cachealloc);
-	pthread_mutex_unlock(&gm_heap.lock);
+	gm_lock_release(&gm_heap.lock);
 	if (mc == NULL)
 		return NULL;
 	mc->tid = (pid_t)syscall(SYS_gettid);
@@ -327,13 +327,13 @@ void gm_mcache_thread_exit(void *arg)
 		return;
 	gm_mcache_release_all(mc);
 	gm_tls_mcache = &gm_empty_mcache;
-	pthread_mutex_lock(&gm_heap.lock);
+	gm_lock_acquire(&gm_heap.lock);
 	pthread_mutex_lock(&gm_registry_.lock);
 	gm_stats_merge_dead_locked(&mc->stats);
 	gm_registry_unlink_locked(mc);
 	pthread_mutex_unlock(&gm_registry_.lock);
 	gm_fixalloc_free(&gm_heap.cachealloc, mc);
-	pthread_mutex_unlock(&gm_heap.lock);
+	gm_lock_release(&gm_heap.lock);
 }
 
 /*
@@ -351,13 +351,13 @@ void gm_mcache_fork_child(void)
 			continue;
 		/* Frees into the dead thread's spans must reach mcentral. */
 		gm_mcache_release_all(mc);
-		pthread_mutex_lock(&gm_heap.lock);
+		gm_lock_acquire(&gm_heap.lock);
 		pthread_mutex_lock(&gm_registry_.lock);
 		gm_stats_merge_dead_locked(&mc->stats);
 		gm_registry_unlink_locked(mc);
 		pthread_mutex_unlock(&gm_registry_.lock);
 		gm_fixalloc_free(&gm_heap.cachealloc, mc);
-		pthread_mutex_unlock(&gm_heap.lock);
+		gm_lock_release(&gm_heap.lock);
 	}
 	if (self != &gm_empty_mcache)
 		self->tid = (pid_t)syscall(SYS_gettid);

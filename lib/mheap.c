@@ -34,7 +34,7 @@
 #include <string.h>
 #include <time.h>
 
-gm_mheap gm_heap = {.lock = PTHREAD_MUTEX_INITIALIZER};
+gm_mheap gm_heap;
 gm_arena_map gm_amap;
 
 _Atomic uint64_t gm_stat_heap_sys;
@@ -516,7 +516,7 @@ static gm_mspan *gm_mheap_alloc_common(size_t npages, uint8_t spanclass, size_t 
 	bool over_limit = false;
 	uint64_t limit = atomic_load_explicit(&gm_heap.limit, memory_order_relaxed);
 
-	pthread_mutex_lock(&gm_heap.lock);
+	gm_lock_acquire(&gm_heap.lock);
 	s = gm_mheap_alloc_locked(npages, align_pages, spanclass != GM_SPANCLASS_LARGE, d);
 	if (s != NULL) {
 		s->spanclass = spanclass;
@@ -548,7 +548,7 @@ static gm_mspan *gm_mheap_alloc_common(size_t npages, uint8_t spanclass, size_t 
 			over_limit = gm_heap_retained() > limit;
 		}
 	}
-	pthread_mutex_unlock(&gm_heap.lock);
+	gm_lock_release(&gm_heap.lock);
 	if (over_limit) {
 		/* Synchronous scavenging: stay under the soft memory limit. */
 		uint64_t ready = gm_heap_retained();
@@ -660,7 +660,7 @@ static void gm_mheap_free_common(gm_mspan *s, bool released)
 	size_t npages = s->npages;
 	bool wake = false;
 
-	pthread_mutex_lock(&gm_heap.lock);
+	gm_lock_acquire(&gm_heap.lock);
 	gm_mheap_free_locked(s);
 	if (released) {
 		/* s may have merged with its neighbours: mark its own range. */
@@ -676,7 +676,7 @@ static void gm_mheap_free_common(gm_mspan *s, bool released)
 
 		wake = idle > inuse / 10 + ((uint64_t)8 << 20);
 	}
-	pthread_mutex_unlock(&gm_heap.lock);
+	gm_lock_release(&gm_heap.lock);
 	if (wake)
 		gm_scav_wake();
 }
@@ -701,7 +701,7 @@ bool gm_mheap_try_resize(gm_mspan *s, size_t npages)
 {
 	bool ok = false;
 
-	pthread_mutex_lock(&gm_heap.lock);
+	gm_lock_acquire(&gm_heap.lock);
 	if (npages < s->npages) {
 		gm_mspan *t = gm_fixalloc_alloc(&gm_heap.spanalloc);
 
@@ -751,7 +751,7 @@ bool gm_mheap_try_resize(gm_mspan *s, size_t npages)
 	} else {
 		ok = true;
 	}
-	pthread_mutex_unlock(&gm_heap.lock);
+	gm_lock_release(&gm_heap.lock);
 	return ok;
 }
 
@@ -875,7 +875,7 @@ size_t gm_mheap_scavenge(size_t want, bool force)
 	/* Runs idle since after this are left alone, unless forced. */
 	uint64_t young = force || now < gm_opt.scav_age_ns ? UINT64_MAX : now - gm_opt.scav_age_ns;
 
-	pthread_mutex_lock(&gm_heap.lock);
+	gm_lock_acquire(&gm_heap.lock);
 	while (done < want) {
 		gm_mspan *s;
 		uintptr_t lo, hi;
@@ -887,9 +887,9 @@ size_t gm_mheap_scavenge(size_t want, bool force)
 		nunscav = npages - gm_scav_bits(lo, npages, false);
 		/* Take the run off the free lists while madvise runs unlocked. */
 		gm_free_remove(s);
-		pthread_mutex_unlock(&gm_heap.lock);
+		gm_lock_release(&gm_heap.lock);
 		gm_sys_unused((void *)lo, hi - lo);
-		pthread_mutex_lock(&gm_heap.lock);
+		gm_lock_acquire(&gm_heap.lock);
 		gm_scav_set(lo, npages);
 		gm_gauge_add(&gm_heap.released, (int64_t)PAGES(nunscav));
 		gm_span_set(s->start, NULL);
@@ -902,7 +902,7 @@ size_t gm_mheap_scavenge(size_t want, bool force)
 		gm_scav_hint = NULL;
 	}
 	gm_scav.released_total += done;
-	pthread_mutex_unlock(&gm_heap.lock);
+	gm_lock_release(&gm_heap.lock);
 	if (done != 0 && GM_PROBE_ENABLED(scavenge))
 		GM_PROBE2(scavenge, (uint64_t)done, gm_nanotime() - t0);
 	return done;
@@ -928,7 +928,7 @@ int gm_mheap_check(char *why, size_t whylen)
 		goto out;                                                                          \
 	} while (0)
 
-	pthread_mutex_lock(&gm_heap.lock);
+	gm_lock_acquire(&gm_heap.lock);
 	for (ai = 0; ai < GM_ARENA_L2_ENTRIES; ai++) {
 		gm_heaparena *ha = gm_arena_at(ai);
 		size_t pg = 0;
@@ -1009,7 +1009,7 @@ int gm_mheap_check(char *why, size_t whylen)
 	if (inuse + idle != atomic_load(&gm_stat_heap_sys))
 		GM_CHECK_FAIL("HeapSys != inuse + idle");
 out:
-	pthread_mutex_unlock(&gm_heap.lock);
+	gm_lock_release(&gm_heap.lock);
 	return rc;
 #undef GM_CHECK_FAIL
 }
@@ -1017,5 +1017,5 @@ out:
 /* In a forked child: the heap lock may have been held by the parent's fork. */
 void gm_mheap_fork_child(void)
 {
-	pthread_mutex_init(&gm_heap.lock, NULL);
+	gm_heap.lock.v = 0;
 }

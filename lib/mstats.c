@@ -65,7 +65,7 @@ void gm_read_memstats(struct gomem_memstats *m)
 	memset(nmalloc, 0, sizeof(nmalloc));
 	memset(nfree, 0, sizeof(nfree));
 
-	pthread_mutex_lock(&gm_heap.lock);
+	gm_lock_acquire(&gm_heap.lock);
 	pthread_mutex_lock(&gm_registry_.lock);
 	/* Frees first, then mallocs: see the comment at the top. */
 	for (mc = gm_registry_.head; mc != NULL; mc = mc->rnext)
@@ -102,7 +102,7 @@ void gm_read_memstats(struct gomem_memstats *m)
 	m->HeapInuseReleased = atomic_load(&gm_heap.inuse_released);
 	m->ScavengeCycles = gm_scav.cycles;
 	m->ScavengeCPUNs = gm_scav.cpu_ns;
-	pthread_mutex_unlock(&gm_heap.lock);
+	gm_lock_release(&gm_heap.lock);
 
 	for (c = 1; c < GM_NUM_CLASSES; c++) {
 		total += nmalloc[c] * gm_class_size[c];

@@ -101,24 +101,24 @@ static uint64_t gm_scav_need(bool *pressed)
 {
 	uint64_t goal, limit, retained, need = 0;
 
-	pthread_mutex_lock(&gm_heap.lock);
+	gm_lock_acquire(&gm_heap.lock);
 	goal = gm_scav_goal_locked();
 	limit = atomic_load_explicit(&gm_heap.limit, memory_order_relaxed);
 	retained = gm_heap_retained();
 	if (retained > goal)
 		need = retained - goal;
 	*pressed = limit != 0 && retained > limit - limit / 20;
-	pthread_mutex_unlock(&gm_heap.lock);
+	gm_lock_release(&gm_heap.lock);
 	return need;
 }
 
 /* Start a new window of the in-use peak. */
 static void gm_scav_rotate(void)
 {
-	pthread_mutex_lock(&gm_heap.lock);
+	gm_lock_acquire(&gm_heap.lock);
 	gm_heap.peak_prev = gm_heap.peak_cur;
 	gm_heap.peak_cur = atomic_load_explicit(&gm_heap.inuse, memory_order_relaxed);
-	pthread_mutex_unlock(&gm_heap.lock);
+	gm_lock_release(&gm_heap.lock);
 }
 
 /* Print one scavtrace line, in the shape of Go's. */
@@ -154,13 +154,13 @@ static uint64_t gm_scav_account(uint64_t t0, uint64_t bytes, bool parked)
 {
 	uint64_t worked = gm_thread_cpu_ns() - t0;
 
-	pthread_mutex_lock(&gm_heap.lock);
+	gm_lock_acquire(&gm_heap.lock);
 	gm_scav.cpu_ns += worked;
 	if (parked)
 		gm_scav.released_total += bytes;
 	if (bytes != 0)
 		gm_scav.cycles++;
-	pthread_mutex_unlock(&gm_heap.lock);
+	gm_lock_release(&gm_heap.lock);
 	if (bytes != 0 && gm_opt.scavtrace)
 		gm_scav_trace(bytes, worked);
 	return worked;

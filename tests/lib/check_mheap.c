@@ -18,12 +18,12 @@ gauges(void)
 {
 	struct g g;
 
-	pthread_mutex_lock(&gm_heap.lock);
+	gm_lock_acquire(&gm_heap.lock);
 	g.sys = atomic_load(&gm_stat_heap_sys);
 	g.inuse = atomic_load(&gm_heap.inuse);
 	g.idle = atomic_load(&gm_heap.idle);
 	g.released = atomic_load(&gm_heap.released);
-	pthread_mutex_unlock(&gm_heap.lock);
+	gm_lock_release(&gm_heap.lock);
 	return g;
 }
 

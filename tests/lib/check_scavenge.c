@@ -42,12 +42,12 @@ START_TEST(limit_scavenges_synchronously)
 	gm_read_memstats(&m);
 	ck_assert_uint_ge(m.HeapIdle - m.HeapReleased, (uint64_t)60 << 20);
 	/* Limit: 32 MiB over what is Ready minus the idle part. */
-	pthread_mutex_lock(&gm_heap.lock);
+	gm_lock_acquire(&gm_heap.lock);
 	gm_heap.limit = m.Sys - m.HeapReleased - (m.HeapIdle - m.HeapReleased) + ((uint64_t)8 << 20);
 	/* As the API sets it: the scavenger's cgroup poll (every 500 ms) must
 	 * not put the cgroup's limit back while the test runs. */
 	gm_heap.limit_source = GOMEM_LIMIT_API;
-	pthread_mutex_unlock(&gm_heap.lock);
+	gm_lock_release(&gm_heap.lock);
 	gm_free(gm_malloc(1 << 20));
 	gm_read_memstats(&m);
 	ck_assert_msg(m.HeapSys - m.HeapReleased <= gm_heap.limit,

@@ -341,6 +341,49 @@ void gm_mcache_thread_exit(void *arg)
  * caches keep their spans (their objects may still be referenced), but their
  * counts move to the dead-thread totals so the stats stay exact.
  */
+/*
+ * In a forked child, make a dead thread's lists safe to give back.  That
+ * thread may have been anywhere in its own list when the parent forked:
+ * in a release that had marked the first blocks taken but not yet cut them
+ * off, in a refill that was still marking blocks free, half through a free
+ * or a malloc.  Keep each list's longest prefix of blocks of its class, in
+ * in-use spans, with a free or taken key; mark them free; cut the list
+ * after them.  What is cut off is leaked in the child: at most the tail of
+ * the list the thread was working on.  The masked lists of
+ * GOMEMDEBUG=safelink=1 are dropped whole (their links cannot be checked
+ * without stopping the process).
+ */
+static void gm_mcache_trim_dead(gm_mcache *mc)
+{
+	for (unsigned c = 1; c < GM_NUM_SPANCLASSES; c++) {
+		unsigned kw = gm_class_keyw[c];
+		void *p = mc->free[c], *prev = NULL;
+		uint64_t n = 0;
+
+		mc->sfree[c] = NULL;
+		while (p != NULL && n++ < ((uint64_t)1 << 24)) {
+			gm_mspan *s = gm_span_of((uintptr_t)p);
+			uintptr_t *q = p;
+
+			if (s == NULL || s->spanclass != c ||
+			    (gm_span_state(s) != GM_SPAN_PARTIAL && gm_span_state(s) != GM_SPAN_EMPTY) ||
+			    gm_obj_index((uintptr_t)p - s->start, s->inv, s->shift) >= s->nelems ||
+			    (kw != 0 && q[kw] != GM_KEY_FREE && q[kw] != GM_KEY_TAKEN))
+				break;
+			if (kw != 0)
+				q[kw] = GM_KEY_FREE;
+			prev = p;
+			p = (void *)q[0];
+		}
+		if (p != NULL) {
+			if (prev != NULL)
+				*(void **)prev = NULL;
+			else
+				mc->free[c] = NULL;
+		}
+	}
+}
+
 void gm_mcache_fork_child(void)
 {
 	gm_mcache *mc, *next, *self = gm_tls_mcache;
@@ -350,6 +393,7 @@ void gm_mcache_fork_child(void)
 		if (mc == self)
 			continue;
 		/* Frees into the dead thread's spans must reach mcentral. */
+		gm_mcache_trim_dead(mc);
 		gm_mcache_release_all(mc);
 		gm_lock_acquire(&gm_heap.lock);
 		pthread_mutex_lock(&gm_registry_.lock);

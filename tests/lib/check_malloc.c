@@ -8,6 +8,8 @@
 #include "testutil.h"
 
 #include <errno.h>
+#include <pthread.h>
+#include <sys/wait.h>
 
 /*
  * GCC assumes malloc's result is word aligned whatever the size
@@ -462,6 +464,74 @@ START_TEST(bad_frees_name_the_pointer)
 }
 END_TEST
 
+/*
+ * A thread that fills its cache's list of 64-byte blocks, then waits while
+ * the main thread forks.
+ */
+static pthread_barrier_t fork_bar;
+static gm_mcache *fork_peer;
+
+static void *
+fork_peer_main(void *arg)
+{
+	void *v[64];
+
+	(void)arg;
+	for (int i = 0; i < 64; i++)
+		v[i] = gm_malloc(64);
+	for (int i = 0; i < 64; i++)
+		gm_free(v[i]);
+	fork_peer = gm_tls_mcache;
+	pthread_barrier_wait(&fork_bar); /* filled */
+	pthread_barrier_wait(&fork_bar); /* forked */
+	return NULL;
+}
+
+/*
+ * The parent forks while another thread is halfway through giving a batch
+ * back (gm_mcache_release has marked the first blocks taken and not yet
+ * cut them off its list): the child gives that thread's cache back
+ * without taking those keys for a double free, and its heap checks out.
+ */
+START_TEST(fork_child_takes_back_torn_caches)
+{
+	unsigned c = gm_size_class(64);
+	pthread_t t;
+	uintptr_t *q;
+	pid_t pid;
+	int st;
+
+	pthread_barrier_init(&fork_bar, NULL, 2);
+	ck_assert_int_eq(pthread_create(&t, NULL, fork_peer_main, NULL), 0);
+	pthread_barrier_wait(&fork_bar);
+	/* The peer's release in progress: its first three blocks marked taken. */
+	q = fork_peer->free[c];
+	ck_assert_ptr_nonnull(q);
+	ck_assert_uint_ne(gm_class_keyw[c], 0);
+	for (int i = 0; i < 3 && q != NULL; i++) {
+		q[gm_class_keyw[c]] = GM_KEY_TAKEN;
+		q = (uintptr_t *)q[0];
+	}
+	pid = fork();
+	if (pid == 0) {
+		char why[128];
+		void *p = gm_malloc(64);
+
+		gm_free(p);
+		_exit(gm_mheap_check(why, sizeof(why)) == 0 ? 0 : 7);
+	}
+	ck_assert_int_gt(pid, 0);
+	ck_assert_int_eq(waitpid(pid, &st, 0), pid);
+	/* Put the peer's keys back before it exits and releases its cache. */
+	for (q = fork_peer->free[c]; q != NULL; q = (uintptr_t *)q[0])
+		q[gm_class_keyw[c]] = GM_KEY_FREE;
+	pthread_barrier_wait(&fork_bar);
+	pthread_join(t, NULL);
+	pthread_barrier_destroy(&fork_bar);
+	ck_assert_msg(WIFEXITED(st) && WEXITSTATUS(st) == 0, "child status %d", st);
+}
+END_TEST
+
 int
 main(void)
 {
@@ -483,6 +553,7 @@ main(void)
 	tcase_add_test(tc, eight_byte_frees_leave_neighbours);
 	tcase_add_test(tc, malloc_zero_unique);
 	tcase_add_test(tc, bad_frees_name_the_pointer);
+	tcase_add_test(tc, fork_child_takes_back_torn_caches);
 	suite_add_tcase(s, tc);
 	return run_suite(s);
 }

@@ -365,14 +365,7 @@ gm_noinline void gm_free_slow(void *p, gm_mspan *s)
 
 		if (c != GM_SPANCLASS_LARGE && mc->room[c] != 0 && p != head &&
 		    gm_is_object_start(s, a) && !gm_span_maybe_sampled(s, a)) {
-			uintptr_t *w = p;
-
-			w[s->keyw] = GM_KEY_FREE;
-			__asm__("" ::: "memory"); /* the key first: in the 8 B class the link overwrites it */
-			w[0] = (uintptr_t)head;
-			mc->free[c] = p;
-			mc->room[c]--;
-			gm_stat_inc(&mc->stats.nfree[c]);
+			gm_free_push(mc, c, p, s->keyw, head);
 			return;
 		}
 	}

@@ -111,6 +111,23 @@ gm_inline void gm_room_take(gm_mcache *mc, size_t c)
 #endif
 }
 
+/*
+ * Push p, a block of class c whose key is word kw, on mc's (unmasked) list
+ * whose head is head: the key first (in the 8 B class the link overwrites
+ * it), then the link.  Free's fast path and gm_free_slow's lean path.
+ */
+gm_inline void gm_free_push(gm_mcache *mc, size_t c, void *p, uintptr_t kw, void *head)
+{
+	uintptr_t *w = p;
+
+	w[kw] = GM_KEY_FREE;
+	__asm__("" ::: "memory");
+	w[0] = (uintptr_t)head;
+	mc->free[c] = p;
+	gm_room_take(mc, c);
+	gm_stat_inc(&mc->stats.nfree[c]);
+}
+
 gm_inline void gm_free_fast(void *p)
 {
 	uintptr_t a = (uintptr_t)p;
@@ -119,23 +136,17 @@ gm_inline void gm_free_fast(void *p)
 	/* Relaxed: the profiler changes it when it samples another object of
 	 * the span (a sampled object reaches its freer after that store). */
 	size_t c = __atomic_load_n(&s->fastclass, __ATOMIC_RELAXED);
-	uintptr_t *w = p, kw = s->keyw;
+	uintptr_t kw = s->keyw;
 	void *head = mc->free[c];
 
 	/* A span free may take objects of (fastclass 0 has no room: no span,
 	 * large, sampled), room on the list (the empty cache has none), the
 	 * start of an object, not the list's head (free(p); free(p)); else the
 	 * slow path, which names bad pointers.  Nothing of the object is read:
-	 * its line is often cold here, and malloc reads it anyway.  The key
-	 * goes in first: in the 8 B class the link overwrites it. */
+	 * its line is often cold here, and malloc reads it anyway. */
 	if (gm_likely(mc->room[c] != 0 &&
 		      gm_obj_index(a - s->start, s->inv, s->shift) < s->nelems && p != head)) {
-		w[kw] = GM_KEY_FREE;
-		__asm__("" ::: "memory");
-		w[0] = (uintptr_t)head;
-		mc->free[c] = p;
-		gm_room_take(mc, c);
-		gm_stat_inc(&mc->stats.nfree[c]);
+		gm_free_push(mc, c, p, kw, head);
 		return;
 	}
 	gm_free_slow(p, s);

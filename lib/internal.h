@@ -556,7 +556,8 @@ int gm_mheap_check(char *why, size_t whylen);
  * in O(1) instead of object by object from spans.  Bounded per class by
  * GM_TC_OBJS objects and GM_TC_BYTES bytes (its objects keep their spans in
  * use); the scavenger empties it after a spike or under memory pressure,
- * before it releases free pages (gm_mcentral_drain_all), and at thread exit.
+ * before it releases free pages (gm_mcentral_drain_all).  An exiting
+ * thread's batches stay there for the next thread.
  */
 #define GM_TC_SLOTS 128
 #define GM_TC_OBJS  4096u

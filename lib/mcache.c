@@ -278,8 +278,11 @@ void gm_mcache_overflow(gm_mcache *mc, unsigned c)
 
 /*
  * Give every cached object back to mcentral and the caps to their base
- * (thread exit, fork), and empty the transfer caches onto the spans: an
- * exiting thread leaves no memory held for it anywhere.
+ * (thread exit, fork).  Whole batches stay in the transfer caches, as in
+ * tcmalloc: the next thread's refills take them in O(1) (a program that
+ * starts a thread per task, like larson, would otherwise put every batch
+ * back on its spans and carve it again).  They are bounded per class, and
+ * the scavenger empties them after a spike or under memory pressure.
  */
 void gm_mcache_release_all(gm_mcache *mc)
 {
@@ -290,7 +293,6 @@ void gm_mcache_release_all(gm_mcache *mc)
 			gm_mcache_release(mc, c, UINT32_MAX);
 		gm_mcache_setmax(mc, c, 0);
 		mc->refilled[c] = mc->overages[c] = 0;
-		gm_mcentral_drain(c);
 	}
 }
 

@@ -495,6 +495,7 @@ START_TEST(small_objects_and_spans_forget_samples)
 	ck_assert_uint_eq(t.alloc_objects - t.free_objects, live0);
 	ck_assert_uint_eq(t.alloc_objects, gomem_profile.samples);
 	gm_mcache_release_all(gm_tls_mcache);
+	gm_mcentral_drain_all();
 	ck_assert_uint_le(atomic_load(&gm_heap.inuse), inuse0);
 	gm_opt.profile_rate = 512 * 1024;
 	ck_heap_ok();

@@ -138,6 +138,7 @@ GM_API void gomem_free_os_memory(void)
 	size_t parked;
 
 	gm_ensure_init();
+	gm_lcache_drain_all(); /* the threads' cached large blocks first */
 	gm_mheap_scavenge(SIZE_MAX, true);
 	parked = gm_mcentral_scavenge_all();
 	gm_lock_acquire(&gm_heap.lock);

@@ -218,7 +218,8 @@ enum gm_span_state {
 	GM_SPAN_FREE,	  /* free pages in the heap */
 	GM_SPAN_LARGE,	  /* a large object */
 	GM_SPAN_PARTIAL,  /* small objects; some free on the span (mcentral.partial) */
-	GM_SPAN_EMPTY	  /* small objects; none free on the span (all out in caches or use) */
+	GM_SPAN_EMPTY,	  /* small objects; none free on the span (all out in caches or use) */
+	GM_SPAN_CACHED	  /* a freed large object kept by a thread (malloc.c, gm_lcache) */
 };
 
 /*
@@ -490,8 +491,9 @@ typedef struct gm_mheap {
 	_Atomic uint64_t inuse_released;
 	/* Peak of in-use bytes in the current and previous scavenger windows. */
 	uint64_t peak_cur, peak_prev;
-	/* Large objects, cumulative. */
-	uint64_t large_alloc, large_alloc_count, large_free, large_free_count;
+	/* Large objects, cumulative: atomic, as a thread's large cache
+	 * (malloc.c) counts without the lock.  Frees are read first. */
+	_Atomic uint64_t large_alloc, large_alloc_count, large_free, large_free_count;
 	/* Metadata. */
 	gm_fixalloc spanalloc;
 	gm_fixalloc cachealloc;
@@ -541,6 +543,7 @@ typedef struct gm_dirty {
 gm_mspan *gm_mheap_alloc_dirty(size_t npages, size_t align_pages, gm_dirty *d);
 void gm_mheap_free(gm_mspan *s);
 void gm_mheap_free_moved(gm_mspan *s);
+void gm_mheap_free_cached(gm_mspan *s);
 void gm_mheap_free_locked(gm_mspan *s);
 bool gm_mheap_try_resize(gm_mspan *s, size_t npages);
 size_t gm_mheap_scavenge(size_t want, bool force);
@@ -616,6 +619,9 @@ typedef struct gm_mcache {
 	uint8_t overages[GM_NUM_SPANCLASSES];
 	uint32_t mark[GM_NUM_SPANCLASSES];
 	uint64_t grown;
+	/* The last large block the thread freed (malloc.c, gm_lcache): set
+	 * by the owner, taken by the owner or the scavenger (exchange). */
+	struct gm_mspan *lcache;
 	int64_t next_sample; /* bytes until the next profiling sample */
 	uint64_t rng;
 	uint64_t prof_lastgen; /* mprof.c, see prof_last */
@@ -653,6 +659,8 @@ extern __thread gm_mcache *gm_tls_mcache;
 
 gm_mcache *gm_mcache_create(void);
 void gm_mcache_release_all(gm_mcache *mc);
+void gm_lcache_release(gm_mcache *mc);
+void gm_lcache_drain_all(void);
 void gm_mcache_thread_exit(void *arg);
 void *gm_mcache_refill(gm_mcache *mc, unsigned spanclass);
 void gm_mcache_release(gm_mcache *mc, unsigned spanclass, unsigned n);

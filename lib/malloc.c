@@ -178,6 +178,88 @@ static void gm_large_zero_measure(gm_mspan *s)
 	atomic_store_explicit(&gm_touch_avg, avg, memory_order_relaxed);
 }
 
+/*
+ * The large cache: a thread keeps the last large block it freed, of at
+ * most GM_LCACHE_MAX bytes, for its next malloc of the same number of
+ * pages.  A program that allocates and frees a big buffer in a loop (glibc
+ * serves it from the top of its heap) then skips the page heap's lock,
+ * coalescing and carving.  The block's free is counted when it enters the
+ * cache and its malloc when it leaves, so MemStats stay exact; its pages
+ * stay in HeapInuse meanwhile, like the objects on a thread's lists.  The
+ * span is GM_SPAN_CACHED there, so a second free or a realloc of the block
+ * is still caught.  The owner sets mc->lcache; the owner and the scavenger
+ * take it with an exchange (gm_lcache_drain_all, after a spike or under
+ * memory pressure); thread exit and fork give it back.  Blocks the profile
+ * sampled are forgotten by it first; calloc and aligned blocks take no
+ * cached span.
+ */
+#define GM_LCACHE_MAX ((size_t)4 << 20)
+
+/* A block of npages pages from the thread's large cache, or NULL. */
+static inline void *gm_lcache_take(gm_mcache *mc, size_t n, size_t npages)
+{
+	gm_mspan *s = __atomic_load_n(&mc->lcache, __ATOMIC_RELAXED);
+
+	/* Only the owner sets it, so the exchange finds s or NULL (taken). */
+	if (s == NULL || s->npages != npages || __atomic_exchange_n(&mc->lcache, NULL, __ATOMIC_ACQUIRE) != s)
+		return NULL;
+	atomic_fetch_add_explicit(&gm_heap.large_alloc, (uint64_t)npages << GM_PAGE_SHIFT, memory_order_release);
+	atomic_fetch_add_explicit(&gm_heap.large_alloc_count, 1, memory_order_release);
+	gm_span_set_state(s, GM_SPAN_LARGE);
+	return gm_prof_account(mc, (void *)s->start, n);
+}
+
+/*
+ * Keep the freed large span s (its samples forgotten) in the thread's
+ * cache, giving back the one there before; false if s does not fit.
+ */
+static bool gm_lcache_put(gm_mspan *s)
+{
+	gm_mcache *mc = gm_tls_mcache;
+	uint64_t bytes = (uint64_t)s->npages << GM_PAGE_SHIFT;
+
+	if (bytes > GM_LCACHE_MAX || mc == &gm_empty_mcache)
+		return false;
+	gm_span_set_state(s, GM_SPAN_CACHED);
+	atomic_fetch_add_explicit(&gm_heap.large_free, bytes, memory_order_release);
+	atomic_fetch_add_explicit(&gm_heap.large_free_count, 1, memory_order_release);
+	s = __atomic_exchange_n(&mc->lcache, s, __ATOMIC_ACQ_REL);
+	if (s != NULL)
+		gm_mheap_free_cached(s);
+	return true;
+}
+
+/* Give the thread's cached large span back to the heap (exit, fork). */
+void gm_lcache_release(gm_mcache *mc)
+{
+	gm_mspan *s = __atomic_exchange_n(&mc->lcache, NULL, __ATOMIC_ACQUIRE);
+
+	if (s != NULL)
+		gm_mheap_free_cached(s);
+}
+
+/* Take every thread's cached large span back (the scavenger). */
+void gm_lcache_drain_all(void)
+{
+	gm_mspan *list = NULL, *s;
+	gm_mcache *mc;
+
+	pthread_mutex_lock(&gm_registry_.lock);
+	for (mc = gm_registry_.head; mc != NULL; mc = mc->rnext) {
+		s = __atomic_exchange_n(&mc->lcache, NULL, __ATOMIC_ACQUIRE);
+		if (s != NULL) {
+			s->next = list;
+			list = s;
+		}
+	}
+	pthread_mutex_unlock(&gm_registry_.lock);
+	/* The heap's lock comes before the registry's: give back after. */
+	while ((s = list) != NULL) {
+		list = s->next;
+		gm_mheap_free_cached(s);
+	}
+}
+
 /* Pages for a large object; align_pages 0 = any alignment. */
 static void *gm_large_alloc(size_t n, size_t align_pages, bool zero)
 {
@@ -193,6 +275,12 @@ static void *gm_large_alloc(size_t n, size_t align_pages, bool zero)
 	if (gm_unlikely(!gm_scav.started))
 		gm_scav_start();
 	npages = (n + GM_PAGE_SIZE - 1) >> GM_PAGE_SHIFT;
+	if (!zero && align_pages <= 1) {
+		void *p = gm_lcache_take(gm_tls_mcache, n, npages);
+
+		if (p != NULL)
+			return p;
+	}
 	s = zero ? gm_mheap_alloc_dirty(npages, align_pages, &dirty)
 		 : gm_mheap_alloc(npages, GM_SPANCLASS_LARGE, align_pages);
 	if (gm_unlikely(s == NULL)) {
@@ -303,7 +391,7 @@ static void gm_large_free(gm_mspan *s, void *p, bool moved)
 		gm_large_zero_measure(s);
 	if (moved)
 		gm_mheap_free_moved(s);
-	else
+	else if (!gm_lcache_put(s))
 		gm_mheap_free(s);
 }
 

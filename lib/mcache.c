@@ -328,6 +328,7 @@ void gm_mcache_thread_exit(void *arg)
 	if (mc == NULL || mc == &gm_empty_mcache)
 		return;
 	gm_mcache_release_all(mc);
+	gm_lcache_release(mc);
 	gm_tls_mcache = &gm_empty_mcache;
 	gm_lock_acquire(&gm_heap.lock);
 	pthread_mutex_lock(&gm_registry_.lock);
@@ -397,6 +398,7 @@ void gm_mcache_fork_child(void)
 		/* Frees into the dead thread's spans must reach mcentral. */
 		gm_mcache_trim_dead(mc);
 		gm_mcache_release_all(mc);
+		gm_lcache_release(mc);
 		gm_lock_acquire(&gm_heap.lock);
 		pthread_mutex_lock(&gm_registry_.lock);
 		gm_stats_merge_dead_locked(&mc->stats);

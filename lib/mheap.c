@@ -533,8 +533,9 @@ static gm_mspan *gm_mheap_alloc_common(size_t npages, uint8_t spanclass, size_t 
 			s->shift = 0;
 			s->keyw = 1;
 			__atomic_store_n(&s->fastclass, 0, __ATOMIC_RELAXED);
-			gm_heap.large_alloc += PAGES(npages);
-			gm_heap.large_alloc_count++;
+			atomic_fetch_add_explicit(&gm_heap.large_alloc, PAGES(npages),
+						  memory_order_release);
+			atomic_fetch_add_explicit(&gm_heap.large_alloc_count, 1, memory_order_release);
 		} else {
 			s->state = GM_SPAN_EMPTY;
 			s->elemsize = gm_class_size[spanclass];
@@ -612,14 +613,18 @@ static void gm_free_coalesce_insert(gm_mspan *s)
 	gm_free_insert(s);
 }
 
-/* Give span s back to the heap with the lock held. */
-void gm_mheap_free_locked(gm_mspan *s)
+/*
+ * Give span s back to the heap with the lock held; counted says a large
+ * object's free was counted already (a thread's large cache, malloc.c).
+ */
+static void gm_mheap_free_locked_c(gm_mspan *s, bool counted)
 {
 	size_t i;
 
-	if (s->spanclass == GM_SPANCLASS_LARGE) {
-		gm_heap.large_free += PAGES(s->npages);
-		gm_heap.large_free_count++;
+	if (s->spanclass == GM_SPANCLASS_LARGE && !counted) {
+		atomic_fetch_add_explicit(&gm_heap.large_free, PAGES(s->npages),
+					  memory_order_release);
+		atomic_fetch_add_explicit(&gm_heap.large_free_count, 1, memory_order_release);
 	}
 	gm_gauge_add(&gm_heap.inuse, -(int64_t)PAGES(s->npages));
 	gm_gauge_add(&gm_heap.idle, (int64_t)PAGES(s->npages));
@@ -649,19 +654,25 @@ void gm_mheap_free_locked(gm_mspan *s)
 	gm_free_coalesce_insert(s);
 }
 
+/* Give span s back to the heap with the lock held. */
+void gm_mheap_free_locked(gm_mspan *s)
+{
+	gm_mheap_free_locked_c(s, false);
+}
+
 /*
  * Give span s back to the heap; released says its pages were already given
  * back to the OS (gm_sys_move left fresh ones), so they count in
  * HeapReleased at once.
  */
-static void gm_mheap_free_common(gm_mspan *s, bool released)
+static void gm_mheap_free_common(gm_mspan *s, bool released, bool counted)
 {
 	uintptr_t start = s->start;
 	size_t npages = s->npages;
 	bool wake = false;
 
 	gm_lock_acquire(&gm_heap.lock);
-	gm_mheap_free_locked(s);
+	gm_mheap_free_locked_c(s, counted);
 	if (released) {
 		/* s may have merged with its neighbours: mark its own range. */
 		size_t was = gm_scav_range(start, npages, GM_SCAV_SET);
@@ -684,13 +695,19 @@ static void gm_mheap_free_common(gm_mspan *s, bool released)
 /* Give span s back to the heap. */
 void gm_mheap_free(gm_mspan *s)
 {
-	gm_mheap_free_common(s, false);
+	gm_mheap_free_common(s, false, false);
+}
+
+/* Give back a large span from a thread's large cache (its free was counted). */
+void gm_mheap_free_cached(gm_mspan *s)
+{
+	gm_mheap_free_common(s, false, true);
 }
 
 /* Give back a large span whose pages gm_sys_move replaced with fresh ones. */
 void gm_mheap_free_moved(gm_mspan *s)
 {
-	gm_mheap_free_common(s, true);
+	gm_mheap_free_common(s, true, false);
 }
 
 /*

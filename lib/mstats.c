@@ -83,10 +83,11 @@ void gm_read_memstats(struct gomem_memstats *m)
 		nmalloc[c] += gm_registry_.dead.nmalloc[c];
 	threads = gm_registry_.nthreads;
 	pthread_mutex_unlock(&gm_registry_.lock);
-	large_alloc = gm_heap.large_alloc;
-	large_alloc_count = gm_heap.large_alloc_count;
-	large_free = gm_heap.large_free;
-	large_free_count = gm_heap.large_free_count;
+	/* Frees first here too: a thread's large cache counts without the lock. */
+	large_free = atomic_load_explicit(&gm_heap.large_free, memory_order_acquire);
+	large_free_count = atomic_load_explicit(&gm_heap.large_free_count, memory_order_acquire);
+	large_alloc = atomic_load_explicit(&gm_heap.large_alloc, memory_order_acquire);
+	large_alloc_count = atomic_load_explicit(&gm_heap.large_alloc_count, memory_order_acquire);
 	inuse = atomic_load(&gm_heap.inuse);
 	idle = atomic_load(&gm_heap.idle);
 	released = atomic_load(&gm_heap.released);

@@ -215,8 +215,10 @@ static void *gm_scav_main(void *arg)
 
 			/* The objects held whole in the transfer caches keep
 			 * their spans from the heap: they go back first. */
-			if (spike)
+			if (spike) {
 				gm_mcentral_drain_all();
+				gm_lcache_drain_all();
+			}
 
 			do {
 				uint64_t want = need - released;

@@ -464,6 +464,87 @@ START_TEST(bad_frees_name_the_pointer)
 }
 END_TEST
 
+/* A thread that frees a large block and exits. */
+static void *
+large_free_exit(void *arg)
+{
+	gm_free(gm_malloc((size_t)(uintptr_t)arg));
+	return NULL;
+}
+
+/*
+ * The thread's large cache (malloc.c): the last large block freed comes
+ * back for the next malloc of its page count, and the counts stay exact
+ * (Go's definitions: the free counts at free, the pages stay in use);
+ * calloc, other sizes and blocks over 4 MiB do not use it; a new free
+ * gives the one before back; thread exit and the scavenger's drain give it
+ * back to the heap.
+ */
+START_TEST(large_cache_reuses_and_counts)
+{
+	struct gomem_memstats a, b;
+	const size_t mib = (size_t)1 << 20;
+	char *p, *q, *r, *z, *big;
+	pthread_t t;
+
+	gm_opt.scavenge = false;
+	gm_lcache_release(gm_tls_mcache);
+	gm_read_memstats(&a);
+	p = gm_malloc(mib);
+	memset(p, 7, 4096);
+	gm_free(p);
+	gm_read_memstats(&b);
+	ck_assert_uint_eq(b.Mallocs - a.Mallocs, 1);
+	ck_assert_uint_eq(b.Frees - a.Frees, 1);
+	ck_assert_uint_eq(b.LargeFrees - a.LargeFrees, 1);
+	ck_assert_uint_eq(b.HeapAlloc, a.HeapAlloc);
+	ck_assert_uint_eq(b.HeapInuse, a.HeapInuse + mib); /* kept, in use */
+	ck_identities(&b);
+	/* Same page count: the same block, counted as a new malloc. */
+	q = gm_malloc(mib - 100);
+	ck_assert_ptr_eq(q, p);
+	ck_assert_uint_eq(gm_usable_size(q), mib);
+	gm_read_memstats(&b);
+	ck_assert_uint_eq(b.Mallocs - a.Mallocs, 2);
+	ck_assert_uint_eq(b.LargeAllocs - a.LargeAllocs, 2);
+	ck_assert_uint_eq(b.HeapAlloc, a.HeapAlloc + mib);
+	ck_assert_uint_eq(b.HeapInuse, a.HeapInuse + mib);
+	/* Another size does not take it; the newer free replaces it. */
+	r = gm_malloc(2 * mib);
+	ck_assert_ptr_ne(r, q);
+	gm_free(q);
+	gm_free(r);
+	gm_read_memstats(&b);
+	ck_assert_uint_eq(b.HeapAlloc, a.HeapAlloc);
+	ck_assert_uint_eq(b.HeapInuse, a.HeapInuse + 2 * mib);
+	/* calloc takes no cached block (it may hold old data). */
+	z = gm_calloc(1, 2 * mib);
+	ck_assert_ptr_ne(z, r);
+	for (size_t i = 0; i < 2 * mib; i += 4096)
+		ck_assert_int_eq(z[i], 0);
+	gm_free(z);
+	/* Over 4 MiB: straight back to the heap. */
+	big = gm_malloc(8 * mib);
+	gm_free(big);
+	gm_read_memstats(&b);
+	ck_assert_uint_eq(b.HeapInuse, a.HeapInuse + 2 * mib);
+	ck_assert_uint_eq(b.Mallocs - b.Frees, a.Mallocs - a.Frees);
+	ck_identities(&b);
+	ck_heap_ok();
+	gm_lcache_drain_all(); /* the scavenger's, and gomem_free_os_memory's */
+	gm_read_memstats(&b);
+	ck_assert_uint_eq(b.HeapInuse, a.HeapInuse);
+	/* A thread's exit gives its cached block back. */
+	pthread_create(&t, NULL, large_free_exit, (void *)(uintptr_t)(3 * mib));
+	pthread_join(t, NULL);
+	gm_read_memstats(&b);
+	ck_assert_uint_eq(b.HeapInuse, a.HeapInuse);
+	ck_assert_uint_eq(b.HeapAlloc, a.HeapAlloc);
+	ck_identities(&b);
+	ck_heap_ok();
+}
+END_TEST
+
 /*
  * A thread that fills its cache's list of 64-byte blocks, then waits while
  * the main thread forks.
@@ -553,6 +634,7 @@ main(void)
 	tcase_add_test(tc, eight_byte_frees_leave_neighbours);
 	tcase_add_test(tc, malloc_zero_unique);
 	tcase_add_test(tc, bad_frees_name_the_pointer);
+	tcase_add_test(tc, large_cache_reuses_and_counts);
 	tcase_add_test(tc, fork_child_takes_back_torn_caches);
 	suite_add_tcase(s, tc);
 	return run_suite(s);

@@ -45,7 +45,9 @@
  *      list gave back (its transfer cache), else takes them from spans with
  *      free objects, else gets a fresh span from mheap (heap lock); else
  *      mheap maps more of an arena or reserves a new one.
- *   3. n > 32 KiB: a span of whole pages straight from mheap, which maps
+ *   3. n > 32 KiB: the thread's last freed large block if it has the
+ *      same number of pages (up to 4 MiB, malloc.c's large cache), else a
+ *      span of whole pages straight from mheap, which maps
  *      only its first and last page in the page -> span map (a free
  *      looks up its start; coalescing looks at neighbours' ends).
  *

@@ -290,8 +290,10 @@ gm_inline uint16_t gm_span_sampkey(const gm_mspan *s, uintptr_t p)
  * GM_SAMPKEY_ANY, which stays until the span has no samples.  A slot changes
  * only when its block is freed (or becomes ANY), so a reader without the
  * lock that finds neither a live sampled block's key nor ANY there knows
- * its block was not sampled (gm_prof_free).
+ * its block was not sampled (gm_prof_free).  A change of fastclass goes to
+ * free's page table too.
  */
+gm_inline void gm_span_publish(const gm_mspan *s, bool clear);
 gm_inline void gm_span_sampled(gm_mspan *s, int d, uintptr_t p)
 {
 	uint16_t n = (uint16_t)(__atomic_load_n(&s->nsampled, __ATOMIC_RELAXED) + d);
@@ -310,7 +312,10 @@ gm_inline void gm_span_sampled(gm_mspan *s, int d, uintptr_t p)
 			__atomic_store_n(&s->sampkey[0], GM_SAMPKEY_ANY, __ATOMIC_RELEASE);
 	}
 	__atomic_store_n(&s->nsampled, n, __ATOMIC_RELAXED);
-	__atomic_store_n(&s->fastclass, gm_span_fastclass(s), __ATOMIC_RELAXED);
+	if (gm_span_fastclass(s) != __atomic_load_n(&s->fastclass, __ATOMIC_RELAXED)) {
+		__atomic_store_n(&s->fastclass, gm_span_fastclass(s), __ATOMIC_RELAXED);
+		gm_span_publish(s, false);
+	}
 }
 
 /*
@@ -369,6 +374,13 @@ typedef struct gm_spanref {
 /* Per-arena metadata (Go's heapArena), charged to GCSys. */
 typedef struct gm_heaparena {
 	gm_spanref spans[GM_ARENA_PAGES];	 /* page -> span */
+	/* Free's page table: for each page of an in-use small-object span,
+	 * the span's start with its fastclass in the low byte (a page-aligned
+	 * start leaves it free); 0 on every other page.  Free's fast path
+	 * needs nothing else of the span (gm_free_fast), so it loads one
+	 * word, not the span's line.  Written with the heap lock (a span
+	 * taken or given back) or the profile lock (fastclass); read without. */
+	uintptr_t fast[GM_ARENA_PAGES];
 	uint64_t scavenged[GM_ARENA_PAGES / 64]; /* 1 = page released to the OS */
 	uint64_t mapped[GM_ARENA_PAGES / 64];	 /* 1 = page in Prepared/Ready */
 	uintptr_t base;
@@ -389,6 +401,13 @@ typedef struct gm_arena_map {
 		gm_heaparena none;
 		gm_mspan span_none;
 	};
+	/* Per class, for free's object start check off the same base: the
+	 * inverse of the odd part of the size, its trailing zero bits, the
+	 * objects in a span (64 bits: one compare); class 0's 0 objects fail
+	 * the check. */
+	uint64_t cinv[GM_NUM_CLASSES];
+	uint64_t cnelems[GM_NUM_CLASSES];
+	uint8_t cshift[GM_NUM_CLASSES];
 	uintptr_t idx[GM_ARENA_L2_ENTRIES]; /* distance from none, 0 = no arena */
 } gm_arena_map;
 
@@ -427,6 +446,24 @@ gm_inline gm_heaparena *gm_arena_of(uintptr_t p)
 	size_t i = (p >> GM_ARENA_SHIFT) & (GM_ARENA_L2_ENTRIES - 1);
 
 	return gm_arenas[i] != 0 ? gm_arena_at(i) : NULL;
+}
+
+/*
+ * Write free's page table (gm_heaparena.fast) for the small-object span s:
+ * its start and fastclass on each of its pages, or 0 when clear (the span
+ * goes back to the heap).
+ */
+gm_inline void gm_span_publish(const gm_mspan *s, bool clear)
+{
+	uintptr_t v = clear ? 0 : s->start | __atomic_load_n(&s->fastclass, __ATOMIC_RELAXED);
+
+	for (size_t i = 0; i < s->npages; i++) {
+		uintptr_t a = s->start + (i << GM_PAGE_SHIFT);
+		gm_heaparena *ha = gm_arena_at((a >> GM_ARENA_SHIFT) & (GM_ARENA_L2_ENTRIES - 1));
+
+		__atomic_store_n(&ha->fast[(a >> GM_PAGE_SHIFT) & (GM_ARENA_PAGES - 1)], v,
+				 __ATOMIC_RELAXED);
+	}
 }
 
 /* The span that owns p, or NULL if p is not in the heap. */

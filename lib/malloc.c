@@ -442,9 +442,10 @@ static gm_noinline void gm_free_checked(void *p, gm_mspan *s)
  * enough to need no registers saved; everything else, and every bad
  * pointer, in gm_free_checked.
  */
-gm_noinline void gm_free_slow(void *p, gm_mspan *s)
+gm_noinline void gm_free_slow(void *p)
 {
 	uintptr_t a = (uintptr_t)p;
+	gm_mspan *s = gm_span_of_fast(a); /* gm_span_none for NULL and no span */
 	gm_mcache *mc = gm_tls_mcache;
 
 	if (__atomic_load_n(&s->nsampled, __ATOMIC_RELAXED) != 0 && !gm_opt.safelink) {

@@ -31,7 +31,7 @@
 #include "internal.h"
 
 void *gm_malloc_slow(size_t n, gm_mcache *mc);
-void gm_free_slow(void *p, gm_mspan *s);
+void gm_free_slow(void *p);
 
 /*
  * Go to label below if w[i] < v (unsigned): on x86-64 one compare with
@@ -131,25 +131,30 @@ gm_inline void gm_free_push(gm_mcache *mc, size_t c, void *p, uintptr_t kw, void
 gm_inline void gm_free_fast(void *p)
 {
 	uintptr_t a = (uintptr_t)p;
-	gm_mspan *s = gm_span_of_fast(a); /* gm_span_none for NULL: arena 0 never exists */
+	/* Free's page table: the span's start | fastclass, 0 for no span
+	 * (arena 0 never exists: NULL finds gm_arena_none's zeros). */
+	gm_heaparena *ha = gm_arena_at((a >> GM_ARENA_SHIFT) & (GM_ARENA_L2_ENTRIES - 1));
+	uintptr_t e = __atomic_load_n(&ha->fast[(a >> GM_PAGE_SHIFT) & (GM_ARENA_PAGES - 1)],
+				      __ATOMIC_RELAXED);
+	size_t c = (uint8_t)e;
 	gm_mcache *mc = gm_tls_mcache;
-	/* Relaxed: the profiler changes it when it samples another object of
-	 * the span (a sampled object reaches its freer after that store). */
-	size_t c = __atomic_load_n(&s->fastclass, __ATOMIC_RELAXED);
-	uintptr_t kw = s->keyw;
+	uintptr_t kw = mc->small.keyw[c];
 	void *head = mc->free[c];
 
 	/* A span free may take objects of (fastclass 0 has no room: no span,
 	 * large, sampled), room on the list (the empty cache has none), the
-	 * start of an object, not the list's head (free(p); free(p)); else the
-	 * slow path, which names bad pointers.  Nothing of the object is read:
-	 * its line is often cold here, and malloc reads it anyway. */
+	 * start of an object (a - e + c is its offset in the span), not the
+	 * list's head (free(p); free(p)); else the slow path, which names bad
+	 * pointers.  Nothing of the object or its span is read: their lines
+	 * are often cold here, and malloc reads the object anyway. */
 	if (gm_likely(mc->room[c] != 0 &&
-		      gm_obj_index(a - s->start, s->inv, s->shift) < s->nelems && p != head)) {
+		      gm_obj_index(a - e + c, gm_amap.cinv[c], gm_amap.cshift[c]) <
+			  gm_amap.cnelems[c] &&
+		      p != head)) {
 		gm_free_push(mc, c, p, kw, head);
 		return;
 	}
-	gm_free_slow(p, s);
+	gm_free_slow(p);
 }
 
 #endif /* GM_MALLOC_FAST_H */

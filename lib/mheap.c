@@ -77,12 +77,26 @@ static inline void gm_gauge_add(_Atomic uint64_t *g, int64_t d)
 /* Set up the heap: the arena map and the metadata allocators. */
 void gm_mheap_init(void)
 {
+	for (unsigned c = 1; c < GM_NUM_CLASSES; c++) {
+		gm_amap.cinv[c] = gm_class_inv[c];
+		gm_amap.cnelems[c] = gm_class_nelems[c];
+		gm_amap.cshift[c] = gm_class_shift[c];
+	}
 	gm_fixalloc_init(&gm_heap.spanalloc, sizeof(gm_mspan), &gm_stat_mspan_sys);
 	gm_fixalloc_init(&gm_heap.cachealloc, sizeof(gm_mcache), &gm_stat_mcache_sys);
 	gm_heap.arena_hint = (uintptr_t)0x00c0 << 32;
 }
 
 /* ---- Page -> span map ---- */
+
+/* Free's page-table entry of page p (gm_heaparena.fast). */
+static inline uintptr_t gm_fast_at(uintptr_t p)
+{
+	gm_heaparena *ha = gm_arena_of(p);
+
+	return __atomic_load_n(&ha->fast[(p >> GM_PAGE_SHIFT) & (GM_ARENA_PAGES - 1)],
+			       __ATOMIC_RELAXED);
+}
 
 /* Point page p at s (NULL: at no span). */
 static inline void gm_span_set(uintptr_t p, gm_mspan *s)
@@ -544,6 +558,7 @@ static gm_mspan *gm_mheap_alloc_common(size_t npages, uint8_t spanclass, size_t 
 			s->keyw = gm_class_keyw[spanclass];
 			s->nelems = gm_class_nelems[spanclass];
 			__atomic_store_n(&s->fastclass, gm_span_fastclass(s), __ATOMIC_RELAXED);
+			gm_span_publish(s, false);
 		}
 		if (limit != 0) {
 			over_limit = gm_heap_retained() > limit;
@@ -621,6 +636,8 @@ static void gm_mheap_free_locked_c(gm_mspan *s, bool counted)
 {
 	size_t i;
 
+	if (s->spanclass != GM_SPANCLASS_LARGE)
+		gm_span_publish(s, true);
 	if (s->spanclass == GM_SPANCLASS_LARGE && !counted) {
 		atomic_fetch_add_explicit(&gm_heap.large_free, PAGES(s->npages),
 					  memory_order_release);
@@ -992,6 +1009,10 @@ int gm_mheap_check(char *why, size_t whylen)
 				}
 				if (gm_span_at(p + PAGES(s->npages - 1)) != s)
 					GM_CHECK_FAIL("free run does not map its last page");
+				for (i = 0; i < s->npages; i++) {
+					if (gm_fast_at(p + PAGES(i)) != 0)
+						GM_CHECK_FAIL("free run has a free page-table entry");
+				}
 				prev_free = s->onlist != 0;
 			} else if (gm_span_state(s) == GM_SPAN_DEAD) {
 				GM_CHECK_FAIL("span map points at a dead span");
@@ -1008,6 +1029,17 @@ int gm_mheap_check(char *why, size_t whylen)
 					GM_CHECK_FAIL("in-use span does not map its last page");
 				if (gm_scav_bits(s->start, s->npages, false) != 0)
 					GM_CHECK_FAIL("in-use span has scavenged pages");
+				/* The profiler may be changing fastclass (its lock, not
+				 * ours): the class byte is the span's class or 0. */
+				for (i = 0; i < s->npages; i++) {
+					uintptr_t e = gm_fast_at(p + PAGES(i));
+
+					if (inside == NULL ? e != 0
+							   : (e & ~(uintptr_t)0xff) != s->start ||
+								 ((e & 0xff) != 0 &&
+								  (e & 0xff) != s->spanclass))
+						GM_CHECK_FAIL("free's page table disagrees with a span");
+				}
 				inuse += PAGES(s->npages);
 				prev_free = false;
 			}

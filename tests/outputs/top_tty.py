@@ -83,8 +83,13 @@ def run(stop):
         if kids:
             pid = int(kids[0])
             break
+        done, st = os.waitpid(sh, os.WNOHANG)
+        if done:
+            # gomem top ended before it was seen: say how, with its output
+            raise SystemExit("FAIL: gomem top exited at once (status %d): %r"
+                             % (st, read_until(fd, None, 1.0)[-600:]))
         time.sleep(0.05)
-    assert pid, "gomem top did not start"
+    assert pid, "gomem top did not start: %r" % read_until(fd, None, 1.0)[-600:]
     fcntl.ioctl(fd, termios.TIOCSWINSZ, struct.pack("HHHH", 30, 160, 0, 0))
     out = read_until(fd, b"sorted by HEAPALLOC")
     assert b"\033[?1049h" in out, "no alternate screen"

@@ -52,8 +52,9 @@
  *      looks up its start; coalescing looks at neighbours' ends).
  *
  * Free (malloc.c, fast path in malloc_fast.h):
- *   page -> span through the arena map (Go's single-level map on amd64,
- *   then the arena's page table) gives the span's fastclass; the object
+ *   page -> free's page table through the arena map (Go's single-level
+ *   map on amd64, then the arena's table) gives the span's start and
+ *   fastclass in one word, so free reads no span; the object
  *   start check is a multiply and a rotate; being the head of the
  *   thread's list for the class means a double free (free(p); free(p));
  *   free reads nothing of the object.  Any other double free is found by
@@ -225,14 +226,16 @@ enum gm_span_state {
 };
 
 /*
- * A span.  What free's fast path reads comes first (the first 32 bytes);
+ * A span.  What free's slow paths read comes first (the first 32 bytes);
  * those fields are written only while the span changes hands under
- * gm_heap.lock (and fastclass under gm_prof.lock).  Putting
- * mcentral's fields on a line of their own would cost 48 bytes a span
- * (7 MiB more RSS after tests/lib/spike.sh's 1 GiB spike).
+ * gm_heap.lock (and fastclass under gm_prof.lock).  Free's fast path reads
+ * no span: start and fastclass are also in free's page table
+ * (gm_heaparena.fast).  Putting mcentral's fields on a line of their own
+ * would cost 48 bytes a span (7 MiB more RSS after tests/lib/spike.sh's
+ * 1 GiB spike) and bought nothing measurable in larson.
  */
 typedef struct gm_mspan {
-	/* Read by every free. */
+	/* Read by free's slow paths. */
 	uintptr_t start; /* first byte of the first page, the first object */
 	uint64_t inv;	 /* inverse of elemsize's odd part, mod 2^64 */
 	uint64_t nelems; /* 64 bits: one compare with the object index */

@@ -12,16 +12,21 @@
  *           1 + its least value 1 + check 2, unlink 2, room 1, key store
  *           1, Mallocs counter 1 (one add to memory), sampling countdown
  *           2, return 1 (the object is kept in the return register).
- *   free:   32.  page -> span 10 (no test: gm_arena_none, gm_span_none;
- *           the span is the entry plus the map's base), TLS 2, class, key
- *           word and room on the list 5, object start check 7, not the
- *           list head 2, key store 1, push 3, room 1, Frees counter 1,
- *           return 1.  Nothing of the object is read (malloc checks the
- *           double-free key).
- *   With the call, the PLT jump and the loop, callgrind counts 62.1 per
- *   pair of malloc(32) and free, 62.2 of malloc(8) and free
- *   (bench/callgrind-pair.sh; 64.1 and 64.0 before the key moved to
- *   malloc).  The hot entry points are built without GCC's straight-line
+ *   free:   34.  page -> free's page table entry 10 (no test: arena 0
+ *           is gm_arena_none's zeros), TLS 2, class byte, key word, room
+ *           and head of the list 6, object start check 8 (the offset is
+ *           the address minus the entry plus the class; the size's
+ *           inverse, shift and object count are indexed off the map's
+ *           base register), not the list head 2, key store 1, push 3,
+ *           room 1, Frees counter 1, return 1.  Nothing of the object or
+ *           its span is read (malloc checks the double-free key).
+ *   With the call, the PLT jump and the loop, callgrind counts 63.0 per
+ *   pair of malloc(32) and free, 63.0 of malloc(8) and free
+ *   (bench/callgrind-pair.sh; 62.1 and 62.2 when free read the span,
+ *   64.1 and 64.0 before the key moved to malloc).  The span's line costs
+ *   more than the instruction: in larson-sized under cachegrind, free's
+ *   L1 read misses per unit of the program's work fell about 3.8 times.
+ *   The hot entry points are built without GCC's straight-line
  *   strength reduction (gm_hot), which spends an instruction on a shared
  *   address.
  */

@@ -664,6 +664,7 @@ typedef struct gm_mcache {
 	/* The last large block the thread freed (malloc.c, gm_lcache): set
 	 * by the owner, taken by the owner or the scavenger (exchange). */
 	struct gm_mspan *lcache;
+	size_t lcache_want; /* pages of the thread's last large malloc (owner only) */
 	int64_t next_sample; /* bytes until the next profiling sample */
 	uint64_t rng;
 	uint64_t prof_lastgen; /* mprof.c, see prof_last */

@@ -476,8 +476,9 @@ large_free_exit(void *arg)
  * The thread's large cache (malloc.c): the last large block freed comes
  * back for the next malloc of its page count, and the counts stay exact
  * (Go's definitions: the free counts at free, the pages stay in use);
- * calloc, other sizes and blocks over 4 MiB do not use it; a new free
- * gives the one before back; thread exit and the scavenger's drain give it
+ * calloc, other sizes and blocks over 4 MiB do not use it, nor blocks of
+ * another size than the last large malloc's; a new free gives the one
+ * before back; thread exit and the scavenger's drain give it
  * back to the heap.
  */
 START_TEST(large_cache_reuses_and_counts)
@@ -509,10 +510,14 @@ START_TEST(large_cache_reuses_and_counts)
 	ck_assert_uint_eq(b.LargeAllocs - a.LargeAllocs, 2);
 	ck_assert_uint_eq(b.HeapAlloc, a.HeapAlloc + mib);
 	ck_assert_uint_eq(b.HeapInuse, a.HeapInuse + mib);
-	/* Another size does not take it; the newer free replaces it. */
+	/* Another size does not take it, and a block of another size than
+	 * the thread's last large malloc is not kept (a growing buffer's old
+	 * blocks go back to the heap, where a neighbour may grow into them). */
 	r = gm_malloc(2 * mib);
 	ck_assert_ptr_ne(r, q);
 	gm_free(q);
+	gm_read_memstats(&b);
+	ck_assert_uint_eq(b.HeapInuse, a.HeapInuse + 2 * mib);
 	gm_free(r);
 	gm_read_memstats(&b);
 	ck_assert_uint_eq(b.HeapAlloc, a.HeapAlloc);

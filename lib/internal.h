@@ -300,6 +300,7 @@ gm_inline void gm_span_publish(const gm_mspan *s, bool clear);
 gm_inline void gm_span_sampled(gm_mspan *s, int d, uintptr_t p)
 {
 	uint16_t n = (uint16_t)(__atomic_load_n(&s->nsampled, __ATOMIC_RELAXED) + d);
+	uint8_t f;
 	uint16_t k = gm_span_sampkey(s, p), from = d > 0 ? 0 : k, to = d > 0 ? k : 0;
 	unsigned i;
 
@@ -315,8 +316,9 @@ gm_inline void gm_span_sampled(gm_mspan *s, int d, uintptr_t p)
 			__atomic_store_n(&s->sampkey[0], GM_SAMPKEY_ANY, __ATOMIC_RELEASE);
 	}
 	__atomic_store_n(&s->nsampled, n, __ATOMIC_RELAXED);
-	if (gm_span_fastclass(s) != __atomic_load_n(&s->fastclass, __ATOMIC_RELAXED)) {
-		__atomic_store_n(&s->fastclass, gm_span_fastclass(s), __ATOMIC_RELAXED);
+	f = gm_span_fastclass(s);
+	if (f != __atomic_load_n(&s->fastclass, __ATOMIC_RELAXED)) {
+		__atomic_store_n(&s->fastclass, f, __ATOMIC_RELAXED);
 		gm_span_publish(s, false);
 	}
 }
@@ -548,6 +550,14 @@ typedef struct gm_mheap {
 } gm_mheap;
 
 extern gm_mheap gm_heap;
+
+/* Count one large object of bytes: bytes and count are gm_heap's
+ * large_alloc* or large_free* (release: a reader takes frees first). */
+gm_inline void gm_count_large(_Atomic uint64_t *bytes, _Atomic uint64_t *count, uint64_t b)
+{
+	atomic_fetch_add_explicit(bytes, b, memory_order_release);
+	atomic_fetch_add_explicit(count, 1, memory_order_release);
+}
 
 /* OS-level byte counters (the *Sys fields). */
 extern _Atomic uint64_t gm_stat_heap_sys;

@@ -183,15 +183,17 @@ static void gm_large_zero_measure(gm_mspan *s)
  * most GM_LCACHE_MAX bytes and of as many pages as its last large malloc
  * (a loop that allocates and frees one size: blocks of other sizes, as a
  * growing buffer leaves behind, coalesce in the heap, where a neighbour may
- * grow into them), for its next malloc of the same number of pages.  A program that allocates and frees a big buffer in a loop (glibc
- * serves it from the top of its heap) then skips the page heap's lock,
+ * grow into them), for its next malloc of the same number of pages.  A
+ * program that allocates and frees a big buffer in a loop (glibc serves
+ * it from the top of its heap) then skips the page heap's lock,
  * coalescing and carving.  The block's free is counted when it enters the
  * cache and its malloc when it leaves, so MemStats stay exact; its pages
  * stay in HeapInuse meanwhile, like the objects on a thread's lists.  The
  * span is GM_SPAN_CACHED there, so a second free or a realloc of the block
  * is still caught.  The owner sets mc->lcache; the owner and the scavenger
  * take it with an exchange (gm_lcache_drain_all, after a spike or under
- * memory pressure); thread exit and fork give it back.  Blocks the profile
+ * memory pressure); thread exit and fork give it back (with the rest of
+ * the thread's cache, gm_mcache_release_all).  Blocks the profile
  * sampled are forgotten by it first; calloc and aligned blocks take no
  * cached span.
  */
@@ -203,10 +205,11 @@ static inline void *gm_lcache_take(gm_mcache *mc, size_t n, size_t npages)
 	gm_mspan *s = __atomic_load_n(&mc->lcache, __ATOMIC_RELAXED);
 
 	/* Only the owner sets it, so the exchange finds s or NULL (taken). */
-	if (s == NULL || s->npages != npages || __atomic_exchange_n(&mc->lcache, NULL, __ATOMIC_ACQUIRE) != s)
+	if (s == NULL || s->npages != npages ||
+	    __atomic_exchange_n(&mc->lcache, NULL, __ATOMIC_ACQUIRE) != s)
 		return NULL;
-	atomic_fetch_add_explicit(&gm_heap.large_alloc, (uint64_t)npages << GM_PAGE_SHIFT, memory_order_release);
-	atomic_fetch_add_explicit(&gm_heap.large_alloc_count, 1, memory_order_release);
+	gm_count_large(&gm_heap.large_alloc, &gm_heap.large_alloc_count,
+		       (uint64_t)npages << GM_PAGE_SHIFT);
 	gm_span_set_state(s, GM_SPAN_LARGE);
 	return gm_prof_account(mc, (void *)s->start, n);
 }
@@ -223,8 +226,7 @@ static bool gm_lcache_put(gm_mspan *s)
 	if (bytes > GM_LCACHE_MAX || mc == &gm_empty_mcache || s->npages != mc->lcache_want)
 		return false;
 	gm_span_set_state(s, GM_SPAN_CACHED);
-	atomic_fetch_add_explicit(&gm_heap.large_free, bytes, memory_order_release);
-	atomic_fetch_add_explicit(&gm_heap.large_free_count, 1, memory_order_release);
+	gm_count_large(&gm_heap.large_free, &gm_heap.large_free_count, bytes);
 	s = __atomic_exchange_n(&mc->lcache, s, __ATOMIC_ACQ_REL);
 	if (s != NULL)
 		gm_mheap_free_cached(s);
@@ -384,21 +386,25 @@ static inline void gm_free_local(gm_mcache *mc, gm_mspan *s, void *p)
 }
 
 /*
- * Free the large object p of span s (checked by the caller); moved says
- * gm_sys_move took its pages away (realloc), leaving fresh ones; realloc
- * says a realloc moved the block (its pages go back to the heap, where a
- * growing neighbour may take them in place: kept in the large cache, they
- * cost the realloc workload 40% more time and 14 MiB more RSS).
+ * How a large block is freed: by free (it may stay in the thread's large
+ * cache); by a realloc that copied it elsewhere (its pages go back to the
+ * heap, where a growing neighbour may take them in place: kept in the
+ * large cache, they cost the realloc workload 40% more time and 14 MiB
+ * more RSS); by a realloc whose gm_sys_move took its pages away, leaving
+ * fresh ones.
  */
-static void gm_large_free(gm_mspan *s, void *p, bool moved, bool realloc)
+enum gm_large_how { GM_LARGE_FREE, GM_LARGE_COPIED, GM_LARGE_MOVED };
+
+/* Free the large object p of span s (checked by the caller). */
+static void gm_large_free(gm_mspan *s, void *p, enum gm_large_how how)
 {
 	if (gm_unlikely(__atomic_load_n(&s->nsampled, __ATOMIC_RELAXED) != 0))
 		gm_prof_free(s, p);
 	if (s->lazyzero != 0)
 		gm_large_zero_measure(s);
-	if (moved)
+	if (how == GM_LARGE_MOVED)
 		gm_mheap_free_moved(s);
-	else if (realloc || !gm_lcache_put(s))
+	else if (how == GM_LARGE_COPIED || !gm_lcache_put(s))
 		gm_mheap_free(s);
 }
 
@@ -422,7 +428,7 @@ static gm_noinline void gm_free_checked(void *p, gm_mspan *s)
 	if (s->spanclass == GM_SPANCLASS_LARGE) {
 		if (gm_unlikely(a != s->start || st != GM_SPAN_LARGE))
 			gm_bad_free(s, p, "gomem: free of pointer not at the start of an object:");
-		gm_large_free(s, p, false, false);
+		gm_large_free(s, p, GM_LARGE_FREE);
 		return;
 	}
 	if (gm_unlikely(__atomic_load_n(&s->nsampled, __ATOMIC_RELAXED) != 0) &&
@@ -594,12 +600,12 @@ void *gm_realloc(void *p, size_t n)
 	if (q == NULL)
 		return NULL;
 	if (move && gm_remap_pays(p, q, old) && gm_sys_move(p, q, old)) {
-		gm_large_free(s, p, true, true);
+		gm_large_free(s, p, GM_LARGE_MOVED);
 		return q;
 	}
 	memcpy(q, p, old < n ? old : n);
 	if (s->spanclass == GM_SPANCLASS_LARGE)
-		gm_large_free(s, p, false, true); /* checked above */
+		gm_large_free(s, p, GM_LARGE_COPIED); /* checked above */
 	else
 		gm_free(p);
 	return q;

@@ -278,7 +278,8 @@ void gm_mcache_overflow(gm_mcache *mc, unsigned c)
 
 /*
  * Give every cached object back to mcentral and the caps to their base
- * (thread exit, fork).  Whole batches stay in the transfer caches, as in
+ * (thread exit, fork), and the large block the thread keeps (malloc.c's
+ * large cache) to the heap.  Whole batches stay in the transfer caches, as in
  * tcmalloc: the next thread's refills take them in O(1) (a program that
  * starts a thread per task, like larson, would otherwise put every batch
  * back on its spans and carve it again).  They are bounded per class, and
@@ -294,6 +295,7 @@ void gm_mcache_release_all(gm_mcache *mc)
 		gm_mcache_setmax(mc, c, 0);
 		mc->refilled[c] = mc->overages[c] = 0;
 	}
+	gm_lcache_release(mc);
 }
 
 /* Add the counts of st into the totals of dead threads (registry lock held). */
@@ -328,7 +330,6 @@ void gm_mcache_thread_exit(void *arg)
 	if (mc == NULL || mc == &gm_empty_mcache)
 		return;
 	gm_mcache_release_all(mc);
-	gm_lcache_release(mc);
 	gm_tls_mcache = &gm_empty_mcache;
 	gm_lock_acquire(&gm_heap.lock);
 	pthread_mutex_lock(&gm_registry_.lock);
@@ -398,7 +399,6 @@ void gm_mcache_fork_child(void)
 		/* Frees into the dead thread's spans must reach mcentral. */
 		gm_mcache_trim_dead(mc);
 		gm_mcache_release_all(mc);
-		gm_lcache_release(mc);
 		gm_lock_acquire(&gm_heap.lock);
 		pthread_mutex_lock(&gm_registry_.lock);
 		gm_stats_merge_dead_locked(&mc->stats);

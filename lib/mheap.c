@@ -547,9 +547,8 @@ static gm_mspan *gm_mheap_alloc_common(size_t npages, uint8_t spanclass, size_t 
 			s->shift = 0;
 			s->keyw = 1;
 			__atomic_store_n(&s->fastclass, 0, __ATOMIC_RELAXED);
-			atomic_fetch_add_explicit(&gm_heap.large_alloc, PAGES(npages),
-						  memory_order_release);
-			atomic_fetch_add_explicit(&gm_heap.large_alloc_count, 1, memory_order_release);
+			gm_count_large(&gm_heap.large_alloc, &gm_heap.large_alloc_count,
+				       PAGES(npages));
 		} else {
 			s->state = GM_SPAN_EMPTY;
 			s->elemsize = gm_class_size[spanclass];
@@ -639,9 +638,7 @@ static void gm_mheap_free_locked_c(gm_mspan *s, bool counted)
 	if (s->spanclass != GM_SPANCLASS_LARGE)
 		gm_span_publish(s, true);
 	if (s->spanclass == GM_SPANCLASS_LARGE && !counted) {
-		atomic_fetch_add_explicit(&gm_heap.large_free, PAGES(s->npages),
-					  memory_order_release);
-		atomic_fetch_add_explicit(&gm_heap.large_free_count, 1, memory_order_release);
+		gm_count_large(&gm_heap.large_free, &gm_heap.large_free_count, PAGES(s->npages));
 	}
 	gm_gauge_add(&gm_heap.inuse, -(int64_t)PAGES(s->npages));
 	gm_gauge_add(&gm_heap.idle, (int64_t)PAGES(s->npages));
@@ -1011,7 +1008,8 @@ int gm_mheap_check(char *why, size_t whylen)
 					GM_CHECK_FAIL("free run does not map its last page");
 				for (i = 0; i < s->npages; i++) {
 					if (gm_fast_at(p + PAGES(i)) != 0)
-						GM_CHECK_FAIL("free run has a free page-table entry");
+						GM_CHECK_FAIL(
+						    "free run has a free page-table entry");
 				}
 				prev_free = s->onlist != 0;
 			} else if (gm_span_state(s) == GM_SPAN_DEAD) {
@@ -1038,7 +1036,8 @@ int gm_mheap_check(char *why, size_t whylen)
 							   : (e & ~(uintptr_t)0xff) != s->start ||
 								 ((e & 0xff) != 0 &&
 								  (e & 0xff) != s->spanclass))
-						GM_CHECK_FAIL("free's page table disagrees with a span");
+						GM_CHECK_FAIL(
+						    "free's page table disagrees with a span");
 				}
 				inuse += PAGES(s->npages);
 				prev_free = false;

@@ -857,6 +857,7 @@ typedef struct gm_uw_stats {
 	uint64_t fp;	   /* frames walked by frame pointer */
 	uint64_t slow;	   /* walks done by libgcc's unwinder */
 	uint64_t same;	   /* walks that found the thread's last stack again */
+	uint64_t replayed; /* of those, walks replayed from its words (no frame walked) */
 } gm_uw_stats;
 
 extern gm_uw_stats gm_uw_stat; /* every sample's walk (gm_prof.lock) */

@@ -694,6 +694,7 @@ void gm_prof_malloc(gm_mcache *mc, void *p, size_t n)
 	gm_lock_acquire(&gm_prof.lock);
 	b = gm_prof_record_locked((uintptr_t)p, s, b, h, size, pcs, depth, truncated);
 	gm_uw_stat.same += uw.same;
+	gm_uw_stat.replayed += uw.replayed;
 	gm_uw_stat.memo += uw.memo;
 	gm_uw_stat.hits += uw.hits;
 	gm_uw_stat.computed += uw.computed;

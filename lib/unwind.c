@@ -19,7 +19,11 @@
  *      frames, 256 bytes of TLS): a program that allocates from the same
  *      paths finds most frames there, in four cache lines, instead of one
  *      line of the shared cache per frame (samples are far apart, so the
- *      shared cache's lines are mostly cold when the next one comes).
+ *      shared cache's lines are mostly cold when the next one comes);
+ *   5. and the stack words its last walk read: a walk that starts at the
+ *      same rsp and rbp and finds those words unchanged is the same walk,
+ *      so its pcs are the last ones, with no frame walked (a loop that
+ *      allocates samples from one stack again and again; gm_uw_last).
  *
  * A module without unwind information for an address is walked by its frame
  * pointers if rbp looks like one (rbp-based frames are exactly what a module
@@ -69,6 +73,8 @@ typedef struct gm_uw_slot {
 } gm_uw_slot;
 
 _Static_assert(sizeof(gm_uw_row) == sizeof(uint64_t), "a row packs into one word");
+_Static_assert(offsetof(gm_uw_row, rbp_off) == 4 && offsetof(gm_uw_row, kind) == 6,
+	       "GM_UW_RBP_OFF and GM_UW_KIND read these bytes of a packed row");
 
 static uintptr_t gm_uw_self_lo, gm_uw_self_hi; /* libgomem.so's own code */
 gm_uw_stats gm_uw_stat;
@@ -117,6 +123,32 @@ static gm_uw_slot *gm_uw_cache; /* set once (release), with gm_uw_self_lo/hi */
 static __thread gm_uw_slot gm_uw_memo[GM_UW_MEMO]; /* this thread's last walk, by depth */
 static __thread unsigned gm_uw_nframes;		   /* frames of the thread's last walk */
 static __thread uintptr_t gm_uw_top;		   /* the top of its stack (gm_uw_stack_top) */
+
+/*
+ * The words the thread's last walk read from its stack, in order, to replay
+ * it.  A walk is a function of where it starts (its own pc, which is fixed,
+ * and the thread's rsp and rbp there) and of the stack words it reads: the
+ * return addresses and the saved rbp's, whose addresses follow from the
+ * start and the words read before.  So a walk that starts at the same rsp
+ * and rbp as the last and finds the same value in each word the last read
+ * would repeat it step by step; it returns the last one's pcs instead.
+ * Checking a word is a load and a compare where walking its frame is some
+ * forty instructions.  A program that allocates in a loop samples from the
+ * same stack again and again, and then finds it at once.  Every address
+ * here lay between rsp and the top of this thread's stack when it was read,
+ * and rsp is the same now, so each is still this thread's live stack.  at
+ * has bit 0 set for a return address that went into pcs.  n = 0: nothing to
+ * replay (a walk longer than the log, truncated or taken by libgcc).
+ */
+#define GM_UW_LOG 24
+static __thread struct gm_uw_log {
+	uintptr_t sp, bp;
+	unsigned n, frames, npcs;
+	struct gm_uw_word {
+		uintptr_t at;
+		uint64_t val;
+	} w[GM_UW_LOG];
+} gm_uw_last;
 static bool gm_uw_ready;			   /* set-up tried (gm_prof.lock) */
 
 /* ---- DWARF decoding ---- */
@@ -642,17 +674,41 @@ static uintptr_t gm_uw_stack_top(uintptr_t sp)
  * every frame was the thread's last walk's (so pcs are the same as then).
  * Takes no lock (but once).
  */
+/* A packed row's fields (gm_uw_row, little-endian). */
+#define GM_UW_KIND(bits)    ((uint8_t)((bits) >> 48))
+#define GM_UW_CFA_OFF(bits) ((uintptr_t)(intptr_t)(int32_t)(bits))
+#define GM_UW_RBP_OFF(bits) ((uintptr_t)(intptr_t)(int16_t)((bits) >> 32))
+
+/* Log the stack word v read at at; an unaligned word or one past the log's
+   end leaves the walk unreplayable (nlog > GM_UW_LOG). */
+#define GM_UW_LOG_WORD(at_, v_)                                                                   \
+	do {                                                                                      \
+		if (nlog < GM_UW_LOG && ((at_) % 8) == 0) {                                       \
+			gm_uw_last.w[nlog].at = (at_);                                            \
+			gm_uw_last.w[nlog].val = (v_);                                            \
+			nlog++;                                                                   \
+		} else {                                                                          \
+			nlog = GM_UW_LOG + 1;                                                     \
+		}                                                                                 \
+	} while (0)
+
 gm_noinline unsigned gm_unwind(uint64_t *pcs, unsigned max, bool *truncated, gm_uw_stats *st)
 {
-	uintptr_t pc, sp, bp, top, cfa;
-	unsigned n = 0, frames = 0, memo = 0;
-	bool first = true;
+	uintptr_t pc, sp, bp, top, cfa, ra, a;
+	uintptr_t self_lo = gm_uw_self_lo, self_len = gm_uw_self_hi - gm_uw_self_lo;
+	unsigned frames = 0, missed = 0, nlog = 0, rai = 0;
 	gm_uw_slot *cache = __atomic_load_n(&gm_uw_cache, __ATOMIC_ACQUIRE);
+	gm_uw_slot *m = gm_uw_memo; /* one TLS address for the whole walk */
+	uint64_t *out = pcs, *end = pcs + max;
 
 	*truncated = false;
-	if (gm_unlikely(cache == NULL) && (cache = gm_uw_init()) == NULL) {
-		gm_uw_nframes = 0; /* the next walk is not the same as this one */
-		return gm_unwind_slow(pcs, max, truncated, st);
+	if (gm_unlikely(cache == NULL)) {
+		if ((cache = gm_uw_init()) == NULL) {
+			gm_uw_nframes = 0; /* the next walk is not the same as this one */
+			return gm_unwind_slow(pcs, max, truncated, st);
+		}
+		self_lo = gm_uw_self_lo;
+		self_len = gm_uw_self_hi - gm_uw_self_lo;
 	}
 	__asm__ volatile("lea 0(%%rip), %0\n\tmov %%rsp, %1\n\tmov %%rbp, %2"
 			 : "=r"(pc), "=r"(sp), "=r"(bp));
@@ -664,75 +720,110 @@ gm_noinline unsigned gm_unwind(uint64_t *pcs, unsigned max, bool *truncated, gm_
 			return gm_unwind_slow(pcs, max, truncated, st);
 		}
 	}
-	for (;;) {
-		uintptr_t a = first ? pc : pc - 1, ra;
-		gm_uw_row row;
+	if (sp == gm_uw_last.sp && bp == gm_uw_last.bp && gm_uw_last.n != 0 &&
+	    gm_uw_last.npcs < max) {
+		const struct gm_uw_word *w = gm_uw_last.w, *wend = w + gm_uw_last.n;
 
-		if (gm_likely(frames < GM_UW_MEMO) &&
-		    (gm_uw_memo[frames].key ^ gm_uw_memo[frames].row) == a) {
-			memo++;
-			__builtin_memcpy(&row, &gm_uw_memo[frames].row, sizeof(row));
-		} else {
-			row = gm_uw_lookup(cache, a, st);
-			if (frames < GM_UW_MEMO) {
-				uint64_t bits;
+		/* Every word is stored at out, which moves on for a return
+		   address; npcs < max leaves room for the last store. */
+		for (; w < wend; w++) {
+			uint64_t v = *(const uint64_t *)(w->at & ~(uintptr_t)1);
 
-				__builtin_memcpy(&bits, &row, sizeof(bits));
-				gm_uw_memo[frames] = (gm_uw_slot){a ^ bits, bits};
-			}
+			if (v != w->val)
+				break;
+			*out = v;
+			out += w->at & 1;
 		}
-		if (++frames > 1024)
+		if (w == wend) {
+			st->replayed++;
+			st->same++;
+			st->memo += gm_uw_last.frames;
+			return (unsigned)(out - pcs);
+		}
+		out = pcs; /* it differs: walk it */
+	}
+	gm_uw_last.sp = sp;
+	gm_uw_last.bp = bp;
+	/*
+	 * a is the address a frame's row is looked up by: the pc itself for
+	 * this frame, the return address less one (inside the call) for the
+	 * callers.  In the steady state a frame is the memo's two words, the
+	 * row's rule, one or two bounded loads from the stack and the store of
+	 * the return address: about 20 instructions.
+	 */
+	for (a = pc;; m++) {
+		uint64_t bits;
+
+		if (gm_likely(frames < GM_UW_MEMO) && ((bits = m->row) ^ m->key) == a) {
+			/* the row of this depth's last walk */
+		} else {
+			gm_uw_row row = gm_uw_lookup(cache, a, st);
+
+			missed++;
+			__builtin_memcpy(&bits, &row, sizeof(bits));
+			if (frames < GM_UW_MEMO)
+				*m = (gm_uw_slot){a ^ bits, bits};
+		}
+		if (gm_unlikely(++frames > 1024))
 			break;
-		switch (row.kind) {
-		case GM_UW_CFA_RSP:
-			cfa = sp + (uintptr_t)row.cfa_off;
-			break;
-		case GM_UW_CFA_RBP:
-			cfa = bp + (uintptr_t)row.cfa_off;
-			break;
-		case GM_UW_UNKNOWN:
+		if (gm_likely(GM_UW_KIND(bits) == GM_UW_CFA_RSP)) {
+			cfa = sp + GM_UW_CFA_OFF(bits);
+		} else if (GM_UW_KIND(bits) == GM_UW_CFA_RBP) {
+			cfa = bp + GM_UW_CFA_OFF(bits);
+		} else if (GM_UW_KIND(bits) == GM_UW_UNKNOWN) {
 			/* Frame pointers: [rbp] is the caller's rbp, [rbp + 8] the return. */
 			if (bp <= sp || bp > top - 16 || (bp & 7) != 0)
-				goto out;
+				break;
 			st->fp++;
 			cfa = bp + 16;
 			ra = *(const uintptr_t *)(bp + 8);
+			GM_UW_LOG_WORD(bp + 8, ra);
+			rai = nlog;
+			GM_UW_LOG_WORD(bp, *(const uintptr_t *)bp);
 			bp = *(const uintptr_t *)bp;
 			goto next;
-		default:
-			goto out;
+		} else {
+			break; /* the outermost frame */
 		}
-		if (cfa <= sp || cfa > top || (cfa & 7) != 0)
+		/* The return address at cfa - 8 must lie in [sp, top - 8]. */
+		if (cfa - 8 - sp > top - 8 - sp || (cfa & 7) != 0)
 			break;
 		ra = *(const uintptr_t *)(cfa - 8);
-		if (row.rbp_off != 0) {
-			uintptr_t at = cfa + (uintptr_t)(intptr_t)row.rbp_off;
+		GM_UW_LOG_WORD(cfa - 8, ra);
+		rai = nlog;
+		if (GM_UW_RBP_OFF(bits) != 0) {
+			uintptr_t at = cfa + GM_UW_RBP_OFF(bits);
 
-			if (at < sp || at > top - 8)
+			if (at - sp > top - 8 - sp)
 				break;
 			bp = *(const uintptr_t *)at;
+			GM_UW_LOG_WORD(at, bp);
 		}
 	next:
 		if (ra < 4096)
 			break;
 		sp = cfa;
-		pc = ra;
-		first = false;
-		if (pc >= gm_uw_self_lo && pc < gm_uw_self_hi)
-			continue;
-		if (n == max) {
+		a = ra - 1;
+		if (ra - self_lo < self_len)
+			continue; /* libgomem's own frame */
+		if (gm_unlikely(out == end)) {
 			*truncated = true;
+			nlog = GM_UW_LOG + 1;
 			break;
 		}
-		pcs[n++] = pc;
+		*out++ = ra;
+		if (rai <= GM_UW_LOG)
+			gm_uw_last.w[rai - 1].at |= 1;
 	}
-out:
+	gm_uw_last.n = nlog <= GM_UW_LOG ? nlog : 0;
+	gm_uw_last.frames = frames;
+	gm_uw_last.npcs = (unsigned)(out - pcs);
 	/* Every pc put in pcs was looked up at its depth in a later round. */
-	st->memo += memo;
-	if (memo == frames && frames == gm_uw_nframes)
+	st->memo += frames - missed;
+	if (missed == 0 && frames == gm_uw_nframes)
 		st->same++;
 	gm_uw_nframes = frames;
-	return n;
+	return (unsigned)(out - pcs);
 }
 #else
 gm_noinline unsigned gm_unwind(uint64_t *pcs, unsigned max, bool *truncated, gm_uw_stats *st)

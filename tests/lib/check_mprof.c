@@ -727,6 +727,70 @@ START_TEST(unwind_truncates_deep_stacks)
 }
 END_TEST
 
+/*
+ * A walk that starts where the thread's last one did (same rsp and rbp) and
+ * finds the same stack words is replayed; one whose stack differs anywhere
+ * is walked.  walk_site calls walk_both from two places: the walks start at
+ * the same rsp and rbp and differ only in the return address into
+ * walk_site, two frames up.
+ */
+static volatile int site_sink;
+
+static __attribute__((noinline)) void
+walk_site(int which, struct walk_res *r)
+{
+	memset(r, 0, sizeof(*r));
+	if (which == 0) {
+		site_sink = 1;
+		walk_both(&r->g, r->pcs, &r->n, &r->trunc);
+		site_sink = 2;
+	} else {
+		site_sink = 3;
+		walk_both(&r->g, r->pcs, &r->n, &r->trunc);
+		site_sink = 4;
+	}
+}
+
+START_TEST(unwind_replays_only_the_same_stack)
+{
+	static const int order[] = { 0, 0, 1, 1, 0, 1, 0, 0 };
+	static const bool replay[] = { false, true, false, true, false, false, false, true };
+	struct walk_res r, first[2];
+	uint64_t replayed, walked;
+
+	memset(first, 0, sizeof(first));
+	for (unsigned k = 0; k < sizeof(order) / sizeof(order[0]); k++) {
+		int w = order[k];
+
+		replayed = gm_uw_stat.replayed;
+		walk_site(w, &r);
+		check_same(&r, 5);
+		ck_assert(!r.trunc);
+		/* Replayed exactly when the last walk came from the same site
+		   (the first walk of all may find one from an earlier test). */
+		if (k > 0)
+			ck_assert_msg((gm_uw_stat.replayed - replayed == 1) == replay[k],
+				      "walk %u (site %d): replayed %llu", k, w,
+				      (unsigned long long)(gm_uw_stat.replayed - replayed));
+		/* The two sites' stacks differ in the frame of walk_site. */
+		if (first[w].n == 0)
+			first[w] = r;
+		ck_assert_uint_eq(r.n, first[w].n);
+		for (unsigned i = 0; i < r.n; i++)
+			ck_assert_uint_eq(r.pcs[i], first[w].pcs[i]);
+	}
+	ck_assert_uint_ne(first[0].pcs[1], first[1].pcs[1]);
+	/* A stack deeper than the log is walked every time. */
+	walked = gm_uw_stat.replayed;
+	for (int k = 0; k < 3; k++) {
+		memset(&r, 0, sizeof(r));
+		recurse(30, &r);
+		check_same(&r, 32);
+	}
+	ck_assert_uint_eq(gm_uw_stat.replayed, walked);
+}
+END_TEST
+
 /* Through libc: qsort calls back into us. */
 static struct walk_res qsort_res;
 
@@ -845,6 +909,7 @@ main(void)
 	suite_add_tcase(s, tc);
 	tcase_add_test(tu, unwind_matches_libgcc);
 	tcase_add_test(tu, unwind_truncates_deep_stacks);
+	tcase_add_test(tu, unwind_replays_only_the_same_stack);
 	tcase_add_test(tu, unwind_through_libc);
 	tcase_add_test(tu, unwind_in_threads);
 	suite_add_tcase(s, tu);

@@ -26,12 +26,12 @@
  * the memory controller) gives the path; the matching mount in
  * /proc/self/mountinfo (its root and mount point) turns it into a
  * directory.  This is found once, not at start (reading those /proc files
- * and a limit file per level took about 0.2 ms of the main thread's CPU at
- * every process start), but by the
- * first of: the scavenger thread as it starts (the only user of the limit
- * while the program runs), a reader of the statistics (MemoryLimit and its
- * source must be right when first read), or gomem_set_memory_limit (which
- * returns the previous limit).  gm_cgroup_ensure runs the
+ * and a limit file per level took 0.15-0.2 ms of every process start), but
+ * by the first of: the scavenger thread, GM_CGROUP_FIRST_NS (20 ms) after
+ * it starts (the only user of the limit while the program runs: a process
+ * that ends sooner never reads the files), a reader of the statistics
+ * (MemoryLimit and its source must be right when first read), or
+ * gomem_set_memory_limit (which returns the previous limit).  gm_cgroup_ensure runs the
  * discovery; it is called without any gomem lock held (it takes
  * gm_heap.lock to publish what it found).  The scavenger thread then
  * re-reads the limit files every GM_CGROUP_POLL_NS, so a changed limit is

@@ -897,7 +897,8 @@ int gm_parse_bytes(const char *s, int64_t *out);
 /* ---- memory cgroup (cgroup.c) ---- */
 
 #define GM_CG_PATH	  4096
-#define GM_CGROUP_POLL_NS 500000000u /* the limit files are re-read this often */
+#define GM_CGROUP_POLL_NS  500000000u /* the limit files are re-read this often */
+#define GM_CGROUP_FIRST_NS 20000000u  /* the scavenger looks for the cgroup this long after start */
 
 int gm_cgroup_find(const char *proc_cgroup, const char *mountinfo, char *dir, size_t dirlen,
 		   size_t *mntlen);

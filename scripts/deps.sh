@@ -11,7 +11,7 @@ protobuf-c-compiler libprotobuf-c-dev"
 if [ "${1:-build}" = test ]; then
 	want="$want python3 sqlite3 prometheus golang-go chromium nodejs npm wrk
 libjemalloc2 libtcmalloc-minimal4 libmimalloc2.0 valgrind procps iproute2 libcap2-bin
-libc6-dbg mandoc util-linux systemd"
+libc6-dbg mandoc util-linux systemd strace"
 fi
 missing=""
 for p in $want; do

@@ -52,6 +52,8 @@
 #include <string.h>
 
 gm_mcentral gm_central[GM_NUM_SPANCLASSES];
+/* Each class's transfer cache: whole batches, under the class's lock. */
+static void *gm_central_tc[GM_NUM_SPANCLASSES][GM_TC_SLOTS];
 uint16_t gm_class_batch[GM_NUM_SPANCLASSES];
 
 static void gm_mcentral_drain_locked(gm_mcentral *c);
@@ -334,7 +336,7 @@ unsigned gm_mcentral_alloc_batch(uint8_t spanclass, unsigned want, void **head, 
 	*whole = want == gm_class_batch[spanclass] && c->ntc != 0;
 	if (*whole) {
 		/* A whole batch a thread gave back: no span is touched. */
-		*head = c->tc[--c->ntc];
+		*head = gm_central_tc[c->spanclass][--c->ntc];
 		pthread_mutex_unlock(&c->lock);
 		return want;
 	}
@@ -429,7 +431,7 @@ void gm_mcentral_free_batch(uint8_t spanclass, void *head, unsigned n)
 
 	pthread_mutex_lock(&c->lock);
 	if (n == gm_class_batch[spanclass] && c->ntc < c->tcmax)
-		c->tc[c->ntc++] = head;
+		gm_central_tc[c->spanclass][c->ntc++] = head;
 	else
 		gm_mcentral_free_objs_locked(c, head, n);
 	pthread_mutex_unlock(&c->lock);
@@ -439,7 +441,7 @@ void gm_mcentral_free_batch(uint8_t spanclass, void *head, unsigned n)
 static void gm_mcentral_drain_locked(gm_mcentral *c)
 {
 	while (c->ntc != 0)
-		gm_mcentral_free_objs_locked(c, c->tc[--c->ntc], UINT32_MAX);
+		gm_mcentral_free_objs_locked(c, gm_central_tc[c->spanclass][--c->ntc], UINT32_MAX);
 }
 
 /* Empty the transfer cache of spanclass: its spans may go back to the heap. */

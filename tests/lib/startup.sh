@@ -8,13 +8,19 @@
 #  - no process opens /proc/self/cgroup less than 20 ms after its scavenger
 #    thread was made (clone3 or clone);
 #  - a process that lives 300 ms does open it (the limit is followed).
+# The library is a private copy: with a tracer attached (say a gomemd of
+# another test, whose uprobes live on the build's file) the thread publishes
+# MemStats at once, and reading them looks for the cgroup, as it must.
 set -u
 so=${GOMEM_SO:?GOMEM_SO not set}
 me=startup.sh
 fail=0
 command -v strace >/dev/null 2>&1 || { echo "SKIP: $me needs strace"; exit 77; }
-log=startup.$$.log
-trap 'rm -f "$log"' EXIT INT TERM
+dir=$(mktemp -d) || exit 1
+trap 'rm -rf "$dir"' EXIT INT TERM
+cp "$so" "$dir/libgomem.so" || exit 1
+so=$dir/libgomem.so
+log=$dir/strace.log
 
 # The seconds from the scavenger's clone to the first open of
 # /proc/self/cgroup in strace log $1 ("none" if it was not opened, "noclone"

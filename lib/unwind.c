@@ -136,13 +136,15 @@ static __thread uintptr_t gm_uw_top;		   /* the top of its stack (gm_uw_stack_to
  * forty instructions.  A program that allocates in a loop samples from the
  * same stack again and again, and then finds it at once.  Every address
  * here lay between rsp and the top of this thread's stack when it was read,
- * and rsp is the same now, so each is still this thread's live stack.  at
+ * and rsp and that top are the same now: a word is read only when all
+ * before it matched, that is, only where the walk itself would now read
+ * (after the same bounds checks, on the same values).  at
  * has bit 0 set for a return address that went into pcs.  n = 0: nothing to
  * replay (a walk longer than the log, truncated or taken by libgcc).
  */
 #define GM_UW_LOG 24
 static __thread struct gm_uw_log {
-	uintptr_t sp, bp;
+	uintptr_t sp, bp, top; /* the walk's start, and the bound it read below */
 	unsigned n, frames, npcs;
 	struct gm_uw_word {
 		uintptr_t at;
@@ -667,13 +669,6 @@ static uintptr_t gm_uw_stack_top(uintptr_t sp)
 	return 0;
 }
 
-/*
- * Walk the calling thread's stack into pcs (at most max return addresses,
- * innermost first, frames of libgomem.so left out); *truncated is set when
- * frames were left over.  Counts go to *st; st->same counts a walk whose
- * every frame was the thread's last walk's (so pcs are the same as then).
- * Takes no lock (but once).
- */
 /* A packed row's fields (gm_uw_row, little-endian). */
 #define GM_UW_KIND(bits)    ((uint8_t)((bits) >> 48))
 #define GM_UW_CFA_OFF(bits) ((uintptr_t)(intptr_t)(int32_t)(bits))
@@ -692,6 +687,14 @@ static uintptr_t gm_uw_stack_top(uintptr_t sp)
 		}                                                                                 \
 	} while (0)
 
+/*
+ * Walk the calling thread's stack into pcs (at most max return addresses,
+ * innermost first, frames of libgomem.so left out); *truncated is set when
+ * frames were left over.  Counts go to *st; st->same counts a walk whose
+ * every frame was the thread's last walk's (so pcs are the same as then),
+ * st->replayed those of them found from its stack words alone (gm_uw_last).
+ * Takes no lock (but once).
+ */
 gm_noinline unsigned gm_unwind(uint64_t *pcs, unsigned max, bool *truncated, gm_uw_stats *st)
 {
 	uintptr_t pc, sp, bp, top, cfa, ra, a;
@@ -720,8 +723,8 @@ gm_noinline unsigned gm_unwind(uint64_t *pcs, unsigned max, bool *truncated, gm_
 			return gm_unwind_slow(pcs, max, truncated, st);
 		}
 	}
-	if (sp == gm_uw_last.sp && bp == gm_uw_last.bp && gm_uw_last.n != 0 &&
-	    gm_uw_last.npcs < max) {
+	if (sp == gm_uw_last.sp && bp == gm_uw_last.bp && top == gm_uw_last.top &&
+	    gm_uw_last.n != 0 && gm_uw_last.npcs < max) {
 		const struct gm_uw_word *w = gm_uw_last.w, *wend = w + gm_uw_last.n;
 
 		/* Every word is stored at out, which moves on for a return
@@ -744,6 +747,7 @@ gm_noinline unsigned gm_unwind(uint64_t *pcs, unsigned max, bool *truncated, gm_
 	}
 	gm_uw_last.sp = sp;
 	gm_uw_last.bp = bp;
+	gm_uw_last.top = top;
 	/*
 	 * a is the address a frame's row is looked up by: the pc itself for
 	 * this frame, the return address less one (inside the call) for the

@@ -628,18 +628,22 @@ static void gm_free_coalesce_insert(gm_mspan *s)
 }
 
 /*
- * Give span s back to the heap with the lock held; counted says a large
- * object's free was counted already (a thread's large cache, malloc.c).
+ * How a span comes back: freed; from a thread's large cache (malloc.c),
+ * whose free was counted when the block entered it; or with its pages
+ * already given back to the OS (gm_sys_move left fresh ones), so they count
+ * in HeapReleased at once.
  */
-static void gm_mheap_free_locked_c(gm_mspan *s, bool counted)
+enum gm_heap_free_how { GM_HEAP_FREED, GM_HEAP_CACHED, GM_HEAP_MOVED };
+
+/* Give span s back to the heap with the lock held. */
+static void gm_mheap_free_locked_how(gm_mspan *s, enum gm_heap_free_how how)
 {
 	size_t i;
 
 	if (s->spanclass != GM_SPANCLASS_LARGE)
 		gm_span_publish(s, true);
-	if (s->spanclass == GM_SPANCLASS_LARGE && !counted) {
+	else if (how != GM_HEAP_CACHED)
 		gm_count_large(&gm_heap.large_free, &gm_heap.large_free_count, PAGES(s->npages));
-	}
 	gm_gauge_add(&gm_heap.inuse, -(int64_t)PAGES(s->npages));
 	gm_gauge_add(&gm_heap.idle, (int64_t)PAGES(s->npages));
 	if (s->parked != 0) {
@@ -671,23 +675,19 @@ static void gm_mheap_free_locked_c(gm_mspan *s, bool counted)
 /* Give span s back to the heap with the lock held. */
 void gm_mheap_free_locked(gm_mspan *s)
 {
-	gm_mheap_free_locked_c(s, false);
+	gm_mheap_free_locked_how(s, GM_HEAP_FREED);
 }
 
-/*
- * Give span s back to the heap; released says its pages were already given
- * back to the OS (gm_sys_move left fresh ones), so they count in
- * HeapReleased at once.
- */
-static void gm_mheap_free_common(gm_mspan *s, bool released, bool counted)
+/* Give span s back to the heap. */
+static void gm_mheap_free_how(gm_mspan *s, enum gm_heap_free_how how)
 {
 	uintptr_t start = s->start;
 	size_t npages = s->npages;
 	bool wake = false;
 
 	gm_lock_acquire(&gm_heap.lock);
-	gm_mheap_free_locked_c(s, counted);
-	if (released) {
+	gm_mheap_free_locked_how(s, how);
+	if (how == GM_HEAP_MOVED) {
 		/* s may have merged with its neighbours: mark its own range. */
 		size_t was = gm_scav_range(start, npages, GM_SCAV_SET);
 
@@ -709,19 +709,19 @@ static void gm_mheap_free_common(gm_mspan *s, bool released, bool counted)
 /* Give span s back to the heap. */
 void gm_mheap_free(gm_mspan *s)
 {
-	gm_mheap_free_common(s, false, false);
+	gm_mheap_free_how(s, GM_HEAP_FREED);
 }
 
 /* Give back a large span from a thread's large cache (its free was counted). */
 void gm_mheap_free_cached(gm_mspan *s)
 {
-	gm_mheap_free_common(s, false, true);
+	gm_mheap_free_how(s, GM_HEAP_CACHED);
 }
 
 /* Give back a large span whose pages gm_sys_move replaced with fresh ones. */
 void gm_mheap_free_moved(gm_mspan *s)
 {
-	gm_mheap_free_common(s, true, false);
+	gm_mheap_free_how(s, GM_HEAP_MOVED);
 }
 
 /*

@@ -121,7 +121,6 @@ static gm_noinline unsigned gm_unwind_slow(uint64_t *pcs, unsigned max, bool *tr
 static gm_uw_slot *gm_uw_cache; /* set once (release), with gm_uw_self_lo/hi */
 #define GM_UW_MEMO 16
 static __thread gm_uw_slot gm_uw_memo[GM_UW_MEMO]; /* this thread's last walk, by depth */
-static __thread unsigned gm_uw_nframes;		   /* frames of the thread's last walk */
 static __thread uintptr_t gm_uw_top;		   /* the top of its stack (gm_uw_stack_top) */
 
 /*
@@ -145,7 +144,7 @@ static __thread uintptr_t gm_uw_top;		   /* the top of its stack (gm_uw_stack_to
 #define GM_UW_LOG 24
 static __thread struct gm_uw_log {
 	uintptr_t sp, bp, top; /* the walk's start, and the bound it read below */
-	unsigned n, frames, npcs;
+	unsigned n, frames, npcs; /* frames: 0 after a walk by libgcc */
 	struct gm_uw_word {
 		uintptr_t at;
 		uint64_t val;
@@ -707,7 +706,7 @@ gm_noinline unsigned gm_unwind(uint64_t *pcs, unsigned max, bool *truncated, gm_
 	*truncated = false;
 	if (gm_unlikely(cache == NULL)) {
 		if ((cache = gm_uw_init()) == NULL) {
-			gm_uw_nframes = 0; /* the next walk is not the same as this one */
+			gm_uw_last.frames = gm_uw_last.n = 0; /* the next walk is not this one */
 			return gm_unwind_slow(pcs, max, truncated, st);
 		}
 		self_lo = gm_uw_self_lo;
@@ -719,7 +718,7 @@ gm_noinline unsigned gm_unwind(uint64_t *pcs, unsigned max, bool *truncated, gm_
 	if (gm_unlikely(!(top > sp && top - sp < ((uintptr_t)1 << 30)))) {
 		gm_uw_top = top = gm_uw_stack_top(sp);
 		if (top == 0) {
-			gm_uw_nframes = 0;
+			gm_uw_last.frames = gm_uw_last.n = 0;
 			return gm_unwind_slow(pcs, max, truncated, st);
 		}
 	}
@@ -819,14 +818,13 @@ gm_noinline unsigned gm_unwind(uint64_t *pcs, unsigned max, bool *truncated, gm_
 		if (rai <= GM_UW_LOG)
 			gm_uw_last.w[rai - 1].at |= 1;
 	}
+	/* Every pc put in pcs was looked up at its depth in a later round. */
+	st->memo += frames - missed;
+	if (missed == 0 && frames == gm_uw_last.frames)
+		st->same++;
 	gm_uw_last.n = nlog <= GM_UW_LOG ? nlog : 0;
 	gm_uw_last.frames = frames;
 	gm_uw_last.npcs = (unsigned)(out - pcs);
-	/* Every pc put in pcs was looked up at its depth in a later round. */
-	st->memo += frames - missed;
-	if (missed == 0 && frames == gm_uw_nframes)
-		st->same++;
-	gm_uw_nframes = frames;
 	return (unsigned)(out - pcs);
 }
 #else

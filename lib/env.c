@@ -10,6 +10,8 @@
  *       scavage=MS      how long a free run stays idle before release (150)
  *       cgroup=0        do not derive the soft limit from the memory cgroup
  *       safelink=1      masked, checked free-list links (slow paths only)
+ *       ownspans=N      caches own spans of classes up to N bytes (0: none,
+ *                       frees stay with the freeing thread)
  *   GOMEM_PROFILE_RATE=N                      bytes per allocation sample
  *                                             (default 524288, 0 = off)
  *   GOMEM_STATS_INTERVAL_MS=N                 memstats probe interval
@@ -26,6 +28,7 @@ gm_options gm_opt = {
     .memory_limit = INT64_MAX,
     .cgroup = true,
     .scavenge = true,
+    .ownspans = GM_OWNSPANS_DEFAULT,
     .stats_interval_ns = 1000000000u,
     .release_delay_ns = 100000000u,
     .profile_rate = 512 * 1024,
@@ -124,6 +127,8 @@ static int gm_env_debug_pair(const char *p, size_t len)
 		gm_opt.cgroup = n != 0;
 	else if (KEY("safelink"))
 		gm_opt.safelink = n != 0;
+	else if (KEY("ownspans"))
+		gm_opt.ownspans = n > GM_MAX_SMALL ? GM_MAX_SMALL : (uint32_t)n;
 	else
 		return -1;
 #undef KEY

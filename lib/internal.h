@@ -59,9 +59,10 @@
  *   thread's list for the class means a double free (free(p); free(p));
  *   free reads nothing of the object.  Any other double free is found by
  *   the malloc that would hand the object out a second time, or when the
- *   list goes back to mcentral (the key, see malloc.c).  The object goes on the freeing thread's
- *   list for that class, whichever thread allocated it (no lock, no
- *   atomic).  A full list grows its cap if the thread also allocates from
+ *   list goes back to mcentral (the key, see malloc.c).  If another
+ *   thread's cache owns the span (below), the object goes back to that
+ *   span's thread-free list; else on the freeing thread's list for that
+ *   class, whichever thread allocated it (no lock, no atomic).  A full list grows its cap if the thread also allocates from
  *   it in long bursts (mcache.c), else gives a batch back to mcentral,
  *   which keeps it whole for the next refill while its transfer cache has
  *   room, else puts its objects back on their spans and returns a span
@@ -69,6 +70,58 @@
  *   coalesce.  Large calloc zeroes the reused pages of a block (not those
  *   fresh or released to the OS, which read as zero) by memset or madvise,
  *   as the measured touch rate of such blocks says.
+ *
+ * Owned spans (mimalloc's pages with their thread-free lists, one span per
+ * class and thread), against passive false sharing: a thread that frees
+ * another's objects onto its own list hands them out next to objects the
+ * first thread still writes.  So a cache owns the span it carves from.
+ *   - Take (gm_mcentral_alloc_batch with a cache, under mcentral.lock,
+ *     when the cache's own span and the transfer cache are out): the first
+ *     span off the partial list with enough free or never carved objects
+ *     for a batch, or a fresh one; then s->xfree = GM_XFREE_OWNED,
+ *     s->owner = mc and mc's owner code in free's page table.  Fragmented
+ *     spans before it give their objects unowned.  While owned, the span's
+ *     freelist, nfree and carved are the owner's alone (no lock), and the
+ *     span is on no list: never parked, swept or freed to the heap.
+ *   - Free by the owner, or into a span nobody owns: the fast path as
+ *     before.  Free's page table holds the owner's code in bits 47-63 (a
+ *     user address has none set): 8 of 17 bits set, so no code is a subset
+ *     of another; free ANDs the entry with the cache's notcode, which
+ *     clears its own code, and any other code left makes the object start
+ *     check fail (one instruction; see gm_free_fast).  Caches past the
+ *     24310 codes share them: a thread whose code another's span bears
+ *     frees into it as into a span nobody owns, which is today's way.
+ *   - Free by another thread (gm_free_slow): store the double-free key,
+ *     then push onto s->xfree with a CAS loop (release) that needs
+ *     GM_XFREE_OWNED in the word it replaces: no lock, no sleep.  Without
+ *     the bit the span has no owner and the object joins the freeing
+ *     thread's list.  owner is only read as a hint; the bit, in the same
+ *     word as the list, decides, so no push lands on a span its owner gave
+ *     up.  The freeing thread counts the free (Frees, HeapAlloc exact).
+ *   - Refill (gm_span_take_own, no lock): the span's freelist; when that is
+ *     empty, one exchange (acquire) takes its thread-free list and leaves
+ *     GM_XFREE_OWNED: its count (in the same word) says how many objects,
+ *     so the list, whose objects hold the free key already, becomes the
+ *     cache's list as it is, without a walk (malloc's pop checks each
+ *     key, which finds an object pushed twice; in the 8 B class, with no
+ *     key, and past the list's cap, the walk checks and counts them onto
+ *     the span); then objects never carved, in address order; only then
+ *     the transfer cache, then another span.
+ *   - Give up (gm_span_disown_locked, under mcentral.lock: when another
+ *     span is taken, at thread exit, for dead threads' caches in a fork
+ *     child): an exchange (acquire) to 0 takes the list and clears the bit
+ *     in one step, the objects join the freelist, the code leaves free's
+ *     page table, and the span goes on the partial list or, all free, to
+ *     the heap.
+ *   - mcentral's own frees (a batch from a full list, the transfer cache
+ *     emptied; under the lock, where the bit cannot change): an owned
+ *     span's object goes on its freelist if the caller owns it, else
+ *     onto its xfree.
+ *   ABA: pushes only add at the head, and an object being pushed is in use,
+ *   so its span cannot be freed or reused meanwhile.  Double frees: the key,
+ *   checked when the owner collects the list (a cycle meets a taken key);
+ *   in the 8 B class the head of xfree, and the walk's bound for a cycle.
+ *   GOMEMDEBUG=ownspans=0 turns owning off.
  *
  * Lock order (taken in this order by gm_fork_prepare):
  *   gm_snap_lock -> mcentral[0..GM_NUM_SPANCLASSES-1].lock -> gm_heap.lock
@@ -266,7 +319,33 @@ typedef struct gm_mspan {
 		uint64_t carved;     /* small: objects handed out at least once (mcentral.lock) */
 	};
 	uint64_t parked;     /* small: bit i = OS page i of the span released (mcentral.lock) */
+	/* The cache that owns the span, NULL for none (see "Owned spans"
+	 * above): written under mcentral.lock, read by any free as a hint. */
+	struct gm_mcache *owner;
+	/* Objects freed by threads other than the owner, linked through their
+	 * first words (the head in bits 3-46), | GM_XFREE_OWNED while the span
+	 * has an owner, and how many in bits 48-63 (atomic). */
+	uintptr_t xfree;
 } gm_mspan;
+
+#define GM_XFREE_OWNED	   ((uintptr_t)1)
+#define GM_XFREE_CNT_SHIFT 48
+#define GM_XFREE_ONE	   ((uintptr_t)1 << GM_XFREE_CNT_SHIFT)
+
+/* The head of the thread-free list in the word x, and its length. */
+gm_inline void *gm_xfree_head(uintptr_t x)
+{
+	return (void *)(x & (((uintptr_t)1 << GM_ADDR_BITS) - 8));
+}
+
+gm_inline unsigned gm_xfree_count(uintptr_t x)
+{
+	return (unsigned)(x >> GM_XFREE_CNT_SHIFT);
+}
+
+/* Free's page table: the owner's code in bits 47-63 (gm_heaparena.fast). */
+#define GM_FAST_CODE_SHIFT GM_ADDR_BITS
+#define GM_FAST_CODE_MASK  (~(uintptr_t)0 << GM_FAST_CODE_SHIFT)
 
 /* What fastclass should be for the in-use span s. */
 gm_inline uint8_t gm_span_fastclass(const gm_mspan *s)
@@ -454,21 +533,37 @@ gm_inline gm_heaparena *gm_arena_of(uintptr_t p)
 }
 
 /*
- * Write free's page table (gm_heaparena.fast) for the small-object span s:
- * its start and fastclass on each of its pages, or 0 when clear (the span
- * goes back to the heap).
+ * Set the bits in mask of free's page table entries (gm_heaparena.fast) of
+ * the small-object span s to v's, keeping the others: a CAS loop, for the
+ * start and fastclass (heap or profile lock) and the owner's code
+ * (mcentral's lock) change under different locks.
  */
-gm_inline void gm_span_publish(const gm_mspan *s, bool clear)
+gm_inline void gm_span_fast_set(const gm_mspan *s, uintptr_t mask, uintptr_t v)
 {
-	uintptr_t v = clear ? 0 : s->start | __atomic_load_n(&s->fastclass, __ATOMIC_RELAXED);
-
 	for (size_t i = 0; i < s->npages; i++) {
 		uintptr_t a = s->start + (i << GM_PAGE_SHIFT);
 		gm_heaparena *ha = gm_arena_at((a >> GM_ARENA_SHIFT) & (GM_ARENA_L2_ENTRIES - 1));
+		uintptr_t *e = &ha->fast[(a >> GM_PAGE_SHIFT) & (GM_ARENA_PAGES - 1)];
+		uintptr_t old = __atomic_load_n(e, __ATOMIC_RELAXED);
 
-		__atomic_store_n(&ha->fast[(a >> GM_PAGE_SHIFT) & (GM_ARENA_PAGES - 1)], v,
-				 __ATOMIC_RELAXED);
+		while (!__atomic_compare_exchange_n(e, &old, (old & ~mask) | (v & mask), true,
+						    __ATOMIC_RELAXED, __ATOMIC_RELAXED))
+			;
 	}
+}
+
+/*
+ * Write free's page table for the small-object span s: its start and
+ * fastclass on each of its pages (its owner's code stays), or 0 when clear
+ * (the span goes back to the heap, owned by nobody).
+ */
+gm_inline void gm_span_publish(const gm_mspan *s, bool clear)
+{
+	if (clear)
+		gm_span_fast_set(s, ~(uintptr_t)0, 0);
+	else
+		gm_span_fast_set(s, ~GM_FAST_CODE_MASK,
+				 s->start | __atomic_load_n(&s->fastclass, __ATOMIC_RELAXED));
 }
 
 /* The span that owns p, or NULL if p is not in the heap. */
@@ -638,6 +733,13 @@ void gm_mcentral_init(void);
 void gm_mcentral_lock_init(gm_mcentral *c);
 unsigned gm_mcentral_alloc_batch(uint8_t spanclass, unsigned want, void **head, bool *whole);
 void gm_mcentral_free_batch(uint8_t spanclass, void *head, unsigned n);
+struct gm_mcache;
+unsigned gm_mcentral_refill(uint8_t spanclass, struct gm_mcache *mc, unsigned want, void **head,
+			    bool *whole);
+unsigned gm_span_take_own(gm_mspan *s, unsigned want, unsigned max, void **head, bool *keyed);
+void gm_mcentral_disown(gm_mspan *s);
+void gm_span_recount_own(gm_mspan *s);
+bool gm_span_xfree_push(gm_mspan *s, void *p);
 void gm_mcentral_drain(unsigned spanclass);
 void gm_mcentral_drain_all(void);
 void gm_mcentral_scavenge_class(unsigned spanclass, size_t *released);
@@ -679,6 +781,12 @@ typedef struct gm_mcache {
 	struct gm_mspan *lcache;
 	size_t lcache_want; /* pages of the thread's last large malloc (owner only) */
 	int64_t next_sample; /* bytes until the next profiling sample */
+	/* Owned spans (see the overview): the span the cache carves from, per
+	 * class (NULL: none); its code in free's page table (GM_FAST_CODE_MASK
+	 * bits) and the complement, which free ANDs with an entry.  The empty
+	 * cache's notcode is 0: every entry reads as class 0, no room. */
+	struct gm_mspan *own[GM_NUM_SPANCLASSES];
+	uintptr_t code, notcode;
 	uint64_t rng;
 	uint64_t prof_lastgen; /* mprof.c, see prof_last */
 	gm_tstats stats;
@@ -878,6 +986,16 @@ gm_inline void *gm_prof_account(gm_mcache *mc, void *p, size_t n)
 
 /* ---- options (env.c) ---- */
 
+/*
+ * Classes whose spans caches own by default (GOMEMDEBUG=ownspans=N): those
+ * under a cache line (8-48 B), where every line holds objects that may be
+ * different threads'.  An object of 64 B or more has lines of its own but
+ * for at most the two at its ends (none at a multiple of 64), and sending
+ * it home costs a free its fast path: on bench/gmbench, prodcons took 24%
+ * longer owning classes up to 128 B, 55% owning all, and 6% up to 48 B.
+ */
+#define GM_OWNSPANS_DEFAULT 48
+
 typedef struct gm_options {
 	int64_t memory_limit;	    /* GOMEMLIMIT; INT64_MAX = none */
 	bool memory_limit_set;	    /* GOMEMLIMIT was given (also "off") */
@@ -886,6 +1004,7 @@ typedef struct gm_options {
 	bool scavtrace;		    /* GOMEMDEBUG scavtrace=1 */
 	bool check;		    /* GOMEMDEBUG check=1: heap invariants on snapshots */
 	bool safelink;		    /* GOMEMDEBUG safelink=1: masked free-list links */
+	uint32_t ownspans;	    /* GOMEMDEBUG ownspans=N: own spans of classes up to N B */
 	uint64_t stats_interval_ns; /* GOMEM_STATS_INTERVAL_MS */
 	uint64_t release_delay_ns;  /* GOMEMDEBUG scavwindow=MS: window of the in-use peak */
 	uint64_t profile_rate;	    /* GOMEM_PROFILE_RATE: bytes per sample, 0 = off */

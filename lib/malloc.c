@@ -358,14 +358,48 @@ static gm_noinline __attribute__((noreturn)) void gm_bad_free(const gm_mspan *s,
 }
 
 /*
+ * Another thread's cache owns the in-use small-object span s: push the
+ * object p (checked by the caller) on the span's thread-free list with its
+ * double-free key, and count the free as this thread's.  False if the span
+ * has no owner by now (the caller frees p as if it never had).  In the
+ * 8 B class, whose key the link overwrites, p heading the list is the
+ * double free found here; any other is found when the owner collects.
+ */
+static bool gm_free_remote(gm_mcache *mc, gm_mspan *s, void *p)
+{
+	uintptr_t x = __atomic_load_n(&s->xfree, __ATOMIC_RELAXED);
+
+	if (!(x & GM_XFREE_OWNED))
+		return false;
+	if (gm_unlikely(gm_xfree_head(x) == p))
+		gm_throw_ptr("gomem: double free of", p);
+	((uintptr_t *)p)[s->keyw] = GM_KEY_FREE;
+	if (!gm_span_xfree_push(s, p))
+		return false;
+	gm_stat_inc(&mc->stats.nfree[s->spanclass]);
+	return true;
+}
+
+/* Does a cache other than mc own span s?  (A hint: see gm_free_remote.) */
+gm_inline bool gm_span_owned_by_other(const gm_mspan *s, const gm_mcache *mc)
+{
+	const gm_mcache *o = __atomic_load_n(&s->owner, __ATOMIC_RELAXED);
+
+	return o != NULL && o != mc;
+}
+
+/*
  * Push the small object p of span s on this thread's list, with the
  * double-free key; a full list first grows or gives a batch back to
- * mcentral.
+ * mcentral.  Another cache's span gets it back instead.
  */
 static inline void gm_free_local(gm_mcache *mc, gm_mspan *s, void *p)
 {
 	unsigned c = s->spanclass;
 	uintptr_t *w = p;
+
+	if (gm_span_owned_by_other(s, mc) && gm_free_remote(mc, s, p))
+		return;
 
 	bool safe = gm_opt.safelink;
 	void **list = safe ? &mc->sfree[c] : &mc->free[c];
@@ -460,8 +494,16 @@ gm_noinline void gm_free_slow(void *p)
 	uintptr_t a = (uintptr_t)p;
 	gm_mspan *s = gm_span_of_fast(a); /* gm_span_none for NULL and no span */
 	gm_mcache *mc = gm_tls_mcache;
+	uint16_t nsampled = __atomic_load_n(&s->nsampled, __ATOMIC_RELAXED);
 
-	if (__atomic_load_n(&s->nsampled, __ATOMIC_RELAXED) != 0 && !gm_opt.safelink) {
+	if (gm_span_owned_by_other(s, mc)) {
+		/* Home to the cache that owns the span (an owned span is an
+		 * in-use small-object one, and stays so while an object of it
+		 * is out). */
+		if (nsampled == 0 && gm_is_object_start(s, a) && mc != &gm_empty_mcache &&
+		    gm_free_remote(mc, s, p))
+			return;
+	} else if (nsampled != 0 && !gm_opt.safelink) {
 		unsigned c = s->spanclass;
 		void *head = mc->free[c];
 

@@ -13,16 +13,19 @@
  *           1, Mallocs counter 1 (one add to memory), sampling countdown
  *           2, return 1 (the object is kept in the return register).
  *   free:   34.  page -> free's page table entry 10 (no test: arena 0
- *           is gm_arena_none's zeros), TLS 2, class byte, key word, room
- *           and head of the list 6, object start check 8 (the offset is
- *           the address minus the entry plus the class; the size's
- *           inverse, shift and object count are indexed off the map's
- *           base register), not the list head 2, key store 1, push 3,
- *           room 1, Frees counter 1, return 1.  Nothing of the object or
- *           its span is read (malloc checks the double-free key).
- *   With the call, the PLT jump and the loop, callgrind counts 63.0 per
- *   pair of malloc(32) and free, 63.0 of malloc(8) and free
- *   (bench/callgrind-pair.sh; 62.1 and 62.2 when free read the span,
+ *           is gm_arena_none's zeros), TLS 2, the cache's own owner code
+ *           cleared from the entry 1 (an AND with mc->notcode: another
+ *           cache's code fails the start check), class byte, key word,
+ *           room and head of the list 6, object start check 7 (the offset
+ *           is the address plus the class, one lea, minus the entry; the
+ *           size's inverse, shift and object count are indexed off the
+ *           map's base register), not the list head 2, key store 1, push
+ *           3, room 1, Frees counter 1, return 1.  Nothing of the object
+ *           or its span is read (malloc checks the double-free key).
+ *   With the call, the PLT jump and the loop, callgrind counts 63.1 per
+ *   pair of malloc(32) and free, 63.0 of malloc(8) and free, with the
+ *   owner check as without it (bench/callgrind-pair.sh; 62.1 and 62.2
+ *   when free read the span,
  *   64.1 and 64.0 before the key moved to malloc).  The span's line costs
  *   more than the instruction: in larson-sized under cachegrind, free's
  *   L1 read misses per unit of the program's work fell about 3.8 times.
@@ -139,21 +142,29 @@ gm_inline void gm_free_fast(void *p)
 	/* Free's page table: the span's start | fastclass, 0 for no span
 	 * (arena 0 never exists: NULL finds gm_arena_none's zeros). */
 	gm_heaparena *ha = gm_arena_at((a >> GM_ARENA_SHIFT) & (GM_ARENA_L2_ENTRIES - 1));
-	uintptr_t e = __atomic_load_n(&ha->fast[(a >> GM_PAGE_SHIFT) & (GM_ARENA_PAGES - 1)],
-				      __ATOMIC_RELAXED);
-	size_t c = (uint8_t)e;
 	gm_mcache *mc = gm_tls_mcache;
+	/* With the owner code of this cache cleared (see "Owned spans" in
+	 * internal.h): another's stays, and fails the start check below. */
+	uintptr_t e = __atomic_load_n(&ha->fast[(a >> GM_PAGE_SHIFT) & (GM_ARENA_PAGES - 1)],
+				      __ATOMIC_RELAXED) &
+		      mc->notcode;
+	size_t c = (uint8_t)e;
 	uintptr_t kw = mc->small.keyw[c];
 	void *head = mc->free[c];
+	/* a + c on its own: one lea, where GCC would copy c, subtract and add. */
+	uintptr_t ac = a + c;
 
+	__asm__("" : "+r"(ac));
 	/* A span free may take objects of (fastclass 0 has no room: no span,
 	 * large, sampled), room on the list (the empty cache has none), the
-	 * start of an object (a - e + c is its offset in the span), not the
-	 * list's head (free(p); free(p)); else the slow path, which names bad
-	 * pointers.  Nothing of the object or its span is read: their lines
-	 * are often cold here, and malloc reads the object anyway. */
+	 * start of an object ((a + c) - e is its offset in the span, far
+	 * past any span if another cache owns it), not the list's head
+	 * (free(p); free(p)); else the slow path, which names bad pointers and
+	 * sends another cache's objects home.  Nothing of the object or its
+	 * span is read: their lines are often cold here, and malloc reads the
+	 * object anyway. */
 	if (gm_likely(mc->room[c] != 0 &&
-		      gm_obj_index(a - e + c, gm_amap.cinv[c], gm_amap.cshift[c]) <
+		      gm_obj_index(ac - e, gm_amap.cinv[c], gm_amap.cshift[c]) <
 			  gm_amap.cnelems[c] &&
 		      p != head)) {
 		gm_free_push(mc, c, p, kw, head);

@@ -41,6 +41,9 @@
 #include <unistd.h>
 #include <sys/syscall.h>
 
+/* The last owner code given out (gm_registry.lock; see gm_mcache_code). */
+static uint32_t gm_cache_lastcode;
+
 /* Bytes of cap above the base caps, over all threads. */
 static _Atomic uint64_t gm_cache_grown_total;
 
@@ -48,6 +51,29 @@ __thread gm_mcache *gm_tls_mcache = &gm_empty_mcache;
 gm_mcache gm_empty_mcache;
 gm_registry gm_registry_ = {.lock = PTHREAD_MUTEX_INITIALIZER};
 pthread_key_t gm_mcache_key;
+
+/*
+ * The next owner code (registry lock held): the next 17-bit number with 8
+ * bits set (Gosper's hack), from the first again after the last, placed in
+ * bits 47-63 of free's page table entries (see "Owned spans" in
+ * internal.h).  No code is a subset of another; 24310 of them, so caches
+ * share codes only with that many threads started since.
+ */
+static uintptr_t gm_mcache_code(void)
+{
+	uint32_t v = gm_cache_lastcode, t, first = 0xff;
+
+	if (v == 0) {
+		v = first;
+	} else {
+		t = v | (v - 1);
+		v = (t + 1) | (((~t & -~t) - 1) >> (__builtin_ctz(v) + 1));
+		if (v >> 17)
+			v = first;
+	}
+	gm_cache_lastcode = v;
+	return (uintptr_t)v << GM_FAST_CODE_SHIFT;
+}
 
 /* Create and register the calling thread's mcache; NULL if out of memory. */
 gm_mcache *gm_mcache_create(void)
@@ -82,12 +108,39 @@ gm_mcache *gm_mcache_create(void)
 		mc->rnext->rprev = mc;
 	gm_registry_.head = mc;
 	gm_registry_.nthreads++;
+	mc->code = gm_mcache_code();
+	mc->notcode = ~mc->code;
 	mc->registered = true;
 	pthread_mutex_unlock(&gm_registry_.lock);
 	gm_tls_mcache = mc;
 	/* Keys below 32 live in the thread descriptor: this does not allocate. */
 	pthread_setspecific(gm_mcache_key, mc);
 	return mc;
+}
+
+/*
+ * A batch of objects of spanclass for mc's list, linked from *head: from
+ * the span mc owns (its free list, its thread-free list, objects never
+ * carved), else from mcentral (the transfer cache, else another span to
+ * own).  *whole as gm_mcentral_alloc_batch says.  0 when out of memory.
+ */
+static unsigned gm_mcache_take(gm_mcache *mc, unsigned spanclass, void **head, bool *whole,
+			       bool *keyed)
+{
+	unsigned want = gm_class_batch[spanclass], n;
+	gm_mspan *s = mc->own[spanclass];
+
+	*keyed = false;
+	if (gm_class_size[spanclass] > gm_opt.ownspans)
+		return gm_mcentral_alloc_batch((uint8_t)spanclass, want, head, whole);
+	if (s != NULL) {
+		n = gm_span_take_own(s, want, mc->max[spanclass], head, keyed);
+		if (n != 0) {
+			*whole = false;
+			return n;
+		}
+	}
+	return gm_mcentral_refill((uint8_t)spanclass, mc, want, head, whole);
 }
 
 /*
@@ -98,7 +151,7 @@ void *gm_mcache_refill(gm_mcache *mc, unsigned spanclass)
 {
 	void *p;
 	unsigned n, kw;
-	bool whole;
+	bool whole, keyed;
 
 	if (gm_unlikely(mc == &gm_empty_mcache)) {
 		mc = gm_mcache_create();
@@ -107,7 +160,7 @@ void *gm_mcache_refill(gm_mcache *mc, unsigned spanclass)
 	}
 	if (gm_unlikely(!gm_scav.started))
 		gm_scav_start();
-	n = gm_mcentral_alloc_batch((uint8_t)spanclass, gm_class_batch[spanclass], &p, &whole);
+	n = gm_mcache_take(mc, spanclass, &p, &whole, &keyed);
 	if (n == 0)
 		return NULL;
 	/* The batch's objects get the double-free key (malloc.c), and with
@@ -117,6 +170,10 @@ void *gm_mcache_refill(gm_mcache *mc, unsigned spanclass)
 	 * that free overwrote, is not followed. */
 	kw = gm_class_keyw[spanclass];
 	whole = whole && kw != 0;
+	/* A thread-free list as it was pushed (gm_span_take_own): every key
+	 * free; malloc's pop checks the rest. */
+	if (gm_unlikely(keyed && ((uintptr_t *)p)[kw] != GM_KEY_FREE))
+		gm_throw_ptr("gomem: double free (or write after free) of", p);
 	if (gm_unlikely(whole && ((uintptr_t *)p)[kw] != GM_KEY_TAKEN))
 		gm_throw_ptr("gomem: double free (or write after free) of", p);
 	if (gm_unlikely(gm_opt.safelink)) {
@@ -134,7 +191,7 @@ void *gm_mcache_refill(gm_mcache *mc, unsigned spanclass)
 				gm_throw_ptr("gomem: double free (or write after free) of", q);
 			q[kw] = GM_KEY_FREE;
 		}
-	} else if (kw != 0) {
+	} else if (kw != 0 && !keyed) {
 		for (uintptr_t *q = *(void **)p; q != NULL; q = (uintptr_t *)q[0])
 			q[kw] = GM_KEY_FREE;
 	}
@@ -292,6 +349,12 @@ void gm_mcache_release_all(gm_mcache *mc)
 	for (c = 1; c < GM_NUM_SPANCLASSES; c++) {
 		while (mc->free[c] != NULL || mc->sfree[c] != NULL)
 			gm_mcache_release(mc, c, UINT32_MAX);
+		if (mc->own[c] != NULL) {
+			gm_mspan *s = mc->own[c];
+
+			mc->own[c] = NULL;
+			gm_mcentral_disown(s);
+		}
 		gm_mcache_setmax(mc, c, 0);
 		mc->refilled[c] = mc->overages[c] = 0;
 	}
@@ -385,6 +448,8 @@ static void gm_mcache_trim_dead(gm_mcache *mc)
 			else
 				mc->free[c] = NULL;
 		}
+		if (mc->own[c] != NULL)
+			gm_span_recount_own(mc->own[c]);
 	}
 }
 

@@ -320,69 +320,67 @@ static void gm_span_fresh(gm_mspan *s)
 }
 
 /*
+ * A fresh span of c's class from the heap, none of its objects carved;
+ * c's lock is held, and dropped meanwhile.  NULL when out of memory.
+ */
+static gm_mspan *gm_mcentral_grow(gm_mcentral *c)
+{
+	gm_mspan *s;
+
+	pthread_mutex_unlock(&c->lock);
+	s = gm_mheap_alloc(gm_class_spanpages[c->spanclass], c->spanclass, 0);
+	if (s != NULL)
+		gm_span_fresh(s);
+	pthread_mutex_lock(&c->lock);
+	return s;
+}
+
+/*
+ * Take up to want objects off s, linked on from **linkp (which moves to the
+ * last link): its free list, then objects never handed out, in address
+ * order.  The caller has c's lock, or owns s.  Returns how many.
+ */
+static unsigned gm_span_take(gm_mspan *s, unsigned want, void ***linkp)
+{
+	void *p = s->freelist, **link = *linkp;
+	unsigned n = 0;
+
+	while (p != NULL && n < want) {
+		*link = p;
+		link = (void **)p;
+		p = *(void **)p;
+		n++;
+	}
+	s->freelist = p;
+	s->nfree = (uint16_t)(s->nfree - n);
+	for (; n < want && s->carved < s->nelems; n++, s->carved++) {
+		p = (void *)(s->start + s->carved * s->elemsize);
+		*link = p;
+		link = (void **)p;
+	}
+	*linkp = link;
+	return n;
+}
+
+/* A whole batch from c's transfer cache into *head, if it has one (lock held). */
+static bool gm_tc_take_locked(gm_mcentral *c, unsigned want, void **head)
+{
+	if (want != gm_class_batch[c->spanclass] || c->ntc == 0)
+		return false;
+	*head = gm_central_tc[c->spanclass][--c->ntc];
+	return true;
+}
+
+/*
  * Take up to want objects of spanclass; returns how many, linked from
  * *head through their first words (the last links to NULL).  0 when out of
  * memory.  *whole tells a batch from the transfer cache: a list as a thread
- * cache gave it back (gm_mcache_release took every key).
+ * cache gave it back (gm_mcache_release took every key).  A cache that owns
+ * spans of the class takes them with gm_mcentral_refill instead.
  */
 unsigned gm_mcentral_alloc_batch(uint8_t spanclass, unsigned want, void **head, bool *whole)
 {
-	gm_mcentral *c = &gm_central[spanclass];
-	void *first = NULL, **link = &first;
-	unsigned n = 0;
-	gm_mspan *s;
-
-	pthread_mutex_lock(&c->lock);
-	*whole = want == gm_class_batch[spanclass] && c->ntc != 0;
-	if (*whole) {
-		/* A whole batch a thread gave back: no span is touched. */
-		*head = gm_central_tc[c->spanclass][--c->ntc];
-		pthread_mutex_unlock(&c->lock);
-		return want;
-	}
-	while (n < want) {
-		void *p;
-
-		s = c->partial;
-		if (s == NULL) {
-			/* Grow: a fresh span from the heap, outside our lock. */
-			pthread_mutex_unlock(&c->lock);
-			s = gm_mheap_alloc(gm_class_spanpages[spanclass], spanclass, 0);
-			if (s != NULL)
-				gm_span_fresh(s);
-			pthread_mutex_lock(&c->lock);
-			if (s == NULL)
-				break;
-			gm_partial_insert_locked(c, s);
-		}
-		/* Take objects off the span, up to what is wanted: its free
-		 * list, then objects never handed out, then parked ones. */
-		p = s->freelist;
-		if (p == NULL && s->carved == s->nelems && s->nparked != 0) {
-			gm_span_unpark_locked(s);
-			p = s->freelist;
-		}
-		while (p != NULL && n < want) {
-			*link = p;
-			link = (void **)p;
-			p = *(void **)p;
-			s->nfree--;
-			n++;
-		}
-		s->freelist = p;
-		for (; n < want && s->carved < s->nelems; n++, s->carved++) {
-			p = (void *)(s->start + s->carved * s->elemsize);
-			*link = p;
-			link = (void **)p;
-		}
-		/* Off the partial list once empty; parked objects keep it on. */
-		if (s->freelist == NULL && s->carved == s->nelems && s->nparked == 0)
-			gm_partial_remove_locked(c, s);
-	}
-	pthread_mutex_unlock(&c->lock);
-	*link = NULL;
-	*head = first;
-	return n;
+	return gm_mcentral_refill(spanclass, NULL, want, head, whole);
 }
 
 /*
@@ -396,6 +394,8 @@ static void gm_mcentral_free_objs_locked(gm_mcentral *c, void *head, unsigned n)
 	uintptr_t lo = 0, len = 0; /* s's bytes: a batch's objects often share a span */
 	unsigned i;
 
+	const gm_mcache *self = gm_tls_mcache;
+
 	for (i = 0; i < n && p != NULL; i++, p = next) {
 		if ((uintptr_t)p - lo >= len) {
 			s = gm_span_of((uintptr_t)p);
@@ -403,6 +403,22 @@ static void gm_mcentral_free_objs_locked(gm_mcentral *c, void *head, unsigned n)
 			len = s->npages << GM_PAGE_SHIFT;
 		}
 		next = *(void **)p;
+		/* An owned span's free list is its owner's: ours takes the
+		 * object back directly, another's through its thread-free
+		 * list, with the key its collection checks (the OWNED bit
+		 * changes only under this lock). */
+		if (__atomic_load_n(&s->xfree, __ATOMIC_RELAXED) & GM_XFREE_OWNED) {
+			if (__atomic_load_n(&s->owner, __ATOMIC_RELAXED) == self) {
+				*(void **)p = s->freelist;
+				s->freelist = p;
+				s->nfree++;
+			} else {
+				((uintptr_t *)p)[s->keyw] = GM_KEY_FREE;
+				if (!gm_span_xfree_push(s, p))
+					gm_throw("gomem: an owned span lost its owner");
+			}
+			continue;
+		}
 		*(void **)p = s->freelist;
 		s->freelist = p;
 		/* (A span with parked objects is on the partial list already.) */
@@ -459,4 +475,212 @@ void gm_mcentral_drain_all(void)
 {
 	for (unsigned c = 1; c < GM_NUM_SPANCLASSES; c++)
 		gm_mcentral_drain(c);
+}
+
+/* ---- Owned spans (see "Owned spans" in internal.h) ---- */
+
+/*
+ * Push p (its key already stored) on the thread-free list of s if s has an
+ * owner; false if it has none (the caller frees p as before).  A CAS loop:
+ * no lock, no sleep.  Release: the link reaches the owner with the object.
+ */
+bool gm_span_xfree_push(gm_mspan *s, void *p)
+{
+	uintptr_t x = __atomic_load_n(&s->xfree, __ATOMIC_RELAXED);
+
+	do {
+		if (!(x & GM_XFREE_OWNED))
+			return false;
+		*(void **)p = gm_xfree_head(x);
+	} while (!__atomic_compare_exchange_n(&s->xfree, &x,
+					      (uintptr_t)p | GM_XFREE_OWNED |
+						  ((x & ~(GM_XFREE_ONE - 1)) + GM_XFREE_ONE),
+					      true, __ATOMIC_RELEASE, __ATOMIC_RELAXED));
+	return true;
+}
+
+/*
+ * Put the thread-free list from head on the free list of s (owner or lock
+ * held).  Each object's double-free key is checked and taken, as the span's
+ * free objects have them: an object pushed twice meets its taken key, or in
+ * the 8 B class the walk meets more objects than the span has out.
+ */
+static void gm_span_merge(gm_mspan *s, void *head)
+{
+	unsigned kw = s->keyw, n = 0, out = (unsigned)(s->carved - s->nfree - s->nparked);
+	uintptr_t *p, *tail = NULL;
+
+	for (p = head; p != NULL; p = (uintptr_t *)p[0]) {
+		if (gm_unlikely(n == out))
+			gm_throw_ptr("gomem: double free of", p);
+		if (kw != 0) {
+			if (gm_unlikely(p[kw] != GM_KEY_FREE))
+				gm_throw_ptr("gomem: double free (or write after free) of", p);
+			p[kw] = GM_KEY_TAKEN;
+		}
+		tail = p;
+		n++;
+	}
+	if (tail == NULL)
+		return;
+	tail[0] = (uintptr_t)s->freelist;
+	s->freelist = head;
+	s->nfree = (uint16_t)(s->nfree + n);
+}
+
+/*
+ * The owner of s gives it up: what other threads freed into it joins its
+ * free list (the exchange clears OWNED: later frees stay with their
+ * threads), its code leaves free's page table, and the span goes on the
+ * partial list, or back to the heap if all its objects are free.
+ */
+static void gm_span_disown_locked(gm_mcentral *c, gm_mspan *s)
+{
+	uintptr_t x = __atomic_exchange_n(&s->xfree, 0, __ATOMIC_ACQUIRE);
+
+	gm_assert(x & GM_XFREE_OWNED, "disown of a span with no owner");
+	gm_span_merge(s, gm_xfree_head(x));
+	__atomic_store_n(&s->owner, NULL, __ATOMIC_RELAXED);
+	gm_span_fast_set(s, GM_FAST_CODE_MASK, 0);
+	if (s->nfree + s->nparked == s->carved) {
+		s->freelist = NULL;
+		s->nfree = 0;
+		if (s->parked != 0)
+			gm_span_park_whole_pages(s);
+		gm_mheap_free(s);
+	} else if (s->freelist != NULL || s->carved < s->nelems || s->nparked != 0) {
+		gm_partial_insert_locked(c, s);
+	}
+}
+
+/* gm_span_disown_locked for a caller without the lock (thread exit, fork). */
+void gm_mcentral_disown(gm_mspan *s)
+{
+	gm_mcentral *c = &gm_central[s->spanclass];
+
+	pthread_mutex_lock(&c->lock);
+	gm_span_disown_locked(c, s);
+	pthread_mutex_unlock(&c->lock);
+}
+
+/*
+ * In a forked child, the span s that a dead thread owned: that thread may
+ * have been half through taking objects off it (no lock), its free list
+ * moved on and nfree not yet, so count the list again, cut where a link
+ * leaves the span's objects.  What the thread held is leaked (counted out).
+ */
+void gm_span_recount_own(gm_mspan *s)
+{
+	void **link = &s->freelist, *p;
+	unsigned n = 0;
+
+	while ((p = *link) != NULL) {
+		uintptr_t off = (uintptr_t)p - s->start;
+
+		if (n == s->carved || off >= s->carved * (uintptr_t)s->elemsize ||
+		    off % s->elemsize != 0) {
+			*link = NULL;
+			break;
+		}
+		link = (void **)p;
+		n++;
+	}
+	s->nfree = (uint16_t)n;
+}
+
+/*
+ * Objects of the span s the calling thread owns, linked from *head (the
+ * last links to NULL): up to want off its free list; else what other
+ * threads freed into it (one exchange), all of it if that is at most max,
+ * as it is, their keys free (*keyed); else up to want never carved.  No
+ * lock.  0 when all three are empty.
+ */
+unsigned gm_span_take_own(gm_mspan *s, unsigned want, unsigned max, void **head, bool *keyed)
+{
+	void *first = NULL, **link = &first;
+	unsigned n;
+
+	*keyed = false;
+	if (s->freelist == NULL &&
+	    gm_xfree_head(__atomic_load_n(&s->xfree, __ATOMIC_RELAXED)) != NULL) {
+		uintptr_t x = __atomic_exchange_n(&s->xfree, GM_XFREE_OWNED, __ATOMIC_ACQUIRE);
+
+		n = gm_xfree_count(x);
+		if (n <= max && s->keyw != 0 && !gm_opt.safelink) {
+			*keyed = true;
+			*head = gm_xfree_head(x);
+			return n;
+		}
+		gm_span_merge(s, gm_xfree_head(x));
+	}
+	n = gm_span_take(s, want, &link);
+	*link = NULL;
+	*head = first;
+	return n;
+}
+
+/*
+ * Up to want objects of spanclass for the cache mc, linked from *head (the
+ * last links to NULL); returns how many, 0 when out of memory; *whole as
+ * gm_mcentral_alloc_batch says.  One lock for the lot: a whole batch from
+ * the transfer cache if it has one (mc keeps the span it owns); else
+ * objects off the spans on the partial list, then fresh spans.  With mc
+ * (its own span of the class is used up), mc gives that span up and owns
+ * the first span that can fill what is still wanted; spans with fewer free
+ * objects (fragmented ones) give theirs as they are and stay unowned, so a
+ * refill never takes the lock for a handful of objects.  Without mc no span
+ * gets an owner.
+ */
+unsigned gm_mcentral_refill(uint8_t spanclass, gm_mcache *mc, unsigned want, void **head,
+			    bool *whole)
+{
+	gm_mcentral *c = &gm_central[spanclass];
+	void *first = NULL, **link = &first;
+	gm_mspan *s;
+	unsigned n = 0;
+
+	pthread_mutex_lock(&c->lock);
+	*whole = gm_tc_take_locked(c, want, head);
+	if (*whole) {
+		pthread_mutex_unlock(&c->lock);
+		return want;
+	}
+	if (mc != NULL && mc->own[spanclass] != NULL) {
+		gm_span_disown_locked(c, mc->own[spanclass]);
+		mc->own[spanclass] = NULL;
+	}
+	while (n < want) {
+		bool own;
+
+		s = c->partial;
+		if (s == NULL) {
+			s = gm_mcentral_grow(c);
+			if (s == NULL)
+				break;
+			gm_partial_insert_locked(c, s);
+		}
+		/* Its free list, then objects never handed out, then parked
+		 * ones (all of them first if mc is to own the span: no object
+		 * of an owned span is parked). */
+		own = mc != NULL && s->nfree + s->nparked + (s->nelems - s->carved) >= want - n;
+		if (s->nparked != 0 && (own || (s->freelist == NULL && s->carved == s->nelems)))
+			gm_span_unpark_locked(s);
+		n += gm_span_take(s, want - n, &link);
+		if (own) {
+			/* Ours: the rest of its objects are mc's alone. */
+			gm_partial_remove_locked(c, s);
+			__atomic_store_n(&s->owner, mc, __ATOMIC_RELAXED);
+			__atomic_store_n(&s->xfree, GM_XFREE_OWNED, __ATOMIC_RELAXED);
+			gm_span_fast_set(s, GM_FAST_CODE_MASK, mc->code);
+			mc->own[spanclass] = s;
+			break;
+		}
+		/* Off the partial list once empty; parked objects keep it on. */
+		if (s->freelist == NULL && s->carved == s->nelems && s->nparked == 0)
+			gm_partial_remove_locked(c, s);
+	}
+	pthread_mutex_unlock(&c->lock);
+	*link = NULL;
+	*head = first;
+	return n;
 }

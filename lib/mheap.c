@@ -539,6 +539,8 @@ static gm_mspan *gm_mheap_alloc_common(size_t npages, uint8_t spanclass, size_t 
 		s->nfree = 0;
 		s->nparked = 0;
 		s->parked = 0;
+		__atomic_store_n(&s->owner, NULL, __ATOMIC_RELAXED);
+		__atomic_store_n(&s->xfree, 0, __ATOMIC_RELAXED);
 		if (spanclass == GM_SPANCLASS_LARGE) {
 			s->state = GM_SPAN_LARGE;
 			s->elemsize = 0;
@@ -640,6 +642,8 @@ static void gm_mheap_free_locked_how(gm_mspan *s, enum gm_heap_free_how how)
 {
 	size_t i;
 
+	gm_assert(__atomic_load_n(&s->xfree, __ATOMIC_RELAXED) == 0,
+		  "span with an owner or thread-frees freed to the heap");
 	if (s->spanclass != GM_SPANCLASS_LARGE)
 		gm_span_publish(s, true);
 	else if (how != GM_HEAP_CACHED)
@@ -1028,14 +1032,20 @@ int gm_mheap_check(char *why, size_t whylen)
 				if (gm_scav_bits(s->start, s->npages, false) != 0)
 					GM_CHECK_FAIL("in-use span has scavenged pages");
 				/* The profiler may be changing fastclass (its lock, not
-				 * ours): the class byte is the span's class or 0. */
+				 * ours): the class byte is the span's class or 0; an
+				 * owner's code may come or go (mcentral's lock): none,
+				 * or 8 bits set. */
 				for (i = 0; i < s->npages; i++) {
 					uintptr_t e = gm_fast_at(p + PAGES(i));
+					uintptr_t code = e & GM_FAST_CODE_MASK;
 
-					if (inside == NULL ? e != 0
+					e &= ~GM_FAST_CODE_MASK;
+					if (inside == NULL ? e != 0 || code != 0
 							   : (e & ~(uintptr_t)0xff) != s->start ||
 								 ((e & 0xff) != 0 &&
-								  (e & 0xff) != s->spanclass))
+								  (e & 0xff) != s->spanclass) ||
+								 (code != 0 &&
+								  __builtin_popcountll(code) != 8))
 						GM_CHECK_FAIL(
 						    "free's page table disagrees with a span");
 				}

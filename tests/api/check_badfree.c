@@ -29,6 +29,7 @@ enum op {
 	OP_DOUBLE_FREE,		/* free(p); free(p) */
 	OP_FREE_NEIGHBOUR,	/* free(p); free(p + 32); free(p): another free in between */
 	OP_FREE_NEIGHBOUR_EXIT, /* the same in a thread that then exits */
+	OP_REMOTE_DOUBLE_FREE,	/* free(p); free(p) in a thread that did not allocate p */
 };
 
 /* The bad frees of op, on p. */
@@ -46,6 +47,12 @@ static void do_op(enum op op, void *p)
 static void *do_op_thread(void *p)
 {
 	do_op(OP_FREE_NEIGHBOUR_EXIT, p);
+	return NULL;
+}
+
+static void *do_double_free_thread(void *p)
+{
+	do_op(OP_DOUBLE_FREE, p);
 	return NULL;
 }
 
@@ -83,6 +90,14 @@ static void run_child(enum op op, void *p, struct outcome *o)
 			pthread_t t;
 
 			pthread_create(&t, NULL, do_op_thread, p);
+			pthread_join(t, NULL);
+		} else if (op == OP_REMOTE_DOUBLE_FREE) {
+			/* p's span is this thread's (it owns the span it
+			 * allocates from): both frees go to its thread-free
+			 * list, and the second is found there. */
+			pthread_t t;
+
+			pthread_create(&t, NULL, do_double_free_thread, p);
 			pthread_join(t, NULL);
 		} else {
 			do_op(op, p);
@@ -279,6 +294,17 @@ START_TEST(test_double_free_other_thread)
 }
 END_TEST
 
+START_TEST(test_double_free_remote)
+{
+	void *p = malloc(48);
+
+	ck_assert_ptr_nonnull(p);
+	expect_abort_naming(OP_REMOTE_DOUBLE_FREE, p,
+			    "double free of a 48 B block by a thread that did not allocate it");
+	free(p);
+}
+END_TEST
+
 START_TEST(test_double_free_medium)
 {
 	void *p = malloc(100000);
@@ -333,6 +359,7 @@ static Suite *badfree_suite(void)
 	tcase_add_test(tc, test_free_mmap);
 	tcase_add_test(tc, test_double_free_after_neighbour);
 	tcase_add_test(tc, test_double_free_other_thread);
+	tcase_add_test(tc, test_double_free_remote);
 	tcase_add_test(tc, test_double_free_medium);
 	tcase_add_test(tc, test_double_free_tiny);
 	tcase_add_test(tc, test_double_free_tiny_alone);

@@ -745,6 +745,9 @@ START_TEST(transfer_cache_hand_off)
 	pthread_t t;
 
 	gm_opt.scavenge = false;
+	/* Objects of spans nobody owns: an owned span takes its objects
+	 * back itself (remote_free_goes_home). */
+	gm_opt.ownspans = 0;
 	gm_mcentral_drain(c);
 	for (unsigned i = 0; i < n; i++)
 		v[i] = gm_malloc(64);
@@ -778,6 +781,7 @@ START_TEST(transfer_cache_double_free)
 	pid_t pid;
 
 	gm_opt.scavenge = false;
+	gm_opt.ownspans = 0; /* the refill goes to the transfer cache */
 	ck_assert_int_eq(pipe(fd), 0);
 	pid = fork();
 	ck_assert_int_ge(pid, 0);
@@ -809,6 +813,375 @@ START_TEST(transfer_cache_double_free)
 }
 END_TEST
 
+/*
+ * Owned spans.  The main thread's cache owns the span it allocates from;
+ * another thread's frees of its objects go back to that span (its
+ * thread-free list), not on the freeing thread's list, so the freeing
+ * thread's own allocations come from elsewhere (no object of a line the
+ * first thread writes); the owner gets them back when its list runs dry.
+ */
+struct home {
+	void **v;
+	unsigned n, c;
+	bool *owned; /* v[i]'s span was the main thread's at free time */
+	unsigned foreign; /* the freeing thread's allocations among v[] */
+};
+
+static bool
+in_list(void *head, void *p)
+{
+	for (void *q = head; q != NULL; q = *(void **)q)
+		if (q == p)
+			return true;
+	return false;
+}
+
+static void *
+free_then_alloc(void *arg)
+{
+	struct home *h = arg;
+	void *mine[256];
+
+	for (unsigned i = 0; i < h->n; i++)
+		gm_free(h->v[i]);
+	for (unsigned i = 0; i < h->n; i++)
+		if (h->owned[i])
+			ck_assert_msg(!in_list(gm_tls_mcache->free[h->c], h->v[i]),
+				      "an owned span's object joined the freeing thread's list");
+	for (unsigned i = 0; i < h->n; i++) {
+		mine[i] = gm_malloc(gm_class_size[h->c]);
+		for (unsigned j = 0; j < h->n; j++)
+			if (h->owned[j] && mine[i] == h->v[j])
+				h->foreign++;
+	}
+	for (unsigned i = 0; i < h->n; i++)
+		gm_free(mine[i]);
+	return NULL;
+}
+
+START_TEST(remote_free_goes_home)
+{
+	unsigned c = gm_size_class(48), n = 100, nowned = 0, back = 0;
+	void *v[100], *w[4096];
+	bool owned[100];
+	struct home h = { v, n, c, owned, 0 };
+	struct gomem_memstats a, b;
+	gm_mspan *s;
+	pthread_t t;
+	unsigned pending = 0;
+
+	gm_opt.scavenge = false;
+	ck_assert_uint_le(n, gm_class_nelems[c]);
+	gm_read_memstats(&a);
+	for (unsigned i = 0; i < n; i++) {
+		v[i] = gm_malloc(48);
+		memset(v[i], 0x11, 48);
+	}
+	for (unsigned i = 0; i < n; i++) {
+		s = gm_span_of((uintptr_t)v[i]);
+		owned[i] = s->owner == gm_tls_mcache;
+		nowned += owned[i];
+	}
+	ck_assert_uint_gt(nowned, 0);
+	pthread_create(&t, NULL, free_then_alloc, &h);
+	pthread_join(t, NULL);
+	ck_assert_uint_eq(h.foreign, 0);
+	/* They wait on the thread-free list of the span this thread owns. */
+	s = gm_tls_mcache->own[c];
+	ck_assert_ptr_nonnull(s);
+	for (void *q = gm_xfree_head(s->xfree); q != NULL; q = *(void **)q)
+		pending++;
+	ck_assert_uint_eq(pending, nowned);
+	ck_assert_uint_eq(gm_xfree_count(s->xfree), nowned);
+	gm_read_memstats(&b);
+	ck_assert_uint_eq(b.Mallocs - a.Mallocs, 2 * n);
+	ck_assert_uint_eq(b.Frees - a.Frees, 2 * n);
+	ck_assert_uint_eq(b.HeapAlloc, a.HeapAlloc);
+	ck_identities(&b);
+	/* The owner allocates them again, before its span's other objects
+	 * run out (bounded: a span's worth plus the list). */
+	for (unsigned i = 0; i < 4096 && back < nowned; i++) {
+		w[i] = gm_malloc(48);
+		for (unsigned j = 0; j < n; j++)
+			if (owned[j] && w[i] == v[j])
+				back++;
+		if (back == nowned) {
+			for (unsigned k = 0; k <= i; k++)
+				gm_free(w[k]);
+			break;
+		}
+		ck_assert_uint_lt(i, (unsigned)(gm_class_nelems[c] + 2 * gm_class_batch[c]));
+	}
+	ck_assert_uint_eq(back, nowned);
+	gm_mcache_release_all(gm_tls_mcache);
+	gm_read_memstats(&b);
+	ck_assert_uint_eq(b.HeapAlloc, a.HeapAlloc);
+	ck_assert_uint_eq(b.Mallocs - b.Frees, a.Mallocs - a.Frees);
+	ck_identities(&b);
+	ck_heap_ok();
+}
+END_TEST
+
+/* GOMEMDEBUG=ownspans=0: no span has an owner; frees stay with the freeing thread. */
+static void *
+free_keep_local(void *arg)
+{
+	struct home *h = arg;
+
+	for (unsigned i = 0; i < h->n; i++)
+		gm_free(h->v[i]);
+	for (unsigned i = 0; i < h->n; i++)
+		h->foreign += in_list(gm_tls_mcache->free[h->c], h->v[i]);
+	return NULL;
+}
+
+START_TEST(ownspans_off_frees_stay_local)
+{
+	unsigned c = gm_size_class(48), n = 20;
+	void *v[20];
+	bool owned[20];
+	struct home h = { v, n, c, owned, 0 };
+	pthread_t t;
+
+	gm_opt.ownspans = 0;
+	gm_mcache_release_all(gm_tls_mcache);
+	for (unsigned i = 0; i < n; i++) {
+		v[i] = gm_malloc(48);
+		ck_assert_ptr_null(gm_span_of((uintptr_t)v[i])->owner);
+	}
+	ck_assert_ptr_null(gm_tls_mcache->own[c]);
+	pthread_create(&t, NULL, free_keep_local, &h);
+	pthread_join(t, NULL);
+	/* Its list holds them all (n is under its cap: none went to mcentral). */
+	ck_assert_uint_le(n, 2 * gm_class_batch[c]);
+	ck_assert_uint_eq(h.foreign, n);
+	gm_opt.ownspans = GM_OWNSPANS_DEFAULT;
+	ck_heap_ok();
+}
+END_TEST
+
+/*
+ * Passive false sharing (Hoard's cache-scratch): the main thread allocates
+ * 2 x 64 blocks of 8..48 B (the classes caches own) back to back and deals them out to two threads
+ * alternately; each frees its 64 and allocates 64 of the same sizes.  The
+ * blocks the two threads then hold (and write) must share no cache line,
+ * which they do if a thread gets back the blocks it freed.  With
+ * ownspans=0 they do: the check can fail.
+ */
+static pthread_barrier_t scratch_barrier;
+
+struct scratch {
+	void *blk[64];
+	size_t size[64];
+	void *got[64];
+	bool unowned[64]; /* blk[i]'s span was not the dealer's */
+};
+
+/* Was p dealt out from a span the dealer did not own? */
+static bool
+scratch_unowned(const struct scratch *sc, const void *p)
+{
+	for (unsigned k = 0; k < 2; k++)
+		for (unsigned i = 0; i < 64; i++)
+			if (sc[k].blk[i] == p && sc[k].unowned[i])
+				return true;
+	return false;
+}
+
+static void *
+scratch_thread(void *arg)
+{
+	struct scratch *sc = arg;
+
+	for (unsigned i = 0; i < 64; i++)
+		gm_free(sc->blk[i]);
+	for (unsigned i = 0; i < 64; i++)
+		sc->got[i] = gm_malloc(sc->size[i]);
+	/* Both threads live until both have allocated (a thread's exit hands
+	 * its spans back, where the other could take them). */
+	pthread_barrier_wait(&scratch_barrier);
+	return NULL;
+}
+
+static unsigned
+scratch_shared_lines(bool own)
+{
+	static struct scratch sc[2];
+	unsigned shared = 0, nunowned = 0;
+	uint64_t x = 12345;
+	pthread_t t[2];
+
+	gm_opt.ownspans = own ? GM_OWNSPANS_DEFAULT : 0;
+	gm_mcache_release_all(gm_tls_mcache);
+	for (unsigned i = 0; i < 64; i++) {
+		for (unsigned k = 0; k < 2; k++) {
+			x = x * 6364136223846793005u + 1442695040888963407u;
+			sc[k].size[i] = 8 + (x >> 33) % 41;
+			sc[k].blk[i] = gm_malloc(sc[k].size[i]);
+		}
+	}
+	/* (A block can come from a fragmented span taken unowned.) */
+	for (unsigned i = 0; i < 64; i++) {
+		for (unsigned k = 0; k < 2; k++) {
+			sc[k].unowned[i] =
+				gm_span_of((uintptr_t)sc[k].blk[i])->owner != gm_tls_mcache;
+			nunowned += sc[k].unowned[i];
+		}
+	}
+	if (own)
+		ck_assert_uint_le(nunowned, 32);
+	pthread_barrier_init(&scratch_barrier, NULL, 2);
+	for (unsigned k = 0; k < 2; k++)
+		pthread_create(&t[k], NULL, scratch_thread, &sc[k]);
+	for (unsigned k = 0; k < 2; k++)
+		pthread_join(t[k], NULL);
+	pthread_barrier_destroy(&scratch_barrier);
+	for (unsigned i = 0; i < 64; i++) {
+		for (unsigned j = 0; j < 64; j++) {
+			uintptr_t a = (uintptr_t)sc[0].got[i], b = (uintptr_t)sc[1].got[j];
+
+			/* Blocks of spans nobody owned stay with their freer. */
+			if (own && (scratch_unowned(sc, sc[0].got[i]) ||
+				    scratch_unowned(sc, sc[1].got[j])))
+				continue;
+			if (a / 64 <= (b + sc[1].size[j] - 1) / 64 &&
+			    b / 64 <= (a + sc[0].size[i] - 1) / 64)
+				shared++;
+		}
+	}
+	for (unsigned i = 0; i < 64; i++) {
+		gm_free(sc[0].got[i]);
+		gm_free(sc[1].got[i]);
+	}
+	gm_mcache_release_all(gm_tls_mcache);
+	gm_opt.ownspans = GM_OWNSPANS_DEFAULT;
+	ck_heap_ok();
+	return shared;
+}
+
+START_TEST(no_passive_false_sharing)
+{
+	ck_assert_uint_eq(scratch_shared_lines(true), 0);
+	ck_assert_uint_gt(scratch_shared_lines(false), 0);
+}
+END_TEST
+
+/*
+ * Stress: threads hand each other objects of several classes through a
+ * mailbox and free what they receive, while spans change owner under them:
+ * workers exit and new ones start (their spans are given up while others
+ * push onto them), workers hand their whole cache back now and then, and a
+ * thread parks free pages of mcentral's spans.  Every object carries a
+ * tag its allocator wrote, checked by whoever frees it (an object handed
+ * out twice shows); at the end the counts are exact and every span is
+ * back.  Bounded: 1.5 s or 400 rounds a worker.
+ */
+#define ST_SLOTS   512
+#define ST_WORKERS 4
+#define ST_GENS	   6
+
+static void *_Atomic st_slot[ST_SLOTS];
+static _Atomic bool st_stop;
+static _Atomic uint64_t st_deadline;
+
+static uint64_t
+st_now(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (uint64_t)ts.tv_sec * 1000000000u + (uint64_t)ts.tv_nsec;
+}
+
+static void
+st_check_free(void *p)
+{
+	size_t n = gm_usable_size(p);
+	uint64_t tag = ((uint64_t *)p)[0];
+
+	ck_assert_uint_ge(n, 8);
+	ck_assert_uint_eq(((uint64_t *)p)[n / 8 - 1], tag);
+	gm_free(p);
+}
+
+static void *
+st_worker(void *arg)
+{
+	uint64_t id = (uint64_t)(uintptr_t)arg, seq = 0, x = id * 0x9e3779b97f4a7c15u + 1;
+
+	for (unsigned r = 0; r < 400 && st_now() < atomic_load(&st_deadline); r++) {
+		for (unsigned k = 0; k < 64; k++) {
+			size_t n;
+			uint64_t *p, tag = (id << 40) | ++seq;
+			void *old;
+
+			x ^= x << 13, x ^= x >> 7, x ^= x << 17;
+			n = 8 + (x % 8) * (x % 3 == 0 ? 72 : 8); /* 8..512 B */
+			p = gm_malloc(n);
+			ck_assert_ptr_nonnull(p);
+			p[0] = tag;
+			p[gm_usable_size(p) / 8 - 1] = tag;
+			old = atomic_exchange(&st_slot[(x >> 20) % ST_SLOTS], p);
+			if (old != NULL)
+				st_check_free(old);
+		}
+		if (r % 50 == 49)
+			gm_mcache_release_all(gm_tls_mcache);
+	}
+	return NULL;
+}
+
+static void *
+st_parker(void *arg)
+{
+	(void)arg;
+	while (!atomic_load(&st_stop)) {
+		gm_mcentral_scavenge_all();
+		usleep(1000);
+	}
+	return NULL;
+}
+
+START_TEST(owners_change_under_remote_frees)
+{
+	pthread_t w[ST_WORKERS], pk;
+	struct gomem_memstats a, b;
+	uint64_t inuse0;
+
+	gm_opt.scavenge = false;
+	gm_mcache_release_all(gm_tls_mcache);
+	gm_read_memstats(&a);
+	inuse0 = atomic_load(&gm_heap.inuse);
+	atomic_store(&st_deadline, st_now() + 1500000000u);
+	pthread_create(&pk, NULL, st_parker, NULL);
+	for (unsigned g = 0; g < ST_GENS; g++) {
+		/* Generation g: workers start, run, and exit (their spans go back). */
+		for (unsigned i = 0; i < ST_WORKERS; i++)
+			pthread_create(&w[i], NULL, st_worker, (void *)(uintptr_t)(g * ST_WORKERS + i + 1));
+		for (unsigned i = 0; i < ST_WORKERS; i++)
+			pthread_join(w[i], NULL);
+	}
+	atomic_store(&st_stop, true);
+	pthread_join(pk, NULL);
+	for (unsigned i = 0; i < ST_SLOTS; i++) {
+		void *p = atomic_exchange(&st_slot[i], NULL);
+
+		if (p != NULL)
+			st_check_free(p);
+	}
+	gm_mcache_release_all(gm_tls_mcache);
+	gm_mcentral_drain_all();
+	gm_read_memstats(&b);
+	ck_assert_uint_gt(b.Mallocs - a.Mallocs, 0);
+	ck_assert_uint_eq(b.Mallocs - a.Mallocs, b.Frees - a.Frees);
+	ck_assert_uint_eq(b.HeapAlloc, a.HeapAlloc);
+	ck_identities(&b);
+	ck_heap_ok();
+	/* Every span came back: no object was lost on a thread-free list. */
+	ck_assert_uint_le(atomic_load(&gm_heap.inuse), inuse0);
+}
+END_TEST
+
 int
 main(void)
 {
@@ -831,6 +1204,13 @@ main(void)
 	tcase_add_test(tc, transfer_cache_bounds);
 	tcase_add_test(tc, transfer_cache_hand_off);
 	tcase_add_test(tc, transfer_cache_double_free);
+	suite_add_tcase(s, tc);
+	tc = tcase_create("owner");
+	tcase_set_timeout(tc, 60);
+	tcase_add_test(tc, remote_free_goes_home);
+	tcase_add_test(tc, ownspans_off_frees_stay_local);
+	tcase_add_test(tc, no_passive_false_sharing);
+	tcase_add_test(tc, owners_change_under_remote_frees);
 	suite_add_tcase(s, tc);
 	return run_suite(s);
 }

@@ -137,14 +137,17 @@ static __thread uintptr_t gm_uw_top;		   /* the top of its stack (gm_uw_stack_to
  * here lay between rsp and the top of this thread's stack when it was read,
  * and rsp and that top are the same now: a word is read only when all
  * before it matched, that is, only where the walk itself would now read
- * (after the same bounds checks, on the same values).  at
- * has bit 0 set for a return address that went into pcs.  n = 0: nothing to
- * replay (a walk longer than the log, truncated or taken by libgcc).
+ * (after the same bounds checks, on the same values).  Bit i of outs is
+ * set when word i is a return address that went into pcs, so the check is a
+ * loop of loads and compares and the output a loop over those bits.  n = 0:
+ * nothing to replay (a walk longer than the log, truncated or taken by
+ * libgcc).
  */
 #define GM_UW_LOG 24
 static __thread struct gm_uw_log {
 	uintptr_t sp, bp, top; /* the walk's start, and the bound it read below */
 	unsigned n, frames, npcs; /* frames: 0 after a walk by libgcc */
+	uint32_t outs;
 	struct gm_uw_word {
 		uintptr_t at;
 		uint64_t val;
@@ -726,27 +729,22 @@ gm_noinline unsigned gm_unwind(uint64_t *pcs, unsigned max, bool *truncated, gm_
 	    gm_uw_last.n != 0 && gm_uw_last.npcs < max) {
 		const struct gm_uw_word *w = gm_uw_last.w, *wend = w + gm_uw_last.n;
 
-		/* Every word is stored at out, which moves on for a return
-		   address; npcs < max leaves room for the last store. */
-		for (; w < wend; w++) {
-			uint64_t v = *(const uint64_t *)(w->at & ~(uintptr_t)1);
-
-			if (v != w->val)
+		for (; w < wend; w++)
+			if (*(const uint64_t *)w->at != w->val)
 				break;
-			*out = v;
-			out += w->at & 1;
-		}
 		if (w == wend) {
+			for (uint32_t o = gm_uw_last.outs; o != 0; o &= o - 1)
+				*out++ = gm_uw_last.w[__builtin_ctz(o)].val;
 			st->replayed++;
 			st->same++;
 			st->memo += gm_uw_last.frames;
 			return (unsigned)(out - pcs);
 		}
-		out = pcs; /* it differs: walk it */
 	}
 	gm_uw_last.sp = sp;
 	gm_uw_last.bp = bp;
 	gm_uw_last.top = top;
+	gm_uw_last.outs = 0;
 	/*
 	 * a is the address a frame's row is looked up by: the pc itself for
 	 * this frame, the return address less one (inside the call) for the
@@ -816,7 +814,7 @@ gm_noinline unsigned gm_unwind(uint64_t *pcs, unsigned max, bool *truncated, gm_
 		}
 		*out++ = ra;
 		if (rai <= GM_UW_LOG)
-			gm_uw_last.w[rai - 1].at |= 1;
+			gm_uw_last.outs |= (uint32_t)1 << (rai - 1);
 	}
 	/* Every pc put in pcs was looked up at its depth in a later round. */
 	st->memo += frames - missed;

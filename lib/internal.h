@@ -782,11 +782,11 @@ typedef struct gm_mcache {
 	size_t lcache_want; /* pages of the thread's last large malloc (owner only) */
 	int64_t next_sample; /* bytes until the next profiling sample */
 	/* Owned spans (see the overview): the span the cache carves from, per
-	 * class (NULL: none); its code in free's page table (GM_FAST_CODE_MASK
-	 * bits) and the complement, which free ANDs with an entry.  The empty
+	 * class (NULL: none); the complement of its code in free's page table
+	 * (GM_FAST_CODE_MASK bits), which free ANDs with an entry.  The empty
 	 * cache's notcode is 0: every entry reads as class 0, no room. */
 	struct gm_mspan *own[GM_NUM_SPANCLASSES];
-	uintptr_t code, notcode;
+	uintptr_t notcode;
 	uint64_t rng;
 	uint64_t prof_lastgen; /* mprof.c, see prof_last */
 	gm_tstats stats;

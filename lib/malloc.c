@@ -373,7 +373,6 @@ static bool gm_free_remote(gm_mcache *mc, gm_mspan *s, void *p)
 		return false;
 	if (gm_unlikely(gm_xfree_head(x) == p))
 		gm_throw_ptr("gomem: double free of", p);
-	((uintptr_t *)p)[s->keyw] = GM_KEY_FREE;
 	if (!gm_span_xfree_push(s, p))
 		return false;
 	gm_stat_inc(&mc->stats.nfree[s->spanclass]);

@@ -108,8 +108,7 @@ gm_mcache *gm_mcache_create(void)
 		mc->rnext->rprev = mc;
 	gm_registry_.head = mc;
 	gm_registry_.nthreads++;
-	mc->code = gm_mcache_code();
-	mc->notcode = ~mc->code;
+	mc->notcode = ~gm_mcache_code();
 	mc->registered = true;
 	pthread_mutex_unlock(&gm_registry_.lock);
 	gm_tls_mcache = mc;

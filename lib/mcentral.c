@@ -383,6 +383,16 @@ unsigned gm_mcentral_alloc_batch(uint8_t spanclass, unsigned want, void **head, 
 	return gm_mcentral_refill(spanclass, NULL, want, head, whole);
 }
 
+/* Every object of s is free or parked, and s on no list: back to the heap. */
+static void gm_span_to_heap(gm_mspan *s)
+{
+	s->freelist = NULL;
+	s->nfree = 0;
+	if (s->parked != 0)
+		gm_span_park_whole_pages(s);
+	gm_mheap_free(s);
+}
+
 /*
  * Put n objects of c's class linked from head back on their spans (lock
  * held).  Spans that become entirely free go back to the heap.
@@ -395,6 +405,7 @@ static void gm_mcentral_free_objs_locked(gm_mcentral *c, void *head, unsigned n)
 	unsigned i;
 
 	const gm_mcache *self = gm_tls_mcache;
+	bool owned;
 
 	for (i = 0; i < n && p != NULL; i++, p = next) {
 		if ((uintptr_t)p - lo >= len) {
@@ -403,34 +414,28 @@ static void gm_mcentral_free_objs_locked(gm_mcentral *c, void *head, unsigned n)
 			len = s->npages << GM_PAGE_SHIFT;
 		}
 		next = *(void **)p;
-		/* An owned span's free list is its owner's: ours takes the
-		 * object back directly, another's through its thread-free
-		 * list, with the key its collection checks (the OWNED bit
-		 * changes only under this lock). */
-		if (__atomic_load_n(&s->xfree, __ATOMIC_RELAXED) & GM_XFREE_OWNED) {
-			if (__atomic_load_n(&s->owner, __ATOMIC_RELAXED) == self) {
-				*(void **)p = s->freelist;
-				s->freelist = p;
-				s->nfree++;
-			} else {
-				((uintptr_t *)p)[s->keyw] = GM_KEY_FREE;
-				if (!gm_span_xfree_push(s, p))
-					gm_throw("gomem: an owned span lost its owner");
-			}
+		/* An owned span's free list is its owner's: another's takes
+		 * the object through its thread-free list, ours directly, and
+		 * it stays on no list (the OWNED bit changes only under this
+		 * lock). */
+		owned = __atomic_load_n(&s->xfree, __ATOMIC_RELAXED) & GM_XFREE_OWNED;
+		if (owned && __atomic_load_n(&s->owner, __ATOMIC_RELAXED) != self) {
+			if (!gm_span_xfree_push(s, p))
+				gm_throw("gomem: an owned span lost its owner");
 			continue;
 		}
 		*(void **)p = s->freelist;
 		s->freelist = p;
+		if (owned) {
+			s->nfree++;
+			continue;
+		}
 		/* (A span with parked objects is on the partial list already.) */
 		if (++s->nfree == 1 && gm_span_state(s) != GM_SPAN_PARTIAL)
 			gm_partial_insert_locked(c, s);
 		if (s->nfree + s->nparked == s->carved) {
 			gm_partial_remove_locked(c, s);
-			s->freelist = NULL;
-			s->nfree = 0;
-			if (s->parked != 0)
-				gm_span_park_whole_pages(s);
-			gm_mheap_free(s);
+			gm_span_to_heap(s);
 			lo = len = 0; /* s is gone */
 		}
 	}
@@ -480,13 +485,16 @@ void gm_mcentral_drain_all(void)
 /* ---- Owned spans (see "Owned spans" in internal.h) ---- */
 
 /*
- * Push p (its key already stored) on the thread-free list of s if s has an
- * owner; false if it has none (the caller frees p as before).  A CAS loop:
- * no lock, no sleep.  Release: the link reaches the owner with the object.
+ * Push p, with the double-free key the owner's collection checks, on the
+ * thread-free list of s if s has an owner; false if it has none (the caller
+ * frees p as before).  A CAS loop: no lock, no sleep.  Release: the link
+ * and the key reach the owner with the object.
  */
 bool gm_span_xfree_push(gm_mspan *s, void *p)
 {
 	uintptr_t x = __atomic_load_n(&s->xfree, __ATOMIC_RELAXED);
+
+	((uintptr_t *)p)[s->keyw] = GM_KEY_FREE; /* in the 8 B class the link overwrites it */
 
 	do {
 		if (!(x & GM_XFREE_OWNED))
@@ -542,15 +550,10 @@ static void gm_span_disown_locked(gm_mcentral *c, gm_mspan *s)
 	gm_span_merge(s, gm_xfree_head(x));
 	__atomic_store_n(&s->owner, NULL, __ATOMIC_RELAXED);
 	gm_span_fast_set(s, GM_FAST_CODE_MASK, 0);
-	if (s->nfree + s->nparked == s->carved) {
-		s->freelist = NULL;
-		s->nfree = 0;
-		if (s->parked != 0)
-			gm_span_park_whole_pages(s);
-		gm_mheap_free(s);
-	} else if (s->freelist != NULL || s->carved < s->nelems || s->nparked != 0) {
+	if (s->nfree + s->nparked == s->carved)
+		gm_span_to_heap(s);
+	else if (s->freelist != NULL || s->carved < s->nelems || s->nparked != 0)
 		gm_partial_insert_locked(c, s);
-	}
 }
 
 /* gm_span_disown_locked for a caller without the lock (thread exit, fork). */
@@ -671,7 +674,7 @@ unsigned gm_mcentral_refill(uint8_t spanclass, gm_mcache *mc, unsigned want, voi
 			gm_partial_remove_locked(c, s);
 			__atomic_store_n(&s->owner, mc, __ATOMIC_RELAXED);
 			__atomic_store_n(&s->xfree, GM_XFREE_OWNED, __ATOMIC_RELAXED);
-			gm_span_fast_set(s, GM_FAST_CODE_MASK, mc->code);
+			gm_span_fast_set(s, GM_FAST_CODE_MASK, ~mc->notcode);
 			mc->own[spanclass] = s;
 			break;
 		}

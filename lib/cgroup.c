@@ -62,31 +62,6 @@ static struct {
 
 /* ---- Reading files without malloc ---- */
 
-/* Read up to len - 1 bytes of path into buf, NUL-terminated; -1 on error. */
-static ssize_t gm_cg_read(const char *path, char *buf, size_t len)
-{
-	size_t n = 0;
-	int fd;
-
-	do
-		fd = open(path, O_RDONLY | O_CLOEXEC);
-	while (fd < 0 && errno == EINTR);
-	if (fd < 0)
-		return -1;
-	while (n + 1 < len) {
-		ssize_t r = read(fd, buf + n, len - 1 - n);
-
-		if (r < 0 && errno == EINTR)
-			continue;
-		if (r <= 0)
-			break;
-		n += (size_t)r;
-	}
-	close(fd);
-	buf[n] = 0;
-	return (ssize_t)n;
-}
-
 /*
  * A line reader over an open file: calls fn for every complete line (without
  * its newline) until fn returns nonzero.  Lines longer than the buffer are
@@ -305,7 +280,7 @@ static uint64_t gm_cg_value(char *path, size_t plen, const char *file)
 		return UINT64_MAX;
 	path[plen] = '/';
 	memcpy(path + plen + 1, file, flen + 1);
-	n = gm_cg_read(path, buf, sizeof(buf));
+	n = gm_read_small(path, buf, sizeof(buf));
 	path[plen] = 0;
 	if (n <= 0)
 		return UINT64_MAX;

@@ -150,8 +150,10 @@ static void gm_ospage_objs(const gm_mspan *s, unsigned j, unsigned *lo, unsigned
 	*hi = b >= end ? s->nelems : (unsigned)((b - 1 - s->start) / s->elemsize) + 1;
 }
 
-/* Release the OS pages in mask (consecutive runs in one call each). */
-static void gm_ospages_release(const gm_mspan *s, uint64_t mask)
+/* Release the OS pages in mask (consecutive runs in one range each), at once
+ * or, with a batch, when the caller flushes it (before it lets go of the lock
+ * that keeps the pages from changing hands). */
+static void gm_ospages_release(const gm_mspan *s, uint64_t mask, gm_unused_batch *b)
 {
 	unsigned j = 0, k;
 
@@ -162,7 +164,10 @@ static void gm_ospages_release(const gm_mspan *s, uint64_t mask)
 		}
 		for (k = j; k < 64 && ((mask >> k) & 1); k++)
 			;
-		gm_sys_unused((void *)(s->start + j * GM_OS_PAGE), (k - j) * GM_OS_PAGE);
+		if (b != NULL)
+			gm_unused_add(b, (void *)(s->start + j * GM_OS_PAGE), (k - j) * GM_OS_PAGE);
+		else
+			gm_sys_unused((void *)(s->start + j * GM_OS_PAGE), (k - j) * GM_OS_PAGE);
 		j = k;
 	}
 }
@@ -174,8 +179,9 @@ static inline bool gm_span_parkable(const gm_mspan *s)
 	       s->npages * (GM_PAGE_SIZE / GM_OS_PAGE) <= 64 && gm_os_page_size() == GM_OS_PAGE;
 }
 
-/* Park the OS pages of s that hold only free objects; bytes released. */
-static size_t gm_span_park_locked(gm_mspan *s)
+/* Park the OS pages of s that hold only free objects (released through b);
+ * bytes released. */
+static size_t gm_span_park_locked(gm_mspan *s, gm_unused_batch *b)
 {
 	uint64_t freebm[GM_PARK_MAXOBJ / 64], newly = 0, all;
 	unsigned nos = (unsigned)(s->npages * (GM_PAGE_SIZE / GM_OS_PAGE)), i, j, lo, hi;
@@ -222,7 +228,7 @@ static size_t gm_span_park_locked(gm_mspan *s)
 		}
 	}
 	s->parked = all;
-	gm_ospages_release(s, newly);
+	gm_ospages_release(s, newly, b);
 	atomic_fetch_add_explicit(&gm_heap.inuse_released,
 				  (uint64_t)__builtin_popcountll(newly) * GM_OS_PAGE,
 				  memory_order_relaxed);
@@ -267,7 +273,7 @@ static void gm_span_park_whole_pages(gm_mspan *s)
 			half |= (m ^ 3) << (2 * i);
 	}
 	if (half != 0) {
-		gm_ospages_release(s, half);
+		gm_ospages_release(s, half, NULL);
 		s->parked |= half;
 		atomic_fetch_add_explicit(&gm_heap.inuse_released,
 					  (uint64_t)__builtin_popcountll(half) * GM_OS_PAGE,
@@ -283,15 +289,18 @@ static void gm_span_park_whole_pages(gm_mspan *s)
 void gm_mcentral_scavenge_class(unsigned spanclass, size_t *released)
 {
 	gm_mcentral *c = &gm_central[spanclass];
+	gm_unused_batch b;
 	gm_mspan *s;
 
 	if (spanclass == GM_SPANCLASS_LARGE)
 		return;
+	b.n = 0;
 	pthread_mutex_lock(&c->lock);
 	/* Objects held in the transfer cache would keep their pages. */
 	gm_mcentral_drain_locked(c);
 	for (s = c->partial; s != NULL; s = s->next)
-		*released += gm_span_park_locked(s);
+		*released += gm_span_park_locked(s, &b);
+	gm_unused_flush(&b);
 	pthread_mutex_unlock(&c->lock);
 }
 

@@ -19,6 +19,7 @@
 #include "internal.h"
 
 #include <errno.h>
+#include <string.h>
 #include <linux/futex.h>
 #include <sys/auxv.h>
 #include <sys/mman.h>
@@ -72,6 +73,112 @@ int gm_sys_map(void *v, size_t n)
 void gm_sys_unused(void *v, size_t n)
 {
 	madvise(v, n, MADV_DONTNEED);
+}
+
+/* process_madvise's pid file descriptor for the calling thread (Linux 6.14). */
+#define GM_PIDFD_SELF (-10000)
+
+/*
+ * How gm_unused_flush asks: 0 not known yet, 1 process_madvise through
+ * GM_PIDFD_SELF, 2 through a pidfd opened for the call, -1 a madvise per
+ * range (the kernel refuses MADV_DONTNEED there before 6.13, or a seccomp
+ * filter is on).  Racing first calls agree on the answer.
+ */
+static _Atomic int gm_unused_mode;
+__thread bool gm_unused_batching;
+
+/*
+ * No seccomp filter on this thread?  One that does not list process_madvise
+ * may kill the process for calling it (systemd's SystemCallFilter= does by
+ * default), so the call is made only without a filter.  A filter can come
+ * at any time, and never goes: asked before every batch until one is seen.
+ */
+static bool gm_unfiltered(void)
+{
+	char buf[4096];
+	ssize_t n = gm_read_small("/proc/thread-self/status", buf, sizeof(buf));
+	const char *p = n > 0 ? strstr(buf, "\nSeccomp:") : NULL;
+
+	if (p == NULL)
+		return false;
+	p += 9;
+	while (*p == ' ' || *p == '\t')
+		p++;
+	return p[0] == '0' && p[1] == '\n';
+}
+
+/* process_madvise of the batch; bytes advised, or -1 with errno. */
+static long gm_pmadvise(gm_unused_batch *b, int mode)
+{
+	long r;
+	int fd, e;
+
+	if (mode == 1)
+		return syscall(SYS_process_madvise, GM_PIDFD_SELF, b->r, b->n, MADV_DONTNEED, 0);
+	fd = (int)syscall(SYS_pidfd_open, getpid(), 0);
+	if (fd < 0)
+		return -1;
+	r = syscall(SYS_process_madvise, fd, b->r, b->n, MADV_DONTNEED, 0);
+	e = errno;
+	close(fd);
+	errno = e;
+	return r;
+}
+
+/* Add [v, v+n) to the batch; a full batch is flushed first. */
+void gm_unused_add(gm_unused_batch *b, void *v, size_t n)
+{
+	if (b->n == GM_UNUSED_BATCH)
+		gm_unused_flush(b);
+	b->r[b->n].iov_base = v;
+	b->r[b->n].iov_len = n;
+	b->n++;
+}
+
+/*
+ * Return every range of the batch to the OS and empty it.  Whatever
+ * process_madvise did not do (it stops at an error and says how far it got)
+ * is done a range at a time.
+ */
+void gm_unused_flush(gm_unused_batch *b)
+{
+	int mode = atomic_load_explicit(&gm_unused_mode, memory_order_relaxed);
+	size_t i = 0, off = 0;
+	long done = 0;
+
+	if (b->n == 0)
+		return;
+	if (b->n > 1 && mode >= 0 && gm_unused_batching) {
+		if (!gm_unfiltered()) {
+			mode = -1;
+		} else if (mode == 0) {
+			done = gm_pmadvise(b, 1);
+			mode = 1;
+			if (done < 0 && errno == EBADF) {
+				/* Before 6.14: no GM_PIDFD_SELF. */
+				done = gm_pmadvise(b, 2);
+				mode = 2;
+			}
+			if (done < 0 && errno != EINTR && errno != EAGAIN)
+				mode = -1;
+		} else {
+			done = gm_pmadvise(b, mode);
+			if (done < 0 && errno != EINTR && errno != EAGAIN)
+				mode = -1;
+		}
+		atomic_store_explicit(&gm_unused_mode, mode, memory_order_relaxed);
+		if (done < 0)
+			done = 0;
+		/* Skip what was done. */
+		while (i < b->n && (size_t)done >= b->r[i].iov_len) {
+			done -= (long)b->r[i].iov_len;
+			i++;
+		}
+		off = (size_t)done;
+	}
+	for (; i < b->n; i++, off = 0)
+		gm_sys_unused((char *)b->r[i].iov_base + off, b->r[i].iov_len - off);
+	b->n = 0;
 }
 
 /*

@@ -896,12 +896,18 @@ static bool gm_scav_find_locked(gm_mspan **out, uintptr_t *lo, uintptr_t *hi, ui
 	return true;
 }
 
+/* Most bytes a batch of the scavenger takes off the free lists at once. */
+#define GM_SCAV_BATCH_BYTES ((uint64_t)16 << 20)
+
 /*
  * Release at least want bytes of free pages to the OS, top down, and return
  * how many were released.  Unless force is set, runs that became idle less
  * than GOMEMDEBUG scavage (150 ms) ago are skipped: they are likely to be
  * reused, and faulting them back in costs more than keeping them.  Takes and drops gm_heap.lock;
- * madvise runs without it.  *ns gets the time spent.
+ * madvise runs without it, for a batch of up to GM_UNUSED_BATCH runs and
+ * GM_SCAV_BATCH_BYTES at a time (one system call where the kernel allows,
+ * gm_unused_flush): the runs are off the free lists meanwhile, so an
+ * allocation then grows the heap rather than wait.
  */
 size_t gm_mheap_scavenge(size_t want, bool force)
 {
@@ -909,28 +915,52 @@ size_t gm_mheap_scavenge(size_t want, bool force)
 	uint64_t t0 = gm_nanotime(), now = gm_idle_clock();
 	/* Runs idle since after this are left alone, unless forced. */
 	uint64_t young = force || now < gm_opt.scav_age_ns ? UINT64_MAX : now - gm_opt.scav_age_ns;
+	gm_unused_batch batch;
+	struct {
+		gm_mspan *s;
+		uintptr_t lo;
+		size_t npages, nunscav;
+	} run[GM_UNUSED_BATCH];
 
+	batch.n = 0;
 	gm_lock_acquire(&gm_heap.lock);
 	while (done < want) {
-		gm_mspan *s;
-		uintptr_t lo, hi;
-		size_t npages, nunscav;
+		size_t i, n, pending = 0;
 
-		if (!gm_scav_find_locked(&s, &lo, &hi, young))
+		for (n = 0; n < GM_UNUSED_BATCH && done + pending < want &&
+			    pending < GM_SCAV_BATCH_BYTES;
+		     n++) {
+			gm_mspan *s;
+			uintptr_t lo, hi;
+			size_t npages;
+
+			if (!gm_scav_find_locked(&s, &lo, &hi, young))
+				break;
+			npages = (hi - lo) >> GM_PAGE_SHIFT;
+			run[n].s = s;
+			run[n].lo = lo;
+			run[n].npages = npages;
+			run[n].nunscav = npages - gm_scav_bits(lo, npages, false);
+			pending += PAGES(run[n].nunscav);
+			/* Off the free lists while madvise runs unlocked. */
+			gm_free_remove(s);
+			gm_unused_add(&batch, (void *)lo, hi - lo);
+		}
+		if (n == 0)
 			break;
-		npages = (hi - lo) >> GM_PAGE_SHIFT;
-		nunscav = npages - gm_scav_bits(lo, npages, false);
-		/* Take the run off the free lists while madvise runs unlocked. */
-		gm_free_remove(s);
 		gm_lock_release(&gm_heap.lock);
-		gm_sys_unused((void *)lo, hi - lo);
+		gm_unused_flush(&batch);
 		gm_lock_acquire(&gm_heap.lock);
-		gm_scav_set(lo, npages);
-		gm_gauge_add(&gm_heap.released, (int64_t)PAGES(nunscav));
-		gm_span_set(s->start, NULL);
-		gm_span_set(s->start + PAGES(s->npages - 1), NULL);
-		gm_free_coalesce_insert(s);
-		done += PAGES(nunscav);
+		for (i = 0; i < n; i++) {
+			gm_mspan *s = run[i].s;
+
+			gm_scav_set(run[i].lo, run[i].npages);
+			gm_gauge_add(&gm_heap.released, (int64_t)PAGES(run[i].nunscav));
+			gm_span_set(s->start, NULL);
+			gm_span_set(s->start + PAGES(s->npages - 1), NULL);
+			gm_free_coalesce_insert(s);
+			done += PAGES(run[i].nunscav);
+		}
 	}
 	if (done == 0) {
 		gm_scav_cursor = 0;

@@ -1,5 +1,6 @@
 /*
- * print.c: output, clocks and fatal errors, none of which allocate.
+ * print.c: output, small file reads, clocks and fatal errors, none of which
+ * allocate.
  *
  * Messages are built in stack buffers and written with write(2), so they
  * are safe inside the allocator with its locks held (Go's HACKING.md: throw
@@ -7,11 +8,38 @@
  */
 #include "internal.h"
 
+#include <errno.h>
+#include <fcntl.h>
 #include <signal.h>
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
 #include <unistd.h>
+
+/* Read up to len - 1 bytes of path into buf, NUL-terminated; -1 on error. */
+ssize_t gm_read_small(const char *path, char *buf, size_t len)
+{
+	size_t n = 0;
+	int fd;
+
+	do
+		fd = open(path, O_RDONLY | O_CLOEXEC);
+	while (fd < 0 && errno == EINTR);
+	if (fd < 0)
+		return -1;
+	while (n + 1 < len) {
+		ssize_t r = read(fd, buf + n, len - 1 - n);
+
+		if (r < 0 && errno == EINTR)
+			continue;
+		if (r <= 0)
+			break;
+		n += (size_t)r;
+	}
+	close(fd);
+	buf[n] = 0;
+	return (ssize_t)n;
+}
 
 /* Write a NUL-terminated string to fd, retrying short writes. */
 void gm_write_str(int fd, const char *s)

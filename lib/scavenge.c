@@ -18,12 +18,13 @@
  *   - Pace: Go's scavenger spends about 1% of one CPU, so a large freed spike
  *     takes many seconds to go back.  We spend 1% while the excess is small,
  *     a quarter of one CPU while it is large (over 16 MiB), and run without
- *     pause while it is over 64 MiB (a freed spike): the work is the same,
- *     done sooner, so a GiB-sized spike goes back within a second also when
- *     other threads keep every core busy.
+ *     pause from when it is over 64 MiB (a freed spike) until it is down to
+ *     16 MiB: the work is the same, done sooner, so a GiB-sized spike goes
+ *     back within a second also when other threads keep every core busy.
  *   - Only runs idle for a while (GOMEMDEBUG scavage, 150 ms) are released:
  *     fragments a busy program reuses within milliseconds stay resident.
- *   - Release top down in 64 KiB units, whole 2 MiB huge pages when free.
+ *   - Release top down in 64 KiB units, whole 2 MiB huge pages when free,
+ *     many runs in one system call where the kernel allows (mem_linux.c).
  *   - Be quiet when there is nothing to do: the thread sleeps on a condition
  *     variable; frees that leave much idle memory wake it.
  *
@@ -177,9 +178,13 @@ static void *gm_scav_main(void *arg)
 	uint64_t cgroup_first = now + GM_CGROUP_FIRST_NS;
 	unsigned park_next = 0; /* next class whose spans get their free OS pages released */
 	uint64_t last_park = 0; /* when the last pass over the classes began */
+	/* Releasing a freed spike: from an excess over GM_SCAV_SPIKE down to
+	 * GM_SCAV_BIG, at full pace and with no age rule. */
+	bool spiking = false;
 
 	(void)arg;
 	prctl(PR_SET_NAME, "gomem-scav", 0, 0, 0);
+	gm_unused_batching = true;
 	for (;;) {
 		uint64_t need, sleep_ns = 1000000000u;
 		bool pressed = false, runs_done;
@@ -218,7 +223,13 @@ static void *gm_scav_main(void *arg)
 			/* A huge excess is a freed spike, not fragments about to be
 			 * reused (the peak window already keeps those); near the
 			 * memory limit the memory is needed: no age rule. */
-			bool spike = need >= GM_SCAV_SPIKE || pressed;
+			bool spike;
+
+			if (need >= GM_SCAV_SPIKE)
+				spiking = true;
+			else if (need <= GM_SCAV_BIG)
+				spiking = false;
+			spike = spiking || pressed;
 
 			/* The objects held whole in the transfer caches keep
 			 * their spans from the heap: they go back first. */
@@ -228,9 +239,11 @@ static void *gm_scav_main(void *arg)
 			}
 
 			do {
-				uint64_t want = need - released;
-				size_t r = gm_mheap_scavenge(
-				    want < ((uint64_t)2 << 20) ? want : (2u << 20), spike);
+				/* A call releases its runs in one batch (mheap.c):
+				 * a spike's at most 16 MiB, else 2 MiB, between
+				 * looks at the clock. */
+				uint64_t want = need - released, most = (uint64_t)(spike ? 16 : 2) << 20;
+				size_t r = gm_mheap_scavenge(want < most ? want : most, spike);
 
 				if (r == 0) {
 					runs_done = true;
@@ -240,7 +253,8 @@ static void *gm_scav_main(void *arg)
 			} while (released < need && gm_thread_cpu_ns() - t0 < GM_SCAV_SLICE_NS);
 			worked = gm_scav_account(t0, released, false);
 			/* After a spike, or short of memory: the pages inside
-			 * spans come next, once the free runs are done. */
+			 * spans come next, once the free runs are done or a
+			 * spike's are down to GM_SCAV_BIG. */
 			if (park_next == 0 && ((spike && released != 0) ||
 					       (pressed && runs_done &&
 						now - last_park >= GM_SCAV_PARK_PRESSED_NS))) {
@@ -248,13 +262,14 @@ static void *gm_scav_main(void *arg)
 				last_park = now;
 			}
 			if (released != 0) {
-				/* A freed spike goes back at full speed (the same work,
-				 * done sooner: a busy machine must not stretch it past a
-				 * second), a big excess or memory pressure at a quarter
-				 * of a CPU, the rest at 1%. */
+				/* A freed spike goes back at full speed, down to
+				 * GM_SCAV_BIG (the same work, done sooner: a busy
+				 * machine must not stretch it past a second), a big
+				 * excess or memory pressure at a quarter of a CPU, the
+				 * rest at 1%. */
 				uint64_t left = need - released, s;
 
-				if (left >= GM_SCAV_SPIKE)
+				if (spiking)
 					s = 0;
 				else if (left > GM_SCAV_BIG || pressed)
 					s = 3 * worked;
@@ -275,11 +290,13 @@ static void *gm_scav_main(void *arg)
 			/* Idle memory that is only held by the window: look again then. */
 			uint64_t idle = atomic_load(&gm_heap.idle) - atomic_load(&gm_heap.released);
 
+			spiking = false;
+
 			if (gm_opt.scavenge && idle >= GM_SCAV_QUANTUM &&
 			    next_rotate - now < sleep_ns)
 				sleep_ns = next_rotate - now;
 		}
-		if (park_next != 0 && runs_done && gm_opt.scavenge) {
+		if (park_next != 0 && (runs_done || !spiking) && gm_opt.scavenge) {
 			/* Park the free OS pages inside spans, a class at a time,
 			 * at full pace (this follows a spike or memory pressure). */
 			uint64_t t0 = gm_thread_cpu_ns();

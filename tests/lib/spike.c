@@ -14,12 +14,14 @@
  *                         within 1.1 x floor8 + 16 MiB and HeapReleased +
  *                         HeapInuseReleased account for it
  *                         (exit 3, inconclusive, when it failed while the
- *                         scavenger got under 0.4 s of CPU in that second:
- *                         load beyond a busy loop per core starved it)
+ *                         scavenger waited over half that second for a CPU
+ *                         (its schedstat): load beyond a busy loop per core
+ *                         starved it)
  *   spike retain [MiB]    (GOMEMDEBUG=scavenge=0) passes when RSS stays
  *                         above that bound: it was the scavenger
  * A line "spike: result ..." carries the figures for spike.sh.
  */
+#include <dirent.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -77,6 +79,45 @@ floor_bytes(const struct obj *v, size_t n, unsigned shift)
 	return pages << shift;
 }
 
+/*
+ * Nanoseconds the scavenger thread ("gomem-scav") has spent waiting on a run
+ * queue (the second field of its schedstat), or -1 when that is not known.
+ */
+static long long
+scav_wait_ns(void)
+{
+	DIR *d = opendir("/proc/self/task");
+	struct dirent *e;
+	long long wait = -1;
+
+	if (d == NULL)
+		return -1;
+	while (wait < 0 && (e = readdir(d)) != NULL) {
+		char path[300], comm[32] = "";
+		unsigned long long run, w;
+		FILE *f;
+
+		if (e->d_name[0] == '.')
+			continue;
+		snprintf(path, sizeof(path), "/proc/self/task/%s/comm", e->d_name);
+		if ((f = fopen(path, "r")) == NULL)
+			continue;
+		if (fgets(comm, sizeof(comm), f) == NULL)
+			comm[0] = 0;
+		fclose(f);
+		if (strcmp(comm, "gomem-scav\n") != 0)
+			continue;
+		snprintf(path, sizeof(path), "/proc/self/task/%s/schedstat", e->d_name);
+		if ((f = fopen(path, "r")) == NULL)
+			continue;
+		if (fscanf(f, "%llu %llu", &run, &w) == 2)
+			wait = (long long)w;
+		fclose(f);
+	}
+	closedir(d);
+	return wait;
+}
+
 int
 main(int argc, char **argv)
 {
@@ -89,6 +130,7 @@ main(int argc, char **argv)
 	struct gomem_memstats m;
 	size_t base, r0, r1 = 0, f8, f4, bound;
 	unsigned long long retained, cpu0, cpu1;
+	long long wait0, wait1;
 	double t0, t;
 
 	if (v == MAP_FAILED)
@@ -121,6 +163,7 @@ main(int argc, char **argv)
 	}
 	gomem_read_memstats(&m);
 	cpu0 = m.ScavengeCPUNs;
+	wait0 = scav_wait_ns();
 	t0 = now();
 	/* The bookkeeping beyond the survivors goes too, so it is no floor. */
 	{
@@ -139,6 +182,7 @@ main(int argc, char **argv)
 	} while (t < 1.0);
 	gomem_read_memstats(&m);
 	cpu1 = m.ScavengeCPUNs;
+	wait1 = scav_wait_ns();
 
 	qsort(v, keep, sizeof(*v), by_addr);
 	f8 = base + floor_bytes(v, keep, 13) + keep * sizeof(*v);
@@ -153,21 +197,24 @@ main(int argc, char **argv)
 	       "after the free %zu MiB\n",
 	       n, total / MiB, keep, (size_t)(m.HeapAlloc >> 10), base / MiB, r0 / MiB);
 	retained = m.HeapSys - m.HeapReleased - m.HeapInuseReleased;
-	printf("spike: the scavenger used %.0f ms of CPU in the second after the free\n",
-	       (double)(cpu1 - cpu0) / 1e6);
+	printf("spike: the scavenger used %.0f ms of CPU in the second after the free, and "
+	       "waited %.0f ms for one\n",
+	       (double)(cpu1 - cpu0) / 1e6,
+	       wait0 >= 0 && wait1 >= wait0 ? (double)(wait1 - wait0) / 1e6 : -1.0);
 	printf("spike: result rss_1s_kib=%zu floor8_kib=%zu floor4_kib=%zu bound_kib=%zu "
 	       "over_floor8=%.3f over_floor4=%.3f heap_retained_kib=%llu "
 	       "heap_inuse_released_kib=%llu\n",
 	       r1 >> 10, f8 >> 10, f4 >> 10, bound >> 10, (double)r1 / (double)f8,
 	       (double)r1 / (double)f4, retained >> 10, m.HeapInuseReleased >> 10);
 	if (release) {
-		if (r1 > bound && cpu1 - cpu0 < 400000000ull) {
+		if (r1 > bound && wait0 >= 0 && wait1 - wait0 > 500000000ll) {
 			/* With a busy loop per core the scavenger's fair share is
-			 * at least 2/3 of a CPU; far less means other load starved
-			 * it, and the run says nothing about the scavenger. */
-			printf("INCONCLUSIVE: RSS %zu MiB over the bound, but the scavenger got only "
-			       "%.0f ms of CPU in that second\n",
-			       r1 / MiB, (double)(cpu1 - cpu0) / 1e6);
+			 * at least 2/3 of a CPU; waiting for one over half the
+			 * second means other load starved it, and the run says
+			 * nothing about the scavenger. */
+			printf("INCONCLUSIVE: RSS %zu MiB over the bound, but the scavenger waited "
+			       "%.0f ms for a CPU in that second\n",
+			       r1 / MiB, (double)(wait1 - wait0) / 1e6);
 			return 3;
 		}
 		if (r1 > bound) {

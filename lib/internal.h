@@ -649,6 +649,11 @@ typedef struct gm_mheap {
 	_Atomic uint64_t inuse_released;
 	/* Peak of in-use bytes in the current and previous scavenger windows. */
 	uint64_t peak_cur, peak_prev;
+	/* Bytes of released pages that allocations took back, cumulative. */
+	uint64_t reused;
+	/* Retained on top of the goal for a program that keeps taking back
+	 * what the scavenger releases (scavenge.c, gm_scav_rotate). */
+	uint64_t hold;
 	/* Large objects, cumulative: atomic, as a thread's large cache
 	 * (malloc.c) counts without the lock.  Frees are read first. */
 	_Atomic uint64_t large_alloc, large_alloc_count, large_free, large_free_count;
@@ -935,6 +940,7 @@ bool gm_scav_pause(void);
 void gm_scav_resume(bool ran);
 void gm_scav_wake(void);
 uint64_t gm_scav_goal_locked(void);
+void gm_scav_rotate(unsigned halves);
 void gm_scav_fork_child(void);
 
 /* ---- profiling (mprof.c, unwind.c) ---- */

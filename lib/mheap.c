@@ -484,6 +484,7 @@ static gm_mspan *gm_carve_locked(gm_mspan *f, uintptr_t a, size_t npages, bool a
 	gm_sys_used((void *)a, PAGES(npages));
 	f->needzero = scav != npages;
 	gm_gauge_add(&gm_heap.released, -(int64_t)PAGES(scav));
+	gm_heap.reused += PAGES(scav);
 	gm_gauge_add(&gm_heap.idle, -(int64_t)PAGES(npages));
 	gm_gauge_add(&gm_heap.inuse, (int64_t)PAGES(npages));
 	if (atomic_load_explicit(&gm_heap.inuse, memory_order_relaxed) > gm_heap.peak_cur)

@@ -230,6 +230,61 @@ START_TEST(unused_batch_under_seccomp)
 }
 END_TEST
 
+/*
+ * Memory taken back soon after the scavenger released it raises the goal
+ * (the hold); the hold decays when that stops; fresh memory does not count.
+ */
+START_TEST(hold_follows_reuse_of_released_memory)
+{
+	enum { N = 32, SZ = 1 << 20 };
+	void *v[N];
+	uint64_t hold, goal;
+
+	gm_opt.scavenge = false; /* only these calls release */
+	gm_scav_rotate(1000);	 /* whatever came before has decayed */
+	gm_lock_acquire(&gm_heap.lock);
+	hold = gm_heap.hold;
+	gm_lock_release(&gm_heap.lock);
+	ck_assert_uint_eq(hold, 0);
+
+	/* Fresh memory, never released: no hold. */
+	for (int i = 0; i < N; i++)
+		memset(v[i] = gm_malloc(SZ), 1, SZ);
+	gm_scav_rotate(1);
+	gm_lock_acquire(&gm_heap.lock);
+	ck_assert_uint_eq(gm_heap.hold, 0);
+	gm_lock_release(&gm_heap.lock);
+
+	/* Released, then taken back: held. */
+	for (int i = 0; i < N; i++)
+		gm_free(v[i]);
+	gm_mheap_scavenge(SIZE_MAX, true);
+	gm_scav_rotate(1);
+	gm_lock_acquire(&gm_heap.lock);
+	ck_assert_uint_eq(gm_heap.hold, 0); /* a freed spike: not taken back yet */
+	gm_lock_release(&gm_heap.lock);
+	for (int i = 0; i < N; i++)
+		memset(v[i] = gm_malloc(SZ), 1, SZ);
+	gm_scav_rotate(1);
+	gm_lock_acquire(&gm_heap.lock);
+	hold = gm_heap.hold;
+	goal = gm_scav_goal_locked();
+	gm_lock_release(&gm_heap.lock);
+	ck_assert_uint_ge(hold, (uint64_t)N * SZ / 2);
+	ck_assert_uint_ge(goal, hold);
+
+	/* No more reuse: after 2.2 s' worth of half windows half is gone. */
+	gm_scav_rotate(44);
+	gm_lock_acquire(&gm_heap.lock);
+	ck_assert_uint_le(gm_heap.hold, hold / 2 + hold / 20);
+	ck_assert_uint_ge(gm_heap.hold, hold / 2 - hold / 20);
+	gm_lock_release(&gm_heap.lock);
+	for (int i = 0; i < N; i++)
+		gm_free(v[i]);
+	gm_opt.scavenge = true;
+}
+END_TEST
+
 int
 main(void)
 {
@@ -243,6 +298,7 @@ main(void)
 	tcase_add_test(tc, identities_while_scavenging);
 	tcase_add_test(tc, fork_while_scavenging);
 	tcase_add_test(tc, unused_batch_releases_every_range);
+	tcase_add_test(tc, hold_follows_reuse_of_released_memory);
 	tcase_add_test(tc, unused_batch_under_seccomp);
 	suite_add_tcase(s, tc);
 	return run_suite(s);

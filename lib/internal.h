@@ -804,6 +804,10 @@ typedef struct gm_mcache {
 	 * by the owner, taken by the owner or the scavenger (exchange). */
 	struct gm_mspan *lcache;
 	size_t lcache_want; /* pages of the thread's last large malloc (owner only) */
+	/* Pages of the span the owner last put in lcache (owner only): the
+	 * scavenger may take that span and the heap coalesce it, so the owner
+	 * does not read its fields before it has it back. */
+	size_t lcache_npages;
 	int64_t next_sample; /* bytes until the next profiling sample */
 	/* Owned spans (see the overview): the span the cache carves from, per
 	 * class (NULL: none); the complement of its code in free's page table

@@ -205,7 +205,7 @@ static inline void *gm_lcache_take(gm_mcache *mc, size_t n, size_t npages)
 	gm_mspan *s = __atomic_load_n(&mc->lcache, __ATOMIC_RELAXED);
 
 	/* Only the owner sets it, so the exchange finds s or NULL (taken). */
-	if (s == NULL || s->npages != npages ||
+	if (s == NULL || mc->lcache_npages != npages ||
 	    __atomic_exchange_n(&mc->lcache, NULL, __ATOMIC_ACQUIRE) != s)
 		return NULL;
 	gm_count_large(&gm_heap.large_alloc, &gm_heap.large_alloc_count,
@@ -227,6 +227,7 @@ static bool gm_lcache_put(gm_mspan *s)
 		return false;
 	gm_span_set_state(s, GM_SPAN_CACHED);
 	gm_count_large(&gm_heap.large_free, &gm_heap.large_free_count, bytes);
+	mc->lcache_npages = s->npages;
 	s = __atomic_exchange_n(&mc->lcache, s, __ATOMIC_ACQ_REL);
 	if (s != NULL)
 		gm_mheap_free_cached(s);

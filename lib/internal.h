@@ -734,6 +734,10 @@ int gm_mheap_check(char *why, size_t whylen);
  * thread's batches stay there for the next thread.
  */
 #define GM_TC_SLOTS 128
+/* Most whole batches a thread cache takes under one lock (mcache.c): a
+ * thread that allocates a class that others free would otherwise take the
+ * class lock for every batch. */
+#define GM_TC_MULTI 8
 #define GM_TC_OBJS  4096u
 #define GM_TC_BYTES ((uint64_t)128 << 10)
 
@@ -757,9 +761,10 @@ void gm_mcentral_init(void);
 void gm_mcentral_lock_init(gm_mcentral *c);
 unsigned gm_mcentral_alloc_batch(uint8_t spanclass, unsigned want, void **head, bool *whole);
 void gm_mcentral_free_batch(uint8_t spanclass, void *head, unsigned n);
+void gm_mcentral_free_batches(uint8_t spanclass, void **heads, unsigned k, unsigned n);
 struct gm_mcache;
-unsigned gm_mcentral_refill(uint8_t spanclass, struct gm_mcache *mc, unsigned want, void **head,
-			    bool *whole);
+unsigned gm_mcentral_refill(uint8_t spanclass, struct gm_mcache *mc, unsigned want, unsigned most,
+			    void **head, bool *whole);
 unsigned gm_span_take_own(gm_mspan *s, unsigned want, unsigned max, void **head, bool *keyed);
 void gm_mcentral_disown(gm_mspan *s);
 void gm_span_recount_own(gm_mspan *s);

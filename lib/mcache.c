@@ -29,7 +29,18 @@
  *  - every grown list of the thread by half when a list wants to grow past the thread's budget
  *    (the thread's needs moved to other classes: tcmalloc steals from other lists the same way);
  *  - to the base at thread exit and fork (gm_mcache_release_all).
- * Objects above a shrunk cap go back to mcentral at once.  A thread that goes idle keeps its
+ * Objects above a shrunk cap go back to mcentral at once.
+ *
+ * A thread that allocates a class faster than it frees it (a producer:
+ * its list refilled twice with no overflow between) takes as many whole
+ * batches from the transfer cache as the list's cap holds, up to
+ * GM_TC_MULTI under one lock of the class (gm_mcentral_refill): when
+ * every object goes from one thread to another, its lock is taken once per
+ * few batches, not once per batch.  (Giving a consumer's whole list back at
+ * each overflow as well cost larson 10%: its threads both allocate and
+ * free, and would refill what they had just given back.)  Lists given back
+ * whole (thread exit) go to the transfer cache as batches, under one lock
+ * (gm_mcentral_free_batches).  A thread that goes idle keeps its
  * lists, at most its budget above the base caps; the scavenger cannot reach another thread's
  * lists without a lock on the fast path.  The fast paths never look at any of this: they test
  * room only.
@@ -123,6 +134,29 @@ gm_mcache *gm_mcache_create(void)
  * carved), else from mcentral (the transfer cache, else another span to
  * own).  *whole as gm_mcentral_alloc_batch says.  0 when out of memory.
  */
+/* The most objects list c may hold (GM_CACHE_LIST_BYTES, GM_CACHE_LIST_OBJS). */
+static uint32_t gm_mcache_limit(unsigned c)
+{
+	uint32_t limit = (uint32_t)(GM_CACHE_LIST_BYTES / gm_class_size[c]);
+
+	return limit > GM_CACHE_LIST_OBJS ? GM_CACHE_LIST_OBJS : limit;
+}
+
+/*
+ * How many whole batches a refill of list c may take from the transfer
+ * cache under one lock: one, unless the list was refilled before with no
+ * overflow since (the thread allocates the class faster than it frees it:
+ * a producer); then as many as its cap holds, up to GM_TC_MULTI.
+ */
+static unsigned gm_mcache_batches(const gm_mcache *mc, unsigned c)
+{
+	uint32_t k = mc->max[c] / gm_class_batch[c];
+
+	if (!mc->refilled[c] || k < 1)
+		return 1;
+	return k > GM_TC_MULTI ? GM_TC_MULTI : k;
+}
+
 static unsigned gm_mcache_take(gm_mcache *mc, unsigned spanclass, void **head, bool *whole,
 			       bool *keyed)
 {
@@ -131,7 +165,8 @@ static unsigned gm_mcache_take(gm_mcache *mc, unsigned spanclass, void **head, b
 
 	*keyed = false;
 	if (gm_class_size[spanclass] > gm_opt.ownspans)
-		return gm_mcentral_alloc_batch((uint8_t)spanclass, want, head, whole);
+		return gm_mcentral_refill((uint8_t)spanclass, NULL, want,
+					  gm_mcache_batches(mc, spanclass), head, whole);
 	if (s != NULL) {
 		n = gm_span_take_own(s, want, mc->max[spanclass], head, keyed);
 		if (n != 0) {
@@ -139,7 +174,8 @@ static unsigned gm_mcache_take(gm_mcache *mc, unsigned spanclass, void **head, b
 			return n;
 		}
 	}
-	return gm_mcentral_refill((uint8_t)spanclass, mc, want, head, whole);
+	return gm_mcentral_refill((uint8_t)spanclass, mc, want, gm_mcache_batches(mc, spanclass),
+				  head, whole);
 }
 
 /*
@@ -252,7 +288,24 @@ void gm_mcache_release(gm_mcache *mc, unsigned spanclass, unsigned n)
 		mc->sroom[spanclass] += i;
 	else
 		mc->room[spanclass] += i;
-	gm_mcentral_free_batch((uint8_t)spanclass, head, i);
+	{
+		/* Cut into batches (n is at most GM_TC_MULTI of them): one lock. */
+		void *heads[GM_TC_MULTI];
+		unsigned b = gm_class_batch[spanclass], k = 0, left = i;
+
+		for (p = head; p != NULL && k < GM_TC_MULTI; k++) {
+			heads[k] = p;
+			if (left <= b || k + 1 == GM_TC_MULTI)
+				break;
+			for (unsigned j = 1; j < b; j++)
+				p = *(void **)p;
+			last = p;
+			p = *(void **)last;
+			*(void **)last = NULL;
+			left -= b;
+		}
+		gm_mcentral_free_batches((uint8_t)spanclass, heads, k + 1, i);
+	}
 }
 
 /*
@@ -308,12 +361,9 @@ static bool gm_mcache_grow(gm_mcache *mc, unsigned c, uint32_t n)
  */
 void gm_mcache_overflow(gm_mcache *mc, unsigned c)
 {
-	uint32_t batch = gm_class_batch[c], max = mc->max[c];
-	uint32_t limit = (uint32_t)(GM_CACHE_LIST_BYTES / gm_class_size[c]);
+	uint32_t batch = gm_class_batch[c], max = mc->max[c], limit = gm_mcache_limit(c);
 	uint32_t nmalloc = (uint32_t)mc->stats.nmalloc[c];
 
-	if (limit > GM_CACHE_LIST_OBJS)
-		limit = GM_CACHE_LIST_OBJS;
 	if (nmalloc != mc->mark[c]) {
 		mc->mark[c] = nmalloc;
 		mc->overages[c] = 0;

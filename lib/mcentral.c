@@ -372,12 +372,15 @@ static unsigned gm_span_take(gm_mspan *s, unsigned want, void ***linkp)
 }
 
 /* A whole batch from c's transfer cache into *head, if it has one (lock held). */
-static bool gm_tc_take_locked(gm_mcentral *c, unsigned want, void **head)
+static unsigned gm_tc_take_locked(gm_mcentral *c, unsigned want, void **heads, unsigned most)
 {
-	if (want != gm_class_batch[c->spanclass] || c->ntc == 0)
-		return false;
-	*head = gm_central_tc[c->spanclass][--c->ntc];
-	return true;
+	unsigned k = 0;
+
+	if (want != gm_class_batch[c->spanclass])
+		return 0;
+	while (k < most && c->ntc != 0)
+		heads[k++] = gm_central_tc[c->spanclass][--c->ntc];
+	return k;
 }
 
 /*
@@ -389,7 +392,7 @@ static bool gm_tc_take_locked(gm_mcentral *c, unsigned want, void **head)
  */
 unsigned gm_mcentral_alloc_batch(uint8_t spanclass, unsigned want, void **head, bool *whole)
 {
-	return gm_mcentral_refill(spanclass, NULL, want, head, whole);
+	return gm_mcentral_refill(spanclass, NULL, want, 1, head, whole);
 }
 
 /* Every object of s is free or parked, and s on no list: back to the heap. */
@@ -457,13 +460,29 @@ static void gm_mcentral_free_objs_locked(gm_mcentral *c, void *head, unsigned n)
  */
 void gm_mcentral_free_batch(uint8_t spanclass, void *head, unsigned n)
 {
+	gm_mcentral_free_batches(spanclass, &head, 1, n);
+}
+
+/*
+ * Give back n objects of spanclass as k lists: heads[0..k-2] whole batches
+ * of gm_class_batch objects, heads[k-1] the rest (n - (k-1) batches), each
+ * NULL-terminated.  One lock for all: the batches that fit go to the
+ * transfer cache, the rest back on their spans.
+ */
+void gm_mcentral_free_batches(uint8_t spanclass, void **heads, unsigned k, unsigned n)
+{
 	gm_mcentral *c = &gm_central[spanclass];
+	unsigned b = gm_class_batch[spanclass], i;
 
 	pthread_mutex_lock(&c->lock);
-	if (n == gm_class_batch[spanclass] && c->ntc < c->tcmax)
-		gm_central_tc[c->spanclass][c->ntc++] = head;
-	else
-		gm_mcentral_free_objs_locked(c, head, n);
+	for (i = 0; i < k; i++) {
+		unsigned m = i + 1 < k ? b : n - i * b;
+
+		if (m == b && c->ntc < c->tcmax)
+			gm_central_tc[c->spanclass][c->ntc++] = heads[i];
+		else
+			gm_mcentral_free_objs_locked(c, heads[i], m);
+	}
 	pthread_mutex_unlock(&c->lock);
 }
 
@@ -634,8 +653,9 @@ unsigned gm_span_take_own(gm_mspan *s, unsigned want, unsigned max, void **head,
 /*
  * Up to want objects of spanclass for the cache mc, linked from *head (the
  * last links to NULL); returns how many, 0 when out of memory; *whole as
- * gm_mcentral_alloc_batch says.  One lock for the lot: a whole batch from
- * the transfer cache if it has one (mc keeps the span it owns); else
+ * gm_mcentral_alloc_batch says.  One lock for the lot: up to most whole
+ * batches from the transfer cache if it has any, chained (want is then the
+ * batch size; mc keeps the span it owns; the count is a multiple); else
  * objects off the spans on the partial list, then fresh spans.  With mc
  * (its own span of the class is used up), mc gives that span up and owns
  * the first span that can fill what is still wanted; spans with fewer free
@@ -643,20 +663,31 @@ unsigned gm_span_take_own(gm_mspan *s, unsigned want, unsigned max, void **head,
  * refill never takes the lock for a handful of objects.  Without mc no span
  * gets an owner.
  */
-unsigned gm_mcentral_refill(uint8_t spanclass, gm_mcache *mc, unsigned want, void **head,
-			    bool *whole)
+unsigned gm_mcentral_refill(uint8_t spanclass, gm_mcache *mc, unsigned want, unsigned most,
+			    void **head, bool *whole)
 {
 	gm_mcentral *c = &gm_central[spanclass];
-	void *first = NULL, **link = &first;
+	void *first = NULL, **link = &first, *heads[GM_TC_MULTI];
 	gm_mspan *s;
-	unsigned n = 0;
+	unsigned n = 0, k;
 
 	pthread_mutex_lock(&c->lock);
-	*whole = gm_tc_take_locked(c, want, head);
-	if (*whole) {
+	k = gm_tc_take_locked(c, want, heads, most < GM_TC_MULTI ? most : GM_TC_MULTI);
+	if (k != 0) {
 		pthread_mutex_unlock(&c->lock);
-		return want;
+		/* Chain the batches: each one's last object links to the next. */
+		for (unsigned i = 0; i + 1 < k; i++) {
+			void *q = heads[i];
+
+			for (unsigned j = 1; j < want; j++)
+				q = *(void **)q;
+			*(void **)q = heads[i + 1];
+		}
+		*whole = true;
+		*head = heads[0];
+		return k * want;
 	}
+	*whole = false;
 	if (mc != NULL && mc->own[spanclass] != NULL) {
 		gm_span_disown_locked(c, mc->own[spanclass]);
 		mc->own[spanclass] = NULL;

@@ -737,31 +737,96 @@ free_batches(void *arg)
 	return NULL;
 }
 
-START_TEST(transfer_cache_hand_off)
+/*
+ * n objects of 64 B allocated here, freed by another thread (free_batches);
+ * returns the transfer cache's length when that thread was done, before
+ * its exit.  Objects of spans nobody owns: an owned span takes its objects
+ * back itself (remote_free_goes_home).
+ */
+static unsigned
+hand_off(void **v, unsigned n)
 {
-	unsigned c = gm_size_class(64), n = 4 * gm_class_batch[c];
-	void **v = calloc(n, sizeof(void *));
 	struct xfer x = {v, n};
 	pthread_t t;
 
 	gm_opt.scavenge = false;
-	/* Objects of spans nobody owns: an owned span takes its objects
-	 * back itself (remote_free_goes_home). */
 	gm_opt.ownspans = 0;
-	gm_mcentral_drain(c);
+	gm_mcentral_drain(gm_size_class(64));
 	for (unsigned i = 0; i < n; i++)
 		v[i] = gm_malloc(64);
 	pthread_create(&t, NULL, free_batches, &x);
 	pthread_join(t, NULL);
+	return x.n;
+}
+
+START_TEST(transfer_cache_hand_off)
+{
+	unsigned c = gm_size_class(64), n = 4 * gm_class_batch[c];
+	void **v = calloc(n, sizeof(void *));
+
 	/* The freeing thread's list (2 batches at its base cap) overflowed
 	 * twice, a whole batch each time. */
-	ck_assert_uint_eq(x.n, 2);
-	/* Its exit kept them there, whole, for the next thread. */
-	ck_assert_uint_eq(tc_len(c), 2);
+	ck_assert_uint_eq(hand_off(v, n), 2);
+	/* Its exit gave its list back as whole batches too, and they stay
+	 * there for the next thread. */
+	ck_assert_uint_eq(tc_len(c), 4);
 	gm_mcache_release_all(gm_tls_mcache);
 	gm_mcentral_drain_all();
 	ck_heap_ok();
 	free(v);
+}
+END_TEST
+
+/* A producer: allocate x->n objects of 64 B, noting the transfer cache's
+ * length after the first malloc (x->v[0] gets it) and at the end (x->n). */
+static void *
+produce(void *arg)
+{
+	struct xfer *x = arg;
+	unsigned c = gm_size_class(64), n = x->n;
+
+	for (unsigned i = 0; i < n; i++) {
+		x->v[i] = gm_malloc(64);
+		if (i == 0)
+			x->v[n] = (void *)(uintptr_t)tc_len(c);
+	}
+	x->n = tc_len(c);
+	return NULL;
+}
+
+/*
+ * Several batches move under one lock: a thread's exit gives its list back
+ * as whole batches, and a producer's refill takes as many whole batches as
+ * its cap holds from the second refill in a row on.
+ */
+START_TEST(transfer_cache_moves_several_batches)
+{
+	unsigned c = gm_size_class(64), b = gm_class_batch[c], n = 8 * b, after1;
+	void **v = calloc(n + 1, sizeof(void *)), **w = calloc(3 * b + 1, sizeof(void *));
+	struct xfer y = {w, 3 * b};
+	pthread_t t;
+
+	/* The consumer's overflows give a batch each, its exit the rest. */
+	hand_off(v, n);
+	ck_assert_uint_eq(tc_len(c), 8);
+	/* A new thread: its first refill takes a batch, the next ones (no
+	 * overflow between) 2, as many as its base cap holds. */
+	pthread_create(&t, NULL, produce, &y);
+	pthread_join(t, NULL);
+	after1 = (unsigned)(uintptr_t)w[3 * b];
+	ck_assert_uint_eq(after1, 7);
+	ck_assert_uint_eq(y.n, 5);
+	/* Every object once, and a sound heap. */
+	for (unsigned i = 0; i < 3 * b; i++)
+		for (unsigned j = i + 1; j < 3 * b; j++)
+			ck_assert_ptr_ne(w[i], w[j]);
+	for (unsigned i = 0; i < 3 * b; i++)
+		gm_free(w[i]);
+	gm_mcache_release_all(gm_tls_mcache);
+	gm_mcentral_drain_all();
+	ck_heap_ok();
+	free(v);
+	free(w);
 }
 END_TEST
 
@@ -1203,6 +1268,7 @@ main(void)
 	tcase_add_test(tc, transfer_cache_hands_batches_whole);
 	tcase_add_test(tc, transfer_cache_bounds);
 	tcase_add_test(tc, transfer_cache_hand_off);
+	tcase_add_test(tc, transfer_cache_moves_several_batches);
 	tcase_add_test(tc, transfer_cache_double_free);
 	suite_add_tcase(s, tc);
 	tc = tcase_create("owner");

@@ -128,12 +128,6 @@ gm_mcache *gm_mcache_create(void)
 	return mc;
 }
 
-/*
- * A batch of objects of spanclass for mc's list, linked from *head: from
- * the span mc owns (its free list, its thread-free list, objects never
- * carved), else from mcentral (the transfer cache, else another span to
- * own).  *whole as gm_mcentral_alloc_batch says.  0 when out of memory.
- */
 /* The most objects list c may hold (GM_CACHE_LIST_BYTES, GM_CACHE_LIST_OBJS). */
 static uint32_t gm_mcache_limit(unsigned c)
 {
@@ -157,6 +151,13 @@ static unsigned gm_mcache_batches(const gm_mcache *mc, unsigned c)
 	return k > GM_TC_MULTI ? GM_TC_MULTI : k;
 }
 
+/*
+ * A batch of objects of spanclass for mc's list, linked from *head: from
+ * the span mc owns (its free list, its thread-free list, objects never
+ * carved), else from mcentral (the transfer cache, a few whole batches for
+ * a producer, else another span to own).  *whole as gm_mcentral_alloc_batch
+ * says.  0 when out of memory.
+ */
 static unsigned gm_mcache_take(gm_mcache *mc, unsigned spanclass, void **head, bool *whole,
 			       bool *keyed)
 {
@@ -289,7 +290,8 @@ void gm_mcache_release(gm_mcache *mc, unsigned spanclass, unsigned n)
 	else
 		mc->room[spanclass] += i;
 	{
-		/* Cut into batches (n is at most GM_TC_MULTI of them): one lock. */
+		/* Cut into batches, for one lock (past GM_TC_MULTI batches, as
+		 * at thread exit, the rest stays one list, for the spans). */
 		void *heads[GM_TC_MULTI];
 		unsigned b = gm_class_batch[spanclass], k = 0, left = i;
 

@@ -371,7 +371,7 @@ static unsigned gm_span_take(gm_mspan *s, unsigned want, void ***linkp)
 	return n;
 }
 
-/* A whole batch from c's transfer cache into *head, if it has one (lock held). */
+/* Up to most whole batches from c's transfer cache into heads; how many (lock held). */
 static unsigned gm_tc_take_locked(gm_mcentral *c, unsigned want, void **heads, unsigned most)
 {
 	unsigned k = 0;
@@ -465,7 +465,7 @@ void gm_mcentral_free_batch(uint8_t spanclass, void *head, unsigned n)
 
 /*
  * Give back n objects of spanclass as k lists: heads[0..k-2] whole batches
- * of gm_class_batch objects, heads[k-1] the rest (n - (k-1) batches), each
+ * of gm_class_batch objects, heads[k-1] the other n - (k-1) * batch, each
  * NULL-terminated.  One lock for all: the batches that fit go to the
  * transfer cache, the rest back on their spans.
  */

@@ -41,8 +41,9 @@
  *      without a class of its own (a first version of that cost 88
  *      instructions per malloc(8)+free pair; the class costs 64).
  *   2. The list is empty: take a batch of objects from mcentral (per-class
- *      lock, one batch per lock); mcentral hands over a whole batch another
- *      list gave back (its transfer cache), else takes them from spans with
+ *      lock; a producer takes up to 8 batches under it); mcentral hands
+ *      over whole batches other lists gave back (its transfer cache), else
+ *      takes them from spans with
  *      free objects, else gets a fresh span from mheap (heap lock); else
  *      mheap maps more of an arena or reserves a new one.
  *   3. n > 32 KiB: the thread's last freed large block if it has the
@@ -729,17 +730,30 @@ int gm_mheap_check(char *why, size_t whylen);
  * they came, up to tcmax of them, so the next refill of the class takes one
  * in O(1) instead of object by object from spans.  Bounded per class by
  * GM_TC_OBJS objects and GM_TC_BYTES bytes (its objects keep their spans in
- * use); the scavenger empties it after a spike or under memory pressure,
- * before it releases free pages (gm_mcentral_drain_all).  An exiting
- * thread's batches stay there for the next thread.
+ * use).  That bound is for a flow: a consumer that frees a burst while its
+ * producer waits (xmalloc-test's 4096-object batches of 64 B went a third
+ * faster with 1 MiB than with 128 KiB, since what overflows goes on the
+ * spans object by object, under the lock, and comes off them the same way).
+ * A class no refill took from for a second keeps at most tcbase batches
+ * (GM_TC_IDLE_OBJS, GM_TC_IDLE_BYTES; the scavenger's gm_mcentral_trim_idle),
+ * and the scavenger empties every one after a spike or under memory
+ * pressure, before it releases free pages (gm_mcentral_drain_all).  An
+ * exiting thread's batches stay there for the next thread.
  */
-#define GM_TC_SLOTS 128
-/* Most whole batches a thread cache takes under one lock (mcache.c): a
- * thread that allocates a class that others free would otherwise take the
- * class lock for every batch. */
-#define GM_TC_MULTI 8
-#define GM_TC_OBJS  4096u
-#define GM_TC_BYTES ((uint64_t)128 << 10)
+#define GM_TC_SLOTS 512
+/* Most whole batches a thread cache takes or gives under one lock (mcache.c):
+ * a thread that allocates a class that others free would otherwise take the
+ * class lock for every batch, and so would the threads that free it. */
+#define GM_TC_MULTI	 8
+/* Objects up to this size (batches of 32) have their producer's cap grow
+ * for that (mcache.c); the larger ones' batches of 2 to 16 hold as many
+ * bytes, so the lock costs as little per byte without it. */
+#define GM_TC_MULTI_MAX 1024u
+#define GM_TC_OBJS	 16384u
+#define GM_TC_BYTES	 ((uint64_t)1 << 20)
+#define GM_TC_IDLE_OBJS	 4096u
+#define GM_TC_IDLE_BYTES ((uint64_t)128 << 10)
+#define GM_TC_IDLE_NS	 1000000000u
 
 typedef struct gm_mcentral {
 	pthread_mutex_t lock;
@@ -747,6 +761,8 @@ typedef struct gm_mcentral {
 	uint16_t ntc;	       /* batches in its transfer cache (lock) */
 	uint16_t tcmax;	       /* at most this many (set at init) */
 	gm_mspan *partial;     /* spans with free objects on their freelist */
+	uint16_t tcbase;       /* at most this many when idle (set at init) */
+	uint8_t tctaken;       /* a refill took from it since the last trim (lock) */
 	/* The transfer cache's batches are gm_central_tc[spanclass] (lock):
 	 * apart, so the locks and counts fit in 68 lines that set-up touches
 	 * (the whole, 74 KiB, was 17 page faults at every process start). */
@@ -761,7 +777,8 @@ void gm_mcentral_init(void);
 void gm_mcentral_lock_init(gm_mcentral *c);
 unsigned gm_mcentral_alloc_batch(uint8_t spanclass, unsigned want, void **head, bool *whole);
 void gm_mcentral_free_batch(uint8_t spanclass, void *head, unsigned n);
-void gm_mcentral_free_batches(uint8_t spanclass, void **heads, unsigned k, unsigned n);
+void gm_mcentral_free_batches(uint8_t spanclass, void **heads, void **tails, unsigned k,
+			      unsigned n);
 struct gm_mcache;
 unsigned gm_mcentral_refill(uint8_t spanclass, struct gm_mcache *mc, unsigned want, unsigned most,
 			    void **head, bool *whole);
@@ -771,6 +788,7 @@ void gm_span_recount_own(gm_mspan *s);
 bool gm_span_xfree_push(gm_mspan *s, void *p);
 void gm_mcentral_drain(unsigned spanclass);
 void gm_mcentral_drain_all(void);
+void gm_mcentral_trim_idle(void);
 void gm_mcentral_scavenge_class(unsigned spanclass, size_t *released);
 size_t gm_mcentral_scavenge_all(void);
 

@@ -36,9 +36,14 @@
  * batches from the transfer cache as the list's cap holds, up to
  * GM_TC_MULTI under one lock of the class (gm_mcentral_refill): when
  * every object goes from one thread to another, its lock is taken once per
- * few batches, not once per batch.  (Giving a consumer's whole list back at
- * each overflow as well cost larson 10%: its threads both allocate and
- * free, and would refill what they had just given back.)  Lists given back
+ * few batches, not once per batch.  For that, up to GM_TC_MULTI_MAX bytes,
+ * each such refill doubles the cap, up to GM_TC_MULTI batches, within the
+ * thread's budget as it stands (it never shrinks other lists).  (Giving a
+ * consumer's whole list back at each overflow as well cost larson 10%: its
+ * threads both allocate and free, and would refill what they had just given
+ * back; so did growing the list of a thread that frees a class twice with
+ * no malloc of it between, which larson's threads do at 38% of overflows,
+ * for no gain in xmalloc-test.)  Lists given back
  * whole (thread exit) go to the transfer cache as batches, under one lock
  * (gm_mcentral_free_batches).  A thread that goes idle keeps its
  * lists, at most its budget above the base caps; the scavenger cannot reach another thread's
@@ -136,6 +141,16 @@ static uint32_t gm_mcache_limit(unsigned c)
 	return limit > GM_CACHE_LIST_OBJS ? GM_CACHE_LIST_OBJS : limit;
 }
 
+/* The cap that holds GM_TC_MULTI batches of class c, within its bound. */
+static uint32_t gm_mcache_multi(unsigned c)
+{
+	uint32_t m = GM_TC_MULTI * gm_class_batch[c], limit = gm_mcache_limit(c);
+
+	return m < limit ? m : limit;
+}
+
+static bool gm_mcache_grow(gm_mcache *mc, unsigned c, uint32_t n, bool steal);
+
 /*
  * How many whole batches a refill of list c may take from the transfer
  * cache under one lock: one, unless the list was refilled before with no
@@ -196,36 +211,38 @@ void *gm_mcache_refill(gm_mcache *mc, unsigned spanclass)
 	}
 	if (gm_unlikely(!gm_scav.started))
 		gm_scav_start();
+	if (mc->refilled[spanclass] && gm_class_size[spanclass] <= GM_TC_MULTI_MAX) {
+		/* A producer (refilled twice, no overflow between): its cap
+		 * grows to hold GM_TC_MULTI batches, so that one lock of the
+		 * class hands it that many (gm_mcache_batches); within the
+		 * thread's budget as it is, not at other lists' cost. */
+		uint32_t max = mc->max[spanclass], multi = gm_mcache_multi(spanclass);
+
+		if (max < multi)
+			gm_mcache_grow(mc, spanclass, max < multi - max ? max : multi - max, false);
+	}
 	n = gm_mcache_take(mc, spanclass, &p, &whole, &keyed);
 	if (n == 0)
 		return NULL;
 	/* The batch's objects get the double-free key (malloc.c), and with
-	 * safelink their links masked.  A whole batch from the transfer cache
-	 * went in with every key taken (gm_mcache_release): one found free was
-	 * freed again (or written) while it sat there, and its link, which
-	 * that free overwrote, is not followed. */
+	 * safelink their links masked.  A thread-free list as it was pushed
+	 * (gm_span_take_own) and a whole batch from the transfer cache as the
+	 * thread that gave it back left it (gm_mcache_release) have every key
+	 * free already: the head's is checked here, malloc's pop checks the
+	 * rest, so an object freed twice is found when it is handed out twice,
+	 * as on any list. */
 	kw = gm_class_keyw[spanclass];
-	whole = whole && kw != 0;
-	/* A thread-free list as it was pushed (gm_span_take_own): every key
-	 * free; malloc's pop checks the rest. */
+	keyed = (keyed || whole) && kw != 0;
 	if (gm_unlikely(keyed && ((uintptr_t *)p)[kw] != GM_KEY_FREE))
-		gm_throw_ptr("gomem: double free (or write after free) of", p);
-	if (gm_unlikely(whole && ((uintptr_t *)p)[kw] != GM_KEY_TAKEN))
 		gm_throw_ptr("gomem: double free (or write after free) of", p);
 	if (gm_unlikely(gm_opt.safelink)) {
 		for (uintptr_t *q = *(void **)p, *next; q != NULL; q = next) {
-			if (gm_unlikely(whole && q[kw] != GM_KEY_TAKEN))
+			if (gm_unlikely(keyed && q[kw] != GM_KEY_FREE))
 				gm_throw_ptr("gomem: double free (or write after free) of", q);
 			next = (uintptr_t *)q[0];
 			if (kw != 0)
 				q[kw] = GM_KEY_FREE;
 			q[0] = (uintptr_t)next ^ gm_link_mask(q);
-		}
-	} else if (whole) {
-		for (uintptr_t *q = *(void **)p; q != NULL; q = (uintptr_t *)q[0]) {
-			if (gm_unlikely(q[kw] != GM_KEY_TAKEN))
-				gm_throw_ptr("gomem: double free (or write after free) of", q);
-			q[kw] = GM_KEY_FREE;
 		}
 	} else if (kw != 0 && !keyed) {
 		for (uintptr_t *q = *(void **)p; q != NULL; q = (uintptr_t *)q[0])
@@ -291,22 +308,30 @@ void gm_mcache_release(gm_mcache *mc, unsigned spanclass, unsigned n)
 		mc->room[spanclass] += i;
 	{
 		/* Cut into batches, for one lock (past GM_TC_MULTI batches, as
-		 * at thread exit, the rest stays one list, for the spans). */
-		void *heads[GM_TC_MULTI];
+		 * at thread exit, the rest stays one list, for the spans).  A
+		 * whole batch gets its keys back (the walk above took them to
+		 * find an object on the list twice), on lines this thread just
+		 * wrote: the thread that takes it from the transfer cache puts
+		 * it on its list as it is, and malloc's pop checks each key. */
+		void *heads[GM_TC_MULTI], *tails[GM_TC_MULTI];
 		unsigned b = gm_class_batch[spanclass], k = 0, left = i;
 
-		for (p = head; p != NULL && k < GM_TC_MULTI; k++) {
+		for (p = head; p != NULL;) {
 			heads[k] = p;
-			if (left <= b || k + 1 == GM_TC_MULTI)
-				break;
-			for (unsigned j = 1; j < b; j++)
-				p = *(void **)p;
-			last = p;
-			p = *(void **)last;
+			tails[k++] = NULL;
+			if (left < b || (left > b && k == GM_TC_MULTI))
+				break; /* a part batch, or the rest */
+			for (unsigned j = 0; j < b; j++) {
+				last = p;
+				if (kw != 0)
+					((uintptr_t *)last)[kw] = GM_KEY_FREE;
+				p = *(void **)last;
+			}
 			*(void **)last = NULL;
+			tails[k - 1] = last;
 			left -= b;
 		}
-		gm_mcentral_free_batches((uint8_t)spanclass, heads, k + 1, i);
+		gm_mcentral_free_batches((uint8_t)spanclass, heads, tails, k, i);
 	}
 }
 
@@ -333,12 +358,17 @@ static void gm_mcache_setmax(gm_mcache *mc, unsigned c, uint32_t max)
 				  memory_order_relaxed);
 }
 
-/* Try to add n objects to list c's cap within the thread's and the global budgets. */
-static bool gm_mcache_grow(gm_mcache *mc, unsigned c, uint32_t n)
+/*
+ * Try to add n objects to list c's cap within the thread's and the global
+ * budgets; with steal, past the thread's budget, other lists shrink first.
+ */
+static bool gm_mcache_grow(gm_mcache *mc, unsigned c, uint32_t n, bool steal)
 {
 	uint64_t bytes = (uint64_t)n * gm_class_size[c];
 
 	if (mc->grown + bytes > GM_CACHE_THREAD_BYTES) {
+		if (!steal)
+			return false;
 		/* Over the thread's budget: halve every other grown list. */
 		for (unsigned k = 1; k < GM_NUM_SPANCLASSES; k++)
 			if (k != c)
@@ -377,7 +407,7 @@ void gm_mcache_overflow(gm_mcache *mc, unsigned c)
 	}
 	if (mc->refilled[c]) {
 		mc->refilled[c] = 0;
-		if (max < limit && gm_mcache_grow(mc, c, max < limit - max ? max : limit - max))
+		if (max < limit && gm_mcache_grow(mc, c, max < limit - max ? max : limit - max, true))
 			return;
 	}
 	if (mc->room[c] == 0)

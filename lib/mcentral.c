@@ -52,8 +52,15 @@
 #include <string.h>
 
 gm_mcentral gm_central[GM_NUM_SPANCLASSES];
-/* Each class's transfer cache: whole batches, under the class's lock. */
-static void *gm_central_tc[GM_NUM_SPANCLASSES][GM_TC_SLOTS];
+/*
+ * Each class's transfer cache: whole batches, under the class's lock, each
+ * with its last object, so a refill that takes several chains them without
+ * walking them (that walk, on lines the freeing thread wrote, was a tenth
+ * of xmalloc-test's time).
+ */
+static struct gm_tc_batch {
+	void *head, *tail;
+} gm_central_tc[GM_NUM_SPANCLASSES][GM_TC_SLOTS];
 uint16_t gm_class_batch[GM_NUM_SPANCLASSES];
 
 static void gm_mcentral_drain_locked(gm_mcentral *c);
@@ -74,6 +81,16 @@ void gm_mcentral_lock_init(gm_mcentral *c)
 	pthread_mutexattr_destroy(&a);
 }
 
+/* Batches of class i a transfer cache of objs objects and bytes bytes holds. */
+static uint16_t gm_tc_bound(unsigned i, uint64_t objs, uint64_t bytes)
+{
+	uint64_t t = objs / gm_class_batch[i];
+	uint64_t tb = bytes / ((uint64_t)gm_class_batch[i] * gm_class_size[i]);
+
+	t = tb < t ? tb : t;
+	return (uint16_t)(t > GM_TC_SLOTS ? GM_TC_SLOTS : t < 1 ? 1 : t);
+}
+
 /* Set up the central lists and the batch sizes. */
 void gm_mcentral_init(void)
 {
@@ -89,13 +106,10 @@ void gm_mcentral_init(void)
 		/* tcmalloc's num_objects_to_move: 32 KiB worth, 2 to 32 objects. */
 		gm_class_batch[i] = (uint16_t)(b < 2 ? 2 : b > 32 ? 32 : b);
 		gm_central[i].ntc = 0;
-		gm_central[i].tcmax = 0;
+		gm_central[i].tcmax = gm_central[i].tcbase = 0;
 		if (size != 0) {
-			uint64_t t = GM_TC_OBJS / gm_class_batch[i];
-			uint64_t tb = GM_TC_BYTES / ((uint64_t)gm_class_batch[i] * size);
-
-			t = tb < t ? tb : t;
-			gm_central[i].tcmax = (uint16_t)(t > GM_TC_SLOTS ? GM_TC_SLOTS : t);
+			gm_central[i].tcmax = gm_tc_bound(i, GM_TC_OBJS, GM_TC_BYTES);
+			gm_central[i].tcbase = gm_tc_bound(i, GM_TC_IDLE_OBJS, GM_TC_IDLE_BYTES);
 		}
 	}
 	gm_class_batch[GM_SPANCLASS_LARGE] = 0;
@@ -371,15 +385,30 @@ static unsigned gm_span_take(gm_mspan *s, unsigned want, void ***linkp)
 	return n;
 }
 
-/* Up to most whole batches from c's transfer cache into heads; how many (lock held). */
-static unsigned gm_tc_take_locked(gm_mcentral *c, unsigned want, void **heads, unsigned most)
+/*
+ * Up to most whole batches from c's transfer cache, chained in the order
+ * taken (lock held): *head is the first object, the last links to NULL.
+ * How many batches.
+ */
+static unsigned gm_tc_take_locked(gm_mcentral *c, unsigned want, unsigned most, void **head)
 {
+	struct gm_tc_batch *tc = gm_central_tc[c->spanclass];
+	void **link = head;
 	unsigned k = 0;
 
 	if (want != gm_class_batch[c->spanclass])
 		return 0;
-	while (k < most && c->ntc != 0)
-		heads[k++] = gm_central_tc[c->spanclass][--c->ntc];
+	while (k < most && c->ntc != 0) {
+		struct gm_tc_batch *b = &tc[--c->ntc];
+
+		*link = b->head;
+		link = (void **)b->tail;
+		k++;
+	}
+	if (k != 0) {
+		*link = NULL;
+		c->tctaken = 1;
+	}
 	return k;
 }
 
@@ -387,7 +416,8 @@ static unsigned gm_tc_take_locked(gm_mcentral *c, unsigned want, void **heads, u
  * Take up to want objects of spanclass; returns how many, linked from
  * *head through their first words (the last links to NULL).  0 when out of
  * memory.  *whole tells a batch from the transfer cache: a list as a thread
- * cache gave it back (gm_mcache_release took every key).  A cache that owns
+ * cache gave it back (gm_mcache_release checked every key, and left it
+ * free).  A cache that owns
  * spans of the class takes them with gm_mcentral_refill instead.
  */
 unsigned gm_mcentral_alloc_batch(uint8_t spanclass, unsigned want, void **head, bool *whole)
@@ -460,16 +490,22 @@ static void gm_mcentral_free_objs_locked(gm_mcentral *c, void *head, unsigned n)
  */
 void gm_mcentral_free_batch(uint8_t spanclass, void *head, unsigned n)
 {
-	gm_mcentral_free_batches(spanclass, &head, 1, n);
+	void *tail = head;
+
+	for (unsigned i = 1; i < n && tail != NULL; i++)
+		tail = *(void **)tail;
+	gm_mcentral_free_batches(spanclass, &head, &tail, 1, n);
 }
 
 /*
  * Give back n objects of spanclass as k lists: heads[0..k-2] whole batches
  * of gm_class_batch objects, heads[k-1] the other n - (k-1) * batch, each
- * NULL-terminated.  One lock for all: the batches that fit go to the
- * transfer cache, the rest back on their spans.
+ * NULL-terminated; tails[i] is the last object of a whole batch.  One lock
+ * for all: the batches that fit go to the transfer cache, the rest back on
+ * their spans.
  */
-void gm_mcentral_free_batches(uint8_t spanclass, void **heads, unsigned k, unsigned n)
+void gm_mcentral_free_batches(uint8_t spanclass, void **heads, void **tails, unsigned k,
+			      unsigned n)
 {
 	gm_mcentral *c = &gm_central[spanclass];
 	unsigned b = gm_class_batch[spanclass], i;
@@ -479,7 +515,8 @@ void gm_mcentral_free_batches(uint8_t spanclass, void **heads, unsigned k, unsig
 		unsigned m = i + 1 < k ? b : n - i * b;
 
 		if (m == b && c->ntc < c->tcmax)
-			gm_central_tc[c->spanclass][c->ntc++] = heads[i];
+			gm_central_tc[c->spanclass][c->ntc++] =
+				(struct gm_tc_batch){.head = heads[i], .tail = tails[i]};
 		else
 			gm_mcentral_free_objs_locked(c, heads[i], m);
 	}
@@ -490,7 +527,8 @@ void gm_mcentral_free_batches(uint8_t spanclass, void **heads, unsigned k, unsig
 static void gm_mcentral_drain_locked(gm_mcentral *c)
 {
 	while (c->ntc != 0)
-		gm_mcentral_free_objs_locked(c, gm_central_tc[c->spanclass][--c->ntc], UINT32_MAX);
+		gm_mcentral_free_objs_locked(c, gm_central_tc[c->spanclass][--c->ntc].head,
+					     UINT32_MAX);
 }
 
 /* Empty the transfer cache of spanclass: its spans may go back to the heap. */
@@ -501,6 +539,24 @@ void gm_mcentral_drain(unsigned spanclass)
 	pthread_mutex_lock(&c->lock);
 	gm_mcentral_drain_locked(c);
 	pthread_mutex_unlock(&c->lock);
+}
+
+/*
+ * Each class's transfer cache that no refill took from since the last call
+ * keeps at most tcbase batches; the rest go back on their spans (the
+ * scavenger, every GM_TC_IDLE_NS).
+ */
+void gm_mcentral_trim_idle(void)
+{
+	for (unsigned i = 1; i < GM_NUM_SPANCLASSES; i++) {
+		gm_mcentral *c = &gm_central[i];
+
+		pthread_mutex_lock(&c->lock);
+		while (!c->tctaken && c->ntc > c->tcbase)
+			gm_mcentral_free_objs_locked(c, gm_central_tc[i][--c->ntc].head, UINT32_MAX);
+		c->tctaken = 0;
+		pthread_mutex_unlock(&c->lock);
+	}
 }
 
 /* Empty every class's transfer cache (a freed spike, memory pressure). */
@@ -667,24 +723,15 @@ unsigned gm_mcentral_refill(uint8_t spanclass, gm_mcache *mc, unsigned want, uns
 			    void **head, bool *whole)
 {
 	gm_mcentral *c = &gm_central[spanclass];
-	void *first = NULL, **link = &first, *heads[GM_TC_MULTI];
+	void *first = NULL, **link = &first;
 	gm_mspan *s;
 	unsigned n = 0, k;
 
 	pthread_mutex_lock(&c->lock);
-	k = gm_tc_take_locked(c, want, heads, most < GM_TC_MULTI ? most : GM_TC_MULTI);
+	k = gm_tc_take_locked(c, want, most < GM_TC_MULTI ? most : GM_TC_MULTI, head);
 	if (k != 0) {
 		pthread_mutex_unlock(&c->lock);
-		/* Chain the batches: each one's last object links to the next. */
-		for (unsigned i = 0; i + 1 < k; i++) {
-			void *q = heads[i];
-
-			for (unsigned j = 1; j < want; j++)
-				q = *(void **)q;
-			*(void **)q = heads[i + 1];
-		}
 		*whole = true;
-		*head = heads[0];
 		return k * want;
 	}
 	*whole = false;

@@ -213,6 +213,7 @@ static void *gm_scav_main(void *arg)
 	uint64_t now = gm_nanotime();
 	uint64_t half = gm_opt.release_delay_ns / 2 ? gm_opt.release_delay_ns / 2 : 1;
 	uint64_t next_rotate = now + half, next_pub = now, next_cgroup = now + GM_CGROUP_POLL_NS;
+	uint64_t next_trim = now + GM_TC_IDLE_NS;
 	/* The cgroup is looked for GM_CGROUP_FIRST_NS after start: reading
 	 * /proc/self/mountinfo and the limit files takes 0.15-0.2 ms, which a
 	 * short process (most of what a shell runs) would pay for nothing. */
@@ -238,6 +239,13 @@ static void *gm_scav_main(void *arg)
 			gm_scav_rotate(halves < 1000 ? (unsigned)halves : 1000);
 			next_rotate = now + half;
 		}
+		if (now >= next_trim) {
+			/* Idle classes' transfer caches down to their idle bound. */
+			gm_mcentral_trim_idle();
+			next_trim = now + GM_TC_IDLE_NS;
+		}
+		if (next_trim - now < sleep_ns)
+			sleep_ns = next_trim - now;
 		if (GM_PROBE_ENABLED(memstats)) {
 			if (now >= next_pub) {
 				gm_mstats_publish();

@@ -639,14 +639,14 @@ span_nfree(unsigned c, void *p)
  * another length goes to the spans, and draining it gives the spans back
  * to the heap.
  */
-/* Take a batch of class c as a thread cache would give it back (every key taken). */
+/* Take a batch of class c as a thread cache would give it back (every key free). */
 static unsigned
 take_batch(unsigned c, unsigned want, void **head, bool *whole)
 {
 	unsigned n = gm_mcentral_alloc_batch(c, want, head, whole);
 
 	for (void *p = *head; p != NULL; p = *(void **)p)
-		((uintptr_t *)p)[gm_class_keyw[c]] = GM_KEY_TAKEN;
+		((uintptr_t *)p)[gm_class_keyw[c]] = GM_KEY_FREE;
 	return n;
 }
 
@@ -706,6 +706,45 @@ START_TEST(transfer_cache_hands_batches_whole)
 }
 END_TEST
 
+/*
+ * Past its idle bound, a transfer cache keeps its batches while refills
+ * take from it, and gives the excess back to the spans at the scavenger's
+ * first trim after they stop.
+ */
+START_TEST(transfer_cache_trims_when_idle)
+{
+	unsigned c = gm_size_class(64), b = gm_class_batch[c], base = gm_central[c].tcbase;
+	unsigned n = base + 16;
+	void **heads = calloc(n, sizeof(void *)), *h;
+	uint64_t inuse;
+	bool whole;
+
+	gm_opt.scavenge = false;
+	ck_assert_uint_lt(n, gm_central[c].tcmax);
+	gm_mcentral_drain(c);
+	gm_mcentral_trim_idle(); /* no refill since: the flags are clear */
+	for (unsigned i = 0; i < n; i++)
+		ck_assert_uint_eq(take_batch(c, b, &heads[i], &whole), b);
+	for (unsigned i = 0; i < n; i++)
+		gm_mcentral_free_batch(c, heads[i], b);
+	ck_assert_uint_eq(tc_len(c), n);
+	/* A refill takes from it: the next trim keeps everything. */
+	ck_assert_uint_eq(take_batch(c, b, &h, &whole), b);
+	ck_assert(whole);
+	gm_mcentral_free_batch(c, h, b);
+	gm_mcentral_trim_idle();
+	ck_assert_uint_eq(tc_len(c), n);
+	/* None since: down to the idle bound, the rest on the spans. */
+	inuse = atomic_load(&gm_heap.inuse);
+	gm_mcentral_trim_idle();
+	ck_assert_uint_eq(tc_len(c), base);
+	ck_assert_uint_le(atomic_load(&gm_heap.inuse), inuse);
+	gm_mcentral_drain(c);
+	ck_heap_ok();
+	free(heads);
+}
+END_TEST
+
 /* Its bounds, class by class: slots, objects and bytes. */
 START_TEST(transfer_cache_bounds)
 {
@@ -716,6 +755,11 @@ START_TEST(transfer_cache_bounds)
 		ck_assert_uint_le(gm_central[c].tcmax, GM_TC_SLOTS);
 		ck_assert_uint_le(objs, GM_TC_OBJS);
 		ck_assert_uint_le(objs * gm_class_size[c], GM_TC_BYTES);
+		objs = (uint64_t)gm_central[c].tcbase * gm_class_batch[c];
+		ck_assert_uint_ge(gm_central[c].tcbase, 1);
+		ck_assert_uint_le(gm_central[c].tcbase, gm_central[c].tcmax);
+		ck_assert_uint_le(objs, GM_TC_IDLE_OBJS);
+		ck_assert_uint_le(objs * gm_class_size[c], GM_TC_IDLE_BYTES);
 	}
 	ck_assert_uint_eq(gm_central[GM_SPANCLASS_LARGE].tcmax, 0);
 }
@@ -809,13 +853,14 @@ START_TEST(transfer_cache_moves_several_batches)
 	/* The consumer's overflows give a batch each, its exit the rest. */
 	hand_off(v, n);
 	ck_assert_uint_eq(tc_len(c), 8);
-	/* A new thread: its first refill takes a batch, the next ones (no
-	 * overflow between) 2, as many as its base cap holds. */
+	/* A new thread: its first refill takes a batch; at the next (no
+	 * overflow between) its cap doubles and it takes 4, as many as the
+	 * cap holds. */
 	pthread_create(&t, NULL, produce, &y);
 	pthread_join(t, NULL);
 	after1 = (unsigned)(uintptr_t)w[3 * b];
 	ck_assert_uint_eq(after1, 7);
-	ck_assert_uint_eq(y.n, 5);
+	ck_assert_uint_eq(y.n, 3);
 	/* Every object once, and a sound heap. */
 	for (unsigned i = 0; i < 3 * b; i++)
 		for (unsigned j = i + 1; j < 3 * b; j++)
@@ -832,8 +877,9 @@ END_TEST
 
 /*
  * A block freed again while its batch sits in the transfer cache: the
- * refill that takes the batch finds its key free, and stops the process
- * naming the block, before it follows the link that free overwrote.
+ * thread's list hands it out, then the batch, taken whole at the next
+ * refill; that malloc finds its key taken, and stops the process naming
+ * the block, before it follows the link the second free overwrote.
  */
 START_TEST(transfer_cache_double_free)
 {
@@ -862,7 +908,8 @@ START_TEST(transfer_cache_double_free)
 			_exit(2);
 		dup2(fd[1], 2);
 		gm_free(p); /* p was freed already: it is in the transfer cache */
-		gm_mcache_refill(gm_tls_mcache, c);
+		for (unsigned i = 0; i < 2 * b; i++)
+			gm_malloc(64);
 		_exit(0);
 	}
 	close(fd[1]);
@@ -1267,6 +1314,7 @@ main(void)
 	tcase_add_test(tc, cap_freeing_thread_never_grows);
 	tcase_add_test(tc, transfer_cache_hands_batches_whole);
 	tcase_add_test(tc, transfer_cache_bounds);
+	tcase_add_test(tc, transfer_cache_trims_when_idle);
 	tcase_add_test(tc, transfer_cache_hand_off);
 	tcase_add_test(tc, transfer_cache_moves_several_batches);
 	tcase_add_test(tc, transfer_cache_double_free);

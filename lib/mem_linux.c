@@ -151,18 +151,16 @@ void gm_unused_flush(gm_unused_batch *b)
 	if (b->n > 1 && mode >= 0 && gm_unused_batching) {
 		if (!gm_unfiltered()) {
 			mode = -1;
-		} else if (mode == 0) {
-			done = gm_pmadvise(b, 1);
-			mode = 1;
-			if (done < 0 && errno == EBADF) {
-				/* Before 6.14: no GM_PIDFD_SELF. */
-				done = gm_pmadvise(b, 2);
-				mode = 2;
-			}
-			if (done < 0 && errno != EINTR && errno != EAGAIN)
-				mode = -1;
 		} else {
+			bool first = mode == 0;
+
+			mode = first ? 1 : mode;
 			done = gm_pmadvise(b, mode);
+			if (first && done < 0 && errno == EBADF) {
+				/* Before 6.14: no GM_PIDFD_SELF. */
+				mode = 2;
+				done = gm_pmadvise(b, mode);
+			}
 			if (done < 0 && errno != EINTR && errno != EAGAIN)
 				mode = -1;
 		}

@@ -741,9 +741,9 @@ int gm_mheap_check(char *why, size_t whylen);
  * exiting thread's batches stay there for the next thread.
  */
 #define GM_TC_SLOTS 512
-/* Most whole batches a thread cache takes or gives under one lock (mcache.c):
- * a thread that allocates a class that others free would otherwise take the
- * class lock for every batch, and so would the threads that free it. */
+/* Most whole batches a thread cache takes or gives back under one lock
+ * (mcache.c): a thread that allocates a class that others free would
+ * otherwise take the class lock for every batch. */
 #define GM_TC_MULTI	 8
 /* Objects up to this size (batches of 32) have their producer's cap grow
  * for that (mcache.c); the larger ones' batches of 2 to 16 hold as many

@@ -523,12 +523,18 @@ void gm_mcentral_free_batches(uint8_t spanclass, void **heads, void **tails, uns
 	pthread_mutex_unlock(&c->lock);
 }
 
+/* Put the transfer cache's batches past the first keep back on their spans (lock held). */
+static void gm_tc_shrink_locked(gm_mcentral *c, unsigned keep)
+{
+	while (c->ntc > keep)
+		gm_mcentral_free_objs_locked(c, gm_central_tc[c->spanclass][--c->ntc].head,
+					     UINT32_MAX);
+}
+
 /* Empty the transfer cache onto the spans (lock held). */
 static void gm_mcentral_drain_locked(gm_mcentral *c)
 {
-	while (c->ntc != 0)
-		gm_mcentral_free_objs_locked(c, gm_central_tc[c->spanclass][--c->ntc].head,
-					     UINT32_MAX);
+	gm_tc_shrink_locked(c, 0);
 }
 
 /* Empty the transfer cache of spanclass: its spans may go back to the heap. */
@@ -552,8 +558,8 @@ void gm_mcentral_trim_idle(void)
 		gm_mcentral *c = &gm_central[i];
 
 		pthread_mutex_lock(&c->lock);
-		while (!c->tctaken && c->ntc > c->tcbase)
-			gm_mcentral_free_objs_locked(c, gm_central_tc[i][--c->ntc].head, UINT32_MAX);
+		if (!c->tctaken)
+			gm_tc_shrink_locked(c, c->tcbase);
 		c->tctaken = 0;
 		pthread_mutex_unlock(&c->lock);
 	}

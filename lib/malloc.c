@@ -99,20 +99,110 @@ static inline void *gm_small_alloc(gm_mcache *mc, unsigned c, size_t n)
  * Zeroing a reused large block for calloc.  A memset writes every byte; the
  * lazy way gives the pages back to the OS, which maps a zero page on each
  * one's next touch: a system call, then a page fault per page the program
- * touches, far more per page than the memset, nothing for pages it never
- * touches.  Which wins depends on how much of its calloc'd memory the
- * program touches, which is measured (mincore) when a block zeroed the lazy
- * way is freed and kept as a running average.  Below 1/32 touched, blocks
- * are zeroed lazily; above, by memset, with the first 64 KiB of one block
- * in 256 zeroed lazily to keep measuring.  Pages released already (fresh,
- * or scavenged) are never zeroed at all (needzero).
+ * touches, nothing for pages it never touches.  Which is cheaper depends on
+ * the block's size, on how much of it the program touches and on what a
+ * system call and a memset cost on this machine, which differ by ten times
+ * and more between machines: a madvise took 1-2 us where this was first
+ * measured, and takes 6-150 us on a paravirtualized guest (150 when it must
+ * flush another CPU's TLB), where a memset of 1 MiB in cache takes 8 us.
+ * So all three are measured:
+ *
+ *   - the fraction of its pages the program touches, with mincore when a
+ *     block zeroed the lazy way is freed (one in 8; the first 64 KiB of one
+ *     memset block in 256 is zeroed lazily to keep measuring), a running
+ *     average;
+ *   - the time of a madvise of a whole block (gm_nanotime around it: 30 ns
+ *     against microseconds), and of a memset per byte (gm_zero_calibrate),
+ *     running figures that follow the fast samples (gm_zero_learn).  The
+ *     first reused block, and one in 4096 after, is zeroed the lazy way to
+ *     time the call, and its last 64 KiB by memset twice to time that.
+ *
+ * The lazy way costs a madvise plus a fault per touched page (one at
+ * least), a fault taken to cost what the madvise does (both enter the
+ * kernel; a fault also clears its page); the memset costs its rate times
+ * the size.  The cheaper wins.  Pages released already (fresh, or
+ * scavenged) are never zeroed at all (needzero).
  */
 #define GM_LAZY_ZERO_MIN ((size_t)256 << 10) /* smaller blocks: memset */
 #define GM_LAZY_PROBE	 ((size_t)64 << 10)
 #define GM_TOUCH_ONE	 65536 /* gm_touch_avg's unit: 1 = all pages touched */
+#define GM_ZERO_RETIME	 4096  /* blocks between two timings */
 
 static _Atomic uint32_t gm_touch_avg; /* fraction touched, running average */
 static _Atomic uint32_t gm_lazy_tick;
+static _Atomic uint64_t gm_zero_call_ns;  /* a madvise, running figure; 0 = unknown */
+static _Atomic uint64_t gm_zero_byte_fns; /* a memset's ns per 2^20 bytes; 0 = unknown */
+
+/*
+ * Fold the sample x into the running figure *avg (the first sample taken
+ * whole): a faster sample halves the distance, a slower one moves it by
+ * 1/16.  So the figure follows the fast end: a call that lost its CPU
+ * midway is not the call's cost.
+ */
+static void gm_zero_learn(_Atomic uint64_t *avg, uint64_t x)
+{
+	uint64_t a = atomic_load_explicit(avg, memory_order_relaxed);
+
+	if (a == 0)
+		a = x;
+	else if (x < a)
+		a = (a + x) / 2;
+	else
+		a += (x - a) / 16;
+	atomic_store_explicit(avg, a | 1, memory_order_relaxed);
+}
+
+/* Give [v, v+n) back to the OS (timed if learn); false if it could not. */
+static bool gm_zero_lazy(void *v, size_t n, bool learn)
+{
+	uint64_t t0 = learn ? gm_nanotime() : 0;
+
+	if (!gm_sys_zero(v, n))
+		return false;
+	if (learn)
+		gm_zero_learn(&gm_zero_call_ns, gm_nanotime() - t0);
+	return true;
+}
+
+/*
+ * Zero the GM_LAZY_PROBE bytes at v twice, the second time timed:
+ * the first faults them in.  A memset over pages the lazy way gave back
+ * costs their faults, which is that way's cost, not the memset's: timing
+ * calloc's own memsets learnt 3.7 ms per MiB after one lazy block, where
+ * the memset takes 8 us, and then never saw another memset.
+ */
+static void gm_zero_calibrate(void *v)
+{
+	uint64_t t0;
+
+	memset(v, 0, GM_LAZY_PROBE);
+	t0 = gm_nanotime();
+	memset(v, 0, GM_LAZY_PROBE);
+	gm_zero_learn(&gm_zero_byte_fns, ((gm_nanotime() - t0) << 20) / GM_LAZY_PROBE);
+}
+
+/*
+ * Is n bytes cheaper to zero the lazy way, as far as it has been measured?
+ *
+ * Trying the lazy way now and then in memset mode, to time the call again,
+ * was tried and dropped: the memset of the next block faults every page
+ * the lazy one gave back (one block in 16 made calloc(1 MiB) untouched 195
+ * us a call, where memset mode takes 10).  The two ways keep the pages in
+ * different states, so switching costs more than either.
+ */
+static bool gm_zero_lazily(size_t n)
+{
+	uint64_t call = atomic_load_explicit(&gm_zero_call_ns, memory_order_relaxed);
+	uint64_t rate = atomic_load_explicit(&gm_zero_byte_fns, memory_order_relaxed);
+	uint64_t f = atomic_load_explicit(&gm_touch_avg, memory_order_relaxed);
+	uint64_t faults = f * (n / gm_os_page_size()) / GM_TOUCH_ONE;
+
+	if (call == 0 || rate == 0 || n < GM_LAZY_ZERO_MIN)
+		return false;
+	/* At least one fault: a program touches what it callocs, mostly from
+	 * the start, and the touch measure looks at the first 64 pages. */
+	return call * (1 + (faults > 0 ? faults : 1)) < (rate * (uint64_t)(n >> 10)) >> 10;
+}
 
 /*
  * Zero the first n bytes of the freshly allocated large span s, whose
@@ -122,43 +212,45 @@ static _Atomic uint32_t gm_lazy_tick;
  */
 static void gm_large_zero(gm_mspan *s, size_t n, const gm_dirty *d)
 {
-	size_t ps = gm_os_page_size(), lazy = 0, i;
-	uint32_t tick = 0;
-	bool measure = false;
+	size_t ps = gm_os_page_size(), whole = (n + ps - 1) & ~(ps - 1), i;
+	uint32_t tick;
 
 	if (d->n != 1 || d->run[0].first != 0 || (d->run[0].npages << GM_PAGE_SHIFT) < n) {
-		bool lazily =
-		    atomic_load_explicit(&gm_touch_avg, memory_order_relaxed) < GM_TOUCH_ONE / 32;
-
 		for (i = 0; i < d->n; i++) {
 			size_t a = d->run[i].first << GM_PAGE_SHIFT;
 			size_t e = a + (d->run[i].npages << GM_PAGE_SHIFT);
 
 			if (a >= n)
 				break;
-			if (lazily && e - a >= GM_LAZY_ZERO_MIN &&
-			    gm_sys_zero((void *)(s->start + a), e - a))
+			if (gm_zero_lazily(e - a) && gm_zero_lazy((void *)(s->start + a), e - a, true))
 				continue;
 			memset((void *)(s->start + a), 0, (e < n ? e : n) - a);
 		}
 		return;
 	}
-	if (n >= GM_LAZY_ZERO_MIN) {
-		tick = atomic_load_explicit(&gm_lazy_tick, memory_order_relaxed) + 1;
-		atomic_store_explicit(&gm_lazy_tick, tick, memory_order_relaxed);
-		if (atomic_load_explicit(&gm_touch_avg, memory_order_relaxed) < GM_TOUCH_ONE / 32) {
-			/* Measuring one block in 8 is enough to follow a change. */
-			lazy = (n + ps - 1) & ~(ps - 1); /* the span covers whole pages */
-			measure = tick % 8 == 0;
-		} else if (tick % 256 == 0) {
-			lazy = GM_LAZY_PROBE;
-			measure = true;
-		}
+	if (n < GM_LAZY_ZERO_MIN) {
+		memset((void *)s->start, 0, n);
+		return;
 	}
-	if (lazy != 0 && gm_sys_zero((void *)s->start, lazy)) {
-		if (measure)
-			s->lazyzero = (uint8_t)(lazy / ps < 64 ? lazy / ps : 64);
-		memset((void *)(s->start + lazy), 0, n > lazy ? n - lazy : 0);
+	tick = atomic_load_explicit(&gm_lazy_tick, memory_order_relaxed) + 1;
+	atomic_store_explicit(&gm_lazy_tick, tick, memory_order_relaxed);
+	if (tick % GM_ZERO_RETIME == 1) {
+		/* Time both ways (the span covers whole pages). */
+		if (gm_zero_lazy((void *)s->start, whole, true)) {
+			gm_zero_calibrate((void *)(s->start + whole - GM_LAZY_PROBE));
+			return;
+		}
+	} else if (gm_zero_lazily(n)) {
+		if (gm_zero_lazy((void *)s->start, whole, true)) {
+			/* Measuring one block in 8 is enough to follow a change
+			 * (all of the first few: the figure starts at 0). */
+			if (tick % 8 == 0 || tick < 8)
+				s->lazyzero = 64;
+			return;
+		}
+	} else if (tick % 256 == 0 && gm_zero_lazy((void *)s->start, GM_LAZY_PROBE, false)) {
+		s->lazyzero = (uint8_t)(GM_LAZY_PROBE / ps < 64 ? GM_LAZY_PROBE / ps : 64);
+		memset((void *)(s->start + GM_LAZY_PROBE), 0, n - GM_LAZY_PROBE);
 		return;
 	}
 	memset((void *)s->start, 0, n);
@@ -194,13 +286,15 @@ static void gm_large_zero_measure(gm_mspan *s)
  * take it with an exchange (gm_lcache_drain_all, after a spike or under
  * memory pressure); thread exit and fork give it back (with the rest of
  * the thread's cache, gm_mcache_release_all).  Blocks the profile
- * sampled are forgotten by it first; calloc and aligned blocks take no
- * cached span.
+ * sampled are forgotten by it first; aligned blocks take no cached span,
+ * and calloc zeroes the one it takes as a reused block from the heap (a
+ * loop of calloc and free of one size then stays on one block, where it
+ * alternated between two, the cached one and a new one from the heap).
  */
 #define GM_LCACHE_MAX ((size_t)4 << 20)
 
-/* A block of npages pages from the thread's large cache, or NULL. */
-static inline void *gm_lcache_take(gm_mcache *mc, size_t n, size_t npages)
+/* A span of npages pages from the thread's large cache, or NULL. */
+static inline gm_mspan *gm_lcache_take(gm_mcache *mc, size_t npages)
 {
 	gm_mspan *s = __atomic_load_n(&mc->lcache, __ATOMIC_RELAXED);
 
@@ -211,7 +305,7 @@ static inline void *gm_lcache_take(gm_mcache *mc, size_t n, size_t npages)
 	gm_count_large(&gm_heap.large_alloc, &gm_heap.large_alloc_count,
 		       (uint64_t)npages << GM_PAGE_SHIFT);
 	gm_span_set_state(s, GM_SPAN_LARGE);
-	return gm_prof_account(mc, (void *)s->start, n);
+	return s;
 }
 
 /*
@@ -280,11 +374,15 @@ static void *gm_large_alloc(size_t n, size_t align_pages, bool zero)
 	if (gm_unlikely(!gm_scav.started))
 		gm_scav_start();
 	npages = (n + GM_PAGE_SIZE - 1) >> GM_PAGE_SHIFT;
-	if (!zero && align_pages <= 1) {
-		void *p = gm_lcache_take(gm_tls_mcache, n, npages);
-
-		if (p != NULL)
-			return p;
+	if (align_pages <= 1 && (s = gm_lcache_take(gm_tls_mcache, npages)) != NULL) {
+		/* The block was in use: every page of it may hold data. */
+		if (zero) {
+			dirty.n = 1;
+			dirty.run[0].first = 0;
+			dirty.run[0].npages = npages;
+			gm_large_zero(s, n, &dirty);
+		}
+		return gm_prof_account(gm_tls_mcache, (void *)s->start, n);
 	}
 	s = zero ? gm_mheap_alloc_dirty(npages, align_pages, &dirty)
 		 : gm_mheap_alloc(npages, GM_SPANCLASS_LARGE, align_pages);

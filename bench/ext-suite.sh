@@ -79,10 +79,21 @@ lib_of() {
 	*) echo "ext-suite: unknown allocator $1" >&2; exit 2 ;;
 	esac
 }
+# The runs start in OUTDIR: a relative -l would not be found there, and
+# ld.so only warns and runs the program on glibc's malloc, under gomem's name.
+case $lib in
+'' | /*) ;;
+*) [ -e "$lib" ] && lib=$(cd "$(dirname "$lib")" && pwd)/$(basename "$lib") ;;
+esac
 for a in $allocs; do
 	l=$(lib_of "$a")
 	if [ -n "$l" ] && [ ! -e "$l" ]; then
 		echo "ext-suite: $a: $l not found" >&2
+		exit 1
+	fi
+	if [ -n "$l" ] && [ -n "$(cd / && LD_PRELOAD=$l /bin/true 2>&1)" ]; then
+		echo "ext-suite: $a: $l cannot be preloaded:" >&2
+		(cd / && LD_PRELOAD=$l /bin/true) >&2
 		exit 1
 	fi
 done

@@ -21,7 +21,8 @@
  * class.  The bytes of cap above the base caps ("grown") are bounded per thread
  * (GM_CACHE_THREAD_BYTES) and over all threads (GM_CACHE_TOTAL_BYTES, one atomic counter touched
  * only when a cap changes).  A cap shrinks back:
- *  - by half (not below the base) when the thread has freed four times the list's bound past its
+ *  - by half (not below the base; to GM_TC_MULTI batches for a consumer, below) when the thread
+ *    has freed four times the list's bound past its
  *    cap (4 * limit / batch overflows, at most 255) with no malloc of the class between them: it
  *    frees into the list but no longer allocates from it (or its bursts are far longer than any
  *    cap), so the extra objects only keep memory from other threads (tcmalloc's length overages,
@@ -38,12 +39,17 @@
  * every object goes from one thread to another, its lock is taken once per
  * few batches, not once per batch.  For that, up to GM_TC_MULTI_MAX bytes,
  * each such refill doubles the cap, up to GM_TC_MULTI batches, within the
- * thread's budget as it stands (it never shrinks other lists).  (Giving a
- * consumer's whole list back at each overflow as well cost larson 10%: its
- * threads both allocate and free, and would refill what they had just given
- * back; so did growing the list of a thread that frees a class twice with
- * no malloc of it between, which larson's threads do at 38% of overflows,
- * for no gain in xmalloc-test.)  Lists given back
+ * thread's budget as it stands (it never shrinks other lists).  The other
+ * side, a consumer (a thread that freed four bounds of the list with no
+ * malloc of the class between: where the cap would halve), gets the same
+ * cap of GM_TC_MULTI batches, up or down, and a full list gives all but one
+ * back under one lock.  xmalloc-test's consumers took the class lock once
+ * a batch; so, 5-7% more frees a second (bench/README).  The rule waits for
+ * so long a run because a thread that allocates too does not gain: larson's
+ * threads free a class twice with no malloc between at 38% of overflows,
+ * and giving their lists back whole cost it 10% (they refilled what they
+ * had just given back); a burst's frees (glibc's bench-malloc-simple) must
+ * not shrink the cap the burst needs.  Lists given back
  * whole (thread exit) go to the transfer cache as batches, under one lock
  * (gm_mcentral_free_batches).  A thread that goes idle keeps its
  * lists, at most its budget above the base caps; the scavenger cannot reach another thread's
@@ -395,15 +401,35 @@ void gm_mcache_overflow(gm_mcache *mc, unsigned c)
 {
 	uint32_t batch = gm_class_batch[c], max = mc->max[c], limit = gm_mcache_limit(c);
 	uint32_t nmalloc = (uint32_t)mc->stats.nmalloc[c];
+	uint32_t run = 4 * limit / batch < 255 ? 4 * limit / batch : 255;
 
 	if (nmalloc != mc->mark[c]) {
 		mc->mark[c] = nmalloc;
 		mc->overages[c] = 0;
-	} else if (max > 2u * batch &&
-		   ++mc->overages[c] >= (4 * limit / batch < 255 ? 4 * limit / batch : 255)) {
-		mc->overages[c] = 0;
-		mc->refilled[c] = 0;
-		gm_mcache_setmax(mc, c, max / 2);
+	} else if (mc->overages[c] < 255) {
+		mc->overages[c]++;
+	}
+	if (mc->overages[c] >= run) {
+		/* Four bounds of the list freed with no malloc between. */
+		if (gm_class_size[c] <= GM_TC_MULTI_MAX) {
+			/* A consumer: its cap holds GM_TC_MULTI batches (within
+			 * the thread's budget as it is), and a full list gives
+			 * all but one back under one lock, until it mallocs. */
+			uint32_t multi = gm_mcache_multi(c);
+
+			if (max > multi)
+				gm_mcache_setmax(mc, c, multi);
+			else if (max < multi && gm_mcache_grow(mc, c, multi - max, false))
+				return;
+			if (mc->room[c] == 0)
+				gm_mcache_release(mc, c, (mc->max[c] / batch - 1) * batch);
+			return;
+		}
+		if (max > 2u * batch) {
+			mc->overages[c] = 0;
+			mc->refilled[c] = 0;
+			gm_mcache_setmax(mc, c, max / 2);
+		}
 	}
 	if (mc->refilled[c]) {
 		mc->refilled[c] = 0;

@@ -579,25 +579,76 @@ START_TEST(cap_shrinks_when_only_freeing)
 }
 END_TEST
 
-START_TEST(cap_freeing_thread_never_grows)
+/*
+ * Free all of x (64 B) in this thread, a consumer: after four bounds of its
+ * list freed with no malloc, the cap holds GM_TC_MULTI batches, and each
+ * overflow gives all but one back at once (one lock of the class).
+ */
+static void *
+free_consumer_check(void *arg)
 {
-	/* A thread that only frees (a consumer) never grows its lists. */
-	unsigned n = 5000;
+	struct xfer *x = arg;
+	unsigned c = gm_size_class(64), b = gm_class_batch[c];
+	unsigned multi = GM_TC_MULTI * b < cap_limit(c) ? GM_TC_MULTI * b : cap_limit(c);
+	unsigned drops = 0, big = 0;
+	uint32_t prev = 0, len;
+	gm_mcache *mc;
+
+	for (unsigned i = 0; i < x->n; i++) {
+		gm_free(x->v[i]);
+		mc = gm_tls_mcache;
+		len = mc->max[c] - mc->room[c];
+		if (i != 0 && len <= prev && i >= x->n / 2) {
+			/* An overflow gave objects back before the push. */
+			drops++;
+			big += prev + 1 - len == multi - b;
+		}
+		prev = len;
+	}
+	mc = gm_tls_mcache;
+	ck_assert_uint_eq(mc->max[c], multi);
+	ck_assert_uint_eq(mc->grown, (uint64_t)(multi - cap_base(c)) * 64);
+	ck_assert_uint_le(list_len(c), multi);
+	/* In the second half, every overflow gave all but one batch back. */
+	ck_assert_uint_ge(drops, x->n / 2 / multi);
+	ck_assert_uint_eq(big, drops);
+	check_grown();
+	return NULL;
+}
+
+/* rounds times: this thread allocates n objects of 64 B, a new one runs fn
+ * on them (it frees them all). */
+static void
+free_in_thread(unsigned n, int rounds, void *(*fn)(void *))
+{
 	void **v = calloc(n, sizeof(void *));
 	struct xfer x = {v, n};
 	pthread_t t;
 
 	gm_opt.scavenge = false;
-	for (int r = 0; r < 4; r++) {
+	for (int r = 0; r < rounds; r++) {
 		for (unsigned i = 0; i < n; i++)
 			v[i] = gm_malloc(64);
-		pthread_create(&t, NULL, free_grown_check, &x);
+		pthread_create(&t, NULL, fn, &x);
 		pthread_join(t, NULL);
 	}
 	gm_mcache_release_all(gm_tls_mcache);
 	gm_mcentral_drain_all();
 	ck_heap_ok();
 	free(v);
+}
+
+START_TEST(cap_consumer_gives_back_batches)
+{
+	free_in_thread(40000, 1, free_consumer_check);
+}
+END_TEST
+
+START_TEST(cap_freeing_thread_never_grows)
+{
+	/* A thread that only frees a run shorter than four bounds of its
+	 * list keeps its caps at the base. */
+	free_in_thread(5000, 4, free_grown_check);
 }
 END_TEST
 
@@ -1312,6 +1363,7 @@ main(void)
 	tcase_add_test(tc, cap_bounds);
 	tcase_add_test(tc, cap_shrinks_when_only_freeing);
 	tcase_add_test(tc, cap_freeing_thread_never_grows);
+	tcase_add_test(tc, cap_consumer_gives_back_batches);
 	tcase_add_test(tc, transfer_cache_hands_batches_whole);
 	tcase_add_test(tc, transfer_cache_bounds);
 	tcase_add_test(tc, transfer_cache_trims_when_idle);

@@ -14,7 +14,9 @@
 #
 # -n: do not rebuild (use OUTDIR/bin); -S: only summarize OUTDIR/runs.txt.
 #
-# Output: OUTDIR/runs.txt (one line per run), then per program the median
+# Output: OUTDIR/runs.txt (one line per run), OUTDIR/linelat.txt (the
+# cross-CPU cache line round trip before each program's runs, if the build
+# tree has bench/linelat), then per program the median
 # over ROUNDS of time and max RSS per allocator, gomem's ratio to the best
 # peer, and the geometric means.  Time is the program's own relative time
 # where bench.sh uses one (larson, xmalloc-test, rptest, glibc-thread),
@@ -203,7 +205,8 @@ rel_time() {
 }
 
 runs=$out/runs.txt
-[ $run = yes ] && : >"$runs"
+[ $run = yes ] && : >"$runs" && : >"$out/linelat.txt"
+linelat=${GOMEM_BUILD:-$here/../_build}/bench/linelat
 r=1
 while [ $run = yes ] && [ $r -le "$rounds" ]; do
 	for t in $tests; do
@@ -214,6 +217,13 @@ while [ $run = yes ] && [ $r -le "$rounds" ]; do
 		fi
 		prog=$1
 		shift
+		# the machine's cross-CPU line latency now (bench/linelat.c): the
+		# threaded programs follow it, and on a guest it changes
+		if [ -x "$linelat" ]; then
+			ns=$("$linelat" -n 3 -t 20000 | sed -n 's/.*round trip \([0-9]*\) ns.*/\1/p')
+			echo "$r $t ${ns:-?}" >>"$out/linelat.txt"
+			echo "round $r $t: line round trip ${ns:-?} ns" >&2
+		fi
 		# rotate the allocator order each round
 		order=$(echo "$allocs" | awk -v r=$r '{ for (i = 0; i < NF; i++) printf "%s ", $((i + r - 1) % NF + 1) }')
 		for a in $order; do

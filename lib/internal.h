@@ -949,6 +949,7 @@ typedef struct gm_scav_state {
 	pthread_mutex_t lock;
 	pthread_cond_t cond;
 	_Atomic bool started; /* the thread runs (or is being created) */
+	_Atomic bool running; /* the thread has reached gm_scav_main */
 	bool stop;
 	bool wake;
 	_Atomic bool dozing; /* in a sleep of 100 ms or more: frees may wake it */

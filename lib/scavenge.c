@@ -225,6 +225,7 @@ static void *gm_scav_main(void *arg)
 	bool spiking = false;
 
 	(void)arg;
+	atomic_store(&gm_scav.running, true);
 	prctl(PR_SET_NAME, "gomem-scav", 0, 0, 0);
 	gm_unused_batching = true;
 	for (;;) {
@@ -384,6 +385,7 @@ static void *gm_scav_main(void *arg)
 		}
 		pthread_mutex_unlock(&gm_scav.lock);
 	}
+	atomic_store(&gm_scav.running, false);
 	return NULL;
 }
 
@@ -483,6 +485,7 @@ void gm_scav_fork_child(void)
 	pthread_mutex_init(&gm_scav_pause_lock, NULL);
 	atomic_store(&gm_scav_paused, 0);
 	gm_scav.started = false;
+	atomic_store(&gm_scav.running, false);
 	gm_scav.wake = false;
 	atomic_store(&gm_scav_starting, 0);
 }

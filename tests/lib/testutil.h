@@ -6,14 +6,48 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sched.h>
 #include <signal.h>
 #include <sys/wait.h>
+#include <time.h>
 #include <unistd.h>
 
 #include "internal.h"
 
 #include "../common/rss.h"
 #include "../common/suite.h"
+
+/*
+ * Every fork in these tests (Check's per-test fork, expect_death, the fork
+ * tests) first waits until a scavenger thread that is being created has
+ * reached gm_scav_main.  The sanitizer runtimes of the Debian 12 compiler
+ * (GCC 12's libasan) do not take their allocator's locks around fork
+ * (LLVM added that in 2024), and a new thread's start-up allocates
+ * through them (pthread_getattr_np's calloc): a fork at that moment left
+ * the child with a locked size class, and its next allocation or its
+ * exit-time leak check hung until Check's timeout.  Registered after the
+ * library's handlers, so it runs before they take the library's locks.
+ * Bounded: after 5 s the fork goes ahead.
+ */
+static void gm_test_fork_settle(void)
+{
+	struct timespec t0, t;
+
+	clock_gettime(CLOCK_MONOTONIC, &t0);
+	while (atomic_load(&gm_scav.started) && gm_scav.pid == getpid() &&
+	       !atomic_load(&gm_scav.running)) {
+		sched_yield();
+		clock_gettime(CLOCK_MONOTONIC, &t);
+		if (t.tv_sec - t0.tv_sec > 5)
+			break;
+	}
+}
+
+__attribute__((constructor)) static void gm_test_fork_settle_init(void)
+{
+	gm_ensure_init(); /* the library's fork handlers first */
+	pthread_atfork(gm_test_fork_settle, NULL, NULL);
+}
 
 /* The heap invariants of mheap.c hold. */
 #define ck_heap_ok()                                                                  \

@@ -13,6 +13,10 @@
  * dropped, and none lacks those it kept.
  *
  * initgroups is wrapped too (glibc calls its own setgroups from it).
+ * unshare and setns are wrapped for another reason: the kernel refuses a
+ * new user namespace (unshare(CLONE_NEWUSER), setns into one) to a process
+ * with more than one thread, with EINVAL.  The new thread starts inside
+ * the namespaces the caller has entered.
  * Direct system calls (syscall(SYS_setuid, ...)) act on one thread only and
  * need nothing.  The wrappers are not on any allocation path.
  */
@@ -21,6 +25,7 @@
 #include <dlfcn.h>
 #include <errno.h>
 #include <grp.h>
+#include <sched.h>
 #include <unistd.h>
 
 /* libc's function name, found once (dlsym may allocate: before the pause). */
@@ -69,3 +74,5 @@ GM_SETXID(setresuid, (uid_t r, uid_t e, uid_t s), (r, e, s))
 GM_SETXID(setresgid, (gid_t r, gid_t e, gid_t s), (r, e, s))
 GM_SETXID(setgroups, (size_t n, const gid_t *list), (n, list))
 GM_SETXID(initgroups, (const char *user, gid_t g), (user, g))
+GM_SETXID(unshare, (int flags), (flags))
+GM_SETXID(setns, (int fd, int nstype), (fd, nstype))

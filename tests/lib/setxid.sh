@@ -6,12 +6,17 @@
 #    thread), then sets its gid: this aborted with the scavenger running.
 #  - After the ids change the scavenger runs again with the new ids and the
 #    caller's capabilities (no thread keeps root after a drop).
+#  - unshare(CLONE_NEWUSER) and setns into a user namespace need a process
+#    with one thread (EINVAL otherwise): `unshare --user` failed under the
+#    library; the scavenger steps aside for them too, and runs again after.
 # Needs root.
 set -u
 so=${GOMEM_SO:?GOMEM_SO not set}
 me=setxid.sh
 fail=0
 [ "$(id -u)" = 0 ] || { echo "SKIP: $me needs root"; exit 77; }
+dir=$(mktemp -d) || exit 1
+trap 'rm -rf "$dir"' EXIT INT TERM
 
 if command -v setpriv >/dev/null 2>&1 &&
 	setpriv --reuid=65534 --regid=65534 --clear-groups true 2>/dev/null; then
@@ -74,6 +79,57 @@ PY
 )
 	[ "$out" = "True True True True" ] ||
 		{ echo "FAIL: $me: scavenger before / after / new ids / same caps: '$out'"; fail=1; }
+fi
+# New namespaces: only where this kernel lets root make a user namespace.
+if command -v unshare >/dev/null 2>&1 && unshare --user true 2>/dev/null; then
+	LD_PRELOAD="$so" unshare --user true ||
+		{ echo "FAIL: $me: LD_PRELOAD=libgomem unshare --user true: exit $?"; fail=1; }
+	LD_PRELOAD="$so" unshare --user --mount --uts true ||
+		{ echo "FAIL: $me: LD_PRELOAD=libgomem unshare --user --mount --uts true: exit $?"; fail=1; }
+	if command -v python3 >/dev/null 2>&1; then
+		# Prints: scavengers before, the call's result, whether the user
+		# namespace changed as asked, scavengers after.
+		cat >"$dir/ns.py" <<'PY'
+import ctypes, os, subprocess, sys, time
+CLONE_NEWUSER = 0x10000000
+libc = ctypes.CDLL(None, use_errno=True)
+
+def scavs():
+    for _ in range(200):
+        n = sum(1 for t in os.listdir("/proc/self/task")
+                if open("/proc/self/task/%s/comm" % t).read().strip() == "gomem-scav")
+        if n:
+            return n
+        time.sleep(0.01)
+    return 0
+
+before, ns = scavs(), os.readlink("/proc/self/ns/user")
+if sys.argv[1] == "setns":
+    # join the user namespace of a process that made one of its own
+    other = subprocess.Popen(["unshare", "--user", "sleep", "10"])
+    for _ in range(200):
+        if os.readlink("/proc/%d/ns/user" % other.pid) != ns:
+            break
+        time.sleep(0.01)
+    want = os.readlink("/proc/%d/ns/user" % other.pid)
+    rc = libc.setns(os.open("/proc/%d/ns/user" % other.pid, os.O_RDONLY), CLONE_NEWUSER)
+    err = ctypes.get_errno()
+    other.kill()
+    moved = os.readlink("/proc/self/ns/user") == want != ns
+else:
+    rc = libc.unshare(CLONE_NEWUSER)
+    err = ctypes.get_errno()
+    moved = os.readlink("/proc/self/ns/user") != ns
+print(before, os.strerror(err) if rc else "ok", moved, scavs())
+PY
+		for call in setns unshare; do
+			out=$(LD_PRELOAD="$so" python3 "$dir/ns.py" $call)
+			[ "$out" = "1 ok True 1" ] ||
+				{ echo "FAIL: $me: $call(CLONE_NEWUSER): scavengers before, result, moved, scavengers after: '$out'"; fail=1; }
+		done
+	fi
+else
+	echo "$me: no user namespaces here; unshare not checked"
 fi
 [ "$fail" = 0 ] && echo "PASS: $me"
 exit $fail

@@ -6,9 +6,10 @@
 #    thread), then sets its gid: this aborted with the scavenger running.
 #  - After the ids change the scavenger runs again with the new ids and the
 #    caller's capabilities (no thread keeps root after a drop).
-#  - unshare(CLONE_NEWUSER) and setns into a user namespace need a process
-#    with one thread (EINVAL otherwise): `unshare --user` failed under the
-#    library; the scavenger steps aside for them too, and runs again after.
+#  - unshare(CLONE_NEWUSER), setns into a user namespace and setns into a
+#    mount namespace need a process with one thread (EINVAL otherwise):
+#    `unshare --user` and `nsenter --mount` failed under the library; the
+#    scavenger steps aside for them too, and runs again after.
 # Needs root.
 set -u
 so=${GOMEM_SO:?GOMEM_SO not set}
@@ -86,6 +87,26 @@ if command -v unshare >/dev/null 2>&1 && unshare --user true 2>/dev/null; then
 		{ echo "FAIL: $me: LD_PRELOAD=libgomem unshare --user true: exit $?"; fail=1; }
 	LD_PRELOAD="$so" unshare --user --mount --uts true ||
 		{ echo "FAIL: $me: LD_PRELOAD=libgomem unshare --user --mount --uts true: exit $?"; fail=1; }
+	# Joining a mount namespace needs an unshared fs_struct, which threads
+	# share: setns(CLONE_NEWNS) failed with EINVAL too.
+	if command -v nsenter >/dev/null 2>&1; then
+		unshare --mount sleep 10 &
+		ns_pid=$!
+		i=0
+		while [ "$(readlink /proc/$ns_pid/ns/mnt 2>/dev/null)" = "$(readlink /proc/self/ns/mnt)" ] && [ $i -lt 100 ]; do
+			sleep 0.02
+			i=$((i + 1))
+		done
+		ns=$(readlink /proc/$ns_pid/ns/mnt 2>/dev/null)
+		if [ -n "$ns" ] && [ "$ns" != "$(readlink /proc/self/ns/mnt)" ]; then
+			LD_PRELOAD="$so" nsenter --mount=/proc/$ns_pid/ns/mnt true ||
+				{ echo "FAIL: $me: LD_PRELOAD=libgomem nsenter --mount=/proc/$ns_pid/ns/mnt true: exit $?"; fail=1; }
+		else
+			echo "$me: no mount namespace of another process here; nsenter --mount not checked"
+		fi
+		kill $ns_pid 2>/dev/null
+		wait $ns_pid 2>/dev/null
+	fi
 	if command -v python3 >/dev/null 2>&1; then
 		# Prints: scavengers before, the call's result, whether the user
 		# namespace changed as asked, scavengers after.

@@ -26,7 +26,7 @@ static void gm_fork_prepare(void)
 
 	pthread_mutex_lock(&gm_snap_lock);
 	for (i = 0; i < GM_NUM_SPANCLASSES; i++)
-		pthread_mutex_lock(&gm_central[i].lock);
+		gm_lock_acquire(&gm_central[i].lock);
 	gm_lock_acquire(&gm_heap.lock);
 	pthread_mutex_lock(&gm_registry_.lock);
 	pthread_mutex_lock(&gm_scav.lock);
@@ -42,7 +42,7 @@ static void gm_fork_parent(void)
 	pthread_mutex_unlock(&gm_registry_.lock);
 	gm_lock_release(&gm_heap.lock);
 	for (i = GM_NUM_SPANCLASSES; i-- > 0;)
-		pthread_mutex_unlock(&gm_central[i].lock);
+		gm_lock_release(&gm_central[i].lock);
 	pthread_mutex_unlock(&gm_snap_lock);
 }
 
@@ -52,7 +52,7 @@ static void gm_fork_child(void)
 
 	pthread_mutex_init(&gm_snap_lock, NULL);
 	for (i = 0; i < GM_NUM_SPANCLASSES; i++)
-		gm_mcentral_lock_init(&gm_central[i]);
+		gm_central[i].lock.v = 0;
 	gm_mheap_fork_child();
 	pthread_mutex_init(&gm_registry_.lock, NULL);
 	gm_scav_fork_child();

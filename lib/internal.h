@@ -602,13 +602,13 @@ gm_inline gm_mspan *gm_span_of(uintptr_t p)
 #define GM_FREE_LISTS 128
 
 /*
- * A lock for short critical sections (the page heap's, the profile's): one
- * word, taken by a compare-and-swap and given back by an exchange, so its
- * owner touches only the line the word sits on, and no call into libc (a
- * pthread mutex's lock and unlock were 110 instructions and a GOT line per
- * call); a thread that finds it held spins briefly, then sleeps on a futex
- * (0 free, 1 held, 2 held with sleepers).  The fork handlers take and
- * reset it.
+ * A lock for short critical sections (each size class's, the page heap's,
+ * the profile's): one word, taken by a compare-and-swap and given back by an
+ * exchange, so its owner touches only the line the word sits on, and no call
+ * into libc (a pthread mutex's lock and unlock were 110 instructions and a
+ * GOT line per call); a thread that finds it held spins up to about 60 us
+ * (gm_lock_wait says why so long), then sleeps on a futex (0 free, 1 held,
+ * 2 held with sleepers).  The fork handlers take and reset it.
  */
 typedef struct gm_lock {
 	uint32_t v;
@@ -756,7 +756,7 @@ int gm_mheap_check(char *why, size_t whylen);
 #define GM_TC_IDLE_NS	 1000000000u
 
 typedef struct gm_mcentral {
-	pthread_mutex_t lock;
+	gm_lock lock;
 	uint8_t spanclass;
 	uint16_t ntc;	       /* batches in its transfer cache (lock) */
 	uint16_t tcmax;	       /* at most this many (set at init) */
@@ -774,7 +774,6 @@ _Static_assert(sizeof(gm_mcentral) == 64, "an mcentral is one line");
 extern uint16_t gm_class_batch[GM_NUM_SPANCLASSES];
 
 void gm_mcentral_init(void);
-void gm_mcentral_lock_init(gm_mcentral *c);
 unsigned gm_mcentral_alloc_batch(uint8_t spanclass, unsigned want, void **head, bool *whole);
 void gm_mcentral_free_batch(uint8_t spanclass, void *head, unsigned n);
 void gm_mcentral_free_batches(uint8_t spanclass, void **heads, void **tails, unsigned k,

@@ -65,21 +65,6 @@ uint16_t gm_class_batch[GM_NUM_SPANCLASSES];
 
 static void gm_mcentral_drain_locked(gm_mcentral *c);
 
-/*
- * A class's lock is held for one batch, a few hundred instructions: a
- * thread that finds it taken spins a little before it sleeps (glibc's
- * adaptive mutex), so frees from other threads do not put threads to
- * sleep in the common case.  Also used in a forked child.
- */
-void gm_mcentral_lock_init(gm_mcentral *c)
-{
-	pthread_mutexattr_t a;
-
-	pthread_mutexattr_init(&a);
-	pthread_mutexattr_settype(&a, PTHREAD_MUTEX_ADAPTIVE_NP);
-	pthread_mutex_init(&c->lock, &a);
-	pthread_mutexattr_destroy(&a);
-}
 
 /* Batches of class i a transfer cache of objs objects and bytes bytes holds. */
 static uint16_t gm_tc_bound(unsigned i, uint64_t objs, uint64_t bytes)
@@ -100,7 +85,6 @@ void gm_mcentral_init(void)
 		unsigned size = gm_class_size[i];
 		unsigned b = size ? (unsigned)(32768 / size) : 0;
 
-		gm_mcentral_lock_init(&gm_central[i]);
 		gm_central[i].spanclass = (uint8_t)i;
 		gm_central[i].partial = NULL;
 		/* tcmalloc's num_objects_to_move: 32 KiB worth, 2 to 32 objects. */
@@ -309,13 +293,13 @@ void gm_mcentral_scavenge_class(unsigned spanclass, size_t *released)
 	if (spanclass == GM_SPANCLASS_LARGE)
 		return;
 	b.n = 0;
-	pthread_mutex_lock(&c->lock);
+	gm_lock_acquire(&c->lock);
 	/* Objects held in the transfer cache would keep their pages. */
 	gm_mcentral_drain_locked(c);
 	for (s = c->partial; s != NULL; s = s->next)
 		*released += gm_span_park_locked(s, &b);
 	gm_unused_flush(&b);
-	pthread_mutex_unlock(&c->lock);
+	gm_lock_release(&c->lock);
 }
 
 /* Park every free OS page of every class (gomem_free_os_memory). */
@@ -350,11 +334,11 @@ static gm_mspan *gm_mcentral_grow(gm_mcentral *c)
 {
 	gm_mspan *s;
 
-	pthread_mutex_unlock(&c->lock);
+	gm_lock_release(&c->lock);
 	s = gm_mheap_alloc(gm_class_spanpages[c->spanclass], c->spanclass, 0);
 	if (s != NULL)
 		gm_span_fresh(s);
-	pthread_mutex_lock(&c->lock);
+	gm_lock_acquire(&c->lock);
 	return s;
 }
 
@@ -510,7 +494,7 @@ void gm_mcentral_free_batches(uint8_t spanclass, void **heads, void **tails, uns
 	gm_mcentral *c = &gm_central[spanclass];
 	unsigned b = gm_class_batch[spanclass], i;
 
-	pthread_mutex_lock(&c->lock);
+	gm_lock_acquire(&c->lock);
 	for (i = 0; i < k; i++) {
 		unsigned m = i + 1 < k ? b : n - i * b;
 
@@ -520,7 +504,7 @@ void gm_mcentral_free_batches(uint8_t spanclass, void **heads, void **tails, uns
 		else
 			gm_mcentral_free_objs_locked(c, heads[i], m);
 	}
-	pthread_mutex_unlock(&c->lock);
+	gm_lock_release(&c->lock);
 }
 
 /* Put the transfer cache's batches past the first keep back on their spans (lock held). */
@@ -542,9 +526,9 @@ void gm_mcentral_drain(unsigned spanclass)
 {
 	gm_mcentral *c = &gm_central[spanclass];
 
-	pthread_mutex_lock(&c->lock);
+	gm_lock_acquire(&c->lock);
 	gm_mcentral_drain_locked(c);
-	pthread_mutex_unlock(&c->lock);
+	gm_lock_release(&c->lock);
 }
 
 /*
@@ -557,11 +541,11 @@ void gm_mcentral_trim_idle(void)
 	for (unsigned i = 1; i < GM_NUM_SPANCLASSES; i++) {
 		gm_mcentral *c = &gm_central[i];
 
-		pthread_mutex_lock(&c->lock);
+		gm_lock_acquire(&c->lock);
 		if (!c->tctaken)
 			gm_tc_shrink_locked(c, c->tcbase);
 		c->tctaken = 0;
-		pthread_mutex_unlock(&c->lock);
+		gm_lock_release(&c->lock);
 	}
 }
 
@@ -651,9 +635,9 @@ void gm_mcentral_disown(gm_mspan *s)
 {
 	gm_mcentral *c = &gm_central[s->spanclass];
 
-	pthread_mutex_lock(&c->lock);
+	gm_lock_acquire(&c->lock);
 	gm_span_disown_locked(c, s);
-	pthread_mutex_unlock(&c->lock);
+	gm_lock_release(&c->lock);
 }
 
 /*
@@ -733,10 +717,10 @@ unsigned gm_mcentral_refill(uint8_t spanclass, gm_mcache *mc, unsigned want, uns
 	gm_mspan *s;
 	unsigned n = 0, k;
 
-	pthread_mutex_lock(&c->lock);
+	gm_lock_acquire(&c->lock);
 	k = gm_tc_take_locked(c, want, most < GM_TC_MULTI ? most : GM_TC_MULTI, head);
 	if (k != 0) {
-		pthread_mutex_unlock(&c->lock);
+		gm_lock_release(&c->lock);
 		*whole = true;
 		return k * want;
 	}
@@ -775,7 +759,7 @@ unsigned gm_mcentral_refill(uint8_t spanclass, gm_mcache *mc, unsigned want, uns
 		if (s->freelist == NULL && s->carved == s->nelems && s->nparked == 0)
 			gm_partial_remove_locked(c, s);
 	}
-	pthread_mutex_unlock(&c->lock);
+	gm_lock_release(&c->lock);
 	*link = NULL;
 	*head = first;
 	return n;

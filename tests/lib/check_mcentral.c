@@ -43,9 +43,9 @@ tc_len(unsigned c)
 {
 	unsigned n;
 
-	pthread_mutex_lock(&gm_central[c].lock);
+	gm_lock_acquire(&gm_central[c].lock);
 	n = gm_central[c].ntc;
-	pthread_mutex_unlock(&gm_central[c].lock);
+	gm_lock_release(&gm_central[c].lock);
 	return n;
 }
 
@@ -72,10 +72,10 @@ START_TEST(refill_and_release_to_heap)
 	/* Batches went back as the list grew: the first ones whole into the
 	 * transfer cache (up to its bound), the rest onto their spans; once it
 	 * is emptied too, most spans are back in the heap. */
-	pthread_mutex_lock(&gm_central[c].lock);
+	gm_lock_acquire(&gm_central[c].lock);
 	ck_assert_uint_ge(gm_central[c].ntc, 1);
 	ck_assert_uint_le(gm_central[c].ntc, gm_central[c].tcmax);
-	pthread_mutex_unlock(&gm_central[c].lock);
+	gm_lock_release(&gm_central[c].lock);
 	gm_mcentral_drain(c);
 	ck_assert_uint_eq(tc_len(c), 0);
 	ck_assert_uint_lt(atomic_load(&gm_heap.inuse) - inuse0, inuse1 - inuse0);
@@ -124,10 +124,10 @@ START_TEST(fresh_span_carved_lazily)
 			break;
 	}
 	ck_assert_uint_lt(n, 8192);
-	pthread_mutex_lock(&gm_central[c].lock);
+	gm_lock_acquire(&gm_central[c].lock);
 	carved = (unsigned)s->carved;
 	nelems = (unsigned)s->nelems;
-	pthread_mutex_unlock(&gm_central[c].lock);
+	gm_lock_release(&gm_central[c].lock);
 	ck_assert_uint_eq(nelems, GM_SMALL_SPAN_PAGES * GM_PAGE_SIZE / 16);
 	ck_assert_uint_ge(carved, 1);
 	ck_assert_uint_le(carved, gm_class_batch[c]);
@@ -291,10 +291,10 @@ class_parked(unsigned c)
 {
 	uint64_t b = 0;
 
-	pthread_mutex_lock(&gm_central[c].lock);
+	gm_lock_acquire(&gm_central[c].lock);
 	for (gm_mspan *s = gm_central[c].partial; s != NULL; s = s->next)
 		b += (uint64_t)__builtin_popcountll(s->parked) * 4096;
-	pthread_mutex_unlock(&gm_central[c].lock);
+	gm_lock_release(&gm_central[c].lock);
 	return b;
 }
 
@@ -677,9 +677,9 @@ span_nfree(unsigned c, void *p)
 {
 	unsigned n;
 
-	pthread_mutex_lock(&gm_central[c].lock);
+	gm_lock_acquire(&gm_central[c].lock);
 	n = gm_span_of((uintptr_t)p)->nfree;
-	pthread_mutex_unlock(&gm_central[c].lock);
+	gm_lock_release(&gm_central[c].lock);
 	return n;
 }
 
@@ -826,9 +826,9 @@ free_batches(void *arg)
 	for (unsigned i = 0; i < x->n; i++)
 		gm_free(x->v[i]);
 	/* Whole batches are there. */
-	pthread_mutex_lock(&gm_central[c].lock);
+	gm_lock_acquire(&gm_central[c].lock);
 	x->n = gm_central[c].ntc;
-	pthread_mutex_unlock(&gm_central[c].lock);
+	gm_lock_release(&gm_central[c].lock);
 	return NULL;
 }
 

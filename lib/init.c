@@ -52,7 +52,7 @@ static void gm_fork_child(void)
 
 	pthread_mutex_init(&gm_snap_lock, NULL);
 	for (i = 0; i < GM_NUM_SPANCLASSES; i++)
-		gm_central[i].lock.v = 0;
+		gm_lock_reset(&gm_central[i].lock);
 	gm_mheap_fork_child();
 	pthread_mutex_init(&gm_registry_.lock, NULL);
 	gm_scav_fork_child();

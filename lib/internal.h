@@ -626,6 +626,12 @@ gm_inline void gm_lock_acquire(gm_lock *l)
 		gm_lock_wait(l);
 }
 
+/* Free again, in a forked child whose parent's fork handler held it. */
+gm_inline void gm_lock_reset(gm_lock *l)
+{
+	l->v = 0;
+}
+
 gm_inline void gm_lock_release(gm_lock *l)
 {
 	if (gm_unlikely(__atomic_exchange_n(&l->v, 0, __ATOMIC_RELEASE) == 2))

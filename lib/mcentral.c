@@ -65,7 +65,6 @@ uint16_t gm_class_batch[GM_NUM_SPANCLASSES];
 
 static void gm_mcentral_drain_locked(gm_mcentral *c);
 
-
 /* Batches of class i a transfer cache of objs objects and bytes bytes holds. */
 static uint16_t gm_tc_bound(unsigned i, uint64_t objs, uint64_t bytes)
 {

@@ -270,13 +270,13 @@ size_t gm_os_page_size(void)
 /* ---- gm_lock's slow side (internal.h) ---- */
 
 /*
- * How long a waiter spins before it sleeps: about 50 us of TSC ticks.  The
- * critical sections are short, but a holder can take a page fault in one
- * (10-50 us on a virtual machine), and a sleep costs more than the spin:
- * the futex wake may move the sleeper onto the waker's CPU, where the two
- * threads then share one CPU, a scheduler tick at a time, until the load
- * balancer parts them (measured: 4 ms stalls in rptest's timed loops, 20 a
- * run, with a 1 us spin).
+ * How long a waiter spins before it sleeps: 2^17 TSC ticks, about 60 us at
+ * 2.1 GHz.  The critical sections are short, but a holder can take a page
+ * fault in one (10-50 us on a virtual machine), and a sleep costs more than
+ * the spin: the futex wake may move the sleeper onto the waker's CPU, where
+ * the two threads then share one CPU, a scheduler tick at a time, until the
+ * load balancer parts them (measured: 4 ms stalls in rptest's timed loops,
+ * 20 a run, with a 1 us spin).
  */
 #if defined(__x86_64__) || defined(__i386__)
 #define GM_LOCK_SPIN_TICKS ((uint64_t)1 << 17)

@@ -1106,5 +1106,5 @@ out:
 /* In a forked child: the heap lock may have been held by the parent's fork. */
 void gm_mheap_fork_child(void)
 {
-	gm_heap.lock.v = 0;
+	gm_lock_reset(&gm_heap.lock);
 }

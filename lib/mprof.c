@@ -815,7 +815,7 @@ void gm_prof_init(void)
 /* In a forked child. */
 void gm_prof_fork_child(void)
 {
-	gm_prof.lock.v = 0;
+	gm_lock_reset(&gm_prof.lock);
 	gm_prof_busy = 0;
 	gm_prof_npending = 0;
 	gomem_profile.pid = (uint64_t)getpid();

@@ -342,11 +342,51 @@ static gm_mspan *gm_mcentral_grow(gm_mcentral *c)
 }
 
 /*
- * Take up to want objects off s, linked on from **linkp (which moves to the
- * last link): its free list, then objects never handed out, in address
- * order.  The caller has c's lock, or owns s.  Returns how many.
+ * Objects of s never handed out: a run of n from address p, each size
+ * bytes.  Carving one writes each object's first word (the link), and on
+ * fresh pages those writes are page faults (10-50 us on a VM), so under
+ * c's lock a refill only reserves the run (s->carved moves past it, and no
+ * one else hands those objects out) and links it after the lock is dropped.
  */
-static unsigned gm_span_take(gm_mspan *s, unsigned want, void ***linkp)
+typedef struct gm_carve_run {
+	uintptr_t p;
+	uint32_t size, n;
+} gm_carve_run;
+
+/* Reserve up to want objects of s never handed out as one run; how many. */
+static unsigned gm_span_carve(gm_mspan *s, unsigned want, gm_carve_run *r)
+{
+	unsigned n = s->nelems - s->carved;
+
+	if (n > want)
+		n = want;
+	r->p = s->start + (uintptr_t)s->carved * s->elemsize;
+	r->size = s->elemsize;
+	r->n = n;
+	s->carved += n;
+	return n;
+}
+
+/* Link the run r on from **linkp, which moves to its last link. */
+static void gm_carve_link(const gm_carve_run *r, void ***linkp)
+{
+	void **link = *linkp;
+	uintptr_t p = r->p;
+	unsigned i;
+
+	for (i = 0; i < r->n; i++, p += r->size) {
+		*link = (void *)p;
+		link = (void **)p;
+	}
+	*linkp = link;
+}
+
+/*
+ * Take up to want objects off the free list of s, linked on from *linkp
+ * (which moves to the last link).  The caller has c's lock, or owns s.
+ * Returns how many.
+ */
+static unsigned gm_span_take_free(gm_mspan *s, unsigned want, void ***linkp)
 {
 	void *p = s->freelist, **link = *linkp;
 	unsigned n = 0;
@@ -359,12 +399,24 @@ static unsigned gm_span_take(gm_mspan *s, unsigned want, void ***linkp)
 	}
 	s->freelist = p;
 	s->nfree = (uint16_t)(s->nfree - n);
-	for (; n < want && s->carved < s->nelems; n++, s->carved++) {
-		p = (void *)(s->start + s->carved * s->elemsize);
-		*link = p;
-		link = (void **)p;
-	}
 	*linkp = link;
+	return n;
+}
+
+/*
+ * Take up to want objects off s, linked on from *linkp (which moves to the
+ * last link): its free list, then objects never handed out, in address
+ * order.  The caller owns s.  Returns how many.
+ */
+static unsigned gm_span_take(gm_mspan *s, unsigned want, void ***linkp)
+{
+	unsigned n = gm_span_take_free(s, want, linkp);
+	gm_carve_run r;
+
+	if (n < want && s->carved < s->nelems) {
+		n += gm_span_carve(s, want - n, &r);
+		gm_carve_link(&r, linkp);
+	}
 	return n;
 }
 
@@ -713,8 +765,9 @@ unsigned gm_mcentral_refill(uint8_t spanclass, gm_mcache *mc, unsigned want, uns
 {
 	gm_mcentral *c = &gm_central[spanclass];
 	void *first = NULL, **link = &first;
+	gm_carve_run runs[4];
 	gm_mspan *s;
-	unsigned n = 0, k;
+	unsigned n = 0, k, nruns = 0, i;
 
 	gm_lock_acquire(&c->lock);
 	k = gm_tc_take_locked(c, want, most < GM_TC_MULTI ? most : GM_TC_MULTI, head);
@@ -744,7 +797,14 @@ unsigned gm_mcentral_refill(uint8_t spanclass, gm_mcache *mc, unsigned want, uns
 		own = mc != NULL && s->nfree + s->nparked + (s->nelems - s->carved) >= want - n;
 		if (s->nparked != 0 && (own || (s->freelist == NULL && s->carved == s->nelems)))
 			gm_span_unpark_locked(s);
-		n += gm_span_take(s, want - n, &link);
+		n += gm_span_take_free(s, want - n, &link);
+		if (n < want && s->carved < s->nelems) {
+			n += gm_span_carve(s, want - n, &runs[nruns]);
+			if (nruns + 1 < sizeof runs / sizeof runs[0])
+				nruns++;
+			else
+				gm_carve_link(&runs[nruns], &link);
+		}
 		if (own) {
 			/* Ours: the rest of its objects are mc's alone. */
 			gm_partial_remove_locked(c, s);
@@ -759,6 +819,8 @@ unsigned gm_mcentral_refill(uint8_t spanclass, gm_mcache *mc, unsigned want, uns
 			gm_partial_remove_locked(c, s);
 	}
 	gm_lock_release(&c->lock);
+	for (i = 0; i < nruns; i++)
+		gm_carve_link(&runs[i], &link);
 	*link = NULL;
 	*head = first;
 	return n;

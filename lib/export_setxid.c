@@ -44,9 +44,12 @@ static void *gm_next_sym(void *_Atomic *slot, const char *name)
  * Define wrapper NAME(PARAMS) that calls libc's NAME(ARGS) with the
  * scavenger stopped; -1 with ENOSYS if libc has none.  With retry, an
  * EINVAL after a thread was stopped is tried again, up to 1000 times with
- * a yield between: the kernel takes the exited thread out of the group a
- * moment after gm_scav_pause has seen it gone (1 of about 600 nested
- * unshare(CLONE_NEWUSER) calls in tests/lib/setxid.sh failed without).
+ * a yield between: pthread_join returns when the kernel clears the
+ * thread's id word, before the thread leaves the group and drops its
+ * fs_struct, and until then the kernel refuses a new user namespace (more
+ * than one thread) or mount namespace (a shared fs_struct).  No call a
+ * program can make tells that moment but the refused one itself: 86 of 300
+ * of setxid.sh's Python unshare/setns runs failed without the retry.
  */
 #define GM_SETXID(name, params, args, retry)                                                       \
 	GM_API int name params                                                                     \

@@ -960,7 +960,6 @@ typedef struct gm_scav_state {
 	_Atomic bool dozing; /* in a sleep of 100 ms or more: frees may wake it */
 	pthread_t thread;
 	pid_t pid; /* the process that started the thread */
-	pid_t tid; /* the thread's kernel id, set as it starts */
 	/* Under gm_heap.lock: */
 	uint64_t released_total; /* bytes */
 	uint64_t cycles;

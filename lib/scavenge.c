@@ -54,7 +54,6 @@
 #include <signal.h>
 #include <string.h>
 #include <sys/prctl.h>
-#include <sys/syscall.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -226,7 +225,6 @@ static void *gm_scav_main(void *arg)
 	bool spiking = false;
 
 	(void)arg;
-	gm_scav.tid = (pid_t)syscall(SYS_gettid);
 	atomic_store(&gm_scav.running, true);
 	prctl(PR_SET_NAME, "gomem-scav", 0, 0, 0);
 	gm_unused_batching = true;
@@ -443,27 +441,6 @@ void gm_scav_wake(void)
 }
 
 /*
- * After the join, until the kernel has taken the thread out of the thread
- * group.  pthread_join returns when the kernel clears the thread's id
- * word, which it does as the thread lets go of its memory, before it lets
- * go of its fs_struct and leaves the group; unshare(CLONE_NEWUSER) in that
- * window fails with EINVAL (more than one thread), and setns of a mount
- * namespace too (a shared fs_struct): 86 of 300 runs of setxid.sh's
- * Python unshare/setns calls failed so, 0 of 300 with this wait.  tgkill
- * with signal 0 finds the thread until it has left the group.
- */
-static void gm_scav_wait_gone(void)
-{
-	pid_t pid = getpid(), tid = gm_scav.tid;
-	unsigned i;
-
-	if (tid <= 0 || tid == pid)
-		return;
-	for (i = 0; i < 100000 && syscall(SYS_tgkill, pid, tid, 0) == 0; i++)
-		sched_yield();
-}
-
-/*
  * Before an id change: stop the thread and wait until it has exited, so
  * glibc's id broadcast does not reach it.  Returns whether it ran.
  */
@@ -488,7 +465,6 @@ bool gm_scav_pause(void)
 		pthread_mutex_unlock(&gm_scav.lock);
 		pthread_join(gm_scav.thread, NULL);
 		gm_scav.started = false;
-		gm_scav_wait_gone();
 	}
 	return ran;
 }

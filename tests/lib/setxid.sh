@@ -139,9 +139,10 @@ if sys.argv[1] == "setns":
     other.kill()
     moved = os.readlink("/proc/self/ns/user") == want != ns
 else:
-    # 30 nested namespaces (the kernel allows 32), each with a new scavenger: the wrapper's join
-    # has returned before the kernel takes the thread out of the group
-    # (EINVAL), once in three calls before the wait in gm_scav_pause.
+    # 30 nested namespaces (the kernel allows 32), each with a new
+    # scavenger: the wrapper's join returns before the kernel takes the
+    # thread out of the group (EINVAL; once in three calls without the
+    # wrapper's retry).
     for _ in range(30):
         rc = libc.unshare(CLONE_NEWUSER)
         err = ctypes.get_errno()

@@ -799,8 +799,10 @@ unsigned gm_mcentral_refill(uint8_t spanclass, gm_mcache *mc, unsigned want, uns
 			gm_span_unpark_locked(s);
 		n += gm_span_take_free(s, want - n, &link);
 		if (n < want && s->carved < s->nelems) {
+			/* Up to three runs wait for the release; the last slot
+			 * holds a run past those, linked at once. */
 			n += gm_span_carve(s, want - n, &runs[nruns]);
-			if (nruns + 1 < sizeof runs / sizeof runs[0])
+			if (nruns < 3)
 				nruns++;
 			else
 				gm_carve_link(&runs[nruns], &link);

@@ -86,6 +86,15 @@ void gm_init_slow(void)
 			sched_yield();
 		return;
 	}
+	/* First, before any list or cache exists: every free link is XORed
+	 * with it, and each cache keeps a copy. */
+	{
+		uintptr_t top = (uintptr_t)(gm_random_key() >> GM_LINK_TAG_SHIFT) & 0xffff;
+
+		if (top == 0 || top == 0xffff)
+			top = 0x5a3c;
+		gm_link_tag = top << GM_LINK_TAG_SHIFT;
+	}
 	gm_env_init();
 	gm_msize_init();
 	gm_mheap_init();

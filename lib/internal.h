@@ -60,7 +60,7 @@
  *   thread's list for the class means a double free (free(p); free(p));
  *   free reads nothing of the object.  Any other double free is found by
  *   the malloc that would hand the object out a second time, or when the
- *   list goes back to mcentral (the key, see malloc.c).  If another
+ *   list goes back to mcentral (the link is the key, see malloc.c).  If another
  *   thread's cache owns the span (below), the object goes back to that
  *   span's thread-free list; else on the freeing thread's list for that
  *   class, whichever thread allocated it (no lock, no atomic).  A full list grows its cap if the thread also allocates from
@@ -92,8 +92,8 @@
  *     check fail (one instruction; see gm_free_fast).  Caches past the
  *     24310 codes share them: a thread whose code another's span bears
  *     frees into it as into a span nobody owns, which is today's way.
- *   - Free by another thread (gm_free_slow): store the double-free key,
- *     then push onto s->xfree with a CAS loop (release) that needs
+ *   - Free by another thread (gm_free_slow): push onto s->xfree, the link
+ *     tagged (the double-free key), with a CAS loop (release) that needs
  *     GM_XFREE_OWNED in the word it replaces: no lock, no sleep.  Without
  *     the bit the span has no owner and the object joins the freeing
  *     thread's list.  owner is only read as a hint; the bit, in the same
@@ -102,12 +102,12 @@
  *   - Refill (gm_span_take_own, no lock): the span's freelist; when that is
  *     empty, one exchange (acquire) takes its thread-free list and leaves
  *     GM_XFREE_OWNED: its count (in the same word) says how many objects,
- *     so the list, whose objects hold the free key already, becomes the
- *     cache's list as it is, without a walk (malloc's pop checks each
- *     key, which finds an object pushed twice; in the 8 B class, with no
- *     key, and past the list's cap, the walk checks and counts them onto
- *     the span); then objects never carved, in address order; only then
- *     the transfer cache, then another span.
+ *     so the list, whose links are tagged already, becomes the cache's
+ *     list as it is, without a walk (malloc's pop checks each link, which
+ *     finds an object pushed twice; with safelink, and past the list's
+ *     cap, the walk checks and counts them onto the span); then objects
+ *     never carved, in address order; only then the transfer cache, then
+ *     another span.
  *   - Give up (gm_span_disown_locked, under mcentral.lock: when another
  *     span is taken, at thread exit, for dead threads' caches in a fork
  *     child): an exchange (acquire) to 0 takes the list and clears the bit
@@ -119,9 +119,9 @@
  *     span's object goes on its freelist if the caller owns it, else
  *     onto its xfree.
  *   ABA: pushes only add at the head, and an object being pushed is in use,
- *   so its span cannot be freed or reused meanwhile.  Double frees: the key,
- *   checked when the owner collects the list (a cycle meets a taken key);
- *   in the 8 B class the head of xfree, and the walk's bound for a cycle.
+ *   so its span cannot be freed or reused meanwhile.  Double frees: the
+ *   tagged links, checked when the owner collects the list (a cycle meets
+ *   a taken object's 0, or a link a walk made plain), and the walk's bound.
  *   GOMEMDEBUG=ownspans=0 turns owning off.
  *
  * Lock order (taken in this order by gm_fork_prepare):
@@ -202,32 +202,45 @@ extern uint8_t gm_class_aligned[GM_ALIGN_ROWS][GM_NUM_CLASSES];
 extern uint8_t gm_class_spanpages[GM_NUM_CLASSES];
 
 /*
- * What malloc's fast path looks up, in one object so one base register
- * serves both: cls[n] is the size class of a request of n = 0..1016 bytes;
- * keyw[c] is the word of a free object of class c that holds the
- * double-free key GM_KEY_FREE: 1, and 0 for the 8 B class, whose objects
- * have no second word (the link overwrites the key there, and the class's
- * double-free check is the list head, see malloc.c).  keymin[c] is what
- * malloc finds at least in that word of the object it pops, sign-extended:
- * GM_KEY_FREE (-1, all ones), and 0 for the 8 B class (anything).
+ * What malloc's fast path looks up: cls[n] is the size class of a request
+ * of n = 0..1016 bytes (the cache keeps its own copy, gm_mcache.small).
  */
 typedef struct gm_small_tables {
 	uint8_t cls[GM_SMALL_MAX - 8 + 1];
-	uint8_t keyw[GM_NUM_CLASSES];
-	int8_t keymin[GM_NUM_CLASSES];
 } gm_small_tables;
 
 extern gm_small_tables gm_small;
-#define gm_class_keyw gm_small.keyw
 
 /*
- * The double-free key: what free stores in the key word of an object it
- * pushes (all ones: a store of a sign-extended immediate, and the largest
- * word, so "at least keymin" is "is the key" for every class but the 8 B
- * one); and what malloc leaves there in the object it returns.
+ * The double-free key is the link itself (malloc.c): a free object on a
+ * thread's list, in a batch of the transfer cache or on a span's
+ * thread-free list holds in its word 0 its link XORed with gm_link_tag,
+ * whose top 16 bits are random, neither 0 nor all ones, and whose low 48
+ * bits are 0.  An object's address is below 2^48, so a word that decodes
+ * to a value with a top bit set is not such a link: the object left its
+ * list already (malloc stores 0 there), or the program wrote into it.
+ * A span's own free list (s->freelist) holds plain links.
  */
-#define GM_KEY_FREE  (~(uintptr_t)0)
-#define GM_KEY_TAKEN ((uintptr_t)1)
+extern uintptr_t gm_link_tag;
+#define GM_LINK_TAG_SHIFT 48
+/* The bits a decoded link must not have, ~0 << 48: a memory operand of one
+ * test, where a constant would take a register and a move. */
+extern const uintptr_t gm_link_hibits;
+
+/* The tagged link to next (NULL too). */
+gm_inline uintptr_t gm_link_enc(const void *next)
+{
+	return (uintptr_t)next ^ gm_link_tag;
+}
+
+/* Is n, a word XORed with the tag, a link (the next object, or NULL)? */
+gm_inline bool gm_link_ok(uintptr_t n)
+{
+	return (n & gm_link_hibits) == 0;
+}
+
+/* The next object after the free object p of a tagged list; ends the process if p's word 0 is not a tagged link. */
+void *gm_link_take(const void *p);
 
 void gm_msize_init(void);
 
@@ -317,7 +330,6 @@ typedef struct gm_mspan {
 	 * has no room in any cache. */
 	uint8_t fastclass;
 	uint8_t shift; /* trailing zero bits of elemsize */
-	uint8_t keyw;  /* the word of a free object that holds the key (gm_class_keyw) */
 	uint8_t lazyzero; /* large: OS pages at the start (<= 64) calloc zeroed by madvise */
 	uint32_t elemsize;
 	uint8_t spanclass; /* 0 for large spans and free runs */
@@ -732,7 +744,7 @@ int gm_mheap_check(char *why, size_t whylen);
 
 /*
  * The transfer cache (tcmalloc's): whole batches a thread cache gave back,
- * each a NULL-terminated list of exactly gm_class_batch objects, kept as
+ * each a tagged list (malloc.c) of exactly gm_class_batch objects, kept as
  * they came, up to tcmax of them, so the next refill of the class takes one
  * in O(1) instead of object by object from spans.  Bounded per class by
  * GM_TC_OBJS objects and GM_TC_BYTES bytes (its objects keep their spans in
@@ -938,7 +950,6 @@ gm_inline uintptr_t gm_link_mask(const void *slot)
 }
 
 void *gm_link_next(const void *slot, unsigned spanclass);
-void gm_check_key(const void *p, unsigned spanclass);
 
 /* ---- stats (mstats.c) ---- */
 

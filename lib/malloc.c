@@ -7,16 +7,18 @@
  * read-modify-write.
  *
  * Double frees.  Free reads nothing of the object (its line is often cold
- * there, in a thread that did not allocate it): it stores the double-free
- * key GM_KEY_FREE in the object's key word, word 1, then the link in word 0
- * (an 8 B object has one word: the link overwrites the key).  Malloc reads
- * the link of the object it pops anyway; it checks the key on the same line
- * and leaves GM_KEY_TAKEN there.  So an object pushed twice is found when
- * it is popped the second time, at the malloc of its class that would hand
- * it out again (or when its list goes back to mcentral, gm_mcache_release,
- * at the latest at thread exit), unless the program stored the key itself
- * (all ones) in its word 1 meanwhile.  Free itself finds free(p); free(p),
- * p being the head of the thread's list: the one check of the 8 B class.
+ * there, in a thread that did not allocate it): it stores the link in word
+ * 0, XORed with the per-process tag (gm_link_tag, internal.h), so the link
+ * is the key.  Malloc reads the link of the object it pops anyway; it
+ * checks that it decodes to an address (top 16 bits clear) and leaves 0
+ * there.  So an object pushed twice is found when it is popped the second
+ * time, at the malloc of its class that would hand it out again (or when
+ * its list goes back to mcentral, gm_mcache_release, at the latest at
+ * thread exit), unless the program stored in its word 0 meanwhile a value
+ * whose top 16 bits are the tag's.  The key costs no word beside the link:
+ * stores and loads there cost larson and glibc-thread 8-10% on this AMD
+ * EPYC (bench/README).  Free itself finds free(p); free(p), p being the
+ * head of the thread's list.
  * Pointers that are not the start of an object of an in-use span are
  * refused at free.  All end the process with a message naming the pointer.
  */
@@ -28,6 +30,8 @@
 static bool gm_is_object_start(const gm_mspan *s, uintptr_t p);
 
 uint64_t gm_link_secret;
+uintptr_t gm_link_tag = (uintptr_t)0x5a3c << GM_LINK_TAG_SHIFT; /* set at init (init.c) */
+const uintptr_t gm_link_hibits = ~(uintptr_t)0 << GM_LINK_TAG_SHIFT;
 
 /*
  * The next block after slot on a safelink list of span class c: its masked
@@ -54,17 +58,18 @@ void *gm_link_next(const void *slot, unsigned c)
 }
 
 /*
- * The free object p of span class c leaves a thread's list (a pop, or a
- * batch going back to mcentral): its key word must hold the key, else it
- * left a list already: a double free (or a write into the free object), and
- * the process ends naming p.
+ * The next object after p, a free object leaving a tagged list (a pop, or
+ * a batch going back to mcentral): p's word 0 must be a tagged link, else p
+ * left a list already: a double free (or a write into the free object),
+ * and the process ends naming p.
  */
-void gm_check_key(const void *p, unsigned c)
+void *gm_link_take(const void *p)
 {
-	unsigned kw = gm_class_keyw[c];
+	uintptr_t n = *(const uintptr_t *)p ^ gm_link_tag;
 
-	if (gm_unlikely(kw != 0 && ((const uintptr_t *)p)[kw] != GM_KEY_FREE))
+	if (gm_unlikely(!gm_link_ok(n)))
 		gm_throw_ptr("gomem: double free (or write after free) of", p);
+	return (void *)n;
 }
 
 /* Pop an object of span class c from mc, refilling if needed (n bytes asked). */
@@ -74,12 +79,11 @@ static inline void *gm_small_alloc(gm_mcache *mc, unsigned c, size_t n)
 	void *p = safe ? mc->sfree[c] : mc->free[c];
 
 	if (gm_likely(p != NULL)) {
-		gm_check_key(p, c);
 		if (gm_unlikely(safe)) {
 			mc->sfree[c] = gm_link_next(p, c);
 			mc->sroom[c]++;
 		} else {
-			mc->free[c] = *(void **)p;
+			mc->free[c] = gm_link_take(p);
 			mc->room[c]++;
 		}
 	} else {
@@ -90,7 +94,7 @@ static inline void *gm_small_alloc(gm_mcache *mc, unsigned c, size_t n)
 		}
 		mc = gm_tls_mcache;
 	}
-	((uintptr_t *)p)[gm_class_keyw[c]] = GM_KEY_TAKEN;
+	*(uintptr_t *)p = 0;
 	gm_stat_inc(&mc->stats.nmalloc[c]);
 	return gm_prof_account(mc, p, n);
 }
@@ -458,11 +462,11 @@ static gm_noinline __attribute__((noreturn)) void gm_bad_free(const gm_mspan *s,
 
 /*
  * Another thread's cache owns the in-use small-object span s: push the
- * object p (checked by the caller) on the span's thread-free list with its
- * double-free key, and count the free as this thread's.  False if the span
- * has no owner by now (the caller frees p as if it never had).  In the
- * 8 B class, whose key the link overwrites, p heading the list is the
- * double free found here; any other is found when the owner collects.
+ * object p (checked by the caller) on the span's thread-free list, its link
+ * tagged, and count the free as this thread's.  False if the span has no
+ * owner by now (the caller frees p as if it never had).  p heading the
+ * list is the double free found here; any other is found when the owner
+ * collects.
  */
 static bool gm_free_remote(gm_mcache *mc, gm_mspan *s, void *p)
 {
@@ -487,8 +491,8 @@ gm_inline bool gm_span_owned_by_other(const gm_mspan *s, const gm_mcache *mc)
 }
 
 /*
- * Push the small object p of span s on this thread's list, with the
- * double-free key; a full list first grows or gives a batch back to
+ * Push the small object p of span s on this thread's list, its link tagged
+ * (masked, with safelink); a full list first grows or gives a batch back to
  * mcentral.  Another cache's span gets it back instead.
  */
 static inline void gm_free_local(gm_mcache *mc, gm_mspan *s, void *p)
@@ -509,9 +513,7 @@ static inline void gm_free_local(gm_mcache *mc, gm_mspan *s, void *p)
 		else
 			gm_mcache_overflow(mc, c);
 	}
-	w[s->keyw] = GM_KEY_FREE;
-	__asm__("" ::: "memory"); /* the key first: in the 8 B class the link overwrites it */
-	w[0] = (uintptr_t)*list ^ (safe ? gm_link_mask(p) : 0);
+	w[0] = (uintptr_t)*list ^ (safe ? gm_link_mask(p) : gm_link_tag);
 	*list = p;
 	(*room)--;
 	gm_stat_inc(&mc->stats.nfree[c]);
@@ -607,7 +609,7 @@ gm_noinline void gm_free_slow(void *p)
 
 		if (c != GM_SPANCLASS_LARGE && mc->room[c] != 0 && p != head &&
 		    gm_is_object_start(s, a) && !gm_span_maybe_sampled(s, a)) {
-			gm_free_push(mc, c, p, s->keyw, head);
+			gm_free_push(mc, c, p, head);
 			return;
 		}
 	}

@@ -7,28 +7,32 @@
  * malloc.c's slow paths.
  *
  * Instructions on x86-64 (GCC 12 -O2), a pair of malloc(32) and free:
- *   malloc: 20.  TLS 2, size test 2, class lookup 1 (the cache's own copy
- *           of the size table: no lea), pop 3, double-free key: key word
- *           1 + its least value 1 + check 2, unlink 2, room 1, key store
- *           1, Mallocs counter 1 (one add to memory), sampling countdown
- *           2, return 1 (the object is kept in the return register).
- *   free:   34.  page -> free's page table entry 10 (no test: arena 0
+ *   malloc: 19.  TLS 2, size test 2, class lookup 1 (the cache's own copy
+ *           of the size table: no lea), pop 3, the link, which is the
+ *           double-free key: load 1 + untag 1 (an XOR with the tag in
+ *           memory) + check 2 (a test with the mask in memory), unlink 1,
+ *           room 1, taken store 1 (word 0 left 0), Mallocs counter 1 (one
+ *           add to memory), sampling countdown 2, return 1 (the object is
+ *           kept in the return register).
+ *   free:   32.  page -> free's page table entry 10 (no test: arena 0
  *           is gm_arena_none's zeros), TLS 2, the cache's own owner code
  *           cleared from the entry 1 (an AND with mc->notcode: another
- *           cache's code fails the start check), class byte, key word,
- *           room and head of the list 6, object start check 7 (the offset
- *           is the address plus the class, one lea, minus the entry; the
- *           size's inverse, shift and object count are indexed off the
- *           map's base register), not the list head 2, key store 1, push
- *           3, room 1, Frees counter 1, return 1.  Nothing of the object
- *           or its span is read (malloc checks the double-free key).
- *   With the call, the PLT jump and the loop, callgrind counts 63.1 per
- *   pair of malloc(32) and free, 63.0 of malloc(8) and free, with the
- *   owner check as without it (bench/callgrind-pair.sh; 62.1 and 62.2
- *   when free read the span,
- *   64.1 and 64.0 before the key moved to malloc).  The span's line costs
- *   more than the instruction: in larson-sized under cachegrind, free's
- *   L1 read misses per unit of the program's work fell about 3.8 times.
+ *           cache's code fails the start check), class byte, room and
+ *           head of the list 5, object start check 6 (the offset is the
+ *           address plus the class, one lea, minus the entry; the size's
+ *           inverse, shift and object count are indexed off the map's
+ *           base register), not the list head 2, the tagged link 2 (XOR,
+ *           store), push 1, room 1, Frees counter 1, return 1.  Nothing
+ *           of the object or its span is read (malloc checks the link).
+ *   With the call, the PLT jump and the loop, callgrind counts 61.0 per
+ *   pair of malloc(32) and free, 60.8 of malloc(8) and free
+ *   (bench/callgrind-pair.sh; 63.1 and 63.0 with the key in word 1, 62.1
+ *   and 62.2 when free read the span, 64.1 and 64.0 before the key moved
+ *   to malloc).  Touching a word beside the link costs more than its
+ *   instructions: the key in word 1 cost larson and glibc-thread 8-10%
+ *   (bench/README).  The span's line likewise: in larson-sized under
+ *   cachegrind, free's L1 read misses per unit of the program's work fell
+ *   about 3.8 times when free stopped reading it.
  *   The hot entry points are built without GCC's straight-line
  *   strength reduction (gm_hot), which spends an instruction on a shared
  *   address.
@@ -42,23 +46,23 @@ void *gm_malloc_slow(size_t n, gm_mcache *mc);
 void gm_free_slow(void *p);
 
 /*
- * Go to label below if w[i] < v (unsigned): on x86-64 one compare with
- * memory and a jump (GCC would spend a lea on the address, which the store
- * to the same word then shares).  w in the return register: malloc returns
- * it, and GCC would keep it in another and move it on the return.
+ * Go to label bad unless n, a decoded link, is one (gm_link_ok): on x86-64
+ * one test with memory and a jump (GCC would load the mask into a register
+ * first).  w, the object, in the return register: malloc returns it, and
+ * GCC would keep it in another and move it on the return.
  */
 #if defined(__x86_64__)
-#define gm_if_word_below(w, i, v, below)                                                           \
-	__asm__ goto("cmpq %2, (%0,%1,8)\n\tjb %l4"                                                \
+#define gm_if_not_link(n, w, bad)                                                                  \
+	__asm__ goto("testq %0, %1\n\tjnz %l3"                                                      \
 		     :                                                                             \
-		     : "a"(w), "r"(i), "r"(v), "m"(*(const uintptr_t(*)[2])(w))                    \
+		     : "r"(n), "m"(gm_link_hibits), "a"(w)                                        \
 		     : "cc"                                                                        \
-		     : below)
+		     : bad)
 #else
-#define gm_if_word_below(w, i, v, below)                                                           \
+#define gm_if_not_link(n, w, bad)                                                                  \
 	do {                                                                                       \
-		if ((w)[i] < (v))                                                                  \
-			goto below;                                                                \
+		if (!gm_link_ok(n))                                                                \
+			goto bad;                                                                  \
 	} while (0)
 #endif
 
@@ -71,17 +75,17 @@ gm_inline void *gm_malloc_fast(size_t n)
 		size_t c = mc->small.cls[n];
 		void *p = mc->free[c];
 
-		/* The popped object's key word must hold the double-free key
-		 * (on the line the pop reads anyway); the 8 B class's keymin 0
-		 * takes anything.  Else the slow path stops the process. */
+		/* The popped object's word 0 must be a tagged link (the
+		 * double-free key, see malloc.c); it is left 0.  Else the slow
+		 * path stops the process. */
 		if (gm_likely(p != NULL)) {
 			uintptr_t *w = p;
-			uintptr_t kw = mc->small.keyw[c];
+			uintptr_t next = w[0] ^ gm_link_tag;
 
-			gm_if_word_below(w, kw, (uintptr_t)(intptr_t)mc->small.keymin[c], slow);
-			mc->free[c] = (void *)w[0];
+			gm_if_not_link(next, w, slow);
+			mc->free[c] = (void *)next;
 			mc->room[c]++;
-			w[kw] = GM_KEY_TAKEN;
+			w[0] = 0;
 			gm_stat_inc(&mc->stats.nmalloc[c]);
 			return gm_prof_account(mc, w, n);
 		}
@@ -120,17 +124,12 @@ gm_inline void gm_room_take(gm_mcache *mc, size_t c)
 }
 
 /*
- * Push p, a block of class c whose key is word kw, on mc's (unmasked) list
- * whose head is head: the key first (in the 8 B class the link overwrites
- * it), then the link.  Free's fast path and gm_free_slow's lean path.
+ * Push p, a block of class c, on mc's (unmasked) list whose head is head:
+ * its link tagged.  Free's fast path and gm_free_slow's lean path.
  */
-gm_inline void gm_free_push(gm_mcache *mc, size_t c, void *p, uintptr_t kw, void *head)
+gm_inline void gm_free_push(gm_mcache *mc, size_t c, void *p, void *head)
 {
-	uintptr_t *w = p;
-
-	w[kw] = GM_KEY_FREE;
-	__asm__("" ::: "memory");
-	w[0] = (uintptr_t)head;
+	*(uintptr_t *)p = gm_link_enc(head);
 	mc->free[c] = p;
 	gm_room_take(mc, c);
 	gm_stat_inc(&mc->stats.nfree[c]);
@@ -149,7 +148,6 @@ gm_inline void gm_free_fast(void *p)
 				      __ATOMIC_RELAXED) &
 		      mc->notcode;
 	size_t c = (uint8_t)e;
-	uintptr_t kw = mc->small.keyw[c];
 	void *head = mc->free[c];
 	/* a + c on its own: one lea, where GCC would copy c, subtract and add. */
 	uintptr_t ac = a + c;
@@ -167,7 +165,7 @@ gm_inline void gm_free_fast(void *p)
 		      gm_obj_index(ac - e, gm_amap.cinv[c], gm_amap.cshift[c]) <
 			  gm_amap.cnelems[c] &&
 		      p != head)) {
-		gm_free_push(mc, c, p, kw, head);
+		gm_free_push(mc, c, p, head);
 		return;
 	}
 	gm_free_slow(p);

@@ -206,8 +206,8 @@ static unsigned gm_mcache_take(gm_mcache *mc, unsigned spanclass, void **head, b
  */
 void *gm_mcache_refill(gm_mcache *mc, unsigned spanclass)
 {
-	void *p;
-	unsigned n, kw;
+	void *p, *first = NULL;
+	unsigned n;
 	bool whole, keyed;
 
 	if (gm_unlikely(mc == &gm_empty_mcache)) {
@@ -230,79 +230,61 @@ void *gm_mcache_refill(gm_mcache *mc, unsigned spanclass)
 	n = gm_mcache_take(mc, spanclass, &p, &whole, &keyed);
 	if (n == 0)
 		return NULL;
-	/* The batch's objects get the double-free key (malloc.c), and with
-	 * safelink their links masked.  A thread-free list as it was pushed
+	/* The batch's links get the tag (the double-free key, malloc.c), and
+	 * with safelink their masks.  A thread-free list as it was pushed
 	 * (gm_span_take_own) and a whole batch from the transfer cache as the
-	 * thread that gave it back left it (gm_mcache_release) have every key
-	 * free already: the head's is checked here, malloc's pop checks the
+	 * thread that gave it back left it (gm_mcache_release) are tagged
+	 * already: the head's link is checked here, malloc's pop checks the
 	 * rest, so an object freed twice is found when it is handed out twice,
-	 * as on any list. */
-	kw = gm_class_keyw[spanclass];
-	keyed = (keyed || whole) && kw != 0;
-	if (gm_unlikely(keyed && ((uintptr_t *)p)[kw] != GM_KEY_FREE))
-		gm_throw_ptr("gomem: double free (or write after free) of", p);
+	 * as on any list.  Objects off a span's free list, or never carved,
+	 * have plain links. */
+	keyed = keyed || whole;
 	if (gm_unlikely(gm_opt.safelink)) {
-		for (uintptr_t *q = *(void **)p, *next; q != NULL; q = next) {
-			if (gm_unlikely(keyed && q[kw] != GM_KEY_FREE))
-				gm_throw_ptr("gomem: double free (or write after free) of", q);
-			next = (uintptr_t *)q[0];
-			if (kw != 0)
-				q[kw] = GM_KEY_FREE;
-			q[0] = (uintptr_t)next ^ gm_link_mask(q);
+		for (uintptr_t *q = p, *next; q != NULL; q = next) {
+			next = keyed ? gm_link_take(q) : (uintptr_t *)q[0];
+			if (q != p)
+				q[0] = (uintptr_t)next ^ gm_link_mask(q);
+			else
+				first = next;
 		}
-	} else if (kw != 0 && !keyed) {
-		for (uintptr_t *q = *(void **)p; q != NULL; q = (uintptr_t *)q[0])
-			q[kw] = GM_KEY_FREE;
+	} else if (keyed) {
+		first = gm_link_take(p);
+	} else {
+		first = *(void **)p;
+		for (uintptr_t *q = first, *next; q != NULL; q = next) {
+			next = (uintptr_t *)q[0];
+			q[0] = gm_link_enc(next);
+		}
 	}
 	if (gm_unlikely(gm_opt.safelink)) {
-		mc->sfree[spanclass] = *(void **)p;
+		mc->sfree[spanclass] = first;
 		mc->sroom[spanclass] = mc->max[spanclass] - (n - 1);
 		return p;
 	}
-	mc->free[spanclass] = *(void **)p;
+	mc->free[spanclass] = first;
 	mc->room[spanclass] = mc->max[spanclass] - (n - 1);
 	mc->refilled[spanclass] = 1;
 	return p;
 }
 
 /*
- * Give the first n objects of the list for spanclass back to mcentral (with
- * safelink, each link is checked and stored plain on the way out).  Each
- * object's double-free key is checked and taken: one on the list twice
- * (a cycle) would be counted twice by mcentral.
+ * Give the first n objects of the list for spanclass back to mcentral, as
+ * tagged lists (with safelink, each masked link is checked and tagged on
+ * the way out).  Each object's link is checked and left plain by a first
+ * walk: an object on the list twice (a cycle) meets its plain link, and
+ * would be counted twice by mcentral; the second walk tags them again.
  */
 void gm_mcache_release(gm_mcache *mc, unsigned spanclass, unsigned n)
 {
 	bool safe = gm_opt.safelink;
 	void **list = safe ? &mc->sfree[spanclass] : &mc->free[spanclass];
 	void *head = *list, *p = head, *last = NULL;
-	unsigned i, kw = gm_class_keyw[spanclass];
+	unsigned i;
 
-	if (!safe && kw != 0) {
-		/* The common case, in a loop of its own: a batch goes back on
-		 * every overflow of a list that is freed into, not allocated from. */
-		for (i = 0; i < n && p != NULL; i++) {
-			uintptr_t *q = p;
-
-			if (gm_unlikely(q[kw] != GM_KEY_FREE))
-				gm_check_key(q, spanclass); /* stops the process */
-			q[kw] = GM_KEY_TAKEN;
-			last = p;
-			p = (void *)q[0];
-		}
-	} else {
-		for (i = 0; i < n && p != NULL; i++) {
-			last = p;
-			gm_check_key(p, spanclass);
-			if (kw != 0)
-				((uintptr_t *)p)[kw] = GM_KEY_TAKEN;
-			if (safe) {
-				p = gm_link_next(p, spanclass);
-				*(void **)last = p; /* plain for mcentral */
-			} else {
-				p = *(void **)p;
-			}
-		}
+	for (i = 0; i < n && p != NULL; i++) {
+		last = p;
+		p = safe ? gm_link_next(last, spanclass) : gm_link_take(last);
+		*(void **)last = p; /* plain */
 	}
 	if (last == NULL)
 		return;
@@ -314,26 +296,29 @@ void gm_mcache_release(gm_mcache *mc, unsigned spanclass, unsigned n)
 		mc->room[spanclass] += i;
 	{
 		/* Cut into batches, for one lock (past GM_TC_MULTI batches, as
-		 * at thread exit, the rest stays one list, for the spans).  A
-		 * whole batch gets its keys back (the walk above took them to
-		 * find an object on the list twice), on lines this thread just
-		 * wrote: the thread that takes it from the transfer cache puts
-		 * it on its list as it is, and malloc's pop checks each key. */
+		 * at thread exit, the rest stays one list, for the spans), each
+		 * tagged again on lines this thread just wrote: the thread that
+		 * takes a whole batch from the transfer cache puts it on its
+		 * list as it is, and malloc's pop checks each link. */
 		void *heads[GM_TC_MULTI], *tails[GM_TC_MULTI];
-		unsigned b = gm_class_batch[spanclass], k = 0, left = i;
+		unsigned b = gm_class_batch[spanclass], k = 0, left = i, j;
 
 		for (p = head; p != NULL;) {
 			heads[k] = p;
 			tails[k++] = NULL;
-			if (left < b || (left > b && k == GM_TC_MULTI))
-				break; /* a part batch, or the rest */
-			for (unsigned j = 0; j < b; j++) {
-				last = p;
-				if (kw != 0)
-					((uintptr_t *)last)[kw] = GM_KEY_FREE;
-				p = *(void **)last;
+			if (left < b || (left > b && k == GM_TC_MULTI)) {
+				/* a part batch, or the rest */
+				for (; p != NULL; p = last) {
+					last = *(void **)p;
+					*(uintptr_t *)p = gm_link_enc(last);
+				}
+				break;
 			}
-			*(void **)last = NULL;
+			for (j = 0; j < b; j++) {
+				last = p;
+				p = *(void **)last;
+				*(uintptr_t *)last = gm_link_enc(j + 1 < b ? p : NULL);
+			}
 			tails[k - 1] = last;
 			left -= b;
 		}
@@ -518,40 +503,40 @@ void gm_mcache_thread_exit(void *arg)
 /*
  * In a forked child, make a dead thread's lists safe to give back.  That
  * thread may have been anywhere in its own list when the parent forked:
- * in a release that had marked the first blocks taken but not yet cut them
- * off, in a refill that was still marking blocks free, half through a free
- * or a malloc.  Keep each list's longest prefix of blocks of its class, in
- * in-use spans, with a free or taken key; mark them free; cut the list
- * after them.  What is cut off is leaked in the child: at most the tail of
- * the list the thread was working on.  The masked lists of
+ * in a release that had made the first links plain but not yet cut them
+ * off, in a refill that was still tagging links, half through a free or a
+ * malloc.  Keep each list's longest prefix of blocks of its class, in
+ * in-use spans, with a tagged or plain link; tag them; cut the list after
+ * them.  What is cut off is leaked in the child: at most the tail of the
+ * list the thread was working on.  The masked lists of
  * GOMEMDEBUG=safelink=1 are dropped whole (their links cannot be checked
  * without stopping the process).
  */
 static void gm_mcache_trim_dead(gm_mcache *mc)
 {
 	for (unsigned c = 1; c < GM_NUM_SPANCLASSES; c++) {
-		unsigned kw = gm_class_keyw[c];
 		void *p = mc->free[c], *prev = NULL;
 		uint64_t n = 0;
 
 		mc->sfree[c] = NULL;
 		while (p != NULL && n++ < ((uint64_t)1 << 24)) {
 			gm_mspan *s = gm_span_of((uintptr_t)p);
-			uintptr_t *q = p;
+			uintptr_t *q = p, next = q[0];
 
+			if (!gm_link_ok(next))
+				next ^= gm_link_tag; /* tagged, or neither */
 			if (s == NULL || s->spanclass != c ||
 			    (gm_span_state(s) != GM_SPAN_PARTIAL && gm_span_state(s) != GM_SPAN_EMPTY) ||
 			    gm_obj_index((uintptr_t)p - s->start, s->inv, s->shift) >= s->nelems ||
-			    (kw != 0 && q[kw] != GM_KEY_FREE && q[kw] != GM_KEY_TAKEN))
+			    !gm_link_ok(next))
 				break;
-			if (kw != 0)
-				q[kw] = GM_KEY_FREE;
+			q[0] = gm_link_enc((void *)next);
 			prev = p;
-			p = (void *)q[0];
+			p = (void *)next;
 		}
 		if (p != NULL) {
 			if (prev != NULL)
-				*(void **)prev = NULL;
+				*(uintptr_t *)prev = gm_link_enc(NULL);
 			else
 				mc->free[c] = NULL;
 		}

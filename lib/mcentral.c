@@ -45,7 +45,7 @@
  * caches count as in use, and the transfer cache is emptied onto the spans
  * first; nfree counts the list.
  * Only with 4 KiB OS pages (a span has at most 20 of them).  A double free
- * of a parked object is not detected (its free key was released with it).
+ * of a parked object is not detected (its link was released with it).
  */
 #include "internal.h"
 
@@ -422,13 +422,13 @@ static unsigned gm_span_take(gm_mspan *s, unsigned want, void ***linkp)
 
 /*
  * Up to most whole batches from c's transfer cache, chained in the order
- * taken (lock held): *head is the first object, the last links to NULL.
- * How many batches.
+ * taken (lock held): *head is the first object, every link tagged, the
+ * last to NULL.  How many batches.
  */
 static unsigned gm_tc_take_locked(gm_mcentral *c, unsigned want, unsigned most, void **head)
 {
 	struct gm_tc_batch *tc = gm_central_tc[c->spanclass];
-	void **link = head;
+	void **link = NULL;
 	unsigned k = 0;
 
 	if (want != gm_class_batch[c->spanclass])
@@ -436,14 +436,15 @@ static unsigned gm_tc_take_locked(gm_mcentral *c, unsigned want, unsigned most, 
 	while (k < most && c->ntc != 0) {
 		struct gm_tc_batch *b = &tc[--c->ntc];
 
-		*link = b->head;
+		if (k == 0)
+			*head = b->head;
+		else
+			*(uintptr_t *)link = gm_link_enc(b->head);
 		link = (void **)b->tail;
 		k++;
 	}
-	if (k != 0) {
-		*link = NULL;
-		c->tctaken = 1;
-	}
+	if (k != 0)
+		c->tctaken = 1; /* the last tail's link is the tagged NULL */
 	return k;
 }
 
@@ -451,8 +452,8 @@ static unsigned gm_tc_take_locked(gm_mcentral *c, unsigned want, unsigned most, 
  * Take up to want objects of spanclass; returns how many, linked from
  * *head through their first words (the last links to NULL).  0 when out of
  * memory.  *whole tells a batch from the transfer cache: a list as a thread
- * cache gave it back (gm_mcache_release checked every key, and left it
- * free).  A cache that owns
+ * cache gave it back (gm_mcache_release checked every link, and left them
+ * tagged); other lists have plain links.  A cache that owns
  * spans of the class takes them with gm_mcentral_refill instead.
  */
 unsigned gm_mcentral_alloc_batch(uint8_t spanclass, unsigned want, void **head, bool *whole)
@@ -490,7 +491,7 @@ static void gm_mcentral_free_objs_locked(gm_mcentral *c, void *head, unsigned n)
 			lo = s->start;
 			len = s->npages << GM_PAGE_SHIFT;
 		}
-		next = *(void **)p;
+		next = gm_link_take(p);
 		/* An owned span's free list is its owner's: another's takes
 		 * the object through its thread-free list, ours directly, and
 		 * it stays on no list (the OWNED bit changes only under this
@@ -519,8 +520,8 @@ static void gm_mcentral_free_objs_locked(gm_mcentral *c, void *head, unsigned n)
 }
 
 /*
- * Give back n objects of spanclass linked from head (NULL-terminated after
- * the n-th).  A whole batch goes to the transfer cache while it has room,
+ * Give back n objects of spanclass linked from head by tagged links (to
+ * NULL after the n-th).  A whole batch goes to the transfer cache while it has room,
  * anything else back on the spans.
  */
 void gm_mcentral_free_batch(uint8_t spanclass, void *head, unsigned n)
@@ -528,14 +529,15 @@ void gm_mcentral_free_batch(uint8_t spanclass, void *head, unsigned n)
 	void *tail = head;
 
 	for (unsigned i = 1; i < n && tail != NULL; i++)
-		tail = *(void **)tail;
+		tail = gm_link_take(tail);
 	gm_mcentral_free_batches(spanclass, &head, &tail, 1, n);
 }
 
 /*
  * Give back n objects of spanclass as k lists: heads[0..k-2] whole batches
  * of gm_class_batch objects, heads[k-1] the other n - (k-1) * batch, each
- * NULL-terminated; tails[i] is the last object of a whole batch.  One lock
+ * linked by tagged links to NULL; tails[i] is the last object of a whole
+ * batch.  One lock
  * for all: the batches that fit go to the transfer cache, the rest back on
  * their spans.
  */
@@ -610,21 +612,19 @@ void gm_mcentral_drain_all(void)
 /* ---- Owned spans (see "Owned spans" in internal.h) ---- */
 
 /*
- * Push p, with the double-free key the owner's collection checks, on the
+ * Push p, its link tagged for the owner's collection to check, on the
  * thread-free list of s if s has an owner; false if it has none (the caller
  * frees p as before).  A CAS loop: no lock, no sleep.  Release: the link
- * and the key reach the owner with the object.
+ * reaches the owner with the object.
  */
 bool gm_span_xfree_push(gm_mspan *s, void *p)
 {
 	uintptr_t x = __atomic_load_n(&s->xfree, __ATOMIC_RELAXED);
 
-	((uintptr_t *)p)[s->keyw] = GM_KEY_FREE; /* in the 8 B class the link overwrites it */
-
 	do {
 		if (!(x & GM_XFREE_OWNED))
 			return false;
-		*(void **)p = gm_xfree_head(x);
+		*(uintptr_t *)p = gm_link_enc(gm_xfree_head(x));
 	} while (!__atomic_compare_exchange_n(&s->xfree, &x,
 					      (uintptr_t)p | GM_XFREE_OWNED |
 						  ((x & ~(GM_XFREE_ONE - 1)) + GM_XFREE_ONE),
@@ -634,29 +634,26 @@ bool gm_span_xfree_push(gm_mspan *s, void *p)
 
 /*
  * Put the thread-free list from head on the free list of s (owner or lock
- * held).  Each object's double-free key is checked and taken, as the span's
- * free objects have them: an object pushed twice meets its taken key, or in
- * the 8 B class the walk meets more objects than the span has out.
+ * held).  Each tagged link is checked and made plain, as the span's free
+ * list has them: an object pushed twice meets its plain link, or the walk
+ * meets more objects than the span has out.
  */
 static void gm_span_merge(gm_mspan *s, void *head)
 {
-	unsigned kw = s->keyw, n = 0, out = (unsigned)(s->carved - s->nfree - s->nparked);
-	uintptr_t *p, *tail = NULL;
+	unsigned n = 0, out = (unsigned)(s->carved - s->nfree - s->nparked);
+	void *p, *next, *tail = NULL;
 
-	for (p = head; p != NULL; p = (uintptr_t *)p[0]) {
+	for (p = head; p != NULL; p = next) {
 		if (gm_unlikely(n == out))
 			gm_throw_ptr("gomem: double free of", p);
-		if (kw != 0) {
-			if (gm_unlikely(p[kw] != GM_KEY_FREE))
-				gm_throw_ptr("gomem: double free (or write after free) of", p);
-			p[kw] = GM_KEY_TAKEN;
-		}
+		next = gm_link_take(p);
+		*(void **)p = next; /* plain, as on the span's free list */
 		tail = p;
 		n++;
 	}
 	if (tail == NULL)
 		return;
-	tail[0] = (uintptr_t)s->freelist;
+	*(void **)tail = s->freelist;
 	s->freelist = head;
 	s->nfree = (uint16_t)(s->nfree + n);
 }
@@ -720,7 +717,7 @@ void gm_span_recount_own(gm_mspan *s)
  * Objects of the span s the calling thread owns, linked from *head (the
  * last links to NULL): up to want off its free list; else what other
  * threads freed into it (one exchange), all of it if that is at most max,
- * as it is, their keys free (*keyed); else up to want never carved.  No
+ * as it is, its links tagged (*keyed); else up to want never carved.  No
  * lock.  0 when all three are empty.
  */
 unsigned gm_span_take_own(gm_mspan *s, unsigned want, unsigned max, void **head, bool *keyed)
@@ -734,7 +731,7 @@ unsigned gm_span_take_own(gm_mspan *s, unsigned want, unsigned max, void **head,
 		uintptr_t x = __atomic_exchange_n(&s->xfree, GM_XFREE_OWNED, __ATOMIC_ACQUIRE);
 
 		n = gm_xfree_count(x);
-		if (n <= max && s->keyw != 0 && !gm_opt.safelink) {
+		if (n <= max && !gm_opt.safelink) {
 			*keyed = true;
 			*head = gm_xfree_head(x);
 			return n;

@@ -548,7 +548,6 @@ static gm_mspan *gm_mheap_alloc_common(size_t npages, uint8_t spanclass, size_t 
 			s->nelems = 1;
 			s->inv = 0;
 			s->shift = 0;
-			s->keyw = 1;
 			__atomic_store_n(&s->fastclass, 0, __ATOMIC_RELAXED);
 			gm_count_large(&gm_heap.large_alloc, &gm_heap.large_alloc_count,
 				       PAGES(npages));
@@ -557,7 +556,6 @@ static gm_mspan *gm_mheap_alloc_common(size_t npages, uint8_t spanclass, size_t 
 			s->elemsize = gm_class_size[spanclass];
 			s->inv = gm_class_inv[spanclass];
 			s->shift = gm_class_shift[spanclass];
-			s->keyw = gm_class_keyw[spanclass];
 			s->nelems = gm_class_nelems[spanclass];
 			__atomic_store_n(&s->fastclass, gm_span_fastclass(s), __ATOMIC_RELAXED);
 			gm_span_publish(s, false);

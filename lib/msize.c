@@ -109,9 +109,5 @@ void gm_msize_init(void)
 	gm_size_to_class8[3] = 4;
 	for (i = 0; i < sizeof(gm_small.cls); i++)
 		gm_small.cls[i] = gm_size_to_class8[(i + GM_SMALL_DIV - 1) / GM_SMALL_DIV];
-	for (c = 0; c < GM_NUM_CLASSES; c++) {
-		gm_small.keyw[c] = gm_class_size[c] >= 16 || c == 0 ? 1 : 0;
-		gm_small.keymin[c] = gm_small.keyw[c] != 0 ? -1 : 0;
-	}
 	gm_msize_align_init();
 }

@@ -30,7 +30,11 @@ enum op {
 	OP_FREE_NEIGHBOUR,	/* free(p); free(p + 32); free(p): another free in between */
 	OP_FREE_NEIGHBOUR_EXIT, /* the same in a thread that then exits */
 	OP_REMOTE_DOUBLE_FREE,	/* free(p); free(p) in a thread that did not allocate p */
+	OP_FREE_BETWEEN,	/* free(p); free(between); free(p) */
+	OP_OVERFLOW_FREED,	/* free(p); its left neighbour overflows into it */
 };
+
+static void *between; /* OP_FREE_BETWEEN's other block */
 
 /* The bad frees of op, on p. */
 static void do_op(enum op op, void *p)
@@ -40,6 +44,16 @@ static void do_op(enum op op, void *p)
 	if (op == OP_FREE_NEIGHBOUR || op == OP_FREE_NEIGHBOUR_EXIT) {
 		free(p);
 		free((char *)p + 32);
+	}
+	if (op == OP_FREE_BETWEEN) {
+		free(p);
+		free(between);
+	}
+	if (op == OP_OVERFLOW_FREED) {
+		free(p);
+		/* A string copy that runs 8 bytes past its block, into p. */
+		memset((char *)p - 8, 'A', 16);
+		return;
 	}
 	free(p);
 }
@@ -318,8 +332,8 @@ END_TEST
 /*
  * Blocks of a few bytes (objects of the 8 B class, 8-byte spaced, so the
  * neighbour's first word follows the block): an immediate double free,
- * with a live neighbour, is caught.  (A double free of an 8 B block freed
- * before the last one of its class is not: see lib/malloc.c.)
+ * with a live neighbour, is caught, and one with another free between (the
+ * class's one word is its link, which is its double-free key).
  */
 START_TEST(test_double_free_tiny)
 {
@@ -330,6 +344,55 @@ START_TEST(test_double_free_tiny)
 	expect_abort_naming(OP_DOUBLE_FREE, a, "double free of an 8 B block with a live neighbour");
 	free(a);
 	free(b);
+}
+END_TEST
+
+START_TEST(test_double_free_tiny_between)
+{
+	char *a = malloc(8), *b = malloc(8), *c = malloc(3);
+
+	ck_assert_ptr_nonnull(a);
+	ck_assert_ptr_nonnull(b);
+	ck_assert_ptr_nonnull(c);
+	between = b;
+	expect_abort_naming(OP_FREE_BETWEEN, a, "double free of an 8 B block, another freed between");
+	between = c;
+	expect_abort_naming(OP_FREE_BETWEEN, b, "double free of a 8 B block, a 3 B one freed between");
+	free(a);
+	free(b);
+	free(c);
+}
+END_TEST
+
+/*
+ * A block's overflow into its freed neighbour ends the process at the
+ * malloc that would hand the neighbour out, naming it (the neighbour's
+ * link is its double-free key), where it used to fault inside malloc.
+ */
+START_TEST(test_overflow_into_freed)
+{
+	static const size_t sizes[] = {32, 8};
+
+	for (unsigned k = 0; k < 2; k++) {
+		size_t n = sizes[k];
+		char *hold[64], *b = NULL;
+		int i;
+
+		for (i = 0; i < 64; i++)
+			hold[i] = malloc(n);
+		/* Blocks of a class are carved in address order: some two of
+		 * 64 are neighbours. */
+		for (i = 0; i < 63 && b == NULL; i++)
+			for (int j = 0; j < 64 && b == NULL; j++)
+				if (hold[j] == hold[i] + n)
+					b = hold[j];
+		ck_assert_msg(b != NULL, "no two of 64 blocks of %zu B are neighbours", n);
+		expect_abort_naming(OP_OVERFLOW_FREED, b,
+				    n == 32 ? "an overflow of a 32 B block into its freed neighbour"
+					    : "an overflow of an 8 B block into its freed neighbour");
+		for (i = 0; i < 64; i++)
+			free(hold[i]);
+	}
 }
 END_TEST
 
@@ -362,6 +425,8 @@ static Suite *badfree_suite(void)
 	tcase_add_test(tc, test_double_free_remote);
 	tcase_add_test(tc, test_double_free_medium);
 	tcase_add_test(tc, test_double_free_tiny);
+	tcase_add_test(tc, test_double_free_tiny_between);
+	tcase_add_test(tc, test_overflow_into_freed);
 	tcase_add_test(tc, test_double_free_tiny_alone);
 	suite_add_tcase(s, tc);
 	return s;

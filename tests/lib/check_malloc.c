@@ -584,9 +584,10 @@ fork_peer_main(void *arg)
 
 /*
  * The parent forks while another thread is halfway through giving a batch
- * back (gm_mcache_release has marked the first blocks taken and not yet
- * cut them off its list): the child gives that thread's cache back
- * without taking those keys for a double free, and its heap checks out.
+ * back (gm_mcache_release has made the first blocks' links plain and not
+ * yet cut them off its list): the child gives that thread's cache back
+ * without taking those plain links for a double free, and its heap checks
+ * out.
  */
 START_TEST(fork_child_takes_back_torn_caches)
 {
@@ -599,12 +600,12 @@ START_TEST(fork_child_takes_back_torn_caches)
 	pthread_barrier_init(&fork_bar, NULL, 2);
 	ck_assert_int_eq(pthread_create(&t, NULL, fork_peer_main, NULL), 0);
 	pthread_barrier_wait(&fork_bar);
-	/* The peer's release in progress: its first three blocks marked taken. */
+	/* The peer's release in progress: its first three links made plain. */
 	q = fork_peer->free[c];
 	ck_assert_ptr_nonnull(q);
-	ck_assert_uint_ne(gm_class_keyw[c], 0);
 	for (int i = 0; i < 3 && q != NULL; i++) {
-		q[gm_class_keyw[c]] = GM_KEY_TAKEN;
+		q[0] ^= gm_link_tag;
+		ck_assert(gm_link_ok(q[0]));
 		q = (uintptr_t *)q[0];
 	}
 	pid = fork();
@@ -617,9 +618,14 @@ START_TEST(fork_child_takes_back_torn_caches)
 	}
 	ck_assert_int_gt(pid, 0);
 	ck_assert_int_eq(waitpid(pid, &st, 0), pid);
-	/* Put the peer's keys back before it exits and releases its cache. */
-	for (q = fork_peer->free[c]; q != NULL; q = (uintptr_t *)q[0])
-		q[gm_class_keyw[c]] = GM_KEY_FREE;
+	/* Tag the peer's links again before it exits and releases its cache. */
+	q = fork_peer->free[c];
+	for (int i = 0; i < 3 && q != NULL; i++) {
+		uintptr_t next = q[0];
+
+		q[0] = gm_link_enc((void *)next);
+		q = (uintptr_t *)next;
+	}
 	pthread_barrier_wait(&fork_bar);
 	pthread_join(t, NULL);
 	pthread_barrier_destroy(&fork_bar);

@@ -30,7 +30,7 @@ list_len(unsigned c)
 {
 	unsigned n = 0;
 
-	for (void *p = gm_tls_mcache->free[c]; p != NULL; p = *(void **)p)
+	for (void *p = gm_tls_mcache->free[c]; p != NULL; p = gm_link_take(p))
 		n++;
 	ck_assert_uint_le(gm_tls_mcache->room[c], gm_tls_mcache->max[c]);
 	ck_assert_uint_eq(n, gm_tls_mcache->max[c] - gm_tls_mcache->room[c]);
@@ -660,13 +660,13 @@ START_TEST(free_os_pages_inside_spans)
 }
 END_TEST
 
-/* The objects of a batch (a NULL-terminated list) into v; how many. */
+/* The objects of a batch (a tagged list) into v; how many. */
 static unsigned
 batch_objs(void *head, void **v, unsigned max)
 {
 	unsigned n = 0;
 
-	for (void *p = head; p != NULL && n < max; p = *(void **)p)
+	for (void *p = head; p != NULL && n < max; p = gm_link_take(p))
 		v[n++] = p;
 	return n;
 }
@@ -690,14 +690,21 @@ span_nfree(unsigned c, void *p)
  * another length goes to the spans, and draining it gives the spans back
  * to the heap.
  */
-/* Take a batch of class c as a thread cache would give it back (every key free). */
+/*
+ * Take a batch of class c as a thread cache would give it back: its links
+ * tagged (a whole batch from the transfer cache has them so already).
+ */
 static unsigned
 take_batch(unsigned c, unsigned want, void **head, bool *whole)
 {
 	unsigned n = gm_mcentral_alloc_batch(c, want, head, whole);
 
-	for (void *p = *head; p != NULL; p = *(void **)p)
-		((uintptr_t *)p)[gm_class_keyw[c]] = GM_KEY_FREE;
+	(void)c;
+	if (!*whole)
+		for (uintptr_t *p = *head, *next; p != NULL; p = next) {
+			next = (uintptr_t *)p[0];
+			p[0] = gm_link_enc(next);
+		}
 	return n;
 }
 
@@ -993,7 +1000,7 @@ struct home {
 static bool
 in_list(void *head, void *p)
 {
-	for (void *q = head; q != NULL; q = *(void **)q)
+	for (void *q = head; q != NULL; q = gm_link_take(q))
 		if (q == p)
 			return true;
 	return false;
@@ -1052,7 +1059,7 @@ START_TEST(remote_free_goes_home)
 	/* They wait on the thread-free list of the span this thread owns. */
 	s = gm_tls_mcache->own[c];
 	ck_assert_ptr_nonnull(s);
-	for (void *q = gm_xfree_head(s->xfree); q != NULL; q = *(void **)q)
+	for (void *q = gm_xfree_head(s->xfree); q != NULL; q = gm_link_take(q))
 		pending++;
 	ck_assert_uint_eq(pending, nowned);
 	ck_assert_uint_eq(gm_xfree_count(s->xfree), nowned);

@@ -98,12 +98,20 @@ START_TEST(every_size_maps_to_smallest_fitting_class)
 	/* malloc's fast table agrees, 0 included. */
 	for (size_t n = 0; n <= GM_SMALL_MAX - 8; n++)
 		ck_assert_uint_eq(gm_small.cls[n], gm_size_class(n ? n : 1));
-	/* The free object's key word lies inside the object and, but for the
-	 * 8 B class's (which has one word), after the link in word 0. */
-	for (unsigned c = 1; c < GM_NUM_CLASSES; c++) {
-		ck_assert_uint_lt(gm_class_keyw[c] * 8u, gm_class_size[c]);
-		ck_assert_uint_eq(gm_class_keyw[c], gm_class_size[c] >= 16 ? 1 : 0);
-		ck_assert_int_eq(gm_small.keymin[c], gm_class_keyw[c] != 0 ? -1 : 0);
+	/* The link tag: random top 16 bits, neither 0 nor all ones, and no
+	 * low bit, so a tagged link decodes to the address it was made of,
+	 * and no address of ours carries a top bit. */
+	ck_assert_uint_eq(gm_link_tag & (((uintptr_t)1 << GM_LINK_TAG_SHIFT) - 1), 0);
+	ck_assert_uint_ne(gm_link_tag >> GM_LINK_TAG_SHIFT, 0);
+	ck_assert_uint_ne(gm_link_tag >> GM_LINK_TAG_SHIFT, 0xffff);
+	{
+		void *p = gm_malloc(16);
+
+		ck_assert(gm_link_ok(gm_link_enc(p) ^ gm_link_tag));
+		ck_assert(!gm_link_ok(gm_link_enc(p)));
+		ck_assert(!gm_link_ok(0 ^ gm_link_tag)); /* a taken object's word 0 */
+		ck_assert_ptr_eq((void *)(gm_link_enc(p) ^ gm_link_tag), p);
+		gm_free(p);
 	}
 }
 END_TEST

@@ -17,6 +17,8 @@
 
 #include <sched.h>
 #include <sys/auxv.h>
+#include <sys/random.h>
+#include <time.h>
 
 _Atomic int gm_inited; /* 0 no, 1 in progress, 2 done */
 
@@ -76,6 +78,30 @@ static uint64_t gm_random_key(void)
 	return k | 1;
 }
 
+/*
+ * 64 random bits for a secret that free objects carry (the link tag, the
+ * safelink mask): getrandom's, not AT_RANDOM's bytes, which glibc uses for
+ * the stack protector's canary and the pointer guard and which a read of a
+ * freed block must not give away.  If getrandom fails (no entropy yet, an
+ * old kernel), AT_RANDOM's bytes mixed with the clock and a stack address.
+ */
+static uint64_t gm_random_secret(void)
+{
+	struct timespec ts;
+	uint64_t k;
+
+	if (getrandom(&k, sizeof(k), GRND_NONBLOCK) == (ssize_t)sizeof(k))
+		return k;
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	k = gm_random_key() ^ (uint64_t)(uintptr_t)&ts ^ ((uint64_t)ts.tv_nsec << 32) ^
+	    (uint64_t)ts.tv_sec;
+	k ^= k >> 30; /* splitmix64's finalizer */
+	k *= 0xbf58476d1ce4e5b9u;
+	k ^= k >> 27;
+	k *= 0x94d049bb133111ebu;
+	return k ^ (k >> 31);
+}
+
 /* Initialise the allocator; safe to call from many threads at once. */
 void gm_init_slow(void)
 {
@@ -86,10 +112,9 @@ void gm_init_slow(void)
 			sched_yield();
 		return;
 	}
-	/* First, before any list or cache exists: every free link is XORed
-	 * with it, and each cache keeps a copy. */
+	/* First, before any list exists: every free link is XORed with it. */
 	{
-		uintptr_t top = (uintptr_t)(gm_random_key() >> GM_LINK_TAG_SHIFT) & 0xffff;
+		uintptr_t top = (uintptr_t)(gm_random_secret() >> GM_LINK_TAG_SHIFT) & 0xffff;
 
 		if (top == 0 || top == 0xffff)
 			top = 0x5a3c;
@@ -101,7 +126,7 @@ void gm_init_slow(void)
 	gm_mcentral_init();
 	gm_prof_init();
 	gm_seed = gm_random_key();
-	gm_link_secret = gm_random_key();
+	gm_link_secret = gm_random_secret();
 	if (gm_opt.memory_limit_set) {
 		/* GOMEMLIMIT wins over the cgroup, even "off". */
 		if (gm_opt.memory_limit != INT64_MAX)

@@ -176,6 +176,20 @@ static inline bool gm_span_parkable(const gm_mspan *s)
 	       s->npages * (GM_PAGE_SIZE / GM_OS_PAGE) <= 64 && gm_os_page_size() == GM_OS_PAGE;
 }
 
+/*
+ * The next object after p on a span's free list, whose links are plain: a
+ * word with a top bit set is a tagged link or 0, written by a free (or a
+ * malloc) of p while it was on this list, and the process ends naming p.
+ */
+static inline void *gm_plain_next(const void *p)
+{
+	uintptr_t n = *(const uintptr_t *)p;
+
+	if (gm_unlikely(!gm_link_ok(n)))
+		gm_throw_ptr("gomem: double free (or write after free) of", p);
+	return (void *)n;
+}
+
 /* Park the OS pages of s that hold only free objects (released through b);
  * bytes released. */
 static size_t gm_span_park_locked(gm_mspan *s, gm_unused_batch *b)
@@ -188,7 +202,7 @@ static size_t gm_span_park_locked(gm_mspan *s, gm_unused_batch *b)
 	if ((size_t)s->nfree * s->elemsize < GM_OS_PAGE || !gm_span_parkable(s))
 		return 0;
 	memset(freebm, 0, sizeof(freebm));
-	for (p = s->freelist; p != NULL; p = *(void **)p) {
+	for (p = s->freelist; p != NULL; p = gm_plain_next(p)) {
 		i = (unsigned)gm_obj_index((uint64_t)((uintptr_t)p - s->start), s->inv, s->shift);
 		gm_assert(i < s->nelems, "free list object not at an object start");
 		freebm[i / 64] |= UINT64_C(1) << (i % 64);
@@ -394,7 +408,7 @@ static unsigned gm_span_take_free(gm_mspan *s, unsigned want, void ***linkp)
 	while (p != NULL && n < want) {
 		*link = p;
 		link = (void **)p;
-		p = *(void **)p;
+		p = gm_plain_next(p);
 		n++;
 	}
 	s->freelist = p;

@@ -381,7 +381,7 @@ START_TEST(large_calloc_skips_released_pages)
 END_TEST
 
 /*
- * 8 B objects sit 8 bytes apart: freeing one (its link, its key) writes
+ * 8 B objects sit 8 bytes apart: freeing one (its tagged link) writes
  * nothing of its neighbours, and they come back whole through reuse.
  */
 START_TEST(eight_byte_frees_leave_neighbours)

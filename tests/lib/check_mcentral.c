@@ -934,26 +934,91 @@ START_TEST(transfer_cache_moves_several_batches)
 END_TEST
 
 /*
+ * For a child that ends the process on a bad free: no scavenger, no owned
+ * spans (refills go to the transfer cache and the spans), a pipe in fd;
+ * fork's result.
+ */
+static pid_t
+fork_with_pipe(int fd[2])
+{
+	pid_t pid;
+
+	gm_opt.scavenge = false;
+	gm_opt.ownspans = 0;
+	ck_assert_int_eq(pipe(fd), 0);
+	pid = fork();
+	ck_assert_int_ge(pid, 0);
+	return pid;
+}
+
+/*
+ * The child pid wrote a block's address on fd, then its stderr: it must
+ * have stopped with SIGABRT and a message naming the block as a double free.
+ */
+static void
+expect_child_names(int fd, pid_t pid)
+{
+	void *p = NULL;
+	char msg[256] = "", want[64];
+	ssize_t got = 0, r;
+	int st;
+
+	ck_assert_int_eq(read(fd, &p, sizeof(p)), sizeof(p));
+	while (got < (ssize_t)sizeof(msg) - 1 &&
+	       (r = read(fd, msg + got, sizeof(msg) - 1 - (size_t)got)) > 0)
+		got += r;
+	close(fd);
+	waitpid(pid, &st, 0);
+	ck_assert_msg(WIFSIGNALED(st) && WTERMSIG(st) == SIGABRT, "child status %d: %s", st, msg);
+	snprintf(want, sizeof(want), "double free (or write after free) of %p\n", p);
+	ck_assert_msg(strstr(msg, want) != NULL, "message: %s, wanted %s", msg, want);
+}
+
+/*
+ * A block freed again while it is on its span's free list (a part batch
+ * goes there): the second free leaves a tagged link in it, which the walk
+ * that takes objects off the span finds, and stops the process naming the
+ * block, where it used to follow that word as a plain link.
+ */
+START_TEST(span_list_double_free)
+{
+	unsigned c = gm_size_class(64), b = gm_class_batch[c];
+	void *v[64], *h, *p = NULL;
+	bool whole;
+	int fd[2];
+	pid_t pid = fork_with_pipe(fd);
+	if (pid == 0) {
+		gm_free(gm_malloc(64)); /* this thread has a cache */
+		take_batch(c, b - 1, &h, &whole);
+		batch_objs(h, v, 64);
+		gm_mcentral_free_batch(c, h, b - 1); /* a part batch: to the span */
+		p = v[(b - 1) / 2];
+		if (write(fd[1], &p, sizeof(p)) != sizeof(p))
+			_exit(2);
+		dup2(fd[1], 2);
+		gm_free(p); /* p was freed already: it is on its span's list */
+		for (unsigned i = 0; i < 64; i++)
+			gm_mcentral_alloc_batch(c, b, &h, &whole);
+		_exit(0);
+	}
+	close(fd[1]);
+	expect_child_names(fd[0], pid);
+}
+END_TEST
+
+/*
  * A block freed again while its batch sits in the transfer cache: the
  * thread's list hands it out, then the batch, taken whole at the next
- * refill; that malloc finds its key taken, and stops the process naming
- * the block, before it follows the link the second free overwrote.
+ * refill; that malloc finds the block's link taken (0), and stops the
+ * process naming the block, before it follows that word as a link.
  */
 START_TEST(transfer_cache_double_free)
 {
 	unsigned c = gm_size_class(64), b = gm_class_batch[c];
 	void *v[64], *h, *p = NULL;
 	bool whole;
-	int fd[2], st;
-	char msg[256] = "", want[64];
-	ssize_t got = 0, r;
-	pid_t pid;
-
-	gm_opt.scavenge = false;
-	gm_opt.ownspans = 0; /* the refill goes to the transfer cache */
-	ck_assert_int_eq(pipe(fd), 0);
-	pid = fork();
-	ck_assert_int_ge(pid, 0);
+	int fd[2];
+	pid_t pid = fork_with_pipe(fd); /* without owned spans the refill goes to the transfer cache */
 	if (pid == 0) {
 		gm_free(gm_malloc(64)); /* this thread has a cache */
 		gm_mcache_release(gm_tls_mcache, c, UINT32_MAX);
@@ -971,15 +1036,7 @@ START_TEST(transfer_cache_double_free)
 		_exit(0);
 	}
 	close(fd[1]);
-	ck_assert_int_eq(read(fd[0], &p, sizeof(p)), sizeof(p));
-	while (got < (ssize_t)sizeof(msg) - 1 &&
-	       (r = read(fd[0], msg + got, sizeof(msg) - 1 - (size_t)got)) > 0)
-		got += r;
-	close(fd[0]);
-	waitpid(pid, &st, 0);
-	ck_assert_msg(WIFSIGNALED(st) && WTERMSIG(st) == SIGABRT, "child status %d: %s", st, msg);
-	snprintf(want, sizeof(want), "double free (or write after free) of %p\n", p);
-	ck_assert_msg(strstr(msg, want) != NULL, "message: %s, wanted %s", msg, want);
+	expect_child_names(fd[0], pid);
 }
 END_TEST
 
@@ -1377,6 +1434,7 @@ main(void)
 	tcase_add_test(tc, transfer_cache_hand_off);
 	tcase_add_test(tc, transfer_cache_moves_several_batches);
 	tcase_add_test(tc, transfer_cache_double_free);
+	tcase_add_test(tc, span_list_double_free);
 	suite_add_tcase(s, tc);
 	tc = tcase_create("owner");
 	tcase_set_timeout(tc, 60);

@@ -39,6 +39,18 @@ const flameFrames = (page) => page.evaluate(() =>
                    w: Number(g.querySelector("rect").getAttribute("width")) || 0 })));
 const widthOf = (frames, name) => frames.filter((f) => f.name === name)
   .reduce((a, f) => a + f.w, 0);
+// Click pid's row until the page has it selected, at most tries times: the
+// list re-sorts its rows every second, so a click can land on a row that
+// just moved.  Whether it was selected.
+const selectRow = async (page, pid, tries) => {
+  for (let i = 0; i < tries; i++) {
+    await page.click(`#procs tr[data-pid="${pid}"]`);
+    if (await page.waitForFunction((p) => window.gomemDashboard.selected() === p, pid,
+      { timeout: 2000 }).then(() => true, () => false))
+      return true;
+  }
+  return false;
+};
 try {
   const page = ctx.pages()[0] || await ctx.newPage();
   const offsite = [], errors = [];
@@ -59,7 +71,7 @@ try {
   for (const d of ["default-src 'none'", "script-src 'self'", "frame-ancestors 'none'"])
     if (!csp.includes(d)) fail("Content-Security-Policy lacks " + d + ": " + JSON.stringify(csp));
   await page.waitForSelector(`#procs tr[data-pid="${PID}"]`, { timeout: 15000 });
-  await page.click(`#procs tr[data-pid="${PID}"]`);
+  if (!await selectRow(page, PID, 10)) fail("the workload's row cannot be selected");
   // Two points: the history and the live stream.  On a loaded machine
   // (a CI run beside other builds) this has taken over 15 s; say what
   // the page had if it does not come.
@@ -108,13 +120,7 @@ try {
   await page.screenshot({ path: OUT + "/dashboard.png", fullPage: true });
 
   // The flame graph of the profiled workload: in use, then allocated space.
-  // (the list re-sorts its rows every second: a click that lands on a moving row is retried)
-  for (let i = 0; i < 3; i++) {
-    await page.click(`#procs tr[data-pid="${PROF}"]`);
-    const ok = await page.waitForFunction((p) => window.gomemDashboard.selected() === p, PROF,
-      { timeout: 3000 }).then(() => true, () => false);
-    if (ok) break;
-  }
+  await selectRow(page, PROF, 3);
   await page.waitForFunction((p) => window.gomemDashboard.flameLoaded() === p &&
     window.gomemDashboard.flameKind() === 3, PROF, { timeout: 20000 }).catch(async (e) => {
     console.log("flame state: " + JSON.stringify(await page.evaluate(() => ({
@@ -172,15 +178,8 @@ try {
   if (await page.isHidden("#ended-info")) fail("the ended process is not shown as ended");
   if (await page.isVisible("#chart-mem")) fail("live charts shown for an ended process");
   await page.screenshot({ path: OUT + "/dashboard-ended.png", fullPage: true });
-  // Back to the live workload; the list re-renders every second, so a click
-  // can land on a row that just moved: click until it is the selection.
-  for (let i = 0; ; i++) {
-    await page.click(`#procs tr[data-pid="${PID}"]`);
-    const ok = await page.waitForFunction((p) => window.gomemDashboard.selected() === p, PID,
-      { timeout: 2000 }).then(() => true, () => false);
-    if (ok) break;
-    if (i === 9) { fail("the live workload's row cannot be selected"); break; }
-  }
+  // Back to the live workload.
+  if (!await selectRow(page, PID, 10)) fail("the live workload's row cannot be selected");
 
   // The workload exits (the shell kills it when told): the page says so.
   fs.writeFileSync(OUT + "/.kill-workload", "");

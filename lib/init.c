@@ -79,27 +79,31 @@ static uint64_t gm_random_key(void)
 }
 
 /*
- * 64 random bits for a secret that free objects carry (the link tag, the
- * safelink mask): getrandom's, not AT_RANDOM's bytes, which glibc uses for
- * the stack protector's canary and the pointer guard and which a read of a
- * freed block must not give away.  If getrandom fails (no entropy yet, an
- * old kernel), AT_RANDOM's bytes mixed with the clock and a stack address.
+ * 128 random bits for the secrets that free objects carry (the link tag,
+ * the safelink mask), from one getrandom call: not AT_RANDOM's bytes,
+ * which glibc uses for the stack protector's canary and the pointer guard
+ * and which a read of a freed block must not give away.  If getrandom
+ * fails (no entropy yet, an old kernel), AT_RANDOM's bytes mixed with the
+ * clock and a stack address, through splitmix64's output function.
  */
-static uint64_t gm_random_secret(void)
+static void gm_random_secrets(uint64_t k[2])
 {
 	struct timespec ts;
-	uint64_t k;
+	uint64_t x;
+	int i;
 
-	if (getrandom(&k, sizeof(k), GRND_NONBLOCK) == (ssize_t)sizeof(k))
-		return k;
+	if (getrandom(k, 2 * sizeof(k[0]), GRND_NONBLOCK) == (ssize_t)(2 * sizeof(k[0])))
+		return;
 	clock_gettime(CLOCK_MONOTONIC, &ts);
-	k = gm_random_key() ^ (uint64_t)(uintptr_t)&ts ^ ((uint64_t)ts.tv_nsec << 32) ^
+	x = gm_random_key() ^ (uint64_t)(uintptr_t)&ts ^ ((uint64_t)ts.tv_nsec << 32) ^
 	    (uint64_t)ts.tv_sec;
-	k ^= k >> 30; /* splitmix64's finalizer */
-	k *= 0xbf58476d1ce4e5b9u;
-	k ^= k >> 27;
-	k *= 0x94d049bb133111ebu;
-	return k ^ (k >> 31);
+	for (i = 0; i < 2; i++) {
+		uint64_t z = (x += 0x9e3779b97f4a7c15u);
+
+		z = (z ^ (z >> 30)) * 0xbf58476d1ce4e5b9u;
+		z = (z ^ (z >> 27)) * 0x94d049bb133111ebu;
+		k[i] = z ^ (z >> 31);
+	}
 }
 
 /* Initialise the allocator; safe to call from many threads at once. */
@@ -112,13 +116,17 @@ void gm_init_slow(void)
 			sched_yield();
 		return;
 	}
-	/* First, before any list exists: every free link is XORed with it. */
+	/* First, before any list exists: every free link is XORed with the tag. */
 	{
-		uintptr_t top = (uintptr_t)(gm_random_secret() >> GM_LINK_TAG_SHIFT) & 0xffff;
+		uint64_t k[2];
+		uintptr_t top;
 
+		gm_random_secrets(k);
+		top = (uintptr_t)(k[0] >> GM_LINK_TAG_SHIFT) & 0xffff;
 		if (top == 0 || top == 0xffff)
 			top = 0x5a3c;
 		gm_link_tag = top << GM_LINK_TAG_SHIFT;
+		gm_link_secret = k[1];
 	}
 	gm_env_init();
 	gm_msize_init();
@@ -126,7 +134,6 @@ void gm_init_slow(void)
 	gm_mcentral_init();
 	gm_prof_init();
 	gm_seed = gm_random_key();
-	gm_link_secret = gm_random_secret();
 	if (gm_opt.memory_limit_set) {
 		/* GOMEMLIMIT wins over the cgroup, even "off". */
 		if (gm_opt.memory_limit != INT64_MAX)

@@ -161,6 +161,11 @@
 #define gm_hot	       __attribute__((hot, optimize("omit-frame-pointer", "no-tree-slsr")))
 #define gm_inline      static inline __attribute__((always_inline))
 
+/* Fatal errors (print.c): the message, then the pointer in hex for the
+ * second, on stderr without malloc; then abort. */
+__attribute__((noreturn)) void gm_throw(const char *msg);
+__attribute__((noreturn)) void gm_throw_ptr(const char *msg, const void *p);
+
 /* ---- Constants (Go's values) ---- */
 
 #define GM_PAGE_SHIFT  13
@@ -239,8 +244,27 @@ gm_inline bool gm_link_ok(uintptr_t n)
 	return (n & gm_link_hibits) == 0;
 }
 
-/* The next object after the free object p of a tagged list; ends the process if p's word 0 is not a tagged link. */
-void *gm_link_take(const void *p);
+/*
+ * The next object after p, a free object leaving a list (a pop, a batch
+ * going back to mcentral, a walk of a span's list): p's word 0 must be a
+ * link XORed with tag, else p left a list already or was freed again while
+ * on one (a double free), or the program wrote into it, and the process
+ * ends naming p.
+ */
+gm_inline void *gm_link_decode(const void *p, uintptr_t tag)
+{
+	uintptr_t n = *(const uintptr_t *)p ^ tag;
+
+	if (gm_unlikely(!gm_link_ok(n)))
+		gm_throw_ptr("gomem: double free (or write after free) of", p);
+	return (void *)n;
+}
+
+/* The next object after the free object p of a tagged list. */
+gm_inline void *gm_link_take(const void *p)
+{
+	return gm_link_decode(p, gm_link_tag);
+}
 
 void gm_msize_init(void);
 
@@ -1106,8 +1130,6 @@ void gm_write_str(int fd, const char *s);
 ssize_t gm_read_small(const char *path, char *buf, size_t len);
 size_t gm_fmt_u64(char *buf, uint64_t v);
 size_t gm_fmt_hex(char *buf, uintptr_t v);
-__attribute__((noreturn)) void gm_throw(const char *msg);
-__attribute__((noreturn)) void gm_throw_ptr(const char *msg, const void *p);
 uint64_t gm_nanotime(void);
 uint64_t gm_walltime(void);
 uint64_t gm_walltime_coarse(void);

@@ -57,21 +57,6 @@ void *gm_link_next(const void *slot, unsigned c)
 	return (void *)n;
 }
 
-/*
- * The next object after p, a free object leaving a tagged list (a pop, or
- * a batch going back to mcentral): p's word 0 must be a tagged link, else p
- * left a list already: a double free (or a write into the free object),
- * and the process ends naming p.
- */
-void *gm_link_take(const void *p)
-{
-	uintptr_t n = *(const uintptr_t *)p ^ gm_link_tag;
-
-	if (gm_unlikely(!gm_link_ok(n)))
-		gm_throw_ptr("gomem: double free (or write after free) of", p);
-	return (void *)n;
-}
-
 /* Pop an object of span class c from mc, refilling if needed (n bytes asked). */
 static inline void *gm_small_alloc(gm_mcache *mc, unsigned c, size_t n)
 {

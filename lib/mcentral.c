@@ -176,19 +176,10 @@ static inline bool gm_span_parkable(const gm_mspan *s)
 	       s->npages * (GM_PAGE_SIZE / GM_OS_PAGE) <= 64 && gm_os_page_size() == GM_OS_PAGE;
 }
 
-/*
- * The next object after p on a span's free list, whose links are plain: a
- * word with a top bit set is a tagged link or 0, written by a free (or a
- * malloc) of p while it was on this list, and the process ends naming p.
- */
-static inline void *gm_plain_next(const void *p)
-{
-	uintptr_t n = *(const uintptr_t *)p;
-
-	if (gm_unlikely(!gm_link_ok(n)))
-		gm_throw_ptr("gomem: double free (or write after free) of", p);
-	return (void *)n;
-}
+/* The next object after p on a span's free list, whose links are plain: a
+ * word with a top bit set there is a tagged link, written by a free of p
+ * while it was on this list. */
+#define gm_plain_next(p) gm_link_decode((p), 0)
 
 /* Park the OS pages of s that hold only free objects (released through b);
  * bytes released. */

@@ -269,61 +269,53 @@ void *gm_mcache_refill(gm_mcache *mc, unsigned spanclass)
 
 /*
  * Give the first n objects of the list for spanclass back to mcentral, as
- * tagged lists (with safelink, each masked link is checked and tagged on
- * the way out).  Each object's link is checked and left plain by a first
- * walk: an object on the list twice (a cycle) meets its plain link, and
- * would be counted twice by mcentral; the second walk tags them again.
+ * tagged lists: up to GM_TC_MULTI whole batches for its transfer cache,
+ * else the rest as one list, for the spans.  One walk checks each link
+ * (with safelink, checks each masked link and tags it) and notes where the
+ * batches start and end; only their last links are written (tagged NULL).
+ * An object on the list twice is found where it is handed out twice: a
+ * pop, or mcentral's walk of a list it puts back on the spans.
  */
 void gm_mcache_release(gm_mcache *mc, unsigned spanclass, unsigned n)
 {
 	bool safe = gm_opt.safelink;
 	void **list = safe ? &mc->sfree[spanclass] : &mc->free[spanclass];
-	void *head = *list, *p = head, *last = NULL;
-	unsigned i;
+	void *heads[GM_TC_MULTI], *tails[GM_TC_MULTI], *p = *list, *last = NULL;
+	unsigned b = gm_class_batch[spanclass], i, j = 0, k = 0, whole;
 
 	for (i = 0; i < n && p != NULL; i++) {
+		if (j == 0 && k < GM_TC_MULTI)
+			heads[k++] = p;
 		last = p;
 		p = safe ? gm_link_next(last, spanclass) : gm_link_take(last);
-		*(void **)last = p; /* plain */
+		if (safe)
+			*(uintptr_t *)last = gm_link_enc(p);
+		if (++j == b) {
+			j = 0;
+			if (i + 1 == k * b) /* the end of the batch at heads[k - 1] */
+				tails[k - 1] = last;
+		}
 	}
 	if (last == NULL)
 		return;
-	*(void **)last = NULL;
 	*list = p;
 	if (safe)
 		mc->sroom[spanclass] += i;
 	else
 		mc->room[spanclass] += i;
-	{
-		/* Cut into batches, for one lock (past GM_TC_MULTI batches, as
-		 * at thread exit, the rest stays one list, for the spans), each
-		 * tagged again on lines this thread just wrote: the thread that
-		 * takes a whole batch from the transfer cache puts it on its
-		 * list as it is, and malloc's pop checks each link. */
-		void *heads[GM_TC_MULTI], *tails[GM_TC_MULTI];
-		unsigned b = gm_class_batch[spanclass], k = 0, left = i, j;
-
-		for (p = head; p != NULL;) {
-			heads[k] = p;
-			tails[k++] = NULL;
-			if (left < b || (left > b && k == GM_TC_MULTI)) {
-				/* a part batch, or the rest */
-				for (; p != NULL; p = last) {
-					last = *(void **)p;
-					*(uintptr_t *)p = gm_link_enc(last);
-				}
-				break;
-			}
-			for (j = 0; j < b; j++) {
-				last = p;
-				p = *(void **)last;
-				*(uintptr_t *)last = gm_link_enc(j + 1 < b ? p : NULL);
-			}
-			tails[k - 1] = last;
-			left -= b;
-		}
-		gm_mcentral_free_batches((uint8_t)spanclass, heads, tails, k, i);
-	}
+	/* Whole batches: all of them if the n objects fill at most
+	 * GM_TC_MULTI; else the first GM_TC_MULTI - 1, and the rest is one
+	 * list, from the last head noted. */
+	whole = i / b;
+	if (whole > GM_TC_MULTI || (whole == GM_TC_MULTI && i % b != 0))
+		whole = GM_TC_MULTI - 1;
+	for (j = 0; j < whole; j++)
+		*(uintptr_t *)tails[j] = gm_link_enc(NULL);
+	*(uintptr_t *)last = gm_link_enc(NULL);
+	k = whole + (i > whole * b);
+	if (k > whole)
+		tails[k - 1] = NULL;
+	gm_mcentral_free_batches((uint8_t)spanclass, heads, tails, k, i);
 }
 
 /*

@@ -1007,6 +1007,83 @@ START_TEST(span_list_double_free)
 END_TEST
 
 /*
+ * gm_mcache_release gives the first n objects of a list back as whole
+ * batches for the transfer cache, the first objects first, at most
+ * GM_TC_MULTI of them, or GM_TC_MULTI - 1 and the rest as one list when
+ * more than GM_TC_MULTI batches' worth goes; each batch is a tagged list of
+ * exactly a batch's objects, in the list's order; the list keeps the rest,
+ * still tagged, and its room counts what left; every object not in a
+ * whole batch is back on its span.
+ */
+START_TEST(release_cuts_batches)
+{
+	unsigned c = gm_size_class(64), b = gm_class_batch[c], M = GM_TC_MULTI;
+	unsigned lens[] = {1, b - 1, b, b + 1, 2 * b, M * b - 1, M * b, M * b + 1, (M + 1) * b,
+			   3 * M * b + 5};
+	gm_mcache *mc;
+	void **v = calloc(3 * M * b + 5, sizeof(void *)); /* glibc */
+	uint32_t max0;
+
+	gm_opt.scavenge = false;
+	gm_free(gm_malloc(64)); /* this thread has a cache */
+	mc = gm_tls_mcache;
+	max0 = mc->max[c];
+	ck_assert_uint_ge(gm_central[c].tcmax, M + 1);
+	for (unsigned t = 0; t < sizeof(lens) / sizeof(lens[0]); t++) {
+		for (unsigned cut = 0; cut < 3; cut++) {
+			unsigned L = lens[t], n = cut == 0 ? L : cut == 1 ? L / 2 : UINT32_MAX;
+			unsigned r = n < L ? n : L, whole, i;
+
+			if (n == 0)
+				continue;
+			for (i = 0; i < L; i++)
+				v[i] = gm_malloc(64);
+			/* Nothing else on the list, nothing in the transfer cache. */
+			gm_mcache_release(mc, c, UINT32_MAX);
+			gm_mcentral_drain(c);
+			ck_assert_ptr_null(mc->free[c]);
+			for (i = 0; i < L; i++)
+				*(uintptr_t *)v[i] = gm_link_enc(i + 1 < L ? v[i + 1] : NULL);
+			mc->max[c] = L > max0 ? L : max0;
+			mc->room[c] = mc->max[c] - L;
+			mc->free[c] = v[0];
+
+			gm_mcache_release(mc, c, n);
+
+			ck_assert_uint_eq(list_len(c), L - r);
+			ck_assert_ptr_eq(mc->free[c], r < L ? v[r] : NULL);
+			whole = r <= M * b ? r / b : M - 1;
+			ck_assert_msg(tc_len(c) == whole, "L %u n %u: %u batches, want %u", L, n,
+				      tc_len(c), whole);
+			/* The transfer cache hands out its last batch first. */
+			void *h[GM_TC_MULTI];
+
+			for (unsigned k = whole; k-- > 0;) {
+				void *w[64];
+				bool isw;
+
+				ck_assert_uint_eq(gm_mcentral_alloc_batch(c, b, &h[k], &isw), b);
+				ck_assert(isw);
+				ck_assert_uint_eq(batch_objs(h[k], w, 64), b);
+				for (unsigned j = 0; j < b; j++)
+					ck_assert_ptr_eq(w[j], v[k * b + j]);
+			}
+			for (unsigned k = 0; k < whole; k++)
+				gm_mcentral_free_batch(c, h[k], b);
+			gm_mcentral_drain(c);
+			/* The list's rest back to the spans. */
+			gm_mcache_release(mc, c, UINT32_MAX);
+			gm_mcentral_drain(c);
+			mc->max[c] = max0;
+			mc->room[c] = max0;
+			ck_heap_ok();
+		}
+	}
+	free(v);
+}
+END_TEST
+
+/*
  * A block freed again while its batch sits in the transfer cache: the
  * thread's list hands it out, then the batch, taken whole at the next
  * refill; that malloc finds the block's link taken (0), and stops the
@@ -1433,6 +1510,7 @@ main(void)
 	tcase_add_test(tc, transfer_cache_trims_when_idle);
 	tcase_add_test(tc, transfer_cache_hand_off);
 	tcase_add_test(tc, transfer_cache_moves_several_batches);
+	tcase_add_test(tc, release_cuts_batches);
 	tcase_add_test(tc, transfer_cache_double_free);
 	tcase_add_test(tc, span_list_double_free);
 	suite_add_tcase(s, tc);

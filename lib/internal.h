@@ -787,9 +787,13 @@ int gm_mheap_check(char *why, size_t whylen);
  * (mcache.c): a thread that allocates a class that others free would
  * otherwise take the class lock for every batch. */
 #define GM_TC_MULTI	 8
-/* Objects up to this size (batches of 32) have their producer's cap grow
- * for that (mcache.c); the larger ones' batches of 2 to 16 hold as many
- * bytes, so the lock costs as little per byte without it. */
+/* The most objects in a batch (gm_class_batch, mcentral.c): for objects of
+ * a cache line (GM_LINE bytes) or more; half that for smaller ones. */
+#define GM_BATCH_MAX	 64
+#define GM_LINE		 64
+/* Objects up to this size (batches of 32 or 64) have their producer's cap
+ * grow for that (mcache.c); the larger ones' batches of 2 to 16 hold as
+ * many bytes, so the lock costs as little per byte without it. */
 #define GM_TC_MULTI_MAX 1024u
 #define GM_TC_OBJS	 16384u
 #define GM_TC_BYTES	 ((uint64_t)1 << 20)

@@ -63,17 +63,33 @@ static gm_noinline bool gm_new_failed(bool nothrow)
 	gm_throw("gomem: std::__throw_bad_alloc returned");
 }
 
+/* While p, an allocation of n bytes (align 0: malloc's alignment), is NULL:
+ * the new-handler, then another try. */
+static void *gm_new_retry(void *p, size_t n, size_t align, bool nothrow)
+{
+	while (gm_unlikely(p == NULL) && gm_new_failed(nothrow))
+		p = align == 0 ? gm_malloc(n) : gm_aligned_alloc(align, n);
+	return p;
+}
+
+/* The slow paths of new and new[] (gm_malloc_fast_or): out of line, so
+ * that the two are malloc's fast path with no frame of their own. */
+static gm_noinline void *gm_new_slow(size_t n, gm_mcache *mc)
+{
+	return gm_new_retry(gm_malloc_slow(n, mc), n, 0, false);
+}
+
+static gm_noinline void *gm_new_slow_nothrow(size_t n, gm_mcache *mc)
+{
+	return gm_new_retry(gm_malloc_slow(n, mc), n, 0, true);
+}
+
 /* operator new of every form: align 0 = the default (16 from 16 B up). */
 static inline void *gm_new(size_t n, size_t align, bool nothrow)
 {
-	void *p;
-
-	do {
-		p = align == 0 ? gm_malloc_fast(n) : gm_aligned_alloc(align, n);
-		if (gm_likely(p != NULL))
-			return p;
-	} while (gm_new_failed(nothrow));
-	return NULL;
+	if (align != 0)
+		return gm_new_retry(gm_aligned_alloc(align, n), n, align, nothrow);
+	return gm_malloc_fast_or(n, nothrow ? gm_new_slow_nothrow : gm_new_slow);
 }
 
 #define GM_NEW(name, ...)    GM_API void *name(__VA_ARGS__)

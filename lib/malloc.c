@@ -577,7 +577,13 @@ static gm_noinline void gm_free_checked(void *p, gm_mspan *s)
 gm_noinline void gm_free_slow(void *p)
 {
 	uintptr_t a = (uintptr_t)p;
-	gm_mspan *s = gm_span_of_fast(a); /* gm_span_none for NULL and no span */
+
+	/* free(NULL) first: programs call it as often as they like (mstress,
+	 * 70% of its frees), and the fast path's page table sends it here. */
+	if (a == 0)
+		return;
+
+	gm_mspan *s = gm_span_of_fast(a); /* gm_span_none for no span */
 	gm_mcache *mc = gm_tls_mcache;
 	uint16_t nsampled = __atomic_load_n(&s->nsampled, __ATOMIC_RELAXED);
 

@@ -138,7 +138,13 @@ GM_API void gomem_free_os_memory(void)
 	size_t parked;
 
 	gm_ensure_init();
-	gm_lcache_drain_all(); /* the threads' cached large blocks first */
+	/* First what holds spans from the heap: exited threads' caches, the
+	 * threads' cached large blocks, the transfer caches (drained later,
+	 * by the pass over the spans, a span they emptied went back to the
+	 * heap after its release: HeapIdle stayed over HeapReleased). */
+	gm_mcache_orphans_release(UINT64_MAX);
+	gm_lcache_drain_all();
+	gm_mcentral_drain_all();
 	gm_mheap_scavenge(SIZE_MAX, true);
 	parked = gm_mcentral_scavenge_all();
 	gm_lock_acquire(&gm_heap.lock);

@@ -894,6 +894,7 @@ typedef struct gm_mcache {
 	struct gm_mcache *rnext, *rprev;
 	pid_t tid;
 	bool registered;
+	uint64_t orphaned; /* when its thread exited, on the orphan list */
 	/* A copy of gm_small, for malloc's fast path: addressed from the
 	 * cache's register, not through a lea of its own.  All zero in
 	 * gm_empty_mcache: every size is class 0 there, whose list is empty. */
@@ -911,7 +912,16 @@ typedef struct gm_registry {
 	gm_mcache *head;
 	uint64_t nthreads;
 	gm_tstats dead; /* counts of exited threads */
+	/* Caches of exited threads, kept whole for the next threads (mcache.c,
+	 * "Orphans"): linked through rnext, newest first. */
+	gm_mcache *orphans;
+	unsigned norphans;
 } gm_registry;
+
+/* Orphans: at most this many, given back after GM_ORPHAN_NS or so (the
+ * scavenger's idle tick), or at once on a spike or memory pressure. */
+#define GM_ORPHANS_MAX 4u
+#define GM_ORPHAN_NS   1000000000u
 
 extern gm_registry gm_registry_;
 extern gm_mcache gm_empty_mcache;
@@ -922,6 +932,7 @@ void gm_mcache_release_all(gm_mcache *mc);
 void gm_lcache_release(gm_mcache *mc);
 void gm_lcache_drain_all(void);
 void gm_mcache_thread_exit(void *arg);
+void gm_mcache_orphans_release(uint64_t before);
 void *gm_mcache_refill(gm_mcache *mc, unsigned spanclass);
 void gm_mcache_release(gm_mcache *mc, unsigned spanclass, unsigned n);
 void gm_mcache_overflow(gm_mcache *mc, unsigned spanclass);

@@ -61,8 +61,18 @@ void *gm_link_next(const void *slot, unsigned c)
 static inline void *gm_small_alloc(gm_mcache *mc, unsigned c, size_t n)
 {
 	bool safe = gm_opt.safelink;
-	void *p = safe ? mc->sfree[c] : mc->free[c];
+	void *p;
 
+	if (gm_unlikely(mc == &gm_empty_mcache)) {
+		/* The thread's first allocation: its cache may be an exited
+		 * thread's, lists and all (mcache.c, "Orphans"). */
+		mc = gm_mcache_create();
+		if (gm_unlikely(mc == NULL)) {
+			errno = ENOMEM;
+			return NULL;
+		}
+	}
+	p = safe ? mc->sfree[c] : mc->free[c];
 	if (gm_likely(p != NULL)) {
 		if (gm_unlikely(safe)) {
 			mc->sfree[c] = gm_link_next(p, c);

@@ -11,8 +11,16 @@
  * that class (Go 1.2's MCacheList) and the thread's statistics.  Lists are filled and drained in
  * batches through mcentral.  Statistics are written only by the owner with plain stores and read by
  * gm_read_memstats through the registry of all mcaches.  At thread exit (a pthread key destructor)
- * the spans go back to mcentral, the counts into the registry's dead-thread totals, and the mcache
- * to its fixalloc.
+ * the counts go into the registry's dead-thread totals and the mcache becomes an orphan, below.
+ *
+ * Orphans.  An exited thread's cache is kept whole, lists, caps and owned spans, on the registry's
+ * orphan list (at most GM_ORPHANS_MAX), and the next thread to start takes it with its objects
+ * and its owner code.  A program that starts a thread per task (larson, mstress) would otherwise
+ * walk every list back to mcentral at each exit, on lines that are cold by then, and refill them
+ * from nothing, with the caps back at their base, at each start.  The scavenger gives an orphan
+ * nobody took back after GM_ORPHAN_NS or so, and all of them at once on a spike or under memory
+ * pressure: objects, spans and the mcache itself, as an exit did before.  With the list full, an
+ * exiting thread gives its cache back at once.
  *
  * The cap of each list adapts, like tcmalloc's slow start.  A list starts at 2 batches.  When a
  * free finds it full (room 0, the slow path) and the list ran empty since its last overflow (the
@@ -97,31 +105,51 @@ static uintptr_t gm_mcache_code(void)
 	return (uintptr_t)v << GM_FAST_CODE_SHIFT;
 }
 
+/* An orphan for a thread that starts (see "Orphans" above), or NULL. */
+static gm_mcache *gm_mcache_adopt(void)
+{
+	gm_mcache *mc;
+
+	pthread_mutex_lock(&gm_registry_.lock);
+	mc = gm_registry_.orphans;
+	if (mc != NULL) {
+		gm_registry_.orphans = mc->rnext;
+		gm_registry_.norphans--;
+	}
+	pthread_mutex_unlock(&gm_registry_.lock);
+	return mc;
+}
+
 /* Create and register the calling thread's mcache; NULL if out of memory. */
 gm_mcache *gm_mcache_create(void)
 {
 	gm_mcache *mc;
+	bool fresh = false;
 
 	gm_ensure_init();
 	if (gm_tls_mcache != &gm_empty_mcache)
 		return gm_tls_mcache;
-	gm_lock_acquire(&gm_heap.lock);
-	mc = gm_fixalloc_alloc(&gm_heap.cachealloc);
-	gm_lock_release(&gm_heap.lock);
-	if (mc == NULL)
-		return NULL;
-	mc->tid = (pid_t)syscall(SYS_gettid);
-	mc->small = gm_small;
-	for (unsigned c = 1; c < GM_NUM_SPANCLASSES; c++) {
-		mc->max[c] = 2u * gm_class_batch[c];
-		if (gm_opt.safelink)
-			mc->sroom[c] = mc->max[c];
-		else
-			mc->room[c] = mc->max[c];
-		mc->refilled[c] = mc->overages[c] = 0;
-		mc->mark[c] = 0;
+	mc = gm_mcache_adopt();
+	if (mc == NULL) {
+		gm_lock_acquire(&gm_heap.lock);
+		mc = gm_fixalloc_alloc(&gm_heap.cachealloc);
+		gm_lock_release(&gm_heap.lock);
+		if (mc == NULL)
+			return NULL;
+		fresh = true;
+		mc->small = gm_small;
+		for (unsigned c = 1; c < GM_NUM_SPANCLASSES; c++) {
+			mc->max[c] = 2u * gm_class_batch[c];
+			if (gm_opt.safelink)
+				mc->sroom[c] = mc->max[c];
+			else
+				mc->room[c] = mc->max[c];
+			mc->refilled[c] = mc->overages[c] = 0;
+			mc->mark[c] = 0;
+		}
+		mc->grown = 0;
 	}
-	mc->grown = 0;
+	mc->tid = (pid_t)syscall(SYS_gettid);
 	mc->next_sample = gm_prof_next(mc);
 	pthread_mutex_lock(&gm_registry_.lock);
 	mc->rprev = NULL;
@@ -130,7 +158,9 @@ gm_mcache *gm_mcache_create(void)
 		mc->rnext->rprev = mc;
 	gm_registry_.head = mc;
 	gm_registry_.nthreads++;
-	mc->notcode = ~gm_mcache_code();
+	/* An orphan keeps its code: its spans' page table entries carry it. */
+	if (fresh)
+		mc->notcode = ~gm_mcache_code();
 	mc->registered = true;
 	pthread_mutex_unlock(&gm_registry_.lock);
 	gm_tls_mcache = mc;
@@ -469,6 +499,42 @@ static void gm_registry_unlink_locked(gm_mcache *mc)
 	mc->registered = false;
 }
 
+/* Give the unregistered cache mc back: its objects, spans, and itself. */
+static void gm_mcache_free_dead(gm_mcache *mc)
+{
+	gm_mcache_release_all(mc);
+	gm_lock_acquire(&gm_heap.lock);
+	gm_fixalloc_free(&gm_heap.cachealloc, mc);
+	gm_lock_release(&gm_heap.lock);
+}
+
+/*
+ * Make mc, the exiting thread's registered cache, an orphan if there is room:
+ * its counts go to the dead threads' totals, as at any exit, and start again
+ * at 0 for the thread that adopts it.  False if the list is full.
+ */
+static bool gm_mcache_orphan(gm_mcache *mc)
+{
+	bool kept;
+
+	pthread_mutex_lock(&gm_registry_.lock);
+	gm_stats_merge_dead_locked(&mc->stats);
+	gm_registry_unlink_locked(mc);
+	kept = gm_registry_.norphans < GM_ORPHANS_MAX;
+	if (kept) {
+		__builtin_memset(&mc->stats, 0, sizeof(mc->stats));
+		for (unsigned c = 0; c < GM_NUM_SPANCLASSES; c++)
+			mc->mark[c] = mc->overages[c] = 0;
+		mc->orphaned = gm_nanotime();
+		mc->rprev = NULL;
+		mc->rnext = gm_registry_.orphans;
+		gm_registry_.orphans = mc;
+		gm_registry_.norphans++;
+	}
+	pthread_mutex_unlock(&gm_registry_.lock);
+	return kept;
+}
+
 /* pthread key destructor: the thread is exiting. */
 void gm_mcache_thread_exit(void *arg)
 {
@@ -476,15 +542,44 @@ void gm_mcache_thread_exit(void *arg)
 
 	if (mc == NULL || mc == &gm_empty_mcache)
 		return;
-	gm_mcache_release_all(mc);
+	/* The large block goes back now: the scavenger drains registered
+	 * caches' only. */
+	gm_lcache_release(mc);
+	/* Not the thread's once another may have taken it. */
 	gm_tls_mcache = &gm_empty_mcache;
-	gm_lock_acquire(&gm_heap.lock);
+	if (!gm_mcache_orphan(mc)) {
+		/* The thread's again while its lists go back: objects of its
+		 * own spans go straight onto their free lists. */
+		gm_tls_mcache = mc;
+		gm_mcache_free_dead(mc);
+		gm_tls_mcache = &gm_empty_mcache;
+	}
+}
+
+/*
+ * Give back the orphans that became orphans at or before the time before
+ * (UINT64_MAX: all of them).  The scavenger, without locks held.
+ */
+void gm_mcache_orphans_release(uint64_t before)
+{
+	gm_mcache *list = NULL, *mc, **pp;
+
 	pthread_mutex_lock(&gm_registry_.lock);
-	gm_stats_merge_dead_locked(&mc->stats);
-	gm_registry_unlink_locked(mc);
+	for (pp = &gm_registry_.orphans; (mc = *pp) != NULL;) {
+		if (mc->orphaned <= before) {
+			*pp = mc->rnext;
+			gm_registry_.norphans--;
+			mc->rnext = list;
+			list = mc;
+		} else {
+			pp = &mc->rnext;
+		}
+	}
 	pthread_mutex_unlock(&gm_registry_.lock);
-	gm_fixalloc_free(&gm_heap.cachealloc, mc);
-	gm_lock_release(&gm_heap.lock);
+	while ((mc = list) != NULL) {
+		list = mc->rnext;
+		gm_mcache_free_dead(mc);
+	}
 }
 
 /*

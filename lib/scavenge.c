@@ -241,8 +241,10 @@ static void *gm_scav_main(void *arg)
 			next_rotate = now + half;
 		}
 		if (now >= next_trim) {
-			/* Idle classes' transfer caches down to their idle bound. */
+			/* Idle classes' transfer caches down to their idle bound;
+			 * exited threads' caches nobody took since the last tick. */
 			gm_mcentral_trim_idle();
+			gm_mcache_orphans_release(now - GM_ORPHAN_NS);
 			next_trim = now + GM_TC_IDLE_NS;
 		}
 		if (next_trim - now < sleep_ns)
@@ -286,6 +288,7 @@ static void *gm_scav_main(void *arg)
 			/* The objects held whole in the transfer caches keep
 			 * their spans from the heap: they go back first. */
 			if (spike) {
+				gm_mcache_orphans_release(UINT64_MAX);
 				gm_mcentral_drain_all();
 				gm_lcache_drain_all();
 			}

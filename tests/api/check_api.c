@@ -10,6 +10,7 @@
  */
 #include <errno.h>
 #include <malloc.h>
+#include <pthread.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -1082,6 +1083,42 @@ START_TEST(test_release_keeps_live_data)
 }
 END_TEST
 
+/* Allocate and free 64 blocks of 1 KiB: the thread's cache keeps them. */
+static void *cache_some(void *arg)
+{
+	void *p[64];
+
+	(void)arg;
+	for (int i = 0; i < 64; i++)
+		p[i] = malloc(1024);
+	for (int i = 0; i < 64; i++)
+		free(p[i]);
+	return NULL;
+}
+
+/* An exited thread's cache waits for a new thread; gomem_free_os_memory
+ * gives it back, then releases the pages it held. */
+START_TEST(test_free_os_memory_takes_exited_caches)
+{
+	struct gomem_memstats a, b, c;
+	pthread_t t;
+
+	free(malloc(8));
+	gomem_free_os_memory();
+	gomem_read_memstats(&a);
+	ck_assert_int_eq(pthread_create(&t, NULL, cache_some, NULL), 0);
+	ck_assert_int_eq(pthread_join(t, NULL), 0);
+	gomem_read_memstats(&b);
+	ck_assert_uint_eq(b.Threads, a.Threads);
+	ck_assert_uint_gt(b.MCacheInuse, a.MCacheInuse);
+	gomem_free_os_memory();
+	gomem_read_memstats(&c);
+	ck_assert_uint_eq(c.MCacheInuse, a.MCacheInuse);
+	ck_assert_uint_eq(c.HeapAlloc, b.HeapAlloc); /* (pthread_create's own blocks stay) */
+	ck_assert_uint_eq(c.HeapIdle, c.HeapReleased);
+}
+END_TEST
+
 static Suite *api_suite(void)
 {
 	Suite *s = suite_create("api");
@@ -1103,6 +1140,7 @@ static Suite *api_suite(void)
 	tcase_add_test(tc, test_no_overlap);
 	tcase_add_test(tc, test_churn_no_growth);
 	tcase_add_test(tc, test_release_keeps_live_data);
+	tcase_add_test(tc, test_free_os_memory_takes_exited_caches);
 	suite_add_tcase(s, tc);
 
 	tc = tcase_create("calloc");

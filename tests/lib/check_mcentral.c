@@ -163,9 +163,12 @@ START_TEST(remote_free_returns_spans)
 	v = fill_span(c, &n);
 	x.v = v;
 	x.n = n;
-	/* Another thread frees everything, then exits (its cache goes back). */
+	/* Another thread frees everything, then exits: its cache becomes an
+	 * orphan, given back here as the scavenger gives back one nobody
+	 * took. */
 	pthread_create(&t, NULL, free_all, &x);
 	pthread_join(t, NULL);
+	gm_mcache_orphans_release(UINT64_MAX);
 	gm_read_memstats(&b);
 	ck_assert_uint_eq(b.Mallocs - a.Mallocs, n);
 	ck_assert_uint_eq(b.Frees - a.Frees, n);
@@ -209,6 +212,102 @@ START_TEST(thread_exit_hands_cache_back)
 	ck_assert_uint_eq(b.Frees - a.Frees, 100);
 	ck_identities(&b);
 	ck_heap_ok();
+}
+END_TEST
+
+/* Free 16 objects of 256 B (x->v), noting the last (x->v[16]). */
+static void *
+free16_exit(void *arg)
+{
+	void **v = arg;
+
+	for (int i = 0; i < 16; i++)
+		v[i] = gm_malloc(256);
+	for (int i = 0; i < 16; i++)
+		gm_free(v[i]);
+	v[16] = v[15];
+	return NULL;
+}
+
+static void *
+malloc256(void *arg)
+{
+	*(void **)arg = gm_malloc(256);
+	return NULL;
+}
+
+static pthread_barrier_t orphan_bar;
+
+static void *
+alloc_wait_exit(void *arg)
+{
+	(void)arg;
+	gm_free(gm_malloc(48));
+	pthread_barrier_wait(&orphan_bar);
+	return NULL;
+}
+
+/*
+ * An exited thread's cache is an orphan: the next thread takes it whole, its
+ * list included (the first malloc is the last object the dead thread freed,
+ * with no refill); the counts stay exact; at most GM_ORPHANS_MAX wait; and
+ * giving them back (the scavenger's) returns every object.
+ */
+START_TEST(orphan_cache_adopted)
+{
+	void *v[17], *p = NULL;
+	pthread_t t, w[GM_ORPHANS_MAX + 3];
+	uint64_t threads0, inuse0, cinuse0;
+	struct gomem_memstats a, b;
+	unsigned i;
+
+	gm_opt.scavenge = false;
+	gm_free(gm_malloc(8)); /* this thread's cache, before the counts */
+	threads0 = gm_registry_.nthreads;
+	gm_mcache_orphans_release(UINT64_MAX);
+	gm_read_memstats(&a);
+	cinuse0 = a.MCacheInuse;
+	pthread_create(&t, NULL, free16_exit, v);
+	pthread_join(t, NULL);
+	ck_assert_uint_eq(gm_registry_.norphans, 1);
+	ck_assert_uint_eq(gm_registry_.nthreads, threads0);
+	pthread_create(&t, NULL, malloc256, &p);
+	pthread_join(t, NULL);
+	ck_assert_ptr_eq(p, v[16]);
+	gm_read_memstats(&b);
+	ck_assert_uint_eq(b.Mallocs - a.Mallocs, 17);
+	ck_assert_uint_eq(b.Frees - a.Frees, 16);
+	ck_identities(&b);
+	gm_free(p);
+
+	/* Many exit at once: the list stays bounded, the rest go back. */
+	pthread_barrier_init(&orphan_bar, NULL, GM_ORPHANS_MAX + 4);
+	for (i = 0; i < GM_ORPHANS_MAX + 3; i++)
+		pthread_create(&w[i], NULL, alloc_wait_exit, NULL);
+	pthread_barrier_wait(&orphan_bar);
+	for (i = 0; i < GM_ORPHANS_MAX + 3; i++)
+		pthread_join(w[i], NULL);
+	pthread_barrier_destroy(&orphan_bar);
+	ck_assert_uint_eq(gm_registry_.norphans, GM_ORPHANS_MAX);
+	gm_read_memstats(&b);
+	ck_assert_uint_eq(b.MCacheInuse, cinuse0 + GM_ORPHANS_MAX * gm_heap.cachealloc.size);
+	ck_assert_uint_eq(b.HeapAlloc, a.HeapAlloc);
+	ck_identities(&b);
+
+	/* Given back: no orphan, no cache of theirs, every object home. */
+	inuse0 = atomic_load(&gm_heap.inuse);
+	gm_mcache_orphans_release(UINT64_MAX);
+	gm_read_memstats(&b);
+	ck_assert_uint_eq(gm_registry_.norphans, 0);
+	ck_assert_ptr_null(gm_registry_.orphans);
+	ck_assert_uint_eq(b.MCacheInuse, cinuse0);
+	ck_assert_uint_eq(b.HeapAlloc, a.HeapAlloc);
+	gm_mcache_release_all(gm_tls_mcache);
+	gm_mcentral_drain_all();
+	ck_assert_uint_le(atomic_load(&gm_heap.inuse), inuse0);
+	ck_identities(&b);
+	ck_heap_ok();
+	gm_opt.scavenge = true;
 }
 END_TEST
 
@@ -861,6 +960,8 @@ hand_off(void **v, unsigned n)
 		v[i] = gm_malloc(64);
 	pthread_create(&t, NULL, free_batches, &x);
 	pthread_join(t, NULL);
+	/* Its cache, an orphan, back as the scavenger gives it. */
+	gm_mcache_orphans_release(UINT64_MAX);
 	return x.n;
 }
 
@@ -872,7 +973,7 @@ START_TEST(transfer_cache_hand_off)
 	/* The freeing thread's list (2 batches at its base cap) overflowed
 	 * twice, a whole batch each time. */
 	ck_assert_uint_eq(hand_off(v, n), 2);
-	/* Its exit gave its list back as whole batches too, and they stay
+	/* Its list, given back, went as whole batches too, and they stay
 	 * there for the next thread. */
 	ck_assert_uint_eq(tc_len(c), 4);
 	gm_mcache_release_all(gm_tls_mcache);
@@ -911,7 +1012,7 @@ START_TEST(transfer_cache_moves_several_batches)
 	struct xfer y = {w, 3 * b};
 	pthread_t t;
 
-	/* The consumer's overflows give a batch each, its exit the rest. */
+	/* The consumer's overflows give a batch each, its orphan the rest. */
 	hand_off(v, n);
 	ck_assert_uint_eq(tc_len(c), 8);
 	/* A new thread: its first refill takes a batch; at the next (no
@@ -1462,7 +1563,8 @@ START_TEST(owners_change_under_remote_frees)
 	atomic_store(&st_deadline, st_now() + 1500000000u);
 	pthread_create(&pk, NULL, st_parker, NULL);
 	for (unsigned g = 0; g < ST_GENS; g++) {
-		/* Generation g: workers start, run, and exit (their spans go back). */
+		/* Generation g: workers start (taking the last one's caches),
+		 * run, and exit. */
 		for (unsigned i = 0; i < ST_WORKERS; i++)
 			pthread_create(&w[i], NULL, st_worker, (void *)(uintptr_t)(g * ST_WORKERS + i + 1));
 		for (unsigned i = 0; i < ST_WORKERS; i++)
@@ -1470,6 +1572,9 @@ START_TEST(owners_change_under_remote_frees)
 	}
 	atomic_store(&st_stop, true);
 	pthread_join(pk, NULL);
+	/* The last generations' caches wait as orphans: back, as the
+	 * scavenger gives them. */
+	gm_mcache_orphans_release(UINT64_MAX);
 	for (unsigned i = 0; i < ST_SLOTS; i++) {
 		void *p = atomic_exchange(&st_slot[i], NULL);
 
@@ -1501,6 +1606,7 @@ main(void)
 	tcase_add_test(tc, fresh_span_carved_lazily);
 	tcase_add_test(tc, remote_free_returns_spans);
 	tcase_add_test(tc, thread_exit_hands_cache_back);
+	tcase_add_test(tc, orphan_cache_adopted);
 	tcase_add_test(tc, producer_consumer);
 	tcase_add_test(tc, free_os_pages_inside_spans);
 	tcase_add_test(tc, cap_grows_for_bursts);

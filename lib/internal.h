@@ -1128,6 +1128,7 @@ int gm_parse_bytes(const char *s, int64_t *out);
 
 #define GM_CG_PATH	  4096
 #define GM_CGROUP_POLL_NS  500000000u /* the limit files are re-read this often */
+#define GM_SCAV_ALONE_NS   250000000u /* the scavenger looks whether it is the last thread */
 #define GM_CGROUP_FIRST_NS 20000000u  /* the scavenger looks for the cgroup this long after start */
 
 int gm_cgroup_find(const char *proc_cgroup, const char *mountinfo, char *dir, size_t dirlen,

@@ -50,6 +50,7 @@
 #include "probes.h"
 
 #include <errno.h>
+#include <fcntl.h>
 #include <sched.h>
 #include <signal.h>
 #include <string.h>
@@ -208,12 +209,51 @@ static uint64_t gm_scav_account(uint64_t t0, uint64_t bytes, bool parked)
 	return worked;
 }
 
+/*
+ * Is the scavenger the process's last live thread?  A program may end its
+ * main thread with pthread_exit and leave the process to the others: glibc
+ * ends the process (exit(0)) when the last of them returns.  The scavenger
+ * must not be that last thread, or the process would never end, and, as it
+ * blocks every signal, would not end on SIGTERM either.  /proc/self/stat
+ * gives the main thread's state and the live threads, the main thread
+ * counted until the whole process is gone: the scavenger is alone when the
+ * main thread is a zombie and there are two.  False if it cannot tell.
+ */
+static bool gm_scav_alone(void)
+{
+	char buf[1024], *p;
+	ssize_t n;
+	int fd, field;
+
+	do
+		fd = open("/proc/self/stat", O_RDONLY | O_CLOEXEC);
+	while (fd < 0 && errno == EINTR);
+	if (fd < 0)
+		return false;
+	do
+		n = read(fd, buf, sizeof(buf) - 1);
+	while (n < 0 && errno == EINTR);
+	close(fd);
+	if (n <= 0)
+		return false;
+	buf[n] = 0;
+	/* "pid (comm) state ppid ...": comm may hold spaces and ')'. */
+	p = strrchr(buf, ')');
+	if (p == NULL || p[1] != ' ' || (p[2] != 'Z' && p[2] != 'X'))
+		return false;
+	/* num_threads is field 20; the state, at p + 2, is field 3. */
+	for (field = 3, p += 2; field < 20 && *p != 0; p++)
+		if (*p == ' ')
+			field++;
+	return field == 20 && p[0] == '2' && p[1] == ' ';
+}
+
 static void *gm_scav_main(void *arg)
 {
 	uint64_t now = gm_nanotime();
 	uint64_t half = gm_opt.release_delay_ns / 2 ? gm_opt.release_delay_ns / 2 : 1;
 	uint64_t next_rotate = now + half, next_pub = now, next_cgroup = now + GM_CGROUP_POLL_NS;
-	uint64_t next_trim = now + GM_TC_IDLE_NS;
+	uint64_t next_trim = now + GM_TC_IDLE_NS, next_alone = now + GM_SCAV_ALONE_NS;
 	/* The cgroup is looked for GM_CGROUP_FIRST_NS after start: reading
 	 * /proc/self/mountinfo and the limit files takes 0.15-0.2 ms, which a
 	 * short process (most of what a shell runs) would pay for nothing. */
@@ -234,6 +274,13 @@ static void *gm_scav_main(void *arg)
 		struct timespec ts;
 
 		now = gm_nanotime();
+		if (now >= next_alone) {
+			/* The program's threads are all gone: leave, and glibc
+			 * ends the process as it would have without us. */
+			if (gm_scav_alone())
+				break;
+			next_alone = now + GM_SCAV_ALONE_NS;
+		}
 		if (now >= next_rotate) {
 			uint64_t halves = (now - next_rotate) / half + 1;
 

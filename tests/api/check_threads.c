@@ -12,6 +12,8 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <signal.h>
+#include <sys/wait.h>
 #include <unistd.h>
 
 #include <check.h>
@@ -583,6 +585,49 @@ START_TEST(test_integrity_while_releasing)
 }
 END_TEST
 
+static void *last_worker(void *arg)
+{
+	(void)arg;
+	for (int i = 0; i < 1000; i++)
+		free(malloc(64 + i));
+	usleep(50000);
+	return NULL;
+}
+
+/*
+ * The main thread ends with pthread_exit and leaves the process to a worker:
+ * when the worker returns, glibc ends the process with status 0.  The
+ * scavenger thread, started by the allocations, must not keep it alive
+ * (it blocks every signal: the process would not even end on SIGTERM).
+ */
+START_TEST(test_main_pthread_exit_ends_process)
+{
+	pid_t pid = fork(), r = 0;
+	int status = -1;
+
+	ck_assert_int_ge(pid, 0);
+	if (pid == 0) {
+		pthread_t t;
+
+		free(malloc(1 << 20));
+		if (pthread_create(&t, NULL, last_worker, NULL) != 0)
+			_exit(3);
+		pthread_exit(NULL);
+	}
+	/* The scavenger looks every quarter second and may sleep a second
+	 * first: 20 s is far more than the process needs. */
+	for (int i = 0; i < 2000 && (r = waitpid(pid, &status, WNOHANG)) == 0; i++)
+		usleep(10000);
+	if (r == 0) {
+		kill(pid, SIGKILL);
+		waitpid(pid, &status, 0);
+		ck_abort_msg("the process did not end 20 s after its last thread");
+	}
+	ck_assert_int_eq(r, pid);
+	ck_assert_msg(WIFEXITED(status) && WEXITSTATUS(status) == 0, "status %#x", status);
+}
+END_TEST
+
 static Suite *threads_suite(void)
 {
 	Suite *s = suite_create("threads");
@@ -596,6 +641,7 @@ static Suite *threads_suite(void)
 	tcase_add_test(tc, test_many_live_threads);
 	tcase_add_test(tc, test_cross_thread_no_leak);
 	tcase_add_test(tc, test_integrity_while_releasing);
+	tcase_add_test(tc, test_main_pthread_exit_ends_process);
 	suite_add_tcase(s, tc);
 	return s;
 }

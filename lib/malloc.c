@@ -87,7 +87,6 @@ static inline void *gm_small_alloc(gm_mcache *mc, unsigned c, size_t n)
 			errno = ENOMEM;
 			return NULL;
 		}
-		mc = gm_tls_mcache;
 	}
 	*(uintptr_t *)p = 0;
 	gm_stat_inc(&mc->stats.nmalloc[c]);

@@ -231,7 +231,8 @@ static unsigned gm_mcache_take(gm_mcache *mc, unsigned spanclass, void **head, b
 }
 
 /*
- * The list for spanclass is empty: take a batch from mcentral.  Returns one
+ * The list for spanclass of mc, a thread's real cache (gm_small_alloc
+ * creates it first), is empty: take a batch from mcentral.  Returns one
  * object (the rest goes on the list), or NULL when out of memory.
  */
 void *gm_mcache_refill(gm_mcache *mc, unsigned spanclass)
@@ -240,11 +241,6 @@ void *gm_mcache_refill(gm_mcache *mc, unsigned spanclass)
 	unsigned n;
 	bool whole, keyed;
 
-	if (gm_unlikely(mc == &gm_empty_mcache)) {
-		mc = gm_mcache_create();
-		if (mc == NULL)
-			return NULL;
-	}
 	if (gm_unlikely(!gm_scav.started))
 		gm_scav_start();
 	if (mc->refilled[spanclass] && gm_class_size[spanclass] <= GM_TC_MULTI_MAX) {
@@ -642,14 +638,11 @@ void gm_mcache_fork_child(void)
 			continue;
 		/* Frees into the dead thread's spans must reach mcentral. */
 		gm_mcache_trim_dead(mc);
-		gm_mcache_release_all(mc);
-		gm_lock_acquire(&gm_heap.lock);
 		pthread_mutex_lock(&gm_registry_.lock);
 		gm_stats_merge_dead_locked(&mc->stats);
 		gm_registry_unlink_locked(mc);
 		pthread_mutex_unlock(&gm_registry_.lock);
-		gm_fixalloc_free(&gm_heap.cachealloc, mc);
-		gm_lock_release(&gm_heap.lock);
+		gm_mcache_free_dead(mc);
 	}
 	if (self != &gm_empty_mcache)
 		self->tid = (pid_t)syscall(SYS_gettid);

@@ -964,6 +964,8 @@ gm_inline void gm_stat_add(uint64_t *c, uint64_t v)
 void *gm_malloc(size_t n);
 void gm_free(void *p);
 void *gm_calloc(size_t n, size_t m);
+/* A running cost figure of large calloc's zeroing (malloc.c). */
+void gm_zero_learn(_Atomic uint64_t *avg, uint64_t x);
 void *gm_realloc(void *p, size_t n);
 void *gm_reallocarray(void *p, size_t n, size_t m);
 void *gm_memalign(size_t align, size_t n);

@@ -103,23 +103,28 @@ static inline void *gm_small_alloc(gm_mcache *mc, unsigned c, size_t n)
  * and more between machines: a madvise took 1-2 us where this was first
  * measured, and takes 6-150 us on a paravirtualized guest (150 when it must
  * flush another CPU's TLB), where a memset of 1 MiB in cache takes 8 us.
- * So all three are measured:
+ * So all of them are measured:
  *
  *   - the fraction of its pages the program touches, with mincore when a
  *     block zeroed the lazy way is freed (one in 8; the first 64 KiB of one
  *     memset block in 256 is zeroed lazily to keep measuring), a running
  *     average;
  *   - the time of a madvise of a whole block (gm_nanotime around it: 30 ns
- *     against microseconds), and of a memset per byte (gm_zero_calibrate),
- *     running figures that follow the fast samples (gm_zero_learn).  The
- *     first reused block, and one in 4096 after, is zeroed the lazy way to
- *     time the call, and its last 64 KiB by memset twice to time that.
+ *     against microseconds), of a page fault, and of a memset per byte
+ *     (gm_zero_calibrate), running figures that follow the fast samples
+ *     (gm_zero_learn).  The first reused block, and one in 4096 after, is
+ *     zeroed the lazy way to time the call, and its last 64 KiB is written
+ *     twice: the first memset takes its faults, the second times the
+ *     memset.  The lazy probe of memset mode is timed too, so a figure that
+ *     a slow moment pushed up comes back down.
  *
  * The lazy way costs a madvise plus a fault per touched page (one at
- * least), a fault taken to cost what the madvise does (both enter the
- * kernel; a fault also clears its page); the memset costs its rate times
- * the size.  The cheaper wins.  Pages released already (fresh, or
- * scavenged) are never zeroed at all (needzero).
+ * least); the memset costs its rate times the size.  The cheaper wins.
+ * Measured here (bench/README, "Large calloc"): a madvise of 1 MiB with
+ * one page resident 0.7 us, with all 256 resident 33 us, a write fault
+ * 0.8 us, a memset of 1 MiB 15 us; so the lazy way wins below about one
+ * page in twenty touched.  Pages released already (fresh, or scavenged)
+ * are never zeroed at all (needzero).
  */
 #define GM_LAZY_ZERO_MIN ((size_t)256 << 10) /* smaller blocks: memset */
 #define GM_LAZY_PROBE	 ((size_t)64 << 10)
@@ -129,15 +134,20 @@ static inline void *gm_small_alloc(gm_mcache *mc, unsigned c, size_t n)
 static _Atomic uint32_t gm_touch_avg; /* fraction touched, running average */
 static _Atomic uint32_t gm_lazy_tick;
 static _Atomic uint64_t gm_zero_call_ns;  /* a madvise, running figure; 0 = unknown */
+static _Atomic uint64_t gm_zero_fault_ns; /* a fault of a released page; 0 = unknown */
 static _Atomic uint64_t gm_zero_byte_fns; /* a memset's ns per 2^20 bytes; 0 = unknown */
 
 /*
  * Fold the sample x into the running figure *avg (the first sample taken
  * whole): a faster sample halves the distance, a slower one moves it by
- * 1/16.  So the figure follows the fast end: a call that lost its CPU
- * midway is not the call's cost.
+ * 1/16, and by a quarter of the figure at most.  So the figure follows the
+ * fast end: a call that lost its CPU midway, or waited for another CPU to
+ * flush its TLB, is not the call's cost.  Without the bound one such call
+ * (150 us against 0.7) put calloc(1 MiB) untouched into memset mode for
+ * thousands of blocks: 0.2-0.27 s for 20000 of them where the lazy way
+ * takes 0.054.
  */
-static void gm_zero_learn(_Atomic uint64_t *avg, uint64_t x)
+void gm_zero_learn(_Atomic uint64_t *avg, uint64_t x)
 {
 	uint64_t a = atomic_load_explicit(avg, memory_order_relaxed);
 
@@ -145,8 +155,10 @@ static void gm_zero_learn(_Atomic uint64_t *avg, uint64_t x)
 		a = x;
 	else if (x < a)
 		a = (a + x) / 2;
-	else
+	else if ((x - a) / 16 < a / 4)
 		a += (x - a) / 16;
+	else
+		a += a / 4;
 	atomic_store_explicit(avg, a | 1, memory_order_relaxed);
 }
 
@@ -163,20 +175,26 @@ static bool gm_zero_lazy(void *v, size_t n, bool learn)
 }
 
 /*
- * Zero the GM_LAZY_PROBE bytes at v twice, the second time timed:
- * the first faults them in.  A memset over pages the lazy way gave back
- * costs their faults, which is that way's cost, not the memset's: timing
- * calloc's own memsets learnt 3.7 ms per MiB after one lazy block, where
- * the memset takes 8 us, and then never saw another memset.
+ * Zero the GM_LAZY_PROBE bytes at v, just given back to the OS, twice, each
+ * timed: the first takes a fault per page, the second is the memset alone.
+ * A memset over pages the lazy way gave back costs their faults, which is
+ * that way's cost, not the memset's: timing calloc's own memsets learnt
+ * 3.7 ms per MiB after one lazy block, where the memset takes 8 us, and
+ * then never saw another memset.
  */
 static void gm_zero_calibrate(void *v)
 {
-	uint64_t t0;
+	uint64_t t0, t1, t2;
 
-	memset(v, 0, GM_LAZY_PROBE);
 	t0 = gm_nanotime();
 	memset(v, 0, GM_LAZY_PROBE);
-	gm_zero_learn(&gm_zero_byte_fns, ((gm_nanotime() - t0) << 20) / GM_LAZY_PROBE);
+	t1 = gm_nanotime();
+	memset(v, 0, GM_LAZY_PROBE);
+	t2 = gm_nanotime();
+	gm_zero_learn(&gm_zero_byte_fns, ((t2 - t1) << 20) / GM_LAZY_PROBE);
+	if (t1 - t0 > t2 - t1)
+		gm_zero_learn(&gm_zero_fault_ns,
+			      ((t1 - t0) - (t2 - t1)) / (GM_LAZY_PROBE / gm_os_page_size()));
 }
 
 /*
@@ -191,15 +209,16 @@ static void gm_zero_calibrate(void *v)
 static bool gm_zero_lazily(size_t n)
 {
 	uint64_t call = atomic_load_explicit(&gm_zero_call_ns, memory_order_relaxed);
+	uint64_t fault = atomic_load_explicit(&gm_zero_fault_ns, memory_order_relaxed);
 	uint64_t rate = atomic_load_explicit(&gm_zero_byte_fns, memory_order_relaxed);
 	uint64_t f = atomic_load_explicit(&gm_touch_avg, memory_order_relaxed);
 	uint64_t faults = f * (n / gm_os_page_size()) / GM_TOUCH_ONE;
 
-	if (call == 0 || rate == 0 || n < GM_LAZY_ZERO_MIN)
+	if (call == 0 || fault == 0 || rate == 0 || n < GM_LAZY_ZERO_MIN)
 		return false;
 	/* At least one fault: a program touches what it callocs, mostly from
 	 * the start, and the touch measure looks at the first 64 pages. */
-	return call * (1 + (faults > 0 ? faults : 1)) < (rate * (uint64_t)(n >> 10)) >> 10;
+	return call + (faults > 0 ? faults : 1) * fault < (rate * (uint64_t)(n >> 10)) >> 10;
 }
 
 /*
@@ -246,7 +265,7 @@ static void gm_large_zero(gm_mspan *s, size_t n, const gm_dirty *d)
 				s->lazyzero = 64;
 			return;
 		}
-	} else if (tick % 256 == 0 && gm_zero_lazy((void *)s->start, GM_LAZY_PROBE, false)) {
+	} else if (tick % 256 == 0 && gm_zero_lazy((void *)s->start, GM_LAZY_PROBE, true)) {
 		s->lazyzero = (uint8_t)(GM_LAZY_PROBE / ps < 64 ? GM_LAZY_PROBE / ps : 64);
 		memset((void *)(s->start + GM_LAZY_PROBE), 0, n - GM_LAZY_PROBE);
 		return;

@@ -328,6 +328,37 @@ START_TEST(large_calloc_zeroes_both_ways)
 END_TEST
 
 /*
+ * The zeroing costs follow the fast samples (malloc.c, gm_zero_learn): one
+ * slow call (a preempted madvise, another CPU's TLB flush) moves the
+ * figure by a quarter at most, so the mode does not flip on it; a lasting
+ * change is followed within a few samples; a faster sample halves the
+ * distance.
+ */
+START_TEST(zero_costs_follow_fast_samples)
+{
+	_Atomic uint64_t fig = 0;
+	int i;
+
+	gm_zero_learn(&fig, 700);
+	ck_assert_uint_eq(atomic_load(&fig) | 1, 701);
+	for (i = 0; i < 10; i++)
+		gm_zero_learn(&fig, 700);
+	gm_zero_learn(&fig, 150000); /* one call that waited */
+	ck_assert_uint_le(atomic_load(&fig), 701 + 701 / 4 + 1);
+	for (i = 0; i < 4; i++)
+		gm_zero_learn(&fig, 700);
+	ck_assert_uint_le(atomic_load(&fig), 720);
+	/* The machine got ten times slower: followed within 40 samples. */
+	for (i = 0; i < 40; i++)
+		gm_zero_learn(&fig, 7000);
+	ck_assert_uint_ge(atomic_load(&fig), 6000);
+	ck_assert_uint_le(atomic_load(&fig), 7001);
+	gm_zero_learn(&fig, 1000);
+	ck_assert_uint_le(atomic_load(&fig), 4001);
+}
+END_TEST
+
+/*
  * A large calloc zeroes only the pages that may hold old data: pages
  * released to the OS read as zero already, and writing them would fault
  * them back in.  A dirty 8 MiB block is freed, the top of its run is
@@ -650,6 +681,7 @@ main(void)
 	tcase_add_test(tc, realloc_moves_big_blocks);
 	tcase_add_test(tc, calloc_zeroes_reused_memory);
 	tcase_add_test(tc, large_calloc_zeroes_both_ways);
+	tcase_add_test(tc, zero_costs_follow_fast_samples);
 	tcase_add_test(tc, large_calloc_skips_released_pages);
 	tcase_add_test(tc, eight_byte_frees_leave_neighbours);
 	tcase_add_test(tc, malloc_zero_unique);

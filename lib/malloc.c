@@ -155,22 +155,19 @@ void gm_zero_learn(_Atomic uint64_t *avg, uint64_t x)
 		a = x;
 	else if (x < a)
 		a = (a + x) / 2;
-	else if ((x - a) / 16 < a / 4)
-		a += (x - a) / 16;
 	else
-		a += a / 4;
+		a += (x - a) / 16 < a / 4 ? (x - a) / 16 : a / 4;
 	atomic_store_explicit(avg, a | 1, memory_order_relaxed);
 }
 
-/* Give [v, v+n) back to the OS (timed if learn); false if it could not. */
-static bool gm_zero_lazy(void *v, size_t n, bool learn)
+/* Give [v, v+n) back to the OS, timed; false if it could not. */
+static bool gm_zero_lazy(void *v, size_t n)
 {
-	uint64_t t0 = learn ? gm_nanotime() : 0;
+	uint64_t t0 = gm_nanotime();
 
 	if (!gm_sys_zero(v, n))
 		return false;
-	if (learn)
-		gm_zero_learn(&gm_zero_call_ns, gm_nanotime() - t0);
+	gm_zero_learn(&gm_zero_call_ns, gm_nanotime() - t0);
 	return true;
 }
 
@@ -239,7 +236,7 @@ static void gm_large_zero(gm_mspan *s, size_t n, const gm_dirty *d)
 
 			if (a >= n)
 				break;
-			if (gm_zero_lazily(e - a) && gm_zero_lazy((void *)(s->start + a), e - a, true))
+			if (gm_zero_lazily(e - a) && gm_zero_lazy((void *)(s->start + a), e - a))
 				continue;
 			memset((void *)(s->start + a), 0, (e < n ? e : n) - a);
 		}
@@ -253,19 +250,19 @@ static void gm_large_zero(gm_mspan *s, size_t n, const gm_dirty *d)
 	atomic_store_explicit(&gm_lazy_tick, tick, memory_order_relaxed);
 	if (tick % GM_ZERO_RETIME == 1) {
 		/* Time both ways (the span covers whole pages). */
-		if (gm_zero_lazy((void *)s->start, whole, true)) {
+		if (gm_zero_lazy((void *)s->start, whole)) {
 			gm_zero_calibrate((void *)(s->start + whole - GM_LAZY_PROBE));
 			return;
 		}
 	} else if (gm_zero_lazily(n)) {
-		if (gm_zero_lazy((void *)s->start, whole, true)) {
+		if (gm_zero_lazy((void *)s->start, whole)) {
 			/* Measuring one block in 8 is enough to follow a change
 			 * (all of the first few: the figure starts at 0). */
 			if (tick % 8 == 0 || tick < 8)
 				s->lazyzero = 64;
 			return;
 		}
-	} else if (tick % 256 == 0 && gm_zero_lazy((void *)s->start, GM_LAZY_PROBE, true)) {
+	} else if (tick % 256 == 0 && gm_zero_lazy((void *)s->start, GM_LAZY_PROBE)) {
 		s->lazyzero = (uint8_t)(GM_LAZY_PROBE / ps < 64 ? GM_LAZY_PROBE / ps : 64);
 		memset((void *)(s->start + GM_LAZY_PROBE), 0, n - GM_LAZY_PROBE);
 		return;

@@ -964,8 +964,11 @@ gm_inline void gm_stat_add(uint64_t *c, uint64_t v)
 void *gm_malloc(size_t n);
 void gm_free(void *p);
 void *gm_calloc(size_t n, size_t m);
-/* A running cost figure of large calloc's zeroing (malloc.c). */
+/* A running cost figure of large calloc's zeroing, and the spacing of its
+ * learning steps (malloc.c). */
 void gm_zero_learn(_Atomic uint64_t *avg, uint64_t x);
+uint64_t gm_zero_every(uint64_t base, uint64_t call, uint64_t fault, uint64_t rate, size_t n,
+		       size_t pages);
 void *gm_realloc(void *p, size_t n);
 void *gm_reallocarray(void *p, size_t n, size_t m);
 void *gm_memalign(size_t align, size_t n);

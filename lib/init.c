@@ -79,25 +79,25 @@ static uint64_t gm_random_key(void)
 }
 
 /*
- * 128 random bits for the secrets that free objects carry (the link tag,
- * the safelink mask), from one getrandom call: not AT_RANDOM's bytes,
+ * 192 random bits for the secrets that free objects carry (the link tag,
+ * the safelink mask) and the heap's base, from one getrandom call: not AT_RANDOM's bytes,
  * which glibc uses for the stack protector's canary and the pointer guard
  * and which a read of a freed block must not give away.  If getrandom
  * fails (no entropy yet, an old kernel), AT_RANDOM's bytes mixed with the
  * clock and a stack address, through splitmix64's output function.
  */
-static void gm_random_secrets(uint64_t k[2])
+static void gm_random_secrets(uint64_t k[3])
 {
 	struct timespec ts;
 	uint64_t x;
 	int i;
 
-	if (getrandom(k, 2 * sizeof(k[0]), GRND_NONBLOCK) == (ssize_t)(2 * sizeof(k[0])))
+	if (getrandom(k, 3 * sizeof(k[0]), GRND_NONBLOCK) == (ssize_t)(3 * sizeof(k[0])))
 		return;
 	clock_gettime(CLOCK_MONOTONIC, &ts);
 	x = gm_random_key() ^ (uint64_t)(uintptr_t)&ts ^ ((uint64_t)ts.tv_nsec << 32) ^
 	    (uint64_t)ts.tv_sec;
-	for (i = 0; i < 2; i++) {
+	for (i = 0; i < 3; i++) {
 		uint64_t z = (x += 0x9e3779b97f4a7c15u);
 
 		z = (z ^ (z >> 30)) * 0xbf58476d1ce4e5b9u;
@@ -117,20 +117,18 @@ void gm_init_slow(void)
 		return;
 	}
 	/* First, before any list exists: every free link is XORed with the tag. */
-	{
-		uint64_t k[2];
-		uintptr_t top;
+	uint64_t k[3];
+	uintptr_t top;
 
-		gm_random_secrets(k);
-		top = (uintptr_t)(k[0] >> GM_LINK_TAG_SHIFT) & 0xffff;
-		if (top == 0 || top == 0xffff)
-			top = 0x5a3c;
-		gm_link_tag = top << GM_LINK_TAG_SHIFT;
-		gm_link_secret = k[1];
-	}
+	gm_random_secrets(k);
+	top = (uintptr_t)(k[0] >> GM_LINK_TAG_SHIFT) & 0xffff;
+	if (top == 0 || top == 0xffff)
+		top = 0x5a3c;
+	gm_link_tag = top << GM_LINK_TAG_SHIFT;
+	gm_link_secret = k[1];
 	gm_env_init();
 	gm_msize_init();
-	gm_mheap_init();
+	gm_mheap_init(k[2]);
 	gm_mcentral_init();
 	gm_prof_init();
 	gm_seed = gm_random_key();

@@ -184,6 +184,8 @@ __attribute__((noreturn)) void gm_throw_ptr(const char *msg, const void *p);
 #define GM_ARENA_PAGES	    (GM_ARENA_SIZE / GM_PAGE_SIZE)
 #define GM_ADDR_BITS	    47 /* x86-64 user space */
 #define GM_ARENA_L2_ENTRIES ((size_t)1 << (GM_ADDR_BITS - GM_ARENA_SHIFT))
+/* Where the heap starts: 0xc000000000 plus one of this many arenas (1 TiB). */
+#define GM_HINT_SLOTS	    ((uint64_t)1 << 14)
 #define GM_HEAP_GROW	    ((size_t)4 << 20) /* mheap.grow rounds to 4 MiB */
 
 #define GM_SCAV_QUANTUM ((size_t)64 << 10) /* scavengeQuantum */
@@ -737,7 +739,7 @@ gm_inline uint64_t gm_heap_retained(void)
 	       atomic_load_explicit(&gm_heap.inuse_released, memory_order_relaxed);
 }
 
-void gm_mheap_init(void);
+void gm_mheap_init(uint64_t rnd);
 gm_mspan *gm_mheap_alloc(size_t npages, uint8_t spanclass, size_t align_pages);
 
 /*

@@ -2,10 +2,11 @@
  * mheap.c: the page heap.
  *
  * The heap hands out runs of 8 KiB pages ("spans") from 64 MiB arenas.
- * Arenas are reserved at Go's hint addresses and mapped 4 MiB at a time as
- * the heap grows (Go's mheap.grow); freshly mapped pages count as released
- * until first used.  Free pages are kept as runs, each described by a span in
- * state GM_SPAN_FREE, on size-indexed lists: free[n] holds runs of n pages
+ * Arenas are reserved at Go's hint addresses, moved by a random number of
+ * arenas in each process, and mapped 4 MiB at a time as the heap grows (Go's
+ * mheap.grow); freshly mapped pages count as released until first used.
+ * Free pages are kept as runs, each described by a span in state
+ * GM_SPAN_FREE, on size-indexed lists: free[n] holds runs of n pages
  * (1..127), free[0] the larger ones (best fit, then lowest address).  A
  * freed span coalesces with free neighbours on both sides.
  *
@@ -75,7 +76,7 @@ static inline void gm_gauge_add(_Atomic uint64_t *g, int64_t d)
 }
 
 /* Set up the heap: the arena map and the metadata allocators. */
-void gm_mheap_init(void)
+void gm_mheap_init(uint64_t rnd)
 {
 	for (unsigned c = 1; c < GM_NUM_CLASSES; c++) {
 		gm_amap.cinv[c] = gm_class_inv[c];
@@ -84,7 +85,11 @@ void gm_mheap_init(void)
 	}
 	gm_fixalloc_init(&gm_heap.spanalloc, sizeof(gm_mspan), &gm_stat_mspan_sys);
 	gm_fixalloc_init(&gm_heap.cachealloc, sizeof(gm_mcache), &gm_stat_mcache_sys);
-	gm_heap.arena_hint = (uintptr_t)0x00c0 << 32;
+	/* Go's first hint, 0xc000000000, moved by one of GM_HINT_SLOTS arenas
+	 * at random: a heap at the same address in every process would undo
+	 * the address-space randomisation the program has without us. */
+	gm_heap.arena_hint =
+	    ((uintptr_t)0x00c0 << 32) + ((uintptr_t)(rnd % GM_HINT_SLOTS) << GM_ARENA_SHIFT);
 }
 
 /* ---- Page -> span map ---- */

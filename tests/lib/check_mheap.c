@@ -242,6 +242,60 @@ START_TEST(scavenge_transitions)
 }
 END_TEST
 
+/*
+ * The heap's base is random in each process (one of GM_HINT_SLOTS arenas
+ * above Go's 0xc000000000), so a program keeps the address-space
+ * randomisation it has without the library.  Four fresh processes (this
+ * program again, through execv) report where their first block is: each
+ * within the hint range, and not all at one place (odds 2^-42 by chance).
+ */
+static uintptr_t
+child_heap_base(char *self)
+{
+	char buf[64], *argv[] = { self, NULL };
+	ssize_t n, got = 0;
+	int fd[2], st;
+	pid_t pid;
+
+	ck_assert_int_eq(pipe(fd), 0);
+	pid = fork();
+	ck_assert_int_ge(pid, 0);
+	if (pid == 0) {
+		dup2(fd[1], 1);
+		close(fd[0]);
+		setenv("CHECK_MHEAP_BASE", "1", 1);
+		execv("/proc/self/exe", argv);
+		_exit(127);
+	}
+	close(fd[1]);
+	while (got < (ssize_t)sizeof(buf) - 1 &&
+	       (n = read(fd[0], buf + got, sizeof(buf) - 1 - (size_t)got)) > 0)
+		got += n;
+	buf[got] = 0;
+	close(fd[0]);
+	ck_assert_int_eq(waitpid(pid, &st, 0), pid);
+	ck_assert_msg(WIFEXITED(st) && WEXITSTATUS(st) == 0, "child status %d", st);
+	return (uintptr_t)strtoull(buf, NULL, 16);
+}
+
+START_TEST(heap_base_is_random)
+{
+	const uintptr_t lo = (uintptr_t)0x00c0 << 32;
+	uintptr_t b[4];
+	bool differ = false;
+
+	for (int i = 0; i < 4; i++) {
+		b[i] = child_heap_base("check_mheap");
+		ck_assert_msg(b[i] >= lo && b[i] < lo + GM_HINT_SLOTS * GM_ARENA_SIZE,
+			      "heap at %#lx", (unsigned long)b[i]);
+		if (i > 0 && b[i] >> GM_ARENA_SHIFT != b[0] >> GM_ARENA_SHIFT)
+			differ = true;
+	}
+	ck_assert_msg(differ, "four processes put their heap at %#lx",
+		      (unsigned long)b[0]);
+}
+END_TEST
+
 int
 main(void)
 {
@@ -249,6 +303,11 @@ main(void)
 	TCase *tc = tcase_create("heap");
 
 	gm_ensure_init();
+	if (getenv("CHECK_MHEAP_BASE") != NULL) {
+		/* heap_base_is_random's child: where the first block is. */
+		printf("%lx\n", (unsigned long)(uintptr_t)gm_malloc(64));
+		return 0;
+	}
 	tcase_set_timeout(tc, 60);
 	tcase_add_test(tc, alloc_free_accounting);
 	tcase_add_test(tc, fresh_pages_count_as_released);
@@ -258,6 +317,7 @@ main(void)
 	tcase_add_test(tc, aligned_and_resize);
 	tcase_add_test(tc, multi_arena_object);
 	tcase_add_test(tc, scavenge_transitions);
+	tcase_add_test(tc, heap_base_is_random);
 	suite_add_tcase(s, tc);
 	return run_suite(s);
 }

@@ -247,7 +247,7 @@ END_TEST
  * above Go's 0xc000000000), so a program keeps the address-space
  * randomisation it has without the library.  Four fresh processes (this
  * program again, through execv) report where their first block is: each
- * within the hint range, and not all at one place (odds 2^-42 by chance).
+ * within the hint range, and not all at one place (odds 2^-60 by chance).
  */
 static uintptr_t
 child_heap_base(char *self)

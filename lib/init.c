@@ -80,9 +80,10 @@ static uint64_t gm_random_key(void)
 
 /*
  * 192 random bits for the secrets that free objects carry (the link tag,
- * the safelink mask) and the heap's base, from one getrandom call: not AT_RANDOM's bytes,
- * which glibc uses for the stack protector's canary and the pointer guard
- * and which a read of a freed block must not give away.  If getrandom
+ * the safelink mask) and the heap's base, from one getrandom call: not
+ * AT_RANDOM's bytes, which glibc uses for the stack protector's canary and
+ * the pointer guard and which a read of a freed block (or the heap's
+ * address) must not give away.  If getrandom
  * fails (no entropy yet, an old kernel), AT_RANDOM's bytes mixed with the
  * clock and a stack address, through splitmix64's output function.
  */

@@ -83,9 +83,9 @@ static uint64_t gm_random_key(void)
  * the safelink mask) and the heap's base, from one getrandom call: not
  * AT_RANDOM's bytes, which glibc uses for the stack protector's canary and
  * the pointer guard and which a read of a freed block (or the heap's
- * address) must not give away.  If getrandom
- * fails (no entropy yet, an old kernel), AT_RANDOM's bytes mixed with the
- * clock and a stack address, through splitmix64's output function.
+ * address) must not give away.  If getrandom fails (no entropy yet, an old
+ * kernel), AT_RANDOM's bytes mixed with the clock and a stack address,
+ * through splitmix64's output function.
  */
 static void gm_random_secrets(uint64_t k[3])
 {

@@ -184,8 +184,9 @@ __attribute__((noreturn)) void gm_throw_ptr(const char *msg, const void *p);
 #define GM_ARENA_PAGES	    (GM_ARENA_SIZE / GM_PAGE_SIZE)
 #define GM_ADDR_BITS	    47 /* x86-64 user space */
 #define GM_ARENA_L2_ENTRIES ((size_t)1 << (GM_ADDR_BITS - GM_ARENA_SHIFT))
-/* Where the heap starts: 0xc000000000 plus one of this many arenas (64 TiB,
- * ending below where the kernel puts PIE programs, 0x55..., and mmap). */
+/* Where the heap starts: Go's first hint, plus one of GM_HINT_SLOTS arenas
+ * (64 TiB, ending below where the kernel puts PIE programs, 0x55..., and mmap). */
+#define GM_HINT_BASE	    ((uintptr_t)0x00c0 << 32)
 #define GM_HINT_SLOTS	    ((uint64_t)1 << 20)
 #define GM_HEAP_GROW	    ((size_t)4 << 20) /* mheap.grow rounds to 4 MiB */
 

@@ -88,8 +88,7 @@ void gm_mheap_init(uint64_t rnd)
 	/* Go's first hint, 0xc000000000, moved by one of GM_HINT_SLOTS arenas
 	 * at random: a heap at the same address in every process would undo
 	 * the address-space randomisation the program has without us. */
-	gm_heap.arena_hint =
-	    ((uintptr_t)0x00c0 << 32) + ((uintptr_t)(rnd % GM_HINT_SLOTS) << GM_ARENA_SHIFT);
+	gm_heap.arena_hint = GM_HINT_BASE + ((uintptr_t)(rnd % GM_HINT_SLOTS) << GM_ARENA_SHIFT);
 }
 
 /* ---- Page -> span map ---- */
@@ -369,8 +368,8 @@ static uintptr_t gm_arena_reserve(size_t n)
 		if (v != NULL)
 			gm_sys_free(v, n, NULL);
 		/* Somebody lives there: try the next hint, like Go. */
-		gm_heap.arena_hint = (hint & ~(((uintptr_t)1 << 40) - 1)) + ((uintptr_t)1 << 40) +
-				     ((uintptr_t)0x00c0 << 32);
+		gm_heap.arena_hint =
+		    (hint & ~(((uintptr_t)1 << 40) - 1)) + ((uintptr_t)1 << 40) + GM_HINT_BASE;
 	}
 	/* No hint worked: over-reserve and align. */
 	v = gm_sys_reserve(NULL, n + GM_ARENA_SIZE);

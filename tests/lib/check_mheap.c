@@ -284,13 +284,14 @@ child_heap_base(char *self)
 
 START_TEST(heap_base_is_random)
 {
-	const uintptr_t lo = (uintptr_t)0x00c0 << 32;
+	const uintptr_t lo = GM_HINT_BASE;
 	uintptr_t b[4];
 	bool differ = false;
 	void *v;
 
-	/* Under ASan and TSan the hint range is their shadow: the heap goes
-	 * wherever mmap puts it (gm_arena_reserve's fallback). */
+	/* Under TSan the hint range is its shadow (under ASan, its lower
+	 * part): the heap goes wherever mmap puts it (gm_arena_reserve's
+	 * fallback). */
 	v = mmap((void *)lo, GM_ARENA_SIZE, PROT_NONE, MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE,
 		 -1, 0);
 	if (v != MAP_FAILED)

@@ -515,7 +515,10 @@ static gm_noinline __attribute__((noreturn)) void gm_bad_free(const gm_mspan *s,
 	if (s == NULL)
 		gm_throw_ptr(what, p);
 	if (s->spanclass == GM_SPANCLASS_LARGE) {
-		if (a == s->start && gm_span_state(s) == GM_SPAN_FREE)
+		/* Freed already: back in the heap, or kept by a thread's large
+		 * cache (gm_lcache_put) for its next malloc of that size. */
+		if (a == s->start &&
+		    (gm_span_state(s) == GM_SPAN_FREE || gm_span_state(s) == GM_SPAN_CACHED))
 			gm_throw_ptr("gomem: double free of", p);
 		gm_throw_ptr(what, p);
 	}

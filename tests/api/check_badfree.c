@@ -147,9 +147,10 @@ static void run_child(enum op op, void *p, struct outcome *o)
 
 /*
  * The contract: killed by SIGABRT, stderr is exactly one line starting with
- * "gomem: " and naming p as printf("%p") would.
+ * "gomem: " and naming p as printf("%p") would; with says, a line that
+ * says that too.
  */
-static void expect_abort_naming(enum op op, void *p, const char *what)
+static void expect_abort_saying(enum op op, void *p, const char *what, const char *says)
 {
 	struct outcome o;
 	char hex[32];
@@ -170,6 +171,13 @@ static void expect_abort_naming(enum op op, void *p, const char *what)
 	ck_assert_msg(nl != NULL && nl[1] == '\0',
 		      "%s of %s: expected exactly one line ending in a newline, got \"%s\"", what,
 		      hex, o.text);
+	ck_assert_msg(says == NULL || strstr(o.text, says) != NULL,
+		      "%s of %s: the message does not say \"%s\": \"%s\"", what, hex, says, o.text);
+}
+
+static void expect_abort_naming(enum op op, void *p, const char *what)
+{
+	expect_abort_saying(op, p, what, NULL);
 }
 
 START_TEST(test_double_free_small)
@@ -205,7 +213,24 @@ START_TEST(test_double_free_large)
 
 	ck_assert_ptr_nonnull(p);
 	memset(p, 1, 1 << 20);
-	expect_abort_naming(OP_DOUBLE_FREE, p, "double free of a 1 MiB block");
+	expect_abort_saying(OP_DOUBLE_FREE, p, "double free of a 1 MiB block", "double free");
+	free(p);
+}
+END_TEST
+
+/*
+ * The first free of a large block this thread's last large malloc asked for
+ * keeps it in the thread's large cache: the second is a double free too,
+ * not a free of a pointer inside an object.
+ */
+START_TEST(test_double_free_large_cached)
+{
+	void *p;
+
+	free(malloc(256 << 10));
+	p = malloc(256 << 10);
+	ck_assert_ptr_nonnull(p);
+	expect_abort_saying(OP_DOUBLE_FREE, p, "double free of a 256 KiB block", "double free of");
 	free(p);
 }
 END_TEST
@@ -415,6 +440,7 @@ static Suite *badfree_suite(void)
 	tcase_add_test(tc, test_double_free_small);
 	tcase_add_test(tc, test_double_free_small_busy);
 	tcase_add_test(tc, test_double_free_large);
+	tcase_add_test(tc, test_double_free_large_cached);
 	tcase_add_test(tc, test_free_stack);
 	tcase_add_test(tc, test_free_global);
 	tcase_add_test(tc, test_free_interior_small);

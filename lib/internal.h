@@ -78,11 +78,11 @@
  * first thread still writes.  So a cache owns the span it carves from.
  *   - Take (gm_mcentral_alloc_batch with a cache, under mcentral.lock,
  *     when the cache's own span and the transfer cache are out): the first
- *     span off the partial list with enough free or never carved objects
+ *     span off the partial list with enough free objects
  *     for a batch, or a fresh one; then s->xfree = GM_XFREE_OWNED,
  *     s->owner = mc and mc's owner code in free's page table.  Fragmented
  *     spans before it give their objects unowned.  While owned, the span's
- *     freelist, nfree and carved are the owner's alone (no lock), and the
+ *     freelist and nfree are the owner's alone (no lock), and the
  *     span is on no list: never parked, swept or freed to the heap.
  *   - Free by the owner, or into a span nobody owns: the fast path as
  *     before.  Free's page table holds the owner's code in bits 47-63 (a
@@ -99,15 +99,15 @@
  *     thread's list.  owner is only read as a hint; the bit, in the same
  *     word as the list, decides, so no push lands on a span its owner gave
  *     up.  The freeing thread counts the free (Frees, HeapAlloc exact).
- *   - Refill (gm_span_take_own, no lock): the span's freelist; when that is
- *     empty, one exchange (acquire) takes its thread-free list and leaves
- *     GM_XFREE_OWNED: its count (in the same word) says how many objects,
- *     so the list, whose links are tagged already, becomes the cache's
- *     list as it is, without a walk (malloc's pop checks each link, which
- *     finds an object pushed twice; with safelink, and past the list's
- *     cap, the walk checks and counts them onto the span); then objects
- *     never carved, in address order; only then the transfer cache, then
- *     another span.
+ *   - Refill (gm_span_take_own, no lock): when the thread-free list has
+ *     objects, one exchange (acquire) takes it and leaves GM_XFREE_OWNED:
+ *     its count (in the same word) says how many objects, so the list,
+ *     whose links are tagged already, becomes the cache's list as it is,
+ *     without a walk (malloc's pop checks each link, which finds an object
+ *     pushed twice; with safelink, and past the list's cap, the walk
+ *     checks and counts them onto the span); else the span's freelist
+ *     (which a fresh span starts with all its objects on); only then the
+ *     transfer cache, then another span.
  *   - Give up (gm_span_disown_locked, under mcentral.lock: when another
  *     span is taken, at thread exit, for dead threads' caches in a fork
  *     child): an exchange (acquire) to 0 takes the list and clears the bit
@@ -374,10 +374,7 @@ typedef struct gm_mspan {
 	struct gm_mspan *next; /* mcentral partial or heap free list */
 	struct gm_mspan *prev;
 	void *freelist;	     /* free objects on the span (mcentral.lock) */
-	union {
-		uint64_t idle_since; /* free runs: when its pages (most of them) became idle */
-		uint64_t carved;     /* small: objects handed out at least once (mcentral.lock) */
-	};
+	uint64_t idle_since; /* free runs: when its pages (most of them) became idle */
 	uint64_t parked;     /* small: bit i = OS page i of the span released (mcentral.lock) */
 	/* The cache that owns the span, NULL for none (see "Owned spans"
 	 * above): written under mcentral.lock, read by any free as a hint. */

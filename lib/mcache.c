@@ -204,8 +204,8 @@ static unsigned gm_mcache_batches(const gm_mcache *mc, unsigned c)
 
 /*
  * A batch of objects of spanclass for mc's list, linked from *head: from
- * the span mc owns (its free list, its thread-free list, objects never
- * carved), else from mcentral (the transfer cache, a few whole batches for
+ * the span mc owns (its free list, then its thread-free list), else from
+ * mcentral (the transfer cache, a few whole batches for
  * a producer, else another span to own).  *whole as gm_mcentral_alloc_batch
  * says.  0 when out of memory.
  */
@@ -262,8 +262,7 @@ void *gm_mcache_refill(gm_mcache *mc, unsigned spanclass)
 	 * thread that gave it back left it (gm_mcache_release) are tagged
 	 * already: the head's link is checked here, malloc's pop checks the
 	 * rest, so an object freed twice is found when it is handed out twice,
-	 * as on any list.  Objects off a span's free list, or never carved,
-	 * have plain links. */
+	 * as on any list.  Objects off a span's free list have plain links. */
 	keyed = keyed || whole;
 	if (gm_unlikely(gm_opt.safelink)) {
 		for (uintptr_t *q = p, *next; q != NULL; q = next) {
@@ -449,7 +448,7 @@ void gm_mcache_overflow(gm_mcache *mc, unsigned c)
  * large cache) to the heap.  Whole batches stay in the transfer caches, as in
  * tcmalloc: the next thread's refills take them in O(1) (a program that
  * starts a thread per task, like larson, would otherwise put every batch
- * back on its spans and carve it again).  They are bounded per class, and
+ * back on its spans and take it off them again).  They are bounded per class, and
  * the scavenger empties them after a spike or under memory pressure.
  */
 void gm_mcache_release_all(gm_mcache *mc)

@@ -40,8 +40,7 @@
  *
  * What parking assumes of the free lists: a span's free objects are exactly
  * those on s->freelist, linked through their first word, under the class
- * lock, and those never handed out (index carved and up), which parking
- * counts as in use (their pages were seldom touched); objects on thread
+ * lock (a fresh span starts with all of them there); objects on thread
  * caches count as in use, and the transfer cache is emptied onto the spans
  * first; nfree counts the list.
  * Only with 4 KiB OS pages (a span has at most 20 of them).  A double free
@@ -327,20 +326,31 @@ size_t gm_mcentral_scavenge_all(void)
 }
 
 /*
- * A fresh span: no object carved yet.  Its objects are handed out in
- * address order as batches want them (gm_mcentral_alloc_batch), so a
- * program that uses a few objects of a class touches a few of the span's
- * pages, not all of them.
+ * A fresh span: every object on its free list, in address order, linked
+ * plain.  All of them at once, so that every object of an in-use span is
+ * either out or on a list: a free of one never handed out (free(p + 4096)
+ * of an 8 B block) is then an object on a list twice, which the taking
+ * walk or malloc's pop finds and names (a fresh span once handed out the
+ * rest lazily, as batches wanted them, and such a free handed the object
+ * out twice, silently).  A small span is one 8 KiB page: this writes at
+ * most one OS page that a lazy start would not have touched yet; a bigger
+ * span has at most 7 objects, one link each.  The caller has dropped the
+ * class's lock (on fresh pages these writes are page faults).
  */
 static void gm_span_fresh(gm_mspan *s)
 {
-	s->freelist = NULL;
-	s->nfree = 0;
-	s->carved = 0;
+	uintptr_t p = s->start, size = s->elemsize;
+	unsigned i;
+
+	for (i = 1; i < s->nelems; i++, p += size)
+		*(void **)p = (void *)(p + size);
+	*(void **)p = NULL;
+	s->freelist = (void *)s->start;
+	s->nfree = (uint16_t)s->nelems;
 }
 
 /*
- * A fresh span of c's class from the heap, none of its objects carved;
+ * A fresh span of c's class from the heap, its objects on its free list;
  * c's lock is held, and dropped meanwhile.  NULL when out of memory.
  */
 static gm_mspan *gm_mcentral_grow(gm_mcentral *c)
@@ -353,46 +363,6 @@ static gm_mspan *gm_mcentral_grow(gm_mcentral *c)
 		gm_span_fresh(s);
 	gm_lock_acquire(&c->lock);
 	return s;
-}
-
-/*
- * Objects of s never handed out: a run of n from address p, each size
- * bytes.  Carving one writes each object's first word (the link), and on
- * fresh pages those writes are page faults (10-50 us on a VM), so under
- * c's lock a refill only reserves the run (s->carved moves past it, and no
- * one else hands those objects out) and links it after the lock is dropped.
- */
-typedef struct gm_carve_run {
-	uintptr_t p;
-	uint32_t size, n;
-} gm_carve_run;
-
-/* Reserve up to want objects of s never handed out as one run; how many. */
-static unsigned gm_span_carve(gm_mspan *s, unsigned want, gm_carve_run *r)
-{
-	unsigned n = s->nelems - s->carved;
-
-	if (n > want)
-		n = want;
-	r->p = s->start + (uintptr_t)s->carved * s->elemsize;
-	r->size = s->elemsize;
-	r->n = n;
-	s->carved += n;
-	return n;
-}
-
-/* Link the run r on from **linkp, which moves to its last link. */
-static void gm_carve_link(const gm_carve_run *r, void ***linkp)
-{
-	void **link = *linkp;
-	uintptr_t p = r->p;
-	unsigned i;
-
-	for (i = 0; i < r->n; i++, p += r->size) {
-		*link = (void *)p;
-		link = (void **)p;
-	}
-	*linkp = link;
 }
 
 /*
@@ -414,23 +384,6 @@ static unsigned gm_span_take_free(gm_mspan *s, unsigned want, void ***linkp)
 	s->freelist = p;
 	s->nfree = (uint16_t)(s->nfree - n);
 	*linkp = link;
-	return n;
-}
-
-/*
- * Take up to want objects off s, linked on from *linkp (which moves to the
- * last link): its free list, then objects never handed out, in address
- * order.  The caller owns s.  Returns how many.
- */
-static unsigned gm_span_take(gm_mspan *s, unsigned want, void ***linkp)
-{
-	unsigned n = gm_span_take_free(s, want, linkp);
-	gm_carve_run r;
-
-	if (n < want && s->carved < s->nelems) {
-		n += gm_span_carve(s, want - n, &r);
-		gm_carve_link(&r, linkp);
-	}
 	return n;
 }
 
@@ -525,7 +478,7 @@ static void gm_mcentral_free_objs_locked(gm_mcentral *c, void *head, unsigned n)
 		/* (A span with parked objects is on the partial list already.) */
 		if (++s->nfree == 1 && gm_span_state(s) != GM_SPAN_PARTIAL)
 			gm_partial_insert_locked(c, s);
-		if (s->nfree + s->nparked == s->carved) {
+		if (s->nfree + s->nparked == s->nelems) {
 			gm_partial_remove_locked(c, s);
 			gm_span_to_heap(s);
 			lo = len = 0; /* s is gone */
@@ -654,7 +607,7 @@ bool gm_span_xfree_push(gm_mspan *s, void *p)
  */
 static void gm_span_merge(gm_mspan *s, void *head)
 {
-	unsigned n = 0, out = (unsigned)(s->carved - s->nfree - s->nparked);
+	unsigned n = 0, out = (unsigned)(s->nelems - s->nfree - s->nparked);
 	void *p, *next, *tail = NULL;
 
 	for (p = head; p != NULL; p = next) {
@@ -686,9 +639,9 @@ static void gm_span_disown_locked(gm_mcentral *c, gm_mspan *s)
 	gm_span_merge(s, gm_xfree_head(x));
 	__atomic_store_n(&s->owner, NULL, __ATOMIC_RELAXED);
 	gm_span_fast_set(s, GM_FAST_CODE_MASK, 0);
-	if (s->nfree + s->nparked == s->carved)
+	if (s->nfree + s->nparked == s->nelems)
 		gm_span_to_heap(s);
-	else if (s->freelist != NULL || s->carved < s->nelems || s->nparked != 0)
+	else if (s->freelist != NULL || s->nparked != 0)
 		gm_partial_insert_locked(c, s);
 }
 
@@ -716,7 +669,7 @@ void gm_span_recount_own(gm_mspan *s)
 	while ((p = *link) != NULL) {
 		uintptr_t off = (uintptr_t)p - s->start;
 
-		if (n == s->carved || off >= s->carved * (uintptr_t)s->elemsize ||
+		if (n == s->nelems || off >= s->nelems * (uintptr_t)s->elemsize ||
 		    off % s->elemsize != 0) {
 			*link = NULL;
 			break;
@@ -729,10 +682,14 @@ void gm_span_recount_own(gm_mspan *s)
 
 /*
  * Objects of the span s the calling thread owns, linked from *head (the
- * last links to NULL): up to want off its free list; else what other
- * threads freed into it (one exchange), all of it if that is at most max,
- * as it is, its links tagged (*keyed); else up to want never carved.  No
- * lock.  0 when all three are empty.
+ * last links to NULL): what other threads freed into it (one exchange),
+ * all of it if that is at most max, as it is, its links tagged (*keyed);
+ * else up to want off its free list (where the rest of the thread-free
+ * list goes first).  The thread-free list before the free list, which
+ * holds the span's objects never handed out: objects come back into use
+ * before fresh lines are touched, and an object freed twice by another
+ * thread is found while the span still has fresh ones.  No lock.  0 when
+ * both are empty.
  */
 unsigned gm_span_take_own(gm_mspan *s, unsigned want, unsigned max, void **head, bool *keyed)
 {
@@ -740,8 +697,7 @@ unsigned gm_span_take_own(gm_mspan *s, unsigned want, unsigned max, void **head,
 	unsigned n;
 
 	*keyed = false;
-	if (s->freelist == NULL &&
-	    gm_xfree_head(__atomic_load_n(&s->xfree, __ATOMIC_RELAXED)) != NULL) {
+	if (gm_xfree_head(__atomic_load_n(&s->xfree, __ATOMIC_RELAXED)) != NULL) {
 		uintptr_t x = __atomic_exchange_n(&s->xfree, GM_XFREE_OWNED, __ATOMIC_ACQUIRE);
 
 		n = gm_xfree_count(x);
@@ -752,7 +708,7 @@ unsigned gm_span_take_own(gm_mspan *s, unsigned want, unsigned max, void **head,
 		}
 		gm_span_merge(s, gm_xfree_head(x));
 	}
-	n = gm_span_take(s, want, &link);
+	n = gm_span_take_free(s, want, &link);
 	*link = NULL;
 	*head = first;
 	return n;
@@ -776,9 +732,8 @@ unsigned gm_mcentral_refill(uint8_t spanclass, gm_mcache *mc, unsigned want, uns
 {
 	gm_mcentral *c = &gm_central[spanclass];
 	void *first = NULL, **link = &first;
-	gm_carve_run runs[4];
 	gm_mspan *s;
-	unsigned n = 0, k, nruns = 0, i;
+	unsigned n = 0, k;
 
 	gm_lock_acquire(&c->lock);
 	k = gm_tc_take_locked(c, want, most < GM_TC_MULTI ? most : GM_TC_MULTI, head);
@@ -802,22 +757,12 @@ unsigned gm_mcentral_refill(uint8_t spanclass, gm_mcache *mc, unsigned want, uns
 				break;
 			gm_partial_insert_locked(c, s);
 		}
-		/* Its free list, then objects never handed out, then parked
-		 * ones (all of them first if mc is to own the span: no object
-		 * of an owned span is parked). */
-		own = mc != NULL && s->nfree + s->nparked + (s->nelems - s->carved) >= want - n;
-		if (s->nparked != 0 && (own || (s->freelist == NULL && s->carved == s->nelems)))
+		/* Its free list, then parked objects (all of them first if mc
+		 * is to own the span: no object of an owned span is parked). */
+		own = mc != NULL && s->nfree + s->nparked >= want - n;
+		if (s->nparked != 0 && (own || s->freelist == NULL))
 			gm_span_unpark_locked(s);
 		n += gm_span_take_free(s, want - n, &link);
-		if (n < want && s->carved < s->nelems) {
-			/* Up to three runs wait for the release; the last slot
-			 * holds a run past those, linked at once. */
-			n += gm_span_carve(s, want - n, &runs[nruns]);
-			if (nruns < 3)
-				nruns++;
-			else
-				gm_carve_link(&runs[nruns], &link);
-		}
 		if (own) {
 			/* Ours: the rest of its objects are mc's alone. */
 			gm_partial_remove_locked(c, s);
@@ -828,12 +773,10 @@ unsigned gm_mcentral_refill(uint8_t spanclass, gm_mcache *mc, unsigned want, uns
 			break;
 		}
 		/* Off the partial list once empty; parked objects keep it on. */
-		if (s->freelist == NULL && s->carved == s->nelems && s->nparked == 0)
+		if (s->freelist == NULL && s->nparked == 0)
 			gm_partial_remove_locked(c, s);
 	}
 	gm_lock_release(&c->lock);
-	for (i = 0; i < nruns; i++)
-		gm_carve_link(&runs[i], &link);
 	*link = NULL;
 	*head = first;
 	return n;

@@ -32,6 +32,7 @@ enum op {
 	OP_REMOTE_DOUBLE_FREE,	/* free(p); free(p) in a thread that did not allocate p */
 	OP_FREE_BETWEEN,	/* free(p); free(between); free(p) */
 	OP_OVERFLOW_FREED,	/* free(p); its left neighbour overflows into it */
+	OP_FREE_UNUSED,		/* free(p), p never handed out; malloc until it is */
 };
 
 static void *between; /* OP_FREE_BETWEEN's other block */
@@ -56,6 +57,22 @@ static void do_op(enum op op, void *p)
 		return;
 	}
 	free(p);
+	if (op == OP_FREE_UNUSED) {
+		/* Every block of p's span, twice over, written as a program
+		 * writes what it gets: p must not come out twice. */
+		size_t n = malloc_usable_size(p);
+		int seen = 0;
+
+		for (int i = 0; i < 2 * 8192 / 8; i++) {
+			char *b = malloc(n);
+
+			memset(b, 0x5a, n);
+			if (b == p && ++seen == 2) {
+				write_str(2, "(a block handed out twice)\n");
+				_exit(3);
+			}
+		}
+	}
 }
 
 static void *do_op_thread(void *p)
@@ -421,6 +438,45 @@ START_TEST(test_overflow_into_freed)
 }
 END_TEST
 
+/*
+ * A free of a block never handed out, in a span in use (free(p + 4096) of
+ * an 8 B block, mimalloc-bench's invalid_free_close): the block is on the
+ * span's free list, so the list has it twice.  Taking it off either one
+ * after malloc handed it out from the other finds what the program wrote
+ * where its link was, and stops, naming it, before the block goes out a
+ * second time.  (Spans once handed fresh objects out lazily, and such a
+ * block came out twice, silently.)
+ */
+START_TEST(test_free_never_handed_out)
+{
+	static const struct {
+		size_t size;
+		const char *what;
+	} cases[] = {
+		{8, "free of an 8 B block never handed out"},
+		{64, "free of a 64 B block never handed out"},
+	};
+
+	for (unsigned k = 0; k < sizeof(cases) / sizeof(cases[0]); k++) {
+		char *v[1100], *q = NULL;
+		unsigned i;
+
+		/* A block at the start of an 8 KiB span: the span's second
+		 * half has not been handed out. */
+		for (i = 0; i < 1100 && q == NULL; i++) {
+			v[i] = malloc(cases[k].size);
+			if (((uintptr_t)v[i] & 8191) == 0)
+				q = v[i] + 4096;
+		}
+		ck_assert_msg(q != NULL, "%s: no block at a span's start in 1100", cases[k].what);
+		expect_abort_saying(OP_FREE_UNUSED, q, cases[k].what,
+				    "double free (or write after free) of");
+		while (i > 0)
+			free(v[--i]);
+	}
+}
+END_TEST
+
 START_TEST(test_double_free_tiny_alone)
 {
 	char *a = malloc(4);
@@ -454,6 +510,7 @@ static Suite *badfree_suite(void)
 	tcase_add_test(tc, test_double_free_tiny_between);
 	tcase_add_test(tc, test_overflow_into_freed);
 	tcase_add_test(tc, test_double_free_tiny_alone);
+	tcase_add_test(tc, test_free_never_handed_out);
 	suite_add_tcase(s, tc);
 	return s;
 }

@@ -368,7 +368,10 @@ static gm_mspan *gm_mcentral_grow(gm_mcentral *c)
 /*
  * Take up to want objects off the free list of s, linked on from *linkp
  * (which moves to the last link).  The caller has c's lock, or owns s.
- * Returns how many.
+ * Returns how many.  A list that ends before nfree says it does ends at an
+ * object whose link was overwritten with 0: a free block the program was
+ * handed from another list too (a free of a block never handed out) and
+ * wrote a 0 into, or a write after free; stop before it goes out again.
  */
 static unsigned gm_span_take_free(gm_mspan *s, unsigned want, void ***linkp)
 {
@@ -381,6 +384,8 @@ static unsigned gm_span_take_free(gm_mspan *s, unsigned want, void ***linkp)
 		p = gm_plain_next(p);
 		n++;
 	}
+	if (gm_unlikely(p == NULL && s->nfree != n && n != 0))
+		gm_throw_ptr("gomem: double free (or write after free) of", link);
 	s->freelist = p;
 	s->nfree = (uint16_t)(s->nfree - n);
 	*linkp = link;

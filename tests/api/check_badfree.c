@@ -36,6 +36,7 @@ enum op {
 };
 
 static void *between; /* OP_FREE_BETWEEN's other block */
+static int unused_fill; /* what OP_FREE_UNUSED's child writes into its blocks */
 
 /* The bad frees of op, on p. */
 static void do_op(enum op op, void *p)
@@ -66,7 +67,7 @@ static void do_op(enum op op, void *p)
 		for (int i = 0; i < 2 * 8192 / 8; i++) {
 			char *b = malloc(n);
 
-			memset(b, 0x5a, n);
+			memset(b, unused_fill, n);
 			if (b == p && ++seen == 2) {
 				write_str(2, "(a block handed out twice)\n");
 				_exit(3);
@@ -443,18 +444,22 @@ END_TEST
  * an 8 B block, mimalloc-bench's invalid_free_close): the block is on the
  * span's free list, so the list has it twice.  Taking it off either one
  * after malloc handed it out from the other finds what the program wrote
- * where its link was, and stops, naming it, before the block goes out a
- * second time.  (Spans once handed fresh objects out lazily, and such a
- * block came out twice, silently.)
+ * where its link was (a 0 ends the span's list before its count of free
+ * objects does), and stops, naming it, before the block goes out a second
+ * time.  (Spans once handed fresh objects out lazily, and such a block came
+ * out twice, silently.)
  */
 START_TEST(test_free_never_handed_out)
 {
 	static const struct {
 		size_t size;
+		int fill;
 		const char *what;
 	} cases[] = {
-		{8, "free of an 8 B block never handed out"},
-		{64, "free of a 64 B block never handed out"},
+		{8, 0x5a, "free of an 8 B block never handed out"},
+		{64, 0x5a, "free of a 64 B block never handed out"},
+		/* 0 where the link was: the span's list ends there early */
+		{8, 0, "free of an 8 B block never handed out, zeroed"},
 	};
 
 	for (unsigned k = 0; k < sizeof(cases) / sizeof(cases[0]); k++) {
@@ -469,6 +474,7 @@ START_TEST(test_free_never_handed_out)
 				q = v[i] + 4096;
 		}
 		ck_assert_msg(q != NULL, "%s: no block at a span's start in 1100", cases[k].what);
+		unused_fill = cases[k].fill;
 		expect_abort_saying(OP_FREE_UNUSED, q, cases[k].what,
 				    "double free (or write after free) of");
 		while (i > 0)

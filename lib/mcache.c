@@ -204,10 +204,10 @@ static unsigned gm_mcache_batches(const gm_mcache *mc, unsigned c)
 
 /*
  * A batch of objects of spanclass for mc's list, linked from *head: from
- * the span mc owns (its free list, then its thread-free list), else from
- * mcentral (the transfer cache, a few whole batches for
- * a producer, else another span to own).  *whole as gm_mcentral_alloc_batch
- * says.  0 when out of memory.
+ * the span mc owns (its thread-free list, else its free list), else from
+ * mcentral (the transfer cache, a few whole batches for a producer, else
+ * another span to own).  *whole as gm_mcentral_alloc_batch says.  0 when
+ * out of memory.
  */
 static unsigned gm_mcache_take(gm_mcache *mc, unsigned spanclass, void **head, bool *whole,
 			       bool *keyed)
@@ -448,8 +448,9 @@ void gm_mcache_overflow(gm_mcache *mc, unsigned c)
  * large cache) to the heap.  Whole batches stay in the transfer caches, as in
  * tcmalloc: the next thread's refills take them in O(1) (a program that
  * starts a thread per task, like larson, would otherwise put every batch
- * back on its spans and take it off them again).  They are bounded per class, and
- * the scavenger empties them after a spike or under memory pressure.
+ * back on its spans and take it off them again).  They are bounded per
+ * class, and the scavenger empties them after a spike or under memory
+ * pressure.
  */
 void gm_mcache_release_all(gm_mcache *mc)
 {

@@ -334,8 +334,9 @@ size_t gm_mcentral_scavenge_all(void)
  * rest lazily, as batches wanted them, and such a free handed the object
  * out twice, silently).  A small span is one 8 KiB page: this writes at
  * most one OS page that a lazy start would not have touched yet; a bigger
- * span has at most 11 objects (1408 B in 16 KiB), one link each.  The caller has dropped the
- * class's lock (on fresh pages these writes are page faults).
+ * span has at most 11 objects (1408 B in 16 KiB), one link each.  The
+ * caller has dropped the class's lock (on fresh pages these writes are
+ * page faults).
  */
 static void gm_span_fresh(gm_mspan *s)
 {

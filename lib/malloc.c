@@ -872,6 +872,33 @@ static void *gm_aligned(size_t align, size_t n)
 			      false);
 }
 
+/*
+ * gm_aligned's common case inline: align a power of two from 32 to a page
+ * and at most a small object's worth of bytes, popped off the thread's list
+ * of the class whose objects all fall on multiples of align, as malloc's
+ * fast path pops (the empty cache of a thread with none yet, and the lists
+ * of GOMEMDEBUG=safelink=1, are empty, so those go the whole way).  It was
+ * a call to gm_aligned, its frame, the init check and gm_small_alloc's
+ * tests: three times tcmalloc's time per aligned_alloc on gmbench's
+ * aligned workload.
+ */
+gm_inline void *gm_aligned_fast(size_t align, size_t n)
+{
+	gm_mcache *mc = gm_tls_mcache;
+	size_t m = n < align ? align : n;
+
+	if (align <= 16) /* as gm_aligned: malloc's blocks are aligned so */
+		return gm_malloc_fast(align == 16 && n < 16 ? 16 : n);
+	if (gm_likely(align - 32 <= GM_PAGE_SIZE - 32 && m <= GM_MAX_SMALL)) {
+		size_t c = gm_class_aligned[__builtin_ctzl(align) - 5][gm_size_class(m)];
+
+		if (gm_likely(c < GM_NUM_CLASSES))
+			gm_cache_pop_or(mc, c, n, slow);
+	}
+slow:
+	return gm_aligned(align, n);
+}
+
 /* memalign: glibc rounds a non-power-of-two alignment up. */
 void *gm_memalign(size_t align, size_t n)
 {
@@ -882,7 +909,7 @@ void *gm_memalign(size_t align, size_t n)
 		}
 		align = (size_t)1 << (64 - __builtin_clzll(align));
 	}
-	return gm_aligned(align ? align : 1, n);
+	return gm_aligned_fast(align ? align : 1, n);
 }
 
 /* posix_memalign: EINVAL unless align is a power of two times sizeof(void *). */
@@ -892,7 +919,7 @@ int gm_posix_memalign(void **out, size_t align, size_t n)
 
 	if (align == 0 || (align & (align - 1)) || align % sizeof(void *) != 0)
 		return EINVAL;
-	p = gm_aligned(align, n);
+	p = gm_aligned_fast(align, n);
 	if (p == NULL)
 		return ENOMEM;
 	*out = p;
@@ -906,7 +933,7 @@ void *gm_aligned_alloc(size_t align, size_t n)
 		errno = EINVAL;
 		return NULL;
 	}
-	return gm_aligned(align, n);
+	return gm_aligned_fast(align, n);
 }
 
 /* valloc: page aligned. */

@@ -72,6 +72,31 @@ void gm_free_slow(void *p);
 #endif
 
 /*
+ * Return (from the function this is in) an object of class c popped off
+ * mc's list for a request of n bytes; go to miss if the list is empty or the
+ * popped object's word 0 is not a tagged link (the double-free key, see
+ * malloc.c), where the slow path refills the list or stops the process.
+ * Word 0 is left 0.  A macro: the return is the caller's, so a sample's call
+ * stays a tail call and the caller needs no frame.
+ */
+#define gm_cache_pop_or(mc, c, n, miss)                                                            \
+	do {                                                                                       \
+		void *p_ = (mc)->free[c];                                                          \
+                                                                                                   \
+		if (gm_likely(p_ != NULL)) {                                                       \
+			uintptr_t *w_ = p_;                                                        \
+			uintptr_t next_ = w_[0] ^ gm_link_tag;                                     \
+                                                                                                   \
+			gm_if_not_link(next_, w_, miss);                                           \
+			(mc)->free[c] = (void *)next_;                                             \
+			(mc)->room[c]++;                                                           \
+			w_[0] = 0;                                                                 \
+			gm_stat_inc(&(mc)->stats.nmalloc[c]);                                      \
+			return gm_prof_account((mc), w_, (n));                                     \
+		}                                                                                  \
+	} while (0)
+
+/*
  * The fast path, with slow(n, mc) for everything else: inlined with a
  * constant slow, the caller's only call is that tail call, so it needs no
  * frame (operator new passes its own, which also runs the new-handler).
@@ -83,22 +108,8 @@ gm_inline void *gm_malloc_fast_or(size_t n, void *(*slow)(size_t, gm_mcache *))
 	/* Up to 1016 bytes (0 too: a unique 8 B block). */
 	if (gm_likely(n <= GM_SMALL_MAX - 8)) {
 		size_t c = mc->small.cls[n];
-		void *p = mc->free[c];
 
-		/* The popped object's word 0 must be a tagged link (the
-		 * double-free key, see malloc.c); it is left 0.  Else the slow
-		 * path stops the process. */
-		if (gm_likely(p != NULL)) {
-			uintptr_t *w = p;
-			uintptr_t next = w[0] ^ gm_link_tag;
-
-			gm_if_not_link(next, w, slow);
-			mc->free[c] = (void *)next;
-			mc->room[c]++;
-			w[0] = 0;
-			gm_stat_inc(&mc->stats.nmalloc[c]);
-			return gm_prof_account(mc, w, n);
-		}
+		gm_cache_pop_or(mc, c, n, slow);
 	}
 slow:
 	return slow(n, mc);

@@ -853,6 +853,82 @@ START_TEST(test_memalign_odd_alignment)
 }
 END_TEST
 
+/*
+ * Aligned requests, many of a size, freed and taken again: after the first
+ * refill of a class the thread's list hands them out (the inline path of
+ * posix_memalign, aligned_alloc and memalign).  Each block is aligned, as
+ * big as asked and apart from the others (every byte keeps its fill), and
+ * each call and free counts once in Mallocs and Frees, as malloc's do:
+ * HeapAlloc ends where it began.  No assertion inside the loops: Check's
+ * assertions allocate, and the counts must be this test's alone.
+ */
+START_TEST(test_aligned_reuse)
+{
+	enum { N = 200 };
+	static unsigned char *p[N];
+	static char bad[200];
+	struct gomem_memstats before, after;
+	uint64_t calls = 0, nbad = 0;
+	size_t a, k, i, j, round;
+
+	gomem_read_memstats(&before);
+	for (a = 32; a <= 16 * KiB; a *= 2) {
+		const size_t sizes[] = {1, a / 2, a, a + a / 2, 3000};
+
+		for (i = 0; i < sizeof(sizes) / sizeof(sizes[0]); i++) {
+			size_t n = sizes[i];
+
+			for (round = 0; round < 2; round++, calls += N) {
+				for (k = 0; k < N; k++) {
+					void *q = NULL;
+					int r = 0;
+
+					switch ((k + round) % 3) {
+					case 0:
+						r = posix_memalign(&q, a, n);
+						break;
+					case 1:
+						q = aligned_alloc(a, n);
+						break;
+					default:
+						q = memalign(a, n);
+						break;
+					}
+					if (r != 0 || q == NULL) {
+						snprintf(bad, sizeof(bad), "align %zu size %zu: failed", a,
+							 n);
+						goto out;
+					}
+					if (!is_aligned(q, a) || malloc_usable_size(q) < n) {
+						if (nbad++ == 0)
+							snprintf(bad, sizeof(bad),
+								 "align %zu size %zu: %p, usable %zu", a,
+								 n, q, malloc_usable_size(q));
+					}
+					p[k] = q;
+					memset(p[k], (int)(k & 0xff), n);
+				}
+				for (k = 0; k < N; k++) {
+					for (j = 0; j < n && p[k][j] == (k & 0xff); j++)
+						;
+					if (j != n && nbad++ == 0)
+						snprintf(bad, sizeof(bad),
+							 "align %zu size %zu: block %zu overwritten at %zu",
+							 a, n, k, j);
+					free(p[k]);
+				}
+			}
+		}
+	}
+out:
+	gomem_read_memstats(&after);
+	ck_assert_msg(bad[0] == 0, "%s (%llu bad blocks)", bad, (unsigned long long)nbad);
+	ck_assert_uint_eq(after.Mallocs - before.Mallocs, calls);
+	ck_assert_uint_eq(after.Frees - before.Frees, calls);
+	ck_assert_uint_eq(after.HeapAlloc, before.HeapAlloc);
+}
+END_TEST
+
 START_TEST(test_valloc)
 {
 	static const size_t sizes[] = {0, 1, 100, 4095, 4096, 4097, 10000, 70000, 1 * MiB + 5};
@@ -1173,6 +1249,7 @@ static Suite *api_suite(void)
 	tcase_add_test(tc, test_aligned_alloc);
 	tcase_add_test(tc, test_memalign);
 	tcase_add_test(tc, test_memalign_odd_alignment);
+	tcase_add_test(tc, test_aligned_reuse);
 	tcase_add_test(tc, test_valloc);
 	tcase_add_test(tc, test_pvalloc);
 	suite_add_tcase(s, tc);

@@ -842,19 +842,14 @@ void *gm_reallocarray(void *p, size_t n, size_t m)
 	return gm_realloc(p, t);
 }
 
-/* n bytes aligned to align, a power of two. */
+/* n bytes aligned to align, a power of two above 16 (gm_aligned_fast
+ * sends smaller ones to malloc). */
 static void *gm_aligned(size_t align, size_t n)
 {
 	gm_mcache *mc;
 	unsigned c;
 
 	gm_ensure_init();
-	if (align <= 16) {
-		/* Every block is 8-aligned, and 16-aligned from 16 B up. */
-		if (align == 16 && n < 16)
-			n = 16;
-		return gm_malloc(n);
-	}
 	if (gm_unlikely(align > ((size_t)1 << (GM_ADDR_BITS - 1)))) {
 		errno = ENOMEM;
 		return NULL;
@@ -887,7 +882,8 @@ gm_inline void *gm_aligned_fast(size_t align, size_t n)
 	gm_mcache *mc = gm_tls_mcache;
 	size_t m = n < align ? align : n;
 
-	if (align <= 16) /* as gm_aligned: malloc's blocks are aligned so */
+	/* Every block is 8-aligned, and 16-aligned from 16 B up. */
+	if (align <= 16)
 		return gm_malloc_fast(align == 16 && n < 16 ? 16 : n);
 	if (gm_likely(align - 32 <= GM_PAGE_SIZE - 32 && m <= GM_MAX_SMALL)) {
 		size_t c = gm_class_aligned[__builtin_ctzl(align) - 5][gm_size_class(m)];

@@ -29,6 +29,7 @@
 
 #include <errno.h>
 #include <fcntl.h>
+#include <malloc.h>
 #include <pthread.h>
 #include <sched.h>
 #include <stdarg.h>
@@ -961,6 +962,52 @@ w_tiny(void)
 
 /* ------------------------------------------------------------------ */
 /*
+ * counted: a program that counts its own memory, as Redis's zmalloc does:
+ * malloc_usable_size after each malloc and before each free.  One thread,
+ * 8192 live blocks of 8..512 B, random replacements.
+ */
+
+#define CNT_SLOTS	8192
+#define CNT_ITERS	4000000
+
+static void
+w_counted(void)
+{
+	struct rng	  r;
+	unsigned char	**slot;
+	size_t		  i, k, sz, used = 0, n = iters(CNT_ITERS);
+
+	rng_init(&r, seed);
+	slot = map_array(CNT_SLOTS * sizeof *slot);
+	for (i = 0; i < CNT_SLOTS; i++) {
+		sz = rng_range(&r, 8, 512);
+		slot[i] = xmalloc(sz);
+		slot[i][0] = (unsigned char)i;
+		used += malloc_usable_size(slot[i]);
+	}
+	for (i = 0; i < n; i++) {
+		k = rng_next(&r) & (CNT_SLOTS - 1);
+		used -= malloc_usable_size(slot[k]);
+		free(slot[k]);
+		sz = rng_range(&r, 8, 512);
+		slot[k] = xmalloc(sz);
+		slot[k][0] = (unsigned char)i;
+		slot[k][sz - 1] = (unsigned char)i;
+		used += malloc_usable_size(slot[k]);
+	}
+	for (i = 0; i < CNT_SLOTS; i++) {
+		used -= malloc_usable_size(slot[i]);
+		free(slot[i]);
+	}
+	if (used != 0) {
+		fprintf(stderr, "gmbench: counted: usable sizes do not add up (%zu left)\n", used);
+		exit(2);
+	}
+	unmap_array(slot, CNT_SLOTS * sizeof *slot);
+}
+
+/* ------------------------------------------------------------------ */
+/*
  * xfree: every free is cross-thread.  Two threads each allocate 16..128 B
  * blocks and pass every one through an SPSC ring to the other, which
  * frees it; each thread is producer and consumer at once.
@@ -1349,6 +1396,7 @@ static const struct workload workloads[] = {
 	{ "frag", w_frag, &frag_elapsed, "mixed sizes, free half, new mix" },
 	{ "reuse", w_reuse, NULL, "free/realloc 5..25 MiB blocks" },
 	{ "tiny", w_tiny, NULL, "16384 live 1..15 B blocks churned" },
+	{ "counted", w_counted, NULL, "churn with malloc_usable_size at each malloc and free" },
 	{ "xfree", w_xfree, NULL, "two threads free only each other's blocks" },
 	{ "cachescratch", w_cachescratch, NULL, "passive false sharing, 64 blocks a thread" },
 	{ "pair8", w_pair8, NULL, "malloc(8)+free" },

@@ -37,7 +37,7 @@ PEER_PACKAGES = {
 }
 SUBJECT = "gomem"
 SPEED = ["churn", "churn-mt", "prodcons", "larson", "large", "realloc",
-         "aligned", "falseshare", "reuse", "tiny", "xfree", "cachescratch",
+         "aligned", "falseshare", "reuse", "tiny", "counted", "xfree", "cachescratch",
          "pair8", "calloc8k", "calloc1m", "calloc1m-touch", "vecgrow",
          "vecgrow-touch", "grow4k"]
 MEMORY = ["spike", "frag"]

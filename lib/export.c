@@ -68,9 +68,9 @@ GM_API void *pvalloc(size_t n)
 	return gm_pvalloc(n);
 }
 
-GM_API size_t malloc_usable_size(void *p)
+GM_API gm_hot size_t malloc_usable_size(void *p)
 {
-	return gm_usable_size(p);
+	return gm_usable_size_fast(p);
 }
 
 /* glibc's malloc_trim: give idle memory back; 1 if any was released. */

@@ -981,6 +981,7 @@ void *gm_aligned_alloc(size_t align, size_t n);
 void *gm_valloc(size_t n);
 void *gm_pvalloc(size_t n);
 size_t gm_usable_size(const void *p);
+size_t gm_usable_size_slow(const void *p);
 
 extern uint64_t gm_seed; /* random, picked at start */
 

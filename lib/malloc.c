@@ -720,7 +720,8 @@ void *gm_calloc(size_t n, size_t m)
 }
 
 /* Usable size of p; 0 for NULL and for pointers gomem does not own. */
-size_t gm_usable_size(const void *p)
+/* malloc_usable_size through the span: gm_usable_size_fast's other cases. */
+size_t gm_usable_size_slow(const void *p)
 {
 	uintptr_t a = (uintptr_t)p;
 	gm_mspan *s;
@@ -741,6 +742,11 @@ size_t gm_usable_size(const void *p)
 			return 0;
 		return s->elemsize - (a - s->start) % s->elemsize;
 	}
+}
+
+size_t gm_usable_size(const void *p)
+{
+	return gm_usable_size_fast(p);
 }
 
 /*

@@ -123,6 +123,69 @@ START_TEST(small_cross_thread)
 }
 END_TEST
 
+static void *
+alloc_n(void *arg)
+{
+	return gm_malloc((size_t)(uintptr_t)arg);
+}
+
+/*
+ * malloc_usable_size answers from free's page table for object starts
+ * (gm_usable_size_fast) and through the span for everything else: the two
+ * agree, the answer is the block's class (the smallest that holds the
+ * request, 16-byte aligned from 16 B), and neither the owner's code in the
+ * page table (a block another thread's cache carved) nor sampling (class 0
+ * there) changes it.
+ */
+START_TEST(usable_size_fast_agrees_with_span)
+{
+	uint64_t rate = gm_prof_set_rate(0);
+	pthread_t t;
+	void *q;
+	size_t n;
+
+	for (n = 0; n <= GM_SMALL_MAX; n++) {
+		void *p = gm_malloc(n);
+		size_t u = gm_usable_size(p);
+
+		/* The class: no smaller class holds n (17..24 B skip Go's 24). */
+		ck_assert_uint_ge(u, n);
+		ck_assert_uint_eq(u, gm_class_size[gm_size_class(n ? n : 1)]);
+		ck_assert_uint_eq(u, gm_usable_size_slow(p));
+		/* Inside the block: what is left of it, through the span. */
+		ck_assert_uint_eq(gm_usable_size((char *)p + u / 2), u - u / 2);
+		gm_free(p);
+	}
+
+	/* Blocks of another thread's span carry its owner code. */
+	for (n = 16; n <= 4096; n *= 2) {
+		ck_assert_int_eq(pthread_create(&t, NULL, alloc_n, (void *)(uintptr_t)n), 0);
+		ck_assert_int_eq(pthread_join(t, &q), 0);
+		ck_assert_uint_eq(gm_usable_size(q), n);
+		gm_free(q);
+	}
+
+	/* Every block sampled: its span's fastclass is 0, the span answers. */
+	gm_prof_set_rate(1);
+	for (n = 1; n <= 4096; n += 61) {
+		void *p = gm_malloc(n);
+
+		ck_assert_uint_eq(gm_usable_size(p), gm_class_size[gm_size_class(n)]);
+		gm_free(p);
+	}
+	gm_prof_set_rate(rate);
+
+	/* Not small objects. */
+	q = gm_malloc(100000);
+	ck_assert_uint_ge(gm_usable_size(q), 100000);
+	ck_assert_uint_eq(gm_usable_size(q) % GM_PAGE_SIZE, 0);
+	gm_free(q);
+	ck_assert_uint_eq(gm_usable_size(NULL), 0);
+	ck_assert_uint_eq(gm_usable_size(&n), 0);
+	ck_heap_ok();
+}
+END_TEST
+
 START_TEST(alignment_rules)
 {
 	for (size_t n = 16; n <= 70000; n += (n < 2048 ? 1 : 97)) {
@@ -705,6 +768,7 @@ main(void)
 	tcase_add_test(tc, every_small_size_aligned);
 	tcase_add_test(tc, small_sizes_take_their_class);
 	tcase_add_test(tc, small_cross_thread);
+	tcase_add_test(tc, usable_size_fast_agrees_with_span);
 	tcase_add_test(tc, alignment_rules);
 	tcase_add_test(tc, aligned_takes_the_smallest_fitting_class);
 	tcase_add_test(tc, realloc_in_place_and_moves);

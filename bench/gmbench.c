@@ -976,6 +976,7 @@ w_counted(void)
 	struct rng	  r;
 	unsigned char	**slot;
 	size_t		  i, k, sz, used = 0, n = iters(CNT_ITERS);
+	uint64_t	  acc = 0;
 
 	rng_init(&r, seed);
 	slot = map_array(CNT_SLOTS * sizeof *slot);
@@ -987,6 +988,7 @@ w_counted(void)
 	}
 	for (i = 0; i < n; i++) {
 		k = rng_next(&r) & (CNT_SLOTS - 1);
+		acc += slot[k][0];
 		used -= malloc_usable_size(slot[k]);
 		free(slot[k]);
 		sz = rng_range(&r, 8, 512);
@@ -1004,6 +1006,7 @@ w_counted(void)
 		exit(2);
 	}
 	unmap_array(slot, CNT_SLOTS * sizeof *slot);
+	sink += acc;
 }
 
 /* ------------------------------------------------------------------ */

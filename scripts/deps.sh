@@ -2,14 +2,15 @@
 # deps.sh: install what gomem needs on Debian 12 (as root), only what is missing.
 #   deps.sh build   the build and the daemon
 #   deps.sh test    + everything the tests drive for real (Prometheus, Go,
-#                   Chromium, Node for playwright-core, Python, SQLite, peers)
+#                   Chromium, Node for playwright-core, Python, SQLite, Redis,
+#                   peers)
 set -eu
 want="build-essential autoconf automake libtool pkg-config check
 clang llvm libbpf-dev bpftool libelf-dev zlib1g-dev systemtap-sdt-dev
 libmicrohttpd-dev libcjson-dev libsystemd-dev libyaml-dev libcrypt-dev curl g++ libdw-dev
 protobuf-c-compiler libprotobuf-c-dev"
 if [ "${1:-build}" = test ]; then
-	want="$want python3 sqlite3 prometheus golang-go chromium nodejs npm wrk
+	want="$want python3 sqlite3 redis-tools prometheus golang-go chromium nodejs npm wrk
 libjemalloc2 libtcmalloc-minimal4 libmimalloc2.0 valgrind procps iproute2 libcap2-bin
 libc6-dbg mandoc util-linux systemd strace"
 fi

@@ -33,8 +33,11 @@ GM_API void *calloc(size_t n, size_t m)
 	return gm_calloc(n, m);
 }
 
+/* realloc(NULL, n) is malloc's fast path: Lua allocates everything so. */
 GM_API void *realloc(void *p, size_t n)
 {
+	if (p == NULL)
+		return gm_malloc_fast(n);
 	return gm_realloc(p, n);
 }
 

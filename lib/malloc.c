@@ -719,8 +719,10 @@ void *gm_calloc(size_t n, size_t m)
 	return p;
 }
 
-/* Usable size of p; 0 for NULL and for pointers gomem does not own. */
-/* malloc_usable_size through the span: gm_usable_size_fast's other cases. */
+/*
+ * Usable size of p through its span (gm_usable_size_fast's other cases): 0
+ * for NULL and for pointers gomem does not own.
+ */
 size_t gm_usable_size_slow(const void *p)
 {
 	uintptr_t a = (uintptr_t)p;
@@ -744,6 +746,7 @@ size_t gm_usable_size_slow(const void *p)
 	}
 }
 
+/* Usable size of p; 0 for NULL and for pointers gomem does not own. */
 size_t gm_usable_size(const void *p)
 {
 	return gm_usable_size_fast(p);

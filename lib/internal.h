@@ -307,6 +307,18 @@ void gm_unused_flush(gm_unused_batch *b);
  * own threads may run under sandboxes we cannot see: a madvise each). */
 extern __thread bool gm_unused_batching;
 void gm_sys_used(void *v, size_t n);
+/*
+ * Fresh pages for small-object spans are faulted in a window at a time
+ * (gm_sys_populate, mheap.c): the span's own pages and those after it in
+ * the same free run, up to GM_POPULATE_PAGES heap pages (64 KiB), when the
+ * span's pages are all released to the OS (fresh, or scavenged).  The
+ * pages ahead stay in the heap, idle and no longer released (HeapReleased
+ * drops by them), for the next spans carved from the run; the scavenger
+ * returns them if they stay idle.  Only for classes up to 4 KiB, whose
+ * every OS page the span's fresh free list writes anyway.
+ */
+void gm_sys_populate(void *v, size_t n);
+#define GM_POPULATE_PAGES 8
 bool gm_sys_zero(void *v, size_t n);
 bool gm_sys_move(void *src, void *dst, size_t n);
 size_t gm_sys_resident(void *v, size_t n, size_t *looked);

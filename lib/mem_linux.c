@@ -7,6 +7,9 @@
  *                                          HeapReleased
  *   Prepared -> Ready      gm_sys_used     nothing to do on Linux: the first
  *                                          touch faults the page in
+ *                          gm_sys_populate madvise(MADV_POPULATE_WRITE): fresh
+ *                                          pages of small-object spans, in
+ *                                          one call instead of a fault each
  *   Ready    -> Prepared   gm_sys_unused   madvise(MADV_DONTNEED)
  *   any      -> None       gm_sys_free     munmap
  *   Ready    -> Prepared   gm_sys_move     mremap the pages elsewhere in the
@@ -257,6 +260,34 @@ void gm_sys_used(void *v, size_t n)
 {
 	(void)v;
 	(void)n;
+}
+
+#ifndef MADV_POPULATE_WRITE
+#define MADV_POPULATE_WRITE 23
+#endif
+
+/* Set once the kernel refuses MADV_POPULATE_WRITE (before Linux 5.14, or a
+ * sandbox's seccomp filter that allows only some madvise advice). */
+static _Atomic bool gm_populate_off;
+
+/*
+ * Fault in [v, v+n) now, in one call, where the caller is about to write
+ * every page anyway: MADV_POPULATE_WRITE.  On this project's test VM a
+ * fault costs about 10 us a 4 KiB page and a populate of 64 KiB about 5 us
+ * a page (bench/README, "Fresh pages").  Failures are not errors: the pages
+ * fault in on first touch as before, and a refusal turns the call off.
+ * errno is kept: malloc does not change it on success.
+ */
+void gm_sys_populate(void *v, size_t n)
+{
+	int e = errno;
+
+	if (atomic_load_explicit(&gm_populate_off, memory_order_relaxed))
+		return;
+	if (madvise(v, n, MADV_POPULATE_WRITE) != 0 &&
+	    (errno == EINVAL || errno == EPERM || errno == ENOSYS || errno == EACCES))
+		atomic_store_explicit(&gm_populate_off, true, memory_order_relaxed);
+	errno = e;
 }
 
 /* The OS page size, from the auxiliary vector (no allocation). */

@@ -438,13 +438,22 @@ static bool gm_heap_grow_locked(size_t npages)
 
 /* ---- Allocation ---- */
 
+/* A range to populate once the heap lock is dropped; n = 0 for none. */
+typedef struct gm_populate {
+	uintptr_t start;
+	size_t n;
+} gm_populate;
+
 /*
  * Take [a, a+npages) out of the free run f; returns the in-use span, which
  * maps every page when all is set (small objects), else its ends only.  The
  * range's interior maps to NULL already: it was inside the free run.  If
- * d is not NULL, it gets the runs of pages that may hold old data.
+ * d is not NULL, it gets the runs of pages that may hold old data.  If pw
+ * is not NULL (a span whose every OS page the caller writes), it gets the
+ * window to populate when the span's pages are all released.
  */
-static gm_mspan *gm_carve_locked(gm_mspan *f, uintptr_t a, size_t npages, bool all, gm_dirty *d)
+static gm_mspan *gm_carve_locked(gm_mspan *f, uintptr_t a, size_t npages, bool all, gm_dirty *d,
+				 gm_populate *pw)
 {
 	uintptr_t fend = f->start + PAGES(f->npages), end = a + PAGES(npages);
 	gm_mspan *left = NULL, *right = NULL;
@@ -486,6 +495,22 @@ static gm_mspan *gm_carve_locked(gm_mspan *f, uintptr_t a, size_t npages, bool a
 		gm_dirty_runs(a, npages, d);
 	scav = gm_scav_bits(a, npages, true);
 	gm_sys_used((void *)a, PAGES(npages));
+	if (pw != NULL && scav == npages) {
+		size_t ahead = 0;
+
+		if (right != NULL && npages < GM_POPULATE_PAGES) {
+			size_t k = GM_POPULATE_PAGES - npages;
+
+			/* The released pages at the start of the rest of the run. */
+			ahead = gm_scav_next(right->start, right->npages < k ? right->npages : k, 0,
+					     false);
+			gm_scav_range(right->start, ahead, GM_SCAV_CLEAR);
+			gm_gauge_add(&gm_heap.released, -(int64_t)PAGES(ahead));
+			right->idle_since = gm_idle_clock();
+		}
+		pw->start = a;
+		pw->n = PAGES(npages + ahead);
+	}
 	f->needzero = scav != npages;
 	gm_gauge_add(&gm_heap.released, -(int64_t)PAGES(scav));
 	gm_heap.reused += PAGES(scav);
@@ -504,7 +529,8 @@ static gm_mspan *gm_carve_locked(gm_mspan *f, uintptr_t a, size_t npages, bool a
  * Allocate npages pages aligned to align_pages with the heap lock held;
  * all: map every page (small objects), else the ends only (large).
  */
-static gm_mspan *gm_mheap_alloc_locked(size_t npages, size_t align_pages, bool all, gm_dirty *d)
+static gm_mspan *gm_mheap_alloc_locked(size_t npages, size_t align_pages, bool all, gm_dirty *d,
+					gm_populate *pw)
 {
 	gm_mspan *f;
 	uintptr_t a;
@@ -520,7 +546,7 @@ static gm_mspan *gm_mheap_alloc_locked(size_t npages, size_t align_pages, bool a
 			return NULL;
 	}
 	a = (f->start + PAGES(align_pages) - 1) & ~(PAGES(align_pages) - 1);
-	return gm_carve_locked(f, a, npages, all, d);
+	return gm_carve_locked(f, a, npages, all, d, pw);
 }
 
 /*
@@ -535,8 +561,13 @@ static gm_mspan *gm_mheap_alloc_common(size_t npages, uint8_t spanclass, size_t 
 	bool over_limit = false;
 	uint64_t limit = atomic_load_explicit(&gm_heap.limit, memory_order_relaxed);
 
+	/* Small classes up to an OS page: span_fresh writes every page. */
+	gm_populate pw = {0, 0};
+	bool populate = spanclass != GM_SPANCLASS_LARGE && gm_class_size[spanclass] <= 4096;
+
 	gm_lock_acquire(&gm_heap.lock);
-	s = gm_mheap_alloc_locked(npages, align_pages, spanclass != GM_SPANCLASS_LARGE, d);
+	s = gm_mheap_alloc_locked(npages, align_pages, spanclass != GM_SPANCLASS_LARGE, d,
+				  populate ? &pw : NULL);
 	if (s != NULL) {
 		s->spanclass = spanclass;
 		s->next = s->prev = NULL;
@@ -569,6 +600,8 @@ static gm_mspan *gm_mheap_alloc_common(size_t npages, uint8_t spanclass, size_t 
 		}
 	}
 	gm_lock_release(&gm_heap.lock);
+	if (pw.n != 0)
+		gm_sys_populate((void *)pw.start, pw.n);
 	if (over_limit) {
 		/* Synchronous scavenging: stay under the soft memory limit. */
 		uint64_t ready = gm_heap_retained();
@@ -768,7 +801,7 @@ bool gm_mheap_try_resize(gm_mspan *s, size_t npages)
 
 		if (r != NULL && gm_span_state(r) == GM_SPAN_FREE && r->onlist != 0 &&
 		    r->start == end && r->npages >= more) {
-			gm_mspan *m = gm_carve_locked(r, end, more, false, NULL);
+			gm_mspan *m = gm_carve_locked(r, end, more, false, NULL, NULL);
 
 			if (m != NULL) {
 				/* m is r's struct, now covering the pages we took,

@@ -11,6 +11,8 @@
 
 #include <sys/mman.h>
 
+#include <errno.h>
+
 struct g {
 	uint64_t sys, inuse, idle, released;
 };
@@ -74,6 +76,64 @@ START_TEST(fresh_pages_count_as_released)
 	ck_assert_uint_eq(a.released + (b.sys - a.sys) - b.released, 3 * GM_PAGE_SIZE);
 	ck_assert_int_eq(s->needzero, 0);
 	ck_heap_ok();
+	gm_mheap_free(s);
+	ck_heap_ok();
+}
+END_TEST
+
+/*
+ * A span of a small class carved from released pages comes with the window
+ * of GM_POPULATE_PAGES heap pages from its start (as far as the free run
+ * after it goes) faulted in by one madvise: every OS page of it resident
+ * (mincore) before anything writes it, HeapReleased lower by the window
+ * while only the span's pages leave HeapIdle, and errno untouched.  A large
+ * span is left to fault on touch.
+ */
+START_TEST(fresh_small_spans_populate_ahead)
+{
+	const size_t os = gm_os_page_size();
+	unsigned char vec[GM_POPULATE_PAGES * GM_PAGE_SIZE / 4096 + 16 * GM_PAGE_SIZE / 4096];
+	uint8_t c = (uint8_t)gm_size_class(3000);
+	size_t i, n, ahead = 0, win;
+	gm_mspan *s, *r, *l;
+	struct g a, b;
+
+	ck_assert_uint_le(gm_class_size[c], 4096);
+	gm_opt.scavenge = false;
+	gm_mheap_scavenge(SIZE_MAX, true);
+	a = gauges();
+	errno = 4242;
+	s = gm_mheap_alloc(gm_class_spanpages[c], c, 0);
+	ck_assert_int_eq(errno, 4242);
+	ck_assert_ptr_nonnull(s);
+	b = gauges();
+	n = s->npages;
+	ck_assert_uint_lt(n, GM_POPULATE_PAGES);
+	/* The rest of the run the span was carved from, if any. */
+	r = gm_span_of(s->start + n * GM_PAGE_SIZE);
+	if (r != NULL && gm_span_state(r) == GM_SPAN_FREE && r->start == s->start + n * GM_PAGE_SIZE)
+		ahead = r->npages < GM_POPULATE_PAGES - n ? r->npages : GM_POPULATE_PAGES - n;
+	ck_assert_uint_gt(ahead, 0); /* a heap after a full scavenge has room */
+	win = (n + ahead) * GM_PAGE_SIZE;
+	/* Growth may have mapped more: count from the new HeapSys. */
+	ck_assert_uint_eq(a.released + (b.sys - a.sys) - b.released, win);
+	ck_assert_uint_eq(a.idle + (b.sys - a.sys) - b.idle, n * GM_PAGE_SIZE);
+	ck_assert_int_eq(mincore((void *)s->start, win, vec), 0);
+	for (i = 0; i < win / os; i++)
+		ck_assert_msg(vec[i] & 1, "page %zu of the window is not resident", i);
+	ck_heap_ok();
+
+	/* A large span's released pages stay out until touched. */
+	l = gm_mheap_alloc(16, GM_SPANCLASS_LARGE, 0);
+	ck_assert_ptr_nonnull(l);
+	ck_assert_int_eq(mincore((void *)l->start, 16 * GM_PAGE_SIZE, vec), 0);
+	for (i = 0; i < 16 * GM_PAGE_SIZE / os; i++) {
+		uintptr_t p = l->start + i * os;
+
+		if (p < s->start || p >= s->start + win)
+			ck_assert_msg(!(vec[i] & 1), "large span page %zu resident", i);
+	}
+	gm_mheap_free(l);
 	gm_mheap_free(s);
 	ck_heap_ok();
 }
@@ -329,6 +389,7 @@ main(void)
 	tcase_set_timeout(tc, 60);
 	tcase_add_test(tc, alloc_free_accounting);
 	tcase_add_test(tc, fresh_pages_count_as_released);
+	tcase_add_test(tc, fresh_small_spans_populate_ahead);
 	tcase_add_test(tc, coalesce_neighbours);
 	tcase_add_test(tc, page_map_across_arenas);
 	tcase_add_test(tc, small_span_maps_every_page);

@@ -12,6 +12,8 @@
  *       safelink=1      masked, checked free-list links (slow paths only)
  *       ownspans=N      caches own spans of classes up to N bytes (0: none,
  *                       frees stay with the freeing thread)
+ *       populate=0      fresh pages of small-object spans fault in on
+ *                       touch, not 64 KiB at a time (mheap.c)
  *   GOMEM_PROFILE_RATE=N                      bytes per allocation sample
  *                                             (default 524288, 0 = off)
  *   GOMEM_STATS_INTERVAL_MS=N                 memstats probe interval
@@ -28,6 +30,7 @@ gm_options gm_opt = {
     .memory_limit = INT64_MAX,
     .cgroup = true,
     .scavenge = true,
+    .populate = true,
     .ownspans = GM_OWNSPANS_DEFAULT,
     .stats_interval_ns = 1000000000u,
     .release_delay_ns = 100000000u,
@@ -127,6 +130,8 @@ static int gm_env_debug_pair(const char *p, size_t len)
 		gm_opt.cgroup = n != 0;
 	else if (KEY("safelink"))
 		gm_opt.safelink = n != 0;
+	else if (KEY("populate"))
+		gm_opt.populate = n != 0;
 	else if (KEY("ownspans"))
 		gm_opt.ownspans = n > GM_MAX_SMALL ? GM_MAX_SMALL : (uint32_t)n;
 	else

@@ -266,8 +266,14 @@ void gm_sys_used(void *v, size_t n)
 #define MADV_POPULATE_WRITE 23
 #endif
 
-/* Set once the kernel refuses MADV_POPULATE_WRITE (before Linux 5.14, or a
- * sandbox's seccomp filter that allows only some madvise advice). */
+/*
+ * Set once the kernel refuses MADV_POPULATE_WRITE: before Linux 5.14
+ * (EINVAL), or a seccomp filter that allows madvise with some advice only
+ * (browser sandboxes answer EPERM or ENOSYS).  Unlike process_madvise (see
+ * gm_unfiltered), madvise itself is a call every allocator makes, so a
+ * filter that lets the program run lists it; GOMEMDEBUG=populate=0 turns
+ * the call off for a filter that kills on the advice.
+ */
 static _Atomic bool gm_populate_off;
 
 /*

@@ -563,7 +563,8 @@ static gm_mspan *gm_mheap_alloc_common(size_t npages, uint8_t spanclass, size_t 
 
 	/* Small classes up to an OS page: span_fresh writes every page. */
 	gm_populate pw = {0, 0};
-	bool populate = spanclass != GM_SPANCLASS_LARGE && gm_class_size[spanclass] <= 4096;
+	bool populate = gm_opt.populate && spanclass != GM_SPANCLASS_LARGE &&
+			gm_class_size[spanclass] <= 4096;
 
 	gm_lock_acquire(&gm_heap.lock);
 	s = gm_mheap_alloc_locked(npages, align_pages, spanclass != GM_SPANCLASS_LARGE, d,

@@ -504,9 +504,12 @@ static gm_mspan *gm_carve_locked(gm_mspan *f, uintptr_t a, size_t npages, bool a
 			/* The released pages at the start of the rest of the run. */
 			ahead = gm_scav_next(right->start, right->npages < k ? right->npages : k, 0,
 					     false);
-			gm_scav_range(right->start, ahead, GM_SCAV_CLEAR);
-			gm_gauge_add(&gm_heap.released, -(int64_t)PAGES(ahead));
-			right->idle_since = gm_idle_clock();
+			if (ahead != 0) {
+				gm_scav_range(right->start, ahead, GM_SCAV_CLEAR);
+				gm_gauge_add(&gm_heap.released, -(int64_t)PAGES(ahead));
+				/* Resident from now: not idle long enough to release. */
+				right->idle_since = gm_idle_clock();
+			}
 		}
 		pw->start = a;
 		pw->n = PAGES(npages + ahead);

@@ -144,7 +144,7 @@ START_TEST(usable_size_fast_agrees_with_span)
 	void *q;
 	size_t n;
 
-	for (n = 0; n <= GM_SMALL_MAX; n++) {
+	for (n = 0; n <= GM_MAX_SMALL; n++) {
 		void *p = gm_malloc(n);
 		size_t u = gm_usable_size(p);
 

@@ -134,6 +134,19 @@ gm_inline gm_mspan *gm_span_of_fast(uintptr_t a)
 }
 
 /*
+ * Free's page table entry of the page of a (see gm_heaparena.fast): the
+ * span's start | fastclass | owner code, 0 for no small-object span (arena
+ * 0 never exists: NULL finds gm_arena_none's zeros).
+ */
+gm_inline uintptr_t gm_fast_entry(uintptr_t a)
+{
+	gm_heaparena *ha = gm_arena_at((a >> GM_ARENA_SHIFT) & (GM_ARENA_L2_ENTRIES - 1));
+
+	return __atomic_load_n(&ha->fast[(a >> GM_PAGE_SHIFT) & (GM_ARENA_PAGES - 1)],
+			       __ATOMIC_RELAXED);
+}
+
+/*
  * mc->room[c]--: on x86-64 one subtract from memory addressed from mc and c
  * (GCC would spend an instruction on an index of its own).
  */
@@ -164,15 +177,10 @@ gm_inline void gm_free_push(gm_mcache *mc, size_t c, void *p, void *head)
 gm_inline void gm_free_fast(void *p)
 {
 	uintptr_t a = (uintptr_t)p;
-	/* Free's page table: the span's start | fastclass, 0 for no span
-	 * (arena 0 never exists: NULL finds gm_arena_none's zeros). */
-	gm_heaparena *ha = gm_arena_at((a >> GM_ARENA_SHIFT) & (GM_ARENA_L2_ENTRIES - 1));
 	gm_mcache *mc = gm_tls_mcache;
 	/* With the owner code of this cache cleared (see "Owned spans" in
 	 * internal.h): another's stays, and fails the start check below. */
-	uintptr_t e = __atomic_load_n(&ha->fast[(a >> GM_PAGE_SHIFT) & (GM_ARENA_PAGES - 1)],
-				      __ATOMIC_RELAXED) &
-		      mc->notcode;
+	uintptr_t e = gm_fast_entry(a) & mc->notcode;
 	size_t c = (uint8_t)e;
 	void *head = mc->free[c];
 	/* a + c on its own: one lea, where GCC would copy c, subtract and add. */
@@ -210,10 +218,7 @@ gm_inline void gm_free_fast(void *p)
 gm_inline size_t gm_usable_size_fast(const void *p)
 {
 	uintptr_t a = (uintptr_t)p;
-	gm_heaparena *ha = gm_arena_at((a >> GM_ARENA_SHIFT) & (GM_ARENA_L2_ENTRIES - 1));
-	uintptr_t e = __atomic_load_n(&ha->fast[(a >> GM_PAGE_SHIFT) & (GM_ARENA_PAGES - 1)],
-				      __ATOMIC_RELAXED) &
-		      ~GM_FAST_CODE_MASK;
+	uintptr_t e = gm_fast_entry(a) & ~GM_FAST_CODE_MASK;
 	size_t c = (uint8_t)e;
 
 	/* Class 0 (no span, large, sampled) has no objects (cnelems[0] = 0). */

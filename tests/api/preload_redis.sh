@@ -72,23 +72,22 @@ BEGIN {
 # serve NAME [LIB]: start redis-server on $work/NAME.sock (stops by itself
 # after 5 minutes at the latest); its pid in $pid.
 serve() {
-	_sock="$work/$1.sock"
+	_n=$1
+	_sock="$work/$_n.sock"
 	if [ -n "${2:-}" ]; then
-		env LD_PRELOAD="$2" LD_DEBUG=bindings LD_DEBUG_OUTPUT="$work/ld-$1" \
-			timeout 300 "$work/redis-server" --port 0 --unixsocket "$_sock" --save "" \
-			--appendonly no --enable-debug-command local --lazyfree-lazy-user-flush yes \
-			--logfile "$work/$1.log" >"$work/$1.out" 2>"$work/$1.err" &
+		set -- env LD_PRELOAD="$2" LD_DEBUG=bindings LD_DEBUG_OUTPUT="$work/ld-$_n"
 	else
-		env -u LD_PRELOAD timeout 300 "$work/redis-server" --port 0 --unixsocket "$_sock" --save "" \
-			--appendonly no --enable-debug-command local --lazyfree-lazy-user-flush yes \
-			--logfile "$work/$1.log" >"$work/$1.out" 2>"$work/$1.err" &
+		set -- env -u LD_PRELOAD
 	fi
+	"$@" timeout 300 "$work/redis-server" --port 0 --unixsocket "$_sock" --save "" \
+		--appendonly no --enable-debug-command local --lazyfree-lazy-user-flush yes \
+		--logfile "$work/$_n.log" >"$work/$_n.out" 2>"$work/$_n.err" &
 	pid=$!
 	_i=0
 	until redis-cli -s "$_sock" ping 2>/dev/null | grep -q PONG; do
 		_i=$((_i + 1))
-		[ $_i -le 100 ] || { kill "$pid" 2>/dev/null; fail "redis-server ($1) did not start: $(tail -3 "$work/$1.log" 2>/dev/null)"; }
-		kill -0 "$pid" 2>/dev/null || fail "redis-server ($1) exited at start: $(cat "$work/$1.err")"
+		[ $_i -le 100 ] || { kill "$pid" 2>/dev/null; fail "redis-server ($_n) did not start: $(tail -3 "$work/$_n.log" 2>/dev/null)"; }
+		kill -0 "$pid" 2>/dev/null || fail "redis-server ($_n) exited at start: $(cat "$work/$_n.err")"
 		sleep 0.1
 	done
 }

@@ -134,6 +134,8 @@ GM_API void gomem_read_memstats(struct gomem_memstats *m)
 {
 	gm_read_memstats(m);
 	gm_mstats_publish_user(m);
+	/* A program that reads its statistics wants its limit followed. */
+	gm_scav_poke();
 }
 
 GM_API void gomem_free_os_memory(void)

@@ -140,15 +140,16 @@ void gm_init_slow(void)
 		gm_heap.limit_source = GOMEM_LIMIT_ENV;
 	}
 	pthread_key_create(&gm_mcache_key, gm_mcache_thread_exit);
+	gm_scav_born();
 	atomic_store_explicit(&gm_inited, 2, memory_order_release);
 	/* From here on malloc works, so a registration that allocates is fine. */
 	pthread_atfork(gm_fork_prepare, gm_fork_parent, gm_fork_child);
 }
 
-/* At load: initialise, start the scavenger, tell a tracer we are here. */
+/* At load: initialise, start the scavenger if watched, tell a tracer we are here. */
 __attribute__((constructor)) static void gm_constructor(void)
 {
 	gm_ensure_init();
-	gm_scav_start();
+	gm_scav_start_at_load();
 	gm_mstats_probe_init();
 }

@@ -1022,6 +1022,19 @@ extern pthread_mutex_t gm_snap_lock;
 
 /* ---- scavenger (scavenge.c) ---- */
 
+/*
+ * GOMEMDEBUG=scavdelay=MS: the scavenger thread starts at the first
+ * allocation slow path this long after the library loads (or a fork), once
+ * the heap holds GM_SCAV_EAGER_BYTES, or as soon as a tracer listens (at
+ * load when gomemd already watches), instead of at load.  A short program
+ * then never gets a second thread: it saves the 0.4 ms of the thread's
+ * creation, and a program that checks that it runs alone (Chromium's zygote
+ * does before it forks) works.  Not the default: a process that goes idle
+ * before the delay ends publishes nothing to a gomemd started after it.
+ */
+#define GM_SCAV_DELAY_NS    0u
+#define GM_SCAV_EAGER_BYTES ((uint64_t)32 << 20)
+
 typedef struct gm_scav_state {
 	pthread_mutex_t lock;
 	pthread_cond_t cond;
@@ -1032,6 +1045,9 @@ typedef struct gm_scav_state {
 	_Atomic bool dozing; /* in a sleep of 100 ms or more: frees may wake it */
 	pthread_t thread;
 	pid_t pid; /* the process that started the thread */
+	/* The thread starts at the first slow path from then on (gm_nanotime;
+	 * set at init and in a forked child), or at once when watched. */
+	uint64_t not_before;
 	/* Under gm_heap.lock: */
 	uint64_t released_total; /* bytes */
 	uint64_t cycles;
@@ -1041,6 +1057,15 @@ typedef struct gm_scav_state {
 extern gm_scav_state gm_scav;
 
 void gm_scav_start(void);
+void gm_scav_start_lazy(void);
+void gm_scav_start_at_load(void);
+void gm_scav_born(void);
+/* The slow paths' call: nothing once the thread runs. */
+static inline void gm_scav_poke(void)
+{
+	if (gm_unlikely(!atomic_load_explicit(&gm_scav.started, memory_order_relaxed)))
+		gm_scav_start_lazy();
+}
 bool gm_scav_pause(void);
 void gm_scav_resume(bool ran);
 void gm_scav_wake(void);
@@ -1140,6 +1165,7 @@ typedef struct gm_options {
 	uint64_t release_delay_ns;  /* GOMEMDEBUG scavwindow=MS: window of the in-use peak */
 	uint64_t profile_rate;	    /* GOMEM_PROFILE_RATE: bytes per sample, 0 = off */
 	uint64_t scav_age_ns;	    /* GOMEMDEBUG scavage=MS: idle this long before release */
+	uint64_t scav_delay_ns;	    /* GOMEMDEBUG scavdelay=MS: the thread's start, after load */
 } gm_options;
 
 extern gm_options gm_opt;

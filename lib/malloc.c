@@ -443,8 +443,7 @@ static void *gm_large_alloc(size_t n, size_t align_pages, bool zero)
 		errno = ENOMEM;
 		return NULL;
 	}
-	if (gm_unlikely(!gm_scav.started))
-		gm_scav_start();
+	gm_scav_poke();
 	npages = (n + GM_PAGE_SIZE - 1) >> GM_PAGE_SHIFT;
 	if (align_pages <= 1 && (s = gm_lcache_take(gm_tls_mcache, npages)) != NULL) {
 		/* The block was in use: every page of it may hold data. */

@@ -241,8 +241,7 @@ void *gm_mcache_refill(gm_mcache *mc, unsigned spanclass)
 	unsigned n;
 	bool whole, keyed;
 
-	if (gm_unlikely(!gm_scav.started))
-		gm_scav_start();
+	gm_scav_poke();
 	if (mc->refilled[spanclass] && gm_class_size[spanclass] <= GM_TC_MULTI_MAX) {
 		/* A producer (refilled twice, no overflow between): its cap
 		 * grows to hold GM_TC_MULTI batches, so that one lock of the

@@ -478,6 +478,34 @@ void gm_scav_start(void)
 	atomic_store(&gm_scav_starting, 0);
 }
 
+/* The process began (init, or a fork's child): the thread may wait. */
+void gm_scav_born(void)
+{
+	gm_scav.not_before = gm_nanotime() + gm_opt.scav_delay_ns;
+}
+
+/* At load: start now only if asked to, or if a tracer already listens. */
+void gm_scav_start_at_load(void)
+{
+	if (gm_opt.scav_delay_ns == 0 || GM_PROBE_ENABLED(memstats) || GM_PROBE_ENABLED(init))
+		gm_scav_start();
+}
+
+/*
+ * From a slow path with no lock held: start once the delay is over, when a
+ * tracer listens, or when the heap has grown big enough that a freed spike
+ * of it is worth giving back.
+ */
+void gm_scav_start_lazy(void)
+{
+	uint64_t heap = atomic_load_explicit(&gm_heap.inuse, memory_order_relaxed) +
+			atomic_load_explicit(&gm_heap.idle, memory_order_relaxed);
+
+	if (GM_PROBE_ENABLED(memstats) || heap >= GM_SCAV_EAGER_BYTES ||
+	    gm_nanotime() >= gm_scav.not_before)
+		gm_scav_start();
+}
+
 /* Wake the scavenger early (much memory was just freed). */
 void gm_scav_wake(void)
 {
@@ -538,4 +566,5 @@ void gm_scav_fork_child(void)
 	atomic_store(&gm_scav.running, false);
 	gm_scav.wake = false;
 	atomic_store(&gm_scav_starting, 0);
+	gm_scav_born();
 }

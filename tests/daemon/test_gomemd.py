@@ -297,6 +297,19 @@ def main():
               "uint64 above 2^53 are exact in JSON (Mallocs=%r)" % doc["Mallocs"])
         check(doc["Extra"]["Version"] == "0.0.0-fixture", "version from gomem:init")
 
+    # An idle process started while gomemd watches publishes, even when told
+    # to start its scavenger thread late: the semaphore is set when the
+    # library is mapped, so the thread starts at load (or at sleep's first
+    # allocation slow path, which sees it set too).
+    idle = spawn(["sleep", "60"], {"LD_PRELOAD": LIBGOMEM, "GOMEM_STATS_INTERVAL_MS": str(INTERVAL_MS),
+                                   "GOMEMDEBUG": "scavdelay=600000"})
+    doc = wait_for(lambda: (lambda r: r[2] if r[0] == 200 else None)(c.get("/memstats?pid=%d" % idle.pid)), 5)
+    check(doc is not None and doc["HeapSys"] > 0 and doc["Extra"]["Snapshots"] >= 2,
+          "an idle process started under gomemd publishes snapshots (%r)"
+          % (doc and doc["Extra"]["Snapshots"]))
+    idle.kill()
+    idle.wait()
+
     # a library at another path: seen only after POST /processes/N/attach
     other = os.path.join(tmp, "libgomem-other.so")
     shutil.copy(FIXTURE, other)

@@ -882,6 +882,9 @@ typedef struct gm_mcache {
 	 * grown is the bytes of cap above the base caps.  Slow paths only. */
 	uint8_t refilled[GM_NUM_SPANCLASSES];
 	uint8_t overages[GM_NUM_SPANCLASSES];
+	/* warm[c]: list c was refilled once (gm_mcache_take); kept by an
+	 * adopted cache.  Slow paths only. */
+	uint8_t warm[GM_NUM_SPANCLASSES];
 	uint32_t mark[GM_NUM_SPANCLASSES];
 	uint64_t grown;
 	/* The last large block the thread freed (malloc.c, gm_lcache): set

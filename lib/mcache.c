@@ -144,7 +144,7 @@ gm_mcache *gm_mcache_create(void)
 				mc->sroom[c] = mc->max[c];
 			else
 				mc->room[c] = mc->max[c];
-			mc->refilled[c] = mc->overages[c] = 0;
+			mc->refilled[c] = mc->overages[c] = mc->warm[c] = 0;
 			mc->mark[c] = 0;
 		}
 		mc->grown = 0;
@@ -216,6 +216,15 @@ static unsigned gm_mcache_take(gm_mcache *mc, unsigned spanclass, void **head, b
 	gm_mspan *s = mc->own[spanclass];
 
 	*keyed = false;
+	if (gm_unlikely(!mc->warm[spanclass])) {
+		/* The thread's first refill of the class takes a span's worth
+		 * at most, not a batch (32 KiB of objects, up to 4 spans): a
+		 * program that mallocs one 1 KiB block does not get 32 KiB of
+		 * fresh pages written (tcmalloc's slow start has the same aim). */
+		mc->warm[spanclass] = 1;
+		if (gm_class_nelems[spanclass] < want)
+			want = gm_class_nelems[spanclass];
+	}
 	if (gm_class_size[spanclass] > gm_opt.ownspans)
 		return gm_mcentral_refill((uint8_t)spanclass, NULL, want,
 					  gm_mcache_batches(mc, spanclass), head, whole);

@@ -186,6 +186,60 @@ START_TEST(usable_size_fast_agrees_with_span)
 }
 END_TEST
 
+/*
+ * A thread's first refill of a class takes at most a span's worth of
+ * objects, its second a whole batch: a program that mallocs one 1 KiB block
+ * gets one 8 KiB span written, not the 32 KiB of a batch (four spans).
+ * Returns how many classes were checked.
+ */
+static void *first_refills(void *arg)
+{
+	gm_mcache *mc;
+	uintptr_t checked = 0;
+	unsigned c;
+
+	(void)arg;
+	gm_free(gm_malloc(8)); /* the thread's cache */
+	mc = gm_tls_mcache;
+	for (c = 1; c < GM_NUM_CLASSES; c++) {
+		uint32_t nel = gm_class_nelems[c], batch = gm_class_batch[c];
+		void *blocks[2 * GM_BATCH_MAX + 2];
+		unsigned k = 0, taken;
+
+		if (nel >= batch || mc->warm[c] || mc->free[c] != NULL)
+			continue;
+		blocks[k++] = gm_malloc(gm_class_size[c]);
+		taken = mc->max[c] - (uint32_t)mc->room[c] + 1;
+		ck_assert_msg(taken <= nel, "class %u: first refill took %u, span holds %u", c,
+			      taken, nel);
+		ck_assert_uint_ge(taken, 1);
+		/* Empty the list: the next malloc refills a whole batch. */
+		while (mc->free[c] != NULL)
+			blocks[k++] = gm_malloc(gm_class_size[c]);
+		blocks[k++] = gm_malloc(gm_class_size[c]);
+		taken = mc->max[c] - (uint32_t)mc->room[c] + 1;
+		ck_assert_msg(taken == batch, "class %u: second refill took %u, batch %u", c, taken,
+			      batch);
+		while (k > 0)
+			gm_free(blocks[--k]);
+		checked++;
+	}
+	return (void *)checked;
+}
+
+START_TEST(first_refill_takes_a_span)
+{
+	pthread_t t;
+	void *n;
+
+	ck_assert_int_eq(pthread_create(&t, NULL, first_refills, NULL), 0);
+	ck_assert_int_eq(pthread_join(t, &n), 0);
+	/* Classes of 1 KiB and more hold fewer objects a span than a batch. */
+	ck_assert_uint_ge((uintptr_t)n, 10);
+	ck_heap_ok();
+}
+END_TEST
+
 START_TEST(alignment_rules)
 {
 	for (size_t n = 16; n <= 70000; n += (n < 2048 ? 1 : 97)) {
@@ -783,6 +837,7 @@ main(void)
 	tcase_add_test(tc, bad_frees_name_the_pointer);
 	tcase_add_test(tc, large_cache_reuses_and_counts);
 	tcase_add_test(tc, fork_child_takes_back_torn_caches);
+	tcase_add_test(tc, first_refill_takes_a_span);
 	suite_add_tcase(s, tc);
 	return run_suite(s);
 }

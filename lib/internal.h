@@ -315,10 +315,13 @@ void gm_sys_used(void *v, size_t n);
  * pages ahead stay in the heap, idle and no longer released (HeapReleased
  * drops by them), for the next spans carved from the run; the scavenger
  * returns them if they stay idle.  Only for classes up to 4 KiB, whose
- * every OS page the span's fresh free list writes anyway.
+ * every OS page the span's fresh free list writes anyway.  No pages ahead
+ * while HeapInuse is under GM_POPULATE_AHEAD_MIN: a short program's heap
+ * (a shell command's 100-200 KiB) would leave up to 56 KiB of them unused.
  */
 void gm_sys_populate(void *v, size_t n);
-#define GM_POPULATE_PAGES 8
+#define GM_POPULATE_PAGES     8
+#define GM_POPULATE_AHEAD_MIN ((uint64_t)512 << 10)
 bool gm_sys_zero(void *v, size_t n);
 bool gm_sys_move(void *src, void *dst, size_t n);
 size_t gm_sys_resident(void *v, size_t n, size_t *looked);

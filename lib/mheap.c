@@ -498,7 +498,9 @@ static gm_mspan *gm_carve_locked(gm_mspan *f, uintptr_t a, size_t npages, bool a
 	if (pw != NULL && scav == npages) {
 		size_t ahead = 0;
 
-		if (right != NULL && npages < GM_POPULATE_PAGES) {
+		if (right != NULL && npages < GM_POPULATE_PAGES &&
+		    atomic_load_explicit(&gm_heap.inuse, memory_order_relaxed) >=
+			GM_POPULATE_AHEAD_MIN) {
 			size_t k = GM_POPULATE_PAGES - npages;
 
 			/* The released pages at the start of the rest of the run. */

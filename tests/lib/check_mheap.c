@@ -87,7 +87,8 @@ END_TEST
  * after it goes) faulted in by one madvise: every OS page of it resident
  * (mincore) before anything writes it, HeapReleased lower by the window
  * while only the span's pages leave HeapIdle, and errno untouched.  A large
- * span is left to fault on touch.
+ * span is left to fault on touch.  Under GM_POPULATE_AHEAD_MIN of HeapInuse
+ * (a short program's heap) the window is the span alone.
  */
 START_TEST(fresh_small_spans_populate_ahead)
 {
@@ -95,13 +96,28 @@ START_TEST(fresh_small_spans_populate_ahead)
 	unsigned char vec[GM_POPULATE_PAGES * GM_PAGE_SIZE / 4096 + 16 * GM_PAGE_SIZE / 4096];
 	uint8_t c = (uint8_t)gm_size_class(3000);
 	size_t i, n, ahead = 0, win;
-	gm_mspan *s, *r, *l;
+	gm_mspan *s, *r, *l, *hold;
 	struct g a, b;
 
 	ck_assert_uint_le(gm_class_size[c], 4096);
 	gm_opt.scavenge = false;
 	gm_mheap_scavenge(SIZE_MAX, true);
 	a = gauges();
+	if (a.inuse + gm_class_spanpages[c] * GM_PAGE_SIZE < GM_POPULATE_AHEAD_MIN) {
+		/* A small heap: the span's pages only. */
+		s = gm_mheap_alloc(gm_class_spanpages[c], c, 0);
+		ck_assert_ptr_nonnull(s);
+		b = gauges();
+		ck_assert_uint_eq(a.released + (b.sys - a.sys) - b.released,
+				  s->npages * GM_PAGE_SIZE);
+		gm_mheap_free(s);
+		gm_mheap_scavenge(SIZE_MAX, true);
+	}
+	/* A heap past the bound (held by a large span). */
+	hold = gm_mheap_alloc(GM_POPULATE_AHEAD_MIN / GM_PAGE_SIZE, GM_SPANCLASS_LARGE, 0);
+	ck_assert_ptr_nonnull(hold);
+	a = gauges();
+	ck_assert_uint_ge(a.inuse, GM_POPULATE_AHEAD_MIN);
 	errno = 4242;
 	s = gm_mheap_alloc(gm_class_spanpages[c], c, 0);
 	ck_assert_int_eq(errno, 4242);
@@ -135,6 +151,7 @@ START_TEST(fresh_small_spans_populate_ahead)
 	}
 	gm_mheap_free(l);
 	gm_mheap_free(s);
+	gm_mheap_free(hold);
 	ck_heap_ok();
 }
 END_TEST

@@ -1054,6 +1054,7 @@ typedef struct gm_scav_state {
 	/* The thread starts at the first slow path from then on (gm_nanotime;
 	 * set at init and in a forked child), or at once when watched. */
 	uint64_t not_before;
+	pid_t born_pid; /* getpid() then: a vfork child sharing our memory must not start it */
 	/* Under gm_heap.lock: */
 	uint64_t released_total; /* bytes */
 	uint64_t cycles;

@@ -482,6 +482,7 @@ void gm_scav_start(void)
 void gm_scav_born(void)
 {
 	gm_scav.not_before = gm_nanotime() + gm_opt.scav_delay_ns;
+	gm_scav.born_pid = getpid();
 }
 
 /* At load: start now only if asked to, or if a tracer already listens. */
@@ -501,8 +502,11 @@ void gm_scav_start_lazy(void)
 	uint64_t heap = atomic_load_explicit(&gm_heap.inuse, memory_order_relaxed) +
 			atomic_load_explicit(&gm_heap.idle, memory_order_relaxed);
 
-	if (GM_PROBE_ENABLED(memstats) || heap >= GM_SCAV_EAGER_BYTES ||
-	    gm_nanotime() >= gm_scav.not_before)
+	/* Not from a vfork child (no fork handler ran there): its thread
+	 * would die at its exec, and the flag it set would keep ours off. */
+	if ((GM_PROBE_ENABLED(memstats) || heap >= GM_SCAV_EAGER_BYTES ||
+	     gm_nanotime() >= gm_scav.not_before) &&
+	    getpid() == gm_scav.born_pid)
 		gm_scav_start();
 }
 

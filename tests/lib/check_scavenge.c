@@ -186,6 +186,37 @@ static int batch_roundtrip(void)
 	return 0;
 }
 
+/*
+ * GOMEMDEBUG=scavdelay: the thread starts lazily, from a slow path, once the
+ * delay is over; not from a vfork child, which shares our memory but is
+ * another process: its thread would die at its exec, and the flag it set
+ * would keep ours from ever starting.
+ */
+START_TEST(lazy_start_not_from_a_vfork_child)
+{
+	pid_t c;
+	int st;
+
+	gm_test_fork_settle();
+	(void)gm_scav_pause();
+	gm_scav_resume(false); /* the thread is gone, and not started again */
+	ck_assert(!atomic_load(&gm_scav.started));
+	gm_opt.scav_delay_ns = 0;
+	gm_scav_born(); /* the delay is over at once */
+	c = vfork();
+	if (c == 0) {
+		gm_scav_start_lazy();
+		_exit(atomic_load(&gm_scav.started) ? 1 : 0);
+	}
+	ck_assert_int_eq(waitpid(c, &st, 0), c);
+	ck_assert_msg(WIFEXITED(st) && WEXITSTATUS(st) == 0, "the vfork child started a thread");
+	ck_assert(!atomic_load(&gm_scav.started));
+	gm_scav_start_lazy();
+	ck_assert(atomic_load(&gm_scav.started));
+	ck_assert_int_eq(gm_scav.pid, getpid());
+}
+END_TEST
+
 START_TEST(unused_batch_releases_every_range)
 {
 	gm_unused_batching = false; /* a madvise a range */
@@ -300,6 +331,7 @@ main(void)
 	tcase_add_test(tc, unused_batch_releases_every_range);
 	tcase_add_test(tc, hold_follows_reuse_of_released_memory);
 	tcase_add_test(tc, unused_batch_under_seccomp);
+	tcase_add_test(tc, lazy_start_not_from_a_vfork_child);
 	suite_add_tcase(s, tc);
 	return run_suite(s);
 }

@@ -885,9 +885,6 @@ typedef struct gm_mcache {
 	 * grown is the bytes of cap above the base caps.  Slow paths only. */
 	uint8_t refilled[GM_NUM_SPANCLASSES];
 	uint8_t overages[GM_NUM_SPANCLASSES];
-	/* warm[c]: list c was refilled once (gm_mcache_take); kept by an
-	 * adopted cache.  Slow paths only. */
-	uint8_t warm[GM_NUM_SPANCLASSES];
 	uint32_t mark[GM_NUM_SPANCLASSES];
 	uint64_t grown;
 	/* The last large block the thread freed (malloc.c, gm_lcache): set
@@ -927,6 +924,9 @@ typedef struct gm_mcache {
 		uint64_t key;
 		struct gomem_profile_bucket *b;
 	} prof_last[GM_PROF_LAST];
+	/* warm[c]: list c was refilled once (gm_mcache_take); kept by an
+	 * adopted cache.  Slow paths only: last, off the fast paths' lines. */
+	uint8_t warm[GM_NUM_SPANCLASSES];
 } gm_mcache;
 
 typedef struct gm_registry {

@@ -192,6 +192,8 @@ static int batch_roundtrip(void)
  * another process: its thread would die at its exec, and the flag it set
  * would keep ours from ever starting.
  */
+static volatile int vfork_shared;
+
 START_TEST(lazy_start_not_from_a_vfork_child)
 {
 	pid_t c;
@@ -203,13 +205,21 @@ START_TEST(lazy_start_not_from_a_vfork_child)
 	ck_assert(!atomic_load(&gm_scav.started));
 	gm_opt.scav_delay_ns = 0;
 	gm_scav_born(); /* the delay is over at once */
+	vfork_shared = 0;
 	c = vfork();
 	if (c == 0) {
+		vfork_shared = 1;
 		gm_scav_start_lazy();
 		_exit(atomic_load(&gm_scav.started) ? 1 : 0);
 	}
 	ck_assert_int_eq(waitpid(c, &st, 0), c);
-	ck_assert_msg(WIFEXITED(st) && WEXITSTATUS(st) == 0, "the vfork child started a thread");
+	/* ThreadSanitizer makes vfork a fork: then the child is a process of
+	 * its own, whose fork handler let it start a thread of its own. */
+	if (vfork_shared)
+		ck_assert_msg(WIFEXITED(st) && WEXITSTATUS(st) == 0,
+			      "the vfork child started a thread");
+	else
+		ck_assert(WIFEXITED(st));
 	ck_assert(!atomic_load(&gm_scav.started));
 	gm_scav_start_lazy();
 	ck_assert(atomic_load(&gm_scav.started));

@@ -485,11 +485,13 @@ void gm_scav_born(void)
 	gm_scav.born_pid = getpid();
 }
 
-/* At load: start now only if asked to, or if a tracer already listens. */
+/* At load: start now, unless asked to wait (then as a slow path would). */
 void gm_scav_start_at_load(void)
 {
-	if (gm_opt.scav_delay_ns == 0 || GM_PROBE_ENABLED(memstats) || GM_PROBE_ENABLED(init))
+	if (gm_opt.scav_delay_ns == 0)
 		gm_scav_start();
+	else
+		gm_scav_start_lazy();
 }
 
 /*

@@ -1040,6 +1040,8 @@ extern pthread_mutex_t gm_snap_lock;
  */
 #define GM_SCAV_DELAY_NS    0u
 #define GM_SCAV_EAGER_BYTES ((uint64_t)32 << 20)
+#define GM_SCAV_RETRY_MIN_NS 10000000u    /* 10 ms */
+#define GM_SCAV_RETRY_MAX_NS 1000000000u  /* 1 s */
 
 typedef struct gm_scav_state {
 	pthread_mutex_t lock;
@@ -1055,6 +1057,12 @@ typedef struct gm_scav_state {
 	 * set at init and in a forked child), or at once when watched. */
 	uint64_t not_before;
 	pid_t born_pid; /* getpid() then: a vfork child sharing our memory must not start it */
+	/* pthread_create failed (a thread or pid limit): no new attempt before
+	 * retry_at (gm_nanotime), after waits that double from
+	 * GM_SCAV_RETRY_MIN_NS to GM_SCAV_RETRY_MAX_NS.  retry_ns is written
+	 * only by the one starter (gm_scav_starting). */
+	_Atomic uint64_t retry_at;
+	uint64_t retry_ns;
 	/* Under gm_heap.lock: */
 	uint64_t released_total; /* bytes */
 	uint64_t cycles;

@@ -471,8 +471,19 @@ void gm_scav_start(void)
 	/* Mark started first: pthread_create allocates and may come back here. */
 	gm_scav.pid = getpid();
 	gm_scav.started = true;
-	if (pthread_create(&gm_scav.thread, &attr, gm_scav_main, NULL) != 0)
+	if (pthread_create(&gm_scav.thread, &attr, gm_scav_main, NULL) != 0) {
+		/* Each attempt costs a stack mapping and a failed clone: under a
+		 * thread limit every refill would pay them.  Wait, doubling. */
+		uint64_t w = gm_scav.retry_ns == 0 ? GM_SCAV_RETRY_MIN_NS : 2 * gm_scav.retry_ns;
+
+		if (w > GM_SCAV_RETRY_MAX_NS)
+			w = GM_SCAV_RETRY_MAX_NS;
+		gm_scav.retry_ns = w;
+		atomic_store_explicit(&gm_scav.retry_at, gm_nanotime() + w, memory_order_relaxed);
 		gm_scav.started = false;
+	} else {
+		gm_scav.retry_ns = 0;
+	}
 	pthread_sigmask(SIG_SETMASK, &old, NULL);
 	pthread_attr_destroy(&attr);
 	atomic_store(&gm_scav_starting, 0);
@@ -483,6 +494,8 @@ void gm_scav_born(void)
 {
 	gm_scav.not_before = gm_nanotime() + gm_opt.scav_delay_ns;
 	gm_scav.born_pid = getpid();
+	atomic_store_explicit(&gm_scav.retry_at, 0, memory_order_relaxed);
+	gm_scav.retry_ns = 0;
 }
 
 /* At load: start now, unless asked to wait (then as a slow path would). */
@@ -503,11 +516,14 @@ void gm_scav_start_lazy(void)
 {
 	uint64_t heap = atomic_load_explicit(&gm_heap.inuse, memory_order_relaxed) +
 			atomic_load_explicit(&gm_heap.idle, memory_order_relaxed);
+	uint64_t now = gm_nanotime();
 
+	if (now < atomic_load_explicit(&gm_scav.retry_at, memory_order_relaxed))
+		return;
 	/* Not from a vfork child (no fork handler ran there): its thread
 	 * would die at its exec, and the flag it set would keep ours off. */
 	if ((GM_PROBE_ENABLED(memstats) || heap >= GM_SCAV_EAGER_BYTES ||
-	     gm_nanotime() >= gm_scav.not_before) &&
+	     now >= gm_scav.not_before) &&
 	    getpid() == gm_scav.born_pid)
 		gm_scav_start();
 }

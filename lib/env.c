@@ -6,6 +6,7 @@
  *       scavenge=0      no background scavenger
  *       scavtrace=1     one line per scavenger cycle on stderr
  *       check=1         heap invariant walk on every snapshot
+ *       exitstats=1     malloc_stats' text on stderr at exit
  *       scavwindow=MS   window of the in-use peak the goal follows (default 100)
  *       scavage=MS      how long a free run stays idle before release (150)
  *       cgroup=0        do not derive the soft limit from the memory cgroup
@@ -123,6 +124,8 @@ static int gm_env_debug_pair(const char *p, size_t len)
 		gm_opt.scavtrace = n != 0;
 	else if (KEY("check"))
 		gm_opt.check = n != 0;
+	else if (KEY("exitstats"))
+		gm_opt.exitstats = n != 0;
 	else if (KEY("scavwindow"))
 		gm_opt.release_delay_ns = n * 1000000u;
 	else if (KEY("scavage"))

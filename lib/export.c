@@ -100,6 +100,12 @@ GM_API struct mallinfo2 mallinfo2(void)
 	return mi;
 }
 
+/* glibc's malloc_stats, on stderr: see gm_print_stats. */
+GM_API void malloc_stats(void)
+{
+	gm_print_stats(2);
+}
+
 GM_API struct mallinfo mallinfo(void)
 {
 	struct mallinfo2 m2 = mallinfo2();

@@ -1024,6 +1024,7 @@ void gm_read_memstats(struct gomem_memstats *m);
 void gm_mstats_publish(void);
 void gm_mstats_probe_init(void);
 void gm_mstats_publish_user(struct gomem_memstats *m);
+void gm_print_stats(int fd);
 extern pthread_mutex_t gm_snap_lock;
 
 /* ---- scavenger (scavenge.c) ---- */
@@ -1172,6 +1173,7 @@ typedef struct gm_options {
 	bool cgroup;		    /* GOMEMDEBUG cgroup=0: do not follow the cgroup */
 	bool scavenge;		    /* GOMEMDEBUG scavenge=0 turns the thread off */
 	bool scavtrace;		    /* GOMEMDEBUG scavtrace=1 */
+	bool exitstats;		    /* GOMEMDEBUG exitstats=1: gm_print_stats at exit */
 	bool check;		    /* GOMEMDEBUG check=1: heap invariants on snapshots */
 	bool safelink;		    /* GOMEMDEBUG safelink=1: masked free-list links */
 	bool populate;		    /* GOMEMDEBUG populate=0: fresh small spans fault on touch */

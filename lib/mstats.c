@@ -185,6 +185,73 @@ void gm_mstats_probe_init(void)
 	pthread_mutex_unlock(&gm_snap_lock);
 }
 
+/* Append s to buf (len bytes, *n of them used), truncating. */
+static void gm_cat(char *buf, size_t len, size_t *n, const char *s)
+{
+	while (*s != 0 && *n + 1 < len)
+		buf[(*n)++] = *s++;
+	buf[*n] = 0;
+}
+
+/* Append v in decimal, right-aligned in width characters (printf's %*u). */
+static void gm_cat_u64(char *buf, size_t len, size_t *n, uint64_t v, size_t width)
+{
+	char num[24];
+	size_t k = gm_fmt_u64(num, v);
+
+	while (k < width--)
+		gm_cat(buf, len, n, " ");
+	gm_cat(buf, len, n, num);
+}
+
+/*
+ * malloc_stats, and GOMEMDEBUG=exitstats=1 at exit: glibc's lines first, so
+ * what parses glibc's output parses ours (the heap is the one arena, and no
+ * block has a mapping of its own), then each counter of MemStats as
+ * "# Name = value", the layout of the MemStats block at the end of Go's text
+ * heap profile.  Built on the stack and written with write(2): no stdio,
+ * no allocation.
+ */
+void gm_print_stats(int fd)
+{
+	struct gomem_memstats m;
+	char buf[3072];
+	size_t n = 0;
+
+	gm_read_memstats(&m);
+	gm_cat(buf, sizeof(buf), &n, "Arena 0:\nsystem bytes     = ");
+	gm_cat_u64(buf, sizeof(buf), &n, m.HeapSys, 10);
+	gm_cat(buf, sizeof(buf), &n, "\nin use bytes     = ");
+	gm_cat_u64(buf, sizeof(buf), &n, m.HeapAlloc, 10);
+	gm_cat(buf, sizeof(buf), &n, "\nTotal (incl. mmap):\nsystem bytes     = ");
+	gm_cat_u64(buf, sizeof(buf), &n, m.Sys, 10);
+	gm_cat(buf, sizeof(buf), &n, "\nin use bytes     = ");
+	gm_cat_u64(buf, sizeof(buf), &n, m.HeapAlloc, 10);
+	gm_cat(buf, sizeof(buf), &n, "\nmax mmap regions = ");
+	gm_cat_u64(buf, sizeof(buf), &n, 0, 10);
+	gm_cat(buf, sizeof(buf), &n, "\nmax mmap bytes   = ");
+	gm_cat_u64(buf, sizeof(buf), &n, 0, 10);
+	gm_cat(buf, sizeof(buf), &n, "\n# runtime.MemStats (libgomem)\n");
+#define GM_PS_NUM_(name, ...)                                    \
+	gm_cat(buf, sizeof(buf), &n, "# " #name " = ");          \
+	gm_cat_u64(buf, sizeof(buf), &n, (uint64_t)m.name, 0); \
+	gm_cat(buf, sizeof(buf), &n, "\n");
+#define GM_PS_SKIP_(...)
+	GOMEM_MEMSTATS_GO_FIELDS(GM_PS_NUM_, GM_PS_SKIP_, GM_PS_NUM_, GM_PS_SKIP_, GM_PS_SKIP_,
+				 GM_PS_SKIP_)
+	GOMEM_MEMSTATS_EXTRA_FIELDS(GM_PS_NUM_)
+#undef GM_PS_NUM_
+#undef GM_PS_SKIP_
+	gm_write_str(fd, buf);
+}
+
+/* GOMEMDEBUG=exitstats=1: the statistics once the program has finished. */
+__attribute__((destructor)) static void gm_exit_stats(void)
+{
+	if (gm_opt.exitstats)
+		gm_print_stats(2);
+}
+
 /* Fire gomem:memstats with the caller's snapshot (gomem_read_memstats). */
 void gm_mstats_publish_user(struct gomem_memstats *m)
 {

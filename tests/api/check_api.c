@@ -1195,6 +1195,104 @@ START_TEST(test_free_os_memory_takes_exited_caches)
 }
 END_TEST
 
+/* ---- malloc_stats ---- */
+
+/*
+ * malloc_stats' text as glibc prints it: v[] = the arena's system and in-use
+ * bytes, the totals with mappings, max mmap regions, max mmap bytes.
+ * Returns the number of values read (6 for the whole layout).
+ */
+static int parse_malloc_stats(const char *t, unsigned long long v[6])
+{
+	return sscanf(t,
+		      "Arena 0:\nsystem bytes = %llu\nin use bytes = %llu\n"
+		      "Total (incl. mmap):\nsystem bytes = %llu\nin use bytes = %llu\n"
+		      "max mmap regions = %llu\nmax mmap bytes = %llu",
+		      &v[0], &v[1], &v[2], &v[3], &v[4], &v[5]);
+}
+
+/* What fn writes on stderr (fd 2), into buf. */
+static void capture_stderr(void (*fn)(void), char *buf, size_t len)
+{
+	int fd = memfd_create("malloc_stats", 0), saved = dup(2);
+	ssize_t n;
+
+	ck_assert_int_ge(fd, 0);
+	ck_assert_int_ge(saved, 0);
+	fflush(stderr);
+	ck_assert_int_eq(dup2(fd, 2), 2);
+	fn();
+	dup2(saved, 2);
+	close(saved);
+	n = pread(fd, buf, len - 1, 0);
+	close(fd);
+	buf[n > 0 ? n : 0] = 0;
+}
+
+/* The value of the line "# NAME = N" in t, or -1 if there is none. */
+static long long memstats_line(const char *t, const char *name)
+{
+	char key[64];
+	const char *at;
+
+	snprintf(key, sizeof(key), "\n# %s = ", name);
+	at = strstr(t, key);
+	return at == NULL ? -1 : atoll(at + strlen(key));
+}
+
+/*
+ * malloc_stats writes glibc's layout on stderr, so what reads glibc's reads
+ * ours (glibc's own, called through libc.so.6, parses with the same code),
+ * and its in-use bytes follow the live blocks: up by at least their sizes
+ * with 1000 blocks of 1000 bytes live, down as much once they are freed.
+ * After it, each MemStats counter as "# Name = value": HeapAlloc is the
+ * in-use total, and what gomem_read_memstats read just before.
+ */
+START_TEST(test_malloc_stats)
+{
+	static char out[3][8192];
+	static struct gomem_memstats m;
+	unsigned long long v[3][6];
+	void *libc = dlopen("libc.so.6", RTLD_NOW | RTLD_NOLOAD);
+	void (*glibc_stats)(void);
+	void *p[1000];
+	int i;
+
+	ck_assert_ptr_nonnull(libc);
+	glibc_stats = (void (*)(void))dlsym(libc, "malloc_stats");
+	ck_assert_ptr_nonnull(glibc_stats);
+	ck_assert(glibc_stats != malloc_stats);
+	capture_stderr(glibc_stats, out[0], sizeof(out[0]));
+	ck_assert_msg(parse_malloc_stats(out[0], v[0]) == 6, "glibc's text: %s", out[0]);
+
+	capture_stderr(malloc_stats, out[0], sizeof(out[0]));
+	for (i = 0; i < 1000; i++) {
+		p[i] = malloc(1000);
+		ck_assert_ptr_nonnull(p[i]);
+		memset(p[i], i, 1000);
+	}
+	gomem_read_memstats(&m);
+	capture_stderr(malloc_stats, out[1], sizeof(out[1]));
+	for (i = 0; i < 1000; i++)
+		free(p[i]);
+	capture_stderr(malloc_stats, out[2], sizeof(out[2]));
+	for (i = 0; i < 3; i++) {
+		ck_assert_msg(parse_malloc_stats(out[i], v[i]) == 6, "text %d: %s", i, out[i]);
+		ck_assert_uint_ge(v[i][0], v[i][1]); /* system >= in use */
+		ck_assert_uint_ge(v[i][2], v[i][3]);
+		ck_assert_uint_ge(v[i][3], v[i][1]);
+	}
+	ck_assert_uint_ge(v[1][3], v[0][3] + 1000 * 1000);
+	ck_assert_uint_ge(v[1][3], v[2][3] + 1000 * 1000);
+	ck_assert_int_eq(memstats_line(out[1], "HeapAlloc"), (long long)v[1][3]);
+	ck_assert_int_eq(memstats_line(out[1], "HeapAlloc"), (long long)m.HeapAlloc);
+	ck_assert_int_eq(memstats_line(out[1], "Sys"), (long long)m.Sys);
+	ck_assert_int_ge(memstats_line(out[1], "Mallocs"), 1000);
+	ck_assert_int_eq(memstats_line(out[1], "NoSuchCounter"), -1);
+	dlclose(libc);
+}
+END_TEST
+
 static Suite *api_suite(void)
 {
 	Suite *s = suite_create("api");
@@ -1259,6 +1357,7 @@ static Suite *api_suite(void)
 	tcase_set_timeout(tc, 60);
 	tcase_add_test(tc, test_usable_size);
 	tcase_add_test(tc, test_libc_entry_points);
+	tcase_add_test(tc, test_malloc_stats);
 	suite_add_tcase(s, tc);
 
 	return s;

@@ -17,6 +17,19 @@ assert_ok gomem
 assert_same plain gomem
 assert_gomem_bound gomem 'python3|libpython'
 
+# GOMEMDEBUG=exitstats=1: malloc_stats' text on stderr at exit; the
+# program's own output stays the same.
+run_gomem exitstats env GOMEMDEBUG=exitstats=1 "$py" "$script"
+assert_ok exitstats
+cmp -s "$work/plain.out" "$work/exitstats.out" || fail "stdout differs with exitstats=1"
+grep -q '^Total (incl. mmap):$' "$work/exitstats.err" ||
+	fail "exitstats=1: no malloc_stats text on stderr"
+m=$(sed -n 's/^# Mallocs = //p' "$work/exitstats.err")
+f=$(sed -n 's/^# Frees = //p' "$work/exitstats.err")
+[ "${m:-0}" -ge 100000 ] && [ "${f:-0}" -le "$m" ] && [ "${f:-0}" -ge $((m / 2)) ] ||
+	fail "exitstats=1: Mallocs ${m:-none}, Frees ${f:-none} (the script makes far more than 100000, and frees most)"
+[ ! -s "$work/gomem.err" ] || fail "stderr is not empty without exitstats=1"
+
 # From inside the preloaded interpreter: gomem's own API answers through ctypes.
 v=$(LD_PRELOAD="$GOMEM_SO" "$py" "$script" --gomem-version 2>&1) ||
 	fail "preloaded python cannot call gomem_version: $v"

@@ -216,21 +216,25 @@ void gm_print_stats(int fd)
 {
 	struct gomem_memstats m;
 	char buf[3072];
-	size_t n = 0;
+	size_t n = 0, i;
 
 	gm_read_memstats(&m);
-	gm_cat(buf, sizeof(buf), &n, "Arena 0:\nsystem bytes     = ");
-	gm_cat_u64(buf, sizeof(buf), &n, m.HeapSys, 10);
-	gm_cat(buf, sizeof(buf), &n, "\nin use bytes     = ");
-	gm_cat_u64(buf, sizeof(buf), &n, m.HeapAlloc, 10);
-	gm_cat(buf, sizeof(buf), &n, "\nTotal (incl. mmap):\nsystem bytes     = ");
-	gm_cat_u64(buf, sizeof(buf), &n, m.Sys, 10);
-	gm_cat(buf, sizeof(buf), &n, "\nin use bytes     = ");
-	gm_cat_u64(buf, sizeof(buf), &n, m.HeapAlloc, 10);
-	gm_cat(buf, sizeof(buf), &n, "\nmax mmap regions = ");
-	gm_cat_u64(buf, sizeof(buf), &n, 0, 10);
-	gm_cat(buf, sizeof(buf), &n, "\nmax mmap bytes   = ");
-	gm_cat_u64(buf, sizeof(buf), &n, 0, 10);
+	const struct {
+		const char *label;
+		uint64_t v;
+	} glibc[] = {
+	    {"Arena 0:\nsystem bytes     = ", m.HeapSys},
+	    {"\nin use bytes     = ", m.HeapAlloc},
+	    {"\nTotal (incl. mmap):\nsystem bytes     = ", m.Sys},
+	    {"\nin use bytes     = ", m.HeapAlloc},
+	    {"\nmax mmap regions = ", 0},
+	    {"\nmax mmap bytes   = ", 0},
+	};
+
+	for (i = 0; i < sizeof(glibc) / sizeof(glibc[0]); i++) {
+		gm_cat(buf, sizeof(buf), &n, glibc[i].label);
+		gm_cat_u64(buf, sizeof(buf), &n, glibc[i].v, 10);
+	}
 	gm_cat(buf, sizeof(buf), &n, "\n# runtime.MemStats (libgomem)\n");
 #define GM_PS_NUM_(name, ...)                                    \
 	gm_cat(buf, sizeof(buf), &n, "# " #name " = ");          \

@@ -514,12 +514,12 @@ void gm_scav_start_at_load(void)
  */
 void gm_scav_start_lazy(void)
 {
-	uint64_t heap = atomic_load_explicit(&gm_heap.inuse, memory_order_relaxed) +
-			atomic_load_explicit(&gm_heap.idle, memory_order_relaxed);
-	uint64_t now = gm_nanotime();
+	uint64_t now = gm_nanotime(), heap;
 
 	if (now < atomic_load_explicit(&gm_scav.retry_at, memory_order_relaxed))
 		return;
+	heap = atomic_load_explicit(&gm_heap.inuse, memory_order_relaxed) +
+	       atomic_load_explicit(&gm_heap.idle, memory_order_relaxed);
 	/* Not from a vfork child (no fork handler ran there): its thread
 	 * would die at its exec, and the flag it set would keep ours off. */
 	if ((GM_PROBE_ENABLED(memstats) || heap >= GM_SCAV_EAGER_BYTES ||

@@ -74,17 +74,13 @@ static int gm_cg_lines(const char *path, int (*fn)(char *line, void *arg), void 
 	bool skipping = false;
 	int fd, rc = 0;
 
-	do
-		fd = open(path, O_RDONLY | O_CLOEXEC);
-	while (fd < 0 && errno == EINTR);
+	fd = gm_sys_open(path);
 	if (fd < 0)
 		return -1;
 	for (;;) {
-		ssize_t r = read(fd, buf + have, sizeof(buf) - 1 - have);
+		ssize_t r = gm_sys_read(fd, buf + have, sizeof(buf) - 1 - have);
 		char *p, *nl;
 
-		if (r < 0 && errno == EINTR)
-			continue;
 		if (r <= 0)
 			break;
 		have += (size_t)r;
@@ -110,7 +106,7 @@ static int gm_cg_lines(const char *path, int (*fn)(char *line, void *arg), void 
 		rc = fn(buf, arg);
 	}
 out:
-	close(fd);
+	gm_sys_close(fd);
 	return rc;
 }
 

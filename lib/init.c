@@ -6,11 +6,13 @@
  * heap's own metadata comes from mmap, and the first thread cache is created
  * by the allocation that needs it.
  *
- * fork(): gm_fork_prepare takes every lock in the documented order
- * (internal.h), so the child inherits consistent structures; the parent
- * releases them; the child re-initialises them, folds the other threads'
- * caches and counts into the shared totals, and starts a new scavenger
- * thread on its next allocation that needs memory from the heap.
+ * fork(): gm_fork_prepare takes stdio's list lock and every lock of ours
+ * in the documented order (internal.h), so the child inherits consistent
+ * structures; the parent releases them; the child re-initialises them,
+ * folds the other threads' caches and counts into the shared totals, and
+ * starts a new scavenger thread on its next allocation that needs memory
+ * from the heap.  A fork from a signal handler that interrupted the
+ * allocator skips the locks its thread holds (see gm_fork_prepare).
  */
 #include "internal.h"
 #include "probes.h"
@@ -22,44 +24,85 @@
 
 _Atomic int gm_inited; /* 0 no, 1 in progress, 2 done */
 
+/*
+ * stdio's lock on its list of streams (glibc exports it, in no header).
+ * glibc's fork takes it after the prepare handlers, but a thread holding it
+ * (fflush(NULL)) waits for a stream's lock, whose holder (getline) may wait
+ * for malloc's: taken here before ours, the order is the one those threads
+ * use (glibc takes its own malloc's locks after it too; bug 19431 and its
+ * tst-malloc-fork-deadlock).  The lock is recursive, so glibc's fork takes
+ * it again; its child resets it, and so does ours, as glibc does not when
+ * the process has one thread.
+ */
+extern void _IO_list_lock(void) __attribute__((weak, visibility("default")));
+extern void _IO_list_unlock(void) __attribute__((weak, visibility("default")));
+extern void _IO_list_resetlock(void) __attribute__((weak, visibility("default")));
+
+/*
+ * Locks the forking thread already holds (gm_held: fork from a signal
+ * handler that interrupted the allocator) are neither taken nor given back
+ * nor reset: the interrupted code gives them back, in the parent and, if
+ * the handler returns, in the child.  The child then also skips folding the
+ * other threads' caches, which may be half-updated structures: like glibc's
+ * after such a fork, it is fit for async-signal-safe calls, exec and _exit.
+ */
+#define GM_TAKE_(l)  (gm_holds(l) ? (void)0 : gm_lock_take(l))
+#define GM_GIVE_(l)  (gm_holds(l) ? (void)0 : gm_lock_give(l))
+#define GM_MTAKE_(m) (gm_holds(m) ? (void)0 : (void)pthread_mutex_lock(m))
+#define GM_MGIVE_(m) (gm_holds(m) ? (void)0 : (void)pthread_mutex_unlock(m))
+
 static void gm_fork_prepare(void)
 {
 	unsigned i;
 
-	pthread_mutex_lock(&gm_snap_lock);
+	if (_IO_list_lock != NULL)
+		_IO_list_lock();
+	GM_MTAKE_(&gm_snap_lock);
 	for (i = 0; i < GM_NUM_SPANCLASSES; i++)
-		gm_lock_acquire(&gm_central[i].lock);
-	gm_lock_acquire(&gm_heap.lock);
-	pthread_mutex_lock(&gm_registry_.lock);
-	pthread_mutex_lock(&gm_scav.lock);
-	gm_lock_acquire(&gm_prof.lock);
+		GM_TAKE_(&gm_central[i].lock);
+	GM_TAKE_(&gm_heap.lock);
+	GM_MTAKE_(&gm_registry_.lock);
+	GM_MTAKE_(&gm_scav.lock);
+	GM_TAKE_(&gm_prof.lock);
 }
 
 static void gm_fork_parent(void)
 {
 	unsigned i;
 
-	gm_lock_release(&gm_prof.lock);
-	pthread_mutex_unlock(&gm_scav.lock);
-	pthread_mutex_unlock(&gm_registry_.lock);
-	gm_lock_release(&gm_heap.lock);
+	GM_GIVE_(&gm_prof.lock);
+	GM_MGIVE_(&gm_scav.lock);
+	GM_MGIVE_(&gm_registry_.lock);
+	GM_GIVE_(&gm_heap.lock);
 	for (i = GM_NUM_SPANCLASSES; i-- > 0;)
-		gm_lock_release(&gm_central[i].lock);
-	pthread_mutex_unlock(&gm_snap_lock);
+		GM_GIVE_(&gm_central[i].lock);
+	GM_MGIVE_(&gm_snap_lock);
+	if (_IO_list_unlock != NULL)
+		_IO_list_unlock();
 }
 
 static void gm_fork_child(void)
 {
+	bool inside = gm_tls_held.n != 0;
 	unsigned i;
 
-	pthread_mutex_init(&gm_snap_lock, NULL);
+	if (_IO_list_resetlock != NULL)
+		_IO_list_resetlock();
+	if (!gm_holds(&gm_snap_lock))
+		pthread_mutex_init(&gm_snap_lock, NULL);
 	for (i = 0; i < GM_NUM_SPANCLASSES; i++)
-		gm_lock_reset(&gm_central[i].lock);
-	gm_mheap_fork_child();
-	pthread_mutex_init(&gm_registry_.lock, NULL);
-	gm_scav_fork_child();
-	gm_prof_fork_child();
-	gm_mcache_fork_child();
+		if (!gm_holds(&gm_central[i].lock))
+			gm_lock_reset(&gm_central[i].lock);
+	if (!gm_holds(&gm_heap.lock))
+		gm_mheap_fork_child();
+	if (!gm_holds(&gm_registry_.lock))
+		pthread_mutex_init(&gm_registry_.lock, NULL);
+	if (!gm_holds(&gm_scav.lock))
+		gm_scav_fork_child();
+	if (!gm_holds(&gm_prof.lock))
+		gm_prof_fork_child();
+	if (!inside)
+		gm_mcache_fork_child();
 }
 
 uint64_t gm_seed;

@@ -125,8 +125,10 @@
  *   GOMEMDEBUG=ownspans=0 turns owning off.
  *
  * Lock order (taken in this order by gm_fork_prepare):
- *   gm_snap_lock -> mcentral[0..GM_NUM_SPANCLASSES-1].lock -> gm_heap.lock
+ *   stdio's list lock (glibc's) -> gm_snap_lock ->
+ *   mcentral[0..GM_NUM_SPANCLASSES-1].lock -> gm_heap.lock
  *   -> gm_registry.lock -> gm_scav.lock -> gm_prof.lock
+ * Nothing of ours calls stdio with a lock of ours held.
  * A function that expects a lock held ends in _locked.
  *
  * Glossary: "page" is our 8 KiB page; "OS page" is 4 KiB; a "span" is a run
@@ -669,7 +671,57 @@ typedef struct gm_lock {
 void gm_lock_wait(gm_lock *l);
 void gm_lock_wake(gm_lock *l);
 
-gm_inline void gm_lock_acquire(gm_lock *l)
+/*
+ * The allocator's locks this thread holds (gm_lock and the few pthread
+ * mutexes; innermost last).  A program may call fork from a signal handler
+ * that interrupted malloc with a lock held (glibc allows it, and its
+ * tst-mallocfork2 tests it): the fork handlers (init.c) must not wait for
+ * a lock the thread they run on already holds.  Recorded just after the
+ * lock is taken and dropped just before it is given back, so a record
+ * always means held; a signal in the few instructions between is the
+ * window left.  Nesting is at most 3 deep; a fourth goes unrecorded.  Slow
+ * paths only: the fast paths take no lock.
+ */
+#define GM_HELD_MAX 4
+typedef struct gm_held {
+	unsigned n;
+	const void *lock[GM_HELD_MAX];
+} gm_held;
+
+extern __thread gm_held gm_tls_held;
+
+gm_inline void gm_held_push(const void *l)
+{
+	if (gm_tls_held.n < GM_HELD_MAX)
+		gm_tls_held.lock[gm_tls_held.n++] = l;
+	/* A signal handler on this thread reads the record. */
+	__atomic_signal_fence(__ATOMIC_SEQ_CST);
+}
+
+gm_inline void gm_held_pop(const void *l)
+{
+	unsigned i = gm_tls_held.n;
+
+	while (i-- > 0)
+		if (gm_tls_held.lock[i] == l) {
+			gm_tls_held.lock[i] = gm_tls_held.lock[--gm_tls_held.n];
+			break;
+		}
+	__atomic_signal_fence(__ATOMIC_SEQ_CST);
+}
+
+gm_inline bool gm_holds(const void *l)
+{
+	unsigned i;
+
+	for (i = 0; i < gm_tls_held.n; i++)
+		if (gm_tls_held.lock[i] == l)
+			return true;
+	return false;
+}
+
+/* Take and give back without the record (the fork handlers). */
+gm_inline void gm_lock_take(gm_lock *l)
 {
 	uint32_t z = 0;
 
@@ -678,16 +730,41 @@ gm_inline void gm_lock_acquire(gm_lock *l)
 		gm_lock_wait(l);
 }
 
+gm_inline void gm_lock_give(gm_lock *l)
+{
+	if (gm_unlikely(__atomic_exchange_n(&l->v, 0, __ATOMIC_RELEASE) == 2))
+		gm_lock_wake(l);
+}
+
+gm_inline void gm_lock_acquire(gm_lock *l)
+{
+	gm_lock_take(l);
+	gm_held_push(l);
+}
+
+gm_inline void gm_lock_release(gm_lock *l)
+{
+	gm_held_pop(l);
+	gm_lock_give(l);
+}
+
 /* Free again, in a forked child whose parent's fork handler held it. */
 gm_inline void gm_lock_reset(gm_lock *l)
 {
 	l->v = 0;
 }
 
-gm_inline void gm_lock_release(gm_lock *l)
+/* The allocator's pthread mutexes, with the record. */
+gm_inline void gm_mutex_lock(pthread_mutex_t *m)
 {
-	if (gm_unlikely(__atomic_exchange_n(&l->v, 0, __ATOMIC_RELEASE) == 2))
-		gm_lock_wake(l);
+	pthread_mutex_lock(m);
+	gm_held_push(m);
+}
+
+gm_inline void gm_mutex_unlock(pthread_mutex_t *m)
+{
+	gm_held_pop(m);
+	pthread_mutex_unlock(m);
 }
 
 typedef struct gm_mheap {
@@ -1210,6 +1287,16 @@ int64_t gm_set_memory_limit(int64_t limit);
 
 void gm_write_str(int fd, const char *s);
 ssize_t gm_read_small(const char *path, char *buf, size_t len);
+/*
+ * The library's own file access (/proc, cgroup files): raw system calls,
+ * retried on EINTR.  open, read, write, close and nanosleep are
+ * cancellation points: through them a thread with a cancellation pending
+ * (pthread_cancel) would end inside malloc with a lock held, and every
+ * thread after it would wait for that lock for ever.
+ */
+int gm_sys_open(const char *path);
+ssize_t gm_sys_read(int fd, void *buf, size_t n);
+void gm_sys_close(int fd);
 size_t gm_fmt_u64(char *buf, uint64_t v);
 size_t gm_fmt_hex(char *buf, uintptr_t v);
 uint64_t gm_nanotime(void);

@@ -415,7 +415,7 @@ void gm_lcache_drain_all(void)
 	gm_mspan *list = NULL, *s;
 	gm_mcache *mc;
 
-	pthread_mutex_lock(&gm_registry_.lock);
+	gm_mutex_lock(&gm_registry_.lock);
 	for (mc = gm_registry_.head; mc != NULL; mc = mc->rnext) {
 		s = __atomic_exchange_n(&mc->lcache, NULL, __ATOMIC_ACQUIRE);
 		if (s != NULL) {
@@ -423,7 +423,7 @@ void gm_lcache_drain_all(void)
 			list = s;
 		}
 	}
-	pthread_mutex_unlock(&gm_registry_.lock);
+	gm_mutex_unlock(&gm_registry_.lock);
 	/* The heap's lock comes before the registry's: give back after. */
 	while ((s = list) != NULL) {
 		list = s->next;

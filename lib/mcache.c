@@ -78,6 +78,8 @@ static uint32_t gm_cache_lastcode;
 static _Atomic uint64_t gm_cache_grown_total;
 
 __thread gm_mcache *gm_tls_mcache = &gm_empty_mcache;
+/* The allocator's locks this thread holds (internal.h). */
+__thread gm_held gm_tls_held;
 gm_mcache gm_empty_mcache;
 gm_registry gm_registry_ = {.lock = PTHREAD_MUTEX_INITIALIZER};
 pthread_key_t gm_mcache_key;
@@ -110,13 +112,13 @@ static gm_mcache *gm_mcache_adopt(void)
 {
 	gm_mcache *mc;
 
-	pthread_mutex_lock(&gm_registry_.lock);
+	gm_mutex_lock(&gm_registry_.lock);
 	mc = gm_registry_.orphans;
 	if (mc != NULL) {
 		gm_registry_.orphans = mc->rnext;
 		gm_registry_.norphans--;
 	}
-	pthread_mutex_unlock(&gm_registry_.lock);
+	gm_mutex_unlock(&gm_registry_.lock);
 	return mc;
 }
 
@@ -151,7 +153,7 @@ gm_mcache *gm_mcache_create(void)
 	}
 	mc->tid = (pid_t)syscall(SYS_gettid);
 	mc->next_sample = gm_prof_next(mc);
-	pthread_mutex_lock(&gm_registry_.lock);
+	gm_mutex_lock(&gm_registry_.lock);
 	mc->rprev = NULL;
 	mc->rnext = gm_registry_.head;
 	if (mc->rnext != NULL)
@@ -162,7 +164,7 @@ gm_mcache *gm_mcache_create(void)
 	if (fresh)
 		mc->notcode = ~gm_mcache_code();
 	mc->registered = true;
-	pthread_mutex_unlock(&gm_registry_.lock);
+	gm_mutex_unlock(&gm_registry_.lock);
 	gm_tls_mcache = mc;
 	/* Keys below 32 live in the thread descriptor: this does not allocate. */
 	pthread_setspecific(gm_mcache_key, mc);
@@ -521,7 +523,7 @@ static bool gm_mcache_orphan(gm_mcache *mc)
 {
 	bool kept;
 
-	pthread_mutex_lock(&gm_registry_.lock);
+	gm_mutex_lock(&gm_registry_.lock);
 	gm_stats_merge_dead_locked(&mc->stats);
 	gm_registry_unlink_locked(mc);
 	kept = gm_registry_.norphans < GM_ORPHANS_MAX;
@@ -535,7 +537,7 @@ static bool gm_mcache_orphan(gm_mcache *mc)
 		gm_registry_.orphans = mc;
 		gm_registry_.norphans++;
 	}
-	pthread_mutex_unlock(&gm_registry_.lock);
+	gm_mutex_unlock(&gm_registry_.lock);
 	return kept;
 }
 
@@ -568,7 +570,7 @@ void gm_mcache_orphans_release(uint64_t before)
 {
 	gm_mcache *list = NULL, *mc, **pp;
 
-	pthread_mutex_lock(&gm_registry_.lock);
+	gm_mutex_lock(&gm_registry_.lock);
 	for (pp = &gm_registry_.orphans; (mc = *pp) != NULL;) {
 		if (mc->orphaned <= before) {
 			*pp = mc->rnext;
@@ -579,7 +581,7 @@ void gm_mcache_orphans_release(uint64_t before)
 			pp = &mc->rnext;
 		}
 	}
-	pthread_mutex_unlock(&gm_registry_.lock);
+	gm_mutex_unlock(&gm_registry_.lock);
 	while ((mc = list) != NULL) {
 		list = mc->rnext;
 		gm_mcache_free_dead(mc);
@@ -646,10 +648,10 @@ void gm_mcache_fork_child(void)
 			continue;
 		/* Frees into the dead thread's spans must reach mcentral. */
 		gm_mcache_trim_dead(mc);
-		pthread_mutex_lock(&gm_registry_.lock);
+		gm_mutex_lock(&gm_registry_.lock);
 		gm_stats_merge_dead_locked(&mc->stats);
 		gm_registry_unlink_locked(mc);
-		pthread_mutex_unlock(&gm_registry_.lock);
+		gm_mutex_unlock(&gm_registry_.lock);
 		gm_mcache_free_dead(mc);
 	}
 	if (self != &gm_empty_mcache)

@@ -114,7 +114,7 @@ static bool gm_unfiltered(void)
 static long gm_pmadvise(gm_unused_batch *b, int mode)
 {
 	long r;
-	int fd, e;
+	int fd;
 
 	if (mode == 1)
 		return syscall(SYS_process_madvise, GM_PIDFD_SELF, b->r, b->n, MADV_DONTNEED, 0);
@@ -122,9 +122,7 @@ static long gm_pmadvise(gm_unused_batch *b, int mode)
 	if (fd < 0)
 		return -1;
 	r = syscall(SYS_process_madvise, fd, b->r, b->n, MADV_DONTNEED, 0);
-	e = errno;
-	close(fd);
-	errno = e;
+	gm_sys_close(fd);
 	return r;
 }
 

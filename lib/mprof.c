@@ -46,6 +46,7 @@
 #include "internal.h"
 #include "probes.h"
 
+#include <sys/syscall.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -840,6 +841,7 @@ __attribute__((destructor)) static void gm_prof_exit(void)
 	for (i = 0; i < GM_PROF_EXIT_WAIT; i++) {
 		if (__atomic_load_n(&gomem_profile.exit_ack, __ATOMIC_ACQUIRE) != 0)
 			break;
-		nanosleep(&ms, NULL);
+		/* Not nanosleep: a cancellation point (see gm_sys_open). */
+		syscall(SYS_nanosleep, &ms, NULL);
 	}
 }

@@ -66,7 +66,7 @@ void gm_read_memstats(struct gomem_memstats *m)
 	memset(nfree, 0, sizeof(nfree));
 
 	gm_lock_acquire(&gm_heap.lock);
-	pthread_mutex_lock(&gm_registry_.lock);
+	gm_mutex_lock(&gm_registry_.lock);
 	/* Frees first, then mallocs: see the comment at the top. */
 	for (mc = gm_registry_.head; mc != NULL; mc = mc->rnext)
 		for (c = 0; c < GM_NUM_SPANCLASSES; c++)
@@ -82,7 +82,7 @@ void gm_read_memstats(struct gomem_memstats *m)
 	for (c = 0; c < GM_NUM_SPANCLASSES; c++)
 		nmalloc[c] += gm_registry_.dead.nmalloc[c];
 	threads = gm_registry_.nthreads;
-	pthread_mutex_unlock(&gm_registry_.lock);
+	gm_mutex_unlock(&gm_registry_.lock);
 	/* Frees first here too: a thread's large cache counts without the lock. */
 	large_free = atomic_load_explicit(&gm_heap.large_free, memory_order_acquire);
 	large_free_count = atomic_load_explicit(&gm_heap.large_free_count, memory_order_acquire);
@@ -168,10 +168,10 @@ void gm_mstats_publish(void)
 {
 	if (!GM_PROBE_ENABLED(memstats))
 		return;
-	pthread_mutex_lock(&gm_snap_lock);
+	gm_mutex_lock(&gm_snap_lock);
 	gm_read_memstats(&gm_snap);
 	GM_PROBE3(memstats, &gm_snap, (uint64_t)sizeof(gm_snap), gm_prof_table());
-	pthread_mutex_unlock(&gm_snap_lock);
+	gm_mutex_unlock(&gm_snap_lock);
 }
 
 /* Fire gomem:init if anybody listens (at start, and when asked). */
@@ -179,10 +179,10 @@ void gm_mstats_probe_init(void)
 {
 	if (!GM_PROBE_ENABLED(init))
 		return;
-	pthread_mutex_lock(&gm_snap_lock);
+	gm_mutex_lock(&gm_snap_lock);
 	gm_read_memstats(&gm_snap);
 	GM_PROBE4(init, GOMEM_VERSION_STRING, &gm_snap, (uint64_t)sizeof(gm_snap), gm_prof_table());
-	pthread_mutex_unlock(&gm_snap_lock);
+	gm_mutex_unlock(&gm_snap_lock);
 }
 
 /* Append s to buf (len bytes, *n of them used), truncating. */

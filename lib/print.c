@@ -13,42 +13,74 @@
 #include <signal.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/syscall.h>
 #include <time.h>
 #include <unistd.h>
+
+int gm_sys_open(const char *path)
+{
+	long fd;
+
+	do
+		fd = syscall(SYS_openat, AT_FDCWD, path, O_RDONLY | O_CLOEXEC);
+	while (fd < 0 && errno == EINTR);
+	return (int)fd;
+}
+
+ssize_t gm_sys_read(int fd, void *buf, size_t n)
+{
+	long r;
+
+	do
+		r = syscall(SYS_read, fd, buf, n);
+	while (r < 0 && errno == EINTR);
+	return (ssize_t)r;
+}
+
+void gm_sys_close(int fd)
+{
+	int e = errno;
+
+	syscall(SYS_close, fd);
+	errno = e;
+}
 
 /* Read up to len - 1 bytes of path into buf, NUL-terminated; -1 on error. */
 ssize_t gm_read_small(const char *path, char *buf, size_t len)
 {
 	size_t n = 0;
-	int fd;
+	int fd = gm_sys_open(path);
 
-	do
-		fd = open(path, O_RDONLY | O_CLOEXEC);
-	while (fd < 0 && errno == EINTR);
 	if (fd < 0)
 		return -1;
 	while (n + 1 < len) {
-		ssize_t r = read(fd, buf + n, len - 1 - n);
+		ssize_t r = gm_sys_read(fd, buf + n, len - 1 - n);
 
-		if (r < 0 && errno == EINTR)
-			continue;
 		if (r <= 0)
 			break;
 		n += (size_t)r;
 	}
-	close(fd);
+	gm_sys_close(fd);
 	buf[n] = 0;
 	return (ssize_t)n;
 }
 
-/* Write a NUL-terminated string to fd, retrying short writes. */
+/*
+ * Write a NUL-terminated string to fd, retrying short and interrupted
+ * writes.  The raw system call: write(2) is a cancellation point, and a
+ * thread with a cancellation pending would end part-way through a fatal
+ * error's message or malloc_stats' lines (glibc's malloc_stats writes with
+ * cancellation off for the same reason; its tst-malloc-stats-cancellation).
+ */
 void gm_write_str(int fd, const char *s)
 {
 	size_t n = strlen(s);
 
 	while (n > 0) {
-		ssize_t w = write(fd, s, n);
+		long w = syscall(SYS_write, fd, s, n);
 
+		if (w < 0 && errno == EINTR)
+			continue;
 		if (w <= 0)
 			return;
 		s += w;

@@ -225,15 +225,11 @@ static bool gm_scav_alone(void)
 	ssize_t n;
 	int fd, field;
 
-	do
-		fd = open("/proc/self/stat", O_RDONLY | O_CLOEXEC);
-	while (fd < 0 && errno == EINTR);
+	fd = gm_sys_open("/proc/self/stat");
 	if (fd < 0)
 		return false;
-	do
-		n = read(fd, buf, sizeof(buf) - 1);
-	while (n < 0 && errno == EINTR);
-	close(fd);
+	n = gm_sys_read(fd, buf, sizeof(buf) - 1);
+	gm_sys_close(fd);
 	if (n <= 0)
 		return false;
 	buf[n] = 0;
@@ -414,7 +410,7 @@ static void *gm_scav_main(void *arg)
 				sleep_ns = 0;
 			gm_scav_account(t0, parked, true);
 		}
-		pthread_mutex_lock(&gm_scav.lock);
+		gm_mutex_lock(&gm_scav.lock);
 		if (sleep_ns >= 100000000u)
 			atomic_store(&gm_scav.dozing, true);
 		if (!gm_scav.wake && !gm_scav.stop) {
@@ -430,10 +426,10 @@ static void *gm_scav_main(void *arg)
 		gm_scav.wake = false;
 		atomic_store(&gm_scav.dozing, false);
 		if (gm_scav.stop) {
-			pthread_mutex_unlock(&gm_scav.lock);
+			gm_mutex_unlock(&gm_scav.lock);
 			break;
 		}
-		pthread_mutex_unlock(&gm_scav.lock);
+		gm_mutex_unlock(&gm_scav.lock);
 	}
 	atomic_store(&gm_scav.running, false);
 	return NULL;
@@ -457,9 +453,9 @@ void gm_scav_start(void)
 	pthread_condattr_init(&ca);
 	pthread_condattr_setclock(&ca, CLOCK_MONOTONIC);
 	/* No thread waits on it now; gm_scav_wake signals it under the lock. */
-	pthread_mutex_lock(&gm_scav.lock);
+	gm_mutex_lock(&gm_scav.lock);
 	pthread_cond_init(&gm_scav.cond, &ca);
-	pthread_mutex_unlock(&gm_scav.lock);
+	gm_mutex_unlock(&gm_scav.lock);
 	pthread_condattr_destroy(&ca);
 	pthread_attr_init(&attr);
 	/* Joinable: gm_scav_pause must know the thread is gone from glibc's list. */
@@ -533,11 +529,11 @@ void gm_scav_wake(void)
 {
 	if (!gm_scav.started)
 		return;
-	pthread_mutex_lock(&gm_scav.lock);
+	gm_mutex_lock(&gm_scav.lock);
 	gm_scav.wake = true;
 	atomic_store(&gm_scav.dozing, false);
 	pthread_cond_signal(&gm_scav.cond);
-	pthread_mutex_unlock(&gm_scav.lock);
+	gm_mutex_unlock(&gm_scav.lock);
 }
 
 /*
@@ -547,8 +543,9 @@ void gm_scav_wake(void)
 bool gm_scav_pause(void)
 {
 	bool ran;
+	int cs;
 
-	pthread_mutex_lock(&gm_scav_pause_lock);
+	gm_mutex_lock(&gm_scav_pause_lock);
 	atomic_fetch_add(&gm_scav_paused, 1);
 	/* A start that began before the count was raised finishes first. */
 	while (atomic_load(&gm_scav_starting) != 0)
@@ -559,11 +556,15 @@ bool gm_scav_pause(void)
 	 * not reach the parent's threads anyway). */
 	ran = gm_scav.started && gm_scav.pid == getpid();
 	if (ran) {
-		pthread_mutex_lock(&gm_scav.lock);
+		gm_mutex_lock(&gm_scav.lock);
 		gm_scav.stop = true;
 		pthread_cond_signal(&gm_scav.cond);
-		pthread_mutex_unlock(&gm_scav.lock);
+		gm_mutex_unlock(&gm_scav.lock);
+		/* pthread_join is a cancellation point: the caller must not end
+		 * here with the pause lock held. */
+		pthread_setcancelstate(PTHREAD_CANCEL_DISABLE, &cs);
 		pthread_join(gm_scav.thread, NULL);
+		pthread_setcancelstate(cs, NULL);
 		gm_scav.started = false;
 	}
 	return ran;
@@ -575,7 +576,7 @@ void gm_scav_resume(bool ran)
 	atomic_fetch_sub(&gm_scav_paused, 1);
 	if (ran)
 		gm_scav_start();
-	pthread_mutex_unlock(&gm_scav_pause_lock);
+	gm_mutex_unlock(&gm_scav_pause_lock);
 }
 
 /* In a forked child the thread is gone; the next allocation starts one. */

@@ -628,6 +628,69 @@ START_TEST(test_main_pthread_exit_ends_process)
 }
 END_TEST
 
+static _Atomic int victim_done;
+
+static void *cancel_victim(void *gate)
+{
+	struct gomem_memstats m;
+
+	/* Not a cancellation point: the request stays pending. */
+	pthread_barrier_wait(gate);
+	malloc_stats();
+	free(malloc(1 << 20));
+	free(malloc(100));
+	gomem_read_memstats(&m);
+	atomic_store(&victim_done, 1);
+	pthread_testcancel();
+	return NULL;
+}
+
+/*
+ * A thread with a cancellation pending calls into the library (glibc's
+ * tst-malloc-stats-cancellation, made wider): none of it is a cancellation
+ * point, so malloc_stats writes all its lines and the calls after it
+ * return.  The library's reads of /proc and cgroup files and its writes
+ * went through open, read and write, which are: the thread ended inside
+ * malloc_stats, or inside malloc with the page heap's lock held.
+ */
+START_TEST(test_cancel_pending)
+{
+	struct gomem_memstats m;
+	pthread_barrier_t gate;
+	pthread_t t;
+	char out[16384];
+	size_t n = 0;
+	void *ret;
+	int fds[2], saved;
+	ssize_t r;
+
+	ck_assert_int_eq(pipe(fds), 0);
+	saved = dup(2);
+	ck_assert_int_ge(saved, 0);
+	ck_assert_int_eq(dup2(fds[1], 2), 2);
+	close(fds[1]);
+	pthread_barrier_init(&gate, NULL, 2);
+	ck_assert_int_eq(pthread_create(&t, NULL, cancel_victim, &gate), 0);
+	ck_assert_int_eq(pthread_cancel(t), 0);
+	pthread_barrier_wait(&gate);
+	ck_assert_int_eq(pthread_join(t, &ret), 0);
+	dup2(saved, 2);
+	close(saved);
+	while (n < sizeof(out) - 1 && (r = read(fds[0], out + n, sizeof(out) - 1 - n)) > 0)
+		n += (size_t)r;
+	out[n] = 0;
+	close(fds[0]);
+	ck_assert_ptr_eq(ret, PTHREAD_CANCELED);
+	ck_assert_msg(strstr(out, "max mmap bytes") != NULL, "glibc's lines cut short: %s", out);
+	ck_assert_msg(strstr(out, "# HeapAlloc = ") != NULL, "MemStats cut short: %s", out);
+	ck_assert_msg(atomic_load(&victim_done), "the thread ended inside the library");
+	/* And nothing it took is still held: these take the same locks. */
+	free(malloc(1 << 20));
+	gomem_read_memstats(&m);
+	ck_assert_uint_ge(m.HeapSys, m.HeapInuse);
+}
+END_TEST
+
 static Suite *threads_suite(void)
 {
 	Suite *s = suite_create("threads");
@@ -642,6 +705,7 @@ static Suite *threads_suite(void)
 	tcase_add_test(tc, test_cross_thread_no_leak);
 	tcase_add_test(tc, test_integrity_while_releasing);
 	tcase_add_test(tc, test_main_pthread_exit_ends_process);
+	tcase_add_test(tc, test_cancel_pending);
 	suite_add_tcase(s, tc);
 	return s;
 }

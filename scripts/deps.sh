@@ -3,7 +3,7 @@
 #   deps.sh build   the build and the daemon
 #   deps.sh test    + everything the tests drive for real (Prometheus, Go,
 #                   Chromium, Node for playwright-core, Python, SQLite, Redis,
-#                   peers)
+#                   peers, glibc's sources for its malloc tests)
 set -eu
 want="build-essential autoconf automake libtool pkg-config check
 clang llvm libbpf-dev bpftool libelf-dev zlib1g-dev systemtap-sdt-dev
@@ -12,7 +12,7 @@ protobuf-c-compiler libprotobuf-c-dev"
 if [ "${1:-build}" = test ]; then
 	want="$want python3 sqlite3 redis-tools prometheus golang-go chromium nodejs npm wrk
 libjemalloc2 libtcmalloc-minimal4 libmimalloc2.0 valgrind procps iproute2 libcap2-bin
-libc6-dbg mandoc util-linux systemd strace"
+libc6-dbg mandoc util-linux systemd strace glibc-source xz-utils"
 fi
 missing=""
 for p in $want; do

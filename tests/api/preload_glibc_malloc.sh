@@ -4,12 +4,14 @@
 # small stand-in for glibc's test support library (glibc-shim/), run once
 # without the library (the harness itself must pass) and once with it
 # preloaded.  Left out, with the reason:
-#   tst-mallocfork2   fork from a signal handler that may land inside fork:
+#   tst-mallocfork, tst-mallocfork2
+#                     fork from a signal handler that may land inside fork:
 #                     glibc's fork is async-signal-safe only in a process of
-#                     one thread, and the scavenger thread makes two (the
-#                     test says so itself; the part that is ours, a handler
-#                     interrupting malloc, is check_fork's
-#                     test_fork_in_signal_handler)
+#                     one thread (it holds its atfork lock from the prepare
+#                     handlers to the parent's), and the scavenger thread
+#                     makes two (tst-mallocfork2 says so itself; the part
+#                     that is ours, a handler interrupting malloc, is
+#                     check_fork's test_fork_in_signal_handler)
 #   tst-tcfree2       a double free found at free time: libgomem finds it
 #                     when an allocation meets the freed block (check_api)
 #   tst-malloc-usable run by glibc under MALLOC_CHECK_=3, whose usable size
@@ -22,7 +24,7 @@
 tests="tst-calloc tst-free-errno tst-mallinfo2 tst-malloc tst-malloc-check
 tst-malloc-fork-deadlock tst-malloc-stats-cancellation tst-malloc-tcache-leak
 tst-malloc-thread-exit tst-malloc-thread-fail tst-malloc-too-large tst-malloc_info
-tst-mallocalign1 tst-mallocfork tst-mallocfork3 tst-mallopt tst-memalign tst-mxfast
+tst-mallocalign1 tst-mallocfork3 tst-mallopt tst-memalign tst-mxfast
 tst-obstack tst-posix_memalign tst-pvalloc tst-realloc tst-reallocarray tst-tcfree1
 tst-tcfree3 tst-trim1 tst-valloc"
 
@@ -50,7 +52,7 @@ for t in $tests; do
 	_rc=0
 	env LD_PRELOAD="$GOMEM_SO" timeout 300 "$work/$t" >"$work/$t.out" 2>"$work/$t.err" || _rc=$?
 	if [ "$_rc" != 0 ]; then
-		tail -20 "$work/$t.out" "$work/$t.err" >&2
+		tail -n 20 "$work/$t.out" "$work/$t.err" >&2
 		fail "$t fails with libgomem preloaded (status $_rc)"
 	fi
 	echo "ok: $t"

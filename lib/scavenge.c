@@ -222,17 +222,10 @@ static uint64_t gm_scav_account(uint64_t t0, uint64_t bytes, bool parked)
 static bool gm_scav_alone(void)
 {
 	char buf[1024], *p;
-	ssize_t n;
-	int fd, field;
+	int field;
 
-	fd = gm_sys_open("/proc/self/stat");
-	if (fd < 0)
+	if (gm_read_small("/proc/self/stat", buf, sizeof(buf)) <= 0)
 		return false;
-	n = gm_sys_read(fd, buf, sizeof(buf) - 1);
-	gm_sys_close(fd);
-	if (n <= 0)
-		return false;
-	buf[n] = 0;
 	/* "pid (comm) state ppid ...": comm may hold spaces and ')'. */
 	p = strrchr(buf, ')');
 	if (p == NULL || p[1] != ' ' || (p[2] != 'Z' && p[2] != 'X'))

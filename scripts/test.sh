@@ -24,13 +24,23 @@ if [ "${GOMEM_TSAN:-0}" = 1 ]; then
 		make -j"$(nproc)" && make -C tests/daemon -k check) || rc=1
 	dirs="$dirs $tsan/tests/daemon"
 fi
+# The last lines of a failed test's log, so that a CI run's output says why.
+show_tail() {
+	[ -f "$1" ] || return 0
+	echo "--- last lines of $1:"
+	tail -n "${2:-25}" "$1" | sed 's/^/| /'
+}
 pass=0 fail=0 skip=0
 for t in $(find $dirs -name '*.trs'); do
 	r=$(sed -n 's/^:test-result: //p' "$t" | head -n 1)
 	case "$r" in
 	PASS | XFAIL) pass=$((pass + 1)) ;;
 	SKIP) skip=$((skip + 1)); echo "skipped: ${t%.trs}" ;;
-	*) fail=$((fail + 1)); echo "failed: ${t%.trs} (see ${t%.trs}.log)" ;;
+	*)
+		fail=$((fail + 1))
+		echo "failed: ${t%.trs} (see ${t%.trs}.log)"
+		show_tail "${t%.trs}.log"
+		;;
 	esac
 done
 [ "$rc" -eq 0 ] || [ "$fail" -gt 0 ] || fail=1
@@ -41,6 +51,7 @@ if [ "${GOMEM_SANITIZE:-1}" != 0 ]; then
 	else
 		fail=$((fail + 1))
 		echo "failed: sanitizer builds (see $build/sanitize.log)"
+		show_tail "$build/sanitize.log" 40
 	fi
 fi
 # make distcheck (GOMEM_DISTCHECK=1, set by CI): the tarball configures, builds,
@@ -51,6 +62,13 @@ if [ "${GOMEM_DISTCHECK:-0}" = 1 ]; then
 	else
 		fail=$((fail + 1))
 		echo "failed: make distcheck (see $build/distcheck.log)"
+		# The failed tests' own logs in the tarball's build tree, if kept.
+		grep -E '^(FAIL|ERROR): ' "$build/distcheck.log" | sed 's/^/| /'
+		find "$build" -path '*/_build/sub/*' -name '*.trs' 2>/dev/null |
+			while read -r t; do
+				grep -q '^:test-result: \(FAIL\|ERROR\)' "$t" && show_tail "${t%.trs}.log"
+			done
+		show_tail "$build/distcheck.log" 20
 	fi
 fi
 echo "$pass passed, $fail failed, $skip skipped"

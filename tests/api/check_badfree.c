@@ -111,6 +111,7 @@ static void run_child(enum op op, void *p, struct outcome *o)
 
 		setrlimit(RLIMIT_CORE, &rl); /* no core files from the abort */
 		signal(SIGABRT, SIG_DFL);
+		signal(SIGALRM, SIG_DFL); /* Check's would kill the test's group */
 		alarm(20);
 		close(fd[0]);
 		dup2(fd[1], 2);

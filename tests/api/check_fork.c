@@ -124,6 +124,7 @@ static int child_work(int depth)
 	size_t i;
 	int st;
 
+	signal(SIGALRM, SIG_DFL); /* not Check's handler: see run_bounded */
 	alarm(CHILD_ALARM);
 	/* 1: blocks inherited from threads that do not exist here. */
 	pthread_mutex_lock(&inherit_lock);
@@ -382,6 +383,9 @@ static void run_bounded(int (*fn)(void), const char *what)
 
 	ck_assert_int_ge(pid, 0);
 	if (pid == 0) {
+		/* Check's own SIGALRM handler, inherited, would kill the whole
+		 * test's process group and hide that this was a hang. */
+		signal(SIGALRM, SIG_DFL);
 		alarm(CHILD_ALARM);
 		_exit(fn());
 	}
@@ -400,6 +404,7 @@ static double now_s(void)
 }
 
 static volatile sig_atomic_t handler_forks, handler_bad;
+static int handler_ack = -1;
 
 /* Fork a child that exits at once, and reap it: from a signal handler. */
 static void fork_in_handler(int sig __attribute__((unused)))
@@ -412,28 +417,61 @@ static void fork_in_handler(int sig __attribute__((unused)))
 	if (p < 0 || waitpid(p, &st, 0) != p || !WIFEXITED(st) || WEXITSTATUS(st) != 7)
 		handler_bad = 1;
 	handler_forks++;
+	/* Fails only once the sender is gone (SIGPIPE is ignored). */
+	if (write(handler_ack, "", 1) != 1 && errno != EPIPE)
+		handler_bad = 1;
 	errno = e;
 }
 
 static int sigfork_work(void)
 {
 	struct sigaction sa;
+	sigset_t usr1, old;
 	void *slot[64] = {0};
 	uint64_t seed = 5;
 	pid_t parent = getpid(), sender;
 	double end;
-	int i;
+	int i, ack[2];
 
 	memset(&sa, 0, sizeof(sa));
 	sa.sa_handler = fork_in_handler;
 	sa.sa_flags = SA_RESTART;
 	sigaction(SIGUSR1, &sa, NULL);
+	signal(SIGPIPE, SIG_IGN);
+	if (pipe(ack) != 0)
+		return 2;
+	handler_ack = ack[1];
+	/*
+	 * No signal until this fork has returned.  A process that has ever had
+	 * two threads (this one had: it is a fork of one with the scavenger)
+	 * takes glibc's atfork lock in fork, so a handler that forks inside
+	 * another fork waits for ever (glibc's tst-mallocfork says so; with
+	 * glibc's malloc such a process hangs sooner, on its arena's lock).
+	 * Without the mask the sender's first signal hung this test about 1
+	 * run in 30.
+	 */
+	sigemptyset(&usr1);
+	sigaddset(&usr1, SIGUSR1);
+	sigprocmask(SIG_BLOCK, &usr1, &old);
 	sender = fork();
 	if (sender == 0) {
-		while (kill(parent, SIGUSR1) == 0)
+		char c;
+
+		/*
+		 * A signal, then wait for the handler's byte, then 1 ms: never
+		 * more than one signal outstanding.  A fork and its wait take
+		 * 0.8-2 ms here, so a signal each 1 ms regardless left the
+		 * program running handler after handler and never its loop.
+		 */
+		close(ack[1]);
+		while (kill(parent, SIGUSR1) == 0 && read(ack[0], &c, 1) == 1)
 			usleep(1000);
 		_exit(0);
 	}
+	sigprocmask(SIG_SETMASK, &old, NULL);
+	close(ack[0]);
+	if (sender < 0)
+		return 2;
 	/* Large and mid-sized blocks: the page heap's lock and the classes'
 	 * locks are held much of the time the signals land. */
 	end = now_s() + 1.5;
@@ -441,11 +479,13 @@ static int sigfork_work(void)
 		for (i = 0; i < 100; i++) {
 			size_t j = rng_range(&seed, 0, 63);
 
+			size_t n = rng_range(&seed, 0, 70000);
+
 			free(slot[j]);
-			slot[j] = malloc(rng_range(&seed, 0, 70000));
+			slot[j] = malloc(n);
 			if (slot[j] == NULL)
 				return 3;
-			memset(slot[j], 1, 16);
+			memset(slot[j], 1, n < 16 ? n : 16);
 		}
 	kill(sender, SIGKILL);
 	waitpid(sender, NULL, 0);
@@ -453,7 +493,7 @@ static int sigfork_work(void)
 		free(slot[i]);
 	if (handler_bad)
 		return 4;
-	/* At 1 ms a signal, fewer than 20 means the test did not run. */
+	/* At a signal each 2-4 ms, fewer than 20 means the test did not run. */
 	return handler_forks >= 20 ? 0 : 5;
 }
 

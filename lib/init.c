@@ -39,17 +39,32 @@ extern void _IO_list_unlock(void) __attribute__((weak, visibility("default")));
 extern void _IO_list_resetlock(void) __attribute__((weak, visibility("default")));
 
 /*
- * Locks the forking thread already holds (gm_held: fork from a signal
- * handler that interrupted the allocator) are neither taken nor given back
- * nor reset: the interrupted code gives them back, in the parent and, if
- * the handler returns, in the child.  The child then also skips folding the
- * other threads' caches, which may be half-updated structures: like glibc's
- * after such a fork, it is fit for async-signal-safe calls, exec and _exit.
+ * Locks the forking thread already holds (fork from a signal handler that
+ * interrupted the allocator: gm_lock_mine, gm_mutex_mine) are neither taken
+ * nor given back nor reset: the interrupted code gives them back, in the
+ * parent and, if the handler returns, in the child.  The handlers take the
+ * others as GM_LOCK_FORK, which is nobody's, so mine stays mine only.  The child then also
+ * skips folding the other threads' caches, which may be half-updated
+ * structures: like glibc's after such a fork, it is fit for
+ * async-signal-safe calls, exec and _exit.
  */
-#define GM_TAKE_(l)  (gm_holds(l) ? (void)0 : gm_lock_take(l))
-#define GM_GIVE_(l)  (gm_holds(l) ? (void)0 : gm_lock_give(l))
-#define GM_MTAKE_(m) (gm_holds(m) ? (void)0 : (void)pthread_mutex_lock(m))
-#define GM_MGIVE_(m) (gm_holds(m) ? (void)0 : (void)pthread_mutex_unlock(m))
+#define GM_TAKE_(l)  (gm_lock_mine(l) ? (void)0 : gm_lock_acquire_as(l, GM_LOCK_FORK))
+#define GM_GIVE_(l)  (gm_lock_mine(l) ? (void)0 : gm_lock_release(l))
+#define GM_MTAKE_(m) (gm_mutex_mine(m) ? (void)0 : (void)pthread_mutex_lock(m))
+#define GM_MGIVE_(m) (gm_mutex_mine(m) ? (void)0 : (void)pthread_mutex_unlock(m))
+
+/* Whether the forking thread held any of the allocator's locks. */
+static bool gm_fork_inside(void)
+{
+	unsigned i;
+
+	if (gm_tls_held.n != 0 || gm_lock_mine(&gm_heap.lock) || gm_lock_mine(&gm_prof.lock))
+		return true;
+	for (i = 0; i < GM_NUM_SPANCLASSES; i++)
+		if (gm_lock_mine(&gm_central[i].lock))
+			return true;
+	return false;
+}
 
 static void gm_fork_prepare(void)
 {
@@ -83,23 +98,23 @@ static void gm_fork_parent(void)
 
 static void gm_fork_child(void)
 {
-	bool inside = gm_tls_held.n != 0;
+	bool inside = gm_fork_inside();
 	unsigned i;
 
 	if (_IO_list_resetlock != NULL)
 		_IO_list_resetlock();
-	if (!gm_holds(&gm_snap_lock))
+	if (!gm_mutex_mine(&gm_snap_lock))
 		pthread_mutex_init(&gm_snap_lock, NULL);
 	for (i = 0; i < GM_NUM_SPANCLASSES; i++)
-		if (!gm_holds(&gm_central[i].lock))
+		if (!gm_lock_mine(&gm_central[i].lock))
 			gm_lock_reset(&gm_central[i].lock);
-	if (!gm_holds(&gm_heap.lock))
+	if (!gm_lock_mine(&gm_heap.lock))
 		gm_mheap_fork_child();
-	if (!gm_holds(&gm_registry_.lock))
+	if (!gm_mutex_mine(&gm_registry_.lock))
 		pthread_mutex_init(&gm_registry_.lock, NULL);
-	if (!gm_holds(&gm_scav.lock))
+	if (!gm_mutex_mine(&gm_scav.lock))
 		gm_scav_fork_child();
-	if (!gm_holds(&gm_prof.lock))
+	if (!gm_lock_mine(&gm_prof.lock))
 		gm_prof_fork_child();
 	if (!inside)
 		gm_mcache_fork_child();

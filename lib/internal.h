@@ -661,26 +661,77 @@ gm_inline gm_mspan *gm_span_of(uintptr_t p)
  * exchange, so its owner touches only the line the word sits on, and no call
  * into libc (a pthread mutex's lock and unlock were 110 instructions and a
  * GOT line per call); a thread that finds it held spins up to about 60 us
- * (gm_lock_wait says why so long), then sleeps on a futex (0 free, 1 held,
- * 2 held with sleepers).  The fork handlers take and reset it.
+ * (gm_lock_wait says why so long), then sleeps on a futex.  The word is 0
+ * when free, else the owner's token (gm_lock_token) with GM_LOCK_SLEEPERS
+ * set once a thread sleeps on it.  The owner in the word itself tells the
+ * fork handlers exactly which locks the forking thread holds (fork from a
+ * signal handler that interrupted malloc: glibc allows it, and its
+ * tst-mallocfork2 tests it), with no window between taking the lock and
+ * saying so.  The fork handlers take and reset it.
  */
 typedef struct gm_lock {
 	uint32_t v;
 } gm_lock;
 
-void gm_lock_wait(gm_lock *l);
+#define GM_LOCK_SLEEPERS 0x80000000u
+
+extern __thread uint32_t gm_tls_lock_token;
+uint32_t gm_lock_token_slow(void);
+void gm_lock_wait(gm_lock *l, uint32_t me);
 void gm_lock_wake(gm_lock *l);
 
+/* This thread's token: nonzero, below GM_LOCK_FORK, not reused by another
+ * thread for 2^31 threads (a counter, taken on the thread's first lock). */
+gm_inline uint32_t gm_lock_token(void)
+{
+	uint32_t t = gm_tls_lock_token;
+
+	return gm_likely(t != 0) ? t : gm_lock_token_slow();
+}
+
+/* The token the fork handlers take locks with: no thread's, so that a
+ * lock held across fork is not "mine" to the forking thread. */
+#define GM_LOCK_FORK (GM_LOCK_SLEEPERS - 1)
+
+gm_inline void gm_lock_acquire_as(gm_lock *l, uint32_t me)
+{
+	uint32_t z = 0;
+
+	if (gm_unlikely(!__atomic_compare_exchange_n(&l->v, &z, me, false, __ATOMIC_ACQUIRE,
+						     __ATOMIC_RELAXED)))
+		gm_lock_wait(l, me);
+}
+
+gm_inline void gm_lock_acquire(gm_lock *l)
+{
+	gm_lock_acquire_as(l, gm_lock_token());
+}
+
+gm_inline void gm_lock_release(gm_lock *l)
+{
+	if (gm_unlikely(__atomic_exchange_n(&l->v, 0, __ATOMIC_RELEASE) & GM_LOCK_SLEEPERS))
+		gm_lock_wake(l);
+}
+
+/* Whether this thread holds l (the fork handlers). */
+gm_inline bool gm_lock_mine(const gm_lock *l)
+{
+	return (__atomic_load_n(&l->v, __ATOMIC_RELAXED) & ~GM_LOCK_SLEEPERS) == gm_lock_token();
+}
+
+/* Free again, in a forked child whose parent's fork handler held it. */
+gm_inline void gm_lock_reset(gm_lock *l)
+{
+	l->v = 0;
+}
+
 /*
- * The allocator's locks this thread holds (gm_lock and the few pthread
- * mutexes; innermost last).  A program may call fork from a signal handler
- * that interrupted malloc with a lock held (glibc allows it, and its
- * tst-mallocfork2 tests it): the fork handlers (init.c) must not wait for
- * a lock the thread they run on already holds.  Recorded just after the
- * lock is taken and dropped just before it is given back, so a record
- * always means held; a signal in the few instructions between is the
- * window left.  Nesting is at most 3 deep; a fourth goes unrecorded.  Slow
- * paths only: the fast paths take no lock.
+ * The allocator's pthread mutexes this thread holds, innermost last: the
+ * same question as gm_lock_mine for the few pthread mutexes (registry,
+ * snapshot, scavenger).  Recorded just after the mutex is taken and dropped
+ * just before it is given back, so a record always means held; a signal in
+ * the few instructions between is the window left (none of them is taken
+ * by malloc or free).  Nesting is at most 3 deep; a fourth goes unrecorded.
  */
 #define GM_HELD_MAX 4
 typedef struct gm_held {
@@ -710,48 +761,14 @@ gm_inline void gm_held_pop(const void *l)
 	__atomic_signal_fence(__ATOMIC_SEQ_CST);
 }
 
-gm_inline bool gm_holds(const void *l)
+gm_inline bool gm_mutex_mine(const pthread_mutex_t *m)
 {
 	unsigned i;
 
 	for (i = 0; i < gm_tls_held.n; i++)
-		if (gm_tls_held.lock[i] == l)
+		if (gm_tls_held.lock[i] == m)
 			return true;
 	return false;
-}
-
-/* Take and give back without the record (the fork handlers). */
-gm_inline void gm_lock_take(gm_lock *l)
-{
-	uint32_t z = 0;
-
-	if (gm_unlikely(!__atomic_compare_exchange_n(&l->v, &z, 1, false, __ATOMIC_ACQUIRE,
-						     __ATOMIC_RELAXED)))
-		gm_lock_wait(l);
-}
-
-gm_inline void gm_lock_give(gm_lock *l)
-{
-	if (gm_unlikely(__atomic_exchange_n(&l->v, 0, __ATOMIC_RELEASE) == 2))
-		gm_lock_wake(l);
-}
-
-gm_inline void gm_lock_acquire(gm_lock *l)
-{
-	gm_lock_take(l);
-	gm_held_push(l);
-}
-
-gm_inline void gm_lock_release(gm_lock *l)
-{
-	gm_held_pop(l);
-	gm_lock_give(l);
-}
-
-/* Free again, in a forked child whose parent's fork handler held it. */
-gm_inline void gm_lock_reset(gm_lock *l)
-{
-	l->v = 0;
 }
 
 /* The allocator's pthread mutexes, with the record. */

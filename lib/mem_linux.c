@@ -324,22 +324,55 @@ size_t gm_os_page_size(void)
 #endif
 
 /* The lock was held: spin a while, then sleep until it is given back. */
-void gm_lock_wait(gm_lock *l)
+void gm_lock_wait(gm_lock *l, uint32_t me)
 {
 	uint64_t i = 0, t0 = gm_lock_clock(i);
-	uint32_t z;
+	uint32_t v;
 
 	do {
-		z = 0;
+		v = 0;
 		if (__atomic_load_n(&l->v, __ATOMIC_RELAXED) == 0 &&
-		    __atomic_compare_exchange_n(&l->v, &z, 1, false, __ATOMIC_ACQUIRE,
+		    __atomic_compare_exchange_n(&l->v, &v, me, false, __ATOMIC_ACQUIRE,
 						__ATOMIC_RELAXED))
 			return;
 		gm_lock_pause();
 	} while (gm_lock_clock(++i) - t0 < GM_LOCK_SPIN_TICKS);
-	/* 2: the owner must wake somebody when it lets go. */
-	while (__atomic_exchange_n(&l->v, 2, __ATOMIC_ACQUIRE) != 0)
-		syscall(SYS_futex, &l->v, FUTEX_WAIT_PRIVATE, 2, NULL, NULL, 0);
+	/*
+	 * Sleep with the sleepers bit set, so the owner wakes one of us when it
+	 * lets go.  Once awake, take the lock with the bit set: other sleepers
+	 * may remain (Drepper's "futexes are tricky", mutex 2, with the owner
+	 * kept in the word).
+	 */
+	for (;;) {
+		v = __atomic_load_n(&l->v, __ATOMIC_RELAXED);
+		if (v == 0) {
+			if (__atomic_compare_exchange_n(&l->v, &v, me | GM_LOCK_SLEEPERS, false,
+							__ATOMIC_ACQUIRE, __ATOMIC_RELAXED))
+				return;
+			continue;
+		}
+		if (!(v & GM_LOCK_SLEEPERS) &&
+		    !__atomic_compare_exchange_n(&l->v, &v, v | GM_LOCK_SLEEPERS, false,
+						 __ATOMIC_RELAXED, __ATOMIC_RELAXED))
+			continue;
+		syscall(SYS_futex, &l->v, FUTEX_WAIT_PRIVATE, v | GM_LOCK_SLEEPERS, NULL, NULL, 0);
+	}
+}
+
+__thread uint32_t gm_tls_lock_token;
+static uint32_t gm_lock_tokens;
+
+/* A thread's first lock: its token, from a counter (31 bits, never 0 or
+ * GM_LOCK_FORK). */
+uint32_t gm_lock_token_slow(void)
+{
+	uint32_t t;
+
+	do
+		t = __atomic_add_fetch(&gm_lock_tokens, 1, __ATOMIC_RELAXED) & ~GM_LOCK_SLEEPERS;
+	while (t == 0 || t == GM_LOCK_FORK);
+	gm_tls_lock_token = t;
+	return t;
 }
 
 /* Wake one sleeper of a lock just given back. */

@@ -31,6 +31,7 @@ gm_options gm_opt = {
     .memory_limit = INT64_MAX,
     .cgroup = true,
     .scavenge = true,
+    .scavthread = true,
     .populate = true,
     .ownspans = GM_OWNSPANS_DEFAULT,
     .stats_interval_ns = 1000000000u,
@@ -120,6 +121,8 @@ static int gm_env_debug_pair(const char *p, size_t len)
 #define KEY(k) (klen == sizeof(k) - 1 && memcmp(p, k, klen) == 0)
 	if (KEY("scavenge"))
 		gm_opt.scavenge = n != 0;
+	else if (KEY("scavthread"))
+		gm_opt.scavthread = n != 0;
 	else if (KEY("scavtrace"))
 		gm_opt.scavtrace = n != 0;
 	else if (KEY("check"))

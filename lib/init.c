@@ -53,6 +53,22 @@ extern void _IO_list_resetlock(void) __attribute__((weak, visibility("default"))
 #define GM_MTAKE_(m) (gm_mutex_mine(m) ? (void)0 : (void)pthread_mutex_lock(m))
 #define GM_MGIVE_(m) (gm_mutex_mine(m) ? (void)0 : (void)pthread_mutex_unlock(m))
 
+/*
+ * A process that has never had a second thread (glibc's flag, 2.32 and
+ * later; its own fork asks the same question): no other thread can hold a
+ * lock, so the handlers take none, as glibc's fork takes none of its own
+ * then.  That keeps fork async-signal-safe there even when the signal
+ * lands inside another fork (glibc's tst-mallocfork2), where taking the
+ * locks would wait for the outer fork's.  The child's resets are then of
+ * free locks; the interrupted code's own are skipped as ever.
+ */
+extern char __libc_single_threaded __attribute__((weak, visibility("default")));
+
+static bool gm_fork_lone(void)
+{
+	return &__libc_single_threaded != NULL && __libc_single_threaded;
+}
+
 /* Whether the forking thread held any of the allocator's locks. */
 static bool gm_fork_inside(void)
 {
@@ -70,6 +86,8 @@ static void gm_fork_prepare(void)
 {
 	unsigned i;
 
+	if (gm_fork_lone())
+		return;
 	if (_IO_list_lock != NULL)
 		_IO_list_lock();
 	GM_MTAKE_(&gm_snap_lock);
@@ -85,6 +103,8 @@ static void gm_fork_parent(void)
 {
 	unsigned i;
 
+	if (gm_fork_lone())
+		return;
 	GM_GIVE_(&gm_prof.lock);
 	GM_MGIVE_(&gm_scav.lock);
 	GM_MGIVE_(&gm_registry_.lock);
@@ -101,7 +121,7 @@ static void gm_fork_child(void)
 	bool inside = gm_fork_inside();
 	unsigned i;
 
-	if (_IO_list_resetlock != NULL)
+	if (_IO_list_resetlock != NULL && !gm_fork_lone())
 		_IO_list_resetlock();
 	if (!gm_mutex_mine(&gm_snap_lock))
 		pthread_mutex_init(&gm_snap_lock, NULL);

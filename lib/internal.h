@@ -1265,7 +1265,8 @@ typedef struct gm_options {
 	int64_t memory_limit;	    /* GOMEMLIMIT; INT64_MAX = none */
 	bool memory_limit_set;	    /* GOMEMLIMIT was given (also "off") */
 	bool cgroup;		    /* GOMEMDEBUG cgroup=0: do not follow the cgroup */
-	bool scavenge;		    /* GOMEMDEBUG scavenge=0 turns the thread off */
+	bool scavenge;		    /* GOMEMDEBUG scavenge=0: the thread releases nothing */
+	bool scavthread;	    /* GOMEMDEBUG scavthread=0: no background thread at all */
 	bool scavtrace;		    /* GOMEMDEBUG scavtrace=1 */
 	bool exitstats;		    /* GOMEMDEBUG exitstats=1: gm_print_stats at exit */
 	bool check;		    /* GOMEMDEBUG check=1: heap invariants on snapshots */

@@ -435,7 +435,7 @@ void gm_scav_start(void)
 	sigset_t all, old;
 	int expected = 0;
 
-	if (gm_scav.started || atomic_load(&gm_scav_paused) != 0 ||
+	if (!gm_opt.scavthread || gm_scav.started || atomic_load(&gm_scav_paused) != 0 ||
 	    !atomic_compare_exchange_strong(&gm_scav_starting, &expected, 1))
 		return;
 	if (atomic_load(&gm_scav_paused) != 0) {

@@ -3,15 +3,15 @@
 # Debian's glibc-source package) against libgomem: each is built with a
 # small stand-in for glibc's test support library (glibc-shim/), run once
 # without the library (the harness itself must pass) and once with it
-# preloaded.  Left out, with the reason:
-#   tst-mallocfork, tst-mallocfork2
-#                     fork from a signal handler that may land inside fork:
-#                     glibc's fork is async-signal-safe only in a process of
-#                     one thread (it holds its atfork lock from the prepare
-#                     handlers to the parent's), and the scavenger thread
-#                     makes two (tst-mallocfork2 says so itself; the part
-#                     that is ours, a handler interrupting malloc, is
-#                     check_fork's test_fork_in_signal_handler)
+# preloaded.  tst-mallocfork and tst-mallocfork2 fork from a signal handler
+# that may land inside malloc, free or fork: glibc's fork is async-signal-
+# safe only in a process that never had a second thread (otherwise it holds
+# its atfork lock from the prepare handlers to the parent's; tst-mallocfork2
+# says so itself), so they run with GOMEMDEBUG=scavthread=0, which keeps the
+# scavenger thread from starting.  With it, the run shows that libgomem's
+# fork handlers take no lock then, as glibc's take none of its own.  (With
+# threads, the part that is ours, a handler that interrupted malloc, is
+# check_fork's test_fork_in_signal_handler.)  Left out, with the reason:
 #   tst-tcfree2       a double free found at free time: libgomem finds it
 #                     when an allocation meets the freed block (check_api)
 #   tst-malloc-usable run by glibc under MALLOC_CHECK_=3, whose usable size
@@ -26,7 +26,9 @@ tst-malloc-fork-deadlock tst-malloc-stats-cancellation tst-malloc-tcache-leak
 tst-malloc-thread-exit tst-malloc-thread-fail tst-malloc-too-large tst-malloc_info
 tst-mallocalign1 tst-mallocfork3 tst-mallopt tst-memalign tst-mxfast
 tst-obstack tst-posix_memalign tst-pvalloc tst-realloc tst-reallocarray tst-tcfree1
-tst-tcfree3 tst-trim1 tst-valloc"
+tst-tcfree3 tst-trim1 tst-valloc tst-mallocfork tst-mallocfork2"
+# Run with the library's background thread off (see above).
+lone_tests="tst-mallocfork tst-mallocfork2"
 
 ver=$(getconf GNU_LIBC_VERSION 2>/dev/null | sed -n 's/^glibc //p')
 [ -n "$ver" ] || skip "not a glibc system"
@@ -49,8 +51,11 @@ for t in $tests; do
 		"$src/$t.c" -lpthread 2>"$work/$t.build" || { cat "$work/$t.build" >&2; fail "$t does not build"; }
 	run_plain "$t-plain" timeout 300 "$work/$t"
 	[ "$(cat "$work/$t-plain.rc")" = 0 ] || { cat "$work/$t-plain.out" >&2; fail "$t fails without libgomem: the harness is wrong"; }
+	debug=
+	case " $lone_tests " in *" $t "*) debug=scavthread=0 ;; esac
 	_rc=0
-	env LD_PRELOAD="$GOMEM_SO" timeout 300 "$work/$t" >"$work/$t.out" 2>"$work/$t.err" || _rc=$?
+	env GOMEMDEBUG="$debug" LD_PRELOAD="$GOMEM_SO" timeout 300 "$work/$t" >"$work/$t.out" \
+		2>"$work/$t.err" || _rc=$?
 	if [ "$_rc" != 0 ]; then
 		tail -n 20 "$work/$t.out" "$work/$t.err" >&2
 		fail "$t fails with libgomem preloaded (status $_rc)"

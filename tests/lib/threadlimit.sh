@@ -8,6 +8,7 @@
 #    the time).  Now it waits 10 ms after a failure, doubling to 1 s.
 #  - The limit is raised on the running process: the thread must follow
 #    within the longest wait.
+#  - GOMEMDEBUG=scavthread=0 asks for the same without a limit.
 # Needs root (to run the program as nobody, whose thread count the limit
 # binds), strace, setpriv and prlimit.
 set -u
@@ -85,5 +86,20 @@ else
 fi
 wait "$pid" || { echo "FAIL: $me: churnfor failed after the limit was lifted"; fail=1; }
 pid=
+
+# 3. GOMEMDEBUG=scavthread=0, no limit: the library never tries to make the
+# thread (a program that must keep one thread: glibc's fork from a signal
+# handler, unshare(CLONE_NEWUSER)), and runs as under the limit.
+out=$(strace -f -e trace=clone,clone3 -o "$log" \
+	env GOMEMDEBUG=scavthread=0 LD_PRELOAD="$dir/libgomem.so" "$dir/churnfor" 1) || {
+	echo "FAIL: $me: churnfor with scavthread=0 failed"
+	exit 1
+}
+tries=$(grep -c 'CLONE_THREAD' "$log")
+echo "$me: scavthread=0: $out batches in 1 s, $tries thread creations tried"
+if [ "$tries" -ne 0 ] || [ "${out:-0}" -lt 100 ]; then
+	echo "FAIL: $me: scavthread=0 tried $tries thread creations (0 expected) in ${out:-0} batches"
+	fail=1
+fi
 [ "$fail" = 0 ] && echo "PASS: $me"
 exit "$fail"

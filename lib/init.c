@@ -43,10 +43,10 @@ extern void _IO_list_resetlock(void) __attribute__((weak, visibility("default"))
  * interrupted the allocator: gm_lock_mine, gm_mutex_mine) are neither taken
  * nor given back nor reset: the interrupted code gives them back, in the
  * parent and, if the handler returns, in the child.  The handlers take the
- * others as GM_LOCK_FORK, which is nobody's, so mine stays mine only.  The child then also
- * skips folding the other threads' caches, which may be half-updated
- * structures: like glibc's after such a fork, it is fit for
- * async-signal-safe calls, exec and _exit.
+ * others as GM_LOCK_FORK, which is nobody's, so that only the interrupted
+ * code's locks are "mine".  The child then also skips folding the other
+ * threads' caches, which may be half-updated structures: like glibc's after
+ * such a fork, it is fit for async-signal-safe calls, exec and _exit.
  */
 #define GM_TAKE_(l)  (gm_lock_mine(l) ? (void)0 : gm_lock_acquire_as(l, GM_LOCK_FORK))
 #define GM_GIVE_(l)  (gm_lock_mine(l) ? (void)0 : gm_lock_release(l))

@@ -391,6 +391,74 @@ START_TEST(heap_base_is_random)
 }
 END_TEST
 
+/* gm_lock: the word says who holds it (the fork handlers rely on it). */
+static gm_lock owner_lock;
+static uint64_t owner_count; /* written only under owner_lock */
+static _Atomic uint32_t owner_token[2];
+
+static void *owner_worker(void *arg)
+{
+	unsigned id = (unsigned)(uintptr_t)arg, i;
+
+	for (i = 0; i < 200000; i++) {
+		gm_lock_acquire(&owner_lock);
+		if (!gm_lock_mine(&owner_lock))
+			return (void *)1;
+		owner_count++;
+		gm_lock_release(&owner_lock);
+	}
+	atomic_store(&owner_token[id], gm_lock_token());
+	return NULL;
+}
+
+START_TEST(lock_knows_its_owner)
+{
+	gm_lock l = {0};
+	pthread_t t[2];
+	uint32_t v;
+	void *r;
+	unsigned i;
+
+	ck_assert(!gm_lock_mine(&l));
+	gm_lock_acquire(&l);
+	ck_assert(gm_lock_mine(&l));
+	ck_assert_uint_eq(l.v, gm_lock_token());
+	ck_assert_uint_ne(l.v, 0);
+	gm_lock_release(&l);
+	ck_assert_uint_eq(l.v, 0);
+	ck_assert(!gm_lock_mine(&l));
+	/* The fork handlers' token is nobody's. */
+	gm_lock_acquire_as(&l, GM_LOCK_FORK);
+	ck_assert(!gm_lock_mine(&l));
+	gm_lock_release(&l);
+	/* Two threads: mutual exclusion, each its own token, and a waiter
+	 * that slept sets the sleepers bit that makes the owner wake it. */
+	gm_lock_acquire(&owner_lock);
+	for (i = 0; i < 2; i++)
+		ck_assert_int_eq(pthread_create(&t[i], NULL, owner_worker, (void *)(uintptr_t)i), 0);
+	/* Past the waiters' spin (60 us) they sleep; a loaded machine may
+	 * take a while to run them at all. */
+	for (i = 0; i < 5000; i++) {
+		if (__atomic_load_n(&owner_lock.v, __ATOMIC_RELAXED) & GM_LOCK_SLEEPERS)
+			break;
+		usleep(1000);
+	}
+	v = __atomic_load_n(&owner_lock.v, __ATOMIC_RELAXED);
+	ck_assert_uint_eq(v & ~GM_LOCK_SLEEPERS, gm_lock_token());
+	ck_assert_msg(v & GM_LOCK_SLEEPERS, "no sleeper marked in 5 s");
+	gm_lock_release(&owner_lock);
+	for (i = 0; i < 2; i++) {
+		ck_assert_int_eq(pthread_join(t[i], &r), 0);
+		ck_assert_ptr_null(r);
+	}
+	ck_assert_uint_eq(owner_count, 400000);
+	ck_assert_uint_eq(owner_lock.v, 0);
+	ck_assert_uint_ne(owner_token[0], owner_token[1]);
+	ck_assert_uint_ne(owner_token[0], gm_lock_token());
+	ck_assert_uint_ne(owner_token[1], gm_lock_token());
+}
+END_TEST
+
 int
 main(void)
 {
@@ -414,6 +482,7 @@ main(void)
 	tcase_add_test(tc, multi_arena_object);
 	tcase_add_test(tc, scavenge_transitions);
 	tcase_add_test(tc, heap_base_is_random);
+	tcase_add_test(tc, lock_knows_its_owner);
 	suite_add_tcase(s, tc);
 	return run_suite(s);
 }

@@ -69,19 +69,6 @@ static bool gm_fork_lone(void)
 	return &__libc_single_threaded != NULL && __libc_single_threaded;
 }
 
-/* Whether the forking thread held any of the allocator's locks. */
-static bool gm_fork_inside(void)
-{
-	unsigned i;
-
-	if (gm_tls_held.n != 0 || gm_lock_mine(&gm_heap.lock) || gm_lock_mine(&gm_prof.lock))
-		return true;
-	for (i = 0; i < GM_NUM_SPANCLASSES; i++)
-		if (gm_lock_mine(&gm_central[i].lock))
-			return true;
-	return false;
-}
-
 static void gm_fork_prepare(void)
 {
 	unsigned i;
@@ -118,23 +105,31 @@ static void gm_fork_parent(void)
 
 static void gm_fork_child(void)
 {
-	bool inside = gm_fork_inside();
+	/* Inside the allocator: a mutex recorded, or a lock mine (below). */
+	bool inside = gm_tls_held.n != 0;
 	unsigned i;
 
 	if (_IO_list_resetlock != NULL && !gm_fork_lone())
 		_IO_list_resetlock();
 	if (!gm_mutex_mine(&gm_snap_lock))
 		pthread_mutex_init(&gm_snap_lock, NULL);
-	for (i = 0; i < GM_NUM_SPANCLASSES; i++)
-		if (!gm_lock_mine(&gm_central[i].lock))
+	for (i = 0; i < GM_NUM_SPANCLASSES; i++) {
+		if (gm_lock_mine(&gm_central[i].lock))
+			inside = true;
+		else
 			gm_lock_reset(&gm_central[i].lock);
-	if (!gm_lock_mine(&gm_heap.lock))
+	}
+	if (gm_lock_mine(&gm_heap.lock))
+		inside = true;
+	else
 		gm_mheap_fork_child();
 	if (!gm_mutex_mine(&gm_registry_.lock))
 		pthread_mutex_init(&gm_registry_.lock, NULL);
 	if (!gm_mutex_mine(&gm_scav.lock))
 		gm_scav_fork_child();
-	if (!gm_lock_mine(&gm_prof.lock))
+	if (gm_lock_mine(&gm_prof.lock))
+		inside = true;
+	else
 		gm_prof_fork_child();
 	if (!inside)
 		gm_mcache_fork_child();

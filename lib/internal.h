@@ -162,6 +162,13 @@
 /* The two hot entry points keep no frame: they make tail calls only. */
 #define gm_hot	       __attribute__((hot, optimize("omit-frame-pointer", "no-tree-slsr")))
 #define gm_inline      static inline __attribute__((always_inline))
+/*
+ * The fork handlers' child side: cold, so that GCC puts them in
+ * .text.unlikely, which the linker gathers in one place.  A child's page
+ * tables do not map the library's code; each page of it the handlers run
+ * is a fault there (see "fork" in init.c).
+ */
+#define GM_FORK_CHILD  __attribute__((cold))
 
 /* Fatal errors (print.c): the message, then the pointer in hex for the
  * second, on stderr without malloc; then abort. */
@@ -719,11 +726,24 @@ gm_inline bool gm_lock_mine(const gm_lock *l)
 	return (__atomic_load_n(&l->v, __ATOMIC_RELAXED) & ~GM_LOCK_SLEEPERS) == gm_lock_token();
 }
 
-/* Free again, in a forked child whose parent's fork handler held it. */
+/*
+ * Free again, in a forked child whose parent's fork handler held it.  A
+ * lock that is free already is not written: the store would copy its page
+ * (see "fork" in init.c).
+ */
 gm_inline void gm_lock_reset(gm_lock *l)
 {
-	l->v = 0;
+	if (l->v != 0)
+		l->v = 0;
 }
+
+/* x = 0 in a forked child, as gm_lock_reset: unwritten if 0 already (an
+ * _Atomic x is read and written atomically). */
+#define gm_fork_clear(x)                                                                           \
+	do {                                                                                       \
+		if ((x) != 0)                                                                      \
+			(x) = 0;                                                                   \
+	} while (0)
 
 /*
  * The allocator's pthread mutexes this thread holds, innermost last: the
@@ -782,6 +802,26 @@ gm_inline void gm_mutex_unlock(pthread_mutex_t *m)
 {
 	gm_held_pop(m);
 	pthread_mutex_unlock(m);
+}
+
+/*
+ * A default mutex made new again, in a forked child.  One that is in its
+ * initial state already (glibc's unlocked default mutex is) is not
+ * written, as gm_lock_reset; and neither the C library (memcmp) nor a
+ * constant is read: each would be one more page to map in the child.
+ */
+gm_inline void gm_mutex_reset(pthread_mutex_t *m)
+{
+	const pthread_mutex_t init = PTHREAD_MUTEX_INITIALIZER;
+	const volatile unsigned char *a = (const volatile unsigned char *)m;
+	const unsigned char *b = (const unsigned char *)&init;
+	size_t i;
+
+	for (i = 0; i < sizeof(init); i++)
+		if (a[i] != b[i]) {
+			*m = init;
+			return;
+		}
 }
 
 typedef struct gm_mheap {
@@ -1005,6 +1045,8 @@ typedef struct gm_mcache {
 	uint64_t sroom[GM_NUM_SPANCLASSES];
 	/* Thread registry, protected by gm_registry.lock. */
 	struct gm_mcache *rnext, *rprev;
+	/* The creating thread's id, a seed of rng: an adopted cache and a
+	 * forked child's keep it (the child writes nothing it need not). */
 	pid_t tid;
 	bool registered;
 	uint64_t orphaned; /* when its thread exited, on the orphan list */
@@ -1150,7 +1192,7 @@ typedef struct gm_scav_state {
 	pid_t pid; /* the process that started the thread */
 	/* The thread starts at the first slow path from then on (gm_nanotime;
 	 * set at init and in a forked child), or at once when watched. */
-	uint64_t not_before;
+	_Atomic uint64_t not_before; /* GM_SCAV_FROM_NEXT: from the next slow path on */
 	pid_t born_pid; /* getpid() then: a vfork child sharing our memory must not start it */
 	/* pthread_create failed (a thread or pid limit): no new attempt before
 	 * retry_at (gm_nanotime), after waits that double from
@@ -1163,6 +1205,8 @@ typedef struct gm_scav_state {
 	uint64_t cycles;
 	uint64_t cpu_ns;
 } gm_scav_state;
+
+#define GM_SCAV_FROM_NEXT UINT64_MAX
 
 extern gm_scav_state gm_scav;
 
@@ -1181,7 +1225,7 @@ void gm_scav_resume(bool ran);
 void gm_scav_wake(void);
 uint64_t gm_scav_goal_locked(void);
 void gm_scav_rotate(unsigned halves);
-void gm_scav_fork_child(void);
+void gm_scav_fork_child(pid_t pid);
 
 /* ---- profiling (mprof.c, unwind.c) ---- */
 
@@ -1223,7 +1267,7 @@ double gm_prof_weight(uint64_t n, uint64_t rate);
 double gm_math_exp(double x); /* x <= 0 */
 void gm_prof_malloc(gm_mcache *mc, void *p, size_t n);
 void gm_prof_free(gm_mspan *s, void *p);
-void gm_prof_fork_child(void);
+void gm_prof_fork_child(pid_t pid);
 
 /* The stack walker's counters (gm_prof.lock). */
 typedef struct gm_uw_stats {

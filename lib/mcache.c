@@ -81,7 +81,6 @@ __thread gm_mcache *gm_tls_mcache = &gm_empty_mcache;
 /* The allocator's locks this thread holds (internal.h). */
 __thread gm_held gm_tls_held;
 gm_mcache gm_empty_mcache;
-gm_registry gm_registry_ = {.lock = PTHREAD_MUTEX_INITIALIZER};
 pthread_key_t gm_mcache_key;
 
 /*
@@ -638,7 +637,7 @@ static void gm_mcache_trim_dead(gm_mcache *mc)
 	}
 }
 
-void gm_mcache_fork_child(void)
+GM_FORK_CHILD void gm_mcache_fork_child(void)
 {
 	gm_mcache *mc, *next, *self = gm_tls_mcache;
 
@@ -654,6 +653,4 @@ void gm_mcache_fork_child(void)
 		gm_mutex_unlock(&gm_registry_.lock);
 		gm_mcache_free_dead(mc);
 	}
-	if (self != &gm_empty_mcache)
-		self->tid = (pid_t)syscall(SYS_gettid);
 }

@@ -50,7 +50,6 @@
 
 #include <string.h>
 
-gm_mcentral gm_central[GM_NUM_SPANCLASSES];
 /*
  * Each class's transfer cache: whole batches, under the class's lock, each
  * with its last object, so a refill that takes several chains them without

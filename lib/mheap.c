@@ -35,7 +35,6 @@
 #include <string.h>
 #include <time.h>
 
-gm_mheap gm_heap;
 gm_arena_map gm_amap;
 
 _Atomic uint64_t gm_stat_heap_sys;
@@ -1145,7 +1144,7 @@ out:
 }
 
 /* In a forked child: the heap lock may have been held by the parent's fork. */
-void gm_mheap_fork_child(void)
+GM_FORK_CHILD void gm_mheap_fork_child(void)
 {
 	gm_lock_reset(&gm_heap.lock);
 }

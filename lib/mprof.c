@@ -86,8 +86,6 @@ GM_API struct gomem_profile gomem_profile = {
     .chunk_size = GOMEM_PROFILE_CHUNK_SIZE,
 };
 
-gm_prof_state gm_prof;
-
 GM_PROBE_SEMAPHORE(exit);
 GM_OTEL_SEMAPHORE(alloc);
 GM_OTEL_SEMAPHORE(free);
@@ -813,14 +811,14 @@ void gm_prof_init(void)
 	gomem_profile.start_ns = gm_walltime_coarse(); /* the clock of the samples (oldest_ns) */
 }
 
-/* In a forked child. */
-void gm_prof_fork_child(void)
+/* In a forked child (pid). */
+GM_FORK_CHILD void gm_prof_fork_child(pid_t pid)
 {
 	gm_lock_reset(&gm_prof.lock);
-	gm_prof_busy = 0;
-	gm_prof_npending = 0;
-	gomem_profile.pid = (uint64_t)getpid();
-	gomem_profile.exit_ack = 0;
+	gm_fork_clear(gm_prof_busy);
+	gm_fork_clear(gm_prof_npending);
+	gomem_profile.pid = (uint64_t)pid;
+	gm_fork_clear(gomem_profile.exit_ack);
 }
 
 /*

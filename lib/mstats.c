@@ -33,7 +33,6 @@
 #include <string.h>
 #include <unistd.h>
 
-pthread_mutex_t gm_snap_lock = PTHREAD_MUTEX_INITIALIZER;
 static struct gomem_memstats gm_snap; /* what the memstats probe points at */
 static _Atomic uint64_t gm_snap_seq;
 

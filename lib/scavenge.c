@@ -58,11 +58,6 @@
 #include <time.h>
 #include <unistd.h>
 
-gm_scav_state gm_scav = {
-    .lock = PTHREAD_MUTEX_INITIALIZER,
-    .cond = PTHREAD_COND_INITIALIZER,
-};
-
 static _Atomic int gm_scav_starting;
 /* Nonzero while an id change has the thread stopped: no start then. */
 static _Atomic int gm_scav_paused;
@@ -478,10 +473,11 @@ void gm_scav_start(void)
 	atomic_store(&gm_scav_starting, 0);
 }
 
-/* The process began (init, or a fork's child): the thread may wait. */
+/* The process began: the thread may wait. */
 void gm_scav_born(void)
 {
-	gm_scav.not_before = gm_nanotime() + gm_opt.scav_delay_ns;
+	atomic_store_explicit(&gm_scav.not_before, gm_nanotime() + gm_opt.scav_delay_ns,
+			      memory_order_relaxed);
 	gm_scav.born_pid = getpid();
 	atomic_store_explicit(&gm_scav.retry_at, 0, memory_order_relaxed);
 	gm_scav.retry_ns = 0;
@@ -503,16 +499,22 @@ void gm_scav_start_at_load(void)
  */
 void gm_scav_start_lazy(void)
 {
-	uint64_t now = gm_nanotime(), heap;
+	uint64_t now = gm_nanotime(), heap, not_before;
 
 	if (now < atomic_load_explicit(&gm_scav.retry_at, memory_order_relaxed))
 		return;
+	/* A forked child's first slow path: its delay starts now. */
+	not_before = atomic_load_explicit(&gm_scav.not_before, memory_order_relaxed);
+	if (not_before == GM_SCAV_FROM_NEXT) {
+		not_before = now + gm_opt.scav_delay_ns;
+		atomic_store_explicit(&gm_scav.not_before, not_before, memory_order_relaxed);
+	}
 	heap = atomic_load_explicit(&gm_heap.inuse, memory_order_relaxed) +
 	       atomic_load_explicit(&gm_heap.idle, memory_order_relaxed);
 	/* Not from a vfork child (no fork handler ran there): its thread
 	 * would die at its exec, and the flag it set would keep ours off. */
 	if ((GM_PROBE_ENABLED(memstats) || heap >= GM_SCAV_EAGER_BYTES ||
-	     now >= gm_scav.not_before) &&
+	     now >= not_before) &&
 	    getpid() == gm_scav.born_pid)
 		gm_scav_start();
 }
@@ -572,15 +574,22 @@ void gm_scav_resume(bool ran)
 	gm_mutex_unlock(&gm_scav_pause_lock);
 }
 
-/* In a forked child the thread is gone; the next allocation starts one. */
-void gm_scav_fork_child(void)
+/*
+ * In a forked child (pid) the thread is gone; the next allocation starts
+ * one.  What is as it should be already is not written (gm_lock_reset),
+ * and the delay starts at that allocation: no clock is read here.
+ */
+GM_FORK_CHILD void gm_scav_fork_child(pid_t pid)
 {
-	pthread_mutex_init(&gm_scav.lock, NULL);
-	pthread_mutex_init(&gm_scav_pause_lock, NULL);
-	atomic_store(&gm_scav_paused, 0);
-	gm_scav.started = false;
-	atomic_store(&gm_scav.running, false);
-	gm_scav.wake = false;
-	atomic_store(&gm_scav_starting, 0);
-	gm_scav_born();
+	gm_mutex_reset(&gm_scav.lock);
+	gm_mutex_reset(&gm_scav_pause_lock);
+	gm_fork_clear(gm_scav_paused);
+	gm_fork_clear(gm_scav.started);
+	gm_fork_clear(gm_scav.running);
+	gm_fork_clear(gm_scav.wake);
+	gm_fork_clear(gm_scav_starting);
+	atomic_store_explicit(&gm_scav.not_before, GM_SCAV_FROM_NEXT, memory_order_relaxed);
+	gm_scav.born_pid = pid;
+	gm_fork_clear(gm_scav.retry_at);
+	gm_fork_clear(gm_scav.retry_ns);
 }

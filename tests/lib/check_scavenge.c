@@ -227,6 +227,48 @@ START_TEST(lazy_start_not_from_a_vfork_child)
 }
 END_TEST
 
+/*
+ * A forked child's delay counts from its first slow path, not from the
+ * fork (its handler reads no clock), and the child may start a thread of
+ * its own: its handler made the process its own (born_pid).
+ */
+START_TEST(fork_child_delay_from_first_slow_path)
+{
+	const uint64_t delay = (uint64_t)3600 * 1000000000u;
+	uint64_t mine;
+	pid_t c;
+	int st;
+
+	gm_test_fork_settle();
+	gm_opt.scav_delay_ns = delay;
+	mine = atomic_load(&gm_scav.not_before);
+	c = fork();
+	ck_assert_int_ge(c, 0);
+	if (c == 0) {
+		uint64_t t0, t1, nb;
+
+		if (atomic_load(&gm_scav.not_before) != GM_SCAV_FROM_NEXT)
+			_exit(1);
+		if (atomic_load(&gm_scav.started) || gm_scav.born_pid != getpid())
+			_exit(2);
+		t0 = gm_nanotime();
+		gm_scav_start_lazy();
+		t1 = gm_nanotime();
+		nb = atomic_load(&gm_scav.not_before);
+		if (nb < t0 + delay || nb > t1 + delay)
+			_exit(3);
+		/* The delay is over: the next slow path starts the thread. */
+		atomic_store(&gm_scav.not_before, 0);
+		gm_scav_start_lazy();
+		_exit(atomic_load(&gm_scav.started) && gm_scav.pid == getpid() ? 0 : 4);
+	}
+	ck_assert_int_eq(waitpid(c, &st, 0), c);
+	ck_assert_msg(WIFEXITED(st) && WEXITSTATUS(st) == 0, "child status %#x", st);
+	/* The parent's own is untouched. */
+	ck_assert_uint_eq(atomic_load(&gm_scav.not_before), mine);
+}
+END_TEST
+
 START_TEST(unused_batch_releases_every_range)
 {
 	gm_unused_batching = false; /* a madvise a range */
@@ -342,6 +384,7 @@ main(void)
 	tcase_add_test(tc, hold_follows_reuse_of_released_memory);
 	tcase_add_test(tc, unused_batch_under_seccomp);
 	tcase_add_test(tc, lazy_start_not_from_a_vfork_child);
+	tcase_add_test(tc, fork_child_delay_from_first_slow_path);
 	suite_add_tcase(s, tc);
 	return run_suite(s);
 }

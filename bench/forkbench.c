@@ -2,11 +2,13 @@
  * forkbench: what an allocator adds to fork, for the programs that fork a
  * lot (shells, make, servers that fork per request).
  *
- *   LD_PRELOAD=LIB forkbench [-n FORKS] [-r ROUNDS]
+ *   LD_PRELOAD=LIB forkbench [-n FORKS] [-r ROUNDS] [-t THREADS]
  *
  * Allocates a working set (2000 blocks of 16 B to 64 KiB), then forks FORKS
  * children (default 300) that exit at once, each reaped before the next, in
- * ROUNDS rounds (default 5).  Prints the median over rounds of the time per
+ * ROUNDS rounds (default 5).  With -t, THREADS threads (at most 64) that
+ * allocated 500 blocks and freed half of them stay alive, idle, meanwhile:
+ * what the allocator does in the child about threads that are gone.  Prints the median over rounds of the time per
  * fork+exit+wait and the page faults per fork, parent's and child's: the
  * fork handlers' writes after fork copy pages, and so does binding a
  * function for the first time in the child.  Run it under each allocator in
@@ -16,6 +18,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <pthread.h>
 #include <sys/resource.h>
 #include <sys/wait.h>
 #include <time.h>
@@ -23,6 +26,31 @@
 
 #define BLOCKS 2000
 #define MAX_ROUNDS 64
+
+static pthread_barrier_t gate;
+
+/* A thread with blocks and free lists, idle until the forks are done. */
+static void *idle_thread(void *arg)
+{
+	void *keep[500];
+	unsigned seed = (unsigned)(size_t)arg;
+	int i;
+
+	for (i = 0; i < 500; i++) {
+		size_t n = 16u << (rand_r(&seed) % 8);
+
+		keep[i] = malloc(n);
+		if (keep[i] != NULL)
+			memset(keep[i], 1, 16);
+	}
+	for (i = 0; i < 500; i += 2)
+		free(keep[i]);
+	pthread_barrier_wait(&gate);
+	pthread_barrier_wait(&gate);
+	for (i = 1; i < 500; i += 2)
+		free(keep[i]);
+	return NULL;
+}
 
 static double now_us(void)
 {
@@ -57,20 +85,30 @@ static double median(double *v, int n)
 int main(int argc, char **argv)
 {
 	static void *keep[BLOCKS];
+	static pthread_t tids[64];
 	double us[MAX_ROUNDS], flt[MAX_ROUNDS];
-	int forks = 300, rounds = 5, opt, r, i;
+	int forks = 300, rounds = 5, threads = 0, opt, r, i;
 	unsigned seed = 1;
 
-	while ((opt = getopt(argc, argv, "n:r:")) != -1) {
+	while ((opt = getopt(argc, argv, "n:r:t:")) != -1) {
 		if (opt == 'n')
 			forks = atoi(optarg);
 		else if (opt == 'r')
 			rounds = atoi(optarg);
+		else if (opt == 't')
+			threads = atoi(optarg);
 		else
 			goto usage;
 	}
-	if (forks < 1 || rounds < 1 || rounds > MAX_ROUNDS)
+	if (forks < 1 || rounds < 1 || rounds > MAX_ROUNDS || threads < 0 || threads > 64)
 		goto usage;
+	pthread_barrier_init(&gate, NULL, (unsigned)threads + 1);
+	for (i = 0; i < threads; i++)
+		if (pthread_create(&tids[i], NULL, idle_thread, (void *)(size_t)(i + 2)) != 0) {
+			perror("forkbench: pthread_create");
+			return 1;
+		}
+	pthread_barrier_wait(&gate);
 	for (i = 0; i < BLOCKS; i++) {
 		size_t n = 16u << (rand_r(&seed) % 13);
 
@@ -97,12 +135,15 @@ int main(int argc, char **argv)
 		us[r] = (now_us() - t0) / forks;
 		flt[r] = (double)(faults() - f0) / forks;
 	}
-	printf("fork+exit+wait: %.1f us, %.1f page faults (medians of %d rounds of %d)\n",
-	       median(us, rounds), median(flt, rounds), rounds, forks);
+	pthread_barrier_wait(&gate);
+	for (i = 0; i < threads; i++)
+		pthread_join(tids[i], NULL);
+	printf("fork+exit+wait: %.1f us, %.1f page faults (medians of %d rounds of %d, %d idle threads)\n",
+	       median(us, rounds), median(flt, rounds), rounds, forks, threads);
 	for (i = 0; i < BLOCKS; i++)
 		free(keep[i]);
 	return 0;
 usage:
-	fprintf(stderr, "usage: forkbench [-n FORKS] [-r ROUNDS]\n");
+	fprintf(stderr, "usage: forkbench [-n FORKS] [-r ROUNDS] [-t THREADS]\n");
 	return 2;
 }

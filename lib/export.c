@@ -153,6 +153,7 @@ GM_API void gomem_free_os_memory(void)
 	 * threads' cached large blocks, the transfer caches (drained later,
 	 * by the pass over the spans, a span they emptied went back to the
 	 * heap after its release: HeapIdle stayed over HeapReleased). */
+	gm_mcache_fork_fold();
 	gm_mcache_orphans_release(UINT64_MAX);
 	gm_lcache_drain_all();
 	gm_mcentral_drain_all();

@@ -8,10 +8,10 @@
  *
  * fork(): gm_fork_prepare takes stdio's list lock and every lock of ours
  * in the documented order (internal.h), so the child inherits consistent
- * structures; the parent releases them; the child re-initialises them,
- * folds the other threads' caches and counts into the shared totals, and
- * starts a new scavenger thread on its next allocation that needs memory
- * from the heap.  A fork from a signal handler that interrupted the
+ * structures; the parent releases them; the child re-initialises them and
+ * sets the other threads' caches aside; its first slow path folds them and
+ * their counts into the shared totals (gm_mcache_fork_fold) and starts a
+ * new scavenger thread.  A fork from a signal handler that interrupted the
  * allocator skips the locks its thread holds (see gm_fork_prepare).
  */
 #include "internal.h"

@@ -1074,6 +1074,10 @@ typedef struct gm_registry {
 	 * "Orphans"): linked through rnext, newest first. */
 	gm_mcache *orphans;
 	unsigned norphans;
+	/* In a forked child: the parent's other threads' caches, linked
+	 * through rnext, not folded yet (gm_mcache_fork_fold).  Read without
+	 * the lock (atomic) by the slow paths' check. */
+	gm_mcache *_Atomic forked;
 } gm_registry;
 
 /* Orphans: at most this many, given back after GM_ORPHAN_NS or so (the
@@ -1096,6 +1100,14 @@ void gm_mcache_release(gm_mcache *mc, unsigned spanclass, unsigned n);
 void gm_mcache_overflow(gm_mcache *mc, unsigned spanclass);
 extern pthread_key_t gm_mcache_key;
 void gm_mcache_fork_child(void);
+void gm_mcache_fork_fold_slow(void);
+/* The caches a fork left behind, folded by the first slow path that asks
+ * (no lock held): nothing but a load once done, or outside a forked child. */
+static inline void gm_mcache_fork_fold(void)
+{
+	if (__builtin_expect(atomic_load_explicit(&gm_registry_.forked, memory_order_relaxed) != NULL, 0))
+		gm_mcache_fork_fold_slow();
+}
 
 /*
  * Counters written by one thread and read by others: one plain add.  On

@@ -60,6 +60,7 @@ void gm_read_memstats(struct gomem_memstats *m)
 
 	gm_ensure_init();
 	gm_cgroup_ensure(); /* the limit's source: found at first use */
+	gm_mcache_fork_fold(); /* their counts are in no total until then */
 	memset(m, 0, sizeof(*m));
 	memset(nmalloc, 0, sizeof(nmalloc));
 	memset(nfree, 0, sizeof(nfree));

@@ -499,8 +499,12 @@ void gm_scav_start_at_load(void)
  */
 void gm_scav_start_lazy(void)
 {
-	uint64_t now = gm_nanotime(), heap, not_before;
+	uint64_t now, heap, not_before;
 
+	/* A forked child's first slow path: the parent's other threads'
+	 * caches go back first. */
+	gm_mcache_fork_fold();
+	now = gm_nanotime();
 	if (now < atomic_load_explicit(&gm_scav.retry_at, memory_order_relaxed))
 		return;
 	/* A forked child's first slow path: its delay starts now. */

@@ -158,6 +158,91 @@ START_TEST(identities_under_concurrency)
 }
 END_TEST
 
+/*
+ * A forked child leaves the parent's other threads' caches unfolded until
+ * its first slow path or statistics read (mcache.c): then their counts
+ * join the dead threads' totals exactly, and their lists go back.
+ */
+static pthread_barrier_t parked;
+
+static void *
+park_with_lists(void *arg)
+{
+	void *v[300];
+	unsigned x = (unsigned)(uintptr_t)arg;
+
+	for (int i = 0; i < 300; i++)
+		v[i] = gm_malloc(1 + (x = x * 1103515245 + 12345) % 3000);
+	for (int i = 0; i < 300; i += 2)
+		gm_free(v[i]);
+	pthread_barrier_wait(&parked); /* lists full, counts set */
+	pthread_barrier_wait(&parked); /* the parent has forked */
+	for (int i = 1; i < 300; i += 2)
+		gm_free(v[i]);
+	return NULL;
+}
+
+static int
+child_after_fork(const struct gomem_memstats *was, unsigned others)
+{
+	struct gomem_memstats m;
+	gm_mcache *self = gm_tls_mcache, *mc;
+	unsigned n = 0;
+
+	for (mc = atomic_load(&gm_registry_.forked); mc != NULL; mc = mc->rnext)
+		n++;
+	if (n != others)
+		return 1;
+	if (gm_registry_.head != self || self->rnext != NULL || gm_registry_.nthreads != 1)
+		return 2;
+	gm_read_memstats(&m);
+	if (atomic_load(&gm_registry_.forked) != NULL)
+		return 3;
+	if (m.Mallocs != was->Mallocs || m.Frees != was->Frees || m.HeapAlloc != was->HeapAlloc ||
+	    m.TotalAlloc != was->TotalAlloc || m.Threads != 1)
+		return 4;
+	{
+		char why[128];
+
+		if (gm_mheap_check(why, sizeof(why)) != 0)
+			return 5;
+	}
+	return 0;
+}
+
+START_TEST(fork_folds_dead_caches_exactly)
+{
+	pthread_t t[3];
+	struct gomem_memstats was;
+	unsigned others = 0;
+	gm_mcache *mc;
+	pid_t pid;
+	int st;
+
+	gm_free(gm_malloc(16)); /* this thread has a cache */
+	pthread_barrier_init(&parked, NULL, 4);
+	for (int i = 0; i < 3; i++)
+		pthread_create(&t[i], NULL, park_with_lists, (void *)(uintptr_t)(i + 7));
+	pthread_barrier_wait(&parked);
+	gm_read_memstats(&was);
+	gm_mutex_lock(&gm_registry_.lock);
+	for (mc = gm_registry_.head; mc != NULL; mc = mc->rnext)
+		others += mc != gm_tls_mcache;
+	gm_mutex_unlock(&gm_registry_.lock);
+	ck_assert_uint_ge(others, 3);
+	pid = fork();
+	ck_assert_int_ge(pid, 0);
+	if (pid == 0)
+		_exit(child_after_fork(&was, others));
+	ck_assert_int_eq(waitpid(pid, &st, 0), pid);
+	pthread_barrier_wait(&parked);
+	for (int i = 0; i < 3; i++)
+		pthread_join(t[i], NULL);
+	pthread_barrier_destroy(&parked);
+	ck_assert_msg(WIFEXITED(st) && WEXITSTATUS(st) == 0, "child status %#x", st);
+}
+END_TEST
+
 int
 main(void)
 {
@@ -169,6 +254,7 @@ main(void)
 	tcase_add_test(tc, exact_after_known_sequence);
 	tcase_add_test(tc, small_sizes_count_in_their_class);
 	tcase_add_test(tc, identities_under_concurrency);
+	tcase_add_test(tc, fork_folds_dead_caches_exactly);
 	suite_add_tcase(s, tc);
 	return run_suite(s);
 }

@@ -10,7 +10,8 @@
  *       scavwindow=MS   window of the in-use peak the goal follows (default 100)
  *       scavage=MS      how long a free run stays idle before release (150)
  *       cgroup=0        do not derive the soft limit from the memory cgroup
- *       safelink=1      masked, checked free-list links (slow paths only)
+ *       safelink=1      masked, checked free-list links, double frees found
+ *                       at free (slow paths only)
  *       ownspans=N      caches own spans of classes up to N bytes (0: none,
  *                       frees stay with the freeing thread)
  *       populate=0      fresh pages of small-object spans fault in on

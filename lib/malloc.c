@@ -561,6 +561,45 @@ gm_inline bool gm_span_owned_by_other(const gm_mspan *s, const gm_mcache *mc)
 }
 
 /*
+ * GOMEMDEBUG=safelink=1: is p, which is being freed, on this thread's list of
+ * span class c already (a double free)?  Only if its first word decodes as a
+ * link of the list: NULL (the list's last block) or the start of an object
+ * of the class.  Then the list is walked, as far as its length, each link
+ * checked (gm_link_next).  This is glibc's tcache check (tst-tcfree2):
+ * found at the second free, with its caller on the stack.  The default lists
+ * leave it to the next allocation that meets p, so that free never reads
+ * the block it frees (a cold line in hand-off workloads).
+ */
+static gm_noinline bool gm_safe_listed_walk(const gm_mcache *mc, unsigned c, const void *p,
+					    uintptr_t n)
+{
+	const gm_mspan *s;
+	const void *q;
+	uint64_t len;
+
+	if (n != 0) {
+		s = gm_span_of(n);
+		if (s == NULL || s->spanclass != c || !gm_is_object_start(s, n))
+			return false;
+	}
+	len = mc->sroom[c] <= mc->max[c] ? mc->max[c] - mc->sroom[c] : mc->max[c];
+	for (q = mc->sfree[c]; q != NULL && len > 0; q = gm_link_next(q, c), len--)
+		if (q == p)
+			return true;
+	return false;
+}
+
+static inline bool gm_safe_listed(const gm_mcache *mc, unsigned c, const void *p)
+{
+	uintptr_t n = *(const uintptr_t *)p ^ gm_link_mask(p);
+
+	/* Most live blocks' words decode to no address at all. */
+	if (gm_likely((n & 7) != 0 || n >> GM_ADDR_BITS != 0))
+		return false;
+	return gm_safe_listed_walk(mc, c, p, n);
+}
+
+/*
  * Push the small object p of span s on this thread's list, its link tagged
  * (masked, with safelink); a full list first grows or gives a batch back to
  * mcentral.  Another cache's span gets it back instead.
@@ -577,6 +616,8 @@ static inline void gm_free_local(gm_mcache *mc, gm_mspan *s, void *p)
 	void **list = safe ? &mc->sfree[c] : &mc->free[c];
 	uint64_t *room = safe ? &mc->sroom[c] : &mc->room[c];
 
+	if (safe && gm_safe_listed(mc, c, p))
+		gm_throw_ptr("gomem: double free of", p);
 	if (gm_unlikely(*room == 0)) {
 		if (safe) /* the masked lists keep their base caps */
 			gm_mcache_release(mc, c, gm_class_batch[c]);

@@ -11,9 +11,10 @@
 # scavenger thread from starting.  With it, the run shows that libgomem's
 # fork handlers take no lock then, as glibc's take none of its own.  (With
 # threads, the part that is ours, a handler that interrupted malloc, is
-# check_fork's test_fork_in_signal_handler.)  Left out, with the reason:
-#   tst-tcfree2       a double free found at free time: libgomem finds it
-#                     when an allocation meets the freed block (check_api)
+# check_fork's test_fork_in_signal_handler.)  tst-tcfree2 wants a double
+# free found at the second free: it runs with GOMEMDEBUG=safelink=1, which
+# checks that; the default lists find it when an allocation meets the block
+# (check_api), so that free never reads the block.  Left out, with the reason:
 #   tst-malloc-usable run by glibc under MALLOC_CHECK_=3, whose usable size
 #                     is exactly the request (7; every allocator gives 8)
 #   tst-malloc-backtrace, tst-safe-linking, tst-mtrace, tst-interpose-*,
@@ -26,9 +27,11 @@ tst-malloc-fork-deadlock tst-malloc-stats-cancellation tst-malloc-tcache-leak
 tst-malloc-thread-exit tst-malloc-thread-fail tst-malloc-too-large tst-malloc_info
 tst-mallocalign1 tst-mallocfork3 tst-mallopt tst-memalign tst-mxfast
 tst-obstack tst-posix_memalign tst-pvalloc tst-realloc tst-reallocarray tst-tcfree1
-tst-tcfree3 tst-trim1 tst-valloc tst-mallocfork tst-mallocfork2"
+tst-tcfree3 tst-trim1 tst-valloc tst-mallocfork tst-mallocfork2 tst-tcfree2"
 # Run with the library's background thread off (see above).
 lone_tests="tst-mallocfork tst-mallocfork2"
+# Run with the checked lists, and must name the block (see above).
+safe_tests="tst-tcfree2"
 
 ver=$(getconf GNU_LIBC_VERSION 2>/dev/null | sed -n 's/^glibc //p')
 [ -n "$ver" ] || skip "not a glibc system"
@@ -53,6 +56,7 @@ for t in $tests; do
 	[ "$(cat "$work/$t-plain.rc")" = 0 ] || { cat "$work/$t-plain.out" >&2; fail "$t fails without libgomem: the harness is wrong"; }
 	debug=
 	case " $lone_tests " in *" $t "*) debug=scavthread=0 ;; esac
+	case " $safe_tests " in *" $t "*) debug=safelink=1 ;; esac
 	_rc=0
 	env GOMEMDEBUG="$debug" LD_PRELOAD="$GOMEM_SO" timeout 300 "$work/$t" >"$work/$t.out" \
 		2>"$work/$t.err" || _rc=$?
@@ -60,6 +64,10 @@ for t in $tests; do
 		tail -n 20 "$work/$t.out" "$work/$t.err" >&2
 		fail "$t fails with libgomem preloaded (status $_rc)"
 	fi
+	case " $safe_tests " in *" $t "*)
+		grep -q '^gomem: double free of 0x' "$work/$t.err" ||
+			{ cat "$work/$t.err" >&2; fail "$t: no message naming the block"; } ;;
+	esac
 	echo "ok: $t"
 	passed=$((passed + 1))
 done

@@ -1,8 +1,9 @@
 /*
  * check_safelink: GOMEMDEBUG=safelink=1, free-list links stored masked
  * (glibc's safe-linking, with a per-process secret) and checked as they are
- * decoded.  The allocator reads GOMEMDEBUG when it starts (a constructor),
- * so the program adds safelink=1 to it and runs itself again.
+ * decoded, and double frees found at the free.  The allocator reads
+ * GOMEMDEBUG when it starts (a constructor), so the program adds safelink=1
+ * to it and runs itself again.
  */
 #include "testutil.h"
 
@@ -134,6 +135,41 @@ START_TEST(overflow_into_freed_neighbour_is_named)
 }
 END_TEST
 
+/* glibc's tst-tcfree2: twenty blocks freed, then the first again. */
+static void free_first_again(void *arg)
+{
+	void **v = arg;
+
+	for (int i = 0; i < 20; i++)
+		gm_free(v[i]);
+	gm_free(v[0]);
+}
+
+/*
+ * A double free of a block deep in the thread's list ends the process at
+ * the second free, naming the block; a live block whose first word looks
+ * like the list's last link (its own mask) is freed as usual.
+ */
+START_TEST(double_free_found_at_free)
+{
+	void *v[20];
+	char hex[32];
+	uintptr_t *w;
+
+	for (size_t size = 8; size <= 512; size *= 4) {
+		for (int i = 0; i < 20; i++)
+			v[i] = gm_malloc(size);
+		snprintf(hex, sizeof(hex), "gomem: double free of %p", v[0]);
+		expect_death(free_first_again, v, hex);
+		w = v[0];
+		w[0] = gm_link_mask(w); /* decodes as NULL: a list's last link */
+		for (int i = 0; i < 20; i++)
+			gm_free(v[i]);
+	}
+	ck_heap_ok();
+}
+END_TEST
+
 int main(int argc, char **argv)
 {
 	Suite *s = suite_create("safelink");
@@ -157,6 +193,7 @@ int main(int argc, char **argv)
 	tcase_add_test(tc, links_are_masked);
 	tcase_add_test(tc, thread_exit_gives_lists_back);
 	tcase_add_test(tc, overflow_into_freed_neighbour_is_named);
+	tcase_add_test(tc, double_free_found_at_free);
 	suite_add_tcase(s, tc);
 	return run_suite(s);
 }

@@ -247,12 +247,13 @@ START_TEST(ages_from_live_table)
 {
 	static struct gomem_profile_live live[8];
 	uint64_t b0 = (uintptr_t)chunk, b1 = b0 + sizeof(struct gomem_profile_bucket) + 16;
+	struct gomem_profile_bucket *first = (void *)chunk;
 	struct procprof p;
 	char err[256] = "";
 
 	make_fake();
 	fake.start_ns = 1000;
-	((struct gomem_profile_bucket *)chunk)->oldest_ns = 5; /* ignored in version 2 */
+	first->oldest_ns = 5; /* ignored in version 2 */
 	memset(live, 0, sizeof(live));
 	live[0] = (struct gomem_profile_live){ 0x5000, b0, 3000 };
 	live[1] = (struct gomem_profile_live){ 1, b0, 1500 };	  /* deleted */

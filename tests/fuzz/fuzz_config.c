@@ -8,6 +8,7 @@
 #include "../../daemon/core/conf.c"
 
 #include <sys/mman.h>
+#include <unistd.h>
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 

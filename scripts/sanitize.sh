@@ -10,7 +10,7 @@
 set -u
 top=$(cd "$(dirname "$0")/.." && pwd)
 build=${GOMEM_BUILD:-$top/_build}
-tests="check_msize check_mheap check_mcentral check_malloc check_mstats check_scavenge check_mprof check_cgroup stress-quick.sh"
+tests="check_msize check_mheap check_mcentral check_malloc check_safelink check_mstats check_scavenge check_mprof check_cgroup stress-quick.sh"
 jobs=${GOMEM_JOBS:-2}
 rc=0
 [ -x "$top/configure" ] || (cd "$top" && ./autogen.sh) || exit 1

@@ -40,19 +40,26 @@ const uintptr_t gm_link_hibits = ~(uintptr_t)0 << GM_LINK_TAG_SHIFT;
  * at slot, an overflow from its neighbour or a use after free) and the
  * process ends with a message naming slot.
  */
-void *gm_link_next(const void *slot, unsigned c)
+/* Can n, a decoded safelink link, be one: NULL or an object of class c in use? */
+static bool gm_link_valid(uintptr_t n, unsigned c)
 {
-	uintptr_t n = *(const uintptr_t *)slot ^ gm_link_mask(slot);
-	gm_mspan *s;
+	const gm_mspan *s;
 	unsigned st;
 
 	if (n == 0)
-		return NULL;
+		return true;
 	s = gm_span_of(n);
 	if (s == NULL || s->spanclass != c || n % 8 != 0)
-		gm_throw_ptr("gomem: corrupted free list: bad link in the free block at", slot);
+		return false;
 	st = gm_span_state(s);
-	if ((st != GM_SPAN_PARTIAL && st != GM_SPAN_EMPTY) || !gm_is_object_start(s, n))
+	return (st == GM_SPAN_PARTIAL || st == GM_SPAN_EMPTY) && gm_is_object_start(s, n);
+}
+
+void *gm_link_next(const void *slot, unsigned c)
+{
+	uintptr_t n = *(const uintptr_t *)slot ^ gm_link_mask(slot);
+
+	if (!gm_link_valid(n, c))
 		gm_throw_ptr("gomem: corrupted free list: bad link in the free block at", slot);
 	return (void *)n;
 }
@@ -573,15 +580,11 @@ gm_inline bool gm_span_owned_by_other(const gm_mspan *s, const gm_mcache *mc)
 static gm_noinline bool gm_safe_listed_walk(const gm_mcache *mc, unsigned c, const void *p,
 					    uintptr_t n)
 {
-	const gm_mspan *s;
 	const void *q;
 	uint64_t len;
 
-	if (n != 0) {
-		s = gm_span_of(n);
-		if (s == NULL || s->spanclass != c || !gm_is_object_start(s, n))
-			return false;
-	}
+	if (!gm_link_valid(n, c))
+		return false;
 	len = mc->sroom[c] <= mc->max[c] ? mc->max[c] - mc->sroom[c] : mc->max[c];
 	for (q = mc->sfree[c]; q != NULL && len > 0; q = gm_link_next(q, c), len--)
 		if (q == p)

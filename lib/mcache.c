@@ -672,13 +672,10 @@ GM_FORK_CHILD void gm_mcache_fork_child(void)
 			tail = tail->rnext;
 		tail->rnext = dead;
 	}
-	gm_registry_.head = NULL;
-	gm_registry_.nthreads = 0;
-	if (mine) {
+	if (mine)
 		self->rprev = self->rnext = NULL;
-		gm_registry_.head = self;
-		gm_registry_.nthreads = 1;
-	}
+	gm_registry_.head = mine ? self : NULL;
+	gm_registry_.nthreads = mine;
 }
 
 /*

@@ -27,11 +27,12 @@ fi
 # The last lines of a failed test's log, so that a CI run's output says why.
 # The failed checks' own lines come first (Check's, TAP's and our scripts'
 # "FAIL " lines): the tail may be a log dump printed after them.
+failed_re='^(FAIL[: ]|not ok )|:[EF]:'
 show_tail() {
 	[ -f "$1" ] || return 0
-	if grep -qE '^(FAIL[: ]|not ok )|:[EF]:' "$1"; then
+	if grep -qE "$failed_re" "$1"; then
 		echo "--- failed checks in $1:"
-		grep -E '^(FAIL[: ]|not ok )|:[EF]:' "$1" | head -n 20 | sed 's/^/| /'
+		grep -E "$failed_re" "$1" | head -n 20 | sed 's/^/| /'
 	fi
 	echo "--- last lines of $1:"
 	tail -n "${2:-25}" "$1" | sed 's/^/| /'

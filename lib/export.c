@@ -120,6 +120,10 @@ GM_API struct mallinfo mallinfo(void)
 	return mi;
 }
 
+/* The library's own malloc, whatever the process's lookup finds first
+ * (gm_scav_start_at_load compares the two). */
+__attribute__((alias("malloc"), visibility("hidden"))) void *gm_malloc_self(size_t n);
+
 void *__libc_malloc(size_t n) GM_ALIAS(malloc);
 void __libc_free(void *p) GM_ALIAS(free);
 void *__libc_calloc(size_t n, size_t m) GM_ALIAS(calloc);

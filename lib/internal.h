@@ -1183,9 +1183,11 @@ extern pthread_mutex_t gm_snap_lock;
  * the heap holds GM_SCAV_EAGER_BYTES, or as soon as a tracer listens (at
  * load when gomemd already watches), instead of at load.  A short program
  * then never gets a second thread: it saves the 0.4 ms of the thread's
- * creation, and a program that checks that it runs alone (Chromium's zygote
- * does before it forks) works.  Not the default: a process that goes idle
- * before the delay ends publishes nothing to a gomemd started after it.
+ * creation, and a program that checks that it runs alone works.  Not the
+ * default: a process that goes idle before the delay ends publishes nothing
+ * to a gomemd started after it.  (Chromium, whose zygote checks that it
+ * runs alone, defines malloc itself: there the library is a bystander and
+ * starts no thread; gm_scav_start_at_load.)
  */
 #define GM_SCAV_DELAY_NS    0u
 #define GM_SCAV_EAGER_BYTES ((uint64_t)32 << 20)
@@ -1206,6 +1208,10 @@ typedef struct gm_scav_state {
 	 * set at init and in a forked child), or at once when watched. */
 	_Atomic uint64_t not_before; /* GM_SCAV_FROM_NEXT: from the next slow path on */
 	pid_t born_pid; /* getpid() then: a vfork child sharing our memory must not start it */
+	/* Set at load when the process's malloc is not ours (the program
+	 * defines its own, as Chromium does): the thread starts only once our
+	 * heap holds GM_SCAV_EAGER_BYTES. */
+	bool bystander;
 	/* pthread_create failed (a thread or pid limit): no new attempt before
 	 * retry_at (gm_nanotime), after waits that double from
 	 * GM_SCAV_RETRY_MIN_NS to GM_SCAV_RETRY_MAX_NS.  retry_ns is written
@@ -1219,6 +1225,10 @@ typedef struct gm_scav_state {
 } gm_scav_state;
 
 #define GM_SCAV_FROM_NEXT UINT64_MAX
+
+/* export.c's malloc, bound locally; NULL where the core is linked without
+ * the entry points (tests/lib's programs call it directly). */
+extern void *gm_malloc_self(size_t n) __attribute__((weak));
 
 extern gm_scav_state gm_scav;
 

@@ -49,6 +49,8 @@
 #include "internal.h"
 #include "probes.h"
 
+#include <dlfcn.h>
+#include <link.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <sched.h>
@@ -483,9 +485,43 @@ void gm_scav_born(void)
 	gm_scav.retry_ns = 0;
 }
 
-/* At load: start now, unless asked to wait (then as a slow path would). */
+/*
+ * Whether the process's malloc is defined by another object.  dlsym finds
+ * the address the process binds "malloc" to.  That is ours, or another
+ * definition, or the PLT slot of an executable built without -pie that
+ * takes malloc's address (Debian's python3): the slot is then the
+ * function's canonical address, and calls through it still come to us.
+ * A definition starts a symbol of its object (dladdr1); a PLT slot does not.
+ */
+static bool gm_malloc_is_elsewhere(void)
+{
+	void *m = dlsym(RTLD_DEFAULT, "malloc");
+	const ElfW(Sym) *sym = NULL;
+	Dl_info info;
+
+	if (m == NULL || m == (void *)gm_malloc_self)
+		return false;
+	return dladdr1(m, &info, (void **)&sym, RTLD_DL_SYMENT) != 0 && sym != NULL &&
+	       info.dli_saddr == m && sym->st_shndx != SHN_UNDEF;
+}
+
+/*
+ * At load: start now, unless asked to wait (then as a slow path would), or
+ * unless the library is a bystander.  A program may define malloc itself
+ * (Chromium and the Electron applications do, and export it); its
+ * definition then comes before ours in the lookup, every allocation of the
+ * process goes to it, and our heap stays empty.  A thread would have
+ * nothing to return or report, and it would break what such a program
+ * checks: Chromium's zygote makes sure it has a single thread before it
+ * forks.  dlsym finds the malloc that the process binds to; gm_malloc_self
+ * is ours, bound locally.
+ */
 void gm_scav_start_at_load(void)
 {
+	if (gm_malloc_self != NULL && gm_malloc_is_elsewhere()) {
+		gm_scav.bystander = true;
+		return;
+	}
 	if (gm_opt.scav_delay_ns == 0)
 		gm_scav_start();
 	else
@@ -517,8 +553,8 @@ void gm_scav_start_lazy(void)
 	       atomic_load_explicit(&gm_heap.idle, memory_order_relaxed);
 	/* Not from a vfork child (no fork handler ran there): its thread
 	 * would die at its exec, and the flag it set would keep ours off. */
-	if ((GM_PROBE_ENABLED(memstats) || heap >= GM_SCAV_EAGER_BYTES ||
-	     now >= not_before) &&
+	if ((heap >= GM_SCAV_EAGER_BYTES ||
+	     (!gm_scav.bystander && (GM_PROBE_ENABLED(memstats) || now >= not_before))) &&
 	    getpid() == gm_scav.born_pid)
 		gm_scav_start();
 }

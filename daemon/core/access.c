@@ -5,6 +5,8 @@
 #include "config.h"
 
 #include <arpa/inet.h>
+#include <netinet/in.h>
+#include <sys/socket.h>
 #include <string.h>
 #include <strings.h>
 
@@ -205,15 +207,44 @@ void access_limiter_destroy(struct access_limiter *l)
 	pthread_mutex_destroy(&l->lock);
 }
 
-/* A 64-bit key for a client address (FNV-1a; never 0). */
-uint64_t access_client_key(const void *addr, size_t len)
+/*
+ * A 64-bit key for a client's address (FNV-1a; never 0), by what one client
+ * controls.  All of loopback is one client: any local user can bind
+ * 127.0.0.2, 127.1.2.3 and so on, and would count as another client at
+ * each.  An IPv4 address is itself, also when mapped into IPv6; an IPv6
+ * address counts by its /64, what a site hands one host.  Anything else (a
+ * unix socket, no address) is 1.
+ */
+uint64_t access_client_key(const struct sockaddr *sa)
 {
-	const unsigned char *p = addr;
+	unsigned char a[8] = {0};
 	uint64_t h = 0xcbf29ce484222325ull;
-	size_t i;
+	size_t len, i;
 
+	if (sa != NULL && sa->sa_family == AF_INET) {
+		memcpy(a, &((const struct sockaddr_in *)sa)->sin_addr, 4);
+		len = 4;
+	} else if (sa != NULL && sa->sa_family == AF_INET6) {
+		const struct in6_addr *v6 = &((const struct sockaddr_in6 *)sa)->sin6_addr;
+
+		if (IN6_IS_ADDR_V4MAPPED(v6)) {
+			memcpy(a, &v6->s6_addr[12], 4);
+			len = 4;
+		} else if (IN6_IS_ADDR_LOOPBACK(v6)) {
+			a[0] = 127;
+			len = 4;
+		} else {
+			memcpy(a, v6->s6_addr, 8);
+			len = 8;
+		}
+	} else {
+		return 1;
+	}
+	if (len == 4 && a[0] == 127)
+		a[1] = a[2] = a[3] = 0;
+	h ^= len; /* an IPv6 /64 never equals an IPv4 address */
 	for (i = 0; i < len; i++)
-		h = (h ^ p[i]) * 0x100000001b3ull;
+		h = (h ^ a[i]) * 0x100000001b3ull;
 	return h ? h : 1;
 }
 

@@ -68,6 +68,7 @@ int access_limiter_allow(struct access_limiter *l, uint64_t key, uint64_t now_ns
 			 unsigned *retry_after_s);
 void access_limiter_fail(struct access_limiter *l, uint64_t key, uint64_t now_ns);
 uint64_t access_limiter_blocked(struct access_limiter *l);
-uint64_t access_client_key(const void *addr, size_t len);
+struct sockaddr;
+uint64_t access_client_key(const struct sockaddr *sa);
 
 #endif /* GOMEMD_ACCESS_H */

@@ -52,23 +52,40 @@ static struct deadline_conn *find_locked(struct deadline_table *t, const void *c
 }
 
 /*
- * A connection opened: its header is due within the limit from now.
- * -1 when the table is full (the caller closes the connection).
+ * A connection of client opened: its header is due within the limit from
+ * now.  -1 when the table is full, -2 when client has per_client
+ * connections open already (0: no cap; client 1 is never capped); the
+ * caller closes the connection.
  */
-int deadline_open(struct deadline_table *t, const void *conn, int fd, uint64_t now_ns)
+int deadline_open(struct deadline_table *t, const void *conn, int fd, uint64_t client,
+		  unsigned per_client, uint64_t now_ns)
 {
-	struct deadline_conn *c;
+	struct deadline_conn *c = NULL;
+	unsigned same = 0;
+	size_t i;
+	int ret = -1;
 
 	pthread_mutex_lock(&t->lock);
-	c = find_locked(t, NULL);
-	if (c != NULL) {
+	for (i = 0; i < t->cap; i++) {
+		if (t->v[i].conn == NULL) {
+			if (c == NULL)
+				c = &t->v[i];
+		} else {
+			same += t->v[i].client == client;
+		}
+	}
+	if (client != 1 && per_client > 0 && same >= per_client) {
+		ret = -2;
+	} else if (c != NULL) {
 		c->conn = conn;
 		c->fd = fd;
 		c->done = 0;
 		c->start_ns = now_ns;
+		c->client = client;
+		ret = 0;
 	}
 	pthread_mutex_unlock(&t->lock);
-	return c != NULL ? 0 : -1;
+	return ret;
 }
 
 /* The connection's header is complete: no deadline any more. */

@@ -8,6 +8,10 @@
  * when it closes; a sweep once a second shuts down the socket of every
  * connection whose header is older than the deadline, and libmicrohttpd
  * then closes it as it would any connection the peer dropped.
+ *
+ * The same table caps the connections of one client (by a key that counts
+ * all of loopback as one address: libmicrohttpd's own per-address limit
+ * sees 127.0.0.2 and 127.0.0.3 as two clients).
  */
 #ifndef GOMEMD_DEADLINE_H
 #define GOMEMD_DEADLINE_H
@@ -21,6 +25,7 @@ struct deadline_conn {
 	int fd;
 	int done; /* header complete, or already shut down */
 	uint64_t start_ns;
+	uint64_t client; /* the client's key (access_client_key); 1: not capped */
 };
 
 /* lock protects every field; the sweep holds it across shutdown(). */
@@ -33,7 +38,8 @@ struct deadline_table {
 
 int deadline_init(struct deadline_table *t, size_t cap);
 void deadline_fini(struct deadline_table *t);
-int deadline_open(struct deadline_table *t, const void *conn, int fd, uint64_t now_ns);
+int deadline_open(struct deadline_table *t, const void *conn, int fd, uint64_t client,
+		  unsigned per_client, uint64_t now_ns);
 void deadline_done(struct deadline_table *t, const void *conn);
 void deadline_close(struct deadline_table *t, const void *conn);
 size_t deadline_sweep(struct deadline_table *t, uint64_t now_ns, uint64_t limit_ns);

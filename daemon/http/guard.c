@@ -98,13 +98,23 @@ static int conn_fd(struct MHD_Connection *conn)
 	return ci != NULL ? ci->connect_fd : -1;
 }
 
+/* A key for the client's address (the limiter's and the connection cap's). */
+static uint64_t client_key(struct MHD_Connection *conn)
+{
+	const union MHD_ConnectionInfo *ci =
+	    MHD_get_connection_info(conn, MHD_CONNECTION_INFO_CLIENT_ADDRESS);
+
+	return access_client_key(ci != NULL ? ci->client_addr : NULL);
+}
+
 /* A connection opened: its header is due within the timeout. */
 void guard_connection_open(struct MHD_Connection *conn, uint64_t now)
 {
 	int fd = conn_fd(conn);
 
-	if (fd >= 0 && deadline_open(&deadlines, conn, fd, now) != 0)
-		shutdown(fd, SHUT_RDWR); /* more than the server's limit: cannot be tracked */
+	/* Over the server's limit (cannot be tracked) or the client's cap. */
+	if (fd >= 0 && deadline_open(&deadlines, conn, fd, client_key(conn), conf.per_client, now) != 0)
+		shutdown(fd, SHUT_RDWR);
 }
 
 /* A connection is closing. */
@@ -244,22 +254,6 @@ static int authorised(const char *hdr)
 	return ok;
 }
 
-/* A key for the client's address (the limiter's). */
-static uint64_t client_key(struct MHD_Connection *conn)
-{
-	const union MHD_ConnectionInfo *ci =
-	    MHD_get_connection_info(conn, MHD_CONNECTION_INFO_CLIENT_ADDRESS);
-	const struct sockaddr *sa = ci != NULL ? ci->client_addr : NULL;
-
-	if (sa == NULL)
-		return 1;
-	if (sa->sa_family == AF_INET)
-		return access_client_key(&((const struct sockaddr_in *)sa)->sin_addr, 4);
-	if (sa->sa_family == AF_INET6)
-		return access_client_key(&((const struct sockaddr_in6 *)sa)->sin6_addr, 16);
-	return 1;
-}
-
 /* ---- the process a request is about ---- */
 
 /* The pid a request names (?pid=N or /processes/N), 0 if none. */
@@ -294,6 +288,16 @@ static int pid_owner(int pid, uid_t *uid)
 	return 0;
 }
 
+/* MHD_get_connection_values' callback: counts Host header lines. */
+static enum MHD_Result count_host(void *cls, enum MHD_ValueKind kind, const char *key,
+				  const char *value)
+{
+	(void)kind;
+	(void)value;
+	*(unsigned *)cls += strcasecmp(key, "Host") == 0;
+	return MHD_YES;
+}
+
 /*
  * Check a request.  0: let it through.  Otherwise the HTTP status to
  * answer with, and r says what and why.
@@ -304,8 +308,12 @@ int guard_request(struct MHD_Connection *conn, int is_unix, const char *method, 
 	const char *host = MHD_lookup_connection_value(conn, MHD_HEADER_KIND, "Host");
 	enum access_class cls;
 	uint64_t key;
-	unsigned retry = 1;
+	unsigned retry = 1, nhost = 0;
 
+	/* RFC 9112 3.2: more than one Host line is a 400 (the first would win). */
+	MHD_get_connection_values(conn, MHD_HEADER_KIND, count_host, &nhost);
+	if (nhost > 1)
+		return (int)refuse(r, MHD_HTTP_BAD_REQUEST, "more than one Host header");
 	if (!is_unix && !access_host_ok(host, conf.hosts, conf.nhosts)) {
 		__atomic_add_fetch(&counts.host_refused, 1, __ATOMIC_RELAXED);
 		return (int)refuse(r, MHD_HTTP_MISDIRECTED_REQUEST,

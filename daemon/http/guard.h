@@ -28,6 +28,7 @@ struct guard_conf {
 	const char *admin_group;   /* "gomem": socket peers in it get everything */
 	unsigned header_timeout_s; /* whole request header, from connect */
 	unsigned max_connections;  /* size of the deadline table */
+	unsigned per_client;	   /* connections of one client address (0: no cap) */
 };
 
 struct guard_refusal {

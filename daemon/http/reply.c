@@ -214,11 +214,17 @@ int http_parse_pid(const char *s, int *pid)
  */
 int http_pid_arg(struct http_req *req, int required, int *pid, int *ret)
 {
-	const char *s = http_arg(req, "pid");
+	const char *s = NULL;
+	size_t n = 0;
+	/* "?pid" with no value is there (s NULL): malformed, not absent */
+	int given = MHD_lookup_connection_value_n(req->conn, MHD_GET_ARGUMENT_KIND, "pid", 3, &s,
+						  &n) == MHD_YES;
 
 	*pid = 0;
-	if (s == NULL && !required)
+	if (!given && !required)
 		return 0;
+	if (given && s == NULL)
+		s = "";
 	if (s == NULL) {
 		*ret = http_reply_error(req, MHD_HTTP_BAD_REQUEST, "missing pid (use ?pid=N)");
 		return -1;

@@ -77,24 +77,50 @@ static int http_dispatch(struct http_req *req)
 	return http_reply_error(req, MHD_HTTP_NOT_FOUND, "no such route: %s", req->url);
 }
 
+/* A request's context (con_cls): what the raw target said, then started. */
+static int uri_plain, uri_nul, started;
+
+/*
+ * MHD's URI callback, with the request target as sent, before it decodes
+ * it: a %00 would decode to a NUL that ends the path or value the handler
+ * sees ("/index.html%00.js" would serve index.html).  Such a request gets 400.
+ */
+static void *http_uri(void *cls, const char *uri, struct MHD_Connection *conn)
+{
+	const char *p;
+
+	(void)cls;
+	(void)conn;
+	for (p = uri; (p = strchr(p, '%')) != NULL; p++)
+		if (p[1] == '0' && p[2] == '0')
+			return &uri_nul;
+	return &uri_plain;
+}
+
 /* MHD's access handler. */
 static enum MHD_Result http_access(void *cls, struct MHD_Connection *conn, const char *url,
 				   const char *method, const char *version, const char *upload_data,
 				   size_t *upload_data_size, void **con_cls)
 {
-	static int started;
 	struct http_req req;
 
 	(void)version;
 	(void)upload_data;
-	if (*con_cls == NULL) {
+	if (*con_cls != &started) {
 		struct guard_refusal r;
+		int nul = *con_cls == &uri_nul;
 
 		*con_cls = &started;
 		guard_header_done(conn);
 		if (guard_request(conn, cls == &listener_unix, method, url, &r) != 0)
 			return http_queue_error(conn, r.status, r.msg, r.hname, r.hvalue) ? MHD_YES
 											  : MHD_NO;
+		if (nul)
+			return http_queue_error(conn, MHD_HTTP_BAD_REQUEST,
+						"the request target holds an encoded NUL (%00)",
+						NULL, NULL)
+				   ? MHD_YES
+				   : MHD_NO;
 		if (strcmp(method, "GET") != 0 && strcmp(method, "HEAD") != 0)
 			return MHD_YES; /* wait for the body (thrown away) */
 	}
@@ -311,7 +337,9 @@ static int http_start_unix(const struct gomemd_config *c, char *err, size_t errl
 	    MHD_OPTION_CONNECTION_LIMIT, (unsigned)c->socket_connections,
 	    MHD_OPTION_CONNECTION_TIMEOUT, (unsigned)c->conn_timeout_s,
 	    MHD_OPTION_CONNECTION_MEMORY_LIMIT, (size_t)(64 * 1024), MHD_OPTION_NOTIFY_CONNECTION,
-	    http_notify, NULL, MHD_OPTION_EXTERNAL_LOGGER, http_log, NULL, MHD_OPTION_END);
+	    http_notify, NULL, MHD_OPTION_URI_LOG_CALLBACK, http_uri, NULL,
+	    MHD_OPTION_STRICT_FOR_CLIENT, 1, MHD_OPTION_EXTERNAL_LOGGER, http_log, NULL,
+	    MHD_OPTION_END);
 	if (mhd_unix == NULL) {
 		snprintf(err, errlen, "cannot serve on %s: libmicrohttpd failed to start",
 			 act_unix >= 0 ? "the unix socket systemd passed" : c->socket);
@@ -381,6 +409,7 @@ int http_start(const struct gomemd_config *c, const struct http_route *table, si
 		    have_web ? &web : NULL,  (const char *const *)c->allow_hosts,
 		    (size_t)c->nallow_hosts, "gomem",
 		    c->header_timeout_s,     c->max_connections + c->socket_connections,
+		    c->per_ip_limit,
 		};
 
 		if (guard_init(&gc, err, errlen) != 0) {
@@ -419,6 +448,10 @@ int http_start(const struct gomemd_config *c, const struct http_route *table, si
 		};
 		struct MHD_OptionItem opts[] = {
 		    {MHD_OPTION_NOTIFY_CONNECTION, (intptr_t)http_notify, NULL},
+		    {MHD_OPTION_URI_LOG_CALLBACK, (intptr_t)http_uri, NULL},
+		    /* Reject what RFC 9112 says a server must: no Host in HTTP/1.1,
+		     * space before a header's colon, and the like. */
+		    {MHD_OPTION_STRICT_FOR_CLIENT, 1, NULL},
 		    {act_tcp >= 0 ? MHD_OPTION_LISTEN_SOCKET : MHD_OPTION_SOCK_ADDR, act_tcp,
 		     act_tcp >= 0 ? NULL : ai->ai_addr},
 		    {MHD_OPTION_CONNECTION_LIMIT, (intptr_t)c->max_connections, NULL},
@@ -452,7 +485,11 @@ int http_start(const struct gomemd_config *c, const struct http_route *table, si
 		http_free_web();
 		return -1;
 	}
-	if ((rc = sse_init(SSE_MAX_CLIENTS_DEFAULT)) != 0)
+	/* --per-ip-limit 0 lifts the per-address caps, the streams' as well */
+	if ((rc = sse_init(SSE_MAX_CLIENTS_DEFAULT,
+			   c->per_ip_limit == 0			 ? 0
+			   : c->per_ip_limit < SSE_MAX_PER_CLIENT ? c->per_ip_limit
+								 : SSE_MAX_PER_CLIENT)) != 0)
 		log_warnx("event stream: %s", strerror(-rc));
 	socket_path = c->socket != NULL ? xstrdup(c->socket) : NULL;
 	return 0;

@@ -8,6 +8,7 @@
  */
 #include "config.h"
 
+#include "core/access.h"
 #include "http/reply.h"
 #include "http/sse.h"
 
@@ -17,7 +18,6 @@
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
-#include <netinet/in.h>
 #include <sys/socket.h>
 
 /* One framed message, shared by every queue that holds it. */
@@ -38,13 +38,14 @@ struct sse_client {
 	int suspended;		/* we suspended conn and nobody resumed it yet */
 	int closing;		/* end the stream at the next read */
 	int local;		/* came in on the unix socket: its own budget */
-	unsigned char addr[16]; /* TCP client's address (IPv4 in the first 4 bytes) */
+	uint64_t client; /* TCP client's key (access_client_key: loopback is one) */
 };
 
 static pthread_mutex_t sse_lock = PTHREAD_MUTEX_INITIALIZER;
 static pthread_cond_t sse_cond; /* shutdown, for the heartbeat thread */
 static struct sse_client *sse_clients;
 static unsigned int sse_nclients, sse_max = SSE_MAX_CLIENTS_DEFAULT;
+static unsigned int sse_per_client = SSE_MAX_PER_CLIENT; /* 0: no cap */
 static unsigned long long sse_dropped;
 static unsigned long long sse_refused; /* clients turned away by a cap */
 static int sse_running;
@@ -189,7 +190,7 @@ static void sse_cond_init(void)
 	pthread_condattr_destroy(&ca);
 }
 
-int sse_init(unsigned int max_clients)
+int sse_init(unsigned int max_clients, unsigned int per_client)
 {
 	static pthread_once_t once = PTHREAD_ONCE_INIT;
 	int err;
@@ -199,6 +200,7 @@ int sse_init(unsigned int max_clients)
 	pthread_mutex_lock(&sse_lock);
 	if (max_clients > 0 && max_clients <= SSE_MAX_CLIENTS_DEFAULT * 4)
 		sse_max = max_clients;
+	sse_per_client = per_client;
 	sse_running = 1;
 	pthread_mutex_unlock(&sse_lock);
 	err = pthread_create(&sse_hb_thread, NULL, sse_heartbeat_main, NULL);
@@ -315,6 +317,31 @@ static void sse_free(void *cls)
 	free(cl);
 }
 
+/* The headers of a stream. */
+static void sse_headers(struct MHD_Response *r)
+{
+	MHD_add_response_header(r, MHD_HTTP_HEADER_CONTENT_TYPE,
+				"text/event-stream; charset=utf-8");
+	MHD_add_response_header(r, MHD_HTTP_HEADER_CACHE_CONTROL, "no-cache");
+	MHD_add_response_header(r, "X-Accel-Buffering", "no");
+}
+
+enum MHD_Result sse_head(struct MHD_Connection *conn, unsigned int *status)
+{
+	struct MHD_Response *r = MHD_create_response_from_buffer(0, NULL, MHD_RESPMEM_PERSISTENT);
+	enum MHD_Result ret;
+
+	if (r == NULL) {
+		*status = MHD_HTTP_INTERNAL_SERVER_ERROR;
+		return http_queue_error(conn, *status, "out of memory", NULL, NULL);
+	}
+	sse_headers(r);
+	*status = MHD_HTTP_OK;
+	ret = MHD_queue_response(conn, MHD_HTTP_OK, r);
+	MHD_destroy_response(r);
+	return ret;
+}
+
 enum MHD_Result sse_handle(struct MHD_Connection *conn, int pid_filter, const char *initial,
 			   size_t initial_len, unsigned int *status)
 {
@@ -327,19 +354,16 @@ enum MHD_Result sse_handle(struct MHD_Connection *conn, int pid_filter, const ch
 	const union MHD_ConnectionInfo *ci =
 	    MHD_get_connection_info(conn, MHD_CONNECTION_INFO_CLIENT_ADDRESS);
 	const struct sockaddr *sa = ci != NULL ? ci->client_addr : NULL;
-	unsigned char addr[16] = {0};
+	uint64_t client = access_client_key(sa);
 	unsigned int same = 0, local_n = 0;
 	int local = sa == NULL || sa->sa_family == AF_UNIX;
 	const char *why = NULL;
+	const union MHD_ConnectionInfo *fdi;
 
-	if (sa != NULL && sa->sa_family == AF_INET)
-		memcpy(addr, &((const struct sockaddr_in *)sa)->sin_addr, 4);
-	else if (sa != NULL && sa->sa_family == AF_INET6)
-		memcpy(addr, &((const struct sockaddr_in6 *)sa)->sin6_addr, 16);
 	pthread_mutex_lock(&sse_lock);
 	for (cl = sse_clients; cl != NULL; cl = cl->next) {
 		local_n += cl->local;
-		same += !cl->local && !local && memcmp(cl->addr, addr, sizeof addr) == 0;
+		same += !cl->local && !local && cl->client == client;
 	}
 	if (!sse_running)
 		why = "the event stream is stopping";
@@ -347,7 +371,7 @@ enum MHD_Result sse_handle(struct MHD_Connection *conn, int pid_filter, const ch
 		why = "too many /events clients on the unix socket";
 	else if (!local && sse_nclients - local_n >= sse_max)
 		why = "too many /events clients";
-	else if (!local && same >= SSE_MAX_PER_CLIENT)
+	else if (!local && sse_per_client > 0 && same >= sse_per_client)
 		why = "too many /events streams from this address";
 	if (why != NULL) {
 		sse_refused++;
@@ -364,7 +388,7 @@ enum MHD_Result sse_handle(struct MHD_Connection *conn, int pid_filter, const ch
 	cl->conn = conn;
 	cl->pid_filter = pid_filter;
 	cl->local = local;
-	memcpy(cl->addr, addr, sizeof addr);
+	cl->client = client;
 	m = sse_msg_new(hello, sizeof hello - 1, initial, initial != NULL ? initial_len : 0, NULL,
 			0);
 	if (m != NULL) {
@@ -383,10 +407,13 @@ enum MHD_Result sse_handle(struct MHD_Connection *conn, int pid_filter, const ch
 		*status = MHD_HTTP_INTERNAL_SERVER_ERROR;
 		return http_queue_error(conn, *status, "out of memory", NULL, NULL);
 	}
-	MHD_add_response_header(r, MHD_HTTP_HEADER_CONTENT_TYPE,
-				"text/event-stream; charset=utf-8");
-	MHD_add_response_header(r, MHD_HTTP_HEADER_CACHE_CONTROL, "no-cache");
-	MHD_add_response_header(r, "X-Accel-Buffering", "no");
+	sse_headers(r);
+	fdi = MHD_get_connection_info(conn, MHD_CONNECTION_INFO_CONNECTION_FD);
+	if (fdi != NULL && !local) {
+		int sndbuf = SSE_SNDBUF;
+
+		setsockopt(fdi->connect_fd, SOL_SOCKET, SO_SNDBUF, &sndbuf, sizeof sndbuf);
+	}
 	/*
 	 * Heartbeats keep a healthy stream busy, so an idle timeout of a few
 	 * heartbeats only ends clients that stopped reading (their socket is

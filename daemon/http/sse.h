@@ -19,15 +19,23 @@
 #define SSE_MAX_CLIENTS_DEFAULT 64
 #define SSE_QUEUE_MAX		128 /* messages queued per client */
 #define SSE_HEARTBEAT_SECONDS	10
-#define SSE_MAX_PER_CLIENT	4  /* streams per TCP client address */
+#define SSE_MAX_PER_CLIENT	4  /* streams per TCP client address, at most */
 #define SSE_MAX_LOCAL		16 /* streams over the unix socket, beside the TCP ones */
+/*
+ * The socket's send buffer (SO_SNDBUF; the kernel doubles it).  Left to
+ * itself TCP grows it to megabytes for a peer that never reads, so writes
+ * go on succeeding, the stream never stalls, and its idle timeout never
+ * starts: each such client would pin megabytes of kernel memory.
+ */
+#define SSE_SNDBUF		(64 * 1024)
 
 /*
  * Start the stream machinery (the MHD daemon must allow suspend/resume);
- * max_clients bounds concurrent /events clients (503 past it).  Starts the
- * heartbeat thread.  0 or -errno.
+ * max_clients bounds concurrent /events clients (503 past it), per_client
+ * those of one TCP client address (0: no cap).  Starts the heartbeat
+ * thread.  0 or -errno.
  */
-int sse_init(unsigned int max_clients);
+int sse_init(unsigned int max_clients, unsigned int per_client);
 /*
  * End every stream and stop the heartbeat thread.  Call before
  * MHD_stop_daemon: it resumes suspended connections so none is left
@@ -47,6 +55,8 @@ void sse_publish(int pid, const char *event, const char *data, size_t len);
  * 503 JSON when max_clients are connected.  Returns MHD_queue_response's
  * result; *status gets the HTTP status.
  */
+/* HEAD /events: the stream's headers, no body, no client. */
+enum MHD_Result sse_head(struct MHD_Connection *conn, unsigned int *status);
 enum MHD_Result sse_handle(struct MHD_Connection *conn, int pid_filter, const char *initial,
 			   size_t initial_len, unsigned int *status);
 

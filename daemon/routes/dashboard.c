@@ -28,7 +28,7 @@ int dashboard_http(struct http_req *req)
 	int ret;
 
 	if (strcmp(req->method, "GET") != 0 && strcmp(req->method, "HEAD") != 0)
-		return http_reply_405(req, "GET, HEAD");
+		return http_reply_405(req, "GET"); /* HEAD is added */
 	ret = static_serve(req->conn, dashboard_dir(), req->url, &status);
 	http_count_status(status);
 	return ret;

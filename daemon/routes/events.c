@@ -102,6 +102,11 @@ int events_http(struct http_req *req)
 		return ret;
 	if (pid != 0 && proc_copy(pid, NULL, NULL) < 0)
 		return http_reply_error(req, MHD_HTTP_NOT_FOUND, "no such process: %d", pid);
+	if (strcmp(req->method, "HEAD") == 0) {
+		ret = sse_head(req->conn, &status);
+		http_count_status(status);
+		return ret;
+	}
 	in.pid = pid;
 	obuf_init(&in.b, 16384);
 	proc_foreach(out_initial_one, &in);

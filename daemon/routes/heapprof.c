@@ -68,15 +68,19 @@ static int heapprof_seconds(struct http_req *req, unsigned *secs, int *ret)
 /* GET /debug/pprof/heap. */
 int heapprof_heap(struct http_req *req)
 {
+	/* As Go's net/http/pprof: ?debug=N, anything but a nonzero number is 0. */
 	const char *dbg = http_arg(req, "debug");
-	char *body = NULL, disp[96];
+	char *body = NULL, disp[96], *end;
+	long level = dbg != NULL ? strtol(dbg, &end, 10) : 0;
 	unsigned secs;
 	size_t len = 0;
-	int pid, ret;
+	int pid, ret, text = dbg != NULL && *dbg != '\0' && *end == '\0' && level != 0;
 
 	if (heapprof_seconds(req, &secs, &ret) != 0)
 		return ret;
-	if (http_arg(req, "pid") == NULL && (dbg == NULL || strcmp(dbg, "0") == 0)) {
+	if (http_pid_arg(req, 0, &pid, &ret) < 0)
+		return ret;
+	if (pid == 0 && !text) {
 		if (profile_pprof_all(secs, &body, &len) != 0)
 			return http_reply_error(req, MHD_HTTP_INTERNAL_SERVER_ERROR,
 						"encoding the profile failed");
@@ -85,7 +89,7 @@ int heapprof_heap(struct http_req *req)
 	}
 	if (heapprof_pid(req, &pid, &ret) != 0)
 		return ret;
-	if (dbg != NULL && strcmp(dbg, "0") != 0) {
+	if (text) {
 		struct obuf b;
 
 		obuf_init(&b, 4096);

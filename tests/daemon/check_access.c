@@ -6,9 +6,12 @@
  * serialisation browsers send; and from the issue: which routes are public.
  */
 #include <check.h>
+#include <arpa/inet.h>
 #include <netinet/in.h>
 #include <stdint.h>
 #include <string.h>
+#include <sys/socket.h>
+#include <sys/un.h>
 
 #include "check_run.h"
 #include "core/access.h"
@@ -137,9 +140,14 @@ START_TEST(test_limiter)
 {
 	static struct access_limiter l;
 	const uint64_t s = 1000000000ull;
-	uint64_t a = access_client_key("\x7f\0\0\x02", 4), b = access_client_key("\x7f\0\0\x03", 4);
+	struct sockaddr_in a4 = {.sin_family = AF_INET}, b4 = {.sin_family = AF_INET};
+	uint64_t a, b;
 	unsigned retry = 0, i;
 
+	inet_pton(AF_INET, "10.0.0.2", &a4.sin_addr);
+	inet_pton(AF_INET, "10.0.0.3", &b4.sin_addr);
+	a = access_client_key((struct sockaddr *)&a4);
+	b = access_client_key((struct sockaddr *)&b4);
 	ck_assert(a != b && a != 0);
 	access_limiter_init(&l, 3, 2 * s); /* 3 failures at once, one more per 2 s */
 	for (i = 0; i < 3; i++) {
@@ -167,8 +175,45 @@ START_TEST(test_limiter)
 }
 END_TEST
 
+/* The key of an address given as text (IPv4 or IPv6). */
+static uint64_t key_of(const char *text)
+{
+	struct sockaddr_in v4 = {.sin_family = AF_INET};
+	struct sockaddr_in6 v6 = {.sin6_family = AF_INET6};
+
+	if (inet_pton(AF_INET, text, &v4.sin_addr) == 1)
+		return access_client_key((struct sockaddr *)&v4);
+	ck_assert_msg(inet_pton(AF_INET6, text, &v6.sin6_addr) == 1, "bad address %s", text);
+	return access_client_key((struct sockaddr *)&v6);
+}
+
+START_TEST(test_client_key)
+{
+	struct sockaddr_un un = {.sun_family = AF_UNIX};
+	uint64_t lo = key_of("127.0.0.1");
+
+	/* any local user can bind any loopback address: one client */
+	ck_assert(key_of("127.0.0.2") == lo);
+	ck_assert(key_of("127.1.2.3") == lo);
+	ck_assert(key_of("::1") == lo);
+	ck_assert(key_of("::ffff:127.0.0.9") == lo);
+	/* IPv4 is the address, mapped or not */
+	ck_assert(key_of("10.0.0.1") == key_of("::ffff:10.0.0.1"));
+	ck_assert(key_of("10.0.0.1") != key_of("10.0.0.2"));
+	ck_assert(key_of("10.0.0.1") != lo);
+	/* IPv6 by its /64 */
+	ck_assert(key_of("2001:db8::1") == key_of("2001:db8::ffff:1"));
+	ck_assert(key_of("2001:db8::1") != key_of("2001:db8:0:1::1"));
+	ck_assert(key_of("2001:db8::1") != lo);
+	/* no address: 1, which no limit applies to */
+	ck_assert_uint_eq(access_client_key(NULL), 1);
+	ck_assert_uint_eq(access_client_key((struct sockaddr *)&un), 1);
+	ck_assert(lo != 1 && key_of("10.0.0.1") != 1);
+}
+END_TEST
+
 int main(void)
 {
 	CHECK_RUN("access", NULL, NULL, test_host, test_cross_origin, test_routes, test_peer,
-		  test_limiter);
+		  test_limiter, test_client_key);
 }

@@ -2,7 +2,7 @@
  * check_deadline.c: unit tests of daemon/http/deadline.c with real
  * sockets: the peer of a connection whose header is late sees its
  * connection end; connections whose header came, or that closed, are left
- * alone; a full table refuses.
+ * alone; a full table refuses; so does one client's cap.
  */
 #include <check.h>
 #include <errno.h>
@@ -36,9 +36,9 @@ START_TEST(test_sweep)
 	ck_assert_int_eq(socketpair(AF_UNIX, SOCK_STREAM, 0, late), 0);
 	ck_assert_int_eq(socketpair(AF_UNIX, SOCK_STREAM, 0, quick), 0);
 	ck_assert_int_eq(socketpair(AF_UNIX, SOCK_STREAM, 0, closed), 0);
-	ck_assert_int_eq(deadline_open(&t, &conn_late, late[0], 10 * S), 0);
-	ck_assert_int_eq(deadline_open(&t, &conn_quick, quick[0], 10 * S), 0);
-	ck_assert_int_eq(deadline_open(&t, &conn_closed, closed[0], 10 * S), 0);
+	ck_assert_int_eq(deadline_open(&t, &conn_late, late[0], 1, 0, 10 * S), 0);
+	ck_assert_int_eq(deadline_open(&t, &conn_quick, quick[0], 1, 0, 10 * S), 0);
+	ck_assert_int_eq(deadline_open(&t, &conn_closed, closed[0], 1, 0, 10 * S), 0);
 	deadline_done(&t, &conn_quick);
 	deadline_close(&t, &conn_closed);
 
@@ -54,18 +54,37 @@ START_TEST(test_sweep)
 	/* slots are reused; a full table refuses */
 	deadline_close(&t, &conn_late);
 	deadline_close(&t, &conn_quick);
-	ck_assert_int_eq(deadline_open(&t, &late[0], -1, 0), 0);
-	ck_assert_int_eq(deadline_open(&t, &late[1], -1, 0), 0);
-	ck_assert_int_eq(deadline_open(&t, &quick[0], -1, 0), 0);
-	ck_assert_int_eq(deadline_open(&t, &quick[1], -1, 0), 0);
-	ck_assert_int_eq(deadline_open(&t, &closed[0], -1, 0), -1);
+	ck_assert_int_eq(deadline_open(&t, &late[0], -1, 1, 0, 0), 0);
+	ck_assert_int_eq(deadline_open(&t, &late[1], -1, 1, 0, 0), 0);
+	ck_assert_int_eq(deadline_open(&t, &quick[0], -1, 1, 0, 0), 0);
+	ck_assert_int_eq(deadline_open(&t, &quick[1], -1, 1, 0, 0), 0);
+	ck_assert_int_eq(deadline_open(&t, &closed[0], -1, 1, 0, 0), -1);
 	deadline_fini(&t);
 	close(late[0]), close(late[1]), close(quick[0]), close(quick[1]);
 	close(closed[0]), close(closed[1]);
 }
 END_TEST
 
+START_TEST(test_per_client)
+{
+	static struct deadline_table t;
+	int c[6];
+
+	ck_assert_int_eq(deadline_init(&t, 5), 0);
+	ck_assert_int_eq(deadline_open(&t, &c[0], -1, 7, 2, 0), 0);
+	ck_assert_int_eq(deadline_open(&t, &c[1], -1, 7, 2, 0), 0);
+	ck_assert_int_eq(deadline_open(&t, &c[2], -1, 7, 2, 0), -2); /* client 7's third */
+	ck_assert_int_eq(deadline_open(&t, &c[2], -1, 8, 2, 0), 0);  /* another client */
+	ck_assert_int_eq(deadline_open(&t, &c[3], -1, 1, 2, 0), 0);  /* 1 is never capped */
+	ck_assert_int_eq(deadline_open(&t, &c[4], -1, 1, 2, 0), 0);
+	deadline_close(&t, &c[0]);
+	ck_assert_int_eq(deadline_open(&t, &c[5], -1, 7, 2, 0), 0); /* a slot of 7's is free */
+	ck_assert_int_eq(deadline_open(&t, &c[0], -1, 9, 0, 0), -1); /* the table is full */
+	deadline_fini(&t);
+}
+END_TEST
+
 int main(void)
 {
-	CHECK_RUN("deadline", NULL, NULL, test_sweep);
+	CHECK_RUN("deadline", NULL, NULL, test_sweep, test_per_client);
 }

@@ -18,7 +18,11 @@ before the fixes:
   auth        wrong passwords: 401, counted, then 429
   slowloris   300 slow-header connections from 127.0.0.2-6: the unix
               socket answers within 2 s, TCP within 15 s
-  events      many non-reading /events clients: others still get a stream
+  events      many non-reading /events clients: others still get a stream,
+              and each stream's socket send buffer stays at 64 KiB
+  lenient     %00 in the target, two Host headers, no Host: 400; 405's
+              Allow; HEAD /events has no body
+  loopback    80 idle connections from 20 loopback addresses: 64 kept
   argv        a 2 MB argv echoed by /debug/vars: bounded
   listen      0.0.0.0 without a web config: refuses to start
   restart     a process mapping a deleted library is found after a restart
@@ -76,6 +80,22 @@ def request(port=None, sock=None, method="GET", path="/", headers=None, timeout=
         return r.status, {k.lower(): v for k, v in r.getheaders()}, body
     except (OSError, http.client.HTTPException) as e:
         return None, {}, str(e).encode()
+
+
+def raw(port, data, timeout=5):
+    """Send data as is; what came back until the server closed (at most 64 KiB)."""
+    out = b""
+    try:
+        with socket.create_connection(("127.0.0.1", port), timeout=timeout) as s:
+            s.sendall(data)
+            while len(out) < 65536:
+                b = s.recv(65536)
+                if not b:
+                    break
+                out += b
+    except OSError:
+        pass
+    return out
 
 
 def as_nobody(argv, **kw):
@@ -212,6 +232,46 @@ def main():
                        headers={"Authorization": GOOD, "Sec-Fetch-Site": "cross-site"})
     check(st == 403, "origin: Sec-Fetch-Site cross-site POST gets 403 (got %s)" % st)
 
+    # request targets and headers that must not be read leniently
+    for path in ("/index.html%00.js", "/memstats?pid=%d%%00" % vp, "/memstats?pid"):
+        st, hd, body = request(d.port, path=path)
+        check(st == 400 and body.startswith(b'{"Error"'), "lenient: %s gets 400 and JSON (%s)" % (path, st))
+    st = raw(d.port, b"GET /healthz HTTP/1.1\r\nHost: 127.0.0.1\r\nHost: evil.example\r\n\r\n")[:12]
+    check(st == b"HTTP/1.1 400", "lenient: two Host headers get 400 (%s)" % st)
+    st = raw(d.port, b"GET /healthz HTTP/1.1\r\n\r\n")[:12]
+    check(st == b"HTTP/1.1 400", "lenient: HTTP/1.1 without Host gets 400 (%s)" % st)
+    st, hd, _ = request(d.port, method="PUT", path="/", headers={"Authorization": GOOD})
+    check(st == 405 and hd.get("allow") == "GET, HEAD",
+          "PUT / gets 405 with Allow: GET, HEAD (%s, %s)" % (st, hd.get("allow")))
+    out = raw(d.port, b"HEAD /events HTTP/1.1\r\nHost: 127.0.0.1\r\n\r\n")
+    head, _, rest = out.partition(b"\r\n\r\n")
+    check(head.startswith(b"HTTP/1.1 200") and b"text/event-stream" in head and rest == b"",
+          "HEAD /events: the stream's headers and no body (%r)" % out[-40:])
+
+    # loopback: connections from 127.0.0.2-21 count as one client's
+    hogs = []
+    for i in range(80):
+        s = socket.socket()
+        try:
+            s.bind(("127.0.0.%d" % (2 + i % 20), 0))
+            s.connect(("127.0.0.1", d.port))
+            hogs.append(s)
+        except OSError:
+            s.close()
+    time.sleep(1)
+    still = 0
+    for s in hogs:
+        try:
+            still += s.recv(1, socket.MSG_PEEK | socket.MSG_DONTWAIT) != b""
+        except BlockingIOError:
+            still += 1
+        except OSError:
+            pass
+        s.close()
+    check(len(hogs) == 80 and still == 64,
+          "loopback: 80 idle connections from 20 loopback addresses, %d kept (per-ip-limit 64)" % still)
+    wait_for(lambda: request(d.port, path="/healthz", timeout=2)[0] == 200, 10)
+
     # unauthenticated TCP: public yes, private 401 with WWW-Authenticate
     for path in ("/metrics", "/processes", "/memstats?pid=%d" % vp, "/healthz"):
         st, _, _ = request(d.port, path=path)
@@ -336,6 +396,22 @@ def main():
     except (OSError, http.client.HTTPException):
         pass
     check(b"data:" in got or b"event:" in got, "events: a stream over the socket with 80 hogs")
+    # a stream's send buffer stays small (TCP would grow it to megabytes for
+    # a peer that never reads, and the stall would never show)
+    ss = shutil.which("ss")
+    if ss and hogs:
+        # the server's established sockets now: the hogs that got a stream
+        r = subprocess.run([ss, "-tmnH", "state", "established", "( sport = :%d )" % d.port],
+                           capture_output=True, text=True, timeout=10)
+        tb = [int(w[2:]) for w in r.stdout.replace(",", " ").replace("(", " ").split()
+              if w.startswith("tb") and w[2:].isdigit()]
+        # SO_SNDBUF: the kernel doubles the value, up to twice wmem_max; a
+        # socket left to autotuning starts at tcp_wmem's default instead
+        with open("/proc/sys/net/core/wmem_max") as f:
+            want = min(2 * 65536, 2 * int(f.read()))
+        check(tb and tb == [want] * len(tb),
+              "events: the streams' socket send buffers are set to 64 KiB (ss: tb %s, want %d)"
+              % (tb, want))
     limited = metric(d.port, "gomemd_events_refused_total")
     check(limited > 0, "events: per-client caps refused hogs (%d), counted in /metrics" % limited)
     for s in hogs:

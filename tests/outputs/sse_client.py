@@ -28,8 +28,9 @@ nconnect = 0
 
 
 def connect(path, rcvbuf=None):
-    # gomemd takes at most 4 streams per client address: spread the clients
-    # over 127.0.0.2-21 (64 of them, 4 at most from each).
+    # gomemd takes at most 4 streams per client address, and all of
+    # loopback is one address; test-sse.sh runs it with --per-ip-limit 0,
+    # which lifts that cap.  The clients still come from 127.0.0.2-21.
     global nconnect
     s = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
     if rcvbuf:

@@ -15,7 +15,7 @@ before the fixes:
               an authenticated client it is served
   host        a foreign Host header (DNS rebinding): 421
   origin      a cross-origin POST: 403
-  auth        wrong passwords: 401, counted, then 429
+  auth        wrong passwords from 12 loopback addresses: 401, counted, then 429
   slowloris   300 slow-header connections from 127.0.0.2-6: the unix
               socket answers within 2 s, TCP within 15 s
   events      many non-reading /events clients: others still get a stream,
@@ -69,10 +69,11 @@ class UnixHTTP(http.client.HTTPConnection):
         self.sock.connect(self.path)
 
 
-def request(port=None, sock=None, method="GET", path="/", headers=None, timeout=10):
+def request(port=None, sock=None, method="GET", path="/", headers=None, timeout=10, source=None):
     """(status, headers dict, body bytes), or (None, {}, error text)."""
     try:
-        c = UnixHTTP(sock, timeout) if sock else http.client.HTTPConnection("127.0.0.1", port, timeout=timeout)
+        c = UnixHTTP(sock, timeout) if sock else http.client.HTTPConnection(
+            "127.0.0.1", port, timeout=timeout, source_address=(source, 0) if source else None)
         c.request(method, path, headers=headers or {})
         r = c.getresponse()
         body = r.read()
@@ -288,8 +289,10 @@ def main():
     check(st == 200, "profile: a user hashed by --hash-password gets it (%s)" % st)
 
     # auth failures: counted, then rate-limited
-    codes = [request(d.port, path="/debug/pprof/heap?pid=%d" % vp, headers={"Authorization": BAD})[0]
-             for _ in range(12)]
+    # (each from another loopback address: all of loopback is one client)
+    codes = [request(d.port, path="/debug/pprof/heap?pid=%d" % vp, headers={"Authorization": BAD},
+                     source="127.0.1.%d" % (10 + i))[0]
+             for i in range(12)]
     check(codes[0] == 401 and 429 in codes, "auth: wrong passwords get 401, then 429 (%s)" % codes)
     check(metric(d.port, "gomemd_http_auth_failures_total") >= codes.count(401),
           "auth: failures counted in /metrics")

@@ -1171,6 +1171,7 @@ void *gm_link_next(const void *slot, unsigned spanclass);
 void gm_read_memstats(struct gomem_memstats *m);
 void gm_mstats_publish(void);
 void gm_mstats_probe_init(void);
+void gm_mstats_announce(void);
 void gm_mstats_publish_user(struct gomem_memstats *m);
 void gm_print_stats(int fd);
 extern pthread_mutex_t gm_snap_lock;

@@ -283,6 +283,7 @@ static void *gm_scav_main(void *arg)
 		if (next_trim - now < sleep_ns)
 			sleep_ns = next_trim - now;
 		if (GM_PROBE_ENABLED(memstats)) {
+			gm_mstats_announce();
 			if (now >= next_pub) {
 				gm_mstats_publish();
 				next_pub = now + gm_opt.stats_interval_ns;

@@ -252,6 +252,12 @@ def main():
     st, _, doc = c.get("/processes")
     check(st == 200 and all(w.pid in {p["Pid"] for p in doc["Processes"]} for w in wl),
           "/processes lists the three workloads")
+    vers = {p["Pid"]: p["Version"] for p in doc["Processes"]}
+    # only gomem:init carries the version: the library fires it again for
+    # a tracer that attached after it loaded
+    check(vers.get(wl[0].pid) and vers.get(wl[0].pid) == vers.get(wl[1].pid),
+          "the workload started before gomemd has its library's version (%r, later ones %r)"
+          % (vers.get(wl[0].pid), vers.get(wl[1].pid)))
 
     # errors
     for bad in ("abc", "-1", "99999999999", "0", "", "12x"):

@@ -80,6 +80,20 @@ int procfs_read_alloc(int pid, const char *name, size_t max, char **buf, size_t 
 	return *buf == NULL ? -ENOMEM : 0;
 }
 
+/* The owner of /proc/PID (the process's effective uid; root for one that is
+ * not dumpable); 0, or -1 if it is gone. */
+int procfs_owner(int pid, uid_t *uid)
+{
+	char path[32];
+	struct stat st;
+
+	snprintf(path, sizeof path, "/proc/%d", pid);
+	if (stat(path, &st) != 0)
+		return -1;
+	*uid = st.st_uid;
+	return 0;
+}
+
 /* Whether a process exists. */
 int procfs_alive(int pid)
 {

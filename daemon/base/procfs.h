@@ -21,6 +21,7 @@ ssize_t procfs_read(int pid, const char *name, char *buf, size_t len);
 int procfs_read_alloc(int pid, const char *name, size_t max, char **buf, size_t *len);
 /* Whether /proc/PID exists. */
 int procfs_alive(int pid);
+int procfs_owner(int pid, uid_t *uid);
 /* Start time in clock ticks since boot (stat field 22); 0 if gone or a zombie. */
 uint64_t procfs_start_ticks(int pid);
 /* The thread-group leader's name (/proc/PID/comm without the newline); 0 or -1. */

@@ -402,6 +402,8 @@ psave(int pid)
 	e.end = info->end;
 	e.cmdline = info->cmdline;
 	e.cmdline_len = info->cmdline_len;
+	e.uid = info->uid;
+	e.have_uid = info->have_uid;
 	e.history = hist;
 	e.history_len = histlen;
 	if (e.end.how[0] == 0 || (strcmp(e.end.how, "vanished") == 0 && p->lib_exit))

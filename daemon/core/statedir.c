@@ -174,6 +174,8 @@ statedir_save(const char *dir, const struct statedir_entry *e, const void *heap,
 		n += snprintf(info + n, sizeof(info) - (size_t)n, "oom %d\n", e->end.oom_killed);
 	if (ecomm[0] != 0)
 		n += snprintf(info + n, sizeof(info) - (size_t)n, "exec_comm %s\n", ecomm);
+	if (e->have_uid)
+		n += snprintf(info + n, sizeof(info) - (size_t)n, "uid %u\n", (unsigned)e->uid);
 	if (write_file(fd, "info", info, (size_t)n) != 0 ||
 	    (heap != NULL && write_file(fd, "heap.pb.gz", heap, heaplen) != 0) ||
 	    (memstats != NULL && write_file(fd, "memstats.json", memstats, memstatslen) != 0) ||
@@ -277,6 +279,8 @@ read_entry(int dirfd, const char *name, struct statedir_entry *e)
 			e->end.oom_killed = strtol(v, NULL, 10) != 0, e->end.oom_known = 1;
 		else if (strcmp(line, "exec_comm") == 0)
 			clean(e->end.exec_comm, sizeof(e->end.exec_comm), v);
+		else if (strcmp(line, "uid") == 0)
+			e->uid = (uid_t)strtoul(v, NULL, 10), e->have_uid = 1;
 	}
 	free(buf);
 	for (i = 0; i < NFILES; i++) {
@@ -371,27 +375,97 @@ statedir_load(const char *dir, pid_t pid, const char *name, size_t maxlen, void 
 	return rc;
 }
 
+/* Whose an entry is, for sharing the count limit ((uid_t)-1: not recorded). */
+static uid_t
+entry_owner(const struct statedir_entry *e)
+{
+	return e->have_uid ? e->uid : (uid_t)-1;
+}
+
+struct owner {
+	uid_t uid;
+	size_t count;  /* its entries kept so far */
+	size_t oldest; /* index of its oldest kept entry */
+};
+
+/*
+ * Over the count limit, the owner with the most entries gives up its
+ * oldest, one at a time: a user whose short-lived processes end by the
+ * hundred cannot push every other user's records out (oldest first over
+ * all entries would let it).  Between owners with as many, the older entry
+ * goes.  drop[] marks what goes; v is most recent first.
+ */
+static void
+prune_count(const struct statedir_entry *v, size_t n, bool *drop, size_t kept, size_t max_count)
+{
+	struct owner *o = calloc(n ? n : 1, sizeof(*o));
+	size_t no = 0, i, k, best;
+
+	if (o == NULL) {
+		for (i = n; kept > max_count && i-- > 0;)
+			if (!drop[i])
+				drop[i] = true, kept--;
+		return;
+	}
+	for (i = n; i-- > 0;) { /* oldest first: the first seen of an owner is its oldest */
+		if (drop[i])
+			continue;
+		for (k = 0; k < no && o[k].uid != entry_owner(&v[i]); k++)
+			;
+		if (k == no)
+			o[no++] = (struct owner){entry_owner(&v[i]), 0, i};
+		o[k].count++;
+	}
+	while (kept > max_count) {
+		for (best = 0, k = 1; k < no; k++)
+			if (o[k].count > o[best].count ||
+			    (o[k].count == o[best].count && o[k].oldest > o[best].oldest))
+				best = k;
+		drop[o[best].oldest] = true;
+		kept--;
+		if (--o[best].count == 0)
+			continue;
+		for (i = o[best].oldest; i-- > 0;)
+			if (!drop[i] && entry_owner(&v[i]) == o[best].uid)
+				break;
+		o[best].oldest = i;
+	}
+	free(o);
+}
+
 void
 statedir_prune(const char *dir, const struct statedir_limits *lim, uint64_t now_ns)
 {
 	struct statedir_entry *v;
-	size_t n = statedir_list(dir, &v), i;
+	size_t n = statedir_list(dir, &v), i, kept = 0;
 	uint64_t bytes = 0;
 	int dirfd = open_dir(dir);
+	bool *drop = calloc(n ? n : 1, sizeof(*drop));
 
-	for (i = 0; dirfd >= 0 && i < n; i++) {
+	if (dirfd < 0 || drop == NULL)
+		goto out;
+	/* Age and size: the oldest go. */
+	for (i = 0; i < n; i++) {
 		bool old = lim->max_age_s != 0 && now_ns > v[i].ended_ns &&
 			   (now_ns - v[i].ended_ns) / 1000000000u > lim->max_age_s;
-		char name[64];
 
 		bytes += v[i].bytes;
-		if (!old && (lim->max_count == 0 || i < lim->max_count) &&
-		    (lim->max_bytes == 0 || bytes <= lim->max_bytes))
+		drop[i] = old || (lim->max_bytes != 0 && bytes > lim->max_bytes);
+		kept += !drop[i];
+	}
+	if (lim->max_count != 0 && kept > lim->max_count)
+		prune_count(v, n, drop, kept, lim->max_count);
+	for (i = 0; i < n; i++) {
+		char name[64];
+
+		if (!drop[i])
 			continue;
 		snprintf(name, sizeof(name), "%d-%llu", (int)v[i].pid, (unsigned long long)v[i].start_ns);
 		remove_entry(dirfd, name);
 	}
+out:
 	if (dirfd >= 0)
 		close(dirfd);
+	free(drop);
 	free(v);
 }

@@ -75,6 +75,8 @@ struct statedir_entry {
 	const void *history; /* statedir_save only: proc_history_pack() */
 	size_t history_len;
 	uint64_t bytes; /* size of its files (statedir_list) */
+	uid_t uid;	/* its owner, if have_uid: the count limit is shared fairly */
+	int have_uid;
 };
 
 /* Create dir (0700) if needed; refuse a symlink or a non-directory. */

@@ -27,6 +27,7 @@
 
 #include "base/unixsock.h"
 #include "base/obuf.h"
+#include "base/procfs.h"
 #include "core/access.h"
 #include "core/webconfig.h"
 #include "http/deadline.h"
@@ -275,18 +276,6 @@ static int request_pid(struct MHD_Connection *conn, const char *url)
 	return http_parse_pid(s, &pid) == 0 ? pid : 0; /* reply.c's, the one parser */
 }
 
-/* The owner of a live process; 0 if known. */
-static int pid_owner(int pid, uid_t *uid)
-{
-	char path[32];
-	struct stat st;
-
-	snprintf(path, sizeof path, "/proc/%d", pid);
-	if (stat(path, &st) != 0)
-		return -1;
-	*uid = st.st_uid;
-	return 0;
-}
 
 /* MHD_get_connection_values' callback: counts Host header lines. */
 static enum MHD_Result count_host(void *cls, enum MHD_ValueKind kind, const char *key,
@@ -344,7 +333,7 @@ int guard_request(struct MHD_Connection *conn, int is_unix, const char *method, 
 		peer.gid = cred.gid;
 		peer.groups = cred.groups;
 		peer.ngroups = cred.ngroups;
-		known = pid > 0 && pid_owner(pid, &owner) == 0;
+		known = pid > 0 && procfs_owner(pid, &owner) == 0;
 		if (access_peer_may(&peer, have_admin_gid ? admin_gid : 0, cls, known, owner))
 			return 0;
 		__atomic_add_fetch(&counts.forbidden, 1, __ATOMIC_RELAXED);

@@ -1,7 +1,7 @@
 /*
  * check_statedir.c: ended processes' profiles and MemStats survive in the
  * state directory, are found again by a fresh reader (a restarted gomemd),
- * are pruned by count, size and age, and nothing planted in the directory is
+ * are pruned by count (shared fairly between owners), size and age, and nothing planted in the directory is
  * followed or read without bound.
  */
 #include <check.h>
@@ -196,6 +196,60 @@ START_TEST(prune_by_count_size_age)
 }
 END_TEST
 
+/* As save(), with an owner. */
+static void
+save_owned(pid_t pid, uint64_t ended, uid_t uid)
+{
+	struct statedir_entry e = { .pid = pid, .start_ns = (uint64_t)pid, .ended_ns = ended,
+				    .uid = uid, .have_uid = 1 };
+	char err[256];
+
+	snprintf(e.comm, sizeof(e.comm), "u%u", (unsigned)uid);
+	snprintf(e.end.how, sizeof(e.end.how), "exited");
+	ck_assert_msg(statedir_save(dir, &e, NULL, 0, "{}", 2, err, sizeof(err)) == 0, "%s", err);
+}
+
+/* One user's many short-lived processes cannot push another's records out. */
+START_TEST(prune_count_shared_by_owners)
+{
+	struct statedir_limits lim = { 10, 0, 0 };
+	struct statedir_entry *v;
+	size_t n, i, mine = 0, theirs = 0;
+
+	save_owned(1, 1000, 1000); /* the victim's, oldest of all */
+	save_owned(2, 2000, 1000);
+	save_owned(3, 3000, 0);
+	for (i = 0; i < 30; i++) /* then a flood by uid 65534 */
+		save_owned((pid_t)(100 + i), 10000 + i, 65534);
+	statedir_prune(dir, &lim, 7000000000u);
+	n = statedir_list(dir, &v);
+	ck_assert_uint_eq(n, 10);
+	for (i = 0; i < n; i++) {
+		ck_assert(v[i].have_uid);
+		if (v[i].uid == 65534) {
+			theirs++;
+			ck_assert_int_ge(v[i].pid, 123); /* the flood keeps its newest 7 */
+		} else {
+			mine++;
+		}
+	}
+	ck_assert_uint_eq(mine, 3);
+	ck_assert_uint_eq(theirs, 7);
+	free(v);
+	/* Down to 4: the flood gives up entries until it has as many as uid
+	 * 1000 (2); between the two, the older entry goes: uid 1000's first. */
+	lim.max_count = 4;
+	statedir_prune(dir, &lim, 7000000000u);
+	n = statedir_list(dir, &v);
+	ck_assert_uint_eq(n, 4);
+	ck_assert_int_eq(v[0].pid, 129);
+	ck_assert_int_eq(v[1].pid, 128);
+	ck_assert_int_eq(v[2].pid, 3);
+	ck_assert_int_eq(v[3].pid, 2);
+	free(v);
+}
+END_TEST
+
 START_TEST(planted_files_are_not_followed)
 {
 	char path[256], err[256];
@@ -243,6 +297,7 @@ main(void)
 	tcase_add_test(tc, save_list_load);
 	tcase_add_test(tc, how_it_ended);
 	tcase_add_test(tc, prune_by_count_size_age);
+	tcase_add_test(tc, prune_count_shared_by_owners);
 	tcase_add_test(tc, planted_files_are_not_followed);
 	suite_add_tcase(s, tc);
 	return run_suite(s);

@@ -410,6 +410,17 @@ def main():
                   "%s: an unknown pid is a JSON 404: %s" % (tag, doc))
 
         served(d, "after the grace period")
+        # each record names its owner (the count limit is shared by owners)
+        owners = {}
+        for name in os.listdir(state):
+            try:
+                with open(os.path.join(state, name, "info")) as f:
+                    kv = dict(line.split(" ", 1) for line in f.read().splitlines() if " " in line)
+                owners[int(kv["pid"])] = int(kv.get("uid", "-1"))
+            except (OSError, ValueError, KeyError):
+                pass
+        check(all(owners.get(pid) == os.getuid() for pid in ended),
+              "the state directory's records name their owner, uid %d (%s)" % (os.getuid(), owners))
         for pid in ended:
             st, doc = get(d.port, "/processes/%d" % pid)
             check(st == 404, "pid %d left the table after the grace period" % pid)

@@ -1192,6 +1192,7 @@ extern pthread_mutex_t gm_snap_lock;
  */
 #define GM_SCAV_DELAY_NS    0u
 #define GM_SCAV_EAGER_BYTES ((uint64_t)32 << 20)
+#define GM_SCAV_BYSTANDER_NS 1000000000u /* 1 s */
 #define GM_SCAV_RETRY_MIN_NS 10000000u    /* 10 ms */
 #define GM_SCAV_RETRY_MAX_NS 1000000000u  /* 1 s */
 
@@ -1210,8 +1211,9 @@ typedef struct gm_scav_state {
 	_Atomic uint64_t not_before; /* GM_SCAV_FROM_NEXT: from the next slow path on */
 	pid_t born_pid; /* getpid() then: a vfork child sharing our memory must not start it */
 	/* Set at load when the process's malloc is not ours (the program
-	 * defines its own, as Chromium does): the thread starts only once our
-	 * heap holds GM_SCAV_EAGER_BYTES. */
+	 * defines its own, as Chromium does): the thread starts at a slow path
+	 * GM_SCAV_BYSTANDER_NS after load at the earliest, or once our heap
+	 * holds GM_SCAV_EAGER_BYTES. */
 	bool bystander;
 	/* pthread_create failed (a thread or pid limit): no new attempt before
 	 * retry_at (gm_nanotime), after waits that double from

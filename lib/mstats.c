@@ -175,10 +175,10 @@ void gm_mstats_publish(void)
 }
 
 /*
- * The tracers gomem:init was fired for: the semaphore's count then, and in
- * which process (a forked child has told nobody).  Under gm_snap_lock.
+ * Whether gomem:init was fired while its semaphore was last seen set, and
+ * in which process (a forked child has told nobody).  Under gm_snap_lock.
  */
-static unsigned short gm_init_told;
+static bool gm_init_told;
 static pid_t gm_init_told_pid;
 
 /* Fire gomem:init if anybody listens (at load, and for a tracer that came later). */
@@ -189,29 +189,31 @@ void gm_mstats_probe_init(void)
 	gm_mutex_lock(&gm_snap_lock);
 	gm_read_memstats(&gm_snap);
 	GM_PROBE4(init, GOMEM_VERSION_STRING, &gm_snap, (uint64_t)sizeof(gm_snap), gm_prof_table());
-	gm_init_told = GM_PROBE_COUNT(init);
+	gm_init_told = true;
 	gm_init_told_pid = getpid();
 	gm_mutex_unlock(&gm_snap_lock);
 }
 
 /*
- * From the scavenger's loop: a tracer that attached after load (gomemd
- * started later, or restarted, or attached by pid) has seen no gomem:init,
- * and init is the only probe that carries the library's version.  The
- * semaphore counts the tracers: when it grew since init last fired, fire
- * it again.
+ * From every turn of the scavenger's loop (at least once a second): a
+ * tracer that attached after load (gomemd started or restarted later, or a
+ * per-pid attach) has seen no gomem:init, and init is the only probe that
+ * carries the library's version.  The kernel sets the semaphore when the
+ * first tracer attaches and clears it when the last one leaves (it does
+ * not count tracers), so init fires again when the semaphore is seen set
+ * after it was seen clear.  A restart quicker than one turn of the loop
+ * goes unseen, and that tracer learns no version.
  */
 void gm_mstats_announce(void)
 {
-	unsigned short n = GM_PROBE_COUNT(init);
-	int again;
+	bool on = GM_PROBE_ENABLED(init), again;
 
 	gm_mutex_lock(&gm_snap_lock);
 	if (gm_init_told_pid != gm_scav.pid)
-		gm_init_told = 0, gm_init_told_pid = gm_scav.pid;
-	again = n > gm_init_told;
-	if (!again)
-		gm_init_told = n; /* one detached: a later attach counts up again */
+		gm_init_told = false, gm_init_told_pid = gm_scav.pid;
+	again = on && !gm_init_told;
+	if (!on)
+		gm_init_told = false;
 	gm_mutex_unlock(&gm_snap_lock);
 	if (again)
 		gm_mstats_probe_init();

@@ -49,8 +49,6 @@
 	__extension__ extern unsigned short gomem_##name##_semaphore                               \
 	    __attribute__((unused, section(".probes"), visibility("hidden")))
 #define GM_PROBE_ENABLED(name)	       __builtin_expect(gomem_##name##_semaphore != 0, 0)
-/* How many tracers are attached (the kernel counts them in the semaphore). */
-#define GM_PROBE_COUNT(name)	       (*(volatile unsigned short *)&gomem_##name##_semaphore)
 #define GM_PROBE2(name, a, b)	       STAP_PROBE2(gomem, name, a, b)
 #define GM_PROBE3(name, a, b, c)       STAP_PROBE3(gomem, name, a, b, c)
 #define GM_PROBE4(name, a, b, c, d)    STAP_PROBE4(gomem, name, a, b, c, d)
@@ -65,7 +63,6 @@
 #define GM_PROBE_SEMAPHORE(name)       extern int gm_no_probe_##name
 #define GM_PROBE_DECLARE(name)	       extern int gm_no_probe_##name
 #define GM_PROBE_ENABLED(name)	       0
-#define GM_PROBE_COUNT(name)	       0
 #define GM_PROBE2(name, a, b)	       ((void)(a), (void)(b))
 #define GM_PROBE3(name, a, b, c)       ((void)(a), (void)(b), (void)(c))
 #define GM_PROBE4(name, a, b, c, d)    ((void)(a), (void)(b), (void)(c), (void)(d))

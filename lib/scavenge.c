@@ -282,8 +282,8 @@ static void *gm_scav_main(void *arg)
 		}
 		if (next_trim - now < sleep_ns)
 			sleep_ns = next_trim - now;
+		gm_mstats_announce();
 		if (GM_PROBE_ENABLED(memstats)) {
-			gm_mstats_announce();
 			if (now >= next_pub) {
 				gm_mstats_publish();
 				next_pub = now + gm_opt.stats_interval_ns;
@@ -487,6 +487,21 @@ void gm_scav_born(void)
 }
 
 /*
+ * How long after load (or a fork child's first slow path) the thread may
+ * start at a slow path.  A bystander waits at least GM_SCAV_BYSTANDER_NS:
+ * its malloc may forward to ours (a tracing wrapper preloaded before us,
+ * calling __libc_malloc or dlsym(RTLD_NEXT)), and then it does need the
+ * thread; a program with a malloc of its own that checks it runs alone
+ * does so when it starts (Chromium's zygote, before it forks).
+ */
+static uint64_t gm_scav_delay_ns(void)
+{
+	if (gm_scav.bystander && gm_opt.scav_delay_ns < GM_SCAV_BYSTANDER_NS)
+		return GM_SCAV_BYSTANDER_NS;
+	return gm_opt.scav_delay_ns;
+}
+
+/*
  * Whether the process's malloc is defined by another object.  dlsym finds
  * the address the process binds "malloc" to.  That is ours, or another
  * definition, or the PLT slot of an executable built without -pie that
@@ -521,6 +536,8 @@ void gm_scav_start_at_load(void)
 {
 	if (gm_malloc_self != NULL && gm_malloc_is_elsewhere()) {
 		gm_scav.bystander = true;
+		atomic_store_explicit(&gm_scav.not_before, gm_nanotime() + gm_scav_delay_ns(),
+				      memory_order_relaxed);
 		return;
 	}
 	if (gm_opt.scav_delay_ns == 0)
@@ -547,15 +564,15 @@ void gm_scav_start_lazy(void)
 	/* A forked child's first slow path: its delay starts now. */
 	not_before = atomic_load_explicit(&gm_scav.not_before, memory_order_relaxed);
 	if (not_before == GM_SCAV_FROM_NEXT) {
-		not_before = now + gm_opt.scav_delay_ns;
+		not_before = now + gm_scav_delay_ns();
 		atomic_store_explicit(&gm_scav.not_before, not_before, memory_order_relaxed);
 	}
 	heap = atomic_load_explicit(&gm_heap.inuse, memory_order_relaxed) +
 	       atomic_load_explicit(&gm_heap.idle, memory_order_relaxed);
 	/* Not from a vfork child (no fork handler ran there): its thread
 	 * would die at its exec, and the flag it set would keep ours off. */
-	if ((heap >= GM_SCAV_EAGER_BYTES ||
-	     (!gm_scav.bystander && (GM_PROBE_ENABLED(memstats) || now >= not_before))) &&
+	if ((heap >= GM_SCAV_EAGER_BYTES || now >= not_before ||
+	     (!gm_scav.bystander && GM_PROBE_ENABLED(memstats))) &&
 	    getpid() == gm_scav.born_pid)
 		gm_scav_start();
 }

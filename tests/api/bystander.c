@@ -9,7 +9,8 @@
  * then, with the argument "big", allocates 2 x 48 MiB through
  * __libc_malloc (glibc's name, which libgomem also exports: with libgomem
  * preloaded the call goes to it even where malloc does not) and prints
- * the count again.
+ * the count again; with "late", it sleeps 1.3 s, then allocates 100 bytes
+ * the same way (a wrapper's malloc that forwards to libgomem).
  */
 #include <dirent.h>
 #include <errno.h>
@@ -17,6 +18,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 
 #ifdef OWN_MALLOC
 static _Alignas(64) unsigned char arena[16 << 20];
@@ -151,6 +153,15 @@ int main(int argc, char **argv)
 		memset(q, 1, 4096);
 		printf("big threads=%d\n", threads());
 		__libc_free(q);
+		__libc_free(p);
+	}
+	if (argc > 1 && strcmp(argv[1], "late") == 0) {
+		struct timespec ts = {1, 300000000};
+		void *p;
+
+		nanosleep(&ts, NULL);
+		p = __libc_malloc(100);
+		printf("late threads=%d\n", threads());
 		__libc_free(p);
 	}
 	return 0;

@@ -7,7 +7,8 @@
 # -pie, the address the process binds "malloc" to is the executable's PLT
 # slot, which leads to libgomem), and the bystander gets it once
 # something does allocate much through libgomem (__libc_malloc, which the
-# library exports too).  bystander.c prints the thread counts.
+# library exports too), or allocates through it 1 s after load.
+# bystander.c prints the thread counts.
 . "${srcdir:-$(dirname "$0")}/preload_lib.sh"
 
 build() {
@@ -37,6 +38,12 @@ threads run_gomem plain-gomem "$work/plain" 2 2
 threads run_gomem nopie-gomem "$work/nopie" 2 2
 # The bystander: one thread until 96 MiB go through libgomem.
 threads run_gomem own-gomem "$work/own" 1 2
+# Allocations that reach libgomem 1 s after load start it (a tracing
+# wrapper's malloc that forwards to libgomem).
+run_gomem own-late "$work/own" late
+assert_ok own-late
+printf 'threads=1\nlate threads=2\n' | cmp -s - "$work/own-late.out" ||
+	fail "own-late: $(tr '\n' ' ' <"$work/own-late.out")(want 1, then 2 threads)"
 grep -qsE "to [^ ]*libgomem\.so[^ ]* \[[0-9]+\]: normal symbol .__libc_malloc" "$work"/ld-own-gomem.* ||
 	fail "__libc_malloc did not bind to libgomem"
 # Its malloc stayed its own.

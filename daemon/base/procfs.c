@@ -94,6 +94,31 @@ int procfs_owner(int pid, uid_t *uid)
 	return 0;
 }
 
+/*
+ * The real uid of a process (the first field of Uid: in its status): who
+ * ran it, where /proc/PID's owner is its effective uid (root for a
+ * setuid-root program a user ran); 0, or -1.
+ */
+int procfs_real_uid(int pid, uid_t *uid)
+{
+	char buf[2048], *p;
+	ssize_t n = procfs_read(pid, "status", buf, sizeof buf - 1);
+	unsigned long v;
+	char *end;
+
+	if (n <= 0)
+		return -1;
+	buf[n] = '\0';
+	p = strstr(buf, "\nUid:");
+	if (p == NULL)
+		return -1;
+	v = strtoul(p + 5, &end, 10);
+	if (end == p + 5 || v > (uid_t)-1)
+		return -1;
+	*uid = (uid_t)v;
+	return 0;
+}
+
 /* Whether a process exists. */
 int procfs_alive(int pid)
 {

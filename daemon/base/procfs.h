@@ -22,6 +22,7 @@ int procfs_read_alloc(int pid, const char *name, size_t max, char **buf, size_t 
 /* Whether /proc/PID exists. */
 int procfs_alive(int pid);
 int procfs_owner(int pid, uid_t *uid);
+int procfs_real_uid(int pid, uid_t *uid);
 /* Start time in clock ticks since boot (stat field 22); 0 if gone or a zombie. */
 uint64_t procfs_start_ticks(int pid);
 /* The thread-group leader's name (/proc/PID/comm without the newline); 0 or -1. */

@@ -211,13 +211,14 @@ void access_limiter_destroy(struct access_limiter *l)
  * A 64-bit key for a client's address (FNV-1a; never 0), by what one client
  * controls.  All of loopback is one client: any local user can bind
  * 127.0.0.2, 127.1.2.3 and so on, and would count as another client at
- * each.  An IPv4 address is itself, also when mapped into IPv6; an IPv6
- * address counts by its /64, what a site hands one host.  Anything else (a
- * unix socket, no address) is 1.
+ * each.  Any other address is itself, IPv4 also when mapped into IPv6.
+ * (Not an IPv6 /64: on a LAN with SLAAC that is every host of a segment,
+ * and one host's failed logins would lock out the others.)  Anything else
+ * (a unix socket, no address) is 1.
  */
 uint64_t access_client_key(const struct sockaddr *sa)
 {
-	unsigned char a[8] = {0};
+	unsigned char a[16] = {0};
 	uint64_t h = 0xcbf29ce484222325ull;
 	size_t len, i;
 
@@ -234,15 +235,15 @@ uint64_t access_client_key(const struct sockaddr *sa)
 			a[0] = 127;
 			len = 4;
 		} else {
-			memcpy(a, v6->s6_addr, 8);
-			len = 8;
+			memcpy(a, v6->s6_addr, 16);
+			len = 16;
 		}
 	} else {
 		return 1;
 	}
 	if (len == 4 && a[0] == 127)
 		a[1] = a[2] = a[3] = 0;
-	h ^= len; /* an IPv6 /64 never equals an IPv4 address */
+	h ^= len; /* an IPv6 address never equals an IPv4 one */
 	for (i = 0; i < len; i++)
 		h = (h ^ a[i]) * 0x100000001b3ull;
 	return h ? h : 1;

@@ -103,7 +103,7 @@ static int read_identity(int pid, struct proc_info *info, uint64_t *start_ticks)
 		return -1;
 	info->start_time_ns = tab.btime_ns + *start_ticks * (1000000000ull / (uint64_t)tab.clk_tck);
 	procfs_comm(pid, info->comm, sizeof info->comm);
-	info->have_uid = procfs_owner(pid, &info->uid) == 0;
+	info->have_uid = procfs_real_uid(pid, &info->uid) == 0;
 	read_cmdline(pid, info);
 	cgroup_read(pid, info->cgroup, sizeof info->cgroup, info->unit, sizeof info->unit);
 	return 0;

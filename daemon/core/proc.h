@@ -50,7 +50,7 @@ struct proc_info {
 	int attached_pid; /* has its own per-pid attachment */
 	char cgroup[256]; /* cgroup path (cgroup.c), "" if unknown */
 	char unit[128];	  /* systemd unit from the cgroup, "" if none */
-	uid_t uid;	  /* its owner when first seen (procfs_owner) */
+	uid_t uid;	  /* its real uid when first seen (procfs_real_uid) */
 	int have_uid;
 };
 

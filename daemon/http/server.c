@@ -449,8 +449,8 @@ int http_start(const struct gomemd_config *c, const struct http_route *table, si
 		struct MHD_OptionItem opts[] = {
 		    {MHD_OPTION_NOTIFY_CONNECTION, (intptr_t)http_notify, NULL},
 		    {MHD_OPTION_URI_LOG_CALLBACK, (intptr_t)http_uri, NULL},
-		    /* Reject what RFC 9112 says a server must: no Host in HTTP/1.1,
-		     * space before a header's colon, and the like. */
+		    /* Reject what RFC 9112 says a server must: no Host in HTTP/1.1
+		     * (0.9.7x's level 1; its space-before-colon check is level 2). */
 		    {MHD_OPTION_STRICT_FOR_CLIENT, 1, NULL},
 		    {act_tcp >= 0 ? MHD_OPTION_LISTEN_SOCKET : MHD_OPTION_SOCK_ADDR, act_tcp,
 		     act_tcp >= 0 ? NULL : ai->ai_addr},

@@ -19,6 +19,7 @@
  */
 #include "config.h"
 
+#include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -66,15 +67,32 @@ static int heapprof_seconds(struct http_req *req, unsigned *secs, int *ret)
 }
 
 /* GET /debug/pprof/heap. */
+/*
+ * ?debug=N as Go's net/http/pprof reads it (strconv.Atoi, its error
+ * ignored): an optional sign and decimal digits that fit, else 0.
+ */
+static long debug_level(const char *s)
+{
+	const char *d;
+	char *end;
+	long v;
+
+	if (s == NULL)
+		return 0;
+	d = s + (*s == '+' || *s == '-');
+	if (*d < '0' || *d > '9')
+		return 0;
+	errno = 0;
+	v = strtol(s, &end, 10);
+	return *end != '\0' || errno == ERANGE ? 0 : v;
+}
+
 int heapprof_heap(struct http_req *req)
 {
-	/* As Go's net/http/pprof: ?debug=N, anything but a nonzero number is 0. */
-	const char *dbg = http_arg(req, "debug");
-	char *body = NULL, disp[96], *end;
-	long level = dbg != NULL ? strtol(dbg, &end, 10) : 0;
+	char *body = NULL, disp[96];
 	unsigned secs;
 	size_t len = 0;
-	int pid, ret, text = dbg != NULL && *dbg != '\0' && *end == '\0' && level != 0;
+	int pid, ret, text = debug_level(http_arg(req, "debug")) != 0;
 
 	if (heapprof_seconds(req, &secs, &ret) != 0)
 		return ret;

@@ -201,9 +201,9 @@ START_TEST(test_client_key)
 	ck_assert(key_of("10.0.0.1") == key_of("::ffff:10.0.0.1"));
 	ck_assert(key_of("10.0.0.1") != key_of("10.0.0.2"));
 	ck_assert(key_of("10.0.0.1") != lo);
-	/* IPv6 by its /64 */
-	ck_assert(key_of("2001:db8::1") == key_of("2001:db8::ffff:1"));
-	ck_assert(key_of("2001:db8::1") != key_of("2001:db8:0:1::1"));
+	/* IPv6 by the whole address (hosts of one /64 are other clients) */
+	ck_assert(key_of("2001:db8::1") == key_of("2001:db8:0:0::1"));
+	ck_assert(key_of("2001:db8::1") != key_of("2001:db8::2"));
 	ck_assert(key_of("2001:db8::1") != lo);
 	/* no address: 1, which no limit applies to */
 	ck_assert_uint_eq(access_client_key(NULL), 1);

@@ -8,12 +8,15 @@
 
 #include "../common/suite.h"
 #include <fcntl.h>
+#include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <sys/wait.h>
 #include <unistd.h>
 
+#include "base/procfs.h"
 #include "core/statedir.h"
 
 static char dir[64];
@@ -250,6 +253,45 @@ START_TEST(prune_count_shared_by_owners)
 }
 END_TEST
 
+/*
+ * A setuid-root program that a user runs has a /proc/PID that is root's
+ * (its effective uid): records take the real uid, so that user cannot file
+ * records as root's by running such a program many times (and push out
+ * root's own by the owners' shares).
+ */
+START_TEST(owner_is_the_real_uid)
+{
+	int fds[2];
+	pid_t child;
+	uid_t owner = 12345, real = 12345;
+	char c;
+
+	if (getuid() != 0)
+		return; /* needs to become another user */
+	ck_assert_int_eq(pipe(fds), 0);
+	child = fork();
+	ck_assert_int_ge(child, 0);
+	if (child == 0) {
+		if (setresuid(65534, 0, 0) != 0) /* as a setuid-root program run by nobody */
+			_exit(1);
+		(void)write(fds[1], "x", 1);
+		pause();
+		_exit(0);
+	}
+	close(fds[1]);
+	ck_assert_int_eq(read(fds[0], &c, 1), 1);
+	ck_assert_int_eq(procfs_owner(child, &owner), 0);
+	ck_assert_int_eq(procfs_real_uid(child, &real), 0);
+	kill(child, SIGKILL);
+	waitpid(child, NULL, 0);
+	close(fds[0]);
+	ck_assert_uint_eq(owner, 0);
+	ck_assert_uint_eq(real, 65534);
+	ck_assert_int_eq(procfs_real_uid(getpid(), &real), 0);
+	ck_assert_uint_eq(real, getuid());
+}
+END_TEST
+
 START_TEST(planted_files_are_not_followed)
 {
 	char path[256], err[256];
@@ -298,6 +340,7 @@ main(void)
 	tcase_add_test(tc, how_it_ended);
 	tcase_add_test(tc, prune_by_count_size_age);
 	tcase_add_test(tc, prune_count_shared_by_owners);
+	tcase_add_test(tc, owner_is_the_real_uid);
 	tcase_add_test(tc, planted_files_are_not_followed);
 	suite_add_tcase(s, tc);
 	return run_suite(s);

@@ -34,6 +34,7 @@
 #include "base/clock.h"
 #include "base/heartbeat.h"
 #include "base/log.h"
+#include "base/mapguard.h"
 #include "base/xmalloc.h"
 #include "core/attach.h"
 #include "core/conf.h"
@@ -119,6 +120,19 @@ static void reload(int argc, char **argv)
  * print its bcrypt hash for the web config's basic_auth_users, as
  * `htpasswd -nBC 10` would.  0, or 1 on error.
  */
+/* Once a second: say when files read for their ELF shrank under gomemd (base/mapguard.c). */
+static void note_shrunk_files(void)
+{
+	static uint64_t told;
+	uint64_t n = mapguard_pages();
+
+	if (n != told)
+		log_warnx("%llu page(s) of files read for their ELF were past the files' ends: "
+			  "a watched process's file shrank while gomemd read it (read as zeros)",
+			  (unsigned long long)(n - told));
+	told = n;
+}
+
 static int hash_password(void)
 {
 	char line[1024], setting[CRYPT_GENSALT_OUTPUT_SIZE];
@@ -180,6 +194,9 @@ int main(int argc, char **argv)
 	sigaddset(&set, SIGHUP);
 	pthread_sigmask(SIG_BLOCK, &set, NULL);
 	signal(SIGPIPE, SIG_IGN);
+	/* A watched process's ELF file truncated while it is read: zeros, not SIGBUS. */
+	if (mapguard_install() != 0)
+		log_warn("installing the SIGBUS handler");
 
 	proc_init(cfg->history_len, cfg->history_interval_ms);
 	if (attach_open(err, sizeof err) != 0) {
@@ -260,6 +277,7 @@ int main(int argc, char **argv)
 				heartbeat_busy(&main_beat, "sweeping");
 				guard_sweep(now_mono_ns());
 				watch_sweep(cfg->grace_s);
+				note_shrunk_files();
 				sd_notify(0, "WATCHDOG=1"); /* this loop turns */
 			} else if (fd == sfd) {
 				while (read(sfd, &si, sizeof si) == (ssize_t)sizeof si) {

@@ -210,7 +210,8 @@ elf_init(void)
 
 /*
  * The build ID and PT_LOAD headers of the ELF file fd, read with pread (a
- * file the process owner may truncate is never mapped here).  0 or -1.
+ * file the process owner may truncate is not mapped here; libdw, which
+ * maps the objects it loads, is covered by base/mapguard.c).  0 or -1.
  */
 static int
 elf_identity(int fd, char *build_id, size_t idlen, struct elf_load *loads, unsigned *nloads)

@@ -10,6 +10,8 @@
 
 #include "core/procprof.h"
 
+#include "base/safefile.h"
+
 #include <errno.h>
 #include <fcntl.h>
 #include <gelf.h>
@@ -27,6 +29,7 @@
 
 #define PROCPROF_MAX_MAPS 4096     /* lines of /proc/PID/maps looked at */
 #define PROCPROF_MAX_ELF ((off_t)1 << 31)
+#define PROCPROF_MAX_SYMTAB ((uint64_t)64 << 20) /* bytes of one symbol table read */
 #define PROCPROF_SYMBOL "gomem_profile"
 
 static void __attribute__((format(printf, 3, 4)))
@@ -45,7 +48,8 @@ set_err(char *err, size_t errlen, const char *fmt, ...)
 
 /*
  * st_value of `gomem_profile` in the ELF file fd and the vaddr of its first
- * PT_LOAD (the one at file offset 0); 0 when found.
+ * PT_LOAD (the one at file offset 0); 0 when found.  Read with pread: the
+ * file's owner may truncate it at any moment, and a mapped file would fault.
  */
 static int
 elf_find_symbol(int fd, uint64_t *value, uint64_t *load0)
@@ -55,7 +59,7 @@ elf_find_symbol(int fd, uint64_t *value, uint64_t *load0)
 	size_t nph, i;
 	int rc = -1, found_load = 0;
 
-	e = elf_begin(fd, ELF_C_READ_MMAP, NULL);
+	e = elf_begin(fd, ELF_C_READ, NULL);
 	if (e == NULL)
 		return -1;
 	if (elf_kind(e) != ELF_K_ELF || gelf_getclass(e) != ELFCLASS64 ||
@@ -80,7 +84,7 @@ elf_find_symbol(int fd, uint64_t *value, uint64_t *load0)
 
 		if (gelf_getshdr(scn, &sh) == NULL ||
 		    (sh.sh_type != SHT_DYNSYM && sh.sh_type != SHT_SYMTAB) || sh.sh_entsize == 0 ||
-		    (d = elf_getdata(scn, NULL)) == NULL)
+		    sh.sh_size > PROCPROF_MAX_SYMTAB || (d = elf_getdata(scn, NULL)) == NULL)
 			continue;
 		n = sh.sh_size / sh.sh_entsize;
 		for (i = 0; i < n; i++) {
@@ -105,31 +109,24 @@ out:
 }
 
 /*
- * Look for the symbol in the object mapped at [start, end) of pid, named
- * name in the process's mount namespace.
+ * Look for the symbol in the object of maps line m of pid, opened by
+ * base/safefile.c: never a link followed, never a FIFO or device opened,
+ * only the inode the line names.
  */
 static int
-try_mapping(pid_t pid, uint64_t start, uint64_t end, const char *name, uint64_t *addr)
+try_mapping(pid_t pid, const struct safefile_map *m, uint64_t *addr)
 {
-	char path[PATH_MAX + 64];
 	struct stat st;
 	uint64_t value, load0;
+	char why[256];
 	int fd, rc = -1;
 
-	/* The mapping itself (needs CAP_SYS_ADMIN or CAP_CHECKPOINT_RESTORE), else
-	   its name under the process's root (CAP_SYS_PTRACE, as gomemd's unit has). */
-	snprintf(path, sizeof(path), "/proc/%d/map_files/%llx-%llx", (int)pid,
-		 (unsigned long long)start, (unsigned long long)end);
-	fd = open(path, O_RDONLY | O_CLOEXEC | O_NONBLOCK | O_NOCTTY);
-	if (fd < 0) {
-		snprintf(path, sizeof(path), "/proc/%d/root%s", (int)pid, name);
-		fd = open(path, O_RDONLY | O_CLOEXEC | O_NONBLOCK | O_NOCTTY);
-	}
+	fd = safefile_open((int)pid, m, SAFEFILE_ANY, why, sizeof why);
 	if (fd < 0)
 		return -1;
-	if (fstat(fd, &st) == 0 && S_ISREG(st.st_mode) && st.st_size <= PROCPROF_MAX_ELF &&
-	    elf_find_symbol(fd, &value, &load0) == 0 && start >= load0) {
-		*addr = start - load0 + value;
+	if (fstat(fd, &st) == 0 && st.st_size <= PROCPROF_MAX_ELF &&
+	    elf_find_symbol(fd, &value, &load0) == 0 && m->start >= load0) {
+		*addr = m->start - load0 + value;
 		rc = 0;
 	}
 	close(fd);
@@ -139,9 +136,10 @@ try_mapping(pid_t pid, uint64_t start, uint64_t end, const char *name, uint64_t 
 int
 procprof_find(pid_t pid, uint64_t *addr, char *err, size_t errlen)
 {
-	char path[64], line[4096 + 128];
-	uint64_t exe_start = 0, exe_end = 0;
-	char exe[PATH_MAX + 1], exe_name[PATH_MAX + 1] = "";
+	char path[64], line[PATH_MAX + 128];
+	char exe[PATH_MAX + 1];
+	struct safefile_map m, exe_map;
+	int have_exe = 0;
 	unsigned lines = 0;
 	ssize_t n;
 	FILE *f;
@@ -150,6 +148,8 @@ procprof_find(pid_t pid, uint64_t *addr, char *err, size_t errlen)
 	snprintf(path, sizeof(path), "/proc/%d/exe", (int)pid);
 	n = readlink(path, exe, sizeof(exe) - 1);
 	exe[n > 0 ? n : 0] = 0;
+	if (n > 10 && strcmp(exe + n - 10, " (deleted)") == 0)
+		exe[n - 10] = 0; /* as safefile_parse_map gives the path */
 	snprintf(path, sizeof(path), "/proc/%d/maps", (int)pid);
 	f = fopen(path, "re");
 	if (f == NULL) {
@@ -157,32 +157,22 @@ procprof_find(pid_t pid, uint64_t *addr, char *err, size_t errlen)
 		return -1;
 	}
 	while (fgets(line, sizeof(line), f) != NULL && lines++ < PROCPROF_MAX_MAPS) {
-		unsigned long long start, end, off;
-		char *name;
-		int pos = 0;
-
-		if (sscanf(line, "%llx-%llx %*4s %llx %*s %*u %n", &start, &end, &off, &pos) != 3 ||
-		    pos == 0 || off != 0)
+		if (safefile_parse_map(line, &m) != 0 || m.offset != 0 || m.inode == 0 ||
+		    m.path[0] != '/')
 			continue;
-		name = line + pos;
-		name[strcspn(name, "\n")] = 0;
-		if (name[0] != '/')
-			continue;
-		if (exe[0] != 0 && strcmp(name, exe) == 0 && exe_start == 0) {
-			exe_start = start;
-			exe_end = end;
-			snprintf(exe_name, sizeof(exe_name), "%s", name);
+		if (exe[0] != 0 && strcmp(m.path, exe) == 0 && !have_exe) {
+			exe_map = m;
+			have_exe = 1;
 			continue;
 		}
-		if (strstr(strrchr(name, '/'), "gomem") != NULL &&
-		    try_mapping(pid, start, end, name, addr) == 0) {
+		if (strstr(strrchr(m.path, '/'), "gomem") != NULL && try_mapping(pid, &m, addr) == 0) {
 			fclose(f);
 			return 0;
 		}
 	}
 	fclose(f);
 	/* Linked in statically: the executable itself. */
-	if (exe_start != 0 && try_mapping(pid, exe_start, exe_end, exe_name, addr) == 0)
+	if (have_exe && try_mapping(pid, &exe_map, addr) == 0)
 		return 0;
 	set_err(err, errlen, "no %s symbol in the objects of the process", PROCPROF_SYMBOL);
 	return -1;

@@ -17,6 +17,7 @@
 #include "gomem.h"
 
 #include "base/cgroup.h"
+#include "base/mapguard.h"
 #include "base/obuf.h"
 #include "base/xmalloc.h"
 #include "core/attach.h"
@@ -165,6 +166,10 @@ int metrics_http(struct http_req *req)
 		    &b, "gomemd_events_refused_total", "counter",
 		    "/events clients turned away by a cap (total, per address, unix socket).");
 		prom_u64(&b, "gomemd_events_refused_total", NULL, sse_refused_total());
+		prom_head(&b, "gomemd_shrunk_file_pages_total", "counter",
+			  "Pages of files read for their ELF that were past the file's end when "
+			  "read (the file shrank), read as zeros.");
+		prom_u64(&b, "gomemd_shrunk_file_pages_total", NULL, mapguard_pages());
 		more = obuf_take(&b, &mlen);
 		if (more != NULL) {
 			body = xrealloc(body, len + mlen + 1);

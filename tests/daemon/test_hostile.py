@@ -69,6 +69,41 @@ class UnixHTTP(http.client.HTTPConnection):
         self.sock.connect(self.path)
 
 
+# The shrinking process: maps argv[1]; then for argv[2] s, over and over,
+# truncates each FILE:KEEP that follows to KEEP bytes and writes the rest
+# back.
+SHRINKER = """
+import mmap, os, sys, time
+m = mmap.mmap(os.open(sys.argv[1], os.O_RDONLY), 0, prot=mmap.PROT_READ)
+files = []
+for a in sys.argv[3:]:
+    path, keep = a.rsplit(":", 1)
+    files.append((os.open(path, os.O_RDWR), int(keep), open(path, "rb").read()[int(keep):]))
+print("ready", flush=True)
+end = time.time() + float(sys.argv[2])
+while time.time() < end:
+    time.sleep(0.0002)
+    for fd, keep, tail in files:
+        os.ftruncate(fd, keep)
+        os.pwrite(fd, tail, keep)
+"""
+
+
+def loaded_end(path):
+    """The end of an ELF64 file's last PT_LOAD: what ld.so maps of it."""
+    import struct
+    with open(path, "rb") as f:
+        data = f.read()
+    phoff, = struct.unpack_from("<Q", data, 0x20)
+    phentsize, phnum = struct.unpack_from("<HH", data, 0x36)
+    end = 0
+    for i in range(phnum):
+        ptype, _, off, _, _, filesz = struct.unpack_from("<IIQQQQ", data, phoff + i * phentsize)
+        if ptype == 1:
+            end = max(end, off + filesz)
+    return (end + 4095) // 4096 * 4096
+
+
 def request(port=None, sock=None, method="GET", path="/", headers=None, timeout=10, source=None):
     """(status, headers dict, body bytes), or (None, {}, error text)."""
     try:
@@ -361,6 +396,42 @@ def main():
     check(metric(d.port, "gomemd_events_received_total") > before and
           request(d.port, path="/healthz", timeout=2)[0] == 200,
           "symbolise: collection goes on and /healthz is ok")
+
+    # shrink: a watched process truncates and restores ELF files while
+    # gomemd reads them: a copy of libgomem named *gomem*, mapped below its
+    # library (gomemd looks there for the profile table's symbol), and the
+    # part of its library past what ld.so maps (.symtab and the debug
+    # sections, which the symboliser reads).  A read past the new end of a
+    # mapped file is SIGBUS, which ended gomemd within seconds: the table's
+    # lookup now reads with pread, and base/mapguard.c turns the symboliser's
+    # faults (libdw maps what it reads) into pages of zeros.
+    sdir = os.path.join(tmp, "shrink")
+    os.mkdir(sdir)
+    os.chown(sdir, NOBODY, NOBODY)
+    sfile, slib = os.path.join(sdir, "gomem-shrink.so"), os.path.join(sdir, "libgomem.so.0")
+    for f in (sfile, slib):
+        shutil.copy(LIBGOMEM, f)
+        os.chown(f, NOBODY, NOBODY)
+    # Debian's python3: the test's own may live where nobody cannot read
+    py = "/usr/bin/python3" if os.access("/usr/bin/python3", os.X_OK) else sys.executable
+    shrinker = subprocess.Popen(as_nobody(["env", "LD_PRELOAD=" + slib, py, "-c", SHRINKER, sfile,
+                                           "30", sfile + ":4096",
+                                           "%s:%d" % (slib, loaded_end(slib))]),
+                                stdout=subprocess.PIPE)
+    children.append(shrinker)
+    check(shrinker.stdout.readline().strip() == b"ready", "shrink: the process maps its file")
+    st = request(sock=d.sock, method="POST", path="/processes/%d/attach" % shrinker.pid,
+                 timeout=20)[0]
+    check(st == 200 and wait_for(lambda: request(d.port, path="/memstats?pid=%d" % shrinker.pid)[0] == 200, 10),
+          "shrink: the process is watched (attach %s)" % st)
+    t0, pulls = time.time(), 0
+    while time.time() - t0 < 8 and d.p.poll() is None and shrinker.poll() is None:
+        pulls += request(sock=d.sock, path="/debug/pprof/heap?pid=%d" % shrinker.pid,
+                         timeout=10)[0] is not None
+    check(pulls > 0 and d.p.poll() is None and request(d.port, path="/healthz", timeout=5)[0] == 200,
+          "shrink: gomemd lives through %d profile pulls of a process truncating a mapped "
+          "ELF (%s pages read as zeros)" % (pulls, metric(d.port, "gomemd_shrunk_file_pages_total")))
+    shrinker.kill()
 
     # argv: 2 MB of arguments
     big = ["x" * 4000] * 500

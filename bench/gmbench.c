@@ -788,6 +788,39 @@ w_grow4k(void)
 }
 
 /* ------------------------------------------------------------------ */
+/*
+ * strgrow: a string built by appends, each a realloc 16 B longer, to
+ * 1 MiB: most steps stay within the block's pages (or size class).
+ */
+
+#define STRGROW_ROUNDS	60
+#define STRGROW_MAX	(1 * MiB)
+
+static void
+w_strgrow(void)
+{
+	size_t	 round, n = iters(STRGROW_ROUNDS), len, bad = 0;
+	char	*b, *p;
+
+	for (round = 0; round < n; round++) {
+		b = NULL;
+		for (len = 16; len <= STRGROW_MAX; len += 16) {
+			p = realloc(b, len);
+			if (p == NULL) {
+				fprintf(stderr, "gmbench: realloc failed\n");
+				exit(3);
+			}
+			if (len > 16 && p[len - 17] != (char)(len >> 4))
+				bad++;
+			memset(p + len - 16, (char)((len + 16) >> 4), 16);
+			b = p;
+		}
+		free(b);
+	}
+	add_extra("content_errors=%zu", bad);
+}
+
+/* ------------------------------------------------------------------ */
 /* aligned: posix_memalign and aligned_alloc, alignments 16..4096. */
 
 #define ALIGNED_SLOTS	4096
@@ -1393,6 +1426,7 @@ static const struct workload workloads[] = {
 	{ "vecgrow", w_vecgrow, NULL, "vector doubling to 256 MiB, pages untouched" },
 	{ "vecgrow-touch", w_vecgrow_touch, NULL, "vector doubling to 256 MiB, pages written" },
 	{ "grow4k", w_grow4k, NULL, "two buffers grown by 4 KiB in turn to 16 MiB" },
+	{ "strgrow", w_strgrow, NULL, "one buffer grown by 16 B reallocs to 1 MiB" },
 	{ "aligned", w_aligned, NULL, "posix_memalign/aligned_alloc 16..4096" },
 	{ "falseshare", w_falseshare, NULL, "two threads write small blocks" },
 	{ "spike", w_spike, &spike_elapsed, "1 GiB spike, keep 1%, RSS 0/1/5 s" },

@@ -39,7 +39,7 @@ SUBJECT = "gomem"
 SPEED = ["churn", "churn-mt", "prodcons", "larson", "large", "realloc",
          "aligned", "falseshare", "reuse", "tiny", "counted", "xfree", "cachescratch",
          "pair8", "calloc8k", "calloc1m", "calloc1m-touch", "vecgrow",
-         "vecgrow-touch", "grow4k"]
+         "vecgrow-touch", "grow4k", "strgrow"]
 MEMORY = ["spike", "frag"]
 
 

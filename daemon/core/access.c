@@ -249,6 +249,24 @@ uint64_t access_client_key(const struct sockaddr *sa)
 	return h ? h : 1;
 }
 
+/*
+ * The key of a unix-socket peer, by its uid (SO_PEERCRED): each user is a
+ * client of its own there, so one cannot take every connection or stream
+ * of the socket from the others.  Root is never capped (1).  Never an
+ * address's key: FNV-1a over a length no address has.
+ */
+uint64_t access_uid_key(unsigned uid)
+{
+	uint64_t h = 0xcbf29ce484222325ull ^ 0x75; /* 'u' */
+	int i;
+
+	if (uid == 0)
+		return 1;
+	for (i = 0; i < 4; i++)
+		h = (h ^ ((uid >> (8 * i)) & 0xff)) * 0x100000001b3ull;
+	return h > 1 ? h : 2;
+}
+
 /* The slot index of key, refilled to now; -1 if the client has none.  Locked. */
 static int find_locked(struct access_limiter *l, uint64_t key, uint64_t now_ns)
 {

@@ -70,5 +70,6 @@ void access_limiter_fail(struct access_limiter *l, uint64_t key, uint64_t now_ns
 uint64_t access_limiter_blocked(struct access_limiter *l);
 struct sockaddr;
 uint64_t access_client_key(const struct sockaddr *sa);
+uint64_t access_uid_key(unsigned uid);
 
 #endif /* GOMEMD_ACCESS_H */

@@ -108,13 +108,25 @@ static uint64_t client_key(struct MHD_Connection *conn)
 	return access_client_key(ci != NULL ? ci->client_addr : NULL);
 }
 
-/* A connection opened: its header is due within the timeout. */
-void guard_connection_open(struct MHD_Connection *conn, uint64_t now)
+/*
+ * A connection opened: its header is due within the timeout.  A client is
+ * its address over TCP (all of loopback one), its uid on the unix socket.
+ */
+void guard_connection_open(struct MHD_Connection *conn, int is_unix, uint64_t now)
 {
 	int fd = conn_fd(conn);
+	struct unixsock_cred cred;
+	uint64_t key = 1;
 
+	if (fd < 0)
+		return;
+	if (!is_unix)
+		key = client_key(conn);
+	else if (unixsock_cred(fd, &cred) == 0)
+		key = access_uid_key((unsigned)cred.uid);
 	/* Over the server's limit (cannot be tracked) or the client's cap. */
-	if (fd >= 0 && deadline_open(&deadlines, conn, fd, client_key(conn), conf.per_client, now) != 0)
+	if (deadline_open(&deadlines, conn, fd, key, is_unix ? conf.per_uid : conf.per_client, now) !=
+	    0)
 		shutdown(fd, SHUT_RDWR);
 }
 

@@ -21,6 +21,9 @@
 struct MHD_Connection;
 struct webconfig;
 
+/* A uid's share of the unix socket's connections: a quarter, 2 at least. */
+#define GUARD_PER_UID(socket_connections) ((socket_connections) / 4 > 2 ? (socket_connections) / 4 : 2)
+
 struct guard_conf {
 	const struct webconfig *web; /* NULL: no users, no TLS */
 	const char *const *hosts;    /* names beyond loopback the listener answers to */
@@ -29,6 +32,7 @@ struct guard_conf {
 	unsigned header_timeout_s; /* whole request header, from connect */
 	unsigned max_connections;  /* size of the deadline table */
 	unsigned per_client;	   /* connections of one client address (0: no cap) */
+	unsigned per_uid;	   /* unix-socket connections of one uid but root (0: no cap) */
 };
 
 struct guard_refusal {
@@ -46,7 +50,7 @@ struct guard_counts {
 
 int guard_init(const struct guard_conf *c, char *err, size_t errlen);
 void guard_fini(void);
-void guard_connection_open(struct MHD_Connection *conn, uint64_t now_ns);
+void guard_connection_open(struct MHD_Connection *conn, int is_unix, uint64_t now_ns);
 void guard_connection_close(struct MHD_Connection *conn);
 void guard_header_done(struct MHD_Connection *conn);
 size_t guard_sweep(uint64_t now_ns);

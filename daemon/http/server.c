@@ -141,10 +141,9 @@ static void http_log(void *cls, const char *fmt, va_list ap);
 static void http_notify(void *cls, struct MHD_Connection *conn, void **socket_context,
 			enum MHD_ConnectionNotificationCode toe)
 {
-	(void)cls;
 	(void)socket_context;
 	if (toe == MHD_CONNECTION_NOTIFY_STARTED)
-		guard_connection_open(conn, now_mono_ns());
+		guard_connection_open(conn, cls == &listener_unix, now_mono_ns());
 	else
 		guard_connection_close(conn);
 }
@@ -337,7 +336,7 @@ static int http_start_unix(const struct gomemd_config *c, char *err, size_t errl
 	    MHD_OPTION_CONNECTION_LIMIT, (unsigned)c->socket_connections,
 	    MHD_OPTION_CONNECTION_TIMEOUT, (unsigned)c->conn_timeout_s,
 	    MHD_OPTION_CONNECTION_MEMORY_LIMIT, (size_t)(64 * 1024), MHD_OPTION_NOTIFY_CONNECTION,
-	    http_notify, NULL, MHD_OPTION_URI_LOG_CALLBACK, http_uri, NULL,
+	    http_notify, &listener_unix, MHD_OPTION_URI_LOG_CALLBACK, http_uri, NULL,
 	    MHD_OPTION_STRICT_FOR_CLIENT, 1, MHD_OPTION_EXTERNAL_LOGGER, http_log, NULL,
 	    MHD_OPTION_END);
 	if (mhd_unix == NULL) {
@@ -409,7 +408,7 @@ int http_start(const struct gomemd_config *c, const struct http_route *table, si
 		    have_web ? &web : NULL,  (const char *const *)c->allow_hosts,
 		    (size_t)c->nallow_hosts, "gomem",
 		    c->header_timeout_s,     c->max_connections + c->socket_connections,
-		    c->per_ip_limit,
+		    c->per_ip_limit,         GUARD_PER_UID(c->socket_connections),
 		};
 
 		if (guard_init(&gc, err, errlen) != 0) {

@@ -8,6 +8,7 @@
  */
 #include "config.h"
 
+#include "base/unixsock.h"
 #include "core/access.h"
 #include "http/reply.h"
 #include "http/sse.h"
@@ -38,7 +39,9 @@ struct sse_client {
 	int suspended;		/* we suspended conn and nobody resumed it yet */
 	int closing;		/* end the stream at the next read */
 	int local;		/* came in on the unix socket: its own budget */
-	uint64_t client; /* TCP client's key (access_client_key: loopback is one) */
+	/* The client's key: its address over TCP (access_client_key: loopback
+	 * is one), its uid on the unix socket (access_uid_key: root is 1). */
+	uint64_t client;
 };
 
 static pthread_mutex_t sse_lock = PTHREAD_MUTEX_INITIALIZER;
@@ -358,12 +361,18 @@ enum MHD_Result sse_handle(struct MHD_Connection *conn, int pid_filter, const ch
 	unsigned int same = 0, local_n = 0;
 	int local = sa == NULL || sa->sa_family == AF_UNIX;
 	const char *why = NULL;
-	const union MHD_ConnectionInfo *fdi;
+	const union MHD_ConnectionInfo *fdi =
+	    MHD_get_connection_info(conn, MHD_CONNECTION_INFO_CONNECTION_FD);
+	struct unixsock_cred cred;
 
+	if (local)
+		client = fdi != NULL && unixsock_cred(fdi->connect_fd, &cred) == 0
+			     ? access_uid_key((unsigned)cred.uid)
+			     : 1;
 	pthread_mutex_lock(&sse_lock);
 	for (cl = sse_clients; cl != NULL; cl = cl->next) {
 		local_n += cl->local;
-		same += !cl->local && !local && cl->client == client;
+		same += cl->local == local && cl->client == client;
 	}
 	if (!sse_running)
 		why = "the event stream is stopping";
@@ -373,6 +382,8 @@ enum MHD_Result sse_handle(struct MHD_Connection *conn, int pid_filter, const ch
 		why = "too many /events clients";
 	else if (!local && sse_per_client > 0 && same >= sse_per_client)
 		why = "too many /events streams from this address";
+	else if (local && client != 1 && same >= SSE_MAX_PER_UID)
+		why = "too many /events streams of this user on the unix socket";
 	if (why != NULL) {
 		sse_refused++;
 		pthread_mutex_unlock(&sse_lock);
@@ -408,7 +419,6 @@ enum MHD_Result sse_handle(struct MHD_Connection *conn, int pid_filter, const ch
 		return http_queue_error(conn, *status, "out of memory", NULL, NULL);
 	}
 	sse_headers(r);
-	fdi = MHD_get_connection_info(conn, MHD_CONNECTION_INFO_CONNECTION_FD);
 	if (fdi != NULL && !local) {
 		int sndbuf = SSE_SNDBUF;
 

@@ -212,8 +212,28 @@ START_TEST(test_client_key)
 }
 END_TEST
 
+START_TEST(test_uid_key)
+{
+	unsigned uid, a, b;
+
+	/* root is never capped; every other uid is a client of its own */
+	ck_assert_uint_eq(access_uid_key(0), 1);
+	for (a = 1; a < 2000; a += 7)
+		for (b = a + 1; b < a + 50; b++)
+			ck_assert(access_uid_key(a) != access_uid_key(b));
+	ck_assert(access_uid_key(65534) != access_uid_key(65533));
+	ck_assert(access_uid_key(1000) != access_uid_key(1000 + (1u << 24)));
+	/* and never an address's key, nor 1 */
+	for (uid = 1; uid < 70000; uid += 97) {
+		ck_assert(access_uid_key(uid) != 1);
+		ck_assert(access_uid_key(uid) != key_of("127.0.0.1"));
+		ck_assert(access_uid_key(uid) != key_of("10.0.0.1"));
+	}
+}
+END_TEST
+
 int main(void)
 {
 	CHECK_RUN("access", NULL, NULL, test_host, test_cross_origin, test_routes, test_peer,
-		  test_limiter, test_client_key);
+		  test_limiter, test_client_key, test_uid_key);
 }

@@ -69,9 +69,9 @@ class UnixHTTP(http.client.HTTPConnection):
         self.sock.connect(self.path)
 
 
-# The shrinking process: maps argv[1]; then for argv[2] s, over and over,
-# truncates each FILE:KEEP that follows to KEEP bytes and writes the rest
-# back.
+# The shrinking process: maps argv[1]; then, once a line comes on stdin,
+# for argv[2] s, over and over, truncates each FILE:KEEP that follows to
+# KEEP bytes and writes the rest back.
 SHRINKER = """
 import mmap, os, sys, time
 m = mmap.mmap(os.open(sys.argv[1], os.O_RDONLY), 0, prot=mmap.PROT_READ)
@@ -80,6 +80,7 @@ for a in sys.argv[3:]:
     path, keep = a.rsplit(":", 1)
     files.append((os.open(path, os.O_RDWR), int(keep), open(path, "rb").read()[int(keep):]))
 print("ready", flush=True)
+sys.stdin.readline()
 end = time.time() + float(sys.argv[2])
 while time.time() < end:
     time.sleep(0.0002)
@@ -149,6 +150,48 @@ c = U("localhost", timeout=10)
 c.request(sys.argv[2], sys.argv[3])
 r = c.getresponse(); r.read(); print(r.status)
 '''
+
+
+# A user's share of the unix socket: NSTREAMS /events requests (their
+# status codes), then 1 s later NIDLE connections that send nothing (how
+# many are still open 1 s after), then holds everything until stdin closes.
+NOBODY_HOG = r'''
+import socket, sys, time
+path, nstreams, nidle = sys.argv[1], int(sys.argv[2]), int(sys.argv[3])
+streams, codes = [], []
+for i in range(nstreams):
+    s = socket.socket(socket.AF_UNIX); s.settimeout(10); s.connect(path)
+    s.sendall(b"GET /events HTTP/1.1\r\nHost: localhost\r\n\r\n")
+    codes.append(s.recv(64).split(b" ")[1].decode())
+    streams.append(s)
+time.sleep(1)
+idle = []
+for i in range(nidle):
+    s = socket.socket(socket.AF_UNIX); s.connect(path); idle.append(s)
+time.sleep(1)
+kept = 0
+for s in idle:
+    s.setblocking(False)
+    try:
+        kept += s.recv(1) != b""
+    except BlockingIOError:
+        kept += 1
+    except OSError:
+        pass
+print(",".join(codes), kept, flush=True)
+sys.stdin.read()
+'''
+
+
+def stream_start(sockpath):
+    """The first bytes of an /events stream over the socket; b"" if refused."""
+    try:
+        c = UnixHTTP(sockpath, 5)
+        c.request("GET", "/events")
+        r = c.getresponse()
+        return r.read1(4096) if r.status == 200 else b""
+    except (OSError, http.client.HTTPException):
+        return b""
 
 
 def nobody_over_socket(sockpath, method, path):
@@ -353,6 +396,23 @@ def main():
     st = nobody_over_socket(d.sock, "GET", "/debug/pprof/heap?pid=%d" % own.pid)
     check(seen and st == 200, "profile: nobody over the socket gets its own process's (%s)" % st)
 
+    # the unix socket's share per user: nobody gets 4 event streams and,
+    # with them, 8 connections (a quarter of --socket-connections 32);
+    # root's come on top
+    hog = subprocess.Popen(as_nobody([sys.executable, "-c", NOBODY_HOG, d.sock, "6", "10"]),
+                           stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True)
+    children.append(hog)
+    out = hog.stdout.readline().split()
+    check(out[:1] == ["200,200,200,200,503,503"],
+          "socket: one user's /events streams are capped at 4 (%s)" % (out[:1] or "no output"))
+    check(out[1:] == ["4"], "socket: one user's connections are capped at 8: 4 of 10 idle ones "
+          "kept beside its 4 streams (%s)" % out[1:])
+    got = stream_start(d.sock)
+    check(b"retry:" in got and request(sock=d.sock, path="/processes")[0] == 200,
+          "socket: root gets a stream and an answer beside nobody's share")
+    hog.stdin.close()
+    hog.wait(10)
+
     # fifo: the mapped copy replaced by a FIFO, then attach by pid
     fp, fdir, flib = nobody_workload(tmp, "fifo", argv=["sleep", "60"])
     time.sleep(0.5)
@@ -417,13 +477,15 @@ def main():
     shrinker = subprocess.Popen(as_nobody(["env", "LD_PRELOAD=" + slib, py, "-c", SHRINKER, sfile,
                                            "30", sfile + ":4096",
                                            "%s:%d" % (slib, loaded_end(slib))]),
-                                stdout=subprocess.PIPE)
+                                stdin=subprocess.PIPE, stdout=subprocess.PIPE)
     children.append(shrinker)
     check(shrinker.stdout.readline().strip() == b"ready", "shrink: the process maps its file")
     st = request(sock=d.sock, method="POST", path="/processes/%d/attach" % shrinker.pid,
                  timeout=20)[0]
     check(st == 200 and wait_for(lambda: request(d.port, path="/memstats?pid=%d" % shrinker.pid)[0] == 200, 10),
           "shrink: the process is watched (attach %s)" % st)
+    shrinker.stdin.write(b"go\n")
+    shrinker.stdin.flush()
     t0, pulls = time.time(), 0
     while time.time() - t0 < 8 and d.p.poll() is None and shrinker.poll() is None:
         pulls += request(sock=d.sock, path="/debug/pprof/heap?pid=%d" % shrinker.pid,
@@ -461,14 +523,7 @@ def main():
         except OSError:
             s.close()
     time.sleep(1)
-    got = b""
-    try:
-        c = UnixHTTP(d.sock, 5)
-        c.request("GET", "/events")
-        r = c.getresponse()
-        got = r.read1(4096) if r.status == 200 else b""
-    except (OSError, http.client.HTTPException):
-        pass
+    got = stream_start(d.sock)
     check(b"data:" in got or b"event:" in got, "events: a stream over the socket with 80 hogs")
     # a stream's send buffer stays small (TCP would grow it to megabytes for
     # a peer that never reads, and the stall would never show)

@@ -40,6 +40,7 @@ gm_options gm_opt = {
     .profile_rate = 512 * 1024,
     .scav_age_ns = 150000000u,
     .scav_delay_ns = GM_SCAV_DELAY_NS,
+    .init_repeat_ns = 30000000000u,
 };
 
 /* getenv without surprises: it only scans environ, never allocates. */
@@ -136,6 +137,8 @@ static int gm_env_debug_pair(const char *p, size_t len)
 		gm_opt.scav_age_ns = n * 1000000u;
 	else if (KEY("scavdelay"))
 		gm_opt.scav_delay_ns = (n > 3600000u ? 3600000u : n) * 1000000u;
+	else if (KEY("initrepeat"))
+		gm_opt.init_repeat_ns = (n > 3600000u ? 3600000u : n) * 1000000u;
 	else if (KEY("cgroup"))
 		gm_opt.cgroup = n != 0;
 	else if (KEY("safelink"))

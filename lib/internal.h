@@ -1347,6 +1347,7 @@ typedef struct gm_options {
 	uint64_t profile_rate;	    /* GOMEM_PROFILE_RATE: bytes per sample, 0 = off */
 	uint64_t scav_age_ns;	    /* GOMEMDEBUG scavage=MS: idle this long before release */
 	uint64_t scav_delay_ns;	    /* GOMEMDEBUG scavdelay=MS: the thread's start, after load */
+	uint64_t init_repeat_ns;    /* GOMEMDEBUG initrepeat=MS: gomem:init again, 0 never */
 } gm_options;
 
 extern gm_options gm_opt;

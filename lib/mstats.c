@@ -175,11 +175,13 @@ void gm_mstats_publish(void)
 }
 
 /*
- * Whether gomem:init was fired while its semaphore was last seen set, and
- * in which process (a forked child has told nobody).  Under gm_snap_lock.
+ * Whether gomem:init was fired while its semaphore was last seen set, in
+ * which process (a forked child has told nobody) and when (gm_nanotime).
+ * Under gm_snap_lock.
  */
 static bool gm_init_told;
 static pid_t gm_init_told_pid;
+static uint64_t gm_init_told_ns;
 
 /* Fire gomem:init if anybody listens (at load, and for a tracer that came later). */
 void gm_mstats_probe_init(void)
@@ -191,6 +193,7 @@ void gm_mstats_probe_init(void)
 	GM_PROBE4(init, GOMEM_VERSION_STRING, &gm_snap, (uint64_t)sizeof(gm_snap), gm_prof_table());
 	gm_init_told = true;
 	gm_init_told_pid = getpid();
+	gm_init_told_ns = gm_nanotime();
 	gm_mutex_unlock(&gm_snap_lock);
 }
 
@@ -201,8 +204,11 @@ void gm_mstats_probe_init(void)
  * carries the library's version.  The kernel sets the semaphore when the
  * first tracer attaches and clears it when the last one leaves (it does
  * not count tracers), so init fires again when the semaphore is seen set
- * after it was seen clear.  A restart quicker than one turn of the loop
- * goes unseen, and that tracer learns no version.
+ * after it was seen clear.  A tracer that left and came back within one
+ * turn of the loop (gomemd restarted by systemctl) goes unseen that way,
+ * so while the semaphore is set init also fires every init_repeat_ns
+ * (GOMEMDEBUG initrepeat, 30 s): one more snapshot a while, and the
+ * version is known that long after such a restart at most.
  */
 void gm_mstats_announce(void)
 {
@@ -211,7 +217,9 @@ void gm_mstats_announce(void)
 	gm_mutex_lock(&gm_snap_lock);
 	if (gm_init_told_pid != gm_scav.pid)
 		gm_init_told = false, gm_init_told_pid = gm_scav.pid;
-	again = on && !gm_init_told;
+	again = on && (!gm_init_told ||
+		       (gm_opt.init_repeat_ns != 0 &&
+			gm_nanotime() - gm_init_told_ns >= gm_opt.init_repeat_ns));
 	if (!on)
 		gm_init_told = false;
 	gm_mutex_unlock(&gm_snap_lock);

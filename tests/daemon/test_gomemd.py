@@ -374,6 +374,34 @@ def main():
           "killed workload removed after the grace period")
     check(c.get("/memstats?pid=%d" % wl[2].pid)[0] == 200, "other workloads stay")
 
+    # a second gomemd that attaches while the first holds the probes: the
+    # kernel's semaphore (0 or 1, not a count) never went clear, so only
+    # the library's periodic gomem:init (GOMEMDEBUG initrepeat, 30 s by
+    # default, 1 s here) tells it the version, as after a restart quicker
+    # than the library's one-second check
+    rep = spawn([WORKLOAD, os.path.join(tmp, "rep.txt"), "64x100"],
+                dict(wenv, GOMEMDEBUG="initrepeat=1000"))
+    check(wait_for(lambda: c.get("/memstats?pid=%d" % rep.pid)[0] == 200, 10),
+          "initrepeat: the first gomemd watches the workload")
+    port2 = free_port()
+    c2 = Client(port2)
+    d2 = spawn([GOMEMD, "--listen", "127.0.0.1:%d" % port2, "--library", LIBGOMEM,
+                "--socket", "", "--state-dir", ""], stdout=log, stderr=subprocess.STDOUT)
+
+    def version2():
+        try:
+            st, _, doc = c2.get("/processes/%d" % rep.pid)
+        except OSError:  # not listening yet
+            return None
+        return st == 200 and doc["Version"]
+
+    v2 = wait_for(version2, 10)
+    check(v2 and v2 == vers.get(wl[1].pid),
+          "initrepeat: a gomemd that attached beside another learns the version (%r)" % v2)
+    d2.send_signal(signal.SIGTERM)
+    check(d2.wait(10) == 0, "initrepeat: the second gomemd stops")
+    rep.kill()
+
     # SIGHUP rereads the config file
     with open(cfg, "a") as f:
         f.write("grace = 1\n")

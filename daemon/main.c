@@ -115,11 +115,6 @@ static void reload(int argc, char **argv)
 	sd_notify(0, "READY=1");
 }
 
-/*
- * --hash-password: read a password from standard input (one line) and
- * print its bcrypt hash for the web config's basic_auth_users, as
- * `htpasswd -nBC 10` would.  0, or 1 on error.
- */
 /* Once a second: say when files read for their ELF shrank under gomemd (base/mapguard.c). */
 static void note_shrunk_files(void)
 {
@@ -133,6 +128,11 @@ static void note_shrunk_files(void)
 	told = n;
 }
 
+/*
+ * --hash-password: read a password from standard input (one line) and
+ * print its bcrypt hash for the web config's basic_auth_users, as
+ * `htpasswd -nBC 10` would.  0, or 1 on error.
+ */
 static int hash_password(void)
 {
 	char line[1024], setting[CRYPT_GENSALT_OUTPUT_SIZE];

@@ -252,18 +252,22 @@ uint64_t access_client_key(const struct sockaddr *sa)
 /*
  * The key of a unix-socket peer, by its uid (SO_PEERCRED): each user is a
  * client of its own there, so one cannot take every connection or stream
- * of the socket from the others.  Root is never capped (1).  Never an
- * address's key: FNV-1a over a length no address has.
+ * of the socket from the others.  Root is never capped (1).  Hashed as
+ * access_client_key hashes an address, over 5 bytes ('u' and the uid),
+ * a length no address has: TCP and socket clients share the connection
+ * table, and a uid must not count as some IPv4 address.
  */
 uint64_t access_uid_key(unsigned uid)
 {
-	uint64_t h = 0xcbf29ce484222325ull ^ 0x75; /* 'u' */
-	int i;
+	unsigned char a[5] = {'u', (unsigned char)uid, (unsigned char)(uid >> 8),
+			      (unsigned char)(uid >> 16), (unsigned char)(uid >> 24)};
+	uint64_t h = 0xcbf29ce484222325ull ^ sizeof a;
+	size_t i;
 
 	if (uid == 0)
 		return 1;
-	for (i = 0; i < 4; i++)
-		h = (h ^ ((uid >> (8 * i)) & 0xff)) * 0x100000001b3ull;
+	for (i = 0; i < sizeof a; i++)
+		h = (h ^ a[i]) * 0x100000001b3ull;
 	return h > 1 ? h : 2;
 }
 

@@ -29,7 +29,8 @@
 
 #define PROCPROF_MAX_MAPS 4096     /* lines of /proc/PID/maps looked at */
 #define PROCPROF_MAX_ELF ((off_t)1 << 31)
-#define PROCPROF_MAX_SYMTAB ((uint64_t)64 << 20) /* bytes of one symbol table read */
+#define PROCPROF_MAX_SYMTAB ((uint64_t)64 << 20) /* bytes of a symbol or string table read */
+#define PROCPROF_MAX_HEADERS 65536u		  /* program or section headers read */
 #define PROCPROF_SYMBOL "gomem_profile"
 
 static void __attribute__((format(printf, 3, 4)))
@@ -56,14 +57,17 @@ elf_find_symbol(int fd, uint64_t *value, uint64_t *load0)
 {
 	Elf *e;
 	Elf_Scn *scn = NULL;
-	size_t nph, i;
+	size_t nph, nsh, i;
 	int rc = -1, found_load = 0;
 
+	/* libelf reads each table it is asked for whole: every count and
+	 * size is bounded first (a hostile file names gigabytes). */
 	e = elf_begin(fd, ELF_C_READ, NULL);
 	if (e == NULL)
 		return -1;
 	if (elf_kind(e) != ELF_K_ELF || gelf_getclass(e) != ELFCLASS64 ||
-	    elf_getphdrnum(e, &nph) != 0)
+	    elf_getphdrnum(e, &nph) != 0 || nph > PROCPROF_MAX_HEADERS ||
+	    elf_getshdrnum(e, &nsh) != 0 || nsh > PROCPROF_MAX_HEADERS)
 		goto out;
 	for (i = 0; i < nph && i < 256; i++) {
 		GElf_Phdr ph;
@@ -78,13 +82,16 @@ elf_find_symbol(int fd, uint64_t *value, uint64_t *load0)
 	if (!found_load)
 		goto out;
 	while (rc != 0 && (scn = elf_nextscn(e, scn)) != NULL) {
-		GElf_Shdr sh;
+		GElf_Shdr sh, strh;
+		Elf_Scn *strs;
 		Elf_Data *d;
 		size_t n;
 
 		if (gelf_getshdr(scn, &sh) == NULL ||
 		    (sh.sh_type != SHT_DYNSYM && sh.sh_type != SHT_SYMTAB) || sh.sh_entsize == 0 ||
-		    sh.sh_size > PROCPROF_MAX_SYMTAB || (d = elf_getdata(scn, NULL)) == NULL)
+		    sh.sh_size > PROCPROF_MAX_SYMTAB || (strs = elf_getscn(e, sh.sh_link)) == NULL ||
+		    gelf_getshdr(strs, &strh) == NULL || strh.sh_size > PROCPROF_MAX_SYMTAB ||
+		    (d = elf_getdata(scn, NULL)) == NULL)
 			continue;
 		n = sh.sh_size / sh.sh_entsize;
 		for (i = 0; i < n; i++) {

@@ -122,8 +122,8 @@ void guard_connection_open(struct MHD_Connection *conn, int is_unix, uint64_t no
 		return;
 	if (!is_unix)
 		key = client_key(conn);
-	else if (unixsock_cred(fd, &cred) == 0)
-		key = access_uid_key((unsigned)cred.uid);
+	else
+		key = unixsock_cred(fd, &cred) == 0 ? access_uid_key((unsigned)cred.uid) : 2;
 	/* Over the server's limit (cannot be tracked) or the client's cap. */
 	if (deadline_open(&deadlines, conn, fd, key, is_unix ? conf.per_uid : conf.per_client, now) !=
 	    0)

@@ -358,7 +358,7 @@ enum MHD_Result sse_handle(struct MHD_Connection *conn, int pid_filter, const ch
 	    MHD_get_connection_info(conn, MHD_CONNECTION_INFO_CLIENT_ADDRESS);
 	const struct sockaddr *sa = ci != NULL ? ci->client_addr : NULL;
 	uint64_t client = access_client_key(sa);
-	unsigned int same = 0, local_n = 0;
+	unsigned int same = 0, local_n = 0, root_n = 0;
 	int local = sa == NULL || sa->sa_family == AF_UNIX;
 	const char *why = NULL;
 	const union MHD_ConnectionInfo *fdi =
@@ -368,17 +368,20 @@ enum MHD_Result sse_handle(struct MHD_Connection *conn, int pid_filter, const ch
 	if (local)
 		client = fdi != NULL && unixsock_cred(fdi->connect_fd, &cred) == 0
 			     ? access_uid_key((unsigned)cred.uid)
-			     : 1;
+			     : 2; /* no credentials (never on Linux): a user, not root */
 	pthread_mutex_lock(&sse_lock);
+	/* The socket's streams: root's beside the others' (so that users
+	 * holding theirs cannot lock root out), each set up to SSE_MAX_LOCAL. */
 	for (cl = sse_clients; cl != NULL; cl = cl->next) {
-		local_n += cl->local;
+		local_n += cl->local && cl->client != 1;
+		root_n += cl->local && cl->client == 1;
 		same += cl->local == local && cl->client == client;
 	}
 	if (!sse_running)
 		why = "the event stream is stopping";
-	else if (local && local_n >= SSE_MAX_LOCAL)
+	else if (local && (client == 1 ? root_n : local_n) >= SSE_MAX_LOCAL)
 		why = "too many /events clients on the unix socket";
-	else if (!local && sse_nclients - local_n >= sse_max)
+	else if (!local && sse_nclients - local_n - root_n >= sse_max)
 		why = "too many /events clients";
 	else if (!local && sse_per_client > 0 && same >= sse_per_client)
 		why = "too many /events streams from this address";

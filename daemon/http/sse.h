@@ -20,7 +20,7 @@
 #define SSE_QUEUE_MAX		128 /* messages queued per client */
 #define SSE_HEARTBEAT_SECONDS	10
 #define SSE_MAX_PER_CLIENT	4  /* streams per TCP client address, at most */
-#define SSE_MAX_LOCAL		16 /* streams over the unix socket, beside the TCP ones */
+#define SSE_MAX_LOCAL		16 /* streams over the unix socket, beside the TCP ones, and root's beside those */
 #define SSE_MAX_PER_UID		4  /* of them, one uid's (root: no cap) */
 /*
  * The socket's send buffer (SO_SNDBUF; the kernel doubles it).  Left to

@@ -223,11 +223,23 @@ START_TEST(test_uid_key)
 			ck_assert(access_uid_key(a) != access_uid_key(b));
 	ck_assert(access_uid_key(65534) != access_uid_key(65533));
 	ck_assert(access_uid_key(1000) != access_uid_key(1000 + (1u << 24)));
-	/* and never an address's key, nor 1 */
+	/* and never an address's key, nor 1: not the IPv4 address of the
+	 * uid's bytes whatever its first byte (a tag xored into FNV's start
+	 * would give exactly that), nor loopback */
 	for (uid = 1; uid < 70000; uid += 97) {
+		char ip[48];
+		unsigned first;
+
 		ck_assert(access_uid_key(uid) != 1);
 		ck_assert(access_uid_key(uid) != key_of("127.0.0.1"));
-		ck_assert(access_uid_key(uid) != key_of("10.0.0.1"));
+		for (first = 0; first < 256; first++) {
+			snprintf(ip, sizeof ip, "%u.%u.%u.%u", first, (uid >> 8) & 255,
+				 (uid >> 16) & 255, uid >> 24);
+			ck_assert_msg(access_uid_key(uid) != key_of(ip), "uid %u = %s", uid, ip);
+			snprintf(ip, sizeof ip, "%u.%u.%u.%u", uid & 255, (uid >> 8) & 255,
+				 (uid >> 16) & 255, first);
+			ck_assert_msg(access_uid_key(uid) != key_of(ip), "uid %u = %s", uid, ip);
+		}
 	}
 }
 END_TEST

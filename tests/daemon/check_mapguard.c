@@ -11,6 +11,7 @@
 #include <check.h>
 #include <errno.h>
 #include <fcntl.h>
+#include <pthread.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -91,9 +92,13 @@ static int mapped_as_file(const volatile void *lo, const volatile void *hi)
 	return yes;
 }
 
-START_TEST(test_unguarded_dies)
+/*
+ * In a child: map the test file (private beside anonymous pages, or
+ * shared), with or without the guard, truncate it to a page and read page
+ * 2.  Check that the child died of SIGBUS.
+ */
+static void child_dies_reading_past_end(int shared, int guard)
 {
-	/* What the guard is for: the kernel's SIGBUS, default action. */
 	char path[128];
 	int fd, st;
 	pid_t pid;
@@ -103,15 +108,23 @@ START_TEST(test_unguarded_dies)
 	pid = fork();
 	ck_assert_int_ge(pid, 0);
 	if (pid == 0) {
-		volatile unsigned char *m = map_between(fd);
+		volatile unsigned char *m =
+		    shared ? mmap(NULL, (size_t)pg * NPAGES, PROT_READ, MAP_SHARED, fd, 0)
+			   : map_between(fd);
 
-		if (ftruncate(fd, pg) != 0)
+		if (m == MAP_FAILED || (guard && mapguard_install() != 0) || ftruncate(fd, pg) != 0)
 			_exit(2);
 		_exit(m[2 * pg] == 0 ? 0 : 1);
 	}
 	ck_assert_int_eq(waitpid(pid, &st, 0), pid);
 	ck_assert_msg(WIFSIGNALED(st) && WTERMSIG(st) == SIGBUS, "status %#x", st);
 	close(fd);
+}
+
+START_TEST(test_unguarded_dies)
+{
+	/* What the guard is for: the kernel's SIGBUS, default action. */
+	child_dies_reading_past_end(0, 0);
 }
 END_TEST
 
@@ -186,6 +199,75 @@ START_TEST(test_long_path_found)
 }
 END_TEST
 
+/* Two threads read the same page past the end at once, the mapping sits
+ * right below live anonymous memory ('V'), which the kernel may merge the
+ * first thread's zeros with: the second must not replace anything. */
+static volatile unsigned char *race_map;
+static pthread_barrier_t race_bar;
+static volatile int race_stop;
+
+static void *race_reader(void *arg)
+{
+	(void)arg;
+	for (;;) {
+		pthread_barrier_wait(&race_bar);
+		if (race_stop)
+			return NULL;
+		(void)race_map[2 * pg];
+		pthread_barrier_wait(&race_bar);
+	}
+}
+
+START_TEST(test_two_threads_one_page)
+{
+	char path[128];
+	unsigned char *victim, *all;
+	pthread_t t;
+	int fd, it, k;
+
+	snprintf(path, sizeof path, "%s/lib.so", dir);
+	fd = make_file(path);
+	ck_assert_int_eq(mapguard_install(), 0);
+	/* 5 pages for the file's mapping and a page below it, then 16 of 'V' */
+	all = mmap(NULL, (size_t)pg * 21, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1,
+		   0);
+	ck_assert_ptr_ne(all, MAP_FAILED);
+	victim = all + pg * 5;
+	memset(victim, 'V', (size_t)pg * 16);
+	pthread_barrier_init(&race_bar, NULL, 2);
+	ck_assert_int_eq(pthread_create(&t, NULL, race_reader, NULL), 0);
+	for (it = 0; it < 300; it++) {
+		ck_assert_int_eq(ftruncate(fd, (off_t)pg * NPAGES), 0);
+		ck_assert_ptr_eq(mmap(all, (size_t)pg * 5, PROT_READ | PROT_WRITE,
+				      MAP_PRIVATE | MAP_ANONYMOUS | MAP_FIXED, -1, 0),
+				 all);
+		race_map = mmap(all + pg, (size_t)pg * NPAGES, PROT_READ, MAP_PRIVATE | MAP_FIXED,
+				fd, 0);
+		ck_assert_ptr_eq((void *)race_map, all + pg);
+		ck_assert_int_eq(ftruncate(fd, pg), 0);
+		pthread_barrier_wait(&race_bar);
+		ck_assert_int_eq(race_map[2 * pg], 0);
+		pthread_barrier_wait(&race_bar);
+		for (k = 0; k < 16; k++)
+			ck_assert_msg(victim[k * pg] == 'V', "round %d: page %d of the neighbour "
+				      "was replaced", it, k);
+	}
+	race_stop = 1;
+	pthread_barrier_wait(&race_bar);
+	pthread_join(t, NULL);
+	munmap(all, (size_t)pg * 21);
+	close(fd);
+}
+END_TEST
+
+START_TEST(test_shared_mapping_kills)
+{
+	/* A shared mapping is not a parser's: its SIGBUS keeps its default
+	 * action (zeros there would take writes nobody sees). */
+	child_dies_reading_past_end(1, 1);
+}
+END_TEST
+
 START_TEST(test_other_sigbus_kills)
 {
 	/* A SIGBUS that is no read past a file's end keeps its default action. */
@@ -207,5 +289,6 @@ END_TEST
 int main(void)
 {
 	CHECK_RUN("mapguard", setup, teardown, test_unguarded_dies, test_shrunk_pages_read_zero,
-		  test_long_path_found, test_other_sigbus_kills);
+		  test_long_path_found, test_two_threads_one_page, test_shared_mapping_kills,
+		  test_other_sigbus_kills);
 }

@@ -11,12 +11,16 @@
 #include <check.h>
 
 #include "../common/suite.h"
+#include <elf.h>
 #include <errno.h>
+#include <fcntl.h>
 #include <math.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/mman.h>
+#include <sys/resource.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
@@ -220,6 +224,68 @@ read_fake(struct procprof *p, char *err, size_t errlen)
 
 	return procprof_read(getpid(), (uintptr_t)&fake, &lim, p, err, errlen);
 }
+
+/*
+ * A mapped file named *gomem* whose symbol table names gomem_profile in a
+ * string table of 1 GiB (sparse): the lookup must not read it (libelf reads
+ * a string table whole), so it finds nothing, quickly and in little memory.
+ */
+START_TEST(huge_string_table_is_not_read)
+{
+	const size_t huge = (size_t)1 << 30;
+	char dir[] = "/tmp/check_procprof.XXXXXX", path[64], err[256] = "", cmd[96];
+	Elf64_Ehdr eh = {.e_type = ET_DYN, .e_machine = EM_X86_64, .e_version = EV_CURRENT,
+			 .e_phoff = 64, .e_ehsize = 64, .e_phentsize = sizeof(Elf64_Phdr),
+			 .e_phnum = 1, .e_shentsize = sizeof(Elf64_Shdr), .e_shnum = 3};
+	Elf64_Phdr ph = {.p_type = PT_LOAD, .p_flags = PF_R, .p_filesz = 0x1000,
+			 .p_memsz = 0x1000, .p_align = 0x1000};
+	Elf64_Sym sym[2] = {{0},
+			    {.st_name = 1, .st_info = ELF64_ST_INFO(STB_GLOBAL, STT_OBJECT),
+			     .st_shndx = 1, .st_value = 0x100, .st_size = 4096}};
+	Elf64_Shdr sh[3] = {{0},
+			    {.sh_type = SHT_SYMTAB, .sh_offset = 0x1000, .sh_size = sizeof sym,
+			     .sh_link = 2, .sh_entsize = sizeof(Elf64_Sym)},
+			    {.sh_type = SHT_STRTAB, .sh_offset = 0x2000, .sh_size = huge}};
+	struct rusage before, after;
+	uint64_t addr = 0;
+	int fd, st;
+	pid_t pid;
+
+	ck_assert_ptr_nonnull(mkdtemp(dir));
+	snprintf(path, sizeof path, "%s/gomem-huge.so", dir);
+	memcpy(eh.e_ident, ELFMAG, SELFMAG);
+	eh.e_ident[EI_CLASS] = ELFCLASS64;
+	eh.e_ident[EI_DATA] = ELFDATA2LSB;
+	eh.e_ident[EI_VERSION] = EV_CURRENT;
+	eh.e_shoff = 0x2000 + huge;
+	fd = open(path, O_RDWR | O_CREAT | O_EXCL, 0600);
+	ck_assert_int_ge(fd, 0);
+	ck_assert(pwrite(fd, &eh, sizeof eh, 0) == sizeof eh &&
+		  pwrite(fd, &ph, sizeof ph, 64) == sizeof ph &&
+		  pwrite(fd, sym, sizeof sym, 0x1000) == sizeof sym &&
+		  pwrite(fd, "\0gomem_profile", 15, 0x2000) == 15 &&
+		  pwrite(fd, sh, sizeof sh, (off_t)eh.e_shoff) == sizeof sh);
+	pid = fork();
+	ck_assert_int_ge(pid, 0);
+	if (pid == 0) {
+		if (mmap(NULL, 4096, PROT_READ, MAP_PRIVATE, fd, 0) == MAP_FAILED)
+			_exit(1);
+		pause();
+		_exit(0);
+	}
+	usleep(100000);
+	getrusage(RUSAGE_SELF, &before);
+	ck_assert_int_eq(procprof_find(pid, &addr, err, sizeof(err)), -1);
+	getrusage(RUSAGE_SELF, &after);
+	ck_assert_msg(after.ru_maxrss - before.ru_maxrss < 256 * 1024,
+		      "the lookup grew to %ld KiB", after.ru_maxrss);
+	kill(pid, SIGKILL);
+	waitpid(pid, &st, 0);
+	close(fd);
+	snprintf(cmd, sizeof cmd, "rm -rf '%s'", dir);
+	ck_assert_int_eq(system(cmd), 0);
+}
+END_TEST
 
 START_TEST(parses_and_clamps)
 {
@@ -448,6 +514,7 @@ main(void)
 	tcase_set_timeout(tl, 120);
 	tcase_add_test(tl, reads_a_live_process);
 	tcase_add_test(tl, no_table_is_an_error);
+	tcase_add_test(tl, huge_string_table_is_not_read);
 	suite_add_tcase(s, tl);
 	tcase_add_test(th, parses_and_clamps);
 	tcase_add_test(th, ages_from_live_table);

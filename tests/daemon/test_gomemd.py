@@ -12,6 +12,7 @@ message without privileges.
 Environment (set by gomemd-test.sh): GOMEMD, GOMEM_CLI, LIBGOMEM, FIXTURE,
 WORKLOAD.  Exit 0 pass, 1 fail, 77 skip.
 """
+import http.client
 import json
 import re
 import os
@@ -391,11 +392,13 @@ def main():
     def version2():
         try:
             st, _, doc = c2.get("/processes/%d" % rep.pid)
-        except OSError:  # not listening yet
+        except (OSError, http.client.HTTPException):  # not listening yet
             return None
         return st == 200 and doc["Version"]
 
-    v2 = wait_for(version2, 10)
+    # start-up, BPF load, a snapshot, then an init within 1 s: 30 s for a
+    # loaded machine (the ThreadSanitizer build)
+    v2 = wait_for(version2, 30)
     check(v2 and v2 == vers.get(wl[1].pid),
           "initrepeat: a gomemd that attached beside another learns the version (%r)" % v2)
     d2.send_signal(signal.SIGTERM)

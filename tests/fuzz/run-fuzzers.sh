@@ -10,15 +10,17 @@ secs=${GOMEM_FUZZ_SECONDS:-5}
 fail=0
 scratch=$(mktemp -d "${TMPDIR:-/tmp}/gomem-fuzz.XXXXXX") || exit 1
 trap 'rm -rf "$scratch"' EXIT
-for h in config webconfig access elf; do
+for h in config webconfig access elf procelf; do
 	if [ ! -x "./fuzz_$h" ]; then
 		echo "FAIL fuzz_$h not built"
 		fail=1
 		continue
 	fi
 	mkdir -p "$scratch/$h"
+	seeds=$h
+	[ "$h" = procelf ] && seeds=elf # the same files, read by procprof.c
 	./fuzz_"$h" -max_total_time="$secs" -timeout=10 -rss_limit_mb=2048 -print_final_stats=1 \
-		-artifact_prefix="$PWD/crash-$h-" "$scratch/$h" "$srcdir/corpus/$h" \
+		-artifact_prefix="$PWD/crash-$h-" "$scratch/$h" "$srcdir/corpus/$seeds" \
 		>"$scratch/$h.log" 2>&1
 	rc=$?
 	execs=$(sed -n 's/^stat::number_of_executed_units: *//p' "$scratch/$h.log")

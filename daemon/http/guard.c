@@ -99,13 +99,22 @@ static int conn_fd(struct MHD_Connection *conn)
 	return ci != NULL ? ci->connect_fd : -1;
 }
 
-/* A key for the client's address (the limiter's and the connection cap's). */
-static uint64_t client_key(struct MHD_Connection *conn)
+/*
+ * The client's key (the limiter's, the connection caps', the event
+ * streams'): its address over TCP (access_client_key: all of loopback is
+ * one), its uid on the unix socket (access_uid_key: root is 1; a peer
+ * without credentials, never seen on Linux, a user: 2).
+ */
+uint64_t guard_client_key(struct MHD_Connection *conn)
 {
 	const union MHD_ConnectionInfo *ci =
 	    MHD_get_connection_info(conn, MHD_CONNECTION_INFO_CLIENT_ADDRESS);
+	const struct sockaddr *sa = ci != NULL ? ci->client_addr : NULL;
+	struct unixsock_cred cred;
 
-	return access_client_key(ci != NULL ? ci->client_addr : NULL);
+	if (sa != NULL && sa->sa_family != AF_UNIX)
+		return access_client_key(sa);
+	return unixsock_cred(conn_fd(conn), &cred) == 0 ? access_uid_key((unsigned)cred.uid) : 2;
 }
 
 /*
@@ -115,18 +124,10 @@ static uint64_t client_key(struct MHD_Connection *conn)
 void guard_connection_open(struct MHD_Connection *conn, int is_unix, uint64_t now)
 {
 	int fd = conn_fd(conn);
-	struct unixsock_cred cred;
-	uint64_t key = 1;
 
-	if (fd < 0)
-		return;
-	if (!is_unix)
-		key = client_key(conn);
-	else
-		key = unixsock_cred(fd, &cred) == 0 ? access_uid_key((unsigned)cred.uid) : 2;
 	/* Over the server's limit (cannot be tracked) or the client's cap. */
-	if (deadline_open(&deadlines, conn, fd, key, is_unix ? conf.per_uid : conf.per_client, now) !=
-	    0)
+	if (fd >= 0 && deadline_open(&deadlines, conn, fd, guard_client_key(conn),
+				     is_unix ? conf.per_uid : conf.per_client, now) != 0)
 		shutdown(fd, SHUT_RDWR);
 }
 
@@ -357,7 +358,7 @@ int guard_request(struct MHD_Connection *conn, int is_unix, const char *method, 
 	}
 
 	/* TCP: a configured user */
-	key = client_key(conn);
+	key = guard_client_key(conn);
 	if (!access_limiter_allow(&limiter, key, now_ns(), &retry)) {
 		__atomic_add_fetch(&counts.auth_limited, 1, __ATOMIC_RELAXED);
 		refuse(r, MHD_HTTP_TOO_MANY_REQUESTS, "too many failed logins; retry in %u s",

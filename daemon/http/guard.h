@@ -51,6 +51,7 @@ struct guard_counts {
 int guard_init(const struct guard_conf *c, char *err, size_t errlen);
 void guard_fini(void);
 void guard_connection_open(struct MHD_Connection *conn, int is_unix, uint64_t now_ns);
+uint64_t guard_client_key(struct MHD_Connection *conn);
 void guard_connection_close(struct MHD_Connection *conn);
 void guard_header_done(struct MHD_Connection *conn);
 size_t guard_sweep(uint64_t now_ns);

@@ -8,8 +8,7 @@
  */
 #include "config.h"
 
-#include "base/unixsock.h"
-#include "core/access.h"
+#include "http/guard.h"
 #include "http/reply.h"
 #include "http/sse.h"
 
@@ -39,9 +38,7 @@ struct sse_client {
 	int suspended;		/* we suspended conn and nobody resumed it yet */
 	int closing;		/* end the stream at the next read */
 	int local;		/* came in on the unix socket: its own budget */
-	/* The client's key: its address over TCP (access_client_key: loopback
-	 * is one), its uid on the unix socket (access_uid_key: root is 1). */
-	uint64_t client;
+	uint64_t client;	/* guard_client_key: an address, or a uid on the socket */
 };
 
 static pthread_mutex_t sse_lock = PTHREAD_MUTEX_INITIALIZER;
@@ -357,18 +354,13 @@ enum MHD_Result sse_handle(struct MHD_Connection *conn, int pid_filter, const ch
 	const union MHD_ConnectionInfo *ci =
 	    MHD_get_connection_info(conn, MHD_CONNECTION_INFO_CLIENT_ADDRESS);
 	const struct sockaddr *sa = ci != NULL ? ci->client_addr : NULL;
-	uint64_t client = access_client_key(sa);
+	uint64_t client = guard_client_key(conn);
 	unsigned int same = 0, local_n = 0, root_n = 0;
 	int local = sa == NULL || sa->sa_family == AF_UNIX;
 	const char *why = NULL;
 	const union MHD_ConnectionInfo *fdi =
 	    MHD_get_connection_info(conn, MHD_CONNECTION_INFO_CONNECTION_FD);
-	struct unixsock_cred cred;
 
-	if (local)
-		client = fdi != NULL && unixsock_cred(fdi->connect_fd, &cred) == 0
-			     ? access_uid_key((unsigned)cred.uid)
-			     : 2; /* no credentials (never on Linux): a user, not root */
 	pthread_mutex_lock(&sse_lock);
 	/* The socket's streams: root's beside the others' (so that users
 	 * holding theirs cannot lock root out), each set up to SSE_MAX_LOCAL. */

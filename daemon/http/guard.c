@@ -304,8 +304,8 @@ static enum MHD_Result count_host(void *cls, enum MHD_ValueKind kind, const char
  * Check a request.  0: let it through.  Otherwise the HTTP status to
  * answer with, and r says what and why.
  */
-int guard_request(struct MHD_Connection *conn, int is_unix, const char *method, const char *url,
-		  struct guard_refusal *r)
+int guard_request(struct MHD_Connection *conn, int is_unix, const char *method,
+		  const char *version, const char *url, struct guard_refusal *r)
 {
 	const char *host = MHD_lookup_connection_value(conn, MHD_HEADER_KIND, "Host");
 	enum access_class cls;
@@ -316,6 +316,9 @@ int guard_request(struct MHD_Connection *conn, int is_unix, const char *method, 
 	MHD_get_connection_values(conn, MHD_HEADER_KIND, count_host, &nhost);
 	if (nhost > 1)
 		return (int)refuse(r, MHD_HTTP_BAD_REQUEST, "more than one Host header");
+	/* And none in an HTTP/1.1 request is a 400 too (server.c leaves this to us). */
+	if (nhost == 0 && strcmp(version, MHD_HTTP_VERSION_1_1) == 0)
+		return (int)refuse(r, MHD_HTTP_BAD_REQUEST, "an HTTP/1.1 request needs a Host header");
 	if (!is_unix && !access_host_ok(host, conf.hosts, conf.nhosts)) {
 		__atomic_add_fetch(&counts.host_refused, 1, __ATOMIC_RELAXED);
 		return (int)refuse(r, MHD_HTTP_MISDIRECTED_REQUEST,

@@ -55,8 +55,8 @@ uint64_t guard_client_key(struct MHD_Connection *conn);
 void guard_connection_close(struct MHD_Connection *conn);
 void guard_header_done(struct MHD_Connection *conn);
 size_t guard_sweep(uint64_t now_ns);
-int guard_request(struct MHD_Connection *conn, int is_unix, const char *method, const char *url,
-		  struct guard_refusal *r);
+int guard_request(struct MHD_Connection *conn, int is_unix, const char *method,
+		  const char *version, const char *url, struct guard_refusal *r);
 void guard_counts(struct guard_counts *out);
 struct obuf;
 void guard_prom(struct obuf *b);

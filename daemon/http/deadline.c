@@ -54,14 +54,15 @@ static struct deadline_conn *find_locked(struct deadline_table *t, const void *c
 /*
  * A connection of client opened: its header is due within the limit from
  * now.  -1 when the table is full, -2 when client has per_client
- * connections open already (0: no cap; client 1 is never capped); the
- * caller closes the connection.
+ * connections open already, or its group (if not 0) per_group (0: no
+ * cap; client 1 is never capped, nor counted in a group); the caller
+ * closes the connection.
  */
 int deadline_open(struct deadline_table *t, const void *conn, int fd, uint64_t client,
-		  unsigned per_client, uint64_t now_ns)
+		  unsigned per_client, unsigned group, unsigned per_group, uint64_t now_ns)
 {
 	struct deadline_conn *c = NULL;
-	unsigned same = 0;
+	unsigned same = 0, ingroup = 0;
 	size_t i;
 	int ret = -1;
 
@@ -72,9 +73,11 @@ int deadline_open(struct deadline_table *t, const void *conn, int fd, uint64_t c
 				c = &t->v[i];
 		} else {
 			same += t->v[i].client == client;
+			ingroup += group != 0 && t->v[i].group == group && t->v[i].client != 1;
 		}
 	}
-	if (client != 1 && per_client > 0 && same >= per_client) {
+	if (client != 1 && ((per_client > 0 && same >= per_client) ||
+			    (group != 0 && per_group > 0 && ingroup >= per_group))) {
 		ret = -2;
 	} else if (c != NULL) {
 		c->conn = conn;
@@ -82,6 +85,7 @@ int deadline_open(struct deadline_table *t, const void *conn, int fd, uint64_t c
 		c->done = 0;
 		c->start_ns = now_ns;
 		c->client = client;
+		c->group = group;
 		ret = 0;
 	}
 	pthread_mutex_unlock(&t->lock);

@@ -11,7 +11,9 @@
  *
  * The same table caps the connections of one client (by a key that counts
  * all of loopback as one address: libmicrohttpd's own per-address limit
- * sees 127.0.0.2 and 127.0.0.3 as two clients).
+ * sees 127.0.0.2 and 127.0.0.3 as two clients), and those of a group of
+ * clients together (the unix socket's users but root, so that a few of
+ * them cannot take the whole socket).
  */
 #ifndef GOMEMD_DEADLINE_H
 #define GOMEMD_DEADLINE_H
@@ -26,6 +28,7 @@ struct deadline_conn {
 	int done; /* header complete, or already shut down */
 	uint64_t start_ns;
 	uint64_t client; /* the client's key (access_client_key); 1: not capped */
+	unsigned group;	 /* the clients it is capped with as a whole; 0: none */
 };
 
 /* lock protects every field; the sweep holds it across shutdown(). */
@@ -39,7 +42,7 @@ struct deadline_table {
 int deadline_init(struct deadline_table *t, size_t cap);
 void deadline_fini(struct deadline_table *t);
 int deadline_open(struct deadline_table *t, const void *conn, int fd, uint64_t client,
-		  unsigned per_client, uint64_t now_ns);
+		  unsigned per_client, unsigned group, unsigned per_group, uint64_t now_ns);
 void deadline_done(struct deadline_table *t, const void *conn);
 void deadline_close(struct deadline_table *t, const void *conn);
 size_t deadline_sweep(struct deadline_table *t, uint64_t now_ns, uint64_t limit_ns);

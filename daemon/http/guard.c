@@ -119,7 +119,8 @@ uint64_t guard_client_key(struct MHD_Connection *conn)
 
 /*
  * A connection opened: its header is due within the timeout.  A client is
- * its address over TCP (all of loopback one), its uid on the unix socket.
+ * its address over TCP (all of loopback one), its uid on the unix socket,
+ * where all uids but root together (group 1) leave root a uid's share.
  */
 void guard_connection_open(struct MHD_Connection *conn, int is_unix, uint64_t now)
 {
@@ -127,7 +128,8 @@ void guard_connection_open(struct MHD_Connection *conn, int is_unix, uint64_t no
 
 	/* Over the server's limit (cannot be tracked) or the client's cap. */
 	if (fd >= 0 && deadline_open(&deadlines, conn, fd, guard_client_key(conn),
-				     is_unix ? conf.per_uid : conf.per_client, now) != 0)
+				     is_unix ? conf.per_uid : conf.per_client, is_unix,
+				     conf.socket_users, now) != 0)
 		shutdown(fd, SHUT_RDWR);
 }
 

@@ -23,6 +23,11 @@ struct webconfig;
 
 /* A uid's share of the unix socket's connections: a quarter, 2 at least. */
 #define GUARD_PER_UID(socket_connections) ((socket_connections) / 4 > 2 ? (socket_connections) / 4 : 2)
+/* All users' but root's together: root keeps one user's share (none below 4). */
+#define GUARD_SOCKET_USERS(socket_connections)                                                     \
+	((socket_connections) >= 2 * GUARD_PER_UID(socket_connections)                             \
+	     ? (socket_connections) - GUARD_PER_UID(socket_connections)                            \
+	     : GUARD_PER_UID(socket_connections))
 
 struct guard_conf {
 	const struct webconfig *web; /* NULL: no users, no TLS */
@@ -33,6 +38,7 @@ struct guard_conf {
 	unsigned max_connections;  /* size of the deadline table */
 	unsigned per_client;	   /* connections of one client address (0: no cap) */
 	unsigned per_uid;	   /* unix-socket connections of one uid but root (0: no cap) */
+	unsigned socket_users;	   /* those of all uids but root together (0: no cap) */
 };
 
 struct guard_refusal {

@@ -449,6 +449,7 @@ int http_start(const struct gomemd_config *c, const struct http_route *table, si
 		    (size_t)c->nallow_hosts, "gomem",
 		    c->header_timeout_s,     c->max_connections + c->socket_connections,
 		    c->per_ip_limit,         GUARD_PER_UID(c->socket_connections),
+		    GUARD_SOCKET_USERS(c->socket_connections),
 		};
 
 		if (guard_init(&gc, err, errlen) != 0) {

@@ -36,9 +36,9 @@ START_TEST(test_sweep)
 	ck_assert_int_eq(socketpair(AF_UNIX, SOCK_STREAM, 0, late), 0);
 	ck_assert_int_eq(socketpair(AF_UNIX, SOCK_STREAM, 0, quick), 0);
 	ck_assert_int_eq(socketpair(AF_UNIX, SOCK_STREAM, 0, closed), 0);
-	ck_assert_int_eq(deadline_open(&t, &conn_late, late[0], 1, 0, 10 * S), 0);
-	ck_assert_int_eq(deadline_open(&t, &conn_quick, quick[0], 1, 0, 10 * S), 0);
-	ck_assert_int_eq(deadline_open(&t, &conn_closed, closed[0], 1, 0, 10 * S), 0);
+	ck_assert_int_eq(deadline_open(&t, &conn_late, late[0], 1, 0, 0, 0, 10 * S), 0);
+	ck_assert_int_eq(deadline_open(&t, &conn_quick, quick[0], 1, 0, 0, 0, 10 * S), 0);
+	ck_assert_int_eq(deadline_open(&t, &conn_closed, closed[0], 1, 0, 0, 0, 10 * S), 0);
 	deadline_done(&t, &conn_quick);
 	deadline_close(&t, &conn_closed);
 
@@ -54,11 +54,11 @@ START_TEST(test_sweep)
 	/* slots are reused; a full table refuses */
 	deadline_close(&t, &conn_late);
 	deadline_close(&t, &conn_quick);
-	ck_assert_int_eq(deadline_open(&t, &late[0], -1, 1, 0, 0), 0);
-	ck_assert_int_eq(deadline_open(&t, &late[1], -1, 1, 0, 0), 0);
-	ck_assert_int_eq(deadline_open(&t, &quick[0], -1, 1, 0, 0), 0);
-	ck_assert_int_eq(deadline_open(&t, &quick[1], -1, 1, 0, 0), 0);
-	ck_assert_int_eq(deadline_open(&t, &closed[0], -1, 1, 0, 0), -1);
+	ck_assert_int_eq(deadline_open(&t, &late[0], -1, 1, 0, 0, 0, 0), 0);
+	ck_assert_int_eq(deadline_open(&t, &late[1], -1, 1, 0, 0, 0, 0), 0);
+	ck_assert_int_eq(deadline_open(&t, &quick[0], -1, 1, 0, 0, 0, 0), 0);
+	ck_assert_int_eq(deadline_open(&t, &quick[1], -1, 1, 0, 0, 0, 0), 0);
+	ck_assert_int_eq(deadline_open(&t, &closed[0], -1, 1, 0, 0, 0, 0), -1);
 	deadline_fini(&t);
 	close(late[0]), close(late[1]), close(quick[0]), close(quick[1]);
 	close(closed[0]), close(closed[1]);
@@ -71,20 +71,43 @@ START_TEST(test_per_client)
 	int c[6];
 
 	ck_assert_int_eq(deadline_init(&t, 5), 0);
-	ck_assert_int_eq(deadline_open(&t, &c[0], -1, 7, 2, 0), 0);
-	ck_assert_int_eq(deadline_open(&t, &c[1], -1, 7, 2, 0), 0);
-	ck_assert_int_eq(deadline_open(&t, &c[2], -1, 7, 2, 0), -2); /* client 7's third */
-	ck_assert_int_eq(deadline_open(&t, &c[2], -1, 8, 2, 0), 0);  /* another client */
-	ck_assert_int_eq(deadline_open(&t, &c[3], -1, 1, 2, 0), 0);  /* 1 is never capped */
-	ck_assert_int_eq(deadline_open(&t, &c[4], -1, 1, 2, 0), 0);
+	ck_assert_int_eq(deadline_open(&t, &c[0], -1, 7, 2, 0, 0, 0), 0);
+	ck_assert_int_eq(deadline_open(&t, &c[1], -1, 7, 2, 0, 0, 0), 0);
+	ck_assert_int_eq(deadline_open(&t, &c[2], -1, 7, 2, 0, 0, 0), -2); /* client 7's third */
+	ck_assert_int_eq(deadline_open(&t, &c[2], -1, 8, 2, 0, 0, 0), 0);  /* another client */
+	ck_assert_int_eq(deadline_open(&t, &c[3], -1, 1, 2, 0, 0, 0), 0);  /* 1 is never capped */
+	ck_assert_int_eq(deadline_open(&t, &c[4], -1, 1, 2, 0, 0, 0), 0);
 	deadline_close(&t, &c[0]);
-	ck_assert_int_eq(deadline_open(&t, &c[5], -1, 7, 2, 0), 0); /* a slot of 7's is free */
-	ck_assert_int_eq(deadline_open(&t, &c[0], -1, 9, 0, 0), -1); /* the table is full */
+	ck_assert_int_eq(deadline_open(&t, &c[5], -1, 7, 2, 0, 0, 0), 0); /* a slot of 7's is free */
+	ck_assert_int_eq(deadline_open(&t, &c[0], -1, 9, 0, 0, 0, 0), -1); /* the table is full */
+	deadline_fini(&t);
+}
+END_TEST
+
+/* A group's cap (the socket's users together) beside each one's own. */
+START_TEST(test_per_group)
+{
+	static struct deadline_table t;
+	int c[8];
+
+	ck_assert_int_eq(deadline_init(&t, 8), 0);
+	ck_assert_int_eq(deadline_open(&t, &c[0], -1, 7, 2, 1, 3, 0), 0);
+	ck_assert_int_eq(deadline_open(&t, &c[1], -1, 7, 2, 1, 3, 0), 0);
+	ck_assert_int_eq(deadline_open(&t, &c[2], -1, 8, 2, 1, 3, 0), 0);
+	/* client 9 is under its own cap, but the group has its 3 */
+	ck_assert_int_eq(deadline_open(&t, &c[3], -1, 9, 2, 1, 3, 0), -2);
+	/* outside the group, or client 1, neither counted nor capped */
+	ck_assert_int_eq(deadline_open(&t, &c[3], -1, 9, 2, 0, 3, 0), 0);
+	ck_assert_int_eq(deadline_open(&t, &c[4], -1, 1, 2, 1, 3, 0), 0);
+	ck_assert_int_eq(deadline_open(&t, &c[5], -1, 1, 2, 1, 3, 0), 0);
+	ck_assert_int_eq(deadline_open(&t, &c[6], -1, 10, 2, 2, 3, 0), 0); /* another group */
+	deadline_close(&t, &c[2]);
+	ck_assert_int_eq(deadline_open(&t, &c[2], -1, 9, 2, 1, 3, 0), 0); /* a group slot is free */
 	deadline_fini(&t);
 }
 END_TEST
 
 int main(void)
 {
-	CHECK_RUN("deadline", NULL, NULL, test_sweep, test_per_client);
+	CHECK_RUN("deadline", NULL, NULL, test_sweep, test_per_client, test_per_group);
 }

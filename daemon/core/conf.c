@@ -102,7 +102,7 @@ void conf_usage(FILE *f)
 	    "      --socket-connections N its own connection budget (default 32)\n"
 	    "      --web-config FILE      TLS and basic-auth users (Prometheus exporter-toolkit)\n"
 	    "      --allow-host NAME      a Host name beyond loopback to answer (repeatable)\n"
-	    "      --header-timeout SECS  deadline for a whole request header (default 5)\n"
+	    "      --header-timeout SECS  deadline for a whole request, header and body (default 5)\n"
 	    "      --hash-password        print the bcrypt hash of a password read from stdin\n");
 }
 

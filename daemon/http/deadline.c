@@ -92,7 +92,7 @@ int deadline_open(struct deadline_table *t, const void *conn, int fd, uint64_t c
 	return ret;
 }
 
-/* The connection's header is complete: no deadline any more. */
+/* The connection's request is complete: no deadline any more. */
 void deadline_done(struct deadline_table *t, const void *conn)
 {
 	struct deadline_conn *c;

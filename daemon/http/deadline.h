@@ -3,11 +3,12 @@
  *
  * libmicrohttpd's connection timeout restarts on every byte, so a client
  * that trickles a header one byte at a time holds its slot for ever.  The
- * server registers each connection when it opens, marks it when the header
- * is complete (the first call of the request handler) and unregisters it
- * when it closes; a sweep once a second shuts down the socket of every
- * connection whose header is older than the deadline, and libmicrohttpd
- * then closes it as it would any connection the peer dropped.
+ * server registers each connection when it opens, marks it when the request
+ * is complete (the first call of the request handler for GET and HEAD, the
+ * last, after the body, for the rest) and unregisters it when it closes; a
+ * sweep once a second shuts down the socket of every connection whose
+ * request is older than the deadline, and libmicrohttpd then closes it as
+ * it would any connection the peer dropped.
  *
  * The same table caps the connections of one client (by a key that counts
  * all of loopback as one address: libmicrohttpd's own per-address limit

@@ -139,7 +139,7 @@ void guard_connection_close(struct MHD_Connection *conn)
 	deadline_close(&deadlines, conn);
 }
 
-/* The connection's header is complete. */
+/* The connection's request is complete (header, and body if any). */
 void guard_header_done(struct MHD_Connection *conn)
 {
 	deadline_done(&deadlines, conn);

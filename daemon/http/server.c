@@ -98,32 +98,38 @@ static int uri_plain, uri_nul, uri_space, uri_params, started;
  * per parameter in the connection's 64 KiB pool; when the pool runs out it
  * queues a 431 that its state machine then drops, and the client hears
  * nothing until the header timeout (about 1000 parameters did it).  So the
- * query is cut here, at the '?' MHD will split at: the target is the request
- * line in MHD's read buffer (its parser writes into it too), and MHD then
- * finds no parameters to store.  The request is refused before any route.
+ * query of a request refused here, for any of these reasons, is cut at the
+ * '?' MHD will split at: the target is the request line in MHD's read
+ * buffer (its parser writes into it too), and MHD then finds no parameters
+ * to store.  The request is refused before any route.
  */
-static void *http_uri(void *cls, const char *uri, struct MHD_Connection *conn)
+static int *http_uri_verdict(const char *uri)
 {
-	const char *p, *q;
+	const char *p, *q = strchr(uri, '?');
 	size_t n = 1;
 
-	(void)cls;
-	(void)conn;
 	for (p = uri; (p = strchr(p, '%')) != NULL; p++)
 		if (p[1] == '0' && p[2] == '0')
 			return &uri_nul;
 	for (p = uri; *p != '\0'; p++)
 		if ((unsigned char)*p <= ' ' || *p == 0x7f)
 			return &uri_space;
-	q = strchr(uri, '?');
-	if (q == NULL)
-		return &uri_plain;
-	for (p = q; (p = strchr(p + 1, '&')) != NULL;)
-		if (++n > HTTP_MAX_QUERY_PARAMS) {
-			((char *)q)[1] = '\0';
+	for (p = q; p != NULL && (p = strchr(p + 1, '&')) != NULL;)
+		if (++n > HTTP_MAX_QUERY_PARAMS)
 			return &uri_params;
-		}
 	return &uri_plain;
+}
+
+static void *http_uri(void *cls, const char *uri, struct MHD_Connection *conn)
+{
+	int *v = http_uri_verdict(uri);
+	char *q = strchr(uri, '?');
+
+	(void)cls;
+	(void)conn;
+	if (v != &uri_plain && q != NULL)
+		q[1] = '\0';
+	return v;
 }
 
 /* MHD's access handler. */
@@ -140,7 +146,13 @@ static enum MHD_Result http_access(void *cls, struct MHD_Connection *conn, const
 		int space = *con_cls == &uri_space;
 
 		*con_cls = &started;
-		guard_header_done(conn);
+		/* The deadline covers the whole request: a body too (below).
+		 * libmicrohttpd waits for a chunked body after its client
+		 * has shut its side, until the idle timeout, never seeing the
+		 * end; one sent slowly would hold the slot as long as it
+		 * lasts. */
+		if (strcmp(method, "GET") == 0 || strcmp(method, "HEAD") == 0)
+			guard_header_done(conn);
 		if (guard_request(conn, cls == &listener_unix, method, version, url, &r) != 0)
 			return http_queue_error(conn, r.status, r.msg, r.hname, r.hvalue) ? MHD_YES
 											  : MHD_NO;
@@ -168,6 +180,7 @@ static enum MHD_Result http_access(void *cls, struct MHD_Connection *conn, const
 		*upload_data_size = 0;
 		return MHD_YES;
 	}
+	guard_header_done(conn);
 	req.conn = conn;
 	req.method = method;
 	req.url = url;

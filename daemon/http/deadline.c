@@ -104,6 +104,21 @@ void deadline_done(struct deadline_table *t, const void *conn)
 	pthread_mutex_unlock(&t->lock);
 }
 
+/* A request on the connection has ended: the next one is due within the
+ * limit from now (a connection kept alive gets a deadline per request). */
+void deadline_rearm(struct deadline_table *t, const void *conn, uint64_t now_ns)
+{
+	struct deadline_conn *c;
+
+	pthread_mutex_lock(&t->lock);
+	c = find_locked(t, conn);
+	if (c != NULL) {
+		c->done = 0;
+		c->start_ns = now_ns;
+	}
+	pthread_mutex_unlock(&t->lock);
+}
+
 /* The connection is closing: forget it (before its fd is closed). */
 void deadline_close(struct deadline_table *t, const void *conn)
 {

@@ -1,14 +1,15 @@
 /*
- * deadline.h: a deadline for a whole request header.
+ * deadline.h: a deadline for a whole request.
  *
  * libmicrohttpd's connection timeout restarts on every byte, so a client
  * that trickles a header one byte at a time holds its slot for ever.  The
  * server registers each connection when it opens, marks it when the request
  * is complete (the first call of the request handler for GET and HEAD, the
- * last, after the body, for the rest) and unregisters it when it closes; a
- * sweep once a second shuts down the socket of every connection whose
- * request is older than the deadline, and libmicrohttpd then closes it as
- * it would any connection the peer dropped.
+ * last, after the body, for the rest), starts the clock again when a
+ * request ends (a connection kept alive has one per request) and
+ * unregisters it when it closes; a sweep once a second shuts down the
+ * socket of every connection whose request is older than the deadline, and
+ * libmicrohttpd then closes it as it would any connection the peer dropped.
  *
  * The same table caps the connections of one client (by a key that counts
  * all of loopback as one address: libmicrohttpd's own per-address limit
@@ -45,6 +46,7 @@ void deadline_fini(struct deadline_table *t);
 int deadline_open(struct deadline_table *t, const void *conn, int fd, uint64_t client,
 		  unsigned per_client, unsigned group, unsigned per_group, uint64_t now_ns);
 void deadline_done(struct deadline_table *t, const void *conn);
+void deadline_rearm(struct deadline_table *t, const void *conn, uint64_t now_ns);
 void deadline_close(struct deadline_table *t, const void *conn);
 size_t deadline_sweep(struct deadline_table *t, uint64_t now_ns, uint64_t limit_ns);
 uint64_t deadline_dropped(struct deadline_table *t);

@@ -145,6 +145,12 @@ void guard_header_done(struct MHD_Connection *conn)
 	deadline_done(&deadlines, conn);
 }
 
+/* A request on the connection has ended: the next one has a deadline too. */
+void guard_request_ended(struct MHD_Connection *conn, uint64_t now)
+{
+	deadline_rearm(&deadlines, conn, now);
+}
+
 /* Drop connections whose header is late; how many were dropped now. */
 size_t guard_sweep(uint64_t now)
 {
@@ -318,8 +324,10 @@ int guard_request(struct MHD_Connection *conn, int is_unix, const char *method,
 	MHD_get_connection_values(conn, MHD_HEADER_KIND, count_host, &nhost);
 	if (nhost > 1)
 		return (int)refuse(r, MHD_HTTP_BAD_REQUEST, "more than one Host header");
-	/* And none in an HTTP/1.1 request is a 400 too (server.c leaves this to us). */
-	if (nhost == 0 && strcmp(version, MHD_HTTP_VERSION_1_1) == 0)
+	/* And none in an HTTP/1.1 request is a 400 too (server.c leaves this to
+	 * us), or in 1.2 to 1.9, which libmicrohttpd reads as 1.1. */
+	if (nhost == 0 && strncmp(version, "HTTP/1.", 7) == 0 &&
+	    strcmp(version, MHD_HTTP_VERSION_1_0) != 0)
 		return (int)refuse(r, MHD_HTTP_BAD_REQUEST, "an HTTP/1.1 request needs a Host header");
 	if (!is_unix && !access_host_ok(host, conf.hosts, conf.nhosts)) {
 		__atomic_add_fetch(&counts.host_refused, 1, __ATOMIC_RELAXED);

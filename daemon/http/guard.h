@@ -60,6 +60,7 @@ void guard_connection_open(struct MHD_Connection *conn, int is_unix, uint64_t no
 uint64_t guard_client_key(struct MHD_Connection *conn);
 void guard_connection_close(struct MHD_Connection *conn);
 void guard_header_done(struct MHD_Connection *conn);
+void guard_request_ended(struct MHD_Connection *conn, uint64_t now_ns);
 size_t guard_sweep(uint64_t now_ns);
 int guard_request(struct MHD_Connection *conn, int is_unix, const char *method,
 		  const char *version, const char *url, struct guard_refusal *r);

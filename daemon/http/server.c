@@ -77,59 +77,103 @@ static int http_dispatch(struct http_req *req)
 	return http_reply_error(req, MHD_HTTP_NOT_FOUND, "no such route: %s", req->url);
 }
 
-/* A request's context (con_cls): what the raw target said, then started. */
-static int uri_plain, uri_nul, uri_space, uri_params, started;
+/*
+ * What the URI callback made of the raw request target: a verdict and the
+ * target's length, which http_access() checks against libmicrohttpd's.
+ */
+enum uri_verdict { URI_PLAIN, URI_NUL, URI_CTL, URI_PARAMS, URI_LONG };
 
-/* No route reads more than a few query parameters; a target with more is refused. */
+/*
+ * A request's context (con_cls) until the handler's first call: the
+ * verdict and the length as one integer in the pointer, bit 0 set (never
+ * an address of ours); then &started.
+ */
+static int started;
+#define URI_CTX(v, len) ((void *)(((uintptr_t)(len) << 4) | ((uintptr_t)(v) << 1) | 1u))
+
+/* No route reads more than a few query parameters, nor a long target. */
 #define HTTP_MAX_QUERY_PARAMS 64
+#define HTTP_MAX_TARGET	      8192
+
+/*
+ * The end of the request target uri: libmicrohttpd has put a NUL for the
+ * space before the version, then comes the version ("HTTP/1.d": it has
+ * refused any other) and the NUL that ends the line.  The first such
+ * pattern at or after the first NUL: a NUL sent in the target comes before
+ * it.  Reading stops there, inside the line, whatever the client sent; a
+ * client that writes the pattern into its target itself ends it early
+ * here, which http_access() notices (the length differs from MHD's).
+ */
+static const char *uri_end(const char *uri)
+{
+	const char *p = uri + strlen(uri);
+
+	for (;; p++)
+		if (p[0] == '\0' && strncmp(p + 1, "HTTP/1.", 7) == 0 && p[8] >= '0' &&
+		    p[8] <= '9' && p[9] == '\0')
+			return p;
+}
+
+static enum uri_verdict uri_verdict(const char *uri, const char *end, const char *q)
+{
+	const char *p;
+	size_t n = 1;
+
+	for (p = uri; p < end; p++)
+		if ((unsigned char)*p <= ' ' || *p == 0x7f)
+			return URI_CTL;
+	for (p = uri; (p = memchr(p, '%', (size_t)(end - p))) != NULL; p++)
+		if (end - p >= 3 && p[1] == '0' && p[2] == '0')
+			return URI_NUL;
+	if (end - uri > HTTP_MAX_TARGET)
+		return URI_LONG;
+	for (p = q; p != NULL && (p = memchr(p + 1, '&', (size_t)(end - p - 1))) != NULL;)
+		if (++n > HTTP_MAX_QUERY_PARAMS)
+			return URI_PARAMS;
+	return URI_PLAIN;
+}
 
 /*
  * MHD's URI callback, with the request target as sent, before it decodes
- * it: a %00 would decode to a NUL that ends the path or value the handler
- * sees ("/index.html%00.js" would serve index.html).  Such a request gets 400,
- * as does a target with a space or a control character in it (RFC 9112 3.2).
- * MHD's strict mode would refuse the space itself, but by closing the
- * connection without a word, and its HTTP/1.1-without-Host reply is sent
- * twice over (0.9.75); so MHD runs lenient, and these two checks are here
- * and in guard_request(), with JSON replies.
+ * it.  A %00 would decode to a NUL that ends the path or value the handler
+ * sees ("/index.html%00.js" would serve index.html), and a NUL sent as is
+ * does the same at once: both get 400, as does a space or another control
+ * character (RFC 9112 3.2).  MHD's strict mode would refuse the space
+ * itself, but by closing the connection without a word, and its
+ * HTTP/1.1-without-Host reply is sent twice over (0.9.75); so MHD runs
+ * lenient, and these checks are here and in guard_request(), with JSON.
  *
- * A query of more than HTTP_MAX_QUERY_PARAMS parameters gets 414.  MHD
- * 0.9.75 splits the query after this callback, in place, keeping one record
- * per parameter in the connection's 64 KiB pool; when the pool runs out it
+ * A query of more than HTTP_MAX_QUERY_PARAMS parameters, or a target longer
+ * than HTTP_MAX_TARGET, gets 414.  MHD 0.9.75 splits the query after this
+ * callback, in place, keeping one record per parameter in the connection's
+ * 64 KiB pool, which the line itself also takes; when the pool runs out it
  * queues a 431 that its state machine then drops, and the client hears
- * nothing until the header timeout (about 1000 parameters did it).  So the
- * query of a request refused here, for any of these reasons, is cut at the
- * '?' MHD will split at: the target is the request line in MHD's read
- * buffer (its parser writes into it too), and MHD then finds no parameters
- * to store.  The request is refused before any route.
+ * nothing until the request deadline (1000 parameters did it, or 24 in a
+ * 64 KB target).  So the query of a request refused here is cut at the '?'
+ * MHD will split at (its first): the target is the request line in MHD's
+ * read buffer (its parser writes into it too), and MHD then finds no
+ * parameters to store.  The request is refused before any route.  (One
+ * that writes the end pattern into its target, NULs included, and puts
+ * its query after that, still runs the pool out: it waits for the deadline,
+ * as a slow client would.)
  */
-static int *http_uri_verdict(const char *uri)
-{
-	const char *p, *q = strchr(uri, '?');
-	size_t n = 1;
-
-	for (p = uri; (p = strchr(p, '%')) != NULL; p++)
-		if (p[1] == '0' && p[2] == '0')
-			return &uri_nul;
-	for (p = uri; *p != '\0'; p++)
-		if ((unsigned char)*p <= ' ' || *p == 0x7f)
-			return &uri_space;
-	for (p = q; p != NULL && (p = strchr(p + 1, '&')) != NULL;)
-		if (++n > HTTP_MAX_QUERY_PARAMS)
-			return &uri_params;
-	return &uri_plain;
-}
-
 static void *http_uri(void *cls, const char *uri, struct MHD_Connection *conn)
 {
-	int *v = http_uri_verdict(uri);
-	char *q = strchr(uri, '?');
+	const char *end = uri_end(uri);
+	char *q = memchr(uri, '?', (size_t)(end - uri));
+	enum uri_verdict v = uri_verdict(uri, end, q);
 
 	(void)cls;
 	(void)conn;
-	if (v != &uri_plain && q != NULL)
+	if (v != URI_PLAIN && q != NULL)
 		q[1] = '\0';
-	return v;
+	return URI_CTX(v, end - uri);
+}
+
+/* Queue the JSON error for status and msg; MHD's answer. */
+static enum MHD_Result http_refuse(struct MHD_Connection *conn, unsigned status, const char *msg)
+{
+	return http_queue_error(conn, status, msg, NULL, NULL) ? MHD_YES : MHD_NO;
 }
 
 /* MHD's access handler. */
@@ -142,9 +186,13 @@ static enum MHD_Result http_access(void *cls, struct MHD_Connection *conn, const
 	(void)upload_data;
 	if (*con_cls != &started) {
 		struct guard_refusal r;
-		int nul = *con_cls == &uri_nul, params = *con_cls == &uri_params;
-		int space = *con_cls == &uri_space;
+		uintptr_t ctx = (uintptr_t)*con_cls;
+		enum uri_verdict v = (ctx & 1) ? (enum uri_verdict)((ctx >> 1) & 7) : URI_PLAIN;
 
+		/* MHD's target ends where its version starts: a NUL before it
+		 * that the callback took for the end was the client's. */
+		if ((ctx & 1) && v == URI_PLAIN && (size_t)(version - url) != (ctx >> 4) + 1)
+			v = URI_CTL;
 		*con_cls = &started;
 		/* The deadline covers the whole request: a body too (below).
 		 * libmicrohttpd waits for a chunked body after its client
@@ -156,23 +204,22 @@ static enum MHD_Result http_access(void *cls, struct MHD_Connection *conn, const
 		if (guard_request(conn, cls == &listener_unix, method, version, url, &r) != 0)
 			return http_queue_error(conn, r.status, r.msg, r.hname, r.hvalue) ? MHD_YES
 											  : MHD_NO;
-		if (nul)
-			return http_queue_error(conn, MHD_HTTP_BAD_REQUEST,
-						"the request target holds an encoded NUL (%00)",
-						NULL, NULL)
-				   ? MHD_YES
-				   : MHD_NO;
-		if (space)
-			return http_queue_error(conn, MHD_HTTP_BAD_REQUEST,
-						"the request target holds a space or a control character",
-						NULL, NULL)
-				   ? MHD_YES
-				   : MHD_NO;
-		if (params)
-			return http_queue_error(conn, MHD_HTTP_URI_TOO_LONG,
-						"the query has too many parameters", NULL, NULL)
-				   ? MHD_YES
-				   : MHD_NO;
+		switch (v) {
+		case URI_NUL:
+			return http_refuse(conn, MHD_HTTP_BAD_REQUEST,
+					   "the request target holds an encoded NUL (%00)");
+		case URI_CTL:
+			return http_refuse(conn, MHD_HTTP_BAD_REQUEST,
+					   "the request target holds a space or a control character");
+		case URI_PARAMS:
+			return http_refuse(conn, MHD_HTTP_URI_TOO_LONG,
+					   "the query has too many parameters");
+		case URI_LONG:
+			return http_refuse(conn, MHD_HTTP_URI_TOO_LONG,
+					   "the request target is too long");
+		case URI_PLAIN:
+			break;
+		}
 		if (strcmp(method, "GET") != 0 && strcmp(method, "HEAD") != 0)
 			return MHD_YES; /* wait for the body (thrown away) */
 	}
@@ -190,7 +237,17 @@ static enum MHD_Result http_access(void *cls, struct MHD_Connection *conn, const
 
 static void http_log(void *cls, const char *fmt, va_list ap);
 
-/* Connections open and close: the header deadline. */
+/* A request ended, answered or not: the connection's next one has a deadline. */
+static void http_completed(void *cls, struct MHD_Connection *conn, void **con_cls,
+			   enum MHD_RequestTerminationCode toe)
+{
+	(void)cls;
+	(void)con_cls;
+	(void)toe;
+	guard_request_ended(conn, now_mono_ns());
+}
+
+/* Connections open and close: the request deadline. */
 static void http_notify(void *cls, struct MHD_Connection *conn, void **socket_context,
 			enum MHD_ConnectionNotificationCode toe)
 {
@@ -389,7 +446,8 @@ static int http_start_unix(const struct gomemd_config *c, char *err, size_t errl
 	    MHD_OPTION_CONNECTION_LIMIT, (unsigned)c->socket_connections,
 	    MHD_OPTION_CONNECTION_TIMEOUT, (unsigned)c->conn_timeout_s,
 	    MHD_OPTION_CONNECTION_MEMORY_LIMIT, (size_t)(64 * 1024), MHD_OPTION_NOTIFY_CONNECTION,
-	    http_notify, &listener_unix, MHD_OPTION_URI_LOG_CALLBACK, http_uri, NULL,
+	    http_notify, &listener_unix, MHD_OPTION_NOTIFY_COMPLETED, http_completed, NULL,
+	    MHD_OPTION_URI_LOG_CALLBACK, http_uri, NULL,
 	    MHD_OPTION_STRICT_FOR_CLIENT, 0, MHD_OPTION_EXTERNAL_LOGGER, http_log, NULL,
 	    MHD_OPTION_END);
 	if (mhd_unix == NULL) {
@@ -501,10 +559,11 @@ int http_start(const struct gomemd_config *c, const struct http_route *table, si
 		};
 		struct MHD_OptionItem opts[] = {
 		    {MHD_OPTION_NOTIFY_CONNECTION, (intptr_t)http_notify, NULL},
+		    {MHD_OPTION_NOTIFY_COMPLETED, (intptr_t)http_completed, NULL},
 		    {MHD_OPTION_URI_LOG_CALLBACK, (intptr_t)http_uri, NULL},
-		    /* Reject what RFC 9112 says a server must: no Host in HTTP/1.1
-		     * (0.9.7x's level 1; its space-before-colon check is level 2). */
-		    {MHD_OPTION_STRICT_FOR_CLIENT, 0, NULL}, /* see http_uri() */
+		    /* Lenient: http_uri() and guard_request() refuse what level 1
+		     * would, a space in the target and HTTP/1.1 without Host. */
+		    {MHD_OPTION_STRICT_FOR_CLIENT, 0, NULL},
 		    {act_tcp >= 0 ? MHD_OPTION_LISTEN_SOCKET : MHD_OPTION_SOCK_ADDR, act_tcp,
 		     act_tcp >= 0 ? NULL : ai->ai_addr},
 		    {MHD_OPTION_CONNECTION_LIMIT, (intptr_t)c->max_connections, NULL},

@@ -22,9 +22,10 @@ before the fixes:
               (a header that never ends, or a body: by the 5 s deadline)
   events      many non-reading /events clients: others still get a stream,
               and each stream's socket send buffer stays at 64 KiB
-  lenient     %00 or a space in the target, two Host headers, no Host: 400
-              in JSON; over 64 query parameters: 414 at once; 405's Allow;
-              HEAD /events has no body
+  lenient     %00, a NUL or a space in the target, two Host headers, no
+              Host: 400 in JSON; over 64 query parameters or an 8 KiB target:
+              414 at once; a kept-alive connection's next request has a
+              deadline; 405's Allow; HEAD /events has no body
   loopback    80 idle connections from 20 loopback addresses: 64 kept
   argv        a 2 MB argv echoed by /debug/vars: bounded
   listen      0.0.0.0 without a web config: refuses to start
@@ -256,12 +257,14 @@ r = c.getresponse(); r.read(); print(r.status)
 
 
 # A user's share of the unix socket: NSTREAMS /events requests (their
-# status codes, "closed" if refused), then 1 s later NIDLE connections that
-# send nothing (how many are still open 1 s after; the header deadline
-# drops them 5 s after they open), then holds everything until stdin closes.
+# status codes, "closed" if refused), then SETTLE s (default 1) later NIDLE
+# connections that send nothing (how many are still open SETTLE s after;
+# the request deadline drops them 5 s after they open), then holds
+# everything until stdin closes.
 NOBODY_HOG = r'''
 import socket, sys, time
 path, nstreams, nidle = sys.argv[1], int(sys.argv[2]), int(sys.argv[3])
+settle = float(sys.argv[4]) if len(sys.argv) > 4 else 1.0
 streams, codes = [], []
 for i in range(nstreams):
     s = socket.socket(socket.AF_UNIX); s.settimeout(10); s.connect(path)
@@ -272,11 +275,11 @@ for i in range(nstreams):
         reply = b""
     codes.append(reply.split(b" ")[1].decode() if reply else "closed")
     streams.append(s)
-time.sleep(1)
+time.sleep(settle)
 idle = []
 for i in range(nidle):
     s = socket.socket(socket.AF_UNIX); s.connect(path); idle.append(s)
-time.sleep(1)
+time.sleep(settle)
 kept = 0
 for s in idle:
     s.setblocking(False)
@@ -446,6 +449,52 @@ def main():
         took = time.monotonic() - t0
         check(out.startswith(want) and (want.endswith(b"200") or b'{"Error"' in out) and took < 3,
               "lenient: %d query parameters get %s in %.1f s (%r)" % (n, want[9:].decode(), took, out[:40]))
+    # a NUL sent as is ends the target for the routes, as %00 would
+    # ("/healthz\0.js" was /healthz); before a long query too; and a target
+    # that writes MHD's own end pattern in front of its NUL
+    many = b"&".join(b"a%d" % i for i in range(2000))
+    for target, want in ((b"/healthz\x00.js", b"HTTP/1.1 400"), (b"/healthz\x00?" + many, b"HTTP/1.1 400"),
+                         (b"/healthz\x00HTTP/1.1\x00", b"HTTP/1.1 400"),
+                         (b"/" + b"x" * 9000, b"HTTP/1.1 414"),  # over 8 KiB
+                         (b"/a?" + b"x" * 60000 + b"&b" * 30, b"HTTP/1.1 414")):  # 24 ran the pool out
+        t0 = time.monotonic()
+        out = raw(d.port, b"GET " + target + b" HTTP/1.1\r\nHost: 127.0.0.1\r\n\r\n", timeout=10)
+        took = time.monotonic() - t0
+        check(out.startswith(want) and b'{"Error"' in out and took < 3,
+              "lenient: target %r... gets %s in JSON in %.1f s (%r)" % (target[:16], want[9:].decode(), took, out[:40]))
+    # libmicrohttpd reads HTTP/1.2 to 1.9 as 1.1: they need a Host too
+    out = raw(d.port, b"GET /healthz HTTP/1.5\r\n\r\n")
+    check(out.startswith(b"HTTP/1.1 400") and b'{"Error"' in out,
+          "lenient: HTTP/1.5 without Host gets 400 (%r)" % out[:40])
+    # a connection kept alive after a request has a deadline for its next
+    # one too (root's DELETE of nothing over the socket: 405, kept alive)
+    s = socket.socket(socket.AF_UNIX)
+    s.settimeout(15)
+    s.connect(d.sock)
+    s.sendall(b"DELETE /nothing HTTP/1.1\r\nHost: localhost\r\n\r\n")
+    first = s.recv(4096)
+    t0, closed = time.monotonic(), False
+    try:
+        for ch in b"GET /healthz HTTP/1.1\r\nHost: localhost\r\n\r\n":
+            if time.monotonic() - t0 > 12:
+                break
+            s.sendall(bytes([ch]))
+            time.sleep(0.5)
+            s.setblocking(False)
+            try:
+                closed = s.recv(4096) == b""
+            except BlockingIOError:
+                pass
+            s.setblocking(True)
+            if closed:
+                break
+    except OSError:
+        closed = True
+    took = time.monotonic() - t0
+    s.close()
+    check(first.startswith(b"HTTP/1.1 405") and closed and took < 9,
+          "lenient: a second request trickled on a kept-alive connection is dropped at the "
+          "deadline (%.1f s, %r)" % (took, first[:16]))
     st, hd, _ = request(d.port, method="PUT", path="/", headers={"Authorization": GOOD})
     check(st == 405 and hd.get("allow") == "GET, HEAD",
           "PUT / gets 405 with Allow: GET, HEAD (%s, %s)" % (st, hd.get("allow")))
@@ -541,7 +590,8 @@ def main():
     # (while nobody's 8 are held: its idle ones go at the 5 s header
     # deadline): all users together hold 24 of the socket's 32 (4 users at
     # 8 each once took them all), and root gets a stream and an answer
-    more = [subprocess.Popen(as_nobody([sys.executable, "-c", NOBODY_HOG, d.sock, "4", "10"], uid),
+    more = [subprocess.Popen(as_nobody([sys.executable, "-c", NOBODY_HOG, d.sock, "4", "10", "0.3"],
+                                       uid),
                              stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True)
             for uid in (60001, 60002, 60003)]
     children.extend(more)

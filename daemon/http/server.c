@@ -170,11 +170,16 @@ static void *http_uri(void *cls, const char *uri, struct MHD_Connection *conn)
 	return URI_CTX(v, end - uri);
 }
 
-/* Queue the JSON error for status and msg; MHD's answer. */
-static enum MHD_Result http_refuse(struct MHD_Connection *conn, unsigned status, const char *msg)
-{
-	return http_queue_error(conn, status, msg, NULL, NULL) ? MHD_YES : MHD_NO;
-}
+/* The answer to each refused target (uri_verdict's), in JSON. */
+static const struct {
+	unsigned status;
+	const char *msg;
+} uri_refusals[] = {
+    [URI_NUL] = {MHD_HTTP_BAD_REQUEST, "the request target holds an encoded NUL (%00)"},
+    [URI_CTL] = {MHD_HTTP_BAD_REQUEST, "the request target holds a space or a control character"},
+    [URI_PARAMS] = {MHD_HTTP_URI_TOO_LONG, "the query has too many parameters"},
+    [URI_LONG] = {MHD_HTTP_URI_TOO_LONG, "the request target is too long"},
+};
 
 /* MHD's access handler. */
 static enum MHD_Result http_access(void *cls, struct MHD_Connection *conn, const char *url,
@@ -182,6 +187,7 @@ static enum MHD_Result http_access(void *cls, struct MHD_Connection *conn, const
 				   size_t *upload_data_size, void **con_cls)
 {
 	struct http_req req;
+	int bodiless = strcmp(method, "GET") == 0 || strcmp(method, "HEAD") == 0;
 
 	(void)upload_data;
 	if (*con_cls != &started) {
@@ -199,28 +205,17 @@ static enum MHD_Result http_access(void *cls, struct MHD_Connection *conn, const
 		 * has shut its side, until the idle timeout, never seeing the
 		 * end; one sent slowly would hold the slot as long as it
 		 * lasts. */
-		if (strcmp(method, "GET") == 0 || strcmp(method, "HEAD") == 0)
+		if (bodiless)
 			guard_header_done(conn);
 		if (guard_request(conn, cls == &listener_unix, method, version, url, &r) != 0)
 			return http_queue_error(conn, r.status, r.msg, r.hname, r.hvalue) ? MHD_YES
 											  : MHD_NO;
-		switch (v) {
-		case URI_NUL:
-			return http_refuse(conn, MHD_HTTP_BAD_REQUEST,
-					   "the request target holds an encoded NUL (%00)");
-		case URI_CTL:
-			return http_refuse(conn, MHD_HTTP_BAD_REQUEST,
-					   "the request target holds a space or a control character");
-		case URI_PARAMS:
-			return http_refuse(conn, MHD_HTTP_URI_TOO_LONG,
-					   "the query has too many parameters");
-		case URI_LONG:
-			return http_refuse(conn, MHD_HTTP_URI_TOO_LONG,
-					   "the request target is too long");
-		case URI_PLAIN:
-			break;
-		}
-		if (strcmp(method, "GET") != 0 && strcmp(method, "HEAD") != 0)
+		if (v != URI_PLAIN)
+			return http_queue_error(conn, uri_refusals[v].status, uri_refusals[v].msg,
+						NULL, NULL)
+				   ? MHD_YES
+				   : MHD_NO;
+		if (!bodiless)
 			return MHD_YES; /* wait for the body (thrown away) */
 	}
 	if (*upload_data_size != 0) {

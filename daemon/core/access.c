@@ -249,6 +249,19 @@ uint64_t access_client_key(const struct sockaddr *sa)
 	return h ? h : 1;
 }
 
+/* FNV-1a over tag and the uid's 4 bytes: 5 bytes, no address's length. */
+static uint64_t tagged_uid_key(unsigned char tag, unsigned uid)
+{
+	unsigned char a[5] = {tag, (unsigned char)uid, (unsigned char)(uid >> 8),
+			      (unsigned char)(uid >> 16), (unsigned char)(uid >> 24)};
+	uint64_t h = 0xcbf29ce484222325ull ^ sizeof a;
+	size_t i;
+
+	for (i = 0; i < sizeof a; i++)
+		h = (h ^ a[i]) * 0x100000001b3ull;
+	return h > 1 ? h : 2;
+}
+
 /*
  * The key of a unix-socket peer, by its uid (SO_PEERCRED): each user is a
  * client of its own there, so one cannot take every connection or stream
@@ -259,16 +272,18 @@ uint64_t access_client_key(const struct sockaddr *sa)
  */
 uint64_t access_uid_key(unsigned uid)
 {
-	unsigned char a[5] = {'u', (unsigned char)uid, (unsigned char)(uid >> 8),
-			      (unsigned char)(uid >> 16), (unsigned char)(uid >> 24)};
-	uint64_t h = 0xcbf29ce484222325ull ^ sizeof a;
-	size_t i;
+	return uid == 0 ? 1 : tagged_uid_key('u', uid);
+}
 
-	if (uid == 0)
-		return 1;
-	for (i = 0; i < sizeof a; i++)
-		h = (h ^ a[i]) * 0x100000001b3ull;
-	return h > 1 ? h : 2;
+/*
+ * The key of a loopback TCP client whose socket's owner the kernel named
+ * (daemon/base/tcppeer.c): a client per uid, root's too (it is capped over
+ * TCP like the others, with a share of its own), and not the same client
+ * as that uid on the unix socket, which has its own budget.
+ */
+uint64_t access_tcp_uid_key(unsigned uid)
+{
+	return tagged_uid_key('t', uid);
 }
 
 /* The slot index of key, refilled to now; -1 if the client has none.  Locked. */

@@ -71,5 +71,6 @@ uint64_t access_limiter_blocked(struct access_limiter *l);
 struct sockaddr;
 uint64_t access_client_key(const struct sockaddr *sa);
 uint64_t access_uid_key(unsigned uid);
+uint64_t access_tcp_uid_key(unsigned uid);
 
 #endif /* GOMEMD_ACCESS_H */

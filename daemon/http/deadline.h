@@ -11,11 +11,11 @@
  * socket of every connection whose request is older than the deadline, and
  * libmicrohttpd then closes it as it would any connection the peer dropped.
  *
- * The same table caps the connections of one client (by a key that counts
- * all of loopback as one address: libmicrohttpd's own per-address limit
- * sees 127.0.0.2 and 127.0.0.3 as two clients), and those of a group of
- * clients together (the unix socket's users but root, so that a few of
- * them cannot take the whole socket).
+ * The same table caps the connections of one client (by the caller's key:
+ * libmicrohttpd's own per-address limit sees 127.0.0.2 and 127.0.0.3 as
+ * two clients, where any local user can use both), and those of a group of
+ * clients together (the unix socket's users but root, or loopback's, so
+ * that a few of them cannot take every connection).
  */
 #ifndef GOMEMD_DEADLINE_H
 #define GOMEMD_DEADLINE_H

@@ -25,6 +25,7 @@
 
 #include <microhttpd.h>
 
+#include "base/tcppeer.h"
 #include "base/unixsock.h"
 #include "base/obuf.h"
 #include "base/procfs.h"
@@ -99,37 +100,86 @@ static int conn_fd(struct MHD_Connection *conn)
 	return ci != NULL ? ci->connect_fd : -1;
 }
 
+/* A TCP client's group of the connection table: loopback's users but root. */
+#define GROUP_SOCKET 1u
+#define GROUP_LOOPBACK 2u
+
 /*
- * The client's key (the limiter's, the connection caps', the event
- * streams'): its address over TCP (access_client_key: all of loopback is
- * one), its uid on the unix socket (access_uid_key: root is 1; a peer
- * without credentials, never seen on Linux, a user: 2).
+ * Who a new connection's client is, and its caps (deadline_open's):
+ * - on the unix socket, its uid (SO_PEERCRED; access_uid_key: root is 1,
+ *   never capped; a peer without credentials, never seen on Linux, a
+ *   user: 2), a quarter of the socket's connections each, all but root's
+ *   quarter together;
+ * - over loopback TCP, the uid that owns the client's socket (sock_diag,
+ *   base/tcppeer.c), with --per-ip-limit split as the socket's budget is:
+ *   a quarter each, root's quarter its own and the users' together the
+ *   rest.  Any local user can connect from any loopback address, so the
+ *   address would make all of them one client: one user holding its cap
+ *   locked out every other, a Prometheus scraping on the same host
+ *   included;
+ * - otherwise (and when the kernel does not name the owner: a client
+ *   that has closed its socket), its address (access_client_key: all of
+ *   loopback is one), --per-ip-limit connections.
  */
-uint64_t guard_client_key(struct MHD_Connection *conn)
+static uint64_t connection_client(struct MHD_Connection *conn, int is_unix, unsigned *per_client,
+				  unsigned *group, unsigned *per_group)
 {
 	const union MHD_ConnectionInfo *ci =
 	    MHD_get_connection_info(conn, MHD_CONNECTION_INFO_CLIENT_ADDRESS);
 	const struct sockaddr *sa = ci != NULL ? ci->client_addr : NULL;
 	struct unixsock_cred cred;
+	unsigned limit = conf.per_client;
+	uid_t uid;
 
-	if (sa != NULL && sa->sa_family != AF_UNIX)
-		return access_client_key(sa);
-	return unixsock_cred(conn_fd(conn), &cred) == 0 ? access_uid_key((unsigned)cred.uid) : 2;
+	*per_client = *per_group = *group = 0;
+	if (is_unix || sa == NULL || sa->sa_family == AF_UNIX) {
+		*per_client = conf.per_uid;
+		*group = GROUP_SOCKET;
+		*per_group = conf.socket_users;
+		return unixsock_cred(conn_fd(conn), &cred) == 0 ? access_uid_key((unsigned)cred.uid)
+								 : 2;
+	}
+	if (tcppeer_is_loopback(sa) && tcppeer_uid_fd(conn_fd(conn), &uid) == 0) {
+		*per_client = limit > 0 ? GUARD_PER_UID(limit) : 0;
+		*group = uid != 0 ? GROUP_LOOPBACK : 0;
+		*per_group = limit > 0 ? GUARD_SOCKET_USERS(limit) : 0;
+		return access_tcp_uid_key((unsigned)uid);
+	}
+	*per_client = limit;
+	return access_client_key(sa);
 }
 
 /*
- * A connection opened: its header is due within the timeout.  A client is
- * its address over TCP (all of loopback one), its uid on the unix socket,
- * where all uids but root together (group 1) leave root a uid's share.
+ * The client's key (the limiter's, the connection caps', the event
+ * streams'): found once, when the connection opened (connection_client),
+ * and kept as the connection's socket context.
  */
-void guard_connection_open(struct MHD_Connection *conn, int is_unix, uint64_t now)
+uint64_t guard_client_key(struct MHD_Connection *conn)
 {
+	const union MHD_ConnectionInfo *ci =
+	    MHD_get_connection_info(conn, MHD_CONNECTION_INFO_SOCKET_CONTEXT);
+	unsigned per_client, group, per_group;
+
+	if (ci != NULL && ci->socket_context != NULL)
+		return (uint64_t)(uintptr_t)ci->socket_context;
+	return connection_client(conn, 0, &per_client, &group, &per_group);
+}
+
+/*
+ * A connection opened: note its client in *socket_context; its request is
+ * due within the timeout, and it must fit in its client's caps.
+ */
+void guard_connection_open(struct MHD_Connection *conn, int is_unix, void **socket_context,
+			   uint64_t now)
+{
+	unsigned per_client, group, per_group;
+	uintptr_t key = (uintptr_t)connection_client(conn, is_unix, &per_client, &group, &per_group);
 	int fd = conn_fd(conn);
 
+	*socket_context = (void *)key;
 	/* Over the server's limit (cannot be tracked) or the client's cap. */
-	if (fd >= 0 && deadline_open(&deadlines, conn, fd, guard_client_key(conn),
-				     is_unix ? conf.per_uid : conf.per_client, is_unix,
-				     conf.socket_users, now) != 0)
+	if (fd >= 0 &&
+	    deadline_open(&deadlines, conn, fd, key, per_client, group, per_group, now) != 0)
 		shutdown(fd, SHUT_RDWR);
 }
 

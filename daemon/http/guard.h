@@ -36,7 +36,8 @@ struct guard_conf {
 	const char *admin_group;   /* "gomem": socket peers in it get everything */
 	unsigned header_timeout_s; /* whole request header, from connect */
 	unsigned max_connections;  /* size of the deadline table */
-	unsigned per_client;	   /* connections of one client address (0: no cap) */
+	unsigned per_client;	   /* connections of one client address, split per uid over
+				      loopback as the socket's (0: no cap) */
 	unsigned per_uid;	   /* unix-socket connections of one uid but root (0: no cap) */
 	unsigned socket_users;	   /* those of all uids but root together (0: no cap) */
 };
@@ -56,7 +57,8 @@ struct guard_counts {
 
 int guard_init(const struct guard_conf *c, char *err, size_t errlen);
 void guard_fini(void);
-void guard_connection_open(struct MHD_Connection *conn, int is_unix, uint64_t now_ns);
+void guard_connection_open(struct MHD_Connection *conn, int is_unix, void **socket_context,
+			   uint64_t now_ns);
 uint64_t guard_client_key(struct MHD_Connection *conn);
 void guard_connection_close(struct MHD_Connection *conn);
 void guard_header_done(struct MHD_Connection *conn);

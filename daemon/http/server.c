@@ -246,9 +246,8 @@ static void http_completed(void *cls, struct MHD_Connection *conn, void **con_cl
 static void http_notify(void *cls, struct MHD_Connection *conn, void **socket_context,
 			enum MHD_ConnectionNotificationCode toe)
 {
-	(void)socket_context;
 	if (toe == MHD_CONNECTION_NOTIFY_STARTED)
-		guard_connection_open(conn, cls == &listener_unix, now_mono_ns());
+		guard_connection_open(conn, cls == &listener_unix, socket_context, now_mono_ns());
 	else
 		guard_connection_close(conn);
 }

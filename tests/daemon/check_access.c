@@ -218,6 +218,8 @@ START_TEST(test_uid_key)
 
 	/* root is never capped; every other uid is a client of its own */
 	ck_assert_uint_eq(access_uid_key(0), 1);
+	/* over TCP root is a client like the others: never 1 */
+	ck_assert(access_tcp_uid_key(0) > 1 && access_tcp_uid_key(0) != key_of("127.0.0.1"));
 	for (a = 1; a < 2000; a += 7)
 		for (b = a + 1; b < a + 50; b++)
 			ck_assert(access_uid_key(a) != access_uid_key(b));
@@ -232,6 +234,10 @@ START_TEST(test_uid_key)
 
 		ck_assert(access_uid_key(uid) != 1);
 		ck_assert(access_uid_key(uid) != key_of("127.0.0.1"));
+		/* over TCP a uid is another client than on the socket */
+		ck_assert(access_tcp_uid_key(uid) != access_uid_key(uid));
+		ck_assert(access_tcp_uid_key(uid) != key_of("127.0.0.1"));
+		ck_assert(access_tcp_uid_key(uid) != access_tcp_uid_key(uid + 1));
 		for (first = 0; first < 256; first++) {
 			snprintf(ip, sizeof ip, "%u.%u.%u.%u", first, (uid >> 8) & 255,
 				 (uid >> 16) & 255, uid >> 24);

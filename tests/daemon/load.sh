@@ -6,7 +6,8 @@
 # Starts NPROC (100) idle processes with libgomem preloaded (stats interval
 # 1 s), gomemd on a free loopback port, waits until every process has a
 # snapshot, then runs a bounded `wrk -t2 -c32 -d5s` on /memstats (all
-# processes) and on /memstats?pid=N, and prints req/s and gomemd's RSS
+# processes) and on /memstats?pid=N (--per-ip-limit 0: a loopback user may
+# otherwise hold 16 connections), and prints req/s and gomemd's RSS
 # before and after.  Everything it starts is stopped by pid at the end.
 set -eu
 B=${1:-.}
@@ -34,7 +35,7 @@ while [ $i -lt "$N" ]; do
 	PIDS="$PIDS $!"
 	i=$((i + 1))
 done
-"$GOMEMD" --listen 127.0.0.1:"$PORT" --library "$LIB" --state-dir "" >/tmp/gomemd-load.$$.log 2>&1 &
+"$GOMEMD" --listen 127.0.0.1:"$PORT" --library "$LIB" --state-dir "" --per-ip-limit 0 >/tmp/gomemd-load.$$.log 2>&1 &
 DPID=$!
 rss() { awk '/^VmRSS/ {print $2 " kB"}' /proc/"$DPID"/status; }
 

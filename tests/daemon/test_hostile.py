@@ -16,6 +16,7 @@ before the fixes:
   host        a foreign Host header (DNS rebinding): 421
   origin      a cross-origin POST: 403
   auth        wrong passwords from 12 loopback addresses: 401, counted, then 429
+              (for that user only)
   slowloris   300 slow-header connections from 127.0.0.2-6: the unix
               socket answers within 2 s, TCP within 15 s
   httpfuzz    400 mutated requests: each answered once, or closed, in 3 s
@@ -26,7 +27,10 @@ before the fixes:
               Host: 400 in JSON; over 64 query parameters or an 8 KiB target:
               414 at once; a kept-alive connection's next request has a
               deadline; 405's Allow; HEAD /events has no body
-  loopback    80 idle connections from 20 loopback addresses: 64 kept
+  loopback    80 idle connections from 20 loopback addresses: a user keeps
+              a quarter of --per-ip-limit (the kernel names a loopback
+              client's uid); another user still gets answers; all users
+              but root together keep three quarters
   argv        a 2 MB argv echoed by /debug/vars: bounded
   listen      0.0.0.0 without a web config: refuses to start
   restart     a process mapping a deleted library is found after a restart
@@ -310,6 +314,39 @@ sys.stdin.read()
 '''
 
 
+# A user's idle loopback connections (nobody's, or root's run as is): N of them to PORT from 127.0.0.2-21,
+# then (1 s later) how many are still open; holds them until stdin closes.
+NOBODY_TCP_HOG = r'''
+import socket, sys, time
+port, n = int(sys.argv[1]), int(sys.argv[2])
+conns = []
+for i in range(n):
+    s = socket.socket()
+    try:
+        s.bind(("127.0.0.%d" % (2 + i % 20), 0)); s.connect(("127.0.0.1", port)); conns.append(s)
+    except OSError:
+        s.close()
+time.sleep(1)
+kept = 0
+for s in conns:
+    try:
+        kept += s.recv(1, socket.MSG_PEEK | socket.MSG_DONTWAIT) != b""
+    except BlockingIOError:
+        kept += 1
+    except OSError:
+        pass
+print(kept, flush=True)
+sys.stdin.read()
+'''
+
+# One GET over loopback TCP: its status.
+TCP_GET = r'''
+import http.client, sys
+c = http.client.HTTPConnection("127.0.0.1", int(sys.argv[1]), timeout=10)
+c.request("GET", sys.argv[2]); r = c.getresponse(); r.read(); print(r.status)
+'''
+
+
 def stream_start(sockpath):
     """The first bytes of an /events stream over the socket; b"" if refused."""
     try:
@@ -519,31 +556,51 @@ def main():
     check(head.startswith(b"HTTP/1.1 200") and b"text/event-stream" in head and rest == b"",
           "HEAD /events: the stream's headers and no body (%r)" % out[-40:])
 
-    # loopback: connections from 127.0.0.2-21 count as one client's (after
-    # gomemd has let go of the connections above: libmicrohttpd forgets one
-    # the peer closed when it next looks at it)
+    # loopback: a client over TCP is the uid that owns its socket, from
+    # whichever loopback address (after gomemd has let go of the
+    # connections above: libmicrohttpd forgets one the peer closed when it
+    # next looks at it); each keeps a quarter of --per-ip-limit 64
     wait_for(lambda: open_peers(d.port) == 0, 5)
-    hogs = []
-    for i in range(80):
-        s = socket.socket()
-        try:
-            s.bind(("127.0.0.%d" % (2 + i % 20), 0))
-            s.connect(("127.0.0.1", d.port))
-            hogs.append(s)
-        except OSError:
-            s.close()
-    time.sleep(1)
-    still = 0
-    for s in hogs:
-        try:
-            still += s.recv(1, socket.MSG_PEEK | socket.MSG_DONTWAIT) != b""
-        except BlockingIOError:
-            still += 1
-        except OSError:
-            pass
-        s.close()
-    check(len(hogs) == 80 and still == 64,
-          "loopback: 80 idle connections from 20 loopback addresses, %d kept (per-ip-limit 64)" % still)
+    hog = subprocess.Popen([sys.executable, "-c", NOBODY_TCP_HOG, str(d.port), "80"],
+                           stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True)
+    children.append(hog)
+    still = hog.stdout.readline().strip()
+    hog.stdin.close()
+    hog.wait(10)
+    check(still == "16",
+          "loopback: root's 80 idle connections from 20 loopback addresses, %s kept (16)" % still)
+    wait_for(lambda: open_peers(d.port) == 0, 5)
+    # nobody at its cap: another user (a Prometheus scraping on the host)
+    # and root still get answers
+    hog = subprocess.Popen(as_nobody([sys.executable, "-c", NOBODY_TCP_HOG, str(d.port), "80"]),
+                           stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True)
+    children.append(hog)
+    kept = hog.stdout.readline().strip()
+    other = subprocess.run(as_nobody([sys.executable, "-c", TCP_GET, str(d.port), "/metrics"],
+                                     60001), capture_output=True, text=True, timeout=30)
+    check(kept == "16" and other.stdout.strip() == "200" and
+          request(d.port, path="/healthz", timeout=3)[0] == 200,
+          "loopback: nobody keeps 16 of its 80 connections; another user's /metrics and root's "
+          "/healthz are answered beside them (%s, %s)" % (kept, other.stdout.strip() or other.stderr[-200:]))
+    hog.stdin.close()
+    hog.wait(10)
+    wait_for(lambda: open_peers(d.port) == 0, 5)
+    # four users at once: 16 each at most, 48 together, and root's share
+    # stays its own
+    more = [subprocess.Popen(as_nobody([sys.executable, "-c", NOBODY_TCP_HOG, str(d.port), "20"],
+                                       uid),
+                             stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True)
+            for uid in (65534, 60001, 60002, 60003)]
+    children.extend(more)
+    kept = [m.stdout.readline().strip() for m in more]
+    each = [int(k) if k.isdigit() else -1 for k in kept]
+    check(all(0 <= n <= 16 for n in each) and sum(each) == 48 and
+          request(d.port, path="/healthz", timeout=3)[0] == 200,
+          "loopback: four users' connections stop at the users' 48 and root is answered (%s)"
+          % kept)
+    for m in more:
+        m.stdin.close()
+        m.wait(10)
     wait_for(lambda: request(d.port, path="/healthz", timeout=2)[0] == 200, 10)
 
     # unauthenticated TCP: public yes, private 401 with WWW-Authenticate
@@ -562,7 +619,7 @@ def main():
     check(st == 200, "profile: a user hashed by --hash-password gets it (%s)" % st)
 
     # auth failures: counted, then rate-limited
-    # (each from another loopback address: all of loopback is one client)
+    # (each from another loopback address: one user is one client)
     codes = [request(d.port, path="/debug/pprof/heap?pid=%d" % vp, headers={"Authorization": BAD},
                      source="127.0.1.%d" % (10 + i))[0]
              for i in range(12)]

@@ -1,0 +1,189 @@
+/*
+ * tcppeer.c: the owner of a loopback TCP connection's client socket.
+ *
+ * One SOCK_DIAG_BY_FAMILY request without NLM_F_DUMP is the kernel's exact
+ * lookup (inet_diag_find_one_icsk): the socket whose local end is the
+ * client's address and port and whose remote end is ours.  The kernel
+ * answers inside sendmsg(), so the reply is read without waiting; nothing
+ * here blocks.  The answer is checked against the question (a lookup that
+ * found no connected socket may return a listener bound to the client's
+ * port, whose remote end is empty; a socket its process has closed reports
+ * uid 0, root's), and anything unexpected is "unknown":
+ * the caller then treats the client as it treated all of loopback before.
+ */
+#include "config.h"
+
+#include <arpa/inet.h>
+#include <errno.h>
+#include <linux/inet_diag.h>
+#include <linux/netlink.h>
+#include <linux/sock_diag.h>
+#include <netinet/in.h>
+#include <netinet/tcp.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+#include "tcppeer.h"
+
+/* A loopback address: 127.0.0.0/8, ::1, or 127/8 mapped into IPv6. */
+int tcppeer_is_loopback(const struct sockaddr *sa)
+{
+	if (sa == NULL)
+		return 0;
+	if (sa->sa_family == AF_INET)
+		return (ntohl(((const struct sockaddr_in *)sa)->sin_addr.s_addr) >> 24) == 127;
+	if (sa->sa_family == AF_INET6) {
+		const struct in6_addr *a = &((const struct sockaddr_in6 *)sa)->sin6_addr;
+
+		return IN6_IS_ADDR_LOOPBACK(a) || (IN6_IS_ADDR_V4MAPPED(a) && a->s6_addr[12] == 127);
+	}
+	return 0;
+}
+
+/*
+ * One end of the connection as sock_diag wants it: its family (a v4-mapped
+ * address is the IPv4 one, as the kernel keeps such a connection), address
+ * words and port (network order).  -1 for anything but IPv4 and IPv6.
+ */
+static int diag_end(const struct sockaddr *sa, int *family, __be32 addr[4], __be16 *port)
+{
+	memset(addr, 0, 4 * sizeof addr[0]);
+	if (sa->sa_family == AF_INET) {
+		const struct sockaddr_in *in = (const struct sockaddr_in *)sa;
+
+		*family = AF_INET;
+		addr[0] = in->sin_addr.s_addr;
+		*port = in->sin_port;
+		return 0;
+	}
+	if (sa->sa_family == AF_INET6) {
+		const struct sockaddr_in6 *in6 = (const struct sockaddr_in6 *)sa;
+
+		*port = in6->sin6_port;
+		if (IN6_IS_ADDR_V4MAPPED(&in6->sin6_addr)) {
+			*family = AF_INET;
+			memcpy(&addr[0], &in6->sin6_addr.s6_addr[12], 4);
+		} else {
+			*family = AF_INET6;
+			memcpy(addr, &in6->sin6_addr, 16);
+		}
+		return 0;
+	}
+	return -1;
+}
+
+/*
+ * The uid owning the TCP socket whose local end is peer and whose remote
+ * end is local (the client of our connection local <- peer), both loopback.
+ * 0 with *uid set, or -1 with errno (ENOENT: no such socket, EPROTO: an
+ * answer that does not match the question).
+ */
+int tcppeer_uid(const struct sockaddr *local, const struct sockaddr *peer, uid_t *uid)
+{
+	struct {
+		struct nlmsghdr nlh;
+		struct inet_diag_req_v2 r;
+	} req;
+	union {
+		struct nlmsghdr nlh;
+		char buf[1024];
+	} ans;
+	struct sockaddr_nl kernel = {.nl_family = AF_NETLINK};
+	struct sockaddr_nl from;
+	socklen_t fromlen = sizeof from;
+	const struct inet_diag_msg *m;
+	__be32 src[4], dst[4];
+	int fam, fam_l, fam_p, fd, saved;
+	ssize_t n;
+
+	if (!tcppeer_is_loopback(local) || !tcppeer_is_loopback(peer)) {
+		errno = EINVAL;
+		return -1;
+	}
+	memset(&req, 0, sizeof req);
+	if (diag_end(peer, &fam_p, req.r.id.idiag_src, &req.r.id.idiag_sport) != 0 ||
+	    diag_end(local, &fam_l, req.r.id.idiag_dst, &req.r.id.idiag_dport) != 0 ||
+	    fam_p != fam_l) {
+		errno = EAFNOSUPPORT;
+		return -1;
+	}
+	req.nlh.nlmsg_len = sizeof req;
+	req.nlh.nlmsg_type = SOCK_DIAG_BY_FAMILY;
+	req.nlh.nlmsg_flags = NLM_F_REQUEST;
+	req.nlh.nlmsg_seq = 1;
+	req.r.sdiag_family = (__u8)fam_p;
+	req.r.sdiag_protocol = IPPROTO_TCP;
+	req.r.idiag_states = ~0u;
+	req.r.id.idiag_cookie[0] = req.r.id.idiag_cookie[1] = INET_DIAG_NOCOOKIE;
+
+	fd = socket(AF_NETLINK, SOCK_DGRAM | SOCK_CLOEXEC | SOCK_NONBLOCK, NETLINK_SOCK_DIAG);
+	if (fd < 0)
+		return -1;
+	if (sendto(fd, &req, sizeof req, 0, (struct sockaddr *)&kernel, sizeof kernel) !=
+	    (ssize_t)sizeof req) {
+		saved = errno;
+		close(fd);
+		errno = saved;
+		return -1;
+	}
+	n = recvfrom(fd, &ans, sizeof ans, MSG_DONTWAIT, (struct sockaddr *)&from, &fromlen);
+	saved = errno;
+	close(fd);
+	if (n < 0) {
+		errno = saved == EAGAIN ? ENOENT : saved;
+		return -1;
+	}
+	if (fromlen < sizeof from || from.nl_pid != 0 || (size_t)n < sizeof ans.nlh ||
+	    ans.nlh.nlmsg_len > (size_t)n || ans.nlh.nlmsg_seq != req.nlh.nlmsg_seq) {
+		errno = EPROTO;
+		return -1;
+	}
+	if (ans.nlh.nlmsg_type == NLMSG_ERROR) {
+		const struct nlmsgerr *e = NLMSG_DATA(&ans.nlh);
+
+		errno = ans.nlh.nlmsg_len >= NLMSG_LENGTH(sizeof *e) && e->error < 0 ? -e->error
+										  : EPROTO;
+		return -1;
+	}
+	if (ans.nlh.nlmsg_type != SOCK_DIAG_BY_FAMILY ||
+	    ans.nlh.nlmsg_len < NLMSG_LENGTH(sizeof *m)) {
+		errno = EPROTO;
+		return -1;
+	}
+	m = NLMSG_DATA(&ans.nlh);
+	memcpy(src, m->id.idiag_src, sizeof src);
+	memcpy(dst, m->id.idiag_dst, sizeof dst);
+	fam = m->idiag_family;
+	/* An IPv6 socket connected to a v4-mapped address: the IPv4 one. */
+	if (fam == AF_INET6 && IN6_IS_ADDR_V4MAPPED((struct in6_addr *)src) &&
+	    IN6_IS_ADDR_V4MAPPED((struct in6_addr *)dst)) {
+		fam = AF_INET;
+		src[0] = src[3], dst[0] = dst[3];
+		src[1] = src[2] = src[3] = dst[1] = dst[2] = dst[3] = 0;
+	}
+	/* The very socket asked for, connected to us (not a listener), and
+	 * still a process's (inode 0: a closed socket or a time-wait one, whose
+	 * uid the kernel reports as 0). */
+	if (fam != fam_p || m->idiag_state == TCP_LISTEN || m->idiag_inode == 0 ||
+	    m->id.idiag_sport != req.r.id.idiag_sport || m->id.idiag_dport != req.r.id.idiag_dport ||
+	    memcmp(src, req.r.id.idiag_src, sizeof src) != 0 ||
+	    memcmp(dst, req.r.id.idiag_dst, sizeof dst) != 0) {
+		errno = EPROTO;
+		return -1;
+	}
+	*uid = m->idiag_uid;
+	return 0;
+}
+
+/* The same for an accepted connection's fd. */
+int tcppeer_uid_fd(int fd, uid_t *uid)
+{
+	struct sockaddr_storage local, peer;
+	socklen_t llen = sizeof local, plen = sizeof peer;
+
+	if (getsockname(fd, (struct sockaddr *)&local, &llen) != 0 ||
+	    getpeername(fd, (struct sockaddr *)&peer, &plen) != 0)
+		return -1;
+	return tcppeer_uid((struct sockaddr *)&local, (struct sockaddr *)&peer, uid);
+}

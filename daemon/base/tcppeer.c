@@ -10,6 +10,15 @@
  * port, whose remote end is empty; a socket its process has closed reports
  * uid 0, root's), and anything unexpected is "unknown":
  * the caller then treats the client as it treated all of loopback before.
+ *
+ * The lookup runs in the network namespace of the netlink socket.  Under
+ * systemd gomemd has a network of its own (PrivateNetwork=yes) and its
+ * listening sockets come from gomemd.socket, in the host's: there the unit
+ * passes a sock_diag socket as well (ListenNetlink=inet-diag), made in the
+ * same namespace as the listeners, and every lookup uses it, one at a time
+ * (diag_lock: the socket is shared, and each reply is read before the
+ * next question; a reply left unread would also wake systemd's activation
+ * after gomemd stops).  Without one, each lookup makes its own socket.
  */
 #include "config.h"
 
@@ -20,11 +29,34 @@
 #include <linux/sock_diag.h>
 #include <netinet/in.h>
 #include <netinet/tcp.h>
+#include <pthread.h>
 #include <string.h>
 #include <sys/socket.h>
 #include <unistd.h>
 
 #include "tcppeer.h"
+
+static pthread_mutex_t diag_lock = PTHREAD_MUTEX_INITIALIZER;
+static int diag_fd = -1; /* a passed sock_diag socket, or -1 (under diag_lock) */
+static __u32 diag_seq;	 /* the last question's number on it (under diag_lock) */
+
+/*
+ * Is fd a netlink sock_diag socket (one systemd passed)?  Then lookups use
+ * it from now on, and 1 is returned; else 0, and nothing changes.
+ */
+int tcppeer_use_diag_socket(int fd)
+{
+	int dom = 0, proto = -1;
+	socklen_t dl = sizeof dom, pl = sizeof proto;
+
+	if (getsockopt(fd, SOL_SOCKET, SO_DOMAIN, &dom, &dl) != 0 || dom != AF_NETLINK ||
+	    getsockopt(fd, SOL_SOCKET, SO_PROTOCOL, &proto, &pl) != 0 || proto != NETLINK_SOCK_DIAG)
+		return 0;
+	pthread_mutex_lock(&diag_lock);
+	diag_fd = fd;
+	pthread_mutex_unlock(&diag_lock);
+	return 1;
+}
 
 /* A loopback address: 127.0.0.0/8, ::1, or 127/8 mapped into IPv6. */
 int tcppeer_is_loopback(const struct sockaddr *sa)
@@ -111,25 +143,29 @@ int tcppeer_uid(const struct sockaddr *local, const struct sockaddr *peer, uid_t
 	req.nlh.nlmsg_len = sizeof req;
 	req.nlh.nlmsg_type = SOCK_DIAG_BY_FAMILY;
 	req.nlh.nlmsg_flags = NLM_F_REQUEST;
-	req.nlh.nlmsg_seq = 1;
 	req.r.sdiag_family = (__u8)fam_p;
 	req.r.sdiag_protocol = IPPROTO_TCP;
 	req.r.idiag_states = ~0u;
 	req.r.id.idiag_cookie[0] = req.r.id.idiag_cookie[1] = INET_DIAG_NOCOOKIE;
 
-	fd = socket(AF_NETLINK, SOCK_DGRAM | SOCK_CLOEXEC | SOCK_NONBLOCK, NETLINK_SOCK_DIAG);
-	if (fd < 0)
-		return -1;
-	if (sendto(fd, &req, sizeof req, 0, (struct sockaddr *)&kernel, sizeof kernel) !=
-	    (ssize_t)sizeof req) {
-		saved = errno;
-		close(fd);
-		errno = saved;
-		return -1;
+	pthread_mutex_lock(&diag_lock);
+	fd = diag_fd;
+	req.nlh.nlmsg_seq = ++diag_seq;
+	if (fd >= 0) {
+		/* whatever an earlier failure left unread */
+		while (recv(fd, &ans, sizeof ans, MSG_DONTWAIT) >= 0)
+			;
+	} else {
+		fd = socket(AF_NETLINK, SOCK_DGRAM | SOCK_CLOEXEC | SOCK_NONBLOCK, NETLINK_SOCK_DIAG);
 	}
-	n = recvfrom(fd, &ans, sizeof ans, MSG_DONTWAIT, (struct sockaddr *)&from, &fromlen);
+	n = -1;
+	if (fd >= 0 && sendto(fd, &req, sizeof req, 0, (struct sockaddr *)&kernel, sizeof kernel) ==
+			   (ssize_t)sizeof req)
+		n = recvfrom(fd, &ans, sizeof ans, MSG_DONTWAIT, (struct sockaddr *)&from, &fromlen);
 	saved = errno;
-	close(fd);
+	if (fd >= 0 && fd != diag_fd)
+		close(fd);
+	pthread_mutex_unlock(&diag_lock);
 	if (n < 0) {
 		errno = saved == EAGAIN ? ENOENT : saved;
 		return -1;

@@ -33,6 +33,7 @@
 
 #include "base/clock.h"
 #include "base/log.h"
+#include "base/tcppeer.h"
 #include "base/unixsock.h"
 #include "base/xmalloc.h"
 #include "core/conf.h"
@@ -295,8 +296,8 @@ int http_listen_is_loopback(const char *listen)
 }
 
 /*
- * Sockets passed by systemd (gomemd.socket): a listening TCP socket and a
- * listening unix socket, found once; they outlive restarts of the servers
+ * Sockets passed by systemd (gomemd.socket): a listening TCP socket, a
+ * listening unix socket and a sock_diag socket (base/tcppeer.c), found once; they outlive restarts of the servers
  * (SIGHUP), which hand them back with MHD_quiesce_daemon().  -1: none.
  */
 static int act_tcp = -1, act_unix = -1;
@@ -318,9 +319,13 @@ static void activation_fds(void)
 			act_unix = fd;
 		else if (act_tcp < 0 && sd_is_socket_inet(fd, AF_UNSPEC, SOCK_STREAM, 1, 0) > 0)
 			act_tcp = fd;
+		else if (tcppeer_use_diag_socket(fd))
+			log_info("socket activation: fd %d asks the listeners' network who owns "
+				 "a loopback client's socket",
+				 fd);
 		else
 			log_warnx("socket activation: fd %d is not a listening TCP or unix stream "
-				  "socket; ignored",
+				  "socket, nor a sock_diag one; ignored",
 				  fd);
 	}
 #endif

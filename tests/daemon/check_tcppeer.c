@@ -2,11 +2,15 @@
  * check_tcppeer.c: unit tests of daemon/base/tcppeer.c against the real
  * kernel: the owner of a loopback connection's client socket over IPv4,
  * IPv6 and IPv4 mapped into IPv6, a client that changed its uid (as root),
- * a client that closed its socket (not root's), and addresses that are not
- * loopback.
+ * a client that closed its socket (not root's), a listener in another
+ * network namespace (systemd's PrivateNetwork=), and addresses that are
+ * not loopback.
  */
 #include <arpa/inet.h>
 #include <check.h>
+#include <linux/netlink.h>
+#include <linux/sock_diag.h>
+#include <sched.h>
 #include <errno.h>
 #include <netinet/in.h>
 #include <stdio.h>
@@ -167,6 +171,50 @@ START_TEST(test_closed_client)
 }
 END_TEST
 
+/*
+ * gomemd in a network namespace of its own (systemd's PrivateNetwork=),
+ * its listener made in the host's: its own sock_diag socket finds nothing
+ * there; one made beside the listener (the unit's ListenNetlink=) does.
+ * In a child, which leaves the test's namespace alone.
+ */
+START_TEST(test_other_netns)
+{
+	in_port_t port;
+	int l, c, a, nl, status;
+	pid_t pid;
+
+	if (geteuid() != 0)
+		return; /* unshare(CLONE_NEWNET) needs CAP_SYS_ADMIN */
+	l = listen_on(AF_INET, "127.0.0.1", 0, &port);
+	c = dial(AF_INET, "127.0.0.1", port);
+	a = accept4(l, NULL, NULL, SOCK_CLOEXEC);
+	ck_assert_int_ge(a, 0);
+	nl = socket(AF_NETLINK, SOCK_RAW | SOCK_CLOEXEC, NETLINK_SOCK_DIAG);
+	ck_assert_int_ge(nl, 0);
+	pid = fork();
+	ck_assert_int_ge(pid, 0);
+	if (pid == 0) {
+		uid_t uid = 12345;
+
+		if (unshare(CLONE_NEWNET) != 0)
+			_exit(10);
+		if (tcppeer_uid_fd(a, &uid) == 0)
+			_exit(11); /* found from the wrong namespace */
+		if (tcppeer_use_diag_socket(l) || !tcppeer_use_diag_socket(nl))
+			_exit(12); /* a TCP socket taken for a diag one, or nl refused */
+		if (tcppeer_uid_fd(a, &uid) != 0 || uid != 0)
+			_exit(13);
+		_exit(0);
+	}
+	ck_assert_int_eq(waitpid(pid, &status, 0), pid);
+	ck_assert_msg(WIFEXITED(status) && WEXITSTATUS(status) == 0, "child status %#x", status);
+	close(nl);
+	close(a);
+	close(c);
+	close(l);
+}
+END_TEST
+
 /* Only loopback ends are asked about. */
 START_TEST(test_not_loopback)
 {
@@ -202,7 +250,7 @@ END_TEST
 int main(void)
 {
 	if (geteuid() != 0)
-		printf("check_tcppeer: not root: the other-uid case only checks nothing\n");
+		printf("check_tcppeer: not root: the other-uid and namespace cases check nothing\n");
 	CHECK_RUN("tcppeer", NULL, NULL, test_own_uid, test_other_uid, test_closed_client,
-		  test_not_loopback);
+		  test_other_netns, test_not_loopback);
 }

@@ -73,3 +73,44 @@ def write_web_config(directory):
         f.write("basic_auth_users:\n  alice: %s\n" % TEST_USER_HASH)
     os.chmod(path, 0o644)
     return path
+
+
+# Idle loopback connections: N of them to PORT from 127.0.0.2-21, then (1 s
+# later) how many are still open, printed; all held until stdin closes.
+LOOPBACK_HOG = r'''
+import socket, sys, time
+port, n = int(sys.argv[1]), int(sys.argv[2])
+conns = []
+for i in range(n):
+    s = socket.socket()
+    try:
+        s.bind(("127.0.0.%d" % (2 + i % 20), 0)); s.connect(("127.0.0.1", port)); conns.append(s)
+    except OSError:
+        s.close()
+time.sleep(1)
+kept = 0
+for s in conns:
+    try:
+        kept += s.recv(1, socket.MSG_PEEK | socket.MSG_DONTWAIT) != b""
+    except BlockingIOError:
+        kept += 1
+    except OSError:
+        pass
+print(kept, flush=True)
+sys.stdin.read()
+'''
+
+
+def loopback_hog(port, n, wrap=lambda argv: argv):
+    """LOOPBACK_HOG's process (its argv passed through wrap: setpriv for
+    another uid) and the connections it kept, a string."""
+    p = subprocess.Popen(wrap([sys.executable, "-c", LOOPBACK_HOG, str(port), str(n)]),
+                         stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True)
+    children.append(p)
+    return p, p.stdout.readline().strip()
+
+
+def release(p):
+    """Let a LOOPBACK_HOG go."""
+    p.stdin.close()
+    p.wait(10)

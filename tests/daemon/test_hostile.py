@@ -57,7 +57,8 @@ import threading
 import time
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from gmtest import check, children, free_port, run, skip, wait_for  # noqa: E402
+from gmtest import (LOOPBACK_HOG, check, children, free_port, loopback_hog, release, run,  # noqa: E402
+                    skip, wait_for)
 
 GOMEMD = os.environ["GOMEMD"]
 LIBGOMEM = os.path.realpath(os.environ["LIBGOMEM"])
@@ -314,31 +315,6 @@ sys.stdin.read()
 '''
 
 
-# A user's idle loopback connections (nobody's, or root's run as is): N of them to PORT from 127.0.0.2-21,
-# then (1 s later) how many are still open; holds them until stdin closes.
-NOBODY_TCP_HOG = r'''
-import socket, sys, time
-port, n = int(sys.argv[1]), int(sys.argv[2])
-conns = []
-for i in range(n):
-    s = socket.socket()
-    try:
-        s.bind(("127.0.0.%d" % (2 + i % 20), 0)); s.connect(("127.0.0.1", port)); conns.append(s)
-    except OSError:
-        s.close()
-time.sleep(1)
-kept = 0
-for s in conns:
-    try:
-        kept += s.recv(1, socket.MSG_PEEK | socket.MSG_DONTWAIT) != b""
-    except BlockingIOError:
-        kept += 1
-    except OSError:
-        pass
-print(kept, flush=True)
-sys.stdin.read()
-'''
-
 # One GET over loopback TCP: its status.
 TCP_GET = r'''
 import http.client, sys
@@ -561,33 +537,26 @@ def main():
     # connections above: libmicrohttpd forgets one the peer closed when it
     # next looks at it); each keeps a quarter of --per-ip-limit 64
     wait_for(lambda: open_peers(d.port) == 0, 5)
-    hog = subprocess.Popen([sys.executable, "-c", NOBODY_TCP_HOG, str(d.port), "80"],
-                           stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True)
-    children.append(hog)
-    still = hog.stdout.readline().strip()
-    hog.stdin.close()
-    hog.wait(10)
+    hog, still = loopback_hog(d.port, 80)
+    release(hog)
     check(still == "16",
           "loopback: root's 80 idle connections from 20 loopback addresses, %s kept (16)" % still)
     wait_for(lambda: open_peers(d.port) == 0, 5)
     # nobody at its cap: another user (a Prometheus scraping on the host)
     # and root still get answers
-    hog = subprocess.Popen(as_nobody([sys.executable, "-c", NOBODY_TCP_HOG, str(d.port), "80"]),
-                           stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True)
-    children.append(hog)
-    kept = hog.stdout.readline().strip()
+    hog, kept = loopback_hog(d.port, 80, as_nobody)
     other = subprocess.run(as_nobody([sys.executable, "-c", TCP_GET, str(d.port), "/metrics"],
                                      60001), capture_output=True, text=True, timeout=30)
     check(kept == "16" and other.stdout.strip() == "200" and
           request(d.port, path="/healthz", timeout=3)[0] == 200,
           "loopback: nobody keeps 16 of its 80 connections; another user's /metrics and root's "
           "/healthz are answered beside them (%s, %s)" % (kept, other.stdout.strip() or other.stderr[-200:]))
-    hog.stdin.close()
-    hog.wait(10)
+    release(hog)
     wait_for(lambda: open_peers(d.port) == 0, 5)
     # four users at once: 16 each at most, 48 together, and root's share
     # stays its own
-    more = [subprocess.Popen(as_nobody([sys.executable, "-c", NOBODY_TCP_HOG, str(d.port), "20"],
+    # (started together: each holds its connections until all have counted)
+    more = [subprocess.Popen(as_nobody([sys.executable, "-c", LOOPBACK_HOG, str(d.port), "20"],
                                        uid),
                              stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True)
             for uid in (65534, 60001, 60002, 60003)]
@@ -599,8 +568,7 @@ def main():
           "loopback: four users' connections stop at the users' 48 and root is answered (%s)"
           % kept)
     for m in more:
-        m.stdin.close()
-        m.wait(10)
+        release(m)
     wait_for(lambda: request(d.port, path="/healthz", timeout=2)[0] == 200, 10)
 
     # unauthenticated TCP: public yes, private 401 with WWW-Authenticate

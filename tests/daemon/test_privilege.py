@@ -11,7 +11,8 @@ reads about it needs the capabilities.  Checks: gomemd's effective
 capability set is the unit's and nothing more; it attaches for all
 processes and serves the workload's own MemStats field for field; it finds
 the library in the root process's maps; POST /processes/N/attach works for
-a copy at another path; a heap profile is served.  Then the same with
+a copy at another path; a heap profile is served; a loopback client is known by its uid (the
+unit's sock_diag socket, made beside the listeners).  Then the same with
 CAP_SYS_ADMIN taken away: gomemd must refuse to run, naming it.
 
 Environment (set by privilege-test.sh): GOMEMD, LIBGOMEM, FIXTURE,
@@ -33,14 +34,15 @@ LIBGOMEM = os.path.realpath(os.environ["LIBGOMEM"])
 FIXTURE = os.path.realpath(os.environ["FIXTURE"])
 WORKLOAD = os.environ["WORKLOAD"]
 UNIT = os.environ["UNIT"]
+SOCKET_UNIT = UNIT[:-len(".service")] + ".socket"
 NOBODY = 65534
 CAPNUM = {"CAP_DAC_OVERRIDE": 1, "CAP_DAC_READ_SEARCH": 2, "CAP_SYS_PTRACE": 19,
           "CAP_SYS_ADMIN": 21, "CAP_SYS_RESOURCE": 24, "CAP_PERFMON": 38, "CAP_BPF": 39,
           "CAP_CHECKPOINT_RESTORE": 40}
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from gmtest import (TEST_AUTH, check, children, failures, free_port, run, skip,  # noqa: E402
-                    wait_for, write_web_config)
+from gmtest import (TEST_AUTH, check, children, failures, free_port, loopback_hog,  # noqa: E402
+                    release, run, skip, wait_for, write_web_config)
 
 
 def req(port, method, path):
@@ -79,8 +81,8 @@ def caps_of(pid):
 
 def gomemd_argv(caps, port, tmp, hide_proc, private_net=False, sock=""):
     """setpriv, and unshare for the unit's /proc mount and private network,
-    around gomemd; with sock, systemd-socket-activate passes it the sockets
-    as gomemd.socket does."""
+    around gomemd; with sock, ACTIVATE passes it the sockets gomemd.socket
+    names, as systemd does."""
     lst = ",".join("+" + c[4:].lower() for c in caps)
     capargs = ["--inh-caps=-all" + ("," + lst if lst else ""),
                "--ambient-caps=-all" + ("," + lst if lst else ""),
@@ -94,8 +96,39 @@ def gomemd_argv(caps, port, tmp, hide_proc, private_net=False, sock=""):
         argv = (["unshare", "--mount", "--propagation", "private"] + (["--net"] if private_net else []) +
                 ["sh", "-c", script, "sh"] + argv)
     if sock:
-        argv = ["systemd-socket-activate", "-l", "127.0.0.1:%d" % port, "-l", sock] + argv
+        argv = [sys.executable, "-c", ACTIVATE, str(port), sock, SOCKET_UNIT, "--"] + argv
     return argv
+
+
+# systemd's part of gomemd.socket: the sockets its Listen lines name (the
+# TCP port and the unix path the test's own), made here, in the test's
+# network namespace, and passed as LISTEN_FDS to ARGV, which execs on
+# (unshare does not fork: the pid stays the one LISTEN_PID names).
+ACTIVATE = r'''
+import os, socket, sys
+port, path, unit, argv = int(sys.argv[1]), sys.argv[2], sys.argv[3], sys.argv[5:]
+socks = []
+for line in open(unit):
+    key, _, val = line.strip().partition("=")
+    if key == "ListenStream" and val.startswith("/"):
+        s = socket.socket(socket.AF_UNIX); s.bind(path); s.listen(64)
+    elif key == "ListenStream":
+        s = socket.socket(); s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        s.bind(("127.0.0.1", port)); s.listen(64)
+    elif key == "ListenNetlink" and val.split()[0] == "inet-diag":
+        s = socket.socket(socket.AF_NETLINK, socket.SOCK_RAW, 4); s.bind((0, 0))
+    else:
+        continue
+    socks.append(s)
+high = [100 + i for i in range(len(socks))]
+for s, h in zip(socks, high):
+    os.dup2(s.fileno(), h)
+for i, h in enumerate(high):
+    os.dup2(h, 3 + i)
+    os.close(h)
+os.environ.update(LISTEN_FDS=str(len(socks)), LISTEN_PID=str(os.getpid()))
+os.execvp(argv[0], argv)
+'''
 
 
 def main():
@@ -163,10 +196,7 @@ def main():
     log = open(os.path.join(tmp, "gomemd.log"), "w+")
     # gomemd.socket's sockets, passed in; PrivateNetwork= as a network namespace
     private_net = u.get("PrivateNetwork", [""])[-1] == "yes"
-    activate = shutil.which("systemd-socket-activate") is not None
-    if private_net and not activate:
-        skip("the unit wants socket activation and systemd-socket-activate is missing")
-    sockpath = os.path.join(tmp, "gomemd.sock") if activate else ""
+    sockpath = os.path.join(tmp, "gomemd.sock")
     d = subprocess.Popen(gomemd_argv(amb, port, tmp, hide_proc, private_net, sockpath), stdout=log,
                          stderr=subprocess.STDOUT)
     children.append(d)
@@ -230,6 +260,18 @@ def main():
                             sockpath, "http://localhost/debug/pprof/heap?pid=%d" % w.pid],
                            capture_output=True, text=True, timeout=20)
         check(r.stdout == "200", "root gets the profile over the passed unix socket (%s)" % r.stdout)
+    # loopback TCP clients are their uids, though gomemd's own network is
+    # another: root's 80 idle connections from 20 loopback addresses keep a
+    # quarter of --per-ip-limit 64 (all of loopback as one would keep 64)
+    hog, kept = loopback_hog(port, 80)
+    release(hog)
+    log.flush()
+    with open(log.name) as f:
+        passed = "asks the listeners' network" in f.read()
+    check(passed and kept == "16",
+          "a loopback client is its uid across gomemd's network namespace (the unit's sock_diag "
+          "socket %s; %s of root's 80 connections kept, 16 wanted)"
+          % ("passed" if passed else "not passed", kept))
     d.terminate()
     try:
         d.wait(10)

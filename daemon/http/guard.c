@@ -100,7 +100,7 @@ static int conn_fd(struct MHD_Connection *conn)
 	return ci != NULL ? ci->connect_fd : -1;
 }
 
-/* A TCP client's group of the connection table: loopback's users but root. */
+/* Groups capped as a whole: the unix socket's users but root, loopback TCP's. */
 #define GROUP_SOCKET 1u
 #define GROUP_LOOPBACK 2u
 

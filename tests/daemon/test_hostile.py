@@ -628,9 +628,11 @@ def main():
     check(out[1:] == ["4"], "socket: one user's connections are capped at 8: 4 of 10 idle ones "
           "kept beside its 4 streams (%s)" % out[1:])
     # three more users at once, each after 4 streams and 10 idle connections
-    # (while nobody's 8 are held: its idle ones go at the 5 s header
-    # deadline): all users together hold 24 of the socket's 32 (4 users at
-    # 8 each once took them all), and root gets a stream and an answer
+    # while nobody holds its 8: all users together hold 24 of the socket's
+    # 32 (4 users at 8 each once took them all), and root gets a stream and
+    # an answer.  Nobody's 4 idle ones go at the 5 s header deadline, about
+    # 4 s from now: on a slow machine the others may find them gone, and
+    # then hold 20 between them, not 16.
     more = [subprocess.Popen(as_nobody([sys.executable, "-c", NOBODY_HOG, d.sock, "4", "10", "0.3"],
                                        uid),
                              stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True)
@@ -638,8 +640,9 @@ def main():
     children.extend(more)
     outs = [m.stdout.readline().split() for m in more]
     each = [o[0].split(",").count("200") + int(o[1]) if len(o) == 2 else -1 for o in outs]
-    check(all(0 <= n <= 8 for n in each) and 8 + sum(each) == 24,
-          "socket: three more users' connections stop at the users' 24 (8 + %s: %s)" % (each, outs))
+    check(all(0 <= n <= 8 for n in each) and 16 <= sum(each) <= 20,
+          "socket: three more users' connections stop at the users' 24 (nobody's 4 to 8 + %s: %s)"
+          % (each, outs))
     got = stream_start(d.sock)
     check(b"retry:" in got and request(sock=d.sock, path="/processes")[0] == 200,
           "socket: root gets a stream and an answer beside the users' 24")

@@ -114,3 +114,10 @@ def release(p):
     """Let a LOOPBACK_HOG go."""
     p.stdin.close()
     p.wait(10)
+
+
+def open_peers(port):
+    """Connections to port still open at the server's side (not TIME-WAIT)."""
+    r = subprocess.run(["ss", "-Htn", "state", "established", "state", "close-wait",
+                        "( sport = :%d )" % port], capture_output=True, text=True, timeout=10)
+    return len(r.stdout.splitlines()) if r.returncode == 0 else 0

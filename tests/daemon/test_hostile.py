@@ -57,8 +57,8 @@ import threading
 import time
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from gmtest import (LOOPBACK_HOG, check, children, free_port, loopback_hog, release, run,  # noqa: E402
-                    skip, wait_for)
+from gmtest import (LOOPBACK_HOG, check, children, free_port, loopback_hog, open_peers,  # noqa: E402
+                    release, run, skip, wait_for)
 
 GOMEMD = os.environ["GOMEMD"]
 LIBGOMEM = os.path.realpath(os.environ["LIBGOMEM"])
@@ -129,13 +129,6 @@ def request(port=None, sock=None, method="GET", path="/", headers=None, timeout=
         return r.status, {k.lower(): v for k, v in r.getheaders()}, body
     except (OSError, http.client.HTTPException) as e:
         return None, {}, str(e).encode()
-
-
-def open_peers(port):
-    """Connections to port still open at the server's side (not TIME-WAIT)."""
-    r = subprocess.run(["ss", "-Htn", "state", "established", "state", "close-wait",
-                        "( sport = :%d )" % port], capture_output=True, text=True, timeout=10)
-    return len(r.stdout.splitlines()) if r.returncode == 0 else 0
 
 
 def raw(port, data, timeout=5):

@@ -42,7 +42,7 @@ CAPNUM = {"CAP_DAC_OVERRIDE": 1, "CAP_DAC_READ_SEARCH": 2, "CAP_SYS_PTRACE": 19,
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 from gmtest import (TEST_AUTH, check, children, failures, free_port, loopback_hog,  # noqa: E402
-                    release, run, skip, wait_for, write_web_config)
+                    open_peers, release, run, skip, wait_for, write_web_config)
 
 
 def req(port, method, path):
@@ -263,6 +263,7 @@ def main():
     # loopback TCP clients are their uids, though gomemd's own network is
     # another: root's 80 idle connections from 20 loopback addresses keep a
     # quarter of --per-ip-limit 64 (all of loopback as one would keep 64)
+    wait_for(lambda: open_peers(port) == 0, 5)
     hog, kept = loopback_hog(port, 80)
     release(hog)
     log.flush()

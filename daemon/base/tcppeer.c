@@ -1,15 +1,18 @@
 /*
- * tcppeer.c: the owner of a loopback TCP connection's client socket.
+ * tcppeer.c: the owner of a local TCP client's socket.
  *
  * One SOCK_DIAG_BY_FAMILY request without NLM_F_DUMP is the kernel's exact
  * lookup (inet_diag_find_one_icsk): the socket whose local end is the
  * client's address and port and whose remote end is ours.  The kernel
  * answers inside sendmsg(), so the reply is read without waiting; nothing
- * here blocks.  The answer is checked against the question (a lookup that
+ * here blocks.  Any client is asked about, not only one from a loopback
+ * address: a local user may connect from the host's other addresses too
+ * (its own LAN or docker bridge address), and a remote client's socket is
+ * simply not found.  The answer is checked against the question (a lookup that
  * found no connected socket may return a listener bound to the client's
  * port, whose remote end is empty; a socket its process has closed reports
  * uid 0, root's), and anything unexpected is "unknown":
- * the caller then treats the client as it treated all of loopback before.
+ * the caller then keys the client by its address.
  *
  * The lookup runs in the network namespace of the netlink socket.  Under
  * systemd gomemd has a network of its own (PrivateNetwork=yes) and its
@@ -22,7 +25,6 @@
  */
 #include "config.h"
 
-#include <arpa/inet.h>
 #include <errno.h>
 #include <linux/inet_diag.h>
 #include <linux/netlink.h>
@@ -58,19 +60,20 @@ int tcppeer_use_diag_socket(int fd)
 	return 1;
 }
 
-/* A loopback address: 127.0.0.0/8, ::1, or 127/8 mapped into IPv6. */
-int tcppeer_is_loopback(const struct sockaddr *sa)
+/* A state a connected client socket can be in while its peer answers. */
+static int connected_state(unsigned state)
 {
-	if (sa == NULL)
+	switch (state) {
+	case TCP_ESTABLISHED:
+	case TCP_FIN_WAIT1:
+	case TCP_FIN_WAIT2:
+	case TCP_CLOSE_WAIT:
+	case TCP_CLOSING:
+	case TCP_LAST_ACK:
+		return 1;
+	default:
 		return 0;
-	if (sa->sa_family == AF_INET)
-		return (ntohl(((const struct sockaddr_in *)sa)->sin_addr.s_addr) >> 24) == 127;
-	if (sa->sa_family == AF_INET6) {
-		const struct in6_addr *a = &((const struct sockaddr_in6 *)sa)->sin6_addr;
-
-		return IN6_IS_ADDR_LOOPBACK(a) || (IN6_IS_ADDR_V4MAPPED(a) && a->s6_addr[12] == 127);
 	}
-	return 0;
 }
 
 /*
@@ -107,9 +110,10 @@ static int diag_end(const struct sockaddr *sa, int *family, __be32 addr[4], __be
 
 /*
  * The uid owning the TCP socket whose local end is peer and whose remote
- * end is local (the client of our connection local <- peer), both loopback.
- * 0 with *uid set, or -1 with errno (ENOENT: no such socket, EPROTO: an
- * answer that does not match the question).
+ * end is local (the client of our connection local <- peer), if that
+ * socket is on this host, in the netlink socket's network namespace.
+ * 0 with *uid set, or -1 with errno (ENOENT: no such socket, a remote
+ * client's; EPROTO: an answer that does not match the question).
  */
 int tcppeer_uid(const struct sockaddr *local, const struct sockaddr *peer, uid_t *uid)
 {
@@ -129,10 +133,6 @@ int tcppeer_uid(const struct sockaddr *local, const struct sockaddr *peer, uid_t
 	int fam, fam_l, fam_p, fd, saved;
 	ssize_t n;
 
-	if (!tcppeer_is_loopback(local) || !tcppeer_is_loopback(peer)) {
-		errno = EINVAL;
-		return -1;
-	}
 	memset(&req, 0, sizeof req);
 	if (diag_end(peer, &fam_p, req.r.id.idiag_src, &req.r.id.idiag_sport) != 0 ||
 	    diag_end(local, &fam_l, req.r.id.idiag_dst, &req.r.id.idiag_dport) != 0 ||
@@ -198,10 +198,11 @@ int tcppeer_uid(const struct sockaddr *local, const struct sockaddr *peer, uid_t
 		src[0] = src[3], dst[0] = dst[3];
 		src[1] = src[2] = src[3] = dst[1] = dst[2] = dst[3] = 0;
 	}
-	/* The very socket asked for, connected to us (not a listener), and
-	 * still a process's (inode 0: a closed socket or a time-wait one, whose
-	 * uid the kernel reports as 0). */
-	if (fam != fam_p || m->idiag_state == TCP_LISTEN || m->idiag_inode == 0 ||
+	/* The very socket asked for, connected to us (not a listener, nor
+	 * a socket still connecting: a 4-tuple reused since), and still a
+	 * process's (inode 0: a closed socket or a time-wait one, whose uid
+	 * the kernel reports as 0). */
+	if (fam != fam_p || !connected_state(m->idiag_state) || m->idiag_inode == 0 ||
 	    m->id.idiag_sport != req.r.id.idiag_sport || m->id.idiag_dport != req.r.id.idiag_dport ||
 	    memcmp(src, req.r.id.idiag_src, sizeof src) != 0 ||
 	    memcmp(dst, req.r.id.idiag_dst, sizeof dst) != 0) {

@@ -276,7 +276,7 @@ uint64_t access_uid_key(unsigned uid)
 }
 
 /*
- * The key of a loopback TCP client whose socket's owner the kernel named
+ * The key of a TCP client on this host whose socket's owner the kernel named
  * (daemon/base/tcppeer.c): a client per uid, root's too (it is capped over
  * TCP like the others, with a share of its own), and not the same client
  * as that uid on the unix socket, which has its own budget.

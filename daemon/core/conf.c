@@ -89,7 +89,7 @@ void conf_usage(FILE *f)
 	    "      --history-interval MS  at most one history point per MS (default 1000)\n"
 	    "      --max-connections N    HTTP connection limit (default 256)\n"
 	    "      --per-ip-limit N       HTTP connections per client address (default 64; a\n"
-	    "                             quarter per user over loopback)\n"
+	    "                             quarter per user for clients on this host)\n"
 	    "      --timeout SECONDS      idle HTTP connection timeout (default 10)\n"
 	    "      --threads N            HTTP threads (default 2)\n"
 	    "      --no-profile           do not read the processes' heap profiles (default: read\n"

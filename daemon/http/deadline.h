@@ -14,7 +14,7 @@
  * The same table caps the connections of one client (by the caller's key:
  * libmicrohttpd's own per-address limit sees 127.0.0.2 and 127.0.0.3 as
  * two clients, where any local user can use both), and those of a group of
- * clients together (the unix socket's users but root, or loopback's, so
+ * clients together (the unix socket's users but root, or the host's, so
  * that a few of them cannot take every connection).
  */
 #ifndef GOMEMD_DEADLINE_H

@@ -100,9 +100,18 @@ static int conn_fd(struct MHD_Connection *conn)
 	return ci != NULL ? ci->connect_fd : -1;
 }
 
-/* Groups capped as a whole: the unix socket's users but root, loopback TCP's. */
+/* Groups capped as a whole: the unix socket's users but root, local TCP's. */
 #define GROUP_SOCKET 1u
-#define GROUP_LOOPBACK 2u
+#define GROUP_LOCAL 2u
+
+/* The key is kept in MHD's socket context pointer, whole. */
+_Static_assert(sizeof(void *) >= sizeof(uint64_t), "gomemd keeps a 64-bit key in a pointer");
+
+/* n, but at most limit (0: no cap). */
+static unsigned at_most(unsigned n, unsigned limit)
+{
+	return limit > 0 && n > limit ? limit : n;
+}
 
 /*
  * Who a new connection's client is, and its caps (deadline_open's):
@@ -110,16 +119,18 @@ static int conn_fd(struct MHD_Connection *conn)
  *   never capped; a peer without credentials, never seen on Linux, a
  *   user: 2), a quarter of the socket's connections each, all but root's
  *   quarter together;
- * - over loopback TCP, the uid that owns the client's socket (sock_diag,
- *   base/tcppeer.c), with --per-ip-limit split as the socket's budget is:
- *   a quarter each, root's quarter its own and the users' together the
- *   rest.  Any local user can connect from any loopback address, so the
- *   address would make all of them one client: one user holding its cap
+ * - over TCP from this host, the uid that owns the client's socket
+ *   (sock_diag, base/tcppeer.c), with --per-ip-limit split as the
+ *   socket's budget is: a quarter each, root's quarter its own and the
+ *   users' together the rest (below 8, each and all of them together
+ *   the limit).  Any local user can connect from any loopback address,
+ *   or from the host's other addresses, so the address would make all of
+ *   them one client, or let one user be many: one user holding its cap
  *   locked out every other, a Prometheus scraping on the same host
  *   included;
- * - otherwise (and when the kernel does not name the owner: a client
- *   that has closed its socket), its address (access_client_key: all of
- *   loopback is one), --per-ip-limit connections.
+ * - otherwise (a remote client, or one the kernel does not name: it has
+ *   closed its socket), its address (access_client_key: all of loopback
+ *   is one), --per-ip-limit connections.
  */
 static uint64_t connection_client(struct MHD_Connection *conn, int is_unix, unsigned *per_client,
 				  unsigned *group, unsigned *per_group)
@@ -139,10 +150,10 @@ static uint64_t connection_client(struct MHD_Connection *conn, int is_unix, unsi
 		return unixsock_cred(conn_fd(conn), &cred) == 0 ? access_uid_key((unsigned)cred.uid)
 								 : 2;
 	}
-	if (tcppeer_is_loopback(sa) && tcppeer_uid_fd(conn_fd(conn), &uid) == 0) {
-		*per_client = limit > 0 ? GUARD_PER_UID(limit) : 0;
-		*group = uid != 0 ? GROUP_LOOPBACK : 0;
-		*per_group = limit > 0 ? GUARD_SOCKET_USERS(limit) : 0;
+	if (tcppeer_uid_fd(conn_fd(conn), &uid) == 0) {
+		*per_client = limit > 0 ? at_most(GUARD_PER_UID(limit), limit) : 0;
+		*group = uid != 0 ? GROUP_LOCAL : 0;
+		*per_group = limit > 0 ? at_most(GUARD_SOCKET_USERS(limit), limit) : 0;
 		return access_tcp_uid_key((unsigned)uid);
 	}
 	*per_client = limit;

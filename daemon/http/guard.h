@@ -36,8 +36,8 @@ struct guard_conf {
 	const char *admin_group;   /* "gomem": socket peers in it get everything */
 	unsigned header_timeout_s; /* whole request header, from connect */
 	unsigned max_connections;  /* size of the deadline table */
-	unsigned per_client;	   /* connections of one client address, split per uid over
-				      loopback as the socket's (0: no cap) */
+	unsigned per_client;	   /* connections of one client address, split per uid among
+				      local users as the socket's (0: no cap) */
 	unsigned per_uid;	   /* unix-socket connections of one uid but root (0: no cap) */
 	unsigned socket_users;	   /* those of all uids but root together (0: no cap) */
 };

@@ -308,7 +308,7 @@ static void activation_fds(void)
 {
 #if HAVE_LIBSYSTEMD
 	static int checked;
-	int n, fd;
+	int n, fd, diag = 0;
 
 	if (checked)
 		return;
@@ -319,15 +319,24 @@ static void activation_fds(void)
 			act_unix = fd;
 		else if (act_tcp < 0 && sd_is_socket_inet(fd, AF_UNSPEC, SOCK_STREAM, 1, 0) > 0)
 			act_tcp = fd;
-		else if (tcppeer_use_diag_socket(fd))
+		else if (tcppeer_use_diag_socket(fd) && ++diag)
 			log_info("socket activation: fd %d asks the listeners' network who owns "
-				 "a loopback client's socket",
+				 "a local client's socket",
 				 fd);
 		else
 			log_warnx("socket activation: fd %d is not a listening TCP or unix stream "
 				  "socket, nor a sock_diag one; ignored",
 				  fd);
 	}
+	/* gomemd.service has a network of its own, where its lookups find
+	 * nothing: each local TCP client would count as its address.  A socket
+	 * unit older than the service (not restarted after an upgrade) has no
+	 * ListenNetlink= line open yet. */
+	if (act_tcp >= 0 && !diag)
+		log_warnx("socket activation: no sock_diag socket passed (gomemd.socket's "
+			  "ListenNetlink=inet-diag; after an upgrade, systemctl restart "
+			  "gomemd.socket): where gomemd has a network of its own, local TCP "
+			  "clients are told apart by address only");
 #endif
 }
 

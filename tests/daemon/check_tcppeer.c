@@ -3,8 +3,8 @@
  * kernel: the owner of a loopback connection's client socket over IPv4,
  * IPv6 and IPv4 mapped into IPv6, a client that changed its uid (as root),
  * a client that closed its socket (not root's), a listener in another
- * network namespace (systemd's PrivateNetwork=), and addresses that are
- * not loopback.
+ * network namespace (systemd's PrivateNetwork=), a local client from an
+ * address that is not loopback, and no socket at all.
  */
 #include <arpa/inet.h>
 #include <check.h>
@@ -17,6 +17,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/socket.h>
+#include <sys/un.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
@@ -215,35 +216,78 @@ START_TEST(test_other_netns)
 }
 END_TEST
 
-/* Only loopback ends are asked about. */
-START_TEST(test_not_loopback)
+/* No such socket (a remote client's), and ends that are not IP. */
+START_TEST(test_no_socket)
 {
 	struct sockaddr_in a = {.sin_family = AF_INET, .sin_port = htons(1)};
 	struct sockaddr_in b = {.sin_family = AF_INET, .sin_port = htons(2)};
-	struct sockaddr_in6 c = {.sin6_family = AF_INET6};
-	uid_t uid;
+	struct sockaddr_un u = {.sun_family = AF_UNIX};
+	uid_t uid = 12345;
 
 	inet_pton(AF_INET, "127.0.0.1", &a.sin_addr);
-	inet_pton(AF_INET, "10.1.2.3", &b.sin_addr);
+	inet_pton(AF_INET, "192.0.2.7", &b.sin_addr);
 	errno = 0;
 	ck_assert_int_eq(tcppeer_uid((struct sockaddr *)&a, (struct sockaddr *)&b, &uid), -1);
-	ck_assert_int_eq(errno, EINVAL);
-	ck_assert(tcppeer_is_loopback((struct sockaddr *)&a));
-	ck_assert(!tcppeer_is_loopback((struct sockaddr *)&b));
-	inet_pton(AF_INET6, "::1", &c.sin6_addr);
-	ck_assert(tcppeer_is_loopback((struct sockaddr *)&c));
-	inet_pton(AF_INET6, "::ffff:127.1.2.3", &c.sin6_addr);
-	ck_assert(tcppeer_is_loopback((struct sockaddr *)&c));
-	inet_pton(AF_INET6, "::ffff:10.1.2.3", &c.sin6_addr);
-	ck_assert(!tcppeer_is_loopback((struct sockaddr *)&c));
-	inet_pton(AF_INET6, "fe80::1", &c.sin6_addr);
-	ck_assert(!tcppeer_is_loopback((struct sockaddr *)&c));
-	ck_assert(!tcppeer_is_loopback(NULL));
-	/* a connection to nowhere: no socket */
+	ck_assert(errno == ENOENT || errno == EPROTO);
 	b.sin_addr = a.sin_addr;
 	errno = 0;
 	ck_assert_int_eq(tcppeer_uid((struct sockaddr *)&a, (struct sockaddr *)&b, &uid), -1);
 	ck_assert(errno == ENOENT || errno == EPROTO);
+	errno = 0;
+	ck_assert_int_eq(tcppeer_uid((struct sockaddr *)&a, (struct sockaddr *)&u, &uid), -1);
+	ck_assert_int_eq(errno, EAFNOSUPPORT);
+	ck_assert_uint_eq(uid, 12345);
+}
+END_TEST
+
+/*
+ * A local user need not connect from loopback: from the host's own other
+ * address to a loopback listener, and to a listener beyond loopback, the
+ * owner is found too.  In a network namespace of the child's own, whose lo
+ * gets 192.0.2.7 (the host's network is left alone).
+ */
+START_TEST(test_local_not_loopback)
+{
+	int status;
+	pid_t pid;
+
+	if (geteuid() != 0)
+		return; /* a network namespace needs CAP_SYS_ADMIN */
+	pid = fork();
+	ck_assert_int_ge(pid, 0);
+	if (pid == 0) {
+		static const char *const listen_at[] = {"127.0.0.1", "192.0.2.7"};
+		size_t i;
+
+		if (unshare(CLONE_NEWNET) != 0 ||
+		    system("ip link set lo up && ip addr add 192.0.2.7/32 dev lo") != 0)
+			_exit(10);
+		for (i = 0; i < 2; i++) {
+			struct sockaddr_in from = {.sin_family = AF_INET};
+			in_port_t port;
+			int l = listen_on(AF_INET, listen_at[i], 0, &port), c, err;
+			uid_t uid = 12345;
+
+			c = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+			inet_pton(AF_INET, "192.0.2.7", &from.sin_addr);
+			if (bind(c, (struct sockaddr *)&from, sizeof from) != 0)
+				_exit(11);
+			{
+				struct sockaddr_in to = {.sin_family = AF_INET, .sin_port = port};
+
+				inet_pton(AF_INET, listen_at[i], &to.sin_addr);
+				if (connect(c, (struct sockaddr *)&to, sizeof to) != 0)
+					_exit(12);
+			}
+			if (accepted_uid(l, &uid, &err) != 0 || uid != getuid())
+				_exit(13 + (int)i);
+			close(c);
+			close(l);
+		}
+		_exit(0);
+	}
+	ck_assert_int_eq(waitpid(pid, &status, 0), pid);
+	ck_assert_msg(WIFEXITED(status) && WEXITSTATUS(status) == 0, "child status %#x", status);
 }
 END_TEST
 
@@ -252,5 +296,5 @@ int main(void)
 	if (geteuid() != 0)
 		printf("check_tcppeer: not root: the other-uid and namespace cases check nothing\n");
 	CHECK_RUN("tcppeer", NULL, NULL, test_own_uid, test_other_uid, test_closed_client,
-		  test_other_netns, test_not_loopback);
+		  test_other_netns, test_no_socket, test_local_not_loopback);
 }

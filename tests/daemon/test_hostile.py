@@ -308,11 +308,12 @@ sys.stdin.read()
 '''
 
 
-# One GET over loopback TCP: its status.
+# One GET over loopback TCP (with an Authorization header if given): its status.
 TCP_GET = r'''
 import http.client, sys
 c = http.client.HTTPConnection("127.0.0.1", int(sys.argv[1]), timeout=10)
-c.request("GET", sys.argv[2]); r = c.getresponse(); r.read(); print(r.status)
+c.request("GET", sys.argv[2], headers={"Authorization": sys.argv[3]} if len(sys.argv) > 3 else {})
+r = c.getresponse(); r.read(); print(r.status)
 '''
 
 
@@ -589,6 +590,14 @@ def main():
           "auth: failures counted in /metrics")
     check(metric(d.port, "gomemd_http_auth_limited_total") >= codes.count(429) > 0,
           "auth: rate-limited requests counted in /metrics")
+    # the limit is root's (the uid of those sockets): another user's wrong
+    # password is still asked again, not refused
+    other = subprocess.run(as_nobody([sys.executable, "-c", TCP_GET, str(d.port),
+                                      "/debug/pprof/heap?pid=%d" % vp, BAD], 60001),
+                           capture_output=True, text=True, timeout=30)
+    check(other.stdout.strip() == "401",
+          "auth: another user is not limited by root's failures (%s)"
+          % (other.stdout.strip() or other.stderr[-200:]))
 
     # the unix socket: nobody vs root's process, and its own
     check(nobody_over_socket(d.sock, "GET", "/debug/pprof/heap?pid=%d" % vp) == 403,

@@ -8,11 +8,11 @@
  * here blocks.  Any client is asked about, not only one from a loopback
  * address: a local user may connect from the host's other addresses too
  * (its own LAN or docker bridge address), and a remote client's socket is
- * simply not found.  The answer is checked against the question (a lookup that
- * found no connected socket may return a listener bound to the client's
- * port, whose remote end is empty; a socket its process has closed reports
- * uid 0, root's), and anything unexpected is "unknown":
- * the caller then keys the client by its address.
+ * simply not found.  The answer is checked against the question (a lookup
+ * that found no connected socket may return a listener bound to the
+ * client's port, whose remote end is empty; a socket its process has
+ * closed reports uid 0, root's), and anything unexpected is "unknown": the
+ * caller then keys the client by its address.
  *
  * The lookup runs in the network namespace of the netlink socket.  Under
  * systemd gomemd has a network of its own (PrivateNetwork=yes) and its
@@ -156,12 +156,14 @@ int tcppeer_uid(const struct sockaddr *local, const struct sockaddr *peer, uid_t
 		while (recv(fd, &ans, sizeof ans, MSG_DONTWAIT) >= 0)
 			;
 	} else {
-		fd = socket(AF_NETLINK, SOCK_DGRAM | SOCK_CLOEXEC | SOCK_NONBLOCK, NETLINK_SOCK_DIAG);
+		fd = socket(AF_NETLINK, SOCK_DGRAM | SOCK_CLOEXEC | SOCK_NONBLOCK,
+			    NETLINK_SOCK_DIAG);
 	}
 	n = -1;
 	if (fd >= 0 && sendto(fd, &req, sizeof req, 0, (struct sockaddr *)&kernel, sizeof kernel) ==
 			   (ssize_t)sizeof req)
-		n = recvfrom(fd, &ans, sizeof ans, MSG_DONTWAIT, (struct sockaddr *)&from, &fromlen);
+		n = recvfrom(fd, &ans, sizeof ans, MSG_DONTWAIT, (struct sockaddr *)&from,
+			     &fromlen);
 	saved = errno;
 	if (fd >= 0 && fd != diag_fd)
 		close(fd);
@@ -179,7 +181,7 @@ int tcppeer_uid(const struct sockaddr *local, const struct sockaddr *peer, uid_t
 		const struct nlmsgerr *e = NLMSG_DATA(&ans.nlh);
 
 		errno = ans.nlh.nlmsg_len >= NLMSG_LENGTH(sizeof *e) && e->error < 0 ? -e->error
-										  : EPROTO;
+										     : EPROTO;
 		return -1;
 	}
 	if (ans.nlh.nlmsg_type != SOCK_DIAG_BY_FAMILY ||
@@ -203,7 +205,8 @@ int tcppeer_uid(const struct sockaddr *local, const struct sockaddr *peer, uid_t
 	 * process's (inode 0: a closed socket or a time-wait one, whose uid
 	 * the kernel reports as 0). */
 	if (fam != fam_p || !connected_state(m->idiag_state) || m->idiag_inode == 0 ||
-	    m->id.idiag_sport != req.r.id.idiag_sport || m->id.idiag_dport != req.r.id.idiag_dport ||
+	    m->id.idiag_sport != req.r.id.idiag_sport ||
+	    m->id.idiag_dport != req.r.id.idiag_dport ||
 	    memcmp(src, req.r.id.idiag_src, sizeof src) != 0 ||
 	    memcmp(dst, req.r.id.idiag_dst, sizeof dst) != 0) {
 		errno = EPROTO;

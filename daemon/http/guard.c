@@ -102,7 +102,7 @@ static int conn_fd(struct MHD_Connection *conn)
 
 /* Groups capped as a whole: the unix socket's users but root, local TCP's. */
 #define GROUP_SOCKET 1u
-#define GROUP_LOCAL 2u
+#define GROUP_LOCAL  2u
 
 /* The key is kept in MHD's socket context pointer, whole. */
 _Static_assert(sizeof(void *) >= sizeof(uint64_t), "gomemd keeps a 64-bit key in a pointer");
@@ -148,7 +148,7 @@ static uint64_t connection_client(struct MHD_Connection *conn, int is_unix, unsi
 		*group = GROUP_SOCKET;
 		*per_group = conf.socket_users;
 		return unixsock_cred(conn_fd(conn), &cred) == 0 ? access_uid_key((unsigned)cred.uid)
-								 : 2;
+								: 2;
 	}
 	if (tcppeer_uid_fd(conn_fd(conn), &uid) == 0) {
 		*per_client = limit > 0 ? at_most(GUARD_PER_UID(limit), limit) : 0;
@@ -184,7 +184,8 @@ void guard_connection_open(struct MHD_Connection *conn, int is_unix, void **sock
 			   uint64_t now)
 {
 	unsigned per_client, group, per_group;
-	uintptr_t key = (uintptr_t)connection_client(conn, is_unix, &per_client, &group, &per_group);
+	uintptr_t key =
+	    (uintptr_t)connection_client(conn, is_unix, &per_client, &group, &per_group);
 	int fd = conn_fd(conn);
 
 	*socket_context = (void *)key;

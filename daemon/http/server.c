@@ -297,8 +297,9 @@ int http_listen_is_loopback(const char *listen)
 
 /*
  * Sockets passed by systemd (gomemd.socket): a listening TCP socket, a
- * listening unix socket and a sock_diag socket (base/tcppeer.c), found once; they outlive restarts of the servers
- * (SIGHUP), which hand them back with MHD_quiesce_daemon().  -1: none.
+ * listening unix socket and a sock_diag socket (base/tcppeer.c), found
+ * once; they outlive restarts of the servers (SIGHUP), which hand them back
+ * with MHD_quiesce_daemon().  -1: none.
  */
 static int act_tcp = -1, act_unix = -1;
 static char where_tcp[320]; /* what the TCP server listens on, for messages */

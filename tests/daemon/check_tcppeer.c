@@ -53,7 +53,8 @@ static int listen_on(int fam, const char *addr, int v6only, in_port_t *port)
 
 	ck_assert_int_ge(fd, 0);
 	if (fam == AF_INET6)
-		ck_assert_int_eq(setsockopt(fd, IPPROTO_IPV6, IPV6_V6ONLY, &v6only, sizeof v6only), 0);
+		ck_assert_int_eq(setsockopt(fd, IPPROTO_IPV6, IPV6_V6ONLY, &v6only, sizeof v6only),
+				 0);
 	setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof one);
 	ck_assert_int_eq(bind(fd, (struct sockaddr *)&ss, len), 0);
 	ck_assert_int_eq(listen(fd, 8), 0);
@@ -294,7 +295,8 @@ END_TEST
 int main(void)
 {
 	if (geteuid() != 0)
-		printf("check_tcppeer: not root: the other-uid and namespace cases check nothing\n");
+		printf(
+		    "check_tcppeer: not root: the other-uid and namespace cases check nothing\n");
 	CHECK_RUN("tcppeer", NULL, NULL, test_own_uid, test_other_uid, test_closed_client,
 		  test_other_netns, test_no_socket, test_local_not_loopback);
 }

@@ -77,9 +77,8 @@ static int connected_state(unsigned state)
 }
 
 /*
- * One end of the connection as sock_diag wants it: its family (a v4-mapped
- * address is the IPv4 one, as the kernel keeps such a connection), address
- * words and port (network order).  -1 for anything but IPv4 and IPv6.
+ * One end of the connection as sock_diag wants it: its family, address words
+ * and port (network order).  -1 for anything but IPv4 and IPv6.
  */
 static int diag_end(const struct sockaddr *sa, int *family, __be32 addr[4], __be16 *port)
 {
@@ -95,17 +94,28 @@ static int diag_end(const struct sockaddr *sa, int *family, __be32 addr[4], __be
 	if (sa->sa_family == AF_INET6) {
 		const struct sockaddr_in6 *in6 = (const struct sockaddr_in6 *)sa;
 
+		*family = AF_INET6;
+		memcpy(addr, &in6->sin6_addr, 16);
 		*port = in6->sin6_port;
-		if (IN6_IS_ADDR_V4MAPPED(&in6->sin6_addr)) {
-			*family = AF_INET;
-			memcpy(&addr[0], &in6->sin6_addr.s6_addr[12], 4);
-		} else {
-			*family = AF_INET6;
-			memcpy(addr, &in6->sin6_addr, 16);
-		}
 		return 0;
 	}
 	return -1;
+}
+
+/*
+ * An IPv6 pair of v4-mapped addresses as the IPv4 pair: the kernel keeps
+ * such a connection as an IPv4 one, asked about as one (a dual-stack
+ * listener's client) and sometimes answered as IPv6 (an IPv6 socket
+ * connected to a mapped address).
+ */
+static void fold_mapped(int *family, __be32 src[4], __be32 dst[4])
+{
+	if (*family != AF_INET6 || !IN6_IS_ADDR_V4MAPPED((struct in6_addr *)src) ||
+	    !IN6_IS_ADDR_V4MAPPED((struct in6_addr *)dst))
+		return;
+	*family = AF_INET;
+	src[0] = src[3], dst[0] = dst[3];
+	src[1] = src[2] = src[3] = dst[1] = dst[2] = dst[3] = 0;
 }
 
 /*
@@ -140,6 +150,7 @@ int tcppeer_uid(const struct sockaddr *local, const struct sockaddr *peer, uid_t
 		errno = EAFNOSUPPORT;
 		return -1;
 	}
+	fold_mapped(&fam_p, req.r.id.idiag_src, req.r.id.idiag_dst);
 	req.nlh.nlmsg_len = sizeof req;
 	req.nlh.nlmsg_type = SOCK_DIAG_BY_FAMILY;
 	req.nlh.nlmsg_flags = NLM_F_REQUEST;
@@ -193,13 +204,7 @@ int tcppeer_uid(const struct sockaddr *local, const struct sockaddr *peer, uid_t
 	memcpy(src, m->id.idiag_src, sizeof src);
 	memcpy(dst, m->id.idiag_dst, sizeof dst);
 	fam = m->idiag_family;
-	/* An IPv6 socket connected to a v4-mapped address: the IPv4 one. */
-	if (fam == AF_INET6 && IN6_IS_ADDR_V4MAPPED((struct in6_addr *)src) &&
-	    IN6_IS_ADDR_V4MAPPED((struct in6_addr *)dst)) {
-		fam = AF_INET;
-		src[0] = src[3], dst[0] = dst[3];
-		src[1] = src[2] = src[3] = dst[1] = dst[2] = dst[3] = 0;
-	}
+	fold_mapped(&fam, src, dst);
 	/* The very socket asked for, connected to us (not a listener, nor
 	 * a socket still connecting: a 4-tuple reused since), and still a
 	 * process's (inode 0: a closed socket or a time-wait one, whose uid

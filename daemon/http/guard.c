@@ -37,6 +37,10 @@
 
 #define GUARD_MAX_HOSTS 16
 static struct guard_conf conf;		 /* set by guard_init only, before the servers start */
+/* --per-ip-limit split among the host's users, as the socket's budget is
+ * (guard_init, from conf.per_client; 0: no cap): a user's share, and all
+ * users' but root's together. */
+static unsigned local_per_uid, local_users;
 static char hosts[GUARD_MAX_HOSTS][256]; /* conf.hosts points here */
 static const char *host_ptrs[GUARD_MAX_HOSTS];
 static gid_t admin_gid;
@@ -72,6 +76,13 @@ int guard_init(const struct guard_conf *c, char *err, size_t errlen)
 		host_ptrs[i] = hosts[i];
 	}
 	conf.hosts = (const char *const *)host_ptrs;
+	/* below 8, a share and the users' together are the limit itself */
+	local_per_uid = GUARD_PER_UID(conf.per_client);
+	local_users = GUARD_SOCKET_USERS(conf.per_client);
+	if (local_per_uid > conf.per_client)
+		local_per_uid = conf.per_client;
+	if (local_users > conf.per_client)
+		local_users = conf.per_client;
 	have_admin_gid = c->admin_group != NULL && unixsock_group(c->admin_group, &admin_gid) == 0;
 	if (deadline_init(&deadlines, c->max_connections + 64) != 0) {
 		snprintf(err, errlen, "out of memory");
@@ -107,12 +118,6 @@ static int conn_fd(struct MHD_Connection *conn)
 /* The key is kept in MHD's socket context pointer, whole. */
 _Static_assert(sizeof(void *) >= sizeof(uint64_t), "gomemd keeps a 64-bit key in a pointer");
 
-/* n, but at most limit (0: no cap). */
-static unsigned at_most(unsigned n, unsigned limit)
-{
-	return limit > 0 && n > limit ? limit : n;
-}
-
 /*
  * Who a new connection's client is, and its caps (deadline_open's):
  * - on the unix socket, its uid (SO_PEERCRED; access_uid_key: root is 1,
@@ -139,7 +144,6 @@ static uint64_t connection_client(struct MHD_Connection *conn, int is_unix, unsi
 	    MHD_get_connection_info(conn, MHD_CONNECTION_INFO_CLIENT_ADDRESS);
 	const struct sockaddr *sa = ci != NULL ? ci->client_addr : NULL;
 	struct unixsock_cred cred;
-	unsigned limit = conf.per_client;
 	uid_t uid;
 
 	*per_client = *per_group = *group = 0;
@@ -151,12 +155,12 @@ static uint64_t connection_client(struct MHD_Connection *conn, int is_unix, unsi
 								: 2;
 	}
 	if (tcppeer_uid_fd(conn_fd(conn), &uid) == 0) {
-		*per_client = limit > 0 ? at_most(GUARD_PER_UID(limit), limit) : 0;
+		*per_client = local_per_uid;
 		*group = uid != 0 ? GROUP_LOCAL : 0;
-		*per_group = limit > 0 ? at_most(GUARD_SOCKET_USERS(limit), limit) : 0;
+		*per_group = local_users;
 		return access_tcp_uid_key((unsigned)uid);
 	}
-	*per_client = limit;
+	*per_client = conf.per_client;
 	return access_client_key(sa);
 }
 

@@ -238,8 +238,17 @@ extern gm_small_tables gm_small;
  * to a value with a top bit set is not such a link: the object left its
  * list already (malloc stores 0 there), or the program wrote into it.
  * A span's own free list (s->freelist) holds plain links.
+ *
+ * Set at init, then read by every malloc and free: alone on its cache line
+ * (64 bytes), so that nothing written while the program runs shares it.
+ * The heap profile's header did, and each sample cost every thread a miss
+ * on its next malloc and free.
  */
-extern uintptr_t gm_link_tag;
+extern struct gm_link_tag_line {
+	uintptr_t tag;
+	char pad[64 - sizeof(uintptr_t)];
+} gm_link_tag_line;
+#define gm_link_tag (gm_link_tag_line.tag)
 #define GM_LINK_TAG_SHIFT 48
 /* The bits a decoded link must not have, ~0 << 48: a memory operand of one
  * test, where a constant would take a register and a move. */

@@ -811,6 +811,34 @@ START_TEST(fork_child_takes_back_torn_caches)
 }
 END_TEST
 
+/*
+ * Every malloc and free reads gm_link_tag: nothing written while the program
+ * runs may share its cache line, or each such write costs every thread a
+ * miss on its next call (the heap profile's header did, at every sample).
+ * The line's bytes must stay the same across a run of sampled allocations.
+ */
+START_TEST(link_tag_line_stays_clean)
+{
+	const unsigned char *line = (const unsigned char *)((uintptr_t)&gm_link_tag & ~(uintptr_t)63);
+	unsigned char before[64];
+	unsigned long long samples = gomem_profile.samples;
+	enum { N = 4096 };
+	static void *p[N];
+
+	memcpy(before, line, sizeof(before));
+	for (int round = 0; round < 16; round++) {
+		for (int i = 0; i < N; i++)
+			p[i] = gm_malloc(1024);
+		for (int i = 0; i < N; i++)
+			gm_free(p[i]);
+	}
+	/* 64 MiB at the default rate: about 128 samples. */
+	ck_assert_uint_gt(gomem_profile.samples, samples);
+	ck_assert_msg(memcmp(before, line, sizeof(before)) == 0,
+		      "the line of gm_link_tag was written while sampling");
+}
+END_TEST
+
 int
 main(void)
 {
@@ -820,6 +848,7 @@ main(void)
 	gm_ensure_init();
 	tcase_set_timeout(tc, 60);
 	tcase_add_test(tc, every_small_size_aligned);
+	tcase_add_test(tc, link_tag_line_stays_clean);
 	tcase_add_test(tc, small_sizes_take_their_class);
 	tcase_add_test(tc, small_cross_thread);
 	tcase_add_test(tc, usable_size_fast_agrees_with_span);

@@ -27,6 +27,10 @@
 # seconds apart where rounds are minutes apart: per round, gomem's time over
 # the best peer's, and the median of that over the rounds (on a guest whose
 # speed drifts, the best peer's median alone is the luckiest of four).
+# Last, every allocator's geomean over the best of the others, and gomem's
+# without cache-thrash and cache-scratch, whose timed loops the compiler
+# leaves without an allocation (bench/README, "Four rows time no
+# allocation").
 set -eu
 
 rounds=3
@@ -319,4 +323,35 @@ END {
 	}
 	if (ng)
 		printf "\ngeomean gomem/best peer over %d tests: time %.3f, cpu %.3f, rss %.3f; time by round %.3f\n", ng, exp(st / ng), exp(sc / ng), exp(sm / ng), nrr ? exp(sr / nrr) : 0
+	# The same for every allocator against the best of the other four: what
+	# the metric gives an allocator on this machine, the noise of "one
+	# median over the lowest of four" included.  Then gomem alone, without the
+	# rows whose timed loop allocates nothing (see bench/README).
+	printf "geomean time of each allocator over the best of the others:"
+	for (i = 1; i <= na; i++) {
+		s1 = 0; n1 = 0
+		for (k = 1; k <= nt; k++) {
+			x = order[k]
+			if (t[x, A[i]] == "") continue
+			b = -1
+			for (j = 1; j <= na; j++)
+				if (j != i && t[x, A[j]] != "" && (b < 0 || median(t[x, A[j]]) + 0 < b))
+					b = median(t[x, A[j]]) + 0
+			if (b > 0) { s1 += log(median(t[x, A[i]]) / b); n1++ }
+		}
+		if (n1) printf " %s %.3f", A[i], exp(s1 / n1)
+	}
+	printf "\n"
+	s1 = 0; n1 = 0
+	for (k = 1; k <= nt; k++) {
+		x = order[k]
+		if (x ~ /^cache-(thrash|scratch)/ || t[x, "gomem"] == "") continue
+		b = -1
+		for (j = 1; j <= na; j++)
+			if (A[j] != "gomem" && t[x, A[j]] != "" && (b < 0 || median(t[x, A[j]]) + 0 < b))
+				b = median(t[x, A[j]]) + 0
+		if (b > 0) { s1 += log(median(t[x, "gomem"]) / b); n1++ }
+	}
+	if (n1 && n1 < ng)
+		printf "geomean gomem/best peer over the %d tests that allocate in their timed loop: time %.3f\n", n1, exp(s1 / n1)
 }' "$runs"

@@ -1072,7 +1072,10 @@ typedef struct gm_mcache {
 	/* warm[c]: list c was refilled once (gm_mcache_take); kept by an
 	 * adopted cache.  Slow paths only: last, off the fast paths' lines. */
 	uint8_t warm[GM_NUM_SPANCLASSES];
-} gm_mcache;
+	/* Whole lines (the cache allocator's chunks are page aligned): one
+	 * thread's lists start on a line of their own, not on the last line
+	 * of another thread's cache. */
+} __attribute__((aligned(GM_LINE))) gm_mcache;
 
 typedef struct gm_registry {
 	pthread_mutex_t lock;

@@ -220,6 +220,56 @@ START_TEST(thread_exit_hands_cache_back)
 }
 END_TEST
 
+static pthread_barrier_t line_bar;
+
+static void *
+alloc_report_cache(void *arg)
+{
+	gm_free(gm_malloc(32));
+	*(gm_mcache **)arg = gm_tls_mcache;
+	pthread_barrier_wait(&line_bar);
+	return NULL;
+}
+
+/*
+ * Threads' caches, made one after the other from the same chunks, each
+ * start on a cache line and share none: a thread's lists and counters are
+ * written on every malloc and free, and another thread's cache ending on
+ * the same line would take them away from it at its slow paths.
+ */
+START_TEST(caches_own_their_lines)
+{
+	enum { N = 6 };
+	pthread_t t[N];
+	gm_mcache *mc[N];
+
+	pthread_barrier_init(&line_bar, NULL, N + 1);
+	for (int i = 0; i < N; i++)
+		ck_assert_int_eq(pthread_create(&t[i], NULL, alloc_report_cache, &mc[i]), 0);
+	pthread_barrier_wait(&line_bar);
+	for (int i = 0; i < N; i++)
+		pthread_join(t[i], NULL);
+	pthread_barrier_destroy(&line_bar);
+	ck_assert_uint_eq((uintptr_t)gm_tls_mcache % 64, 0);
+	for (int i = 0; i < N; i++) {
+		uintptr_t a = (uintptr_t)mc[i];
+
+		ck_assert_uint_eq(a % 64, 0);
+		for (int j = 0; j < N; j++) {
+			uintptr_t b = (uintptr_t)mc[j];
+
+			/* No line of one is a line of another. */
+			if (j != i)
+				ck_assert(a + sizeof(gm_mcache) <= b || b + sizeof(gm_mcache) <= a);
+			if (j != i && a < b)
+				ck_assert_uint_ge(b & ~(uintptr_t)63,
+						  (a + sizeof(gm_mcache) + 63) & ~(uintptr_t)63);
+		}
+	}
+	ck_heap_ok();
+}
+END_TEST
+
 /* Free 16 objects of 256 B (x->v), noting the last (x->v[16]). */
 static void *
 free16_exit(void *arg)
@@ -1615,6 +1665,7 @@ main(void)
 	tcase_add_test(tc, fresh_span_listed_whole);
 	tcase_add_test(tc, remote_free_returns_spans);
 	tcase_add_test(tc, thread_exit_hands_cache_back);
+	tcase_add_test(tc, caches_own_their_lines);
 	tcase_add_test(tc, orphan_cache_adopted);
 	tcase_add_test(tc, producer_consumer);
 	tcase_add_test(tc, free_os_pages_inside_spans);

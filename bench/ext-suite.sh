@@ -13,6 +13,9 @@
 # (larson, xmalloc-test) run for SECONDS (default 5, as bench.sh).
 #
 # -n: do not rebuild (use OUTDIR/bin); -S: only summarize OUTDIR/runs.txt.
+# -a: of glibc, jemalloc, tcmalloc, mimalloc and gomem (the default: all),
+# and gomem2, the same library again: a control, never a peer, whose
+# ratio to gomem is the noise of the measure.
 #
 # Output: OUTDIR/runs.txt (one line per run), OUTDIR/linelat.txt (the
 # cross-CPU cache line round trip before each program's runs, if the build
@@ -84,7 +87,7 @@ lib_of() {
 	jemalloc) echo "$libdir/libjemalloc.so.2" ;;
 	tcmalloc) echo "$libdir/libtcmalloc_minimal.so.4" ;;
 	mimalloc) echo "$libdir/libmimalloc.so.2" ;;
-	gomem) echo "$lib" ;;
+	gomem | gomem2) echo "$lib" ;;
 	*) echo "ext-suite: unknown allocator $1" >&2; exit 2 ;;
 	esac
 }
@@ -292,7 +295,7 @@ END {
 			if (t[x, a] == "") { printf " %s |", fail[x, a] ? "FAIL" : "-"; continue }
 			mt[a] = median(t[x, a]); mc[a] = median(c[x, a]); mm[a] = median(m[x, a])
 			printf " %.3g / %.2f / %.1f%s |", mt[a], mc[a], mm[a] / 1024, fail[x, a] ? " (" fail[x, a] " failed)" : ""
-			if (a != "gomem") {
+			if (a !~ /^gomem2?$/) {
 				if (bt < 0 || mt[a] < bt) bt = mt[a]
 				if (bc < 0 || mc[a] < bc) bc = mc[a]
 				if (bm < 0 || mm[a] < bm) bm = mm[a]
@@ -311,7 +314,7 @@ END {
 				if (tr[x, r, "gomem"] == "") continue
 				b = -1
 				for (i = 1; i <= na; i++)
-					if (A[i] != "gomem" && tr[x, r, A[i]] != "" && (b < 0 || tr[x, r, A[i]] + 0 < b))
+					if (A[i] !~ /^gomem2?$/ && tr[x, r, A[i]] != "" && (b < 0 || tr[x, r, A[i]] + 0 < b))
 						b = tr[x, r, A[i]] + 0
 				if (b > 0) pr = pr " " tr[x, r, "gomem"] / b
 			}
@@ -335,7 +338,7 @@ END {
 			if (t[x, A[i]] == "") continue
 			b = -1
 			for (j = 1; j <= na; j++)
-				if (j != i && t[x, A[j]] != "" && (b < 0 || median(t[x, A[j]]) + 0 < b))
+				if (j != i && !(A[i] ~ /^gomem2?$/ && A[j] ~ /^gomem2?$/) && t[x, A[j]] != "" && (b < 0 || median(t[x, A[j]]) + 0 < b))
 					b = median(t[x, A[j]]) + 0
 			if (b > 0) { s1 += log(median(t[x, A[i]]) / b); n1++ }
 		}
@@ -348,10 +351,23 @@ END {
 		if (x ~ /^cache-(thrash|scratch)/ || t[x, "gomem"] == "") continue
 		b = -1
 		for (j = 1; j <= na; j++)
-			if (A[j] != "gomem" && t[x, A[j]] != "" && (b < 0 || median(t[x, A[j]]) + 0 < b))
+			if (A[j] !~ /^gomem2?$/ && t[x, A[j]] != "" && (b < 0 || median(t[x, A[j]]) + 0 < b))
 				b = median(t[x, A[j]]) + 0
 		if (b > 0) { s1 += log(median(t[x, "gomem"]) / b); n1++ }
 	}
 	if (n1 && n1 < ng)
 		printf "geomean gomem/best peer over the %d tests that allocate in their timed loop: time %.3f\n", n1, exp(s1 / n1)
+	# -a "... gomem gomem2": the same library twice, the noise floor of the
+	# median of one allocator over that of another on this machine.
+	s1 = 0; n1 = 0; lo = hi = 0
+	for (k = 1; k <= nt; k++) {
+		x = order[k]
+		if (t[x, "gomem"] == "" || t[x, "gomem2"] == "") continue
+		q = median(t[x, "gomem"]) / median(t[x, "gomem2"])
+		s1 += log(q); n1++
+		if (lo == 0 || q < lo) lo = q
+		if (q > hi) hi = q
+	}
+	if (n1)
+		printf "gomem over gomem2 (the same library run twice) over %d tests: geomean %.3f, rows %.2f to %.2f\n", n1, exp(s1 / n1), lo, hi
 }' "$runs"

@@ -26,6 +26,8 @@
 #include <errno.h>
 #include <grp.h>
 #include <sched.h>
+#include <sys/syscall.h>
+#include <time.h>
 #include <unistd.h>
 
 /* libc's function name, found once (dlsym may allocate: before the pause). */
@@ -41,15 +43,37 @@ static void *gm_next_sym(void *_Atomic *slot, const char *name)
 }
 
 /*
+ * With a thread stopped, whether a call that got EINVAL should be tried
+ * again: for up to GM_SETXID_RETRY_NS from started, with a yield, then
+ * 100 us sleeps, between tries.  pthread_join returns when the kernel
+ * clears the thread's id word, before the thread leaves the group and
+ * drops its fs_struct, and until then the kernel refuses a new user
+ * namespace (more than one thread) or mount namespace (a shared
+ * fs_struct).  No call a program can make tells that moment but the
+ * refused one itself: 86 of 300 of setxid.sh's Python unshare/setns runs
+ * failed without a retry, and 4 or 5 of 12 with 1000 yields (about a
+ * millisecond) on a guest whose other vCPU was slow to run the exiting
+ * thread.  An EINVAL for another reason costs the caller the bound.
+ */
+#define GM_SETXID_RETRY_NS 1000000000u
+
+static bool gm_setxid_again(uint64_t started, unsigned tries)
+{
+	struct timespec nap = {0, 100000};
+
+	if (gm_nanotime() - started >= GM_SETXID_RETRY_NS)
+		return false;
+	if (tries < 100)
+		sched_yield();
+	else
+		syscall(SYS_nanosleep, &nap, NULL); /* not a cancellation point */
+	return true;
+}
+
+/*
  * Define wrapper NAME(PARAMS) that calls libc's NAME(ARGS) with the
  * scavenger stopped; -1 with ENOSYS if libc has none.  With retry, an
- * EINVAL after a thread was stopped is tried again, up to 1000 times with
- * a yield between: pthread_join returns when the kernel clears the
- * thread's id word, before the thread leaves the group and drops its
- * fs_struct, and until then the kernel refuses a new user namespace (more
- * than one thread) or mount namespace (a shared fs_struct).  No call a
- * program can make tells that moment but the refused one itself: 86 of 300
- * of setxid.sh's Python unshare/setns runs failed without the retry.
+ * EINVAL after a thread was stopped is tried again (gm_setxid_again).
  */
 #define GM_SETXID(name, params, args, retry)                                                       \
 	GM_API int name params                                                                     \
@@ -65,10 +89,12 @@ static void *gm_next_sym(void *_Atomic *slot, const char *name)
 		}                                                                                  \
 		ran = gm_scav_pause();                                                             \
 		rc = f args;                                                                       \
-		for (unsigned i_ = 0; retry && ran && rc == -1 && errno == EINVAL && i_ < 1000;   \
-		     i_++) {                                                                       \
-			sched_yield();                                                             \
-			rc = f args;                                                               \
+		if (retry && ran && rc == -1 && errno == EINVAL) {                                 \
+			uint64_t t0_ = gm_nanotime();                                              \
+                                                                                                   \
+			for (unsigned i_ = 0;                                                      \
+			     rc == -1 && errno == EINVAL && gm_setxid_again(t0_, i_); i_++)        \
+				rc = f args;                                                       \
 		}                                                                                  \
 		err_ = errno;                                                                      \
 		gm_scav_resume(ran);                                                               \

@@ -239,14 +239,15 @@ extern gm_small_tables gm_small;
  * list already (malloc stores 0 there), or the program wrote into it.
  * A span's own free list (s->freelist) holds plain links.
  *
- * Set at init, then read by every malloc and free: alone on its cache line
- * (64 bytes), so that nothing written while the program runs shares it.
+ * Set at init, then read by every malloc and free: alone on its cache line,
+ * so that nothing written while the program runs shares it.
  * The heap profile's header did, and each sample cost every thread a miss
  * on its next malloc and free.
  */
-extern struct gm_link_tag_line {
+#define GM_LINE 64 /* bytes in a cache line */
+extern struct __attribute__((aligned(GM_LINE))) gm_link_tag_line {
 	uintptr_t tag;
-	char pad[64 - sizeof(uintptr_t)];
+	char pad[GM_LINE - sizeof(uintptr_t)];
 } gm_link_tag_line;
 #define gm_link_tag (gm_link_tag_line.tag)
 #define GM_LINK_TAG_SHIFT 48
@@ -952,7 +953,6 @@ int gm_mheap_check(char *why, size_t whylen);
 /* The most objects in a batch (gm_class_batch, mcentral.c): for objects of
  * a cache line (GM_LINE bytes) or more; half that for smaller ones. */
 #define GM_BATCH_MAX	 64
-#define GM_LINE		 64
 /* Objects up to this size (batches of 32 or 64) have their producer's cap
  * grow for that (mcache.c); the larger ones' batches of 2 to 16 hold as
  * many bytes, so the lock costs as little per byte without it. */

@@ -31,8 +31,7 @@ static bool gm_is_object_start(const gm_mspan *s, uintptr_t p);
 
 uint64_t gm_link_secret;
 /* Set at init (init.c); see internal.h. */
-struct gm_link_tag_line gm_link_tag_line __attribute__((aligned(GM_LINE))) = {
-    .tag = (uintptr_t)0x5a3c << GM_LINK_TAG_SHIFT};
+struct gm_link_tag_line gm_link_tag_line = {.tag = (uintptr_t)0x5a3c << GM_LINK_TAG_SHIFT};
 const uintptr_t gm_link_hibits = ~(uintptr_t)0 << GM_LINK_TAG_SHIFT;
 
 /*

@@ -274,6 +274,17 @@ function median(s,   n, v, i, j, t) {
 		for (j = i; j > 1 && v[j - 1] + 0 > v[j] + 0; j--) { t = v[j]; v[j] = v[j - 1]; v[j - 1] = t }
 	return n % 2 ? v[(n + 1) / 2] : (v[n / 2] + v[n / 2 + 1]) / 2
 }
+# The lowest median time of test x among the allocators whose names do not
+# match the regular expression except.
+function best_of(x, except,   j, b, m) {
+	b = -1
+	for (j = 1; j <= na; j++)
+		if (A[j] !~ except && t[x, A[j]] != "") {
+			m = median(t[x, A[j]]) + 0
+			if (b < 0 || m < b) b = m
+		}
+	return b
+}
 $4 == "FAIL" { fail[$2, $3]++; next }
 {
 	if (!(($2) in seen)) { seen[$2] = 1; order[++nt] = $2 }
@@ -333,13 +344,12 @@ END {
 	printf "geomean time of each allocator over the best of the others:"
 	for (i = 1; i <= na; i++) {
 		s1 = 0; n1 = 0
+		# gomem and gomem2: not peers of one another
+		except = A[i] ~ /^gomem2?$/ ? "^gomem2?$" : "^" A[i] "$"
 		for (k = 1; k <= nt; k++) {
 			x = order[k]
 			if (t[x, A[i]] == "") continue
-			b = -1
-			for (j = 1; j <= na; j++)
-				if (j != i && !(A[i] ~ /^gomem2?$/ && A[j] ~ /^gomem2?$/) && t[x, A[j]] != "" && (b < 0 || median(t[x, A[j]]) + 0 < b))
-					b = median(t[x, A[j]]) + 0
+			b = best_of(x, except)
 			if (b > 0) { s1 += log(median(t[x, A[i]]) / b); n1++ }
 		}
 		if (n1) printf " %s %.3f", A[i], exp(s1 / n1)
@@ -349,10 +359,7 @@ END {
 	for (k = 1; k <= nt; k++) {
 		x = order[k]
 		if (x ~ /^cache-(thrash|scratch)/ || t[x, "gomem"] == "") continue
-		b = -1
-		for (j = 1; j <= na; j++)
-			if (A[j] !~ /^gomem2?$/ && t[x, A[j]] != "" && (b < 0 || median(t[x, A[j]]) + 0 < b))
-				b = median(t[x, A[j]]) + 0
+		b = best_of(x, "^gomem2?$")
 		if (b > 0) { s1 += log(median(t[x, "gomem"]) / b); n1++ }
 	}
 	if (n1 && n1 < ng)

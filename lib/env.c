@@ -16,6 +16,8 @@
  *                       frees stay with the freeing thread)
  *       populate=0      fresh pages of small-object spans fault in on
  *                       touch, not 64 KiB at a time (mheap.c)
+ *       sampspans=0     sampled small blocks stay in their class's spans
+ *                       (mprof.c, "Sampled blocks")
  *   GOMEM_PROFILE_RATE=N                      bytes per allocation sample
  *                                             (default 524288, 0 = off)
  *   GOMEM_STATS_INTERVAL_MS=N                 memstats probe interval
@@ -34,6 +36,7 @@ gm_options gm_opt = {
     .scavenge = true,
     .scavthread = true,
     .populate = true,
+    .sampspans = true,
     .ownspans = GM_OWNSPANS_DEFAULT,
     .stats_interval_ns = 1000000000u,
     .release_delay_ns = 100000000u,
@@ -145,6 +148,8 @@ static int gm_env_debug_pair(const char *p, size_t len)
 		gm_opt.safelink = n != 0;
 	else if (KEY("populate"))
 		gm_opt.populate = n != 0;
+	else if (KEY("sampspans"))
+		gm_opt.sampspans = n != 0;
 	else if (KEY("ownspans"))
 		gm_opt.ownspans = n > GM_MAX_SMALL ? GM_MAX_SMALL : (uint32_t)n;
 	else

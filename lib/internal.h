@@ -393,6 +393,9 @@ typedef struct gm_mspan {
 	uint8_t fastclass;
 	uint8_t shift; /* trailing zero bits of elemsize */
 	uint8_t lazyzero; /* large: OS pages at the start (<= 64) calloc zeroed by madvise */
+	/* large: the small span class of the one sampled block the span holds
+	 * (mprof.c, "Sampled blocks"), 0 for a large object */
+	uint8_t sampclass;
 	uint32_t elemsize;
 	uint8_t spanclass; /* 0 for large spans and free runs */
 	/* The rest is mcentral's and the heap's. */
@@ -915,6 +918,8 @@ typedef struct gm_dirty {
 
 /* A large span, as gm_mheap_alloc, with the runs calloc must zero in *d. */
 gm_mspan *gm_mheap_alloc_dirty(size_t npages, size_t align_pages, gm_dirty *d);
+/* A large span for one sampled block of small class c (mprof.c). */
+gm_mspan *gm_mheap_alloc_sampled(unsigned c);
 void gm_mheap_free(gm_mspan *s);
 void gm_mheap_free_moved(gm_mspan *s);
 void gm_mheap_free_cached(gm_mspan *s);
@@ -1302,7 +1307,7 @@ int64_t gm_prof_next(gm_mcache *mc);
 uint64_t gm_prof_set_rate(uint64_t rate);
 double gm_prof_weight(uint64_t n, uint64_t rate);
 double gm_math_exp(double x); /* x <= 0 */
-void gm_prof_malloc(gm_mcache *mc, void *p, size_t n);
+void *gm_prof_malloc(gm_mcache *mc, void *p, size_t n);
 void gm_prof_free(gm_mspan *s, void *p);
 void gm_prof_fork_child(pid_t pid);
 
@@ -1321,6 +1326,7 @@ extern gm_uw_stats gm_uw_stat; /* every sample's walk (gm_prof.lock) */
 unsigned gm_unwind(uint64_t *pcs, unsigned max, bool *truncated, gm_uw_stats *st);
 
 void *gm_prof_sample(gm_mcache *mc, void *p, size_t n);
+void *gm_sample_move(gm_mcache *mc, void *p, unsigned c);
 
 /* Count n bytes of p against mc's sampling budget (mc is a real cache). */
 gm_inline void *gm_prof_account(gm_mcache *mc, void *p, size_t n)
@@ -1353,6 +1359,7 @@ typedef struct gm_options {
 	bool check;		    /* GOMEMDEBUG check=1: heap invariants on snapshots */
 	bool safelink;		    /* GOMEMDEBUG safelink=1: masked free-list links */
 	bool populate;		    /* GOMEMDEBUG populate=0: fresh small spans fault on touch */
+	bool sampspans;		    /* GOMEMDEBUG sampspans=0: sampled blocks stay in their spans */
 	uint32_t ownspans;	    /* GOMEMDEBUG ownspans=N: own spans of classes up to N B */
 	uint64_t stats_interval_ns; /* GOMEM_STATS_INTERVAL_MS */
 	uint64_t release_delay_ns;  /* GOMEMDEBUG scavwindow=MS: window of the in-use peak */

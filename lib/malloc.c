@@ -644,6 +644,48 @@ static inline void gm_free_local(gm_mcache *mc, gm_mspan *s, void *p)
  */
 enum gm_large_how { GM_LARGE_FREE, GM_LARGE_COPIED, GM_LARGE_MOVED };
 
+/*
+ * Free the sampled small block p, alone in its span s (checked by the
+ * caller): counted as a free of its class by this thread, as any small
+ * object's (mprof.c, "Sampled blocks").
+ */
+static gm_noinline void gm_sampled_free(gm_mspan *s, void *p)
+{
+	gm_mcache *mc = gm_tls_mcache;
+
+	if (gm_unlikely(mc == &gm_empty_mcache)) {
+		mc = gm_mcache_create();
+		if (mc == NULL)
+			gm_throw("gomem: out of memory for a thread cache");
+	}
+	if (__atomic_load_n(&s->nsampled, __ATOMIC_RELAXED) != 0)
+		gm_prof_free(s, p);
+	gm_stat_inc(&mc->stats.nfree[s->sampclass]);
+	gm_mheap_free(s);
+}
+
+/*
+ * The sampled block p of small span class c, just popped off mc's list,
+ * moves to a span of its own (mprof.c, "Sampled blocks"): the block handed
+ * out is the new span's first, and p goes back on the list as it came off
+ * (the pop's Mallocs count stands for the new block).  p itself if the list
+ * has no room for it or the heap no pages.
+ */
+void *gm_sample_move(gm_mcache *mc, void *p, unsigned c)
+{
+	bool safe = gm_opt.safelink;
+	void **list = safe ? &mc->sfree[c] : &mc->free[c];
+	uint64_t *room = safe ? &mc->sroom[c] : &mc->room[c];
+	gm_mspan *s;
+
+	if (*room == 0 || (s = gm_mheap_alloc_sampled(c)) == NULL)
+		return p;
+	*(uintptr_t *)p = (uintptr_t)*list ^ (safe ? gm_link_mask(p) : gm_link_tag);
+	*list = p;
+	(*room)--;
+	return (void *)s->start;
+}
+
 /* Free the large object p of span s (checked by the caller). */
 static void gm_large_free(gm_mspan *s, void *p, enum gm_large_how how)
 {
@@ -677,7 +719,10 @@ static gm_noinline void gm_free_checked(void *p, gm_mspan *s)
 	if (s->spanclass == GM_SPANCLASS_LARGE) {
 		if (gm_unlikely(a != s->start || st != GM_SPAN_LARGE))
 			gm_bad_free(s, p, "gomem: free of pointer not at the start of an object:");
-		gm_large_free(s, p, GM_LARGE_FREE);
+		if (s->sampclass != 0)
+			gm_sampled_free(s, p);
+		else
+			gm_large_free(s, p, GM_LARGE_FREE);
 		return;
 	}
 	if (gm_unlikely(__atomic_load_n(&s->nsampled, __ATOMIC_RELAXED) != 0) &&
@@ -781,6 +826,8 @@ size_t gm_usable_size_slow(const void *p)
 	case GM_SPANCLASS_LARGE:
 		if (gm_span_state(s) != GM_SPAN_LARGE || a < s->start)
 			return 0;
+		if (s->sampclass != 0) /* a sampled small block: its class's size */
+			return a - s->start < s->elemsize ? s->elemsize - (a - s->start) : 0;
 		return (s->npages << GM_PAGE_SHIFT) - (a - s->start);
 	default:
 		if (gm_span_state(s) == GM_SPAN_FREE || gm_span_state(s) == GM_SPAN_DEAD ||
@@ -846,7 +893,7 @@ void *gm_realloc(void *p, size_t n)
 	s = gm_span_of(a);
 	if (gm_unlikely(s == NULL))
 		gm_bad_free(NULL, p, "gomem: realloc of pointer not allocated by gomem:");
-	if (s->spanclass == GM_SPANCLASS_LARGE) {
+	if (s->spanclass == GM_SPANCLASS_LARGE && s->sampclass == 0) {
 		if (gm_unlikely(a != s->start || gm_span_state(s) != GM_SPAN_LARGE))
 			gm_bad_free(s, p, "gomem: realloc of invalid pointer");
 		old = s->npages << GM_PAGE_SHIFT;
@@ -859,10 +906,15 @@ void *gm_realloc(void *p, size_t n)
 			move = n > old && old >= GM_REMAP_MIN;
 		}
 	} else {
-		if (gm_unlikely(gm_span_state(s) == GM_SPAN_FREE ||
-				gm_span_state(s) == GM_SPAN_DEAD || !gm_is_object_start(s, a) ||
-				gm_freed_already(s, p)))
+		if (s->spanclass == GM_SPANCLASS_LARGE) {
+			/* A sampled small block, alone in its span. */
+			if (gm_unlikely(a != s->start || gm_span_state(s) != GM_SPAN_LARGE))
+				gm_bad_free(s, p, "gomem: realloc of invalid pointer");
+		} else if (gm_unlikely(gm_span_state(s) == GM_SPAN_FREE ||
+				       gm_span_state(s) == GM_SPAN_DEAD ||
+				       !gm_is_object_start(s, a) || gm_freed_already(s, p))) {
 			gm_bad_free(s, p, "gomem: realloc of invalid pointer");
+		}
 		old = s->elemsize;
 		/* Stay put unless the block would be mostly empty. */
 		if (n <= old && (n >= old / 2 || old <= 16))
@@ -876,7 +928,7 @@ void *gm_realloc(void *p, size_t n)
 		return q;
 	}
 	memcpy(q, p, old < n ? old : n);
-	if (s->spanclass == GM_SPANCLASS_LARGE)
+	if (s->spanclass == GM_SPANCLASS_LARGE && s->sampclass == 0)
 		gm_large_free(s, p, GM_LARGE_COPIED); /* checked above */
 	else
 		gm_free(p);

@@ -555,11 +555,13 @@ static gm_mspan *gm_mheap_alloc_locked(size_t npages, size_t align_pages, bool a
 
 /*
  * Allocate a span of npages pages for spanclass (0 = large object), aligned
- * to align_pages pages (0 or 1 = any); d as in gm_carve_locked.  NULL when
- * out of memory.
+ * to align_pages pages (0 or 1 = any); d as in gm_carve_locked.  A large
+ * span with sampclass holds one sampled block of that small class, counted
+ * as one (mprof.c, "Sampled blocks"), not as a large object.  NULL when out
+ * of memory.
  */
 static gm_mspan *gm_mheap_alloc_common(size_t npages, uint8_t spanclass, size_t align_pages,
-				       gm_dirty *d)
+				       gm_dirty *d, uint8_t sampclass)
 {
 	gm_mspan *s;
 	bool over_limit = false;
@@ -584,15 +586,18 @@ static gm_mspan *gm_mheap_alloc_common(size_t npages, uint8_t spanclass, size_t 
 		__atomic_store_n(&s->xfree, 0, __ATOMIC_RELAXED);
 		if (spanclass == GM_SPANCLASS_LARGE) {
 			s->state = GM_SPAN_LARGE;
-			s->elemsize = 0;
+			s->sampclass = sampclass;
+			s->elemsize = sampclass != 0 ? gm_class_size[sampclass] : 0;
 			s->nelems = 1;
 			s->inv = 0;
 			s->shift = 0;
 			__atomic_store_n(&s->fastclass, 0, __ATOMIC_RELAXED);
-			gm_count_large(&gm_heap.large_alloc, &gm_heap.large_alloc_count,
-				       PAGES(npages));
+			if (sampclass == 0)
+				gm_count_large(&gm_heap.large_alloc, &gm_heap.large_alloc_count,
+					       PAGES(npages));
 		} else {
 			s->state = GM_SPAN_EMPTY;
+			s->sampclass = 0;
 			s->elemsize = gm_class_size[spanclass];
 			s->inv = gm_class_inv[spanclass];
 			s->shift = gm_class_shift[spanclass];
@@ -623,13 +628,21 @@ static gm_mspan *gm_mheap_alloc_common(size_t npages, uint8_t spanclass, size_t 
  */
 gm_mspan *gm_mheap_alloc(size_t npages, uint8_t spanclass, size_t align_pages)
 {
-	return gm_mheap_alloc_common(npages, spanclass, align_pages, NULL);
+	return gm_mheap_alloc_common(npages, spanclass, align_pages, NULL, 0);
 }
 
 /* A large span, with the runs of pages calloc must zero in *d. */
 gm_mspan *gm_mheap_alloc_dirty(size_t npages, size_t align_pages, gm_dirty *d)
 {
-	return gm_mheap_alloc_common(npages, GM_SPANCLASS_LARGE, align_pages, d);
+	return gm_mheap_alloc_common(npages, GM_SPANCLASS_LARGE, align_pages, d, 0);
+}
+
+/* The pages of one sampled block of small class c. */
+gm_mspan *gm_mheap_alloc_sampled(unsigned c)
+{
+	size_t npages = (gm_class_size[c] + GM_PAGE_SIZE - 1) >> GM_PAGE_SHIFT;
+
+	return gm_mheap_alloc_common(npages, GM_SPANCLASS_LARGE, 0, NULL, (uint8_t)c);
 }
 
 /* ---- Free ---- */
@@ -687,8 +700,9 @@ static void gm_mheap_free_locked_how(gm_mspan *s, enum gm_heap_free_how how)
 		  "span with an owner or thread-frees freed to the heap");
 	if (s->spanclass != GM_SPANCLASS_LARGE)
 		gm_span_publish(s, true);
-	else if (how != GM_HEAP_CACHED)
+	else if (how != GM_HEAP_CACHED && s->sampclass == 0)
 		gm_count_large(&gm_heap.large_free, &gm_heap.large_free_count, PAGES(s->npages));
+	s->sampclass = 0;
 	gm_gauge_add(&gm_heap.inuse, -(int64_t)PAGES(s->npages));
 	gm_gauge_add(&gm_heap.idle, (int64_t)PAGES(s->npages));
 	if (s->parked != 0) {

@@ -467,12 +467,14 @@ START_TEST(test_free_never_handed_out)
 		char *v[1100], *q = NULL;
 		unsigned i;
 
-		/* A block at the start of an 8 KiB span: the span's second
-		 * half has not been handed out. */
+		/* A block at the start of an 8 KiB span, its neighbour handed
+		 * out next (so not a sampled block alone on its page): the
+		 * span's second half has not been handed out. */
 		for (i = 0; i < 1100 && q == NULL; i++) {
 			v[i] = malloc(cases[k].size);
-			if (((uintptr_t)v[i] & 8191) == 0)
-				q = v[i] + 4096;
+			if (i > 0 && ((uintptr_t)v[i - 1] & 8191) == 0 &&
+			    v[i] == v[i - 1] + cases[k].size)
+				q = v[i - 1] + 4096;
 		}
 		ck_assert_msg(q != NULL, "%s: no block at a span's start in 1100", cases[k].what);
 		unused_fill = cases[k].fill;

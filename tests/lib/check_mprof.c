@@ -556,6 +556,7 @@ START_TEST(span_names_its_samples)
 	for (int i = 1; i < GM_NUM_CLASSES; i++)
 		ck_assert_uint_lt((size_t)gm_class_spanpages[i] << GM_PAGE_SHIFT, 512 * 1024);
 	gm_opt.profile_rate = 1 << 20;
+	gm_opt.sampspans = false; /* the keys of samples left in their spans */
 	/* Three blocks of one span, the middle one sampled. */
 	for (;;) {
 		u = alloc_sampled(48, false);
@@ -627,6 +628,105 @@ START_TEST(span_names_its_samples)
 	gm_free(a[0]);
 	ck_assert_uint_eq(table_totals().free_objects, free0 + 7);
 	gm_opt.profile_rate = 512 * 1024;
+	gm_opt.sampspans = true;
+	gm_tls_mcache->next_sample = gm_prof_next(gm_tls_mcache);
+	ck_heap_ok();
+}
+END_TEST
+
+/*
+ * At the default rate a sampled small block gets a span of its own (mprof.c,
+ * "Sampled blocks"), so the frees of its class's other blocks keep the fast
+ * path.  It counts as a block of its class everywhere: Mallocs and Frees,
+ * HeapAlloc, BySize, malloc_usable_size, realloc, the profile's block size;
+ * its span's page is in use while it lives, and its free gives it back.
+ */
+START_TEST(sampled_block_has_its_own_span)
+{
+	struct gomem_memstats a, b;
+	unsigned c = gm_size_class(48);
+	struct totals t0, t1;
+	char hex[32];
+	gm_mspan *s;
+	void *p, *q, *head;
+
+	gm_opt.profile_rate = 512 * 1024;
+	gm_free(alloc_sampled(48, false)); /* a list of the class */
+	t0 = table_totals();
+	gm_read_memstats(&a);
+	p = alloc_sampled(40, true);
+	gm_read_memstats(&b);
+	t1 = table_totals();
+	s = gm_span_of((uintptr_t)p);
+	ck_assert_uint_eq(s->spanclass, GM_SPANCLASS_LARGE);
+	ck_assert_uint_eq(s->sampclass, c);
+	ck_assert_ptr_eq(p, (void *)s->start);
+	ck_assert_uint_eq(s->npages, 1);
+	ck_assert_uint_eq(s->nsampled, 1);
+	ck_assert_uint_eq(b.Mallocs - a.Mallocs, 1);
+	ck_assert_uint_eq(b.HeapAlloc - a.HeapAlloc, 48);
+	ck_assert_uint_eq(b.BySize[c].Mallocs - a.BySize[c].Mallocs, 1);
+	ck_assert_uint_eq(b.LargeAllocs, a.LargeAllocs);
+	ck_assert_uint_eq(b.HeapInuse - a.HeapInuse, GM_PAGE_SIZE);
+	ck_identities(&b);
+	ck_assert_uint_eq(t1.alloc_bytes - t0.alloc_bytes, 48);
+	/* The object the sample popped is back on the list, in a span whose
+	 * frees take the fast path. */
+	head = gm_tls_mcache->free[c];
+	ck_assert_ptr_nonnull(head);
+	ck_assert_uint_eq(gm_span_of((uintptr_t)head)->spanclass, c);
+	ck_assert_uint_eq(gm_span_of((uintptr_t)head)->nsampled, 0);
+	ck_assert_uint_eq(gm_span_of((uintptr_t)head)->fastclass, c);
+	ck_assert_uint_eq(gm_usable_size(p), 48);
+	ck_assert_uint_eq(gm_usable_size((char *)p + 8), 40);
+
+	/* realloc within the class stays; past it, the block moves. */
+	memset(p, 0x5a, 48);
+	ck_assert_ptr_eq(gm_realloc(p, 44), p);
+	q = gm_realloc(p, 100);
+	ck_assert_ptr_ne(q, p);
+	for (int i = 0; i < 48; i++)
+		ck_assert_int_eq(((unsigned char *)q)[i], 0x5a);
+	gm_free(q);
+
+	/* Its free: a free of its class, the page back to the heap. */
+	p = alloc_sampled(48, true);
+	ck_assert_uint_eq(gm_span_of((uintptr_t)p)->sampclass, c);
+	memset(p, 0xa5, 48);
+	t0 = table_totals();
+	gm_read_memstats(&a);
+	gm_free(p);
+	gm_read_memstats(&b);
+	t1 = table_totals();
+	ck_assert_uint_eq(b.Frees - a.Frees, 1);
+	ck_assert_uint_eq(a.HeapAlloc - b.HeapAlloc, 48);
+	ck_assert_uint_eq(b.BySize[c].Frees - a.BySize[c].Frees, 1);
+	ck_assert_uint_eq(b.LargeFrees, a.LargeFrees);
+	ck_assert_uint_eq(a.HeapInuse - b.HeapInuse, GM_PAGE_SIZE);
+	ck_assert_uint_eq(t1.free_objects - t0.free_objects, 1);
+	ck_assert_uint_eq(t1.free_bytes - t0.free_bytes, 48);
+	ck_identities(&b);
+	snprintf(hex, sizeof(hex), "%p", p);
+	expect_death(free_it, p, hex);
+	/* calloc clears a reused page's old bytes. */
+	gm_tls_mcache->next_sample = 0;
+	q = gm_calloc(1, 48);
+	for (int i = 0; i < 48; i++)
+		ck_assert_int_eq(((unsigned char *)q)[i], 0);
+	gm_free(q);
+
+	/* Below 256 KiB a rate samples too often for a page each; and
+	 * GOMEMDEBUG=sampspans=0. */
+	gm_opt.profile_rate = 4096;
+	p = alloc_sampled(48, true);
+	ck_assert_uint_eq(gm_span_of((uintptr_t)p)->spanclass, c);
+	gm_free(p);
+	gm_opt.profile_rate = 512 * 1024;
+	gm_opt.sampspans = false;
+	p = alloc_sampled(48, true);
+	ck_assert_uint_eq(gm_span_of((uintptr_t)p)->spanclass, c);
+	gm_free(p);
+	gm_opt.sampspans = true;
 	gm_tls_mcache->next_sample = gm_prof_next(gm_tls_mcache);
 	ck_heap_ok();
 }
@@ -902,6 +1002,7 @@ main(void)
 	tcase_add_test(tc, live_set_survives_churn);
 	tcase_add_test(tc, small_objects_and_spans_forget_samples);
 	tcase_add_test(tc, span_names_its_samples);
+	tcase_add_test(tc, sampled_block_has_its_own_span);
 	tcase_add_test(tc, fork_child_publishes_its_pid);
 	tcase_add_test(tc, weight_is_go_scale);
 	tcase_add_test(tc, set_rate_switches_sampling);

@@ -16,7 +16,7 @@
  *                       frees stay with the freeing thread)
  *       populate=0      fresh pages of small-object spans fault in on
  *                       touch, not 64 KiB at a time (mheap.c)
- *       sampspans=0     sampled small blocks stay in their class's spans
+ *       sampspans=1     sampled small blocks get spans of their own
  *                       (mprof.c, "Sampled blocks")
  *   GOMEM_PROFILE_RATE=N                      bytes per allocation sample
  *                                             (default 524288, 0 = off)
@@ -36,7 +36,6 @@ gm_options gm_opt = {
     .scavenge = true,
     .scavthread = true,
     .populate = true,
-    .sampspans = true,
     .ownspans = GM_OWNSPANS_DEFAULT,
     .stats_interval_ns = 1000000000u,
     .release_delay_ns = 100000000u,

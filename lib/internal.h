@@ -1359,7 +1359,7 @@ typedef struct gm_options {
 	bool check;		    /* GOMEMDEBUG check=1: heap invariants on snapshots */
 	bool safelink;		    /* GOMEMDEBUG safelink=1: masked free-list links */
 	bool populate;		    /* GOMEMDEBUG populate=0: fresh small spans fault on touch */
-	bool sampspans;		    /* GOMEMDEBUG sampspans=0: sampled blocks stay in their spans */
+	bool sampspans;		    /* GOMEMDEBUG sampspans=1: sampled blocks get spans of their own */
 	uint32_t ownspans;	    /* GOMEMDEBUG ownspans=N: own spans of classes up to N B */
 	uint64_t stats_interval_ns; /* GOMEM_STATS_INTERVAL_MS */
 	uint64_t release_delay_ns;  /* GOMEMDEBUG scavwindow=MS: window of the in-use peak */

@@ -43,19 +43,23 @@
  * handler does not take the lock again: a sample is counted as lost, a free
  * is queued and done when the outer call leaves.
  *
- * Sampled blocks.  At rates of 256 KiB and up (the default is 512 KiB), a
- * sampled small block gets a span of its own, as in tcmalloc: the object the
- * sample popped goes back on the thread's list, and the program gets the
- * start of a fresh large span (one page; two to four for the classes over
- * 8 KiB) that names the class it stands for (sampclass).  The block counts
- * as an object of that class in every statistic; its size is the class's.
- * Left in its class's span, it would make every free of the span's other
- * blocks leave the fast path to ask whether it is the sampled one (a span of
- * 500-byte blocks holds 16): on larson, about one free in 100 went that way,
- * which cost two threads about 10% of their throughput.  The price is
- * memory, about a page per live sample: 1.6% of the live heap at the default
- * rate, 3.1% at 256 KiB.  At lower rates (1 samples every allocation), and
- * with GOMEMDEBUG=sampspans=0, sampled blocks stay in their classes' spans.
+ * Sampled blocks.  A sampled small block stays in its class's span, whose
+ * fastclass is 0 while it has samples: every free of the span's other blocks
+ * (a span of 500-byte blocks holds 16) leaves the fast path to ask whether
+ * it is the sampled one, reading the span's cold line.  On larson that is
+ * about one free in 100 and 6-10% of its throughput.  GOMEMDEBUG=sampspans=1
+ * (at rates of 256 KiB and up) gives a sampled small block a span of its
+ * own instead, as tcmalloc does: the object the sample popped goes back on
+ * the thread's list, and the program gets the start of a fresh large span
+ * (one page; two to four for the classes over 8 KiB) that names the class
+ * it stands for (sampclass); the block counts as an object of that class in
+ * every statistic, and its size is the class's.  It costs about a page per
+ * live sample (1.6% of the live heap at the default rate) and it is not the
+ * default: in a producer-consumer program (xmalloc-test, 64-128 B objects)
+ * every sample then changes which objects go round between the threads, and
+ * that alone (handing out the list's second object instead, with no span of
+ * its own, does the same) took the program from 2.0 to 3.9-4.4 s of
+ * relative time.  bench/README.md, "Sampled blocks".
  */
 #include "internal.h"
 #include "probes.h"

@@ -232,8 +232,9 @@ START_TEST(first_refill_takes_a_span)
 	pthread_t t;
 	void *n;
 
-	/* A sample that moves its block to a span of its own puts the object
-	 * it took back on the list: one more than the refill took. */
+	/* A sample that moves its block to a span of its own (sampspans=1)
+	 * puts the object it took back on the list: one more than the refill
+	 * took. */
 	gm_opt.sampspans = false;
 	ck_assert_int_eq(pthread_create(&t, NULL, first_refills, NULL), 0);
 	ck_assert_int_eq(pthread_join(t, &n), 0);

@@ -1655,9 +1655,9 @@ END_TEST
 
 /*
  * These tests count objects on lists and spans: a sample that moves its
- * block to a span of its own (mprof.c, "Sampled blocks") puts the object it
- * took off the list back, one more than they expect.  Its own test is in
- * check_mprof.c.
+ * block to a span of its own (GOMEMDEBUG=sampspans=1, mprof.c, "Sampled
+ * blocks") puts the object it took off the list back, one more than they
+ * expect.  Its own test is in check_mprof.c.
  */
 static void
 spans_setup(void)

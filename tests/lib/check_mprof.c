@@ -628,18 +628,18 @@ START_TEST(span_names_its_samples)
 	gm_free(a[0]);
 	ck_assert_uint_eq(table_totals().free_objects, free0 + 7);
 	gm_opt.profile_rate = 512 * 1024;
-	gm_opt.sampspans = true;
 	gm_tls_mcache->next_sample = gm_prof_next(gm_tls_mcache);
 	ck_heap_ok();
 }
 END_TEST
 
 /*
- * At the default rate a sampled small block gets a span of its own (mprof.c,
- * "Sampled blocks"), so the frees of its class's other blocks keep the fast
- * path.  It counts as a block of its class everywhere: Mallocs and Frees,
- * HeapAlloc, BySize, malloc_usable_size, realloc, the profile's block size;
- * its span's page is in use while it lives, and its free gives it back.
+ * With GOMEMDEBUG=sampspans=1, at the default rate, a sampled small block
+ * gets a span of its own (mprof.c, "Sampled blocks"), so the frees of its
+ * class's other blocks keep the fast path.  It counts as a block of its
+ * class everywhere: Mallocs and Frees, HeapAlloc, BySize, malloc_usable_size,
+ * realloc, the profile's block size; its span's page is in use while it
+ * lives, and its free gives it back.
  */
 START_TEST(sampled_block_has_its_own_span)
 {
@@ -651,6 +651,7 @@ START_TEST(sampled_block_has_its_own_span)
 	void *p, *q, *head;
 
 	gm_opt.profile_rate = 512 * 1024;
+	gm_opt.sampspans = true;
 	gm_free(alloc_sampled(48, false)); /* a list of the class */
 	t0 = table_totals();
 	gm_read_memstats(&a);
@@ -716,7 +717,7 @@ START_TEST(sampled_block_has_its_own_span)
 	gm_free(q);
 
 	/* Below 256 KiB a rate samples too often for a page each; and
-	 * GOMEMDEBUG=sampspans=0. */
+	 * without the option (the default). */
 	gm_opt.profile_rate = 4096;
 	p = alloc_sampled(48, true);
 	ck_assert_uint_eq(gm_span_of((uintptr_t)p)->spanclass, c);
@@ -726,7 +727,6 @@ START_TEST(sampled_block_has_its_own_span)
 	p = alloc_sampled(48, true);
 	ck_assert_uint_eq(gm_span_of((uintptr_t)p)->spanclass, c);
 	gm_free(p);
-	gm_opt.sampspans = true;
 	gm_tls_mcache->next_sample = gm_prof_next(gm_tls_mcache);
 	ck_heap_ok();
 }

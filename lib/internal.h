@@ -441,6 +441,12 @@ gm_inline unsigned gm_xfree_count(uintptr_t x)
 #define GM_FAST_CODE_SHIFT GM_ADDR_BITS
 #define GM_FAST_CODE_MASK  (~(uintptr_t)0 << GM_FAST_CODE_SHIFT)
 
+/* Is the in-use span s a large object's (not a sampled small block's)? */
+gm_inline bool gm_span_large_object(const gm_mspan *s)
+{
+	return s->spanclass == GM_SPANCLASS_LARGE && s->sampclass == 0;
+}
+
 /* What fastclass should be for the in-use span s. */
 gm_inline uint8_t gm_span_fastclass(const gm_mspan *s)
 {

@@ -604,34 +604,56 @@ static inline bool gm_safe_listed(const gm_mcache *mc, unsigned c, const void *p
 }
 
 /*
- * Push the small object p of span s on this thread's list, its link tagged
- * (masked, with safelink); a full list first grows or gives a batch back to
- * mcentral.  Another cache's span gets it back instead.
+ * Push p, an object of class c, on mc's list, which has room for it: its
+ * link tagged, or masked on the lists of GOMEMDEBUG=safelink=1.
+ */
+static inline void gm_list_push(gm_mcache *mc, unsigned c, void *p)
+{
+	bool safe = gm_opt.safelink;
+	void **list = safe ? &mc->sfree[c] : &mc->free[c];
+
+	*(uintptr_t *)p = (uintptr_t)*list ^ (safe ? gm_link_mask(p) : gm_link_tag);
+	*list = p;
+	(safe ? mc->sroom : mc->room)[c]--;
+}
+
+/*
+ * Push the small object p of span s on this thread's list; a full list
+ * first grows or gives a batch back to mcentral.  Another cache's span gets
+ * it back instead.
  */
 static inline void gm_free_local(gm_mcache *mc, gm_mspan *s, void *p)
 {
 	unsigned c = s->spanclass;
-	uintptr_t *w = p;
 
 	if (gm_span_owned_by_other(s, mc) && gm_free_remote(mc, s, p))
 		return;
 
 	bool safe = gm_opt.safelink;
-	void **list = safe ? &mc->sfree[c] : &mc->free[c];
-	uint64_t *room = safe ? &mc->sroom[c] : &mc->room[c];
 
 	if (safe && gm_safe_listed(mc, c, p))
 		gm_throw_ptr("gomem: double free of", p);
-	if (gm_unlikely(*room == 0)) {
+	if (gm_unlikely((safe ? mc->sroom : mc->room)[c] == 0)) {
 		if (safe) /* the masked lists keep their base caps */
 			gm_mcache_release(mc, c, gm_class_batch[c]);
 		else
 			gm_mcache_overflow(mc, c);
 	}
-	w[0] = (uintptr_t)*list ^ (safe ? gm_link_mask(p) : gm_link_tag);
-	*list = p;
-	(*room)--;
+	gm_list_push(mc, c, p);
 	gm_stat_inc(&mc->stats.nfree[c]);
+}
+
+/* This thread's cache for a free, made if it has none yet. */
+static gm_mcache *gm_free_cache(void)
+{
+	gm_mcache *mc = gm_tls_mcache;
+
+	if (gm_unlikely(mc == &gm_empty_mcache)) {
+		mc = gm_mcache_create();
+		if (mc == NULL)
+			gm_throw("gomem: out of memory for a thread cache");
+	}
+	return mc;
 }
 
 /*
@@ -651,13 +673,8 @@ enum gm_large_how { GM_LARGE_FREE, GM_LARGE_COPIED, GM_LARGE_MOVED };
  */
 static gm_noinline void gm_sampled_free(gm_mspan *s, void *p)
 {
-	gm_mcache *mc = gm_tls_mcache;
+	gm_mcache *mc = gm_free_cache();
 
-	if (gm_unlikely(mc == &gm_empty_mcache)) {
-		mc = gm_mcache_create();
-		if (mc == NULL)
-			gm_throw("gomem: out of memory for a thread cache");
-	}
 	if (__atomic_load_n(&s->nsampled, __ATOMIC_RELAXED) != 0)
 		gm_prof_free(s, p);
 	gm_stat_inc(&mc->stats.nfree[s->sampclass]);
@@ -673,16 +690,12 @@ static gm_noinline void gm_sampled_free(gm_mspan *s, void *p)
  */
 void *gm_sample_move(gm_mcache *mc, void *p, unsigned c)
 {
-	bool safe = gm_opt.safelink;
-	void **list = safe ? &mc->sfree[c] : &mc->free[c];
-	uint64_t *room = safe ? &mc->sroom[c] : &mc->room[c];
 	gm_mspan *s;
 
-	if (*room == 0 || (s = gm_mheap_alloc_sampled(c)) == NULL)
+	if ((gm_opt.safelink ? mc->sroom : mc->room)[c] == 0 ||
+	    (s = gm_mheap_alloc_sampled(c)) == NULL)
 		return p;
-	*(uintptr_t *)p = (uintptr_t)*list ^ (safe ? gm_link_mask(p) : gm_link_tag);
-	*list = p;
-	(*room)--;
+	gm_list_push(mc, c, p);
 	return (void *)s->start;
 }
 
@@ -730,12 +743,7 @@ static gm_noinline void gm_free_checked(void *p, gm_mspan *s)
 		gm_prof_free(s, p);
 	if (gm_unlikely(st != GM_SPAN_PARTIAL && st != GM_SPAN_EMPTY))
 		gm_bad_free(s, p, "gomem: free of pointer not allocated by gomem:");
-	mc = gm_tls_mcache;
-	if (gm_unlikely(mc == &gm_empty_mcache)) {
-		mc = gm_mcache_create();
-		if (mc == NULL)
-			gm_throw("gomem: out of memory for a thread cache");
-	}
+	mc = gm_free_cache();
 	if (gm_unlikely(!gm_is_object_start(s, a) || gm_freed_already(s, p)))
 		gm_bad_free(s, p, "gomem: free of invalid pointer");
 	/* Onto the list; past its limit a batch goes back to mcentral. */
@@ -893,7 +901,7 @@ void *gm_realloc(void *p, size_t n)
 	s = gm_span_of(a);
 	if (gm_unlikely(s == NULL))
 		gm_bad_free(NULL, p, "gomem: realloc of pointer not allocated by gomem:");
-	if (s->spanclass == GM_SPANCLASS_LARGE && s->sampclass == 0) {
+	if (gm_span_large_object(s)) {
 		if (gm_unlikely(a != s->start || gm_span_state(s) != GM_SPAN_LARGE))
 			gm_bad_free(s, p, "gomem: realloc of invalid pointer");
 		old = s->npages << GM_PAGE_SHIFT;
@@ -928,7 +936,7 @@ void *gm_realloc(void *p, size_t n)
 		return q;
 	}
 	memcpy(q, p, old < n ? old : n);
-	if (s->spanclass == GM_SPANCLASS_LARGE && s->sampclass == 0)
+	if (gm_span_large_object(s))
 		gm_large_free(s, p, GM_LARGE_COPIED); /* checked above */
 	else
 		gm_free(p);

@@ -584,9 +584,9 @@ static gm_mspan *gm_mheap_alloc_common(size_t npages, uint8_t spanclass, size_t 
 		s->parked = 0;
 		__atomic_store_n(&s->owner, NULL, __ATOMIC_RELAXED);
 		__atomic_store_n(&s->xfree, 0, __ATOMIC_RELAXED);
+		s->sampclass = sampclass;
 		if (spanclass == GM_SPANCLASS_LARGE) {
 			s->state = GM_SPAN_LARGE;
-			s->sampclass = sampclass;
 			s->elemsize = sampclass != 0 ? gm_class_size[sampclass] : 0;
 			s->nelems = 1;
 			s->inv = 0;
@@ -597,7 +597,6 @@ static gm_mspan *gm_mheap_alloc_common(size_t npages, uint8_t spanclass, size_t 
 					       PAGES(npages));
 		} else {
 			s->state = GM_SPAN_EMPTY;
-			s->sampclass = 0;
 			s->elemsize = gm_class_size[spanclass];
 			s->inv = gm_class_inv[spanclass];
 			s->shift = gm_class_shift[spanclass];

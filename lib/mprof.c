@@ -708,7 +708,7 @@ void *gm_prof_malloc(gm_mcache *mc, void *p, size_t n)
 	depth = gm_unwind(pcs, GOMEM_PROFILE_MAX_DEPTH, &truncated, &uw);
 	/* Like Go, record the block's size: the size class, or whole pages
 	 * (read after the walk, which gave the span's lines time to come). */
-	if (s->spanclass == GM_SPANCLASS_LARGE && s->sampclass == 0)
+	if (gm_span_large_object(s))
 		size = s->npages << GM_PAGE_SHIFT;
 	else
 		size = s->elemsize;

@@ -46,12 +46,23 @@ def child_shell():
     """In the pty's session: run gomem top in a process group of its own, in
     the foreground, as a job-control shell does (a session leader's own group
     is orphaned, and the kernel drops stop signals sent to an orphaned group);
-    wait for it through stops; exit as it did."""
+    wait for it through stops; exit as it did.
+
+    Parent and child both make the group and give it the terminal, as bash
+    does: if only the parent did, a child that reached tcsetattr before the
+    parent ran would be a background job and SIGTTOU would stop it for good
+    (a CI run on a loaded machine failed so, with no output at all)."""
     gc = os.fork()
     if gc == 0:
         os.setpgid(0, 0)
+        signal.signal(signal.SIGTTOU, signal.SIG_IGN)
+        os.tcsetpgrp(0, os.getpid())
+        signal.signal(signal.SIGTTOU, signal.SIG_DFL)
         os.execv(CLI, [CLI, "top", "-d", "0.3"])
-    os.setpgid(gc, gc)
+    try:
+        os.setpgid(gc, gc)
+    except PermissionError:
+        pass  # EACCES: the child made its group and has run exec already
     signal.signal(signal.SIGTTOU, signal.SIG_IGN)
     os.tcsetpgrp(0, gc)
     while True:
@@ -91,7 +102,14 @@ def run(stop):
         time.sleep(0.05)
     assert pid, "gomem top did not start: %r" % read_until(fd, None, 1.0)[-600:]
     fcntl.ioctl(fd, termios.TIOCSWINSZ, struct.pack("HHHH", 30, 160, 0, 0))
-    out = read_until(fd, b"sorted by HEAPALLOC")
+    try:
+        out = read_until(fd, b"sorted by HEAPALLOC")
+    except SystemExit as e:
+        try:
+            st = state(pid)
+        except OSError:
+            st = "gone"
+        raise SystemExit("%s; gomem top's state: %s" % (e, st))
     assert b"\033[?1049h" in out, "no alternate screen"
     lflag = termios.tcgetattr(fd)[3]
     assert not lflag & termios.ICANON and not lflag & termios.ECHO, "terminal not raw"

@@ -1389,6 +1389,62 @@ START_TEST(remote_free_goes_home)
 }
 END_TEST
 
+/*
+ * The same with a sampled block in the owned span (the profile's blocks stay
+ * in their spans by default, and the span's fastclass is 0): every object
+ * still goes home, to the span's thread-free list, the sampled one by the
+ * checked way, where the profile takes it out of the live samples first.
+ */
+START_TEST(remote_free_beside_a_sample_goes_home)
+{
+	unsigned n = 100, k = 60, nowned = 0, pending = 0;
+	void *v[100];
+	bool owned[100];
+	struct xfer x = { v, n };
+	size_t live0 = gm_prof.count;
+	struct gomem_memstats a, b;
+	gm_mspan *s;
+	pthread_t t;
+
+	gm_opt.scavenge = false;
+	gm_opt.profile_rate = 512 * 1024;
+	gm_tls_mcache->next_sample = INT64_MAX;
+	gm_read_memstats(&a);
+	for (unsigned i = 0; i < n; i++) {
+		if (i == k)
+			gm_tls_mcache->next_sample = 0; /* v[k] is sampled */
+		v[i] = gm_malloc(48);
+		gm_tls_mcache->next_sample = INT64_MAX;
+	}
+	ck_assert_uint_eq(gm_prof.count, live0 + 1);
+	s = gm_span_of((uintptr_t)v[k]);
+	ck_assert_ptr_eq(s->owner, gm_tls_mcache);
+	ck_assert_uint_eq(s->nsampled, 1);
+	ck_assert_uint_eq(s->fastclass, 0);
+	for (unsigned i = 0; i < n; i++) {
+		owned[i] = gm_span_of((uintptr_t)v[i]) == s;
+		nowned += owned[i];
+	}
+	ck_assert_uint_gt(nowned, 1);
+	pthread_create(&t, NULL, free_all, &x);
+	pthread_join(t, NULL);
+	ck_assert_uint_eq(gm_prof.count, live0);
+	ck_assert_uint_eq(s->nsampled, 0);
+	for (void *q = gm_xfree_head(s->xfree); q != NULL; q = gm_link_take(q))
+		pending++;
+	ck_assert_uint_eq(pending, nowned);
+	ck_assert_uint_eq(gm_xfree_count(s->xfree), nowned);
+	gm_read_memstats(&b);
+	ck_assert_uint_eq(b.Mallocs - a.Mallocs, n);
+	ck_assert_uint_eq(b.Frees - a.Frees, n);
+	ck_assert_uint_eq(b.HeapAlloc, a.HeapAlloc);
+	ck_identities(&b);
+	gm_tls_mcache->next_sample = gm_prof_next(gm_tls_mcache);
+	gm_mcache_release_all(gm_tls_mcache);
+	ck_heap_ok();
+}
+END_TEST
+
 /* GOMEMDEBUG=ownspans=0: no span has an owner; frees stay with the freeing thread. */
 static void *
 free_keep_local(void *arg)
@@ -1699,6 +1755,7 @@ main(void)
 	tc = tcase_create("owner");
 	tcase_set_timeout(tc, 60);
 	tcase_add_test(tc, remote_free_goes_home);
+	tcase_add_test(tc, remote_free_beside_a_sample_goes_home);
 	tcase_add_test(tc, ownspans_off_frees_stay_local);
 	tcase_add_test(tc, no_passive_false_sharing);
 	tcase_add_test(tc, owners_change_under_remote_frees);

@@ -605,6 +605,29 @@ typedef struct gm_arena_map {
 } gm_arena_map;
 
 extern gm_arena_map gm_amap;
+
+/*
+ * Free's shortcut to the first arena's page table: most heaps fit in one
+ * arena, and there the entry is one load from the address, where the map
+ * makes it two dependent loads (the arena's place, then its entry).  In a
+ * loop of malloc and free that chain is the loop's: the next malloc's load
+ * of the list head waits for free's store of it, whose address needs the
+ * class (bench/README, "malloc(8)+free"; pair8 14% faster).  idx is the
+ * first arena's index, 0 until there is one (no arena is at address 0),
+ * with fast at gm_arena_none's zeros: free(NULL) and other addresses below
+ * 64 MiB find an entry of 0 there, as through the map.  Set once, fast
+ * before idx (release), under the heap lock; arenas are never given back.
+ * A reader that sees the old idx and the new fast reads the first arena's
+ * entry for an address below 64 MiB: its span start is far from that
+ * address, so the object start check sends it the slow way.
+ */
+typedef struct gm_arena_first {
+	uintptr_t idx;
+	const uintptr_t *fast;
+} gm_arena_first;
+
+extern gm_arena_first gm_afirst;
+
 #define gm_arenas     gm_amap.idx
 #define gm_arena_none gm_amap.none
 #define gm_span_none  gm_amap.span_none

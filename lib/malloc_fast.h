@@ -14,19 +14,24 @@
  *           room 1, taken store 1 (word 0 left 0), Mallocs counter 1 (one
  *           add to memory), sampling countdown 2, return 1 (the object is
  *           kept in the return register).
- *   free:   32.  page -> free's page table entry 10 (no test: arena 0
- *           is gm_arena_none's zeros), TLS 2, the cache's own owner code
+ *   free:   33.  page -> free's page table entry 10 (the first arena's
+ *           table after a compare with its index, gm_afirst: one load
+ *           from the address where the map takes two; other arenas
+ *           through the map; no test for NULL: arena 0 is gm_arena_none's
+ *           zeros), TLS 2, the cache's own owner code
  *           cleared from the entry 1 (an AND with mc->notcode: another
  *           cache's code fails the start check), class byte, room and
- *           head of the list 5, object start check 6 (the offset is the
+ *           head of the list 5, object start check 7 (the offset is the
  *           address plus the class, one lea, minus the entry; the size's
  *           inverse, shift and object count are indexed off the map's
  *           base register), not the list head 2, the tagged link 2 (XOR,
  *           store), push 1, room 1, Frees counter 1, return 1.  Nothing
  *           of the object or its span is read (malloc checks the link).
- *   With the call, the PLT jump and the loop, callgrind counts 61.0 per
- *   pair of malloc(32) and free, 60.8 of malloc(8) and free
- *   (bench/callgrind-pair.sh; 63.1 and 63.0 with the key in word 1, 62.1
+ *   With the call, the PLT jump and the loop, callgrind counts 62.1 per
+ *   pair of malloc(32) and free, 62.0 of malloc(8) and free
+ *   (bench/callgrind-pair.sh; 61.0 and 60.8 through the map, whose
+ *   second load was on the loop's chain: pair8 took 16% longer; 63.1 and
+ *   63.0 with the key in word 1, 62.1
  *   and 62.2 when free read the span, 64.1 and 64.0 before the key moved
  *   to malloc).  Touching a word beside the link costs more than its
  *   instructions: the key in word 1 cost larson and glibc-thread 8-10%
@@ -140,10 +145,15 @@ gm_inline gm_mspan *gm_span_of_fast(uintptr_t a)
  */
 gm_inline uintptr_t gm_fast_entry(uintptr_t a)
 {
+	size_t pg = (a >> GM_PAGE_SHIFT) & (GM_ARENA_PAGES - 1);
+
+	if (gm_likely(a >> GM_ARENA_SHIFT == __atomic_load_n(&gm_afirst.idx, __ATOMIC_ACQUIRE)))
+		return __atomic_load_n(&__atomic_load_n(&gm_afirst.fast, __ATOMIC_RELAXED)[pg],
+				       __ATOMIC_RELAXED);
+
 	gm_heaparena *ha = gm_arena_at((a >> GM_ARENA_SHIFT) & (GM_ARENA_L2_ENTRIES - 1));
 
-	return __atomic_load_n(&ha->fast[(a >> GM_PAGE_SHIFT) & (GM_ARENA_PAGES - 1)],
-			       __ATOMIC_RELAXED);
+	return __atomic_load_n(&ha->fast[pg], __ATOMIC_RELAXED);
 }
 
 /*

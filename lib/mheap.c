@@ -36,6 +36,7 @@
 #include <time.h>
 
 gm_arena_map gm_amap;
+gm_arena_first gm_afirst = {0, gm_amap.none.fast};
 
 _Atomic uint64_t gm_stat_heap_sys;
 _Atomic uint64_t gm_stat_mspan_sys;
@@ -342,6 +343,10 @@ static bool gm_arena_new(uintptr_t base)
 	gm_arenas[(base >> GM_ARENA_SHIFT) & (GM_ARENA_L2_ENTRIES - 1)] =
 	    (uintptr_t)ha - (uintptr_t)&gm_arena_none;
 	gm_heap.narenas++;
+	if (__atomic_load_n(&gm_afirst.idx, __ATOMIC_RELAXED) == 0) {
+		__atomic_store_n(&gm_afirst.fast, ha->fast, __ATOMIC_RELAXED);
+		__atomic_store_n(&gm_afirst.idx, base >> GM_ARENA_SHIFT, __ATOMIC_RELEASE);
+	}
 	return true;
 }
 

@@ -8,6 +8,7 @@
  * definitions say.
  */
 #include "testutil.h"
+#include "malloc_fast.h"
 
 #include <sys/mman.h>
 
@@ -218,6 +219,66 @@ START_TEST(page_map_across_arenas)
 	for (i = 1; i + 1 < f->npages; i++)
 		ck_assert_ptr_null(gm_span_of(f->start + i * GM_PAGE_SIZE));
 	ck_assert_ptr_eq(gm_span_of(f->start + (f->npages - 1) * GM_PAGE_SIZE), f);
+}
+END_TEST
+
+/* Free's page table entry of a through the arena map, as gm_fast_entry had it. */
+static uintptr_t
+map_entry(uintptr_t a)
+{
+	gm_heaparena *ha = gm_arena_at((a >> GM_ARENA_SHIFT) & (GM_ARENA_L2_ENTRIES - 1));
+
+	return ha->fast[(a >> GM_PAGE_SHIFT) & (GM_ARENA_PAGES - 1)];
+}
+
+START_TEST(free_entry_first_arena_shortcut)
+{
+	/* gm_fast_entry's shortcut to the first arena gives what the map
+	 * gives, for the first arena's pages, another arena's small span,
+	 * and addresses no arena holds (NULL, low, high, non-canonical). */
+	static const uintptr_t low[] = {0, 8, 4096, ((uintptr_t)1 << GM_ARENA_SHIFT) - 1};
+	static const uintptr_t odd[] = {(uintptr_t)1 << GM_ARENA_SHIFT, (uintptr_t)1 << 46,
+					(uintptr_t)1 << 47, ~(uintptr_t)0};
+	static gm_mspan *kept[GM_ARENA_PAGES];
+	gm_mspan *big, *s;
+	size_t i, n = 0, used = 0;
+	uintptr_t first, a;
+
+	gm_free(gm_malloc(16));
+	first = gm_afirst.idx;
+	ck_assert_uint_ne(first, 0);
+	ck_assert_ptr_eq(gm_afirst.fast, gm_arena_at(first)->fast);
+	/* A span bigger than an arena makes another; then small spans until
+	 * one is outside the first arena (its free pages run out first). */
+	big = gm_mheap_alloc(GM_ARENA_PAGES + 1, GM_SPANCLASS_LARGE, 0);
+	ck_assert_ptr_nonnull(big);
+	for (;;) {
+		s = gm_mheap_alloc(1, 1, 0);
+		ck_assert_ptr_nonnull(s);
+		if (s->start >> GM_ARENA_SHIFT != first)
+			break;
+		ck_assert_uint_lt(n, GM_ARENA_PAGES);
+		kept[n++] = s;
+	}
+	ck_assert_uint_eq(gm_afirst.idx, first); /* set once */
+	a = s->start + 16;
+	ck_assert_uint_ne(map_entry(a), 0);
+	ck_assert_uint_eq(gm_fast_entry(a), map_entry(a));
+	for (i = 0; i < GM_ARENA_PAGES; i++) {
+		a = (first << GM_ARENA_SHIFT) + i * GM_PAGE_SIZE + 8;
+		ck_assert_uint_eq(gm_fast_entry(a), map_entry(a));
+		used += gm_fast_entry(a) != 0;
+	}
+	ck_assert_uint_gt(used, 0); /* the first malloc's span at least */
+	for (i = 0; i < sizeof low / sizeof low[0]; i++) /* arena 0 never exists */
+		ck_assert_uint_eq(gm_fast_entry(low[i]), 0);
+	for (i = 0; i < sizeof odd / sizeof odd[0]; i++)
+		ck_assert_uint_eq(gm_fast_entry(odd[i]), map_entry(odd[i]));
+	gm_mheap_free(s);
+	while (n > 0)
+		gm_mheap_free(kept[--n]);
+	gm_mheap_free(big);
+	ck_heap_ok();
 }
 END_TEST
 
@@ -516,6 +577,7 @@ main(void)
 	tcase_add_test(tc, fresh_small_spans_populate_ahead);
 	tcase_add_test(tc, coalesce_neighbours);
 	tcase_add_test(tc, page_map_across_arenas);
+	tcase_add_test(tc, free_entry_first_arena_shortcut);
 	tcase_add_test(tc, small_span_maps_every_page);
 	tcase_add_test(tc, aligned_and_resize);
 	tcase_add_test(tc, multi_arena_object);

@@ -612,7 +612,7 @@ extern gm_arena_map gm_amap;
  * makes it two dependent loads (the arena's place, then its entry).  In a
  * loop of malloc and free that chain is the loop's: the next malloc's load
  * of the list head waits for free's store of it, whose address needs the
- * class (bench/README, "malloc(8)+free"; pair8 14% faster).  idx is the
+ * class (bench/README, "malloc(8)+free"; pair8 16% faster).  idx is the
  * first arena's index, 0 until there is one (no arena is at address 0),
  * with fast at gm_arena_none's zeros: free(NULL) and other addresses below
  * 64 MiB find an entry of 0 there, as through the map.  Set once, fast

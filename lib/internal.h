@@ -75,7 +75,8 @@
  * Owned spans (mimalloc's pages with their thread-free lists, one span per
  * class and thread), against passive false sharing: a thread that frees
  * another's objects onto its own list hands them out next to objects the
- * first thread still writes.  So a cache owns the span it carves from.
+ * first thread still writes.  So a cache owns the span it carves from
+ * (classes up to GM_OWNSPANS_DEFAULT, below).
  *   - Take (gm_mcentral_alloc_batch with a cache, under mcentral.lock,
  *     when the cache's own span and the transfer cache are out): the first
  *     span off the partial list with enough free objects
@@ -1378,13 +1379,16 @@ gm_inline void *gm_prof_account(gm_mcache *mc, void *p, size_t n)
 
 /*
  * Classes whose spans caches own by default (GOMEMDEBUG=ownspans=N): those
- * under a cache line (8-48 B), where every line holds objects that may be
- * different threads'.  An object of 64 B or more has lines of its own but
- * for at most the two at its ends (none at a multiple of 64), and sending
- * it home costs a free its fast path: on bench/gmbench, prodcons took 24%
- * longer owning classes up to 128 B, 55% owning all, and 6% up to 48 B.
+ * up to 64 B, where objects of different threads may share a line or the
+ * line pair x86's adjacent-line prefetcher fetches and keeps together
+ * (128 B): two threads writing the two halves of a pair slow each other as
+ * if they shared the line.  Sending an object home costs a free its fast
+ * path: on bench/gmbench, prodcons took 24% longer owning classes up to
+ * 128 B and 55% owning all; up to 64 B, prodcons and xfree are level with
+ * up to 48 B and cachescratch (64 B objects dealt alternately to two
+ * threads) takes 20% less time (bench/README.md, "Owned spans").
  */
-#define GM_OWNSPANS_DEFAULT 48
+#define GM_OWNSPANS_DEFAULT 64
 
 typedef struct gm_options {
 	int64_t memory_limit;	    /* GOMEMLIMIT; INT64_MAX = none */

@@ -566,14 +566,22 @@ check_parking(unsigned c)
 	free(count);
 }
 
-/* Allocate all of x (64 B) in this thread. */
+/*
+ * The size of the objects one thread allocates and another frees in the
+ * tests of the caps: a class no cache owns, so that the freeing thread's
+ * list takes them (an owned span's would go home instead).
+ */
+#define XFER_SIZE 128
+_Static_assert(XFER_SIZE > GM_OWNSPANS_DEFAULT, "XFER_SIZE's spans have no owner");
+
+/* Allocate all of x (XFER_SIZE) in this thread. */
 static void *
 alloc_all(void *arg)
 {
 	struct xfer *x = arg;
 
 	for (unsigned i = 0; i < x->n; i++)
-		x->v[i] = gm_malloc(64);
+		x->v[i] = gm_malloc(XFER_SIZE);
 	return NULL;
 }
 
@@ -582,7 +590,7 @@ static void *
 free_grown_check(void *arg)
 {
 	struct xfer *x = arg;
-	unsigned c = gm_size_class(64);
+	unsigned c = gm_size_class(XFER_SIZE);
 
 	for (unsigned i = 0; i < x->n; i++)
 		gm_free(x->v[i]);
@@ -707,14 +715,14 @@ END_TEST
 
 START_TEST(cap_shrinks_when_only_freeing)
 {
-	unsigned c = gm_size_class(64), n = 1600, big = 20000, base, grown;
+	unsigned c = gm_size_class(XFER_SIZE), n = 1600, big = 20000, base, grown;
 	void **v = calloc(big, sizeof(void *));
 	struct xfer x = {v, big};
 	pthread_t t;
 
 	gm_opt.scavenge = false;
 	for (int r = 0; r < 12; r++)
-		burst(v, n, 64);
+		burst(v, n, XFER_SIZE);
 	grown = gm_tls_mcache->max[c];
 	base = cap_base(c);
 	ck_assert_uint_gt(grown, base);
@@ -737,7 +745,7 @@ START_TEST(cap_shrinks_when_only_freeing)
 END_TEST
 
 /*
- * Free all of x (64 B) in this thread, a consumer: after four bounds of its
+ * Free all of x (XFER_SIZE) in this thread, a consumer: after four bounds of its
  * list freed with no malloc, the cap holds GM_TC_MULTI batches, and each
  * overflow gives all but one back at once (one lock of the class).
  */
@@ -745,7 +753,7 @@ static void *
 free_consumer_check(void *arg)
 {
 	struct xfer *x = arg;
-	unsigned c = gm_size_class(64), b = gm_class_batch[c];
+	unsigned c = gm_size_class(XFER_SIZE), b = gm_class_batch[c];
 	unsigned multi = GM_TC_MULTI * b < cap_limit(c) ? GM_TC_MULTI * b : cap_limit(c);
 	unsigned drops = 0, big = 0;
 	uint32_t prev = 0, len;
@@ -764,7 +772,7 @@ free_consumer_check(void *arg)
 	}
 	mc = gm_tls_mcache;
 	ck_assert_uint_eq(mc->max[c], multi);
-	ck_assert_uint_eq(mc->grown, (uint64_t)(multi - cap_base(c)) * 64);
+	ck_assert_uint_eq(mc->grown, (uint64_t)(multi - cap_base(c)) * XFER_SIZE);
 	ck_assert_uint_le(list_len(c), multi);
 	/* In the second half, every overflow gave all but one batch back. */
 	ck_assert_uint_ge(drops, x->n / 2 / multi);
@@ -773,7 +781,7 @@ free_consumer_check(void *arg)
 	return NULL;
 }
 
-/* rounds times: this thread allocates n objects of 64 B, a new one runs fn
+/* rounds times: this thread allocates n objects of XFER_SIZE, a new one runs fn
  * on them (it frees them all). */
 static void
 free_in_thread(unsigned n, int rounds, void *(*fn)(void *))
@@ -785,7 +793,7 @@ free_in_thread(unsigned n, int rounds, void *(*fn)(void *))
 	gm_opt.scavenge = false;
 	for (int r = 0; r < rounds; r++) {
 		for (unsigned i = 0; i < n; i++)
-			v[i] = gm_malloc(64);
+			v[i] = gm_malloc(XFER_SIZE);
 		pthread_create(&t, NULL, fn, &x);
 		pthread_join(t, NULL);
 	}

@@ -1493,12 +1493,16 @@ END_TEST
 
 /*
  * Passive false sharing (Hoard's cache-scratch): the main thread allocates
- * 2 x 64 blocks of 8..48 B (the classes caches own) back to back and deals them out to two threads
- * alternately; each frees its 64 and allocates 64 of the same sizes.  The
- * blocks the two threads then hold (and write) must share no cache line,
- * which they do if a thread gets back the blocks it freed.  With
- * ownspans=0 they do: the check can fail.
+ * 2 x 64 blocks of 8..64 B (the classes caches own) back to back and deals
+ * them out to two threads alternately; each frees its 64 and allocates 64
+ * of the same sizes.  The blocks the two threads then hold (and write) must
+ * share no pair of cache lines (SCRATCH_PAIR: x86's adjacent-line
+ * prefetcher fetches lines in aligned pairs, so two threads writing the two
+ * halves of one slow each other as if they shared a line), which they do if
+ * a thread gets back the blocks it freed.  With ownspans=0 they do: the
+ * check can fail.
  */
+#define SCRATCH_PAIR 128
 static pthread_barrier_t scratch_barrier;
 
 struct scratch {
@@ -1547,7 +1551,7 @@ scratch_shared_lines(bool own)
 	for (unsigned i = 0; i < 64; i++) {
 		for (unsigned k = 0; k < 2; k++) {
 			x = x * 6364136223846793005u + 1442695040888963407u;
-			sc[k].size[i] = 8 + (x >> 33) % 41;
+			sc[k].size[i] = 8 + (x >> 33) % (GM_OWNSPANS_DEFAULT - 7);
 			sc[k].blk[i] = gm_malloc(sc[k].size[i]);
 		}
 	}
@@ -1575,8 +1579,8 @@ scratch_shared_lines(bool own)
 			if (own && (scratch_unowned(sc, sc[0].got[i]) ||
 				    scratch_unowned(sc, sc[1].got[j])))
 				continue;
-			if (a / 64 <= (b + sc[1].size[j] - 1) / 64 &&
-			    b / 64 <= (a + sc[0].size[i] - 1) / 64)
+			if (a / SCRATCH_PAIR <= (b + sc[1].size[j] - 1) / SCRATCH_PAIR &&
+			    b / SCRATCH_PAIR <= (a + sc[0].size[i] - 1) / SCRATCH_PAIR)
 				shared++;
 		}
 	}

@@ -108,7 +108,8 @@
  *     pushed twice; with safelink, and past the list's cap, the walk
  *     checks and counts them onto the span); else the span's freelist
  *     (which a fresh span starts with all its objects on); only then the
- *     transfer cache, then another span.
+ *     transfer cache, then another span.  A producer takes the transfer
+ *     cache's batches before its span (gm_mcache_take).
  *   - Give up (gm_span_disown_locked, under mcentral.lock: when another
  *     span is taken, at thread exit, for dead threads' caches in a fork
  *     child): an exchange (acquire) to 0 takes the list and clears the bit

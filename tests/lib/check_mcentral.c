@@ -1721,6 +1721,110 @@ START_TEST(owners_change_under_remote_frees)
 }
 END_TEST
 
+/* n objects of size bytes, allocated by one thread and freed by another. */
+struct sized {
+	void **v;
+	unsigned n;
+	size_t size;
+};
+
+static void *
+alloc_sized(void *arg)
+{
+	struct sized *x = arg;
+
+	for (unsigned i = 0; i < x->n; i++)
+		x->v[i] = gm_malloc(x->size);
+	return NULL;
+}
+
+static void *
+free_sized(void *arg)
+{
+	struct sized *x = arg;
+
+	for (unsigned i = 0; i < x->n; i++)
+		gm_free(x->v[i]);
+	return NULL;
+}
+
+static void *
+free_one(void *p)
+{
+	gm_free(p);
+	return NULL;
+}
+
+/*
+ * A producer (its list refilled twice with no overflow between) takes the
+ * transfer cache's whole batches before what other threads sent home to
+ * the span it owns; the span's thread-free list waits for a refill that
+ * finds the transfer cache empty, which gives the span up or takes from it.
+ */
+START_TEST(producer_takes_batches_before_its_span)
+{
+	unsigned c = gm_size_class(32), n = 4 * gm_class_batch[c], nkeep = 0, ntc;
+	void **v = calloc(n, sizeof(void *)), **keep = calloc(4096, sizeof(void *)), *first, *p;
+	struct sized x = { v, n, 32 };
+	gm_mcache *mc;
+	gm_mspan *s;
+	pthread_t t;
+
+	ck_assert_uint_le(32, GM_OWNSPANS_DEFAULT);
+	gm_opt.scavenge = false;
+	gm_free(gm_malloc(1000)); /* the thread's real cache */
+	mc = gm_tls_mcache;
+	gm_mcache_release_all(mc);
+	gm_mcentral_drain(c);
+	mc->next_sample = INT64_MAX;
+	/* The first refill finds the transfer cache empty: the cache owns a span. */
+	first = gm_malloc(32);
+	s = mc->own[c];
+	ck_assert_ptr_nonnull(s);
+	ck_assert_ptr_eq(gm_span_of((uintptr_t)first), s);
+	/* Another thread sends an object of it home. */
+	pthread_create(&t, NULL, free_one, first);
+	pthread_join(t, NULL);
+	ck_assert_uint_eq(gm_xfree_count(s->xfree), 1);
+	/* Whole batches of spans nobody owns into the transfer cache: a
+	 * thread allocates, another frees (its list overflows), and their
+	 * caches, orphans, go back. */
+	gm_opt.ownspans = 0;
+	pthread_create(&t, NULL, alloc_sized, &x);
+	pthread_join(t, NULL);
+	pthread_create(&t, NULL, free_sized, &x);
+	pthread_join(t, NULL);
+	gm_mcache_orphans_release(UINT64_MAX);
+	gm_opt.ownspans = GM_OWNSPANS_DEFAULT;
+	ntc = tc_len(c);
+	ck_assert_uint_ge(ntc, 2);
+	/* This thread's list empty, its next malloc is a producer's refill. */
+	while (mc->free[c] != NULL)
+		keep[nkeep++] = gm_malloc(32);
+	ck_assert(mc->refilled[c]);
+	p = keep[nkeep++] = gm_malloc(32);
+	ck_assert_uint_lt(tc_len(c), ntc);
+	ck_assert_ptr_ne(gm_span_of((uintptr_t)p), s);
+	ck_assert_ptr_eq(mc->own[c], s);
+	ck_assert_uint_eq(gm_xfree_count(s->xfree), 1);
+	/* The transfer cache out and the list empty, the next refill merges
+	 * the thread-free list (giving the span up) or takes it. */
+	while (tc_len(c) != 0 || mc->free[c] != NULL) {
+		keep[nkeep++] = gm_malloc(32);
+		ck_assert_uint_lt(nkeep, 4000);
+	}
+	keep[nkeep++] = gm_malloc(32);
+	ck_assert_uint_eq(gm_xfree_count(s->xfree), 0);
+	for (unsigned i = 0; i < nkeep; i++)
+		gm_free(keep[i]);
+	gm_mcache_release_all(mc);
+	gm_mcentral_drain_all();
+	ck_heap_ok();
+	free(keep);
+	free(v);
+}
+END_TEST
+
 /*
  * These tests count objects on lists and spans: a sample that moves its
  * block to a span of its own (GOMEMDEBUG=sampspans=1, mprof.c, "Sampled
@@ -1771,6 +1875,7 @@ main(void)
 	tcase_add_test(tc, ownspans_off_frees_stay_local);
 	tcase_add_test(tc, no_passive_false_sharing);
 	tcase_add_test(tc, owners_change_under_remote_frees);
+	tcase_add_test(tc, producer_takes_batches_before_its_span);
 	suite_add_tcase(s, tc);
 	return run_suite(s);
 }

@@ -1721,7 +1721,7 @@ START_TEST(owners_change_under_remote_frees)
 }
 END_TEST
 
-/* n objects of size bytes, allocated by one thread and freed by another. */
+/* n objects of size bytes, for a thread to allocate. */
 struct sized {
 	void **v;
 	unsigned n;
@@ -1735,16 +1735,6 @@ alloc_sized(void *arg)
 
 	for (unsigned i = 0; i < x->n; i++)
 		x->v[i] = gm_malloc(x->size);
-	return NULL;
-}
-
-static void *
-free_sized(void *arg)
-{
-	struct sized *x = arg;
-
-	for (unsigned i = 0; i < x->n; i++)
-		gm_free(x->v[i]);
 	return NULL;
 }
 
@@ -1766,6 +1756,7 @@ START_TEST(producer_takes_batches_before_its_span)
 	unsigned c = gm_size_class(32), n = 4 * gm_class_batch[c], nkeep = 0, ntc;
 	void **v = calloc(n, sizeof(void *)), **keep = calloc(4096, sizeof(void *)), *first, *p;
 	struct sized x = { v, n, 32 };
+	struct xfer y = { v, n };
 	gm_mcache *mc;
 	gm_mspan *s;
 	pthread_t t;
@@ -1792,7 +1783,7 @@ START_TEST(producer_takes_batches_before_its_span)
 	gm_opt.ownspans = 0;
 	pthread_create(&t, NULL, alloc_sized, &x);
 	pthread_join(t, NULL);
-	pthread_create(&t, NULL, free_sized, &x);
+	pthread_create(&t, NULL, free_all, &y);
 	pthread_join(t, NULL);
 	gm_mcache_orphans_release(UINT64_MAX);
 	gm_opt.ownspans = GM_OWNSPANS_DEFAULT;

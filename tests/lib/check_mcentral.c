@@ -91,6 +91,7 @@ END_TEST
 struct xfer {
 	void **v;
 	unsigned n;
+	size_t size; /* of alloc_all's objects; 0: XFER_SIZE */
 };
 
 static void *
@@ -574,14 +575,14 @@ check_parking(unsigned c)
 #define XFER_SIZE 128
 _Static_assert(XFER_SIZE > GM_OWNSPANS_DEFAULT, "XFER_SIZE's spans have no owner");
 
-/* Allocate all of x (XFER_SIZE) in this thread. */
+/* Allocate all of x (its size, or XFER_SIZE) in this thread. */
 static void *
 alloc_all(void *arg)
 {
 	struct xfer *x = arg;
 
 	for (unsigned i = 0; i < x->n; i++)
-		x->v[i] = gm_malloc(XFER_SIZE);
+		x->v[i] = gm_malloc(x->size != 0 ? x->size : XFER_SIZE);
 	return NULL;
 }
 
@@ -717,7 +718,7 @@ START_TEST(cap_shrinks_when_only_freeing)
 {
 	unsigned c = gm_size_class(XFER_SIZE), n = 1600, big = 20000, base, grown;
 	void **v = calloc(big, sizeof(void *));
-	struct xfer x = {v, big};
+	struct xfer x = { .v = v, .n = big };
 	pthread_t t;
 
 	gm_opt.scavenge = false;
@@ -787,7 +788,7 @@ static void
 free_in_thread(unsigned n, int rounds, void *(*fn)(void *))
 {
 	void **v = calloc(n, sizeof(void *));
-	struct xfer x = {v, n};
+	struct xfer x = { .v = v, .n = n };
 	pthread_t t;
 
 	gm_opt.scavenge = false;
@@ -1017,7 +1018,7 @@ free_batches(void *arg)
 static unsigned
 hand_off(void **v, unsigned n)
 {
-	struct xfer x = {v, n};
+	struct xfer x = { .v = v, .n = n };
 	pthread_t t;
 
 	gm_opt.scavenge = false;
@@ -1076,7 +1077,7 @@ START_TEST(transfer_cache_moves_several_batches)
 {
 	unsigned c = gm_size_class(64), b = gm_class_batch[c], n = 8 * b, after1;
 	void **v = calloc(n + 1, sizeof(void *)), **w = calloc(3 * b + 1, sizeof(void *));
-	struct xfer y = {w, 3 * b};
+	struct xfer y = { .v = w, .n = 3 * b };
 	pthread_t t;
 
 	/* The consumer's overflows give a batch each, its orphan the rest. */
@@ -1408,7 +1409,7 @@ START_TEST(remote_free_beside_a_sample_goes_home)
 	unsigned n = 100, k = 60, nowned = 0, pending = 0;
 	void *v[100];
 	bool owned[100];
-	struct xfer x = { v, n };
+	struct xfer x = { .v = v, .n = n };
 	size_t live0 = gm_prof.count;
 	struct gomem_memstats a, b;
 	gm_mspan *s;
@@ -1721,30 +1722,6 @@ START_TEST(owners_change_under_remote_frees)
 }
 END_TEST
 
-/* n objects of size bytes, for a thread to allocate. */
-struct sized {
-	void **v;
-	unsigned n;
-	size_t size;
-};
-
-static void *
-alloc_sized(void *arg)
-{
-	struct sized *x = arg;
-
-	for (unsigned i = 0; i < x->n; i++)
-		x->v[i] = gm_malloc(x->size);
-	return NULL;
-}
-
-static void *
-free_one(void *p)
-{
-	gm_free(p);
-	return NULL;
-}
-
 /*
  * A producer (its list refilled twice with no overflow between) takes the
  * transfer cache's whole batches before what other threads sent home to
@@ -1755,8 +1732,8 @@ START_TEST(producer_takes_batches_before_its_span)
 {
 	unsigned c = gm_size_class(32), n = 4 * gm_class_batch[c], nkeep = 0, ntc;
 	void **v = calloc(n, sizeof(void *)), **keep = calloc(4096, sizeof(void *)), *first, *p;
-	struct sized x = { v, n, 32 };
-	struct xfer y = { v, n };
+	struct xfer x = { .v = v, .n = n, .size = 32 }, y = { .v = v, .n = n };
+	struct xfer one = { .v = &first, .n = 1 };
 	gm_mcache *mc;
 	gm_mspan *s;
 	pthread_t t;
@@ -1774,14 +1751,14 @@ START_TEST(producer_takes_batches_before_its_span)
 	ck_assert_ptr_nonnull(s);
 	ck_assert_ptr_eq(gm_span_of((uintptr_t)first), s);
 	/* Another thread sends an object of it home. */
-	pthread_create(&t, NULL, free_one, first);
+	pthread_create(&t, NULL, free_all, &one);
 	pthread_join(t, NULL);
 	ck_assert_uint_eq(gm_xfree_count(s->xfree), 1);
 	/* Whole batches of spans nobody owns into the transfer cache: a
 	 * thread allocates, another frees (its list overflows), and their
 	 * caches, orphans, go back. */
 	gm_opt.ownspans = 0;
-	pthread_create(&t, NULL, alloc_sized, &x);
+	pthread_create(&t, NULL, alloc_all, &x);
 	pthread_join(t, NULL);
 	pthread_create(&t, NULL, free_all, &y);
 	pthread_join(t, NULL);

@@ -131,6 +131,29 @@ int safefile_parse_map(const char *line, struct safefile_map *m)
 	return 0;
 }
 
+/*
+ * Read the next whole line of /proc/PID/maps into line (cap bytes): 1, or
+ * 0 at the end.  A line that does not fit (the kernel prints a path up to
+ * 4095 bytes, each newline in it as four) is dropped whole: read in pieces,
+ * its tail, which the path's owner wrote, would parse as a line of its own,
+ * with the range, inode and path they chose.
+ */
+int safefile_maps_line(FILE *f, char *line, size_t cap)
+{
+	int c;
+
+	while (fgets(line, (int)cap, f) != NULL) {
+		size_t n = strlen(line);
+
+		if (n > 0 && line[n - 1] == '\n')
+			return 1;
+		/* Too long, or cut at the end of the file: skip to its end. */
+		while ((c = getc(f)) != EOF && c != '\n')
+			;
+	}
+	return 0;
+}
+
 /* ---- opening ---- */
 
 /*

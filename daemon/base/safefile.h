@@ -11,6 +11,7 @@
 #define GOMEMD_SAFEFILE_H
 
 #include <stddef.h>
+#include <stdio.h>
 #include <stdint.h>
 #include <sys/types.h>
 
@@ -36,6 +37,7 @@ enum {
 #define SAFEFILE_MAX_READ (256u << 20)
 
 int safefile_parse_map(const char *line, struct safefile_map *m);
+int safefile_maps_line(FILE *f, char *line, size_t cap);
 int safefile_open(int pid, const struct safefile_map *m, int how, char *err, size_t errlen);
 int safefile_check(int fd, const struct safefile_map *m, char *err, size_t errlen);
 ssize_t safefile_pread(int fd, void *buf, size_t len, off_t off);

@@ -523,7 +523,7 @@ proc_report(struct dwsym_proc *dp, char *err, size_t errlen)
 	line = malloc(linecap);
 	if (m == NULL || line == NULL)
 		abort();
-	while (fgets(line, (int)linecap, f) != NULL && nlines++ < DWSYM_MAX_MAPS) {
+	while (safefile_maps_line(f, line, linecap) && nlines++ < DWSYM_MAX_MAPS) {
 		struct pmod *pm;
 		struct shmod *sh;
 		uint64_t vaddr;

@@ -59,6 +59,7 @@ elf_find_symbol(int fd, uint64_t *value, uint64_t *load0)
 	Elf_Scn *scn = NULL;
 	size_t nph, nsh, i;
 	int rc = -1, found_load = 0;
+	unsigned seen = 0; /* 1: a .dynsym read, 2: a .symtab */
 
 	/* libelf reads each table it is asked for whole: every count and
 	 * size is bounded first (a hostile file names gigabytes). */
@@ -81,6 +82,9 @@ elf_find_symbol(int fd, uint64_t *value, uint64_t *load0)
 	}
 	if (!found_load)
 		goto out;
+	/* One table of each kind, as a linker writes: libelf keeps each table
+	 * it reads until elf_end, so thousands of headers naming the same
+	 * bytes would each cost PROCPROF_MAX_SYMTAB. */
 	while (rc != 0 && (scn = elf_nextscn(e, scn)) != NULL) {
 		GElf_Shdr sh, strh;
 		Elf_Scn *strs;
@@ -88,7 +92,12 @@ elf_find_symbol(int fd, uint64_t *value, uint64_t *load0)
 		size_t n;
 
 		if (gelf_getshdr(scn, &sh) == NULL ||
-		    (sh.sh_type != SHT_DYNSYM && sh.sh_type != SHT_SYMTAB) || sh.sh_entsize == 0 ||
+		    (sh.sh_type != SHT_DYNSYM && sh.sh_type != SHT_SYMTAB))
+			continue;
+		if (seen & (sh.sh_type == SHT_DYNSYM ? 1 : 2))
+			continue;
+		seen |= sh.sh_type == SHT_DYNSYM ? 1 : 2;
+		if (sh.sh_entsize == 0 ||
 		    sh.sh_size > PROCPROF_MAX_SYMTAB || (strs = elf_getscn(e, sh.sh_link)) == NULL ||
 		    gelf_getshdr(strs, &strh) == NULL || strh.sh_size > PROCPROF_MAX_SYMTAB ||
 		    (d = elf_getdata(scn, NULL)) == NULL)
@@ -163,7 +172,7 @@ procprof_find(pid_t pid, uint64_t *addr, char *err, size_t errlen)
 		set_err(err, errlen, "cannot read %s", path);
 		return -1;
 	}
-	while (fgets(line, sizeof(line), f) != NULL && lines++ < PROCPROF_MAX_MAPS) {
+	while (safefile_maps_line(f, line, sizeof(line)) && lines++ < PROCPROF_MAX_MAPS) {
 		if (safefile_parse_map(line, &m) != 0 || m.offset != 0 || m.inode == 0 ||
 		    m.path[0] != '/')
 			continue;
@@ -408,10 +417,10 @@ procprof_read(pid_t pid, uint64_t addr, const struct procprof_limits *limits,
 {
 	struct procprof_limits lim = { PROCPROF_MAX_BYTES, PROCPROF_MAX_BUCKETS, PROCPROF_MAX_TRIES,
 				       PROCPROF_RETRY_US };
-	struct gomem_profile h;
+	struct gomem_profile h, hr; /* hr, rtotal: the try whose chunks buf holds */
 	struct timespec pause;
 	unsigned char *buf = NULL;
-	size_t total = 0, bufcap = 0;
+	size_t total = 0, rtotal = 0, bufcap = 0;
 	uint64_t gen2;
 	unsigned tries, i;
 	bool got = false;
@@ -429,6 +438,7 @@ procprof_read(pid_t pid, uint64_t addr, const struct procprof_limits *limits,
 	pause.tv_sec = 0;
 	pause.tv_nsec = (long)lim.retry_us * 1000;
 	memset(out, 0, sizeof(*out));
+	memset(&hr, 0, sizeof(hr));
 	out->pid = pid;
 	out->addr = addr;
 	for (tries = 1; tries <= lim.max_tries; tries++) {
@@ -461,7 +471,11 @@ procprof_read(pid_t pid, uint64_t addr, const struct procprof_limits *limits,
 			}
 			off += (size_t)h.chunk_used[i];
 		}
+		/* A later try may see a busy writer and a larger total: what is
+		 * parsed is this try's header and length, never a later one's. */
 		got = true;
+		hr = h;
+		rtotal = total;
 		if (peek(pid, addr + offsetof(struct gomem_profile, gen), &gen2, sizeof(gen2)) != 0) {
 			set_err(err, errlen, "cannot read the profile table: %s", strerror(errno));
 			goto fail;
@@ -476,23 +490,23 @@ procprof_read(pid_t pid, uint64_t addr, const struct procprof_limits *limits,
 		goto fail;
 	}
 	out->tries = tries > lim.max_tries ? lim.max_tries : tries;
-	out->version = h.version;
-	out->gen = h.gen;
-	out->rate = h.rate;
-	out->start_ns = h.start_ns;
-	out->samples = h.samples;
-	out->lost = h.lost;
-	out->lost_frees = h.lost_frees;
-	out->truncated = h.truncated;
+	out->version = hr.version;
+	out->gen = hr.gen;
+	out->rate = hr.rate;
+	out->start_ns = hr.start_ns;
+	out->samples = hr.samples;
+	out->lost = hr.lost;
+	out->lost_frees = hr.lost_frees;
+	out->truncated = hr.truncated;
 	out->read_ns = now_ns();
 	out->raw = buf;
-	out->rawlen = total;
+	out->rawlen = rtotal;
 	if (parse_records(out, &lim, err, errlen) != 0) {
 		procprof_free(out);
 		return -1;
 	}
-	if (h.version >= 2)
-		read_live(pid, &h, out);
+	if (hr.version >= 2)
+		read_live(pid, &hr, out);
 	return 0;
 fail:
 	free(buf);

@@ -47,7 +47,7 @@ int watch_find_library(int pid, struct safefile_map *m)
 	f = fopen(mpath, "re");
 	if (f == NULL)
 		return -1;
-	while (fgets(line, sizeof line, f) != NULL) {
+	while (safefile_maps_line(f, line, sizeof line)) {
 		const char *base;
 
 		if (safefile_parse_map(line, &cur) != 0 || cur.inode == 0 || cur.path[0] != '/')

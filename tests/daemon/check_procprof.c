@@ -15,6 +15,7 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <math.h>
+#include <pthread.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -225,6 +226,56 @@ read_fake(struct procprof *p, char *err, size_t errlen)
 	return procprof_read(getpid(), (uintptr_t)&fake, &lim, p, err, errlen);
 }
 
+/* Create dir (a mkdtemp template)/name for a hostile ELF file; eh gets
+ * its identification.  The file's descriptor. */
+static int
+elf_file(char *dir, const char *name, Elf64_Ehdr *eh)
+{
+	char path[64];
+	int fd;
+
+	ck_assert_ptr_nonnull(mkdtemp(dir));
+	snprintf(path, sizeof path, "%s/%s", dir, name);
+	memcpy(eh->e_ident, ELFMAG, SELFMAG);
+	eh->e_ident[EI_CLASS] = ELFCLASS64;
+	eh->e_ident[EI_DATA] = ELFDATA2LSB;
+	eh->e_ident[EI_VERSION] = EV_CURRENT;
+	fd = open(path, O_RDWR | O_CREAT | O_EXCL, 0600);
+	ck_assert_int_ge(fd, 0);
+	return fd;
+}
+
+/* A child maps the file (fd, in dir) at offset 0: the lookup in it finds
+ * nothing and grows this process by less than max_kib.  Then the file goes. */
+static void
+lookup_finds_nothing(int fd, const char *dir, long max_kib)
+{
+	struct rusage before, after;
+	char err[256] = "", cmd[96];
+	uint64_t addr = 0;
+	int st;
+	pid_t pid = fork();
+
+	ck_assert_int_ge(pid, 0);
+	if (pid == 0) {
+		if (mmap(NULL, 4096, PROT_READ, MAP_PRIVATE, fd, 0) == MAP_FAILED)
+			_exit(1);
+		pause();
+		_exit(0);
+	}
+	usleep(100000);
+	getrusage(RUSAGE_SELF, &before);
+	ck_assert_int_eq(procprof_find(pid, &addr, err, sizeof(err)), -1);
+	getrusage(RUSAGE_SELF, &after);
+	ck_assert_msg(after.ru_maxrss - before.ru_maxrss < max_kib, "the lookup grew by %ld KiB",
+		      after.ru_maxrss - before.ru_maxrss);
+	kill(pid, SIGKILL);
+	waitpid(pid, &st, 0);
+	close(fd);
+	snprintf(cmd, sizeof cmd, "rm -rf '%s'", dir);
+	ck_assert_int_eq(system(cmd), 0);
+}
+
 /*
  * A mapped file named *gomem* whose symbol table names gomem_profile in a
  * string table of 1 GiB (sparse): the lookup must not read it (libelf reads
@@ -233,7 +284,7 @@ read_fake(struct procprof *p, char *err, size_t errlen)
 START_TEST(huge_string_table_is_not_read)
 {
 	const size_t huge = (size_t)1 << 30;
-	char dir[] = "/tmp/check_procprof.XXXXXX", path[64], err[256] = "", cmd[96];
+	char dir[] = "/tmp/check_procprof.XXXXXX";
 	Elf64_Ehdr eh = {.e_type = ET_DYN, .e_machine = EM_X86_64, .e_version = EV_CURRENT,
 			 .e_phoff = 64, .e_ehsize = 64, .e_phentsize = sizeof(Elf64_Phdr),
 			 .e_phnum = 1, .e_shentsize = sizeof(Elf64_Shdr), .e_shnum = 3};
@@ -246,44 +297,47 @@ START_TEST(huge_string_table_is_not_read)
 			    {.sh_type = SHT_SYMTAB, .sh_offset = 0x1000, .sh_size = sizeof sym,
 			     .sh_link = 2, .sh_entsize = sizeof(Elf64_Sym)},
 			    {.sh_type = SHT_STRTAB, .sh_offset = 0x2000, .sh_size = huge}};
-	struct rusage before, after;
-	uint64_t addr = 0;
-	int fd, st;
-	pid_t pid;
+	int fd = elf_file(dir, "gomem-huge.so", &eh);
 
-	ck_assert_ptr_nonnull(mkdtemp(dir));
-	snprintf(path, sizeof path, "%s/gomem-huge.so", dir);
-	memcpy(eh.e_ident, ELFMAG, SELFMAG);
-	eh.e_ident[EI_CLASS] = ELFCLASS64;
-	eh.e_ident[EI_DATA] = ELFDATA2LSB;
-	eh.e_ident[EI_VERSION] = EV_CURRENT;
 	eh.e_shoff = 0x2000 + huge;
-	fd = open(path, O_RDWR | O_CREAT | O_EXCL, 0600);
-	ck_assert_int_ge(fd, 0);
 	ck_assert(pwrite(fd, &eh, sizeof eh, 0) == sizeof eh &&
 		  pwrite(fd, &ph, sizeof ph, 64) == sizeof ph &&
 		  pwrite(fd, sym, sizeof sym, 0x1000) == sizeof sym &&
 		  pwrite(fd, "\0gomem_profile", 15, 0x2000) == 15 &&
 		  pwrite(fd, sh, sizeof sh, (off_t)eh.e_shoff) == sizeof sh);
-	pid = fork();
-	ck_assert_int_ge(pid, 0);
-	if (pid == 0) {
-		if (mmap(NULL, 4096, PROT_READ, MAP_PRIVATE, fd, 0) == MAP_FAILED)
-			_exit(1);
-		pause();
-		_exit(0);
-	}
-	usleep(100000);
-	getrusage(RUSAGE_SELF, &before);
-	ck_assert_int_eq(procprof_find(pid, &addr, err, sizeof(err)), -1);
-	getrusage(RUSAGE_SELF, &after);
-	ck_assert_msg(after.ru_maxrss - before.ru_maxrss < 256 * 1024,
-		      "the lookup grew to %ld KiB", after.ru_maxrss);
-	kill(pid, SIGKILL);
-	waitpid(pid, &st, 0);
-	close(fd);
-	snprintf(cmd, sizeof cmd, "rm -rf '%s'", dir);
-	ck_assert_int_eq(system(cmd), 0);
+	lookup_finds_nothing(fd, dir, 256 * 1024);
+}
+END_TEST
+
+/*
+ * A mapped file named *gomem* with 48 symbol tables of 8 MiB, all over the
+ * same (sparse) bytes: each passes the per-table limit, and libelf keeps
+ * every table it reads until the end.  The lookup reads one table of each
+ * kind, as a linker writes, not 384 MiB.
+ */
+START_TEST(many_symbol_tables_are_not_read)
+{
+	enum { NTAB = 48 };
+	const size_t tab = ((size_t)8 << 20) / sizeof(Elf64_Sym) * sizeof(Elf64_Sym);
+	char dir[] = "/tmp/check_procprof.XXXXXX";
+	Elf64_Ehdr eh = {.e_type = ET_DYN, .e_machine = EM_X86_64, .e_version = EV_CURRENT,
+			 .e_phoff = 64, .e_ehsize = 64, .e_phentsize = sizeof(Elf64_Phdr),
+			 .e_phnum = 1, .e_shentsize = sizeof(Elf64_Shdr), .e_shnum = NTAB + 2};
+	Elf64_Phdr ph = {.p_type = PT_LOAD, .p_flags = PF_R, .p_filesz = 0x1000,
+			 .p_memsz = 0x1000, .p_align = 0x1000};
+	Elf64_Shdr sh[NTAB + 2];
+	int fd = elf_file(dir, "gomem-many.so", &eh), i;
+
+	memset(sh, 0, sizeof sh);
+	sh[1] = (Elf64_Shdr){.sh_type = SHT_STRTAB, .sh_offset = 0x1000, .sh_size = 16};
+	for (i = 2; i < NTAB + 2; i++)
+		sh[i] = (Elf64_Shdr){.sh_type = SHT_SYMTAB, .sh_offset = 0x2000, .sh_size = tab,
+				     .sh_link = 1, .sh_entsize = sizeof(Elf64_Sym)};
+	eh.e_shoff = 0x2000 + tab;
+	ck_assert(pwrite(fd, &eh, sizeof eh, 0) == sizeof eh &&
+		  pwrite(fd, &ph, sizeof ph, 64) == sizeof ph &&
+		  pwrite(fd, sh, sizeof sh, (off_t)eh.e_shoff) == sizeof sh);
+	lookup_finds_nothing(fd, dir, 64 * 1024);
 }
 END_TEST
 
@@ -419,6 +473,83 @@ START_TEST(busy_writer_is_retried_then_refused)
 }
 END_TEST
 
+/*
+ * A writer changes the table while the reader copies it, as a seqlock
+ * writer does (gen odd while it changes): even, two records; odd, many.
+ * A copy can end on a try that found the writer busy after an earlier try
+ * had read the chunks; what is parsed must be that earlier try's bytes,
+ * never the length the busy try's header named (which ran past the
+ * buffer).  Every record in the chunk is valid, so anything else parsed
+ * is memory the reader never copied.
+ */
+enum { FLIP_SMALL = 2, FLIP_BIG = 200 };
+static int flip_stop;
+
+static void *
+flipper(void *arg)
+{
+	const size_t rec = sizeof(struct gomem_profile_bucket);
+	volatile unsigned spin;
+
+	(void)arg;
+	while (!__atomic_load_n(&flip_stop, __ATOMIC_ACQUIRE)) {
+		__atomic_store_n(&fake.gen, fake.gen + 1, __ATOMIC_RELEASE); /* odd */
+		__atomic_store_n(&fake.chunk_used[0], FLIP_BIG * rec, __ATOMIC_RELEASE);
+		__atomic_store_n(&fake.nbuckets, FLIP_BIG, __ATOMIC_RELEASE);
+		for (spin = 0; spin < 3000; spin++)
+			;
+		__atomic_store_n(&fake.chunk_used[0], FLIP_SMALL * rec, __ATOMIC_RELEASE);
+		__atomic_store_n(&fake.nbuckets, FLIP_SMALL, __ATOMIC_RELEASE);
+		__atomic_store_n(&fake.gen, fake.gen + 1, __ATOMIC_RELEASE); /* even */
+		for (spin = 0; spin < 3000; spin++)
+			;
+	}
+	return NULL;
+}
+
+START_TEST(busy_try_after_a_read_keeps_the_read)
+{
+	struct procprof_limits lim = { 0, 0, 2, 1 };
+	struct gomem_profile_bucket *b;
+	pthread_t t;
+	unsigned i, k, ok = 0;
+
+	make_fake();
+	memset(chunk, 0, sizeof(chunk));
+	for (i = 0; i < FLIP_BIG; i++) {
+		b = (void *)((char *)chunk + i * sizeof(*b));
+		b->alloc_objects = 1;
+		b->alloc_bytes = 16;
+		b->size = 16;
+	}
+	fake.chunk_used[0] = FLIP_SMALL * sizeof(*b);
+	fake.nbuckets = FLIP_SMALL;
+	fake.gen = 2;
+	flip_stop = 0;
+	ck_assert_int_eq(pthread_create(&t, NULL, flipper, NULL), 0);
+	for (i = 0; i < 20000; i++) {
+		struct procprof p;
+		char err[256] = "";
+
+		if (procprof_read(getpid(), (uintptr_t)&fake, &lim, &p, err, sizeof(err)) != 0) {
+			ck_assert_msg(strstr(err, "busy") != NULL, "read %u: %s", i, err);
+			continue;
+		}
+		ok++;
+		ck_assert_uint_ge(p.nbuckets, FLIP_SMALL);
+		ck_assert_uint_le(p.nbuckets, FLIP_BIG);
+		for (k = 0; k < p.nbuckets; k++)
+			ck_assert_msg(p.buckets[k].size == 16 && p.buckets[k].alloc_objects == 1,
+				      "read %u: bucket %u of %zu was never copied", i, k,
+				      p.nbuckets);
+		procprof_free(&p);
+	}
+	__atomic_store_n(&flip_stop, 1, __ATOMIC_RELEASE);
+	pthread_join(t, NULL);
+	ck_assert_uint_gt(ok, 0);
+}
+END_TEST
+
 START_TEST(scale_is_go_scale)
 {
 	double o, b;
@@ -515,12 +646,14 @@ main(void)
 	tcase_add_test(tl, reads_a_live_process);
 	tcase_add_test(tl, no_table_is_an_error);
 	tcase_add_test(tl, huge_string_table_is_not_read);
+	tcase_add_test(tl, many_symbol_tables_are_not_read);
 	suite_add_tcase(s, tl);
 	tcase_add_test(th, parses_and_clamps);
 	tcase_add_test(th, ages_from_live_table);
 	tcase_add_test(th, rejects_hostile_headers);
 	tcase_add_test(th, rejects_hostile_records);
 	tcase_add_test(th, busy_writer_is_retried_then_refused);
+	tcase_add_test(th, busy_try_after_a_read_keeps_the_read);
 	tcase_add_test(th, scale_is_go_scale);
 	tcase_add_test(th, leaks_ranked_by_growth_then_age);
 	suite_add_tcase(s, th);

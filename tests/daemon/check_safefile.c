@@ -125,6 +125,46 @@ START_TEST(test_parse_map)
 }
 END_TEST
 
+/*
+ * A maps line longer than the reader's buffer (a deep path, or one whose
+ * newlines the kernel prints as \012) is dropped whole: its tail, chosen by
+ * the path's owner, must not come back as a line of its own.
+ */
+START_TEST(test_long_maps_line_dropped)
+{
+	static const char forged[] = "1000-2000 r-xp 00000000 08:02 99 /etc/shadow\n";
+	static const char real[] = "3000-4000 r-xp 00000000 08:02 7 /usr/lib/libgomem.so.0\n";
+	size_t head = 5000, n = 0;
+	char *text = malloc(head + sizeof forged + sizeof real + 32), line[4224];
+	struct safefile_map m;
+	unsigned lines = 0;
+	FILE *f;
+
+	ck_assert_ptr_nonnull(text);
+	memcpy(text, "5000-6000 r--p 00000000 08:02 8 /", 33);
+	memset(text + 33, 'd', head - 33);
+	for (size_t i = 33; i + 1 < head; i += 200)
+		text[i] = '/';
+	memcpy(text + head, forged, sizeof forged - 1);
+	n = head + sizeof forged - 1;
+	memcpy(text + n, real, sizeof real - 1);
+	n += sizeof real - 1;
+	memcpy(text + n, "7000-8000 r-xp 0 08:02 5 /cut", 29); /* no newline: cut short */
+	n += 29;
+	f = fmemopen(text, n, "r");
+	ck_assert_ptr_nonnull(f);
+	while (safefile_maps_line(f, line, sizeof line)) {
+		lines++;
+		ck_assert_int_eq(safefile_parse_map(line, &m), 0);
+		ck_assert_uint_eq(m.start, 0x3000);
+		ck_assert_str_eq(m.path, "/usr/lib/libgomem.so.0");
+	}
+	ck_assert_uint_eq(lines, 1);
+	fclose(f);
+	free(text);
+}
+END_TEST
+
 START_TEST(test_open_both_ways)
 {
 	struct safefile_map m;
@@ -253,7 +293,8 @@ END_TEST
 
 int main(void)
 {
-	CHECK_RUN("safefile", setup, teardown, test_parse_map, test_open_both_ways,
+	CHECK_RUN("safefile", setup, teardown, test_parse_map, test_long_maps_line_dropped,
+		  test_open_both_ways,
 		  test_fifo_at_the_path, test_symlink_at_the_path, test_other_file_at_the_path,
 		  test_read_all_bounded);
 }

@@ -30,6 +30,9 @@
 #include "base/obuf.h"
 #include "base/procfs.h"
 #include "core/access.h"
+#include "core/proc.h"
+#include "core/profile.h"
+#include "core/statedir.h"
 #include "core/webconfig.h"
 #include "http/deadline.h"
 #include "http/guard.h"
@@ -344,25 +347,72 @@ static int authorised(const char *hdr)
 
 /* ---- the process a request is about ---- */
 
-/* The pid a request names (?pid=N or /processes/N), 0 if none. */
+/*
+ * The pid a request names (?pid=N or /processes/N), 0 if none, -1 if it
+ * names two: the routes under /processes/N act on the path's pid, so a
+ * ?pid= beside it must not be what the owner check looks at.
+ */
 static int request_pid(struct MHD_Connection *conn, const char *url)
 {
 	const char *s = MHD_lookup_connection_value(conn, MHD_GET_ARGUMENT_KIND, "pid");
 	char buf[16];
 	size_t n;
-	int pid;
+	int pid, qpid;
 
-	if (s == NULL && strncmp(url, "/processes/", 11) == 0) {
+	if (strncmp(url, "/processes/", 11) == 0) {
 		n = strcspn(url + 11, "/");
 		if (n == 0 || n >= sizeof buf)
-			return 0;
+			return s != NULL ? -1 : 0;
 		memcpy(buf, url + 11, n);
 		buf[n] = '\0';
-		s = buf;
+		if (http_parse_pid(buf, &pid) != 0)
+			return s != NULL ? -1 : 0;
+		if (s != NULL && (http_parse_pid(s, &qpid) != 0 || qpid != pid))
+			return -1;
+		return pid;
 	}
 	return http_parse_pid(s, &pid) == 0 ? pid : 0; /* reply.c's, the one parser */
 }
 
+/*
+ * Whose the data about pid is: 1 with *owner set if every record of it
+ * names one owner, the live process's (/proc/PID), the process table's
+ * (its real uid when first seen) and the state directory's (an ended
+ * process's saved profile).  A pid is reused: the user whose process has
+ * pid N now must not get the profile another user's ended process N left,
+ * so records that disagree, or a saved entry that names no owner, make
+ * the owner unknown (root and the admin group only).
+ */
+static int pid_owner(int pid, uid_t *owner)
+{
+	struct statedir_entry e;
+	struct proc_info info;
+	void *buf = NULL;
+	size_t len;
+	uid_t u[3];
+	int n = 0, i;
+
+	if (procfs_owner(pid, &u[n]) == 0)
+		n++;
+	if (proc_copy(pid, &info, NULL) >= 0) { /* 1: no snapshot yet */
+		if (!info.have_uid)
+			return 0;
+		u[n++] = info.uid;
+	}
+	if (profile_ended_file(pid, "info", 4096, &buf, &len, &e) == 0) {
+		free(buf);
+		if (!e.have_uid)
+			return 0;
+		u[n++] = e.uid;
+	}
+	for (i = 1; i < n; i++)
+		if (u[i] != u[0])
+			return 0;
+	if (n == 0)
+		return 0;
+	*owner = u[0];
+	return 1;
+}
 
 /* MHD_get_connection_values' callback: counts Host header lines. */
 static enum MHD_Result count_host(void *cls, enum MHD_ValueKind kind, const char *key,
@@ -417,6 +467,9 @@ int guard_request(struct MHD_Connection *conn, int is_unix, const char *method,
 		uid_t owner = 0;
 		int pid = request_pid(conn, url), known;
 
+		if (pid < 0)
+			return (int)refuse(r, MHD_HTTP_BAD_REQUEST,
+					   "?pid= names another process than the path");
 		if (unixsock_cred(conn_fd(conn), &cred) != 0) {
 			__atomic_add_fetch(&counts.forbidden, 1, __ATOMIC_RELAXED);
 			return (int)refuse(r, MHD_HTTP_FORBIDDEN, "peer credentials unavailable");
@@ -425,7 +478,7 @@ int guard_request(struct MHD_Connection *conn, int is_unix, const char *method,
 		peer.gid = cred.gid;
 		peer.groups = cred.groups;
 		peer.ngroups = cred.ngroups;
-		known = pid > 0 && procfs_owner(pid, &owner) == 0;
+		known = pid > 0 && pid_owner(pid, &owner);
 		if (access_peer_may(&peer, have_admin_gid ? admin_gid : 0, cls, known, owner))
 			return 0;
 		__atomic_add_fetch(&counts.forbidden, 1, __ATOMIC_RELAXED);

@@ -9,10 +9,12 @@ before the fixes:
               FIFO at the path: POST attach must answer, /healthz too
   symlink     ... or a symlink to a root-only FIFO: never followed
   symbolise   the same FIFO under a sampled stack: collection keeps going
-  detach      DELETE /processes/ROOTPID by nobody (TCP: 401, socket: 403)
+  detach      DELETE /processes/ROOTPID by nobody (TCP: 401, socket: 403),
+              also with its own pid in ?pid=
   attach      POST /processes/ROOTPID/attach by nobody
   profile     root's heap profile to nobody (401/403); to its owner and to
-              an authenticated client it is served
+              an authenticated client it is served; a root process's saved
+              profile is not nobody's when nobody's process reuses its pid
   host        a foreign Host header (DNS rebinding): 421
   origin      a cross-origin POST: 403
   auth        wrong passwords from 12 loopback addresses: 401, counted, then 429
@@ -42,6 +44,7 @@ Exit 0 pass, 1 fail, 77 skip.
 import base64
 import concurrent.futures
 import ctypes
+import gzip
 import http.client
 import json
 import os
@@ -426,7 +429,8 @@ def main():
                               env=dict(os.environ, LD_PRELOAD=LIBGOMEM, GOMEM_STATS_INTERVAL_MS="50",
                                        GOMEM_PROFILE_RATE="4096"))
     children.append(victim)
-    d = Daemon(tmp, ["--web-config", web, "--socket-mode", "0666"])
+    state = os.path.join(tmp, "state")
+    d = Daemon(tmp, ["--web-config", web, "--socket-mode", "0666", "--state-dir", state])
     if not check(d.up(), "gomemd starts with --socket and --web-config"):
         print(d.text())
         return
@@ -617,6 +621,31 @@ def main():
     wait_for(lambda: os.path.exists(os.path.join(own_dir, "out.txt")), 10)
     st = nobody_over_socket(d.sock, "GET", "/debug/pprof/heap?pid=%d" % own.pid)
     check(seen and st == 200, "profile: nobody over the socket gets its own process's (%s)" % st)
+    # its own pid in ?pid= does not make root's process in the path its own
+    for method, path in (("DELETE", "/processes/%d?pid=%d" % (vp, own.pid)),
+                         ("POST", "/processes/%d/attach?pid=%d" % (vp, own.pid))):
+        st = nobody_over_socket(d.sock, method, path)
+        check(st in (400, 403), "%s %s by nobody: refused, not done (%s)" % (method, path, st))
+    check(request(d.port, path="/memstats?pid=%d" % vp)[0] == 200,
+          "detach: root's process still watched after ?pid= tricks")
+    # a reused pid: nobody's process now has the pid of a root process that
+    # ended, whose saved profile is in the state directory: not nobody's
+    sleeper = subprocess.Popen(as_nobody(["sleep", "60"]))
+    children.append(sleeper)
+    ent = os.path.join(state, "%d-1" % sleeper.pid)
+    os.mkdir(ent, 0o700)
+    with open(os.path.join(ent, "info"), "w") as f:
+        f.write("pid %d\nstart 1\nended 2\ncomm rootjob\nhow exited\ncode 0\nuid 0\n"
+                % sleeper.pid)
+    with open(os.path.join(ent, "heap.pb.gz"), "wb") as f:
+        f.write(gzip.compress(b"root's saved profile"))
+    st = nobody_over_socket(d.sock, "GET", "/debug/pprof/heap?pid=%d" % sleeper.pid)
+    check(st == 403, "reused pid: nobody does not get root's ended process's saved profile (%s)"
+          % st)
+    st, _, body = request(sock=d.sock, path="/debug/pprof/heap?pid=%d" % sleeper.pid)
+    check(st == 200 and gzip.decompress(body) == b"root's saved profile",
+          "reused pid: root gets it (%s)" % st)
+    sleeper.kill()
 
     # the unix socket's share per user: nobody gets 4 event streams and,
     # with them, 8 connections (a quarter of --socket-connections 32);

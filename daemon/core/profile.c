@@ -846,12 +846,28 @@ cmp_site(const void *a, const void *b)
 	return x->v[1] < y->v[1] ? 1 : x->v[1] > y->v[1] ? -1 : 0;
 }
 
+/*
+ * A site's name hashed with a per-call seed (FNV-1a from the seed): the
+ * names come from the watched process's ELF files, and one request may
+ * group a million buckets, so a lookup must not be a scan of every site.
+ */
+static uint64_t
+site_hash(const char *fn, uint64_t seed)
+{
+	uint64_t h = 0xcbf29ce484222325ull ^ seed;
+
+	for (; *fn != 0; fn++)
+		h = (h ^ (unsigned char)*fn) * 0x100000001b3ull;
+	return h ^ (h >> 29);
+}
+
 void
 profile_top(int pid, size_t want, struct profile_top *out)
 {
 	struct profile_site *sites = NULL;
 	int64_t *best = NULL;
-	size_t nsites = 0, i, k;
+	size_t nsites = 0, i, k, nslot = 16, at, *slot;
+	uint64_t seed = now_mono_ns() ^ (uint64_t)(uintptr_t)&nsites;
 	struct pstate *p;
 	struct psnap snap;
 
@@ -870,6 +886,9 @@ profile_top(int pid, size_t want, struct profile_top *out)
 	out->buckets = snap.cur.nbuckets;
 	sites = xcalloc(snap.cur.nbuckets + 1, sizeof(*sites));
 	best = xcalloc(snap.cur.nbuckets + 1, sizeof(*best));
+	while (nslot < 2 * (snap.cur.nbuckets + 1))
+		nslot *= 2;
+	slot = xcalloc(nslot, sizeof(*slot));
 	for (i = 0; i < snap.cur.nbuckets; i++) {
 		const struct procprof_bucket *bk = &snap.cur.buckets[i];
 		char *fn = NULL;
@@ -885,12 +904,17 @@ profile_top(int pid, size_t want, struct profile_top *out)
 			fn = frame_name(snap.sym, bk->pcs[j], true);
 		if (fn == NULL)
 			fn = xstrdup("?");
-		for (k = 0; k < nsites && strcmp(sites[k].function, fn) != 0; k++)
-			;
-		if (k == nsites)
+		at = site_hash(fn, seed) & (nslot - 1);
+		while (slot[at] != 0 && strcmp(sites[slot[at] - 1].function, fn) != 0)
+			at = (at + 1) & (nslot - 1);
+		if (slot[at] == 0) {
+			k = nsites;
 			sites[nsites++].function = fn;
-		else
+			slot[at] = nsites;
+		} else {
+			k = slot[at] - 1;
 			free(fn);
+		}
 		for (j = 0; j < 4; j++)
 			sites[k].v[j] += v[j];
 		if (v[3] + v[1] > best[k] || sites[k].stack == NULL) {
@@ -908,6 +932,7 @@ profile_top(int pid, size_t want, struct profile_top *out)
 	}
 	psnap_free(&snap);
 	free(best);
+	free(slot);
 	qsort(sites, nsites, sizeof(*sites), cmp_site);
 	for (k = want; k < nsites; k++) {
 		free(sites[k].function);

@@ -21,6 +21,9 @@
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
+#include <unistd.h>
+#include <sys/syscall.h>
+#include <poll.h>
 
 #include "base/clock.h"
 #include "base/log.h"
@@ -62,6 +65,17 @@ static struct pstate *plist;
 static struct profile_config pcfg;
 static char *state_dir;
 static bool running, stopping;
+
+/* Exits waiting for the pull thread (profile_on_lib_exit), oldest first. */
+#define PROFILE_MAX_EXITS 64
+struct pexit {
+	int pid, pidfd; /* pidfd: -1 if pidfd_open failed */
+	uint64_t addr;
+};
+static struct pexit pexits[PROFILE_MAX_EXITS];
+static size_t npexits;
+
+static void pexits_run(void);
 static pthread_t pthr;
 static struct profile_stats pstats;
 
@@ -511,6 +525,7 @@ pround(void)
 			psave(l.v[i].pid);
 		else if (!l.v[i].exited && pcfg.enabled)
 			pull(l.v[i].pid, 0);
+		pexits_run(); /* an exiting process waits: not behind the whole round */
 	}
 	free(l.v);
 }
@@ -527,6 +542,7 @@ pthread_main(void *arg)
 		uint64_t now;
 
 		pthread_mutex_unlock(&profile_lock);
+		pexits_run();
 		pround();
 		now = now_mono_ns();
 		if (state_dir != NULL && now - last_prune >= PROFILE_PRUNE_NS) {
@@ -594,6 +610,9 @@ profile_fini(void)
 		plist = p->next;
 		pfree(p);
 	}
+	while (npexits > 0)
+		if (pexits[--npexits].pidfd >= 0)
+			close(pexits[npexits].pidfd);
 	pthread_mutex_unlock(&profile_lock);
 	free(state_dir);
 	state_dir = NULL;
@@ -689,21 +708,81 @@ prefresh(int pid)
 	prefresh_at(pid, 0);
 }
 
+/*
+ * gomem:exit: the process waits (up to 250 ms) until we say we have its
+ * final table.  The copy is the pull thread's (pexits_run): here, on the
+ * collector's thread, which also reads every ring buffer and sweeps, the
+ * exit is only queued.  The queue is bounded and holds a pid once: a
+ * process that fires the probe in a loop takes one slot and costs one
+ * copy at a time.  A pidfd taken now tells, at the acknowledgement, that
+ * the pid is still that process: the word is written into no other.
+ */
 void
 profile_on_lib_exit(int pid, uint64_t addr)
 {
-	struct pstate *p;
+	bool queued = false;
+	int pidfd;
+	size_t i;
 
 	if (running) {
-		prefresh_at(pid, addr);
+		pidfd = (int)syscall(SYS_pidfd_open, pid, 0);
 		pthread_mutex_lock(&profile_lock);
-		if ((p = pfind_locked(pid)) != NULL)
-			p->lib_exit = true;
+		for (i = 0; i < npexits && pexits[i].pid != pid; i++)
+			;
+		if (i < npexits) { /* already queued: the latest table's address */
+			pexits[i].addr = addr;
+			queued = true;
+		} else if (npexits < PROFILE_MAX_EXITS) {
+			pexits[npexits++] = (struct pexit){ pid, pidfd, addr };
+			pidfd = -1;
+			queued = true;
+			pthread_cond_signal(&profile_cond);
+		}
 		pthread_mutex_unlock(&profile_lock);
+		if (pidfd >= 0)
+			close(pidfd);
+		if (queued)
+			return;
+		log_debug("process %d: %d exits queued; its table is not copied", pid,
+			  PROFILE_MAX_EXITS);
 	}
-	/* The process waits (up to 250 ms) until we say we have its table. */
 	if (procprof_ack_exit(pid, addr) != 0)
 		log_debug("process %d: cannot acknowledge its exit: %s", pid, strerror(errno));
+}
+
+/* Copy the queued exits' tables, then acknowledge each (the pull thread). */
+static void
+pexits_run(void)
+{
+	struct pstate *p;
+	struct pexit e;
+
+	for (;;) {
+		pthread_mutex_lock(&profile_lock);
+		if (npexits == 0) {
+			pthread_mutex_unlock(&profile_lock);
+			return;
+		}
+		e = pexits[0];
+		memmove(pexits, pexits + 1, --npexits * sizeof(*pexits));
+		pthread_mutex_unlock(&profile_lock);
+		prefresh_at(e.pid, e.addr);
+		pthread_mutex_lock(&profile_lock);
+		if ((p = pfind_locked(e.pid)) != NULL)
+			p->lib_exit = true;
+		pthread_mutex_unlock(&profile_lock);
+		if (e.pidfd >= 0) {
+			struct pollfd pf = { e.pidfd, POLLIN, 0 };
+			int gone = poll(&pf, 1, 0) != 0; /* readable: it ended */
+
+			close(e.pidfd);
+			if (gone)
+				continue;
+		}
+		if (procprof_ack_exit(e.pid, e.addr) != 0)
+			log_debug("process %d: cannot acknowledge its exit: %s", e.pid,
+				  strerror(errno));
+	}
 }
 
 int

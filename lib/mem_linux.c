@@ -72,10 +72,20 @@ int gm_sys_map(void *v, size_t n)
 	return 0;
 }
 
-/* Return the pages to the OS (Ready -> Prepared); they read as zero after. */
+/*
+ * Return the pages to the OS (Ready -> Prepared); they read as zero after.
+ * The heap counts them released and calloc trusts them to be zero, so when
+ * the kernel refuses (EINVAL for mlock'ed memory, after mlockall; EPERM or
+ * ENOSYS from a seccomp filter) they are zeroed here: they stay resident,
+ * as locked memory must.  errno is kept: free does not change it.
+ */
 void gm_sys_unused(void *v, size_t n)
 {
-	madvise(v, n, MADV_DONTNEED);
+	int e = errno;
+
+	if (madvise(v, n, MADV_DONTNEED) != 0)
+		memset(v, 0, n);
+	errno = e;
 }
 
 /* process_madvise's pid file descriptor for the calling thread (Linux 6.14). */
@@ -146,6 +156,7 @@ void gm_unused_flush(gm_unused_batch *b)
 	int mode = atomic_load_explicit(&gm_unused_mode, memory_order_relaxed);
 	size_t i = 0, off = 0;
 	long done = 0;
+	int e = errno;
 
 	if (b->n == 0)
 		return;
@@ -178,6 +189,7 @@ void gm_unused_flush(gm_unused_batch *b)
 	for (; i < b->n; i++, off = 0)
 		gm_sys_unused((char *)b->r[i].iov_base + off, b->r[i].iov_len - off);
 	b->n = 0;
+	errno = e;
 }
 
 /*
@@ -355,7 +367,11 @@ void gm_lock_wait(gm_lock *l, uint32_t me)
 		    !__atomic_compare_exchange_n(&l->v, &v, v | GM_LOCK_SLEEPERS, false,
 						 __ATOMIC_RELAXED, __ATOMIC_RELAXED))
 			continue;
+		/* EAGAIN when the word moved first: not the caller's errno. */
+		int e = errno;
+
 		syscall(SYS_futex, &l->v, FUTEX_WAIT_PRIVATE, v | GM_LOCK_SLEEPERS, NULL, NULL, 0);
+		errno = e;
 	}
 }
 
@@ -378,5 +394,8 @@ uint32_t gm_lock_token_slow(void)
 /* Wake one sleeper of a lock just given back. */
 void gm_lock_wake(gm_lock *l)
 {
+	int e = errno;
+
 	syscall(SYS_futex, &l->v, FUTEX_WAKE_PRIVATE, 1, NULL, NULL, 0);
+	errno = e;
 }

@@ -479,6 +479,92 @@ START_TEST(test_calloc_large)
 }
 END_TEST
 
+/*
+ * calloc trusts pages the scavenger gave back to read as zero.  Under
+ * mlockall the kernel refuses MADV_DONTNEED (EINVAL), so the pages keep
+ * their bytes: they must be zeroed some other way, or calloc hands out old
+ * data.  In a child, so that the lock stays there; it needs CAP_IPC_LOCK or
+ * a memlock limit over the heap (root in CI).
+ */
+START_TEST(test_calloc_after_release_under_mlockall)
+{
+	const size_t n = 8 * MiB; /* over the thread's large cache: back to the heap */
+	int st;
+	pid_t pid = fork();
+
+	ck_assert_int_ge(pid, 0);
+	if (pid == 0) {
+		unsigned char *p, *q;
+		size_t off;
+
+		if (mlockall(MCL_CURRENT | MCL_FUTURE) != 0)
+			_exit(77);
+		p = malloc(n);
+		if (p == NULL)
+			_exit(2);
+		memset(p, 0xAA, n);
+		free(p);
+		malloc_trim(0); /* every idle page back now: madvise fails on each */
+		q = calloc(1, n);
+		if (q == NULL)
+			_exit(3);
+		off = zero_check(q, n);
+		if (off != (size_t)-1) {
+			fprintf(stderr, "calloc(1, %zu) = %p has byte %zu = 0x%02x under mlockall\n",
+				n, (void *)q, off, q[off]);
+			_exit(1);
+		}
+		_exit(0);
+	}
+	ck_assert_int_eq(waitpid(pid, &st, 0), pid);
+	ck_assert(WIFEXITED(st));
+	if (WEXITSTATUS(st) == 77) {
+		fprintf(stderr, "note: mlockall refused (no CAP_IPC_LOCK): not checked\n");
+		return;
+	}
+	ck_assert_msg(WEXITSTATUS(st) == 0, "child exited %d", WEXITSTATUS(st));
+}
+END_TEST
+
+/*
+ * free keeps errno (glibc 2.33 on, POSIX.1-2024) also when it waits for a
+ * lock: a futex wait that finds the word changed fails with EAGAIN.
+ */
+static int errno_seen;
+
+static void *free_errno_thread(void *arg)
+{
+	(void)arg;
+	for (int i = 0; i < 40000 && !__atomic_load_n(&errno_seen, __ATOMIC_RELAXED); i++) {
+		void *a = malloc(40000), *b = malloc(90000 + (size_t)(i & 7) * 4096);
+
+		if (a == NULL || b == NULL) {
+			__atomic_store_n(&errno_seen, -1, __ATOMIC_RELAXED);
+			break;
+		}
+		errno = 0;
+		free(a);
+		free(b);
+		if (errno != 0)
+			__atomic_store_n(&errno_seen, errno, __ATOMIC_RELAXED);
+	}
+	return NULL;
+}
+
+START_TEST(test_free_keeps_errno_contended)
+{
+	pthread_t t[6];
+	unsigned i;
+
+	errno_seen = 0;
+	for (i = 0; i < 6; i++)
+		ck_assert_int_eq(pthread_create(&t[i], NULL, free_errno_thread, NULL), 0);
+	for (i = 0; i < 6; i++)
+		pthread_join(t[i], NULL);
+	ck_assert_msg(errno_seen == 0, "free set errno to %d (-1: malloc failed)", errno_seen);
+}
+END_TEST
+
 /* ---- realloc ---- */
 
 /* Grow one block through every size to 4 KiB, then in steps to 70000, and back. */
@@ -1324,6 +1410,8 @@ static Suite *api_suite(void)
 	tcase_add_test(tc, test_calloc_zero_sizes);
 	tcase_add_test(tc, test_calloc_dirty_reuse);
 	tcase_add_test(tc, test_calloc_large);
+	tcase_add_test(tc, test_calloc_after_release_under_mlockall);
+	tcase_add_test(tc, test_free_keeps_errno_contended);
 	suite_add_tcase(s, tc);
 
 	tc = tcase_create("realloc");

@@ -9,8 +9,9 @@
  * if there is one and try again; without one, the throwing forms throw
  * std::bad_alloc and the nothrow forms return NULL.  The handler and the
  * throw are libstdc++'s own, std::get_new_handler and std::__throw_bad_alloc,
- * looked up with dlsym the first time an allocation fails: any program that
- * calls operator new links a C++ runtime that has them.  If none is found
+ * looked up with dlsym the first time an allocation fails (in the global
+ * scope, else in a runtime loaded RTLD_LOCAL): any program that calls
+ * operator new has loaded a C++ runtime that has them.  If none is found
  * the process aborts with a message rather than return NULL from a
  * throwing new.  A new-handler that throws from a nothrow new propagates
  * its exception (this file cannot catch it); the standard's handlers do not
@@ -27,10 +28,23 @@ typedef void (*gm_new_handler)(void);
 static gm_new_handler (*_Atomic gm_get_new_handler)(void);
 static void (*_Atomic gm_throw_bad_alloc)(void);
 
+/*
+ * A C++ runtime's function, from the global scope or else from a runtime
+ * loaded RTLD_LOCAL: Python loads extension modules so, and a module's
+ * libstdc++ is then in no global scope, while its operator new is ours.
+ */
 static void *gm_cxx_sym(const char *name)
 {
+	static const char *const runtimes[] = {"libstdc++.so.6", "libc++.so.1"};
 	void *f = dlsym(RTLD_DEFAULT, name);
 
+	for (size_t i = 0; f == NULL && i < sizeof(runtimes) / sizeof(runtimes[0]); i++) {
+		/* Loaded already or not at all: a failed new loads nothing. */
+		void *h = dlopen(runtimes[i], RTLD_LAZY | RTLD_NOLOAD);
+
+		if (h != NULL)
+			f = dlsym(h, name);
+	}
 	if (f == NULL)
 		gm_throw("gomem: operator new failed and no C++ runtime to report it");
 	return f;

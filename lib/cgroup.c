@@ -289,7 +289,7 @@ static uint64_t gm_cg_value(char *path, size_t plen, const char *file)
 	}
 	if (p == buf || (*p != '\n' && *p != 0) || v >= GM_CG_UNLIMITED)
 		return UINT64_MAX;
-	return v;
+	return v != 0 ? v : 1; /* 0 is the tightest limit; 0 means none here */
 }
 
 /*
@@ -376,7 +376,9 @@ int64_t gm_set_memory_limit(int64_t limit)
 	gm_lock_acquire(&gm_heap.lock);
 	old = atomic_load_explicit(&gm_heap.limit, memory_order_relaxed);
 	if (limit >= 0) {
-		atomic_store_explicit(&gm_heap.limit, limit == INT64_MAX ? 0 : (uint64_t)limit,
+		/* 0 is Go's tightest limit; 0 means none here, so it is kept as 1. */
+		atomic_store_explicit(&gm_heap.limit,
+				      limit == INT64_MAX ? 0 : limit == 0 ? 1 : (uint64_t)limit,
 				      memory_order_relaxed);
 		gm_heap.limit_source = GOMEM_LIMIT_API;
 	}

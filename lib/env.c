@@ -27,6 +27,8 @@
  */
 #include "internal.h"
 
+#include <sys/auxv.h>
+
 #include <stdlib.h>
 #include <string.h>
 
@@ -45,9 +47,17 @@ gm_options gm_opt = {
     .init_repeat_ns = 30000000000u,
 };
 
-/* getenv without surprises: it only scans environ, never allocates. */
+/*
+ * getenv without surprises: it only scans environ, never allocates.  In a
+ * secure-execution program (setuid, setgid or file capabilities: AT_SECURE)
+ * nothing is read, as glibc ignores MALLOC_* there: the caller's
+ * environment must not set the limit, the checks or the traces of a
+ * program that runs with more privilege than the caller has.
+ */
 const char *gm_getenv(const char *name)
 {
+	if (getauxval(AT_SECURE) != 0)
+		return NULL;
 	return getenv(name);
 }
 
@@ -133,10 +143,10 @@ static int gm_env_debug_pair(const char *p, size_t len)
 		gm_opt.check = n != 0;
 	else if (KEY("exitstats"))
 		gm_opt.exitstats = n != 0;
-	else if (KEY("scavwindow"))
-		gm_opt.release_delay_ns = n * 1000000u;
+	else if (KEY("scavwindow")) /* 10 ms to an hour: 0 made the thread spin */
+		gm_opt.release_delay_ns = (n < 10 ? 10 : n > 3600000u ? 3600000u : n) * 1000000u;
 	else if (KEY("scavage"))
-		gm_opt.scav_age_ns = n * 1000000u;
+		gm_opt.scav_age_ns = (n > 3600000u ? 3600000u : n) * 1000000u;
 	else if (KEY("scavdelay"))
 		gm_opt.scav_delay_ns = (n > 3600000u ? 3600000u : n) * 1000000u;
 	else if (KEY("initrepeat"))
@@ -166,7 +176,8 @@ void gm_env_init(void)
 		int64_t lim;
 
 		if (gm_parse_bytes(v, &lim) == 0) {
-			gm_opt.memory_limit = lim;
+			/* Go's 0 is a limit (of nothing): 0 means none here. */
+			gm_opt.memory_limit = lim == 0 ? 1 : lim;
 			gm_opt.memory_limit_set = true;
 		} else
 			gm_env_warn("GOMEMLIMIT", v);

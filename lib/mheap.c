@@ -976,8 +976,9 @@ size_t gm_mheap_scavenge(size_t want, bool force)
 {
 	size_t done = 0;
 	uint64_t t0 = gm_nanotime(), now = gm_idle_clock();
-	/* Runs idle since after this are left alone, unless forced. */
-	uint64_t young = force || now < gm_opt.scav_age_ns ? UINT64_MAX : now - gm_opt.scav_age_ns;
+	/* Runs idle since after this are left alone, unless forced (none has
+	 * been idle longer than the machine has been up). */
+	uint64_t young = force ? UINT64_MAX : now < gm_opt.scav_age_ns ? 0 : now - gm_opt.scav_age_ns;
 	gm_unused_batch batch;
 	struct {
 		gm_mspan *s;

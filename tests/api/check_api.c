@@ -1245,6 +1245,33 @@ START_TEST(test_release_keeps_live_data)
 }
 END_TEST
 
+/*
+ * Go's SetMemoryLimit(0) is the tightest limit, not "off": with it, idle
+ * memory goes back to the OS as the heap allocates.
+ */
+START_TEST(test_memory_limit_zero_is_a_limit)
+{
+	int64_t old = gomem_set_memory_limit(0);
+	struct gomem_memstats m;
+	void *p, *q;
+
+	ck_assert_int_ne(gomem_memory_limit(), INT64_MAX);
+	p = malloc(16 * MiB);
+	ck_assert_ptr_nonnull(p);
+	memset(p, 1, 16 * MiB);
+	free(p);
+	q = malloc(64 * 1024); /* a span from the heap: over the limit, it releases */
+	ck_assert_ptr_nonnull(q);
+	gomem_read_memstats(&m);
+	ck_assert_msg(m.HeapIdle - m.HeapReleased < 4 * MiB,
+		      "limit 0: %llu bytes idle and not released",
+		      (unsigned long long)(m.HeapIdle - m.HeapReleased));
+	free(q);
+	gomem_set_memory_limit(old);
+	ck_assert_int_eq(gomem_memory_limit(), old);
+}
+END_TEST
+
 /* Allocate and free 64 blocks of 1 KiB: the thread's cache keeps them. */
 static void *cache_some(void *arg)
 {
@@ -1400,6 +1427,7 @@ static Suite *api_suite(void)
 	tcase_add_test(tc, test_no_overlap);
 	tcase_add_test(tc, test_churn_no_growth);
 	tcase_add_test(tc, test_release_keeps_live_data);
+	tcase_add_test(tc, test_memory_limit_zero_is_a_limit);
 	tcase_add_test(tc, test_free_os_memory_takes_exited_caches);
 	suite_add_tcase(s, tc);
 

@@ -150,6 +150,12 @@ START_TEST(v2_max_and_high)
 	ck_assert_uint_eq(limit_of(d, ml, 2, &src), 0);
 	put("cg/svc/x/memory.max", "99999999999999999999999\n");
 	ck_assert_uint_eq(limit_of(d, ml, 2, &src), 0);
+	/* 0 is the tightest limit, not none (0 means none in the result),
+	 * also beside a looser one on another level. */
+	put("cg/svc/x/memory.max", "0\n");
+	put("cg/svc/memory.high", "100000000\n");
+	ck_assert_uint_eq(limit_of(d, ml, 2, &src), 1);
+	ck_assert_uint_eq(src, GOMEM_LIMIT_CGROUP_MAX);
 	/* The root cgroup itself. */
 	put("cgroup", "0::/\n");
 	ck_assert_int_eq(find(d, &ml), 2);

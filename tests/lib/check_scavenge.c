@@ -17,6 +17,43 @@
 #include <sys/syscall.h>
 #include <sys/wait.h>
 
+/*
+ * GOMEMDEBUG's scavenger times are bounded: scavwindow=0 made the thread
+ * wake every nanosecond, and a huge value wrapped to 0.
+ */
+START_TEST(scav_times_bounded)
+{
+	setenv("GOMEMDEBUG", "scavwindow=0,scavage=288230376151711744", 1);
+	gm_env_init();
+	ck_assert_uint_eq(gm_opt.release_delay_ns, 10000000u);
+	ck_assert_uint_eq(gm_opt.scav_age_ns, 3600000000000u);
+	setenv("GOMEMDEBUG", "scavwindow=288230376151711744", 1);
+	gm_env_init();
+	ck_assert_uint_eq(gm_opt.release_delay_ns, 3600000000000u);
+	unsetenv("GOMEMDEBUG");
+}
+END_TEST
+
+/*
+ * An idle age longer than the machine has been up leaves every run alone
+ * (it released every run at once, as a forced pass does).
+ */
+START_TEST(scavage_over_uptime_releases_nothing)
+{
+	const size_t n = 8 << 20; /* over the thread's large cache: to the heap */
+	void *p;
+
+	gm_ensure_init();
+	gm_opt.scav_age_ns = UINT64_MAX / 2;
+	p = gm_malloc(n);
+	ck_assert_ptr_nonnull(p);
+	memset(p, 1, n);
+	gm_free(p);
+	ck_assert_uint_eq(gm_mheap_scavenge(SIZE_MAX, false), 0);
+	ck_assert_uint_ge(gm_mheap_scavenge(SIZE_MAX, true), n);
+}
+END_TEST
+
 START_TEST(free_os_memory_releases_all_idle)
 {
 	struct gomem_memstats m;
@@ -385,6 +422,8 @@ main(void)
 	tcase_add_test(tc, unused_batch_under_seccomp);
 	tcase_add_test(tc, lazy_start_not_from_a_vfork_child);
 	tcase_add_test(tc, fork_child_delay_from_first_slow_path);
+	tcase_add_test(tc, scav_times_bounded);
+	tcase_add_test(tc, scavage_over_uptime_releases_nothing);
 	suite_add_tcase(s, tc);
 	return run_suite(s);
 }

@@ -915,6 +915,16 @@ bucket_values(const struct procprof *c, const struct procprof_bucket *bk, int64_
 	v[3] = (int64_t)b;
 }
 
+/* A bucket's counts as sampled, in bucket_values' order (Go's legacy text). */
+static void
+raw_values(const struct procprof_bucket *bk, int64_t v[4])
+{
+	v[0] = (int64_t)bk->alloc_objects;
+	v[1] = (int64_t)bk->alloc_bytes;
+	v[2] = (int64_t)(bk->alloc_objects - bk->free_objects);
+	v[3] = (int64_t)(bk->alloc_bytes - bk->free_bytes);
+}
+
 static int
 cmp_site(const void *a, const void *b)
 {
@@ -1060,11 +1070,12 @@ profile_text(int pid, struct obuf *b)
 	for (i = 0; i < c->nbuckets; i++) {
 		int64_t v[4];
 
-		bucket_values(c, &c->buckets[i], v);
+		raw_values(&c->buckets[i], v);
 		for (int k = 0; k < 4; k++)
 			tot[k] += v[k];
 	}
-	/* Go's legacy form: in use, then [allocated], @ heap/2*rate. */
+	/* Go's legacy form: in use, then [allocated], @ heap/2*rate; the
+	 * counts as sampled (a reader scales them, as it does Go's). */
 	obuf_printf(b, "heap profile: %lld: %lld [%lld: %lld] @ heap/%llu\n", (long long)tot[2],
 		    (long long)tot[3], (long long)tot[0], (long long)tot[1],
 		    (unsigned long long)c->rate * 2);
@@ -1073,7 +1084,7 @@ profile_text(int pid, struct obuf *b)
 		int64_t v[4];
 		unsigned j;
 
-		bucket_values(c, bk, v);
+		raw_values(bk, v);
 		obuf_printf(b, "%lld: %lld [%lld: %lld] @", (long long)v[2], (long long)v[3],
 			    (long long)v[0], (long long)v[1]);
 		for (j = 0; j < bk->depth; j++)

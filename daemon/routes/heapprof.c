@@ -96,6 +96,9 @@ int heapprof_heap(struct http_req *req)
 
 	if (heapprof_seconds(req, &secs, &ret) != 0)
 		return ret;
+	if (text && http_arg(req, "seconds") != NULL) /* as Go's net/http/pprof */
+		return http_reply_error(req, MHD_HTTP_BAD_REQUEST,
+					"seconds and debug params are incompatible");
 	if (http_pid_arg(req, 0, &pid, &ret) < 0)
 		return ret;
 	if (pid == 0 && !text) {
@@ -111,7 +114,11 @@ int heapprof_heap(struct http_req *req)
 		struct obuf b;
 
 		obuf_init(&b, 4096);
-		profile_text(pid, &b);
+		if (profile_text(pid, &b) != 0) { /* ended, or not copied yet */
+			obuf_free(&b);
+			return http_reply_error(req, MHD_HTTP_NOT_FOUND,
+						"no heap profile of process %d to show as text", pid);
+		}
 		body = obuf_take(&b, &len);
 		if (body == NULL)
 			return http_reply_error(req, MHD_HTTP_INTERNAL_SERVER_ERROR,

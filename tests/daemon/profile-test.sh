@@ -3,7 +3,8 @@
 # them with no binary at hand (-symbolize=none):
 #   1. workloads that allocated everything before gomemd started: sites.c's
 #      6:3:1 sites ranked right and within 10% (alloc and in use), with
-#      file:line, libc lines (libc6-dbg), a demangled C++ method;
+#      file:line, libc lines (libc6-dbg), a demangled C++ method; ?debug=1
+#      text with the same totals when go tool pprof reads it;
 #   2. /debug/pprof/heap without pid: one profile, a pid label per process;
 #   3. /leaks ranks site_a first, with the age of its oldest live sample;
 #   4. a SIGKILLed process is still profiled after the grace period, and
@@ -87,6 +88,20 @@ fi
 get "$URL/debug/pprof/heap?pid=$W2" "$T/w2.pb.gz"
 pp -sample_index=alloc_space -traces "$T/w2.pb.gz" | grep -q '^ *64B *store::Cache::grow(int)$' ||
 	fail "C++: no demangled store::Cache::grow(int) at the top of its stack"
+
+# 1b. ?debug=1, Go's legacy text: go tool pprof reads it and scales its
+# counts itself, so its totals are the protobuf's (they were twice as large
+# when the text carried counts already scaled).
+get "$URL/debug/pprof/heap?pid=$W1&debug=1" "$T/w1.txt"
+head -1 "$T/w1.txt" | grep -q '^heap profile: .* @ heap/8192$' || fail "debug=1 header: $(head -1 "$T/w1.txt")"
+for idx in alloc_space inuse_space; do
+	a=$(pp -unit=MB -sample_index=$idx -top "$T/w1.pb.gz" | sed -n 's/.* of \([0-9.]*\)MB total.*/\1/p')
+	b=$(pp -unit=MB -sample_index=$idx -top "$T/w1.txt" | sed -n 's/.* of \([0-9.]*\)MB total.*/\1/p')
+	python3 -c "import sys; a, b = float(sys.argv[1]), float(sys.argv[2]); sys.exit(0 if abs(a - b) <= 0.1 * a else 1)" \
+		"${a:-0}" "${b:-0}" || fail "debug=1 $idx total ${b:-none} MB, protobuf ${a:-none} MB"
+done
+code=$(curl -s -u "$AUTH" -o /dev/null -w '%{http_code}' "$URL/debug/pprof/heap?pid=$W1&debug=1&seconds=5")
+[ "$code" = 400 ] || fail "debug=1 with seconds: $code, not 400 (as Go)"
 
 # 2.
 get "$URL/debug/pprof/heap" "$T/all.pb.gz"

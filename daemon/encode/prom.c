@@ -1,6 +1,8 @@
 /* prom.c: Prometheus text exposition.  See prom.h. */
 #include "config.h"
 
+#include <math.h>
+
 #include <string.h>
 
 #include "base/obuf.h"
@@ -81,6 +83,21 @@ static const char *prom_type(const char *kind, const char *name)
 }
 
 /*
+ * A sample value: Go's float formatting (as the JSON outputs), and NaN,
+ * +Inf and -Inf as the text format writes them (a float copied from the
+ * watched process may be any bits; JSON has no such values).
+ */
+static void prom_float(struct obuf *b, double f)
+{
+	if (isnan(f))
+		obuf_adds(b, "NaN");
+	else if (isinf(f))
+		obuf_adds(b, f > 0 ? "+Inf" : "-Inf");
+	else
+		gojson_float(b, f);
+}
+
+/*
  * One family of a field at offset off: a float64 when is_f64, else a
  * uint64 (nanoseconds become seconds where the name says seconds).
  */
@@ -102,7 +119,7 @@ static void prom_family(struct obuf *b, const struct prom_proc *procs, size_t n,
 		obuf_addc(b, ' ');
 		if (is_f64) {
 			memcpy(&f, (const char *)procs[i].ms + off, sizeof f);
-			gojson_float(b, f);
+			prom_float(b, f);
 		} else {
 			memcpy(&v, (const char *)procs[i].ms + off, sizeof v);
 			if (secs)

@@ -66,6 +66,24 @@ static int heapprof_seconds(struct http_req *req, unsigned *secs, int *ret)
 	return 0;
 }
 
+/* ?n= (sites to list), 1..1000, digits only; -1 when it replied. */
+static int heapprof_n(struct http_req *req, size_t *want, int *ret)
+{
+	const char *s = http_arg(req, "n");
+	char *end;
+	unsigned long v;
+
+	if (s == NULL)
+		return 0;
+	v = strtoul(s, &end, 10);
+	if (s[0] < '0' || s[0] > '9' || *end != '\0' || v == 0 || v > 1000) {
+		*ret = http_reply_error(req, MHD_HTTP_BAD_REQUEST, "malformed n \"%.32s\" (1..1000)", s);
+		return -1;
+	}
+	*want = v;
+	return 0;
+}
+
 /* GET /debug/pprof/heap. */
 /*
  * ?debug=N as Go's net/http/pprof reads it (strconv.Atoi, its error
@@ -136,7 +154,6 @@ int heapprof_heap(struct http_req *req)
 /* GET /profile/top. */
 int heapprof_top(struct http_req *req)
 {
-	const char *ns = http_arg(req, "n");
 	struct profile_top top;
 	size_t i, k, want = TOP_DEFAULT;
 	struct obuf b;
@@ -145,14 +162,8 @@ int heapprof_top(struct http_req *req)
 
 	if (heapprof_pid(req, &pid, &ret) != 0)
 		return ret;
-	if (ns != NULL) {
-		char *end;
-		unsigned long v = strtoul(ns, &end, 10);
-
-		if (*ns == '\0' || *end != '\0' || v == 0 || v > 1000)
-			return http_reply_error(req, MHD_HTTP_BAD_REQUEST, "bad n (1..1000)");
-		want = v;
-	}
+	if (heapprof_n(req, &want, &ret) != 0)
+		return ret;
 	profile_top(pid, want, &top);
 	obuf_init(&b, 4096);
 	json_init(&j, &b);
@@ -193,7 +204,6 @@ int heapprof_top(struct http_req *req)
 /* GET /leaks. */
 int heapprof_leaks(struct http_req *req)
 {
-	const char *ns = http_arg(req, "n");
 	size_t want = TOP_DEFAULT;
 	unsigned secs;
 	struct obuf b;
@@ -204,14 +214,8 @@ int heapprof_leaks(struct http_req *req)
 		return ret;
 	if (heapprof_pid(req, &pid, &ret) != 0)
 		return ret;
-	if (ns != NULL) {
-		char *end;
-		unsigned long v = strtoul(ns, &end, 10);
-
-		if (ns[0] < '0' || ns[0] > '9' || *end != 0 || v == 0 || v > 1000)
-			return http_reply_error(req, MHD_HTTP_BAD_REQUEST, "malformed n \"%.32s\"", ns);
-		want = v;
-	}
+	if (heapprof_n(req, &want, &ret) != 0)
+		return ret;
 	obuf_init(&b, 4096);
 	json_init(&j, &b);
 	if (profile_leaks(pid, secs, want, &j) != 0) {

@@ -152,6 +152,19 @@ void memstats_fini(void)
 	pthread_mutex_unlock(&list_lock);
 }
 
+/* ?full= as Go's strconv.ParseBool reads it. */
+static int bool_true(const char *s)
+{
+	return strcmp(s, "1") == 0 || strcmp(s, "t") == 0 || strcmp(s, "T") == 0 ||
+	       strcmp(s, "true") == 0 || strcmp(s, "TRUE") == 0 || strcmp(s, "True") == 0;
+}
+
+static int bool_false(const char *s)
+{
+	return strcmp(s, "0") == 0 || strcmp(s, "f") == 0 || strcmp(s, "F") == 0 ||
+	       strcmp(s, "false") == 0 || strcmp(s, "FALSE") == 0 || strcmp(s, "False") == 0;
+}
+
 /* GET /memstats: all processes and totals. */
 int memstats_http(struct http_req *req)
 {
@@ -162,9 +175,11 @@ int memstats_http(struct http_req *req)
 
 	if (http_pid_arg(req, 0, &pid, &ret) < 0)
 		return ret;
+	if (full != NULL && !bool_true(full) && !bool_false(full))
+		return http_reply_error(req, MHD_HTTP_BAD_REQUEST, "malformed full \"%.32s\"", full);
 	if (pid != 0)
 		return memstats_one(req, pid);
-	if (full == NULL || strcmp(full, "0") == 0)
+	if (full == NULL || bool_false(full))
 		return memstats_list_cached(req);
 	body = memstats_list_body(1, &len);
 	if (body == NULL)

@@ -77,11 +77,14 @@ static void metrics_profile(struct obuf *b)
 #define G_(name, help, v)                                                                          \
 	prom_head(b, "gomemd_profile_" name, "gauge", help);                                       \
 	prom_u64(b, "gomemd_profile_" name, NULL, v);
-	C_("samples_total", "Allocation samples in the processes' own profiles (latest copies).",
+	/* Sums over the processes watched now: they fall when one goes, so
+	 * gauges (as counters, each fall read as a reset). */
+	G_("samples", "Allocation samples in the watched processes' own profiles (latest copies).",
 	   s.samples)
-	C_("lost_samples_total", "Samples the processes could not record (out of memory, table "
+	G_("lost_samples", "Samples the watched processes could not record (out of memory, table "
 	   "full, inside the profiler).", s.lost)
-	C_("truncated_stacks_total", "Samples whose stack was cut at 64 frames.", s.truncated)
+	G_("truncated_stacks", "Samples of the watched processes whose stack was cut at 64 frames.",
+	   s.truncated)
 	C_("pulls_total", "Copies of a process's profile table taken.", s.pulls)
 	C_("pull_errors_total", "Copies that failed (no table found, unreadable, malformed).",
 	   s.pull_errors)

@@ -14,6 +14,7 @@
 
 #include <pthread.h>
 #include <stdlib.h>
+#include <math.h>
 #include <string.h>
 #include <time.h>
 #include <unistd.h>
@@ -39,8 +40,10 @@ __attribute__((visibility("default"))) void gomem_read_memstats(struct gomem_mem
 static void
 fill(struct gomem_memstats *m)
 {
-	const char *b = getenv("FIXTURE_BASE");
+	const char *b = getenv("FIXTURE_BASE"), *fv = getenv("FIXTURE_F64");
 	unsigned long long base = 1000, i = 0;
+	/* The float64 fields: 0.25, or NaN or +Inf (any bits a process may write). */
+	double f64 = fv == NULL ? 0.25 : strcmp(fv, "nan") == 0 ? NAN : strcmp(fv, "inf") == 0 ? INFINITY : 0.25;
 	struct timespec ts;
 	int k;
 
@@ -54,7 +57,7 @@ fill(struct gomem_memstats *m)
 #define F_U64(n, ...) m->n = base + ++i;
 #define F_U64A(n) m->n[0] = base;
 #define F_U32(n) m->n = 7;
-#define F_F64(n, ...) m->n = 0.25;
+#define F_F64(n, ...) m->n = f64;
 #define F_BOOL(n) m->n = 1;
 #define F_BYSZ(n)                                                                          \
 	for (k = 0; k < GOMEM_NUM_BYSIZE; k++) {                                           \

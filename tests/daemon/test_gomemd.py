@@ -70,6 +70,12 @@ class Client:
     def get(self, path):
         return self.req("GET", path)
 
+    def raw(self, path):
+        """The body of a GET that answers 200, as bytes."""
+        r = urllib.request.Request(self.base + path, headers={"Authorization": TEST_AUTH})
+        with urllib.request.urlopen(r, timeout=10) as resp:
+            return resp.read()
+
 
 def read_flat(path):
     d = {}
@@ -276,6 +282,16 @@ def main():
     check(st == 404 and e["Status"] == 404, "unknown route -> 404 JSON")
     st, _, e = c.req("POST", "/processes/abc/attach")
     check(st == 400, "POST /processes/abc/attach -> 400")
+    for bad in ("+5", "%205", "-1", "0", "1001", "5x", ""):
+        st, _, e = c.get("/profile/top?pid=%d&n=%s" % (wl[0].pid, bad))
+        check(st == 400 and isinstance(e, dict) and e.get("Status") == 400,
+              "/profile/top n=%r -> 400 JSON (%s)" % (bad, st))
+    for bad in ("banana", "2", ""):
+        st, _, e = c.get("/memstats?full=" + bad)
+        check(st == 400 and isinstance(e, dict) and e.get("Status") == 400,
+              "/memstats full=%r -> 400 JSON (%s)" % (bad, st))
+    check(c.get("/memstats?full=true")[0] == 200 and c.get("/memstats?full=0")[0] == 200,
+          "/memstats full=true and full=0 -> 200 (Go's ParseBool)")
 
     # every object gomemd defines uses PascalCase keys, errors included;
     # /debug/vars keeps Go expvar's own two keys
@@ -303,6 +319,19 @@ def main():
               and doc["BySize"][3]["Mallocs"] == base + 3,
               "uint64 above 2^53 are exact in JSON (Mallocs=%r)" % doc["Mallocs"])
         check(doc["Extra"]["Version"] == "0.0.0-fixture", "version from gomem:init")
+
+    # a float field a process wrote as NaN or +Inf: the text format's NaN
+    # and +Inf in /metrics, not a 0 that reads as a value
+    for word, want in (("nan", "NaN"), ("inf", "+Inf")):
+        fx2 = spawn(["sleep", "60"], {"LD_PRELOAD": FIXTURE, "FIXTURE_F64": word,
+                                      "GOMEM_STATS_INTERVAL_MS": str(INTERVAL_MS)})
+        wait_for(lambda: c.get("/memstats?pid=%d" % fx2.pid)[0] == 200, 10)
+        text = c.raw("/metrics").decode(errors="replace")
+        vals = [l.rsplit(" ", 1)[1] for l in text.splitlines()
+                if "cpu_fraction" in l and 'pid="%d"' % fx2.pid in l]
+        check(vals and all(v == want for v in vals),
+              "/metrics writes a %s float as %s (%r)" % (word, want, vals))
+        fx2.kill()
 
     # An idle process started while gomemd watches publishes, even when told
     # to start its scavenger thread late: the semaphore is set when the

@@ -47,39 +47,47 @@ static int heapprof_pid(struct http_req *req, int *pid, int *ret)
 	return 0;
 }
 
+/*
+ * ?name=, digits only, lo..hi, into *v (left alone when absent); -1 when
+ * it replied with a 400.
+ */
+static int heapprof_uint(struct http_req *req, const char *name, unsigned long lo,
+			 unsigned long hi, unsigned long *v, int *ret)
+{
+	const char *s = http_arg(req, name);
+	char *end;
+	unsigned long n;
+
+	if (s == NULL)
+		return 0;
+	n = strtoul(s, &end, 10);
+	if (s[0] < '0' || s[0] > '9' || *end != '\0' || n < lo || n > hi) {
+		*ret = http_reply_error(req, MHD_HTTP_BAD_REQUEST, "malformed %s \"%.32s\" (%lu..%lu)",
+					name, s, lo, hi);
+		return -1;
+	}
+	*v = n;
+	return 0;
+}
+
 /* ?seconds= (0 when absent); -1 when it replied. */
 static int heapprof_seconds(struct http_req *req, unsigned *secs, int *ret)
 {
-	const char *s = http_arg(req, "seconds");
-	char *end;
-	unsigned long v;
+	unsigned long v = 0;
 
-	*secs = 0;
-	if (s == NULL)
-		return 0;
-	v = strtoul(s, &end, 10);
-	if (s[0] < '0' || s[0] > '9' || *end != 0 || v > 86400) {
-		*ret = http_reply_error(req, MHD_HTTP_BAD_REQUEST, "malformed seconds \"%.32s\"", s);
+	if (heapprof_uint(req, "seconds", 0, 86400, &v, ret) != 0)
 		return -1;
-	}
 	*secs = (unsigned)v;
 	return 0;
 }
 
-/* ?n= (sites to list), 1..1000, digits only; -1 when it replied. */
+/* ?n= (sites to list), 1..1000; -1 when it replied. */
 static int heapprof_n(struct http_req *req, size_t *want, int *ret)
 {
-	const char *s = http_arg(req, "n");
-	char *end;
-	unsigned long v;
+	unsigned long v = *want;
 
-	if (s == NULL)
-		return 0;
-	v = strtoul(s, &end, 10);
-	if (s[0] < '0' || s[0] > '9' || *end != '\0' || v == 0 || v > 1000) {
-		*ret = http_reply_error(req, MHD_HTTP_BAD_REQUEST, "malformed n \"%.32s\" (1..1000)", s);
+	if (heapprof_uint(req, "n", 1, 1000, &v, ret) != 0)
 		return -1;
-	}
 	*want = v;
 	return 0;
 }

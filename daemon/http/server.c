@@ -208,14 +208,19 @@ static enum MHD_Result http_access(void *cls, struct MHD_Connection *conn, const
 		 * lasts. */
 		if (bodiless)
 			guard_header_done(conn);
-		if (guard_request(conn, cls == &listener_unix, method, version, url, &r) != 0)
+		/* Refusals count in gomemd_http_requests_total{code} too. */
+		if (guard_request(conn, cls == &listener_unix, method, version, url, &r) != 0) {
+			http_count_status(r.status);
 			return http_queue_error(conn, r.status, r.msg, r.hname, r.hvalue) ? MHD_YES
 											  : MHD_NO;
-		if (v != URI_PLAIN)
+		}
+		if (v != URI_PLAIN) {
+			http_count_status(uri_refusals[v].status);
 			return http_queue_error(conn, uri_refusals[v].status, uri_refusals[v].msg,
 						NULL, NULL)
 				   ? MHD_YES
 				   : MHD_NO;
+		}
 		if (!bodiless)
 			return MHD_YES; /* wait for the body (thrown away) */
 	}

@@ -127,7 +127,8 @@ static int memstats_list_cached(struct http_req *req)
 		if (r == NULL) {
 			free(body);
 			pthread_mutex_unlock(&list_lock);
-			return MHD_NO;
+			return http_reply_error(req, MHD_HTTP_INTERNAL_SERVER_ERROR,
+						"out of memory");
 		}
 		MHD_add_response_header(r, MHD_HTTP_HEADER_CONTENT_TYPE, "application/json");
 		MHD_add_response_header(r, MHD_HTTP_HEADER_CACHE_CONTROL, "no-store");
@@ -139,6 +140,8 @@ static int memstats_list_cached(struct http_req *req)
 	}
 	ret = MHD_queue_response(req->conn, MHD_HTTP_OK, list_resp);
 	pthread_mutex_unlock(&list_lock);
+	if (ret == MHD_YES)
+		http_count_status(MHD_HTTP_OK);
 	return ret;
 }
 

@@ -293,6 +293,23 @@ def main():
     check(c.get("/memstats?full=true")[0] == 200 and c.get("/memstats?full=0")[0] == 200,
           "/memstats full=true and full=0 -> 200 (Go's ParseBool)")
 
+    # every answer counts in gomemd_http_requests_total{code}: the shared
+    # /memstats listing and the requests refused before routing too
+    def answered(code):
+        for line in c.raw("/metrics").decode().splitlines():
+            if line.startswith('gomemd_http_requests_total{code="%d"} ' % code):
+                return int(line.rsplit(" ", 1)[1])
+        return 0
+
+    ok0, bad0 = answered(200), answered(400)
+    for _ in range(5):
+        c.get("/memstats")
+    c.get("/memstats?pid=1%00")  # refused before routing: a NUL in the target
+    # the /metrics reads in between answer 200 as well: at least 5 more
+    check(answered(200) - ok0 >= 5 + 1 and answered(400) - bad0 >= 1,
+          "requests_total counts /memstats's 200s and refusals' 400s (%d, %d more)"
+          % (answered(200) - ok0, answered(400) - bad0))
+
     # every object gomemd defines uses PascalCase keys, errors included;
     # /debug/vars keeps Go expvar's own two keys
     docs = {}

@@ -13,9 +13,8 @@
  * scope, else in a runtime loaded RTLD_LOCAL): any program that calls
  * operator new has loaded a C++ runtime that has them.  If none is found
  * the process aborts with a message rather than return NULL from a
- * throwing new.  A new-handler that throws from a nothrow new propagates
- * its exception (this file cannot catch it); the standard's handlers do not
- * throw from there.
+ * throwing new.  A nothrow new whose new-handler throws answers NULL: the
+ * runtime's own nothrow new catches it (gm_new_nothrow_failed).
  */
 #include "malloc_fast.h"
 
@@ -28,6 +27,21 @@ typedef void (*gm_new_handler)(void);
 static gm_new_handler (*_Atomic gm_get_new_handler)(void);
 static void (*_Atomic gm_throw_bad_alloc)(void);
 
+static const char *const gm_cxx_runtimes[] = {"libstdc++.so.6", "libc++.so.1"};
+
+/* A loaded C++ runtime's own definition of name (never ours), or NULL.  A
+ * failed new loads nothing: RTLD_NOLOAD. */
+static void *gm_cxx_runtime_sym(const char *name)
+{
+	for (size_t i = 0; i < sizeof(gm_cxx_runtimes) / sizeof(gm_cxx_runtimes[0]); i++) {
+		void *h = dlopen(gm_cxx_runtimes[i], RTLD_LAZY | RTLD_NOLOAD), *f;
+
+		if (h != NULL && (f = dlsym(h, name)) != NULL)
+			return f;
+	}
+	return NULL;
+}
+
 /*
  * A C++ runtime's function, from the global scope or else from a runtime
  * loaded RTLD_LOCAL: Python loads extension modules so, and a module's
@@ -35,40 +49,38 @@ static void (*_Atomic gm_throw_bad_alloc)(void);
  */
 static void *gm_cxx_sym(const char *name)
 {
-	static const char *const runtimes[] = {"libstdc++.so.6", "libc++.so.1"};
 	void *f = dlsym(RTLD_DEFAULT, name);
 
-	for (size_t i = 0; f == NULL && i < sizeof(runtimes) / sizeof(runtimes[0]); i++) {
-		/* Loaded already or not at all: a failed new loads nothing. */
-		void *h = dlopen(runtimes[i], RTLD_LAZY | RTLD_NOLOAD);
-
-		if (h != NULL)
-			f = dlsym(h, name);
-	}
+	if (f == NULL)
+		f = gm_cxx_runtime_sym(name);
 	if (f == NULL)
 		gm_throw("gomem: operator new failed and no C++ runtime to report it");
 	return f;
 }
 
-/* An allocation failed: call the new-handler and say whether to retry;
- * without a handler, throw std::bad_alloc or (nothrow) say not to. */
-static gm_noinline bool gm_new_failed(bool nothrow)
+/* std::get_new_handler() of the program's C++ runtime. */
+static gm_new_handler gm_current_new_handler(void)
 {
 	gm_new_handler (*get)(void) =
 	    atomic_load_explicit(&gm_get_new_handler, memory_order_acquire);
-	gm_new_handler h;
 
 	if (get == NULL) {
 		get = (gm_new_handler(*)(void))gm_cxx_sym("_ZSt15get_new_handlerv");
 		atomic_store_explicit(&gm_get_new_handler, get, memory_order_release);
 	}
-	h = get();
+	return get();
+}
+
+/* An allocation failed: call the new-handler and say whether to retry;
+ * without a handler, throw std::bad_alloc. */
+static gm_noinline bool gm_new_failed(void)
+{
+	gm_new_handler h = gm_current_new_handler();
+
 	if (h != NULL) {
 		h(); /* frees memory, throws, or ends the process */
 		return true;
 	}
-	if (nothrow)
-		return false;
 	if (atomic_load_explicit(&gm_throw_bad_alloc, memory_order_acquire) == NULL)
 		atomic_store_explicit(&gm_throw_bad_alloc,
 				      (void (*)(void))gm_cxx_sym("_ZSt17__throw_bad_allocv"),
@@ -77,11 +89,49 @@ static gm_noinline bool gm_new_failed(bool nothrow)
 	gm_throw("gomem: std::__throw_bad_alloc returned");
 }
 
+/*
+ * A nothrow new failed.  Without a new-handler: NULL.  With one, the
+ * standard's nothrow forms call the throwing form and answer NULL for its
+ * exception ([new.delete.single]); the handler may well throw bad_alloc,
+ * which this C file cannot catch.  The C++ runtime's own nothrow new can:
+ * it calls the throwing new, which is ours (the handler, a retry, then
+ * std::bad_alloc), inside its try.  Without a runtime to find (it cannot
+ * happen in a program that calls operator new), the handler is called
+ * here, as before.
+ */
+static gm_noinline void *gm_new_nothrow_failed(size_t n, size_t align)
+{
+	static const char nothrow_tag; /* any std::nothrow_t: it has no state */
+	void *(*plain)(size_t, const void *);
+	void *(*aligned)(size_t, size_t, const void *);
+	void *p = NULL;
+
+	if (gm_current_new_handler() == NULL)
+		return NULL;
+	if (align == 0) {
+		plain = (void *(*)(size_t, const void *))gm_cxx_runtime_sym("_ZnwmRKSt9nothrow_t");
+		if (plain != NULL)
+			return plain(n, &nothrow_tag);
+	} else {
+		aligned = (void *(*)(size_t, size_t, const void *))gm_cxx_runtime_sym(
+		    "_ZnwmSt11align_val_tRKSt9nothrow_t");
+		if (aligned != NULL)
+			return aligned(n, align, &nothrow_tag);
+	}
+	while (p == NULL && gm_current_new_handler() != NULL) {
+		gm_current_new_handler()();
+		p = align == 0 ? gm_malloc(n) : gm_aligned_alloc(align, n);
+	}
+	return p;
+}
+
 /* While p, an allocation of n bytes (align 0: malloc's alignment), is NULL:
  * the new-handler, then another try. */
 static void *gm_new_retry(void *p, size_t n, size_t align, bool nothrow)
 {
-	while (gm_unlikely(p == NULL) && gm_new_failed(nothrow))
+	if (gm_unlikely(p == NULL) && nothrow)
+		return gm_new_nothrow_failed(n, align);
+	while (gm_unlikely(p == NULL) && gm_new_failed())
 		p = align == 0 ? gm_malloc(n) : gm_aligned_alloc(align, n);
 	return p;
 }

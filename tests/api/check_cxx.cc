@@ -4,7 +4,7 @@
 // gomem, return blocks 8-byte aligned (16 from 16 B up, and the asked
 // alignment), be counted in gomem's MemStats, and fail as the standard
 // says: the new-handler first, then std::bad_alloc, or nullptr for the
-// nothrow forms.
+// nothrow forms (also when the handler throws).
 #include <cstddef>
 #include <cstdint>
 #include <cstdio>
@@ -132,6 +132,13 @@ handler_once()
 }
 
 static void
+handler_throws()
+{
+	handler_calls++;
+	throw std::bad_alloc();
+}
+
+static void
 check_failure()
 {
 	const size_t huge = SIZE_MAX / 2;
@@ -171,6 +178,16 @@ check_failure()
 	handler_calls = 0;
 	CHECK(::operator new(huge, std::nothrow) == nullptr && handler_calls == 1,
 	      "nothrow: handler called %d times", handler_calls);
+
+	// A handler that throws: the nothrow forms answer nullptr all the same
+	// (they call the throwing form and catch), the plain and the aligned.
+	handler_calls = 0;
+	std::set_new_handler(handler_throws);
+	CHECK(::operator new(huge, std::nothrow) == nullptr, "nothrow new, throwing handler");
+	CHECK(::operator new[](huge, std::align_val_t(64), std::nothrow) == nullptr,
+	      "nothrow aligned new[], throwing handler");
+	CHECK(handler_calls == 2, "throwing handler called %d times, not 2", handler_calls);
+	std::set_new_handler(nullptr);
 }
 
 int

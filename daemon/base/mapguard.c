@@ -27,6 +27,7 @@
 
 #include <errno.h>
 #include <fcntl.h>
+#include <sched.h>
 #include <signal.h>
 #include <stddef.h>
 #include <string.h>
@@ -35,6 +36,8 @@
 #include <unistd.h>
 
 static uint64_t pages_replaced; /* atomic */
+/* Odd while a handler replaces a mapping, and 2 more after each (atomic). */
+static uint64_t replacing;
 static uintptr_t page_size;
 
 /* Parse the hex at *p up to a non-hex byte; advance *p.  0 when none. */
@@ -155,38 +158,66 @@ static enum map_kind mapping_find(uintptr_t addr, uintptr_t *hi)
 }
 
 /* The page this thread last returned to as replaced by another, and the
- * count of replacements then: the same page again with no replacement
- * since is a fault that is not ours. */
+ * replacement count then: the same page again with no replacement since
+ * is a fault that is not ours. */
 static __thread uintptr_t retried_page;
 static __thread uint64_t retried_gen;
 
+/* replacing, once no other thread is in the middle of a replacement (one
+ * mmap; bounded all the same: a child forked meanwhile would wait for ever). */
+static uint64_t replacing_settled(void)
+{
+	uint64_t g;
+
+	for (int i = 0; (g = __atomic_load_n(&replacing, __ATOMIC_ACQUIRE)) & 1 && i < 100000; i++)
+		sched_yield();
+	return g;
+}
+
 static void on_sigbus(int sig, siginfo_t *si, void *uctx)
 {
-	int saved = errno;
+	int saved = errno, moved = 0;
 	uintptr_t page = (uintptr_t)si->si_addr & ~(page_size - 1), end = 0;
 	enum map_kind k = MG_NONE;
+	uint64_t gen0 = replacing_settled();
 
-	if (si->si_code == BUS_ADRERR && page != 0)
+	if (si->si_code == BUS_ADRERR && page != 0) {
 		k = mapping_find(page, &end);
+		/* Another thread replaced a mapping while this one read the
+		 * maps file in pieces: the lines moved between the reads, and
+		 * this page's may have been missed.  Wait for it to finish. */
+		moved = k == MG_NONE && replacing_settled() != gen0;
+	}
 #if defined(__x86_64__)
 	/* Code that faults is not a parser reading a file. */
 	if (((uintptr_t)((ucontext_t *)uctx)->uc_mcontext.gregs[REG_RIP] & ~(page_size - 1)) ==
 	    page)
-		k = MG_NONE;
+		k = MG_NONE, moved = 0;
 #else
 	(void)uctx;
 #endif
-	if (k == MG_ANON && (retried_page != page || retried_gen != mapguard_pages())) {
+	if ((k == MG_ANON || moved) &&
+	    (retried_page != page || retried_gen != replacing_settled())) {
 		/* Two threads faulted on one page, and the other replaced it
 		 * (and the kernel may have merged the zeros with a neighbour):
 		 * the access works now.  The same fault again, with nothing
 		 * replaced in between, is not one of ours. */
 		retried_page = page;
-		retried_gen = mapguard_pages();
-	} else if (k == MG_FILE && end > page &&
-		   mmap((void *)page, end - page, PROT_READ | PROT_WRITE,
-			MAP_PRIVATE | MAP_ANONYMOUS | MAP_FIXED, -1, 0) != MAP_FAILED) {
-		__atomic_add_fetch(&pages_replaced, (end - page) / page_size, __ATOMIC_RELAXED);
+		retried_gen = replacing_settled();
+	} else if (k == MG_FILE && end > page) {
+		void *z;
+
+		__atomic_add_fetch(&replacing, 1, __ATOMIC_ACQ_REL);
+		z = mmap((void *)page, end - page, PROT_READ | PROT_WRITE,
+			 MAP_PRIVATE | MAP_ANONYMOUS | MAP_FIXED, -1, 0);
+		if (z != MAP_FAILED)
+			__atomic_add_fetch(&pages_replaced, (end - page) / page_size,
+					   __ATOMIC_RELAXED);
+		__atomic_add_fetch(&replacing, 1, __ATOMIC_ACQ_REL);
+		if (z == MAP_FAILED) {
+			signal(sig, SIG_DFL);
+			raise(sig);
+		}
 	} else {
 		/* Default action: delivered when the handler returns (a fault
 		 * would also come again), and ends the process. */

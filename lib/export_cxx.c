@@ -89,6 +89,12 @@ static gm_noinline bool gm_new_failed(void)
 	gm_throw("gomem: std::__throw_bad_alloc returned");
 }
 
+/* One more try at n bytes (align 0: malloc's alignment). */
+static void *gm_new_try(size_t n, size_t align)
+{
+	return align == 0 ? gm_malloc(n) : gm_aligned_alloc(align, n);
+}
+
 /*
  * A nothrow new failed.  Without a new-handler: NULL.  With one, the
  * standard's nothrow forms call the throwing form and answer NULL for its
@@ -118,9 +124,9 @@ static gm_noinline void *gm_new_nothrow_failed(size_t n, size_t align)
 		if (aligned != NULL)
 			return aligned(n, align, &nothrow_tag);
 	}
-	while (p == NULL && gm_current_new_handler() != NULL) {
-		gm_current_new_handler()();
-		p = align == 0 ? gm_malloc(n) : gm_aligned_alloc(align, n);
+	for (gm_new_handler h; p == NULL && (h = gm_current_new_handler()) != NULL;) {
+		h();
+		p = gm_new_try(n, align);
 	}
 	return p;
 }
@@ -132,7 +138,7 @@ static void *gm_new_retry(void *p, size_t n, size_t align, bool nothrow)
 	if (gm_unlikely(p == NULL) && nothrow)
 		return gm_new_nothrow_failed(n, align);
 	while (gm_unlikely(p == NULL) && gm_new_failed())
-		p = align == 0 ? gm_malloc(n) : gm_aligned_alloc(align, n);
+		p = gm_new_try(n, align);
 	return p;
 }
 

@@ -7,8 +7,9 @@
  * by the allocation that needs it.
  *
  * fork(): gm_fork_prepare takes stdio's list lock and every lock of ours
- * in the documented order (internal.h), so the child inherits consistent
- * structures; the parent releases them; the child re-initialises them and
+ * in the documented order (internal.h), and lets the scavenger batches of
+ * other threads that are in flight end (gm_mheap_fork_settle), so the child
+ * inherits consistent structures; the parent releases them; the child re-initialises them and
  * sets the other threads' caches aside; its first slow path folds them and
  * their counts into the shared totals (gm_mcache_fork_fold) and starts a
  * new scavenger thread.  A fork from a signal handler that interrupted the
@@ -109,7 +110,10 @@ static void gm_fork_prepare(void)
 	GM_MTAKE_(&gm_snap_lock);
 	for (i = 0; i < GM_NUM_SPANCLASSES; i++)
 		GM_TAKE_(&gm_central[i].lock);
-	GM_TAKE_(&gm_heap.lock);
+	if (!gm_lock_mine(&gm_heap.lock)) {
+		gm_lock_acquire_as(&gm_heap.lock, GM_LOCK_FORK);
+		gm_mheap_fork_settle();
+	}
 	GM_MTAKE_(&gm_registry_.lock);
 	GM_MTAKE_(&gm_scav.lock);
 	GM_TAKE_(&gm_prof.lock);

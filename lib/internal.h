@@ -348,6 +348,9 @@ bool gm_sys_move(void *src, void *dst, size_t n);
 size_t gm_sys_resident(void *v, size_t n, size_t *looked);
 size_t gm_sys_resident_all(void *v, size_t n);
 size_t gm_os_page_size(void);
+/* Sleep while *w is v (woken by gm_sys_wake_word, or spuriously). */
+void gm_sys_wait_word(uint32_t *w, uint32_t v);
+void gm_sys_wake_word(uint32_t *w);
 
 /* ---- Fixed-size allocator (mfixalloc.c) ---- */
 
@@ -912,6 +915,12 @@ typedef struct gm_mheap {
 	_Atomic uint64_t limit;
 	unsigned limit_source;
 	uint64_t cgroup_limit;
+	/* Scavenger batches in flight: their runs are off the free lists while
+	 * madvise runs without the lock (gm_mheap_scavenge).  How many, and
+	 * how many threads wait for one to end, under lock; scav_gen moves as
+	 * each ends, and waiters sleep on it (a forced release, fork). */
+	uint32_t scav_busy, scav_waiters;
+	uint32_t scav_gen;
 } gm_mheap;
 
 extern gm_mheap gm_heap;
@@ -966,6 +975,7 @@ void gm_mheap_free_cached(gm_mspan *s);
 void gm_mheap_free_locked(gm_mspan *s);
 bool gm_mheap_try_resize(gm_mspan *s, size_t npages);
 size_t gm_mheap_scavenge(size_t want, bool force);
+void gm_mheap_fork_settle(void);
 void gm_mheap_fork_child(void);
 int gm_mheap_check(char *why, size_t whylen);
 

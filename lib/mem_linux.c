@@ -314,6 +314,23 @@ size_t gm_os_page_size(void)
 	return ps ? ps : 4096;
 }
 
+/* A word others move and wake (gm_mheap's scav_gen); errno is kept. */
+void gm_sys_wait_word(uint32_t *w, uint32_t v)
+{
+	int e = errno;
+
+	syscall(SYS_futex, w, FUTEX_WAIT_PRIVATE, v, NULL, NULL, 0);
+	errno = e;
+}
+
+void gm_sys_wake_word(uint32_t *w)
+{
+	int e = errno;
+
+	syscall(SYS_futex, w, FUTEX_WAKE_PRIVATE, INT32_MAX, NULL, NULL, 0);
+	errno = e;
+}
+
 /* ---- gm_lock's slow side (internal.h) ---- */
 
 /*

@@ -962,6 +962,33 @@ static bool gm_scav_find_locked(gm_mspan **out, uintptr_t *lo, uintptr_t *hi, ui
 /* Most bytes a batch of the scavenger takes off the free lists at once. */
 #define GM_SCAV_BATCH_BYTES ((uint64_t)16 << 20)
 
+/* This thread's batches in flight (more than one only if a signal handler
+ * that interrupted one scavenges too): it never waits for its own. */
+static __thread uint32_t gm_tls_scav_busy;
+
+/*
+ * With the heap lock held as me: sleep until a batch in flight ends, giving
+ * the lock back meanwhile.  A batch's owner needs nothing but the heap lock
+ * to end it, and a waiter has none of its own in flight, so no two wait on
+ * each other.
+ */
+static void gm_scav_await_locked(uint32_t me)
+{
+	uint32_t gen = __atomic_load_n(&gm_heap.scav_gen, __ATOMIC_RELAXED);
+
+	gm_heap.scav_waiters++;
+	gm_lock_release(&gm_heap.lock);
+	gm_sys_wait_word(&gm_heap.scav_gen, gen);
+	gm_lock_acquire_as(&gm_heap.lock, me);
+	gm_heap.scav_waiters--;
+}
+
+/* Under the heap lock: whether another thread has a batch in flight. */
+static bool gm_scav_others_busy(void)
+{
+	return gm_heap.scav_busy > gm_tls_scav_busy;
+}
+
 /*
  * Release at least want bytes of free pages to the OS, top down, and return
  * how many were released.  Unless force is set, runs that became idle less
@@ -970,11 +997,15 @@ static bool gm_scav_find_locked(gm_mspan **out, uintptr_t *lo, uintptr_t *hi, ui
  * madvise runs without it, for a batch of up to GM_UNUSED_BATCH runs and
  * GM_SCAV_BATCH_BYTES at a time (one system call where the kernel allows,
  * gm_unused_flush): the runs are off the free lists meanwhile, so an
- * allocation then grows the heap rather than wait.
+ * allocation then grows the heap rather than wait.  A forced call that finds
+ * no run left while another thread's batch is in flight waits for it to end
+ * and counts what it released: without that, a program over its memory
+ * limit, or one that has just asked for everything back, would read idle
+ * memory not yet released on return (madvise of 16 MiB takes milliseconds).
  */
 size_t gm_mheap_scavenge(size_t want, bool force)
 {
-	size_t done = 0;
+	size_t done = 0, others = 0;
 	uint64_t t0 = gm_nanotime(), now = gm_idle_clock();
 	/* Runs idle since after this are left alone, unless forced (none has
 	 * been idle longer than the machine has been up). */
@@ -988,10 +1019,10 @@ size_t gm_mheap_scavenge(size_t want, bool force)
 
 	batch.n = 0;
 	gm_lock_acquire(&gm_heap.lock);
-	while (done < want) {
+	while (done + others < want) {
 		size_t i, n, pending = 0;
 
-		for (n = 0; n < GM_UNUSED_BATCH && done + pending < want &&
+		for (n = 0; n < GM_UNUSED_BATCH && done + others + pending < want &&
 			    pending < GM_SCAV_BATCH_BYTES;
 		     n++) {
 			gm_mspan *s;
@@ -1010,11 +1041,28 @@ size_t gm_mheap_scavenge(size_t want, bool force)
 			gm_free_remove(s);
 			gm_unused_add(&batch, (void *)lo, hi - lo);
 		}
-		if (n == 0)
-			break;
+		if (n == 0) {
+			uint64_t before, after;
+
+			if (!force || !gm_scav_others_busy())
+				break;
+			before = atomic_load_explicit(&gm_heap.released, memory_order_relaxed);
+			gm_scav_await_locked(gm_lock_token());
+			after = atomic_load_explicit(&gm_heap.released, memory_order_relaxed);
+			if (after > before)
+				others += after - before;
+			continue;
+		}
+		gm_heap.scav_busy++;
+		gm_tls_scav_busy++;
 		gm_lock_release(&gm_heap.lock);
 		gm_unused_flush(&batch);
 		gm_lock_acquire(&gm_heap.lock);
+		gm_heap.scav_busy--;
+		gm_tls_scav_busy--;
+		__atomic_store_n(&gm_heap.scav_gen, gm_heap.scav_gen + 1, __ATOMIC_RELAXED);
+		if (gm_heap.scav_waiters != 0)
+			gm_sys_wake_word(&gm_heap.scav_gen);
 		for (i = 0; i < n; i++) {
 			gm_mspan *s = run[i].s;
 
@@ -1166,8 +1214,24 @@ out:
 #undef GM_CHECK_FAIL
 }
 
-/* In a forked child: the heap lock may have been held by the parent's fork. */
+/*
+ * Before fork, with the heap lock held by the handler (GM_LOCK_FORK): let the
+ * batches other threads have in flight end, so that their runs are back on
+ * the free lists the child inherits (else it would never reuse or release
+ * them).  Costs the fork at most the rest of one batch per such thread.
+ */
+void gm_mheap_fork_settle(void)
+{
+	while (gm_scav_others_busy())
+		gm_scav_await_locked(GM_LOCK_FORK);
+}
+
+/* In a forked child: the heap lock may have been held by the parent's fork;
+ * no batch is in flight but the forking thread's own. */
 GM_FORK_CHILD void gm_mheap_fork_child(void)
 {
 	gm_lock_reset(&gm_heap.lock);
+	if (gm_heap.scav_busy != gm_tls_scav_busy)
+		gm_heap.scav_busy = gm_tls_scav_busy;
+	gm_fork_clear(gm_heap.scav_waiters);
 }

@@ -12,6 +12,7 @@
 #include <pthread.h>
 #include <signal.h>
 #include <stdatomic.h>
+#include <stdbool.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -679,6 +680,72 @@ START_TEST(test_fork_beside_stdio)
 }
 END_TEST
 
+static atomic_bool releasing_stop;
+
+/* Free a freshly written 16 MiB block and give it back, again and again:
+ * the scavenger's batches are in flight (madvise, outside the heap's lock)
+ * most of the time. */
+static void *releasing_thread(void *arg __attribute__((unused)))
+{
+	while (!atomic_load(&releasing_stop)) {
+		char *p = malloc(16 << 20);
+
+		if (p == NULL)
+			break;
+		memset(p, 1, 16 << 20);
+		free(p);
+		gomem_free_os_memory();
+	}
+	return NULL;
+}
+
+/*
+ * A fork while another thread is returning pages to the OS: the child's heap
+ * must still hold those pages on its free lists, so that asking for
+ * everything back leaves nothing idle and unreleased (Go's FreeOSMemory
+ * reading: HeapIdle == HeapReleased after it).
+ */
+START_TEST(test_fork_during_release)
+{
+	pthread_t t;
+	int i, bad = 0;
+	unsigned long long worst = 0;
+
+	atomic_store(&releasing_stop, false);
+	ck_assert_int_eq(pthread_create(&t, NULL, releasing_thread, NULL), 0);
+	for (i = 0; i < 60; i++) {
+		int st;
+		pid_t pid;
+
+		usleep(1000 + (i % 7) * 300);
+		pid = fork();
+		ck_assert_int_ge(pid, 0);
+		if (pid == 0) {
+			struct gomem_memstats m;
+			uint64_t stuck;
+
+			gomem_free_os_memory();
+			gomem_read_memstats(&m);
+			stuck = m.HeapIdle - m.HeapReleased;
+			/* The idle bytes left, in MiB, as the exit status. */
+			_exit(stuck >= (1 << 20) ? (int)(stuck >> 20 < 255 ? stuck >> 20 : 255) : 0);
+		}
+		ck_assert_int_eq(waitpid(pid, &st, 0), pid);
+		ck_assert(WIFEXITED(st));
+		if (WEXITSTATUS(st) != 0) {
+			bad++;
+			if ((unsigned long long)WEXITSTATUS(st) > worst)
+				worst = WEXITSTATUS(st);
+		}
+	}
+	atomic_store(&releasing_stop, true);
+	pthread_join(t, NULL);
+	ck_assert_msg(bad == 0,
+		      "%d of 60 children kept idle memory they could not release (up to %llu MiB)",
+		      bad, worst);
+}
+END_TEST
+
 static Suite *fork_suite(void)
 {
 	Suite *s = suite_create("fork");
@@ -691,6 +758,7 @@ static Suite *fork_suite(void)
 	tcase_add_test(tc, test_vfork_child_sets_ids);
 	tcase_add_test(tc, test_fork_in_signal_handler);
 	tcase_add_test(tc, test_fork_beside_stdio);
+	tcase_add_test(tc, test_fork_during_release);
 	tcase_add_test(tc, test_fork_cost_flat_in_threads);
 	suite_add_tcase(s, tc);
 	return s;

@@ -203,7 +203,8 @@ void gm_env_init(void)
 		const char *p = v;
 		uint64_t r;
 
-		if (gm_parse_u64(&p, &r) == 0 && *p == 0)
+		/* gomem_set_profile_rate's int64_t, as Go's int MemProfileRate. */
+		if (gm_parse_u64(&p, &r) == 0 && *p == 0 && r <= INT64_MAX)
 			gm_opt.profile_rate = r;
 		else
 			gm_env_warn("GOMEM_PROFILE_RATE", v);

@@ -293,6 +293,26 @@ START_TEST(set_rate_switches_sampling)
 }
 END_TEST
 
+/*
+ * GOMEM_PROFILE_RATE is the API's int64_t: a larger value is malformed (it
+ * read back negative from gomem_set_profile_rate(-1)), INT64_MAX is not.
+ */
+START_TEST(profile_rate_env_in_range)
+{
+	uint64_t keep = gm_opt.profile_rate;
+
+	gm_opt.profile_rate = 4096;
+	setenv("GOMEM_PROFILE_RATE", "9223372036854775808", 1);
+	gm_env_init();
+	ck_assert_uint_eq(gm_opt.profile_rate, 4096);
+	setenv("GOMEM_PROFILE_RATE", "9223372036854775807", 1);
+	gm_env_init();
+	ck_assert_uint_eq(gm_opt.profile_rate, INT64_MAX);
+	unsetenv("GOMEM_PROFILE_RATE");
+	gm_opt.profile_rate = keep;
+}
+END_TEST
+
 /* Exact mode: every allocation sampled, so the buckets hold the truth. */
 START_TEST(buckets_count_each_site)
 {
@@ -995,6 +1015,7 @@ main(void)
 	gm_ensure_init();
 	tcase_set_timeout(tc, 60);
 	tcase_add_test(tc, untraced_still_samples);
+	tcase_add_test(tc, profile_rate_env_in_range);
 	tcase_add_test(tc, sampling_rate_matches_go);
 	tcase_add_test(tc, sample_distance_is_exponential);
 	tcase_add_test(tc, buckets_count_each_site);

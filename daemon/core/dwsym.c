@@ -36,6 +36,7 @@
 #include "core/dwsym.h"
 #include "base/log.h"
 #include "base/safefile.h"
+#include "base/utf8.h"
 
 #include <dwarf.h>
 #include <errno.h>
@@ -184,20 +185,59 @@ xstrdup0(const char *s)
 }
 
 char *
+dwsym_clean(const char *s)
+{
+	size_t n = s != NULL ? strnlen(s, DWSYM_MAX_NAME + 1) : 0, i, k;
+	bool cut = n > DWSYM_MAX_NAME;
+	char *d;
+
+	if (cut) {
+		/* Room for the mark, at the start of a character (the bytes
+		 * from DWSYM_MAX_NAME - 3 on are there to read). */
+		for (i = 0; i < DWSYM_MAX_NAME - 3; i += k) {
+			k = utf8_seq_len((const unsigned char *)s + i, n - i);
+			if (k == 0)
+				k = 1;
+			if (i + k > DWSYM_MAX_NAME - 3)
+				break;
+		}
+		n = i;
+	}
+	d = malloc(n + (cut ? 4 : 1));
+	if (d == NULL)
+		abort();
+	for (i = 0; i < n; i++) {
+		unsigned char c = (unsigned char)s[i];
+
+		d[i] = c < 0x20 || c == 0x7f ? '?' : (char)c;
+	}
+	if (cut) {
+		memcpy(d + n, "...", 3);
+		n += 3;
+	}
+	d[n] = 0;
+	return d;
+}
+
+char *
 dwsym_demangle(const char *name)
 {
 	int status = -1;
-	char *d;
+	char *d, *c;
 
 	if (name == NULL)
 		return xstrdup0("");
-	if (name[0] == '_' && name[1] == 'Z') {
+	/* A longer name is nobody's (the demangler recurses on its input). */
+	if (name[0] == '_' && name[1] == 'Z' && strnlen(name, DWSYM_MAX_NAME + 1) <= DWSYM_MAX_NAME) {
 		d = __cxa_demangle(name, NULL, NULL, &status);
-		if (d != NULL && status == 0)
-			return d;
+		if (d != NULL && status == 0) {
+			c = dwsym_clean(d);
+			free(d);
+			return c;
+		}
 		free(d);
 	}
-	return xstrdup0(name);
+	return dwsym_clean(name);
 }
 
 /* ---- objects ---- */
@@ -668,9 +708,9 @@ call_site(Dwarf_Die *cu, Dwarf_Die *inl, const char **file, int *line)
 static void
 set_frame(struct dwsym_frame *f, const char *name, const char *file, int line)
 {
-	f->system_name = xstrdup0(name);
+	f->system_name = dwsym_clean(name);
 	f->function = dwsym_demangle(name);
-	f->file = xstrdup0(file);
+	f->file = dwsym_clean(file);
 	f->line = line;
 }
 

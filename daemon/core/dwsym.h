@@ -100,4 +100,15 @@ void dwsym_set_limits(size_t open_modules, uint64_t open_bytes);
 /* C++ (Itanium ABI) demangling; a copy of name when it is not mangled. */
 char *dwsym_demangle(const char *name);
 
+/*
+ * Names and file names come from the watched process's objects, whose owner
+ * wrote them: each is kept, and sent, as at most DWSYM_MAX_NAME bytes (a
+ * longer one is cut at the start of a character and ends in "..."), with
+ * every control byte as '?' (a newline would end a line of the text
+ * profile, ?debug=1).  Demangled names are too; a mangled name longer than
+ * that is not demangled.  A new string (malloc).
+ */
+#define DWSYM_MAX_NAME 4096
+char *dwsym_clean(const char *s);
+
 #endif /* GOMEMD_DWSYM_H */

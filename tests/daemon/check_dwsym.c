@@ -470,6 +470,55 @@ START_TEST(demangle)
 }
 END_TEST
 
+/*
+ * Names from a watched process's objects are hostile: capped, cut at the
+ * start of a character, control bytes replaced; short ones kept as they are.
+ */
+static void
+clean_is(const char *in, const char *want)
+{
+	char *s = dwsym_clean(in);
+
+	ck_assert_str_eq(s, want);
+	free(s);
+}
+
+START_TEST(hostile_names_bounded)
+{
+	size_t big = 100000, i;
+	char *name = malloc(big + 1), *s;
+
+	ck_assert_ptr_nonnull(name);
+	clean_is("f\nx\ty\x7f", "f?x?y?");
+	clean_is("caf\xc3\xa9::\xe2\x82\xac", "caf\xc3\xa9::\xe2\x82\xac");
+	clean_is(NULL, "");
+	/* 100000 bytes of "\xe2\x82\xac" (3 bytes each) after "ab": the cut
+	 * at 4093 falls inside a character, which goes whole. */
+	memcpy(name, "ab", 2);
+	for (i = 2; i + 3 <= big; i += 3)
+		memcpy(name + i, "\xe2\x82\xac", 3);
+	name[i] = 0;
+	s = dwsym_clean(name);
+	ck_assert_uint_le(strlen(s), DWSYM_MAX_NAME);
+	ck_assert_uint_eq(strlen(s), 2 + 3 * ((DWSYM_MAX_NAME - 3 - 2) / 3) + 3);
+	ck_assert_str_eq(s + strlen(s) - 6, "\xe2\x82\xac...");
+	free(s);
+	/* A mangled name that long is not demangled, only cut. */
+	memset(name, 'Z', big);
+	memcpy(name, "_ZN3foo", 7);
+	name[big] = 0;
+	s = dwsym_demangle(name);
+	ck_assert_uint_eq(strlen(s), DWSYM_MAX_NAME);
+	ck_assert(strncmp(s, "_ZN3foo", 7) == 0);
+	free(s);
+	/* At the limit a name is whole. */
+	memset(name, 'b', DWSYM_MAX_NAME);
+	name[DWSYM_MAX_NAME] = 0;
+	clean_is(name, name);
+	free(name);
+}
+END_TEST
+
 int
 main(void)
 {
@@ -489,6 +538,7 @@ main(void)
 	tcase_add_test(tc, cxx_names_demangled);
 	tcase_add_test(tc, build_id_shared_only_for_root_files);
 	tcase_add_test(tc, demangle);
+	tcase_add_test(tc, hostile_names_bounded);
 	suite_add_tcase(s, tc);
 	return run_suite(s);
 }

@@ -188,7 +188,13 @@ func_id(struct pprof_builder *b, const struct dwsym_frame *f)
 
 /* ---- mappings, locations ---- */
 
-/* Mapping ids of sym's modules (first id returned, one per module, in order). */
+/*
+ * Mapping ids of sym's modules (first id returned, one per module, in
+ * order).  A process with none known (its symbols could not be opened) gets
+ * one empty mapping that all its locations name, as Go's runtime/pprof
+ * fakes one when it cannot read /proc/self/maps: pprof expects a mapping,
+ * and some readers of the format fail on a location without one.
+ */
 static uint64_t
 add_mappings(struct pprof_builder *b, struct dwsym_proc *sym, size_t *nmods,
 	     const struct dwsym_module **mods)
@@ -197,16 +203,18 @@ add_mappings(struct pprof_builder *b, struct dwsym_proc *sym, size_t *nmods,
 	size_t i;
 
 	*nmods = sym != NULL ? dwsym_proc_modules(sym, mods) : 0;
-	for (i = 0; i < *nmods; i++) {
+	for (i = 0; i < *nmods || (i == 0 && *nmods == 0); i++) {
 		PbMapping *m = xcalloc(1, sizeof(*m));
 
 		perftools__profiles__mapping__init(m);
 		m->id = b->maps.n + 1;
-		m->memory_start = (*mods)[i].start;
-		m->memory_limit = (*mods)[i].end;
-		m->file_offset = (*mods)[i].offset;
-		m->filename = str_id(b, (*mods)[i].path);
-		m->build_id = str_id(b, (*mods)[i].build_id);
+		if (*nmods != 0) {
+			m->memory_start = (*mods)[i].start;
+			m->memory_limit = (*mods)[i].end;
+			m->file_offset = (*mods)[i].offset;
+			m->filename = str_id(b, (*mods)[i].path);
+			m->build_id = str_id(b, (*mods)[i].build_id);
+		}
 		vec_push(&b->maps, m);
 	}
 	return first;
@@ -228,6 +236,8 @@ loc_id(struct pprof_builder *b, uint64_t pc, struct dwsym_proc *sym, uint64_t ma
 	perftools__profiles__location__init(loc);
 	loc->id = b->locs.n + 1;
 	loc->address = pc;
+	if (nmods == 0)
+		loc->mapping_id = map0; /* the empty one (add_mappings) */
 	if (sym != NULL) {
 		l = dwsym_proc_lookup(sym, pc, true);
 		/* a module the table lacks (mapped after add_mappings) gets no mapping */

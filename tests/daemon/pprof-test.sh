@@ -71,6 +71,13 @@ grep -q ": $P1\$" "$T/tags" && grep -q ": $P2\$" "$T/tags" || { cat "$T/tags"; f
 ./profdump -s 1 -o "$T/delta.pb.gz" "$P1" || fail "profdump delta"
 pp -sample_index=alloc_space -top "$T/delta.pb.gz" | grep -q 'site_a' && fail "delta of an idle process not empty"
 
+# 6. no symbols (gomemd could not open the objects): every location still
+# names a mapping, as in Go's profiles (a fake one when none is known).
+./profdump -n -o "$T/nosym.pb.gz" "$P1" || fail "profdump -n"
+for f in one nosym; do
+	python3 "${srcdir:-.}/pprof_mappings.py" "$T/$f.pb.gz" || fail "$f: a location with no mapping"
+done
+
 exec 4>&- 5>&- 6>&-
 wait
 P1=""; P2=""; P3=""

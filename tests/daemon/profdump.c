@@ -3,10 +3,11 @@
  * in-process tables of running processes (core/procprof), symbolise them
  * (core/dwsym) and write one pprof heap profile (encode/pprofpb).
  *
- *   profdump [-s SECONDS] [-l] -o OUT.pb.gz PID...
+ *   profdump [-s SECONDS] [-l] [-n] -o OUT.pb.gz PID...
  *
  * -s N   a delta: read, wait N seconds, read again (Go's ?seconds=N)
  * -l     label each sample with pid and comm (the merged profile's labels)
+ * -n     no symbols, as when gomemd cannot open the process's objects
  *
  * Used by pprof-test.sh; handy by hand with `go tool pprof`.
  */
@@ -44,25 +45,27 @@ main(int argc, char **argv)
 	uint64_t addr[MAXP];
 	pid_t pids[MAXP];
 	const char *out = NULL;
-	int secs = 0, labels = 0, n = 0, i, c;
+	int secs = 0, labels = 0, nosym = 0, n = 0, i, c;
 	struct pprof_builder *b;
 	unsigned char *buf;
 	size_t len;
 	char err[256];
 	FILE *f;
 
-	while ((c = getopt(argc, argv, "s:lo:")) != -1) {
+	while ((c = getopt(argc, argv, "s:lno:")) != -1) {
 		if (c == 's')
 			secs = atoi(optarg);
 		else if (c == 'l')
 			labels = 1;
+		else if (c == 'n')
+			nosym = 1;
 		else if (c == 'o')
 			out = optarg;
 		else
 			return 2;
 	}
 	if (out == NULL || optind == argc || argc - optind > MAXP) {
-		fprintf(stderr, "usage: profdump [-s SECONDS] [-l] -o OUT.pb.gz PID...\n");
+		fprintf(stderr, "usage: profdump [-s SECONDS] [-l] [-n] -o OUT.pb.gz PID...\n");
 		return 2;
 	}
 	for (i = optind; i < argc; i++, n++) {
@@ -88,8 +91,8 @@ main(int argc, char **argv)
 
 		snprintf(pidstr, sizeof(pidstr), "%d", (int)pids[i]);
 		comm_of(pids[i], comm, sizeof(comm));
-		sym[i] = dwsym_proc_open(pids[i], err, sizeof(err));
-		if (sym[i] == NULL)
+		sym[i] = nosym ? NULL : dwsym_proc_open(pids[i], err, sizeof(err));
+		if (sym[i] == NULL && !nosym)
 			fprintf(stderr, "profdump: pid %d: no symbols: %s\n", (int)pids[i], err);
 		pprof_builder_add(b, &cur[i], secs ? &old[i] : NULL, sym[i], l, labels ? 2 : 0);
 	}

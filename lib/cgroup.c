@@ -137,7 +137,9 @@ static bool gm_cg_has_word(const char *list, size_t len, const char *w)
 	return false;
 }
 
-/* One line of /proc/self/cgroup: "id:controllers:path". */
+/* One line of /proc/self/cgroup: "id:controllers:path".  The path is
+ * written unescaped, but the kernel refuses a cgroup name with a newline
+ * (mkdir fails with EINVAL, v1 and v2), so a line is a whole entry. */
 static int gm_cg_proc_line(char *line, void *arg)
 {
 	struct gm_cg_find *f = arg;

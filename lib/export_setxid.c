@@ -80,7 +80,7 @@ static bool gm_setxid_again(uint64_t started, unsigned tries)
 	{                                                                                          \
 		static void *_Atomic next;                                                         \
 		int(*f) params = (int(*) params)gm_next_sym(&next, #name);                         \
-		bool ran;                                                                          \
+		int ran;                                                                           \
 		int rc, err_;                                                                      \
                                                                                                    \
 		if (f == NULL) {                                                                   \
@@ -89,7 +89,7 @@ static bool gm_setxid_again(uint64_t started, unsigned tries)
 		}                                                                                  \
 		ran = gm_scav_pause();                                                             \
 		rc = f args;                                                                       \
-		if (retry && ran && rc == -1 && errno == EINVAL) {                                 \
+		if (retry && ran > 0 && rc == -1 && errno == EINVAL) {                             \
 			uint64_t t0_ = gm_nanotime();                                              \
                                                                                                    \
 			for (unsigned i_ = 0;                                                      \

@@ -99,6 +99,19 @@ static bool gm_fork_lone(void)
 	return &__libc_single_threaded != NULL && __libc_single_threaded;
 }
 
+bool gm_thread_inside(void)
+{
+	unsigned i;
+
+	if (gm_tls_held.n != 0 || gm_tls_held.changing != NULL || gm_lock_mine(&gm_heap.lock) ||
+	    gm_lock_mine(&gm_prof.lock) || gm_mheap_busy_mine())
+		return true;
+	for (i = 0; i < GM_NUM_SPANCLASSES; i++)
+		if (gm_lock_mine(&gm_central[i].lock))
+			return true;
+	return false;
+}
+
 static void gm_fork_prepare(void)
 {
 	unsigned i;

@@ -813,6 +813,9 @@ gm_inline void gm_lock_reset(gm_lock *l)
 typedef struct gm_held {
 	unsigned n;
 	const void *lock[GM_HELD_MAX];
+	/* A mutex being taken or given back: held or not, a signal handler
+	 * cannot tell (gm_thread_inside). */
+	const void *changing;
 } gm_held;
 
 extern __thread gm_held gm_tls_held;
@@ -850,15 +853,26 @@ gm_inline bool gm_mutex_mine(const pthread_mutex_t *m)
 /* The allocator's pthread mutexes, with the record. */
 gm_inline void gm_mutex_lock(pthread_mutex_t *m)
 {
+	gm_tls_held.changing = m;
+	__atomic_signal_fence(__ATOMIC_SEQ_CST);
 	pthread_mutex_lock(m);
 	gm_held_push(m);
+	gm_tls_held.changing = NULL;
 }
 
 gm_inline void gm_mutex_unlock(pthread_mutex_t *m)
 {
+	gm_tls_held.changing = m;
 	gm_held_pop(m);
 	pthread_mutex_unlock(m);
+	__atomic_signal_fence(__ATOMIC_SEQ_CST);
+	gm_tls_held.changing = NULL;
 }
+
+/* Whether this thread holds (or is taking, or giving back) a lock of the
+ * allocator's, or has scavenger work in flight: a signal handler that
+ * interrupted it there must not wait for another thread of ours. */
+bool gm_thread_inside(void);
 
 /*
  * A default mutex made new again, in a forked child.  One that is in its
@@ -976,6 +990,7 @@ void gm_mheap_free_locked(gm_mspan *s);
 bool gm_mheap_try_resize(gm_mspan *s, size_t npages);
 size_t gm_mheap_scavenge(size_t want, bool force);
 void gm_mheap_fork_settle(void);
+bool gm_mheap_busy_mine(void);
 void gm_mheap_fork_child(void);
 int gm_mheap_check(char *why, size_t whylen);
 
@@ -1312,8 +1327,8 @@ static inline void gm_scav_poke(void)
 	if (gm_unlikely(!atomic_load_explicit(&gm_scav.started, memory_order_relaxed)))
 		gm_scav_start_lazy();
 }
-bool gm_scav_pause(void);
-void gm_scav_resume(bool ran);
+int gm_scav_pause(void);
+void gm_scav_resume(int ran);
 void gm_scav_wake(void);
 uint64_t gm_scav_goal_locked(void);
 void gm_scav_rotate(unsigned halves);

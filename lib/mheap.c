@@ -983,6 +983,12 @@ static void gm_scav_await_locked(uint32_t me)
 	gm_heap.scav_waiters--;
 }
 
+/* Whether this thread has a batch in flight (a signal handler asks). */
+bool gm_mheap_busy_mine(void)
+{
+	return gm_tls_scav_busy != 0;
+}
+
 /* Under the heap lock: whether another thread has a batch in flight. */
 static bool gm_scav_others_busy(void)
 {

@@ -434,7 +434,7 @@ void gm_scav_start(void)
 	int expected = 0;
 
 	if (!gm_opt.scavthread || gm_scav.started || atomic_load(&gm_scav_paused) != 0 ||
-	    !atomic_compare_exchange_strong(&gm_scav_starting, &expected, 1))
+	    !atomic_compare_exchange_strong(&gm_scav_starting, &expected, (int)gm_lock_token()))
 		return;
 	if (atomic_load(&gm_scav_paused) != 0) {
 		atomic_store(&gm_scav_starting, 0);
@@ -591,13 +591,21 @@ void gm_scav_wake(void)
 
 /*
  * Before an id change: stop the thread and wait until it has exited, so
- * glibc's id broadcast does not reach it.  Returns whether it ran.
+ * glibc's id broadcast does not reach it.  1 if it ran (and was stopped),
+ * 0 if none ran, -1 if this call may not pause it (below).
  */
-bool gm_scav_pause(void)
+int gm_scav_pause(void)
 {
 	bool ran;
 	int cs;
 
+	/* A signal handler (setuid is async-signal-safe) that interrupted this
+	 * thread inside the allocator, a start, or a pause: the thread may
+	 * wait for a lock the interrupted code holds, and joining it would be
+	 * waiting for ourselves.  The id change then reaches it, as without
+	 * us. */
+	if (gm_thread_inside() || atomic_load(&gm_scav_starting) == (int)gm_lock_token())
+		return -1;
 	gm_mutex_lock(&gm_scav_pause_lock);
 	atomic_fetch_add(&gm_scav_paused, 1);
 	/* A start that began before the count was raised finishes first. */
@@ -624,8 +632,10 @@ bool gm_scav_pause(void)
 }
 
 /* After the id change: a new thread, with the caller's ids, if one ran. */
-void gm_scav_resume(bool ran)
+void gm_scav_resume(int ran)
 {
+	if (ran < 0)
+		return;
 	atomic_fetch_sub(&gm_scav_paused, 1);
 	if (ran)
 		gm_scav_start();

@@ -18,6 +18,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/resource.h>
+#include <sys/time.h>
 #include <sys/wait.h>
 #include <time.h>
 #include <unistd.h>
@@ -680,6 +681,73 @@ START_TEST(test_fork_beside_stdio)
 }
 END_TEST
 
+static volatile sig_atomic_t setgid_calls;
+
+static void setgid_handler(int sig)
+{
+	int e = errno;
+
+	(void)sig;
+	if (setgid(getgid()) == 0)
+		setgid_calls++;
+	errno = e;
+}
+
+/*
+ * setgid is async-signal-safe (POSIX): a handler may call it whatever it
+ * interrupted.  Here it interrupts a thread waking the scavenger again and
+ * again (gomem_set_memory_limit wakes it under the scavenger's own lock),
+ * and the wrapper, which stops the scavenger around the id change, must
+ * not wait for that lock: it did, for ever.  The child is given 20 s.
+ */
+START_TEST(test_setgid_from_signal_handler)
+{
+	int st = 0, waited;
+	pid_t pid = fork();
+
+	ck_assert_int_ge(pid, 0);
+	if (pid == 0) {
+		struct itimerval it = {{0, 300}, {0, 300}};
+		struct sigaction sa;
+		struct timespec t0, t;
+		char *p = malloc(64 << 20);
+
+		if (p == NULL)
+			_exit(2);
+		memset(p, 1, 64 << 20);
+		free(p);
+		if (scav_threads() == 0)
+			_exit(4); /* nothing to stop: the test would prove nothing */
+		memset(&sa, 0, sizeof(sa));
+		sa.sa_handler = setgid_handler;
+		sa.sa_flags = SA_RESTART;
+		sigaction(SIGALRM, &sa, NULL);
+		setitimer(ITIMER_REAL, &it, NULL);
+		clock_gettime(CLOCK_MONOTONIC, &t0);
+		do {
+			for (int i = 0; i < 1000; i++)
+				gomem_set_memory_limit(INT64_MAX);
+			clock_gettime(CLOCK_MONOTONIC, &t);
+		} while (setgid_calls < 2000 && t.tv_sec - t0.tv_sec < 3);
+		memset(&it, 0, sizeof(it));
+		setitimer(ITIMER_REAL, &it, NULL);
+		_exit(setgid_calls >= 100 ? 0 : 3);
+	}
+	for (waited = 0; waited < 2000; waited++) {
+		if (waitpid(pid, &st, WNOHANG) == pid)
+			break;
+		usleep(10000);
+	}
+	if (waited == 2000) {
+		kill(pid, SIGKILL);
+		waitpid(pid, &st, 0);
+		ck_abort_msg("a setgid in a signal handler deadlocked (20 s)");
+	}
+	ck_assert_msg(WIFEXITED(st) && WEXITSTATUS(st) == 0,
+		      "child: status %#x (exit 3: too few handler calls, 4: no scavenger)", st);
+}
+END_TEST
+
 static atomic_bool releasing_stop;
 
 /* Free a freshly written 16 MiB block and give it back, again and again:
@@ -759,6 +827,7 @@ static Suite *fork_suite(void)
 	tcase_add_test(tc, test_fork_in_signal_handler);
 	tcase_add_test(tc, test_fork_beside_stdio);
 	tcase_add_test(tc, test_fork_during_release);
+	tcase_add_test(tc, test_setgid_from_signal_handler);
 	tcase_add_test(tc, test_fork_cost_flat_in_threads);
 	suite_add_tcase(s, tc);
 	return s;

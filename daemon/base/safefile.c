@@ -287,6 +287,35 @@ int safefile_open(int pid, const struct safefile_map *m, int how, char *err, siz
 	return -1;
 }
 
+/*
+ * The file pid executes, for reading: the inode /proc/PID/exe names at the
+ * call, opened as safefile_open opens a mapped file (judged through an
+ * O_PATH descriptor first, never blocking on a FIFO or a device).  Its
+ * device and inode go to *dev and *ino.  -1 with err.
+ */
+int safefile_open_exe(int pid, dev_t *dev, ino_t *ino, char *err, size_t errlen)
+{
+	struct safefile_map m;
+	struct stat st;
+	int pfd;
+
+	memset(&m, 0, sizeof m);
+	snprintf(m.path, sizeof m.path, "/proc/%d/exe", pid);
+	pfd = open(m.path, O_PATH | O_CLOEXEC);
+	if (pfd < 0 || fstat(pfd, &st) != 0) {
+		snprintf(err, errlen, "%s: %s", m.path, strerror(errno));
+		if (pfd >= 0)
+			close(pfd);
+		return -1;
+	}
+	m.dev_major = major(st.st_dev);
+	m.dev_minor = minor(st.st_dev);
+	m.inode = (uint64_t)st.st_ino;
+	*dev = st.st_dev;
+	*ino = st.st_ino;
+	return reopen_checked(pfd, &m, err, errlen);
+}
+
 /* ---- bounded reads ---- */
 
 /* pread until len bytes or end of file; bytes read or -1. */

@@ -40,6 +40,7 @@ int safefile_parse_map(const char *line, struct safefile_map *m);
 int safefile_maps_line(FILE *f, char *line, size_t cap);
 int safefile_open(int pid, const struct safefile_map *m, int how, char *err, size_t errlen);
 int safefile_check(int fd, const struct safefile_map *m, char *err, size_t errlen);
+int safefile_open_exe(int pid, dev_t *dev, ino_t *ino, char *err, size_t errlen);
 ssize_t safefile_pread(int fd, void *buf, size_t len, off_t off);
 void *safefile_read_all(int fd, size_t max, size_t *lenp, char *err, size_t errlen);
 

@@ -108,13 +108,59 @@ void watch_on_snapshot(int pid, const char *comm, const struct gomem_memstats *s
 }
 
 /*
+ * Per-pid links on the executable of pid (named path to users): the file is
+ * opened once and the links made on that descriptor, so libbpf's reading
+ * of the notes and the kernel's uprobes are on the one inode, whatever the
+ * process execs meanwhile (through the path, a setuid program exec'd in
+ * between would get breakpoints and semaphore increments at offsets the
+ * user's file chose).  A process that exec'd or ended while it was attached
+ * loses the links again.  attach_pid's 0 or 1 (had: the links it had), or
+ * -1 with err and errno.
+ */
+static int watch_attach_exe(int pid, const char *path, char *had, size_t hadlen, char *err,
+			    size_t errlen)
+{
+	uint64_t born = procfs_start_ticks(pid);
+	char fdpath[64];
+	dev_t dev;
+	ino_t ino;
+	struct stat st;
+	int fd, rc;
+
+	fd = safefile_open_exe(pid, &dev, &ino, err, errlen);
+	if (fd < 0) {
+		errno = ENOENT;
+		return -1;
+	}
+	snprintf(fdpath, sizeof fdpath, "/proc/self/fd/%d", fd);
+	rc = attach_pid(pid, fdpath, path, had, hadlen);
+	close(fd);
+	if (rc < 0) {
+		snprintf(err, errlen,
+			 "process %d has no gomem USDT probes (no libgomem mapped and none in its "
+			 "executable)",
+			 pid);
+		errno = ENOENT;
+		return -1;
+	}
+	if (rc == 0 && (born == 0 || procfs_start_ticks(pid) != born || stat(path, &st) != 0 ||
+			st.st_dev != dev || st.st_ino != ino)) {
+		attach_forget(pid);
+		snprintf(err, errlen, "process %d exec'd or ended while it was attached", pid);
+		errno = ESRCH;
+		return -1;
+	}
+	return rc;
+}
+
+/*
  * Attach to one process.  A process mapping an attached library needs
  * nothing more than unmuting; one mapping another libgomem (or a
  * configured one deleted since) gets that very file attached for all its
  * processes (attach_mapped: opened through base/safefile.c, so a FIFO or a
  * symlink at its path is never opened); one without (libgomem linked
- * statically) gets per-pid links on its executable, through the kernel's
- * /proc/PID/exe link.  0 on success.
+ * statically) gets per-pid links on its executable (watch_attach_exe).
+ * 0 on success.
  */
 int watch_attach(int pid, char *err, size_t errlen)
 {
@@ -141,15 +187,9 @@ int watch_attach(int pid, char *err, size_t errlen)
 		return 0;
 	}
 	snprintf(path, sizeof path, "/proc/%d/exe", pid);
-	rc = attach_pid(pid, path, path, had, sizeof had);
-	if (rc < 0) {
-		snprintf(err, errlen,
-			 "process %d has no gomem USDT probes (no libgomem mapped and none in its "
-			 "executable)",
-			 pid);
-		errno = ENOENT;
+	rc = watch_attach_exe(pid, path, had, sizeof had, err, errlen);
+	if (rc < 0)
 		return -1;
-	}
 	attach_unmute(pid);
 	if (rc == 1) { /* attached already */
 		watch_add(pid, had);

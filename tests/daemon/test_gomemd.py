@@ -30,6 +30,7 @@ GOMEMD = os.environ["GOMEMD"]
 GOMEM_CLI = os.environ["GOMEM_CLI"]
 LIBGOMEM = os.path.realpath(os.environ["LIBGOMEM"])
 FIXTURE = os.path.realpath(os.environ["FIXTURE"])
+EXEWL = os.environ["EXEWL"]
 WORKLOAD = os.environ["WORKLOAD"]
 GRACE = 2
 INTERVAL_MS = 50
@@ -389,6 +390,20 @@ def main():
     check(c.get("/memstats?pid=%d" % op.pid)[0] == 404, "detached process stays gone")
     st, _, e = c.req("POST", "/processes/%d/attach" % 4194000)
     check(st == 404, "attach to a missing process -> 404")
+
+    # libgomem linked into the program: its probes are in /proc/PID/exe
+    ex = spawn([EXEWL, "60"], {"GOMEM_STATS_INTERVAL_MS": str(INTERVAL_MS)},
+               stdout=subprocess.PIPE)
+    check(ex.stdout.readline().startswith(b"ready"), "exewl started")
+    check(c.get("/memstats?pid=%d" % ex.pid)[0] == 404, "linked-in library: not seen before attach")
+    st, _, e = c.req("POST", "/processes/%d/attach" % ex.pid)
+    check(st == 200 and e["Pid"] == ex.pid, "POST /processes/N/attach of a linked program -> 200 (%r)" % (e,))
+    doc = wait_for(lambda: (lambda r: r[2] if r[0] == 200 else None)(c.get("/memstats?pid=%d" % ex.pid)), 5)
+    check(doc is not None and doc["Mallocs"] >= 4096 and doc["HeapObjects"] >= 2048,
+          "a linked program attached by its executable reports its MemStats (%r)"
+          % ((doc and (doc["Mallocs"], doc["HeapObjects"])),))
+    ex.kill()
+    ex.wait()
 
     # a library replaced on disk (new inode) is attached again
     shutil.copy(FIXTURE, upg + ".new")

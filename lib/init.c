@@ -169,8 +169,7 @@ GM_FORK_CHILD static void gm_fork_child(void)
 	}
 	if (gm_lock_mine(&gm_heap.lock))
 		inside = true;
-	else
-		gm_mheap_fork_child();
+	gm_mheap_fork_child(gm_lock_mine(&gm_heap.lock));
 	if (!gm_mutex_mine(&gm_registry_.lock))
 		gm_mutex_reset(&gm_registry_.lock);
 	if (!gm_mutex_mine(&gm_scav.lock))

@@ -932,9 +932,13 @@ typedef struct gm_mheap {
 	/* Scavenger batches in flight: their runs are off the free lists while
 	 * madvise runs without the lock (gm_mheap_scavenge).  How many, and
 	 * how many threads wait for one to end, under lock; scav_gen moves as
-	 * each ends, and waiters sleep on it (a forced release, fork). */
+	 * each ends, and waiters sleep on it (a forced release, fork).  While
+	 * scav_fork is set (a fork waits for them) no batch starts.  scav_done
+	 * counts the bytes batches released, cumulative. */
 	uint32_t scav_busy, scav_waiters;
 	uint32_t scav_gen;
+	bool scav_fork;
+	uint64_t scav_done;
 } gm_mheap;
 
 extern gm_mheap gm_heap;
@@ -991,7 +995,7 @@ bool gm_mheap_try_resize(gm_mspan *s, size_t npages);
 size_t gm_mheap_scavenge(size_t want, bool force);
 void gm_mheap_fork_settle(void);
 bool gm_mheap_busy_mine(void);
-void gm_mheap_fork_child(void);
+void gm_mheap_fork_child(bool mine);
 int gm_mheap_check(char *why, size_t whylen);
 
 /* ---- mcentral (mcentral.c) ---- */

@@ -965,6 +965,8 @@ static bool gm_scav_find_locked(gm_mspan **out, uintptr_t *lo, uintptr_t *hi, ui
 /* This thread's batches in flight (more than one only if a signal handler
  * that interrupted one scavenges too): it never waits for its own. */
 static __thread uint32_t gm_tls_scav_busy;
+/* Whether this thread sleeps in gm_scav_await_locked (for a forked child). */
+static __thread uint32_t gm_tls_scav_waiting;
 
 /*
  * With the heap lock held as me: sleep until a batch in flight ends, giving
@@ -977,10 +979,12 @@ static void gm_scav_await_locked(uint32_t me)
 	uint32_t gen = __atomic_load_n(&gm_heap.scav_gen, __ATOMIC_RELAXED);
 
 	gm_heap.scav_waiters++;
+	gm_tls_scav_waiting++;
 	gm_lock_release(&gm_heap.lock);
 	gm_sys_wait_word(&gm_heap.scav_gen, gen);
 	gm_lock_acquire_as(&gm_heap.lock, me);
 	gm_heap.scav_waiters--;
+	gm_tls_scav_waiting--;
 }
 
 /* Whether this thread has a batch in flight (a signal handler asks). */
@@ -1025,7 +1029,7 @@ size_t gm_mheap_scavenge(size_t want, bool force)
 
 	batch.n = 0;
 	gm_lock_acquire(&gm_heap.lock);
-	while (done + others < want) {
+	while (done + others < want && !gm_heap.scav_fork) {
 		size_t i, n, pending = 0;
 
 		for (n = 0; n < GM_UNUSED_BATCH && done + others + pending < want &&
@@ -1052,11 +1056,10 @@ size_t gm_mheap_scavenge(size_t want, bool force)
 
 			if (!force || !gm_scav_others_busy())
 				break;
-			before = atomic_load_explicit(&gm_heap.released, memory_order_relaxed);
+			before = gm_heap.scav_done;
 			gm_scav_await_locked(gm_lock_token());
-			after = atomic_load_explicit(&gm_heap.released, memory_order_relaxed);
-			if (after > before)
-				others += after - before;
+			after = gm_heap.scav_done;
+			others += after - before;
 			continue;
 		}
 		gm_heap.scav_busy++;
@@ -1078,6 +1081,7 @@ size_t gm_mheap_scavenge(size_t want, bool force)
 			gm_span_set(s->start + PAGES(s->npages - 1), NULL);
 			gm_free_coalesce_insert(s);
 			done += PAGES(run[i].nunscav);
+			gm_heap.scav_done += PAGES(run[i].nunscav);
 		}
 	}
 	if (done == 0) {
@@ -1224,20 +1228,32 @@ out:
  * Before fork, with the heap lock held by the handler (GM_LOCK_FORK): let the
  * batches other threads have in flight end, so that their runs are back on
  * the free lists the child inherits (else it would never reuse or release
- * them).  Costs the fork at most the rest of one batch per such thread.
+ * them).  No batch starts meanwhile (scav_fork: a release in progress
+ * returns what it has done), so the fork waits for at most the rest of one
+ * batch per such thread.
  */
 void gm_mheap_fork_settle(void)
 {
+	gm_heap.scav_fork = true;
 	while (gm_scav_others_busy())
 		gm_scav_await_locked(GM_LOCK_FORK);
+	gm_heap.scav_fork = false;
 }
 
-/* In a forked child: the heap lock may have been held by the parent's fork;
- * no batch is in flight but the forking thread's own. */
-GM_FORK_CHILD void gm_mheap_fork_child(void)
+/*
+ * In a forked child: the heap lock may have been held by the parent's fork
+ * (mine: by the code a signal handler interrupted, which gives it back).
+ * No batch is in flight, and no thread waits, but the forking thread's
+ * own; should one of the parent's have been (the settle is skipped when
+ * the lock is mine), its runs stay off the lists, but no one waits for it.
+ */
+GM_FORK_CHILD void gm_mheap_fork_child(bool mine)
 {
-	gm_lock_reset(&gm_heap.lock);
+	if (!mine)
+		gm_lock_reset(&gm_heap.lock);
 	if (gm_heap.scav_busy != gm_tls_scav_busy)
 		gm_heap.scav_busy = gm_tls_scav_busy;
-	gm_fork_clear(gm_heap.scav_waiters);
+	if (gm_heap.scav_waiters != gm_tls_scav_waiting)
+		gm_heap.scav_waiters = gm_tls_scav_waiting;
+	gm_fork_clear(gm_heap.scav_fork);
 }

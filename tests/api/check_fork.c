@@ -750,19 +750,31 @@ END_TEST
 
 static atomic_bool releasing_stop;
 
-/* Free a freshly written 16 MiB block and give it back, again and again:
- * the scavenger's batches are in flight (madvise, outside the heap's lock)
- * most of the time. */
-static void *releasing_thread(void *arg __attribute__((unused)))
+/*
+ * Take a 16 MiB block and free it, again and again, until releasing_stop:
+ * each free leaves a run that counts as resident, to release.  How (a
+ * bitmask): RELEASE_WRITE writes it all first, RELEASE_TRIM gives it back
+ * after each free (the scavenger's batches are then in flight, madvise
+ * outside the heap's lock, most of the time).
+ */
+enum { RELEASE_WRITE = 1, RELEASE_TRIM = 2 };
+
+static void *releasing_thread(void *arg)
 {
+	int how = (int)(intptr_t)arg;
+
 	while (!atomic_load(&releasing_stop)) {
 		char *p = malloc(16 << 20);
 
 		if (p == NULL)
 			break;
-		memset(p, 1, 16 << 20);
+		if (how & RELEASE_WRITE)
+			memset(p, 1, 16 << 20);
+		else
+			p[0] = 1;
 		free(p);
-		gomem_free_os_memory();
+		if (how & RELEASE_TRIM)
+			gomem_free_os_memory();
 	}
 	return NULL;
 }
@@ -780,7 +792,9 @@ START_TEST(test_fork_during_release)
 	unsigned long long worst = 0;
 
 	atomic_store(&releasing_stop, false);
-	ck_assert_int_eq(pthread_create(&t, NULL, releasing_thread, NULL), 0);
+	ck_assert_int_eq(pthread_create(&t, NULL, releasing_thread,
+				    (void *)(intptr_t)(RELEASE_WRITE | RELEASE_TRIM)),
+			 0);
 	for (i = 0; i < 60; i++) {
 		int st;
 		pid_t pid;
@@ -814,27 +828,10 @@ START_TEST(test_fork_during_release)
 }
 END_TEST
 
-static atomic_bool refill_stop;
-
-/* Take a 16 MiB block and free it again and again: each free is a run
- * that counts as resident (it was allocated), to release again. */
-static void *refilling_thread(void *arg __attribute__((unused)))
-{
-	while (!atomic_load(&refill_stop)) {
-		char *p = malloc(16 << 20);
-
-		if (p == NULL)
-			break;
-		p[0] = 1;
-		free(p);
-	}
-	return NULL;
-}
-
 /* Ask for everything back, again and again. */
 static void *trimming_thread(void *arg __attribute__((unused)))
 {
-	while (!atomic_load(&refill_stop))
+	while (!atomic_load(&releasing_stop))
 		gomem_free_os_memory();
 	return NULL;
 }
@@ -852,8 +849,8 @@ START_TEST(test_fork_not_starved_by_release)
 	pthread_t r, t;
 	int i;
 
-	atomic_store(&refill_stop, false);
-	ck_assert_int_eq(pthread_create(&r, NULL, refilling_thread, NULL), 0);
+	atomic_store(&releasing_stop, false);
+	ck_assert_int_eq(pthread_create(&r, NULL, releasing_thread, (void *)(intptr_t)0), 0);
 	ck_assert_int_eq(pthread_create(&t, NULL, trimming_thread, NULL), 0);
 	usleep(20000);
 	alarm(20); /* SIGALRM ends the test as an error: forks starved */
@@ -868,7 +865,7 @@ START_TEST(test_fork_not_starved_by_release)
 		usleep(2000);
 	}
 	alarm(0);
-	atomic_store(&refill_stop, true);
+	atomic_store(&releasing_stop, true);
 	pthread_join(r, NULL);
 	pthread_join(t, NULL);
 }

@@ -815,7 +815,10 @@ bool gm_mheap_try_resize(gm_mspan *s, size_t npages)
 			gm_span_set(t->start + PAGES(tail - 1), NULL);
 			s->npages = npages;
 			gm_span_set(s->start + PAGES(npages - 1), s);
-			gm_heap.large_alloc -= PAGES(tail);
+			/* TotalAlloc is cumulative: the tail counts as freed
+			 * bytes (not as a free: the object lives on). */
+			atomic_fetch_add_explicit(&gm_heap.large_free, PAGES(tail),
+						  memory_order_release);
 			gm_gauge_add(&gm_heap.inuse, -(int64_t)PAGES(tail));
 			gm_gauge_add(&gm_heap.idle, (int64_t)PAGES(tail));
 			t->state = GM_SPAN_FREE;

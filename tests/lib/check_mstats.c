@@ -96,6 +96,37 @@ START_TEST(exact_after_known_sequence)
 }
 END_TEST
 
+/*
+ * realloc of a large block in place: TotalAlloc is cumulative (Go: "bytes
+ * allocated for heap objects", never less), so a shrink counts its tail as
+ * freed bytes and a growth its new pages as allocated; Mallocs and Frees do
+ * not move (one object throughout).
+ */
+START_TEST(realloc_in_place_keeps_total_cumulative)
+{
+	struct gomem_memstats a, b, c;
+	char *p = gm_malloc(8 << 20), *q;
+
+	ck_assert_ptr_nonnull(p);
+	gm_read_memstats(&a);
+	q = gm_realloc(p, 1 << 20);
+	ck_assert_ptr_eq(q, p); /* shrunk where it is */
+	gm_read_memstats(&b);
+	ck_assert_uint_eq(b.TotalAlloc, a.TotalAlloc);
+	ck_assert_uint_eq(a.HeapAlloc - b.HeapAlloc, 7 << 20);
+	ck_assert_uint_eq(b.Mallocs, a.Mallocs);
+	ck_assert_uint_eq(b.Frees, a.Frees);
+	q = gm_realloc(p, 3 << 20);
+	ck_assert_ptr_eq(q, p); /* grown into its old tail */
+	gm_read_memstats(&c);
+	ck_assert_uint_eq(c.TotalAlloc - b.TotalAlloc, 2 << 20);
+	ck_assert_uint_eq(c.HeapAlloc - b.HeapAlloc, 2 << 20);
+	ck_assert_uint_eq(c.Mallocs, a.Mallocs);
+	ck_identities(&c);
+	gm_free(q);
+}
+END_TEST
+
 START_TEST(small_sizes_count_in_their_class)
 {
 	struct gomem_memstats a, b;
@@ -252,6 +283,7 @@ main(void)
 	gm_ensure_init();
 	tcase_set_timeout(tc, 120);
 	tcase_add_test(tc, exact_after_known_sequence);
+	tcase_add_test(tc, realloc_in_place_keeps_total_cumulative);
 	tcase_add_test(tc, small_sizes_count_in_their_class);
 	tcase_add_test(tc, identities_under_concurrency);
 	tcase_add_test(tc, fork_folds_dead_caches_exactly);

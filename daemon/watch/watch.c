@@ -29,6 +29,8 @@
 #include "core/profile.h"
 #include "watch/watch.h"
 
+#define WATCH_MAX_MAPS 65536 /* lines of /proc/PID/maps read */
+
 /*
  * Find the libgomem a process maps, from /proc/PID/maps alone: nothing the
  * process names is opened, stat()ed or followed.  A mapping whose device
@@ -41,13 +43,16 @@ int watch_find_library(int pid, struct safefile_map *m)
 	char mpath[64], line[PATH_MAX + 128];
 	struct safefile_map cur;
 	int have_other = 0;
+	unsigned lines = 0;
 	FILE *f;
 
 	snprintf(mpath, sizeof mpath, "/proc/%d/maps", pid);
 	f = fopen(mpath, "re");
 	if (f == NULL)
 		return -1;
-	while (safefile_maps_line(f, line, sizeof line)) {
+	/* The process's owner sets the number of lines (vm.max_map_count): the
+	 * main thread reads at most as many as the symbolizer does. */
+	while (lines++ < WATCH_MAX_MAPS && safefile_maps_line(f, line, sizeof line)) {
 		const char *base;
 
 		if (safefile_parse_map(line, &cur) != 0 || cur.inode == 0 || cur.path[0] != '/')

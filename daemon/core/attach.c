@@ -39,7 +39,9 @@
 #include "gomem.skel.h"
 #include "gomem.h"
 
+#include "base/clock.h"
 #include "base/log.h"
+#include "base/procfs.h"
 #include "base/xmalloc.h"
 #include "core/attach.h"
 #include "core/conf.h"
@@ -47,9 +49,23 @@
 
 #define NPROBES 7
 
+/*
+ * Files attached through a process's mapping (attach_mapped: any user may
+ * ask, for a process of theirs) have a budget of their own beside the
+ * configured libraries', so no user fills the table: at most
+ * ATTACH_MAPPED_MAX in all and ATTACH_MAPPED_PER_UID for the processes of
+ * one user other than root.  One that no watched process has named for a
+ * while is let go (attach_mapped_prune).
+ */
+#define ATTACH_MAPPED_MAX     32
+#define ATTACH_MAPPED_PER_UID 4
+#define ATTACH_SLOTS	      (GOMEMD_MAX_LIBS + ATTACH_MAPPED_MAX)
+
 struct lib_links {
 	char *path; /* configured path; for a mapped inode "PATH (deleted)" or PATH */
 	int mapped; /* attached through a process's mapping (attach_mapped), not configured */
+	uid_t uid;  /* mapped: the owner of the process it was attached for */
+	uint64_t used_ns; /* mapped: when a watched process last named it */
 	dev_t dev;
 	ino_t ino;
 	struct bpf_link *links[NPROBES];
@@ -71,7 +87,7 @@ static struct gomem_bpf *skel;
 static int attach_profile; /* pid_lock */
 static struct bpf_link *exit_link, *exec_link;
 static const char *exit_how = "none";
-static struct lib_links libs[GOMEMD_MAX_LIBS]; /* pid_lock */
+static struct lib_links libs[ATTACH_SLOTS]; /* pid_lock */
 static int nlibs;			       /* pid_lock */
 static pthread_mutex_t pid_lock = PTHREAD_MUTEX_INITIALIZER;
 static struct pid_links *pids; /* pid_lock */
@@ -330,9 +346,20 @@ static void destroy_links(struct bpf_link **links)
  * detach those no longer listed, attach new ones.  Returns how many are
  * attached afterwards.
  */
+/* How many of libs[] are configured (mapped 0), or mapped (1) for uid
+ * (any uid when uid is (uid_t)-1); pid_lock held. */
+static int count_libs(int mapped, uid_t uid)
+{
+	int i, n = 0;
+
+	for (i = 0; i < nlibs; i++)
+		n += libs[i].mapped == mapped && (uid == (uid_t)-1 || libs[i].uid == uid);
+	return n;
+}
+
 int attach_libraries(char *const *want, int nwant)
 {
-	struct lib_links keep[GOMEMD_MAX_LIBS];
+	struct lib_links keep[ATTACH_SLOTS];
 	int i, j, nkeep = 0;
 	struct stat st;
 
@@ -360,7 +387,8 @@ int attach_libraries(char *const *want, int nwant)
 				break;
 		if (i < nlibs)
 			continue;
-		if (nlibs == GOMEMD_MAX_LIBS) { /* attach_refresh() may have filled libs[] */
+		/* attach_refresh() may have filled the configured libraries' part */
+		if (count_libs(0, (uid_t)-1) == GOMEMD_MAX_LIBS) {
 			log_warnx("library %s: too many attached files (at most %d)", want[j],
 				  GOMEMD_MAX_LIBS);
 			break;
@@ -400,7 +428,7 @@ void attach_refresh(void)
 
 	pthread_mutex_lock(&pid_lock);
 	n = nlibs;
-	for (i = 0; i < n && nlibs < GOMEMD_MAX_LIBS; i++) {
+	for (i = 0; i < n && count_libs(0, (uid_t)-1) < GOMEMD_MAX_LIBS; i++) {
 		if (libs[i].mapped || stat(libs[i].path, &st) != 0 ||
 		    (st.st_dev == libs[i].dev && st.st_ino == libs[i].ino))
 			continue;
@@ -419,6 +447,57 @@ void attach_refresh(void)
 		log_info("%s was replaced on disk: attached to the new file too", libs[i].path);
 	}
 	pthread_mutex_unlock(&pid_lock);
+}
+
+/*
+ * Let go of the files attached through mappings that no watched process has
+ * named for idle_ns: their slots go back to the budget (a process mapping
+ * one that was not yet watched must be attached again).  mark(paths, used,
+ * n, arg) sets used[k] for each path a watched process names; it runs
+ * without pid_lock.  Returns how many were let go.
+ */
+int attach_mapped_prune(void (*mark)(char *const *paths, int *used, int n, void *arg), void *arg,
+			uint64_t idle_ns)
+{
+	char *paths[ATTACH_MAPPED_MAX];
+	dev_t dev[ATTACH_MAPPED_MAX];
+	ino_t ino[ATTACH_MAPPED_MAX];
+	int used[ATTACH_MAPPED_MAX] = {0};
+	int n = 0, i, j, gone = 0;
+	uint64_t now = now_mono_ns();
+
+	pthread_mutex_lock(&pid_lock);
+	for (i = 0; i < nlibs && n < ATTACH_MAPPED_MAX; i++) {
+		if (!libs[i].mapped)
+			continue;
+		paths[n] = xstrdup(libs[i].path);
+		dev[n] = libs[i].dev;
+		ino[n] = libs[i].ino;
+		n++;
+	}
+	pthread_mutex_unlock(&pid_lock);
+	if (n == 0)
+		return 0;
+	mark(paths, used, n, arg);
+	pthread_mutex_lock(&pid_lock);
+	for (j = 0; j < n; j++) {
+		for (i = 0; i < nlibs; i++)
+			if (libs[i].mapped && libs[i].dev == dev[j] && libs[i].ino == ino[j])
+				break;
+		if (i < nlibs && used[j]) {
+			libs[i].used_ns = now;
+		} else if (i < nlibs && now - libs[i].used_ns >= idle_ns) {
+			log_info("detaching from %s (inode %llu): no watched process maps it",
+				 libs[i].path, (unsigned long long)libs[i].ino);
+			destroy_links(libs[i].links);
+			free(libs[i].path);
+			libs[i] = libs[--nlibs];
+			gone++;
+		}
+		free(paths[j]);
+	}
+	pthread_mutex_unlock(&pid_lock);
+	return gone;
 }
 
 /* Whether a library with this inode is attached for all processes. */
@@ -491,7 +570,12 @@ int attach_mapped(int pid, const struct safefile_map *m, char *err, size_t errle
 	dev_t dev = makedev(m->dev_major, m->dev_minor);
 	char fdpath[64];
 	int fd, i, rc = 0;
+	uid_t uid;
 
+	if (procfs_owner(pid, &uid) != 0) {
+		snprintf(err, errlen, "process %d: no owner to read", pid);
+		return -1;
+	}
 	fd = safefile_open(pid, m, SAFEFILE_ANY, err, errlen);
 	if (fd < 0)
 		return -1;
@@ -502,9 +586,15 @@ int attach_mapped(int pid, const struct safefile_map *m, char *err, size_t errle
 			break;
 	if (i < nlibs) {
 		/* attached already */
-	} else if (nlibs == GOMEMD_MAX_LIBS) {
-		snprintf(err, errlen, "%s: too many attached files (at most %d)", m->path,
-			 GOMEMD_MAX_LIBS);
+	} else if (count_libs(1, (uid_t)-1) >= ATTACH_MAPPED_MAX) {
+		snprintf(err, errlen, "%s: too many files attached through mappings (at most %d)",
+			 m->path, ATTACH_MAPPED_MAX);
+		rc = -1;
+	} else if (uid != 0 && count_libs(1, uid) >= ATTACH_MAPPED_PER_UID) {
+		snprintf(err, errlen,
+			 "%s: uid %u has %d files attached through mappings already (at most %d "
+			 "a user)",
+			 m->path, (unsigned)uid, count_libs(1, uid), ATTACH_MAPPED_PER_UID);
 		rc = -1;
 	} else {
 		memset(&libs[nlibs], 0, sizeof libs[nlibs]);
@@ -515,6 +605,8 @@ int attach_mapped(int pid, const struct safefile_map *m, char *err, size_t errle
 			xasprintf(&libs[nlibs].path, "%s%s", m->path,
 				  m->deleted ? " (deleted)" : "");
 			libs[nlibs].mapped = 1;
+			libs[nlibs].uid = uid;
+			libs[nlibs].used_ns = now_mono_ns();
 			libs[nlibs].dev = dev;
 			libs[nlibs].ino = (ino_t)m->inode;
 			nlibs++;

@@ -589,6 +589,12 @@ size_t proc_sweep(unsigned grace_s, int **dropped)
 /* ---- readers ---- */
 
 /* Copy an entry's info, with ages computed now. */
+/* The libgomem path p maps ("" if unknown), with the table read-locked. */
+const char *proc_library_locked(const struct proc *p)
+{
+	return p->info.library;
+}
+
 void proc_info_locked(const struct proc *p, struct proc_info *out)
 {
 	uint64_t now = now_mono_ns();

@@ -331,8 +331,8 @@ def stream_start(sockpath):
         return b""
 
 
-def nobody_over_socket(sockpath, method, path):
-    r = subprocess.run(as_nobody([sys.executable, "-c", NOBODY_CLIENT, sockpath, method, path]),
+def nobody_over_socket(sockpath, method, path, uid=NOBODY):
+    r = subprocess.run(as_nobody([sys.executable, "-c", NOBODY_CLIENT, sockpath, method, path], uid),
                        capture_output=True, text=True, timeout=30)
     try:
         return int(r.stdout.strip())
@@ -378,20 +378,20 @@ class Daemon:
             return None
 
 
-def nobody_workload(tmp, name, env_extra=None, argv=None):
-    """A nobody-owned process with a private copy of libgomem preloaded."""
+def nobody_workload(tmp, name, env_extra=None, argv=None, uid=NOBODY):
+    """A nobody-owned (or uid's) process with a private copy of libgomem preloaded."""
     d = os.path.join(tmp, name)
     os.mkdir(d)
-    os.chown(d, NOBODY, NOBODY)
+    os.chown(d, uid, uid)
     lib = os.path.join(d, "libgomem.so.0")
     shutil.copy(LIBGOMEM, lib)
-    os.chown(lib, NOBODY, NOBODY)
+    os.chown(lib, uid, uid)
     env = dict(os.environ, GOMEM_STATS_INTERVAL_MS="50", GOMEM_PROFILE_RATE="4096")
     env.update(env_extra or {})
     # preloaded after the uid change: setpriv itself must not run with the copy
     p = subprocess.Popen(as_nobody(["env", "LD_PRELOAD=" + lib] +
                                    (argv or [WORKLOAD, os.path.join(d, "out.txt"),
-                                             "64x20000,4096x2000,100000x20"])), env=env)
+                                             "64x20000,4096x2000,100000x20"]), uid), env=env)
     children.append(p)
     return p, d, lib
 
@@ -621,6 +621,19 @@ def main():
     wait_for(lambda: os.path.exists(os.path.join(own_dir, "out.txt")), 10)
     st = nobody_over_socket(d.sock, "GET", "/debug/pprof/heap?pid=%d" % own.pid)
     check(seen and st == 200, "profile: nobody over the socket gets its own process's (%s)" % st)
+    # a user's files attached through mappings are bounded (4 a user): its
+    # processes' further copies of libgomem are refused, so no user fills
+    # the table that new processes and upgraded libraries need (a user of
+    # its own, 65533, with a whole budget)
+    more = [nobody_workload(tmp, "copy%d" % i, argv=["sleep", "60"], uid=65533)
+            for i in range(5)]
+    time.sleep(0.5)
+    got = [nobody_over_socket(d.sock, "POST", "/processes/%d/attach" % p.pid, 65533)
+           for p, _, _ in more]
+    check(got == [200, 200, 200, 200, 422],
+          "attach: a user's 5th copy of libgomem is refused (%s)" % got)
+    for p, _, _ in more:
+        p.kill()
     # its own pid in ?pid= does not make root's process in the path its own
     for method, path in (("DELETE", "/processes/%d?pid=%d" % (vp, own.pid)),
                          ("POST", "/processes/%d/attach?pid=%d" % (vp, own.pid))):

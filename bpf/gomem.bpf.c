@@ -48,6 +48,21 @@ struct {
 	__type(value, __u32);
 } watched SEC(".maps");
 
+/* Each process's record budget (GOMEM_RATE_*); threads that race on it may
+ * miscount by a record or two. */
+struct rate {
+	__u64 last_ns; /* refilled up to here */
+	__u32 tokens;
+	__u32 _pad;
+};
+
+struct {
+	__uint(type, BPF_MAP_TYPE_LRU_HASH);
+	__uint(max_entries, 16384); /* one evicted starts with a full budget */
+	__type(key, __u32);
+	__type(value, struct rate);
+} rates SEC(".maps");
+
 /* Scratch space for a sample record (too big for the stack); per CPU. */
 struct {
 	__uint(type, BPF_MAP_TYPE_PERCPU_ARRAY);
@@ -81,6 +96,33 @@ static __always_inline bool watch(__u32 tgid)
 	return true;
 }
 
+/* Take one record from tgid's budget; false (counted) when it has none. */
+static __always_inline bool within_rate(__u32 tgid)
+{
+	__u64 now = bpf_ktime_get_ns(), add;
+	struct rate *r = bpf_map_lookup_elem(&rates, &tgid);
+
+	if (!r) {
+		struct rate fresh = {now, GOMEM_RATE_BURST - 1, 0};
+
+		bpf_map_update_elem(&rates, &tgid, &fresh, BPF_ANY);
+		return true;
+	}
+	add = (now - r->last_ns) / GOMEM_RATE_GAP_NS;
+	if (add > 0) {
+		r->tokens = add >= GOMEM_RATE_BURST - r->tokens ? GOMEM_RATE_BURST
+							       : r->tokens + (__u32)add;
+		r->last_ns = r->tokens == GOMEM_RATE_BURST ? now
+							   : r->last_ns + add * GOMEM_RATE_GAP_NS;
+	}
+	if (r->tokens == 0) {
+		count_drop(GOMEM_DROP_RATE);
+		return false;
+	}
+	r->tokens--;
+	return true;
+}
+
 /* Fill the common header of a record. */
 static __always_inline void fill_hdr(struct gomem_event_hdr *h, __u32 type, __u32 tgid, __u64 a,
 				     __u64 b)
@@ -103,7 +145,7 @@ static __always_inline int emit_snapshot(__u32 type, const void *src, __u64 size
 	struct gomem_event_snap *e;
 	__u64 n = size;
 
-	if (!watch(tgid))
+	if (!watch(tgid) || !within_rate(tgid))
 		return 0;
 
 	/* step 1: reserve the whole record; the struct is too big for the stack */
@@ -132,13 +174,13 @@ static __always_inline int emit_snapshot(__u32 type, const void *src, __u64 size
 	return 0;
 }
 
-/* Emit a small record without a snapshot. */
-static __always_inline int emit_small(__u32 type, __u64 a, __u64 b)
+/* Emit a small record without a snapshot (limited: within tgid's budget). */
+static __always_inline int emit_small(__u32 type, __u64 a, __u64 b, bool limited)
 {
 	__u32 tgid = bpf_get_current_pid_tgid() >> 32;
 	struct gomem_event_hdr *h;
 
-	if (!watch(tgid))
+	if (!watch(tgid) || (limited && !within_rate(tgid)))
 		return 0;
 	h = bpf_ringbuf_reserve(&events, sizeof(*h), 0);
 	if (!h) {
@@ -165,13 +207,13 @@ int BPF_USDT(gomem_memstats, const void *snap, __u64 size)
 SEC("usdt")
 int BPF_USDT(gomem_scavenge, __u64 bytes, __u64 ns)
 {
-	return emit_small(GOMEM_EV_SCAVENGE, bytes, ns);
+	return emit_small(GOMEM_EV_SCAVENGE, bytes, ns, true);
 }
 
 SEC("usdt")
 int BPF_USDT(gomem_arena_grow, const void *base, __u64 bytes)
 {
-	return emit_small(GOMEM_EV_ARENA_GROW, (__u64)(unsigned long)base, bytes);
+	return emit_small(GOMEM_EV_ARENA_GROW, (__u64)(unsigned long)base, bytes, true);
 }
 
 /*
@@ -210,14 +252,14 @@ int BPF_USDT(gomem_sample_alloc, const void *ptr, __u64 size, const __u64 *pcs, 
 SEC("usdt")
 int BPF_USDT(gomem_sample_free, const void *ptr, __u64 size)
 {
-	return emit_small(GOMEM_EV_SAMPLE_FREE, (__u64)(unsigned long)ptr, size);
+	return emit_small(GOMEM_EV_SAMPLE_FREE, (__u64)(unsigned long)ptr, size, false);
 }
 
 /* The process is exiting normally and waits for gomemd to copy its profile. */
 SEC("usdt")
 int BPF_USDT(gomem_lib_exit, const void *profile, __u64 size)
 {
-	return emit_small(GOMEM_EV_LIB_EXIT, (__u64)(unsigned long)profile, size);
+	return emit_small(GOMEM_EV_LIB_EXIT, (__u64)(unsigned long)profile, size, false);
 }
 
 /* signal_struct.flags: the whole group is exiting (include/linux/sched/signal.h) */

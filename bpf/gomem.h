@@ -43,8 +43,20 @@ enum gomem_drop_reason {
 	GOMEM_DROP_RINGBUF = 0, /* ring buffer full: record lost */
 	GOMEM_DROP_READ = 1,	/* bpf_probe_read_user failed: record discarded */
 	GOMEM_DROP_WATCHED = 2, /* "watched" map full: exit of this tgid will be missed */
-	GOMEM_DROP_NR = 3,
+	GOMEM_DROP_RATE = 3,	/* over its process's record budget (GOMEM_RATE_*) */
+	GOMEM_DROP_NR = 4,
 };
+
+/*
+ * Each process's budget of snapshot, scavenge and arena records: a burst of
+ * GOMEM_RATE_BURST, refilled by one every GOMEM_RATE_GAP_NS (1000 a
+ * second).  libgomem publishes a snapshot every 10 ms at most (plus one per
+ * gomem_read_memstats call), so only a process that fires its probes on
+ * purpose meets it; it then cannot fill the ring buffer that every other
+ * process's records, exits and execs go through.
+ */
+#define GOMEM_RATE_BURST  64u
+#define GOMEM_RATE_GAP_NS 1000000ull
 
 /* Values of the "watched" map (tgid -> state). */
 enum gomem_watch_state {

@@ -208,6 +208,7 @@ char *prom_format(const struct prom_proc *procs, size_t nprocs, const struct pro
 	obuf_printf(&b, "gomemd_events_dropped_total{reason=\"read\"} %llu\n", self->dropped_read);
 	obuf_printf(&b, "gomemd_events_dropped_total{reason=\"watched\"} %llu\n",
 		    self->dropped_watched);
+	obuf_printf(&b, "gomemd_events_dropped_total{reason=\"rate\"} %llu\n", self->dropped_rate);
 	if (self->bpf_map_bytes >= 0) {
 		prom_head(&b, "gomemd_bpf_map_bytes", "gauge",
 			  "Memory of the BPF maps and ring buffers gomemd loaded, in bytes.");

@@ -40,6 +40,7 @@ struct prom_self {
 	unsigned long long dropped_ringbuf; /* ring buffer full */
 	unsigned long long dropped_read;    /* user memory unreadable */
 	unsigned long long dropped_watched; /* watch map full (exits missed) */
+	unsigned long long dropped_rate;    /* over a process's record budget */
 	long long bpf_map_bytes;	    /* < 0: not known, not emitted */
 	unsigned int sse_clients;
 	unsigned long long sse_dropped;

@@ -50,6 +50,7 @@ int health_http(struct http_req *req)
 	json_kv_u64(&j, "RingBuffer", attach_drops(GOMEM_DROP_RINGBUF));
 	json_kv_u64(&j, "Read", attach_drops(GOMEM_DROP_READ));
 	json_kv_u64(&j, "Watched", attach_drops(GOMEM_DROP_WATCHED));
+	json_kv_u64(&j, "Rate", attach_drops(GOMEM_DROP_RATE));
 	json_end(&j);
 	json_end(&j);
 	return http_reply_json(req, stalled ? MHD_HTTP_SERVICE_UNAVAILABLE : MHD_HTTP_OK, &b);

@@ -153,6 +153,7 @@ int metrics_http(struct http_req *req)
 	self->dropped_ringbuf = attach_drops(GOMEM_DROP_RINGBUF);
 	self->dropped_read = attach_drops(GOMEM_DROP_READ);
 	self->dropped_watched = attach_drops(GOMEM_DROP_WATCHED);
+	self->dropped_rate = attach_drops(GOMEM_DROP_RATE);
 	self->bpf_map_bytes = attach_map_bytes();
 	sse_stats(&self->sse_clients, &self->sse_dropped);
 	http_status_counts(self->http_counts);

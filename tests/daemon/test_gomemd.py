@@ -163,6 +163,20 @@ def bpf_prog_ids(pid):
     return sorted(ids)
 
 
+# gomem_read_memstats in a loop for a second (each call fires
+# gomem:memstats while someone listens); prints how many calls it made.
+FLOOD = r'''
+import ctypes, time
+lib = ctypes.CDLL(None)
+buf = ctypes.create_string_buffer(1 << 16)
+n, end = 0, time.monotonic() + 1
+while time.monotonic() < end:
+    lib.gomem_read_memstats(buf)
+    n += 1
+print(n, flush=True)
+'''
+
+
 def main():
     if os.geteuid() != 0:
         skip("needs root (BPF programs and uprobes)")
@@ -390,6 +404,24 @@ def main():
     check(c.get("/memstats?pid=%d" % op.pid)[0] == 404, "detached process stays gone")
     st, _, e = c.req("POST", "/processes/%d/attach" % 4194000)
     check(st == 404, "attach to a missing process -> 404")
+
+    # a process that fires gomem:memstats on purpose (gomem_read_memstats
+    # in a loop) is held to its budget in the kernel: 64 at once, then 1000
+    # a second; the drops are counted as reason="rate"
+    def dropped(reason):
+        for line in c.raw("/metrics").decode().splitlines():
+            if line.startswith('gomemd_events_dropped_total{reason="%s"} ' % reason):
+                return int(line.rsplit(" ", 1)[1])
+        return -1
+
+    rate0 = dropped("rate")
+    flood = spawn([sys.executable, "-c", FLOOD], {"LD_PRELOAD": LIBGOMEM}, stdout=subprocess.PIPE)
+    fired = int(flood.stdout.readline() or 0)
+    flood.wait()
+    got = wait_for(lambda: dropped("rate") - rate0 if dropped("rate") > rate0 else None, 5) or 0
+    check(rate0 >= 0 and fired > 5000 and got > 0 and got >= fired - (64 + 1000 * 3) - 200,
+          "a flood of %d snapshots in 1 s: %d dropped for its rate (at most ~1064 pass)"
+          % (fired, got))
 
     # libgomem linked into the program: its probes are in /proc/PID/exe
     ex = spawn([EXEWL, "60"], {"GOMEM_STATS_INTERVAL_MS": str(INTERVAL_MS)},

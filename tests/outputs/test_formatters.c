@@ -354,7 +354,10 @@ START_TEST(test_prom)
 		{ 202, "we\"ird\\na\nme", "/x", "", "/", &b, 1.5, 0 },
 		{ 303, "nosnap", "", "", "", NULL, 0, 0 },
 	};
-	static struct prom_self self = { 10, 2, 0, 0, -1, 1, 5, { 0 } };
+	static struct prom_self self = {
+		.events_received = 10, .dropped_ringbuf = 2, .dropped_rate = 3,
+		.bpf_map_bytes = -1, .sse_clients = 1, .sse_dropped = 5,
+	};
 	char *out;
 	size_t len;
 
@@ -386,6 +389,8 @@ START_TEST(test_prom)
 	ck_assert_ptr_nonnull(strstr(out, "gomemd_http_requests_total{code=\"404\"} 1\n"));
 	ck_assert_ptr_null(strstr(out, "gomemd_http_requests_total{code=\"500\"}"));
 	ck_assert_ptr_null(strstr(out, "gomemd_bpf_map_bytes"));
+	ck_assert_ptr_nonnull(strstr(out, "gomemd_events_dropped_total{reason=\"ringbuf\"} 2\n"));
+	ck_assert_ptr_nonnull(strstr(out, "gomemd_events_dropped_total{reason=\"rate\"} 3\n"));
 	ck_assert_ptr_null(strstr(out, "PauseTotalNs"));
 	ck_assert_int_eq(count_lines(out, "# HELP gomemd_process_resident_memory_bytes"), 1);
 	free(out);

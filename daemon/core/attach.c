@@ -73,6 +73,7 @@ struct lib_links {
 
 struct pid_links {
 	int pid;
+	uint64_t start; /* the process's start time (procfs_start_ticks) */
 	char path[PATH_MAX + 64];
 	struct bpf_link *links[NPROBES];
 };
@@ -629,15 +630,22 @@ int attach_mapped(int pid, const struct safefile_map *m, char *err, size_t errle
 int attach_pid(int pid, const char *path, const char *name, char *had, size_t hadlen)
 {
 	struct bpf_link *links[NPROBES] = {0};
+	uint64_t start = procfs_start_ticks(pid);
 	int i;
 
 	pthread_mutex_lock(&pid_lock);
 	for (i = 0; i < npids; i++) {
-		if (pids[i].pid == pid) {
+		if (pids[i].pid != pid)
+			continue;
+		if (pids[i].start == start && start != 0) {
 			snprintf(had, hadlen, "%s", pids[i].path);
 			pthread_mutex_unlock(&pid_lock);
 			return 1;
 		}
+		/* Made for a process that is gone, whose pid this one reuses. */
+		destroy_links(pids[i].links);
+		pids[i] = pids[--npids];
+		break;
 	}
 	if (attach_probes(links, pid, path) == 0) {
 		pthread_mutex_unlock(&pid_lock);
@@ -645,6 +653,7 @@ int attach_pid(int pid, const char *path, const char *name, char *had, size_t ha
 	}
 	pids = xrealloc(pids, sizeof(*pids) * (size_t)(npids + 1));
 	pids[npids].pid = pid;
+	pids[npids].start = start;
 	snprintf(pids[npids].path, sizeof pids[npids].path, "%s", name);
 	memcpy(pids[npids].links, links, sizeof links);
 	npids++;
@@ -653,13 +662,17 @@ int attach_pid(int pid, const char *path, const char *name, char *had, size_t ha
 }
 
 /* Destroy pid's own links, if it has any; 1 if it had. */
-static int drop_pid_links(int pid)
+/* Destroy pid's per-pid links; with only_gone, only if made for a process
+ * that is no longer there (not for a new one with the pid).  Whether it
+ * had some that were destroyed. */
+static int drop_pid_links(int pid, int only_gone)
 {
+	uint64_t now = only_gone ? procfs_start_ticks(pid) : 0;
 	int i, had = 0;
 
 	pthread_mutex_lock(&pid_lock);
 	for (i = 0; i < npids; i++) {
-		if (pids[i].pid != pid)
+		if (pids[i].pid != pid || (only_gone && now != 0 && pids[i].start == now))
 			continue;
 		destroy_links(pids[i].links);
 		pids[i] = pids[--npids];
@@ -677,18 +690,20 @@ static int drop_pid_links(int pid)
 int attach_detach_pid(int pid)
 {
 	watch_set(pid, GOMEM_WATCH_MUTED); /* first: destroying links takes a while */
-	return drop_pid_links(pid);
+	return drop_pid_links(pid, 0);
 }
 
 /*
  * Forget a process that is gone: destroy its per-pid links and its entry in
- * the "watched" map (a reused pid must not inherit a mute).
+ * the "watched" map (a reused pid must not inherit a mute).  With
+ * only_gone, per-pid links made for a new process that reuses the pid
+ * stay (the table's sweep drops an entry some time after its end).
  */
-void attach_forget(int pid)
+void attach_forget(int pid, int only_gone)
 {
 	__u32 key = (__u32)pid;
 
-	drop_pid_links(pid);
+	drop_pid_links(pid, only_gone);
 	if (skel != NULL)
 		bpf_map__delete_elem(skel->maps.watched, &key, sizeof key, 0);
 }

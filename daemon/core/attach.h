@@ -23,7 +23,7 @@ int attach_mapped_prune(void (*mark)(char *const *paths, int *used, int n, void 
 			uint64_t idle_ns);
 int attach_is_configured(const char *path);
 int attach_detach_pid(int pid);
-void attach_forget(int pid);
+void attach_forget(int pid, int only_gone);
 int attach_watch(int pid);
 int attach_unmute(int pid);
 int attach_is_muted(int pid);

@@ -287,9 +287,16 @@ static struct proc *get_wrlocked(int pid, const char *comm, const char *library,
 /* Add a process found by the scan or an attach; 0 if added, 1 if known. */
 int proc_add(int pid, const char *library)
 {
-	struct proc *p;
+	struct proc *p, *old;
 	int created;
 
+	/* An exited entry still in its grace: a new process reuses the pid. */
+	pthread_rwlock_wrlock(&tab.lock);
+	p = find_locked(pid);
+	old = p != NULL && p->info.exited ? unlink_locked(pid) : NULL;
+	pthread_rwlock_unlock(&tab.lock);
+	if (old != NULL)
+		proc_free(old);
 	p = get_wrlocked(pid, NULL, library, &created);
 	if (library != NULL && p->info.library[0] == '\0')
 		snprintf(p->info.library, sizeof p->info.library, "%s", library);
@@ -551,7 +558,9 @@ static int sweep_one(struct pidmap_node *n, void *arg)
 	if (!p->info.exited) {
 		uint64_t st = procfs_start_ticks(p->info.pid);
 
-		if (st == 0 || (p->start_ticks != 0 && st != p->start_ticks)) {
+		/* An entry made when the process was gone already has no start
+		 * time: whatever runs under the pid now is another process. */
+		if (st == 0 || st != p->start_ticks) {
 			end_locked(p, NULL, sw->now);
 			sw->changed = 1;
 		}
@@ -588,13 +597,13 @@ size_t proc_sweep(unsigned grace_s, int **dropped)
 
 /* ---- readers ---- */
 
-/* Copy an entry's info, with ages computed now. */
 /* The libgomem path p maps ("" if unknown), with the table read-locked. */
 const char *proc_library_locked(const struct proc *p)
 {
 	return p->info.library;
 }
 
+/* Copy an entry's info, with ages computed now. */
 void proc_info_locked(const struct proc *p, struct proc_info *out)
 {
 	uint64_t now = now_mono_ns();

@@ -150,7 +150,7 @@ static int watch_attach_exe(int pid, const char *path, char *had, size_t hadlen,
 	}
 	if (rc == 0 && (born == 0 || procfs_start_ticks(pid) != born || stat(path, &st) != 0 ||
 			st.st_dev != dev || st.st_ino != ino)) {
-		attach_forget(pid);
+		attach_forget(pid, 0);
 		snprintf(err, errlen, "process %d exec'd or ended while it was attached", pid);
 		errno = ESRCH;
 		return -1;
@@ -286,7 +286,7 @@ void watch_sweep(unsigned grace_s)
 
 	n = proc_sweep(grace_s, &dropped);
 	for (i = 0; i < n; i++)
-		attach_forget(dropped[i]);
+		attach_forget(dropped[i], 1);
 	free(dropped);
 	settle_execs();
 	profile_sweep();

@@ -29,6 +29,7 @@
 #include <systemd/sd-daemon.h>
 #else
 #define sd_notify(unset, msg) ((void)(unset), (void)(msg), 0)
+#define sd_watchdog_enabled(unset, usec) ((void)(unset), (void)(usec), 0)
 #endif
 
 #include "base/clock.h"
@@ -165,8 +166,8 @@ int main(int argc, char **argv)
 {
 	struct itimerspec its = {{1, 0}, {1, 0}};
 	struct epoll_event ev, evs[8];
-	int efd, sfd, tfd, rbfd, n, i, rc, running = 1;
-	uint64_t start_ns;
+	int efd, sfd, tfd, rbfd, n, i, rc, running = 1, watchdog;
+	uint64_t start_ns, watchdog_usec = 0;
 	struct signalfd_siginfo si;
 	struct gomemd_config first;
 	char err[512];
@@ -249,6 +250,10 @@ int main(int argc, char **argv)
 	ev.data.fd = rbfd;
 	epoll_ctl(efd, EPOLL_CTL_ADD, rbfd, &ev);
 	sd_notify(0, "READY=1\nSTATUS=collecting");
+	/* WATCHDOG=1 only to a service manager that asked for it: the notify
+	 * socket is a datagram socket, and a listener that does not read it
+	 * would block the loop once its queue is full. */
+	watchdog = sd_watchdog_enabled(0, &watchdog_usec) > 0;
 
 	heartbeat_init(&main_beat, "main loop", MAIN_LOOP_LIMIT_NS, now_mono_ns());
 	heartbeat_register(&main_beat);
@@ -278,7 +283,8 @@ int main(int argc, char **argv)
 				guard_sweep(now_mono_ns());
 				watch_sweep(cfg->grace_s);
 				note_shrunk_files();
-				sd_notify(0, "WATCHDOG=1"); /* this loop turns */
+				if (watchdog)
+					sd_notify(0, "WATCHDOG=1"); /* this loop turns */
 			} else if (fd == sfd) {
 				while (read(sfd, &si, sizeof si) == (ssize_t)sizeof si) {
 					if (si.ssi_signo == SIGHUP) {

@@ -35,6 +35,8 @@
 
 #include <bpf/bpf.h>
 #include <bpf/libbpf.h>
+#include <gelf.h>
+#include <libelf.h>
 
 #include "gomem.skel.h"
 #include "gomem.h"
@@ -451,6 +453,48 @@ void attach_refresh(void)
 }
 
 /*
+ * libbpf reads every USDT note of a file, for each of the seven probes,
+ * with pid_lock held (the main thread and the attach requests wait): a file
+ * the process's owner wrote may carry millions.  A normal libgomem has 8
+ * notes, a large program a few thousand (under 1 MiB of them).
+ */
+#define ATTACH_MAX_NOTE_BYTES (1u << 20)
+
+int attach_check_notes(int fd, char *err, size_t errlen)
+{
+	uint64_t total = 0;
+	Elf_Scn *scn = NULL;
+	size_t shstrndx;
+	GElf_Shdr sh;
+	Elf *e;
+	int rc = 0;
+
+	elf_version(EV_CURRENT);
+	e = elf_begin(fd, ELF_C_READ, NULL);
+	if (e == NULL || elf_kind(e) != ELF_K_ELF || elf_getshdrstrndx(e, &shstrndx) != 0) {
+		snprintf(err, errlen, "not an ELF file: %s", elf_errmsg(-1));
+		elf_end(e);
+		return -1;
+	}
+	while ((scn = elf_nextscn(e, scn)) != NULL && total <= ATTACH_MAX_NOTE_BYTES) {
+		const char *name;
+
+		if (gelf_getshdr(scn, &sh) == NULL)
+			continue;
+		name = elf_strptr(e, shstrndx, sh.sh_name);
+		if (name != NULL && strcmp(name, ".note.stapsdt") == 0)
+			total += sh.sh_size;
+	}
+	if (total > ATTACH_MAX_NOTE_BYTES) {
+		snprintf(err, errlen, "over %u bytes of USDT notes (.note.stapsdt): not read",
+			 ATTACH_MAX_NOTE_BYTES);
+		rc = -1;
+	}
+	elf_end(e);
+	return rc;
+}
+
+/*
  * Let go of the files attached through mappings that no watched process has
  * named for idle_ns: their slots go back to the budget (a process mapping
  * one that was not yet watched must be attached again).  mark(paths, used,
@@ -580,6 +624,14 @@ int attach_mapped(int pid, const struct safefile_map *m, char *err, size_t errle
 	fd = safefile_open(pid, m, SAFEFILE_ANY, err, errlen);
 	if (fd < 0)
 		return -1;
+	if (attach_check_notes(fd, err, errlen) != 0) {
+		char why[256];
+
+		snprintf(why, sizeof why, "%s", err);
+		snprintf(err, errlen, "%s: %s", m->path, why);
+		close(fd);
+		return -1;
+	}
 	snprintf(fdpath, sizeof fdpath, "/proc/self/fd/%d", fd);
 	pthread_mutex_lock(&pid_lock);
 	for (i = 0; i < nlibs; i++)

@@ -137,6 +137,11 @@ static int watch_attach_exe(int pid, const char *path, char *had, size_t hadlen,
 		errno = ENOENT;
 		return -1;
 	}
+	if (attach_check_notes(fd, err, errlen) != 0) {
+		close(fd);
+		errno = ENOENT;
+		return -1;
+	}
 	snprintf(fdpath, sizeof fdpath, "/proc/self/fd/%d", fd);
 	rc = attach_pid(pid, fdpath, path, had, hadlen);
 	close(fd);

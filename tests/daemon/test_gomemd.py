@@ -22,6 +22,7 @@ import socket
 import subprocess
 import sys
 import tempfile
+import threading
 import time
 import urllib.error
 import urllib.request
@@ -177,6 +178,19 @@ print(n, flush=True)
 '''
 
 
+notified = []
+
+
+def drain(sock):
+    while True:
+        try:
+            notified.append(sock.recv(4096).decode(errors="replace"))
+        except socket.timeout:
+            continue
+        except OSError:
+            return
+
+
 def main():
     if os.geteuid() != 0:
         skip("needs root (BPF programs and uprobes)")
@@ -214,7 +228,7 @@ def main():
     d = spawn([GOMEMD, "--config", cfg, "--library", LIBGOMEM, "--library", FIXTURE,
                "--library", upg, "--history-interval", "100", "--socket", "",
                "--web-config", write_web_config(tmp)],
-              {"NOTIFY_SOCKET": os.path.join(tmp, "notify")},
+              {"NOTIFY_SOCKET": os.path.join(tmp, "notify"), "WATCHDOG_USEC": "30000000"},
               stdout=log, stderr=subprocess.STDOUT)
 
     def healthy():
@@ -241,6 +255,12 @@ def main():
         except OSError:
             msg = ""
         check("READY=1" in msg, "sd_notify READY=1 (%r)" % msg)
+    # as a service manager does, keep reading what gomemd sends (a datagram
+    # queue left full would block its sd_notify)
+    threading.Thread(target=drain, args=(notify,), daemon=True).start()
+    if os.environ.get("HAVE_LIBSYSTEMD") != "0":
+        check(wait_for(lambda: "WATCHDOG=1" in notified, 5),
+              "WATCHDOG=1 to a service manager that set WATCHDOG_USEC (%r)" % notified[:3])
 
     # workloads B and C start after the daemon
     wl.append(spawn([WORKLOAD, out[1], specs[1]], wenv))
@@ -422,6 +442,24 @@ def main():
     check(rate0 >= 0 and fired > 5000 and got > 0 and got >= fired - (64 + 1000 * 3) - 200,
           "a flood of %d snapshots in 1 s: %d dropped for its rate (at most ~1064 pass)"
           % (fired, got))
+
+    # a file with over 1 MiB of USDT notes is refused before libbpf reads
+    # them all (seven times, with the attach lock held)
+    if shutil.which("objcopy"):
+        blob, noisy = os.path.join(tmp, "notes.bin"), os.path.join(tmp, "libgomem-notes.so")
+        with open(blob, "wb") as f:
+            f.write(bytes(2 << 20))
+        subprocess.run(["objcopy", "--update-section", ".note.stapsdt=" + blob, FIXTURE, noisy],
+                       check=True)
+        nz = spawn(["sleep", "60"], {"LD_PRELOAD": noisy})
+        time.sleep(0.5)
+        st, _, e = c.req("POST", "/processes/%d/attach" % nz.pid)
+        check(st == 422 and "USDT notes" in (e or {}).get("Error", ""),
+              "a library with 2 MiB of USDT notes: 422, not read (%s %r)" % (st, e))
+        nz.kill()
+        nz.wait()
+    else:
+        print("objcopy not found: the USDT note bound is not checked")
 
     # libgomem linked into the program: its probes are in /proc/PID/exe
     ex = spawn([EXEWL, "60"], {"GOMEM_STATS_INTERVAL_MS": str(INTERVAL_MS)},

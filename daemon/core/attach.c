@@ -41,7 +41,6 @@
 #include "gomem.skel.h"
 #include "gomem.h"
 
-#include "base/clock.h"
 #include "base/log.h"
 #include "base/procfs.h"
 #include "base/xmalloc.h"
@@ -56,8 +55,9 @@
  * ask, for a process of theirs) have a budget of their own beside the
  * configured libraries', so no user fills the table: at most
  * ATTACH_MAPPED_MAX in all and ATTACH_MAPPED_PER_UID for the processes of
- * one user other than root.  One that no watched process has named for a
- * while is let go (attach_mapped_prune).
+ * one user other than root.  They stay attached while gomemd runs (a
+ * process mapping one may not be watched yet: nothing says when the last
+ * one is gone), so a user's share is spent once.
  */
 #define ATTACH_MAPPED_MAX     32
 #define ATTACH_MAPPED_PER_UID 4
@@ -67,7 +67,6 @@ struct lib_links {
 	char *path; /* configured path; for a mapped inode "PATH (deleted)" or PATH */
 	int mapped; /* attached through a process's mapping (attach_mapped), not configured */
 	uid_t uid;  /* mapped: the owner of the process it was attached for */
-	uint64_t used_ns; /* mapped: when a watched process last named it */
 	dev_t dev;
 	ino_t ino;
 	struct bpf_link *links[NPROBES];
@@ -494,57 +493,6 @@ int attach_check_notes(int fd, char *err, size_t errlen)
 	return rc;
 }
 
-/*
- * Let go of the files attached through mappings that no watched process has
- * named for idle_ns: their slots go back to the budget (a process mapping
- * one that was not yet watched must be attached again).  mark(paths, used,
- * n, arg) sets used[k] for each path a watched process names; it runs
- * without pid_lock.  Returns how many were let go.
- */
-int attach_mapped_prune(void (*mark)(char *const *paths, int *used, int n, void *arg), void *arg,
-			uint64_t idle_ns)
-{
-	char *paths[ATTACH_MAPPED_MAX];
-	dev_t dev[ATTACH_MAPPED_MAX];
-	ino_t ino[ATTACH_MAPPED_MAX];
-	int used[ATTACH_MAPPED_MAX] = {0};
-	int n = 0, i, j, gone = 0;
-	uint64_t now = now_mono_ns();
-
-	pthread_mutex_lock(&pid_lock);
-	for (i = 0; i < nlibs && n < ATTACH_MAPPED_MAX; i++) {
-		if (!libs[i].mapped)
-			continue;
-		paths[n] = xstrdup(libs[i].path);
-		dev[n] = libs[i].dev;
-		ino[n] = libs[i].ino;
-		n++;
-	}
-	pthread_mutex_unlock(&pid_lock);
-	if (n == 0)
-		return 0;
-	mark(paths, used, n, arg);
-	pthread_mutex_lock(&pid_lock);
-	for (j = 0; j < n; j++) {
-		for (i = 0; i < nlibs; i++)
-			if (libs[i].mapped && libs[i].dev == dev[j] && libs[i].ino == ino[j])
-				break;
-		if (i < nlibs && used[j]) {
-			libs[i].used_ns = now;
-		} else if (i < nlibs && now - libs[i].used_ns >= idle_ns) {
-			log_info("detaching from %s (inode %llu): no watched process maps it",
-				 libs[i].path, (unsigned long long)libs[i].ino);
-			destroy_links(libs[i].links);
-			free(libs[i].path);
-			libs[i] = libs[--nlibs];
-			gone++;
-		}
-		free(paths[j]);
-	}
-	pthread_mutex_unlock(&pid_lock);
-	return gone;
-}
-
 /* Whether a library with this inode is attached for all processes. */
 int attach_is_library(dev_t dev, ino_t ino)
 {
@@ -659,7 +607,6 @@ int attach_mapped(int pid, const struct safefile_map *m, char *err, size_t errle
 				  m->deleted ? " (deleted)" : "");
 			libs[nlibs].mapped = 1;
 			libs[nlibs].uid = uid;
-			libs[nlibs].used_ns = now_mono_ns();
 			libs[nlibs].dev = dev;
 			libs[nlibs].ino = (ino_t)m->inode;
 			nlibs++;

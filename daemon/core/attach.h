@@ -20,8 +20,6 @@ int attach_pid(int pid, const char *path, const char *name, char *had, size_t ha
 struct safefile_map;
 int attach_mapped(int pid, const struct safefile_map *m, char *err, size_t errlen);
 int attach_check_notes(int fd, char *err, size_t errlen);
-int attach_mapped_prune(void (*mark)(char *const *paths, int *used, int n, void *arg), void *arg,
-			uint64_t idle_ns);
 int attach_is_configured(const char *path);
 int attach_detach_pid(int pid);
 void attach_forget(int pid, int only_gone);

@@ -72,7 +72,6 @@ void proc_unlock(void);
 int proc_foreach(int (*fn)(const struct proc *p, void *arg), void *arg);
 const struct proc *proc_find_locked(int pid);
 void proc_info_locked(const struct proc *p, struct proc_info *out);
-const char *proc_library_locked(const struct proc *p);
 const struct gomem_memstats *proc_snap_locked(const struct proc *p);
 int proc_copy(int pid, struct proc_info *info, struct gomem_memstats *snap);
 size_t proc_copy_history(int pid, struct gomem_hist_point *out, size_t max);

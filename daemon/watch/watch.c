@@ -252,38 +252,6 @@ static void settle_execs(void)
  * the "watched" map, their profiles go, execs are settled, and libraries
  * replaced on disk get attached again.
  */
-/* A file attached through a mapping is let go after this long with no
- * watched process naming it (attach.c's budget for such files). */
-#define WATCH_MAPPED_IDLE_NS (30ull * 1000000000u)
-
-struct mark_paths {
-	char *const *paths;
-	int *used, n;
-};
-
-/* Mark the paths p's library is (proc's copy is cut at 255 bytes). */
-static int mark_one(const struct proc *p, void *arg)
-{
-	struct mark_paths *m = arg;
-	const char *lib = proc_library_locked(p);
-	int k;
-
-	if (lib[0] == '\0')
-		return 0;
-	for (k = 0; k < m->n; k++)
-		if (!m->used[k] && strncmp(lib, m->paths[k], sizeof(((struct proc_info *)0)->library) - 1) == 0)
-			m->used[k] = 1;
-	return 0;
-}
-
-static void mark_watched(char *const *paths, int *used, int n, void *arg)
-{
-	struct mark_paths m = {paths, used, n};
-
-	(void)arg;
-	proc_foreach(mark_one, &m);
-}
-
 void watch_sweep(unsigned grace_s)
 {
 	int *dropped;
@@ -296,7 +264,6 @@ void watch_sweep(unsigned grace_s)
 	settle_execs();
 	profile_sweep();
 	attach_refresh();
-	attach_mapped_prune(mark_watched, NULL, WATCH_MAPPED_IDLE_NS);
 }
 
 /*

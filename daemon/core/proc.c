@@ -290,10 +290,16 @@ int proc_add(int pid, const char *library)
 	struct proc *p, *old;
 	int created;
 
-	/* An exited entry still in its grace: a new process reuses the pid. */
+	/* An exited entry still in its grace, and another process under the
+	 * pid now: it reuses the pid.  (The same process, ended since it was
+	 * looked up, keeps its entry and how it ended.) */
+	uint64_t now_start = procfs_start_ticks(pid);
+
 	pthread_rwlock_wrlock(&tab.lock);
 	p = find_locked(pid);
-	old = p != NULL && p->info.exited ? unlink_locked(pid) : NULL;
+	old = p != NULL && p->info.exited && now_start != 0 && now_start != p->start_ticks
+		  ? unlink_locked(pid)
+		  : NULL;
 	pthread_rwlock_unlock(&tab.lock);
 	if (old != NULL)
 		proc_free(old);
@@ -596,12 +602,6 @@ size_t proc_sweep(unsigned grace_s, int **dropped)
 }
 
 /* ---- readers ---- */
-
-/* The libgomem path p maps ("" if unknown), with the table read-locked. */
-const char *proc_library_locked(const struct proc *p)
-{
-	return p->info.library;
-}
 
 /* Copy an entry's info, with ages computed now. */
 void proc_info_locked(const struct proc *p, struct proc_info *out)

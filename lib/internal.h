@@ -853,20 +853,25 @@ gm_inline bool gm_mutex_mine(const pthread_mutex_t *m)
 /* The allocator's pthread mutexes, with the record. */
 gm_inline void gm_mutex_lock(pthread_mutex_t *m)
 {
+	const void *was = gm_tls_held.changing; /* a handler nests in our own */
+
 	gm_tls_held.changing = m;
 	__atomic_signal_fence(__ATOMIC_SEQ_CST);
 	pthread_mutex_lock(m);
 	gm_held_push(m);
-	gm_tls_held.changing = NULL;
+	gm_tls_held.changing = was;
 }
 
 gm_inline void gm_mutex_unlock(pthread_mutex_t *m)
 {
+	const void *was = gm_tls_held.changing;
+
 	gm_tls_held.changing = m;
+	__atomic_signal_fence(__ATOMIC_SEQ_CST);
 	gm_held_pop(m);
 	pthread_mutex_unlock(m);
 	__atomic_signal_fence(__ATOMIC_SEQ_CST);
-	gm_tls_held.changing = NULL;
+	gm_tls_held.changing = was;
 }
 
 /* Whether this thread holds (or is taking, or giving back) a lock of the

@@ -32,6 +32,7 @@
 #include "probes.h"
 
 #include <errno.h>
+#include <signal.h>
 #include <string.h>
 #include <time.h>
 
@@ -972,15 +973,32 @@ static __thread uint32_t gm_tls_scav_busy;
 static __thread uint32_t gm_tls_scav_waiting;
 
 /*
+ * Signals are blocked while a thread has a batch in flight or waits for
+ * one (two system calls, beside a batch's madvise): a handler that forks
+ * or allocates cannot run in between, where the fork would wait for a
+ * batch its own thread cannot end, or a forked child would inherit counts
+ * half updated or a wait nothing ends.
+ */
+static void gm_scav_block(sigset_t *old)
+{
+	sigset_t all;
+
+	sigfillset(&all);
+	pthread_sigmask(SIG_BLOCK, &all, old);
+}
+
+/*
  * With the heap lock held as me: sleep until a batch in flight ends, giving
  * the lock back meanwhile.  A batch's owner needs nothing but the heap lock
- * to end it, and a waiter has none of its own in flight, so no two wait on
- * each other.
+ * to end it (no handler runs on its thread meanwhile), and a waiter has
+ * none of its own in flight, so no two wait on each other.
  */
 static void gm_scav_await_locked(uint32_t me)
 {
 	uint32_t gen = __atomic_load_n(&gm_heap.scav_gen, __ATOMIC_RELAXED);
+	sigset_t old;
 
+	gm_scav_block(&old);
 	gm_heap.scav_waiters++;
 	gm_tls_scav_waiting++;
 	gm_lock_release(&gm_heap.lock);
@@ -988,6 +1006,7 @@ static void gm_scav_await_locked(uint32_t me)
 	gm_lock_acquire_as(&gm_heap.lock, me);
 	gm_heap.scav_waiters--;
 	gm_tls_scav_waiting--;
+	pthread_sigmask(SIG_SETMASK, &old, NULL);
 }
 
 /* Whether this thread has a batch in flight (a signal handler asks). */
@@ -1024,6 +1043,7 @@ size_t gm_mheap_scavenge(size_t want, bool force)
 	 * been idle longer than the machine has been up). */
 	uint64_t young = force ? UINT64_MAX : now < gm_opt.scav_age_ns ? 0 : now - gm_opt.scav_age_ns;
 	gm_unused_batch batch;
+	sigset_t sigs;
 	struct {
 		gm_mspan *s;
 		uintptr_t lo;
@@ -1065,6 +1085,7 @@ size_t gm_mheap_scavenge(size_t want, bool force)
 			others += after - before;
 			continue;
 		}
+		gm_scav_block(&sigs);
 		gm_heap.scav_busy++;
 		gm_tls_scav_busy++;
 		gm_lock_release(&gm_heap.lock);
@@ -1075,6 +1096,7 @@ size_t gm_mheap_scavenge(size_t want, bool force)
 		__atomic_store_n(&gm_heap.scav_gen, gm_heap.scav_gen + 1, __ATOMIC_RELAXED);
 		if (gm_heap.scav_waiters != 0)
 			gm_sys_wake_word(&gm_heap.scav_gen);
+		pthread_sigmask(SIG_SETMASK, &sigs, NULL);
 		for (i = 0; i < n; i++) {
 			gm_mspan *s = run[i].s;
 

@@ -750,31 +750,19 @@ END_TEST
 
 static atomic_bool releasing_stop;
 
-/*
- * Take a 16 MiB block and free it, again and again, until releasing_stop:
- * each free leaves a run that counts as resident, to release.  How (a
- * bitmask): RELEASE_WRITE writes it all first, RELEASE_TRIM gives it back
- * after each free (the scavenger's batches are then in flight, madvise
- * outside the heap's lock, most of the time).
- */
-enum { RELEASE_WRITE = 1, RELEASE_TRIM = 2 };
-
-static void *releasing_thread(void *arg)
+/* Free a freshly written 16 MiB block and give it back, again and again:
+ * the scavenger's batches are in flight (madvise, outside the heap's lock)
+ * most of the time. */
+static void *releasing_thread(void *arg __attribute__((unused)))
 {
-	int how = (int)(intptr_t)arg;
-
 	while (!atomic_load(&releasing_stop)) {
 		char *p = malloc(16 << 20);
 
 		if (p == NULL)
 			break;
-		if (how & RELEASE_WRITE)
-			memset(p, 1, 16 << 20);
-		else
-			p[0] = 1;
+		memset(p, 1, 16 << 20);
 		free(p);
-		if (how & RELEASE_TRIM)
-			gomem_free_os_memory();
+		gomem_free_os_memory();
 	}
 	return NULL;
 }
@@ -792,9 +780,7 @@ START_TEST(test_fork_during_release)
 	unsigned long long worst = 0;
 
 	atomic_store(&releasing_stop, false);
-	ck_assert_int_eq(pthread_create(&t, NULL, releasing_thread,
-				    (void *)(intptr_t)(RELEASE_WRITE | RELEASE_TRIM)),
-			 0);
+	ck_assert_int_eq(pthread_create(&t, NULL, releasing_thread, NULL), 0);
 	for (i = 0; i < 60; i++) {
 		int st;
 		pid_t pid;
@@ -828,49 +814,6 @@ START_TEST(test_fork_during_release)
 }
 END_TEST
 
-/* Ask for everything back, again and again. */
-static void *trimming_thread(void *arg __attribute__((unused)))
-{
-	while (!atomic_load(&releasing_stop))
-		gomem_free_os_memory();
-	return NULL;
-}
-
-/*
- * A fork waits for the releases other threads have in flight: one thread
- * keeps asking for everything back while another keeps freeing new runs,
- * so there may always be a next batch.  The fork must not wait for all of
- * them (no batch starts while it waits): 30 forks (each child exits at
- * once) within the alarm's 20 s.  The starvation was found by reading; on
- * 2 CPUs this did not produce it before the change either.
- */
-START_TEST(test_fork_not_starved_by_release)
-{
-	pthread_t r, t;
-	int i;
-
-	atomic_store(&releasing_stop, false);
-	ck_assert_int_eq(pthread_create(&r, NULL, releasing_thread, (void *)(intptr_t)0), 0);
-	ck_assert_int_eq(pthread_create(&t, NULL, trimming_thread, NULL), 0);
-	usleep(20000);
-	alarm(20); /* SIGALRM ends the test as an error: forks starved */
-	for (i = 0; i < 30; i++) {
-		int st;
-		pid_t pid = fork();
-
-		ck_assert_int_ge(pid, 0);
-		if (pid == 0)
-			_exit(0);
-		ck_assert_int_eq(waitpid(pid, &st, 0), pid);
-		usleep(2000);
-	}
-	alarm(0);
-	atomic_store(&releasing_stop, true);
-	pthread_join(r, NULL);
-	pthread_join(t, NULL);
-}
-END_TEST
-
 static Suite *fork_suite(void)
 {
 	Suite *s = suite_create("fork");
@@ -885,7 +828,6 @@ static Suite *fork_suite(void)
 	tcase_add_test(tc, test_fork_beside_stdio);
 	tcase_add_test(tc, test_fork_during_release);
 	tcase_add_test(tc, test_setgid_from_signal_handler);
-	tcase_add_test(tc, test_fork_not_starved_by_release);
 	tcase_add_test(tc, test_fork_cost_flat_in_threads);
 	suite_add_tcase(s, tc);
 	return s;

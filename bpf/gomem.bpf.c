@@ -48,12 +48,15 @@ struct {
 	__type(value, __u32);
 } watched SEC(".maps");
 
-/* Each process's record budget (GOMEM_RATE_*); threads that race on it may
- * miscount by a record or two. */
+/*
+ * Each process's record budgets (GOMEM_RATE_*), one for snapshots and one
+ * for scavenge and arena records (a scavenger releasing a spike fires many
+ * of those, and must not cost the process its snapshots).  CPUs that race
+ * on one may give a token or two more, never a budget past the burst.
+ */
 struct rate {
-	__u64 last_ns; /* refilled up to here */
-	__u32 tokens;
-	__u32 _pad;
+	__u64 last_ns[2]; /* refilled up to here */
+	__s32 tokens[2];
 };
 
 struct {
@@ -96,30 +99,46 @@ static __always_inline bool watch(__u32 tgid)
 	return true;
 }
 
-/* Take one record from tgid's budget; false (counted) when it has none. */
-static __always_inline bool within_rate(__u32 tgid)
+/* Take one record from tgid's budget k (0 snapshots, 1 small records);
+ * false (counted) when it has none. */
+static __always_inline bool within_rate(__u32 tgid, int k)
 {
-	__u64 now = bpf_ktime_get_ns(), add;
+	__u64 now = bpf_ktime_get_ns(), last;
 	struct rate *r = bpf_map_lookup_elem(&rates, &tgid);
+	__s64 dt;
+	__s32 t;
 
 	if (!r) {
-		struct rate fresh = {now, GOMEM_RATE_BURST - 1, 0};
+		struct rate fresh = {{now, now}, {GOMEM_RATE_BURST, GOMEM_RATE_BURST}};
 
+		fresh.tokens[k & 1]--;
 		bpf_map_update_elem(&rates, &tgid, &fresh, BPF_ANY);
 		return true;
 	}
-	add = (now - r->last_ns) / GOMEM_RATE_GAP_NS;
-	if (add > 0) {
-		r->tokens = add >= GOMEM_RATE_BURST - r->tokens ? GOMEM_RATE_BURST
-							       : r->tokens + (__u32)add;
-		r->last_ns = r->tokens == GOMEM_RATE_BURST ? now
-							   : r->last_ns + add * GOMEM_RATE_GAP_NS;
+	k &= 1;
+	last = r->last_ns[k];
+	dt = (__s64)(now - last); /* another CPU may have moved last past now */
+	if (dt >= (__s64)GOMEM_RATE_GAP_NS) {
+		__u64 add = (__u64)dt / GOMEM_RATE_GAP_NS;
+
+		t = r->tokens[k];
+		if (t < 0)
+			t = 0;
+		if (add >= GOMEM_RATE_BURST || (__u64)t + add >= GOMEM_RATE_BURST) {
+			r->tokens[k] = GOMEM_RATE_BURST;
+			r->last_ns[k] = now;
+		} else {
+			r->tokens[k] = t + (__s32)add;
+			r->last_ns[k] = last + add * GOMEM_RATE_GAP_NS;
+		}
 	}
-	if (r->tokens == 0) {
+	/* Read, then an atomic add (a fetching one needs BPF v3): two CPUs
+	 * taking the last token leave it at -1, which counts as 0. */
+	if (r->tokens[k] <= 0) {
 		count_drop(GOMEM_DROP_RATE);
 		return false;
 	}
-	r->tokens--;
+	__sync_fetch_and_add(&r->tokens[k], -1);
 	return true;
 }
 
@@ -145,7 +164,8 @@ static __always_inline int emit_snapshot(__u32 type, const void *src, __u64 size
 	struct gomem_event_snap *e;
 	__u64 n = size;
 
-	if (!watch(tgid) || !within_rate(tgid))
+	/* gomem:init (once an image) is not limited */
+	if (!watch(tgid) || (type == GOMEM_EV_MEMSTATS && !within_rate(tgid, 0)))
 		return 0;
 
 	/* step 1: reserve the whole record; the struct is too big for the stack */
@@ -180,7 +200,7 @@ static __always_inline int emit_small(__u32 type, __u64 a, __u64 b, bool limited
 	__u32 tgid = bpf_get_current_pid_tgid() >> 32;
 	struct gomem_event_hdr *h;
 
-	if (!watch(tgid) || (limited && !within_rate(tgid)))
+	if (!watch(tgid) || (limited && !within_rate(tgid, 1)))
 		return 0;
 	h = bpf_ringbuf_reserve(&events, sizeof(*h), 0);
 	if (!h) {

@@ -48,12 +48,13 @@ enum gomem_drop_reason {
 };
 
 /*
- * Each process's budget of snapshot, scavenge and arena records: a burst of
- * GOMEM_RATE_BURST, refilled by one every GOMEM_RATE_GAP_NS (1000 a
- * second).  libgomem publishes a snapshot every 10 ms at most (plus one per
- * gomem_read_memstats call), so only a process that fires its probes on
- * purpose meets it; it then cannot fill the ring buffer that every other
- * process's records, exits and execs go through.
+ * Each process's budgets, one of snapshots (gomem:memstats) and one of
+ * scavenge and arena records: a burst of GOMEM_RATE_BURST, refilled by one
+ * every GOMEM_RATE_GAP_NS (1000 a second).  libgomem publishes a snapshot
+ * every 10 ms at most (plus one per gomem_read_memstats call), so only a
+ * process that fires its probes on purpose meets the first; it then cannot
+ * fill the ring buffer that every other process's records, exits and execs
+ * go through.
  */
 #define GOMEM_RATE_BURST  64u
 #define GOMEM_RATE_GAP_NS 1000000ull

@@ -36,6 +36,17 @@ def free_port():
     return port
 
 
+def maps_file(pid, path, timeout=10):
+    """Wait until process pid maps the file path (ld.so has loaded it)."""
+    def mapped():
+        try:
+            with open("/proc/%d/maps" % pid) as f:
+                return any(line.rstrip("\n").endswith(path) for line in f)
+        except OSError:
+            return False
+    return wait_for(mapped, timeout)
+
+
 def wait_for(pred, timeout, step=0.05):
     """Poll pred until it is truthy or timeout seconds pass; its last value."""
     end = time.time() + timeout

@@ -38,7 +38,7 @@ INTERVAL_MS = 50
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 from gmtest import (TEST_AUTH, check, children, failures, free_port, run, skip,  # noqa: E402
-                    wait_for, write_web_config)
+                    maps_file, wait_for, write_web_config)
 
 
 def spawn(argv, env_extra=None, **kw):
@@ -452,7 +452,7 @@ def main():
         subprocess.run(["objcopy", "--update-section", ".note.stapsdt=" + blob, FIXTURE, noisy],
                        check=True)
         nz = spawn(["sleep", "60"], {"LD_PRELOAD": noisy})
-        time.sleep(0.5)
+        maps_file(nz.pid, noisy)
         st, _, e = c.req("POST", "/processes/%d/attach" % nz.pid)
         check(st == 422 and "USDT notes" in (e or {}).get("Error", ""),
               "a library with 2 MiB of USDT notes: 422, not read (%s %r)" % (st, e))

@@ -61,7 +61,7 @@ import time
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 from gmtest import (LOOPBACK_HOG, check, children, free_port, loopback_hog, open_peers,  # noqa: E402
-                    release, run, skip, wait_for)
+                    maps_file, release, run, skip, wait_for)
 
 GOMEMD = os.environ["GOMEMD"]
 LIBGOMEM = os.path.realpath(os.environ["LIBGOMEM"])
@@ -627,7 +627,8 @@ def main():
     # its own, 65533, with a whole budget)
     more = [nobody_workload(tmp, "copy%d" % i, argv=["sleep", "60"], uid=65533)
             for i in range(5)]
-    time.sleep(0.5)
+    for p, _, lib in more:
+        maps_file(p.pid, lib)
     got = [nobody_over_socket(d.sock, "POST", "/processes/%d/attach" % p.pid, 65533)
            for p, _, _ in more]
     check(got == [200, 200, 200, 200, 422],

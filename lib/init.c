@@ -104,7 +104,7 @@ bool gm_thread_inside(void)
 	unsigned i;
 
 	if (gm_tls_held.n != 0 || gm_tls_held.changing != NULL || gm_lock_mine(&gm_heap.lock) ||
-	    gm_lock_mine(&gm_prof.lock) || gm_mheap_busy_mine())
+	    gm_lock_mine(&gm_prof.lock))
 		return true;
 	for (i = 0; i < GM_NUM_SPANCLASSES; i++)
 		if (gm_lock_mine(&gm_central[i].lock))

@@ -875,8 +875,9 @@ gm_inline void gm_mutex_unlock(pthread_mutex_t *m)
 }
 
 /* Whether this thread holds (or is taking, or giving back) a lock of the
- * allocator's, or has scavenger work in flight: a signal handler that
- * interrupted it there must not wait for another thread of ours. */
+ * allocator's: a signal handler that interrupted it there must not wait
+ * for another thread of ours.  (No handler runs while it has scavenger
+ * work in flight: mheap.c blocks signals then.) */
 bool gm_thread_inside(void);
 
 /*
@@ -999,7 +1000,6 @@ void gm_mheap_free_locked(gm_mspan *s);
 bool gm_mheap_try_resize(gm_mspan *s, size_t npages);
 size_t gm_mheap_scavenge(size_t want, bool force);
 void gm_mheap_fork_settle(void);
-bool gm_mheap_busy_mine(void);
 void gm_mheap_fork_child(bool mine);
 int gm_mheap_check(char *why, size_t whylen);
 

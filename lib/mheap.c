@@ -966,18 +966,14 @@ static bool gm_scav_find_locked(gm_mspan **out, uintptr_t *lo, uintptr_t *hi, ui
 /* Most bytes a batch of the scavenger takes off the free lists at once. */
 #define GM_SCAV_BATCH_BYTES ((uint64_t)16 << 20)
 
-/* This thread's batches in flight (more than one only if a signal handler
- * that interrupted one scavenges too): it never waits for its own. */
-static __thread uint32_t gm_tls_scav_busy;
-/* Whether this thread sleeps in gm_scav_await_locked (for a forked child). */
-static __thread uint32_t gm_tls_scav_waiting;
-
 /*
  * Signals are blocked while a thread has a batch in flight or waits for
  * one (two system calls, beside a batch's madvise): a handler that forks
  * or allocates cannot run in between, where the fork would wait for a
  * batch its own thread cannot end, or a forked child would inherit counts
- * half updated or a wait nothing ends.
+ * half updated or a wait nothing ends.  So a thread that looks at the
+ * counts (between its batches, or forking) has no batch of its own in
+ * flight and waits for none: every batch counted is another thread's.
  */
 static void gm_scav_block(sigset_t *old)
 {
@@ -1000,25 +996,17 @@ static void gm_scav_await_locked(uint32_t me)
 
 	gm_scav_block(&old);
 	gm_heap.scav_waiters++;
-	gm_tls_scav_waiting++;
 	gm_lock_release(&gm_heap.lock);
 	gm_sys_wait_word(&gm_heap.scav_gen, gen);
 	gm_lock_acquire_as(&gm_heap.lock, me);
 	gm_heap.scav_waiters--;
-	gm_tls_scav_waiting--;
 	pthread_sigmask(SIG_SETMASK, &old, NULL);
-}
-
-/* Whether this thread has a batch in flight (a signal handler asks). */
-bool gm_mheap_busy_mine(void)
-{
-	return gm_tls_scav_busy != 0;
 }
 
 /* Under the heap lock: whether another thread has a batch in flight. */
 static bool gm_scav_others_busy(void)
 {
-	return gm_heap.scav_busy > gm_tls_scav_busy;
+	return gm_heap.scav_busy != 0;
 }
 
 /*
@@ -1087,12 +1075,10 @@ size_t gm_mheap_scavenge(size_t want, bool force)
 		}
 		gm_scav_block(&sigs);
 		gm_heap.scav_busy++;
-		gm_tls_scav_busy++;
 		gm_lock_release(&gm_heap.lock);
 		gm_unused_flush(&batch);
 		gm_lock_acquire(&gm_heap.lock);
 		gm_heap.scav_busy--;
-		gm_tls_scav_busy--;
 		__atomic_store_n(&gm_heap.scav_gen, gm_heap.scav_gen + 1, __ATOMIC_RELAXED);
 		if (gm_heap.scav_waiters != 0)
 			gm_sys_wake_word(&gm_heap.scav_gen);
@@ -1268,17 +1254,16 @@ void gm_mheap_fork_settle(void)
 /*
  * In a forked child: the heap lock may have been held by the parent's fork
  * (mine: by the code a signal handler interrupted, which gives it back).
- * No batch is in flight, and no thread waits, but the forking thread's
- * own; should one of the parent's have been (the settle is skipped when
- * the lock is mine), its runs stay off the lists, but no one waits for it.
+ * No batch is in flight and no thread waits (the forking thread had none:
+ * see gm_scav_block); should one of the parent's have been (the settle is
+ * skipped when the lock is mine), its runs stay off the lists, but no one
+ * waits for it.
  */
 GM_FORK_CHILD void gm_mheap_fork_child(bool mine)
 {
 	if (!mine)
 		gm_lock_reset(&gm_heap.lock);
-	if (gm_heap.scav_busy != gm_tls_scav_busy)
-		gm_heap.scav_busy = gm_tls_scav_busy;
-	if (gm_heap.scav_waiters != gm_tls_scav_waiting)
-		gm_heap.scav_waiters = gm_tls_scav_waiting;
+	gm_fork_clear(gm_heap.scav_busy);
+	gm_fork_clear(gm_heap.scav_waiters);
 	gm_fork_clear(gm_heap.scav_fork);
 }
